@@ -1,0 +1,79 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from crm.models import Account, Activity, Contact, OutboundEmail, Task, Team, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
+    list_filter = ("groups", "is_active", "is_staff", "is_superuser")
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name",)
+    search_fields = ("name",)
+    filter_horizontal = ("members", "managers")
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ("name", "domain", "industry", "size_band", "country", "lifecycle_stage", "owner")
+    list_filter = ("lifecycle_stage", "industry", "size_band", "country")
+    search_fields = ("name", "domain")
+    autocomplete_fields = ("owner",)
+    list_select_related = ("owner",)
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("last_name", "first_name", "email", "phone", "account", "owner")
+    list_filter = ("marketing_consent", "email_consent")
+    search_fields = ("last_name", "first_name", "email")
+    autocomplete_fields = ("account", "owner")
+    list_select_related = ("account", "owner")
+    show_full_result_count = False
+    readonly_fields = ("email_consent_at", "marketing_consent_at")
+
+
+@admin.register(Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ("summary", "kind", "occurred_at", "actor", "content_type", "object_id")
+    list_filter = ("kind", "content_type")
+    search_fields = ("summary",)
+    autocomplete_fields = ("actor", "subject_owner")
+    list_select_related = ("actor", "content_type")
+    show_full_result_count = False
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ("title", "assignee", "due_at", "done_at", "content_type", "object_id")
+    list_filter = ("done_at", "content_type")
+    search_fields = ("title",)
+    autocomplete_fields = ("assignee", "created_by", "done_by")
+    list_select_related = ("assignee", "content_type")
+    show_full_result_count = False
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(admin.ModelAdmin):
+    list_display = ("subject", "to_email", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("status",)
+    search_fields = ("to_email", "subject", "idempotency_key")
+    readonly_fields = ("idempotency_key", "claimed_at", "sent_at", "attempts", "last_error")
+    show_full_result_count = False
+    actions = ["requeue"]
+
+    @admin.action(description="Requeue the selected messages (they may be sent again)")
+    def requeue(self, request, queryset):
+        from crm.services.outbox import outbox_requeue
+
+        count = 0
+        for email in queryset:
+            outbox_requeue(email=email)
+            count += 1
+        self.message_user(request, f"{count} message(s) requeued.", messages.SUCCESS)

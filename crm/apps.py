@@ -1,0 +1,36 @@
+from django.apps import AppConfig
+
+
+class CrmConfig(AppConfig):
+    """The shared customer core: users and roles, accounts, contacts, timeline, tasks, outbox."""
+
+    name = "crm"
+    verbose_name = "CRM core"
+
+    def ready(self):
+        from crm import registry
+        from crm.models import Account, Contact
+
+        registry.navigation.register("Accounts", "account_list", order=10)
+        registry.navigation.register("Contacts", "contact_list", order=20)
+        registry.navigation.register("Tasks", "task_list", order=90)
+        registry.timeline.register(Account)
+        registry.timeline.register(Contact)
+        registry.search.register(
+            Account,
+            label="Accounts",
+            fields=("name", "domain"),
+            order_by=("name", "id"),
+            select_related=("owner",),
+            describe=lambda a: a.domain or a.get_lifecycle_stage_display(),
+        )
+        registry.search.register(
+            Contact,
+            label="Contacts",
+            fields=("first_name", "last_name", "email", "title"),
+            order_by=("last_name", "first_name", "id"),
+            select_related=("account",),
+            describe=lambda c: " · ".join(
+                part for part in (c.email, c.account.name if c.account else "") if part
+            ),
+        )

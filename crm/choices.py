@@ -1,0 +1,54 @@
+from django.db import models
+
+
+class Role(models.TextChoices):
+    """The four roles; each is a Django group made by a data migration."""
+
+    SALES_REP = "Sales rep", "Sales rep"
+    SUPPORT_AGENT = "Support agent", "Support agent"
+    MANAGER = "Manager", "Manager"
+    ADMIN = "Admin", "Admin"
+
+
+class LifecycleStage(models.TextChoices):
+    PROSPECT = "prospect", "Prospect"
+    CUSTOMER = "customer", "Customer"
+    CHURNED = "churned", "Churned"
+
+
+class Industry(models.TextChoices):
+    SOFTWARE = "software", "Software"
+    MANUFACTURING = "manufacturing", "Manufacturing"
+    RETAIL = "retail", "Retail"
+    FINANCE = "finance", "Financial services"
+    HEALTHCARE = "healthcare", "Healthcare"
+    EDUCATION = "education", "Education"
+    LOGISTICS = "logistics", "Logistics"
+    MEDIA = "media", "Media"
+    CONSULTING = "consulting", "Consulting"
+    PUBLIC = "public", "Public sector"
+    ENERGY = "energy", "Energy"
+    OTHER = "other", "Other"
+
+
+class SizeBand(models.TextChoices):
+    MICRO = "1-10", "1–10"
+    SMALL = "11-50", "11–50"
+    MEDIUM = "51-200", "51–200"
+    LARGE = "201-1000", "201–1,000"
+    ENTERPRISE = "1000+", "1,000+"
+
+
+class ActivityKind(models.TextChoices):
+    CALL = "call", "Call"
+    EMAIL = "email", "Email"
+    MEETING = "meeting", "Meeting"
+    NOTE = "note", "Note"
+    SYSTEM = "system", "System event"
+
+
+class OutboxStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"

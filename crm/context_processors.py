@@ -1,0 +1,20 @@
+from django.urls import reverse
+
+from crm import registry
+from crm.choices import Role
+
+
+def navigation(request):
+    """The navigation by role, so nobody sees links that would answer 404."""
+    user = getattr(request, "user", None)
+    if not user or not user.is_authenticated:
+        return {}
+    return {
+        "nav_roles": sorted(user.role_names),
+        "nav_items": [
+            {"label": item.label, "url": reverse(item.url_name)}
+            for item in registry.navigation.for_user(user)
+        ],
+        "is_admin_role": Role.ADMIN in user.role_names,
+        "is_manager": Role.MANAGER in user.role_names,
+    }

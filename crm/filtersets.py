@@ -1,0 +1,95 @@
+import django_filters
+from django import forms
+from django_countries import countries
+
+from crm.choices import Industry, LifecycleStage
+from crm.models import Account, Contact, Task, User
+from crm.text_search import text_search
+
+
+def people(request):
+    """Users who can own records (anyone with a role), for owner filters."""
+    return User.objects.filter(is_active=True, groups__isnull=False).distinct()
+
+
+class SearchFilterSet(django_filters.FilterSet):
+    """A FilterSet with a free-text ``q`` over the model's search fields."""
+
+    search_fields: tuple[str, ...] = ()
+    q = django_filters.CharFilter(method="filter_text", label="Search")
+
+    def filter_text(self, queryset, name, value):
+        return text_search(queryset, self.search_fields, value)
+
+
+class DateRangeFilter(django_filters.DateFromToRangeFilter):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault(
+            "widget",
+            django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+        )
+        super().__init__(*args, **kwargs)
+
+
+class AccountFilterSet(SearchFilterSet):
+    search_fields = ("name", "domain")
+    owner = django_filters.ModelChoiceFilter(queryset=people, empty_label="Any owner")
+    lifecycle_stage = django_filters.ChoiceFilter(
+        choices=LifecycleStage.choices, empty_label="Any stage"
+    )
+    industry = django_filters.ChoiceFilter(choices=Industry.choices, empty_label="Any industry")
+    country = django_filters.ChoiceFilter(choices=countries, empty_label="Any country")
+    created = DateRangeFilter(field_name="created_at", label="Created between")
+
+    class Meta:
+        model = Account
+        fields = ["q", "owner", "lifecycle_stage", "industry", "country", "created"]
+
+
+class ContactFilterSet(SearchFilterSet):
+    search_fields = ("first_name", "last_name", "email", "title")
+    owner = django_filters.ModelChoiceFilter(queryset=people, empty_label="Any owner")
+    account = django_filters.NumberFilter(field_name="account_id", widget=forms.HiddenInput)
+    lifecycle_stage = django_filters.ChoiceFilter(
+        field_name="account__lifecycle_stage",
+        choices=LifecycleStage.choices,
+        empty_label="Any stage",
+        label="Account stage",
+    )
+    industry = django_filters.ChoiceFilter(
+        field_name="account__industry", choices=Industry.choices, empty_label="Any industry"
+    )
+    country = django_filters.ChoiceFilter(
+        field_name="account__country", choices=countries, empty_label="Any country"
+    )
+    created = DateRangeFilter(field_name="created_at", label="Created between")
+
+    class Meta:
+        model = Contact
+        fields = ["q", "owner", "account", "lifecycle_stage", "industry", "country", "created"]
+
+
+class TaskFilterSet(SearchFilterSet):
+    search_fields = ("title",)
+    state = django_filters.ChoiceFilter(
+        choices=[("open", "Open"), ("overdue", "Overdue"), ("done", "Done")],
+        method="filter_state",
+        empty_label="Any state",
+    )
+    assignee = django_filters.ModelChoiceFilter(queryset=people, empty_label="Anyone")
+    due = DateRangeFilter(field_name="due_at", label="Due between")
+
+    class Meta:
+        model = Task
+        fields = ["q", "state", "assignee", "due"]
+
+    def filter_state(self, queryset, name, value):
+        from django.utils import timezone
+
+        if value == "open":
+            return queryset.filter(done_at__isnull=True)
+        if value == "overdue":
+            return queryset.filter(done_at__isnull=True, due_at__lt=timezone.now())
+        if value == "done":
+            return queryset.filter(done_at__isnull=False)
+        return queryset

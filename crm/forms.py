@@ -1,0 +1,157 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Layout, Row
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from crm.choices import ActivityKind
+from crm.models import Account, Activity, Contact, Task, User
+from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.widgets import AutocompleteSelect
+
+
+def assignable_users(user):
+    """Whom ``user`` may make the owner of a record: anyone for admins, their teams for
+    managers, themselves otherwise."""
+    people = User.objects.filter(is_active=True, groups__isnull=False).distinct()
+    if user.is_admin_role:
+        return people
+    if user.is_manager:
+        return people.filter(pk__in=user.managed_user_ids)
+    return User.objects.filter(pk=user.pk)
+
+
+class OwnedModelForm(forms.ModelForm):
+    """A form for a record with an owner; the owner choices follow the user's role."""
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if "owner" in self.fields:
+            self.fields["owner"].queryset = assignable_users(user)
+            self.fields["owner"].required = False
+            if self.instance.pk is None:
+                self.fields["owner"].initial = user.pk
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+
+class AccountForm(OwnedModelForm):
+    class Meta:
+        model = Account
+        fields = ["name", "domain", "industry", "size_band", "country", "owner", "lifecycle_stage"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper.layout = Layout(
+            "name",
+            Row(Column("domain"), Column("industry")),
+            Row(Column("size_band"), Column("country")),
+            Row(Column("owner"), Column("lifecycle_stage")),
+        )
+
+    def clean_domain(self):
+        domain = normalize_domain(self.cleaned_data["domain"])
+        if domain and "." not in domain:
+            raise ValidationError("Enter a website domain such as example.com.")
+        return domain
+
+
+class ContactForm(OwnedModelForm):
+    class Meta:
+        model = Contact
+        fields = [
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "title",
+            "account",
+            "owner",
+            "email_consent",
+            "marketing_consent",
+        ]
+        widgets = {"account": AutocompleteSelect("account_autocomplete")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = Account.objects.visible_to(self.user)
+        self.helper.layout = Layout(
+            Row(Column("first_name"), Column("last_name")),
+            Row(Column("email"), Column("phone")),
+            Row(Column("title"), Column("account")),
+            "owner",
+            Row(Column("email_consent"), Column("marketing_consent")),
+        )
+
+    def clean_email(self):
+        return normalize_email(self.cleaned_data["email"])
+
+    def clean(self):
+        cleaned = super().clean()
+        account = cleaned.get("account")
+        region = str(account.country) if account and account.country else None
+        try:
+            cleaned["phone"] = normalize_phone(cleaned.get("phone", ""), region)
+        except ValidationError as exc:
+            self.add_error("phone", exc)
+        return cleaned
+
+
+class ActivityForm(forms.ModelForm):
+    """Logging a call, email, meeting or note on a record's timeline."""
+
+    class Meta:
+        model = Activity
+        fields = ["kind", "summary", "body", "occurred_at"]
+        widgets = {
+            "occurred_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "body": forms.Textarea(attrs={"rows": 2}),
+        }
+        labels = {"body": "Details", "occurred_at": "When"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [
+            c for c in ActivityKind.choices if c[0] != ActivityKind.SYSTEM
+        ]
+        self.fields["occurred_at"].required = False
+        self.fields["occurred_at"].help_text = "Leave empty for now."
+
+    def clean_occurred_at(self):
+        value = self.cleaned_data.get("occurred_at") or timezone.now()
+        if value > timezone.now() + timezone.timedelta(days=1):
+            raise ValidationError("An activity that happened cannot be in the future.")
+        return value
+
+
+class TaskForm(forms.ModelForm):
+    class Meta:
+        model = Task
+        fields = ["title", "due_at", "assignee", "notes"]
+        widgets = {
+            "due_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "notes": forms.Textarea(attrs={"rows": 2}),
+        }
+        labels = {"due_at": "Due"}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = User.objects.filter(
+            is_active=True, groups__isnull=False
+        ).distinct()
+        self.fields["assignee"].required = False
+        self.fields["assignee"].help_text = "Empty: you."
+        self.user = user
+
+    def clean_assignee(self):
+        return self.cleaned_data.get("assignee") or self.user
+
+
+class TaskEditForm(TaskForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+

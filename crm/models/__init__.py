@@ -1,0 +1,6 @@
+from .activities import Activity, Task
+from .customers import Account, Contact
+from .outbox import OutboundEmail
+from .users import Team, User
+
+__all__ = ["Account", "Activity", "Contact", "OutboundEmail", "Task", "Team", "User"]

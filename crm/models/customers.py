@@ -1,0 +1,119 @@
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
+from django.db import models
+from django.urls import reverse
+from django_countries.fields import CountryField
+
+from crm.choices import Industry, LifecycleStage, SizeBand
+from crm.visibility import any_role, owner_scope
+
+
+class CustomerQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Every role reads all accounts and contacts (DESIGN.md); no role reads nothing."""
+        return any_role(self, user)
+
+    def changeable_by(self, user):
+        """Owners change their own, managers their teams', admins everything."""
+        return owner_scope(self, user)
+
+
+class Account(models.Model):
+    """A customer company, from first prospecting through to churn."""
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(
+        "website domain", max_length=253, blank=True, help_text="e.g. example.com"
+    )
+    industry = models.CharField(max_length=20, choices=Industry.choices, blank=True)
+    size_band = models.CharField("size", max_length=10, choices=SizeBand.choices, blank=True)
+    country = CountryField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_accounts",
+    )
+    lifecycle_stage = models.CharField(
+        max_length=10, choices=LifecycleStage.choices, default=LifecycleStage.PROSPECT
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    activities = GenericRelation("crm.Activity")
+    tasks = GenericRelation("crm.Task")
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["name", "id"], name="account_name_idx"),
+            models.Index(fields=["owner", "-created_at"], name="account_owner_created_idx"),
+            models.Index(fields=["lifecycle_stage", "-created_at"], name="account_stage_idx"),
+            models.Index(fields=["industry", "-created_at"], name="account_industry_idx"),
+            models.Index(fields=["country", "-created_at"], name="account_country_idx"),
+            models.Index(fields=["domain"], name="account_domain_idx"),
+            models.Index(fields=["-updated_at"], name="account_updated_idx"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("account_detail", args=[self.pk])
+
+
+class Contact(models.Model):
+    """A person at a customer company (or on their own) whom the business talks to."""
+
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(blank=True, help_text="Stored in lower case.")
+    phone = models.CharField(max_length=20, blank=True, help_text="Stored in E.164 form.")
+    title = models.CharField("job title", max_length=150, blank=True)
+    account = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_contacts",
+    )
+    email_consent = models.BooleanField(
+        default=False, help_text="May be emailed about their account and service."
+    )
+    email_consent_at = models.DateTimeField(null=True, blank=True)
+    marketing_consent = models.BooleanField(
+        default=False, help_text="Agreed to receive marketing email."
+    )
+    marketing_consent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    activities = GenericRelation("crm.Activity")
+    tasks = GenericRelation("crm.Task")
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
+            models.Index(fields=["email"], name="contact_email_idx"),
+            models.Index(fields=["phone"], name="contact_phone_idx"),
+            models.Index(fields=["owner", "-created_at"], name="contact_owner_created_idx"),
+            models.Index(fields=["account", "-created_at"], name="contact_account_idx"),
+            models.Index(fields=["-updated_at"], name="contact_updated_idx"),
+        ]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_absolute_url(self):
+        return reverse("contact_detail", args=[self.pk])

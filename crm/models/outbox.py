@@ -1,0 +1,43 @@
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from crm.choices import OutboxStatus
+
+
+class OutboundEmail(models.Model):
+    """An email the CRM has decided to send. Written first, delivered later by the outbox task,
+    which claims each row with one status change so it is sent exactly once."""
+
+    to_email = models.EmailField()
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    content_type = models.ForeignKey(ContentType, on_delete=models.SET_NULL, null=True, blank=True)
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    related = GenericForeignKey("content_type", "object_id")
+    status = models.CharField(
+        max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    idempotency_key = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="Names the reason for this message, so the same reason never queues it twice.",
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "outbound email"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_status_idx"),
+            models.Index(fields=["content_type", "object_id"], name="outbox_related_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.subject} → {self.to_email}"

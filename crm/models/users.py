@@ -1,0 +1,78 @@
+from functools import cached_property
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from crm.choices import Role
+
+
+class User(AbstractUser):
+    """A person who works in the CRM: a sales rep, support agent, manager or admin.
+
+    Roles are Django groups; a user may hold several. The role and team lookups below are cached
+    for the life of the object, which for ``request.user`` is one request.
+    """
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self):
+        return self.get_full_name() or self.username
+
+    @cached_property
+    def role_names(self) -> frozenset[str]:
+        if not self.is_active:
+            return frozenset()
+        names = set(self.groups.values_list("name", flat=True))
+        if self.is_superuser:
+            names.add(Role.ADMIN)
+        return frozenset(names)
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.role_names.intersection(roles))
+
+    @property
+    def is_admin_role(self) -> bool:
+        return self.has_role(Role.ADMIN)
+
+    @property
+    def is_manager(self) -> bool:
+        return self.has_role(Role.MANAGER)
+
+    @property
+    def is_sales_rep(self) -> bool:
+        return self.has_role(Role.SALES_REP)
+
+    @property
+    def is_support_agent(self) -> bool:
+        return self.has_role(Role.SUPPORT_AGENT)
+
+    @property
+    def has_any_role(self) -> bool:
+        return bool(self.role_names)
+
+    @cached_property
+    def managed_user_ids(self) -> frozenset[int]:
+        """This user and every member of the teams they manage (for managers; else just self)."""
+        ids = {self.pk}
+        if self.is_manager:
+            ids.update(
+                Team.members.through.objects.filter(team__managers=self).values_list(
+                    "user_id", flat=True
+                )
+            )
+        return frozenset(ids)
+
+
+class Team(models.Model):
+    """A group of users (a sales team, a support queue's agents) led by one or more managers."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(User, related_name="teams", blank=True)
+    managers = models.ManyToManyField(User, related_name="managed_teams", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

@@ -1,0 +1,41 @@
+"""Normalisation of the identifiers customers are matched on (email, phone, website domain)."""
+
+from urllib.parse import urlsplit
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+
+def normalize_email(value: str) -> str:
+    return (value or "").strip().lower()
+
+
+def normalize_phone(value: str, region: str | None = None) -> str:
+    """E.164 (``+4930123456``) or ValidationError; an empty value stays empty.
+
+    Numbers without a country prefix are read in ``region`` (the contact's country when known),
+    else in ``PHONE_DEFAULT_REGION``.
+    """
+    value = (value or "").strip()
+    if not value:
+        return ""
+    region = (region or getattr(settings, "PHONE_DEFAULT_REGION", "") or "US").upper()
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(f"“{value}” is not a phone number ({exc}).", code="phone") from exc
+    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        raise ValidationError(f"“{value}” is not a valid phone number.", code="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_domain(value: str) -> str:
+    """``https://www.Example.com/about`` → ``example.com``."""
+    value = (value or "").strip().lower()
+    if not value:
+        return ""
+    if "//" not in value:
+        value = "//" + value
+    host = urlsplit(value).hostname or ""
+    return host.removeprefix("www.")

@@ -1,0 +1,65 @@
+"""Pagination that never COUNTs a million rows on a page view.
+
+The total shown is exact below ``EXACT_COUNT_LIMIT`` rows and the planner's estimate above it
+(PostgreSQL); whether a next page exists is known by fetching one row more than a page.
+"""
+
+import json
+
+from django.conf import settings
+from django.core.paginator import InvalidPage, Page, Paginator
+from django.db import connections
+from django.utils.functional import cached_property
+
+
+def planner_estimate(queryset) -> int | None:
+    """Rows PostgreSQL's planner expects the query to return, or None elsewhere."""
+    if connections[queryset.db].vendor != "postgresql":
+        return None
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class LookaheadPage(Page):
+    def __init__(self, object_list, number, paginator, has_more):
+        super().__init__(object_list, number, paginator)
+        self._has_more = has_more
+
+    def has_next(self):
+        return self._has_more
+
+    def end_index(self):
+        return self.start_index() + len(self.object_list) - 1 if self.object_list else 0
+
+
+class EstimatedCountPaginator(Paginator):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.count_is_estimate = False
+
+    @cached_property
+    def count(self):
+        limit = settings.EXACT_COUNT_LIMIT
+        estimate = planner_estimate(self.object_list)
+        if estimate is not None and estimate > limit:
+            # An exact count is cheap when it is small; only trust the estimate when it is not.
+            if self.object_list[limit : limit + 1].exists():
+                self.count_is_estimate = True
+                return estimate
+        return self.object_list.count()
+
+    def validate_number(self, number):
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            raise InvalidPage("That page number is not an integer") from None
+        if number < 1:
+            raise InvalidPage("That page number is less than 1")
+        return number
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        has_more = len(rows) > self.per_page
+        return LookaheadPage(rows[: self.per_page], number, self, has_more)

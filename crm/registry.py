@@ -1,0 +1,153 @@
+"""Small registries that later stages fill from their ``apps.py``, so ``crm`` never imports them.
+
+- ``search``: models that global search looks through, each scoped by ``visible_to(user)``.
+- ``detail_panels``: extra panels on account and contact pages (open deals, tickets, health…).
+- ``home_widgets``: blocks on the role-aware home page.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import models
+
+from crm.text_search import text_search
+
+
+@dataclass(frozen=True)
+class SearchEntry:
+    model: type[models.Model]
+    label: str
+    fields: tuple[str, ...]
+    order_by: tuple[str, ...]
+    select_related: tuple[str, ...] = ()
+    describe: Callable[[models.Model], str] = str
+    roles: frozenset[str] | None = None  # None: every role that can see the model
+
+
+class SearchRegistry:
+    def __init__(self):
+        self._entries: dict[type[models.Model], SearchEntry] = {}
+
+    def register(self, model, *, label, fields, order_by, select_related=(), describe=str, roles=None):
+        self._entries[model] = SearchEntry(
+            model=model,
+            label=label,
+            fields=tuple(fields),
+            order_by=tuple(order_by),
+            select_related=tuple(select_related),
+            describe=describe,
+            roles=frozenset(roles) if roles else None,
+        )
+
+    def entries(self) -> list[SearchEntry]:
+        return list(self._entries.values())
+
+    def entry_for(self, model) -> SearchEntry:
+        return self._entries[model]
+
+    def search(self, *, user, query: str, limit: int = 10) -> list[tuple[SearchEntry, list]]:
+        """Up to ``limit`` visible matches per registered model, in registration order."""
+        results = []
+        for entry in self._entries.values():
+            if entry.roles is not None and not user.role_names.intersection(entry.roles):
+                continue
+            qs = entry.model.objects.visible_to(user)
+            qs = text_search(qs, entry.fields, query)
+            if entry.select_related:
+                qs = qs.select_related(*entry.select_related)
+            rows = list(qs.order_by(*entry.order_by)[:limit])
+            for row in rows:
+                row.search_description = entry.describe(row)
+            if rows:
+                results.append((entry, rows))
+        return results
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A block on a detail page: ``context(request, obj)`` returns the template's context, or None
+    to hide the panel for this user."""
+
+    title: str
+    template: str
+    context: Callable
+    order: int = 100
+
+
+class PanelRegistry:
+    def __init__(self):
+        self._panels: dict[type[models.Model], list[Panel]] = {}
+
+    def register(self, model, panel: Panel):
+        self._panels.setdefault(model, []).append(panel)
+        self._panels[model].sort(key=lambda p: p.order)
+
+    def for_model(self, model) -> list[Panel]:
+        return list(self._panels.get(model, []))
+
+
+@dataclass(frozen=True)
+class HomeWidget:
+    """A block on the home page; ``context(request)`` returns its context or None to hide it."""
+
+    title: str
+    template: str
+    context: Callable
+    order: int = 100
+
+
+@dataclass
+class HomeRegistry:
+    widgets: list[HomeWidget] = field(default_factory=list)
+
+    def register(self, widget: HomeWidget):
+        self.widgets.append(widget)
+        self.widgets.sort(key=lambda w: w.order)
+
+
+search = SearchRegistry()
+detail_panels = PanelRegistry()
+home_widgets = HomeRegistry()
+
+
+class TimelineRegistry:
+    """Models whose detail pages carry a timeline and tasks (logged to through one endpoint)."""
+
+    def __init__(self):
+        self._models: dict[str, type[models.Model]] = {}
+
+    def register(self, model):
+        self._models[model._meta.label_lower] = model
+
+    def model_for(self, label: str):
+        return self._models.get(label)
+
+
+timeline = TimelineRegistry()
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A link in the top navigation, shown to users holding one of ``roles`` (None: any role)."""
+
+    label: str
+    url_name: str
+    order: int = 100
+    roles: frozenset[str] | None = None
+
+
+class NavigationRegistry:
+    def __init__(self):
+        self._items: list[NavItem] = []
+
+    def register(self, label: str, url_name: str, *, order: int = 100, roles=None):
+        self._items.append(NavItem(label, url_name, order, frozenset(roles) if roles else None))
+        self._items.sort(key=lambda item: item.order)
+
+    def for_user(self, user) -> list[NavItem]:
+        if not user.has_any_role:
+            return []
+        return [i for i in self._items if i.roles is None or user.role_names & i.roles]
+
+
+navigation = NavigationRegistry()

@@ -1,0 +1,111 @@
+"""Creating, changing and deleting accounts and contacts."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm.choices import ActivityKind
+from crm.models import Account, Contact
+from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.services.timeline import activity_log
+
+ACCOUNT_FIELDS = ("name", "domain", "industry", "size_band", "country", "owner", "lifecycle_stage")
+CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "title",
+    "account",
+    "owner",
+    "email_consent",
+    "marketing_consent",
+)
+
+
+def _normalize_account(data: dict) -> dict:
+    data = dict(data)
+    if "domain" in data:
+        data["domain"] = normalize_domain(data["domain"])
+    return data
+
+
+def _normalize_contact(data: dict, *, region: str | None = None) -> dict:
+    data = dict(data)
+    if "email" in data:
+        data["email"] = normalize_email(data["email"])
+    if "phone" in data:
+        account = data.get("account")
+        data["phone"] = normalize_phone(
+            data["phone"], region or (str(account.country) if account and account.country else None)
+        )
+    return data
+
+
+def _stamp_consent(contact: Contact, changed: list[str]) -> None:
+    """Consent timestamps record when the current answer was given."""
+    now = timezone.now()
+    for field in ("email_consent", "marketing_consent"):
+        if field in changed:
+            setattr(contact, f"{field}_at", now if getattr(contact, field) else None)
+            changed.append(f"{field}_at")
+
+
+@transaction.atomic
+def account_create(*, user, **data) -> Account:
+    data = _normalize_account(data)
+    data.setdefault("owner", user)
+    account = Account.objects.create(**{k: v for k, v in data.items() if k in ACCOUNT_FIELDS})
+    activity_log(subject=account, kind=ActivityKind.SYSTEM, summary="Account created", actor=user)
+    return account
+
+
+@transaction.atomic
+def account_update(*, account: Account, user, **data) -> Account:
+    data = _normalize_account(data)
+    changed = [f for f in ACCOUNT_FIELDS if f in data and getattr(account, f) != data[f]]
+    for field in changed:
+        setattr(account, field, data[field])
+    if changed:
+        account.save(update_fields=[*changed, "updated_at"])
+        labels = ", ".join(Account._meta.get_field(f).verbose_name for f in changed)
+        activity_log(
+            subject=account, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
+        )
+    return account
+
+
+@transaction.atomic
+def account_delete(*, account: Account, user) -> None:
+    account.delete()
+
+
+@transaction.atomic
+def contact_create(*, user, **data) -> Contact:
+    data = _normalize_contact(data)
+    data.setdefault("owner", user)
+    contact = Contact(**{k: v for k, v in data.items() if k in CONTACT_FIELDS})
+    _stamp_consent(contact, [f for f in ("email_consent", "marketing_consent") if data.get(f)])
+    contact.save()
+    activity_log(subject=contact, kind=ActivityKind.SYSTEM, summary="Contact created", actor=user)
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, user, **data) -> Contact:
+    data = _normalize_contact(data)
+    changed = [f for f in CONTACT_FIELDS if f in data and getattr(contact, f) != data[f]]
+    for field in changed:
+        setattr(contact, field, data[field])
+    if changed:
+        labels = ", ".join(Contact._meta.get_field(f).verbose_name for f in changed)
+        _stamp_consent(contact, changed)
+        contact.save(update_fields=[*changed, "updated_at"])
+        activity_log(
+            subject=contact, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
+        )
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact, user) -> None:
+    contact.delete()

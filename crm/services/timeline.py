@@ -1,0 +1,77 @@
+"""Writing to a record's timeline, and follow-up tasks."""
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import timezone
+
+from crm.choices import ActivityKind
+from crm.models import Activity, Task
+
+
+def _owner_id(obj):
+    return getattr(obj, "owner_id", None) or getattr(obj, "assignee_id", None)
+
+
+def activity_log(
+    *,
+    subject,
+    kind: str,
+    summary: str,
+    body: str = "",
+    actor=None,
+    occurred_at=None,
+) -> Activity:
+    """Add one entry to ``subject``'s timeline (a person's call or note, or a system event)."""
+    return Activity.objects.create(
+        kind=kind,
+        summary=summary[:200],
+        body=body,
+        occurred_at=occurred_at or timezone.now(),
+        actor=actor,
+        subject_owner_id=_owner_id(subject),
+        content_type=ContentType.objects.get_for_model(subject),
+        object_id=subject.pk,
+    )
+
+
+def system_event(*, subject, summary: str, body: str = "") -> Activity:
+    """A timeline entry written by an automation."""
+    return activity_log(subject=subject, kind=ActivityKind.SYSTEM, summary=summary, body=body)
+
+
+def task_create(
+    *, title: str, due_at, assignee, created_by=None, subject=None, notes: str = ""
+) -> Task:
+    task = Task(
+        title=title, due_at=due_at, assignee=assignee, created_by=created_by, notes=notes
+    )
+    if subject is not None:
+        task.content_type = ContentType.objects.get_for_model(subject)
+        task.object_id = subject.pk
+    task.save()
+    return task
+
+
+@transaction.atomic
+def task_complete(*, task: Task, user) -> Task:
+    """Mark a task done (once: completing a done task changes nothing)."""
+    task = Task.objects.select_for_update().get(pk=task.pk)
+    if task.done_at is None:
+        task.done_at = timezone.now()
+        task.done_by = user
+        task.save(update_fields=["done_at", "done_by"])
+        if task.subject is not None:
+            activity_log(
+                subject=task.subject,
+                kind=ActivityKind.SYSTEM,
+                summary=f"Task done: {task.title}",
+                actor=user,
+            )
+    return task
+
+
+def task_reopen(*, task: Task) -> Task:
+    task.done_at = None
+    task.done_by = None
+    task.save(update_fields=["done_at", "done_by"])
+    return task

@@ -1,0 +1,3 @@
+"""URLs of the lifecycle stages, mounted by crm.urls; each app adds its own include here."""
+
+urlpatterns = []

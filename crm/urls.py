@@ -1,0 +1,40 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from crm.views import customers, health, home, search, timeline
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    path("search/", search.search, name="search"),
+    path("accounts/", customers.AccountListView.as_view(), name="account_list"),
+    path("accounts/new/", customers.AccountFormView.as_view(), name="account_create"),
+    path("accounts/autocomplete/", customers.account_autocomplete, name="account_autocomplete"),
+    path("accounts/<int:pk>/", customers.AccountDetailView.as_view(), name="account_detail"),
+    path("accounts/<int:pk>/edit/", customers.AccountFormView.as_view(), name="account_edit"),
+    path(
+        "accounts/<int:pk>/delete/", customers.AccountDeleteView.as_view(), name="account_delete"
+    ),
+    path("contacts/", customers.ContactListView.as_view(), name="contact_list"),
+    path("contacts/new/", customers.ContactFormView.as_view(), name="contact_create"),
+    path("contacts/<int:pk>/", customers.ContactDetailView.as_view(), name="contact_detail"),
+    path("contacts/<int:pk>/edit/", customers.ContactFormView.as_view(), name="contact_edit"),
+    path(
+        "contacts/<int:pk>/delete/", customers.ContactDeleteView.as_view(), name="contact_delete"
+    ),
+    path("tasks/", timeline.TaskListView.as_view(), name="task_list"),
+    path("tasks/<int:pk>/edit/", timeline.task_edit, name="task_edit"),
+    path("tasks/<int:pk>/toggle/", timeline.task_toggle, name="task_toggle"),
+    path(
+        "timeline/<str:label>/<int:pk>/activities/",
+        timeline.activity_create,
+        name="activity_create",
+    ),
+    path("timeline/<str:label>/<int:pk>/tasks/", timeline.task_create_view, name="task_create"),
+    path("timeline/<str:label>/<int:pk>/more/", timeline.timeline_more, name="timeline_more"),
+    path("admin/", admin.site.urls),
+    path("", include("crm.stage_urls")),
+]

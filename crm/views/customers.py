@@ -1,0 +1,157 @@
+"""Accounts and contacts: list, detail, create, edit, delete, and the account autocomplete."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from crm.filtersets import AccountFilterSet, ContactFilterSet
+from crm.forms import AccountForm, ContactForm
+from crm.models import Account, Contact
+from crm.services import customers
+from crm.text_search import text_search
+from crm.views.lists import Column, FilteredListView
+from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
+
+ACCOUNT_CONTACTS_SHOWN = 25
+
+
+def _may_create(user) -> bool:
+    return user.is_sales_rep or user.is_manager or user.is_admin_role
+
+
+class AccountListView(FilteredListView):
+    filterset_class = AccountFilterSet
+    title = "Accounts"
+    row_template = "crm/rows/account.html"
+    create_url_name = "account_create"
+    columns = [
+        Column("Name", sort="name"),
+        Column("Industry"),
+        Column("Country"),
+        Column("Stage"),
+        Column("Owner"),
+        Column("Created", sort="created"),
+        Column("Updated", sort="updated"),
+    ]
+    sorts = {
+        "name": ("name", "id"),
+        "created": ("created_at", "id"),
+        "updated": ("updated_at", "id"),
+    }
+    default_sort = "-created"
+
+    def base_queryset(self):
+        return Account.objects.visible_to(self.request.user).select_related("owner")
+
+    def can_create(self):
+        return _may_create(self.request.user)
+
+
+class ContactListView(FilteredListView):
+    filterset_class = ContactFilterSet
+    title = "Contacts"
+    row_template = "crm/rows/contact.html"
+    create_url_name = "contact_create"
+    columns = [
+        Column("Name", sort="name"),
+        Column("Email", sort="email"),
+        Column("Phone"),
+        Column("Title"),
+        Column("Account"),
+        Column("Owner"),
+        Column("Created", sort="created"),
+    ]
+    sorts = {
+        "name": ("last_name", "first_name", "id"),
+        "email": ("email", "id"),
+        "created": ("created_at", "id"),
+    }
+    default_sort = "-created"
+
+    def base_queryset(self):
+        return Contact.objects.visible_to(self.request.user).select_related("account", "owner")
+
+    def can_create(self):
+        return _may_create(self.request.user)
+
+
+class AccountDetailView(RecordDetailView):
+    model = Account
+    template_name = "crm/account_detail.html"
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("owner")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        contacts = list(
+            self.object.contacts.select_related("owner").order_by("last_name", "first_name", "id")[
+                : ACCOUNT_CONTACTS_SHOWN + 1
+            ]
+        )
+        context["contacts"] = contacts[:ACCOUNT_CONTACTS_SHOWN]
+        context["more_contacts"] = len(contacts) > ACCOUNT_CONTACTS_SHOWN
+        return context
+
+
+class ContactDetailView(RecordDetailView):
+    model = Contact
+    template_name = "crm/contact_detail.html"
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("owner", "account", "account__owner")
+
+
+class AccountFormView(RecordFormView):
+    model = Account
+    form_class = AccountForm
+    create_service = customers.account_create
+    update_service = customers.account_update
+    object_name = "account"
+
+
+class ContactFormView(RecordFormView):
+    model = Contact
+    form_class = ContactForm
+    create_service = customers.contact_create
+    update_service = customers.contact_update
+    object_name = "contact"
+
+    def get_initial(self):
+        initial = super().get_initial()
+        account_id = self.request.GET.get("account")
+        if account_id and account_id.isdigit():
+            initial["account"] = account_id
+        return initial
+
+
+class AccountDeleteView(RecordDeleteView):
+    model = Account
+    delete_service = customers.account_delete
+    object_name = "account"
+    success_url_name = "account_list"
+
+
+class ContactDeleteView(RecordDeleteView):
+    model = Contact
+    delete_service = customers.contact_delete
+    object_name = "contact"
+    success_url_name = "contact_list"
+
+
+@login_required
+@require_GET
+def account_autocomplete(request):
+    """Accounts matching ``q`` for pickers: ``{"results": [{"value", "text"}]}``."""
+    queryset = text_search(
+        Account.objects.visible_to(request.user), ("name", "domain"), request.GET.get("q", "")
+    )
+    rows = queryset.order_by("name", "id").values("pk", "name", "domain")[:20]
+    return JsonResponse(
+        {
+            "results": [
+                {"value": r["pk"], "text": r["name"] + (f" ({r['domain']})" if r["domain"] else "")}
+                for r in rows
+            ]
+        }
+    )

@@ -1,0 +1,51 @@
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+
+from crm import registry
+from crm.models import Activity, Task
+
+HOME_LIST_LENGTH = 15
+
+
+@login_required
+def home(request):
+    """The user's day: overdue and due-today tasks, recent activity, and the widgets later
+    stages register for the user's roles."""
+    user = request.user
+    now = timezone.now()
+    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+    mine = Task.objects.filter(assignee=user, done_at__isnull=True).select_related("assignee")
+    mine = mine.prefetch_related("subject")
+    overdue = list(mine.filter(due_at__lt=now).order_by("due_at", "id")[: HOME_LIST_LENGTH + 1])
+    due_today = list(
+        mine.filter(due_at__gte=now, due_at__lte=end_of_day).order_by("due_at", "id")[
+            : HOME_LIST_LENGTH + 1
+        ]
+    )
+    recent = list(
+        Activity.objects.visible_to(user)
+        .filter(occurred_at__gte=now - timedelta(days=90))
+        .select_related("actor", "content_type")
+        .prefetch_related("subject")
+        .order_by("-occurred_at", "-id")[:HOME_LIST_LENGTH]
+    )
+    widgets = []
+    for widget in registry.home_widgets.widgets:
+        widget_context = widget.context(request)
+        if widget_context is not None:
+            widgets.append((widget, widget_context))
+    return render(
+        request,
+        "crm/home.html",
+        {
+            "overdue": overdue[:HOME_LIST_LENGTH],
+            "more_overdue": len(overdue) > HOME_LIST_LENGTH,
+            "due_today": due_today[:HOME_LIST_LENGTH],
+            "more_due_today": len(due_today) > HOME_LIST_LENGTH,
+            "recent": recent,
+            "widgets": widgets,
+        },
+    )

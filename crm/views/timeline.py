@@ -1,0 +1,132 @@
+"""Inline (HTMX) logging of activities and tasks on any record that carries a timeline."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET, require_POST
+
+from crm import registry
+from crm.filtersets import TaskFilterSet
+from crm.forms import ActivityForm, TaskEditForm, TaskForm
+from crm.models import Task
+from crm.services.timeline import activity_log, task_complete, task_create, task_reopen
+from crm.views.lists import Column, FilteredListView, is_htmx
+from crm.views.records import timeline_context
+
+
+def access_subject(request, label: str, pk: int):
+    """The record behind a timeline URL, if this user may see it; 404 otherwise."""
+    model = registry.timeline.model_for(label)
+    if model is None:
+        raise Http404
+    return get_object_or_404(model.objects.visible_to(request.user), pk=pk)
+
+
+def _timeline_response(request, subject, **extra):
+    context = timeline_context(request, subject)
+    context.update(extra)
+    return render(request, "crm/_timeline_panel.html", context)
+
+
+@login_required
+@require_POST
+def activity_create(request, label, pk):
+    subject = access_subject(request, label, pk)
+    form = ActivityForm(request.POST, prefix="activity")
+    if form.is_valid():
+        activity_log(subject=subject, actor=request.user, **form.cleaned_data)
+        if not is_htmx(request):
+            messages.success(request, "Activity logged.")
+            return HttpResponseRedirect(subject.get_absolute_url())
+        return _timeline_response(request, subject, logged=True)
+    if not is_htmx(request):
+        messages.error(request, "The activity was not logged: " + form.errors.as_text())
+        return HttpResponseRedirect(subject.get_absolute_url())
+    return _timeline_response(request, subject, activity_form=form)
+
+
+@login_required
+@require_POST
+def task_create_view(request, label, pk):
+    subject = access_subject(request, label, pk)
+    form = TaskForm(request.POST, prefix="task", user=request.user)
+    if form.is_valid():
+        task_create(subject=subject, created_by=request.user, **form.cleaned_data)
+        if not is_htmx(request):
+            messages.success(request, "Task added.")
+            return HttpResponseRedirect(subject.get_absolute_url())
+        return _timeline_response(request, subject, task_added=True)
+    if not is_htmx(request):
+        messages.error(request, "The task was not added: " + form.errors.as_text())
+        return HttpResponseRedirect(subject.get_absolute_url())
+    return _timeline_response(request, subject, task_form=form)
+
+
+@login_required
+@require_GET
+def timeline_more(request, label, pk):
+    """The next page of a timeline, older than ``before``."""
+    subject = access_subject(request, label, pk)
+    before = parse_datetime(request.GET.get("before", "") or "")
+    context = timeline_context(request, subject, before=before)
+    return render(request, "crm/_timeline_entries.html", context)
+
+
+@login_required
+@require_POST
+def task_toggle(request, pk):
+    task = get_object_or_404(Task.objects.changeable_by(request.user), pk=pk)
+    if task.done_at is None:
+        task = task_complete(task=task, user=request.user)
+    else:
+        task = task_reopen(task=task)
+    if is_htmx(request):
+        return render(request, "crm/_task_row.html", {"task": task, "show_subject": True})
+    return HttpResponseRedirect(request.POST.get("next") or "/")
+
+
+@login_required
+def task_edit(request, pk):
+    task = get_object_or_404(
+        Task.objects.changeable_by(request.user).select_related("assignee"), pk=pk
+    )
+    form = TaskEditForm(request.POST or None, instance=task, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Task saved.")
+        return HttpResponseRedirect(task.subject.get_absolute_url() if task.subject else "/tasks/")
+    return render(
+        request,
+        "crm/form.html",
+        {"form": form, "object": task, "verbose_name": "task", "cancel_url": "/tasks/"},
+    )
+
+
+class TaskListView(FilteredListView):
+    filterset_class = TaskFilterSet
+    title = "Tasks"
+    row_template = "crm/rows/task.html"
+    columns = [
+        Column("", css="w-1"),
+        Column("Task", sort="title"),
+        Column("About"),
+        Column("Assignee"),
+        Column("Due", sort="due"),
+    ]
+    sorts = {"title": ("title", "id"), "due": ("due_at", "id")}
+    default_sort = "due"
+
+    def base_queryset(self):
+        return (
+            Task.objects.visible_to(self.request.user)
+            .select_related("assignee")
+            .prefetch_related("subject")
+        )
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if "state" not in self.request.GET:
+            queryset = queryset.filter(done_at__isnull=True)
+        return queryset

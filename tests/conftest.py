@@ -1,0 +1,57 @@
+import pytest
+
+from crm.choices import Role
+from tests.factories import TeamFactory, UserFactory
+
+
+@pytest.fixture
+def rep(db):
+    return UserFactory(username="rep", roles=[Role.SALES_REP])
+
+
+@pytest.fixture
+def rep2(db):
+    return UserFactory(username="rep2", roles=[Role.SALES_REP])
+
+
+@pytest.fixture
+def agent(db):
+    return UserFactory(username="agent", roles=[Role.SUPPORT_AGENT])
+
+
+@pytest.fixture
+def manager(db, rep, rep2):
+    """Manages a team holding ``rep`` and ``rep2``."""
+    user = UserFactory(username="manager", roles=[Role.MANAGER])
+    TeamFactory(name="Sales", members=[rep, rep2], managers=[user])
+    return user
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(username="admin", roles=[Role.ADMIN], is_staff=True, is_superuser=True)
+
+
+def _client_for(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def rep_client(client, rep):
+    return _client_for(client, rep)
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    return _client_for(client, manager)
+
+
+@pytest.fixture
+def agent_client(client, agent):
+    return _client_for(client, agent)
+
+
+@pytest.fixture
+def admin_client_(client, admin):
+    return _client_for(client, admin)

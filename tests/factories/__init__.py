@@ -1,0 +1,21 @@
+"""factory-boy factories for every model; each app's factories live in a module of its own."""
+
+from .crm import (
+    AccountFactory,
+    ActivityFactory,
+    ContactFactory,
+    OutboundEmailFactory,
+    TaskFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+__all__ = [
+    "AccountFactory",
+    "ActivityFactory",
+    "ContactFactory",
+    "OutboundEmailFactory",
+    "TaskFactory",
+    "TeamFactory",
+    "UserFactory",
+]

@@ -1,0 +1,112 @@
+from datetime import timedelta
+
+import factory
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from crm.choices import ActivityKind, Industry, LifecycleStage, Role, SizeBand
+from crm.models import Account, Activity, Contact, OutboundEmail, Task, Team, User
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("pw")
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        """``UserFactory(roles=[Role.SALES_REP])``."""
+        for role in extracted or ():
+            self.groups.add(Group.objects.get(name=role))
+        self.__dict__.pop("role_names", None)
+        self.__dict__.pop("managed_user_ids", None)
+
+
+def rep(**kwargs):
+    return UserFactory(roles=[Role.SALES_REP], **kwargs)
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+    @factory.post_generation
+    def members(self, create, extracted, **kwargs):
+        if extracted:
+            self.members.add(*extracted)
+
+    @factory.post_generation
+    def managers(self, create, extracted, **kwargs):
+        if extracted:
+            self.managers.add(*extracted)
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    name = factory.Faker("company")
+    domain = factory.Sequence(lambda n: f"company{n}.example")
+    industry = factory.Iterator(Industry.values)
+    size_band = factory.Iterator(SizeBand.values)
+    country = "DE"
+    lifecycle_stage = LifecycleStage.PROSPECT
+    owner = factory.SubFactory(UserFactory, roles=[Role.SALES_REP])
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.Sequence(lambda n: f"contact{n}@example.com")
+    title = "Head of Operations"
+    account = factory.SubFactory(AccountFactory, owner=factory.SelfAttribute("..owner"))
+    owner = factory.SubFactory(UserFactory, roles=[Role.SALES_REP])
+
+
+class ActivityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Activity
+        exclude = ["subject"]
+
+    subject = factory.SubFactory(ContactFactory)
+    kind = ActivityKind.CALL
+    summary = factory.Sequence(lambda n: f"Call {n}")
+    occurred_at = factory.LazyFunction(timezone.now)
+    actor = factory.SelfAttribute("subject.owner")
+    subject_owner = factory.SelfAttribute("subject.owner")
+    content_type = factory.LazyAttribute(lambda a: ContentType.objects.get_for_model(a.subject))
+    object_id = factory.SelfAttribute("subject.pk")
+
+
+class TaskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Task
+
+    title = factory.Sequence(lambda n: f"Follow up {n}")
+    due_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+    assignee = factory.SubFactory(UserFactory, roles=[Role.SALES_REP])
+    created_by = factory.SelfAttribute("assignee")
+
+
+class OutboundEmailFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OutboundEmail
+
+    to_email = factory.Sequence(lambda n: f"to{n}@example.com")
+    subject = "Hello"
+    body_text = "Hello there."
+    idempotency_key = factory.Sequence(lambda n: f"test:{n}")
