@@ -19,7 +19,15 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ("name", "domain", "industry", "size_band", "country", "lifecycle_stage", "owner")
+    list_display = (
+        "name",
+        "domain",
+        "industry",
+        "size_band",
+        "country",
+        "lifecycle_stage",
+        "owner",
+    )
     list_filter = ("lifecycle_stage", "industry", "size_band", "country")
     search_fields = ("name", "domain")
     autocomplete_fields = ("owner",)

@@ -153,5 +153,3 @@ class TaskEditForm(TaskForm):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
-
-

@@ -41,11 +41,14 @@ class EstimatedCountPaginator(Paginator):
     def count(self):
         limit = settings.EXACT_COUNT_LIMIT
         estimate = planner_estimate(self.object_list)
-        if estimate is not None and estimate > limit:
-            # An exact count is cheap when it is small; only trust the estimate when it is not.
-            if self.object_list[limit : limit + 1].exists():
-                self.count_is_estimate = True
-                return estimate
+        # An exact count is cheap when it is small; only trust the estimate when it is not.
+        if (
+            estimate is not None
+            and estimate > limit
+            and self.object_list[limit : limit + 1].exists()
+        ):
+            self.count_is_estimate = True
+            return estimate
         return self.object_list.count()
 
     def validate_number(self, number):

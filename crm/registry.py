@@ -28,7 +28,9 @@ class SearchRegistry:
     def __init__(self):
         self._entries: dict[type[models.Model], SearchEntry] = {}
 
-    def register(self, model, *, label, fields, order_by, select_related=(), describe=str, roles=None):
+    def register(
+        self, model, *, label, fields, order_by, select_related=(), describe=str, roles=None
+    ):
         self._entries[model] = SearchEntry(
             model=model,
             label=label,

@@ -70,7 +70,9 @@ class CreateSearchIndex(Operation):
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.connection.ops.quote_name(self.name)}")
+            schema_editor.execute(
+                f"DROP INDEX IF EXISTS {schema_editor.connection.ops.quote_name(self.name)}"
+            )
 
     def describe(self):
         return f"Create full-text search index {self.name} on {self.table}"

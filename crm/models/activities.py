@@ -139,6 +139,9 @@ class Task(models.Model):
     def __str__(self):
         return self.title
 
+    def get_absolute_url(self):
+        return reverse("task_edit", args=[self.pk])
+
     @property
     def is_done(self) -> bool:
         return self.done_at is not None
@@ -146,6 +149,3 @@ class Task(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.done_at is None and self.due_at < timezone.now()
-
-    def get_absolute_url(self):
-        return reverse("task_edit", args=[self.pk])

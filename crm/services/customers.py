@@ -53,7 +53,8 @@ def _stamp_consent(contact: Contact, changed: list[str]) -> None:
 @transaction.atomic
 def account_create(*, user, **data) -> Account:
     data = _normalize_account(data)
-    data.setdefault("owner", user)
+    if data.get("owner") is None:
+        data["owner"] = user
     account = Account.objects.create(**{k: v for k, v in data.items() if k in ACCOUNT_FIELDS})
     activity_log(subject=account, kind=ActivityKind.SYSTEM, summary="Account created", actor=user)
     return account
@@ -82,7 +83,8 @@ def account_delete(*, account: Account, user) -> None:
 @transaction.atomic
 def contact_create(*, user, **data) -> Contact:
     data = _normalize_contact(data)
-    data.setdefault("owner", user)
+    if data.get("owner") is None:
+        data["owner"] = user
     contact = Contact(**{k: v for k, v in data.items() if k in CONTACT_FIELDS})
     _stamp_consent(contact, [f for f in ("email_consent", "marketing_consent") if data.get(f)])
     contact.save()

@@ -1,6 +1,8 @@
 """Shared pieces of record pages: the detail page with timeline, tasks and registered panels,
 and create/edit/delete views that respect ``changeable_by``."""
 
+import copy
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
@@ -41,7 +43,9 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
         return self.model.objects.visible_to(self.request.user)
 
     def can_change(self) -> bool:
-        return self.model.objects.changeable_by(self.request.user).filter(pk=self.object.pk).exists()
+        return (
+            self.model.objects.changeable_by(self.request.user).filter(pk=self.object.pk).exists()
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -82,7 +86,9 @@ class RecordFormView(LoginRequiredMixin, FormView):
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
         kwargs["user"] = self.request.user
-        kwargs["instance"] = self.object
+        # The form validates against a copy: ModelForm writes cleaned values onto its instance,
+        # and the update service must still see the stored values to know what changed.
+        kwargs["instance"] = copy.copy(self.object) if self.object else None
         return kwargs
 
     def form_valid(self, form):
