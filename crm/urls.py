@@ -15,16 +15,12 @@ urlpatterns = [
     path("accounts/autocomplete/", customers.account_autocomplete, name="account_autocomplete"),
     path("accounts/<int:pk>/", customers.AccountDetailView.as_view(), name="account_detail"),
     path("accounts/<int:pk>/edit/", customers.AccountFormView.as_view(), name="account_edit"),
-    path(
-        "accounts/<int:pk>/delete/", customers.AccountDeleteView.as_view(), name="account_delete"
-    ),
+    path("accounts/<int:pk>/delete/", customers.AccountDeleteView.as_view(), name="account_delete"),
     path("contacts/", customers.ContactListView.as_view(), name="contact_list"),
     path("contacts/new/", customers.ContactFormView.as_view(), name="contact_create"),
     path("contacts/<int:pk>/", customers.ContactDetailView.as_view(), name="contact_detail"),
     path("contacts/<int:pk>/edit/", customers.ContactFormView.as_view(), name="contact_edit"),
-    path(
-        "contacts/<int:pk>/delete/", customers.ContactDeleteView.as_view(), name="contact_delete"
-    ),
+    path("contacts/<int:pk>/delete/", customers.ContactDeleteView.as_view(), name="contact_delete"),
     path("tasks/", timeline.TaskListView.as_view(), name="task_list"),
     path("tasks/<int:pk>/edit/", timeline.task_edit, name="task_edit"),
     path("tasks/<int:pk>/toggle/", timeline.task_toggle, name="task_toggle"),

@@ -10,241 +10,563 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('contenttypes', '0002_remove_content_type_name'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('username', models.CharField(error_messages={'unique': 'A user with that username already exists.'}, help_text='Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.', max_length=150, unique=True, validators=[django.contrib.auth.validators.UnicodeUsernameValidator()], verbose_name='username')),
-                ('first_name', models.CharField(blank=True, max_length=150, verbose_name='first name')),
-                ('last_name', models.CharField(blank=True, max_length=150, verbose_name='last name')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='email address')),
-                ('is_staff', models.BooleanField(default=False, help_text='Designates whether the user can log into this admin site.', verbose_name='staff status')),
-                ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                (
+                    "last_login",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last login"),
+                ),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        error_messages={"unique": "A user with that username already exists."},
+                        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
+                        max_length=150,
+                        unique=True,
+                        validators=[django.contrib.auth.validators.UnicodeUsernameValidator()],
+                        verbose_name="username",
+                    ),
+                ),
+                (
+                    "first_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="first name"),
+                ),
+                (
+                    "last_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="last name"),
+                ),
+                (
+                    "email",
+                    models.EmailField(blank=True, max_length=254, verbose_name="email address"),
+                ),
+                (
+                    "is_staff",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates whether the user can log into this admin site.",
+                        verbose_name="staff status",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Designates whether this user should be treated as active. Unselect this instead of deleting accounts.",
+                        verbose_name="active",
+                    ),
+                ),
+                (
+                    "date_joined",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="date joined"
+                    ),
+                ),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['username'],
+                "ordering": ["username"],
             },
             managers=[
-                ('objects', django.contrib.auth.models.UserManager()),
+                ("objects", django.contrib.auth.models.UserManager()),
             ],
         ),
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('domain', models.CharField(blank=True, help_text='e.g. example.com', max_length=253, verbose_name='website domain')),
-                ('industry', models.CharField(blank=True, choices=[('software', 'Software'), ('manufacturing', 'Manufacturing'), ('retail', 'Retail'), ('finance', 'Financial services'), ('healthcare', 'Healthcare'), ('education', 'Education'), ('logistics', 'Logistics'), ('media', 'Media'), ('consulting', 'Consulting'), ('public', 'Public sector'), ('energy', 'Energy'), ('other', 'Other')], max_length=20)),
-                ('size_band', models.CharField(blank=True, choices=[('1-10', '1–10'), ('11-50', '11–50'), ('51-200', '51–200'), ('201-1000', '201–1,000'), ('1000+', '1,000+')], max_length=10, verbose_name='size')),
-                ('country', django_countries.fields.CountryField(blank=True, max_length=2)),
-                ('lifecycle_stage', models.CharField(choices=[('prospect', 'Prospect'), ('customer', 'Customer'), ('churned', 'Churned')], default='prospect', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_accounts', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "domain",
+                    models.CharField(
+                        blank=True,
+                        help_text="e.g. example.com",
+                        max_length=253,
+                        verbose_name="website domain",
+                    ),
+                ),
+                (
+                    "industry",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("software", "Software"),
+                            ("manufacturing", "Manufacturing"),
+                            ("retail", "Retail"),
+                            ("finance", "Financial services"),
+                            ("healthcare", "Healthcare"),
+                            ("education", "Education"),
+                            ("logistics", "Logistics"),
+                            ("media", "Media"),
+                            ("consulting", "Consulting"),
+                            ("public", "Public sector"),
+                            ("energy", "Energy"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "size_band",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("1-10", "1–10"),
+                            ("11-50", "11–50"),
+                            ("51-200", "51–200"),
+                            ("201-1000", "201–1,000"),
+                            ("1000+", "1,000+"),
+                        ],
+                        max_length=10,
+                        verbose_name="size",
+                    ),
+                ),
+                ("country", django_countries.fields.CountryField(blank=True, max_length=2)),
+                (
+                    "lifecycle_stage",
+                    models.CharField(
+                        choices=[
+                            ("prospect", "Prospect"),
+                            ("customer", "Customer"),
+                            ("churned", "Churned"),
+                        ],
+                        default="prospect",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_accounts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Activity',
+            name="Activity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('call', 'Call'), ('email', 'Email'), ('meeting', 'Meeting'), ('note', 'Note'), ('system', 'System event')], default='note', max_length=10)),
-                ('summary', models.CharField(max_length=200)),
-                ('body', models.TextField(blank=True)),
-                ('occurred_at', models.DateTimeField()),
-                ('object_id', models.PositiveBigIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, help_text='Who did it; empty for automations.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='activities', to=settings.AUTH_USER_MODEL)),
-                ('content_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='contenttypes.contenttype')),
-                ('subject_owner', models.ForeignKey(blank=True, help_text='Owner of the record at the time, so owners see events on their records.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("call", "Call"),
+                            ("email", "Email"),
+                            ("meeting", "Meeting"),
+                            ("note", "Note"),
+                            ("system", "System event"),
+                        ],
+                        default="note",
+                        max_length=10,
+                    ),
+                ),
+                ("summary", models.CharField(max_length=200)),
+                ("body", models.TextField(blank=True)),
+                ("occurred_at", models.DateTimeField()),
+                ("object_id", models.PositiveBigIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Who did it; empty for automations.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="activities",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="contenttypes.contenttype"
+                    ),
+                ),
+                (
+                    "subject_owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Owner of the record at the time, so owners see events on their records.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'activities',
-                'ordering': ['-occurred_at', '-id'],
+                "verbose_name_plural": "activities",
+                "ordering": ["-occurred_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_name', models.CharField(blank=True, max_length=100)),
-                ('last_name', models.CharField(max_length=100)),
-                ('email', models.EmailField(blank=True, help_text='Stored in lower case.', max_length=254)),
-                ('phone', models.CharField(blank=True, help_text='Stored in E.164 form.', max_length=20)),
-                ('title', models.CharField(blank=True, max_length=150, verbose_name='job title')),
-                ('email_consent', models.BooleanField(default=False, help_text='May be emailed about their account and service.')),
-                ('email_consent_at', models.DateTimeField(blank=True, null=True)),
-                ('marketing_consent', models.BooleanField(default=False, help_text='Agreed to receive marketing email.')),
-                ('marketing_consent_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='contacts', to='crm.account')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_contacts', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("first_name", models.CharField(blank=True, max_length=100)),
+                ("last_name", models.CharField(max_length=100)),
+                (
+                    "email",
+                    models.EmailField(
+                        blank=True, help_text="Stored in lower case.", max_length=254
+                    ),
+                ),
+                (
+                    "phone",
+                    models.CharField(blank=True, help_text="Stored in E.164 form.", max_length=20),
+                ),
+                ("title", models.CharField(blank=True, max_length=150, verbose_name="job title")),
+                (
+                    "email_consent",
+                    models.BooleanField(
+                        default=False, help_text="May be emailed about their account and service."
+                    ),
+                ),
+                ("email_consent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "marketing_consent",
+                    models.BooleanField(
+                        default=False, help_text="Agreed to receive marketing email."
+                    ),
+                ),
+                ("marketing_consent_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="contacts",
+                        to="crm.account",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_contacts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='OutboundEmail',
+            name="OutboundEmail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('to_email', models.EmailField(max_length=254)),
-                ('subject', models.CharField(max_length=255)),
-                ('body_text', models.TextField()),
-                ('body_html', models.TextField(blank=True)),
-                ('object_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('idempotency_key', models.CharField(help_text='Names the reason for this message, so the same reason never queues it twice.', max_length=200, unique=True)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('content_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='contenttypes.contenttype')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("to_email", models.EmailField(max_length=254)),
+                ("subject", models.CharField(max_length=255)),
+                ("body_text", models.TextField()),
+                ("body_html", models.TextField(blank=True)),
+                ("object_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "idempotency_key",
+                    models.CharField(
+                        help_text="Names the reason for this message, so the same reason never queues it twice.",
+                        max_length=200,
+                        unique=True,
+                    ),
+                ),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="contenttypes.contenttype",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'outbound email',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "outbound email",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('notes', models.TextField(blank=True)),
-                ('due_at', models.DateTimeField()),
-                ('object_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('done_at', models.DateTimeField(blank=True, null=True)),
-                ('due_soon_notified_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('overdue_notified_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('assignee', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to=settings.AUTH_USER_MODEL)),
-                ('content_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='contenttypes.contenttype')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='created_tasks', to=settings.AUTH_USER_MODEL)),
-                ('done_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("notes", models.TextField(blank=True)),
+                ("due_at", models.DateTimeField()),
+                ("object_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("done_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "due_soon_notified_at",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                (
+                    "overdue_notified_at",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="contenttypes.contenttype",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="created_tasks",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "done_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_at', 'id'],
+                "ordering": ["due_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('managers', models.ManyToManyField(blank=True, related_name='managed_teams', to=settings.AUTH_USER_MODEL)),
-                ('members', models.ManyToManyField(blank=True, related_name='teams', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "managers",
+                    models.ManyToManyField(
+                        blank=True, related_name="managed_teams", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True, related_name="teams", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['name', 'id'], name='account_name_idx'),
+            model_name="account",
+            index=models.Index(fields=["name", "id"], name="account_name_idx"),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['owner', '-created_at'], name='account_owner_created_idx'),
+            model_name="account",
+            index=models.Index(fields=["owner", "-created_at"], name="account_owner_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['lifecycle_stage', '-created_at'], name='account_stage_idx'),
+            model_name="account",
+            index=models.Index(fields=["lifecycle_stage", "-created_at"], name="account_stage_idx"),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['industry', '-created_at'], name='account_industry_idx'),
+            model_name="account",
+            index=models.Index(fields=["industry", "-created_at"], name="account_industry_idx"),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['country', '-created_at'], name='account_country_idx'),
+            model_name="account",
+            index=models.Index(fields=["country", "-created_at"], name="account_country_idx"),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['domain'], name='account_domain_idx'),
+            model_name="account",
+            index=models.Index(fields=["domain"], name="account_domain_idx"),
         ),
         migrations.AddIndex(
-            model_name='account',
-            index=models.Index(fields=['-updated_at'], name='account_updated_idx'),
+            model_name="account",
+            index=models.Index(fields=["-updated_at"], name="account_updated_idx"),
         ),
         migrations.AddIndex(
-            model_name='activity',
-            index=models.Index(fields=['content_type', 'object_id', '-occurred_at'], name='activity_subject_idx'),
+            model_name="activity",
+            index=models.Index(
+                fields=["content_type", "object_id", "-occurred_at"], name="activity_subject_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='activity',
-            index=models.Index(fields=['actor', '-occurred_at'], name='activity_actor_idx'),
+            model_name="activity",
+            index=models.Index(fields=["actor", "-occurred_at"], name="activity_actor_idx"),
         ),
         migrations.AddIndex(
-            model_name='activity',
-            index=models.Index(fields=['subject_owner', '-occurred_at'], name='activity_owner_idx'),
+            model_name="activity",
+            index=models.Index(fields=["subject_owner", "-occurred_at"], name="activity_owner_idx"),
         ),
         migrations.AddIndex(
-            model_name='activity',
-            index=models.Index(fields=['-occurred_at'], name='activity_occurred_idx'),
+            model_name="activity",
+            index=models.Index(fields=["-occurred_at"], name="activity_occurred_idx"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['last_name', 'first_name', 'id'], name='contact_name_idx'),
+            model_name="contact",
+            index=models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['email'], name='contact_email_idx'),
+            model_name="contact",
+            index=models.Index(fields=["email"], name="contact_email_idx"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['phone'], name='contact_phone_idx'),
+            model_name="contact",
+            index=models.Index(fields=["phone"], name="contact_phone_idx"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['owner', '-created_at'], name='contact_owner_created_idx'),
+            model_name="contact",
+            index=models.Index(fields=["owner", "-created_at"], name="contact_owner_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['account', '-created_at'], name='contact_account_idx'),
+            model_name="contact",
+            index=models.Index(fields=["account", "-created_at"], name="contact_account_idx"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['-updated_at'], name='contact_updated_idx'),
+            model_name="contact",
+            index=models.Index(fields=["-updated_at"], name="contact_updated_idx"),
         ),
         migrations.AddIndex(
-            model_name='outboundemail',
-            index=models.Index(fields=['status', 'next_attempt_at'], name='outbox_status_idx'),
+            model_name="outboundemail",
+            index=models.Index(fields=["status", "next_attempt_at"], name="outbox_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='outboundemail',
-            index=models.Index(fields=['content_type', 'object_id'], name='outbox_related_idx'),
+            model_name="outboundemail",
+            index=models.Index(fields=["content_type", "object_id"], name="outbox_related_idx"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['assignee', 'done_at', 'due_at'], name='task_assignee_idx'),
+            model_name="task",
+            index=models.Index(fields=["assignee", "done_at", "due_at"], name="task_assignee_idx"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['content_type', 'object_id', 'due_at'], name='task_subject_idx'),
+            model_name="task",
+            index=models.Index(
+                fields=["content_type", "object_id", "due_at"], name="task_subject_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(condition=models.Q(('done_at__isnull', True)), fields=['due_at'], name='task_open_due_idx'),
+            model_name="task",
+            index=models.Index(
+                condition=models.Q(("done_at__isnull", True)),
+                fields=["due_at"],
+                name="task_open_due_idx",
+            ),
         ),
     ]

@@ -42,9 +42,7 @@ def system_event(*, subject, summary: str, body: str = "") -> Activity:
 def task_create(
     *, title: str, due_at, assignee, created_by=None, subject=None, notes: str = ""
 ) -> Task:
-    task = Task(
-        title=title, due_at=due_at, assignee=assignee, created_by=created_by, notes=notes
-    )
+    task = Task(title=title, due_at=due_at, assignee=assignee, created_by=created_by, notes=notes)
     if subject is not None:
         task.content_type = ContentType.objects.get_for_model(subject)
         task.object_id = subject.pk
