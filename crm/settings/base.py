@@ -180,6 +180,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.task_reminders_run",
         "schedule": 5 * 60.0,
     },
+    # leads
+    # sales
+    # support
+    # retention
+    # analytics
 }
 
 # Lists: rows a page, and from how many estimated rows the list stops counting exactly.
