@@ -82,6 +82,5 @@ class OutboundEmailAdmin(admin.ModelAdmin):
 
         count = 0
         for email in queryset:
-            outbox_requeue(email=email)
-            count += 1
+            count += outbox_requeue(email=email)
         self.message_user(request, f"{count} message(s) requeued.", messages.SUCCESS)

@@ -68,6 +68,19 @@ def task_complete(*, task: Task, user) -> Task:
     return task
 
 
+@transaction.atomic
+def task_update(*, task: Task, title: str, due_at, assignee, notes: str = "") -> Task:
+    """Change a task; a new due time makes it eligible for reminders again."""
+    changed = ["title", "due_at", "assignee", "notes"]
+    if due_at != task.due_at:
+        task.due_soon_notified_at = None
+        task.overdue_notified_at = None
+        changed += ["due_soon_notified_at", "overdue_notified_at"]
+    task.title, task.due_at, task.assignee, task.notes = title, due_at, assignee, notes
+    task.save(update_fields=changed)
+    return task
+
+
 def task_reopen(*, task: Task) -> Task:
     task.done_at = None
     task.done_by = None

@@ -1,5 +1,7 @@
 """Inline (HTMX) logging of activities and tasks on any record that carries a timeline."""
 
+import copy
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
@@ -11,7 +13,13 @@ from crm import registry
 from crm.filtersets import TaskFilterSet
 from crm.forms import ActivityForm, TaskEditForm, TaskForm
 from crm.models import Task
-from crm.services.timeline import activity_log, task_complete, task_create, task_reopen
+from crm.services.timeline import (
+    activity_log,
+    task_complete,
+    task_create,
+    task_reopen,
+    task_update,
+)
 from crm.views.lists import Column, FilteredListView, is_htmx
 from crm.views.records import timeline_context
 
@@ -92,9 +100,9 @@ def task_edit(request, pk):
     task = get_object_or_404(
         Task.objects.changeable_by(request.user).select_related("assignee"), pk=pk
     )
-    form = TaskEditForm(request.POST or None, instance=task, user=request.user)
+    form = TaskEditForm(request.POST or None, instance=copy.copy(task), user=request.user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        task_update(task=task, **{f: form.cleaned_data[f] for f in TaskEditForm.Meta.fields})
         messages.success(request, "Task saved.")
         return HttpResponseRedirect(task.subject.get_absolute_url() if task.subject else "/tasks/")
     return render(

@@ -1,0 +1,41 @@
+"""Celery tasks of the shared core. Thin: each calls one service, which is idempotent.
+
+Only a transient database error (a lock timeout, a dropped connection) is retried here; the
+services already handle SMTP failures per message, and beat runs both tasks again soon anyway.
+"""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from crm.services import outbox, reminders
+
+_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 3,
+}
+
+
+@shared_task(
+    name="crm.tasks.outbox_send_queued",
+    soft_time_limit=4 * 60,
+    time_limit=5 * 60,
+    **_RETRY,
+)
+def outbox_send_queued() -> int:
+    """Deliver due outbox messages. Enqueued after each commit that queues mail, and by beat
+    every minute; overlapping runs are safe because each message is claimed by one run."""
+    return outbox.outbox_send_queued()
+
+
+@shared_task(
+    name="crm.tasks.task_reminders_run",
+    soft_time_limit=4 * 60,
+    time_limit=5 * 60,
+    **_RETRY,
+)
+def task_reminders_run() -> dict:
+    """Remind assignees of tasks due within the hour and of overdue tasks (beat, every 5 min)."""
+    return reminders.task_reminders_run()
