@@ -5,3 +5,9 @@ class SalesConfig(AppConfig):
     """Pipelines, opportunities, quotes, orders, forecasting and onboarding of won customers."""
 
     name = "sales"
+
+    def ready(self):
+        from leads.signals import lead_converted
+        from sales.services.opportunities import on_lead_converted
+
+        lead_converted.connect(on_lead_converted, dispatch_uid="sales.on_lead_converted")

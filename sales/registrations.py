@@ -1,0 +1,66 @@
+"""What sales adds to crm's registries (navigation, search, timeline, detail panels, seed)."""
+
+from crm.choices import Role
+
+DEAL_ROLES = (Role.SALES_REP, Role.MANAGER, Role.ADMIN)
+ACCOUNT_PANEL_ROWS = 10
+
+
+def _opportunities_panel(field: str):
+    def context(request, obj):
+        from sales.models import Opportunity, sees_deals
+
+        if not sees_deals(request.user):
+            return None  # support agents see no deals or amounts
+        rows = list(
+            Opportunity.objects.visible_to(request.user)
+            .filter(**{field: obj})
+            .select_related("stage", "owner")
+            .order_by("status", "-created_at", "-id")[: ACCOUNT_PANEL_ROWS + 1]
+        )
+        return {
+            "opportunities": rows[:ACCOUNT_PANEL_ROWS],
+            "more": len(rows) > ACCOUNT_PANEL_ROWS,
+            "list_query": f"{'account' if field == 'account' else 'contact'}={obj.pk}",
+            "account": obj if field == "account" else None,
+        }
+
+    return context
+
+
+def register_all():
+    from crm import registry
+    from crm.models import Account, Contact
+    from sales.models import OnboardingPlan, Opportunity
+
+    registry.navigation.register("Deals", "sales:opportunity_list", order=40, roles=DEAL_ROLES)
+    registry.navigation.register("Board", "sales:board_default", order=41, roles=DEAL_ROLES)
+    registry.navigation.register("Forecast", "sales:forecast", order=42, roles=DEAL_ROLES)
+    registry.navigation.register("Onboarding", "sales:onboarding_board", order=45)
+    registry.timeline.register(Opportunity)
+    registry.timeline.register(OnboardingPlan)
+    registry.search.register(
+        Opportunity,
+        label="Opportunities",
+        fields=("name", "next_step"),
+        order_by=("-created_at", "-id"),
+        select_related=("account", "stage"),
+        describe=lambda o: f"{o.account.name} · {o.stage.name}",
+        roles=DEAL_ROLES,
+    )
+    panel = registry.Panel
+    registry.detail_panels.register(
+        Account,
+        panel(
+            "Opportunities", "sales/_opportunities_panel.html", _opportunities_panel("account"), 30
+        ),
+    )
+    registry.detail_panels.register(
+        Contact,
+        panel(
+            "Opportunities",
+            "sales/_opportunities_panel.html",
+            _opportunities_panel("primary_contact"),
+            30,
+        ),
+    )

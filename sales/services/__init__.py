@@ -1,0 +1,45 @@
+"""Sales services: everything that writes. Views, tasks and other stages call these."""
+
+from sales.services.onboarding import (
+    onboarding_item_complete,
+    onboarding_plan_create,
+    onboarding_plan_finish_if_done,
+    onboarding_plans_reconcile,
+)
+from sales.services.opportunities import (
+    default_pipeline,
+    first_open_stage,
+    line_item_add,
+    line_item_remove,
+    line_item_update,
+    opportunity_close_lost,
+    opportunity_close_won,
+    opportunity_create,
+    opportunity_move_stage,
+    opportunity_recalculate,
+    opportunity_update,
+)
+from sales.services.orders import order_record_for_opportunity, orders_import
+from sales.services.quotes import quote_create, quote_set_status
+
+__all__ = [
+    "default_pipeline",
+    "first_open_stage",
+    "line_item_add",
+    "line_item_remove",
+    "line_item_update",
+    "onboarding_item_complete",
+    "onboarding_plan_create",
+    "onboarding_plan_finish_if_done",
+    "onboarding_plans_reconcile",
+    "opportunity_close_lost",
+    "opportunity_close_won",
+    "opportunity_create",
+    "opportunity_move_stage",
+    "opportunity_recalculate",
+    "opportunity_update",
+    "order_record_for_opportunity",
+    "orders_import",
+    "quote_create",
+    "quote_set_status",
+]

@@ -1,0 +1,442 @@
+"""Creating and working deals: stages, line items, and closing won or lost in one step."""
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from crm.choices import ActivityKind
+from crm.services.timeline import activity_log
+from sales.choices import Billing, ForecastCategory, LostReason, StageKind
+from sales.models import (
+    Opportunity,
+    OpportunityLineItem,
+    Pipeline,
+    Product,
+    Stage,
+    StageChange,
+)
+from sales.signals import opportunity_lost, opportunity_won
+
+logger = logging.getLogger(__name__)
+
+#: Fields a person edits on a deal (stage and status change only through the stage services).
+OPPORTUNITY_FIELDS = (
+    "name",
+    "account",
+    "primary_contact",
+    "owner",
+    "amount",
+    "currency",
+    "probability",
+    "forecast_category",
+    "expected_close_date",
+    "next_step",
+    "source_lead",
+    "campaign",
+)
+CENTS = Decimal("0.01")
+
+
+def recurring_months() -> int:
+    """How many months of recurring revenue a deal's amount counts (its first-year value)."""
+    return getattr(settings, "SALES_RECURRING_MONTHS_IN_AMOUNT", 12)
+
+
+def default_pipeline() -> Pipeline | None:
+    active = Pipeline.objects.filter(is_active=True)
+    return (
+        active.filter(is_default=True).order_by("order", "id").first()
+        or active.order_by("order", "id").first()
+    )
+
+
+def first_open_stage(pipeline: Pipeline) -> Stage | None:
+    return pipeline.stages.filter(kind=StageKind.OPEN).order_by("order", "id").first()
+
+
+def closing_stage(pipeline_id: int, kind: str) -> Stage:
+    stage = Stage.objects.filter(pipeline_id=pipeline_id, kind=kind).order_by("order", "id").first()
+    if stage is None:
+        raise ValidationError(f"This pipeline has no {kind} stage.")
+    return stage
+
+
+def _lock(opportunity: Opportunity) -> Opportunity:
+    return (
+        Opportunity.objects.select_for_update()
+        .select_related("stage", "pipeline", "account")
+        .get(pk=opportunity.pk)
+    )
+
+
+@transaction.atomic
+def opportunity_create(
+    *,
+    user,
+    name: str,
+    account,
+    stage: Stage | None = None,
+    probability: int | None = None,
+    **data,
+) -> Opportunity:
+    """A new open deal, in ``stage`` or the first open stage of the default pipeline; its
+    probability is the stage's default unless given."""
+    if stage is None:
+        pipeline = default_pipeline()
+        stage = first_open_stage(pipeline) if pipeline else None
+        if stage is None:
+            raise ValidationError("There is no active pipeline with an open stage.")
+    if stage.kind != StageKind.OPEN:
+        raise ValidationError({"stage": "A new deal starts in an open stage."})
+    values = {k: v for k, v in data.items() if k in OPPORTUNITY_FIELDS and v is not None}
+    values.setdefault("owner", user)
+    values.setdefault("currency", settings.DEFAULT_CURRENCY)
+    if not values.get("forecast_category"):
+        values["forecast_category"] = ForecastCategory.PIPELINE
+    opportunity = Opportunity.objects.create(
+        name=name,
+        account=account,
+        pipeline_id=stage.pipeline_id,
+        stage=stage,
+        status=StageKind.OPEN,
+        probability=stage.probability if probability is None else probability,
+        stage_entered_at=timezone.now(),
+        **values,
+    )
+    StageChange.objects.create(
+        opportunity=opportunity, from_stage=None, to_stage=stage, changed_by=user
+    )
+    activity_log(
+        subject=opportunity,
+        kind=ActivityKind.SYSTEM,
+        summary=f"Opportunity created in {stage.name}",
+        actor=user,
+    )
+    return opportunity
+
+
+@transaction.atomic
+def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = None, **data):
+    """Change a deal's fields; a different ``stage`` moves it (and may close it)."""
+    opportunity = _lock(opportunity)
+    if opportunity.line_items.exists():
+        data.pop("amount", None)  # the line items decide the amount
+    changed = [f for f in OPPORTUNITY_FIELDS if f in data and getattr(opportunity, f) != data[f]]
+    for field in changed:
+        setattr(opportunity, field, data[field])
+    if changed:
+        opportunity.save(update_fields=[*changed, "updated_at"])
+        labels = ", ".join(str(Opportunity._meta.get_field(f).verbose_name) for f in changed)
+        activity_log(
+            subject=opportunity, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
+        )
+    if stage is not None and stage.pk != opportunity.stage_id:
+        opportunity = opportunity_move_stage(opportunity=opportunity, stage=stage, user=user)
+    return opportunity
+
+
+def _record_stage_change(opportunity: Opportunity, stage: Stage, user, now) -> None:
+    StageChange.objects.create(
+        opportunity=opportunity,
+        from_stage_id=opportunity.stage_id,
+        to_stage=stage,
+        changed_at=now,
+        changed_by=user,
+        seconds_in_from_stage=max(0, int((now - opportunity.stage_entered_at).total_seconds())),
+    )
+
+
+@transaction.atomic
+def opportunity_move_stage(
+    *, opportunity: Opportunity, stage: Stage, user, lost_reason: str = "", lost_note: str = ""
+) -> Opportunity:
+    """Move a deal to ``stage`` (of any pipeline). Into a won or lost stage it closes the deal
+    (lost needs a reason); a lost deal moved back to an open stage is reopened. A won deal is
+    final: its order is recorded."""
+    if stage.kind == StageKind.WON:
+        return opportunity_close_won(opportunity=opportunity, user=user, stage=stage)
+    if stage.kind == StageKind.LOST:
+        return opportunity_close_lost(
+            opportunity=opportunity, user=user, reason=lost_reason, note=lost_note, stage=stage
+        )
+    opportunity = _lock(opportunity)
+    if opportunity.stage_id == stage.pk:
+        return opportunity
+    if opportunity.is_won:
+        raise ValidationError("A won deal is final; its order has been recorded.")
+    now = timezone.now()
+    reopened = opportunity.is_lost
+    old_name = opportunity.stage.name
+    _record_stage_change(opportunity, stage, user, now)
+    opportunity.stage = stage
+    opportunity.pipeline_id = stage.pipeline_id
+    opportunity.status = StageKind.OPEN
+    # Probability follows the stage; a person may override it again on the deal.
+    opportunity.probability = stage.probability
+    opportunity.stage_entered_at = now
+    fields = ["stage", "pipeline", "status", "probability", "stage_entered_at", "updated_at"]
+    if reopened:
+        opportunity.closed_at = None
+        opportunity.lost_reason = ""
+        opportunity.forecast_category = ForecastCategory.PIPELINE
+        fields += ["closed_at", "lost_reason", "forecast_category"]
+    opportunity.save(update_fields=fields)
+    activity_log(
+        subject=opportunity,
+        kind=ActivityKind.SYSTEM,
+        summary=("Reopened: " if reopened else "Stage: ") + f"{old_name} → {stage.name}",
+        actor=user,
+    )
+    return opportunity
+
+
+def _close(opportunity: Opportunity, stage: Stage, user, now) -> None:
+    _record_stage_change(opportunity, stage, user, now)
+    opportunity.stage = stage
+    opportunity.pipeline_id = stage.pipeline_id
+    opportunity.status = stage.kind
+    opportunity.probability = 100 if stage.kind == StageKind.WON else 0
+    opportunity.forecast_category = ForecastCategory.CLOSED
+    opportunity.stage_entered_at = now
+    opportunity.closed_at = now
+
+
+@transaction.atomic
+def opportunity_close_won(*, opportunity: Opportunity, user, stage: Stage | None = None):
+    """Win a deal in one step: won stage, order recorded, onboarding started after commit,
+    ``opportunity_won`` sent. Winning a won deal again (double click, retry) does nothing."""
+    from sales.services.orders import order_record_for_opportunity
+
+    opportunity = _lock(opportunity)
+    if opportunity.is_won:
+        return opportunity
+    stage = stage or closing_stage(opportunity.pipeline_id, StageKind.WON)
+    now = timezone.now()
+    _close(opportunity, stage, user, now)
+    opportunity.lost_reason = ""
+    opportunity.save(
+        update_fields=[
+            "stage",
+            "pipeline",
+            "status",
+            "probability",
+            "forecast_category",
+            "stage_entered_at",
+            "closed_at",
+            "lost_reason",
+            "updated_at",
+        ]
+    )
+    order = order_record_for_opportunity(opportunity=opportunity, user=user)
+    activity_log(
+        subject=opportunity,
+        kind=ActivityKind.SYSTEM,
+        summary=f"Won: {opportunity.currency} {opportunity.amount:,.2f}",
+        actor=user,
+    )
+    activity_log(
+        subject=opportunity.account,
+        kind=ActivityKind.SYSTEM,
+        summary=f"Deal won: {opportunity.name}",
+        actor=user,
+    )
+    opportunity_won.send(sender=Opportunity, opportunity=opportunity, order=order, user=user)
+    pk = opportunity.pk
+    transaction.on_commit(lambda: _enqueue_onboarding(pk))
+    return opportunity
+
+
+def _enqueue_onboarding(opportunity_id: int) -> None:
+    from sales.tasks import onboarding_start
+
+    try:
+        onboarding_start.delay(opportunity_id)
+    except Exception:
+        # The reconcile task creates plans for won deals without one, so nothing is lost.
+        logger.exception("Could not enqueue onboarding for opportunity %s", opportunity_id)
+
+
+@transaction.atomic
+def opportunity_close_lost(
+    *, opportunity: Opportunity, user, reason: str, note: str = "", stage: Stage | None = None
+):
+    """Lose a deal with a reason, in one step; losing a lost deal again does nothing."""
+    if reason not in LostReason.values:
+        raise ValidationError({"lost_reason": "Say why the deal was lost."})
+    opportunity = _lock(opportunity)
+    if opportunity.is_lost:
+        return opportunity
+    if opportunity.is_won:
+        raise ValidationError("A won deal is final; its order has been recorded.")
+    stage = stage or closing_stage(opportunity.pipeline_id, StageKind.LOST)
+    _close(opportunity, stage, user, timezone.now())
+    opportunity.lost_reason = reason
+    opportunity.lost_note = note
+    opportunity.save(
+        update_fields=[
+            "stage",
+            "pipeline",
+            "status",
+            "probability",
+            "forecast_category",
+            "stage_entered_at",
+            "closed_at",
+            "lost_reason",
+            "lost_note",
+            "updated_at",
+        ]
+    )
+    activity_log(
+        subject=opportunity,
+        kind=ActivityKind.SYSTEM,
+        summary=f"Lost: {opportunity.get_lost_reason_display()}",
+        body=note,
+        actor=user,
+    )
+    opportunity_lost.send(sender=Opportunity, opportunity=opportunity, user=user)
+    return opportunity
+
+
+# Line items ---------------------------------------------------------------------------------
+
+
+def opportunity_recalculate(*, opportunity: Opportunity) -> Opportunity:
+    """One-off value, MRR and (when it has line items) the amount, from the line items."""
+    totals = opportunity.line_items.aggregate(
+        one_off=Sum("total", filter=Q(billing=Billing.ONE_OFF)),
+        monthly=Sum("total", filter=Q(billing=Billing.MONTHLY)),
+        lines=Sum("quantity"),
+    )
+    opportunity.one_off_amount = totals["one_off"] or Decimal("0")
+    opportunity.mrr = totals["monthly"] or Decimal("0")
+    fields = ["one_off_amount", "mrr", "updated_at"]
+    if totals["lines"] is not None:
+        opportunity.amount = (
+            opportunity.one_off_amount + opportunity.mrr * recurring_months()
+        ).quantize(CENTS)
+        fields.append("amount")
+    opportunity.save(update_fields=fields)
+    return opportunity
+
+
+def _check_line(opportunity: Opportunity, product: Product, quantity, unit_price, discount):
+    errors = {}
+    if opportunity.is_closed:
+        raise ValidationError("The deal is closed; its line items can no longer change.")
+    if product.currency != opportunity.currency:
+        errors["product"] = (
+            f"{product.name} is priced in {product.currency}; this deal is in "
+            f"{opportunity.currency}."
+        )
+    if quantity is None or quantity < 1:
+        errors["quantity"] = "At least one."
+    if unit_price is None or unit_price < 0:
+        errors["unit_price"] = "A price cannot be negative."
+    if discount is None or not (0 <= discount <= 100):
+        errors["discount_percent"] = "Between 0 and 100."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def line_item_add(
+    *,
+    opportunity: Opportunity,
+    user,
+    product: Product,
+    quantity: int = 1,
+    unit_price: Decimal | None = None,
+    discount_percent: Decimal = Decimal("0"),
+    billing: str = "",
+    description: str = "",
+) -> OpportunityLineItem:
+    opportunity = _lock(opportunity)
+    unit_price = product.price if unit_price is None else unit_price
+    discount_percent = discount_percent or Decimal("0")
+    _check_line(opportunity, product, quantity, unit_price, discount_percent)
+    item = OpportunityLineItem(
+        opportunity=opportunity,
+        product=product,
+        description=description or product.name,
+        unit_price=unit_price,
+        quantity=quantity,
+        discount_percent=discount_percent,
+        billing=billing or product.billing,
+    )
+    item.total = item.compute_total()
+    item.save()
+    opportunity_recalculate(opportunity=opportunity)
+    activity_log(subject=opportunity, kind=ActivityKind.SYSTEM, summary=f"Added {item}", actor=user)
+    return item
+
+
+@transaction.atomic
+def line_item_update(*, item: OpportunityLineItem, user, **data) -> OpportunityLineItem:
+    opportunity = _lock(item.opportunity)
+    item = OpportunityLineItem.objects.select_related("product").get(pk=item.pk)
+    for field in ("quantity", "unit_price", "discount_percent", "billing", "description"):
+        if field in data and data[field] is not None:
+            setattr(item, field, data[field])
+    _check_line(opportunity, item.product, item.quantity, item.unit_price, item.discount_percent)
+    item.total = item.compute_total()
+    item.save(
+        update_fields=[
+            "quantity",
+            "unit_price",
+            "discount_percent",
+            "billing",
+            "description",
+            "total",
+        ]
+    )
+    opportunity_recalculate(opportunity=opportunity)
+    activity_log(
+        subject=opportunity, kind=ActivityKind.SYSTEM, summary=f"Changed {item}", actor=user
+    )
+    return item
+
+
+@transaction.atomic
+def line_item_remove(*, item: OpportunityLineItem, user) -> Opportunity:
+    opportunity = _lock(item.opportunity)
+    if opportunity.is_closed:
+        raise ValidationError("The deal is closed; its line items can no longer change.")
+    label = str(item)
+    item.delete()
+    opportunity_recalculate(opportunity=opportunity)
+    activity_log(
+        subject=opportunity, kind=ActivityKind.SYSTEM, summary=f"Removed {label}", actor=user
+    )
+    return opportunity
+
+
+# Lead conversion ------------------------------------------------------------------------------
+
+
+def on_lead_converted(sender, *, lead, account, contact, user, create_opportunity=False, **kwargs):
+    """Receiver of ``leads.signals.lead_converted``: the converted lead's deal, in the first open
+    stage of the default pipeline, attributed to the lead and its campaign."""
+    if not create_opportunity:
+        return
+    name = (kwargs.get("opportunity_name") or "").strip() or f"{account.name} – new business"
+    amount = kwargs.get("opportunity_amount")
+    opportunity = opportunity_create(
+        user=user,
+        name=name[:200],
+        account=account,
+        primary_contact=contact,
+        owner=lead.owner or user,
+        amount=amount if amount is not None else Decimal("0"),
+        currency=getattr(lead, "budget_currency", "") or settings.DEFAULT_CURRENCY,
+        expected_close_date=getattr(lead, "timeline", None),
+        source_lead=lead,
+        campaign=lead.campaign,
+    )
+    created = kwargs.get("created")
+    if created is not None:
+        created.append(opportunity)
