@@ -1,7 +1,50 @@
 from django.apps import AppConfig
 
+from crm.choices import Role
+
+SELLERS = (Role.SALES_REP, Role.MANAGER, Role.ADMIN)
+
 
 class LeadsConfig(AppConfig):
     """Lead generation and qualification, and the marketing that nurtures leads."""
 
     name = "leads"
+
+    def ready(self):
+        from crm import registry
+        from leads.models import Lead
+        from leads.widgets import overdue_follow_ups
+
+        registry.navigation.register("Leads", "leads:lead_list", order=5, roles=SELLERS)
+        registry.navigation.register("Sequences", "leads:sequence_list", order=60, roles=SELLERS)
+        registry.navigation.register(
+            "Import leads", "leads:import_start", order=70, roles=(Role.MANAGER, Role.ADMIN)
+        )
+        registry.timeline.register(Lead)
+        registry.search.register(
+            Lead,
+            label="Leads",
+            fields=("first_name", "last_name", "email", "company_name", "website"),
+            order_by=("-created_at", "-id"),
+            select_related=("owner",),
+            describe=lambda lead: " · ".join(
+                part for part in (lead.email, lead.get_status_display()) if part
+            ),
+            roles=SELLERS,
+        )
+        registry.home_widgets.register(
+            registry.HomeWidget(
+                title="Overdue lead follow-ups",
+                template="leads/_home_followups.html",
+                context=overdue_follow_ups,
+                order=30,
+            )
+        )
+        _register_seed_step()
+
+
+def _register_seed_step():
+    from crm.seeding import seed_steps
+    from leads.seed import seed
+
+    seed_steps.register("leads", seed, order=10)

@@ -65,3 +65,56 @@ class CampaignChannel(models.TextChoices):
     REFERRAL = "referral", "Referral"
     PARTNER = "partner", "Partner"
     OTHER = "other", "Other"
+
+
+class ScoringCriterion(models.TextChoices):
+    """What a scoring rule looks at: a field of the lead, or something the lead did."""
+
+    TITLE_CONTAINS = "title_contains", "Job title contains"
+    INDUSTRY_IS = "industry_is", "Industry is"
+    EMPLOYEES_OVER = "employees_over", "Company size over N employees"
+    BUDGET_CONFIRMED = "budget_confirmed", "Budget confirmed"
+    EMAIL_REPLIED = "email_replied", "Replied to an email"
+    MEETING_HELD = "meeting_held", "Meeting held"
+    WEB_FORM_USED = "web_form_used", "Used a web form"
+
+
+BEHAVIOUR_CRITERIA = frozenset(
+    {ScoringCriterion.EMAIL_REPLIED, ScoringCriterion.MEETING_HELD, ScoringCriterion.WEB_FORM_USED}
+)
+
+
+class DedupePolicy(models.TextChoices):
+    SKIP = "skip", "Skip rows that match an existing lead or contact"
+    UPDATE = "update", "Update the matching lead"
+    CREATE = "create", "Create anyway and flag as a possible duplicate"
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class StepAction(models.TextChoices):
+    EMAIL = "email", "Send an email"
+    TASK = "task", "Create a task for the owner"
+
+
+class EnrollmentState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    STOPPED = "stopped", "Stopped"
+
+
+class EnrollmentStopReason(models.TextChoices):
+    NONE = "", "—"
+    REPLIED = "replied", "Replied"
+    QUALIFIED = "qualified", "Qualified"
+    CONVERTED = "converted", "Converted"
+    DISQUALIFIED = "disqualified", "Disqualified"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    NO_CONSENT = "no_consent", "No consent"
+    MANUAL = "manual", "Stopped by hand"

@@ -12,11 +12,17 @@ from crm.visibility import any_role, owner_scope
 from leads.choices import (
     BuyingRole,
     CampaignChannel,
+    DedupePolicy,
     DisqualifyReason,
+    EnrollmentState,
+    EnrollmentStopReason,
     Grade,
+    ImportStatus,
     LeadSource,
     LeadStatus,
     NeedSeverity,
+    ScoringCriterion,
+    StepAction,
 )
 
 
@@ -50,6 +56,14 @@ class Campaign(models.Model):
     end_date = models.DateField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     description = models.TextField(blank=True)
+    sequence = models.ForeignKey(
+        "leads.Sequence",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text="Leads from this campaign's web form who consent are enrolled here.",
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -136,6 +150,12 @@ class Lead(models.Model):
     conversion_probability = models.FloatField(null=True, blank=True, editable=False)
     conversion_factors = models.JSONField(default=list, blank=True, editable=False)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the lead last replied to us."
+    )
+    follow_up_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the last follow-up task was made."
+    )
     # Consent
     email_consent = models.BooleanField(default=False)
     email_consent_at = models.DateTimeField(null=True, blank=True)
@@ -176,6 +196,10 @@ class Lead(models.Model):
             models.Index(fields=["website"], name="lead_website_idx"),
             models.Index(fields=["company_name"], name="lead_company_idx"),
             models.Index(fields=["-updated_at"], name="lead_updated_idx"),
+            models.Index(fields=["possible_duplicate", "-created_at"], name="lead_dup_idx"),
+            models.Index(fields=["team", "-created_at"], name="lead_team_idx"),
+            models.Index(fields=["owner", "-score", "-id"], name="lead_owner_score_idx"),
+            models.Index(fields=["owner", "status", "-created_at"], name="lead_owner_status_idx"),
         ]
 
     def __str__(self):
@@ -192,3 +216,289 @@ class Lead(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status not in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED)
+
+
+class ScoringRuleQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class ScoringRule(models.Model):
+    """One admin-set rule of lead scoring: points for what a lead is (title, industry, size,
+    budget) or did (replied, met us, used a web form). Behaviour points fade over days of silence.
+    """
+
+    name = models.CharField(max_length=100)
+    criterion = models.CharField(max_length=20, choices=ScoringCriterion.choices)
+    value = models.CharField(
+        max_length=100, blank=True, help_text="The word, industry or number the rule compares."
+    )
+    points = models.SmallIntegerField(help_text="May be negative.")
+    decay_days = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Behaviour rules: points fade to zero over this many days of silence (0: never).",
+    )
+    is_active = models.BooleanField(default=True)
+
+    objects = ScoringRuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["criterion", "name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.points:+d})"
+
+
+class AssignmentRule(models.Model):
+    """Routes new leads to a team by where they are, where they came from and company size; the
+    team's reps then take them in turn. The lowest priority number that matches wins."""
+
+    name = models.CharField(max_length=100)
+    priority = models.PositiveSmallIntegerField(default=100)
+    countries = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Country codes of the region, comma separated (e.g. DE,AT,CH); empty: any.",
+    )
+    source = models.CharField(
+        max_length=20, choices=LeadSource.choices, blank=True, help_text="Empty: any source."
+    )
+    min_employees = models.PositiveIntegerField(null=True, blank=True)
+    max_employees = models.PositiveIntegerField(null=True, blank=True)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="lead_rules")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def country_codes(self) -> set[str]:
+        return {c.strip().upper() for c in self.countries.split(",") if c.strip()}
+
+
+class AssignmentCursor(models.Model):
+    """Where a team's round-robin stands: the rep who got the last lead. Locked while choosing
+    the next rep so concurrent captures never give two leads to one rep out of turn."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="lead_cursor")
+    last_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self):
+        return f"Round-robin of {self.team}"
+
+
+class ImportJobQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return owner_scope(self, user, field="created_by")
+
+
+class ImportJob(models.Model):
+    """One CSV import of leads: the uploaded file, how its columns map to lead fields, and how
+    far it got. Rows are committed in chunks; ``processed_rows`` is the last committed line, so a
+    crashed job resumes from there."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Owner of imported leads; empty: assignment rules decide.",
+    )
+    file = models.FileField(upload_to="leads/imports/%Y/%m/")
+    original_name = models.CharField(max_length=255, blank=True)
+    mapping = models.JSONField(default=dict, blank=True, help_text="CSV column → lead field.")
+    policy = models.CharField(
+        max_length=10, choices=DedupePolicy.choices, default=DedupePolicy.SKIP
+    )
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED
+    )
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    flagged_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ImportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Import {self.pk} ({self.original_name})"
+
+    def get_absolute_url(self):
+        return reverse("leads:import_detail", args=[self.pk])
+
+    @property
+    def percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status == ImportStatus.DONE else 0
+        return min(100, round(100 * self.processed_rows / self.total_rows))
+
+
+class ImportRowError(models.Model):
+    """A CSV row an import could not take, with its line number and why."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    line = models.PositiveIntegerField()
+    reason = models.CharField(max_length=500)
+    raw = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job", "line"]
+        indexes = [models.Index(fields=["job", "line"], name="import_error_line_idx")]
+
+    def __str__(self):
+        return f"line {self.line}: {self.reason}"
+
+
+class ImportMapping(models.Model):
+    """The column mapping a user last used, offered again on their next import."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lead_import_mapping"
+    )
+    mapping = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Import mapping of {self.user}"
+
+
+class SequenceQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Sales roles read every sequence (to enrol their leads); support agents none."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        if user.is_sales_rep or user.is_manager or user.is_admin_role:
+            return self
+        return self.none()
+
+    def changeable_by(self, user):
+        if getattr(user, "is_authenticated", False) and (user.is_admin_role or user.is_manager):
+            return self
+        return self.none()
+
+
+class Sequence(models.Model):
+    """A nurturing sequence: ordered emails and tasks that keep a lead warm until they reply,
+    qualify or drop out. Leads join by hand, in bulk, or by the rule below on capture."""
+
+    name = models.CharField(max_length=150)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    # Enrolment rule: a new lead matching every filled criterion joins on capture.
+    auto_enrol = models.BooleanField("enrol new leads by rule", default=False)
+    rule_source = models.CharField(max_length=20, choices=LeadSource.choices, blank=True)
+    rule_campaign = models.ForeignKey(
+        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rule_status = models.CharField(max_length=20, choices=LeadStatus.choices, blank=True)
+    rule_min_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SequenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("leads:sequence_detail", args=[self.pk])
+
+
+class SequenceStep(models.Model):
+    """One step of a sequence: after ``delay_days`` (counted from the previous step), send an
+    email from a template or give the lead's owner a task."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    action = models.CharField(max_length=10, choices=StepAction.choices, default=StepAction.EMAIL)
+    delay_days = models.PositiveSmallIntegerField(default=0)
+    subject = models.CharField(
+        max_length=200, blank=True, help_text="Merge fields: {{ first_name }}, {{ company }}…"
+    )
+    body = models.TextField(
+        blank=True,
+        help_text="Email body, or task notes. Merge fields: {{ first_name }}, {{ last_name }}, "
+        "{{ company }}, {{ title }}, {{ owner_name }}.",
+    )
+    task_title = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "position"], name="sequence_step_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.sequence} #{self.position}: {self.get_action_display()}"
+
+
+class EnrollmentQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return owner_scope(self, user, field="lead__owner")
+
+    def due(self, now):
+        return self.filter(state=EnrollmentState.ACTIVE, next_step_at__lte=now)
+
+
+class Enrollment(models.Model):
+    """A lead's place in a sequence: which step is next and when it is due (kept in the database
+    and dispatched by beat, never as a long Celery countdown)."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="enrollments")
+    state = models.CharField(
+        max_length=10, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE
+    )
+    stop_reason = models.CharField(max_length=20, choices=EnrollmentStopReason.choices, blank=True)
+    next_position = models.PositiveSmallIntegerField(default=1)
+    next_step_at = models.DateTimeField(null=True, blank=True)
+    steps_done = models.PositiveSmallIntegerField(default=0)
+    enrolled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EnrollmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "lead"], name="enrollment_unique")
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_step_at"],
+                condition=models.Q(state="active"),
+                name="enrollment_due_idx",
+            ),
+            models.Index(fields=["sequence", "state"], name="enrollment_sequence_idx"),
+            models.Index(fields=["lead", "state"], name="enrollment_lead_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.lead} in {self.sequence}"

@@ -1,3 +1,31 @@
+from django.urls import path
+
+from leads.views import imports, leads, public, sequences
+
 app_name = "leads"
 
-urlpatterns = []
+urlpatterns = [
+    path("leads/", leads.LeadListView.as_view(), name="lead_list"),
+    path("leads/new/", leads.LeadFormView.as_view(), name="lead_create"),
+    path("leads/bulk/", leads.lead_bulk, name="lead_bulk"),
+    path("leads/duplicates/", leads.DuplicateListView.as_view(), name="duplicate_list"),
+    path("leads/<int:pk>/", leads.LeadDetailView.as_view(), name="lead_detail"),
+    path("leads/<int:pk>/edit/", leads.LeadFormView.as_view(), name="lead_edit"),
+    path("leads/<int:pk>/delete/", leads.LeadDeleteView.as_view(), name="lead_delete"),
+    path("leads/<int:pk>/status/", leads.lead_status, name="lead_status"),
+    path("leads/<int:pk>/convert/", leads.lead_convert, name="lead_convert"),
+    path("leads/<int:pk>/reassign/", leads.lead_reassign, name="lead_reassign"),
+    path("leads/<int:pk>/replied/", leads.lead_replied, name="lead_replied"),
+    path("leads/<int:pk>/enrol/", leads.lead_enrol, name="lead_enrol"),
+    path("leads/campaigns/<int:pk>/", leads.campaign_detail, name="campaign_detail"),
+    path("leads/imports/", imports.import_start, name="import_start"),
+    path("leads/imports/<int:pk>/", imports.import_detail, name="import_detail"),
+    path("leads/imports/<int:pk>/progress/", imports.import_progress, name="import_progress"),
+    path("leads/imports/<int:pk>/resume/", imports.import_resume, name="import_resume"),
+    path("leads/imports/<int:pk>/errors.csv", imports.import_errors, name="import_errors"),
+    path("leads/sequences/", sequences.sequence_list, name="sequence_list"),
+    path("leads/sequences/<int:pk>/", sequences.sequence_detail, name="sequence_detail"),
+    path("forms/<slug:slug>/", public.web_form, name="web_form"),
+    path("forms/<slug:slug>/thanks/", public.web_form_thanks, name="web_form_thanks"),
+    path("unsubscribe/<str:token>/", public.unsubscribe, name="unsubscribe"),
+]

@@ -1,0 +1,154 @@
+from django.contrib import admin
+
+from leads.forms import SequenceStepAdminForm
+from leads.models import (
+    AssignmentCursor,
+    AssignmentRule,
+    Campaign,
+    Enrollment,
+    ImportJob,
+    ImportMapping,
+    ImportRowError,
+    Lead,
+    ScoringRule,
+    Sequence,
+    SequenceStep,
+)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "channel", "cost", "currency", "start_date", "is_active")
+    list_filter = ("channel", "is_active")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    autocomplete_fields = ("owner", "sequence")
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = (
+        "last_name",
+        "first_name",
+        "email",
+        "company_name",
+        "status",
+        "source",
+        "score",
+        "grade",
+        "owner",
+    )
+    list_filter = ("status", "source", "grade", "possible_duplicate")
+    search_fields = ("last_name", "first_name", "email", "company_name")
+    autocomplete_fields = (
+        "owner",
+        "campaign",
+        "team",
+        "duplicate_of",
+        "converted_account",
+        "converted_contact",
+    )
+    list_select_related = ("owner",)
+    readonly_fields = (
+        "score",
+        "grade",
+        "score_breakdown",
+        "conversion_probability",
+        "conversion_factors",
+        "converted_at",
+        "email_consent_at",
+        "marketing_consent_at",
+        "unsubscribed_at",
+    )
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+
+
+@admin.register(ScoringRule)
+class ScoringRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "criterion", "value", "points", "decay_days", "is_active")
+    list_editable = ("points", "decay_days", "is_active")
+    list_filter = ("criterion", "is_active")
+    search_fields = ("name", "value")
+
+
+@admin.register(AssignmentRule)
+class AssignmentRuleAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "priority",
+        "countries",
+        "source",
+        "min_employees",
+        "max_employees",
+        "team",
+        "is_active",
+    )
+    list_editable = ("priority", "is_active")
+    list_filter = ("source", "is_active")
+    search_fields = ("name", "countries")
+    autocomplete_fields = ("team",)
+
+
+@admin.register(AssignmentCursor)
+class AssignmentCursorAdmin(admin.ModelAdmin):
+    list_display = ("team", "last_user")
+    autocomplete_fields = ("team", "last_user")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "original_name",
+        "status",
+        "processed_rows",
+        "total_rows",
+        "created_count",
+        "error_count",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status", "policy")
+    search_fields = ("original_name",)
+    autocomplete_fields = ("created_by", "owner")
+    readonly_fields = ("processed_rows", "total_rows", "started_at", "finished_at")
+    show_full_result_count = False
+
+
+@admin.register(ImportRowError)
+class ImportRowErrorAdmin(admin.ModelAdmin):
+    list_display = ("job", "line", "reason")
+    search_fields = ("reason",)
+    autocomplete_fields = ("job",)
+    show_full_result_count = False
+
+
+@admin.register(ImportMapping)
+class ImportMappingAdmin(admin.ModelAdmin):
+    list_display = ("user", "updated_at")
+    autocomplete_fields = ("user",)
+
+
+class SequenceStepInline(admin.StackedInline):
+    model = SequenceStep
+    form = SequenceStepAdminForm
+    extra = 1
+
+
+@admin.register(Sequence)
+class SequenceAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active", "auto_enrol", "rule_source", "rule_campaign")
+    list_filter = ("is_active", "auto_enrol")
+    search_fields = ("name",)
+    autocomplete_fields = ("rule_campaign", "created_by")
+    inlines = [SequenceStepInline]
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin):
+    list_display = ("lead", "sequence", "state", "stop_reason", "next_position", "next_step_at")
+    list_filter = ("state", "stop_reason", "sequence")
+    autocomplete_fields = ("lead", "sequence", "enrolled_by")
+    list_select_related = ("lead", "sequence")
+    show_full_result_count = False

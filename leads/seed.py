@@ -1,0 +1,2 @@
+def seed(ctx):
+    """Demo data; filled in below."""

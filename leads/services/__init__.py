@@ -1,0 +1,1 @@
+"""Services of the leads stage (they write); selectors in ``leads.selectors`` read."""

@@ -1,0 +1,543 @@
+"""CSV import of leads: map columns, preview, then import in chunks.
+
+Each chunk of rows commits in one transaction together with the job's counters and the last line
+it covers, so a crashed import resumes after the last committed chunk and never leaves half a
+chunk behind. Per chunk the work is a fixed number of queries (existing emails and phones of the
+whole chunk in one query each, one bulk insert, one bulk update), never a query per row.
+"""
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_countries import countries
+
+from crm.choices import Industry
+from crm.models import Contact
+from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from leads.choices import DedupePolicy, ImportStatus, LeadSource
+from leads.models import Campaign, ImportJob, ImportMapping, ImportRowError, Lead
+from leads.services import assignment, scoring
+
+CHUNK_SIZE = 2000
+PREVIEW_ROWS = 10
+MAX_ROWS = 1_000_000
+
+#: Lead fields a column can map to, with the header names guessed for them.
+IMPORT_FIELDS = {
+    "first_name": ("first name", "firstname", "given name", "first"),
+    "last_name": ("last name", "lastname", "surname", "family name", "last", "name"),
+    "email": ("email", "e-mail", "email address", "mail"),
+    "phone": ("phone", "telephone", "phone number", "mobile", "tel"),
+    "title": ("title", "job title", "position", "role"),
+    "company_name": ("company", "company name", "organisation", "organization", "account"),
+    "website": ("website", "domain", "web", "url", "company website"),
+    "industry": ("industry", "sector"),
+    "employees": ("employees", "company size", "size", "headcount"),
+    "country": ("country", "country code"),
+    "source": ("source", "lead source"),
+    "campaign": ("campaign", "campaign slug"),
+    "budget_amount": ("budget", "budget amount"),
+    "marketing_consent": ("consent", "marketing consent", "opt in", "opt-in"),
+}
+TRUE_WORDS = {"1", "y", "yes", "true", "x", "ja", "oui"}
+INDUSTRIES = {
+    **{v: v for v in Industry.values},
+    **{label.lower(): v for v, label in Industry.choices},
+}
+SOURCES = {
+    **{v: v for v in LeadSource.values},
+    **{label.lower(): v for v, label in LeadSource.choices},
+}
+
+
+class RowError(Exception):
+    pass
+
+
+def _key(header: str) -> str:
+    return " ".join(header.strip().lower().replace("_", " ").split())
+
+
+def guess_mapping(headers: list[str], remembered: dict | None = None) -> dict[str, str]:
+    """Column → field: the user's last mapping where the column is the same, else by name."""
+    remembered = remembered or {}
+    mapping, taken = {}, set()
+    for header in headers:
+        field = remembered.get(header)
+        if field in IMPORT_FIELDS and field not in taken:
+            mapping[header] = field
+            taken.add(field)
+    for header in headers:
+        if header in mapping:
+            continue
+        key = _key(header)
+        for field, aliases in IMPORT_FIELDS.items():
+            if field not in taken and (key == field.replace("_", " ") or key in aliases):
+                mapping[header] = field
+                taken.add(field)
+                break
+    return mapping
+
+
+def mapping_remember(*, user, mapping: dict) -> None:
+    ImportMapping.objects.update_or_create(user=user, defaults={"mapping": mapping})
+
+
+def remembered_mapping(user) -> dict:
+    row = ImportMapping.objects.filter(user=user).first()
+    return row.mapping if row else {}
+
+
+def _open(job: ImportJob):
+    job.file.open("rb")
+    return io.TextIOWrapper(job.file.file, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def read_headers(job: ImportJob) -> list[str]:
+    with _open(job) as handle:
+        try:
+            return [h.strip() for h in next(csv.reader(handle))]
+        except (StopIteration, csv.Error):
+            return []
+
+
+def count_rows(job: ImportJob) -> int:
+    with _open(job) as handle:
+        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+
+
+@dataclass
+class Lookups:
+    campaigns: dict
+    scoring_rules: list
+    assignment_rules: list
+
+
+def _lookups() -> Lookups:
+    campaigns = {}
+    for pk, slug, name in Campaign.objects.values_list("pk", "slug", "name"):
+        campaigns[slug.lower()] = pk
+        campaigns.setdefault(name.lower(), pk)
+    return Lookups(campaigns, scoring.active_rules(), assignment.active_rules())
+
+
+def parse_row(values: dict[str, str], lookups: Lookups) -> dict:
+    """Lead field values from one row (field → raw text), or RowError with every problem."""
+    problems, data = [], {}
+    raw = {k: (v or "").strip() for k, v in values.items()}
+    data["first_name"] = raw.get("first_name", "")[:100]
+    data["last_name"] = raw.get("last_name", "")[:100]
+    if not data["last_name"]:
+        problems.append("last name is missing")
+    email = normalize_email(raw.get("email", ""))
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            problems.append(f"“{raw['email']}” is not an email address")
+    data["email"] = email
+    country = raw.get("country", "")
+    code = ""
+    if country:
+        code = country.upper() if country.upper() in countries else countries.by_name(country)
+        if not code:
+            problems.append(f"unknown country “{country}”")
+    data["country"] = code or ""
+    try:
+        data["phone"] = normalize_phone(raw.get("phone", ""), code or None)
+    except ValidationError as exc:
+        problems.append(exc.messages[0])
+    data["title"] = raw.get("title", "")[:150]
+    data["company_name"] = raw.get("company_name", "")[:200]
+    data["website"] = normalize_domain(raw.get("website", ""))[:253]
+    industry = raw.get("industry", "")
+    data["industry"] = INDUSTRIES.get(industry.lower(), "") if industry else ""
+    if industry and not data["industry"]:
+        problems.append(f"unknown industry “{industry}”")
+    employees = raw.get("employees", "").replace(",", "").replace(" ", "")
+    data["employees"] = None
+    if employees:
+        if employees.isdigit() and int(employees) < 10_000_000:
+            data["employees"] = int(employees)
+        else:
+            problems.append(f"company size “{raw['employees']}” is not a whole number")
+    source = raw.get("source", "")
+    data["source"] = SOURCES.get(source.lower(), "") if source else LeadSource.IMPORT
+    if not data["source"]:
+        problems.append(f"unknown source “{source}”")
+    campaign = raw.get("campaign", "")
+    data["campaign_id"] = lookups.campaigns.get(campaign.lower()) if campaign else None
+    if campaign and data["campaign_id"] is None:
+        problems.append(f"unknown campaign “{campaign}”")
+    budget = raw.get("budget_amount", "").replace(",", "")
+    data["budget_amount"] = None
+    if budget:
+        try:
+            data["budget_amount"] = Decimal(budget).quantize(Decimal("0.01"))
+            if not data["budget_amount"].is_finite() or abs(data["budget_amount"]) >= 10**12:
+                raise InvalidOperation
+        except InvalidOperation:
+            problems.append(f"budget “{raw['budget_amount']}” is not an amount")
+            data["budget_amount"] = None
+    data["marketing_consent"] = raw.get("marketing_consent", "").lower() in TRUE_WORDS
+    if not email and not data.get("phone") and not data["company_name"]:
+        problems.append("no email, phone or company to reach the lead")
+    if problems:
+        raise RowError("; ".join(problems))
+    return data
+
+
+def _rows(job: ImportJob, mapping: dict):
+    """(line number, field values, raw line text) for every data row, after the header."""
+    with _open(job) as handle:
+        reader = csv.reader(handle)
+        try:
+            headers = [h.strip() for h in next(reader)]
+        except StopIteration:
+            return
+        index = {i: mapping[h] for i, h in enumerate(headers) if mapping.get(h) in IMPORT_FIELDS}
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield reader.line_num, None, f"unreadable CSV: {exc}"
+                continue
+            if not any(c.strip() for c in cells):
+                continue
+            values = {field: cells[i] for i, field in index.items() if i < len(cells)}
+            yield reader.line_num, values, cells
+
+
+def preview(job: ImportJob, *, rows: int = PREVIEW_ROWS) -> list[dict]:
+    """The first rows as they would import, with their problems."""
+    lookups = _lookups()
+    result = []
+    for line, values, raw in _rows(job, job.mapping):
+        entry = {"line": line, "values": values or {}, "problems": ""}
+        if values is None:
+            entry["problems"] = raw
+        else:
+            try:
+                parse_row(values, lookups)
+            except RowError as exc:
+                entry["problems"] = str(exc)
+        result.append(entry)
+        if len(result) >= rows:
+            break
+    return result
+
+
+def _raw_text(raw) -> str:
+    if isinstance(raw, str):
+        return raw
+    out = io.StringIO()
+    csv.writer(out).writerow(raw)
+    return out.getvalue().strip()[:2000]
+
+
+@dataclass
+class ChunkResult:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    flagged: int = 0
+    errors: int = 0
+
+
+UPDATABLE = (
+    "first_name",
+    "title",
+    "company_name",
+    "website",
+    "industry",
+    "employees",
+    "country",
+    "phone",
+    "campaign_id",
+    "budget_amount",
+)
+
+
+def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult:
+    result = ChunkResult()
+    errors: list[ImportRowError] = []
+    parsed = []
+    for line, values, raw in chunk:
+        if values is None:
+            errors.append(ImportRowError(job=job, line=line, reason=raw, raw=""))
+            continue
+        try:
+            parsed.append((line, parse_row(values, lookups), raw))
+        except RowError as exc:
+            errors.append(ImportRowError(job=job, line=line, reason=str(exc), raw=_raw_text(raw)))
+    result.errors = len(errors)
+
+    emails = {d["email"] for _, d, _ in parsed if d["email"]}
+    phones = {d["phone"] for _, d, _ in parsed if d["phone"]}
+    lead_by_email, lead_by_phone, contact_by_key = {}, {}, {}
+    if emails or phones:
+        match = Q(email__in=emails) | Q(phone__in=phones)
+        for pk, email, phone in (
+            Lead.objects.filter(match).order_by("-id").values_list("pk", "email", "phone")
+        ):
+            if email in emails:
+                lead_by_email[email] = pk
+            if phone in phones:
+                lead_by_phone[phone] = pk
+        for pk, email, phone in Contact.objects.filter(match).values_list("pk", "email", "phone"):
+            if email in emails:
+                contact_by_key[email] = pk
+            if phone in phones:
+                contact_by_key[phone] = pk
+    names = {d["last_name"] for _, d, _ in parsed}
+    companies = {d["company_name"] for _, d, _ in parsed if d["company_name"]}
+    similar = {}
+    if companies:
+        for pk, first, last, company in Lead.objects.filter(
+            last_name__in=names, company_name__in=companies
+        ).values_list("pk", "first_name", "last_name", "company_name"):
+            similar[(last.lower(), company.lower(), first[:1].lower())] = pk
+
+    new_leads: list[Lead] = []
+    pending: dict[str, Lead] = {}  # email/phone → a lead created earlier in this chunk
+    updates: dict[int, dict] = {}
+    now = timezone.now()
+    for line, data, raw in parsed:
+        keys = [k for k in (data["email"], data["phone"]) if k]
+        existing = next(
+            (
+                lead_by_email.get(k) or lead_by_phone.get(k)
+                for k in keys
+                if k in lead_by_email or k in lead_by_phone
+            ),
+            None,
+        )
+        in_chunk = next((pending[k] for k in keys if k in pending), None)
+        contact = next((contact_by_key[k] for k in keys if k in contact_by_key), None)
+        duplicate = existing is not None or in_chunk is not None or contact is not None
+        if duplicate and job.policy == DedupePolicy.SKIP:
+            what = (
+                f"lead #{existing}"
+                if existing
+                else f"contact #{contact}"
+                if contact
+                else "an earlier row"
+            )
+            errors.append(
+                ImportRowError(
+                    job=job, line=line, reason=f"Skipped: duplicate of {what}", raw=_raw_text(raw)
+                )
+            )
+            result.skipped += 1
+            continue
+        if duplicate and job.policy == DedupePolicy.UPDATE:
+            if existing is not None:
+                changes = updates.setdefault(existing, {})
+                changes.update({f: data[f] for f in UPDATABLE if data.get(f) not in ("", None)})
+                if data["marketing_consent"]:
+                    changes["marketing_consent"] = True
+                continue
+            if in_chunk is not None:
+                for f in UPDATABLE:
+                    if data.get(f) not in ("", None):
+                        setattr(in_chunk, f, data[f])
+                result.updated += 1
+                continue
+            errors.append(
+                ImportRowError(
+                    job=job,
+                    line=line,
+                    reason=f"Skipped: already a contact (#{contact})",
+                    raw=_raw_text(raw),
+                )
+            )
+            result.skipped += 1
+            continue
+        lead = Lead(**data, owner_id=job.owner_id)
+        if lead.marketing_consent:
+            lead.marketing_consent_at = now
+        if duplicate:
+            lead.possible_duplicate = True
+            lead.duplicate_of_id = existing
+            result.flagged += 1
+        else:
+            similar_pk = similar.get(
+                (lead.last_name.lower(), lead.company_name.lower(), lead.first_name[:1].lower())
+            )
+            if similar_pk:
+                lead.possible_duplicate = True
+                lead.duplicate_of_id = similar_pk
+                result.flagged += 1
+        for k in keys:
+            pending.setdefault(k, lead)
+        new_leads.append(lead)
+
+    _assign(new_leads, job, lookups)
+    for lead in new_leads:
+        lead.created_at = now
+        lead.score, lead.grade, lead.score_breakdown = scoring.score_compute(
+            lead=lead, rules=lookups.scoring_rules, now=now
+        )
+    Lead.objects.bulk_create(new_leads, batch_size=1000)
+    result.created = len(new_leads)
+    if updates:
+        targets = Lead.objects.in_bulk(list(updates))
+        fields = set()
+        for pk, changes in updates.items():
+            lead = targets.get(pk)
+            if lead is None:
+                continue
+            for name, value in changes.items():
+                setattr(lead, name, value)
+                fields.add(name)
+            if changes.get("marketing_consent") and not lead.marketing_consent_at:
+                lead.marketing_consent_at = now
+                fields.add("marketing_consent_at")
+            lead.score, lead.grade, lead.score_breakdown = scoring.score_compute(
+                lead=lead, rules=lookups.scoring_rules, now=now
+            )
+            lead.updated_at = now
+        fields |= {"score", "grade", "score_breakdown", "updated_at"}
+        Lead.objects.bulk_update(list(targets.values()), sorted(fields), batch_size=1000)
+        result.updated += len(targets)
+    ImportRowError.objects.bulk_create(errors, batch_size=1000)
+    return result
+
+
+def _assign(leads: list[Lead], job: ImportJob, lookups: Lookups) -> None:
+    """Leads without an owner go to a team by the assignment rules, then round-robin (one lock
+    per team per chunk)."""
+    by_team: dict = {}
+    for lead in leads:
+        if lead.owner_id:
+            continue
+        team = assignment.team_for(lead=lead, rules=lookups.assignment_rules)
+        if team is not None:
+            lead.team = team
+            by_team.setdefault(team, []).append(lead)
+    for team, members in by_team.items():
+        for lead, rep_id in zip(
+            members, assignment.reps_in_turn(team=team, count=len(members)), strict=False
+        ):
+            lead.owner_id = rep_id
+
+
+def import_run(
+    *, job_id: int, chunk_size: int = CHUNK_SIZE, crash_after_chunks: int | None = None
+) -> ImportJob | None:
+    """Run (or resume) an import job to the end. ``crash_after_chunks`` is for tests."""
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None or job.status == ImportStatus.DONE:
+        return job
+    if not job.total_rows:
+        job.total_rows = count_rows(job)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING,
+        started_at=job.started_at or timezone.now(),
+        total_rows=job.total_rows,
+    )
+    lookups = _lookups()
+    done_chunks = 0
+    try:
+        chunk = []
+        for row in _rows(job, job.mapping):
+            if row[0] <= job.processed_rows:
+                continue  # committed by an earlier run
+            chunk.append(row)
+            if len(chunk) >= chunk_size:
+                _commit_chunk(job, chunk, lookups)
+                chunk = []
+                done_chunks += 1
+                if crash_after_chunks is not None and done_chunks >= crash_after_chunks:
+                    raise RuntimeError("simulated crash")
+        if chunk:
+            _commit_chunk(job, chunk, lookups)
+    except (OSError, UnicodeError, csv.Error) as exc:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportStatus.FAILED, message=f"{type(exc).__name__}: {exc}"
+        )
+        job.refresh_from_db()
+        return job
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.DONE, finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+def _commit_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> None:
+    last_line = chunk[-1][0]
+    with transaction.atomic():
+        # The job row is the chunk's lock: a second run of the same job waits here, then sees
+        # the chunk committed and skips it.
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.processed_rows >= last_line:
+            job.processed_rows = locked.processed_rows
+            return
+        result = _process_chunk(job, chunk, lookups)
+        ImportJob.objects.filter(pk=job.pk).update(
+            processed_rows=last_line,
+            created_count=F("created_count") + result.created,
+            updated_count=F("updated_count") + result.updated,
+            skipped_count=F("skipped_count") + result.skipped,
+            flagged_count=F("flagged_count") + result.flagged,
+            error_count=F("error_count") + result.errors,
+        )
+    job.processed_rows = last_line
+
+
+def summary(job: ImportJob) -> str:
+    seconds = ""
+    if job.started_at and job.finished_at:
+        seconds = f" in {(job.finished_at - job.started_at).total_seconds():.1f} s"
+    return (
+        f"Import {job.pk} ({job.original_name}): {job.get_status_display().lower()}{seconds}. "
+        f"Rows {job.processed_rows and job.total_rows}, created {job.created_count}, "
+        f"updated {job.updated_count}, skipped {job.skipped_count}, "
+        f"flagged as possible duplicates {job.flagged_count}, errors {job.error_count}."
+    )
+
+
+def error_rows(job: ImportJob):
+    return job.row_errors.order_by("line").values_list("line", "reason", "raw")
+
+
+def errors_csv(job: ImportJob):
+    """The error report as CSV lines (streamed): line, reason, original row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["line", "reason", "row"])
+    yield buffer.getvalue()
+    for line, reason, raw in error_rows(job).iterator(chunk_size=2000):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([line, reason, raw])
+        yield buffer.getvalue()
+
+
+@transaction.atomic
+def import_job_create(*, user, upload, policy: str = DedupePolicy.SKIP, owner=None) -> ImportJob:
+    """Store the uploaded file (Django storage, under MEDIA_ROOT) and start a job for it."""
+    job = ImportJob(created_by=user, owner=owner, policy=policy, original_name=upload.name[:255])
+    job.file.save(upload.name, upload, save=False)
+    job.save()
+    headers = read_headers(job)
+    if not headers:
+        raise ValidationError("The file has no header row; the first line must name the columns.")
+    job.mapping = guess_mapping(headers, remembered_mapping(user) if user else None)
+    job.save(update_fields=["mapping"])
+    return job
+
+
+def timed_import(job: ImportJob) -> tuple[ImportJob, float]:
+    start = time.monotonic()
+    job = import_run(job_id=job.pk)
+    return job, time.monotonic() - start

@@ -1,0 +1,470 @@
+"""Creating, changing, qualifying, converting and reassigning leads."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from crm.choices import ActivityKind
+from crm.forms import assignable_users
+from crm.models import Account, Activity, Contact, Task, User
+from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.services.outbox import email_queue
+from crm.services.timeline import activity_log
+from leads.choices import EnrollmentStopReason, LeadStatus
+from leads.models import Lead
+from leads.services import assignment, dedupe, scoring, sequences
+from leads.signals import lead_converted
+
+LEAD_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "title",
+    "company_name",
+    "website",
+    "industry",
+    "employees",
+    "country",
+    "source",
+    "campaign",
+    "owner",
+    "budget_amount",
+    "budget_currency",
+    "budget_confirmed",
+    "authority",
+    "need",
+    "need_severity",
+    "timeline",
+    "email_consent",
+    "marketing_consent",
+)
+
+#: Which status may follow which; conversion only through ``lead_convert``.
+ALLOWED_TRANSITIONS = {
+    LeadStatus.NEW: {
+        LeadStatus.WORKING,
+        LeadStatus.NURTURING,
+        LeadStatus.QUALIFIED,
+        LeadStatus.DISQUALIFIED,
+    },
+    LeadStatus.WORKING: {LeadStatus.NURTURING, LeadStatus.QUALIFIED, LeadStatus.DISQUALIFIED},
+    LeadStatus.NURTURING: {LeadStatus.WORKING, LeadStatus.QUALIFIED, LeadStatus.DISQUALIFIED},
+    LeadStatus.QUALIFIED: {LeadStatus.WORKING, LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED},
+    LeadStatus.DISQUALIFIED: {LeadStatus.WORKING},
+    LeadStatus.CONVERTED: set(),
+}
+STOPPING_STATUSES = {
+    LeadStatus.QUALIFIED: EnrollmentStopReason.QUALIFIED,
+    LeadStatus.CONVERTED: EnrollmentStopReason.CONVERTED,
+    LeadStatus.DISQUALIFIED: EnrollmentStopReason.DISQUALIFIED,
+}
+
+
+def normalize_lead_data(data: dict) -> dict:
+    """Email lower case, phone E.164 (read in the lead's country), website a bare domain."""
+    data = dict(data)
+    if "email" in data:
+        data["email"] = normalize_email(data["email"])
+    if "phone" in data:
+        data["phone"] = normalize_phone(data["phone"], str(data.get("country") or "") or None)
+    if "website" in data:
+        data["website"] = normalize_domain(data["website"])
+    return data
+
+
+def _stamp_consent(lead: Lead, fields: list[str]) -> list[str]:
+    now = timezone.now()
+    stamped = []
+    for name in ("email_consent", "marketing_consent"):
+        if name in fields:
+            setattr(lead, f"{name}_at", now if getattr(lead, name) else None)
+            stamped.append(f"{name}_at")
+    return stamped
+
+
+class DuplicateLeadError(ValidationError):
+    def __init__(self, match: dedupe.DuplicateMatch):
+        self.match = match
+        super().__init__(f"This email or phone already belongs to {match.describe()}.")
+
+
+def _assign(lead: Lead, *, user) -> None:
+    """Owner: as given, else by assignment rules (team then round-robin), else the creator if
+    they sell."""
+    if lead.owner_id:
+        return
+    team = assignment.team_for(lead=lead, rules=assignment.active_rules())
+    if team is not None:
+        lead.team = team
+        picked = assignment.reps_in_turn(team=team)
+        if picked:
+            lead.owner_id = picked[0]
+            return
+    if user is not None and user.is_authenticated and user.is_sales_rep:
+        lead.owner = user
+
+
+@transaction.atomic
+def lead_create(*, user=None, on_duplicate: str = "raise", **data) -> Lead:
+    """Create a lead: normalise, dedupe, assign, score, and enrol by sequence rules.
+
+    ``on_duplicate``: ``raise`` (DuplicateLeadError on an exact email/phone match with a lead or
+    contact), or ``flag`` (create it anyway, marked as a duplicate of what it matches).
+    """
+    data = normalize_lead_data(data)
+    lead = Lead(**{k: v for k, v in data.items() if k in LEAD_FIELDS})
+    if not lead.last_name:
+        raise ValidationError({"last_name": "A lead needs at least a last name."})
+    match = dedupe.exact_match(email=lead.email, phone=lead.phone)
+    if match and on_duplicate == "raise":
+        raise DuplicateLeadError(match)
+    if match:
+        lead.possible_duplicate = True
+        lead.duplicate_of = match.lead
+    elif dedupe.likely_duplicate(lead=lead) is not None:
+        lead.possible_duplicate = True
+        lead.duplicate_of = dedupe.likely_duplicate(lead=lead)
+    _stamp_consent(lead, [f for f in ("email_consent", "marketing_consent") if data.get(f)])
+    _assign(lead, user=user)
+    lead.save()
+    activity_log(
+        subject=lead,
+        kind=ActivityKind.SYSTEM,
+        summary=f"Lead created ({lead.get_source_display()})",
+        actor=user if user is not None and user.is_authenticated else None,
+    )
+    scoring.lead_score_refresh(lead=lead)
+    sequences.lead_auto_enrol(lead=lead)
+    if lead.owner_id and (user is None or lead.owner_id != getattr(user, "pk", None)):
+        _notify_owner(lead=lead, owner_id=lead.owner_id, reason="assigned to you")
+    return lead
+
+
+@transaction.atomic
+def lead_update(*, lead: Lead, user, **data) -> Lead:
+    data = normalize_lead_data(data)
+    changed = [f for f in LEAD_FIELDS if f in data and getattr(lead, f) != data[f]]
+    if ("email" in changed and lead.email != data["email"]) or "phone" in changed:
+        match = dedupe.exact_match(
+            email=data.get("email", lead.email),
+            phone=data.get("phone", lead.phone),
+            exclude_pk=lead.pk,
+        )
+        if match:
+            raise DuplicateLeadError(match)
+    old_owner_id = lead.owner_id
+    for name in changed:
+        setattr(lead, name, data[name])
+    if not changed:
+        return lead
+    stamped = _stamp_consent(lead, changed)
+    lead.save(update_fields=[*changed, *stamped, "updated_at"])
+    labels = ", ".join(str(Lead._meta.get_field(f).verbose_name) for f in changed)
+    activity_log(subject=lead, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user)
+    scoring.lead_score_refresh(lead=lead)
+    new_owner = lead.owner_id not in (None, old_owner_id, user.pk)
+    if "owner" in changed and new_owner:
+        _notify_owner(lead=lead, owner_id=lead.owner_id, reason="reassigned to you")
+    return lead
+
+
+@transaction.atomic
+def lead_delete(*, lead: Lead, user) -> None:
+    Activity.objects.for_object(lead).delete()
+    Task.objects.for_object(lead).delete()
+    lead.delete()
+
+
+def _check_transition(lead: Lead, status: str) -> None:
+    if status not in ALLOWED_TRANSITIONS[LeadStatus(lead.status)]:
+        raise ValidationError(
+            f"A {lead.get_status_display().lower()} lead cannot become "
+            f"{LeadStatus(status).label.lower()}."
+        )
+
+
+@transaction.atomic
+def lead_set_status(*, lead: Lead, status: str, user, reason: str = "", note: str = "") -> Lead:
+    """The one way a lead's status changes (besides conversion): checks the transition, records
+    it on the timeline, and stops nurturing when the lead qualifies or drops out."""
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    if lead.status == status:
+        return lead
+    if status == LeadStatus.CONVERTED:
+        raise ValidationError("Convert a lead with the Convert action.")
+    _check_transition(lead, status)
+    fields = ["status", "updated_at"]
+    if status == LeadStatus.DISQUALIFIED:
+        if not reason:
+            raise ValidationError({"reason": "Say why the lead is disqualified."})
+        lead.disqualify_reason, lead.disqualify_note = reason, note
+        fields += ["disqualify_reason", "disqualify_note"]
+    elif lead.disqualify_reason:
+        lead.disqualify_reason, lead.disqualify_note = "", ""
+        fields += ["disqualify_reason", "disqualify_note"]
+    old = lead.get_status_display()
+    lead.status = status
+    lead.save(update_fields=fields)
+    summary = f"Status: {old} → {lead.get_status_display()}"
+    if status == LeadStatus.DISQUALIFIED:
+        summary += f" ({lead.get_disqualify_reason_display()})"
+    activity_log(subject=lead, kind=ActivityKind.SYSTEM, summary=summary, body=note, actor=user)
+    if status in STOPPING_STATUSES:
+        sequences.enrollments_stop(lead=lead, reason=STOPPING_STATUSES[status])
+    return lead
+
+
+def lead_qualify(*, lead: Lead, user) -> Lead:
+    return lead_set_status(lead=lead, status=LeadStatus.QUALIFIED, user=user)
+
+
+def lead_disqualify(*, lead: Lead, user, reason: str, note: str = "") -> Lead:
+    return lead_set_status(
+        lead=lead, status=LeadStatus.DISQUALIFIED, user=user, reason=reason, note=note
+    )
+
+
+@transaction.atomic
+def lead_mark_replied(*, lead: Lead, user=None, when=None) -> Lead:
+    """The lead answered us (logged by the rep, or an inbound email): nurturing stops."""
+    when = when or timezone.now()
+    Lead.objects.filter(pk=lead.pk).update(replied_at=when, last_activity_at=when)
+    lead.replied_at = lead.last_activity_at = when
+    activity_log(subject=lead, kind=ActivityKind.EMAIL, summary="Lead replied", actor=user)
+    sequences.enrollments_stop(lead=lead, reason=EnrollmentStopReason.REPLIED)
+    scoring.lead_score_refresh(lead=lead)
+    return lead
+
+
+@dataclass
+class Conversion:
+    lead: Lead
+    account: Account
+    contact: Contact
+    created: list = field(default_factory=list)
+
+
+def _find_or_create_account(lead: Lead, owner) -> Account:
+    domain = lead.website or dedupe.email_domain(lead.email)
+    account = None
+    if domain:
+        account = Account.objects.filter(domain=domain).order_by("id").first()
+    if account is None and lead.company_name:
+        account = Account.objects.filter(name__iexact=lead.company_name).order_by("id").first()
+    if account is None:
+        account = Account.objects.create(
+            name=lead.company_name or lead.full_name,
+            domain=domain,
+            industry=lead.industry,
+            country=lead.country,
+            owner=owner,
+        )
+        activity_log(subject=account, kind=ActivityKind.SYSTEM, summary=f"Created from lead {lead}")
+    return account
+
+
+def _find_or_create_contact(lead: Lead, account: Account, owner) -> Contact:
+    contact = None
+    if lead.email:
+        contact = Contact.objects.filter(email=lead.email).order_by("id").first()
+    if contact is None:
+        contact = Contact.objects.create(
+            first_name=lead.first_name,
+            last_name=lead.last_name,
+            email=lead.email,
+            phone=lead.phone,
+            title=lead.title,
+            account=account,
+            owner=owner,
+        )
+    # Consent moves across: what the person agreed to as a lead holds as a contact.
+    changed = []
+    for name in ("email_consent", "marketing_consent"):
+        if getattr(lead, name) and not getattr(contact, name):
+            setattr(contact, name, True)
+            setattr(contact, f"{name}_at", getattr(lead, f"{name}_at") or timezone.now())
+            changed += [name, f"{name}_at"]
+    if contact.account_id is None:
+        contact.account = account
+        changed.append("account")
+    if changed:
+        contact.save(update_fields=[*changed, "updated_at"])
+    return contact
+
+
+@transaction.atomic
+def lead_convert(
+    *,
+    lead: Lead,
+    user,
+    create_opportunity: bool = False,
+    opportunity_name: str = "",
+    opportunity_amount: Decimal | None = None,
+) -> Conversion:
+    """Turn a lead into an account (found by domain, then name, or made) and a contact (found by
+    email, or made), move its timeline, tasks and consent there, and tell later stages.
+
+    Idempotent: converting a converted lead returns what it became and creates nothing.
+    """
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    if lead.status == LeadStatus.CONVERTED:
+        return Conversion(lead=lead, account=lead.converted_account, contact=lead.converted_contact)
+    if lead.status == LeadStatus.DISQUALIFIED:
+        raise ValidationError("A disqualified lead cannot be converted; reopen it first.")
+    owner = lead.owner or (user if user.is_authenticated else None)
+    account = _find_or_create_account(lead, owner)
+    contact = _find_or_create_contact(lead, account, owner)
+    moved_activities = Activity.objects.for_object(lead).update(
+        content_type=_content_type(Contact), object_id=contact.pk
+    )
+    Task.objects.for_object(lead).update(content_type=_content_type(Contact), object_id=contact.pk)
+    old_status = lead.get_status_display()
+    lead.status = LeadStatus.CONVERTED
+    lead.converted_at = timezone.now()
+    lead.converted_account = account
+    lead.converted_contact = contact
+    lead.save(
+        update_fields=[
+            "status",
+            "converted_at",
+            "converted_account",
+            "converted_contact",
+            "updated_at",
+        ]
+    )
+    sequences.enrollments_stop(lead=lead, reason=EnrollmentStopReason.CONVERTED)
+    activity_log(
+        subject=contact,
+        kind=ActivityKind.SYSTEM,
+        summary=f"Converted from lead ({old_status}); {moved_activities} timeline entries moved",
+        actor=user,
+    )
+    activity_log(subject=lead, kind=ActivityKind.SYSTEM, summary="Lead converted", actor=user)
+    conversion = Conversion(lead=lead, account=account, contact=contact)
+    lead_converted.send(
+        sender=Lead,
+        lead=lead,
+        account=account,
+        contact=contact,
+        user=user,
+        create_opportunity=create_opportunity,
+        opportunity_name=opportunity_name or f"{account.name} – new business",
+        opportunity_amount=opportunity_amount,
+        created=conversion.created,
+    )
+    return conversion
+
+
+def _content_type(model):
+    from django.contrib.contenttypes.models import ContentType
+
+    return ContentType.objects.get_for_model(model)
+
+
+def _notify_owner(*, lead: Lead, owner_id: int, reason: str, key_suffix: str = "") -> None:
+    owner = User.objects.filter(pk=owner_id).only("email", "first_name", "username").first()
+    if owner is None or not owner.email:
+        return
+    activity = (
+        Activity.objects.for_object(lead).order_by("-id").values_list("pk", flat=True).first()
+    )
+    email_queue(
+        to_email=owner.email,
+        subject=f"Lead {reason}: {lead}",
+        body_text=(
+            f"Hello {owner.first_name or owner.username},\n\nThe lead {lead} was {reason}.\n"
+            f"Open it: {lead.get_absolute_url()}\n"
+        ),
+        related=lead,
+        idempotency_key=f"lead-owner:{lead.pk}:{owner_id}:{activity or 0}{key_suffix}",
+    )
+
+
+def _check_may_reassign(user, owner) -> None:
+    if not (user.is_manager or user.is_admin_role):
+        raise PermissionDenied("Only managers and admins reassign leads.")
+    if not assignable_users(user).filter(pk=owner.pk).exists():
+        raise ValidationError("You cannot give leads to that user.")
+
+
+@transaction.atomic
+def lead_reassign(*, lead: Lead, owner, user) -> Lead:
+    """A manager gives a lead to another rep, who is told by email."""
+    _check_may_reassign(user, owner)
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    if lead.owner_id == owner.pk:
+        return lead
+    previous = lead.owner
+    lead.owner = owner
+    lead.save(update_fields=["owner", "updated_at"])
+    activity_log(
+        subject=lead,
+        kind=ActivityKind.SYSTEM,
+        summary=f"Reassigned from {previous or 'nobody'} to {owner}",
+        actor=user,
+    )
+    _notify_owner(lead=lead, owner_id=owner.pk, reason="reassigned to you")
+    return lead
+
+
+@transaction.atomic
+def leads_bulk_reassign(*, leads, owner, user) -> int:
+    """Reassign many leads (already scoped by the caller's visibility); one email to the new
+    owner listing them. Returns how many changed hands."""
+    _check_may_reassign(user, owner)
+    ids = list(leads.exclude(owner=owner).select_for_update().values_list("pk", flat=True)[:5000])
+    if not ids:
+        return 0
+    Lead.objects.filter(pk__in=ids).update(owner=owner, updated_at=timezone.now())
+    moved = list(Lead.objects.filter(pk__in=ids).order_by("pk"))
+    ct = _content_type(Lead)
+    Activity.objects.bulk_create(
+        Activity(
+            kind=ActivityKind.SYSTEM,
+            summary=f"Reassigned to {owner} (bulk)",
+            occurred_at=timezone.now(),
+            actor=user,
+            subject_owner=owner,
+            content_type=ct,
+            object_id=lead.pk,
+        )
+        for lead in moved
+    )
+    if owner.email:
+        listing = "\n".join(f"- {lead} {lead.get_absolute_url()}" for lead in moved[:50])
+        more = f"\n… and {len(moved) - 50} more" if len(moved) > 50 else ""
+        email_queue(
+            to_email=owner.email,
+            subject=f"{len(moved)} leads were reassigned to you",
+            body_text=f"{user} gave you these leads:\n{listing}{more}\n",
+            idempotency_key=f"lead-bulk-owner:{owner.pk}:{ids[0]}:{ids[-1]}:{len(ids)}:"
+            f"{timezone.now().timestamp():.0f}",
+        )
+    return len(ids)
+
+
+def leads_bulk_set_status(*, leads, status: str, user, reason: str = "") -> tuple[int, int]:
+    """Change status of many leads, each through ``lead_set_status``; (changed, refused)."""
+    changed = refused = 0
+    for lead in leads[:500]:
+        try:
+            before = lead.status
+            after = lead_set_status(lead=lead, status=status, user=user, reason=reason).status
+            changed += before != after
+        except ValidationError:
+            refused += 1
+    return changed, refused
+
+
+@transaction.atomic
+def leads_bulk_delete(*, leads, user) -> int:
+    ids = list(leads.values_list("pk", flat=True)[:5000])
+    ct = _content_type(Lead)
+    Activity.objects.filter(content_type=ct, object_id__in=ids).delete()
+    Task.objects.filter(content_type=ct, object_id__in=ids).delete()
+    Lead.objects.filter(pk__in=ids).delete()
+    return len(ids)

@@ -1,0 +1,54 @@
+"""Celery tasks of the leads stage. Thin: each takes ids, returns quietly if the row is gone and
+calls one idempotent service."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 3,
+}
+
+
+@shared_task(name="leads.tasks.import_run", soft_time_limit=55 * 60, time_limit=60 * 60, **_RETRY)
+def import_run(job_id: int) -> str:
+    """Run (or resume after a crash) one CSV import; committed chunks are never redone."""
+    from leads.services.imports import import_run as run
+    from leads.services.imports import summary
+
+    job = run(job_id=job_id)
+    return summary(job) if job else "gone"
+
+
+@shared_task(
+    name="leads.tasks.sequences_run_due", soft_time_limit=4 * 60, time_limit=5 * 60, **_RETRY
+)
+def sequences_run_due() -> dict:
+    """Run every due nurturing step; each step is claimed once, so overlapping runs are safe."""
+    from leads.services.sequences import sequences_run_due as run
+
+    return run()
+
+
+@shared_task(
+    name="leads.tasks.leads_nightly", soft_time_limit=50 * 60, time_limit=55 * 60, **_RETRY
+)
+def leads_nightly() -> dict:
+    """Nightly: rescore open leads (behaviour points fade), then refit the conversion model."""
+    from leads.services.prediction import predictions_refresh
+    from leads.services.scoring import leads_rescore
+
+    return {"rescored": leads_rescore(), "predicted": predictions_refresh()}
+
+
+@shared_task(
+    name="leads.tasks.followups_create", soft_time_limit=20 * 60, time_limit=25 * 60, **_RETRY
+)
+def followups_create() -> int:
+    """Daily: one follow-up task per working lead gone quiet."""
+    from leads.services.followups import followups_create as run
+
+    return run()

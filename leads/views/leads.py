@@ -1,0 +1,295 @@
+"""Lead pages: list with bulk actions, detail, create/edit/delete, status, conversion."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from crm.views.lists import Column, FilteredListView
+from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
+from leads import selectors
+from leads.choices import LeadStatus
+from leads.filtersets import LeadFilterSet
+from leads.forms import (
+    BulkActionForm,
+    ConvertForm,
+    DisqualifyForm,
+    EnrolForm,
+    LeadForm,
+    ReassignForm,
+    StatusForm,
+)
+from leads.models import Campaign, Lead
+from leads.services import leads as lead_services
+from leads.services import sequences
+
+
+def may_sell(user) -> bool:
+    return user.is_sales_rep or user.is_manager or user.is_admin_role
+
+
+class LeadListView(FilteredListView):
+    filterset_class = LeadFilterSet
+    title = "Leads"
+    template_name = "leads/lead_list.html"
+    row_template = "leads/rows/lead.html"
+    create_url_name = "leads:lead_create"
+    columns = [
+        Column("", css="w-1"),
+        Column("Name", sort="name"),
+        Column("Company", sort="company"),
+        Column("Status"),
+        Column("Source"),
+        Column("Campaign"),
+        Column("Owner"),
+        Column("Score", sort="score", css="text-end"),
+        Column("Grade"),
+        Column("Created", sort="created"),
+    ]
+    sorts = {
+        "name": ("last_name", "first_name", "id"),
+        "company": ("company_name", "id"),
+        "score": ("score", "id"),
+        "created": ("created_at", "id"),
+    }
+    default_sort = "-created"
+
+    def base_queryset(self):
+        return selectors.lead_list(user=self.request.user)
+
+    def can_create(self):
+        return may_sell(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["bulk_form"] = BulkActionForm(user=self.request.user)
+        return context
+
+
+class DuplicateListView(LeadListView):
+    title = "Possible duplicate leads"
+    create_url_name = ""
+
+    def base_queryset(self):
+        return super().base_queryset().filter(possible_duplicate=True)
+
+
+class LeadDetailView(RecordDetailView):
+    model = Lead
+    template_name = "leads/lead_detail.html"
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .select_related(
+                "owner",
+                "campaign",
+                "team",
+                "duplicate_of",
+                "converted_account",
+                "converted_contact",
+            )
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        lead = self.object
+        context.update(
+            enrollments=selectors.lead_enrollments(lead=lead),
+            disqualify_form=DisqualifyForm(),
+            convert_form=ConvertForm(initial={"opportunity_name": f"{lead.company_name or lead}"}),
+            reassign_form=ReassignForm(user=user)
+            if user.is_manager or user.is_admin_role
+            else None,
+            enrol_form=EnrolForm(user=user),
+            bant=[
+                ("Budget", bool(lead.budget_amount) or lead.budget_confirmed),
+                ("Authority", bool(lead.authority)),
+                ("Need", bool(lead.need or lead.need_severity)),
+                ("Timeline", lead.timeline is not None),
+            ],
+            LeadStatus=LeadStatus,
+        )
+        return context
+
+
+class LeadFormView(RecordFormView):
+    model = Lead
+    form_class = LeadForm
+    create_service = lead_services.lead_create
+    update_service = lead_services.lead_update
+    object_name = "lead"
+    template_name = "crm/form.html"
+
+
+class LeadDeleteView(RecordDeleteView):
+    model = Lead
+    delete_service = lead_services.lead_delete
+    object_name = "lead"
+    success_url_name = "leads:lead_list"
+
+
+def access_lead(request, pk) -> Lead:
+    """A lead this user may change, else 404."""
+    return get_object_or_404(Lead.objects.changeable_by(request.user), pk=pk)
+
+
+def _back(lead):
+    return HttpResponseRedirect(lead.get_absolute_url())
+
+
+@login_required
+@require_POST
+def lead_status(request, pk):
+    lead = access_lead(request, pk)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a status: " + form.errors.as_text())
+        return _back(lead)
+    try:
+        lead_services.lead_set_status(
+            lead=lead,
+            status=form.cleaned_data["status"],
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Status changed.")
+    return _back(lead)
+
+
+@login_required
+def lead_convert(request, pk):
+    lead = access_lead(request, pk)
+    if lead.status == LeadStatus.CONVERTED:
+        messages.info(request, "This lead is already converted.")
+        return _back(lead)
+    form = ConvertForm(
+        request.POST if request.method == "POST" else None,
+        initial={"opportunity_name": lead.company_name},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            conversion = lead_services.lead_convert(
+                lead=lead, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request,
+                f"Converted: account {conversion.account}, contact {conversion.contact}"
+                + (f", {len(conversion.created)} opportunity" if conversion.created else "")
+                + ".",
+            )
+            target = conversion.created[0] if conversion.created else conversion.contact
+            return HttpResponseRedirect(target.get_absolute_url())
+    return render(request, "leads/convert.html", {"object": lead, "form": form})
+
+
+@login_required
+@require_POST
+def lead_reassign(request, pk):
+    lead = access_lead(request, pk)
+    if not (request.user.is_manager or request.user.is_admin_role):
+        raise Http404
+    form = ReassignForm(request.POST, user=request.user)
+    if form.is_valid():
+        lead_services.lead_reassign(lead=lead, owner=form.cleaned_data["owner"], user=request.user)
+        messages.success(request, f"Reassigned to {form.cleaned_data['owner']}.")
+    else:
+        messages.error(request, "Choose an owner you manage.")
+    return _back(lead)
+
+
+@login_required
+@require_POST
+def lead_replied(request, pk):
+    lead = access_lead(request, pk)
+    lead_services.lead_mark_replied(lead=lead, user=request.user)
+    messages.success(request, "Reply recorded; nurturing stopped.")
+    return _back(lead)
+
+
+@login_required
+@require_POST
+def lead_enrol(request, pk):
+    lead = access_lead(request, pk)
+    form = EnrolForm(request.POST, user=request.user)
+    if form.is_valid():
+        enrollment = sequences.lead_enrol(
+            lead=lead, sequence=form.cleaned_data["sequence"], user=request.user
+        )
+        if enrollment is None:
+            messages.error(request, "Only open leads that are not qualified can be nurtured.")
+        else:
+            messages.success(request, f"Enrolled in {form.cleaned_data['sequence']}.")
+    else:
+        messages.error(request, "Choose a sequence.")
+    return _back(lead)
+
+
+@login_required
+@require_POST
+def lead_bulk(request):
+    """Bulk actions on the leads ticked in the list (only those the user may change)."""
+    if not may_sell(request.user):
+        raise Http404
+    form = BulkActionForm(request.POST, user=request.user)
+    back = request.POST.get("next") or reverse("leads:lead_list")
+    if not back.startswith("/"):
+        back = reverse("leads:lead_list")
+    if not form.is_valid():
+        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        messages.error(request, f"Nothing was done: {errors}")
+        return HttpResponseRedirect(back)
+    data = form.cleaned_data
+    leads = Lead.objects.changeable_by(request.user).filter(pk__in=data["ids"])
+    action = data["action"]
+    try:
+        if action == "assign":
+            count = lead_services.leads_bulk_reassign(
+                leads=leads, owner=data["owner"], user=request.user
+            )
+            messages.success(request, f"{count} leads reassigned to {data['owner']}.")
+        elif action == "status":
+            changed, refused = lead_services.leads_bulk_set_status(
+                leads=leads, status=data["status"], user=request.user, reason=data["reason"]
+            )
+            note = f" {refused} could not make that change." if refused else ""
+            messages.success(request, f"{changed} leads changed.{note}")
+        elif action == "enrol":
+            count = sequences.leads_bulk_enrol(
+                leads=leads, sequence=data["sequence"], user=request.user
+            )
+            messages.success(request, f"{count} leads enrolled in {data['sequence']}.")
+        elif action == "delete":
+            count = lead_services.leads_bulk_delete(leads=leads, user=request.user)
+            messages.success(request, f"{count} leads deleted.")
+    except PermissionDenied:
+        raise Http404 from None
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return HttpResponseRedirect(back)
+
+
+@login_required
+def campaign_detail(request, pk):
+    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
+    leads = Lead.objects.visible_to(request.user).filter(campaign=campaign)
+    return render(
+        request,
+        "leads/campaign_detail.html",
+        {
+            "object": campaign,
+            "recent_leads": leads.select_related("owner").order_by("-created_at", "-id")[:20],
+        },
+    )
