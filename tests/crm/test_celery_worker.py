@@ -116,7 +116,7 @@ def test_a_real_worker_sends_a_queued_email_exactly_once(tmp_path):
         broker = {"broker_url": redis_url, "transport_options": {"visibility_timeout": 3600}}
     else:
         broker_dir = var_dir / "broker"
-        for sub in ("in", "processed"):
+        for sub in ("in", "processed", "control"):
             (broker_dir / sub).mkdir(parents=True)
         broker = {
             "broker_url": "filesystem://",
@@ -125,6 +125,7 @@ def test_a_real_worker_sends_a_queued_email_exactly_once(tmp_path):
                 "data_folder_out": str(broker_dir / "in"),
                 "processed_folder": str(broker_dir / "processed"),
                 "store_processed": False,
+                "control_folder": str(broker_dir / "control"),
             },
         }
     command = [
