@@ -34,3 +34,12 @@ class CrmConfig(AppConfig):
                 part for part in (c.email, c.account.name if c.account else "") if part
             ),
         )
+        self._register_segments()
+
+    def _register_segments(self):
+        from crm import registry
+        from crm.segments import admin as segment_admin  # noqa: F401  (registers the admin)
+        from crm.segments import criteria
+
+        criteria.register()
+        registry.navigation.register("Segments", "segment_list", order=30)

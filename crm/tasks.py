@@ -39,3 +39,17 @@ def outbox_send_queued() -> int:
 def task_reminders_run() -> dict:
     """Remind assignees of tasks due within the hour and of overdue tasks (beat, every 5 min)."""
     return reminders.task_reminders_run()
+
+
+@shared_task(
+    name="crm.tasks.segment_snapshots_take",
+    soft_time_limit=30 * 60,
+    time_limit=32 * 60,
+    **_RETRY,
+)
+def segment_snapshots_take() -> int:
+    """Record today's size of every segment (beat, daily); a rerun the same day overwrites
+    that day's row, so it never counts a day twice."""
+    from crm.segments.services import segment_snapshots_take as take
+
+    return take()

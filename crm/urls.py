@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from crm.views import customers, health, home, search, timeline
+from crm.views import customers, health, home, search, segments, timeline
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -31,6 +31,18 @@ urlpatterns = [
     ),
     path("timeline/<str:label>/<int:pk>/tasks/", timeline.task_create_view, name="task_create"),
     path("timeline/<str:label>/<int:pk>/more/", timeline.timeline_more, name="timeline_more"),
+    path("segments/", segments.SegmentListView.as_view(), name="segment_list"),
+    path("segments/new/", segments.segment_builder, name="segment_create"),
+    path("segments/<int:pk>/", segments.segment_builder, name="segment_edit"),
+    path("segments/<int:pk>/export.csv", segments.segment_export, name="segment_export"),
+    path("segments/<int:pk>/delete/", segments.SegmentDeleteView.as_view(), name="segment_delete"),
+    path("segments/count/", segments.segment_count_view, name="segment_count"),
+    path("segments/preview/", segments.segment_preview_view, name="segment_preview"),
+    path(
+        "segments/builder/condition/", segments.builder_condition, name="segment_builder_condition"
+    ),
+    path("segments/builder/group/", segments.builder_group, name="segment_builder_group"),
+    path("segments/builder/tree/", segments.builder_tree, name="segment_builder_tree"),
     path("admin/", admin.site.urls),
     path("", include("crm.stage_urls")),
 ]

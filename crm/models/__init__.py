@@ -1,6 +1,7 @@
 from .activities import Activity, Task
 from .customers import Account, Contact
 from .outbox import OutboundEmail
+from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .users import Team, User
 
 __all__ = ["Account", "Activity", "Contact", "OutboundEmail", "Task", "Team", "User"]

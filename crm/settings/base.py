@@ -184,6 +184,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.task_reminders_run",
         "schedule": 5 * 60.0,
     },
+    "segment-snapshots": {
+        # Size history is one point a day; a rerun the same day overwrites that day's point.
+        "task": "crm.tasks.segment_snapshots_take",
+        "schedule": 24 * 60 * 60.0,
+    },
     # leads
     # sales
     # support

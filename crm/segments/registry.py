@@ -1,0 +1,368 @@
+"""The criteria a segment can be built from, per target (contact, account, lead…).
+
+``crm`` registers the targets it owns (contacts, accounts) and their firmographic, demographic,
+lifecycle and behavioural criteria (``crm/segments/criteria.py``, called from ``crm/apps.py``).
+Every later stage adds its own from its ``apps.py`` ``ready()``, so ``crm`` never imports a stage.
+A criterion turns ``(value, operator)`` into a ``Q`` over the target model; subqueries are
+``Exists``/``OuterRef`` (or ``count_q``), never annotations, so a whole segment is ONE query.
+
+A stage adding a target and criteria (e.g. ``leads/apps.py``)::
+
+    from django.db.models import Exists, OuterRef, Q
+
+    from crm.segments.registry import (
+        Column, Criterion, Kind, activity_within_criteria, segment_criteria,
+    )
+
+    def ready(self):
+        from leads.choices import LeadStatus
+        from leads.models import Lead, SequenceEnrolment
+
+        segment_criteria.register_target(
+            "lead", Lead, label="Leads", select_related=("owner",),
+            order_by=("-created_at", "-id"),
+            columns=(Column("Name", str), Column("Email", lambda l: l.email),
+                     Column("Owner", lambda l: l.owner or "")),
+        )
+        segment_criteria.register("lead", Criterion.for_field(
+            "status", "Lead status", group="lifecycle", kind=Kind.MULTI_CHOICE,
+            field="status", choices=LeadStatus.choices))
+        segment_criteria.register("lead", Criterion(
+            "in_sequence", "In an active sequence", group="behavioural", kind=Kind.BOOLEAN,
+            build=lambda value, operator: Q(Exists(SequenceEnrolment.objects.filter(
+                lead=OuterRef("pk"), finished_at__isnull=True))),
+        ))
+        for criterion in activity_within_criteria(Lead):  # last activity within / not within
+            segment_criteria.register("lead", criterion)
+
+    # sales, on contacts: ``count_q`` compares a correlated COUNT with N in the same query
+        segment_criteria.register("contact", Criterion(
+            "orders", "Number of orders", group="behavioural", kind=Kind.NUMBER,
+            build=lambda value, operator: count_q(
+                Order.objects.filter(contact=OuterRef("pk")), operator, value)))
+
+Negated operators (``is_not``, ``not_in``, ``not_contains``, ``not_within``) reach ``build`` as
+they are; ``Criterion.for_field`` and the helpers here handle them, a hand-written ``build``
+must too (or declare only the operators it handles in ``operators=``). A ``build`` for a
+``BOOLEAN`` criterion returns the ``True`` condition; the registry negates it for ``False``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Exists, F, Func, OuterRef, Q, Subquery
+from django.db.models.lookups import (
+    Exact,
+    GreaterThanOrEqual,
+    LessThanOrEqual,
+)
+from django.utils import timezone
+
+MAX_TEXT = 200
+MAX_DAYS = 3650
+
+
+class Kind(StrEnum):
+    """How a criterion's value is entered, which decides its operators and value parsing."""
+
+    CHOICE = "choice"
+    MULTI_CHOICE = "multi_choice"
+    TEXT = "text"
+    NUMBER = "number"
+    DAYS = "days"
+    BOOLEAN = "boolean"
+
+
+# Operators per kind, in the order the builder offers them: (key, label).
+OPERATORS: dict[Kind, tuple[tuple[str, str], ...]] = {
+    Kind.CHOICE: (("is", "is"), ("is_not", "is not")),
+    Kind.MULTI_CHOICE: (("in", "is any of"), ("not_in", "is none of")),
+    Kind.TEXT: (("contains", "contains"), ("not_contains", "does not contain")),
+    Kind.NUMBER: (("gte", "at least"), ("lte", "at most"), ("eq", "exactly")),
+    Kind.DAYS: (("within", "within the last"), ("not_within", "not within the last")),
+    Kind.BOOLEAN: (("is", "is"),),
+}
+NEGATED = {"is_not", "not_in", "not_contains", "not_within"}
+
+
+class Group(StrEnum):
+    FIRMOGRAPHIC = "firmographic"
+    DEMOGRAPHIC = "demographic"
+    LIFECYCLE = "lifecycle"
+    BEHAVIOURAL = "behavioural"
+    OWNERSHIP = "ownership"
+
+
+Choices = Sequence[tuple[object, str]] | Callable[[], Iterable[tuple[object, str]]]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One condition a segment can test: ``build(value, operator) -> Q`` over the target model.
+
+    ``choices`` (for the choice kinds) is a list of ``(value, label)`` or a callable returning
+    one (evaluated when the builder renders or a definition is validated, e.g. the users).
+    ``operators`` narrows the kind's operators; ``unit`` is shown after a number ("days").
+    """
+
+    key: str
+    label: str
+    group: str
+    kind: Kind
+    build: Callable[[object, str], Q]
+    choices: Choices = ()
+    operators: tuple[str, ...] | None = None
+    help_text: str = ""
+    unit: str = ""
+
+    @classmethod
+    def for_field(cls, key, label, *, group, kind, field, choices=(), **kwargs) -> Criterion:
+        """A criterion comparing a (possibly related, ``account__industry``) field."""
+        return cls(key, label, group, Kind(kind), field_build(field, Kind(kind)), choices, **kwargs)
+
+    def operator_choices(self) -> list[tuple[str, str]]:
+        allowed = OPERATORS[self.kind]
+        if self.operators is not None:
+            allowed = tuple(op for op in allowed if op[0] in self.operators)
+        return list(allowed)
+
+    def value_choices(self) -> list[tuple[str, str]]:
+        choices = self.choices() if callable(self.choices) else self.choices
+        return [(str(value), str(label)) for value, label in choices]
+
+    def clean(self, operator, value, *, value_choices=None):
+        """``(operator, value)`` checked and parsed, or a ``ValidationError`` saying why.
+        ``value_choices`` saves evaluating the choices again (e.g. the users) per condition."""
+        if operator not in dict(self.operator_choices()):
+            raise ValidationError(f"“{str(operator)[:20]}” is not an operator of “{self.label}”.")
+        return operator, _clean_value(self, value, value_choices)
+
+    def q(self, operator: str, value) -> Q:
+        if self.kind == Kind.BOOLEAN:
+            condition = self.build(True, operator)
+            return condition if value else ~condition
+        return self.build(value, operator)
+
+
+def _clean_value(criterion: Criterion, value, value_choices=None):
+    kind = criterion.kind
+    if kind in (Kind.CHOICE, Kind.MULTI_CHOICE):
+        allowed = dict(value_choices if value_choices is not None else criterion.value_choices())
+        values = value if isinstance(value, list | tuple) else [value]
+        values = [str(v) for v in values if v not in (None, "")]
+        if not values:
+            raise ValidationError(f"Choose a value for “{criterion.label}”.")
+        if kind == Kind.CHOICE and len(values) > 1:
+            raise ValidationError(f"Choose one value for “{criterion.label}”.")
+        unknown = [v for v in values if v not in allowed]
+        if unknown:
+            raise ValidationError(f"“{unknown[0][:50]}” is not a choice of “{criterion.label}”.")
+        return values[0] if kind == Kind.CHOICE else list(dict.fromkeys(values))
+    if kind == Kind.TEXT:
+        text = str(value if value is not None else "").strip()
+        if not text:
+            raise ValidationError(f"Enter some text for “{criterion.label}”.")
+        if len(text) > MAX_TEXT:
+            raise ValidationError(f"“{criterion.label}” takes at most {MAX_TEXT} characters.")
+        return text
+    if kind == Kind.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ValidationError(f"Choose yes or no for “{criterion.label}”.")
+    # NUMBER and DAYS
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"Enter a number for “{criterion.label}”.") from None
+    if not number.is_finite() or abs(number) > Decimal("1e12"):
+        raise ValidationError(f"Enter a sensible number for “{criterion.label}”.")
+    if kind == Kind.DAYS:
+        if number != number.to_integral_value() or not 1 <= number <= MAX_DAYS:
+            raise ValidationError(
+                f"“{criterion.label}” takes a whole number of days from 1 to {MAX_DAYS}."
+            )
+        return int(number)
+    if number < 0:
+        raise ValidationError(f"“{criterion.label}” cannot be negative.")
+    return int(number) if number == number.to_integral_value() else str(number)
+
+
+# ------------------------------------------------------------------------------------------
+# Building blocks for ``build`` functions
+# ------------------------------------------------------------------------------------------
+
+
+def field_build(field_path: str, kind: Kind) -> Callable[[object, str], Q]:
+    """A ``build`` comparing ``field_path`` for any operator of ``kind``."""
+
+    def build(value, operator):
+        if kind == Kind.CHOICE:
+            condition = Q(**{field_path: value})
+        elif kind == Kind.MULTI_CHOICE:
+            condition = Q(**{f"{field_path}__in": value})
+        elif kind == Kind.TEXT:
+            condition = Q(**{f"{field_path}__icontains": value})
+        elif kind == Kind.NUMBER:
+            lookup = {"gte": "gte", "lte": "lte", "eq": "exact"}[operator]
+            return Q(**{f"{field_path}__{lookup}": Decimal(str(value))})
+        elif kind == Kind.DAYS:
+            condition = Q(**{f"{field_path}__gte": days_ago(value)})
+        else:  # BOOLEAN
+            return Q(**{field_path: True})
+        return ~condition if operator in NEGATED else condition
+
+    return build
+
+
+def days_ago(days: int) -> dt.datetime:
+    """The moment ``days`` days before now (a window's start)."""
+    return timezone.now() - dt.timedelta(days=int(days))
+
+
+def activity_exists(model: type[models.Model], *, days: int, pk_field: str = "pk") -> Exists:
+    """Rows of ``model`` (or, with ``pk_field``, the record it points to, e.g.
+    ``"account_id"``) with a timeline entry in the last ``days`` days. Uses the Activity index
+    on (content_type, object_id, occurred_at)."""
+    from crm.models import Activity
+
+    return Exists(
+        Activity.objects.filter(
+            content_type=ContentType.objects.get_for_model(model),
+            object_id=OuterRef(pk_field),
+            occurred_at__gte=days_ago(days),
+        )
+    )
+
+
+def activity_within_q(model: type[models.Model], days: int, operator: str = "within") -> Q:
+    """ "Last activity within N days" (``operator="not_within"``: none in that window) as a Q over
+    ``model`` itself: reusable for any model carrying a timeline (leads, deals, tickets)."""
+    condition = Q(activity_exists(model, days=days))
+    return ~condition if operator in NEGATED else condition
+
+
+def activity_within_criteria(
+    model: type[models.Model], *, key: str = "last_activity", label: str = "Last activity"
+) -> list[Criterion]:
+    """The "last activity within / not within N days" criterion for ``model``."""
+    return [
+        Criterion(
+            key,
+            label,
+            Group.BEHAVIOURAL,
+            Kind.DAYS,
+            lambda value, operator: activity_within_q(model, value, operator),
+            unit="days",
+            help_text="Any call, email, meeting, note or system event on the timeline.",
+        )
+    ]
+
+
+def count_q(related: models.QuerySet, operator: str, value, *, count_field: str = "pk") -> Q:
+    """Compare the number of ``related`` rows (a queryset correlated with ``OuterRef``) with
+    ``value`` (``gte``/``lte``/``eq``), as one correlated subquery in the same statement."""
+    # COUNT as a plain function, not an aggregate: no GROUP BY, one row even when none match.
+    counted = Subquery(
+        related.order_by()
+        .annotate(_n=Func(F(count_field), function="COUNT", output_field=models.IntegerField()))
+        .values("_n")[:1],
+        output_field=models.IntegerField(),
+    )
+    number = Decimal(str(value))
+    lookup = {"gte": GreaterThanOrEqual, "lte": LessThanOrEqual, "eq": Exact}[operator]
+    return Q(lookup(counted, number))
+
+
+# ------------------------------------------------------------------------------------------
+# The registry
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the preview list and the CSV export: ``value(row)`` gives the cell."""
+
+    label: str
+    value: Callable[[models.Model], object]
+
+
+@dataclass
+class Target:
+    """A kind of record a segment can hold: its model (``visible_to(user)`` scopes members)."""
+
+    key: str
+    model: type[models.Model]
+    label: str
+    columns: tuple[Column, ...] = ()
+    select_related: tuple[str, ...] = ()
+    order_by: tuple[str, ...] = ("-pk",)
+    criteria: dict[str, Criterion] = field(default_factory=dict)
+
+
+class SegmentCriteriaRegistry:
+    def __init__(self):
+        self._targets: dict[str, Target] = {}
+
+    def register_target(
+        self, key, model, *, label, columns=(), select_related=(), order_by=("-pk",)
+    ) -> Target:
+        """Make ``key`` a segment target (a key of ``crm.choices.SegmentTarget``); registering
+        again updates the target and keeps the criteria already added."""
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = Target(key, model, label)
+        target.model, target.label = model, label
+        target.columns = tuple(columns) or (Column(label, str),)
+        target.select_related = tuple(select_related)
+        target.order_by = tuple(order_by)
+        return target
+
+    def register(self, target_key: str, criterion: Criterion):
+        """Add (or replace, by key) ``criterion`` on target ``target_key``. The target may be
+        registered later; criteria wait for it."""
+        target = self._targets.get(target_key)
+        if target is None:
+            target = self._targets[target_key] = Target(target_key, None, target_key)
+        target.criteria[criterion.key] = criterion
+
+    def unregister_target(self, key: str):
+        self._targets.pop(key, None)
+
+    def unregister(self, target_key: str, criterion_key: str):
+        self._targets.get(target_key, Target("", None, "")).criteria.pop(criterion_key, None)
+
+    def target(self, key: str) -> Target | None:
+        """The registered target ``key`` (with a model), or None."""
+        target = self._targets.get(key)
+        return target if target is not None and target.model is not None else None
+
+    def targets(self) -> list[Target]:
+        return [t for t in self._targets.values() if t.model is not None]
+
+    def criterion(self, target_key: str, criterion_key: str) -> Criterion | None:
+        target = self.target(target_key)
+        return target.criteria.get(criterion_key) if target else None
+
+    def grouped(self, target_key: str) -> list[tuple[str, list[Criterion]]]:
+        """The target's criteria by group, for the builder's criterion picker."""
+        target = self.target(target_key)
+        groups: dict[str, list[Criterion]] = {}
+        for criterion in target.criteria.values() if target else ():
+            groups.setdefault(str(criterion.group), []).append(criterion)
+        return [(name, sorted(items, key=lambda c: c.label)) for name, items in groups.items()]
+
+
+segment_criteria = SegmentCriteriaRegistry()
