@@ -1,0 +1,95 @@
+from django.db import models
+
+
+class Channel(models.TextChoices):
+    WEB_FORM = "web_form", "Web form"
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    CHAT = "chat", "Chat"
+    INTERNAL = "internal", "Internal"
+
+
+class Priority(models.TextChoices):
+    """In rising urgency; ``Priority.raised`` gives the next step up (escalations)."""
+
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+    @classmethod
+    def raised(cls, value: str) -> str:
+        order = list(cls.values)
+        return order[min(order.index(value) + 1, len(order) - 1)]
+
+
+class TicketStatus(models.TextChoices):
+    NEW = "new", "New"
+    OPEN = "open", "Open"
+    PENDING = "pending", "Pending customer"
+    ON_HOLD = "on_hold", "On hold"
+    SOLVED = "solved", "Solved"
+    CLOSED = "closed", "Closed"
+
+
+#: Statuses in which a ticket is still being worked (the desk's queues show these).
+ACTIVE_STATUSES = (
+    TicketStatus.NEW,
+    TicketStatus.OPEN,
+    TicketStatus.PENDING,
+    TicketStatus.ON_HOLD,
+)
+
+#: The only status changes allowed; everything else is refused by ``ticket_change_status``.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    TicketStatus.NEW: frozenset(
+        {
+            TicketStatus.OPEN,
+            TicketStatus.PENDING,
+            TicketStatus.ON_HOLD,
+            TicketStatus.SOLVED,
+            TicketStatus.CLOSED,
+        }
+    ),
+    TicketStatus.OPEN: frozenset(
+        {TicketStatus.PENDING, TicketStatus.ON_HOLD, TicketStatus.SOLVED, TicketStatus.CLOSED}
+    ),
+    TicketStatus.PENDING: frozenset(
+        {TicketStatus.OPEN, TicketStatus.ON_HOLD, TicketStatus.SOLVED, TicketStatus.CLOSED}
+    ),
+    TicketStatus.ON_HOLD: frozenset(
+        {TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.SOLVED, TicketStatus.CLOSED}
+    ),
+    TicketStatus.SOLVED: frozenset({TicketStatus.OPEN, TicketStatus.CLOSED}),
+    TicketStatus.CLOSED: frozenset(),
+}
+
+
+class Category(models.TextChoices):
+    QUESTION = "question", "Question"
+    PROBLEM = "problem", "Problem"
+    BILLING = "billing", "Billing"
+    ACCOUNT = "account", "Account access"
+    FEATURE = "feature", "Feature request"
+    OTHER = "other", "Other"
+
+
+class AssignmentMode(models.TextChoices):
+    ROUND_ROBIN = "round_robin", "Round robin"
+    LEAST_OPEN = "least_open", "Fewest open tickets"
+    MANUAL = "manual", "Manual"
+
+
+class MessageKind(models.TextChoices):
+    REPLY = "reply", "Public reply"
+    NOTE = "note", "Internal note"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"

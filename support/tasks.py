@@ -1,0 +1,26 @@
+"""Celery tasks of the support desk. Thin: each calls one idempotent service."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from support.services import escalations, inbound
+
+_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 3,
+}
+
+
+@shared_task(name="support.tasks.sla_watch", soft_time_limit=100, time_limit=120, **_RETRY)
+def sla_watch() -> dict:
+    """Warn at 75% of an SLA target and escalate breaches, each exactly once."""
+    return escalations.sla_watch_run()
+
+
+@shared_task(name="support.tasks.imap_fetch", soft_time_limit=4 * 60, time_limit=5 * 60, **_RETRY)
+def imap_fetch() -> dict:
+    """Turn unread mail of the support mailbox into tickets and replies (if configured)."""
+    return inbound.imap_fetch_run()

@@ -1,0 +1,110 @@
+import datetime as dt
+
+import factory
+from django.utils import timezone
+
+from support.choices import Channel, Priority, TicketStatus
+from support.models import (
+    BusinessCalendar,
+    BusinessHours,
+    CannedReply,
+    Holiday,
+    Queue,
+    QueueAgent,
+    SLAPolicy,
+    Ticket,
+    TicketMessage,
+)
+from tests.factories.crm import ContactFactory, TeamFactory
+
+
+class BusinessCalendarFactory(factory.django.DjangoModelFactory):
+    """Monday to Friday 09:00–17:00 in ``time_zone`` unless ``weekdays=False``."""
+
+    class Meta:
+        model = BusinessCalendar
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Calendar {n}")
+    time_zone = "Europe/Berlin"
+
+    @factory.post_generation
+    def weekdays(self, create, extracted, **kwargs):
+        if extracted is False:
+            return
+        for weekday in range(5):
+            BusinessHours.objects.create(
+                calendar=self, weekday=weekday, opens=dt.time(9), closes=dt.time(17)
+            )
+
+    @factory.post_generation
+    def holidays(self, create, extracted, **kwargs):
+        for day in extracted or ():
+            Holiday.objects.create(calendar=self, date=day, name="Holiday")
+
+
+class SLAPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SLAPolicy
+
+    name = factory.LazyAttribute(lambda p: f"{p.priority} policy")
+    priority = Priority.NORMAL
+    calendar = factory.SubFactory(BusinessCalendarFactory)
+    first_response_minutes = 60
+    resolution_minutes = 8 * 60
+
+
+class QueueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Queue
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Queue {n}")
+    team = factory.SubFactory(TeamFactory)
+    is_default = False
+
+    @factory.post_generation
+    def agents(self, create, extracted, **kwargs):
+        for user in extracted or ():
+            QueueAgent.objects.create(queue=self, user=user, on_shift=True)
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    """A bare ticket row (no SLA computation); use ``ticket_create`` for the real thing."""
+
+    class Meta:
+        model = Ticket
+        skip_postgeneration_save = True
+
+    subject = factory.Sequence(lambda n: f"Printer on fire {n}")
+    description = "It started this morning."
+    contact = factory.SubFactory(ContactFactory)
+    account = factory.SelfAttribute("contact.account")
+    channel = Channel.EMAIL
+    priority = Priority.NORMAL
+    status = TicketStatus.OPEN
+    created_at = factory.LazyFunction(timezone.now)
+    reference = factory.LazyFunction(lambda: None)
+
+    @factory.post_generation
+    def set_reference(self, create, extracted, **kwargs):
+        if create and not self.reference:
+            self.reference = Ticket.reference_for(self.pk)
+            Ticket.objects.filter(pk=self.pk).update(reference=self.reference)
+
+
+class TicketMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TicketMessage
+
+    ticket = factory.SubFactory(TicketFactory)
+    body = "Have you tried turning it off and on again?"
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class CannedReplyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CannedReply
+
+    title = factory.Sequence(lambda n: f"Canned {n}")
+    body = "Hello {{ contact.first_name }}, about {{ ticket.reference }}: done."
