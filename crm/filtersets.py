@@ -1,10 +1,24 @@
+import functools
+
 import django_filters
 from django import forms
+from django.utils.translation import get_language
 from django_countries import countries
 
 from crm.choices import Industry, LifecycleStage
 from crm.models import Account, Contact, Task, User
 from crm.text_search import text_search
+from crm.widgets import FastSelect
+
+
+@functools.cache
+def _country_choices(language: str) -> list[tuple[str, str]]:
+    return [(code, str(name)) for code, name in countries]
+
+
+def country_choices():
+    """Countries by name, built once per language (django-countries sorts on every pass)."""
+    return _country_choices(get_language() or "en")
 
 
 def people(request):
@@ -18,8 +32,14 @@ class SearchFilterSet(django_filters.FilterSet):
     search_fields: tuple[str, ...] = ()
     q = django_filters.CharFilter(method="filter_text", label="Search")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.form.fields.values():
+            if type(field.widget) is forms.Select:
+                field.widget = FastSelect(attrs=field.widget.attrs, choices=field.widget.choices)
+
     def filter_text(self, queryset, name, value):
-        return text_search(queryset, self.search_fields, value)
+        return text_search(queryset, self.search_fields, value, rank=True)
 
 
 class DateRangeFilter(django_filters.DateFromToRangeFilter):
@@ -38,7 +58,7 @@ class AccountFilterSet(SearchFilterSet):
         choices=LifecycleStage.choices, empty_label="Any stage"
     )
     industry = django_filters.ChoiceFilter(choices=Industry.choices, empty_label="Any industry")
-    country = django_filters.ChoiceFilter(choices=countries, empty_label="Any country")
+    country = django_filters.ChoiceFilter(choices=country_choices, empty_label="Any country")
     created = DateRangeFilter(field_name="created_at", label="Created between")
 
     class Meta:
@@ -60,7 +80,7 @@ class ContactFilterSet(SearchFilterSet):
         field_name="account__industry", choices=Industry.choices, empty_label="Any industry"
     )
     country = django_filters.ChoiceFilter(
-        field_name="account__country", choices=countries, empty_label="Any country"
+        field_name="account__country", choices=country_choices, empty_label="Any country"
     )
     created = DateRangeFilter(field_name="created_at", label="Created between")
 

@@ -132,6 +132,7 @@ class TaskForm(forms.ModelForm):
         widgets = {
             "due_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
             "notes": forms.Textarea(attrs={"rows": 2}),
+            "assignee": AutocompleteSelect("user_autocomplete"),
         }
         labels = {"due_at": "Due"}
 

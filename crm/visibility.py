@@ -20,6 +20,17 @@ def owner_scope(queryset: models.QuerySet, user, field: str = "owner") -> models
     return queryset.filter(**{f"{field}_id": user.pk})
 
 
+def owner_in_scope(user, owner_id) -> bool:
+    """The same rule as ``owner_scope``, for one record already in hand (no query)."""
+    if not getattr(user, "is_authenticated", False) or not user.has_any_role:
+        return False
+    if user.is_admin_role:
+        return True
+    if user.is_manager:
+        return owner_id in user.managed_user_ids
+    return owner_id == user.pk
+
+
 def any_role(queryset: models.QuerySet, user) -> models.QuerySet:
     """Every row for anyone holding a role (accounts and contacts are shared reading)."""
     if not getattr(user, "is_authenticated", False) or not user.has_any_role:

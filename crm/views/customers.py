@@ -6,11 +6,12 @@ from django.views.decorators.http import require_GET
 
 from crm.filtersets import AccountFilterSet, ContactFilterSet
 from crm.forms import AccountForm, ContactForm
-from crm.models import Account, Contact
+from crm.models import Account, Contact, User
 from crm.services import customers
 from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
+from crm.visibility import owner_in_scope
 
 ACCOUNT_CONTACTS_SHOWN = 25
 
@@ -79,6 +80,9 @@ class AccountDetailView(RecordDetailView):
     model = Account
     template_name = "crm/account_detail.html"
 
+    def can_change(self):
+        return owner_in_scope(self.request.user, self.object.owner_id)
+
     def get_queryset(self):
         return super().get_queryset().select_related("owner")
 
@@ -97,6 +101,9 @@ class AccountDetailView(RecordDetailView):
 class ContactDetailView(RecordDetailView):
     model = Contact
     template_name = "crm/contact_detail.html"
+
+    def can_change(self):
+        return owner_in_scope(self.request.user, self.object.owner_id)
 
     def get_queryset(self):
         return super().get_queryset().select_related("owner", "account", "account__owner")
@@ -137,6 +144,21 @@ class ContactDeleteView(RecordDeleteView):
     delete_service = customers.contact_delete
     object_name = "contact"
     success_url_name = "contact_list"
+
+
+@login_required
+@require_GET
+def user_autocomplete(request):
+    """People who can be given work (anyone with a role), for assignee pickers."""
+    if not request.user.has_any_role:
+        return JsonResponse({"results": []})
+    queryset = text_search(
+        User.objects.filter(is_active=True, groups__isnull=False).distinct(),
+        ("username", "first_name", "last_name"),
+        request.GET.get("q", ""),
+    )
+    rows = queryset.order_by("first_name", "last_name", "id")[:20]
+    return JsonResponse({"results": [{"value": u.pk, "text": str(u)} for u in rows]})
 
 
 @login_required

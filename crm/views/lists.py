@@ -60,6 +60,8 @@ class FilteredListView(LoginRequiredMixin, ListView):
         return sort if sort.lstrip("-") in self.sorts else self.default_sort
 
     def _ordered(self, queryset):
+        if "search_rank" in queryset.query.annotations and not self.request.GET.get("sort"):
+            return queryset.order_by("-search_rank", "-pk")
         sort = self.current_sort()
         fields = self.sorts[sort.lstrip("-")]
         if sort.startswith("-"):
