@@ -1,0 +1,411 @@
+"""Page latency on a big PostgreSQL database: ``make bench`` (``python bench/run.py --help``).
+
+1. Unless ``--no-seed``: creates the database in ``DATABASE_URL`` if missing (default
+   ``postgres://postgres@127.0.0.1:5432/crm_bench``), migrates it and runs
+   ``seed_demo --scale 1000 --force`` unless it already holds that scale's data (so a re-run is
+   fast). ``seed_demo``'s time is printed; a reused database prints the time it took when seeded.
+2. Starts gunicorn on a free local port with DEBUG off, logs in through ``/login/`` like a
+   browser, and times each page in ``PAGES`` (warm-ups first): median and p95 in ms.
+3. Counts each page's SQL queries in-process (the test client through the full middleware,
+   ``CaptureQueriesContext``) against the same database.
+
+Prints a markdown table. A page that does not answer 200 is a failure row, not a crash; the
+exit status is 1 if any page failed.
+
+Later apps add their pages to ``PAGES``: ``(name, path)`` or ``(name, callable)`` where the
+callable gets a ``BenchData`` (ids and words that exist in the database) and returns the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.cookiejar
+import json
+import math
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crm_bench"
+SEED_RECORD = ROOT / "var" / "bench-seed.json"
+
+
+@dataclass
+class BenchData:
+    """Real ids and words from the benched database, looked up once when a page asks."""
+
+    username: str
+
+    @cached_property
+    def user_ids(self) -> dict[str, int]:
+        from crm.models import User
+
+        return dict(User.objects.values_list("username", "id"))
+
+    @cached_property
+    def surname(self) -> str:
+        """A surname a few hundred contacts share (not the commonest, not a one-off)."""
+        from django.db.models import Count
+
+        from crm.models import Contact
+
+        owned = Contact.objects.filter(owner_id=self.user_ids.get("rep"))
+        names = list(
+            owned.values("last_name").annotate(n=Count("id")).order_by("-n", "last_name")[:40]
+        )
+        return names[len(names) // 2]["last_name"] if names else "Smith"
+
+    def pk(self, model_label: str, **filters) -> int | None:
+        """A primary key from the middle of ``model_label``'s rows (e.g. ``"crm.Account"``)."""
+        from django.apps import apps
+
+        model = apps.get_model(model_label)
+        qs = model._default_manager.filter(**filters).order_by("pk")
+        first = qs.values_list("pk", flat=True).first()
+        last = qs.order_by("-pk").values_list("pk", flat=True).first()
+        if first is None:
+            return None
+        return qs.filter(pk__gte=(first + last) // 2).values_list("pk", flat=True).first()
+
+
+Page = tuple[str, str | Callable[[BenchData], str]]
+
+PAGES: list[Page] = [
+    ("Contact list", "/contacts/"),
+    ("Contacts by owner", lambda d: f"/contacts/?owner={d.user_ids['rep']}"),
+    ("Contact search", lambda d: f"/contacts/?q={urllib.parse.quote(d.surname)}"),
+    ("Account detail", lambda d: f"/accounts/{d.pk('crm.Account')}/"),
+    ("Contact detail", lambda d: f"/contacts/{d.pk('crm.Contact')}/"),
+    ("Home", "/"),
+    ("Global search", lambda d: f"/search/?q={urllib.parse.quote(d.surname)}"),
+]
+
+
+@dataclass
+class Result:
+    name: str
+    path: str
+    timings_ms: list[float] = field(default_factory=list)
+    status: str = "ok"
+    queries: int | str = "—"
+
+    @property
+    def median(self) -> str:
+        return f"{statistics.median(self.timings_ms):.1f}" if self.timings_ms else "—"
+
+    @property
+    def p95(self) -> str:
+        if not self.timings_ms:
+            return "—"
+        ordered = sorted(self.timings_ms)
+        return f"{ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]:.1f}"
+
+
+# Database and seed --------------------------------------------------------------------------
+
+
+def _pg_connect(url: str, dbname: str | None = None):
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    return psycopg.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=urllib.parse.unquote(parts.username or "postgres"),
+        password=urllib.parse.unquote(parts.password) if parts.password else None,
+        dbname=dbname or parts.path.lstrip("/"),
+        autocommit=True,
+    )
+
+
+def database_prepare(url: str, *, scale: float, env: dict, recreate: bool) -> str:
+    """Create, migrate and seed the database unless it already holds ``scale``'s data.
+    Returns a line describing the seed time."""
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    with _pg_connect(url, "postgres") as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        contacts = _contact_count(url) if exists else 0
+        expected = round(1000 * scale)
+        if exists and contacts not in (0, expected):
+            if not (recreate or "bench" in name):
+                sys.exit(
+                    f"{name} holds {contacts:,} contacts, not {expected:,}; pass --recreate to "
+                    "drop it, or --no-seed to bench it as it is."
+                )
+            print(f"{name} holds {contacts:,} contacts, not {expected:,}: recreating it.")
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists, contacts = False, 0
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    _manage(["migrate", "--no-input", "-v", "0"], env)
+    if contacts == expected:
+        record = _seed_record()
+        if record.get("database") == name and record.get("scale") == scale:
+            return (
+                f"seed_demo --scale {scale}: {record['seconds']:.1f} s "
+                f"(measured {record['when']}; database reused)"
+            )
+        return f"seed_demo --scale {scale}: database reused (seed time not recorded)"
+    started = time.monotonic()
+    _manage(["seed_demo", "--scale", str(scale), "--force"], env)
+    seconds = time.monotonic() - started
+    SEED_RECORD.parent.mkdir(parents=True, exist_ok=True)
+    SEED_RECORD.write_text(
+        json.dumps(
+            {
+                "database": name,
+                "scale": scale,
+                "seconds": round(seconds, 1),
+                "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            }
+        )
+    )
+    return f"seed_demo --scale {scale}: {seconds:.1f} s"
+
+
+def _contact_count(url: str) -> int:
+    import psycopg
+
+    try:
+        with _pg_connect(url) as conn:
+            return conn.execute("SELECT count(*) FROM crm_contact").fetchone()[0]
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def _seed_record() -> dict:
+    try:
+        return json.loads(SEED_RECORD.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _manage(args: list[str], env: dict):
+    print(f"$ manage.py {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True)
+
+
+# HTTP timing ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect (e.g. to the login page) is a failure, not a page
+
+
+class HttpSession:
+    def __init__(self, base: str):
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
+        )
+
+    def request(self, path: str, data: dict | None = None) -> tuple[int, str]:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(self.base + path, data=body)
+        if body is not None:
+            req.add_header("Referer", self.base + path)
+        try:
+            with self.opener.open(req, timeout=60) as response:
+                return response.status, response.read().decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
+
+    def login(self, username: str, password: str):
+        status, html = self.request("/login/")
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+        if status != 200 or not match:
+            raise RuntimeError(f"GET /login/ answered {status} without a CSRF token")
+        status, _ = self.request(
+            "/login/",
+            {"username": username, "password": password, "csrfmiddlewaretoken": match[1]},
+        )
+        if status != 302:
+            raise RuntimeError(f"logging in as {username} failed (status {status})")
+
+
+def server_start(env: dict, workers: int) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "crm.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server, base
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("gunicorn did not start listening within 60 s")
+
+
+def time_pages(session: HttpSession, pages, *, requests: int, warmup: int) -> list[Result]:
+    results = []
+    for name, path in pages:
+        result = Result(name, path)
+        results.append(result)
+        if path is None:
+            result.status = "no data"
+            continue
+        statuses = set()
+        for i in range(warmup + requests):
+            started = time.perf_counter()
+            status, _ = session.request(path)
+            elapsed = (time.perf_counter() - started) * 1000
+            statuses.add(status)
+            if i >= warmup:
+                result.timings_ms.append(elapsed)
+            if status != 200 and i == 0:
+                break  # one failure is enough to report; do not hammer a broken page
+        if statuses != {200}:
+            result.status = "FAIL " + ",".join(str(s) for s in sorted(statuses))
+            result.timings_ms = []
+        print(f"  {name:<22} {result.median:>8} ms  {result.status}", flush=True)
+    return results
+
+
+def count_queries(results: list[Result], username: str):
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.models import User
+
+    client = Client(raise_request_exception=False)
+    client.force_login(User.objects.get(username=username))
+    for result in results:
+        if result.path is None:
+            continue
+        client.get(result.path)  # warm per-process caches (content types, …)
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(result.path)
+        result.queries = len(captured) if response.status_code == 200 else "—"
+
+
+def resolve_pages(data: BenchData) -> list[tuple[str, str | None]]:
+    resolved = []
+    for name, target in PAGES:
+        try:
+            path = target(data) if callable(target) else target
+        except Exception as exc:  # a page whose data is missing is a row, not a crash
+            print(f"  {name}: cannot build its URL ({type(exc).__name__}: {exc})")
+            path = None
+        if path is not None and "None" in path:
+            path = None
+        resolved.append((name, path))
+    return resolved
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| page | path | median ms | p95 ms | queries | status |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | `{r.path or '—'}` | {r.median} | {r.p95} | {r.queries} | {r.status} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--scale", type=float, default=1000)
+    parser.add_argument("--no-seed", action="store_true", help="Bench the database as it is.")
+    parser.add_argument(
+        "--recreate", action="store_true", help="Drop a database seeded at another scale."
+    )
+    parser.add_argument("--requests", type=int, default=30, help="Timed requests per page.")
+    parser.add_argument("--warmup", type=int, default=3, help="Untimed requests per page first.")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
+    parser.add_argument("--user", default="rep", help="Demo user to log in as.")
+    parser.add_argument("--password", default="demo")
+    args = parser.parse_args(argv)
+    url = args.database_url or DEFAULT_DATABASE_URL
+    scale = int(args.scale) if float(args.scale).is_integer() else args.scale
+    if not url.startswith(("postgres://", "postgresql://")):
+        parser.error("the bench needs PostgreSQL: DATABASE_URL=postgres://…")
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "crm.settings.base",
+        "DEBUG": "False",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    seed_line = "seed_demo: skipped (--no-seed)"
+    if not args.no_seed:
+        seed_line = database_prepare(url, scale=scale, env=env, recreate=args.recreate)
+    print(seed_line, flush=True)
+
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    data = BenchData(username=args.user)
+    pages = resolve_pages(data)
+
+    server, base = server_start(env, args.workers)
+    try:
+        session = HttpSession(base)
+        session.login(args.user, args.password)
+        print(f"Timing {len(pages)} pages as {args.user} ({args.warmup} warm-ups, "
+              f"{args.requests} timed requests each) against {base}", flush=True)  # fmt: skip
+        results = time_pages(session, pages, requests=args.requests, warmup=args.warmup)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    count_queries(results, args.user)
+
+    print()
+    print(seed_line)
+    print()
+    print(table(results))
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

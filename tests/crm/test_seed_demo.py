@@ -1,0 +1,168 @@
+import datetime as dt
+import hashlib
+import io
+import random
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.test import override_settings
+
+from crm.choices import Role
+from crm.models import Account, Activity, Contact, Task, Team, User
+from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.seeding import COUNTRIES, phone_number, seed_steps
+
+pytestmark = pytest.mark.django_db
+
+SMALL = ("--scale", "0.05", "--force", "--anchor-date", "2025-03-14")
+
+
+def seed(*args) -> str:
+    out = io.StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def content_digest() -> str:
+    """A digest of what the demo data says (not of primary keys, which sequences may move)."""
+    rows = [
+        *(
+            (a.name, a.domain, a.country.code, a.industry, a.owner.username, a.created_at)
+            for a in Account.objects.select_related("owner")
+        ),
+        *(
+            (
+                c.first_name,
+                c.last_name,
+                c.email,
+                c.phone,
+                c.title,
+                c.account.name if c.account else "",
+                c.owner.username,
+            )
+            for c in Contact.objects.select_related("account", "owner")
+        ),
+        *(
+            (a.kind, a.summary, a.occurred_at, a.actor.username if a.actor else "")
+            for a in Activity.objects.select_related("actor")
+        ),
+        *(
+            (t.title, t.due_at, t.assignee.username)
+            for t in Task.objects.select_related("assignee")
+        ),
+    ]
+    return hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
+
+
+def test_seed_demo_creates_the_demo_users_with_their_roles_and_password():
+    output = seed(*SMALL, "--password", "s3cret-demo")
+
+    expected = {
+        "admin": {Role.ADMIN},
+        "manager": {Role.MANAGER},
+        "rep": {Role.SALES_REP},
+        "rep2": {Role.SALES_REP},
+        "agent": {Role.SUPPORT_AGENT},
+    }
+    for username, roles in expected.items():
+        user = User.objects.get(username=username)
+        assert set(user.groups.values_list("name", flat=True)) == roles
+        assert user.check_password("s3cret-demo")
+        assert user.is_active
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+    sales, support = Team.objects.get(name="Sales"), Team.objects.get(name="Support")
+    assert {"rep", "rep2"} <= set(sales.members.values_list("username", flat=True))
+    assert set(support.members.values_list("username", flat=True)) == {"agent"}
+    assert set(sales.managers.values_list("username", flat=True)) == {"manager"}
+    assert set(support.managers.values_list("username", flat=True)) == {"manager"}
+    assert "rep" in output and "Demo logins" in output
+
+
+def test_seed_demo_data_is_well_formed():
+    seed(*SMALL)
+
+    assert Account.objects.count() >= 10
+    assert Contact.objects.count() == 50
+    assert Activity.objects.count() == 150
+    accounts = list(Account.objects.all())
+    assert {a.owner.username for a in accounts} <= {"rep", "rep2"}
+    for account in accounts:
+        assert account.domain == normalize_domain(account.domain)
+    for contact in Contact.objects.exclude(email=""):
+        assert contact.email == normalize_email(contact.email)
+    for contact in Contact.objects.exclude(phone=""):
+        assert normalize_phone(contact.phone) == contact.phone
+    emails = list(Contact.objects.exclude(email="").values_list("email", flat=True))
+    assert len(emails) == len(set(emails))
+
+
+def test_seed_demo_gives_each_rep_overdue_tasks_and_tasks_due_today():
+    today = dt.date(2025, 3, 14)
+    seed(*SMALL)
+
+    for username in ("rep", "rep2"):
+        open_tasks = Task.objects.filter(assignee__username=username, done_at__isnull=True)
+        assert open_tasks.filter(due_at__date__lt=today).exists()
+        assert open_tasks.filter(due_at__date=today).exists()
+
+
+def test_seed_demo_phone_prefixes_give_valid_numbers_in_every_country():
+    rng = random.Random(7)
+    for country in COUNTRIES:
+        for _ in range(200):
+            number = phone_number(rng, country)
+            assert normalize_phone(number) == number, (country.code, number)
+
+
+def test_seed_demo_is_the_same_for_the_same_arguments():
+    digests = []
+    for _ in range(2):
+        with transaction.atomic():
+            seed(*SMALL)
+            digests.append(content_digest())
+            transaction.set_rollback(True)
+        assert not Account.objects.exists()
+
+    assert digests[0] == digests[1]
+
+
+def test_seed_demo_refuses_with_debug_off_unless_forced():
+    with pytest.raises(CommandError, match="DEBUG is off"):
+        seed("--scale", "0.05")
+    assert not User.objects.filter(username="rep").exists()
+
+    with override_settings(DEBUG=True):
+        seed("--scale", "0.05")
+    assert Account.objects.exists()
+
+
+def test_seed_demo_second_run_changes_nothing():
+    seed(*SMALL)
+    counts = [m.objects.count() for m in (User, Account, Contact, Activity, Task)]
+
+    output = seed(*SMALL)
+
+    assert "already loaded" in output
+    assert [m.objects.count() for m in (User, Account, Contact, Activity, Task)] == counts
+
+
+def test_seed_steps_registered_by_later_apps_run_after_the_core():
+    seen = {}
+
+    def extra_step(ctx):
+        seen["users"] = sorted(ctx.users)
+        seen["contacts"] = len(ctx.shared["crm"].contact_ids)
+        seen["first_draw"] = ctx.rng.random()
+
+    seed_steps.register("zz-test", extra_step, order=999)
+    try:
+        seed(*SMALL)
+    finally:
+        seed_steps.unregister("zz-test")
+
+    assert seen["users"] == ["admin", "agent", "manager", "rep", "rep2"]
+    assert seen["contacts"] == Contact.objects.count()
+    # Each step's random stream depends only on the seed and the step's name.
+    assert seen["first_draw"] == random.Random("crm-demo-1:zz-test").random()
