@@ -8,6 +8,8 @@ class SalesConfig(AppConfig):
 
     def ready(self):
         from leads.signals import lead_converted
+        from sales.registrations import register_all
         from sales.services.opportunities import on_lead_converted
 
         lead_converted.connect(on_lead_converted, dispatch_uid="sales.on_lead_converted")
+        register_all()

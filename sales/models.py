@@ -326,6 +326,12 @@ class StageChange(models.Model):
     def __str__(self):
         return f"{self.from_stage or '—'} → {self.to_stage}"
 
+    @property
+    def days_in_from_stage(self) -> int | None:
+        if self.seconds_in_from_stage is None:
+            return None
+        return self.seconds_in_from_stage // 86400
+
 
 class QuotaQuerySet(models.QuerySet):
     def visible_to(self, user):

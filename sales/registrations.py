@@ -64,3 +64,8 @@ def register_all():
             30,
         ),
     )
+
+    from crm.seeding import seed_steps
+    from sales.seed import seed
+
+    seed_steps.register("sales", seed, order=20)

@@ -124,8 +124,10 @@ def opportunity_create(
 def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = None, **data):
     """Change a deal's fields; a different ``stage`` moves it (and may close it)."""
     opportunity = _lock(opportunity)
-    if opportunity.line_items.exists():
+    if opportunity.line_items.exists() or data.get("amount") is None:
         data.pop("amount", None)  # the line items decide the amount
+    if data.get("probability") is None:
+        data.pop("probability", None)  # empty in a form: keep what it is
     changed = [f for f in OPPORTUNITY_FIELDS if f in data and getattr(opportunity, f) != data[f]]
     for field in changed:
         setattr(opportunity, field, data[field])

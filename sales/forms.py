@@ -1,0 +1,147 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Layout, Row
+from django import forms
+from django.core.exceptions import ValidationError
+
+from crm.forms import OwnedModelForm
+from crm.models import Account, Contact
+from crm.widgets import AutocompleteSelect
+from sales.choices import Billing, ForecastCategory, LostReason, StageKind
+from sales.models import Opportunity, OpportunityLineItem, Product, Stage
+
+
+class StageField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.pipeline.name}: {obj.name}"
+
+
+class OpportunityForm(OwnedModelForm):
+    class Meta:
+        model = Opportunity
+        fields = [
+            "name",
+            "account",
+            "primary_contact",
+            "owner",
+            "stage",
+            "amount",
+            "currency",
+            "probability",
+            "forecast_category",
+            "expected_close_date",
+            "next_step",
+            "campaign",
+        ]
+        field_classes = {"stage": StageField}
+        widgets = {
+            "account": AutocompleteSelect("account_autocomplete"),
+            "primary_contact": AutocompleteSelect("sales:contact_autocomplete"),
+            "expected_close_date": forms.DateInput(attrs={"type": "date"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = Account.objects.visible_to(self.user)
+        self.fields["primary_contact"].queryset = Contact.objects.visible_to(self.user)
+        stages = Stage.objects.select_related("pipeline").filter(pipeline__is_active=True)
+        current = self.instance.stage_id if self.instance.pk else None
+        self.fields["stage"].queryset = stages.filter(kind=StageKind.OPEN) | Stage.objects.filter(
+            pk=current
+        ).select_related("pipeline")
+        self.fields["stage"].queryset = self.fields["stage"].queryset.order_by(
+            "pipeline__order", "order"
+        )
+        self.fields["stage"].required = False
+        self.fields["stage"].help_text = "Empty: the first stage of the default pipeline."
+        self.fields["probability"].required = False
+        self.fields["probability"].help_text = "Empty: the stage's default."
+        self.fields["forecast_category"].choices = [
+            c for c in ForecastCategory.choices if c[0] != ForecastCategory.CLOSED
+        ] + (
+            [(ForecastCategory.CLOSED, "Closed")]
+            if self.instance.pk and self.instance.is_closed
+            else []
+        )
+        if self.instance.pk and self.instance.line_items.exists():
+            self.fields["amount"].disabled = True
+            self.fields["amount"].help_text = "From the line items."
+        if self.instance.pk and self.instance.is_closed:
+            self.fields["stage"].disabled = True
+        self.helper.layout = Layout(
+            "name",
+            Row(Column("account"), Column("primary_contact")),
+            Row(Column("owner"), Column("stage")),
+            Row(Column("amount"), Column("currency"), Column("probability")),
+            Row(Column("forecast_category"), Column("expected_close_date")),
+            "next_step",
+            "campaign",
+        )
+
+    def clean_currency(self):
+        currency = (self.cleaned_data.get("currency") or "").strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise ValidationError("A three-letter currency code such as EUR.")
+        return currency
+
+    def clean_amount(self):
+        amount = self.cleaned_data.get("amount")
+        if amount is not None and amount < 0:
+            raise ValidationError("An amount cannot be negative.")
+        return amount
+
+    def clean(self):
+        cleaned = super().clean()
+        account, contact = cleaned.get("account"), cleaned.get("primary_contact")
+        if account and contact and contact.account_id and contact.account_id != account.pk:
+            self.add_error("primary_contact", "This contact works at another account.")
+        return cleaned
+
+
+class LineItemForm(forms.ModelForm):
+    class Meta:
+        model = OpportunityLineItem
+        fields = ["product", "quantity", "unit_price", "discount_percent", "billing"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["product"].queryset = Product.objects.filter(is_active=True)
+        self.fields["unit_price"].required = False
+        self.fields["unit_price"].help_text = "Empty: list price."
+        self.fields["billing"].required = False
+        self.fields["billing"].choices = [("", "As the product")] + list(Billing.choices)
+        self.fields["discount_percent"].required = False
+        for f in self.fields.values():
+            f.widget.attrs.setdefault("class", "form-control form-control-sm")
+        self.fields["product"].widget.attrs["class"] = "form-select form-select-sm"
+        self.fields["billing"].widget.attrs["class"] = "form-select form-select-sm"
+
+
+class LineItemEditForm(forms.Form):
+    quantity = forms.IntegerField(min_value=1)
+    unit_price = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2)
+    discount_percent = forms.DecimalField(
+        min_value=0, max_value=100, max_digits=5, decimal_places=2
+    )
+
+
+class LostForm(forms.Form):
+    reason = forms.ChoiceField(choices=[("", "Why was it lost?"), *LostReason.choices])
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+
+class OrderImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV with a header row; at most 5 MB.")
+    MAX_BYTES = 5 * 1024 * 1024
+
+    def clean_file(self):
+        file = self.cleaned_data["file"]
+        if file.size > self.MAX_BYTES:
+            raise ValidationError(
+                "The file is larger than 5 MB; use `manage.py import_orders` for big files."
+            )
+        return file
