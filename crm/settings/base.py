@@ -197,12 +197,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sales.tasks.onboarding_reconcile",
         "schedule": 10 * 60.0,
     },
-    "sales-onboarding-reconcile": {
-        # Catches onboarding tasks ticked off on the task list (finishing plans) and won deals
-        # whose enqueue was lost; users see either within ten minutes, and a run is cheap.
-        "task": "sales.tasks.onboarding_reconcile",
-        "schedule": 10 * 60.0,
-    },
     # support
     "support-sla-watch": {
         # SLA targets are in minutes; a minute's cadence keeps warnings and escalations timely.
