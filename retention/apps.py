@@ -5,3 +5,51 @@ class RetentionConfig(AppConfig):
     """Subscriptions, renewals, health, churn risk, expansion and advocacy."""
 
     name = "retention"
+
+    def ready(self):
+        from crm import registry
+        from crm.choices import Role
+        from crm.models import Account
+        from retention import selectors
+        from retention.models import Subscription
+        from retention.services import renewals, subscriptions
+        from sales.signals import opportunity_lost, opportunity_won
+
+        revenue_roles = (Role.SALES_REP, Role.MANAGER, Role.ADMIN)
+        registry.navigation.register(
+            "Subscriptions", "retention:subscription_list", order=60, roles=revenue_roles
+        )
+        registry.navigation.register(
+            "Renewals", "retention:renewals", order=61, roles=revenue_roles
+        )
+        registry.navigation.register("At risk", "retention:at_risk", order=62)
+        registry.timeline.register(Subscription)
+        registry.detail_panels.register(
+            Account,
+            registry.Panel(
+                title="Health",
+                template="retention/panels/health.html",
+                context=lambda request, account: selectors.account_health(
+                    user=request.user, account=account
+                ),
+                order=20,
+            ),
+        )
+        registry.detail_panels.register(
+            Account,
+            registry.Panel(
+                title="Subscriptions",
+                template="retention/panels/subscriptions.html",
+                context=lambda request, account: selectors.account_subscriptions(
+                    user=request.user, account=account
+                ),
+                order=30,
+            ),
+        )
+        # Inside the closing transaction (DESIGN.md): the subscription commits with the win.
+        opportunity_won.connect(
+            subscriptions.on_opportunity_won, dispatch_uid="retention.on_opportunity_won"
+        )
+        opportunity_lost.connect(
+            renewals.on_opportunity_lost, dispatch_uid="retention.on_opportunity_lost"
+        )

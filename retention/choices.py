@@ -1,0 +1,76 @@
+from django.db import models
+
+
+class SubscriptionStatus(models.TextChoices):
+    TRIAL = "trial", "Trial"
+    ACTIVE = "active", "Active"
+    CANCELLED = "cancelled", "Cancelled (runs to term)"
+    CHURNED = "churned", "Churned"
+    EXPIRED = "expired", "Expired"
+
+
+#: Statuses in which a subscription pays (counts in MRR).
+PAYING_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED)
+
+#: The only status changes ``subscription_set_status`` allows (from → to).
+SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
+    SubscriptionStatus.TRIAL: frozenset(
+        {SubscriptionStatus.ACTIVE, SubscriptionStatus.EXPIRED, SubscriptionStatus.CHURNED}
+    ),
+    SubscriptionStatus.ACTIVE: frozenset(
+        {SubscriptionStatus.CANCELLED, SubscriptionStatus.CHURNED, SubscriptionStatus.EXPIRED}
+    ),
+    SubscriptionStatus.CANCELLED: frozenset(
+        {SubscriptionStatus.ACTIVE, SubscriptionStatus.CHURNED, SubscriptionStatus.EXPIRED}
+    ),
+    SubscriptionStatus.CHURNED: frozenset({SubscriptionStatus.ACTIVE}),
+    SubscriptionStatus.EXPIRED: frozenset({SubscriptionStatus.ACTIVE}),
+}
+
+
+class MovementKind(models.TextChoices):
+    NEW = "new", "New"
+    EXPANSION = "expansion", "Expansion"
+    CONTRACTION = "contraction", "Contraction"
+    CHURN = "churn", "Churn"
+    REACTIVATION = "reactivation", "Reactivation"
+
+
+class UsageKind(models.TextChoices):
+    ACTIVE_USERS = "active_users", "Active users"
+    LOGIN = "login", "Logins"
+    FEATURE = "feature", "Feature use"
+
+
+class UsageSource(models.TextChoices):
+    API = "api", "API"
+    CSV = "csv", "CSV import"
+
+
+class HealthComponentKey(models.TextChoices):
+    USAGE_TREND = "usage_trend", "Usage trend"
+    SUPPORT_LOAD = "support_load", "Support load"
+    SENTIMENT = "sentiment", "Sentiment"
+    ENGAGEMENT = "engagement", "Engagement"
+    RENEWAL_PROXIMITY = "renewal_proximity", "Renewal proximity"
+
+
+class HealthColour(models.TextChoices):
+    GREEN = "green", "Green"
+    YELLOW = "yellow", "Yellow"
+    RED = "red", "Red"
+
+
+class RiskReason(models.TextChoices):
+    RED = "red", "Health turned red"
+    FALLING = "falling", "Health score falling"
+
+
+class ChurnReason(models.TextChoices):
+    PRICE = "price", "Price"
+    COMPETITOR = "competitor", "Moved to a competitor"
+    PRODUCT_FIT = "product_fit", "Product fit"
+    SERVICE = "service", "Service quality"
+    BUDGET = "budget", "Budget cut"
+    BUSINESS_CLOSED = "closed", "Business closed or acquired"
+    OTHER = "other", "Other"

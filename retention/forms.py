@@ -1,0 +1,110 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Layout, Row
+from django import forms
+
+from crm.forms import OwnedModelForm
+from crm.models import Account
+from crm.widgets import AutocompleteSelect
+from retention.choices import ChurnReason, SubscriptionStatus
+from retention.models import ChurnEvent, Subscription
+
+
+class SubscriptionCreateForm(OwnedModelForm):
+    status = forms.ChoiceField(
+        choices=[
+            (SubscriptionStatus.ACTIVE, "Active"),
+            (SubscriptionStatus.TRIAL, "Trial"),
+        ]
+    )
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "account",
+            "plan",
+            "product_sku",
+            "seats",
+            "mrr",
+            "currency",
+            "status",
+            "start_date",
+            "term_months",
+            "auto_renew",
+            "owner",
+        ]
+        widgets = {
+            "account": AutocompleteSelect("account_autocomplete"),
+            "start_date": forms.DateInput(attrs={"type": "date"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = Account.objects.visible_to(self.user)
+        self.helper.layout = Layout(
+            Row(Column("account"), Column("owner")),
+            Row(Column("plan"), Column("product_sku")),
+            Row(Column("mrr"), Column("currency"), Column("seats")),
+            Row(Column("status"), Column("start_date"), Column("term_months")),
+            "auto_renew",
+        )
+
+    def clean_currency(self):
+        value = self.cleaned_data["currency"].strip().upper()
+        if len(value) != 3 or not value.isalpha():
+            raise forms.ValidationError("A three-letter currency code such as EUR.")
+        return value
+
+    def clean_mrr(self):
+        value = self.cleaned_data["mrr"]
+        if value is not None and value < 0:
+            raise forms.ValidationError("MRR cannot be negative.")
+        return value
+
+
+class SubscriptionEditForm(OwnedModelForm):
+    """What a person edits directly; MRR, seats and status have their own actions (ledger)."""
+
+    class Meta:
+        model = Subscription
+        fields = ["plan", "owner", "term_months", "renewal_date", "auto_renew"]
+        widgets = {"renewal_date": forms.DateInput(attrs={"type": "date"})}
+
+
+class SubscriptionStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=SubscriptionStatus.choices)
+    note = forms.CharField(max_length=200, required=False)
+
+
+class SubscriptionChangeForm(forms.Form):
+    mrr = forms.DecimalField(label="MRR", max_digits=14, decimal_places=2, min_value=0)
+    seats = forms.IntegerField(min_value=1)
+    note = forms.CharField(max_length=200, required=False)
+
+
+class UsageImportForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV: account or account_domain, kind, feature, quantity, occurred_at"
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > 20 * 1024 * 1024:
+            raise forms.ValidationError("At most 20 MB per file.")
+        return upload
+
+
+class ChurnForm(forms.ModelForm):
+    reason = forms.ChoiceField(choices=ChurnReason.choices)
+
+    class Meta:
+        model = ChurnEvent
+        fields = ["date", "reason", "note"]
+        widgets = {
+            "date": forms.DateInput(attrs={"type": "date"}),
+            "note": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False

@@ -1,0 +1,128 @@
+"""Reads for retention pages: each applies the user's visibility and aggregates in SQL."""
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from retention.choices import PAYING_STATUSES, HealthColour, HealthComponentKey, SubscriptionStatus
+from retention.models import (
+    HealthScore,
+    MrrMovement,
+    RiskEpisode,
+    Subscription,
+)
+from retention.services.subscriptions import add_months
+
+
+def _value():
+    return ExpressionWrapper(
+        F("mrr") * F("term_months"), output_field=DecimalField(max_digits=18, decimal_places=2)
+    )
+
+
+def renewals_by_month(*, user, today: dt.date | None = None, months: int = 12) -> list[dict]:
+    """Per month (and currency) of the next ``months``: paying subscriptions renewing, their
+    value (MRR × term), and the value at risk: cancelled, red health or an open risk episode."""
+    today = today or timezone.localdate()
+    start = today.replace(day=1)
+    end = add_months(start, months)
+    open_episode = RiskEpisode.objects.filter(account_id=OuterRef("account_id"), closed_at=None)
+    risky = (
+        Q(status=SubscriptionStatus.CANCELLED)
+        | Q(account__health__colour=HealthColour.RED)
+        | Q(at_risk_episode=True)
+    )
+    rows = (
+        Subscription.objects.visible_to(user)
+        .filter(status__in=PAYING_STATUSES, renewal_date__gte=start, renewal_date__lt=end)
+        .annotate(month=TruncMonth("renewal_date"), at_risk_episode=Exists(open_episode))
+        .values("month", "currency")
+        .annotate(
+            count=Count("id"),
+            value=Sum(_value()),
+            at_risk=Sum(_value(), filter=risky),
+            at_risk_count=Count("id", filter=risky),
+        )
+        .order_by("month", "currency")
+    )
+    result = []
+    for row in rows:
+        month = row["month"]
+        if isinstance(month, dt.datetime):
+            month = month.date()
+        result.append(
+            {
+                **row,
+                "month": month,
+                "month_end": add_months(month, 1) - dt.timedelta(days=1),
+                "at_risk": row["at_risk"] or Decimal("0"),
+            }
+        )
+    return result
+
+
+def account_subscriptions(*, user, account, limit: int = 10) -> dict | None:
+    """The account panel: its subscriptions and paying MRR per currency; None for users who
+    see no revenue. One query (a second only for accounts with more than ``limit``)."""
+    from retention.models import sees_revenue
+
+    if not sees_revenue(user):
+        return None
+    visible = Subscription.objects.visible_to(user).filter(account=account)
+    rows = list(visible.order_by("status", "renewal_date", "id")[: limit + 1])
+    more = len(rows) > limit
+    if more:
+        totals = list(
+            visible.filter(status__in=PAYING_STATUSES)
+            .values("currency")
+            .annotate(mrr=Sum("mrr"))
+            .order_by("currency")
+        )
+    else:
+        by_currency: dict[str, Decimal] = {}
+        for row in rows:
+            if row.status in PAYING_STATUSES:
+                by_currency[row.currency] = by_currency.get(row.currency, Decimal("0")) + row.mrr
+        totals = [{"currency": c, "mrr": m} for c, m in sorted(by_currency.items())]
+    return {
+        "account": account,
+        "subscriptions": rows[:limit],
+        "more": more,
+        "mrr_totals": totals,
+        "can_create": user.is_sales_rep or user.is_manager or user.is_admin_role,
+    }
+
+
+def account_health(*, user, account) -> dict | None:
+    """The account panel: score, colour, trend, the components that make it up (with the
+    weights they had), whether an at-risk episode is open, and the churn model's view. One
+    query."""
+    if not user.has_any_role:
+        return None
+    open_episode = RiskEpisode.objects.filter(account_id=OuterRef("account_id"), closed_at=None)
+    score = (
+        HealthScore.objects.filter(account=account)
+        .select_related("account__churn_prediction")
+        .annotate(at_risk=Exists(open_episode))
+        .first()
+    )
+    components = []
+    if score is not None:
+        for key, part in score.components.items():
+            label = HealthComponentKey(key).label if key in HealthComponentKey.values else key
+            components.append({"label": label, **part})
+    prediction = None
+    if score is not None:
+        prediction = getattr(score.account, "churn_prediction", None)
+    return {"score": score, "components": components, "prediction": prediction}
+
+
+def subscription_movements(*, subscription, limit: int = 50):
+    return list(
+        MrrMovement.objects.filter(subscription=subscription)
+        .select_related("created_by")
+        .order_by("-date", "-id")[:limit]
+    )

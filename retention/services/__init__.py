@@ -1,0 +1,1 @@
+"""Retention services: everything that writes. Views, tasks and receivers call these."""

@@ -1,0 +1,143 @@
+"""Churn risk playbooks and recorded churn."""
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Team, User
+from crm.services.outbox import email_queue
+from crm.services.timeline import system_event, task_create
+from retention.choices import PAYING_STATUSES, ChurnReason, SubscriptionStatus
+from retention.models import ChurnEvent, RiskEpisode, Subscription
+
+logger = logging.getLogger(__name__)
+
+#: (title, due in days) of the tasks a risk episode gives the account owner.
+DEFAULT_PLAYBOOK = (
+    ("Call {account} about how things are going", 1),
+    ("Review {account}'s usage and open tickets", 2),
+    ("Agree a success plan with {account}", 7),
+)
+
+
+def playbook_steps() -> tuple[tuple[str, int], ...]:
+    return tuple(getattr(settings, "RISK_PLAYBOOK_TASKS", DEFAULT_PLAYBOOK))
+
+
+def managers_of(user) -> list[User]:
+    """Managers of the teams ``user`` belongs to."""
+    if user is None:
+        return []
+    return list(
+        User.objects.filter(
+            is_active=True, managed_teams__in=Team.objects.filter(members=user)
+        ).distinct()
+    )
+
+
+def episodes_needing_playbook():
+    return RiskEpisode.objects.filter(
+        closed_at__isnull=True, playbook_run_at__isnull=True
+    ).values_list("pk", flat=True)
+
+
+@transaction.atomic
+def risk_playbook_run(*, episode_id: int) -> bool:
+    """Run the playbook of one risk episode, once: the episode is claimed with a conditional
+    UPDATE, so a retry, a second worker or tomorrow's run acts zero times. Tasks go to the
+    account's owner; the owner's managers are told by email. Returns whether it acted."""
+    now = timezone.now()
+    claimed = RiskEpisode.objects.filter(
+        pk=episode_id, closed_at__isnull=True, playbook_run_at__isnull=True
+    ).update(playbook_run_at=now)
+    if not claimed:
+        return False
+    episode = RiskEpisode.objects.select_related("account", "account__owner").get(pk=episode_id)
+    account = episode.account
+    owner = account.owner
+    if owner is not None:
+        for title, days in playbook_steps():
+            task_create(
+                title=title.format(account=account.name)[:200],
+                due_at=now + dt.timedelta(days=days),
+                assignee=owner,
+                subject=account,
+                notes=f"{episode.get_reason_display()} (score {episode.opened_score}).",
+            )
+    url = getattr(settings, "SITE_URL", "") + reverse("account_detail", args=[account.pk])
+    for manager in managers_of(owner):
+        email_queue(
+            to_email=manager.email,
+            subject=f"At risk: {account.name} ({episode.get_reason_display().lower()})",
+            body_text=(
+                f"{account.name} is at risk: {episode.get_reason_display().lower()}, health "
+                f"score {episode.opened_score}. Owner: {owner or 'nobody'}.\n\n{url}\n"
+            ),
+            related=account,
+            idempotency_key=f"retention:risk:{episode.pk}:manager:{manager.pk}",
+        )
+    system_event(
+        subject=account,
+        summary=f"At risk ({episode.get_reason_display().lower()}): playbook started",
+    )
+    return True
+
+
+@transaction.atomic
+def churn_record(
+    *,
+    account,
+    reason: str,
+    user=None,
+    on: dt.date | None = None,
+    note: str = "",
+    subscription: Subscription | None = None,
+) -> ChurnEvent:
+    """Record that a customer churned: the given subscription (or all its paying ones) churns in
+    the MRR ledger, and the lost MRR is kept with the reason."""
+    from retention.services.subscriptions import subscription_set_status
+
+    if reason not in ChurnReason.values:
+        raise ValidationError({"reason": "Say why the customer left."})
+    on = on or timezone.localdate()
+    if subscription is not None:
+        subscriptions = [subscription]
+    else:
+        subscriptions = list(
+            Subscription.objects.filter(account=account, status__in=PAYING_STATUSES).order_by("id")
+        )
+    lost = {}
+    for sub in subscriptions:
+        if sub.status in PAYING_STATUSES:
+            lost[sub.currency] = lost.get(sub.currency, 0) + sub.mrr
+        if sub.status != SubscriptionStatus.CHURNED:
+            subscription_set_status(
+                subscription=sub, status=SubscriptionStatus.CHURNED, user=user, on=on, note=reason
+            )
+    currency = next(iter(lost), settings.DEFAULT_CURRENCY)
+    event = ChurnEvent.objects.create(
+        account=account,
+        subscription=subscription,
+        date=on,
+        reason=reason,
+        note=note,
+        lost_mrr=lost.get(currency, 0),
+        currency=currency,
+        recorded_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    from crm.choices import LifecycleStage
+
+    if not Subscription.objects.filter(account=account, status__in=PAYING_STATUSES).exists():
+        account.lifecycle_stage = LifecycleStage.CHURNED
+        account.save(update_fields=["lifecycle_stage", "updated_at"])
+    system_event(
+        subject=account,
+        summary=f"Churned: {event.get_reason_display()} ({currency} {event.lost_mrr:,.2f} MRR lost)",
+        body=note,
+    )
+    return event

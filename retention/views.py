@@ -1,0 +1,308 @@
+"""Retention pages: subscriptions, renewals, usage import and API, the at-risk list, churn."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.models import Account
+from crm.views.lists import Column, FilteredListView
+from crm.views.records import RecordDetailView, RecordFormView
+from retention import selectors
+from retention.filtersets import ChurnEventFilterSet, RiskEpisodeFilterSet, SubscriptionFilterSet
+from retention.forms import (
+    ChurnForm,
+    SubscriptionChangeForm,
+    SubscriptionCreateForm,
+    SubscriptionEditForm,
+    SubscriptionStatusForm,
+    UsageImportForm,
+)
+from retention.models import ChurnEvent, RiskEpisode, Subscription, sees_revenue
+from retention.services import risk, subscriptions, usage
+
+
+def _revenue_user(request):
+    if not sees_revenue(request.user):
+        raise Http404
+
+
+# Subscriptions ---------------------------------------------------------------------------------
+
+
+class SubscriptionListView(FilteredListView):
+    filterset_class = SubscriptionFilterSet
+    title = "Subscriptions"
+    row_template = "retention/rows/subscription.html"
+    create_url_name = "retention:subscription_create"
+    columns = [
+        Column("Plan", sort="plan"),
+        Column("Account"),
+        Column("Status"),
+        Column("Seats", css="text-end"),
+        Column("MRR", sort="mrr", css="text-end"),
+        Column("Renews", sort="renewal"),
+        Column("Owner"),
+    ]
+    sorts = {
+        "plan": ("plan", "id"),
+        "mrr": ("mrr", "id"),
+        "renewal": ("renewal_date", "id"),
+    }
+    default_sort = "renewal"
+
+    def base_queryset(self):
+        return Subscription.objects.visible_to(self.request.user).select_related("account", "owner")
+
+    def can_create(self):
+        return sees_revenue(self.request.user)
+
+
+class SubscriptionDetailView(RecordDetailView):
+    model = Subscription
+    template_name = "retention/subscription_detail.html"
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("account", "owner")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["movements"] = selectors.subscription_movements(subscription=self.object)
+        context["status_form"] = SubscriptionStatusForm(initial={"status": self.object.status})
+        context["change_form"] = SubscriptionChangeForm(
+            initial={"mrr": self.object.mrr, "seats": self.object.seats}
+        )
+        context["renewals"] = list(self.object.renewals.order_by("-renewal_date")[:5])
+        return context
+
+
+class SubscriptionFormView(RecordFormView):
+    model = Subscription
+    create_service = subscriptions.subscription_create
+    update_service = subscriptions.subscription_update
+    object_name = "subscription"
+
+    def may_create(self, user):
+        return sees_revenue(user)
+
+    def get_form_class(self):
+        return SubscriptionEditForm if self.object else SubscriptionCreateForm
+
+    def get_initial(self):
+        initial = super().get_initial()
+        account_id = self.request.GET.get("account", "")
+        if account_id.isdigit():
+            initial["account"] = account_id
+        initial.setdefault("start_date", timezone.localdate())
+        from django.conf import settings
+
+        initial.setdefault("currency", settings.DEFAULT_CURRENCY)
+        return initial
+
+
+def _changeable_subscription(request, pk):
+    return get_object_or_404(
+        Subscription.objects.changeable_by(request.user).select_related("account"), pk=pk
+    )
+
+
+@login_required
+@require_POST
+def subscription_status(request, pk):
+    subscription = _changeable_subscription(request, pk)
+    form = SubscriptionStatusForm(request.POST)
+    if form.is_valid():
+        try:
+            subscriptions.subscription_set_status(
+                subscription=subscription,
+                status=form.cleaned_data["status"],
+                note=form.cleaned_data["note"],
+                user=request.user,
+            )
+            messages.success(request, "Status changed.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    else:
+        messages.error(request, "Choose a status.")
+    return redirect(subscription)
+
+
+@login_required
+@require_POST
+def subscription_change(request, pk):
+    subscription = _changeable_subscription(request, pk)
+    form = SubscriptionChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            subscriptions.subscription_change(
+                subscription=subscription,
+                mrr=form.cleaned_data["mrr"],
+                seats=form.cleaned_data["seats"],
+                note=form.cleaned_data["note"],
+                user=request.user,
+            )
+            messages.success(request, "Subscription changed.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    else:
+        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        messages.error(request, f"Not changed: {errors}")
+    return redirect(subscription)
+
+
+# Renewals --------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def renewals(request):
+    _revenue_user(request)
+    months = selectors.renewals_by_month(user=request.user)
+    return render(request, "retention/renewals.html", {"months": months})
+
+
+# Usage -----------------------------------------------------------------------------------------
+
+
+@login_required
+def usage_import(request):
+    """Managers and admins upload usage CSVs; each bad row is reported, good rows are kept."""
+    if not (request.user.is_manager or request.user.is_admin_role):
+        raise Http404
+    result = None
+    form = UsageImportForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            result = usage.usage_import_csv(file=form.cleaned_data["file"])
+        else:
+            status = 400
+    return render(
+        request, "retention/usage_import.html", {"form": form, "result": result}, status=status
+    )
+
+
+def _bad_request(reason: str, **extra) -> JsonResponse:
+    return JsonResponse({"error": reason, **extra}, status=400)
+
+
+@csrf_exempt
+def usage_api(request):
+    """``POST /api/usage/`` with ``Authorization: Bearer <token>`` and a JSON body: one event,
+    a list of events, or ``{"events": [...]}``. All or nothing: 201 with the count, or 400 with
+    each bad event's reasons."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    token = usage.integration_token_check(raw.strip()) if scheme.lower() == "bearer" else None
+    if token is None:
+        response = JsonResponse({"error": "A valid integration token is required."}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="usage"'
+        return response
+    if request.method != "POST":
+        return JsonResponse({"error": "Use POST."}, status=405)
+    try:
+        payload = json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _bad_request(f"The body is not valid JSON: {exc}")
+    if isinstance(payload, dict) and "events" in payload:
+        payload = payload["events"]
+    events = payload if isinstance(payload, list) else [payload]
+    if not events:
+        return _bad_request("No events given.")
+    if len(events) > usage.MAX_EVENTS_PER_REQUEST:
+        return _bad_request(f"At most {usage.MAX_EVENTS_PER_REQUEST} events per request.")
+    accounts = usage.Accounts([e for e in events if isinstance(e, dict)])
+    good, errors = [], []
+    for index, event in enumerate(events):
+        values, event_errors = usage.parse_event(event, accounts)
+        if event_errors:
+            errors.append({"index": index, "errors": event_errors})
+        else:
+            good.append(values)
+    if errors:
+        return _bad_request("Some events are invalid; none were stored.", events=errors)
+    usage.usage_events_record(events=good, source="api", token=token)
+    return JsonResponse({"accepted": len(good)}, status=201)
+
+
+# Risk and churn --------------------------------------------------------------------------------
+
+
+class AtRiskListView(FilteredListView):
+    filterset_class = RiskEpisodeFilterSet
+    title = "Accounts at risk"
+    row_template = "retention/rows/risk_episode.html"
+    columns = [
+        Column("Account", sort="account"),
+        Column("Why"),
+        Column("Health", sort="score", css="text-end"),
+        Column("Trend", css="text-end"),
+        Column("Owner"),
+        Column("Since", sort="opened"),
+        Column("Playbook"),
+    ]
+    sorts = {
+        "account": ("account__name", "id"),
+        "score": ("opened_score", "id"),
+        "opened": ("opened_at", "id"),
+    }
+    default_sort = "-opened"
+
+    def base_queryset(self):
+        return (
+            RiskEpisode.objects.visible_to(self.request.user)
+            .open()
+            .select_related("account", "account__owner", "account__health")
+        )
+
+
+class ChurnListView(FilteredListView):
+    filterset_class = ChurnEventFilterSet
+    title = "Churn"
+    row_template = "retention/rows/churn_event.html"
+    columns = [
+        Column("Account"),
+        Column("Date", sort="date"),
+        Column("Reason"),
+        Column("Lost MRR", sort="lost", css="text-end"),
+        Column("Win-back"),
+    ]
+    sorts = {"date": ("date", "id"), "lost": ("lost_mrr", "id")}
+    default_sort = "-date"
+
+    def base_queryset(self):
+        return ChurnEvent.objects.visible_to(self.request.user).select_related("account")
+
+
+@login_required
+def churn_record(request, account_pk):
+    """Record that an account churned (its paying subscriptions churn in the ledger)."""
+    _revenue_user(request)
+    account = get_object_or_404(Account.objects.changeable_by(request.user), pk=account_pk)
+    form = ChurnForm(request.POST or None, initial={"date": timezone.localdate()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            risk.churn_record(
+                account=account,
+                reason=form.cleaned_data["reason"],
+                on=form.cleaned_data["date"],
+                note=form.cleaned_data["note"],
+                user=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Churn of {account} recorded.")
+            return HttpResponseRedirect(account.get_absolute_url())
+    return render(
+        request,
+        "retention/churn_form.html",
+        {"form": form, "account": account},
+        status=400 if request.method == "POST" else 200,
+    )

@@ -1,0 +1,175 @@
+import datetime as dt
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Account, Activity, OutboundEmail, Task
+from retention.choices import HealthColour
+from retention.models import (
+    HealthComponent,
+    HealthScore,
+    HealthScoreHistory,
+    RiskEpisode,
+    UsageDaily,
+)
+from retention.services import health, risk
+from retention.tasks import health_recompute
+from tests.factories.crm import AccountFactory, ActivityFactory
+from tests.factories.retention import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def today():
+    return timezone.localdate()
+
+
+def usage(account, days_ago, events):
+    UsageDaily.objects.create(
+        account=account,
+        day=today() - dt.timedelta(days=days_ago),
+        kind="login",
+        total=events,
+        events=events,
+    )
+
+
+def test_components_and_weights_make_the_score(account, other_account):
+    # account: recent contact, growing usage, renewal far away → green
+    ActivityFactory(subject=account, occurred_at=timezone.now())
+    usage(account, 5, 20)
+    usage(account, 40, 10)
+    SubscriptionFactory(account=account, renewal_date=today() + dt.timedelta(days=200))
+    # other_account: silent for 90 days, usage stopped → red
+    ActivityFactory(subject=other_account, occurred_at=timezone.now() - dt.timedelta(days=90))
+    usage(other_account, 40, 10)
+
+    result = health.health_recompute()
+
+    assert result["accounts"] == 2
+    good = HealthScore.objects.get(account=account)
+    bad = HealthScore.objects.get(account=other_account)
+    assert good.components["engagement"]["value"] == 100
+    assert good.components["usage_trend"]["value"] == 100
+    assert good.components["renewal_proximity"]["value"] == 100
+    assert good.components["sentiment"]["value"] is None  # not applicable: weight is renormalised
+    assert (good.score, good.colour) == (100, HealthColour.GREEN)
+    assert (
+        bad.components["usage_trend"]["value"] == 0 and bad.components["engagement"]["value"] == 0
+    )
+    assert bad.colour == HealthColour.RED
+
+
+def test_admin_weights_change_the_score(account):
+    usage(account, 5, 10)
+    usage(account, 40, 10)  # level usage: 60
+    HealthComponent.objects.exclude(key="usage_trend").update(is_active=False)
+    health.health_recompute()
+    assert HealthScore.objects.get(account=account).score == 60
+
+
+def test_support_load_counts_open_tickets_and_recent_breaches(account):
+    from support.models import Ticket
+
+    now = timezone.now()
+    Ticket.objects.create(subject="Open", account=account, status="open", created_at=now)
+    Ticket.objects.create(
+        subject="Breached",
+        account=account,
+        status="solved",
+        created_at=now,
+        resolution_breached=True,
+    )
+    Ticket.objects.create(
+        subject="Old breach",
+        account=account,
+        status="closed",
+        created_at=now - dt.timedelta(days=200),
+        first_response_breached=True,
+    )
+    assert health.support_component(today()) == {account.pk: 70}
+
+
+def test_contact_activity_counts_as_engagement(account):
+    from tests.factories.crm import ContactFactory
+
+    contact = ContactFactory(account=account, owner=account.owner)
+    ActivityFactory(subject=contact, occurred_at=timezone.now() - dt.timedelta(days=6))
+    assert health.engagement_component(today()) == {account.pk: 90}
+
+
+def test_recompute_is_idempotent_per_day_and_keeps_history(account):
+    health.health_recompute(today=today() - dt.timedelta(days=30))
+    health.health_recompute()
+    health.health_recompute()
+    assert HealthScoreHistory.objects.filter(account=account).count() == 2
+    assert HealthScore.objects.get(account=account).trend == 0
+
+
+def test_recompute_runs_a_fixed_number_of_queries(django_assert_max_num_queries):
+    AccountFactory.create_batch(30)
+    with django_assert_max_num_queries(25):
+        health.health_recompute()
+    assert HealthScore.objects.count() == Account.objects.count()
+
+
+def test_turning_red_opens_one_episode_and_the_playbook_acts_once(account, manager, rep):
+    # Given an account nobody has talked to lately whose product usage stopped: red
+    usage(account, 40, 10)
+    health_recompute()
+
+    episode = RiskEpisode.objects.get(account=account)
+    assert episode.reason == "red" and episode.playbook_run_at is not None
+    tasks = Task.objects.filter(assignee=rep)
+    assert tasks.count() == len(risk.playbook_steps())
+    assert OutboundEmail.objects.filter(to_email=manager.email).count() == 1
+
+    # A second night, or a retried playbook, acts zero times
+    health_recompute()
+    assert risk.risk_playbook_run(episode_id=episode.pk) is False
+    assert RiskEpisode.objects.count() == 1
+    assert Task.objects.filter(assignee=rep).count() == len(risk.playbook_steps())
+    assert OutboundEmail.objects.filter(to_email=manager.email).count() == 1
+
+    # Recovering closes the episode; turning red again is a new episode
+    ActivityFactory(subject=account, occurred_at=timezone.now())
+    health_recompute()
+    episode.refresh_from_db()
+    assert episode.closed_at is not None and episode.closed_score == 57
+    Activity.objects.filter(
+        content_type=ContentType.objects.get_for_model(Account), object_id=account.pk
+    ).delete()
+    health_recompute()
+    assert RiskEpisode.objects.filter(account=account).count() == 2
+    assert Task.objects.filter(assignee=rep).count() == 2 * len(risk.playbook_steps())
+
+
+def test_a_falling_score_is_at_risk(account):
+    HealthScoreHistory.objects.create(
+        account=account, day=today() - dt.timedelta(days=30), score=95, colour="green"
+    )
+    ActivityFactory(subject=account, occurred_at=timezone.now() - dt.timedelta(days=40))
+    health.health_recompute()
+    score = HealthScore.objects.get(account=account)
+    assert score.colour == HealthColour.YELLOW and score.trend < -15
+    assert RiskEpisode.objects.get(account=account).reason == "falling"
+
+
+def test_account_page_shows_health_and_its_components(agent_client, account, only_retention_panels):
+    health.health_recompute()
+    page = agent_client.get(account.get_absolute_url()).content.decode()
+    assert "Engagement" in page and "Usage trend" in page
+
+
+def test_at_risk_list(rep_client, rep, account, other_account, django_assert_max_num_queries):
+    usage(account, 40, 10)
+    usage(other_account, 40, 10)
+    health.health_recompute()
+    with django_assert_max_num_queries(10):
+        response = rep_client.get(reverse("retention:at_risk"))
+    names = [e.account.name for e in response.context["object_list"]]
+    assert names == ["Acme GmbH"]  # the other account is rep2's
+    response = rep_client.get(reverse("retention:at_risk"), {"q": "acme", "colour": "red"})
+    assert len(response.context["object_list"]) == 1
