@@ -204,6 +204,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     # retention
+    "retention-nightly": {
+        # Renewal dates, reminders (90/60/30 days) and health scores move by the day: once a
+        # day is enough, and each step it enqueues is idempotent, so an extra run acts zero times.
+        "task": "retention.tasks.nightly",
+        "schedule": 24 * 60 * 60.0,
+    },
     # analytics
 }
 
