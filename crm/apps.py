@@ -38,8 +38,10 @@ class CrmConfig(AppConfig):
 
     def _register_segments(self):
         from crm import registry
+        from crm.seeding import seed_steps
         from crm.segments import admin as segment_admin  # noqa: F401  (registers the admin)
-        from crm.segments import criteria
+        from crm.segments import criteria, seed
 
         criteria.register()
         registry.navigation.register("Segments", "segment_list", order=30)
+        seed_steps.register("segments", seed.seed, order=90)

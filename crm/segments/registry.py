@@ -11,35 +11,41 @@ A stage adding a target and criteria (e.g. ``leads/apps.py``)::
     from django.db.models import Exists, OuterRef, Q
 
     from crm.segments.registry import (
-        Column, Criterion, Kind, activity_within_criteria, segment_criteria,
+        Column, Criterion, Group, Kind, activity_within_criteria, segment_criteria,
     )
 
     def ready(self):
-        from leads.choices import LeadStatus
-        from leads.models import Lead, SequenceEnrolment
+        from leads.choices import EnrollmentState, LeadStatus
+        from leads.models import Enrollment, Lead
 
         segment_criteria.register_target(
             "lead", Lead, label="Leads", select_related=("owner",),
             order_by=("-created_at", "-id"),
-            columns=(Column("Name", str), Column("Email", lambda l: l.email),
-                     Column("Owner", lambda l: l.owner or "")),
+            columns=(Column("Name", lambda lead: lead.full_name),
+                     Column("Email", lambda lead: lead.email),
+                     Column("Owner", lambda lead: lead.owner or "")),
         )
         segment_criteria.register("lead", Criterion.for_field(
-            "status", "Lead status", group="lifecycle", kind=Kind.MULTI_CHOICE,
+            "status", "Lead status", group=Group.LIFECYCLE, kind=Kind.MULTI_CHOICE,
             field="status", choices=LeadStatus.choices))
         segment_criteria.register("lead", Criterion(
-            "in_sequence", "In an active sequence", group="behavioural", kind=Kind.BOOLEAN,
-            build=lambda value, operator: Q(Exists(SequenceEnrolment.objects.filter(
-                lead=OuterRef("pk"), finished_at__isnull=True))),
+            "in_sequence", "In an active sequence", Group.BEHAVIOURAL, Kind.BOOLEAN,
+            build=lambda value, operator: Q(Exists(Enrollment.objects.filter(
+                lead=OuterRef("pk"), state=EnrollmentState.ACTIVE))),
         ))
         for criterion in activity_within_criteria(Lead):  # last activity within / not within
             segment_criteria.register("lead", criterion)
 
-    # sales, on contacts: ``count_q`` compares a correlated COUNT with N in the same query
+A count compared with N (``sales/apps.py``: number of orders of a contact) is ``count_q``,
+one correlated COUNT inside the same statement::
+
         segment_criteria.register("contact", Criterion(
-            "orders", "Number of orders", group="behavioural", kind=Kind.NUMBER,
+            "orders", "Number of orders", Group.BEHAVIOURAL, Kind.NUMBER,
             build=lambda value, operator: count_q(
                 Order.objects.filter(contact=OuterRef("pk")), operator, value)))
+
+``activity_within_q(model, days, operator)`` is the "last activity within / not within N days"
+condition as a bare ``Q`` for any model with a timeline, for use inside other criteria.
 
 Negated operators (``is_not``, ``not_in``, ``not_contains``, ``not_within``) reach ``build`` as
 they are; ``Criterion.for_field`` and the helpers here handle them, a hand-written ``build``

@@ -214,3 +214,21 @@ def test_snapshot_skips_broken_and_ownerless_segments(rep):
     SegmentFactory(owner=None)
     assert segment_snapshots_take() == 0
     assert not SegmentSizeSnapshot.objects.exists()
+
+
+def test_seed_step_makes_demo_segments_with_todays_size(manager, rep):
+    import io
+
+    from crm.seeding import SeedContext, anchor_datetime, seed_steps
+    from crm.segments.seed import seed
+
+    ContactFactory(title="VP Sales", account=AccountFactory(country="DE", owner=rep), owner=rep)
+    assert "segments" in {step.name for step in seed_steps.steps()}
+    ctx = SeedContext(
+        scale=1, users={"manager": manager, "rep": rep}, now=anchor_datetime(), stdout=io.StringIO()
+    )
+    seed(ctx.for_step("segments"))
+    segment = manager.segments.get(name="VPs in Germany with no activity in 30 days")
+    assert segment.shared
+    assert segment.size_snapshots.get().size == 1
+    assert rep.segments.get().definition["children"][-1] == condition("owner", "in", [str(rep.pk)])

@@ -1,0 +1,93 @@
+"""The segment builder in a real browser: HTMX rows, Tom Select values, the live count."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from crm.choices import Role
+from crm.models import Segment
+from tests.browser.conftest import browser_page  # noqa: F401  (the fixture)
+from tests.factories.crm import AccountFactory, ActivityFactory, ContactFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def settled(page):
+    """Wait until HTMX has swapped and wired up new content (a real user is never this fast)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
+    )
+    page.wait_for_timeout(150)
+
+
+def test_manager_builds_vps_in_germany_with_no_recent_activity(browser_page, live_server):  # noqa: F811
+    manager = UserFactory(username="manager", roles=[Role.MANAGER], password="demo")
+    de, fr = (
+        AccountFactory(country="DE", owner=manager),
+        AccountFactory(country="FR", owner=manager),
+    )
+    ContactFactory.create_batch(2, title="VP Sales", account=de, owner=manager)
+    busy = ContactFactory(title="VP Finance", account=de, owner=manager)
+    ActivityFactory(subject=busy, occurred_at=timezone.now() - dt.timedelta(days=2))
+    ContactFactory(title="VP Sales", account=fr, owner=manager)
+    ContactFactory(title="Clerk", account=de, owner=manager)
+    page = browser_page
+
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "manager")
+    page.fill("input[name=password]", "demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    page.click("nav >> text=Segments")
+    page.click("a[href='/segments/new/']")
+    page.fill("input[name=name]", "VPs in Germany, quiet")
+    count = page.locator("#segment-count [data-segment-count]")
+    count.wait_for()
+    assert count.get_attribute("data-segment-count") == "5"  # no condition yet: all contacts
+
+    # Row 1: job title contains VP (choosing the criterion swaps in its inputs)
+    rows = page.locator(".seg-condition")
+    settled(page)
+    rows.nth(0).locator("select[name$=-criterion]").select_option(label="Job title")
+    settled(page)
+    rows.nth(0).locator("input[name$=-value]").fill("VP")
+    page.wait_for_selector('#segment-count [data-segment-count="4"]')
+
+    # Row 2: country of account is Germany (a Tom Select multi-picker)
+    page.click("#group-root >> text=+ Condition")
+    rows.nth(1).wait_for()
+    settled(page)
+    rows.nth(1).locator("select[name$=-criterion]").select_option(label="Country (of account)")
+    settled(page)
+    rows.nth(1).locator(".ts-control input").fill("Germany")
+    rows.nth(1).locator(".ts-dropdown .option", has_text="Germany").click()
+    page.wait_for_selector('#segment-count [data-segment-count="3"]')
+
+    # Row 3: no activity within the last 30 days
+    page.click("#group-root >> text=+ Condition")
+    rows.nth(2).wait_for()
+    settled(page)
+    rows.nth(2).locator("select[name$=-criterion]").select_option(label="Last activity")
+    settled(page)
+    rows.nth(2).locator("select[name$=-operator]").select_option(label="not within the last")
+    page.wait_for_selector('#segment-count [data-segment-count="2"]')
+
+    # Preview, then save
+    page.click("text=Preview")
+    page.wait_for_selector("#segment-preview tbody tr")
+    assert page.locator("#segment-preview tbody tr").count() == 2
+    page.click("text=Save segment")
+    page.wait_for_selector("text=was created")
+    segment = Segment.objects.get()
+    assert segment.definition == {
+        "op": "and",
+        "children": [
+            {"criterion": "title", "operator": "contains", "value": "VP"},
+            {"criterion": "account_country", "operator": "in", "value": ["DE"]},
+            {"criterion": "last_activity", "operator": "not_within", "value": 30},
+        ],
+    }
+    # Removing a row updates the count
+    page.locator(".seg-condition").nth(2).locator("[data-segment-remove]").click()
+    page.wait_for_selector('#segment-count [data-segment-count="3"]')
