@@ -1,7 +1,16 @@
 from django.apps import AppConfig
 
+from crm.choices import Role
+
 
 class AnalyticsConfig(AppConfig):
     """Dashboards and the models behind them (pipeline, funnel, support, churn, CLV)."""
 
     name = "analytics"
+
+    def ready(self):
+        from crm import registry
+
+        registry.navigation.register(
+            "Dashboards", "analytics:index", order=90, roles=(Role.MANAGER, Role.ADMIN)
+        )

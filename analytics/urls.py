@@ -1,3 +1,10 @@
+from django.urls import path
+
+from analytics import views
+
 app_name = "analytics"
 
-urlpatterns = []
+urlpatterns = [
+    path("analytics/", views.dashboard_index, name="index"),
+    path("analytics/pipeline/", views.PipelineDashboard.as_view(), name="pipeline"),
+]

@@ -1,0 +1,1 @@
+"""Dashboards: a small framework (``base``) and one module of figures per dashboard."""

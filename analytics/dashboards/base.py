@@ -1,0 +1,317 @@
+"""The small framework every dashboard is made of.
+
+A dashboard is a list of ``Figure``s and a ``DashboardView`` subclass. A figure is a function
+that takes the request's ``Scope`` (who is asking, the date range, the owners filtered on) and
+returns a few rows from SQL aggregates (GROUP BY, never a loop over records). The view renders
+each figure as a Chart.js chart with its data table and a line saying how it is computed, and
+answers ``?export=<figure>`` with that figure's rows as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django import forms
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404, HttpResponse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.generic import TemplateView
+
+from crm.choices import Role
+from crm.models import Team, User
+
+DEFAULT_DAYS = 90
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+SELLERS = frozenset({Role.SALES_REP, Role.MANAGER, Role.ADMIN})
+EVERY_ROLE = frozenset(Role.values)
+
+
+def formula_safe(value) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection). Numbers stay
+    numbers: a negative amount is data, not a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+# Scope: who asks, for which dates and people ---------------------------------------------------
+
+
+@dataclass
+class Scope:
+    """What every figure function receives.
+
+    ``owner_ids`` is None when no team or owner is chosen: the rows are then all the user may
+    see (``visible_to``); else the figures keep only rows owned by these users."""
+
+    user: User
+    start: dt.date
+    end: dt.date
+    owner_ids: frozenset[int] | None = None
+    today: dt.date = field(default_factory=timezone.localdate)
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def start_at(self) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(self.start, dt.time.min))
+
+    @property
+    def end_before(self) -> dt.datetime:
+        """The first moment after the range (ranges are inclusive of their end day)."""
+        return timezone.make_aware(
+            dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min)
+        )
+
+    def owned(self, queryset, field: str = "owner"):
+        """``queryset`` narrowed to the chosen owners (it is already visibility-scoped)."""
+        if self.owner_ids is None:
+            return queryset
+        return queryset.filter(**{f"{field}_id__in": self.owner_ids})
+
+    def between(self, queryset, field: str):
+        """Rows whose datetime ``field`` falls in the range."""
+        return queryset.filter(**{f"{field}__gte": self.start_at, f"{field}__lt": self.end_before})
+
+    def memo(self, key, compute: Callable):
+        """Share one query between figures of the same request."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+
+class DashboardFilterForm(forms.Form):
+    """Date range, team and owner. Teams and owners offered follow the role: admins any,
+    managers the teams they manage and their members, everybody else is pinned to themself."""
+
+    start = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(), required=False, empty_label="All teams"
+    )
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="Everybody"
+    )
+
+    def __init__(self, *args, user, people_roles, pinned: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.pinned = user, pinned
+        if pinned:
+            del self.fields["team"], self.fields["owner"]
+            return
+        if user.is_admin_role:
+            teams = Team.objects.all()
+            people = User.objects.filter(is_active=True, groups__name__in=people_roles).distinct()
+        elif user.is_manager:
+            teams = Team.objects.filter(managers=user)
+            people = User.objects.filter(pk__in=user.managed_user_ids)
+        else:  # e.g. support agents on the support dashboard: all their colleagues
+            teams = Team.objects.all()
+            people = User.objects.filter(is_active=True, groups__name__in=people_roles).distinct()
+        self.fields["team"].queryset = teams.order_by("name")
+        self.fields["owner"].queryset = people.order_by("username")
+        self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            self.add_error("end", "The end is before the start.")
+        return data
+
+    def scope(self) -> Scope:
+        """The scope asked for; fields with errors fall back to their defaults."""
+        data = self.cleaned_data if self.is_bound else {}
+        today = timezone.localdate()
+        end = data.get("end") or today
+        start = data.get("start") or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+        if start > end:
+            start, end = end - dt.timedelta(days=DEFAULT_DAYS - 1), end
+        if self.pinned:
+            owner_ids = frozenset({self.user.pk})
+        elif data.get("owner"):
+            owner_ids = frozenset({data["owner"].pk})
+        elif data.get("team"):
+            owner_ids = frozenset(data["team"].members.values_list("pk", flat=True))
+        else:
+            owner_ids = None
+        return Scope(user=self.user, start=start, end=end, owner_ids=owner_ids, today=today)
+
+
+# Figures -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column of a figure's rows: ``fmt`` is one of "", "int", "money", "percent", "number",
+    "hours", "days" (how the table shows it; the CSV has the raw value)."""
+
+    key: str
+    label: str
+    fmt: str = ""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One chart with its table. ``compute(scope)`` returns a list of dicts keyed by the
+    columns; ``label`` is the column along the chart's axis and ``series`` the plotted ones."""
+
+    key: str
+    title: str
+    how: str
+    compute: Callable[[Scope], list[dict]]
+    columns: tuple[Col, ...]
+    label: str
+    series: tuple[str, ...]
+    chart: str = "bar"  # bar, line, doughnut, hbar, or "" for a table only
+    stacked: bool = False
+
+
+def _number(value):
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def format_cell(value, fmt: str) -> str:
+    if value is None or value == "":
+        return "—"
+    if fmt == "int":
+        return f"{int(value):,}"
+    if fmt == "money":
+        return f"{Decimal(value):,.2f}"
+    if fmt == "percent":
+        return f"{float(value):.1f} %"
+    if fmt in ("number", "hours", "days"):
+        return f"{float(value):,.1f}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass
+class RenderedFigure:
+    figure: Figure
+    rows: list[dict]
+
+    @property
+    def chart_id(self) -> str:
+        return f"figure-{self.figure.key}-data"
+
+    def table(self) -> list[list[str]]:
+        return [
+            [format_cell(row.get(c.key), c.fmt) for c in self.figure.columns] for row in self.rows
+        ]
+
+    def chart(self) -> dict:
+        by_key = {c.key: c for c in self.figure.columns}
+        return {
+            "type": self.figure.chart,
+            "stacked": self.figure.stacked,
+            "labels": [format_cell(row.get(self.figure.label), "") for row in self.rows],
+            "datasets": [
+                {"label": by_key[key].label, "data": [_number(row.get(key)) for row in self.rows]}
+                for key in self.figure.series
+            ],
+        }
+
+
+def percent(part, whole) -> float | None:
+    """``part / whole`` in percent, or None when there is no whole."""
+    if not whole:
+        return None
+    return round(float(part or 0) * 100 / float(whole), 1)
+
+
+def ratio(part, whole, digits: int = 2):
+    if not whole:
+        return None
+    return round(float(part or 0) / float(whole), digits)
+
+
+# The view ------------------------------------------------------------------------------------
+
+
+class DashboardView(LoginRequiredMixin, TemplateView):
+    """A dashboard page: the filter bar, then each figure; ``?export=<key>`` gives a CSV."""
+
+    template_name = "analytics/dashboard.html"
+    title = ""
+    intro = ""
+    figures: tuple[Figure, ...] = ()
+    roles: frozenset[str] = SELLERS  # who may open it; anybody else gets a 404
+    people_roles: tuple[str, ...] = (Role.SALES_REP,)  # whose names the owner filter offers
+    unpinned_roles: frozenset[str] = frozenset({Role.MANAGER, Role.ADMIN})
+
+    @classmethod
+    def allowed(cls, user) -> bool:
+        return bool(user.is_authenticated and user.role_names & cls.roles)
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not self.allowed(request.user):
+            raise Http404("No such dashboard.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form(self) -> DashboardFilterForm:
+        user = self.request.user
+        pinned = not (user.role_names & self.unpinned_roles)
+        data = {k: v for k, v in self.request.GET.items() if k in ("start", "end", "team", "owner")}
+        form = DashboardFilterForm(
+            data or None, user=user, people_roles=self.people_roles, pinned=pinned
+        )
+        form.is_valid()
+        return form
+
+    def get(self, request, *args, **kwargs):
+        form = self.get_form()
+        scope = form.scope()
+        export = request.GET.get("export")
+        if export is not None:
+            figure = next((f for f in self.figures if f.key == export), None)
+            if figure is None:
+                raise Http404("No such figure.")
+            return self.export(figure, scope)
+        context = self.get_context_data(form=form, scope=scope)
+        context["rendered"] = [RenderedFigure(f, f.compute(scope)) for f in self.figures]
+        return self.render_to_response(context)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("export", None)
+        context.update(title=self.title, intro=self.intro, query=query.urlencode())
+        return context
+
+    def export(self, figure: Figure, scope: Scope) -> HttpResponse:
+        rows = figure.compute(scope)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        name = f"{slugify(self.title)}-{figure.key}-{scope.start}-{scope.end}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        writer = csv.writer(response)
+        writer.writerow([c.label for c in figure.columns])
+        for row in rows:
+            writer.writerow([formula_safe(_csv_value(row.get(c.key))) for c in figure.columns])
+        return response
+
+
+def _csv_value(value):
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, float):
+        return round(value, 4)
+    return value

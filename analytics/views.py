@@ -1,0 +1,33 @@
+"""Dashboard pages: each is a ``DashboardView`` with its figures; the index lists those the user
+may open."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+
+from analytics.dashboards import pipeline
+from analytics.dashboards.base import DashboardView
+
+
+class PipelineDashboard(DashboardView):
+    title = "Pipeline"
+    intro = "Open pipeline, forecast against quota, win rates, deal size, cycle and velocity."
+    figures = pipeline.FIGURES
+
+
+DASHBOARDS = [
+    ("analytics:pipeline", PipelineDashboard),
+]
+
+
+@login_required
+def dashboard_index(request):
+    links = [
+        (reverse(name), view.title, view.intro)
+        for name, view in DASHBOARDS
+        if view.allowed(request.user)
+    ]
+    if not links:
+        raise Http404("No dashboards for this role.")
+    return render(request, "analytics/index.html", {"links": links})
