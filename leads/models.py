@@ -199,7 +199,6 @@ class Lead(models.Model):
             models.Index(fields=["possible_duplicate", "-created_at"], name="lead_dup_idx"),
             models.Index(fields=["team", "-created_at"], name="lead_team_idx"),
             models.Index(fields=["owner", "-score", "-id"], name="lead_owner_score_idx"),
-            models.Index(fields=["owner", "status", "-created_at"], name="lead_owner_status_idx"),
         ]
 
     def __str__(self):

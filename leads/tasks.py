@@ -37,11 +37,17 @@ def sequences_run_due() -> dict:
     name="leads.tasks.leads_nightly", soft_time_limit=50 * 60, time_limit=55 * 60, **_RETRY
 )
 def leads_nightly() -> dict:
-    """Nightly: rescore open leads (behaviour points fade), then refit the conversion model."""
+    """Daily: follow-up tasks for quiet working leads, rescoring (behaviour points fade), then
+    the conversion model refit. Each part is idempotent, so a retried night does no harm."""
+    from leads.services.followups import followups_create
     from leads.services.prediction import predictions_refresh
     from leads.services.scoring import leads_rescore
 
-    return {"rescored": leads_rescore(), "predicted": predictions_refresh()}
+    return {
+        "follow_ups": followups_create(),
+        "rescored": leads_rescore(),
+        "predicted": predictions_refresh(),
+    }
 
 
 @shared_task(

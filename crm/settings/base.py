@@ -190,6 +190,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 60 * 60.0,
     },
     # leads
+    "leads-sequences-run-due": {
+        # Nurture steps are due by the day; five minutes keeps a reply's stop and an
+        # unsubscribe ahead of the next send without busy polling.
+        "task": "leads.tasks.sequences_run_due",
+        "schedule": 5 * 60.0,
+    },
+    "leads-nightly": {
+        # Follow-ups count days of silence, score decay is by the day and the model needs the
+        # day's outcomes: once a day is enough for all three.
+        "task": "leads.tasks.leads_nightly",
+        "schedule": 24 * 60 * 60.0,
+    },
     # sales
     "sales-onboarding-reconcile": {
         # Catches onboarding tasks ticked off on the task list (finishing plans) and won deals

@@ -7,6 +7,7 @@ whole chunk in one query each, one bulk insert, one bulk update), never a query 
 """
 
 import csv
+import functools
 import io
 import time
 from dataclasses import dataclass
@@ -56,6 +57,20 @@ SOURCES = {
     **{v: v for v in LeadSource.values},
     **{label.lower(): v for v, label in LeadSource.choices},
 }
+
+
+@functools.cache
+def country_codes() -> dict[str, str]:
+    """Lower-case code, alpha-3 code and English name → ISO code (built once: looking names up
+    one by one in django-countries costs milliseconds a row)."""
+    table = {}
+    for code, name in countries:
+        table[code.lower()] = code
+        table[str(name).lower()] = code
+        alpha3 = countries.alpha3(code)
+        if alpha3:
+            table[alpha3.lower()] = code
+    return table
 
 
 class RowError(Exception):
@@ -147,7 +162,7 @@ def parse_row(values: dict[str, str], lookups: Lookups) -> dict:
     country = raw.get("country", "")
     code = ""
     if country:
-        code = country.upper() if country.upper() in countries else countries.by_name(country)
+        code = country_codes().get(country.lower(), "")
         if not code:
             problems.append(f"unknown country “{country}”")
     data["country"] = code or ""
