@@ -7,4 +7,5 @@ app_name = "analytics"
 urlpatterns = [
     path("analytics/", views.dashboard_index, name="index"),
     path("analytics/pipeline/", views.PipelineDashboard.as_view(), name="pipeline"),
+    path("analytics/funnel/", views.FunnelDashboard.as_view(), name="funnel"),
 ]

@@ -6,7 +6,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 
-from analytics.dashboards import pipeline
+from analytics.dashboards import funnel, pipeline
 from analytics.dashboards.base import DashboardView
 
 
@@ -16,8 +16,15 @@ class PipelineDashboard(DashboardView):
     figures = pipeline.FIGURES
 
 
+class FunnelDashboard(DashboardView):
+    title = "Lead funnel"
+    intro = "Leads by source and campaign, conversion to won, speed, and campaign ROI."
+    figures = funnel.FIGURES
+
+
 DASHBOARDS = [
     ("analytics:pipeline", PipelineDashboard),
+    ("analytics:funnel", FunnelDashboard),
 ]
 
 

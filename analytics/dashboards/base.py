@@ -305,11 +305,15 @@ class DashboardView(LoginRequiredMixin, TemplateView):
         writer = csv.writer(response)
         writer.writerow([c.label for c in figure.columns])
         for row in rows:
-            writer.writerow([formula_safe(_csv_value(row.get(c.key))) for c in figure.columns])
+            writer.writerow(
+                [formula_safe(_csv_value(row.get(c.key), c.fmt)) for c in figure.columns]
+            )
         return response
 
 
-def _csv_value(value):
+def _csv_value(value, fmt: str = ""):
+    if fmt == "money" and value is not None:
+        return Decimal(value).quantize(Decimal("0.01"))
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     if isinstance(value, float):

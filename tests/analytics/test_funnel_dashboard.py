@@ -1,0 +1,171 @@
+"""The lead funnel dashboard against a small dataset worked by hand (range Jan–Mar 2026).
+
+rep's leads, all created 2026-02-01 12:00:
+  L1 web form, campaign A, converted 4 days later; its deal is won (5,000)
+  L2 web form, campaign A, qualified 2 days later (status change), first call after 3 hours
+  L3 web form, campaign A, new, first email after 5 hours
+  L4 manual, no campaign, converted 10 days later; its deal is still open
+  L5 referral, campaign B, disqualified
+rep2: L6 web form, campaign B, new, first call after 1 hour.
+outsider (not in the manager's team): L7 web form, campaign A, and a won deal of campaign A.
+Campaign A cost 1,000; campaign B cost 600.
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from crm.choices import ActivityKind, Role
+from leads.choices import LeadSource, LeadStatus
+from leads.models import Lead
+from sales.models import Opportunity
+from tests.analytics.helpers import at, by, count_queries, figure_rows
+from tests.factories.crm import ActivityFactory, UserFactory
+from tests.factories.leads import CampaignFactory, LeadFactory
+from tests.factories.sales import OpportunityFactory, stage_named
+
+URL = reverse("analytics:funnel")
+RANGE = {"start": "2026-01-01", "end": "2026-03-31"}
+CREATED = at("2026-02-01")
+
+
+def lead(owner, source, campaign=None, status=LeadStatus.NEW, converted_after_days=None):
+    obj = LeadFactory(owner=owner, source=source, campaign=campaign, status=status)
+    fields = {"created_at": CREATED}
+    if converted_after_days is not None:
+        fields["converted_at"] = CREATED + dt.timedelta(days=converted_after_days)
+    Lead.objects.filter(pk=obj.pk).update(**fields)
+    obj.refresh_from_db()
+    return obj
+
+
+def touch(obj, kind, hours):
+    ActivityFactory(subject=obj, kind=kind, occurred_at=CREATED + dt.timedelta(hours=hours))
+
+
+def won_deal(owner, campaign, amount, source_lead=None):
+    opp = OpportunityFactory(
+        owner=owner,
+        stage=stage_named("Closed won"),
+        amount=Decimal(amount),
+        campaign=campaign,
+        source_lead=source_lead,
+    )
+    Opportunity.objects.filter(pk=opp.pk).update(closed_at=at("2026-02-20"))
+    return opp
+
+
+@pytest.fixture
+def funnel_data(rep, rep2, manager):
+    outsider = UserFactory(username="outsider", roles=[Role.SALES_REP])
+    a = CampaignFactory(name="Campaign A", cost=Decimal("1000"))
+    b = CampaignFactory(name="Campaign B", cost=Decimal("600"))
+    web, manual, referral = LeadSource.WEB_FORM, LeadSource.MANUAL, LeadSource.REFERRAL
+    l1 = lead(rep, web, a, LeadStatus.CONVERTED, converted_after_days=4)
+    won_deal(rep, a, "5000", source_lead=l1)
+    l2 = lead(rep, web, a, LeadStatus.QUALIFIED)
+    ActivityFactory(
+        subject=l2,
+        kind=ActivityKind.SYSTEM,
+        summary="Status: Working → Qualified",
+        occurred_at=CREATED + dt.timedelta(days=2),
+    )
+    touch(l2, ActivityKind.CALL, 3)
+    l3 = lead(rep, web, a)
+    touch(l3, ActivityKind.EMAIL, 5)
+    l4 = lead(rep, manual, None, LeadStatus.CONVERTED, converted_after_days=10)
+    OpportunityFactory(owner=rep, source_lead=l4)  # open
+    lead(rep, referral, b, LeadStatus.DISQUALIFIED)
+    l6 = lead(rep2, web, b)
+    touch(l6, ActivityKind.CALL, 1)
+    lead(outsider, web, a)
+    won_deal(outsider, a, "7000")
+
+
+def test_funnel_steps(manager_client, funnel_data):
+    rows = by(figure_rows(manager_client.get(URL, RANGE), "funnel"), "step")
+    # 6 leads; qualified L1, L2, L4 = 3 (50 %); deals from L1, L4 = 2 (33.3 %, 2/3 of qualified);
+    # won L1 = 1 (16.7 %, half of those with a deal).
+    assert rows["Leads"]["leads"] == 6
+    assert (rows["Qualified"]["leads"], rows["Qualified"]["of_leads"]) == (3, 50.0)
+    assert (rows["Opportunity"]["leads"], rows["Opportunity"]["of_previous"]) == (2, 66.7)
+    assert (rows["Won"]["leads"], rows["Won"]["of_leads"], rows["Won"]["of_previous"]) == (
+        1,
+        16.7,
+        50.0,
+    )
+
+
+def test_leads_by_source_and_campaign(manager_client, funnel_data):
+    response = manager_client.get(URL, RANGE)
+    sources = by(figure_rows(response, "by_source"), "source")
+    # Web form: L1, L2, L3, L6 = 4; qualified L1, L2; converted L1 → 25 %.
+    assert sources["Web form"] == {
+        "source": "Web form",
+        "leads": 4,
+        "qualified": 2,
+        "converted": 1,
+        "conversion": 25.0,
+    }
+    assert sources["Manual"]["converted"] == 1
+    assert sources["Referral"]["leads"] == 1
+    campaigns = by(figure_rows(response, "by_campaign"), "campaign")
+    # A: L1, L2, L3 (the outsider's L7 is not the manager's); B: L5, L6; none: L4.
+    assert {k: v["leads"] for k, v in campaigns.items()} == {
+        "Campaign A": 3,
+        "Campaign B": 2,
+        "No campaign": 1,
+    }
+
+
+def test_time_to_first_touch_and_to_qualification(manager_client, funnel_data):
+    rows = by(figure_rows(manager_client.get(URL, RANGE), "speed"), "source")
+    # Web form first touches: 3 h (L2), 5 h (L3), 1 h (L6) → median 3 h.
+    # Qualification: L1 converted after 4 days, L2 qualified after 2 days → median 3 days.
+    assert rows["Web form"]["touch_hours"] == 3.0
+    assert rows["Web form"]["qualify_days"] == 3.0
+    # Manual: L4 converted after 10 days, never touched.
+    assert rows["Manual"]["qualify_days"] == 10.0
+    assert rows["Manual"]["touch_hours"] is None
+
+
+def test_campaign_roi(manager_client, funnel_data):
+    rows = by(figure_rows(manager_client.get(URL, RANGE), "campaign_roi"), "campaign")
+    a = rows["Campaign A"]
+    # A: cost 1,000, 3 leads → 333.33 a lead; 1 won deal of 5,000 → 1,000 a won deal;
+    # ROI = (5,000 − 1,000) ÷ 1,000 = 400 %. The outsider's 7,000 win is not counted.
+    assert (a["leads"], a["won"], a["revenue"]) == (3, 1, Decimal("5000.00"))
+    assert (a["cost_per_lead"], a["cost_per_won"], a["roi"]) == (
+        Decimal("333.33"),
+        Decimal("1000.00"),
+        400.0,
+    )
+    b = rows["Campaign B"]
+    # B: cost 600, 2 leads → 300 a lead; nothing won → no cost per won deal, ROI −100 %.
+    assert (b["cost_per_lead"], b["cost_per_won"], b["roi"]) == (Decimal("300.00"), None, -100.0)
+
+
+def test_a_rep_sees_only_their_leads(rep_client, funnel_data):
+    rows = by(figure_rows(rep_client.get(URL, RANGE), "funnel"), "step")
+    assert rows["Leads"]["leads"] == 5  # L1–L5
+
+
+def test_agents_cannot_open_it(agent_client):
+    assert agent_client.get(URL).status_code == 404
+
+
+def test_csv_export(manager_client, funnel_data):
+    response = manager_client.get(URL, {**RANGE, "export": "campaign_roi"})
+    lines = response.content.decode().splitlines()
+    assert lines[0].startswith("Campaign,Cost,Leads,Won deals")
+    assert lines[1].startswith("Campaign A,1000.00,3,1,5000.00,333.33,1000.00,400.0")
+
+
+def test_query_count_is_fixed_at_3_and_60_leads(manager_client, rep):
+    campaign = CampaignFactory()
+    LeadFactory.create_batch(3, owner=rep, campaign=campaign)
+    small = count_queries(manager_client, URL)
+    LeadFactory.create_batch(57, owner=rep, campaign=campaign)
+    assert count_queries(manager_client, URL) == small <= 16
