@@ -8,4 +8,5 @@ urlpatterns = [
     path("analytics/", views.dashboard_index, name="index"),
     path("analytics/pipeline/", views.PipelineDashboard.as_view(), name="pipeline"),
     path("analytics/funnel/", views.FunnelDashboard.as_view(), name="funnel"),
+    path("analytics/support/", views.SupportDashboard.as_view(), name="support"),
 ]

@@ -6,8 +6,9 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 
-from analytics.dashboards import funnel, pipeline
-from analytics.dashboards.base import DashboardView
+from analytics.dashboards import funnel, pipeline, support
+from analytics.dashboards.base import EVERY_ROLE, DashboardView
+from crm.choices import Role
 
 
 class PipelineDashboard(DashboardView):
@@ -22,9 +23,22 @@ class FunnelDashboard(DashboardView):
     figures = funnel.FIGURES
 
 
+class SupportDashboard(DashboardView):
+    """Every role: agents and admins see the whole desk, managers their teams' queues and
+    people, reps the tickets of their own accounts (``Ticket.visible_to``)."""
+
+    title = "Support"
+    intro = "Backlog, response and resolution times, SLA attainment, CSAT, tickets per account."
+    figures = support.FIGURES
+    roles = EVERY_ROLE
+    people_roles = (Role.SUPPORT_AGENT,)
+    unpinned_roles = frozenset({Role.MANAGER, Role.ADMIN, Role.SUPPORT_AGENT})
+
+
 DASHBOARDS = [
     ("analytics:pipeline", PipelineDashboard),
     ("analytics:funnel", FunnelDashboard),
+    ("analytics:support", SupportDashboard),
 ]
 
 

@@ -6,4 +6,5 @@ Each is the page a manager opens first: the default range (the last 90 days), no
 PAGES = [
     ("Dashboard: pipeline", "/analytics/pipeline/"),
     ("Dashboard: lead funnel", "/analytics/funnel/"),
+    ("Dashboard: support", "/analytics/support/"),
 ]

@@ -56,6 +56,7 @@ class Scope:
     start: dt.date
     end: dt.date
     owner_ids: frozenset[int] | None = None
+    pinned: bool = False  # the user sees only their own numbers (no team/owner choice)
     today: dt.date = field(default_factory=timezone.localdate)
     _memo: dict = field(default_factory=dict, repr=False)
 
@@ -146,7 +147,14 @@ class DashboardFilterForm(forms.Form):
             owner_ids = frozenset(data["team"].members.values_list("pk", flat=True))
         else:
             owner_ids = None
-        return Scope(user=self.user, start=start, end=end, owner_ids=owner_ids, today=today)
+        return Scope(
+            user=self.user,
+            start=start,
+            end=end,
+            owner_ids=owner_ids,
+            pinned=self.pinned,
+            today=today,
+        )
 
 
 # Figures -------------------------------------------------------------------------------------

@@ -1,0 +1,260 @@
+"""Support dashboard: the backlog, how fast the desk answers and solves, SLAs, satisfaction,
+and which accounts need the most help.
+
+Durations are wall-clock (created → first response / resolution), not business hours; the SLA
+attainment figure is where business hours count (the desk's own breach flags).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Avg, Count, F, Q, Value
+from django.db.models.functions import TruncMonth
+
+from analytics.dashboards.base import Col, Figure, Scope, percent
+from analytics.sql import Seconds, percentiles
+from support.choices import ACTIVE_STATUSES, Priority, TicketStatus
+from support.models import CsatSurvey, Ticket
+
+HOUR = 3600.0
+
+
+def _visible(scope: Scope):
+    tickets = Ticket.objects.visible_to(scope.user).filter(merged_into__isnull=True)
+    if not scope.pinned:  # a pinned rep sees their accounts' tickets, whoever works them
+        tickets = scope.owned(tickets, "assignee")
+    return tickets.order_by()
+
+
+def _created(scope: Scope):
+    return scope.between(_visible(scope), "created_at")
+
+
+def backlog_now(scope: Scope) -> list[dict]:
+    cells = (
+        _visible(scope)
+        .filter(status__in=ACTIVE_STATUSES)
+        .values("status", "priority")
+        .annotate(n=Count("id"))
+    )
+    table = {}
+    for c in cells:  # at most statuses × priorities rows, summed in SQL
+        table.setdefault(c["status"], {})[c["priority"]] = c["n"]
+    labels = dict(TicketStatus.choices)
+    rows = []
+    for status in ACTIVE_STATUSES:
+        if status not in table:
+            continue
+        row = {"status": labels[status]}
+        for priority in Priority.values:
+            row[priority] = table[status].get(priority, 0)
+        row["total"] = sum(table[status].values())
+        rows.append(row)
+    return rows
+
+
+def response_times(scope: Scope) -> list[dict]:
+    tickets = _created(scope)
+    fractions = {"median": 0.5, "p90": 0.9}
+    first = percentiles(
+        tickets, Seconds(F("first_responded_at"), F("created_at")) / Value(HOUR), fractions,
+        group_by="priority",
+    )  # fmt: skip
+    resolution = percentiles(
+        tickets, Seconds(F("resolved_at"), F("created_at")) / Value(HOUR), fractions,
+        group_by="priority",
+    )  # fmt: skip
+    counts = dict(tickets.values("priority").annotate(n=Count("id")).values_list("priority", "n"))
+    labels = dict(Priority.choices)
+
+    def hours(stats, priority, name):
+        value = stats.get(priority, {}).get(name)
+        return round(value, 1) if value is not None else None
+
+    return [
+        {
+            "priority": labels[p],
+            "tickets": counts[p],
+            "first_median": hours(first, p, "median"),
+            "first_p90": hours(first, p, "p90"),
+            "resolution_median": hours(resolution, p, "median"),
+            "resolution_p90": hours(resolution, p, "p90"),
+        }
+        for p in Priority.values
+        if p in counts
+    ]
+
+
+def sla_attainment(scope: Scope) -> list[dict]:
+    responded_in_time = Q(first_responded_at__isnull=False, first_response_breached=False)
+    resolved_in_time = Q(resolved_at__isnull=False, resolution_breached=False)
+    rows = (
+        _created(scope)
+        .filter(sla_policy__isnull=False)
+        .values("priority")
+        .annotate(
+            tickets=Count("id"),
+            first_due=Count(
+                "id", filter=Q(first_responded_at__isnull=False) | Q(first_response_breached=True)
+            ),
+            first_met=Count("id", filter=responded_in_time),
+            resolution_due=Count(
+                "id", filter=Q(resolved_at__isnull=False) | Q(resolution_breached=True)
+            ),
+            resolution_met=Count("id", filter=resolved_in_time),
+        )
+    )
+    by_priority = {r["priority"]: r for r in rows}
+    labels = dict(Priority.choices)
+    return [
+        {
+            "priority": labels[p],
+            "tickets": r["tickets"],
+            "first_met": r["first_met"],
+            "first_due": r["first_due"],
+            "first_rate": percent(r["first_met"], r["first_due"]),
+            "resolution_met": r["resolution_met"],
+            "resolution_due": r["resolution_due"],
+            "resolution_rate": percent(r["resolution_met"], r["resolution_due"]),
+        }
+        for p in Priority.values
+        if (r := by_priority.get(p))
+    ]
+
+
+def csat_by_month(scope: Scope) -> list[dict]:
+    surveys = CsatSurvey.objects.filter(ticket__in=_visible(scope).values("pk"))
+    rows = (
+        scope.between(surveys, "answered_at")
+        .filter(rating__isnull=False)
+        .annotate(month=TruncMonth("answered_at"))
+        .values("month")
+        .annotate(
+            answers=Count("id"),
+            average=Avg("rating"),
+            satisfied=Count("id", filter=Q(rating__gte=4)),
+        )
+        .order_by("month")
+    )
+    return [
+        {
+            "month": (r["month"].date() if hasattr(r["month"], "date") else r["month"]).strftime(
+                "%Y-%m"
+            ),
+            "answers": r["answers"],
+            "average": round(float(r["average"]), 2),
+            "csat": percent(r["satisfied"], r["answers"]),
+        }
+        for r in rows
+    ]
+
+
+def tickets_per_account(scope: Scope) -> list[dict]:
+    rows = (
+        _created(scope)
+        .filter(account__isnull=False)
+        .values("account_id", "account__name")
+        .annotate(
+            tickets=Count("id"),
+            active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
+            urgent=Count("id", filter=Q(priority__in=[Priority.HIGH, Priority.URGENT])),
+        )
+        .order_by("-tickets", "account__name")[:15]
+    )
+    return [
+        {
+            "account": r["account__name"],
+            "tickets": r["tickets"],
+            "active": r["active"],
+            "urgent": r["urgent"],
+        }
+        for r in rows
+    ]
+
+
+FIGURES = (
+    Figure(
+        key="backlog",
+        title="Backlog by status and priority",
+        how="Tickets not solved or closed now (merged ones left out), counted by status and "
+        "priority. Ignores the date range.",
+        compute=backlog_now,
+        columns=(
+            Col("status", "Status"),
+            *(Col(value, label, "int") for value, label in Priority.choices),
+            Col("total", "Total", "int"),
+        ),
+        label="status",
+        series=tuple(Priority.values),
+        stacked=True,
+    ),
+    Figure(
+        key="response_times",
+        title="First response and resolution time",
+        how="Tickets created in the range, per priority: hours from creation to the first "
+        "public reply and to resolution (wall-clock), median and 90th percentile "
+        "(percentile_cont in PostgreSQL).",
+        compute=response_times,
+        columns=(
+            Col("priority", "Priority"),
+            Col("tickets", "Tickets", "int"),
+            Col("first_median", "First response median (h)", "hours"),
+            Col("first_p90", "First response p90 (h)", "hours"),
+            Col("resolution_median", "Resolution median (h)", "hours"),
+            Col("resolution_p90", "Resolution p90 (h)", "hours"),
+        ),
+        label="priority",
+        series=("first_median", "first_p90", "resolution_median", "resolution_p90"),
+    ),
+    Figure(
+        key="sla",
+        title="SLA attainment",
+        how="Tickets created in the range under an SLA policy, per priority: met = answered "
+        "(or resolved) without breaching the target in business hours; due = met or breached; "
+        "attainment = met ÷ due. Tickets still inside their target are not counted yet.",
+        compute=sla_attainment,
+        columns=(
+            Col("priority", "Priority"),
+            Col("tickets", "Tickets", "int"),
+            Col("first_met", "First response met", "int"),
+            Col("first_due", "First response due", "int"),
+            Col("first_rate", "First response attainment", "percent"),
+            Col("resolution_met", "Resolution met", "int"),
+            Col("resolution_due", "Resolution due", "int"),
+            Col("resolution_rate", "Resolution attainment", "percent"),
+        ),
+        label="priority",
+        series=("first_rate", "resolution_rate"),
+    ),
+    Figure(
+        key="csat",
+        title="Customer satisfaction (CSAT)",
+        how="Survey answers given in the range, per month: CSAT = answers rating 4 or 5 ÷ all "
+        "answers; average rating on the 1–5 scale.",
+        compute=csat_by_month,
+        columns=(
+            Col("month", "Month"),
+            Col("answers", "Answers", "int"),
+            Col("average", "Average rating", "number"),
+            Col("csat", "CSAT", "percent"),
+        ),
+        label="month",
+        series=("csat",),
+        chart="line",
+    ),
+    Figure(
+        key="per_account",
+        title="Tickets per account",
+        how="Tickets created in the range per account, the 15 accounts with most; active = not "
+        "solved or closed now; urgent = high or urgent priority.",
+        compute=tickets_per_account,
+        columns=(
+            Col("account", "Account"),
+            Col("tickets", "Tickets", "int"),
+            Col("active", "Active", "int"),
+            Col("urgent", "High or urgent", "int"),
+        ),
+        label="account",
+        series=("tickets",),
+        chart="hbar",
+    ),
+)
