@@ -5,3 +5,45 @@ class SupportConfig(AppConfig):
     """The support desk: tickets, queues, SLAs, escalations and CSAT."""
 
     name = "support"
+
+    def ready(self):
+        from crm import registry
+        from crm.choices import Role
+        from crm.models import Account, Contact
+        from support import surveys
+        from support.models import Ticket
+        from support.registrations import account_panel, contact_panel, describe_ticket
+        from support.views import csat_survey
+
+        desk = [Role.SUPPORT_AGENT, Role.MANAGER, Role.ADMIN]
+        registry.navigation.register("My queue", "support:my_queue", order=40, roles=desk)
+        registry.navigation.register("Tickets", "support:ticket_list", order=41)
+        registry.timeline.register(Ticket)
+        registry.search.register(
+            Ticket,
+            label="Tickets",
+            fields=("reference", "subject"),
+            order_by=("-created_at", "-id"),
+            select_related=("account",),
+            describe=describe_ticket,
+        )
+        registry.detail_panels.register(
+            Account,
+            registry.Panel(
+                title="Support", template="support/_support_panel.html", context=account_panel
+            ),
+        )
+        registry.detail_panels.register(
+            Contact,
+            registry.Panel(
+                title="Support", template="support/_support_panel.html", context=contact_panel
+            ),
+        )
+        surveys.register("csat", csat_survey)
+        try:
+            from crm.seeding import seed_steps
+        except ImportError:  # the seeding registry is not there yet
+            return
+        from support.seed import seed
+
+        seed_steps.register("support", seed, order=30)

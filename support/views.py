@@ -1,28 +1,543 @@
+"""Support desk pages: ticket lists and queues, the ticket page with its thread and actions,
+creating tickets; public pages: the request form, the inbound email webhook, CSAT surveys."""
+
 import hmac
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.generic import FormView
 
-from support.models import Attachment, Ticket
-from support.services import inbound
+from crm.models import Contact
+from crm.text_search import text_search
+from crm.views.lists import Column, FilteredListView
+from crm.views.records import timeline_context
+from support import selectors
+from support.choices import TicketStatus
+from support.filtersets import TicketFilterSet
+from support.forms import (
+    AssignForm,
+    BulkForm,
+    CsatForm,
+    MergeForm,
+    NoteForm,
+    PriorityForm,
+    PublicTicketForm,
+    ReplyForm,
+    StatusForm,
+    TicketCreateForm,
+)
+from support.models import Attachment, CannedReply, CsatSurvey, Ticket
+from support.services import clock, inbound
+from support.services import tickets as ticket_services
+from support.services.canned import canned_render
+from support.services.csat import csat_answer
+
+
+def may_work(user) -> bool:
+    return ticket_services.may_work_tickets(user)
+
+
+# Lists ---------------------------------------------------------------------------------------
+
+
+class TicketListView(FilteredListView):
+    """Every visible ticket; the queue views below narrow it and sort by SLA due."""
+
+    filterset_class = TicketFilterSet
+    title = "Tickets"
+    template_name = "support/ticket_list.html"
+    row_template = "support/rows/ticket.html"
+    create_url_name = "support:ticket_create"
+    view_name = "all"
+    columns = [
+        Column("", css="w-1"),
+        Column("Ticket", sort="reference"),
+        Column("Subject"),
+        Column("Status"),
+        Column("Priority", sort="priority"),
+        Column("Queue"),
+        Column("Assignee"),
+        Column("SLA due", sort="due"),
+        Column("Created", sort="created"),
+        Column("Updated", sort="updated"),
+    ]
+    sorts = {
+        "reference": ("id",),
+        "priority": ("priority", "id"),
+        "due": ("sla_due_at", "id"),
+        "created": ("created_at", "id"),
+        "updated": ("updated_at", "id"),
+    }
+    default_sort = "-created"
+
+    def base_queryset(self):
+        return selectors.ticket_list(user=self.request.user)
+
+    def can_create(self):
+        return may_work(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        selectors.attach_countdowns(context["object_list"])
+        context.update(
+            view_name=self.view_name,
+            may_bulk=may_work(self.request.user),
+            bulk_form=BulkForm(),
+            queue_views=QUEUE_VIEWS,
+        )
+        return context
+
+
+class MyQueueView(TicketListView):
+    title = "My queue"
+    view_name = "mine"
+    default_sort = "due"
+
+    def base_queryset(self):
+        return super().base_queryset().active().filter(assignee=self.request.user)
+
+
+class UnassignedView(TicketListView):
+    title = "Unassigned"
+    view_name = "unassigned"
+    default_sort = "due"
+
+    def base_queryset(self):
+        return super().base_queryset().active().filter(assignee__isnull=True)
+
+
+class BreachingView(TicketListView):
+    title = "Breaching"
+    view_name = "breaching"
+    default_sort = "due"
+
+    def base_queryset(self):
+        return super().base_queryset().active().filter(sla_due_at__lt=timezone.now())
+
+
+class PendingView(TicketListView):
+    title = "Pending customer"
+    view_name = "pending"
+    default_sort = "-updated"
+
+    def base_queryset(self):
+        return super().base_queryset().filter(status=TicketStatus.PENDING)
+
+
+QUEUE_VIEWS = [
+    ("mine", "My queue", "support:my_queue"),
+    ("unassigned", "Unassigned", "support:unassigned"),
+    ("breaching", "Breaching", "support:breaching"),
+    ("pending", "Pending", "support:pending"),
+    ("all", "All tickets", "support:ticket_list"),
+]
 
 
 @login_required
+@require_POST
+def ticket_bulk(request):
+    """Assign, unassign, set status or priority of the ticked tickets."""
+    if not may_work(request.user):
+        raise Http404
+    form = BulkForm(request.POST)
+    back = request.POST.get("next") or reverse("support:ticket_list")
+    if not back.startswith("/"):
+        back = reverse("support:ticket_list")
+    if not form.is_valid():
+        messages.error(request, "Nothing was changed: " + form.errors.as_text())
+        return HttpResponseRedirect(back)
+    data = form.cleaned_data
+    action = data["action"]
+    result = ticket_services.ticket_bulk_update(
+        user=request.user,
+        ticket_ids=data["tickets"],
+        assignee=data["assignee"] if action == "assign" else None,
+        unassign=action == "unassign",
+        status=data["status"] if action == "status" else None,
+        priority=data["priority"] if action == "priority" else None,
+    )
+    messages.success(request, f"{result['changed']} ticket(s) changed.")
+    for error in result["errors"][:10]:
+        messages.error(request, error)
+    return HttpResponseRedirect(back)
+
+
+# The ticket page -----------------------------------------------------------------------------
+
+
+def _ticket_for(request, pk, *, change=False) -> Ticket:
+    scope = (
+        Ticket.objects.changeable_by(request.user)
+        if change
+        else Ticket.objects.visible_to(request.user)
+    )
+    return get_object_or_404(
+        scope.select_related(
+            "account",
+            "contact",
+            "queue",
+            "assignee",
+            "sla_policy__calendar",
+            "merged_into",
+            "csat",
+        ).prefetch_related("sla_policy__calendar__hours", "sla_policy__calendar__holidays", "tags"),
+        pk=pk,
+    )
+
+
+def _detail(request, ticket: Ticket, *, status=200, **forms):
+    can_change = Ticket.objects.changeable_by(request.user).filter(pk=ticket.pk).exists()
+    context = timeline_context(request, ticket)
+    context.update(
+        ticket=ticket,
+        can_change=can_change,
+        thread=selectors.ticket_thread(ticket=ticket),
+        loose_attachments=selectors.ticket_loose_attachments(ticket=ticket),
+        sla=clock.sla_state(ticket, now=timezone.now()),
+        csat=getattr(ticket, "csat", None) if _has_csat(ticket) else None,
+    )
+    if can_change:
+        context.update(
+            reply_form=forms.get("reply_form") or ReplyForm(ticket=ticket),
+            note_form=forms.get("note_form") or NoteForm(),
+            status_form=StatusForm(ticket=ticket),
+            assign_form=AssignForm(initial={"assignee": ticket.assignee_id}),
+            priority_form=PriorityForm(initial={"priority": ticket.priority}),
+            merge_form=forms.get("merge_form") or MergeForm(user=request.user, ticket=ticket),
+            canned_replies=list(
+                CannedReply.objects.filter(is_active=True).order_by("title").values("pk", "title")
+            ),
+        )
+    return render(request, "support/ticket_detail.html", context, status=status)
+
+
+def _has_csat(ticket) -> bool:
+    try:
+        return ticket.csat is not None
+    except CsatSurvey.DoesNotExist:
+        return False
+
+
+@login_required
+@require_GET
 def ticket_detail(request, pk):
-    ticket = get_object_or_404(Ticket.objects.visible_to(request.user), pk=pk)
-    return HttpResponse(str(ticket))
+    return _detail(request, _ticket_for(request, pk))
+
+
+def _back(ticket):
+    return HttpResponseRedirect(ticket.get_absolute_url())
 
 
 @login_required
+@require_POST
+def ticket_reply(request, pk):
+    ticket = _ticket_for(request, pk, change=True)
+    form = ReplyForm(request.POST, request.FILES, ticket=ticket)
+    if form.is_valid():
+        try:
+            ticket_services.ticket_reply(
+                ticket=ticket,
+                user=request.user,
+                body=form.cleaned_data["body"],
+                files=form.cleaned_data["files"],
+                status=form.cleaned_data["status"] or None,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Reply sent.")
+            return _back(ticket)
+    return _detail(request, ticket, reply_form=form)
+
+
+@login_required
+@require_POST
+def ticket_note(request, pk):
+    ticket = _ticket_for(request, pk, change=True)
+    form = NoteForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            ticket_services.ticket_note(
+                ticket=ticket,
+                user=request.user,
+                body=form.cleaned_data["body"],
+                files=form.cleaned_data["files"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Note added.")
+            return _back(ticket)
+    return _detail(request, ticket, note_form=form)
+
+
+def _simple_action(request, ticket, form, action):
+    if form.is_valid():
+        try:
+            action(form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Saved.")
+    else:
+        messages.error(request, "Nothing was changed: " + form.errors.as_text())
+    return _back(ticket)
+
+
+@login_required
+@require_POST
+def ticket_status(request, pk):
+    ticket = _ticket_for(request, pk, change=True)
+    return _simple_action(
+        request,
+        ticket,
+        StatusForm(request.POST, ticket=ticket),
+        lambda data: ticket_services.ticket_change_status(
+            ticket=ticket, status=data["status"], user=request.user
+        ),
+    )
+
+
+@login_required
+@require_POST
+def ticket_assign(request, pk):
+    ticket = _ticket_for(request, pk, change=True)
+    return _simple_action(
+        request,
+        ticket,
+        AssignForm(request.POST),
+        lambda data: ticket_services.ticket_assign(
+            ticket=ticket, assignee=data["assignee"], user=request.user
+        ),
+    )
+
+
+@login_required
+@require_POST
+def ticket_priority(request, pk):
+    ticket = _ticket_for(request, pk, change=True)
+    return _simple_action(
+        request,
+        ticket,
+        PriorityForm(request.POST),
+        lambda data: ticket_services.ticket_change_priority(
+            ticket=ticket, priority=data["priority"], user=request.user
+        ),
+    )
+
+
+@login_required
+@require_POST
+def ticket_merge(request, pk):
+    ticket = _ticket_for(request, pk, change=True)
+    form = MergeForm(request.POST, user=request.user, ticket=ticket)
+    if form.is_valid():
+        try:
+            target = ticket_services.ticket_merge(
+                source=ticket, target=form.cleaned_data["target"], user=request.user
+            )
+        except ValidationError as exc:
+            form.add_error("target", exc)
+        else:
+            messages.success(request, f"{ticket.reference} was merged into {target.reference}.")
+            return _back(target)
+    return _detail(request, ticket, merge_form=form)
+
+
+@login_required
+@require_GET
+def canned_preview(request, pk):
+    """The reply box filled with a canned reply's text for this ticket (HTMX swaps it in)."""
+    ticket = _ticket_for(request, pk, change=True)
+    canned_id = request.GET.get("canned", "")
+    body = request.GET.get("body", "")
+    if canned_id.isdigit():
+        canned = get_object_or_404(CannedReply.objects.filter(is_active=True), pk=canned_id)
+        body = canned_render(body=canned.body, ticket=ticket, agent=request.user)
+    return render(request, "support/_reply_body.html", {"body": body})
+
+
+@login_required
+@require_GET
 def attachment_download(request, pk):
     attachment = get_object_or_404(
         Attachment.objects.filter(ticket__in=Ticket.objects.visible_to(request.user)), pk=pk
     )
-    return HttpResponse(attachment.filename)
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=not attachment.content_type.startswith("image/"),
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+class TicketCreateView(FormView):
+    template_name = "support/ticket_form.html"
+    form_class = TicketCreateForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return HttpResponseRedirect(f"{reverse('login')}?next={request.path}")
+        if not may_work(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["user"] = self.request.user
+        return kwargs
+
+    def get_initial(self):
+        initial = super().get_initial()
+        for name in ("account", "contact"):
+            value = self.request.GET.get(name, "")
+            if value.isdigit():
+                initial[name] = value
+        return initial
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            ticket = ticket_services.ticket_create(
+                subject=data["subject"],
+                description=data["description"],
+                account=data["account"],
+                contact=data["contact"],
+                channel=data["channel"],
+                priority=data["priority"],
+                category=data["category"],
+                queue=data["queue"],
+                assignee=data["assignee"],
+                user=self.request.user,
+                files=data["files"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        if data["tag_names"]:
+            ticket_services.ticket_set_tags(
+                ticket=ticket, names=data["tag_names"], user=self.request.user
+            )
+        messages.success(self.request, f"{ticket.reference} was created.")
+        return HttpResponseRedirect(ticket.get_absolute_url())
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            verbose_name="ticket",
+            cancel_url=reverse("support:ticket_list"),
+            multipart=True,
+        )
+        return context
+
+
+@login_required
+@require_GET
+def contact_autocomplete(request):
+    """Contacts matching ``q`` for the ticket form's picker."""
+    queryset = text_search(
+        Contact.objects.visible_to(request.user),
+        ("first_name", "last_name", "email", "title"),
+        request.GET.get("q", ""),
+    )
+    rows = queryset.order_by("last_name", "first_name", "id").values(
+        "pk", "first_name", "last_name", "email"
+    )[:20]
+    return JsonResponse(
+        {
+            "results": [
+                {
+                    "value": r["pk"],
+                    "text": f"{r['first_name']} {r['last_name']}".strip()
+                    + (f" <{r['email']}>" if r["email"] else ""),
+                }
+                for r in rows
+            ]
+        }
+    )
+
+
+# Public pages --------------------------------------------------------------------------------
+
+
+def _client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def _rate_limited(request) -> bool:
+    """At most SUPPORT_PUBLIC_FORM_RATE submissions per IP address and hour."""
+    limit = getattr(settings, "SUPPORT_PUBLIC_FORM_RATE", 5)
+    key = f"support:public-form:{_client_ip(request)}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=3600)
+        count = 1
+    return count > limit
+
+
+@require_http_methods(["GET", "POST"])
+def public_ticket_new(request):
+    """``/support/new/``: customers open a ticket without logging in."""
+    if request.method == "GET":
+        return render(request, "support/public_new.html", {"form": PublicTicketForm()})
+    form = PublicTicketForm(request.POST, request.FILES)
+    if _rate_limited(request):
+        return render(
+            request,
+            "support/public_new.html",
+            {"form": form, "rate_limited": True},
+            status=429,
+        )
+    if not form.is_valid():
+        return render(request, "support/public_new.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    if data["website"]:
+        # A bot filled the hidden field: answer as if all went well, and do nothing.
+        return HttpResponseRedirect(reverse("support:public_thanks"))
+    try:
+        ticket = inbound.public_ticket_submit(
+            name=data["name"],
+            email_address=data["email"],
+            subject=data["subject"],
+            description=data["description"],
+            files=data["files"],
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return render(request, "support/public_new.html", {"form": form}, status=400)
+    request.session["support_reference"] = ticket.reference
+    return HttpResponseRedirect(reverse("support:public_thanks"))
+
+
+@require_GET
+def public_thanks(request):
+    return render(
+        request,
+        "support/survey_message.html",
+        {
+            "title": "Thank you — we received your request",
+            "text": (
+                f"Your reference is {request.session.get('support_reference')}. "
+                if request.session.get("support_reference")
+                else ""
+            )
+            + "We have sent you a confirmation by email and will answer as soon as we can.",
+        },
+    )
 
 
 @csrf_exempt
@@ -49,4 +564,39 @@ def inbound_email_webhook(request):
             "rejected_attachments": list(result.rejected_files),
         },
         status=201 if result.created else 200,
+    )
+
+
+def csat_survey(request, key: str):
+    """The CSAT page behind ``/surveys/<token>/`` (registered as kind "csat")."""
+    survey = CsatSurvey.objects.filter(token=key).select_related("ticket").first()
+    if survey is None:
+        return render(
+            request,
+            "support/survey_message.html",
+            {"title": "This survey link is not valid", "text": ""},
+            status=400,
+        )
+    done = {
+        "title": "Thank you for your feedback!",
+        "text": "Your answer has been recorded.",
+    }
+    if survey.answered_at is not None:
+        return render(request, "support/survey_message.html", done)
+    if request.method == "POST":
+        form = CsatForm(request.POST)
+        if form.is_valid():
+            csat_answer(
+                survey=survey,
+                rating=form.cleaned_data["rating"],
+                comment=form.cleaned_data["comment"],
+            )
+            return render(request, "support/survey_message.html", done)
+        status = 400
+    else:
+        rating = request.GET.get("rating", "")
+        form = CsatForm(initial={"rating": int(rating)} if rating in "12345" and rating else None)
+        status = 200
+    return render(
+        request, "support/csat.html", {"form": form, "ticket": survey.ticket}, status=status
     )

@@ -1,0 +1,230 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Layout, Row
+from django import forms
+from django.core.exceptions import ValidationError
+
+from crm.models import Account, Contact
+from crm.widgets import AutocompleteSelect
+from support.choices import ALLOWED_TRANSITIONS, Priority, TicketStatus
+from support.models import CannedReply, Queue, Ticket
+from support.services.attachments import attachment_check, max_files
+from support.services.canned import MERGE_FIELDS, canned_check
+from support.services.tickets import agents_for_assignment
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class AttachmentsField(forms.FileField):
+    """Several files at once, each checked by content (type and size) as the form validates."""
+
+    widget = MultipleFileInput
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "Attachments")
+        kwargs.setdefault("help_text", "PNG, JPEG, GIF, PDF or text files.")
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        if len(files) > max_files():
+            raise ValidationError(f"At most {max_files()} files may be attached.")
+        errors = []
+        for upload in files:
+            try:
+                attachment_check(name=upload.name, upload=upload)
+            except ValidationError as exc:
+                errors.extend(exc.messages)
+        if errors:
+            raise ValidationError(errors)
+        return files
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), label="Reply to the customer")
+    status = forms.ChoiceField(required=False, label="Then set status")
+    files = AttachmentsField()
+
+    def __init__(self, *args, ticket, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = ALLOWED_TRANSITIONS[ticket.status]
+        self.fields["status"].choices = [("", "Leave as it is")] + [
+            (value, label) for value, label in TicketStatus.choices if value in allowed
+        ]
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Internal note")
+    files = AttachmentsField()
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField()
+
+    def __init__(self, *args, ticket, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = ALLOWED_TRANSITIONS[ticket.status]
+        self.fields["status"].choices = [
+            (value, label) for value, label in TicketStatus.choices if value in allowed
+        ]
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        queryset=agents_for_assignment(),
+        required=False,
+        empty_label="Nobody",
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
+    )
+
+
+class PriorityForm(forms.Form):
+    priority = forms.ChoiceField(
+        choices=Priority.choices,
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
+    )
+
+
+class MergeForm(forms.Form):
+    target = forms.CharField(label="Merge into ticket", help_text="Its reference, e.g. T-000123.")
+
+    def __init__(self, *args, user, ticket, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.ticket = user, ticket
+
+    def clean_target(self):
+        value = self.cleaned_data["target"].strip().upper()
+        if value.isdigit():
+            value = Ticket.reference_for(int(value))
+        target = Ticket.objects.changeable_by(self.user).filter(reference=value).first()
+        if target is None:
+            raise ValidationError("No ticket you may change has that reference.")
+        if target.pk == self.ticket.pk:
+            raise ValidationError("A ticket cannot be merged into itself.")
+        return target
+
+
+class BulkForm(forms.Form):
+    ACTIONS = [
+        ("assign", "Assign to"),
+        ("unassign", "Unassign"),
+        ("status", "Set status"),
+        ("priority", "Set priority"),
+    ]
+    tickets = forms.TypedMultipleChoiceField(coerce=int, choices=())
+    action = forms.ChoiceField(choices=ACTIONS)
+    assignee = forms.ModelChoiceField(queryset=agents_for_assignment(), required=False)
+    status = forms.ChoiceField(choices=[("", "—"), *TicketStatus.choices], required=False)
+    priority = forms.ChoiceField(choices=[("", "—"), *Priority.choices], required=False)
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__(data, **kwargs)
+        # The ids are checked against what the user may change by the service.
+        values = data.getlist("tickets") if data is not None else []
+        self.fields["tickets"].choices = [(v, v) for v in values if str(v).isdigit()]
+
+    def clean(self):
+        cleaned = super().clean()
+        action = cleaned.get("action")
+        needed = {"assign": "assignee", "status": "status", "priority": "priority"}.get(action)
+        if needed and not cleaned.get(needed):
+            self.add_error(needed, "Choose a value for this action.")
+        return cleaned
+
+
+class TicketCreateForm(forms.ModelForm):
+    tag_names = forms.CharField(
+        required=False, label="Tags", help_text="Separated by commas, e.g. refund, outage."
+    )
+    files = AttachmentsField()
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "subject",
+            "description",
+            "contact",
+            "account",
+            "channel",
+            "priority",
+            "category",
+            "queue",
+            "assignee",
+        ]
+        widgets = {
+            "contact": AutocompleteSelect("support:contact_autocomplete"),
+            "account": AutocompleteSelect("account_autocomplete"),
+            "description": forms.Textarea(attrs={"rows": 5}),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["contact"].queryset = Contact.objects.visible_to(user)
+        self.fields["account"].queryset = Account.objects.visible_to(user)
+        self.fields["queue"].queryset = Queue.objects.order_by("name")
+        self.fields["assignee"].queryset = agents_for_assignment()
+        self.fields["assignee"].help_text = "Empty: the queue's assignment rule decides."
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(
+            "subject",
+            "description",
+            Row(Column("contact"), Column("account")),
+            Row(Column("channel"), Column("priority"), Column("category")),
+            Row(Column("queue"), Column("assignee")),
+            Row(Column("tag_names"), Column("files")),
+        )
+
+    def clean_tag_names(self):
+        return [t.strip() for t in self.cleaned_data["tag_names"].split(",") if t.strip()][:10]
+
+    def clean(self):
+        cleaned = super().clean()
+        contact, account = cleaned.get("contact"), cleaned.get("account")
+        if contact and account and contact.account_id and contact.account_id != account.pk:
+            self.add_error("account", "This contact belongs to another account.")
+        return cleaned
+
+
+class PublicTicketForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Your name")
+    email = forms.EmailField(label="Your email")
+    subject = forms.CharField(max_length=200)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}), label="How can we help?", max_length=20000
+    )
+    files = AttachmentsField()
+    # A field people never see; bots fill it in.
+    website = forms.CharField(required=False, label="Leave this empty")
+
+
+class CsatForm(forms.Form):
+    rating = forms.TypedChoiceField(
+        coerce=int,
+        choices=[(i, str(i)) for i in range(1, 6)],
+        widget=forms.RadioSelect,
+        label="How satisfied are you with our help? (1 = not at all, 5 = very)",
+    )
+    comment = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=2000
+    )
+
+
+class CannedReplyForm(forms.ModelForm):
+    class Meta:
+        model = CannedReply
+        fields = ["title", "body", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["body"].help_text = "Merge fields: " + ", ".join(
+            "{{ " + f + " }}" for f in MERGE_FIELDS
+        )
+
+    def clean_body(self):
+        body = self.cleaned_data["body"]
+        canned_check(body)
+        return body
