@@ -1,2 +1,317 @@
+"""Demo data of the leads stage: campaigns with costs, scoring and assignment rules, leads in
+every status and from every source, sequences with steps, and enrolments in every state.
+
+Leads are written as plain rows (COPY on PostgreSQL), so scale 1000 (a million leads) stays fast.
+"""
+
+import datetime as dt
+from decimal import Decimal
+from types import SimpleNamespace
+
+from crm import seeding
+from crm.choices import Industry
+from leads.choices import (
+    BuyingRole,
+    CampaignChannel,
+    DisqualifyReason,
+    EnrollmentState,
+    EnrollmentStopReason,
+    LeadSource,
+    LeadStatus,
+    NeedSeverity,
+    ScoringCriterion,
+    StepAction,
+)
+from leads.services.scoring import score_compute
+
+CAMPAIGNS = [
+    ("Spring webinar", "spring-webinar", CampaignChannel.WEB, "4500"),
+    ("Trade fair Hannover", "trade-fair", CampaignChannel.EVENT, "28000"),
+    ("Search ads Q2", "search-ads-q2", CampaignChannel.PAID_SEARCH, "12000"),
+    ("LinkedIn retargeting", "linkedin-retargeting", CampaignChannel.SOCIAL, "6500"),
+    ("Partner referrals", "partner-referrals", CampaignChannel.PARTNER, "2000"),
+    ("Newsletter", "newsletter", CampaignChannel.EMAIL, "800"),
+]
+SCORING_RULES = [
+    ("VP or chief in title", ScoringCriterion.TITLE_CONTAINS, "VP", 20, 0),
+    ("Head of in title", ScoringCriterion.TITLE_CONTAINS, "Head", 10, 0),
+    ("Software industry", ScoringCriterion.INDUSTRY_IS, Industry.SOFTWARE, 10, 0),
+    ("Over 200 employees", ScoringCriterion.EMPLOYEES_OVER, "200", 15, 0),
+    ("Budget confirmed", ScoringCriterion.BUDGET_CONFIRMED, "", 20, 0),
+    ("Replied to an email", ScoringCriterion.EMAIL_REPLIED, "", 20, 30),
+    ("Meeting held", ScoringCriterion.MEETING_HELD, "", 25, 45),
+    ("Used a web form", ScoringCriterion.WEB_FORM_USED, "", 10, 60),
+]
+STATUSES = (
+    (LeadStatus.NEW, 30),
+    (LeadStatus.WORKING, 25),
+    (LeadStatus.NURTURING, 15),
+    (LeadStatus.QUALIFIED, 8),
+    (LeadStatus.CONVERTED, 10),
+    (LeadStatus.DISQUALIFIED, 12),
+)
+SOURCES = (
+    (LeadSource.WEB_FORM, 35),
+    (LeadSource.IMPORT, 20),
+    (LeadSource.MANUAL, 15),
+    (LeadSource.REFERRAL, 10),
+    (LeadSource.CAMPAIGN, 15),
+    (LeadSource.API, 5),
+)
+SIZES = (12, 35, 80, 150, 400, 900, 2500, 12000)
+
+
 def seed(ctx):
-    """Demo data; filled in below."""
+    from crm.models import Team
+    from leads.models import (
+        AssignmentRule,
+        Campaign,
+        Enrollment,
+        Lead,
+        ScoringRule,
+        Sequence,
+        SequenceStep,
+    )
+
+    rng, now = ctx.rng, ctx.now
+    rules = ctx.bulk_create(
+        ScoringRule,
+        [
+            ScoringRule(name=n, criterion=c, value=v, points=p, decay_days=d)
+            for n, c, v, p, d in SCORING_RULES
+        ],
+    )
+    sales = Team.objects.filter(name="Sales").first()
+    if sales is not None:
+        ctx.bulk_create(
+            AssignmentRule,
+            [
+                AssignmentRule(name="DACH", priority=10, countries="DE,AT,CH", team=sales),
+                AssignmentRule(name="Enterprise", priority=20, min_employees=1000, team=sales),
+            ],
+        )
+    welcome = Sequence.objects.create(
+        name="Welcome after the webinar",
+        description="Three touches over two weeks.",
+        auto_enrol=True,
+        rule_source=LeadSource.WEB_FORM,
+    )
+    revive = Sequence.objects.create(name="Revive quiet leads", description="For nurturing leads.")
+    ctx.bulk_create(
+        SequenceStep,
+        [
+            SequenceStep(
+                sequence=welcome,
+                position=1,
+                delay_days=0,
+                subject="Thanks for joining, {{ first_name }}",
+                body="Hi {{ first_name }},\nthanks for joining our webinar. The slides are attached.\n{{ owner_name }}",
+            ),
+            SequenceStep(
+                sequence=welcome,
+                position=2,
+                delay_days=4,
+                subject="How {{ company }} could use this",
+                body="Hi {{ first_name }},\nthree ideas for {{ company }}…",
+            ),
+            SequenceStep(
+                sequence=welcome,
+                position=3,
+                delay_days=10,
+                action=StepAction.TASK,
+                task_title="Call {{ full_name }} about the webinar",
+            ),
+            SequenceStep(
+                sequence=revive,
+                position=1,
+                delay_days=0,
+                subject="Still looking, {{ first_name }}?",
+                body="Hi {{ first_name }},\njust checking in.",
+            ),
+            SequenceStep(
+                sequence=revive,
+                position=2,
+                delay_days=7,
+                action=StepAction.TASK,
+                task_title="Decide: keep nurturing {{ full_name }}?",
+            ),
+        ],
+    )
+    campaigns = ctx.bulk_create(
+        Campaign,
+        [
+            Campaign(
+                name=name,
+                slug=slug,
+                channel=channel,
+                cost=Decimal(cost),
+                start_date=ctx.today - dt.timedelta(days=120 - 15 * i),
+                end_date=ctx.today + dt.timedelta(days=30) if i % 2 else None,
+                sequence=welcome if slug == "spring-webinar" else None,
+                owner=ctx.users["manager"],
+            )
+            for i, (name, slug, channel, cost) in enumerate(CAMPAIGNS)
+        ],
+    )
+    campaign_ids = [c.pk for c in campaigns]
+    reps = [u.pk for u in ctx.reps]
+    n_leads = ctx.count(1000)
+    lead_ids = ctx.reserve_ids(Lead, n_leads)
+    enrol_rows = []
+    fields = [
+        "id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "title",
+        "company_name",
+        "website",
+        "industry",
+        "employees",
+        "country",
+        "source",
+        "campaign_id",
+        "owner_id",
+        "status",
+        "disqualify_reason",
+        "budget_amount",
+        "budget_confirmed",
+        "authority",
+        "need",
+        "need_severity",
+        "timeline",
+        "score",
+        "grade",
+        "score_breakdown",
+        "replied_at",
+        "last_activity_at",
+        "email_consent",
+        "marketing_consent",
+        "marketing_consent_at",
+        "unsubscribed_at",
+        "possible_duplicate",
+        "converted_at",
+        "created_at",
+        "updated_at",
+    ]
+    industries = Industry.values
+
+    def rows():
+        for lead_id in lead_ids:
+            country = seeding.pick_country(rng)
+            first, last = seeding.person_name(rng, country)
+            industry = rng.choice(industries)
+            company, form = seeding.company_name(rng, country, industry)
+            domain = seeding.ascii_slug(company) + "." + country.code.lower()
+            status = seeding.pick_weighted(rng, STATUSES)
+            source = seeding.pick_weighted(rng, SOURCES)
+            created = seeding.days_ago(rng, now, 180)
+            title = seeding.job_title(rng)
+            employees = rng.choice(SIZES)
+            confirmed = status in (LeadStatus.QUALIFIED, LeadStatus.CONVERTED) or rng.random() < 0.1
+            replied = (
+                created + dt.timedelta(days=rng.randint(1, 20)) if rng.random() < 0.25 else None
+            )
+            if replied and replied > now:
+                replied = None
+            consent = rng.random() < 0.6
+            unsubscribed = (
+                now - dt.timedelta(days=rng.randint(1, 30))
+                if consent and rng.random() < 0.04
+                else None
+            )
+            touch = replied or created
+            facts = SimpleNamespace(
+                title=title,
+                industry=industry,
+                employees=employees,
+                budget_confirmed=confirmed,
+                replied_at=replied,
+                source=source,
+                created_at=created,
+                last_activity_at=touch,
+            )
+            score, grade, breakdown = score_compute(lead=facts, rules=rules, now=now)
+            if status == LeadStatus.NURTURING and rng.random() < 0.7:
+                enrol_rows.append(
+                    (lead_id, consent and not unsubscribed, replied, unsubscribed, created)
+                )
+            yield (
+                lead_id,
+                first,
+                last,
+                f"{seeding.email_local_part(rng, first, last)}.{lead_id}@{domain}",
+                seeding.phone_number(rng, country) if rng.random() < 0.7 else "",
+                title,
+                f"{company} {form}",
+                domain,
+                industry,
+                employees,
+                country.code,
+                source,
+                rng.choice(campaign_ids)
+                if source in (LeadSource.WEB_FORM, LeadSource.CAMPAIGN)
+                else None,
+                rng.choice(reps) if rng.random() < 0.95 else None,
+                status,
+                rng.choice(DisqualifyReason.values) if status == LeadStatus.DISQUALIFIED else "",
+                Decimal(rng.randrange(5, 500) * 1000) if confirmed or rng.random() < 0.2 else None,
+                confirmed,
+                rng.choice(BuyingRole.values[1:]) if rng.random() < 0.5 else "",
+                "Manual reporting takes days each month." if rng.random() < 0.4 else "",
+                rng.choice(NeedSeverity.values[1:]) if rng.random() < 0.4 else "",
+                (now + dt.timedelta(days=rng.randint(20, 200))).date()
+                if rng.random() < 0.3
+                else None,
+                score,
+                grade,
+                breakdown,
+                replied,
+                touch,
+                True,
+                consent and not unsubscribed,
+                created if consent else None,
+                unsubscribed,
+                rng.random() < 0.01,
+                created + dt.timedelta(days=rng.randint(5, 40))
+                if status == LeadStatus.CONVERTED
+                else None,
+                created,
+                created,
+            )
+
+    with ctx.indexes_deferred(Lead, when=n_leads >= 50_000):
+        ctx.insert_rows(Lead, fields, rows())
+    ctx.shared["lead_ids"] = lead_ids
+
+    enrollments = []
+    for lead_id, may_email, replied, unsubscribed, created in enrol_rows:
+        sequence = welcome if rng.random() < 0.5 else revive
+        state, reason, position, next_at, finished = EnrollmentState.ACTIVE, "", 2, None, None
+        if unsubscribed:
+            state, reason = EnrollmentState.STOPPED, EnrollmentStopReason.UNSUBSCRIBED
+        elif replied:
+            state, reason = EnrollmentState.STOPPED, EnrollmentStopReason.REPLIED
+        elif not may_email:
+            state, reason = EnrollmentState.STOPPED, EnrollmentStopReason.NO_CONSENT
+        elif rng.random() < 0.3:
+            state = EnrollmentState.COMPLETED
+        else:
+            next_at = now + dt.timedelta(days=rng.randint(0, 6), hours=rng.randint(0, 23))
+        if state != EnrollmentState.ACTIVE:
+            finished = now - dt.timedelta(days=rng.randint(0, 20))
+        enrollments.append(
+            Enrollment(
+                lead_id=lead_id,
+                sequence=sequence,
+                state=state,
+                stop_reason=reason,
+                next_position=position,
+                next_step_at=next_at,
+                steps_done=position - 1,
+                created_at=created,
+                finished_at=finished,
+            )
+        )
+    ctx.bulk_create(Enrollment, enrollments)
