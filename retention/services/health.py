@@ -7,12 +7,13 @@ runs per account.
 """
 
 import datetime as dt
+import json
 import logging
 import time
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, IntegerField, Max, Min, OuterRef, Q, Subquery, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -31,6 +32,8 @@ from retention.models import (
 logger = logging.getLogger(__name__)
 
 BATCH = 5000
+#: Rows per INSERT … SELECT FROM unnest(…) on PostgreSQL.
+PG_CHUNK = 25_000
 
 #: Default weights, used when an admin has not configured components (and by the migration).
 DEFAULT_WEIGHTS = {
@@ -259,53 +262,100 @@ def health_recompute(*, today: dt.date | None = None) -> dict:
         )
     )
     t = time.monotonic()
-    scores, history = [], []
+    rows = []
     account_ids = Account.objects.order_by("pk").values_list("pk", flat=True)
     for account_id in account_ids.iterator(chunk_size=10_000):
         values = {key: component_values[key].get(account_id, MISSING[key]) for key in weight_by_key}
         score = score_from(values, weight_by_key)
-        colour = colour_for(score)
         before = month_ago.get(account_id)
-        scores.append(
-            HealthScore(
-                account_id=account_id,
-                score=score,
-                colour=colour,
-                components={
-                    key: {"value": value, "weight": weight_by_key[key]}
-                    for key, value in values.items()
-                },
-                trend=None if before is None else score - before,
-                computed_on=today,
-            )
-        )
-        history.append(
-            HealthScoreHistory(account_id=account_id, day=today, score=score, colour=colour)
-        )
+        components = {
+            key: {"value": value, "weight": weight_by_key[key]} for key, value in values.items()
+        }
+        trend = None if before is None else score - before
+        rows.append((account_id, score, colour_for(score), components, trend))
     timings["score"] = round(time.monotonic() - t, 2)
     t = time.monotonic()
     with transaction.atomic():
-        for i in range(0, len(scores), BATCH):
-            HealthScore.objects.bulk_create(
-                scores[i : i + BATCH],
-                update_conflicts=True,
-                unique_fields=["account"],
-                update_fields=["score", "colour", "components", "trend", "computed_on"],
-            )
-            HealthScoreHistory.objects.bulk_create(
-                history[i : i + BATCH],
-                update_conflicts=True,
-                unique_fields=["account", "day"],
-                update_fields=["score", "colour"],
-            )
+        _write_scores(rows, today)
     timings["write"] = round(time.monotonic() - t, 2)
     t = time.monotonic()
     opened, closed = risk_episodes_refresh()
     timings["risk"] = round(time.monotonic() - t, 2)
     timings["total"] = round(time.monotonic() - started, 2)
-    result = {"accounts": len(scores), "opened": opened, "closed": closed, "timings": timings}
+    result = {"accounts": len(rows), "opened": opened, "closed": closed, "timings": timings}
     logger.info("Health recompute: %s", result)
     return result
+
+
+def _write_scores(rows: list[tuple], today: dt.date) -> None:
+    """Upsert current scores and today's history. PostgreSQL: one ``INSERT … SELECT FROM
+    unnest(arrays) ON CONFLICT DO UPDATE`` per table and chunk; elsewhere ``bulk_create``."""
+    if connection.vendor != "postgresql":
+        for i in range(0, len(rows), BATCH):
+            chunk = rows[i : i + BATCH]
+            HealthScore.objects.bulk_create(
+                [
+                    HealthScore(
+                        account_id=a,
+                        score=s,
+                        colour=c,
+                        components=comp,
+                        trend=tr,
+                        computed_on=today,
+                    )
+                    for a, s, c, comp, tr in chunk
+                ],
+                update_conflicts=True,
+                unique_fields=["account"],
+                update_fields=["score", "colour", "components", "trend", "computed_on"],
+            )
+            HealthScoreHistory.objects.bulk_create(
+                [
+                    HealthScoreHistory(account_id=a, day=today, score=s, colour=c)
+                    for a, s, c, _, _ in chunk
+                ],
+                update_conflicts=True,
+                unique_fields=["account", "day"],
+                update_fields=["score", "colour"],
+            )
+        return
+    score_table = HealthScore._meta.db_table
+    history_table = HealthScoreHistory._meta.db_table
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), PG_CHUNK):
+            chunk = rows[i : i + PG_CHUNK]
+            ids = [r[0] for r in chunk]
+            scores = [r[1] for r in chunk]
+            colours = [r[2] for r in chunk]
+            cursor.execute(
+                f"""
+                INSERT INTO {score_table} (account_id, score, colour, components, trend, computed_on)
+                SELECT a, s, c, comp::jsonb, tr, %s
+                FROM unnest(%s::bigint[], %s::smallint[], %s::text[], %s::text[], %s::smallint[])
+                    AS t(a, s, c, comp, tr)
+                ON CONFLICT (account_id) DO UPDATE SET
+                    score = EXCLUDED.score, colour = EXCLUDED.colour,
+                    components = EXCLUDED.components, trend = EXCLUDED.trend,
+                    computed_on = EXCLUDED.computed_on
+                """,
+                [
+                    today,
+                    ids,
+                    scores,
+                    colours,
+                    [json.dumps(r[3]) for r in chunk],
+                    [r[4] for r in chunk],
+                ],
+            )
+            cursor.execute(
+                f"""
+                INSERT INTO {history_table} (account_id, day, score, colour)
+                SELECT a, %s, s, c FROM unnest(%s::bigint[], %s::smallint[], %s::text[]) AS t(a, s, c)
+                ON CONFLICT (account_id, day) DO UPDATE SET
+                    score = EXCLUDED.score, colour = EXCLUDED.colour
+                """,
+                [today, ids, scores, colours],
+            )
 
 
 # Risk episodes ---------------------------------------------------------------------------------
