@@ -21,7 +21,7 @@ def test_rep_creates_account_and_contact_logs_a_call_and_finds_it(browser_page, 
 
     # Create an account
     page.click("nav >> text=Accounts")
-    page.click("text=New")
+    page.click("a.btn:text-is('New')")
     page.fill("input[name=name]", "Nordwind Logistics")
     page.fill("input[name=domain]", "nordwind.example")
     page.select_option("select[name=industry]", "logistics")
