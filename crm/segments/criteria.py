@@ -1,7 +1,6 @@
 """The crm core's segment targets (contacts, accounts) and their criteria; ``register()`` runs
 from ``crm/apps.py``."""
 
-from django.db.models import OuterRef
 from django_countries import countries
 
 from crm.choices import Industry, LifecycleStage, SizeBand
@@ -178,9 +177,7 @@ def register():
             "Number of contacts",
             Group.FIRMOGRAPHIC,
             Kind.NUMBER,
-            lambda value, operator: count_q(
-                Contact.objects.filter(account_id=OuterRef("pk")), operator, value
-            ),
+            lambda value, operator: count_q(Contact.objects.all(), "account_id", operator, value),
         ),
     ):
         segment_criteria.register(account, criterion)

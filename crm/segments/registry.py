@@ -4,7 +4,7 @@
 lifecycle and behavioural criteria (``crm/segments/criteria.py``, called from ``crm/apps.py``).
 Every later stage adds its own from its ``apps.py`` ``ready()``, so ``crm`` never imports a stage.
 A criterion turns ``(value, operator)`` into a ``Q`` over the target model; subqueries are
-``Exists``/``OuterRef`` (or ``count_q``), never annotations, so a whole segment is ONE query.
+``Exists``/``OuterRef`` or ``IN`` subqueries (``count_q``), never annotations, so a whole segment is ONE query.
 
 A stage adding a target and criteria (e.g. ``leads/apps.py``)::
 
@@ -37,12 +37,12 @@ A stage adding a target and criteria (e.g. ``leads/apps.py``)::
             segment_criteria.register("lead", criterion)
 
 A count compared with N (``sales/apps.py``: number of orders of a contact) is ``count_q``,
-one correlated COUNT inside the same statement::
+one GROUP BY subquery inside the same statement::
 
         segment_criteria.register("contact", Criterion(
             "orders", "Number of orders", Group.BEHAVIOURAL, Kind.NUMBER,
             build=lambda value, operator: count_q(
-                Order.objects.filter(contact=OuterRef("pk")), operator, value)))
+                Order.objects.all(), "contact_id", operator, value)))
 
 ``activity_within_q(model, days, operator)`` is the "last activity within / not within N days"
 condition as a bare ``Q`` for any model with a timeline, for use inside other criteria.
@@ -64,12 +64,7 @@ from enum import StrEnum
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Exists, F, Func, OuterRef, Q, Subquery
-from django.db.models.lookups import (
-    Exact,
-    GreaterThanOrEqual,
-    LessThanOrEqual,
-)
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 MAX_TEXT = 200
@@ -277,19 +272,32 @@ def activity_within_criteria(
     ]
 
 
-def count_q(related: models.QuerySet, operator: str, value, *, count_field: str = "pk") -> Q:
-    """Compare the number of ``related`` rows (a queryset correlated with ``OuterRef``) with
-    ``value`` (``gte``/``lte``/``eq``), as one correlated subquery in the same statement."""
-    # COUNT as a plain function, not an aggregate: no GROUP BY, one row even when none match.
-    counted = Subquery(
-        related.order_by()
-        .annotate(_n=Func(F(count_field), function="COUNT", output_field=models.IntegerField()))
-        .values("_n")[:1],
-        output_field=models.IntegerField(),
-    )
+def count_q(related: models.QuerySet, key: str, operator: str, value) -> Q:
+    """Compare with ``value`` (``gte``/``lte``/``eq``) how many ``related`` rows point at each
+    target row through the field ``key`` (e.g. ``Contact.objects.all()``, ``"account_id"``;
+    ``related`` may be filtered first, e.g. paid orders only).
+
+    One GROUP BY over ``related`` inside the same statement (``pk IN (… HAVING COUNT(*) …)``),
+    not a correlated COUNT per target row, which costs a heap visit per related row. Rows with
+    no related row count as 0, so "at most 2" and "exactly 0" include them."""
     number = Decimal(str(value))
-    lookup = {"gte": GreaterThanOrEqual, "lte": LessThanOrEqual, "eq": Exact}[operator]
-    return Q(lookup(counted, number))
+    grouped = (
+        related.order_by()
+        .filter(**{f"{key}__isnull": False})  # NOT IN over a NULL would match nothing
+        .values(key)
+        .annotate(_n=Count("*"))
+    )
+
+    def having(lookup):
+        return Q(pk__in=grouped.filter(**{f"_n__{lookup}": number}).values(key))
+
+    if operator == "gte":
+        return Q() if number <= 0 else having("gte")
+    if operator == "lte":
+        return ~having("gt")
+    if operator == "eq":
+        return ~Q(pk__in=grouped.values(key)) if number == 0 else having("exact")
+    raise ValueError(f"count_q has no operator {operator!r}")
 
 
 # ------------------------------------------------------------------------------------------

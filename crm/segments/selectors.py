@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models, transaction
 
 from crm.segments.definition import definition_clean, definition_q
 from crm.segments.registry import segment_criteria
@@ -44,8 +44,19 @@ def _nothing():
     return Contact.objects.none()
 
 
-def segment_count(segment_or_definition, *, user, target: str | None = None) -> int:
-    return segment_queryset(segment_or_definition, user=user, target=target).order_by().count()
+def segment_count(
+    segment_or_definition, *, user, target: str | None = None, timeout_ms: int | None = None
+) -> int:
+    """How many members ``user`` sees: one ``SELECT COUNT(*)``. With ``timeout_ms`` (on
+    PostgreSQL) a count running longer is cancelled with ``OperationalError``, so a live count
+    of an unusually heavy segment cannot hold a web worker."""
+    queryset = segment_queryset(segment_or_definition, user=user, target=target).order_by()
+    if not timeout_ms or connections[queryset.db].vendor != "postgresql":
+        return queryset.count()
+    with transaction.atomic(using=queryset.db):
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = %s", [int(timeout_ms)])
+        return queryset.count()
 
 
 def segments_usable_by(user, target: str | None = None) -> models.QuerySet:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 
 import django_filters
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -35,11 +37,17 @@ from crm.segments.forms import (
     tree_for_definition,
 )
 from crm.segments.registry import Kind, segment_criteria
-from crm.segments.selectors import segment_queryset
+from crm.segments.selectors import segment_count, segment_queryset
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView
 
 PREVIEW_ROWS = 50
+
+
+def _count_timeout_ms() -> int:
+    return getattr(settings, "SEGMENT_COUNT_TIMEOUT_MS", 10_000)
+
+
 HISTORY_DAYS = 90
 EXPORT_CHUNK = 2000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -316,8 +324,19 @@ def _evaluate(request):
 @require_POST
 def segment_count_view(request):
     """The live count of the builder's current state (debounced by the page)."""
-    queryset, target, errors = _evaluate(request)
-    count = queryset.order_by().count() if queryset is not None else None
+    target, definition = definition_from_post(request.POST)
+    count, errors = None, []
+    if segment_criteria.target(target) is None:
+        errors = ["Choose what the segment holds."]
+    else:
+        try:
+            count = segment_count(
+                definition, user=request.user, target=target, timeout_ms=_count_timeout_ms()
+            )
+        except ValidationError as exc:
+            errors = exc.messages
+        except OperationalError:
+            errors = ["Counting took too long; narrow the conditions or try again."]
     context = {"count": count, "errors": errors, "target": segment_criteria.target(target)}
     return render(request, "crm/segments/_count.html", context)
 

@@ -131,14 +131,19 @@ def test_account_criteria_contacts_count_stage_and_activity(rep, rep2):
     def members(*conditions):
         return set(segment_queryset(group("and", *conditions), user=rep, target="account"))
 
+    empty = AccountFactory(owner=rep, lifecycle_stage="churned", size_band="11-50")
+    ContactFactory(account=None, owner=rep)  # a NULL account must not empty "NOT IN"
     assert members(condition("contacts", "gte", 3)) == {big}
-    assert members(condition("contacts", "lte", 1)) == {small}
-    assert members(condition("contacts", "eq", 0)) == set()
+    assert members(condition("contacts", "gte", 0)) == {big, small, empty}
+    assert members(condition("contacts", "lte", 1)) == {small, empty}
+    assert members(condition("contacts", "eq", 0)) == {empty}
+    assert members(condition("contacts", "eq", 3)) == {big}
+    assert members(condition("contacts", "gte", "2.5")) == {big}
     assert members(condition("lifecycle_stage", "in", ["customer"])) == {big}
-    assert members(condition("size_band", "not_in", ["1000+"])) == {small}
+    assert members(condition("size_band", "not_in", ["1000+", "11-50"])) == {small}
     assert members(condition("owner", "in", [str(rep2.pk)])) == {small}
     assert members(condition("last_activity", "within", 7)) == {small}
-    assert members(condition("last_activity", "not_within", 7)) == {big}
+    assert members(condition("last_activity", "not_within", 7)) == {big, empty}
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from crm.choices import Role
@@ -22,6 +23,8 @@ def settled(page):
 
 
 def test_manager_builds_vps_in_germany_with_no_recent_activity(browser_page, live_server):  # noqa: F811
+    # An earlier transactional test may have flushed the role groups the migrations made.
+    Group.objects.get_or_create(name=Role.MANAGER)
     manager = UserFactory(username="manager", roles=[Role.MANAGER], password="demo")
     de, fr = (
         AccountFactory(country="DE", owner=manager),

@@ -310,9 +310,60 @@ def test_builder_page_query_count_is_fixed(
     with django_assert_max_num_queries(10):
         response = manager_client.get(segment.get_absolute_url())
     assert response.status_code == 200
-    with django_assert_max_num_queries(6):
+    # session, user, roles, owner choices, COUNT; on PostgreSQL also the statement timeout
+    # (savepoint, SET LOCAL, release)
+    with django_assert_max_num_queries(9):
         count = manager_client.post(
             reverse("segment_count"),
             builder_post(conditions=[("owner", "in", [str(manager.pk)])] * conditions),
         )
     assert count.status_code == 200 and count.context["count"] == 0
+
+
+def test_live_count_that_takes_too_long_says_so(manager_client, monkeypatch):
+    from django.db import OperationalError
+
+    from crm.views import segments as views
+
+    def slow(*args, **kwargs):
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(views, "segment_count", slow)
+    response = manager_client.post(reverse("segment_count"), builder_post())
+    assert response.status_code == 200
+    assert "took too long" in response.content.decode()
+
+
+def test_count_timeout_applies_on_postgresql(manager):
+    from crm.segments.selectors import segment_count
+
+    # the timeout path runs the same count (inside a transaction on PostgreSQL)
+    ContactFactory(title="VP", owner=manager)
+    assert segment_count(group("and"), user=manager, target="contact", timeout_ms=5000) == 1
+
+
+def test_segment_choice_field_offers_usable_segments_only(rep, rep2):
+    from django import forms
+
+    from crm.segments.forms import SegmentChoiceField
+
+    mine = SegmentFactory(owner=rep, name="Mine")
+    shared = SegmentFactory(owner=rep2, name="Team VPs", shared=True)
+    private = SegmentFactory(owner=rep2, name="Rep2 private")
+    SegmentFactory(owner=rep, name="My accounts", target="account")
+
+    class EnrolForm(forms.Form):
+        def __init__(self, *args, user, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields["segment"] = SegmentChoiceField(user=user, target="contact")
+
+    form = EnrolForm(user=rep)
+    assert [label for _, label in form.fields["segment"].choices] == [
+        "Choose a segment",
+        "Mine (private)",
+        "Team VPs",
+    ]
+    assert EnrolForm({"segment": shared.pk}, user=rep).is_valid()
+    bad = EnrolForm({"segment": private.pk}, user=rep)
+    assert not bad.is_valid() and "segment" in bad.errors
+    assert EnrolForm({"segment": mine.pk}, user=rep).is_valid()
