@@ -1,5 +1,10 @@
 """The crm core's segment targets (contacts, accounts) and their criteria; ``register()`` runs
-from ``crm/apps.py``."""
+from ``crm/apps.py``. ``standard_criteria(model)`` gives any owned, timestamped record with a
+timeline (a lead, a deal, a ticket) the owner / created / last-activity criteria in one call::
+
+    for criterion in standard_criteria(Lead):
+        segment_criteria.register("lead", criterion)
+"""
 
 from django_countries import countries
 
@@ -22,6 +27,32 @@ def owner_choices():
 
     people = User.objects.filter(is_active=True, groups__isnull=False).distinct()
     return [(u.pk, str(u)) for u in people.order_by("first_name", "last_name", "username")]
+
+
+def standard_criteria(
+    model, *, owner_field: str = "owner", created_field: str = "created_at"
+) -> list[Criterion]:
+    """Owner, created within N days and last activity within / not within N days, for a model
+    with an owner FK, a creation timestamp and a timeline."""
+    return [
+        Criterion.for_field(
+            "owner",
+            "Owner",
+            group=Group.OWNERSHIP,
+            kind=Kind.MULTI_CHOICE,
+            field=f"{owner_field}_id",
+            choices=owner_choices,
+        ),
+        Criterion.for_field(
+            "created",
+            "Created",
+            group=Group.LIFECYCLE,
+            kind=Kind.DAYS,
+            field=created_field,
+            unit="days",
+        ),
+        *activity_within_criteria(model),
+    ]
 
 
 def country_choices():

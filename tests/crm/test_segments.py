@@ -237,3 +237,28 @@ def test_seed_step_makes_demo_segments_with_todays_size(manager, rep):
     assert segment.shared
     assert segment.size_snapshots.get().size == 1
     assert rep.segments.get().definition["children"][-1] == condition("owner", "in", [str(rep.pk)])
+
+
+def test_standard_criteria_work_for_a_later_apps_model(rep, rep2):
+    from crm.segments.criteria import standard_criteria
+    from crm.segments.registry import segment_criteria
+    from leads.models import Lead
+    from tests.factories.leads import LeadFactory
+
+    segment_criteria.register_target("test-leads", Lead, label="Leads")
+    try:
+        for criterion in standard_criteria(Lead):
+            segment_criteria.register("test-leads", criterion)
+        quiet, busy = LeadFactory(owner=rep), LeadFactory(owner=rep)
+        LeadFactory(owner=rep2)
+        ActivityFactory(subject=busy, occurred_at=days_ago(1))
+        definition = group(
+            "and",
+            condition("owner", "in", [str(rep.pk), str(rep2.pk)]),
+            condition("created", "within", 1),
+            condition("last_activity", "not_within", 14),
+        )
+        # a rep sees only their own leads, whatever the definition asks
+        assert list(segment_queryset(definition, user=rep, target="test-leads")) == [quiet]
+    finally:
+        segment_criteria.unregister_target("test-leads")
