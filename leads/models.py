@@ -197,7 +197,6 @@ class Lead(models.Model):
             models.Index(fields=["company_name"], name="lead_company_idx"),
             models.Index(fields=["-updated_at"], name="lead_updated_idx"),
             models.Index(fields=["possible_duplicate", "-created_at"], name="lead_dup_idx"),
-            models.Index(fields=["team", "-created_at"], name="lead_team_idx"),
             models.Index(fields=["owner", "-score", "-id"], name="lead_owner_score_idx"),
         ]
 

@@ -15,8 +15,9 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import BooleanField, F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django_countries import countries
 
@@ -27,7 +28,7 @@ from leads.choices import DedupePolicy, ImportStatus, LeadSource
 from leads.models import Campaign, ImportJob, ImportMapping, ImportRowError, Lead
 from leads.services import assignment, scoring
 
-CHUNK_SIZE = 2000
+CHUNK_SIZE = 5000
 PREVIEW_ROWS = 10
 MAX_ROWS = 1_000_000
 
@@ -283,6 +284,17 @@ UPDATABLE = (
 )
 
 
+def _one_of(model, field: str, values) -> Q:
+    """``field IN values`` for thousands of values: on PostgreSQL one array parameter
+    (``= ANY(%s)``) instead of thousands of placeholders to parse and bind."""
+    values = list(values)
+    if connection.vendor != "postgresql":
+        return Q(**{f"{field}__in": values})
+    qn = connection.ops.quote_name
+    column = f"{qn(model._meta.db_table)}.{qn(model._meta.get_field(field).column)}"
+    return Q(RawSQL(f"{column} = ANY(%s)", [values], output_field=BooleanField()))
+
+
 def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult:
     result = ChunkResult()
     errors: list[ImportRowError] = []
@@ -301,15 +313,18 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
     phones = {d["phone"] for _, d, _ in parsed if d["phone"]}
     lead_by_email, lead_by_phone, contact_by_key = {}, {}, {}
     if emails or phones:
-        match = Q(email__in=emails) | Q(phone__in=phones)
+        lead_match = _one_of(Lead, "email", emails) | _one_of(Lead, "phone", phones)
         for pk, email, phone in (
-            Lead.objects.filter(match).order_by("-id").values_list("pk", "email", "phone")
+            Lead.objects.filter(lead_match).order_by("-id").values_list("pk", "email", "phone")
         ):
             if email in emails:
                 lead_by_email[email] = pk
             if phone in phones:
                 lead_by_phone[phone] = pk
-        for pk, email, phone in Contact.objects.filter(match).values_list("pk", "email", "phone"):
+        contact_match = _one_of(Contact, "email", emails) | _one_of(Contact, "phone", phones)
+        for pk, email, phone in Contact.objects.filter(contact_match).values_list(
+            "pk", "email", "phone"
+        ):
             if email in emails:
                 contact_by_key[email] = pk
             if phone in phones:
@@ -319,7 +334,7 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
     similar = {}
     if companies:
         for pk, first, last, company in Lead.objects.filter(
-            last_name__in=names, company_name__in=companies
+            _one_of(Lead, "last_name", names), _one_of(Lead, "company_name", companies)
         ).values_list("pk", "first_name", "last_name", "company_name"):
             similar[(last.lower(), company.lower(), first[:1].lower())] = pk
 
@@ -403,7 +418,7 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
         lead.score, lead.grade, lead.score_breakdown = scoring.score_compute(
             lead=lead, rules=lookups.scoring_rules, now=now
         )
-    Lead.objects.bulk_create(new_leads, batch_size=1000)
+    _insert_leads(new_leads, now)
     result.created = len(new_leads)
     if updates:
         targets = Lead.objects.in_bulk(list(updates))
@@ -427,6 +442,40 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
         result.updated += len(targets)
     ImportRowError.objects.bulk_create(errors, batch_size=1000)
     return result
+
+
+def _insert_leads(leads: list[Lead], now) -> None:
+    """Write new leads: COPY on PostgreSQL (values read straight off the objects, no per-field
+    ORM conversion of a hundred thousand rows), bulk_create elsewhere."""
+    if connection.vendor != "postgresql":
+        Lead.objects.bulk_create(leads, batch_size=1000)
+        return
+    from psycopg.types.json import Jsonb
+
+    fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+    convert = []
+    for f in fields:
+        if f.get_internal_type() == "JSONField":
+            convert.append(Jsonb)
+        elif f.name == "country":
+            convert.append(str)
+        else:
+            convert.append(None)
+    plan = list(zip([f.attname for f in fields], convert, strict=True))
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        sql = f"COPY {qn(Lead._meta.db_table)} ({columns}) FROM STDIN"
+        with cursor.cursor.copy(sql) as copy:
+            for lead in leads:
+                lead.updated_at = now
+                values = lead.__dict__
+                copy.write_row(
+                    tuple(
+                        conv(values[name]) if conv and values[name] is not None else values[name]
+                        for name, conv in plan
+                    )
+                )
 
 
 def _assign(leads: list[Lead], job: ImportJob, lookups: Lookups) -> None:
