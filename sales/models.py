@@ -227,16 +227,39 @@ class Opportunity(models.Model):
             models.Index(fields=["campaign", "status"], name="opp_campaign_idx"),
             # Board: column totals (GROUP BY stage of a pipeline's open deals) and each column's
             # first cards, for everybody and per owner.
-            models.Index(fields=["pipeline", "status", "stage"], name="opp_board_totals_idx"),
+            # Partial and covering (key columns hold what is summed), so the totals are an
+            # index-only scan of open deals.
+            models.Index(
+                fields=["pipeline", "stage", "owner", "amount", "probability"],
+                condition=Q(status=StageKind.OPEN),
+                name="opp_board_totals_idx",
+            ),
+            models.Index(
+                fields=["owner", "pipeline", "stage", "amount", "probability"],
+                condition=Q(status=StageKind.OPEN),
+                name="opp_owner_board_totals_idx",
+            ),
             models.Index(fields=["stage", "expected_close_date", "id"], name="opp_board_idx"),
             models.Index(
                 fields=["owner", "stage", "expected_close_date"], name="opp_owner_board_idx"
             ),
             # Forecast: open deals by close date, won deals by close time, per owner.
             models.Index(
-                fields=["status", "owner", "expected_close_date"], name="opp_forecast_open_idx"
+                fields=[
+                    "owner",
+                    "expected_close_date",
+                    "forecast_category",
+                    "amount",
+                    "probability",
+                ],
+                condition=Q(status=StageKind.OPEN),
+                name="opp_forecast_open_idx",
             ),
-            models.Index(fields=["status", "owner", "closed_at"], name="opp_forecast_won_idx"),
+            models.Index(
+                fields=["owner", "closed_at", "amount"],
+                condition=Q(status=StageKind.WON),
+                name="opp_forecast_won_idx",
+            ),
         ]
 
     def __str__(self):
@@ -596,6 +619,7 @@ class OnboardingPlan(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [
+            models.Index(fields=["-started_at", "-id"], name="onboarding_started_idx"),
             models.Index(fields=["status", "-started_at"], name="onboarding_status_idx"),
             models.Index(fields=["owner", "status", "-started_at"], name="onboarding_owner_idx"),
         ]

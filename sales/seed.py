@@ -58,7 +58,7 @@ LOST_REASONS = (
 def seed(ctx: SeedContext):
     from django.contrib.contenttypes.models import ContentType
 
-    from crm.models import Task
+    from crm.models import Account, Task
     from sales.models import (
         OnboardingPlan,
         OnboardingTemplate,
@@ -106,6 +106,7 @@ def seed(ctx: SeedContext):
     deal_ids = ctx.reserve_ids(Opportunity, n_deals)
     n_accounts = len(core.account_ids)
     deal_rows, change_rows, line_rows, won = [], [], [], []
+    account_names = dict(Account.objects.values_list("id", "name"))
     quote_candidates = []
     today = now.date()
 
@@ -209,7 +210,7 @@ def seed(ctx: SeedContext):
             category = "closed"
             close_date = end.date()
             closed_at = end
-        account_name = f"#{account_id}"
+        account_name = account_names.get(account_id, "Customer")
         name = rng.choice(DEAL_NAMES[pipeline_name]).format(
             account=account_name, year=created.year + 1
         )
@@ -268,8 +269,6 @@ def seed(ctx: SeedContext):
         ],
         deal_rows,
     )
-    # Real names: the account's, set in one statement instead of carrying names in memory.
-    _name_deals_after_accounts(deal_ids)
     ctx.insert_rows(
         StageChange,
         [
@@ -564,18 +563,3 @@ def seed(ctx: SeedContext):
         task_rows,
     )
     ctx.progress(f"{len(won):,} won deals with orders, {history:,} repeat orders")
-
-
-def _name_deals_after_accounts(deal_ids: range) -> None:
-    """Replace the "#<account id>" placeholder in the new deals' names with the account's name."""
-    from django.db import connection
-
-    if not len(deal_ids):
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE sales_opportunity SET name = substr(REPLACE(name, '#' || CAST(account_id AS TEXT), "
-            "(SELECT a.name FROM crm_account a WHERE a.id = sales_opportunity.account_id)), 1, 200) "
-            "WHERE id BETWEEN %s AND %s",
-            [deal_ids[0], deal_ids[-1]],
-        )

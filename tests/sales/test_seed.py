@@ -29,7 +29,7 @@ def test_demo_data_covers_every_pipeline_and_stage_with_history_and_orders():
     by_pipeline = dict(deals.values_list("pipeline__name").annotate(n=Count("id")))
     assert set(by_pipeline) == {"New business", "Expansion", "Renewal"}
     assert set(deals.values_list("status", flat=True)) == {"open", "won", "lost"}
-    assert not deals.filter(name__startswith="#").exists()
+    assert not deals.filter(name__startswith="Customer").exists()
     assert deals.filter(status="lost", lost_reason="").count() == 0
     # Every deal has its history, starting from nothing
     assert StageChange.objects.filter(from_stage__isnull=True).count() == 600
