@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from retention.models import (
+    Advocate,
     ChurnEvent,
     ChurnModelRun,
     ChurnPrediction,
@@ -9,9 +10,15 @@ from retention.models import (
     HealthScoreHistory,
     IntegrationToken,
     MrrMovement,
+    NpsRun,
+    NpsSurvey,
+    ProductAssociation,
+    Recommendation,
+    Referral,
     Renewal,
     RiskEpisode,
     Subscription,
+    TestimonialRequest,
     UsageDaily,
     UsageEvent,
 )
@@ -188,3 +195,67 @@ class ChurnModelRunAdmin(admin.ModelAdmin):
     list_display = ["ran_at", "trained", "churned", "retained", "scored", "message"]
     list_filter = ["trained"]
     search_fields = ["message"]
+
+
+@admin.register(NpsRun)
+class NpsRunAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at", "created_by", "sent_count"]
+    search_fields = ["name"]
+    autocomplete_fields = ["created_by"]
+
+
+@admin.register(NpsSurvey)
+class NpsSurveyAdmin(admin.ModelAdmin):
+    list_display = ["contact", "account", "run", "sent_at", "score", "answered_at"]
+    list_filter = ["run"]
+    search_fields = ["contact__last_name", "contact__email", "account__name"]
+    autocomplete_fields = ["contact", "account", "run"]
+    readonly_fields = ["key"]
+    show_full_result_count = False
+
+
+@admin.register(ProductAssociation)
+class ProductAssociationAdmin(admin.ModelAdmin):
+    list_display = [
+        "antecedent_name",
+        "consequent_name",
+        "support",
+        "confidence",
+        "lift",
+        "accounts",
+    ]
+    search_fields = ["antecedent_name", "consequent_name", "antecedent_sku", "consequent_sku"]
+
+
+@admin.register(Recommendation)
+class RecommendationAdmin(admin.ModelAdmin):
+    list_display = ["account", "kind", "product_name", "strength", "status", "opportunity_id"]
+    list_filter = ["kind", "status"]
+    search_fields = ["account__name", "product_name", "product_sku"]
+    autocomplete_fields = ["account"]
+    show_full_result_count = False
+
+
+@admin.register(Advocate)
+class AdvocateAdmin(admin.ModelAdmin):
+    list_display = ["contact", "account", "code", "status", "is_reference", "created_at"]
+    list_filter = ["status", "is_reference"]
+    search_fields = ["contact__last_name", "contact__email", "account__name", "code"]
+    autocomplete_fields = ["contact", "account", "source_survey"]
+    readonly_fields = ["code"]
+
+
+@admin.register(Referral)
+class ReferralAdmin(admin.ModelAdmin):
+    list_display = ["advocate", "lead", "created_at", "converted_at", "reward_status"]
+    list_filter = ["reward_status"]
+    search_fields = ["advocate__contact__last_name", "lead__last_name", "lead__email"]
+    autocomplete_fields = ["advocate", "lead"]
+
+
+@admin.register(TestimonialRequest)
+class TestimonialRequestAdmin(admin.ModelAdmin):
+    list_display = ["advocate", "kind", "status", "permission_to_publish", "requested_at"]
+    list_filter = ["kind", "status", "permission_to_publish"]
+    search_fields = ["advocate__contact__last_name", "quote"]
+    autocomplete_fields = ["advocate", "requested_by"]

@@ -10,10 +10,11 @@ class RetentionConfig(AppConfig):
         from crm import registry
         from crm.choices import Role
         from crm.models import Account
-        from retention import selectors
+        from leads.signals import lead_converted
+        from retention import public, receivers, selectors
         from retention.models import Subscription
-        from retention.services import renewals, subscriptions
         from sales.signals import opportunity_lost, opportunity_won
+        from support import surveys
 
         revenue_roles = (Role.SALES_REP, Role.MANAGER, Role.ADMIN)
         registry.navigation.register(
@@ -48,8 +49,26 @@ class RetentionConfig(AppConfig):
         )
         # Inside the closing transaction (DESIGN.md): the subscription commits with the win.
         opportunity_won.connect(
-            subscriptions.on_opportunity_won, dispatch_uid="retention.on_opportunity_won"
+            receivers.on_opportunity_won, dispatch_uid="retention.on_opportunity_won"
         )
         opportunity_lost.connect(
-            renewals.on_opportunity_lost, dispatch_uid="retention.on_opportunity_lost"
+            receivers.on_opportunity_lost, dispatch_uid="retention.on_opportunity_lost"
         )
+        lead_converted.connect(
+            receivers.on_lead_converted, dispatch_uid="retention.on_lead_converted"
+        )
+        surveys.register("nps", public.nps_survey)
+        registry.detail_panels.register(
+            Account,
+            registry.Panel(
+                title="Upsell",
+                template="retention/panels/upsell.html",
+                context=lambda request, account: selectors.account_recommendations(
+                    user=request.user, account=account
+                ),
+                order=35,
+            ),
+        )
+        registry.navigation.register("Upsell", "retention:upsell", order=63, roles=revenue_roles)
+        registry.navigation.register("NPS", "retention:nps", order=64)
+        registry.navigation.register("Advocacy", "retention:advocacy", order=65)

@@ -74,3 +74,54 @@ class ChurnReason(models.TextChoices):
     BUDGET = "budget", "Budget cut"
     BUSINESS_CLOSED = "closed", "Business closed or acquired"
     OTHER = "other", "Other"
+
+
+class NpsCategory(models.TextChoices):
+    PROMOTER = "promoter", "Promoter"
+    PASSIVE = "passive", "Passive"
+    DETRACTOR = "detractor", "Detractor"
+
+
+def nps_category(score: int) -> str:
+    if score >= 9:
+        return NpsCategory.PROMOTER
+    if score >= 7:
+        return NpsCategory.PASSIVE
+    return NpsCategory.DETRACTOR
+
+
+class RecommendationKind(models.TextChoices):
+    CROSS_SELL = "cross_sell", "Cross-sell"
+    SEATS = "seats", "Seats near the limit"
+
+
+class RecommendationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    TAKEN = "taken", "Taken (deal opened)"
+    DISMISSED = "dismissed", "Dismissed"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class AdvocateStatus(models.TextChoices):
+    CANDIDATE = "candidate", "Candidate"
+    ACTIVE = "active", "Active advocate"
+    DECLINED = "declined", "Declined"
+
+
+class RewardStatus(models.TextChoices):
+    NONE = "none", "Not yet"
+    EARNED = "earned", "Earned (lead converted)"
+    PAID = "paid", "Paid"
+
+
+class TestimonialKind(models.TextChoices):
+    TESTIMONIAL = "testimonial", "Testimonial"
+    CASE_STUDY = "case_study", "Case study"
+
+
+class TestimonialStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    RECEIVED = "received", "Received"
+    APPROVED = "approved", "Approved to publish"
+    DECLINED = "declined", "Declined"

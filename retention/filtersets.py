@@ -5,8 +5,15 @@ from django.db.models import Q
 from crm.filtersets import DateRangeFilter, SearchFilterSet, people
 from crm.models import Account
 from crm.text_search import text_search
-from retention.choices import ChurnReason, HealthColour, RiskReason, SubscriptionStatus
-from retention.models import ChurnEvent, RiskEpisode, Subscription
+from retention.choices import (
+    ChurnReason,
+    HealthColour,
+    RecommendationKind,
+    RecommendationStatus,
+    RiskReason,
+    SubscriptionStatus,
+)
+from retention.models import ChurnEvent, Recommendation, RiskEpisode, Subscription
 
 
 class AccountSearchFilterSet(SearchFilterSet):
@@ -65,3 +72,15 @@ class ChurnEventFilterSet(AccountSearchFilterSet):
     class Meta:
         model = ChurnEvent
         fields = ["q", "reason", "date"]
+
+
+class RecommendationFilterSet(AccountSearchFilterSet):
+    search_fields = ("product_name",)
+    status = django_filters.ChoiceFilter(
+        choices=RecommendationStatus.choices, empty_label="Any status"
+    )
+    kind = django_filters.ChoiceFilter(choices=RecommendationKind.choices, empty_label="Any kind")
+
+    class Meta:
+        model = Recommendation
+        fields = ["q", "status", "kind"]

@@ -13,12 +13,18 @@ from django.urls import reverse
 from crm.models import Account
 from crm.visibility import any_role, owner_scope
 from retention.choices import (
+    AdvocateStatus,
     ChurnReason,
     HealthColour,
     HealthComponentKey,
     MovementKind,
+    RecommendationKind,
+    RecommendationStatus,
+    RewardStatus,
     RiskReason,
     SubscriptionStatus,
+    TestimonialKind,
+    TestimonialStatus,
     UsageKind,
     UsageSource,
 )
@@ -507,3 +513,229 @@ class Renewal(models.Model):
         if self.opportunity_id is None:
             return None
         return Opportunity.objects.filter(pk=self.opportunity_id).first()
+
+
+# NPS -------------------------------------------------------------------------------------------
+
+
+class NpsRun(models.Model):
+    """One round of NPS surveys sent to contacts of paying accounts."""
+
+    name = models.CharField(max_length=150)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "NPS run"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.name
+
+
+class NpsSurveyQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(account__in=Account.objects.visible_to(user))
+
+
+class NpsSurvey(models.Model):
+    """One contact asked "how likely are you to recommend us?" (0–10), and the answer. The
+    link is signed and single use; a contact is asked at most once per throttle period."""
+
+    run = models.ForeignKey(NpsRun, on_delete=models.CASCADE, related_name="surveys")
+    contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="nps_surveys")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="nps_surveys")
+    key = models.CharField(max_length=64, unique=True, editable=False)
+    sent_at = models.DateTimeField()
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NpsSurveyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "NPS survey"
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "contact"], name="nps_once_per_run"),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__lte=10), name="nps_score_0_to_10"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "-sent_at"], name="nps_contact_sent_idx"),
+            models.Index(fields=["account", "-answered_at"], name="nps_account_answer_idx"),
+            models.Index(fields=["-answered_at"], name="nps_answered_idx"),
+        ]
+
+    def __str__(self):
+        return f"NPS {self.run_id} → contact {self.contact_id}"
+
+
+# Upsell and cross-sell -------------------------------------------------------------------------
+
+
+class ProductAssociation(models.Model):
+    """A mined rule "accounts holding A also hold B": support (share of accounts holding both),
+    confidence (share of A-holders that hold B) and lift (confidence over B's base rate)."""
+
+    antecedent_sku = models.CharField(max_length=60)
+    antecedent_name = models.CharField(max_length=200)
+    consequent_sku = models.CharField(max_length=60)
+    consequent_name = models.CharField(max_length=200)
+    support = models.FloatField()
+    confidence = models.FloatField()
+    lift = models.FloatField()
+    accounts = models.PositiveIntegerField(help_text="Accounts holding both.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-lift", "-confidence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["antecedent_sku", "consequent_sku"], name="association_unique_pair"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.antecedent_name} → {self.consequent_name} (lift {self.lift:.1f})"
+
+
+class RecommendationQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return revenue_scope(self, user, field="account__owner")
+
+    def changeable_by(self, user):
+        return revenue_scope(self, user, field="account__owner")
+
+
+class Recommendation(models.Model):
+    """A product an account's owner could offer next, and why; remembers what became of it."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="recommendations")
+    kind = models.CharField(max_length=12, choices=RecommendationKind.choices)
+    product_sku = models.CharField(max_length=60)
+    product_name = models.CharField(max_length=200)
+    reason = models.CharField(max_length=300)
+    strength = models.FloatField(help_text="Lift of the rule, or seat usage (1.0 = full).")
+    status = models.CharField(
+        max_length=10, choices=RecommendationStatus.choices, default=RecommendationStatus.OPEN
+    )
+    opportunity_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RecommendationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-strength", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "kind", "product_sku"],
+                condition=Q(status=RecommendationStatus.OPEN),
+                name="recommendation_one_open",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["account", "status"], name="rec_account_idx"),
+            models.Index(fields=["status", "-strength"], name="rec_status_idx"),
+            models.Index(fields=["opportunity_id"], name="rec_opportunity_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.product_name} for account {self.account_id}"
+
+
+# Advocacy --------------------------------------------------------------------------------------
+
+
+class AdvocateQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(account__in=Account.objects.visible_to(user))
+
+    def changeable_by(self, user):
+        return owner_scope(self, user, field="account__owner")
+
+
+class Advocate(models.Model):
+    """A happy customer contact (a promoter) who may refer others, give a testimonial or be a
+    reference; ``code`` makes their referral link ``/r/<code>/``."""
+
+    contact = models.OneToOneField("crm.Contact", on_delete=models.CASCADE, related_name="advocate")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="advocates")
+    code = models.CharField(max_length=16, unique=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=AdvocateStatus.choices, default=AdvocateStatus.CANDIDATE
+    )
+    is_reference = models.BooleanField(
+        "reference customer", default=False, help_text="Agreed to talk to prospects."
+    )
+    source_survey = models.ForeignKey(
+        NpsSurvey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AdvocateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["is_reference", "account"], name="advocate_reference_idx"),
+            models.Index(fields=["account"], name="advocate_account_idx"),
+        ]
+
+    def __str__(self):
+        return f"Advocate {self.contact_id} ({self.code})"
+
+    def get_absolute_url(self):
+        return reverse("retention:advocate_detail", args=[self.pk])
+
+
+class Referral(models.Model):
+    """A lead that came through an advocate's referral link, and the advocate's reward."""
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="referrals")
+    lead = models.OneToOneField("leads.Lead", on_delete=models.CASCADE, related_name="referral")
+    created_at = models.DateTimeField(auto_now_add=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    reward_status = models.CharField(
+        max_length=10, choices=RewardStatus.choices, default=RewardStatus.NONE
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["advocate", "-created_at"], name="referral_advocate_idx")]
+
+    def __str__(self):
+        return f"Referral of lead {self.lead_id} by {self.advocate_id}"
+
+
+class TestimonialRequest(models.Model):
+    """A request to an advocate for a quote or a case study, and what came of it."""
+
+    advocate = models.ForeignKey(
+        Advocate, on_delete=models.CASCADE, related_name="testimonial_requests"
+    )
+    kind = models.CharField(
+        max_length=12, choices=TestimonialKind.choices, default=TestimonialKind.TESTIMONIAL
+    )
+    status = models.CharField(
+        max_length=10, choices=TestimonialStatus.choices, default=TestimonialStatus.REQUESTED
+    )
+    quote = models.TextField(blank=True)
+    permission_to_publish = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    received_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["status", "-requested_at"], name="testimonial_status_idx")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} from advocate {self.advocate_id}"

@@ -126,3 +126,76 @@ def subscription_movements(*, subscription, limit: int = 50):
         .select_related("created_by")
         .order_by("-date", "-id")[:limit]
     )
+
+
+NPS_GROUPS = {
+    "account": ("account_id", "account__name"),
+    "industry": ("account__industry",),
+    "size": ("account__size_band",),
+    "month": ("month",),
+}
+
+
+def nps_summary(*, user, group: str = "month", since: dt.date | None = None, limit: int = 50):
+    """NPS (% promoters − % detractors) of answered surveys per account, industry, size band or
+    month: one GROUP BY."""
+    from django.db.models.functions import TruncMonth as Month
+
+    from retention.models import NpsSurvey
+
+    fields = NPS_GROUPS.get(group, NPS_GROUPS["month"])
+    answered = NpsSurvey.objects.visible_to(user).filter(answered_at__isnull=False)
+    if since:
+        answered = answered.filter(answered_at__date__gte=since)
+    if "month" in fields:
+        answered = answered.annotate(month=Month("answered_at"))
+    rows = (
+        answered.values(*fields)
+        .annotate(
+            answers=Count("id"),
+            promoters=Count("id", filter=Q(score__gte=9)),
+            detractors=Count("id", filter=Q(score__lte=6)),
+        )
+        .order_by("-answers", *fields)[:limit]
+    )
+    result = []
+    for row in rows:
+        n = row["answers"]
+        label = row.get("account__name") or row.get(fields[0])
+        result.append(
+            {
+                **row,
+                "label": label,
+                "nps": round(100 * (row["promoters"] - row["detractors"]) / n) if n else None,
+            }
+        )
+    if group == "month":
+        result.sort(key=lambda r: r["label"] or dt.datetime.min, reverse=True)
+    return result
+
+
+def account_recommendations(*, user, account, limit: int = 5) -> dict | None:
+    """The account panel: open upsell recommendations with their reasons (revenue roles)."""
+    from retention.models import Recommendation, sees_revenue
+
+    if not sees_revenue(user):
+        return None
+    rows = list(
+        Recommendation.objects.visible_to(user)
+        .filter(account=account, status="open")
+        .order_by("-strength", "id")[:limit]
+    )
+    return {
+        "recommendations": rows,
+        "can_take": may_change_account(user, account),
+        "account": account,
+    }
+
+
+def may_change_account(user, account) -> bool:
+    """What ``Account.objects.changeable_by(user)`` decides, without a query."""
+    if user.is_admin_role:
+        return True
+    if user.is_manager:
+        return account.owner_id in user.managed_user_ids
+    return account.owner_id == user.pk

@@ -19,12 +19,15 @@ _RETRY = {
 
 @shared_task(name="retention.tasks.nightly", soft_time_limit=5 * 60, time_limit=6 * 60, **_RETRY)
 def nightly() -> dict:
-    """The daily run (beat): open due renewals, remind owners, then recompute health (which
-    opens risk episodes) and run the playbooks. Each step is its own task with its own limits."""
+    """The daily run (beat): open due renewals, remind owners, recompute health (which opens
+    risk episodes and runs their playbooks), mine upsell associations and retrain the churn
+    model. Each step is its own idempotent task with its own time limits."""
     renewals_open.delay()
     renewal_reminders.delay()
     health_recompute.delay()
-    return {"enqueued": 3}
+    upsell_mine.delay()
+    churn_model.delay()
+    return {"enqueued": 5}
 
 
 @shared_task(
@@ -80,3 +83,33 @@ def risk_playbook(episode_id: int) -> bool:
     from retention.services import risk
 
     return risk.risk_playbook_run(episode_id=episode_id)
+
+
+@shared_task(
+    name="retention.tasks.nps_run_send", soft_time_limit=20 * 60, time_limit=25 * 60, **_RETRY
+)
+def nps_run_send(run_id: int) -> int:
+    """Send an NPS run (each contact once per run, throttled across runs)."""
+    from retention.services import nps
+
+    return nps.nps_run_send(run_id=run_id)
+
+
+@shared_task(
+    name="retention.tasks.upsell_mine", soft_time_limit=15 * 60, time_limit=20 * 60, **_RETRY
+)
+def upsell_mine() -> dict:
+    """Mine product associations over all accounts and refresh recommendations."""
+    from retention.services import upsell
+
+    return upsell.upsell_refresh()
+
+
+@shared_task(
+    name="retention.tasks.churn_model", soft_time_limit=15 * 60, time_limit=20 * 60, **_RETRY
+)
+def churn_model() -> str:
+    """Train the churn model on labelled history and score accounts (or say why not)."""
+    from retention.services import churn_model as service
+
+    return service.churn_model_run().message

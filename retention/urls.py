@@ -26,3 +26,14 @@ urlpatterns = [
     path("churn/accounts/<int:account_pk>/", views.churn_record, name="churn_record"),
     path("at-risk/", views.AtRiskListView.as_view(), name="at_risk"),
 ]
+
+urlpatterns += [
+    path("churn/<int:pk>/winback/", views.churn_winback, name="churn_winback"),
+    path("upsell/", views.RecommendationListView.as_view(), name="upsell"),
+    path("upsell/<int:pk>/take/", views.recommendation_take, name="recommendation_take"),
+    path("upsell/<int:pk>/dismiss/", views.recommendation_dismiss, name="recommendation_dismiss"),
+    path("nps/", views.nps, name="nps"),
+    path("advocacy/", views.advocacy, name="advocacy"),
+    path("advocacy/<int:pk>/", views.advocate_detail, name="advocate_detail"),
+    path("r/<str:code>/", views.referral, name="referral"),
+]

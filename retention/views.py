@@ -5,6 +5,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,7 +16,13 @@ from crm.models import Account
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDetailView, RecordFormView
 from retention import selectors
-from retention.filtersets import ChurnEventFilterSet, RiskEpisodeFilterSet, SubscriptionFilterSet
+from retention.choices import TestimonialStatus
+from retention.filtersets import (
+    ChurnEventFilterSet,
+    RecommendationFilterSet,
+    RiskEpisodeFilterSet,
+    SubscriptionFilterSet,
+)
 from retention.forms import (
     ChurnForm,
     SubscriptionChangeForm,
@@ -24,8 +31,17 @@ from retention.forms import (
     SubscriptionStatusForm,
     UsageImportForm,
 )
-from retention.models import ChurnEvent, RiskEpisode, Subscription, sees_revenue
-from retention.services import risk, subscriptions, usage
+from retention.models import (
+    Advocate,
+    ChurnEvent,
+    Recommendation,
+    RiskEpisode,
+    Subscription,
+    TestimonialRequest,
+    sees_revenue,
+)
+from retention.services import advocacy as advocacy_services
+from retention.services import risk, subscriptions, upsell, usage
 
 
 def _revenue_user(request):
@@ -305,4 +321,200 @@ def churn_record(request, account_pk):
         "retention/churn_form.html",
         {"form": form, "account": account},
         status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+@require_POST
+def churn_winback(request, pk):
+    _revenue_user(request)
+    event = get_object_or_404(ChurnEvent.objects.visible_to(request.user), pk=pk)
+    try:
+        enrolled = risk.churn_winback_start(churn_event=event, user=request.user)
+        messages.success(request, f"Win-back started: {enrolled} contact(s) enrolled.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("retention:churn_list")
+
+
+# Upsell ----------------------------------------------------------------------------------------
+
+
+class RecommendationListView(FilteredListView):
+    filterset_class = RecommendationFilterSet
+    title = "Upsell and cross-sell"
+    row_template = "retention/rows/recommendation.html"
+    columns = [
+        Column("Account"),
+        Column("Product"),
+        Column("Why"),
+        Column("Strength", sort="strength", css="text-end"),
+        Column("Status"),
+        Column(""),
+    ]
+    sorts = {"strength": ("strength", "id"), "created": ("created_at", "id")}
+    default_sort = "-strength"
+
+    def base_queryset(self):
+        return Recommendation.objects.visible_to(self.request.user).select_related("account")
+
+
+@login_required
+@require_POST
+def recommendation_take(request, pk):
+    recommendation = get_object_or_404(Recommendation.objects.changeable_by(request.user), pk=pk)
+    try:
+        opportunity = upsell.recommendation_take(recommendation=recommendation, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("retention:upsell")
+    messages.success(request, f"Expansion deal opened: {opportunity}")
+    return redirect(opportunity)
+
+
+@login_required
+@require_POST
+def recommendation_dismiss(request, pk):
+    recommendation = get_object_or_404(Recommendation.objects.changeable_by(request.user), pk=pk)
+    upsell.recommendation_dismiss(recommendation=recommendation, user=request.user)
+    messages.success(request, "Recommendation dismissed.")
+    return redirect(request.POST.get("next") or "retention:upsell")
+
+
+# NPS -------------------------------------------------------------------------------------------
+
+
+@login_required
+def nps(request):
+    """NPS by month, account, industry or size; managers and admins start survey runs."""
+    if not request.user.has_any_role:
+        raise Http404
+    may_run = request.user.is_manager or request.user.is_admin_role
+    if request.method == "POST":
+        if not may_run:
+            raise Http404
+        name = (request.POST.get("name") or "").strip()[:150] or f"NPS {timezone.localdate()}"
+        from retention.services import nps as nps_services
+        from retention.tasks import nps_run_send
+
+        run = nps_services.nps_run_create(name=name, user=request.user)
+        transaction.on_commit(lambda: nps_run_send.delay(run.pk))
+        messages.success(request, f"“{run.name}” is being sent.")
+        return redirect("retention:nps")
+    group = request.GET.get("group", "month")
+    if group not in selectors.NPS_GROUPS:
+        group = "month"
+    rows = selectors.nps_summary(user=request.user, group=group)
+    return render(
+        request,
+        "retention/nps.html",
+        {"rows": rows, "group": group, "groups": list(selectors.NPS_GROUPS), "may_run": may_run},
+    )
+
+
+# Advocacy --------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def advocacy(request):
+    if not request.user.has_any_role:
+        raise Http404
+    visible = Advocate.objects.visible_to(request.user).select_related("contact", "account")
+    return render(
+        request,
+        "retention/advocacy.html",
+        {
+            "leaderboard": advocacy_services.leaderboard(user=request.user),
+            "candidates": list(visible.filter(status="candidate").order_by("-created_at")[:20]),
+            "references": list(visible.filter(is_reference=True).order_by("account__name")[:50]),
+            "testimonials": list(
+                TestimonialRequest.objects.filter(advocate__in=visible)
+                .select_related("advocate__contact", "advocate__account")
+                .order_by("-requested_at")[:20]
+            ),
+        },
+    )
+
+
+@login_required
+def advocate_detail(request, pk):
+    advocate = get_object_or_404(
+        Advocate.objects.visible_to(request.user).select_related("contact", "account"), pk=pk
+    )
+    can_change = Advocate.objects.changeable_by(request.user).filter(pk=pk).exists()
+    if request.method == "POST":
+        if not can_change:
+            raise Http404
+        action = request.POST.get("action")
+        try:
+            if action == "request":
+                advocacy_services.testimonial_request(
+                    advocate=advocate, kind=request.POST.get("kind", ""), user=request.user
+                )
+            elif action == "record":
+                item = get_object_or_404(
+                    advocate.testimonial_requests, pk=request.POST.get("request")
+                )
+                advocacy_services.testimonial_record(
+                    request=item,
+                    quote=request.POST.get("quote", ""),
+                    permission_to_publish=bool(request.POST.get("permission_to_publish")),
+                    status=request.POST.get("status", ""),
+                    user=request.user,
+                )
+            elif action == "reference":
+                advocacy_services.advocate_set_reference(
+                    advocate=advocate,
+                    is_reference=request.POST.get("is_reference") == "1",
+                    user=request.user,
+                )
+            elif action == "paid":
+                referral = get_object_or_404(advocate.referrals, pk=request.POST.get("referral"))
+                advocacy_services.referral_reward_paid(referral=referral, user=request.user)
+            else:
+                raise ValidationError("Unknown action.")
+            messages.success(request, "Saved.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect(advocate)
+    return render(
+        request,
+        "retention/advocate_detail.html",
+        {
+            "advocate": advocate,
+            "can_change": can_change,
+            "referral_url": advocacy_services.referral_url(advocate),
+            "referrals": list(
+                advocate.referrals.select_related("lead").order_by("-created_at")[:50]
+            ),
+            "requests": list(advocate.testimonial_requests.order_by("-requested_at")),
+            "statuses": TestimonialStatus.choices,
+        },
+    )
+
+
+@csrf_exempt
+def referral(request, code):
+    """``/r/<code>/``: the web-to-lead form on the advocate's link; the lead it makes is
+    attributed to them. Public, so: honeypot, leads' rate limit, CSRF-exempt like leads' form."""
+    from leads.forms import WebToLeadForm
+    from leads.views.public import rate_limited
+
+    advocate = advocacy_services.advocate_for_code(code)
+    if advocate is None:
+        return render(request, "retention/referral_invalid.html", status=404)
+    request.session["referral_code"] = code
+    form = WebToLeadForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if rate_limited(request, f"referral-{code}"):
+            return render(request, "retention/referral_invalid.html", status=429)
+        if form.is_valid():
+            if not form.cleaned_data["website_url"]:
+                advocacy_services.referral_lead_capture(advocate=advocate, data=form.cleaned_data)
+            return render(request, "retention/referral_thanks.html", {"advocate": advocate})
+        status = 400
+    return render(
+        request, "retention/referral_form.html", {"form": form, "advocate": advocate}, status=status
     )

@@ -141,3 +141,49 @@ def churn_record(
         body=note,
     )
     return event
+
+
+def winback_sequence_name() -> str:
+    return getattr(settings, "RETENTION_WINBACK_SEQUENCE", "Win-back")
+
+
+@transaction.atomic
+def churn_winback_start(*, churn_event: ChurnEvent, user) -> int:
+    """Start the win-back sequence (leads' nurturing) for the churned account's contacts who
+    accept marketing email: each becomes a lead through leads' services and is enrolled. Once
+    per churn event (claimed with a conditional UPDATE). Returns how many were enrolled."""
+    from leads.choices import LeadSource
+    from leads.models import Sequence
+    from leads.services import leads as lead_services
+    from leads.services import sequences
+
+    sequence = Sequence.objects.filter(name=winback_sequence_name(), is_active=True).first()
+    if sequence is None:
+        raise ValidationError(f"There is no active “{winback_sequence_name()}” sequence in leads.")
+    claimed = ChurnEvent.objects.filter(pk=churn_event.pk, winback_started_at__isnull=True).update(
+        winback_started_at=timezone.now()
+    )
+    if not claimed:
+        return 0
+    account = churn_event.account
+    enrolled = 0
+    contacts = account.contacts.filter(marketing_consent=True).exclude(email="").order_by("pk")
+    for contact in contacts[:200]:
+        lead = lead_services.lead_create(
+            user=user,
+            on_duplicate="flag",
+            first_name=contact.first_name,
+            last_name=contact.last_name,
+            email=contact.email,
+            phone=contact.phone,
+            title=contact.title,
+            company_name=account.name,
+            source=LeadSource.CAMPAIGN,
+            owner=account.owner,
+            marketing_consent=True,
+            email_consent=contact.email_consent,
+        )
+        if sequences.lead_enrol(lead=lead, sequence=sequence, user=user) is not None:
+            enrolled += 1
+    system_event(subject=account, summary=f"Win-back started: {enrolled} contact(s) enrolled")
+    return enrolled

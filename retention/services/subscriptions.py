@@ -362,12 +362,6 @@ def _deal_note(opportunity) -> str:
     return f"Deal #{opportunity.pk}"
 
 
-def on_opportunity_won(sender, *, opportunity, user=None, **kwargs):
-    """Receiver of ``sales.signals.opportunity_won``; runs inside the closing transaction, so a
-    failure here rolls the win back rather than leaving a won deal without its subscription."""
-    subscriptions_from_won_deal(opportunity=opportunity, user=user)
-
-
 #: Fields a person edits directly (MRR, seats and status go through the ledger services).
 EDITABLE_FIELDS = ("plan", "owner", "term_months", "renewal_date", "auto_renew")
 

@@ -1,0 +1,157 @@
+"""NPS surveys: runs to contacts of paying accounts (throttled), the single-use answer, and what
+an answer sets off (a task for a detractor, an advocate for a promoter)."""
+
+import datetime as dt
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Contact
+from crm.services.outbox import email_queue
+from crm.services.timeline import system_event, task_create
+from retention.choices import PAYING_STATUSES, NpsCategory, nps_category
+from retention.models import Advocate, NpsRun, NpsSurvey, Subscription
+
+
+def throttle_days() -> int:
+    return int(getattr(settings, "NPS_THROTTLE_DAYS", 90))
+
+
+def eligible_contacts(*, now=None):
+    """Contacts with an email and consent to service email, of accounts with a paying
+    subscription, not asked in the throttle period."""
+    now = now or timezone.now()
+    paying = Subscription.objects.filter(
+        account_id=OuterRef("account_id"), status__in=PAYING_STATUSES
+    )
+    recent = NpsSurvey.objects.filter(
+        contact_id=OuterRef("pk"), sent_at__gte=now - dt.timedelta(days=throttle_days())
+    )
+    return (
+        Contact.objects.filter(account__isnull=False, email_consent=True)
+        .exclude(email="")
+        .filter(Exists(paying))
+        .exclude(Exists(recent))
+    )
+
+
+@transaction.atomic
+def nps_run_create(*, name: str, user=None) -> NpsRun:
+    return NpsRun.objects.create(name=name, created_by=user)
+
+
+def survey_url(survey: NpsSurvey) -> str:
+    from support import surveys
+
+    token = surveys.make_token(kind="nps", key=survey.key)
+    return getattr(settings, "SITE_URL", "") + reverse("support:survey", args=[token])
+
+
+def nps_run_send(*, run_id: int, batch_size: int = 500) -> int:
+    """Send a run to every eligible contact, in batches, once: survey rows are unique per run
+    and contact, and each email's key names its survey. Returns how many were sent now."""
+    run = NpsRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return 0
+    sent = 0
+    while True:
+        now = timezone.now()
+        with transaction.atomic():
+            batch = list(
+                eligible_contacts(now=now)
+                .exclude(nps_surveys__run=run)
+                .select_related("account")
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                break
+            surveys = NpsSurvey.objects.bulk_create(
+                [
+                    NpsSurvey(
+                        run=run,
+                        contact=c,
+                        account_id=c.account_id,
+                        key=secrets.token_urlsafe(24),
+                        sent_at=now,
+                    )
+                    for c in batch
+                ],
+                ignore_conflicts=True,
+            )
+            created = NpsSurvey.objects.filter(run=run, contact__in=batch).select_related(
+                "contact", "account"
+            )
+            for survey in created:
+                email_queue(
+                    to_email=survey.contact.email,
+                    subject=f"How likely are you to recommend us, {survey.contact.first_name}?".replace(
+                        " ,", ","
+                    ),
+                    body_text=(
+                        f"Hello {survey.contact.full_name},\n\nOn a scale from 0 to 10, how likely "
+                        f"are you to recommend us to a friend or colleague? One click:\n\n"
+                        f"{survey_url(survey)}\n\nThank you!\n"
+                    ),
+                    related=survey.contact,
+                    idempotency_key=f"retention:nps:{survey.pk}",
+                )
+            sent += len(surveys)
+    NpsRun.objects.filter(pk=run.pk).update(sent_count=NpsSurvey.objects.filter(run=run).count())
+    return sent
+
+
+@transaction.atomic
+def nps_answer(*, survey: NpsSurvey, score: int, comment: str = "") -> bool:
+    """Record the answer once (a conditional UPDATE: a second submit changes nothing). A
+    detractor gives the account owner a task; a promoter becomes an advocacy candidate."""
+    if not 0 <= score <= 10:
+        raise ValueError("NPS scores run from 0 to 10.")
+    now = timezone.now()
+    updated = NpsSurvey.objects.filter(pk=survey.pk, answered_at__isnull=True).update(
+        score=score, comment=comment[:5000], answered_at=now
+    )
+    if not updated:
+        return False
+    survey = NpsSurvey.objects.select_related("contact", "account", "account__owner").get(
+        pk=survey.pk
+    )
+    category = nps_category(score)
+    system_event(
+        subject=survey.contact,
+        summary=f"NPS answer: {score} ({NpsCategory(category).label.lower()})",
+        body=comment,
+    )
+    owner = survey.account.owner
+    if category == NpsCategory.DETRACTOR and owner is not None:
+        task_create(
+            title=f"Follow up on NPS {score} from {survey.contact.full_name} ({survey.account.name})"[
+                :200
+            ],
+            due_at=now + dt.timedelta(days=2),
+            assignee=owner,
+            subject=survey.contact,
+            notes=comment,
+        )
+    elif category == NpsCategory.PROMOTER:
+        advocate_candidate(contact=survey.contact, survey=survey)
+    return True
+
+
+def new_code() -> str:
+    return secrets.token_urlsafe(8).replace("-", "x").replace("_", "y")[:10]
+
+
+def advocate_candidate(*, contact, survey=None) -> Advocate:
+    """The contact's advocate record (made once), with their referral code."""
+    advocate = Advocate.objects.filter(contact=contact).first()
+    if advocate is not None:
+        return advocate
+    advocate, _ = Advocate.objects.get_or_create(
+        contact=contact,
+        defaults={"account_id": contact.account_id, "code": new_code(), "source_survey": survey},
+    )
+    return advocate

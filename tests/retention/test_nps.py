@@ -1,0 +1,99 @@
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import OutboundEmail, Task
+from retention.models import Advocate, NpsSurvey
+from retention.services import nps
+from support import surveys
+from tests.factories.crm import ContactFactory
+from tests.factories.retention import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def customer(account):
+    SubscriptionFactory(account=account)
+    return ContactFactory(
+        account=account, owner=account.owner, email_consent=True, first_name="Jana"
+    )
+
+
+def test_a_run_goes_to_consenting_contacts_of_paying_accounts_once_per_90_days(customer, account):
+    ContactFactory(account=account, email_consent=False)  # no consent
+    ContactFactory(email_consent=True)  # an account without a subscription
+
+    first = nps.nps_run_create(name="Q1")
+    assert nps.nps_run_send(run_id=first.pk) == 1
+    assert nps.nps_run_send(run_id=first.pk) == 0  # rerun: nobody twice
+    second = nps.nps_run_create(name="Q1 again")
+    assert nps.nps_run_send(run_id=second.pk) == 0  # throttled
+
+    survey = NpsSurvey.objects.get()
+    assert survey.contact == customer
+    email = OutboundEmail.objects.get()
+    assert email.to_email == customer.email
+    assert "/surveys/" in email.body_text
+
+    NpsSurvey.objects.update(sent_at=timezone.now() - dt.timedelta(days=91))
+    assert nps.nps_run_send(run_id=second.pk) == 1
+
+
+def survey_link(customer):
+    run = nps.nps_run_create(name="Run")
+    nps.nps_run_send(run_id=run.pk)
+    survey = NpsSurvey.objects.get(contact=customer)
+    return survey, reverse("support:survey", args=[surveys.make_token(kind="nps", key=survey.key)])
+
+
+def test_the_public_page_takes_one_answer(client, customer):
+    survey, url = survey_link(customer)
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"score": "11"}).status_code == 400  # bad input re-renders
+    response = client.post(url, {"score": "8", "comment": "Good"})
+    assert "Thank you" in response.content.decode()
+    client.post(url, {"score": "0"})  # single use: the second answer changes nothing
+    survey.refresh_from_db()
+    assert (survey.score, survey.comment) == (8, "Good")
+
+
+def test_a_forged_or_unknown_link_is_refused(client):
+    assert client.get("/surveys/not-a-token/").status_code == 400
+    token = surveys.make_token(kind="nps", key="nope")
+    assert client.get(reverse("support:survey", args=[token])).status_code == 400
+
+
+def test_a_detractor_makes_a_task_and_a_promoter_an_advocate(customer, account):
+    survey, _ = survey_link(customer)
+    nps.nps_answer(survey=survey, score=3, comment="Slow support")
+    task = Task.objects.get(assignee=account.owner)
+    assert "NPS 3" in task.title
+    assert not Advocate.objects.exists()
+
+    other = ContactFactory(account=account, owner=account.owner, email_consent=True)
+    survey, _ = survey_link(other)
+    nps.nps_answer(survey=survey, score=10)
+    advocate = Advocate.objects.get()
+    assert advocate.contact == other and len(advocate.code) >= 8
+
+
+def test_nps_report_by_period_account_and_segment(rep_client, account, customer):
+    for score in (10, 9, 8, 2):
+        contact = ContactFactory(account=account, owner=account.owner, email_consent=True)
+        survey, _ = survey_link(contact)
+        nps.nps_answer(survey=survey, score=score)
+    for group in ("month", "account", "industry", "size", "bogus"):
+        response = rep_client.get(reverse("retention:nps"), {"group": group})
+        assert response.status_code == 200
+        (row,) = response.context["rows"]
+        assert (row["answers"], row["nps"]) == (4, 25)
+
+
+def test_only_managers_start_runs(client, rep, manager):
+    client.force_login(rep)
+    assert client.post(reverse("retention:nps"), {"name": "x"}).status_code == 404
+    client.force_login(manager)
+    assert client.post(reverse("retention:nps"), {"name": "x"}).status_code == 302
