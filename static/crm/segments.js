@@ -22,6 +22,24 @@
     }
   });
 
+  // Another target has other criteria: the tree is replaced, after a confirmation if the user
+  // has chosen any criterion (cancelling puts the old target back).
+  document.addEventListener("change", function (e) {
+    var select = e.target;
+    if (select.id !== "id_target") return;
+    var chosen = Array.prototype.some.call(
+      document.querySelectorAll("#segment-tree select[name$='-criterion']"),
+      function (s) { return s.value; }
+    );
+    if (chosen && !window.confirm(select.dataset.confirm)) {
+      e.stopImmediatePropagation();
+      select.value = select.dataset.previous;
+      return;
+    }
+    select.dataset.previous = select.value;
+    htmx.trigger(select, "segment-target-changed");
+  }, true);
+
   document.addEventListener("htmx:afterSettle", function (e) {
     if (!e.target.closest || !e.target.closest("#segment-tree")) return;
     initMulti(e.target.closest("#segment-tree"));
@@ -30,6 +48,8 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     initMulti(document);
+    var target = document.getElementById("id_target");
+    if (target) target.dataset.previous = target.value;
     var data = document.getElementById("segment-history-data");
     var canvas = document.getElementById("segment-history");
     if (data && canvas && typeof Chart !== "undefined") {

@@ -94,3 +94,13 @@ def test_manager_builds_vps_in_germany_with_no_recent_activity(browser_page, liv
     # Removing a row updates the count
     page.locator(".seg-condition").nth(2).locator("[data-segment-remove]").click()
     page.wait_for_selector('#segment-count [data-segment-count="3"]')
+
+    # Another target asks first; cancelling keeps the conditions, accepting swaps the criteria
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.select_option("#id_target", "account")
+    assert page.input_value("#id_target") == "contact"
+    assert page.locator(".seg-condition").count() == 2
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.select_option("#id_target", "account")
+    page.wait_for_selector("#segment-tree option:text('Number of contacts')", state="attached")
+    page.wait_for_selector('#segment-count [data-segment-count="2"]')  # all (both) accounts
