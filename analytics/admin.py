@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from analytics.models import CLVFit, CustomerValue
+from analytics.models import CLVFit, CustomerValue, DailyMetric, JobLock
 
 
 @admin.register(CLVFit)
@@ -29,4 +29,22 @@ class CustomerValueAdmin(admin.ModelAdmin):
     autocomplete_fields = ("account",)
     list_select_related = ("account",)
     raw_id_fields = ("fit",)
+    show_full_result_count = False
+
+
+@admin.register(JobLock)
+class JobLockAdmin(admin.ModelAdmin):
+    list_display = ("name", "running_since", "requested_at", "requested_by", "finished_at")
+    readonly_fields = ("running_since", "requested_at", "finished_at")
+    autocomplete_fields = ("requested_by",)
+
+
+@admin.register(DailyMetric)
+class DailyMetricAdmin(admin.ModelAdmin):
+    list_display = ("date", "metric", "dimension", "owner", "value")
+    list_filter = ("metric",)
+    date_hierarchy = "date"
+    search_fields = ("metric", "dimension")
+    autocomplete_fields = ("owner",)
+    list_select_related = ("owner",)
     show_full_result_count = False

@@ -21,3 +21,20 @@ class TimeUnit(models.TextChoices):
 
     DAYS = "days", "Days"
     WEEKS = "weeks", "Weeks"
+
+
+class Metric(models.TextChoices):
+    """What the nightly snapshot records per day and owner."""
+
+    PIPELINE_OPEN_COUNT = "pipeline_open_count", "Open deals"
+    PIPELINE_OPEN_VALUE = "pipeline_open_value", "Open pipeline value"
+    PIPELINE_WEIGHTED = "pipeline_weighted", "Weighted open pipeline"
+    TICKETS_ACTIVE = "tickets_active", "Active tickets"
+
+
+SALES_METRICS = (
+    Metric.PIPELINE_OPEN_COUNT,
+    Metric.PIPELINE_OPEN_VALUE,
+    Metric.PIPELINE_WEIGHTED,
+)
+SUPPORT_METRICS = (Metric.TICKETS_ACTIVE,)

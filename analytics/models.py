@@ -1,6 +1,6 @@
 from django.db import models
 
-from analytics.choices import RFMSegment, TimeUnit
+from analytics.choices import SALES_METRICS, SUPPORT_METRICS, RFMSegment, TimeUnit
 from crm.visibility import owner_scope
 
 
@@ -87,3 +87,77 @@ class CustomerValue(models.Model):
 
     def get_absolute_url(self):
         return self.account.get_absolute_url()
+
+
+class JobLock(models.Model):
+    """A named background job that must not run twice at once (the CLV refit, the nightly
+    snapshots). A run claims the row with one conditional UPDATE; a claim older than the job's
+    time limit is stale and may be taken over (the worker died)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_running(self) -> bool:
+        return self.running_since is not None
+
+
+class DailyMetricQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Pipeline metrics like deals (owners' own, managers their teams', admins all, agents
+        none); ticket metrics for agents and admins all, managers their people's, reps none."""
+        if not getattr(user, "is_authenticated", False) or not user.has_any_role:
+            return self.none()
+        if user.is_admin_role:
+            return self
+        sales = self.filter(metric__in=SALES_METRICS)
+        tickets = self.filter(metric__in=SUPPORT_METRICS)
+        if user.is_manager:
+            ids = user.managed_user_ids
+            return sales.filter(owner_id__in=ids) | tickets.filter(owner_id__in=ids)
+        visible = self.none()
+        if user.is_sales_rep:
+            visible = visible | sales.filter(owner_id=user.pk)
+        if user.is_support_agent:
+            visible = visible | tickets
+        return visible
+
+
+class DailyMetric(models.Model):
+    """One figure of one day for one owner, written by the nightly snapshot: the history the
+    "over time" charts read instead of re-scanning millions of rows.
+
+    ``dimension`` splits a metric further (a ticket status and priority: ``"open:high"``).
+    A day's rows are replaced as a whole, so a rerun the same day leaves one set."""
+
+    date = models.DateField()
+    metric = models.CharField(max_length=40)
+    dimension = models.CharField(max_length=60, blank=True)
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    value = models.DecimalField(max_digits=20, decimal_places=2)
+
+    objects = DailyMetricQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date", "metric", "dimension"]
+        indexes = [
+            models.Index(fields=["metric", "date"], name="dailymetric_metric_date_idx"),
+            models.Index(fields=["metric", "owner", "date"], name="dailymetric_owner_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.date} {self.metric} {self.dimension}: {self.value}"

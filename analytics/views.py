@@ -1,13 +1,18 @@
 """Dashboard pages: each is a ``DashboardView`` with its figures; the index lists those the user
 may open."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from analytics.dashboards import funnel, pipeline, support
+from analytics import services
+from analytics.dashboards import clv, funnel, pipeline, support
 from analytics.dashboards.base import EVERY_ROLE, DashboardView
+from analytics.models import CLVFit
 from crm.choices import Role
 
 
@@ -35,10 +40,47 @@ class SupportDashboard(DashboardView):
     unpinned_roles = frozenset({Role.MANAGER, Role.ADMIN, Role.SUPPORT_AGENT})
 
 
+def can_refit(user) -> bool:
+    return user.is_authenticated and (user.is_manager or user.is_admin_role)
+
+
+class CLVDashboard(DashboardView):
+    title = "Customer lifetime value"
+    intro = (
+        "Historical and predicted value per account and segment (BG/NBD and Gamma-Gamma), "
+        "P(alive), RFM segments, and customer value against acquisition cost by campaign."
+    )
+    template_name = "analytics/clv.html"
+    figures = clv.FIGURES
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["fit"] = CLVFit.objects.first()
+        context["refit_job"] = services.clv_refit_status()
+        context["can_refit"] = can_refit(self.request.user)
+        return context
+
+
+@login_required
+@require_POST
+def clv_refit(request):
+    """Queue a refit of the CLV models (managers and admins); one runs at a time."""
+    if not can_refit(request.user):
+        raise Http404("No such page.")
+    with transaction.atomic():
+        queued = services.clv_refit_request(user=request.user)
+    if queued:
+        messages.success(request, "A refit is queued; the figures change when it finishes.")
+    else:
+        messages.info(request, "A refit is already running.")
+    return HttpResponseRedirect(reverse("analytics:clv"))
+
+
 DASHBOARDS = [
     ("analytics:pipeline", PipelineDashboard),
     ("analytics:funnel", FunnelDashboard),
     ("analytics:support", SupportDashboard),
+    ("analytics:clv", CLVDashboard),
 ]
 
 

@@ -7,4 +7,5 @@ PAGES = [
     ("Dashboard: pipeline", "/analytics/pipeline/"),
     ("Dashboard: lead funnel", "/analytics/funnel/"),
     ("Dashboard: support", "/analytics/support/"),
+    ("Dashboard: customer lifetime value", "/analytics/clv/"),
 ]

@@ -17,6 +17,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
+from analytics.dashboards import history
 from analytics.dashboards.base import Col, Figure, Scope, percent
 from analytics.sql import Seconds, percentiles
 from leads.choices import LeadSource
@@ -349,6 +350,7 @@ FIGURES = (
         label="stage",
         series=("value", "weighted"),
     ),
+    history.PIPELINE_OVER_TIME,
     Figure(
         key="forecast",
         title="Forecast against quota",

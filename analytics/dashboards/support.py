@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db.models import Avg, Count, F, Q, Value
 from django.db.models.functions import TruncMonth
 
+from analytics.dashboards import history
 from analytics.dashboards.base import Col, Figure, Scope, percent
 from analytics.sql import Seconds, percentiles
 from support.choices import ACTIVE_STATUSES, Priority, TicketStatus
@@ -187,6 +188,7 @@ FIGURES = (
         series=tuple(Priority.values),
         stacked=True,
     ),
+    history.BACKLOG_OVER_TIME,
     Figure(
         key="response_times",
         title="First response and resolution time",

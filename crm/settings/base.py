@@ -223,6 +223,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 60 * 60.0,
     },
     # analytics
+    "analytics-daily-snapshots": {
+        # The "over time" charts have one point a day; a rerun the same day replaces that day.
+        "task": "analytics.tasks.daily_snapshots",
+        "schedule": 24 * 60 * 60.0,
+    },
+    "analytics-clv-refit": {
+        # Orders change daily and a fit takes minutes at scale: nightly keeps CLV a day fresh;
+        # the dashboard's button refits sooner, and only one fit runs at a time.
+        "task": "analytics.tasks.clv_refit",
+        "schedule": 24 * 60 * 60.0,
+    },
 }
 
 # Lists: rows a page, and from how many estimated rows the list stops counting exactly.

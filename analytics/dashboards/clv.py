@@ -1,0 +1,191 @@
+"""Customer lifetime value dashboard: what customers bought, what the latest CLV fit expects of
+them (BG/NBD + Gamma-Gamma, ``analytics.clv``), their RFM segments, and what each campaign's
+customers are worth against what it cost to win them.
+
+Reads ``CustomerValue`` (the latest fit, replaced as a whole by each refit); the date range does
+not apply (the fit has its own observation end, shown on the page)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Avg, Case, CharField, Count, F, OuterRef, Subquery, Sum, Value, When
+
+from analytics.choices import RFMSegment
+from analytics.dashboards.base import Col, Figure, Scope, ratio
+from analytics.models import CustomerValue
+from leads.models import Campaign, Lead
+
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+ALIVE_BUCKETS = (
+    ("0–20 %", 0.0, 0.2),
+    ("20–40 %", 0.2, 0.4),
+    ("40–60 %", 0.4, 0.6),
+    ("60–80 %", 0.6, 0.8),
+    ("80–100 %", 0.8, 1.01),
+)
+
+
+def _values(scope: Scope):
+    return scope.owned(CustomerValue.objects.visible_to(scope.user), "account__owner").order_by()
+
+
+def by_segment(scope: Scope) -> list[dict]:
+    labels = dict(RFMSegment.choices)
+    rows = (
+        _values(scope)
+        .values("rfm_segment")
+        .annotate(
+            customers=Count("id"),
+            historical=Sum("historical_value"),
+            predicted=Sum("expected_value_12m"),
+            p_alive=Avg("p_alive"),
+        )
+        .order_by("-predicted")
+    )
+    return [
+        {
+            "segment": labels.get(r["rfm_segment"], r["rfm_segment"]),
+            "customers": r["customers"],
+            "historical": r["historical"] or ZERO,
+            "predicted": r["predicted"] or ZERO,
+            "p_alive": round(r["p_alive"] * 100, 1),
+        }
+        for r in rows
+    ]
+
+
+def top_accounts(scope: Scope) -> list[dict]:
+    labels = dict(RFMSegment.choices)
+    rows = _values(scope).order_by("-expected_value_12m", "id")[:20]
+    return [
+        {
+            "account": r["account__name"],
+            "segment": labels.get(r["rfm_segment"], r["rfm_segment"]),
+            "historical": r["historical_value"],
+            "predicted": r["expected_value_12m"],
+            "p_alive": round(r["p_alive"] * 100, 1),
+        }
+        for r in rows.values(
+            "account__name", "rfm_segment", "historical_value", "expected_value_12m", "p_alive"
+        )
+    ]
+
+
+def alive_distribution(scope: Scope) -> list[dict]:
+    bucket = Case(
+        *(
+            When(p_alive__gte=lo, p_alive__lt=hi, then=Value(name))
+            for name, lo, hi in ALIVE_BUCKETS
+        ),
+        default=Value(ALIVE_BUCKETS[-1][0]),
+        output_field=CharField(),
+    )
+    counts = dict(
+        _values(scope).annotate(bucket=bucket).values("bucket").annotate(n=Count("id"))
+        .values_list("bucket", "n")
+    )  # fmt: skip
+    if not counts:
+        return []
+    return [{"bucket": name, "customers": counts.get(name, 0)} for name, _, _ in ALIVE_BUCKETS]
+
+
+def clv_to_cac(scope: Scope) -> list[dict]:
+    first_campaign = Subquery(
+        Lead.objects.filter(converted_account=OuterRef("account_id"), campaign__isnull=False)
+        .order_by("converted_at", "pk")
+        .values("campaign_id")[:1]
+    )
+    rows = {
+        r["campaign"]: r
+        for r in _values(scope)
+        .annotate(campaign=first_campaign)
+        .filter(campaign__isnull=False)
+        .values("campaign")
+        .annotate(
+            customers=Count("id"),
+            clv=Sum(F("historical_value") + F("expected_value_12m")),
+        )
+    }
+    out = []
+    for c in (
+        Campaign.objects.filter(pk__in=list(rows)).order_by("name").values("pk", "name", "cost")
+    ):
+        r = rows[c["pk"]]
+        avg_clv = (r["clv"] / r["customers"]).quantize(CENT)
+        cac = (c["cost"] / r["customers"]).quantize(CENT)
+        out.append(
+            {
+                "campaign": c["name"],
+                "customers": r["customers"],
+                "avg_clv": avg_clv,
+                "cac": cac,
+                "ratio": ratio(avg_clv, cac),
+            }
+        )
+    return out
+
+
+FIGURES = (
+    Figure(
+        key="segments",
+        title="Value by RFM segment",
+        how="Customers of the latest fit grouped by their RFM segment (recency and frequency "
+        "quintiles): sum of historical order value, sum of predicted 12-month value "
+        "(BG/NBD purchases × Gamma-Gamma spend, discounted), mean P(alive).",
+        compute=by_segment,
+        columns=(
+            Col("segment", "Segment"),
+            Col("customers", "Customers", "int"),
+            Col("historical", "Historical value", "money"),
+            Col("predicted", "Predicted 12-month value", "money"),
+            Col("p_alive", "Mean P(alive)", "percent"),
+        ),
+        label="segment",
+        series=("historical", "predicted"),
+    ),
+    Figure(
+        key="top_accounts",
+        title="Most valuable accounts (predicted 12 months)",
+        how="The 20 accounts with the highest predicted 12-month value from the latest fit, "
+        "with their historical order value and probability of still being a customer.",
+        compute=top_accounts,
+        columns=(
+            Col("account", "Account"),
+            Col("segment", "Segment"),
+            Col("historical", "Historical value", "money"),
+            Col("predicted", "Predicted 12-month value", "money"),
+            Col("p_alive", "P(alive)", "percent"),
+        ),
+        label="account",
+        series=("predicted", "historical"),
+        chart="hbar",
+    ),
+    Figure(
+        key="p_alive",
+        title="P(alive) distribution",
+        how="Customers of the latest fit counted by their BG/NBD probability of still buying.",
+        compute=alive_distribution,
+        columns=(Col("bucket", "P(alive)"), Col("customers", "Customers", "int")),
+        label="bucket",
+        series=("customers",),
+    ),
+    Figure(
+        key="clv_cac",
+        title="Customer value against acquisition cost by campaign",
+        how="Customers whose first converted lead came from the campaign: average CLV = "
+        "(historical + predicted 12-month value) ÷ customers; acquisition cost = the "
+        "campaign's cost ÷ those customers; ratio = CLV ÷ cost (above 3 is healthy).",
+        compute=clv_to_cac,
+        columns=(
+            Col("campaign", "Campaign"),
+            Col("customers", "Customers", "int"),
+            Col("avg_clv", "Average CLV", "money"),
+            Col("cac", "Acquisition cost per customer", "money"),
+            Col("ratio", "CLV ÷ cost", "number"),
+        ),
+        label="campaign",
+        series=("ratio",),
+    ),
+)

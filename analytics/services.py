@@ -1,0 +1,155 @@
+"""Analytics writes: the CLV refit (one at a time) and the nightly metric snapshots.
+
+Both are claimed through a ``JobLock`` row with one conditional UPDATE, so a second worker (or a
+second click) finds the job taken and does nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
+from django.utils import timezone
+
+from analytics.choices import Metric
+from analytics.models import CLVFit, DailyMetric, JobLock
+
+logger = logging.getLogger(__name__)
+
+CLV_REFIT = "clv_refit"
+DAILY_SNAPSHOTS = "daily_snapshots"
+STALE_AFTER = dt.timedelta(hours=1)  # longer than any job's time limit
+
+
+def _lock(name: str) -> JobLock:
+    lock, _ = JobLock.objects.get_or_create(name=name)
+    return lock
+
+
+def job_claim(name: str) -> dt.datetime | None:
+    """Take the job if nobody runs it (or the run is stale); the claim's time, else None."""
+    _lock(name)
+    now = timezone.now()
+    claimed = (
+        JobLock.objects.filter(name=name)
+        .filter(Q(running_since__isnull=True) | Q(running_since__lt=now - STALE_AFTER))
+        .update(running_since=now)
+    )
+    return now if claimed else None
+
+
+def job_release(name: str, claimed_at: dt.datetime, *, error: str = "") -> None:
+    JobLock.objects.filter(name=name, running_since=claimed_at).update(
+        running_since=None, finished_at=timezone.now(), last_error=error[:2000]
+    )
+
+
+def clv_refit_status() -> JobLock | None:
+    return JobLock.objects.filter(name=CLV_REFIT).first()
+
+
+def clv_refit_request(*, user) -> bool:
+    """Ask for a refit after this transaction commits; False (nothing queued) when a fit is
+    already running."""
+    from analytics.tasks import clv_refit
+
+    lock = _lock(CLV_REFIT)
+    if lock.running_since and lock.running_since > timezone.now() - STALE_AFTER:
+        return False
+    JobLock.objects.filter(pk=lock.pk).update(requested_at=timezone.now(), requested_by=user)
+    transaction.on_commit(clv_refit.delay)
+    return True
+
+
+def clv_refit_run() -> CLVFit | None:
+    """Fit the CLV models on the orders and store the values, unless a fit is running.
+    Returns the new fit, or None when another run holds the job or the orders cannot be fitted
+    (the reason is kept on the lock row for the dashboard)."""
+    from analytics.clv.orders import NoOrdersTable, fit_from_orders
+
+    claimed_at = job_claim(CLV_REFIT)
+    if claimed_at is None:
+        return None
+    try:
+        fit = fit_from_orders()
+    except (NoOrdersTable, ValueError) as error:
+        logger.warning("CLV refit skipped: %s", error)
+        job_release(CLV_REFIT, claimed_at, error=str(error))
+        return None
+    except BaseException:
+        job_release(CLV_REFIT, claimed_at, error="failed; see the worker log")
+        raise
+    job_release(CLV_REFIT, claimed_at)
+    return fit
+
+
+# Daily snapshots -----------------------------------------------------------------------------
+
+
+MONEY = DecimalField(max_digits=20, decimal_places=2)
+
+
+def _snapshot_rows(day: dt.date) -> list[DailyMetric]:
+    from sales.choices import StageKind
+    from sales.models import Opportunity
+    from support.choices import ACTIVE_STATUSES
+    from support.models import Ticket
+
+    rows = []
+    weighted = ExpressionWrapper(F("amount") * F("probability") / Value(100), output_field=MONEY)
+    for r in (
+        Opportunity.objects.filter(status=StageKind.OPEN)
+        .order_by()
+        .values("owner_id")
+        .annotate(n=Count("id"), value=Sum("amount"), weighted=Sum(weighted))
+    ):
+        for metric, value in (
+            (Metric.PIPELINE_OPEN_COUNT, r["n"]),
+            (Metric.PIPELINE_OPEN_VALUE, r["value"]),
+            (Metric.PIPELINE_WEIGHTED, r["weighted"]),
+        ):
+            rows.append(
+                DailyMetric(
+                    date=day,
+                    metric=metric,
+                    owner_id=r["owner_id"],
+                    value=Decimal(value or 0).quantize(Decimal("0.01")),
+                )
+            )
+    for r in (
+        Ticket.objects.filter(status__in=ACTIVE_STATUSES, merged_into__isnull=True)
+        .order_by()
+        .values("assignee_id", "status", "priority")
+        .annotate(n=Count("id"))
+    ):
+        rows.append(
+            DailyMetric(
+                date=day,
+                metric=Metric.TICKETS_ACTIVE,
+                dimension=f"{r['status']}:{r['priority']}",
+                owner_id=r["assignee_id"],
+                value=r["n"],
+            )
+        )
+    return rows
+
+
+def daily_snapshots_take(*, day: dt.date | None = None) -> int | None:
+    """Record today's (or ``day``'s) pipeline and backlog per owner. A rerun the same day
+    replaces that day's rows, so it leaves exactly one set. Returns the rows written, or None
+    when another run holds the job."""
+    day = day or timezone.localdate()
+    claimed_at = job_claim(DAILY_SNAPSHOTS)
+    if claimed_at is None:
+        return None
+    try:
+        with transaction.atomic():
+            rows = _snapshot_rows(day)
+            DailyMetric.objects.filter(date=day).delete()
+            DailyMetric.objects.bulk_create(rows, batch_size=2000)
+    finally:
+        job_release(DAILY_SNAPSHOTS, claimed_at)
+    return len(rows)

@@ -1,0 +1,32 @@
+"""Celery tasks of analytics: thin wrappers around one service each; both are idempotent
+(a run claims its job row; a concurrent or repeated run does nothing)."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from analytics import services
+
+_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 3,
+}
+
+
+@shared_task(
+    name="analytics.tasks.clv_refit", soft_time_limit=25 * 60, time_limit=30 * 60, **_RETRY
+)
+def clv_refit() -> int | None:
+    """Refit the CLV models on the orders; returns the fit's id (None if skipped)."""
+    fit = services.clv_refit_run()
+    return fit.pk if fit else None
+
+
+@shared_task(
+    name="analytics.tasks.daily_snapshots", soft_time_limit=10 * 60, time_limit=15 * 60, **_RETRY
+)
+def daily_snapshots() -> int | None:
+    """Record today's pipeline and backlog per owner for the "over time" charts."""
+    return services.daily_snapshots_take()

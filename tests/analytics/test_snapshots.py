@@ -1,0 +1,99 @@
+"""The nightly snapshot and the "over time" charts that read it.
+
+Today: rep has two open deals, 1,000 in Qualification (10 %) and 2,000 in Proposal (40 %):
+count 2, value 3,000, weighted 100 + 800 = 900. The desk has two open normal tickets assigned
+to the agent and one new urgent ticket nobody has.
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from analytics import services, tasks
+from analytics.choices import Metric
+from analytics.models import DailyMetric, JobLock
+from support.choices import Priority, TicketStatus
+from tests.analytics.helpers import figure_rows
+from tests.factories.crm import AccountFactory
+from tests.factories.sales import OpportunityFactory, stage_named
+from tests.factories.support import TicketFactory
+
+
+@pytest.fixture
+def today_data(rep, agent):
+    account = AccountFactory(owner=rep)
+    OpportunityFactory(owner=rep, account=account, stage=stage_named("Qualification"),
+                       amount=Decimal("1000"))  # fmt: skip
+    OpportunityFactory(owner=rep, account=account, stage=stage_named("Proposal"),
+                       amount=Decimal("2000"))  # fmt: skip
+    TicketFactory.create_batch(2, assignee=agent, priority=Priority.NORMAL)
+    TicketFactory(priority=Priority.URGENT, status=TicketStatus.NEW)
+    TicketFactory(priority=Priority.HIGH, status=TicketStatus.SOLVED)  # not backlog
+
+
+def metric(name, **filters):
+    return DailyMetric.objects.filter(metric=name, **filters)
+
+
+def test_snapshot_records_pipeline_and_backlog_per_owner(rep, agent, today_data):
+    written = tasks.daily_snapshots.run()
+    # 3 pipeline metrics for rep + tickets: (agent, open:normal) and (nobody, new:urgent).
+    assert written == 5
+    day = timezone.localdate()
+    assert metric(Metric.PIPELINE_OPEN_VALUE, owner=rep, date=day).get().value == Decimal("3000")
+    assert metric(Metric.PIPELINE_WEIGHTED, owner=rep).get().value == Decimal("900")
+    assert metric(Metric.PIPELINE_OPEN_COUNT, owner=rep).get().value == 2
+    assert metric(Metric.TICKETS_ACTIVE, owner=agent, dimension="open:normal").get().value == 2
+    assert metric(Metric.TICKETS_ACTIVE, owner=None, dimension="new:urgent").get().value == 1
+
+
+def test_a_rerun_the_same_day_leaves_one_set(today_data):
+    tasks.daily_snapshots.run()
+    tasks.daily_snapshots.run()
+    assert DailyMetric.objects.count() == 5
+
+
+def test_a_run_while_another_holds_the_job_does_nothing(today_data):
+    services.job_claim(services.DAILY_SNAPSHOTS)
+    assert tasks.daily_snapshots.run() is None
+    assert not DailyMetric.objects.exists()
+    # A claim older than the time limit is stale: the next run takes over.
+    JobLock.objects.filter(name=services.DAILY_SNAPSHOTS).update(
+        running_since=timezone.now() - dt.timedelta(hours=2)
+    )
+    assert tasks.daily_snapshots.run() == 5
+
+
+def test_pipeline_over_time_for_the_manager(manager_client, today_data):
+    tasks.daily_snapshots.run()
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    services.daily_snapshots_take(day=yesterday)
+    rows = figure_rows(manager_client.get(reverse("analytics:pipeline")), "pipeline_history")
+    # Two days, each 2 deals worth 3,000, weighted 900.
+    assert [(r["deals"], r["value"], r["weighted"]) for r in rows] == [
+        (2, Decimal("3000"), Decimal("900")),
+    ] * 2
+    assert rows[0]["date"] == yesterday.isoformat()
+
+
+def test_backlog_over_time_for_an_agent(agent_client, today_data):
+    tasks.daily_snapshots.run()
+    rows = figure_rows(agent_client.get(reverse("analytics:support")), "backlog_history")
+    # Normal 2 (the agent's) + urgent 1 (nobody's) = 3.
+    assert len(rows) == 1
+    assert (rows[0]["normal"], rows[0]["urgent"], rows[0]["total"]) == (2, 1, 3)
+
+
+def test_the_manager_sees_only_their_peoples_backlog_history(manager_client, today_data):
+    tasks.daily_snapshots.run()
+    rows = figure_rows(manager_client.get(reverse("analytics:support")), "backlog_history")
+    assert rows == []  # the agent is not in the manager's team
+
+
+def test_a_rep_sees_no_other_reps_pipeline_history(client, rep2, today_data):
+    tasks.daily_snapshots.run()
+    client.force_login(rep2)
+    assert figure_rows(client.get(reverse("analytics:pipeline")), "pipeline_history") == []
