@@ -222,6 +222,14 @@ def segment_builder(request, pk=None):
             Segment.objects.visible_to(request.user).select_related("owner"), pk=pk
         )
         read_only = not Segment.objects.changeable_by(request.user).filter(pk=pk).exists()
+        if segment_criteria.target(segment.target) is None:
+            # The app that registers this kind of record is not installed (or not yet ready).
+            messages.warning(
+                request,
+                f"Segments of {segment.get_target_display().lower()} cannot be built or "
+                "counted on this installation.",
+            )
+            read_only = True
         if read_only and request.method == "POST":
             raise Http404
     elif not request.user.has_any_role:

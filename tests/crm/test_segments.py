@@ -262,3 +262,14 @@ def test_standard_criteria_work_for_a_later_apps_model(rep, rep2):
         assert list(segment_queryset(definition, user=rep, target="test-leads")) == [quiet]
     finally:
         segment_criteria.unregister_target("test-leads")
+
+
+def test_beat_runs_the_snapshot_task_daily():
+    from django.conf import settings
+
+    from crm.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["segment-snapshots"]
+    assert entry["task"] == "crm.tasks.segment_snapshots_take"
+    assert entry["task"] in app.tasks
+    assert entry["schedule"] == 24 * 60 * 60

@@ -367,3 +367,18 @@ def test_segment_choice_field_offers_usable_segments_only(rep, rep2):
     bad = EnrolForm({"segment": private.pk}, user=rep)
     assert not bad.is_valid() and "segment" in bad.errors
     assert EnrolForm({"segment": mine.pk}, user=rep).is_valid()
+
+
+def test_segment_of_an_unregistered_target_opens_read_only(manager_client, manager):
+    from crm.segments.registry import segment_criteria
+
+    saved = segment_criteria._targets.pop("lead", None)
+    try:
+        segment = SegmentFactory(owner=manager, target="lead", definition=group("and"))
+        page = manager_client.get(segment.get_absolute_url())
+        assert page.status_code == 200 and page.context["read_only"]
+        assert "cannot be built" in page.content.decode()
+        assert manager_client.get(reverse("segment_export", args=[segment.pk])).status_code == 404
+    finally:
+        if saved is not None:
+            segment_criteria._targets["lead"] = saved
