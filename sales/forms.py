@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from crm.forms import OwnedModelForm
 from crm.models import Account, Contact
 from crm.widgets import AutocompleteSelect
-from sales.choices import Billing, ForecastCategory, LostReason, StageKind
+from sales.choices import Billing, ForecastCategory, LostReason, PeriodKind, StageKind
 from sales.models import Opportunity, OpportunityLineItem, Product, Stage
 
 
@@ -145,3 +145,21 @@ class OrderImportForm(forms.Form):
                 "The file is larger than 5 MB; use `manage.py import_orders` for big files."
             )
         return file
+
+
+class QuotaForm(forms.Form):
+    owner = forms.ModelChoiceField(queryset=None, label="Rep")
+    period_kind = forms.ChoiceField(choices=PeriodKind.choices, label="Period")
+    period_start = forms.DateField(
+        label="Starting", widget=forms.DateInput(attrs={"type": "date"}), help_text="Any day in it."
+    )
+    amount = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2)
+
+    def __init__(self, *args, reps, **kwargs):
+        from crm.models import User
+
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = User.objects.filter(pk__in=[r.pk for r in reps])
+        for name, field in self.fields.items():
+            css = "form-select" if name in ("owner", "period_kind") else "form-control"
+            field.widget.attrs["class"] = f"{css} form-select-sm form-control-sm"

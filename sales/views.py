@@ -10,7 +10,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonRespons
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.models import Contact, Task
 from crm.text_search import text_search
@@ -25,6 +25,7 @@ from sales.forms import (
     LostForm,
     OpportunityForm,
     OrderImportForm,
+    QuotaForm,
 )
 from sales.models import (
     OnboardingPlan,
@@ -338,7 +339,7 @@ def board(request, pk=None):
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def forecast(request):
     _require_deals(request.user)
     today = timezone.localdate()
@@ -349,6 +350,20 @@ def forecast(request):
         granularity = PeriodKind.MONTH
     rep_raw = request.GET.get("rep", "")
     rep_ids = [int(rep_raw)] if rep_raw.isdigit() else None
+    all_reps = selectors.forecast_reps(request.user)
+    may_set_quota = request.user.is_manager or request.user.is_admin_role
+    quota_form = QuotaForm(request.POST or None, reps=all_reps) if may_set_quota else None
+    if request.method == "POST":
+        if quota_form is None:
+            raise Http404
+        if quota_form.is_valid():
+            try:
+                services.quota_set(user=request.user, **quota_form.cleaned_data)
+            except ValidationError as exc:
+                quota_form.add_error(None, exc)
+            else:
+                messages.success(request, "Quota saved.")
+                return HttpResponseRedirect(request.get_full_path())
     data = selectors.sales_forecast(
         user=request.user, year=year, granularity=granularity, rep_ids=rep_ids
     )
@@ -362,7 +377,8 @@ def forecast(request):
             "years": range(today.year - 2, today.year + 2),
             "by": granularity,
             "rep_id": rep_ids[0] if rep_ids else "",
-            "all_reps": selectors.forecast_reps(request.user),
+            "all_reps": all_reps,
+            "quota_form": quota_form,
             "quarter": granularity == PeriodKind.QUARTER,
         },
     )

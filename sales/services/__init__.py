@@ -20,6 +20,7 @@ from sales.services.opportunities import (
     opportunity_update,
 )
 from sales.services.orders import order_record_for_opportunity, orders_import
+from sales.services.quotas import quota_set
 from sales.services.quotes import quote_create, quote_set_status
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "opportunity_update",
     "order_record_for_opportunity",
     "orders_import",
+    "quota_set",
     "quote_create",
     "quote_set_status",
 ]

@@ -203,3 +203,18 @@ def test_converted_lead_without_opportunity_creates_none(rep):
         created=[],
     )
     assert not Opportunity.objects.exists()
+
+
+def test_lead_convert_service_opens_the_deal_in_the_default_pipeline(rep):
+    from leads.services.leads import lead_convert
+
+    lead = Lead.objects.create(
+        last_name="Meyer", company_name="Initech", website="initech.example", owner=rep
+    )
+    conversion = lead_convert(
+        lead=lead, user=rep, create_opportunity=True, opportunity_amount=Decimal("900")
+    )
+    deal = Opportunity.objects.get()
+    assert conversion.created == [deal]
+    assert deal.account == conversion.account and deal.source_lead == lead
+    assert deal.stage == stage_named("Qualification") and deal.amount == Decimal("900")

@@ -373,3 +373,36 @@ def test_global_search_finds_deals_for_reps_only(rep_client, deal):
 def test_account_panel_lists_the_accounts_deals(rep_client, deal):
     body = rep_client.get(deal.account.get_absolute_url()).content.decode()
     assert deal.name in body and "Opportunities" in body
+
+
+def test_manager_sets_a_quota_for_the_team_only(manager_client, rep, other_rep):
+    from sales.models import Quota
+
+    url = reverse("sales:forecast")
+    response = manager_client.post(
+        url,
+        {"owner": rep.pk, "period_kind": "quarter", "period_start": "2026-05-17", "amount": "9000"},
+    )
+    assert response.status_code == 302
+    quota = Quota.objects.get()
+    assert (quota.owner, quota.period_start.isoformat(), quota.amount) == (
+        rep,
+        "2026-04-01",
+        Decimal("9000"),
+    )
+    bad = manager_client.post(
+        url, {"owner": other_rep.pk, "period_kind": "year", "period_start": "x", "amount": "-1"}
+    )
+    assert bad.status_code == 200
+    assert {"owner", "period_kind", "period_start", "amount"} <= set(
+        bad.context["quota_form"].errors
+    )
+    assert Quota.objects.count() == 1
+
+
+def test_reps_cannot_set_quotas(rep_client, rep):
+    response = rep_client.post(
+        reverse("sales:forecast"),
+        {"owner": rep.pk, "period_kind": "month", "period_start": "2026-05-01", "amount": "1"},
+    )
+    assert response.status_code == 404

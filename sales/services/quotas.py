@@ -1,0 +1,32 @@
+"""Quotas: what each rep is expected to close per month or quarter, set by their managers."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from crm.visibility import owner_in_scope
+from sales.choices import PeriodKind
+from sales.models import Quota
+from sales.selectors import period_of
+
+
+@transaction.atomic
+def quota_set(*, user, owner, period_kind: str, period_start, amount: Decimal, currency: str = ""):
+    """Set (create or replace) ``owner``'s quota for the period holding ``period_start``.
+
+    Only managers (for their teams) and admins set quotas."""
+    if not (user.is_manager or user.is_admin_role) or not owner_in_scope(user, owner.pk):
+        raise ValidationError({"owner": "You can set quotas only for your own team."})
+    if period_kind not in PeriodKind.values:
+        raise ValidationError({"period_kind": "Month or quarter."})
+    if amount is None or amount < 0:
+        raise ValidationError({"amount": "A quota cannot be negative."})
+    quota, _ = Quota.objects.update_or_create(
+        owner=owner,
+        period_kind=period_kind,
+        period_start=period_of(period_start, period_kind),
+        defaults={"amount": amount, "currency": currency or settings.DEFAULT_CURRENCY},
+    )
+    return quota
