@@ -67,6 +67,11 @@ class Activity(models.Model):
             models.Index(fields=["actor", "-occurred_at"], name="activity_actor_idx"),
             models.Index(fields=["subject_owner", "-occurred_at"], name="activity_owner_idx"),
             models.Index(fields=["-occurred_at"], name="activity_occurred_idx"),
+            # "Any activity on a contact in the last N days" for segments scans by type and time.
+            models.Index(
+                fields=["content_type", "-occurred_at", "object_id"],
+                name="activity_type_recent_idx",
+            ),
         ]
 
     def __str__(self):
