@@ -8,6 +8,8 @@ import datetime as dt
 from decimal import Decimal
 from types import SimpleNamespace
 
+from django.db import connection
+
 from crm import seeding
 from crm.choices import Industry
 from leads.choices import (
@@ -281,8 +283,17 @@ def seed(ctx):
                 created,
             )
 
-    with ctx.indexes_deferred(Lead, when=n_leads >= 50_000):
+    big = n_leads >= 50_000
+    if big and connection.vendor == "postgresql":
+        # Dropping the leads' foreign keys touches the tables they point at, which PostgreSQL
+        # refuses while rows written above still wait for their deferred checks: run them now.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with ctx.indexes_deferred(Lead, when=big):
         ctx.insert_rows(Lead, fields, rows())
+    if big and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     ctx.shared["lead_ids"] = lead_ids
 
     enrollments = []

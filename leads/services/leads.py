@@ -166,7 +166,7 @@ def lead_update(*, lead: Lead, user, **data) -> Lead:
     labels = ", ".join(str(Lead._meta.get_field(f).verbose_name) for f in changed)
     activity_log(subject=lead, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user)
     scoring.lead_score_refresh(lead=lead)
-    new_owner = lead.owner_id not in (None, old_owner_id, user.pk)
+    new_owner = lead.owner_id not in (None, old_owner_id, getattr(user, "pk", None))
     if "owner" in changed and new_owner:
         _notify_owner(lead=lead, owner_id=lead.owner_id, reason="reassigned to you")
     return lead

@@ -88,9 +88,11 @@ def test_rate_limit_per_ip_answers_429(client, settings):
 def test_known_person_submitting_again_makes_no_second_lead(client, rep):
     lead = LeadFactory(owner=rep, email="visitor@corp.example")
     campaign = CampaignFactory()
-    _post(client, campaign, message="Call me")
+    _post(client, campaign, message="Call me", consent="on")
     assert Lead.objects.count() == 1
     assert Activity.objects.for_object(lead).filter(summary__contains="again").exists()
+    lead.refresh_from_db()
+    assert lead.marketing_consent
 
 
 def test_inactive_or_unknown_campaign_404(client):
