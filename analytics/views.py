@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from analytics import services
-from analytics.dashboards import clv, funnel, pipeline, support
+from analytics.dashboards import clv, funnel, pipeline, retention, support
 from analytics.dashboards.base import EVERY_ROLE, DashboardView
 from analytics.models import CLVFit
 from crm.choices import Role
@@ -38,6 +38,12 @@ class SupportDashboard(DashboardView):
     roles = EVERY_ROLE
     people_roles = (Role.SUPPORT_AGENT,)
     unpinned_roles = frozenset({Role.MANAGER, Role.ADMIN, Role.SUPPORT_AGENT})
+
+
+class RetentionDashboard(DashboardView):
+    title = "Retention and churn"
+    intro = "Logo churn, GRR and NRR, the MRR waterfall, cohorts, churn reasons, health, NPS."
+    figures = retention.FIGURES
 
 
 def can_refit(user) -> bool:
@@ -80,6 +86,7 @@ DASHBOARDS = [
     ("analytics:pipeline", PipelineDashboard),
     ("analytics:funnel", FunnelDashboard),
     ("analytics:support", SupportDashboard),
+    ("analytics:retention", RetentionDashboard),
     ("analytics:clv", CLVDashboard),
 ]
 

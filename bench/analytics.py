@@ -7,5 +7,6 @@ PAGES = [
     ("Dashboard: pipeline", "/analytics/pipeline/"),
     ("Dashboard: lead funnel", "/analytics/funnel/"),
     ("Dashboard: support", "/analytics/support/"),
+    ("Dashboard: retention and churn", "/analytics/retention/"),
     ("Dashboard: customer lifetime value", "/analytics/clv/"),
 ]

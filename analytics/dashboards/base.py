@@ -184,6 +184,7 @@ class Figure:
     series: tuple[str, ...]
     chart: str = "bar"  # bar, line, doughnut, hbar, or "" for a table only
     stacked: bool = False
+    heat: bool = False  # shade percent cells by value (a heatmap table)
 
 
 def _number(value):
@@ -221,10 +222,16 @@ class RenderedFigure:
     def chart_id(self) -> str:
         return f"figure-{self.figure.key}-data"
 
-    def table(self) -> list[list[str]]:
-        return [
-            [format_cell(row.get(c.key), c.fmt) for c in self.figure.columns] for row in self.rows
-        ]
+    def table(self) -> list[list[tuple[str, str]]]:
+        """Rows of (text, inline style) cells; the style shades heatmap cells."""
+        return [[self._cell(row.get(c.key), c) for c in self.figure.columns] for row in self.rows]
+
+    def _cell(self, value, column: Col) -> tuple[str, str]:
+        style = ""
+        if self.figure.heat and column.fmt == "percent" and value is not None:
+            alpha = max(0.0, min(float(value), 100.0)) / 100 * 0.8
+            style = f"background-color: rgba(25, 135, 84, {alpha:.2f})"
+        return format_cell(value, column.fmt), style
 
     def chart(self) -> dict:
         by_key = {c.key: c for c in self.figure.columns}

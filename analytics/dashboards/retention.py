@@ -1,0 +1,286 @@
+"""Retention and churn dashboard: logos and revenue kept and lost (from the MRR movement
+ledger), cohorts by start month, why customers leave, account health and NPS."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce, TruncMonth
+
+from analytics.dashboards.base import Col, Figure, Scope, percent
+from retention.choices import ChurnReason, HealthColour, MovementKind
+from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsSurvey, Subscription
+
+ZERO = Decimal("0")
+COHORT_MONTHS = 12
+
+
+def _movements(scope: Scope):
+    return scope.owned(MrrMovement.objects.visible_to(scope.user), "subscription__owner").order_by()
+
+
+def _ledger(scope: Scope) -> dict:
+    """One aggregate over the ledger: MRR at the start, the range's movements by kind, and the
+    same movements restricted to accounts that already paid at the start (for GRR/NRR)."""
+
+    def total(condition):
+        return Coalesce(Sum("amount", filter=condition), ZERO)
+
+    before = Q(date__lt=scope.start)
+    within = Q(date__gte=scope.start, date__lte=scope.end)
+    earlier = MrrMovement.objects.filter(account_id=OuterRef("account_id"), date__lt=scope.start)
+    sums = {"start": total(before)}
+    for kind in MovementKind.values:
+        sums[kind] = total(within & Q(kind=kind))
+        sums[f"existing_{kind}"] = total(within & Q(kind=kind, existed=True))
+    return scope.memo(
+        "ledger", lambda: _movements(scope).annotate(existed=Exists(earlier)).aggregate(**sums)
+    )
+
+
+def mrr_waterfall(scope: Scope) -> list[dict]:
+    ledger = _ledger(scope)
+    steps = [("Starting MRR", ledger["start"])]
+    labels = dict(MovementKind.choices)
+    for kind in (
+        MovementKind.NEW,
+        MovementKind.EXPANSION,
+        MovementKind.REACTIVATION,
+        MovementKind.CONTRACTION,
+        MovementKind.CHURN,
+    ):
+        steps.append((labels[kind], ledger[kind]))
+    end = sum((amount for _, amount in steps), ZERO)
+    if not any(amount for _, amount in steps):
+        return []
+    return [{"step": name, "mrr": amount} for name, amount in steps] + [
+        {"step": "Ending MRR", "mrr": end}
+    ]
+
+
+def retention_rates(scope: Scope) -> list[dict]:
+    ledger = _ledger(scope)
+    start = ledger["start"]
+    lost = ledger["existing_contraction"] + ledger["existing_churn"]  # both negative
+    grr = percent(start + lost, start)
+    nrr = percent(start + lost + ledger["existing_expansion"], start)
+    paying = (
+        _movements(scope)
+        .filter(date__lt=scope.start)
+        .values("account_id")
+        .annotate(mrr=Sum("amount"))
+        .filter(mrr__gt=0)
+    )
+    paying_at_start = paying.count()
+    churned = (
+        scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
+        .filter(
+            date__gte=scope.start, date__lte=scope.end, account_id__in=paying.values("account_id")
+        )
+        .values("account_id")
+        .distinct()
+        .count()
+    )
+    if not start and not paying_at_start:
+        return []
+    return [
+        {"measure": "Logo churn", "value": percent(churned, paying_at_start),
+         "basis": f"{churned} of {paying_at_start} paying accounts"},
+        {"measure": "Gross revenue retention", "value": grr,
+         "basis": f"({start:,.2f} − {-lost:,.2f}) ÷ {start:,.2f}"},
+        {"measure": "Net revenue retention", "value": nrr,
+         "basis": f"({start:,.2f} − {-lost:,.2f} + {ledger['existing_expansion']:,.2f}) ÷ {start:,.2f}"},
+    ]  # fmt: skip
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 + months
+    return dt.date(day.year + month // 12, month % 12 + 1, 1)
+
+
+def cohort_retention(scope: Scope) -> list[dict]:
+    last = scope.end.replace(day=1)
+    first = _add_months(last, -(COHORT_MONTHS - 1))
+    cells = (
+        scope.owned(Subscription.objects.visible_to(scope.user))
+        .filter(start_date__gte=first, start_date__lt=_add_months(last, 1))
+        .annotate(cohort=TruncMonth("start_date"), ended=TruncMonth("ended_on"))
+        .values("cohort", "ended")
+        .annotate(n=Count("account_id", distinct=True))
+        .order_by()
+    )
+    cohorts: dict[dt.date, dict] = {}
+    for c in cells:  # cohorts × end months, counted in SQL
+        cohorts.setdefault(c["cohort"], {})[c["ended"]] = c["n"]
+    rows = []
+    for cohort in sorted(cohorts):
+        ends = cohorts[cohort]
+        size = sum(ends.values())
+        row = {"cohort": cohort.strftime("%Y-%m"), "size": size}
+        for k in range(COHORT_MONTHS):
+            month = _add_months(cohort, k)
+            if month > last:
+                row[f"m{k}"] = None
+                continue
+            # Still subscribed at the start of month k: never ended, or ended in a later month.
+            gone = sum(n for ended, n in ends.items() if ended is not None and ended <= month)
+            row[f"m{k}"] = percent(size - gone, size)
+        rows.append(row)
+    return rows
+
+
+def churn_reasons(scope: Scope) -> list[dict]:
+    labels = dict(ChurnReason.choices)
+    rows = (
+        scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
+        .filter(date__gte=scope.start, date__lte=scope.end)
+        .order_by()
+        .values("reason")
+        .annotate(events=Count("id"), lost=Sum("lost_mrr"))
+        .order_by("-events", "reason")
+    )
+    return [
+        {"reason": labels.get(r["reason"], r["reason"]), "events": r["events"], "lost": r["lost"]}
+        for r in rows
+    ]
+
+
+def health_distribution(scope: Scope) -> list[dict]:
+    counts = {
+        r["colour"]: r
+        for r in scope.owned(HealthScore.objects.visible_to(scope.user), "account__owner")
+        .order_by()
+        .values("colour")
+        .annotate(accounts=Count("account_id"), score=Avg("score"))
+    }
+    return [
+        {
+            "colour": label,
+            "accounts": counts[value]["accounts"],
+            "score": round(counts[value]["score"], 1),
+        }
+        for value, label in HealthColour.choices
+        if value in counts
+    ]
+
+
+def nps_by_month(scope: Scope) -> list[dict]:
+    rows = (
+        scope.between(
+            scope.owned(NpsSurvey.objects.visible_to(scope.user), "account__owner"), "answered_at"
+        )
+        .filter(score__isnull=False)
+        .annotate(month=TruncMonth("answered_at"))
+        .values("month")
+        .annotate(
+            answers=Count("id"),
+            promoters=Count("id", filter=Q(score__gte=9)),
+            detractors=Count("id", filter=Q(score__lte=6)),
+        )
+        .order_by("month")
+    )
+    return [
+        {
+            "month": r["month"].strftime("%Y-%m"),
+            "answers": r["answers"],
+            "promoters": r["promoters"],
+            "detractors": r["detractors"],
+            "nps": round((r["promoters"] - r["detractors"]) * 100 / r["answers"], 1),
+        }
+        for r in rows
+    ]
+
+
+FIGURES = (
+    Figure(
+        key="waterfall",
+        title="MRR waterfall",
+        how="From the MRR movement ledger: starting MRR = every movement before the range; then "
+        "the range's movements by kind (churn and contraction are negative); ending = the sum.",
+        compute=mrr_waterfall,
+        columns=(Col("step", "Step"), Col("mrr", "MRR", "money")),
+        label="step",
+        series=("mrr",),
+    ),
+    Figure(
+        key="rates",
+        title="Logo churn, gross and net revenue retention",
+        how="Over the accounts paying at the start of the range (positive ledger MRR): logo "
+        "churn = those with a churn event in the range ÷ them; GRR = (their starting MRR + "
+        "their contraction and churn) ÷ starting MRR; NRR adds their expansion. New customers "
+        "of the range are left out of both.",
+        compute=retention_rates,
+        columns=(
+            Col("measure", "Measure"),
+            Col("value", "Value", "percent"),
+            Col("basis", "Basis"),
+        ),
+        label="measure",
+        series=("value",),
+    ),
+    Figure(
+        key="cohorts",
+        title="Cohort retention by start month",
+        how=f"Accounts by the month their subscription started (the {COHORT_MONTHS} months up "
+        "to the range's end): share still subscribed at the start of each later month (not "
+        "ended by then).",
+        compute=cohort_retention,
+        columns=(
+            Col("cohort", "Cohort"),
+            Col("size", "Accounts", "int"),
+            *(Col(f"m{k}", f"M{k}", "percent") for k in range(COHORT_MONTHS)),
+        ),
+        label="cohort",
+        series=(),
+        chart="",
+        heat=True,
+    ),
+    Figure(
+        key="churn_reasons",
+        title="Churn reasons",
+        how="Churn events dated in the range, by the reason recorded: count and MRR lost.",
+        compute=churn_reasons,
+        columns=(
+            Col("reason", "Reason"),
+            Col("events", "Churn events", "int"),
+            Col("lost", "MRR lost", "money"),
+        ),
+        label="reason",
+        series=("events",),
+        chart="doughnut",
+    ),
+    Figure(
+        key="health",
+        title="Health distribution",
+        how="Accounts by the colour of their current health score, with the mean score. "
+        "Ignores the date range.",
+        compute=health_distribution,
+        columns=(
+            Col("colour", "Health"),
+            Col("accounts", "Accounts", "int"),
+            Col("score", "Mean score", "number"),
+        ),
+        label="colour",
+        series=("accounts",),
+        chart="doughnut",
+    ),
+    Figure(
+        key="nps",
+        title="NPS over time",
+        how="Survey answers given in the range, per month: NPS = % promoters (9–10) − % "
+        "detractors (0–6).",
+        compute=nps_by_month,
+        columns=(
+            Col("month", "Month"),
+            Col("answers", "Answers", "int"),
+            Col("promoters", "Promoters", "int"),
+            Col("detractors", "Detractors", "int"),
+            Col("nps", "NPS", "number"),
+        ),
+        label="month",
+        series=("nps",),
+        chart="line",
+    ),
+)
