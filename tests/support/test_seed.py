@@ -1,0 +1,36 @@
+import datetime as dt
+import io
+
+import pytest
+
+from crm.seeding import SeedContext, demo_users_create, seed_core
+from support.choices import Channel, Priority, TicketStatus
+from support.models import CsatSurvey, Ticket, TicketMessage
+from support.seed import seed
+from support.services.escalations import sla_watch_run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_makes_a_working_desk_with_history_breaches_and_csat():
+    users = demo_users_create(scale=1, password="demo")
+    ctx = SeedContext(
+        scale=0.3, users=users, now=dt.datetime(2026, 12, 16, tzinfo=dt.UTC), stdout=io.StringIO()
+    )
+    seed_core(ctx.for_step("crm"))
+    seed(ctx.for_step("support"))
+    tickets = Ticket.objects.all()
+    assert tickets.count() == 300
+    assert set(tickets.values_list("status", flat=True)) == set(TicketStatus.values)
+    assert set(tickets.values_list("priority", flat=True)) == set(Priority.values)
+    assert {Channel.EMAIL, Channel.WEB_FORM} <= set(tickets.values_list("channel", flat=True))
+    assert tickets.filter(resolution_breached=True).exists()
+    assert tickets.filter(status=TicketStatus.PENDING, sla_paused_at__isnull=False).exists()
+    assert tickets.filter(reference=f"T-{tickets.order_by('pk').first().pk:06d}").exists()
+    assert TicketMessage.objects.exists()
+    assert CsatSurvey.objects.filter(rating__isnull=False).exists()
+    first = tickets.order_by("pk").first()
+    assert first.first_response_due_at > first.created_at
+    # The beat task's first run does not act on two years of history, only on what is owed now.
+    counts = sla_watch_run(now=ctx.now)
+    assert counts["escalated"] <= tickets.filter(status__in=["new", "open", "on_hold"]).count()
