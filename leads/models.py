@@ -198,6 +198,8 @@ class Lead(models.Model):
             models.Index(fields=["-updated_at"], name="lead_updated_idx"),
             models.Index(fields=["possible_duplicate", "-created_at"], name="lead_dup_idx"),
             models.Index(fields=["owner", "-score", "-id"], name="lead_owner_score_idx"),
+            models.Index(fields=["owner", "status", "-created_at"], name="lead_owner_status_idx"),
+            models.Index(fields=["campaign", "-score", "-id"], name="lead_campaign_score_idx"),
         ]
 
     def __str__(self):
