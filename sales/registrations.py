@@ -28,6 +28,31 @@ def _opportunities_panel(field: str):
     return context
 
 
+def _pipeline_widget(request):
+    """A rep's (a manager's team's) open pipeline at a glance: one aggregate and
+    the deals closing soonest."""
+    from django.db.models import Count, Sum
+    from django.utils import timezone
+
+    from sales.models import Opportunity, sees_deals
+    from sales.selectors import weighted_sum
+
+    if not sees_deals(request.user):
+        return None
+    open_deals = Opportunity.objects.visible_to(request.user).open()
+    totals = open_deals.order_by().aggregate(
+        n=Count("stage_id"), value=Sum("amount"), weighted=weighted_sum()
+    )
+    today = timezone.localdate()
+    closing = list(
+        open_deals.filter(expected_close_date__gte=today)
+        .select_related("account", "stage")
+        .order_by("expected_close_date", "id")[:5]
+    )
+    overdue = open_deals.filter(expected_close_date__lt=today).order_by()[:100].count()
+    return {"totals": totals, "closing": closing, "overdue": overdue}
+
+
 def register_all():
     from crm import registry
     from crm.models import Account, Contact
@@ -37,6 +62,9 @@ def register_all():
     registry.navigation.register("Board", "sales:board_default", order=41, roles=DEAL_ROLES)
     registry.navigation.register("Forecast", "sales:forecast", order=42, roles=DEAL_ROLES)
     registry.navigation.register("Onboarding", "sales:onboarding_board", order=45)
+    registry.home_widgets.register(
+        registry.HomeWidget("My pipeline", "sales/_home_pipeline.html", _pipeline_widget, 30)
+    )
     registry.timeline.register(Opportunity)
     registry.timeline.register(OnboardingPlan)
     registry.search.register(

@@ -406,3 +406,12 @@ def test_reps_cannot_set_quotas(rep_client, rep):
         {"owner": rep.pk, "period_kind": "month", "period_start": "2026-05-01", "amount": "1"},
     )
     assert response.status_code == 404
+
+
+def test_home_shows_the_reps_pipeline_and_not_to_agents(rep_client, deal, client, agent):
+    body = rep_client.get(reverse("home")).content.decode()
+    assert "My pipeline" in body and "1 open deals" in body.replace("<strong>", "").replace(
+        "</strong>", ""
+    )
+    client.force_login(agent)
+    assert "My pipeline" not in client.get(reverse("home")).content.decode()
