@@ -81,7 +81,11 @@ class BenchData:
         return qs.filter(pk__gte=(first + last) // 2).values_list("pk", flat=True).first()
 
 
-Page = tuple[str, str | Callable[[BenchData], str]]
+# (name, path or callable) pages are opened as ``--user``; a third item names another demo user
+# (dashboards as ``manager``, the support desk as ``agent``).
+Page = (
+    tuple[str, str | Callable[[BenchData], str]] | tuple[str, str | Callable[[BenchData], str], str]
+)
 
 PAGES: list[Page] = [
     ("Contact list", "/contacts/"),
@@ -91,13 +95,36 @@ PAGES: list[Page] = [
     ("Contact detail", lambda d: f"/contacts/{d.pk('crm.Contact')}/"),
     ("Home", "/"),
     ("Global search", lambda d: f"/search/?q={urllib.parse.quote(d.surname)}"),
+    ("Lead list", "/leads/"),
+    ("Leads by status", "/leads/?status=working"),
+    ("Lead search", lambda d: f"/leads/?q={urllib.parse.quote(d.surname)}"),
+    ("Lead list (manager)", "/leads/", "manager"),
+    ("Lead detail", lambda d: f"/leads/{d.pk('leads.Lead')}/"),
+    ("Opportunity list", "/opportunities/"),
+    ("Opportunity list (manager)", "/opportunities/", "manager"),
+    ("Board", "/opportunities/board/"),
+    ("Board (manager)", "/opportunities/board/", "manager"),
+    ("Forecast (manager)", "/opportunities/forecast/", "manager"),
+    ("Ticket list (agent)", "/tickets/", "agent"),
+    ("My queue (agent)", "/tickets/mine/", "agent"),
+    ("Subscriptions (manager)", "/subscriptions/", "manager"),
+    ("At-risk accounts (manager)", "/at-risk/", "manager"),
 ]
+
+try:  # each stage's bench pages live beside this script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from analytics import PAGES as ANALYTICS_PAGES
+
+    PAGES += [(name, path, "manager") for name, path in ANALYTICS_PAGES]
+except ImportError:
+    pass
 
 
 @dataclass
 class Result:
     name: str
     path: str
+    user: str = ""
     timings_ms: list[float] = field(default_factory=list)
     status: str = "ok"
     queries: int | str = "—"
@@ -277,10 +304,11 @@ def server_start(env: dict, workers: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("gunicorn did not start listening within 60 s")
 
 
-def time_pages(session: HttpSession, pages, *, requests: int, warmup: int) -> list[Result]:
+def time_pages(sessions: dict, pages, *, requests: int, warmup: int) -> list[Result]:
     results = []
-    for name, path in pages:
-        result = Result(name, path)
+    for name, path, user in pages:
+        session = sessions[user]
+        result = Result(name, path, user)
         results.append(result)
         if path is None:
             result.status = "no data"
@@ -302,27 +330,30 @@ def time_pages(session: HttpSession, pages, *, requests: int, warmup: int) -> li
     return results
 
 
-def count_queries(results: list[Result], username: str):
+def count_queries(results: list[Result]):
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from crm.models import User
 
-    client = Client(raise_request_exception=False)
-    client.force_login(User.objects.get(username=username))
+    clients = {}
     for result in results:
         if result.path is None:
             continue
+        if result.user not in clients:
+            clients[result.user] = Client(raise_request_exception=False)
+            clients[result.user].force_login(User.objects.get(username=result.user))
+        client = clients[result.user]
         client.get(result.path)  # warm per-process caches (content types, …)
         with CaptureQueriesContext(connection) as captured:
             response = client.get(result.path)
         result.queries = len(captured) if response.status_code == 200 else "—"
 
 
-def resolve_pages(data: BenchData) -> list[tuple[str, str | None]]:
+def resolve_pages(data: BenchData, default_user: str) -> list[tuple[str, str | None, str]]:
     resolved = []
-    for name, target in PAGES:
+    for name, target, *user in PAGES:
         try:
             path = target(data) if callable(target) else target
         except Exception as exc:  # a page whose data is missing is a row, not a crash
@@ -330,18 +361,19 @@ def resolve_pages(data: BenchData) -> list[tuple[str, str | None]]:
             path = None
         if path is not None and "None" in path:
             path = None
-        resolved.append((name, path))
+        resolved.append((name, path, user[0] if user else default_user))
     return resolved
 
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| page | path | median ms | p95 ms | queries | status |",
-        "| --- | --- | ---: | ---: | ---: | --- |",
+        "| page | user | path | median ms | p95 ms | queries | status |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         lines.append(
-            f"| {r.name} | `{r.path or '—'}` | {r.median} | {r.p95} | {r.queries} | {r.status} |"
+            f"| {r.name} | {r.user} | `{r.path or '—'}` | {r.median} | {r.p95} | {r.queries} "
+            f"| {r.status} |"
         )
     return "\n".join(lines)
 
@@ -386,19 +418,21 @@ def main(argv=None) -> int:
 
     django.setup()
     data = BenchData(username=args.user)
-    pages = resolve_pages(data)
+    pages = resolve_pages(data, args.user)
 
     server, base = server_start(env, args.workers)
     try:
-        session = HttpSession(base)
-        session.login(args.user, args.password)
+        sessions = {}
+        for user in sorted({user for _, _, user in pages}):
+            sessions[user] = HttpSession(base)
+            sessions[user].login(user, args.password)
         print(f"Timing {len(pages)} pages as {args.user} ({args.warmup} warm-ups, "
               f"{args.requests} timed requests each) against {base}", flush=True)  # fmt: skip
-        results = time_pages(session, pages, requests=args.requests, warmup=args.warmup)
+        results = time_pages(sessions, pages, requests=args.requests, warmup=args.warmup)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    count_queries(results, args.user)
+    count_queries(results)
 
     print()
     print(seed_line)

@@ -4,7 +4,10 @@ from crm.choices import Role
 from crm.models import Activity, Contact
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def test_rep_creates_account_and_contact_logs_a_call_and_finds_it(browser_page, live_server):

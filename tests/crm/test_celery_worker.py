@@ -25,7 +25,7 @@ from crm.models import OutboundEmail
 from crm.services.outbox import email_queue
 from crm.tasks import outbox_send_queued
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 #: Upper bound for the worker to start and handle the messages; it usually takes a few seconds.
 DEADLINE_SECONDS = 60

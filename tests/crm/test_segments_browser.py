@@ -11,7 +11,10 @@ from crm.models import Segment
 from tests.browser.conftest import browser_page  # noqa: F401  (the fixture)
 from tests.factories.crm import AccountFactory, ActivityFactory, ContactFactory, UserFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def settled(page):

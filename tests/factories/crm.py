@@ -25,7 +25,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     def roles(self, create, extracted, **kwargs):
         """``UserFactory(roles=[Role.SALES_REP])``."""
         for role in extracted or ():
-            self.groups.add(Group.objects.get(name=role))
+            # get_or_create: a transactional test before this one may have flushed the roles.
+            self.groups.add(Group.objects.get_or_create(name=role)[0])
         self.__dict__.pop("role_names", None)
         self.__dict__.pop("managed_user_ids", None)
 

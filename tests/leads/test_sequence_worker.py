@@ -21,7 +21,7 @@ from tests.crm.test_celery_worker import _database_url, _publishing_to
 from tests.factories.crm import UserFactory
 from tests.factories.leads import LeadFactory, SequenceFactory, SequenceStepFactory
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 LEADS = 150
 DEADLINE_SECONDS = 120

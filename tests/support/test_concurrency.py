@@ -10,7 +10,7 @@ from support.models import Ticket
 from support.services import tickets as svc
 from tests.factories.crm import ContactFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 THREADS = 8
 
 

@@ -18,7 +18,7 @@ from support.tasks import sla_watch
 from tests.crm.test_celery_worker import _database_url, _publishing_to, _wait_for
 from tests.factories.crm import ContactFactory
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 TASK_NAME = "support.tasks.sla_watch"
 
 
