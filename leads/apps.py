@@ -42,6 +42,10 @@ class LeadsConfig(AppConfig):
         )
         _register_seed_step()
 
+        from leads.segments import register_lead_criteria
+
+        register_lead_criteria()
+
 
 def _register_seed_step():
     from crm.seeding import seed_steps
