@@ -14,3 +14,11 @@ class AnalyticsConfig(AppConfig):
         registry.navigation.register(
             "Dashboards", "analytics:index", order=90, roles=(Role.MANAGER, Role.ADMIN)
         )
+        _register_seed_step()
+
+
+def _register_seed_step():
+    from analytics.seed import seed
+    from crm.seeding import seed_steps
+
+    seed_steps.register("analytics", seed, order=100)

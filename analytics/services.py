@@ -153,3 +153,75 @@ def daily_snapshots_take(*, day: dt.date | None = None) -> int | None:
     finally:
         job_release(DAILY_SNAPSHOTS, claimed_at)
     return len(rows)
+
+
+def daily_snapshots_backfill(*, days: int, today: dt.date | None = None) -> int:
+    """Reconstruct the pipeline and backlog snapshots of the ``days`` days before ``today`` that
+    have none (a new install, or the demo data), from when deals and tickets opened and closed.
+
+    An approximation, said so on purpose: a past day's deal is counted at its current amount
+    and probability, and a past day's active ticket at its current priority with the status
+    "open". Days that already have rows are left alone, so a rerun writes nothing."""
+    from sales.choices import StageKind
+    from sales.models import Opportunity
+    from support.choices import ACTIVE_STATUSES
+    from support.models import Ticket
+
+    today = today or timezone.localdate()
+    have = set(
+        DailyMetric.objects.filter(date__gte=today - dt.timedelta(days=days), date__lt=today)
+        .values_list("date", flat=True)
+        .distinct()
+    )
+    weighted = ExpressionWrapper(F("amount") * F("probability") / Value(100), output_field=MONEY)
+    written = 0
+    for back in range(days, 0, -1):
+        day = today - dt.timedelta(days=back)
+        if day in have:
+            continue
+        end = timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min))
+        rows = []
+        open_then = Q(created_at__lt=end) & (
+            Q(closed_at__isnull=True, status=StageKind.OPEN) | Q(closed_at__gte=end)
+        )
+        for r in (
+            Opportunity.objects.filter(open_then)
+            .order_by()
+            .values("owner_id")
+            .annotate(n=Count("id"), value=Sum("amount"), weighted=Sum(weighted))
+        ):
+            for metric, value in (
+                (Metric.PIPELINE_OPEN_COUNT, r["n"]),
+                (Metric.PIPELINE_OPEN_VALUE, r["value"]),
+                (Metric.PIPELINE_WEIGHTED, r["weighted"]),
+            ):
+                rows.append(
+                    DailyMetric(
+                        date=day,
+                        metric=metric,
+                        owner_id=r["owner_id"],
+                        value=Decimal(value or 0).quantize(Decimal("0.01")),
+                    )
+                )
+        active_then = Q(created_at__lt=end, merged_into__isnull=True) & (
+            Q(resolved_at__isnull=True, status__in=ACTIVE_STATUSES) | Q(resolved_at__gte=end)
+        )
+        for r in (
+            Ticket.objects.filter(active_then)
+            .order_by()
+            .values("assignee_id", "priority")
+            .annotate(n=Count("id"))
+        ):
+            rows.append(
+                DailyMetric(
+                    date=day,
+                    metric=Metric.TICKETS_ACTIVE,
+                    dimension=f"open:{r['priority']}",
+                    owner_id=r["assignee_id"],
+                    value=r["n"],
+                )
+            )
+        with transaction.atomic():
+            DailyMetric.objects.bulk_create(rows, batch_size=2000)
+        written += len(rows)
+    return written

@@ -224,8 +224,14 @@ def expected_purchases(params: BGNBDParams, t, x, t_x, T) -> np.ndarray:
         a = 1.0 + 1e-9  # the formula's removable singularity at a = 1
     z = t / (alpha + T + t)
     c = a + b + x - 1.0
-    tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
-    numerator = (c / (a - 1.0)) * (1.0 - tail)
+    with np.errstate(all="ignore"):
+        tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+        numerator = (c / (a - 1.0)) * (1.0 - tail)
+    # A fit at the no-dropout limit (a, b → 0 and r, alpha → ∞: buyers who never leave, e.g.
+    # steady synthetic data) overflows 2F1. There the expectation tends to the gamma-Poisson
+    # one, t (r + x) / (alpha + T); use it where the closed form is not finite.
+    poisson_limit = t * (r + x) / (alpha + T)
+    numerator = np.where(np.isfinite(numerator), numerator, poisson_limit)
     return numerator * probability_alive(params, x, t_x, T)
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db.models import Avg, Case, CharField, Count, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from analytics.choices import RFMSegment
 from analytics.dashboards.base import Col, Figure, Scope, ratio
 from analytics.models import CustomerValue
 from leads.models import Campaign, Lead
+from sales.choices import StageKind
+from sales.models import Opportunity
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -92,11 +95,19 @@ def alive_distribution(scope: Scope) -> list[dict]:
 
 
 def clv_to_cac(scope: Scope) -> list[dict]:
-    first_campaign = Subquery(
+    lead_campaign = Subquery(
         Lead.objects.filter(converted_account=OuterRef("account_id"), campaign__isnull=False)
         .order_by("converted_at", "pk")
         .values("campaign_id")[:1]
     )
+    deal_campaign = Subquery(
+        Opportunity.objects.filter(
+            account=OuterRef("account_id"), status=StageKind.WON, campaign__isnull=False
+        )
+        .order_by("closed_at", "pk")
+        .values("campaign_id")[:1]
+    )
+    first_campaign = Coalesce(lead_campaign, deal_campaign)
     rows = {
         r["campaign"]: r
         for r in _values(scope)
@@ -174,7 +185,8 @@ FIGURES = (
     Figure(
         key="clv_cac",
         title="Customer value against acquisition cost by campaign",
-        how="Customers whose first converted lead came from the campaign: average CLV = "
+        how="Customers won through the campaign (their first converted lead's campaign, else "
+        "their first won deal's): average CLV = "
         "(historical + predicted 12-month value) ÷ customers; acquisition cost = the "
         "campaign's cost ÷ those customers; ratio = CLV ÷ cost (above 3 is healthy).",
         compute=clv_to_cac,

@@ -185,3 +185,21 @@ def test_query_count_is_fixed_at_3_and_60_customers(manager_client, rep):
     small = count_queries(manager_client, URL)
     add(57)
     assert count_queries(manager_client, URL) == small <= 16
+
+
+def test_campaign_of_the_first_won_deal_when_no_lead_was_converted(manager_client, rep):
+    """A1 (value 1,000 + 500) has no converted lead; its first won deal came from campaign E
+    (cost 300): one customer, CLV 1,500, acquisition cost 300, ratio 5."""
+    from tests.factories.sales import OpportunityFactory, stage_named
+
+    fit = CLVFit.objects.create(observation_end=dt.date(2026, 3, 31), customers=1, parameters={})
+    account = AccountFactory(name="A1", owner=rep)
+    value(fit, account, RFMSegment.LOYAL, "1000", "500", 0.9)
+    campaign = CampaignFactory(name="E", cost=Decimal("300"))
+    OpportunityFactory(
+        owner=rep, account=account, stage=stage_named("Closed won"), campaign=campaign
+    )
+    rows = figure_rows(manager_client.get(URL), "clv_cac")
+    assert [(r["campaign"], r["avg_clv"], r["cac"], r["ratio"]) for r in rows] == [
+        ("E", Decimal("1500.00"), Decimal("300.00"), 5.0)
+    ]

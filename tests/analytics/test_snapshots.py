@@ -97,3 +97,30 @@ def test_a_rep_sees_no_other_reps_pipeline_history(client, rep2, today_data):
     tasks.daily_snapshots.run()
     client.force_login(rep2)
     assert figure_rows(client.get(reverse("analytics:pipeline")), "pipeline_history") == []
+
+
+def test_backfill_reconstructs_past_days_once(rep):
+    """Deal X (1,000) opened 8 days ago and is still open; deal Y (2,000) opened 6 days ago and
+    was won 3 days ago at noon. Open at the end of day −4: X + Y = 3,000; day −2: X alone;
+    day −9: nothing."""
+    today = timezone.localdate()
+
+    def noon(days_ago):
+        return timezone.make_aware(
+            dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(12))
+        )
+
+    account = AccountFactory(owner=rep)
+    x = OpportunityFactory(owner=rep, account=account, amount=Decimal("1000"))
+    y = OpportunityFactory(owner=rep, account=account, stage=stage_named("Closed won"),
+                           amount=Decimal("2000"))  # fmt: skip
+    type(x).objects.filter(pk=x.pk).update(created_at=noon(8))
+    type(y).objects.filter(pk=y.pk).update(created_at=noon(6), closed_at=noon(3))
+    assert services.daily_snapshots_backfill(days=10, today=today) > 0
+
+    def value(days_ago):
+        row = metric(Metric.PIPELINE_OPEN_VALUE, date=today - dt.timedelta(days=days_ago)).first()
+        return row.value if row else None
+
+    assert (value(4), value(2), value(9)) == (Decimal("3000"), Decimal("1000"), None)
+    assert services.daily_snapshots_backfill(days=10, today=today) == 0
