@@ -262,6 +262,7 @@ class AtRiskListView(FilteredListView):
         Column("Owner"),
         Column("Since", sort="opened"),
         Column("Playbook"),
+        Column(""),
     ]
     sorts = {
         "account": ("account__name", "id"),
