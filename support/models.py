@@ -354,6 +354,7 @@ class Ticket(models.Model):
                 condition=Q(status__in=ACTIVE_STATUSES, assignee__isnull=True),
                 name="ticket_unassigned_idx",
             ),
+            models.Index(fields=["sla_due_at", "id"], name="ticket_due_idx"),
             models.Index(fields=["assignee", "status", "resolution_due_at"], name="ticket_asg_idx"),
             models.Index(fields=["queue", "status", "-created_at"], name="ticket_queue_idx"),
             models.Index(fields=["status", "-created_at"], name="ticket_status_idx"),
