@@ -37,6 +37,15 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Where users reach the site; links in emails (surveys, unsubscribe, reminders) start with it.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# Support desk intake: the token the inbound-email webhook requires, and the IMAP mailbox the
+# fetch task reads (both off while empty).
+SUPPORT_INBOUND_TOKEN = env.str("SUPPORT_INBOUND_TOKEN", default="")
+SUPPORT_IMAP_HOST = env.str("SUPPORT_IMAP_HOST", default="")
+SUPPORT_IMAP_PORT = env.int("SUPPORT_IMAP_PORT", default=993)
+SUPPORT_IMAP_USER = env.str("SUPPORT_IMAP_USER", default="")
+SUPPORT_IMAP_PASSWORD = env.str("SUPPORT_IMAP_PASSWORD", default="")
+SUPPORT_IMAP_FOLDER = env.str("SUPPORT_IMAP_FOLDER", default="INBOX")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -212,6 +221,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10 * 60.0,
     },
     # support
+    "support-imap-fetch": {
+        # Customers expect an emailed request to show up within a couple of minutes; the task
+        # returns at once when no mailbox is configured.
+        "task": "support.tasks.imap_fetch",
+        "schedule": 120.0,
+    },
     "support-sla-watch": {
         # SLA targets are in minutes; a minute's cadence keeps warnings and escalations timely.
         "task": "support.tasks.sla_watch",
