@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leads.views import imports, leads, public, sequences
+from leads.views import imports, leads, merge, public, sequences
 
 app_name = "leads"
 
@@ -17,6 +17,12 @@ urlpatterns = [
     path("leads/<int:pk>/reassign/", leads.lead_reassign, name="lead_reassign"),
     path("leads/<int:pk>/replied/", leads.lead_replied, name="lead_replied"),
     path("leads/<int:pk>/enrol/", leads.lead_enrol, name="lead_enrol"),
+    path("leads/<int:pk>/merge/", merge.lead_merge, name="lead_merge"),
+    path(
+        "leads/<int:pk>/merge-into-contact/",
+        merge.lead_merge_into_contact,
+        name="lead_merge_into_contact",
+    ),
     path("leads/campaigns/<int:pk>/", leads.campaign_detail, name="campaign_detail"),
     path("leads/imports/", imports.import_start, name="import_start"),
     path("leads/imports/<int:pk>/", imports.import_detail, name="import_detail"),
