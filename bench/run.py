@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.cookiejar
+import importlib.util
 import json
 import math
 import os
@@ -111,13 +112,18 @@ PAGES: list[Page] = [
     ("At-risk accounts (manager)", "/at-risk/", "manager"),
 ]
 
-try:  # each stage's bench pages live beside this script
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from analytics import PAGES as ANALYTICS_PAGES
 
-    PAGES += [(name, path, "manager") for name, path in ANALYTICS_PAGES]
-except ImportError:
-    pass
+def _bench_module(name: str):
+    """A module beside this script, loaded by path: ``analytics`` is also a Django app's name."""
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", Path(__file__).parent / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PAGES += [(name, path, "manager") for name, path in _bench_module("analytics").PAGES]
 
 
 @dataclass
