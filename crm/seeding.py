@@ -158,6 +158,10 @@ class SeedContext:
             return
         tables = [m._meta.db_table for m in models_]
         with connection.cursor() as cursor:
+            # Foreign-key checks of rows written earlier in this transaction are still pending;
+            # PostgreSQL refuses to alter a table they touch, so run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             cursor.execute(
                 "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
                 "FROM pg_index i WHERE i.indrelid = ANY(%s::regclass[]) "
