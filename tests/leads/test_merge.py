@@ -249,3 +249,29 @@ def test_merge_page_keeps_its_query_count(rows, rep_client, rep, django_assert_m
     with django_assert_max_num_queries(8):
         response = rep_client.get(url)
     assert response.status_code == 200
+
+
+def test_kept_enrollment_stays_when_it_is_further_along(rep):
+    keep, merge = _pair(rep)
+    sequence = SequenceFactory()
+    ours = EnrollmentFactory(lead=keep, sequence=sequence, steps_done=4, next_position=5)
+    theirs = EnrollmentFactory(lead=merge, sequence=sequence, steps_done=1, next_position=2)
+    lead_merge(keep=keep, merge=merge, user=rep)
+    ours.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (ours.lead_id, ours.steps_done, ours.state) == (keep.pk, 4, EnrollmentState.ACTIVE)
+    assert (theirs.lead_id, theirs.state) == (merge.pk, EnrollmentState.STOPPED)
+
+
+def test_a_later_unsubscribe_on_either_lead_wins_over_consent(rep):
+    now = timezone.now()
+    keep, merge = _pair(rep)
+    Lead.objects.filter(pk=keep.pk).update(
+        marketing_consent=True, marketing_consent_at=now - timedelta(days=10)
+    )
+    Lead.objects.filter(pk=merge.pk).update(unsubscribed_at=now - timedelta(days=1))
+    keep.refresh_from_db()
+    merge.refresh_from_db()
+    kept = lead_merge(keep=keep, merge=merge, user=rep)
+    assert kept.unsubscribed_at == now - timedelta(days=1)
+    assert not kept.marketing_consent
