@@ -9,32 +9,10 @@ from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus
 from leads.models import Lead, Sequence, SequenceStep
 from leads.services.imports import IMPORT_FIELDS
+from leads.services.leads import LEAD_FIELDS
 from leads.services.sequences import template_check
 
-LEAD_FORM_FIELDS = [
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "title",
-    "company_name",
-    "website",
-    "industry",
-    "employees",
-    "country",
-    "source",
-    "campaign",
-    "owner",
-    "budget_amount",
-    "budget_currency",
-    "budget_confirmed",
-    "authority",
-    "need",
-    "need_severity",
-    "timeline",
-    "email_consent",
-    "marketing_consent",
-]
+LEAD_FORM_FIELDS = list(LEAD_FIELDS)
 
 
 class LeadForm(OwnedModelForm):

@@ -18,32 +18,11 @@ from crm.services.timeline import activity_log
 from leads.choices import DisqualifyReason, EnrollmentState, EnrollmentStopReason, LeadStatus
 from leads.models import Enrollment, Lead
 from leads.services import scoring, sequences
-from leads.services.leads import lead_set_status
+from leads.services.leads import LEAD_FIELDS, lead_set_status
 from leads.signals import lead_converted
 
 #: Lead fields offered side by side on the merge page (consent is merged by its own rule).
-MERGE_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "title",
-    "company_name",
-    "website",
-    "industry",
-    "employees",
-    "country",
-    "source",
-    "campaign",
-    "owner",
-    "budget_amount",
-    "budget_currency",
-    "budget_confirmed",
-    "authority",
-    "need",
-    "need_severity",
-    "timeline",
-)
+MERGE_FIELDS = tuple(f for f in LEAD_FIELDS if f not in ("email_consent", "marketing_consent"))
 KEEP, MERGE = "keep", "merge"
 CONSENTS = ("email_consent", "marketing_consent")
 ENROLLMENT_PROGRESS = (
