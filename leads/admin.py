@@ -152,3 +152,39 @@ class EnrollmentAdmin(admin.ModelAdmin):
     autocomplete_fields = ("lead", "sequence", "enrolled_by")
     list_select_related = ("lead", "sequence")
     show_full_result_count = False
+
+
+from leads.models import CampaignRecipient, EmailCampaign, EmailVariant, Suppression  # noqa: E402
+
+
+class EmailVariantInline(admin.TabularInline):
+    model = EmailVariant
+    extra = 0
+    max_num = 4
+
+
+@admin.register(EmailCampaign)
+class EmailCampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "campaign", "segment", "status", "scheduled_at", "rate_per_minute")
+    list_filter = ("status",)
+    search_fields = ("name",)
+    autocomplete_fields = ("campaign", "segment", "created_by")
+    raw_id_fields = ("winner_variant",)
+    inlines = [EmailVariantInline]
+
+
+@admin.register(CampaignRecipient)
+class CampaignRecipientAdmin(admin.ModelAdmin):
+    list_display = ("email", "campaign", "variant", "status", "skip_reason", "opened_at")
+    list_filter = ("status", "skip_reason")
+    search_fields = ("email",)
+    raw_id_fields = ("campaign", "contact", "variant", "outbound_email")
+    show_full_result_count = False
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    list_display = ("email", "reason", "created_at")
+    list_filter = ("reason",)
+    search_fields = ("email",)
+    show_full_result_count = False

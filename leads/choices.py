@@ -118,3 +118,34 @@ class EnrollmentStopReason(models.TextChoices):
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
     NO_CONSENT = "no_consent", "No consent"
     MANUAL = "manual", "Stopped by hand"
+
+
+class EmailCampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class RecipientStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped"
+
+
+class SkipReason(models.TextChoices):
+    NONE = "", "—"
+    NO_CONSENT = "no_consent", "No marketing consent"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    SUPPRESSED = "suppressed", "Suppressed address"
+    DUPLICATE = "duplicate", "Duplicate address"
+    NO_ADDRESS = "no_address", "No email address"
+
+
+class SuppressionReason(models.TextChoices):
+    BOUNCE = "bounce", "Bounce"
+    COMPLAINT = "complaint", "Complaint"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+    MANUAL = "manual", "Added by hand"

@@ -502,3 +502,12 @@ class Enrollment(models.Model):
 
     def __str__(self):
         return f"{self.lead} in {self.sequence}"
+
+
+# Email campaigns live in their own module; importing them here registers them with Django.
+from leads.email_models import (  # noqa: E402, F401
+    CampaignRecipient,
+    EmailCampaign,
+    EmailVariant,
+    Suppression,
+)

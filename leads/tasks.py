@@ -58,3 +58,16 @@ def followups_create() -> int:
     from leads.services.followups import followups_create as run
 
     return run()
+
+
+@shared_task(name="leads.tasks.email_campaigns_run", soft_time_limit=50, time_limit=58, **_RETRY)
+def email_campaigns_run() -> dict:
+    """Every minute: pick due A/B winners, then queue each sending campaign's next
+    ``rate_per_minute`` emails. Recipients are claimed pending → queued, so overlaps are safe."""
+    from leads.services.email_campaigns import (
+        email_campaigns_pick_winners,
+        email_campaigns_send_due,
+    )
+
+    winners = email_campaigns_pick_winners()
+    return {"winners": winners, "queued": email_campaigns_send_due()}

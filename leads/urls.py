@@ -35,3 +35,8 @@ urlpatterns = [
     path("forms/<slug:slug>/thanks/", public.web_form_thanks, name="web_form_thanks"),
     path("unsubscribe/<str:token>/", public.unsubscribe, name="unsubscribe"),
 ]
+
+# Email campaigns keep their routes in their own module.
+from leads.email_urls import urlpatterns as email_campaign_urls  # noqa: E402
+
+urlpatterns += email_campaign_urls

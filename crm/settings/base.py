@@ -211,6 +211,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.sequences_run_due",
         "schedule": 5 * 60.0,
     },
+    "leads-email-campaigns-run": {
+        # rate_per_minute is a per-minute promise, so the throttle runs every minute.
+        "task": "leads.tasks.email_campaigns_run",
+        "schedule": 60.0,
+    },
     "leads-nightly": {
         # Follow-ups count days of silence, score decay is by the day and the model needs the
         # day's outcomes: once a day is enough for all three.

@@ -1,0 +1,164 @@
+"""Email campaigns to a segment of contacts, with A/B variants, per-recipient tracking and an
+address suppression list. Imported by ``leads.models`` so Django registers them."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+
+from crm.models import Contact, OutboundEmail, Segment
+from crm.visibility import any_role
+from leads.choices import (
+    EmailCampaignStatus,
+    RecipientStatus,
+    SkipReason,
+    SuppressionReason,
+)
+
+
+class EmailCampaignQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Marketing sends are run by managers and admins; every role may read the results."""
+        return any_role(self, user)
+
+    def changeable_by(self, user):
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        if user.is_admin_role or user.is_manager:
+            return self
+        return self.none()
+
+
+class EmailCampaign(models.Model):
+    """A one-off marketing email to a segment of contacts, optionally split into A/B variants;
+    its cost and attribution come from the marketing ``Campaign`` it belongs to."""
+
+    name = models.CharField(max_length=200)
+    campaign = models.ForeignKey(
+        "leads.Campaign",
+        on_delete=models.PROTECT,
+        related_name="email_campaigns",
+        help_text="The marketing campaign it spends under and is credited to.",
+    )
+    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=10, choices=EmailCampaignStatus.choices, default=EmailCampaignStatus.DRAFT
+    )
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    rate_per_minute = models.PositiveIntegerField(
+        default=500, validators=[MinValueValidator(1), MaxValueValidator(100_000)]
+    )
+    track_opens = models.BooleanField(default=True, help_text="Add an open-tracking pixel.")
+    test_fraction = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=1,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Share of recipients in the A/B test; the rest get the winner (1 = everyone).",
+    )
+    winner_after_hours = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Pick the winner this long after sending starts."
+    )
+    winner_variant = models.ForeignKey(
+        "leads.EmailVariant", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    winner_picked_at = models.DateTimeField(null=True, blank=True)
+    prepared_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EmailCampaignQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "scheduled_at"], name="emailcamp_status_idx"),
+            models.Index(fields=["-created_at", "-id"], name="emailcamp_created_idx"),
+            models.Index(fields=["campaign", "status"], name="emailcamp_campaign_idx"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("leads:email_campaign_detail", args=[self.pk])
+
+
+class EmailVariant(models.Model):
+    """One version (A–D) of a campaign's email: a subject and body template with merge fields."""
+
+    campaign = models.ForeignKey(EmailCampaign, on_delete=models.CASCADE, related_name="variants")
+    label = models.CharField(max_length=1, choices=[(c, c) for c in "ABCD"])
+    subject = models.CharField(max_length=200)
+    body = models.TextField(help_text="Merge fields: {{ first_name }}, {{ company }}…")
+
+    class Meta:
+        ordering = ["campaign", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "label"], name="emailvariant_label_uniq")
+        ]
+
+    def __str__(self):
+        return f"{self.campaign} · {self.label}"
+
+
+class CampaignRecipient(models.Model):
+    """A contact chosen for an email campaign, and what became of their email."""
+
+    campaign = models.ForeignKey(EmailCampaign, on_delete=models.CASCADE, related_name="recipients")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField()
+    variant = models.ForeignKey(
+        EmailVariant, on_delete=models.SET_NULL, null=True, blank=True, related_name="recipients"
+    )
+    bucket = models.PositiveSmallIntegerField(
+        default=0, help_text="0–999 from a hash of campaign and contact: the reproducible split."
+    )
+    status = models.CharField(
+        max_length=10, choices=RecipientStatus.choices, default=RecipientStatus.PENDING
+    )
+    skip_reason = models.CharField(
+        max_length=15, choices=SkipReason.choices, default=SkipReason.NONE, blank=True
+    )
+    outbound_email = models.ForeignKey(
+        OutboundEmail, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    queued_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact"], name="campaignrecipient_uniq")
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status", "id"], name="camprecip_status_idx"),
+            models.Index(fields=["campaign", "variant"], name="camprecip_variant_idx"),
+            models.Index(fields=["campaign", "email"], name="camprecip_email_idx"),
+            models.Index(fields=["contact", "status"], name="camprecip_contact_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.email} · {self.campaign}"
+
+
+class Suppression(models.Model):
+    """An address that must never get marketing email again (bounced, complained,
+    unsubscribed or blocked by hand)."""
+
+    email = models.EmailField(unique=True, help_text="Stored in lower case.")
+    reason = models.CharField(max_length=12, choices=SuppressionReason.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="suppression_created_idx")]
+
+    def __str__(self):
+        return f"{self.email} ({self.get_reason_display()})"

@@ -1,0 +1,92 @@
+"""Public endpoints of email campaigns (no login): the open pixel, the click redirect, a
+contact's one-click unsubscribe and the provider's bounce webhook."""
+
+import base64
+import json
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from leads.services import email_campaigns as service
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+BOUNCE_TYPES = ("bounce", "complaint")
+
+
+def email_open(request, token):
+    data = service.read_token(token, salt=service.OPEN_SALT)
+    if data is None:
+        return HttpResponse(status=404)
+    service.recipient_opened(recipient_id=data["r"])
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def email_click(request, token):
+    data = service.read_token(token, salt=service.CLICK_SALT)
+    url = data.get("u") if data else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return render(request, "leads/public/bad_link.html", status=400)
+    service.recipient_clicked(recipient_id=data["r"], url=url)
+    return HttpResponseRedirect(url)
+
+
+@csrf_exempt
+def contact_unsubscribe(request, token):
+    contact = service.contact_for_token(token)
+    if contact is None:
+        return render(request, "leads/public/unsubscribe.html", {"invalid": True}, status=400)
+    service.contact_unsubscribe(contact=contact)
+    return render(request, "leads/public/unsubscribe.html", {"invalid": False})
+
+
+def _authorised(request) -> bool:
+    expected = getattr(settings, "EMAIL_WEBHOOK_TOKEN", "")
+    given = request.headers.get("X-Webhook-Token") or request.GET.get("token", "")
+    return bool(expected) and constant_time_compare(given, expected)
+
+
+def _events(body: bytes) -> tuple[list[dict], list[str]]:
+    try:
+        payload = json.loads(body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return [], ["The body is not JSON."]
+    if not isinstance(payload, list):
+        return [], ["Send a JSON list of {email, type} objects."]
+    events, errors = [], []
+    for index, item in enumerate(payload):
+        if not isinstance(item, dict):
+            errors.append(f"Item {index}: not an object.")
+            continue
+        email, kind = item.get("email"), item.get("type")
+        try:
+            validate_email(email if isinstance(email, str) else "")
+        except ValidationError:
+            errors.append(f"Item {index}: “email” is not an email address.")
+            continue
+        if kind not in BOUNCE_TYPES:
+            errors.append(f"Item {index}: “type” must be bounce or complaint.")
+            continue
+        events.append({"email": email, "type": kind})
+    return events, errors
+
+
+@csrf_exempt
+@require_POST
+def bounce_webhook(request):
+    """``POST /e/bounce/`` with ``X-Webhook-Token``: every listed address is suppressed. Any bad
+    item rejects the whole request (400 with the reasons), so a provider's retry is clean."""
+    if not _authorised(request):
+        return JsonResponse({"error": "forbidden"}, status=403)
+    events, errors = _events(request.body)
+    if errors:
+        return JsonResponse({"errors": errors}, status=400)
+    added = service.suppressions_add(events=events)
+    return JsonResponse({"received": len(events), "suppressed": added})
