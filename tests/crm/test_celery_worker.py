@@ -15,6 +15,7 @@ import time
 from contextlib import contextmanager
 from urllib.parse import quote
 
+import kombu.pools
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -58,8 +59,9 @@ def _publishing_to(*, broker_url: str, transport_options: dict):
     saved = {key: celery_app.conf[key] for key in keys}
 
     def reset_pools():
-        if celery_app._pool is not None:
-            celery_app._pool.force_close_all()
+        # Celery's pools are kombu's process-wide ones, keyed by broker URL: closing one leaves
+        # a closed pool behind for the next test on the same URL, so clear kombu's registry too.
+        kombu.pools.reset()
         celery_app._after_fork()
 
     reset_pools()
