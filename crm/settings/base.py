@@ -46,6 +46,13 @@ SUPPORT_IMAP_USER = env.str("SUPPORT_IMAP_USER", default="")
 SUPPORT_IMAP_PASSWORD = env.str("SUPPORT_IMAP_PASSWORD", default="")
 SUPPORT_IMAP_FOLDER = env.str("SUPPORT_IMAP_FOLDER", default="INBOX")
 
+# Token the email provider's bounce webhook sends; empty refuses every call.
+EMAIL_WEBHOOK_TOKEN = env.str("EMAIL_WEBHOOK_TOKEN", default="")
+# Days of silence before a working lead gets a follow-up task.
+LEAD_FOLLOW_UP_DAYS = env.int("LEAD_FOLLOW_UP_DAYS", default=5)
+# Days before a subscription's renewal date that its renewal deal opens.
+RENEWAL_LEAD_DAYS = env.int("RENEWAL_LEAD_DAYS", default=90)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
