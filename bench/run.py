@@ -100,7 +100,7 @@ PAGES: list[Page] = [
     ("Leads by status", "/leads/?status=working"),
     ("Lead search", lambda d: f"/leads/?q={urllib.parse.quote(d.surname)}"),
     ("Lead list (manager)", "/leads/", "manager"),
-    ("Lead detail", lambda d: f"/leads/{d.pk('leads.Lead')}/"),
+    ("Lead detail", lambda d: f"/leads/{d.pk('leads.Lead')}/", "admin"),
     ("Opportunity list", "/opportunities/"),
     ("Opportunity list (manager)", "/opportunities/", "manager"),
     ("Board", "/opportunities/board/"),

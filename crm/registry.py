@@ -54,10 +54,15 @@ class SearchRegistry:
             if entry.roles is not None and not user.role_names.intersection(entry.roles):
                 continue
             qs = entry.model.objects.visible_to(user)
-            qs = text_search(qs, entry.fields, query)
+            qs = text_search(qs, entry.fields, query, rank=True)
             if entry.select_related:
                 qs = qs.select_related(*entry.select_related)
-            rows = list(qs.order_by(*entry.order_by)[:limit])
+            # Best matches first where ranked (PostgreSQL): it also keeps the planner on the GIN
+            # index instead of walking the sort index past a million non-matching rows.
+            ordering = ("-search_rank", *entry.order_by)
+            if "search_rank" not in qs.query.annotations:
+                ordering = entry.order_by
+            rows = list(qs.order_by(*ordering)[:limit])
             for row in rows:
                 row.search_description = entry.describe(row)
             if rows:
