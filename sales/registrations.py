@@ -31,7 +31,7 @@ def _opportunities_panel(field: str):
 def _pipeline_widget(request):
     """A rep's (a manager's team's) open pipeline at a glance: one aggregate and
     the deals closing soonest."""
-    from django.db.models import Count, Sum
+    from django.db.models import Count, Q, Sum
     from django.utils import timezone
 
     from sales.models import Opportunity, sees_deals
@@ -40,17 +40,19 @@ def _pipeline_widget(request):
     if not sees_deals(request.user):
         return None
     open_deals = Opportunity.objects.visible_to(request.user).open()
-    totals = open_deals.order_by().aggregate(
-        n=Count("stage_id"), value=Sum("amount"), weighted=weighted_sum()
-    )
     today = timezone.localdate()
+    totals = open_deals.order_by().aggregate(
+        n=Count("stage_id"),
+        value=Sum("amount"),
+        weighted=weighted_sum(),
+        overdue=Count("id", filter=Q(expected_close_date__lt=today)),
+    )
     closing = list(
         open_deals.filter(expected_close_date__gte=today)
         .select_related("account", "stage")
         .order_by("expected_close_date", "id")[:5]
     )
-    overdue = open_deals.filter(expected_close_date__lt=today).order_by()[:100].count()
-    return {"totals": totals, "closing": closing, "overdue": overdue}
+    return {"totals": totals, "closing": closing, "overdue": totals["overdue"]}
 
 
 def register_all():

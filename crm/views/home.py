@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import prefetch_related_objects
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -18,13 +19,14 @@ def home(request):
     now = timezone.now()
     end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
     mine = Task.objects.filter(assignee=user, done_at__isnull=True).select_related("assignee")
-    mine = mine.prefetch_related("subject")
     overdue = list(mine.filter(due_at__lt=now).order_by("due_at", "id")[: HOME_LIST_LENGTH + 1])
     due_today = list(
         mine.filter(due_at__gte=now, due_at__lte=end_of_day).order_by("due_at", "id")[
             : HOME_LIST_LENGTH + 1
         ]
     )
+    # One prefetch for both lists: a query per kind of record, not per list and kind.
+    prefetch_related_objects([*overdue, *due_today], "subject")
     recent = list(
         Activity.objects.visible_to(user)
         .filter(occurred_at__gte=now - timedelta(days=90))
