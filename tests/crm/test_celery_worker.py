@@ -10,7 +10,6 @@ is set (use a Redis database no other test run consumes from).
 
 import os
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from crm.choices import OutboxStatus
 from crm.models import OutboundEmail
 from crm.services.outbox import email_queue
 from crm.tasks import outbox_send_queued
+from tests.worker import WORKER_COMMAND, filesystem_broker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -117,36 +117,11 @@ def test_a_real_worker_sends_a_queued_email_exactly_once(tmp_path):
     if redis_url:
         broker = {"broker_url": redis_url, "transport_options": {"visibility_timeout": 3600}}
     else:
-        broker_dir = var_dir / "broker"
-        for sub in ("in", "processed", "control"):
-            (broker_dir / sub).mkdir(parents=True)
         broker = {
             "broker_url": "filesystem://",
-            "transport_options": {
-                "data_folder_in": str(broker_dir / "in"),
-                "data_folder_out": str(broker_dir / "in"),
-                "processed_folder": str(broker_dir / "processed"),
-                "store_processed": False,
-                "control_folder": str(broker_dir / "control"),
-            },
+            "transport_options": filesystem_broker(var_dir),
         }
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "crm",
-        "worker",
-        "--pool=solo",
-        "--concurrency=1",
-        "-Q",
-        "celery",
-        "--without-heartbeat",
-        "--without-gossip",
-        "--without-mingle",
-        "-l",
-        "info",
-    ]
+    command = WORKER_COMMAND
 
     with _publishing_to(
         broker_url=broker["broker_url"], transport_options=broker["transport_options"]

@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -20,6 +19,7 @@ from leads.tasks import sequences_run_due
 from tests.crm.test_celery_worker import _database_url, _publishing_to
 from tests.factories.crm import UserFactory
 from tests.factories.leads import LeadFactory, SequenceFactory, SequenceStepFactory
+from tests.worker import WORKER_COMMAND, filesystem_broker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -28,23 +28,7 @@ DEADLINE_SECONDS = 120
 
 
 def _worker(env, log_path):
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "crm",
-        "worker",
-        "--pool=solo",
-        "--concurrency=1",
-        "-Q",
-        "celery",
-        "--without-heartbeat",
-        "--without-gossip",
-        "--without-mingle",
-        "-l",
-        "info",
-    ]
+    command = WORKER_COMMAND
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -97,15 +81,7 @@ def test_killed_worker_never_sends_a_nurture_email_twice(tmp_path):
     var_dir, mail_dir, log_path = tmp_path / "var", tmp_path / "mail", tmp_path / "worker.log"
     mail_dir.mkdir()
     broker_dir = var_dir / "broker"
-    for sub in ("in", "processed", "control"):
-        (broker_dir / sub).mkdir(parents=True)
-    transport = {
-        "data_folder_in": str(broker_dir / "in"),
-        "data_folder_out": str(broker_dir / "in"),
-        "processed_folder": str(broker_dir / "processed"),
-        "store_processed": False,
-        "control_folder": str(broker_dir / "control"),
-    }
+    transport = filesystem_broker(var_dir)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "crm.settings.base",

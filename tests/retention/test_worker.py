@@ -18,6 +18,7 @@ from retention.tasks import renewal_open, renewals_open
 from tests.crm.test_celery_worker import _database_url, _publishing_to, _wait_for
 from tests.factories.crm import AccountFactory
 from tests.factories.retention import SubscriptionFactory
+from tests.worker import filesystem_broker
 
 # serialized_rollback: the second test still finds the roles and pipelines that data migrations
 # made, which the first transactional test's flush removed.
@@ -39,18 +40,7 @@ def _broker(var_dir):
             "broker_url": redis_url,
             "transport_options": {"visibility_timeout": 3600},
         }
-    broker_dir = var_dir / "broker"
-    for sub in ("in", "processed"):
-        (broker_dir / sub).mkdir(parents=True)
-    return "", {
-        "broker_url": "filesystem://",
-        "transport_options": {
-            "data_folder_in": str(broker_dir / "in"),
-            "data_folder_out": str(broker_dir / "in"),
-            "processed_folder": str(broker_dir / "processed"),
-            "store_processed": False,
-        },
-    }
+    return "", {"broker_url": "filesystem://", "transport_options": filesystem_broker(var_dir)}
 
 
 @contextmanager

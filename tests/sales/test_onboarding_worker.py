@@ -6,7 +6,6 @@ and gets a broker of its own.
 
 import os
 import subprocess
-import sys
 
 import pytest
 from django.conf import settings
@@ -17,6 +16,7 @@ from sales import services
 from sales.models import OnboardingPlan, OnboardingTemplate
 from sales.tasks import onboarding_start
 from tests.crm.test_celery_worker import _database_url, _publishing_to, _wait_for
+from tests.worker import WORKER_COMMAND, filesystem_broker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -33,9 +33,6 @@ def _runs(log_path) -> int:
 
 def test_a_won_deal_gets_one_onboarding_plan_from_a_real_worker(tmp_path, deal, rep):
     var_dir = tmp_path / "var"
-    broker_dir = var_dir / "broker"
-    for sub in ("in", "processed"):
-        (broker_dir / sub).mkdir(parents=True)
     log_path = tmp_path / "worker.log"
     env = {
         **os.environ,
@@ -50,16 +47,8 @@ def test_a_won_deal_gets_one_onboarding_plan_from_a_real_worker(tmp_path, deal, 
         "PYTHONUNBUFFERED": "1",
         "LOG_LEVEL": "INFO",
     }
-    transport = {
-        "data_folder_in": str(broker_dir / "in"),
-        "data_folder_out": str(broker_dir / "in"),
-        "processed_folder": str(broker_dir / "processed"),
-        "store_processed": False,
-    }
-    command = [
-        sys.executable, "-m", "celery", "-A", "crm", "worker", "--pool=solo", "--concurrency=1",
-        "-Q", "celery", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "info",
-    ]  # fmt: skip
+    transport = filesystem_broker(var_dir)
+    command = WORKER_COMMAND
     with _publishing_to(broker_url="filesystem://", transport_options=transport):
         with open(log_path, "wb") as log:
             worker = subprocess.Popen(

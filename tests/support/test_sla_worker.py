@@ -3,7 +3,6 @@ often beat's task runs. Reuses the worker wiring of tests/crm/test_celery_worker
 
 import os
 import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from support.services import tickets as svc
 from support.tasks import sla_watch
 from tests.crm.test_celery_worker import _database_url, _publishing_to, _wait_for
 from tests.factories.crm import ContactFactory
+from tests.worker import WORKER_COMMAND, filesystem_broker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 TASK_NAME = "support.tasks.sla_watch"
@@ -38,9 +38,6 @@ def test_a_real_worker_escalates_a_breach_once(tmp_path, policies, queue, suppor
     )
 
     var_dir = tmp_path / "var"
-    broker_dir = var_dir / "broker"
-    for sub in ("in", "processed"):
-        (broker_dir / sub).mkdir(parents=True)
     log_path = tmp_path / "worker.log"
     env = {
         **os.environ,
@@ -54,15 +51,8 @@ def test_a_real_worker_escalates_a_breach_once(tmp_path, policies, queue, suppor
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "PYTHONUNBUFFERED": "1",
     }
-    transport = {
-        "data_folder_in": str(broker_dir / "in"),
-        "data_folder_out": str(broker_dir / "in"),
-        "processed_folder": str(broker_dir / "processed"),
-        "store_processed": False,
-    }
-    command = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--pool=solo",
-               "--concurrency=1", "-Q", "celery", "--without-heartbeat", "--without-gossip",
-               "--without-mingle", "-l", "info"]  # fmt: skip
+    transport = filesystem_broker(var_dir)
+    command = WORKER_COMMAND
     with _publishing_to(broker_url="filesystem://", transport_options=transport):
         with open(log_path, "wb") as log:
             worker = subprocess.Popen(
