@@ -357,9 +357,14 @@ def count_queries(results: list[Result]):
         result.queries = len(captured) if response.status_code == 200 else "—"
 
 
-def resolve_pages(data: BenchData, default_user: str) -> list[tuple[str, str | None, str]]:
+def resolve_pages(
+    data: BenchData, default_user: str, only: str | None = None
+) -> list[tuple[str, str | None, str]]:
+    """Each page's (name, path, user); ``only`` keeps the pages whose name contains it."""
     resolved = []
     for name, target, *user in PAGES:
+        if only and only.lower() not in name.lower():
+            continue
         try:
             path = target(data) if callable(target) else target
         except Exception as exc:  # a page whose data is missing is a row, not a crash
@@ -397,6 +402,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
     parser.add_argument("--user", default="rep", help="Demo user to log in as.")
     parser.add_argument("--password", default="demo")
+    parser.add_argument(
+        "--only", help="Time only the pages whose name contains this (e.g. 'Dashboard')."
+    )
     args = parser.parse_args(argv)
     url = args.database_url or DEFAULT_DATABASE_URL
     scale = int(args.scale) if float(args.scale).is_integer() else args.scale
@@ -424,7 +432,7 @@ def main(argv=None) -> int:
 
     django.setup()
     data = BenchData(username=args.user)
-    pages = resolve_pages(data, args.user)
+    pages = resolve_pages(data, args.user, args.only)
 
     server, base = server_start(env, args.workers)
     try:
