@@ -11,7 +11,10 @@ a duplicate email is worse than a late one, so an admin decides (``outbox_requeu
 import logging
 import random
 import smtplib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
+from itertools import islice
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -20,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.choices import OutboxStatus
+from crm.db import insert_rows
 from crm.models import OutboundEmail
 from crm.services.timeline import system_event
 
@@ -67,6 +71,68 @@ def email_queue(
         return OutboundEmail.objects.get(idempotency_key=idempotency_key)
     _enqueue_send_on_commit()
     return email
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """One email for ``email_queue_many``: what ``email_queue`` takes, with the related record
+    named by content type and id, so thousands can be queued without loading the records."""
+
+    to_email: str
+    subject: str
+    body_text: str
+    idempotency_key: str
+    body_html: str = ""
+    content_type_id: int | None = None
+    object_id: int | None = None
+
+
+def email_queue_many(*, messages: Iterable[OutboxMessage], batch_size: int = 2000) -> int:
+    """Queue many emails, each once per ``idempotency_key``; returns how many rows are new.
+
+    Set-based: one multi-row INSERT … ON CONFLICT DO NOTHING per batch, so a key queued before
+    (by an earlier run, a concurrent one or ``email_queue``) keeps its row and is never doubled.
+    Messages without an address are dropped. Delivery is enqueued once, after commit.
+    """
+    fields = [
+        "to_email",
+        "subject",
+        "body_text",
+        "body_html",
+        "content_type",
+        "object_id",
+        "status",
+        "attempts",
+        "idempotency_key",
+        "last_error",
+        "created_at",
+    ]
+    new = 0
+    iterator = iter(messages)
+    with transaction.atomic():
+        now = timezone.now()
+        while batch := list(islice(iterator, batch_size)):
+            rows = [
+                (
+                    m.to_email.strip(),
+                    m.subject[:255],
+                    m.body_text,
+                    m.body_html,
+                    m.content_type_id,
+                    m.object_id,
+                    OutboxStatus.QUEUED,
+                    0,
+                    m.idempotency_key,
+                    "",
+                    now,
+                )
+                for m in batch
+                if (m.to_email or "").strip()
+            ]
+            new += insert_rows(OutboundEmail, fields, rows)
+        if new:
+            _enqueue_send_on_commit()
+    return new
 
 
 def _enqueue_send_on_commit() -> None:

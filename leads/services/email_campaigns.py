@@ -16,19 +16,21 @@ from datetime import timedelta
 from html import unescape
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.template import TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from crm.choices import OutboxStatus
-from crm.models import Contact
+from crm.db import insert_rows
+from crm.models import Contact, OutboundEmail
 from crm.segments.selectors import segment_queryset
-from crm.services.outbox import email_queue
+from crm.services.outbox import OutboxMessage, email_queue_many
 from crm.services.timeline import system_event
 from leads.choices import (
     EmailCampaignStatus,
@@ -37,13 +39,21 @@ from leads.choices import (
     SuppressionReason,
 )
 from leads.models import CampaignRecipient, EmailCampaign, EmailVariant, Lead, Suppression
-from leads.services.sequences import UNSUBSCRIBE_SALT, lead_unsubscribe, template_render
+from leads.services.sequences import (
+    UNSUBSCRIBE_SALT,
+    lead_unsubscribe,
+    template_compile,
+    template_render_compiled,
+)
 
 logger = logging.getLogger(__name__)
 
 OPEN_SALT = "leads.email_campaign.open"
 CLICK_SALT = "leads.email_campaign.click"
 CHUNK = 5000
+#: Recipients per send transaction: big enough for set-based writes, small enough that memory
+#: stays flat and a crash redoes little.
+SEND_CHUNK = 2000
 BUCKETS = 1000
 
 ALLOWED = {
@@ -143,11 +153,14 @@ def _skip_reason_expression():
     )
 
 
+RECIPIENT_COLUMNS = ["campaign", "contact", "email", "bucket", "variant", "status", "skip_reason"]
+
+
 def email_campaign_prepare(*, campaign: EmailCampaign) -> int:
     """Write the campaign's recipients from its segment, once; returns how many were written.
 
     One SELECT (the segment's members, each with its skip reason from subqueries) streamed into
-    ``bulk_create`` in chunks. Consenting, reachable addresses are pending; the rest are kept as
+    one multi-row INSERT per chunk. Consenting, reachable addresses are pending; the rest are kept as
     skipped with the reason, so the recipient table explains who got nothing and why.
     """
     with transaction.atomic():
@@ -165,7 +178,7 @@ def email_campaign_prepare(*, campaign: EmailCampaign) -> int:
             .values_list("pk", "email", "skip")
         )
         seen: set[str] = set()
-        batch: list[CampaignRecipient] = []
+        batch: list[tuple] = []
         written = 0
         for contact_id, email, skip in members.iterator(chunk_size=CHUNK):
             email = (email or "").lower()
@@ -175,23 +188,20 @@ def email_campaign_prepare(*, campaign: EmailCampaign) -> int:
                 seen.add(email)
             bucket = bucket_for(campaign.pk, contact_id)
             batch.append(
-                CampaignRecipient(
-                    campaign_id=campaign.pk,
-                    contact_id=contact_id,
-                    email=email,
-                    bucket=bucket,
-                    variant_id=None if skip else variant_for_bucket(bucket, variant_ids, fraction),
-                    status=RecipientStatus.SKIPPED if skip else RecipientStatus.PENDING,
-                    skip_reason=skip,
+                (
+                    campaign.pk,
+                    contact_id,
+                    email,
+                    bucket,
+                    None if skip else variant_for_bucket(bucket, variant_ids, fraction),
+                    RecipientStatus.SKIPPED if skip else RecipientStatus.PENDING,
+                    skip,
                 )
             )
             if len(batch) >= CHUNK:
-                CampaignRecipient.objects.bulk_create(batch, ignore_conflicts=True)
-                written += len(batch)
+                written += insert_rows(CampaignRecipient, RECIPIENT_COLUMNS, batch)
                 batch = []
-        if batch:
-            CampaignRecipient.objects.bulk_create(batch, ignore_conflicts=True)
-            written += len(batch)
+        written += insert_rows(CampaignRecipient, RECIPIENT_COLUMNS, batch)
     return written
 
 
@@ -242,49 +252,128 @@ def contact_for_token(token: str) -> Contact | None:
 _URL = re.compile(r"https?://[^\s\"'<>]+")
 
 
-def _track_links(text: str, recipient_id: int, *, html: bool) -> str:
-    def replace(match):
-        url = unescape(match.group(0)) if html else match.group(0)
-        tracked = _site() + reverse("leads:email_click", args=[click_token(recipient_id, url)])
-        return escape(tracked) if html else tracked
-
-    return _URL.sub(replace, text)
+def _token_url(name: str):
+    """A function token → absolute URL of the route ``name``, reversed once: signed tokens
+    are URL-safe, so the path around them never changes."""
+    marker = "TOKEN"
+    head, tail = reverse(name, args=[marker]).rsplit(marker, 1)
+    head = _site() + head
+    return lambda token: f"{head}{token}{tail}"
 
 
 # --- sending --------------------------------------------------------------------------------
 
 
-def contact_merge_values(contact: Contact) -> dict[str, str]:
+def merge_values(
+    *, first_name, last_name, title, company, owner_first, owner_last, owner_username
+) -> dict[str, str]:
     """The only values a template sees, like a lead's: plain strings."""
-    owner = contact.owner
+    owner_name = f"{owner_first or ''} {owner_last or ''}".strip() or (owner_username or "")
     return {
-        "first_name": contact.first_name or "",
-        "last_name": contact.last_name or "",
-        "full_name": contact.full_name,
-        "company": contact.account.name if contact.account_id else "",
-        "title": contact.title or "",
-        "owner_name": (owner.get_full_name() or owner.username) if owner else "",
+        "first_name": first_name or "",
+        "last_name": last_name or "",
+        "full_name": f"{first_name or ''} {last_name or ''}".strip(),
+        "company": company or "",
+        "title": title or "",
+        "owner_name": owner_name,
     }
 
 
-def _compose(*, campaign, variant, recipient) -> dict:
-    values = contact_merge_values(recipient.contact)
-    subject = template_render(variant.subject, values, autoescape=False).strip()
-    text = _track_links(
-        template_render(variant.body, values, autoescape=False), recipient.pk, html=False
+def contact_merge_values(contact: Contact) -> dict[str, str]:
+    owner = contact.owner
+    return merge_values(
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        title=contact.title,
+        company=contact.account.name if contact.account_id else "",
+        owner_first=owner.first_name if owner else "",
+        owner_last=owner.last_name if owner else "",
+        owner_username=owner.username if owner else "",
     )
-    html = _track_links(
-        linebreaks(template_render(variant.body, values, autoescape=True), autoescape=False),
-        recipient.pk,
-        html=True,
-    )
-    link = contact_unsubscribe_url(recipient.contact_id)
-    text += f"\n\n--\nNo more emails like this: {link}\n"
-    html += f'<p style="font-size:small"><a href="{escape(link)}">Unsubscribe</a></p>'
-    if campaign.track_opens:
-        pixel = _site() + reverse("leads:email_open", args=[open_token(recipient.pk)])
-        html += f'<img src="{escape(pixel)}" width="1" height="1" alt="">'
-    return {"subject": subject or campaign.name, "body_text": text, "body_html": html}
+
+
+#: What a send run reads per recipient: its row and its contact's merge values, in one query.
+RECIPIENT_FIELDS = (
+    "pk",
+    "contact_id",
+    "email",
+    "variant_id",
+    "contact__first_name",
+    "contact__last_name",
+    "contact__title",
+    "contact__account__name",
+    "contact__owner__first_name",
+    "contact__owner__last_name",
+    "contact__owner__username",
+)
+
+
+class CampaignComposer:
+    """Builds a campaign's emails for one run: each variant's templates are compiled once and
+    the tracking URLs reversed once, so a recipient costs three renders and a few signatures.
+    Raises ``TemplateSyntaxError`` when a variant does not compile."""
+
+    def __init__(self, campaign: EmailCampaign, variants):
+        self.campaign = campaign
+        self.templates = {
+            v.pk: (template_compile(v.subject), template_compile(v.body)) for v in variants
+        }
+        self.contact_type_id = ContentType.objects.get_for_model(Contact).pk
+        self.click_url = _token_url("leads:email_click")
+        self.open_url = _token_url("leads:email_open")
+        self.unsubscribe_url = _token_url("leads:contact_unsubscribe")
+
+    def message(self, row) -> OutboxMessage:
+        recipient_id, contact_id, email, variant_id, *merge = row
+        first, last, title, company, owner_first, owner_last, owner_username = merge
+        values = merge_values(
+            first_name=first,
+            last_name=last,
+            title=title,
+            company=company,
+            owner_first=owner_first,
+            owner_last=owner_last,
+            owner_username=owner_username,
+        )
+        subject_template, body_template = self.templates[variant_id]
+        tokens: dict[str, str] = {}
+
+        def tracked(url: str) -> str:
+            if url not in tokens:
+                tokens[url] = self.click_url(click_token(recipient_id, url))
+            return tokens[url]
+
+        subject = template_render_compiled(subject_template, values, autoescape=False).strip()
+        text = _URL.sub(
+            lambda m: tracked(m.group(0)),
+            template_render_compiled(body_template, values, autoescape=False),
+        )
+        html = _URL.sub(
+            lambda m: escape(tracked(unescape(m.group(0)))),
+            linebreaks(
+                template_render_compiled(body_template, values, autoescape=True), autoescape=False
+            ),
+        )
+        link = self.unsubscribe_url(contact_unsubscribe_token(contact_id))
+        text += f"\n\n--\nNo more emails like this: {link}\n"
+        html += f'<p style="font-size:small"><a href="{escape(link)}">Unsubscribe</a></p>'
+        if self.campaign.track_opens:
+            pixel = self.open_url(open_token(recipient_id))
+            html += f'<img src="{escape(pixel)}" width="1" height="1" alt="">'
+        return OutboxMessage(
+            to_email=email,
+            subject=subject or self.campaign.name,
+            body_text=text,
+            body_html=html,
+            idempotency_key=outbox_key(self.campaign.pk, contact_id),
+            content_type_id=self.contact_type_id,
+            object_id=contact_id,
+        )
+
+
+def outbox_key(campaign_id: int, contact_id: int) -> str:
+    """The outbox idempotency key of a campaign's email to a contact: one email, ever."""
+    return f"camp:{campaign_id}:{contact_id}"
 
 
 def _skip_newly_excluded(campaign: EmailCampaign) -> int:
@@ -309,27 +398,35 @@ def _skip_newly_excluded(campaign: EmailCampaign) -> int:
 
 
 def _claim(campaign: EmailCampaign, limit: int, now) -> list[int]:
-    """Move up to ``limit`` sendable recipients pending → queued; the ids this run owns."""
+    """Take up to ``limit`` sendable recipients for this run; ``_mark_queued`` moves them
+    pending → queued in the same transaction. PostgreSQL: the rows are locked (SKIP LOCKED), so
+    concurrent runs take disjoint rows and the one UPDATE follows the insert; SQLite (one
+    writer): a conditional UPDATE per row decides which run owns it."""
     sendable = CampaignRecipient.objects.filter(
         campaign=campaign, status=RecipientStatus.PENDING, variant__isnull=False
     ).order_by("id")
-    claim = {"status": RecipientStatus.QUEUED, "queued_at": now}
     if connection.features.has_select_for_update_skip_locked:
-        ids = list(
+        return list(
             sendable.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit]
         )
-        if ids:
-            CampaignRecipient.objects.filter(pk__in=ids).update(**claim)
-        return ids
     ids = []
     for pk in sendable.values_list("id", flat=True)[:limit]:
-        if CampaignRecipient.objects.filter(pk=pk, status=RecipientStatus.PENDING).update(**claim):
+        if CampaignRecipient.objects.filter(pk=pk, status=RecipientStatus.PENDING).update(
+            status=RecipientStatus.QUEUED, queued_at=now
+        ):
             ids.append(pk)
     return ids
 
 
 def email_campaign_send_batch(*, campaign_id: int, now=None) -> int:
-    """One run for one campaign: queue at most ``rate_per_minute`` emails; returns how many."""
+    """One run for one campaign: queue at most ``rate_per_minute`` emails; returns how many.
+
+    Chunk by chunk, one transaction each: claim up to ``SEND_CHUNK`` pending recipients, read
+    them with their merge values in one query, render, write their emails to the outbox in one
+    bulk insert, then move them pending → queued with their email in one UPDATE. A crash loses
+    at most the chunk in flight, whose recipients stay pending; a chunk that committed is never
+    claimed again, and its outbox keys would make a second insert a no-op anyway.
+    """
     now = now or timezone.now()
     campaign = (
         EmailCampaign.objects.select_related("segment", "created_by").filter(pk=campaign_id).first()
@@ -350,40 +447,41 @@ def email_campaign_send_batch(*, campaign_id: int, now=None) -> int:
             return 0
     email_campaign_prepare(campaign=campaign)
     _skip_newly_excluded(campaign)
-    variants = {v.pk: v for v in EmailVariant.objects.filter(campaign=campaign)}
-    for variant in variants.values():
-        try:
-            template_render(variant.subject, {}, autoescape=False)
-            template_render(variant.body, {}, autoescape=False)
-        except TemplateSyntaxError:
-            logger.exception(
-                "Email campaign %s: variant %s does not render", campaign.pk, variant.label
-            )
-            return 0
+    try:
+        composer = CampaignComposer(campaign, EmailVariant.objects.filter(campaign=campaign))
+    except TemplateSyntaxError:
+        logger.exception("Email campaign %s: a variant does not compile", campaign.pk)
+        return 0
     queued = 0
-    done: list[CampaignRecipient] = []
-    with transaction.atomic():
-        ids = _claim(campaign, campaign.rate_per_minute, now)
-        recipients = CampaignRecipient.objects.filter(pk__in=ids).select_related(
-            "contact", "contact__account", "contact__owner"
-        )
-        for recipient in recipients.iterator(chunk_size=2000):
-            message = _compose(
-                campaign=campaign, variant=variants[recipient.variant_id], recipient=recipient
-            )
-            email = email_queue(
-                to_email=recipient.email,
-                related=recipient.contact,
-                idempotency_key=f"camp:{campaign.pk}:{recipient.contact_id}",
-                **message,
-            )
-            recipient.outbound_email = email
-            done.append(recipient)
-            queued += 1
-        CampaignRecipient.objects.bulk_update(done, ["outbound_email"], batch_size=1000)
+    while queued < campaign.rate_per_minute:
+        with transaction.atomic():
+            ids = _claim(campaign, min(SEND_CHUNK, campaign.rate_per_minute - queued), now)
+            if not ids:
+                break
+            rows = CampaignRecipient.objects.filter(pk__in=ids).values_list(*RECIPIENT_FIELDS)
+            email_queue_many(messages=[composer.message(row) for row in rows])
+            _mark_queued(campaign, ids, now)
+        queued += len(ids)
     _mark_delivered(campaign)
     _finish_if_done(campaign)
     return queued
+
+
+def _mark_queued(campaign: EmailCampaign, ids: list[int], now) -> int:
+    """One UPDATE: the claimed recipients are queued and point at their outbox rows (found by
+    key through its unique index)."""
+    key = Concat(
+        Value(outbox_key(campaign.pk, 0)[:-1]),
+        Cast(OuterRef("contact_id"), output_field=CharField()),
+        output_field=CharField(),
+    )
+    return CampaignRecipient.objects.filter(pk__in=ids).update(
+        status=RecipientStatus.QUEUED,
+        queued_at=now,
+        outbound_email_id=Subquery(
+            OutboundEmail.objects.filter(idempotency_key=key).order_by().values("pk")[:1]
+        ),
+    )
 
 
 def _mark_delivered(campaign: EmailCampaign) -> int:

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
-from django.template import Context, Engine, TemplateSyntaxError
+from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
@@ -64,10 +64,18 @@ def template_check(source: str) -> None:
     _SANDBOX.from_string(source or "")
 
 
-def template_render(source: str, values: dict[str, str], *, autoescape: bool) -> str:
+def template_compile(source: str) -> Template:
+    """Check and compile once; render many times with ``template_render_compiled``."""
     template_check(source)
-    context = Context({k: str(v) for k, v in values.items()}, autoescape=autoescape)
-    return _SANDBOX.from_string(source).render(context)
+    return _SANDBOX.from_string(source or "")
+
+
+def template_render_compiled(template: Template, values: dict[str, str], *, autoescape: bool):
+    return template.render(Context({k: str(v) for k, v in values.items()}, autoescape=autoescape))
+
+
+def template_render(source: str, values: dict[str, str], *, autoescape: bool) -> str:
+    return template_render_compiled(template_compile(source), values, autoescape=autoescape)
 
 
 def unsubscribe_token(lead: Lead) -> str:

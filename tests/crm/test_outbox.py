@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
@@ -15,7 +16,9 @@ from crm.models import Activity, OutboundEmail
 from crm.services import outbox
 from crm.services.outbox import (
     MAX_ATTEMPTS,
+    OutboxMessage,
     email_queue,
+    email_queue_many,
     outbox_requeue,
     outbox_send_queued,
     retry_delay,
@@ -109,6 +112,67 @@ def test_a_broker_outage_does_not_fail_the_users_request(
 
     assert OutboundEmail.objects.get(pk=email.pk).status == OutboxStatus.QUEUED
     assert "Could not enqueue outbox delivery" in caplog.text
+
+
+def _messages(keys, **overrides):
+    return [
+        OutboxMessage(
+            to_email=f"{key.replace(':', '-')}@example.com",
+            subject=f"Hello {key}",
+            body_text="Hello.",
+            idempotency_key=key,
+            **overrides,
+        )
+        for key in keys
+    ]
+
+
+def test_email_queue_many_inserts_in_batches_and_enqueues_delivery_once(
+    django_capture_on_commit_callbacks, django_assert_max_num_queries, delay_calls
+):
+    contact = ContactFactory()
+    related = {
+        "content_type_id": ContentType.objects.get_for_model(contact).pk,
+        "object_id": contact.pk,
+    }
+    keys = [f"many:{n}" for n in range(25)]
+
+    # A few statements per batch of 10 (PostgreSQL: COPY to a temporary table, then one
+    # INSERT … SELECT), not one per message.
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        django_assert_max_num_queries(3 * 3 + 2),
+    ):
+        new = email_queue_many(messages=_messages(keys, **related), batch_size=10)
+
+    assert new == 25
+    assert len(delay_calls) == 1
+    emails = OutboundEmail.objects.order_by("id")
+    assert [e.idempotency_key for e in emails] == keys
+    assert {e.status for e in emails} == {OutboxStatus.QUEUED}
+    assert emails[0].related == contact
+
+
+def test_email_queue_many_never_queues_a_key_twice(django_capture_on_commit_callbacks):
+    before = _queue(idempotency_key="many:1", subject="First")
+    keys = ["many:0", "many:1", "many:2", "many:2"]
+
+    first = email_queue_many(messages=_messages(keys), batch_size=2)
+    with django_capture_on_commit_callbacks() as callbacks:
+        again = email_queue_many(messages=_messages(keys))
+
+    assert (first, again) == (2, 0)  # many:1 was queued before; many:2 appears twice
+    assert callbacks == []  # nothing new, nothing to deliver
+    assert OutboundEmail.objects.count() == 3
+    assert OutboundEmail.objects.get(idempotency_key="many:1").subject == before.subject
+
+
+def test_email_queue_many_drops_messages_without_an_address():
+    messages = _messages(["many:0"]) + [
+        OutboxMessage(to_email=" ", subject="x", body_text="x", idempotency_key="many:1")
+    ]
+    assert email_queue_many(messages=messages) == 1
+    assert list(OutboundEmail.objects.values_list("idempotency_key", flat=True)) == ["many:0"]
 
 
 def test_no_address_queues_nothing():
