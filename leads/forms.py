@@ -6,6 +6,7 @@ from django.template import TemplateSyntaxError
 
 from crm.forms import OwnedModelForm, assignable_users
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.segments.selectors import segments_usable_by
 from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus
 from leads.models import Lead, Sequence, SequenceStep
 from leads.services.imports import IMPORT_FIELDS
@@ -119,6 +120,18 @@ class EnrolForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["sequence"].queryset = Sequence.objects.visible_to(user).filter(is_active=True)
+
+
+class SegmentEnrolForm(forms.Form):
+    """Enrol the leads of a segment in a sequence: only segments of leads the user may use."""
+
+    segment = forms.ModelChoiceField(
+        queryset=None, empty_label="Choose a segment of leads…", label="Segment"
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["segment"].queryset = segments_usable_by(user, "lead")
 
 
 BULK_ACTIONS = [

@@ -31,6 +31,11 @@ urlpatterns = [
     path("leads/imports/<int:pk>/errors.csv", imports.import_errors, name="import_errors"),
     path("leads/sequences/", sequences.sequence_list, name="sequence_list"),
     path("leads/sequences/<int:pk>/", sequences.sequence_detail, name="sequence_detail"),
+    path(
+        "leads/sequences/<int:pk>/enrol-segment/",
+        sequences.sequence_enrol_segment,
+        name="sequence_enrol_segment",
+    ),
     path("forms/<slug:slug>/", public.web_form, name="web_form"),
     path("forms/<slug:slug>/thanks/", public.web_form_thanks, name="web_form_thanks"),
     path("unsubscribe/<str:token>/", public.unsubscribe, name="unsubscribe"),

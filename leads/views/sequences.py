@@ -1,11 +1,15 @@
 """Nurturing sequence pages."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
+from crm.segments.selectors import segments_usable_by
+from leads.forms import SegmentEnrolForm
 from leads.models import Enrollment, Sequence
-from leads.services.sequences import sequence_counts, sequences_counts
+from leads.services.sequences import segment_enrol, sequence_counts, sequences_counts
 
 ENROLLMENTS_SHOWN = 50
 
@@ -21,7 +25,7 @@ def sequence_list(request):
 
 
 @login_required
-def sequence_detail(request, pk):
+def sequence_detail(request, pk, segment_form=None):
     sequence = get_object_or_404(Sequence.objects.visible_to(request.user), pk=pk)
     enrollments = (
         Enrollment.objects.visible_to(request.user)
@@ -37,5 +41,35 @@ def sequence_detail(request, pk):
             "steps": sequence.steps.order_by("position"),
             "counts": sequence_counts(sequence),
             "enrollments": enrollments,
+            "segment_form": segment_form or SegmentEnrolForm(user=request.user),
         },
     )
+
+
+@login_required
+@require_POST
+def sequence_enrol_segment(request, pk):
+    """Enrol a lead segment's members (those the user may see) and say what happened."""
+    sequence = get_object_or_404(
+        Sequence.objects.visible_to(request.user).filter(is_active=True), pk=pk
+    )
+    chosen = request.POST.get("segment", "")
+    if chosen.isdigit() and not segments_usable_by(request.user).filter(pk=chosen).exists():
+        raise Http404  # another user's private segment: its existence is not disclosed
+    form = SegmentEnrolForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return sequence_detail(request, pk, segment_form=form)
+    segment = form.cleaned_data["segment"]
+    result = segment_enrol(segment=segment, sequence=sequence, user=request.user)
+    skipped = [
+        (result.already, "already enrolled"),
+        (result.no_consent, "without consent or unsubscribed"),
+        (result.closed, "qualified or closed"),
+    ]
+    reasons = ", ".join(f"{n:,} {why}" for n, why in skipped if n)
+    messages.success(
+        request,
+        f"{result.enrolled:,} of {result.members:,} leads in “{segment}” enrolled"
+        + (f"; skipped {reasons}." if reasons else "."),
+    )
+    return redirect(sequence)
