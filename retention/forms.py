@@ -4,6 +4,7 @@ from django import forms
 
 from crm.forms import OwnedModelForm
 from crm.models import Account
+from crm.segments.selectors import segments_usable_by
 from crm.widgets import AutocompleteSelect
 from retention.choices import ChurnReason, SubscriptionStatus
 from retention.models import ChurnEvent, Subscription
@@ -108,3 +109,20 @@ class ChurnForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
+
+
+class NpsRunForm(forms.Form):
+    """Start an NPS run: a name and, optionally, the contact segment to ask."""
+
+    name = forms.CharField(max_length=150, required=False, label="Run name")
+    segment = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="Contacts of paying accounts",
+        label="Ask",
+        help_text="A segment of contacts you may use; its members you can see are asked.",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["segment"].queryset = segments_usable_by(user, "contact")

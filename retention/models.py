@@ -519,9 +519,18 @@ class Renewal(models.Model):
 
 
 class NpsRun(models.Model):
-    """One round of NPS surveys sent to contacts of paying accounts."""
+    """One round of NPS surveys, sent to a contact segment (as its creator sees it) or, without
+    one, to the contacts of paying accounts."""
 
     name = models.CharField(max_length=150)
+    segment = models.ForeignKey(
+        "crm.Segment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Contacts to ask; empty: the contacts of accounts with a paying subscription.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Account
+from crm.segments.selectors import segments_usable_by
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDetailView, RecordFormView
 from retention import selectors
@@ -25,6 +26,7 @@ from retention.filtersets import (
 )
 from retention.forms import (
     ChurnForm,
+    NpsRunForm,
     SubscriptionChangeForm,
     SubscriptionCreateForm,
     SubscriptionEditForm,
@@ -34,6 +36,7 @@ from retention.forms import (
 from retention.models import (
     Advocate,
     ChurnEvent,
+    NpsRun,
     Recommendation,
     RiskEpisode,
     Subscription,
@@ -387,30 +390,55 @@ def recommendation_dismiss(request, pk):
 
 @login_required
 def nps(request):
-    """NPS by month, account, industry or size; managers and admins start survey runs."""
+    """NPS by month, account, industry or size; managers and admins start survey runs, to a
+    contact segment or to the contacts of paying accounts."""
     if not request.user.has_any_role:
         raise Http404
     may_run = request.user.is_manager or request.user.is_admin_role
+    form = NpsRunForm(user=request.user) if may_run else None
     if request.method == "POST":
         if not may_run:
             raise Http404
-        name = (request.POST.get("name") or "").strip()[:150] or f"NPS {timezone.localdate()}"
-        from retention.services import nps as nps_services
-        from retention.tasks import nps_run_send
+        chosen = request.POST.get("segment", "")
+        if chosen.isdigit() and not segments_usable_by(request.user).filter(pk=chosen).exists():
+            raise Http404  # another user's private segment: its existence is not disclosed
+        form = NpsRunForm(request.POST, user=request.user)
+        if form.is_valid():
+            from retention.services import nps as nps_services
+            from retention.tasks import nps_run_send
 
-        run = nps_services.nps_run_create(name=name, user=request.user)
-        transaction.on_commit(lambda: nps_run_send.delay(run.pk))
-        messages.success(request, f"“{run.name}” is being sent.")
-        return redirect("retention:nps")
+            name = form.cleaned_data["name"].strip() or f"NPS {timezone.localdate()}"
+            run = nps_services.nps_run_create(
+                name=name, user=request.user, segment=form.cleaned_data["segment"]
+            )
+            transaction.on_commit(lambda: nps_run_send.delay(run.pk))
+            messages.success(request, f"“{run.name}” is being sent.")
+            return redirect("retention:nps")
     group = request.GET.get("group", "month")
     if group not in selectors.NPS_GROUPS:
         group = "month"
     rows = selectors.nps_summary(user=request.user, group=group)
+    runs = (
+        NpsRun.objects.select_related("segment").order_by("-created_at", "-id")[:RUNS_SHOWN]
+        if may_run
+        else []
+    )
     return render(
         request,
         "retention/nps.html",
-        {"rows": rows, "group": group, "groups": list(selectors.NPS_GROUPS), "may_run": may_run},
+        {
+            "rows": rows,
+            "group": group,
+            "groups": list(selectors.NPS_GROUPS),
+            "may_run": may_run,
+            "form": form,
+            "runs": runs,
+        },
+        status=400 if form is not None and form.is_bound else 200,
     )
+
+
+RUNS_SHOWN = 5
 
 
 # Advocacy --------------------------------------------------------------------------------------

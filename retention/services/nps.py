@@ -1,17 +1,20 @@
-"""NPS surveys: runs to contacts of paying accounts (throttled), the single-use answer, and what
-an answer sets off (a task for a detractor, an advocate for a promoter)."""
+"""NPS surveys: runs to a contact segment or to the contacts of paying accounts (throttled), the
+single-use answer, and what an answer sets off (a task for a detractor, an advocate for a
+promoter)."""
 
 import datetime as dt
 import secrets
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Contact
-from crm.services.outbox import email_queue
+from crm.segments.selectors import segment_members, segments_usable_by
+from crm.services.outbox import OutboxMessage, email_queue_many
 from crm.services.timeline import system_event, task_create
 from retention.choices import PAYING_STATUSES, NpsCategory, nps_category
 from retention.models import Advocate, NpsRun, NpsSurvey, Subscription
@@ -21,27 +24,41 @@ def throttle_days() -> int:
     return int(getattr(settings, "NPS_THROTTLE_DAYS", 90))
 
 
-def eligible_contacts(*, now=None):
-    """Contacts with an email and consent to service email, of accounts with a paying
-    subscription, not asked in the throttle period."""
+def eligible_contacts(*, now=None, run: NpsRun | None = None):
+    """Contacts to ask in ``run``: the members of its segment that its creator may see or,
+    without a segment, the contacts of accounts with a paying subscription; in both cases only
+    contacts of an account, with an email and consent to service email, not asked in the
+    throttle period."""
     now = now or timezone.now()
-    paying = Subscription.objects.filter(
-        account_id=OuterRef("account_id"), status__in=PAYING_STATUSES
-    )
     recent = NpsSurvey.objects.filter(
         contact_id=OuterRef("pk"), sent_at__gte=now - dt.timedelta(days=throttle_days())
     )
+    if run is not None and run.segment_id is not None:
+        if run.segment.target != "contact":
+            return Contact.objects.none()
+        contacts = segment_members(run.segment, run.created_by)
+    else:
+        paying = Subscription.objects.filter(
+            account_id=OuterRef("account_id"), status__in=PAYING_STATUSES
+        )
+        contacts = Contact.objects.filter(Exists(paying))
     return (
-        Contact.objects.filter(account__isnull=False, email_consent=True)
+        contacts.filter(account__isnull=False, email_consent=True)
         .exclude(email="")
-        .filter(Exists(paying))
         .exclude(Exists(recent))
     )
 
 
 @transaction.atomic
-def nps_run_create(*, name: str, user=None) -> NpsRun:
-    return NpsRun.objects.create(name=name, created_by=user)
+def nps_run_create(*, name: str, user=None, segment=None) -> NpsRun:
+    """A run to ``segment`` (a contact segment ``user`` may use) or, without one, to the
+    contacts of paying accounts."""
+    if segment is not None:
+        if segment.target != "contact":
+            raise ValueError("NPS runs go to a segment of contacts.")
+        if user is None or not segments_usable_by(user, "contact").filter(pk=segment.pk).exists():
+            raise ValueError("This segment is not yours to use.")
+    return NpsRun.objects.create(name=name, created_by=user, segment=segment)
 
 
 def survey_url(survey: NpsSurvey) -> str:
@@ -53,53 +70,59 @@ def survey_url(survey: NpsSurvey) -> str:
 
 def nps_run_send(*, run_id: int, batch_size: int = 500) -> int:
     """Send a run to every eligible contact, in batches, once: survey rows are unique per run
-    and contact, and each email's key names its survey. Returns how many were sent now."""
-    run = NpsRun.objects.filter(pk=run_id).first()
+    and contact, and each email's key names its survey (one bulk outbox insert per batch).
+    Returns how many were sent now."""
+    run = NpsRun.objects.select_related("segment", "created_by").filter(pk=run_id).first()
     if run is None:
         return 0
+    contact_type_id = ContentType.objects.get_for_model(Contact).pk
     sent = 0
     while True:
         now = timezone.now()
         with transaction.atomic():
             batch = list(
-                eligible_contacts(now=now)
+                eligible_contacts(now=now, run=run)
                 .exclude(nps_surveys__run=run)
-                .select_related("account")
-                .order_by("pk")[:batch_size]
+                .order_by("pk")
+                .values_list("pk", "account_id")[:batch_size]
             )
             if not batch:
                 break
-            surveys = NpsSurvey.objects.bulk_create(
+            NpsSurvey.objects.bulk_create(
                 [
                     NpsSurvey(
                         run=run,
-                        contact=c,
-                        account_id=c.account_id,
+                        contact_id=contact_id,
+                        account_id=account_id,
                         key=secrets.token_urlsafe(24),
                         sent_at=now,
                     )
-                    for c in batch
+                    for contact_id, account_id in batch
                 ],
                 ignore_conflicts=True,
             )
-            created = NpsSurvey.objects.filter(run=run, contact__in=batch).select_related(
-                "contact", "account"
+            created = NpsSurvey.objects.filter(
+                run=run, contact_id__in=[contact_id for contact_id, _ in batch]
+            ).select_related("contact")
+            sent += email_queue_many(
+                messages=[
+                    OutboxMessage(
+                        to_email=survey.contact.email,
+                        subject=f"How likely are you to recommend us, {survey.contact.first_name}?".replace(
+                            " ,", ","
+                        ).replace(" ?", "?"),
+                        body_text=(
+                            f"Hello {survey.contact.full_name},\n\nOn a scale from 0 to 10, how "
+                            f"likely are you to recommend us to a friend or colleague? One click:"
+                            f"\n\n{survey_url(survey)}\n\nThank you!\n"
+                        ),
+                        idempotency_key=f"retention:nps:{survey.pk}",
+                        content_type_id=contact_type_id,
+                        object_id=survey.contact_id,
+                    )
+                    for survey in created
+                ]
             )
-            for survey in created:
-                email_queue(
-                    to_email=survey.contact.email,
-                    subject=f"How likely are you to recommend us, {survey.contact.first_name}?".replace(
-                        " ,", ","
-                    ),
-                    body_text=(
-                        f"Hello {survey.contact.full_name},\n\nOn a scale from 0 to 10, how likely "
-                        f"are you to recommend us to a friend or colleague? One click:\n\n"
-                        f"{survey_url(survey)}\n\nThank you!\n"
-                    ),
-                    related=survey.contact,
-                    idempotency_key=f"retention:nps:{survey.pk}",
-                )
-            sent += len(surveys)
     NpsRun.objects.filter(pk=run.pk).update(sent_count=NpsSurvey.objects.filter(run=run).count())
     return sent
 

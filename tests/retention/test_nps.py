@@ -5,11 +5,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import OutboundEmail, Task
-from retention.models import Advocate, NpsSurvey
+from retention.models import Advocate, NpsRun, NpsSurvey
 from retention.services import nps
 from support import surveys
 from tests.factories.crm import ContactFactory
 from tests.factories.retention import SubscriptionFactory
+from tests.factories.segments import SegmentFactory, condition
+from tests.factories.segments import group as segment_group
+from tests.visibility import assert_hidden
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +100,76 @@ def test_only_managers_start_runs(client, rep, manager):
     assert client.post(reverse("retention:nps"), {"name": "x"}).status_code == 404
     client.force_login(manager)
     assert client.post(reverse("retention:nps"), {"name": "x"}).status_code == 302
+
+
+def vp_segment(owner, **kwargs):
+    return SegmentFactory(
+        owner=owner, definition=segment_group("and", condition("title", "contains", "VP")), **kwargs
+    )
+
+
+def test_a_run_to_a_segment_asks_its_consenting_members_once_per_90_days(manager, account):
+    asked = ContactFactory(account=account, title="VP Sales", email_consent=True)
+    ContactFactory(account=account, title="VP Finance", email_consent=False)  # no consent
+    ContactFactory(account=None, title="VP Ops", email_consent=True)  # no account to credit
+    ContactFactory(account=account, title="Engineer", email_consent=True)  # not in it
+    segment = vp_segment(manager)  # the account pays nothing: the segment decides alone
+
+    run = nps.nps_run_create(name="VPs", user=manager, segment=segment)
+    assert nps.nps_run_send(run_id=run.pk) == 1
+    assert nps.nps_run_send(run_id=run.pk) == 0
+    assert list(NpsSurvey.objects.values_list("contact_id", flat=True)) == [asked.pk]
+    assert OutboundEmail.objects.get().related == asked
+    again = nps.nps_run_create(name="VPs again", user=manager, segment=segment)
+    assert nps.nps_run_send(run_id=again.pk) == 0  # the 90-day throttle holds
+    run.refresh_from_db()
+    assert run.sent_count == 1
+
+
+def test_a_run_needs_a_contact_segment_the_user_may_use(manager, rep2, rep):
+    from crm.segments.choices import SegmentTarget
+    from tests.factories.crm import UserFactory
+
+    other_manager = UserFactory(roles=["Manager"])
+    with pytest.raises(ValueError):
+        nps.nps_run_create(name="x", user=manager, segment=vp_segment(other_manager))
+    with pytest.raises(ValueError):
+        nps.nps_run_create(
+            name="x", user=manager, segment=vp_segment(manager, target=SegmentTarget.LEAD)
+        )
+    assert nps.nps_run_create(name="x", user=manager, segment=vp_segment(rep2)).segment_id
+
+
+def test_the_page_starts_a_run_to_a_segment(
+    client, manager, account, django_capture_on_commit_callbacks, monkeypatch
+):
+    from retention import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.nps_run_send, "delay", lambda run_id: sent.append(run_id))
+    segment = vp_segment(manager)
+    client.force_login(manager)
+    page = client.get(reverse("retention:nps"))
+    assert segment.name in page.content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("retention:nps"), {"name": "VPs", "segment": segment.pk})
+
+    assert response.status_code == 302
+    run = NpsRun.objects.get()
+    assert (run.name, run.segment, run.created_by, sent) == ("VPs", segment, manager, [run.pk])
+    assert "VPs" in client.get(reverse("retention:nps")).content.decode()
+
+
+def test_bad_or_hidden_segments_on_the_page(client, manager):
+    from tests.factories.crm import UserFactory
+
+    client.force_login(manager)
+    leads = vp_segment(manager, target="lead")
+    response = client.post(reverse("retention:nps"), {"name": "x", "segment": leads.pk})
+    assert response.status_code == 400 and response.context["form"].errors["segment"]
+    response = client.post(reverse("retention:nps"), {"name": "x", "segment": "x"})
+    assert response.status_code == 400
+    hidden = vp_segment(UserFactory(roles=["Manager"]))
+    assert_hidden(client, post=[(reverse("retention:nps"), {"segment": hidden.pk})])
+    assert not NpsRun.objects.exists()
