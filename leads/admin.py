@@ -1,6 +1,10 @@
 from django.contrib import admin
 
-from leads.forms import SequenceStepAdminForm
+from leads.forms import (
+    SequenceStepAdminForm,
+    SequenceStepVariantAdminForm,
+    SequenceStepVariantFormSet,
+)
 from leads.models import (
     AssignmentCursor,
     AssignmentRule,
@@ -13,6 +17,7 @@ from leads.models import (
     ScoringRule,
     Sequence,
     SequenceStep,
+    SequenceStepVariant,
 )
 
 
@@ -134,6 +139,30 @@ class SequenceStepInline(admin.StackedInline):
     model = SequenceStep
     form = SequenceStepAdminForm
     extra = 1
+    exclude = ("winner_after_hours", "winner_variant", "winner_picked_at")
+    show_change_link = True  # A/B variants are edited on the step's own page
+
+
+class SequenceStepVariantInline(admin.TabularInline):
+    model = SequenceStepVariant
+    form = SequenceStepVariantAdminForm
+    formset = SequenceStepVariantFormSet
+    extra = 2
+    max_num = 4
+
+
+@admin.register(SequenceStep)
+class SequenceStepAdmin(admin.ModelAdmin):
+    """An email step's A/B test: 2–4 variants replace its subject and body, split evenly and
+    reproducibly over the leads; after ``winner_after_hours`` the best becomes the only one."""
+
+    form = SequenceStepAdminForm
+    list_display = ("__str__", "action", "delay_days", "winner_after_hours", "winner_variant")
+    list_filter = ("action",)
+    search_fields = ("sequence__name", "subject")
+    list_select_related = ("sequence", "winner_variant")
+    readonly_fields = ("winner_variant", "winner_picked_at")
+    inlines = [SequenceStepVariantInline]
 
 
 @admin.register(Sequence)

@@ -7,8 +7,8 @@ from django.template import TemplateSyntaxError
 from crm.forms import OwnedModelForm, assignable_users
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.segments.selectors import segments_usable_by
-from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus
-from leads.models import Lead, Sequence, SequenceStep
+from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus, StepAction
+from leads.models import Lead, Sequence, SequenceStep, SequenceStepVariant
 from leads.services.imports import IMPORT_FIELDS
 from leads.services.leads import LEAD_FIELDS
 from leads.services.sequences import template_check
@@ -270,7 +270,16 @@ class ImportMappingForm(forms.Form):
 class SequenceStepAdminForm(forms.ModelForm):
     class Meta:
         model = SequenceStep
-        fields = ["sequence", "position", "action", "delay_days", "subject", "body", "task_title"]
+        fields = [
+            "sequence",
+            "position",
+            "action",
+            "delay_days",
+            "subject",
+            "body",
+            "task_title",
+            "winner_after_hours",
+        ]
 
     def clean(self):
         cleaned = super().clean()
@@ -280,3 +289,36 @@ class SequenceStepAdminForm(forms.ModelForm):
             except TemplateSyntaxError as exc:
                 self.add_error(name, str(exc))
         return cleaned
+
+
+class SequenceStepVariantAdminForm(forms.ModelForm):
+    class Meta:
+        model = SequenceStepVariant
+        fields = ["label", "subject", "body"]
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("subject", "body"):
+            try:
+                template_check(cleaned.get(name) or "")
+            except TemplateSyntaxError as exc:
+                self.add_error(name, str(exc))
+        return cleaned
+
+
+class SequenceStepVariantFormSet(forms.BaseInlineFormSet):
+    """An A/B test has two to four variants, on an email step; none keeps the step's own."""
+
+    def clean(self):
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
+        ]
+        if not kept:
+            return
+        if len(kept) == 1:
+            raise ValidationError("An A/B test needs at least two variants (or none).")
+        if self.instance.action != StepAction.EMAIL:
+            raise ValidationError("Only email steps can have variants.")

@@ -445,6 +445,20 @@ class SequenceStep(models.Model):
         "{{ company }}, {{ title }}, {{ owner_name }}.",
     )
     task_title = models.CharField(max_length=200, blank=True)
+    winner_after_hours = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="With A/B variants: after this many hours from the step's first email, the "
+        "variant with the most clicks becomes the only one sent. Empty: keep splitting.",
+    )
+    winner_variant = models.ForeignKey(
+        "leads.SequenceStepVariant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    winner_picked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["sequence", "position"]
@@ -502,6 +516,67 @@ class Enrollment(models.Model):
 
     def __str__(self):
         return f"{self.lead} in {self.sequence}"
+
+
+class SequenceStepVariant(models.Model):
+    """One version (A–D) of an email step's subject and body for an A/B test: each enrolled
+    lead gets one, chosen reproducibly from the step and the lead, until a winner is picked."""
+
+    step = models.ForeignKey(SequenceStep, on_delete=models.CASCADE, related_name="variants")
+    label = models.CharField(max_length=1, choices=[(c, c) for c in "ABCD"])
+    subject = models.CharField(max_length=200, help_text="Merge fields: {{ first_name }}…")
+    body = models.TextField(help_text="Merge fields: {{ first_name }}, {{ company }}…")
+
+    class Meta:
+        ordering = ["step", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["step", "label"], name="stepvariant_label_uniq")
+        ]
+
+    def __str__(self):
+        return f"{self.step} · {self.label}"
+
+
+class SequenceEmailQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return owner_scope(self, user, field="enrollment__lead__owner")
+
+
+class SequenceEmail(models.Model):
+    """An email a sequence step sent to an enrolled lead: the variant it carried and what the
+    lead did with it (opened, clicked, replied), for the step's A/B results."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="emails")
+    step = models.ForeignKey(SequenceStep, on_delete=models.CASCADE, related_name="emails")
+    variant = models.ForeignKey(
+        SequenceStepVariant,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="emails",
+    )
+    outbound_email = models.ForeignKey(
+        "crm.OutboundEmail", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    sent_at = models.DateTimeField()
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SequenceEmailQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "step"], name="sequenceemail_once")
+        ]
+        indexes = [
+            models.Index(fields=["step", "variant"], name="sequenceemail_variant_idx"),
+            models.Index(fields=["enrollment", "-sent_at"], name="sequenceemail_recent_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.step} → {self.enrollment.lead}"
 
 
 # Email campaigns live in their own module; importing them here registers them with Django.

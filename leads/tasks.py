@@ -34,6 +34,17 @@ def sequences_run_due() -> dict:
 
 
 @shared_task(
+    name="leads.tasks.sequence_winners_pick", soft_time_limit=4 * 60, time_limit=5 * 60, **_RETRY
+)
+def sequence_winners_pick() -> int:
+    """Make the winning variant of each sequence A/B test whose hours are up the only one sent;
+    each step's winner is set by one conditional UPDATE, so it is picked once."""
+    from leads.services.sequence_ab import sequence_steps_pick_winners
+
+    return sequence_steps_pick_winners()
+
+
+@shared_task(
     name="leads.tasks.leads_nightly", soft_time_limit=50 * 60, time_limit=55 * 60, **_RETRY
 )
 def leads_nightly() -> dict:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leads.views import imports, leads, merge, public, sequences
+from leads.views import imports, leads, merge, public, sequence_tracking, sequences
 
 app_name = "leads"
 
@@ -35,6 +35,16 @@ urlpatterns = [
         "leads/sequences/<int:pk>/enrol-segment/",
         sequences.sequence_enrol_segment,
         name="sequence_enrol_segment",
+    ),
+    path(
+        "e/so/<str:token>.gif",
+        sequence_tracking.sequence_email_open,
+        name="sequence_email_open",
+    ),
+    path(
+        "e/sc/<str:token>/",
+        sequence_tracking.sequence_email_click,
+        name="sequence_email_click",
     ),
     path("forms/<slug:slug>/", public.web_form, name="web_form"),
     path("forms/<slug:slug>/thanks/", public.web_form_thanks, name="web_form_thanks"),

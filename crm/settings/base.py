@@ -218,6 +218,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.sequences_run_due",
         "schedule": 5 * 60.0,
     },
+    "leads-sequence-winners-pick": {
+        # A step's test runs for a number of hours: checking every 15 minutes switches to the
+        # winner soon after, without polling the steps table every minute.
+        "task": "leads.tasks.sequence_winners_pick",
+        "schedule": 15 * 60.0,
+    },
     "leads-email-campaigns-run": {
         # rate_per_minute is a per-minute promise, so the throttle runs every minute.
         "task": "leads.tasks.email_campaigns_run",

@@ -11,9 +11,7 @@ key ``camp:<campaign>:<contact>`` makes a second queue of the same email a no-op
 import contextlib
 import hashlib
 import logging
-import re
 from datetime import timedelta
-from html import unescape
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -42,6 +40,7 @@ from leads.models import CampaignRecipient, EmailCampaign, EmailVariant, Lead, S
 from leads.services.sequences import (
     UNSUBSCRIBE_SALT,
     lead_unsubscribe,
+    links_tracked,
     template_compile,
     template_render_compiled,
 )
@@ -249,9 +248,6 @@ def contact_for_token(token: str) -> Contact | None:
     return Contact.objects.filter(pk=data["contact"]).first()
 
 
-_URL = re.compile(r"https?://[^\s\"'<>]+")
-
-
 def _token_url(name: str):
     """A function token → absolute URL of the route ``name``, reversed once: signed tokens
     are URL-safe, so the path around them never changes."""
@@ -344,15 +340,15 @@ class CampaignComposer:
             return tokens[url]
 
         subject = template_render_compiled(subject_template, values, autoescape=False).strip()
-        text = _URL.sub(
-            lambda m: tracked(m.group(0)),
-            template_render_compiled(body_template, values, autoescape=False),
+        text = links_tracked(
+            template_render_compiled(body_template, values, autoescape=False), tracked, html=False
         )
-        html = _URL.sub(
-            lambda m: escape(tracked(unescape(m.group(0)))),
+        html = links_tracked(
             linebreaks(
                 template_render_compiled(body_template, values, autoescape=True), autoescape=False
             ),
+            tracked,
+            html=True,
         )
         link = self.unsubscribe_url(contact_unsubscribe_token(contact_id))
         text += f"\n\n--\nNo more emails like this: {link}\n"

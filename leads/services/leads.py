@@ -15,7 +15,7 @@ from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
 from leads.choices import EnrollmentStopReason, LeadStatus
 from leads.models import Lead
-from leads.services import assignment, dedupe, scoring, sequences
+from leads.services import assignment, dedupe, scoring, sequence_ab, sequences
 from leads.signals import lead_converted
 
 LEAD_FIELDS = (
@@ -235,6 +235,7 @@ def lead_mark_replied(*, lead: Lead, user=None, when=None) -> Lead:
     Lead.objects.filter(pk=lead.pk).update(replied_at=when, last_activity_at=when)
     lead.replied_at = lead.last_activity_at = when
     activity_log(subject=lead, kind=ActivityKind.EMAIL, summary="Lead replied", actor=user)
+    sequence_ab.sequence_emails_mark_replied(lead=lead, when=when)
     sequences.enrollments_stop(lead=lead, reason=EnrollmentStopReason.REPLIED)
     scoring.lead_score_refresh(lead=lead)
     return lead

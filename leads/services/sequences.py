@@ -6,10 +6,12 @@ transaction that queues its email (key ``seq:<enrollment>:<step>``) or creates i
 worker killed at any point either did the whole step or none of it, and no step runs twice.
 """
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from html import unescape
 
 from django.conf import settings
 from django.core import signing
@@ -35,7 +37,7 @@ from crm.segments.selectors import segment_members
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log, system_event, task_create
 from leads.choices import EnrollmentState, EnrollmentStopReason, LeadStatus, StepAction
-from leads.models import Enrollment, Lead, Sequence, SequenceStep
+from leads.models import Enrollment, Lead, Sequence, SequenceEmail, SequenceStep
 
 logger = logging.getLogger(__name__)
 
@@ -376,7 +378,7 @@ def enrollment_run_step(*, enrollment_id: int, now=None) -> str:
             return "taken"
         values = merge_context(lead)
         if step.action == StepAction.EMAIL:
-            _send_step_email(enrollment=enrollment, step=step, lead=lead, values=values)
+            _send_step_email(enrollment=enrollment, step=step, lead=lead, values=values, now=now)
             return "email"
         if lead.owner_id:
             task_create(
@@ -389,14 +391,90 @@ def enrollment_run_step(*, enrollment_id: int, now=None) -> str:
         return "task"
 
 
-def _send_step_email(*, enrollment, step, lead, values) -> None:
+# --- A/B variants and tracking of step emails --------------------------------------------------
+
+SEQUENCE_OPEN_SALT = "leads.sequence.open"
+SEQUENCE_CLICK_SALT = "leads.sequence.click"
+BUCKETS = 1000
+LINK = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def links_tracked(text: str, tracked, *, html: bool) -> str:
+    """Every http(s) link in ``text`` replaced by ``tracked(url)`` (HTML: unescaped first and
+    escaped again)."""
+    if html:
+        return LINK.sub(lambda m: escape(tracked(unescape(m.group(0)))), text)
+    return LINK.sub(lambda m: tracked(m.group(0)), text)
+
+
+def step_bucket(step_id: int, lead_id: int) -> int:
+    """0–999, the same for the same step and lead on every run and machine."""
+    digest = hashlib.blake2b(f"step:{step_id}:{lead_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+def step_variant_for(step: SequenceStep, lead_id: int, variants: list) -> object | None:
+    """The variant a lead gets at an email step: the winner once picked, else an even,
+    reproducible share of the step's variants (by label); None when the step has none (its own
+    subject and body are sent)."""
+    if step.winner_variant_id is not None:
+        for variant in variants:
+            if variant.pk == step.winner_variant_id:
+                return variant
+    if not variants:
+        return None
+    return variants[step_bucket(step.pk, lead_id) * len(variants) // BUCKETS]
+
+
+def sequence_open_token(email_id: int) -> str:
+    return signing.dumps({"s": email_id}, salt=SEQUENCE_OPEN_SALT)
+
+
+def sequence_click_token(email_id: int, url: str) -> str:
+    # The target travels inside the signed payload, so the redirect cannot be pointed elsewhere.
+    return signing.dumps({"s": email_id, "u": url}, salt=SEQUENCE_CLICK_SALT, compress=True)
+
+
+def sequence_token_read(token: str, *, salt: str) -> dict | None:
+    try:
+        data = signing.loads(token, salt=salt)
+    except signing.BadSignature:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("s"), int) else None
+
+
+def _send_step_email(*, enrollment, step, lead, values, now) -> None:
+    """Queue the step's email (its variant's, in an A/B test) with tracked links, an open pixel
+    and the unsubscribe link, and record it for the step's results."""
+    variants = list(step.variants.order_by("label"))
+    variant = step_variant_for(step, lead.pk, variants)
+    subject_source, body_source = (
+        (variant.subject, variant.body) if variant else (step.subject, step.body)
+    )
+    record, _ = SequenceEmail.objects.get_or_create(
+        enrollment=enrollment, step=step, defaults={"variant": variant, "sent_at": now}
+    )
+    site = getattr(settings, "SITE_URL", "").rstrip("/")
+
+    def tracked(url: str) -> str:
+        token = sequence_click_token(record.pk, url)
+        return site + reverse("leads:sequence_email_click", args=[token])
+
     link = unsubscribe_url(lead)
-    subject = template_render(step.subject, values, autoescape=False).strip()
-    body_text = template_render(step.body, values, autoescape=False)
-    body_html = linebreaks(template_render(step.body, values, autoescape=True), autoescape=False)
+    subject = template_render(subject_source, values, autoescape=False).strip()
+    body_text = links_tracked(
+        template_render(body_source, values, autoescape=False), tracked, html=False
+    )
+    body_html = links_tracked(
+        linebreaks(template_render(body_source, values, autoescape=True), autoescape=False),
+        tracked,
+        html=True,
+    )
     body_text += f"\n\n--\nNo more emails like this: {link}\n"
     body_html += f'<p style="font-size:small"><a href="{escape(link)}">Unsubscribe</a></p>'
-    email_queue(
+    pixel = site + reverse("leads:sequence_email_open", args=[sequence_open_token(record.pk)])
+    body_html += f'<img src="{escape(pixel)}" width="1" height="1" alt="">'
+    email = email_queue(
         to_email=lead.email,
         subject=subject or enrollment.sequence.name,
         body_text=body_text,
@@ -404,6 +482,7 @@ def _send_step_email(*, enrollment, step, lead, values) -> None:
         related=lead,
         idempotency_key=f"seq:{enrollment.pk}:{step.pk}",
     )
+    SequenceEmail.objects.filter(pk=record.pk).update(outbound_email=email)
 
 
 def sequences_run_due(*, now=None, batch_size: int = BATCH_SIZE) -> dict:

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from crm.segments.selectors import segments_usable_by
 from leads.forms import SegmentEnrolForm
 from leads.models import Enrollment, Sequence
+from leads.selectors import sequence_ab_tests
 from leads.services.sequences import segment_enrol, sequence_counts, sequences_counts
 
 ENROLLMENTS_SHOWN = 50
@@ -42,6 +43,7 @@ def sequence_detail(request, pk, segment_form=None):
             "counts": sequence_counts(sequence),
             "enrollments": enrollments,
             "segment_form": segment_form or SegmentEnrolForm(user=request.user),
+            "ab_tests": sequence_ab_tests(sequence=sequence),
         },
     )
 

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import factory
+from django.utils import timezone
 
 from crm.choices import Role
 from leads.choices import CampaignChannel, LeadSource, LeadStatus, ScoringCriterion, StepAction
@@ -11,7 +12,9 @@ from leads.models import (
     Lead,
     ScoringRule,
     Sequence,
+    SequenceEmail,
     SequenceStep,
+    SequenceStepVariant,
 )
 from tests.factories.crm import TeamFactory, UserFactory
 
@@ -84,3 +87,24 @@ class EnrollmentFactory(factory.django.DjangoModelFactory):
 
     sequence = factory.SubFactory(SequenceFactory)
     lead = factory.SubFactory(LeadFactory)
+
+
+class SequenceStepVariantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SequenceStepVariant
+
+    step = factory.SubFactory(SequenceStepFactory)
+    label = "A"
+    subject = "Hello {{ first_name }}"
+    body = "Hi {{ first_name }}, see https://example.com/offer?a=1&b=2"
+
+
+class SequenceEmailFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SequenceEmail
+
+    enrollment = factory.SubFactory(
+        EnrollmentFactory, sequence=factory.SelfAttribute("..step.sequence")
+    )
+    step = factory.SubFactory(SequenceStepFactory)
+    sent_at = factory.LazyFunction(timezone.now)
