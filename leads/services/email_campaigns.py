@@ -393,17 +393,20 @@ def _skip_newly_excluded(campaign: EmailCampaign) -> int:
     return count
 
 
-def _claim(campaign: EmailCampaign, limit: int, now) -> list[int]:
-    """Take up to ``limit`` sendable recipients for this run; ``_mark_queued`` moves them
-    pending → queued in the same transaction. PostgreSQL: the rows are locked (SKIP LOCKED), so
-    concurrent runs take disjoint rows and the one UPDATE follows the insert; SQLite (one
-    writer): a conditional UPDATE per row decides which run owns it."""
+def _claim(campaign: EmailCampaign, limit: int, now) -> list[tuple]:
+    """Take up to ``limit`` sendable recipients for this run, read with their merge values
+    (``RECIPIENT_FIELDS``); ``_mark_queued`` moves them pending → queued in the same
+    transaction. PostgreSQL: one SELECT locks the recipient rows (SKIP LOCKED), so concurrent
+    runs take disjoint rows; SQLite (one writer): a conditional UPDATE per row decides which
+    run owns it, then one SELECT reads them."""
     sendable = CampaignRecipient.objects.filter(
         campaign=campaign, status=RecipientStatus.PENDING, variant__isnull=False
     ).order_by("id")
     if connection.features.has_select_for_update_skip_locked:
         return list(
-            sendable.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit]
+            sendable.select_for_update(skip_locked=True, of=("self",)).values_list(
+                *RECIPIENT_FIELDS
+            )[:limit]
         )
     ids = []
     for pk in sendable.values_list("id", flat=True)[:limit]:
@@ -411,15 +414,18 @@ def _claim(campaign: EmailCampaign, limit: int, now) -> list[int]:
             status=RecipientStatus.QUEUED, queued_at=now
         ):
             ids.append(pk)
-    return ids
+    return list(
+        CampaignRecipient.objects.filter(pk__in=ids).order_by("id").values_list(*RECIPIENT_FIELDS)
+    )
 
 
 def email_campaign_send_batch(*, campaign_id: int, now=None) -> int:
     """One run for one campaign: queue at most ``rate_per_minute`` emails; returns how many.
 
-    Chunk by chunk, one transaction each: claim up to ``SEND_CHUNK`` pending recipients, read
-    them with their merge values in one query, render, write their emails to the outbox in one
-    bulk insert, then move them pending → queued with their email in one UPDATE. A crash loses
+    Chunk by chunk, one transaction each: claim up to ``SEND_CHUNK`` pending recipients and
+    read them with their merge values (one query on PostgreSQL), render, write their emails to
+    the outbox in one bulk insert, then move them pending → queued with their email in one
+    UPDATE. A crash loses
     at most the chunk in flight, whose recipients stay pending; a chunk that committed is never
     claimed again, and its outbox keys would make a second insert a no-op anyway.
     """
@@ -451,13 +457,12 @@ def email_campaign_send_batch(*, campaign_id: int, now=None) -> int:
     queued = 0
     while queued < campaign.rate_per_minute:
         with transaction.atomic():
-            ids = _claim(campaign, min(SEND_CHUNK, campaign.rate_per_minute - queued), now)
-            if not ids:
+            rows = _claim(campaign, min(SEND_CHUNK, campaign.rate_per_minute - queued), now)
+            if not rows:
                 break
-            rows = CampaignRecipient.objects.filter(pk__in=ids).values_list(*RECIPIENT_FIELDS)
             email_queue_many(messages=[composer.message(row) for row in rows])
-            _mark_queued(campaign, ids, now)
-        queued += len(ids)
+            _mark_queued(campaign, [row[0] for row in rows], now)
+        queued += len(rows)
     _mark_delivered(campaign)
     _finish_if_done(campaign)
     return queued

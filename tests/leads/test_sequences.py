@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from django.template import TemplateSyntaxError
+from django.template import Context, TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -187,3 +187,24 @@ def test_enrolling_twice_keeps_one_enrolment(rep, two_step):
     first = sequences.lead_enrol(lead=lead, sequence=two_step)
     assert sequences.lead_enrol(lead=lead, sequence=two_step) == first
     assert Enrollment.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Hello {{ first_name }}, {{title}} at {{ company }}!",
+        "{{ missing }} and {{ first_name }}}} {{",
+        "{{ first_name|upper }} {{ 1 }} {{ None }} {{ True }}",
+        "{% if company %}{{ company }}{% else %}you{% endif %} {# note #}",
+        "No merge fields at all: https://example.com/?a=1&b=2",
+    ],
+)
+def test_a_compiled_template_renders_like_the_engine(rep, source):
+    values = sequences.merge_context(
+        LeadFactory(owner=rep, first_name="Ann", title="<b>VP</b> & \"Co\" 'x'")
+    )
+    compiled = sequences.template_compile(source)
+    for autoescape in (True, False):
+        assert sequences.template_render_compiled(
+            compiled, values, autoescape=autoescape
+        ) == sequences._SANDBOX.from_string(source).render(Context(values, autoescape=autoescape))
