@@ -3,9 +3,10 @@ outbox, track opens and clicks with signed links, honour bounces and unsubscribe
 A/B winner once.
 
 Every step is safe to rerun: recipients are prepared once (a conditional UPDATE of
-``prepared_at`` in the same transaction as the insert), each send claims its recipients with a
-conditional UPDATE pending → queued in the transaction that queues the emails, and the outbox
-key ``camp:<campaign>:<contact>`` makes a second queue of the same email a no-op.
+``prepared_at`` in the same transaction as the insert), each send moves its recipients
+pending → queued in the transaction that queues their emails (chunk by chunk, set-based: one
+bulk outbox insert and one UPDATE per chunk), and the outbox key ``camp:<campaign>:<contact>``
+makes a second queue of the same email a no-op.
 """
 
 import contextlib
@@ -159,8 +160,8 @@ def email_campaign_prepare(*, campaign: EmailCampaign) -> int:
     """Write the campaign's recipients from its segment, once; returns how many were written.
 
     One SELECT (the segment's members, each with its skip reason from subqueries) streamed into
-    one multi-row INSERT per chunk. Consenting, reachable addresses are pending; the rest are kept as
-    skipped with the reason, so the recipient table explains who got nothing and why.
+    one multi-row INSERT per chunk. Consenting, reachable addresses are pending; the rest are
+    kept as skipped with the reason, so the recipient table explains who got nothing and why.
     """
     with transaction.atomic():
         if not EmailCampaign.objects.filter(pk=campaign.pk, prepared_at__isnull=True).update(
@@ -367,9 +368,13 @@ class CampaignComposer:
         )
 
 
+def outbox_key_prefix(campaign_id: int) -> str:
+    return f"camp:{campaign_id}:"
+
+
 def outbox_key(campaign_id: int, contact_id: int) -> str:
     """The outbox idempotency key of a campaign's email to a contact: one email, ever."""
-    return f"camp:{campaign_id}:{contact_id}"
+    return f"{outbox_key_prefix(campaign_id)}{contact_id}"
 
 
 def _skip_newly_excluded(campaign: EmailCampaign) -> int:
@@ -425,9 +430,9 @@ def email_campaign_send_batch(*, campaign_id: int, now=None) -> int:
     Chunk by chunk, one transaction each: claim up to ``SEND_CHUNK`` pending recipients and
     read them with their merge values (one query on PostgreSQL), render, write their emails to
     the outbox in one bulk insert, then move them pending → queued with their email in one
-    UPDATE. A crash loses
-    at most the chunk in flight, whose recipients stay pending; a chunk that committed is never
-    claimed again, and its outbox keys would make a second insert a no-op anyway.
+    UPDATE. A crash loses at most the chunk in flight, whose recipients stay pending; a chunk
+    that committed is never claimed again, and its outbox keys would make a second insert a
+    no-op anyway.
     """
     now = now or timezone.now()
     campaign = (
@@ -472,7 +477,7 @@ def _mark_queued(campaign: EmailCampaign, ids: list[int], now) -> int:
     """One UPDATE: the claimed recipients are queued and point at their outbox rows (found by
     key through its unique index)."""
     key = Concat(
-        Value(outbox_key(campaign.pk, 0)[:-1]),
+        Value(outbox_key_prefix(campaign.pk)),
         Cast(OuterRef("contact_id"), output_field=CharField()),
         output_field=CharField(),
     )

@@ -301,7 +301,8 @@ def segment_enrol(*, segment, sequence: Sequence, user) -> SegmentEnrolment:
         who = user.get_full_name() or user.username
         system_event(
             subject=sequence,
-            summary=f"{enrolled} leads of the segment “{segment}” enrolled by {who}",
+            summary=f"{enrolled:,} lead{'' if enrolled == 1 else 's'} of the segment "
+            f"“{segment}” enrolled by {who}",
         )
     return SegmentEnrolment(
         members=counts["members"],

@@ -6,6 +6,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from crm.models import Activity
 from crm.segments.selectors import segments_usable_by
 from leads.forms import SegmentEnrolForm
 from leads.models import Enrollment, Sequence
@@ -13,6 +14,7 @@ from leads.selectors import sequence_ab_tests
 from leads.services.sequences import segment_enrol, sequence_counts, sequences_counts
 
 ENROLLMENTS_SHOWN = 50
+HISTORY_SHOWN = 10
 
 
 @login_required
@@ -44,6 +46,9 @@ def sequence_detail(request, pk, segment_form=None):
             "enrollments": enrollments,
             "segment_form": segment_form or SegmentEnrolForm(user=request.user),
             "ab_tests": sequence_ab_tests(sequence=sequence),
+            "history": Activity.objects.for_object(sequence).order_by("-occurred_at", "-id")[
+                :HISTORY_SHOWN
+            ],
         },
     )
 

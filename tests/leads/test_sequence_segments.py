@@ -97,6 +97,7 @@ def test_the_sequence_page_enrols_a_segment_and_says_what_happened(
     assert response.status_code == 302
     text = rep_client.get(response.url).content.decode()
     assert "1 of 2 leads in “" in text and "1 without consent or unsubscribed" in text
+    assert f"1 lead of the segment “{segment.name}” enrolled by" in text  # the history
     assert Enrollment.objects.filter(sequence=sequence).count() == 1
 
 
