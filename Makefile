@@ -73,14 +73,16 @@ test: venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Pages first (seeds crm_bench once), then the stage jobs with targets of their own: a segment's
-# count on a million contacts, a 100,000-row lead import, and the nightly health recompute of
-# 100,000 accounts (on its own database, seeded once).
+# count on a million contacts, a 100,000-row lead import, the nightly health recompute of
+# 100,000 accounts and queuing an email campaign to 100,000 recipients (each of the last two on
+# its own database, seeded once).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
 bench: venv
 	$(VENV_PYTHON) bench/run.py $(BENCH_ARGS)
 	$(VENV_PYTHON) bench/segments.py $(BENCH_DATABASE_URL)
 	DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=false $(VENV_PYTHON) manage.py bench_lead_import --rows 100000
 	$(VENV_PYTHON) bench/retention_health.py
+	$(VENV_PYTHON) bench/campaigns.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -7,7 +7,8 @@ inserts) and one ``email_campaign_send_batch`` run (per chunk of recipients: cla
 values in one query, render, one bulk outbox insert, one UPDATE to queued).
 The goal is under 30 s on PostgreSQL. Each run makes a new campaign; contacts are reused.
 
-    python bench/campaigns.py [DATABASE_URL]   # default postgres://…/crm_campaigns_dev
+    python bench/campaigns.py [DATABASE_URL]   # default postgres://…/crm_campaigns_dev (made
+                                                # when missing)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,8 +24,28 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crm_campaigns_dev"
 RECIPIENTS = 100_000
 
 
+def ensure_database(database_url: str) -> None:
+    """Create the bench's own PostgreSQL database when it does not exist yet."""
+    import psycopg
+
+    parts = urllib.parse.urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    with psycopg.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=urllib.parse.unquote(parts.username or "postgres"),
+        password=urllib.parse.unquote(parts.password) if parts.password else None,
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+
 def main(database_url: str) -> dict:
     sys.path.insert(0, str(ROOT))
+    if database_url.startswith("postgres"):
+        ensure_database(database_url)
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.base")
     import django

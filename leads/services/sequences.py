@@ -7,6 +7,7 @@ worker killed at any point either did the whole step or none of it, and no step 
 """
 
 import hashlib
+import html
 import logging
 import re
 from dataclasses import dataclass
@@ -93,7 +94,7 @@ class PlainTemplate:
     def render(self, values: dict[str, str], *, autoescape: bool) -> str:
         def value(match):
             text = str(values.get(match.group(1), ""))
-            return escape(text) if autoescape else text
+            return html.escape(text) if autoescape else text  # what Django's escape does
 
         return _PLAIN_VARIABLE.sub(value, self.source)
 
