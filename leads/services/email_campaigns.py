@@ -468,17 +468,43 @@ def email_campaign_send_batch(*, campaign_id: int, now=None) -> int:
         logger.exception("Email campaign %s: a variant does not compile", campaign.pk)
         return 0
     queued = 0
-    while queued < campaign.rate_per_minute:
-        with transaction.atomic():
-            rows = _claim(campaign, min(SEND_CHUNK, campaign.rate_per_minute - queued), now)
-            if not rows:
-                break
-            email_queue_many(messages=[composer.message(row) for row in rows])
-            _mark_queued(campaign, [row[0] for row in rows], now)
-        queued += len(rows)
+    with _one_run_at_a_time(campaign) as alone:
+        # A second run while one is still queuing would add its own rate within the minute.
+        while alone and queued < campaign.rate_per_minute:
+            with transaction.atomic():
+                rows = _claim(campaign, min(SEND_CHUNK, campaign.rate_per_minute - queued), now)
+                if not rows:
+                    break
+                email_queue_many(messages=[composer.message(row) for row in rows])
+                _mark_queued(campaign, [row[0] for row in rows], now)
+            queued += len(rows)
     _mark_delivered(campaign)
     _finish_if_done(campaign)
     return queued
+
+
+#: First key of the PostgreSQL advisory lock a send run holds for its campaign (the second is
+#: the campaign's id).
+RUN_LOCK_CLASS = 7_301
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time(campaign: EmailCampaign):
+    """Yields True when no other run is queuing this campaign's emails. PostgreSQL: a session
+    advisory lock (released at the end, or by the server when the worker dies). SQLite, for
+    development: not serialized (each recipient is still claimed by one run only)."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK_CLASS, campaign.pk])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK_CLASS, campaign.pk])
 
 
 def _mark_queued(campaign: EmailCampaign, ids: list[int], now) -> int:

@@ -4,6 +4,7 @@ email exactly once, whatever crashes or reruns happen in between."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -130,3 +131,17 @@ def test_a_variant_that_does_not_compile_sends_nothing(campaign):
     assert service.email_campaign_send_batch(campaign_id=campaign.pk) == 0
     assert not outbox_of(campaign).exists()
     assert not CampaignRecipient.objects.filter(status=RecipientStatus.QUEUED).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="an advisory lock of PostgreSQL")
+def test_a_second_run_while_one_is_queuing_queues_nothing(campaign):
+    vps(2)
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [service.RUN_LOCK_CLASS, campaign.pk])
+        assert service.email_campaign_send_batch(campaign_id=campaign.pk) == 0
+        assert not outbox_of(campaign).exists()
+    finally:
+        other.close()
+    assert service.email_campaign_send_batch(campaign_id=campaign.pk) == 2
