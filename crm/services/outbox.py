@@ -90,8 +90,9 @@ class OutboxMessage:
 def email_queue_many(*, messages: Iterable[OutboxMessage], batch_size: int = 2000) -> int:
     """Queue many emails, each once per ``idempotency_key``; returns how many rows are new.
 
-    Set-based: one multi-row INSERT … ON CONFLICT DO NOTHING per batch, so a key queued before
-    (by an earlier run, a concurrent one or ``email_queue``) keeps its row and is never doubled.
+    Set-based: one bulk insert per batch (``crm.db.insert_rows``) that skips keys already in
+    the outbox (ON CONFLICT DO NOTHING on the unique key), so a key queued before, by an
+    earlier run, a concurrent one or ``email_queue``, keeps its row and is never doubled.
     Messages without an address are dropped. Delivery is enqueued once, after commit.
     """
     fields = [
