@@ -3,14 +3,16 @@ first- and last-touch attribution."""
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
-from django.apps import apps
-from django.db.models import Count, Min, Q
+from django.db import connection
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q
 from scipy import stats
 
 from leads.choices import RecipientStatus
-from leads.models import CampaignRecipient, EmailCampaign
+from leads.models import Campaign, CampaignRecipient, EmailCampaign, Lead
+from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
 
 
 def variant_results(campaign: EmailCampaign) -> list[dict]:
@@ -83,66 +85,146 @@ def best_variant_id(results: list[dict]) -> int | None:
 
 
 # --- ROI ------------------------------------------------------------------------------------
+#
+# A touch is a moment a marketing campaign reached an account: one of its campaign emails
+# queued to a contact of the account, or a lead captured for it (web form, import, by hand)
+# that was converted into the account. A won deal is credited to a campaign when one of the
+# campaign's touches on the deal's account fell within ``ATTRIBUTION_DAYS`` before the win:
+# first-touch gives the whole amount to the earliest such touch, last-touch to the latest
+# (ties go to the lower campaign id). Amounts are not converted: a campaign is credited with
+# deals in its own currency only. One SQL statement ranks every deal's touches with a window
+# function; nothing loops over touches or deals in Python.
+
+ZERO = Decimal("0.00")
 
 
-def _won_revenue_by_account(account_ids) -> dict[int, Decimal]:
-    """Won deal amounts per account, read from the sales stage when it is installed (looked up
-    at runtime, so leads does not import sales)."""
-    if not account_ids or not apps.is_installed("sales"):
+@dataclass(frozen=True)
+class Attribution:
+    first_touch: Decimal = ZERO
+    first_touch_deals: int = 0
+    last_touch: Decimal = ZERO
+    last_touch_deals: int = 0
+
+
+def _reached_accounts_q(field: str, campaign_id: int) -> Q:
+    """Accounts campaign ``campaign_id`` touched, as a filter on ``field``."""
+    emailed = CampaignRecipient.objects.filter(
+        campaign__campaign_id=campaign_id, status__in=REACHED, queued_at__isnull=False
+    ).values("contact__account_id")
+    captured = Lead.objects.filter(campaign_id=campaign_id, converted_account__isnull=False).values(
+        "converted_account_id"
+    )
+    return Q(**{f"{field}__in": emailed}) | Q(**{f"{field}__in": captured})
+
+
+def _touches(campaign_id: int | None):
+    emailed = CampaignRecipient.objects.filter(
+        status__in=REACHED, queued_at__isnull=False, contact__account__isnull=False
+    )
+    captured = Lead.objects.filter(campaign__isnull=False, converted_account__isnull=False)
+    if campaign_id is not None:
+        emailed = emailed.filter(_reached_accounts_q("contact__account_id", campaign_id))
+        captured = captured.filter(_reached_accounts_q("converted_account_id", campaign_id))
+    emailed = emailed.order_by().values(
+        t_account=F("contact__account_id"),
+        t_campaign=F("campaign__campaign_id"),
+        t_at=F("queued_at"),
+    )
+    captured = captured.order_by().values(
+        t_account=F("converted_account_id"), t_campaign=F("campaign_id"), t_at=F("created_at")
+    )
+    return emailed.union(captured, all=True)
+
+
+def _won_deals(user, campaign_id: int | None):
+    Opportunity = won_deals_model()
+    deals = Opportunity.objects.visible_to(user).filter(status="won", closed_at__isnull=False)
+    if campaign_id is not None:
+        deals = deals.filter(_reached_accounts_q("account_id", campaign_id))
+    return deals.order_by().values(
+        d_id=F("id"),
+        d_account=F("account_id"),
+        d_amount=F("amount"),
+        d_currency=F("currency"),
+        d_closed=F("closed_at"),
+        d_from=ExpressionWrapper(
+            F("closed_at") - timedelta(days=ATTRIBUTION_DAYS), output_field=DateTimeField()
+        ),
+    )
+
+
+def _money(value) -> Decimal:
+    # SQLite sums decimals as floats; PostgreSQL returns Decimal.
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
+def campaigns_attribution(*, user, campaign: Campaign | None = None) -> dict[int, Attribution]:
+    """Won revenue credited to each marketing campaign under first- and last-touch attribution,
+    over the won deals ``user`` may see: ``{campaign_id: Attribution}`` (campaigns credited with
+    nothing are absent). With ``campaign``, only the accounts it touched are read."""
+    if won_deals_model() is None:
         return {}
-    from django.db.models import Sum
+    campaign_id = campaign.pk if campaign is not None else None
+    deals_sql, deals_params = _won_deals(user, campaign_id).query.sql_with_params()
+    touches_sql, touches_params = _touches(campaign_id).query.sql_with_params()
+    only = "AND r.t_campaign = %s" if campaign_id is not None else ""
+    sql = f"""
+        WITH deals AS ({deals_sql}),
+        touches AS ({touches_sql}),
+        ranked AS (
+            SELECT d.d_id, d.d_amount, d.d_currency, t.t_campaign,
+                ROW_NUMBER() OVER (
+                    PARTITION BY d.d_id ORDER BY t.t_at ASC, t.t_campaign ASC
+                ) AS first_rank,
+                ROW_NUMBER() OVER (
+                    PARTITION BY d.d_id ORDER BY t.t_at DESC, t.t_campaign DESC
+                ) AS last_rank
+            FROM deals d
+            JOIN touches t
+              ON t.t_account = d.d_account AND t.t_at <= d.d_closed AND t.t_at >= d.d_from
+        )
+        SELECT r.t_campaign,
+            SUM(CASE WHEN r.first_rank = 1 THEN r.d_amount ELSE 0 END),
+            SUM(CASE WHEN r.first_rank = 1 THEN 1 ELSE 0 END),
+            SUM(CASE WHEN r.last_rank = 1 THEN r.d_amount ELSE 0 END),
+            SUM(CASE WHEN r.last_rank = 1 THEN 1 ELSE 0 END)
+        FROM ranked r
+        JOIN {Campaign._meta.db_table} c ON c.id = r.t_campaign AND c.currency = r.d_currency
+        WHERE (r.first_rank = 1 OR r.last_rank = 1) {only}
+        GROUP BY r.t_campaign
+    """  # noqa: S608 - only table names and ORM-compiled SQL are interpolated
+    params = [*deals_params, *touches_params, *([campaign_id] if campaign_id else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {
+        row[0]: Attribution(
+            first_touch=_money(row[1]),
+            first_touch_deals=int(row[2] or 0),
+            last_touch=_money(row[3]),
+            last_touch_deals=int(row[4] or 0),
+        )
+        for row in rows
+    }
 
-    Opportunity = apps.get_model("sales", "Opportunity")
-    rows = (
-        Opportunity.objects.filter(account_id__in=account_ids, status="won")
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-    )
-    return {row["account_id"]: row["total"] or Decimal("0") for row in rows}
 
-
-def campaign_roi(campaign: EmailCampaign) -> dict:
-    """Cost of the marketing campaign against the won revenue of the accounts its emails
-    reached, credited first-touch (this campaign was the contact's first sent campaign email)
-    and last-touch (their latest)."""
-    sent = CampaignRecipient.objects.filter(
-        status__in=[RecipientStatus.SENT, RecipientStatus.QUEUED]
-    )
-    contacts = sent.filter(campaign=campaign).values("contact_id")
-    touches = (
-        sent.filter(contact_id__in=contacts, contact__account__isnull=False)
-        .order_by()
-        .values("contact_id", "contact__account_id", "campaign__campaign_id")
-        .annotate(first=Min("queued_at"))
-    )
-    first: dict[int, tuple] = {}
-    last: dict[int, tuple] = {}
-    for row in touches:
-        account = row["contact__account_id"]
-        key = (row["first"], row["campaign__campaign_id"])
-        if account not in first or key < first[account]:
-            first[account] = key
-        if account not in last or key > last[account]:
-            last[account] = key
-    revenue = _won_revenue_by_account(list(first))
-    mine = campaign.campaign_id
-    first_touch = sum(
-        (revenue.get(a, Decimal("0")) for a, (_, c) in first.items() if c == mine), Decimal("0")
-    )
-    last_touch = sum(
-        (revenue.get(a, Decimal("0")) for a, (_, c) in last.items() if c == mine), Decimal("0")
-    )
-    cost = campaign.campaign.cost
+def campaign_roi(*, campaign: Campaign, user) -> dict:
+    """A marketing campaign's cost against the won revenue credited to it, first- and
+    last-touch, with ROI as a fraction of cost (None when the campaign cost nothing)."""
+    credited = campaigns_attribution(user=user, campaign=campaign).get(campaign.pk, Attribution())
+    cost = campaign.cost
 
     def roi(value):
         return None if not cost else (value - cost) / cost
 
     return {
         "cost": cost,
-        "currency": campaign.campaign.currency,
-        "first_touch": first_touch,
-        "last_touch": last_touch,
-        "first_touch_roi": roi(first_touch),
-        "last_touch_roi": roi(last_touch),
+        "currency": campaign.currency,
+        "first_touch": credited.first_touch,
+        "first_touch_deals": credited.first_touch_deals,
+        "last_touch": credited.last_touch,
+        "last_touch_deals": credited.last_touch_deals,
+        "first_touch_roi": roi(credited.first_touch),
+        "last_touch_roi": roi(credited.last_touch),
+        "attribution_days": ATTRIBUTION_DAYS,
     }
