@@ -7,12 +7,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q
+from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q
 from scipy import stats
 
-from leads.choices import RecipientStatus
-from leads.models import Campaign, CampaignRecipient, EmailCampaign, Lead
-from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
+from leads.choices import RecipientStatus, SkipReason, SuppressionReason
+from leads.models import Campaign, CampaignRecipient, EmailCampaign, Lead, Suppression
+from leads.services.email_campaign_outcomes import (
+    ATTRIBUTION_DAYS,
+    REACHED,
+    won_deals_model,
+)
 
 
 def variant_results(campaign: EmailCampaign) -> list[dict]:
@@ -82,6 +86,93 @@ def best_variant_id(results: list[dict]) -> int | None:
         return None
     best = min(results, key=lambda r: (-r["clicked_rate"], -r["opened_rate"], r["label"]))
     return best["variant_id"]
+
+
+def email_campaign_list(*, user):
+    """The campaigns ``user`` may see, with what the list shows."""
+    return EmailCampaign.objects.visible_to(user).select_related(
+        "campaign", "segment", "created_by", "winner_variant"
+    )
+
+
+def email_campaign_progress(campaign: EmailCampaign) -> dict:
+    """Recipients by status, skipped by reason, and reached addresses that bounced or
+    unsubscribed since: one aggregate query over the campaign's recipients."""
+    reached = Q(status__in=REACHED)
+    on_list = Suppression.objects.filter(email=OuterRef("email"))
+    counts = {
+        "recipients": Count("id"),
+        **{status: Count("id", filter=Q(status=status)) for status in RecipientStatus.values},
+        **{
+            f"skip_{reason}": Count("id", filter=Q(skip_reason=reason))
+            for reason in SkipReason.values
+            if reason
+        },
+        "bounced": Count(
+            "id",
+            filter=reached
+            & Q(
+                Exists(
+                    on_list.filter(
+                        reason__in=[SuppressionReason.BOUNCE, SuppressionReason.COMPLAINT]
+                    )
+                )
+            ),
+        ),
+        "unsubscribed": Count(
+            "id",
+            filter=reached & Q(Exists(on_list.filter(reason=SuppressionReason.UNSUBSCRIBE))),
+        ),
+    }
+    row = CampaignRecipient.objects.filter(campaign=campaign).aggregate(**counts)
+    row["skipped_by_reason"] = [
+        (label, row[f"skip_{value}"]) for value, label in SkipReason.choices if value
+    ]
+    done = row[RecipientStatus.QUEUED] + row[RecipientStatus.SENT] + row[RecipientStatus.SKIPPED]
+    row["percent_done"] = round(100 * done / row["recipients"]) if row["recipients"] else 0
+    return row
+
+
+@dataclass(frozen=True)
+class Verdict:
+    text: str
+    significant: bool
+
+
+def compare_variants(results: list[dict], metric: str = "clicked") -> Verdict | None:
+    """Each variant's p-value against the leader on ``metric`` (written into ``results`` as
+    ``p_value``, None for the leader) and a plain-language verdict on the leader's lead."""
+    if len(results) < 2:
+        return None
+    significance = ab_significance(results, metric)
+    by_label = {r["label"]: r for r in results}
+    leader = by_label[significance.best]
+    for row in results:
+        row["p_value"] = (
+            None
+            if row is leader
+            else two_proportion_z(
+                leader[metric], leader["delivered"], row[metric], row["delivered"]
+            )[1]
+        )
+    runner = by_label[significance.runner_up]
+    if not leader["delivered"] or not runner["delivered"]:
+        return Verdict("Nothing to compare until emails of every variant are delivered.", False)
+    rates = (
+        f"{leader[f'{metric}_rate']:.1%} of delivered emails {metric} against "
+        f"{runner[f'{metric}_rate']:.1%} for {runner['label']}"
+    )
+    if significance.significant:
+        return Verdict(
+            f"Variant {leader['label']} is ahead: {rates}. With p = {significance.p_value:.3f} "
+            "(below 0.05) a gap this large is unlikely to be chance.",
+            True,
+        )
+    return Verdict(
+        f"Variant {leader['label']} is ahead: {rates}, but p = {significance.p_value:.3f} "
+        "(0.05 or more): the gap could still be chance. Not significant yet.",
+        False,
+    )
 
 
 # --- ROI ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from django.db import models
 from django.urls import reverse
 
 from crm.models import Contact, OutboundEmail, Segment
-from crm.visibility import any_role
+from crm.visibility import owner_scope
 from leads.choices import (
     EmailCampaignStatus,
     RecipientStatus,
@@ -18,15 +18,17 @@ from leads.choices import (
 
 class EmailCampaignQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Marketing sends are run by managers and admins; every role may read the results."""
-        return any_role(self, user)
-
-    def changeable_by(self, user):
+        """Marketing sends are run by managers and admins: a manager sees the campaigns made by
+        them or by members of the teams they manage, an admin all. Other roles see none (the
+        pages show revenue credited from every deal the user may see)."""
         if not getattr(user, "is_authenticated", False):
             return self.none()
-        if user.is_admin_role or user.is_manager:
-            return self
-        return self.none()
+        if not (user.is_admin_role or user.is_manager):
+            return self.none()
+        return owner_scope(self, user, field="created_by")
+
+    def changeable_by(self, user):
+        return self.visible_to(user)
 
 
 class EmailCampaign(models.Model):
