@@ -126,7 +126,9 @@ def email_campaign_progress(campaign: EmailCampaign) -> dict:
     }
     row = CampaignRecipient.objects.filter(campaign=campaign).aggregate(**counts)
     row["skipped_by_reason"] = [
-        (label, row[f"skip_{value}"]) for value, label in SkipReason.choices if value
+        (label, row[f"skip_{value}"])
+        for value, label in SkipReason.choices
+        if value and row[f"skip_{value}"]
     ]
     done = row[RecipientStatus.QUEUED] + row[RecipientStatus.SENT] + row[RecipientStatus.SKIPPED]
     row["percent_done"] = round(100 * done / row["recipients"]) if row["recipients"] else 0
