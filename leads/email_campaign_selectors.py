@@ -199,50 +199,56 @@ class Attribution:
     last_touch_deals: int = 0
 
 
-def _reached_accounts_q(field: str, campaign_id: int) -> Q:
-    """Accounts campaign ``campaign_id`` touched, as a filter on ``field``."""
-    emailed = CampaignRecipient.objects.filter(
-        campaign__campaign_id=campaign_id, status__in=REACHED, queued_at__isnull=False
-    ).values("contact__account_id")
-    captured = Lead.objects.filter(campaign_id=campaign_id, converted_account__isnull=False).values(
-        "converted_account_id"
+def _reached_accounts(campaign_id: int):
+    """The accounts campaign ``campaign_id`` touched (column ``r_account``)."""
+    emailed = (
+        CampaignRecipient.objects.filter(
+            campaign__campaign_id=campaign_id,
+            status__in=REACHED,
+            queued_at__isnull=False,
+            contact__account__isnull=False,
+        )
+        .order_by()
+        .values(r_account=F("contact__account_id"))
     )
-    return Q(**{f"{field}__in": emailed}) | Q(**{f"{field}__in": captured})
+    captured = (
+        Lead.objects.filter(campaign_id=campaign_id, converted_account__isnull=False)
+        .order_by()
+        .values(r_account=F("converted_account_id"))
+    )
+    return emailed.union(captured)
 
 
-def _touches(campaign_id: int | None):
+def _touches():
     emailed = CampaignRecipient.objects.filter(
         status__in=REACHED, queued_at__isnull=False, contact__account__isnull=False
-    )
-    captured = Lead.objects.filter(campaign__isnull=False, converted_account__isnull=False)
-    if campaign_id is not None:
-        emailed = emailed.filter(_reached_accounts_q("contact__account_id", campaign_id))
-        captured = captured.filter(_reached_accounts_q("converted_account_id", campaign_id))
-    emailed = emailed.order_by().values(
+    ).values(
         t_account=F("contact__account_id"),
         t_campaign=F("campaign__campaign_id"),
         t_at=F("queued_at"),
     )
-    captured = captured.order_by().values(
+    captured = Lead.objects.filter(campaign__isnull=False, converted_account__isnull=False).values(
         t_account=F("converted_account_id"), t_campaign=F("campaign_id"), t_at=F("created_at")
     )
-    return emailed.union(captured, all=True)
+    return emailed.order_by().union(captured.order_by(), all=True)
 
 
-def _won_deals(user, campaign_id: int | None):
+def _won_deals(user):
     Opportunity = won_deals_model()
-    deals = Opportunity.objects.visible_to(user).filter(status="won", closed_at__isnull=False)
-    if campaign_id is not None:
-        deals = deals.filter(_reached_accounts_q("account_id", campaign_id))
-    return deals.order_by().values(
-        d_id=F("id"),
-        d_account=F("account_id"),
-        d_amount=F("amount"),
-        d_currency=F("currency"),
-        d_closed=F("closed_at"),
-        d_from=ExpressionWrapper(
-            F("closed_at") - timedelta(days=ATTRIBUTION_DAYS), output_field=DateTimeField()
-        ),
+    return (
+        Opportunity.objects.visible_to(user)
+        .filter(status="won", closed_at__isnull=False)
+        .order_by()
+        .values(
+            d_id=F("id"),
+            d_account=F("account_id"),
+            d_amount=F("amount"),
+            d_currency=F("currency"),
+            d_closed=F("closed_at"),
+            d_from=ExpressionWrapper(
+                F("closed_at") - timedelta(days=ATTRIBUTION_DAYS), output_field=DateTimeField()
+            ),
+        )
     )
 
 
@@ -257,13 +263,20 @@ def campaigns_attribution(*, user, campaign: Campaign | None = None) -> dict[int
     nothing are absent). With ``campaign``, only the accounts it touched are read."""
     if won_deals_model() is None:
         return {}
-    campaign_id = campaign.pk if campaign is not None else None
-    deals_sql, deals_params = _won_deals(user, campaign_id).query.sql_with_params()
-    touches_sql, touches_params = _touches(campaign_id).query.sql_with_params()
-    only = "AND r.t_campaign = %s" if campaign_id is not None else ""
+    deals_sql, params = _won_deals(user).query.sql_with_params()
+    touches_sql, touches_params = _touches().query.sql_with_params()
+    ctes = [f"deals AS ({deals_sql})", f"touches AS ({touches_sql})"]
+    params = [*params, *touches_params]
+    deals, only = "deals d", ""
+    if campaign is not None:
+        # Only the deals of accounts this campaign touched can credit it: start from those.
+        reached_sql, reached_params = _reached_accounts(campaign.pk).query.sql_with_params()
+        ctes.insert(0, f"reached AS ({reached_sql})")
+        params = [*reached_params, *params]
+        deals = "reached a JOIN deals d ON d.d_account = a.r_account"
+        only = "AND r.t_campaign = %s"
     sql = f"""
-        WITH deals AS ({deals_sql}),
-        touches AS ({touches_sql}),
+        WITH {", ".join(ctes)},
         ranked AS (
             SELECT d.d_id, d.d_amount, d.d_currency, t.t_campaign,
                 ROW_NUMBER() OVER (
@@ -272,7 +285,7 @@ def campaigns_attribution(*, user, campaign: Campaign | None = None) -> dict[int
                 ROW_NUMBER() OVER (
                     PARTITION BY d.d_id ORDER BY t.t_at DESC, t.t_campaign DESC
                 ) AS last_rank
-            FROM deals d
+            FROM {deals}
             JOIN touches t
               ON t.t_account = d.d_account AND t.t_at <= d.d_closed AND t.t_at >= d.d_from
         )
@@ -286,7 +299,8 @@ def campaigns_attribution(*, user, campaign: Campaign | None = None) -> dict[int
         WHERE (r.first_rank = 1 OR r.last_rank = 1) {only}
         GROUP BY r.t_campaign
     """  # noqa: S608 - only table names and ORM-compiled SQL are interpolated
-    params = [*deals_params, *touches_params, *([campaign_id] if campaign_id else [])]
+    if campaign is not None:
+        params.append(campaign.pk)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
