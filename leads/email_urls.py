@@ -50,4 +50,9 @@ urlpatterns = [
         email_campaigns.email_campaign_cancel,
         name="email_campaign_cancel",
     ),
+    path(
+        "leads/campaigns/<int:pk>/roi/",
+        email_campaigns.campaign_roi_panel,
+        name="campaign_roi",
+    ),
 ]

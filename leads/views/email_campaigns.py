@@ -25,7 +25,7 @@ from leads.email_campaign_forms import (
     ScheduleForm,
     variant_formset,
 )
-from leads.models import CampaignRecipient, EmailCampaign
+from leads.models import Campaign, CampaignRecipient, EmailCampaign
 from leads.services import email_campaign_authoring as authoring
 from leads.services import email_campaigns as sending
 from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, REPLY_DAYS
@@ -124,7 +124,6 @@ class EmailCampaignDetailView(FilteredListView):
             progress=selectors.email_campaign_progress(campaign),
             results=results,
             verdict=selectors.compare_variants(results),
-            roi=selectors.campaign_roi(campaign=campaign.campaign, user=self.request.user),
             can_change=EmailCampaign.objects.changeable_by(self.request.user)
             .filter(pk=campaign.pk)
             .exists(),
@@ -296,3 +295,21 @@ def email_campaign_preview(request):
     except TemplateSyntaxError as exc:
         context["error"] = f"This template does not work: {exc}"
     return render(request, "leads/_email_campaign_preview.html", context)
+
+
+@login_required
+@require_GET
+def campaign_roi_panel(request, pk):
+    """HTMX: a marketing campaign's ROI, loaded after the page (it ranks every touch of the
+    accounts the campaign reached against their won deals)."""
+    if not may_run_campaigns(request.user):
+        raise Http404
+    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
+    return render(
+        request,
+        "leads/_campaign_roi.html",
+        {
+            "roi_campaign": campaign,
+            "roi": selectors.campaign_roi(campaign=campaign, user=request.user),
+        },
+    )

@@ -12,7 +12,7 @@ from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from leads import selectors
 from leads.choices import LeadStatus
-from leads.email_campaign_selectors import campaign_roi, email_campaign_list
+from leads.email_campaign_selectors import email_campaign_list
 from leads.filtersets import LeadFilterSet
 from leads.forms import (
     BulkActionForm,
@@ -303,6 +303,5 @@ def campaign_detail(request, pk):
             .order_by("-created_at", "-id")[:EMAIL_CAMPAIGNS_SHOWN]
             if runs_campaigns
             else [],
-            "roi": campaign_roi(campaign=campaign, user=user) if runs_campaigns else None,
         },
     )

@@ -86,7 +86,7 @@ def test_manager_sends_an_ab_campaign_to_a_segment(browser_page, live_server):
     assert page.locator("#variant-results tr[data-variant]").count() == 2
     assert re.search(r"No marketing consent 1", page.inner_text("#skip-reasons"), re.I)
     assert page.locator("#list-table tbody tr").count() == 6
-    assert page.is_visible("#campaign-roi")
+    page.wait_for_selector("#campaign-roi[data-loaded] >> text=First touch")
     emails = OutboundEmail.objects.filter(idempotency_key__startswith=f"camp:{campaign.pk}:")
     assert sorted(emails.values_list("to_email", flat=True)) == sorted(c.email for c in consenting)
     assert campaign.recipients.filter(queued_at__lte=timezone.now()).count() == 4

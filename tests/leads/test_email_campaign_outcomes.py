@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.choices import ActivityKind, Role
@@ -197,3 +198,17 @@ def test_the_hourly_task_is_scheduled_and_records_outcomes(settings):
     assert email_campaigns_outcomes.apply().get() == {
         str(campaign.pk): {"replied": 1, "converted": 0}
     }
+
+
+def test_roi_panel_shows_the_credited_figures_to_managers_and_admins(
+    attribution_world, client, admin
+):
+    url = reverse("leads:campaign_roi", args=[attribution_world["x"].pk])
+    client.force_login(admin)
+    body = client.get(url).content.decode()
+    assert 'data-first-touch="5000.00"' in body
+    assert 'data-last-touch="2000.00"' in body
+    assert "400%" in body and "100%" in body  # (5,000 − 1,000) ÷ 1,000 and (2,000 − 1,000) ÷ 1,000
+    for role in (Role.SALES_REP, Role.SUPPORT_AGENT):
+        client.force_login(UserFactory(roles=[role]))
+        assert client.get(url).status_code == 404
