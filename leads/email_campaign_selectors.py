@@ -3,20 +3,14 @@ first- and last-touch attribution."""
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
-from django.db import connection
-from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from scipy import stats
 
-from leads.choices import RecipientStatus, SkipReason, SuppressionReason
-from leads.models import Campaign, CampaignRecipient, EmailCampaign, Lead, Suppression
-from leads.services.email_campaign_outcomes import (
-    ATTRIBUTION_DAYS,
-    REACHED,
-    won_deals_model,
-)
+from leads.choices import AttributionTouch, RecipientStatus, SkipReason, SuppressionReason
+from leads.models import Campaign, CampaignCredit, CampaignRecipient, EmailCampaign, Suppression
+from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
 
 
 def variant_results(campaign: EmailCampaign) -> list[dict]:
@@ -178,15 +172,9 @@ def compare_variants(results: list[dict], metric: str = "clicked") -> Verdict | 
 
 
 # --- ROI ------------------------------------------------------------------------------------
-#
-# A touch is a moment a marketing campaign reached an account: one of its campaign emails
-# queued to a contact of the account, or a lead captured for it (web form, import, by hand)
-# that was converted into the account. A won deal is credited to a campaign when one of the
-# campaign's touches on the deal's account fell within ``ATTRIBUTION_DAYS`` before the win:
-# first-touch gives the whole amount to the earliest such touch, last-touch to the latest
-# (ties go to the lower campaign id). Amounts are not converted: a campaign is credited with
-# deals in its own currency only. One SQL statement ranks every deal's touches with a window
-# function; nothing loops over touches or deals in Python.
+# Won revenue credited to campaigns is a snapshot (``CampaignCredit``) recomputed hourly by
+# ``leads.services.campaign_attribution``, where the rules are written down; reading it is one
+# GROUP BY over the credits of the deals the user may see.
 
 ZERO = Decimal("0.00")
 
@@ -199,117 +187,40 @@ class Attribution:
     last_touch_deals: int = 0
 
 
-def _reached_accounts(campaign_id: int):
-    """The accounts campaign ``campaign_id`` touched (column ``r_account``)."""
-    emailed = (
-        CampaignRecipient.objects.filter(
-            campaign__campaign_id=campaign_id,
-            status__in=REACHED,
-            queued_at__isnull=False,
-            contact__account__isnull=False,
-        )
-        .order_by()
-        .values(r_account=F("contact__account_id"))
-    )
-    captured = (
-        Lead.objects.filter(campaign_id=campaign_id, converted_account__isnull=False)
-        .order_by()
-        .values(r_account=F("converted_account_id"))
-    )
-    return emailed.union(captured)
-
-
-def _touches():
-    emailed = CampaignRecipient.objects.filter(
-        status__in=REACHED, queued_at__isnull=False, contact__account__isnull=False
-    ).values(
-        t_account=F("contact__account_id"),
-        t_campaign=F("campaign__campaign_id"),
-        t_at=F("queued_at"),
-    )
-    captured = Lead.objects.filter(campaign__isnull=False, converted_account__isnull=False).values(
-        t_account=F("converted_account_id"), t_campaign=F("campaign_id"), t_at=F("created_at")
-    )
-    return emailed.order_by().union(captured.order_by(), all=True)
-
-
-def _won_deals(user):
-    Opportunity = won_deals_model()
-    return (
-        Opportunity.objects.visible_to(user)
-        .filter(status="won", closed_at__isnull=False)
-        .order_by()
-        .values(
-            d_id=F("id"),
-            d_account=F("account_id"),
-            d_amount=F("amount"),
-            d_currency=F("currency"),
-            d_closed=F("closed_at"),
-            d_from=ExpressionWrapper(
-                F("closed_at") - timedelta(days=ATTRIBUTION_DAYS), output_field=DateTimeField()
-            ),
-        )
-    )
-
-
 def _money(value) -> Decimal:
-    # SQLite sums decimals as floats; PostgreSQL returns Decimal.
-    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+    # SQLite sums decimals without their scale; PostgreSQL keeps it.
+    return Decimal(value or 0).quantize(ZERO)
 
 
 def campaigns_attribution(*, user, campaign: Campaign | None = None) -> dict[int, Attribution]:
     """Won revenue credited to each marketing campaign under first- and last-touch attribution,
     over the won deals ``user`` may see: ``{campaign_id: Attribution}`` (campaigns credited with
-    nothing are absent). With ``campaign``, only the accounts it touched are read."""
-    if won_deals_model() is None:
+    nothing are absent); only ``campaign``'s when given."""
+    Opportunity = won_deals_model()
+    if Opportunity is None:
         return {}
-    deals_sql, params = _won_deals(user).query.sql_with_params()
-    touches_sql, touches_params = _touches().query.sql_with_params()
-    ctes = [f"deals AS ({deals_sql})", f"touches AS ({touches_sql})"]
-    params = [*params, *touches_params]
-    deals, only = "deals d", ""
+    credits = CampaignCredit.objects.filter(
+        opportunity_id__in=Opportunity.objects.visible_to(user).values("id")
+    )
     if campaign is not None:
-        # Only the deals of accounts this campaign touched can credit it: start from those.
-        reached_sql, reached_params = _reached_accounts(campaign.pk).query.sql_with_params()
-        ctes.insert(0, f"reached AS ({reached_sql})")
-        params = [*reached_params, *params]
-        deals = "reached a JOIN deals d ON d.d_account = a.r_account"
-        only = "AND r.t_campaign = %s"
-    sql = f"""
-        WITH {", ".join(ctes)},
-        ranked AS (
-            SELECT d.d_id, d.d_amount, d.d_currency, t.t_campaign,
-                ROW_NUMBER() OVER (
-                    PARTITION BY d.d_id ORDER BY t.t_at ASC, t.t_campaign ASC
-                ) AS first_rank,
-                ROW_NUMBER() OVER (
-                    PARTITION BY d.d_id ORDER BY t.t_at DESC, t.t_campaign DESC
-                ) AS last_rank
-            FROM {deals}
-            JOIN touches t
-              ON t.t_account = d.d_account AND t.t_at <= d.d_closed AND t.t_at >= d.d_from
+        credits = credits.filter(campaign=campaign)
+    first, last = Q(touch=AttributionTouch.FIRST), Q(touch=AttributionTouch.LAST)
+    rows = (
+        credits.order_by()
+        .values("campaign_id")
+        .annotate(
+            first_touch=Sum("amount", filter=first),
+            first_touch_deals=Count("id", filter=first),
+            last_touch=Sum("amount", filter=last),
+            last_touch_deals=Count("id", filter=last),
         )
-        SELECT r.t_campaign,
-            SUM(CASE WHEN r.first_rank = 1 THEN r.d_amount ELSE 0 END),
-            SUM(CASE WHEN r.first_rank = 1 THEN 1 ELSE 0 END),
-            SUM(CASE WHEN r.last_rank = 1 THEN r.d_amount ELSE 0 END),
-            SUM(CASE WHEN r.last_rank = 1 THEN 1 ELSE 0 END)
-        FROM ranked r
-        JOIN {Campaign._meta.db_table} c ON c.id = r.t_campaign AND c.currency = r.d_currency
-        WHERE (r.first_rank = 1 OR r.last_rank = 1) {only}
-        GROUP BY r.t_campaign
-    """  # noqa: S608 - only table names and ORM-compiled SQL are interpolated
-    if campaign is not None:
-        params.append(campaign.pk)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    )
     return {
-        row[0]: Attribution(
-            first_touch=_money(row[1]),
-            first_touch_deals=int(row[2] or 0),
-            last_touch=_money(row[3]),
-            last_touch_deals=int(row[4] or 0),
+        row["campaign_id"]: Attribution(
+            first_touch=_money(row["first_touch"]),
+            first_touch_deals=row["first_touch_deals"],
+            last_touch=_money(row["last_touch"]),
+            last_touch_deals=row["last_touch_deals"],
         )
         for row in rows
     }

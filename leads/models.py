@@ -506,6 +506,7 @@ class Enrollment(models.Model):
 
 # Email campaigns live in their own module; importing them here registers them with Django.
 from leads.email_models import (  # noqa: E402, F401
+    CampaignCredit,
     CampaignRecipient,
     EmailCampaign,
     EmailVariant,

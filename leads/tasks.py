@@ -85,3 +85,17 @@ def email_campaigns_outcomes() -> dict:
     from leads.services.email_campaign_outcomes import email_campaigns_outcomes_record
 
     return {str(pk): counts for pk, counts in email_campaigns_outcomes_record().items()}
+
+
+@shared_task(
+    name="leads.tasks.campaign_credits_refresh",
+    soft_time_limit=10 * 60,
+    time_limit=12 * 60,
+    **_RETRY,
+)
+def campaign_credits_refresh() -> int:
+    """Hourly: recompute which campaigns won deals are credited to (first and last touch); the
+    snapshot is replaced in one transaction, so a rerun or retry writes the same rows."""
+    from leads.services.campaign_attribution import campaign_credits_refresh as refresh
+
+    return refresh()

@@ -229,6 +229,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.email_campaigns_outcomes",
         "schedule": 60 * 60.0,
     },
+    "leads-campaign-credits-refresh": {
+        # Campaign ROI is a marketing figure read by the day; recomputing every credit takes a
+        # few seconds at a million contacts, so hourly keeps it fresh without loading the database.
+        "task": "leads.tasks.campaign_credits_refresh",
+        "schedule": 60 * 60.0,
+    },
     "leads-nightly": {
         # Follow-ups count days of silence, score decay is by the day and the model needs the
         # day's outcomes: once a day is enough for all three.

@@ -13,6 +13,7 @@ from crm.services.timeline import activity_log
 from leads.choices import RecipientStatus
 from leads.email_campaign_selectors import campaign_roi, campaigns_attribution, variant_results
 from leads.models import Lead
+from leads.services.campaign_attribution import campaign_credits_refresh
 from leads.services.email_campaign_outcomes import (
     email_campaign_outcomes_record,
     email_campaigns_outcomes_record,
@@ -146,6 +147,7 @@ def attribution_world():
     sent_to(y_mail, contact=ContactFactory(account=r), at=days(0))
     won(r, days(1), "400.00")
     won(s, days(3), "5000.00")
+    campaign_credits_refresh()
     return {"x": x, "y": y, "rep": rep}
 
 
@@ -162,7 +164,8 @@ def test_first_and_last_touch_credit_match_the_hand_computation(attribution_worl
     assert credited[y.pk].last_touch == Decimal("3400.00")
     assert credited[y.pk].last_touch_deals == 2
     assert set(credited) == {x.pk, y.pk}
-    # One campaign alone reads the same figures
+    # One campaign alone reads the same figures, and a second refresh changes nothing
+    assert campaign_credits_refresh() == 6
     assert campaigns_attribution(user=admin, campaign=x) == {x.pk: credited[x.pk]}
     assert campaigns_attribution(user=admin, campaign=y) == {y.pk: credited[y.pk]}
 
@@ -212,3 +215,19 @@ def test_roi_panel_shows_the_credited_figures_to_managers_and_admins(
     for role in (Role.SALES_REP, Role.SUPPORT_AGENT):
         client.force_login(UserFactory(roles=[role]))
         assert client.get(url).status_code == 404
+
+
+def test_the_hourly_credit_refresh_is_scheduled_and_replaces_the_snapshot(
+    attribution_world, admin, settings
+):
+    entry = settings.CELERY_BEAT_SCHEDULE["leads-campaign-credits-refresh"]
+    assert entry["task"] == "leads.tasks.campaign_credits_refresh"
+    from leads.tasks import campaign_credits_refresh as task
+
+    # A deal lost after the last refresh drops out of the credits on the next run
+    Opportunity = OpportunityFactory._meta.model
+    Opportunity.objects.filter(amount=Decimal("400.00")).update(status="lost", lost_reason="price")
+    assert task.apply().get() == 4
+    credited = campaigns_attribution(user=admin)
+    assert credited[attribution_world["y"].pk].first_touch == Decimal("0.00")
+    assert credited[attribution_world["y"].pk].last_touch == Decimal("3000.00")
