@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm.segments.choices import SegmentTarget
 from crm.segments.selectors import segment_count, segment_queryset, segments_usable_by
-from crm.views.lists import Column, FilteredListView
+from crm.views.lists import Column, FilteredListView, is_htmx
 from leads import email_campaign_selectors as selectors
 from leads.choices import EmailCampaignStatus
 from leads.email_campaign_forms import (
@@ -110,7 +110,7 @@ class EmailCampaignDetailView(FilteredListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        if self.request.headers.get("HX-Request") == "true":
+        if is_htmx(self.request):
             return context
         campaign = self.campaign
         results = selectors.variant_results(campaign)
