@@ -1,20 +1,21 @@
-"""A manager builds an A/B email campaign to a segment in the browser, previews it, sends it
-and reads the results."""
+"""A manager builds "VPs in Germany with no activity in 30 days" in the browser, drafts an A/B
+email campaign to it, previews it, sends it and reads the results."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from crm.choices import Role
-from crm.models import OutboundEmail
+from crm.models import OutboundEmail, Segment
 from leads.models import EmailCampaign
 from leads.tasks import email_campaigns_run
 from tests.factories import UserFactory
-from tests.factories.crm import AccountFactory, ContactFactory
+from tests.factories.crm import AccountFactory, ActivityFactory, ContactFactory
 from tests.factories.email_campaigns import SuppressionFactory
 from tests.factories.leads import CampaignFactory
-from tests.factories.segments import SegmentFactory, condition, group
+from tests.factories.segments import condition, group
 
 pytestmark = [
     pytest.mark.browser,
@@ -29,10 +30,28 @@ VP_GERMANY_QUIET = group(
 )
 
 
+def _add_condition(page, criterion):
+    """Fill the builder's empty condition row, or add one, with ``criterion``; returns the row."""
+    rows = page.locator("#segment-tree .seg-condition")
+    empty = [
+        i for i in range(rows.count()) if not rows.nth(i).locator("select").first.input_value()
+    ]
+    if not empty:
+        before = rows.count()
+        page.click("#segment-tree button:text('+ Condition')")
+        page.wait_for_function(
+            f"document.querySelectorAll('#segment-tree .seg-condition').length > {before}"
+        )
+        empty = [rows.count() - 1]
+    row_id = rows.nth(empty[0]).get_attribute("id")
+    page.select_option(f"#{row_id} select[name$='-criterion']", criterion)
+    page.wait_for_selector(f"#{row_id} select[name$='-operator']")
+    return f"#{row_id}"
+
+
 def test_manager_sends_an_ab_campaign_to_a_segment(browser_page, live_server):
     manager = UserFactory(username="manager", roles=[Role.MANAGER], password="demo")
     CampaignFactory(name="Spring fair")
-    SegmentFactory(owner=manager, name="VPs in Germany, quiet 30 days", definition=VP_GERMANY_QUIET)
     germany = AccountFactory(country="DE", name="Nordwind")
     consenting = [
         ContactFactory(title="VP Sales", account=germany, marketing_consent=True, first_name=n)
@@ -42,6 +61,8 @@ def test_manager_sends_an_ab_campaign_to_a_segment(browser_page, live_server):
     unsubscribed = ContactFactory(title="VP Ops", account=germany, marketing_consent=True)
     SuppressionFactory(email=unsubscribed.email, reason="unsubscribe")
     ContactFactory(title="VP Ops", account=AccountFactory(country="FR"), marketing_consent=True)
+    busy = ContactFactory(title="VP Ops", account=germany, marketing_consent=True)
+    ActivityFactory(subject=busy, occurred_at=timezone.now() - timedelta(days=3))
     page = browser_page
 
     page.goto(f"{live_server.url}/login/")
@@ -49,6 +70,26 @@ def test_manager_sends_an_ab_campaign_to_a_segment(browser_page, live_server):
     page.fill("input[name=password]", "demo")
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
+
+    # Build "VPs in Germany with no activity in 30 days" with its live count
+    page.goto(f"{live_server.url}/segments/new/")
+    page.fill("#id_name", "VPs in Germany, quiet 30 days")
+    row = _add_condition(page, "title")
+    page.select_option(f"{row} select[name$='-operator']", "contains")
+    page.fill(f"{row} input[name$='-value']", "VP")
+    row = _add_condition(page, "account_country")
+    page.evaluate(
+        f"document.querySelector('{row} select[name$=\"-value\"]').tomselect.setValue(['DE'])"
+    )
+    row = _add_condition(page, "last_activity")
+    page.select_option(f"{row} select[name$='-operator']", "not_within")
+    page.fill(f"{row} input[name$='-value']", "30")
+    page.wait_for_selector("#segment-count [data-segment-count='6']")
+    page.click("button:text('Save segment')")
+    page.wait_for_load_state()
+    segment = Segment.objects.get(name="VPs in Germany, quiet 30 days")
+    assert segment.owner == manager
+    assert segment.definition["children"] == VP_GERMANY_QUIET["children"]
 
     # Draft the campaign: the audience's live size, two variants and a preview
     page.click("nav >> text=Email campaigns")
