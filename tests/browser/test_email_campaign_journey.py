@@ -32,6 +32,8 @@ VP_GERMANY_QUIET = group(
 
 def _add_condition(page, criterion):
     """Fill the builder's empty condition row, or add one, with ``criterion``; returns the row."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # the fixture checked it
+
     rows = page.locator("#segment-tree .seg-condition")
     empty = [
         i for i in range(rows.count()) if not rows.nth(i).locator("select").first.input_value()
@@ -43,10 +45,17 @@ def _add_condition(page, criterion):
             f"document.querySelectorAll('#segment-tree .seg-condition').length > {before}"
         )
         empty = [rows.count() - 1]
-    row_id = rows.nth(empty[0]).get_attribute("id")
-    page.select_option(f"#{row_id} select[name$='-criterion']", criterion)
-    page.wait_for_selector(f"#{row_id} select[name$='-operator']")
-    return f"#{row_id}"
+    row = "#" + rows.nth(empty[0]).get_attribute("id")
+    page.select_option(f"{row} select[name$='-criterion']", criterion)
+    # A row HTMX has just added may not listen yet when the choice is made: choose again.
+    for _ in range(3):
+        try:
+            page.wait_for_selector(f"{row} select[name$='-operator']", timeout=4000)
+            return row
+        except PlaywrightTimeout:
+            page.dispatch_event(f"{row} select[name$='-criterion']", "change")
+    page.wait_for_selector(f"{row} select[name$='-operator']")
+    return row
 
 
 def test_manager_sends_an_ab_campaign_to_a_segment(browser_page, live_server):
