@@ -110,6 +110,17 @@ PAGES: list[Page] = [
     ("My queue (agent)", "/tickets/mine/", "agent"),
     ("Subscriptions (manager)", "/subscriptions/", "manager"),
     ("At-risk accounts (manager)", "/at-risk/", "manager"),
+    ("Email campaigns (manager)", "/email-campaigns/", "manager"),
+    (
+        "Marketing campaign (manager)",
+        lambda d: f"/leads/campaigns/{d.pk('leads.Campaign')}/",
+        "manager",
+    ),
+    (
+        "Marketing campaign ROI (manager)",
+        lambda d: f"/leads/campaigns/{d.pk('leads.Campaign')}/roi/",
+        "manager",
+    ),
 ]
 
 

@@ -18,6 +18,12 @@ class LeadsConfig(AppConfig):
         registry.navigation.register("Leads", "leads:lead_list", order=5, roles=SELLERS)
         registry.navigation.register("Sequences", "leads:sequence_list", order=60, roles=SELLERS)
         registry.navigation.register(
+            "Email campaigns",
+            "leads:email_campaign_list",
+            order=65,
+            roles=(Role.MANAGER, Role.ADMIN),
+        )
+        registry.navigation.register(
             "Import leads", "leads:import_start", order=70, roles=(Role.MANAGER, Role.ADMIN)
         )
         registry.timeline.register(Lead)

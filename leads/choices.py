@@ -149,3 +149,8 @@ class SuppressionReason(models.TextChoices):
     COMPLAINT = "complaint", "Complaint"
     UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
     MANUAL = "manual", "Added by hand"
+
+
+class AttributionTouch(models.TextChoices):
+    FIRST = "first", "First touch"
+    LAST = "last", "Last touch"

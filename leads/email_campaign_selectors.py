@@ -5,12 +5,12 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.apps import apps
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from scipy import stats
 
-from leads.choices import RecipientStatus
-from leads.models import CampaignRecipient, EmailCampaign
+from leads.choices import AttributionTouch, RecipientStatus, SkipReason, SuppressionReason
+from leads.models import Campaign, CampaignCredit, CampaignRecipient, EmailCampaign, Suppression
+from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
 
 
 def variant_results(campaign: EmailCampaign) -> list[dict]:
@@ -82,67 +82,167 @@ def best_variant_id(results: list[dict]) -> int | None:
     return best["variant_id"]
 
 
+def email_campaign_list(*, user):
+    """The campaigns ``user`` may see, with what the list shows."""
+    return EmailCampaign.objects.visible_to(user).select_related(
+        "campaign", "segment", "created_by", "winner_variant"
+    )
+
+
+def email_campaign_progress(campaign: EmailCampaign) -> dict:
+    """Recipients by status, skipped by reason, and reached addresses that bounced or
+    unsubscribed since: one aggregate query over the campaign's recipients."""
+    reached = Q(status__in=REACHED)
+    on_list = Suppression.objects.filter(email=OuterRef("email"))
+    counts = {
+        "recipients": Count("id"),
+        **{status: Count("id", filter=Q(status=status)) for status in RecipientStatus.values},
+        **{
+            f"skip_{reason}": Count("id", filter=Q(skip_reason=reason))
+            for reason in SkipReason.values
+            if reason
+        },
+        "bounced": Count(
+            "id",
+            filter=reached
+            & Q(
+                Exists(
+                    on_list.filter(
+                        reason__in=[SuppressionReason.BOUNCE, SuppressionReason.COMPLAINT]
+                    )
+                )
+            ),
+        ),
+        "unsubscribed": Count(
+            "id",
+            filter=reached & Q(Exists(on_list.filter(reason=SuppressionReason.UNSUBSCRIBE))),
+        ),
+    }
+    row = CampaignRecipient.objects.filter(campaign=campaign).aggregate(**counts)
+    row["skipped_by_reason"] = [
+        (label, row[f"skip_{value}"])
+        for value, label in SkipReason.choices
+        if value and row[f"skip_{value}"]
+    ]
+    done = row[RecipientStatus.QUEUED] + row[RecipientStatus.SENT] + row[RecipientStatus.SKIPPED]
+    row["percent_done"] = round(100 * done / row["recipients"]) if row["recipients"] else 0
+    return row
+
+
+@dataclass(frozen=True)
+class Verdict:
+    text: str
+    significant: bool
+
+
+def compare_variants(results: list[dict], metric: str = "clicked") -> Verdict | None:
+    """Each variant's p-value against the leader on ``metric`` (written into ``results`` as
+    ``p_value``, None for the leader) and a plain-language verdict on the leader's lead."""
+    if len(results) < 2:
+        return None
+    significance = ab_significance(results, metric)
+    by_label = {r["label"]: r for r in results}
+    leader = by_label[significance.best]
+    for row in results:
+        row["p_value"] = (
+            None
+            if row is leader
+            else two_proportion_z(
+                leader[metric], leader["delivered"], row[metric], row["delivered"]
+            )[1]
+        )
+    runner = by_label[significance.runner_up]
+    if not leader["delivered"] or not runner["delivered"]:
+        return Verdict("Nothing to compare until emails of every variant are delivered.", False)
+    rates = (
+        f"{leader[f'{metric}_rate']:.1%} of delivered emails {metric} against "
+        f"{runner[f'{metric}_rate']:.1%} for {runner['label']}"
+    )
+    if significance.significant:
+        return Verdict(
+            f"Variant {leader['label']} is ahead: {rates}. With p = {significance.p_value:.3f} "
+            "(below 0.05) a gap this large is unlikely to be chance.",
+            True,
+        )
+    return Verdict(
+        f"Variant {leader['label']} is ahead: {rates}, but p = {significance.p_value:.3f} "
+        "(0.05 or more): the gap could still be chance. Not significant yet.",
+        False,
+    )
+
+
 # --- ROI ------------------------------------------------------------------------------------
+# Won revenue credited to campaigns is a snapshot (``CampaignCredit``) recomputed hourly by
+# ``leads.services.campaign_attribution``, where the rules are written down; reading it is one
+# GROUP BY over the credits of the deals the user may see.
+
+ZERO = Decimal("0.00")
 
 
-def _won_revenue_by_account(account_ids) -> dict[int, Decimal]:
-    """Won deal amounts per account, read from the sales stage when it is installed (looked up
-    at runtime, so leads does not import sales)."""
-    if not account_ids or not apps.is_installed("sales"):
+@dataclass(frozen=True)
+class Attribution:
+    first_touch: Decimal = ZERO
+    first_touch_deals: int = 0
+    last_touch: Decimal = ZERO
+    last_touch_deals: int = 0
+
+
+def _money(value) -> Decimal:
+    # SQLite sums decimals without their scale; PostgreSQL keeps it.
+    return Decimal(value or 0).quantize(ZERO)
+
+
+def campaigns_attribution(*, user, campaign: Campaign | None = None) -> dict[int, Attribution]:
+    """Won revenue credited to each marketing campaign under first- and last-touch attribution,
+    over the won deals ``user`` may see: ``{campaign_id: Attribution}`` (campaigns credited with
+    nothing are absent); only ``campaign``'s when given."""
+    Opportunity = won_deals_model()
+    if Opportunity is None:
         return {}
-    from django.db.models import Sum
-
-    Opportunity = apps.get_model("sales", "Opportunity")
+    credits = CampaignCredit.objects.filter(
+        opportunity_id__in=Opportunity.objects.visible_to(user).values("id")
+    )
+    if campaign is not None:
+        credits = credits.filter(campaign=campaign)
+    first, last = Q(touch=AttributionTouch.FIRST), Q(touch=AttributionTouch.LAST)
     rows = (
-        Opportunity.objects.filter(account_id__in=account_ids, status="won")
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("amount"))
+        credits.order_by()
+        .values("campaign_id")
+        .annotate(
+            first_touch=Sum("amount", filter=first),
+            first_touch_deals=Count("id", filter=first),
+            last_touch=Sum("amount", filter=last),
+            last_touch_deals=Count("id", filter=last),
+        )
     )
-    return {row["account_id"]: row["total"] or Decimal("0") for row in rows}
+    return {
+        row["campaign_id"]: Attribution(
+            first_touch=_money(row["first_touch"]),
+            first_touch_deals=row["first_touch_deals"],
+            last_touch=_money(row["last_touch"]),
+            last_touch_deals=row["last_touch_deals"],
+        )
+        for row in rows
+    }
 
 
-def campaign_roi(campaign: EmailCampaign) -> dict:
-    """Cost of the marketing campaign against the won revenue of the accounts its emails
-    reached, credited first-touch (this campaign was the contact's first sent campaign email)
-    and last-touch (their latest)."""
-    sent = CampaignRecipient.objects.filter(
-        status__in=[RecipientStatus.SENT, RecipientStatus.QUEUED]
-    )
-    contacts = sent.filter(campaign=campaign).values("contact_id")
-    touches = (
-        sent.filter(contact_id__in=contacts, contact__account__isnull=False)
-        .order_by()
-        .values("contact_id", "contact__account_id", "campaign__campaign_id")
-        .annotate(first=Min("queued_at"))
-    )
-    first: dict[int, tuple] = {}
-    last: dict[int, tuple] = {}
-    for row in touches:
-        account = row["contact__account_id"]
-        key = (row["first"], row["campaign__campaign_id"])
-        if account not in first or key < first[account]:
-            first[account] = key
-        if account not in last or key > last[account]:
-            last[account] = key
-    revenue = _won_revenue_by_account(list(first))
-    mine = campaign.campaign_id
-    first_touch = sum(
-        (revenue.get(a, Decimal("0")) for a, (_, c) in first.items() if c == mine), Decimal("0")
-    )
-    last_touch = sum(
-        (revenue.get(a, Decimal("0")) for a, (_, c) in last.items() if c == mine), Decimal("0")
-    )
-    cost = campaign.campaign.cost
+def campaign_roi(*, campaign: Campaign, user) -> dict:
+    """A marketing campaign's cost against the won revenue credited to it, first- and
+    last-touch, with ROI as a fraction of cost (None when the campaign cost nothing)."""
+    credited = campaigns_attribution(user=user, campaign=campaign).get(campaign.pk, Attribution())
+    cost = campaign.cost
 
     def roi(value):
         return None if not cost else (value - cost) / cost
 
     return {
         "cost": cost,
-        "currency": campaign.campaign.currency,
-        "first_touch": first_touch,
-        "last_touch": last_touch,
-        "first_touch_roi": roi(first_touch),
-        "last_touch_roi": roi(last_touch),
+        "currency": campaign.currency,
+        "first_touch": credited.first_touch,
+        "first_touch_deals": credited.first_touch_deals,
+        "last_touch": credited.last_touch,
+        "last_touch_deals": credited.last_touch_deals,
+        "first_touch_roi": roi(credited.first_touch),
+        "last_touch_roi": roi(credited.last_touch),
+        "attribution_days": ATTRIBUTION_DAYS,
     }

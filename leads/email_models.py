@@ -7,8 +7,9 @@ from django.db import models
 from django.urls import reverse
 
 from crm.models import Contact, OutboundEmail, Segment
-from crm.visibility import any_role
+from crm.visibility import owner_scope
 from leads.choices import (
+    AttributionTouch,
     EmailCampaignStatus,
     RecipientStatus,
     SkipReason,
@@ -18,15 +19,17 @@ from leads.choices import (
 
 class EmailCampaignQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Marketing sends are run by managers and admins; every role may read the results."""
-        return any_role(self, user)
-
-    def changeable_by(self, user):
+        """Marketing sends are run by managers and admins: a manager sees the campaigns made by
+        them or by members of the teams they manage, an admin all. Other roles see none (the
+        pages show revenue credited from every deal the user may see)."""
         if not getattr(user, "is_authenticated", False):
             return self.none()
-        if user.is_admin_role or user.is_manager:
-            return self
-        return self.none()
+        if not (user.is_admin_role or user.is_manager):
+            return self.none()
+        return owner_scope(self, user, field="created_by")
+
+    def changeable_by(self, user):
+        return self.visible_to(user)
 
 
 class EmailCampaign(models.Model):
@@ -162,3 +165,32 @@ class Suppression(models.Model):
 
     def __str__(self):
         return f"{self.email} ({self.get_reason_display()})"
+
+
+class CampaignCredit(models.Model):
+    """A won deal credited to a marketing campaign under one attribution rule (first or last
+    touch): the snapshot campaign ROI is read from, recomputed hourly from the touches (campaign
+    emails sent, leads captured) and the won deals."""
+
+    campaign = models.ForeignKey("leads.Campaign", on_delete=models.CASCADE, related_name="+")
+    touch = models.CharField(max_length=5, choices=AttributionTouch.choices)
+    # The sales stage's deal by id: leads keeps no foreign key into a later stage.
+    opportunity_id = models.PositiveBigIntegerField()
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    won_at = models.DateTimeField()
+    touched_at = models.DateTimeField(help_text="When the credited touch happened.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["campaign", "touch", "-won_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["opportunity_id", "touch"], name="campaigncredit_uniq")
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "touch"], name="campaigncredit_campaign_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign} · {self.get_touch_display()} · {self.amount} {self.currency}"

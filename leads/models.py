@@ -581,6 +581,7 @@ class SequenceEmail(models.Model):
 
 # Email campaigns live in their own module; importing them here registers them with Django.
 from leads.email_models import (  # noqa: E402, F401
+    CampaignCredit,
     CampaignRecipient,
     EmailCampaign,
     EmailVariant,

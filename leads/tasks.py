@@ -82,3 +82,31 @@ def email_campaigns_run() -> dict:
 
     winners = email_campaigns_pick_winners()
     return {"winners": winners, "queued": email_campaigns_send_due()}
+
+
+@shared_task(
+    name="leads.tasks.email_campaigns_outcomes",
+    soft_time_limit=10 * 60,
+    time_limit=12 * 60,
+    **_RETRY,
+)
+def email_campaigns_outcomes() -> dict:
+    """Hourly: mark replies and conversions of recent campaign emails (only empty fields are
+    written, so a rerun or retry changes nothing)."""
+    from leads.services.email_campaign_outcomes import email_campaigns_outcomes_record
+
+    return {str(pk): counts for pk, counts in email_campaigns_outcomes_record().items()}
+
+
+@shared_task(
+    name="leads.tasks.campaign_credits_refresh",
+    soft_time_limit=10 * 60,
+    time_limit=12 * 60,
+    **_RETRY,
+)
+def campaign_credits_refresh() -> int:
+    """Hourly: recompute which campaigns won deals are credited to (first and last touch); the
+    snapshot is replaced in one transaction, so a rerun or retry writes the same rows."""
+    from leads.services.campaign_attribution import campaign_credits_refresh as refresh
+
+    return refresh()

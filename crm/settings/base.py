@@ -229,6 +229,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.email_campaigns_run",
         "schedule": 60.0,
     },
+    "leads-email-campaigns-outcomes": {
+        # Replies and won deals arrive over days and are read per variant, not per minute: an
+        # hourly pass keeps the A/B table current at the cost of a few set-based UPDATEs.
+        "task": "leads.tasks.email_campaigns_outcomes",
+        "schedule": 60 * 60.0,
+    },
+    "leads-campaign-credits-refresh": {
+        # Campaign ROI is a marketing figure read by the day; recomputing every credit takes a
+        # few seconds at a million contacts, so hourly keeps it fresh without loading the database.
+        "task": "leads.tasks.campaign_credits_refresh",
+        "schedule": 60 * 60.0,
+    },
     "leads-nightly": {
         # Follow-ups count days of silence, score decay is by the day and the model needs the
         # day's outcomes: once a day is enough for all three.

@@ -12,6 +12,7 @@ from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from leads import selectors
 from leads.choices import LeadStatus
+from leads.email_campaign_selectors import email_campaign_list
 from leads.filtersets import LeadFilterSet
 from leads.forms import (
     BulkActionForm,
@@ -25,6 +26,8 @@ from leads.forms import (
 from leads.models import Campaign, Lead
 from leads.services import leads as lead_services
 from leads.services import sequences
+
+EMAIL_CAMPAIGNS_SHOWN = 20
 
 
 def may_sell(user) -> bool:
@@ -285,11 +288,20 @@ def lead_bulk(request):
 def campaign_detail(request, pk):
     campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
     leads = Lead.objects.visible_to(request.user).filter(campaign=campaign)
+    user = request.user
+    # Email campaigns and credited revenue are for those who run campaigns (managers, admins).
+    runs_campaigns = user.is_manager or user.is_admin_role
     return render(
         request,
         "leads/campaign_detail.html",
         {
             "object": campaign,
             "recent_leads": leads.select_related("owner").order_by("-created_at", "-id")[:20],
+            "runs_campaigns": runs_campaigns,
+            "email_campaigns": email_campaign_list(user=user)
+            .filter(campaign=campaign)
+            .order_by("-created_at", "-id")[:EMAIL_CAMPAIGNS_SHOWN]
+            if runs_campaigns
+            else [],
         },
     )

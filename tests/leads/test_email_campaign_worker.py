@@ -1,0 +1,180 @@
+"""A real Celery worker sends an A/B email campaign to a segment: every consenting recipient
+gets exactly one email, the non-consenting, unsubscribed and suppressed none, and no run queues
+more than the campaign's per-minute rate (beat runs the task once a minute; here each publish
+stands for one minute's tick). The worker and broker set-up are the core's worker test's."""
+
+import os
+import subprocess
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
+
+from crm.choices import OutboxStatus, Role
+from crm.models import OutboundEmail
+from leads.choices import EmailCampaignStatus, RecipientStatus, SkipReason
+from leads.models import CampaignRecipient, EmailCampaign
+from leads.services.email_campaigns import email_campaign_schedule
+from leads.tasks import email_campaigns_run
+from tests.crm.test_celery_worker import _database_url, _publishing_to
+from tests.factories.crm import ContactFactory, UserFactory
+from tests.factories.email_campaigns import (
+    EmailCampaignFactory,
+    EmailVariantFactory,
+    SuppressionFactory,
+)
+from tests.factories.leads import LeadFactory
+from tests.factories.segments import SegmentFactory
+from tests.worker import WORKER_COMMAND, filesystem_broker
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+CONSENTING = 25
+RATE = 10
+DEADLINE_SECONDS = 120
+
+
+def _until(condition, *, what, log_path, worker):
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not condition():
+        if worker.poll() is not None:
+            pytest.fail(f"worker exited ({worker.returncode}):\n{log_path.read_text()[-4000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.05)
+
+
+def _stop(worker):
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def _reached(campaign):
+    return CampaignRecipient.objects.filter(
+        campaign=campaign, status__in=[RecipientStatus.QUEUED, RecipientStatus.SENT]
+    ).count()
+
+
+def _outbox_drained():
+    return not OutboundEmail.objects.filter(
+        status__in=[OutboxStatus.QUEUED, OutboxStatus.SENDING]
+    ).exists()
+
+
+def test_a_worker_sends_an_ab_campaign_once_to_each_consenting_recipient_at_the_rate(
+    tmp_path, role_groups
+):
+    # Given "VPs" with consent, and VPs who must get nothing
+    manager = UserFactory(username="manager", roles=[Role.MANAGER])
+    segment = SegmentFactory(owner=manager, name="VPs")
+    consenting = ContactFactory.create_batch(CONSENTING, title="VP Sales", marketing_consent=True)
+    no_consent = ContactFactory(title="VP Ops", marketing_consent=False)
+    unsubscribed = ContactFactory(title="VP Ops", marketing_consent=True)
+    SuppressionFactory(email=unsubscribed.email, reason="unsubscribe")
+    bounced = ContactFactory(title="VP Ops", marketing_consent=True)
+    SuppressionFactory(email=bounced.email, reason="bounce")
+    unsubscribed_lead = ContactFactory(title="VP Ops", marketing_consent=True)
+    LeadFactory(email=unsubscribed_lead.email, unsubscribed_at=timezone.now())
+    ContactFactory(title="Engineer", marketing_consent=True)  # outside the segment
+    # and an A/B campaign to them at 10 a minute, sent now
+    campaign = EmailCampaignFactory(created_by=manager, segment=segment, rate_per_minute=RATE)
+    EmailVariantFactory(campaign=campaign, label="A", subject="A for {{ first_name }}")
+    EmailVariantFactory(campaign=campaign, label="B", subject="B for {{ first_name }}")
+    email_campaign_schedule(campaign=campaign, at=timezone.now() - timedelta(seconds=1))
+
+    var_dir, mail_dir, log_path = tmp_path / "var", tmp_path / "mail", tmp_path / "worker.log"
+    mail_dir.mkdir()
+    transport = filesystem_broker(var_dir)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "crm.settings.base",
+        "DATABASE_URL": _database_url(),
+        "DEBUG": "false",
+        "SECRET_KEY": "worker-test-secret-key-not-for-production",
+        "VAR_DIR": str(var_dir),
+        "REDIS_URL": "",
+        "EMAIL_URL": f"filemail:///{mail_dir}",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    reached_after_each_run = []
+    with _publishing_to(broker_url="filesystem://", transport_options=transport):
+        with open(log_path, "ab") as log:
+            worker = subprocess.Popen(
+                WORKER_COMMAND, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            # When beat's minute ticks come (one publish each), and then two stray extra runs
+            for expected in (10, 20, 25, 25, 25):
+                email_campaigns_run.delay()
+                _until(
+                    lambda expected=expected: _reached(campaign) == expected and _outbox_drained(),
+                    what=f"{expected} emails queued and delivered",
+                    log_path=log_path,
+                    worker=worker,
+                )
+                reached_after_each_run.append(_reached(campaign))
+            # The last emails' delivery is recorded on the next run
+            email_campaigns_run.delay()
+            _until(
+                lambda: (
+                    not CampaignRecipient.objects.filter(
+                        campaign=campaign, status=RecipientStatus.QUEUED
+                    ).exists()
+                ),
+                what="every delivery recorded",
+                log_path=log_path,
+                worker=worker,
+            )
+        finally:
+            _stop(worker)
+
+    # Then each run queued at most the rate, and each consenting VP got exactly one email
+    assert reached_after_each_run == [10, 20, 25, 25, 25]
+    per_run = (
+        CampaignRecipient.objects.filter(campaign=campaign, queued_at__isnull=False)
+        .values("queued_at")
+        .annotate(n=Count("id"))
+        .order_by("queued_at")
+    )
+    assert [row["n"] for row in per_run] == [10, 10, 5]
+    delivered = [
+        line.split(":", 1)[1].strip()
+        for path in mail_dir.iterdir()
+        for line in path.read_text().splitlines()
+        if line.startswith("To:")
+    ]
+    assert sorted(delivered) == sorted(c.email for c in consenting)
+    subjects = {
+        line.split(":", 1)[1].strip()[:1]
+        for path in mail_dir.iterdir()
+        for line in path.read_text().splitlines()
+        if line.startswith("Subject:")
+    }
+    assert subjects == {"A", "B"}
+    skipped = dict(
+        CampaignRecipient.objects.filter(
+            campaign=campaign, status=RecipientStatus.SKIPPED
+        ).values_list("contact_id", "skip_reason")
+    )
+    assert skipped == {
+        no_consent.pk: SkipReason.NO_CONSENT,
+        unsubscribed.pk: SkipReason.UNSUBSCRIBED,
+        bounced.pk: SkipReason.SUPPRESSED,
+        unsubscribed_lead.pk: SkipReason.UNSUBSCRIBED,
+    }
+    assert (
+        CampaignRecipient.objects.filter(campaign=campaign, status=RecipientStatus.SENT).count()
+        == CONSENTING
+    )
+    campaign.refresh_from_db()
+    assert campaign.status == EmailCampaignStatus.SENT
+    assert EmailCampaign.objects.count() == 1
