@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0004_activity_type_recent_index'),
-        ('leads', '0007_email_campaigns'),
+        ('leads', '0008_sequence_step_variants'),
     ]
 
     operations = [
