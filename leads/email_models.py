@@ -145,6 +145,7 @@ class CampaignRecipient(models.Model):
             models.Index(fields=["campaign", "variant"], name="camprecip_variant_idx"),
             models.Index(fields=["campaign", "email"], name="camprecip_email_idx"),
             models.Index(fields=["contact", "status"], name="camprecip_contact_idx"),
+            models.Index(fields=["campaign", "queued_at"], name="camprecip_queued_idx"),
         ]
 
     def __str__(self):

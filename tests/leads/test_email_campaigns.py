@@ -82,11 +82,18 @@ def test_send_twice_in_a_row_queues_nothing_twice(campaign):
     campaign.save(update_fields=["rate_per_minute"])
     scheduled(campaign)
 
-    first = service.email_campaign_send_batch(campaign_id=campaign.pk)
-    second = service.email_campaign_send_batch(campaign_id=campaign.pk)
-    third = service.email_campaign_send_batch(campaign_id=campaign.pk)
+    start = timezone.now()
+    runs = [
+        service.email_campaign_send_batch(campaign_id=campaign.pk, now=start + delta)
+        for delta in (
+            timedelta(0),
+            timedelta(seconds=20),  # a second run in the same minute
+            timedelta(seconds=61),  # the minute has passed
+            timedelta(seconds=75),
+        )
+    ]
 
-    assert (first, second, third) == (3, 1, 0)  # the rate holds per run
+    assert runs == [3, 0, 1, 0]  # the rate holds in every minute, not just per run
     assert OutboundEmail.objects.count() == 4
     assert set(OutboundEmail.objects.values_list("idempotency_key", flat=True)) == {
         f"camp:{campaign.pk}:{r.contact_id}" for r in CampaignRecipient.objects.all()
