@@ -8,7 +8,7 @@ P business minutes therefore moves every open target P business minutes later.
 
 import datetime as dt
 
-from django.db.models import F, Q
+from django.db.models import F, Q, prefetch_related_objects
 
 from support import sla
 from support.choices import TicketStatus
@@ -38,6 +38,15 @@ def schedule_of(ticket: Ticket) -> sla.Schedule | None:
         return None
     schedule = policy.calendar.schedule()
     return schedule if schedule.has_working_time else None
+
+
+def schedules_of(calendars) -> dict[int, sla.Schedule]:
+    """One schedule per calendar (with working time), their hours and holidays read in two
+    queries whatever the number of calendars."""
+    unique = list({calendar.pk: calendar for calendar in calendars}.values())
+    prefetch_related_objects(unique, "hours", "holidays")
+    schedules = {calendar.pk: calendar.schedule() for calendar in unique}
+    return {pk: schedule for pk, schedule in schedules.items() if schedule.has_working_time}
 
 
 def apply_policy(ticket: Ticket, *, policy: SLAPolicy | None) -> list[str]:
