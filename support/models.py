@@ -438,7 +438,9 @@ class TicketMessage(models.Model):
     )
     body = models.TextField()
     email_message_id = models.CharField(
-        max_length=255, blank=True, help_text="Message-ID of the email it came in as."
+        max_length=255,
+        blank=True,
+        help_text="Message-ID of the email it came in as, or of the email a reply was sent as.",
     )
     created_at = models.DateTimeField()
 
