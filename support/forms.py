@@ -4,12 +4,19 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from crm.models import Account, Contact
-from crm.widgets import AutocompleteSelect
+from crm.widgets import AutocompleteSelect, FastSelect
 from support.choices import ALLOWED_TRANSITIONS, Priority, TicketStatus
 from support.models import CannedReply, Queue, Ticket
 from support.services.attachments import attachment_check, max_files
 from support.services.canned import MERGE_FIELDS, canned_check
 from support.services.tickets import agents_for_assignment
+
+
+def plain_choices(field) -> None:
+    """Give a model choice field's widget its options as a list read in one ordinary query
+    (iterating the field's queryset opens a server-side cursor: three round trips)."""
+    options = [(obj.pk, str(obj)) for obj in field.queryset]
+    field.widget.choices = [("", field.empty_label), *options] if field.empty_label else options
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -106,6 +113,10 @@ class MergeForm(forms.Form):
         return target
 
 
+def _small_select(label: str) -> FastSelect:
+    return FastSelect(attrs={"class": "form-select form-select-sm", "aria-label": label})
+
+
 class BulkForm(forms.Form):
     ACTIONS = [
         ("assign", "Assign to"),
@@ -114,16 +125,31 @@ class BulkForm(forms.Form):
         ("priority", "Set priority"),
     ]
     tickets = forms.TypedMultipleChoiceField(coerce=int, choices=())
-    action = forms.ChoiceField(choices=ACTIONS)
-    assignee = forms.ModelChoiceField(queryset=agents_for_assignment(), required=False)
-    status = forms.ChoiceField(choices=[("", "—"), *TicketStatus.choices], required=False)
-    priority = forms.ChoiceField(choices=[("", "—"), *Priority.choices], required=False)
+    action = forms.ChoiceField(choices=ACTIONS, widget=_small_select("Action"))
+    assignee = forms.ModelChoiceField(
+        queryset=agents_for_assignment(),
+        required=False,
+        empty_label="Assignee…",
+        widget=_small_select("Assignee"),
+    )
+    status = forms.ChoiceField(
+        choices=[("", "Status…"), *TicketStatus.choices],
+        required=False,
+        widget=_small_select("Status"),
+    )
+    priority = forms.ChoiceField(
+        choices=[("", "Priority…"), *Priority.choices],
+        required=False,
+        widget=_small_select("Priority"),
+    )
 
     def __init__(self, data=None, **kwargs):
         super().__init__(data, **kwargs)
         # The ids are checked against what the user may change by the service.
         values = data.getlist("tickets") if data is not None else []
         self.fields["tickets"].choices = [(v, v) for v in values if str(v).isdigit()]
+        if data is None:
+            plain_choices(self.fields["assignee"])
 
     def clean(self):
         cleaned = super().clean()

@@ -20,7 +20,7 @@ from crm.models import Contact
 from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import timeline_context
-from support import selectors
+from support import selectors, tables
 from support.choices import TicketStatus
 from support.filtersets import TicketFilterSet
 from support.forms import (
@@ -55,6 +55,7 @@ class TicketListView(FilteredListView):
     filterset_class = TicketFilterSet
     title = "Tickets"
     template_name = "support/ticket_list.html"
+    partial_template_name = "support/_ticket_table.html"
     row_template = "support/rows/ticket.html"
     create_url_name = "support:ticket_create"
     view_name = "all"
@@ -87,10 +88,13 @@ class TicketListView(FilteredListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        may_bulk = may_work(self.request.user)
         selectors.attach_countdowns(context["object_list"])
+        for ticket in context["object_list"]:
+            ticket.row_html = tables.ticket_row(ticket, may_bulk=may_bulk)
         context.update(
             view_name=self.view_name,
-            may_bulk=may_work(self.request.user),
+            may_bulk=may_bulk,
             bulk_form=BulkForm(),
             queue_views=QUEUE_VIEWS,
         )
