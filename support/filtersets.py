@@ -6,7 +6,7 @@ from crm.filtersets import DateRangeFilter, SearchFilterSet
 from crm.widgets import AutocompleteSelect
 from support.choices import Category, Channel, Priority, TicketStatus
 from support.forms import plain_choices
-from support.models import Queue, Ticket
+from support.models import CannedReply, Queue, Ticket
 from support.services.tickets import agents_for_assignment
 
 
@@ -86,3 +86,17 @@ class TicketFilterSet(SearchFilterSet):
         if value is False:
             return queryset.exclude(breached)
         return queryset
+
+
+class CannedReplyFilterSet(SearchFilterSet):
+    search_fields = ("title", "body")
+    is_active = django_filters.BooleanFilter(
+        label="Offered to agents",
+        widget=forms.Select(
+            choices=[("", "Active or not"), ("true", "Active"), ("false", "Inactive")]
+        ),
+    )
+
+    class Meta:
+        model = CannedReply
+        fields = ["q", "is_active"]

@@ -243,12 +243,16 @@ class CannedReplyForm(forms.ModelForm):
     class Meta:
         model = CannedReply
         fields = ["title", "body", "is_active"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 8})}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["body"].help_text = "Merge fields: " + ", ".join(
             "{{ " + f + " }}" for f in MERGE_FIELDS
         )
+        self.fields["is_active"].help_text = "Inactive replies are kept but not offered to agents."
+        self.helper = FormHelper()
+        self.helper.form_tag = False
 
     def clean_body(self):
         body = self.cleaned_data["body"]

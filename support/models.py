@@ -28,6 +28,11 @@ def _has_role(user) -> bool:
     return getattr(user, "is_authenticated", False) and user.has_any_role
 
 
+def may_configure_desk(user) -> bool:
+    """Managers and admins change the desk's settings (queues, calendars, canned replies)."""
+    return _has_role(user) and (user.is_admin_role or user.is_manager)
+
+
 class DeskConfigQuerySet(models.QuerySet):
     """Queues, calendars, policies, tags and canned replies: desk settings every role reads and
     only managers and admins change."""
@@ -36,9 +41,7 @@ class DeskConfigQuerySet(models.QuerySet):
         return self if _has_role(user) else self.none()
 
     def changeable_by(self, user):
-        if _has_role(user) and (user.is_admin_role or user.is_manager):
-            return self
-        return self.none()
+        return self if may_configure_desk(user) else self.none()
 
 
 class BusinessCalendar(models.Model):
@@ -513,6 +516,9 @@ class CannedReply(models.Model):
 
     def __str__(self):
         return self.title
+
+    def get_absolute_url(self):
+        return reverse("support:canned_edit", args=[self.pk])
 
 
 class CsatSurveyQuerySet(models.QuerySet):

@@ -19,13 +19,14 @@ from django.views.generic import FormView
 from crm.models import Contact
 from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView
-from crm.views.records import timeline_context
+from crm.views.records import RecordDeleteView, RecordFormView, timeline_context
 from support import selectors, tables
 from support.choices import TicketStatus
-from support.filtersets import TicketFilterSet
+from support.filtersets import CannedReplyFilterSet, TicketFilterSet
 from support.forms import (
     AssignForm,
     BulkForm,
+    CannedReplyForm,
     CsatForm,
     MergeForm,
     NoteForm,
@@ -35,10 +36,15 @@ from support.forms import (
     StatusForm,
     TicketCreateForm,
 )
-from support.models import Attachment, CannedReply, CsatSurvey, Ticket
+from support.models import Attachment, CannedReply, CsatSurvey, Ticket, may_configure_desk
 from support.services import clock, inbound
 from support.services import tickets as ticket_services
-from support.services.canned import canned_render
+from support.services.canned import (
+    canned_render,
+    canned_reply_create,
+    canned_reply_delete,
+    canned_reply_update,
+)
 from support.services.csat import csat_answer
 
 
@@ -471,6 +477,67 @@ def contact_autocomplete(request):
             ]
         }
     )
+
+
+# Canned replies ------------------------------------------------------------------------------
+
+
+class CannedReplyListView(FilteredListView):
+    """The desk's saved answers: agents read them, managers and admins write them."""
+
+    filterset_class = CannedReplyFilterSet
+    title = "Canned replies"
+    row_template = "support/rows/canned_reply.html"
+    create_url_name = "support:canned_create"
+    columns = [Column("Title", sort="title"), Column("Text"), Column("Offered")]
+    sorts = {"title": ("title", "id")}
+    default_sort = "title"
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not may_work(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def base_queryset(self):
+        return CannedReply.objects.visible_to(self.request.user)
+
+    def can_create(self):
+        return may_configure_desk(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["may_change"] = self.can_create()
+        return context
+
+
+class CannedReplyFormView(RecordFormView):
+    model = CannedReply
+    form_class = CannedReplyForm
+    create_service = staticmethod(canned_reply_create)
+    update_service = staticmethod(canned_reply_update)
+    object_name = "canned"
+
+    def may_create(self, user) -> bool:
+        return may_configure_desk(user)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if response.status_code == 302:
+            return HttpResponseRedirect(reverse("support:canned_list"))
+        return response
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["cancel_url"] = reverse("support:canned_list")
+        return context
+
+
+class CannedReplyDeleteView(RecordDeleteView):
+    model = CannedReply
+    delete_service = staticmethod(canned_reply_delete)
+    template_name = "support/canned_confirm_delete.html"
+    object_name = "canned"
+    success_url_name = "support:canned_list"
 
 
 # Public pages --------------------------------------------------------------------------------
