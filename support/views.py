@@ -96,8 +96,7 @@ class TicketListView(FilteredListView):
         context = super().get_context_data(**kwargs)
         may_bulk = may_work(self.request.user)
         selectors.attach_countdowns(context["object_list"])
-        for ticket in context["object_list"]:
-            ticket.row_html = tables.ticket_row(ticket, may_bulk=may_bulk)
+        tables.ticket_rows(context["object_list"], may_bulk=may_bulk)
         context.update(
             view_name=self.view_name,
             may_bulk=may_bulk,
