@@ -368,7 +368,7 @@ class Ticket(models.Model):
             models.Index(fields=["account", "-created_at"], name="ticket_account_idx"),
             models.Index(fields=["contact", "-created_at"], name="ticket_contact_idx"),
             models.Index(fields=["assignee", "-created_at"], name="ticket_assignee_idx"),
-            models.Index(fields=["-updated_at"], name="ticket_updated_idx"),
+            models.Index(fields=["-updated_at", "-id"], name="ticket_updated_idx"),
             models.Index(
                 fields=["-created_at"],
                 condition=Q(first_response_breached=True) | Q(resolution_breached=True),
