@@ -162,8 +162,8 @@ def business_time_between(schedule: Schedule, start: dt.datetime, end: dt.dateti
         return -business_time_between(schedule, end, start)
     first = start.astimezone(schedule.tz).date() - dt.timedelta(days=1)
     last = end.astimezone(schedule.tz).date() + dt.timedelta(days=1)
-    # The two days at each end are clipped to the span; whole dates between come from the
-    # running totals (their intervals lie entirely inside the span).
+    # Near each end (the day before to the day after) intervals are clipped to the span; the
+    # whole dates between lie entirely inside it and come from the running totals.
     edge = dt.timedelta(days=2)
     if last - first <= 2 * edge:
         return _clipped(schedule, start, end, first, last)
