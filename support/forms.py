@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from crm.models import Account, Contact
 from crm.widgets import AutocompleteSelect, FastSelect
-from support.choices import ALLOWED_TRANSITIONS, Priority, TicketStatus
+from support.choices import ALLOWED_TRANSITIONS, AssignmentMode, Priority, TicketStatus
 from support.models import CannedReply, Queue, Ticket
 from support.services.attachments import attachment_check, max_files
 from support.services.canned import MERGE_FIELDS, canned_check
@@ -258,3 +258,18 @@ class CannedReplyForm(forms.ModelForm):
         body = self.cleaned_data["body"]
         canned_check(body)
         return body
+
+
+class QueueAssignmentForm(forms.Form):
+    """A queue's assignment rule and which of its members are on shift."""
+
+    assignment_mode = forms.ChoiceField(choices=AssignmentMode.choices, label="New tickets go")
+    on_shift = forms.TypedMultipleChoiceField(coerce=int, required=False, label="On shift")
+
+    def __init__(self, *args, queue, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["on_shift"].choices = [(m.user_id, str(m.user)) for m in queue.agents.all()]
+
+    def on_shift_ids(self) -> set[int]:
+        """The ticked members, as given (a re-rendered form keeps what was ticked)."""
+        return {int(v) for v in self["on_shift"].value() or () if str(v).isdigit()}

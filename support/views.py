@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -32,11 +33,20 @@ from support.forms import (
     NoteForm,
     PriorityForm,
     PublicTicketForm,
+    QueueAssignmentForm,
     ReplyForm,
     StatusForm,
     TicketCreateForm,
 )
-from support.models import Attachment, CannedReply, CsatSurvey, Ticket, may_configure_desk
+from support.models import (
+    Attachment,
+    CannedReply,
+    CsatSurvey,
+    Queue,
+    QueueAgent,
+    Ticket,
+    may_configure_desk,
+)
 from support.services import clock, inbound
 from support.services import tickets as ticket_services
 from support.services.canned import (
@@ -46,6 +56,7 @@ from support.services.canned import (
     canned_reply_update,
 )
 from support.services.csat import csat_answer
+from support.services.queues import queue_agent_set_shift, queue_set_assignment
 
 
 def may_work(user) -> bool:
@@ -537,6 +548,80 @@ class CannedReplyDeleteView(RecordDeleteView):
     template_name = "support/canned_confirm_delete.html"
     object_name = "canned"
     success_url_name = "support:canned_list"
+
+
+# Queues and shifts ---------------------------------------------------------------------------
+
+
+def _queues_page(request, *, status=200, forms=None):
+    queues = list(
+        Queue.objects.visible_to(request.user)
+        .select_related("team")
+        .prefetch_related(Prefetch("agents", QueueAgent.objects.select_related("user")))
+        .order_by("name")
+    )
+    may_change = may_configure_desk(request.user)
+    forms = forms or {}
+    for queue in queues:
+        queue.form = forms.get(queue.pk) or (
+            QueueAssignmentForm(
+                queue=queue,
+                initial={
+                    "assignment_mode": queue.assignment_mode,
+                    "on_shift": [m.user_id for m in queue.agents.all() if m.on_shift],
+                },
+            )
+            if may_change
+            else None
+        )
+        queue.my_membership = next(
+            (m for m in queue.agents.all() if m.user_id == request.user.pk), None
+        )
+    return render(
+        request,
+        "support/queues.html",
+        {"queues": queues, "may_change": may_change},
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def queue_list(request):
+    """The desk's queues: their rule and who is on shift; agents go on or off shift here."""
+    if not may_work(request.user):
+        raise Http404
+    return _queues_page(request)
+
+
+@login_required
+@require_POST
+def queue_assignment(request, pk):
+    queue = get_object_or_404(Queue.objects.changeable_by(request.user), pk=pk)
+    form = QueueAssignmentForm(request.POST, queue=queue)
+    if not form.is_valid():
+        return _queues_page(request, status=400, forms={queue.pk: form})
+    queue_set_assignment(
+        queue=queue,
+        user=request.user,
+        assignment_mode=form.cleaned_data["assignment_mode"],
+        on_shift_user_ids=form.cleaned_data["on_shift"],
+    )
+    messages.success(request, f"{queue} was saved.")
+    return HttpResponseRedirect(reverse("support:queue_list"))
+
+
+@login_required
+@require_POST
+def queue_shift(request, pk):
+    """The signed-in agent goes on (``on_shift=1``) or off shift in one of their queues."""
+    membership = get_object_or_404(
+        QueueAgent.objects.select_related("queue"), queue_id=pk, user=request.user
+    )
+    on_shift = request.POST.get("on_shift") == "1"
+    queue_agent_set_shift(membership=membership, user=request.user, on_shift=on_shift)
+    messages.success(request, f"You are {'on' if on_shift else 'off'} shift in {membership.queue}.")
+    return HttpResponseRedirect(reverse("support:queue_list"))
 
 
 # Public pages --------------------------------------------------------------------------------
