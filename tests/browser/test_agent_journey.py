@@ -45,11 +45,18 @@ def test_agent_works_a_ticket_from_my_queue_to_solved(browser_page, live_server)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
 
-    # My queue: the ticket with its SLA countdown in business time
+    # My queue: the ticket with its SLA countdown in business time, refreshed every minute
+    page.clock.install()
     page.goto(f"{live_server.url}/tickets/mine/")
     row = page.locator("#list-table tr", has_text="Export to CSV fails")
     assert row.locator("[data-remaining-seconds]").count() == 1
     assert "left" in row.inner_text() or "overdue" in row.inner_text()
+    with page.expect_response(
+        lambda r: "/tickets/mine/" in r.url and r.request.headers.get("hx-request") == "true"
+    ) as refresh:
+        page.clock.run_for(61_000)
+    assert refresh.value.status == 200
+    row = page.locator("#list-table tr", has_text="Export to CSV fails")
     row.locator("a", has_text="Export to CSV fails").click()
     page.wait_for_selector(f"h1:has-text('{ticket.reference}')")
 
