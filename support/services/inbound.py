@@ -234,8 +234,8 @@ def _answered_ids(message) -> list[str]:
 
 
 def _thread_target(*, subject: str, sender: str, answered_ids=()) -> Ticket | None:
-    """The ticket named in the subject, else the one whose message the email answers, if the
-    sender is its contact (anyone else quoting a reference opens a ticket of their own),
+    """The ticket named in the subject, else (no reference, or one naming no ticket) the one
+    whose message the email answers, if the sender is its contact (anyone else quoting a reference opens a ticket of their own),
     following merges."""
     match = REFERENCE.search(subject)
     ticket_id = None
@@ -245,7 +245,7 @@ def _thread_target(*, subject: str, sender: str, answered_ids=()) -> Ticket | No
             .values_list("pk", flat=True)
             .first()
         )
-    elif answered_ids:
+    if ticket_id is None and answered_ids:
         ticket_id = _ticket_answered(answered_ids)
     if ticket_id is None:
         return None
