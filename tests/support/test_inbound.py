@@ -110,6 +110,16 @@ def test_reply_to_the_acknowledgement_threads_by_its_message_id(policies, queue)
     assert not result.created and result.ticket.pk == ticket.pk
 
 
+def test_a_reference_naming_no_ticket_still_threads_by_in_reply_to(policies, queue, agent):
+    ticket = inbound.inbound_email_process(raw=eml("plain.eml")).ticket
+    reply = svc.ticket_reply(ticket=ticket, user=agent, body="Restart it?")
+    raw = answer_to(reply.email_message_id).replace(
+        b"Subject: Re: Export to CSV fails", b"Subject: Re: [T-999999] Export to CSV fails"
+    )
+    result = inbound.inbound_email_process(raw=raw)
+    assert not result.created and result.ticket.pk == ticket.pk
+
+
 def test_in_reply_to_from_a_stranger_or_a_forged_id_opens_a_new_ticket(policies, queue, agent):
     ticket = inbound.inbound_email_process(raw=eml("plain.eml")).ticket
     reply = svc.ticket_reply(ticket=ticket, user=agent, body="Restart it?")
