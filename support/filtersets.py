@@ -3,8 +3,10 @@ from django import forms
 from django.db.models import Q
 
 from crm.filtersets import DateRangeFilter, SearchFilterSet
+from crm.widgets import AutocompleteSelect
 from support.choices import Category, Channel, Priority, TicketStatus
-from support.models import Queue, Tag, Ticket
+from support.forms import plain_choices
+from support.models import CannedReply, Queue, Ticket
 from support.services.tickets import agents_for_assignment
 
 
@@ -16,10 +18,6 @@ def _agents(request):
     return agents_for_assignment()
 
 
-def _tags(request):
-    return Tag.objects.order_by("name")
-
-
 class TicketFilterSet(SearchFilterSet):
     search_fields = ("reference", "subject")
     status = django_filters.ChoiceFilter(choices=TicketStatus.choices, empty_label="Any status")
@@ -27,9 +25,17 @@ class TicketFilterSet(SearchFilterSet):
     channel = django_filters.ChoiceFilter(choices=Channel.choices, empty_label="Any channel")
     category = django_filters.ChoiceFilter(choices=Category.choices, empty_label="Any category")
     queue = django_filters.ModelChoiceFilter(queryset=_queues, empty_label="Any queue")
-    assignee = django_filters.ModelChoiceFilter(queryset=_agents, empty_label="Anyone")
-    tag = django_filters.ModelChoiceFilter(
-        field_name="tags", queryset=_tags, empty_label="Any tag", to_field_name="name"
+    # The assignee is searched as one types and the tag typed: neither lists every choice.
+    assignee = django_filters.ModelChoiceFilter(
+        queryset=_agents,
+        empty_label="Anyone",
+        widget=AutocompleteSelect("user_autocomplete", attrs={"class": "form-select-sm"}),
+    )
+    tag = django_filters.CharFilter(
+        field_name="tags__name",
+        lookup_expr="iexact",
+        label="Tag",
+        widget=forms.TextInput(attrs={"class": "form-control form-control-sm", "size": 10}),
     )
     breached = django_filters.BooleanFilter(
         method="filter_breached",
@@ -59,6 +65,13 @@ class TicketFilterSet(SearchFilterSet):
             "created",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.form.fields.values():
+            if isinstance(field.widget, forms.Select) and not field.widget.attrs.get("class"):
+                field.widget.attrs["class"] = "form-select form-select-sm"
+        plain_choices(self.form.fields["queue"])
+
     def filter_text(self, queryset, name, value):
         # A reference typed in full ("T-000123", "t-123") goes straight to that ticket.
         cleaned = value.strip().upper()
@@ -73,3 +86,17 @@ class TicketFilterSet(SearchFilterSet):
         if value is False:
             return queryset.exclude(breached)
         return queryset
+
+
+class CannedReplyFilterSet(SearchFilterSet):
+    search_fields = ("title", "body")
+    is_active = django_filters.BooleanFilter(
+        label="Offered to agents",
+        widget=forms.Select(
+            choices=[("", "Active or not"), ("true", "Active"), ("false", "Inactive")]
+        ),
+    )
+
+    class Meta:
+        model = CannedReply
+        fields = ["q", "is_active"]

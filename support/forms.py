@@ -4,12 +4,19 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from crm.models import Account, Contact
-from crm.widgets import AutocompleteSelect
-from support.choices import ALLOWED_TRANSITIONS, Priority, TicketStatus
+from crm.widgets import AutocompleteSelect, FastSelect
+from support.choices import ALLOWED_TRANSITIONS, AssignmentMode, Priority, TicketStatus
 from support.models import CannedReply, Queue, Ticket
 from support.services.attachments import attachment_check, max_files
 from support.services.canned import MERGE_FIELDS, canned_check
 from support.services.tickets import agents_for_assignment
+
+
+def plain_choices(field) -> None:
+    """Give a model choice field's widget its options as a list read in one ordinary query
+    (iterating the field's queryset opens a server-side cursor: three round trips)."""
+    options = [(obj.pk, str(obj)) for obj in field.queryset]
+    field.widget.choices = [("", field.empty_label), *options] if field.empty_label else options
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -106,6 +113,10 @@ class MergeForm(forms.Form):
         return target
 
 
+def _small_select(label: str) -> FastSelect:
+    return FastSelect(attrs={"class": "form-select form-select-sm", "aria-label": label})
+
+
 class BulkForm(forms.Form):
     ACTIONS = [
         ("assign", "Assign to"),
@@ -114,16 +125,31 @@ class BulkForm(forms.Form):
         ("priority", "Set priority"),
     ]
     tickets = forms.TypedMultipleChoiceField(coerce=int, choices=())
-    action = forms.ChoiceField(choices=ACTIONS)
-    assignee = forms.ModelChoiceField(queryset=agents_for_assignment(), required=False)
-    status = forms.ChoiceField(choices=[("", "—"), *TicketStatus.choices], required=False)
-    priority = forms.ChoiceField(choices=[("", "—"), *Priority.choices], required=False)
+    action = forms.ChoiceField(choices=ACTIONS, widget=_small_select("Action"))
+    assignee = forms.ModelChoiceField(
+        queryset=agents_for_assignment(),
+        required=False,
+        empty_label="Assignee…",
+        widget=_small_select("Assignee"),
+    )
+    status = forms.ChoiceField(
+        choices=[("", "Status…"), *TicketStatus.choices],
+        required=False,
+        widget=_small_select("Status"),
+    )
+    priority = forms.ChoiceField(
+        choices=[("", "Priority…"), *Priority.choices],
+        required=False,
+        widget=_small_select("Priority"),
+    )
 
     def __init__(self, data=None, **kwargs):
         super().__init__(data, **kwargs)
         # The ids are checked against what the user may change by the service.
         values = data.getlist("tickets") if data is not None else []
         self.fields["tickets"].choices = [(v, v) for v in values if str(v).isdigit()]
+        if data is None:
+            plain_choices(self.fields["assignee"])
 
     def clean(self):
         cleaned = super().clean()
@@ -217,14 +243,33 @@ class CannedReplyForm(forms.ModelForm):
     class Meta:
         model = CannedReply
         fields = ["title", "body", "is_active"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 8})}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["body"].help_text = "Merge fields: " + ", ".join(
             "{{ " + f + " }}" for f in MERGE_FIELDS
         )
+        self.fields["is_active"].help_text = "Inactive replies are kept but not offered to agents."
+        self.helper = FormHelper()
+        self.helper.form_tag = False
 
     def clean_body(self):
         body = self.cleaned_data["body"]
         canned_check(body)
         return body
+
+
+class QueueAssignmentForm(forms.Form):
+    """A queue's assignment rule and which of its members are on shift."""
+
+    assignment_mode = forms.ChoiceField(choices=AssignmentMode.choices, label="New tickets go")
+    on_shift = forms.TypedMultipleChoiceField(coerce=int, required=False, label="On shift")
+
+    def __init__(self, *args, queue, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["on_shift"].choices = [(m.user_id, str(m.user)) for m in queue.agents.all()]
+
+    def on_shift_ids(self) -> set[int]:
+        """The ticked members, as given (a re-rendered form keeps what was ticked)."""
+        return {int(v) for v in self["on_shift"].value() or () if str(v).isdigit()}

@@ -28,6 +28,11 @@ def _has_role(user) -> bool:
     return getattr(user, "is_authenticated", False) and user.has_any_role
 
 
+def may_configure_desk(user) -> bool:
+    """Managers and admins change the desk's settings (queues, calendars, canned replies)."""
+    return _has_role(user) and (user.is_admin_role or user.is_manager)
+
+
 class DeskConfigQuerySet(models.QuerySet):
     """Queues, calendars, policies, tags and canned replies: desk settings every role reads and
     only managers and admins change."""
@@ -36,9 +41,7 @@ class DeskConfigQuerySet(models.QuerySet):
         return self if _has_role(user) else self.none()
 
     def changeable_by(self, user):
-        if _has_role(user) and (user.is_admin_role or user.is_manager):
-            return self
-        return self.none()
+        return self if may_configure_desk(user) else self.none()
 
 
 class BusinessCalendar(models.Model):
@@ -365,7 +368,7 @@ class Ticket(models.Model):
             models.Index(fields=["account", "-created_at"], name="ticket_account_idx"),
             models.Index(fields=["contact", "-created_at"], name="ticket_contact_idx"),
             models.Index(fields=["assignee", "-created_at"], name="ticket_assignee_idx"),
-            models.Index(fields=["-updated_at"], name="ticket_updated_idx"),
+            models.Index(fields=["-updated_at", "-id"], name="ticket_updated_idx"),
             models.Index(
                 fields=["-created_at"],
                 condition=Q(first_response_breached=True) | Q(resolution_breached=True),
@@ -438,7 +441,9 @@ class TicketMessage(models.Model):
     )
     body = models.TextField()
     email_message_id = models.CharField(
-        max_length=255, blank=True, help_text="Message-ID of the email it came in as."
+        max_length=255,
+        blank=True,
+        help_text="Message-ID of the email it came in as, or of the email a reply was sent as.",
     )
     created_at = models.DateTimeField()
 
@@ -511,6 +516,9 @@ class CannedReply(models.Model):
 
     def __str__(self):
         return self.title
+
+    def get_absolute_url(self):
+        return reverse("support:canned_edit", args=[self.pk])
 
 
 class CsatSurveyQuerySet(models.QuerySet):

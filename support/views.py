@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -19,27 +20,43 @@ from django.views.generic import FormView
 from crm.models import Contact
 from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView
-from crm.views.records import timeline_context
-from support import selectors
+from crm.views.records import RecordDeleteView, RecordFormView, timeline_context
+from support import selectors, tables
 from support.choices import TicketStatus
-from support.filtersets import TicketFilterSet
+from support.filtersets import CannedReplyFilterSet, TicketFilterSet
 from support.forms import (
     AssignForm,
     BulkForm,
+    CannedReplyForm,
     CsatForm,
     MergeForm,
     NoteForm,
     PriorityForm,
     PublicTicketForm,
+    QueueAssignmentForm,
     ReplyForm,
     StatusForm,
     TicketCreateForm,
 )
-from support.models import Attachment, CannedReply, CsatSurvey, Ticket
+from support.models import (
+    Attachment,
+    CannedReply,
+    CsatSurvey,
+    Queue,
+    QueueAgent,
+    Ticket,
+    may_configure_desk,
+)
 from support.services import clock, inbound
 from support.services import tickets as ticket_services
-from support.services.canned import canned_render
+from support.services.canned import (
+    canned_render,
+    canned_reply_create,
+    canned_reply_delete,
+    canned_reply_update,
+)
 from support.services.csat import csat_answer
+from support.services.queues import queue_agent_set_shift, queue_set_assignment
 
 
 def may_work(user) -> bool:
@@ -55,6 +72,7 @@ class TicketListView(FilteredListView):
     filterset_class = TicketFilterSet
     title = "Tickets"
     template_name = "support/ticket_list.html"
+    partial_template_name = "support/_ticket_table.html"
     row_template = "support/rows/ticket.html"
     create_url_name = "support:ticket_create"
     view_name = "all"
@@ -87,10 +105,12 @@ class TicketListView(FilteredListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        may_bulk = may_work(self.request.user)
         selectors.attach_countdowns(context["object_list"])
+        tables.ticket_rows(context["object_list"], may_bulk=may_bulk)
         context.update(
             view_name=self.view_name,
-            may_bulk=may_work(self.request.user),
+            may_bulk=may_bulk,
             bulk_form=BulkForm(),
             queue_views=QUEUE_VIEWS,
         )
@@ -467,6 +487,141 @@ def contact_autocomplete(request):
             ]
         }
     )
+
+
+# Canned replies ------------------------------------------------------------------------------
+
+
+class CannedReplyListView(FilteredListView):
+    """The desk's saved answers: agents read them, managers and admins write them."""
+
+    filterset_class = CannedReplyFilterSet
+    title = "Canned replies"
+    row_template = "support/rows/canned_reply.html"
+    create_url_name = "support:canned_create"
+    columns = [Column("Title", sort="title"), Column("Text"), Column("Offered")]
+    sorts = {"title": ("title", "id")}
+    default_sort = "title"
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not may_work(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def base_queryset(self):
+        return CannedReply.objects.visible_to(self.request.user)
+
+    def can_create(self):
+        return may_configure_desk(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["may_change"] = self.can_create()
+        return context
+
+
+class CannedReplyFormView(RecordFormView):
+    model = CannedReply
+    form_class = CannedReplyForm
+    create_service = staticmethod(canned_reply_create)
+    update_service = staticmethod(canned_reply_update)
+    object_name = "canned"
+
+    def may_create(self, user) -> bool:
+        return may_configure_desk(user)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if response.status_code == 302:
+            return HttpResponseRedirect(reverse("support:canned_list"))
+        return response
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["cancel_url"] = reverse("support:canned_list")
+        return context
+
+
+class CannedReplyDeleteView(RecordDeleteView):
+    model = CannedReply
+    delete_service = staticmethod(canned_reply_delete)
+    template_name = "support/canned_confirm_delete.html"
+    object_name = "canned"
+    success_url_name = "support:canned_list"
+
+
+# Queues and shifts ---------------------------------------------------------------------------
+
+
+def _queues_page(request, *, status=200, forms=None):
+    queues = list(
+        Queue.objects.visible_to(request.user)
+        .select_related("team")
+        .prefetch_related(Prefetch("agents", QueueAgent.objects.select_related("user")))
+        .order_by("name")
+    )
+    may_change = may_configure_desk(request.user)
+    forms = forms or {}
+    for queue in queues:
+        queue.form = forms.get(queue.pk) or (
+            QueueAssignmentForm(
+                queue=queue,
+                initial={
+                    "assignment_mode": queue.assignment_mode,
+                    "on_shift": [m.user_id for m in queue.agents.all() if m.on_shift],
+                },
+            )
+            if may_change
+            else None
+        )
+        queue.my_membership = next(
+            (m for m in queue.agents.all() if m.user_id == request.user.pk), None
+        )
+    return render(
+        request,
+        "support/queues.html",
+        {"queues": queues, "may_change": may_change},
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def queue_list(request):
+    """The desk's queues: their rule and who is on shift; agents go on or off shift here."""
+    if not may_work(request.user):
+        raise Http404
+    return _queues_page(request)
+
+
+@login_required
+@require_POST
+def queue_assignment(request, pk):
+    queue = get_object_or_404(Queue.objects.changeable_by(request.user), pk=pk)
+    form = QueueAssignmentForm(request.POST, queue=queue)
+    if not form.is_valid():
+        return _queues_page(request, status=400, forms={queue.pk: form})
+    queue_set_assignment(
+        queue=queue,
+        user=request.user,
+        assignment_mode=form.cleaned_data["assignment_mode"],
+        on_shift_user_ids=form.cleaned_data["on_shift"],
+    )
+    messages.success(request, f"{queue} was saved.")
+    return HttpResponseRedirect(reverse("support:queue_list"))
+
+
+@login_required
+@require_POST
+def queue_shift(request, pk):
+    """The signed-in agent goes on (``on_shift=1``) or off shift in one of their queues."""
+    membership = get_object_or_404(
+        QueueAgent.objects.select_related("queue"), queue_id=pk, user=request.user
+    )
+    on_shift = request.POST.get("on_shift") == "1"
+    queue_agent_set_shift(membership=membership, user=request.user, on_shift=on_shift)
+    messages.success(request, f"You are {'on' if on_shift else 'off'} shift in {membership.queue}.")
+    return HttpResponseRedirect(reverse("support:queue_list"))
 
 
 # Public pages --------------------------------------------------------------------------------

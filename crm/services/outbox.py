@@ -15,12 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import islice
+from urllib.parse import urlsplit
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from crm.choices import OutboxStatus
 from crm.db import insert_rows
@@ -136,6 +139,26 @@ def email_queue_many(*, messages: Iterable[OutboxMessage], batch_size: int = 200
     return new
 
 
+def outbox_message_id(email: OutboundEmail) -> str:
+    """The Message-ID the row is sent with, known as soon as it is queued: a customer's reply
+    names it in In-Reply-To/References, so the reply can be matched to what it answers. The
+    same row always gets the same id (a retried send is the same message), and the keyed hash
+    keeps ids unique between installations and unguessable."""
+    signature = salted_hmac("crm.outbox.message-id", str(email.pk)).hexdigest()[:16]
+    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+    return f"<outbox.{email.pk}.{signature}@{domain}>"
+
+
+def outbox_id_from_message_id(message_id: str) -> int | None:
+    """The outbox row a Message-ID made by ``outbox_message_id`` names, or None."""
+    head = message_id.strip().lstrip("<").split("@", 1)[0]
+    parts = head.split(".")
+    if len(parts) != 3 or parts[0] != "outbox" or not parts[1].isdigit():
+        return None
+    expected = salted_hmac("crm.outbox.message-id", parts[1]).hexdigest()[:16]
+    return int(parts[1]) if constant_time_compare(parts[2], expected) else None
+
+
 def _enqueue_send_on_commit() -> None:
     """Ask a worker to deliver after commit, once per transaction however many rows it queued.
 
@@ -225,7 +248,7 @@ def _deliver(*, email: OutboundEmail, backend) -> bool:
         body=email.body_text,
         to=[email.to_email],
         connection=backend,
-        headers={"X-CRM-Outbox-Id": str(email.pk)},
+        headers={"X-CRM-Outbox-Id": str(email.pk), "Message-ID": outbox_message_id(email)},
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")

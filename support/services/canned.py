@@ -5,7 +5,10 @@ cannot call methods or reach related rows), with autoescaping on."""
 import re
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.template import Context, Engine, TemplateSyntaxError
+
+from support.models import CannedReply, may_configure_desk
 
 #: Tags that reach outside the context (files, debug output) are refused outright.
 FORBIDDEN_TAGS = re.compile(r"{%\s*(debug|include|extends|load|ssi|csrf_token)\b")
@@ -65,3 +68,33 @@ def canned_render(*, body: str, ticket, agent) -> str:
         return template.render(Context(merge_context(ticket=ticket, agent=agent)))
     except Exception:
         return body
+
+
+def _check_may_change(user) -> None:
+    if not may_configure_desk(user):
+        raise ValidationError("Only managers and admins change canned replies.")
+
+
+@transaction.atomic
+def canned_reply_create(*, user, title: str, body: str, is_active: bool = True) -> CannedReply:
+    """A new canned reply (managers and admins); its merge fields are checked first."""
+    _check_may_change(user)
+    canned_check(body)
+    return CannedReply.objects.create(title=title.strip(), body=body, is_active=is_active)
+
+
+@transaction.atomic
+def canned_reply_update(
+    *, canned: CannedReply, user, title: str, body: str, is_active: bool
+) -> CannedReply:
+    _check_may_change(user)
+    canned_check(body)
+    canned.title, canned.body, canned.is_active = title.strip(), body, is_active
+    canned.save(update_fields=["title", "body", "is_active"])
+    return canned
+
+
+@transaction.atomic
+def canned_reply_delete(*, canned: CannedReply, user) -> None:
+    _check_may_change(user)
+    canned.delete()

@@ -8,11 +8,11 @@ P business minutes therefore moves every open target P business minutes later.
 
 import datetime as dt
 
-from django.db.models import F, Q
+from django.db.models import F, Prefetch, Q, prefetch_related_objects
 
 from support import sla
 from support.choices import TicketStatus
-from support.models import SLAPolicy, Ticket
+from support.models import BusinessHours, Holiday, SLAPolicy, Ticket
 
 #: Share of a target after which the assignee is warned.
 WARN_AT = 0.75
@@ -38,6 +38,20 @@ def schedule_of(ticket: Ticket) -> sla.Schedule | None:
         return None
     schedule = policy.calendar.schedule()
     return schedule if schedule.has_working_time else None
+
+
+def schedules_of(calendars) -> dict[int, sla.Schedule]:
+    """One schedule per calendar (with working time), their hours and holidays read in two
+    queries whatever the number of calendars."""
+    unique = list({calendar.pk: calendar for calendar in calendars}.values())
+    # Ordered on their own columns: the models' default ordering would join the calendar table.
+    prefetch_related_objects(
+        unique,
+        Prefetch("hours", queryset=BusinessHours.objects.order_by("weekday", "opens")),
+        Prefetch("holidays", queryset=Holiday.objects.order_by("date")),
+    )
+    schedules = {calendar.pk: calendar.schedule() for calendar in unique}
+    return {pk: schedule for pk, schedule in schedules.items() if schedule.has_working_time}
 
 
 def apply_policy(ticket: Ticket, *, policy: SLAPolicy | None) -> list[str]:

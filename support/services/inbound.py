@@ -1,7 +1,10 @@
 """Intake from customers: the public form, inbound email (webhook or IMAP mailbox).
 
-An email whose subject carries a ticket reference (``[T-000123]``) from that ticket's contact
-is threaded onto it as the customer's reply; anything else opens a new ticket. Each message is
+An email from a ticket's contact is threaded onto that ticket as the customer's reply when its
+subject carries the reference (``[T-000123]``) or, failing that, when its In-Reply-To or
+References header names a message of the ticket: a reply we sent (its Message-ID is stored),
+another message of the thread, or any email the outbox sent about the ticket (the
+acknowledgement). Anything else opens a new ticket. Each message is
 handled once: its Message-ID is stored, and a message seen before is skipped.
 """
 
@@ -14,15 +17,16 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.html import strip_tags
 
 from crm.choices import ActivityKind
-from crm.models import Account, Contact
+from crm.models import Account, Contact, OutboundEmail
 from crm.normalize import normalize_email
-from crm.services.outbox import email_queue
+from crm.services.outbox import email_queue, outbox_id_from_message_id
 from crm.services.timeline import activity_log
 from support.choices import Channel, TicketStatus
 from support.models import Queue, Ticket, TicketMessage
@@ -32,6 +36,9 @@ from support.services.attachments import attachment_check, content_file, max_fil
 logger = logging.getLogger(__name__)
 
 REFERENCE = re.compile(r"\[(T-\d{6,})\]", re.IGNORECASE)
+MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+#: At most this many ids of a References header are looked up (the newest are last).
+MAX_REFERENCES = 20
 #: Largest raw message accepted (attachments included).
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 
@@ -159,6 +166,7 @@ def inbound_email_process(*, raw: bytes) -> InboundResult:
         senders = getaddresses([str(message.get("From", ""))])
         subject = str(message.get("Subject", "") or "").strip()
         message_id = str(message.get("Message-ID", "") or "").strip()[:255]
+        answered_ids = _answered_ids(message)
         recipients = [
             a for _, a in getaddresses([str(message.get("To", "")), str(message.get("Cc", ""))])
         ]
@@ -181,7 +189,7 @@ def inbound_email_process(*, raw: bytes) -> InboundResult:
     body = _body_text(message)
     files, rejected = _attachments(message)
     with transaction.atomic():
-        ticket = _thread_target(subject=subject, sender=address)
+        ticket = _thread_target(subject=subject, sender=address, answered_ids=answered_ids)
         if ticket is not None:
             ticket_services.ticket_customer_reply(
                 ticket=ticket,
@@ -214,24 +222,67 @@ def inbound_email_process(*, raw: bytes) -> InboundResult:
     return InboundResult(ticket=ticket, created=created, rejected_files=tuple(rejected))
 
 
-def _thread_target(*, subject: str, sender: str) -> Ticket | None:
-    """The ticket named in the subject, if the sender is its contact (anyone else quoting a
-    reference opens a ticket of their own), following merges."""
+def _answered_ids(message) -> list[str]:
+    """Message-IDs the message answers: In-Reply-To first, then References newest first."""
+    in_reply_to = MESSAGE_ID.findall(str(message.get("In-Reply-To", "") or ""))
+    references = MESSAGE_ID.findall(str(message.get("References", "") or ""))
+    ids = []
+    for value in [*in_reply_to, *reversed(references[-MAX_REFERENCES:])]:
+        if value[:255] not in ids:
+            ids.append(value[:255])
+    return ids
+
+
+def _thread_target(*, subject: str, sender: str, answered_ids=()) -> Ticket | None:
+    """The ticket named in the subject, else (no reference, or one naming no ticket) the one
+    whose message the email answers, if the sender is its contact (anyone else quoting a reference opens a ticket of their own),
+    following merges."""
     match = REFERENCE.search(subject)
-    if not match:
+    ticket_id = None
+    if match:
+        ticket_id = (
+            Ticket.objects.filter(reference=match.group(1).upper())
+            .values_list("pk", flat=True)
+            .first()
+        )
+    if ticket_id is None and answered_ids:
+        ticket_id = _ticket_answered(answered_ids)
+    if ticket_id is None:
         return None
-    ticket = (
-        Ticket.objects.filter(reference=match.group(1).upper())
-        .select_related("contact", "merged_into__contact")
-        .first()
-    )
-    if ticket is not None and ticket.merged_into_id:
+    ticket = Ticket.objects.select_related("contact", "merged_into__contact").get(pk=ticket_id)
+    if ticket.merged_into_id:
         ticket = ticket.merged_into
-    if ticket is None or ticket.contact is None or ticket.contact.email != sender:
+    if ticket.contact is None or ticket.contact.email != sender:
         return None
     if ticket.status == TicketStatus.CLOSED:
         return None
     return ticket
+
+
+def _ticket_answered(answered_ids: list[str]) -> int | None:
+    """The ticket of the first answered id that is a message of a ticket's thread, the email
+    that opened a ticket, or an email the outbox sent about a ticket."""
+    found: dict[str, int] = dict(
+        TicketMessage.objects.filter(email_message_id__in=answered_ids).values_list(
+            "email_message_id", "ticket_id"
+        )
+    )
+    for message_id, ticket_id in Ticket.objects.filter(
+        source_message_id__in=answered_ids
+    ).values_list("source_message_id", "pk"):
+        found.setdefault(message_id, ticket_id)
+    outbox_ids = {
+        outbox_id: message_id
+        for message_id in answered_ids
+        if message_id not in found
+        and (outbox_id := outbox_id_from_message_id(message_id)) is not None
+    }
+    if outbox_ids:
+        for outbox_id, ticket_id in OutboundEmail.objects.filter(
+            pk__in=outbox_ids, content_type=ContentType.objects.get_for_model(Ticket)
+        ).values_list("pk", "object_id"):
+            found[outbox_ids[outbox_id]] = ticket_id
+    return next((found[i] for i in answered_ids if i in found), None)
 
 
 def imap_settings() -> dict:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.models import User
-from crm.services.outbox import email_queue
+from crm.services.outbox import email_queue, outbox_message_id
 from crm.services.timeline import activity_log
 from support import surveys
 from support.choices import (
@@ -177,13 +177,16 @@ def ticket_reply(
         footer = f"\n\n--\nReference {ticket.reference}. Reply to this email to answer."
         if attachments:
             footer = "\n\nAttached: " + ", ".join(a.filename for a in attachments) + footer
-        email_queue(
+        email = email_queue(
             to_email=contact.email,
             subject=f"[{ticket.reference}] {ticket.subject}",
             body_text=body + footer,
             related=ticket,
             idempotency_key=f"support-reply:{message.pk}",
         )
+        # Kept so the customer's answer threads by In-Reply-To even if the subject lost the tag.
+        message.email_message_id = outbox_message_id(email)
+        message.save(update_fields=["email_message_id"])
     activity_log(
         subject=ticket,
         kind=ActivityKind.EMAIL,

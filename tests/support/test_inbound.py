@@ -4,10 +4,12 @@ reference in the subject, the webhook and the IMAP task."""
 from pathlib import Path
 
 import pytest
+from django.core import mail
 from django.test import override_settings
 from django.urls import reverse
 
 from crm.models import Contact, OutboundEmail
+from crm.services.outbox import outbox_message_id, outbox_send_queued
 from support.choices import Channel, TicketStatus
 from support.models import Ticket, TicketMessage
 from support.services import inbound
@@ -67,6 +69,72 @@ def test_reply_with_reference_threads_onto_the_ticket_and_reopens_it(policies, q
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.OPEN and ticket.sla_paused_at is None
     assert Ticket.objects.count() == 1
+
+
+def answer_to(message_id: str, sender: bytes = b"jana.meyer@example.com") -> bytes:
+    """A customer's real mail-client reply (no reference in the subject) to ``message_id``."""
+    raw = eml("reply_without_reference.eml").replace(b"<OUR-REPLY-ID>", message_id.encode())
+    return raw.replace(b"jana.meyer@example.com", sender)
+
+
+def test_reply_without_the_reference_threads_by_in_reply_to_our_sent_reply(policies, queue, agent):
+    ticket = inbound.inbound_email_process(raw=eml("plain.eml")).ticket
+    reply = svc.ticket_reply(
+        ticket=ticket, user=agent, body="Could you restart the export?", status="pending"
+    )
+    mail.outbox.clear()
+    outbox_send_queued()
+    sent = next(m for m in mail.outbox if "restart the export" in m.body)
+    # The Message-ID the customer's client saw is the one stored on our reply.
+    assert (
+        sent.message()["Message-ID"]
+        == reply.email_message_id
+        == outbox_message_id(OutboundEmail.objects.get(idempotency_key=f"support-reply:{reply.pk}"))
+    )
+    result = inbound.inbound_email_process(raw=answer_to(sent.message()["Message-ID"]))
+    assert not result.created and result.ticket.pk == ticket.pk
+    answer = TicketMessage.objects.get(
+        email_message_id="<9f3c1e2a-5b7d-4c0e-8a61-3d2f7e9b0c14@example.com>"
+    )
+    assert answer.ticket_id == ticket.pk and answer.from_customer
+    assert answer.body.startswith("Hallo,\n\nleider klappt der Export immer noch nicht")
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.OPEN
+    assert Ticket.objects.count() == 1
+
+
+def test_reply_to_the_acknowledgement_threads_by_its_message_id(policies, queue):
+    ticket = inbound.inbound_email_process(raw=eml("plain.eml")).ticket
+    ack = OutboundEmail.objects.get(idempotency_key=f"support-ack:{ticket.pk}")
+    result = inbound.inbound_email_process(raw=answer_to(outbox_message_id(ack)))
+    assert not result.created and result.ticket.pk == ticket.pk
+
+
+def test_a_reference_naming_no_ticket_still_threads_by_in_reply_to(policies, queue, agent):
+    ticket = inbound.inbound_email_process(raw=eml("plain.eml")).ticket
+    reply = svc.ticket_reply(ticket=ticket, user=agent, body="Restart it?")
+    raw = answer_to(reply.email_message_id).replace(
+        b"Subject: Re: Export to CSV fails", b"Subject: Re: [T-999999] Export to CSV fails"
+    )
+    result = inbound.inbound_email_process(raw=raw)
+    assert not result.created and result.ticket.pk == ticket.pk
+
+
+def test_in_reply_to_from_a_stranger_or_a_forged_id_opens_a_new_ticket(policies, queue, agent):
+    ticket = inbound.inbound_email_process(raw=eml("plain.eml")).ticket
+    reply = svc.ticket_reply(ticket=ticket, user=agent, body="Restart it?")
+    stranger = inbound.inbound_email_process(
+        raw=answer_to(reply.email_message_id, sender=b"mallory@evil.example")
+    )
+    assert stranger.created and stranger.ticket.pk != ticket.pk
+    ack = OutboundEmail.objects.get(idempotency_key=f"support-ack:{ticket.pk}")
+    forged = f"<outbox.{ack.pk}.0000000000000000@127.0.0.1>"
+    raw = (
+        answer_to(forged)
+        .replace(b"<9f3c1e2a", b"<forged-9f3c1e2a")
+        .replace(b"<plain-1@mail.example.com> ", b"")
+    )
+    assert inbound.inbound_email_process(raw=raw).created
 
 
 def test_reference_from_a_stranger_opens_a_new_ticket(policies, queue):

@@ -35,14 +35,53 @@ LIST_URLS = ["ticket_list", "my_queue", "unassigned", "breaching", "pending"]
 def test_lists_have_a_fixed_query_count(
     agent_client, agent, policies, queue, url_name, django_assert_max_num_queries
 ):
+    # session, user, roles; the page's rows, the calendars' hours and holidays (once for every
+    # row), the queue filter, the bulk form's agents; the count (with PostgreSQL's estimate and
+    # the look-ahead row that decides whether to trust it).
     make_tickets(3, assignee=agent)
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(11):
         assert agent_client.get(reverse(f"support:{url_name}")).status_code == 200
-    make_tickets(57, assignee=agent)
+    make_tickets(57, assignee=agent, priority=Priority.URGENT)
     Ticket.objects.update(sla_due_at=timezone.now() - dt.timedelta(hours=1))
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(11):
         response = agent_client.get(reverse(f"support:{url_name}"))
     assert response.status_code == 200
+    with django_assert_max_num_queries(11):
+        assert agent_client.get(reverse(f"support:{url_name}"), HTTP_HX_REQUEST="true")
+
+
+def test_the_table_refreshes_itself_every_minute_with_the_same_filters(
+    agent_client, agent, policies, queue
+):
+    make_tickets(2, assignee=agent)
+    page = agent_client.get(reverse("support:my_queue"), {"priority": "normal", "sort": "-due"})
+    html = page.content.decode()
+    assert 'hx-trigger="every 60s' in html
+    assert 'hx-get="/tickets/mine/?priority=normal&amp;sort=-due"' in html
+    # The refresh gets the table alone, with its own refresh for the next minute.
+    partial = agent_client.get(
+        reverse("support:my_queue"), {"priority": "normal", "page": "1"}, HTTP_HX_REQUEST="true"
+    )
+    body = partial.content.decode()
+    assert "<form" not in body and 'hx-trigger="every 60s' in body
+    assert 'hx-get="/tickets/mine/?priority=normal&amp;page=1"' in body
+    assert "data-remaining-seconds=" in body and "data-due=" in body
+
+
+def test_filter_bar_searches_assignees_and_takes_a_typed_tag(
+    agent_client, agent, agent2, policies, queue
+):
+    mine = svc.ticket_create(subject="Mine", contact=ContactFactory(), assignee=agent)
+    svc.ticket_set_tags(ticket=mine, names=["refund"], user=agent)
+    svc.ticket_create(subject="Theirs", contact=ContactFactory(), assignee=agent2)
+    response = agent_client.get(reverse("support:ticket_list"), {"assignee": agent.pk})
+    assert [t.subject for t in response.context["object_list"]] == ["Mine"]
+    html = response.content.decode()
+    # Only the chosen agent is rendered; the rest are searched as one types.
+    assert 'data-autocomplete-url="/people/autocomplete/"' in html
+    assert str(agent2) not in html.split('name="assignee"')[1].split("</select>")[0]
+    response = agent_client.get(reverse("support:ticket_list"), {"tag": "Refund"})
+    assert [t.subject for t in response.context["object_list"]] == ["Mine"]
 
 
 def test_my_queue_sorted_by_sla_due_with_countdowns(agent_client, agent, agent2, policies, queue):
@@ -345,3 +384,57 @@ def test_anonymous_is_sent_to_login(client, policies, queue):
     ticket = TicketFactory()
     assert client.get(ticket.get_absolute_url()).status_code == 302
     assert client.get(reverse("support:ticket_list")).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("now", "shown", "seconds"),
+    [
+        # Friday 16:30: 30 min left on Friday, then (weekend, Monday holiday) 60 on Tuesday.
+        ((2026, 12, 18, 16, 30), "1h 30m left", 5400),
+        # Saturday noon: the clock stands until Tuesday 09:00.
+        ((2026, 12, 19, 12), "1h 00m left", 3600),
+        # Monday (the holiday) afternoon: still an hour.
+        ((2026, 12, 21, 15), "1h 00m left", 3600),
+        # Tuesday 11:15: due at 10:00, overdue by 75 business minutes.
+        ((2026, 12, 22, 11, 15), "overdue 1h 15m", -4500),
+    ],
+)
+def test_my_queue_countdown_matches_a_hand_computation_across_weekend_and_holiday(
+    agent_client, agent, policies, queue, monkeypatch, now, shown, seconds
+):
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from support import selectors
+
+    berlin = ZoneInfo("Europe/Berlin")
+    # Friday 18 Dec 16:00, normal priority: first response due in 2 business hours.
+    ticket = svc.ticket_create(
+        subject="Cannot log in",
+        contact=ContactFactory(),
+        assignee=agent,
+        now=dt.datetime(2026, 12, 18, 16, tzinfo=berlin),
+    )
+    assert ticket.sla_due_at == dt.datetime(2026, 12, 22, 10, tzinfo=berlin)
+    monkeypatch.setattr(
+        selectors, "timezone", SimpleNamespace(now=lambda: dt.datetime(*now, tzinfo=berlin))
+    )
+    html = agent_client.get(reverse("support:my_queue")).content.decode()
+    assert shown in html
+    assert f'data-remaining-seconds="{seconds}"' in html
+    assert ('class="table-danger"' in html) == (seconds < 0)
+
+
+def test_rows_escape_what_customers_typed_and_show_paused_and_breached(
+    agent_client, agent, policies, queue
+):
+    ticket = svc.ticket_create(
+        subject="<script>alert(1)</script>", contact=ContactFactory(), assignee=agent
+    )
+    svc.ticket_change_status(ticket=ticket, status=TicketStatus.PENDING, user=agent)
+    Ticket.objects.filter(pk=ticket.pk).update(first_response_breached=True)
+    html = agent_client.get(reverse("support:ticket_list")).content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    row = html.split(f'name="tickets" value="{ticket.pk}"')[1].split("</tr>")[0]
+    assert "paused" in row and "breached" in row

@@ -165,3 +165,26 @@ def test_adding_in_two_steps_equals_adding_once(schedule, start, a, b):
     assume(fits(schedule, a, b))
     once = add_business_time(schedule, start, a + b)
     assert add_business_time(schedule, add_business_time(schedule, start, a), b) == once
+
+
+def day_by_day(schedule, start, end):
+    """The working time from ``start`` to ``end`` read off every date's intervals one by one."""
+    total = dt.timedelta(0)
+    day = start.astimezone(schedule.tz).date() - dt.timedelta(days=1)
+    while day <= end.astimezone(schedule.tz).date() + dt.timedelta(days=1):
+        for opens, closes in Schedule.build(
+            schedule.tz, schedule.hours, schedule.holidays
+        ).windows_on(day):
+            total += max(min(closes, end) - max(opens, start), dt.timedelta(0))
+        day += dt.timedelta(days=1)
+    return total
+
+
+@PROPERTY
+@given(schedules(), st.lists(st.tuples(instants, instants), min_size=1, max_size=6))
+def test_measuring_many_spans_on_one_schedule_matches_counting_day_by_day(schedule, spans):
+    # One schedule measures spans in any order (its running totals grow both ways).
+    for start, end in spans:
+        start, end = sorted((start, end))
+        assert business_time_between(schedule, start, end) == day_by_day(schedule, start, end)
+        assert business_time_between(schedule, end, start) == -day_by_day(schedule, start, end)
