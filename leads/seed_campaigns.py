@@ -32,6 +32,8 @@ WON_SHARE = 0.6
 UPDATE_CHUNK = 1000
 MARKETS = ["DE", "AT", "CH", "GB", "IE", "FR", "NL", "ES", "IT", "SE", "US", "CA"]
 AUDIENCE = "Newsletter audience: Europe and North America"
+DACH = ["DE", "AT", "CH"]
+AUDIENCE_SMALL = "Newsletter audience: DACH"
 
 AB_TEST = {
     "name": "Spring webinar invitation (A/B)",
@@ -188,27 +190,39 @@ def leads_link_converted(ctx):
 
 
 def _update_leads(rows):
-    """One UPDATE … FROM (VALUES …) per chunk: the lead becomes the contact it was converted
-    into (same person, same company); a contact without an address keeps the lead's."""
+    """The lead becomes the contact it was converted into (same person, same company; a contact
+    without an address keeps the lead's): on PostgreSQL one UPDATE … FROM unnest(arrays), one
+    join whatever the number of leads; elsewhere an UPDATE … FROM (VALUES …) per chunk."""
     from leads.models import Lead
 
+    if not rows:
+        return
     table = connection.ops.quote_name(Lead._meta.db_table)
-    placeholder = (
-        "(CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS VARCHAR(100)), "
-        "CAST(%s AS VARCHAR(100)), CAST(%s AS VARCHAR(254)), CAST(%s AS VARCHAR(200)), "
-        "CAST(%s AS VARCHAR(200)))"
+    assign = (
+        "converted_account_id = v.account_id, converted_contact_id = v.contact_id, "
+        "first_name = v.first_name, last_name = v.last_name, "
+        f"email = CASE WHEN v.email = '' THEN {table}.email ELSE v.email END, "
+        "company_name = v.company_name, website = v.website"
     )
+    columns = "id account_id contact_id first_name last_name email company_name website"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} SET {assign} FROM unnest(%s::bigint[], %s::bigint[], "  # noqa: S608
+                "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                f"AS v({', '.join(columns.split())}) WHERE {table}.id = v.id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return
+        select = ", ".join(
+            f"column{i} AS {name}" for i, name in enumerate(columns.split(), start=1)
+        )
         for start in range(0, len(rows), UPDATE_CHUNK):
             chunk = rows[start : start + UPDATE_CHUNK]
-            values = ", ".join([placeholder] * len(chunk))
+            values = ", ".join(["(" + ", ".join(["%s"] * 8) + ")"] * len(chunk))
             cursor.execute(
-                f"UPDATE {table} SET converted_account_id = v.column2, "  # noqa: S608
-                "converted_contact_id = v.column3, first_name = v.column4, "
-                "last_name = v.column5, "
-                f"email = CASE WHEN v.column6 = '' THEN {table}.email ELSE v.column6 END, "
-                "company_name = v.column7, website = v.column8 "
-                f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1",
+                f"UPDATE {table} SET {assign} FROM (SELECT {select} FROM (VALUES {values})) "  # noqa: S608
+                f"AS v WHERE {table}.id = v.id",
                 [value for row in chunk for value in row],
             )
 
@@ -286,28 +300,32 @@ def email_campaigns_seed(ctx):
 def _audience(ctx, Segment, manager):
     """The demo campaigns' segment: contacts of accounts in Europe and North America (those
     without marketing consent too, so the recipient list shows who was skipped and why); at large
-    scales only the first reps' books, so a campaign stays under ``MAX_RECIPIENTS``."""
+    scales only the first reps' books, then only DACH, so a campaign stays near
+    ``MAX_RECIPIENTS``."""
     from crm.segments.definition import definition_clean
     from crm.segments.selectors import segment_queryset
     from crm.segments.services import segment_snapshot_take
 
-    def make(owners=None):
-        children = [{"criterion": "account_country", "operator": "in", "value": MARKETS}]
+    def make(name, countries, owners=()):
+        children = [{"criterion": "account_country", "operator": "in", "value": countries}]
         if owners:
             children.append(
                 {"criterion": "owner", "operator": "in", "value": [str(u.pk) for u in owners]}
             )
-        return definition_clean("contact", {"op": "and", "children": children})
+            name = f"{name} ({', '.join(u.username for u in owners)})"
+        definition = definition_clean("contact", {"op": "and", "children": children})
+        return Segment(
+            name=name, target="contact", shared=True, owner=manager, definition=definition
+        )
 
-    segment = Segment(
-        name=AUDIENCE, target="contact", shared=True, owner=manager, definition=make()
-    )
+    segment = make(AUDIENCE, MARKETS)
     size = segment_queryset(segment, user=manager).count()
     reps = ctx.reps
     if size > MAX_RECIPIENTS and reps:
-        keep = max(1, len(reps) * MAX_RECIPIENTS // size)
-        segment.definition = make(reps[:keep])
-        segment.name = f"{AUDIENCE}, {', '.join(u.username for u in reps[:keep])}"
+        keep = reps[: max(1, len(reps) * MAX_RECIPIENTS // size)]
+        segment = make(AUDIENCE, MARKETS, keep)
+        if segment_queryset(segment, user=manager).count() > MAX_RECIPIENTS:
+            segment = make(AUDIENCE_SMALL, DACH, keep)
     (segment,) = ctx.bulk_create(Segment, [segment])
     segment = Segment.objects.get(pk=segment.pk)
     segment_snapshot_take(segment=segment, date=ctx.today)
