@@ -93,7 +93,7 @@ DRAFT = {
 BOUNCE_RATE = 0.02
 UNSUBSCRIBE_AFTER_RATE = 0.01
 UNSUBSCRIBED_BEFORE_RATE = 0.04
-REPLY_RATE_CLICKED = 0.25
+REPLY_RATE_ENGAGED = 0.25
 REPLY_RATE_OTHERS = 0.01
 
 
@@ -403,6 +403,7 @@ def _recipients(ctx, campaign, segment, manager, variants, rates, started):
             seen.add(email)
             n_sent += 1
         sendable.append(skip)
+    engaged_rate = min(click for _, click in rates.values())
     outbox_ids = iter(ctx.reserve_ids(OutboundEmail, n_sent))
     # Sends run at the campaign's rate, from the start.
     per_second = campaign.rate_per_minute / 60
@@ -410,6 +411,12 @@ def _recipients(ctx, campaign, segment, manager, variants, rates, started):
     for member, pk, skip in zip(members, recipient_ids, sendable, strict=True):
         contact_id, email, _, first, company, owner_first, owner_last, owner_id = member
         email = (email or "").lower()
+        # The same draws for every member whatever its variant or status, so which contacts
+        # reply or unsubscribe does not depend on the split (which hashes primary keys).
+        u_bounce, u_click, u_open, u_reply, u_unsubscribe = (rng.random() for _ in range(5))
+        open_delay = dt.timedelta(minutes=rng.expovariate(1 / 240))
+        click_delay = dt.timedelta(seconds=rng.randint(5, 600))
+        reply_hours = rng.randint(2, 24 * 10)
         bucket = bucket_for(campaign.pk, contact_id)
         if skip:
             rows.append(
@@ -423,20 +430,23 @@ def _recipients(ctx, campaign, segment, manager, variants, rates, started):
         outbox_id = next(outbox_ids)
         opened = clicked = None
         open_rate, click_rate = rates[variant]
-        if rng.random() < BOUNCE_RATE:
-            bounced.append((email, queued + dt.timedelta(minutes=rng.randint(1, 30))))
+        reply_at = queued + dt.timedelta(hours=reply_hours)
+        if u_bounce < BOUNCE_RATE:
+            bounced.append((email, queued + dt.timedelta(minutes=1 + u_open * 30)))
         else:
-            if rng.random() < click_rate:
-                opened = queued + dt.timedelta(minutes=rng.expovariate(1 / 180))
-                clicked = opened + dt.timedelta(seconds=rng.randint(5, 600))
-            elif rng.random() < (open_rate - click_rate) / (1 - click_rate):
-                opened = queued + dt.timedelta(minutes=rng.expovariate(1 / 300))
-            reply_rate = REPLY_RATE_CLICKED if clicked else REPLY_RATE_OTHERS
-            if rng.random() < reply_rate:
-                replied = queued + dt.timedelta(hours=rng.randint(2, 24 * 10))
-                if replied < now:
-                    replies.append((contact_id, owner_id, replied, subjects[variant]))
-            elif opened and rng.random() < UNSUBSCRIBE_AFTER_RATE:
+            if u_click < click_rate:
+                opened = queued + open_delay
+                clicked = opened + click_delay
+            elif u_open < (open_rate - click_rate) / (1 - click_rate):
+                opened = queued + open_delay
+            # Replies come from the most engaged: those who would have clicked either variant.
+            engaged = u_click < engaged_rate
+            if u_reply < (REPLY_RATE_ENGAGED if engaged else REPLY_RATE_OTHERS):
+                if reply_at < now:
+                    replies.append((contact_id, owner_id, reply_at))
+            elif u_unsubscribe < UNSUBSCRIBE_AFTER_RATE:
+                # They read it, then used the unsubscribe link.
+                opened = opened or queued + open_delay
                 unsubscribed.append((contact_id, email, opened + dt.timedelta(minutes=2)))
         values = {
             "first_name": first or "",
@@ -521,7 +531,7 @@ def _recipients(ctx, campaign, segment, manager, variants, rates, started):
         [
             (
                 ActivityKind.EMAIL,
-                f"Replied to “{subject[:150]}”",
+                f"Replied to “{campaign.name[:150]}”",
                 "Interested; asked for a call next week.",
                 at,
                 owner_id,
@@ -530,7 +540,7 @@ def _recipients(ctx, campaign, segment, manager, variants, rates, started):
                 contact_id,
                 at,
             )
-            for contact_id, owner_id, at, subject in replies
+            for contact_id, owner_id, at in replies
         ],
     )
 
