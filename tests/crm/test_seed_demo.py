@@ -85,7 +85,8 @@ def test_seed_demo_data_is_well_formed():
 
     assert Account.objects.count() >= 10
     assert Contact.objects.count() == 50
-    assert Activity.objects.count() == 150
+    # 150 from the core; the email campaigns step adds the replies to its emails.
+    assert Activity.objects.exclude(summary__startswith="Replied to “").count() == 150
     accounts = list(Account.objects.all())
     assert {a.owner.username for a in accounts} <= {"rep", "rep2"}
     for account in accounts:
