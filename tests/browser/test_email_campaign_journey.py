@@ -46,6 +46,11 @@ def _add_condition(page, criterion):
         )
         empty = [rows.count() - 1]
     row = "#" + rows.nth(empty[0]).get_attribute("id")
+    # Let HTMX finish swapping and wiring the new row first (a real user is never this fast).
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
+    )
+    page.wait_for_timeout(150)
     page.select_option(f"{row} select[name$='-criterion']", criterion)
     # A row HTMX has just added may not listen yet when the choice is made: choose again.
     for _ in range(3):
@@ -87,9 +92,9 @@ def test_manager_sends_an_ab_campaign_to_a_segment(browser_page, live_server):
     page.select_option(f"{row} select[name$='-operator']", "contains")
     page.fill(f"{row} input[name$='-value']", "VP")
     row = _add_condition(page, "account_country")
-    page.evaluate(
-        f"document.querySelector('{row} select[name$=\"-value\"]').tomselect.setValue(['DE'])"
-    )
+    value = f"document.querySelector('{row} select[name$=\"-value\"]')"
+    page.wait_for_function(f"() => {value} && {value}.tomselect")  # Tom Select wired it
+    page.evaluate(f"{value}.tomselect.setValue(['DE'])")
     row = _add_condition(page, "last_activity")
     page.select_option(f"{row} select[name$='-operator']", "not_within")
     page.fill(f"{row} input[name$='-value']", "30")
