@@ -161,3 +161,202 @@ class DailyMetric(models.Model):
 
     def __str__(self):
         return f"{self.date} {self.metric} {self.dimension}: {self.value}"
+
+
+# Rollups: small per-day aggregates the dashboards read instead of scanning millions of rows.
+# Each is rebuilt a day at a time (the day's rows are replaced as a whole), so a refresh that
+# runs twice, or a rebuild after a refresh, leaves one set. Durations are kept per row as packed
+# little-endian float64 seconds (``analytics.rollups.pack``); a figure concatenates the rows'
+# durations and takes exact percentiles of them.
+
+
+class RollupState(models.Model):
+    """How fresh one rollup is: ``refreshed_at`` is when the last refresh started reading (every
+    change before it is in the rollup), ``rebuilt_at`` when it was last rebuilt from scratch."""
+
+    name = models.CharField(max_length=30, unique=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class OwnedRollupQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Rows of what the user may see of the underlying records: reps their own, managers
+        their teams', admins all (``owner_scope``); ``deals`` rows follow deal visibility."""
+        if self.model.deals and not (
+            getattr(user, "is_authenticated", False)
+            and (user.is_sales_rep or user.is_manager or user.is_admin_role)
+        ):
+            return self.none()
+        return owner_scope(self, user)
+
+
+class LeadDay(models.Model):
+    """Leads created on one day, per owner, source, campaign: how far they got and how fast.
+
+    ``touch_seconds`` are the seconds from creation to the first call, email or meeting a person
+    logged on each lead that has one; ``qualify_seconds`` from creation to qualification (the
+    status change, else conversion) of each lead that reached it."""
+
+    deals = False
+
+    date = models.DateField()
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=20)
+    campaign = models.ForeignKey(
+        "leads.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    leads = models.PositiveIntegerField(default=0)
+    qualified = models.PositiveIntegerField(default=0, help_text="Now qualified or converted.")
+    converted = models.PositiveIntegerField(default=0)
+    with_deal = models.PositiveIntegerField(default=0, help_text="A deal was made from the lead.")
+    won = models.PositiveIntegerField(default=0, help_text="One of the lead's deals is won.")
+    touch_seconds = models.BinaryField(default=bytes)
+    qualify_seconds = models.BinaryField(default=bytes)
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date"]
+        indexes = [
+            models.Index(fields=["date", "owner"], name="leadday_date_idx"),
+            models.Index(fields=["owner", "date"], name="leadday_owner_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.date} {self.source}: {self.leads} leads"
+
+
+class DealDay(models.Model):
+    """Deals closed (won or lost) on one day, per owner, lead source and campaign: count,
+    amount, and the sum of their cycles (seconds from creation to close)."""
+
+    deals = True
+
+    date = models.DateField()
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10)
+    source = models.CharField(max_length=20, blank=True, help_text="Empty: no lead (direct).")
+    campaign = models.ForeignKey(
+        "leads.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    deals_count = models.PositiveIntegerField("deals", default=0)
+    amount = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    cycle_seconds = models.FloatField(default=0)
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date"]
+        indexes = [
+            models.Index(fields=["date", "owner"], name="dealday_date_idx"),
+            models.Index(fields=["owner", "date"], name="dealday_owner_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.date} {self.status}: {self.deals_count} deals"
+
+
+class StageDay(models.Model):
+    """Stage changes of one day, per deal owner and (from, to) stage: how many, and the seconds
+    each deal had spent in the stage it left.
+
+    A deal can enter a stage more than once; ``entered_before`` is the day of the deal's
+    previous change into the same stage (empty: none), ``advanced_before`` the day it last moved
+    on from the same stage to a later one, so a range counts each deal once (at its first
+    change inside the range)."""
+
+    deals = True
+
+    date = models.DateField()
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    from_stage = models.ForeignKey(
+        "sales.Stage", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    to_stage = models.ForeignKey("sales.Stage", on_delete=models.CASCADE, related_name="+")
+    advanced = models.BooleanField(help_text="To a later stage that is not lost.")
+    entered_before = models.DateField(null=True, blank=True)
+    advanced_before = models.DateField(null=True, blank=True)
+    moves = models.PositiveIntegerField(default=0)
+    seconds = models.BinaryField(default=bytes, help_text="Seconds in the stage left, per move.")
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date"]
+        indexes = [
+            models.Index(fields=["date", "owner"], name="stageday_date_idx"),
+            models.Index(fields=["owner", "date"], name="stageday_owner_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.date} {self.from_stage_id}→{self.to_stage_id}: {self.moves}"
+
+
+class SupportDayQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Rows of the tickets the user may see (``Ticket.visible_to``): agents and admins every
+        assignee's rows; managers the rows made for them and their people's assignee rows; reps
+        the rows of their own accounts' tickets."""
+        from analytics.choices import Audience
+
+        if not getattr(user, "is_authenticated", False) or not user.has_any_role:
+            return self.none()
+        if user.is_admin_role or user.is_support_agent:
+            return self.filter(audience=Audience.ASSIGNEE)
+        if user.is_manager:
+            return self.filter(
+                models.Q(audience=Audience.MANAGER, person_id=user.pk)
+                | models.Q(audience=Audience.ASSIGNEE, person_id__in=user.managed_user_ids)
+            )
+        return self.filter(audience=Audience.ACCOUNT_OWNER, person_id=user.pk)
+
+
+class SupportDay(models.Model):
+    """Tickets of one day per priority, counted once per audience: by assignee, by the owner of
+    the ticket's account (what a rep sees) and, for each manager, the tickets they may see.
+
+    Ticket figures count tickets created that day (merged ones left out); the CSAT figures
+    count survey answers given that day, under their ticket's priority."""
+
+    date = models.DateField()
+    audience = models.CharField(max_length=15)
+    person = models.ForeignKey(
+        "crm.User", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    priority = models.CharField(max_length=10)
+    tickets = models.PositiveIntegerField(default=0)
+    sla_tickets = models.PositiveIntegerField(default=0)
+    first_due = models.PositiveIntegerField(default=0)
+    first_met = models.PositiveIntegerField(default=0)
+    resolution_due = models.PositiveIntegerField(default=0)
+    resolution_met = models.PositiveIntegerField(default=0)
+    first_seconds = models.BinaryField(default=bytes)
+    resolution_seconds = models.BinaryField(default=bytes)
+    csat_answers = models.PositiveIntegerField(default=0)
+    csat_rating_sum = models.PositiveIntegerField(default=0)
+    csat_satisfied = models.PositiveIntegerField(default=0)
+
+    objects = SupportDayQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date"]
+        indexes = [
+            models.Index(fields=["audience", "person", "date"], name="supportday_audience_idx"),
+            models.Index(fields=["date"], name="supportday_date_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.date} {self.audience}:{self.person_id} {self.priority}"

@@ -1,0 +1,639 @@
+"""The dashboards' rollups: per-day aggregates of leads, closed deals, stage changes and
+tickets, kept by Celery so a dashboard reads a few thousand small rows instead of scanning
+millions (``LeadDay``, ``DealDay``, ``StageDay``, ``SupportDay``).
+
+A rollup is always rewritten a whole day at a time: the day's rows are deleted and recomputed
+from the records in one transaction, so rerunning a refresh (or a crash and retry) leaves the
+same rows. ``rollups_refresh`` (beat, every 15 minutes) rewrites today, yesterday and every day
+holding a record changed since its previous run; ``rollups_rebuild`` (nightly, and the
+``rebuild_rollups`` command) rewrites every day, which also catches what the refresh cannot see
+(deleted records, bulk updates that leave ``updated_at`` alone, reassigned teams).
+
+Durations are stored per row as packed float64 seconds; ``percentiles`` concatenates the rows'
+durations and interpolates between the nearest ranks like PostgreSQL's ``percentile_cont``, so a
+median read from the rollup equals the one computed over the records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    FloatField,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from analytics.choices import Audience
+from analytics.models import DealDay, LeadDay, RollupState, StageDay, SupportDay
+from analytics.services import job_claim, job_release
+from analytics.sql import Seconds
+
+logger = logging.getLogger(__name__)
+
+ROLLUPS_JOB = "rollups"
+REFRESH_OVERLAP = dt.timedelta(minutes=5)  # re-read a little before the last run: clock skew
+WINDOW_DAYS = 31  # a rebuild reads the records a month at a time
+DURATION = np.dtype("<f8")
+
+
+# Durations -----------------------------------------------------------------------------------
+
+
+def pack(values: Iterable[float]) -> bytes:
+    return np.asarray(list(values), dtype=DURATION).tobytes()
+
+
+def unpack(blob) -> np.ndarray:
+    return np.frombuffer(bytes(blob or b""), dtype=DURATION)
+
+
+def percentiles(blobs: Iterable, fractions: dict[str, float], scale: float = 1.0) -> dict:
+    """``{name: value}`` of the durations packed in ``blobs`` (divided by ``scale``); None when
+    there are none. Linear between the nearest ranks, as ``percentile_cont``."""
+    arrays = [unpack(b) for b in blobs if b]
+    values = np.concatenate(arrays) if arrays else np.empty(0, dtype=DURATION)
+    if not values.size:
+        return dict.fromkeys(fractions)
+    return {
+        name: float(np.percentile(values, fraction * 100)) / scale
+        for name, fraction in fractions.items()
+    }
+
+
+def count(blobs: Iterable) -> int:
+    return sum(len(b or b"") for b in blobs) // DURATION.itemsize
+
+
+# Days ----------------------------------------------------------------------------------------
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def local_day(moment: dt.datetime | None) -> dt.date | None:
+    return timezone.localdate(moment) if moment is not None else None
+
+
+def spans(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Sorted days as (first, last) runs of consecutive days, none longer than a window."""
+    out: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        if (
+            out
+            and day - out[-1][1] == dt.timedelta(days=1)
+            and (day - out[-1][0]).days < WINDOW_DAYS
+        ):
+            out[-1][1] = day
+        else:
+            out.append([day, day])
+    return [(a, b) for a, b in out]
+
+
+def _in_days(field: str, first: dt.date, last: dt.date) -> Q:
+    return Q(
+        **{
+            f"{field}__gte": day_start(first),
+            f"{field}__lt": day_start(last + dt.timedelta(days=1)),
+        }
+    )
+
+
+# Leads ---------------------------------------------------------------------------------------
+
+
+def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
+    from crm.choices import ActivityKind
+    from crm.models import Activity
+    from leads.choices import LeadStatus
+    from leads.models import Lead
+    from sales.choices import StageKind
+    from sales.models import Opportunity
+
+    lead_type = ContentType.objects.get_for_model(Lead)
+    touches = (ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING)
+    reached = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED)
+    first_touch = Subquery(
+        Activity.objects.filter(
+            content_type=lead_type, object_id=OuterRef("pk"), kind__in=touches, actor__isnull=False
+        )
+        .order_by()
+        .values("object_id")
+        .annotate(first=Min("occurred_at"))
+        .values("first")[:1]
+    )
+    # Qualified when first set to Qualified (the status change on its timeline), else when it
+    # was converted (a lead converted straight away is qualified then).
+    status_change = Subquery(
+        Activity.objects.filter(
+            content_type=lead_type,
+            object_id=OuterRef("pk"),
+            kind=ActivityKind.SYSTEM,
+            summary__startswith="Status:",
+            summary__endswith="→ Qualified",
+        )
+        .order_by()
+        .values("object_id")
+        .annotate(first=Min("occurred_at"))
+        .values("first")[:1]
+    )
+    deals = Opportunity.objects.filter(source_lead=OuterRef("pk"))
+    rows = (
+        Lead.objects.filter(_in_days("created_at", first, last))
+        .order_by()
+        .annotate(
+            day=TruncDate("created_at"),
+            has_deal=Exists(deals),
+            has_win=Exists(deals.filter(status=StageKind.WON)),
+            touch=Seconds(first_touch, F("created_at")),
+            qualify=Case(
+                When(
+                    status__in=reached,
+                    then=Seconds(Coalesce(status_change, F("converted_at")), F("created_at")),
+                ),
+                default=Value(None),
+                output_field=FloatField(),
+            ),
+        )
+        .values_list(
+            "day",
+            "owner_id",
+            "source",
+            "campaign_id",
+            "status",
+            "has_deal",
+            "has_win",
+            "touch",
+            "qualify",
+        )  # fmt: skip
+    )
+    groups: dict = {}
+    for day, owner, source, campaign, status, has_deal, has_win, touch, qualify in rows.iterator(
+        chunk_size=5000
+    ):
+        g = groups.get((day, owner, source, campaign))
+        if g is None:
+            g = groups[(day, owner, source, campaign)] = [0, 0, 0, 0, 0, [], []]
+        g[0] += 1
+        g[1] += status in reached
+        g[2] += status == LeadStatus.CONVERTED
+        g[3] += bool(has_deal)
+        g[4] += bool(has_win)
+        if touch is not None:
+            g[5].append(touch)
+        if qualify is not None:
+            g[6].append(qualify)
+    return [
+        LeadDay(
+            date=day,
+            owner_id=owner,
+            source=source,
+            campaign_id=campaign,
+            leads=g[0],
+            qualified=g[1],
+            converted=g[2],
+            with_deal=g[3],
+            won=g[4],
+            touch_seconds=pack(g[5]),
+            qualify_seconds=pack(g[6]),
+        )  # fmt: skip
+        for (day, owner, source, campaign), g in groups.items()
+    ]
+
+
+def _lead_days_changed(since: dt.datetime) -> set[dt.date]:
+    from crm.models import Activity
+    from leads.models import Lead
+    from sales.models import Opportunity
+
+    lead_type = ContentType.objects.get_for_model(Lead)
+    changed = Lead.objects.filter(
+        Q(updated_at__gte=since)
+        | Q(pk__in=Opportunity.objects.filter(updated_at__gte=since).values("source_lead_id"))
+        | Q(
+            pk__in=Activity.objects.filter(content_type=lead_type, created_at__gte=since).values(
+                "object_id"
+            )
+        )
+    )
+    return set(changed.annotate(day=TruncDate("created_at")).values_list("day", flat=True))
+
+
+def _lead_first_day() -> dt.date | None:
+    from leads.models import Lead
+
+    return local_day(
+        Lead.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    )
+
+
+# Deals ---------------------------------------------------------------------------------------
+
+
+def _deal_rows(first: dt.date, last: dt.date) -> list[DealDay]:
+    from sales.choices import StageKind
+    from sales.models import Opportunity
+
+    rows = (
+        Opportunity.objects.exclude(status=StageKind.OPEN)
+        .filter(_in_days("closed_at", first, last))
+        .order_by()
+        .annotate(day=TruncDate("closed_at"), cycle=Seconds(F("closed_at"), F("created_at")))
+        .values_list(
+            "day", "owner_id", "status", "source_lead__source", "campaign_id", "amount", "cycle"
+        )  # fmt: skip
+    )
+    groups: dict = {}
+    for day, owner, status, source, campaign, amount, cycle in rows.iterator(chunk_size=5000):
+        key = (day, owner, status, source or "", campaign)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = [0, Decimal("0"), 0.0]
+        g[0] += 1
+        g[1] += amount or 0
+        g[2] += cycle or 0.0
+    return [
+        DealDay(
+            date=day,
+            owner_id=owner,
+            status=status,
+            source=source,
+            campaign_id=campaign,
+            deals_count=g[0],
+            amount=g[1],
+            cycle_seconds=g[2],
+        )  # fmt: skip
+        for (day, owner, status, source, campaign), g in groups.items()
+    ]
+
+
+def _deal_days_changed(since: dt.datetime) -> set[dt.date]:
+    from sales.models import Opportunity
+
+    return set(
+        Opportunity.objects.filter(updated_at__gte=since, closed_at__isnull=False)
+        .annotate(day=TruncDate("closed_at"))
+        .values_list("day", flat=True)
+    )
+
+
+def _deal_first_day() -> dt.date | None:
+    from sales.models import Opportunity
+
+    return local_day(
+        Opportunity.objects.filter(closed_at__isnull=False)
+        .order_by("closed_at")
+        .values_list("closed_at", flat=True)
+        .first()
+    )
+
+
+# Stage changes -------------------------------------------------------------------------------
+
+
+def _stage_rows(first: dt.date, last: dt.date) -> list[StageDay]:
+    from sales.choices import StageKind
+    from sales.models import StageChange
+
+    earlier = Q(changed_at__lt=OuterRef("changed_at")) | Q(
+        changed_at=OuterRef("changed_at"), pk__lt=OuterRef("pk")
+    )
+    same_deal = StageChange.objects.filter(earlier, opportunity_id=OuterRef("opportunity_id"))
+    advance = Q(from_stage__isnull=False, to_stage__order__gt=F("from_stage__order")) & ~Q(
+        to_stage__kind=StageKind.LOST
+    )
+    entered_before = Subquery(
+        same_deal.filter(to_stage_id=OuterRef("to_stage_id"))
+        .order_by("-changed_at", "-pk")
+        .values("changed_at")[:1]
+    )
+    advanced_before = Subquery(
+        same_deal.filter(advance, from_stage_id=OuterRef("from_stage_id"))
+        .order_by("-changed_at", "-pk")
+        .values("changed_at")[:1]
+    )
+    rows = (
+        StageChange.objects.filter(_in_days("changed_at", first, last))
+        .order_by()
+        .annotate(
+            day=TruncDate("changed_at"),
+            advanced=Case(When(advance, then=Value(True)), default=Value(False)),
+            entered_before=entered_before,
+            advanced_before=Case(When(advance, then=advanced_before), default=Value(None)),
+        )
+        .values_list(
+            "day",
+            "opportunity__owner_id",
+            "from_stage_id",
+            "to_stage_id",
+            "advanced",
+            "entered_before",
+            "advanced_before",
+            "seconds_in_from_stage",
+        )  # fmt: skip
+    )
+    groups: dict = {}
+    for day, owner, from_id, to_id, advanced, entered, moved, seconds in rows.iterator(
+        chunk_size=5000
+    ):
+        key = (day, owner, from_id, to_id, bool(advanced), local_day(entered), local_day(moved))
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = [0, []]
+        g[0] += 1
+        if seconds is not None and from_id is not None:
+            g[1].append(float(seconds))
+    return [
+        StageDay(
+            date=day,
+            owner_id=owner,
+            from_stage_id=from_id,
+            to_stage_id=to_id,
+            advanced=advanced,
+            entered_before=entered,
+            advanced_before=moved,
+            moves=g[0],
+            seconds=pack(g[1]),
+        )  # fmt: skip
+        for (day, owner, from_id, to_id, advanced, entered, moved), g in groups.items()
+    ]
+
+
+def _stage_days_changed(since: dt.datetime) -> set[dt.date]:
+    from sales.models import Opportunity, StageChange
+
+    return set(
+        StageChange.objects.filter(
+            Q(changed_at__gte=since)
+            | Q(opportunity__in=Opportunity.objects.filter(updated_at__gte=since).values("pk"))
+        )
+        .annotate(day=TruncDate("changed_at"))
+        .values_list("day", flat=True)
+    )
+
+
+def _stage_first_day() -> dt.date | None:
+    from sales.models import StageChange
+
+    return local_day(
+        StageChange.objects.order_by("changed_at").values_list("changed_at", flat=True).first()
+    )
+
+
+# Tickets -------------------------------------------------------------------------------------
+
+
+def _managers() -> list:
+    """Users whose ticket view is their own (managers who are not agents or admins)."""
+    from crm.choices import Role
+    from crm.models import User
+
+    users = User.objects.filter(is_active=True, groups__name=Role.MANAGER).distinct()
+    return [u for u in users if not (u.is_admin_role or u.is_support_agent)]
+
+
+def _support_rows(first: dt.date, last: dt.date) -> list[SupportDay]:
+    from support.models import CsatSurvey, Ticket
+
+    managers = _managers()
+    window = _in_days("created_at", first, last)
+    seen_by = {
+        m.pk: set(Ticket.objects.visible_to(m).filter(window).values_list("pk", flat=True))
+        for m in managers
+    }
+    groups: dict = {}
+
+    def cells(seen_by, day, ticket_id, assignee, account_owner, priority):
+        keys = [
+            (day, Audience.ASSIGNEE, assignee, priority),
+            (day, Audience.ACCOUNT_OWNER, account_owner, priority),
+        ]
+        keys += [
+            (day, Audience.MANAGER, m, priority) for m, ids in seen_by.items() if ticket_id in ids
+        ]
+        for key in keys:
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = {"fr": [], "res": [], **dict.fromkeys(COUNTS, 0)}
+            yield g
+
+    tickets = (
+        Ticket.objects.filter(window, merged_into__isnull=True)
+        .order_by()
+        .annotate(
+            day=TruncDate("created_at"),
+            fr=Seconds(F("first_responded_at"), F("created_at")),
+            res=Seconds(F("resolved_at"), F("created_at")),
+        )
+        .values_list(
+            "pk",
+            "day",
+            "assignee_id",
+            "account__owner_id",
+            "priority",
+            "sla_policy_id",
+            "fr",
+            "res",
+            "first_responded_at",
+            "resolved_at",
+            "first_response_breached",
+            "resolution_breached",
+        )  # fmt: skip
+    )
+    for (
+        pk, day, assignee, account_owner, priority, policy, fr, res, responded, resolved,
+        fr_breached, res_breached,
+    ) in tickets.iterator(chunk_size=5000):  # fmt: skip
+        for g in cells(seen_by, day, pk, assignee, account_owner, priority):
+            g["tickets"] += 1
+            if fr is not None:
+                g["fr"].append(fr)
+            if res is not None:
+                g["res"].append(res)
+            if policy is not None:
+                g["sla_tickets"] += 1
+                g["first_due"] += responded is not None or fr_breached
+                g["first_met"] += responded is not None and not fr_breached
+                g["resolution_due"] += resolved is not None or res_breached
+                g["resolution_met"] += resolved is not None and not res_breached
+    # Survey answers count on the day they were given.
+    answered = _in_days("answered_at", first, last)
+    seen_by = {
+        m.pk: set(
+            Ticket.objects.visible_to(m)
+            .filter(csat__in=CsatSurvey.objects.filter(answered))
+            .values_list("pk", flat=True)
+        )
+        for m in managers
+    }
+    surveys = (
+        CsatSurvey.objects.filter(answered, rating__isnull=False, ticket__merged_into__isnull=True)
+        .order_by()
+        .annotate(day=TruncDate("answered_at"))
+        .values_list(
+            "ticket_id",
+            "day",
+            "ticket__assignee_id",
+            "ticket__account__owner_id",
+            "ticket__priority",
+            "rating",
+        )  # fmt: skip
+    )
+    for ticket_id, day, assignee, account_owner, priority, rating in surveys.iterator(
+        chunk_size=5000
+    ):
+        for g in cells(seen_by, day, ticket_id, assignee, account_owner, priority):
+            g["csat_answers"] += 1
+            g["csat_rating_sum"] += rating
+            g["csat_satisfied"] += rating >= 4
+    return [
+        SupportDay(
+            date=day,
+            audience=audience,
+            person_id=person,
+            priority=priority,
+            first_seconds=pack(g.pop("fr")),
+            resolution_seconds=pack(g.pop("res")),
+            **g,
+        )  # fmt: skip
+        for (day, audience, person, priority), g in groups.items()
+    ]
+
+
+COUNTS = (
+    "tickets", "sla_tickets", "first_due", "first_met", "resolution_due", "resolution_met",
+    "csat_answers", "csat_rating_sum", "csat_satisfied",
+)  # fmt: skip
+
+
+def _support_days_changed(since: dt.datetime) -> set[dt.date]:
+    from support.models import CsatSurvey, Ticket
+
+    changed = Ticket.objects.filter(updated_at__gte=since)
+    days = set(changed.annotate(day=TruncDate("created_at")).values_list("day", flat=True))
+    surveys = CsatSurvey.objects.filter(answered_at__isnull=False).filter(
+        Q(answered_at__gte=since) | Q(ticket__in=changed.values("pk"))
+    )
+    days |= set(surveys.annotate(day=TruncDate("answered_at")).values_list("day", flat=True))
+    return days
+
+
+def _support_first_day() -> dt.date | None:
+    from support.models import Ticket
+
+    return local_day(
+        Ticket.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    )
+
+
+# The registry and the runs -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str
+    model: type
+    rows: Callable[[dt.date, dt.date], list]
+    days_changed: Callable[[dt.datetime], set[dt.date]]
+    first_day: Callable[[], dt.date | None]
+
+
+ROLLUPS = (
+    Rollup("leads", LeadDay, _lead_rows, _lead_days_changed, _lead_first_day),
+    Rollup("deals", DealDay, _deal_rows, _deal_days_changed, _deal_first_day),
+    Rollup("stages", StageDay, _stage_rows, _stage_days_changed, _stage_first_day),
+    Rollup("support", SupportDay, _support_rows, _support_days_changed, _support_first_day),
+)
+
+
+def _rewrite(rollup: Rollup, days: Iterable[dt.date]) -> int:
+    """Replace the rows of ``days`` with rows recomputed from the records."""
+    written = 0
+    for first, last in spans(days):
+        rows = rollup.rows(first, last)
+        with transaction.atomic():
+            rollup.model.objects.filter(date__gte=first, date__lte=last).delete()
+            rollup.model.objects.bulk_create(rows, batch_size=2000)
+        written += len(rows)
+    return written
+
+
+def _all_days(rollup: Rollup, today: dt.date) -> list[dt.date]:
+    first = rollup.first_day()
+    existing = rollup.model.objects.order_by("date").values_list("date", flat=True).first()
+    starts = [d for d in (first, existing) if d is not None]
+    if not starts:
+        return []
+    start = min(min(starts), today)
+    return [start + dt.timedelta(days=i) for i in range((today - start).days + 1)]
+
+
+def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> dict | None:
+    """Bring every rollup up to date: rewrite today, yesterday and the days of records changed
+    since the previous run (every day on ``rebuild``, or when a rollup was never filled).
+    Returns the rows written per rollup, or None when another run holds the job."""
+    claimed_at = job_claim(ROLLUPS_JOB)
+    if claimed_at is None:
+        return None
+    today = today or timezone.localdate()
+    written = {}
+    try:
+        for rollup in ROLLUPS:
+            state, _ = RollupState.objects.get_or_create(name=rollup.name)
+            started = timezone.now()
+            if rebuild or state.refreshed_at is None:
+                days = _all_days(rollup, today)
+            else:
+                days = rollup.days_changed(state.refreshed_at - REFRESH_OVERLAP)
+                days |= {today, today - dt.timedelta(days=1)}
+                days = {d for d in days if d is not None}
+            written[rollup.name] = _rewrite(rollup, days)
+            fields = {"refreshed_at": started}
+            if rebuild or state.refreshed_at is None:
+                fields["rebuilt_at"] = started
+            RollupState.objects.filter(pk=state.pk).update(**fields)
+    except BaseException:
+        job_release(ROLLUPS_JOB, claimed_at, error="failed; see the worker log")
+        raise
+    job_release(ROLLUPS_JOB, claimed_at)
+    return written
+
+
+def rollups_rebuild(*, today: dt.date | None = None) -> dict | None:
+    """Rewrite every day of every rollup from the records."""
+    return rollups_refresh(rebuild=True, today=today)
+
+
+def rollup_freshness() -> dict[str, dt.datetime | None]:
+    return dict(RollupState.objects.values_list("name", "refreshed_at"))
+
+
+def sum_rows(queryset, group: str | None, fields: Iterable[str]) -> dict:
+    """``{group value: {field: sum}}`` of a rollup queryset (one GROUP BY in SQL)."""
+    from django.db.models import Sum
+
+    sums = {f: Sum(f) for f in fields}
+    if group is None:
+        return {None: queryset.order_by().aggregate(**sums)}
+    out = defaultdict(dict)
+    for row in queryset.order_by().values(group).annotate(**sums):
+        out[row.pop(group)] = row
+    return dict(out)
