@@ -305,7 +305,7 @@ class StageDay(models.Model):
         return f"{self.date} {self.from_stage_id}→{self.to_stage_id}: {self.moves}"
 
 
-class SupportDayQuerySet(models.QuerySet):
+class AudienceQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Rows of the tickets the user may see (``Ticket.visible_to``): agents and admins every
         assignee's rows; managers the rows made for them and their people's assignee rows; reps
@@ -349,7 +349,7 @@ class SupportDay(models.Model):
     csat_rating_sum = models.PositiveIntegerField(default=0)
     csat_satisfied = models.PositiveIntegerField(default=0)
 
-    objects = SupportDayQuerySet.as_manager()
+    objects = AudienceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-date"]
@@ -360,3 +360,55 @@ class SupportDay(models.Model):
 
     def __str__(self):
         return f"{self.date} {self.audience}:{self.person_id} {self.priority}"
+
+
+class OpenDeals(models.Model):
+    """The open deals now (as of the last refresh), per owner, stage, forecast category and
+    expected close month; ``slipped`` rows are those expected to close before the refresh's day.
+    Rewritten as a whole by every refresh."""
+
+    deals = True
+
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    pipeline = models.ForeignKey("sales.Pipeline", on_delete=models.CASCADE, related_name="+")
+    stage = models.ForeignKey("sales.Stage", on_delete=models.CASCADE, related_name="+")
+    forecast_category = models.CharField(max_length=10)
+    expected_month = models.DateField(null=True, blank=True)
+    slipped = models.BooleanField()
+    deals_count = models.PositiveIntegerField("deals", default=0)
+    amount = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    weighted = models.DecimalField(max_digits=24, decimal_places=4, default=0)
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "open deals"
+        indexes = [models.Index(fields=["owner"], name="opendeals_owner_idx")]
+
+    def __str__(self):
+        return f"{self.owner_id} {self.stage_id}: {self.deals_count}"
+
+
+class OpenTickets(models.Model):
+    """The tickets not solved or closed now (as of the last refresh; merged ones left out),
+    per status and priority, counted once per audience like ``SupportDay``. Rewritten as a
+    whole by every refresh."""
+
+    audience = models.CharField(max_length=15)
+    person = models.ForeignKey(
+        "crm.User", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10)
+    priority = models.CharField(max_length=10)
+    tickets = models.PositiveIntegerField(default=0)
+
+    objects = AudienceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "open tickets"
+        indexes = [models.Index(fields=["audience", "person"], name="opentickets_audience_idx")]
+
+    def __str__(self):
+        return f"{self.audience}:{self.person_id} {self.status} {self.priority}"

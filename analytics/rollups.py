@@ -25,8 +25,10 @@ from decimal import Decimal
 
 import numpy as np
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
+    Aggregate,
+    BinaryField,
     Case,
     Exists,
     F,
@@ -35,6 +37,7 @@ from django.db.models import (
     OuterRef,
     Q,
     Subquery,
+    Sum,
     Value,
     When,
 )
@@ -42,7 +45,15 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from analytics.choices import Audience
-from analytics.models import DealDay, LeadDay, RollupState, StageDay, SupportDay
+from analytics.models import (
+    DealDay,
+    LeadDay,
+    OpenDeals,
+    OpenTickets,
+    RollupState,
+    StageDay,
+    SupportDay,
+)
 from analytics.services import job_claim, job_release
 from analytics.sql import Seconds
 
@@ -80,6 +91,38 @@ def percentiles(blobs: Iterable, fractions: dict[str, float], scale: float = 1.0
 
 def count(blobs: Iterable) -> int:
     return sum(len(b or b"") for b in blobs) // DURATION.itemsize
+
+
+class ConcatBytes(Aggregate):
+    """PostgreSQL's ``string_agg`` of byte strings: a group's packed durations in one value."""
+
+    function = "string_agg"
+    template = "%(function)s(%(expressions)s, ''::bytea)"
+    output_field = BinaryField()
+
+
+def grouped(queryset, group: str, durations: Iterable[str], sums: Iterable[str] = ()) -> dict:
+    """``{group value: {field: value}}`` of a rollup queryset: each durations field's rows
+    joined into one packed value, each sums field added up. One GROUP BY on PostgreSQL; other
+    databases (SQLite in development) join the rows' values here."""
+    durations, sums = tuple(durations), tuple(sums)
+    queryset = queryset.order_by()
+    if connection.vendor == "postgresql":
+        rows = queryset.values(group).annotate(
+            **{f"_{f}": ConcatBytes(f) for f in durations}, **{f"_{f}": Sum(f) for f in sums}
+        )
+        return {r[group]: {f: r[f"_{f}"] for f in durations + sums} for r in rows}
+    parts: dict = {}
+    for row in queryset.values_list(group, *durations, *sums):
+        g = parts.setdefault(row[0], {**{f: [] for f in durations}, **dict.fromkeys(sums, 0)})
+        for f, value in zip(durations, row[1:], strict=False):
+            g[f].append(bytes(value or b""))
+        for f, value in zip(sums, row[1 + len(durations) :], strict=True):
+            g[f] += value or 0
+    return {
+        key: {f: b"".join(v) if f in durations else v for f, v in g.items()}
+        for key, g in parts.items()
+    }
 
 
 # Days ----------------------------------------------------------------------------------------
@@ -544,6 +587,96 @@ def _support_first_day() -> dt.date | None:
     )
 
 
+# Snapshots of what is open now ---------------------------------------------------------------
+
+
+def _open_deals_rows(today: dt.date) -> list[OpenDeals]:
+    from django.db.models import Count, DecimalField, ExpressionWrapper, Sum
+    from django.db.models.functions import TruncMonth
+
+    from sales.choices import StageKind
+    from sales.models import Opportunity
+
+    weighted = ExpressionWrapper(
+        F("amount") * F("probability") / Value(100),
+        output_field=DecimalField(max_digits=24, decimal_places=4),
+    )
+    rows = (
+        Opportunity.objects.filter(status=StageKind.OPEN)
+        .order_by()
+        .annotate(
+            expected_month=TruncMonth("expected_close_date"),
+            slipped=Case(
+                When(expected_close_date__lt=today, then=Value(True)), default=Value(False)
+            ),
+        )
+        .values(
+            "owner_id", "pipeline_id", "stage_id", "forecast_category", "expected_month", "slipped"
+        )  # fmt: skip
+        .annotate(n=Count("id"), total=Sum("amount"), total_weighted=Sum(weighted))
+    )
+    return [
+        OpenDeals(
+            owner_id=r["owner_id"],
+            pipeline_id=r["pipeline_id"],
+            stage_id=r["stage_id"],
+            forecast_category=r["forecast_category"],
+            expected_month=_as_date(r["expected_month"]),
+            slipped=bool(r["slipped"]),
+            deals_count=r["n"],
+            amount=r["total"] or 0,
+            weighted=r["total_weighted"] or 0,
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def _as_date(value) -> dt.date | None:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _open_tickets_rows(today: dt.date) -> list[OpenTickets]:
+    from django.db.models import Count
+
+    from support.choices import ACTIVE_STATUSES
+    from support.models import Ticket
+
+    active = Ticket.objects.filter(status__in=ACTIVE_STATUSES, merged_into__isnull=True).order_by()
+    views = [
+        (Audience.ASSIGNEE, None, active, "assignee_id"),
+        (Audience.ACCOUNT_OWNER, None, active, "account__owner_id"),
+        *(
+            (Audience.MANAGER, m.pk, active.filter(pk__in=Ticket.objects.visible_to(m)), None)
+            for m in _managers()
+        ),
+    ]
+    out = []
+    for audience, person, tickets, person_field in views:
+        fields = ["status", "priority"] + ([person_field] if person_field else [])
+        for r in tickets.values(*fields).annotate(n=Count("id")):
+            out.append(
+                OpenTickets(
+                    audience=audience,
+                    person_id=r[person_field] if person_field else person,
+                    status=r["status"],
+                    priority=r["priority"],
+                    tickets=r["n"],
+                )
+            )
+    return out
+
+
+SNAPSHOTS = (("open_deals", OpenDeals, _open_deals_rows),
+             ("open_tickets", OpenTickets, _open_tickets_rows))  # fmt: skip
+
+
+def _snapshot(model, rows: list) -> int:
+    with transaction.atomic():
+        model.objects.all().delete()
+        model.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
 # The registry and the runs -------------------------------------------------------------------
 
 
@@ -610,6 +743,11 @@ def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> d
             if rebuild or state.refreshed_at is None:
                 fields["rebuilt_at"] = started
             RollupState.objects.filter(pk=state.pk).update(**fields)
+        for name, model, compute in SNAPSHOTS:
+            state, _ = RollupState.objects.get_or_create(name=name)
+            started = timezone.now()
+            written[name] = _snapshot(model, compute(today))
+            RollupState.objects.filter(pk=state.pk).update(refreshed_at=started, rebuilt_at=started)
     except BaseException:
         job_release(ROLLUPS_JOB, claimed_at, error="failed; see the worker log")
         raise

@@ -90,19 +90,13 @@ def funnel(scope: Scope) -> list[dict]:
 
 
 def speed_by_source(scope: Scope) -> list[dict]:
-    durations: dict[str, tuple[list, list]] = {}
-    for source, touch, qualify in _lead_days(scope).values_list(
-        "source", "touch_seconds", "qualify_seconds"
-    ):  # the range's rollup rows (days × owners × sources), not leads
-        touches, qualifies = durations.setdefault(source, ([], []))
-        touches.append(touch)
-        qualifies.append(qualify)
+    durations = rollups.grouped(_lead_days(scope), "source", ("touch_seconds", "qualify_seconds"))
     labels = dict(LeadSource.choices)
     rows = []
     for source in sorted(durations, key=str):
-        touches, qualifies = durations[source]
-        t = rollups.percentiles(touches, {"median": 0.5}, scale=3600.0)["median"]
-        q = rollups.percentiles(qualifies, {"median": 0.5}, scale=86400.0)["median"]
+        d = durations[source]
+        t = rollups.percentiles([d["touch_seconds"]], {"median": 0.5}, scale=3600.0)["median"]
+        q = rollups.percentiles([d["qualify_seconds"]], {"median": 0.5}, scale=86400.0)["median"]
         if t is None and q is None:
             continue
         rows.append(

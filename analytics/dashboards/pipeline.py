@@ -5,37 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import (
-    Count,
-    DecimalField,
-    ExpressionWrapper,
-    F,
-    Q,
-    Sum,
-    Value,
-)
+from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
 from analytics import rollups
 from analytics.dashboards import history
 from analytics.dashboards.base import Col, Figure, Scope, percent
-from analytics.models import DealDay, StageDay
+from analytics.models import DealDay, OpenDeals, StageDay
 from crm.models import User
 from leads.choices import LeadSource
 from sales.choices import ForecastCategory, PeriodKind, StageKind
-from sales.models import Opportunity, Quota, Stage
+from sales.models import Quota, Stage
 
 ZERO = Decimal("0")
-MONEY = DecimalField(max_digits=20, decimal_places=2)
 DAY = 86400.0
-
-
-def _weighted():
-    return Sum(ExpressionWrapper(F("amount") * F("probability") / Value(100), output_field=MONEY))
-
-
-def _deals(scope: Scope):
-    return scope.owned(Opportunity.objects.visible_to(scope.user)).order_by()
 
 
 def _person(row, prefix="owner") -> str:
@@ -58,12 +41,16 @@ def _months(scope: Scope) -> list[dt.date]:
 # Open pipeline -------------------------------------------------------------------------------
 
 
+def _open_deals(scope: Scope):
+    """The open-deals snapshot rows (as of the last refresh) the user may see."""
+    return scope.owned(OpenDeals.objects.visible_to(scope.user)).order_by()
+
+
 def open_by_stage(scope: Scope) -> list[dict]:
     rows = (
-        _deals(scope)
-        .filter(status=StageKind.OPEN)
+        _open_deals(scope)
         .values("pipeline__order", "pipeline__name", "stage__order", "stage__name")
-        .annotate(deals=Count("id"), value=Sum("amount"), weighted=_weighted())
+        .annotate(deals=Sum("deals_count"), value=Sum("amount"), weighted=Sum("weighted"))
         .order_by("pipeline__order", "stage__order")
     )
     return [
@@ -83,7 +70,6 @@ def open_by_stage(scope: Scope) -> list[dict]:
 def forecast_vs_quota(scope: Scope) -> list[dict]:
     months = _months(scope)
     first, after = months[0], (months[-1] + dt.timedelta(days=32)).replace(day=1)
-    deals = _deals(scope)
     won = dict(
         _deal_days(scope)
         .filter(status=StageKind.WON, date__gte=first, date__lt=after)
@@ -94,16 +80,15 @@ def forecast_vs_quota(scope: Scope) -> list[dict]:
     )
     won = {_month(k): v for k, v in won.items()}
     open_rows = (
-        deals.filter(
-            status=StageKind.OPEN, expected_close_date__gte=first, expected_close_date__lt=after
-        )
-        .annotate(month=TruncMonth("expected_close_date"))
-        .values("month")
+        _open_deals(scope)
+        .filter(expected_month__gte=first, expected_month__lt=after)
+        .values("expected_month")
         .annotate(
+            month=F("expected_month"),
             commit=Coalesce(
                 Sum("amount", filter=Q(forecast_category=ForecastCategory.COMMIT)), ZERO
             ),
-            weighted=_weighted(),
+            weighted=Sum("weighted"),
         )
     )
     open_by_month = {_month(r["month"]): r for r in open_rows}
@@ -204,10 +189,9 @@ def win_rate_by_month(scope: Scope) -> list[dict]:
 
 def _rep_performance(scope: Scope) -> list[dict]:
     open_deals = dict(
-        _deals(scope)
-        .filter(status=StageKind.OPEN)
+        _open_deals(scope)
         .values("owner_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Sum("deals_count"))
         .values_list("owner_id", "n")
     )
     closed = {
@@ -307,21 +291,20 @@ def stage_conversion(scope: Scope) -> list[dict]:
 
 
 def time_in_stage(scope: Scope) -> list[dict]:
-    blobs: dict[int, list] = {}
-    for stage_id, seconds in (
-        _stage_days(scope).filter(from_stage__isnull=False).values_list("from_stage_id", "seconds")
-    ):  # the range's rollup rows (days × owners × stage pairs), not stage changes
-        blobs.setdefault(stage_id, []).append(seconds)
+    durations = rollups.grouped(
+        _stage_days(scope).filter(from_stage__isnull=False), "from_stage_id", ("seconds",)
+    )
     rows = []
     for stage in (
-        Stage.objects.filter(pk__in=list(blobs))
+        Stage.objects.filter(pk__in=list(durations))
         .select_related("pipeline")
         .order_by("pipeline__order", "order")
     ):
-        moves = rollups.count(blobs[stage.pk])
+        seconds = [durations[stage.pk]["seconds"]]
+        moves = rollups.count(seconds)
         if not moves:
             continue
-        s = rollups.percentiles(blobs[stage.pk], {"median": 0.5, "p90": 0.9}, scale=DAY)
+        s = rollups.percentiles(seconds, {"median": 0.5, "p90": 0.9}, scale=DAY)
         rows.append(
             {
                 "stage": f"{stage.pipeline.name} · {stage.name}",
@@ -338,10 +321,10 @@ def time_in_stage(scope: Scope) -> list[dict]:
 
 def slipped_deals(scope: Scope) -> list[dict]:
     rows = (
-        _deals(scope)
-        .filter(status=StageKind.OPEN, expected_close_date__lt=scope.today)
+        _open_deals(scope)
+        .filter(slipped=True)
         .values("owner_id", "owner__username", "owner__first_name", "owner__last_name")
-        .annotate(deals=Count("id"), value=Sum("amount"))
+        .annotate(deals=Sum("deals_count"), value=Sum("amount"))
         .order_by("-value", "owner__username")
     )
     return [{"rep": _person(r), "deals": r["deals"], "value": r["value"] or ZERO} for r in rows]
@@ -360,9 +343,10 @@ WIN_HOW = "Deals closed in the range (by close date): won ÷ (won + lost), by co
 FIGURES = (
     Figure(
         key="open_by_stage",
+        rollups=("open_deals",),
         title="Open pipeline by stage",
-        how="Open deals now, grouped by stage: count, sum of amounts, and sum of amount × the "
-        "deal's probability. Ignores the date range.",
+        how="Open deals (as of the last refresh), grouped by stage: count, sum of amounts, and "
+        "sum of amount × the deal's probability. Ignores the date range.",
         compute=open_by_stage,
         columns=(
             Col("stage", "Stage"),
@@ -376,7 +360,7 @@ FIGURES = (
     history.PIPELINE_OVER_TIME,
     Figure(
         key="forecast",
-        rollups=("deals",),
+        rollups=("deals", "open_deals"),
         title="Forecast against quota",
         how="Per month of the range: quota (monthly quotas, quarterly ones split in thirds); won = "
         "amounts of deals won that month; commit = open deals in the Commit category expected to "
@@ -428,7 +412,7 @@ FIGURES = (
     ),
     Figure(
         key="rep_performance",
-        rollups=("deals",),
+        rollups=("deals", "open_deals"),
         title="Deal size, sales cycle and velocity by rep",
         how="Average deal size = mean amount of deals won in the range; sales cycle = mean days "
         "from creation to win of those deals; win rate = won ÷ closed in the range; velocity "
@@ -480,9 +464,10 @@ FIGURES = (
     ),
     Figure(
         key="slipped",
+        rollups=("open_deals",),
         title="Slipped deals",
-        how="Open deals whose expected close date is before today, per rep: count and amount. "
-        "Ignores the date range.",
+        how="Open deals whose expected close date is before the day of the last refresh, per "
+        "rep: count and amount. Ignores the date range.",
         compute=slipped_deals,
         columns=(Col("rep", "Rep"), Col("deals", "Deals", "int"), Col("value", "Value", "money")),
         label="rep",

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
+from django.db import connection
+from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
 from analytics.dashboards.base import Col, Figure, Scope, percent
@@ -14,6 +15,7 @@ from retention.choices import ChurnReason, HealthColour, MovementKind
 from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsSurvey, Subscription
 
 ZERO = Decimal("0")
+CENT = Decimal("0.01")
 COHORT_MONTHS = 12
 
 
@@ -22,22 +24,70 @@ def _movements(scope: Scope):
 
 
 def _ledger(scope: Scope) -> dict:
-    """One aggregate over the ledger: MRR at the start, the range's movements by kind, and the
-    same movements restricted to accounts that already paid at the start (for GRR/NRR)."""
+    """One pass over the ledger: MRR at the start, the range's movements by kind, the same
+    movements of accounts that already had a movement before the range (for GRR/NRR), and the
+    accounts paying at the start and, of them, those with a churn event in the range."""
+    return scope.memo("ledger", lambda: _ledger_compute(scope))
+
+
+def _ledger_compute(scope: Scope) -> dict:
+    churned = list(
+        scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
+        .filter(date__gte=scope.start, date__lte=scope.end)
+        .order_by()
+        .values_list("account_id", flat=True)
+        .distinct()
+    )  # a few hundred accounts at most in a range
 
     def total(condition):
         return Coalesce(Sum("amount", filter=condition), ZERO)
 
     before = Q(date__lt=scope.start)
     within = Q(date__gte=scope.start, date__lte=scope.end)
-    earlier = MrrMovement.objects.filter(account_id=OuterRef("account_id"), date__lt=scope.start)
-    sums = {"start": total(before)}
-    for kind in MovementKind.values:
-        sums[kind] = total(within & Q(kind=kind))
-        sums[f"existing_{kind}"] = total(within & Q(kind=kind, existed=True))
-    return scope.memo(
-        "ledger", lambda: _movements(scope).annotate(existed=Exists(earlier)).aggregate(**sums)
+    kinds = MovementKind.values
+    per_account = (
+        _movements(scope)
+        .values("account_id")
+        .annotate(
+            mrr_start=total(before),
+            **{f"mrr_{kind}": total(within & Q(kind=kind)) for kind in kinds},
+        )
     )
+    earlier = (
+        MrrMovement.objects.filter(before).order_by().values("account_id").distinct()
+    )  # any movement before the range, whoever owns the subscription
+    per_account_sql, per_account_params = per_account.query.sql_with_params()
+    earlier_sql, earlier_params = earlier.query.sql_with_params()
+    churned_in = ", ".join(["%s"] * len(churned)) or "NULL"
+    sums = ["SUM(t.mrr_start)"]
+    for kind in kinds:
+        sums += [
+            f"SUM(t.mrr_{kind})",
+            f"SUM(CASE WHEN e.account_id IS NOT NULL THEN t.mrr_{kind} ELSE 0 END)",
+        ]
+    sums += [
+        "SUM(CASE WHEN t.mrr_start > 0 THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN t.mrr_start > 0 AND t.account_id IN ({churned_in}) THEN 1 ELSE 0 END)",
+    ]
+    sql = (
+        f"SELECT {', '.join(sums)} FROM ({per_account_sql}) t "
+        f"LEFT JOIN ({earlier_sql}) e ON e.account_id = t.account_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*churned, *per_account_params, *earlier_params])
+        values = list(cursor.fetchone())
+    ledger = {"start": _money(values.pop(0))}
+    for kind in kinds:
+        ledger[kind] = _money(values.pop(0))
+        ledger[f"existing_{kind}"] = _money(values.pop(0))
+    ledger["paying"], ledger["churned"] = int(values[0] or 0), int(values[1] or 0)
+    return ledger
+
+
+def _money(value) -> Decimal:
+    if value is None:
+        return ZERO
+    return (value if isinstance(value, Decimal) else Decimal(str(value))).quantize(CENT)
 
 
 def mrr_waterfall(scope: Scope) -> list[dict]:
@@ -66,23 +116,7 @@ def retention_rates(scope: Scope) -> list[dict]:
     lost = ledger["existing_contraction"] + ledger["existing_churn"]  # both negative
     grr = percent(start + lost, start)
     nrr = percent(start + lost + ledger["existing_expansion"], start)
-    paying = (
-        _movements(scope)
-        .filter(date__lt=scope.start)
-        .values("account_id")
-        .annotate(mrr=Sum("amount"))
-        .filter(mrr__gt=0)
-    )
-    paying_at_start = paying.count()
-    churned = (
-        scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
-        .filter(
-            date__gte=scope.start, date__lte=scope.end, account_id__in=paying.values("account_id")
-        )
-        .values("account_id")
-        .distinct()
-        .count()
-    )
+    paying_at_start, churned = ledger["paying"], ledger["churned"]
     if not start and not paying_at_start:
         return []
     return [

@@ -14,7 +14,7 @@ from analytics import rollups
 from analytics.choices import Audience
 from analytics.dashboards import history
 from analytics.dashboards.base import Col, Figure, Scope, percent
-from analytics.models import SupportDay
+from analytics.models import OpenTickets, SupportDay
 from support.choices import ACTIVE_STATUSES, Priority, TicketStatus
 from support.models import Ticket
 
@@ -34,10 +34,9 @@ def _created(scope: Scope):
 
 def backlog_now(scope: Scope) -> list[dict]:
     cells = (
-        _visible(scope)
-        .filter(status__in=ACTIVE_STATUSES)
+        _audience_rows(scope, OpenTickets.objects.visible_to(scope.user))
         .values("status", "priority")
-        .annotate(n=Count("id"))
+        .annotate(n=Sum("tickets"))
     )
     table = {}
     for c in cells:  # at most statuses × priorities rows, summed in SQL
@@ -55,15 +54,12 @@ def backlog_now(scope: Scope) -> list[dict]:
     return rows
 
 
-def _support_days(scope: Scope):
-    """Rollup rows of the range counting each ticket the user may see once: rows by assignee
-    when people are chosen, else the user's own view (every assignee's rows for agents and
-    admins, the rows made for a manager, a rep's accounts')."""
-    days = SupportDay.objects.visible_to(scope.user).filter(
-        date__gte=scope.start, date__lte=scope.end
-    )
+def _audience_rows(scope: Scope, rows):
+    """Rollup rows counting each ticket the user may see once: rows by assignee when people
+    are chosen, else the user's own view (every assignee's rows for agents and admins, the
+    rows made for a manager, a rep's accounts')."""
     if not scope.pinned and scope.owner_ids is not None:
-        return days.filter(audience=Audience.ASSIGNEE, person_id__in=scope.owner_ids).order_by()
+        return rows.filter(audience=Audience.ASSIGNEE, person_id__in=scope.owner_ids).order_by()
     user = scope.user
     if user.is_admin_role or user.is_support_agent:
         audience = Audience.ASSIGNEE
@@ -71,22 +67,23 @@ def _support_days(scope: Scope):
         audience = Audience.MANAGER
     else:
         audience = Audience.ACCOUNT_OWNER
-    return days.filter(audience=audience).order_by()
+    return rows.filter(audience=audience).order_by()
+
+
+def _support_days(scope: Scope):
+    days = SupportDay.objects.visible_to(scope.user).filter(
+        date__gte=scope.start, date__lte=scope.end
+    )
+    return _audience_rows(scope, days)
 
 
 def response_times(scope: Scope) -> list[dict]:
-    blobs: dict[str, tuple[list, list]] = {}
-    counts: dict[str, int] = {}
-    for priority, tickets, first, resolution in (
-        _support_days(scope)
-        .filter(tickets__gt=0)
-        .values_list("priority", "tickets", "first_seconds", "resolution_seconds")
-    ):
-        # the range's rollup rows (days × priorities × people), not tickets
-        firsts, resolutions = blobs.setdefault(priority, ([], []))
-        firsts.append(first)
-        resolutions.append(resolution)
-        counts[priority] = counts.get(priority, 0) + tickets
+    groups = rollups.grouped(
+        _support_days(scope).filter(tickets__gt=0),
+        "priority",
+        ("first_seconds", "resolution_seconds"),
+        sums=("tickets",),
+    )
     fractions = {"median": 0.5, "p90": 0.9}
     labels = dict(Priority.choices)
 
@@ -96,14 +93,15 @@ def response_times(scope: Scope) -> list[dict]:
 
     rows = []
     for p in Priority.values:
-        if p not in counts:
+        if p not in groups:
             continue
-        first = rollups.percentiles(blobs[p][0], fractions, scale=HOUR)
-        resolution = rollups.percentiles(blobs[p][1], fractions, scale=HOUR)
+        g = groups[p]
+        first = rollups.percentiles([g["first_seconds"]], fractions, scale=HOUR)
+        resolution = rollups.percentiles([g["resolution_seconds"]], fractions, scale=HOUR)
         rows.append(
             {
                 "priority": labels[p],
-                "tickets": counts[p],
+                "tickets": g["tickets"],
                 "first_median": hours(first, "median"),
                 "first_p90": hours(first, "p90"),
                 "resolution_median": hours(resolution, "median"),
@@ -194,9 +192,10 @@ def tickets_per_account(scope: Scope) -> list[dict]:
 FIGURES = (
     Figure(
         key="backlog",
+        rollups=("open_tickets",),
         title="Backlog by status and priority",
-        how="Tickets not solved or closed now (merged ones left out), counted by status and "
-        "priority. Ignores the date range.",
+        how="Tickets not solved or closed (as of the last refresh; merged ones left out), "
+        "counted by status and priority. Ignores the date range.",
         compute=backlog_now,
         columns=(
             Col("status", "Status"),

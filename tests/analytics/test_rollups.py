@@ -299,3 +299,30 @@ def test_the_command_and_the_tasks_rebuild_and_refresh(rep, capsys):
     assert tasks.rollups_refresh.run()["leads"] == 1  # today's row, rewritten
     assert tasks.rollups_rebuild.run()["leads"] == 1
     assert LeadDay.objects.get().leads == 1
+
+
+def test_open_snapshots_equal_what_is_open(world, manager):
+    from analytics.models import OpenDeals, OpenTickets
+    from support.choices import ACTIVE_STATUSES
+
+    rollups.rollups_refresh()
+    open_deals = Opportunity.objects.filter(status=StageKind.OPEN)
+    live = {
+        r["owner_id"]: (r["n"], r["amount"])
+        for r in open_deals.values("owner_id").annotate(n=Count("id"), amount=Sum("amount"))
+    }
+    rolled = {
+        r["owner_id"]: (r["n"], r["amount"])
+        for r in OpenDeals.objects.values("owner_id").annotate(
+            n=Sum("deals_count"), amount=Sum("amount")
+        )
+    }
+    assert rolled == live
+    slipped = open_deals.filter(expected_close_date__lt=TODAY).count()
+    slipped_rows = OpenDeals.objects.filter(slipped=True).aggregate(n=Sum("deals_count"))["n"]
+    assert (slipped_rows or 0) == slipped
+    active = Ticket.objects.filter(status__in=ACTIVE_STATUSES, merged_into__isnull=True)
+    mine = OpenTickets.objects.filter(audience=Audience.MANAGER, person=manager)
+    assert mine.aggregate(n=Sum("tickets"))["n"] == active.visible_to(manager).count()
+    everyone = OpenTickets.objects.filter(audience=Audience.ASSIGNEE)
+    assert everyone.aggregate(n=Sum("tickets"))["n"] == active.count()
