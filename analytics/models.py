@@ -412,3 +412,83 @@ class OpenTickets(models.Model):
 
     def __str__(self):
         return f"{self.audience}:{self.person_id} {self.status} {self.priority}"
+
+
+class AccountTicketsQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The rows of the tickets ``Ticket.visible_to`` lets the user see (the rows keep the
+        ticket's assignee, queue and account, so the same rule applies)."""
+        from support.models import TicketQuerySet
+
+        if not getattr(user, "is_authenticated", False) or not user.has_any_role:
+            return self.none()
+        if user.is_admin_role or user.is_support_agent:
+            return self
+        condition = models.Q(pk__in=[])
+        if user.is_manager:
+            condition |= TicketQuerySet._managed(user)
+        if user.is_sales_rep:
+            condition |= models.Q(account__owner_id=user.pk)
+        return self.filter(condition)
+
+
+class AccountTicketsDay(models.Model):
+    """Tickets created on one day per account, assignee and queue (merged ones left out): how
+    many, how many are still active, how many are high or urgent. The narrow rows behind
+    "tickets per account" (one scan of the range, no ticket rows read)."""
+
+    date = models.DateField()
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    assignee = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    queue = models.ForeignKey(
+        "support.Queue", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    tickets = models.PositiveIntegerField(default=0)
+    active = models.PositiveIntegerField(default=0)
+    urgent = models.PositiveIntegerField(default=0, help_text="High or urgent priority.")
+
+    objects = AccountTicketsQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["date", "account", "tickets", "active", "urgent", "assignee", "queue"],
+                name="accounttickets_date_idx",
+            ),
+            models.Index(fields=["account", "date"], name="accounttickets_account_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.date} {self.account_id}: {self.tickets}"
+
+
+class ValueSummary(models.Model):
+    """The latest CLV fit's customers (``CustomerValue``) summed per account owner, RFM
+    segment, P(alive) bucket and the campaign that won them (their first converted lead's,
+    else their first won deal's). Rewritten as a whole by every refresh and after each fit."""
+
+    deals = True
+
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rfm_segment = models.CharField(max_length=20, choices=RFMSegment.choices)
+    alive_bucket = models.CharField(max_length=20)
+    campaign = models.ForeignKey(
+        "leads.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    customers = models.PositiveIntegerField(default=0)
+    historical_value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    expected_value_12m = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    p_alive_sum = models.FloatField(default=0)
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "value summaries"
+        indexes = [models.Index(fields=["owner"], name="valuesummary_owner_idx")]
+
+    def __str__(self):
+        return f"{self.owner_id} {self.rfm_segment}: {self.customers}"

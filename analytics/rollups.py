@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from analytics.choices import Audience
 from analytics.models import (
+    AccountTicketsDay,
     DealDay,
     LeadDay,
     OpenDeals,
@@ -53,6 +54,7 @@ from analytics.models import (
     RollupState,
     StageDay,
     SupportDay,
+    ValueSummary,
 )
 from analytics.services import job_claim, job_release
 from analytics.sql import Seconds
@@ -567,6 +569,39 @@ COUNTS = (
 )  # fmt: skip
 
 
+def _account_rows(first: dt.date, last: dt.date) -> list[AccountTicketsDay]:
+    from django.db.models import Count
+
+    from support.choices import ACTIVE_STATUSES, Priority
+    from support.models import Ticket
+
+    rows = (
+        Ticket.objects.filter(
+            _in_days("created_at", first, last), merged_into__isnull=True, account__isnull=False
+        )
+        .order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "account_id", "assignee_id", "queue_id")
+        .annotate(
+            n=Count("id"),
+            n_active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
+            n_urgent=Count("id", filter=Q(priority__in=[Priority.HIGH, Priority.URGENT])),
+        )
+    )
+    return [
+        AccountTicketsDay(
+            date=r["day"],
+            account_id=r["account_id"],
+            assignee_id=r["assignee_id"],
+            queue_id=r["queue_id"],
+            tickets=r["n"],
+            active=r["n_active"],
+            urgent=r["n_urgent"],
+        )  # fmt: skip
+        for r in rows.iterator(chunk_size=5000)
+    ]
+
+
 def _support_days_changed(since: dt.datetime) -> set[dt.date]:
     from support.models import CsatSurvey, Ticket
 
@@ -666,8 +701,80 @@ def _open_tickets_rows(today: dt.date) -> list[OpenTickets]:
     return out
 
 
-SNAPSHOTS = (("open_deals", OpenDeals, _open_deals_rows),
-             ("open_tickets", OpenTickets, _open_tickets_rows))  # fmt: skip
+def _value_rows(today: dt.date) -> list[ValueSummary]:
+    from django.db.models import CharField, Count
+
+    from analytics.dashboards.clv import ALIVE_BUCKETS
+    from analytics.models import CustomerValue
+    from leads.models import Lead
+    from sales.choices import StageKind
+    from sales.models import Opportunity
+
+    bucket = Case(
+        *(
+            When(p_alive__gte=lo, p_alive__lt=hi, then=Value(name))
+            for name, lo, hi in ALIVE_BUCKETS
+        ),
+        default=Value(ALIVE_BUCKETS[-1][0]),
+        output_field=CharField(),
+    )
+    lead_campaign = Subquery(
+        Lead.objects.filter(converted_account=OuterRef("account_id"), campaign__isnull=False)
+        .order_by("converted_at", "pk")
+        .values("campaign_id")[:1]
+    )
+    deal_campaign = Subquery(
+        Opportunity.objects.filter(
+            account=OuterRef("account_id"), status=StageKind.WON, campaign__isnull=False
+        )
+        .order_by("closed_at", "pk")
+        .values("campaign_id")[:1]
+    )
+    rows = (
+        CustomerValue.objects.order_by()
+        .annotate(
+            owner_id=F("account__owner_id"),
+            bucket=bucket,
+            first_campaign=Coalesce(lead_campaign, deal_campaign),
+        )
+        .values("owner_id", "rfm_segment", "bucket", "first_campaign")
+        .annotate(
+            n=Count("id"),
+            historical=Sum("historical_value"),
+            predicted=Sum("expected_value_12m"),
+            alive=Sum("p_alive"),
+        )
+    )
+    return [
+        ValueSummary(
+            owner_id=r["owner_id"],
+            rfm_segment=r["rfm_segment"],
+            alive_bucket=r["bucket"],
+            campaign_id=r["first_campaign"],
+            customers=r["n"],
+            historical_value=r["historical"],
+            expected_value_12m=r["predicted"],
+            p_alive_sum=r["alive"],
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+SNAPSHOTS = (
+    ("open_deals", OpenDeals, _open_deals_rows),
+    ("open_tickets", OpenTickets, _open_tickets_rows),
+    ("customer_values", ValueSummary, _value_rows),
+)
+
+
+def snapshot_refresh(name: str, *, today: dt.date | None = None) -> int:
+    """Rewrite one snapshot now (the CLV summary after a fit)."""
+    _, model, compute = next(s for s in SNAPSHOTS if s[0] == name)
+    state, _ = RollupState.objects.get_or_create(name=name)
+    started = timezone.now()
+    written = _snapshot(model, compute(today or timezone.localdate()))
+    RollupState.objects.filter(pk=state.pk).update(refreshed_at=started, rebuilt_at=started)
+    return written
 
 
 def _snapshot(model, rows: list) -> int:
@@ -694,6 +801,7 @@ ROLLUPS = (
     Rollup("deals", DealDay, _deal_rows, _deal_days_changed, _deal_first_day),
     Rollup("stages", StageDay, _stage_rows, _stage_days_changed, _stage_first_day),
     Rollup("support", SupportDay, _support_rows, _support_days_changed, _support_first_day),
+    Rollup("accounts", AccountTicketsDay, _account_rows, _support_days_changed, _support_first_day),
 )
 
 
@@ -743,11 +851,8 @@ def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> d
             if rebuild or state.refreshed_at is None:
                 fields["rebuilt_at"] = started
             RollupState.objects.filter(pk=state.pk).update(**fields)
-        for name, model, compute in SNAPSHOTS:
-            state, _ = RollupState.objects.get_or_create(name=name)
-            started = timezone.now()
-            written[name] = _snapshot(model, compute(today))
-            RollupState.objects.filter(pk=state.pk).update(refreshed_at=started, rebuilt_at=started)
+        for name, _, _ in SNAPSHOTS:
+            written[name] = snapshot_refresh(name, today=today)
     except BaseException:
         job_release(ROLLUPS_JOB, claimed_at, error="failed; see the worker log")
         raise
