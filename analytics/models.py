@@ -416,9 +416,11 @@ class OpenTickets(models.Model):
 
 class AccountTicketsQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """The rows of the tickets ``Ticket.visible_to`` lets the user see (the rows keep the
-        ticket's assignee, queue and account, so the same rule applies)."""
-        from support.models import TicketQuerySet
+        """The rows of the tickets the user may see, by ``Ticket.visible_to``'s rule on the
+        ticket's queue, assignee and account owner kept in the row: agents and admins all;
+        managers their teams' queues, their people's tickets and accounts; reps their own
+        accounts'."""
+        from support.models import Queue
 
         if not getattr(user, "is_authenticated", False) or not user.has_any_role:
             return self.none()
@@ -426,16 +428,22 @@ class AccountTicketsQuerySet(models.QuerySet):
             return self
         condition = models.Q(pk__in=[])
         if user.is_manager:
-            condition |= TicketQuerySet._managed(user)
+            ids = user.managed_user_ids
+            condition |= (
+                models.Q(queue_id__in=Queue.objects.filter(team__managers=user).values("pk"))
+                | models.Q(assignee_id__in=ids)
+                | models.Q(account_owner_id__in=ids)
+            )
         if user.is_sales_rep:
-            condition |= models.Q(account__owner_id=user.pk)
+            condition |= models.Q(account_owner_id=user.pk)
         return self.filter(condition)
 
 
 class AccountTicketsDay(models.Model):
     """Tickets created on one day per account, assignee and queue (merged ones left out): how
     many, how many are still active, how many are high or urgent. The narrow rows behind
-    "tickets per account" (one scan of the range, no ticket rows read)."""
+    "tickets per account" (one scan of the range, no ticket rows read). ``account_owner`` is
+    the account's owner when the row was written (the rule reps and managers see by)."""
 
     date = models.DateField()
     account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
@@ -444,6 +452,9 @@ class AccountTicketsDay(models.Model):
     )
     queue = models.ForeignKey(
         "support.Queue", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    account_owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     tickets = models.PositiveIntegerField(default=0)
     active = models.PositiveIntegerField(default=0)
@@ -454,7 +465,7 @@ class AccountTicketsDay(models.Model):
     class Meta:
         indexes = [
             models.Index(
-                fields=["date", "account", "tickets", "active", "urgent", "assignee", "queue"],
+                fields=["date", "assignee", "account_owner", "queue", "account", "tickets"],
                 name="accounttickets_date_idx",
             ),
             models.Index(fields=["account", "date"], name="accounttickets_account_idx"),

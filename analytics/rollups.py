@@ -581,7 +581,7 @@ def _account_rows(first: dt.date, last: dt.date) -> list[AccountTicketsDay]:
         )
         .order_by()
         .annotate(day=TruncDate("created_at"))
-        .values("day", "account_id", "assignee_id", "queue_id")
+        .values("day", "account_id", "assignee_id", "queue_id", "account__owner_id")
         .annotate(
             n=Count("id"),
             n_active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
@@ -594,6 +594,7 @@ def _account_rows(first: dt.date, last: dt.date) -> list[AccountTicketsDay]:
             account_id=r["account_id"],
             assignee_id=r["assignee_id"],
             queue_id=r["queue_id"],
+            account_owner_id=r["account__owner_id"],
             tickets=r["n"],
             active=r["n_active"],
             urgent=r["n_urgent"],

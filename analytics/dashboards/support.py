@@ -15,6 +15,7 @@ from analytics.choices import Audience
 from analytics.dashboards import history
 from analytics.dashboards.base import Col, Figure, Scope, percent
 from analytics.models import AccountTicketsDay, OpenTickets, SupportDay
+from crm.models import Account
 from support.choices import ACTIVE_STATUSES, Priority, TicketStatus
 
 HOUR = 3600.0
@@ -154,26 +155,40 @@ def csat_by_month(scope: Scope) -> list[dict]:
     ]
 
 
+TOP_ACCOUNTS = 15
+
+
 def tickets_per_account(scope: Scope) -> list[dict]:
     days = AccountTicketsDay.objects.visible_to(scope.user).filter(
         date__gte=scope.start, date__lte=scope.end
     )
     if not scope.pinned:  # a pinned rep sees their accounts' tickets, whoever works them
         days = scope.owned(days, "assignee")
-    rows = (
+    counts = (
         days.order_by()
-        .values("account_id", "account__name")
-        .annotate(tickets=Sum("tickets"), active=Sum("active"), urgent=Sum("urgent"))
-        .order_by("-tickets", "account__name")[:15]
+        .values("account_id")
+        .annotate(n=Sum("tickets"), n_active=Sum("active"), n_urgent=Sum("urgent"))
     )
+    # The most tickets first; accounts tied with the last one shown are ordered by name, so
+    # read enough rows to hold every tie (all of them, in the rare case they fill the read).
+    rows = list(counts.order_by("-n")[: TOP_ACCOUNTS * 10])
+    if len(rows) > TOP_ACCOUNTS:
+        least = rows[TOP_ACCOUNTS - 1]["n"]
+        if len(rows) == TOP_ACCOUNTS * 10 and rows[-1]["n"] == least:
+            rows = list(counts.filter(n__gte=least))
+        rows = [r for r in rows if r["n"] >= least]
+    names = dict(
+        Account.objects.filter(pk__in=[r["account_id"] for r in rows]).values_list("pk", "name")
+    )
+    rows.sort(key=lambda r: (-r["n"], names.get(r["account_id"], "")))
     return [
         {
-            "account": r["account__name"],
-            "tickets": r["tickets"],
-            "active": r["active"],
-            "urgent": r["urgent"],
+            "account": names.get(r["account_id"]),
+            "tickets": r["n"],
+            "active": r["n_active"],
+            "urgent": r["n_urgent"],
         }
-        for r in rows
+        for r in rows[:TOP_ACCOUNTS]
     ]
 
 

@@ -326,3 +326,26 @@ def test_open_snapshots_equal_what_is_open(world, manager):
     assert mine.aggregate(n=Sum("tickets"))["n"] == active.visible_to(manager).count()
     everyone = OpenTickets.objects.filter(audience=Audience.ASSIGNEE)
     assert everyone.aggregate(n=Sum("tickets"))["n"] == active.count()
+
+
+def test_account_rows_follow_the_tickets_visibility(world, manager, rep):
+    from analytics.models import AccountTicketsDay
+
+    rollups.rollups_rebuild()
+    tickets = Ticket.objects.filter(merged_into__isnull=True, account__isnull=False)
+    for user in (manager, rep, world["agent"]):
+        rows = AccountTicketsDay.objects.visible_to(user)
+        assert rows.aggregate(n=Sum("tickets"))["n"] == tickets.visible_to(user).count()
+
+
+def test_accounts_tied_for_the_last_place_are_chosen_by_name(agent_client):
+    """Twenty accounts with one ticket each, one with two: it comes first, then the first 14
+    others by name."""
+    accounts = [AccountFactory(name=f"Account {i:02d}") for i in range(20)]
+    for account in accounts:
+        TicketFactory(contact=ContactFactory(account=account), account=account)
+    TicketFactory(contact=ContactFactory(account=accounts[19]), account=accounts[19])
+    rollups.rollups_rebuild()
+    rows = figure_rows(agent_client.get(reverse("analytics:support")), "per_account")
+    assert [r["account"] for r in rows] == ["Account 19"] + [f"Account {i:02d}" for i in range(14)]
+    assert rows[0]["tickets"] == 2
