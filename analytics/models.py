@@ -503,3 +503,52 @@ class ValueSummary(models.Model):
 
     def __str__(self):
         return f"{self.owner_id} {self.rfm_segment}: {self.customers}"
+
+
+class AnyRoleQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Account-level facts every role reads (accounts are shared reading, DESIGN.md)."""
+        from crm.visibility import any_role
+
+        return any_role(self, user)
+
+
+class NpsDay(models.Model):
+    """NPS answers given on one day, per owner of the answering account: how many, how many
+    promoters (9–10) and detractors (0–6)."""
+
+    date = models.DateField()
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    answers = models.PositiveIntegerField(default=0)
+    promoters = models.PositiveIntegerField(default=0)
+    detractors = models.PositiveIntegerField(default=0)
+
+    objects = AnyRoleQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["date", "owner"], name="npsday_date_idx")]
+
+    def __str__(self):
+        return f"{self.date} {self.owner_id}: {self.answers}"
+
+
+class HealthSummary(models.Model):
+    """Accounts by the colour of their current health score, per account owner, with the sum
+    of their scores (for the mean). Rewritten as a whole by every refresh."""
+
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    colour = models.CharField(max_length=6)
+    accounts = models.PositiveIntegerField(default=0)
+    score_sum = models.PositiveIntegerField(default=0)
+
+    objects = AnyRoleQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "health summaries"
+
+    def __str__(self):
+        return f"{self.owner_id} {self.colour}: {self.accounts}"

@@ -48,7 +48,9 @@ from analytics.choices import Audience
 from analytics.models import (
     AccountTicketsDay,
     DealDay,
+    HealthSummary,
     LeadDay,
+    NpsDay,
     OpenDeals,
     OpenTickets,
     RollupState,
@@ -623,6 +625,79 @@ def _support_first_day() -> dt.date | None:
     )
 
 
+# NPS and health ------------------------------------------------------------------------------
+
+
+def _nps_rows(first: dt.date, last: dt.date) -> list[NpsDay]:
+    from django.db.models import Count
+
+    from retention.models import NpsSurvey
+
+    rows = (
+        NpsSurvey.objects.filter(_in_days("answered_at", first, last), score__isnull=False)
+        .order_by()
+        .annotate(day=TruncDate("answered_at"))
+        .values("day", "account__owner_id")
+        .annotate(
+            n=Count("id"),
+            n_promoters=Count("id", filter=Q(score__gte=9)),
+            n_detractors=Count("id", filter=Q(score__lte=6)),
+        )
+    )
+    return [
+        NpsDay(
+            date=r["day"],
+            owner_id=r["account__owner_id"],
+            answers=r["n"],
+            promoters=r["n_promoters"],
+            detractors=r["n_detractors"],
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def _nps_days_changed(since: dt.datetime) -> set[dt.date]:
+    from retention.models import NpsSurvey
+
+    return set(
+        NpsSurvey.objects.filter(answered_at__gte=since)
+        .annotate(day=TruncDate("answered_at"))
+        .values_list("day", flat=True)
+    )
+
+
+def _nps_first_day() -> dt.date | None:
+    from retention.models import NpsSurvey
+
+    return local_day(
+        NpsSurvey.objects.filter(answered_at__isnull=False)
+        .order_by("answered_at")
+        .values_list("answered_at", flat=True)
+        .first()
+    )
+
+
+def _health_rows(today: dt.date) -> list[HealthSummary]:
+    from django.db.models import Count
+
+    from retention.models import HealthScore
+
+    rows = (
+        HealthScore.objects.order_by()
+        .values("account__owner_id", "colour")
+        .annotate(n=Count("account_id"), total=Sum("score"))
+    )
+    return [
+        HealthSummary(
+            owner_id=r["account__owner_id"],
+            colour=r["colour"],
+            accounts=r["n"],
+            score_sum=r["total"] or 0,
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
 # Snapshots of what is open now ---------------------------------------------------------------
 
 
@@ -765,6 +840,7 @@ SNAPSHOTS = (
     ("open_deals", OpenDeals, _open_deals_rows),
     ("open_tickets", OpenTickets, _open_tickets_rows),
     ("customer_values", ValueSummary, _value_rows),
+    ("health", HealthSummary, _health_rows),
 )
 
 
@@ -803,6 +879,7 @@ ROLLUPS = (
     Rollup("stages", StageDay, _stage_rows, _stage_days_changed, _stage_first_day),
     Rollup("support", SupportDay, _support_rows, _support_days_changed, _support_first_day),
     Rollup("accounts", AccountTicketsDay, _account_rows, _support_days_changed, _support_first_day),
+    Rollup("nps", NpsDay, _nps_rows, _nps_days_changed, _nps_first_day),
 )
 
 

@@ -7,12 +7,13 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
 from analytics.dashboards.base import Col, Figure, Scope, percent
+from analytics.models import HealthSummary, NpsDay
 from retention.choices import ChurnReason, HealthColour, MovementKind
-from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsSurvey, Subscription
+from retention.models import ChurnEvent, MrrMovement, Subscription
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -184,44 +185,40 @@ def churn_reasons(scope: Scope) -> list[dict]:
 def health_distribution(scope: Scope) -> list[dict]:
     counts = {
         r["colour"]: r
-        for r in scope.owned(HealthScore.objects.visible_to(scope.user), "account__owner")
+        for r in scope.owned(HealthSummary.objects.visible_to(scope.user))
         .order_by()
         .values("colour")
-        .annotate(accounts=Count("account_id"), score=Avg("score"))
+        .annotate(accounts=Sum("accounts"), scores=Sum("score_sum"))
     }
     return [
         {
             "colour": label,
             "accounts": counts[value]["accounts"],
-            "score": round(counts[value]["score"], 1),
+            "score": round(counts[value]["scores"] / counts[value]["accounts"], 1),
         }
         for value, label in HealthColour.choices
-        if value in counts
+        if value in counts and counts[value]["accounts"]
     ]
 
 
 def nps_by_month(scope: Scope) -> list[dict]:
     rows = (
-        scope.between(
-            scope.owned(NpsSurvey.objects.visible_to(scope.user), "account__owner"), "answered_at"
-        )
-        .filter(score__isnull=False)
-        .annotate(month=TruncMonth("answered_at"))
+        scope.owned(NpsDay.objects.visible_to(scope.user))
+        .filter(date__gte=scope.start, date__lte=scope.end)
+        .order_by()
+        .annotate(month=TruncMonth("date"))
         .values("month")
-        .annotate(
-            answers=Count("id"),
-            promoters=Count("id", filter=Q(score__gte=9)),
-            detractors=Count("id", filter=Q(score__lte=6)),
-        )
+        .annotate(n=Sum("answers"), n_promoters=Sum("promoters"), n_detractors=Sum("detractors"))
+        .filter(n__gt=0)
         .order_by("month")
     )
     return [
         {
             "month": r["month"].strftime("%Y-%m"),
-            "answers": r["answers"],
-            "promoters": r["promoters"],
-            "detractors": r["detractors"],
-            "nps": round((r["promoters"] - r["detractors"]) * 100 / r["answers"], 1),
+            "answers": r["n"],
+            "promoters": r["n_promoters"],
+            "detractors": r["n_detractors"],
+            "nps": round((r["n_promoters"] - r["n_detractors"]) * 100 / r["n"], 1),
         }
         for r in rows
     ]
@@ -287,9 +284,10 @@ FIGURES = (
     ),
     Figure(
         key="health",
+        rollups=("health",),
         title="Health distribution",
-        how="Accounts by the colour of their current health score, with the mean score. "
-        "Ignores the date range.",
+        how="Accounts by the colour of their health score (as of the last refresh), with the "
+        "mean score. Ignores the date range.",
         compute=health_distribution,
         columns=(
             Col("colour", "Health"),
@@ -302,6 +300,7 @@ FIGURES = (
     ),
     Figure(
         key="nps",
+        rollups=("nps",),
         title="NPS over time",
         how="Survey answers given in the range, per month: NPS = % promoters (9–10) − % "
         "detractors (0–6).",

@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from analytics.rollups import rollups_rebuild
 from crm.choices import Role
 from retention.choices import ChurnReason, HealthColour, MovementKind
 from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsRun, NpsSurvey
@@ -69,6 +70,7 @@ def ledger(rep, rep2, manager):
         contact = ContactFactory(account=a.account, owner=rep)
         NpsSurvey.objects.create(run=run, contact=contact, account=a.account, key=f"k{contact.pk}",
                                  sent_at=at("2026-05-01"), score=score, answered_at=at(day))  # fmt: skip
+    rollups_rebuild()
     return {"a": a}
 
 
