@@ -177,6 +177,7 @@ class RollupState(models.Model):
     name = models.CharField(max_length=30, unique=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
     rebuilt_at = models.DateTimeField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True, help_text="What a rollup notes of itself.")
 
     class Meta:
         ordering = ["name"]
@@ -552,3 +553,50 @@ class HealthSummary(models.Model):
 
     def __str__(self):
         return f"{self.owner_id} {self.colour}: {self.accounts}"
+
+
+class MrrDay(models.Model):
+    """The MRR ledger at the start of one day, per subscription owner: the sum of every earlier
+    movement, and how many accounts (those whose subscriptions all have one owner) had a
+    positive sum. One row per day and owner from the first movement on."""
+
+    deals = True
+
+    date = models.DateField()
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    mrr_before = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    paying_before = models.PositiveIntegerField(default=0)
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["date", "owner"], name="mrrday_date_idx")]
+
+    def __str__(self):
+        return f"{self.date} {self.owner_id}: {self.mrr_before}"
+
+
+class MrrMoveDay(models.Model):
+    """The MRR movements of one day per subscription owner and kind, split by the day of the
+    account's first movement (``account_first``: whether the account already paid before a
+    range)."""
+
+    deals = True
+
+    date = models.DateField()
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=12)
+    account_first = models.DateField()
+    amount = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["date", "owner"], name="mrrmoveday_date_idx")]
+
+    def __str__(self):
+        return f"{self.date} {self.owner_id} {self.kind}: {self.amount}"

@@ -50,6 +50,8 @@ from analytics.models import (
     DealDay,
     HealthSummary,
     LeadDay,
+    MrrDay,
+    MrrMoveDay,
     NpsDay,
     OpenDeals,
     OpenTickets,
@@ -698,6 +700,131 @@ def _health_rows(today: dt.date) -> list[HealthSummary]:
     ]
 
 
+# The MRR ledger ------------------------------------------------------------------------------
+
+
+def _ledger_movements(last: dt.date):
+    from retention.models import MrrMovement
+
+    return (
+        MrrMovement.objects.filter(date__lte=last)
+        .order_by("date", "pk")
+        .values_list("date", "account_id", "subscription__owner_id", "kind", "amount")
+    )
+
+
+def _mrr_rows(first: dt.date, last: dt.date) -> list[MrrDay]:
+    """Each day's opening balance per owner, replaying the ledger up to ``last``."""
+    balance: dict = defaultdict(Decimal)  # (account, owner) → MRR so far
+    total: dict = defaultdict(Decimal)  # owner → MRR so far
+    paying: dict = defaultdict(int)  # owner → accounts with a positive balance
+    moves = list(_ledger_movements(last).iterator(chunk_size=5000))
+    rows, i, day = [], 0, first
+    for date, *_ in moves:
+        if date >= first:
+            break
+        i += 1
+    for _date, account, owner, _kind, amount in moves[:i]:
+        _apply(balance, total, paying, account, owner, amount)
+    while day <= last:
+        for owner in set(total) | set(paying):
+            rows.append(
+                MrrDay(
+                    date=day, owner_id=owner, mrr_before=total[owner], paying_before=paying[owner]
+                )  # fmt: skip
+            )
+        while i < len(moves) and moves[i][0] == day:
+            _, account, owner, _kind, amount = moves[i]
+            _apply(balance, total, paying, account, owner, amount)
+            i += 1
+        day += dt.timedelta(days=1)
+    return rows
+
+
+def _apply(balance, total, paying, account, owner, amount) -> None:
+    before = balance[(account, owner)]
+    after = balance[(account, owner)] = before + amount
+    total[owner] += amount
+    paying[owner] += (after > 0) - (before > 0)
+
+
+def _mrr_move_rows(first: dt.date, last: dt.date) -> list[MrrMoveDay]:
+    from django.db.models import Min
+
+    from retention.models import MrrMovement
+
+    first_of = MrrMovement.objects.filter(account_id=OuterRef("account_id")).order_by()
+    rows = (
+        MrrMovement.objects.filter(date__gte=first, date__lte=last)
+        .order_by()
+        .annotate(
+            account_first=Subquery(
+                first_of.values("account_id").annotate(d=Min("date")).values("d")[:1]
+            )
+        )
+        .values("date", "subscription__owner_id", "kind", "account_first")
+        .annotate(total=Sum("amount"))
+    )
+    return [
+        MrrMoveDay(
+            date=r["date"],
+            owner_id=r["subscription__owner_id"],
+            kind=r["kind"],
+            account_first=r["account_first"],
+            amount=r["total"],
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def _mrr_days_changed(since: dt.datetime) -> set[dt.date]:
+    """A movement changes the opening balance of every later day."""
+    from retention.models import MrrMovement
+
+    earliest = (
+        MrrMovement.objects.filter(created_at__gte=since)
+        .order_by("date")
+        .values_list("date", flat=True)
+        .first()
+    )
+    if earliest is None:
+        return set()
+    today = timezone.localdate()
+    return {earliest + dt.timedelta(days=i) for i in range((today - earliest).days + 1)}
+
+
+def _mrr_move_days_changed(since: dt.datetime) -> set[dt.date]:
+    """The days of every movement of an account with a new movement (a backdated one can
+    change when the account first paid)."""
+    from retention.models import MrrMovement
+
+    accounts = MrrMovement.objects.filter(created_at__gte=since).values("account_id")
+    return set(MrrMovement.objects.filter(account_id__in=accounts).values_list("date", flat=True))
+
+
+def _mrr_first_day() -> dt.date | None:
+    from retention.models import MrrMovement
+
+    return MrrMovement.objects.order_by("date").values_list("date", flat=True).first()
+
+
+def multi_owner_accounts() -> int:
+    """Accounts whose subscriptions have more than one owner: the per-owner opening counts
+    cannot say whether such an account paid for a set of owners, so figures read the ledger
+    for them when there are any."""
+    from django.db.models import Count
+
+    from retention.models import MrrMovement
+
+    return (
+        MrrMovement.objects.order_by()
+        .values("account_id")
+        .annotate(owners=Count("subscription__owner_id", distinct=True))
+        .filter(owners__gt=1)
+        .count()
+    )
+
+
 # Snapshots of what is open now ---------------------------------------------------------------
 
 
@@ -880,6 +1007,8 @@ ROLLUPS = (
     Rollup("support", SupportDay, _support_rows, _support_days_changed, _support_first_day),
     Rollup("accounts", AccountTicketsDay, _account_rows, _support_days_changed, _support_first_day),
     Rollup("nps", NpsDay, _nps_rows, _nps_days_changed, _nps_first_day),
+    Rollup("mrr", MrrDay, _mrr_rows, _mrr_days_changed, _mrr_first_day),
+    Rollup("mrr_moves", MrrMoveDay, _mrr_move_rows, _mrr_move_days_changed, _mrr_first_day),
 )
 
 
@@ -928,6 +1057,8 @@ def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> d
             fields = {"refreshed_at": started}
             if rebuild or state.refreshed_at is None:
                 fields["rebuilt_at"] = started
+            if rollup.name == "mrr":
+                fields["detail"] = {"multi_owner_accounts": multi_owner_accounts()}
             RollupState.objects.filter(pk=state.pk).update(**fields)
         for name, _, _ in SNAPSHOTS:
             written[name] = snapshot_refresh(name, today=today)

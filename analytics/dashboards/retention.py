@@ -9,9 +9,10 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
 
 from analytics.dashboards.base import Col, Figure, Scope, percent
-from analytics.models import HealthSummary, NpsDay
+from analytics.models import HealthSummary, MrrDay, MrrMoveDay, NpsDay, RollupState
 from retention.choices import ChurnReason, HealthColour, MovementKind
 from retention.models import ChurnEvent, MrrMovement, Subscription
 
@@ -32,13 +33,67 @@ def _ledger(scope: Scope) -> dict:
 
 
 def _ledger_compute(scope: Scope) -> dict:
-    churned = list(
+    """From the MRR rollups when they are filled and say what is needed (every account's
+    subscriptions have one owner; the range starts by the last rolled-up day), else from the
+    ledger itself."""
+    states = {s.name: s for s in RollupState.objects.filter(name__in=("mrr", "mrr_moves"))}
+    mrr = states.get("mrr")
+    usable = (
+        mrr is not None
+        and mrr.refreshed_at is not None
+        and getattr(states.get("mrr_moves"), "refreshed_at", None) is not None
+        and not mrr.detail.get("multi_owner_accounts")
+        and scope.start <= timezone.localdate(mrr.refreshed_at)
+    )
+    return _ledger_rolled_up(scope) if usable else _ledger_live(scope)
+
+
+def _churned_accounts(scope: Scope) -> list[int]:
+    return list(
         scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
         .filter(date__gte=scope.start, date__lte=scope.end)
         .order_by()
         .values_list("account_id", flat=True)
         .distinct()
     )  # a few hundred accounts at most in a range
+
+
+def _ledger_rolled_up(scope: Scope) -> dict:
+    opening = (
+        scope.owned(MrrDay.objects.visible_to(scope.user))
+        .filter(date=scope.start)
+        .aggregate(mrr=Sum("mrr_before"), paying=Sum("paying_before"))
+    )
+    moves = {
+        r["kind"]: r
+        for r in scope.owned(MrrMoveDay.objects.visible_to(scope.user))
+        .filter(date__gte=scope.start, date__lte=scope.end)
+        .order_by()
+        .values("kind")
+        .annotate(
+            total=Sum("amount"),
+            existing=Sum("amount", filter=Q(account_first__lt=scope.start)),
+        )
+    }
+    ledger = {"start": _money(opening["mrr"])}
+    for kind in MovementKind.values:
+        ledger[kind] = _money(moves.get(kind, {}).get("total"))
+        ledger[f"existing_{kind}"] = _money(moves.get(kind, {}).get("existing"))
+    ledger["paying"] = int(opening["paying"] or 0)
+    # Of the accounts churned in the range, those paying at its start (their own balances).
+    ledger["churned"] = (
+        _movements(scope)
+        .filter(account_id__in=_churned_accounts(scope), date__lt=scope.start)
+        .values("account_id")
+        .annotate(balance=Sum("amount"))
+        .filter(balance__gt=0)
+        .count()
+    )
+    return ledger
+
+
+def _ledger_live(scope: Scope) -> dict:
+    churned = _churned_accounts(scope)
 
     def total(condition):
         return Coalesce(Sum("amount", filter=condition), ZERO)
@@ -227,6 +282,7 @@ def nps_by_month(scope: Scope) -> list[dict]:
 FIGURES = (
     Figure(
         key="waterfall",
+        rollups=("mrr", "mrr_moves"),
         title="MRR waterfall",
         how="From the MRR movement ledger: starting MRR = every movement before the range; then "
         "the range's movements by kind (churn and contraction are negative); ending = the sum.",
@@ -237,6 +293,7 @@ FIGURES = (
     ),
     Figure(
         key="rates",
+        rollups=("mrr", "mrr_moves"),
         title="Logo churn, gross and net revenue retention",
         how="Over the accounts paying at the start of the range (positive ledger MRR): logo "
         "churn = those with a churn event in the range ÷ them; GRR = (their starting MRR + "
