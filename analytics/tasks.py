@@ -33,10 +33,12 @@ def daily_snapshots() -> int | None:
 
 
 @shared_task(
-    name="analytics.tasks.rollups_refresh", soft_time_limit=10 * 60, time_limit=15 * 60, **_RETRY
+    name="analytics.tasks.rollups_refresh", soft_time_limit=50 * 60, time_limit=55 * 60, **_RETRY
 )
 def rollups_refresh() -> dict | None:
-    """Rewrite the dashboards' rollups for today, yesterday and the days of changed records."""
+    """Rewrite the dashboards' rollups for today, yesterday and the days of changed records
+    (seconds); a rollup never filled is filled whole first (minutes at a million records, so
+    the limits are the rebuild's; the job lock keeps the next runs from starting meanwhile)."""
     from analytics.rollups import rollups_refresh as refresh
 
     return refresh()
