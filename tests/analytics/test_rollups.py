@@ -349,3 +349,20 @@ def test_accounts_tied_for_the_last_place_are_chosen_by_name(agent_client):
     rows = figure_rows(agent_client.get(reverse("analytics:support")), "per_account")
     assert [r["account"] for r in rows] == ["Account 19"] + [f"Account {i:02d}" for i in range(14)]
     assert rows[0]["tickets"] == 2
+
+
+def test_a_large_rewrite_keeps_every_value(db):
+    """Large writes go through COPY on PostgreSQL: durations and money come back as written."""
+    rows = [
+        LeadDay(date=TODAY, source=LeadSource.MANUAL, leads=i, touch_seconds=rollups.pack([i, 0.5]))
+        for i in range(6000)
+    ]
+    rollups._insert(LeadDay, rows)
+    assert LeadDay.objects.aggregate(n=Sum("leads"))["n"] == sum(range(6000))
+    row = LeadDay.objects.get(leads=4321)
+    assert list(rollups.unpack(row.touch_seconds)) == [4321.0, 0.5]
+    rollups._insert(
+        DealDay, [DealDay(date=TODAY, status=StageKind.WON, amount=Decimal("0.07"))] * 5000
+    )
+    total = DealDay.objects.aggregate(total=Sum("amount"))["total"]
+    assert round(total, 2) == Decimal("350.00")  # SQLite sums decimals as floats
