@@ -600,3 +600,20 @@ class MrrMoveDay(models.Model):
 
     def __str__(self):
         return f"{self.date} {self.owner_id} {self.kind}: {self.amount}"
+
+
+class BusyAccountMonth(models.Model):
+    """Accounts with two tickets or more in a calendar month (all tickets, merged ones left
+    out): the few accounts that can lead "tickets per account" in a range, found without
+    reading every account's rows (an account with at least n·(c−1)+1 tickets over n months has
+    c in one of them)."""
+
+    month = models.DateField(help_text="The month's first day.")
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    tickets = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "tickets"], name="busyaccount_month_idx")]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.account_id}: {self.tickets}"

@@ -607,6 +607,31 @@ def _account_rows(first: dt.date, last: dt.date) -> list[AccountTicketsDay]:
     ]
 
 
+BUSY_AT_LEAST = 2
+
+
+def _busy_months(days: set[dt.date]) -> int:
+    """Rewrite the busy accounts of the months holding ``days`` from the per-day rows."""
+    from analytics.models import BusyAccountMonth
+
+    written = 0
+    for month in sorted({d.replace(day=1) for d in days}):
+        after = (month + dt.timedelta(days=32)).replace(day=1)
+        rows = [
+            BusyAccountMonth(month=month, account_id=r["account_id"], tickets=r["n"])
+            for r in AccountTicketsDay.objects.filter(date__gte=month, date__lt=after)
+            .order_by()
+            .values("account_id")
+            .annotate(n=Sum("tickets"))
+            .filter(n__gte=BUSY_AT_LEAST)
+        ]
+        with transaction.atomic():
+            BusyAccountMonth.objects.filter(month=month).delete()
+            _insert(BusyAccountMonth, rows)
+        written += len(rows)
+    return written
+
+
 def _support_days_changed(since: dt.datetime) -> set[dt.date]:
     from support.models import CsatSurvey, Ticket
 
@@ -998,6 +1023,7 @@ class Rollup:
     rows: Callable[[dt.date, dt.date], list]
     days_changed: Callable[[dt.datetime], set[dt.date]]
     first_day: Callable[[], dt.date | None]
+    after: Callable[[set[dt.date]], int] | None = None  # rewrites what is derived from the days
 
 
 ROLLUPS = (
@@ -1005,7 +1031,14 @@ ROLLUPS = (
     Rollup("deals", DealDay, _deal_rows, _deal_days_changed, _deal_first_day),
     Rollup("stages", StageDay, _stage_rows, _stage_days_changed, _stage_first_day),
     Rollup("support", SupportDay, _support_rows, _support_days_changed, _support_first_day),
-    Rollup("accounts", AccountTicketsDay, _account_rows, _support_days_changed, _support_first_day),
+    Rollup(
+        "accounts",
+        AccountTicketsDay,
+        _account_rows,
+        _support_days_changed,
+        _support_first_day,
+        after=lambda days: _busy_months(days),
+    ),
     Rollup("nps", NpsDay, _nps_rows, _nps_days_changed, _nps_first_day),
     Rollup("mrr", MrrDay, _mrr_rows, _mrr_days_changed, _mrr_first_day),
     Rollup("mrr_moves", MrrMoveDay, _mrr_move_rows, _mrr_move_days_changed, _mrr_first_day),
@@ -1068,6 +1101,8 @@ def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> d
                 days |= {today, today - dt.timedelta(days=1)}
                 days = {d for d in days if d is not None}
             written[rollup.name] = _rewrite(rollup, days)
+            if rollup.after is not None:
+                rollup.after(set(days))
             fields = {"refreshed_at": started}
             if rebuild or state.refreshed_at is None:
                 fields["rebuilt_at"] = started

@@ -7,6 +7,8 @@ attainment figure is where business hours count (the desk's own breach flags).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db.models import Sum
 from django.db.models.functions import TruncMonth
 
@@ -14,7 +16,7 @@ from analytics import rollups
 from analytics.choices import Audience
 from analytics.dashboards import history
 from analytics.dashboards.base import Col, Figure, Scope, percent
-from analytics.models import AccountTicketsDay, OpenTickets, SupportDay
+from analytics.models import AccountTicketsDay, BusyAccountMonth, OpenTickets, SupportDay
 from crm.models import Account
 from support.choices import ACTIVE_STATUSES, Priority, TicketStatus
 
@@ -169,14 +171,7 @@ def tickets_per_account(scope: Scope) -> list[dict]:
         .values("account_id")
         .annotate(n=Sum("tickets"), n_active=Sum("active"), n_urgent=Sum("urgent"))
     )
-    # The most tickets first; accounts tied with the last one shown are ordered by name, so
-    # read enough rows to hold every tie (all of them, in the rare case they fill the read).
-    rows = list(counts.order_by("-n")[: TOP_ACCOUNTS * 10])
-    if len(rows) > TOP_ACCOUNTS:
-        least = rows[TOP_ACCOUNTS - 1]["n"]
-        if len(rows) == TOP_ACCOUNTS * 10 and rows[-1]["n"] == least:
-            rows = list(counts.filter(n__gte=least))
-        rows = [r for r in rows if r["n"] >= least]
+    rows = _leading_accounts(scope, counts)
     names = dict(
         Account.objects.filter(pk__in=[r["account_id"] for r in rows]).values_list("pk", "name")
     )
@@ -190,6 +185,37 @@ def tickets_per_account(scope: Scope) -> list[dict]:
         }
         for r in rows[:TOP_ACCOUNTS]
     ]
+
+
+def _leading_accounts(scope: Scope, counts) -> list[dict]:
+    """The accounts with the most tickets, and every account tied with the last one shown
+    (they are ordered by name). Tried first among the accounts busy in a month of the range:
+    over n months, an account with at least n·(c−1)+1 tickets had c in one of them, so when
+    the last one shown has that many, nobody else can be ahead of it. Else every account."""
+    months = []
+    month = scope.start.replace(day=1)
+    while month <= scope.end:
+        months.append(month)
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    for busy in (5, 3, rollups.BUSY_AT_LEAST):
+        candidates = BusyAccountMonth.objects.filter(month__in=months, tickets__gte=busy)
+        rows = _top(counts.filter(account_id__in=candidates.values("account_id")))
+        if (
+            len(rows) >= TOP_ACCOUNTS
+            and rows[TOP_ACCOUNTS - 1]["n"] >= len(months) * (busy - 1) + 1
+        ):
+            return rows
+    return _top(counts)
+
+
+def _top(counts) -> list[dict]:
+    rows = list(counts.order_by("-n")[: TOP_ACCOUNTS * 10])
+    if len(rows) > TOP_ACCOUNTS:
+        least = rows[TOP_ACCOUNTS - 1]["n"]
+        if len(rows) == TOP_ACCOUNTS * 10 and rows[-1]["n"] == least:
+            rows = list(counts.filter(n__gte=least))
+        rows = [r for r in rows if r["n"] >= least]
+    return rows
 
 
 FIGURES = (

@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from analytics import rollups, services
 from analytics.choices import Audience
-from analytics.models import DealDay, LeadDay, RollupState, StageDay, SupportDay
+from analytics.models import (
+    AccountTicketsDay,
+    DealDay,
+    LeadDay,
+    RollupState,
+    StageDay,
+    SupportDay,
+)
 from analytics.sql import Seconds
 from analytics.sql import percentiles as live_percentiles
 from crm.choices import ActivityKind, Role
@@ -366,3 +373,36 @@ def test_a_large_rewrite_keeps_every_value(db):
     )
     total = DealDay.objects.aggregate(total=Sum("amount"))["total"]
     assert round(total, 2) == Decimal("350.00")  # SQLite sums decimals as floats
+
+
+def test_the_busiest_accounts_are_found_among_the_busy_ones(agent_client):
+    """In March: account 00 has 4 tickets, accounts 01–15 three, accounts 16–25 one. The
+    leaders come from the accounts busy in March, the same as reading every account."""
+    from analytics.dashboards import support
+
+    march = timezone.make_aware(dt.datetime(2026, 3, 10, 12))
+    accounts = [AccountFactory(name=f"Account {i:02d}") for i in range(26)]
+    for i, account in enumerate(accounts):
+        n = 4 if i == 0 else 3 if i <= 15 else 1
+        for _ in range(n):
+            TicketFactory(contact=ContactFactory(account=account), account=account,
+                          created_at=march)  # fmt: skip
+    rollups.rollups_rebuild()
+    response = agent_client.get(
+        reverse("analytics:support"), {"start": "2026-03-01", "end": "2026-03-31"}
+    )
+    rows = figure_rows(response, "per_account")
+    assert [(r["account"], r["tickets"]) for r in rows] == [("Account 00", 4)] + [
+        (f"Account {i:02d}", 3) for i in range(1, 15)
+    ]
+    scope = response.context["scope"]
+    counts = (
+        AccountTicketsDay.objects.filter(date__month=3)
+        .values("account_id")
+        .annotate(n=Sum("tickets"), n_active=Sum("active"), n_urgent=Sum("urgent"))
+    )
+
+    def by_account(rows):
+        return sorted(rows, key=lambda r: r["account_id"])
+
+    assert by_account(support._leading_accounts(scope, counts)) == by_account(support._top(counts))
