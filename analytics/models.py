@@ -617,3 +617,27 @@ class BusyAccountMonth(models.Model):
 
     def __str__(self):
         return f"{self.month:%Y-%m} {self.account_id}: {self.tickets}"
+
+
+class ChurnDay(models.Model):
+    """Churn events of one day per account (with its owner) and reason: how many, and the MRR
+    they lost. Small enough to read whole for a range, with no join to the accounts."""
+
+    deals = True
+
+    date = models.DateField()
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=12)
+    events = models.PositiveIntegerField(default=0)
+    lost_mrr = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["date", "owner"], name="churnday_date_idx")]
+
+    def __str__(self):
+        return f"{self.date} {self.account_id} {self.reason}"

@@ -47,6 +47,7 @@ from django.utils import timezone
 from analytics.choices import Audience
 from analytics.models import (
     AccountTicketsDay,
+    ChurnDay,
     DealDay,
     HealthSummary,
     LeadDay,
@@ -704,6 +705,42 @@ def _nps_first_day() -> dt.date | None:
     )
 
 
+def _churn_rows(first: dt.date, last: dt.date) -> list[ChurnDay]:
+    from django.db.models import Count
+
+    from retention.models import ChurnEvent
+
+    rows = (
+        ChurnEvent.objects.filter(date__gte=first, date__lte=last)
+        .order_by()
+        .values("date", "account_id", "account__owner_id", "reason")
+        .annotate(n=Count("id"), lost=Sum("lost_mrr"))
+    )
+    return [
+        ChurnDay(
+            date=r["date"],
+            owner_id=r["account__owner_id"],
+            account_id=r["account_id"],
+            reason=r["reason"],
+            events=r["n"],
+            lost_mrr=r["lost"] or 0,
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def _churn_days_changed(since: dt.datetime) -> set[dt.date]:
+    from retention.models import ChurnEvent
+
+    return set(ChurnEvent.objects.filter(created_at__gte=since).values_list("date", flat=True))
+
+
+def _churn_first_day() -> dt.date | None:
+    from retention.models import ChurnEvent
+
+    return ChurnEvent.objects.order_by("date").values_list("date", flat=True).first()
+
+
 def _health_rows(today: dt.date) -> list[HealthSummary]:
     from django.db.models import Count
 
@@ -1040,6 +1077,7 @@ ROLLUPS = (
         after=lambda days: _busy_months(days),
     ),
     Rollup("nps", NpsDay, _nps_rows, _nps_days_changed, _nps_first_day),
+    Rollup("churn", ChurnDay, _churn_rows, _churn_days_changed, _churn_first_day),
     Rollup("mrr", MrrDay, _mrr_rows, _mrr_days_changed, _mrr_first_day),
     Rollup("mrr_moves", MrrMoveDay, _mrr_move_rows, _mrr_move_days_changed, _mrr_first_day),
 )

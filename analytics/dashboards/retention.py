@@ -12,7 +12,14 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from analytics.dashboards.base import Col, Figure, Scope, percent
-from analytics.models import HealthSummary, MrrDay, MrrMoveDay, NpsDay, RollupState
+from analytics.models import (
+    ChurnDay,
+    HealthSummary,
+    MrrDay,
+    MrrMoveDay,
+    NpsDay,
+    RollupState,
+)
 from retention.choices import ChurnReason, HealthColour, MovementKind
 from retention.models import ChurnEvent, MrrMovement, Subscription
 
@@ -36,26 +43,30 @@ def _ledger_compute(scope: Scope) -> dict:
     """From the MRR rollups when they are filled and say what is needed (every account's
     subscriptions have one owner; the range starts by the last rolled-up day), else from the
     ledger itself."""
-    states = {s.name: s for s in RollupState.objects.filter(name__in=("mrr", "mrr_moves"))}
+    states = {s.name: s for s in RollupState.objects.filter(name__in=("mrr", "mrr_moves", "churn"))}
     mrr = states.get("mrr")
     usable = (
         mrr is not None
         and mrr.refreshed_at is not None
         and getattr(states.get("mrr_moves"), "refreshed_at", None) is not None
+        and getattr(states.get("churn"), "refreshed_at", None) is not None
         and not mrr.detail.get("multi_owner_accounts")
         and scope.start <= timezone.localdate(mrr.refreshed_at)
     )
     return _ledger_rolled_up(scope) if usable else _ledger_live(scope)
 
 
-def _churned_accounts(scope: Scope) -> list[int]:
+def _churned_accounts(scope: Scope, rolled_up: bool = False) -> list[int]:
+    if rolled_up:
+        events = scope.owned(ChurnDay.objects.visible_to(scope.user))
+    else:
+        events = scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
     return list(
-        scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
-        .filter(date__gte=scope.start, date__lte=scope.end)
+        events.filter(date__gte=scope.start, date__lte=scope.end)
         .order_by()
         .values_list("account_id", flat=True)
         .distinct()
-    )  # a few hundred accounts at most in a range
+    )  # a few thousand accounts at most in a range
 
 
 def _ledger_rolled_up(scope: Scope) -> dict:
@@ -80,10 +91,14 @@ def _ledger_rolled_up(scope: Scope) -> dict:
         ledger[kind] = _money(moves.get(kind, {}).get("total"))
         ledger[f"existing_{kind}"] = _money(moves.get(kind, {}).get("existing"))
     ledger["paying"] = int(opening["paying"] or 0)
-    # Of the accounts churned in the range, those paying at its start (their own balances).
+    # Of the accounts churned in the range, those paying at its start (their own balances,
+    # over the subscriptions the user may see).
+    subscriptions = scope.owned(Subscription.objects.visible_to(scope.user)).filter(
+        account_id__in=_churned_accounts(scope, rolled_up=True)
+    )
     ledger["churned"] = (
-        _movements(scope)
-        .filter(account_id__in=_churned_accounts(scope), date__lt=scope.start)
+        MrrMovement.objects.filter(subscription__in=subscriptions, date__lt=scope.start)
+        .order_by()
         .values("account_id")
         .annotate(balance=Sum("amount"))
         .filter(balance__gt=0)
@@ -224,15 +239,15 @@ def cohort_retention(scope: Scope) -> list[dict]:
 def churn_reasons(scope: Scope) -> list[dict]:
     labels = dict(ChurnReason.choices)
     rows = (
-        scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
+        scope.owned(ChurnDay.objects.visible_to(scope.user))
         .filter(date__gte=scope.start, date__lte=scope.end)
         .order_by()
         .values("reason")
-        .annotate(events=Count("id"), lost=Sum("lost_mrr"))
-        .order_by("-events", "reason")
+        .annotate(n=Sum("events"), lost=Sum("lost_mrr"))
+        .order_by("-n", "reason")
     )
     return [
-        {"reason": labels.get(r["reason"], r["reason"]), "events": r["events"], "lost": r["lost"]}
+        {"reason": labels.get(r["reason"], r["reason"]), "events": r["n"], "lost": r["lost"]}
         for r in rows
     ]
 
@@ -282,7 +297,7 @@ def nps_by_month(scope: Scope) -> list[dict]:
 FIGURES = (
     Figure(
         key="waterfall",
-        rollups=("mrr", "mrr_moves"),
+        rollups=("mrr", "mrr_moves", "churn"),
         title="MRR waterfall",
         how="From the MRR movement ledger: starting MRR = every movement before the range; then "
         "the range's movements by kind (churn and contraction are negative); ending = the sum.",
@@ -293,7 +308,7 @@ FIGURES = (
     ),
     Figure(
         key="rates",
-        rollups=("mrr", "mrr_moves"),
+        rollups=("mrr", "mrr_moves", "churn"),
         title="Logo churn, gross and net revenue retention",
         how="Over the accounts paying at the start of the range (positive ledger MRR): logo "
         "churn = those with a churn event in the range ÷ them; GRR = (their starting MRR + "
@@ -327,6 +342,7 @@ FIGURES = (
     ),
     Figure(
         key="churn_reasons",
+        rollups=("churn",),
         title="Churn reasons",
         how="Churn events dated in the range, by the reason recorded: count and MRR lost.",
         compute=churn_reasons,
