@@ -641,3 +641,25 @@ class ChurnDay(models.Model):
 
     def __str__(self):
         return f"{self.date} {self.account_id} {self.reason}"
+
+
+class CohortCell(models.Model):
+    """Subscriptions by the month they started and the month they ended (empty: still
+    running), per owner: how many accounts. Rewritten as a whole by every refresh."""
+
+    deals = True
+
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cohort = models.DateField(help_text="The first day of the month the subscriptions started.")
+    ended = models.DateField(null=True, blank=True, help_text="The month they ended, if so.")
+    accounts = models.PositiveIntegerField(default=0)
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["cohort", "owner"], name="cohortcell_cohort_idx")]
+
+    def __str__(self):
+        return f"{self.owner_id} {self.cohort:%Y-%m} → {self.ended}: {self.accounts}"

@@ -48,6 +48,7 @@ from analytics.choices import Audience
 from analytics.models import (
     AccountTicketsDay,
     ChurnDay,
+    CohortCell,
     DealDay,
     HealthSummary,
     LeadDay,
@@ -741,6 +742,45 @@ def _churn_first_day() -> dt.date | None:
     return ChurnEvent.objects.order_by("date").values_list("date", flat=True).first()
 
 
+def _cohort_rows(today: dt.date) -> list[CohortCell]:
+    from django.db.models import Count
+    from django.db.models.functions import TruncMonth
+
+    from retention.models import Subscription
+
+    rows = (
+        Subscription.objects.order_by()
+        .annotate(cohort=TruncMonth("start_date"), ended=TruncMonth("ended_on"))
+        .values("owner_id", "cohort", "ended")
+        .annotate(n=Count("account_id", distinct=True))
+    )
+    return [
+        CohortCell(
+            owner_id=r["owner_id"],
+            cohort=_as_date(r["cohort"]),
+            ended=_as_date(r["ended"]),
+            accounts=r["n"],
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def multi_owner_subscribers() -> int:
+    """Accounts with subscriptions of more than one owner (counted once per owner by the
+    cohort cells, so the cohort figure reads the subscriptions when there are any)."""
+    from django.db.models import Count
+
+    from retention.models import Subscription
+
+    return (
+        Subscription.objects.order_by()
+        .values("account_id")
+        .annotate(owners=Count("owner_id", distinct=True))
+        .filter(owners__gt=1)
+        .count()
+    )
+
+
 def _health_rows(today: dt.date) -> list[HealthSummary]:
     from django.db.models import Count
 
@@ -1030,6 +1070,7 @@ SNAPSHOTS = (
     ("open_tickets", OpenTickets, _open_tickets_rows),
     ("customer_values", ValueSummary, _value_rows),
     ("health", HealthSummary, _health_rows),
+    ("cohorts", CohortCell, _cohort_rows),
 )
 
 
@@ -1039,7 +1080,10 @@ def snapshot_refresh(name: str, *, today: dt.date | None = None) -> int:
     state, _ = RollupState.objects.get_or_create(name=name)
     started = timezone.now()
     written = _snapshot(model, compute(today or timezone.localdate()))
-    RollupState.objects.filter(pk=state.pk).update(refreshed_at=started, rebuilt_at=started)
+    fields = {"refreshed_at": started, "rebuilt_at": started}
+    if name == "cohorts":
+        fields["detail"] = {"multi_owner_accounts": multi_owner_subscribers()}
+    RollupState.objects.filter(pk=state.pk).update(**fields)
     return written
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from analytics.dashboards.base import Col, Figure, Scope, percent
 from analytics.models import (
     ChurnDay,
+    CohortCell,
     HealthSummary,
     MrrDay,
     MrrMoveDay,
@@ -93,11 +94,14 @@ def _ledger_rolled_up(scope: Scope) -> dict:
     ledger["paying"] = int(opening["paying"] or 0)
     # Of the accounts churned in the range, those paying at its start (their own balances,
     # over the subscriptions the user may see).
+    churned = _churned_accounts(scope, rolled_up=True)
     subscriptions = scope.owned(Subscription.objects.visible_to(scope.user)).filter(
-        account_id__in=_churned_accounts(scope, rolled_up=True)
+        account_id__in=churned
     )
     ledger["churned"] = (
-        MrrMovement.objects.filter(subscription__in=subscriptions, date__lt=scope.start)
+        MrrMovement.objects.filter(
+            account_id__in=churned, subscription__in=subscriptions, date__lt=scope.start
+        )
         .order_by()
         .values("account_id")
         .annotate(balance=Sum("amount"))
@@ -205,20 +209,34 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(day.year + month // 12, month % 12 + 1, 1)
 
 
+def _day(value):
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
 def cohort_retention(scope: Scope) -> list[dict]:
     last = scope.end.replace(day=1)
     first = _add_months(last, -(COHORT_MONTHS - 1))
-    cells = (
-        scope.owned(Subscription.objects.visible_to(scope.user))
-        .filter(start_date__gte=first, start_date__lt=_add_months(last, 1))
-        .annotate(cohort=TruncMonth("start_date"), ended=TruncMonth("ended_on"))
-        .values("cohort", "ended")
-        .annotate(n=Count("account_id", distinct=True))
-        .order_by()
-    )
+    state = RollupState.objects.filter(name="cohorts").first()
+    if state and state.refreshed_at and not state.detail.get("multi_owner_accounts"):
+        cells = (
+            scope.owned(CohortCell.objects.visible_to(scope.user))
+            .filter(cohort__gte=first, cohort__lt=_add_months(last, 1))
+            .values("cohort", "ended")
+            .annotate(n=Sum("accounts"))
+            .order_by()
+        )
+    else:  # not filled yet, or an account's subscriptions have several owners
+        cells = (
+            scope.owned(Subscription.objects.visible_to(scope.user))
+            .filter(start_date__gte=first, start_date__lt=_add_months(last, 1))
+            .annotate(cohort=TruncMonth("start_date"), ended=TruncMonth("ended_on"))
+            .values("cohort", "ended")
+            .annotate(n=Count("account_id", distinct=True))
+            .order_by()
+        )
     cohorts: dict[dt.date, dict] = {}
     for c in cells:  # cohorts × end months, counted in SQL
-        cohorts.setdefault(c["cohort"], {})[c["ended"]] = c["n"]
+        cohorts.setdefault(_day(c["cohort"]), {})[_day(c["ended"])] = c["n"]
     rows = []
     for cohort in sorted(cohorts):
         ends = cohorts[cohort]
@@ -325,6 +343,7 @@ FIGURES = (
     ),
     Figure(
         key="cohorts",
+        rollups=("cohorts",),
         title="Cohort retention by start month",
         how=f"Accounts by the month their subscription started (the {COHORT_MONTHS} months up "
         "to the range's end): share still subscribed at the start of each later month (not "
