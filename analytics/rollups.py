@@ -81,20 +81,18 @@ def pack(values: Iterable[float]) -> bytes:
 
 
 def unpack(blob) -> np.ndarray:
-    return np.frombuffer(bytes(blob or b""), dtype=DURATION)
+    return np.frombuffer(blob if blob else b"", dtype=DURATION)
 
 
 def percentiles(blobs: Iterable, fractions: dict[str, float], scale: float = 1.0) -> dict:
     """``{name: value}`` of the durations packed in ``blobs`` (divided by ``scale``); None when
     there are none. Linear between the nearest ranks, as ``percentile_cont``."""
     arrays = [unpack(b) for b in blobs if b]
-    values = np.concatenate(arrays) if arrays else np.empty(0, dtype=DURATION)
-    if not values.size:
+    values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0] if arrays else None
+    if values is None or not values.size:
         return dict.fromkeys(fractions)
-    return {
-        name: float(np.percentile(values, fraction * 100)) / scale
-        for name, fraction in fractions.items()
-    }
+    found = np.percentile(values, [f * 100 for f in fractions.values()])
+    return {name: float(v) / scale for name, v in zip(fractions, found, strict=True)}
 
 
 def count(blobs: Iterable) -> int:
