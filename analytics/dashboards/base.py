@@ -2,9 +2,10 @@
 
 A dashboard is a list of ``Figure``s and a ``DashboardView`` subclass. A figure is a function
 that takes the request's ``Scope`` (who is asking, the date range, the owners filtered on) and
-returns a few rows from SQL aggregates (GROUP BY, never a loop over records). The view renders
-each figure as a Chart.js chart with its data table and a line saying how it is computed, and
-answers ``?export=<figure>`` with that figure's rows as CSV.
+returns a few rows from SQL aggregates (GROUP BY, never a loop over records), mostly over the
+small per-day rollups of ``analytics.rollups``. The view renders each figure as a Chart.js chart
+with its data table and a line saying how it is computed (and, for a rollup, how fresh it is),
+and answers ``?export=<figure>`` with that figure's rows as CSV.
 """
 
 from __future__ import annotations
