@@ -459,6 +459,20 @@ def _managers() -> list:
     return [u for u in users if not (u.is_admin_role or u.is_support_agent)]
 
 
+def _manager_views() -> dict[str, list]:
+    """What decides each manager's view of the tickets (the people and queues of the teams
+    they manage), so a refresh notices a change and rewrites their rows of every day."""
+    from support.models import Queue
+
+    return {
+        str(m.pk): [
+            sorted(m.managed_user_ids),
+            sorted(Queue.objects.filter(team__managers=m).values_list("pk", flat=True)),
+        ]
+        for m in _managers()
+    }
+
+
 def _support_rows(first: dt.date, last: dt.date) -> list[SupportDay]:
     from support.models import CsatSurvey, Ticket
 
@@ -1174,7 +1188,12 @@ def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> d
         for rollup in ROLLUPS:
             state, _ = RollupState.objects.get_or_create(name=rollup.name)
             started = timezone.now()
-            if rebuild or state.refreshed_at is None:
+            views = _manager_views() if rollup.model is SupportDay else None
+            if views is not None and state.detail.get("managers") != views:
+                rebuild_this = True  # a manager's view changed: their rows of every day
+            else:
+                rebuild_this = rebuild or state.refreshed_at is None
+            if rebuild_this:
                 days = _all_days(rollup, today)
             else:
                 days = rollup.days_changed(state.refreshed_at - REFRESH_OVERLAP)
@@ -1184,10 +1203,12 @@ def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> d
             if rollup.after is not None:
                 rollup.after(set(days))
             fields = {"refreshed_at": started}
-            if rebuild or state.refreshed_at is None:
+            if rebuild_this:
                 fields["rebuilt_at"] = started
             if rollup.name == "mrr":
                 fields["detail"] = {"multi_owner_accounts": multi_owner_accounts()}
+            if views is not None:
+                fields["detail"] = {"managers": views}
             RollupState.objects.filter(pk=state.pk).update(**fields)
         for name, _, _ in SNAPSHOTS:
             written[name] = snapshot_refresh(name, today=today)

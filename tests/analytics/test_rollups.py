@@ -406,3 +406,24 @@ def test_the_busiest_accounts_are_found_among_the_busy_ones(agent_client):
         return sorted(rows, key=lambda r: r["account_id"])
 
     assert by_account(support._leading_accounts(scope, counts)) == by_account(support._top(counts))
+
+
+def test_a_new_member_of_a_managers_team_counts_for_every_day_after_a_refresh(client, manager, rep):
+    """A ticket of a month ago, assigned to someone outside the manager's team: not theirs.
+    Once that person joins the team, the next refresh rewrites the manager's rows of every
+    day, so the old ticket counts for the manager."""
+    from crm.models import Team
+
+    newcomer = UserFactory(username="newcomer", roles=[Role.SUPPORT_AGENT])
+    TicketFactory(assignee=newcomer, created_at=moment(30))
+    rollups.rollups_refresh()
+    mine = SupportDay.objects.filter(audience=Audience.MANAGER, person=manager)
+    assert not mine.exists()
+    Team.objects.get(name="Sales").members.add(newcomer)
+    rollups.rollups_refresh()
+    assert mine.aggregate(n=Sum("tickets"))["n"] == 1
+    before = rows_of(SupportDay)
+    rebuilt = RollupState.objects.get(name="support").rebuilt_at
+    rollups.rollups_refresh()  # nothing changed: the same rows, and no rewrite of every day
+    assert rows_of(SupportDay) == before
+    assert RollupState.objects.get(name="support").rebuilt_at == rebuilt
