@@ -38,3 +38,11 @@ SALES_METRICS = (
     Metric.PIPELINE_WEIGHTED,
 )
 SUPPORT_METRICS = (Metric.TICKETS_ACTIVE,)
+
+
+class Audience(models.TextChoices):
+    """Whose view of the tickets a ``SupportDay`` row counts (a ticket counts once in each)."""
+
+    ASSIGNEE = "assignee", "By assignee"
+    ACCOUNT_OWNER = "account_owner", "By account owner"
+    MANAGER = "manager", "A manager's tickets"

@@ -1,9 +1,9 @@
-"""Demo data for the dashboards: 90 days of reconstructed snapshots, today's snapshot, and a
-CLV fit of the seeded orders. Runs after every other stage (it reads their data)."""
+"""Demo data for the dashboards: 90 days of reconstructed snapshots, today's snapshot, the
+rollups the dashboards read, and a CLV fit of the seeded orders. Runs after every other stage (it reads their data)."""
 
 import logging
 
-from analytics import services
+from analytics import rollups, services
 
 logger = logging.getLogger(__name__)
 HISTORY_DAYS = 90
@@ -14,6 +14,8 @@ def seed(ctx):
     ctx.progress("analytics: snapshots of the last 90 days")
     services.daily_snapshots_backfill(days=HISTORY_DAYS, today=today)
     services.daily_snapshots_take(day=today)
+    ctx.progress("analytics: the dashboards' rollups")
+    rollups.rollups_rebuild(today=today)
     ctx.progress("analytics: CLV fit of the orders")
     try:
         fit = services.clv_refit_run()

@@ -83,6 +83,9 @@ def clv_refit_run() -> CLVFit | None:
         job_release(CLV_REFIT, claimed_at, error="failed; see the worker log")
         raise
     job_release(CLV_REFIT, claimed_at)
+    from analytics.rollups import snapshot_refresh
+
+    snapshot_refresh("customer_values")
     return fit
 
 

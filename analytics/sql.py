@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.db import connection
-from django.db.models import Aggregate, F, FloatField, Func, Value
+from django.db.models import Aggregate, F, FloatField, Func, IntegerField, Value
 
 
 class Seconds(Func):
@@ -79,7 +79,7 @@ def percentiles(queryset, expression, fractions: dict[str, float], group_by: str
             for row in qs.annotate(_group=F(group_by)).values("_group").annotate(**aggregates)
         }
     groups: dict = defaultdict(list)
-    key = F(group_by) if group_by else Value(None)
+    key = F(group_by) if group_by else Value(None, output_field=IntegerField())
     for group, value in qs.annotate(_group=key).order_by("_value").values_list("_group", "_value"):
         groups[group].append(value)
     if group_by is None and not groups:

@@ -30,3 +30,25 @@ def clv_refit() -> int | None:
 def daily_snapshots() -> int | None:
     """Record today's pipeline and backlog per owner for the "over time" charts."""
     return services.daily_snapshots_take()
+
+
+@shared_task(
+    name="analytics.tasks.rollups_refresh", soft_time_limit=50 * 60, time_limit=55 * 60, **_RETRY
+)
+def rollups_refresh() -> dict | None:
+    """Rewrite the dashboards' rollups for today, yesterday and the days of changed records
+    (seconds); a rollup never filled is filled whole first (minutes at a million records, so
+    the limits are the rebuild's; the job lock keeps the next runs from starting meanwhile)."""
+    from analytics.rollups import rollups_refresh as refresh
+
+    return refresh()
+
+
+@shared_task(
+    name="analytics.tasks.rollups_rebuild", soft_time_limit=50 * 60, time_limit=55 * 60, **_RETRY
+)
+def rollups_rebuild() -> dict | None:
+    """Rewrite every day of the dashboards' rollups from the records."""
+    from analytics.rollups import rollups_rebuild as rebuild
+
+    return rebuild()

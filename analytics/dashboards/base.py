@@ -2,9 +2,10 @@
 
 A dashboard is a list of ``Figure``s and a ``DashboardView`` subclass. A figure is a function
 that takes the request's ``Scope`` (who is asking, the date range, the owners filtered on) and
-returns a few rows from SQL aggregates (GROUP BY, never a loop over records). The view renders
-each figure as a Chart.js chart with its data table and a line saying how it is computed, and
-answers ``?export=<figure>`` with that figure's rows as CSV.
+returns a few rows from SQL aggregates (GROUP BY, never a loop over records), mostly over the
+small per-day rollups of ``analytics.rollups``. The view renders each figure as a Chart.js chart
+with its data table and a line saying how it is computed (and, for a rollup, how fresh it is),
+and answers ``?export=<figure>`` with that figure's rows as CSV.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.generic import TemplateView
 
+from analytics.rollups import rollup_freshness
 from crm.choices import Role
 from crm.models import Team, User
 
@@ -186,6 +188,7 @@ class Figure:
     chart: str = "bar"  # bar, line, doughnut, hbar, or "" for a table only
     stacked: bool = False
     heat: bool = False  # shade percent cells by value (a heatmap table)
+    rollups: tuple[str, ...] = ()  # the rollups (analytics.rollups) it reads, if any
 
 
 def _number(value):
@@ -218,6 +221,7 @@ def format_cell(value, fmt: str) -> str:
 class RenderedFigure:
     figure: Figure
     rows: list[dict]
+    as_of: dt.datetime | None = None  # when the oldest rollup it reads was last refreshed
 
     @property
     def chart_id(self) -> str:
@@ -310,8 +314,12 @@ class DashboardView(LoginRequiredMixin, TemplateView):
                 raise Http404("No such figure.")
             return self.export(figure, scope)
         context = self.get_context_data(form=form, scope=scope)
+        freshness = rollup_freshness() if any(f.rollups for f in self.figures) else {}
         with analytic_reads():
-            context["rendered"] = [RenderedFigure(f, f.compute(scope)) for f in self.figures]
+            context["rendered"] = [
+                RenderedFigure(f, f.compute(scope), as_of=_as_of(f, freshness))
+                for f in self.figures
+            ]
         return self.render_to_response(context)
 
     def get_context_data(self, **kwargs):
@@ -334,6 +342,13 @@ class DashboardView(LoginRequiredMixin, TemplateView):
                 [formula_safe(_csv_value(row.get(c.key), c.fmt)) for c in figure.columns]
             )
         return response
+
+
+def _as_of(figure: Figure, freshness: dict) -> dt.datetime | None:
+    times = [freshness.get(name) for name in figure.rollups]
+    if not times or None in times:
+        return None
+    return min(times)
 
 
 def _csv_value(value, fmt: str = ""):

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Avg, Case, CharField, Count, F, OuterRef, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import F, Sum
 
 from analytics.choices import RFMSegment
 from analytics.dashboards.base import Col, Figure, Scope, ratio
-from analytics.models import CustomerValue
-from leads.models import Campaign, Lead
-from sales.choices import StageKind
-from sales.models import Opportunity
+from analytics.models import CustomerValue, ValueSummary
+from leads.models import Campaign
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -34,26 +31,31 @@ def _values(scope: Scope):
     return scope.owned(CustomerValue.objects.visible_to(scope.user), "account__owner").order_by()
 
 
+def _summary(scope: Scope):
+    """The latest fit's customers summed per owner, segment, P(alive) bucket and campaign."""
+    return scope.owned(ValueSummary.objects.visible_to(scope.user)).order_by()
+
+
 def by_segment(scope: Scope) -> list[dict]:
     labels = dict(RFMSegment.choices)
     rows = (
-        _values(scope)
+        _summary(scope)
         .values("rfm_segment")
         .annotate(
-            customers=Count("id"),
+            n=Sum("customers"),
             historical=Sum("historical_value"),
             predicted=Sum("expected_value_12m"),
-            p_alive=Avg("p_alive"),
+            alive=Sum("p_alive_sum"),
         )
         .order_by("-predicted")
     )
     return [
         {
             "segment": labels.get(r["rfm_segment"], r["rfm_segment"]),
-            "customers": r["customers"],
+            "customers": r["n"],
             "historical": r["historical"] or ZERO,
             "predicted": r["predicted"] or ZERO,
-            "p_alive": round(r["p_alive"] * 100, 1),
+            "p_alive": round(r["alive"] / r["n"] * 100, 1),
         }
         for r in rows
     ]
@@ -77,17 +79,9 @@ def top_accounts(scope: Scope) -> list[dict]:
 
 
 def alive_distribution(scope: Scope) -> list[dict]:
-    bucket = Case(
-        *(
-            When(p_alive__gte=lo, p_alive__lt=hi, then=Value(name))
-            for name, lo, hi in ALIVE_BUCKETS
-        ),
-        default=Value(ALIVE_BUCKETS[-1][0]),
-        output_field=CharField(),
-    )
     counts = dict(
-        _values(scope).annotate(bucket=bucket).values("bucket").annotate(n=Count("id"))
-        .values_list("bucket", "n")
+        _summary(scope).values("alive_bucket").annotate(n=Sum("customers"))
+        .values_list("alive_bucket", "n")
     )  # fmt: skip
     if not counts:
         return []
@@ -95,27 +89,13 @@ def alive_distribution(scope: Scope) -> list[dict]:
 
 
 def clv_to_cac(scope: Scope) -> list[dict]:
-    lead_campaign = Subquery(
-        Lead.objects.filter(converted_account=OuterRef("account_id"), campaign__isnull=False)
-        .order_by("converted_at", "pk")
-        .values("campaign_id")[:1]
-    )
-    deal_campaign = Subquery(
-        Opportunity.objects.filter(
-            account=OuterRef("account_id"), status=StageKind.WON, campaign__isnull=False
-        )
-        .order_by("closed_at", "pk")
-        .values("campaign_id")[:1]
-    )
-    first_campaign = Coalesce(lead_campaign, deal_campaign)
     rows = {
-        r["campaign"]: r
-        for r in _values(scope)
-        .annotate(campaign=first_campaign)
+        r["campaign_id"]: r
+        for r in _summary(scope)
         .filter(campaign__isnull=False)
-        .values("campaign")
+        .values("campaign_id")
         .annotate(
-            customers=Count("id"),
+            n=Sum("customers"),
             clv=Sum(F("historical_value") + F("expected_value_12m")),
         )
     }
@@ -124,12 +104,12 @@ def clv_to_cac(scope: Scope) -> list[dict]:
         Campaign.objects.filter(pk__in=list(rows)).order_by("name").values("pk", "name", "cost")
     ):
         r = rows[c["pk"]]
-        avg_clv = (r["clv"] / r["customers"]).quantize(CENT)
-        cac = (c["cost"] / r["customers"]).quantize(CENT)
+        avg_clv = (r["clv"] / r["n"]).quantize(CENT)
+        cac = (c["cost"] / r["n"]).quantize(CENT)
         out.append(
             {
                 "campaign": c["name"],
-                "customers": r["customers"],
+                "customers": r["n"],
                 "avg_clv": avg_clv,
                 "cac": cac,
                 "ratio": ratio(avg_clv, cac),
@@ -141,6 +121,7 @@ def clv_to_cac(scope: Scope) -> list[dict]:
 FIGURES = (
     Figure(
         key="segments",
+        rollups=("customer_values",),
         title="Value by RFM segment",
         how="Customers of the latest fit grouped by their RFM segment (recency and frequency "
         "quintiles): sum of historical order value, sum of predicted 12-month value "
@@ -175,6 +156,7 @@ FIGURES = (
     ),
     Figure(
         key="p_alive",
+        rollups=("customer_values",),
         title="P(alive) distribution",
         how="Customers of the latest fit counted by their BG/NBD probability of still buying.",
         compute=alive_distribution,
@@ -184,6 +166,7 @@ FIGURES = (
     ),
     Figure(
         key="clv_cac",
+        rollups=("customer_values",),
         title="Customer value against acquisition cost by campaign",
         how="Customers won through the campaign (their first converted lead's campaign, else "
         "their first won deal's): average CLV = "

@@ -5,39 +5,31 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Sum
 
+from analytics import rollups
 from analytics.dashboards.base import Col, Figure, Scope, percent
-from analytics.sql import Seconds, percentiles
-from crm.choices import ActivityKind
-from crm.models import Activity
-from leads.choices import LeadSource, LeadStatus
-from leads.models import Campaign, Lead
+from analytics.models import DealDay, LeadDay
+from leads.choices import LeadSource
+from leads.models import Campaign
 from sales.choices import StageKind
-from sales.models import Opportunity
 
 ZERO = Decimal("0")
-REACHED_QUALIFIED = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED)
-TOUCHES = (ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING)
 
 
-def _leads(scope: Scope):
-    """Leads created in the range that the user may see (and the filters keep)."""
-    return scope.between(scope.owned(Lead.objects.visible_to(scope.user)), "created_at").order_by()
+def _lead_days(scope: Scope):
+    """Rollup rows of the leads created in the range that the user may see (and the filters
+    keep)."""
+    days = LeadDay.objects.visible_to(scope.user).filter(date__gte=scope.start, date__lte=scope.end)
+    return scope.owned(days).order_by()
 
 
 def leads_by_source(scope: Scope) -> list[dict]:
     labels = dict(LeadSource.choices)
     rows = (
-        _leads(scope)
+        _lead_days(scope)
         .values("source")
-        .annotate(
-            leads=Count("id"),
-            qualified=Count("id", filter=Q(status__in=REACHED_QUALIFIED)),
-            converted=Count("id", filter=Q(status=LeadStatus.CONVERTED)),
-        )
+        .annotate(leads=Sum("leads"), qualified=Sum("qualified"), converted=Sum("converted"))
         .order_by("-leads", "source")
     )
     return [
@@ -54,9 +46,9 @@ def leads_by_source(scope: Scope) -> list[dict]:
 
 def leads_by_campaign(scope: Scope) -> list[dict]:
     rows = (
-        _leads(scope)
+        _lead_days(scope)
         .values("campaign_id", "campaign__name")
-        .annotate(leads=Count("id"), converted=Count("id", filter=Q(status=LeadStatus.CONVERTED)))
+        .annotate(leads=Sum("leads"), converted=Sum("converted"))
         .order_by("-leads", "campaign__name")
     )
     return [
@@ -71,28 +63,18 @@ def leads_by_campaign(scope: Scope) -> list[dict]:
 
 
 def funnel(scope: Scope) -> list[dict]:
-    deals = Opportunity.objects.filter(source_lead=OuterRef("pk"))
-    totals = (
-        _leads(scope)
-        .annotate(
-            has_deal=Exists(deals),
-            has_win=Exists(deals.filter(status=StageKind.WON)),
-        )
-        .aggregate(
-            leads=Count("id"),
-            qualified=Count("id", filter=Q(status__in=REACHED_QUALIFIED)),
-            opportunity=Count("id", filter=Q(has_deal=True)),
-            won=Count("id", filter=Q(has_win=True)),
-        )
-    )
+    totals = _lead_days(scope).aggregate(
+        leads=Sum("leads"), qualified=Sum("qualified"), opportunity=Sum("with_deal"),
+        won=Sum("won"),
+    )  # fmt: skip
+    if not totals["leads"]:
+        return []
     steps = [
         ("Leads", totals["leads"]),
         ("Qualified", totals["qualified"]),
         ("Opportunity", totals["opportunity"]),
         ("Won", totals["won"]),
     ]
-    if not totals["leads"]:
-        return []
     rows, previous = [], None
     for name, n in steps:
         rows.append(
@@ -107,60 +89,16 @@ def funnel(scope: Scope) -> list[dict]:
     return rows
 
 
-def _first_touch(lead_type):
-    return Subquery(
-        Activity.objects.filter(
-            content_type=lead_type,
-            object_id=OuterRef("pk"),
-            kind__in=TOUCHES,
-            actor__isnull=False,
-        )
-        .order_by()
-        .values("object_id")
-        .annotate(first=Min("occurred_at"))
-        .values("first")[:1]
-    )
-
-
-def _qualified_at(lead_type):
-    """When the lead was first set to Qualified (the status change on its timeline), else when
-    it was converted (a lead converted straight away is qualified then)."""
-    event = Subquery(
-        Activity.objects.filter(
-            content_type=lead_type,
-            object_id=OuterRef("pk"),
-            kind=ActivityKind.SYSTEM,
-            summary__startswith="Status:",
-            summary__endswith="→ Qualified",
-        )
-        .order_by()
-        .values("object_id")
-        .annotate(first=Min("occurred_at"))
-        .values("first")[:1]
-    )
-    return Coalesce(event, F("converted_at"))
-
-
 def speed_by_source(scope: Scope) -> list[dict]:
-    lead_type = ContentType.objects.get_for_model(Lead)
-    leads = _leads(scope)
-    touch = percentiles(
-        leads,
-        Seconds(_first_touch(lead_type), F("created_at")) / Value(3600.0),
-        {"median": 0.5},
-        group_by="source",
-    )
-    qualified = percentiles(
-        leads.filter(status__in=REACHED_QUALIFIED),
-        Seconds(_qualified_at(lead_type), F("created_at")) / Value(86400.0),
-        {"median": 0.5},
-        group_by="source",
-    )
+    durations = rollups.grouped(_lead_days(scope), "source", ("touch_seconds", "qualify_seconds"))
     labels = dict(LeadSource.choices)
     rows = []
-    for source in sorted(set(touch) | set(qualified), key=str):
-        t = touch.get(source, {}).get("median")
-        q = qualified.get(source, {}).get("median")
+    for source in sorted(durations, key=str):
+        d = durations[source]
+        t = rollups.percentiles([d["touch_seconds"]], {"median": 0.5}, scale=3600.0)["median"]
+        q = rollups.percentiles([d["qualify_seconds"]], {"median": 0.5}, scale=86400.0)["median"]
+        if t is None and q is None:
+            continue
         rows.append(
             {
                 "source": labels.get(source, source),
@@ -173,19 +111,24 @@ def speed_by_source(scope: Scope) -> list[dict]:
 
 def campaign_roi(scope: Scope) -> list[dict]:
     leads = dict(
-        _leads(scope)
+        _lead_days(scope)
         .filter(campaign__isnull=False)
         .values("campaign_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Sum("leads"))
         .values_list("campaign_id", "n")
     )
     won = {
         r["campaign_id"]: r
-        for r in scope.between(scope.owned(Opportunity.objects.visible_to(scope.user)), "closed_at")
-        .filter(status=StageKind.WON, campaign__isnull=False)
+        for r in scope.owned(DealDay.objects.visible_to(scope.user))
+        .filter(
+            date__gte=scope.start,
+            date__lte=scope.end,
+            status=StageKind.WON,
+            campaign__isnull=False,
+        )
         .order_by()
         .values("campaign_id")
-        .annotate(n=Count("id"), revenue=Sum("amount"))
+        .annotate(n=Sum("deals_count"), revenue=Sum("amount"))
     }
     campaigns = (
         Campaign.objects.visible_to(scope.user)
@@ -216,6 +159,7 @@ def campaign_roi(scope: Scope) -> list[dict]:
 FIGURES = (
     Figure(
         key="funnel",
+        rollups=("leads",),
         title="Lead funnel",
         how="Leads created in the range; qualified = now Qualified or Converted; opportunity = "
         "a deal was made from the lead; won = one of those deals is won. Percentages of all "
@@ -232,6 +176,7 @@ FIGURES = (
     ),
     Figure(
         key="by_source",
+        rollups=("leads",),
         title="Leads by source",
         how="Leads created in the range per source; converted ÷ leads is the conversion.",
         compute=leads_by_source,
@@ -247,6 +192,7 @@ FIGURES = (
     ),
     Figure(
         key="by_campaign",
+        rollups=("leads",),
         title="Leads by campaign",
         how="Leads created in the range per campaign they came from.",
         compute=leads_by_campaign,
@@ -262,10 +208,12 @@ FIGURES = (
     ),
     Figure(
         key="speed",
+        rollups=("leads",),
         title="Time to first touch and to qualification",
         how="Per source, over leads created in the range: median hours from creation to the "
         "first call, email or meeting logged on the lead by a person; median days from "
-        "creation to the status change to Qualified (or to conversion when it skipped it). "
+        "creation to the status change to Qualified (or to conversion when it skipped it), "
+        "exact medians of every lead's duration kept in the rollup. "
         "Activities move to the contact on conversion, so converted leads count for "
         "qualification only.",
         compute=speed_by_source,
@@ -279,6 +227,7 @@ FIGURES = (
     ),
     Figure(
         key="campaign_roi",
+        rollups=("leads", "deals"),
         title="Campaign cost, cost per lead, cost per won deal and ROI",
         how="Cost is the campaign's whole recorded cost; leads = its leads created in the "
         "range; won/revenue = its deals won in the range; cost per lead = cost ÷ leads; cost "

@@ -5,36 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import (
-    Avg,
-    Count,
-    DecimalField,
-    ExpressionWrapper,
-    F,
-    Q,
-    Sum,
-    Value,
-)
+from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
+from analytics import rollups
 from analytics.dashboards import history
 from analytics.dashboards.base import Col, Figure, Scope, percent
-from analytics.sql import Seconds, percentiles
+from analytics.models import DealDay, OpenDeals, StageDay
+from crm.models import User
 from leads.choices import LeadSource
 from sales.choices import ForecastCategory, PeriodKind, StageKind
-from sales.models import Opportunity, Quota, Stage, StageChange, deal_scope
+from sales.models import Quota, Stage
 
 ZERO = Decimal("0")
-MONEY = DecimalField(max_digits=20, decimal_places=2)
 DAY = 86400.0
-
-
-def _weighted():
-    return Sum(ExpressionWrapper(F("amount") * F("probability") / Value(100), output_field=MONEY))
-
-
-def _deals(scope: Scope):
-    return scope.owned(Opportunity.objects.visible_to(scope.user)).order_by()
 
 
 def _person(row, prefix="owner") -> str:
@@ -57,12 +41,16 @@ def _months(scope: Scope) -> list[dt.date]:
 # Open pipeline -------------------------------------------------------------------------------
 
 
+def _open_deals(scope: Scope):
+    """The open-deals snapshot rows (as of the last refresh) the user may see."""
+    return scope.owned(OpenDeals.objects.visible_to(scope.user)).order_by()
+
+
 def open_by_stage(scope: Scope) -> list[dict]:
     rows = (
-        _deals(scope)
-        .filter(status=StageKind.OPEN)
+        _open_deals(scope)
         .values("pipeline__order", "pipeline__name", "stage__order", "stage__name")
-        .annotate(deals=Count("id"), value=Sum("amount"), weighted=_weighted())
+        .annotate(deals=Sum("deals_count"), value=Sum("amount"), weighted=Sum("weighted"))
         .order_by("pipeline__order", "stage__order")
     )
     return [
@@ -82,26 +70,25 @@ def open_by_stage(scope: Scope) -> list[dict]:
 def forecast_vs_quota(scope: Scope) -> list[dict]:
     months = _months(scope)
     first, after = months[0], (months[-1] + dt.timedelta(days=32)).replace(day=1)
-    deals = _deals(scope)
     won = dict(
-        deals.filter(status=StageKind.WON, closed_at__date__gte=first, closed_at__date__lt=after)
-        .annotate(month=TruncMonth("closed_at"))
+        _deal_days(scope)
+        .filter(status=StageKind.WON, date__gte=first, date__lt=after)
+        .annotate(month=TruncMonth("date"))
         .values("month")
         .annotate(total=Sum("amount"))
         .values_list("month", "total")
     )
     won = {_month(k): v for k, v in won.items()}
     open_rows = (
-        deals.filter(
-            status=StageKind.OPEN, expected_close_date__gte=first, expected_close_date__lt=after
-        )
-        .annotate(month=TruncMonth("expected_close_date"))
-        .values("month")
+        _open_deals(scope)
+        .filter(expected_month__gte=first, expected_month__lt=after)
+        .values("expected_month")
         .annotate(
+            month=F("expected_month"),
             commit=Coalesce(
                 Sum("amount", filter=Q(forecast_category=ForecastCategory.COMMIT)), ZERO
             ),
-            weighted=_weighted(),
+            weighted=Sum("weighted"),
         )
     )
     open_by_month = {_month(r["month"]): r for r in open_rows}
@@ -141,18 +128,23 @@ def forecast_vs_quota(scope: Scope) -> list[dict]:
     return rows
 
 
-# Win rates -----------------------------------------------------------------------------------
+# Win rates (from the closed-deal rollup) -----------------------------------------------------
+
+
+def _deal_days(scope: Scope):
+    """Rollup rows of the deals closed (won or lost) that the user may see."""
+    return scope.owned(DealDay.objects.visible_to(scope.user)).order_by()
 
 
 def _closed(scope: Scope):
-    return scope.between(_deals(scope).exclude(status=StageKind.OPEN), "closed_at")
+    return _deal_days(scope).filter(date__gte=scope.start, date__lte=scope.end)
 
 
 def _win_rows(queryset, label) -> list[dict]:
     rows = []
     for r in queryset.annotate(
-        won=Count("id", filter=Q(status=StageKind.WON)),
-        lost=Count("id", filter=Q(status=StageKind.LOST)),
+        won=Coalesce(Sum("deals_count", filter=Q(status=StageKind.WON)), 0),
+        lost=Coalesce(Sum("deals_count", filter=Q(status=StageKind.LOST)), 0),
         won_value=Coalesce(Sum("amount", filter=Q(status=StageKind.WON)), ZERO),
         lost_value=Coalesce(Sum("amount", filter=Q(status=StageKind.LOST)), ZERO),
     ):
@@ -174,17 +166,21 @@ def win_rate_by_rep(scope: Scope) -> list[dict]:
     qs = _closed(scope).values(
         "owner_id", "owner__username", "owner__first_name", "owner__last_name"
     )
-    return _win_rows(qs.order_by("owner__username"), _person)
+    return _win_rows(qs.order_by(F("owner__username").asc(nulls_last=True)), _person)
 
 
 def win_rate_by_source(scope: Scope) -> list[dict]:
     labels = dict(LeadSource.choices)
-    qs = _closed(scope).values("source_lead__source").order_by("source_lead__source")
-    return _win_rows(qs, lambda r: labels.get(r["source_lead__source"], "No lead (direct)"))
+    rows = _win_rows(
+        _closed(scope).values("source").order_by("source"),
+        lambda r: labels.get(r["source"], "No lead (direct)"),
+    )
+    direct = labels.get("", "No lead (direct)")
+    return [r for r in rows if r["label"] != direct] + [r for r in rows if r["label"] == direct]
 
 
 def win_rate_by_month(scope: Scope) -> list[dict]:
-    qs = _closed(scope).annotate(month=TruncMonth("closed_at")).values("month").order_by("month")
+    qs = _closed(scope).annotate(month=TruncMonth("date")).values("month").order_by("month")
     return _win_rows(qs, lambda r: _month(r["month"]).strftime("%Y-%m"))
 
 
@@ -192,39 +188,49 @@ def win_rate_by_month(scope: Scope) -> list[dict]:
 
 
 def _rep_performance(scope: Scope) -> list[dict]:
-    won_in_range = Q(
-        status=StageKind.WON, closed_at__gte=scope.start_at, closed_at__lt=scope.end_before
+    open_deals = dict(
+        _open_deals(scope)
+        .values("owner_id")
+        .annotate(n=Sum("deals_count"))
+        .values_list("owner_id", "n")
     )
-    lost_in_range = Q(
-        status=StageKind.LOST, closed_at__gte=scope.start_at, closed_at__lt=scope.end_before
-    )
-    rows = (
-        _deals(scope)
-        .values("owner_id", "owner__username", "owner__first_name", "owner__last_name")
+    closed = {
+        r["owner_id"]: r
+        for r in _closed(scope)
+        .values("owner_id")
         .annotate(
-            open=Count("id", filter=Q(status=StageKind.OPEN)),
-            won=Count("id", filter=won_in_range),
-            lost=Count("id", filter=lost_in_range),
-            avg_deal=Avg("amount", filter=won_in_range),
-            cycle_seconds=Avg(Seconds(F("closed_at"), F("created_at")), filter=won_in_range),
+            won=Coalesce(Sum("deals_count", filter=Q(status=StageKind.WON)), 0),
+            lost=Coalesce(Sum("deals_count", filter=Q(status=StageKind.LOST)), 0),
+            won_amount=Sum("amount", filter=Q(status=StageKind.WON)),
+            cycle_seconds=Sum("cycle_seconds", filter=Q(status=StageKind.WON)),
         )
-        .filter(Q(open__gt=0) | Q(won__gt=0) | Q(lost__gt=0))
-        .order_by("owner__username")
-    )
+    }
+    owners = set(open_deals) | set(closed)
+    people = {
+        u["pk"]: u
+        for u in User.objects.filter(pk__in=[pk for pk in owners if pk is not None]).values(
+            "pk", "username", "first_name", "last_name"
+        )
+    }
     out = []
-    for r in rows:
-        cycle = r["cycle_seconds"] / DAY if r["cycle_seconds"] is not None else None
-        avg_deal = Decimal(r["avg_deal"]).quantize(Decimal("0.01")) if r["avg_deal"] else None
-        closed = r["won"] + r["lost"]
-        win_rate = r["won"] / closed if closed else None
+    for owner_id in sorted(
+        owners, key=lambda pk: (pk is None, people.get(pk, {}).get("username", ""))
+    ):
+        person = people.get(owner_id, {})
+        c = closed.get(owner_id, {})
+        n_open, won, lost = open_deals.get(owner_id, 0), c.get("won", 0), c.get("lost", 0)
+        cycle = c["cycle_seconds"] / won / DAY if won else None
+        avg_deal = (c["won_amount"] / won).quantize(Decimal("0.01")) if won else None
+        closed_n = won + lost
+        win_rate = won / closed_n if closed_n else None
         velocity = None
         if avg_deal is not None and win_rate is not None and cycle:
-            velocity = round(float(r["open"]) * float(avg_deal) * win_rate / max(cycle, 1.0), 2)
+            velocity = round(float(n_open) * float(avg_deal) * win_rate / max(cycle, 1.0), 2)
         out.append(
             {
-                "rep": _person(r),
-                "open": r["open"],
-                "won": r["won"],
+                "rep": _person({f"owner__{k}": v for k, v in person.items()}),
+                "open": n_open,
+                "won": won,
                 "avg_deal": avg_deal,
                 "cycle_days": round(cycle, 1) if cycle is not None else None,
                 "win_rate": round(win_rate * 100, 1) if win_rate is not None else None,
@@ -238,29 +244,35 @@ def rep_performance(scope: Scope) -> list[dict]:
     return scope.memo("rep_performance", lambda: _rep_performance(scope))
 
 
-# Stages: conversion and time in stage --------------------------------------------------------
+# Stages: conversion and time in stage (from the stage-change rollup) -------------------------
 
 
-def _changes(scope: Scope):
-    changes = deal_scope(StageChange.objects.all(), scope.user, field="opportunity__owner")
-    return scope.between(scope.owned(changes, "opportunity__owner"), "changed_at").order_by()
+def _stage_days(scope: Scope):
+    days = StageDay.objects.visible_to(scope.user).filter(
+        date__gte=scope.start, date__lte=scope.end
+    )
+    return scope.owned(days).order_by()
+
+
+def _first_in_range(field: str, scope: Scope) -> Q:
+    """The deal's first such change in the range (no earlier one, or one before the range)."""
+    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": scope.start})
 
 
 def stage_conversion(scope: Scope) -> list[dict]:
-    changes = _changes(scope)
-    entered = {
-        r["to_stage_id"]: r["n"]
-        for r in changes.values("to_stage_id").annotate(n=Count("opportunity_id", distinct=True))
-    }
-    advanced = {
-        r["from_stage_id"]: r["n"]
-        for r in changes.filter(
-            from_stage__isnull=False, to_stage__order__gt=F("from_stage__order")
-        )
-        .exclude(to_stage__kind=StageKind.LOST)
+    days = _stage_days(scope)
+    entered = dict(
+        days.filter(_first_in_range("entered_before", scope))
+        .values("to_stage_id")
+        .annotate(n=Sum("moves"))
+        .values_list("to_stage_id", "n")
+    )
+    advanced = dict(
+        days.filter(_first_in_range("advanced_before", scope), advanced=True)
         .values("from_stage_id")
-        .annotate(n=Count("opportunity_id", distinct=True))
-    }
+        .annotate(n=Sum("moves"))
+        .values_list("from_stage_id", "n")
+    )
     stages = Stage.objects.filter(kind=StageKind.OPEN).select_related("pipeline")
     rows = []
     for stage in stages.order_by("pipeline__order", "order"):
@@ -279,32 +291,26 @@ def stage_conversion(scope: Scope) -> list[dict]:
 
 
 def time_in_stage(scope: Scope) -> list[dict]:
-    changes = _changes(scope).filter(from_stage__isnull=False)
-    stats = percentiles(
-        changes,
-        F("seconds_in_from_stage") / Value(DAY),
-        {"median": 0.5, "p90": 0.9},
-        group_by="from_stage_id",
-    )
-    counts = dict(
-        changes.filter(seconds_in_from_stage__isnull=False)
-        .values("from_stage_id")
-        .annotate(n=Count("id"))
-        .values_list("from_stage_id", "n")
+    durations = rollups.grouped(
+        _stage_days(scope).filter(from_stage__isnull=False), "from_stage_id", ("seconds",)
     )
     rows = []
     for stage in (
-        Stage.objects.filter(pk__in=list(stats))
+        Stage.objects.filter(pk__in=list(durations))
         .select_related("pipeline")
         .order_by("pipeline__order", "order")
     ):
-        s = stats[stage.pk]
+        seconds = [durations[stage.pk]["seconds"]]
+        moves = rollups.count(seconds)
+        if not moves:
+            continue
+        s = rollups.percentiles(seconds, {"median": 0.5, "p90": 0.9}, scale=DAY)
         rows.append(
             {
                 "stage": f"{stage.pipeline.name} · {stage.name}",
-                "moves": counts.get(stage.pk, 0),
-                "median": round(s["median"], 1) if s["median"] is not None else None,
-                "p90": round(s["p90"], 1) if s["p90"] is not None else None,
+                "moves": moves,
+                "median": round(s["median"], 1),
+                "p90": round(s["p90"], 1),
             }
         )
     return rows
@@ -315,10 +321,10 @@ def time_in_stage(scope: Scope) -> list[dict]:
 
 def slipped_deals(scope: Scope) -> list[dict]:
     rows = (
-        _deals(scope)
-        .filter(status=StageKind.OPEN, expected_close_date__lt=scope.today)
+        _open_deals(scope)
+        .filter(slipped=True)
         .values("owner_id", "owner__username", "owner__first_name", "owner__last_name")
-        .annotate(deals=Count("id"), value=Sum("amount"))
+        .annotate(deals=Sum("deals_count"), value=Sum("amount"))
         .order_by("-value", "owner__username")
     )
     return [{"rep": _person(r), "deals": r["deals"], "value": r["value"] or ZERO} for r in rows]
@@ -337,9 +343,10 @@ WIN_HOW = "Deals closed in the range (by close date): won ÷ (won + lost), by co
 FIGURES = (
     Figure(
         key="open_by_stage",
+        rollups=("open_deals",),
         title="Open pipeline by stage",
-        how="Open deals now, grouped by stage: count, sum of amounts, and sum of amount × the "
-        "deal's probability. Ignores the date range.",
+        how="Open deals (as of the last refresh), grouped by stage: count, sum of amounts, and "
+        "sum of amount × the deal's probability. Ignores the date range.",
         compute=open_by_stage,
         columns=(
             Col("stage", "Stage"),
@@ -353,6 +360,7 @@ FIGURES = (
     history.PIPELINE_OVER_TIME,
     Figure(
         key="forecast",
+        rollups=("deals", "open_deals"),
         title="Forecast against quota",
         how="Per month of the range: quota (monthly quotas, quarterly ones split in thirds); won = "
         "amounts of deals won that month; commit = open deals in the Commit category expected to "
@@ -373,6 +381,7 @@ FIGURES = (
     ),
     Figure(
         key="win_rate_rep",
+        rollups=("deals",),
         title="Win rate by rep",
         how=WIN_HOW,
         compute=win_rate_by_rep,
@@ -382,6 +391,7 @@ FIGURES = (
     ),
     Figure(
         key="win_rate_source",
+        rollups=("deals",),
         title="Win rate by lead source",
         how=WIN_HOW + " Grouped by the source of the lead the deal came from.",
         compute=win_rate_by_source,
@@ -391,6 +401,7 @@ FIGURES = (
     ),
     Figure(
         key="win_rate_month",
+        rollups=("deals",),
         title="Win rate by month",
         how=WIN_HOW + " Grouped by the month the deal closed.",
         compute=win_rate_by_month,
@@ -401,6 +412,7 @@ FIGURES = (
     ),
     Figure(
         key="rep_performance",
+        rollups=("deals", "open_deals"),
         title="Deal size, sales cycle and velocity by rep",
         how="Average deal size = mean amount of deals won in the range; sales cycle = mean days "
         "from creation to win of those deals; win rate = won ÷ closed in the range; velocity "
@@ -420,6 +432,7 @@ FIGURES = (
     ),
     Figure(
         key="stage_conversion",
+        rollups=("stages",),
         title="Stage-to-stage conversion",
         how="From the stage history in the range: deals that entered each open stage, and deals "
         "that moved on from it to a later stage (not lost); conversion = moved on ÷ entered.",
@@ -435,6 +448,7 @@ FIGURES = (
     ),
     Figure(
         key="time_in_stage",
+        rollups=("stages",),
         title="Time in stage",
         how="For each stage change in the range, the days the deal had spent in the stage it "
         "left; median and 90th percentile per stage.",
@@ -450,9 +464,10 @@ FIGURES = (
     ),
     Figure(
         key="slipped",
+        rollups=("open_deals",),
         title="Slipped deals",
-        how="Open deals whose expected close date is before today, per rep: count and amount. "
-        "Ignores the date range.",
+        how="Open deals whose expected close date is before the day of the last refresh, per "
+        "rep: count and amount. Ignores the date range.",
         compute=slipped_deals,
         columns=(Col("rep", "Rep"), Col("deals", "Deals", "int"), Col("value", "Value", "money")),
         label="rep",

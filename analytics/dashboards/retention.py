@@ -6,14 +6,26 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
+from django.db import connection
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
 
 from analytics.dashboards.base import Col, Figure, Scope, percent
+from analytics.models import (
+    ChurnDay,
+    CohortCell,
+    HealthSummary,
+    MrrDay,
+    MrrMoveDay,
+    NpsDay,
+    RollupState,
+)
 from retention.choices import ChurnReason, HealthColour, MovementKind
-from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsSurvey, Subscription
+from retention.models import ChurnEvent, MrrMovement, Subscription
 
 ZERO = Decimal("0")
+CENT = Decimal("0.01")
 COHORT_MONTHS = 12
 
 
@@ -22,22 +34,135 @@ def _movements(scope: Scope):
 
 
 def _ledger(scope: Scope) -> dict:
-    """One aggregate over the ledger: MRR at the start, the range's movements by kind, and the
-    same movements restricted to accounts that already paid at the start (for GRR/NRR)."""
+    """One pass over the ledger: MRR at the start, the range's movements by kind, the same
+    movements of accounts that already had a movement before the range (for GRR/NRR), and the
+    accounts paying at the start and, of them, those with a churn event in the range."""
+    return scope.memo("ledger", lambda: _ledger_compute(scope))
+
+
+def _ledger_compute(scope: Scope) -> dict:
+    """From the MRR rollups when they are filled and say what is needed (every account's
+    subscriptions have one owner; the range starts by the last rolled-up day), else from the
+    ledger itself."""
+    states = {s.name: s for s in RollupState.objects.filter(name__in=("mrr", "mrr_moves", "churn"))}
+    mrr = states.get("mrr")
+    usable = (
+        mrr is not None
+        and mrr.refreshed_at is not None
+        and getattr(states.get("mrr_moves"), "refreshed_at", None) is not None
+        and getattr(states.get("churn"), "refreshed_at", None) is not None
+        and not mrr.detail.get("multi_owner_accounts")
+        and scope.start <= timezone.localdate(mrr.refreshed_at)
+    )
+    return _ledger_rolled_up(scope) if usable else _ledger_live(scope)
+
+
+def _churned_accounts(scope: Scope, rolled_up: bool = False) -> list[int]:
+    if rolled_up:
+        events = scope.owned(ChurnDay.objects.visible_to(scope.user))
+    else:
+        events = scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
+    return list(
+        events.filter(date__gte=scope.start, date__lte=scope.end)
+        .order_by()
+        .values_list("account_id", flat=True)
+        .distinct()
+    )  # a few thousand accounts at most in a range
+
+
+def _ledger_rolled_up(scope: Scope) -> dict:
+    opening = (
+        scope.owned(MrrDay.objects.visible_to(scope.user))
+        .filter(date=scope.start)
+        .aggregate(mrr=Sum("mrr_before"), paying=Sum("paying_before"))
+    )
+    moves = {
+        r["kind"]: r
+        for r in scope.owned(MrrMoveDay.objects.visible_to(scope.user))
+        .filter(date__gte=scope.start, date__lte=scope.end)
+        .order_by()
+        .values("kind")
+        .annotate(
+            total=Sum("amount"),
+            existing=Sum("amount", filter=Q(account_first__lt=scope.start)),
+        )
+    }
+    ledger = {"start": _money(opening["mrr"])}
+    for kind in MovementKind.values:
+        ledger[kind] = _money(moves.get(kind, {}).get("total"))
+        ledger[f"existing_{kind}"] = _money(moves.get(kind, {}).get("existing"))
+    ledger["paying"] = int(opening["paying"] or 0)
+    # Of the accounts churned in the range, those paying at its start (their own balances,
+    # over the subscriptions the user may see).
+    churned = _churned_accounts(scope, rolled_up=True)
+    subscriptions = scope.owned(Subscription.objects.visible_to(scope.user)).filter(
+        account_id__in=churned
+    )
+    ledger["churned"] = (
+        MrrMovement.objects.filter(
+            account_id__in=churned, subscription__in=subscriptions, date__lt=scope.start
+        )
+        .order_by()
+        .values("account_id")
+        .annotate(balance=Sum("amount"))
+        .filter(balance__gt=0)
+        .count()
+    )
+    return ledger
+
+
+def _ledger_live(scope: Scope) -> dict:
+    churned = _churned_accounts(scope)
 
     def total(condition):
         return Coalesce(Sum("amount", filter=condition), ZERO)
 
     before = Q(date__lt=scope.start)
     within = Q(date__gte=scope.start, date__lte=scope.end)
-    earlier = MrrMovement.objects.filter(account_id=OuterRef("account_id"), date__lt=scope.start)
-    sums = {"start": total(before)}
-    for kind in MovementKind.values:
-        sums[kind] = total(within & Q(kind=kind))
-        sums[f"existing_{kind}"] = total(within & Q(kind=kind, existed=True))
-    return scope.memo(
-        "ledger", lambda: _movements(scope).annotate(existed=Exists(earlier)).aggregate(**sums)
+    kinds = MovementKind.values
+    per_account = (
+        _movements(scope)
+        .values("account_id")
+        .annotate(
+            mrr_start=total(before),
+            **{f"mrr_{kind}": total(within & Q(kind=kind)) for kind in kinds},
+        )
     )
+    earlier = (
+        MrrMovement.objects.filter(before).order_by().values("account_id").distinct()
+    )  # any movement before the range, whoever owns the subscription
+    per_account_sql, per_account_params = per_account.query.sql_with_params()
+    earlier_sql, earlier_params = earlier.query.sql_with_params()
+    churned_in = ", ".join(["%s"] * len(churned)) or "NULL"
+    sums = ["SUM(t.mrr_start)"]
+    for kind in kinds:
+        sums += [
+            f"SUM(t.mrr_{kind})",
+            f"SUM(CASE WHEN e.account_id IS NOT NULL THEN t.mrr_{kind} ELSE 0 END)",
+        ]
+    sums += [
+        "SUM(CASE WHEN t.mrr_start > 0 THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN t.mrr_start > 0 AND t.account_id IN ({churned_in}) THEN 1 ELSE 0 END)",
+    ]
+    sql = (
+        f"SELECT {', '.join(sums)} FROM ({per_account_sql}) t "
+        f"LEFT JOIN ({earlier_sql}) e ON e.account_id = t.account_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*churned, *per_account_params, *earlier_params])
+        values = list(cursor.fetchone())
+    ledger = {"start": _money(values.pop(0))}
+    for kind in kinds:
+        ledger[kind] = _money(values.pop(0))
+        ledger[f"existing_{kind}"] = _money(values.pop(0))
+    ledger["paying"], ledger["churned"] = int(values[0] or 0), int(values[1] or 0)
+    return ledger
+
+
+def _money(value) -> Decimal:
+    if value is None:
+        return ZERO
+    return (value if isinstance(value, Decimal) else Decimal(str(value))).quantize(CENT)
 
 
 def mrr_waterfall(scope: Scope) -> list[dict]:
@@ -66,23 +191,7 @@ def retention_rates(scope: Scope) -> list[dict]:
     lost = ledger["existing_contraction"] + ledger["existing_churn"]  # both negative
     grr = percent(start + lost, start)
     nrr = percent(start + lost + ledger["existing_expansion"], start)
-    paying = (
-        _movements(scope)
-        .filter(date__lt=scope.start)
-        .values("account_id")
-        .annotate(mrr=Sum("amount"))
-        .filter(mrr__gt=0)
-    )
-    paying_at_start = paying.count()
-    churned = (
-        scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
-        .filter(
-            date__gte=scope.start, date__lte=scope.end, account_id__in=paying.values("account_id")
-        )
-        .values("account_id")
-        .distinct()
-        .count()
-    )
+    paying_at_start, churned = ledger["paying"], ledger["churned"]
     if not start and not paying_at_start:
         return []
     return [
@@ -100,20 +209,34 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(day.year + month // 12, month % 12 + 1, 1)
 
 
+def _day(value):
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
 def cohort_retention(scope: Scope) -> list[dict]:
     last = scope.end.replace(day=1)
     first = _add_months(last, -(COHORT_MONTHS - 1))
-    cells = (
-        scope.owned(Subscription.objects.visible_to(scope.user))
-        .filter(start_date__gte=first, start_date__lt=_add_months(last, 1))
-        .annotate(cohort=TruncMonth("start_date"), ended=TruncMonth("ended_on"))
-        .values("cohort", "ended")
-        .annotate(n=Count("account_id", distinct=True))
-        .order_by()
-    )
+    state = RollupState.objects.filter(name="cohorts").first()
+    if state and state.refreshed_at and not state.detail.get("multi_owner_accounts"):
+        cells = (
+            scope.owned(CohortCell.objects.visible_to(scope.user))
+            .filter(cohort__gte=first, cohort__lt=_add_months(last, 1))
+            .values("cohort", "ended")
+            .annotate(n=Sum("accounts"))
+            .order_by()
+        )
+    else:  # not filled yet, or an account's subscriptions have several owners
+        cells = (
+            scope.owned(Subscription.objects.visible_to(scope.user))
+            .filter(start_date__gte=first, start_date__lt=_add_months(last, 1))
+            .annotate(cohort=TruncMonth("start_date"), ended=TruncMonth("ended_on"))
+            .values("cohort", "ended")
+            .annotate(n=Count("account_id", distinct=True))
+            .order_by()
+        )
     cohorts: dict[dt.date, dict] = {}
     for c in cells:  # cohorts × end months, counted in SQL
-        cohorts.setdefault(c["cohort"], {})[c["ended"]] = c["n"]
+        cohorts.setdefault(_day(c["cohort"]), {})[_day(c["ended"])] = c["n"]
     rows = []
     for cohort in sorted(cohorts):
         ends = cohorts[cohort]
@@ -134,15 +257,15 @@ def cohort_retention(scope: Scope) -> list[dict]:
 def churn_reasons(scope: Scope) -> list[dict]:
     labels = dict(ChurnReason.choices)
     rows = (
-        scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
+        scope.owned(ChurnDay.objects.visible_to(scope.user))
         .filter(date__gte=scope.start, date__lte=scope.end)
         .order_by()
         .values("reason")
-        .annotate(events=Count("id"), lost=Sum("lost_mrr"))
-        .order_by("-events", "reason")
+        .annotate(n=Sum("events"), lost=Sum("lost_mrr"))
+        .order_by("-n", "reason")
     )
     return [
-        {"reason": labels.get(r["reason"], r["reason"]), "events": r["events"], "lost": r["lost"]}
+        {"reason": labels.get(r["reason"], r["reason"]), "events": r["n"], "lost": r["lost"]}
         for r in rows
     ]
 
@@ -150,44 +273,40 @@ def churn_reasons(scope: Scope) -> list[dict]:
 def health_distribution(scope: Scope) -> list[dict]:
     counts = {
         r["colour"]: r
-        for r in scope.owned(HealthScore.objects.visible_to(scope.user), "account__owner")
+        for r in scope.owned(HealthSummary.objects.visible_to(scope.user))
         .order_by()
         .values("colour")
-        .annotate(accounts=Count("account_id"), score=Avg("score"))
+        .annotate(accounts=Sum("accounts"), scores=Sum("score_sum"))
     }
     return [
         {
             "colour": label,
             "accounts": counts[value]["accounts"],
-            "score": round(counts[value]["score"], 1),
+            "score": round(counts[value]["scores"] / counts[value]["accounts"], 1),
         }
         for value, label in HealthColour.choices
-        if value in counts
+        if value in counts and counts[value]["accounts"]
     ]
 
 
 def nps_by_month(scope: Scope) -> list[dict]:
     rows = (
-        scope.between(
-            scope.owned(NpsSurvey.objects.visible_to(scope.user), "account__owner"), "answered_at"
-        )
-        .filter(score__isnull=False)
-        .annotate(month=TruncMonth("answered_at"))
+        scope.owned(NpsDay.objects.visible_to(scope.user))
+        .filter(date__gte=scope.start, date__lte=scope.end)
+        .order_by()
+        .annotate(month=TruncMonth("date"))
         .values("month")
-        .annotate(
-            answers=Count("id"),
-            promoters=Count("id", filter=Q(score__gte=9)),
-            detractors=Count("id", filter=Q(score__lte=6)),
-        )
+        .annotate(n=Sum("answers"), n_promoters=Sum("promoters"), n_detractors=Sum("detractors"))
+        .filter(n__gt=0)
         .order_by("month")
     )
     return [
         {
             "month": r["month"].strftime("%Y-%m"),
-            "answers": r["answers"],
-            "promoters": r["promoters"],
-            "detractors": r["detractors"],
-            "nps": round((r["promoters"] - r["detractors"]) * 100 / r["answers"], 1),
+            "answers": r["n"],
+            "promoters": r["n_promoters"],
+            "detractors": r["n_detractors"],
+            "nps": round((r["n_promoters"] - r["n_detractors"]) * 100 / r["n"], 1),
         }
         for r in rows
     ]
@@ -196,6 +315,7 @@ def nps_by_month(scope: Scope) -> list[dict]:
 FIGURES = (
     Figure(
         key="waterfall",
+        rollups=("mrr", "mrr_moves", "churn"),
         title="MRR waterfall",
         how="From the MRR movement ledger: starting MRR = every movement before the range; then "
         "the range's movements by kind (churn and contraction are negative); ending = the sum.",
@@ -206,6 +326,7 @@ FIGURES = (
     ),
     Figure(
         key="rates",
+        rollups=("mrr", "mrr_moves", "churn"),
         title="Logo churn, gross and net revenue retention",
         how="Over the accounts paying at the start of the range (positive ledger MRR): logo "
         "churn = those with a churn event in the range ÷ them; GRR = (their starting MRR + "
@@ -222,6 +343,7 @@ FIGURES = (
     ),
     Figure(
         key="cohorts",
+        rollups=("cohorts",),
         title="Cohort retention by start month",
         how=f"Accounts by the month their subscription started (the {COHORT_MONTHS} months up "
         "to the range's end): share still subscribed at the start of each later month (not "
@@ -239,6 +361,7 @@ FIGURES = (
     ),
     Figure(
         key="churn_reasons",
+        rollups=("churn",),
         title="Churn reasons",
         how="Churn events dated in the range, by the reason recorded: count and MRR lost.",
         compute=churn_reasons,
@@ -253,9 +376,10 @@ FIGURES = (
     ),
     Figure(
         key="health",
+        rollups=("health",),
         title="Health distribution",
-        how="Accounts by the colour of their current health score, with the mean score. "
-        "Ignores the date range.",
+        how="Accounts by the colour of their health score (as of the last refresh), with the "
+        "mean score. Ignores the date range.",
         compute=health_distribution,
         columns=(
             Col("colour", "Health"),
@@ -268,6 +392,7 @@ FIGURES = (
     ),
     Figure(
         key="nps",
+        rollups=("nps",),
         title="NPS over time",
         how="Survey answers given in the range, per month: NPS = % promoters (9–10) − % "
         "detractors (0–6).",

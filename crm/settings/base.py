@@ -280,6 +280,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.daily_snapshots",
         "schedule": 24 * 60 * 60.0,
     },
+    "analytics-rollups-refresh": {
+        # The dashboards read per-day rollups; a quarter of an hour keeps them close to live
+        # while each run rewrites only today, yesterday and the days of records changed since.
+        "task": "analytics.tasks.rollups_refresh",
+        "schedule": 15 * 60.0,
+    },
+    "analytics-rollups-rebuild": {
+        # Daily, a full rewrite catches what the refresh cannot see (deleted records, bulk
+        # updates, teams changing hands); it takes minutes at a million records.
+        "task": "analytics.tasks.rollups_rebuild",
+        "schedule": 24 * 60 * 60.0,
+    },
     "analytics-clv-refit": {
         # Orders change daily and a fit takes minutes at scale: nightly keeps CLV a day fresh;
         # the dashboard's button refits sooner, and only one fit runs at a time.

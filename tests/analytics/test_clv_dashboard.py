@@ -16,7 +16,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics import services, tasks
+from analytics import rollups, services, tasks
 from analytics.choices import RFMSegment
 from analytics.models import CLVFit, CustomerValue, JobLock
 from crm.choices import Role
@@ -76,6 +76,7 @@ def values(rep, rep2, manager):
     converted(a2, c, "2026-01-15")
     converted(a2, d, "2026-02-15")
     converted(a3, d, "2026-02-20")
+    rollups.snapshot_refresh("customer_values")
 
 
 def test_value_by_segment(manager_client, values):
@@ -199,6 +200,7 @@ def test_campaign_of_the_first_won_deal_when_no_lead_was_converted(manager_clien
     OpportunityFactory(
         owner=rep, account=account, stage=stage_named("Closed won"), campaign=campaign
     )
+    rollups.snapshot_refresh("customer_values")
     rows = figure_rows(manager_client.get(URL), "clv_cac")
     assert [(r["campaign"], r["avg_clv"], r["cac"], r["ratio"]) for r in rows] == [
         ("E", Decimal("1500.00"), Decimal("300.00"), 5.0)

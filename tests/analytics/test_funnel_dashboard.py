@@ -17,6 +17,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from analytics.rollups import rollups_rebuild
 from crm.choices import ActivityKind, Role
 from leads.choices import LeadSource, LeadStatus
 from leads.models import Lead
@@ -82,6 +83,7 @@ def funnel_data(rep, rep2, manager):
     touch(l6, ActivityKind.CALL, 1)
     lead(outsider, web, a)
     won_deal(outsider, a, "7000")
+    rollups_rebuild()
 
 
 def test_funnel_steps(manager_client, funnel_data):

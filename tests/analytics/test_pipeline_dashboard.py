@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from analytics.rollups import rollups_rebuild
 from crm.choices import Role
 from sales.choices import ForecastCategory, PeriodKind
 from sales.models import Opportunity, StageChange
@@ -90,6 +91,7 @@ def pipeline_data(rep, rep2, manager, outsider):
     move(a, "Discovery", "Proposal", 4)
     move(b, "Qualification", "Closed lost", 6)
     move(c, "Qualification", "Discovery", 4)
+    rollups_rebuild()
     return {"qualification": qualification, "stage_deals": (a, b, c)}
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from analytics.rollups import rollups_rebuild
 from crm.choices import Role
 from retention.choices import ChurnReason, HealthColour, MovementKind
 from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsRun, NpsSurvey
@@ -69,6 +70,7 @@ def ledger(rep, rep2, manager):
         contact = ContactFactory(account=a.account, owner=rep)
         NpsSurvey.objects.create(run=run, contact=contact, account=a.account, key=f"k{contact.pk}",
                                  sent_at=at("2026-05-01"), score=score, answered_at=at(day))  # fmt: skip
+    rollups_rebuild()
     return {"a": a}
 
 
@@ -151,3 +153,30 @@ def test_query_count_is_fixed_at_3_and_60_subscriptions(manager_client, rep):
     small = count_queries(manager_client, URL, RANGE)
     add(57)
     assert count_queries(manager_client, URL, RANGE) == small <= 20
+
+
+def test_the_rollups_and_the_ledger_agree(manager_client, ledger):
+    from analytics.models import RollupState
+
+    def figures():
+        response = manager_client.get(URL, RANGE)
+        return [figure_rows(response, key) for key in ("waterfall", "rates", "cohorts")]
+
+    rolled = figures()
+    # Read the ledger and the subscriptions themselves.
+    RollupState.objects.filter(name__in=["mrr", "cohorts"]).update(refreshed_at=None)
+    assert figures() == rolled
+
+
+def test_an_account_with_two_owners_reads_the_ledger(manager_client, rep2, ledger):
+    """A's second subscription is rep2's: the per-owner opening counts would count A twice,
+    so the figures come from the ledger itself and A counts once."""
+    from analytics.models import RollupState
+
+    second = SubscriptionFactory(account=ledger["a"].account, owner=rep2,
+                                 start_date=dt.date(2026, 1, 20))  # fmt: skip
+    movement(second, MovementKind.NEW, "40", "2026-01-20")
+    rollups_rebuild()
+    assert RollupState.objects.get(name="mrr").detail == {"multi_owner_accounts": 1}
+    rows = by(figure_rows(manager_client.get(URL, RANGE), "rates"), "measure")
+    assert rows["Logo churn"]["basis"] == "1 of 3 paying accounts"

@@ -17,6 +17,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
+from analytics.rollups import rollups_rebuild
 from support.choices import Priority, TicketStatus
 from support.models import CsatSurvey
 from tests.analytics.helpers import at, by, count_queries, figure_rows
@@ -65,6 +66,7 @@ def desk(rep, agent):
     survey(t1, 5, "2026-02-03")
     survey(t2, 2, "2026-02-04")
     survey(t5, 4, "2026-03-01")
+    rollups_rebuild()
 
 
 def test_backlog_by_status_and_priority(agent_client, desk):
