@@ -277,3 +277,11 @@ def test_a_shared_segment_enrols_only_the_leads_the_user_sees(rep, rep2, manager
     job = enrol(shared, sequence, manager)
     assert (job.enrolled, job.already) == (1, 1)
     assert Enrollment.objects.filter(lead=theirs).exists()
+
+
+def test_admins_read_the_jobs_in_django_admin(admin_client_, rep, mixed, sequence):
+    job = enrol(mixed["segment"], sequence, rep)
+    listing = admin_client_.get(reverse("admin:leads_segmentenrolment_changelist"))
+    assert listing.status_code == 200 and mixed["segment"].name in listing.content.decode()
+    page = admin_client_.get(reverse("admin:leads_segmentenrolment_change", args=[job.pk]))
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
