@@ -1,9 +1,11 @@
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django_countries.fields import CountryField
 
 from crm.choices import Industry
@@ -519,6 +521,11 @@ class Enrollment(models.Model):
         return f"{self.lead} in {self.sequence}"
 
 
+#: A queued or running segment enrolment that has not committed a chunk for this long has lost
+#: its run (a chunk takes seconds): another run may take it over, and its page offers to resume.
+SEGMENT_ENROLMENT_STALE_AFTER = timedelta(minutes=10)
+
+
 class SegmentEnrolmentQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Whoever asked, their managers and admins."""
@@ -580,6 +587,11 @@ class SegmentEnrolment(models.Model):
     @property
     def is_working(self) -> bool:
         return self.status in (SegmentEnrolmentStatus.QUEUED, SegmentEnrolmentStatus.RUNNING)
+
+    @property
+    def is_stalled(self) -> bool:
+        last = self.heartbeat_at or self.created_at
+        return self.is_working and last < timezone.now() - SEGMENT_ENROLMENT_STALE_AFTER
 
     @property
     def percent(self) -> int:

@@ -31,13 +31,11 @@ from crm.db import insert_select
 from crm.segments.selectors import segment_members
 from crm.services.timeline import system_event
 from leads.choices import EnrollmentState, LeadStatus, SegmentEnrolmentStatus
-from leads.models import Enrollment, SegmentEnrolment, Sequence
+from leads.models import SEGMENT_ENROLMENT_STALE_AFTER, Enrollment, SegmentEnrolment, Sequence
 from leads.services.sequences import _first_step
 
 CHUNK_SIZE = 20_000
-#: A running job whose run has not committed a chunk for this long is taken over; a chunk takes
-#: seconds, so only a run that died without its message coming back (or hangs) is that quiet.
-STALE_AFTER = timedelta(minutes=10)
+STALE_AFTER = SEGMENT_ENROLMENT_STALE_AFTER
 
 Status = SegmentEnrolmentStatus
 
@@ -79,13 +77,17 @@ def segment_enrolment_queue(*, segment, sequence: Sequence, user) -> SegmentEnro
 
 
 def segment_enrolment_resume(*, job: SegmentEnrolment) -> bool:
-    """Queue a failed job again; it goes on from its last committed chunk."""
+    """Start a failed job again, or a queued or running one that has stalled (its message lost,
+    its worker gone); it goes on from its last committed chunk. False if there is nothing to do."""
     updated = SegmentEnrolment.objects.filter(pk=job.pk, status__in=_from(Status.QUEUED)).update(
         status=Status.QUEUED, message="", run_token=""
     )
-    if updated:
-        _enqueue(job.pk)
-    return bool(updated)
+    if not updated:
+        job.refresh_from_db()
+        if not job.is_stalled:
+            return False
+    _enqueue(job.pk)
+    return True
 
 
 def _enqueue(job_id: int) -> None:
@@ -115,7 +117,7 @@ def segment_enrolment_fail(*, job_id: int, message: str, token: str | None = Non
     jobs = SegmentEnrolment.objects.filter(pk=job_id, status__in=_from(Status.FAILED))
     if token is not None:
         jobs = jobs.filter(run_token=token)
-    return bool(jobs.update(status=Status.FAILED, message=message[:2000], finished_at=None))
+    return bool(jobs.update(status=Status.FAILED, message=message[:2000]))
 
 
 def segment_enrolment_run(

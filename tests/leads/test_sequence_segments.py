@@ -285,3 +285,27 @@ def test_admins_read_the_jobs_in_django_admin(admin_client_, rep, mixed, sequenc
     assert listing.status_code == 200 and mixed["segment"].name in listing.content.decode()
     page = admin_client_.get(reverse("admin:leads_segmentenrolment_change", args=[job.pk]))
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+
+
+def test_a_stalled_job_offers_to_resume_and_a_fresh_one_does_not(
+    rep_client, rep, sequence, mixed, django_capture_on_commit_callbacks
+):
+    # Given a job whose run died 11 minutes after its last chunk
+    job = segment_enrolment_queue(segment=mixed["segment"], sequence=sequence, user=rep)
+    with pytest.raises(RuntimeError):
+        segment_enrolment_run(job_id=job.pk, token="dead", chunk_size=2, crash_after_chunks=1)
+    resume = reverse("leads:segment_enrolment_resume", args=[job.pk])
+    assert "Resume" not in rep_client.get(job.get_absolute_url()).content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        rep_client.post(resume)
+    assert not callbacks  # still running: nothing to resume
+    SegmentEnrolment.objects.filter(pk=job.pk).update(
+        heartbeat_at=timezone.now() - timezone.timedelta(minutes=11)
+    )
+    # When the user resumes it
+    assert "Resume" in rep_client.get(job.get_absolute_url()).content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        rep_client.post(resume)
+    # Then a new run takes it over and finishes it with the right totals
+    assert len(callbacks) == 1
+    assert counts(segment_enrolment_run(job_id=job.pk, token="new")) == (9, 3, 1, 3, 2, 6)
