@@ -132,14 +132,17 @@ def segment_enrolment_run(
     token = token or uuid.uuid4().hex
     if not segment_enrolment_claim(job_id=job_id, token=token):
         return SegmentEnrolment.objects.filter(pk=job_id).first()
-    job = SegmentEnrolment.objects.select_related("sequence", "segment", "created_by").get(
-        pk=job_id
+    job = (
+        SegmentEnrolment.objects.select_related("sequence", "segment", "created_by")
+        .filter(pk=job_id)
+        .first()
     )
+    if job is None:
+        return None
     if job.created_by is None or job.segment is None:
         gone = "user who asked" if job.created_by is None else "segment"
         segment_enrolment_fail(job_id=job.pk, token=token, message=f"The {gone} was deleted.")
-        job.refresh_from_db()
-        return job
+        return SegmentEnrolment.objects.filter(pk=job_id).first()
     members = segment_members(job.segment, job.created_by).order_by()
     if job.total is None:
         total = members.count()
@@ -153,8 +156,7 @@ def segment_enrolment_run(
         chunks += 1
         if crash_after_chunks is not None and chunks >= crash_after_chunks and cursor:
             raise RuntimeError("simulated crash")
-    job.refresh_from_db()
-    return job
+    return SegmentEnrolment.objects.filter(pk=job_id).first()  # None if deleted meanwhile
 
 
 def _commit_chunk(job: SegmentEnrolment, members, cursor: int, token: str, size: int):

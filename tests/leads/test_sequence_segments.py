@@ -309,3 +309,11 @@ def test_a_stalled_job_offers_to_resume_and_a_fresh_one_does_not(
     # Then a new run takes it over and finishes it with the right totals
     assert len(callbacks) == 1
     assert counts(segment_enrolment_run(job_id=job.pk, token="new")) == (9, 3, 1, 3, 2, 6)
+
+
+def test_a_job_deleted_mid_way_stops_quietly(rep, sequence, mixed):
+    job = segment_enrolment_queue(segment=mixed["segment"], sequence=sequence, user=rep)
+    with pytest.raises(RuntimeError):
+        segment_enrolment_run(job_id=job.pk, token="t", chunk_size=2, crash_after_chunks=1)
+    sequence.delete()  # takes its enrolments and the job with it
+    assert segment_enrolment_run(job_id=job.pk, token="t", chunk_size=2) is None
