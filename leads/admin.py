@@ -15,6 +15,7 @@ from leads.models import (
     ImportRowError,
     Lead,
     ScoringRule,
+    SegmentEnrolment,
     Sequence,
     SequenceStep,
     SequenceStepVariant,
@@ -119,6 +120,33 @@ class ImportJobAdmin(admin.ModelAdmin):
     autocomplete_fields = ("created_by", "owner")
     readonly_fields = ("processed_rows", "total_rows", "started_at", "finished_at")
     show_full_result_count = False
+
+
+@admin.register(SegmentEnrolment)
+class SegmentEnrolmentAdmin(admin.ModelAdmin):
+    """Read only: jobs are made from the sequence page and changed only by their run."""
+
+    list_display = (
+        "id",
+        "sequence",
+        "segment_name",
+        "status",
+        "members",
+        "total",
+        "enrolled",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("segment_name",)
+    list_select_related = ("sequence", "created_by")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ImportRowError)

@@ -98,6 +98,13 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class SegmentEnrolmentStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 class StepAction(models.TextChoices):
     EMAIL = "email", "Send an email"
     TASK = "task", "Create a task for the owner"

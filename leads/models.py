@@ -1,9 +1,11 @@
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django_countries.fields import CountryField
 
 from crm.choices import Industry
@@ -22,6 +24,7 @@ from leads.choices import (
     LeadStatus,
     NeedSeverity,
     ScoringCriterion,
+    SegmentEnrolmentStatus,
     StepAction,
 )
 
@@ -516,6 +519,87 @@ class Enrollment(models.Model):
 
     def __str__(self):
         return f"{self.lead} in {self.sequence}"
+
+
+#: A queued or running segment enrolment that has not committed a chunk for this long has lost
+#: its run (a chunk takes seconds): another run may take it over, and its page offers to resume.
+SEGMENT_ENROLMENT_STALE_AFTER = timedelta(minutes=10)
+
+
+class SegmentEnrolmentQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Whoever asked, their managers and admins."""
+        return owner_scope(self, user, field="created_by")
+
+
+class SegmentEnrolment(models.Model):
+    """One enrolment of a lead segment into a sequence, run in the background in chunks of
+    leads by id. ``last_lead_id`` is the last committed chunk's upper bound and the counts are
+    committed with it, so a crashed run resumes there and counts every member once."""
+
+    sequence = models.ForeignKey(
+        Sequence, on_delete=models.CASCADE, related_name="segment_enrolments"
+    )
+    segment = models.ForeignKey(
+        "crm.Segment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    segment_name = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=SegmentEnrolmentStatus.choices, default=SegmentEnrolmentStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Members the user could see when the run started."
+    )
+    last_lead_id = models.PositiveBigIntegerField(default=0)
+    members = models.PositiveIntegerField(default=0)
+    enrolled = models.PositiveIntegerField(default=0)
+    already = models.PositiveIntegerField("already enrolled", default=0)
+    no_consent = models.PositiveIntegerField("without consent or unsubscribed", default=0)
+    closed = models.PositiveIntegerField("qualified or closed", default=0)
+    message = models.TextField(blank=True)
+    run_token = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SegmentEnrolmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["sequence", "-created_at"], name="segment_enrolment_seq_idx")
+        ]
+
+    def __str__(self):
+        return f"{self.segment_name} into {self.sequence_id}"
+
+    def get_absolute_url(self):
+        return reverse("leads:segment_enrolment_detail", args=[self.pk])
+
+    @property
+    def skipped(self) -> int:
+        return self.members - self.enrolled
+
+    @property
+    def is_working(self) -> bool:
+        return self.status in (SegmentEnrolmentStatus.QUEUED, SegmentEnrolmentStatus.RUNNING)
+
+    @property
+    def is_stalled(self) -> bool:
+        last = self.heartbeat_at or self.created_at
+        return self.is_working and last < timezone.now() - SEGMENT_ENROLMENT_STALE_AFTER
+
+    @property
+    def percent(self) -> int:
+        if self.status == SegmentEnrolmentStatus.DONE:
+            return 100
+        if not self.total:
+            return 0
+        return min(99, round(100 * self.members / self.total))
 
 
 class SequenceStepVariant(models.Model):

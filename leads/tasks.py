@@ -2,6 +2,7 @@
 calls one idempotent service."""
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
 _RETRY = {
@@ -21,6 +22,38 @@ def import_run(job_id: int) -> str:
 
     job = run(job_id=job_id)
     return summary(job) if job else "gone"
+
+
+@shared_task(
+    bind=True,
+    name="leads.tasks.segment_enrolment_run",
+    soft_time_limit=55 * 60,
+    time_limit=60 * 60,
+    **_RETRY,
+)
+def segment_enrolment_run(self, job_id: int) -> str:
+    """Enrol a segment into a sequence (or resume after a crash); committed chunks are never
+    redone. The task id names the run, so a retry or a redelivered message takes the job up
+    again while a second message for it finds it claimed and returns."""
+    from leads.services.segment_enrolments import segment_enrolment_fail
+    from leads.services.segment_enrolments import segment_enrolment_run as run
+
+    try:
+        job = run(job_id=job_id, token=self.request.id)
+    except OperationalError as exc:
+        if self.request.retries >= self.max_retries:
+            segment_enrolment_fail(
+                job_id=job_id, token=self.request.id, message=f"Database error: {exc}"
+            )
+        raise
+    except SoftTimeLimitExceeded:
+        segment_enrolment_fail(
+            job_id=job_id, token=self.request.id, message="Stopped after an hour; resume it."
+        )
+        raise
+    if job is None:
+        return "gone"
+    return f"{job.status}: {job.enrolled} of {job.members} enrolled"
 
 
 @shared_task(

@@ -32,6 +32,16 @@ urlpatterns = [
     path("leads/sequences/", sequences.sequence_list, name="sequence_list"),
     path("leads/sequences/<int:pk>/", sequences.sequence_detail, name="sequence_detail"),
     path(
+        "leads/sequences/enrolments/<int:pk>/",
+        sequences.segment_enrolment_detail,
+        name="segment_enrolment_detail",
+    ),
+    path(
+        "leads/sequences/enrolments/<int:pk>/resume/",
+        sequences.segment_enrolment_resume,
+        name="segment_enrolment_resume",
+    ),
+    path(
         "leads/sequences/<int:pk>/enrol-segment/",
         sequences.sequence_enrol_segment,
         name="sequence_enrol_segment",

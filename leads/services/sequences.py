@@ -10,7 +10,6 @@ import hashlib
 import html
 import logging
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 from html import unescape
 
@@ -18,14 +17,8 @@ from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import (
-    CharField,
     Count,
-    DateTimeField,
-    Exists,
-    IntegerField,
-    OuterRef,
     Q,
-    Value,
 )
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.urls import reverse
@@ -33,8 +26,6 @@ from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from crm.choices import ActivityKind
-from crm.db import insert_select
-from crm.segments.selectors import segment_members
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log, system_event, task_create
 from leads.choices import EnrollmentState, EnrollmentStopReason, LeadStatus, StepAction
@@ -201,117 +192,6 @@ def leads_bulk_enrol(*, leads, sequence: Sequence, user) -> int:
         if lead_enrol(lead=lead, sequence=sequence, user=user) is not None:
             count += 1
     return count
-
-
-@dataclass(frozen=True)
-class SegmentEnrolment:
-    """What enrolling a segment did: members seen, newly enrolled, and why the rest were not."""
-
-    members: int
-    enrolled: int
-    already: int
-    no_consent: int
-    closed: int
-
-    @property
-    def skipped(self) -> int:
-        return self.members - self.enrolled
-
-
-def segment_enrol(*, segment, sequence: Sequence, user) -> SegmentEnrolment:
-    """Enrol the leads of a lead segment that ``user`` may see, in one INSERT … SELECT.
-
-    Skipped: leads already in the sequence, without marketing consent or an address, or
-    unsubscribed, and closed leads (qualified, converted, disqualified), as ``lead_enrol``
-    does. A concurrent enrolment of the same lead is ignored by the unique constraint. The
-    sequence's timeline records who enrolled which segment and how many joined.
-    """
-    if segment.target != "lead":
-        raise ValueError("Only a segment of leads can be enrolled in a sequence.")
-    now = timezone.now()
-    members = segment_members(segment, user).order_by()
-    in_sequence = Exists(Enrollment.objects.filter(sequence=sequence, lead_id=OuterRef("pk")))
-    emailable = Q(marketing_consent=True, unsubscribed_at__isnull=True) & ~Q(email="")
-    closed = Q(status__in=[LeadStatus.QUALIFIED, LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED])
-    with transaction.atomic():
-        counts = members.aggregate(
-            members=Count("pk"),
-            already=Count("pk", filter=Q(in_sequence)),
-            closed=Count("pk", filter=~Q(in_sequence) & closed),
-            no_consent=Count("pk", filter=~Q(in_sequence) & ~closed & ~emailable),
-        )
-        first = _first_step(sequence)
-        if first is None:
-            state, next_position, next_step_at, finished_at = (
-                EnrollmentState.COMPLETED,
-                1,
-                None,
-                now,
-            )
-        else:
-            state, next_position, next_step_at, finished_at = (
-                EnrollmentState.ACTIVE,
-                first.position,
-                now + timedelta(days=first.delay_days),
-                None,
-            )
-        rows = (
-            members.filter(emailable)
-            .exclude(closed)
-            .exclude(in_sequence)
-            .annotate(
-                e_sequence=Value(sequence.pk, output_field=IntegerField()),
-                e_state=Value(state, output_field=CharField()),
-                e_stop_reason=Value("", output_field=CharField()),
-                e_next_position=Value(next_position, output_field=IntegerField()),
-                e_next_step_at=Value(next_step_at, output_field=DateTimeField()),
-                e_steps_done=Value(0, output_field=IntegerField()),
-                e_enrolled_by=Value(getattr(user, "pk", None), output_field=IntegerField()),
-                e_created_at=Value(now, output_field=DateTimeField()),
-                e_finished_at=Value(finished_at, output_field=DateTimeField()),
-            )
-            .values_list(
-                "e_sequence",
-                "pk",
-                "e_state",
-                "e_stop_reason",
-                "e_next_position",
-                "e_next_step_at",
-                "e_steps_done",
-                "e_enrolled_by",
-                "e_created_at",
-                "e_finished_at",
-            )
-        )
-        enrolled = insert_select(
-            Enrollment,
-            [
-                "sequence",
-                "lead",
-                "state",
-                "stop_reason",
-                "next_position",
-                "next_step_at",
-                "steps_done",
-                "enrolled_by",
-                "created_at",
-                "finished_at",
-            ],
-            rows,
-        )
-        who = user.get_full_name() or user.username
-        system_event(
-            subject=sequence,
-            summary=f"{enrolled:,} lead{'' if enrolled == 1 else 's'} of the segment "
-            f"“{segment}” enrolled by {who}",
-        )
-    return SegmentEnrolment(
-        members=counts["members"],
-        enrolled=enrolled,
-        already=counts["already"],
-        no_consent=counts["no_consent"],
-        closed=counts["closed"],
-    )
 
 
 def lead_auto_enrol(*, lead: Lead) -> list[Enrollment]:

@@ -8,13 +8,17 @@ from django.views.decorators.http import require_POST
 
 from crm.models import Activity
 from crm.segments.selectors import segments_usable_by
+from crm.views.lists import is_htmx
 from leads.forms import SegmentEnrolForm
-from leads.models import Enrollment, Sequence
+from leads.models import Enrollment, SegmentEnrolment, Sequence
 from leads.selectors import sequence_ab_tests
-from leads.services.sequences import segment_enrol, sequence_counts, sequences_counts
+from leads.services.segment_enrolments import segment_enrolment_queue
+from leads.services.segment_enrolments import segment_enrolment_resume as enrolment_resume
+from leads.services.sequences import sequence_counts, sequences_counts
 
 ENROLLMENTS_SHOWN = 50
 HISTORY_SHOWN = 10
+SEGMENT_ENROLMENTS_SHOWN = 5
 
 
 @login_required
@@ -45,6 +49,10 @@ def sequence_detail(request, pk, segment_form=None):
             "counts": sequence_counts(sequence),
             "enrollments": enrollments,
             "segment_form": segment_form or SegmentEnrolForm(user=request.user),
+            "segment_enrolments": SegmentEnrolment.objects.visible_to(request.user)
+            .filter(sequence=sequence)
+            .select_related("created_by")
+            .order_by("-created_at", "-id")[:SEGMENT_ENROLMENTS_SHOWN],
             "ab_tests": sequence_ab_tests(sequence=sequence),
             "history": Activity.objects.for_object(sequence).order_by("-occurred_at", "-id")[
                 :HISTORY_SHOWN
@@ -56,7 +64,8 @@ def sequence_detail(request, pk, segment_form=None):
 @login_required
 @require_POST
 def sequence_enrol_segment(request, pk):
-    """Enrol a lead segment's members (those the user may see) and say what happened."""
+    """Queue the enrolment of a lead segment's members (those the user may see) and show its
+    progress."""
     sequence = get_object_or_404(
         Sequence.objects.visible_to(request.user).filter(is_active=True), pk=pk
     )
@@ -66,17 +75,35 @@ def sequence_enrol_segment(request, pk):
     form = SegmentEnrolForm(request.POST, user=request.user)
     if not form.is_valid():
         return sequence_detail(request, pk, segment_form=form)
-    segment = form.cleaned_data["segment"]
-    result = segment_enrol(segment=segment, sequence=sequence, user=request.user)
-    skipped = [
-        (result.already, "already enrolled"),
-        (result.no_consent, "without consent or unsubscribed"),
-        (result.closed, "qualified or closed"),
-    ]
-    reasons = ", ".join(f"{n:,} {why}" for n, why in skipped if n)
-    messages.success(
-        request,
-        f"{result.enrolled:,} of {result.members:,} leads in “{segment}” enrolled"
-        + (f"; skipped {reasons}." if reasons else "."),
+    job = segment_enrolment_queue(
+        segment=form.cleaned_data["segment"], sequence=sequence, user=request.user
     )
-    return redirect(sequence)
+    return redirect(job)
+
+
+def _segment_enrolment(request, pk) -> SegmentEnrolment:
+    return get_object_or_404(
+        SegmentEnrolment.objects.visible_to(request.user)
+        .filter(sequence__in=Sequence.objects.visible_to(request.user))
+        .select_related("sequence", "created_by"),
+        pk=pk,
+    )
+
+
+@login_required
+def segment_enrolment_detail(request, pk):
+    """The job's progress; HTMX polls its partial while it is queued or running."""
+    job = _segment_enrolment(request, pk)
+    if is_htmx(request):
+        return render(request, "leads/_segment_enrolment.html", {"job": job})
+    return render(request, "leads/segment_enrolment.html", {"job": job, "object": job.sequence})
+
+
+@login_required
+@require_POST
+def segment_enrolment_resume(request, pk):
+    """Run a failed job again from its last committed chunk."""
+    job = _segment_enrolment(request, pk)
+    if enrolment_resume(job=job):
+        messages.info(request, "The enrolment continues from the last committed chunk.")
+    return redirect(job)
