@@ -37,8 +37,7 @@ def setup(database_url: str) -> None:
             text=True,
         ).stdout.strip()
         if exists != "1":
-            subprocess.run(["createdb", "-d", base, name], check=False)
-            subprocess.run(["psql", base, "-c", f'CREATE DATABASE "{name}"'], check=False)
+            subprocess.run(["psql", base, "-qc", f'CREATE DATABASE "{name}"'], check=True)
     import django
 
     django.setup()
