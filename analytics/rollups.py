@@ -1019,40 +1019,17 @@ def _open_tickets_rows(today: dt.date) -> list[OpenTickets]:
 
 
 def _value_rows(today: dt.date) -> list[ValueSummary]:
-    from django.db.models import CharField, Count
+    from django.db.models import Count
 
-    from analytics.dashboards.clv import ALIVE_BUCKETS
+    from analytics.dashboards.clv import alive_bucket, first_campaign
     from analytics.models import CustomerValue
-    from leads.models import Lead
-    from sales.choices import StageKind
-    from sales.models import Opportunity
 
-    bucket = Case(
-        *(
-            When(p_alive__gte=lo, p_alive__lt=hi, then=Value(name))
-            for name, lo, hi in ALIVE_BUCKETS
-        ),
-        default=Value(ALIVE_BUCKETS[-1][0]),
-        output_field=CharField(),
-    )
-    lead_campaign = Subquery(
-        Lead.objects.filter(converted_account=OuterRef("account_id"), campaign__isnull=False)
-        .order_by("converted_at", "pk")
-        .values("campaign_id")[:1]
-    )
-    deal_campaign = Subquery(
-        Opportunity.objects.filter(
-            account=OuterRef("account_id"), status=StageKind.WON, campaign__isnull=False
-        )
-        .order_by("closed_at", "pk")
-        .values("campaign_id")[:1]
-    )
     rows = (
         CustomerValue.objects.order_by()
         .annotate(
             owner_id=F("account__owner_id"),
-            bucket=bucket,
-            first_campaign=Coalesce(lead_campaign, deal_campaign),
+            bucket=alive_bucket(),
+            first_campaign=first_campaign(),
         )
         .values("owner_id", "rfm_segment", "bucket", "first_campaign")
         .annotate(

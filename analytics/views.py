@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from analytics import services
 from analytics.dashboards import clv, funnel, pipeline, retention, support
-from analytics.dashboards.base import EVERY_ROLE, DashboardView
+from analytics.dashboards.base import ACCOUNT_SEGMENTS, EVERY_ROLE, DashboardView
 from analytics.models import CLVFit
 from crm.choices import Role
 
@@ -58,6 +58,7 @@ class CLVDashboard(DashboardView):
     )
     template_name = "analytics/clv.html"
     figures = clv.FIGURES
+    segment_targets = ACCOUNT_SEGMENTS
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
