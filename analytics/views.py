@@ -44,6 +44,7 @@ class RetentionDashboard(DashboardView):
     title = "Retention and churn"
     intro = "Logo churn, GRR and NRR, the MRR waterfall, cohorts, churn reasons, health, NPS."
     figures = retention.FIGURES
+    segment_targets = ACCOUNT_SEGMENTS
 
 
 def can_refit(user) -> bool:
