@@ -35,6 +35,7 @@ class SupportDashboard(DashboardView):
     title = "Support"
     intro = "Backlog, response and resolution times, SLA attainment, CSAT, tickets per account."
     figures = support.FIGURES
+    segment_targets = ACCOUNT_SEGMENTS
     roles = EVERY_ROLE
     people_roles = (Role.SUPPORT_AGENT,)
     unpinned_roles = frozenset({Role.MANAGER, Role.ADMIN, Role.SUPPORT_AGENT})
