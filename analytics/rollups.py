@@ -358,7 +358,11 @@ def _deal_first_day() -> dt.date | None:
 # Stage changes -------------------------------------------------------------------------------
 
 
-def _stage_rows(first: dt.date, last: dt.date) -> list[StageDay]:
+def stage_history() -> dict:
+    """Annotations of a ``StageChange``: whether it moved the deal on (to a later stage, not
+    lost), and when the deal last entered the same stage and last moved on from the same stage
+    before it (None if never): a change is the first of its kind in a range if that is before
+    the range. Shared by the rollup and the dashboard's live path."""
     from sales.choices import StageKind
     from sales.models import StageChange
 
@@ -379,15 +383,20 @@ def _stage_rows(first: dt.date, last: dt.date) -> list[StageDay]:
         .order_by("-changed_at", "-pk")
         .values("changed_at")[:1]
     )
+    return {
+        "advanced": Case(When(advance, then=Value(True)), default=Value(False)),
+        "entered_before": entered_before,
+        "advanced_before": Case(When(advance, then=advanced_before), default=Value(None)),
+    }
+
+
+def _stage_rows(first: dt.date, last: dt.date) -> list[StageDay]:
+    from sales.models import StageChange
+
     rows = (
         StageChange.objects.filter(_in_days("changed_at", first, last))
         .order_by()
-        .annotate(
-            day=TruncDate("changed_at"),
-            advanced=Case(When(advance, then=Value(True)), default=Value(False)),
-            entered_before=entered_before,
-            advanced_before=Case(When(advance, then=advanced_before), default=Value(None)),
-        )
+        .annotate(day=TruncDate("changed_at"), **stage_history())
         .values_list(
             "day",
             "opportunity__owner_id",

@@ -20,6 +20,7 @@ class PipelineDashboard(DashboardView):
     title = "Pipeline"
     intro = "Open pipeline, forecast against quota, win rates, deal size, cycle and velocity."
     figures = pipeline.FIGURES
+    segment_targets = ACCOUNT_SEGMENTS
 
 
 class FunnelDashboard(DashboardView):

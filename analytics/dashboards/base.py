@@ -19,7 +19,7 @@ import csv
 import datetime as dt
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django import forms
@@ -92,7 +92,11 @@ class Scope:
 
     def segment_accounts(self):
         """The ids of the accounts of the segment, as a subquery: an account segment's accounts,
-        a contact segment's contacts' accounts, a lead segment's leads' converted accounts."""
+        a contact segment's contacts' accounts, a lead segment's leads' converted accounts.
+        Checking the definition may read (e.g. the owners offered), so it is done once."""
+        return self.memo("segment_accounts", self._segment_accounts)
+
+    def _segment_accounts(self):
         members = segment_queryset(self.segment, user=self.user).order_by()
         if self.segment.target == SegmentTarget.ACCOUNT:
             return members.values("pk")
@@ -256,9 +260,11 @@ class Figure:
     segmentable: bool = True
 
     def run(self, scope: Scope) -> list[dict]:
-        if scope.segment is not None and self.live is not None:
-            return self.live(scope)
-        return self.compute(scope)
+        if scope.segment is None:
+            return self.compute(scope)
+        if not self.segmentable:  # shows its value for all the records, and says so
+            return self.compute(replace(scope, segment=None, _memo={}))
+        return (self.live or self.compute)(scope)
 
     def reads_rollups(self, scope: Scope) -> bool:
         return bool(self.rollups) and (scope.segment is None or self.live is None)
