@@ -169,7 +169,12 @@ def _in_days(field: str, first: dt.date, last: dt.date) -> Q:
 # Leads ---------------------------------------------------------------------------------------
 
 
-def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
+def lead_history() -> dict:
+    """Annotations of a ``Lead``: whether a deal was made from it and whether one is won, the
+    seconds from creation to the first call, email or meeting a person logged on it, and, for
+    a lead that reached Qualified, to when it was first set to Qualified (the status change on
+    its timeline), else converted (a lead converted straight away is qualified then). Shared by
+    the rollup and the dashboard's live path."""
     from crm.choices import ActivityKind
     from crm.models import Activity
     from leads.choices import LeadStatus
@@ -179,7 +184,6 @@ def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
 
     lead_type = ContentType.objects.get_for_model(Lead)
     touches = (ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING)
-    reached = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED)
     first_touch = Subquery(
         Activity.objects.filter(
             content_type=lead_type, object_id=OuterRef("pk"), kind__in=touches, actor__isnull=False
@@ -189,8 +193,6 @@ def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
         .annotate(first=Min("occurred_at"))
         .values("first")[:1]
     )
-    # Qualified when first set to Qualified (the status change on its timeline), else when it
-    # was converted (a lead converted straight away is qualified then).
     status_change = Subquery(
         Activity.objects.filter(
             content_type=lead_type,
@@ -205,23 +207,30 @@ def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
         .values("first")[:1]
     )
     deals = Opportunity.objects.filter(source_lead=OuterRef("pk"))
+    return {
+        "has_deal": Exists(deals),
+        "has_win": Exists(deals.filter(status=StageKind.WON)),
+        "touch": Seconds(first_touch, F("created_at")),
+        "qualify": Case(
+            When(
+                status__in=(LeadStatus.QUALIFIED, LeadStatus.CONVERTED),
+                then=Seconds(Coalesce(status_change, F("converted_at")), F("created_at")),
+            ),
+            default=Value(None),
+            output_field=FloatField(),
+        ),
+    }
+
+
+def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
+    from leads.choices import LeadStatus
+    from leads.models import Lead
+
+    reached = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED)
     rows = (
         Lead.objects.filter(_in_days("created_at", first, last))
         .order_by()
-        .annotate(
-            day=TruncDate("created_at"),
-            has_deal=Exists(deals),
-            has_win=Exists(deals.filter(status=StageKind.WON)),
-            touch=Seconds(first_touch, F("created_at")),
-            qualify=Case(
-                When(
-                    status__in=reached,
-                    then=Seconds(Coalesce(status_change, F("converted_at")), F("created_at")),
-                ),
-                default=Value(None),
-                output_field=FloatField(),
-            ),
-        )
+        .annotate(day=TruncDate("created_at"), **lead_history())
         .values_list(
             "day",
             "owner_id",

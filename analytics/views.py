@@ -14,6 +14,7 @@ from analytics.dashboards import clv, funnel, pipeline, retention, support
 from analytics.dashboards.base import ACCOUNT_SEGMENTS, EVERY_ROLE, DashboardView
 from analytics.models import CLVFit
 from crm.choices import Role
+from crm.segments.choices import SegmentTarget
 
 
 class PipelineDashboard(DashboardView):
@@ -27,6 +28,7 @@ class FunnelDashboard(DashboardView):
     title = "Lead funnel"
     intro = "Leads by source and campaign, conversion to won, speed, and campaign ROI."
     figures = funnel.FIGURES
+    segment_targets = (SegmentTarget.LEAD, *ACCOUNT_SEGMENTS)
 
 
 class SupportDashboard(DashboardView):
