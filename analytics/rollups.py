@@ -169,7 +169,12 @@ def _in_days(field: str, first: dt.date, last: dt.date) -> Q:
 # Leads ---------------------------------------------------------------------------------------
 
 
-def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
+def lead_history() -> dict:
+    """Annotations of a ``Lead``: whether a deal was made from it and whether one is won, the
+    seconds from creation to the first call, email or meeting a person logged on it, and, for
+    a lead that reached Qualified, to when it was first set to Qualified (the status change on
+    its timeline), else converted (a lead converted straight away is qualified then). Shared by
+    the rollup and the dashboard's live path."""
     from crm.choices import ActivityKind
     from crm.models import Activity
     from leads.choices import LeadStatus
@@ -179,7 +184,6 @@ def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
 
     lead_type = ContentType.objects.get_for_model(Lead)
     touches = (ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING)
-    reached = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED)
     first_touch = Subquery(
         Activity.objects.filter(
             content_type=lead_type, object_id=OuterRef("pk"), kind__in=touches, actor__isnull=False
@@ -189,8 +193,6 @@ def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
         .annotate(first=Min("occurred_at"))
         .values("first")[:1]
     )
-    # Qualified when first set to Qualified (the status change on its timeline), else when it
-    # was converted (a lead converted straight away is qualified then).
     status_change = Subquery(
         Activity.objects.filter(
             content_type=lead_type,
@@ -205,23 +207,30 @@ def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
         .values("first")[:1]
     )
     deals = Opportunity.objects.filter(source_lead=OuterRef("pk"))
+    return {
+        "has_deal": Exists(deals),
+        "has_win": Exists(deals.filter(status=StageKind.WON)),
+        "touch": Seconds(first_touch, F("created_at")),
+        "qualify": Case(
+            When(
+                status__in=(LeadStatus.QUALIFIED, LeadStatus.CONVERTED),
+                then=Seconds(Coalesce(status_change, F("converted_at")), F("created_at")),
+            ),
+            default=Value(None),
+            output_field=FloatField(),
+        ),
+    }
+
+
+def _lead_rows(first: dt.date, last: dt.date) -> list[LeadDay]:
+    from leads.choices import LeadStatus
+    from leads.models import Lead
+
+    reached = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED)
     rows = (
         Lead.objects.filter(_in_days("created_at", first, last))
         .order_by()
-        .annotate(
-            day=TruncDate("created_at"),
-            has_deal=Exists(deals),
-            has_win=Exists(deals.filter(status=StageKind.WON)),
-            touch=Seconds(first_touch, F("created_at")),
-            qualify=Case(
-                When(
-                    status__in=reached,
-                    then=Seconds(Coalesce(status_change, F("converted_at")), F("created_at")),
-                ),
-                default=Value(None),
-                output_field=FloatField(),
-            ),
-        )
+        .annotate(day=TruncDate("created_at"), **lead_history())
         .values_list(
             "day",
             "owner_id",
@@ -358,7 +367,11 @@ def _deal_first_day() -> dt.date | None:
 # Stage changes -------------------------------------------------------------------------------
 
 
-def _stage_rows(first: dt.date, last: dt.date) -> list[StageDay]:
+def stage_history() -> dict:
+    """Annotations of a ``StageChange``: whether it moved the deal on (to a later stage, not
+    lost), and when the deal last entered the same stage and last moved on from the same stage
+    before it (None if never): a change is the first of its kind in a range if that is before
+    the range. Shared by the rollup and the dashboard's live path."""
     from sales.choices import StageKind
     from sales.models import StageChange
 
@@ -379,15 +392,20 @@ def _stage_rows(first: dt.date, last: dt.date) -> list[StageDay]:
         .order_by("-changed_at", "-pk")
         .values("changed_at")[:1]
     )
+    return {
+        "advanced": Case(When(advance, then=Value(True)), default=Value(False)),
+        "entered_before": entered_before,
+        "advanced_before": Case(When(advance, then=advanced_before), default=Value(None)),
+    }
+
+
+def _stage_rows(first: dt.date, last: dt.date) -> list[StageDay]:
+    from sales.models import StageChange
+
     rows = (
         StageChange.objects.filter(_in_days("changed_at", first, last))
         .order_by()
-        .annotate(
-            day=TruncDate("changed_at"),
-            advanced=Case(When(advance, then=Value(True)), default=Value(False)),
-            entered_before=entered_before,
-            advanced_before=Case(When(advance, then=advanced_before), default=Value(None)),
-        )
+        .annotate(day=TruncDate("changed_at"), **stage_history())
         .values_list(
             "day",
             "opportunity__owner_id",
@@ -1019,40 +1037,17 @@ def _open_tickets_rows(today: dt.date) -> list[OpenTickets]:
 
 
 def _value_rows(today: dt.date) -> list[ValueSummary]:
-    from django.db.models import CharField, Count
+    from django.db.models import Count
 
-    from analytics.dashboards.clv import ALIVE_BUCKETS
+    from analytics.dashboards.clv import alive_bucket, first_campaign
     from analytics.models import CustomerValue
-    from leads.models import Lead
-    from sales.choices import StageKind
-    from sales.models import Opportunity
 
-    bucket = Case(
-        *(
-            When(p_alive__gte=lo, p_alive__lt=hi, then=Value(name))
-            for name, lo, hi in ALIVE_BUCKETS
-        ),
-        default=Value(ALIVE_BUCKETS[-1][0]),
-        output_field=CharField(),
-    )
-    lead_campaign = Subquery(
-        Lead.objects.filter(converted_account=OuterRef("account_id"), campaign__isnull=False)
-        .order_by("converted_at", "pk")
-        .values("campaign_id")[:1]
-    )
-    deal_campaign = Subquery(
-        Opportunity.objects.filter(
-            account=OuterRef("account_id"), status=StageKind.WON, campaign__isnull=False
-        )
-        .order_by("closed_at", "pk")
-        .values("campaign_id")[:1]
-    )
     rows = (
         CustomerValue.objects.order_by()
         .annotate(
             owner_id=F("account__owner_id"),
-            bucket=bucket,
-            first_campaign=Coalesce(lead_campaign, deal_campaign),
+            bucket=alive_bucket(),
+            first_campaign=first_campaign(),
         )
         .values("owner_id", "rfm_segment", "bucket", "first_campaign")
         .annotate(

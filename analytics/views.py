@@ -11,21 +11,24 @@ from django.views.decorators.http import require_POST
 
 from analytics import services
 from analytics.dashboards import clv, funnel, pipeline, retention, support
-from analytics.dashboards.base import EVERY_ROLE, DashboardView
+from analytics.dashboards.base import ACCOUNT_SEGMENTS, EVERY_ROLE, DashboardView
 from analytics.models import CLVFit
 from crm.choices import Role
+from crm.segments.choices import SegmentTarget
 
 
 class PipelineDashboard(DashboardView):
     title = "Pipeline"
     intro = "Open pipeline, forecast against quota, win rates, deal size, cycle and velocity."
     figures = pipeline.FIGURES
+    segment_targets = ACCOUNT_SEGMENTS
 
 
 class FunnelDashboard(DashboardView):
     title = "Lead funnel"
     intro = "Leads by source and campaign, conversion to won, speed, and campaign ROI."
     figures = funnel.FIGURES
+    segment_targets = (SegmentTarget.LEAD, *ACCOUNT_SEGMENTS)
 
 
 class SupportDashboard(DashboardView):
@@ -35,6 +38,7 @@ class SupportDashboard(DashboardView):
     title = "Support"
     intro = "Backlog, response and resolution times, SLA attainment, CSAT, tickets per account."
     figures = support.FIGURES
+    segment_targets = ACCOUNT_SEGMENTS
     roles = EVERY_ROLE
     people_roles = (Role.SUPPORT_AGENT,)
     unpinned_roles = frozenset({Role.MANAGER, Role.ADMIN, Role.SUPPORT_AGENT})
@@ -44,6 +48,7 @@ class RetentionDashboard(DashboardView):
     title = "Retention and churn"
     intro = "Logo churn, GRR and NRR, the MRR waterfall, cohorts, churn reasons, health, NPS."
     figures = retention.FIGURES
+    segment_targets = ACCOUNT_SEGMENTS
 
 
 def can_refit(user) -> bool:
@@ -58,6 +63,7 @@ class CLVDashboard(DashboardView):
     )
     template_name = "analytics/clv.html"
     figures = clv.FIGURES
+    segment_targets = ACCOUNT_SEGMENTS
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

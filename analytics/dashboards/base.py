@@ -6,6 +6,11 @@ returns a few rows from SQL aggregates (GROUP BY, never a loop over records), mo
 small per-day rollups of ``analytics.rollups``. The view renders each figure as a Chart.js chart
 with its data table and a line saying how it is computed (and, for a rollup, how fresh it is),
 and answers ``?export=<figure>`` with that figure's rows as CSV.
+
+A saved segment chosen in the filter bar restricts every figure to its records. The rollups
+cannot know an arbitrary segment, so such a figure computes ``live`` from the records instead,
+through ``Scope.in_segment`` (same definition, same final computation, slower); a figure that
+cannot be restricted (e.g. quota per rep) says so and shows its unrestricted value.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import csv
 import datetime as dt
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -26,12 +32,15 @@ from django.views.generic import TemplateView
 
 from analytics.rollups import rollup_freshness
 from crm.choices import Role
-from crm.models import Team, User
+from crm.models import Segment, Team, User
+from crm.segments.choices import SegmentTarget
+from crm.segments.selectors import segment_queryset, segments_usable_by
 
 DEFAULT_DAYS = 90
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SELLERS = frozenset({Role.SALES_REP, Role.MANAGER, Role.ADMIN})
 EVERY_ROLE = frozenset(Role.values)
+ACCOUNT_SEGMENTS = (SegmentTarget.ACCOUNT, SegmentTarget.CONTACT)
 
 
 def formula_safe(value) -> str:
@@ -61,6 +70,7 @@ class Scope:
     owner_ids: frozenset[int] | None = None
     pinned: bool = False  # the user sees only their own numbers (no team/owner choice)
     today: dt.date = field(default_factory=timezone.localdate)
+    segment: Segment | None = None  # figures keep only this segment's records (computed live)
     _memo: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -80,6 +90,27 @@ class Scope:
             return queryset
         return queryset.filter(**{f"{field}_id__in": self.owner_ids})
 
+    def segment_accounts(self):
+        """The ids of the accounts of the segment, as a subquery: an account segment's accounts,
+        a contact segment's contacts' accounts, a lead segment's leads' converted accounts.
+        Checking the definition may read (e.g. the owners offered), so it is done once."""
+        return self.memo("segment_accounts", self._segment_accounts)
+
+    def _segment_accounts(self):
+        members = segment_queryset(self.segment, user=self.user).order_by()
+        if self.segment.target == SegmentTarget.ACCOUNT:
+            return members.values("pk")
+        if self.segment.target == SegmentTarget.CONTACT:
+            return members.filter(account__isnull=False).values("account_id")
+        return members.filter(converted_account__isnull=False).values("converted_account_id")
+
+    def in_segment(self, queryset, field: str = "account"):
+        """``queryset`` narrowed to the records whose ``field`` (an account) is in the chosen
+        segment; unchanged when none is chosen."""
+        if self.segment is None:
+            return queryset
+        return queryset.filter(**{f"{field}_id__in": self.segment_accounts()})
+
     def between(self, queryset, field: str):
         """Rows whose datetime ``field`` falls in the range."""
         return queryset.filter(**{f"{field}__gte": self.start_at, f"{field}__lt": self.end_before})
@@ -91,9 +122,16 @@ class Scope:
         return self._memo[key]
 
 
+class SegmentChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.get_target_display().lower()})"
+
+
 class DashboardFilterForm(forms.Form):
-    """Date range, team and owner. Teams and owners offered follow the role: admins any,
-    managers the teams they manage and their members, everybody else is pinned to themself."""
+    """Date range, team, owner and segment. Teams and owners offered follow the role: admins
+    any, managers the teams they manage and their members, everybody else is pinned to
+    themself. Segments offered are those the user may use (``segments_usable_by``) holding one
+    of ``segment_targets``; any other id is a field error that says nothing of the segment."""
 
     start = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
@@ -107,10 +145,24 @@ class DashboardFilterForm(forms.Form):
     owner = forms.ModelChoiceField(
         queryset=User.objects.none(), required=False, empty_label="Everybody"
     )
+    segment = SegmentChoiceField(
+        queryset=Segment.objects.none(),
+        required=False,
+        empty_label="No segment",
+        error_messages={"invalid_choice": "Choose one of the segments offered."},
+    )
 
-    def __init__(self, *args, user, people_roles, pinned: bool, **kwargs):
+    def __init__(
+        self, *args, user, people_roles, pinned: bool, segment_targets=ACCOUNT_SEGMENTS, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.user, self.pinned = user, pinned
+        if segment_targets:
+            self.fields["segment"].queryset = segments_usable_by(user).filter(
+                target__in=segment_targets
+            )
+        else:
+            del self.fields["segment"]
         if pinned:
             del self.fields["team"], self.fields["owner"]
             return
@@ -133,6 +185,17 @@ class DashboardFilterForm(forms.Form):
         if start and end and start > end:
             self.add_error("end", "The end is before the start.")
         return data
+
+    def clean_segment(self):
+        segment = self.cleaned_data.get("segment")
+        if segment is not None:
+            try:
+                segment_queryset(segment, user=self.user)
+            except ValidationError:
+                raise ValidationError(
+                    "This segment's conditions no longer check out; edit the segment."
+                ) from None
+        return segment
 
     def scope(self) -> Scope:
         """The scope asked for; fields with errors fall back to their defaults."""
@@ -157,6 +220,7 @@ class DashboardFilterForm(forms.Form):
             owner_ids=owner_ids,
             pinned=self.pinned,
             today=today,
+            segment=data.get("segment"),
         )
 
 
@@ -189,6 +253,21 @@ class Figure:
     stacked: bool = False
     heat: bool = False  # shade percent cells by value (a heatmap table)
     rollups: tuple[str, ...] = ()  # the rollups (analytics.rollups) it reads, if any
+    # With a segment chosen: ``live(scope)`` computes from the records (a figure reading the
+    # rollups needs one); a figure without it reads records and applies the segment in
+    # ``compute``; ``segmentable=False`` marks one the segment cannot restrict.
+    live: Callable[[Scope], list[dict]] | None = None
+    segmentable: bool = True
+
+    def run(self, scope: Scope) -> list[dict]:
+        if scope.segment is None:
+            return self.compute(scope)
+        if not self.segmentable:  # shows its value for all the records, and says so
+            return self.compute(replace(scope, segment=None, _memo={}))
+        return (self.live or self.compute)(scope)
+
+    def reads_rollups(self, scope: Scope) -> bool:
+        return bool(self.rollups) and (scope.segment is None or self.live is None)
 
 
 def _number(value):
@@ -222,6 +301,8 @@ class RenderedFigure:
     figure: Figure
     rows: list[dict]
     as_of: dt.datetime | None = None  # when the oldest rollup it reads was last refreshed
+    from_rollups: bool = False
+    segment_ignored: bool = False  # a segment is chosen but cannot restrict this figure
 
     @property
     def chart_id(self) -> str:
@@ -284,6 +365,7 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     roles: frozenset[str] = SELLERS  # who may open it; anybody else gets a 404
     people_roles: tuple[str, ...] = (Role.SALES_REP,)  # whose names the owner filter offers
     unpinned_roles: frozenset[str] = frozenset({Role.MANAGER, Role.ADMIN})
+    segment_targets: tuple[str, ...] = ()  # which segments may filter it (none: no choice)
 
     @classmethod
     def allowed(cls, user) -> bool:
@@ -297,9 +379,14 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     def get_form(self) -> DashboardFilterForm:
         user = self.request.user
         pinned = not (user.role_names & self.unpinned_roles)
-        data = {k: v for k, v in self.request.GET.items() if k in ("start", "end", "team", "owner")}
+        fields = ("start", "end", "team", "owner", "segment")
+        data = {k: v for k, v in self.request.GET.items() if k in fields}
         form = DashboardFilterForm(
-            data or None, user=user, people_roles=self.people_roles, pinned=pinned
+            data or None,
+            user=user,
+            people_roles=self.people_roles,
+            pinned=pinned,
+            segment_targets=self.segment_targets,
         )
         form.is_valid()
         return form
@@ -314,10 +401,17 @@ class DashboardView(LoginRequiredMixin, TemplateView):
                 raise Http404("No such figure.")
             return self.export(figure, scope)
         context = self.get_context_data(form=form, scope=scope)
-        freshness = rollup_freshness() if any(f.rollups for f in self.figures) else {}
+        reads = [f for f in self.figures if f.reads_rollups(scope)]
+        freshness = rollup_freshness() if reads else {}
         with analytic_reads():
             context["rendered"] = [
-                RenderedFigure(f, f.compute(scope), as_of=_as_of(f, freshness))
+                RenderedFigure(
+                    f,
+                    f.run(scope),
+                    as_of=_as_of(f, freshness),
+                    from_rollups=f in reads,
+                    segment_ignored=scope.segment is not None and not f.segmentable,
+                )
                 for f in self.figures
             ]
         return self.render_to_response(context)
@@ -331,7 +425,7 @@ class DashboardView(LoginRequiredMixin, TemplateView):
 
     def export(self, figure: Figure, scope: Scope) -> HttpResponse:
         with analytic_reads():
-            rows = figure.compute(scope)
+            rows = figure.run(scope)
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         name = f"{slugify(self.title)}-{figure.key}-{scope.start}-{scope.end}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'

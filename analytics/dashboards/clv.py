@@ -3,18 +3,24 @@ them (BG/NBD + Gamma-Gamma, ``analytics.clv``), their RFM segments, and what eac
 customers are worth against what it cost to win them.
 
 Reads ``CustomerValue`` (the latest fit, replaced as a whole by each refit); the date range does
-not apply (the fit has its own observation end, shown on the page)."""
+not apply (the fit has its own observation end, shown on the page). The summed figures read
+``ValueSummary`` (the fit's customers summed per owner, segment, bucket and campaign); with a
+segment chosen they sum ``CustomerValue`` of the segment's accounts instead, through the same
+bucket and first-campaign expressions the summary is built with."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import F, Sum
+from django.db.models import Case, CharField, Count, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from analytics.choices import RFMSegment
 from analytics.dashboards.base import Col, Figure, Scope, ratio
 from analytics.models import CustomerValue, ValueSummary
-from leads.models import Campaign
+from leads.models import Campaign, Lead
+from sales.choices import StageKind
+from sales.models import Opportunity
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -27,8 +33,39 @@ ALIVE_BUCKETS = (
 )
 
 
+def alive_bucket():
+    """A ``CustomerValue``'s P(alive) bucket (a name of ``ALIVE_BUCKETS``)."""
+    return Case(
+        *(
+            When(p_alive__gte=lo, p_alive__lt=hi, then=Value(name))
+            for name, lo, hi in ALIVE_BUCKETS
+        ),
+        default=Value(ALIVE_BUCKETS[-1][0]),
+        output_field=CharField(),
+    )
+
+
+def first_campaign():
+    """A ``CustomerValue``'s acquiring campaign: its account's first converted lead's campaign,
+    else its first won deal's."""
+    lead_campaign = Subquery(
+        Lead.objects.filter(converted_account=OuterRef("account_id"), campaign__isnull=False)
+        .order_by("converted_at", "pk")
+        .values("campaign_id")[:1]
+    )
+    deal_campaign = Subquery(
+        Opportunity.objects.filter(
+            account=OuterRef("account_id"), status=StageKind.WON, campaign__isnull=False
+        )
+        .order_by("closed_at", "pk")
+        .values("campaign_id")[:1]
+    )
+    return Coalesce(lead_campaign, deal_campaign)
+
+
 def _values(scope: Scope):
-    return scope.owned(CustomerValue.objects.visible_to(scope.user), "account__owner").order_by()
+    values = CustomerValue.objects.visible_to(scope.user)
+    return scope.in_segment(scope.owned(values, "account__owner")).order_by()
 
 
 def _summary(scope: Scope):
@@ -37,7 +74,6 @@ def _summary(scope: Scope):
 
 
 def by_segment(scope: Scope) -> list[dict]:
-    labels = dict(RFMSegment.choices)
     rows = (
         _summary(scope)
         .values("rfm_segment")
@@ -47,8 +83,26 @@ def by_segment(scope: Scope) -> list[dict]:
             predicted=Sum("expected_value_12m"),
             alive=Sum("p_alive_sum"),
         )
-        .order_by("-predicted")
     )
+    return _segment_rows(rows)
+
+
+def by_segment_live(scope: Scope) -> list[dict]:
+    rows = (
+        _values(scope)
+        .values("rfm_segment")
+        .annotate(
+            n=Count("id"),
+            historical=Sum("historical_value"),
+            predicted=Sum("expected_value_12m"),
+            alive=Sum("p_alive"),
+        )
+    )
+    return _segment_rows(rows)
+
+
+def _segment_rows(rows) -> list[dict]:
+    labels = dict(RFMSegment.choices)
     return [
         {
             "segment": labels.get(r["rfm_segment"], r["rfm_segment"]),
@@ -57,7 +111,7 @@ def by_segment(scope: Scope) -> list[dict]:
             "predicted": r["predicted"] or ZERO,
             "p_alive": round(r["alive"] / r["n"] * 100, 1),
         }
-        for r in rows
+        for r in rows.order_by("-predicted", "rfm_segment")
     ]
 
 
@@ -79,26 +133,44 @@ def top_accounts(scope: Scope) -> list[dict]:
 
 
 def alive_distribution(scope: Scope) -> list[dict]:
-    counts = dict(
-        _summary(scope).values("alive_bucket").annotate(n=Sum("customers"))
-        .values_list("alive_bucket", "n")
-    )  # fmt: skip
+    counts = _summary(scope).values("alive_bucket").annotate(n=Sum("customers"))
+    return _bucket_rows(counts.values_list("alive_bucket", "n"))
+
+
+def alive_distribution_live(scope: Scope) -> list[dict]:
+    counts = _values(scope).annotate(bucket=alive_bucket()).values("bucket").annotate(n=Count("id"))
+    return _bucket_rows(counts.values_list("bucket", "n"))
+
+
+def _bucket_rows(pairs) -> list[dict]:
+    counts = dict(pairs)
     if not counts:
         return []
     return [{"bucket": name, "customers": counts.get(name, 0)} for name, _, _ in ALIVE_BUCKETS]
 
 
 def clv_to_cac(scope: Scope) -> list[dict]:
-    rows = {
-        r["campaign_id"]: r
-        for r in _summary(scope)
+    rows = (
+        _summary(scope)
         .filter(campaign__isnull=False)
         .values("campaign_id")
-        .annotate(
-            n=Sum("customers"),
-            clv=Sum(F("historical_value") + F("expected_value_12m")),
-        )
-    }
+        .annotate(n=Sum("customers"), clv=Sum(F("historical_value") + F("expected_value_12m")))
+    )
+    return _campaign_rows({r["campaign_id"]: r for r in rows})
+
+
+def clv_to_cac_live(scope: Scope) -> list[dict]:
+    rows = (
+        _values(scope)
+        .annotate(campaign_id=first_campaign())
+        .filter(campaign_id__isnull=False)
+        .values("campaign_id")
+        .annotate(n=Count("id"), clv=Sum(F("historical_value") + F("expected_value_12m")))
+    )
+    return _campaign_rows({r["campaign_id"]: r for r in rows})
+
+
+def _campaign_rows(rows: dict) -> list[dict]:
     out = []
     for c in (
         Campaign.objects.filter(pk__in=list(rows)).order_by("name").values("pk", "name", "cost")
@@ -127,6 +199,7 @@ FIGURES = (
         "quintiles): sum of historical order value, sum of predicted 12-month value "
         "(BG/NBD purchases × Gamma-Gamma spend, discounted), mean P(alive).",
         compute=by_segment,
+        live=by_segment_live,
         columns=(
             Col("segment", "Segment"),
             Col("customers", "Customers", "int"),
@@ -160,6 +233,7 @@ FIGURES = (
         title="P(alive) distribution",
         how="Customers of the latest fit counted by their BG/NBD probability of still buying.",
         compute=alive_distribution,
+        live=alive_distribution_live,
         columns=(Col("bucket", "P(alive)"), Col("customers", "Customers", "int")),
         label="bucket",
         series=("customers",),
@@ -173,6 +247,7 @@ FIGURES = (
         "(historical + predicted 12-month value) ÷ customers; acquisition cost = the "
         "campaign's cost ÷ those customers; ratio = CLV ÷ cost (above 3 is healthy).",
         compute=clv_to_cac,
+        live=clv_to_cac_live,
         columns=(
             Col("campaign", "Campaign"),
             Col("customers", "Customers", "int"),

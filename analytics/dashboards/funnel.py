@@ -1,27 +1,96 @@
 """Lead funnel dashboard: where leads come from, how far they get, how fast, and what a
-campaign's money bought."""
+campaign's money bought.
+
+The figures read the per-day lead and closed-deal rollups. With a segment chosen (of leads, or
+of accounts or contacts: the leads converted into those accounts), the same figure code reads
+the segment's leads, and the deals made from them, annotated into the rollups' shape (one lead
+or deal a row); the median durations come from SQL instead of the packed rollup values."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Case, Q, Sum, Value, When
+from django.db.models.functions import TruncDate
 
 from analytics import rollups
 from analytics.dashboards.base import Col, Figure, Scope, percent
 from analytics.models import DealDay, LeadDay
-from leads.choices import LeadSource
-from leads.models import Campaign
+from analytics.sql import percentiles as sql_percentiles
+from crm.segments.choices import SegmentTarget
+from crm.segments.selectors import segment_queryset
+from leads.choices import LeadSource, LeadStatus
+from leads.models import Campaign, Lead
 from sales.choices import StageKind
+from sales.models import Opportunity
 
 ZERO = Decimal("0")
+REACHED_QUALIFIED = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED)
+HOUR, DAY = 3600.0, 86400.0
+
+
+def _in_segment(scope: Scope, queryset, lead: str = "pk"):
+    """``queryset`` narrowed to the segment's leads (``lead`` names the lead): a lead segment's
+    members, or the leads converted into an account segment's accounts (a contact segment's
+    contacts' accounts)."""
+    if scope.segment.target == SegmentTarget.LEAD:
+        members = scope.memo(
+            "segment_leads",
+            lambda: segment_queryset(scope.segment, user=scope.user).order_by().values("pk"),
+        )
+        return queryset.filter(**{f"{lead}__in": members})
+    through = "" if lead == "pk" else f"{lead}__"
+    return queryset.filter(**{f"{through}converted_account_id__in": scope.segment_accounts()})
+
+
+def _count_if(condition):
+    return Case(When(condition, then=Value(1)), default=Value(0))
 
 
 def _lead_days(scope: Scope):
     """Rollup rows of the leads created in the range that the user may see (and the filters
-    keep)."""
-    days = LeadDay.objects.visible_to(scope.user).filter(date__gte=scope.start, date__lte=scope.end)
-    return scope.owned(days).order_by()
+    keep); with a segment, its leads in the rollup's shape."""
+    if scope.segment is None:
+        days = LeadDay.objects.visible_to(scope.user).filter(
+            date__gte=scope.start, date__lte=scope.end
+        )
+        return scope.owned(days).order_by()
+    return _leads(scope).annotate(
+        leads=Value(1),
+        qualified=_count_if(Q(status__in=REACHED_QUALIFIED)),
+        converted=_count_if(Q(status=LeadStatus.CONVERTED)),
+        with_deal=_count_if(Q(has_deal=True)),
+        won=_count_if(Q(has_win=True)),
+    )
+
+
+def _leads(scope: Scope):
+    """The segment's leads created in the range the user may see, with their history."""
+    leads = scope.between(scope.owned(Lead.objects.visible_to(scope.user)), "created_at")
+    history = rollups.lead_history()
+    return (
+        _in_segment(scope, leads)
+        .order_by()
+        .annotate(has_deal=history["has_deal"], has_win=history["has_win"])
+    )
+
+
+def _won_days(scope: Scope):
+    """Rollup rows of the deals won in the range; with a segment, the deals made from its
+    leads in the rollup's shape."""
+    if scope.segment is None:
+        days = DealDay.objects.visible_to(scope.user).filter(
+            date__gte=scope.start, date__lte=scope.end
+        )
+    else:
+        deals = scope.owned(Opportunity.objects.visible_to(scope.user))
+        days = (
+            _in_segment(scope, deals, lead="source_lead")
+            .filter(closed_at__isnull=False)
+            .annotate(date=TruncDate("closed_at"), deals_count=Value(1))
+            .filter(date__gte=scope.start, date__lte=scope.end)
+        )
+    return scope.owned(days).filter(status=StageKind.WON).order_by()
 
 
 def leads_by_source(scope: Scope) -> list[dict]:
@@ -63,17 +132,19 @@ def leads_by_campaign(scope: Scope) -> list[dict]:
 
 
 def funnel(scope: Scope) -> list[dict]:
+    # Names of their own: an aggregate named as the live path's per-lead annotation it sums
+    # would replace that annotation.
     totals = _lead_days(scope).aggregate(
-        leads=Sum("leads"), qualified=Sum("qualified"), opportunity=Sum("with_deal"),
-        won=Sum("won"),
+        n_leads=Sum("leads"), n_qualified=Sum("qualified"), n_opportunity=Sum("with_deal"),
+        n_won=Sum("won"),
     )  # fmt: skip
-    if not totals["leads"]:
+    if not totals["n_leads"]:
         return []
     steps = [
-        ("Leads", totals["leads"]),
-        ("Qualified", totals["qualified"]),
-        ("Opportunity", totals["opportunity"]),
-        ("Won", totals["won"]),
+        ("Leads", totals["n_leads"]),
+        ("Qualified", totals["n_qualified"]),
+        ("Opportunity", totals["n_opportunity"]),
+        ("Won", totals["n_won"]),
     ]
     rows, previous = [], None
     for name, n in steps:
@@ -81,7 +152,7 @@ def funnel(scope: Scope) -> list[dict]:
             {
                 "step": name,
                 "leads": n,
-                "of_leads": percent(n, totals["leads"]),
+                "of_leads": percent(n, totals["n_leads"]),
                 "of_previous": percent(n, previous) if previous is not None else None,
             }
         )
@@ -89,14 +160,32 @@ def funnel(scope: Scope) -> list[dict]:
     return rows
 
 
+MEDIAN = {"median": 0.5}
+
+
 def speed_by_source(scope: Scope) -> list[dict]:
     durations = rollups.grouped(_lead_days(scope), "source", ("touch_seconds", "qualify_seconds"))
+    return _speed_rows(
+        {s: rollups.percentiles([d["touch_seconds"]], MEDIAN, scale=HOUR) for s, d in durations.items()},
+        {s: rollups.percentiles([d["qualify_seconds"]], MEDIAN, scale=DAY) for s, d in durations.items()},
+    )  # fmt: skip
+
+
+def speed_by_source_live(scope: Scope) -> list[dict]:
+    leads, history = _leads(scope), rollups.lead_history()
+    return _speed_rows(
+        sql_percentiles(leads, history["touch"] / Value(HOUR), MEDIAN, group_by="source"),
+        sql_percentiles(leads, history["qualify"] / Value(DAY), MEDIAN, group_by="source"),
+    )
+
+
+def _speed_rows(touch: dict, qualify: dict) -> list[dict]:
+    """Per source with a duration: the median hours to first touch and days to qualify."""
     labels = dict(LeadSource.choices)
     rows = []
-    for source in sorted(durations, key=str):
-        d = durations[source]
-        t = rollups.percentiles([d["touch_seconds"]], {"median": 0.5}, scale=3600.0)["median"]
-        q = rollups.percentiles([d["qualify_seconds"]], {"median": 0.5}, scale=86400.0)["median"]
+    for source in sorted(set(touch) | set(qualify), key=str):
+        t = touch.get(source, {}).get("median")
+        q = qualify.get(source, {}).get("median")
         if t is None and q is None:
             continue
         rows.append(
@@ -119,14 +208,8 @@ def campaign_roi(scope: Scope) -> list[dict]:
     )
     won = {
         r["campaign_id"]: r
-        for r in scope.owned(DealDay.objects.visible_to(scope.user))
-        .filter(
-            date__gte=scope.start,
-            date__lte=scope.end,
-            status=StageKind.WON,
-            campaign__isnull=False,
-        )
-        .order_by()
+        for r in _won_days(scope)
+        .filter(campaign__isnull=False)
         .values("campaign_id")
         .annotate(n=Sum("deals_count"), revenue=Sum("amount"))
     }
@@ -165,6 +248,7 @@ FIGURES = (
         "a deal was made from the lead; won = one of those deals is won. Percentages of all "
         "leads and of the step before.",
         compute=funnel,
+        live=funnel,  # reads the segment's records itself
         columns=(
             Col("step", "Step"),
             Col("leads", "Leads", "int"),
@@ -180,6 +264,7 @@ FIGURES = (
         title="Leads by source",
         how="Leads created in the range per source; converted ÷ leads is the conversion.",
         compute=leads_by_source,
+        live=leads_by_source,  # reads the segment's records itself
         columns=(
             Col("source", "Source"),
             Col("leads", "Leads", "int"),
@@ -196,6 +281,7 @@ FIGURES = (
         title="Leads by campaign",
         how="Leads created in the range per campaign they came from.",
         compute=leads_by_campaign,
+        live=leads_by_campaign,  # reads the segment's records itself
         columns=(
             Col("campaign", "Campaign"),
             Col("leads", "Leads", "int"),
@@ -217,6 +303,7 @@ FIGURES = (
         "Activities move to the contact on conversion, so converted leads count for "
         "qualification only.",
         compute=speed_by_source,
+        live=speed_by_source_live,
         columns=(
             Col("source", "Source"),
             Col("touch_hours", "Median hours to first touch", "hours"),
@@ -231,8 +318,10 @@ FIGURES = (
         title="Campaign cost, cost per lead, cost per won deal and ROI",
         how="Cost is the campaign's whole recorded cost; leads = its leads created in the "
         "range; won/revenue = its deals won in the range; cost per lead = cost ÷ leads; cost "
-        "per won deal = cost ÷ won; ROI = (revenue − cost) ÷ cost.",
+        "per won deal = cost ÷ won; ROI = (revenue − cost) ÷ cost. With a segment, won "
+        "deals are those made from its leads.",
         compute=campaign_roi,
+        live=campaign_roi,  # reads the segment's records itself
         columns=(
             Col("campaign", "Campaign"),
             Col("cost", "Cost", "money"),

@@ -78,6 +78,7 @@ PIPELINE_OVER_TIME = Figure(
     label="date",
     series=("value", "weighted"),
     chart="line",
+    segmentable=False,  # past days' snapshots know owners, not an arbitrary set of accounts
 )
 
 BACKLOG_OVER_TIME = Figure(
@@ -95,4 +96,5 @@ BACKLOG_OVER_TIME = Figure(
     series=tuple(Priority.values),
     chart="line",
     stacked=True,
+    segmentable=False,  # past days' snapshots know assignees, not an arbitrary set of accounts
 )

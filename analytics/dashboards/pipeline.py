@@ -1,21 +1,38 @@
-"""Pipeline dashboard: what is open, what will close, how well and how fast reps sell."""
+"""Pipeline dashboard: what is open, what will close, how well and how fast reps sell.
+
+The figures read three rollups (open deals, closed deals per day, stage changes per day). With a
+segment chosen, the same figure code reads the segment's accounts' opportunities and stage
+changes, annotated into the rollups' shape (one deal or change a row), so the definitions stay
+one; durations' percentiles come from SQL instead of the packed rollup values."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import F, Q, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
 from analytics import rollups
 from analytics.dashboards import history
 from analytics.dashboards.base import Col, Figure, Scope, percent
 from analytics.models import DealDay, OpenDeals, StageDay
+from analytics.sql import Seconds
+from analytics.sql import percentiles as sql_percentiles
 from crm.models import User
 from leads.choices import LeadSource
 from sales.choices import ForecastCategory, PeriodKind, StageKind
-from sales.models import Quota, Stage
+from sales.models import Opportunity, Quota, Stage, StageChange, deal_scope
 
 ZERO = Decimal("0")
 DAY = 86400.0
@@ -41,9 +58,33 @@ def _months(scope: Scope) -> list[dt.date]:
 # Open pipeline -------------------------------------------------------------------------------
 
 
+def _deals(scope: Scope):
+    """The segment's accounts' opportunities the user may see."""
+    deals = scope.owned(Opportunity.objects.visible_to(scope.user))
+    return scope.in_segment(deals).order_by()
+
+
 def _open_deals(scope: Scope):
-    """The open-deals snapshot rows (as of the last refresh) the user may see."""
-    return scope.owned(OpenDeals.objects.visible_to(scope.user)).order_by()
+    """The open-deals snapshot rows (as of the last refresh) the user may see; with a segment,
+    its open deals in the snapshot's shape."""
+    if scope.segment is None:
+        return scope.owned(OpenDeals.objects.visible_to(scope.user)).order_by()
+    weighted = ExpressionWrapper(
+        F("amount") * F("probability") / Value(100),
+        output_field=DecimalField(max_digits=24, decimal_places=4),
+    )
+    return (
+        _deals(scope)
+        .filter(status=StageKind.OPEN)
+        .annotate(
+            deals_count=Value(1),
+            weighted=weighted,
+            expected_month=TruncMonth("expected_close_date"),
+            slipped=Case(
+                When(expected_close_date__lt=scope.today, then=Value(True)), default=Value(False)
+            ),
+        )
+    )
 
 
 def open_by_stage(scope: Scope) -> list[dict]:
@@ -132,8 +173,21 @@ def forecast_vs_quota(scope: Scope) -> list[dict]:
 
 
 def _deal_days(scope: Scope):
-    """Rollup rows of the deals closed (won or lost) that the user may see."""
-    return scope.owned(DealDay.objects.visible_to(scope.user)).order_by()
+    """Rollup rows of the deals closed (won or lost) that the user may see; with a segment, its
+    closed deals in the rollup's shape."""
+    if scope.segment is None:
+        return scope.owned(DealDay.objects.visible_to(scope.user)).order_by()
+    return (
+        _deals(scope)
+        .exclude(status=StageKind.OPEN)
+        .filter(closed_at__isnull=False)
+        .annotate(
+            date=TruncDate("closed_at"),
+            source=Coalesce(F("source_lead__source"), Value("")),
+            deals_count=Value(1),
+            cycle_seconds=Seconds(F("closed_at"), F("created_at")),
+        )
+    )
 
 
 def _closed(scope: Scope):
@@ -248,10 +302,25 @@ def rep_performance(scope: Scope) -> list[dict]:
 
 
 def _stage_days(scope: Scope):
-    days = StageDay.objects.visible_to(scope.user).filter(
-        date__gte=scope.start, date__lte=scope.end
+    if scope.segment is None:
+        days = StageDay.objects.visible_to(scope.user).filter(
+            date__gte=scope.start, date__lte=scope.end
+        )
+        return scope.owned(days).order_by()
+    history = rollups.stage_history()
+    return _stage_changes(scope).annotate(
+        moves=Value(1),
+        advanced=history["advanced"],
+        entered_before=TruncDate(history["entered_before"]),  # the rollup keeps local days
+        advanced_before=TruncDate(history["advanced_before"]),
     )
-    return scope.owned(days).order_by()
+
+
+def _stage_changes(scope: Scope):
+    """The segment's accounts' stage changes in the range the user may see."""
+    changes = deal_scope(StageChange.objects.all(), scope.user, field="opportunity__owner")
+    changes = scope.in_segment(scope.owned(changes, "opportunity__owner"), "opportunity__account")
+    return scope.between(changes, "changed_at").order_by()
 
 
 def _first_in_range(field: str, scope: Scope) -> Q:
@@ -290,21 +359,41 @@ def stage_conversion(scope: Scope) -> list[dict]:
     return rows
 
 
+FRACTIONS = {"median": 0.5, "p90": 0.9}
+
+
 def time_in_stage(scope: Scope) -> list[dict]:
     durations = rollups.grouped(
         _stage_days(scope).filter(from_stage__isnull=False), "from_stage_id", ("seconds",)
     )
+    return _stage_time_rows(
+        {pk: rollups.count([d["seconds"]]) for pk, d in durations.items()},
+        {pk: rollups.percentiles([d["seconds"]], FRACTIONS, scale=DAY) for pk, d in durations.items()},
+    )  # fmt: skip
+
+
+def time_in_stage_live(scope: Scope) -> list[dict]:
+    changes = _stage_changes(scope).filter(
+        from_stage__isnull=False, seconds_in_from_stage__isnull=False
+    )
+    counts = dict(
+        changes.values("from_stage_id").annotate(n=Count("id")).values_list("from_stage_id", "n")
+    )
+    stats = sql_percentiles(
+        changes, F("seconds_in_from_stage") / Value(DAY), FRACTIONS, group_by="from_stage_id"
+    )
+    return _stage_time_rows(counts, stats)
+
+
+def _stage_time_rows(counts: dict, stats: dict) -> list[dict]:
+    """Per stage left (pipeline and stage order): moves and the days' median and p90."""
     rows = []
     for stage in (
-        Stage.objects.filter(pk__in=list(durations))
+        Stage.objects.filter(pk__in=[pk for pk, n in counts.items() if n])
         .select_related("pipeline")
         .order_by("pipeline__order", "order")
     ):
-        seconds = [durations[stage.pk]["seconds"]]
-        moves = rollups.count(seconds)
-        if not moves:
-            continue
-        s = rollups.percentiles(seconds, {"median": 0.5, "p90": 0.9}, scale=DAY)
+        moves, s = counts[stage.pk], stats[stage.pk]
         rows.append(
             {
                 "stage": f"{stage.pipeline.name} · {stage.name}",
@@ -348,6 +437,7 @@ FIGURES = (
         how="Open deals (as of the last refresh), grouped by stage: count, sum of amounts, and "
         "sum of amount × the deal's probability. Ignores the date range.",
         compute=open_by_stage,
+        live=open_by_stage,  # reads the segment's records itself
         columns=(
             Col("stage", "Stage"),
             Col("deals", "Deals", "int"),
@@ -367,6 +457,7 @@ FIGURES = (
         "close that month; forecast = won + commit; weighted = open amount × probability by "
         "expected close month; attainment = won ÷ quota.",
         compute=forecast_vs_quota,
+        segmentable=False,  # quotas are per rep, not per account
         columns=(
             Col("month", "Month"),
             Col("quota", "Quota", "money"),
@@ -385,6 +476,7 @@ FIGURES = (
         title="Win rate by rep",
         how=WIN_HOW,
         compute=win_rate_by_rep,
+        live=win_rate_by_rep,  # reads the segment's records itself
         columns=(Col("label", "Rep"), *WIN_COLUMNS),
         label="label",
         series=("rate_count", "rate_value"),
@@ -395,6 +487,7 @@ FIGURES = (
         title="Win rate by lead source",
         how=WIN_HOW + " Grouped by the source of the lead the deal came from.",
         compute=win_rate_by_source,
+        live=win_rate_by_source,  # reads the segment's records itself
         columns=(Col("label", "Source"), *WIN_COLUMNS),
         label="label",
         series=("rate_count", "rate_value"),
@@ -405,6 +498,7 @@ FIGURES = (
         title="Win rate by month",
         how=WIN_HOW + " Grouped by the month the deal closed.",
         compute=win_rate_by_month,
+        live=win_rate_by_month,  # reads the segment's records itself
         columns=(Col("label", "Month"), *WIN_COLUMNS),
         label="label",
         series=("rate_count", "rate_value"),
@@ -418,6 +512,7 @@ FIGURES = (
         "from creation to win of those deals; win rate = won ÷ closed in the range; velocity "
         "(value per day) = open deals now × average deal size × win rate ÷ cycle days.",
         compute=rep_performance,
+        live=rep_performance,  # reads the segment's records itself
         columns=(
             Col("rep", "Rep"),
             Col("open", "Open deals", "int"),
@@ -437,6 +532,7 @@ FIGURES = (
         how="From the stage history in the range: deals that entered each open stage, and deals "
         "that moved on from it to a later stage (not lost); conversion = moved on ÷ entered.",
         compute=stage_conversion,
+        live=stage_conversion,  # reads the segment's records itself
         columns=(
             Col("stage", "Stage"),
             Col("entered", "Entered", "int"),
@@ -453,6 +549,7 @@ FIGURES = (
         how="For each stage change in the range, the days the deal had spent in the stage it "
         "left; median and 90th percentile per stage.",
         compute=time_in_stage,
+        live=time_in_stage_live,
         columns=(
             Col("stage", "Stage"),
             Col("moves", "Moves", "int"),
@@ -469,6 +566,7 @@ FIGURES = (
         how="Open deals whose expected close date is before the day of the last refresh, per "
         "rep: count and amount. Ignores the date range.",
         compute=slipped_deals,
+        live=slipped_deals,  # reads the segment's records itself
         columns=(Col("rep", "Rep"), Col("deals", "Deals", "int"), Col("value", "Value", "money")),
         label="rep",
         series=("value",),

@@ -1,5 +1,9 @@
 """Retention and churn dashboard: logos and revenue kept and lost (from the MRR movement
-ledger), cohorts by start month, why customers leave, account health and NPS."""
+ledger), cohorts by start month, why customers leave, account health and NPS.
+
+Each figure reads its rollup, or with a segment chosen the records of the segment's accounts
+(the ledger, subscriptions, churn events, health scores, survey answers), through the same
+final computation."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from analytics.models import (
     RollupState,
 )
 from retention.choices import ChurnReason, HealthColour, MovementKind
-from retention.models import ChurnEvent, MrrMovement, Subscription
+from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsSurvey, Subscription
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -30,7 +34,8 @@ COHORT_MONTHS = 12
 
 
 def _movements(scope: Scope):
-    return scope.owned(MrrMovement.objects.visible_to(scope.user), "subscription__owner").order_by()
+    movements = scope.owned(MrrMovement.objects.visible_to(scope.user), "subscription__owner")
+    return scope.in_segment(movements).order_by()
 
 
 def _ledger(scope: Scope) -> dict:
@@ -44,6 +49,8 @@ def _ledger_compute(scope: Scope) -> dict:
     """From the MRR rollups when they are filled and say what is needed (every account's
     subscriptions have one owner; the range starts by the last rolled-up day), else from the
     ledger itself."""
+    if scope.segment is not None:
+        return _ledger_live(scope)
     states = {s.name: s for s in RollupState.objects.filter(name__in=("mrr", "mrr_moves", "churn"))}
     mrr = states.get("mrr")
     usable = (
@@ -62,6 +69,7 @@ def _churned_accounts(scope: Scope, rolled_up: bool = False) -> list[int]:
         events = scope.owned(ChurnDay.objects.visible_to(scope.user))
     else:
         events = scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
+        events = scope.in_segment(events)
     return list(
         events.filter(date__gte=scope.start, date__lte=scope.end)
         .order_by()
@@ -216,7 +224,7 @@ def _day(value):
 def cohort_retention(scope: Scope) -> list[dict]:
     last = scope.end.replace(day=1)
     first = _add_months(last, -(COHORT_MONTHS - 1))
-    state = RollupState.objects.filter(name="cohorts").first()
+    state = None if scope.segment else RollupState.objects.filter(name="cohorts").first()
     if state and state.refreshed_at and not state.detail.get("multi_owner_accounts"):
         cells = (
             scope.owned(CohortCell.objects.visible_to(scope.user))
@@ -225,9 +233,9 @@ def cohort_retention(scope: Scope) -> list[dict]:
             .annotate(n=Sum("accounts"))
             .order_by()
         )
-    else:  # not filled yet, or an account's subscriptions have several owners
+    else:  # a segment, not filled yet, or an account's subscriptions have several owners
         cells = (
-            scope.owned(Subscription.objects.visible_to(scope.user))
+            scope.in_segment(scope.owned(Subscription.objects.visible_to(scope.user)))
             .filter(start_date__gte=first, start_date__lt=_add_months(last, 1))
             .annotate(cohort=TruncMonth("start_date"), ended=TruncMonth("ended_on"))
             .values("cohort", "ended")
@@ -255,15 +263,19 @@ def cohort_retention(scope: Scope) -> list[dict]:
 
 
 def churn_reasons(scope: Scope) -> list[dict]:
+    rows = scope.owned(ChurnDay.objects.visible_to(scope.user)).values("reason")
+    return _reason_rows(scope, rows.annotate(n=Sum("events"), lost=Sum("lost_mrr")))
+
+
+def churn_reasons_live(scope: Scope) -> list[dict]:
+    events = scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
+    rows = scope.in_segment(events).values("reason")
+    return _reason_rows(scope, rows.annotate(n=Count("id"), lost=Sum("lost_mrr")))
+
+
+def _reason_rows(scope: Scope, rows) -> list[dict]:
     labels = dict(ChurnReason.choices)
-    rows = (
-        scope.owned(ChurnDay.objects.visible_to(scope.user))
-        .filter(date__gte=scope.start, date__lte=scope.end)
-        .order_by()
-        .values("reason")
-        .annotate(n=Sum("events"), lost=Sum("lost_mrr"))
-        .order_by("-n", "reason")
-    )
+    rows = rows.filter(date__gte=scope.start, date__lte=scope.end).order_by("-n", "reason")
     return [
         {"reason": labels.get(r["reason"], r["reason"]), "events": r["n"], "lost": r["lost"]}
         for r in rows
@@ -271,13 +283,24 @@ def churn_reasons(scope: Scope) -> list[dict]:
 
 
 def health_distribution(scope: Scope) -> list[dict]:
-    counts = {
-        r["colour"]: r
-        for r in scope.owned(HealthSummary.objects.visible_to(scope.user))
+    summary = scope.owned(HealthSummary.objects.visible_to(scope.user)).order_by()
+    return _health_rows(
+        summary.values("colour").annotate(accounts=Sum("accounts"), scores=Sum("score_sum"))
+    )
+
+
+def health_distribution_live(scope: Scope) -> list[dict]:
+    scores = scope.owned(HealthScore.objects.visible_to(scope.user), "account__owner")
+    return _health_rows(
+        scope.in_segment(scores)
         .order_by()
         .values("colour")
-        .annotate(accounts=Sum("accounts"), scores=Sum("score_sum"))
-    }
+        .annotate(accounts=Count("account_id"), scores=Sum("score"))
+    )
+
+
+def _health_rows(rows) -> list[dict]:
+    counts = {r["colour"]: r for r in rows}
     return [
         {
             "colour": label,
@@ -297,9 +320,29 @@ def nps_by_month(scope: Scope) -> list[dict]:
         .annotate(month=TruncMonth("date"))
         .values("month")
         .annotate(n=Sum("answers"), n_promoters=Sum("promoters"), n_detractors=Sum("detractors"))
-        .filter(n__gt=0)
-        .order_by("month")
     )
+    return _nps_rows(rows)
+
+
+def nps_by_month_live(scope: Scope) -> list[dict]:
+    answers = scope.owned(NpsSurvey.objects.visible_to(scope.user), "account__owner")
+    rows = (
+        scope.between(scope.in_segment(answers), "answered_at")
+        .filter(score__isnull=False)
+        .order_by()
+        .annotate(month=TruncMonth("answered_at"))
+        .values("month")
+        .annotate(
+            n=Count("id"),
+            n_promoters=Count("id", filter=Q(score__gte=9)),
+            n_detractors=Count("id", filter=Q(score__lte=6)),
+        )
+    )
+    return _nps_rows(rows)
+
+
+def _nps_rows(rows) -> list[dict]:
+    rows = rows.filter(n__gt=0).order_by("month")
     return [
         {
             "month": r["month"].strftime("%Y-%m"),
@@ -320,6 +363,7 @@ FIGURES = (
         how="From the MRR movement ledger: starting MRR = every movement before the range; then "
         "the range's movements by kind (churn and contraction are negative); ending = the sum.",
         compute=mrr_waterfall,
+        live=mrr_waterfall,  # switches to the records itself with a segment
         columns=(Col("step", "Step"), Col("mrr", "MRR", "money")),
         label="step",
         series=("mrr",),
@@ -333,6 +377,7 @@ FIGURES = (
         "their contraction and churn) ÷ starting MRR; NRR adds their expansion. New customers "
         "of the range are left out of both.",
         compute=retention_rates,
+        live=retention_rates,  # switches to the records itself with a segment
         columns=(
             Col("measure", "Measure"),
             Col("value", "Value", "percent"),
@@ -349,6 +394,7 @@ FIGURES = (
         "to the range's end): share still subscribed at the start of each later month (not "
         "ended by then).",
         compute=cohort_retention,
+        live=cohort_retention,  # switches to the records itself with a segment
         columns=(
             Col("cohort", "Cohort"),
             Col("size", "Accounts", "int"),
@@ -365,6 +411,7 @@ FIGURES = (
         title="Churn reasons",
         how="Churn events dated in the range, by the reason recorded: count and MRR lost.",
         compute=churn_reasons,
+        live=churn_reasons_live,
         columns=(
             Col("reason", "Reason"),
             Col("events", "Churn events", "int"),
@@ -381,6 +428,7 @@ FIGURES = (
         how="Accounts by the colour of their health score (as of the last refresh), with the "
         "mean score. Ignores the date range.",
         compute=health_distribution,
+        live=health_distribution_live,
         columns=(
             Col("colour", "Health"),
             Col("accounts", "Accounts", "int"),
@@ -397,6 +445,7 @@ FIGURES = (
         how="Survey answers given in the range, per month: NPS = % promoters (9–10) − % "
         "detractors (0–6).",
         compute=nps_by_month,
+        live=nps_by_month_live,
         columns=(
             Col("month", "Month"),
             Col("answers", "Answers", "int"),

@@ -3,13 +3,16 @@ and which accounts need the most help.
 
 Durations are wall-clock (created → first response / resolution), not business hours; the SLA
 attainment figure is where business hours count (the desk's own breach flags).
+
+With a segment chosen, each figure reads the tickets (and CSAT answers) of the segment's
+accounts instead of the rollups, into the same final computation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Sum
+from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import TruncMonth
 
 from analytics import rollups
@@ -17,10 +20,27 @@ from analytics.choices import Audience
 from analytics.dashboards import history
 from analytics.dashboards.base import Col, Figure, Scope, percent
 from analytics.models import AccountTicketsDay, BusyAccountMonth, OpenTickets, SupportDay
+from analytics.sql import Seconds
+from analytics.sql import percentiles as sql_percentiles
 from crm.models import Account
 from support.choices import ACTIVE_STATUSES, Priority, TicketStatus
+from support.models import CsatSurvey, Ticket
 
 HOUR = 3600.0
+FRACTIONS = {"median": 0.5, "p90": 0.9}
+
+
+def _tickets(scope: Scope):
+    """The tickets of the segment's accounts the user may see, counted once each as in the
+    rollups: by assignee when people are chosen; a pinned rep's accounts' tickets."""
+    tickets = Ticket.objects.visible_to(scope.user).filter(merged_into__isnull=True)
+    if not scope.pinned:
+        tickets = scope.owned(tickets, "assignee")
+    return scope.in_segment(tickets).order_by()
+
+
+def _created(scope: Scope):
+    return scope.between(_tickets(scope), "created_at")
 
 
 def backlog_now(scope: Scope) -> list[dict]:
@@ -29,6 +49,20 @@ def backlog_now(scope: Scope) -> list[dict]:
         .values("status", "priority")
         .annotate(n=Sum("tickets"))
     )
+    return _backlog_rows(cells)
+
+
+def backlog_now_live(scope: Scope) -> list[dict]:
+    cells = (
+        _tickets(scope)
+        .filter(status__in=ACTIVE_STATUSES)
+        .values("status", "priority")
+        .annotate(n=Count("id"))
+    )
+    return _backlog_rows(cells)
+
+
+def _backlog_rows(cells) -> list[dict]:
     table = {}
     for c in cells:  # at most statuses × priorities rows, summed in SQL
         table.setdefault(c["status"], {})[c["priority"]] = c["n"]
@@ -75,31 +109,46 @@ def response_times(scope: Scope) -> list[dict]:
         ("first_seconds", "resolution_seconds"),
         sums=("tickets",),
     )
-    fractions = {"median": 0.5, "p90": 0.9}
+    return _response_rows(
+        {p: g["tickets"] for p, g in groups.items()},
+        {p: rollups.percentiles([g["first_seconds"]], FRACTIONS, scale=HOUR) for p, g in groups.items()},
+        {p: rollups.percentiles([g["resolution_seconds"]], FRACTIONS, scale=HOUR) for p, g in groups.items()},
+    )  # fmt: skip
+
+
+def response_times_live(scope: Scope) -> list[dict]:
+    tickets = _created(scope)
+
+    def hours_to(field):
+        return sql_percentiles(
+            tickets, Seconds(F(field), F("created_at")) / Value(HOUR), FRACTIONS,
+            group_by="priority",
+        )  # fmt: skip
+
+    counts = dict(tickets.values("priority").annotate(n=Count("id")).values_list("priority", "n"))
+    return _response_rows(counts, hours_to("first_responded_at"), hours_to("resolved_at"))
+
+
+def _response_rows(counts: dict, first: dict, resolution: dict) -> list[dict]:
+    """Per priority with tickets: the count and the hours' median and 90th percentile."""
     labels = dict(Priority.choices)
 
-    def hours(stats, name):
-        value = stats.get(name)
+    def hours(stats, priority, name):
+        value = stats.get(priority, {}).get(name)
         return round(value, 1) if value is not None else None
 
-    rows = []
-    for p in Priority.values:
-        if p not in groups:
-            continue
-        g = groups[p]
-        first = rollups.percentiles([g["first_seconds"]], fractions, scale=HOUR)
-        resolution = rollups.percentiles([g["resolution_seconds"]], fractions, scale=HOUR)
-        rows.append(
-            {
-                "priority": labels[p],
-                "tickets": g["tickets"],
-                "first_median": hours(first, "median"),
-                "first_p90": hours(first, "p90"),
-                "resolution_median": hours(resolution, "median"),
-                "resolution_p90": hours(resolution, "p90"),
-            }
-        )
-    return rows
+    return [
+        {
+            "priority": labels[p],
+            "tickets": counts[p],
+            "first_median": hours(first, p, "median"),
+            "first_p90": hours(first, p, "p90"),
+            "resolution_median": hours(resolution, p, "median"),
+            "resolution_p90": hours(resolution, p, "p90"),
+        }
+        for p in Priority.values
+        if counts.get(p)
+    ]
 
 
 def sla_attainment(scope: Scope) -> list[dict]:
@@ -115,6 +164,28 @@ def sla_attainment(scope: Scope) -> list[dict]:
         )
         .filter(tickets__gt=0)
     )
+    return _sla_rows(rows)
+
+
+def sla_attainment_live(scope: Scope) -> list[dict]:
+    responded = Q(first_responded_at__isnull=False)
+    resolved = Q(resolved_at__isnull=False)
+    rows = (
+        _created(scope)
+        .filter(sla_policy__isnull=False)
+        .values("priority")
+        .annotate(
+            tickets=Count("id"),
+            first_due=Count("id", filter=responded | Q(first_response_breached=True)),
+            first_met=Count("id", filter=responded & Q(first_response_breached=False)),
+            resolution_due=Count("id", filter=resolved | Q(resolution_breached=True)),
+            resolution_met=Count("id", filter=resolved & Q(resolution_breached=False)),
+        )
+    )
+    return _sla_rows(rows)
+
+
+def _sla_rows(rows) -> list[dict]:
     by_priority = {r["priority"]: r for r in rows}
     labels = dict(Priority.choices)
     return [
@@ -143,9 +214,29 @@ def csat_by_month(scope: Scope) -> list[dict]:
             ratings=Sum("csat_rating_sum"),
             satisfied=Sum("csat_satisfied"),
         )
-        .filter(answers__gt=0)
-        .order_by("month")
     )
+    return _csat_rows(rows)
+
+
+def csat_by_month_live(scope: Scope) -> list[dict]:
+    surveys = CsatSurvey.objects.filter(ticket__in=_tickets(scope).values("pk"))
+    rows = (
+        scope.between(surveys, "answered_at")
+        .filter(rating__isnull=False)
+        .order_by()
+        .annotate(month=TruncMonth("answered_at"))
+        .values("month")
+        .annotate(
+            answers=Count("id"),
+            ratings=Sum("rating"),
+            satisfied=Count("id", filter=Q(rating__gte=4)),
+        )
+    )
+    return _csat_rows(rows)
+
+
+def _csat_rows(rows) -> list[dict]:
+    rows = rows.filter(answers__gt=0).order_by("month")
     return [
         {
             "month": r["month"].strftime("%Y-%m"),
@@ -171,7 +262,25 @@ def tickets_per_account(scope: Scope) -> list[dict]:
         .values("account_id")
         .annotate(n=Sum("tickets"), n_active=Sum("active"), n_urgent=Sum("urgent"))
     )
-    rows = _leading_accounts(scope, counts)
+    return _account_rows(_leading_accounts(scope, counts))
+
+
+def tickets_per_account_live(scope: Scope) -> list[dict]:
+    counts = (
+        _created(scope)
+        .filter(account__isnull=False)
+        .values("account_id")
+        .annotate(
+            n=Count("id"),
+            n_active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
+            n_urgent=Count("id", filter=Q(priority__in=[Priority.HIGH, Priority.URGENT])),
+        )
+    )
+    return _account_rows(_top(counts))
+
+
+def _account_rows(rows: list[dict]) -> list[dict]:
+    """The leading accounts by tickets, ties by name."""
     names = dict(
         Account.objects.filter(pk__in=[r["account_id"] for r in rows]).values_list("pk", "name")
     )
@@ -226,6 +335,7 @@ FIGURES = (
         how="Tickets not solved or closed (as of the last refresh; merged ones left out), "
         "counted by status and priority. Ignores the date range.",
         compute=backlog_now,
+        live=backlog_now_live,
         columns=(
             Col("status", "Status"),
             *(Col(value, label, "int") for value, label in Priority.choices),
@@ -244,6 +354,7 @@ FIGURES = (
         "public reply and to resolution (wall-clock), median and 90th percentile (exact, "
         "over every ticket's durations kept in the rollup).",
         compute=response_times,
+        live=response_times_live,
         columns=(
             Col("priority", "Priority"),
             Col("tickets", "Tickets", "int"),
@@ -263,6 +374,7 @@ FIGURES = (
         "(or resolved) without breaching the target in business hours; due = met or breached; "
         "attainment = met ÷ due. Tickets still inside their target are not counted yet.",
         compute=sla_attainment,
+        live=sla_attainment_live,
         columns=(
             Col("priority", "Priority"),
             Col("tickets", "Tickets", "int"),
@@ -283,6 +395,7 @@ FIGURES = (
         how="Survey answers given in the range, per month: CSAT = answers rating 4 or 5 ÷ all "
         "answers; average rating on the 1–5 scale.",
         compute=csat_by_month,
+        live=csat_by_month_live,
         columns=(
             Col("month", "Month"),
             Col("answers", "Answers", "int"),
@@ -300,6 +413,7 @@ FIGURES = (
         how="Tickets created in the range per account, the 15 accounts with most; active = not "
         "solved or closed now; urgent = high or urgent priority.",
         compute=tickets_per_account,
+        live=tickets_per_account_live,
         columns=(
             Col("account", "Account"),
             Col("tickets", "Tickets", "int"),

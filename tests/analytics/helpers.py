@@ -30,3 +30,25 @@ def count_queries(client, url, params=None) -> int:
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url, params or {}).status_code == 200
     return len(captured)
+
+
+def segment_of(owner, target: str, *conditions, shared: bool = True):
+    """A saved segment of ``target`` ("account", "contact", "lead") whose records meet all of
+    ``conditions`` ((criterion, operator, value) triples)."""
+    from tests.factories.segments import SegmentFactory, condition, group
+
+    return SegmentFactory(
+        owner=owner,
+        target=target,
+        shared=shared,
+        definition=group("and", *(condition(*c) for c in conditions)),
+    )
+
+
+def every_account(owner):
+    """An account segment holding every account (at least no contacts)."""
+    return segment_of(owner, "account", ("contacts", "gte", 0))
+
+
+def rows_of_every_figure(response) -> dict:
+    return {item.figure.key: item.rows for item in response.context["rendered"]}

@@ -20,9 +20,18 @@ from analytics import rollups, services, tasks
 from analytics.choices import RFMSegment
 from analytics.models import CLVFit, CustomerValue, JobLock
 from crm.choices import Role
+from crm.models import Account
 from leads.choices import LeadStatus
-from tests.analytics.helpers import at, by, count_queries, figure_rows
-from tests.factories.crm import AccountFactory, UserFactory
+from tests.analytics.helpers import (
+    at,
+    by,
+    count_queries,
+    every_account,
+    figure_rows,
+    rows_of_every_figure,
+    segment_of,
+)
+from tests.factories.crm import AccountFactory, ContactFactory, UserFactory
 from tests.factories.leads import CampaignFactory, LeadFactory
 
 URL = reverse("analytics:clv")
@@ -205,3 +214,72 @@ def test_campaign_of_the_first_won_deal_when_no_lead_was_converted(manager_clien
     assert [(r["campaign"], r["avg_clv"], r["cac"], r["ratio"]) for r in rows] == [
         ("E", Decimal("1500.00"), Decimal("300.00"), 5.0)
     ]
+
+
+# With a segment: A1 and A3 are German; the figures sum only their customer values, live.
+
+
+@pytest.fixture
+def german(values, manager):
+    Account.objects.update(country="FR")
+    Account.objects.filter(name__in=["A1", "A3"]).update(country="DE")
+    return segment_of(manager, "account", ("country", "in", ["DE"]))
+
+
+def test_segment_restricts_every_figure(manager_client, german):
+    response = manager_client.get(URL, {"segment": german.pk})
+    assert response.context["form"].errors == {}
+    segments = by(figure_rows(response, "segments"), "segment")
+    # Champions: A1 only → 1,000 / 500 / 90 %; Hibernating: A3 → 200 / 10 / 10 %.
+    assert (segments["Champions"]["customers"], segments["Champions"]["historical"]) == (
+        1,
+        Decimal("1000.00"),
+    )
+    assert (segments["Champions"]["p_alive"], segments["Hibernating"]["p_alive"]) == (90.0, 10.0)
+    assert [r["account"] for r in figure_rows(response, "top_accounts")] == ["A1", "A3"]
+    buckets = {r["bucket"]: r["customers"] for r in figure_rows(response, "p_alive")}
+    assert buckets == {"0–20 %": 1, "20–40 %": 0, "40–60 %": 0, "60–80 %": 0, "80–100 %": 1}
+    cac = by(figure_rows(response, "clv_cac"), "campaign")
+    # C: A1 alone → CLV 1,500, cost 900 → 1.67; D: A3 → 210 / 100 = 2.1.
+    assert (cac["C"]["customers"], cac["C"]["avg_clv"], cac["C"]["cac"], cac["C"]["ratio"]) == (
+        1,
+        Decimal("1500.00"),
+        Decimal("900.00"),
+        1.67,
+    )
+    assert (cac["D"]["avg_clv"], cac["D"]["ratio"]) == (Decimal("210.00"), 2.1)
+    page = response.content.decode()
+    assert "computed live" in page and "Read from the rollup" not in page
+
+
+def test_contact_segment_means_the_accounts_of_its_contacts(manager_client, values, manager):
+    ContactFactory(account=Account.objects.get(name="A2"), title="VP Sales")
+    vps = segment_of(manager, "contact", ("title", "contains", "VP"))
+    response = manager_client.get(URL, {"segment": vps.pk})
+    assert [r["account"] for r in figure_rows(response, "top_accounts")] == ["A2"]
+    assert [r["campaign"] for r in figure_rows(response, "clv_cac")] == ["C"]
+
+
+def test_segment_of_everything_agrees_with_the_rollups(manager_client, values, manager):
+    everything = every_account(manager)
+    assert rows_of_every_figure(manager_client.get(URL)) == rows_of_every_figure(
+        manager_client.get(URL, {"segment": everything.pk})
+    )
+
+
+def test_segment_csv_export(manager_client, german):
+    response = manager_client.get(URL, {"segment": german.pk, "export": "top_accounts"})
+    lines = response.content.decode().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["A1", "A3"]
+
+
+def test_segment_query_count_is_fixed(manager_client, german, manager):
+    params = {"segment": german.pk}
+    before = count_queries(manager_client, URL, params)
+    fit = CLVFit.objects.get()
+    for _ in range(5):
+        value(fit, AccountFactory(owner=manager, country="DE"), "champions", "1", "1", 0.5)
+    assert count_queries(manager_client, URL, params) == before
+    # The segment adds the list of segments offered and the chosen one, no more (the live
+    # figures replace the rollup reads one for one, and the freshness read goes).
+    assert before <= count_queries(manager_client, URL) + 2

@@ -19,11 +19,19 @@ from django.urls import reverse
 
 from analytics.rollups import rollups_rebuild
 from crm.choices import ActivityKind, Role
+from crm.models import Account
 from leads.choices import LeadSource, LeadStatus
 from leads.models import Lead
 from sales.models import Opportunity
-from tests.analytics.helpers import at, by, count_queries, figure_rows
-from tests.factories.crm import ActivityFactory, UserFactory
+from tests.analytics.helpers import (
+    at,
+    by,
+    count_queries,
+    figure_rows,
+    rows_of_every_figure,
+    segment_of,
+)
+from tests.factories.crm import AccountFactory, ActivityFactory, UserFactory
 from tests.factories.leads import CampaignFactory, LeadFactory
 from tests.factories.sales import OpportunityFactory, stage_named
 
@@ -171,3 +179,72 @@ def test_query_count_is_fixed_at_3_and_60_leads(manager_client, rep):
     small = count_queries(manager_client, URL)
     LeadFactory.create_batch(57, owner=rep, campaign=campaign)
     assert count_queries(manager_client, URL) == small <= 20
+
+
+# With a segment: the figures read the segment's leads (and deals made from them), live.
+
+
+def test_lead_segment_restricts_every_figure(manager_client, funnel_data, manager):
+    reached = segment_of(manager, "lead", ("status", "in", ["qualified", "converted"]))
+    response = manager_client.get(URL, {**RANGE, "segment": reached.pk})
+    assert response.context["form"].errors == {}
+    steps = by(figure_rows(response, "funnel"), "step")
+    # L1, L2, L4: all qualified; deals from L1 and L4 (2 of 3 = 66.7 %); L1's won (50 %).
+    assert [steps[s]["leads"] for s in ("Leads", "Qualified", "Opportunity", "Won")] == [3, 3, 2, 1]
+    assert (steps["Opportunity"]["of_previous"], steps["Won"]["of_previous"]) == (66.7, 50.0)
+    sources = by(figure_rows(response, "by_source"), "source")
+    assert (sources["Web form"]["leads"], sources["Web form"]["conversion"]) == (2, 50.0)
+    assert set(sources) == {"Web form", "Manual"}
+    speed = by(figure_rows(response, "speed"), "source")
+    # Web form: first touch L2 3 h (L1 none) → 3 h; qualified L1 4 days, L2 2 days → median 3.
+    assert (speed["Web form"]["touch_hours"], speed["Web form"]["qualify_days"]) == (3.0, 3.0)
+    assert speed["Manual"]["qualify_days"] == 10.0
+    roi = by(figure_rows(response, "campaign_roi"), "campaign")
+    # A: L1 and L2 → 1,000 ÷ 2 = 500 a lead; L1's deal won 5,000 → ROI 400 %. B: none.
+    assert set(roi) == {"Campaign A"}
+    assert (roi["Campaign A"]["leads"], roi["Campaign A"]["cost_per_lead"]) == (
+        2,
+        Decimal("500.00"),
+    )
+    assert (roi["Campaign A"]["won"], roi["Campaign A"]["roi"]) == (1, 400.0)
+
+
+def test_account_segment_means_the_leads_converted_into_its_accounts(
+    manager_client, funnel_data, manager
+):
+    Account.objects.update(country="FR")
+    acme = AccountFactory(name="Acme", country="DE")
+    Lead.objects.filter(source=LeadSource.MANUAL).update(converted_account=acme)  # L4
+    german = segment_of(manager, "account", ("country", "in", ["DE"]))
+    response = manager_client.get(URL, {**RANGE, "segment": german.pk})
+    steps = by(figure_rows(response, "funnel"), "step")
+    # L4 only: qualified, a deal (open), nothing won.
+    assert [steps[s]["leads"] for s in ("Leads", "Qualified", "Opportunity", "Won")] == [1, 1, 1, 0]
+    assert [r["source"] for r in figure_rows(response, "by_source")] == ["Manual"]
+    assert figure_rows(response, "campaign_roi") == []
+
+
+def test_segment_of_every_lead_agrees_with_the_rollups(manager_client, funnel_data, manager):
+    statuses = [value for value, _ in LeadStatus.choices]
+    everything = segment_of(manager, "lead", ("status", "in", statuses))
+    assert rows_of_every_figure(manager_client.get(URL, RANGE)) == rows_of_every_figure(
+        manager_client.get(URL, {**RANGE, "segment": everything.pk})
+    )
+
+
+def test_segment_csv_export(manager_client, funnel_data, manager):
+    reached = segment_of(manager, "lead", ("status", "in", ["qualified", "converted"]))
+    params = {**RANGE, "segment": reached.pk, "export": "funnel"}
+    lines = manager_client.get(URL, params).content.decode().splitlines()
+    assert lines[1:] == ["Leads,3,100.0,", "Qualified,3,100.0,100.0", "Opportunity,2,66.7,66.7",
+                         "Won,1,33.3,50.0"]  # fmt: skip
+
+
+def test_segment_query_count_is_fixed(manager_client, rep, funnel_data, manager):
+    reached = segment_of(manager, "lead", ("status", "in", ["qualified", "converted"]))
+    params = {**RANGE, "segment": reached.pk}
+    before = count_queries(manager_client, URL, params)
+    for _ in range(5):
+        lead(rep, LeadSource.WEB_FORM, None, LeadStatus.QUALIFIED)
+    assert count_queries(manager_client, URL, params) == before
+    assert before <= count_queries(manager_client, URL, RANGE) + 5

@@ -14,9 +14,18 @@ from django.urls import reverse
 
 from analytics.rollups import rollups_rebuild
 from crm.choices import Role
+from crm.models import Account
 from sales.choices import ForecastCategory, PeriodKind
 from sales.models import Opportunity, StageChange
-from tests.analytics.helpers import at, by, count_queries, figure_rows
+from tests.analytics.helpers import (
+    at,
+    by,
+    count_queries,
+    every_account,
+    figure_rows,
+    rows_of_every_figure,
+    segment_of,
+)
 from tests.factories.crm import AccountFactory, TeamFactory, UserFactory
 from tests.factories.sales import OpportunityFactory, QuotaFactory, stage_named
 
@@ -284,3 +293,94 @@ def test_query_count_is_fixed_at_3_and_60_deals(manager_client, rep):
     small = count_queries(manager_client, URL)
     add(57)
     assert count_queries(manager_client, URL) == small <= 28
+
+
+# With a segment: computed live from the segment's accounts' deals and stage changes.
+
+
+def test_segment_of_rep2s_accounts(manager_client, rep2, pipeline_data, manager):
+    theirs = segment_of(manager, "account", ("owner", "in", [str(rep2.pk)]))
+    response = manager_client.get(URL, {**RANGE, "segment": theirs.pk})
+    assert response.context["form"].errors == {}
+    # Open: rep2's Proposal 3,000 at 40 % → 1,200.
+    assert figure_rows(response, "open_by_stage") == [
+        {
+            "stage": "New business · Proposal",
+            "deals": 1,
+            "value": Decimal("3000.00"),
+            "weighted": Decimal("1200.00"),
+        }
+    ]
+    reps = figure_rows(response, "win_rate_rep")
+    assert [(r["label"], r["rate_count"], r["rate_value"]) for r in reps] == [
+        (rep2.get_full_name(), 66.7, 66.7)
+    ]
+    months = by(figure_rows(response, "win_rate_month"), "label")
+    # February: 2,000 won, 2,000 lost → 50 % both ways; March: 2,000 won → 100 %.
+    assert (months["2026-02"]["rate_count"], months["2026-02"]["rate_value"]) == (50.0, 50.0)
+    assert months["2026-03"]["rate_count"] == 100.0
+    performance = figure_rows(response, "rep_performance")
+    # 1 open × 2,000 average × 2/3 ÷ 25-day cycle = 53.33 a day.
+    assert [(r["open"], r["won"], r["cycle_days"], r["velocity"]) for r in performance] == [
+        (1, 2, 25.0, 53.33)
+    ]
+    assert [(r["deals"], r["value"]) for r in figure_rows(response, "slipped")] == [
+        (1, Decimal("3000.00"))
+    ]
+    assert figure_rows(response, "stage_conversion") == figure_rows(response, "time_in_stage") == []
+
+
+def test_segment_stage_figures_and_quota(manager_client, pipeline_data, manager):
+    a, _, c = pipeline_data["stage_deals"]
+    Account.objects.update(country="FR")
+    Account.objects.filter(pk__in=[a.account_id, c.account_id]).update(country="DE")
+    german = segment_of(manager, "account", ("country", "in", ["DE"]))
+    response = manager_client.get(URL, {**RANGE, "segment": german.pk})
+    conversion = by(figure_rows(response, "stage_conversion"), "stage")
+    # Qualification: entered by a and c, both moved on → 100 %; Discovery: a moved on → 50 %.
+    assert conversion["New business · Qualification"]["conversion"] == 100.0
+    assert conversion["New business · Discovery"]["conversion"] == 50.0
+    times = by(figure_rows(response, "time_in_stage"), "stage")
+    # Days in Qualification: a 2, c 4 → median 3; p90 at rank 0.9 → 2 + 0.9 × 2 = 3.8.
+    assert (times["New business · Qualification"]["moves"],) == (2,)
+    assert times["New business · Qualification"]["median"] == 3.0
+    assert times["New business · Qualification"]["p90"] == 3.8
+    # Quotas are per rep: the forecast shows every deal and says the segment does not apply.
+    forecast = next(i for i in response.context["rendered"] if i.figure.key == "forecast")
+    assert forecast.segment_ignored
+    assert forecast.rows == figure_rows(manager_client.get(URL, RANGE), "forecast")
+    assert "The segment does not apply to this figure" in response.content.decode()
+
+
+@pytest.mark.parametrize("who", ["rep", "manager"])
+def test_segment_of_everything_agrees_with_the_rollups(client, pipeline_data, who, request):
+    user = request.getfixturevalue(who)
+    client.force_login(user)
+    everything = every_account(user)
+    plain = rows_of_every_figure(client.get(URL, RANGE))
+    assert plain == rows_of_every_figure(client.get(URL, {**RANGE, "segment": everything.pk}))
+
+
+def test_segment_csv_export(manager_client, rep2, pipeline_data, manager):
+    theirs = segment_of(manager, "account", ("owner", "in", [str(rep2.pk)]))
+    params = {**RANGE, "segment": theirs.pk, "export": "open_by_stage"}
+    rows = list(csv.reader(io.StringIO(manager_client.get(URL, params).content.decode())))
+    assert rows[1:] == [["New business · Proposal", "1", "3000.00", "1200.00"]]
+
+
+def test_segment_query_count_is_fixed(manager_client, rep, rep2, pipeline_data, manager):
+    theirs = segment_of(manager, "account", ("owner", "in", [str(rep2.pk)]))
+    params = {**RANGE, "segment": theirs.pk}
+
+    def add(n):
+        for _ in range(n):
+            opp = deal(rep2, "Closed won", "100", created="2026-01-02", closed="2026-02-02")
+            move(opp, "Qualification", "Discovery", 1)
+
+    add(1)
+    before = count_queries(manager_client, URL, params)
+    add(5)
+    assert count_queries(manager_client, URL, params) == before
+    # The segments offered, the chosen one, checking its definition (the owners it may name,
+    # in the form and once for the figures) and time in stage's count beside its percentiles.
+    assert before <= count_queries(manager_client, URL, RANGE) + 5

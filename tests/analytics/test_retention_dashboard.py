@@ -16,9 +16,18 @@ from django.urls import reverse
 
 from analytics.rollups import rollups_rebuild
 from crm.choices import Role
+from crm.models import Account
 from retention.choices import ChurnReason, HealthColour, MovementKind
 from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsRun, NpsSurvey
-from tests.analytics.helpers import at, by, count_queries, figure_rows
+from tests.analytics.helpers import (
+    at,
+    by,
+    count_queries,
+    every_account,
+    figure_rows,
+    rows_of_every_figure,
+    segment_of,
+)
 from tests.factories.crm import AccountFactory, ContactFactory, UserFactory
 from tests.factories.retention import SubscriptionFactory
 
@@ -180,3 +189,81 @@ def test_an_account_with_two_owners_reads_the_ledger(manager_client, rep2, ledge
     assert RollupState.objects.get(name="mrr").detail == {"multi_owner_accounts": 1}
     rows = by(figure_rows(manager_client.get(URL, RANGE), "rates"), "measure")
     assert rows["Logo churn"]["basis"] == "1 of 3 paying accounts"
+
+
+# With a segment of the German accounts A, B and D (C and E are French): computed live.
+
+
+@pytest.fixture
+def german(ledger, manager):
+    Account.objects.update(country="FR")
+    Account.objects.filter(name__in=["A", "B", "D"]).update(country="DE")
+    return segment_of(manager, "account", ("country", "in", ["DE"]))
+
+
+def test_segment_restricts_the_ledger(manager_client, german):
+    response = manager_client.get(URL, {**RANGE, "segment": german.pk})
+    assert response.context["form"].errors == {}
+    rows = {r["step"]: r["mrr"] for r in figure_rows(response, "waterfall")}
+    # Start A 100 + B 200 = 300; new D 80; expansion 50; churn −200; end 230.
+    assert rows == {
+        "Starting MRR": Decimal("300"),
+        "New": Decimal("80"),
+        "Expansion": Decimal("50"),
+        "Reactivation": Decimal("0"),
+        "Contraction": Decimal("0"),
+        "Churn": Decimal("-200"),
+        "Ending MRR": Decimal("230"),
+    }
+    rates = by(figure_rows(response, "rates"), "measure")
+    # Paying at the start: A, B; B churned → 50 %. GRR (300 − 200) ÷ 300 = 33.3 %;
+    # NRR (300 − 200 + 50) ÷ 300 = 50 %.
+    assert (rates["Logo churn"]["value"], rates["Logo churn"]["basis"]) == (
+        50.0,
+        "1 of 2 paying accounts",
+    )
+    assert rates["Gross revenue retention"]["value"] == 33.3
+    assert rates["Net revenue retention"]["value"] == 50.0
+    assert set(by(figure_rows(response, "cohorts"), "cohort")) == {"2026-01", "2026-02", "2026-04"}
+    health = by(figure_rows(response, "health"), "colour")
+    # Green: A alone (80); red: B.
+    assert (health["Green"]["accounts"], health["Green"]["score"]) == (1, 80.0)
+    assert figure_rows(response, "churn_reasons") == [
+        {"reason": "Price", "events": 1, "lost": Decimal("200.00")}
+    ]
+    assert by(figure_rows(response, "nps"), "month")["2026-05"]["nps"] == 25.0
+
+
+def test_segment_without_the_surveyed_account(manager_client, ledger, manager):
+    Account.objects.update(country="FR")
+    Account.objects.filter(name="C").update(country="DE")
+    only_c = segment_of(manager, "account", ("country", "in", ["DE"]))
+    response = manager_client.get(URL, {**RANGE, "segment": only_c.pk})
+    assert figure_rows(response, "nps") == [] and figure_rows(response, "churn_reasons") == []
+    rows = {r["step"]: r["mrr"] for r in figure_rows(response, "waterfall")}
+    assert (rows["Starting MRR"], rows["Contraction"], rows["Ending MRR"]) == (
+        Decimal("300"),
+        Decimal("-100"),
+        Decimal("200"),
+    )
+
+
+def test_segment_of_everything_agrees_with_the_rollups(manager_client, ledger, manager):
+    everything = every_account(manager)
+    assert rows_of_every_figure(manager_client.get(URL, RANGE)) == rows_of_every_figure(
+        manager_client.get(URL, {**RANGE, "segment": everything.pk})
+    )
+
+
+def test_segment_csv_export(manager_client, german):
+    response = manager_client.get(URL, {**RANGE, "segment": german.pk, "export": "waterfall"})
+    assert "Ending MRR,230" in response.content.decode()
+
+
+def test_segment_query_count_is_fixed(manager_client, german, rep):
+    params = {**RANGE, "segment": german.pk}
+    before = count_queries(manager_client, URL, params)
+    for i in range(20):
+        sub = subscription(rep, f"S{i}", "2026-03-01")
+        movement(sub, MovementKind.NEW, "10", "2026-03-01")
+    assert count_queries(manager_client, URL, params) == before <= 20

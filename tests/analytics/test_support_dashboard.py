@@ -18,9 +18,18 @@ import pytest
 from django.urls import reverse
 
 from analytics.rollups import rollups_rebuild
+from crm.models import Account
 from support.choices import Priority, TicketStatus
 from support.models import CsatSurvey
-from tests.analytics.helpers import at, by, count_queries, figure_rows
+from tests.analytics.helpers import (
+    at,
+    by,
+    count_queries,
+    every_account,
+    figure_rows,
+    rows_of_every_figure,
+    segment_of,
+)
 from tests.factories.crm import AccountFactory, ContactFactory
 from tests.factories.support import SLAPolicyFactory, TicketFactory
 
@@ -144,3 +153,75 @@ def test_query_count_is_fixed_at_3_and_60_tickets(agent_client):
     small = count_queries(agent_client, URL)
     TicketFactory.create_batch(57, contact=contact, account=account)
     assert count_queries(agent_client, URL) == small <= 20
+
+
+# With a segment: account X is German, Y French; the figures read X's tickets, live.
+
+
+@pytest.fixture
+def german(desk, agent):
+    Account.objects.update(country="FR")
+    Account.objects.filter(name="Account X").update(country="DE")
+    return segment_of(agent, "account", ("country", "in", ["DE"]))
+
+
+def test_segment_restricts_every_figure(agent_client, german):
+    response = agent_client.get(URL, {**RANGE, "segment": german.pk})
+    assert response.context["form"].errors == {}
+    backlog = by(figure_rows(response, "backlog"), "status")
+    assert set(backlog) == {"New", "Open"}  # T6 (Y, pending) is out
+    times = by(figure_rows(response, "response_times"), "priority")
+    # X's tickets only: first replies 1, 2, 3 h → median 2, p90 2.8; resolutions 5, 9 h →
+    # median 7, p90 8.6; nothing of high or urgent priority.
+    assert set(times) == {"Normal"}
+    assert (times["Normal"]["first_median"], times["Normal"]["first_p90"]) == (2.0, 2.8)
+    assert (times["Normal"]["resolution_median"], times["Normal"]["resolution_p90"]) == (7.0, 8.6)
+    sla = by(figure_rows(response, "sla"), "priority")
+    assert set(sla) == {"Normal"} and sla["Normal"]["first_rate"] == 50.0
+    # February: 5 and 2 → 3.5 and 50 %; March's answer is about Y's T5.
+    assert figure_rows(response, "csat") == [
+        {"month": "2026-02", "answers": 2, "average": 3.5, "csat": 50.0}
+    ]
+    assert figure_rows(response, "per_account") == [
+        {"account": "Account X", "tickets": 4, "active": 2, "urgent": 0}
+    ]
+    page = response.content.decode()
+    assert "computed live" in page and "The segment does not apply to this figure" in page
+    history = next(i for i in response.context["rendered"] if i.figure.key == "backlog_history")
+    assert history.segment_ignored
+
+
+def test_contact_segment_means_their_accounts(agent_client, desk, agent):
+    ContactFactory(account=Account.objects.get(name="Account Y"), title="VP Support")
+    vps = segment_of(agent, "contact", ("title", "contains", "VP"))
+    response = agent_client.get(URL, {**RANGE, "segment": vps.pk})
+    times = by(figure_rows(response, "response_times"), "priority")
+    # Y: T5 high, replied in 0.5 h, resolved in 2 h; T6 urgent, no reply.
+    assert set(times) == {"High", "Urgent"}
+    assert (times["High"]["first_median"], times["High"]["resolution_p90"]) == (0.5, 2.0)
+    assert [r["account"] for r in figure_rows(response, "per_account")] == ["Account Y"]
+
+
+@pytest.mark.parametrize("who", ["agent", "rep", "manager"])
+def test_segment_of_everything_agrees_with_the_rollups(client, desk, who, request):
+    user = request.getfixturevalue(who)
+    rollups_rebuild()  # the manager's own rows
+    client.force_login(user)
+    everything = every_account(user)
+    plain = rows_of_every_figure(client.get(URL, RANGE))
+    assert plain == rows_of_every_figure(client.get(URL, {**RANGE, "segment": everything.pk}))
+
+
+def test_segment_csv_export(agent_client, german):
+    response = agent_client.get(URL, {**RANGE, "segment": german.pk, "export": "per_account"})
+    assert response.content.decode().splitlines()[1:] == ["Account X,4,2,0"]
+
+
+def test_segment_query_count_is_fixed(agent_client, german):
+    params = {**RANGE, "segment": german.pk}
+    before = count_queries(agent_client, URL, params)
+    x = Account.objects.get(name="Account X")
+    for _ in range(10):
+        ticket(x, Priority.HIGH, TicketStatus.OPEN, reply=1)
+    assert count_queries(agent_client, URL, params) == before
+    assert before <= count_queries(agent_client, URL, RANGE) + 2
