@@ -408,15 +408,37 @@ def _recipients(ctx, campaign, segment, manager, variants, rates, started):
     # Sends run at the campaign's rate, from the start.
     per_second = campaign.rate_per_minute / 60
     position = 0
-    for member, pk, skip in zip(members, recipient_ids, sendable, strict=True):
+    # The same draws for every member whatever its variant or status, so which contacts reply
+    # or unsubscribe does not depend on the split (which hashes primary keys).
+    draws = [
+        (
+            tuple(rng.random() for _ in range(5)),
+            rng.expovariate(1 / 240),
+            rng.randint(5, 600),
+            rng.randint(2, 24 * 10),
+        )
+        for _ in members
+    ]
+    # Clicks are each variant's rate of its delivered emails, exactly: the split hashes primary
+    # keys, so a small demo must not leave its weaker variant with no click by chance.
+    click_draws: dict[int, list[float]] = {}
+    for member, skip, ((u_bounce, u_click, *_), *_) in zip(members, sendable, draws, strict=True):
+        if not skip and u_bounce >= BOUNCE_RATE:
+            variant = variant_for_bucket(bucket_for(campaign.pk, member[0]), variant_ids, 1)
+            click_draws.setdefault(variant, []).append(u_click)
+    click_below = {}
+    for variant, values in click_draws.items():
+        values.sort()
+        clicks = max(1, round(rates[variant][1] * len(values)))
+        click_below[variant] = values[min(clicks, len(values)) - 1]
+    for member, pk, skip, draw in zip(members, recipient_ids, sendable, draws, strict=True):
         contact_id, email, _, first, company, owner_first, owner_last, owner_id = member
         email = (email or "").lower()
-        # The same draws for every member whatever its variant or status, so which contacts
-        # reply or unsubscribe does not depend on the split (which hashes primary keys).
-        u_bounce, u_click, u_open, u_reply, u_unsubscribe = (rng.random() for _ in range(5))
-        open_delay = dt.timedelta(minutes=rng.expovariate(1 / 240))
-        click_delay = dt.timedelta(seconds=rng.randint(5, 600))
-        reply_hours = rng.randint(2, 24 * 10)
+        (u_bounce, u_click, u_open, u_reply, u_unsubscribe), open_minutes, click_s, reply_hours = (
+            draw
+        )
+        open_delay = dt.timedelta(minutes=open_minutes)
+        click_delay = dt.timedelta(seconds=click_s)
         bucket = bucket_for(campaign.pk, contact_id)
         if skip:
             rows.append(
@@ -434,7 +456,7 @@ def _recipients(ctx, campaign, segment, manager, variants, rates, started):
         if u_bounce < BOUNCE_RATE:
             bounced.append((email, queued + dt.timedelta(minutes=1 + u_open * 30)))
         else:
-            if u_click < click_rate:
+            if u_click <= click_below[variant]:
                 opened = queued + open_delay
                 clicked = opened + click_delay
             elif u_open < (open_rate - click_rate) / (1 - click_rate):
