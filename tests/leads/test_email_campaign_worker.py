@@ -2,15 +2,11 @@
 gets exactly one email, the non-consenting, unsubscribed and suppressed none, and no run queues
 more than the campaign's per-minute rate in any minute: a run in a new minute sends up to the rate,
 a stray run within the same minute nothing (the test moves the recorded send times back a minute
-to let one pass). The worker and broker set-up are the core's worker test's."""
+to let one pass). The worker kit is tests/worker.py."""
 
-import os
-import subprocess
-import time
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -20,7 +16,6 @@ from leads.choices import EmailCampaignStatus, RecipientStatus, SkipReason
 from leads.models import CampaignRecipient, EmailCampaign
 from leads.services.email_campaigns import email_campaign_schedule
 from leads.tasks import email_campaigns_run
-from tests.crm.test_celery_worker import _database_url, _publishing_to
 from tests.factories.crm import ContactFactory, UserFactory
 from tests.factories.email_campaigns import (
     EmailCampaignFactory,
@@ -29,46 +24,27 @@ from tests.factories.email_campaigns import (
 )
 from tests.factories.leads import LeadFactory
 from tests.factories.segments import SegmentFactory
-from tests.worker import WORKER_COMMAND, filesystem_broker
+from tests.worker import (
+    publishing_to,
+    succeeded_runs,
+    wait_until,
+    worker_broker,
+    worker_env,
+    worker_started,
+)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 CONSENTING = 25
 RATE = 10
+TASK_NAME = "leads.tasks.email_campaigns_run"
 DEADLINE_SECONDS = 120
-
-
-def _until(condition, *, what, log_path, worker):
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not condition():
-        if worker.poll() is not None:
-            pytest.fail(f"worker exited ({worker.returncode}):\n{log_path.read_text()[-4000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.05)
-
-
-def _stop(worker):
-    if worker.poll() is None:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 def _reached(campaign):
     return CampaignRecipient.objects.filter(
         campaign=campaign, status__in=[RecipientStatus.QUEUED, RecipientStatus.SENT]
     ).count()
-
-
-def _runs_finished(log_path) -> int:
-    return sum(
-        "email_campaigns_run[" in line and "succeeded" in line
-        for line in log_path.read_text().splitlines()
-    )
 
 
 def _a_minute_passes(campaign):
@@ -107,58 +83,43 @@ def test_a_worker_sends_an_ab_campaign_once_to_each_consenting_recipient_at_the_
 
     var_dir, mail_dir, log_path = tmp_path / "var", tmp_path / "mail", tmp_path / "worker.log"
     mail_dir.mkdir()
-    transport = filesystem_broker(var_dir)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "crm.settings.base",
-        "DATABASE_URL": _database_url(),
-        "DEBUG": "false",
-        "SECRET_KEY": "worker-test-secret-key-not-for-production",
-        "VAR_DIR": str(var_dir),
-        "REDIS_URL": "",
-        "EMAIL_URL": f"filemail:///{mail_dir}",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = worker_env(var_dir=var_dir, mail_dir=mail_dir)
     reached_after_each_run = []
-    with _publishing_to(broker_url="filesystem://", transport_options=transport):
-        with open(log_path, "ab") as log:
-            worker = subprocess.Popen(
-                WORKER_COMMAND, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            # When runs come in new minutes, and stray extra runs within a minute
-            steps = (("new minute", 10), ("same minute", 10), ("new minute", 20))
-            steps += (("new minute", 25), ("same minute", 25))
-            for runs, (minute, expected) in enumerate(steps, start=1):
-                if minute == "new minute":
-                    _a_minute_passes(campaign)
-                email_campaigns_run.delay()
-                _until(
-                    lambda runs=runs, expected=expected: (
-                        _runs_finished(log_path) >= runs
-                        and _reached(campaign) == expected
-                        and _outbox_drained()
-                    ),
-                    what=f"run {runs} finished with {expected} emails queued and delivered",
-                    log_path=log_path,
-                    worker=worker,
-                )
-                reached_after_each_run.append(_reached(campaign))
-            # The last emails' delivery is recorded on the next run
+    with publishing_to(**worker_broker(var_dir)), worker_started(env, log_path) as worker:
+        # When runs come in new minutes, and stray extra runs within a minute
+        steps = (("new minute", 10), ("same minute", 10), ("new minute", 20))
+        steps += (("new minute", 25), ("same minute", 25))
+        for runs, (minute, expected) in enumerate(steps, start=1):
+            if minute == "new minute":
+                _a_minute_passes(campaign)
             email_campaigns_run.delay()
-            _until(
-                lambda: (
-                    not CampaignRecipient.objects.filter(
-                        campaign=campaign, status=RecipientStatus.QUEUED
-                    ).exists()
+            wait_until(
+                lambda runs=runs, expected=expected: (
+                    succeeded_runs(log_path, TASK_NAME) >= runs
+                    and _reached(campaign) == expected
+                    and _outbox_drained()
                 ),
-                what="every delivery recorded",
+                what=f"run {runs} finished with {expected} emails queued and delivered",
                 log_path=log_path,
                 worker=worker,
+                timeout=DEADLINE_SECONDS,
+                interval=0.05,
             )
-        finally:
-            _stop(worker)
+            reached_after_each_run.append(_reached(campaign))
+        # The last emails' delivery is recorded on the next run
+        email_campaigns_run.delay()
+        wait_until(
+            lambda: (
+                not CampaignRecipient.objects.filter(
+                    campaign=campaign, status=RecipientStatus.QUEUED
+                ).exists()
+            ),
+            what="every delivery recorded",
+            log_path=log_path,
+            worker=worker,
+            timeout=DEADLINE_SECONDS,
+            interval=0.05,
+        )
 
     # Then each run queued at most the rate, and each consenting VP got exactly one email
     assert reached_after_each_run == [10, 10, 20, 25, 25]

@@ -1,11 +1,7 @@
 """A real Celery worker process runs a segment enrolment to done, once, when the request that
-queued it commits (the worker and broker set-up are the core's worker test's)."""
-
-import os
-import subprocess
+queued it commits (the worker kit is tests/worker.py)."""
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 
 from crm.models import Activity
@@ -14,23 +10,21 @@ from leads.choices import SegmentEnrolmentStatus
 from leads.models import Enrollment, SegmentEnrolment
 from leads.services.segment_enrolments import segment_enrolment_queue
 from leads.tasks import segment_enrolment_run
-from tests.crm.test_celery_worker import _database_url, _publishing_to, _wait_for
 from tests.factories.leads import LeadFactory, SequenceFactory, SequenceStepFactory
 from tests.factories.segments import SegmentFactory, condition, group
-from tests.worker import WORKER_COMMAND, filesystem_broker
+from tests.worker import (
+    publishing_to,
+    succeeded_runs,
+    wait_until,
+    worker_broker,
+    worker_env,
+    worker_started,
+)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 TASK_NAME = "leads.tasks.segment_enrolment_run"
 LEADS = 40
-
-
-def _runs(log_path) -> int:
-    return sum(
-        1
-        for line in log_path.read_text().splitlines()
-        if f"{TASK_NAME}[" in line and "succeeded" in line
-    )
 
 
 def test_a_real_worker_runs_a_segment_enrolment_to_done_once(tmp_path, rep):
@@ -45,48 +39,28 @@ def test_a_real_worker_runs_a_segment_enrolment_to_done_once(tmp_path, rep):
     sequence = SequenceFactory(name="Welcome")
     SequenceStepFactory(sequence=sequence, position=1, delay_days=2)
     var_dir, log_path = tmp_path / "var", tmp_path / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "crm.settings.base",
-        "DATABASE_URL": _database_url(),
-        "DEBUG": "false",
-        "SECRET_KEY": "worker-test-secret-key-not-for-production",
-        "VAR_DIR": str(var_dir),
-        "REDIS_URL": "",
-        "EMAIL_URL": "consolemail://",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "INFO",
-    }
-    transport = filesystem_broker(var_dir)
-    with _publishing_to(broker_url="filesystem://", transport_options=transport):
-        with open(log_path, "wb") as log:
-            worker = subprocess.Popen(
-                WORKER_COMMAND, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            # When the rep's request queues the job and commits
-            with transaction.atomic():
-                job = segment_enrolment_queue(segment=segment, sequence=sequence, user=rep)
-            # Then the worker runs it to done
-            _wait_for(
-                lambda: SegmentEnrolment.objects.filter(
-                    pk=job.pk, status=SegmentEnrolmentStatus.DONE
-                ).exists(),
-                worker=worker,
-                log_path=log_path,
-                what="the enrolment to finish",
-            )
-            # And a duplicate message for the finished job changes nothing
-            segment_enrolment_run.delay(job.pk)
-            _wait_for(lambda: _runs(log_path) >= 2, worker=worker, log_path=log_path, what="2 runs")
-        finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+    env = worker_env(var_dir=var_dir)
+    with publishing_to(**worker_broker(var_dir)), worker_started(env, log_path) as worker:
+        # When the rep's request queues the job and commits
+        with transaction.atomic():
+            job = segment_enrolment_queue(segment=segment, sequence=sequence, user=rep)
+        # Then the worker runs it to done
+        wait_until(
+            lambda: SegmentEnrolment.objects.filter(
+                pk=job.pk, status=SegmentEnrolmentStatus.DONE
+            ).exists(),
+            what="the enrolment to finish",
+            log_path=log_path,
+            worker=worker,
+        )
+        # And a duplicate message for the finished job changes nothing
+        segment_enrolment_run.delay(job.pk)
+        wait_until(
+            lambda: succeeded_runs(log_path, TASK_NAME) >= 2,
+            what="2 runs",
+            log_path=log_path,
+            worker=worker,
+        )
 
     job.refresh_from_db()
     consenting = LEADS - LEADS // 4

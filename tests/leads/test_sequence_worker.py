@@ -1,14 +1,10 @@
 """A real Celery worker runs nurture steps; killed mid-run and replaced, every due email is still
-sent exactly once (the worker and broker set-up are the core's worker test's)."""
+sent exactly once (the worker kit is tests/worker.py)."""
 
 import json
-import os
 import signal
-import subprocess
-import time
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from crm.choices import OutboxStatus
@@ -16,33 +12,14 @@ from crm.models import OutboundEmail
 from leads.choices import EnrollmentState
 from leads.models import Enrollment
 from leads.tasks import sequences_run_due
-from tests.crm.test_celery_worker import _database_url, _publishing_to
 from tests.factories.crm import UserFactory
 from tests.factories.leads import LeadFactory, SequenceFactory, SequenceStepFactory
-from tests.worker import WORKER_COMMAND, filesystem_broker
+from tests.worker import publishing_to, wait_until, worker_broker, worker_env, worker_started
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 LEADS = 150
 DEADLINE_SECONDS = 120
-
-
-def _worker(env, log_path):
-    command = WORKER_COMMAND
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-
-
-def _until(condition, *, what, log_path, worker=None):
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not condition():
-        if worker is not None and worker.poll() is not None:
-            pytest.fail(f"worker exited ({worker.returncode}):\n{log_path.read_text()[-4000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.02)
 
 
 def _drop_torn_messages(folder):
@@ -54,16 +31,6 @@ def _drop_torn_messages(folder):
             json.loads(path.read_text() or "x")
         except ValueError:
             path.unlink()
-
-
-def _stop(worker):
-    if worker.poll() is None:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 def test_killed_worker_never_sends_a_nurture_email_twice(tmp_path):
@@ -81,59 +48,47 @@ def test_killed_worker_never_sends_a_nurture_email_twice(tmp_path):
     var_dir, mail_dir, log_path = tmp_path / "var", tmp_path / "mail", tmp_path / "worker.log"
     mail_dir.mkdir()
     broker_dir = var_dir / "broker"
-    transport = filesystem_broker(var_dir)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "crm.settings.base",
-        "DATABASE_URL": _database_url(),
-        "DEBUG": "false",
-        "SECRET_KEY": "worker-test-secret-key-not-for-production",
-        "VAR_DIR": str(var_dir),
-        "REDIS_URL": "",
-        "EMAIL_URL": f"filemail:///{mail_dir}",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = worker_env(var_dir=var_dir, mail_dir=mail_dir)
 
     def steps_done():
         return Enrollment.objects.filter(steps_done=1).count()
 
-    with _publishing_to(broker_url="filesystem://", transport_options=transport):
+    with publishing_to(**worker_broker(var_dir)):
         # When a worker starts the run and is killed (SIGKILL) part-way through
-        first = _worker(env, log_path)
-        try:
+        with worker_started(env, log_path) as first:
             sequences_run_due.delay()
-            _until(
+            wait_until(
                 lambda: steps_done() > 0,
                 what="the first claimed step",
                 log_path=log_path,
                 worker=first,
+                timeout=DEADLINE_SECONDS,
+                interval=0.02,
             )
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=15)
-        finally:
-            _stop(first)
         done_at_kill = steps_done()
         _drop_torn_messages(broker_dir / "in")
         # And a new worker runs the schedule again (as beat would), twice
-        second = _worker(env, log_path)
-        try:
+        with worker_started(env, log_path) as second:
             sequences_run_due.delay()
             sequences_run_due.delay()
-            _until(
+            wait_until(
                 lambda: not Enrollment.objects.filter(state=EnrollmentState.ACTIVE).exists(),
                 what="every enrolment to finish",
                 log_path=log_path,
                 worker=second,
+                timeout=DEADLINE_SECONDS,
+                interval=0.02,
             )
-            _until(
+            wait_until(
                 lambda: not OutboundEmail.objects.filter(status=OutboxStatus.QUEUED).exists(),
                 what="the outbox to drain",
                 log_path=log_path,
                 worker=second,
+                timeout=DEADLINE_SECONDS,
+                interval=0.02,
             )
-        finally:
-            _stop(second)
 
     # Then every consenting lead got its email once, and the one without consent none
     assert 0 < done_at_kill < LEADS + 1, f"the kill came at {done_at_kill} of {LEADS}"

@@ -1,46 +1,31 @@
 """A real Celery worker opens a renewal deal exactly once, however often the task runs.
 
-Follows tests/crm/test_celery_worker.py: the worker shares the test database and gets a broker of
+Uses the worker kit of tests/worker.py: the worker shares the test database and gets a broker of
 its own (a fresh filesystem folder, or ``TEST_REDIS_URL``)."""
 
 import datetime as dt
 import os
-import subprocess
-import sys
 from contextlib import contextmanager
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from retention.models import Renewal
 from retention.tasks import renewal_open, renewals_open
-from tests.crm.test_celery_worker import _database_url, _publishing_to, _wait_for
 from tests.factories.crm import AccountFactory
 from tests.factories.retention import SubscriptionFactory
-from tests.worker import filesystem_broker
+from tests.worker import (
+    publishing_to,
+    succeeded_runs,
+    wait_until,
+    worker_broker,
+    worker_env,
+    worker_started,
+)
 
 # serialized_rollback: the second test still finds the roles and pipelines that data migrations
 # made, which the first transactional test's flush removed.
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def _succeeded(log_path, name: str) -> int:
-    return sum(
-        1
-        for line in log_path.read_text().splitlines()
-        if f"{name}[" in line and "succeeded" in line
-    )
-
-
-def _broker(var_dir):
-    redis_url = os.environ.get("TEST_REDIS_URL", "")
-    if redis_url:
-        return redis_url, {
-            "broker_url": redis_url,
-            "transport_options": {"visibility_timeout": 3600},
-        }
-    return "", {"broker_url": "filesystem://", "transport_options": filesystem_broker(var_dir)}
 
 
 @contextmanager
@@ -48,53 +33,11 @@ def _worker(tmp_path):
     """A worker process on a broker of its own; yields (process, log path)."""
     var_dir = tmp_path / "var"
     log_path = tmp_path / "worker.log"
-    redis_url, broker = _broker(var_dir)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "crm.settings.base",
-        "DATABASE_URL": _database_url(),
-        "DEBUG": "false",
-        "SECRET_KEY": "worker-test-secret-key-not-for-production",
-        "VAR_DIR": str(var_dir),
-        "REDIS_URL": redis_url,
-        "EMAIL_URL": "consolemail://",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "INFO",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "crm",
-        "worker",
-        "--pool=solo",
-        "--concurrency=1",
-        "-Q",
-        "celery",
-        "--without-heartbeat",
-        "--without-gossip",
-        "--without-mingle",
-        "-l",
-        "info",
-    ]
-    with _publishing_to(
-        broker_url=broker["broker_url"], transport_options=broker["transport_options"]
-    ):
-        with open(log_path, "wb") as log:
-            worker = subprocess.Popen(
-                command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            yield worker, log_path
-        finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+    redis_url = os.environ.get("TEST_REDIS_URL", "")  # empty means the filesystem broker
+    env = worker_env(var_dir=var_dir, REDIS_URL=redis_url)
+    broker = worker_broker(var_dir, redis_url=redis_url)
+    with publishing_to(**broker), worker_started(env, log_path) as worker:
+        yield worker, log_path
 
 
 def test_a_real_worker_opens_each_renewal_exactly_once(tmp_path, rep):
@@ -119,10 +62,10 @@ def test_a_real_worker_opens_each_renewal_exactly_once(tmp_path, rep):
             renewals_open.delay()
         renewal_open.delay(due[0].pk)
         renewal_open.delay(due[0].pk)
-        _wait_for(
+        wait_until(
             lambda: (
-                _succeeded(log_path, "retention.tasks.renewals_open") >= 3
-                and _succeeded(log_path, "retention.tasks.renewal_open") >= 2
+                succeeded_runs(log_path, "retention.tasks.renewals_open") >= 3
+                and succeeded_runs(log_path, "retention.tasks.renewal_open") >= 2
             ),
             worker=worker,
             log_path=log_path,
@@ -165,11 +108,11 @@ def test_a_real_worker_runs_playbooks_and_survey_runs_exactly_once(tmp_path, rep
         health_recompute.delay()
         nps_run_send.delay(run.pk)
         nps_run_send.delay(run.pk)
-        _wait_for(
+        wait_until(
             lambda: (
-                _succeeded(log_path, "retention.tasks.health_recompute") >= 2
-                and _succeeded(log_path, "retention.tasks.risk_playbook") >= 1
-                and _succeeded(log_path, "retention.tasks.nps_run_send") >= 2
+                succeeded_runs(log_path, "retention.tasks.health_recompute") >= 2
+                and succeeded_runs(log_path, "retention.tasks.risk_playbook") >= 1
+                and succeeded_runs(log_path, "retention.tasks.nps_run_send") >= 2
             ),
             worker=worker,
             log_path=log_path,
