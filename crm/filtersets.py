@@ -95,6 +95,7 @@ class TaskFilterSet(SearchFilterSet):
         choices=[("open", "Open"), ("overdue", "Overdue"), ("done", "Done")],
         method="filter_state",
         empty_label="Any state",
+        label="State",
     )
     assignee = django_filters.ModelChoiceFilter(queryset=people, empty_label="Anyone")
     due = DateRangeFilter(field_name="due_at", label="Due between")

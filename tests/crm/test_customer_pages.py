@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -142,6 +143,22 @@ def test_list_survives_bad_filter_input(rep_client, rep):
         {"created_min": "yesterday", "owner": "abc", "page": "-3", "sort": "password", "q": "'\";"},
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url_name", "labels"),
+    [
+        ("account_list", ["Search", "Owner", "Lifecycle stage", "Industry", "Country"]),
+        ("task_list", ["Search", "State", "Assignee", "Due between"]),
+    ],
+)
+def test_list_filter_bar_labels_each_filter_once(rep_client, url_name, labels):
+    body = rep_client.get(reverse(url_name)).content.decode()
+    filter_bar = body.split('<form class="row g-2', 1)[1].split("</form>", 1)[0]
+    shown = [label.strip() for label in re.findall(r"<label[^>]*>(.*?)</label>", filter_bar, re.S)]
+    assert shown[: len(labels)] == labels
+    assert len(shown) == len(set(shown))
+    assert "[invalid name]" not in body
 
 
 def test_htmx_list_request_returns_only_the_table(rep_client, rep):
