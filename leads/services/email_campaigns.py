@@ -44,6 +44,7 @@ from leads.services.sequences import (
     links_tracked,
     template_compile,
     template_render_compiled,
+    tracking_token_read,
 )
 
 logger = logging.getLogger(__name__)
@@ -227,11 +228,7 @@ def click_token(recipient_id: int, url: str, signer=None) -> str:
 
 
 def read_token(token: str, *, salt: str) -> dict | None:
-    try:
-        data = signing.loads(token, salt=salt)
-    except signing.BadSignature:
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("r"), int) else None
+    return tracking_token_read(token, salt=salt, id_key="r")
 
 
 def contact_unsubscribe_token(contact_id: int, signer=None) -> str:

@@ -348,12 +348,14 @@ def sequence_click_token(email_id: int, url: str) -> str:
     return signing.dumps({"s": email_id, "u": url}, salt=SEQUENCE_CLICK_SALT, compress=True)
 
 
-def sequence_token_read(token: str, *, salt: str) -> dict | None:
+def tracking_token_read(token: str, *, salt: str, id_key: str) -> dict | None:
+    """The payload of a signed open or click token (sequence emails name their row ``s``,
+    campaign recipients ``r``), or None when the signature or the id is not right."""
     try:
         data = signing.loads(token, salt=salt)
     except signing.BadSignature:
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("s"), int) else None
+    return data if isinstance(data, dict) and isinstance(data.get(id_key), int) else None
 
 
 def _send_step_email(*, enrollment, step, lead, values, now) -> None:

@@ -19,21 +19,36 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 BOUNCE_TYPES = ("bounce", "complaint")
 
 
-def email_open(request, token):
-    data = service.read_token(token, salt=service.OPEN_SALT)
-    if data is None:
-        return HttpResponse(status=404)
-    service.recipient_opened(recipient_id=data["r"])
+def tracking_pixel() -> HttpResponse:
+    """The 1×1 GIF an open-tracking image answers with, never cached (each open is asked)."""
     response = HttpResponse(PIXEL, content_type="image/gif")
     response["Cache-Control"] = "no-store"
     return response
 
 
+def click_target(data: dict | None) -> str | None:
+    """The http(s) address a signed click token carries, or None."""
+    url = data.get("u") if data else None
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+
+
+def bad_link(request) -> HttpResponse:
+    return render(request, "leads/public/bad_link.html", status=400)
+
+
+def email_open(request, token):
+    data = service.read_token(token, salt=service.OPEN_SALT)
+    if data is None:
+        return HttpResponse(status=404)
+    service.recipient_opened(recipient_id=data["r"])
+    return tracking_pixel()
+
+
 def email_click(request, token):
     data = service.read_token(token, salt=service.CLICK_SALT)
-    url = data.get("u") if data else None
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        return render(request, "leads/public/bad_link.html", status=400)
+    url = click_target(data)
+    if url is None:
+        return bad_link(request)
     service.recipient_clicked(recipient_id=data["r"], url=url)
     return HttpResponseRedirect(url)
 
