@@ -142,6 +142,16 @@ def local_day(moment: dt.datetime | None) -> dt.date | None:
     return timezone.localdate(moment) if moment is not None else None
 
 
+def days_of(queryset, field: str) -> set[dt.date]:
+    """The days the rows' datetime ``field`` falls on."""
+    return set(queryset.annotate(day=TruncDate(field)).values_list("day", flat=True))
+
+
+def first_day_of(queryset, field: str) -> dt.date | None:
+    """The local day of the earliest datetime ``field`` among the rows."""
+    return local_day(queryset.order_by(field).values_list(field, flat=True).first())
+
+
 def spans(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Sorted days as (first, last) runs of consecutive days, none longer than a window."""
     out: list[list[dt.date]] = []
@@ -292,15 +302,13 @@ def _lead_days_changed(since: dt.datetime) -> set[dt.date]:
             )
         )
     )
-    return set(changed.annotate(day=TruncDate("created_at")).values_list("day", flat=True))
+    return days_of(changed, "created_at")
 
 
 def _lead_first_day() -> dt.date | None:
     from leads.models import Lead
 
-    return local_day(
-        Lead.objects.order_by("created_at").values_list("created_at", flat=True).first()
-    )
+    return first_day_of(Lead.objects.all(), "created_at")
 
 
 # Deals ---------------------------------------------------------------------------------------
@@ -346,22 +354,15 @@ def _deal_rows(first: dt.date, last: dt.date) -> list[DealDay]:
 def _deal_days_changed(since: dt.datetime) -> set[dt.date]:
     from sales.models import Opportunity
 
-    return set(
-        Opportunity.objects.filter(updated_at__gte=since, closed_at__isnull=False)
-        .annotate(day=TruncDate("closed_at"))
-        .values_list("day", flat=True)
+    return days_of(
+        Opportunity.objects.filter(updated_at__gte=since, closed_at__isnull=False), "closed_at"
     )
 
 
 def _deal_first_day() -> dt.date | None:
     from sales.models import Opportunity
 
-    return local_day(
-        Opportunity.objects.filter(closed_at__isnull=False)
-        .order_by("closed_at")
-        .values_list("closed_at", flat=True)
-        .first()
-    )
+    return first_day_of(Opportunity.objects.filter(closed_at__isnull=False), "closed_at")
 
 
 # Stage changes -------------------------------------------------------------------------------
@@ -447,22 +448,19 @@ def _stage_rows(first: dt.date, last: dt.date) -> list[StageDay]:
 def _stage_days_changed(since: dt.datetime) -> set[dt.date]:
     from sales.models import Opportunity, StageChange
 
-    return set(
+    return days_of(
         StageChange.objects.filter(
             Q(changed_at__gte=since)
             | Q(opportunity__in=Opportunity.objects.filter(updated_at__gte=since).values("pk"))
-        )
-        .annotate(day=TruncDate("changed_at"))
-        .values_list("day", flat=True)
+        ),
+        "changed_at",
     )
 
 
 def _stage_first_day() -> dt.date | None:
     from sales.models import StageChange
 
-    return local_day(
-        StageChange.objects.order_by("changed_at").values_list("changed_at", flat=True).first()
-    )
+    return first_day_of(StageChange.objects.all(), "changed_at")
 
 
 # Tickets -------------------------------------------------------------------------------------
@@ -668,20 +666,18 @@ def _support_days_changed(since: dt.datetime) -> set[dt.date]:
     from support.models import CsatSurvey, Ticket
 
     changed = Ticket.objects.filter(updated_at__gte=since)
-    days = set(changed.annotate(day=TruncDate("created_at")).values_list("day", flat=True))
+    days = days_of(changed, "created_at")
     surveys = CsatSurvey.objects.filter(answered_at__isnull=False).filter(
         Q(answered_at__gte=since) | Q(ticket__in=changed.values("pk"))
     )
-    days |= set(surveys.annotate(day=TruncDate("answered_at")).values_list("day", flat=True))
+    days |= days_of(surveys, "answered_at")
     return days
 
 
 def _support_first_day() -> dt.date | None:
     from support.models import Ticket
 
-    return local_day(
-        Ticket.objects.order_by("created_at").values_list("created_at", flat=True).first()
-    )
+    return first_day_of(Ticket.objects.all(), "created_at")
 
 
 # NPS and health ------------------------------------------------------------------------------
@@ -718,22 +714,13 @@ def _nps_rows(first: dt.date, last: dt.date) -> list[NpsDay]:
 def _nps_days_changed(since: dt.datetime) -> set[dt.date]:
     from retention.models import NpsSurvey
 
-    return set(
-        NpsSurvey.objects.filter(answered_at__gte=since)
-        .annotate(day=TruncDate("answered_at"))
-        .values_list("day", flat=True)
-    )
+    return days_of(NpsSurvey.objects.filter(answered_at__gte=since), "answered_at")
 
 
 def _nps_first_day() -> dt.date | None:
     from retention.models import NpsSurvey
 
-    return local_day(
-        NpsSurvey.objects.filter(answered_at__isnull=False)
-        .order_by("answered_at")
-        .values_list("answered_at", flat=True)
-        .first()
-    )
+    return first_day_of(NpsSurvey.objects.filter(answered_at__isnull=False), "answered_at")
 
 
 def _churn_rows(first: dt.date, last: dt.date) -> list[ChurnDay]:
