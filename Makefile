@@ -35,14 +35,14 @@ endef
 
 help:
 	@echo "make run        install, migrate, load demo data, start web + Celery worker + beat"
-	@echo "make test       run the whole test suite (SQLite; PostgreSQL when DATABASE_URL is set)"
+	@echo "make test       run the whole test suite (embedded PostgreSQL; DATABASE_URL's when set)"
 	@echo "make bench      run bench/run.py (arguments in BENCH_ARGS)"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make fmt        apply ruff's safe fixes and format"
 	@echo "make check      migrations up to date + Django's deploy checks under production settings"
 	@echo "make venv       create .venv (Python 3.11+) and install requirements when they change"
 	@echo "make clean      remove caches and test artifacts (keeps .venv and the dev database)"
-	@echo "make distclean  clean, plus .venv and var/ (dev database, broker, dev secret key)"
+	@echo "make distclean  clean, plus .venv and var/ (embedded database, broker, dev secret key)"
 
 venv: $(VENV_STAMP)
 	@:
@@ -65,9 +65,7 @@ $(VENV_STAMP): $(REQUIREMENTS) | $(VENV_PYTHON)
 	@touch $@
 
 run: venv
-	$(VENV_PYTHON) manage.py migrate --no-input
-	$(VENV_PYTHON) manage.py seed_demo
-	RUN_ADDR=$(RUN_ADDR) bin/dev
+	RUN_ADDR=$(RUN_ADDR) bin/dev --setup
 
 test: venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -108,4 +106,5 @@ clean:
 	rm -rf var/staticfiles var/test-*
 
 distclean: clean
+	-[ -x $(VENV_PYTHON) ] && $(VENV_PYTHON) -m crm.localdb stop
 	rm -rf $(VENV) var

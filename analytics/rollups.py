@@ -109,26 +109,14 @@ class ConcatBytes(Aggregate):
 
 def grouped(queryset, group: str, durations: Iterable[str], sums: Iterable[str] = ()) -> dict:
     """``{group value: {field: value}}`` of a rollup queryset: each durations field's rows
-    joined into one packed value, each sums field added up. One GROUP BY on PostgreSQL; other
-    databases (SQLite in development) join the rows' values here."""
+    joined into one packed value, each sums field added up, in one GROUP BY."""
     durations, sums = tuple(durations), tuple(sums)
-    queryset = queryset.order_by()
-    if connection.vendor == "postgresql":
-        rows = queryset.values(group).annotate(
-            **{f"_{f}": ConcatBytes(f) for f in durations}, **{f"_{f}": Sum(f) for f in sums}
-        )
-        return {r[group]: {f: r[f"_{f}"] for f in durations + sums} for r in rows}
-    parts: dict = {}
-    for row in queryset.values_list(group, *durations, *sums):
-        g = parts.setdefault(row[0], {**{f: [] for f in durations}, **dict.fromkeys(sums, 0)})
-        for f, value in zip(durations, row[1:], strict=False):
-            g[f].append(bytes(value or b""))
-        for f, value in zip(sums, row[1 + len(durations) :], strict=True):
-            g[f] += value or 0
-    return {
-        key: {f: b"".join(v) if f in durations else v for f, v in g.items()}
-        for key, g in parts.items()
-    }
+    rows = (
+        queryset.order_by()
+        .values(group)
+        .annotate(**{f"_{f}": ConcatBytes(f) for f in durations}, **{f"_{f}": Sum(f) for f in sums})
+    )
+    return {r[group]: {f: r[f"_{f}"] for f in durations + sums} for r in rows}
 
 
 # Days ----------------------------------------------------------------------------------------
@@ -1122,8 +1110,8 @@ ROLLUPS = (
 
 
 def _insert(model, rows: list) -> None:
-    """``bulk_create``, or on PostgreSQL one ``COPY`` (a rebuild writes a million rows)."""
-    if connection.vendor != "postgresql" or len(rows) < 5000:
+    """``bulk_create``, or for many rows one ``COPY`` (a rebuild writes a million rows)."""
+    if len(rows) < 5000:
         model.objects.bulk_create(rows, batch_size=2000)
         return
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]

@@ -167,9 +167,8 @@ def seed(n_accounts: int, rng: random.Random) -> None:
             )
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     print(f"Seeded {len(ids):,} accounts in {time.monotonic() - started:.1f} s")
 
 

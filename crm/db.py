@@ -8,19 +8,14 @@ from django.db import connections, models, transaction
 def insert_select(model: type[models.Model], fields: list[str], rows: models.QuerySet) -> int:
     """``INSERT INTO model (fields) SELECT …`` from a ``values_list`` queryset whose columns
     match ``fields`` in order, in one statement; rows that would break a unique constraint are
-    skipped (``ON CONFLICT DO NOTHING`` / ``INSERT OR IGNORE``). Returns how many were inserted.
+    skipped (``ON CONFLICT DO NOTHING``). Returns how many were inserted.
     Values the database does not fill itself (``auto_now_add`` dates…) must be in ``rows``."""
     connection = connections[rows.db]
     qn = connection.ops.quote_name
     columns = ", ".join(qn(model._meta.get_field(name).column) for name in fields)
     select, params = rows.query.get_compiler(using=rows.db).as_sql()
     table = qn(model._meta.db_table)
-    if connection.vendor == "postgresql":
-        sql = f"INSERT INTO {table} ({columns}) {select} ON CONFLICT DO NOTHING"
-    elif connection.vendor == "sqlite":
-        sql = f"INSERT OR IGNORE INTO {table} ({columns}) {select}"
-    else:
-        sql = f"INSERT INTO {table} ({columns}) {select}"
+    sql = f"INSERT INTO {table} ({columns}) {select} ON CONFLICT DO NOTHING"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return max(cursor.rowcount, 0)
@@ -32,43 +27,49 @@ def insert_rows(model: type[models.Model], fields: list[str], rows: list[tuple],
     inserted. Much cheaper than ``bulk_create`` for thousands of rows: no model instances and
     no per-value preparation in Python.
 
-    PostgreSQL: the rows are COPYed into a temporary table (dropped at commit), then one
-    ``INSERT … SELECT … ON CONFLICT DO NOTHING`` moves them, so a row whose key exists, or a
-    concurrent insert of the same key, is skipped. Elsewhere: ``executemany`` of an INSERT …
-    ON CONFLICT DO NOTHING.
+    The rows are COPYed into a temporary table (dropped at commit), then one ``INSERT … SELECT
+    … ON CONFLICT DO NOTHING`` moves them, so a row whose key exists, or a concurrent insert of
+    the same key, is skipped.
     """
     if not rows:
         return 0
     connection = connections[using]
     qn = connection.ops.quote_name
-    model_fields = [model._meta.get_field(name) for name in fields]
-    columns = ", ".join(qn(f.column) for f in model_fields)
+    columns = ", ".join(qn(model._meta.get_field(name).column) for name in fields)
     table = qn(model._meta.db_table)
-    if connection.vendor == "postgresql":
-        digest = hashlib.blake2b(columns.encode(), digest_size=4).hexdigest()
-        incoming = qn(f"incoming_{model._meta.db_table}_{digest}")
-        with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {incoming} ON COMMIT DROP AS "
-                f"SELECT {columns} FROM {table} WITH NO DATA"
-            )
-            with cursor.cursor.copy(f"COPY {incoming} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {incoming} "
-                "ON CONFLICT DO NOTHING"
-            )
-            inserted = max(cursor.rowcount, 0)
-            cursor.execute(f"TRUNCATE {incoming}")
-        return inserted
-    placeholders = ", ".join(["%s"] * len(model_fields))
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",
-            [
-                [f.get_db_prep_save(v, connection) for f, v in zip(model_fields, row, strict=True)]
-                for row in rows
-            ],
+    digest = hashlib.blake2b(columns.encode(), digest_size=4).hexdigest()
+    incoming = qn(f"incoming_{model._meta.db_table}_{digest}")
+    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {incoming} ON COMMIT DROP AS "
+            f"SELECT {columns} FROM {table} WITH NO DATA"
         )
-        return max(cursor.rowcount, 0)
+        with cursor.cursor.copy(f"COPY {incoming} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {incoming} "
+            "ON CONFLICT DO NOTHING"
+        )
+        inserted = max(cursor.rowcount, 0)
+        cursor.execute(f"TRUNCATE {incoming}")
+    return inserted
+
+
+def lock_rows(model: type[models.Model], *pks) -> list:
+    """Lock the rows of ``model`` with these primary keys until the transaction ends (``FOR
+    UPDATE``, in key order so two transactions locking the same rows cannot deadlock); returns
+    the keys found. Read the rows, with their relations, in the next statement: it sees the
+    latest committed state.
+
+    The lock is a statement of its own over the table alone because a locking read that joins
+    other tables goes wrong under concurrency: PostgreSQL re-checks a row another transaction
+    changed against the joined rows it read before waiting, so a deal whose stage the first
+    "Won" click changed was "not found" by the second click (a 500), and locking the joined rows
+    too lets two writers deadlock on a shared account."""
+    return list(
+        model._base_manager.select_for_update()
+        .filter(pk__in=pks)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

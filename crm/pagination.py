@@ -8,14 +8,11 @@ import json
 
 from django.conf import settings
 from django.core.paginator import InvalidPage, Page, Paginator
-from django.db import connections
 from django.utils.functional import cached_property
 
 
 def planner_estimate(queryset) -> int | None:
-    """Rows PostgreSQL's planner expects the query to return, or None elsewhere."""
-    if connections[queryset.db].vendor != "postgresql":
-        return None
+    """Rows PostgreSQL's planner expects the query to return."""
     plan = json.loads(queryset.order_by().explain(format="json"))
     return int(plan[0]["Plan"]["Plan Rows"])
 

@@ -124,36 +124,24 @@ class SeedContext:
         table = model._meta.db_table
         pk = model._meta.pk.column
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, pk])
-                (sequence,) = cursor.fetchone()
-                cursor.execute(
-                    "SELECT setval(%s, GREATEST(nextval(%s) - 1, "
-                    f"(SELECT COALESCE(MAX({connection.ops.quote_name(pk)}), 0) "
-                    f"FROM {connection.ops.quote_name(table)})) + %s)",
-                    [sequence, sequence, n],
-                )
-                (last,) = cursor.fetchone()
-                return range(last - n + 1, last + 1)
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, pk])
+            (sequence,) = cursor.fetchone()
             cursor.execute(
-                f"SELECT COALESCE(MAX({connection.ops.quote_name(pk)}), 0) "
-                f"FROM {connection.ops.quote_name(table)}"
+                "SELECT setval(%s, GREATEST(nextval(%s) - 1, "
+                f"(SELECT COALESCE(MAX({connection.ops.quote_name(pk)}), 0) "
+                f"FROM {connection.ops.quote_name(table)})) + %s)",
+                [sequence, sequence, n],
             )
-            (highest,) = cursor.fetchone()
-            if connection.vendor == "sqlite":
-                # AUTOINCREMENT never reuses a key, even of a deleted row.
-                cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
-                row = cursor.fetchone()
-                highest = max(highest, row[0] if row else 0)
-            return range(highest + 1, highest + n + 1)
+            (last,) = cursor.fetchone()
+            return range(last - n + 1, last + 1)
 
     @contextmanager
     def indexes_deferred(self, *models_: type[models.Model], when: bool = True):
-        """On PostgreSQL, drop the tables' secondary indexes and foreign keys for the block and
+        """Drop the tables' secondary indexes and foreign keys for the block and
         rebuild them after: one sort per index and one join per key instead of millions of
         random index inserts and deferred trigger checks. Unique indexes stay. Runs inside the
         seed's transaction, so a failure leaves the schema as it was."""
-        if not when or connection.vendor != "postgresql":
+        if not when:
             yield
             return
         tables = [m._meta.db_table for m in models_]
@@ -199,10 +187,9 @@ class SeedContext:
         model: type[models.Model],
         fields: list[str],
         rows: Iterable[tuple],
-        batch_size: int = BATCH_SIZE,
     ) -> int:
         """Write plain tuples (values in ``fields`` order, attnames like ``owner_id``): the fast
-        path, COPY on PostgreSQL. Concrete fields not named get ``now`` (auto_now fields), their
+        path, one COPY. Concrete fields not named get ``now`` (auto_now fields), their
         default (called per row if callable, e.g. a UUID), or NULL. No signals, no ``save()``.
         Returns the number of rows written."""
         opts = model._meta
@@ -232,38 +219,21 @@ class SeedContext:
         qn = connection.ops.quote_name
         columns = ", ".join(qn(f.column) for f in all_fields)
         started, written = time.monotonic(), 0
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                adapters = [_copy_adapter(f) for f in all_fields]
-                convert = any(adapters)
-                with cursor.cursor.copy(f"COPY {qn(opts.db_table)} ({columns}) FROM STDIN") as copy:
-                    for row in rows:
-                        values = row + extra
-                        if convert:
-                            values = tuple(
-                                a(v) if a and v is not None else v
-                                for a, v in zip(adapters, values, strict=True)
-                            )
-                        copy.write_row(values)
-                        written += 1
-            else:
-                sql = (
-                    f"INSERT INTO {qn(opts.db_table)} ({columns}) "
-                    f"VALUES ({', '.join(['%s'] * len(all_fields))})"
-                )
-                iterator = iter(rows)
-                while batch := list(itertools.islice(iterator, batch_size)):
-                    cursor.executemany(
-                        sql,
-                        [
-                            [
-                                f.get_db_prep_save(v, connection)
-                                for f, v in zip(all_fields, row + extra, strict=True)
-                            ]
-                            for row in batch
-                        ],
+        adapters = [_copy_adapter(f) for f in all_fields]
+        convert = any(adapters)
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {qn(opts.db_table)} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                values = row + extra
+                if convert:
+                    values = tuple(
+                        a(v) if a and v is not None else v
+                        for a, v in zip(adapters, values, strict=True)
                     )
-                    written += len(batch)
+                copy.write_row(values)
+                written += 1
         self.progress(f"{opts.verbose_name_plural}: {written:,} rows in {_since(started)}")
         return written
 
@@ -744,7 +714,7 @@ def seed_run(
             step_ctx = ctx.for_step(step.name)
             step.func(step_ctx)
             step_ctx.progress(f"done in {_since(started)}")
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+    if not connection.in_atomic_block:
         # Fresh statistics and visibility maps, so the first page views get good plans.
         started = time.monotonic()
         with connection.cursor() as cursor:

@@ -1,18 +1,15 @@
 """Free-text search over a few columns of a model.
 
-On PostgreSQL it is full-text search over one ``to_tsvector`` expression per model, matched by
-a GIN index of the same expression (made by ``CreateSearchIndex`` in the model's migration), with
-prefix matching so "acm" finds "Acme". On SQLite every word must appear in one of the columns.
+Full-text search over one ``to_tsvector`` expression per model, matched by a GIN index of the
+same expression (made by ``CreateSearchIndex`` in the model's migration), with prefix matching so
+"acm" finds "Acme".
 """
 
 import functools
 import re
-from functools import reduce
-from operator import and_, or_
 
 from django.db import connection, connections, models
 from django.db.migrations.operations.base import Operation
-from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -48,44 +45,41 @@ def _has_search_column(alias: str, table: str) -> bool:
 def text_search(
     queryset: models.QuerySet, fields, query: str, *, rank: bool = False
 ) -> models.QuerySet:
-    """Rows matching every word of ``query``; with ``rank`` on PostgreSQL, annotated with
-    ``search_rank`` so a caller can put the best matches first. Ordering by rank also keeps the
-    planner on the GIN index rather than walking a date index past millions of rows."""
+    """Rows matching every word of ``query``; with ``rank``, annotated with ``search_rank`` so
+    a caller can put the best matches first. Ordering by rank also keeps the planner on the GIN
+    index rather than walking a date index past millions of rows."""
     words = search_words(query)
     if not words:
         return queryset
-    if connections[queryset.db].vendor == "postgresql":
-        table = queryset.model._meta.db_table
-        qn = connections[queryset.db].ops.quote_name
-        if _has_search_column(queryset.db, table):
-            vector = f"{qn(table)}.{qn(SEARCH_COLUMN)}"
-        else:
-            columns = [queryset.model._meta.get_field(f).column for f in fields]
-            vector = tsvector_sql(table, columns)
-        tsquery = " & ".join(f"{w}:*" for w in words)
-        condition = RawSQL(
-            f"{vector} @@ to_tsquery('simple'::regconfig, %s)",
-            [tsquery],
-            output_field=models.BooleanField(),
-        )
-        queryset = queryset.filter(condition)
-        if rank:
-            queryset = queryset.annotate(
-                search_rank=RawSQL(
-                    f"ts_rank({vector}, to_tsquery('simple'::regconfig, %s))",
-                    [tsquery],
-                    output_field=models.FloatField(),
-                )
+    table = queryset.model._meta.db_table
+    qn = connections[queryset.db].ops.quote_name
+    if _has_search_column(queryset.db, table):
+        vector = f"{qn(table)}.{qn(SEARCH_COLUMN)}"
+    else:
+        columns = [queryset.model._meta.get_field(f).column for f in fields]
+        vector = tsvector_sql(table, columns)
+    tsquery = " & ".join(f"{w}:*" for w in words)
+    condition = RawSQL(
+        f"{vector} @@ to_tsquery('simple'::regconfig, %s)",
+        [tsquery],
+        output_field=models.BooleanField(),
+    )
+    queryset = queryset.filter(condition)
+    if rank:
+        queryset = queryset.annotate(
+            search_rank=RawSQL(
+                f"ts_rank({vector}, to_tsquery('simple'::regconfig, %s))",
+                [tsquery],
+                output_field=models.FloatField(),
             )
-        return queryset
-    per_word = [reduce(or_, (Q(**{f"{f}__icontains": w}) for f in fields)) for w in words]
-    return queryset.filter(reduce(and_, per_word))
+        )
+    return queryset
 
 
 class CreateSearchIndex(Operation):
-    """On PostgreSQL, a stored generated ``search_document`` tsvector column over the model's
-    search fields with a GIN index on it (matching rows need no re-parsing of their text);
-    nothing elsewhere. The column is not in the Django model: only ``text_search`` reads it."""
+    """A stored generated ``search_document`` tsvector column over the model's search fields
+    with a GIN index on it (matching rows need no re-parsing of their text). The column is not
+    in the Django model: only ``text_search`` reads it."""
 
     reversible = True
 
@@ -96,8 +90,6 @@ class CreateSearchIndex(Operation):
         pass
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         qn = schema_editor.connection.ops.quote_name
         schema_editor.execute(
             f"ALTER TABLE {qn(self.table)} ADD COLUMN IF NOT EXISTS {qn(SEARCH_COLUMN)} tsvector "
@@ -110,10 +102,9 @@ class CreateSearchIndex(Operation):
         _has_search_column.cache_clear()
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(
-                f"DROP INDEX IF EXISTS {schema_editor.connection.ops.quote_name(self.name)}"
-            )
+        schema_editor.execute(
+            f"DROP INDEX IF EXISTS {schema_editor.connection.ops.quote_name(self.name)}"
+        )
 
     def describe(self):
         return f"Create full-text search index {self.name} on {self.table}"

@@ -188,7 +188,6 @@ class Attribution:
 
 
 def _money(value) -> Decimal:
-    # SQLite sums decimals without their scale; PostgreSQL keeps it.
     return Decimal(value or 0).quantize(ZERO)
 
 

@@ -284,14 +284,14 @@ def seed(ctx):
             )
 
     big = n_leads >= 50_000
-    if big and connection.vendor == "postgresql":
+    if big:
         # Dropping the leads' foreign keys touches the tables they point at, which PostgreSQL
         # refuses while rows written above still wait for their deferred checks: run them now.
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with ctx.indexes_deferred(Lead, when=big):
         ctx.insert_rows(Lead, fields, rows())
-    if big and connection.vendor == "postgresql":
+    if big:
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     ctx.shared["lead_ids"] = lead_ids

@@ -191,8 +191,8 @@ def leads_link_converted(ctx):
 
 def _update_leads(rows):
     """The lead becomes the contact it was converted into (same person, same company; a contact
-    without an address keeps the lead's): on PostgreSQL one UPDATE … FROM unnest(arrays), one
-    join whatever the number of leads; elsewhere an UPDATE … FROM (VALUES …) per chunk."""
+    without an address keeps the lead's): one UPDATE … FROM unnest(arrays), one join whatever
+    the number of leads."""
     from leads.models import Lead
 
     if not rows:
@@ -206,25 +206,12 @@ def _update_leads(rows):
     )
     columns = "id account_id contact_id first_name last_name email company_name website"
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"UPDATE {table} SET {assign} FROM unnest(%s::bigint[], %s::bigint[], "  # noqa: S608
-                "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-                f"AS v({', '.join(columns.split())}) WHERE {table}.id = v.id",
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-            return
-        select = ", ".join(
-            f"column{i} AS {name}" for i, name in enumerate(columns.split(), start=1)
+        cursor.execute(
+            f"UPDATE {table} SET {assign} FROM unnest(%s::bigint[], %s::bigint[], "  # noqa: S608
+            "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+            f"AS v({', '.join(columns.split())}) WHERE {table}.id = v.id",
+            [list(column) for column in zip(*rows, strict=True)],
         )
-        for start in range(0, len(rows), UPDATE_CHUNK):
-            chunk = rows[start : start + UPDATE_CHUNK]
-            values = ", ".join(["(" + ", ".join(["%s"] * 8) + ")"] * len(chunk))
-            cursor.execute(
-                f"UPDATE {table} SET {assign} FROM (SELECT {select} FROM (VALUES {values})) "  # noqa: S608
-                f"AS v WHERE {table}.id = v.id",
-                [value for row in chunk for value in row],
-            )
 
 
 # --- email campaigns ------------------------------------------------------------------------

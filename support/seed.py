@@ -318,11 +318,10 @@ def seed(ctx):
         "created_at",
         "updated_at",
     ]
-    if connection.vendor == "postgresql":
-        # Run the deferred foreign-key checks of the rows above now: PostgreSQL refuses to drop
-        # the tickets' foreign keys (indexes_deferred) while checks on their targets are pending.
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    # Run the deferred foreign-key checks of the rows above now: PostgreSQL refuses to drop the
+    # tickets' foreign keys (indexes_deferred) while checks on their targets are pending.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with ctx.indexes_deferred(Ticket, TicketMessage, when=n_tickets >= 50_000):
         ctx.insert_rows(Ticket, fields, ticket_rows())
         ctx.insert_rows(
@@ -330,9 +329,8 @@ def seed(ctx):
             ["ticket_id", "kind", "author_user_id", "author_contact_id", "body", "created_at"],
             messages,
         )
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django's keys are declared
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django's keys are declared
     ctx.insert_rows(Ticket.tags.through, ["ticket_id", "tag_id"], dict.fromkeys(tagged).keys())
     ctx.insert_rows(
         CsatSurvey, ["ticket_id", "token", "rating", "comment", "sent_at", "answered_at"], surveys

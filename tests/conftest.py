@@ -1,7 +1,32 @@
 import pytest
 
 from crm.choices import Role
+from crm.localdb import EmbeddedDatabaseError, EmbeddedServer
 from tests.factories import TeamFactory, UserFactory
+
+
+def pytest_sessionstart(session):
+    """With no DATABASE_URL the suite runs on the checkout's embedded PostgreSQL: the test run
+    (its controller, under xdist) starts it before any test database is made, and stops it at
+    the end if it was not already running (a `make run` in another terminal keeps its server)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "crm.localdb":
+        return
+    server = EmbeddedServer(db["EMBEDDED_VAR_DIR"], port=db.get("EMBEDDED_TCP_PORT"))
+    try:
+        session.config.embedded_server_started = server.ensure_running()
+    except EmbeddedDatabaseError as error:
+        pytest.exit(f"error: {error}", returncode=2)
+    session.config.embedded_server = server
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "embedded_server_started", False):
+        config.embedded_server.stop()
 
 
 @pytest.fixture

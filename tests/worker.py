@@ -1,10 +1,10 @@
 """The kit of every test that starts a real Celery worker process.
 
 The worker is started the way ``make run`` starts it and finds everything from its environment:
-it shares this test's database (a file on SQLite, ``test_<name>`` on PostgreSQL) and gets a broker
-of its own, a filesystem broker under the test's ``VAR_DIR`` (the folders base settings derive
-from it, so the test's publisher and the worker meet, and kombu's control folder stays inside it,
-not in the checkout) or a Redis database no other test run consumes from. A test typically reads::
+it shares this test's database (``test_<name>`` on the embedded server or on DATABASE_URL's) and
+gets a broker of its own, a filesystem broker under the test's ``VAR_DIR`` (the folders base
+settings derive from it, so the test's publisher and the worker meet, and kombu's control folder
+stays inside it, not in the checkout) or a Redis database no other test run consumes from. A test typically reads::
 
     env = worker_env(var_dir=var_dir)
     with publishing_to(**worker_broker(var_dir)), worker_started(env, log_path) as worker:
@@ -63,6 +63,19 @@ def filesystem_broker(var_dir) -> dict:
     }
 
 
+def redis_url_for_tests() -> str:
+    """The Redis a worker test may use, from ``TEST_REDIS_URL`` (empty: the filesystem broker).
+    Under pytest-xdist each test process takes a database of its own, counting down from the
+    one named (``/15`` for gw0, ``/14`` for gw1…), so two workers never take each other's
+    messages."""
+    url = os.environ.get("TEST_REDIS_URL", "")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker.startswith("gw"):
+        return url
+    base, _, number = url.rpartition("/")
+    return f"{base}/{int(number or 0) - int(worker[2:])}"
+
+
 def worker_broker(var_dir, *, redis_url: str = "") -> dict:
     """The broker a worker with ``VAR_DIR=var_dir`` and ``REDIS_URL=redis_url`` consumes from, as
     keyword arguments of ``publishing_to``: Redis at ``redis_url``, or when it is empty the
@@ -73,22 +86,18 @@ def worker_broker(var_dir, *, redis_url: str = "") -> dict:
 
 
 def database_url() -> str:
-    """The URL of the database this test runs on (the test database, not the configured one);
-    skips the test on an engine the worker tests do not cover."""
+    """The URL of the database this test runs on (the test database, not the configured one):
+    the embedded server's socket folder or the server of DATABASE_URL."""
     db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    if db["ENGINE"] == "django.db.backends.postgresql":
-        auth = ""
-        if db.get("USER"):
-            auth = quote(db["USER"], safe="")
-            if db.get("PASSWORD"):
-                auth += ":" + quote(db["PASSWORD"], safe="")
-            auth += "@"
-        host = quote(db.get("HOST") or "", safe="")
-        port = f":{db['PORT']}" if db.get("PORT") else ""
-        return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}"
-    pytest.skip(f"no worker test for {db['ENGINE']}")
+    auth = ""
+    if db.get("USER"):
+        auth = quote(db["USER"], safe="")
+        if db.get("PASSWORD"):
+            auth += ":" + quote(db["PASSWORD"], safe="")
+        auth += "@"
+    host = quote(db.get("HOST") or "", safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}"
 
 
 @contextmanager

@@ -47,11 +47,10 @@ def _nothing():
 def segment_count(
     segment_or_definition, *, user, target: str | None = None, timeout_ms: int | None = None
 ) -> int:
-    """How many members ``user`` sees: one ``SELECT COUNT(*)``. With ``timeout_ms`` (on
-    PostgreSQL) a count running longer is cancelled with ``OperationalError``, so a live count
+    """How many members ``user`` sees: one ``SELECT COUNT(*)``. With ``timeout_ms`` a count running longer is cancelled with ``OperationalError``, so a live count
     of an unusually heavy segment cannot hold a web worker."""
     queryset = segment_queryset(segment_or_definition, user=user, target=target).order_by()
-    if not timeout_ms or connections[queryset.db].vendor != "postgresql":
+    if not timeout_ms:
         return queryset.count()
     with transaction.atomic(using=queryset.db):
         with connections[queryset.db].cursor() as cursor:

@@ -221,23 +221,13 @@ def _claim(*, batch_size: int, now) -> list[int]:
         status=OutboxStatus.QUEUED,
     ).order_by("id")
     claim = {"status": OutboxStatus.SENDING, "claimed_at": now, "attempts": F("attempts") + 1}
-    if connection.features.has_select_for_update_skip_locked:
-        # PostgreSQL: rows another worker has locked are skipped, the rest are ours until commit.
-        with transaction.atomic():
-            ids = list(
-                due.select_for_update(skip_locked=True).values_list("id", flat=True)[:batch_size]
-            )
-            if ids:
-                OutboundEmail.objects.filter(pk__in=ids).update(**claim)
-        return ids
-    # SQLite (one writer at a time): the conditional update decides; a row another run claimed
-    # first updates nothing. The transaction starts with a write, so it waits for the lock.
-    candidates = list(due.values_list("id", flat=True)[:batch_size])
-    ids = []
+    # Rows another worker has locked are skipped, the rest are ours until commit.
     with transaction.atomic():
-        for pk in candidates:
-            if OutboundEmail.objects.filter(pk=pk, status=OutboxStatus.QUEUED).update(**claim):
-                ids.append(pk)
+        ids = list(
+            due.select_for_update(skip_locked=True).values_list("id", flat=True)[:batch_size]
+        )
+        if ids:
+            OutboundEmail.objects.filter(pk__in=ids).update(**claim)
     return ids
 
 

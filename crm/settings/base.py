@@ -1,14 +1,16 @@
 """Settings shared by every environment, read from environment variables only.
 
-With no configuration at all the project runs on SQLite at ``var/db.sqlite3`` and on kombu's
-filesystem broker under ``var/broker``, with a development secret key generated once into
-``var/``. Production settings (``crm.settings.production``) refuse to start without secrets.
+With no configuration at all the project runs on an embedded PostgreSQL with its data in
+``var/pgdata`` (``crm.localdb``) and on kombu's filesystem broker under ``var/broker``, with a
+development secret key generated once into ``var/``. Production settings (``crm.settings.production``) refuse to start without secrets.
 """
 
 import secrets
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -104,21 +106,31 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-}
+# PostgreSQL only: the server in DATABASE_URL, or with none the embedded server of this checkout
+# (crm.localdb: data in var/pgdata, a Unix socket, started by the first process that connects).
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+    # A Unix socket folder as the host, percent-encoded as libpq's URLs have it
+    # (postgres://%2Fvar%2Frun%2Fpostgresql/crm); django-environ leaves it encoded.
+    DATABASES["default"]["HOST"] = unquote(DATABASES["default"]["HOST"])
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_URL must name a PostgreSQL database (postgres://user:password@host:5432/"
+            "name); unset it to use the embedded PostgreSQL under var/."
+        )
+else:
+    from crm.localdb import EmbeddedServer
+
+    DATABASES = {
+        "default": EmbeddedServer(
+            VAR_DIR, port=env.int("EMBEDDED_POSTGRES_PORT", default=0) or None
+        ).settings()
+    }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web process read while the worker writes; the timeout rides out short locks.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
-    )
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # PostgreSQL's JIT compiles the dashboards' GROUP BYs over large tables at a cost (~300 ms
-    # measured) above what running them takes; no query of this application gains from it.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# PostgreSQL's JIT compiles the dashboards' GROUP BYs over large tables at a cost (~300 ms
+# measured) above what running them takes; no query of this application gains from it.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"

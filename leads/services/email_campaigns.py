@@ -406,26 +406,15 @@ def _skip_newly_excluded(campaign: EmailCampaign) -> int:
 def _claim(campaign: EmailCampaign, limit: int, now) -> list[tuple]:
     """Take up to ``limit`` sendable recipients for this run, read with their merge values
     (``RECIPIENT_FIELDS``); ``_mark_queued`` moves them pending → queued in the same
-    transaction. PostgreSQL: one SELECT locks the recipient rows (SKIP LOCKED), so concurrent
-    runs take disjoint rows; SQLite (one writer): a conditional UPDATE per row decides which
-    run owns it, then one SELECT reads them."""
+    transaction. One SELECT locks the recipient rows (SKIP LOCKED), so concurrent runs take
+    disjoint rows."""
     sendable = CampaignRecipient.objects.filter(
         campaign=campaign, status=RecipientStatus.PENDING, variant__isnull=False
     ).order_by("id")
-    if connection.features.has_select_for_update_skip_locked:
-        return list(
-            sendable.select_for_update(skip_locked=True, of=("self",)).values_list(
-                *RECIPIENT_FIELDS
-            )[:limit]
-        )
-    ids = []
-    for pk in sendable.values_list("id", flat=True)[:limit]:
-        if CampaignRecipient.objects.filter(pk=pk, status=RecipientStatus.PENDING).update(
-            status=RecipientStatus.QUEUED, queued_at=now
-        ):
-            ids.append(pk)
     return list(
-        CampaignRecipient.objects.filter(pk__in=ids).order_by("id").values_list(*RECIPIENT_FIELDS)
+        sendable.select_for_update(skip_locked=True, of=("self",)).values_list(*RECIPIENT_FIELDS)[
+            :limit
+        ]
     )
 
 
@@ -502,12 +491,8 @@ RUN_LOCK_CLASS = 7_301
 
 @contextlib.contextmanager
 def _one_run_at_a_time(campaign: EmailCampaign):
-    """Yields True when no other run is queuing this campaign's emails. PostgreSQL: a session
-    advisory lock (released at the end, or by the server when the worker dies). SQLite, for
-    development: not serialized (each recipient is still claimed by one run only)."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
+    """Yields True when no other run is queuing this campaign's emails: a session advisory
+    lock (released at the end, or by the server when the worker dies)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK_CLASS, campaign.pk])
         acquired = cursor.fetchone()[0]

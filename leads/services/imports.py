@@ -285,11 +285,9 @@ UPDATABLE = (
 
 
 def _one_of(model, field: str, values) -> Q:
-    """``field IN values`` for thousands of values: on PostgreSQL one array parameter
-    (``= ANY(%s)``) instead of thousands of placeholders to parse and bind."""
+    """``field IN values`` for thousands of values: one array parameter (``= ANY(%s)``)
+    instead of thousands of placeholders to parse and bind."""
     values = list(values)
-    if connection.vendor != "postgresql":
-        return Q(**{f"{field}__in": values})
     qn = connection.ops.quote_name
     column = f"{qn(model._meta.db_table)}.{qn(model._meta.get_field(field).column)}"
     return Q(RawSQL(f"{column} = ANY(%s)", [values], output_field=BooleanField()))
@@ -445,11 +443,8 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
 
 
 def _insert_leads(leads: list[Lead], now) -> None:
-    """Write new leads: COPY on PostgreSQL (values read straight off the objects, no per-field
-    ORM conversion of a hundred thousand rows), bulk_create elsewhere."""
-    if connection.vendor != "postgresql":
-        Lead.objects.bulk_create(leads, batch_size=1000)
-        return
+    """Write new leads with COPY (values read straight off the objects, no per-field ORM
+    conversion of a hundred thousand rows)."""
     from psycopg.types.json import Jsonb
 
     fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]

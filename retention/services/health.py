@@ -288,37 +288,8 @@ def health_recompute(*, today: dt.date | None = None) -> dict:
 
 
 def _write_scores(rows: list[tuple], today: dt.date) -> None:
-    """Upsert current scores and today's history. PostgreSQL: one ``INSERT … SELECT FROM
-    unnest(arrays) ON CONFLICT DO UPDATE`` per table and chunk; elsewhere ``bulk_create``."""
-    if connection.vendor != "postgresql":
-        for i in range(0, len(rows), BATCH):
-            chunk = rows[i : i + BATCH]
-            HealthScore.objects.bulk_create(
-                [
-                    HealthScore(
-                        account_id=a,
-                        score=s,
-                        colour=c,
-                        components=comp,
-                        trend=tr,
-                        computed_on=today,
-                    )
-                    for a, s, c, comp, tr in chunk
-                ],
-                update_conflicts=True,
-                unique_fields=["account"],
-                update_fields=["score", "colour", "components", "trend", "computed_on"],
-            )
-            HealthScoreHistory.objects.bulk_create(
-                [
-                    HealthScoreHistory(account_id=a, day=today, score=s, colour=c)
-                    for a, s, c, _, _ in chunk
-                ],
-                update_conflicts=True,
-                unique_fields=["account", "day"],
-                update_fields=["score", "colour"],
-            )
-        return
+    """Upsert current scores and today's history: one ``INSERT … SELECT FROM unnest(arrays)
+    ON CONFLICT DO UPDATE`` per table and chunk."""
     score_table = HealthScore._meta.db_table
     history_table = HealthScoreHistory._meta.db_table
     with connection.cursor() as cursor:

@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.db import lock_rows
 from crm.models import OutboundEmail
 from crm.services.outbox import email_queue
 from crm.services.timeline import system_event
@@ -70,9 +71,9 @@ def renewal_open(*, subscription_id: int) -> Renewal | None:
     times. Returns the new renewal, or None when there was nothing (more) to do."""
     from sales.services import opportunity_create
 
+    lock_rows(Subscription, subscription_id)
     subscription = (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("account", "owner")
+        Subscription.objects.select_related("account", "owner")
         .filter(pk=subscription_id, status=SubscriptionStatus.ACTIVE)
         .first()
     )

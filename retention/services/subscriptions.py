@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from crm.db import lock_rows
 from crm.services.timeline import system_event
 from retention.choices import (
     PAYING_STATUSES,
@@ -67,9 +68,8 @@ def _log(subscription, summary: str, user=None, *, account_summary: str = "") ->
 
 
 def _lock(subscription: Subscription) -> Subscription:
-    return (
-        Subscription.objects.select_for_update().select_related("account").get(pk=subscription.pk)
-    )
+    lock_rows(Subscription, subscription.pk)
+    return Subscription.objects.select_related("account").get(pk=subscription.pk)
 
 
 @transaction.atomic

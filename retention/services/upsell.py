@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from crm.db import lock_rows
 from crm.services.timeline import system_event
 from retention.choices import (
     PAYING_STATUSES,
@@ -200,10 +201,9 @@ def recommendation_take(*, recommendation: Recommendation, user):
     from sales.models import Opportunity, Pipeline, Product
     from sales.services import first_open_stage, line_item_add, opportunity_create
 
-    recommendation = (
-        Recommendation.objects.select_for_update(of=("self",))
-        .select_related("account", "account__owner")
-        .get(pk=recommendation.pk)
+    lock_rows(Recommendation, recommendation.pk)
+    recommendation = Recommendation.objects.select_related("account", "account__owner").get(
+        pk=recommendation.pk
     )
     if recommendation.status != RecommendationStatus.OPEN:
         if recommendation.opportunity_id:

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.choices import LifecycleStage, Role
+from crm.db import lock_rows
 from crm.models import Task, Team, User
 from crm.services.outbox import email_queue
 from crm.services.timeline import system_event, task_complete, task_create
@@ -146,7 +147,8 @@ def _open_tasks(plan: OnboardingPlan):
 def onboarding_plan_finish_if_done(*, plan: OnboardingPlan, user=None) -> bool:
     """Finish an active plan whose tasks are all done: the account becomes a customer, and both
     timelines say so. Returns whether it finished now (False when still open or already done)."""
-    plan = OnboardingPlan.objects.select_for_update().select_related("account").get(pk=plan.pk)
+    lock_rows(OnboardingPlan, plan.pk)
+    plan = OnboardingPlan.objects.select_related("account").get(pk=plan.pk)
     if plan.status != OnboardingStatus.ACTIVE or _open_tasks(plan).exists():
         return False
     plan.status = OnboardingStatus.DONE

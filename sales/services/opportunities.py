@@ -10,6 +10,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from crm.choices import ActivityKind
+from crm.db import lock_rows
 from crm.services.timeline import activity_log
 from sales.choices import Billing, ForecastCategory, LostReason, StageKind
 from sales.models import (
@@ -67,11 +68,9 @@ def closing_stage(pipeline_id: int, kind: str) -> Stage:
 
 
 def _lock(opportunity: Opportunity) -> Opportunity:
-    return (
-        Opportunity.objects.select_for_update()
-        .select_related("stage", "pipeline", "account")
-        .get(pk=opportunity.pk)
-    )
+    """The deal, its row locked for the change, read with its stage, pipeline and account."""
+    lock_rows(Opportunity, opportunity.pk)
+    return Opportunity.objects.select_related("stage", "pipeline", "account").get(pk=opportunity.pk)
 
 
 @transaction.atomic

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.choices import ActivityKind
+from crm.db import lock_rows
 from crm.services.timeline import activity_log
 from sales.choices import QUOTE_TRANSITIONS, Billing, QuoteStatus
 from sales.models import Opportunity, Quote, QuoteCounter
@@ -77,7 +78,8 @@ def quote_create(*, opportunity: Opportunity, user) -> Quote:
 def quote_set_status(*, quote: Quote, status: str, user) -> Quote:
     """Draft → sent → accepted or declined (a draft may be declined too); anything else is
     refused. Setting the status a quote already has changes nothing."""
-    quote = Quote.objects.select_for_update().select_related("opportunity").get(pk=quote.pk)
+    lock_rows(Quote, quote.pk)
+    quote = Quote.objects.select_related("opportunity").get(pk=quote.pk)
     if quote.status == status:
         return quote
     if status not in QUOTE_TRANSITIONS.get(quote.status, set()):

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.choices import ActivityKind
+from crm.db import lock_rows
 from crm.models import User
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
@@ -124,7 +125,8 @@ def _escalate(pk: int, *, target: str, label: str, now) -> int:
         extra={f"{target}_breached": True},
     ):
         return 0
-    ticket = Ticket.objects.select_for_update(of=("self",)).select_related("queue").get(pk=pk)
+    lock_rows(Ticket, pk)
+    ticket = Ticket.objects.select_related("queue").get(pk=pk)
     old = ticket.priority
     ticket.priority = Priority.raised(old)
     ticket.save(update_fields=["priority", "updated_at"])

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.choices import ActivityKind
+from crm.db import lock_rows
 from crm.models import User
 from crm.services.outbox import email_queue, outbox_message_id
 from crm.services.timeline import activity_log
@@ -36,9 +37,9 @@ def site_url() -> str:
 
 
 def _lock(ticket: Ticket) -> Ticket:
+    lock_rows(Ticket, ticket.pk)
     return (
-        Ticket.objects.select_for_update(of=("self",))
-        .select_related("contact", "account", "queue", "sla_policy__calendar")
+        Ticket.objects.select_related("contact", "account", "queue", "sla_policy__calendar")
         .prefetch_related("sla_policy__calendar__hours", "sla_policy__calendar__holidays")
         .get(pk=ticket.pk)
     )
@@ -394,12 +395,12 @@ def ticket_merge(*, source: Ticket, target: Ticket, user, now=None) -> Ticket:
     if source.pk == target.pk:
         raise ValidationError("A ticket cannot be merged into itself.")
     first, second = sorted((source.pk, target.pk))
+    lock_rows(Ticket, first, second)
     locked = {
         t.pk: t
-        for t in Ticket.objects.select_for_update(of=("self",))
-        .select_related("contact", "queue", "sla_policy__calendar")
-        .filter(pk__in=[first, second])
-        .order_by("pk")
+        for t in Ticket.objects.select_related("contact", "queue", "sla_policy__calendar").filter(
+            pk__in=[first, second]
+        )
     }
     source, target = locked[source.pk], locked[target.pk]
     if source.status == TicketStatus.CLOSED or source.merged_into_id:

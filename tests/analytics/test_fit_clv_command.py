@@ -146,8 +146,8 @@ def test_orders_fit_stores_parameters_and_a_value_per_account(
     end = dt.date(1997, 9, 30)
     expected = fit_transactions(*cdnow_orders, observation_end=end, time_unit="weeks")
 
-    # One grouped read, the fit row, one delete, and the inserts in batches (up to 2,000 rows;
-    # SQLite's 999-variable cap makes that about 70 there): 400 accounts, never one a row.
+    # One grouped read, the fit row, one delete, and the inserts in batches (up to 2,000 rows):
+    # 400 accounts, never one a row.
     with django_assert_max_num_queries(14):
         fit = fit_from_orders(observation_end=end, time_unit="weeks")
 

@@ -3,12 +3,10 @@
 The unit tests call the services directly; this one proves the wiring they cannot: the task is
 registered under the name beat uses, a worker started the way ``make run`` starts it finds the
 database and the email backend from the environment alone, and repeated enqueues still send one
-message. The worker shares the test database (a file on SQLite, ``test_<name>`` on PostgreSQL)
-and gets a broker of its own: a fresh filesystem broker folder, or Redis when ``TEST_REDIS_URL``
-is set (use a Redis database no other test run consumes from).
+message. The worker shares the test database (``test_<name>``) and gets a broker of its own: a
+fresh filesystem broker folder, or Redis when ``TEST_REDIS_URL`` is set (use a Redis database no
+other test run consumes from).
 """
-
-import os
 
 import pytest
 
@@ -19,6 +17,7 @@ from crm.services.outbox import email_queue
 from crm.tasks import outbox_send_queued
 from tests.worker import (
     publishing_to,
+    redis_url_for_tests,
     succeeded_runs,
     wait_until,
     worker_broker,
@@ -36,7 +35,7 @@ def test_a_real_worker_sends_a_queued_email_exactly_once(tmp_path):
     mail_dir = tmp_path / "mail"
     mail_dir.mkdir()
     log_path = tmp_path / "worker.log"
-    redis_url = os.environ.get("TEST_REDIS_URL", "")  # empty means the filesystem broker
+    redis_url = redis_url_for_tests()  # empty means the filesystem broker
     env = worker_env(var_dir=var_dir, mail_dir=mail_dir, REDIS_URL=redis_url)
 
     with publishing_to(**worker_broker(var_dir, redis_url=redis_url)):

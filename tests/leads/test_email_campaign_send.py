@@ -4,7 +4,7 @@ email exactly once, whatever crashes or reruns happen in between."""
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -133,7 +133,6 @@ def test_a_variant_that_does_not_compile_sends_nothing(campaign):
     assert not CampaignRecipient.objects.filter(status=RecipientStatus.QUEUED).exists()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="an advisory lock of PostgreSQL")
 def test_a_second_run_while_one_is_queuing_queues_nothing(campaign):
     vps(2)
     other = connections.create_connection("default")

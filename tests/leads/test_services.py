@@ -140,7 +140,6 @@ def test_assignment_by_size_and_source():
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 def test_round_robin_is_fair_under_concurrency(role_groups):
     reps = [UserFactory(username=f"c{i}", roles=[Role.SALES_REP]) for i in range(4)]
     team = TeamFactory(members=reps)

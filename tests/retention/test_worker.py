@@ -4,7 +4,6 @@ Uses the worker kit of tests/worker.py: the worker shares the test database and 
 its own (a fresh filesystem folder, or ``TEST_REDIS_URL``)."""
 
 import datetime as dt
-import os
 from contextlib import contextmanager
 
 import pytest
@@ -16,6 +15,7 @@ from tests.factories.crm import AccountFactory
 from tests.factories.retention import SubscriptionFactory
 from tests.worker import (
     publishing_to,
+    redis_url_for_tests,
     succeeded_runs,
     wait_until,
     worker_broker,
@@ -33,7 +33,7 @@ def _worker(tmp_path):
     """A worker process on a broker of its own; yields (process, log path)."""
     var_dir = tmp_path / "var"
     log_path = tmp_path / "worker.log"
-    redis_url = os.environ.get("TEST_REDIS_URL", "")  # empty means the filesystem broker
+    redis_url = redis_url_for_tests()  # empty means the filesystem broker
     env = worker_env(var_dir=var_dir, REDIS_URL=redis_url)
     broker = worker_broker(var_dir, redis_url=redis_url)
     with publishing_to(**broker), worker_started(env, log_path) as worker:

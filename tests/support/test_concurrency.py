@@ -15,8 +15,6 @@ THREADS = 8
 
 
 def test_round_robin_is_fair_under_concurrent_creation(policies, queue, agent, agent2):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent writers need PostgreSQL (SQLite has one writer at a time)")
     contacts = [ContactFactory() for _ in range(THREADS)]
     barrier = threading.Barrier(THREADS)
     errors = []
