@@ -4,7 +4,7 @@
 # Variables a caller may set:
 #   PYTHON       interpreter that creates .venv (default: the first of python3.13/3.12/3.11/python3
 #                that is 3.11 or newer)
-#   PYTEST_ARGS  extra pytest arguments, e.g. `make test PYTEST_ARGS="-n 2 -x"` or "-k leads"
+#   PYTEST_ARGS  pytest arguments (default "-n 2": two test processes), e.g. "-n 0 -x -k leads"
 #   BENCH_ARGS   arguments for bench/run.py, e.g. `make bench BENCH_ARGS="--scale 10"`
 #   RUN_ADDR     where `make run` serves (default 127.0.0.1:8000)
 
@@ -17,7 +17,7 @@ VENV_PYTHON := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-installed
 REQUIREMENTS := requirements.txt requirements-dev.txt
 RUN_ADDR ?= 127.0.0.1:8000
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 BENCH_ARGS ?=
 PYTHON_CANDIDATES := python3.13 python3.12 python3.11 python3
 
