@@ -1,6 +1,7 @@
 from django.db import models
 
 from analytics.choices import SALES_METRICS, SUPPORT_METRICS, RFMSegment, TimeUnit
+from crm.permissions import may_sell, sees_all_tickets
 from crm.visibility import owner_scope
 
 
@@ -33,9 +34,7 @@ class CustomerValueQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Values are sales numbers: reps see their own accounts', managers their teams', admins
         all; support agents see no amounts (DESIGN.md), so an agent-only user sees none."""
-        if not getattr(user, "is_authenticated", False) or not (
-            user.is_sales_rep or user.is_manager or user.is_admin_role
-        ):
+        if not getattr(user, "is_authenticated", False) or not (may_sell(user)):
             return self.none()
         return owner_scope(self, user, field="account__owner")
 
@@ -190,10 +189,7 @@ class OwnedRollupQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Rows of what the user may see of the underlying records: reps their own, managers
         their teams', admins all (``owner_scope``); ``deals`` rows follow deal visibility."""
-        if self.model.deals and not (
-            getattr(user, "is_authenticated", False)
-            and (user.is_sales_rep or user.is_manager or user.is_admin_role)
-        ):
+        if self.model.deals and not (getattr(user, "is_authenticated", False) and may_sell(user)):
             return self.none()
         return owner_scope(self, user)
 
@@ -315,7 +311,7 @@ class AudienceQuerySet(models.QuerySet):
 
         if not getattr(user, "is_authenticated", False) or not user.has_any_role:
             return self.none()
-        if user.is_admin_role or user.is_support_agent:
+        if sees_all_tickets(user):
             return self.filter(audience=Audience.ASSIGNEE)
         if user.is_manager:
             return self.filter(
@@ -425,7 +421,7 @@ class AccountTicketsQuerySet(models.QuerySet):
 
         if not getattr(user, "is_authenticated", False) or not user.has_any_role:
             return self.none()
-        if user.is_admin_role or user.is_support_agent:
+        if sees_all_tickets(user):
             return self
         condition = models.Q(pk__in=[])
         if user.is_manager:

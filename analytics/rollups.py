@@ -64,6 +64,7 @@ from analytics.models import (
 )
 from analytics.services import job_claim, job_release
 from analytics.sql import Seconds
+from crm.permissions import sees_all_tickets
 
 logger = logging.getLogger(__name__)
 
@@ -460,7 +461,7 @@ def _managers() -> list:
     from crm.models import User
 
     users = User.objects.filter(is_active=True, groups__name=Role.MANAGER).distinct()
-    return [u for u in users if not (u.is_admin_role or u.is_support_agent)]
+    return [u for u in users if not sees_all_tickets(u)]
 
 
 def _manager_views() -> dict[str, list]:

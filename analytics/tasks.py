@@ -2,17 +2,11 @@
 (a run claims its job row; a concurrent or repeated run does nothing)."""
 
 from celery import shared_task
-from django.db import OperationalError
 
 from analytics import services
+from crm.retry import transient_retry
 
-_RETRY = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_backoff_max": 300,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
+_RETRY = transient_retry(backoff_max=300)
 
 
 @shared_task(

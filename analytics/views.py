@@ -14,6 +14,7 @@ from analytics.dashboards import clv, funnel, pipeline, retention, support
 from analytics.dashboards.base import ACCOUNT_SEGMENTS, EVERY_ROLE, DashboardView
 from analytics.models import CLVFit
 from crm.choices import Role
+from crm.permissions import may_manage
 from crm.segments.choices import SegmentTarget
 
 
@@ -51,10 +52,6 @@ class RetentionDashboard(DashboardView):
     segment_targets = ACCOUNT_SEGMENTS
 
 
-def can_refit(user) -> bool:
-    return user.is_authenticated and (user.is_manager or user.is_admin_role)
-
-
 class CLVDashboard(DashboardView):
     title = "Customer lifetime value"
     intro = (
@@ -69,7 +66,7 @@ class CLVDashboard(DashboardView):
         context = super().get_context_data(**kwargs)
         context["fit"] = CLVFit.objects.first()
         context["refit_job"] = services.clv_refit_status()
-        context["can_refit"] = can_refit(self.request.user)
+        context["can_refit"] = may_manage(self.request.user)
         return context
 
 
@@ -77,7 +74,7 @@ class CLVDashboard(DashboardView):
 @require_POST
 def clv_refit(request):
     """Queue a refit of the CLV models (managers and admins); one runs at a time."""
-    if not can_refit(request.user):
+    if not may_manage(request.user):
         raise Http404("No such page.")
     with transaction.atomic():
         queued = services.clv_refit_request(user=request.user)

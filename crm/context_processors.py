@@ -2,6 +2,7 @@ from django.urls import reverse
 
 from crm import registry
 from crm.choices import Role
+from crm.permissions import may_manage, may_sell
 
 
 def navigation(request):
@@ -17,4 +18,7 @@ def navigation(request):
         ],
         "is_admin_role": Role.ADMIN in user.role_names,
         "is_manager": Role.MANAGER in user.role_names,
+        # crm.permissions' predicates, for templates that show an action only to who may take it.
+        "may_sell": may_sell(user),
+        "may_manage": may_manage(user),
     }

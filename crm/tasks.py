@@ -5,17 +5,11 @@ services already handle SMTP failures per message, and beat runs both tasks agai
 """
 
 from celery import shared_task
-from django.db import OperationalError
 
+from crm.retry import transient_retry
 from crm.services import outbox, reminders
 
-_RETRY = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
+_RETRY = transient_retry()
 
 
 @shared_task(

@@ -7,6 +7,7 @@ from django.db import models
 from django.urls import reverse
 
 from crm.models import Contact, OutboundEmail, Segment
+from crm.permissions import may_manage
 from crm.visibility import owner_scope
 from leads.choices import (
     AttributionTouch,
@@ -24,7 +25,7 @@ class EmailCampaignQuerySet(models.QuerySet):
         pages show revenue credited from every deal the user may see)."""
         if not getattr(user, "is_authenticated", False):
             return self.none()
-        if not (user.is_admin_role or user.is_manager):
+        if not may_manage(user):
             return self.none()
         return owner_scope(self, user, field="created_by")
 

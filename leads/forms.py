@@ -6,6 +6,7 @@ from django.template import TemplateSyntaxError
 
 from crm.forms import OwnedModelForm, assignable_users
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.permissions import may_manage
 from crm.segments.selectors import segments_usable_by
 from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus, StepAction
 from leads.models import Lead, Sequence, SequenceStep, SequenceStepVariant
@@ -157,7 +158,7 @@ class BulkActionForm(forms.Form):
         self.user = user
         self.fields["owner"].queryset = assignable_users(user)
         self.fields["sequence"].queryset = Sequence.objects.visible_to(user).filter(is_active=True)
-        if not (user.is_manager or user.is_admin_role):
+        if not may_manage(user):
             self.fields["action"].choices = [c for c in BULK_ACTIONS if c[0] != "assign"]
 
     def clean_ids(self):

@@ -10,6 +10,7 @@ from django_countries.fields import CountryField
 
 from crm.choices import Industry
 from crm.models import Account, Contact, Team
+from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
 from leads.choices import (
     BuyingRole,
@@ -37,7 +38,7 @@ class CampaignQuerySet(models.QuerySet):
     def changeable_by(self, user):
         if not getattr(user, "is_authenticated", False):
             return self.none()
-        if user.is_admin_role or user.is_manager:
+        if may_manage(user):
             return self
         return self.none()
 
@@ -389,12 +390,12 @@ class SequenceQuerySet(models.QuerySet):
         """Sales roles read every sequence (to enrol their leads); support agents none."""
         if not getattr(user, "is_authenticated", False):
             return self.none()
-        if user.is_sales_rep or user.is_manager or user.is_admin_role:
+        if may_sell(user):
             return self
         return self.none()
 
     def changeable_by(self, user):
-        if getattr(user, "is_authenticated", False) and (user.is_admin_role or user.is_manager):
+        if may_manage(user):
             return self
         return self.none()
 

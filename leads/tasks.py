@@ -5,13 +5,9 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
-_RETRY = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
+from crm.retry import transient_retry
+
+_RETRY = transient_retry()
 
 
 @shared_task(name="leads.tasks.import_run", soft_time_limit=55 * 60, time_limit=60 * 60, **_RETRY)

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from crm.models import Account
+from crm.permissions import may_sell
 from crm.visibility import any_role, owner_scope
 from retention.choices import (
     AdvocateStatus,
@@ -36,16 +37,9 @@ def _default_currency():
     return settings.DEFAULT_CURRENCY
 
 
-def sees_revenue(user) -> bool:
-    """MRR is deal money: sales reps, managers and admins see it; support agents do not."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.is_sales_rep or user.is_manager or user.is_admin_role
-
-
 def revenue_scope(queryset, user, field="owner"):
     """Rows of records the user owns (teams' for managers, all for admins), for revenue roles."""
-    if not sees_revenue(user):
+    if not may_sell(user):
         return queryset.none()
     return owner_scope(queryset, user, field=field)
 

@@ -7,6 +7,8 @@ from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, 
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from crm.permissions import may_sell
+from crm.visibility import owner_in_scope
 from retention.choices import PAYING_STATUSES, HealthColour, HealthComponentKey, SubscriptionStatus
 from retention.models import (
     HealthScore,
@@ -67,9 +69,8 @@ def renewals_by_month(*, user, today: dt.date | None = None, months: int = 12) -
 def account_subscriptions(*, user, account, limit: int = 10) -> dict | None:
     """The account panel: its subscriptions and paying MRR per currency; None for users who
     see no revenue. One query (a second only for accounts with more than ``limit``)."""
-    from retention.models import sees_revenue
 
-    if not sees_revenue(user):
+    if not may_sell(user):
         return None
     visible = Subscription.objects.visible_to(user).filter(account=account)
     rows = list(visible.order_by("status", "renewal_date", "id")[: limit + 1])
@@ -92,7 +93,7 @@ def account_subscriptions(*, user, account, limit: int = 10) -> dict | None:
         "subscriptions": rows[:limit],
         "more": more,
         "mrr_totals": totals,
-        "can_create": user.is_sales_rep or user.is_manager or user.is_admin_role,
+        "can_create": may_sell(user),
     }
 
 
@@ -176,9 +177,9 @@ def nps_summary(*, user, group: str = "month", since: dt.date | None = None, lim
 
 def account_recommendations(*, user, account, limit: int = 5) -> dict | None:
     """The account panel: open upsell recommendations with their reasons (revenue roles)."""
-    from retention.models import Recommendation, sees_revenue
+    from retention.models import Recommendation
 
-    if not sees_revenue(user):
+    if not may_sell(user):
         return None
     rows = list(
         Recommendation.objects.visible_to(user)
@@ -187,15 +188,6 @@ def account_recommendations(*, user, account, limit: int = 5) -> dict | None:
     )
     return {
         "recommendations": rows,
-        "can_take": may_change_account(user, account),
+        "can_take": owner_in_scope(user, account.owner_id),
         "account": account,
     }
-
-
-def may_change_account(user, account) -> bool:
-    """What ``Account.objects.changeable_by(user)`` decides, without a query."""
-    if user.is_admin_role:
-        return True
-    if user.is_manager:
-        return account.owner_id in user.managed_user_ids
-    return account.owner_id == user.pk

@@ -4,17 +4,12 @@ quietly when its row is gone. Only transient database errors are retried."""
 import logging
 
 from celery import shared_task
-from django.db import OperationalError
+
+from crm.retry import transient_retry
 
 logger = logging.getLogger(__name__)
 
-_RETRY = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_backoff_max": 300,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
+_RETRY = transient_retry(backoff_max=300)
 
 
 @shared_task(name="retention.tasks.nightly", soft_time_limit=5 * 60, time_limit=6 * 60, **_RETRY)

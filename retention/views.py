@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Account
+from crm.permissions import may_manage, may_sell
 from crm.segments.selectors import segments_usable_by
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDetailView, RecordFormView
@@ -41,14 +42,13 @@ from retention.models import (
     RiskEpisode,
     Subscription,
     TestimonialRequest,
-    sees_revenue,
 )
 from retention.services import advocacy as advocacy_services
 from retention.services import risk, subscriptions, upsell, usage
 
 
 def _revenue_user(request):
-    if not sees_revenue(request.user):
+    if not may_sell(request.user):
         raise Http404
 
 
@@ -80,7 +80,7 @@ class SubscriptionListView(FilteredListView):
         return Subscription.objects.visible_to(self.request.user).select_related("account", "owner")
 
     def can_create(self):
-        return sees_revenue(self.request.user)
+        return may_sell(self.request.user)
 
 
 class SubscriptionDetailView(RecordDetailView):
@@ -108,7 +108,7 @@ class SubscriptionFormView(RecordFormView):
     object_name = "subscription"
 
     def may_create(self, user):
-        return sees_revenue(user)
+        return may_sell(user)
 
     def get_form_class(self):
         return SubscriptionEditForm if self.object else SubscriptionCreateForm
@@ -192,7 +192,7 @@ def renewals(request):
 @login_required
 def usage_import(request):
     """Managers and admins upload usage CSVs; each bad row is reported, good rows are kept."""
-    if not (request.user.is_manager or request.user.is_admin_role):
+    if not may_manage(request.user):
         raise Http404
     result = None
     form = UsageImportForm(request.POST or None, request.FILES or None)
@@ -394,7 +394,7 @@ def nps(request):
     contact segment or to the contacts of paying accounts."""
     if not request.user.has_any_role:
         raise Http404
-    may_run = request.user.is_manager or request.user.is_admin_role
+    may_run = may_manage(request.user)
     form = NpsRunForm(user=request.user) if may_run else None
     if request.method == "POST":
         if not may_run:

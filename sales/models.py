@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Account, Contact
+from crm.permissions import may_manage, may_sell
 from crm.visibility import owner_scope
 from leads.models import Campaign, Lead
 from sales.choices import (
@@ -33,16 +34,8 @@ def _default_currency():
     return settings.DEFAULT_CURRENCY
 
 
-def sees_deals(user) -> bool:
-    """Sales reps, managers and admins see opportunities; support agents see no deals or
-    amounts (DESIGN.md), so a user who is only an agent sees none."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.is_sales_rep or user.is_manager or user.is_admin_role
-
-
 def deal_scope(queryset, user, field="owner"):
-    if not sees_deals(user):
+    if not may_sell(user):
         return queryset.none()
     return owner_scope(queryset, user, field=field)
 
@@ -51,10 +44,10 @@ class SharedQuerySet(models.QuerySet):
     """Catalogue and configuration every deal-seeing role reads; admins and managers change."""
 
     def visible_to(self, user):
-        return self if sees_deals(user) else self.none()
+        return self if may_sell(user) else self.none()
 
     def changeable_by(self, user):
-        if getattr(user, "is_authenticated", False) and (user.is_admin_role or user.is_manager):
+        if may_manage(user):
             return self
         return self.none()
 
@@ -361,7 +354,7 @@ class QuotaQuerySet(models.QuerySet):
         return deal_scope(self, user)
 
     def changeable_by(self, user):
-        if getattr(user, "is_authenticated", False) and (user.is_admin_role or user.is_manager):
+        if may_manage(user):
             return owner_scope(self, user)
         return self.none()
 

@@ -1,6 +1,7 @@
 """What sales adds to crm's registries (navigation, search, timeline, detail panels, seed)."""
 
 from crm.choices import Role
+from crm.permissions import may_sell
 
 DEAL_ROLES = (Role.SALES_REP, Role.MANAGER, Role.ADMIN)
 ACCOUNT_PANEL_ROWS = 10
@@ -8,9 +9,9 @@ ACCOUNT_PANEL_ROWS = 10
 
 def _opportunities_panel(field: str):
     def context(request, obj):
-        from sales.models import Opportunity, sees_deals
+        from sales.models import Opportunity
 
-        if not sees_deals(request.user):
+        if not may_sell(request.user):
             return None  # support agents see no deals or amounts
         rows = list(
             Opportunity.objects.visible_to(request.user)
@@ -34,10 +35,10 @@ def _pipeline_widget(request):
     from django.db.models import Count, Q, Sum
     from django.utils import timezone
 
-    from sales.models import Opportunity, sees_deals
+    from sales.models import Opportunity
     from sales.selectors import weighted_sum
 
-    if not sees_deals(request.user):
+    if not may_sell(request.user):
         return None
     open_deals = Opportunity.objects.visible_to(request.user).open()
     today = timezone.localdate()

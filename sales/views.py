@@ -13,9 +13,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.models import Contact, Task
+from crm.permissions import may_manage, may_sell
 from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView, is_htmx
 from crm.views.records import RecordDetailView, RecordFormView
+from crm.visibility import owner_in_scope
 from sales import selectors, services
 from sales.choices import PeriodKind, QuoteStatus, StageKind
 from sales.filtersets import OnboardingFilterSet, OpportunityFilterSet, OrderFilterSet
@@ -35,7 +37,6 @@ from sales.models import (
     Pipeline,
     Quote,
     Stage,
-    sees_deals,
 )
 
 STAGE_HISTORY_SHOWN = 20
@@ -43,7 +44,7 @@ STAGE_HISTORY_SHOWN = 20
 
 def _require_deals(user) -> None:
     """Support agents have no access to deals or amounts: every deal page is a 404 for them."""
-    if not sees_deals(user):
+    if not may_sell(user):
         raise Http404
 
 
@@ -140,7 +141,7 @@ class OpportunityFormView(RecordFormView):
     object_name = "opportunity"
 
     def may_create(self, user) -> bool:
-        return sees_deals(user)
+        return may_sell(user)
 
     def get_initial(self):
         initial = super().get_initial()
@@ -299,7 +300,7 @@ def line_item_remove(request, pk):
 def board_context(request, pipeline, *, owner=None, error="") -> dict:
     user = request.user
     owner_id = int(owner) if owner and str(owner).isdigit() else None
-    if owner_id and not (user.is_admin_role or owner_id in user.managed_user_ids):
+    if owner_id and not owner_in_scope(user, owner_id):
         owner_id = None
     columns = selectors.pipeline_board(user=user, pipeline=pipeline, owner_id=owner_id)
     closing = {s.kind: s for s in pipeline.stages.exclude(kind=StageKind.OPEN).order_by("order")}
@@ -314,7 +315,7 @@ def board_context(request, pipeline, *, owner=None, error="") -> dict:
         "won_stage": closing.get(StageKind.WON),
         "lost_stage": closing.get(StageKind.LOST),
         "owner_id": owner_id or "",
-        "owners": selectors.forecast_reps(user) if (user.is_manager or user.is_admin_role) else [],
+        "owners": selectors.forecast_reps(user) if may_manage(user) else [],
         "board_error": error,
     }
 
@@ -351,7 +352,7 @@ def forecast(request):
     rep_raw = request.GET.get("rep", "")
     rep_ids = [int(rep_raw)] if rep_raw.isdigit() else None
     all_reps = selectors.forecast_reps(request.user)
-    may_set_quota = request.user.is_manager or request.user.is_admin_role
+    may_set_quota = may_manage(request.user)
     quota_form = QuotaForm(request.POST or None, reps=all_reps) if may_set_quota else None
     if request.method == "POST":
         if quota_form is None:
@@ -485,7 +486,7 @@ def order_detail(request, pk):
 @login_required
 def order_import(request):
     _require_deals(request.user)
-    if not (request.user.is_manager or request.user.is_admin_role):
+    if not may_manage(request.user):
         raise Http404
     form = OrderImportForm(request.POST or None, request.FILES or None)
     result = None
@@ -534,7 +535,7 @@ class OnboardingDetailView(RecordDetailView):
         context["items"] = items
         context["items_done"] = sum(1 for t in items if t.done_at)
         context["now"] = now
-        context["show_deal"] = sees_deals(self.request.user)
+        context["show_deal"] = may_sell(self.request.user)
         mine = set(
             Task.objects.visible_to(self.request.user)
             .filter(pk__in=[t.pk for t in items])

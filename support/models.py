@@ -11,6 +11,7 @@ from django.urls import reverse
 from timezone_field import TimeZoneField
 
 from crm.models import Account, Contact, Team
+from crm.permissions import has_role, may_manage, sees_all_tickets
 from support import sla
 from support.choices import (
     ACTIVE_STATUSES,
@@ -24,24 +25,15 @@ from support.choices import (
 )
 
 
-def _has_role(user) -> bool:
-    return getattr(user, "is_authenticated", False) and user.has_any_role
-
-
-def may_configure_desk(user) -> bool:
-    """Managers and admins change the desk's settings (queues, calendars, canned replies)."""
-    return _has_role(user) and (user.is_admin_role or user.is_manager)
-
-
 class DeskConfigQuerySet(models.QuerySet):
     """Queues, calendars, policies, tags and canned replies: desk settings every role reads and
     only managers and admins change."""
 
     def visible_to(self, user):
-        return self if _has_role(user) else self.none()
+        return self if has_role(user) else self.none()
 
     def changeable_by(self, user):
-        return self if may_configure_desk(user) else self.none()
+        return self if may_manage(user) else self.none()
 
 
 class BusinessCalendar(models.Model):
@@ -229,9 +221,9 @@ class TicketQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Agents and admins: all; managers: their teams' queues, members' tickets and members'
         accounts; reps: tickets of accounts they own (read only)."""
-        if not _has_role(user):
+        if not has_role(user):
             return self.none()
-        if user.is_admin_role or user.is_support_agent:
+        if sees_all_tickets(user):
             return self
         condition = Q(pk__in=[])
         if user.is_manager:
@@ -241,9 +233,9 @@ class TicketQuerySet(models.QuerySet):
         return self.filter(condition)
 
     def changeable_by(self, user):
-        if not _has_role(user):
+        if not has_role(user):
             return self.none()
-        if user.is_admin_role or user.is_support_agent:
+        if sees_all_tickets(user):
             return self
         if user.is_manager:
             return self.filter(self._managed(user))

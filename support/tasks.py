@@ -1,17 +1,11 @@
 """Celery tasks of the support desk. Thin: each calls one idempotent service."""
 
 from celery import shared_task
-from django.db import OperationalError
 
+from crm.retry import transient_retry
 from support.services import escalations, inbound
 
-_RETRY = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
+_RETRY = transient_retry()
 
 
 @shared_task(name="support.tasks.sla_watch", soft_time_limit=100, time_limit=120, **_RETRY)

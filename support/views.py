@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.generic import FormView
 
 from crm.models import Contact
+from crm.permissions import may_manage, may_work_tickets
 from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView, RecordFormView, timeline_context
@@ -38,15 +39,7 @@ from support.forms import (
     StatusForm,
     TicketCreateForm,
 )
-from support.models import (
-    Attachment,
-    CannedReply,
-    CsatSurvey,
-    Queue,
-    QueueAgent,
-    Ticket,
-    may_configure_desk,
-)
+from support.models import Attachment, CannedReply, CsatSurvey, Queue, QueueAgent, Ticket
 from support.services import clock, inbound
 from support.services import tickets as ticket_services
 from support.services.canned import (
@@ -57,11 +50,6 @@ from support.services.canned import (
 )
 from support.services.csat import csat_answer
 from support.services.queues import queue_agent_set_shift, queue_set_assignment
-
-
-def may_work(user) -> bool:
-    return ticket_services.may_work_tickets(user)
-
 
 # Lists ---------------------------------------------------------------------------------------
 
@@ -101,11 +89,11 @@ class TicketListView(FilteredListView):
         return selectors.ticket_list(user=self.request.user)
 
     def can_create(self):
-        return may_work(self.request.user)
+        return may_work_tickets(self.request.user)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        may_bulk = may_work(self.request.user)
+        may_bulk = may_work_tickets(self.request.user)
         selectors.attach_countdowns(context["object_list"])
         tables.ticket_rows(context["object_list"], may_bulk=may_bulk)
         context.update(
@@ -166,7 +154,7 @@ QUEUE_VIEWS = [
 @require_POST
 def ticket_bulk(request):
     """Assign, unassign, set status or priority of the ticked tickets."""
-    if not may_work(request.user):
+    if not may_work_tickets(request.user):
         raise Http404
     form = BulkForm(request.POST)
     back = request.POST.get("next") or reverse("support:ticket_list")
@@ -410,7 +398,7 @@ class TicketCreateView(FormView):
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return HttpResponseRedirect(f"{reverse('login')}?next={request.path}")
-        if not may_work(request.user):
+        if not may_work_tickets(request.user):
             raise Http404
         return super().dispatch(request, *args, **kwargs)
 
@@ -504,7 +492,7 @@ class CannedReplyListView(FilteredListView):
     default_sort = "title"
 
     def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and not may_work(request.user):
+        if request.user.is_authenticated and not may_work_tickets(request.user):
             raise Http404
         return super().dispatch(request, *args, **kwargs)
 
@@ -512,7 +500,7 @@ class CannedReplyListView(FilteredListView):
         return CannedReply.objects.visible_to(self.request.user)
 
     def can_create(self):
-        return may_configure_desk(self.request.user)
+        return may_manage(self.request.user)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -528,7 +516,7 @@ class CannedReplyFormView(RecordFormView):
     object_name = "canned"
 
     def may_create(self, user) -> bool:
-        return may_configure_desk(user)
+        return may_manage(user)
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -560,7 +548,7 @@ def _queues_page(request, *, status=200, forms=None):
         .prefetch_related(Prefetch("agents", QueueAgent.objects.select_related("user")))
         .order_by("name")
     )
-    may_change = may_configure_desk(request.user)
+    may_change = may_manage(request.user)
     forms = forms or {}
     for queue in queues:
         queue.form = forms.get(queue.pk) or (
@@ -589,7 +577,7 @@ def _queues_page(request, *, status=200, forms=None):
 @require_GET
 def queue_list(request):
     """The desk's queues: their rule and who is on shift; agents go on or off shift here."""
-    if not may_work(request.user):
+    if not may_work_tickets(request.user):
         raise Http404
     return _queues_page(request)
 

@@ -23,6 +23,7 @@ from analytics.models import AccountTicketsDay, BusyAccountMonth, OpenTickets, S
 from analytics.sql import Seconds
 from analytics.sql import percentiles as sql_percentiles
 from crm.models import Account
+from crm.permissions import sees_all_tickets
 from support.choices import ACTIVE_STATUSES, Priority, TicketStatus
 from support.models import CsatSurvey, Ticket
 
@@ -86,7 +87,7 @@ def _audience_rows(scope: Scope, rows):
     if not scope.pinned and scope.owner_ids is not None:
         return rows.filter(audience=Audience.ASSIGNEE, person_id__in=scope.owner_ids).order_by()
     user = scope.user
-    if user.is_admin_role or user.is_support_agent:
+    if sees_all_tickets(user):
         audience = Audience.ASSIGNEE
     elif user.is_manager:
         audience = Audience.MANAGER

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 from crm.filtersets import AccountFilterSet, ContactFilterSet
 from crm.forms import AccountForm, ContactForm
 from crm.models import Account, Contact, User
+from crm.permissions import may_sell
 from crm.services import customers
 from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView
@@ -14,10 +15,6 @@ from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from crm.visibility import owner_in_scope
 
 ACCOUNT_CONTACTS_SHOWN = 25
-
-
-def _may_create(user) -> bool:
-    return user.is_sales_rep or user.is_manager or user.is_admin_role
 
 
 class AccountListView(FilteredListView):
@@ -45,7 +42,7 @@ class AccountListView(FilteredListView):
         return Account.objects.visible_to(self.request.user).select_related("owner")
 
     def can_create(self):
-        return _may_create(self.request.user)
+        return may_sell(self.request.user)
 
 
 class ContactListView(FilteredListView):
@@ -73,7 +70,7 @@ class ContactListView(FilteredListView):
         return Contact.objects.visible_to(self.request.user).select_related("account", "owner")
 
     def can_create(self):
-        return _may_create(self.request.user)
+        return may_sell(self.request.user)
 
 
 class AccountDetailView(RecordDetailView):

@@ -13,6 +13,7 @@ from django.views.generic import DetailView, FormView, TemplateView
 from crm import registry
 from crm.forms import ActivityForm, TaskForm
 from crm.models import Activity, Task
+from crm.permissions import may_sell
 
 TIMELINE_LENGTH = 20
 
@@ -81,7 +82,7 @@ class RecordFormView(LoginRequiredMixin, FormView):
         return super().dispatch(request, *args, **kwargs)
 
     def may_create(self, user) -> bool:
-        return user.is_sales_rep or user.is_manager or user.is_admin_role
+        return may_sell(user)
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()

@@ -11,6 +11,7 @@ from crm.choices import ActivityKind
 from crm.forms import assignable_users
 from crm.models import Account, Activity, Contact, Task, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.permissions import may_manage
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
 from leads.choices import EnrollmentStopReason, LeadStatus
@@ -386,7 +387,7 @@ def _notify_owner(*, lead: Lead, owner_id: int, reason: str, key_suffix: str = "
 
 
 def _check_may_reassign(user, owner) -> None:
-    if not (user.is_manager or user.is_admin_role):
+    if not may_manage(user):
         raise PermissionDenied("Only managers and admins reassign leads.")
     if not assignable_users(user).filter(pk=owner.pk).exists():
         raise ValidationError("You cannot give leads to that user.")

@@ -12,6 +12,7 @@ from django.template import TemplateSyntaxError
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from crm.permissions import may_manage
 from crm.segments.choices import SegmentTarget
 from crm.segments.selectors import segment_count, segment_queryset, segments_usable_by
 from crm.views.lists import Column, FilteredListView, is_htmx
@@ -29,10 +30,6 @@ from leads.models import Campaign, CampaignRecipient, EmailCampaign
 from leads.services import email_campaign_authoring as authoring
 from leads.services import email_campaigns as sending
 from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, REPLY_DAYS
-
-
-def may_run_campaigns(user) -> bool:
-    return user.is_authenticated and (user.is_manager or user.is_admin_role)
 
 
 def access_email_campaign(request, pk) -> EmailCampaign:
@@ -63,7 +60,7 @@ class EmailCampaignListView(FilteredListView):
     default_sort = "-created"
 
     def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and not may_run_campaigns(request.user):
+        if request.user.is_authenticated and not may_manage(request.user):
             raise Http404
         return super().dispatch(request, *args, **kwargs)
 
@@ -140,7 +137,7 @@ class EmailCampaignDetailView(FilteredListView):
 def email_campaign_form(request, pk=None):
     """Create a draft, or edit one (a scheduled campaign is taken back to draft to be edited)."""
     campaign = access_email_campaign(request, pk) if pk else None
-    if campaign is None and not may_run_campaigns(request.user):
+    if campaign is None and not may_manage(request.user):
         raise Http404
     if campaign is not None and campaign.status != EmailCampaignStatus.DRAFT:
         messages.error(request, "Only a draft can be edited; unschedule it first.")
@@ -249,7 +246,7 @@ def _usable_segment(request):
 @require_GET
 def email_campaign_audience(request):
     """HTMX: the chosen segment's live size, and how many of them may be mailed."""
-    if not may_run_campaigns(request.user):
+    if not may_manage(request.user):
         raise Http404
     segment = _usable_segment(request)
     context = {"segment": segment}
@@ -268,7 +265,7 @@ def email_campaign_audience(request):
 @require_POST
 def email_campaign_preview(request):
     """HTMX: one variant rendered for the first consenting contact of the chosen segment."""
-    if not may_run_campaigns(request.user):
+    if not may_manage(request.user):
         raise Http404
     slot = request.POST.get("slot", "0")
     slot = slot if slot.isdigit() else "0"
@@ -302,7 +299,7 @@ def email_campaign_preview(request):
 def campaign_roi_panel(request, pk):
     """HTMX: a marketing campaign's ROI, loaded after the page (it ranks every touch of the
     accounts the campaign reached against their won deals)."""
-    if not may_run_campaigns(request.user):
+    if not may_manage(request.user):
         raise Http404
     campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
     return render(

@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
+from crm.permissions import may_manage
 from crm.views.lists import is_htmx
 from leads.choices import ImportStatus
 from leads.forms import ImportMappingForm, ImportUploadForm
@@ -15,19 +16,15 @@ from leads.models import ImportJob
 from leads.services import imports
 
 
-def may_import(user) -> bool:
-    return user.is_manager or user.is_admin_role
-
-
 def _job(request, pk) -> ImportJob:
-    if not may_import(request.user):
+    if not may_manage(request.user):
         raise Http404
     return get_object_or_404(ImportJob.objects.visible_to(request.user), pk=pk)
 
 
 @login_required
 def import_start(request):
-    if not may_import(request.user):
+    if not may_manage(request.user):
         raise Http404
     form = ImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from crm.permissions import may_manage, may_sell
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from leads import selectors
@@ -28,10 +29,6 @@ from leads.services import leads as lead_services
 from leads.services import sequences
 
 EMAIL_CAMPAIGNS_SHOWN = 20
-
-
-def may_sell(user) -> bool:
-    return user.is_sales_rep or user.is_manager or user.is_admin_role
 
 
 class LeadListView(FilteredListView):
@@ -106,9 +103,7 @@ class LeadDetailView(RecordDetailView):
             enrollments=selectors.lead_enrollments(lead=lead),
             disqualify_form=DisqualifyForm(),
             convert_form=ConvertForm(initial={"opportunity_name": f"{lead.company_name or lead}"}),
-            reassign_form=ReassignForm(user=user)
-            if user.is_manager or user.is_admin_role
-            else None,
+            reassign_form=ReassignForm(user=user) if may_manage(user) else None,
             enrol_form=EnrolForm(user=user),
             bant=[
                 ("Budget", bool(lead.budget_amount) or lead.budget_confirmed),
@@ -202,7 +197,7 @@ def lead_convert(request, pk):
 @require_POST
 def lead_reassign(request, pk):
     lead = access_lead(request, pk)
-    if not (request.user.is_manager or request.user.is_admin_role):
+    if not may_manage(request.user):
         raise Http404
     form = ReassignForm(request.POST, user=request.user)
     if form.is_valid():
@@ -290,7 +285,7 @@ def campaign_detail(request, pk):
     leads = Lead.objects.visible_to(request.user).filter(campaign=campaign)
     user = request.user
     # Email campaigns and credited revenue are for those who run campaigns (managers, admins).
-    runs_campaigns = user.is_manager or user.is_admin_role
+    runs_campaigns = may_manage(user)
     return render(
         request,
         "leads/campaign_detail.html",

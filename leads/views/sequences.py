@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm.models import Activity
+from crm.permissions import may_sell
 from crm.segments.selectors import segments_usable_by
 from crm.views.lists import is_htmx
 from leads.forms import SegmentEnrolForm
@@ -23,7 +24,7 @@ SEGMENT_ENROLMENTS_SHOWN = 5
 
 @login_required
 def sequence_list(request):
-    if not (request.user.is_sales_rep or request.user.is_manager or request.user.is_admin_role):
+    if not may_sell(request.user):
         raise Http404
     sequences = list(Sequence.objects.visible_to(request.user).order_by("name")[:100])
     counts = sequences_counts([s.pk for s in sequences])

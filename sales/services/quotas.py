@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from crm.permissions import may_manage
 from crm.visibility import owner_in_scope
 from sales.choices import PeriodKind
 from sales.models import Quota
@@ -17,7 +18,7 @@ def quota_set(*, user, owner, period_kind: str, period_start, amount: Decimal, c
     """Set (create or replace) ``owner``'s quota for the period holding ``period_start``.
 
     Only managers (for their teams) and admins set quotas."""
-    if not (user.is_manager or user.is_admin_role) or not owner_in_scope(user, owner.pk):
+    if not may_manage(user) or not owner_in_scope(user, owner.pk):
         raise ValidationError({"owner": "You can set quotas only for your own team."})
     if period_kind not in PeriodKind.values:
         raise ValidationError({"period_kind": "Month or quarter."})

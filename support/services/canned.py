@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template import Context, Engine, TemplateSyntaxError
 
-from support.models import CannedReply, may_configure_desk
+from crm.permissions import may_manage
+from support.models import CannedReply
 
 #: Tags that reach outside the context (files, debug output) are refused outright.
 FORBIDDEN_TAGS = re.compile(r"{%\s*(debug|include|extends|load|ssi|csrf_token)\b")
@@ -71,7 +72,7 @@ def canned_render(*, body: str, ticket, agent) -> str:
 
 
 def _check_may_change(user) -> None:
-    if not may_configure_desk(user):
+    if not may_manage(user):
         raise ValidationError("Only managers and admins change canned replies.")
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from crm.choices import ActivityKind
 from crm.db import lock_rows
 from crm.models import User
+from crm.permissions import may_work_tickets
 from crm.services.outbox import email_queue, outbox_message_id
 from crm.services.timeline import activity_log
 from support import surveys
@@ -54,12 +55,6 @@ def _store_files(*, ticket, files, message=None) -> list:
 
 def default_queue() -> Queue | None:
     return Queue.objects.filter(is_default=True).order_by("id").first()
-
-
-def may_work_tickets(user) -> bool:
-    return bool(
-        user and user.is_active and (user.is_support_agent or user.is_manager or user.is_admin_role)
-    )
 
 
 @transaction.atomic

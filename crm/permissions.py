@@ -1,0 +1,45 @@
+"""Who may do what: each role rule of DESIGN.md's table, once, named for what it allows.
+
+The models' querysets (``visible_to`` / ``changeable_by``, built from ``crm.visibility``) decide
+which rows a user reaches; these predicates decide which actions and screens a user has. Views,
+forms, services, models and registrations ask here; nothing else tests role membership.
+
+| predicate | who | what it allows |
+| --- | --- | --- |
+| ``has_role`` | anyone holding a role | the application at all: shared records (accounts, contacts, campaigns) |
+| ``may_sell`` | sales reps, managers, admins | leads, deals, sequences, quotes; creating accounts and contacts |
+| ``may_manage`` | managers, admins | their teams' work: reassignment, quotas, imports, email campaigns, surveys, desk and catalogue settings |
+| ``may_work_tickets`` | support agents, managers, admins (active) | the support desk: taking, replying to and changing tickets |
+| ``sees_all_tickets`` | support agents, admins | every ticket, not only those of their teams or accounts |
+"""
+
+
+def has_role(user) -> bool:
+    """Signed in and holding at least one role (a user without one sees nothing)."""
+    return bool(getattr(user, "is_authenticated", False) and user.has_any_role)
+
+
+def may_sell(user) -> bool:
+    """Works leads and deals: sales reps, managers and admins. Support agents see no deals or
+    amounts."""
+    return has_role(user) and (user.is_sales_rep or user.is_manager or user.is_admin_role)
+
+
+def may_manage(user) -> bool:
+    """Acts for teams: managers (for the teams they manage) and admins (for everyone)."""
+    return has_role(user) and (user.is_manager or user.is_admin_role)
+
+
+def may_work_tickets(user) -> bool:
+    """Works the support desk: active support agents, managers and admins."""
+    return (
+        has_role(user)
+        and user.is_active
+        and (user.is_support_agent or user.is_manager or user.is_admin_role)
+    )
+
+
+def sees_all_tickets(user) -> bool:
+    """Sees every ticket: support agents and admins (managers see their teams', reps their
+    accounts')."""
+    return has_role(user) and (user.is_support_agent or user.is_admin_role)
