@@ -8,6 +8,7 @@ from crm.filtersets import AccountFilterSet, ContactFilterSet
 from crm.forms import AccountForm, ContactForm
 from crm.models import Account, Contact, User
 from crm.permissions import may_sell
+from crm.selectors import account_get, account_list, contact_get, contact_list
 from crm.services import customers
 from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView
@@ -38,8 +39,10 @@ class AccountListView(FilteredListView):
     }
     default_sort = "-created"
 
+    list_selector = account_list
+
     def base_queryset(self):
-        return Account.objects.visible_to(self.request.user).select_related("owner")
+        return super().base_queryset().select_related("owner")
 
     def can_create(self):
         return may_sell(self.request.user)
@@ -66,8 +69,10 @@ class ContactListView(FilteredListView):
     }
     default_sort = "-created"
 
+    list_selector = contact_list
+
     def base_queryset(self):
-        return Contact.objects.visible_to(self.request.user).select_related("account", "owner")
+        return super().base_queryset().select_related("account", "owner")
 
     def can_create(self):
         return may_sell(self.request.user)
@@ -75,13 +80,11 @@ class ContactListView(FilteredListView):
 
 class AccountDetailView(RecordDetailView):
     model = Account
+    selector = account_get
     template_name = "crm/account_detail.html"
 
     def can_change(self):
         return owner_in_scope(self.request.user, self.object.owner_id)
-
-    def get_queryset(self):
-        return super().get_queryset().select_related("owner")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -97,17 +100,16 @@ class AccountDetailView(RecordDetailView):
 
 class ContactDetailView(RecordDetailView):
     model = Contact
+    selector = contact_get
     template_name = "crm/contact_detail.html"
 
     def can_change(self):
         return owner_in_scope(self.request.user, self.object.owner_id)
 
-    def get_queryset(self):
-        return super().get_queryset().select_related("owner", "account", "account__owner")
-
 
 class AccountFormView(RecordFormView):
     model = Account
+    selector = account_get
     form_class = AccountForm
     create_service = customers.account_create
     update_service = customers.account_update
@@ -116,6 +118,7 @@ class AccountFormView(RecordFormView):
 
 class ContactFormView(RecordFormView):
     model = Contact
+    selector = contact_get
     form_class = ContactForm
     create_service = customers.contact_create
     update_service = customers.contact_update
@@ -131,6 +134,7 @@ class ContactFormView(RecordFormView):
 
 class AccountDeleteView(RecordDeleteView):
     model = Account
+    selector = account_get
     delete_service = customers.account_delete
     object_name = "account"
     success_url_name = "account_list"
@@ -138,6 +142,7 @@ class AccountDeleteView(RecordDeleteView):
 
 class ContactDeleteView(RecordDeleteView):
     model = Contact
+    selector = contact_get
     delete_service = customers.contact_delete
     object_name = "contact"
     success_url_name = "contact_list"
@@ -163,7 +168,7 @@ def user_autocomplete(request):
 def account_autocomplete(request):
     """Accounts matching ``q`` for pickers: ``{"results": [{"value", "text"}]}``."""
     queryset = text_search(
-        Account.objects.visible_to(request.user), ("name", "domain"), request.GET.get("q", "")
+        account_list(user=request.user), ("name", "domain"), request.GET.get("q", "")
     )
     rows = queryset.order_by("name", "id").values("pk", "name", "domain")[:20]
     return JsonResponse(

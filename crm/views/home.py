@@ -6,7 +6,8 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from crm import registry
-from crm.models import Activity, Task
+from crm.models import Task
+from crm.selectors import activity_list
 
 HOME_LIST_LENGTH = 15
 
@@ -28,7 +29,7 @@ def home(request):
     # One prefetch for both lists: a query per kind of record, not per list and kind.
     prefetch_related_objects([*overdue, *due_today], "subject")
     recent = list(
-        Activity.objects.visible_to(user)
+        activity_list(user=user)
         .filter(occurred_at__gte=now - timedelta(days=90))
         .select_related("actor", "content_type")
         .prefetch_related("subject")

@@ -1,7 +1,8 @@
 """The one list view every app's list pages are made of.
 
-A list page is a visibility-scoped queryset from a selector, a FilterSet (whose form is the
-filter bar), a whitelist of sortable columns, and a row template. HTMX requests (filtering,
+A list page is the rows of the entity's list selector (``<entity>_list(*, user)``, see
+``crm.selectors``), a FilterSet (whose form is the filter bar), a whitelist of sortable columns,
+and a row template. HTMX requests (filtering,
 sorting, paging) get only the table back.
 """
 
@@ -29,6 +30,7 @@ def is_htmx(request) -> bool:
 
 
 class FilteredListView(LoginRequiredMixin, ListView):
+    list_selector = None  # the entity's ``<entity>_list``
     filterset_class = None
     columns: list[Column] = []
     # sort key → order_by fields; the first entry of ``default_sort`` is used when none is asked.
@@ -43,8 +45,9 @@ class FilteredListView(LoginRequiredMixin, ListView):
     paginate_by = settings.LIST_PAGE_SIZE
 
     def base_queryset(self):
-        """The rows this user may see, with the joins the row template needs."""
-        raise NotImplementedError
+        """The rows this user may see (from the list selector); a view adds the joins its row
+        template needs."""
+        return type(self).list_selector(user=self.request.user)
 
     def can_create(self) -> bool:
         return bool(self.create_url_name)

@@ -1,5 +1,7 @@
 """Shared pieces of record pages: the detail page with timeline, tasks and registered panels,
-and create/edit/delete views that respect ``changeable_by``."""
+and create/edit/delete views. Each takes its record from the entity's selector
+(``<entity>_get(*, user, pk, for_change=False)``, see ``crm.selectors``): visible for the page,
+changeable for edit and delete, 404 otherwise."""
 
 import copy
 
@@ -7,13 +9,13 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.views.generic import DetailView, FormView, TemplateView
 
 from crm import registry
 from crm.forms import ActivityForm, TaskForm
 from crm.models import Activity, Task
 from crm.permissions import may_sell
+from crm.selectors import record_get, scoped
 
 TIMELINE_LENGTH = 20
 
@@ -37,15 +39,30 @@ def timeline_context(request, obj, *, before=None) -> dict:
     }
 
 
+def _changeable(view, user, pk):
+    if type(view).selector is None:  # views not yet on a selector
+        return record_get(scoped(view.model, user=user, for_change=True), pk)
+    return type(view).selector(user=user, pk=pk, for_change=True)
+
+
 class RecordDetailView(LoginRequiredMixin, DetailView):
     """A record's page: its fields (the template), timeline, tasks and registered panels."""
 
+    selector = None  # the entity's ``<entity>_get``
+
+    def get_object(self, queryset=None):
+        if type(self).selector is None:  # views not yet on a selector
+            return record_get(self.get_queryset(), self.kwargs["pk"])
+        return type(self).selector(user=self.request.user, pk=self.kwargs["pk"])
+
     def get_queryset(self):
-        return self.model.objects.visible_to(self.request.user)
+        return scoped(self.model, user=self.request.user)
 
     def can_change(self) -> bool:
         return (
-            self.model.objects.changeable_by(self.request.user).filter(pk=self.object.pk).exists()
+            scoped(self.model, user=self.request.user, for_change=True)
+            .filter(pk=self.object.pk)
+            .exists()
         )
 
     def get_context_data(self, **kwargs):
@@ -65,6 +82,7 @@ class RecordFormView(LoginRequiredMixin, FormView):
     """Create (no pk) or edit (pk, limited to ``changeable_by``) a record through a service."""
 
     model = None
+    selector = None  # the entity's ``<entity>_get``
     form_class = None
     template_name = "crm/form.html"
     create_service = None
@@ -74,9 +92,7 @@ class RecordFormView(LoginRequiredMixin, FormView):
     def dispatch(self, request, *args, **kwargs):
         self.object = None
         if "pk" in kwargs and request.user.is_authenticated:
-            self.object = get_object_or_404(
-                self.model.objects.changeable_by(request.user), pk=kwargs["pk"]
-            )
+            self.object = _changeable(self, request.user, kwargs["pk"])
         elif request.user.is_authenticated and not self.may_create(request.user):
             raise Http404
         return super().dispatch(request, *args, **kwargs)
@@ -120,6 +136,7 @@ class RecordFormView(LoginRequiredMixin, FormView):
 
 class RecordDeleteView(LoginRequiredMixin, TemplateView):
     model = None
+    selector = None  # the entity's ``<entity>_get``
     template_name = "crm/confirm_delete.html"
     delete_service = None
     object_name = ""
@@ -127,9 +144,7 @@ class RecordDeleteView(LoginRequiredMixin, TemplateView):
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
-            self.object = get_object_or_404(
-                self.model.objects.changeable_by(request.user), pk=kwargs["pk"]
-            )
+            self.object = _changeable(self, request.user, kwargs["pk"])
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import OperationalError
 from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -38,6 +38,7 @@ from crm.segments.forms import (
 )
 from crm.segments.registry import Kind, segment_criteria
 from crm.segments.selectors import segment_count, segment_queryset
+from crm.selectors import segment_get, segment_list
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView
 
@@ -99,10 +100,13 @@ class SegmentListView(FilteredListView):
     sorts = {"name": ("name", "id"), "updated": ("updated_at", "id")}
     default_sort = "name"
 
+    list_selector = segment_list
+
     def base_queryset(self):
         latest = SegmentSizeSnapshot.objects.filter(segment=OuterRef("pk")).order_by("-date")
         return (
-            Segment.objects.visible_to(self.request.user)
+            super()
+            .base_queryset()
             .select_related("owner")
             .annotate(latest_size=Subquery(latest.values("size")[:1]))
         )
@@ -218,10 +222,8 @@ def segment_builder(request, pk=None):
     segment = None
     read_only = False
     if pk is not None:
-        segment = get_object_or_404(
-            Segment.objects.visible_to(request.user).select_related("owner"), pk=pk
-        )
-        read_only = not Segment.objects.changeable_by(request.user).filter(pk=pk).exists()
+        segment = segment_get(user=request.user, pk=pk)
+        read_only = not segment_list(user=request.user, for_change=True).filter(pk=pk).exists()
         if segment_criteria.target(segment.target) is None:
             # The app that registers this kind of record is not installed (or not yet ready).
             messages.warning(
@@ -403,7 +405,7 @@ class _Echo:
 @require_GET
 def segment_export(request, pk):
     """The segment's members that the requester may see, as CSV, streamed in chunks."""
-    segment = get_object_or_404(Segment.objects.visible_to(request.user), pk=pk)
+    segment = segment_get(user=request.user, pk=pk)
     target = _target_or_404(segment.target)
     try:
         queryset = segment_queryset(segment, user=request.user)
@@ -428,6 +430,7 @@ def segment_export(request, pk):
 
 class SegmentDeleteView(RecordDeleteView):
     model = Segment
+    selector = segment_get
     delete_service = services.segment_delete
     object_name = "segment"
     success_url_name = "segment_list"

@@ -5,14 +5,14 @@ import copy
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import registry
 from crm.filtersets import TaskFilterSet
 from crm.forms import ActivityForm, TaskEditForm, TaskForm
-from crm.models import Task
+from crm.selectors import record_get, scoped, task_get, task_list
 from crm.services.timeline import (
     activity_log,
     task_complete,
@@ -29,7 +29,7 @@ def access_subject(request, label: str, pk: int):
     model = registry.timeline.model_for(label)
     if model is None:
         raise Http404
-    return get_object_or_404(model.objects.visible_to(request.user), pk=pk)
+    return record_get(scoped(model, user=request.user), pk)
 
 
 def _timeline_response(request, subject, **extra):
@@ -85,7 +85,7 @@ def timeline_more(request, label, pk):
 @login_required
 @require_POST
 def task_toggle(request, pk):
-    task = get_object_or_404(Task.objects.changeable_by(request.user), pk=pk)
+    task = task_get(user=request.user, pk=pk, for_change=True)
     if task.done_at is None:
         task = task_complete(task=task, user=request.user)
     else:
@@ -97,9 +97,7 @@ def task_toggle(request, pk):
 
 @login_required
 def task_edit(request, pk):
-    task = get_object_or_404(
-        Task.objects.changeable_by(request.user).select_related("assignee"), pk=pk
-    )
+    task = task_get(user=request.user, pk=pk, for_change=True)
     form = TaskEditForm(request.POST or None, instance=copy.copy(task), user=request.user)
     if request.method == "POST" and form.is_valid():
         task_update(task=task, **{f: form.cleaned_data[f] for f in TaskEditForm.Meta.fields})
@@ -126,12 +124,10 @@ class TaskListView(FilteredListView):
     sorts = {"title": ("title", "id"), "due": ("due_at", "id")}
     default_sort = "due"
 
+    list_selector = task_list
+
     def base_queryset(self):
-        return (
-            Task.objects.visible_to(self.request.user)
-            .select_related("assignee")
-            .prefetch_related("subject")
-        )
+        return super().base_queryset().select_related("assignee").prefetch_related("subject")
 
     def get_queryset(self):
         queryset = super().get_queryset()

@@ -1,0 +1,79 @@
+"""Reads of the shared core's records, and the two helpers every app's selectors are made of.
+
+Each entity has one pair of selectors, named ``<entity>_list(*, user, for_change=False)`` (the
+rows ``user`` may see, or with ``for_change`` change: the model's ``visible_to`` /
+``changeable_by``) and ``<entity>_get(*, user, pk, for_change=False)`` (one of those rows, or
+``Http404``: a record outside a user's reach is not disclosed, so pages and the API answer 404
+alike). Views, exports, search, autocompletes and bulk actions fetch records only through them;
+services take the records they are given.
+"""
+
+from django.db import models
+from django.http import Http404
+
+from crm.models import Account, Activity, Contact, Segment, Task
+
+#: Primary keys are bigints: anything larger (or not a whole number) cannot name a record.
+MAX_PK = 2**63 - 1
+
+
+def scoped(model: type[models.Model], *, user, for_change: bool = False) -> models.QuerySet:
+    """The rows of ``model`` that ``user`` may see, or with ``for_change`` change."""
+    manager = model._default_manager
+    return manager.changeable_by(user) if for_change else manager.visible_to(user)
+
+
+def record_get(queryset: models.QuerySet, pk) -> models.Model:
+    """The row ``pk`` of ``queryset``, else ``Http404`` (also for a pk that is not a whole
+    number in the bigint range, so a guessed or mangled URL never answers 500)."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    if not 0 < pk <= MAX_PK:
+        raise Http404
+    try:
+        return queryset.get(pk=pk)
+    except queryset.model.DoesNotExist:
+        raise Http404 from None
+
+
+def account_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Account, user=user, for_change=for_change)
+
+
+def account_get(*, user, pk, for_change: bool = False) -> Account:
+    return record_get(account_list(user=user, for_change=for_change).select_related("owner"), pk)
+
+
+def contact_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Contact, user=user, for_change=for_change)
+
+
+def contact_get(*, user, pk, for_change: bool = False) -> Contact:
+    return record_get(
+        contact_list(user=user, for_change=for_change).select_related(
+            "owner", "account", "account__owner"
+        ),
+        pk,
+    )
+
+
+def task_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Task, user=user, for_change=for_change)
+
+
+def task_get(*, user, pk, for_change: bool = False) -> Task:
+    return record_get(task_list(user=user, for_change=for_change).select_related("assignee"), pk)
+
+
+def activity_list(*, user) -> models.QuerySet:
+    return scoped(Activity, user=user)
+
+
+def segment_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Segment, user=user, for_change=for_change)
+
+
+def segment_get(*, user, pk, for_change: bool = False) -> Segment:
+    return record_get(segment_list(user=user, for_change=for_change).select_related("owner"), pk)
