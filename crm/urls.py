@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", customers.AccountListView.as_view(), name="account_list"),
     path("accounts/new/", customers.AccountFormView.as_view(), name="account_create"),
     path("accounts/autocomplete/", customers.account_autocomplete, name="account_autocomplete"),
+    path("contacts/autocomplete/", customers.contact_autocomplete, name="contact_autocomplete"),
     path("people/autocomplete/", customers.user_autocomplete, name="user_autocomplete"),
     path("accounts/<int:pk>/", customers.AccountDetailView.as_view(), name="account_detail"),
     path("accounts/<int:pk>/edit/", customers.AccountFormView.as_view(), name="account_edit"),

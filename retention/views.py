@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from crm.machine import token_endpoint
 from crm.models import Account
 from crm.permissions import may_manage, may_sell
 from crm.segments.selectors import segments_usable_by
@@ -211,20 +212,16 @@ def _bad_request(reason: str, **extra) -> JsonResponse:
     return JsonResponse({"error": reason, **extra}, status=400)
 
 
-@csrf_exempt
-def usage_api(request):
+@token_endpoint(
+    check=usage.integration_token_check,
+    realm="usage",
+    denied_status=401,
+    denied_message="A valid integration token is required.",
+)
+def usage_api(request, token):
     """``POST /api/usage/`` with ``Authorization: Bearer <token>`` and a JSON body: one event,
     a list of events, or ``{"events": [...]}``. All or nothing: 201 with the count, or 400 with
     each bad event's reasons."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
-    token = usage.integration_token_check(raw.strip()) if scheme.lower() == "bearer" else None
-    if token is None:
-        response = JsonResponse({"error": "A valid integration token is required."}, status=401)
-        response["WWW-Authenticate"] = 'Bearer realm="usage"'
-        return response
-    if request.method != "POST":
-        return JsonResponse({"error": "Use POST."}, status=405)
     try:
         payload = json.loads(request.body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -35,7 +35,7 @@ class OpportunityForm(OwnedModelForm):
         field_classes = {"stage": StageField}
         widgets = {
             "account": AutocompleteSelect("account_autocomplete"),
-            "primary_contact": AutocompleteSelect("sales:contact_autocomplete"),
+            "primary_contact": AutocompleteSelect("contact_autocomplete"),
             "expected_close_date": forms.DateInput(attrs={"type": "date"}),
         }
 

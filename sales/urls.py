@@ -23,11 +23,6 @@ urlpatterns = [
     path("opportunities/board/", views.board, name="board_default"),
     path("opportunities/board/<int:pk>/", views.board, name="board"),
     path("opportunities/forecast/", views.forecast, name="forecast"),
-    path(
-        "opportunities/contacts/autocomplete/",
-        views.contact_autocomplete,
-        name="contact_autocomplete",
-    ),
     path("quotes/<int:pk>/", views.quote_detail, name="quote_detail"),
     path("quotes/<int:pk>/status/", views.quote_status, name="quote_status"),
     path("orders/", views.OrderListView.as_view(), name="order_list"),

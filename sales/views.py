@@ -6,15 +6,14 @@ with a form and call one service."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.models import Contact, Task
+from crm.models import Task
 from crm.permissions import may_manage, may_sell
-from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView, is_htmx
 from crm.views.records import RecordDetailView, RecordFormView
 from crm.visibility import owner_in_scope
@@ -556,32 +555,3 @@ def onboarding_item_done(request, pk, task_pk):
     if services.onboarding_item_complete(plan=plan, task=task, user=request.user):
         messages.success(request, f"Onboarding of {plan.account} is finished: now a customer.")
     return HttpResponseRedirect(plan.get_absolute_url())
-
-
-# Pickers --------------------------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def contact_autocomplete(request):
-    """Contacts matching ``q`` (of ``account`` when given) for the deal form's picker."""
-    contacts = Contact.objects.visible_to(request.user)
-    account = request.GET.get("account", "")
-    if account.isdigit():
-        contacts = contacts.filter(account_id=int(account))
-    contacts = text_search(contacts, ("first_name", "last_name", "email"), request.GET.get("q", ""))
-    rows = contacts.order_by("last_name", "first_name", "id").values(
-        "pk", "first_name", "last_name", "email"
-    )[:20]
-    return JsonResponse(
-        {
-            "results": [
-                {
-                    "value": r["pk"],
-                    "text": f"{r['first_name']} {r['last_name']}".strip()
-                    + (f" ({r['email']})" if r["email"] else ""),
-                }
-                for r in rows
-            ]
-        }
-    )

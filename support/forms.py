@@ -180,7 +180,7 @@ class TicketCreateForm(forms.ModelForm):
             "assignee",
         ]
         widgets = {
-            "contact": AutocompleteSelect("support:contact_autocomplete"),
+            "contact": AutocompleteSelect("contact_autocomplete"),
             "account": AutocompleteSelect("account_autocomplete"),
             "description": forms.Textarea(attrs={"rows": 5}),
         }

@@ -12,11 +12,6 @@ urlpatterns = [
     path("tickets/pending/", views.PendingView.as_view(), name="pending"),
     path("tickets/new/", views.TicketCreateView.as_view(), name="ticket_create"),
     path("tickets/bulk/", views.ticket_bulk, name="ticket_bulk"),
-    path(
-        "tickets/contacts/autocomplete/",
-        views.contact_autocomplete,
-        name="contact_autocomplete",
-    ),
     path("tickets/<int:pk>/", views.ticket_detail, name="ticket_detail"),
     path("tickets/<int:pk>/reply/", views.ticket_reply, name="ticket_reply"),
     path("tickets/<int:pk>/note/", views.ticket_note, name="ticket_note"),

@@ -1,8 +1,6 @@
 """Support desk pages: ticket lists and queues, the ticket page with its thread and actions,
 creating tickets; public pages: the request form, the inbound email webhook, CSAT surveys."""
 
-import hmac
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,13 +11,11 @@ from django.http import FileResponse, Http404, HttpResponseRedirect, JsonRespons
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.generic import FormView
 
-from crm.models import Contact
+from crm.machine import shared_secret, token_endpoint
 from crm.permissions import may_manage, may_work_tickets
-from crm.text_search import text_search
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView, RecordFormView, timeline_context
 from support import selectors, tables
@@ -451,32 +447,6 @@ class TicketCreateView(FormView):
         return context
 
 
-@login_required
-@require_GET
-def contact_autocomplete(request):
-    """Contacts matching ``q`` for the ticket form's picker."""
-    queryset = text_search(
-        Contact.objects.visible_to(request.user),
-        ("first_name", "last_name", "email", "title"),
-        request.GET.get("q", ""),
-    )
-    rows = queryset.order_by("last_name", "first_name", "id").values(
-        "pk", "first_name", "last_name", "email"
-    )[:20]
-    return JsonResponse(
-        {
-            "results": [
-                {
-                    "value": r["pk"],
-                    "text": f"{r['first_name']} {r['last_name']}".strip()
-                    + (f" <{r['email']}>" if r["email"] else ""),
-                }
-                for r in rows
-            ]
-        }
-    )
-
-
 # Canned replies ------------------------------------------------------------------------------
 
 
@@ -683,18 +653,10 @@ def public_thanks(request):
     )
 
 
-@csrf_exempt
-@require_POST
-def inbound_email_webhook(request):
+@token_endpoint(check=shared_secret("SUPPORT_INBOUND_TOKEN"), header="X-Support-Token")
+def inbound_email_webhook(request, authorised):
     """A raw RFC 822 message (the request body) from the mail provider; authenticated by the
     shared token in ``X-Support-Token`` or ``Authorization: Bearer``."""
-    expected = getattr(settings, "SUPPORT_INBOUND_TOKEN", "")
-    given = request.headers.get("X-Support-Token", "")
-    auth = request.headers.get("Authorization", "")
-    if not given and auth.startswith("Bearer "):
-        given = auth.removeprefix("Bearer ").strip()
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        return JsonResponse({"error": "Not authorised."}, status=403)
     try:
         result = inbound.inbound_email_process(raw=request.body)
     except inbound.InboundError as exc:

@@ -179,3 +179,32 @@ def account_autocomplete(request):
             ]
         }
     )
+
+
+@login_required
+@require_GET
+def contact_autocomplete(request):
+    """Contacts matching ``q`` (of ``account`` when given) for pickers (deal, ticket):
+    ``{"results": [{"value", "text"}]}``."""
+    contacts = contact_list(user=request.user)
+    account = request.GET.get("account", "")
+    if account.isdigit():
+        contacts = contacts.filter(account_id=int(account))
+    contacts = text_search(
+        contacts, ("first_name", "last_name", "email", "title"), request.GET.get("q", "")
+    )
+    rows = contacts.order_by("last_name", "first_name", "id").values(
+        "pk", "first_name", "last_name", "email"
+    )[:20]
+    return JsonResponse(
+        {
+            "results": [
+                {
+                    "value": r["pk"],
+                    "text": f"{r['first_name']} {r['last_name']}".strip()
+                    + (f" ({r['email']})" if r["email"] else ""),
+                }
+                for r in rows
+            ]
+        }
+    )

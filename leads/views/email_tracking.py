@@ -4,15 +4,13 @@ contact's one-click unsubscribe and the provider's bounce webhook."""
 import base64
 import json
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
+from crm.machine import shared_secret, token_endpoint
 from leads.services import email_campaigns as service
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -62,12 +60,6 @@ def contact_unsubscribe(request, token):
     return render(request, "leads/public/unsubscribe.html", {"invalid": False})
 
 
-def _authorised(request) -> bool:
-    expected = getattr(settings, "EMAIL_WEBHOOK_TOKEN", "")
-    given = request.headers.get("X-Webhook-Token") or request.GET.get("token", "")
-    return bool(expected) and constant_time_compare(given, expected)
-
-
 def _events(body: bytes) -> tuple[list[dict], list[str]]:
     try:
         payload = json.loads(body or b"")
@@ -93,13 +85,15 @@ def _events(body: bytes) -> tuple[list[dict], list[str]]:
     return events, errors
 
 
-@csrf_exempt
-@require_POST
-def bounce_webhook(request):
+@token_endpoint(
+    check=shared_secret("EMAIL_WEBHOOK_TOKEN"),
+    header="X-Webhook-Token",
+    query_param="token",
+    denied_message="forbidden",
+)
+def bounce_webhook(request, authorised):
     """``POST /e/bounce/`` with ``X-Webhook-Token``: every listed address is suppressed. Any bad
     item rejects the whole request (400 with the reasons), so a provider's retry is clean."""
-    if not _authorised(request):
-        return JsonResponse({"error": "forbidden"}, status=403)
     events, errors = _events(request.body)
     if errors:
         return JsonResponse({"errors": errors}, status=400)
