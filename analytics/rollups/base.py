@@ -1,0 +1,189 @@
+"""What every rollup shares: durations packed per row and read back as percentiles, the days a
+rollup is rewritten by, the ``Rollup`` record, and the writers (``_insert``, ``_rewrite``,
+``_snapshot``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import Aggregate, BinaryField, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from analytics.models import RollupState
+
+WINDOW_DAYS = 31  # a rebuild reads the records a month at a time
+DURATION = np.dtype("<f8")
+
+
+# Durations -----------------------------------------------------------------------------------
+
+
+def pack(values: Iterable[float]) -> bytes:
+    return np.asarray(list(values), dtype=DURATION).tobytes()
+
+
+def unpack(blob) -> np.ndarray:
+    return np.frombuffer(blob if blob else b"", dtype=DURATION)
+
+
+def percentiles(blobs: Iterable, fractions: dict[str, float], scale: float = 1.0) -> dict:
+    """``{name: value}`` of the durations packed in ``blobs`` (divided by ``scale``); None when
+    there are none. Linear between the nearest ranks, as ``percentile_cont``."""
+    arrays = [unpack(b) for b in blobs if b]
+    values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0] if arrays else None
+    if values is None or not values.size:
+        return dict.fromkeys(fractions)
+    found = np.percentile(values, [f * 100 for f in fractions.values()])
+    return {name: float(v) / scale for name, v in zip(fractions, found, strict=True)}
+
+
+def count(blobs: Iterable) -> int:
+    return sum(len(b or b"") for b in blobs) // DURATION.itemsize
+
+
+class ConcatBytes(Aggregate):
+    """PostgreSQL's ``string_agg`` of byte strings: a group's packed durations in one value."""
+
+    function = "string_agg"
+    template = "%(function)s(%(expressions)s, ''::bytea)"
+    output_field = BinaryField()
+
+
+def grouped(queryset, group: str, durations: Iterable[str], sums: Iterable[str] = ()) -> dict:
+    """``{group value: {field: value}}`` of a rollup queryset: each durations field's rows
+    joined into one packed value, each sums field added up, in one GROUP BY."""
+    durations, sums = tuple(durations), tuple(sums)
+    rows = (
+        queryset.order_by()
+        .values(group)
+        .annotate(**{f"_{f}": ConcatBytes(f) for f in durations}, **{f"_{f}": Sum(f) for f in sums})
+    )
+    return {r[group]: {f: r[f"_{f}"] for f in durations + sums} for r in rows}
+
+
+# Days ----------------------------------------------------------------------------------------
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def local_day(moment: dt.datetime | None) -> dt.date | None:
+    return timezone.localdate(moment) if moment is not None else None
+
+
+def days_of(queryset, field: str) -> set[dt.date]:
+    """The days the rows' datetime ``field`` falls on."""
+    return set(queryset.annotate(day=TruncDate(field)).values_list("day", flat=True))
+
+
+def first_day_of(queryset, field: str) -> dt.date | None:
+    """The local day of the earliest datetime ``field`` among the rows."""
+    return local_day(queryset.order_by(field).values_list(field, flat=True).first())
+
+
+def spans(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Sorted days as (first, last) runs of consecutive days, none longer than a window."""
+    out: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        if (
+            out
+            and day - out[-1][1] == dt.timedelta(days=1)
+            and (day - out[-1][0]).days < WINDOW_DAYS
+        ):
+            out[-1][1] = day
+        else:
+            out.append([day, day])
+    return [(a, b) for a, b in out]
+
+
+def _in_days(field: str, first: dt.date, last: dt.date) -> Q:
+    return Q(
+        **{
+            f"{field}__gte": day_start(first),
+            f"{field}__lt": day_start(last + dt.timedelta(days=1)),
+        }
+    )
+
+
+def _as_date(value) -> dt.date | None:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+# The record of a rollup and the writers -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str
+    model: type
+    rows: Callable[[dt.date, dt.date], list]
+    days_changed: Callable[[dt.datetime], set[dt.date]]
+    first_day: Callable[[], dt.date | None]
+    after: Callable[[set[dt.date]], int] | None = None  # rewrites what is derived from the days
+
+
+def _insert(model, rows: list) -> None:
+    """``bulk_create``, or for many rows one ``COPY`` (a rebuild writes a million rows)."""
+    if len(rows) < 5000:
+        model.objects.bulk_create(rows, batch_size=2000)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    sql = f"COPY {qn(model._meta.db_table)} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for obj in rows:
+            copy.write_row([getattr(obj, f.attname) for f in fields])
+
+
+def _rewrite(rollup: Rollup, days: Iterable[dt.date]) -> int:
+    """Replace the rows of ``days`` with rows recomputed from the records."""
+    written = 0
+    for first, last in spans(days):
+        rows = rollup.rows(first, last)
+        with transaction.atomic():
+            rollup.model.objects.filter(date__gte=first, date__lte=last).delete()
+            _insert(rollup.model, rows)
+        written += len(rows)
+    return written
+
+
+def _all_days(rollup: Rollup, today: dt.date) -> list[dt.date]:
+    first = rollup.first_day()
+    existing = rollup.model.objects.order_by("date").values_list("date", flat=True).first()
+    starts = [d for d in (first, existing) if d is not None]
+    if not starts:
+        return []
+    start = min(min(starts), today)
+    return [start + dt.timedelta(days=i) for i in range((today - start).days + 1)]
+
+
+def _snapshot(model, rows: list) -> int:
+    with transaction.atomic():
+        model.objects.all().delete()
+        _insert(model, rows)
+    return len(rows)
+
+
+def rollup_freshness() -> dict[str, dt.datetime | None]:
+    return dict(RollupState.objects.values_list("name", "refreshed_at"))
+
+
+def sum_rows(queryset, group: str | None, fields: Iterable[str]) -> dict:
+    """``{group value: {field: sum}}`` of a rollup queryset (one GROUP BY in SQL)."""
+    from django.db.models import Sum
+
+    sums = {f: Sum(f) for f in fields}
+    if group is None:
+        return {None: queryset.order_by().aggregate(**sums)}
+    out = defaultdict(dict)
+    for row in queryset.order_by().values(group).annotate(**sums):
+        out[row.pop(group)] = row
+    return dict(out)
