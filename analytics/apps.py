@@ -18,7 +18,6 @@ class AnalyticsConfig(AppConfig):
 
 
 def _register_seed_step():
-    from analytics.seed import seed
-    from crm.seeding import seed_steps
+    from crm.registry import seed_steps
 
-    seed_steps.register("analytics", seed, order=100)
+    seed_steps.register("analytics", "analytics.seed.seed", order=100)

@@ -38,10 +38,11 @@ class CrmConfig(AppConfig):
 
     def _register_segments(self):
         from crm import registry
-        from crm.seeding import seed_steps
         from crm.segments import admin as segment_admin  # noqa: F401  (registers the admin)
-        from crm.segments import criteria, seed
+        from crm.segments import criteria
 
         criteria.register()
         registry.navigation.register("Segments", "segment_list", order=30)
-        seed_steps.register("segments", seed.seed, order=90)
+        # The demo data's steps are named by path: seed code is imported only by seed_demo.
+        registry.seed_steps.register("crm", "crm.seeding.core.seed_core", order=0)
+        registry.seed_steps.register("segments", "crm.segments.seed.seed", order=90)

@@ -3,6 +3,8 @@
 - ``search``: models that global search looks through, each scoped by ``visible_to(user)``.
 - ``detail_panels``: extra panels on account and contact pages (open deals, tickets, health…).
 - ``home_widgets``: blocks on the role-aware home page.
+- ``seed_steps``: the demo-data steps ``seed_demo`` runs, registered by dotted path so the seed
+  code (``crm.seeding`` and each app's ``seed`` module) is imported only when seeding.
 """
 
 from collections.abc import Callable
@@ -158,3 +160,37 @@ class NavigationRegistry:
 
 
 navigation = NavigationRegistry()
+
+
+@dataclass(frozen=True)
+class SeedStep:
+    name: str
+    func: Callable | str  # ``func(ctx)``, or its dotted path ("leads.seed.seed")
+    order: int = 100
+
+    def run(self, ctx):
+        func = self.func
+        if isinstance(func, str):
+            from django.utils.module_loading import import_string
+
+            func = import_string(func)
+        return func(ctx)
+
+
+class SeedRegistry:
+    """The steps ``seed_demo`` runs, in ``(order, name)`` order."""
+
+    def __init__(self):
+        self._steps: dict[str, SeedStep] = {}
+
+    def register(self, name: str, func: Callable | str, order: int = 100):
+        self._steps[name] = SeedStep(name=name, func=func, order=order)
+
+    def unregister(self, name: str):
+        self._steps.pop(name, None)
+
+    def steps(self) -> list[SeedStep]:
+        return sorted(self._steps.values(), key=lambda s: (s.order, s.name))
+
+
+seed_steps = SeedRegistry()

@@ -54,11 +54,9 @@ class LeadsConfig(AppConfig):
 
 
 def _register_seed_step():
-    from crm.seeding import seed_steps
-    from leads import seed_campaigns
-    from leads.seed import seed
+    from crm.registry import seed_steps
 
-    seed_steps.register("leads", seed, order=10)
+    seed_steps.register("leads", "leads.seed.seed", order=10)
     # After the sales step's won deals and the segments step: campaigns mail a segment and are
     # credited with won deals.
-    seed_steps.register("email campaigns", seed_campaigns.seed, order=95)
+    seed_steps.register("email campaigns", "leads.seed_campaigns.seed", order=95)

@@ -58,10 +58,9 @@ class RetentionConfig(AppConfig):
             receivers.on_lead_converted, dispatch_uid="retention.on_lead_converted"
         )
         surveys.register("nps", public.nps_survey)
-        from crm.seeding import seed_steps
-        from retention.seed import seed
+        from crm.registry import seed_steps
 
-        seed_steps.register("retention", seed, order=40)
+        seed_steps.register("retention", "retention.seed.seed", order=40)
         registry.detail_panels.register(
             Account,
             registry.Panel(

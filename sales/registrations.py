@@ -96,7 +96,6 @@ def register_all():
         ),
     )
 
-    from crm.seeding import seed_steps
-    from sales.seed import seed
+    from crm.registry import seed_steps
 
-    seed_steps.register("sales", seed, order=20)
+    seed_steps.register("sales", "sales.seed.seed", order=20)

@@ -40,10 +40,6 @@ class SupportConfig(AppConfig):
             ),
         )
         surveys.register("csat", csat_survey)
-        try:
-            from crm.seeding import seed_steps
-        except ImportError:  # the seeding registry is not there yet
-            return
-        from support.seed import seed
+        from crm.registry import seed_steps
 
-        seed_steps.register("support", seed, order=30)
+        seed_steps.register("support", "support.seed.seed", order=30)
