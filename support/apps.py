@@ -13,7 +13,7 @@ class SupportConfig(AppConfig):
         from support import surveys
         from support.models import Ticket
         from support.registrations import account_panel, contact_panel, describe_ticket
-        from support.views import csat_survey
+        from support.views.public import csat_survey
 
         desk = [Role.SUPPORT_AGENT, Role.MANAGER, Role.ADMIN]
         registry.navigation.register("My queue", "support:my_queue", order=40, roles=desk)

@@ -3,10 +3,11 @@ from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.core.exceptions import ValidationError
 
-from crm.models import Account, Contact
+from crm.selectors import account_list, contact_list
 from crm.widgets import AutocompleteSelect, FastSelect
 from support.choices import ALLOWED_TRANSITIONS, AssignmentMode, Priority, TicketStatus
-from support.models import CannedReply, Queue, Ticket
+from support.models import CannedReply, Ticket
+from support.selectors import queue_list, ticket_list
 from support.services.attachments import attachment_check, max_files
 from support.services.canned import MERGE_FIELDS, canned_check
 from support.services.tickets import agents_for_assignment
@@ -105,7 +106,7 @@ class MergeForm(forms.Form):
         value = self.cleaned_data["target"].strip().upper()
         if value.isdigit():
             value = Ticket.reference_for(int(value))
-        target = Ticket.objects.changeable_by(self.user).filter(reference=value).first()
+        target = ticket_list(user=self.user, for_change=True).filter(reference=value).first()
         if target is None:
             raise ValidationError("No ticket you may change has that reference.")
         if target.pk == self.ticket.pk:
@@ -188,9 +189,9 @@ class TicketCreateForm(forms.ModelForm):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["contact"].queryset = Contact.objects.visible_to(user)
-        self.fields["account"].queryset = Account.objects.visible_to(user)
-        self.fields["queue"].queryset = Queue.objects.order_by("name")
+        self.fields["contact"].queryset = contact_list(user=user)
+        self.fields["account"].queryset = account_list(user=user)
+        self.fields["queue"].queryset = queue_list(user=user).order_by("name")
         self.fields["assignee"].queryset = agents_for_assignment()
         self.fields["assignee"].help_text = "Empty: the queue's assignment rule decides."
         self.helper = FormHelper()

@@ -415,6 +415,16 @@ class Ticket(models.Model):
         return self.sla_policy.calendar if self.sla_policy_id else None
 
 
+class TicketPartQuerySet(models.QuerySet):
+    """A ticket's messages and attachments: seen and changed with their ticket."""
+
+    def visible_to(self, user):
+        return self.filter(ticket__in=Ticket.objects.visible_to(user))
+
+    def changeable_by(self, user):
+        return self.filter(ticket__in=Ticket.objects.changeable_by(user))
+
+
 class TicketMessage(models.Model):
     """One entry of a ticket's conversation: a public reply (from an agent to the customer or
     from the customer) or an internal note only the desk sees."""
@@ -438,6 +448,8 @@ class TicketMessage(models.Model):
         help_text="Message-ID of the email it came in as, or of the email a reply was sent as.",
     )
     created_at = models.DateTimeField()
+
+    objects = TicketPartQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -479,6 +491,8 @@ class Attachment(models.Model):
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TicketPartQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

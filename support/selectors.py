@@ -1,47 +1,113 @@
-"""Reads of the support desk, each scoped by ``Ticket.objects.visible_to(user)``."""
+"""Reads of the support desk: one ``<entity>_list`` / ``<entity>_get`` pair per record the desk's
+views fetch (over the models' ``visible_to`` / ``changeable_by``, see ``crm.selectors``), and the
+ticket page's, list rows' and account panel's reads."""
 
 from datetime import timedelta
 
 from django.db.models import Avg, Count, Q
+from django.http import Http404
 from django.utils import timezone
 
+from crm.selectors import record_get, scoped
 from support import sla
 from support.choices import ACTIVE_STATUSES
-from support.models import Attachment, Ticket, TicketMessage
+from support.models import (
+    Attachment,
+    BusinessCalendar,
+    CannedReply,
+    CsatSurvey,
+    Queue,
+    QueueAgent,
+    Ticket,
+    TicketMessage,
+)
 from support.services import clock
 
 PANEL_TICKETS = 5
 CSAT_WINDOW = timedelta(days=365)
 
 
-#: What a list row shows (``support.tables``) and its countdown needs: a page of rows builds
-#: fewer model fields (a ticket has thirty columns, most of them clock bookkeeping).
-LIST_FIELDS = (
-    "reference",
-    "subject",
-    "status",
-    "priority",
-    "sla_due_at",
-    "first_response_breached",
-    "resolution_breached",
-    "created_at",
-    "updated_at",
-    "account__name",
-    "queue__name",
-    "assignee__username",
-    "assignee__first_name",
-    "assignee__last_name",
-    "sla_policy__calendar__time_zone",
-)
+def ticket_list(*, user, for_change: bool = False):
+    return scoped(Ticket, user=user, for_change=for_change)
 
 
-def ticket_list(*, user):
-    """Visible tickets with what list rows show (queue, assignee, account, the policy's calendar
-    for the countdown); ``attach_countdowns`` reads the calendars' hours once per page."""
-    return (
-        Ticket.objects.visible_to(user)
-        .select_related("account", "queue", "assignee", "sla_policy__calendar")
-        .only(*LIST_FIELDS)
+def ticket_get(*, user, pk, for_change: bool = False) -> Ticket:
+    """The ticket with what its page shows: customer, queue, assignee, the SLA calendar with its
+    hours and holidays, the ticket it was merged into, its survey and tags."""
+    return record_get(
+        ticket_list(user=user, for_change=for_change)
+        .select_related(
+            "account",
+            "contact",
+            "queue",
+            "assignee",
+            "sla_policy__calendar",
+            "merged_into",
+            "csat",
+        )
+        .prefetch_related("sla_policy__calendar__hours", "sla_policy__calendar__holidays", "tags"),
+        pk,
+    )
+
+
+def ticket_message_list(*, user, for_change: bool = False):
+    """Messages of the tickets ``user`` may see (or change)."""
+    return scoped(TicketMessage, user=user, for_change=for_change)
+
+
+def attachment_list(*, user, for_change: bool = False):
+    """Files of the tickets ``user`` may see (or change)."""
+    return scoped(Attachment, user=user, for_change=for_change)
+
+
+def attachment_get(*, user, pk, for_change: bool = False) -> Attachment:
+    return record_get(attachment_list(user=user, for_change=for_change), pk)
+
+
+def queue_list(*, user, for_change: bool = False):
+    return scoped(Queue, user=user, for_change=for_change)
+
+
+def queue_get(*, user, pk, for_change: bool = False) -> Queue:
+    return record_get(queue_list(user=user, for_change=for_change), pk)
+
+
+def queue_membership_get(*, user, queue_pk) -> QueueAgent:
+    """``user``'s own place in queue ``queue_pk`` (404 when they are not one of its agents)."""
+    try:
+        return QueueAgent.objects.select_related("queue").get(queue_id=queue_pk, user=user)
+    except QueueAgent.DoesNotExist:
+        raise Http404 from None
+
+
+def canned_reply_list(*, user, for_change: bool = False):
+    return scoped(CannedReply, user=user, for_change=for_change)
+
+
+def canned_reply_get(*, user, pk, for_change: bool = False) -> CannedReply:
+    return record_get(canned_reply_list(user=user, for_change=for_change), pk)
+
+
+def canned_replies_offered(*, user):
+    """The active canned replies, by title: what the reply box offers."""
+    return canned_reply_list(user=user).filter(is_active=True).order_by("title")
+
+
+def csat_survey_by_token(*, token) -> CsatSurvey | None:
+    """The survey a customer's link names (no sign-in: the token is the key), with its ticket."""
+    return CsatSurvey.objects.filter(token=token).select_related("ticket").first()
+
+
+def business_calendar_list(*, user, for_change: bool = False):
+    return scoped(BusinessCalendar, user=user, for_change=for_change)
+
+
+def business_calendar_get(*, user, pk, for_change: bool = False) -> BusinessCalendar:
+    return record_get(
+        business_calendar_list(user=user, for_change=for_change).prefetch_related(
+            "hours", "holidays"
+        ),
+        pk,
     )
 
 
@@ -83,7 +149,7 @@ def support_summary(*, user, **scope) -> dict | None:
     """Open, breaching and recent CSAT for the tickets of one account or contact, with the few
     most urgent open ones; None when the user sees none of them (the panel hides)."""
     now = timezone.now()
-    visible = Ticket.objects.visible_to(user).filter(**scope)
+    visible = ticket_list(user=user).filter(**scope)
     active = Q(status__in=ACTIVE_STATUSES)
     figures = visible.aggregate(
         total=Count("id"),

@@ -1,6 +1,7 @@
 """The SLA watch (run by beat every minute): warn the assignee when 75% of a target's business
 time has passed, and on breach escalate: notify the queue's managers, raise the priority one
-step, write the timeline.
+step (``tickets.ticket_change_priority``: the raised priority's SLA targets apply from then on),
+write the timeline.
 
 Each warning and escalation is claimed with a conditional UPDATE (``…_warned_at`` /
 ``…_escalated_at`` still empty) in the same transaction as its emails and timeline entry, so a
@@ -14,14 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.choices import ActivityKind
-from crm.db import lock_rows
 from crm.models import User
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
 from support.choices import ACTIVE_STATUSES, Priority
 from support.models import Ticket
 from support.services import clock
-from support.services.tickets import site_url
+from support.services.tickets import site_url, ticket_change_priority
 
 CHUNK_SIZE = 200
 TARGETS = (
@@ -125,11 +125,13 @@ def _escalate(pk: int, *, target: str, label: str, now) -> int:
         extra={f"{target}_breached": True},
     ):
         return 0
-    lock_rows(Ticket, pk)
-    ticket = Ticket.objects.select_related("queue").get(pk=pk)
+    # The claim's UPDATE holds the row lock until this transaction ends.
+    ticket = Ticket.objects.get(pk=pk)
     old = ticket.priority
-    ticket.priority = Priority.raised(old)
-    ticket.save(update_fields=["priority", "updated_at"])
+    # One timeline entry per escalation: the one below, which says why the priority went up.
+    ticket = ticket_change_priority(
+        ticket=ticket, priority=Priority.raised(old), user=None, now=now, record=False
+    )
     raised = (
         f"; priority {Priority(old).label} → {Priority(ticket.priority).label}"
         if ticket.priority != old

@@ -26,6 +26,7 @@ from django.utils.html import strip_tags
 from crm.choices import ActivityKind
 from crm.models import Account, Contact, OutboundEmail
 from crm.normalize import normalize_email
+from crm.services import customers
 from crm.services.outbox import email_queue, outbox_id_from_message_id
 from crm.services.timeline import activity_log
 from support.choices import Channel, TicketStatus
@@ -67,17 +68,16 @@ def contact_for_email(*, email_address: str, name: str = "") -> Contact:
     last_name = (parts[-1] if parts else address.split("@")[0])[:100]
     domain = address.rsplit("@", 1)[-1]
     account = Account.objects.filter(domain=domain).order_by("id").first()
-    contact = Contact.objects.create(
+    # No user acts here: the contact is created by the system (no actor, no owner unless the
+    # account has one).
+    return customers.contact_create(
+        user=None,
         first_name=first_name,
         last_name=last_name,
         email=address,
         account=account,
         owner=account.owner if account else None,
     )
-    activity_log(
-        subject=contact, kind=ActivityKind.SYSTEM, summary="Contact created from a support request"
-    )
-    return contact
 
 
 def _acknowledge(ticket: Ticket) -> None:

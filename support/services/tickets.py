@@ -26,6 +26,7 @@ from support.choices import (
     TicketStatus,
 )
 from support.models import CsatSurvey, Queue, Tag, Ticket, TicketMessage
+from support.selectors import ticket_list
 from support.services import assignment, clock
 from support.services.attachments import attachment_store, max_files
 
@@ -320,8 +321,13 @@ def csat_send(*, ticket: Ticket, now) -> CsatSurvey | None:
 
 
 @transaction.atomic
-def ticket_change_priority(*, ticket: Ticket, priority: str, user, now=None) -> Ticket:
-    """A new priority brings that priority's SLA targets (counted from when it was opened)."""
+def ticket_change_priority(
+    *, ticket: Ticket, priority: str, user, now=None, record: bool = True
+) -> Ticket:
+    """A new priority brings that priority's SLA targets (counted from when it was opened).
+
+    ``record=False``: the caller writes the change into its own timeline entry (an SLA
+    escalation says why the priority went up)."""
     if priority not in Priority.values:
         raise ValidationError(f"“{priority}” is not a priority.")
     ticket = _lock(ticket)
@@ -334,13 +340,14 @@ def ticket_change_priority(*, ticket: Ticket, priority: str, user, now=None) -> 
         ticket, policy=clock.policy_for(queue=ticket.queue, priority=priority)
     )
     ticket.save(update_fields=list(dict.fromkeys(fields)))
-    activity_log(
-        subject=ticket,
-        kind=ActivityKind.SYSTEM,
-        summary=f"Priority: {Priority(old).label} → {Priority(priority).label}",
-        actor=user,
-        occurred_at=now,
-    )
+    if record:
+        activity_log(
+            subject=ticket,
+            kind=ActivityKind.SYSTEM,
+            summary=f"Priority: {Priority(old).label} → {Priority(priority).label}",
+            actor=user,
+            occurred_at=now,
+        )
     return ticket
 
 
@@ -366,7 +373,7 @@ def ticket_bulk_update(
     """Apply one change to many tickets the user may change, each in its own transaction (one
     refused transition does not undo the others). Returns {"changed": n, "errors": [...]}."""
     ids = list(dict.fromkeys(int(i) for i in ticket_ids))[:BULK_LIMIT]
-    tickets = Ticket.objects.changeable_by(user).filter(pk__in=ids).order_by("pk")
+    tickets = ticket_list(user=user, for_change=True).filter(pk__in=ids).order_by("pk")
     changed, errors = 0, []
     for ticket in tickets:
         try:

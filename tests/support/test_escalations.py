@@ -70,3 +70,16 @@ def test_met_and_paused_targets_do_not_fire(ticket, agent):
         ticket=ticket, status=TicketStatus.PENDING, user=agent, now=berlin(2026, 12, 15, 9, 20)
     )
     assert escalations.sla_watch_run(now=berlin(2026, 12, 16, 17)) == {"warned": 0, "escalated": 0}
+
+
+def test_escalation_changes_priority_through_the_service_with_one_timeline_entry(
+    ticket, policies, support_manager
+):
+    escalations.sla_watch_run(now=berlin(2026, 12, 15, 10, 1))
+    ticket.refresh_from_db()
+    # The raised priority brings its own targets, as any priority change does.
+    assert ticket.sla_policy == policies[Priority.URGENT]
+    assert ticket.resolution_due_at == berlin(2026, 12, 15, 13)
+    entries = Activity.objects.for_object(ticket)
+    assert entries.filter(summary__startswith="SLA breached").count() == 1
+    assert not entries.filter(summary__startswith="Priority:").exists()

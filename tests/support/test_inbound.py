@@ -8,7 +8,7 @@ from django.core import mail
 from django.test import override_settings
 from django.urls import reverse
 
-from crm.models import Contact, OutboundEmail
+from crm.models import Activity, Contact, OutboundEmail
 from crm.services.outbox import outbox_message_id, outbox_send_queued
 from support.choices import Channel, TicketStatus
 from support.models import Ticket, TicketMessage
@@ -239,3 +239,18 @@ def test_imap_task_does_nothing_unconfigured(monkeypatch):
 
     monkeypatch.setattr(inbound.imaplib, "IMAP4_SSL", None)
     assert imap_fetch() == {"processed": 0, "duplicates": 0, "failed": 0}
+
+
+def test_a_new_sender_becomes_a_contact_of_the_matching_account_through_the_customers_service(
+    policies, queue
+):
+    account = AccountFactory(domain="example.com")
+    contact = inbound.contact_for_email(email_address=" Jana.Meyer@Example.com ", name="Jana Meyer")
+    assert (contact.first_name, contact.last_name, contact.email) == (
+        "Jana",
+        "Meyer",
+        "jana.meyer@example.com",
+    )
+    assert contact.account == account and contact.owner == account.owner
+    assert [a.summary for a in Activity.objects.for_object(contact)] == ["Contact created"]
+    assert inbound.contact_for_email(email_address="jana.meyer@example.com") == contact

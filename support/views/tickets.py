@@ -1,0 +1,200 @@
+"""The ticket lists: every visible ticket and the queue views (mine, unassigned, breaching,
+pending), and opening a ticket."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.generic import FormView
+
+from crm.permissions import may_work_tickets
+from crm.views.lists import Column, FilteredListView
+from support import selectors, tables
+from support.choices import TicketStatus
+from support.filtersets import TicketFilterSet
+from support.forms import BulkForm, TicketCreateForm
+from support.services import tickets as ticket_services
+
+#: What a list row shows (``support.tables``) and its countdown needs: a page of rows builds
+#: fewer model fields (a ticket has thirty columns, most of them clock bookkeeping).
+LIST_FIELDS = (
+    "reference",
+    "subject",
+    "status",
+    "priority",
+    "sla_due_at",
+    "first_response_breached",
+    "resolution_breached",
+    "created_at",
+    "updated_at",
+    "account__name",
+    "queue__name",
+    "assignee__username",
+    "assignee__first_name",
+    "assignee__last_name",
+    "sla_policy__calendar__time_zone",
+)
+
+QUEUE_VIEWS = [
+    ("mine", "My queue", "support:my_queue"),
+    ("unassigned", "Unassigned", "support:unassigned"),
+    ("breaching", "Breaching", "support:breaching"),
+    ("pending", "Pending", "support:pending"),
+    ("all", "All tickets", "support:ticket_list"),
+]
+
+
+class TicketListView(FilteredListView):
+    """Every visible ticket; the queue views below narrow it and sort by SLA due."""
+
+    list_selector = selectors.ticket_list
+    filterset_class = TicketFilterSet
+    title = "Tickets"
+    template_name = "support/ticket_list.html"
+    partial_template_name = "support/_ticket_table.html"
+    row_template = "support/rows/ticket.html"
+    create_url_name = "support:ticket_create"
+    view_name = "all"
+    columns = [
+        Column("", css="w-1"),
+        Column("Ticket", sort="reference"),
+        Column("Subject"),
+        Column("Status"),
+        Column("Priority", sort="priority"),
+        Column("Queue"),
+        Column("Assignee"),
+        Column("SLA due", sort="due"),
+        Column("Created", sort="created"),
+        Column("Updated", sort="updated"),
+    ]
+    sorts = {
+        "reference": ("id",),
+        "priority": ("priority", "id"),
+        "due": ("sla_due_at", "id"),
+        "created": ("created_at", "id"),
+        "updated": ("updated_at", "id"),
+    }
+    default_sort = "-created"
+
+    def base_queryset(self):
+        """With what list rows show (queue, assignee, account, the policy's calendar for the
+        countdown); ``attach_countdowns`` reads the calendars' hours once per page."""
+        return (
+            super()
+            .base_queryset()
+            .select_related("account", "queue", "assignee", "sla_policy__calendar")
+            .only(*LIST_FIELDS)
+        )
+
+    def can_create(self):
+        return may_work_tickets(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        may_bulk = may_work_tickets(self.request.user)
+        selectors.attach_countdowns(context["object_list"])
+        tables.ticket_rows(context["object_list"], may_bulk=may_bulk)
+        context.update(
+            view_name=self.view_name,
+            may_bulk=may_bulk,
+            bulk_form=BulkForm(),
+            queue_views=QUEUE_VIEWS,
+        )
+        return context
+
+
+class MyQueueView(TicketListView):
+    title = "My queue"
+    view_name = "mine"
+    default_sort = "due"
+
+    def base_queryset(self):
+        return super().base_queryset().active().filter(assignee=self.request.user)
+
+
+class UnassignedView(TicketListView):
+    title = "Unassigned"
+    view_name = "unassigned"
+    default_sort = "due"
+
+    def base_queryset(self):
+        return super().base_queryset().active().filter(assignee__isnull=True)
+
+
+class BreachingView(TicketListView):
+    title = "Breaching"
+    view_name = "breaching"
+    default_sort = "due"
+
+    def base_queryset(self):
+        return super().base_queryset().active().filter(sla_due_at__lt=timezone.now())
+
+
+class PendingView(TicketListView):
+    title = "Pending customer"
+    view_name = "pending"
+    default_sort = "-updated"
+
+    def base_queryset(self):
+        return super().base_queryset().filter(status=TicketStatus.PENDING)
+
+
+class TicketCreateView(FormView):
+    template_name = "support/ticket_form.html"
+    form_class = TicketCreateForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return HttpResponseRedirect(f"{reverse('login')}?next={request.path}")
+        if not may_work_tickets(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["user"] = self.request.user
+        return kwargs
+
+    def get_initial(self):
+        initial = super().get_initial()
+        for name in ("account", "contact"):
+            value = self.request.GET.get(name, "")
+            if value.isdigit():
+                initial[name] = value
+        return initial
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            ticket = ticket_services.ticket_create(
+                subject=data["subject"],
+                description=data["description"],
+                account=data["account"],
+                contact=data["contact"],
+                channel=data["channel"],
+                priority=data["priority"],
+                category=data["category"],
+                queue=data["queue"],
+                assignee=data["assignee"],
+                user=self.request.user,
+                files=data["files"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        if data["tag_names"]:
+            ticket_services.ticket_set_tags(
+                ticket=ticket, names=data["tag_names"], user=self.request.user
+            )
+        messages.success(self.request, f"{ticket.reference} was created.")
+        return HttpResponseRedirect(ticket.get_absolute_url())
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            verbose_name="ticket",
+            cancel_url=reverse("support:ticket_list"),
+            multipart=True,
+        )
+        return context
