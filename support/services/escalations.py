@@ -1,7 +1,7 @@
 """The SLA watch (run by beat every minute): warn the assignee when 75% of a target's business
 time has passed, and on breach escalate: notify the queue's managers, raise the priority one
-step (``tickets.ticket_change_priority``: the raised priority's SLA targets apply from then on),
-write the timeline.
+step (``tickets.ticket_change_priority``, keeping the ticket's SLA targets), write the
+timeline.
 
 Each warning and escalation is claimed with a conditional UPDATE (``…_warned_at`` /
 ``…_escalated_at`` still empty) in the same transaction as its emails and timeline entry, so a
@@ -130,7 +130,7 @@ def _escalate(pk: int, *, target: str, label: str, now) -> int:
     old = ticket.priority
     # One timeline entry per escalation: the one below, which says why the priority went up.
     ticket = ticket_change_priority(
-        ticket=ticket, priority=Priority.raised(old), user=None, now=now, record=False
+        ticket=ticket, priority=Priority.raised(old), user=None, now=now, record=False, retime=False
     )
     raised = (
         f"; priority {Priority(old).label} → {Priority(ticket.priority).label}"

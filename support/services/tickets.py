@@ -322,12 +322,15 @@ def csat_send(*, ticket: Ticket, now) -> CsatSurvey | None:
 
 @transaction.atomic
 def ticket_change_priority(
-    *, ticket: Ticket, priority: str, user, now=None, record: bool = True
+    *, ticket: Ticket, priority: str, user, now=None, record: bool = True, retime: bool = True
 ) -> Ticket:
     """A new priority brings that priority's SLA targets (counted from when it was opened).
 
     ``record=False``: the caller writes the change into its own timeline entry (an SLA
-    escalation says why the priority went up)."""
+    escalation says why the priority went up). ``retime=False``: the ticket keeps its SLA
+    targets (an escalation raises the priority because a target was missed; the raised
+    priority's tighter targets, counted from the opening, would be missed at once and escalate
+    again on every run)."""
     if priority not in Priority.values:
         raise ValidationError(f"“{priority}” is not a priority.")
     ticket = _lock(ticket)
@@ -336,9 +339,10 @@ def ticket_change_priority(
         return ticket
     ticket.priority = priority
     fields = ["priority", "updated_at"]
-    fields += clock.apply_policy(
-        ticket, policy=clock.policy_for(queue=ticket.queue, priority=priority)
-    )
+    if retime:
+        fields += clock.apply_policy(
+            ticket, policy=clock.policy_for(queue=ticket.queue, priority=priority)
+        )
     ticket.save(update_fields=list(dict.fromkeys(fields)))
     if record:
         activity_log(
