@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from analytics import rollups, services, tasks
 from analytics.choices import RFMSegment
-from analytics.models import CLVFit, CustomerValue, JobLock
+from analytics.models import CLVFit, JobLock
 from crm.choices import Role
 from crm.models import Account
 from leads.choices import LeadStatus
@@ -31,6 +31,7 @@ from tests.analytics.helpers import (
     rows_of_every_figure,
     segment_of,
 )
+from tests.factories.analytics import CLVFitFactory, CustomerValueFactory
 from tests.factories.crm import AccountFactory, ContactFactory, UserFactory
 from tests.factories.leads import CampaignFactory, LeadFactory
 
@@ -39,7 +40,7 @@ REFIT = reverse("analytics:clv_refit")
 
 
 def value(fit, account, segment, historical, predicted, p_alive):
-    return CustomerValue.objects.create(
+    return CustomerValueFactory(
         fit=fit,
         account=account,
         first_purchase=dt.date(2025, 1, 1),
@@ -182,7 +183,7 @@ def test_refit_without_orders_is_skipped_and_explained(db):
 
 
 def test_query_count_is_fixed_at_3_and_60_customers(manager_client, rep):
-    fit = CLVFit.objects.create(observation_end=dt.date(2026, 3, 31), customers=0, parameters={})
+    fit = CLVFitFactory(observation_end=dt.date(2026, 3, 31), customers=0, parameters={})
     campaign = CampaignFactory()
 
     def add(n):
@@ -202,7 +203,7 @@ def test_campaign_of_the_first_won_deal_when_no_lead_was_converted(manager_clien
     (cost 300): one customer, CLV 1,500, acquisition cost 300, ratio 5."""
     from tests.factories.sales import OpportunityFactory, stage_named
 
-    fit = CLVFit.objects.create(observation_end=dt.date(2026, 3, 31), customers=1, parameters={})
+    fit = CLVFitFactory(observation_end=dt.date(2026, 3, 31), customers=1, parameters={})
     account = AccountFactory(name="A1", owner=rep)
     value(fit, account, RFMSegment.LOYAL, "1000", "500", 0.9)
     campaign = CampaignFactory(name="E", cost=Decimal("300"))

@@ -18,7 +18,7 @@ from analytics.rollups import rollups_rebuild
 from crm.choices import Role
 from crm.models import Account
 from retention.choices import ChurnReason, HealthColour, MovementKind
-from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsRun, NpsSurvey
+from retention.models import HealthScore
 from tests.analytics.helpers import (
     at,
     by,
@@ -29,7 +29,13 @@ from tests.analytics.helpers import (
     segment_of,
 )
 from tests.factories.crm import AccountFactory, ContactFactory, UserFactory
-from tests.factories.retention import SubscriptionFactory
+from tests.factories.retention import (
+    ChurnEventFactory,
+    MrrMovementFactory,
+    NpsRunFactory,
+    NpsSurveyFactory,
+    SubscriptionFactory,
+)
 
 URL = reverse("analytics:retention")
 RANGE = {"start": "2026-04-01", "end": "2026-06-30"}
@@ -44,7 +50,7 @@ def subscription(owner, name, start, ended=None):
 
 
 def movement(sub, kind, amount, day):
-    MrrMovement.objects.create(
+    MrrMovementFactory(
         subscription=sub, account=sub.account, kind=kind, amount=Decimal(amount),
         currency="EUR", mrr_after=Decimal("0"), date=dt.date.fromisoformat(day),
     )  # fmt: skip
@@ -68,17 +74,17 @@ def ledger(rep, rep2, manager):
     movement(d, MovementKind.NEW, "80", "2026-04-20")
     movement(e, MovementKind.NEW, "20", "2026-05-05")
     movement(x, MovementKind.NEW, "1000", "2026-01-01")
-    ChurnEvent.objects.create(account=b.account, subscription=b, date=dt.date(2026, 5, 1),
-                              reason=ChurnReason.PRICE, lost_mrr=Decimal("200"), currency="EUR")  # fmt: skip
+    ChurnEventFactory(account=b.account, subscription=b, date=dt.date(2026, 5, 1),
+                      reason=ChurnReason.PRICE, lost_mrr=Decimal("200"), currency="EUR")  # fmt: skip
     for sub, score, colour in ((a, 80, "green"), (b, 20, "red"), (c, 70, "green")):
         HealthScore.objects.create(account=sub.account, score=score, colour=colour,
                                    computed_on=dt.date(2026, 6, 30))  # fmt: skip
-    run = NpsRun.objects.create(name="Spring")
+    run = NpsRunFactory(name="Spring")
     for score, day in ((10, "2026-05-02"), (9, "2026-05-03"), (7, "2026-05-04"),
                        (3, "2026-05-05"), (6, "2026-06-02")):  # fmt: skip
         contact = ContactFactory(account=a.account, owner=rep)
-        NpsSurvey.objects.create(run=run, contact=contact, account=a.account, key=f"k{contact.pk}",
-                                 sent_at=at("2026-05-01"), score=score, answered_at=at(day))  # fmt: skip
+        NpsSurveyFactory(run=run, contact=contact, account=a.account, key=f"k{contact.pk}",
+                         sent_at=at("2026-05-01"), score=score, answered_at=at(day))  # fmt: skip
     rollups_rebuild()
     return {"a": a}
 

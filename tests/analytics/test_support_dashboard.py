@@ -20,7 +20,6 @@ from django.urls import reverse
 from analytics.rollups import rollups_rebuild
 from crm.models import Account
 from support.choices import Priority, TicketStatus
-from support.models import CsatSurvey
 from tests.analytics.helpers import (
     at,
     by,
@@ -31,7 +30,7 @@ from tests.analytics.helpers import (
     segment_of,
 )
 from tests.factories.crm import AccountFactory, ContactFactory
-from tests.factories.support import SLAPolicyFactory, TicketFactory
+from tests.factories.support import CsatSurveyFactory, SLAPolicyFactory, TicketFactory
 
 URL = reverse("analytics:support")
 RANGE = {"start": "2026-01-01", "end": "2026-03-31"}
@@ -54,7 +53,7 @@ def ticket(account, priority, status, *, policy=None, reply=None, resolved=None,
 
 
 def survey(t, rating, day):
-    CsatSurvey.objects.create(
+    CsatSurveyFactory(
         ticket=t, token=f"token-{t.pk}", rating=rating, sent_at=at(day), answered_at=at(day)
     )
 

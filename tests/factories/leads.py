@@ -4,19 +4,32 @@ import factory
 from django.utils import timezone
 
 from crm.choices import Role
-from leads.choices import CampaignChannel, LeadSource, LeadStatus, ScoringCriterion, StepAction
+from crm.segments.choices import SegmentTarget
+from leads.choices import (
+    CampaignChannel,
+    DedupePolicy,
+    ImportStatus,
+    LeadSource,
+    LeadStatus,
+    ScoringCriterion,
+    SegmentEnrolmentStatus,
+    StepAction,
+)
 from leads.models import (
     AssignmentRule,
     Campaign,
     Enrollment,
+    ImportJob,
     Lead,
     ScoringRule,
+    SegmentEnrolment,
     Sequence,
     SequenceEmail,
     SequenceStep,
     SequenceStepVariant,
 )
 from tests.factories.crm import TeamFactory, UserFactory
+from tests.factories.segments import SegmentFactory
 
 
 class CampaignFactory(factory.django.DjangoModelFactory):
@@ -108,3 +121,44 @@ class SequenceEmailFactory(factory.django.DjangoModelFactory):
     )
     step = factory.SubFactory(SequenceStepFactory)
     sent_at = factory.LazyFunction(timezone.now)
+
+
+IMPORT_CSV = b"First name,Last name,E-mail,Company\nAda,Lovelace,ada@engine.example,Engines\n"
+
+
+class ImportJobFactory(factory.django.DjangoModelFactory):
+    """An uploaded CSV of one lead, mapped and not yet run (the file is written under
+    MEDIA_ROOT: point it at a temporary folder with the ``settings`` fixture)."""
+
+    class Meta:
+        model = ImportJob
+
+    created_by = factory.SubFactory(UserFactory, roles=[Role.MANAGER])
+    file = factory.django.FileField(filename="leads.csv", data=IMPORT_CSV)
+    original_name = "leads.csv"
+    mapping = factory.LazyFunction(
+        lambda: {
+            "First name": "first_name",
+            "Last name": "last_name",
+            "E-mail": "email",
+            "Company": "company_name",
+        }
+    )
+    policy = DedupePolicy.SKIP
+    status = ImportStatus.UPLOADED
+    total_rows = 1
+
+
+class SegmentEnrolmentFactory(factory.django.DjangoModelFactory):
+    """A queued enrolment of a lead segment into a sequence."""
+
+    class Meta:
+        model = SegmentEnrolment
+
+    sequence = factory.SubFactory(SequenceFactory)
+    created_by = factory.SubFactory(UserFactory, roles=[Role.SALES_REP])
+    segment = factory.SubFactory(
+        SegmentFactory, owner=factory.SelfAttribute("..created_by"), target=SegmentTarget.LEAD
+    )
+    segment_name = factory.SelfAttribute("segment.name")
+    status = SegmentEnrolmentStatus.QUEUED

@@ -3,11 +3,14 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
+from crm.choices import Role
 from support.choices import Channel, Priority, TicketStatus
 from support.models import (
+    Attachment,
     BusinessCalendar,
     BusinessHours,
     CannedReply,
+    CsatSurvey,
     Holiday,
     Queue,
     QueueAgent,
@@ -15,7 +18,7 @@ from support.models import (
     Ticket,
     TicketMessage,
 )
-from tests.factories.crm import ContactFactory, TeamFactory
+from tests.factories.crm import ContactFactory, TeamFactory, UserFactory
 
 
 class BusinessCalendarFactory(factory.django.DjangoModelFactory):
@@ -108,3 +111,58 @@ class CannedReplyFactory(factory.django.DjangoModelFactory):
 
     title = factory.Sequence(lambda n: f"Canned {n}")
     body = "Hello {{ contact.first_name }}, about {{ ticket.reference }}: done."
+
+
+class BusinessHoursFactory(factory.django.DjangoModelFactory):
+    """One working interval: Monday 09:00–17:00 unless told otherwise."""
+
+    class Meta:
+        model = BusinessHours
+
+    calendar = factory.SubFactory(BusinessCalendarFactory, weekdays=False)
+    weekday = 0
+    opens = dt.time(9)
+    closes = dt.time(17)
+
+
+class HolidayFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Holiday
+
+    calendar = factory.SubFactory(BusinessCalendarFactory)
+    date = factory.Sequence(lambda n: dt.date(2026, 1, 1) + dt.timedelta(days=n))
+    name = "Holiday"
+
+
+class QueueAgentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = QueueAgent
+
+    queue = factory.SubFactory(QueueFactory)
+    user = factory.SubFactory(UserFactory, roles=[Role.SUPPORT_AGENT])
+    on_shift = True
+
+
+class CsatSurveyFactory(factory.django.DjangoModelFactory):
+    """A survey sent for a ticket and not yet answered."""
+
+    class Meta:
+        model = CsatSurvey
+
+    ticket = factory.SubFactory(TicketFactory, status=TicketStatus.SOLVED)
+    token = factory.Sequence(lambda n: f"csat-token-{n}")
+    sent_at = factory.LazyFunction(timezone.now)
+
+
+class AttachmentFactory(factory.django.DjangoModelFactory):
+    """A small text file on a ticket (written under MEDIA_ROOT: point it at a temporary folder
+    with the ``settings`` fixture)."""
+
+    class Meta:
+        model = Attachment
+
+    ticket = factory.SubFactory(TicketFactory)
+    file = factory.django.FileField(filename="notes.txt", data=b"hello")
+    filename = "notes.txt"
+    content_type = "text/plain"
+    size = 5

@@ -9,7 +9,7 @@ from leads.models import Enrollment
 from retention.models import ChurnEvent, ChurnModelRun, ChurnPrediction, MrrMovement
 from retention.services import churn_model, risk
 from tests.factories.crm import AccountFactory, ContactFactory
-from tests.factories.retention import SubscriptionFactory
+from tests.factories.retention import ChurnEventFactory, HealthScoreFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,8 +59,6 @@ def test_the_model_says_when_there_is_not_enough_history(account):
 
 
 def test_the_model_scores_paying_accounts_with_top_factors(settings):
-    from retention.models import HealthScore
-
     settings.CHURN_MODEL_MIN_PER_CLASS = 5
     today = timezone.localdate()
     for i in range(12):
@@ -72,7 +70,7 @@ def test_the_model_scores_paying_accounts_with_top_factors(settings):
             start_date=today - dt.timedelta(days=100 + 40 * i),
         )
         engagement = 10 + i if churned else 80 + i
-        HealthScore.objects.create(
+        HealthScoreFactory(
             account=account,
             score=engagement,
             colour="green",
@@ -80,7 +78,7 @@ def test_the_model_scores_paying_accounts_with_top_factors(settings):
             components={"engagement": {"value": engagement, "weight": 20}},
         )
         if churned:
-            ChurnEvent.objects.create(
+            ChurnEventFactory(
                 account=account, date=today, reason="price", lost_mrr=1, currency="EUR"
             )
     run = churn_model.churn_model_run()

@@ -12,12 +12,15 @@ from retention.models import (
     HealthScore,
     HealthScoreHistory,
     RiskEpisode,
-    UsageDaily,
 )
 from retention.services import health, risk
 from retention.tasks import health_recompute
 from tests.factories.crm import AccountFactory, ActivityFactory
-from tests.factories.retention import SubscriptionFactory
+from tests.factories.retention import (
+    HealthScoreHistoryFactory,
+    SubscriptionFactory,
+    UsageDailyFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +30,7 @@ def today():
 
 
 def usage(account, days_ago, events):
-    UsageDaily.objects.create(
+    UsageDailyFactory(
         account=account,
         day=today() - dt.timedelta(days=days_ago),
         kind="login",
@@ -147,7 +150,7 @@ def test_turning_red_opens_one_episode_and_the_playbook_acts_once(account, manag
 
 
 def test_a_falling_score_is_at_risk(account):
-    HealthScoreHistory.objects.create(
+    HealthScoreHistoryFactory(
         account=account, day=today() - dt.timedelta(days=30), score=95, colour="green"
     )
     ActivityFactory(subject=account, occurred_at=timezone.now() - dt.timedelta(days=40))

@@ -7,7 +7,7 @@ from django.urls import reverse
 from retention.models import ProductAssociation, Recommendation
 from retention.services import upsell
 from tests.factories.crm import AccountFactory
-from tests.factories.retention import SubscriptionFactory
+from tests.factories.retention import RecommendationFactory, SubscriptionFactory
 from tests.visibility import assert_hidden
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +110,7 @@ def test_dismiss_and_visibility(client, rep, rep2, agent, holdings):
 @pytest.mark.parametrize("rows", [3, 60])
 def test_upsell_list_keeps_its_query_count(rows, rep_client, rep, django_assert_max_num_queries):
     for _ in range(rows):
-        Recommendation.objects.create(
+        RecommendationFactory(
             account=AccountFactory(owner=rep),
             kind="cross_sell",
             product_sku="X",

@@ -1,0 +1,878 @@
+"""Every URL that takes a record's id answers 404 to a user who may not see that record (or,
+for URLs that change it, may not change it): GET and POST, full page and HTMX request alike,
+so a record's existence is never disclosed by a 403 or a 200.
+
+The table below has a row for every URL pattern with an integer kwarg (``<int:pk>``,
+``<int:account_pk>``…) found by walking the URL resolver; ``test_every_pk_url_has_a_row``
+fails when a new one is added without a row, so no URL joins the site unguarded unnoticed.
+
+Each row names the record it makes, who requests it and why they may not reach it, the
+methods, and a *control*: a user who may reach the same record, whose same request must not
+answer 404 (so each 404 comes from the visibility rule, not from a broken URL or a missing row).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.converters import IntConverter
+
+from crm.choices import Role
+from leads.choices import ImportStatus, SegmentEnrolmentStatus
+from retention.services import nps as nps_services
+from sales import services as sales_services
+from tests.factories.crm import (
+    AccountFactory,
+    ContactFactory,
+    TaskFactory,
+    TeamFactory,
+    UserFactory,
+)
+from tests.factories.email_campaigns import EmailCampaignFactory, EmailVariantFactory
+from tests.factories.leads import (
+    CampaignFactory,
+    ImportJobFactory,
+    LeadFactory,
+    SegmentEnrolmentFactory,
+    SequenceFactory,
+)
+from tests.factories.retention import (
+    ChurnEventFactory,
+    RecommendationFactory,
+    SubscriptionFactory,
+)
+from tests.factories.sales import (
+    OnboardingPlanFactory,
+    OpportunityFactory,
+    OrderFactory,
+    ProductFactory,
+    pipeline_named,
+    stage_named,
+)
+from tests.factories.segments import SegmentFactory
+from tests.factories.support import (
+    AttachmentFactory,
+    CannedReplyFactory,
+    QueueFactory,
+    TicketFactory,
+)
+
+# URL namespaces that are not the application's: Django admin guards its own pages (staff only).
+EXCLUDED_NAMESPACES = {"admin"}
+
+# Int-kwarg URLs that are deliberately not guarded by record visibility, with the reason.
+# Public links (CSAT and NPS surveys, unsubscribe, email tracking, referral codes) take signed
+# tokens or codes as <str:…> kwargs, never a record's id, so the walk below never collects them;
+# an int-kwarg URL that must stay public would be listed here.
+NOT_PK_GUARDED: dict[str, str] = {}
+
+
+# The URL walk ---------------------------------------------------------------------------------
+
+
+def pk_url_patterns(resolver=None, namespace="", converters=None):
+    """``{name: route}`` of every URL pattern (namespaces included) with an integer kwarg,
+    outside ``EXCLUDED_NAMESPACES``. Unnamed patterns are keyed by their route."""
+    resolver = resolver or get_resolver()
+    found = {}
+    for pattern in resolver.url_patterns:
+        pattern_converters = {**(converters or {}), **pattern.pattern.converters}
+        if isinstance(pattern, URLResolver):
+            inner = namespace
+            if pattern.namespace:
+                if pattern.namespace in EXCLUDED_NAMESPACES:
+                    continue
+                inner = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
+            for name, route in pk_url_patterns(pattern, inner, pattern_converters).items():
+                found[name] = str(pattern.pattern) + route
+        elif isinstance(pattern, URLPattern) and any(
+            isinstance(c, IntConverter) for c in pattern_converters.values()
+        ):
+            route = str(pattern.pattern)
+            name = f"{namespace}:{pattern.name}" if namespace else pattern.name
+            found[name or route] = route
+    return found
+
+
+# Who acts -------------------------------------------------------------------------------------
+
+
+class World:
+    """The users of every row: conftest's ``rep``, ``rep2``, ``agent``, ``manager`` (of the
+    "Sales" team: rep and rep2) and ``admin``, and a team the manager does not manage."""
+
+    def __init__(self, rep, rep2, agent, manager, admin):
+        self.rep, self.rep2, self.agent, self.manager, self.admin = rep, rep2, agent, manager, admin
+        self.agent2 = UserFactory(username="agent2", roles=[Role.SUPPORT_AGENT])
+        self.outsider = UserFactory(username="outsider", roles=[Role.SALES_REP])
+        self.other_manager = UserFactory(username="other_manager", roles=[Role.MANAGER])
+        TeamFactory(name="Elsewhere", members=[self.outsider], managers=[self.other_manager])
+        self.nobody = UserFactory(username="nobody")  # signed in, holds no role
+
+    # Records the rows share.
+
+    def account(self, owner):
+        return AccountFactory(owner=owner)
+
+    def contact(self, owner):
+        return ContactFactory(owner=owner)  # of an account of theirs
+
+    def ticket(self, account_owner, **kwargs):
+        """A ticket of an account of ``account_owner``'s, in no queue and assigned to no one."""
+        return TicketFactory(contact=self.contact(account_owner), **kwargs)
+
+    def deal(self, owner, **kwargs):
+        return OpportunityFactory(owner=owner, **kwargs)
+
+    def line_item(self, owner):
+        deal = self.deal(owner)
+        product = ProductFactory()
+        return sales_services.line_item_add(opportunity=deal, user=owner, product=product)
+
+    def quote(self, owner):
+        deal = self.line_item(owner).opportunity
+        return sales_services.quote_create(opportunity=deal, user=owner)
+
+    def onboarding_task(self, owner):
+        plan = OnboardingPlanFactory(opportunity=self.deal(owner, stage=stage_named("Closed won")))
+        task = TaskFactory(
+            assignee=owner, content_type=ContentType.objects.get_for_model(plan), object_id=plan.pk
+        )
+        return plan, task
+
+    def email_campaign(self, created_by):
+        campaign = EmailCampaignFactory(created_by=created_by)
+        EmailVariantFactory(campaign=campaign)
+        return campaign
+
+    def advocate(self, owner):
+        return nps_services.advocate_candidate(contact=self.contact(owner))
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a row's ``make`` returns: the URL's args, the query string and the POST data."""
+
+    args: tuple
+    query: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+
+
+def target(*args, query=None, **data):
+    return Target(args, query or {}, data)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One URL and one rule it enforces (a URL may have a row per rule: advocate_detail has
+    one for reading and one for changing)."""
+
+    url: str  # the URL's name, with its namespace
+    actor: str  # a World attribute: who requests
+    make: Callable[[World], Target]  # makes the record (with factories); the URL's args
+    methods: tuple  # "GET" for pages, "POST" for actions; each is also sent as an HTMX request
+    control: str  # a World attribute: who may reach the record (their request is not a 404)
+    why: str  # why ``actor`` must not reach it
+
+
+GET, POST, BOTH = ("GET",), ("POST",), ("GET", "POST")
+FUTURE = "2031-01-01T10:00"
+
+
+TABLE = [
+    # crm: accounts and contacts (every role reads them, owners change them) ----------------
+    Row(
+        "account_detail",
+        "nobody",
+        lambda w: target(w.account(w.rep).pk),
+        GET,
+        "agent",
+        "a user without a role sees no account",
+    ),
+    Row(
+        "account_edit",
+        "agent",
+        lambda w: target(w.account(w.rep).pk, name="Hijacked", lifecycle_stage="prospect"),
+        BOTH,
+        "rep",
+        "agents read accounts, they do not change them",
+    ),
+    Row(
+        "account_delete",
+        "rep",
+        lambda w: target(w.account(w.rep2).pk),
+        BOTH,
+        "rep2",
+        "a rep changes only the accounts they own",
+    ),
+    Row(
+        "contact_detail",
+        "nobody",
+        lambda w: target(w.contact(w.rep).pk),
+        GET,
+        "agent",
+        "a user without a role sees no contact",
+    ),
+    Row(
+        "contact_edit",
+        "manager",
+        lambda w: target(w.contact(w.outsider).pk, last_name="Hijacked"),
+        BOTH,
+        "other_manager",
+        "a manager changes only the contacts of the teams they manage",
+    ),
+    Row(
+        "contact_delete",
+        "agent",
+        lambda w: target(w.contact(w.rep).pk),
+        BOTH,
+        "rep",
+        "agents read contacts, they do not change them",
+    ),
+    # crm: tasks and timelines ---------------------------------------------------------------
+    Row(
+        "task_edit",
+        "rep",
+        lambda w: target(TaskFactory(assignee=w.rep2).pk, title="Mine now", due_at=FUTURE),
+        BOTH,
+        "rep2",
+        "another rep's task",
+    ),
+    Row(
+        "task_toggle",
+        "manager",
+        lambda w: target(TaskFactory(assignee=w.outsider).pk),
+        POST,
+        "other_manager",
+        "a task of a team the manager does not manage",
+    ),
+    Row(
+        "activity_create",
+        "rep",
+        lambda w: target(
+            "leads.lead",
+            LeadFactory(owner=w.rep2).pk,
+            **{"activity-kind": "call", "activity-summary": "Called"},
+        ),
+        POST,
+        "rep2",
+        "the timeline of another rep's lead",
+    ),
+    Row(
+        "task_create",
+        "agent",
+        lambda w: target(
+            "sales.opportunity",
+            w.deal(w.rep).pk,
+            **{"task-title": "Call back", "task-due_at": FUTURE},
+        ),
+        POST,
+        "rep",
+        "agents see no deals",
+    ),
+    Row(
+        "timeline_more",
+        "rep",
+        lambda w: target("support.ticket", w.ticket(w.rep2).pk),
+        GET,
+        "rep2",
+        "a rep sees only the tickets of accounts they own",
+    ),
+    # crm: segments --------------------------------------------------------------------------
+    Row(
+        "segment_edit",
+        "rep",
+        lambda w: target(SegmentFactory(owner=w.rep2, shared=False).pk, name="Mine now"),
+        BOTH,
+        "rep2",
+        "another rep's private segment",
+    ),
+    Row(
+        "segment_export",
+        "manager",
+        lambda w: target(SegmentFactory(owner=w.outsider, shared=False).pk),
+        GET,
+        "other_manager",
+        "a private segment of a team the manager does not manage",
+    ),
+    Row(
+        "segment_delete",
+        "rep",
+        lambda w: target(SegmentFactory(owner=w.rep2, shared=True).pk),
+        BOTH,
+        "rep2",
+        "another rep's shared segment is read only to them",
+    ),
+    # leads ----------------------------------------------------------------------------------
+    Row(
+        "leads:lead_detail",
+        "rep",
+        lambda w: target(LeadFactory(owner=w.rep2).pk),
+        GET,
+        "rep2",
+        "another rep's lead",
+    ),
+    Row(
+        "leads:lead_edit",
+        "agent",
+        lambda w: target(LeadFactory(owner=w.rep).pk, last_name="Hijacked"),
+        BOTH,
+        "rep",
+        "agents see no leads",
+    ),
+    Row(
+        "leads:lead_delete",
+        "manager",
+        lambda w: target(LeadFactory(owner=w.outsider).pk),
+        BOTH,
+        "other_manager",
+        "a lead of a team the manager does not manage",
+    ),
+    Row(
+        "leads:lead_status",
+        "rep",
+        lambda w: target(LeadFactory(owner=w.rep2).pk, status="contacted"),
+        POST,
+        "rep2",
+        "another rep's lead",
+    ),
+    Row(
+        "leads:lead_convert",
+        "rep",
+        lambda w: target(LeadFactory(owner=w.rep2).pk, opportunity_name="Stolen"),
+        BOTH,
+        "rep2",
+        "another rep's lead",
+    ),
+    Row(
+        "leads:lead_reassign",
+        "rep",
+        lambda w: target(LeadFactory(owner=w.rep).pk, owner=w.rep2.pk),
+        POST,
+        "manager",
+        "a rep sees their own lead but only managers reassign it",
+    ),
+    Row(
+        "leads:lead_replied",
+        "agent",
+        lambda w: target(LeadFactory(owner=w.rep).pk),
+        POST,
+        "rep",
+        "agents see no leads",
+    ),
+    Row(
+        "leads:lead_enrol",
+        "rep",
+        lambda w: target(LeadFactory(owner=w.rep2).pk, sequence=SequenceFactory().pk),
+        POST,
+        "rep2",
+        "another rep's lead",
+    ),
+    Row(
+        "leads:lead_merge",
+        "rep",
+        lambda w: target(
+            LeadFactory(owner=w.rep2).pk, query={"with": LeadFactory(owner=w.rep2).pk}
+        ),
+        BOTH,
+        "rep2",
+        "another rep's leads",
+    ),
+    Row(
+        "leads:lead_merge_into_contact",
+        "manager",
+        lambda w: target(LeadFactory(owner=w.outsider).pk, contact=w.contact(w.outsider).pk),
+        BOTH,
+        "other_manager",
+        "a lead of a team the manager does not manage",
+    ),
+    Row(
+        "leads:campaign_detail",
+        "nobody",
+        lambda w: target(CampaignFactory().pk),
+        GET,
+        "rep",
+        "a user without a role sees no campaign",
+    ),
+    Row(
+        "leads:import_detail",
+        "manager",
+        lambda w: target(ImportJobFactory(created_by=w.other_manager).pk, col_0="first_name"),
+        BOTH,
+        "other_manager",
+        "another manager's import",
+    ),
+    Row(
+        "leads:import_progress",
+        "rep",
+        lambda w: target(ImportJobFactory(created_by=w.manager).pk),
+        GET,
+        "manager",
+        "imports are for managers and admins",
+    ),
+    Row(
+        "leads:import_resume",
+        "manager",
+        lambda w: target(
+            ImportJobFactory(created_by=w.other_manager, status=ImportStatus.FAILED).pk
+        ),
+        POST,
+        "other_manager",
+        "another manager's import",
+    ),
+    Row(
+        "leads:import_errors",
+        "agent",
+        lambda w: target(ImportJobFactory(created_by=w.manager, status=ImportStatus.DONE).pk),
+        GET,
+        "manager",
+        "imports are for managers and admins",
+    ),
+    Row(
+        "leads:sequence_detail",
+        "agent",
+        lambda w: target(SequenceFactory().pk),
+        GET,
+        "rep",
+        "agents see no sequences",
+    ),
+    Row(
+        "leads:segment_enrolment_detail",
+        "rep",
+        lambda w: target(SegmentEnrolmentFactory(created_by=w.rep2).pk),
+        GET,
+        "rep2",
+        "another rep's segment enrolment",
+    ),
+    Row(
+        "leads:segment_enrolment_resume",
+        "manager",
+        lambda w: target(
+            SegmentEnrolmentFactory(created_by=w.outsider, status=SegmentEnrolmentStatus.FAILED).pk
+        ),
+        POST,
+        "other_manager",
+        "a segment enrolment of a team the manager does not manage",
+    ),
+    Row(
+        "leads:sequence_enrol_segment",
+        "agent",
+        lambda w: target(
+            SequenceFactory().pk,
+            segment=SegmentFactory(owner=w.rep, target="lead", shared=True).pk,
+        ),
+        POST,
+        "rep",
+        "agents see no sequences",
+    ),
+    # leads: email campaigns (managers and admins) -------------------------------------------
+    Row(
+        "leads:email_campaign_detail",
+        "manager",
+        lambda w: target(w.email_campaign(w.other_manager).pk),
+        GET,
+        "other_manager",
+        "another team's email campaign",
+    ),
+    Row(
+        "leads:email_campaign_edit",
+        "rep",
+        lambda w: target(w.email_campaign(w.manager).pk, name="Hijacked"),
+        BOTH,
+        "manager",
+        "reps run no email campaigns",
+    ),
+    Row(
+        "leads:email_campaign_schedule",
+        "manager",
+        lambda w: target(w.email_campaign(w.other_manager).pk),
+        POST,
+        "other_manager",
+        "another team's email campaign",
+    ),
+    Row(
+        "leads:email_campaign_unschedule",
+        "agent",
+        lambda w: target(w.email_campaign(w.manager).pk),
+        POST,
+        "manager",
+        "agents run no email campaigns",
+    ),
+    Row(
+        "leads:email_campaign_cancel",
+        "rep",
+        lambda w: target(w.email_campaign(w.manager).pk),
+        POST,
+        "manager",
+        "reps run no email campaigns",
+    ),
+    Row(
+        "leads:campaign_roi",
+        "rep",
+        lambda w: target(CampaignFactory().pk),
+        GET,
+        "manager",
+        "revenue credited to campaigns is for those who run them",
+    ),
+    # sales: deals ---------------------------------------------------------------------------
+    Row(
+        "sales:opportunity_detail",
+        "agent",
+        lambda w: target(w.deal(w.rep).pk),
+        GET,
+        "rep",
+        "agents see no deals",
+    ),
+    Row(
+        "sales:opportunity_edit",
+        "rep",
+        lambda w: target(w.deal(w.rep2).pk, name="Hijacked"),
+        BOTH,
+        "rep2",
+        "another rep's deal",
+    ),
+    Row(
+        "sales:opportunity_move",
+        "manager",
+        lambda w: target(w.deal(w.outsider).pk, stage=stage_named("Proposal").pk),
+        POST,
+        "other_manager",
+        "a deal of a team the manager does not manage",
+    ),
+    Row(
+        "sales:opportunity_win",
+        "rep",
+        lambda w: target(w.deal(w.rep2).pk),
+        POST,
+        "rep2",
+        "another rep's deal",
+    ),
+    Row(
+        "sales:opportunity_lose",
+        "agent",
+        lambda w: target(w.deal(w.rep).pk, reason="price"),
+        BOTH,
+        "rep",
+        "agents see no deals",
+    ),
+    Row(
+        "sales:line_item_add",
+        "rep",
+        lambda w: target(w.deal(w.rep2).pk, product=ProductFactory().pk, quantity=1),
+        POST,
+        "rep2",
+        "another rep's deal",
+    ),
+    Row(
+        "sales:quote_create",
+        "manager",
+        lambda w: target(w.line_item(w.outsider).opportunity_id),
+        POST,
+        "other_manager",
+        "a deal of a team the manager does not manage",
+    ),
+    Row(
+        "sales:line_item_update",
+        "rep",
+        lambda w: target(w.line_item(w.rep2).pk, quantity=3, unit_price="1", discount_percent=0),
+        POST,
+        "rep2",
+        "a line of another rep's deal",
+    ),
+    Row(
+        "sales:line_item_remove",
+        "agent",
+        lambda w: target(w.line_item(w.rep).pk),
+        POST,
+        "rep",
+        "agents see no deals",
+    ),
+    Row(
+        "sales:board",
+        "agent",
+        lambda w: target(pipeline_named().pk),
+        GET,
+        "rep",
+        "agents see no deals",
+    ),
+    Row(
+        "sales:quote_detail",
+        "rep",
+        lambda w: target(w.quote(w.rep2).pk),
+        GET,
+        "rep2",
+        "a quote of another rep's deal",
+    ),
+    Row(
+        "sales:quote_status",
+        "manager",
+        lambda w: target(w.quote(w.outsider).pk, status="sent"),
+        POST,
+        "other_manager",
+        "a quote of a team the manager does not manage",
+    ),
+    Row(
+        "sales:order_detail",
+        "agent",
+        lambda w: target(OrderFactory(account=w.account(w.rep)).pk),
+        GET,
+        "rep",
+        "agents see no amounts",
+    ),
+    Row(
+        "sales:onboarding_detail",
+        "rep",
+        lambda w: target(w.onboarding_task(w.rep2)[0].pk),
+        GET,
+        "rep2",
+        "the onboarding of another rep's deal",
+    ),
+    Row(
+        "sales:onboarding_item_done",
+        "rep",
+        lambda w: target(*(obj.pk for obj in w.onboarding_task(w.rep2))),
+        POST,
+        "rep2",
+        "the onboarding of another rep's deal",
+    ),
+    # support --------------------------------------------------------------------------------
+    Row(
+        "support:ticket_detail",
+        "rep",
+        lambda w: target(w.ticket(w.rep2).pk),
+        GET,
+        "rep2",
+        "a rep sees only the tickets of accounts they own",
+    ),
+    Row(
+        "support:ticket_reply",
+        "rep",
+        lambda w: target(w.ticket(w.rep).pk, body="We are on it."),
+        POST,
+        "agent",
+        "a rep reads the tickets of their accounts but does not answer them",
+    ),
+    Row(
+        "support:ticket_note",
+        "manager",
+        lambda w: target(w.ticket(w.outsider).pk, body="Internal"),
+        POST,
+        "agent",
+        "a ticket outside the manager's teams, queues and accounts",
+    ),
+    Row(
+        "support:ticket_status",
+        "rep",
+        lambda w: target(w.ticket(w.rep).pk, status="pending"),
+        POST,
+        "agent",
+        "a rep reads the tickets of their accounts but does not change them",
+    ),
+    Row(
+        "support:ticket_assign",
+        "manager",
+        lambda w: target(w.ticket(w.outsider).pk, assignee=w.agent.pk),
+        POST,
+        "agent",
+        "a ticket outside the manager's teams, queues and accounts",
+    ),
+    Row(
+        "support:ticket_priority",
+        "rep",
+        lambda w: target(w.ticket(w.rep).pk, priority="urgent"),
+        POST,
+        "agent",
+        "a rep reads the tickets of their accounts but does not change them",
+    ),
+    Row(
+        "support:ticket_merge",
+        "rep",
+        lambda w: target(w.ticket(w.rep).pk, target=w.ticket(w.rep).reference),
+        POST,
+        "agent",
+        "a rep reads the tickets of their accounts but does not merge them",
+    ),
+    Row(
+        "support:canned_preview",
+        "rep",
+        lambda w: target(w.ticket(w.rep).pk, query={"canned": CannedReplyFactory().pk}),
+        GET,
+        "agent",
+        "a rep reads the tickets of their accounts but does not answer them",
+    ),
+    Row(
+        "support:canned_edit",
+        "agent",
+        lambda w: target(CannedReplyFactory().pk, title="Hijacked", body="x", is_active="on"),
+        BOTH,
+        "manager",
+        "agents use canned replies, managers write them",
+    ),
+    Row(
+        "support:canned_delete",
+        "rep",
+        lambda w: target(CannedReplyFactory().pk),
+        BOTH,
+        "manager",
+        "canned replies are desk settings only managers and admins change",
+    ),
+    Row(
+        "support:queue_assignment",
+        "agent",
+        lambda w: target(QueueFactory().pk, assignment_mode="manual"),
+        POST,
+        "manager",
+        "queues are desk settings only managers and admins change",
+    ),
+    Row(
+        "support:queue_shift",
+        "agent",
+        lambda w: target(QueueFactory(agents=[w.agent2]).pk, on_shift="1"),
+        POST,
+        "agent2",
+        "an agent goes on shift only in queues they work",
+    ),
+    Row(
+        "support:attachment_download",
+        "rep",
+        lambda w: target(AttachmentFactory(ticket=w.ticket(w.rep2)).pk),
+        GET,
+        "rep2",
+        "a file on a ticket of another rep's account",
+    ),
+    # retention ------------------------------------------------------------------------------
+    Row(
+        "retention:subscription_detail",
+        "agent",
+        lambda w: target(SubscriptionFactory(account=w.account(w.rep)).pk),
+        GET,
+        "rep",
+        "agents see no MRR",
+    ),
+    Row(
+        "retention:subscription_edit",
+        "rep",
+        lambda w: target(SubscriptionFactory(account=w.account(w.rep2)).pk, plan="Hijacked"),
+        BOTH,
+        "rep2",
+        "another rep's subscription",
+    ),
+    Row(
+        "retention:subscription_status",
+        "manager",
+        lambda w: target(SubscriptionFactory(account=w.account(w.outsider)).pk, status="cancelled"),
+        POST,
+        "other_manager",
+        "a subscription of a team the manager does not manage",
+    ),
+    Row(
+        "retention:subscription_change",
+        "rep",
+        lambda w: target(SubscriptionFactory(account=w.account(w.rep2)).pk, mrr="600.00", seats=12),
+        POST,
+        "rep2",
+        "another rep's subscription",
+    ),
+    Row(
+        "retention:churn_record",
+        "rep",
+        lambda w: target(w.account(w.rep2).pk, reason="price", date="2026-01-01"),
+        BOTH,
+        "rep2",
+        "a rep reads another rep's account but does not record its churn",
+    ),
+    Row(
+        "retention:churn_winback",
+        "agent",
+        lambda w: target(ChurnEventFactory(account=w.account(w.rep)).pk),
+        POST,
+        "rep",
+        "agents see no churned MRR",
+    ),
+    Row(
+        "retention:recommendation_take",
+        "rep",
+        lambda w: target(RecommendationFactory(account=w.account(w.rep2)).pk),
+        POST,
+        "rep2",
+        "an upsell for another rep's account",
+    ),
+    Row(
+        "retention:recommendation_dismiss",
+        "agent",
+        lambda w: target(RecommendationFactory(account=w.account(w.rep)).pk),
+        POST,
+        "rep",
+        "agents see no upsell",
+    ),
+    Row(
+        "retention:advocate_detail",
+        "nobody",
+        lambda w: target(w.advocate(w.rep).pk, action="reference", is_reference="1"),
+        BOTH,
+        "rep",
+        "a user without a role sees no advocate",
+    ),
+    Row(
+        "retention:advocate_detail",
+        "rep2",
+        lambda w: target(w.advocate(w.rep).pk, action="reference", is_reference="1"),
+        POST,
+        "rep",
+        "another rep reads the advocate (contacts are shared) but does not change it",
+    ),
+]
+
+
+def row_id(row):
+    return f"{row.url}-{row.actor}"
+
+
+@pytest.fixture
+def world(rep, rep2, agent, manager, admin, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # import files and attachments
+    return World(rep, rep2, agent, manager, admin)
+
+
+def _request(client, method, url, query, data, htmx):
+    headers = {"HX-Request": "true"} if htmx else {}
+    if method == "GET":
+        return client.get(url, query, headers=headers)
+    return client.post(f"{url}?{urlencode(query)}" if query else url, data, headers=headers)
+
+
+@pytest.mark.parametrize("row", TABLE, ids=row_id)
+def test_records_outside_visibility_answer_404(client, world, row):
+    # Given the row's record and a user who may not see (or change) it
+    goal = row.make(world)
+    url = reverse(row.url, args=goal.args)
+
+    # When that user requests it, page and HTMX alike, then every answer is a 404
+    client.force_login(getattr(world, row.actor))
+    answers = {
+        f"{'HTMX ' if htmx else ''}{method}": _request(
+            client, method, url, goal.query, goal.data, htmx
+        ).status_code
+        for method in row.methods
+        for htmx in (False, True)
+    }
+    assert set(answers.values()) == {404}, f"{row.actor} ({row.why}) on {url}: {answers}"
+
+    # And the same request by a user who may reach it is no 404: the record and URL are real
+    client.force_login(getattr(world, row.control))
+    method = row.methods[0]
+    status = _request(client, method, url, goal.query, goal.data, htmx=False).status_code
+    assert status < 400, f"control {row.control} {method} {url} answered {status}"
+
+
+def test_every_pk_url_has_a_row():
+    collected = set(pk_url_patterns())
+    covered = {row.url for row in TABLE}
+    assert not covered & set(NOT_PK_GUARDED), "a URL is both guarded and exempt"
+    missing = collected - covered - set(NOT_PK_GUARDED)
+    assert not missing, f"pk URLs without a row in TABLE (add one): {sorted(missing)}"
+    stale = (covered | set(NOT_PK_GUARDED)) - collected
+    assert not stale, f"rows for URLs that no longer take a pk: {sorted(stale)}"
