@@ -57,8 +57,8 @@ def main(database_url: str) -> dict:
 
     from crm.choices import Role
     from crm.models import Account, Contact, OutboundEmail, Segment, User
+    from leads.campaigns.services import sending as service
     from leads.models import Campaign, EmailCampaign, EmailVariant
-    from leads.services import email_campaigns as service
 
     call_command("migrate", verbosity=0)
     manager, _ = User.objects.get_or_create(username="bench-campaigns-manager")

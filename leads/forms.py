@@ -9,7 +9,8 @@ from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
 from crm.segments.selectors import segments_usable_by
 from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus, StepAction
-from leads.models import Lead, Sequence, SequenceStep, SequenceStepVariant
+from leads.models import Lead, SequenceStep, SequenceStepVariant
+from leads.selectors import sequence_list
 from leads.services.imports import IMPORT_FIELDS
 from leads.services.leads import LEAD_FIELDS
 from leads.services.sequences import template_check
@@ -120,7 +121,7 @@ class EnrolForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["sequence"].queryset = Sequence.objects.visible_to(user).filter(is_active=True)
+        self.fields["sequence"].queryset = sequence_list(user=user).filter(is_active=True)
 
 
 class SegmentEnrolForm(forms.Form):
@@ -157,7 +158,7 @@ class BulkActionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.fields["owner"].queryset = assignable_users(user)
-        self.fields["sequence"].queryset = Sequence.objects.visible_to(user).filter(is_active=True)
+        self.fields["sequence"].queryset = sequence_list(user=user).filter(is_active=True)
         if not may_manage(user):
             self.fields["action"].choices = [c for c in BULK_ACTIONS if c[0] != "assign"]
 

@@ -12,6 +12,13 @@ from crm.choices import Industry
 from crm.models import Account, Contact, Team
 from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
+from leads.campaigns.models import (  # noqa: F401 - imported here so Django registers them
+    CampaignCredit,
+    CampaignRecipient,
+    EmailCampaign,
+    EmailVariant,
+    Suppression,
+)
 from leads.choices import (
     BuyingRole,
     CampaignChannel,
@@ -662,13 +669,3 @@ class SequenceEmail(models.Model):
 
     def __str__(self):
         return f"{self.step} → {self.enrollment.lead}"
-
-
-# Email campaigns live in their own module; importing them here registers them with Django.
-from leads.email_models import (  # noqa: E402, F401
-    CampaignCredit,
-    CampaignRecipient,
-    EmailCampaign,
-    EmailVariant,
-    Suppression,
-)

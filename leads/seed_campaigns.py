@@ -108,8 +108,8 @@ def seed(ctx):
 def leads_link_converted(ctx):
     """Give every converted lead the account and contact it became, set-based."""
     from crm.models import Account, Contact
+    from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, won_deals_model
     from leads.models import Lead
-    from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, won_deals_model
 
     rng, now = ctx.rng, ctx.now
     contacts_of: dict[int, list[int]] = {}
@@ -219,9 +219,9 @@ def _update_leads(rows):
 
 def email_campaigns_seed(ctx):
     from crm.models import Segment
+    from leads.campaigns.services.attribution import campaign_credits_refresh
+    from leads.campaigns.services.outcomes import email_campaign_outcomes_record
     from leads.models import Campaign, EmailCampaign, EmailVariant
-    from leads.services.campaign_attribution import campaign_credits_refresh
-    from leads.services.email_campaign_outcomes import email_campaign_outcomes_record
 
     manager = ctx.users["manager"]
     marketing = {
@@ -326,9 +326,9 @@ def _recipients(ctx, campaign, segment, manager, variants, rates, started):
     from crm.choices import ActivityKind, OutboxStatus
     from crm.models import Activity, Contact, OutboundEmail
     from crm.segments.selectors import segment_queryset
+    from leads.campaigns.services.sending import bucket_for, variant_for_bucket
     from leads.choices import SuppressionReason
     from leads.models import CampaignRecipient, Lead, Suppression
-    from leads.services.email_campaigns import bucket_for, variant_for_bucket
 
     rng, now = ctx.rng, ctx.now
     contact_ct = ContentType.objects.get_for_model(Contact).pk

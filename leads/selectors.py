@@ -1,25 +1,101 @@
-"""Reading leads for pages and widgets, always scoped by visibility."""
+"""Reading leads, marketing campaigns, sequences and imports for pages and widgets, always
+scoped by visibility: one ``<entity>_list`` / ``<entity>_get`` pair per entity (see
+``crm.selectors``). Email campaigns have theirs in ``leads.campaigns.selectors``."""
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from crm.choices import OutboxStatus
 from crm.models import Task
+from crm.selectors import record_get, scoped
+from leads.campaigns.selectors import ab_significance
 from leads.choices import LeadStatus
-from leads.models import Enrollment, Lead, Sequence, SequenceEmail
+from leads.models import (
+    Campaign,
+    Enrollment,
+    ImportJob,
+    Lead,
+    SegmentEnrolment,
+    Sequence,
+    SequenceEmail,
+)
+
+#: What a lead's own page shows of its relations.
+LEAD_PAGE_RELATIONS = (
+    "owner",
+    "campaign",
+    "team",
+    "duplicate_of",
+    "converted_account",
+    "converted_contact",
+)
 
 
-def lead_list(*, user):
-    return Lead.objects.visible_to(user).select_related("owner", "campaign")
+def lead_list(*, user, for_change: bool = False) -> QuerySet:
+    return scoped(Lead, user=user, for_change=for_change)
+
+
+def lead_get(*, user, pk, for_change: bool = False, related=("owner", "campaign")) -> Lead:
+    """One lead with ``related`` joined (the lead page asks for ``LEAD_PAGE_RELATIONS``; the
+    actions that only change it for none)."""
+    return record_get(lead_list(user=user, for_change=for_change).select_related(*related), pk)
+
+
+def campaign_list(*, user, for_change: bool = False) -> QuerySet:
+    return scoped(Campaign, user=user, for_change=for_change)
+
+
+def campaign_get(*, user, pk, for_change: bool = False) -> Campaign:
+    return record_get(campaign_list(user=user, for_change=for_change), pk)
+
+
+def campaign_public_get(*, slug: str, active_only: bool = False) -> Campaign:
+    """A campaign for the pages without login (its web form, thanks page), by slug, else 404:
+    no user, so no visibility; ``active_only`` for a form that still takes submissions."""
+    campaigns = Campaign.objects.filter(is_active=True) if active_only else Campaign.objects
+    try:
+        return campaigns.get(slug=slug)
+    except Campaign.DoesNotExist:
+        raise Http404 from None
+
+
+def sequence_list(*, user, for_change: bool = False) -> QuerySet:
+    return scoped(Sequence, user=user, for_change=for_change)
+
+
+def sequence_get(*, user, pk, for_change: bool = False, active_only: bool = False) -> Sequence:
+    """One sequence; with ``active_only`` only an active one (enrolling into it)."""
+    sequences = sequence_list(user=user, for_change=for_change)
+    return record_get(sequences.filter(is_active=True) if active_only else sequences, pk)
+
+
+def enrollment_list(*, user) -> QuerySet:
+    return scoped(Enrollment, user=user)
+
+
+def segment_enrolment_list(*, user) -> QuerySet:
+    """Segment enrolment jobs the user sees, of sequences the user sees."""
+    return scoped(SegmentEnrolment, user=user).filter(sequence__in=sequence_list(user=user))
+
+
+def segment_enrolment_get(*, user, pk) -> SegmentEnrolment:
+    return record_get(
+        segment_enrolment_list(user=user).select_related("sequence", "created_by"), pk
+    )
+
+
+def import_job_list(*, user) -> QuerySet:
+    return scoped(ImportJob, user=user)
+
+
+def import_job_get(*, user, pk) -> ImportJob:
+    return record_get(import_job_list(user=user), pk)
 
 
 def lead_enrollments(*, lead: Lead):
     return Enrollment.objects.filter(lead=lead).select_related("sequence").order_by("-id")[:20]
-
-
-def sequences_for(*, user):
-    return Sequence.objects.visible_to(user).filter(is_active=True).order_by("name")
 
 
 def overdue_lead_tasks(*, user, limit: int = 10) -> list[Task]:
@@ -40,7 +116,7 @@ def overdue_lead_tasks(*, user, limit: int = 10) -> list[Task]:
 def step_variant_results(step_ids) -> dict[int, list[dict]]:
     """Per A/B email step, per variant: emails sent, delivered, opened, clicked, replied and
     converted (the lead), with rates per delivered email, in one GROUP BY. The dicts have the
-    shape ``email_campaign_selectors.ab_significance`` and ``best_variant_id`` read."""
+    shape ``leads.campaigns.selectors.ab_significance`` and ``best_variant_id`` read."""
     rows = (
         SequenceEmail.objects.filter(step_id__in=list(step_ids), variant__isnull=False)
         .order_by()
@@ -67,8 +143,6 @@ def step_variant_results(step_ids) -> dict[int, list[dict]]:
 def sequence_ab_tests(*, sequence) -> list[dict]:
     """The sequence's email steps with variants: each with its variants' results, the
     significance of the best against the runner-up on clicks, and the winner if picked."""
-    from leads.email_campaign_selectors import ab_significance
-
     steps = list(
         sequence.steps.filter(variants__isnull=False)
         .distinct()

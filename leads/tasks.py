@@ -104,7 +104,7 @@ def followups_create() -> int:
 def email_campaigns_run() -> dict:
     """Every minute: pick due A/B winners, then queue each sending campaign's next
     ``rate_per_minute`` emails. Recipients are claimed pending → queued, so overlaps are safe."""
-    from leads.services.email_campaigns import (
+    from leads.campaigns.services.sending import (
         email_campaigns_pick_winners,
         email_campaigns_send_due,
     )
@@ -122,7 +122,7 @@ def email_campaigns_run() -> dict:
 def email_campaigns_outcomes() -> dict:
     """Hourly: mark replies and conversions of recent campaign emails (only empty fields are
     written, so a rerun or retry changes nothing)."""
-    from leads.services.email_campaign_outcomes import email_campaigns_outcomes_record
+    from leads.campaigns.services.outcomes import email_campaigns_outcomes_record
 
     return {str(pk): counts for pk, counts in email_campaigns_outcomes_record().items()}
 
@@ -136,6 +136,6 @@ def email_campaigns_outcomes() -> dict:
 def campaign_credits_refresh() -> int:
     """Hourly: recompute which campaigns won deals are credited to (first and last touch); the
     snapshot is replaced in one transaction, so a rerun or retry writes the same rows."""
-    from leads.services.campaign_attribution import campaign_credits_refresh as refresh
+    from leads.campaigns.services.attribution import campaign_credits_refresh as refresh
 
     return refresh()

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from leads.campaigns.urls import urlpatterns as email_campaign_urls
 from leads.views import imports, leads, merge, public, sequence_tracking, sequences
 
 app_name = "leads"
@@ -61,7 +62,5 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", public.unsubscribe, name="unsubscribe"),
 ]
 
-# Email campaigns keep their routes in their own module.
-from leads.email_urls import urlpatterns as email_campaign_urls  # noqa: E402
-
+# Email campaigns keep their routes in their package.
 urlpatterns += email_campaign_urls

@@ -59,6 +59,7 @@ def _pipeline_widget(request):
 def register_all():
     from crm import registry
     from crm.models import Account, Contact
+    from leads.campaigns.services.outcomes import won_deals
     from sales.models import OnboardingPlan, Opportunity
 
     registry.navigation.register("Deals", "sales:opportunity_list", order=40, roles=DEAL_ROLES)
@@ -69,6 +70,7 @@ def register_all():
         registry.HomeWidget("My pipeline", "sales/_home_pipeline.html", _pipeline_widget, 30)
     )
     registry.timeline.register(Opportunity)
+    won_deals.register(Opportunity)  # campaign outcomes and credit count its won deals
     registry.timeline.register(OnboardingPlan)
     registry.search.register(
         Opportunity,

@@ -50,6 +50,18 @@ def _stamp_consent(contact: Contact, changed: list[str]) -> None:
             changed.append(f"{field}_at")
 
 
+def consent_stamp(name: str, given: bool, *, at=None, record=None) -> dict:
+    """A consent answer (``email_consent`` or ``marketing_consent``, on a lead or a contact) with
+    its timestamp: given at ``at`` (default now), or withdrawn with the timestamp cleared. Returns
+    the two values (as a dict they also fit a conditional ``.update(**…)``); with ``record`` they
+    are set on it too."""
+    values = {name: given, f"{name}_at": (at or timezone.now()) if given else None}
+    if record is not None:
+        for attname, value in values.items():
+            setattr(record, attname, value)
+    return values
+
+
 @transaction.atomic
 def account_create(*, user, **data) -> Account:
     data = _normalize_account(data)

@@ -20,13 +20,16 @@ from django.db.models import BooleanField, F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django_countries import countries
+from psycopg.types.json import Jsonb
 
 from crm.choices import Industry
 from crm.models import Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.services.customers import consent_stamp
 from leads.choices import DedupePolicy, ImportStatus, LeadSource
 from leads.models import Campaign, ImportJob, ImportMapping, ImportRowError, Lead
 from leads.services import assignment, scoring
+from leads.tasks import import_run as import_run_task
 
 CHUNK_SIZE = 5000
 PREVIEW_ROWS = 10
@@ -392,8 +395,7 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
             result.skipped += 1
             continue
         lead = Lead(**data, owner_id=job.owner_id)
-        if lead.marketing_consent:
-            lead.marketing_consent_at = now
+        consent_stamp("marketing_consent", lead.marketing_consent, at=now, record=lead)
         if duplicate:
             lead.possible_duplicate = True
             lead.duplicate_of_id = existing
@@ -429,7 +431,7 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
                 setattr(lead, name, value)
                 fields.add(name)
             if changes.get("marketing_consent") and not lead.marketing_consent_at:
-                lead.marketing_consent_at = now
+                consent_stamp("marketing_consent", True, at=now, record=lead)
                 fields.add("marketing_consent_at")
             lead.score, lead.grade, lead.score_breakdown = scoring.score_compute(
                 lead=lead, rules=lookups.scoring_rules, now=now
@@ -445,8 +447,6 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
 def _insert_leads(leads: list[Lead], now) -> None:
     """Write new leads with COPY (values read straight off the objects, no per-field ORM
     conversion of a hundred thousand rows)."""
-    from psycopg.types.json import Jsonb
-
     fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
     convert = []
     for f in fields:
@@ -594,6 +594,32 @@ def import_job_create(*, user, upload, policy: str = DedupePolicy.SKIP, owner=No
     job.mapping = guess_mapping(headers, remembered_mapping(user) if user else None)
     job.save(update_fields=["mapping"])
     return job
+
+
+def import_job_map(*, job: ImportJob, mapping: dict, user) -> ImportJob:
+    """Keep the job's column mapping, and remember it as the user's next suggestion."""
+    job.mapping = mapping
+    job.save(update_fields=["mapping"])
+    mapping_remember(user=user, mapping=job.mapping)
+    return job
+
+
+def import_job_queue(job: ImportJob) -> None:
+    """Start an uploaded job: queued once (a conditional UPDATE), run by the worker."""
+    updated = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(
+        status=ImportStatus.QUEUED
+    )
+    if updated:
+        transaction.on_commit(lambda: import_run_task.delay(job.pk))
+
+
+def import_job_resume(job: ImportJob) -> bool:
+    """Run a stopped (failed, or stalled while running or queued) job again from its last
+    committed chunk; False for a job that is not stopped."""
+    if job.status not in (ImportStatus.FAILED, ImportStatus.RUNNING, ImportStatus.QUEUED):
+        return False
+    transaction.on_commit(lambda: import_run_task.delay(job.pk))
+    return True
 
 
 def timed_import(job: ImportJob) -> tuple[ImportJob, float]:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -12,12 +13,13 @@ from crm.forms import assignable_users
 from crm.models import Account, Activity, Contact, Task, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
+from crm.services.customers import consent_stamp, contact_create
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
 from leads.choices import EnrollmentStopReason, LeadStatus
 from leads.models import Lead
 from leads.services import assignment, dedupe, scoring, sequence_ab, sequences
-from leads.signals import lead_converted
+from leads.services.conversion import CONSENTS, lead_conversion_complete
 
 LEAD_FIELDS = (
     "first_name",
@@ -78,11 +80,11 @@ def normalize_lead_data(data: dict) -> dict:
 
 
 def _stamp_consent(lead: Lead, fields: list[str]) -> list[str]:
-    now = timezone.now()
+    """Date the consents among ``fields`` (now, or cleared when withdrawn)."""
     stamped = []
-    for name in ("email_consent", "marketing_consent"):
+    for name in CONSENTS:
         if name in fields:
-            setattr(lead, f"{name}_at", now if getattr(lead, name) else None)
+            consent_stamp(name, getattr(lead, name), record=lead)
             stamped.append(f"{name}_at")
     return stamped
 
@@ -129,7 +131,7 @@ def lead_create(*, user=None, on_duplicate: str = "raise", **data) -> Lead:
     elif dedupe.likely_duplicate(lead=lead) is not None:
         lead.possible_duplicate = True
         lead.duplicate_of = dedupe.likely_duplicate(lead=lead)
-    _stamp_consent(lead, [f for f in ("email_consent", "marketing_consent") if data.get(f)])
+    _stamp_consent(lead, [f for f in CONSENTS if data.get(f)])
     _assign(lead, user=user)
     lead.save()
     activity_log(
@@ -269,12 +271,14 @@ def _find_or_create_account(lead: Lead, owner) -> Account:
     return account
 
 
-def _find_or_create_contact(lead: Lead, account: Account, owner) -> Contact:
+def _find_or_create_contact(lead: Lead, account: Account, owner, user) -> tuple[Contact, list]:
+    """The contact with the lead's email, else a new one; with the fields set on it (unsaved)."""
     contact = None
     if lead.email:
         contact = Contact.objects.filter(email=lead.email).order_by("id").first()
     if contact is None:
-        contact = Contact.objects.create(
+        contact = contact_create(
+            user=user if user.is_authenticated else None,
             first_name=lead.first_name,
             last_name=lead.last_name,
             email=lead.email,
@@ -283,19 +287,11 @@ def _find_or_create_contact(lead: Lead, account: Account, owner) -> Contact:
             account=account,
             owner=owner,
         )
-    # Consent moves across: what the person agreed to as a lead holds as a contact.
     changed = []
-    for name in ("email_consent", "marketing_consent"):
-        if getattr(lead, name) and not getattr(contact, name):
-            setattr(contact, name, True)
-            setattr(contact, f"{name}_at", getattr(lead, f"{name}_at") or timezone.now())
-            changed += [name, f"{name}_at"]
     if contact.account_id is None:
         contact.account = account
         changed.append("account")
-    if changed:
-        contact.save(update_fields=[*changed, "updated_at"])
-    return contact
+    return contact, changed
 
 
 @transaction.atomic
@@ -319,40 +315,19 @@ def lead_convert(
         raise ValidationError("A disqualified lead cannot be converted; reopen it first.")
     owner = lead.owner or (user if user.is_authenticated else None)
     account = _find_or_create_account(lead, owner)
-    contact = _find_or_create_contact(lead, account, owner)
-    moved_activities = Activity.objects.for_object(lead).update(
-        content_type=_content_type(Contact), object_id=contact.pk
-    )
-    Task.objects.for_object(lead).update(content_type=_content_type(Contact), object_id=contact.pk)
-    old_status = lead.get_status_display()
-    lead.status = LeadStatus.CONVERTED
-    lead.converted_at = timezone.now()
-    lead.converted_account = account
-    lead.converted_contact = contact
-    lead.save(
-        update_fields=[
-            "status",
-            "converted_at",
-            "converted_account",
-            "converted_contact",
-            "updated_at",
-        ]
-    )
-    sequences.enrollments_stop(lead=lead, reason=EnrollmentStopReason.CONVERTED)
-    activity_log(
-        subject=contact,
-        kind=ActivityKind.SYSTEM,
-        summary=f"Converted from lead ({old_status}); {moved_activities} timeline entries moved",
-        actor=user,
-    )
-    activity_log(subject=lead, kind=ActivityKind.SYSTEM, summary="Lead converted", actor=user)
+    contact, changed = _find_or_create_contact(lead, account, owner, user)
     conversion = Conversion(lead=lead, account=account, contact=contact)
-    lead_converted.send(
-        sender=Lead,
+    lead_conversion_complete(
         lead=lead,
         account=account,
         contact=contact,
         user=user,
+        contact_changed=changed,
+        contact_note=lambda moved: (
+            f"Converted from lead ({moved.old_status}); {moved.activities} timeline entries moved",
+            "",
+        ),
+        lead_summary=lambda moved: "Lead converted",
         create_opportunity=create_opportunity,
         opportunity_name=opportunity_name or f"{account.name} – new business",
         opportunity_amount=opportunity_amount,
@@ -362,8 +337,6 @@ def lead_convert(
 
 
 def _content_type(model):
-    from django.contrib.contenttypes.models import ContentType
-
     return ContentType.objects.get_for_model(model)
 
 

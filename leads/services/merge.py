@@ -6,25 +6,24 @@ duplicate pointing at the kept lead (``duplicate_of``), so links, reports and th
 keep working.
 """
 
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from crm.choices import ActivityKind
-from crm.models import Activity, Contact, Task
+from crm.models import Contact
+from crm.services.customers import consent_stamp
 from crm.services.timeline import activity_log
 from leads.choices import DisqualifyReason, EnrollmentState, EnrollmentStopReason, LeadStatus
 from leads.models import Enrollment, Lead
-from leads.services import scoring, sequences
+from leads.services import scoring
+from leads.services.conversion import CONSENTS, lead_conversion_complete, timeline_move
 from leads.services.leads import LEAD_FIELDS, lead_set_status
-from leads.signals import lead_converted
 
 #: Lead fields offered side by side on the merge page (consent is merged by its own rule).
 MERGE_FIELDS = tuple(f for f in LEAD_FIELDS if f not in ("email_consent", "marketing_consent"))
 KEEP, MERGE = "keep", "merge"
-CONSENTS = ("email_consent", "marketing_consent")
 ENROLLMENT_PROGRESS = (
     "state",
     "stop_reason",
@@ -117,8 +116,7 @@ def _merge_consent(keep: Lead, merge: Lead) -> list[str]:
         ]
         given, at = bool(stamps), max(stamps) if stamps else None
         if (getattr(keep, name), getattr(keep, f"{name}_at")) != (given, at):
-            setattr(keep, name, given)
-            setattr(keep, f"{name}_at", at)
+            consent_stamp(name, given, at=at, record=keep)
             changed += [name, f"{name}_at"]
     for name in ("unsubscribed_at", "replied_at", "last_activity_at"):
         stamps = [s for s in (getattr(keep, name), getattr(merge, name)) if s is not None]
@@ -132,7 +130,7 @@ def _merge_consent(keep: Lead, merge: Lead) -> list[str]:
         and (not granted or granted <= keep.unsubscribed_at)
     ):
         # An unsubscribe later than the last grant wins.
-        keep.marketing_consent, keep.marketing_consent_at = False, None
+        consent_stamp("marketing_consent", False, record=keep)
         changed += ["marketing_consent", "marketing_consent_at"]
     return changed
 
@@ -170,16 +168,6 @@ def _merge_enrollments(keep: Lead, merge: Lead) -> int:
         .exclude(sequence_id__in=list(shared))
         .update(lead=keep)
     )
-
-
-def _move_timeline(source, target) -> tuple[int, int]:
-    """One UPDATE each: every activity and task of ``source`` now belongs to ``target``."""
-    target_type = ContentType.objects.get_for_model(target)
-    activities = Activity.objects.for_object(source).update(
-        content_type=target_type, object_id=target.pk
-    )
-    tasks = Task.objects.for_object(source).update(content_type=target_type, object_id=target.pk)
-    return activities, tasks
 
 
 def _remaining_duplicate(keep: Lead, merge: Lead) -> Lead | Contact | None:
@@ -229,7 +217,7 @@ def lead_merge(*, keep: Lead, merge: Lead, user, field_choices: dict | None = No
             changed.append(name)
     changed += _merge_consent(keep, merge)
 
-    activities, tasks = _move_timeline(merge, keep)
+    activities, tasks = timeline_move(merge, keep)
     enrollments = _merge_enrollments(keep, merge)
     Lead.objects.filter(duplicate_of=merge).exclude(pk=keep.pk).update(duplicate_of=keep)
 
@@ -300,57 +288,21 @@ def lead_merge_into_contact(*, lead: Lead, contact: Contact, user) -> Lead:
     if lead.status == LeadStatus.DISQUALIFIED:
         raise ValidationError("A disqualified lead cannot be converted; reopen it first.")
 
-    consent = []
-    for name in CONSENTS:
-        if getattr(lead, name) and not getattr(contact, name):
-            setattr(contact, name, True)
-            setattr(contact, f"{name}_at", getattr(lead, f"{name}_at") or timezone.now())
-            consent += [name, f"{name}_at"]
-    if consent:
-        contact.save(update_fields=[*consent, "updated_at"])
-
-    activities, tasks = _move_timeline(lead, contact)
-    old_status = lead.get_status_display()
-    lead.status = LeadStatus.CONVERTED
-    lead.converted_at = timezone.now()
-    lead.converted_contact = contact
-    lead.converted_account_id = contact.account_id
+    account = contact.account
     lead.possible_duplicate = False
-    lead.save(
-        update_fields=[
-            "status",
-            "converted_at",
-            "converted_contact",
-            "converted_account",
-            "possible_duplicate",
-            "updated_at",
-        ]
-    )
-    sequences.enrollments_stop(lead=lead, reason=EnrollmentStopReason.CONVERTED)
-    activity_log(
-        subject=contact,
-        kind=ActivityKind.SYSTEM,
-        summary=f"Merged lead {lead.full_name} into this contact",
-        body=f"Lead #{lead.pk} ({old_status}): {activities} timeline entries and {tasks} tasks "
-        "moved" + (", consent copied" if consent else "") + ".",
-        actor=user,
-    )
-    activity_log(
-        subject=lead,
-        kind=ActivityKind.SYSTEM,
-        summary=f"Status: {old_status} → Converted (merged into contact {contact})",
-        actor=user,
-    )
-    # Later stages hear of it like any conversion (no deal is asked for).
-    lead_converted.send(
-        sender=Lead,
+    lead_conversion_complete(
         lead=lead,
-        account=contact.account,
+        account=account,
         contact=contact,
         user=user,
-        create_opportunity=False,
-        opportunity_name="",
-        opportunity_amount=None,
-        created=[],
+        contact_note=lambda moved: (
+            f"Merged lead {lead.full_name} into this contact",
+            f"Lead #{lead.pk} ({moved.old_status}): {moved.activities} timeline entries and "
+            f"{moved.tasks} tasks moved" + (", consent copied" if moved.consent else "") + ".",
+        ),
+        lead_summary=lambda moved: (
+            f"Status: {moved.old_status} → Converted (merged into contact {contact})"
+        ),
+        lead_changed=("possible_duplicate",),
     )
     return lead

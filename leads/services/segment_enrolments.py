@@ -33,6 +33,7 @@ from crm.services.timeline import system_event
 from leads.choices import EnrollmentState, LeadStatus, SegmentEnrolmentStatus
 from leads.models import SEGMENT_ENROLMENT_STALE_AFTER, Enrollment, SegmentEnrolment, Sequence
 from leads.services.sequences import _first_step
+from leads.tasks import segment_enrolment_run as segment_enrolment_task
 
 CHUNK_SIZE = 20_000
 STALE_AFTER = SEGMENT_ENROLMENT_STALE_AFTER
@@ -91,9 +92,7 @@ def segment_enrolment_resume(*, job: SegmentEnrolment) -> bool:
 
 
 def _enqueue(job_id: int) -> None:
-    from leads.tasks import segment_enrolment_run as task
-
-    transaction.on_commit(lambda: task.delay(job_id))
+    transaction.on_commit(lambda: segment_enrolment_task.delay(job_id))
 
 
 def segment_enrolment_claim(*, job_id: int, token: str, now=None) -> bool:

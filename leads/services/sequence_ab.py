@@ -9,7 +9,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.services.timeline import system_event
+from leads.campaigns.selectors import best_variant_id
 from leads.models import Lead, SequenceEmail, SequenceStep, SequenceStepVariant
+from leads.selectors import step_variant_results
 
 
 def sequence_email_opened(*, email_id: int, now=None) -> bool:
@@ -47,8 +49,6 @@ def sequence_step_pick_winner(*, step_id: int, now=None) -> bool:
     """Once ``winner_after_hours`` have passed since the step's first email, the variant with
     the most clicks per delivered email (then opens, then the earlier label) becomes the only
     one sent. One conditional UPDATE, so only one run ever picks."""
-    from leads.email_campaign_selectors import best_variant_id
-    from leads.selectors import step_variant_results
 
     now = now or timezone.now()
     step = SequenceStep.objects.select_related("sequence").filter(pk=step_id).first()

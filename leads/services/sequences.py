@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from crm.choices import ActivityKind
+from crm.services.customers import consent_stamp
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log, system_event, task_create
 from leads.choices import EnrollmentState, EnrollmentStopReason, LeadStatus, StepAction
@@ -137,7 +138,7 @@ def lead_unsubscribe(*, lead: Lead) -> bool:
     """One click: no more marketing email; every active enrolment stops. Idempotent."""
     now = timezone.now()
     updated = Lead.objects.filter(pk=lead.pk, unsubscribed_at__isnull=True).update(
-        unsubscribed_at=now, marketing_consent=False, marketing_consent_at=None
+        unsubscribed_at=now, **consent_stamp("marketing_consent", False)
     )
     enrollments_stop(lead=lead, reason=EnrollmentStopReason.UNSUBSCRIBED)
     if updated:

@@ -3,9 +3,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from crm.permissions import may_manage
@@ -13,13 +12,14 @@ from crm.views.lists import is_htmx
 from leads.choices import ImportStatus
 from leads.forms import ImportMappingForm, ImportUploadForm
 from leads.models import ImportJob
+from leads.selectors import import_job_get, import_job_list
 from leads.services import imports
 
 
 def _job(request, pk) -> ImportJob:
     if not may_manage(request.user):
         raise Http404
-    return get_object_or_404(ImportJob.objects.visible_to(request.user), pk=pk)
+    return import_job_get(user=request.user, pk=pk)
 
 
 @login_required
@@ -39,7 +39,7 @@ def import_start(request):
             form.add_error("file", exc)
         else:
             return HttpResponseRedirect(job.get_absolute_url())
-    jobs = ImportJob.objects.visible_to(request.user).order_by("-created_at")[:20]
+    jobs = import_job_list(user=request.user).order_by("-created_at")[:20]
     return render(request, "leads/import_start.html", {"form": form, "jobs": jobs})
 
 
@@ -52,11 +52,9 @@ def import_detail(request, pk):
     headers = imports.read_headers(job)
     form = ImportMappingForm(request.POST or None, headers=headers, initial_mapping=job.mapping)
     if request.method == "POST" and form.is_valid():
-        job.mapping = form.mapping()
-        job.save(update_fields=["mapping"])
-        imports.mapping_remember(user=request.user, mapping=job.mapping)
+        imports.import_job_map(job=job, mapping=form.mapping(), user=request.user)
         if "run" in request.POST:
-            import_queue(job)
+            imports.import_job_queue(job)
             return HttpResponseRedirect(job.get_absolute_url())
     rows = imports.preview(job)
     mapped = [h for h in headers if job.mapping.get(h)]
@@ -65,16 +63,6 @@ def import_detail(request, pk):
         "leads/import_mapping.html",
         {"job": job, "form": form, "rows": rows, "mapped": mapped, "field_of": job.mapping},
     )
-
-
-def import_queue(job: ImportJob) -> None:
-    from leads.tasks import import_run
-
-    updated = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(
-        status=ImportStatus.QUEUED
-    )
-    if updated:
-        transaction.on_commit(lambda: import_run.delay(job.pk))
 
 
 @login_required
@@ -90,10 +78,7 @@ def import_progress(request, pk):
 def import_resume(request, pk):
     """Run a stopped job again from its last committed chunk."""
     job = _job(request, pk)
-    if job.status in (ImportStatus.FAILED, ImportStatus.RUNNING, ImportStatus.QUEUED):
-        from leads.tasks import import_run
-
-        transaction.on_commit(lambda: import_run.delay(job.pk))
+    if imports.import_job_resume(job):
         messages.info(request, "The import continues from the last committed row.")
     return HttpResponseRedirect(job.get_absolute_url())
 

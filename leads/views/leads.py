@@ -1,10 +1,12 @@
 """Lead pages: list with bulk actions, detail, create/edit/delete, status, conversion."""
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -12,8 +14,8 @@ from crm.permissions import may_manage, may_sell
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from leads import selectors
+from leads.campaigns.selectors import EMAIL_CAMPAIGN_RELATIONS, email_campaign_list
 from leads.choices import LeadStatus
-from leads.email_campaign_selectors import email_campaign_list
 from leads.filtersets import LeadFilterSet
 from leads.forms import (
     BulkActionForm,
@@ -24,7 +26,7 @@ from leads.forms import (
     ReassignForm,
     StatusForm,
 )
-from leads.models import Campaign, Lead
+from leads.models import Lead
 from leads.services import leads as lead_services
 from leads.services import sequences
 
@@ -57,8 +59,10 @@ class LeadListView(FilteredListView):
     }
     default_sort = "-created"
 
+    list_selector = selectors.lead_list
+
     def base_queryset(self):
-        return selectors.lead_list(user=self.request.user)
+        return super().base_queryset().select_related("owner", "campaign")
 
     def can_create(self):
         return may_sell(self.request.user)
@@ -77,23 +81,20 @@ class DuplicateListView(LeadListView):
         return super().base_queryset().filter(possible_duplicate=True)
 
 
+#: The lead page joins what it shows; create/edit/delete and the actions join nothing.
+lead_page_get = partial(selectors.lead_get, related=selectors.LEAD_PAGE_RELATIONS)
+lead_bare_get = partial(selectors.lead_get, related=())
+
+
+def lead_changeable(request, pk) -> Lead:
+    """A lead this user may change, else 404."""
+    return lead_bare_get(user=request.user, pk=pk, for_change=True)
+
+
 class LeadDetailView(RecordDetailView):
     model = Lead
+    selector = lead_page_get
     template_name = "leads/lead_detail.html"
-
-    def get_queryset(self):
-        return (
-            super()
-            .get_queryset()
-            .select_related(
-                "owner",
-                "campaign",
-                "team",
-                "duplicate_of",
-                "converted_account",
-                "converted_contact",
-            )
-        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -118,6 +119,7 @@ class LeadDetailView(RecordDetailView):
 
 class LeadFormView(RecordFormView):
     model = Lead
+    selector = lead_bare_get
     form_class = LeadForm
     create_service = lead_services.lead_create
     update_service = lead_services.lead_update
@@ -127,14 +129,10 @@ class LeadFormView(RecordFormView):
 
 class LeadDeleteView(RecordDeleteView):
     model = Lead
+    selector = lead_bare_get
     delete_service = lead_services.lead_delete
     object_name = "lead"
     success_url_name = "leads:lead_list"
-
-
-def access_lead(request, pk) -> Lead:
-    """A lead this user may change, else 404."""
-    return get_object_or_404(Lead.objects.changeable_by(request.user), pk=pk)
 
 
 def _back(lead):
@@ -144,7 +142,7 @@ def _back(lead):
 @login_required
 @require_POST
 def lead_status(request, pk):
-    lead = access_lead(request, pk)
+    lead = lead_changeable(request, pk)
     form = StatusForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a status: " + form.errors.as_text())
@@ -166,7 +164,7 @@ def lead_status(request, pk):
 
 @login_required
 def lead_convert(request, pk):
-    lead = access_lead(request, pk)
+    lead = lead_changeable(request, pk)
     if lead.status == LeadStatus.CONVERTED:
         messages.info(request, "This lead is already converted.")
         return _back(lead)
@@ -196,7 +194,7 @@ def lead_convert(request, pk):
 @login_required
 @require_POST
 def lead_reassign(request, pk):
-    lead = access_lead(request, pk)
+    lead = lead_changeable(request, pk)
     if not may_manage(request.user):
         raise Http404
     form = ReassignForm(request.POST, user=request.user)
@@ -211,7 +209,7 @@ def lead_reassign(request, pk):
 @login_required
 @require_POST
 def lead_replied(request, pk):
-    lead = access_lead(request, pk)
+    lead = lead_changeable(request, pk)
     lead_services.lead_mark_replied(lead=lead, user=request.user)
     messages.success(request, "Reply recorded; nurturing stopped.")
     return _back(lead)
@@ -220,7 +218,7 @@ def lead_replied(request, pk):
 @login_required
 @require_POST
 def lead_enrol(request, pk):
-    lead = access_lead(request, pk)
+    lead = lead_changeable(request, pk)
     form = EnrolForm(request.POST, user=request.user)
     if form.is_valid():
         enrollment = sequences.lead_enrol(
@@ -250,7 +248,7 @@ def lead_bulk(request):
         messages.error(request, f"Nothing was done: {errors}")
         return HttpResponseRedirect(back)
     data = form.cleaned_data
-    leads = Lead.objects.changeable_by(request.user).filter(pk__in=data["ids"])
+    leads = selectors.lead_list(user=request.user, for_change=True).filter(pk__in=data["ids"])
     action = data["action"]
     try:
         if action == "assign":
@@ -281,8 +279,8 @@ def lead_bulk(request):
 
 @login_required
 def campaign_detail(request, pk):
-    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
-    leads = Lead.objects.visible_to(request.user).filter(campaign=campaign)
+    campaign = selectors.campaign_get(user=request.user, pk=pk)
+    leads = selectors.lead_list(user=request.user).filter(campaign=campaign)
     user = request.user
     # Email campaigns and credited revenue are for those who run campaigns (managers, admins).
     runs_campaigns = may_manage(user)
@@ -294,6 +292,7 @@ def campaign_detail(request, pk):
             "recent_leads": leads.select_related("owner").order_by("-created_at", "-id")[:20],
             "runs_campaigns": runs_campaigns,
             "email_campaigns": email_campaign_list(user=user)
+            .select_related(*EMAIL_CAMPAIGN_RELATIONS)
             .filter(campaign=campaign)
             .order_by("-created_at", "-id")[:EMAIL_CAMPAIGNS_SHOWN]
             if runs_campaigns

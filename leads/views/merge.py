@@ -8,21 +8,21 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Q
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from crm.models import Activity, Contact, Task
+from crm.selectors import contact_list
 from crm.text_search import text_search
 from leads.choices import DisqualifyReason, LeadStatus
 from leads.models import Enrollment, Lead
+from leads.selectors import lead_get, lead_list
 from leads.services import merge as merge_services
 
 CONTACT_SEARCH_FIELDS = ("first_name", "last_name", "email", "title")
 
 
 def _changeable_lead(request, pk) -> Lead:
-    return get_object_or_404(
-        Lead.objects.changeable_by(request.user).select_related("owner", "campaign"), pk=pk
-    )
+    return lead_get(user=request.user, pk=pk, for_change=True)
 
 
 def _display(lead: Lead, name: str) -> str:
@@ -88,7 +88,7 @@ def _candidates(request, lead: Lead):
     if lead.duplicate_of_id:
         condition |= Q(pk=lead.duplicate_of_id)
     return (
-        Lead.objects.changeable_by(request.user)
+        lead_list(user=request.user, for_change=True)
         .filter(condition)
         .exclude(pk=lead.pk)
         .exclude(status=LeadStatus.DISQUALIFIED, disqualify_reason=DisqualifyReason.DUPLICATE)
@@ -160,11 +160,11 @@ class ContactChoiceForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["contact"].queryset = Contact.objects.visible_to(user)
+        self.fields["contact"].queryset = contact_list(user=user)
 
 
 def _matching_contacts(request, lead: Lead, query: str):
-    contacts = Contact.objects.visible_to(request.user).select_related("account", "owner")
+    contacts = contact_list(user=request.user).select_related("account", "owner")
     if query:
         return text_search(contacts, CONTACT_SEARCH_FIELDS, query).order_by("last_name", "id")[:20]
     condition = Q(last_name__iexact=lead.last_name, first_name__iexact=lead.first_name)

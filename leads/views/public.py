@@ -4,20 +4,15 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
-from crm.choices import ActivityKind
-from crm.services.timeline import activity_log
-from leads.choices import LeadSource
 from leads.forms import WebToLeadForm
-from leads.models import Campaign
-from leads.services import leads as lead_services
+from leads.selectors import campaign_public_get
 from leads.services import sequences
+from leads.services.web_forms import web_form_submit
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +46,7 @@ def rate_limited(request, slug: str) -> bool:
 @csrf_exempt
 @xframe_options_exempt
 def web_form(request, slug):
-    campaign = get_object_or_404(Campaign, slug=slug, is_active=True)
+    campaign = campaign_public_get(slug=slug, active_only=True)
     if request.method not in ("GET", "POST"):
         return render(request, "leads/public/bad_request.html", {"campaign": campaign}, status=405)
     form = WebToLeadForm(request.POST or None)
@@ -73,49 +68,9 @@ def web_form(request, slug):
     return render(request, "leads/public/form.html", {"campaign": campaign, "form": form})
 
 
-@transaction.atomic
-def web_form_submit(*, campaign: Campaign, data: dict):
-    """A submission becomes a lead (deduplicated, scored, assigned); someone already known gets
-    the submission on their timeline instead of a second lead."""
-    consent = bool(data.get("consent"))
-    fields = {
-        "first_name": data.get("first_name", ""),
-        "last_name": data["last_name"],
-        "email": data["email"],
-        "phone": data.get("phone", ""),
-        "company_name": data.get("company_name", ""),
-        "title": data.get("title", ""),
-        "need": data.get("message", ""),
-        "source": LeadSource.WEB_FORM,
-        "campaign": campaign,
-        "marketing_consent": consent,
-        "email_consent": True,
-    }
-    try:
-        lead = lead_services.lead_create(on_duplicate="raise", **fields)
-    except lead_services.DuplicateLeadError as exc:
-        if exc.match.lead is None:
-            lead = lead_services.lead_create(on_duplicate="flag", **fields)
-        else:
-            lead = exc.match.lead
-            activity_log(
-                subject=lead,
-                kind=ActivityKind.NOTE,
-                summary=f"Submitted the web form “{campaign.name}” again",
-                body=data.get("message", ""),
-            )
-            if consent and not lead.marketing_consent and lead.unsubscribed_at is None:
-                lead_services.lead_update(lead=lead, user=None, marketing_consent=True)
-    except ValidationError:
-        raise
-    if consent and campaign.sequence_id and lead.is_open:
-        sequences.lead_enrol(lead=lead, sequence=campaign.sequence)
-    return lead
-
-
 @xframe_options_exempt
 def web_form_thanks(request, slug):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = campaign_public_get(slug=slug)
     return render(request, "leads/public/thanks.html", {"campaign": campaign})
 
 

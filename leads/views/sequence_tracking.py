@@ -3,8 +3,8 @@ answered as the email campaigns' are."""
 
 from django.http import HttpResponse, HttpResponseRedirect
 
+from leads.campaigns.views.tracking import bad_link, click_target, tracking_pixel
 from leads.services import sequence_ab, sequences
-from leads.views.email_tracking import bad_link, click_target, tracking_pixel
 
 
 def _read(token: str, salt: str) -> dict | None:

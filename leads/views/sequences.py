@@ -3,16 +3,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from crm.models import Activity
 from crm.permissions import may_sell
 from crm.segments.selectors import segments_usable_by
 from crm.views.lists import is_htmx
+from leads import selectors
 from leads.forms import SegmentEnrolForm
-from leads.models import Enrollment, SegmentEnrolment, Sequence
-from leads.selectors import sequence_ab_tests
 from leads.services.segment_enrolments import segment_enrolment_queue
 from leads.services.segment_enrolments import segment_enrolment_resume as enrolment_resume
 from leads.services.sequences import sequence_counts, sequences_counts
@@ -26,7 +25,7 @@ SEGMENT_ENROLMENTS_SHOWN = 5
 def sequence_list(request):
     if not may_sell(request.user):
         raise Http404
-    sequences = list(Sequence.objects.visible_to(request.user).order_by("name")[:100])
+    sequences = list(selectors.sequence_list(user=request.user).order_by("name")[:100])
     counts = sequences_counts([s.pk for s in sequences])
     rows = [(sequence, counts[sequence.pk]) for sequence in sequences]
     return render(request, "leads/sequence_list.html", {"rows": rows})
@@ -34,9 +33,9 @@ def sequence_list(request):
 
 @login_required
 def sequence_detail(request, pk, segment_form=None):
-    sequence = get_object_or_404(Sequence.objects.visible_to(request.user), pk=pk)
+    sequence = selectors.sequence_get(user=request.user, pk=pk)
     enrollments = (
-        Enrollment.objects.visible_to(request.user)
+        selectors.enrollment_list(user=request.user)
         .filter(sequence=sequence)
         .select_related("lead", "lead__owner")
         .order_by("-created_at", "-id")[:ENROLLMENTS_SHOWN]
@@ -50,11 +49,11 @@ def sequence_detail(request, pk, segment_form=None):
             "counts": sequence_counts(sequence),
             "enrollments": enrollments,
             "segment_form": segment_form or SegmentEnrolForm(user=request.user),
-            "segment_enrolments": SegmentEnrolment.objects.visible_to(request.user)
+            "segment_enrolments": selectors.segment_enrolment_list(user=request.user)
             .filter(sequence=sequence)
             .select_related("created_by")
             .order_by("-created_at", "-id")[:SEGMENT_ENROLMENTS_SHOWN],
-            "ab_tests": sequence_ab_tests(sequence=sequence),
+            "ab_tests": selectors.sequence_ab_tests(sequence=sequence),
             "history": Activity.objects.for_object(sequence).order_by("-occurred_at", "-id")[
                 :HISTORY_SHOWN
             ],
@@ -67,9 +66,7 @@ def sequence_detail(request, pk, segment_form=None):
 def sequence_enrol_segment(request, pk):
     """Queue the enrolment of a lead segment's members (those the user may see) and show its
     progress."""
-    sequence = get_object_or_404(
-        Sequence.objects.visible_to(request.user).filter(is_active=True), pk=pk
-    )
+    sequence = selectors.sequence_get(user=request.user, pk=pk, active_only=True)
     chosen = request.POST.get("segment", "")
     if chosen.isdigit() and not segments_usable_by(request.user).filter(pk=chosen).exists():
         raise Http404  # another user's private segment: its existence is not disclosed
@@ -82,19 +79,10 @@ def sequence_enrol_segment(request, pk):
     return redirect(job)
 
 
-def _segment_enrolment(request, pk) -> SegmentEnrolment:
-    return get_object_or_404(
-        SegmentEnrolment.objects.visible_to(request.user)
-        .filter(sequence__in=Sequence.objects.visible_to(request.user))
-        .select_related("sequence", "created_by"),
-        pk=pk,
-    )
-
-
 @login_required
 def segment_enrolment_detail(request, pk):
     """The job's progress; HTMX polls its partial while it is queued or running."""
-    job = _segment_enrolment(request, pk)
+    job = selectors.segment_enrolment_get(user=request.user, pk=pk)
     if is_htmx(request):
         return render(request, "leads/_segment_enrolment.html", {"job": job})
     return render(request, "leads/segment_enrolment.html", {"job": job, "object": job.sequence})
@@ -104,7 +92,7 @@ def segment_enrolment_detail(request, pk):
 @require_POST
 def segment_enrolment_resume(request, pk):
     """Run a failed job again from its last committed chunk."""
-    job = _segment_enrolment(request, pk)
+    job = selectors.segment_enrolment_get(user=request.user, pk=pk)
     if enrolment_resume(job=job):
         messages.info(request, "The enrolment continues from the last committed chunk.")
     return redirect(job)

@@ -10,14 +10,14 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind, Role
 from crm.services.timeline import activity_log
-from leads.choices import RecipientStatus
-from leads.email_campaign_selectors import campaign_roi, campaigns_attribution, variant_results
-from leads.models import Lead
-from leads.services.campaign_attribution import campaign_credits_refresh
-from leads.services.email_campaign_outcomes import (
+from leads.campaigns.selectors import campaign_roi, campaigns_attribution, variant_results
+from leads.campaigns.services.attribution import campaign_credits_refresh
+from leads.campaigns.services.outcomes import (
     email_campaign_outcomes_record,
     email_campaigns_outcomes_record,
 )
+from leads.choices import RecipientStatus
+from leads.models import Lead
 from tests.factories.crm import AccountFactory, ContactFactory, UserFactory
 from tests.factories.email_campaigns import (
     CampaignRecipientFactory,

@@ -9,9 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import OutboundEmail
+from leads.campaigns.services import sending as service
 from leads.choices import EmailCampaignStatus, RecipientStatus
 from leads.models import CampaignRecipient, EmailCampaign
-from leads.services import email_campaigns as service
 from tests.factories.crm import ContactFactory, UserFactory
 from tests.factories.email_campaigns import EmailCampaignFactory, EmailVariantFactory
 

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from crm.choices import OutboxStatus, Role
 from crm.models import OutboundEmail
+from leads.campaigns.services.sending import email_campaign_schedule
 from leads.choices import EmailCampaignStatus, RecipientStatus, SkipReason
 from leads.models import CampaignRecipient, EmailCampaign
-from leads.services.email_campaigns import email_campaign_schedule
 from leads.tasks import email_campaigns_run
 from tests.factories.crm import ContactFactory, UserFactory
 from tests.factories.email_campaigns import (

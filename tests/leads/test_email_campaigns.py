@@ -11,10 +11,10 @@ from scipy.stats import norm
 
 from crm.models import Activity, OutboundEmail
 from crm.services.outbox import outbox_send_queued
+from leads.campaigns.selectors import ab_significance, two_proportion_z, variant_results
+from leads.campaigns.services import sending as service
 from leads.choices import EmailCampaignStatus, RecipientStatus, SkipReason
-from leads.email_campaign_selectors import ab_significance, two_proportion_z, variant_results
 from leads.models import CampaignRecipient, EmailCampaign, Suppression
-from leads.services import email_campaigns as service
 from tests.factories.crm import ContactFactory
 from tests.factories.email_campaigns import (
     EmailCampaignFactory,

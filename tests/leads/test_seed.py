@@ -9,6 +9,12 @@ from django.urls import reverse
 from crm.choices import OutboxStatus
 from crm.models import OutboundEmail, User
 from crm.seeding import SeedContext, demo_users_create
+from leads.campaigns.selectors import (
+    campaigns_attribution,
+    compare_variants,
+    email_campaign_progress,
+    variant_results,
+)
 from leads.choices import (
     EmailCampaignStatus,
     EnrollmentState,
@@ -16,12 +22,6 @@ from leads.choices import (
     LeadSource,
     LeadStatus,
     RecipientStatus,
-)
-from leads.email_campaign_selectors import (
-    campaigns_attribution,
-    compare_variants,
-    email_campaign_progress,
-    variant_results,
 )
 from leads.models import (
     Campaign,

@@ -1,6 +1,6 @@
 """Writing email campaigns from the pages: create and edit a draft with its variants, and the
 preview of a variant for a sample contact. Scheduling and cancelling are
-``leads.services.email_campaigns``'s status changes."""
+``leads.campaigns.services.sending``'s status changes."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -8,9 +8,9 @@ from django.utils.html import linebreaks
 
 from crm.models import Contact
 from crm.services.timeline import system_event
+from leads.campaigns.services.sending import contact_merge_values
 from leads.choices import EmailCampaignStatus
 from leads.models import EmailCampaign, EmailVariant
-from leads.services.email_campaigns import contact_merge_values
 from leads.services.sequences import template_render
 
 LABELS = "ABCD"

@@ -20,9 +20,9 @@ from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.utils import timezone
 
+from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
 from leads.choices import AttributionTouch
 from leads.models import Campaign, CampaignCredit, CampaignRecipient, Lead
-from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
 
 
 def _touches():

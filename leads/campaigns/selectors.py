@@ -5,12 +5,13 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from scipy import stats
 
+from crm.selectors import record_get, scoped
+from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
 from leads.choices import AttributionTouch, RecipientStatus, SkipReason, SuppressionReason
 from leads.models import Campaign, CampaignCredit, CampaignRecipient, EmailCampaign, Suppression
-from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
 
 
 def variant_results(campaign: EmailCampaign) -> list[dict]:
@@ -82,10 +83,18 @@ def best_variant_id(results: list[dict]) -> int | None:
     return best["variant_id"]
 
 
-def email_campaign_list(*, user):
-    """The campaigns ``user`` may see, with what the list shows."""
-    return EmailCampaign.objects.visible_to(user).select_related(
-        "campaign", "segment", "created_by", "winner_variant"
+#: What the campaign's page and the lists of campaigns show of its relations.
+EMAIL_CAMPAIGN_RELATIONS = ("campaign", "segment", "created_by", "winner_variant")
+
+
+def email_campaign_list(*, user, for_change: bool = False) -> QuerySet:
+    return scoped(EmailCampaign, user=user, for_change=for_change)
+
+
+def email_campaign_get(*, user, pk, for_change: bool = False, related=()) -> EmailCampaign:
+    """One email campaign with ``related`` joined (the page: ``EMAIL_CAMPAIGN_RELATIONS``)."""
+    return record_get(
+        email_campaign_list(user=user, for_change=for_change).select_related(*related), pk
     )
 
 
@@ -173,7 +182,7 @@ def compare_variants(results: list[dict], metric: str = "clicked") -> Verdict | 
 
 # --- ROI ------------------------------------------------------------------------------------
 # Won revenue credited to campaigns is a snapshot (``CampaignCredit``) recomputed hourly by
-# ``leads.services.campaign_attribution``, where the rules are written down; reading it is one
+# ``leads.campaigns.services.attribution``, where the rules are written down; reading it is one
 # GROUP BY over the credits of the deals the user may see.
 
 ZERO = Decimal("0.00")

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import OperationalError
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.template import TemplateSyntaxError
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,9 +16,8 @@ from crm.permissions import may_manage
 from crm.segments.choices import SegmentTarget
 from crm.segments.selectors import segment_count, segment_queryset, segments_usable_by
 from crm.views.lists import Column, FilteredListView, is_htmx
-from leads import email_campaign_selectors as selectors
-from leads.choices import EmailCampaignStatus
-from leads.email_campaign_forms import (
+from leads.campaigns import selectors
+from leads.campaigns.forms import (
     MERGE_FIELDS,
     EmailCampaignFilterSet,
     EmailCampaignForm,
@@ -26,15 +25,16 @@ from leads.email_campaign_forms import (
     ScheduleForm,
     variant_formset,
 )
-from leads.models import Campaign, CampaignRecipient, EmailCampaign
-from leads.services import email_campaign_authoring as authoring
-from leads.services import email_campaigns as sending
-from leads.services.email_campaign_outcomes import ATTRIBUTION_DAYS, REPLY_DAYS
+from leads.campaigns.services import authoring, sending
+from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, REPLY_DAYS
+from leads.choices import EmailCampaignStatus
+from leads.models import CampaignRecipient, EmailCampaign
+from leads.selectors import campaign_get
 
 
 def access_email_campaign(request, pk) -> EmailCampaign:
     """A campaign this user may change, else 404."""
-    return get_object_or_404(EmailCampaign.objects.changeable_by(request.user), pk=pk)
+    return selectors.email_campaign_get(user=request.user, pk=pk, for_change=True)
 
 
 class EmailCampaignListView(FilteredListView):
@@ -64,8 +64,10 @@ class EmailCampaignListView(FilteredListView):
             raise Http404
         return super().dispatch(request, *args, **kwargs)
 
+    list_selector = selectors.email_campaign_list
+
     def base_queryset(self):
-        return selectors.email_campaign_list(user=self.request.user)
+        return super().base_queryset().select_related(*selectors.EMAIL_CAMPAIGN_RELATIONS)
 
 
 class EmailCampaignDetailView(FilteredListView):
@@ -92,11 +94,8 @@ class EmailCampaignDetailView(FilteredListView):
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
-            self.campaign = get_object_or_404(
-                EmailCampaign.objects.visible_to(request.user).select_related(
-                    "campaign", "segment", "created_by", "winner_variant"
-                ),
-                pk=kwargs["pk"],
+            self.campaign = selectors.email_campaign_get(
+                user=request.user, pk=kwargs["pk"], related=selectors.EMAIL_CAMPAIGN_RELATIONS
             )
         return super().dispatch(request, *args, **kwargs)
 
@@ -121,7 +120,7 @@ class EmailCampaignDetailView(FilteredListView):
             progress=selectors.email_campaign_progress(campaign),
             results=results,
             verdict=selectors.compare_variants(results),
-            can_change=EmailCampaign.objects.changeable_by(self.request.user)
+            can_change=selectors.email_campaign_list(user=self.request.user, for_change=True)
             .filter(pk=campaign.pk)
             .exists(),
             schedule_form=ScheduleForm(),
@@ -301,7 +300,7 @@ def campaign_roi_panel(request, pk):
     accounts the campaign reached against their won deals)."""
     if not may_manage(request.user):
         raise Http404
-    campaign = get_object_or_404(Campaign.objects.visible_to(request.user), pk=pk)
+    campaign = campaign_get(user=request.user, pk=pk)
     return render(
         request,
         "leads/_campaign_roi.html",

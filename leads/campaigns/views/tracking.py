@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from crm.machine import shared_secret, token_endpoint
-from leads.services import email_campaigns as service
+from leads.campaigns.services import sending as service
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 BOUNCE_TYPES = ("bounce", "complaint")

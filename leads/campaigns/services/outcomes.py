@@ -10,13 +10,12 @@ The rules, in words a marketer can check by hand:
 
 Both are written to the recipient rows by set-based UPDATEs (a subquery per rule, no loop over
 recipients), only where still empty, so a rerun changes nothing and the variant table is a
-plain GROUP BY. Won deals are read from the sales stage when it is installed, looked up at run
-time, as leads does not import sales.
+plain GROUP BY. Won deals are read from the model a later stage registers in ``won_deals``
+(sales registers its Opportunity), as leads does not import sales.
 """
 
 from datetime import timedelta
 
-from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
@@ -35,9 +34,29 @@ def _first(queryset, field):
     return Subquery(queryset.order_by(field).values(field)[:1])
 
 
+class WonDealsRegistry:
+    """Where a later stage tells leads which model holds its deals (``sales`` registers
+    ``Opportunity`` in its ``apps.py``), so conversions and campaign credit can count won deals
+    without leads importing that stage. The model is read with: ``account`` (with the account's
+    ``contacts``), ``status == "won"``, ``closed_at``, ``amount``, ``currency`` and
+    ``objects.visible_to(user)``."""
+
+    def __init__(self):
+        self._model = None
+
+    def register(self, model) -> None:
+        self._model = model
+
+    def model(self):
+        return self._model
+
+
+won_deals = WonDealsRegistry()
+
+
 def won_deals_model():
-    """The sales stage's Opportunity, or None when sales is not installed."""
-    return apps.get_model("sales", "Opportunity") if apps.is_installed("sales") else None
+    """The registered deals model, or None when no installed stage registered one."""
+    return won_deals.model()
 
 
 def email_campaign_outcomes_record(*, campaign_id: int) -> dict[str, int]:

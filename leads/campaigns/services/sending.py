@@ -29,8 +29,10 @@ from crm.choices import OutboxStatus
 from crm.db import insert_rows
 from crm.models import Contact, OutboundEmail
 from crm.segments.selectors import segment_queryset
+from crm.services.customers import consent_stamp
 from crm.services.outbox import OutboxMessage, email_queue_many
 from crm.services.timeline import system_event
+from leads.campaigns.selectors import best_variant_id, variant_results
 from leads.choices import (
     EmailCampaignStatus,
     RecipientStatus,
@@ -605,7 +607,7 @@ def contact_unsubscribe(*, contact: Contact) -> bool:
     """One click: the address is suppressed, consent withdrawn, and a lead with the same
     address is unsubscribed too (its sequences stop). Idempotent."""
     changed = Contact.objects.filter(pk=contact.pk, marketing_consent=True).update(
-        marketing_consent=False, marketing_consent_at=None
+        **consent_stamp("marketing_consent", False)
     )
     if contact.email:
         created = Suppression.objects.bulk_create(
@@ -636,7 +638,6 @@ def suppressions_add(*, events: list[dict]) -> int:
 def email_campaign_pick_winner(*, campaign_id: int, now=None) -> bool:
     """Once the test has run ``winner_after_hours``, pick the best variant (one conditional
     UPDATE, so only one run ever picks) and give it to every recipient still waiting."""
-    from leads.email_campaign_selectors import best_variant_id, variant_results
 
     now = now or timezone.now()
     campaign = EmailCampaign.objects.filter(pk=campaign_id).first()

@@ -1,0 +1,1 @@
+"""Email campaign services: authoring, sending, outcomes and attribution."""

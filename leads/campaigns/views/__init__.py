@@ -1,0 +1,1 @@
+"""Email campaign pages and their public tracking endpoints."""
