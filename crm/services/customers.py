@@ -46,7 +46,7 @@ def _stamp_consent(contact: Contact, changed: list[str]) -> None:
     now = timezone.now()
     for field in ("email_consent", "marketing_consent"):
         if field in changed:
-            setattr(contact, f"{field}_at", now if getattr(contact, field) else None)
+            consent_stamp(field, getattr(contact, field), at=now, record=contact)
             changed.append(f"{field}_at")
 
 
@@ -93,14 +93,17 @@ def account_delete(*, account: Account, user) -> None:
 
 
 @transaction.atomic
-def contact_create(*, user, **data) -> Contact:
+def contact_create(*, user, summary: str | None = "Contact created", **data) -> Contact:
+    """A new contact; ``summary`` is its first timeline entry (None when the caller writes its
+    own, as a lead conversion does)."""
     data = _normalize_contact(data)
     if data.get("owner") is None:
         data["owner"] = user
     contact = Contact(**{k: v for k, v in data.items() if k in CONTACT_FIELDS})
     _stamp_consent(contact, [f for f in ("email_consent", "marketing_consent") if data.get(f)])
     contact.save()
-    activity_log(subject=contact, kind=ActivityKind.SYSTEM, summary="Contact created", actor=user)
+    if summary:
+        activity_log(subject=contact, kind=ActivityKind.SYSTEM, summary=summary, actor=user)
     return contact
 
 

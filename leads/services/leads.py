@@ -279,6 +279,7 @@ def _find_or_create_contact(lead: Lead, account: Account, owner, user) -> tuple[
     if contact is None:
         contact = contact_create(
             user=user if user.is_authenticated else None,
+            summary=None,  # the conversion writes the contact's first entries
             first_name=lead.first_name,
             last_name=lead.last_name,
             email=lead.email,

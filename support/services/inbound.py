@@ -72,6 +72,7 @@ def contact_for_email(*, email_address: str, name: str = "") -> Contact:
     # account has one).
     return customers.contact_create(
         user=None,
+        summary="Contact created from a support request",
         first_name=first_name,
         last_name=last_name,
         email=address,

@@ -252,5 +252,7 @@ def test_a_new_sender_becomes_a_contact_of_the_matching_account_through_the_cust
         "jana.meyer@example.com",
     )
     assert contact.account == account and contact.owner == account.owner
-    assert [a.summary for a in Activity.objects.for_object(contact)] == ["Contact created"]
+    assert [a.summary for a in Activity.objects.for_object(contact)] == [
+        "Contact created from a support request"
+    ]
     assert inbound.contact_for_email(email_address="jana.meyer@example.com") == contact
