@@ -11,8 +11,9 @@ class RetentionConfig(AppConfig):
         from crm.choices import Role
         from crm.models import Account
         from leads.signals import lead_converted
-        from retention import public, receivers, selectors
+        from retention import receivers, selectors
         from retention.models import Subscription
+        from retention.views import public
         from sales.signals import opportunity_lost, opportunity_won
         from support import surveys
 

@@ -3,8 +3,8 @@ from crispy_forms.layout import Column, Layout, Row
 from django import forms
 
 from crm.forms import OwnedModelForm
-from crm.models import Account
 from crm.segments.selectors import segments_usable_by
+from crm.selectors import account_list
 from crm.widgets import AutocompleteSelect
 from retention.choices import ChurnReason, SubscriptionStatus
 from retention.models import ChurnEvent, Subscription
@@ -40,7 +40,7 @@ class SubscriptionCreateForm(OwnedModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = Account.objects.visible_to(self.user)
+        self.fields["account"].queryset = account_list(user=self.user)
         self.helper.layout = Layout(
             Row(Column("account"), Column("owner")),
             Row(Column("plan"), Column("product_sku")),

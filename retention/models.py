@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from crm.models import Account
-from crm.permissions import may_sell
+from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
 from retention.choices import (
     AdvocateStatus,
@@ -512,6 +512,12 @@ class Renewal(models.Model):
 # NPS -------------------------------------------------------------------------------------------
 
 
+class NpsRunQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Runs are managers' and admins' (who start them), every run alike."""
+        return self if may_manage(user) else self.none()
+
+
 class NpsRun(models.Model):
     """One round of NPS surveys, sent to a contact segment (as its creator sees it) or, without
     one, to the contacts of paying accounts."""
@@ -530,6 +536,8 @@ class NpsRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_count = models.PositiveIntegerField(default=0)
+
+    objects = NpsRunQuerySet.as_manager()
 
     class Meta:
         verbose_name = "NPS run"
@@ -697,6 +705,16 @@ class Advocate(models.Model):
         return reverse("retention:advocate_detail", args=[self.pk])
 
 
+class AdvocateRecordQuerySet(models.QuerySet):
+    """Referrals and testimonial requests: seen and changed with their advocate."""
+
+    def visible_to(self, user):
+        return self.filter(advocate__account__in=Account.objects.visible_to(user))
+
+    def changeable_by(self, user):
+        return owner_scope(self, user, field="advocate__account__owner")
+
+
 class Referral(models.Model):
     """A lead that came through an advocate's referral link, and the advocate's reward."""
 
@@ -707,6 +725,8 @@ class Referral(models.Model):
     reward_status = models.CharField(
         max_length=10, choices=RewardStatus.choices, default=RewardStatus.NONE
     )
+
+    objects = AdvocateRecordQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -735,6 +755,8 @@ class TestimonialRequest(models.Model):
     )
     requested_at = models.DateTimeField()
     received_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AdvocateRecordQuerySet.as_manager()
 
     class Meta:
         ordering = ["-requested_at", "-id"]

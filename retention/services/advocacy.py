@@ -4,7 +4,6 @@ testimonial and case-study requests, reference customers."""
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -93,20 +92,6 @@ def referral_reward_paid(*, referral: Referral, user) -> bool:
         Referral.objects.filter(pk=referral.pk, reward_status=RewardStatus.EARNED).update(
             reward_status=RewardStatus.PAID
         )
-    )
-
-
-def leaderboard(*, user, limit: int = 20):
-    """Advocates by referred leads, then by conversions: one GROUP BY."""
-    return list(
-        Advocate.objects.visible_to(user)
-        .annotate(
-            referred=Count("referrals"),
-            converted=Count("referrals", filter=Q(referrals__converted_at__isnull=False)),
-        )
-        .filter(referred__gt=0)
-        .select_related("contact", "account")
-        .order_by("-referred", "-converted", "id")[:limit]
     )
 
 

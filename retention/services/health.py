@@ -24,6 +24,7 @@ from retention.models import (
     HealthComponent,
     HealthScore,
     HealthScoreHistory,
+    NpsSurvey,
     RiskEpisode,
     Subscription,
     UsageDaily,
@@ -160,13 +161,7 @@ def sentiment_component(today: dt.date) -> dict[int, int]:
 
 
 def nps_latest(since) -> list[tuple[int, int]]:
-    """(account id, latest NPS score) pairs; empty until NPS surveys exist."""
-    from django.apps import apps
-
-    try:
-        NpsSurvey = apps.get_model("retention", "NpsSurvey")
-    except LookupError:
-        return []
+    """(account id, latest NPS score) pairs of the surveys answered since ``since``."""
     answered = NpsSurvey.objects.filter(score__isnull=False, answered_at__gte=since)
     return _latest_per_account(answered, "account_id", "answered_at", "score")
 

@@ -18,6 +18,7 @@ from crm.services.outbox import OutboxMessage, email_queue_many
 from crm.services.timeline import system_event, task_create
 from retention.choices import PAYING_STATUSES, NpsCategory, nps_category
 from retention.models import Advocate, NpsRun, NpsSurvey, Subscription
+from retention.tasks import nps_run_send as nps_run_send_task
 
 
 def throttle_days() -> int:
@@ -59,6 +60,16 @@ def nps_run_create(*, name: str, user=None, segment=None) -> NpsRun:
         if user is None or not segments_usable_by(user, "contact").filter(pk=segment.pk).exists():
             raise ValueError("This segment is not yours to use.")
     return NpsRun.objects.create(name=name, created_by=user, segment=segment)
+
+
+def nps_run_start(*, name: str, user, segment=None) -> NpsRun:
+    """Create a run (named "NPS <date>" when no name is given) and send it in the background
+    once the run is committed."""
+    run = nps_run_create(
+        name=name.strip() or f"NPS {timezone.localdate()}", user=user, segment=segment
+    )
+    transaction.on_commit(lambda: nps_run_send_task.delay(run.pk))
+    return run
 
 
 def survey_url(survey: NpsSurvey) -> str:

@@ -153,6 +153,40 @@ def usage_events_record(*, events: list[dict], source: str, token=None) -> list[
     return objs
 
 
+@dataclass
+class ApiResult:
+    """What the usage API answers: the events stored, or why none were (``error``, with each
+    bad event's index and reasons in ``events``)."""
+
+    accepted: int = 0
+    error: str = ""
+    events: list[dict] = field(default_factory=list)
+
+
+def usage_api_receive(*, payload, token) -> ApiResult:
+    """A usage API body: one event, a list of events, or ``{"events": [...]}``. All or
+    nothing: every event is stored, or none when any is invalid."""
+    if isinstance(payload, dict) and "events" in payload:
+        payload = payload["events"]
+    events = payload if isinstance(payload, list) else [payload]
+    if not events:
+        return ApiResult(error="No events given.")
+    if len(events) > MAX_EVENTS_PER_REQUEST:
+        return ApiResult(error=f"At most {MAX_EVENTS_PER_REQUEST} events per request.")
+    accounts = Accounts([e for e in events if isinstance(e, dict)])
+    good, errors = [], []
+    for index, event in enumerate(events):
+        values, event_errors = parse_event(event, accounts)
+        if event_errors:
+            errors.append({"index": index, "errors": event_errors})
+        else:
+            good.append(values)
+    if errors:
+        return ApiResult(error="Some events are invalid; none were stored.", events=errors)
+    usage_events_record(events=good, source=UsageSource.API, token=token)
+    return ApiResult(accepted=len(good))
+
+
 def usage_daily_refresh(*, keys: set[tuple[int, dt.date]]) -> int:
     """Recompute the daily rows of the given (account, day) pairs from their events and upsert
     them: one GROUP BY and one INSERT … ON CONFLICT, so a rerun writes the same numbers."""

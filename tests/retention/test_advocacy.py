@@ -108,3 +108,19 @@ def test_only_the_owner_side_changes_an_advocate(client, rep2, advocate):
     url = reverse("retention:advocate_detail", args=[advocate.pk])
     assert client.get(url).status_code == 200  # accounts and contacts are shared reading
     assert client.post(url, {"action": "reference", "is_reference": "1"}).status_code == 404
+
+
+def test_an_advocate_page_changes_only_its_own_requests_and_referrals(
+    rep_client, rep, account, advocate
+):
+    other = nps.advocate_candidate(
+        contact=ContactFactory(account=account, owner=rep, email="other@acme.example")
+    )
+    theirs = advocacy.testimonial_request(advocate=other, kind="testimonial", user=rep)
+    url = reverse("retention:advocate_detail", args=[advocate.pk])
+    record = {"action": "record", "status": "received", "quote": "Great"}
+    for pk in (theirs.pk, "x", "", 2**70):
+        assert rep_client.post(url, {**record, "request": pk}).status_code == 404
+    assert rep_client.post(url, {"action": "paid", "referral": "x"}).status_code == 404
+    theirs.refresh_from_db()
+    assert (theirs.status, theirs.quote) == ("requested", "")

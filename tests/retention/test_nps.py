@@ -173,3 +173,18 @@ def test_bad_or_hidden_segments_on_the_page(client, manager):
     hidden = vp_segment(UserFactory(roles=["Manager"]))
     assert_hidden(client, post=[(reverse("retention:nps"), {"segment": hidden.pk})])
     assert not NpsRun.objects.exists()
+
+
+def test_a_run_without_a_name_is_named_after_its_day(
+    client, manager, django_capture_on_commit_callbacks, monkeypatch
+):
+    from retention import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.nps_run_send, "delay", lambda run_id: sent.append(run_id))
+    client.force_login(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("retention:nps"), {"name": " "})
+    assert response.status_code == 302
+    run = NpsRun.objects.get()
+    assert (run.name, sent) == (f"NPS {timezone.localdate()}", [run.pk])

@@ -3,8 +3,12 @@ referral link ``/r/<code>/``."""
 
 from django import forms
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 
+from leads.forms import WebToLeadForm
+from leads.views.public import rate_limited
 from retention.models import NpsSurvey
+from retention.services import advocacy as advocacy_services
 from retention.services import nps
 
 
@@ -48,3 +52,26 @@ def nps_survey(request, key: str):
             initial={"score": int(score)} if score.isdigit() and int(score) <= 10 else None
         )
     return render(request, "retention/nps_survey.html", {"form": form}, status=status)
+
+
+@csrf_exempt
+def referral(request, code):
+    """``/r/<code>/``: the web-to-lead form on the advocate's link; the lead it makes is
+    attributed to them. Public, so: honeypot, leads' rate limit, CSRF-exempt like leads' form."""
+    advocate = advocacy_services.advocate_for_code(code)
+    if advocate is None:
+        return render(request, "retention/referral_invalid.html", status=404)
+    request.session["referral_code"] = code
+    form = WebToLeadForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if rate_limited(request, f"referral-{code}"):
+            return render(request, "retention/referral_invalid.html", status=429)
+        if form.is_valid():
+            if not form.cleaned_data["website_url"]:
+                advocacy_services.referral_lead_capture(advocate=advocate, data=form.cleaned_data)
+            return render(request, "retention/referral_thanks.html", {"advocate": advocate})
+        status = 400
+    return render(
+        request, "retention/referral_form.html", {"form": form, "advocate": advocate}, status=status
+    )

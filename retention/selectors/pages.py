@@ -7,14 +7,23 @@ from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, 
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from crm.permissions import may_sell
+from crm.permissions import has_role, may_sell
 from crm.visibility import owner_in_scope
-from retention.choices import PAYING_STATUSES, HealthColour, HealthComponentKey, SubscriptionStatus
-from retention.models import (
-    HealthScore,
-    MrrMovement,
-    RiskEpisode,
-    Subscription,
+from retention.choices import (
+    PAYING_STATUSES,
+    AdvocateStatus,
+    HealthColour,
+    HealthComponentKey,
+    RecommendationStatus,
+    SubscriptionStatus,
+)
+from retention.models import HealthScore, MrrMovement, RiskEpisode
+from retention.selectors.records import (
+    advocate_list,
+    nps_survey_list,
+    recommendation_list,
+    subscription_list,
+    testimonial_request_list,
 )
 from retention.services.subscriptions import add_months
 
@@ -38,7 +47,7 @@ def renewals_by_month(*, user, today: dt.date | None = None, months: int = 12) -
         | Q(at_risk_episode=True)
     )
     rows = (
-        Subscription.objects.visible_to(user)
+        subscription_list(user=user)
         .filter(status__in=PAYING_STATUSES, renewal_date__gte=start, renewal_date__lt=end)
         .annotate(month=TruncMonth("renewal_date"), at_risk_episode=Exists(open_episode))
         .values("month", "currency")
@@ -72,7 +81,7 @@ def account_subscriptions(*, user, account, limit: int = 10) -> dict | None:
 
     if not may_sell(user):
         return None
-    visible = Subscription.objects.visible_to(user).filter(account=account)
+    visible = subscription_list(user=user).filter(account=account)
     rows = list(visible.order_by("status", "renewal_date", "id")[: limit + 1])
     more = len(rows) > limit
     if more:
@@ -101,7 +110,7 @@ def account_health(*, user, account) -> dict | None:
     """The account panel: score, colour, trend, the components that make it up (with the
     weights they had), whether an at-risk episode is open, and the churn model's view. One
     query."""
-    if not user.has_any_role:
+    if not has_role(user):
         return None
     open_episode = RiskEpisode.objects.filter(account_id=OuterRef("account_id"), closed_at=None)
     score = (
@@ -140,16 +149,12 @@ NPS_GROUPS = {
 def nps_summary(*, user, group: str = "month", since: dt.date | None = None, limit: int = 50):
     """NPS (% promoters − % detractors) of answered surveys per account, industry, size band or
     month: one GROUP BY."""
-    from django.db.models.functions import TruncMonth as Month
-
-    from retention.models import NpsSurvey
-
     fields = NPS_GROUPS.get(group, NPS_GROUPS["month"])
-    answered = NpsSurvey.objects.visible_to(user).filter(answered_at__isnull=False)
+    answered = nps_survey_list(user=user).filter(answered_at__isnull=False)
     if since:
         answered = answered.filter(answered_at__date__gte=since)
     if "month" in fields:
-        answered = answered.annotate(month=Month("answered_at"))
+        answered = answered.annotate(month=TruncMonth("answered_at"))
     rows = (
         answered.values(*fields)
         .annotate(
@@ -177,17 +182,47 @@ def nps_summary(*, user, group: str = "month", since: dt.date | None = None, lim
 
 def account_recommendations(*, user, account, limit: int = 5) -> dict | None:
     """The account panel: open upsell recommendations with their reasons (revenue roles)."""
-    from retention.models import Recommendation
-
     if not may_sell(user):
         return None
     rows = list(
-        Recommendation.objects.visible_to(user)
-        .filter(account=account, status="open")
+        recommendation_list(user=user)
+        .filter(account=account, status=RecommendationStatus.OPEN)
         .order_by("-strength", "id")[:limit]
     )
     return {
         "recommendations": rows,
         "can_take": owner_in_scope(user, account.owner_id),
         "account": account,
+    }
+
+
+def advocate_leaderboard(*, user, limit: int = 20) -> list:
+    """Advocates by referred leads, then by conversions: one GROUP BY."""
+    return list(
+        advocate_list(user=user)
+        .annotate(
+            referred=Count("referrals"),
+            converted=Count("referrals", filter=Q(referrals__converted_at__isnull=False)),
+        )
+        .filter(referred__gt=0)
+        .select_related("contact", "account")
+        .order_by("-referred", "-converted", "id")[:limit]
+    )
+
+
+def advocacy_overview(*, user) -> dict:
+    """The advocacy page: the referral leaderboard, new candidates, reference customers and the
+    latest testimonial requests, of the advocates ``user`` may see."""
+    visible = advocate_list(user=user).select_related("contact", "account")
+    return {
+        "leaderboard": advocate_leaderboard(user=user),
+        "candidates": list(
+            visible.filter(status=AdvocateStatus.CANDIDATE).order_by("-created_at")[:20]
+        ),
+        "references": list(visible.filter(is_reference=True).order_by("account__name")[:50]),
+        "testimonials": list(
+            testimonial_request_list(user=user)
+            .select_related("advocate__contact", "advocate__account")
+            .order_by("-requested_at")[:20]
+        ),
     }
