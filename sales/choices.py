@@ -50,6 +50,11 @@ QUOTE_TRANSITIONS = {
 }
 
 
+def quote_next_statuses(status: str) -> set[str]:
+    """The statuses a quote in ``status`` may move to."""
+    return QUOTE_TRANSITIONS.get(status, set())
+
+
 class OrderSource(models.TextChoices):
     WON = "won", "Won opportunity"
     IMPORT = "import", "Import"

@@ -284,6 +284,16 @@ class Opportunity(models.Model):
         return (now or timezone.now()) - self.stage_entered_at > timezone.timedelta(days=days)
 
 
+class LineItemQuerySet(models.QuerySet):
+    """A line item goes with its deal: seen and changed by whoever may see and change it."""
+
+    def visible_to(self, user):
+        return deal_scope(self, user, field="opportunity__owner")
+
+    def changeable_by(self, user):
+        return deal_scope(self, user, field="opportunity__owner")
+
+
 class OpportunityLineItem(models.Model):
     """One product on a deal: price, quantity and discount, billed once or monthly."""
 
@@ -299,6 +309,8 @@ class OpportunityLineItem(models.Model):
     )
     billing = models.CharField(max_length=10, choices=Billing.choices)
     total = models.DecimalField(**MONEY, editable=False)
+
+    objects = LineItemQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

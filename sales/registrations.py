@@ -9,12 +9,13 @@ ACCOUNT_PANEL_ROWS = 10
 
 def _opportunities_panel(field: str):
     def context(request, obj):
-        from sales.models import Opportunity
+        # sales.selectors imports models: registrations load before the app registry is ready.
+        from sales.selectors import opportunity_list
 
         if not may_sell(request.user):
             return None  # support agents see no deals or amounts
         rows = list(
-            Opportunity.objects.visible_to(request.user)
+            opportunity_list(user=request.user)
             .filter(**{field: obj})
             .select_related("stage", "owner")
             .order_by("status", "-created_at", "-id")[: ACCOUNT_PANEL_ROWS + 1]
@@ -35,12 +36,11 @@ def _pipeline_widget(request):
     from django.db.models import Count, Q, Sum
     from django.utils import timezone
 
-    from sales.models import Opportunity
-    from sales.selectors import weighted_sum
+    from sales.selectors import opportunity_list, weighted_sum
 
     if not may_sell(request.user):
         return None
-    open_deals = Opportunity.objects.visible_to(request.user).open()
+    open_deals = opportunity_list(user=request.user).open()
     today = timezone.localdate()
     totals = open_deals.order_by().aggregate(
         n=Count("stage_id"),

@@ -11,7 +11,7 @@ from django.utils import timezone
 from crm.choices import ActivityKind
 from crm.db import lock_rows
 from crm.services.timeline import activity_log
-from sales.choices import QUOTE_TRANSITIONS, Billing, QuoteStatus
+from sales.choices import Billing, QuoteStatus, quote_next_statuses
 from sales.models import Opportunity, Quote, QuoteCounter
 
 
@@ -82,7 +82,7 @@ def quote_set_status(*, quote: Quote, status: str, user) -> Quote:
     quote = Quote.objects.select_related("opportunity").get(pk=quote.pk)
     if quote.status == status:
         return quote
-    if status not in QUOTE_TRANSITIONS.get(quote.status, set()):
+    if status not in quote_next_statuses(quote.status):
         raise ValidationError(
             f"A {quote.get_status_display().lower()} quote cannot become "
             f"{QuoteStatus(status).label.lower() if status in QuoteStatus.values else status}."

@@ -1,96 +1,19 @@
-"""Reading sales data for pages: the board, the forecast, onboarding progress. Everything here
-starts from a ``visible_to(user)`` queryset and aggregates in SQL."""
+"""The sales forecast: closed won, commit, best case, pipeline and weighted pipeline per rep and
+period, against quota."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import (
-    Count,
-    DecimalField,
-    ExpressionWrapper,
-    F,
-    IntegerField,
-    OuterRef,
-    Q,
-    Subquery,
-    Sum,
-    Value,
-)
+from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth, TruncQuarter
 from django.utils import timezone
 
-from crm.models import Task, User
-from sales.choices import ForecastCategory, OnboardingStatus, PeriodKind, StageKind
-from sales.models import OnboardingPlan, Opportunity, Pipeline, Quota, Stage
-
-ZERO = Decimal("0")
-MONEY_FIELD = DecimalField(max_digits=20, decimal_places=2)
-
-
-def board_column_size() -> int:
-    return getattr(settings, "SALES_BOARD_COLUMN_SIZE", 25)
-
-
-def weighted_sum():
-    return Sum(
-        ExpressionWrapper(F("amount") * F("probability") / Value(100), output_field=MONEY_FIELD)
-    )
-
-
-@dataclass
-class BoardColumn:
-    stage: Stage
-    cards: list = field(default_factory=list)
-    count: int = 0
-    value: Decimal = ZERO
-    weighted: Decimal = ZERO
-    more: bool = False
-
-
-def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> list[BoardColumn]:
-    """A pipeline's open stages, each with its first cards (soonest to close first) and the
-    count, value and weighted value of all its visible open deals.
-
-    One GROUP BY for the totals and one short indexed query per column, so the page costs the
-    same with ten deals or ten thousand."""
-    stages = list(pipeline.stages.filter(kind=StageKind.OPEN).order_by("order", "id"))
-    deals = Opportunity.objects.visible_to(user).filter(pipeline=pipeline, status=StageKind.OPEN)
-    if owner_id:
-        deals = deals.filter(owner_id=owner_id)
-    totals = {
-        row["stage_id"]: row
-        for row in deals.order_by()
-        .values("stage_id")
-        .annotate(n=Count("stage_id"), value=Sum("amount"), weighted=weighted_sum())
-    }
-    size = board_column_size()
-    columns = []
-    for stage in stages:
-        cards = list(
-            deals.filter(stage=stage)
-            .select_related("account", "owner")
-            .order_by("expected_close_date", "id")[: size + 1]
-        )
-        for card in cards:
-            card.stage = stage  # for is_rotting, without a join
-        row = totals.get(stage.pk, {})
-        columns.append(
-            BoardColumn(
-                stage=stage,
-                cards=cards[:size],
-                more=len(cards) > size,
-                count=row.get("n", 0),
-                value=row.get("value") or ZERO,
-                weighted=(row.get("weighted") or ZERO).quantize(Decimal("0.01")),
-            )
-        )
-    return columns
-
-
-# Forecast -----------------------------------------------------------------------------------
+from crm.choices import Role
+from crm.models import User
+from sales.choices import ForecastCategory, PeriodKind, StageKind
+from sales.selectors.board import MONEY_FIELD, ZERO, weighted_sum
+from sales.selectors.records import opportunity_list, quota_list
 
 
 @dataclass
@@ -172,8 +95,6 @@ def forecast_reps(user) -> list[User]:
     themselves."""
     people = User.objects.filter(is_active=True)
     if user.is_admin_role:
-        from crm.choices import Role
-
         return list(people.filter(groups__name=Role.SALES_REP).distinct().order_by("username"))
     if user.is_manager:
         return list(
@@ -193,7 +114,7 @@ def sales_forecast(
     ids = [r.pk for r in reps]
     periods = period_starts(year, granularity)
     trunc = TruncQuarter if granularity == PeriodKind.QUARTER else TruncMonth
-    deals = Opportunity.objects.visible_to(user).filter(owner_id__in=ids).order_by()
+    deals = opportunity_list(user=user).filter(owner_id__in=ids).order_by()
     cells: dict[tuple[int | None, date], ForecastCell] = {}
 
     def cell(rep_id, period):
@@ -235,7 +156,8 @@ def sales_forecast(
         c.pipeline += row["pipeline"]
         c.weighted += Decimal(row["weighted"]).quantize(Decimal("0.01"))
     quotas = (
-        Quota.objects.filter(owner_id__in=ids, period_start__year=year)
+        quota_list(user=user)
+        .filter(owner_id__in=ids, period_start__year=year)
         .values("owner_id", "period_kind", "period_start")
         .annotate(total=Sum("amount"))
     )
@@ -253,33 +175,3 @@ def sales_forecast(
         if rep_id is not None:
             cell(None, period).add(c)
     return Forecast(periods=periods, granularity=granularity, reps=reps, cells=cells)
-
-
-# Onboarding ---------------------------------------------------------------------------------
-
-
-def onboarding_plans(*, user):
-    """Visible plans with their progress: items done and overdue (one subquery each)."""
-    ct = ContentType.objects.get_for_model(OnboardingPlan)
-    tasks = Task.objects.filter(content_type=ct, object_id=OuterRef("pk")).order_by()
-
-    def counted(qs):
-        return Coalesce(
-            Subquery(
-                qs.values("object_id").annotate(n=Count("id")).values("n")[:1],
-                output_field=IntegerField(),
-            ),
-            0,
-        )
-
-    return (
-        OnboardingPlan.objects.visible_to(user)
-        .select_related("account", "owner", "opportunity")
-        .annotate(
-            items_done=counted(tasks.filter(done_at__isnull=False)),
-            items_overdue=counted(tasks.filter(done_at__isnull=True, due_at__lt=timezone.now())),
-        )
-    )
-
-
-ACTIVE = OnboardingStatus.ACTIVE

@@ -1,0 +1,99 @@
+"""One ``<entity>_list`` / ``<entity>_get`` pair per sales record a page fetches (see
+``crm.selectors``): the rows a user may see, or with ``for_change`` change, and one of them or
+``Http404``. Each ``_get`` joins what the record's page shows."""
+
+from django.db import models
+
+from crm.selectors import record_get, scoped
+from sales.models import (
+    OnboardingPlan,
+    Opportunity,
+    OpportunityLineItem,
+    Order,
+    Pipeline,
+    Quota,
+    Quote,
+    Stage,
+)
+
+
+def opportunity_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Opportunity, user=user, for_change=for_change)
+
+
+def opportunity_get(*, user, pk, for_change: bool = False) -> Opportunity:
+    return record_get(
+        opportunity_list(user=user, for_change=for_change)
+        .select_related("account", "primary_contact", "owner", "stage", "pipeline")
+        .select_related("source_lead", "campaign"),
+        pk,
+    )
+
+
+def line_item_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(OpportunityLineItem, user=user, for_change=for_change)
+
+
+def line_item_get(*, user, pk, for_change: bool = False) -> OpportunityLineItem:
+    return record_get(
+        line_item_list(user=user, for_change=for_change).select_related("opportunity"), pk
+    )
+
+
+def quote_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Quote, user=user, for_change=for_change)
+
+
+def quote_get(*, user, pk, for_change: bool = False) -> Quote:
+    return record_get(
+        quote_list(user=user, for_change=for_change).select_related(
+            "opportunity__account", "opportunity__primary_contact", "opportunity__owner"
+        ),
+        pk,
+    )
+
+
+def order_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Order, user=user, for_change=for_change)
+
+
+def order_get(*, user, pk, for_change: bool = False) -> Order:
+    return record_get(
+        order_list(user=user, for_change=for_change).select_related(
+            "account", "opportunity", "owner"
+        ),
+        pk,
+    )
+
+
+def pipeline_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Pipeline, user=user, for_change=for_change)
+
+
+def pipeline_get(*, user, pk, for_change: bool = False) -> Pipeline:
+    return record_get(pipeline_list(user=user, for_change=for_change), pk)
+
+
+def stage_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Stage, user=user, for_change=for_change)
+
+
+def stage_get(*, user, pk, for_change: bool = False) -> Stage:
+    return record_get(stage_list(user=user, for_change=for_change), pk)
+
+
+def onboarding_plan_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(OnboardingPlan, user=user, for_change=for_change)
+
+
+def onboarding_plan_get(*, user, pk, for_change: bool = False) -> OnboardingPlan:
+    return record_get(
+        onboarding_plan_list(user=user, for_change=for_change).select_related(
+            "account", "opportunity", "owner", "template"
+        ),
+        pk,
+    )
+
+
+def quota_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Quota, user=user, for_change=for_change)

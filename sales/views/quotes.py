@@ -1,0 +1,56 @@
+"""Quotes: drafting one from a deal's line items, its page, and its status."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from sales import services
+from sales.choices import QuoteStatus, quote_next_statuses
+from sales.selectors import opportunity_get, quote_get, quote_list
+from sales.views.common import error_text
+
+
+@login_required
+@require_POST
+def quote_create(request, pk):
+    deal = opportunity_get(user=request.user, pk=pk, for_change=True)
+    try:
+        quote = services.quote_create(opportunity=deal, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+        return HttpResponseRedirect(deal.get_absolute_url())
+    messages.success(request, f"Quote {quote.number} drafted.")
+    return HttpResponseRedirect(quote.get_absolute_url())
+
+
+@login_required
+@require_GET
+def quote_detail(request, pk):
+    quote = quote_get(user=request.user, pk=pk)
+    can_change = quote_list(user=request.user, for_change=True).filter(pk=quote.pk).exists()
+    return render(
+        request,
+        "sales/quote_detail.html",
+        {
+            "quote": quote,
+            "deal": quote.opportunity,
+            "can_change": can_change,
+            "next_statuses": [QuoteStatus(s) for s in sorted(quote_next_statuses(quote.status))],
+        },
+    )
+
+
+@login_required
+@require_POST
+def quote_status(request, pk):
+    quote = quote_get(user=request.user, pk=pk, for_change=True)
+    try:
+        services.quote_set_status(
+            quote=quote, status=request.POST.get("status", ""), user=request.user
+        )
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+    return HttpResponseRedirect(quote.get_absolute_url())
