@@ -15,7 +15,7 @@ from crm import registry
 from crm.forms import ActivityForm, TaskForm
 from crm.models import Activity, Task
 from crm.permissions import may_sell
-from crm.selectors import record_get, scoped
+from crm.selectors import scoped
 
 TIMELINE_LENGTH = 20
 
@@ -39,24 +39,13 @@ def timeline_context(request, obj, *, before=None) -> dict:
     }
 
 
-def _changeable(view, user, pk):
-    if type(view).selector is None:  # views not yet on a selector
-        return record_get(scoped(view.model, user=user, for_change=True), pk)
-    return type(view).selector(user=user, pk=pk, for_change=True)
-
-
 class RecordDetailView(LoginRequiredMixin, DetailView):
     """A record's page: its fields (the template), timeline, tasks and registered panels."""
 
     selector = None  # the entity's ``<entity>_get``
 
     def get_object(self, queryset=None):
-        if type(self).selector is None:  # views not yet on a selector
-            return record_get(self.get_queryset(), self.kwargs["pk"])
         return type(self).selector(user=self.request.user, pk=self.kwargs["pk"])
-
-    def get_queryset(self):
-        return scoped(self.model, user=self.request.user)
 
     def can_change(self) -> bool:
         return (
@@ -92,7 +81,7 @@ class RecordFormView(LoginRequiredMixin, FormView):
     def dispatch(self, request, *args, **kwargs):
         self.object = None
         if "pk" in kwargs and request.user.is_authenticated:
-            self.object = _changeable(self, request.user, kwargs["pk"])
+            self.object = type(self).selector(user=request.user, pk=kwargs["pk"], for_change=True)
         elif request.user.is_authenticated and not self.may_create(request.user):
             raise Http404
         return super().dispatch(request, *args, **kwargs)
@@ -144,7 +133,7 @@ class RecordDeleteView(LoginRequiredMixin, TemplateView):
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
-            self.object = _changeable(self, request.user, kwargs["pk"])
+            self.object = type(self).selector(user=request.user, pk=kwargs["pk"], for_change=True)
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
