@@ -1,4 +1,4 @@
-"""Submissions of the embeddable web-to-lead form."""
+"""Submissions of public lead forms: the embeddable web-to-lead form and referral links."""
 
 from django.db import transaction
 
@@ -10,11 +10,10 @@ from leads.services import leads as lead_services
 from leads.services import sequences
 
 
-@transaction.atomic
-def web_form_submit(*, campaign: Campaign, data: dict) -> Lead:
-    """A submission becomes a lead (deduplicated, scored, assigned); someone already known gets
-    the submission on their timeline instead of a second lead."""
-    consent = bool(data.get("consent"))
+def public_form_lead(*, data: dict, source: str, campaign: Campaign | None = None):
+    """The lead of a public form's submission (the web form, a referral link): a new one,
+    deduplicated, scored and assigned (flagged when the person is a known contact), or the lead
+    the submission matches. Returns ``(lead, created)``."""
     fields = {
         "first_name": data.get("first_name", ""),
         "last_name": data["last_name"],
@@ -23,27 +22,36 @@ def web_form_submit(*, campaign: Campaign, data: dict) -> Lead:
         "company_name": data.get("company_name", ""),
         "title": data.get("title", ""),
         "need": data.get("message", ""),
-        "source": LeadSource.WEB_FORM,
-        "campaign": campaign,
-        "marketing_consent": consent,
+        "source": source,
+        "marketing_consent": bool(data.get("consent")),
         "email_consent": True,
     }
+    if campaign is not None:
+        fields["campaign"] = campaign
     try:
-        lead = lead_services.lead_create(on_duplicate="raise", **fields)
+        return lead_services.lead_create(on_duplicate="raise", **fields), True
     except lead_services.DuplicateLeadError as exc:
         if exc.match.lead is None:
-            lead = lead_services.lead_create(on_duplicate="flag", **fields)
-        else:
-            lead = exc.match.lead
-            activity_log(
-                subject=lead,
-                kind=ActivityKind.NOTE,
-                summary=f"Submitted the web form “{campaign.name}” again",
-                body=data.get("message", ""),
-            )
-            if consent and not lead.marketing_consent and lead.unsubscribed_at is None:
-                # Consent is stamped by lead_update (crm.services.customers.consent_stamp).
-                lead_services.lead_update(lead=lead, user=None, marketing_consent=True)
+            return lead_services.lead_create(on_duplicate="flag", **fields), True
+        return exc.match.lead, False
+
+
+@transaction.atomic
+def web_form_submit(*, campaign: Campaign, data: dict) -> Lead:
+    """A submission becomes a lead (deduplicated, scored, assigned); someone already known gets
+    the submission on their timeline instead of a second lead."""
+    consent = bool(data.get("consent"))
+    lead, created = public_form_lead(data=data, source=LeadSource.WEB_FORM, campaign=campaign)
+    if not created:
+        activity_log(
+            subject=lead,
+            kind=ActivityKind.NOTE,
+            summary=f"Submitted the web form “{campaign.name}” again",
+            body=data.get("message", ""),
+        )
+        if consent and not lead.marketing_consent and lead.unsubscribed_at is None:
+            # Consent is stamped by lead_update (crm.services.customers.consent_stamp).
+            lead_services.lead_update(lead=lead, user=None, marketing_consent=True)
     if consent and campaign.sequence_id and lead.is_open:
         sequences.lead_enrol(lead=lead, sequence=campaign.sequence)
     return lead

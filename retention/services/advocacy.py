@@ -33,31 +33,11 @@ def referral_lead_capture(*, advocate: Advocate, data: dict):
     the advocate. Someone already known as a lead is attributed if nobody referred them yet."""
     from leads.choices import LeadSource
     from leads.models import Campaign
-    from leads.services import leads as lead_services
+    from leads.services.web_forms import public_form_lead
 
-    fields = {
-        "first_name": data.get("first_name", ""),
-        "last_name": data["last_name"],
-        "email": data["email"],
-        "phone": data.get("phone", ""),
-        "company_name": data.get("company_name", ""),
-        "title": data.get("title", ""),
-        "need": data.get("message", ""),
-        "source": LeadSource.REFERRAL,
-        "marketing_consent": bool(data.get("consent")),
-        "email_consent": True,
-    }
     campaign_slug = getattr(settings, "REFERRAL_CAMPAIGN_SLUG", "referrals")
     campaign = Campaign.objects.filter(slug=campaign_slug, is_active=True).first()
-    if campaign is not None:
-        fields["campaign"] = campaign
-    try:
-        lead = lead_services.lead_create(on_duplicate="raise", **fields)
-    except lead_services.DuplicateLeadError as exc:
-        if exc.match.lead is None:  # a known contact: keep the lead, flagged
-            lead = lead_services.lead_create(on_duplicate="flag", **fields)
-        else:
-            lead = exc.match.lead
+    lead, _ = public_form_lead(data=data, source=LeadSource.REFERRAL, campaign=campaign)
     try:
         with transaction.atomic():
             referral = Referral.objects.create(advocate=advocate, lead=lead)
