@@ -48,3 +48,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("crm.stage_urls")),
 ]
+
+handler500 = "crm.views.errors.server_error"
