@@ -8,10 +8,13 @@ import copy
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.http import Http404, HttpResponseRedirect
+from django.utils import timezone
 from django.views.generic import DetailView, FormView, TemplateView
 
 from crm import registry
+from crm.db import lock_rows
 from crm.forms import ActivityForm, TaskForm
 from crm.models import Activity, Task
 from crm.permissions import may_sell
@@ -67,8 +70,32 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
         return context
 
 
+#: The hidden field of an edit form that carries the version (``updated_at``) the user opened.
+VERSION_FIELD = "_version"
+
+
+def record_version(obj) -> str:
+    updated_at = getattr(obj, "updated_at", None)
+    return updated_at.isoformat() if updated_at else ""
+
+
+def _plain(value):
+    """A form or model value in a comparable form (records by key, many by sorted keys)."""
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, list | tuple | set | models.QuerySet):
+        return sorted(_plain(v) for v in value)
+    return value
+
+
 class RecordFormView(LoginRequiredMixin, FormView):
-    """Create (no pk) or edit (pk, limited to ``changeable_by``) a record through a service."""
+    """Create (no pk) or edit (pk, limited to ``changeable_by``) a record through a service.
+
+    Edits are checked against concurrent ones (optimistic locking): the form carries the
+    version the user opened; when the record has changed since and the form would overwrite a
+    changed value, nothing is saved and the form comes back naming who changed what, with
+    both values, and the current version, so a second Save keeps the user's values on purpose.
+    A form that sends the values already stored (a double submit) saves nothing and succeeds."""
 
     model = None
     selector = None  # the entity's ``<entity>_get``
@@ -77,6 +104,7 @@ class RecordFormView(LoginRequiredMixin, FormView):
     create_service = None
     update_service = None
     object_name = ""  # keyword the update/delete services take: account=…, contact=…
+    conflict_version = ""  # set when the form comes back with a concurrent change
 
     def dispatch(self, request, *args, **kwargs):
         self.object = None
@@ -103,20 +131,70 @@ class RecordFormView(LoginRequiredMixin, FormView):
             if self.object is None:
                 obj = type(self).create_service(user=self.request.user, **data)
                 messages.success(self.request, f"{obj} was created.")
-            else:
-                obj = type(self).update_service(
-                    **{self.object_name: self.object}, user=self.request.user, **data
+                return HttpResponseRedirect(obj.get_absolute_url())
+            with transaction.atomic():
+                lock_rows(self.model, self.object.pk)
+                current = type(self).selector(
+                    user=self.request.user, pk=self.object.pk, for_change=True
                 )
-                messages.success(self.request, f"{obj} was saved.")
+                seen = self.request.POST.get(VERSION_FIELD, "")
+                if seen and seen != record_version(current):
+                    conflicts = self._conflicts(current, data)
+                    if not conflicts:  # the stored values already: a double submit
+                        return HttpResponseRedirect(current.get_absolute_url())
+                    self.object, self.conflict_version = current, record_version(current)
+                    form.add_error(None, self._conflict_message(current, conflicts))
+                    return self.form_invalid(form)
+                obj = type(self).update_service(
+                    **{self.object_name: current}, user=self.request.user, **data
+                )
+            messages.success(self.request, f"{obj} was saved.")
         except ValidationError as exc:
             form.add_error(None, exc)
             return self.form_invalid(form)
         return HttpResponseRedirect(obj.get_absolute_url())
 
+    def _conflicts(self, current, data) -> list[tuple[str, str, str]]:
+        """(field label, the form's value, the stored value) of every field the form would
+        change."""
+        conflicts = []
+        for name, value in data.items():
+            field = self.model._meta.get_field(name)
+            stored = field.value_from_object(current)
+            if _plain(value) != _plain(stored):
+                theirs = getattr(current, name) if field.is_relation else stored
+                conflicts.append((str(field.verbose_name), _shown(value), _shown(theirs)))
+        return conflicts
+
+    def _conflict_message(self, current, conflicts) -> str:
+        last = (
+            Activity.objects.for_object(current)
+            .filter(actor__isnull=False)
+            .select_related("actor")
+            .order_by("-occurred_at", "-id")
+            .first()
+        )
+        who = f"{last.actor}" if last else "someone else"
+        when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M")
+        changes = "; ".join(
+            f"{label}: yours “{yours}”, now “{theirs}”" for label, yours, theirs in conflicts
+        )
+        return (
+            f"This {self.model._meta.verbose_name} was changed by {who} at {when} since you "
+            f"opened it, and nothing was saved. {changes}. Save again to keep your values."
+        )
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["object"] = self.object
         context["verbose_name"] = self.model._meta.verbose_name
+        # The version the user is editing: the one they opened, until a conflict shows them
+        # the current one.
+        context["record_version"] = self.conflict_version or (
+            self.request.POST.get(VERSION_FIELD)
+            if self.request.method == "POST"
+            else record_version(self.object)
+        )
         context["cancel_url"] = (
             self.object.get_absolute_url() if self.object else self.request.GET.get("next", "/")
         )
@@ -149,3 +227,11 @@ class RecordDeleteView(LoginRequiredMixin, TemplateView):
         type(self).delete_service(**{self.object_name: self.object}, user=request.user)
         messages.success(request, f"{name} was deleted.")
         return HttpResponseRedirect(reverse(self.success_url_name))
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, list | tuple | set | models.QuerySet):
+        return ", ".join(str(v) for v in value) or "(none)"
+    return str(value)

@@ -9,8 +9,9 @@ from django.test import Client
 
 from crm.views.errors import RETRY_AFTER_SECONDS
 
-# Transactional: the test closes and redirects the connection, which a test transaction holds.
-pytestmark = pytest.mark.django_db(transaction=True)
+# Transactional: the test closes and redirects the connection, which a test transaction holds;
+# serialized_rollback, as every transactional test here, so the data migrations' rows survive.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @contextlib.contextmanager
