@@ -1,3 +1,5 @@
+import uuid
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row
 from django import forms
@@ -54,9 +56,13 @@ class ReplyForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), label="Reply to the customer")
     status = forms.ChoiceField(required=False, label="Then set status")
     files = AttachmentsField()
+    # A key per opened form: sent twice, the same reply is found, not sent again.
+    submission = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, ticket, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("submission", uuid.uuid4().hex)
         allowed = ALLOWED_TRANSITIONS[ticket.status]
         self.fields["status"].choices = [("", "Leave as it is")] + [
             (value, label) for value, label in TicketStatus.choices if value in allowed

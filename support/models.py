@@ -447,6 +447,13 @@ class TicketMessage(models.Model):
         blank=True,
         help_text="Message-ID of the email it came in as, or of the email a reply was sent as.",
     )
+    submission_key = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The key of the reply form it was sent from: the same form sent twice (a "
+        "double click, a retry) finds this reply instead of emailing the customer again.",
+    )
     created_at = models.DateTimeField()
 
     objects = TicketPartQuerySet.as_manager()
@@ -456,6 +463,13 @@ class TicketMessage(models.Model):
         indexes = [
             models.Index(fields=["ticket", "created_at", "id"], name="ticketmsg_thread_idx"),
             models.Index(fields=["email_message_id"], name="ticketmsg_msgid_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "submission_key"],
+                condition=~models.Q(submission_key=""),
+                name="ticketmsg_submission_uniq",
+            )
         ]
 
     def __str__(self):

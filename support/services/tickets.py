@@ -148,17 +148,35 @@ def ticket_assign(*, ticket: Ticket, assignee, user) -> Ticket:
 
 @transaction.atomic
 def ticket_reply(
-    *, ticket: Ticket, user, body: str, files=(), status: str | None = None, now=None
+    *,
+    ticket: Ticket,
+    user,
+    body: str,
+    files=(),
+    status: str | None = None,
+    now=None,
+    submission_key: str = "",
 ) -> TicketMessage:
     """A public reply from an agent: emailed to the contact with the reference in the subject;
-    the first one stops the first-response clock."""
+    the first one stops the first-response clock. With the reply form's ``submission_key``, the
+    same form sent again (a double click, a retry) returns the reply it made, emailing nobody
+    twice (the ticket's lock orders the two requests)."""
     now = now or timezone.now()
     body = (body or "").strip()
     if not body:
         raise ValidationError("A reply needs some text.")
     ticket = _lock(ticket)
+    if submission_key:
+        sent = TicketMessage.objects.filter(ticket=ticket, submission_key=submission_key).first()
+        if sent is not None:
+            return sent
     message = TicketMessage.objects.create(
-        ticket=ticket, kind=MessageKind.REPLY, author_user=user, body=body, created_at=now
+        ticket=ticket,
+        kind=MessageKind.REPLY,
+        author_user=user,
+        body=body,
+        created_at=now,
+        submission_key=submission_key,
     )
     attachments = _store_files(ticket=ticket, files=files, message=message)
     fields = ["updated_at"]

@@ -80,6 +80,7 @@ def ticket_reply(request, pk):
                 body=form.cleaned_data["body"],
                 files=form.cleaned_data["files"],
                 status=form.cleaned_data["status"] or None,
+                submission_key=form.cleaned_data["submission"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)

@@ -2,6 +2,7 @@
 visibility by role, the public form, CSAT, canned replies and the account panel."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.core.cache import cache
@@ -438,3 +439,21 @@ def test_rows_escape_what_customers_typed_and_show_paused_and_breached(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     row = html.split(f'name="tickets" value="{ticket.pk}"')[1].split("</tr>")[0]
     assert "paused" in row and "breached" in row
+
+
+def test_a_reply_form_sent_twice_emails_the_customer_once(agent_client, agent, policies, queue):
+    contact = ContactFactory(email="twice@example.com")
+    ticket = svc.ticket_create(subject="Double click", contact=contact, assignee=agent)
+    page = agent_client.get(ticket.get_absolute_url()).content.decode()
+    key = re.search(r'name="submission" value="([0-9a-f]+)"', page).group(1)
+    url = reverse("support:ticket_reply", args=[ticket.pk])
+
+    first = agent_client.post(url, {"body": "On it", "submission": key})
+    second = agent_client.post(url, {"body": "On it", "submission": key})
+
+    assert (first.status_code, second.status_code) == (302, 302)
+    assert TicketMessage.objects.filter(ticket=ticket, kind=MessageKind.REPLY).count() == 1
+    assert OutboundEmail.objects.filter(to_email="twice@example.com").count() == 1
+    # A new form (a new key) is a new reply.
+    agent_client.post(url, {"body": "Done now", "submission": "another-form"})
+    assert TicketMessage.objects.filter(ticket=ticket, kind=MessageKind.REPLY).count() == 2
