@@ -1,7 +1,7 @@
 import pytest
 
 from crm.choices import Role
-from crm.localdb import EmbeddedDatabaseError, EmbeddedServer
+from crm.localdb import EmbeddedDatabaseError, server_for
 from tests.factories import TeamFactory, UserFactory
 
 
@@ -16,7 +16,7 @@ def pytest_sessionstart(session):
     db = settings.DATABASES["default"]
     if db["ENGINE"] != "crm.localdb":
         return
-    server = EmbeddedServer(db["EMBEDDED_VAR_DIR"], port=db.get("EMBEDDED_TCP_PORT"))
+    server = server_for(db)
     try:
         session.config.embedded_server_started = server.ensure_running()
     except EmbeddedDatabaseError as error:

@@ -477,6 +477,8 @@ _owned: dict[str, int] = {}
 
 
 def server_for(settings_dict: dict) -> EmbeddedServer:
+    """The server of a ``DATABASES`` entry made by ``EmbeddedServer.settings()`` (one object per
+    ``var/`` in this process)."""
     var_dir = settings_dict["EMBEDDED_VAR_DIR"]
     if var_dir not in _servers:
         _servers[var_dir] = EmbeddedServer(var_dir, port=settings_dict.get("EMBEDDED_TCP_PORT"))

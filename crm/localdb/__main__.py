@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from crm.localdb import EmbeddedDatabaseError, EmbeddedServer
+from crm.localdb import EmbeddedDatabaseError, server_for
 
 
 def main(argv=None) -> int:
@@ -19,7 +19,7 @@ def main(argv=None) -> int:
     if db["ENGINE"] != "crm.localdb":
         print("DATABASE_URL is set: the embedded PostgreSQL is not used.", file=sys.stderr)
         return 0 if args.action in ("start", "stop") else 1
-    server = EmbeddedServer(db["EMBEDDED_VAR_DIR"], port=db.get("EMBEDDED_TCP_PORT"))
+    server = server_for(db)
     try:
         if args.action == "start":
             started = server.ensure_running()
