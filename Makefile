@@ -6,6 +6,7 @@
 #                that is 3.11 or newer)
 #   PYTEST_ARGS  pytest arguments (default "-n 2": two test processes), e.g. "-n 0 -x -k leads"
 #   BENCH_ARGS   arguments for bench/run.py, e.g. `make bench BENCH_ARGS="--scale 10"`
+#   FAULTS_ARGS  arguments for bench/faults.py, e.g. `make faults FAULTS_ARGS="--only campaign"`
 #   RUN_ADDR     where `make run` serves (default 127.0.0.1:8000)
 
 SHELL := /bin/bash
@@ -19,6 +20,7 @@ REQUIREMENTS := requirements.txt requirements-dev.txt
 RUN_ADDR ?= 127.0.0.1:8000
 PYTEST_ARGS ?= -n 2
 BENCH_ARGS ?=
+FAULTS_ARGS ?=
 PYTHON_CANDIDATES := python3.13 python3.12 python3.11 python3
 
 # Prints the first interpreter (PYTHON if given, else a candidate) that is at least 3.11.
@@ -31,12 +33,13 @@ for candidate in $(or $(PYTHON),$(PYTHON_CANDIDATES)); do \
 done; exit 1
 endef
 
-.PHONY: help venv run test bench lint fmt check clean distclean
+.PHONY: help venv run test bench faults lint fmt check clean distclean
 
 help:
 	@echo "make run        install, migrate, load demo data, start web + Celery worker + beat"
 	@echo "make test       run the whole test suite (embedded PostgreSQL; DATABASE_URL's when set)"
 	@echo "make bench      run bench/run.py (arguments in BENCH_ARGS)"
+	@echo "make faults     kill workers, flush the broker, stop the database: bench/faults.py's figures"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make fmt        apply ruff's safe fixes and format"
 	@echo "make check      migrations up to date + Django's deploy checks under production settings"
@@ -81,6 +84,13 @@ bench: venv
 	DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=false $(VENV_PYTHON) manage.py bench_lead_import --rows 100000
 	$(VENV_PYTHON) bench/retention_health.py
 	$(VENV_PYTHON) bench/campaigns.py
+
+# Faults against real processes on a throwaway installation (its own embedded PostgreSQL, Redis
+# and SMTP sink): a campaign under worker SIGKILLs, a broker flush, a 100,000-row import killed
+# twice, concurrent edits and a 30 s database outage. Figures in var/faults.json. Needs
+# redis-server.
+faults: venv
+	$(VENV_PYTHON) bench/faults.py $(FAULTS_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
