@@ -34,6 +34,13 @@ class CrmConfig(AppConfig):
                 part for part in (c.email, c.account.name if c.account else "") if part
             ),
         )
+        registry.work.register(
+            "outbox",
+            label="Outbound emails",
+            sweep="crm.services.outbox.outbox_sweep",
+            problems="crm.services.outbox.outbox_problems",
+            retry="crm.services.outbox.outbox_retry",
+        )
         self._register_segments()
 
     def _register_segments(self):
