@@ -423,7 +423,10 @@ def outbox_problems(limit: int) -> list[Problem]:
 
 
 def outbox_retry(pk: int) -> bool:
-    email = OutboundEmail.objects.filter(pk=pk).first()
+    """The operators' page's retry: a failed message, or one whose worker's lease ran out."""
+    email = OutboundEmail.objects.filter(
+        pk=pk, status__in=[OutboxStatus.FAILED, OutboxStatus.SENDING]
+    ).first()
     return bool(email) and outbox_requeue(email=email)
 
 
