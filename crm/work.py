@@ -151,8 +151,12 @@ class WorkRegistry:
 
 def work_sweep(registry: WorkRegistry | None = None) -> dict[str, int]:
     """Run every kind's sweep; one kind's error is logged and does not stop the others."""
+    from crm.models import WorkHeartbeat
     from crm.registry import work
 
+    WorkHeartbeat.objects.update_or_create(
+        name="sweep", defaults={"at": timezone.now(), "by": worker_name()}
+    )
     woken = {}
     for kind in (registry or work).kinds():
         try:
@@ -171,3 +175,19 @@ def enqueue_quietly(task, *args) -> bool:
         logger.warning("Could not enqueue %s%s; the sweep will", task.name, args, exc_info=True)
         return False
     return True
+
+
+def sweep_state(now: datetime | None = None) -> dict:
+    """Whether the sweep ran lately (so beat schedules and a worker consumes): for ``/healthz``.
+    Late means no run for three sweep periods."""
+    from crm.models import WorkHeartbeat
+
+    now = now or timezone.now()
+    beat = WorkHeartbeat.objects.filter(name="sweep").first()
+    if beat is None:
+        return {"ok": False, "error": "The sweep has never run: start Celery beat and a worker."}
+    age = (now - beat.at).total_seconds()
+    state = {"ok": age <= 3 * settings.WORK_SWEEP_SECONDS, "last_sweep_seconds_ago": round(age)}
+    if not state["ok"]:
+        state["error"] = "No sweep for over three periods: is Celery beat or the worker down?"
+    return state
