@@ -34,6 +34,21 @@ class CrmConfig(AppConfig):
                 part for part in (c.email, c.account.name if c.account else "") if part
             ),
         )
+        registry.work.register(
+            "outbox",
+            label="Outbound emails",
+            sweep="crm.services.outbox.outbox_sweep",
+            problems="crm.services.outbox.outbox_problems",
+            retry="crm.services.outbox.outbox_retry",
+        )
+        registry.home_widgets.register(
+            registry.HomeWidget(
+                title="Background work",
+                template="crm/_home_work.html",
+                context=_work_widget,
+                order=200,
+            )
+        )
         self._register_segments()
 
     def _register_segments(self):
@@ -46,3 +61,9 @@ class CrmConfig(AppConfig):
         # The demo data's steps are named by path: seed code is imported only by seed_demo.
         registry.seed_steps.register("crm", "crm.seeding.core.seed_core", order=0)
         registry.seed_steps.register("segments", "crm.segments.seed.seed", order=90)
+
+
+def _work_widget(request):
+    from crm.views.work import work_widget
+
+    return work_widget(request)

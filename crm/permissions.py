@@ -11,6 +11,7 @@ forms, services, models and registrations ask here; nothing else tests role memb
 | ``may_manage`` | managers, admins | their teams' work: reassignment, quotas, imports, email campaigns, surveys, desk and catalogue settings |
 | ``may_work_tickets`` | support agents, managers, admins (active) | the support desk: taking, replying to and changing tickets |
 | ``sees_all_tickets`` | support agents, admins | every ticket, not only those of their teams or accounts |
+| ``may_operate`` | admins | the operators' page of background work: failed, uncertain and stuck rows, retried |
 """
 
 
@@ -43,3 +44,9 @@ def sees_all_tickets(user) -> bool:
     """Sees every ticket: support agents and admins (managers see their teams', reps their
     accounts')."""
     return has_role(user) and (user.is_support_agent or user.is_admin_role)
+
+
+def may_operate(user) -> bool:
+    """Looks after the background work (failed, uncertain and stuck emails, imports, runs) and
+    retries it: admins."""
+    return has_role(user) and user.is_admin_role

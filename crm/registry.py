@@ -5,6 +5,7 @@
 - ``home_widgets``: blocks on the role-aware home page.
 - ``seed_steps``: the demo-data steps ``seed_demo`` runs, registered by dotted path so the seed
   code (``crm.seeding`` and each app's ``seed`` module) is imported only when seeding.
+- ``work``: the kinds of durable background work the sweep wakes and operators look after.
 """
 
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db import models
 
 from crm.text_search import text_search
+from crm.work import WorkRegistry
 
 
 @dataclass(frozen=True)
@@ -194,3 +196,7 @@ class SeedRegistry:
 
 
 seed_steps = SeedRegistry()
+
+
+# Kinds of durable work (``crm.work``): each app registers its rows' sweep, problems and retry.
+work = WorkRegistry()

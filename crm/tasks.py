@@ -47,3 +47,12 @@ def segment_snapshots_take() -> int:
     from crm.segments.services import segment_snapshots_take as take
 
     return take()
+
+
+@shared_task(name="crm.tasks.work_sweep", soft_time_limit=50, time_limit=58, **_RETRY)
+def work_sweep() -> dict:
+    """Wake workers for every durable row that is due or whose lease ran out (beat, every
+    ``WORK_SWEEP_SECONDS``): what a killed worker or a flushed broker left is taken up again."""
+    from crm.work import work_sweep as sweep
+
+    return sweep()

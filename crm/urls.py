@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from crm.views import customers, health, home, search, segments, timeline
+from crm.views import customers, health, home, search, segments, timeline, work
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -45,6 +45,8 @@ urlpatterns = [
     ),
     path("segments/builder/group/", segments.builder_group, name="segment_builder_group"),
     path("segments/builder/tree/", segments.builder_tree, name="segment_builder_tree"),
+    path("operations/work/", work.work_problems, name="work_problems"),
+    path("operations/work/<str:kind>/<int:pk>/retry/", work.work_retry, name="work_retry"),
     path("admin/", admin.site.urls),
     path("", include("crm.stage_urls")),
 ]

@@ -153,6 +153,11 @@ class BulkActionForm(forms.Form):
     )
     reason = forms.ChoiceField(choices=[("", "—"), *DisqualifyReason.choices], required=False)
     sequence = forms.ModelChoiceField(queryset=None, required=False)
+    seen_at = forms.DateTimeField(
+        required=False,
+        widget=forms.HiddenInput,
+        help_text="When the list was read: rows changed since are left alone.",
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

@@ -149,6 +149,11 @@ class BulkForm(forms.Form):
         required=False,
         widget=_small_select("Priority"),
     )
+    seen_at = forms.DateTimeField(
+        required=False,
+        widget=forms.HiddenInput,
+        help_text="When the list was read: rows changed since are left alone.",
+    )
 
     def __init__(self, data=None, **kwargs):
         super().__init__(data, **kwargs)

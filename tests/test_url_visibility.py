@@ -20,13 +20,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 
-from crm.choices import Role
+from crm.choices import OutboxStatus, Role
 from leads.choices import ImportStatus, SegmentEnrolmentStatus
 from retention.services import nps as nps_services
 from sales import services as sales_services
 from tests.factories.crm import (
     AccountFactory,
     ContactFactory,
+    OutboundEmailFactory,
     TaskFactory,
     TeamFactory,
     UserFactory,
@@ -280,6 +281,15 @@ TABLE = [
         GET,
         "rep2",
         "a rep sees only the tickets of accounts they own",
+    ),
+    # crm: the operators' page ----------------------------------------------------------------
+    Row(
+        "work_retry",
+        "manager",
+        lambda w: target("outbox", OutboundEmailFactory(status=OutboxStatus.FAILED).pk),
+        POST,
+        "admin",
+        "only admins look after background work",
     ),
     # crm: segments --------------------------------------------------------------------------
     Row(

@@ -3,5 +3,15 @@ from .customers import Account, Contact
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .users import Team, User
+from .work import WorkHeartbeat
 
-__all__ = ["Account", "Activity", "Contact", "OutboundEmail", "Task", "Team", "User"]
+__all__ = [
+    "Account",
+    "Activity",
+    "Contact",
+    "OutboundEmail",
+    "Task",
+    "Team",
+    "User",
+    "WorkHeartbeat",
+]

@@ -3,11 +3,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from crm.choices import OutboxStatus
+from crm.work import Leased
 
 
-class OutboundEmail(models.Model):
+class OutboundEmail(Leased):
     """An email the CRM has decided to send. Written first, delivered later by the outbox task,
-    which claims each row with one status change so it is sent exactly once."""
+    which leases each row while it hands it to the SMTP server (``crm.work``)."""
 
     to_email = models.EmailField()
     subject = models.CharField(max_length=255)
@@ -27,6 +28,13 @@ class OutboundEmail(models.Model):
     )
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    uncertain = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="A worker stopped while handing this message to the mail server, so it may "
+        "have arrived; it is sent again with the same Message-ID, which lets receivers drop "
+        "the copy.",
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -37,6 +45,16 @@ class OutboundEmail(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="outbox_status_idx"),
             models.Index(fields=["content_type", "object_id"], name="outbox_related_idx"),
+            models.Index(
+                fields=["lease_until"],
+                condition=models.Q(status=OutboxStatus.SENDING),
+                name="outbox_sending_lease_idx",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status=OutboxStatus.FAILED) | models.Q(uncertain=True),
+                name="outbox_problem_idx",
+            ),
         ]
 
     def __str__(self):

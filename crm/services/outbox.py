@@ -2,10 +2,14 @@
 
 Why a table and not ``send_mail`` in the request: a user's action must not fail or wait because SMTP
 is slow or down, and a retried automation must not mail a customer twice. So callers queue a row
-named by an idempotency key, and ``outbox_send_queued`` claims rows with one status change
-(queued → sending) before sending. A row is marked sent right after the SMTP server accepts it; if
-the process dies between the two, the row stays ``sending`` and is never sent again on its own —
-a duplicate email is worse than a late one, so an admin decides (``outbox_requeue``).
+named by an idempotency key, and ``outbox_send_queued`` leases one row at a time (queued →
+sending, with the worker's name and a lease, ``crm.work``) just before handing it to the SMTP
+server, and marks it sent right after the server accepts it.
+
+A worker killed between the two leaves its one row ``sending``; when the lease runs out, the sweep
+(``outbox_sweep``) returns it to the queue marked *uncertain*: the server may have taken it, so it
+is sent again with the same Message-ID, which lets a receiver drop the copy. Nothing else is ever
+sent twice. A row that stopped its worker ``MAX_ATTEMPTS`` times fails and waits for an admin.
 """
 
 import logging
@@ -21,7 +25,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -29,6 +34,7 @@ from crm.choices import OutboxStatus
 from crm.db import insert_rows
 from crm.models import OutboundEmail
 from crm.services.timeline import system_event
+from crm.work import Problem, lease_end, lease_free, lease_release, lease_seconds, worker_name
 
 logger = logging.getLogger(__name__)
 
@@ -181,58 +187,66 @@ def _enqueue_send() -> None:
 
 
 def outbox_send_queued(*, batch_size: int = 100) -> int:
-    """Deliver queued messages that are due; returns how many were sent.
+    """Deliver up to ``batch_size`` queued messages that are due; returns how many were sent.
 
-    Safe to run concurrently and repeatedly: each row is claimed by exactly one run.
+    Safe to run concurrently and repeatedly: each message is leased by one worker just before
+    it is handed to the SMTP server, so a killed worker strands at most the one message it was
+    sending, which the sweep returns to the queue as uncertain when the lease runs out.
     """
-    now = timezone.now()
-    claimed_ids = _claim(batch_size=batch_size, now=now)
-    if not claimed_ids:
-        return 0
-    emails = list(
-        OutboundEmail.objects.filter(pk__in=claimed_ids, status=OutboxStatus.SENDING)
-        .select_related("content_type")
-        .order_by("id")
-    )
-    untouched = {email.pk for email in emails}
+    owner = worker_name()
     sent = 0
-    backend = get_connection()
+    backend = None
     try:
-        _open_quietly(backend)
-        for email in emails:
-            untouched.discard(email.pk)
-            if _deliver(email=email, backend=backend):
+        for _ in range(batch_size):
+            email = _claim_next(owner=owner)
+            if email is None:
+                break
+            if backend is None:  # one connection for the batch, opened only when there is mail
+                backend = get_connection()
+                _open_quietly(backend)
+            if _deliver(email=email, backend=backend, owner=owner):
                 sent += 1
     finally:
-        # Interrupted (e.g. by the task's soft time limit): rows we never tried go back to the
-        # queue as if not claimed. The row being sent at that moment stays ``sending``.
-        if untouched:
-            OutboundEmail.objects.filter(pk__in=untouched, status=OutboxStatus.SENDING).update(
-                status=OutboxStatus.QUEUED, claimed_at=None, attempts=F("attempts") - 1
-            )
-        _close_quietly(backend)
+        if backend is not None:
+            _close_quietly(backend)
     return sent
 
 
-def _claim(*, batch_size: int, now) -> list[int]:
-    """Move up to ``batch_size`` due rows from queued to sending, and return the ids we own."""
-    due = OutboundEmail.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-        status=OutboxStatus.QUEUED,
-    ).order_by("id")
-    claim = {"status": OutboxStatus.SENDING, "claimed_at": now, "attempts": F("attempts") + 1}
-    # Rows another worker has locked are skipped, the rest are ours until commit.
+def _due(now) -> Q:
+    return Q(status=OutboxStatus.QUEUED) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def _claim_next(*, owner: str) -> OutboundEmail | None:
+    """Lease the oldest due message (queued → sending) and return it, or None when none is due.
+    Rows another worker is claiming are skipped, so concurrent workers never wait on each other."""
+    now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            due.select_for_update(skip_locked=True).values_list("id", flat=True)[:batch_size]
+        email = (
+            OutboundEmail.objects.filter(_due(now))
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("content_type")
+            .order_by("id")
+            .first()
         )
-        if ids:
-            OutboundEmail.objects.filter(pk__in=ids).update(**claim)
-    return ids
+        if email is None:
+            return None
+        email.status = OutboxStatus.SENDING
+        email.claimed_at = now
+        email.lease_owner = owner
+        email.lease_until = lease_end(now)
+        email.attempts += 1
+        email.save(update_fields=["status", "claimed_at", "lease_owner", "lease_until", "attempts"])
+    return email
 
 
-def _deliver(*, email: OutboundEmail, backend) -> bool:
-    """Send one claimed row and record the outcome; True when the server accepted it."""
+def _mine(email: OutboundEmail, owner: str):
+    return OutboundEmail.objects.filter(pk=email.pk, status=OutboxStatus.SENDING, lease_owner=owner)
+
+
+def _deliver(*, email: OutboundEmail, backend, owner: str) -> bool:
+    """Send one leased row and record the outcome; True when the server accepted it."""
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.body_text,
@@ -244,17 +258,29 @@ def _deliver(*, email: OutboundEmail, backend) -> bool:
         message.attach_alternative(email.body_html, "text/html")
     try:
         message.send()
-    except SoftTimeLimitExceeded as exc:
-        # We cannot know whether the server took it: fail it for an admin, and stop the batch.
-        _record_failure(email=email, exc=exc)
+    except SoftTimeLimitExceeded:
+        # Stopped mid hand-off: the server may have taken it. Send again with the same
+        # Message-ID (receivers drop the copy), and stop the batch.
+        lease_release(
+            _mine(email, owner),
+            owner=owner,
+            status=OutboxStatus.QUEUED,
+            uncertain=True,
+            last_error="Stopped by the time limit while sending; it may have arrived.",
+        )
         raise
     except Exception as exc:
-        _record_failure(email=email, exc=exc)
+        _record_failure(email=email, exc=exc, owner=owner)
         return False
-    email.status = OutboxStatus.SENT
-    email.sent_at = timezone.now()
-    email.last_error = ""
-    email.save(update_fields=["status", "sent_at", "last_error"])
+    # Whatever happened to the lease meanwhile (a sweep that judged this worker dead), the
+    # server has the message now: mark it sent unless it already is, so it is not sent again.
+    OutboundEmail.objects.filter(pk=email.pk).exclude(status=OutboxStatus.SENT).update(
+        status=OutboxStatus.SENT,
+        sent_at=timezone.now(),
+        last_error="",
+        lease_owner="",
+        lease_until=None,
+    )
     _log_sent(email)
     return True
 
@@ -268,21 +294,28 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, smtplib.SMTPException | OSError)
 
 
-def _record_failure(*, email: OutboundEmail, exc: Exception) -> None:
+def _record_failure(*, email: OutboundEmail, exc: Exception, owner: str) -> None:
     error = f"{type(exc).__name__}: {exc}"[:2000]
-    email.last_error = error
-    email.claimed_at = None
     if _is_transient(exc) and email.attempts < MAX_ATTEMPTS:
-        email.status = OutboxStatus.QUEUED
-        email.next_attempt_at = timezone.now() + retry_delay(attempts=email.attempts)
+        status, next_attempt_at = (
+            OutboxStatus.QUEUED,
+            timezone.now() + retry_delay(attempts=email.attempts),
+        )
         logger.warning(
             "Outbox %s: attempt %s failed, will retry: %s", email.pk, email.attempts, error
         )
     else:
-        email.status = OutboxStatus.FAILED
-        email.next_attempt_at = None
+        status, next_attempt_at = OutboxStatus.FAILED, None
         logger.error("Outbox %s failed after %s attempt(s): %s", email.pk, email.attempts, error)
-    email.save(update_fields=["status", "next_attempt_at", "claimed_at", "last_error"])
+    lease_release(
+        _mine(email, owner),
+        owner=owner,
+        status=status,
+        next_attempt_at=next_attempt_at,
+        claimed_at=None,
+        last_error=error,
+    )
+    email.status, email.next_attempt_at, email.last_error = status, next_attempt_at, error
 
 
 def retry_delay(*, attempts: int) -> timedelta:
@@ -322,22 +355,104 @@ def _close_quietly(backend) -> None:
         logger.warning("Closing the email connection failed", exc_info=True)
 
 
+def outbox_sweep(*, now=None) -> int:
+    """Return to the queue every message whose sender's lease ran out (the worker was killed or
+    hung while handing it to the SMTP server), marked uncertain: it is sent again with the same
+    Message-ID. One that stopped its worker ``MAX_ATTEMPTS`` times fails for an admin instead.
+    Then wake a worker if anything is due. Returns how many messages came back."""
+    now = now or timezone.now()
+    expired = OutboundEmail.objects.filter(status=OutboxStatus.SENDING).filter(
+        Q(lease_until__lt=now)
+        # Claimed before leases existed: the claim time plus one lease.
+        | Q(lease_until__isnull=True, claimed_at__lt=now - timedelta(seconds=lease_seconds()))
+        | Q(lease_until__isnull=True, claimed_at__isnull=True)
+    )
+    stopped = "The worker stopped while handing it to the mail server; it may have arrived."
+    with transaction.atomic():
+        failed = expired.filter(attempts__gte=MAX_ATTEMPTS).update(
+            status=OutboxStatus.FAILED,
+            uncertain=True,
+            lease_owner="",
+            lease_until=None,
+            last_error=f"{stopped} Stopped {MAX_ATTEMPTS} times: left for an admin.",
+        )
+        returned = expired.update(
+            status=OutboxStatus.QUEUED,
+            uncertain=True,
+            lease_owner="",
+            lease_until=None,
+            next_attempt_at=None,
+            last_error=stopped,
+        )
+    if failed or returned:
+        logger.warning("Outbox sweep: %s back in the queue, %s failed", returned, failed)
+    if OutboundEmail.objects.filter(_due(now)).exists():
+        transaction.on_commit(_enqueue_send)
+    return returned
+
+
+def outbox_problems(limit: int) -> list[Problem]:
+    """Failed messages, uncertain ones, and ones whose lease ran out not yet swept."""
+    now = timezone.now()
+    rows = (
+        OutboundEmail.objects.filter(
+            Q(status=OutboxStatus.FAILED)
+            | Q(uncertain=True, status__in=[OutboxStatus.QUEUED, OutboxStatus.SENDING])
+            | Q(status=OutboxStatus.SENDING, lease_until__lt=now)
+        )
+        .only("pk", "to_email", "subject", "status", "uncertain", "last_error", "created_at")
+        .order_by("-id")[:limit]
+    )
+    problems = []
+    for email in rows:
+        state = email.get_status_display()
+        if email.uncertain:
+            state += " (uncertain)"
+        problems.append(
+            Problem(
+                pk=email.pk,
+                title=f"{email.subject} → {email.to_email}",
+                state=state,
+                detail=email.last_error,
+                since=email.created_at,
+                url=reverse("admin:crm_outboundemail_change", args=[email.pk]),
+                retryable=email.status == OutboxStatus.FAILED,
+            )
+        )
+    return problems
+
+
+def outbox_retry(pk: int) -> bool:
+    """The operators' page's retry: a failed message, or one whose worker's lease ran out."""
+    email = OutboundEmail.objects.filter(
+        pk=pk, status__in=[OutboxStatus.FAILED, OutboxStatus.SENDING]
+    ).first()
+    return bool(email) and outbox_requeue(email=email)
+
+
 @transaction.atomic
 def outbox_requeue(*, email: OutboundEmail) -> bool:
     """Put a message back in the queue on an admin's decision, with fresh attempts.
 
-    For rows stuck in ``sending`` (the process died after handing the message to SMTP, so it may
-    already have arrived) and ``failed`` rows. A sent message is never requeued. Returns whether
-    the row was requeued.
+    For ``failed`` rows, and ``sending`` rows whose lease ran out (the worker died while handing
+    the message to SMTP, so it may already have arrived: it keeps its Message-ID). A sent
+    message, or one a live worker is sending, is never requeued. Returns whether it was.
     """
-    updated = OutboundEmail.objects.filter(
-        pk=email.pk,
-        status__in=[OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.FAILED],
-    ).update(
-        status=OutboxStatus.QUEUED,
-        attempts=0,
-        next_attempt_at=None,
-        claimed_at=None,
+    now = timezone.now()
+    updated = (
+        OutboundEmail.objects.filter(pk=email.pk)
+        .filter(
+            Q(status__in=[OutboxStatus.QUEUED, OutboxStatus.FAILED])
+            | Q(status=OutboxStatus.SENDING) & lease_free(now)
+        )
+        .update(
+            status=OutboxStatus.QUEUED,
+            attempts=0,
+            next_attempt_at=None,
+            claimed_at=None,
+            lease_owner="",
+            lease_until=None,
+        )
     )
     if updated:
         email.refresh_from_db(fields=["status", "attempts", "next_attempt_at", "claimed_at"])

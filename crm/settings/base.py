@@ -171,6 +171,13 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CRM <crm@localhost>")
 EMAIL_TIMEOUT = 30
 
+# Durable work (crm/work.py): a worker's claim on a row runs out after WORK_LEASE_SECONDS unless
+# renewed (longer than one email hand-off, EMAIL_TIMEOUT, or one import chunk), and the sweep
+# that wakes workers for due rows and expired leases runs every WORK_SWEEP_SECONDS. Work lost to a
+# killed worker or a flushed broker resumes within about one lease plus one sweep period.
+WORK_LEASE_SECONDS = env.int("WORK_LEASE_SECONDS", default=120)
+WORK_SWEEP_SECONDS = env.int("WORK_SWEEP_SECONDS", default=60)
+
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem broker under var/.
 REDIS_URL = env.str("REDIS_URL", default="")
 BROKER_DIR = VAR_DIR / "broker"
@@ -208,6 +215,11 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Every periodic automation is declared here, with why it runs at that cadence. Beat copies
 # these into django-celery-beat's tables on start, where admins can edit or pause them.
 CELERY_BEAT_SCHEDULE = {
+    "work-sweep": {
+        # Wakes workers for durable rows that are due or whose lease ran out (crm/work.py).
+        "task": "crm.tasks.work_sweep",
+        "schedule": float(WORK_SWEEP_SECONDS),
+    },
     "outbox-send": {
         # Messages are queued by user actions and automations; a minute is the promised latency.
         "task": "crm.tasks.outbox_send_queued",

@@ -1,5 +1,9 @@
 """Liveness for load balancers, compose healthchecks and people: can we reach the database and
-the broker? Public (no login) and never raises, so it answers even when everything else fails."""
+the broker? Public (no login) and never raises, so it answers even when everything else fails.
+
+It also says whether background work flows (the sweep ran lately, so beat and a worker run);
+that part does not change the status code: a stopped worker is no reason to take a web server
+out of a load balancer."""
 
 import os
 
@@ -9,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from crm.celery import app as celery_app
+from crm.work import sweep_state
 
 #: Seconds the broker check may take; a health check that hangs is worse than one that fails.
 BROKER_TIMEOUT = 2
@@ -21,7 +26,12 @@ def healthz(request):
     broker = _broker_state()
     ok = database["ok"] and broker["ok"]
     return JsonResponse(
-        {"status": "ok" if ok else "error", "database": database, "broker": broker},
+        {
+            "status": "ok" if ok else "error",
+            "database": database,
+            "broker": broker,
+            "background": _background_state() if database["ok"] else {"ok": False},
+        },
         status=200 if ok else 503,
     )
 
@@ -38,6 +48,13 @@ def _database_state() -> dict:
     except Exception as exc:
         return {"ok": False, "error": _error(exc)}
     return {"ok": True}
+
+
+def _background_state() -> dict:
+    try:
+        return sweep_state()
+    except Exception as exc:
+        return {"ok": False, "error": _error(exc)}
 
 
 def _broker_state() -> dict:

@@ -99,3 +99,12 @@ class FilteredListView(LoginRequiredMixin, ListView):
             create_url_name=self.create_url_name if self.can_create() else "",
         )
         return context
+
+
+def stale_message(count: int, noun: str) -> str:
+    """What a bulk action says about the ticked rows someone changed since the list was read."""
+    rows = f"{count} {noun}" + ("" if count == 1 else "s")
+    return (
+        f"{rows} changed by someone else since you loaded the list: left unchanged. "
+        "Reload the list to see the changes, then try again."
+    )

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from crm.permissions import may_manage, may_sell
-from crm.views.lists import Column, FilteredListView
+from crm.views.lists import Column, FilteredListView, stale_message
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from leads import selectors
 from leads.campaigns.selectors import EMAIL_CAMPAIGN_RELATIONS, email_campaign_list
@@ -249,6 +249,12 @@ def lead_bulk(request):
         return HttpResponseRedirect(back)
     data = form.cleaned_data
     leads = selectors.lead_list(user=request.user, for_change=True).filter(pk__in=data["ids"])
+    if data["seen_at"]:
+        # Someone else changed these since the list was read: not overwritten unseen.
+        stale = leads.filter(updated_at__gt=data["seen_at"]).count()
+        if stale:
+            leads = leads.exclude(updated_at__gt=data["seen_at"])
+            messages.warning(request, stale_message(stale, "lead"))
     action = data["action"]
     try:
         if action == "assign":

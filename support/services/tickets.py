@@ -390,12 +390,26 @@ def ticket_set_tags(*, ticket: Ticket, names, user) -> list[Tag]:
 
 
 def ticket_bulk_update(
-    *, user, ticket_ids, assignee=None, unassign=False, status=None, priority=None
+    *,
+    user,
+    ticket_ids,
+    assignee=None,
+    unassign=False,
+    status=None,
+    priority=None,
+    unchanged_since=None,
 ) -> dict:
     """Apply one change to many tickets the user may change, each in its own transaction (one
-    refused transition does not undo the others). Returns {"changed": n, "errors": [...]}."""
+    refused transition does not undo the others). With ``unchanged_since`` (when the user read
+    the list), tickets changed after it are left alone and counted as stale, so a bulk edit
+    never overwrites a change its user has not seen. Returns {"changed": n, "stale": n,
+    "errors": [...]}."""
     ids = list(dict.fromkeys(int(i) for i in ticket_ids))[:BULK_LIMIT]
     tickets = ticket_list(user=user, for_change=True).filter(pk__in=ids).order_by("pk")
+    stale = 0
+    if unchanged_since is not None:
+        stale = tickets.filter(updated_at__gt=unchanged_since).count()
+        tickets = tickets.exclude(updated_at__gt=unchanged_since)
     changed, errors = 0, []
     for ticket in tickets:
         try:
@@ -408,7 +422,7 @@ def ticket_bulk_update(
             changed += 1
         except ValidationError as exc:
             errors.append(f"{ticket.reference}: {' '.join(exc.messages)}")
-    return {"changed": changed, "errors": errors}
+    return {"changed": changed, "stale": stale, "errors": errors}
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from crm.permissions import may_work_tickets
+from crm.views.lists import stale_message
 from support.forms import BulkForm
 from support.services import tickets as ticket_services
 
@@ -34,8 +35,11 @@ def ticket_bulk(request):
         unassign=action == "unassign",
         status=data["status"] if action == "status" else None,
         priority=data["priority"] if action == "priority" else None,
+        unchanged_since=data["seen_at"],
     )
     messages.success(request, f"{result['changed']} ticket(s) changed.")
+    if result["stale"]:
+        messages.warning(request, stale_message(result["stale"], "ticket"))
     for error in result["errors"][:10]:
         messages.error(request, error)
     return HttpResponseRedirect(back)

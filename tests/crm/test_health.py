@@ -1,11 +1,16 @@
 """``/healthz`` tells a load balancer (and a person) whether the database and the broker answer;
 it needs no login and answers 503, never an error page, when either is down."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
 from crm.celery import app as celery_app
+from crm.models import WorkHeartbeat
 from crm.views import health
+from crm.work import work_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +113,22 @@ def test_database_failure_is_an_error_not_an_exception(client, monkeypatch):
 def test_only_reads_are_allowed(client):
     assert client.post("/healthz").status_code == 405
     assert client.head("/healthz").status_code == 200
+
+
+def test_it_says_whether_background_work_flows_without_changing_the_status(client, settings):
+    settings.WORK_SWEEP_SECONDS = 60
+
+    never = client.get("/healthz")
+    assert never.status_code == 200
+    assert never.json()["background"]["ok"] is False
+    assert "never run" in never.json()["background"]["error"]
+
+    work_sweep()
+    fresh = client.get("/healthz").json()["background"]
+    assert fresh["ok"] is True and fresh["last_sweep_seconds_ago"] <= 1
+
+    WorkHeartbeat.objects.update(at=timezone.now() - timedelta(minutes=5))
+    late = client.get("/healthz")
+    assert late.status_code == 200
+    assert late.json()["background"]["ok"] is False
+    assert "beat or the worker" in late.json()["background"]["error"]

@@ -1,5 +1,6 @@
 """The outbox sends each stored message exactly once, retries transient SMTP failures with backoff,
-and never resends a message whose fate is unknown."""
+and sends a message whose fate is unknown (its worker died mid hand-off) again only under the
+same Message-ID."""
 
 import smtplib
 from datetime import timedelta
@@ -19,11 +20,15 @@ from crm.services.outbox import (
     OutboxMessage,
     email_queue,
     email_queue_many,
+    outbox_message_id,
+    outbox_problems,
     outbox_requeue,
     outbox_send_queued,
+    outbox_sweep,
     retry_delay,
 )
 from crm.tasks import outbox_send_queued as outbox_send_queued_task
+from crm.tasks import work_sweep as work_sweep_task
 from tests.factories import ContactFactory, OutboundEmailFactory
 
 pytestmark = pytest.mark.django_db
@@ -213,18 +218,123 @@ def test_the_celery_task_calls_the_service():
     assert len(mail.outbox) == 1
 
 
-def test_a_message_left_sending_is_never_resent():
-    """A crash between handing the message to SMTP and marking it sent leaves it ``sending``:
-    it may have arrived, so no run sends it again."""
-    stuck = OutboundEmailFactory(
-        status=OutboxStatus.SENDING, attempts=1, claimed_at=timezone.now() - timedelta(hours=2)
+def test_a_message_whose_sender_holds_a_live_lease_is_left_alone():
+    """Another worker is handing it to SMTP right now: no run touches it, nor does the sweep."""
+    busy = OutboundEmailFactory(
+        status=OutboxStatus.SENDING,
+        attempts=1,
+        claimed_at=timezone.now(),
+        lease_owner="other-host:1:abc",
+        lease_until=timezone.now() + timedelta(minutes=1),
     )
 
     assert outbox_send_queued() == 0
+    assert outbox_sweep() == 0
 
+    busy.refresh_from_db()
+    assert busy.status == OutboxStatus.SENDING
     assert mail.outbox == []
-    stuck.refresh_from_db()
-    assert stuck.status == OutboxStatus.SENDING
+
+
+def test_the_sweep_resends_a_message_whose_sender_died_as_uncertain_with_the_same_message_id(
+    django_capture_on_commit_callbacks,
+):
+    """A worker killed between the SMTP server's 250 and its commit leaves the row ``sending``.
+    When the lease runs out the sweep returns it, marked uncertain, and it goes out again under
+    the Message-ID it had, so a receiver can drop the copy."""
+    stranded = OutboundEmailFactory(
+        status=OutboxStatus.SENDING,
+        attempts=1,
+        claimed_at=timezone.now() - timedelta(minutes=5),
+        lease_owner="dead-host:1:abc",
+        lease_until=timezone.now() - timedelta(seconds=1),
+    )
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert outbox_sweep() == 1
+    assert len(callbacks) == 1  # a worker is woken
+
+    stranded.refresh_from_db()
+    assert (stranded.status, stranded.uncertain) == (OutboxStatus.QUEUED, True)
+    assert outbox_send_queued() == 1
+    stranded.refresh_from_db()
+    assert (stranded.status, stranded.attempts) == (OutboxStatus.SENT, 2)
+    assert mail.outbox[0].extra_headers["Message-ID"] == outbox_message_id(stranded)
+
+
+def test_a_message_claimed_before_leases_existed_is_swept_after_one_lease(settings):
+    settings.WORK_LEASE_SECONDS = 60
+    old = OutboundEmailFactory(
+        status=OutboxStatus.SENDING, attempts=1, claimed_at=timezone.now() - timedelta(hours=2)
+    )
+    recent = OutboundEmailFactory(
+        status=OutboxStatus.SENDING, attempts=1, claimed_at=timezone.now()
+    )
+
+    assert outbox_sweep() == 1
+
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert (old.status, old.uncertain) == (OutboxStatus.QUEUED, True)
+    assert recent.status == OutboxStatus.SENDING
+
+
+def test_a_message_that_keeps_stopping_its_worker_fails_for_an_admin():
+    poison = OutboundEmailFactory(
+        status=OutboxStatus.SENDING,
+        attempts=MAX_ATTEMPTS,
+        lease_owner="dead-host:1:abc",
+        lease_until=timezone.now() - timedelta(seconds=1),
+    )
+
+    assert outbox_sweep() == 0
+
+    poison.refresh_from_db()
+    assert (poison.status, poison.uncertain) == (OutboxStatus.FAILED, True)
+    assert "left for an admin" in poison.last_error
+    [problem] = outbox_problems(10)
+    assert problem.pk == poison.pk and problem.retryable
+    assert "uncertain" in problem.state
+
+
+def test_a_sender_that_lost_its_lease_still_marks_the_message_sent(monkeypatch):
+    """The sweep judged the worker dead and requeued the row, then the worker's send
+    completed: the row is marked sent, so the requeued copy is not sent again."""
+    email = _queue()
+    real_claim = outbox._claim_next
+
+    def claim_then_lose_lease(*, owner):
+        claimed = real_claim(owner=owner)
+        if claimed is not None:
+            OutboundEmail.objects.filter(pk=claimed.pk).update(
+                lease_until=timezone.now() - timedelta(seconds=1)
+            )
+            outbox_sweep()
+        return claimed
+
+    monkeypatch.setattr(outbox, "_claim_next", claim_then_lose_lease)
+    assert outbox_send_queued(batch_size=1) == 1
+    monkeypatch.undo()
+
+    email.refresh_from_db()
+    assert email.status == OutboxStatus.SENT
+    assert outbox_send_queued() == 0
+    assert len(mail.outbox) == 1
+
+
+def test_the_work_sweep_task_runs_every_registered_sweep():
+    stranded = OutboundEmailFactory(
+        status=OutboxStatus.SENDING,
+        attempts=1,
+        lease_owner="dead-host:1:abc",
+        lease_until=timezone.now() - timedelta(seconds=1),
+    )
+
+    result = work_sweep_task.apply().get()
+
+    assert result["outbox"] == 1
+    stranded.refresh_from_db()
+    assert stranded.status == OutboxStatus.QUEUED
 
 
 def test_a_message_waiting_for_its_retry_time_is_not_sent_early():
@@ -301,10 +411,10 @@ def test_one_bad_message_does_not_stop_the_batch(monkeypatch):
     good = OutboundEmailFactory(subject="Good")
     real_deliver = outbox._deliver
 
-    def deliver(*, email, backend):
+    def deliver(*, email, backend, owner):
         if email.pk == bad.pk:
             email.to_email = "not an address\n"  # a header injection the backend refuses
-        return real_deliver(email=email, backend=backend)
+        return real_deliver(email=email, backend=backend, owner=owner)
 
     monkeypatch.setattr(outbox, "_deliver", deliver)
 
@@ -328,8 +438,13 @@ def test_sending_writes_an_event_on_the_related_record():
     assert event.summary == "Email sent to customer@example.com: Your quote"
 
 
-def test_an_admin_can_requeue_a_stuck_message(django_capture_on_commit_callbacks):
-    stuck = OutboundEmailFactory(status=OutboxStatus.SENDING, attempts=1)
+def test_an_admin_can_requeue_a_message_whose_lease_ran_out(django_capture_on_commit_callbacks):
+    stuck = OutboundEmailFactory(
+        status=OutboxStatus.SENDING,
+        attempts=1,
+        lease_owner="dead-host:1:abc",
+        lease_until=timezone.now() - timedelta(seconds=1),
+    )
 
     with django_capture_on_commit_callbacks() as callbacks:
         assert outbox_requeue(email=stuck) is True
@@ -339,6 +454,17 @@ def test_an_admin_can_requeue_a_stuck_message(django_capture_on_commit_callbacks
     assert len(callbacks) == 1
     assert outbox_send_queued() == 1
     assert len(mail.outbox) == 1
+
+
+def test_a_message_a_live_worker_is_sending_cannot_be_requeued():
+    busy = OutboundEmailFactory(
+        status=OutboxStatus.SENDING,
+        attempts=1,
+        lease_owner="other-host:1:abc",
+        lease_until=timezone.now() + timedelta(minutes=1),
+    )
+
+    assert outbox_requeue(email=busy) is False
 
 
 def test_an_admin_can_requeue_a_failed_message_with_fresh_attempts():
@@ -365,9 +491,9 @@ class _TimeLimitBackend(_RaisingBackend):
     error = SoftTimeLimitExceeded()
 
 
-def test_a_run_cut_short_by_its_time_limit_returns_untried_messages_to_the_queue(settings):
-    """The message being handed over when the limit hits may have arrived: failed, for an
-    admin. The ones not tried yet go back to the queue untouched."""
+def test_a_run_cut_short_by_its_time_limit_resends_the_message_in_hand_as_uncertain(settings):
+    """The message being handed over when the limit hits may have arrived: back in the queue,
+    uncertain (same Message-ID next time). The ones not tried yet were never claimed."""
     settings.EMAIL_BACKEND = f"{__name__}._TimeLimitBackend"
     first, second, third = OutboundEmailFactory.create_batch(3)
 
@@ -375,7 +501,7 @@ def test_a_run_cut_short_by_its_time_limit_returns_untried_messages_to_the_queue
         outbox_send_queued()
 
     first.refresh_from_db()
-    assert first.status == OutboxStatus.FAILED
+    assert (first.status, first.uncertain, first.lease_owner) == (OutboxStatus.QUEUED, True, "")
     for email in (second, third):
         email.refresh_from_db()
         assert (email.status, email.attempts, email.claimed_at) == (OutboxStatus.QUEUED, 0, None)

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import factory
@@ -245,6 +246,30 @@ def test_bulk_actions_touch_only_changeable_leads(rep_client, rep, rep2):
     assert sequence.enrollments.count() == 2
     rep_client.post(reverse("leads:lead_bulk"), {"action": "delete", "ids": ids})
     assert list(Lead.objects.values_list("pk", flat=True)) == [theirs.pk]
+
+
+def test_a_bulk_edit_leaves_alone_leads_changed_since_the_list_was_read(manager_client, rep, rep2):
+    changed, unchanged = LeadFactory.create_batch(2, owner=rep)
+    page = manager_client.get(reverse("leads:lead_list")).content.decode()
+    seen_at = re.search(r'name="seen_at" value="([^"]+)"', page).group(1)
+    Lead.objects.filter(pk=changed.pk).update(
+        status=LeadStatus.WORKING, updated_at=timezone.now() + timedelta(seconds=1)
+    )
+
+    response = manager_client.post(
+        reverse("leads:lead_bulk"),
+        {
+            "action": "assign",
+            "owner": rep2.pk,
+            "ids": [changed.pk, unchanged.pk],
+            "seen_at": seen_at,
+        },
+        follow=True,
+    )
+
+    assert Lead.objects.get(pk=changed.pk).owner == rep
+    assert Lead.objects.get(pk=unchanged.pk).owner == rep2
+    assert "1 lead changed by someone else since you loaded the list" in response.content.decode()
 
 
 def test_bulk_bad_input_does_nothing(rep_client, rep):

@@ -224,6 +224,35 @@ def test_bulk_actions(agent_client, agent2, policies, queue):
     assert set(Ticket.objects.values_list("status", flat=True)) == {"new"}
 
 
+def test_a_bulk_edit_leaves_alone_tickets_changed_since_the_list_was_read(
+    agent_client, agent2, policies, queue
+):
+    make_tickets(2)
+    page = agent_client.get(reverse("support:ticket_list")).content.decode()
+    seen_at = re.search(r'name="seen_at" value="([^"]+)"', page).group(1)
+    changed, unchanged = Ticket.objects.order_by("pk")
+    Ticket.objects.filter(pk=changed.pk).update(
+        priority=Priority.URGENT, updated_at=timezone.now() + dt.timedelta(seconds=1)
+    )
+
+    response = agent_client.post(
+        reverse("support:ticket_bulk"),
+        {
+            "tickets": [changed.pk, unchanged.pk],
+            "action": "priority",
+            "priority": "low",
+            "seen_at": seen_at,
+        },
+        follow=True,
+    )
+
+    assert Ticket.objects.get(pk=changed.pk).priority == Priority.URGENT
+    assert Ticket.objects.get(pk=unchanged.pk).priority == Priority.LOW
+    assert "1 ticket changed by someone else since you loaded the list" in (
+        response.content.decode()
+    )
+
+
 def test_rep_reads_tickets_of_own_accounts_only_and_cannot_change(
     rep_client, rep, rep2, policies, queue
 ):
