@@ -2,6 +2,16 @@ from .activities import Activity, Task
 from .customers import Account, Contact
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
+from .submissions import SubmittedForm
 from .users import Team, User
 
-__all__ = ["Account", "Activity", "Contact", "OutboundEmail", "Task", "Team", "User"]
+__all__ = [
+    "Account",
+    "Activity",
+    "Contact",
+    "OutboundEmail",
+    "SubmittedForm",
+    "Task",
+    "Team",
+    "User",
+]
