@@ -16,6 +16,7 @@ from analytics.models import CLVFit
 from crm.choices import Role
 from crm.permissions import may_manage
 from crm.segments.choices import SegmentTarget
+from crm.views.submissions import submitted_once
 
 
 class PipelineDashboard(DashboardView):
@@ -72,6 +73,7 @@ class CLVDashboard(DashboardView):
 
 @login_required
 @require_POST
+@submitted_once
 def clv_refit(request):
     """Queue a refit of the CLV models (managers and admins); one runs at a time."""
     if not may_manage(request.user):

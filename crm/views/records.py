@@ -19,6 +19,7 @@ from crm.forms import ActivityForm, TaskForm
 from crm.models import Activity, Task
 from crm.permissions import may_sell
 from crm.selectors import scoped
+from crm.views.submissions import SubmittedOnceMixin
 
 TIMELINE_LENGTH = 20
 
@@ -88,14 +89,16 @@ def _plain(value):
     return value
 
 
-class RecordFormView(LoginRequiredMixin, FormView):
+class RecordFormView(SubmittedOnceMixin, LoginRequiredMixin, FormView):
     """Create (no pk) or edit (pk, limited to ``changeable_by``) a record through a service.
 
     Edits are checked against concurrent ones (optimistic locking): the form carries the
     version the user opened; when the record has changed since and the form would overwrite a
     changed value, nothing is saved and the form comes back naming who changed what, with
     both values, and the current version, so a second Save keeps the user's values on purpose.
-    A form that sends the values already stored (a double submit) saves nothing and succeeds."""
+    A form that sends the values already stored (a double submit) saves nothing and succeeds;
+    a form sent again with its key (a double click on Create) is carried out once
+    (``SubmittedOnceMixin``)."""
 
     model = None
     selector = None  # the entity's ``<entity>_get``
@@ -201,7 +204,7 @@ class RecordFormView(LoginRequiredMixin, FormView):
         return context
 
 
-class RecordDeleteView(LoginRequiredMixin, TemplateView):
+class RecordDeleteView(SubmittedOnceMixin, LoginRequiredMixin, TemplateView):
     model = None
     selector = None  # the entity's ``<entity>_get``
     template_name = "crm/confirm_delete.html"

@@ -41,6 +41,7 @@ from crm.segments.selectors import segment_count, segment_queryset
 from crm.selectors import segment_get, segment_list
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView
+from crm.views.submissions import submitted_once
 
 PREVIEW_ROWS = 50
 
@@ -216,6 +217,7 @@ def _builder_context(request, *, form, segment, tree, read_only=False) -> dict:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def segment_builder(request, pk=None):
     """Create (no pk) or edit a segment. Others' shared segments open read-only (they can
     count, preview and export them); a segment outside ``visible_to`` is a 404."""

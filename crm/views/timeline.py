@@ -22,6 +22,7 @@ from crm.services.timeline import (
 )
 from crm.views.lists import Column, FilteredListView, is_htmx
 from crm.views.records import timeline_context
+from crm.views.submissions import submitted_once
 
 
 def access_subject(request, label: str, pk: int):
@@ -40,6 +41,7 @@ def _timeline_response(request, subject, **extra):
 
 @login_required
 @require_POST
+@submitted_once
 def activity_create(request, label, pk):
     subject = access_subject(request, label, pk)
     form = ActivityForm(request.POST, prefix="activity")
@@ -57,6 +59,7 @@ def activity_create(request, label, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def task_create_view(request, label, pk):
     subject = access_subject(request, label, pk)
     form = TaskForm(request.POST, prefix="task", user=request.user)
@@ -84,6 +87,7 @@ def timeline_more(request, label, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def task_toggle(request, pk):
     task = task_get(user=request.user, pk=pk, for_change=True)
     if task.done_at is None:

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from crm.permissions import may_manage
 from crm.views.lists import is_htmx
+from crm.views.submissions import submitted_once
 from leads.choices import ImportStatus
 from leads.forms import ImportMappingForm, ImportUploadForm
 from leads.models import ImportJob
@@ -23,6 +24,7 @@ def _job(request, pk) -> ImportJob:
 
 
 @login_required
+@submitted_once
 def import_start(request):
     if not may_manage(request.user):
         raise Http404
@@ -44,6 +46,7 @@ def import_start(request):
 
 
 @login_required
+@submitted_once
 def import_detail(request, pk):
     """Before the run: the column mapping and a preview. During and after: progress."""
     job = _job(request, pk)
@@ -75,6 +78,7 @@ def import_progress(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def import_resume(request, pk):
     """Run a stopped job again from its last committed chunk."""
     job = _job(request, pk)

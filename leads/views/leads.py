@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from crm.permissions import may_manage, may_sell
 from crm.views.lists import Column, FilteredListView, stale_message
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
+from crm.views.submissions import submitted_once
 from leads import selectors
 from leads.campaigns.selectors import EMAIL_CAMPAIGN_RELATIONS, email_campaign_list
 from leads.choices import LeadStatus
@@ -141,6 +142,7 @@ def _back(lead):
 
 @login_required
 @require_POST
+@submitted_once
 def lead_status(request, pk):
     lead = lead_changeable(request, pk)
     form = StatusForm(request.POST)
@@ -163,6 +165,7 @@ def lead_status(request, pk):
 
 
 @login_required
+@submitted_once
 def lead_convert(request, pk):
     lead = lead_changeable(request, pk)
     if lead.status == LeadStatus.CONVERTED:
@@ -193,6 +196,7 @@ def lead_convert(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def lead_reassign(request, pk):
     lead = lead_changeable(request, pk)
     if not may_manage(request.user):
@@ -208,6 +212,7 @@ def lead_reassign(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def lead_replied(request, pk):
     lead = lead_changeable(request, pk)
     lead_services.lead_mark_replied(lead=lead, user=request.user)
@@ -217,6 +222,7 @@ def lead_replied(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def lead_enrol(request, pk):
     lead = lead_changeable(request, pk)
     form = EnrolForm(request.POST, user=request.user)
@@ -235,6 +241,7 @@ def lead_enrol(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def lead_bulk(request):
     """Bulk actions on the leads ticked in the list (only those the user may change)."""
     if not may_sell(request.user):

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from crm.models import Activity, Contact, Task
 from crm.selectors import contact_list
 from crm.text_search import text_search
+from crm.views.submissions import submitted_once
 from leads.choices import DisqualifyReason, LeadStatus
 from leads.models import Enrollment, Lead
 from leads.selectors import lead_get, lead_list
@@ -97,6 +98,7 @@ def _candidates(request, lead: Lead):
 
 
 @login_required
+@submitted_once
 def lead_merge(request, pk):
     """``/leads/<pk>/merge/?with=<other>``: keep lead ``pk``, merge ``other`` into it."""
     keep = _changeable_lead(request, pk)
@@ -176,6 +178,7 @@ def _matching_contacts(request, lead: Lead, query: str):
 
 
 @login_required
+@submitted_once
 def lead_merge_into_contact(request, pk):
     """``/leads/<pk>/merge-into-contact/``: pick a contact (those matching the lead's email, phone
     or name, or a search) and merge the lead into it."""

@@ -10,6 +10,7 @@ from crm.models import Activity
 from crm.permissions import may_sell
 from crm.segments.selectors import segments_usable_by
 from crm.views.lists import is_htmx
+from crm.views.submissions import submitted_once
 from leads import selectors
 from leads.forms import SegmentEnrolForm
 from leads.services.segment_enrolments import segment_enrolment_queue
@@ -63,6 +64,7 @@ def sequence_detail(request, pk, segment_form=None):
 
 @login_required
 @require_POST
+@submitted_once
 def sequence_enrol_segment(request, pk):
     """Queue the enrolment of a lead segment's members (those the user may see) and show its
     progress."""
@@ -90,6 +92,7 @@ def segment_enrolment_detail(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def segment_enrolment_resume(request, pk):
     """Run a failed job again from its last committed chunk."""
     job = selectors.segment_enrolment_get(user=request.user, pk=pk)

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from crm.permissions import has_role
+from crm.views.submissions import submitted_once
 from crm.visibility import owner_in_scope
 from retention import selectors
 from retention.choices import TestimonialStatus
@@ -60,6 +61,7 @@ def _advocate_act(request, advocate) -> None:
 
 
 @login_required
+@submitted_once
 def advocate_detail(request, pk):
     advocate = selectors.advocate_get(user=request.user, pk=pk)
     can_change = owner_in_scope(request.user, advocate.account.owner_id)

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 
 from crm.permissions import has_role, may_manage
 from crm.segments.selectors import segments_usable_by
+from crm.views.submissions import submitted_once
 from retention import selectors
 from retention.forms import NpsRunForm
 from retention.services import nps as nps_services
@@ -15,6 +16,7 @@ RUNS_SHOWN = 5
 
 
 @login_required
+@submitted_once
 def nps(request):
     """NPS by month, account, industry or size; managers and admins start survey runs, to a
     contact segment or to the contacts of paying accounts."""

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from crm.permissions import may_sell
 from crm.selectors import account_get
 from crm.views.lists import Column, FilteredListView
+from crm.views.submissions import submitted_once
 from retention import selectors
 from retention.filtersets import ChurnEventFilterSet, RiskEpisodeFilterSet
 from retention.forms import ChurnForm
@@ -68,6 +69,7 @@ class ChurnListView(FilteredListView):
 
 
 @login_required
+@submitted_once
 def churn_record(request, account_pk):
     """Record that an account churned (its paying subscriptions churn in the ledger)."""
     if not may_sell(request.user):
@@ -98,6 +100,7 @@ def churn_record(request, account_pk):
 
 @login_required
 @require_POST
+@submitted_once
 def churn_winback(request, pk):
     if not may_sell(request.user):
         raise Http404

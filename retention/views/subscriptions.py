@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from crm.permissions import may_sell
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDetailView, RecordFormView
+from crm.views.submissions import submitted_once
 from retention import selectors
 from retention.filtersets import SubscriptionFilterSet
 from retention.forms import (
@@ -112,6 +113,7 @@ def _subscription_write(
 
 @login_required
 @require_POST
+@submitted_once
 def subscription_status(request, pk):
     return _subscription_write(
         request,
@@ -125,6 +127,7 @@ def subscription_status(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def subscription_change(request, pk):
     return _subscription_write(
         request,

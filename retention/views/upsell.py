@@ -7,6 +7,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from crm.views.lists import Column, FilteredListView
+from crm.views.submissions import submitted_once
 from retention import selectors
 from retention.filtersets import RecommendationFilterSet
 from retention.services import upsell
@@ -34,6 +35,7 @@ class RecommendationListView(FilteredListView):
 
 @login_required
 @require_POST
+@submitted_once
 def recommendation_take(request, pk):
     recommendation = selectors.recommendation_get(user=request.user, pk=pk, for_change=True)
     try:
@@ -47,6 +49,7 @@ def recommendation_take(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def recommendation_dismiss(request, pk):
     recommendation = selectors.recommendation_get(user=request.user, pk=pk, for_change=True)
     upsell.recommendation_dismiss(recommendation=recommendation, user=request.user)

@@ -8,11 +8,13 @@ from django.shortcuts import render
 
 from crm.machine import token_endpoint
 from crm.permissions import may_manage
+from crm.views.submissions import submission_done, submitted_once
 from retention.forms import UsageImportForm
 from retention.services import usage
 
 
 @login_required
+@submitted_once
 def usage_import(request):
     """Managers and admins upload usage CSVs; each bad row is reported, good rows are kept."""
     if not may_manage(request.user):
@@ -23,6 +25,8 @@ def usage_import(request):
     if request.method == "POST":
         if form.is_valid():
             result = usage.usage_import_csv(file=form.cleaned_data["file"])
+            if result.created:
+                submission_done(request)
         else:
             status = 400
     return render(

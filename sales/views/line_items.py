@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from crm.views.lists import is_htmx
+from crm.views.submissions import submitted_once
 from sales import services
 from sales.forms import LineItemEditForm, LineItemForm
 from sales.selectors import line_item_get, opportunity_get
@@ -27,6 +28,7 @@ def _line_items_answer(request, deal, line_form=None, error=""):
 
 @login_required
 @require_POST
+@submitted_once
 def line_item_add(request, pk):
     deal = opportunity_get(user=request.user, pk=pk, for_change=True)
     form = LineItemForm(request.POST)
@@ -64,6 +66,7 @@ def line_item_update(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def line_item_remove(request, pk):
     item = line_item_get(user=request.user, pk=pk, for_change=True)
     deal = item.opportunity

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from crm.permissions import may_sell
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDetailView
+from crm.views.submissions import submitted_once
 from sales import services
 from sales.filtersets import OnboardingFilterSet
 from sales.models import OnboardingPlan
@@ -68,6 +69,7 @@ class OnboardingDetailView(RecordDetailView):
 
 @login_required
 @require_POST
+@submitted_once
 def onboarding_item_done(request, pk, task_pk):
     plan = onboarding_plan_get(user=request.user, pk=pk)
     task = onboarding_item_get(user=request.user, plan=plan, pk=task_pk)

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from crm.permissions import may_sell
 from crm.views.lists import Column, FilteredListView, is_htmx
 from crm.views.records import RecordDetailView, RecordFormView
+from crm.views.submissions import submitted_once
 from sales import services
 from sales.choices import StageKind
 from sales.filtersets import OpportunityFilterSet
@@ -108,6 +109,7 @@ class OpportunityFormView(RecordFormView):
 
 @login_required
 @require_POST
+@submitted_once
 def opportunity_move(request, pk):
     """Drop a card on another stage (the board) or pick a stage (the detail page)."""
     deal = opportunity_get(user=request.user, pk=pk, for_change=True)
@@ -144,6 +146,7 @@ def _move_answer(request, deal, error=""):
 
 @login_required
 @require_POST
+@submitted_once
 def opportunity_win(request, pk):
     deal = opportunity_get(user=request.user, pk=pk, for_change=True)
     try:
@@ -156,6 +159,7 @@ def opportunity_win(request, pk):
 
 
 @login_required
+@submitted_once
 def opportunity_lose(request, pk):
     deal = opportunity_get(user=request.user, pk=pk, for_change=True)
     form = LostForm(request.POST or None)

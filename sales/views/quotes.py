@@ -7,6 +7,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from crm.views.submissions import submitted_once
 from sales import services
 from sales.choices import QuoteStatus, quote_next_statuses
 from sales.selectors import opportunity_get, quote_get, quote_list
@@ -15,6 +16,7 @@ from sales.views.common import error_text
 
 @login_required
 @require_POST
+@submitted_once
 def quote_create(request, pk):
     deal = opportunity_get(user=request.user, pk=pk, for_change=True)
     try:
@@ -45,6 +47,7 @@ def quote_detail(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def quote_status(request, pk):
     quote = quote_get(user=request.user, pk=pk, for_change=True)
     try:

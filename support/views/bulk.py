@@ -8,12 +8,14 @@ from django.views.decorators.http import require_POST
 
 from crm.permissions import may_work_tickets
 from crm.views.lists import stale_message
+from crm.views.submissions import submitted_once
 from support.forms import BulkForm
 from support.services import tickets as ticket_services
 
 
 @login_required
 @require_POST
+@submitted_once
 def ticket_bulk(request):
     """Assign, unassign, set status or priority of the ticked tickets (those the user may
     change: the service takes them from ``support.selectors.ticket_list``)."""

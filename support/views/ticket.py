@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.views.records import timeline_context
+from crm.views.submissions import submitted_once
 from support import selectors
 from support.forms import AssignForm, MergeForm, NoteForm, PriorityForm, ReplyForm, StatusForm
 from support.models import CsatSurvey, Ticket
@@ -92,6 +93,7 @@ def ticket_reply(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def ticket_note(request, pk):
     ticket = _changeable(request, pk)
     form = NoteForm(request.POST, request.FILES)
@@ -126,6 +128,7 @@ def _simple_action(request, ticket, form, action):
 
 @login_required
 @require_POST
+@submitted_once
 def ticket_status(request, pk):
     ticket = _changeable(request, pk)
     return _simple_action(
@@ -140,6 +143,7 @@ def ticket_status(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def ticket_assign(request, pk):
     ticket = _changeable(request, pk)
     return _simple_action(
@@ -154,6 +158,7 @@ def ticket_assign(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def ticket_priority(request, pk):
     ticket = _changeable(request, pk)
     return _simple_action(
@@ -168,6 +173,7 @@ def ticket_priority(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def ticket_merge(request, pk):
     ticket = _changeable(request, pk)
     form = MergeForm(request.POST, user=request.user, ticket=ticket)

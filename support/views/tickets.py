@@ -10,6 +10,7 @@ from django.views.generic import FormView
 
 from crm.permissions import may_work_tickets
 from crm.views.lists import Column, FilteredListView
+from crm.views.submissions import SubmittedOnceMixin
 from support import selectors, tables
 from support.choices import TicketStatus
 from support.filtersets import TicketFilterSet
@@ -140,7 +141,7 @@ class PendingView(TicketListView):
         return super().base_queryset().filter(status=TicketStatus.PENDING)
 
 
-class TicketCreateView(FormView):
+class TicketCreateView(SubmittedOnceMixin, FormView):
     template_name = "support/ticket_form.html"
     form_class = TicketCreateForm
 

@@ -1,15 +1,13 @@
 """A double click sends the same form twice at the same moment: each answer is a page, never a
 500, and the work is done once. Two browsers (clients) POST together through real connections."""
 
-import threading
-
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from leads.choices import LeadStatus
 from leads.models import Lead
 from sales.models import Opportunity, Order
+from tests import concurrency
 from tests.factories.crm import AccountFactory, ContactFactory
 from tests.factories.leads import LeadFactory
 from tests.factories.sales import OpportunityFactory
@@ -20,32 +18,7 @@ CLICKS = 4
 
 
 def post_together(user, url: str, data: dict) -> list[int]:
-    """POST ``data`` to ``url`` from ``CLICKS`` clients signed in as ``user``, released at
-    once; the status codes (a thread's exception is re-raised here)."""
-    barrier = threading.Barrier(CLICKS)
-    statuses, errors = [], []
-
-    def click():
-        from django.db import connection
-
-        client = Client()
-        client.force_login(user)
-        try:
-            barrier.wait(timeout=30)
-            statuses.append(client.post(url, data).status_code)
-        except Exception as exc:  # reported below; a thread cannot fail the test itself
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=click) for _ in range(CLICKS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-    return statuses
+    return [r.status_code for r in concurrency.post_together(user, url, data, clicks=CLICKS)]
 
 
 def test_double_won_answers_every_click_and_records_one_order(rep):

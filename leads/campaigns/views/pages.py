@@ -16,6 +16,7 @@ from crm.permissions import may_manage
 from crm.segments.choices import SegmentTarget
 from crm.segments.selectors import segment_count, segment_queryset, segments_usable_by
 from crm.views.lists import Column, FilteredListView, is_htmx
+from crm.views.submissions import submitted_once
 from leads.campaigns import selectors
 from leads.campaigns.forms import (
     MERGE_FIELDS,
@@ -133,6 +134,7 @@ class EmailCampaignDetailView(FilteredListView):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@submitted_once
 def email_campaign_form(request, pk=None):
     """Create a draft, or edit one (a scheduled campaign is taken back to draft to be edited)."""
     campaign = access_email_campaign(request, pk) if pk else None
@@ -192,6 +194,7 @@ def _transition(request, campaign, change, done: str):
 
 @login_required
 @require_POST
+@submitted_once
 def email_campaign_schedule(request, pk):
     campaign = access_email_campaign(request, pk)
     form = ScheduleForm(request.POST)
@@ -214,6 +217,7 @@ def email_campaign_schedule(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def email_campaign_unschedule(request, pk):
     def unschedule(c):
         sending.email_campaign_set_status(
@@ -226,6 +230,7 @@ def email_campaign_unschedule(request, pk):
 
 @login_required
 @require_POST
+@submitted_once
 def email_campaign_cancel(request, pk):
     def cancel(c):
         sending.email_campaign_cancel(campaign=c, user=request.user)
