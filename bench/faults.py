@@ -37,6 +37,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -774,11 +775,15 @@ def scenario_outage(stack: Stack, rng: random.Random) -> dict:
         thread.start()
     time.sleep(5)
     connections.close_all()
-    phase["name"] = "down"
+    # Requests answered while the server shuts down or starts count apart: some of them still
+    # (or already) reach it.
+    phase["name"] = "stopping"
     stopped_at = time.monotonic()
     stack.localdb("stop")
+    phase["name"] = "down"
     log(f"outage: database stopped for {args.outage_seconds} s")
     time.sleep(max(args.outage_seconds - (time.monotonic() - stopped_at), 0))
+    phase["name"] = "starting"
     stack.localdb("start")
     phase["name"] = "after"
     back_at = time.monotonic()
@@ -799,7 +804,7 @@ def scenario_outage(stack: Stack, rng: random.Random) -> dict:
         )
     )
     lost = [s for s in confirmed if s not in stored]
-    by_phase = {p: Counter() for p in ("before", "down", "after")}
+    by_phase = {p: Counter() for p in ("before", "stopping", "down", "starting", "after")}
     for p, _, status in answers:
         by_phase[p][status] += 1
     alive = {p.name: p.running for p in (stack.worker, stack.beat, stack.web)}
@@ -892,6 +897,8 @@ def main(argv=None) -> int:
         print("error: redis-server is needed (apt-get install redis-server)", file=sys.stderr)
         return 2
     rng = random.Random(args.seed)
+    # A stop by signal (a CI timeout, kill) still stops every process and the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stack = Stack(args)
     results: dict[str, dict] = {}
     sweep: dict = {}
