@@ -544,7 +544,11 @@ def import_run(
     try:
         if not job.total_rows:
             job.total_rows = count_rows(job)
-        mine.update(started_at=job.started_at or timezone.now(), total_rows=job.total_rows)
+        mine.update(
+            started_at=job.started_at or timezone.now(),
+            total_rows=job.total_rows,
+            lease_until=lease_end(),  # counting a large file took a while
+        )
         _run_chunks(job, owner, chunk_size, crash_after_chunks)
     except LeaseLost:
         return ImportJob.objects.filter(pk=job_id).first()
