@@ -2,6 +2,7 @@ from .activities import Activity, Task
 from .customers import Account, Contact
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
+from .signins import SignInEvent
 from .users import Team, User
 from .work import WorkHeartbeat
 
@@ -10,6 +11,7 @@ __all__ = [
     "Activity",
     "Contact",
     "OutboundEmail",
+    "SignInEvent",
     "Task",
     "Team",
     "User",
