@@ -35,7 +35,7 @@ class CustomerValueAdmin(admin.ModelAdmin):
 @admin.register(JobLock)
 class JobLockAdmin(admin.ModelAdmin):
     list_display = ("name", "running_since", "requested_at", "requested_by", "finished_at")
-    readonly_fields = ("running_since", "requested_at", "finished_at")
+    readonly_fields = ("running_since", "requested_at", "finished_at", "lease_owner", "lease_until")
     autocomplete_fields = ("requested_by",)
 
 

@@ -15,6 +15,15 @@ class AnalyticsConfig(AppConfig):
             "Dashboards", "analytics:index", order=90, roles=(Role.MANAGER, Role.ADMIN)
         )
         _register_seed_step()
+        # The CLV refit, snapshots and rollups are claimed with a lease (analytics/services.py):
+        # the sweep starts again a job whose worker died, and a refit whose message was lost.
+        registry.work.register(
+            "analytics_jobs",
+            label="Analytics recomputes",
+            sweep="analytics.services.jobs_sweep",
+            problems="analytics.services.jobs_problems",
+            retry="analytics.services.jobs_retry",
+        )
 
 
 def _register_seed_step():

@@ -1,8 +1,12 @@
+from datetime import timedelta
+
 from django.db import models
+from django.utils import timezone
 
 from analytics.choices import SALES_METRICS, SUPPORT_METRICS, RFMSegment, TimeUnit
 from crm.permissions import may_sell, sees_all_tickets
 from crm.visibility import owner_scope
+from crm.work import Leased
 
 
 class CLVFit(models.Model):
@@ -88,10 +92,15 @@ class CustomerValue(models.Model):
         return self.account.get_absolute_url()
 
 
-class JobLock(models.Model):
+#: How long a claim made before claims had leases holds (longer than any job's time limit).
+LEGACY_CLAIM = timedelta(hours=1)
+
+
+class JobLock(Leased):
     """A named background job that must not run twice at once (the CLV refit, the nightly
-    snapshots). A run claims the row with one conditional UPDATE; a claim older than the job's
-    time limit is stale and may be taken over (the worker died)."""
+    snapshots, the rollups). A run claims the row with one conditional UPDATE and a lease
+    (``crm.work``) as long as the job's time limit, or renewed at each step; a claim whose lease
+    ran out belongs to a worker that died, and the sweep starts the job again."""
 
     name = models.CharField(max_length=50, unique=True)
     running_since = models.DateTimeField(null=True, blank=True)
@@ -110,7 +119,11 @@ class JobLock(models.Model):
 
     @property
     def is_running(self) -> bool:
-        return self.running_since is not None
+        """Claimed by a run that is still alive (its lease holds)."""
+        if self.running_since is None:
+            return False
+        until = self.lease_until or self.running_since + LEGACY_CLAIM
+        return until > timezone.now()
 
 
 class DailyMetricQuerySet(models.QuerySet):

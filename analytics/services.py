@@ -1,7 +1,9 @@
 """Analytics writes: the CLV refit (one at a time) and the nightly metric snapshots.
 
-Both are claimed through a ``JobLock`` row with one conditional UPDATE, so a second worker (or a
-second click) finds the job taken and does nothing.
+Both (and the rollups) are claimed through a ``JobLock`` row with one conditional UPDATE, so a
+second worker (or a second click) finds the job taken and does nothing. The claim is a lease: a
+worker killed mid-run holds the job only until its lease runs out, and the sweep then starts the
+job again (``jobs_sweep``), as it starts a requested refit whose message was lost.
 """
 
 from __future__ import annotations
@@ -12,16 +14,39 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from analytics.choices import Metric
-from analytics.models import CLVFit, DailyMetric, JobLock
+from analytics.models import LEGACY_CLAIM, CLVFit, DailyMetric, JobLock
+from crm.work import worker_name
 
 logger = logging.getLogger(__name__)
 
 CLV_REFIT = "clv_refit"
 DAILY_SNAPSHOTS = "daily_snapshots"
-STALE_AFTER = dt.timedelta(hours=1)  # longer than any job's time limit
+ROLLUPS_JOB = "rollups"
+STALE_AFTER = LEGACY_CLAIM
+
+#: How long each job's claim holds unless renewed: a little over its task's hard time limit, when
+#: the worker is killed anyway; the rollups renew theirs at each rollup they rewrite. A claim
+#: whose lease ran out belongs to a dead worker: the next run, or the sweep, takes the job over.
+LEASES = {
+    CLV_REFIT: dt.timedelta(minutes=31),
+    DAILY_SNAPSHOTS: dt.timedelta(minutes=16),
+    ROLLUPS_JOB: dt.timedelta(minutes=15),
+}
+#: The task that runs each job, for the sweep (dotted paths: tasks import this module).
+TASKS = {
+    CLV_REFIT: "analytics.tasks.clv_refit",
+    DAILY_SNAPSHOTS: "analytics.tasks.daily_snapshots",
+    ROLLUPS_JOB: "analytics.tasks.rollups_refresh",
+}
+#: A refit asked for this long ago and not started lost its message: the sweep starts it.
+REQUEST_GRACE = dt.timedelta(seconds=30)
+#: What a run that failed (rather than skipped, e.g. with no orders to fit) leaves.
+FAILED = "failed; see the worker log"
 
 
 def _lock(name: str) -> JobLock:
@@ -29,22 +54,103 @@ def _lock(name: str) -> JobLock:
     return lock
 
 
+def _lease(name: str) -> dt.timedelta:
+    return LEASES.get(name, STALE_AFTER)
+
+
+def _free(now) -> Q:
+    """Nobody runs the job: never claimed, released, or the claimer's lease ran out."""
+    return (
+        Q(running_since__isnull=True)
+        | Q(lease_until__lt=now)
+        | Q(lease_until__isnull=True, running_since__lt=now - STALE_AFTER)
+    )
+
+
 def job_claim(name: str) -> dt.datetime | None:
-    """Take the job if nobody runs it (or the run is stale); the claim's time, else None."""
+    """Take the job if nobody runs it (or its runner died: the lease ran out); the claim's time,
+    else None. A second run in the same worker process is refused too."""
     _lock(name)
     now = timezone.now()
     claimed = (
         JobLock.objects.filter(name=name)
-        .filter(Q(running_since__isnull=True) | Q(running_since__lt=now - STALE_AFTER))
-        .update(running_since=now)
+        .filter(_free(now))
+        .update(running_since=now, lease_owner=worker_name(), lease_until=now + _lease(name))
     )
     return now if claimed else None
 
 
+def job_renew(name: str, claimed_at: dt.datetime) -> bool:
+    """Extend the claim at a step of the job; False if it was lost (the run should stop)."""
+    return bool(
+        JobLock.objects.filter(name=name, running_since=claimed_at).update(
+            lease_until=timezone.now() + _lease(name)
+        )
+    )
+
+
 def job_release(name: str, claimed_at: dt.datetime, *, error: str = "") -> None:
     JobLock.objects.filter(name=name, running_since=claimed_at).update(
-        running_since=None, finished_at=timezone.now(), last_error=error[:2000]
+        running_since=None,
+        lease_owner="",
+        lease_until=None,
+        finished_at=timezone.now(),
+        last_error=error[:2000],
     )
+
+
+def jobs_sweep(*, now=None) -> int:
+    """Start again every job whose run died (claimed, and the lease ran out), and a refit
+    someone asked for whose message was lost; returns how many tasks it woke. A job woken
+    twice runs once at a time: its claim."""
+    from crm.work import enqueue_quietly
+
+    now = now or timezone.now()
+    asked = Q(requested_at__lt=now - REQUEST_GRACE) & (
+        Q(finished_at__isnull=True) | Q(finished_at__lt=F("requested_at"))
+    )
+    due = JobLock.objects.filter(_free(now), name__in=list(TASKS)).filter(
+        Q(running_since__isnull=False) | asked
+    )
+    names = sorted(due.values_list("name", flat=True))
+    for name in names:
+        enqueue_quietly(import_string(TASKS[name]))
+    if names:
+        logger.info("Analytics sweep: started %s again", ", ".join(names))
+    return len(names)
+
+
+def jobs_problems(limit: int) -> list:
+    """Jobs whose run died and was not yet taken over, and jobs whose last run failed."""
+    from crm.work import Problem
+
+    now = timezone.now()
+    locks = JobLock.objects.filter(
+        Q(running_since__isnull=False, lease_until__lt=now)
+        | Q(running_since__isnull=True, last_error__startswith=FAILED)
+    ).order_by("name")[:limit]
+    return [
+        Problem(
+            pk=lock.pk,
+            title=lock.name.replace("_", " ").capitalize(),
+            state="Stopped (its worker died)" if lock.running_since else "Failed",
+            detail=lock.last_error,
+            since=lock.running_since or lock.finished_at,
+            url=reverse("admin:analytics_joblock_change", args=[lock.pk]),
+        )
+        for lock in locks
+    ]
+
+
+def jobs_retry(pk: int) -> bool:
+    """Run a job again now (it still runs once at a time: its claim)."""
+    from crm.work import enqueue_quietly
+
+    lock = JobLock.objects.filter(pk=pk).first()
+    if lock is None or lock.name not in TASKS or lock.is_running:
+        return False
+    transaction.on_commit(lambda: enqueue_quietly(import_string(TASKS[lock.name])))
+    return True
 
 
 def clv_refit_status() -> JobLock | None:
@@ -57,7 +163,7 @@ def clv_refit_request(*, user) -> bool:
     from analytics.tasks import clv_refit
 
     lock = _lock(CLV_REFIT)
-    if lock.running_since and lock.running_since > timezone.now() - STALE_AFTER:
+    if lock.is_running:
         return False
     JobLock.objects.filter(pk=lock.pk).update(requested_at=timezone.now(), requested_by=user)
     transaction.on_commit(clv_refit.delay)
@@ -80,7 +186,7 @@ def clv_refit_run() -> CLVFit | None:
         job_release(CLV_REFIT, claimed_at, error=str(error))
         return None
     except BaseException:
-        job_release(CLV_REFIT, claimed_at, error="failed; see the worker log")
+        job_release(CLV_REFIT, claimed_at, error=FAILED)
         raise
     job_release(CLV_REFIT, claimed_at)
     from analytics.rollups import snapshot_refresh

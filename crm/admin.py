@@ -1,13 +1,39 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from crm.models import Account, Activity, Contact, OutboundEmail, Task, Team, User
+from crm.models import (
+    Account,
+    Activity,
+    Contact,
+    OutboundEmail,
+    SignInEvent,
+    Task,
+    Team,
+    User,
+)
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
     list_filter = ("groups", "is_active", "is_staff", "is_superuser")
+
+
+@admin.register(SignInEvent)
+class SignInEventAdmin(admin.ModelAdmin):
+    """Every sign-in attempt, read only: the history is evidence, not data to edit."""
+
+    list_display = ("at", "login", "user", "outcome", "ip", "user_agent")
+    list_filter = ("outcome",)
+    search_fields = ("login", "user__username", "user__email", "ip")
+    date_hierarchy = "at"
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Team)

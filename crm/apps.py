@@ -9,6 +9,9 @@ class CrmConfig(AppConfig):
 
     def ready(self):
         from crm import registry
+        from crm.auth import receivers
+
+        receivers.connect()
         from crm.models import Account, Contact
 
         registry.navigation.register("Accounts", "account_list", order=10)

@@ -52,3 +52,11 @@ class OutboxStatus(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+
+
+class SignInOutcome(models.TextChoices):
+    """How one attempt to sign in ended."""
+
+    SUCCEEDED = "succeeded", "Signed in"
+    FAILED = "failed", "Wrong username, email or password"
+    LOCKED = "locked", "Refused: too many failed attempts"

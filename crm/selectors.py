@@ -77,3 +77,18 @@ def segment_list(*, user, for_change: bool = False) -> models.QuerySet:
 
 def segment_get(*, user, pk, for_change: bool = False) -> Segment:
     return record_get(segment_list(user=user, for_change=for_change).select_related("owner"), pk)
+
+
+def signin_history(*, user, limit: int = 50) -> models.QuerySet:
+    """The user's own most recent sign-in attempts (each user sees only theirs; admins see
+    everyone's in Django admin)."""
+    from crm.models import SignInEvent
+
+    return SignInEvent.objects.filter(user_id=user.pk).order_by("-at", "-id")[:limit]
+
+
+def user_session_list(*, user) -> list:
+    """The user's signed-in sessions (on every device) that are still alive, oldest first."""
+    from allauth.usersessions.models import UserSession
+
+    return sorted(UserSession.objects.purge_and_list(user), key=lambda s: s.created_at)

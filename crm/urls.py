@@ -1,13 +1,20 @@
+from allauth.account import views as account_views
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from crm.views import customers, health, home, search, segments, timeline, work
+from crm.views import customers, health, home, me, search, segments, timeline, work
+
+# Django admin has no sign-in form of its own: it sends to the CRM's (lockout, second factor).
+admin.site.login = me.admin_login
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", account_views.login, name="login"),
+    path("logout/", account_views.logout, name="logout"),
+    # allauth's pages: password reset and change, the second factor, sessions.
+    path("auth/", include("allauth.urls")),
+    path("me/", me.user_settings, name="user_settings"),
+    path("me/sign-out-everywhere/", me.sign_out_everywhere, name="sign_out_everywhere"),
     path("healthz", health.healthz, name="healthz"),
     path("search/", search.search, name="search"),
     path("accounts/", customers.AccountListView.as_view(), name="account_list"),

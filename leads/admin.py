@@ -118,7 +118,15 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_filter = ("status", "policy")
     search_fields = ("original_name",)
     autocomplete_fields = ("created_by", "owner")
-    readonly_fields = ("processed_rows", "total_rows", "started_at", "finished_at")
+    readonly_fields = (
+        "processed_rows",
+        "total_rows",
+        "runs",
+        "started_at",
+        "finished_at",
+        "lease_owner",
+        "lease_until",
+    )
     show_full_result_count = False
 
 

@@ -47,6 +47,7 @@ class LeadsConfig(AppConfig):
             )
         )
         _register_seed_step()
+        _register_work()
 
         from leads.segments import register_lead_criteria
 
@@ -60,3 +61,24 @@ def _register_seed_step():
     # After the sales step's won deals and the segments step: campaigns mail a segment and are
     # credited with won deals.
     seed_steps.register("email campaigns", "leads.seed_campaigns.seed", order=95)
+
+
+def _register_work():
+    """Imports and segment enrolments are durable rows: the sweep wakes a worker for any that
+    is due and not held by a live run (crm/work.py)."""
+    from crm.registry import work
+
+    work.register(
+        "lead_imports",
+        label="Lead imports",
+        sweep="leads.services.imports.import_sweep",
+        problems="leads.services.imports.import_problems",
+        retry="leads.services.imports.import_retry",
+    )
+    work.register(
+        "segment_enrolments",
+        label="Segment enrolments into sequences",
+        sweep="leads.services.segment_enrolments.segment_enrolment_sweep",
+        problems="leads.services.segment_enrolments.segment_enrolment_problems",
+        retry="leads.services.segment_enrolments.segment_enrolment_retry",
+    )

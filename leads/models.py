@@ -12,6 +12,7 @@ from crm.choices import Industry
 from crm.models import Account, Contact, Team
 from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
+from crm.work import Leased
 from leads.campaigns.models import (  # noqa: F401 - imported here so Django registers them
     CampaignCredit,
     CampaignRecipient,
@@ -303,15 +304,20 @@ class AssignmentCursor(models.Model):
         return f"Round-robin of {self.team}"
 
 
+#: A queued or running job nobody has held for this long is shown as waiting to be resumed.
+STALLED_AFTER = timedelta(seconds=30)
+
+
 class ImportJobQuerySet(models.QuerySet):
     def visible_to(self, user):
         return owner_scope(self, user, field="created_by")
 
 
-class ImportJob(models.Model):
+class ImportJob(Leased):
     """One CSV import of leads: the uploaded file, how its columns map to lead fields, and how
     far it got. Rows are committed in chunks; ``processed_rows`` is the last committed line, so a
-    crashed job resumes from there."""
+    crashed job resumes from there. A run leases the job (``crm.work``) and renews the lease with
+    each chunk; when a worker dies the lease runs out and the sweep starts the job again."""
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -341,6 +347,9 @@ class ImportJob(models.Model):
     flagged_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
+    runs = models.PositiveIntegerField(
+        default=0, help_text="Runs that worked on the job; more than one: it was resumed."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -361,6 +370,16 @@ class ImportJob(models.Model):
         if not self.total_rows:
             return 100 if self.status == ImportStatus.DONE else 0
         return min(100, round(100 * self.processed_rows / self.total_rows))
+
+    @property
+    def is_stalled(self) -> bool:
+        """Queued or running, but no worker holds it: it waits for the sweep (about a minute)."""
+        if self.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+            return False
+        now = timezone.now()
+        if self.lease_until is not None:
+            return self.lease_until < now  # its worker stopped renewing the lease
+        return (self.started_at or self.created_at) < now - STALLED_AFTER
 
 
 class ImportRowError(models.Model):
@@ -529,21 +548,18 @@ class Enrollment(models.Model):
         return f"{self.lead} in {self.sequence}"
 
 
-#: A queued or running segment enrolment that has not committed a chunk for this long has lost
-#: its run (a chunk takes seconds): another run may take it over, and its page offers to resume.
-SEGMENT_ENROLMENT_STALE_AFTER = timedelta(minutes=10)
-
-
 class SegmentEnrolmentQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Whoever asked, their managers and admins."""
         return owner_scope(self, user, field="created_by")
 
 
-class SegmentEnrolment(models.Model):
+class SegmentEnrolment(Leased):
     """One enrolment of a lead segment into a sequence, run in the background in chunks of
     leads by id. ``last_lead_id`` is the last committed chunk's upper bound and the counts are
-    committed with it, so a crashed run resumes there and counts every member once."""
+    committed with it, so a crashed run resumes there and counts every member once. A run
+    leases the job and renews the lease with each chunk; the sweep takes up a job whose lease
+    ran out (its worker died) or that no worker was ever woken for."""
 
     sequence = models.ForeignKey(
         Sequence, on_delete=models.CASCADE, related_name="segment_enrolments"
@@ -568,8 +584,6 @@ class SegmentEnrolment(models.Model):
     no_consent = models.PositiveIntegerField("without consent or unsubscribed", default=0)
     closed = models.PositiveIntegerField("qualified or closed", default=0)
     message = models.TextField(blank=True)
-    run_token = models.CharField(max_length=64, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -598,8 +612,13 @@ class SegmentEnrolment(models.Model):
 
     @property
     def is_stalled(self) -> bool:
-        last = self.heartbeat_at or self.created_at
-        return self.is_working and last < timezone.now() - SEGMENT_ENROLMENT_STALE_AFTER
+        """Queued or running, but no worker holds it: it waits for the sweep (about a minute)."""
+        if not self.is_working:
+            return False
+        now = timezone.now()
+        if self.lease_until is not None:
+            return self.lease_until < now  # its worker stopped renewing the lease
+        return (self.started_at or self.created_at) < now - STALLED_AFTER
 
     @property
     def percent(self) -> int:

@@ -2,8 +2,6 @@
 calls one idempotent service."""
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
-from django.db import OperationalError
 
 from crm.retry import transient_retry
 
@@ -21,32 +19,18 @@ def import_run(job_id: int) -> str:
 
 
 @shared_task(
-    bind=True,
     name="leads.tasks.segment_enrolment_run",
     soft_time_limit=55 * 60,
     time_limit=60 * 60,
     **_RETRY,
 )
-def segment_enrolment_run(self, job_id: int) -> str:
+def segment_enrolment_run(job_id: int) -> str:
     """Enrol a segment into a sequence (or resume after a crash); committed chunks are never
-    redone. The task id names the run, so a retry or a redelivered message takes the job up
-    again while a second message for it finds it claimed and returns."""
-    from leads.services.segment_enrolments import segment_enrolment_fail
+    redone. The run leases the job, so a second message for it finds it held and returns; a
+    job whose worker died is taken up by the sweep when the lease runs out."""
     from leads.services.segment_enrolments import segment_enrolment_run as run
 
-    try:
-        job = run(job_id=job_id, token=self.request.id)
-    except OperationalError as exc:
-        if self.request.retries >= self.max_retries:
-            segment_enrolment_fail(
-                job_id=job_id, token=self.request.id, message=f"Database error: {exc}"
-            )
-        raise
-    except SoftTimeLimitExceeded:
-        segment_enrolment_fail(
-            job_id=job_id, token=self.request.id, message="Stopped after an hour; resume it."
-        )
-        raise
+    job = run(job_id=job_id)
     if job is None:
         return "gone"
     return f"{job.status}: {job.enrolled} of {job.members} enrolled"

@@ -199,9 +199,18 @@ class ChurnModelRunAdmin(admin.ModelAdmin):
 
 @admin.register(NpsRun)
 class NpsRunAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at", "created_by", "sent_count"]
+    list_display = ["name", "status", "created_at", "created_by", "sent_count", "total"]
+    list_filter = ["status"]
     search_fields = ["name"]
     autocomplete_fields = ["created_by"]
+    readonly_fields = [
+        "sent_count",
+        "total",
+        "started_at",
+        "finished_at",
+        "lease_owner",
+        "lease_until",
+    ]
 
 
 @admin.register(NpsSurvey)

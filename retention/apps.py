@@ -76,3 +76,18 @@ class RetentionConfig(AppConfig):
         registry.navigation.register("Upsell", "retention:upsell", order=63, roles=revenue_roles)
         registry.navigation.register("NPS", "retention:nps", order=64)
         registry.navigation.register("Advocacy", "retention:advocacy", order=65)
+        # Durable work (crm/work.py): the sweep wakes a worker for what is due and not held.
+        registry.work.register(
+            "nps_runs",
+            label="NPS survey runs",
+            sweep="retention.services.nps.nps_run_sweep",
+            problems="retention.services.nps.nps_run_problems",
+            retry="retention.services.nps.nps_run_retry",
+        )
+        registry.work.register(
+            "risk_playbooks",
+            label="Churn risk playbooks",
+            sweep="retention.services.risk.risk_playbook_sweep",
+            problems="retention.services.risk.risk_playbook_problems",
+            retry="retention.services.risk.risk_playbook_retry",
+        )

@@ -82,6 +82,13 @@ class NpsCategory(models.TextChoices):
     DETRACTOR = "detractor", "Detractor"
 
 
+class NpsRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    DONE = "done", "Sent"
+    FAILED = "failed", "Failed"
+
+
 def nps_category(score: int) -> str:
     if score >= 9:
         return NpsCategory.PROMOTER

@@ -13,12 +13,14 @@ from django.urls import reverse
 from crm.models import Account
 from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
+from crm.work import Leased
 from retention.choices import (
     AdvocateStatus,
     ChurnReason,
     HealthColour,
     HealthComponentKey,
     MovementKind,
+    NpsRunStatus,
     RecommendationKind,
     RecommendationStatus,
     RewardStatus,
@@ -518,9 +520,11 @@ class NpsRunQuerySet(models.QuerySet):
         return self if may_manage(user) else self.none()
 
 
-class NpsRun(models.Model):
+class NpsRun(Leased):
     """One round of NPS surveys, sent to a contact segment (as its creator sees it) or, without
-    one, to the contacts of paying accounts."""
+    one, to the contacts of paying accounts. The row is the job: a worker leases it while
+    sending, in batches that each commit their surveys and emails together, so a run stopped by
+    a killed worker or a lost message is taken up by the sweep and asks each contact once."""
 
     name = models.CharField(max_length=150)
     segment = models.ForeignKey(
@@ -535,7 +539,16 @@ class NpsRun(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        max_length=10, choices=NpsRunStatus.choices, default=NpsRunStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Contacts to ask when the sending started."
+    )
     sent_count = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = NpsRunQuerySet.as_manager()
 

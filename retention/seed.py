@@ -30,6 +30,7 @@ CHURN_REASONS = (
 
 def seed(ctx: SeedContext):
     from crm.models import Contact
+    from retention.choices import NpsRunStatus
     from retention.models import (
         Advocate,
         ChurnEvent,
@@ -188,7 +189,9 @@ def seed(ctx: SeedContext):
     )
 
     # NPS: one run three weeks ago to a sample of customers' contacts; promoters advocate.
-    run = NpsRun.objects.create(name="Quarterly NPS", created_by=ctx.users.get("manager"))
+    run = NpsRun.objects.create(
+        name="Quarterly NPS", created_by=ctx.users.get("manager"), status=NpsRunStatus.DONE
+    )
     contact_rows = list(
         Contact.objects.filter(account_id__in=live, email_consent=True)
         .exclude(email="")

@@ -81,10 +81,22 @@ def risk_playbook(episode_id: int) -> bool:
 
 
 @shared_task(
+    name="retention.tasks.risk_playbooks_due", soft_time_limit=10 * 60, time_limit=12 * 60, **_RETRY
+)
+def risk_playbooks_due() -> int:
+    """The playbooks of every open risk episode that has none yet (woken by the sweep when the
+    per-episode messages were lost); each acts once."""
+    from retention.services import risk
+
+    return risk.risk_playbooks_run_due()
+
+
+@shared_task(
     name="retention.tasks.nps_run_send", soft_time_limit=20 * 60, time_limit=25 * 60, **_RETRY
 )
 def nps_run_send(run_id: int) -> int:
-    """Send an NPS run (each contact once per run, throttled across runs)."""
+    """Send an NPS run (each contact once per run, throttled across runs). The run is leased:
+    a second message for it returns at once; a run whose worker died is taken up by the sweep."""
     from retention.services import nps
 
     return nps.nps_run_send(run_id=run_id)

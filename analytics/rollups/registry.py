@@ -62,9 +62,8 @@ from analytics.rollups.support import (
     _support_first_day,
     _support_rows,
 )
-from analytics.services import job_claim, job_release
+from analytics.services import FAILED, ROLLUPS_JOB, job_claim, job_release, job_renew
 
-ROLLUPS_JOB = "rollups"
 REFRESH_OVERLAP = dt.timedelta(minutes=5)  # re-read a little before the last run: clock skew
 
 
@@ -121,6 +120,7 @@ def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> d
     written = {}
     try:
         for rollup in ROLLUPS:
+            job_renew(ROLLUPS_JOB, claimed_at)  # each rollup is a step: the run is alive
             state, _ = RollupState.objects.get_or_create(name=rollup.name)
             started = timezone.now()
             views = _manager_views() if rollup.model is SupportDay else None
@@ -148,7 +148,7 @@ def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> d
         for name, _, _ in SNAPSHOTS:
             written[name] = snapshot_refresh(name, today=today)
     except BaseException:
-        job_release(ROLLUPS_JOB, claimed_at, error="failed; see the worker log")
+        job_release(ROLLUPS_JOB, claimed_at, error=FAILED)
         raise
     job_release(ROLLUPS_JOB, claimed_at)
     return written

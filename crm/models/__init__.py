@@ -2,6 +2,7 @@ from .activities import Activity, Task
 from .customers import Account, Contact
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
+from .signins import SignInEvent
 from .submissions import SubmittedForm
 from .users import Team, User
 from .work import WorkHeartbeat
@@ -11,6 +12,7 @@ __all__ = [
     "Activity",
     "Contact",
     "OutboundEmail",
+    "SignInEvent",
     "SubmittedForm",
     "Task",
     "Team",

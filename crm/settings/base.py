@@ -70,6 +70,10 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "django_celery_beat",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "crm",
     "leads",
     "sales",
@@ -85,7 +89,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "crm.auth.middleware.SessionLifetimeMiddleware",
+    "crm.auth.middleware.MfaRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -137,6 +144,75 @@ AUTH_USER_MODEL = "crm.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # Username or email with a password, with allauth's rate limits and second step.
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+# Accounts (django-allauth): sign in by username or email; accounts are made by admins, so no
+# sign-up and no address verification. Every email allauth sends goes through the outbox
+# (crm.auth.adapter.AccountAdapter); links in them start with SITE_URL, never the request's Host.
+ACCOUNT_ADAPTER = "crm.auth.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "crm.auth.forms.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[CRM] "
+ACCOUNT_LOGOUT_REDIRECT_URL = "login"
+# Tell users by email when their password or second factor changes.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+MFA_ADAPTER = "crm.auth.adapter.MfaAdapter"
+# The session ends when the browser closes, and in any case after SESSION_IDLE_SECONDS without
+# a request or SESSION_MAX_AGE_SECONDS after sign-in (crm.auth.middleware).
+ACCOUNT_SESSION_REMEMBER = False
+# Lockout: LOGIN_FAILURE_LIMIT wrong passwords for one account (by username or email alike), or
+# LOGIN_FAILURE_LIMIT_PER_ADDRESS from one address, within LOGIN_LOCKOUT_SECONDS refuse further
+# attempts until the window has passed. Counted in the shared cache, so it holds across processes.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=20)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (
+        f"{LOGIN_FAILURE_LIMIT_PER_ADDRESS}/{LOGIN_LOCKOUT_SECONDS}s/ip,"
+        f"{LOGIN_FAILURE_LIMIT}/{LOGIN_LOCKOUT_SECONDS}s/key"
+    ),
+}
+# Proxies in front of the app that append to X-Forwarded-For (0: use the connection's address).
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Second factor: TOTP apps with recovery codes. Users holding a role in MFA_REQUIRED_ROLES must
+# set up TOTP before they can open any page (crm.auth.middleware.MfaRequiredMiddleware).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="CRM")
+MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=[])
+
+# Sessions live in the database (so a user's sessions can be found and ended: allauth's
+# usersessions index them per user). Idle timeout and absolute lifetime, in seconds.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=2 * 60 * 60)
+SESSION_MAX_AGE_SECONDS = env.int("SESSION_MAX_AGE_SECONDS", default=12 * 60 * 60)
+SESSION_COOKIE_AGE = SESSION_MAX_AGE_SECONDS
+
+# The cache holds sign-in rate limits and lockouts, so every process must see the same one:
+# Redis when REDIS_URL is set, otherwise a table in the database (made by crm's migrations).
+if env.str("REDIS_URL", default=""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("REDIS_URL"),
+            "KEY_PREFIX": "crm",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "crm_cache",
+        }
+    }
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -30,3 +30,8 @@ X_FRAME_OPTIONS = "DENY"
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage",
 }
+
+# Admins and managers sign in with a second factor unless the operator says otherwise.
+MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=["Admin", "Manager"])
+# Links in emails are https in production.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"

@@ -2,20 +2,25 @@
 
 Each chunk of rows commits in one transaction together with the job's counters and the last line
 it covers, so a crashed import resumes after the last committed chunk and never leaves half a
-chunk behind. Per chunk the work is a fixed number of queries (existing emails and phones of the
+chunk behind. A run leases the job and renews the lease with each chunk; when a worker dies (or
+the broker loses the job's message) the sweep wakes a worker for the job once the lease has run
+out, and it goes on from the last committed chunk by itself. Per chunk the work is a fixed number of queries (existing emails and phones of the
 whole chunk in one query each, one bulk insert, one bulk update), never a query per row.
 """
 
 import csv
 import functools
 import io
+import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import BooleanField, F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -23,13 +28,25 @@ from django_countries import countries
 from psycopg.types.json import Jsonb
 
 from crm.choices import Industry
+from crm.faults import SimulatedKill
 from crm.models import Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.services.customers import consent_stamp
+from crm.work import (
+    Problem,
+    enqueue_quietly,
+    lease_end,
+    lease_free,
+    lease_release,
+    lease_take,
+    worker_name,
+)
 from leads.choices import DedupePolicy, ImportStatus, LeadSource
 from leads.models import Campaign, ImportJob, ImportMapping, ImportRowError, Lead
 from leads.services import assignment, scoring
 from leads.tasks import import_run as import_run_task
+
+logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 5000
 PREVIEW_ROWS = 10
@@ -491,53 +508,102 @@ def _assign(leads: list[Lead], job: ImportJob, lookups: Lookups) -> None:
             lead.owner_id = rep_id
 
 
-def import_run(
-    *, job_id: int, chunk_size: int = CHUNK_SIZE, crash_after_chunks: int | None = None
-) -> ImportJob | None:
-    """Run (or resume) an import job to the end. ``crash_after_chunks`` is for tests."""
-    job = ImportJob.objects.filter(pk=job_id).first()
-    if job is None or job.status == ImportStatus.DONE:
-        return job
-    if not job.total_rows:
-        job.total_rows = count_rows(job)
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportStatus.RUNNING,
-        started_at=job.started_at or timezone.now(),
-        total_rows=job.total_rows,
+class LeaseLost(Exception):
+    """Another run took the job over (this one was judged dead): stop without touching it."""
+
+
+def _runnable(job_id: int):
+    """The job, if a run may take it: queued or running (the sweep wakes those), or uploaded and
+    run straight away (the management commands)."""
+    return ImportJob.objects.filter(
+        pk=job_id, status__in=[ImportStatus.UPLOADED, ImportStatus.QUEUED, ImportStatus.RUNNING]
     )
+
+
+def import_run(
+    *,
+    job_id: int,
+    chunk_size: int = CHUNK_SIZE,
+    owner: str | None = None,
+    crash_after_chunks: int | None = None,
+) -> ImportJob | None:
+    """Run (or resume) an import job to the end, as ``owner`` (this worker by default).
+
+    The run first leases the job; a job another live run holds is left alone (returned as it
+    is). The lease is renewed with each committed chunk and given back at the end, so a killed
+    run's job is taken up by the sweep once the lease runs out, from the last committed chunk.
+    ``crash_after_chunks`` is for tests: the run stops as if killed after that many chunks.
+    """
+    owner = owner or worker_name()
+    if not lease_take(
+        _runnable(job_id), owner=owner, status=ImportStatus.RUNNING, runs=F("runs") + 1
+    ):
+        return ImportJob.objects.filter(pk=job_id).first()
+    job = ImportJob.objects.get(pk=job_id)
+    mine = ImportJob.objects.filter(pk=job.pk, lease_owner=owner)
+    try:
+        if not job.total_rows:
+            job.total_rows = count_rows(job)
+        mine.update(
+            started_at=job.started_at or timezone.now(),
+            total_rows=job.total_rows,
+            lease_until=lease_end(),  # counting a large file took a while
+        )
+        _run_chunks(job, owner, chunk_size, crash_after_chunks)
+    except LeaseLost:
+        return ImportJob.objects.filter(pk=job_id).first()
+    except (OperationalError, SoftTimeLimitExceeded):
+        # A database hiccup (the task retries) or the task's time limit: the job stays running
+        # and is given back, so a retry or the next sweep goes on from the last chunk.
+        lease_release(mine, owner=owner)
+        raise
+    except (OSError, UnicodeError, csv.Error) as exc:
+        lease_release(
+            mine, owner=owner, status=ImportStatus.FAILED, message=f"{type(exc).__name__}: {exc}"
+        )
+        return ImportJob.objects.filter(pk=job_id).first()
+    except Exception as exc:
+        # A bug or data the import cannot take: running it again would only repeat it.
+        lease_release(
+            mine,
+            owner=owner,
+            status=ImportStatus.FAILED,
+            message=f"The import stopped on an unexpected error ({type(exc).__name__}); "
+            "the rows before it are imported. Resume once it is fixed.",
+        )
+        raise
+    lease_release(mine, owner=owner, status=ImportStatus.DONE, finished_at=timezone.now())
+    return ImportJob.objects.filter(pk=job_id).first()
+
+
+def _run_chunks(job: ImportJob, owner: str, chunk_size: int, crash_after_chunks) -> None:
     lookups = _lookups()
     done_chunks = 0
-    try:
-        chunk = []
-        for row in _rows(job, job.mapping):
-            if row[0] <= job.processed_rows:
-                continue  # committed by an earlier run
-            chunk.append(row)
-            if len(chunk) >= chunk_size:
-                _commit_chunk(job, chunk, lookups)
-                chunk = []
-                done_chunks += 1
-                if crash_after_chunks is not None and done_chunks >= crash_after_chunks:
-                    raise RuntimeError("simulated crash")
-        if chunk:
-            _commit_chunk(job, chunk, lookups)
-    except (OSError, UnicodeError, csv.Error) as exc:
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportStatus.FAILED, message=f"{type(exc).__name__}: {exc}"
-        )
-        job.refresh_from_db()
-        return job
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.DONE, finished_at=timezone.now())
-    job.refresh_from_db()
-    return job
+    chunk = []
+    for row in _rows(job, job.mapping):
+        if row[0] <= job.processed_rows:
+            continue  # committed by an earlier run
+        chunk.append(row)
+        if len(chunk) >= chunk_size:
+            _commit_chunk(job, chunk, lookups, owner)
+            chunk = []
+            done_chunks += 1
+            if crash_after_chunks is not None and done_chunks >= crash_after_chunks:
+                raise SimulatedKill
+    if chunk:
+        _commit_chunk(job, chunk, lookups, owner)
 
 
-def _commit_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> None:
+def _commit_chunk(job: ImportJob, chunk: list, lookups: Lookups, owner: str) -> None:
+    """Import one chunk and move the checkpoint and counters with it, in one transaction that
+    also renews the lease (the checkpoint is the proof of life)."""
     last_line = chunk[-1][0]
     with transaction.atomic():
-        # The job row is the chunk's lock: a second run of the same job waits here, then sees
-        # the chunk committed and skips it.
+        # The job row is the chunk's lock: a run that lost its lease meanwhile finds out here,
+        # and a chunk committed by another run is never imported again.
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.lease_owner != owner or locked.status != ImportStatus.RUNNING:
+            raise LeaseLost
         if locked.processed_rows >= last_line:
             job.processed_rows = locked.processed_rows
             return
@@ -549,6 +615,7 @@ def _commit_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> None:
             skipped_count=F("skipped_count") + result.skipped,
             flagged_count=F("flagged_count") + result.flagged,
             error_count=F("error_count") + result.errors,
+            lease_until=lease_end(),
         )
     job.processed_rows = last_line
 
@@ -605,21 +672,84 @@ def import_job_map(*, job: ImportJob, mapping: dict, user) -> ImportJob:
 
 
 def import_job_queue(job: ImportJob) -> None:
-    """Start an uploaded job: queued once (a conditional UPDATE), run by the worker."""
+    """Start an uploaded job: queued once (a conditional UPDATE), run by the worker. The row is
+    the truth: if the message is lost, the sweep starts the queued job."""
     updated = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(
         status=ImportStatus.QUEUED
     )
     if updated:
-        transaction.on_commit(lambda: import_run_task.delay(job.pk))
+        _enqueue_on_commit(job.pk)
+
+
+def _enqueue_on_commit(job_id: int) -> None:
+    transaction.on_commit(lambda: enqueue_quietly(import_run_task, job_id))
 
 
 def import_job_resume(job: ImportJob) -> bool:
-    """Run a stopped (failed, or stalled while running or queued) job again from its last
-    committed chunk; False for a job that is not stopped."""
-    if job.status not in (ImportStatus.FAILED, ImportStatus.RUNNING, ImportStatus.QUEUED):
+    """Run a stopped job again from its last committed chunk: a failed one, or a queued or
+    running one no live worker holds (the sweep would take it up within a minute anyway).
+    False for a job that is done, or being worked on right now."""
+    now = timezone.now()
+    restarted = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.FAILED).update(
+        status=ImportStatus.QUEUED, message="", lease_owner="", lease_until=None
+    )
+    stalled = ImportJob.objects.filter(
+        lease_free(now), pk=job.pk, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]
+    )
+    if not restarted and not stalled.exists():
         return False
-    transaction.on_commit(lambda: import_run_task.delay(job.pk))
+    _enqueue_on_commit(job.pk)
     return True
+
+
+#: A queued job younger than this is left to the message that queued it.
+QUEUED_GRACE = timedelta(seconds=10)
+SWEEP_LIMIT = 100
+
+
+def import_sweep(*, now=None) -> int:
+    """Wake a worker for every queued or running job that no live run holds (its message was
+    lost, or its worker was killed); returns how many. A job woken twice runs once: the lease."""
+    now = now or timezone.now()
+    ids = list(
+        ImportJob.objects.filter(lease_free(now))
+        .filter(
+            Q(status=ImportStatus.RUNNING)
+            | Q(status=ImportStatus.QUEUED, created_at__lt=now - QUEUED_GRACE)
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+    for job_id in ids:
+        enqueue_quietly(import_run_task, job_id)
+    if ids:
+        logger.info("Import sweep: woke %s job(s) %s", len(ids), ids)
+    return len(ids)
+
+
+def import_problems(limit: int) -> list[Problem]:
+    """Failed imports, and running ones whose worker stopped renewing its lease."""
+    now = timezone.now()
+    jobs = ImportJob.objects.filter(
+        Q(status=ImportStatus.FAILED) | Q(status=ImportStatus.RUNNING, lease_until__lt=now)
+    ).order_by("-id")[:limit]
+    return [
+        Problem(
+            pk=job.pk,
+            title=f"{job} · line {job.processed_rows:,} of {job.total_rows:,}",
+            state=job.get_status_display()
+            + (" (its worker stopped)" if job.status == ImportStatus.RUNNING else ""),
+            detail=job.message,
+            since=job.created_at,
+            url=job.get_absolute_url(),
+        )
+        for job in jobs
+    ]
+
+
+def import_retry(pk: int) -> bool:
+    job = ImportJob.objects.filter(pk=pk).first()
+    return job is not None and import_job_resume(job)
 
 
 def timed_import(job: ImportJob) -> tuple[ImportJob, float]:

@@ -1,19 +1,21 @@
 """Enrolling a lead segment into a sequence, in the background and in chunks.
 
-A ``SegmentEnrolment`` row is the job. A run claims it with one conditional UPDATE (queued →
-running, or a run already holding it: the same Celery task retried or redelivered after a
-crashed worker, or a run gone silent for ``STALE_AFTER``), then walks the members the asking
-user may see by lead id, ``CHUNK_SIZE`` at a time. Each chunk is one transaction: it locks the
-job row, checks the cursor is still where this run left it, counts the chunk's members by skip
-reason, enrols the rest with one INSERT … SELECT (the enrolment's unique constraint ignores a
-lead enrolled meanwhile) and moves the cursor and counts. A crash loses at most the chunk in
-flight, whose counts roll back with it, so a resumed run counts and enrols every member once.
+A ``SegmentEnrolment`` row is the job. A run leases it (``crm.work``: queued → running, or a job
+whose previous run's lease ran out, or one this worker already holds: the same task retried),
+then walks the members the asking user may see by lead id, ``CHUNK_SIZE`` at a time. Each chunk
+is one transaction: it locks the job row, checks the run still holds the lease and the cursor is
+where it left it, counts the chunk's members by skip reason, enrols the rest with one INSERT …
+SELECT (the enrolment's unique constraint ignores a lead enrolled meanwhile), moves the cursor
+and counts and renews the lease. A crash loses at most the chunk in flight, whose counts roll
+back with it; the sweep wakes a worker for the job once the lease has run out (or when its
+message was lost), so a resumed run counts and enrols every member once, by itself.
 """
 
-import uuid
+import logging
 from datetime import timedelta
 
-from django.db import transaction
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import OperationalError, transaction
 from django.db.models import (
     CharField,
     Count,
@@ -28,15 +30,29 @@ from django.db.models import (
 from django.utils import timezone
 
 from crm.db import insert_select
+from crm.faults import SimulatedKill
 from crm.segments.selectors import segment_members
 from crm.services.timeline import system_event
+from crm.work import (
+    Problem,
+    enqueue_quietly,
+    lease_end,
+    lease_free,
+    lease_release,
+    lease_take,
+    worker_name,
+)
 from leads.choices import EnrollmentState, LeadStatus, SegmentEnrolmentStatus
-from leads.models import SEGMENT_ENROLMENT_STALE_AFTER, Enrollment, SegmentEnrolment, Sequence
+from leads.models import Enrollment, SegmentEnrolment, Sequence
 from leads.services.sequences import _first_step
 from leads.tasks import segment_enrolment_run as segment_enrolment_task
 
+logger = logging.getLogger(__name__)
+
 CHUNK_SIZE = 20_000
-STALE_AFTER = SEGMENT_ENROLMENT_STALE_AFTER
+#: A queued job younger than this is left to the message that queued it.
+QUEUED_GRACE = timedelta(seconds=10)
+SWEEP_LIMIT = 100
 
 Status = SegmentEnrolmentStatus
 
@@ -67,7 +83,8 @@ def _from(target: str) -> list[str]:
 
 
 def segment_enrolment_queue(*, segment, sequence: Sequence, user) -> SegmentEnrolment:
-    """Record the request as a queued job and start its task once the transaction commits."""
+    """Record the request as a queued job and start its task once the transaction commits (if
+    the message is lost, the sweep starts the queued job)."""
     if segment.target != "lead":
         raise ValueError("Only a segment of leads can be enrolled in a sequence.")
     job = SegmentEnrolment.objects.create(
@@ -77,11 +94,19 @@ def segment_enrolment_queue(*, segment, sequence: Sequence, user) -> SegmentEnro
     return job
 
 
+def _stalled(now=None):
+    """Queued or running jobs no live run holds."""
+    return SegmentEnrolment.objects.filter(
+        lease_free(now), status__in=[Status.QUEUED, Status.RUNNING]
+    )
+
+
 def segment_enrolment_resume(*, job: SegmentEnrolment) -> bool:
     """Start a failed job again, or a queued or running one that has stalled (its message lost,
-    its worker gone); it goes on from its last committed chunk. False if there is nothing to do."""
-    updated = SegmentEnrolment.objects.filter(pk=job.pk, status__in=_from(Status.QUEUED)).update(
-        status=Status.QUEUED, message="", run_token=""
+    its worker gone: the sweep would take it up within a minute anyway); it goes on from its
+    last committed chunk. False if there is nothing to do."""
+    updated = SegmentEnrolment.objects.filter(pk=job.pk, status=Status.FAILED).update(
+        status=Status.QUEUED, message="", lease_owner="", lease_until=None
     )
     if not updated:
         job.refresh_from_db()
@@ -92,44 +117,41 @@ def segment_enrolment_resume(*, job: SegmentEnrolment) -> bool:
 
 
 def _enqueue(job_id: int) -> None:
-    transaction.on_commit(lambda: segment_enrolment_task.delay(job_id))
+    transaction.on_commit(lambda: enqueue_quietly(segment_enrolment_task, job_id))
 
 
-def segment_enrolment_claim(*, job_id: int, token: str, now=None) -> bool:
-    """Make ``token``'s run the job's only runner, in one UPDATE; False if another run holds it
-    (or it is finished or gone)."""
-    now = now or timezone.now()
-    return bool(
-        SegmentEnrolment.objects.filter(pk=job_id)
-        .filter(
-            Q(status=Status.QUEUED)
-            | Q(status=Status.RUNNING, run_token=token)
-            | Q(status=Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
-            | Q(status=Status.RUNNING, heartbeat_at__isnull=True)
-        )
-        .update(status=Status.RUNNING, run_token=token, heartbeat_at=now)
+def segment_enrolment_claim(*, job_id: int, owner: str) -> bool:
+    """Make ``owner``'s run the job's only runner (a lease, in one UPDATE); False if another
+    live run holds it (or it is finished, failed or gone)."""
+    return lease_take(
+        SegmentEnrolment.objects.filter(pk=job_id, status__in=[Status.QUEUED, Status.RUNNING]),
+        owner=owner,
+        status=Status.RUNNING,
     )
 
 
-def segment_enrolment_fail(*, job_id: int, message: str, token: str | None = None) -> bool:
-    """Stop a job with a message the user reads; its committed chunks stay."""
+def segment_enrolment_fail(*, job_id: int, message: str, owner: str | None = None) -> bool:
+    """Stop a job with a message the user reads; its committed chunks stay. With ``owner``,
+    only while that run holds it."""
     jobs = SegmentEnrolment.objects.filter(pk=job_id, status__in=_from(Status.FAILED))
-    if token is not None:
-        jobs = jobs.filter(run_token=token)
-    return bool(jobs.update(status=Status.FAILED, message=message[:2000]))
+    if owner is not None:
+        jobs = jobs.filter(lease_owner=owner)
+    return bool(
+        jobs.update(status=Status.FAILED, message=message[:2000], lease_owner="", lease_until=None)
+    )
 
 
 def segment_enrolment_run(
     *,
     job_id: int,
-    token: str | None = None,
+    owner: str | None = None,
     chunk_size: int = CHUNK_SIZE,
     crash_after_chunks: int | None = None,
 ) -> SegmentEnrolment | None:
-    """Run (or resume) a job to the end; None if it is gone. ``token`` names the run (the Celery
-    task id, the same on a retry); ``crash_after_chunks`` is for tests."""
-    token = token or uuid.uuid4().hex
-    if not segment_enrolment_claim(job_id=job_id, token=token):
+    """Run (or resume) a job to the end; None if it is gone. ``owner`` names the run (this
+    worker by default); ``crash_after_chunks`` is for tests: the run stops as if killed."""
+    owner = owner or worker_name()
+    if not segment_enrolment_claim(job_id=job_id, owner=owner):
         return SegmentEnrolment.objects.filter(pk=job_id).first()
     job = (
         SegmentEnrolment.objects.select_related("sequence", "segment", "created_by")
@@ -138,27 +160,40 @@ def segment_enrolment_run(
     )
     if job is None:
         return None
+    mine = SegmentEnrolment.objects.filter(pk=job.pk, lease_owner=owner)
     if job.created_by is None or job.segment is None:
         gone = "user who asked" if job.created_by is None else "segment"
-        segment_enrolment_fail(job_id=job.pk, token=token, message=f"The {gone} was deleted.")
+        segment_enrolment_fail(job_id=job.pk, owner=owner, message=f"The {gone} was deleted.")
         return SegmentEnrolment.objects.filter(pk=job_id).first()
-    members = segment_members(job.segment, job.created_by).order_by()
-    if job.total is None:
-        total = members.count()
-        SegmentEnrolment.objects.filter(pk=job.pk, run_token=token).update(
-            total=total, started_at=timezone.now()
+    try:
+        members = segment_members(job.segment, job.created_by).order_by()
+        if job.total is None:
+            total = members.count()
+            mine.update(total=total, started_at=timezone.now(), lease_until=lease_end())
+        chunks = 0
+        cursor = job.last_lead_id
+        while cursor is not None:
+            cursor = _commit_chunk(job, members, cursor, owner, chunk_size)
+            chunks += 1
+            if crash_after_chunks is not None and chunks >= crash_after_chunks and cursor:
+                raise SimulatedKill
+    except (OperationalError, SoftTimeLimitExceeded):
+        # A database hiccup (the task retries) or the time limit: the job stays running and is
+        # given back, so a retry or the next sweep goes on from the last chunk.
+        lease_release(mine, owner=owner)
+        raise
+    except Exception as exc:
+        segment_enrolment_fail(
+            job_id=job.pk,
+            owner=owner,
+            message=f"Stopped on an unexpected error ({type(exc).__name__}); the leads before "
+            "it are enrolled. Resume once it is fixed.",
         )
-    chunks = 0
-    cursor = job.last_lead_id
-    while cursor is not None:
-        cursor = _commit_chunk(job, members, cursor, token, chunk_size)
-        chunks += 1
-        if crash_after_chunks is not None and chunks >= crash_after_chunks and cursor:
-            raise RuntimeError("simulated crash")
+        raise
     return SegmentEnrolment.objects.filter(pk=job_id).first()  # None if deleted meanwhile
 
 
-def _commit_chunk(job: SegmentEnrolment, members, cursor: int, token: str, size: int):
+def _commit_chunk(job: SegmentEnrolment, members, cursor: int, owner: str, size: int):
     """Enrol the members after ``cursor`` up to ``size`` of them; the next cursor, or None when
     the job is finished (or another run took it over)."""
     with transaction.atomic():
@@ -166,7 +201,7 @@ def _commit_chunk(job: SegmentEnrolment, members, cursor: int, token: str, size:
         if (
             locked is None
             or locked.status != Status.RUNNING
-            or locked.run_token != token
+            or locked.lease_owner != owner
             or locked.last_lead_id != cursor
         ):
             return None  # gone, or another run holds it now
@@ -181,16 +216,62 @@ def _commit_chunk(job: SegmentEnrolment, members, cursor: int, token: str, size:
             "closed": F("closed") + counts["closed"],
             "no_consent": F("no_consent") + counts["no_consent"],
             "enrolled": F("enrolled") + enrolled,
-            "heartbeat_at": now,
         }
         if upper:
-            changes["last_lead_id"] = upper[0]
+            changes.update(last_lead_id=upper[0], lease_until=lease_end(now))
         else:
-            changes.update(status=Status.DONE, finished_at=now)
+            changes.update(status=Status.DONE, finished_at=now, lease_owner="", lease_until=None)
         SegmentEnrolment.objects.filter(pk=job.pk).update(**changes)
         if not upper:
             _record(job)
     return upper[0] if upper else None
+
+
+def segment_enrolment_sweep(*, now=None) -> int:
+    """Wake a worker for every queued or running job no live run holds (its message was lost,
+    or its worker was killed); returns how many. A job woken twice runs once: the lease."""
+    now = now or timezone.now()
+    ids = list(
+        _stalled(now)
+        .exclude(status=Status.QUEUED, created_at__gte=now - QUEUED_GRACE)
+        .order_by("id")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+    for job_id in ids:
+        enqueue_quietly(segment_enrolment_task, job_id)
+    if ids:
+        logger.info("Segment enrolment sweep: woke %s job(s) %s", len(ids), ids)
+    return len(ids)
+
+
+def segment_enrolment_problems(limit: int) -> list[Problem]:
+    """Failed jobs, and running ones whose worker stopped renewing its lease."""
+    now = timezone.now()
+    jobs = (
+        SegmentEnrolment.objects.filter(
+            Q(status=Status.FAILED) | Q(status=Status.RUNNING, lease_until__lt=now)
+        )
+        .select_related("sequence")
+        .order_by("-id")[:limit]
+    )
+    return [
+        Problem(
+            pk=job.pk,
+            title=f"“{job.segment_name}” into {job.sequence.name} · "
+            f"{job.members:,} of {job.total or 0:,}",
+            state=job.get_status_display()
+            + (" (its worker stopped)" if job.status == Status.RUNNING else ""),
+            detail=job.message,
+            since=job.created_at,
+            url=job.get_absolute_url(),
+        )
+        for job in jobs
+    ]
+
+
+def segment_enrolment_retry(pk: int) -> bool:
+    job = SegmentEnrolment.objects.filter(pk=pk).first()
+    return job is not None and segment_enrolment_resume(job=job)
 
 
 def _enrol(chunk, job: SegmentEnrolment) -> tuple[dict, int]:

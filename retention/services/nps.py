@@ -1,22 +1,36 @@
 """NPS surveys: runs to a contact segment or to the contacts of paying accounts (throttled), the
 single-use answer, and what an answer sets off (a task for a detractor, an advocate for a
-promoter)."""
+promoter).
+
+A run is a durable job (``crm.work``): queued by the manager, leased by the worker that sends
+it, batch by batch, and taken up by the sweep if its message is lost or its worker dies."""
 
 import datetime as dt
 import secrets
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import OperationalError, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.faults import SimulatedKill
 from crm.models import Contact
 from crm.segments.selectors import segment_members, segments_usable_by
 from crm.services.outbox import OutboxMessage, email_queue_many
 from crm.services.timeline import system_event, task_create
-from retention.choices import PAYING_STATUSES, NpsCategory, nps_category
+from crm.work import (
+    Problem,
+    enqueue_quietly,
+    lease_end,
+    lease_free,
+    lease_release,
+    lease_take,
+    worker_name,
+)
+from retention.choices import PAYING_STATUSES, NpsCategory, NpsRunStatus, nps_category
 from retention.models import Advocate, NpsRun, NpsSurvey, Subscription
 from retention.tasks import nps_run_send as nps_run_send_task
 
@@ -63,12 +77,12 @@ def nps_run_create(*, name: str, user=None, segment=None) -> NpsRun:
 
 
 def nps_run_start(*, name: str, user, segment=None) -> NpsRun:
-    """Create a run (named "NPS <date>" when no name is given) and send it in the background
-    once the run is committed."""
+    """Create a run (named "NPS <date>" when no name is given), queued, and wake a worker to send
+    it once the run is committed; if that message is lost, the sweep finds the queued run."""
     run = nps_run_create(
         name=name.strip() or f"NPS {timezone.localdate()}", user=user, segment=segment
     )
-    transaction.on_commit(lambda: nps_run_send_task.delay(run.pk))
+    transaction.on_commit(lambda: enqueue_quietly(nps_run_send_task, run.pk))
     return run
 
 
@@ -79,63 +93,186 @@ def survey_url(survey: NpsSurvey) -> str:
     return getattr(settings, "SITE_URL", "") + reverse("support:survey", args=[token])
 
 
-def nps_run_send(*, run_id: int, batch_size: int = 500) -> int:
+class _LeaseLost(Exception):
+    pass
+
+
+def nps_run_send(
+    *,
+    run_id: int,
+    batch_size: int = 500,
+    owner: str | None = None,
+    crash_after_batches: int | None = None,
+) -> int:
     """Send a run to every eligible contact, in batches, once: survey rows are unique per run
     and contact, and each email's key names its survey (one bulk outbox insert per batch).
-    Returns how many were sent now."""
-    run = NpsRun.objects.select_related("segment", "created_by").filter(pk=run_id).first()
-    if run is None:
+    Returns how many were sent now.
+
+    The run is leased first (queued → sending), so a second worker woken for it returns at
+    once; each batch commits its surveys, their emails, the progress and a renewed lease
+    together. A run whose worker died is taken up by the sweep when the lease runs out and goes
+    on with the contacts not yet asked. ``crash_after_batches`` is for tests."""
+    owner = owner or worker_name()
+    runs = NpsRun.objects.filter(pk=run_id, status__in=[NpsRunStatus.QUEUED, NpsRunStatus.SENDING])
+    if not lease_take(runs, owner=owner, status=NpsRunStatus.SENDING):
         return 0
-    contact_type_id = ContentType.objects.get_for_model(Contact).pk
+    run = NpsRun.objects.select_related("segment", "created_by").get(pk=run_id)
+    mine = NpsRun.objects.filter(pk=run.pk, lease_owner=owner)
     sent = 0
-    while True:
-        now = timezone.now()
-        with transaction.atomic():
-            batch = list(
-                eligible_contacts(now=now, run=run)
-                .exclude(nps_surveys__run=run)
-                .order_by("pk")
-                .values_list("pk", "account_id")[:batch_size]
+    try:
+        if run.total is None:
+            mine.update(
+                total=eligible_contacts(run=run).count(),
+                started_at=timezone.now(),
+                lease_until=lease_end(),
             )
-            if not batch:
-                break
-            NpsSurvey.objects.bulk_create(
-                [
-                    NpsSurvey(
-                        run=run,
-                        contact_id=contact_id,
-                        account_id=account_id,
-                        key=secrets.token_urlsafe(24),
-                        sent_at=now,
-                    )
-                    for contact_id, account_id in batch
-                ],
-                ignore_conflicts=True,
-            )
-            created = NpsSurvey.objects.filter(
+        batches = 0
+        while created := _send_batch(run, owner, batch_size):
+            sent += created
+            batches += 1
+            if crash_after_batches is not None and batches >= crash_after_batches:
+                raise SimulatedKill
+    except _LeaseLost:
+        return sent
+    except (OperationalError, SoftTimeLimitExceeded):
+        # A database hiccup (the task retries) or the time limit: given back still sending, so a
+        # retry or the next sweep goes on with the contacts not yet asked.
+        lease_release(mine, owner=owner)
+        raise
+    except Exception as exc:
+        lease_release(
+            mine,
+            owner=owner,
+            status=NpsRunStatus.FAILED,
+            message=f"Stopped on an unexpected error ({type(exc).__name__}); the surveys "
+            "before it are sent. Retry once it is fixed.",
+        )
+        raise
+    lease_release(
+        mine,
+        owner=owner,
+        status=NpsRunStatus.DONE,
+        finished_at=timezone.now(),
+        sent_count=NpsSurvey.objects.filter(run=run).count(),
+    )
+    return sent
+
+
+def _send_batch(run: NpsRun, owner: str, batch_size: int) -> int:
+    """Ask the next ``batch_size`` contacts in one transaction; how many were asked (0: done)."""
+    contact_type_id = ContentType.objects.get_for_model(Contact).pk
+    now = timezone.now()
+    with transaction.atomic():
+        # The run row is the batch's lock: a run that lost its lease meanwhile finds out here.
+        locked = NpsRun.objects.select_for_update().filter(pk=run.pk).first()
+        if locked is None or locked.lease_owner != owner or locked.status != NpsRunStatus.SENDING:
+            raise _LeaseLost
+        batch = list(
+            eligible_contacts(now=now, run=run)
+            .exclude(nps_surveys__run=run)
+            .order_by("pk")
+            .values_list("pk", "account_id")[:batch_size]
+        )
+        if not batch:
+            return 0
+        NpsSurvey.objects.bulk_create(
+            [
+                NpsSurvey(
+                    run=run,
+                    contact_id=contact_id,
+                    account_id=account_id,
+                    key=secrets.token_urlsafe(24),
+                    sent_at=now,
+                )
+                for contact_id, account_id in batch
+            ],
+            ignore_conflicts=True,
+        )
+        created = list(
+            NpsSurvey.objects.filter(
                 run=run, contact_id__in=[contact_id for contact_id, _ in batch]
             ).select_related("contact")
-            sent += email_queue_many(
-                messages=[
-                    OutboxMessage(
-                        to_email=survey.contact.email,
-                        subject=f"How likely are you to recommend us, {survey.contact.first_name}?".replace(
-                            " ,", ","
-                        ).replace(" ?", "?"),
-                        body_text=(
-                            f"Hello {survey.contact.full_name},\n\nOn a scale from 0 to 10, how "
-                            f"likely are you to recommend us to a friend or colleague? One click:"
-                            f"\n\n{survey_url(survey)}\n\nThank you!\n"
-                        ),
-                        idempotency_key=f"retention:nps:{survey.pk}",
-                        content_type_id=contact_type_id,
-                        object_id=survey.contact_id,
-                    )
-                    for survey in created
-                ]
-            )
-    NpsRun.objects.filter(pk=run.pk).update(sent_count=NpsSurvey.objects.filter(run=run).count())
-    return sent
+        )
+        email_queue_many(
+            messages=[
+                OutboxMessage(
+                    to_email=survey.contact.email,
+                    subject=f"How likely are you to recommend us, {survey.contact.first_name}?".replace(
+                        " ,", ","
+                    ).replace(" ?", "?"),
+                    body_text=(
+                        f"Hello {survey.contact.full_name},\n\nOn a scale from 0 to 10, how "
+                        f"likely are you to recommend us to a friend or colleague? One click:"
+                        f"\n\n{survey_url(survey)}\n\nThank you!\n"
+                    ),
+                    idempotency_key=f"retention:nps:{survey.pk}",
+                    content_type_id=contact_type_id,
+                    object_id=survey.contact_id,
+                )
+                for survey in created
+            ]
+        )
+        NpsRun.objects.filter(pk=run.pk).update(
+            sent_count=F("sent_count") + len(created), lease_until=lease_end()
+        )
+    return len(created)
+
+
+#: A queued run younger than this is left to the message that queued it.
+QUEUED_GRACE = dt.timedelta(seconds=10)
+
+
+def nps_run_sweep(*, now=None) -> int:
+    """Wake a worker for every queued or sending run no live worker holds (its message was lost,
+    or its worker was killed); returns how many. A run woken twice is sent once: the lease."""
+    now = now or timezone.now()
+    ids = list(
+        NpsRun.objects.filter(lease_free(now))
+        .filter(
+            Q(status=NpsRunStatus.SENDING)
+            | Q(status=NpsRunStatus.QUEUED, created_at__lt=now - QUEUED_GRACE)
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[:100]
+    )
+    for run_id in ids:
+        enqueue_quietly(nps_run_send_task, run_id)
+    return len(ids)
+
+
+def nps_run_problems(limit: int) -> list[Problem]:
+    """Failed runs, and sending ones whose worker stopped renewing its lease."""
+    now = timezone.now()
+    runs = NpsRun.objects.filter(
+        Q(status=NpsRunStatus.FAILED) | Q(status=NpsRunStatus.SENDING, lease_until__lt=now)
+    ).order_by("-id")[:limit]
+    return [
+        Problem(
+            pk=run.pk,
+            title=f"{run.name} · {run.sent_count:,} of {run.total or 0:,} asked",
+            state=run.get_status_display()
+            + (" (its worker stopped)" if run.status == NpsRunStatus.SENDING else ""),
+            detail=run.message,
+            since=run.created_at,
+            url=reverse("admin:retention_npsrun_change", args=[run.pk]),
+        )
+        for run in runs
+    ]
+
+
+def nps_run_retry(pk: int) -> bool:
+    """Send a failed run again (each contact still once), or wake a worker for a stalled one."""
+    now = timezone.now()
+    restarted = NpsRun.objects.filter(pk=pk, status=NpsRunStatus.FAILED).update(
+        status=NpsRunStatus.QUEUED, message="", lease_owner="", lease_until=None
+    )
+    stalled = NpsRun.objects.filter(
+        lease_free(now), pk=pk, status__in=[NpsRunStatus.QUEUED, NpsRunStatus.SENDING]
+    )
+    if not restarted and not stalled.exists():
+        return False
+    transaction.on_commit(lambda: enqueue_quietly(nps_run_send_task, pk))
+    return True
 
 
 @transaction.atomic

@@ -46,6 +46,76 @@ def episodes_needing_playbook():
     ).values_list("pk", flat=True)
 
 
+#: An episode younger than this is left to the message the health recompute sent for it.
+PLAYBOOK_GRACE = dt.timedelta(seconds=60)
+
+
+def risk_playbooks_run_due(*, limit: int = 5000) -> int:
+    """Run the playbook of every open episode that has none yet (each once: its claim);
+    one episode's error is logged and does not stop the others. Returns how many acted."""
+    acted = 0
+    for episode_id in list(episodes_needing_playbook().order_by("pk")[:limit]):
+        try:
+            acted += risk_playbook_run(episode_id=episode_id)
+        except Exception:
+            logger.exception("The playbook of risk episode %s failed", episode_id)
+    return acted
+
+
+def risk_playbook_sweep(*, now=None) -> int:
+    """Wake a worker for the playbooks of risk episodes that should have run by now (their
+    message was lost with a flushed broker, or the worker died mid-way: a playbook commits
+    whole or not at all). Returns 1 when it woke one, else 0."""
+    from crm.work import enqueue_quietly
+    from retention.tasks import risk_playbooks_due
+
+    now = now or timezone.now()
+    due = RiskEpisode.objects.filter(
+        closed_at__isnull=True, playbook_run_at__isnull=True, opened_at__lt=now - PLAYBOOK_GRACE
+    )
+    if not due.exists():
+        return 0
+    return int(enqueue_quietly(risk_playbooks_due))
+
+
+def risk_playbook_problems(limit: int):
+    """Open episodes whose playbook has not run an hour after they opened."""
+    from crm.work import Problem
+
+    late = timezone.now() - dt.timedelta(hours=1)
+    episodes = (
+        RiskEpisode.objects.filter(
+            closed_at__isnull=True, playbook_run_at__isnull=True, opened_at__lt=late
+        )
+        .select_related("account")
+        .order_by("-id")[:limit]
+    )
+    return [
+        Problem(
+            pk=episode.pk,
+            title=f"At risk: {episode.account.name} ({episode.get_reason_display().lower()})",
+            state="Playbook not run",
+            detail="",
+            since=episode.opened_at,
+            url=reverse("account_detail", args=[episode.account_id]),
+        )
+        for episode in episodes
+    ]
+
+
+def risk_playbook_retry(pk: int) -> bool:
+    """Wake a worker for one episode's playbook (it still acts at most once)."""
+    from crm.work import enqueue_quietly
+    from retention.tasks import risk_playbook
+
+    if not RiskEpisode.objects.filter(
+        pk=pk, closed_at__isnull=True, playbook_run_at__isnull=True
+    ).exists():
+        return False
+    transaction.on_commit(lambda: enqueue_quietly(risk_playbook, pk))
+    return True
+
+
 @transaction.atomic
 def risk_playbook_run(*, episode_id: int) -> bool:
     """Run the playbook of one risk episode, once: the episode is claimed with a conditional

@@ -152,6 +152,35 @@ def test_manager_refit_queues_one_task(manager_client, values, monkeypatch,
     assert "Refit running" in manager_client.get(URL).content.decode()
 
 
+def test_a_refit_whose_message_was_lost_or_whose_worker_died_is_started_by_the_sweep(
+    manager, values, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr(tasks.clv_refit, "delay", lambda: queued.append(1))
+    # Given a refit a manager asked for, whose message never reached a worker
+    with django_capture_on_commit_callbacks(execute=False):
+        assert services.clv_refit_request(user=manager)
+    assert services.jobs_sweep() == 0  # just asked: its own message may be on the way
+    later = timezone.now() + dt.timedelta(minutes=1)
+    assert services.jobs_sweep(now=later) == 1 and queued == [1]
+
+    # And a fit whose worker was killed: its lease ran out
+    services.job_claim(services.CLV_REFIT)
+    JobLock.objects.filter(name=services.CLV_REFIT).update(
+        lease_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert not services.clv_refit_status().is_running
+    assert services.jobs_sweep() == 1 and queued == [1, 1]
+    lock = services.clv_refit_status()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.jobs_retry(lock.pk)
+    assert queued == [1, 1, 1]
+
+    # Once a run has fitted (or explained why not), there is nothing to sweep
+    tasks.clv_refit.run()
+    assert services.jobs_sweep(now=later) == 0 and services.jobs_problems(10) == []
+
+
 def test_reps_cannot_refit(rep_client):
     assert rep_client.post(REFIT).status_code == 404
     assert rep_client.get(REFIT).status_code == 405

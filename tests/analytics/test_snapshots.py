@@ -60,11 +60,38 @@ def test_a_run_while_another_holds_the_job_does_nothing(today_data):
     services.job_claim(services.DAILY_SNAPSHOTS)
     assert tasks.daily_snapshots.run() is None
     assert not DailyMetric.objects.exists()
-    # A claim older than the time limit is stale: the next run takes over.
+    # A claim whose lease ran out belongs to a dead worker: the next run takes over.
     JobLock.objects.filter(name=services.DAILY_SNAPSHOTS).update(
-        running_since=timezone.now() - dt.timedelta(hours=2)
+        lease_until=timezone.now() - dt.timedelta(seconds=1)
     )
     assert tasks.daily_snapshots.run() == 5
+
+
+def test_a_run_killed_mid_way_is_started_again_by_the_sweep(today_data, monkeypatch):
+    from crm.registry import work
+
+    woken = []
+    monkeypatch.setattr(tasks.daily_snapshots, "delay", lambda: woken.append("snapshots"))
+    # Given a run whose worker died: claimed, never released
+    claimed_at = services.job_claim(services.DAILY_SNAPSHOTS)
+    lock = JobLock.objects.get(name=services.DAILY_SNAPSHOTS)
+    assert lock.is_running and lock.lease_owner
+    assert lock.lease_until == claimed_at + services.LEASES[services.DAILY_SNAPSHOTS]
+    assert services.jobs_sweep() == 0 and services.jobs_problems(10) == []
+
+    # When its lease has run out, the sweep starts the job again
+    JobLock.objects.filter(pk=lock.pk).update(lease_until=timezone.now() - dt.timedelta(seconds=1))
+    lock.refresh_from_db()
+    assert not lock.is_running
+    [problem] = services.jobs_problems(10)
+    assert "worker died" in problem.state
+    assert work.get("analytics_jobs").call("sweep") == 1 and woken == ["snapshots"]
+
+    # Then the run it woke takes the job over, once, and nothing is left to sweep
+    assert tasks.daily_snapshots.run() == 5
+    assert services.jobs_sweep() == 0 and services.jobs_problems(10) == []
+    lock.refresh_from_db()
+    assert (lock.running_since, lock.lease_owner, lock.lease_until) == (None, "", None)
 
 
 def test_pipeline_over_time_for_the_manager(manager_client, today_data):

@@ -126,6 +126,7 @@ class NpsRunFactory(factory.django.DjangoModelFactory):
         model = NpsRun
 
     name = factory.Sequence(lambda n: f"NPS run {n}")
+    status = "done"
 
 
 class NpsSurveyFactory(factory.django.DjangoModelFactory):

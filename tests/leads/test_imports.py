@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from crm.choices import Role
+from crm.faults import SimulatedKill
 from leads.choices import DedupePolicy, ImportStatus
 from leads.models import ImportJob, ImportMapping, Lead
 from leads.services import imports
@@ -98,7 +99,7 @@ def test_import_assigns_round_robin_by_rules(admin):
 def test_crash_mid_run_resumes_without_duplicates(admin):
     text = "Last name,Email\n" + "".join(f"L{i},l{i}@x.example\n" for i in range(25))
     job = _job(admin, text=text)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(SimulatedKill):
         imports.import_run(job_id=job.pk, chunk_size=10, crash_after_chunks=2)
     job.refresh_from_db()
     assert job.processed_rows == 21 and Lead.objects.count() == 20

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.faults import SimulatedKill
 from crm.models import Activity
 from crm.segments.choices import SegmentTarget
 from leads.choices import EnrollmentState, LeadStatus, SegmentEnrolmentStatus
@@ -12,6 +13,7 @@ from leads.models import Enrollment, SegmentEnrolment
 from leads.services import sequences
 from leads.services.segment_enrolments import (
     segment_enrolment_claim,
+    segment_enrolment_problems,
     segment_enrolment_queue,
     segment_enrolment_run,
 )
@@ -97,36 +99,38 @@ def test_a_segment_joins_once_with_each_skip_counted_whatever_the_chunks(
 def test_a_crash_mid_way_resumes_from_the_last_chunk_and_enrols_nobody_twice(mixed, rep, sequence):
     # Given a run that dies after two committed chunks of two leads
     job = segment_enrolment_queue(segment=mixed["segment"], sequence=sequence, user=rep)
-    with pytest.raises(RuntimeError):
-        segment_enrolment_run(job_id=job.pk, token="first", chunk_size=2, crash_after_chunks=2)
+    with pytest.raises(SimulatedKill):
+        segment_enrolment_run(job_id=job.pk, owner="first", chunk_size=2, crash_after_chunks=2)
     job.refresh_from_db()
     assert job.status == SegmentEnrolmentStatus.RUNNING and job.members == 4
     assert 0 < job.percent < 100
     halfway = Enrollment.objects.filter(sequence=sequence).count()
 
     # When a second message for the job arrives while the first run still holds it
-    assert segment_enrolment_run(job_id=job.pk, token="other").members == 4
+    assert segment_enrolment_run(job_id=job.pk, owner="other").members == 4
     # And the retried task (the same token) takes it up again
-    job = segment_enrolment_run(job_id=job.pk, token="first", chunk_size=2)
+    job = segment_enrolment_run(job_id=job.pk, owner="first", chunk_size=2)
 
     # Then every member was counted once and nobody enrolled twice
     assert counts(job) == (9, 3, 1, 3, 2, 6)
     assert Enrollment.objects.filter(sequence=sequence).count() == 4 >= halfway
     assert Activity.objects.filter(summary__contains="3 leads of the segment").count() == 1
     # And a late duplicate run of a finished job changes nothing
-    assert counts(segment_enrolment_run(job_id=job.pk, token="late")) == counts(job)
+    assert counts(segment_enrolment_run(job_id=job.pk, owner="late")) == counts(job)
 
 
-def test_a_run_gone_silent_is_taken_over(mixed, rep, sequence):
+def test_a_run_gone_silent_is_taken_over_when_its_lease_runs_out(mixed, rep, sequence):
     job = segment_enrolment_queue(segment=mixed["segment"], sequence=sequence, user=rep)
-    with pytest.raises(RuntimeError):
-        segment_enrolment_run(job_id=job.pk, token="dead", chunk_size=2, crash_after_chunks=1)
-    now = timezone.now()
-    assert not segment_enrolment_claim(job_id=job.pk, token="new", now=now)
-    later = now + timezone.timedelta(minutes=11)
-    assert segment_enrolment_claim(job_id=job.pk, token="new", now=later)
-    job = segment_enrolment_run(job_id=job.pk, token="new", chunk_size=2)
+    with pytest.raises(SimulatedKill):
+        segment_enrolment_run(job_id=job.pk, owner="dead", chunk_size=2, crash_after_chunks=1)
+    assert not segment_enrolment_claim(job_id=job.pk, owner="new")
+    SegmentEnrolment.objects.filter(pk=job.pk).update(
+        lease_until=timezone.now() - timezone.timedelta(seconds=1)
+    )
+    assert segment_enrolment_claim(job_id=job.pk, owner="new")
+    job = segment_enrolment_run(job_id=job.pk, owner="new", chunk_size=2)
     assert counts(job) == (9, 3, 1, 3, 2, 6)
+    assert (job.lease_owner, job.lease_until) == ("", None)
 
 
 def test_the_task_returns_quietly_when_the_job_is_gone():
@@ -290,30 +294,87 @@ def test_admins_read_the_jobs_in_django_admin(admin_client_, rep, mixed, sequenc
 def test_a_stalled_job_offers_to_resume_and_a_fresh_one_does_not(
     rep_client, rep, sequence, mixed, django_capture_on_commit_callbacks
 ):
-    # Given a job whose run died 11 minutes after its last chunk
+    # Given a job whose run died after its first chunk
     job = segment_enrolment_queue(segment=mixed["segment"], sequence=sequence, user=rep)
-    with pytest.raises(RuntimeError):
-        segment_enrolment_run(job_id=job.pk, token="dead", chunk_size=2, crash_after_chunks=1)
+    with pytest.raises(SimulatedKill):
+        segment_enrolment_run(job_id=job.pk, owner="dead", chunk_size=2, crash_after_chunks=1)
     resume = reverse("leads:segment_enrolment_resume", args=[job.pk])
     assert "Resume" not in rep_client.get(job.get_absolute_url()).content.decode()
     with django_capture_on_commit_callbacks() as callbacks:
         rep_client.post(resume)
     assert not callbacks  # still running: nothing to resume
     SegmentEnrolment.objects.filter(pk=job.pk).update(
-        heartbeat_at=timezone.now() - timezone.timedelta(minutes=11)
-    )
+        lease_until=timezone.now() - timezone.timedelta(seconds=1)
+    )  # and its lease ran out
     # When the user resumes it
     assert "Resume" in rep_client.get(job.get_absolute_url()).content.decode()
     with django_capture_on_commit_callbacks() as callbacks:
         rep_client.post(resume)
     # Then a new run takes it over and finishes it with the right totals
     assert len(callbacks) == 1
-    assert counts(segment_enrolment_run(job_id=job.pk, token="new")) == (9, 3, 1, 3, 2, 6)
+    assert counts(segment_enrolment_run(job_id=job.pk, owner="new")) == (9, 3, 1, 3, 2, 6)
 
 
 def test_a_job_deleted_mid_way_stops_quietly(rep, sequence, mixed):
     job = segment_enrolment_queue(segment=mixed["segment"], sequence=sequence, user=rep)
-    with pytest.raises(RuntimeError):
-        segment_enrolment_run(job_id=job.pk, token="t", chunk_size=2, crash_after_chunks=1)
+    with pytest.raises(SimulatedKill):
+        segment_enrolment_run(job_id=job.pk, owner="t", chunk_size=2, crash_after_chunks=1)
     sequence.delete()  # takes its enrolments and the job with it
-    assert segment_enrolment_run(job_id=job.pk, token="t", chunk_size=2) is None
+    assert segment_enrolment_run(job_id=job.pk, owner="t", chunk_size=2) is None
+
+
+def test_the_sweep_takes_up_a_job_whose_message_was_lost_or_whose_worker_died(
+    mixed, rep, sequence, monkeypatch
+):
+    from leads.services.segment_enrolments import segment_enrolment_sweep
+
+    woken = []
+    monkeypatch.setattr(segment_enrolment_task, "delay", lambda job_id: woken.append(job_id))
+    # Given a job whose message was lost, and one whose worker died after a chunk
+    lost = segment_enrolment_queue(segment=mixed["segment"], sequence=sequence, user=rep)
+    dead = segment_enrolment_queue(segment=mixed["segment"], sequence=sequence, user=rep)
+    with pytest.raises(SimulatedKill):
+        segment_enrolment_run(job_id=dead.pk, owner="dead", chunk_size=2, crash_after_chunks=1)
+    assert segment_enrolment_sweep() == 0  # the lost one is fresh, the dead one's lease holds
+
+    # When the sweep runs after the queue's grace and the dead run's lease
+    SegmentEnrolment.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timezone.timedelta(minutes=1)
+    )
+    SegmentEnrolment.objects.filter(pk=dead.pk).update(
+        lease_until=timezone.now() - timezone.timedelta(seconds=1)
+    )
+    [problem] = segment_enrolment_problems(10)
+    assert problem.pk == dead.pk and "worker stopped" in problem.state
+    assert segment_enrolment_sweep() == 2 and sorted(woken) == sorted([lost.pk, dead.pk])
+
+    # Then the runs it woke finish both, each member counted and enrolled once
+    for job in (lost, dead):
+        job = segment_enrolment_run(job_id=job.pk, chunk_size=2)
+        assert job.status == SegmentEnrolmentStatus.DONE
+    lost.refresh_from_db()
+    dead.refresh_from_db()
+    assert lost.members == dead.members == 9 and lost.enrolled + dead.enrolled == 3
+    assert Enrollment.objects.filter(sequence=sequence).count() == 4
+    assert segment_enrolment_sweep() == 0 and segment_enrolment_problems(10) == []
+
+
+def test_an_unexpected_error_fails_the_job_for_a_person_to_resume(
+    mixed, rep, sequence, monkeypatch
+):
+    from leads.services import segment_enrolments
+
+    job = segment_enrolment_queue(segment=mixed["segment"], sequence=sequence, user=rep)
+
+    def broken(chunk, job):
+        raise ValueError("bad")
+
+    monkeypatch.setattr(segment_enrolments, "_enrol", broken)
+    with pytest.raises(ValueError):
+        segment_enrolment_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == SegmentEnrolmentStatus.FAILED and "unexpected error" in job.message
+    assert job.lease_owner == "" and segment_enrolments.segment_enrolment_sweep() == 0
+    monkeypatch.undo()
+    assert segment_enrolments.segment_enrolment_retry(job.pk)
+    assert counts(segment_enrolment_run(job_id=job.pk)) == (9, 3, 1, 3, 2, 6)

@@ -176,3 +176,55 @@ def test_at_risk_list(rep_client, rep, account, other_account, django_assert_max
     assert names == ["Acme GmbH"]  # the other account is rep2's
     response = rep_client.get(reverse("retention:at_risk"), {"q": "acme", "colour": "red"})
     assert len(response.context["object_list"]) == 1
+
+
+def test_a_playbook_whose_message_was_lost_is_run_by_the_sweep_once(
+    account, manager, rep, monkeypatch
+):
+    from crm.registry import work
+    from retention import tasks
+
+    woken = []
+    monkeypatch.setattr(tasks.risk_playbooks_due, "delay", lambda: woken.append(1))
+    # Given an episode opened by a recompute whose playbook message was lost
+    now = timezone.now()
+    episode = RiskEpisode.objects.create(
+        account=account, reason="red", opened_at=now, opened_score=20
+    )
+    assert risk.risk_playbook_sweep() == 0  # just opened: its own message may be on the way
+    assert risk.risk_playbook_problems(10) == []
+
+    # When the sweep runs a few minutes later
+    later = now + dt.timedelta(minutes=2)
+    assert risk.risk_playbook_sweep(now=later) == 1 and woken == [1]
+    assert tasks.risk_playbooks_due.run() == 1
+
+    # Then the playbook acted once, and neither the sweep nor a second run acts again
+    episode.refresh_from_db()
+    assert episode.playbook_run_at is not None
+    assert Task.objects.filter(assignee=rep).count() == len(risk.playbook_steps())
+    assert OutboundEmail.objects.filter(to_email=manager.email).count() == 1
+    assert work.get("risk_playbooks").call("sweep") == 0
+    assert risk.risk_playbooks_run_due() == 0
+
+
+def test_operators_see_a_playbook_an_hour_late_and_can_retry_it(account, monkeypatch):
+    from retention import tasks
+
+    woken = []
+    monkeypatch.setattr(tasks.risk_playbook, "delay", lambda pk: woken.append(pk))
+    episode = RiskEpisode.objects.create(
+        account=account,
+        reason="red",
+        opened_at=timezone.now() - dt.timedelta(hours=2),
+        opened_score=20,
+    )
+    [problem] = risk.risk_playbook_problems(10)
+    assert problem.pk == episode.pk and account.name in problem.title
+
+    from django.db import transaction
+
+    with transaction.atomic():
+        assert risk.risk_playbook_retry(episode.pk)
+    RiskEpisode.objects.filter(pk=episode.pk).update(playbook_run_at=timezone.now())
+    assert not risk.risk_playbook_retry(episode.pk)

@@ -4,12 +4,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.faults import SimulatedKill
 from crm.models import OutboundEmail, Task
+from crm.registry import work
 from retention.models import Advocate, NpsRun, NpsSurvey
 from retention.services import nps
 from support import surveys
 from tests.factories.crm import ContactFactory
-from tests.factories.retention import SubscriptionFactory
+from tests.factories.retention import NpsRunFactory, SubscriptionFactory
 from tests.factories.segments import SegmentFactory, condition
 from tests.factories.segments import group as segment_group
 from tests.visibility import assert_hidden
@@ -42,7 +44,8 @@ def test_a_run_goes_to_consenting_contacts_of_paying_accounts_once_per_90_days(c
     assert "/surveys/" in email.body_text
 
     NpsSurvey.objects.update(sent_at=timezone.now() - dt.timedelta(days=91))
-    assert nps.nps_run_send(run_id=second.pk) == 1
+    assert nps.nps_run_send(run_id=second.pk) == 0  # a sent run is done
+    assert nps.nps_run_send(run_id=nps.nps_run_create(name="Q2").pk) == 1
 
 
 def survey_link(customer):
@@ -188,3 +191,117 @@ def test_a_run_without_a_name_is_named_after_its_day(
     assert response.status_code == 302
     run = NpsRun.objects.get()
     assert (run.name, sent) == (f"NPS {timezone.localdate()}", [run.pk])
+
+
+def _asked_contacts(account, count):
+    SubscriptionFactory(account=account)
+    return [ContactFactory(account=account, email_consent=True) for _ in range(count)]
+
+
+def test_a_run_is_queued_then_sent_with_its_progress(manager, account):
+    _asked_contacts(account, 3)
+    run = nps.nps_run_create(name="Q3", user=manager)
+    assert run.status == "queued"
+
+    assert nps.nps_run_send(run_id=run.pk, batch_size=2) == 3
+
+    run.refresh_from_db()
+    assert (run.status, run.total, run.sent_count) == ("done", 3, 3)
+    assert run.started_at and run.finished_at and (run.lease_owner, run.lease_until) == ("", None)
+
+
+def test_a_second_worker_finds_the_run_held_and_sends_nothing(manager, account):
+    _asked_contacts(account, 5)
+    run = nps.nps_run_create(name="Q3", user=manager)
+    with pytest.raises(SimulatedKill):
+        nps.nps_run_send(run_id=run.pk, batch_size=2, owner="first", crash_after_batches=1)
+
+    assert nps.nps_run_send(run_id=run.pk, batch_size=2, owner="second") == 0
+    run.refresh_from_db()
+    assert (run.status, run.sent_count, run.lease_owner) == ("sending", 2, "first")
+    assert OutboundEmail.objects.count() == 2
+
+
+def test_a_killed_run_is_taken_up_by_the_sweep_and_asks_each_contact_once(
+    manager, account, monkeypatch
+):
+    from retention import tasks
+
+    woken = []
+    monkeypatch.setattr(tasks.nps_run_send, "delay", lambda run_id: woken.append(run_id))
+    contacts = _asked_contacts(account, 5)
+    run = nps.nps_run_create(name="Q3", user=manager)
+    for owner, progress in (("first", "2 of 5"), ("second", "4 of 5")):
+        with pytest.raises(SimulatedKill):
+            nps.nps_run_send(run_id=run.pk, batch_size=2, owner=owner, crash_after_batches=1)
+        assert nps.nps_run_sweep() == 0  # its lease still holds
+        NpsRun.objects.filter(pk=run.pk).update(
+            lease_until=timezone.now() - dt.timedelta(seconds=1)
+        )
+        [problem] = nps.nps_run_problems(10)
+        assert "worker stopped" in problem.state and progress in problem.title
+        assert nps.nps_run_sweep() == 1 and woken[-1] == run.pk
+
+    assert nps.nps_run_send(run_id=run.pk, batch_size=2, owner="third") == 1
+    run.refresh_from_db()
+    assert (run.status, run.total, run.sent_count) == ("done", 5, 5)
+    assert sorted(NpsSurvey.objects.values_list("contact_id", flat=True)) == sorted(
+        c.pk for c in contacts
+    )
+    assert OutboundEmail.objects.count() == 5
+    assert nps.nps_run_sweep() == 0 and nps.nps_run_problems(10) == []
+
+
+def test_a_started_run_whose_message_was_lost_is_found_by_the_sweep(manager, account, monkeypatch):
+    from retention import tasks
+
+    woken = []
+    monkeypatch.setattr(tasks.nps_run_send, "delay", lambda run_id: woken.append(run_id))
+    _asked_contacts(account, 2)
+    run = nps.nps_run_create(name="Lost", user=manager)  # its message never reached a worker
+    assert nps.nps_run_sweep() == 0  # a fresh run's message may be on its way
+    NpsRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - dt.timedelta(minutes=1))
+    NpsRunFactory(name="Old and sent")
+
+    assert work.get("nps_runs").call("sweep") == 1 and woken == [run.pk]
+    assert nps.nps_run_send(run_id=run.pk) == 2
+
+
+def test_an_unexpected_error_fails_the_run_and_a_retry_sends_the_rest_once(
+    manager, account, monkeypatch, django_capture_on_commit_callbacks
+):
+    from retention import tasks
+
+    monkeypatch.setattr(tasks.nps_run_send, "delay", lambda run_id: None)
+    _asked_contacts(account, 3)
+    run = nps.nps_run_create(name="Q3", user=manager)
+    real = nps.survey_url
+    calls = []
+
+    def broken(survey):
+        calls.append(1)
+        if len(calls) > 2:
+            raise ValueError("no site")
+        return real(survey)
+
+    monkeypatch.setattr(nps, "survey_url", broken)
+    with pytest.raises(ValueError):
+        nps.nps_run_send(run_id=run.pk, batch_size=2)
+    run.refresh_from_db()
+    assert run.status == "failed" and "unexpected error" in run.message and run.sent_count == 2
+    assert nps.nps_run_sweep() == 0
+    assert "unexpected error" in _nps_page_for(manager)
+
+    monkeypatch.setattr(nps, "survey_url", real)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert work.get("nps_runs").call("retry", run.pk)
+    assert nps.nps_run_send(run_id=run.pk, batch_size=2) == 1
+    assert NpsSurvey.objects.count() == OutboundEmail.objects.count() == 3
+
+
+def _nps_page_for(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.get(reverse("retention:nps")).content.decode()
