@@ -2,13 +2,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from crm.views import customers, health, home, search, segments, timeline, work
+from crm.views import assets, customers, health, home, search, segments, timeline, work
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
+    path("favicon.ico", assets.favicon, name="favicon"),
     path("search/", search.search, name="search"),
     path("accounts/", customers.AccountListView.as_view(), name="account_list"),
     path("accounts/new/", customers.AccountFormView.as_view(), name="account_create"),
