@@ -123,6 +123,22 @@ def test_scripted_behaviour_works_under_the_policy(chromium, live_server):
     width = page.eval_on_selector("[data-progress]", "el => el.style.width")
     assert width.endswith("%")
 
+    # The ticket list's minute poll skips its turn while a ticket is ticked for a bulk action.
+    page.goto(f"{url}/tickets/")
+    poll = (
+        "() => new Promise(done => {"
+        " const poller = document.querySelector('[data-pause-while]');"
+        " let sent = false;"
+        " const seen = () => { sent = true; };"
+        " document.addEventListener('htmx:beforeSend', seen, {once: true});"
+        " htmx.ajax('GET', poller.getAttribute('hx-get'),"
+        "   {source: poller, target: '#list-table'}).then(() => done(sent), () => done(sent));"
+        " setTimeout(() => done(sent), 1000); })"
+    )
+    assert page.evaluate(poll) is True
+    page.locator("#list-table input[name=tickets]").first.check()
+    assert page.evaluate(poll) is False
+
     # Every chart of a dashboard is drawn.
     page.goto(f"{url}/analytics/pipeline/")
     drawn = page.evaluate(
