@@ -2,7 +2,7 @@ from allauth.account import views as account_views
 from django.contrib import admin
 from django.urls import include, path
 
-from crm.views import customers, health, home, me, search, segments, timeline, work
+from crm.views import assets, customers, health, home, me, search, segments, timeline, work
 
 # Django admin has no sign-in form of its own: it sends to the CRM's (lockout, second factor).
 admin.site.login = me.admin_login
@@ -16,6 +16,7 @@ urlpatterns = [
     path("me/", me.user_settings, name="user_settings"),
     path("me/sign-out-everywhere/", me.sign_out_everywhere, name="sign_out_everywhere"),
     path("healthz", health.healthz, name="healthz"),
+    path("favicon.ico", assets.favicon, name="favicon"),
     path("search/", search.search, name="search"),
     path("accounts/", customers.AccountListView.as_view(), name="account_list"),
     path("accounts/new/", customers.AccountFormView.as_view(), name="account_create"),

@@ -21,13 +21,13 @@ class LeadFilterSet(SearchFilterSet):
         field_name="score",
         lookup_expr="gte",
         label="Score from",
-        widget=forms.NumberInput(attrs={"min": 0, "max": 100, "style": "width:6em"}),
+        widget=forms.NumberInput(attrs={"min": 0, "max": 100, "class": "w-6rem"}),
     )
     score_max = django_filters.NumberFilter(
         field_name="score",
         lookup_expr="lte",
         label="Score to",
-        widget=forms.NumberInput(attrs={"min": 0, "max": 100, "style": "width:6em"}),
+        widget=forms.NumberInput(attrs={"min": 0, "max": 100, "class": "w-6rem"}),
     )
     created = DateRangeFilter(field_name="created_at", label="Created between")
     possible_duplicate = django_filters.BooleanFilter(

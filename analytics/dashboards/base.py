@@ -309,15 +309,16 @@ class RenderedFigure:
         return f"figure-{self.figure.key}-data"
 
     def table(self) -> list[list[tuple[str, str]]]:
-        """Rows of (text, inline style) cells; the style shades heatmap cells."""
+        """Rows of (text, CSS class) cells; the class shades heatmap cells (``heat-1`` to
+        ``heat-10``, a tenth of the percent range a step)."""
         return [[self._cell(row.get(c.key), c) for c in self.figure.columns] for row in self.rows]
 
     def _cell(self, value, column: Col) -> tuple[str, str]:
-        style = ""
+        css = ""
         if self.figure.heat and column.fmt == "percent" and value is not None:
-            alpha = max(0.0, min(float(value), 100.0)) / 100 * 0.8
-            style = f"background-color: rgba(25, 135, 84, {alpha:.2f})"
-        return format_cell(value, column.fmt), style
+            level = round(max(0.0, min(float(value), 100.0)) / 10)
+            css = f"heat-{level}" if level else ""
+        return format_cell(value, column.fmt), css
 
     def chart(self) -> dict:
         by_key = {c.key: c for c in self.figure.columns}

@@ -6,9 +6,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
+from crm.security import embeddable
 from leads.forms import WebToLeadForm
 from leads.selectors import campaign_public_get
 from leads.services import sequences
@@ -44,7 +44,7 @@ def rate_limited(request, slug: str) -> bool:
 # cookie browsers drop; it changes nothing of a logged-in user's, so CSRF protects nothing here.
 # Spam is held off by the honeypot and the rate limit instead.
 @csrf_exempt
-@xframe_options_exempt
+@embeddable
 def web_form(request, slug):
     campaign = campaign_public_get(slug=slug, active_only=True)
     if request.method not in ("GET", "POST"):
@@ -68,7 +68,7 @@ def web_form(request, slug):
     return render(request, "leads/public/form.html", {"campaign": campaign, "form": form})
 
 
-@xframe_options_exempt
+@embeddable
 def web_form_thanks(request, slug):
     campaign = campaign_public_get(slug=slug)
     return render(request, "leads/public/thanks.html", {"campaign": campaign})

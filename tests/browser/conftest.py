@@ -7,8 +7,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture
-def browser_page(live_server):
-    """A headless Chromium page (Debian's chromium driven by Playwright)."""
+def chromium(live_server):
+    """Headless Debian chromium driven by Playwright, for tests that open several contexts."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -28,10 +28,16 @@ def browser_page(live_server):
                 "--disable-sync",
             ],
         )
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
         try:
-            yield page
+            yield browser
         finally:
             browser.close()
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def browser_page(chromium):
+    """A headless Chromium page (Debian's chromium driven by Playwright)."""
+    page = chromium.new_page()
+    page.set_default_timeout(15_000)
+    return page

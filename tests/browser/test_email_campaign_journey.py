@@ -42,7 +42,9 @@ def _add_condition(page, criterion):
         before = rows.count()
         page.click("#segment-tree button:text('+ Condition')")
         page.wait_for_function(
-            f"document.querySelectorAll('#segment-tree .seg-condition').length > {before}"
+            # A function, not an expression: Playwright would eval an expression, which the
+            # page's Content-Security-Policy refuses.
+            f"() => document.querySelectorAll('#segment-tree .seg-condition').length > {before}"
         )
         empty = [rows.count() - 1]
     row = "#" + rows.nth(empty[0]).get_attribute("id")

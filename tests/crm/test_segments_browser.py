@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from crm.choices import Role
 from crm.models import Segment
-from tests.browser.conftest import browser_page  # noqa: F401  (the fixture)
+from tests.browser.conftest import browser_page, chromium  # noqa: F401  (the fixtures)
 from tests.factories.crm import AccountFactory, ActivityFactory, ContactFactory, UserFactory
 
 pytestmark = [

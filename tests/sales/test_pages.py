@@ -281,7 +281,7 @@ def test_quote_page_and_status(rep_client, rep, deal, product):
     quote = Quote.objects.get()
     assert response["Location"] == quote.get_absolute_url()
     page = rep_client.get(quote.get_absolute_url()).content.decode()
-    assert quote.number in page and "@media print" in page and "Platform licence" in page
+    assert quote.number in page and "sales/quote.css" in page and "Platform licence" in page
     rep_client.post(reverse("sales:quote_status", args=[quote.pk]), {"status": "accepted"})
     quote.refresh_from_db()
     assert quote.status == "draft"  # not allowed straight from draft

@@ -21,6 +21,8 @@ def tracking_pixel() -> HttpResponse:
     """The 1×1 GIF an open-tracking image answers with, never cached (each open is asked)."""
     response = HttpResponse(PIXEL, content_type="image/gif")
     response["Cache-Control"] = "no-store"
+    # Mail clients that show images in a web page load it from their own origin.
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
 
 
