@@ -71,8 +71,8 @@ def worker_command(concurrency: int = 2) -> list[str]:
 
 
 def beat_command(var_dir) -> list[str]:
-    """Celery beat as ``bin/dev`` starts it: the database scheduler (django-celery-beat), which
-    copies ``CELERY_BEAT_SCHEDULE`` into its tables on start."""
+    """Celery beat as ``bin/dev`` starts it: the database scheduler (``crm.beat``, on
+    django-celery-beat), which copies ``CELERY_BEAT_SCHEDULE`` into its tables on start."""
     return [
         sys.executable,
         "-m",
@@ -83,7 +83,7 @@ def beat_command(var_dir) -> list[str]:
         "--loglevel",
         "INFO",
         "--scheduler",
-        "django",
+        "crm.beat:DatabaseScheduler",
         "--pidfile",
         str(Path(var_dir) / "celerybeat.pid"),
     ]
