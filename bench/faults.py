@@ -769,8 +769,9 @@ def scenario_outage(stack: Stack, rng: random.Random) -> dict:
                 answers.append((current, "read", status))
             time.sleep(0.1)
 
-    threads = [threading.Thread(target=write_loop, args=(s,)) for s in writers]
-    threads.append(threading.Thread(target=read_loop))
+    # Daemons: a run stopped by a signal midway does not wait for them.
+    threads = [threading.Thread(target=write_loop, args=(s,), daemon=True) for s in writers]
+    threads.append(threading.Thread(target=read_loop, daemon=True))
     for thread in threads:
         thread.start()
     time.sleep(5)
@@ -808,6 +809,12 @@ def scenario_outage(stack: Stack, rng: random.Random) -> dict:
     for p, _, status in answers:
         by_phase[p][status] += 1
     alive = {p.name: p.running for p in (stack.worker, stack.beat, stack.web)}
+    # What a process that exited said last: the reason is the figure an operator needs.
+    exits = {
+        p.name: {"code": p.popen.returncode, "log_tail": p.log_tail(2500)}
+        for p in (stack.worker, stack.beat, stack.web)
+        if not p.running
+    }
     # A process that exited is restarted, as a supervisor would, so later runs go on.
     for process in (stack.worker, stack.beat, stack.web):
         if not process.running:
@@ -826,6 +833,7 @@ def scenario_outage(stack: Stack, rng: random.Random) -> dict:
         "confirmed_writes": len(confirmed),
         "lost_confirmed_writes": len(lost),
         "processes_alive_after": alive,
+        "exited": exits,
         "ok": down.get(503, 0) > 0
         and sum(c.get(500, 0) for c in by_phase.values()) == 0
         and not lost
@@ -842,7 +850,7 @@ def table(results: dict) -> str:
         figures = {
             k: v
             for k, v in result.items()
-            if k not in ("ok", "seconds_total", "kill_at_s", "killed_at", "lost_ids")
+            if k not in ("ok", "seconds_total", "kill_at_s", "killed_at", "lost_ids", "exited")
         }
         text = ", ".join(f"{k}={v}" for k, v in figures.items())
         lines.append(
