@@ -20,6 +20,7 @@ from crm.services.timeline import (
     task_reopen,
     task_update,
 )
+from crm.views import safe_next
 from crm.views.lists import Column, FilteredListView, is_htmx
 from crm.views.records import timeline_context
 
@@ -92,7 +93,7 @@ def task_toggle(request, pk):
         task = task_reopen(task=task)
     if is_htmx(request):
         return render(request, "crm/_task_row.html", {"task": task, "show_subject": True})
-    return HttpResponseRedirect(request.POST.get("next") or "/")
+    return HttpResponseRedirect(safe_next(request, "/"))
 
 
 @login_required
