@@ -324,6 +324,13 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# CSV uploads (lead, order and usage imports), checked before anything is kept (crm/uploads.py):
+# the largest file, rows, header columns and line length accepted.
+CSV_UPLOAD_MAX_BYTES = env.int("CSV_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)
+CSV_UPLOAD_MAX_ROWS = env.int("CSV_UPLOAD_MAX_ROWS", default=1_000_000)
+CSV_UPLOAD_MAX_COLUMNS = env.int("CSV_UPLOAD_MAX_COLUMNS", default=200)
+CSV_UPLOAD_MAX_LINE_BYTES = env.int("CSV_UPLOAD_MAX_LINE_BYTES", default=64 * 1024)
+
 # Lists: rows a page, and from how many estimated rows the list stops counting exactly.
 LIST_PAGE_SIZE = 50
 EXACT_COUNT_LIMIT = env.int("EXACT_COUNT_LIMIT", default=10_000)
