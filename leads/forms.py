@@ -8,6 +8,7 @@ from crm.forms import OwnedModelForm, assignable_users
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
 from crm.segments.selectors import segments_usable_by
+from crm.selectors import is_record_key
 from crm.uploads import csv_upload_check
 from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus, StepAction
 from leads.models import Lead, SequenceStep, SequenceStepVariant
@@ -173,7 +174,8 @@ class BulkActionForm(forms.Form):
 
     def full_clean(self):
         # ids are checked against visibility by the view; here they only need to be integers.
-        self.fields["ids"].choices = [(v, v) for v in self.data.getlist("ids") if v.isdigit()]
+        ids = self.data.getlist("ids")
+        self.fields["ids"].choices = [(v, v) for v in ids if is_record_key(v)]
         super().full_clean()
 
     def clean(self):
