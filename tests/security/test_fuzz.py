@@ -152,6 +152,13 @@ def test_no_bad_value_answers_500(request, role, records):
     try:
         pages = [p for p in kwargless_pages() if not p.startswith(SKIPPED)]
         pages += [r.get_absolute_url() for r in records]
+        account, contact, lead, deal = records[:4]
+        pages += [
+            reverse("account_edit", args=[account.pk]),
+            reverse("contact_edit", args=[contact.pk]),
+            reverse("leads:lead_edit", args=[lead.pk]),
+            reverse("sales:opportunity_edit", args=[deal.pk]),
+        ]
         seen = set()
         for page in pages:
             response = _send(client, "get", page, {})
