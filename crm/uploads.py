@@ -93,10 +93,10 @@ def _check_header(head: bytes, max_columns: int) -> None:
     except csv.Error:
         header = first_line.split(",")
     if len(header) > max_columns:
-        more = "" if "\n" in text else "more than "
+        count = f"{len(header):,}" if "\n" in text else f"more than {len(header):,}"
         raise ValidationError(
-            f"The header row has {more}{len(header):,} columns; at most {max_columns:,} can be "
-            "imported. Remove the columns you do not need."
+            f"The header row has {count} columns; at most {max_columns:,} can be imported. "
+            "Remove the columns you do not need."
         )
 
 

@@ -125,3 +125,18 @@ def test_a_large_good_file_passes_in_under_a_second(tmp_path):
         csv_upload_check(upload)
         assert time.monotonic() - started < 1.0
         assert upload.tell() == 0
+
+
+def test_attachments_are_typed_by_content_and_capped(sparse_200mb):
+    from support.services.attachments import attachment_check
+
+    with pytest.raises(ValidationError, match="not an allowed file type"):
+        attachment_check(name="invoice.pdf", upload=SimpleUploadedFile("invoice.pdf", ZIP))
+    started = time.monotonic()
+    with pytest.raises(ValidationError, match="the limit is"):
+        attachment_check(name="huge.csv", upload=sparse_200mb)
+    assert time.monotonic() - started < 1.0
+    name, content_type = attachment_check(
+        name="notes.txt", upload=SimpleUploadedFile("notes.txt", GOOD)
+    )
+    assert (name, content_type) == ("notes.txt", "text/plain")
