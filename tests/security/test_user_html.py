@@ -61,9 +61,11 @@ def test_sanitizer_keeps_the_markup_emails_use():
 
 
 def test_preview_document_runs_no_script_and_loads_only_images():
-    document = preview_document("<b>hi</b>")
+    document = preview_document('<b style="color: red">hi</b>')
     assert "default-src 'none'" in document and "img-src https: data:" in document
     assert "script-src" not in document  # nothing is allowed to run
+    # The page's policy, which a srcdoc frame keeps, refuses inline style: none is left.
+    assert "style" not in document and "<b>hi</b>" in document
 
 
 @pytest.mark.django_db
