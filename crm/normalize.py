@@ -37,5 +37,8 @@ def normalize_domain(value: str) -> str:
         return ""
     if "//" not in value:
         value = "//" + value
-    host = urlsplit(value).hostname or ""
+    try:
+        host = urlsplit(value).hostname or ""
+    except ValueError:  # not a URL at all, e.g. "[x]" (a bracketed host that is no address)
+        return ""
     return host.removeprefix("www.")

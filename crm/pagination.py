@@ -10,6 +10,9 @@ from django.conf import settings
 from django.core.paginator import InvalidPage, Page, Paginator
 from django.utils.functional import cached_property
 
+#: The highest page number a list answers (a page past the last one shows the first).
+MAX_PAGE = 10**7
+
 
 def planner_estimate(queryset) -> int | None:
     """Rows PostgreSQL's planner expects the query to return."""
@@ -55,6 +58,9 @@ class EstimatedCountPaginator(Paginator):
             raise InvalidPage("That page number is not an integer") from None
         if number < 1:
             raise InvalidPage("That page number is less than 1")
+        if number > MAX_PAGE:
+            # Its offset would overflow the database's integers; no list is that long.
+            raise InvalidPage("That page number is too large")
         return number
 
     def page(self, number):

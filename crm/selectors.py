@@ -23,6 +23,13 @@ def scoped(model: type[models.Model], *, user, for_change: bool = False) -> mode
     return manager.changeable_by(user) if for_change else manager.visible_to(user)
 
 
+def is_record_key(value) -> bool:
+    """Whether ``value`` (as sent in a form or URL) is a whole number in the key range: other
+    values are never put into a query, where they would fail it."""
+    text = str(value)
+    return text.isascii() and text.isdigit() and 0 < int(text) <= MAX_PK
+
+
 def record_get(queryset: models.QuerySet, pk) -> models.Model:
     """The row ``pk`` of ``queryset``, else ``Http404`` (also for a pk that is not a whole
     number in the bigint range, so a guessed or mangled URL never answers 500)."""

@@ -4,6 +4,8 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from crm.selectors import is_record_key
+
 
 class AutocompleteSelect(forms.Select):
     """A select that renders only the chosen option and searches the rest as the user types
@@ -20,7 +22,9 @@ class AutocompleteSelect(forms.Select):
         return context
 
     def optgroups(self, name, value, attrs=None):
-        selected = {str(v) for v in value if v not in (None, "")}
+        # Only whole numbers in the key range are looked up: a mangled value shows as none
+        # chosen (the form says why) instead of failing the query.
+        selected = {str(v) for v in value if is_record_key(v)}
         options = [self.create_option(name, "", "—", not selected, 0)]
         if selected:
             queryset = self.choices.queryset.filter(pk__in=selected)

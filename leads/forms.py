@@ -8,6 +8,8 @@ from crm.forms import OwnedModelForm, assignable_users
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
 from crm.segments.selectors import segments_usable_by
+from crm.selectors import is_record_key
+from crm.uploads import csv_upload_check
 from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus, StepAction
 from leads.models import Lead, SequenceStep, SequenceStepVariant
 from leads.selectors import sequence_list
@@ -172,7 +174,8 @@ class BulkActionForm(forms.Form):
 
     def full_clean(self):
         # ids are checked against visibility by the view; here they only need to be integers.
-        self.fields["ids"].choices = [(v, v) for v in self.data.getlist("ids") if v.isdigit()]
+        ids = self.data.getlist("ids")
+        self.fields["ids"].choices = [(v, v) for v in ids if is_record_key(v)]
         super().full_clean()
 
     def clean(self):
@@ -229,8 +232,7 @@ class ImportUploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         if not upload.name.lower().endswith((".csv", ".txt")):
             raise ValidationError("Upload a .csv file.")
-        if upload.size > 200 * 1024 * 1024:
-            raise ValidationError("The file is larger than 200 MB; split it.")
+        csv_upload_check(upload)
         return upload
 
 

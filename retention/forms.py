@@ -5,6 +5,7 @@ from django import forms
 from crm.forms import OwnedModelForm
 from crm.segments.selectors import segments_usable_by
 from crm.selectors import account_list
+from crm.uploads import csv_upload_check
 from crm.widgets import AutocompleteSelect
 from retention.choices import ChurnReason, SubscriptionStatus
 from retention.models import ChurnEvent, Subscription
@@ -89,8 +90,7 @@ class UsageImportForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > 20 * 1024 * 1024:
-            raise forms.ValidationError("At most 20 MB per file.")
+        csv_upload_check(upload, max_bytes=20 * 1024 * 1024)
         return upload
 
 

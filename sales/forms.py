@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from crm.forms import OwnedModelForm
 from crm.models import Account, Contact
+from crm.uploads import csv_upload_check
 from crm.widgets import AutocompleteSelect
 from sales.choices import Billing, ForecastCategory, LostReason, PeriodKind, StageKind
 from sales.models import Opportunity, OpportunityLineItem, Product, Stage
@@ -144,6 +145,7 @@ class OrderImportForm(forms.Form):
             raise ValidationError(
                 "The file is larger than 5 MB; use `manage.py import_orders` for big files."
             )
+        csv_upload_check(file, max_bytes=self.MAX_BYTES)
         return file
 
 

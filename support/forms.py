@@ -5,7 +5,7 @@ from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.core.exceptions import ValidationError
 
-from crm.selectors import account_list, contact_list
+from crm.selectors import account_list, contact_list, is_record_key
 from crm.widgets import AutocompleteSelect, FastSelect
 from support.choices import ALLOWED_TRANSITIONS, AssignmentMode, Priority, TicketStatus
 from support.models import CannedReply, Ticket
@@ -159,7 +159,7 @@ class BulkForm(forms.Form):
         super().__init__(data, **kwargs)
         # The ids are checked against what the user may change by the service.
         values = data.getlist("tickets") if data is not None else []
-        self.fields["tickets"].choices = [(v, v) for v in values if str(v).isdigit()]
+        self.fields["tickets"].choices = [(v, v) for v in values if is_record_key(v)]
         if data is None:
             plain_choices(self.fields["assignee"])
 

@@ -275,6 +275,30 @@ TABLE = [
         "agents see no deals",
     ),
     Row(
+        "activity_create",
+        "rep",
+        lambda w: target(
+            "support.ticket",
+            w.ticket(w.rep).pk,
+            **{"activity-kind": "note", "activity-summary": "Read-only"},
+        ),
+        POST,
+        "agent",
+        "a rep reads the tickets of accounts they own; writing to a timeline needs change rights",
+    ),
+    Row(
+        "task_create",
+        "agent",
+        lambda w: target(
+            "crm.account",
+            w.account(w.rep).pk,
+            **{"task-title": "Call back", "task-due_at": FUTURE},
+        ),
+        POST,
+        "rep",
+        "agents read accounts, they do not add tasks to them",
+    ),
+    Row(
         "timeline_more",
         "rep",
         lambda w: target("support.ticket", w.ticket(w.rep2).pk),

@@ -15,7 +15,6 @@ cannot be restricted (e.g. quota per rep) says so and shows its unrestricted val
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -32,26 +31,15 @@ from django.views.generic import TemplateView
 
 from analytics.rollups import rollup_freshness
 from crm.choices import Role
+from crm.csvfiles import csv_response
 from crm.models import Segment, Team, User
 from crm.segments.choices import SegmentTarget
 from crm.segments.selectors import segment_queryset, segments_usable_by
 
 DEFAULT_DAYS = 90
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SELLERS = frozenset({Role.SALES_REP, Role.MANAGER, Role.ADMIN})
 EVERY_ROLE = frozenset(Role.values)
 ACCOUNT_SEGMENTS = (SegmentTarget.ACCOUNT, SegmentTarget.CONTACT)
-
-
-def formula_safe(value) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection). Numbers stay
-    numbers: a negative amount is data, not a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return str(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 # Scope: who asks, for which dates and people ---------------------------------------------------
@@ -427,16 +415,12 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     def export(self, figure: Figure, scope: Scope) -> HttpResponse:
         with analytic_reads():
             rows = figure.run(scope)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
         name = f"{slugify(self.title)}-{figure.key}-{scope.start}-{scope.end}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        writer = csv.writer(response)
-        writer.writerow([c.label for c in figure.columns])
-        for row in rows:
-            writer.writerow(
-                [formula_safe(_csv_value(row.get(c.key), c.fmt)) for c in figure.columns]
-            )
-        return response
+        lines = [
+            [c.label for c in figure.columns],
+            *([_csv_value(row.get(c.key), c.fmt) for c in figure.columns] for row in rows),
+        ]
+        return csv_response(lines, filename=name, stream=False)
 
 
 def _as_of(figure: Figure, freshness: dict) -> dt.datetime | None:

@@ -433,6 +433,17 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# CSV uploads (lead, order and usage imports), checked before anything is kept (crm/uploads.py):
+# the largest file, rows, header columns and line length accepted.
+CSV_UPLOAD_MAX_BYTES = env.int("CSV_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)
+CSV_UPLOAD_MAX_ROWS = env.int("CSV_UPLOAD_MAX_ROWS", default=1_000_000)
+CSV_UPLOAD_MAX_COLUMNS = env.int("CSV_UPLOAD_MAX_COLUMNS", default=200)
+CSV_UPLOAD_MAX_LINE_BYTES = env.int("CSV_UPLOAD_MAX_LINE_BYTES", default=64 * 1024)
+# Ticket attachments (replies, notes, the public form, inbound email): the largest file and how
+# many a message keeps; each is typed by its first bytes (support/services/attachments.py).
+SUPPORT_ATTACHMENT_MAX_BYTES = env.int("SUPPORT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+SUPPORT_ATTACHMENT_MAX_FILES = env.int("SUPPORT_ATTACHMENT_MAX_FILES", default=5)
+
 # Lists: rows a page, and from how many estimated rows the list stops counting exactly.
 LIST_PAGE_SIZE = 50
 EXACT_COUNT_LIMIT = env.int("EXACT_COUNT_LIMIT", default=10_000)

@@ -19,6 +19,7 @@ from crm.forms import ActivityForm, TaskForm
 from crm.models import Activity, Task
 from crm.permissions import may_sell
 from crm.selectors import scoped
+from crm.views import safe_next
 from crm.views.submissions import SubmittedOnceMixin
 
 TIMELINE_LENGTH = 20
@@ -199,7 +200,7 @@ class RecordFormView(SubmittedOnceMixin, LoginRequiredMixin, FormView):
             else record_version(self.object)
         )
         context["cancel_url"] = (
-            self.object.get_absolute_url() if self.object else self.request.GET.get("next", "/")
+            self.object.get_absolute_url() if self.object else safe_next(self.request, "/")
         )
         return context
 

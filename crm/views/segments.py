@@ -8,8 +8,6 @@ a definition that does not check out comes back as its list of problems.
 
 from __future__ import annotations
 
-import csv
-
 import django_filters
 from django.conf import settings
 from django.contrib import messages
@@ -17,12 +15,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import OperationalError
 from django.db.models import OuterRef, Subquery
-from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from crm.csvfiles import csv_response
 from crm.filtersets import SearchFilterSet
 from crm.models import Segment, SegmentSizeSnapshot
 from crm.segments import services
@@ -52,7 +51,6 @@ def _count_timeout_ms() -> int:
 
 HISTORY_DAYS = 90
 EXPORT_CHUNK = 2000
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 # ------------------------------------------------------------------------------------------
@@ -393,16 +391,6 @@ def _cells(target, row) -> list[str]:
 # ------------------------------------------------------------------------------------------
 
 
-def formula_safe(value: str) -> str:
-    """A cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @login_required
 @require_GET
 def segment_export(request, pk):
@@ -417,17 +405,14 @@ def segment_export(request, pk):
     if target.select_related:
         queryset = queryset.select_related(*target.select_related)
     queryset = queryset.order_by(*target.order_by)
-    writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow(["id", *(c.label for c in target.columns)])
+        yield ["id", *(c.label for c in target.columns)]
         for row in queryset.iterator(chunk_size=EXPORT_CHUNK):
-            yield writer.writerow([row.pk, *(formula_safe(cell) for cell in _cells(target, row))])
+            yield [row.pk, *_cells(target, row)]
 
     filename = f"segment-{slugify(segment.name) or segment.pk}-{timezone.localdate()}.csv"
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(rows(), filename=filename)
 
 
 class SegmentDeleteView(RecordDeleteView):

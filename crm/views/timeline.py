@@ -20,22 +20,24 @@ from crm.services.timeline import (
     task_reopen,
     task_update,
 )
+from crm.views import safe_next
 from crm.views.lists import Column, FilteredListView, is_htmx
 from crm.views.records import timeline_context
 from crm.views.submissions import submitted_once
 
 
-def access_subject(request, label: str, pk: int):
-    """The record behind a timeline URL, if this user may see it; 404 otherwise."""
+def access_subject(request, label: str, pk: int, *, for_change: bool = False):
+    """The record behind a timeline URL, if this user may see it (with ``for_change``: change
+    it, as writing to its timeline needs); 404 otherwise."""
     model = registry.timeline.model_for(label)
     if model is None:
         raise Http404
-    return record_get(scoped(model, user=request.user), pk)
+    return record_get(scoped(model, user=request.user, for_change=for_change), pk)
 
 
 def _timeline_response(request, subject, **extra):
     context = timeline_context(request, subject)
-    context.update(extra)
+    context.update(can_change=True, **extra)
     return render(request, "crm/_timeline_panel.html", context)
 
 
@@ -43,7 +45,7 @@ def _timeline_response(request, subject, **extra):
 @require_POST
 @submitted_once
 def activity_create(request, label, pk):
-    subject = access_subject(request, label, pk)
+    subject = access_subject(request, label, pk, for_change=True)
     form = ActivityForm(request.POST, prefix="activity")
     if form.is_valid():
         activity_log(subject=subject, actor=request.user, **form.cleaned_data)
@@ -61,7 +63,7 @@ def activity_create(request, label, pk):
 @require_POST
 @submitted_once
 def task_create_view(request, label, pk):
-    subject = access_subject(request, label, pk)
+    subject = access_subject(request, label, pk, for_change=True)
     form = TaskForm(request.POST, prefix="task", user=request.user)
     if form.is_valid():
         task_create(subject=subject, created_by=request.user, **form.cleaned_data)
@@ -96,7 +98,7 @@ def task_toggle(request, pk):
         task = task_reopen(task=task)
     if is_htmx(request):
         return render(request, "crm/_task_row.html", {"task": task, "show_subject": True})
-    return HttpResponseRedirect(request.POST.get("next") or "/")
+    return HttpResponseRedirect(safe_next(request, "/"))
 
 
 @login_required

@@ -28,6 +28,7 @@ from django_countries import countries
 from psycopg.types.json import Jsonb
 
 from crm.choices import Industry
+from crm.csvfiles import csv_lines, row_text
 from crm.faults import SimulatedKill
 from crm.models import Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
@@ -276,9 +277,7 @@ def preview(job: ImportJob, *, rows: int = PREVIEW_ROWS) -> list[dict]:
 def _raw_text(raw) -> str:
     if isinstance(raw, str):
         return raw
-    out = io.StringIO()
-    csv.writer(out).writerow(raw)
-    return out.getvalue().strip()[:2000]
+    return row_text(raw)[:2000]
 
 
 @dataclass
@@ -636,17 +635,15 @@ def error_rows(job: ImportJob):
     return job.row_errors.order_by("line").values_list("line", "reason", "raw")
 
 
+def error_report(job: ImportJob):
+    """The error report's rows (the header first): line, reason, the original row as text."""
+    yield ["line", "reason", "row"]
+    yield from error_rows(job).iterator(chunk_size=2000)
+
+
 def errors_csv(job: ImportJob):
-    """The error report as CSV lines (streamed): line, reason, original row."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["line", "reason", "row"])
-    yield buffer.getvalue()
-    for line, reason, raw in error_rows(job).iterator(chunk_size=2000):
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([line, reason, raw])
-        yield buffer.getvalue()
+    """The error report as CSV text lines (streamed, formula-safe in every column)."""
+    return csv_lines(error_report(job))
 
 
 @transaction.atomic

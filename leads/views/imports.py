@@ -3,10 +3,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from crm.csvfiles import csv_response
 from crm.permissions import may_manage
 from crm.views.lists import is_htmx
 from crm.views.submissions import submitted_once
@@ -90,6 +91,4 @@ def import_resume(request, pk):
 @login_required
 def import_errors(request, pk):
     job = _job(request, pk)
-    response = StreamingHttpResponse(imports.errors_csv(job), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
-    return response
+    return csv_response(imports.error_report(job), filename=f"import-{job.pk}-errors.csv")

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from crm.permissions import may_manage, may_sell
+from crm.views import safe_next
 from crm.views.lists import Column, FilteredListView, stale_message
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from crm.views.submissions import submitted_once
@@ -247,9 +248,7 @@ def lead_bulk(request):
     if not may_sell(request.user):
         raise Http404
     form = BulkActionForm(request.POST, user=request.user)
-    back = request.POST.get("next") or reverse("leads:lead_list")
-    if not back.startswith("/"):
-        back = reverse("leads:lead_list")
+    back = safe_next(request, reverse("leads:lead_list"))
     if not form.is_valid():
         errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
         messages.error(request, f"Nothing was done: {errors}")

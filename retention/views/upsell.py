@@ -3,9 +3,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from crm.views import safe_next
 from crm.views.lists import Column, FilteredListView
 from crm.views.submissions import submitted_once
 from retention import selectors
@@ -54,4 +57,4 @@ def recommendation_dismiss(request, pk):
     recommendation = selectors.recommendation_get(user=request.user, pk=pk, for_change=True)
     upsell.recommendation_dismiss(recommendation=recommendation, user=request.user)
     messages.success(request, "Recommendation dismissed.")
-    return redirect(request.POST.get("next") or "retention:upsell")
+    return HttpResponseRedirect(safe_next(request, reverse("retention:upsell")))

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from crm.permissions import may_work_tickets
+from crm.views import safe_next
 from crm.views.lists import stale_message
 from crm.views.submissions import submitted_once
 from support.forms import BulkForm
@@ -22,9 +23,7 @@ def ticket_bulk(request):
     if not may_work_tickets(request.user):
         raise Http404
     form = BulkForm(request.POST)
-    back = request.POST.get("next") or reverse("support:ticket_list")
-    if not back.startswith("/"):
-        back = reverse("support:ticket_list")
+    back = safe_next(request, reverse("support:ticket_list"))
     if not form.is_valid():
         messages.error(request, "Nothing was changed: " + form.errors.as_text())
         return HttpResponseRedirect(back)

@@ -168,7 +168,7 @@ def test_agents_cannot_open_it(agent_client):
 
 def test_csv_export(manager_client, funnel_data):
     response = manager_client.get(URL, {**RANGE, "export": "campaign_roi"})
-    lines = response.content.decode().splitlines()
+    lines = response.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("Campaign,Cost,Leads,Won deals")
     assert lines[1].startswith("Campaign A,1000.00,3,1,5000.00,333.33,1000.00,400.0")
 

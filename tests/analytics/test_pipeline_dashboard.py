@@ -261,7 +261,7 @@ def test_csv_export_is_formula_safe(manager_client, rep, pipeline_data):
     rep.save(update_fields=["first_name", "last_name"])
     response = manager_client.get(URL, {**RANGE, "export": "win_rate_rep"})
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(response.getvalue().decode("utf-8-sig"))))
     assert rows[0][:3] == ["Rep", "Won", "Lost"]
     # Rows are by username: rep before rep2. The name is quoted so it is not a formula.
     assert rows[1][:4] == ["'=HYPERLINK(1) x", "1", "1", "50.0"]
@@ -364,7 +364,9 @@ def test_segment_of_everything_agrees_with_the_rollups(client, pipeline_data, wh
 def test_segment_csv_export(manager_client, rep2, pipeline_data, manager):
     theirs = segment_of(manager, "account", ("owner", "in", [str(rep2.pk)]))
     params = {**RANGE, "segment": theirs.pk, "export": "open_by_stage"}
-    rows = list(csv.reader(io.StringIO(manager_client.get(URL, params).content.decode())))
+    rows = list(
+        csv.reader(io.StringIO(manager_client.get(URL, params).getvalue().decode("utf-8-sig")))
+    )
     assert rows[1:] == [["New business · Proposal", "1", "3000.00", "1200.00"]]
 
 

@@ -122,7 +122,8 @@ def test_manager_sends_an_ab_campaign_to_a_segment(browser_page, live_server):
     page.click(".variant-card >> nth=0 >> button:text('Preview')")
     page.wait_for_selector("#preview-0 .preview-subject")
     assert page.inner_text("#preview-0 .preview-subject") == "Meet us, Anna"
-    assert "Dear Anna of Nordwind" in page.inner_text("#preview-0 .preview-body")
+    email_body = page.frame_locator("#preview-0 iframe.preview-body").locator("body")
+    assert "Dear Anna of Nordwind" in email_body.inner_text()
     page.click("button:text('Save draft')")
     page.wait_for_selector("h1:has-text('Spring invitation')")
     campaign = EmailCampaign.objects.get(name="Spring invitation")

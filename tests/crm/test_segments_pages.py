@@ -184,12 +184,12 @@ def test_rep_lead_segment_holds_only_their_leads(client, rep, rep2, lead_target)
     )
     client.force_login(rep)
     response = client.get(reverse("segment_export", args=[segment.pk]))
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert [r[0] for r in rows[1:]] == [str(mine.pk)]
     # rep2 uses the same shared segment and sees only their own lead
     client.force_login(rep2)
     response = client.get(reverse("segment_export", args=[segment.pk]))
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert len(rows) == 2 and rows[1][0] != str(mine.pk)
 
 
@@ -255,7 +255,7 @@ def test_export_is_formula_safe_and_streams(manager_client, rep):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert response.streaming
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert rows[0] == ["id", "Name", "Email", "Title", "Account", "Country", "Owner"]
     cells = [cell for row in rows[1:] for cell in row[1:]]
     assert all(not c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in cells), cells

@@ -66,7 +66,7 @@ def test_skip_policy_imports_good_rows_and_reports_the_rest(admin, rep, known):
     assert (job.created_count, job.skipped_count, job.error_count) == (2, 3, 1)
     ada = Lead.objects.get(email="ada@engine.example")
     assert ada.phone == "+49301234567" and ada.owner == rep and ada.source == "import"
-    report = list(csv.reader(io.StringIO("".join(imports.errors_csv(job)))))
+    report = list(csv.reader(io.StringIO("".join(imports.errors_csv(job)).lstrip("\ufeff"))))
     assert report[0] == ["line", "reason", "row"]
     lines = {int(row[0]): row[1] for row in report[1:]}
     assert "last name is missing" in lines[3]

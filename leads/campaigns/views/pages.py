@@ -12,6 +12,7 @@ from django.template import TemplateSyntaxError
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from crm.html import preview_document
 from crm.permissions import may_manage
 from crm.segments.choices import SegmentTarget
 from crm.segments.selectors import segment_count, segment_queryset, segments_usable_by
@@ -293,6 +294,7 @@ def email_campaign_preview(request):
         context["preview"] = authoring.email_variant_preview(
             subject=subject, body=body, contact=contact
         )
+        context["preview_document"] = preview_document(context["preview"]["body_html"])
     except TemplateSyntaxError as exc:
         context["error"] = f"This template does not work: {exc}"
     return render(request, "leads/_email_campaign_preview.html", context)
