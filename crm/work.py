@@ -167,6 +167,50 @@ def work_sweep(registry: WorkRegistry | None = None) -> dict[str, int]:
     return woken
 
 
+#: A queued job younger than this is left to the message that queued it.
+QUEUED_GRACE = timedelta(seconds=10)
+#: Jobs woken per kind and sweep; the rest wait for the next sweep.
+SWEEP_LIMIT = 100
+
+
+def jobs_wake(
+    queryset: models.QuerySet, *, running: str, queued: str, task, now=None, label: str
+) -> int:
+    """The sweep of a kind of long job (an import, an enrolment, a run): wake a worker for every
+    ``running`` job no live lease holds (its worker was killed) and every ``queued`` one older
+    than ``QUEUED_GRACE`` (its message was lost); returns how many. A job woken twice runs once:
+    the lease."""
+    now = now or timezone.now()
+    ids = list(
+        queryset.filter(lease_free(now))
+        .filter(Q(status=running) | Q(status=queued, created_at__lt=now - QUEUED_GRACE))
+        .order_by("id")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+    for pk in ids:
+        enqueue_quietly(task, pk)
+    if ids:
+        logger.info("%s sweep: woke %s job(s) %s", label, len(ids), ids)
+    return len(ids)
+
+
+def jobs_in_trouble(
+    queryset: models.QuerySet, *, running: str, failed: str, limit: int
+) -> list[models.Model]:
+    """For the operators' page: failed jobs, and running ones whose worker stopped renewing its
+    lease (newest first). Each gets ``trouble``, its state as the page shows it."""
+    jobs = list(
+        queryset.filter(
+            Q(status=failed) | Q(status=running, lease_until__lt=timezone.now())
+        ).order_by("-id")[:limit]
+    )
+    for job in jobs:
+        job.trouble = job.get_status_display() + (
+            " (its worker stopped)" if job.status == running else ""
+        )
+    return jobs
+
+
 def enqueue_quietly(task, *args) -> bool:
     """Publish a task; a broker outage is logged, not raised: the next sweep publishes again."""
     try:

@@ -14,7 +14,6 @@ import io
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -36,6 +35,8 @@ from crm.services.customers import consent_stamp
 from crm.work import (
     Problem,
     enqueue_quietly,
+    jobs_in_trouble,
+    jobs_wake,
     lease_end,
     lease_free,
     lease_release,
@@ -699,43 +700,31 @@ def import_job_resume(job: ImportJob) -> bool:
     return True
 
 
-#: A queued job younger than this is left to the message that queued it.
-QUEUED_GRACE = timedelta(seconds=10)
-SWEEP_LIMIT = 100
-
-
 def import_sweep(*, now=None) -> int:
-    """Wake a worker for every queued or running job that no live run holds (its message was
-    lost, or its worker was killed); returns how many. A job woken twice runs once: the lease."""
-    now = now or timezone.now()
-    ids = list(
-        ImportJob.objects.filter(lease_free(now))
-        .filter(
-            Q(status=ImportStatus.RUNNING)
-            | Q(status=ImportStatus.QUEUED, created_at__lt=now - QUEUED_GRACE)
-        )
-        .order_by("id")
-        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    """Wake a worker for every queued or running import no live run holds."""
+    return jobs_wake(
+        ImportJob.objects.all(),
+        running=ImportStatus.RUNNING,
+        queued=ImportStatus.QUEUED,
+        task=import_run_task,
+        now=now,
+        label="Import",
     )
-    for job_id in ids:
-        enqueue_quietly(import_run_task, job_id)
-    if ids:
-        logger.info("Import sweep: woke %s job(s) %s", len(ids), ids)
-    return len(ids)
 
 
 def import_problems(limit: int) -> list[Problem]:
     """Failed imports, and running ones whose worker stopped renewing its lease."""
-    now = timezone.now()
-    jobs = ImportJob.objects.filter(
-        Q(status=ImportStatus.FAILED) | Q(status=ImportStatus.RUNNING, lease_until__lt=now)
-    ).order_by("-id")[:limit]
+    jobs = jobs_in_trouble(
+        ImportJob.objects.all(),
+        running=ImportStatus.RUNNING,
+        failed=ImportStatus.FAILED,
+        limit=limit,
+    )
     return [
         Problem(
             pk=job.pk,
             title=f"{job} · line {job.processed_rows:,} of {job.total_rows:,}",
-            state=job.get_status_display()
-            + (" (its worker stopped)" if job.status == ImportStatus.RUNNING else ""),
+            state=job.trouble,
             detail=job.message,
             since=job.created_at,
             url=job.get_absolute_url(),

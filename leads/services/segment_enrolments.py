@@ -36,6 +36,8 @@ from crm.services.timeline import system_event
 from crm.work import (
     Problem,
     enqueue_quietly,
+    jobs_in_trouble,
+    jobs_wake,
     lease_end,
     lease_free,
     lease_release,
@@ -51,8 +53,6 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 20_000
 #: A queued job younger than this is left to the message that queued it.
-QUEUED_GRACE = timedelta(seconds=10)
-SWEEP_LIMIT = 100
 
 Status = SegmentEnrolmentStatus
 
@@ -228,39 +228,31 @@ def _commit_chunk(job: SegmentEnrolment, members, cursor: int, owner: str, size:
 
 
 def segment_enrolment_sweep(*, now=None) -> int:
-    """Wake a worker for every queued or running job no live run holds (its message was lost,
-    or its worker was killed); returns how many. A job woken twice runs once: the lease."""
-    now = now or timezone.now()
-    ids = list(
-        _stalled(now)
-        .exclude(status=Status.QUEUED, created_at__gte=now - QUEUED_GRACE)
-        .order_by("id")
-        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    """Wake a worker for every queued or running job no live run holds."""
+    return jobs_wake(
+        SegmentEnrolment.objects.all(),
+        running=Status.RUNNING,
+        queued=Status.QUEUED,
+        task=segment_enrolment_task,
+        now=now,
+        label="Segment enrolment",
     )
-    for job_id in ids:
-        enqueue_quietly(segment_enrolment_task, job_id)
-    if ids:
-        logger.info("Segment enrolment sweep: woke %s job(s) %s", len(ids), ids)
-    return len(ids)
 
 
 def segment_enrolment_problems(limit: int) -> list[Problem]:
     """Failed jobs, and running ones whose worker stopped renewing its lease."""
-    now = timezone.now()
-    jobs = (
-        SegmentEnrolment.objects.filter(
-            Q(status=Status.FAILED) | Q(status=Status.RUNNING, lease_until__lt=now)
-        )
-        .select_related("sequence")
-        .order_by("-id")[:limit]
+    jobs = jobs_in_trouble(
+        SegmentEnrolment.objects.select_related("sequence"),
+        running=Status.RUNNING,
+        failed=Status.FAILED,
+        limit=limit,
     )
     return [
         Problem(
             pk=job.pk,
             title=f"“{job.segment_name}” into {job.sequence.name} · "
             f"{job.members:,} of {job.total or 0:,}",
-            state=job.get_status_display()
-            + (" (its worker stopped)" if job.status == Status.RUNNING else ""),
+            state=job.trouble,
             detail=job.message,
             since=job.created_at,
             url=job.get_absolute_url(),

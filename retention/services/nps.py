@@ -12,7 +12,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import OperationalError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,6 +24,8 @@ from crm.services.timeline import system_event, task_create
 from crm.work import (
     Problem,
     enqueue_quietly,
+    jobs_in_trouble,
+    jobs_wake,
     lease_end,
     lease_free,
     lease_release,
@@ -218,40 +220,31 @@ def _send_batch(run: NpsRun, owner: str, batch_size: int) -> int:
     return len(created)
 
 
-#: A queued run younger than this is left to the message that queued it.
-QUEUED_GRACE = dt.timedelta(seconds=10)
-
-
 def nps_run_sweep(*, now=None) -> int:
-    """Wake a worker for every queued or sending run no live worker holds (its message was lost,
-    or its worker was killed); returns how many. A run woken twice is sent once: the lease."""
-    now = now or timezone.now()
-    ids = list(
-        NpsRun.objects.filter(lease_free(now))
-        .filter(
-            Q(status=NpsRunStatus.SENDING)
-            | Q(status=NpsRunStatus.QUEUED, created_at__lt=now - QUEUED_GRACE)
-        )
-        .order_by("id")
-        .values_list("pk", flat=True)[:100]
+    """Wake a worker for every queued or sending run no live worker holds."""
+    return jobs_wake(
+        NpsRun.objects.all(),
+        running=NpsRunStatus.SENDING,
+        queued=NpsRunStatus.QUEUED,
+        task=nps_run_send_task,
+        now=now,
+        label="NPS run",
     )
-    for run_id in ids:
-        enqueue_quietly(nps_run_send_task, run_id)
-    return len(ids)
 
 
 def nps_run_problems(limit: int) -> list[Problem]:
     """Failed runs, and sending ones whose worker stopped renewing its lease."""
-    now = timezone.now()
-    runs = NpsRun.objects.filter(
-        Q(status=NpsRunStatus.FAILED) | Q(status=NpsRunStatus.SENDING, lease_until__lt=now)
-    ).order_by("-id")[:limit]
+    runs = jobs_in_trouble(
+        NpsRun.objects.all(),
+        running=NpsRunStatus.SENDING,
+        failed=NpsRunStatus.FAILED,
+        limit=limit,
+    )
     return [
         Problem(
             pk=run.pk,
             title=f"{run.name} · {run.sent_count:,} of {run.total or 0:,} asked",
-            state=run.get_status_display()
-            + (" (its worker stopped)" if run.status == NpsRunStatus.SENDING else ""),
+            state=run.trouble,
             detail=run.message,
             since=run.created_at,
             url=reverse("admin:retention_npsrun_change", args=[run.pk]),
