@@ -8,6 +8,10 @@ from celery import shared_task
 
 from crm.retry import transient_retry
 from crm.services import outbox, reminders
+from crm.work import enqueue_quietly
+
+#: Messages one run of the outbox task sends before handing over to the next run.
+OUTBOX_BATCH = 100
 
 _RETRY = transient_retry()
 
@@ -20,8 +24,13 @@ _RETRY = transient_retry()
 )
 def outbox_send_queued() -> int:
     """Deliver due outbox messages. Enqueued after each commit that queues mail, and by beat
-    every minute; overlapping runs are safe because each message is claimed by one run."""
-    return outbox.outbox_send_queued()
+    every minute; overlapping runs are safe because each message is claimed by one run. A run
+    that sent a full batch asks for the next one at once, so a large campaign drains at the
+    mail server's pace rather than a batch per wake-up."""
+    sent = outbox.outbox_send_queued(batch_size=OUTBOX_BATCH)
+    if sent >= OUTBOX_BATCH:
+        enqueue_quietly(outbox_send_queued)
+    return sent
 
 
 @shared_task(

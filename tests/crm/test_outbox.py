@@ -218,6 +218,21 @@ def test_the_celery_task_calls_the_service():
     assert len(mail.outbox) == 1
 
 
+def test_a_run_that_sends_a_full_batch_asks_for_the_next(monkeypatch):
+    OutboundEmailFactory.create_batch(3)
+    monkeypatch.setattr("crm.tasks.OUTBOX_BATCH", 2)
+    follow_ups = []
+    monkeypatch.setattr("crm.tasks.enqueue_quietly", lambda task: follow_ups.append(task))
+
+    assert outbox_send_queued_task.apply().get() == 2
+    assert follow_ups == [outbox_send_queued_task]
+
+    follow_ups.clear()
+    assert outbox_send_queued_task.apply().get() == 1
+    assert follow_ups == []  # the queue is empty: no further run
+    assert len(mail.outbox) == 3
+
+
 def test_a_message_whose_sender_holds_a_live_lease_is_left_alone():
     """Another worker is handing it to SMTP right now: no run touches it, nor does the sweep."""
     busy = OutboundEmailFactory(
