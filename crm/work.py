@@ -63,6 +63,14 @@ class Leased(models.Model):
     class Meta:
         abstract = True
 
+    def lease_lapsed(self, *, since: datetime, grace: timedelta) -> bool:
+        """No worker holds the row: its lease ran out, or, never leased, it has waited since
+        ``since`` for longer than ``grace``."""
+        now = timezone.now()
+        if self.lease_until is not None:
+            return self.lease_until < now  # its worker stopped renewing the lease
+        return since < now - grace
+
 
 def lease_free(now: datetime | None = None) -> Q:
     """Rows nobody holds: never leased, given back, or the holder's lease ran out."""

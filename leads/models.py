@@ -5,7 +5,6 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 from django.urls import reverse
-from django.utils import timezone
 from django_countries.fields import CountryField
 
 from crm.choices import Industry
@@ -376,10 +375,7 @@ class ImportJob(Leased):
         """Queued or running, but no worker holds it: it waits for the sweep (about a minute)."""
         if self.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
             return False
-        now = timezone.now()
-        if self.lease_until is not None:
-            return self.lease_until < now  # its worker stopped renewing the lease
-        return (self.started_at or self.created_at) < now - STALLED_AFTER
+        return self.lease_lapsed(since=self.started_at or self.created_at, grace=STALLED_AFTER)
 
 
 class ImportRowError(models.Model):
@@ -615,10 +611,7 @@ class SegmentEnrolment(Leased):
         """Queued or running, but no worker holds it: it waits for the sweep (about a minute)."""
         if not self.is_working:
             return False
-        now = timezone.now()
-        if self.lease_until is not None:
-            return self.lease_until < now  # its worker stopped renewing the lease
-        return (self.started_at or self.created_at) < now - STALLED_AFTER
+        return self.lease_lapsed(since=self.started_at or self.created_at, grace=STALLED_AFTER)
 
     @property
     def percent(self) -> int:

@@ -39,7 +39,6 @@ from crm.work import (
     jobs_in_trouble,
     jobs_wake,
     lease_end,
-    lease_free,
     lease_release,
     lease_take,
     worker_name,
@@ -92,13 +91,6 @@ def segment_enrolment_queue(*, segment, sequence: Sequence, user) -> SegmentEnro
     )
     _enqueue(job.pk)
     return job
-
-
-def _stalled(now=None):
-    """Queued or running jobs no live run holds."""
-    return SegmentEnrolment.objects.filter(
-        lease_free(now), status__in=[Status.QUEUED, Status.RUNNING]
-    )
 
 
 def segment_enrolment_resume(*, job: SegmentEnrolment) -> bool:
