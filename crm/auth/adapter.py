@@ -55,6 +55,17 @@ class AccountAdapter(DefaultAccountAdapter):
             idempotency_key=f"account:{template_prefix.rsplit('/', 1)[-1]}:{digest[:40]}",
         )
 
+    def send_password_reset_mail(self, user, email: str, context: dict) -> None:
+        from crm.choices import AuditAction
+        from crm.services.audit import audit_record
+
+        audit_record(
+            action=AuditAction.PASSWORD_RESET_REQUESTED,
+            target_user=user,
+            request=context.get("request"),
+        )
+        super().send_password_reset_mail(user, email, context)
+
     def get_reset_password_from_key_url(self, key: str) -> str:
         path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
         return settings.SITE_URL + path.replace("UID-KEY", quote(key))

@@ -222,6 +222,11 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="CRM")
 MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=[])
 
+# How long the security audit trail (crm.models.AuditEvent) and the sign-in history are kept,
+# in days; a daily job deletes older rows.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=730)
+SIGNIN_HISTORY_DAYS = env.int("SIGNIN_HISTORY_DAYS", default=365)
+
 # Sessions live in the database (so a user's sessions can be found and ended: allauth's
 # usersessions index them per user). Idle timeout and absolute lifetime, in seconds.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -342,6 +347,12 @@ CELERY_BEAT_SCHEDULE = {
     "segment-snapshots": {
         # Size history is one point a day; a rerun the same day overwrites that day's point.
         "task": "crm.tasks.segment_snapshots_take",
+        "schedule": 24 * 60 * 60.0,
+    },
+    "security-history-prune": {
+        # Retention is counted in days (AUDIT_RETENTION_DAYS, SIGNIN_HISTORY_DAYS): a daily
+        # pass keeps both within a day of their limit, in small batches.
+        "task": "crm.tasks.security_history_prune",
         "schedule": 24 * 60 * 60.0,
     },
     # leads
