@@ -100,11 +100,26 @@ def _login_of(credentials: dict) -> str:
 
 
 class MfaAdapter(DefaultMFAAdapter):
-    """Who must keep a second factor may not remove it (MFA_REQUIRED_ROLES)."""
+    """Who must keep a second factor may not remove their last one (MFA_REQUIRED_ROLES); a
+    security key's relying party is SITE_URL's host, never the request's Host header."""
 
     def can_delete_authenticator(self, authenticator) -> bool:
+        from allauth.mfa.models import Authenticator
+
         from crm.auth.middleware import mfa_required_for
 
         if mfa_required_for(authenticator.user):
-            return False
+            others = (
+                Authenticator.objects.filter(user_id=authenticator.user_id)
+                .exclude(pk=authenticator.pk)
+                .exclude(type=Authenticator.Type.RECOVERY_CODES)
+            )
+            if not others.exists():
+                return False
         return super().can_delete_authenticator(authenticator)
+
+    def get_public_key_credential_rp_entity(self) -> dict[str, str]:
+        return {
+            "id": urlsplit(settings.SITE_URL).hostname or "localhost",
+            "name": settings.MFA_TOTP_ISSUER,
+        }

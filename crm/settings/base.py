@@ -218,7 +218,11 @@ ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Second factor: TOTP apps with recovery codes. Users holding a role in MFA_REQUIRED_ROLES must
 # set up TOTP before they can open any page (crm.auth.middleware.MfaRequiredMiddleware).
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Security keys and passkeys (WebAuthn) as a second factor too, unless MFA_WEBAUTHN is off.
+# Browsers allow them only on https or at http://localhost (not at an IP address); the
+# relying party is SITE_URL's host name, so SITE_URL must be the address users type.
+MFA_WEBAUTHN = env.bool("MFA_WEBAUTHN", default=True)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"] + (["webauthn"] if MFA_WEBAUTHN else [])
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="CRM")
 MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=[])
 
