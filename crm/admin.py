@@ -4,6 +4,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from crm.models import (
     Account,
     Activity,
+    AuditEvent,
     Contact,
     OutboundEmail,
     SignInEvent,
@@ -33,6 +34,28 @@ class SignInEventAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The security audit trail, read only: nobody adds, edits or deletes a line by hand (the
+    daily prune removes lines past AUDIT_RETENTION_DAYS)."""
+
+    list_display = ("at", "action", "actor", "target_user", "target_label", "ip")
+    list_filter = ("action",)
+    search_fields = ("action", "actor__username", "target_user__username", "target_label", "ip")
+    date_hierarchy = "at"
+    list_select_related = ("actor", "target_user")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -12,6 +12,11 @@ class CrmConfig(AppConfig):
         from crm.auth import receivers
 
         receivers.connect()
+        from crm.choices import AuditAction, Role
+
+        registry.audit_actions.register_choices(AuditAction)
+        registry.navigation.register("People", "people_list", order=95, roles=[Role.ADMIN])
+        registry.navigation.register("Audit", "audit_list", order=96, roles=[Role.ADMIN])
         from crm.models import Account, Contact
 
         registry.navigation.register("Accounts", "account_list", order=10)

@@ -60,3 +60,29 @@ class SignInOutcome(models.TextChoices):
     SUCCEEDED = "succeeded", "Signed in"
     FAILED = "failed", "Wrong username, email or password"
     LOCKED = "locked", "Refused: too many failed attempts"
+
+
+class AuditAction(models.TextChoices):
+    """What the security audit trail records of the shared core. Other apps add their own codes
+    to ``crm.registry.audit_actions`` (the trail's action column is free text, checked against
+    that registry), so a new code needs no migration."""
+
+    USER_INVITED = "user.invited", "User invited"
+    INVITATION_RESENT = "user.invitation_resent", "Invitation sent again"
+    USER_ACTIVATED = "user.activated", "User reactivated"
+    USER_DEACTIVATED = "user.deactivated", "User deactivated"
+    ROLES_CHANGED = "user.roles_changed", "Roles changed"
+    TEAMS_CHANGED = "user.teams_changed", "Teams changed"
+    MFA_RESET = "user.mfa_reset", "Second factor reset by an admin"
+    ACCOUNT_UNLOCKED = "user.unlocked", "Sign-in lockout cleared"
+    ADDRESS_UNLOCKED = "address.unlocked", "Address lockout cleared"
+    PASSWORD_RESET_REQUESTED = "password.reset_requested", "Password reset requested"
+    PASSWORD_RESET = "password.reset", "Password set from an emailed link"
+    PASSWORD_CHANGED = "password.changed", "Password changed"
+    MFA_ENABLED = "mfa.enabled", "Second factor turned on"
+    MFA_DISABLED = "mfa.disabled", "Second factor turned off"
+    RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated", "Recovery codes regenerated"
+    TEAM_CREATED = "team.created", "Team created"
+    TEAM_CHANGED = "team.changed", "Team changed"
+    SIGNIN_HISTORY_PRUNED = "signin_history.pruned", "Sign-in history pruned"
+    AUDIT_PRUNED = "audit.pruned", "Audit trail pruned"

@@ -2,11 +2,12 @@ import functools
 
 import django_filters
 from django import forms
+from django.db.models import Q
 from django.utils.translation import get_language
 from django_countries import countries
 
-from crm.choices import Industry, LifecycleStage
-from crm.models import Account, Contact, Task, User
+from crm.choices import Industry, LifecycleStage, Role
+from crm.models import Account, AuditEvent, Contact, Task, Team, User
 from crm.text_search import text_search
 from crm.widgets import FastSelect
 
@@ -114,3 +115,76 @@ class TaskFilterSet(SearchFilterSet):
         if value == "done":
             return queryset.filter(done_at__isnull=False)
         return queryset
+
+
+class PersonFilterSet(django_filters.FilterSet):
+    """The People page's filter bar: text over name, username and email; role; team; active."""
+
+    q = django_filters.CharFilter(method="filter_text", label="Search")
+    role = django_filters.ChoiceFilter(
+        choices=Role.choices, method="filter_role", empty_label="Any role", label="Role"
+    )
+    team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(), method="filter_team", empty_label="Any team", label="Team"
+    )
+    active = django_filters.ChoiceFilter(
+        choices=[("yes", "Active"), ("no", "Deactivated")],
+        method="filter_active",
+        empty_label="Active or not",
+        label="Active",
+    )
+
+    class Meta:
+        model = User
+        fields = ["q", "role", "team", "active"]
+
+    def filter_text(self, queryset, name, value):
+        query = Q()
+        for word in value.split()[:8]:
+            query &= (
+                Q(username__icontains=word)
+                | Q(email__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+            )
+        return queryset.filter(query)
+
+    def filter_role(self, queryset, name, value):
+        if value == Role.ADMIN:
+            return queryset.filter(Q(groups__name=value) | Q(is_superuser=True)).distinct()
+        return queryset.filter(groups__name=value).distinct()
+
+    def filter_team(self, queryset, name, value):
+        return queryset.filter(Q(teams=value) | Q(managed_teams=value)).distinct()
+
+    def filter_active(self, queryset, name, value):
+        return queryset.filter(is_active=value == "yes")
+
+
+def audit_action_choices():
+    from crm.registry import audit_actions
+
+    return audit_actions.choices()
+
+
+def everyone(request):
+    return User.objects.all()
+
+
+class AuditEventFilterSet(django_filters.FilterSet):
+    """The Audit page's filter bar (and its CSV export's): action, who did it, to whom, when."""
+
+    action = django_filters.ChoiceFilter(
+        choices=audit_action_choices, empty_label="Any action", label="Action"
+    )
+    actor = django_filters.ModelChoiceFilter(
+        queryset=everyone, empty_label="Anyone", label="Done by"
+    )
+    target_user = django_filters.ModelChoiceFilter(
+        queryset=everyone, empty_label="Anyone", label="About user"
+    )
+    when = DateRangeFilter(field_name="at", label="Between")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "actor", "target_user", "when"]

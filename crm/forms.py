@@ -4,8 +4,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from crm.choices import ActivityKind
-from crm.models import Account, Activity, Contact, Task, User
+from crm.choices import ActivityKind, Role
+from crm.models import Account, Activity, Contact, Task, Team, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.widgets import AutocompleteSelect
 
@@ -154,3 +154,100 @@ class TaskEditForm(TaskForm):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
+
+
+# People and teams (admins) -----------------------------------------------------------------
+
+
+def _role_field(label="Roles", required=True):
+    return forms.MultipleChoiceField(
+        label=label,
+        choices=Role.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=required,
+    )
+
+
+def _teams_field(label):
+    return forms.ModelMultipleChoiceField(
+        label=label,
+        queryset=Team.objects.order_by("name"),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+
+class InviteForm(forms.Form):
+    """Who to invite, and with which roles and teams; they get an email to set a password."""
+
+    email = forms.EmailField(max_length=254)
+    username = forms.RegexField(
+        regex=r"^[\w.@+-]+\Z",
+        max_length=150,
+        help_text="Letters, digits and @ . + - _ only; they can also sign in with their email.",
+        error_messages={"invalid": "Use only letters, digits and @ . + - _ in a username."},
+    )
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    roles = _role_field()
+    teams = _teams_field("Member of teams")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(
+            Row(Column("email"), Column("username")),
+            Row(Column("first_name"), Column("last_name")),
+            Row(Column("roles"), Column("teams")),
+        )
+
+    def clean_email(self):
+        email = normalize_email(self.cleaned_data["email"])
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError("A user with this email address exists already.")
+        return email
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError("This username is taken.")
+        return username
+
+
+class PersonAccessForm(forms.Form):
+    """A user's roles and teams, as the admin wants them; ``_state`` is what the page showed,
+    so a change someone made since is not overwritten unseen."""
+
+    roles = _role_field(required=False)
+    member_of = _teams_field("Member of teams")
+    manager_of = _teams_field("Manager of teams")
+    state = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def add_prefix(self, field_name):
+        return "_state" if field_name == "state" else super().add_prefix(field_name)
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.order_by("username"),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    managers = forms.ModelMultipleChoiceField(
+        queryset=User.objects.order_by("username"),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Managers see and change everything of their teams' members.",
+    )
+    state = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def add_prefix(self, field_name):
+        return "_state" if field_name == "state" else super().add_prefix(field_name)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout("name", Row(Column("members"), Column("managers")), "state")

@@ -12,6 +12,7 @@ forms, services, models and registrations ask here; nothing else tests role memb
 | ``may_work_tickets`` | support agents, managers, admins (active) | the support desk: taking, replying to and changing tickets |
 | ``sees_all_tickets`` | support agents, admins | every ticket, not only those of their teams or accounts |
 | ``may_operate`` | admins | the operators' page of background work: failed, uncertain and stuck rows, retried |
+| ``may_administer_people`` | admins | the People pages (invite, roles, teams, deactivate, second factor, lockout) and the security audit trail |
 """
 
 
@@ -49,4 +50,10 @@ def sees_all_tickets(user) -> bool:
 def may_operate(user) -> bool:
     """Looks after the background work (failed, uncertain and stuck emails, imports, runs) and
     retries it: admins."""
+    return has_role(user) and user.is_admin_role
+
+
+def may_administer_people(user) -> bool:
+    """Invites users, sets their roles and teams, deactivates them, resets their second factor
+    and lockout, and reads the security audit trail: admins."""
     return has_role(user) and user.is_admin_role

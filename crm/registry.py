@@ -6,6 +6,7 @@
 - ``seed_steps``: the demo-data steps ``seed_demo`` runs, registered by dotted path so the seed
   code (``crm.seeding`` and each app's ``seed`` module) is imported only when seeding.
 - ``work``: the kinds of durable background work the sweep wakes and operators look after.
+- ``audit_actions``: the action codes of the security audit trail, with their labels.
 """
 
 from collections.abc import Callable
@@ -200,3 +201,33 @@ seed_steps = SeedRegistry()
 
 # Kinds of durable work (``crm.work``): each app registers its rows' sweep, problems and retry.
 work = WorkRegistry()
+
+
+class AuditActionRegistry:
+    """The action codes the security audit trail accepts (``crm.models.AuditEvent.action``),
+    each with its label. ``crm`` registers ``crm.choices.AuditAction``; a later feature
+    (exports, API tokens, data erasure, webhooks) registers its own codes in its ``apps.py``."""
+
+    def __init__(self):
+        self._labels: dict[str, str] = {}
+
+    def register(self, code: str, label: str) -> None:
+        if len(code) > 64:
+            raise ValueError(f"audit action code too long: {code!r}")
+        self._labels[code] = str(label)
+
+    def register_choices(self, choices) -> None:
+        for code, label in choices.choices:
+            self.register(code, label)
+
+    def is_known(self, code: str) -> bool:
+        return code in self._labels
+
+    def label(self, code: str) -> str:
+        return self._labels.get(code, code)
+
+    def choices(self) -> list[tuple[str, str]]:
+        return sorted(self._labels.items(), key=lambda item: item[1].lower())
+
+
+audit_actions = AuditActionRegistry()

@@ -99,3 +99,42 @@ def user_session_list(*, user) -> list:
     from allauth.usersessions.models import UserSession
 
     return sorted(UserSession.objects.purge_and_list(user), key=lambda s: s.created_at)
+
+
+def person_list(*, user) -> models.QuerySet:
+    """Every user, for admins (the People pages); nobody for anyone else, so each of those
+    pages answers 404 to them."""
+    from crm.models import User
+    from crm.permissions import may_administer_people
+
+    if not may_administer_people(user):
+        return User.objects.none()
+    return User.objects.all()
+
+
+def person_get(*, user, pk):
+    return record_get(person_list(user=user), pk)
+
+
+def team_list(*, user) -> models.QuerySet:
+    """Every team, for admins (who create and staff them); nobody for anyone else."""
+    from crm.models import Team
+    from crm.permissions import may_administer_people
+
+    if not may_administer_people(user):
+        return Team.objects.none()
+    return Team.objects.all()
+
+
+def team_get(*, user, pk):
+    return record_get(team_list(user=user), pk)
+
+
+def audit_event_list(*, user) -> models.QuerySet:
+    """The security audit trail, for admins; nothing for anyone else."""
+    from crm.models import AuditEvent
+    from crm.permissions import may_administer_people
+
+    if not may_administer_people(user):
+        return AuditEvent.objects.none()
+    return AuditEvent.objects.all()

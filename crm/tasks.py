@@ -65,3 +65,18 @@ def work_sweep() -> dict:
     from crm.work import work_sweep as sweep
 
     return sweep()
+
+
+@shared_task(
+    name="crm.tasks.security_history_prune",
+    soft_time_limit=10 * 60,
+    time_limit=11 * 60,
+    **_RETRY,
+)
+def security_history_prune() -> dict:
+    """Delete audit lines older than ``AUDIT_RETENTION_DAYS`` and sign-in attempts older than
+    ``SIGNIN_HISTORY_DAYS`` (beat, daily); a rerun finds nothing more to delete."""
+    from crm.services.audit import audit_prune
+    from crm.services.signins import signin_history_prune
+
+    return {"audit": audit_prune(), "signins": signin_history_prune()}

@@ -2,7 +2,19 @@ from allauth.account import views as account_views
 from django.contrib import admin
 from django.urls import include, path
 
-from crm.views import assets, customers, health, home, me, search, segments, timeline, work
+from crm.views import (
+    assets,
+    audit,
+    customers,
+    health,
+    home,
+    me,
+    people,
+    search,
+    segments,
+    timeline,
+    work,
+)
 
 # Django admin has no sign-in form of its own: it sends to the CRM's (lockout, second factor).
 admin.site.login = me.admin_login
@@ -55,6 +67,23 @@ urlpatterns = [
     path("segments/builder/tree/", segments.builder_tree, name="segment_builder_tree"),
     path("operations/work/", work.work_problems, name="work_problems"),
     path("operations/work/<str:kind>/<int:pk>/retry/", work.work_retry, name="work_retry"),
+    path("people/", people.PersonListView.as_view(), name="people_list"),
+    path("people/invite/", people.person_invite, name="person_invite"),
+    path("people/teams/", people.team_index, name="team_index"),
+    path("people/teams/<int:pk>/", people.team_edit, name="team_edit"),
+    path("people/<int:pk>/", people.person_detail, name="person_detail"),
+    path("people/<int:pk>/access/", people.person_access, name="person_access"),
+    path("people/<int:pk>/deactivate/", people.person_deactivate, name="person_deactivate"),
+    path("people/<int:pk>/reactivate/", people.person_reactivate, name="person_reactivate"),
+    path("people/<int:pk>/reset-mfa/", people.person_mfa_reset, name="person_mfa_reset"),
+    path("people/<int:pk>/unlock/", people.person_unlock, name="person_unlock"),
+    path(
+        "people/<int:pk>/invitation/",
+        people.person_invitation_resend,
+        name="person_invitation_resend",
+    ),
+    path("audit/", audit.AuditListView.as_view(), name="audit_list"),
+    path("audit/export.csv", audit.audit_export, name="audit_export"),
     path("admin/", admin.site.urls),
     path("", include("crm.stage_urls")),
 ]

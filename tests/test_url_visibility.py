@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 
 from crm.choices import OutboxStatus, Role
+from crm.views import people as people_views
 from leads.choices import ImportStatus, SegmentEnrolmentStatus
 from retention.services import nps as nps_services
 from sales import services as sales_services
@@ -314,6 +315,71 @@ TABLE = [
         POST,
         "admin",
         "only admins look after background work",
+    ),
+    # crm: people, teams (admins only; everyone else gets 404, even for their own team) ------
+    Row(
+        "person_detail",
+        "manager",
+        lambda w: target(w.rep.pk),
+        GET,
+        "admin",
+        "only admins see the People pages, even of their team's members",
+    ),
+    Row(
+        "person_access",
+        "manager",
+        lambda w: target(w.rep.pk, roles=["Sales rep"], _state=people_views._access_state(w.rep)),
+        POST,
+        "admin",
+        "only admins give roles and teams",
+    ),
+    Row(
+        "person_deactivate",
+        "rep",
+        lambda w: target(w.rep2.pk),
+        POST,
+        "admin",
+        "only admins deactivate users",
+    ),
+    Row(
+        "person_reactivate",
+        "agent",
+        lambda w: target(UserFactory(username="gone", is_active=False).pk),
+        POST,
+        "admin",
+        "only admins reactivate users",
+    ),
+    Row(
+        "person_mfa_reset",
+        "manager",
+        lambda w: target(w.rep.pk),
+        POST,
+        "admin",
+        "only admins reset a second factor",
+    ),
+    Row(
+        "person_unlock",
+        "manager",
+        lambda w: target(w.rep.pk),
+        POST,
+        "admin",
+        "only admins clear a lockout",
+    ),
+    Row(
+        "person_invitation_resend",
+        "manager",
+        lambda w: target(w.rep.pk),
+        POST,
+        "admin",
+        "only admins send invitations",
+    ),
+    Row(
+        "team_edit",
+        "manager",
+        lambda w: target(w.manager.managed_teams.get().pk, name="Mine"),
+        BOTH,
+        "admin",
+        "only admins edit teams, even the one a manager manages",
     ),
     # crm: segments --------------------------------------------------------------------------
     Row(

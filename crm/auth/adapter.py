@@ -55,6 +55,17 @@ class AccountAdapter(DefaultAccountAdapter):
             idempotency_key=f"account:{template_prefix.rsplit('/', 1)[-1]}:{digest[:40]}",
         )
 
+    def send_password_reset_mail(self, user, email: str, context: dict) -> None:
+        from crm.choices import AuditAction
+        from crm.services.audit import audit_record
+
+        audit_record(
+            action=AuditAction.PASSWORD_RESET_REQUESTED,
+            target_user=user,
+            request=context.get("request"),
+        )
+        super().send_password_reset_mail(user, email, context)
+
     def get_reset_password_from_key_url(self, key: str) -> str:
         path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
         return settings.SITE_URL + path.replace("UID-KEY", quote(key))
@@ -89,11 +100,26 @@ def _login_of(credentials: dict) -> str:
 
 
 class MfaAdapter(DefaultMFAAdapter):
-    """Who must keep a second factor may not remove it (MFA_REQUIRED_ROLES)."""
+    """Who must keep a second factor may not remove their last one (MFA_REQUIRED_ROLES); a
+    security key's relying party is SITE_URL's host, never the request's Host header."""
 
     def can_delete_authenticator(self, authenticator) -> bool:
+        from allauth.mfa.models import Authenticator
+
         from crm.auth.middleware import mfa_required_for
 
         if mfa_required_for(authenticator.user):
-            return False
+            others = (
+                Authenticator.objects.filter(user_id=authenticator.user_id)
+                .exclude(pk=authenticator.pk)
+                .exclude(type=Authenticator.Type.RECOVERY_CODES)
+            )
+            if not others.exists():
+                return False
         return super().can_delete_authenticator(authenticator)
+
+    def get_public_key_credential_rp_entity(self) -> dict[str, str]:
+        return {
+            "id": urlsplit(settings.SITE_URL).hostname or "localhost",
+            "name": settings.MFA_TOTP_ISSUER,
+        }

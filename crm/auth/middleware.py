@@ -69,8 +69,9 @@ def mfa_required_for(user) -> bool:
 
 
 class MfaRequiredMiddleware:
-    """Users in MFA_REQUIRED_ROLES without an authenticator app reach only the pages that set
-    one up (and the other account pages, and signing out): every other page sends them there."""
+    """Users in MFA_REQUIRED_ROLES without a second factor (an authenticator app, or a security
+    key) reach only the pages that set one up (and the other account pages, and signing out):
+    every other page sends them to the authenticator app's."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -82,7 +83,7 @@ class MfaRequiredMiddleware:
             and user is not None
             and not request.path.startswith(self._exempt_prefixes())
             and mfa_required_for(user)
-            and not self._has_totp(user)
+            and not self._has_second_factor(user)
         ):
             messages.warning(
                 request,
@@ -107,7 +108,11 @@ class MfaRequiredMiddleware:
         )
 
     @staticmethod
-    def _has_totp(user) -> bool:
+    def _has_second_factor(user) -> bool:
         from allauth.mfa.models import Authenticator
 
-        return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+        return (
+            Authenticator.objects.filter(user=user)
+            .exclude(type=Authenticator.Type.RECOVERY_CODES)
+            .exists()
+        )

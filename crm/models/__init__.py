@@ -1,4 +1,5 @@
 from .activities import Activity, Task
+from .audit import AuditEvent
 from .customers import Account, Contact
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
@@ -10,6 +11,7 @@ from .work import WorkHeartbeat
 __all__ = [
     "Account",
     "Activity",
+    "AuditEvent",
     "Contact",
     "OutboundEmail",
     "SignInEvent",

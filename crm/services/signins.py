@@ -14,12 +14,18 @@ from crm.choices import SignInOutcome
 from crm.models import SignInEvent, User
 
 
-def _client(request) -> tuple[str | None, str]:
+def client_address(request) -> str | None:
+    """The client's address as the lockout counts it (``TRUSTED_PROXY_COUNT`` proxies
+    skipped), or None without a request or a connection address."""
     from allauth.account.adapter import get_adapter
 
     ip = get_adapter().get_client_ip(request) if request is not None else None
+    return None if ip in (None, "0.0.0.0") else ip
+
+
+def _client(request) -> tuple[str | None, str]:
     agent = request.META.get("HTTP_USER_AGENT", "") if request is not None else ""
-    return (None if ip in (None, "0.0.0.0") else ip), agent[:300]
+    return client_address(request), agent[:300]
 
 
 def signin_record(*, request, outcome: str, user: User | None = None, login: str = "") -> None:
@@ -73,3 +79,26 @@ def user_sessions_end_on_commit(*, user_id: int) -> None:
             user_sessions_end(user=user)
 
     transaction.on_commit(end)
+
+
+def signin_history_prune(*, now=None, batch: int | None = None) -> int:
+    """Delete sign-in attempts older than ``SIGNIN_HISTORY_DAYS``, in batches; the prune is a
+    line of the audit trail. Returns how many attempts went."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from crm.choices import AuditAction
+    from crm.services.audit import PRUNE_BATCH, audit_record, rows_delete_before
+
+    now = now or timezone.now()
+    before = now - timedelta(days=settings.SIGNIN_HISTORY_DAYS)
+    deleted = rows_delete_before(
+        SignInEvent.objects.all(), field="at", before=before, batch=batch or PRUNE_BATCH
+    )
+    if deleted:
+        audit_record(
+            action=AuditAction.SIGNIN_HISTORY_PRUNED,
+            detail={"deleted": deleted, "before": before.isoformat()},
+        )
+    return deleted

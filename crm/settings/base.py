@@ -218,9 +218,18 @@ ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Second factor: TOTP apps with recovery codes. Users holding a role in MFA_REQUIRED_ROLES must
 # set up TOTP before they can open any page (crm.auth.middleware.MfaRequiredMiddleware).
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Security keys and passkeys (WebAuthn) as a second factor too, unless MFA_WEBAUTHN is off.
+# Browsers allow them only on https or at http://localhost (not at an IP address); the
+# relying party is SITE_URL's host name, so SITE_URL must be the address users type.
+MFA_WEBAUTHN = env.bool("MFA_WEBAUTHN", default=True)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"] + (["webauthn"] if MFA_WEBAUTHN else [])
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="CRM")
 MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=[])
+
+# How long the security audit trail (crm.models.AuditEvent) and the sign-in history are kept,
+# in days; a daily job deletes older rows.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=730)
+SIGNIN_HISTORY_DAYS = env.int("SIGNIN_HISTORY_DAYS", default=365)
 
 # Sessions live in the database (so a user's sessions can be found and ended: allauth's
 # usersessions index them per user). Idle timeout and absolute lifetime, in seconds.
@@ -342,6 +351,12 @@ CELERY_BEAT_SCHEDULE = {
     "segment-snapshots": {
         # Size history is one point a day; a rerun the same day overwrites that day's point.
         "task": "crm.tasks.segment_snapshots_take",
+        "schedule": 24 * 60 * 60.0,
+    },
+    "security-history-prune": {
+        # Retention is counted in days (AUDIT_RETENTION_DAYS, SIGNIN_HISTORY_DAYS): a daily
+        # pass keeps both within a day of their limit, in small batches.
+        "task": "crm.tasks.security_history_prune",
         "schedule": 24 * 60 * 60.0,
     },
     # leads

@@ -1,6 +1,7 @@
 """The user's own settings: password, second factor, sign-in history and sessions."""
 
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -17,9 +18,8 @@ from crm.services.signins import user_sessions_end
 
 @login_required
 def user_settings(request):
-    authenticators = {
-        a.type: a for a in Authenticator.objects.filter(user=request.user).only("type", "data")
-    }
+    rows = list(Authenticator.objects.filter(user=request.user).only("type", "data"))
+    authenticators = {a.type: a for a in rows}
     recovery = authenticators.get(Authenticator.Type.RECOVERY_CODES)
     return render(
         request,
@@ -30,6 +30,8 @@ def user_settings(request):
                 len(recovery.wrap().get_unused_codes()) if recovery is not None else None
             ),
             "mfa_required": mfa_required_for(request.user),
+            "webauthn_enabled": "webauthn" in settings.MFA_SUPPORTED_TYPES,
+            "security_keys": sum(a.type == Authenticator.Type.WEBAUTHN for a in rows),
             "signins": signin_history(user=request.user),
             "sessions": user_session_list(user=request.user),
             "current_session_key": request.session.session_key,
