@@ -12,6 +12,9 @@ class CrmConfig(AppConfig):
         from crm.auth import receivers
 
         receivers.connect()
+        from crm.history import connect_task_sources
+
+        connect_task_sources()
         from crm.models import Account, Contact
 
         registry.navigation.register("Accounts", "account_list", order=10)
