@@ -19,6 +19,7 @@ import uuid
 
 import pghistory
 import pgtrigger
+from django.db import connection
 from pghistory import config as pghistory_config
 from pghistory import runtime
 from pghistory.middleware import HistoryMiddleware as BaseHistoryMiddleware
@@ -68,8 +69,11 @@ def source(name: str, *, user=None, **details):
         metadata["user"] = user.pk
     outer = getattr(runtime._tracker, "value", None)
     if outer is None:
-        with pghistory.context(**metadata):
-            yield
+        try:
+            with pghistory.context(**metadata):
+                yield
+        finally:
+            _forget_context()
         return
     # pghistory merges a nested context into the enclosing one (one id, one metadata row for
     # the whole request); a block of its own gets a new id, restored on the way out.
@@ -95,6 +99,18 @@ def recorded_as(name: str, **details):
         return wrapper
 
     return decorate
+
+
+def _forget_context() -> None:
+    """pghistory hands its context to PostgreSQL as transaction-local settings, which outlive
+    the block when the transaction goes on (a service inside a larger atomic block): clear
+    them, so later changes in that transaction are not recorded under this block's source."""
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('pghistory.context_id', '', true), "
+                "set_config('pghistory.context_metadata', '', true)"
+            )
 
 
 class HistoryMiddleware(BaseHistoryMiddleware):
@@ -151,9 +167,10 @@ class FieldUpdate(pghistory.UpdateEvent):
         )(event_model.pgh_tracked_model)
 
 
-def track(*, fields: list[str], name: str):
+def track(*, fields: list[str], name: str, parent: str | None = None):
     """Class decorator: keep the history of ``fields`` of a model (inserts, updates with old and
-    new values, deletes) in ``<Model>Event``; ``name`` prefixes its index names."""
+    new values, deletes) in ``<Model>Event``; ``name`` prefixes its index names. ``parent``:
+    the foreign key to the record on whose History page these events show too (indexed)."""
 
     def decorate(model):
         return pghistory.track(
@@ -171,6 +188,7 @@ def track(*, fields: list[str], name: str):
                     # A record's History tab (newest first) and the admins' view (by time).
                     _index(["pgh_obj", "-pgh_id"], f"{name}_hist_obj_idx"),
                     _index(["-pgh_created_at"], f"{name}_hist_at_idx"),
+                    *([_index([parent, "-pgh_id"], f"{name}_hist_parent_idx")] if parent else []),
                 ]
             },
         )(model)

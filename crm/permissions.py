@@ -50,3 +50,8 @@ def may_operate(user) -> bool:
     """Looks after the background work (failed, uncertain and stuck emails, imports, runs) and
     retries it: admins."""
     return has_role(user) and user.is_admin_role
+
+
+def may_read_all_history(user) -> bool:
+    """Reads every field change of every record, with who and through what: admins."""
+    return has_role(user) and user.is_admin_role

@@ -2,7 +2,18 @@ from allauth.account import views as account_views
 from django.contrib import admin
 from django.urls import include, path
 
-from crm.views import assets, customers, health, home, me, search, segments, timeline, work
+from crm.views import (
+    assets,
+    customers,
+    health,
+    history,
+    home,
+    me,
+    search,
+    segments,
+    timeline,
+    work,
+)
 
 # Django admin has no sign-in form of its own: it sends to the CRM's (lockout, second factor).
 admin.site.login = me.admin_login
@@ -53,6 +64,9 @@ urlpatterns = [
     ),
     path("segments/builder/group/", segments.builder_group, name="segment_builder_group"),
     path("segments/builder/tree/", segments.builder_tree, name="segment_builder_tree"),
+    path("history/", history.history_changes, name="history_changes"),
+    path("history/<str:label>/<int:pk>/", history.record_history, name="record_history"),
+    path("history/<str:label>/<int:pk>/restore/", history.record_restore, name="record_restore"),
     path("operations/work/", work.work_problems, name="work_problems"),
     path("operations/work/<str:kind>/<int:pk>/retry/", work.work_retry, name="work_retry"),
     path("admin/", admin.site.urls),

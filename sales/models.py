@@ -319,6 +319,7 @@ class LineItemQuerySet(models.QuerySet):
 
 @history.track(
     name="lineitem",
+    parent="opportunity",
     fields=[
         "opportunity",
         "product",
@@ -453,6 +454,7 @@ class QuoteQuerySet(models.QuerySet):
 
 @history.track(
     name="quote",
+    parent="opportunity",
     fields=[
         "opportunity",
         "number",
