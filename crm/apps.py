@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from crm.choices import Role
+
 
 class CrmConfig(AppConfig):
     """The shared customer core: users and roles, accounts, contacts, timeline, tasks, outbox."""
@@ -17,6 +19,9 @@ class CrmConfig(AppConfig):
         registry.audit_actions.register_choices(AuditAction)
         registry.navigation.register("People", "people_list", order=95, roles=[Role.ADMIN])
         registry.navigation.register("Audit", "audit_list", order=96, roles=[Role.ADMIN])
+        from crm.history import connect_task_sources
+
+        connect_task_sources()
         from crm.models import Account, Contact
 
         registry.navigation.register("Accounts", "account_list", order=10)
@@ -24,6 +29,23 @@ class CrmConfig(AppConfig):
         registry.navigation.register("Tasks", "task_list", order=90)
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
+        from crm.forms import AccountForm, ContactForm
+        from crm.services import customers
+        from crm.services.history import restorer
+
+        registry.history.register(
+            Account,
+            restore=restorer(customers.account_update, "account"),
+            restorable=AccountForm.Meta.fields,
+        )
+        registry.history.register(
+            Contact,
+            restore=restorer(customers.contact_update, "contact"),
+            restorable=ContactForm.Meta.fields,
+        )
+        registry.navigation.register(
+            "Field history", "history_changes", order=95, roles=[Role.ADMIN]
+        )
         registry.search.register(
             Account,
             label="Accounts",

@@ -57,3 +57,8 @@ def may_administer_people(user) -> bool:
     """Invites users, sets their roles and teams, deactivates them, resets their second factor
     and lockout, and reads the security audit trail: admins."""
     return has_role(user) and user.is_admin_role
+
+
+def may_read_all_history(user) -> bool:
+    """Reads every field change of every record, with who and through what: admins."""
+    return has_role(user) and user.is_admin_role

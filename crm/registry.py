@@ -231,3 +231,38 @@ class AuditActionRegistry:
 
 
 audit_actions = AuditActionRegistry()
+@dataclass(frozen=True)
+class HistoryEntry:
+    """A record kind with a History page (README, "Field history").
+
+    ``related``: (model, foreign key to this record) pairs whose history shows on this record's
+    page too (a deal's line items and quotes). ``restore(obj=, user=, field=, value=)`` puts one
+    field back through the record's own update service; ``restorable`` names the fields it
+    takes (the edit form's)."""
+
+    model: type[models.Model]
+    related: tuple[tuple[type[models.Model], str], ...] = ()
+    restore: Callable | None = None
+    restorable: frozenset[str] = frozenset()
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label_lower
+
+
+class HistoryRegistry:
+    def __init__(self):
+        self._entries: dict[str, HistoryEntry] = {}
+
+    def register(self, model, *, related=(), restore=None, restorable=()):
+        entry = HistoryEntry(model, tuple(related), restore, frozenset(restorable))
+        self._entries[entry.label] = entry
+
+    def entry_for(self, label: str) -> HistoryEntry | None:
+        return self._entries.get(label)
+
+    def entries(self) -> list[HistoryEntry]:
+        return list(self._entries.values())
+
+
+history = HistoryRegistry()

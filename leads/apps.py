@@ -27,6 +27,13 @@ class LeadsConfig(AppConfig):
             "Import leads", "leads:import_start", order=70, roles=(Role.MANAGER, Role.ADMIN)
         )
         registry.timeline.register(Lead)
+        from crm.services.history import restorer
+        from leads.forms import LEAD_FORM_FIELDS
+        from leads.services.leads import lead_update
+
+        registry.history.register(
+            Lead, restore=restorer(lead_update, "lead"), restorable=LEAD_FORM_FIELDS
+        )
         registry.search.register(
             Lead,
             label="Leads",

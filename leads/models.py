@@ -7,6 +7,7 @@ from django.db import models
 from django.urls import reverse
 from django_countries.fields import CountryField
 
+from crm import history
 from crm.choices import Industry
 from crm.models import Account, Contact, Team
 from crm.permissions import may_manage, may_sell
@@ -108,6 +109,43 @@ class LeadQuerySet(models.QuerySet):
         return self.exclude(status__in=[LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED])
 
 
+@history.track(
+    name="lead",
+    fields=[
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "title",
+        "company_name",
+        "website",
+        "industry",
+        "employees",
+        "country",
+        "source",
+        "campaign",
+        "owner",
+        "team",
+        "status",
+        "disqualify_reason",
+        "disqualify_note",
+        "budget_amount",
+        "budget_currency",
+        "budget_confirmed",
+        "authority",
+        "need",
+        "need_severity",
+        "timeline",
+        "email_consent",
+        "marketing_consent",
+        "unsubscribed_at",
+        "duplicate_of",
+        "possible_duplicate",
+        "converted_at",
+        "converted_account",
+        "converted_contact",
+    ],
+)
 class Lead(models.Model):
     """A person (and their company) who may become a customer, from first capture through
     qualification to conversion into an account, contact and opportunity."""

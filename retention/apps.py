@@ -26,6 +26,14 @@ class RetentionConfig(AppConfig):
         )
         registry.navigation.register("At risk", "retention:at_risk", order=62)
         registry.timeline.register(Subscription)
+        from crm.services.history import restorer
+        from retention.services.subscriptions import EDITABLE_FIELDS, subscription_update
+
+        registry.history.register(
+            Subscription,
+            restore=restorer(subscription_update, "subscription"),
+            restorable=EDITABLE_FIELDS,
+        )
         registry.detail_panels.register(
             Account,
             registry.Panel(

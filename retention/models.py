@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from crm import history
 from crm.models import Account
 from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
@@ -60,6 +61,24 @@ class SubscriptionQuerySet(models.QuerySet):
         return self.filter(status__in=(SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED))
 
 
+@history.track(
+    name="subscription",
+    fields=[
+        "account",
+        "owner",
+        "plan",
+        "product_sku",
+        "seats",
+        "mrr",
+        "currency",
+        "status",
+        "start_date",
+        "term_months",
+        "renewal_date",
+        "auto_renew",
+        "ended_on",
+    ],
+)
 class Subscription(models.Model):
     """A plan an account pays for every month: seats, MRR, term and renewal date. Its status and
     MRR change only through ``retention.services.subscriptions``, which writes each change to the

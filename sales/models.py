@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from crm import history
 from crm.models import Account, Contact
 from crm.permissions import may_manage, may_sell
 from crm.visibility import owner_scope
@@ -139,6 +140,28 @@ class OpportunityQuerySet(models.QuerySet):
         return self.filter(status=StageKind.OPEN)
 
 
+@history.track(
+    name="opportunity",
+    fields=[
+        "name",
+        "account",
+        "primary_contact",
+        "owner",
+        "pipeline",
+        "stage",
+        "status",
+        "amount",
+        "currency",
+        "probability",
+        "forecast_category",
+        "expected_close_date",
+        "next_step",
+        "lost_reason",
+        "lost_note",
+        "campaign",
+        "closed_at",
+    ],
+)
 class Opportunity(models.Model):
     """A deal being worked: what an account may buy, for how much, by when, and how likely.
 
@@ -294,6 +317,19 @@ class LineItemQuerySet(models.QuerySet):
         return deal_scope(self, user, field="opportunity__owner")
 
 
+@history.track(
+    name="lineitem",
+    parent="opportunity",
+    fields=[
+        "opportunity",
+        "product",
+        "description",
+        "unit_price",
+        "quantity",
+        "discount_percent",
+        "billing",
+    ],
+)
 class OpportunityLineItem(models.Model):
     """One product on a deal: price, quantity and discount, billed once or monthly."""
 
@@ -416,6 +452,20 @@ class QuoteQuerySet(models.QuerySet):
         return deal_scope(self, user, field="opportunity__owner")
 
 
+@history.track(
+    name="quote",
+    parent="opportunity",
+    fields=[
+        "opportunity",
+        "number",
+        "status",
+        "currency",
+        "one_off_total",
+        "monthly_total",
+        "lines",
+        "valid_until",
+    ],
+)
 class Quote(models.Model):
     """A numbered offer made to the customer from a deal's line items; its lines are a snapshot,
     so later edits to the deal do not change what was sent."""

@@ -70,6 +70,18 @@ def register_all():
         registry.HomeWidget("My pipeline", "sales/_home_pipeline.html", _pipeline_widget, 30)
     )
     registry.timeline.register(Opportunity)
+    from crm.services.history import restorer
+    from sales.forms import OpportunityForm
+    from sales.models import OpportunityLineItem, Quote
+    from sales.services import opportunity_update
+
+    registry.history.register(
+        Opportunity,
+        related=[(OpportunityLineItem, "opportunity"), (Quote, "opportunity")],
+        restore=restorer(opportunity_update, "opportunity"),
+        restorable=OpportunityForm.Meta.fields,
+    )
+    registry.history.register(Quote)
     won_deals.register(Opportunity)  # campaign outcomes and credit count its won deals
     registry.timeline.register(OnboardingPlan)
     registry.search.register(

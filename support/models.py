@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.urls import reverse
 from timezone_field import TimeZoneField
 
+from crm import history
 from crm.models import Account, Contact, Team
 from crm.permissions import has_role, may_manage, sees_all_tickets
 from support import sla
@@ -253,6 +254,24 @@ class TicketQuerySet(models.QuerySet):
         return self.filter(status__in=ACTIVE_STATUSES)
 
 
+@history.track(
+    name="ticket",
+    fields=[
+        "subject",
+        "description",
+        "account",
+        "contact",
+        "channel",
+        "priority",
+        "status",
+        "category",
+        "queue",
+        "assignee",
+        "sla_policy",
+        "resolved_at",
+        "merged_into",
+    ],
+)
 class Ticket(models.Model):
     """A customer's request to the support desk, from intake to solved, with its SLA clock.
 

@@ -150,6 +150,13 @@ class World:
         EmailVariantFactory(campaign=campaign)
         return campaign
 
+    def restore_target(self, obj, **changes):
+        """The restore URL's args and form for the change ``changes`` made to ``obj``."""
+        type(obj).objects.filter(pk=obj.pk).update(**changes)
+        event = obj.history_events.filter(pgh_label="update").latest("pgh_id")
+        label = obj._meta.label_lower
+        return target(label, obj.pk, event=event.pk, field=next(iter(changes)))
+
     def advocate(self, owner):
         return nps_services.advocate_candidate(contact=self.contact(owner))
 
@@ -306,6 +313,47 @@ TABLE = [
         GET,
         "rep2",
         "a rep sees only the tickets of accounts they own",
+    ),
+    # crm: field history ---------------------------------------------------------------------
+    Row(
+        "record_history",
+        "rep",
+        lambda w: target("sales.opportunity", w.deal(w.rep2).pk),
+        GET,
+        "rep2",
+        "another rep's deal and its history",
+    ),
+    Row(
+        "record_history",
+        "agent",
+        lambda w: target("leads.lead", LeadFactory(owner=w.rep).pk),
+        GET,
+        "rep",
+        "agents see no leads",
+    ),
+    Row(
+        "record_history",
+        "rep",
+        lambda w: target("support.ticket", w.ticket(w.rep2).pk),
+        GET,
+        "agent",
+        "a rep sees only the tickets of accounts they own",
+    ),
+    Row(
+        "record_restore",
+        "agent",
+        lambda w: w.restore_target(w.account(w.rep), name="Renamed"),
+        POST,
+        "rep",
+        "agents read accounts, they do not change them (nor put their fields back)",
+    ),
+    Row(
+        "record_restore",
+        "rep",
+        lambda w: w.restore_target(w.deal(w.rep2), next_step="Changed"),
+        POST,
+        "rep2",
+        "another rep's deal",
     ),
     # crm: the operators' page ----------------------------------------------------------------
     Row(

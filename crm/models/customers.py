@@ -4,6 +4,7 @@ from django.db import models
 from django.urls import reverse
 from django_countries.fields import CountryField
 
+from crm import history
 from crm.choices import Industry, LifecycleStage, SizeBand
 from crm.visibility import any_role, owner_scope
 
@@ -18,6 +19,18 @@ class CustomerQuerySet(models.QuerySet):
         return owner_scope(self, user)
 
 
+@history.track(
+    name="account",
+    fields=[
+        "name",
+        "domain",
+        "industry",
+        "size_band",
+        "country",
+        "owner",
+        "lifecycle_stage",
+    ],
+)
 class Account(models.Model):
     """A customer company, from first prospecting through to churn."""
 
@@ -64,6 +77,20 @@ class Account(models.Model):
         return reverse("account_detail", args=[self.pk])
 
 
+@history.track(
+    name="contact",
+    fields=[
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "title",
+        "account",
+        "owner",
+        "email_consent",
+        "marketing_consent",
+    ],
+)
 class Contact(models.Model):
     """A person at a customer company (or on their own) whom the business talks to."""
 

@@ -1,9 +1,11 @@
 from functools import cached_property
 
+import pghistory
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from crm.choices import Role
+from crm.models.history import FieldEvent
 
 
 class User(AbstractUser):
@@ -76,3 +78,20 @@ class Team(models.Model):
 
     def __str__(self):
         return self.name
+
+
+#: Role changes: a row each time a user is given (``insert``) or loses (``delete``) a role,
+#: written by a trigger on the user ↔ group table, so changes made in Django admin, by the
+#: people pages or by a command are all kept (README, "Field history").
+UserRoleEvent = pghistory.create_event_model(
+    User.groups.through,
+    pghistory.InsertEvent(),
+    pghistory.DeleteEvent(),
+    fields=["user", "group"],
+    obj_field=None,
+    base_model=FieldEvent,
+    app_label="crm",
+    model_name="UserRoleEvent",
+    abstract=False,
+    meta={"indexes": [models.Index(fields=["-pgh_created_at"], name="userrole_hist_at_idx")]},
+)

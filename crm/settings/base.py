@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+import pghistory
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -76,6 +77,9 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.usersessions",
     "csp",
+    # Field history (README, "Field history"): triggers, and the event models' base.
+    "pgtrigger",
+    "pghistory",
     "crm",
     "leads",
     "sales",
@@ -96,6 +100,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Who changed what through which page, for field history (crm.history).
+    "crm.history.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "crm.auth.middleware.SessionLifetimeMiddleware",
     "crm.auth.middleware.MfaRequiredMiddleware",
@@ -279,6 +285,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Field history (crm.history): event tables are written on every tracked change, so they carry
+# only the indexes the History tab and the admins' view read (crm.history.track adds those), not
+# one per foreign key.
+PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
+PGHISTORY_CONTEXT_FIELD = pghistory.ContextForeignKey(db_index=False)
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

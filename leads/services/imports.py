@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 from crm.choices import Industry
 from crm.csvfiles import csv_lines, row_text
 from crm.faults import SimulatedKill
+from crm.history import Source, source
 from crm.models import Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.services.customers import consent_stamp
@@ -549,7 +550,8 @@ def import_run(
             total_rows=job.total_rows,
             lease_until=lease_end(),  # counting a large file took a while
         )
-        _run_chunks(job, owner, chunk_size, crash_after_chunks)
+        with source(Source.IMPORT, user=job.created_by, job=job.pk):
+            _run_chunks(job, owner, chunk_size, crash_after_chunks)
     except LeaseLost:
         return ImportJob.objects.filter(pk=job_id).first()
     except (OperationalError, SoftTimeLimitExceeded):

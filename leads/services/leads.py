@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.forms import assignable_users
+from crm.history import Source, recorded_as
 from crm.models import Account, Activity, Contact, Task, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
@@ -387,6 +388,7 @@ def lead_reassign(*, lead: Lead, owner, user) -> Lead:
     return lead
 
 
+@recorded_as(Source.BULK_EDIT)
 @transaction.atomic
 def leads_bulk_reassign(*, leads, owner, user) -> int:
     """Reassign many leads (already scoped by the caller's visibility); one email to the new
@@ -423,6 +425,7 @@ def leads_bulk_reassign(*, leads, owner, user) -> int:
     return len(ids)
 
 
+@recorded_as(Source.BULK_EDIT)
 def leads_bulk_set_status(*, leads, status: str, user, reason: str = "") -> tuple[int, int]:
     """Change status of many leads, each through ``lead_set_status``; (changed, refused)."""
     changed = refused = 0
@@ -436,6 +439,7 @@ def leads_bulk_set_status(*, leads, status: str, user, reason: str = "") -> tupl
     return changed, refused
 
 
+@recorded_as(Source.BULK_EDIT)
 @transaction.atomic
 def leads_bulk_delete(*, leads, user) -> int:
     ids = list(leads.values_list("pk", flat=True)[:5000])

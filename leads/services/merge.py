@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.choices import ActivityKind
+from crm.history import Source, recorded_as
 from crm.models import Contact
 from crm.services.customers import consent_stamp
 from crm.services.timeline import activity_log
@@ -191,6 +192,7 @@ def _remaining_duplicate(keep: Lead, merge: Lead) -> Lead | Contact | None:
     return Contact.objects.filter(condition).order_by("id").first()
 
 
+@recorded_as(Source.MERGE)
 @transaction.atomic
 def lead_merge(*, keep: Lead, merge: Lead, user, field_choices: dict | None = None) -> Lead:
     """Merge the lead ``merge`` into ``keep``.
@@ -271,6 +273,7 @@ def lead_merge(*, keep: Lead, merge: Lead, user, field_choices: dict | None = No
     return keep
 
 
+@recorded_as(Source.MERGE)
 @transaction.atomic
 def lead_merge_into_contact(*, lead: Lead, contact: Contact, user) -> Lead:
     """The lead is a person we already have as a contact: move the lead's timeline, tasks and

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.db import lock_rows
+from crm.history import Source, recorded_as
 from crm.models import User
 from crm.permissions import may_work_tickets
 from crm.services.outbox import email_queue, outbox_message_id
@@ -389,6 +390,7 @@ def ticket_set_tags(*, ticket: Ticket, names, user) -> list[Tag]:
     return tags
 
 
+@recorded_as(Source.BULK_EDIT)
 def ticket_bulk_update(
     *,
     user,
@@ -425,6 +427,7 @@ def ticket_bulk_update(
     return {"changed": changed, "stale": stale, "errors": errors}
 
 
+@recorded_as(Source.MERGE)
 @transaction.atomic
 def ticket_merge(*, source: Ticket, target: Ticket, user, now=None) -> Ticket:
     """Fold a duplicate into another ticket: its messages and files move, its request becomes

@@ -1,0 +1,226 @@
+"""Field history: which records are tracked, and who changed them through what.
+
+Tracking is done by PostgreSQL triggers (django-pghistory), not by ``save()`` or signals: bulk
+inserts, ``QuerySet.update()``, imports and anything else that writes the table leave a row
+too. Each app marks its models with ``track(...)`` in its ``models.py``; the event models
+(``<Model>Event``) live in the app beside them.
+
+Every event carries a *context*: the user and the source of the change (README, "Field
+history"). Requests get ``source="page"`` and the request path from ``HistoryMiddleware``;
+Celery tasks get ``source="automation"`` and the task name (``crm.celery``); services that do
+a kind of work of their own (bulk edits, imports, merges, restores, the API) wrap it in
+``source(...)``. Events written outside any of these (``manage.py shell``, commands, a
+database console) carry no context and are shown as "shell / command".
+"""
+
+import contextlib
+import functools
+import uuid
+
+import pghistory
+import pgtrigger
+from django.db import connection
+from pghistory import config as pghistory_config
+from pghistory import runtime
+from pghistory.middleware import HistoryMiddleware as BaseHistoryMiddleware
+from pghistory.trigger import Event as EventTrigger
+
+from crm.models.history import FieldEvent
+
+
+class Source:
+    """The values of a context's ``source``: through what a change was made."""
+
+    PAGE = "page"
+    BULK_EDIT = "bulk_edit"
+    IMPORT = "import"
+    API = "api"
+    AUTOMATION = "automation"
+    MERGE = "merge"
+    RESTORE = "restore"
+    COMMAND = "command"
+
+    LABELS = {
+        PAGE: "page",
+        BULK_EDIT: "bulk edit",
+        IMPORT: "import",
+        API: "API",
+        AUTOMATION: "automation",
+        MERGE: "merge",
+        RESTORE: "restore",
+        COMMAND: "shell / command",
+    }
+
+
+@contextlib.contextmanager
+def source(name: str, *, user=None, **details):
+    """Record every tracked change made inside the block as made through ``name``.
+
+    ``source("import", user=job.created_by, job=job.pk)``; ``name`` is one of ``Source``'s
+    values (page, bulk_edit, import, api, automation, merge, restore, command); ``user`` (a
+    User, or None to keep the enclosing context's user) is who the changes are shown as made
+    by; ``details`` are extra JSON-serialisable facts kept with the events (``job=``,
+    ``task=``, ``path=`` ...). Nests: the inner block is a context of its own that starts from
+    the enclosing one's user and path, and the enclosing one is back in force after it, so a
+    merge inside a request shows as a merge and the rest of the request as a page.
+    """
+    metadata = {"source": name, **details}
+    if user is not None:
+        metadata["user"] = user.pk
+    outer = getattr(runtime._tracker, "value", None)
+    if outer is None:
+        try:
+            with pghistory.context(**metadata):
+                yield
+        finally:
+            _forget_context()
+        return
+    # pghistory merges a nested context into the enclosing one (one id, one metadata row for
+    # the whole request); a block of its own gets a new id, restored on the way out.
+    runtime._tracker.value = runtime.Context(
+        id=uuid.uuid4(), metadata={**outer.metadata, **metadata}
+    )
+    try:
+        yield
+    finally:
+        runtime._tracker.value = outer
+
+
+def recorded_as(name: str, **details):
+    """Decorator for a service: its changes are recorded as made through ``name``
+    (``source(name, ...)``) by the user it is given as its ``user`` keyword."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with source(name, user=kwargs.get("user"), **details):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _forget_context() -> None:
+    """pghistory hands its context to PostgreSQL as transaction-local settings, which outlive
+    the block when the transaction goes on (a service inside a larger atomic block): clear
+    them, so later changes in that transaction are not recorded under this block's source."""
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('pghistory.context_id', '', true), "
+                "set_config('pghistory.context_metadata', '', true)"
+            )
+
+
+class HistoryMiddleware(BaseHistoryMiddleware):
+    """pghistory's request context (the user, the path) with ``source="page"``."""
+
+    def get_context(self, request):
+        return {**super().get_context(request), "source": Source.PAGE}
+
+
+class _ChangesTrigger(EventTrigger):
+    """pghistory's row trigger, which also stores the changed fields as ``pgh_changes``."""
+
+    def get_func(self, model):
+        tracked_model = self.event_model.pgh_tracked_model
+        tracked = {f.name for f in tracked_model._meta.fields}
+        snapshot = [f for f in self.event_model._meta.fields if f.concrete and f.name in tracked]
+        columns = {f.column: f'{self.row}."{f.column}"' for f in snapshot}
+        columns["pgh_created_at"] = pghistory_config.created_at_function()
+        columns["pgh_label"] = f"'{self.label}'"
+        columns["pgh_obj_id"] = f'{self.row}."{tracked_model._meta.pk.column}"'
+        columns["pgh_context_id"] = "_pgh_attach_context()"
+        pairs = ", ".join(
+            f'(\'{f.name}\', CASE WHEN OLD."{f.column}" IS DISTINCT FROM NEW."{f.column}" '
+            f'THEN jsonb_build_array(OLD."{f.column}", NEW."{f.column}") END)'
+            for f in snapshot
+            if not f.primary_key
+        )
+        columns["pgh_changes"] = (
+            f"(SELECT jsonb_object_agg(c.k, c.v) FROM (VALUES {pairs}) AS c(k, v) "
+            "WHERE c.v IS NOT NULL)"
+        )
+        cols = ", ".join(f'"{column}"' for column in columns)
+        table = self.event_model._meta.db_table
+        return pgtrigger.Func(
+            f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join(columns.values())}); RETURN NULL;'
+        )
+
+
+class FieldUpdate(pghistory.UpdateEvent):
+    """An update event whose row also holds the changed fields' old and new values; it fires
+    only when a tracked field changed (``updated_at`` alone leaves no row)."""
+
+    def add_event_trigger(self, event_model):
+        pgtrigger.register(
+            _ChangesTrigger(
+                event_model=event_model,
+                label=self.label,
+                name=self.trigger_name,
+                row=self.row,
+                operation=self.operation,
+                condition=self.condition,
+                level=pgtrigger.Row,
+            )
+        )(event_model.pgh_tracked_model)
+
+
+def track(*, fields: list[str], name: str, parent: str | None = None):
+    """Class decorator: keep the history of ``fields`` of a model (inserts, updates with old and
+    new values, deletes) in ``<Model>Event``; ``name`` prefixes its index names. ``parent``:
+    the foreign key to the record on whose History page these events show too (indexed)."""
+
+    def decorate(model):
+        return pghistory.track(
+            pghistory.InsertEvent(),
+            FieldUpdate(),
+            pghistory.DeleteEvent(),
+            fields=fields,
+            model_name=f"{model.__name__}Event",
+            # The (pgh_obj, -pgh_id) index below serves lookups by record.
+            obj_field=pghistory.ObjForeignKey(db_index=False, related_name="history_events"),
+            base_model=FieldEvent,
+            level=pgtrigger.Row,
+            meta={
+                "indexes": [
+                    # A record's History tab (newest first) and the admins' view (by time).
+                    _index(["pgh_obj", "-pgh_id"], f"{name}_hist_obj_idx"),
+                    _index(["-pgh_created_at"], f"{name}_hist_at_idx"),
+                    *([_index([parent, "-pgh_id"], f"{name}_hist_parent_idx")] if parent else []),
+                ]
+            },
+        )(model)
+
+    return decorate
+
+
+def _index(fields, name):
+    from django.db import models
+
+    return models.Index(fields=fields, name=name)
+
+
+_task_sources: dict[str, contextlib.AbstractContextManager] = {}
+
+
+def _task_started(task_id=None, task=None, **kwargs):
+    block = source(Source.AUTOMATION, task=task.name)
+    block.__enter__()
+    _task_sources[task_id] = block
+
+
+def _task_finished(task_id=None, **kwargs):
+    block = _task_sources.pop(task_id, None)
+    if block is not None:
+        block.__exit__(None, None, None)
+
+
+def connect_task_sources() -> None:
+    """Every Celery task's changes are recorded as ``automation`` with the task's name (a
+    service inside it may name a source of its own, e.g. an import)."""
+    from celery.signals import task_postrun, task_prerun
+
+    task_prerun.connect(_task_started, weak=False, dispatch_uid="crm.history.task_started")
+    task_postrun.connect(_task_finished, weak=False, dispatch_uid="crm.history.task_finished")
