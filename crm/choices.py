@@ -60,3 +60,12 @@ class SignInOutcome(models.TextChoices):
     SUCCEEDED = "succeeded", "Signed in"
     FAILED = "failed", "Wrong username, email or password"
     LOCKED = "locked", "Refused: too many failed attempts"
+
+
+class WebhookDeliveryState(models.TextChoices):
+    """Where one webhook delivery (one event for one endpoint) stands."""
+
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
