@@ -10,6 +10,7 @@ class CrmConfig(AppConfig):
     def ready(self):
         from crm import registry
         from crm.auth import receivers
+        from crm.choices import Role
 
         receivers.connect()
         from crm.models import Account, Contact
@@ -17,6 +18,7 @@ class CrmConfig(AppConfig):
         registry.navigation.register("Accounts", "account_list", order=10)
         registry.navigation.register("Contacts", "contact_list", order=20)
         registry.navigation.register("Tasks", "task_list", order=90)
+        registry.navigation.register("Webhooks", "webhook_list", order=95, roles=[Role.ADMIN])
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
         registry.search.register(

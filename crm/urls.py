@@ -2,7 +2,18 @@ from allauth.account import views as account_views
 from django.contrib import admin
 from django.urls import include, path
 
-from crm.views import assets, customers, health, home, me, search, segments, timeline, work
+from crm.views import (
+    assets,
+    customers,
+    health,
+    home,
+    me,
+    search,
+    segments,
+    timeline,
+    webhooks,
+    work,
+)
 
 # Django admin has no sign-in form of its own: it sends to the CRM's (lockout, second factor).
 admin.site.login = me.admin_login
@@ -55,6 +66,32 @@ urlpatterns = [
     path("segments/builder/tree/", segments.builder_tree, name="segment_builder_tree"),
     path("operations/work/", work.work_problems, name="work_problems"),
     path("operations/work/<str:kind>/<int:pk>/retry/", work.work_retry, name="work_retry"),
+    path("operations/webhooks/", webhooks.webhook_list, name="webhook_list"),
+    path("operations/webhooks/new/", webhooks.WebhookFormView.as_view(), name="webhook_create"),
+    path("operations/webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook_detail"),
+    path(
+        "operations/webhooks/<int:pk>/edit/",
+        webhooks.WebhookFormView.as_view(),
+        name="webhook_edit",
+    ),
+    path(
+        "operations/webhooks/<int:pk>/delete/",
+        webhooks.WebhookDeleteView.as_view(),
+        name="webhook_delete",
+    ),
+    path("operations/webhooks/<int:pk>/rotate/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path("operations/webhooks/<int:pk>/test/", webhooks.webhook_send_test, name="webhook_test"),
+    path("operations/webhooks/<int:pk>/enable/", webhooks.webhook_enable, name="webhook_enable"),
+    path(
+        "operations/webhooks/<int:pk>/deliveries/<int:delivery_pk>/",
+        webhooks.webhook_delivery_detail,
+        name="webhook_delivery",
+    ),
+    path(
+        "operations/webhooks/<int:pk>/deliveries/<int:delivery_pk>/replay/",
+        webhooks.webhook_delivery_replay,
+        name="webhook_replay",
+    ),
     path("admin/", admin.site.urls),
     path("", include("crm.stage_urls")),
 ]
