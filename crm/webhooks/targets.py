@@ -75,9 +75,11 @@ def address_refusal(address: str) -> str | None:
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_TARGETS
     if ip.is_loopback:
         return None if allow_private else f"{ip} is a loopback address"
+    if ip.is_reserved:
+        return f"{ip} is a reserved address"
     if ip.is_private:
         return None if allow_private else f"{ip} is a private address"
-    if ip.is_reserved or not ip.is_global:
+    if not ip.is_global:
         return f"{ip} is a reserved address"
     return None
 
