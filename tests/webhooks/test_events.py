@@ -104,7 +104,7 @@ def test_a_customers_path_fires_every_event_once(endpoint, rep, agent):
     ]
     assert moves[0][1] == "Proposal" and moves[1] == ("Proposal", "Closed won")
     (won,) = events("opportunity.won")
-    assert won["data"]["status"] == "won" and won["data"]["amount"] == "300.00"
+    assert won["data"]["status"] == "won" and won["data"]["mrr"] == "300.00"
     assert won["data"]["url"].endswith(deal.get_absolute_url())
     (lost_event,) = events("opportunity.lost")
     assert lost_event["data"]["id"] == lost.pk and lost_event["data"]["lost_reason"] == "price"
