@@ -31,6 +31,8 @@ from tests.factories.crm import (
     TaskFactory,
     TeamFactory,
     UserFactory,
+    WebhookDeliveryFactory,
+    WebhookEndpointFactory,
 )
 from tests.factories.email_campaigns import EmailCampaignFactory, EmailVariantFactory
 from tests.factories.leads import (
@@ -151,6 +153,10 @@ class World:
 
     def advocate(self, owner):
         return nps_services.advocate_candidate(contact=self.contact(owner))
+
+
+def _delivery_args(delivery) -> tuple[int, int]:
+    return delivery.endpoint_id, delivery.pk
 
 
 @dataclass(frozen=True)
@@ -314,6 +320,42 @@ TABLE = [
         POST,
         "admin",
         "only admins look after background work",
+    ),
+    # crm: webhooks (admins only) -------------------------------------------------------------
+    *(
+        Row(
+            name,
+            actor,
+            lambda w: target(WebhookEndpointFactory().pk),
+            methods,
+            "admin",
+            "only admins manage webhook endpoints",
+        )
+        for name, methods in [
+            ("webhook_detail", GET),
+            ("webhook_edit", BOTH),
+            ("webhook_delete", BOTH),
+            ("webhook_rotate", POST),
+            ("webhook_test", POST),
+            ("webhook_enable", POST),
+        ]
+        for actor in ("manager", "rep")
+    ),
+    Row(
+        "webhook_delivery",
+        "manager",
+        lambda w: target(*_delivery_args(WebhookDeliveryFactory(state="delivered"))),
+        GET,
+        "admin",
+        "only admins read webhook deliveries",
+    ),
+    Row(
+        "webhook_replay",
+        "agent",
+        lambda w: target(*_delivery_args(WebhookDeliveryFactory(state="failed"))),
+        POST,
+        "admin",
+        "only admins replay webhook deliveries",
     ),
     # crm: segments --------------------------------------------------------------------------
     Row(
