@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a sender that went away (a killed worker, a timeout) is what some tests do
+
+
 @dataclass
 class Received:
     path: str
@@ -17,10 +24,12 @@ class Received:
 @dataclass
 class Receiver:
     """``statuses``: the answers to the first requests, in order (then 200); ``delay``: seconds
-    to wait before answering; ``answer``: the response body."""
+    to wait before answering (``delays``: per request, first ones first); ``answer``: the
+    response body."""
 
     statuses: list = field(default_factory=list)
     delay: float = 0.0
+    delays: list = field(default_factory=list)
     answer: bytes = b"ok"
     extra_headers: dict = field(default_factory=dict)
     requests: list = field(default_factory=list)
@@ -35,8 +44,9 @@ class Receiver:
                 receiver.requests.append(
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
-                if receiver.delay:
-                    time.sleep(receiver.delay)
+                delay = receiver.delays.pop(0) if receiver.delays else receiver.delay
+                if delay:
+                    time.sleep(delay)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
                 for name, value in receiver.extra_headers.items():
@@ -50,8 +60,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
