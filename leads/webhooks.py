@@ -64,8 +64,8 @@ def register_events() -> None:
     webhook_events.register(
         "lead.created",
         label="Lead created",
-        description="A lead was created: by hand, through a web form, or by a referral. "
-        "(A CSV import does not send one event per row.)",
+        description="A lead was created: by hand, through a web form or a referral link, or "
+        "for a win-back. A CSV import sends none (one per row would flood receivers).",
         payload="leads.webhooks.lead_data",
         fields=LEAD_FIELDS,
     )

@@ -57,9 +57,8 @@ def register_events() -> None:
     webhook_events.register(
         "subscription.changed",
         label="Subscription changed",
-        description="A subscription's plan, status, MRR, seats, term or renewal changed; "
-        "``changes`` names what changed (``plan``, ``status``, ``mrr``, ``seats``, "
-        "``renewal_date``…).",
+        description="A subscription's plan, status, MRR, seats, term or renewal date "
+        "changed; changes lists the fields that did (previous_status too on a status change).",
         payload="retention.webhooks.subscription_data",
-        fields=(*SUBSCRIPTION_FIELDS, "changes"),
+        fields=(*SUBSCRIPTION_FIELDS, "changes", "previous_status"),
     )

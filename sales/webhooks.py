@@ -73,7 +73,7 @@ def register_events() -> None:
         "opportunity.stage_changed",
         "Deal moved to another stage",
         "A deal moved to another stage, closing stages included (a win or a loss also sends "
-        "its own event); ``from_stage`` is where it was.",
+        "its own event); from_stage is where it was.",
         (*OPPORTUNITY_FIELDS, "from_stage"),
     )
     event("opportunity.won", "Deal won", "A deal was won (once per deal).")
