@@ -178,10 +178,21 @@ def post(target: Target, *, body: bytes, headers: dict[str, str], ssl_context=No
     else:
         conn = _PinnedHTTPConnection(target.host, target.port, ip=target.ip, timeout=timeout)
     started = time.monotonic()
+    # Each socket operation waits at most ``timeout``; a receiver that trickles its answer a
+    # byte at a time is cut off when the whole answer has taken longer than that again.
+    deadline = started + 2 * timeout
+    limit = settings.WEBHOOK_RESPONSE_MAX_BYTES
     try:
         conn.request("POST", target.path, body=body, headers=headers)
         response = conn.getresponse()
-        answer = response.read(settings.WEBHOOK_RESPONSE_MAX_BYTES)
+        answer = b""
+        while len(answer) < limit:
+            chunk = response.read1(limit - len(answer))
+            if not chunk:
+                break
+            answer += chunk
+            if time.monotonic() > deadline:
+                raise TimeoutError("the answer took too long")
         status = response.status
     finally:
         conn.close()

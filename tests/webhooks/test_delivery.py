@@ -325,3 +325,39 @@ def test_a_test_event_goes_to_one_endpoint_whatever_it_subscribes_to(receiver, a
 
     (request,) = receiver.requests
     assert verify(endpoint.secret, request)["type"] == "webhook.test"
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off(local_targets):
+    """Each read waits at most the timeout, and the whole answer at most twice that."""
+    import socket
+    import threading
+    import time
+
+    local_targets.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    local_targets.WEBHOOK_RETRY_SCHEDULE = [600]
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def trickle():
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        try:
+            for _ in range(40):
+                conn.sendall(b"x")
+                time.sleep(0.1)
+        except OSError:
+            pass
+        conn.close()
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    WebhookEndpointFactory(url=f"http://127.0.0.1:{server.getsockname()[1]}/")
+    webhooks.emit("account.created", AccountFactory())
+
+    started = time.monotonic()
+    webhooks_deliver()
+
+    assert time.monotonic() - started < 2.5
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == State.PENDING and "too long" in delivery.last_error
+    server.close()
