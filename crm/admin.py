@@ -11,6 +11,8 @@ from crm.models import (
     Task,
     Team,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -133,3 +135,47 @@ class OutboundEmailAdmin(admin.ModelAdmin):
         for email in queryset:
             count += outbox_requeue(email=email)
         self.message_user(request, f"{count} message(s) requeued.", messages.SUCCESS)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(_ReadOnlyAdmin):
+    """Read only: endpoints are managed on the Webhooks page (its URL check, secret rotation
+    and delivery log); deleting one here deletes its deliveries too."""
+
+    list_display = ("url", "description", "active", "consecutive_failures", "created_at")
+    list_filter = ("active",)
+    search_fields = ("url", "description")
+    exclude = ("secret", "previous_secret")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(_ReadOnlyAdmin):
+    """Every webhook delivery, read only; replay and retry are on the Webhooks page and the
+    operators' page."""
+
+    list_display = (
+        "event_type",
+        "event_id",
+        "endpoint",
+        "state",
+        "uncertain",
+        "attempts",
+        "last_response_code",
+        "next_attempt_at",
+        "created_at",
+    )
+    list_filter = ("state", "uncertain", "event_type")
+    search_fields = ("event_id", "endpoint__url")
+    list_select_related = ("endpoint",)
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -14,7 +14,7 @@ class CrmConfig(AppConfig):
         from crm.auth import receivers
 
         receivers.connect()
-        from crm.choices import AuditAction, Role
+        from crm.choices import AuditAction
 
         registry.audit_actions.register_choices(AuditAction)
         registry.navigation.register("People", "people_list", order=95, roles=[Role.ADMIN])
@@ -27,6 +27,7 @@ class CrmConfig(AppConfig):
         registry.navigation.register("Accounts", "account_list", order=10)
         registry.navigation.register("Contacts", "contact_list", order=20)
         registry.navigation.register("Tasks", "task_list", order=90)
+        registry.navigation.register("Webhooks", "webhook_list", order=95, roles=[Role.ADMIN])
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
         from crm.forms import AccountForm, ContactForm
@@ -71,6 +72,14 @@ class CrmConfig(AppConfig):
             problems="crm.services.outbox.outbox_problems",
             retry="crm.services.outbox.outbox_retry",
         )
+        registry.work.register(
+            "webhooks",
+            label="Webhook deliveries",
+            sweep="crm.webhooks.delivery.webhook_sweep",
+            problems="crm.webhooks.delivery.webhook_problems",
+            retry="crm.webhooks.delivery.webhook_retry",
+        )
+        self._register_webhook_events()
         registry.home_widgets.register(
             registry.HomeWidget(
                 title="Background work",
@@ -80,6 +89,60 @@ class CrmConfig(AppConfig):
             )
         )
         self._register_segments()
+
+    def _register_webhook_events(self):
+        from crm import registry
+
+        events = registry.webhook_events
+        account_fields = (
+            "id",
+            "name",
+            "domain",
+            "industry",
+            "size",
+            "country",
+            "lifecycle_stage",
+            "owner",
+            "created_at",
+            "url",
+        )
+        contact_fields = (
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "title",
+            "account",
+            "owner",
+            "email_consent",
+            "marketing_consent",
+            "created_at",
+            "url",
+        )
+        events.register(
+            "account.created",
+            label="Account created",
+            description="An account was created: by hand, or by converting a lead.",
+            payload="crm.webhooks.payloads.account_data",
+            fields=account_fields,
+        )
+        events.register(
+            "contact.created",
+            label="Contact created",
+            description="A contact was created: by hand, by converting a lead, or by an "
+            "inbound support email from a new address.",
+            payload="crm.webhooks.payloads.contact_data",
+            fields=contact_fields,
+        )
+        events.register(
+            "contact.unsubscribed",
+            label="Contact unsubscribed",
+            description="A contact clicked unsubscribe in a marketing email (marketing consent "
+            "withdrawn, address suppressed); once per unsubscribe.",
+            payload="crm.webhooks.payloads.contact_data",
+            fields=contact_fields,
+        )
 
     def _register_segments(self):
         from crm import registry

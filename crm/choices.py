@@ -86,3 +86,12 @@ class AuditAction(models.TextChoices):
     TEAM_CHANGED = "team.changed", "Team changed"
     SIGNIN_HISTORY_PRUNED = "signin_history.pruned", "Sign-in history pruned"
     AUDIT_PRUNED = "audit.pruned", "Audit trail pruned"
+
+
+class WebhookDeliveryState(models.TextChoices):
+    """Where one webhook delivery (one event for one endpoint) stands."""
+
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"

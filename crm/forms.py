@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.choices import ActivityKind, Role
-from crm.models import Account, Activity, Contact, Task, Team, User
+from crm.models import Account, Activity, Contact, Task, Team, User, WebhookEndpoint
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.widgets import AutocompleteSelect
 
@@ -251,3 +251,45 @@ class TeamForm(forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.layout = Layout("name", Row(Column("members"), Column("managers")), "state")
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    """An endpoint's address, description and events. The address is checked (scheme, and
+    every address its host resolves to, against server-side request forgery) when saved."""
+
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="Where the CRM POSTs each event (https; the host must resolve to a public "
+        "address).",
+    )
+    event_types = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Events",
+        help_text="None ticked: every event, including those added in later versions.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "event_types"]
+
+    def __init__(self, *args, user, **kwargs):
+        from crm.registry import webhook_events
+
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["event_types"].choices = webhook_events.choices()
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def clean_url(self):
+        from crm.webhooks.targets import TargetRefused, target_check
+
+        url = self.cleaned_data["url"]
+        try:
+            target_check(url)
+        except TargetRefused as exc:
+            raise ValidationError(str(exc)) from None
+        return url

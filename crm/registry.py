@@ -7,6 +7,9 @@
   code (``crm.seeding`` and each app's ``seed`` module) is imported only when seeding.
 - ``work``: the kinds of durable background work the sweep wakes and operators look after.
 - ``audit_actions``: the action codes of the security audit trail, with their labels.
+
+
+- ``webhook_events``: the event types outbound webhooks report, each with its payload builder.
 """
 
 from collections.abc import Callable
@@ -231,6 +234,8 @@ class AuditActionRegistry:
 
 
 audit_actions = AuditActionRegistry()
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     """A record kind with a History page (README, "Field history").
@@ -266,3 +271,46 @@ class HistoryRegistry:
 
 
 history = HistoryRegistry()
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A kind of event the CRM tells webhook endpoints about. ``payload(obj)`` (or its dotted
+    path) builds the event's ``data`` from the record; ``fields`` names them for the manual."""
+
+    type: str
+    label: str
+    description: str
+    payload: Callable | str
+    fields: tuple[str, ...] = ()
+
+    def build(self, obj) -> dict:
+        func = self.payload
+        if isinstance(func, str):
+            from django.utils.module_loading import import_string
+
+            func = import_string(func)
+        return func(obj)
+
+
+class WebhookEventRegistry:
+    """The event catalogue (``crm.webhooks.emit`` sends only registered types), filled by each
+    app in its ``apps.py``, in the order shown to admins."""
+
+    def __init__(self):
+        self._events: dict[str, WebhookEvent] = {}
+
+    def register(self, type: str, *, label: str, description: str, payload, fields=()):
+        self._events[type] = WebhookEvent(type, label, description, payload, tuple(fields))
+
+    def get(self, type: str) -> WebhookEvent | None:
+        return self._events.get(type)
+
+    def events(self) -> list[WebhookEvent]:
+        return list(self._events.values())
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(e.type, f"{e.type} — {e.label}") for e in self._events.values()]
+
+
+webhook_events = WebhookEventRegistry()

@@ -11,7 +11,8 @@ services take the records they are given.
 from django.db import models
 from django.http import Http404
 
-from crm.models import Account, Activity, Contact, Segment, Task
+from crm.models import Account, Activity, Contact, Segment, Task, WebhookDelivery, WebhookEndpoint
+from crm.permissions import may_operate
 
 #: Primary keys are bigints: anything larger (or not a whole number) cannot name a record.
 MAX_PK = 2**63 - 1
@@ -138,3 +139,21 @@ def audit_event_list(*, user) -> models.QuerySet:
     if not may_administer_people(user):
         return AuditEvent.objects.none()
     return AuditEvent.objects.all()
+
+
+def webhook_endpoint_list(*, user, for_change: bool = False) -> models.QuerySet:
+    """Webhook endpoints: admins' alone (everyone else reaches none, so every URL is a 404)."""
+    if not may_operate(user):
+        return WebhookEndpoint.objects.none()
+    return WebhookEndpoint.objects.all()
+
+
+def webhook_endpoint_get(*, user, pk, for_change: bool = False) -> WebhookEndpoint:
+    return record_get(webhook_endpoint_list(user=user, for_change=for_change), pk)
+
+
+def webhook_delivery_get(*, user, endpoint_pk, pk) -> WebhookDelivery:
+    endpoint = webhook_endpoint_get(user=user, pk=endpoint_pk)
+    return record_get(
+        WebhookDelivery.objects.filter(endpoint=endpoint).select_related("endpoint"), pk
+    )

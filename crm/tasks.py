@@ -33,6 +33,29 @@ def outbox_send_queued() -> int:
     return sent
 
 
+#: Deliveries one run of the webhook task attempts (each at most WEBHOOK_TIMEOUT_SECONDS to
+#: connect and per read), well inside its time limit.
+WEBHOOK_BATCH = 20
+
+
+@shared_task(
+    name="crm.tasks.webhooks_deliver",
+    soft_time_limit=4 * 60,
+    time_limit=5 * 60,
+    **_RETRY,
+)
+def webhooks_deliver() -> int:
+    """Send due webhook deliveries. Enqueued after each commit that writes one, by retries due
+    within a sweep period, by the sweep and by beat every minute; overlapping runs are safe
+    because each delivery is leased by one run. A full batch asks for the next one at once."""
+    from crm.webhooks.delivery import webhooks_deliver as deliver
+
+    attempted = deliver(batch_size=WEBHOOK_BATCH)
+    if attempted >= WEBHOOK_BATCH:
+        enqueue_quietly(webhooks_deliver)
+    return attempted
+
+
 @shared_task(
     name="crm.tasks.task_reminders_run",
     soft_time_limit=4 * 60,

@@ -14,6 +14,7 @@ from crm.views import (
     search,
     segments,
     timeline,
+    webhooks,
     work,
 )
 
@@ -88,6 +89,32 @@ urlpatterns = [
     ),
     path("audit/", audit.AuditListView.as_view(), name="audit_list"),
     path("audit/export.csv", audit.audit_export, name="audit_export"),
+    path("operations/webhooks/", webhooks.webhook_list, name="webhook_list"),
+    path("operations/webhooks/new/", webhooks.WebhookFormView.as_view(), name="webhook_create"),
+    path("operations/webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook_detail"),
+    path(
+        "operations/webhooks/<int:pk>/edit/",
+        webhooks.WebhookFormView.as_view(),
+        name="webhook_edit",
+    ),
+    path(
+        "operations/webhooks/<int:pk>/delete/",
+        webhooks.WebhookDeleteView.as_view(),
+        name="webhook_delete",
+    ),
+    path("operations/webhooks/<int:pk>/rotate/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path("operations/webhooks/<int:pk>/test/", webhooks.webhook_send_test, name="webhook_test"),
+    path("operations/webhooks/<int:pk>/enable/", webhooks.webhook_enable, name="webhook_enable"),
+    path(
+        "operations/webhooks/<int:pk>/deliveries/<int:delivery_pk>/",
+        webhooks.webhook_delivery_detail,
+        name="webhook_delivery",
+    ),
+    path(
+        "operations/webhooks/<int:pk>/deliveries/<int:delivery_pk>/replay/",
+        webhooks.webhook_delivery_replay,
+        name="webhook_replay",
+    ),
     path("admin/", admin.site.urls),
     path("", include("crm.stage_urls")),
 ]

@@ -55,6 +55,9 @@ class LeadsConfig(AppConfig):
         )
         _register_seed_step()
         _register_work()
+        from leads.webhooks import register_events
+
+        register_events()
 
         from leads.segments import register_lead_criteria
 

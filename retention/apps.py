@@ -8,6 +8,9 @@ class RetentionConfig(AppConfig):
 
     def ready(self):
         from crm import registry
+        from retention.webhooks import register_events
+
+        register_events()
         from crm.choices import Role
         from crm.models import Account
         from leads.signals import lead_converted

@@ -8,6 +8,9 @@ class SupportConfig(AppConfig):
 
     def ready(self):
         from crm import registry
+        from support.webhooks import register_events
+
+        register_events()
         from crm.choices import Role
         from crm.models import Account, Contact
         from support import surveys

@@ -3,6 +3,7 @@
 import pytest
 
 from tests.factories.analytics import CLVFitFactory, CustomerValueFactory
+from tests.factories.crm import WebhookDeliveryFactory, WebhookEndpointFactory
 from tests.factories.leads import ImportJobFactory, SegmentEnrolmentFactory
 from tests.factories.retention import (
     ChurnEventFactory,
@@ -31,6 +32,8 @@ from tests.factories.support import (
 pytestmark = pytest.mark.django_db
 
 FACTORIES = [
+    WebhookEndpointFactory,
+    WebhookDeliveryFactory,
     CLVFitFactory,
     CustomerValueFactory,
     ImportJobFactory,

@@ -32,6 +32,8 @@ from tests.factories.crm import (
     TaskFactory,
     TeamFactory,
     UserFactory,
+    WebhookDeliveryFactory,
+    WebhookEndpointFactory,
 )
 from tests.factories.email_campaigns import EmailCampaignFactory, EmailVariantFactory
 from tests.factories.leads import (
@@ -159,6 +161,10 @@ class World:
 
     def advocate(self, owner):
         return nps_services.advocate_candidate(contact=self.contact(owner))
+
+
+def _delivery_args(delivery) -> tuple[int, int]:
+    return delivery.endpoint_id, delivery.pk
 
 
 @dataclass(frozen=True)
@@ -428,6 +434,42 @@ TABLE = [
         BOTH,
         "admin",
         "only admins edit teams, even the one a manager manages",
+    ),
+    # crm: webhooks (admins only) -------------------------------------------------------------
+    *(
+        Row(
+            name,
+            actor,
+            lambda w: target(WebhookEndpointFactory().pk),
+            methods,
+            "admin",
+            "only admins manage webhook endpoints",
+        )
+        for name, methods in [
+            ("webhook_detail", GET),
+            ("webhook_edit", BOTH),
+            ("webhook_delete", BOTH),
+            ("webhook_rotate", POST),
+            ("webhook_test", POST),
+            ("webhook_enable", POST),
+        ]
+        for actor in ("manager", "rep")
+    ),
+    Row(
+        "webhook_delivery",
+        "manager",
+        lambda w: target(*_delivery_args(WebhookDeliveryFactory(state="delivered"))),
+        GET,
+        "admin",
+        "only admins read webhook deliveries",
+    ),
+    Row(
+        "webhook_replay",
+        "agent",
+        lambda w: target(*_delivery_args(WebhookDeliveryFactory(state="failed"))),
+        POST,
+        "admin",
+        "only admins replay webhook deliveries",
     ),
     # crm: segments --------------------------------------------------------------------------
     Row(

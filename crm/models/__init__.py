@@ -6,6 +6,7 @@ from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
 from .submissions import SubmittedForm
 from .users import Team, User
+from .webhooks import WebhookDelivery, WebhookEndpoint
 from .work import WorkHeartbeat
 
 __all__ = [
@@ -19,5 +20,7 @@ __all__ = [
     "Task",
     "Team",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WorkHeartbeat",
 ]

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from crm import webhooks
 from crm.choices import ActivityKind
 from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
@@ -69,6 +70,7 @@ def account_create(*, user, **data) -> Account:
         data["owner"] = user
     account = Account.objects.create(**{k: v for k, v in data.items() if k in ACCOUNT_FIELDS})
     activity_log(subject=account, kind=ActivityKind.SYSTEM, summary="Account created", actor=user)
+    webhooks.emit("account.created", account)
     return account
 
 
@@ -104,6 +106,7 @@ def contact_create(*, user, summary: str | None = "Contact created", **data) -> 
     contact.save()
     if summary:
         activity_log(subject=contact, kind=ActivityKind.SYSTEM, summary=summary, actor=user)
+    webhooks.emit("contact.created", contact)
     return contact
 
 

@@ -308,6 +308,31 @@ EMAIL_TIMEOUT = 30
 WORK_LEASE_SECONDS = env.int("WORK_LEASE_SECONDS", default=120)
 WORK_SWEEP_SECONDS = env.int("WORK_SWEEP_SECONDS", default=60)
 
+# Outbound webhooks (README, "Webhooks"). Each attempt waits at most WEBHOOK_TIMEOUT_SECONDS to
+# connect and for each read, and reads at most WEBHOOK_RESPONSE_MAX_BYTES of the answer; redirects
+# are never followed. A failed attempt is tried again after the next delay of
+# WEBHOOK_RETRY_SCHEDULE (seconds, each with +/-20% jitter); after the last one the delivery
+# fails. WEBHOOK_DISABLE_AFTER failed attempts in a row, over at least
+# WEBHOOK_DISABLE_FAILING_HOURS, disable the endpoint and tell the admins by email.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RESPONSE_MAX_BYTES = env.int("WEBHOOK_RESPONSE_MAX_BYTES", default=4096)
+WEBHOOK_RETRY_SCHEDULE = [
+    float(s)
+    for s in env.list("WEBHOOK_RETRY_SCHEDULE", default=[5, 300, 1800, 7200, 18000, 36000, 36000])
+]
+WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=20)
+WEBHOOK_DISABLE_FAILING_HOURS = env.float("WEBHOOK_DISABLE_FAILING_HOURS", default=72.0)
+# After a rotation the previous secret still signs (a second signature) for this long, so
+# receivers can switch without losing events.
+WEBHOOK_SECRET_ROTATION_HOURS = env.float("WEBHOOK_SECRET_ROTATION_HOURS", default=24.0)
+# Server-side request forgery: webhook URLs that resolve to private, loopback, link-local,
+# multicast, reserved or unspecified addresses are refused, on save and at each send.
+# WEBHOOK_ALLOW_PRIVATE_TARGETS=true allows private and loopback addresses (receivers on your
+# own network); link-local (cloud metadata), multicast, reserved and unspecified stay refused.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# Plain http:// webhook URLs: allowed in development, refused in production unless set.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem broker under var/.
 REDIS_URL = env.str("REDIS_URL", default="")
 BROKER_DIR = VAR_DIR / "broker"
@@ -349,6 +374,12 @@ CELERY_BEAT_SCHEDULE = {
         # Wakes workers for durable rows that are due or whose lease ran out (crm/work.py).
         "task": "crm.tasks.work_sweep",
         "schedule": float(WORK_SWEEP_SECONDS),
+    },
+    "webhooks-deliver": {
+        # Deliveries are woken on commit and by the sweep; a minute's pass also sends retries
+        # that came due while no message was queued for them.
+        "task": "crm.tasks.webhooks_deliver",
+        "schedule": 60.0,
     },
     "outbox-send": {
         # Messages are queued by user actions and automations; a minute is the promised latency.

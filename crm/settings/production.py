@@ -33,3 +33,5 @@ STORAGES["staticfiles"] = {  # noqa: F405
 MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=["Admin", "Manager"])
 # Links in emails are https in production.
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
+# Webhook URLs must be https unless the operator says otherwise (README, "Webhooks").
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)

@@ -14,6 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
+from crm import webhooks
 from crm.choices import ActivityKind
 from crm.models import Account, Activity, Contact, Task
 from crm.services.customers import consent_stamp
@@ -120,4 +121,6 @@ def lead_conversion_complete(
         opportunity_amount=opportunity_amount,
         created=[] if created is None else created,
     )
+    deals = [obj.pk for obj in (created or ()) if obj._meta.label_lower == "sales.opportunity"]
+    webhooks.emit("lead.converted", lead, opportunity_id=deals[0] if deals else None)
     return moved

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from crm import webhooks
 from crm.choices import ActivityKind
 from crm.forms import assignable_users
 from crm.history import Source, recorded_as
@@ -143,6 +144,7 @@ def lead_create(*, user=None, on_duplicate: str = "raise", **data) -> Lead:
     )
     scoring.lead_score_refresh(lead=lead)
     sequences.lead_auto_enrol(lead=lead)
+    webhooks.emit("lead.created", lead)
     if lead.owner_id and (user is None or lead.owner_id != getattr(user, "pk", None)):
         _notify_owner(lead=lead, owner_id=lead.owner_id, reason="assigned to you")
     return lead
@@ -269,6 +271,7 @@ def _find_or_create_account(lead: Lead, owner) -> Account:
             owner=owner,
         )
         activity_log(subject=account, kind=ActivityKind.SYSTEM, summary=f"Created from lead {lead}")
+        webhooks.emit("account.created", account)
     return account
 
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from crm import webhooks
 from crm.db import lock_rows
 from crm.services.timeline import system_event
 from retention.choices import (
@@ -129,6 +130,7 @@ def subscription_create(
         user,
         account_summary=f"started ({subscription.get_status_display().lower()})",
     )
+    webhooks.emit("subscription.created", subscription)
     return subscription
 
 
@@ -185,6 +187,7 @@ def subscription_set_status(
         account_summary=f"{SubscriptionStatus(old).label.lower()} → "
         f"{subscription.get_status_display().lower()}",
     )
+    webhooks.emit("subscription.changed", subscription, changes=["status"], previous_status=old)
     return subscription
 
 
@@ -233,6 +236,7 @@ def subscription_change(
         parts.append(f"{subscription.seats} seats")
     kind = "expanded" if delta > 0 else "contracted" if delta < 0 else "changed"
     _log(subscription, "Changed " + ", ".join(parts), user, account_summary=kind)
+    webhooks.emit("subscription.changed", subscription, changes=fields)
     return subscription
 
 
@@ -260,6 +264,7 @@ def subscription_renew(
         user,
         account_summary=f"renewed until {subscription.renewal_date:%Y-%m-%d}",
     )
+    webhooks.emit("subscription.changed", subscription, changes=["renewal_date", "auto_renew"])
     if mrr is not None:
         subscription = subscription_change(
             subscription=subscription, mrr=mrr, user=user, on=on, note="At renewal"
@@ -378,4 +383,5 @@ def subscription_update(*, subscription: Subscription, user, **data) -> Subscrip
         subscription.save(update_fields=[*changed, "updated_at"])
         labels = ", ".join(str(Subscription._meta.get_field(f).verbose_name) for f in changed)
         _log(subscription, f"Changed {labels}", user)
+        webhooks.emit("subscription.changed", subscription, changes=changed)
     return subscription

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from crm import webhooks
 from crm.choices import ActivityKind
 from crm.db import lock_rows
 from crm.services.timeline import activity_log
@@ -22,6 +23,7 @@ from sales.models import (
     StageChange,
 )
 from sales.signals import opportunity_lost, opportunity_won
+from sales.webhooks import stage_ref
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ def opportunity_create(
         summary=f"Opportunity created in {stage.name}",
         actor=user,
     )
+    webhooks.emit("opportunity.created", opportunity)
     return opportunity
 
 
@@ -172,7 +175,8 @@ def opportunity_move_stage(
         raise ValidationError("A won deal is final; its order has been recorded.")
     now = timezone.now()
     reopened = opportunity.is_lost
-    old_name = opportunity.stage.name
+    old_stage = opportunity.stage
+    old_name = old_stage.name
     _record_stage_change(opportunity, stage, user, now)
     opportunity.stage = stage
     opportunity.pipeline_id = stage.pipeline_id
@@ -193,6 +197,7 @@ def opportunity_move_stage(
         summary=("Reopened: " if reopened else "Stage: ") + f"{old_name} → {stage.name}",
         actor=user,
     )
+    webhooks.emit("opportunity.stage_changed", opportunity, from_stage=stage_ref(old_stage))
     return opportunity
 
 
@@ -218,6 +223,7 @@ def opportunity_close_won(*, opportunity: Opportunity, user, stage: Stage | None
         return opportunity
     stage = stage or closing_stage(opportunity.pipeline_id, StageKind.WON)
     now = timezone.now()
+    old_stage = opportunity.stage
     _close(opportunity, stage, user, now)
     opportunity.lost_reason = ""
     opportunity.save(
@@ -247,6 +253,8 @@ def opportunity_close_won(*, opportunity: Opportunity, user, stage: Stage | None
         actor=user,
     )
     opportunity_won.send(sender=Opportunity, opportunity=opportunity, order=order, user=user)
+    webhooks.emit("opportunity.stage_changed", opportunity, from_stage=stage_ref(old_stage))
+    webhooks.emit("opportunity.won", opportunity)
     pk = opportunity.pk
     transaction.on_commit(lambda: _enqueue_onboarding(pk))
     return opportunity
@@ -275,6 +283,7 @@ def opportunity_close_lost(
     if opportunity.is_won:
         raise ValidationError("A won deal is final; its order has been recorded.")
     stage = stage or closing_stage(opportunity.pipeline_id, StageKind.LOST)
+    old_stage = opportunity.stage
     _close(opportunity, stage, user, timezone.now())
     opportunity.lost_reason = reason
     opportunity.lost_note = note
@@ -300,6 +309,8 @@ def opportunity_close_lost(
         actor=user,
     )
     opportunity_lost.send(sender=Opportunity, opportunity=opportunity, user=user)
+    webhooks.emit("opportunity.stage_changed", opportunity, from_stage=stage_ref(old_stage))
+    webhooks.emit("opportunity.lost", opportunity)
     return opportunity
 
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from crm import webhooks
 from crm.choices import ActivityKind
 from crm.db import lock_rows
 from crm.history import Source, recorded_as
@@ -120,6 +121,7 @@ def ticket_create(
         chosen = assignment.next_agent(queue=queue)
         if chosen is not None:
             _assign(ticket, assignee=chosen, user=None)
+    webhooks.emit("ticket.created", ticket)
     return ticket
 
 
@@ -312,6 +314,7 @@ def _change_status(ticket: Ticket, *, status: str, user, now) -> None:
     )
     if status == TicketStatus.SOLVED:
         csat_send(ticket=ticket, now=now)
+        webhooks.emit("ticket.solved", ticket)
 
 
 def csat_send(*, ticket: Ticket, now) -> CsatSurvey | None:

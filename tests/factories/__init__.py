@@ -8,6 +8,8 @@ from .crm import (
     TaskFactory,
     TeamFactory,
     UserFactory,
+    WebhookDeliveryFactory,
+    WebhookEndpointFactory,
 )
 
 __all__ = [
@@ -18,4 +20,6 @@ __all__ = [
     "TaskFactory",
     "TeamFactory",
     "UserFactory",
+    "WebhookDeliveryFactory",
+    "WebhookEndpointFactory",
 ]

@@ -6,7 +6,19 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from crm.choices import ActivityKind, Industry, LifecycleStage, Role, SizeBand
-from crm.models import Account, Activity, Contact, OutboundEmail, Task, Team, User
+from crm.models import (
+    Account,
+    Activity,
+    Contact,
+    OutboundEmail,
+    Task,
+    Team,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from crm.webhooks import event_id_new, event_payload
+from crm.webhooks.signing import secret_new
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -111,3 +123,23 @@ class OutboundEmailFactory(factory.django.DjangoModelFactory):
     subject = "Hello"
     body_text = "Hello there."
     idempotency_key = factory.Sequence(lambda n: f"test:{n}")
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookEndpoint
+
+    url = factory.Sequence(lambda n: f"https://hooks{n}.example.com/crm")
+    description = factory.Sequence(lambda n: f"Receiver {n}")
+    secret = factory.LazyFunction(secret_new)
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    event_id = factory.LazyFunction(event_id_new)
+    event_type = "account.created"
+    payload = factory.LazyAttribute(lambda d: event_payload(d.event_type, {"id": 1}))
+    next_attempt_at = factory.LazyFunction(timezone.now)

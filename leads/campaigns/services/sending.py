@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
+from crm import webhooks
 from crm.choices import OutboxStatus
 from crm.db import insert_rows
 from crm.models import Contact, OutboundEmail
@@ -619,6 +620,8 @@ def contact_unsubscribe(*, contact: Contact) -> bool:
             lead_unsubscribe(lead=lead)
     if changed:
         system_event(subject=contact, summary="Unsubscribed from marketing email")
+        contact.refresh_from_db()
+        webhooks.emit("contact.unsubscribed", contact)
     return bool(changed)
 
 
