@@ -6,6 +6,8 @@
 - ``seed_steps``: the demo-data steps ``seed_demo`` runs, registered by dotted path so the seed
   code (``crm.seeding`` and each app's ``seed`` module) is imported only when seeding.
 - ``work``: the kinds of durable background work the sweep wakes and operators look after.
+- ``api``: the REST API's resources (``/api/v1/<prefix>/``), each a viewset an app registers
+  from its own ``api.py``; ``crm.api.urls`` builds one router from them.
 """
 
 from collections.abc import Callable
@@ -200,3 +202,27 @@ seed_steps = SeedRegistry()
 
 # Kinds of durable work (``crm.work``): each app registers its rows' sweep, problems and retry.
 work = WorkRegistry()
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    prefix: str
+    viewset: type  # a view set class, or its dotted path (imported when the URLs are built)
+    basename: str
+
+
+class ApiRegistry:
+    """The REST API's resources: each app registers its view sets (by dotted path, so nothing
+    of DRF is imported before the URLs are built), in registration order."""
+
+    def __init__(self):
+        self._resources: dict[str, ApiResource] = {}
+
+    def register(self, prefix: str, viewset, *, basename: str | None = None):
+        self._resources[prefix] = ApiResource(prefix, viewset, basename or prefix.replace("/", "-"))
+
+    def resources(self) -> list[ApiResource]:
+        return list(self._resources.values())
+
+
+api = ApiRegistry()

@@ -15,6 +15,8 @@ urlpatterns = [
     path("auth/", include("allauth.urls")),
     path("me/", me.user_settings, name="user_settings"),
     path("me/sign-out-everywhere/", me.sign_out_everywhere, name="sign_out_everywhere"),
+    path("me/tokens/", me.api_token_create, name="api_token_create"),
+    path("me/tokens/<int:pk>/revoke/", me.api_token_revoke, name="api_token_revoke"),
     path("healthz", health.healthz, name="healthz"),
     path("favicon.ico", assets.favicon, name="favicon"),
     path("search/", search.search, name="search"),
@@ -55,6 +57,7 @@ urlpatterns = [
     path("segments/builder/tree/", segments.builder_tree, name="segment_builder_tree"),
     path("operations/work/", work.work_problems, name="work_problems"),
     path("operations/work/<str:kind>/<int:pk>/retry/", work.work_retry, name="work_retry"),
+    path("api/v1/", include("crm.api.urls")),
     path("admin/", admin.site.urls),
     path("", include("crm.stage_urls")),
 ]

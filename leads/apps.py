@@ -48,6 +48,8 @@ class LeadsConfig(AppConfig):
         )
         _register_seed_step()
         _register_work()
+        registry.api.register("leads", "leads.api.LeadViewSet")
+        registry.api.register("campaigns", "leads.api.CampaignViewSet")
 
         from leads.segments import register_lead_criteria
 

@@ -26,6 +26,7 @@ class RetentionConfig(AppConfig):
         )
         registry.navigation.register("At risk", "retention:at_risk", order=62)
         registry.timeline.register(Subscription)
+        registry.api.register("subscriptions", "retention.api.SubscriptionViewSet")
         registry.detail_panels.register(
             Account,
             registry.Panel(

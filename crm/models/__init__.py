@@ -1,4 +1,5 @@
 from .activities import Activity, Task
+from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .customers import Account, Contact
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
@@ -10,6 +11,9 @@ from .work import WorkHeartbeat
 __all__ = [
     "Account",
     "Activity",
+    "ApiIdempotencyKey",
+    "ApiToken",
+    "ApiTokenScope",
     "Contact",
     "OutboundEmail",
     "SignInEvent",

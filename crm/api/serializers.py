@@ -1,0 +1,27 @@
+"""How records read in the API. Serializers here only shape output (and the schema of what a
+write takes): writes are validated by the pages' forms and made by the services
+(``crm.api.viewsets``)."""
+
+from rest_framework import serializers
+
+FIELDS_PARAM = "fields"
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    """A record's fields; ``?fields=id,name`` keeps only those (``id`` always)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        wanted = request.query_params.get(FIELDS_PARAM, "") if request is not None else ""
+        if wanted:
+            keep = {name.strip() for name in wanted.split(",")} | {"id"}
+            for name in list(self.fields):
+                if name not in keep:
+                    self.fields.pop(name)
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    name = serializers.CharField(source="__str__", read_only=True)
