@@ -2,13 +2,15 @@
 write takes): writes are validated by the pages' forms and made by the services
 (``crm.api.viewsets``)."""
 
+from django_countries.serializers import CountryFieldMixin
 from rest_framework import serializers
 
 FIELDS_PARAM = "fields"
 
 
-class RecordSerializer(serializers.ModelSerializer):
-    """A record's fields; ``?fields=id,name`` keeps only those (``id`` always)."""
+class RecordSerializer(CountryFieldMixin, serializers.ModelSerializer):
+    """A record's fields (countries as ISO codes); ``?fields=id,name`` keeps only those (``id``
+    always)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
