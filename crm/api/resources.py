@@ -184,7 +184,7 @@ class ActivityViewSet(RecordViewSet):
 
 class TaskSerializer(RecordSerializer):
     subject_type = serializers.SerializerMethodField()
-    subject_id = serializers.IntegerField(source="object_id", read_only=True)
+    subject_id = serializers.IntegerField(source="object_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Task

@@ -69,7 +69,13 @@ class ApiAutoSchema(AutoSchema):
 
 def postprocess_security(result, generator, request, public):
     """Error answers and authentication on every operation; ETag on a record's answers."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, component in schemas.items():
+        # A record read with ?fields= carries only those: only its id is always there.
+        if not name.endswith("Request") and not name.startswith("Paginated"):
+            if "id" in component.get("properties", {}):
+                component["required"] = ["id"]
+    schemas["Error"] = ERROR_SCHEMA
     for path, operations in result.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})

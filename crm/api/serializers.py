@@ -22,6 +22,14 @@ class RecordSerializer(CountryFieldMixin, serializers.ModelSerializer):
                 if name not in keep:
                     self.fields.pop(name)
 
+    def include_extra_kwargs(self, kwargs, extra_kwargs):
+        # A read-only choice that may be blank (a lead's disqualify reason) still reads "".
+        blank = kwargs.get("allow_blank") and "choices" in kwargs
+        kwargs = super().include_extra_kwargs(kwargs, extra_kwargs)
+        if blank:
+            kwargs["allow_blank"] = True
+        return kwargs
+
 
 class UserRefSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)

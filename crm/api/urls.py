@@ -1,7 +1,8 @@
 """``/api/v1/``: one router over the resources every app registered in ``crm.registry.api``,
 the OpenAPI schema and its docs page."""
 
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
 from django.utils.module_loading import import_string
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
@@ -25,9 +26,15 @@ def build_router() -> Router:
     return router
 
 
+def not_found(request, *args, **kwargs):
+    """Any other path under the API answers JSON too."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
 app_name = "api"
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", api_docs, name="docs"),
     path("", include(build_router().urls)),
+    re_path(r"^.*$", not_found),
 ]

@@ -104,6 +104,8 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     update_service = None
     object_name = ""  # the keyword the update service takes: lead=…, account=…
     http_method_names = ["get", "head", "options"]
+    # Any id reaches the selector, which answers 404 for what is not a record's key.
+    lookup_value_regex = "[^/]+"
 
     # Reads ------------------------------------------------------------------------------
 
