@@ -72,9 +72,9 @@ def postprocess_security(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for name, component in schemas.items():
         # A record read with ?fields= carries only those: only its id is always there.
-        if not name.endswith("Request") and not name.startswith("Paginated"):
-            if "id" in component.get("properties", {}):
-                component["required"] = ["id"]
+        is_record = "id" in component.get("properties", {})
+        if is_record and not name.endswith("Request") and not name.startswith("Paginated"):
+            component["required"] = ["id"]
     schemas["Error"] = ERROR_SCHEMA
     for path, operations in result.get("paths", {}).items():
         for operation in operations.values():
