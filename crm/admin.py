@@ -4,6 +4,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from crm.models import (
     Account,
     Activity,
+    ApiToken,
     AuditEvent,
     Contact,
     OutboundEmail,
@@ -59,6 +60,39 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Every user's API tokens (never their secrets): admins see who holds which, and revoke."""
+
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "scope",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = ("scope",)
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user",)
+    fields = list_display
+    readonly_fields = list_display
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        from crm.services.api_tokens import api_token_revoke
+
+        for token in queryset:
+            api_token_revoke(token=token, user=request.user)
+        self.message_user(request, f"{queryset.count()} tokens revoked.", messages.SUCCESS)
 
 
 @admin.register(Team)

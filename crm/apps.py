@@ -89,6 +89,13 @@ class CrmConfig(AppConfig):
             )
         )
         self._register_segments()
+        registry.api.register("accounts", "crm.api.resources.AccountViewSet")
+        registry.api.register("contacts", "crm.api.resources.ContactViewSet")
+        registry.api.register("activities", "crm.api.resources.ActivityViewSet")
+        registry.api.register("tasks", "crm.api.resources.TaskViewSet")
+        registry.api.register("segments", "crm.api.resources.SegmentViewSet")
+        registry.api.register("users", "crm.api.resources.UserViewSet")
+        registry.api.register("teams", "crm.api.resources.TeamViewSet")
 
     def _register_webhook_events(self):
         from crm import registry

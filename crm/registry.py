@@ -10,6 +10,10 @@
 
 
 - ``webhook_events``: the event types outbound webhooks report, each with its payload builder.
+
+
+- ``api``: the REST API's resources (``/api/v1/<prefix>/``), each a viewset an app registers
+  from its own ``api.py``; ``crm.api.urls`` builds one router from them.
 """
 
 from collections.abc import Callable
@@ -314,3 +318,27 @@ class WebhookEventRegistry:
 
 
 webhook_events = WebhookEventRegistry()
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    prefix: str
+    viewset: type  # a view set class, or its dotted path (imported when the URLs are built)
+    basename: str
+
+
+class ApiRegistry:
+    """The REST API's resources: each app registers its view sets (by dotted path, so nothing
+    of DRF is imported before the URLs are built), in registration order."""
+
+    def __init__(self):
+        self._resources: dict[str, ApiResource] = {}
+
+    def register(self, prefix: str, viewset, *, basename: str | None = None):
+        self._resources[prefix] = ApiResource(prefix, viewset, basename or prefix.replace("/", "-"))
+
+    def resources(self) -> list[ApiResource]:
+        return list(self._resources.values())
+
+
+api = ApiRegistry()

@@ -29,6 +29,8 @@ urlpatterns = [
     path("auth/", include("allauth.urls")),
     path("me/", me.user_settings, name="user_settings"),
     path("me/sign-out-everywhere/", me.sign_out_everywhere, name="sign_out_everywhere"),
+    path("me/tokens/", me.api_token_create, name="api_token_create"),
+    path("me/tokens/<int:pk>/revoke/", me.api_token_revoke, name="api_token_revoke"),
     path("healthz", health.healthz, name="healthz"),
     path("favicon.ico", assets.favicon, name="favicon"),
     path("search/", search.search, name="search"),
@@ -115,6 +117,7 @@ urlpatterns = [
         webhooks.webhook_delivery_replay,
         name="webhook_replay",
     ),
+    path("api/v1/", include("crm.api.urls")),
     path("admin/", admin.site.urls),
     path("", include("crm.stage_urls")),
 ]

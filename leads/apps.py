@@ -58,6 +58,8 @@ class LeadsConfig(AppConfig):
         from leads.webhooks import register_events
 
         register_events()
+        registry.api.register("leads", "leads.api.LeadViewSet")
+        registry.api.register("campaigns", "leads.api.CampaignViewSet")
 
         from leads.segments import register_lead_criteria
 

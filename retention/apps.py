@@ -37,6 +37,7 @@ class RetentionConfig(AppConfig):
             restore=restorer(subscription_update, "subscription"),
             restorable=EDITABLE_FIELDS,
         )
+        registry.api.register("subscriptions", "retention.api.SubscriptionViewSet")
         registry.detail_panels.register(
             Account,
             registry.Panel(

@@ -63,6 +63,9 @@ def register_all():
     from sales.models import OnboardingPlan, Opportunity
 
     registry.navigation.register("Deals", "sales:opportunity_list", order=40, roles=DEAL_ROLES)
+    registry.api.register("opportunities", "sales.api.OpportunityViewSet")
+    registry.api.register("products", "sales.api.ProductViewSet")
+    registry.api.register("quotes", "sales.api.QuoteViewSet")
     registry.navigation.register("Board", "sales:board_default", order=41, roles=DEAL_ROLES)
     registry.navigation.register("Forecast", "sales:forecast", order=42, roles=DEAL_ROLES)
     registry.navigation.register("Onboarding", "sales:onboarding_board", order=45)

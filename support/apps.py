@@ -25,6 +25,7 @@ class SupportConfig(AppConfig):
         from support.registrations import TICKET_RESTORABLE, ticket_restore
 
         registry.history.register(Ticket, restore=ticket_restore, restorable=TICKET_RESTORABLE)
+        registry.api.register("tickets", "support.api.TicketViewSet")
         registry.search.register(
             Ticket,
             label="Tickets",

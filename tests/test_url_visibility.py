@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 
 from crm.choices import OutboxStatus, Role
+from crm.services.api_tokens import api_token_create
 from crm.views import people as people_views
 from leads.choices import ImportStatus, SegmentEnrolmentStatus
 from retention.services import nps as nps_services
@@ -198,6 +199,17 @@ FUTURE = "2031-01-01T10:00"
 
 
 TABLE = [
+    # crm: the user's own API tokens ----------------------------------------------------------
+    Row(
+        "api_token_revoke",
+        "rep",
+        lambda w: target(
+            api_token_create(user=w.rep2, name="script", scope="write", days=30).token.pk
+        ),
+        POST,
+        "rep2",
+        "a token is its owner's alone (even an admin revokes another's in Django admin)",
+    ),
     # crm: accounts and contacts (every role reads them, owners change them) ----------------
     Row(
         "account_detail",

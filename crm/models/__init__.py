@@ -1,4 +1,5 @@
 from .activities import Activity, Task
+from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
 from .customers import Account, Contact
 from .outbox import OutboundEmail
@@ -13,6 +14,9 @@ __all__ = [
     "Account",
     "Activity",
     "AuditEvent",
+    "ApiIdempotencyKey",
+    "ApiToken",
+    "ApiTokenScope",
     "Contact",
     "OutboundEmail",
     "SignInEvent",

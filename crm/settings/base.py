@@ -69,6 +69,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django.contrib.postgres",
     "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "crispy_forms",
     "crispy_bootstrap5",
     "django_celery_beat",
@@ -501,6 +504,58 @@ CSV_UPLOAD_MAX_LINE_BYTES = env.int("CSV_UPLOAD_MAX_LINE_BYTES", default=64 * 10
 # many a message keeps; each is typed by its first bytes (support/services/attachments.py).
 SUPPORT_ATTACHMENT_MAX_BYTES = env.int("SUPPORT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 SUPPORT_ATTACHMENT_MAX_FILES = env.int("SUPPORT_ATTACHMENT_MAX_FILES", default=5)
+
+# REST API (README, "API"): personal access tokens (crm.api.authentication) or the browser's
+# session (with its CSRF check, for the docs page), JSON in and out, cursor pages, and one
+# request budget per token (or signed-in user) counted in the shared cache.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "crm.api.authentication.TokenAuthentication",
+        "crm.api.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "crm.api.permissions.TokenScope",
+        "crm.api.permissions.HoldsRole",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.TokenRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.IdCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["crm.api.filters.FilterSetBackend"],
+    "DEFAULT_SCHEMA_CLASS": "crm.api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "crm.api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "PAGE_SIZE": API_PAGE_SIZE,
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CRM API",
+    "DESCRIPTION": (
+        "The CRM's records over the same visibility, validation and history as its pages. "
+        "Authenticate with `Authorization: Bearer <personal access token>` (create one on your "
+        "settings page, /me/)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ActivityKindEnum": "crm.choices.ActivityKind",
+        "LoggedActivityKindEnum": "crm.api.resources.LOGGED_KINDS",
+        "TicketMessageKindEnum": "support.choices.MessageKind",
+        "LostReasonEnum": "sales.choices.LostReason",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crm.api.schema.postprocess_security",
+    ],
+}
 
 # Lists: rows a page, and from how many estimated rows the list stops counting exactly.
 LIST_PAGE_SIZE = 50

@@ -1,0 +1,17 @@
+"""Filtering and ordering of API lists: the list pages' own FilterSets, and ordering only on
+indexed fields."""
+
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.filters import OrderingFilter
+
+
+class FilterSetBackend(DjangoFilterBackend):
+    """The view's ``filterset_class`` (the list page's): a value it cannot read answers 400
+    with the filter's errors."""
+
+
+class IndexedOrderingFilter(OrderingFilter):
+    """``?ordering=`` over the view's ``ordering_fields`` (each backed by an index), newest
+    first by default."""
+
+    ordering_description = "Sort by one of the listed fields; a leading '-' sorts descending."
