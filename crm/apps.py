@@ -53,6 +53,9 @@ class CrmConfig(AppConfig):
             )
         )
         self._register_segments()
+        from crm.tabular import records
+
+        records.register()
 
     def _register_segments(self):
         from crm import registry

@@ -6,6 +6,7 @@
 - ``seed_steps``: the demo-data steps ``seed_demo`` runs, registered by dotted path so the seed
   code (``crm.seeding`` and each app's ``seed`` module) is imported only when seeding.
 - ``work``: the kinds of durable background work the sweep wakes and operators look after.
+- ``tabular``: the record kinds that import from and export to CSV and XLSX (``crm.tabular``).
 """
 
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from django.db import models
 
+from crm.tabular.kinds import TabularRegistry
 from crm.text_search import text_search
 from crm.work import WorkRegistry
 
@@ -200,3 +202,6 @@ seed_steps = SeedRegistry()
 
 # Kinds of durable work (``crm.work``): each app registers its rows' sweep, problems and retry.
 work = WorkRegistry()
+
+# Record kinds that import and export as files (``crm.tabular``): each app registers its own.
+tabular = TabularRegistry()

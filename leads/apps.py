@@ -27,6 +27,9 @@ class LeadsConfig(AppConfig):
             "Import leads", "leads:import_start", order=70, roles=(Role.MANAGER, Role.ADMIN)
         )
         registry.timeline.register(Lead)
+        from leads import tabular
+
+        tabular.register()
         registry.search.register(
             Lead,
             label="Leads",

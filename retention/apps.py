@@ -26,6 +26,9 @@ class RetentionConfig(AppConfig):
         )
         registry.navigation.register("At risk", "retention:at_risk", order=62)
         registry.timeline.register(Subscription)
+        from retention import tabular
+
+        tabular.register()
         registry.detail_panels.register(
             Account,
             registry.Panel(

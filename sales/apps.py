@@ -13,3 +13,6 @@ class SalesConfig(AppConfig):
 
         lead_converted.connect(on_lead_converted, dispatch_uid="sales.on_lead_converted")
         register_all()
+        from sales import tabular
+
+        tabular.register()

@@ -19,6 +19,9 @@ class SupportConfig(AppConfig):
         registry.navigation.register("My queue", "support:my_queue", order=40, roles=desk)
         registry.navigation.register("Tickets", "support:ticket_list", order=41)
         registry.timeline.register(Ticket)
+        from support import tabular
+
+        tabular.register()
         registry.search.register(
             Ticket,
             label="Tickets",

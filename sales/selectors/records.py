@@ -11,6 +11,7 @@ from sales.models import (
     OpportunityLineItem,
     Order,
     Pipeline,
+    Product,
     Quota,
     Quote,
     Stage,
@@ -97,3 +98,8 @@ def onboarding_plan_get(*, user, pk, for_change: bool = False) -> OnboardingPlan
 
 def quota_list(*, user, for_change: bool = False) -> models.QuerySet:
     return scoped(Quota, user=user, for_change=for_change)
+
+
+def product_list(*, user, for_change: bool = False) -> models.QuerySet:
+    """The catalogue: sellers read it, managers and admins change it."""
+    return scoped(Product, user=user, for_change=for_change)
