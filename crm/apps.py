@@ -56,6 +56,13 @@ class CrmConfig(AppConfig):
         from crm.tabular import records
 
         records.register()
+        registry.work.register(
+            "tabular_imports",
+            label="Record imports (CSV and XLSX)",
+            sweep="crm.tabular.imports.tabular_import_sweep",
+            problems="crm.tabular.imports.tabular_import_problems",
+            retry="crm.tabular.imports.tabular_import_retry",
+        )
 
     def _register_segments(self):
         from crm import registry

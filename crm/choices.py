@@ -60,3 +60,17 @@ class SignInOutcome(models.TextChoices):
     SUCCEEDED = "succeeded", "Signed in"
     FAILED = "failed", "Wrong username, email or password"
     LOCKED = "locked", "Refused: too many failed attempts"
+
+
+class TabularImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class TabularImportMode(models.TextChoices):
+    BOTH = "both", "Create new records and update existing ones"
+    CREATE = "create", "Only create new records"
+    UPDATE = "update", "Only update existing records"

@@ -65,3 +65,18 @@ def work_sweep() -> dict:
     from crm.work import work_sweep as sweep
 
     return sweep()
+
+
+@shared_task(
+    name="crm.tasks.tabular_import_run",
+    soft_time_limit=55 * 60,
+    time_limit=60 * 60,
+    **_RETRY,
+)
+def tabular_import_run(job_id: int) -> str:
+    """Run (or resume after a crash) one record import; committed chunks are never redone."""
+    from crm.tabular.imports import summary
+    from crm.tabular.imports import tabular_import_run as run
+
+    job = run(job_id=job_id)
+    return summary(job) if job else "gone"

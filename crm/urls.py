@@ -2,7 +2,18 @@ from allauth.account import views as account_views
 from django.contrib import admin
 from django.urls import include, path
 
-from crm.views import assets, customers, health, home, me, search, segments, timeline, work
+from crm.views import (
+    assets,
+    customers,
+    health,
+    home,
+    me,
+    search,
+    segments,
+    tabular,
+    timeline,
+    work,
+)
 
 # Django admin has no sign-in form of its own: it sends to the CRM's (lockout, second factor).
 admin.site.login = me.admin_login
@@ -53,6 +64,21 @@ urlpatterns = [
     ),
     path("segments/builder/group/", segments.builder_group, name="segment_builder_group"),
     path("segments/builder/tree/", segments.builder_tree, name="segment_builder_tree"),
+    path("imports/<slug:kind>/", tabular.tabular_import_start, name="tabular_import_start"),
+    path("imports/jobs/<int:pk>/", tabular.tabular_import_detail, name="tabular_import_detail"),
+    path(
+        "imports/jobs/<int:pk>/progress/",
+        tabular.tabular_import_progress,
+        name="tabular_import_progress",
+    ),
+    path(
+        "imports/jobs/<int:pk>/resume/", tabular.tabular_import_resume, name="tabular_import_resume"
+    ),
+    path(
+        "imports/jobs/<int:pk>/errors.csv",
+        tabular.tabular_import_errors,
+        name="tabular_import_errors",
+    ),
     path("operations/work/", work.work_problems, name="work_problems"),
     path("operations/work/<str:kind>/<int:pk>/retry/", work.work_retry, name="work_retry"),
     path("admin/", admin.site.urls),

@@ -4,6 +4,7 @@ from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
 from .submissions import SubmittedForm
+from .tabular import TabularImportJob, TabularImportRowError
 from .users import Team, User
 from .work import WorkHeartbeat
 
@@ -14,6 +15,8 @@ __all__ = [
     "OutboundEmail",
     "SignInEvent",
     "SubmittedForm",
+    "TabularImportJob",
+    "TabularImportRowError",
     "Task",
     "Team",
     "User",

@@ -1,5 +1,6 @@
 import csv
 import io
+import itertools
 
 import openpyxl
 import pytest
@@ -22,22 +23,33 @@ LIST_URLS = {
 }
 
 
+_names = itertools.count(1)
+
+
+def account(owner, **kwargs):
+    """An account with a name no other test account has (accounts are matched by name)."""
+    return AccountFactory(owner=owner, name=f"Account {next(_names)}", **kwargs)
+
+
 def make_records(kind: str, owner, count: int = 3) -> list:
     """``count`` records of ``kind`` owned (where it has owners) by ``owner``."""
     if kind == "accounts":
-        return [AccountFactory(owner=owner) for _ in range(count)]
+        return [account(owner) for _ in range(count)]
     if kind == "contacts":
-        return [ContactFactory(owner=owner) for _ in range(count)]
+        return [ContactFactory(owner=owner, account=account(owner)) for _ in range(count)]
     if kind == "leads":
         return [LeadFactory(owner=owner) for _ in range(count)]
     if kind == "opportunities":
-        return [OpportunityFactory(owner=owner) for _ in range(count)]
+        return [OpportunityFactory(owner=owner, account=account(owner)) for _ in range(count)]
     if kind == "products":
         return [ProductFactory() for _ in range(count)]
     if kind == "tickets":
-        return [TicketFactory(account=AccountFactory(owner=owner)) for _ in range(count)]
+        return [
+            TicketFactory(contact=ContactFactory(owner=owner, account=account(owner)))
+            for _ in range(count)
+        ]
     if kind == "subscriptions":
-        return [SubscriptionFactory(owner=owner) for _ in range(count)]
+        return [SubscriptionFactory(owner=owner, account=account(owner)) for _ in range(count)]
     raise AssertionError(kind)
 
 
@@ -61,3 +73,36 @@ def xlsx_table(response) -> list[list]:
 @pytest.fixture
 def kinds():
     return list(LIST_URLS)
+
+
+def import_file(user, kind: str, content: bytes, *, name="records.csv", mode="both", run=True):
+    """Upload ``content`` as an import of ``kind`` by ``user`` with the guessed mapping, and
+    (with ``run``) run it to the end as the worker would."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from crm import registry
+    from crm.tabular import imports
+
+    upload = SimpleUploadedFile(name, content)
+    job = imports.tabular_import_create(
+        user=user, kind=registry.tabular.get(kind), upload=upload, mode=mode
+    )
+    if run:
+        job = imports.tabular_import_run(job_id=job.pk)
+    return job
+
+
+def csv_bytes(table: list[list]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(table)
+    return out.getvalue().encode("utf-8")
+
+
+def xlsx_bytes(table: list[list]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in table:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
