@@ -111,3 +111,21 @@ class OutboundEmailFactory(factory.django.DjangoModelFactory):
     subject = "Hello"
     body_text = "Hello there."
     idempotency_key = factory.Sequence(lambda n: f"test:{n}")
+
+
+class TabularImportJobFactory(factory.django.DjangoModelFactory):
+    """An uploaded CSV of one account, mapped and not yet run (the file is written under
+    MEDIA_ROOT)."""
+
+    class Meta:
+        model = "crm.TabularImportJob"
+
+    kind = "accounts"
+    created_by = factory.SubFactory(UserFactory, roles=[Role.SALES_REP])
+    file = factory.django.FileField(
+        filename="accounts.csv", data=b"name,domain\nAcme,acme.example\n"
+    )
+    original_name = "accounts.csv"
+    file_format = "csv"
+    mapping = factory.LazyFunction(lambda: {"name": "name", "domain": "domain"})
+    total_rows = 2
