@@ -25,7 +25,8 @@ def _campaigns(user):
 
 
 def _create(*, user, data):
-    data.setdefault("source", LeadSource.IMPORT)
+    if not data.get("source"):
+        data["source"] = LeadSource.IMPORT
     return lead_services.lead_create(user=user, on_duplicate="raise", **data)
 
 

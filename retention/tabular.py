@@ -7,6 +7,11 @@ date and auto-renew through ``subscription_update``; the status changes on the s
 page (a cancellation or churn has its own steps), so it is exported, not imported.
 """
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
 from crm import registry
 from crm.permissions import may_sell
 from crm.tabular import columns as c
@@ -17,14 +22,23 @@ from retention.selectors import subscription_list
 from retention.services import subscriptions
 
 LEDGER = ("mrr", "seats")
+#: What an import may change on an existing subscription (the edit form's fields and the ledger).
+CHANGEABLE = (*subscriptions.EDITABLE_FIELDS, *LEDGER)
 
 
 def _create(*, user, data):
     data = {k: v for k, v in data.items() if v is not None}
+    data.setdefault("mrr", Decimal("0"))
+    data.setdefault("start_date", timezone.localdate())
     return subscriptions.subscription_create(user=user, **data)
 
 
 def _update(*, record, user, data):
+    fixed = sorted(set(data) - set(CHANGEABLE))
+    if fixed:
+        raise ValidationError(
+            f"{', '.join(fixed)} of an existing subscription cannot be changed by import"
+        )
     subscription = record
     ledger = {k: data.pop(k) for k in LEDGER if k in data}
     if data:

@@ -6,6 +6,8 @@ not by import (a stage move may close the deal, which has its own steps). Produc
 catalogue, changed by managers and admins.
 """
 
+from django.core.exceptions import ValidationError
+
 from crm import registry
 from crm.permissions import may_manage, may_sell
 from crm.tabular import columns as c
@@ -22,6 +24,8 @@ def _create_deal(*, user, data):
 
 
 def _update_deal(*, record, user, data):
+    if "amount" in data and record.line_items.exists():
+        raise ValidationError("the amount of a deal with line items comes from its lines")
     return opportunities.opportunity_update(opportunity=record, user=user, **data)
 
 

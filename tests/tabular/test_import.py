@@ -308,3 +308,36 @@ def test_a_stalled_import_shows_on_the_operators_list_and_its_page(admin, admin_
     assert [p.pk for p in problems] == [job.pk] and "stopped" in problems[0].state
     page = admin_client_.get(job.get_absolute_url()).content.decode()
     assert 'id="import-stalled"' in page
+
+
+def test_columns_an_import_may_not_change_on_a_record_are_refused_for_that_row(admin):
+    from tests.factories.retention import SubscriptionFactory
+    from tests.factories.support import TicketFactory
+
+    subscription = SubscriptionFactory(owner=admin, currency="EUR")
+    ticket = TicketFactory(subject="Old subject")
+    subscriptions = import_file(
+        admin, "subscriptions", csv_bytes([["id", "currency"], [subscription.pk, "USD"]])
+    )
+    tickets = import_file(admin, "tickets", csv_bytes([["id", "subject"], [ticket.pk, "New"]]))
+    assert "currency of an existing subscription cannot be changed" in (
+        subscriptions.row_errors.get().reason
+    )
+    assert "subject of an existing ticket cannot be changed" in tickets.row_errors.get().reason
+    assert subscriptions.updated_count == tickets.updated_count == 0
+
+
+def test_a_ticket_status_change_follows_the_allowed_transitions(admin):
+    from support.choices import TicketStatus
+    from tests.factories.support import TicketFactory
+
+    closed = TicketFactory(status=TicketStatus.CLOSED)
+    working = TicketFactory(status=TicketStatus.OPEN)
+    content = csv_bytes([["id", "status"], [closed.pk, "open"], [working.pk, "Solved"]])
+    job = import_file(admin, "tickets", content)
+    closed.refresh_from_db()
+    working.refresh_from_db()
+    assert (job.updated_count, job.error_count) == (1, 1)
+    assert "cannot go from Closed to Open" in job.row_errors.get().reason
+    assert (closed.status, working.status) == (TicketStatus.CLOSED, TicketStatus.SOLVED)
+    assert working.resolved_at is not None  # the service's SLA bookkeeping ran
