@@ -89,6 +89,16 @@ class CrmConfig(AppConfig):
             )
         )
         self._register_segments()
+        from crm.tabular import records
+
+        records.register()
+        registry.work.register(
+            "tabular_imports",
+            label="Record imports (CSV and XLSX)",
+            sweep="crm.tabular.imports.tabular_import_sweep",
+            problems="crm.tabular.imports.tabular_import_problems",
+            retry="crm.tabular.imports.tabular_import_retry",
+        )
         registry.api.register("accounts", "crm.api.resources.AccountViewSet")
         registry.api.register("contacts", "crm.api.resources.ContactViewSet")
         registry.api.register("activities", "crm.api.resources.ActivityViewSet")

@@ -95,3 +95,17 @@ class WebhookDeliveryState(models.TextChoices):
     SENDING = "sending", "Sending"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
+
+
+class TabularImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class TabularImportMode(models.TextChoices):
+    BOTH = "both", "Create new records and update existing ones"
+    CREATE = "create", "Only create new records"
+    UPDATE = "update", "Only update existing records"

@@ -1,5 +1,6 @@
 """Normalisation of the identifiers customers are matched on (email, phone, website domain)."""
 
+import functools
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -42,3 +43,19 @@ def normalize_domain(value: str) -> str:
     except ValueError:  # not a URL at all, e.g. "[x]" (a bracketed host that is no address)
         return ""
     return host.removeprefix("www.")
+
+
+@functools.cache
+def country_codes() -> dict[str, str]:
+    """Lower-case code, alpha-3 code and English name → ISO code (built once: looking names up
+    one by one in django-countries costs milliseconds a row)."""
+    from django_countries import countries
+
+    table = {}
+    for code, name in countries:
+        table[code.lower()] = code
+        table[str(name).lower()] = code
+        alpha3 = countries.alpha3(code)
+        if alpha3:
+            table[alpha3.lower()] = code
+    return table

@@ -14,6 +14,9 @@
 
 - ``api``: the REST API's resources (``/api/v1/<prefix>/``), each a viewset an app registers
   from its own ``api.py``; ``crm.api.urls`` builds one router from them.
+
+
+- ``tabular``: the record kinds that import from and export to CSV and XLSX (``crm.tabular``).
 """
 
 from collections.abc import Callable
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 
 from django.db import models
 
+from crm.tabular.kinds import TabularRegistry
 from crm.text_search import text_search
 from crm.work import WorkRegistry
 
@@ -342,3 +346,7 @@ class ApiRegistry:
 
 
 api = ApiRegistry()
+
+
+# Record kinds that import and export as files (``crm.tabular``): each app registers its own.
+tabular = TabularRegistry()

@@ -103,3 +103,18 @@ def security_history_prune() -> dict:
     from crm.services.signins import signin_history_prune
 
     return {"audit": audit_prune(), "signins": signin_history_prune()}
+
+
+@shared_task(
+    name="crm.tasks.tabular_import_run",
+    soft_time_limit=55 * 60,
+    time_limit=60 * 60,
+    **_RETRY,
+)
+def tabular_import_run(job_id: int) -> str:
+    """Run (or resume after a crash) one record import; committed chunks are never redone."""
+    from crm.tabular.imports import summary
+    from crm.tabular.imports import tabular_import_run as run
+
+    job = run(job_id=job_id)
+    return summary(job) if job else "gone"

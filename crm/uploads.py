@@ -134,3 +134,94 @@ def _too_long(max_line: int, line: int) -> None:
         f"Line {line:,} of the file is longer than {max_line:,} bytes; "
         "check that it is a CSV file with one record a line."
     )
+
+
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+def is_xlsx_upload(upload) -> bool:
+    """Whether the upload starts like a ZIP archive (what an XLSX file is)."""
+    head = _read(upload, 4)
+    upload.seek(0)
+    return head == XLSX_MAGIC
+
+
+def xlsx_upload_check(upload) -> None:
+    """Raise ValidationError (one clear sentence) unless ``upload`` is an Excel workbook within
+    the limits: a real ZIP archive holding ``xl/workbook.xml``, at most ``XLSX_UPLOAD_MAX_BYTES``
+    and unpacking to at most ``XLSX_UPLOAD_MAX_UNPACKED_BYTES`` (a small file may unpack to
+    gigabytes), its first sheet within the CSV row and column limits. Leaves the file at its
+    start."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    max_bytes = settings.XLSX_UPLOAD_MAX_BYTES
+    size = upload.size or 0
+    if size > max_bytes:
+        raise ValidationError(
+            f"The file is {filesizeformat(size)}; at most {filesizeformat(max_bytes)} of Excel "
+            "can be uploaded. Split it, or save it as CSV (up to "
+            f"{filesizeformat(settings.CSV_UPLOAD_MAX_BYTES)})."
+        )
+    if size == 0:
+        raise ValidationError("The file is empty.")
+    not_a_workbook = ValidationError(
+        "This is not an Excel workbook (.xlsx): it is a ZIP archive without a workbook in it."
+    )
+    try:
+        upload.seek(0)
+        with zipfile.ZipFile(upload) as archive:
+            names = set(archive.namelist())
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ValidationError(
+            "This is not an Excel workbook (.xlsx): the file is damaged or not a ZIP archive."
+        ) from None
+    finally:
+        upload.seek(0)
+    if "xl/workbook.xml" not in names:
+        raise not_a_workbook
+    if unpacked > settings.XLSX_UPLOAD_MAX_UNPACKED_BYTES:
+        raise ValidationError(
+            f"The workbook unpacks to {filesizeformat(unpacked)}; at most "
+            f"{filesizeformat(settings.XLSX_UPLOAD_MAX_UNPACKED_BYTES)} can be read. "
+            "Split it into smaller files."
+        )
+    limit = limits()
+    try:
+        book = load_workbook(upload, read_only=True, data_only=True)
+        try:
+            sheet = book.worksheets[0] if book.worksheets else None
+            rows = (sheet.max_row or 0) if sheet is not None else 0
+            columns = (sheet.max_column or 0) if sheet is not None else 0
+        finally:
+            book.close()
+    except Exception:  # openpyxl raises many kinds on a malformed workbook
+        raise ValidationError(
+            "This Excel workbook cannot be read: open it in Excel and save it again, or save "
+            "it as CSV."
+        ) from None
+    finally:
+        upload.seek(0)
+    if rows == 0:
+        raise ValidationError("The workbook's first sheet is empty.")
+    if rows > limit["rows"]:
+        raise ValidationError(
+            f"The sheet has {rows:,} rows; at most {limit['rows']:,} can be imported. "
+            "Split it into smaller files."
+        )
+    if columns > limit["columns"]:
+        raise ValidationError(
+            f"The sheet has {columns:,} columns; at most {limit['columns']:,} can be imported. "
+            "Remove the columns you do not need."
+        )
+
+
+def table_upload_check(upload) -> str:
+    """Check a CSV or XLSX upload by its content (not its name); returns ``csv`` or ``xlsx``."""
+    if is_xlsx_upload(upload):
+        xlsx_upload_check(upload)
+        return "xlsx"
+    csv_upload_check(upload)
+    return "csv"

@@ -13,6 +13,7 @@ from crm.views import (
     people,
     search,
     segments,
+    tabular,
     timeline,
     webhooks,
     work,
@@ -72,6 +73,21 @@ urlpatterns = [
     path("history/", history.history_changes, name="history_changes"),
     path("history/<str:label>/<int:pk>/", history.record_history, name="record_history"),
     path("history/<str:label>/<int:pk>/restore/", history.record_restore, name="record_restore"),
+    path("imports/<slug:kind>/", tabular.tabular_import_start, name="tabular_import_start"),
+    path("imports/jobs/<int:pk>/", tabular.tabular_import_detail, name="tabular_import_detail"),
+    path(
+        "imports/jobs/<int:pk>/progress/",
+        tabular.tabular_import_progress,
+        name="tabular_import_progress",
+    ),
+    path(
+        "imports/jobs/<int:pk>/resume/", tabular.tabular_import_resume, name="tabular_import_resume"
+    ),
+    path(
+        "imports/jobs/<int:pk>/errors.csv",
+        tabular.tabular_import_errors,
+        name="tabular_import_errors",
+    ),
     path("operations/work/", work.work_problems, name="work_problems"),
     path("operations/work/<str:kind>/<int:pk>/retry/", work.work_retry, name="work_retry"),
     path("people/", people.PersonListView.as_view(), name="people_list"),

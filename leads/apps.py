@@ -34,6 +34,9 @@ class LeadsConfig(AppConfig):
         registry.history.register(
             Lead, restore=restorer(lead_update, "lead"), restorable=LEAD_FORM_FIELDS
         )
+        from leads import tabular
+
+        tabular.register()
         registry.search.register(
             Lead,
             label="Leads",

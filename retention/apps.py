@@ -38,6 +38,9 @@ class RetentionConfig(AppConfig):
             restorable=EDITABLE_FIELDS,
         )
         registry.api.register("subscriptions", "retention.api.SubscriptionViewSet")
+        from retention import tabular
+
+        tabular.register()
         registry.detail_panels.register(
             Account,
             registry.Panel(

@@ -16,3 +16,6 @@ class SalesConfig(AppConfig):
         from sales.webhooks import register_events
 
         register_events()
+        from sales import tabular
+
+        tabular.register()

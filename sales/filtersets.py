@@ -2,9 +2,9 @@ import django_filters
 from django import forms
 
 from crm.filtersets import DateRangeFilter, SearchFilterSet, people
-from sales.choices import ForecastCategory, OnboardingStatus, OrderSource, StageKind
+from sales.choices import Billing, ForecastCategory, OnboardingStatus, OrderSource, StageKind
 from sales.forms import StageField
-from sales.models import OnboardingPlan, Opportunity, Order, Pipeline, Stage
+from sales.models import OnboardingPlan, Opportunity, Order, Pipeline, Product, Stage
 
 
 def pipelines(request):
@@ -65,3 +65,13 @@ class OnboardingFilterSet(django_filters.FilterSet):
     class Meta:
         model = OnboardingPlan
         fields = ["status", "owner"]
+
+
+class ProductFilterSet(SearchFilterSet):
+    search_fields = ("name", "sku", "description")
+    billing = django_filters.ChoiceFilter(choices=Billing.choices, empty_label="Any billing")
+    is_active = django_filters.BooleanFilter(label="Active")
+
+    class Meta:
+        model = Product
+        fields = ["q", "billing", "is_active"]

@@ -68,6 +68,7 @@ def register_all():
     registry.api.register("quotes", "sales.api.QuoteViewSet")
     registry.navigation.register("Board", "sales:board_default", order=41, roles=DEAL_ROLES)
     registry.navigation.register("Forecast", "sales:forecast", order=42, roles=DEAL_ROLES)
+    registry.navigation.register("Products", "sales:product_list", order=43, roles=DEAL_ROLES)
     registry.navigation.register("Onboarding", "sales:onboarding_board", order=45)
     registry.home_widgets.register(
         registry.HomeWidget("My pipeline", "sales/_home_pipeline.html", _pipeline_widget, 30)

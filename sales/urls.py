@@ -1,6 +1,15 @@
 from django.urls import path
 
-from sales.views import board, forecast, line_items, onboarding, opportunities, orders, quotes
+from sales.views import (
+    board,
+    forecast,
+    line_items,
+    onboarding,
+    opportunities,
+    orders,
+    products,
+    quotes,
+)
 
 app_name = "sales"
 
@@ -34,6 +43,7 @@ urlpatterns = [
     path("quotes/<int:pk>/", quotes.quote_detail, name="quote_detail"),
     path("quotes/<int:pk>/status/", quotes.quote_status, name="quote_status"),
     path("orders/", orders.OrderListView.as_view(), name="order_list"),
+    path("products/", products.ProductListView.as_view(), name="product_list"),
     path("orders/import/", orders.order_import, name="order_import"),
     path("orders/<int:pk>/", orders.order_detail, name="order_detail"),
     path("onboarding/", onboarding.OnboardingBoardView.as_view(), name="onboarding_board"),

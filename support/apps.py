@@ -26,6 +26,9 @@ class SupportConfig(AppConfig):
 
         registry.history.register(Ticket, restore=ticket_restore, restorable=TICKET_RESTORABLE)
         registry.api.register("tickets", "support.api.TicketViewSet")
+        from support import tabular
+
+        tabular.register()
         registry.search.register(
             Ticket,
             label="Tickets",

@@ -20,7 +20,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 
-from crm.choices import OutboxStatus, Role
+from crm.choices import OutboxStatus, Role, TabularImportStatus
 from crm.services.api_tokens import api_token_create
 from crm.views import people as people_views
 from leads.choices import ImportStatus, SegmentEnrolmentStatus
@@ -30,6 +30,7 @@ from tests.factories.crm import (
     AccountFactory,
     ContactFactory,
     OutboundEmailFactory,
+    TabularImportJobFactory,
     TaskFactory,
     TeamFactory,
     UserFactory,
@@ -632,6 +633,42 @@ TABLE = [
         GET,
         "manager",
         "imports are for managers and admins",
+    ),
+    Row(
+        "tabular_import_detail",
+        "rep",
+        lambda w: target(TabularImportJobFactory(created_by=w.rep2).pk, col_0="name"),
+        BOTH,
+        "rep2",
+        "another rep's record import",
+    ),
+    Row(
+        "tabular_import_progress",
+        "manager",
+        lambda w: target(TabularImportJobFactory(created_by=w.outsider).pk),
+        GET,
+        "other_manager",
+        "a record import of a team the manager does not manage",
+    ),
+    Row(
+        "tabular_import_resume",
+        "rep",
+        lambda w: target(
+            TabularImportJobFactory(created_by=w.rep2, status=TabularImportStatus.FAILED).pk
+        ),
+        POST,
+        "rep2",
+        "another rep's record import",
+    ),
+    Row(
+        "tabular_import_errors",
+        "agent",
+        lambda w: target(
+            TabularImportJobFactory(created_by=w.rep, status=TabularImportStatus.DONE).pk
+        ),
+        GET,
+        "rep",
+        "an agent neither sees a rep's import nor imports accounts",
     ),
     Row(
         "leads:sequence_detail",

@@ -6,6 +6,7 @@ from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
 from .submissions import SubmittedForm
+from .tabular import TabularImportJob, TabularImportRowError
 from .users import Team, User
 from .webhooks import WebhookDelivery, WebhookEndpoint
 from .work import WorkHeartbeat
@@ -21,6 +22,8 @@ __all__ = [
     "OutboundEmail",
     "SignInEvent",
     "SubmittedForm",
+    "TabularImportJob",
+    "TabularImportRowError",
     "Task",
     "Team",
     "User",

@@ -500,6 +500,14 @@ CSV_UPLOAD_MAX_BYTES = env.int("CSV_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024
 CSV_UPLOAD_MAX_ROWS = env.int("CSV_UPLOAD_MAX_ROWS", default=1_000_000)
 CSV_UPLOAD_MAX_COLUMNS = env.int("CSV_UPLOAD_MAX_COLUMNS", default=200)
 CSV_UPLOAD_MAX_LINE_BYTES = env.int("CSV_UPLOAD_MAX_LINE_BYTES", default=64 * 1024)
+# XLSX uploads (record imports): the file itself, and what its parts may unpack to (a small
+# file can unpack to gigabytes). Rows and columns are capped by the CSV limits above.
+XLSX_UPLOAD_MAX_BYTES = env.int("XLSX_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+XLSX_UPLOAD_MAX_UNPACKED_BYTES = env.int(
+    "XLSX_UPLOAD_MAX_UNPACKED_BYTES", default=200 * 1024 * 1024
+)
+# Rows of an uploaded record file the dry run checks before the import starts.
+IMPORT_DRY_RUN_ROWS = env.int("IMPORT_DRY_RUN_ROWS", default=100)
 # Ticket attachments (replies, notes, the public form, inbound email): the largest file and how
 # many a message keeps; each is typed by its first bytes (support/services/attachments.py).
 SUPPORT_ATTACHMENT_MAX_BYTES = env.int("SUPPORT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)

@@ -21,6 +21,7 @@ ACCOUNT_CONTACTS_SHOWN = 25
 class AccountListView(FilteredListView):
     filterset_class = AccountFilterSet
     title = "Accounts"
+    record_kind = "accounts"
     row_template = "crm/rows/account.html"
     create_url_name = "account_create"
     columns = [
@@ -51,6 +52,7 @@ class AccountListView(FilteredListView):
 class ContactListView(FilteredListView):
     filterset_class = ContactFilterSet
     title = "Contacts"
+    record_kind = "contacts"
     row_template = "crm/rows/contact.html"
     create_url_name = "contact_create"
     columns = [

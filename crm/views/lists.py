@@ -3,7 +3,9 @@
 A list page is the rows of the entity's list selector (``<entity>_list(*, user)``, see
 ``crm.selectors``), a FilterSet (whose form is the filter bar), a whitelist of sortable columns,
 and a row template. HTMX requests (filtering,
-sorting, paging) get only the table back.
+sorting, paging) get only the table back. A list whose entity is a registered record kind
+(``record_kind``, see ``crm.tabular``) also answers ``?export=csv`` and ``?export=xlsx`` with
+exactly the rows it shows: the same selector, filters and sort, every page.
 """
 
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import InvalidPage
+from django.http import Http404
 from django.views.generic import ListView
 
 from crm.pagination import EstimatedCountPaginator
@@ -43,6 +46,23 @@ class FilteredListView(LoginRequiredMixin, ListView):
     partial_template_name = "crm/_list_table.html"
     paginator_class = EstimatedCountPaginator
     paginate_by = settings.LIST_PAGE_SIZE
+    record_kind = ""  # the ``crm.registry.tabular`` kind: export buttons and ``?export=``
+
+    def get(self, request, *args, **kwargs):
+        fmt = request.GET.get("export")
+        kind = self.tabular_kind()
+        if fmt and kind is not None:
+            from crm.tabular.export import FORMATS, export_response
+
+            if fmt not in FORMATS:
+                raise Http404
+            return export_response(kind, self.get_queryset(), request.user, fmt)
+        return super().get(request, *args, **kwargs)
+
+    def tabular_kind(self):
+        from crm import registry
+
+        return registry.tabular.get(self.record_kind) if self.record_kind else None
 
     def base_queryset(self):
         """The rows this user may see (from the list selector); a view adds the joins its row
@@ -82,6 +102,20 @@ class FilteredListView(LoginRequiredMixin, ListView):
     def get_template_names(self):
         return [self.partial_template_name] if is_htmx(self.request) else [self.template_name]
 
+    def _kind_links(self):
+        """The export and import links of the list's record kind, for the page header."""
+        kind = self.tabular_kind()
+        if kind is None:
+            return None
+        query = self.request.GET.copy()
+        for name in ("page", "export"):
+            query.pop(name, None)
+        return {
+            "kind": kind,
+            "query": query.urlencode(),
+            "may_import": kind.may_import(self.request.user),
+        }
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
@@ -97,6 +131,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
             query_without_page=query.urlencode(),
             query_without_sort=sort_query.urlencode(),
             create_url_name=self.create_url_name if self.can_create() else "",
+            record_kind=self._kind_links(),
         )
         return context
 

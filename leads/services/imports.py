@@ -9,7 +9,6 @@ whole chunk in one query each, one bulk insert, one bulk update), never a query 
 """
 
 import csv
-import functools
 import io
 import logging
 import time
@@ -23,7 +22,6 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import BooleanField, F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
-from django_countries import countries
 from psycopg.types.json import Jsonb
 
 from crm.choices import Industry
@@ -31,7 +29,7 @@ from crm.csvfiles import csv_lines, row_text
 from crm.faults import SimulatedKill
 from crm.history import Source, source
 from crm.models import Contact
-from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.normalize import country_codes, normalize_domain, normalize_email, normalize_phone
 from crm.services.customers import consent_stamp
 from crm.work import (
     Problem,
@@ -81,20 +79,6 @@ SOURCES = {
     **{v: v for v in LeadSource.values},
     **{label.lower(): v for v, label in LeadSource.choices},
 }
-
-
-@functools.cache
-def country_codes() -> dict[str, str]:
-    """Lower-case code, alpha-3 code and English name → ISO code (built once: looking names up
-    one by one in django-countries costs milliseconds a row)."""
-    table = {}
-    for code, name in countries:
-        table[code.lower()] = code
-        table[str(name).lower()] = code
-        alpha3 = countries.alpha3(code)
-        if alpha3:
-            table[alpha3.lower()] = code
-    return table
 
 
 class RowError(Exception):

@@ -38,6 +38,7 @@ EMAIL_CAMPAIGNS_SHOWN = 20
 class LeadListView(FilteredListView):
     filterset_class = LeadFilterSet
     title = "Leads"
+    record_kind = "leads"
     template_name = "leads/lead_list.html"
     row_template = "leads/rows/lead.html"
     create_url_name = "leads:lead_create"

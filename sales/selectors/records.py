@@ -101,6 +101,7 @@ def quota_list(*, user, for_change: bool = False) -> models.QuerySet:
 
 
 def product_list(*, user, for_change: bool = False) -> models.QuerySet:
+    """The catalogue: sellers read it, managers and admins change it."""
     return scoped(Product, user=user, for_change=for_change)
 
 

@@ -51,6 +51,7 @@ class TicketListView(FilteredListView):
 
     list_selector = selectors.ticket_list
     filterset_class = TicketFilterSet
+    record_kind = "tickets"
     title = "Tickets"
     template_name = "support/ticket_list.html"
     partial_template_name = "support/_ticket_table.html"

@@ -143,3 +143,21 @@ class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
     event_type = "account.created"
     payload = factory.LazyAttribute(lambda d: event_payload(d.event_type, {"id": 1}))
     next_attempt_at = factory.LazyFunction(timezone.now)
+
+
+class TabularImportJobFactory(factory.django.DjangoModelFactory):
+    """An uploaded CSV of one account, mapped and not yet run (the file is written under
+    MEDIA_ROOT)."""
+
+    class Meta:
+        model = "crm.TabularImportJob"
+
+    kind = "accounts"
+    created_by = factory.SubFactory(UserFactory, roles=[Role.SALES_REP])
+    file = factory.django.FileField(
+        filename="accounts.csv", data=b"name,domain\nAcme,acme.example\n"
+    )
+    original_name = "accounts.csv"
+    file_format = "csv"
+    mapping = factory.LazyFunction(lambda: {"name": "name", "domain": "domain"})
+    total_rows = 2

@@ -1,0 +1,50 @@
+"""The product catalogue: adding and changing products (managers and admins)."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from sales.choices import Billing
+from sales.models import Product
+
+PRODUCT_FIELDS = ("name", "sku", "description", "price", "currency", "billing", "is_active")
+
+
+def _check(data: dict, *, exclude_pk=None) -> None:
+    if "sku" in data:
+        if not data["sku"]:
+            raise ValidationError({"sku": "A product needs a SKU."})
+        clash = Product.objects.filter(sku__iexact=data["sku"]).exclude(pk=exclude_pk)
+        if clash.exists():
+            raise ValidationError({"sku": f"The SKU “{data['sku']}” is another product's."})
+    if "name" in data and not data["name"]:
+        raise ValidationError({"name": "A product needs a name."})
+    if data.get("price") is not None and data["price"] < 0:
+        raise ValidationError({"price": "A price is not negative."})
+    if "billing" in data and data["billing"] not in Billing.values:
+        raise ValidationError({"billing": "Choose one-off or monthly billing."})
+
+
+@transaction.atomic
+def product_create(*, user, **data) -> Product:
+    values = {k: v for k, v in data.items() if k in PRODUCT_FIELDS and v is not None}
+    values.setdefault("currency", settings.DEFAULT_CURRENCY)
+    values.setdefault("price", Decimal("0"))
+    _check({"sku": "", "name": "", **values})
+    return Product.objects.create(**values)
+
+
+@transaction.atomic
+def product_update(*, product: Product, user, **data) -> Product:
+    data = {k: v for k, v in data.items() if k in PRODUCT_FIELDS}
+    if data.get("price") is None:
+        data.pop("price", None)
+    _check(data, exclude_pk=product.pk)
+    changed = [f for f in PRODUCT_FIELDS if f in data and getattr(product, f) != data[f]]
+    for name in changed:
+        setattr(product, name, data[name])
+    if changed:
+        product.save(update_fields=changed)
+    return product
