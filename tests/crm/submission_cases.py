@@ -351,3 +351,35 @@ def _churn(request):
         lambda: {"date": (today - dt.timedelta(days=1)).isoformat(), "reason": "price"},
         lambda: ChurnEvent.objects.filter(account=account).count(),
     )
+
+
+@case("webhook test event")
+def _webhook_test_event(request):
+    from crm.models import WebhookDelivery
+    from tests.factories.crm import WebhookEndpointFactory
+
+    admin = request.getfixturevalue("admin")
+    endpoint = WebhookEndpointFactory()
+    return Action(
+        admin,
+        endpoint.get_absolute_url(),
+        dict,
+        lambda: WebhookDelivery.objects.filter(endpoint=endpoint).count(),
+        action=reverse("webhook_test", args=[endpoint.pk]),
+    )
+
+
+@case("webhook replay")
+def _webhook_replay(request):
+    from crm.models import WebhookDelivery
+    from tests.factories.crm import WebhookDeliveryFactory
+
+    admin = request.getfixturevalue("admin")
+    delivery = WebhookDeliveryFactory(state="failed")
+    return Action(
+        admin,
+        delivery.endpoint.get_absolute_url(),
+        dict,
+        lambda: WebhookDelivery.objects.filter(replay_of=delivery).count(),
+        action=reverse("webhook_replay", args=[delivery.endpoint_id, delivery.pk]),
+    )
