@@ -57,9 +57,11 @@ def test_register_a_security_key_and_sign_in_with_it(chromium, live_server, sett
     page.wait_for_url(f"{url}/")
     page.goto(f"{url}{reverse('user_settings')}")
     page.click("text=Add a security key")
-    if "reauthenticate" in page.url:
-        page.fill("input[name=password]", "demo")
-        page.click("button[type=submit]")
+    page.wait_for_load_state()
+    if "reauthenticate" in page.url:  # adding a factor asks for the password again
+        page.fill("main input[name=password]", "demo")
+        page.click("main button[type=submit]")
+        page.wait_for_load_state()
     # When they name a key and press Add, the browser's ceremony runs and the form is sent
     page.wait_for_selector("#mfa_webauthn_add")
     page.fill("input[name=name]", "Desk key")
