@@ -73,7 +73,13 @@ EXCLUDED_NAMESPACES = {"admin"}
 # Public links (CSAT and NPS surveys, unsubscribe, email tracking, referral codes) take signed
 # tokens or codes as <str:…> kwargs, never a record's id, so the walk below never collects them;
 # an int-kwarg URL that must stay public would be listed here.
-NOT_PK_GUARDED: dict[str, str] = {}
+NOT_PK_GUARDED: dict[str, str] = {
+    # allauth's pages of one security key ask for the password again first, for any id alike
+    # (so a guess discloses nothing), then look the key up among the signed-in user's own: 404
+    # for anyone else's (tests/crm/test_webauthn.py).
+    "mfa_edit_webauthn": "allauth: reauthentication, then the user's own keys only",
+    "mfa_remove_webauthn": "allauth: reauthentication, then the user's own keys only",
+}
 
 
 # The URL walk ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import hashlib
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 
@@ -119,7 +119,11 @@ def user_invite(
     with transaction.atomic():
         user = User(username=username, email=email, first_name=first_name, last_name=last_name)
         user.set_unusable_password()
-        user.save()
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:  # the same username, invited at the same moment by someone else
+            raise PeopleError(f"The username {username} is taken.") from None
         user.groups.set(Group.objects.filter(name__in=roles))
         user.teams.set(teams)
         audit_record(

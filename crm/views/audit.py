@@ -7,7 +7,7 @@ from crm.csvfiles import csv_response
 from crm.filtersets import AuditEventFilterSet
 from crm.selectors import audit_event_list
 from crm.views.lists import Column, FilteredListView
-from crm.views.people import AdminOnlyMixin, _admin
+from crm.views.people import AdminOnlyMixin, admin_only
 
 CSV_HEADER = [
     "time",
@@ -51,7 +51,7 @@ class AuditListView(AdminOnlyMixin, FilteredListView):
 @login_required
 def audit_export(request):
     """The lines the Audit page's filters select, as a CSV file (every page of them)."""
-    _admin(request)
+    admin_only(request)
     filterset = AuditEventFilterSet(request.GET or None, queryset=_audit_rows(request.user))
     rows = filterset.qs.order_by("-at", "-id") if filterset.is_valid() else filterset.qs.none()
 

@@ -28,7 +28,8 @@ from crm.views.submissions import submitted_once
 RECENT = 20
 
 
-def _admin(request) -> None:
+def admin_only(request) -> None:
+    """404 for anyone but an admin: the People and Audit pages do not disclose they exist."""
     if not may_administer_people(request.user):
         raise Http404
 
@@ -38,7 +39,7 @@ class AdminOnlyMixin:
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
-            _admin(request)
+            admin_only(request)
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -138,7 +139,7 @@ def person_detail(request, pk):
 @login_required
 @submitted_once
 def person_invite(request):
-    _admin(request)
+    admin_only(request)
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -258,7 +259,7 @@ def _team_state(team) -> str:
 @submitted_once
 def team_index(request):
     """Every team with its size, and a form to make a new one."""
-    _admin(request)
+    admin_only(request)
     form = TeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

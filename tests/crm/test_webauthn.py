@@ -99,3 +99,14 @@ def test_off_by_setting_hides_it(client, riley, settings):
     settings.MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
     client.force_login(riley)
     assert reverse("mfa_add_webauthn") not in client.get(reverse("user_settings")).text
+
+
+def test_another_users_key_answers_404(client, riley):
+    key = Authenticator.objects.create(user=riley, type=Authenticator.Type.WEBAUTHN, data={})
+    UserFactory(username="other", password="demo", roles=[Role.SALES_REP])
+    client.post(reverse("login"), {"username": "other", "password": "demo"})
+    client.post(reverse("account_reauthenticate"), {"password": "demo"})
+    for name in ("mfa_edit_webauthn", "mfa_remove_webauthn"):
+        assert client.get(reverse(name, args=[key.pk])).status_code == 404
+        assert client.post(reverse(name, args=[key.pk])).status_code == 404
+    assert Authenticator.objects.filter(pk=key.pk).exists()

@@ -108,8 +108,8 @@ def kwargless_pages(resolver=None, prefix=""):
     resolver = resolver or get_resolver()
     for pattern in resolver.url_patterns:
         if isinstance(pattern, URLResolver):
-            if pattern.namespace == "admin":
-                continue
+            if pattern.namespace == "admin" or pattern.pattern.converters:
+                continue  # the admin's, or pages that all take the include's argument
             namespace = f"{prefix}{pattern.namespace}:" if pattern.namespace else prefix
             yield from kwargless_pages(pattern, namespace)
         elif (
