@@ -129,6 +129,12 @@ def main() -> None:
     for _ in range(args.rounds):
         for triggers in (False, True):
             results[triggers].append(one_round(args.rows, triggers=triggers))
+            insert, update, events = results[triggers][-1]
+            print(
+                f"  round, history {'on ' if triggers else 'off'}: insert {insert:.2f} s, "
+                f"update {update:.2f} s",
+                flush=True,
+            )
     for triggers in (False, True):
         insert = min(r[0] for r in results[triggers])
         update = min(r[1] for r in results[triggers])
