@@ -169,7 +169,7 @@ class HistoryFilterForm(forms.Form):
         if data.get("since"):
             start = dt.datetime.combine(data["since"], dt.time.min, tzinfo=zone)
             condition &= Q(pgh_created_at__gte=start)
-        if data.get("until"):
+        if data.get("until") and data["until"] < dt.date.max:
             end = dt.datetime.combine(data["until"] + dt.timedelta(days=1), dt.time.min, zone)
             condition &= Q(pgh_created_at__lt=end)
         models = field_event_models()

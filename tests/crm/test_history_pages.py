@@ -175,6 +175,8 @@ def test_admins_page_filters_and_exports_and_is_hidden_from_others(
     assert "→ From a shell" in shell and "→ Imported step" not in shell
     bad = admin_client_.get(url, {"since": "not a date", "user": "x", "page": "-3"})
     assert bad.status_code == 200
+    edges = admin_client_.get(url, {"since": "0001-01-01", "until": "9999-12-31"})
+    assert edges.status_code == 200 and "From a shell" in edges.content.decode()
     export = admin_client_.get(url, {"source": "import", "format": "csv"})
     assert export.status_code == 200
     body = b"".join(export.streaming_content).decode("utf-8-sig")
