@@ -6,7 +6,10 @@ import pytest
 from crm.choices import Role
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 REPORT_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", function (e) {
