@@ -14,4 +14,16 @@ class IndexedOrderingFilter(OrderingFilter):
     """``?ordering=`` over the view's ``ordering_fields`` (each backed by an index), newest
     first by default."""
 
-    ordering_description = "Sort by one of the listed fields; a leading '-' sorts descending."
+    ordering_description = "Sort by one of these (indexed) fields; a leading '-' sorts descending."
+
+    def get_schema_operation_parameters(self, view):
+        fields = getattr(view, "ordering_fields", None) or ()
+        return [
+            {
+                "name": self.ordering_param,
+                "required": False,
+                "in": "query",
+                "description": self.ordering_description,
+                "schema": {"type": "string", "enum": [v for f in fields for v in (f, f"-{f}")]},
+            }
+        ]

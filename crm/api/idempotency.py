@@ -31,13 +31,6 @@ def _fingerprint(request) -> str:
     return digest.hexdigest()
 
 
-def idempotency_keys_forget(*, now=None) -> int:
-    deleted, _ = ApiIdempotencyKey.objects.filter(
-        created_at__lt=(now or timezone.now()) - KEEP
-    ).delete()
-    return deleted
-
-
 def run_once(request, key: str, handler) -> Response:
     """``handler()``'s answer, or the answer it gave the first time ``key`` was sent."""
     if len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
@@ -46,7 +39,8 @@ def run_once(request, key: str, handler) -> Response:
         )
     fingerprint = _fingerprint(request)
     now = timezone.now()
-    ApiIdempotencyKey.objects.filter(user=request.user, key=key, created_at__lt=now - KEEP).delete()
+    # The user's keys past a day are forgotten as they send new ones (as sent forms' keys are).
+    ApiIdempotencyKey.objects.filter(user=request.user, created_at__lt=now - KEEP).delete()
     with transaction.atomic():
         claim, first = ApiIdempotencyKey.objects.get_or_create(
             user=request.user, key=key, defaults={"fingerprint": fingerprint, "created_at": now}

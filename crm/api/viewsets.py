@@ -18,6 +18,7 @@ import copy
 from django import forms
 from django.db import transaction
 from django.forms.models import model_to_dict
+from django.http import Http404
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.response import Response
 
@@ -59,7 +60,7 @@ def _type_error(field, value) -> str | None:
     return None
 
 
-def form_data(raw, *, form_class, instance=None, sent_only=False) -> tuple[dict, list[str]]:
+def form_data(raw, *, form_class, instance=None) -> tuple[dict, list[str]]:
     """The form data for a JSON body: the record's current values (for a PATCH) overlaid with
     the fields sent; and the names of the fields sent. Values of the wrong JSON type answer 400."""
     if not isinstance(raw, dict):
@@ -135,8 +136,6 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def reread(self, obj):
         """The record as the caller now sees it (joined as for a page); as it is when the
         change took it out of their sight (a lead assigned to someone else)."""
-        from django.http import Http404
-
         try:
             return type(self).get_selector(user=self.request.user, pk=obj.pk)
         except Http404:

@@ -64,7 +64,9 @@ class ApiIdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="apiidempotencykey_user_key_uniq")
         ]
-        indexes = [models.Index(fields=["created_at"], name="apiidempotencykey_age_idx")]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="apiidempotencykey_user_age_idx")
+        ]
 
     def __str__(self):
         return f"{self.key} by {self.user_id}"

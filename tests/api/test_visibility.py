@@ -82,6 +82,13 @@ READ_HIDDEN = [
         "another rep's subscription",
     ),
     Hidden(
+        "subscriptions",
+        "agent",
+        lambda u: SubscriptionFactory(account=AccountFactory(owner=u["rep"])),
+        "rep",
+        "agents see no revenue",
+    ),
+    Hidden(
         "segments",
         "rep",
         lambda u: SegmentFactory(owner=u["rep2"], shared=False),

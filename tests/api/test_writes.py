@@ -106,6 +106,19 @@ def test_an_idempotency_key_repeat_answers_the_first_answer_and_makes_one_lead(a
     assert other.status_code == 422 and Lead.objects.count() == 1
 
 
+def test_an_idempotency_key_is_forgotten_after_a_day(api):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    body = {"last_name": "Daily"}
+    api.post("/api/v1/leads/", body, format="json", HTTP_IDEMPOTENCY_KEY="daily")
+    ApiIdempotencyKey.objects.update(created_at=timezone.now() - dt.timedelta(days=1, seconds=1))
+    again = api.post("/api/v1/leads/", body, format="json", HTTP_IDEMPOTENCY_KEY="daily")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert Lead.objects.count() == 2 and ApiIdempotencyKey.objects.count() == 1
+
+
 def test_a_failed_request_frees_its_idempotency_key(api):
     bad = api.post("/api/v1/leads/", {"first_name": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="k2")
     assert bad.status_code == 400 and not ApiIdempotencyKey.objects.exists()
