@@ -86,6 +86,13 @@ class AuditAction(models.TextChoices):
     TEAM_CHANGED = "team.changed", "Team changed"
     SIGNIN_HISTORY_PRUNED = "signin_history.pruned", "Sign-in history pruned"
     AUDIT_PRUNED = "audit.pruned", "Audit trail pruned"
+    API_TOKEN_CREATED = "api_token.created", "API token created"
+    API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
+    WEBHOOK_CREATED = "webhook.created", "Webhook endpoint added"
+    WEBHOOK_CHANGED = "webhook.changed", "Webhook endpoint changed"
+    WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
+    RECORDS_EXPORTED = "records.exported", "Records exported"
 
 
 class WebhookDeliveryState(models.TextChoices):

@@ -114,10 +114,13 @@ def _forget_context() -> None:
 
 
 class HistoryMiddleware(BaseHistoryMiddleware):
-    """pghistory's request context (the user, the path) with ``source="page"``."""
+    """pghistory's request context (the user, the path) with ``source="page"``, or
+    ``source="api"`` under ``/api/`` (the API authenticates in the view; pghistory's request
+    class passes the user it sets on to the context)."""
 
     def get_context(self, request):
-        return {**super().get_context(request), "source": Source.PAGE}
+        name = Source.API if request.path.startswith("/api/") else Source.PAGE
+        return {**super().get_context(request), "source": name}
 
 
 class _ChangesTrigger(EventTrigger):

@@ -16,7 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.choices import AuditAction
 from crm.models import ApiToken, ApiTokenScope
+from crm.services.audit import audit_record
 
 TOKEN_START = "crm_"
 #: ``last_used_at`` is written at most this often, so a busy integration does not write a row
@@ -68,6 +70,13 @@ def api_token_create(*, user, name: str, scope: str, days: int, now=None) -> New
                 )
         except IntegrityError:  # the prefix was taken: draw another
             continue
+        audit_record(
+            action=AuditAction.API_TOKEN_CREATED,
+            actor=user,
+            target_user=user,
+            target=token,
+            detail={"name": token.name, "scope": token.scope, "days": days},
+        )
         return NewToken(token=token, secret=secret)
     raise RuntimeError("Could not draw an unused token prefix.")
 
@@ -82,6 +91,13 @@ def api_token_revoke(*, token: ApiToken, user, now=None) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = now or timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record(
+            action=AuditAction.API_TOKEN_REVOKED,
+            actor=user,
+            target_user=token.user,
+            target=token,
+            detail={"name": token.name},
+        )
     return token
 
 

@@ -9,10 +9,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from crm.choices import WebhookDeliveryState
+from crm.choices import AuditAction, WebhookDeliveryState
 from crm.db import lock_rows
 from crm.models import WebhookDelivery, WebhookEndpoint
 from crm.registry import webhook_events
+from crm.services.audit import audit_record
 from crm.webhooks import TEST_EVENT, event_id_new, event_payload, wake_on_commit
 from crm.webhooks.signing import secret_new
 from crm.webhooks.targets import TargetRefused, target_check
@@ -42,13 +43,20 @@ def webhook_endpoint_create(
     *, user, url: str, description: str = "", event_types=()
 ) -> WebhookEndpoint:
     webhook_url_check(url)
-    return WebhookEndpoint.objects.create(
+    endpoint = WebhookEndpoint.objects.create(
         url=url,
         description=description,
         event_types=_check_types(event_types),
         secret=secret_new(),
         created_by=user,
     )
+    audit_record(
+        action=AuditAction.WEBHOOK_CREATED,
+        actor=user,
+        target=endpoint,
+        detail={"url": url, "event_types": endpoint.event_types},
+    )
+    return endpoint
 
 
 @transaction.atomic
@@ -58,15 +66,28 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, user, **data) -> Webho
     changed = [f for f in ENDPOINT_FIELDS if f in data and getattr(endpoint, f) != data[f]]
     if "url" in changed:
         webhook_url_check(data["url"])
+    before = {name: getattr(endpoint, name) for name in changed}
     for name in changed:
         setattr(endpoint, name, data[name])
     if changed:
         endpoint.save(update_fields=[*changed, "updated_at"])
+        audit_record(
+            action=AuditAction.WEBHOOK_CHANGED,
+            actor=user,
+            target=endpoint,
+            detail={name: [before[name], data[name]] for name in changed},
+        )
     return endpoint
 
 
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, user) -> None:
+    audit_record(
+        action=AuditAction.WEBHOOK_DELETED,
+        actor=user,
+        target=endpoint,
+        detail={"url": endpoint.url},
+    )
     endpoint.delete()
 
 
@@ -81,6 +102,7 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, user) -> Webhoo
         hours=settings.WEBHOOK_SECRET_ROTATION_HOURS
     )
     endpoint.secret = secret_new()
+    audit_record(action=AuditAction.WEBHOOK_SECRET_ROTATED, actor=user, target=endpoint)
     endpoint.save(
         update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"]
     )

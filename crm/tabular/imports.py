@@ -31,6 +31,8 @@ from crm import registry
 from crm.choices import TabularImportMode, TabularImportStatus
 from crm.csvfiles import csv_lines, row_text
 from crm.faults import SimulatedKill
+from crm.history import Source
+from crm.history import source as history_source
 from crm.models import TabularImportJob, TabularImportRowError
 from crm.selectors import is_record_key
 from crm.tabular.columns import CellError, Context, same_value
@@ -323,7 +325,8 @@ def tabular_import_run(
             total_rows=job.total_rows,
             lease_until=lease_end(),
         )
-        _run_chunks(job, owner, chunk_size, crash_after_chunks)
+        with history_source(Source.IMPORT, user=job.created_by, job=job.pk, kind=job.kind):
+            _run_chunks(job, owner, chunk_size, crash_after_chunks)
     except LeaseLost:
         return TabularImportJob.objects.filter(pk=job_id).first()
     except (OperationalError, SoftTimeLimitExceeded):

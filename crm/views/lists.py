@@ -56,6 +56,15 @@ class FilteredListView(LoginRequiredMixin, ListView):
 
             if fmt not in FORMATS:
                 raise Http404
+            from crm.choices import AuditAction
+            from crm.services.audit import audit_record
+
+            audit_record(
+                action=AuditAction.RECORDS_EXPORTED,
+                actor=request.user,
+                detail={"kind": kind.name, "format": fmt, "filters": request.GET.urlencode()},
+                request=request,
+            )
             return export_response(kind, self.get_queryset(), request.user, fmt)
         return super().get(request, *args, **kwargs)
 
