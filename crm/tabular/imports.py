@@ -329,7 +329,7 @@ def tabular_import_run(
     except (OperationalError, SoftTimeLimitExceeded):
         lease_release(mine, owner=owner)
         raise
-    except (OSError, UnicodeError, csv.Error, RowError) as exc:
+    except (OSError, UnicodeError, ValueError, csv.Error, RowError) as exc:
         lease_release(mine, owner=owner, status=Status.FAILED, message=f"{exc}"[:2000])
         return TabularImportJob.objects.filter(pk=job_id).first()
     except SimulatedKill:
