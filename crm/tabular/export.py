@@ -55,20 +55,24 @@ def export_response(kind: RecordKind, queryset, user, fmt: str):
     return csv_response(rows, filename=export_filename(kind, "csv"))
 
 
-def xlsx_cell(sheet, value) -> WriteOnlyCell:
-    """One cell; text is always text (a leading ``=`` would otherwise make openpyxl write a
-    formula), numbers numbers, characters XML cannot hold dropped."""
+def xlsx_cell(sheet, value):
+    """One cell's value; text is always text: openpyxl would write a text starting with ``=``
+    as a formula, so that one is a text cell of its own. Numbers stay numbers; characters XML
+    cannot hold are dropped."""
     if value is None:
-        return WriteOnlyCell(sheet, value=None)
+        return None
     if isinstance(value, bool):
-        return WriteOnlyCell(sheet, value="yes" if value else "no")
+        return "yes" if value else "no"
     if isinstance(value, int | float | Decimal):
-        return WriteOnlyCell(sheet, value=value)
+        return value
     if isinstance(value, dt.datetime):
         value = value.isoformat(timespec="seconds")
     elif isinstance(value, dt.date):
         value = value.isoformat()
-    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", str(value)))
+    text = ILLEGAL_CHARACTERS_RE.sub("", str(value))
+    if not text.startswith("="):
+        return text
+    cell = WriteOnlyCell(sheet, value=text)
     cell.data_type = "s"
     return cell
 

@@ -45,12 +45,18 @@ def _csv_rows(handle) -> Iterator[list[str]]:
 
 
 def _xlsx_rows(handle) -> Iterator[list[str]]:
+    from django.conf import settings
     from openpyxl import load_workbook
 
+    max_rows, max_columns = settings.CSV_UPLOAD_MAX_ROWS, settings.CSV_UPLOAD_MAX_COLUMNS
     book = load_workbook(handle, read_only=True, data_only=True)
     try:
         sheet = book.worksheets[0]
-        for values in sheet.iter_rows(values_only=True):
+        # The upload check read the sheet's stated size; a sheet whose rows outrun it is cut
+        # off here rather than read without end.
+        for number, values in enumerate(sheet.iter_rows(values_only=True, max_col=max_columns)):
+            if number > max_rows:
+                raise ValueError(f"The sheet has more than {max_rows:,} rows.")
             yield [cell_text(v) for v in values]
     finally:
         book.close()

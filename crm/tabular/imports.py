@@ -36,7 +36,7 @@ from crm.history import source as history_source
 from crm.models import TabularImportJob, TabularImportRowError
 from crm.selectors import is_record_key
 from crm.tabular.columns import CellError, Context, same_value
-from crm.tabular.files import read_headers, table_rows
+from crm.tabular.files import cell_text, read_headers, table_rows
 from crm.tabular.kinds import RecordKind
 from crm.uploads import table_upload_check
 from crm.work import (
@@ -149,7 +149,7 @@ def _header_index(job: TabularImportJob, headers: list[str]) -> dict[int, str]:
     return {i: job.mapping[h] for i, h in enumerate(headers) if job.mapping.get(h)}
 
 
-def _find(kind: RecordKind, user, values: dict, parsed: dict):
+def _find(kind: RecordKind, user, values: dict, ctx: Context):
     """The record the row names by its first filled key, or None (a new record)."""
     visible = kind.selector(user=user)
     noun = kind.verbose_name
@@ -164,7 +164,15 @@ def _find(kind: RecordKind, user, values: dict, parsed: dict):
             if found is None:
                 raise RowError(f"there is no {noun} #{text} that you can see")
             return found
-        value = parsed.get(key, text)
+        column = kind.column(key)
+        value = text
+        if column is not None and column.importable:
+            try:
+                value = column.parse(text, ctx)  # the key as stored (an email in lower case)
+            except CellError as exc:
+                raise RowError(str(exc)) from None
+        if value in ("", None):
+            continue
         found = list(visible.filter(**{f"{key}__iexact": value}).order_by("pk")[:2])
         if len(found) > 1:
             raise RowError(f"more than one {noun} has the {key} “{value}”: add the id column")
@@ -172,27 +180,33 @@ def _find(kind: RecordKind, user, values: dict, parsed: dict):
     return None
 
 
+def _reads_as_stored(column, record, text: str) -> bool:
+    """Whether a cell still reads as the record's stored value does in an export (so it is
+    unchanged without being parsed: an export re-imported by a user who may not pick the
+    stored owner is still unchanged)."""
+    return text.strip() == cell_text(column.value_cell(record)).strip()
+
+
 def import_row(kind: RecordKind, job: TabularImportJob, ctx: Context, values: dict) -> Outcome:
-    """Parse, match and write one row (the caller holds a savepoint around it)."""
+    """Match, parse and write one row (the caller holds a savepoint around it)."""
     user = ctx.user
+    record = _find(kind, user, values, ctx)
     parsed, problems = {}, []
     for name, text in values.items():
         column = kind.column(name)
         if column is None or not column.importable or not column.shown_to(user):
             continue
+        if record is not None and _reads_as_stored(column, record, text):
+            continue
         try:
             parsed[name] = column.parse(text, ctx)
         except CellError as exc:
             problems.append(str(exc))
-    record = _find(kind, user, values, parsed)
+    if record is not None and job.mode == TabularImportMode.CREATE:
+        return Outcome("skipped", record, reason=f"already exists as #{record.pk}")
     if problems:
         raise RowError("; ".join(problems))
     if record is not None:
-        if job.mode == TabularImportMode.CREATE:
-            return Outcome("skipped", record, reason=f"already exists as #{record.pk}")
-        changeable = kind.selector(user=user, for_change=True).filter(pk=record.pk).exists()
-        if not changeable:
-            raise RowError(f"you may not change {kind.verbose_name} #{record.pk}")
         changes = {}
         for name, value in parsed.items():
             column = kind.column(name)
@@ -200,6 +214,9 @@ def import_row(kind: RecordKind, job: TabularImportJob, ctx: Context, values: di
                 changes[column.keyword] = value
         if not changes:
             return Outcome("unchanged", record)
+        changeable = kind.selector(user=user, for_change=True).filter(pk=record.pk).exists()
+        if not changeable:
+            raise RowError(f"you may not change {kind.verbose_name} #{record.pk}")
         record = kind.update(record=record, user=user, data=dict(changes))
         return Outcome("updated", record, changed=sorted(changes))
     if job.mode == TabularImportMode.UPDATE:
@@ -332,7 +349,7 @@ def tabular_import_run(
     except (OperationalError, SoftTimeLimitExceeded):
         lease_release(mine, owner=owner)
         raise
-    except (OSError, UnicodeError, csv.Error, RowError) as exc:
+    except (OSError, UnicodeError, ValueError, csv.Error, RowError) as exc:
         lease_release(mine, owner=owner, status=Status.FAILED, message=f"{exc}"[:2000])
         return TabularImportJob.objects.filter(pk=job_id).first()
     except SimulatedKill:

@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import got_request_exception
 from django.db import transaction
 from django.test import Client
@@ -121,6 +122,19 @@ def kwargless_pages(resolver=None, prefix=""):
             yield reverse(f"{prefix}{pattern.name}")
 
 
+IMPORT_KINDS = ("accounts", "contacts", "leads", "opportunities", "products", "tickets")
+
+
+def _import_job(user):
+    """An uploaded record import of ``user``'s, at its mapping and dry-run page."""
+    from crm import registry
+    from crm.tabular import imports
+
+    upload = SimpleUploadedFile("accounts.csv", b"name,domain\nAcme,acme.example\n")
+    kind = registry.tabular.get("accounts")
+    return imports.tabular_import_create(user=user, kind=kind, upload=upload, mode="both")
+
+
 @pytest.fixture
 def records(rep, rep2, agent, manager, admin):
     account = AccountFactory(owner=rep)
@@ -165,7 +179,10 @@ def test_no_bad_value_answers_500(request, role, records):
             reverse("contact_edit", args=[contact.pk]),
             reverse("leads:lead_edit", args=[lead.pk]),
             reverse("sales:opportunity_edit", args=[deal.pk]),
+            *(reverse("tabular_import_start", args=[kind]) for kind in IMPORT_KINDS),
         ]
+        if role != "agent":
+            pages.append(_import_job(user).get_absolute_url())
         seen = set()
         for page in pages:
             response = _send(client, "get", page, {})

@@ -114,3 +114,24 @@ def test_a_large_export_streams(admin_client_, admin):
     response = export(admin_client_, "accounts")
     assert response.streaming
     assert len(csv_table(response)) == 3001
+
+
+def test_the_products_page_lists_the_catalogue_in_a_fixed_number_of_queries(
+    rep_client, django_assert_max_num_queries
+):
+    from django.urls import reverse
+
+    from tests.factories.sales import ProductFactory
+
+    ProductFactory.create_batch(3)
+    rep_client.get(reverse("sales:product_list"))  # warm the session and the role caches
+    ProductFactory.create_batch(20)
+    with django_assert_max_num_queries(12):
+        page = rep_client.get(reverse("sales:product_list"), {"billing": "one_off"})
+    assert page.status_code == 200 and page.content.decode().count("SKU-") >= 23
+
+
+def test_agents_have_no_products_page(agent_client):
+    from django.urls import reverse
+
+    assert agent_client.get(reverse("sales:product_list")).status_code == 404

@@ -341,3 +341,23 @@ def test_a_ticket_status_change_follows_the_allowed_transitions(admin):
     assert "cannot go from Closed to Open" in job.row_errors.get().reason
     assert (closed.status, working.status) == (TicketStatus.CLOSED, TicketStatus.SOLVED)
     assert working.resolved_at is not None  # the service's SLA bookkeeping ran
+
+
+def test_a_rep_re_importing_the_whole_accounts_export_changes_only_their_edits(client, rep, rep2):
+    from tests.tabular.conftest import csv_table, export
+
+    mine = AccountFactory(owner=rep, name="Mine")
+    theirs = AccountFactory(owner=rep2, name="Theirs")
+    client.force_login(rep)
+    table = csv_table(export(client, "accounts"))
+    for row in table[1:]:
+        row[1] = {"Mine": "Mine, edited", "Theirs": "Theirs, edited"}.get(row[1], row[1])
+    job = import_file(rep, "accounts", csv_bytes(table))
+    assert (job.updated_count, job.error_count, job.unchanged_count) == (1, 1, 0)
+    assert f"you may not change account #{theirs.pk}" in job.row_errors.get().reason
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.name, theirs.name) == ("Mine, edited", "Theirs")
+    # Unedited, the same file is all unchanged: rows the rep may not change are not errors
+    again = import_file(rep, "accounts", csv_bytes(csv_table(export(client, "accounts"))))
+    assert (again.unchanged_count, again.error_count, again.updated_count) == (2, 0, 0)
