@@ -17,8 +17,12 @@ class CrmConfig(AppConfig):
         from crm.choices import AuditAction
 
         registry.audit_actions.register_choices(AuditAction)
-        registry.navigation.register("People", "people_list", order=95, roles=[Role.ADMIN])
-        registry.navigation.register("Audit", "audit_list", order=96, roles=[Role.ADMIN])
+        registry.navigation.register(
+            "People", "people_list", order=95, roles=[Role.ADMIN], menu="Admin"
+        )
+        registry.navigation.register(
+            "Audit", "audit_list", order=96, roles=[Role.ADMIN], menu="Admin"
+        )
         from crm.history import connect_task_sources
 
         connect_task_sources()
@@ -27,7 +31,12 @@ class CrmConfig(AppConfig):
         registry.navigation.register("Accounts", "account_list", order=10)
         registry.navigation.register("Contacts", "contact_list", order=20)
         registry.navigation.register("Tasks", "task_list", order=90)
-        registry.navigation.register("Webhooks", "webhook_list", order=95, roles=[Role.ADMIN])
+        registry.navigation.register(
+            "Webhooks", "webhook_list", order=97, roles=[Role.ADMIN], menu="Admin"
+        )
+        registry.navigation.register(
+            "Background work", "work_problems", order=98, roles=[Role.ADMIN], menu="Admin"
+        )
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
         from crm.forms import AccountForm, ContactForm
@@ -45,7 +54,7 @@ class CrmConfig(AppConfig):
             restorable=ContactForm.Meta.fields,
         )
         registry.navigation.register(
-            "Field history", "history_changes", order=95, roles=[Role.ADMIN]
+            "Field history", "history_changes", order=96, roles=[Role.ADMIN], menu="Admin"
         )
         registry.search.register(
             Account,

@@ -151,20 +151,24 @@ timeline = TimelineRegistry()
 
 @dataclass(frozen=True)
 class NavItem:
-    """A link in the top navigation, shown to users holding one of ``roles`` (None: any role)."""
+    """A link in the top navigation, shown to users holding one of ``roles`` (None: any role);
+    with a ``menu``, inside that drop-down (e.g. "Admin") rather than on the bar itself."""
 
     label: str
     url_name: str
     order: int = 100
     roles: frozenset[str] | None = None
+    menu: str = ""
 
 
 class NavigationRegistry:
     def __init__(self):
         self._items: list[NavItem] = []
 
-    def register(self, label: str, url_name: str, *, order: int = 100, roles=None):
-        self._items.append(NavItem(label, url_name, order, frozenset(roles) if roles else None))
+    def register(self, label: str, url_name: str, *, order: int = 100, roles=None, menu=""):
+        self._items.append(
+            NavItem(label, url_name, order, frozenset(roles) if roles else None, menu)
+        )
         self._items.sort(key=lambda item: item.order)
 
     def for_user(self, user) -> list[NavItem]:
