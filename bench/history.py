@@ -7,6 +7,12 @@ USER``). Rounds alternate off/on so cache warm-up favours neither.
 
     python bench/history.py [--rows 100000] [--rounds 2]   # on the database of the settings
     python bench/history.py --seed [--scale 1]             # seed_demo, triggers off and on
+    python bench/history.py --import [--rows 100000]       # the lead CSV import, off and on
+
+``--import`` runs the same import service as the web page and ``manage.py import_leads`` (one
+leased job, committed chunk by chunk), so it cannot be rolled back: "off" disables the tracked
+tables' triggers for the run and enables them after, and each round's leads are deleted after it
+(with their timeline and history rows). Use it on a database you can spare (the dev one).
 """
 
 from __future__ import annotations
@@ -104,16 +110,133 @@ def seed_round(scale: float, *, triggers: bool) -> float:
     return elapsed
 
 
+IMPORT_DOMAIN = "import-history.example"
+
+
+def _import_file(rows: int, tag: str) -> Path:
+    import csv
+    import tempfile
+
+    fd, name = tempfile.mkstemp(suffix=".csv")
+    with open(fd, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["First name", "Last name", "Email", "Phone", "Company", "Title", "City"])
+        for i in range(rows):
+            writer.writerow(
+                [
+                    "Bench",
+                    f"Importee {tag}{i}",
+                    f"{tag}{i}@{IMPORT_DOMAIN}",
+                    f"+1 212 {200 + i // 10000} {i % 10000:04d}",
+                    f"Company {i % 5000}",
+                    "Buyer",
+                    "Springfield",
+                ]
+            )
+    return Path(name)
+
+
+def _set_triggers(enabled: bool) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in TRACKED_TABLES:
+            cursor.execute(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+
+
+def _cleanup_import() -> None:
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import transaction
+
+    from crm.models import Activity, Task
+    from leads.models import ImportJob, Lead
+
+    _set_triggers(False)  # deleting leaves no history rows either
+    try:
+        with transaction.atomic():
+            ids = list(
+                Lead.objects.filter(email__endswith=f"@{IMPORT_DOMAIN}").values_list(
+                    "pk", flat=True
+                )
+            )
+            kind = ContentType.objects.get_for_model(Lead)
+            for start in range(0, len(ids), 10_000):
+                batch = ids[start : start + 10_000]
+                Activity.objects.filter(content_type=kind, object_id__in=batch).delete()
+                Task.objects.filter(content_type=kind, object_id__in=batch).delete()
+                for event_model in set(Lead.pgh_event_models.values()):
+                    event_model.objects.filter(pgh_obj_id__in=batch).delete()
+                Lead.objects.filter(pk__in=batch).delete()
+            ImportJob.objects.filter(original_name__startswith="bench-history-").delete()
+    finally:
+        _set_triggers(True)
+
+
+def import_round(rows: int, *, triggers: bool, tag: str) -> tuple[float, int]:
+    from django.core.files import File
+
+    from crm.models import User
+    from leads.models import Lead
+    from leads.services import imports
+
+    user, _ = User.objects.get_or_create(
+        username="bench-history", defaults={"first_name": "Bench", "is_active": False}
+    )
+    path = _import_file(rows, tag)
+    event_model = next(iter(Lead.pgh_event_models.values()))
+    try:
+        if not triggers:
+            _set_triggers(False)
+        with path.open("rb") as handle:
+            job = imports.import_job_create(
+                user=user, upload=File(handle, name=f"bench-history-{tag}.csv"), owner=user
+            )
+        before = event_model.objects.count()
+        job, seconds = imports.timed_import(job)
+        events = event_model.objects.count() - before
+        if job.created_count != rows:
+            raise SystemExit(
+                f"import created {job.created_count} of {rows}: {imports.summary(job)}"
+            )
+    finally:
+        if not triggers:
+            _set_triggers(True)
+        path.unlink()
+        _cleanup_import()
+    return seconds, events
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", action="store_true", help="time seed_demo instead")
     parser.add_argument("--scale", type=float, default=1)
+    parser.add_argument(
+        "--import", dest="run_import", action="store_true", help="time the lead CSV import"
+    )
     args = parser.parse_args()
     import django
 
     django.setup()
+    if args.run_import:
+        _cleanup_import()
+        times = {False: [], True: []}
+        for round_ in range(args.rounds):
+            for triggers in (False, True):
+                seconds, events = import_round(args.rows, triggers=triggers, tag=f"r{round_}")
+                times[triggers].append(seconds)
+                print(
+                    f"  round, history {'on ' if triggers else 'off'}: import {args.rows:,} rows "
+                    f"{seconds:.1f} s ({events:,} history rows)",
+                    flush=True,
+                )
+        off, on = min(times[False]), min(times[True])
+        print(
+            f"lead import of {args.rows:,} rows: history off {off:.1f} s, on {on:.1f} s "
+            f"(+{(on / off - 1) * 100:.0f} %)"
+        )
+        return
     if args.seed:
         seeds = {False: [], True: []}
         for _ in range(args.rounds):
