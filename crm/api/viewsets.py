@@ -14,6 +14,7 @@
 """
 
 import copy
+import datetime as dt
 
 from django import forms
 from django.db import transaction
@@ -200,7 +201,24 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if request.method == "POST" and key:
             handler = self.post if hasattr(self, "post") else None
             if handler is not None:
-                self.post = lambda req, *a, **kw: run_once(req, key, lambda: handler(req, *a, **kw))
+                self.post = lambda req, *a, **kw: self.with_version(
+                    run_once(req, key, lambda: handler(req, *a, **kw))
+                )
+
+    def with_version(self, response: Response) -> Response:
+        """A replayed answer (the first one, kept with its key) carries the ``ETag`` it had
+        then: the version of the record as that body shows it (its ``updated_at``), so an
+        ``If-Match`` built on the replay is refused if the record changed since."""
+        data = response.data
+        if response.has_header("ETag") or not isinstance(data, dict):
+            return response
+        try:
+            updated_at = dt.datetime.fromisoformat(data["updated_at"])
+        except (KeyError, TypeError, ValueError):
+            return response
+        if updated_at.tzinfo is not None:
+            response["ETag"] = f'"{updated_at.astimezone(dt.UTC).isoformat()}"'
+        return response
 
 
 class WritableRecordViewSet(RecordViewSet):

@@ -100,6 +100,16 @@ def test_an_idempotency_key_repeat_answers_the_first_answer_and_makes_one_lead(a
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
     assert Lead.objects.count() == 1
+    # The replay carries the version its body shows, so an If-Match built on it works until
+    # the record changes, and is refused after.
+    assert again["ETag"] == first["ETag"]
+    url = f"/api/v1/leads/{first.json()['id']}/"
+    changed = api.patch(url, {"title": "CEO"}, format="json", HTTP_IF_MATCH=again["ETag"])
+    assert changed.status_code == 200
+    replay = api.post("/api/v1/leads/", body, format="json", HTTP_IDEMPOTENCY_KEY="key-1")
+    assert replay["ETag"] == first["ETag"]
+    stale = api.patch(url, {"title": "CFO"}, format="json", HTTP_IF_MATCH=replay["ETag"])
+    assert stale.status_code == 409
     other = api.post(
         "/api/v1/leads/", {"last_name": "Other"}, format="json", HTTP_IDEMPOTENCY_KEY="key-1"
     )
