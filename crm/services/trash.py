@@ -185,8 +185,7 @@ def trash_delete_many(*, model, pks, user, check: bool = True) -> list[TrashedRe
     owner_attname = model._meta.get_field(kind.owner).attname
     # Read before the delete, which empties the instances' keys.
     deleted = [
-        (obj.pk, str(obj)[:200] or f"{model._meta.verbose_name} #{obj.pk}", obj)
-        for obj in roots
+        (obj.pk, str(obj)[:200] or f"{model._meta.verbose_name} #{obj.pk}", obj) for obj in roots
     ]
     collector.delete()
 
