@@ -208,8 +208,9 @@ class RecordFormView(SubmittedOnceMixin, LoginRequiredMixin, FormView):
 
 
 class RecordDeleteView(SubmittedOnceMixin, LoginRequiredMixin, TemplateView):
-    """Delete a record into the trash: a record outside the user's reach, or whose kind's rule
-    (``crm.registry.trash``) does not let them delete it, answers 404."""
+    """Delete a record (into the trash, for a kind registered in ``crm.registry.trash``): a
+    record outside the user's reach, or whose kind's rule does not let them delete it, answers
+    404."""
 
     model = None
     selector = None  # the entity's ``<entity>_get``
@@ -221,14 +222,18 @@ class RecordDeleteView(SubmittedOnceMixin, LoginRequiredMixin, TemplateView):
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
             self.object = type(self).selector(user=request.user, pk=kwargs["pk"], for_change=True)
-            if not trash_may_delete(user=request.user, obj=self.object):
+            if self.to_trash() and not trash_may_delete(user=request.user, obj=self.object):
                 raise Http404
         return super().dispatch(request, *args, **kwargs)
+
+    def to_trash(self) -> bool:
+        return registry.trash.for_model(self.model) is not None
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["object"] = self.object
         context["verbose_name"] = self.model._meta.verbose_name
+        context["to_trash"] = self.to_trash()
         context["retention_days"] = settings.TRASH_RETENTION_DAYS
         return context
 
@@ -241,11 +246,14 @@ class RecordDeleteView(SubmittedOnceMixin, LoginRequiredMixin, TemplateView):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return HttpResponseRedirect(self.object.get_absolute_url())
-        messages.success(
-            request,
-            f"{name} was moved to the trash; it can be restored for "
-            f"{settings.TRASH_RETENTION_DAYS} days.",
-        )
+        if self.to_trash():
+            messages.success(
+                request,
+                f"{name} was moved to the trash; it can be restored for "
+                f"{settings.TRASH_RETENTION_DAYS} days.",
+            )
+        else:
+            messages.success(request, f"{name} was deleted.")
         return HttpResponseRedirect(reverse(self.success_url_name))
 
 
