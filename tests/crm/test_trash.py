@@ -382,3 +382,25 @@ def test_entries_mentioning_a_value_are_purged(rep):
     line = AuditEvent.objects.get(action=AuditAction.TRASH_PURGED)
     assert line.detail == {"deleted": 2, "reason": "erasure"}
     assert trash_purge_matching("  ") == 0 and TrashedRecord.objects.count() == 1
+
+
+def test_deleting_in_django_admin_goes_to_the_trash_too(client, admin, rep):
+    account = with_timeline(AccountFactory(owner=rep), rep)
+    leads = [LeadFactory(owner=rep) for _ in range(2)]
+    client.force_login(admin)
+
+    url = reverse("admin:crm_account_delete", args=[account.pk])
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    response = client.post(
+        reverse("admin:leads_lead_changelist"),
+        {
+            "action": "delete_selected",
+            "_selected_action": [lead.pk for lead in leads],
+            "post": "yes",
+        },
+    )
+    assert response.status_code == 302
+    assert not Account.objects.exists() and not Lead.objects.exists()
+    kinds = sorted(TrashedRecord.objects.values_list("kind", flat=True))
+    assert kinds == ["crm.account", "leads.lead", "leads.lead"]
+    assert TrashedRecord.objects.get(kind="crm.account").row_count == 4
