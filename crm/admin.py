@@ -17,6 +17,23 @@ from crm.models import (
 )
 
 
+class TrashAdminMixin:
+    """Django admin's Delete (one record, or the list's "delete selected") moves the records to
+    the trash as the record pages do, restorable from ``/trash/``; the admin's own permission
+    checks and its list of protected rows come first."""
+
+    def delete_model(self, request, obj):
+        from crm.services.trash import trash_delete_many
+
+        trash_delete_many(model=type(obj), pks=[obj.pk], user=request.user, check=False)
+
+    def delete_queryset(self, request, queryset):
+        from crm.services.trash import trash_delete_many
+
+        pks = list(queryset.values_list("pk", flat=True))
+        trash_delete_many(model=queryset.model, pks=pks, user=request.user, check=False)
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
@@ -103,7 +120,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(TrashAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "domain",
@@ -122,7 +139,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(TrashAdminMixin, admin.ModelAdmin):
     list_display = ("last_name", "first_name", "email", "phone", "account", "owner")
     list_filter = ("marketing_consent", "email_consent")
     search_fields = ("last_name", "first_name", "email")

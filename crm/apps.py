@@ -39,6 +39,18 @@ class CrmConfig(AppConfig):
         )
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
+        from crm.visibility import owner_in_scope
+
+        # Who may change an account or contact may delete it: its owner, their managers, admins.
+        registry.trash.register(
+            Account, label="Account", may_delete=lambda u, o: owner_in_scope(u, o.owner_id)
+        )
+        registry.trash.register(
+            Contact, label="Contact", may_delete=lambda u, o: owner_in_scope(u, o.owner_id)
+        )
+        registry.navigation.register(
+            "Trash", "trash_list", order=99, roles=[Role.ADMIN], menu="Admin"
+        )
         from crm.forms import AccountForm, ContactForm
         from crm.services import customers
         from crm.services.history import restorer

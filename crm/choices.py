@@ -93,6 +93,9 @@ class AuditAction(models.TextChoices):
     WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
     WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
     RECORDS_EXPORTED = "records.exported", "Records exported"
+    RECORD_RESTORED = "trash.restored", "Record restored from the trash"
+    TRASH_DELETED_FOREVER = "trash.deleted_forever", "Record deleted forever from the trash"
+    TRASH_PURGED = "trash.purged", "Trash purged"
 
 
 class WebhookDeliveryState(models.TextChoices):

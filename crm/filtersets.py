@@ -7,7 +7,7 @@ from django.utils.translation import get_language
 from django_countries import countries
 
 from crm.choices import Industry, LifecycleStage, Role
-from crm.models import Account, AuditEvent, Contact, Task, Team, User
+from crm.models import Account, AuditEvent, Contact, Task, Team, TrashedRecord, User
 from crm.text_search import text_search
 from crm.widgets import FastSelect
 
@@ -188,3 +188,22 @@ class AuditEventFilterSet(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["action", "actor", "target_user", "when"]
+
+
+def trash_kind_choices():
+    from crm import registry
+
+    return registry.trash.choices()
+
+
+class TrashedRecordFilterSet(django_filters.FilterSet):
+    """The Trash page's filter bar: what kind of record, and its name."""
+
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name")
+    kind = django_filters.ChoiceFilter(
+        choices=trash_kind_choices, empty_label="Any kind", label="Kind"
+    )
+
+    class Meta:
+        model = TrashedRecord
+        fields = ["q", "kind"]

@@ -12,6 +12,7 @@ forms, services, models and registrations ask here; nothing else tests role memb
 | ``may_work_tickets`` | support agents, managers, admins (active) | the support desk: taking, replying to and changing tickets |
 | ``sees_all_tickets`` | support agents, admins | every ticket, not only those of their teams or accounts |
 | ``may_operate`` | admins | the operators' page of background work: failed, uncertain and stuck rows, retried |
+| ``may_delete_deals_and_tickets`` | managers, admins | deleting deals and tickets (into the trash) of what they may change |
 | ``may_administer_people`` | admins | the People pages (invite, roles, teams, deactivate, second factor, lockout) and the security audit trail |
 """
 
@@ -45,6 +46,12 @@ def sees_all_tickets(user) -> bool:
     """Sees every ticket: support agents and admins (managers see their teams', reps their
     accounts')."""
     return has_role(user) and (user.is_support_agent or user.is_admin_role)
+
+
+def may_delete_deals_and_tickets(user) -> bool:
+    """Deletes deals and tickets (they feed the forecast and are the record of what a customer
+    was told, so not their owners alone): managers, for their teams, and admins."""
+    return may_manage(user)
 
 
 def may_operate(user) -> bool:

@@ -17,6 +17,8 @@
 
 
 - ``tabular``: the record kinds that import from and export to CSV and XLSX (``crm.tabular``).
+- ``trash``: the record kinds whose deletion goes to the trash (``crm.services.trash``), each
+  with who may delete one.
 """
 
 from collections.abc import Callable
@@ -354,3 +356,43 @@ api = ApiRegistry()
 
 # Record kinds that import and export as files (``crm.tabular``): each app registers its own.
 tabular = TabularRegistry()
+
+
+@dataclass(frozen=True)
+class TrashKind:
+    """A record kind whose deletion goes to the trash. ``may_delete(user, obj)`` says whether
+    ``user`` may delete ``obj`` (the Delete action is shown and taken only then); ``owner``
+    names the field holding the user the trashed entry shows as its owner."""
+
+    model: type[models.Model]
+    label: str
+    may_delete: Callable
+    owner: str = "owner"
+
+    @property
+    def name(self) -> str:
+        return self.model._meta.label_lower
+
+
+class TrashRegistry:
+    def __init__(self):
+        self._kinds: dict[str, TrashKind] = {}
+
+    def register(self, model, *, label: str, may_delete: Callable, owner: str = "owner"):
+        kind = TrashKind(model, label, may_delete, owner)
+        self._kinds[kind.name] = kind
+
+    def get(self, name: str) -> TrashKind | None:
+        return self._kinds.get(name)
+
+    def for_model(self, model) -> TrashKind | None:
+        return self._kinds.get(model._meta.label_lower)
+
+    def kinds(self) -> list[TrashKind]:
+        return list(self._kinds.values())
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(kind.name, kind.label) for kind in self._kinds.values()]
+
+
+trash = TrashRegistry()

@@ -157,3 +157,15 @@ def webhook_delivery_get(*, user, endpoint_pk, pk) -> WebhookDelivery:
     return record_get(
         WebhookDelivery.objects.filter(endpoint=endpoint).select_related("endpoint"), pk
     )
+
+
+def trashed_record_list(*, user) -> models.QuerySet:
+    """Trash entries the user may see and restore: admins all; managers what they or their
+    teams deleted or own; everyone else what they deleted or own."""
+    from crm.models import TrashedRecord
+
+    return TrashedRecord.objects.visible_to(user)
+
+
+def trashed_record_get(*, user, pk) -> models.Model:
+    return record_get(trashed_record_list(user=user), pk)

@@ -15,6 +15,7 @@ from crm.views import (
     segments,
     tabular,
     timeline,
+    trash,
     webhooks,
     work,
 )
@@ -35,6 +36,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("favicon.ico", assets.favicon, name="favicon"),
     path("search/", search.search, name="search"),
+    path("trash/", trash.TrashListView.as_view(), name="trash_list"),
+    path("trash/<int:pk>/restore/", trash.trash_restore, name="trash_restore"),
+    path("trash/<int:pk>/delete/", trash.trash_delete_forever, name="trash_delete_forever"),
     path("accounts/", customers.AccountListView.as_view(), name="account_list"),
     path("accounts/new/", customers.AccountFormView.as_view(), name="account_create"),
     path("accounts/autocomplete/", customers.account_autocomplete, name="account_autocomplete"),

@@ -36,3 +36,9 @@ def any_role(queryset: models.QuerySet, user) -> models.QuerySet:
     if not getattr(user, "is_authenticated", False) or not user.has_any_role:
         return queryset.none()
     return queryset
+
+
+def changeable(user, obj) -> bool:
+    """Whether ``obj`` is among the rows its model's ``changeable_by(user)`` gives (one query),
+    for a rule about one record already in hand."""
+    return type(obj).objects.changeable_by(user).filter(pk=obj.pk).exists()

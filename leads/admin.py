@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from crm.admin import TrashAdminMixin
 from leads.forms import (
     SequenceStepAdminForm,
     SequenceStepVariantAdminForm,
@@ -32,7 +33,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(TrashAdminMixin, admin.ModelAdmin):
     list_display = (
         "last_name",
         "first_name",

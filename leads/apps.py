@@ -27,6 +27,11 @@ class LeadsConfig(AppConfig):
             "Import leads", "leads:import_start", order=70, roles=(Role.MANAGER, Role.ADMIN)
         )
         registry.timeline.register(Lead)
+        from crm.visibility import owner_in_scope
+
+        registry.trash.register(
+            Lead, label="Lead", may_delete=lambda u, o: owner_in_scope(u, o.owner_id)
+        )
         from crm.services.history import restorer
         from leads.forms import LEAD_FORM_FIELDS
         from leads.services.leads import lead_update

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from crm.admin import TrashAdminMixin
 from sales.models import (
     OnboardingPlan,
     OnboardingTemplate,
@@ -54,7 +55,7 @@ class LineItemInline(admin.TabularInline):
 
 
 @admin.register(Opportunity)
-class OpportunityAdmin(admin.ModelAdmin):
+class OpportunityAdmin(TrashAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "account",

@@ -63,6 +63,14 @@ def register_all():
     from sales.models import OnboardingPlan, Opportunity
 
     registry.navigation.register("Deals", "sales:opportunity_list", order=40, roles=DEAL_ROLES)
+    from crm.permissions import may_delete_deals_and_tickets
+    from crm.visibility import changeable
+
+    registry.trash.register(
+        Opportunity,
+        label="Deal",
+        may_delete=lambda u, o: may_delete_deals_and_tickets(u) and changeable(u, o),
+    )
     registry.api.register("opportunities", "sales.api.OpportunityViewSet")
     registry.api.register("products", "sales.api.ProductViewSet")
     registry.api.register("quotes", "sales.api.QuoteViewSet")

@@ -28,6 +28,11 @@ urlpatterns = [
         opportunities.OpportunityFormView.as_view(),
         name="opportunity_edit",
     ),
+    path(
+        "opportunities/<int:pk>/delete/",
+        opportunities.OpportunityDeleteView.as_view(),
+        name="opportunity_delete",
+    ),
     path("opportunities/<int:pk>/move/", opportunities.opportunity_move, name="opportunity_move"),
     path("opportunities/<int:pk>/win/", opportunities.opportunity_win, name="opportunity_win"),
     path("opportunities/<int:pk>/lose/", opportunities.opportunity_lose, name="opportunity_lose"),

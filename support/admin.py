@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from crm.admin import TrashAdminMixin
 from support.models import (
     Attachment,
     BusinessCalendar,
@@ -97,7 +98,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(TrashAdminMixin, admin.ModelAdmin):
     list_display = [
         "reference",
         "subject",

@@ -22,6 +22,15 @@ class SupportConfig(AppConfig):
         registry.navigation.register("My queue", "support:my_queue", order=40, roles=desk)
         registry.navigation.register("Tickets", "support:ticket_list", order=41)
         registry.timeline.register(Ticket)
+        from crm.permissions import may_delete_deals_and_tickets
+        from crm.visibility import changeable
+
+        registry.trash.register(
+            Ticket,
+            label="Ticket",
+            may_delete=lambda u, o: may_delete_deals_and_tickets(u) and changeable(u, o),
+            owner="assignee",
+        )
         from support.registrations import TICKET_RESTORABLE, ticket_restore
 
         registry.history.register(Ticket, restore=ticket_restore, restorable=TICKET_RESTORABLE)

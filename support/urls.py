@@ -19,6 +19,7 @@ urlpatterns = [
     path("tickets/<int:pk>/status/", ticket.ticket_status, name="ticket_status"),
     path("tickets/<int:pk>/assign/", ticket.ticket_assign, name="ticket_assign"),
     path("tickets/<int:pk>/priority/", ticket.ticket_priority, name="ticket_priority"),
+    path("tickets/<int:pk>/delete/", ticket.TicketDeleteView.as_view(), name="ticket_delete"),
     path("tickets/<int:pk>/merge/", ticket.ticket_merge, name="ticket_merge"),
     path("tickets/<int:pk>/canned/", ticket.canned_preview, name="canned_preview"),
     path("tickets/canned/", canned.CannedReplyListView.as_view(), name="canned_list"),

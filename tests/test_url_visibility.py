@@ -22,6 +22,7 @@ from django.urls.converters import IntConverter
 
 from crm.choices import OutboxStatus, Role, TabularImportStatus
 from crm.services.api_tokens import api_token_create
+from crm.services.trash import trash_delete
 from crm.views import people as people_views
 from leads.choices import ImportStatus, SegmentEnrolmentStatus
 from retention.services import nps as nps_services
@@ -216,6 +217,31 @@ TABLE = [
         POST,
         "rep2",
         "a token is its owner's alone (even an admin revokes another's in Django admin)",
+    ),
+    # crm: the trash (each user's own deletions and records; managers their teams'; admins all)
+    Row(
+        "trash_restore",
+        "rep",
+        lambda w: target(trash_delete(obj=w.account(w.rep2), user=w.rep2).pk),
+        POST,
+        "rep2",
+        "what another rep deleted, of theirs",
+    ),
+    Row(
+        "trash_restore",
+        "manager",
+        lambda w: target(trash_delete(obj=w.account(w.outsider), user=w.outsider).pk),
+        POST,
+        "other_manager",
+        "what a member of another team deleted",
+    ),
+    Row(
+        "trash_delete_forever",
+        "rep2",
+        lambda w: target(trash_delete(obj=w.account(w.rep2), user=w.rep2).pk),
+        POST,
+        "admin",
+        "only admins delete from the trash for good, even what the user deleted",
     ),
     # crm: accounts and contacts (every role reads them, owners change them) ----------------
     Row(
@@ -883,7 +909,39 @@ TABLE = [
         "rep2",
         "the onboarding of another rep's deal",
     ),
+    Row(
+        "sales:opportunity_delete",
+        "rep",
+        lambda w: target(w.deal(w.rep).pk),
+        BOTH,
+        "manager",
+        "deals are deleted by managers and admins, not by their owners alone",
+    ),
+    Row(
+        "sales:opportunity_delete",
+        "manager",
+        lambda w: target(w.deal(w.outsider).pk),
+        BOTH,
+        "other_manager",
+        "a deal of a team the manager does not manage",
+    ),
     # support --------------------------------------------------------------------------------
+    Row(
+        "support:ticket_delete",
+        "agent",
+        lambda w: target(w.ticket(w.rep).pk),
+        BOTH,
+        "manager",
+        "tickets are deleted by managers and admins, not by agents",
+    ),
+    Row(
+        "support:ticket_delete",
+        "other_manager",
+        lambda w: target(w.ticket(w.rep).pk),
+        BOTH,
+        "admin",
+        "a ticket of another team's account",
+    ),
     Row(
         "support:ticket_detail",
         "rep",

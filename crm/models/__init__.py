@@ -7,6 +7,7 @@ from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
 from .submissions import SubmittedForm
 from .tabular import TabularImportJob, TabularImportRowError
+from .trash import TrashedRecord
 from .users import Team, User
 from .webhooks import WebhookDelivery, WebhookEndpoint
 from .work import WorkHeartbeat
@@ -25,6 +26,7 @@ __all__ = [
     "TabularImportJob",
     "TabularImportRowError",
     "Task",
+    "TrashedRecord",
     "Team",
     "User",
     "WebhookDelivery",

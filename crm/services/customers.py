@@ -8,6 +8,7 @@ from crm.choices import ActivityKind
 from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.services.timeline import activity_log
+from crm.services.trash import trash_delete
 
 ACCOUNT_FIELDS = ("name", "domain", "industry", "size_band", "country", "owner", "lifecycle_stage")
 CONTACT_FIELDS = (
@@ -91,7 +92,10 @@ def account_update(*, account: Account, user, **data) -> Account:
 
 @transaction.atomic
 def account_delete(*, account: Account, user) -> None:
-    account.delete()
+    """Move the account to the trash, with its timeline, tasks and what cascades from it; its
+    contacts and tickets stay, unlinked until it is restored. Refused (ValidationError) while
+    it has deals or orders."""
+    trash_delete(obj=account, user=user)
 
 
 @transaction.atomic
@@ -128,4 +132,5 @@ def contact_update(*, contact: Contact, user, **data) -> Contact:
 
 @transaction.atomic
 def contact_delete(*, contact: Contact, user) -> None:
-    contact.delete()
+    """Move the contact to the trash, with its timeline and tasks."""
+    trash_delete(obj=contact, user=user)

@@ -238,6 +238,8 @@ MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=[])
 # How long the security audit trail (crm.models.AuditEvent) and the sign-in history are kept,
 # in days; a daily job deletes older rows.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=730)
+# Days a deleted record stays in the trash, restorable, before the daily purge removes it.
+TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=30)
 SIGNIN_HISTORY_DAYS = env.int("SIGNIN_HISTORY_DAYS", default=365)
 
 # Sessions live in the database (so a user's sessions can be found and ended: allauth's
@@ -403,6 +405,12 @@ CELERY_BEAT_SCHEDULE = {
         # Retention is counted in days (AUDIT_RETENTION_DAYS, SIGNIN_HISTORY_DAYS): a daily
         # pass keeps both within a day of their limit, in small batches.
         "task": "crm.tasks.security_history_prune",
+        "schedule": 24 * 60 * 60.0,
+    },
+    "trash-purge": {
+        # Retention is counted in days (TRASH_RETENTION_DAYS): a daily pass removes entries
+        # within a day of their limit; a rerun, or two at once, finds nothing more to remove.
+        "task": "crm.tasks.trash_purge",
         "schedule": 24 * 60 * 60.0,
     },
     # leads

@@ -5,6 +5,7 @@ changeable for edit and delete, 404 otherwise."""
 
 import copy
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
@@ -19,6 +20,7 @@ from crm.forms import ActivityForm, TaskForm
 from crm.models import Activity, Task
 from crm.permissions import may_sell
 from crm.selectors import scoped
+from crm.services.trash import trash_may_delete
 from crm.views import safe_next
 from crm.views.submissions import SubmittedOnceMixin
 
@@ -206,6 +208,10 @@ class RecordFormView(SubmittedOnceMixin, LoginRequiredMixin, FormView):
 
 
 class RecordDeleteView(SubmittedOnceMixin, LoginRequiredMixin, TemplateView):
+    """Delete a record (into the trash, for a kind registered in ``crm.registry.trash``): a
+    record outside the user's reach, or whose kind's rule does not let them delete it, answers
+    404."""
+
     model = None
     selector = None  # the entity's ``<entity>_get``
     template_name = "crm/confirm_delete.html"
@@ -216,20 +222,38 @@ class RecordDeleteView(SubmittedOnceMixin, LoginRequiredMixin, TemplateView):
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
             self.object = type(self).selector(user=request.user, pk=kwargs["pk"], for_change=True)
+            if self.to_trash() and not trash_may_delete(user=request.user, obj=self.object):
+                raise Http404
         return super().dispatch(request, *args, **kwargs)
+
+    def to_trash(self) -> bool:
+        return registry.trash.for_model(self.model) is not None
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["object"] = self.object
         context["verbose_name"] = self.model._meta.verbose_name
+        context["to_trash"] = self.to_trash()
+        context["retention_days"] = settings.TRASH_RETENTION_DAYS
         return context
 
     def post(self, request, *args, **kwargs):
         from django.urls import reverse
 
         name = str(self.object)
-        type(self).delete_service(**{self.object_name: self.object}, user=request.user)
-        messages.success(request, f"{name} was deleted.")
+        try:
+            type(self).delete_service(**{self.object_name: self.object}, user=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(self.object.get_absolute_url())
+        if self.to_trash():
+            messages.success(
+                request,
+                f"{name} was moved to the trash; it can be restored for "
+                f"{settings.TRASH_RETENTION_DAYS} days.",
+            )
+        else:
+            messages.success(request, f"{name} was deleted.")
         return HttpResponseRedirect(reverse(self.success_url_name))
 
 

@@ -12,12 +12,13 @@ from crm import webhooks
 from crm.choices import ActivityKind
 from crm.forms import assignable_users
 from crm.history import Source, recorded_as
-from crm.models import Account, Activity, Contact, Task, User
+from crm.models import Account, Activity, Contact, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
 from crm.services.customers import consent_stamp, contact_create
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
+from crm.services.trash import trash_delete, trash_delete_many
 from leads.choices import EnrollmentStopReason, LeadStatus
 from leads.models import Lead
 from leads.services import assignment, dedupe, scoring, sequence_ab, sequences
@@ -180,9 +181,8 @@ def lead_update(*, lead: Lead, user, **data) -> Lead:
 
 @transaction.atomic
 def lead_delete(*, lead: Lead, user) -> None:
-    Activity.objects.for_object(lead).delete()
-    Task.objects.for_object(lead).delete()
-    lead.delete()
+    """Move the lead to the trash, with its timeline, tasks and enrolments."""
+    trash_delete(obj=lead, user=user)
 
 
 def _check_transition(lead: Lead, status: str) -> None:
@@ -445,9 +445,6 @@ def leads_bulk_set_status(*, leads, status: str, user, reason: str = "") -> tupl
 @recorded_as(Source.BULK_EDIT)
 @transaction.atomic
 def leads_bulk_delete(*, leads, user) -> int:
+    """Move up to 5,000 of ``leads`` (rows the user may change) to the trash, one entry each."""
     ids = list(leads.values_list("pk", flat=True)[:5000])
-    ct = _content_type(Lead)
-    Activity.objects.filter(content_type=ct, object_id__in=ids).delete()
-    Task.objects.filter(content_type=ct, object_id__in=ids).delete()
-    Lead.objects.filter(pk__in=ids).delete()
-    return len(ids)
+    return len(trash_delete_many(model=Lead, pks=ids, user=user, check=False))

@@ -2,6 +2,7 @@
 
 from functools import partial
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -282,7 +283,11 @@ def lead_bulk(request):
             messages.success(request, f"{count} leads enrolled in {data['sequence']}.")
         elif action == "delete":
             count = lead_services.leads_bulk_delete(leads=leads, user=request.user)
-            messages.success(request, f"{count} leads deleted.")
+            messages.success(
+                request,
+                f"{count} leads moved to the trash, restorable for "
+                f"{settings.TRASH_RETENTION_DAYS} days.",
+            )
     except PermissionDenied:
         raise Http404 from None
     except ValidationError as exc:

@@ -13,6 +13,7 @@ from crm import webhooks
 from crm.choices import ActivityKind
 from crm.db import lock_rows
 from crm.services.timeline import activity_log
+from crm.services.trash import trash_delete
 from sales.choices import Billing, ForecastCategory, LostReason, StageKind
 from sales.models import (
     Opportunity,
@@ -452,3 +453,10 @@ def on_lead_converted(sender, *, lead, account, contact, user, create_opportunit
     created = kwargs.get("created")
     if created is not None:
         created.append(opportunity)
+
+
+@transaction.atomic
+def opportunity_delete(*, opportunity: Opportunity, user) -> None:
+    """Move the deal to the trash, with its line items, stage changes, quotes, onboarding plan,
+    timeline and tasks; an order recorded for it stays, unlinked until it is restored."""
+    trash_delete(obj=opportunity, user=user)

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from crm.permissions import may_sell
 from crm.views.lists import Column, FilteredListView, is_htmx
-from crm.views.records import RecordDetailView, RecordFormView
+from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from crm.views.submissions import submitted_once
 from sales import services
 from sales.choices import StageKind
@@ -178,3 +178,11 @@ def opportunity_lose(request, pk):
             messages.success(request, f"{deal.name} is marked lost.")
             return HttpResponseRedirect(deal.get_absolute_url())
     return render(request, "sales/opportunity_lose.html", {"object": deal, "form": form})
+
+
+class OpportunityDeleteView(RecordDeleteView):
+    model = Opportunity
+    selector = opportunity_get
+    delete_service = services.opportunity_delete
+    object_name = "opportunity"
+    success_url_name = "sales:opportunity_list"

@@ -19,6 +19,7 @@ from crm.models import User
 from crm.permissions import may_work_tickets
 from crm.services.outbox import email_queue, outbox_message_id
 from crm.services.timeline import activity_log
+from crm.services.trash import trash_delete
 from support import surveys
 from support.choices import (
     ALLOWED_TRANSITIONS,
@@ -494,3 +495,10 @@ def agents_for_assignment():
         .distinct()
         .order_by("first_name", "last_name", "username")
     )
+
+
+@transaction.atomic
+def ticket_delete(*, ticket: Ticket, user) -> None:
+    """Move the ticket to the trash, with its messages, attachments, survey, timeline and
+    tasks; tickets merged into it stay, unlinked until it is restored."""
+    trash_delete(obj=ticket, user=user)

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.views.records import timeline_context
+from crm.views.records import RecordDeleteView, timeline_context
 from crm.views.submissions import submitted_once
 from support import selectors
 from support.forms import AssignForm, MergeForm, NoteForm, PriorityForm, ReplyForm, StatusForm
@@ -220,3 +220,11 @@ def attachment_download(request, pk):
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+class TicketDeleteView(RecordDeleteView):
+    model = Ticket
+    selector = selectors.ticket_get
+    delete_service = ticket_services.ticket_delete
+    object_name = "ticket"
+    success_url_name = "support:ticket_list"
