@@ -27,7 +27,15 @@ CSV_HEADER = [
     "address",
 ]
 
-SIGNIN_CSV_HEADER = ["time", "outcome", "outcome label", "user", "login typed", "address", "browser"]
+SIGNIN_CSV_HEADER = [
+    "time",
+    "outcome",
+    "outcome label",
+    "user",
+    "login typed",
+    "address",
+    "browser",
+]
 
 
 def _audit_rows(user):
@@ -130,9 +138,7 @@ def audit_export(request):
 def signin_export(request):
     """The sign-in attempts the Sign-ins tab's filters select, as a CSV file (every page)."""
     admin_only(request)
-    rows = _filtered(
-        SignInEventFilterSet(request.GET or None, queryset=_signin_rows(request.user))
-    )
+    rows = _filtered(SignInEventFilterSet(request.GET or None, queryset=_signin_rows(request.user)))
 
     def lines():
         yield SIGNIN_CSV_HEADER
