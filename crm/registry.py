@@ -17,6 +17,8 @@
 
 
 - ``tabular``: the record kinds that import from and export to CSV and XLSX (``crm.tabular``).
+- ``retention_rules``: what personal data is let go after a set time (``crm.retention``), each
+  rule registered by the app that owns the records.
 """
 
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 
 from django.db import models
 
+from crm.retention import RetentionRuleRegistry
 from crm.tabular.kinds import TabularRegistry
 from crm.text_search import text_search
 from crm.work import WorkRegistry
@@ -354,3 +357,7 @@ api = ApiRegistry()
 
 # Record kinds that import and export as files (``crm.tabular``): each app registers its own.
 tabular = TabularRegistry()
+
+
+# Retention rules (``crm.retention``): leads and support register theirs.
+retention_rules = RetentionRuleRegistry()
