@@ -142,3 +142,33 @@ def test_role_changes_made_in_django_admin_are_audited(client, admin, riley):
     latest = AuditEvent.objects.filter(action=AuditAction.ROLES_CHANGED).order_by("-id").first()
     assert latest.detail["superuser"] == {"old": "no", "new": "yes"}
     assert "roles" not in latest.detail
+
+
+def test_the_admins_audit_shows_every_kind_of_security_change(client, admin, riley, settings):
+    from crm.retention import retention_rules_run
+    from tests.factories.leads import LeadFactory
+
+    riley_client = type(client)()
+    riley_client.post(reverse("login"), {"username": "riley", "password": "demo"})
+    riley_client.post(reverse("api_token_create"), {"name": "billing", "scope": "read", "days": 30})
+    LeadFactory(owner=riley)
+    assert riley_client.get(reverse("leads:lead_list"), {"export": "csv"}).status_code == 200
+    client.force_login(admin)
+    manager = Group.objects.get(name=Role.MANAGER)
+    client.post(
+        reverse("admin:crm_user_change", args=[riley.pk]),
+        admin_change_data(riley, groups=[manager.pk]),
+    )
+    settings.RETENTION_UNCONVERTED_LEADS_MONTHS = 12
+    retention_rules_run(names=["leads.unconverted"])
+
+    page = client.get(reverse("audit_list")).text
+    for label in (
+        "API token created",
+        "Records exported",
+        "Roles changed",
+        "Retention: unconverted leads deleted",
+    ):
+        assert label in page, label
+    signins = client.get(reverse("signin_list"), {"user": riley.pk}).context["object_list"]
+    assert [s.outcome for s in signins] == [SignInOutcome.SUCCEEDED]
