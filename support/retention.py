@@ -2,8 +2,8 @@
 "Retention"): a ticket closed more than that many months ago keeps its reference, subject,
 status, people, queue, dates, SLA figures and CSAT rating, and loses what the customer and the
 desk wrote: its description, every message's body (replies, notes and mail that came in), its
-attachments (the files too), the bodies on its timeline and of the emails sent about it, and
-the description's values in its field history (shown as removed). Registered into
+attachments (the files too), the customer's CSAT comment, the bodies on its timeline and of the
+emails sent about it, and the description's values in its field history (shown as removed). Registered into
 ``crm.registry.retention_rules`` from ``support.apps``.
 """
 
@@ -18,7 +18,7 @@ from crm.choices import OutboxStatus
 from crm.history import Source, source
 from crm.models import Activity, OutboundEmail
 from support.choices import TicketStatus
-from support.models import Attachment, Ticket, TicketMessage
+from support.models import Attachment, CsatSurvey, Ticket, TicketMessage
 
 RULE = "support.closed_ticket_bodies"
 ACTION = "retention.ticket_bodies_removed"
@@ -80,6 +80,7 @@ def closed_ticket_bodies_remove(*, before, batch: int) -> dict:
                 body=""
             ).update(body="")
             _sent_about(ids).update(body_text="", body_html="")
+            CsatSurvey.objects.filter(ticket_id__in=ids).exclude(comment="").update(comment="")
             totals["tickets"] += Ticket.objects.filter(pk__in=ids).update(
                 description="", bodies_purged_at=timezone.now()
             )

@@ -21,7 +21,12 @@ from support.models import Attachment, Ticket, TicketMessage
 from support.retention import ACTION, REMOVED, RULE
 from support.services.tickets import ticket_change_status
 from tests.factories.crm import OutboundEmailFactory
-from tests.factories.support import AttachmentFactory, TicketFactory, TicketMessageFactory
+from tests.factories.support import (
+    AttachmentFactory,
+    CsatSurveyFactory,
+    TicketFactory,
+    TicketMessageFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +51,7 @@ def closed_ticket(agent, *, days_ago: int) -> Ticket:
     TicketMessageFactory(ticket=ticket, body="Still smoking. " + SECRET)
     TicketMessageFactory(ticket=ticket, body="Internal: replace it", author_user=agent)
     AttachmentFactory(ticket=ticket)
+    CsatSurveyFactory(ticket=ticket, rating=2, comment="Slow. " + SECRET)
     activity_log(subject=ticket, kind=ActivityKind.EMAIL, summary="Reply sent", body=SECRET)
     OutboundEmailFactory(
         body_text="You wrote: " + SECRET,
@@ -88,6 +94,7 @@ def test_old_closed_tickets_lose_their_bodies_and_keep_the_rest(rule_on, agent):
     assert not Activity.objects.filter(**about, body__contains="4111").exists()
     assert Activity.objects.filter(**about, summary="Reply sent").exists()
     assert OutboundEmail.objects.get(**about).body_text == ""
+    assert (old.csat.rating, old.csat.comment) == (2, "")
     # History: no row of the old ticket keeps the description; the changes say it was removed.
     events = TicketEvent.objects.filter(pgh_obj_id=old.pk)
     assert not events.filter(description__contains="4111").exists()
