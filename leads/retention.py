@@ -89,16 +89,19 @@ def unconverted_leads_purge(*, before, batch: int) -> dict:
     lead_type = _lead_type()
     history = _history_model()
     totals = Counter(leads=0, activities=0, tasks=0, emails=0, history_rows=0)
+    last_id = 0  # each batch goes on from the last one's ids: no rescan of the leads kept
     while True:
         with transaction.atomic():
             ids = list(
                 leads_due(before=before)
+                .filter(pk__gt=last_id)
                 .select_for_update(skip_locked=True, of=("self",))
                 .order_by("pk")
                 .values_list("pk", flat=True)[:batch]
             )
             if not ids:
                 break
+            last_id = ids[-1]
             about = {"content_type": lead_type, "object_id__in": ids}
             totals["activities"] += Activity.objects.filter(**about).delete()[0]
             totals["tasks"] += Task.objects.filter(**about).delete()[0]
