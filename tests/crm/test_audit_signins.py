@@ -51,6 +51,8 @@ def test_sign_ins_and_failures_land_in_the_audit_tab(client, riley, admin):
     assert {r.ip for r in rows} == {"127.0.0.1"}
     page = client.get(reverse("signin_list"))
     assert "Sign-ins" in page.text and reverse("audit_list") in page.text
+    person = client.get(reverse("person_detail", args=[riley.pk])).text
+    assert f"{reverse('signin_list')}?user={riley.pk}" in person
 
 
 def test_sign_ins_tab_filters_pages_and_keeps_a_fixed_query_count(
