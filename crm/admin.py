@@ -39,6 +39,23 @@ class UserAdmin(BaseUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
     list_filter = ("groups", "is_active", "is_staff", "is_superuser")
 
+    def save_related(self, request, form, formsets, change):
+        """Roles are groups, saved here after the user: a change of them (or of the superuser
+        flag) made in Django admin is a line of the audit trail, as one made on People is."""
+        from crm.services.people import user_access_audit_admin, user_role_names
+
+        user = form.instance
+        old_roles = user_role_names(user) if change else []
+        old_superuser = form.initial.get("is_superuser", False) if change else False
+        super().save_related(request, form, formsets, change)
+        user_access_audit_admin(
+            actor=request.user,
+            user=user,
+            old_roles=old_roles,
+            old_superuser=bool(old_superuser),
+            request=request,
+        )
+
 
 @admin.register(SignInEvent)
 class SignInEventAdmin(admin.ModelAdmin):

@@ -6,8 +6,17 @@ from django.db.models import Q
 from django.utils.translation import get_language
 from django_countries import countries
 
-from crm.choices import Industry, LifecycleStage, Role
-from crm.models import Account, AuditEvent, Contact, Task, Team, TrashedRecord, User
+from crm.choices import Industry, LifecycleStage, Role, SignInOutcome
+from crm.models import (
+    Account,
+    AuditEvent,
+    Contact,
+    SignInEvent,
+    Task,
+    Team,
+    TrashedRecord,
+    User,
+)
 from crm.text_search import text_search
 from crm.widgets import FastSelect
 
@@ -184,10 +193,13 @@ class AuditEventFilterSet(django_filters.FilterSet):
         queryset=everyone, empty_label="Anyone", label="About user"
     )
     when = DateRangeFilter(field_name="at", label="Between")
+    ip = django_filters.CharFilter(
+        field_name="ip", lookup_expr="startswith", label="Address", max_length=45
+    )
 
     class Meta:
         model = AuditEvent
-        fields = ["action", "actor", "target_user", "when"]
+        fields = ["action", "actor", "target_user", "when", "ip"]
 
 
 def trash_kind_choices():
@@ -207,3 +219,21 @@ class TrashedRecordFilterSet(django_filters.FilterSet):
     class Meta:
         model = TrashedRecord
         fields = ["q", "kind"]
+
+
+class SignInEventFilterSet(django_filters.FilterSet):
+    """The Sign-ins tab's filter bar (and its CSV export's): whose account, how it ended, when,
+    from which address (or the start of one: ``10.0.`` finds a whole network)."""
+
+    user = django_filters.ModelChoiceFilter(queryset=everyone, empty_label="Anyone", label="User")
+    outcome = django_filters.ChoiceFilter(
+        choices=SignInOutcome.choices, empty_label="Any outcome", label="Outcome"
+    )
+    when = DateRangeFilter(field_name="at", label="Between")
+    ip = django_filters.CharFilter(
+        field_name="ip", lookup_expr="startswith", label="Address", max_length=45
+    )
+
+    class Meta:
+        model = SignInEvent
+        fields = ["user", "outcome", "when", "ip"]

@@ -38,6 +38,7 @@ class Source:
     AUTOMATION = "automation"
     MERGE = "merge"
     RESTORE = "restore"
+    RETENTION = "retention"
     COMMAND = "command"
 
     LABELS = {
@@ -48,6 +49,7 @@ class Source:
         AUTOMATION: "automation",
         MERGE: "merge",
         RESTORE: "restore",
+        RETENTION: "retention rule",
         COMMAND: "shell / command",
     }
 
@@ -57,9 +59,9 @@ def source(name: str, *, user=None, **details):
     """Record every tracked change made inside the block as made through ``name``.
 
     ``source("import", user=job.created_by, job=job.pk)``; ``name`` is one of ``Source``'s
-    values (page, bulk_edit, import, api, automation, merge, restore, command); ``user`` (a
-    User, or None to keep the enclosing context's user) is who the changes are shown as made
-    by; ``details`` are extra JSON-serialisable facts kept with the events (``job=``,
+    values (page, bulk_edit, import, api, automation, merge, restore, retention, command);
+    ``user`` (a User, or None to keep the enclosing context's user) is who the changes are
+    shown as made by; ``details`` are extra JSON-serialisable facts kept with the events (``job=``,
     ``task=``, ``path=`` ...). Nests: the inner block is a context of its own that starts from
     the enclosing one's user and path, and the enclosing one is back in force after it, so a
     merge inside a request shows as a merge and the rest of the request as a page.

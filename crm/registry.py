@@ -19,6 +19,8 @@
 - ``tabular``: the record kinds that import from and export to CSV and XLSX (``crm.tabular``).
 - ``trash``: the record kinds whose deletion goes to the trash (``crm.services.trash``), each
   with who may delete one.
+- ``retention_rules``: what personal data is let go after a set time (``crm.retention``), each
+  rule registered by the app that owns the records.
 """
 
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 from django.db import models
 
+from crm.retention import RetentionRuleRegistry
 from crm.tabular.kinds import TabularRegistry
 from crm.text_search import text_search
 from crm.work import WorkRegistry
@@ -396,3 +399,5 @@ class TrashRegistry:
 
 
 trash = TrashRegistry()
+# Retention rules (``crm.retention``): leads and support register theirs.
+retention_rules = RetentionRuleRegistry()

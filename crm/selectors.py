@@ -141,6 +141,17 @@ def audit_event_list(*, user) -> models.QuerySet:
     return AuditEvent.objects.all()
 
 
+def signin_event_list(*, user) -> models.QuerySet:
+    """Everyone's sign-in attempts (succeeded, failed, refused), for admins; nothing for
+    anyone else (each user sees their own on their settings page: ``signin_history``)."""
+    from crm.models import SignInEvent
+    from crm.permissions import may_administer_people
+
+    if not may_administer_people(user):
+        return SignInEvent.objects.none()
+    return SignInEvent.objects.all()
+
+
 def webhook_endpoint_list(*, user, for_change: bool = False) -> models.QuerySet:
     """Webhook endpoints: admins' alone (everyone else reaches none, so every URL is a 404)."""
     if not may_operate(user):

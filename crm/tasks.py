@@ -115,6 +115,20 @@ def trash_purge() -> int:
 
 
 @shared_task(
+    name="crm.tasks.retention_rules_run",
+    soft_time_limit=55 * 60,
+    time_limit=60 * 60,
+    **_RETRY,
+)
+def retention_rules_run() -> dict:
+    """Apply every retention rule that is on (beat, daily): each works in locked batches and
+    marks what it did, so a rerun, or a run beside another, never acts on a record twice."""
+    from crm.retention import retention_rules_run as run
+
+    return {o.rule.name: o.counts for o in run() if o.is_on}
+
+
+@shared_task(
     name="crm.tasks.tabular_import_run",
     soft_time_limit=55 * 60,
     time_limit=60 * 60,

@@ -111,6 +111,8 @@ urlpatterns = [
     ),
     path("audit/", audit.AuditListView.as_view(), name="audit_list"),
     path("audit/export.csv", audit.audit_export, name="audit_export"),
+    path("audit/sign-ins/", audit.SignInListView.as_view(), name="signin_list"),
+    path("audit/sign-ins/export.csv", audit.signin_export, name="signin_export"),
     path("operations/webhooks/", webhooks.webhook_list, name="webhook_list"),
     path("operations/webhooks/new/", webhooks.WebhookFormView.as_view(), name="webhook_create"),
     path("operations/webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook_detail"),

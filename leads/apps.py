@@ -63,6 +63,7 @@ class LeadsConfig(AppConfig):
         )
         _register_seed_step()
         _register_work()
+        _register_retention()
         from leads.webhooks import register_events
 
         register_events()
@@ -101,4 +102,19 @@ def _register_work():
         sweep="leads.services.segment_enrolments.segment_enrolment_sweep",
         problems="leads.services.segment_enrolments.segment_enrolment_problems",
         retry="leads.services.segment_enrolments.segment_enrolment_retry",
+    )
+
+
+def _register_retention():
+    from crm import registry
+    from leads import retention
+
+    registry.audit_actions.register(retention.ACTION, "Retention: unconverted leads deleted")
+    registry.retention_rules.register(
+        retention.RULE,
+        label="Unconverted leads",
+        setting="RETENTION_UNCONVERTED_LEADS_MONTHS",
+        action=retention.ACTION,
+        count=retention.unconverted_leads_count,
+        apply=retention.unconverted_leads_purge,
     )

@@ -35,6 +35,19 @@ class SupportConfig(AppConfig):
 
         registry.history.register(Ticket, restore=ticket_restore, restorable=TICKET_RESTORABLE)
         registry.api.register("tickets", "support.api.TicketViewSet")
+        from support import retention
+
+        registry.audit_actions.register(
+            retention.ACTION, "Retention: closed tickets' bodies removed"
+        )
+        registry.retention_rules.register(
+            retention.RULE,
+            label="Closed tickets' bodies",
+            setting="RETENTION_CLOSED_TICKET_BODIES_MONTHS",
+            action=retention.ACTION,
+            count=retention.closed_ticket_bodies_count,
+            apply=retention.closed_ticket_bodies_remove,
+        )
         from support import tabular
 
         tabular.register()

@@ -317,6 +317,16 @@ class Ticket(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     first_response_breached = models.BooleanField(default=False)
     resolution_breached = models.BooleanField(default=False)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the ticket was closed."
+    )
+    bodies_purged_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the closed-ticket retention rule blanked its message bodies and "
+        "removed its attachments (RETENTION_CLOSED_TICKET_BODIES_MONTHS).",
+    )
     sla_paused_at = models.DateTimeField(null=True, blank=True, editable=False)
     sla_paused_seconds = models.PositiveIntegerField(
         default=0, editable=False, help_text="Business time spent waiting on the customer."
@@ -409,6 +419,12 @@ class Ticket(models.Model):
                 name="ticket_res_due_idx",
             ),
             models.Index(fields=["source_message_id"], name="ticket_source_msg_idx"),
+            # The closed-ticket retention rule's selection: closed, bodies still kept.
+            models.Index(
+                fields=["closed_at", "id"],
+                condition=Q(status=TicketStatus.CLOSED, bodies_purged_at__isnull=True),
+                name="ticket_closed_keep_idx",
+            ),
         ]
 
     def __str__(self):

@@ -257,7 +257,7 @@ def seed(ctx):
                 res_due if (active and res_due < now) else None,
                 fr_due if (active and responded is None and fr_due < now) else None,
                 res_due if (active and res_due < now) else None,
-                created, updated,
+                created, updated, updated if status == TicketStatus.CLOSED else None,
             )  # fmt: skip
             _thread(pk, contact_id, assignee or agents[0], created, responded, resolved)
             if rng.random() < 0.15:
@@ -317,6 +317,7 @@ def seed(ctx):
         "resolution_escalated_at",
         "created_at",
         "updated_at",
+        "closed_at",
     ]
     # Run the deferred foreign-key checks of the rows above now: PostgreSQL refuses to drop the
     # tickets' foreign keys (indexes_deferred) while checks on their targets are pending.

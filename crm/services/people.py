@@ -205,6 +205,34 @@ def user_access_set(
     return changed
 
 
+def user_access_audit_admin(
+    *, actor: User, user: User, old_roles: list[str], old_superuser: bool, request=None
+) -> bool:
+    """The audit line of a change of ``user``'s roles (groups) or superuser flag made in Django
+    admin, which saves them itself; returns whether anything changed."""
+    user.__dict__.pop("role_names", None)
+    new_roles = user_role_names(user)
+    detail = {}
+    if new_roles != old_roles:
+        detail["roles"] = {"old": old_roles, "new": new_roles}
+    if bool(user.is_superuser) != old_superuser:
+        detail["superuser"] = {"old": _yes_no(old_superuser), "new": _yes_no(user.is_superuser)}
+    if not detail:
+        return False
+    audit_record(
+        action=AuditAction.ROLES_CHANGED,
+        actor=actor,
+        target_user=user,
+        detail={**detail, "through": "Django admin"},
+        request=request,
+    )
+    return True
+
+
+def _yes_no(value) -> str:
+    return "yes" if value else "no"
+
+
 # Deactivation -----------------------------------------------------------------------------
 
 

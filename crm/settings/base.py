@@ -242,6 +242,29 @@ AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=730)
 TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=30)
 SIGNIN_HISTORY_DAYS = env.int("SIGNIN_HISTORY_DAYS", default=365)
 
+
+def _months(name: str) -> int:
+    """A retention period in months: empty or 0 turns its rule off."""
+    value = env.str(name, default="").strip()
+    if not value:
+        return 0
+    try:
+        months = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of months, not {value!r}."
+        ) from None
+    if months < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 (off) or a number of months.")
+    return months
+
+
+# Retention rules (crm/retention.py, run daily by beat): leads never converted and untouched
+# for this many months are deleted; closed tickets lose their message bodies and attachments
+# this many months after closing. 0 or empty: the rule is off (the default).
+RETENTION_UNCONVERTED_LEADS_MONTHS = _months("RETENTION_UNCONVERTED_LEADS_MONTHS")
+RETENTION_CLOSED_TICKET_BODIES_MONTHS = _months("RETENTION_CLOSED_TICKET_BODIES_MONTHS")
+
 # Sessions live in the database (so a user's sessions can be found and ended: allauth's
 # usersessions index them per user). Idle timeout and absolute lifetime, in seconds.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -411,6 +434,12 @@ CELERY_BEAT_SCHEDULE = {
         # Retention is counted in days (TRASH_RETENTION_DAYS): a daily pass removes entries
         # within a day of their limit; a rerun, or two at once, finds nothing more to remove.
         "task": "crm.tasks.trash_purge",
+        "schedule": 24 * 60 * 60.0,
+    },
+    "retention-rules": {
+        # Retention periods are counted in months: a daily pass keeps every rule within a day
+        # of its limit, in small batches; a rule whose setting is 0 does nothing.
+        "task": "crm.tasks.retention_rules_run",
         "schedule": 24 * 60 * 60.0,
     },
     # leads

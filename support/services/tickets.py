@@ -304,6 +304,9 @@ def _change_status(ticket: Ticket, *, status: str, user, now) -> None:
     elif status == TicketStatus.OPEN and old == TicketStatus.SOLVED:
         ticket.resolved_at = None
         fields += ["resolved_at"]
+    if status == TicketStatus.CLOSED:
+        ticket.closed_at = now
+        fields += ["closed_at"]
     fields += clock.refresh_sla_due(ticket)
     ticket.save(update_fields=list(dict.fromkeys(fields)))
     activity_log(

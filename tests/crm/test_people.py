@@ -60,6 +60,8 @@ def people_urls(person, team) -> list[tuple[str, str]]:
         ("POST", reverse("team_edit", args=[team.pk])),
         ("GET", reverse("audit_list")),
         ("GET", reverse("audit_export")),
+        ("GET", reverse("signin_list")),
+        ("GET", reverse("signin_export")),
     ]
 
 
