@@ -27,6 +27,9 @@ class LeadsConfig(AppConfig):
             "Import leads", "leads:import_start", order=70, roles=(Role.MANAGER, Role.ADMIN)
         )
         registry.timeline.register(Lead)
+        from leads.choices import LeadAuditAction
+
+        registry.audit_actions.register_choices(LeadAuditAction)
         from crm.services.history import restorer
         from leads.forms import LEAD_FORM_FIELDS
         from leads.services.leads import lead_update

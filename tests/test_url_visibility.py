@@ -136,6 +136,14 @@ class World:
         """A ticket of an account of ``account_owner``'s, in no queue and assigned to no one."""
         return TicketFactory(contact=self.contact(account_owner), **kwargs)
 
+    def lead_merge(self, owner):
+        """A merge of two of ``owner``'s leads (what its undo page is about)."""
+        from leads.services.merge import lead_merge
+
+        keep = LeadFactory(owner=owner)
+        lead_merge(keep=keep, merge=LeadFactory(owner=owner), user=owner)
+        return keep.merges_kept.get()
+
     def deal(self, owner, **kwargs):
         return OpportunityFactory(owner=owner, **kwargs)
 
@@ -589,6 +597,14 @@ TABLE = [
         BOTH,
         "rep2",
         "another rep's leads",
+    ),
+    Row(
+        "leads:lead_merge_undo",
+        "rep",
+        lambda w: target(w.lead_merge(w.rep2).pk),
+        BOTH,
+        "rep2",
+        "a merge of another rep's leads",
     ),
     Row(
         "leads:lead_merge_into_contact",
