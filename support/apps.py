@@ -22,6 +22,9 @@ class SupportConfig(AppConfig):
         registry.navigation.register("My queue", "support:my_queue", order=40, roles=desk)
         registry.navigation.register("Tickets", "support:ticket_list", order=41)
         registry.timeline.register(Ticket)
+        from support.choices import SupportAuditAction
+
+        registry.audit_actions.register_choices(SupportAuditAction)
         from support.registrations import TICKET_RESTORABLE, ticket_restore
 
         registry.history.register(Ticket, restore=ticket_restore, restorable=TICKET_RESTORABLE)

@@ -21,6 +21,7 @@ urlpatterns = [
     path("tickets/<int:pk>/priority/", ticket.ticket_priority, name="ticket_priority"),
     path("tickets/<int:pk>/merge/", ticket.ticket_merge, name="ticket_merge"),
     path("tickets/<int:pk>/canned/", ticket.canned_preview, name="canned_preview"),
+    path("tickets/merges/<int:pk>/undo/", ticket.ticket_merge_undo, name="ticket_merge_undo"),
     path("tickets/canned/", canned.CannedReplyListView.as_view(), name="canned_list"),
     path("tickets/canned/new/", canned.CannedReplyFormView.as_view(), name="canned_create"),
     path("tickets/canned/<int:pk>/", canned.CannedReplyFormView.as_view(), name="canned_edit"),

@@ -144,6 +144,14 @@ class World:
         lead_merge(keep=keep, merge=LeadFactory(owner=owner), user=owner)
         return keep.merges_kept.get()
 
+    def ticket_merge(self, account_owner):
+        """A merge of two tickets of ``account_owner``'s accounts, done by an agent."""
+        from support.services.tickets import ticket_merge
+
+        kept = self.ticket(account_owner)
+        ticket_merge(source=self.ticket(account_owner), target=kept, user=self.agent)
+        return kept.merges_kept.get()
+
     def deal(self, owner, **kwargs):
         return OpportunityFactory(owner=owner, **kwargs)
 
@@ -955,6 +963,14 @@ TABLE = [
         POST,
         "agent",
         "a rep reads the tickets of their accounts but does not merge them",
+    ),
+    Row(
+        "support:ticket_merge_undo",
+        "rep",
+        lambda w: target(w.ticket_merge(w.rep).pk),
+        BOTH,
+        "agent",
+        "a rep reads the tickets of their accounts but does not undo their merges",
     ),
     Row(
         "support:canned_preview",
