@@ -151,21 +151,44 @@ def _labelled(model, before: dict, after: dict) -> list[tuple[str, object, objec
     ]
 
 
+def _check_links_in_place(record: LeadMerge, target: Lead | Contact) -> None:
+    """Refuse when timeline entries or tasks the merge moved have left the record they were
+    moved to (it was merged on or converted since): undo that first, or they would stay
+    behind."""
+    on_target = {
+        "content_type": ContentType.objects.get_for_model(target),
+        "object_id": target.pk,
+    }
+    gone = sum(
+        model.objects.filter(pk__in=record.moved.get(kind, ())).exclude(**on_target).count()
+        for model, kind in ((Activity, "activities"), (Task, "tasks"))
+    )
+    if gone:
+        raise ValidationError(
+            f"The merge cannot be undone: {gone} of the timeline entries and tasks it moved to "
+            f"{target} are no longer there ({target} was merged or converted since). Undo that "
+            "first."
+        )
+
+
+def _check_undoable(record: LeadMerge, target: Lead | Contact, merge: Lead) -> None:
+    check_not_undone(record)
+    check_unchanged(record, target, merge, ignore=DERIVED)
+    _check_links_in_place(record, target)
+
+
 def lead_merge_undo_plan(*, record: LeadMerge) -> UndoPlan:
     """What an undo of ``record`` would put back, and why it would be refused if it would."""
     target, merge = record.target, record.merged
     problem = ""
     try:
-        check_not_undone(record)
-        if target is None:
-            raise ValidationError("The record the lead was merged into no longer exists.")
-        check_unchanged(record, target, merge, ignore=DERIVED)
+        _check_undoable(record, target, merge)
     except ValidationError as exc:
         problem = " ".join(exc.messages)
     moved = record.moved
     return UndoPlan(
         record=record,
-        fields_kept=_labelled(type(target or merge), record.kept_before, record.kept_after),
+        fields_kept=_labelled(type(target), record.kept_before, record.kept_after),
         fields_merged=_labelled(Lead, record.merged_before, record.merged_after),
         activities=len(moved.get("activities", ())),
         tasks=len(moved.get("tasks", ())),
@@ -243,7 +266,7 @@ def _lead_merge_undo(*, record: LeadMerge, user) -> LeadMerge:
     record = LeadMerge.objects.select_for_update().get(pk=record.pk)
     check_not_undone(record)
     target, merge = _lock(user, record)
-    check_unchanged(record, target, merge, ignore=DERIVED)
+    _check_undoable(record, target, merge)
 
     target_fields = values_put_back(
         target, {name: record.kept_before[name] for name in record.kept_after}

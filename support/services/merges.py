@@ -105,11 +105,25 @@ class UndoPlan:
     problem: str  # why it cannot be undone now ("" when it can)
 
 
+def _check_undoable(record: TicketMerge, kept: Ticket, merged: Ticket) -> None:
+    check_not_undone(record)
+    check_unchanged(record, kept, merged)
+    gone = sum(
+        model.objects.filter(pk__in=record.moved.get(kind, ())).exclude(ticket=kept).count()
+        for model, kind in ((TicketMessage, "messages"), (Attachment, "attachments"))
+    )
+    if gone:
+        raise ValidationError(
+            f"The merge cannot be undone: {gone} of the messages and files it moved to "
+            f"{kept.reference} are no longer there ({kept.reference} was merged into another "
+            "ticket since). Undo that merge first."
+        )
+
+
 def ticket_merge_undo_plan(*, record: TicketMerge) -> UndoPlan:
     problem = ""
     try:
-        check_not_undone(record)
-        check_unchanged(record, record.kept, record.merged)
+        _check_undoable(record, record.kept, record.merged)
     except ValidationError as exc:
         problem = " ".join(exc.messages)
     return UndoPlan(
@@ -151,7 +165,7 @@ def _ticket_merge_undo(*, record: TicketMerge, user) -> TicketMerge:
     record = TicketMerge.objects.select_for_update().get(pk=record.pk)
     check_not_undone(record)
     kept, merged = _lock(user, record)
-    check_unchanged(record, kept, merged)
+    _check_undoable(record, kept, merged)
     now = timezone.now()
 
     for ticket, before, after in (

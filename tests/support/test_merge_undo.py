@@ -104,6 +104,23 @@ def test_undo_is_refused_when_the_merged_ticket_changed_since(pair, agent):
     assert Ticket.objects.get(pk=merged.pk).status == TicketStatus.CLOSED
 
 
+def test_merges_in_a_chain_are_undone_latest_first(pair, agent):
+    kept, merged = pair
+    final = svc.ticket_create(subject="Broken for good", contact=kept.contact)
+    before = {t.pk: (_fields(t), _links(t)) for t in (kept, merged, final)}
+    svc.ticket_merge(source=merged, target=kept, user=agent)
+    svc.ticket_merge(source=kept, target=final, user=agent)
+    first, second = TicketMerge.objects.order_by("merged_at")
+
+    with pytest.raises(ValidationError, match="no longer there"):
+        ticket_merge_undo(record=first, user=agent)
+    ticket_merge_undo(record=second, user=agent)
+    ticket_merge_undo(record=first, user=agent)
+
+    for ticket in (kept, merged, final):
+        assert (_fields(ticket), _links(ticket)) == before[ticket.pk]
+
+
 def test_only_who_may_change_both_tickets_undoes(pair, agent, rep):
     kept, merged = pair
     svc.ticket_merge(source=merged, target=kept, user=agent)
