@@ -184,3 +184,14 @@ def lead_recent_merges(*, user, lead: Lead) -> list[LeadMerge]:
         .select_related("kept", "merged", "contact", "merged_by")
         .order_by("-merged_at", "-id")[:RECENT_MERGES]
     )
+
+
+def contact_recent_merges(*, user, contact) -> list[LeadMerge]:
+    """Leads merged into the contact, not undone, that the user may undo: one query."""
+    return list(
+        LeadMerge.objects.changeable_by(user)
+        .filter(contact=contact)
+        .undoable()
+        .select_related("merged", "merged_by")
+        .order_by("-merged_at", "-id")[:RECENT_MERGES]
+    )

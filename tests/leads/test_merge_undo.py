@@ -208,7 +208,8 @@ def test_a_rep_who_may_not_change_one_of_the_leads_cannot_undo(rep, rep2, manage
     lead_merge_undo(record=record, user=manager)  # the team's manager may change both
 
 
-def test_undo_of_a_merge_into_a_contact(rep):
+def test_undo_of_a_merge_into_a_contact(rep, rep_client):
+    client = rep_client
     account = AccountFactory(owner=rep)
     contact = ContactFactory(owner=rep, account=account, marketing_consent=False)
     lead = LeadFactory(
@@ -221,14 +222,18 @@ def test_undo_of_a_merge_into_a_contact(rep):
     _history(lead, 2)
     ActivityFactory(subject=contact)
     EnrollmentFactory(lead=lead, steps_done=1, next_position=2)
-    before = {obj.pk: (_fields(obj), _links(obj)) for obj in (lead, contact)}
+    before = {type(obj): (_fields(obj), _links(obj)) for obj in (lead, contact)}
 
     lead_merge_into_contact(lead=lead, contact=contact, user=rep)
     record = LeadMerge.objects.get(contact=contact)
+    url = reverse("leads:lead_merge_undo", args=[record.pk])
+    for page in (lead, contact):
+        assert url in client.get(page.get_absolute_url()).content.decode()
     lead_merge_undo(record=record, user=rep)
+    assert url not in client.get(contact.get_absolute_url()).content.decode()
 
     for obj in (lead, contact):
-        fields, links = before[obj.pk]
+        fields, links = before[type(obj)]
         assert _fields(obj) == fields
         after = _links(obj)
         after["activities"] -= _undo_entries(obj)
