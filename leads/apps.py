@@ -32,6 +32,20 @@ class LeadsConfig(AppConfig):
         registry.trash.register(
             Lead, label="Lead", may_delete=lambda u, o: owner_in_scope(u, o.owner_id)
         )
+        from leads.choices import LeadAuditAction
+
+        registry.audit_actions.register_choices(LeadAuditAction)
+        from crm.models import Contact
+
+        registry.detail_panels.register(
+            Contact,
+            registry.Panel(
+                title="Leads merged into this contact",
+                template="leads/_contact_merges_panel.html",
+                context=contact_merges_panel,
+                order=90,
+            ),
+        )
         from crm.services.history import restorer
         from leads.forms import LEAD_FORM_FIELDS
         from leads.services.leads import lead_update
@@ -73,6 +87,14 @@ class LeadsConfig(AppConfig):
         from leads.segments import register_lead_criteria
 
         register_lead_criteria()
+
+
+def contact_merges_panel(request, contact):
+    """Leads merged into the contact that the user may still undo; hidden when there are none."""
+    from leads.selectors import contact_recent_merges
+
+    merges = contact_recent_merges(user=request.user, contact=contact)
+    return {"merges": merges} if merges else None
 
 
 def _register_seed_step():

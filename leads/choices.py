@@ -161,3 +161,14 @@ class SuppressionReason(models.TextChoices):
 class AttributionTouch(models.TextChoices):
     FIRST = "first", "First touch"
     LAST = "last", "Last touch"
+
+
+class LeadAuditAction(models.TextChoices):
+    """Lines the leads app adds to the security audit trail (``crm.registry.audit_actions``)."""
+
+    MERGE_UNDONE = "lead.merge_undone", "Lead merge undone"
+
+
+class LeadMergeKind(models.TextChoices):
+    LEAD = "lead", "Lead into lead"
+    CONTACT = "contact", "Lead into contact"

@@ -10,6 +10,7 @@ from django_countries.fields import CountryField
 from crm import history
 from crm.choices import Industry
 from crm.models import Account, Contact, Team
+from crm.models.merges import MergeRecord
 from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
 from crm.work import Leased
@@ -29,6 +30,7 @@ from leads.choices import (
     EnrollmentStopReason,
     Grade,
     ImportStatus,
+    LeadMergeKind,
     LeadSource,
     LeadStatus,
     NeedSeverity,
@@ -719,3 +721,61 @@ class SequenceEmail(models.Model):
 
     def __str__(self):
         return f"{self.step} → {self.enrollment.lead}"
+
+
+class LeadMergeQuerySet(models.QuerySet):
+    def changeable_by(self, user):
+        """Merges whose records the user may both change (only they may undo them)."""
+        leads = Lead.objects.changeable_by(user)
+        return self.filter(merged__in=leads).filter(
+            models.Q(kept__in=leads) | models.Q(contact__in=Contact.objects.changeable_by(user))
+        )
+
+    def undoable(self):
+        return self.filter(undone_at__isnull=True)
+
+    def of_lead(self, lead):
+        return self.filter(models.Q(kept=lead) | models.Q(merged=lead))
+
+
+class LeadMerge(MergeRecord):
+    """One merge of a lead into another lead (``kept``) or into a contact we already had
+    (``contact``): both records as they were and every row it moved, so it can be undone."""
+
+    kind = models.CharField(
+        max_length=10, choices=LeadMergeKind.choices, default=LeadMergeKind.LEAD
+    )
+    kept = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, null=True, blank=True, related_name="merges_kept"
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="lead_merges"
+    )
+    merged = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="merges_merged")
+
+    objects = LeadMergeQuerySet.as_manager()
+
+    class Meta(MergeRecord.Meta):
+        indexes = [
+            models.Index(fields=["kept", "-merged_at"], name="leadmerge_kept_idx"),
+            models.Index(fields=["merged", "-merged_at"], name="leadmerge_merged_idx"),
+            models.Index(fields=["contact", "-merged_at"], name="leadmerge_contact_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kept__isnull=False, contact__isnull=True)
+                | models.Q(kept__isnull=True, contact__isnull=False),
+                name="leadmerge_one_target",
+            )
+        ]
+
+    def __str__(self):
+        return f"Merge of lead #{self.merged_id} into {self.target}"
+
+    @property
+    def target(self):
+        """The record the lead was merged into: the kept lead, or the contact."""
+        return self.kept if self.kept_id else self.contact
+
+    def get_absolute_url(self):
+        return reverse("leads:lead_merge_undo", args=[self.pk])

@@ -17,6 +17,7 @@ from leads.models import (
     Enrollment,
     ImportJob,
     Lead,
+    LeadMerge,
     SegmentEnrolment,
     Sequence,
     SequenceEmail,
@@ -158,3 +159,39 @@ def sequence_ab_tests(*, sequence) -> list[dict]:
         }
         for step in steps
     ]
+
+
+#: Merges a lead's page offers to undo, newest first.
+RECENT_MERGES = 5
+
+
+def lead_merge_get(*, user, pk) -> LeadMerge:
+    """A merge whose records the user may both change (only they may see and undo it)."""
+    return record_get(
+        LeadMerge.objects.changeable_by(user).select_related(
+            "kept", "merged", "contact", "merged_by", "undone_by"
+        ),
+        pk,
+    )
+
+
+def lead_recent_merges(*, user, lead: Lead) -> list[LeadMerge]:
+    """The lead's merges (kept or merged) not undone, that the user may undo: one query."""
+    return list(
+        LeadMerge.objects.changeable_by(user)
+        .of_lead(lead)
+        .undoable()
+        .select_related("kept", "merged", "contact", "merged_by")
+        .order_by("-merged_at", "-id")[:RECENT_MERGES]
+    )
+
+
+def contact_recent_merges(*, user, contact) -> list[LeadMerge]:
+    """Leads merged into the contact, not undone, that the user may undo: one query."""
+    return list(
+        LeadMerge.objects.changeable_by(user)
+        .filter(contact=contact)
+        .undoable()
+        .select_related("merged", "merged_by")
+        .order_by("-merged_at", "-id")[:RECENT_MERGES]
+    )

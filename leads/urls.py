@@ -24,6 +24,7 @@ urlpatterns = [
         merge.lead_merge_into_contact,
         name="lead_merge_into_contact",
     ),
+    path("leads/merges/<int:pk>/undo/", merge.lead_merge_undo, name="lead_merge_undo"),
     path("leads/campaigns/<int:pk>/", leads.campaign_detail, name="campaign_detail"),
     path("leads/imports/", imports.import_start, name="import_start"),
     path("leads/imports/<int:pk>/", imports.import_detail, name="import_detail"),

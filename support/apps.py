@@ -31,6 +31,9 @@ class SupportConfig(AppConfig):
             may_delete=lambda u, o: may_delete_deals_and_tickets(u) and changeable(u, o),
             owner="assignee",
         )
+        from support.choices import SupportAuditAction
+
+        registry.audit_actions.register_choices(SupportAuditAction)
         from support.registrations import TICKET_RESTORABLE, ticket_restore
 
         registry.history.register(Ticket, restore=ticket_restore, restorable=TICKET_RESTORABLE)

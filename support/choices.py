@@ -93,3 +93,9 @@ class Weekday(models.IntegerChoices):
     FRIDAY = 4, "Friday"
     SATURDAY = 5, "Saturday"
     SUNDAY = 6, "Sunday"
+
+
+class SupportAuditAction(models.TextChoices):
+    """Lines the support app adds to the security audit trail (``crm.registry.audit_actions``)."""
+
+    TICKET_MERGE_UNDONE = "ticket.merge_undone", "Ticket merge undone"

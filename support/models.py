@@ -12,6 +12,7 @@ from timezone_field import TimeZoneField
 
 from crm import history
 from crm.models import Account, Contact, Team
+from crm.models.merges import MergeRecord
 from crm.permissions import has_role, may_manage, sees_all_tickets
 from support import sla
 from support.choices import (
@@ -606,3 +607,38 @@ class CsatSurvey(models.Model):
 
     def __str__(self):
         return f"CSAT for ticket {self.ticket_id}"
+
+
+class TicketMergeQuerySet(models.QuerySet):
+    def changeable_by(self, user):
+        """Merges of two tickets the user may both change (only they may undo them)."""
+        tickets = Ticket.objects.changeable_by(user)
+        return self.filter(kept__in=tickets, merged__in=tickets)
+
+    def undoable(self):
+        return self.filter(undone_at__isnull=True)
+
+    def of_ticket(self, ticket):
+        return self.filter(Q(kept=ticket) | Q(merged=ticket))
+
+
+class TicketMerge(MergeRecord):
+    """One merge of a duplicate ticket (``merged``) into another (``kept``): both tickets as
+    they were and every message and file it moved, so it can be undone."""
+
+    kept = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="merges_kept")
+    merged = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="merges_merged")
+
+    objects = TicketMergeQuerySet.as_manager()
+
+    class Meta(MergeRecord.Meta):
+        indexes = [
+            models.Index(fields=["kept", "-merged_at"], name="ticketmerge_kept_idx"),
+            models.Index(fields=["merged", "-merged_at"], name="ticketmerge_merged_idx"),
+        ]
+
+    def __str__(self):
+        return f"Merge of ticket #{self.merged_id} into #{self.kept_id}"
+
+    def get_absolute_url(self):
+        return reverse("support:ticket_merge_undo", args=[self.pk])

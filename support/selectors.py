@@ -19,6 +19,7 @@ from support.models import (
     Queue,
     QueueAgent,
     Ticket,
+    TicketMerge,
     TicketMessage,
 )
 from support.services import clock
@@ -176,3 +177,28 @@ def support_summary(*, user, **scope) -> dict | None:
     for ticket in tickets:
         ticket.overdue = bool(ticket.sla_due_at and ticket.sla_due_at < now)
     return {**figures, "tickets": tickets, "scope": scope}
+
+
+#: Merges a ticket's page offers to undo, newest first.
+RECENT_MERGES = 5
+
+
+def ticket_merge_get(*, user, pk) -> TicketMerge:
+    """A merge of two tickets the user may both change (only they may see and undo it)."""
+    return record_get(
+        TicketMerge.objects.changeable_by(user).select_related(
+            "kept", "merged", "merged_by", "undone_by"
+        ),
+        pk,
+    )
+
+
+def ticket_recent_merges(*, user, ticket: Ticket) -> list[TicketMerge]:
+    """The ticket's merges (kept or merged) not undone, that the user may undo: one query."""
+    return list(
+        TicketMerge.objects.changeable_by(user)
+        .of_ticket(ticket)
+        .undoable()
+        .select_related("kept", "merged", "merged_by")
+        .order_by("-merged_at", "-id")[:RECENT_MERGES]
+    )

@@ -22,6 +22,7 @@ urlpatterns = [
     path("tickets/<int:pk>/delete/", ticket.TicketDeleteView.as_view(), name="ticket_delete"),
     path("tickets/<int:pk>/merge/", ticket.ticket_merge, name="ticket_merge"),
     path("tickets/<int:pk>/canned/", ticket.canned_preview, name="canned_preview"),
+    path("tickets/merges/<int:pk>/undo/", ticket.ticket_merge_undo, name="ticket_merge_undo"),
     path("tickets/canned/", canned.CannedReplyListView.as_view(), name="canned_list"),
     path("tickets/canned/new/", canned.CannedReplyFormView.as_view(), name="canned_create"),
     path("tickets/canned/<int:pk>/", canned.CannedReplyFormView.as_view(), name="canned_edit"),

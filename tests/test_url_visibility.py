@@ -137,6 +137,22 @@ class World:
         """A ticket of an account of ``account_owner``'s, in no queue and assigned to no one."""
         return TicketFactory(contact=self.contact(account_owner), **kwargs)
 
+    def lead_merge(self, owner):
+        """A merge of two of ``owner``'s leads (what its undo page is about)."""
+        from leads.services.merge import lead_merge
+
+        keep = LeadFactory(owner=owner)
+        lead_merge(keep=keep, merge=LeadFactory(owner=owner), user=owner)
+        return keep.merges_kept.get()
+
+    def ticket_merge(self, account_owner):
+        """A merge of two tickets of ``account_owner``'s accounts, done by an agent."""
+        from support.services.tickets import ticket_merge
+
+        kept = self.ticket(account_owner)
+        ticket_merge(source=self.ticket(account_owner), target=kept, user=self.agent)
+        return kept.merges_kept.get()
+
     def deal(self, owner, **kwargs):
         return OpportunityFactory(owner=owner, **kwargs)
 
@@ -617,6 +633,14 @@ TABLE = [
         "another rep's leads",
     ),
     Row(
+        "leads:lead_merge_undo",
+        "rep",
+        lambda w: target(w.lead_merge(w.rep2).pk),
+        BOTH,
+        "rep2",
+        "a merge of another rep's leads",
+    ),
+    Row(
         "leads:lead_merge_into_contact",
         "manager",
         lambda w: target(LeadFactory(owner=w.outsider).pk, contact=w.contact(w.outsider).pk),
@@ -997,6 +1021,14 @@ TABLE = [
         POST,
         "agent",
         "a rep reads the tickets of their accounts but does not merge them",
+    ),
+    Row(
+        "support:ticket_merge_undo",
+        "rep",
+        lambda w: target(w.ticket_merge(w.rep).pk),
+        BOTH,
+        "agent",
+        "a rep reads the tickets of their accounts but does not undo their merges",
     ),
     Row(
         "support:canned_preview",

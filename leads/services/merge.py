@@ -3,7 +3,8 @@
 A merge never loses anything: every activity, task and enrolment of both records ends up on the
 one that is kept. The merged lead itself is not deleted; it stays behind as a disqualified
 duplicate pointing at the kept lead (``duplicate_of``), so links, reports and the audit trail to it
-keep working.
+keep working. Each merge records what it did in a ``LeadMerge``, so that it can be undone
+(``leads.services.merge_undo``).
 """
 
 from django.core.exceptions import ValidationError
@@ -21,18 +22,15 @@ from leads.models import Enrollment, Lead
 from leads.services import scoring
 from leads.services.conversion import CONSENTS, lead_conversion_complete, timeline_move
 from leads.services.leads import LEAD_FIELDS, lead_set_status
+from leads.services.merge_undo import (
+    ENROLLMENT_PROGRESS,
+    merge_recording_finish,
+    merge_recording_start,
+)
 
 #: Lead fields offered side by side on the merge page (consent is merged by its own rule).
 MERGE_FIELDS = tuple(f for f in LEAD_FIELDS if f not in ("email_consent", "marketing_consent"))
 KEEP, MERGE = "keep", "merge"
-ENROLLMENT_PROGRESS = (
-    "state",
-    "stop_reason",
-    "next_position",
-    "next_step_at",
-    "steps_done",
-    "finished_at",
-)
 
 
 def _value(lead: Lead, name: str):
@@ -210,6 +208,7 @@ def lead_merge(*, keep: Lead, merge: Lead, user, field_choices: dict | None = No
     keep, merge = _lock_two(user, keep.pk, merge.pk)
     _check_mergeable(keep, merge)
 
+    recording = merge_recording_start(keep, merge)
     changed = []
     for name in MERGE_FIELDS:
         choice = field_choices.get(name) or default_choice(keep, merge, name)
@@ -221,7 +220,10 @@ def lead_merge(*, keep: Lead, merge: Lead, user, field_choices: dict | None = No
 
     activities, tasks = timeline_move(merge, keep)
     enrollments = _merge_enrollments(keep, merge)
-    Lead.objects.filter(duplicate_of=merge).exclude(pk=keep.pk).update(duplicate_of=keep)
+    pointers = list(
+        Lead.objects.filter(duplicate_of=merge).exclude(pk=keep.pk).values_list("pk", flat=True)
+    )
+    Lead.objects.filter(pk__in=pointers).update(duplicate_of=keep)
 
     remaining = _remaining_duplicate(keep, merge)
     keep.possible_duplicate = remaining is not None
@@ -270,6 +272,7 @@ def lead_merge(*, keep: Lead, merge: Lead, user, field_choices: dict | None = No
     )
     scoring.lead_score_refresh(lead=keep)
     keep.refresh_from_db()
+    merge_recording_finish(recording, target=keep, merge=merge, user=user, pointers=pointers)
     return keep
 
 
@@ -291,6 +294,7 @@ def lead_merge_into_contact(*, lead: Lead, contact: Contact, user) -> Lead:
     if lead.status == LeadStatus.DISQUALIFIED:
         raise ValidationError("A disqualified lead cannot be converted; reopen it first.")
 
+    recording = merge_recording_start(contact, lead)
     account = contact.account
     lead.possible_duplicate = False
     lead_conversion_complete(
@@ -308,4 +312,5 @@ def lead_merge_into_contact(*, lead: Lead, contact: Contact, user) -> Lead:
         ),
         lead_changed=("possible_duplicate",),
     )
+    merge_recording_finish(recording, target=contact, merge=lead, user=user)
     return lead

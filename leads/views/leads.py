@@ -106,6 +106,7 @@ class LeadDetailView(RecordDetailView):
         lead = self.object
         context.update(
             enrollments=selectors.lead_enrollments(lead=lead),
+            recent_merges=selectors.lead_recent_merges(user=user, lead=lead),
             disqualify_form=DisqualifyForm(),
             convert_form=ConvertForm(initial={"opportunity_name": f"{lead.company_name or lead}"}),
             reassign_form=ReassignForm(user=user) if may_manage(user) else None,

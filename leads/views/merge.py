@@ -1,5 +1,5 @@
 """Merging duplicates: two leads side by side with a choice per differing field, and merging a
-lead into a contact we already have."""
+lead into a contact we already have; undoing either."""
 
 from django import forms
 from django.contrib import messages
@@ -16,8 +16,9 @@ from crm.text_search import text_search
 from crm.views.submissions import submitted_once
 from leads.choices import DisqualifyReason, LeadStatus
 from leads.models import Enrollment, Lead
-from leads.selectors import lead_get, lead_list
+from leads.selectors import lead_get, lead_list, lead_merge_get
 from leads.services import merge as merge_services
+from leads.services import merge_undo
 
 CONTACT_SEARCH_FIELDS = ("first_name", "last_name", "email", "title")
 
@@ -206,4 +207,35 @@ def lead_merge_into_contact(request, pk):
             "contacts": _matching_contacts(request, lead, query),
             "closed": not lead.is_open,
         },
+    )
+
+
+@login_required
+@submitted_once
+def lead_merge_undo(request, pk):
+    """``/leads/merges/<pk>/undo/``: what undoing the merge puts back (GET), and the undo
+    (POST). 404 unless the user may change both records."""
+    record = lead_merge_get(user=request.user, pk=pk)
+    error = ""
+    if request.method == "POST":
+        try:
+            merge_undo.lead_merge_undo(record=record, user=request.user)
+        except (Lead.DoesNotExist, Contact.DoesNotExist):
+            raise Http404 from None
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            messages.success(
+                request,
+                f"Merge undone: {record.merged.full_name} is a lead of its own again, with "
+                "everything it had before the merge.",
+            )
+            return HttpResponseRedirect(record.target.get_absolute_url())
+        record.refresh_from_db()
+    plan = merge_undo.lead_merge_undo_plan(record=record)
+    return render(
+        request,
+        "leads/merge_undo.html",
+        {"record": record, "plan": plan, "error": error},
+        status=200,
     )

@@ -32,6 +32,10 @@ from support.models import CsatSurvey, Queue, Tag, Ticket, TicketMessage
 from support.selectors import ticket_list
 from support.services import assignment, clock
 from support.services.attachments import attachment_store, max_files
+from support.services.merges import (
+    ticket_merge_recording_finish,
+    ticket_merge_recording_start,
+)
 
 #: Most tickets one bulk action changes.
 BULK_LIMIT = 200
@@ -438,7 +442,8 @@ def ticket_bulk_update(
 @transaction.atomic
 def ticket_merge(*, source: Ticket, target: Ticket, user, now=None) -> Ticket:
     """Fold a duplicate into another ticket: its messages and files move, its request becomes
-    a message of the target, and it is closed with a link to where the conversation went."""
+    a message of the target, and it is closed with a link to where the conversation went. The
+    merge is recorded in a ``TicketMerge``, so that it can be undone (``support.services.merges``)."""
     now = now or timezone.now()
     if source.pk == target.pk:
         raise ValidationError("A ticket cannot be merged into itself.")
@@ -455,6 +460,7 @@ def ticket_merge(*, source: Ticket, target: Ticket, user, now=None) -> Ticket:
         raise ValidationError(f"{source.reference} is closed and cannot be merged.")
     if target.status == TicketStatus.CLOSED:
         raise ValidationError(f"{target.reference} is closed; merge into an open ticket.")
+    recording = ticket_merge_recording_start(kept=target, merged=source)
     if source.description:
         TicketMessage.objects.create(
             ticket=target,
@@ -483,6 +489,7 @@ def ticket_merge(*, source: Ticket, target: Ticket, user, now=None) -> Ticket:
         actor=user,
         occurred_at=now,
     )
+    ticket_merge_recording_finish(recording, kept=target, merged=source, user=user, now=now)
     return target
 
 

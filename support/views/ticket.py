@@ -1,5 +1,6 @@
 """The ticket page: its thread, SLA and timeline, and its actions (reply, note, status,
-assignment, priority, merge, a canned reply's preview), and downloading its attachments."""
+assignment, priority, merge and its undo, a canned reply's preview), and downloading its
+attachments."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.views.records import RecordDeleteView, timeline_context
 from crm.views.submissions import submitted_once
@@ -15,6 +16,7 @@ from support import selectors
 from support.forms import AssignForm, MergeForm, NoteForm, PriorityForm, ReplyForm, StatusForm
 from support.models import CsatSurvey, Ticket
 from support.services import clock
+from support.services import merges as merge_services
 from support.services import tickets as ticket_services
 from support.services.canned import canned_render
 
@@ -43,6 +45,7 @@ def _detail(request, ticket: Ticket, *, status=200, **forms):
             canned_replies=list(
                 selectors.canned_replies_offered(user=request.user).values("pk", "title")
             ),
+            recent_merges=selectors.ticket_recent_merges(user=request.user, ticket=ticket),
         )
     return render(request, "support/ticket_detail.html", context, status=status)
 
@@ -188,6 +191,35 @@ def ticket_merge(request, pk):
             messages.success(request, f"{ticket.reference} was merged into {target.reference}.")
             return _back(target)
     return _detail(request, ticket, merge_form=form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@submitted_once
+def ticket_merge_undo(request, pk):
+    """``/tickets/merges/<pk>/undo/``: what undoing the merge puts back (GET), and the undo
+    (POST). 404 unless the user may change both tickets."""
+    record = selectors.ticket_merge_get(user=request.user, pk=pk)
+    error = ""
+    if request.method == "POST":
+        try:
+            merge_services.ticket_merge_undo(record=record, user=request.user)
+        except Ticket.DoesNotExist:
+            raise Http404 from None
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            messages.success(
+                request,
+                f"Merge undone: {record.merged.reference} is a ticket of its own again, with its "
+                "messages and files.",
+            )
+            return _back(record.merged)
+        record.refresh_from_db()
+    plan = merge_services.ticket_merge_undo_plan(record=record)
+    return render(
+        request, "support/ticket_merge_undo.html", {"record": record, "plan": plan, "error": error}
+    )
 
 
 @login_required
