@@ -93,6 +93,8 @@ class AuditAction(models.TextChoices):
     WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
     WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
     RECORDS_EXPORTED = "records.exported", "Records exported"
+    PERSONAL_DATA_EXPORTED = "personal_data.exported", "A person's data exported"
+    PERSONAL_DATA_ERASED = "personal_data.erased", "A person erased"
 
 
 class WebhookDeliveryState(models.TextChoices):
