@@ -198,6 +198,15 @@ class Erasure:
             return [self.scrub_json(v) for v in value]
         return value
 
+    def strong_q(self, *field_names) -> Q:
+        """Rows whose fields contain a full name, an address or a phone number of theirs (a
+        first or last name alone is too common to look for across the whole table)."""
+        q = Q(pk__in=[])
+        for needle in self.person.names | self.person.emails | self.person.phones:
+            for name in field_names:
+                q |= Q(**{f"{name}__icontains": needle})
+        return q
+
     def mentions(self, text) -> bool:
         return bool(text) and self._pattern is not None and bool(self._pattern.search(str(text)))
 

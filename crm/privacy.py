@@ -99,6 +99,21 @@ def _emails(person):
     )
 
 
+def activities_erase(person, erasure) -> int:
+    """Their timeline goes; entries elsewhere that name them in full (by name, address or
+    phone: "Referred by …", "Converted from …") are scrubbed."""
+    deleted = _activities(person).delete()[0]
+    mentions = Activity.objects.filter(erasure.strong_q("summary", "body"))
+    return deleted + erasure.scrub_text_fields(mentions, ["summary", "body"])
+
+
+def deliveries_about(prefix: str, ids):
+    """Webhook deliveries of ``prefix`` events (``"ticket."``) about the records ``ids``."""
+    return WebhookDelivery.objects.filter(
+        event_type__startswith=prefix, payload__data__id__in=list(ids)
+    )
+
+
 def emails_erase(person, erasure) -> int:
     """Unsent email to them is cancelled; every email keeps its state and times, not its
     address, subject or body."""
@@ -219,7 +234,7 @@ def register() -> None:
         "activities",
         "Timeline (calls, meetings, notes, emails logged)",
         collect=lambda p: rows(_activities(p)),
-        erase=lambda p, e: _activities(p).delete()[0],
+        erase=activities_erase,
         models=[Activity],
     )
     personal_data.register(

@@ -111,6 +111,18 @@ def suppressions_erase(person, erasure) -> int:
     return len(person.emails)
 
 
+def erased_emails(emails) -> set[str]:
+    """Which of ``emails`` (lower case) belong to erased people: their hash is on the
+    suppression list. Lead imports skip them and the public forms store nothing for them."""
+    by_hash = {email_hash(e): e for e in emails if e}
+    if not by_hash:
+        return set()
+    found = Suppression.objects.filter(email_hash__in=list(by_hash)).values_list(
+        "email_hash", flat=True
+    )
+    return {by_hash[h] for h in found}
+
+
 def _enrollments(person):
     return Enrollment.objects.filter(lead__in=person.ids("leads.lead"))
 

@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from crm.models import Activity, OutboundEmail
 from crm.personal_data import event_model_for, history_erase, history_rows, rows
+from crm.privacy import deliveries_about
 from crm.registry import personal_data
 from support.models import Attachment, CsatSurvey, Ticket, TicketMessage
 
@@ -45,6 +46,7 @@ def tickets_erase(person, erasure) -> int:
     _about_tickets(OutboundEmail, person, "content_type", "object_id").update(
         to_email="", subject=erasure.label, body_text="", body_html=""
     )
+    erasure.scrub_text_fields(deliveries_about("ticket.", _ticket_ids(person)), ["payload"])
     return count
 
 

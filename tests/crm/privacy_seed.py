@@ -66,7 +66,7 @@ def seed_person(*, admin, agent) -> Seeded:
             "last_name": LAST,
             "email": EMAIL,
             "phone": "+1 415 555 0100",
-            "company_name": "Quorrowby Consulting",
+            "company_name": "Hollow Pine Consulting",
             "message": f"Call {FIRST} back please",
             "consent": True,
         },

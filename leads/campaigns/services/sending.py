@@ -19,7 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.db import connection, transaction
 from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import Cast, Coalesce, Concat
+from django.db.models.functions import SHA256, Cast, Coalesce, Concat
 from django.template import TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
@@ -143,6 +143,8 @@ def variant_for_bucket(bucket: int, variant_ids: list[int], test_fraction) -> in
 def _skip_reason_expression():
     """Why a contact is not mailed, decided in the same SELECT as the segment's members."""
     suppressed = Suppression.objects.filter(email=OuterRef("email"))
+    # An erased person's address is kept only as its SHA-256 (crm.personal_data.email_hash).
+    erased = Suppression.objects.filter(email_hash=SHA256(OuterRef("email")))
     lead_unsubscribed = Lead.objects.filter(email=OuterRef("email"), unsubscribed_at__isnull=False)
     return Case(
         When(email="", then=Value(SkipReason.NO_ADDRESS)),
@@ -151,7 +153,7 @@ def _skip_reason_expression():
             | Exists(lead_unsubscribed),
             then=Value(SkipReason.UNSUBSCRIBED),
         ),
-        When(Exists(suppressed), then=Value(SkipReason.SUPPRESSED)),
+        When(Exists(suppressed) | Exists(erased), then=Value(SkipReason.SUPPRESSED)),
         When(marketing_consent=False, then=Value(SkipReason.NO_CONSENT)),
         default=Value(SkipReason.NONE),
     )
@@ -400,9 +402,10 @@ def _skip_newly_excluded(campaign: EmailCampaign) -> int:
         | Q(contact__marketing_consent=False)
     )
     count = unsubscribed.update(status=RecipientStatus.SKIPPED, skip_reason=SkipReason.UNSUBSCRIBED)
-    count += pending.filter(Exists(Suppression.objects.filter(email=OuterRef("email")))).update(
-        status=RecipientStatus.SKIPPED, skip_reason=SkipReason.SUPPRESSED
-    )
+    count += pending.filter(
+        Exists(Suppression.objects.filter(email=OuterRef("email")))
+        | Exists(Suppression.objects.filter(email_hash=SHA256(OuterRef("email"))))
+    ).update(status=RecipientStatus.SKIPPED, skip_reason=SkipReason.SUPPRESSED)
     return count
 
 
