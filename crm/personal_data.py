@@ -37,6 +37,14 @@ def email_hash(address: str) -> str:
     return hashlib.sha256(address.strip().lower().encode()).hexdigest()
 
 
+class EmailHash(models.Func):
+    """SQL of ``email_hash``: PostgreSQL's own ``sha256()`` (Django's ``SHA256`` calls
+    pgcrypto's ``digest()``, an extension we do not install), as lower-case hex."""
+
+    template = "encode(sha256(convert_to(lower(%(expressions)s), 'UTF8')), 'hex')"
+    output_field = models.CharField()
+
+
 @dataclass
 class Person:
     """Everyone's records that are one person: ids by model label (``"crm.contact"``,
