@@ -145,7 +145,8 @@ def deliveries_erase(person, erasure) -> int:
         payload["data"] = {"erased": True}
         delivery.payload = payload
         delivery.last_response_body = erasure.scrub(delivery.last_response_body)
-        delivery.save(update_fields=["payload", "last_response_body"])
+        delivery.last_error = erasure.scrub(delivery.last_error)
+        delivery.save(update_fields=["payload", "last_response_body", "last_error"])
         changed += 1
     return changed
 

@@ -10,14 +10,15 @@ from django.db import connection
 from django.urls import reverse
 from kombu.transport.memory import Channel as MemoryChannel
 
-from crm.choices import AuditAction
+from crm.choices import AuditAction, OutboxStatus
 from crm.models import AuditEvent, Contact
 from crm.personal_data import email_hash
-from leads.choices import LeadSource, SuppressionReason
+from leads.choices import EnrollmentState, LeadSource, SuppressionReason
 from leads.models import Lead, Suppression
 from leads.services.web_forms import web_form_submit
 from tests.crm.privacy_seed import EMAIL, FIRST, LAST, PHONE, seed_person
-from tests.factories.leads import CampaignFactory
+from tests.factories.crm import OutboundEmailFactory
+from tests.factories.leads import CampaignFactory, EnrollmentFactory, LeadFactory
 
 #: The values searched for: names, the address, both phone numbers the person gave.
 NEEDLES = [FIRST, LAST, EMAIL, PHONE.lstrip("+"), "4155550100"]
@@ -139,3 +140,23 @@ def test_erasure_needs_the_typed_name_and_a_reason(admin_client_, client, rep):
     contact.refresh_from_db()
     assert contact.last_name == "Byron"
     assert not AuditEvent.objects.filter(action=AuditAction.PERSONAL_DATA_ERASED).exists()
+
+
+@pytest.mark.django_db
+def test_erasing_a_lead_cancels_what_was_still_to_be_sent(admin_client_, admin):
+    lead = LeadFactory(first_name="Orla", last_name="Vantreece", email="orla@example.net")
+    enrollment = EnrollmentFactory(lead=lead, state=EnrollmentState.ACTIVE)
+    queued = OutboundEmailFactory(
+        to_email="orla@example.net", subject="Hello Orla", body_text="Dear Orla Vantreece"
+    )
+    url = reverse("person_erase", args=["leads.lead", lead.pk])
+    response = admin_client_.post(url, {"confirm": str(lead), "reason": "Asked by email"})
+    assert response.status_code == 302
+    queued.refresh_from_db()
+    assert queued.status == OutboxStatus.FAILED and queued.to_email == ""
+    assert queued.subject == "Erased person #1" and queued.body_text == ""
+    enrollment.refresh_from_db()
+    assert enrollment.state == EnrollmentState.STOPPED
+    event = lead.history_events.order_by("pgh_id").first()
+    assert event.email == "" and event.last_name == "Erased person #1"
+    assert not tables_holding(["Vantreece", "orla@example.net"])
