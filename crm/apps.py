@@ -10,6 +10,9 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM core"
 
     def ready(self):
+        from crm import privacy
+
+        privacy.register()
         from crm import registry
         from crm.auth import receivers
 

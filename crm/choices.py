@@ -96,6 +96,8 @@ class AuditAction(models.TextChoices):
     RECORD_RESTORED = "trash.restored", "Record restored from the trash"
     TRASH_DELETED_FOREVER = "trash.deleted_forever", "Record deleted forever from the trash"
     TRASH_PURGED = "trash.purged", "Trash purged"
+    PERSONAL_DATA_EXPORTED = "personal_data.exported", "A person's data exported"
+    PERSONAL_DATA_ERASED = "personal_data.erased", "A person erased"
 
 
 class WebhookDeliveryState(models.TextChoices):

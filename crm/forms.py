@@ -293,3 +293,34 @@ class WebhookEndpointForm(forms.ModelForm):
         except TargetRefused as exc:
             raise ValidationError(str(exc)) from None
         return url
+
+
+class PersonEraseForm(forms.Form):
+    """The confirmation of an erasure: the person's name typed again, and the reason."""
+
+    confirm = forms.CharField(
+        label="Type the name shown above to confirm", max_length=300, strip=True
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept in the audit trail (the request's reference, the rule applied). "
+        "The person's names, addresses and phone numbers are removed from it.",
+    )
+
+    def __init__(self, *args, expected: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+
+    def clean_confirm(self):
+        typed = " ".join(self.cleaned_data["confirm"].split())
+        if typed.casefold() != " ".join(self.expected.split()).casefold():
+            raise ValidationError(f"Type “{self.expected}” exactly to confirm.")
+        return typed
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise ValidationError("Give the reason for the erasure.")
+        return reason

@@ -21,6 +21,8 @@
   with who may delete one.
 - ``retention_rules``: what personal data is let go after a set time (``crm.retention``), each
   rule registered by the app that owns the records.
+- ``personal_data``: what each app holds about a person (a lead or a contact), for the export
+  of a person's data and their erasure (``crm.personal_data``).
 """
 
 from collections.abc import Callable
@@ -401,3 +403,67 @@ class TrashRegistry:
 trash = TrashRegistry()
 # Retention rules (``crm.retention``): leads and support register theirs.
 retention_rules = RetentionRuleRegistry()
+
+
+@dataclass(frozen=True)
+class PersonalDataKind:
+    """One kind of data an app holds about a person (README, "Personal data: export and
+    erasure"). ``collect(person)`` returns the rows (dicts of plain values) the export shows;
+    ``erase(person, erasure)`` anonymises or deletes them and returns how many rows it changed.
+    ``models`` are the models whose rows it covers (a test fails when a model that references a
+    lead or a contact, or has an email column, is covered by no kind). Erasure runs kinds in
+    ``order``: records first (10), then what hangs off them (50), field history last (90), so
+    history also loses the values the erasure itself just wrote."""
+
+    name: str
+    label: str
+    collect: Callable
+    erase: Callable | None
+    models: tuple[type[models.Model], ...]
+    order: int = 50
+
+
+class PersonalDataRegistry:
+    """Kinds of personal data, and how a person is found: ``matchers`` widen a ``Person`` (the
+    lead a contact was converted from, every record with the same email address) until it
+    stops growing."""
+
+    def __init__(self):
+        self._kinds: dict[str, PersonalDataKind] = {}
+        self._matchers: list[Callable] = []
+        self._subjects: dict[str, type[models.Model]] = {}
+
+    def register(self, name, label, *, collect, erase=None, models=(), order=50):
+        if name in self._kinds:
+            raise ValueError(f"personal data kind {name!r} registered twice")
+        self._kinds[name] = PersonalDataKind(name, str(label), collect, erase, tuple(models), order)
+
+    def register_matcher(self, func: Callable) -> None:
+        """``func(person) -> bool``: add to ``person`` the records it knows to be theirs; True
+        when it added any."""
+        self._matchers.append(func)
+
+    def register_subject(self, model) -> None:
+        """A record kind that is a person (export and erase pages start from it)."""
+        self._subjects[model._meta.label_lower] = model
+
+    def subject_model(self, label: str):
+        return self._subjects.get(label)
+
+    def subjects(self) -> list[type[models.Model]]:
+        return list(self._subjects.values())
+
+    def matchers(self) -> list[Callable]:
+        return list(self._matchers)
+
+    def kinds(self) -> list[PersonalDataKind]:
+        return list(self._kinds.values())
+
+    def kind(self, name: str) -> PersonalDataKind:
+        return self._kinds[name]
+
+    def covered_models(self) -> set[type[models.Model]]:
+        return {model for kind in self._kinds.values() for model in kind.models}
+
+
+personal_data = PersonalDataRegistry()

@@ -11,6 +11,7 @@ from crm.views import (
     home,
     me,
     people,
+    privacy,
     search,
     segments,
     tabular,
@@ -77,6 +78,16 @@ urlpatterns = [
     path("history/", history.history_changes, name="history_changes"),
     path("history/<str:label>/<int:pk>/", history.record_history, name="record_history"),
     path("history/<str:label>/<int:pk>/restore/", history.record_restore, name="record_restore"),
+    path(
+        "personal-data/<str:label>/<int:pk>/export/",
+        privacy.person_data_export,
+        name="person_data_export",
+    ),
+    path(
+        "personal-data/<str:label>/<int:pk>/erase/",
+        privacy.person_erase_view,
+        name="person_erase",
+    ),
     path("imports/<slug:kind>/", tabular.tabular_import_start, name="tabular_import_start"),
     path("imports/jobs/<int:pk>/", tabular.tabular_import_detail, name="tabular_import_detail"),
     path(

@@ -11,6 +11,9 @@ class LeadsConfig(AppConfig):
     name = "leads"
 
     def ready(self):
+        from leads import privacy
+
+        privacy.register()
         from crm import registry
         from leads.models import Lead
         from leads.widgets import overdue_follow_ups

@@ -156,6 +156,7 @@ class SuppressionReason(models.TextChoices):
     COMPLAINT = "complaint", "Complaint"
     UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
     MANUAL = "manual", "Added by hand"
+    ERASED = "erased", "Person erased (address kept as a hash)"
 
 
 class AttributionTouch(models.TextChoices):

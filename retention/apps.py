@@ -7,6 +7,9 @@ class RetentionConfig(AppConfig):
     name = "retention"
 
     def ready(self):
+        from retention import privacy
+
+        privacy.register()
         from crm import registry
         from retention.webhooks import register_events
 

@@ -7,6 +7,9 @@ class SalesConfig(AppConfig):
     name = "sales"
 
     def ready(self):
+        from sales import privacy
+
+        privacy.register()
         from leads.signals import lead_converted
         from sales.registrations import register_all
         from sales.services.opportunities import on_lead_converted

@@ -7,6 +7,9 @@ class SupportConfig(AppConfig):
     name = "support"
 
     def ready(self):
+        from support import privacy
+
+        privacy.register()
         from crm import registry
         from support.webhooks import register_events
 

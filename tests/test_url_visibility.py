@@ -381,6 +381,39 @@ TABLE = [
         "rep2",
         "a rep sees only the tickets of accounts they own",
     ),
+    # crm: a person's data ---------------------------------------------------------------------
+    Row(
+        "person_data_export",
+        "rep",
+        lambda w: target("crm.contact", w.contact(w.rep2).pk),
+        GET,
+        "rep2",
+        "a rep reads every contact but exports only the people they may change",
+    ),
+    Row(
+        "person_data_export",
+        "agent",
+        lambda w: target("leads.lead", LeadFactory(owner=w.rep).pk),
+        GET,
+        "rep",
+        "agents see no leads",
+    ),
+    Row(
+        "person_erase",
+        "manager",
+        lambda w: target("crm.contact", w.contact(w.rep).pk),
+        BOTH,
+        "admin",
+        "only admins erase a person",
+    ),
+    Row(
+        "person_erase",
+        "rep",
+        lambda w: target("leads.lead", LeadFactory(owner=w.rep).pk),
+        BOTH,
+        "admin",
+        "only admins erase a person, even the lead's owner",
+    ),
     # crm: field history ---------------------------------------------------------------------
     Row(
         "record_history",

@@ -155,9 +155,19 @@ class CampaignRecipient(models.Model):
 
 class Suppression(models.Model):
     """An address that must never get marketing email again (bounced, complained,
-    unsubscribed or blocked by hand)."""
+    unsubscribed, blocked by hand, or the address of an erased person, kept only as a hash)."""
 
-    email = models.EmailField(unique=True, help_text="Stored in lower case.")
+    email = models.EmailField(
+        unique=True, null=True, blank=True, help_text="Stored in lower case; none once erased."
+    )
+    email_hash = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="SHA-256 (hex) of the address in lower case: all that is kept of an erased "
+        "person's address.",
+    )
     reason = models.CharField(max_length=12, choices=SuppressionReason.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -166,7 +176,7 @@ class Suppression(models.Model):
         indexes = [models.Index(fields=["-created_at", "-id"], name="suppression_created_idx")]
 
     def __str__(self):
-        return f"{self.email} ({self.get_reason_display()})"
+        return f"{self.email or 'erased address'} ({self.get_reason_display()})"
 
 
 class CampaignCredit(models.Model):

@@ -44,6 +44,7 @@ from crm.work import (
 )
 from leads.choices import DedupePolicy, ImportStatus, LeadSource
 from leads.models import Campaign, ImportJob, ImportMapping, ImportRowError, Lead
+from leads.privacy import erased_emails
 from leads.services import assignment, scoring
 from leads.tasks import import_run as import_run_task
 
@@ -298,6 +299,9 @@ def _one_of(model, field: str, values) -> Q:
     return Q(RawSQL(f"{column} = ANY(%s)", [values], output_field=BooleanField()))
 
 
+ERASED_ROW = "Skipped: the address of an erased person (suppression list)"
+
+
 def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult:
     result = ChunkResult()
     errors: list[ImportRowError] = []
@@ -332,6 +336,7 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
                 contact_by_key[email] = pk
             if phone in phones:
                 contact_by_key[phone] = pk
+    erased = erased_emails(emails)
     names = {d["last_name"] for _, d, _ in parsed}
     companies = {d["company_name"] for _, d, _ in parsed if d["company_name"]}
     similar = {}
@@ -346,6 +351,11 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
     updates: dict[int, dict] = {}
     now = timezone.now()
     for line, data, raw in parsed:
+        if data["email"] in erased:
+            # The row itself is not kept: it would store the erased person again.
+            errors.append(ImportRowError(job=job, line=line, reason=ERASED_ROW, raw=""))
+            result.skipped += 1
+            continue
         keys = [k for k in (data["email"], data["phone"]) if k]
         existing = next(
             (

@@ -3,6 +3,7 @@
 from django.db import transaction
 
 from crm.choices import ActivityKind
+from crm.normalize import normalize_email
 from crm.services.timeline import activity_log
 from leads.choices import LeadSource
 from leads.models import Campaign, Lead
@@ -13,7 +14,12 @@ from leads.services import sequences
 def public_form_lead(*, data: dict, source: str, campaign: Campaign | None = None):
     """The lead of a public form's submission (the web form, a referral link): a new one,
     deduplicated, scored and assigned (flagged when the person is a known contact), or the lead
-    the submission matches. Returns ``(lead, created)``."""
+    the submission matches. Returns ``(lead, created)``; ``(None, False)`` for the address
+    of an erased person (README, "Personal data"): nothing of them is stored again."""
+    from leads.privacy import erased_emails
+
+    if erased_emails([normalize_email(data.get("email", ""))]):
+        return None, False
     fields = {
         "first_name": data.get("first_name", ""),
         "last_name": data["last_name"],
@@ -37,11 +43,14 @@ def public_form_lead(*, data: dict, source: str, campaign: Campaign | None = Non
 
 
 @transaction.atomic
-def web_form_submit(*, campaign: Campaign, data: dict) -> Lead:
+def web_form_submit(*, campaign: Campaign, data: dict) -> Lead | None:
     """A submission becomes a lead (deduplicated, scored, assigned); someone already known gets
-    the submission on their timeline instead of a second lead."""
+    the submission on their timeline instead of a second lead; an erased person's submission
+    is dropped (None)."""
     consent = bool(data.get("consent"))
     lead, created = public_form_lead(data=data, source=LeadSource.WEB_FORM, campaign=campaign)
+    if lead is None:
+        return None
     if not created:
         activity_log(
             subject=lead,

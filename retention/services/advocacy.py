@@ -38,6 +38,8 @@ def referral_lead_capture(*, advocate: Advocate, data: dict):
     campaign_slug = getattr(settings, "REFERRAL_CAMPAIGN_SLUG", "referrals")
     campaign = Campaign.objects.filter(slug=campaign_slug, is_active=True).first()
     lead, _ = public_form_lead(data=data, source=LeadSource.REFERRAL, campaign=campaign)
+    if lead is None:
+        return None  # an erased person's address: nothing of them is stored again
     try:
         with transaction.atomic():
             referral = Referral.objects.create(advocate=advocate, lead=lead)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from scipy.stats import norm
 
 from crm.models import Activity, OutboundEmail
+from crm.personal_data import email_hash
 from crm.services.outbox import outbox_send_queued
 from leads.campaigns.selectors import ab_significance, two_proportion_z, variant_results
 from leads.campaigns.services import sending as service
@@ -356,6 +357,16 @@ def test_bounced_addresses_are_suppressed_and_not_mailed(client, campaign):
     scheduled(campaign)
     service.email_campaigns_send_due()
     assert list(OutboundEmail.objects.values_list("to_email", flat=True)) == [fine.email]
+
+
+def test_an_erased_persons_address_is_suppressed_by_its_hash(campaign):
+    again, fine = vp(email="came.back@example.com"), vp()
+    Suppression.objects.create(email=None, email_hash=email_hash(again.email), reason="erased")
+    scheduled(campaign)
+    service.email_campaigns_send_due()
+    assert list(OutboundEmail.objects.values_list("to_email", flat=True)) == [fine.email]
+    skipped = CampaignRecipient.objects.get(contact=again)
+    assert skipped.skip_reason == SkipReason.SUPPRESSED
 
 
 def test_status_transitions_are_checked(campaign):

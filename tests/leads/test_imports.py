@@ -8,8 +8,9 @@ from django.urls import reverse
 
 from crm.choices import Role
 from crm.faults import SimulatedKill
+from crm.personal_data import email_hash
 from leads.choices import DedupePolicy, ImportStatus
-from leads.models import ImportJob, ImportMapping, Lead
+from leads.models import ImportJob, ImportMapping, ImportRowError, Lead, Suppression
 from leads.services import imports
 from tests.factories.crm import ContactFactory, TeamFactory, UserFactory
 from tests.factories.leads import AssignmentRuleFactory, LeadFactory
@@ -186,3 +187,13 @@ def test_reps_cannot_import(rep_client, admin):
     assert rep_client.get(reverse("leads:import_start")).status_code == 404
     assert rep_client.get(job.get_absolute_url()).status_code == 404
     assert rep_client.get(reverse("leads:import_errors", args=[job.pk])).status_code == 404
+
+
+def test_an_erased_persons_address_is_skipped_and_its_row_not_kept(admin, rep):
+    Suppression.objects.create(
+        email=None, email_hash=email_hash("alan@bletchley.example"), reason="erased"
+    )
+    job = imports.import_run(job_id=_job(admin, owner=rep).pk)
+    assert not Lead.objects.filter(email="alan@bletchley.example").exists()
+    errors = ImportRowError.objects.filter(job=job, reason=imports.ERASED_ROW)
+    assert errors.count() == 1 and errors.get().raw == ""

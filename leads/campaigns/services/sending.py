@@ -29,6 +29,7 @@ from crm import webhooks
 from crm.choices import OutboxStatus
 from crm.db import insert_rows
 from crm.models import Contact, OutboundEmail
+from crm.personal_data import EmailHash
 from crm.segments.selectors import segment_queryset
 from crm.services.customers import consent_stamp
 from crm.services.outbox import OutboxMessage, email_queue_many
@@ -143,6 +144,8 @@ def variant_for_bucket(bucket: int, variant_ids: list[int], test_fraction) -> in
 def _skip_reason_expression():
     """Why a contact is not mailed, decided in the same SELECT as the segment's members."""
     suppressed = Suppression.objects.filter(email=OuterRef("email"))
+    # An erased person's address is kept only as its SHA-256 (crm.personal_data.EmailHash).
+    erased = Suppression.objects.filter(email_hash=EmailHash(OuterRef("email")))
     lead_unsubscribed = Lead.objects.filter(email=OuterRef("email"), unsubscribed_at__isnull=False)
     return Case(
         When(email="", then=Value(SkipReason.NO_ADDRESS)),
@@ -151,7 +154,7 @@ def _skip_reason_expression():
             | Exists(lead_unsubscribed),
             then=Value(SkipReason.UNSUBSCRIBED),
         ),
-        When(Exists(suppressed), then=Value(SkipReason.SUPPRESSED)),
+        When(Exists(suppressed) | Exists(erased), then=Value(SkipReason.SUPPRESSED)),
         When(marketing_consent=False, then=Value(SkipReason.NO_CONSENT)),
         default=Value(SkipReason.NONE),
     )
@@ -400,9 +403,10 @@ def _skip_newly_excluded(campaign: EmailCampaign) -> int:
         | Q(contact__marketing_consent=False)
     )
     count = unsubscribed.update(status=RecipientStatus.SKIPPED, skip_reason=SkipReason.UNSUBSCRIBED)
-    count += pending.filter(Exists(Suppression.objects.filter(email=OuterRef("email")))).update(
-        status=RecipientStatus.SKIPPED, skip_reason=SkipReason.SUPPRESSED
-    )
+    count += pending.filter(
+        Exists(Suppression.objects.filter(email=OuterRef("email")))
+        | Exists(Suppression.objects.filter(email_hash=EmailHash(OuterRef("email"))))
+    ).update(status=RecipientStatus.SKIPPED, skip_reason=SkipReason.SUPPRESSED)
     return count
 
 

@@ -1,0 +1,297 @@
+"""What the shared core holds about a person (``crm.registry.personal_data``): the contact
+records, their consents, timeline and tasks, emails sent to them, webhook deliveries and API
+replays that carried their data, audit lines about them, and rows of spreadsheet imports."""
+
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
+
+from crm.choices import OutboxStatus, TabularImportStatus
+from crm.models import (
+    Activity,
+    ApiIdempotencyKey,
+    AuditEvent,
+    Contact,
+    OutboundEmail,
+    TabularImportJob,
+    TabularImportRowError,
+    Task,
+    WebhookDelivery,
+)
+from crm.personal_data import event_model_for, history_erase, history_rows, rows
+from crm.registry import personal_data
+
+#: The text a kept file is read in when looking for a person (an import's source file).
+SCAN_BYTES = 64 * 1024 * 1024
+
+
+def contacts_match(person) -> bool:
+    grew = False
+    if person.emails:
+        grew = person.add(
+            "crm.contact",
+            Contact.objects.filter(email__in=person.emails).values_list("pk", flat=True),
+        )
+    for contact in Contact.objects.filter(pk__in=person.ids("crm.contact")):
+        before = len(person.emails)
+        person.add_identity(
+            first_name=contact.first_name,
+            last_name=contact.last_name,
+            email=contact.email,
+            phone=contact.phone,
+        )
+        grew = grew or len(person.emails) != before
+    return grew
+
+
+def _contacts(person):
+    return Contact.objects.filter(pk__in=person.ids("crm.contact"))
+
+
+def contacts_erase(person, erasure) -> int:
+    return _contacts(person).update(**contact_erased_values(erasure))
+
+
+def contact_erased_values(erasure) -> dict:
+    return {"first_name": "", "last_name": erasure.label, "email": "", "phone": "", "title": ""}
+
+
+def _history_ids(model, person, ids):
+    """The records' ids, and those of deleted records (merged away) with their address."""
+    found = set(ids)
+    event_model = event_model_for(model)
+    if event_model is not None and person.emails:
+        found |= set(
+            event_model.objects.filter(email__in=person.emails).values_list("pgh_obj_id", flat=True)
+        )
+    return found
+
+
+def contact_history(person):
+    return history_rows(Contact, _history_ids(Contact, person, person.ids("crm.contact")))
+
+
+def contact_history_erase(person, erasure) -> int:
+    ids = _history_ids(Contact, person, person.ids("crm.contact"))
+    return history_erase(Contact, ids, erasure, replace=contact_erased_values(erasure))
+
+
+def consents(person):
+    """The consent answers with their proof (when given), on contacts; leads add theirs."""
+    return [
+        {"record": "crm.contact", **values}
+        for values in _contacts(person).values(
+            "pk", "email_consent", "email_consent_at", "marketing_consent", "marketing_consent_at"
+        )
+    ]
+
+
+def _activities(person):
+    return Activity.objects.filter(person.generic_q())
+
+
+def _tasks(person):
+    return Task.objects.filter(person.generic_q())
+
+
+def _emails(person):
+    return OutboundEmail.objects.filter(
+        Q(to_email__in=person.emails) | person.generic_q("content_type", "object_id")
+    )
+
+
+def activities_erase(person, erasure) -> int:
+    """Their timeline goes; entries elsewhere that name them in full (by name, address or
+    phone: "Referred by …", "Converted from …") are scrubbed."""
+    deleted = _activities(person).delete()[0]
+    mentions = Activity.objects.filter(erasure.strong_q("summary", "body"))
+    return deleted + erasure.scrub_text_fields(mentions, ["summary", "body"])
+
+
+def deliveries_about(prefix: str, ids):
+    """Webhook deliveries of ``prefix`` events (``"ticket."``) about the records ``ids``."""
+    return WebhookDelivery.objects.filter(
+        event_type__startswith=prefix, payload__data__id__in=list(ids)
+    )
+
+
+def emails_erase(person, erasure) -> int:
+    """Unsent email to them is cancelled; every email keeps its state and times, not its
+    address, subject or body."""
+    emails = _emails(person)
+    emails.filter(status__in=[OutboxStatus.QUEUED, OutboxStatus.SENDING]).update(
+        status=OutboxStatus.FAILED, last_error="Cancelled: the recipient's data was erased."
+    )
+    return emails.update(
+        to_email="", subject=erasure.label, body_text="", body_html="", last_error=""
+    )
+
+
+def _deliveries(person):
+    q = Q(pk__in=[])
+    for needle in person.emails | person.phones:
+        q |= Q(payload_text__icontains=needle)
+    for label, prefix in (("crm.contact", "contact."), ("leads.lead", "lead.")):
+        ids = person.ids(label)
+        if ids:
+            q |= Q(event_type__startswith=prefix, payload__data__id__in=list(ids))
+    return WebhookDelivery.objects.annotate(payload_text=Cast("payload", TextField())).filter(q)
+
+
+def deliveries_erase(person, erasure) -> int:
+    """A delivery keeps its event, times and outcome; its data becomes ``{"erased": true}``."""
+    changed = 0
+    for delivery in _deliveries(person):
+        payload = dict(delivery.payload or {})
+        payload["data"] = {"erased": True}
+        delivery.payload = payload
+        delivery.last_response_body = erasure.scrub(delivery.last_response_body)
+        delivery.last_error = erasure.scrub(delivery.last_error)
+        delivery.save(update_fields=["payload", "last_response_body", "last_error"])
+        changed += 1
+    return changed
+
+
+def _replays(person):
+    q = Q(pk__in=[])
+    for needle in person.emails | person.phones:
+        q |= Q(body_text__icontains=needle)
+    return ApiIdempotencyKey.objects.annotate(body_text=Cast("body", TextField())).filter(q)
+
+
+def audit_erase(person, erasure) -> int:
+    """Lines about them keep what happened, by whom and when; their label becomes the
+    erasure's, their detail loses the person's values."""
+    lines = AuditEvent.objects.filter(_audit_q(person))
+    count = lines.update(target_label=erasure.label)
+    erasure.scrub_text_fields(lines, ["detail"])
+    return count
+
+
+def _audit_q(person):
+    from django.contrib.contenttypes.models import ContentType
+
+    q = Q(pk__in=[])
+    for label, ids in person.records.items():
+        if ids:
+            ct = ContentType.objects.get_by_natural_key(*label.split("."))
+            q |= Q(target_type=ct, target_id__in=[str(pk) for pk in ids])
+    return q
+
+
+def import_rows(person, error_model):
+    q = Q(pk__in=[])
+    for needle in person.emails | person.phones:
+        q |= Q(raw__icontains=needle)
+    return error_model.objects.filter(q)
+
+
+def file_mentions(file_field, person) -> bool:
+    """Whether a kept file (an import's source) holds one of the person's addresses or phone
+    numbers (read as bytes: CSV text, or the XML inside an XLSX, compressed, is not searched:
+    an XLSX source is deleted when its job's error rows or records name the person)."""
+    needles = [n.encode() for n in person.emails | person.phones]
+    if not needles or not file_field or not file_field.name:
+        return False
+    try:
+        with file_field.storage.open(file_field.name, "rb") as handle:
+            data = handle.read(SCAN_BYTES).lower()
+    except OSError:
+        return False
+    return any(n.lower() in data for n in needles)
+
+
+def import_files_erase(person, erasure, job_model, error_model, done_states) -> int:
+    """Finished imports whose source file names the person lose the file (the job row, its
+    counts and message stay); error rows that quote them are deleted."""
+    quoted = set(import_rows(person, error_model).values_list("job_id", flat=True))
+    deleted = import_rows(person, error_model).delete()[0]
+    jobs = job_model.objects.filter(status__in=done_states).exclude(file="")
+    for job in jobs.iterator():
+        if job.pk in quoted or file_mentions(job.file, person):
+            erasure.delete_file(job.file)
+            job.file = ""
+            job.save(update_fields=["file"])
+            deleted += 1
+    return deleted
+
+
+def register() -> None:
+    personal_data.register_subject(Contact)
+    personal_data.register_matcher(contacts_match)
+    personal_data.register(
+        "contacts",
+        "Contact records",
+        collect=lambda p: rows(_contacts(p)),
+        erase=contacts_erase,
+        models=[Contact],
+        order=10,
+    )
+    personal_data.register(
+        "consents",
+        "Consents and their proof",
+        collect=consents,
+    )
+    personal_data.register(
+        "activities",
+        "Timeline (calls, meetings, notes, emails logged)",
+        collect=lambda p: rows(_activities(p)),
+        erase=activities_erase,
+        models=[Activity],
+    )
+    personal_data.register(
+        "tasks",
+        "Tasks and follow-ups",
+        collect=lambda p: rows(_tasks(p)),
+        erase=lambda p, e: _tasks(p).delete()[0],
+        models=[Task],
+    )
+    personal_data.register(
+        "emails_sent",
+        "Emails sent (outbox)",
+        collect=lambda p: rows(_emails(p), exclude=["lease_owner"]),
+        erase=emails_erase,
+        models=[OutboundEmail],
+    )
+    personal_data.register(
+        "webhook_deliveries",
+        "Webhook deliveries that carried their data",
+        collect=lambda p: rows(_deliveries(p), exclude=["last_response_body"]),
+        erase=deliveries_erase,
+        models=[WebhookDelivery],
+    )
+    personal_data.register(
+        "api_replays",
+        "Stored API answers (replayed for a repeated request)",
+        collect=lambda p: rows(_replays(p)),
+        erase=lambda p, e: _replays(p).delete()[0],
+        models=[ApiIdempotencyKey],
+    )
+    personal_data.register(
+        "audit_lines",
+        "Security audit lines about them",
+        collect=lambda p: rows(AuditEvent.objects.filter(_audit_q(p))),
+        erase=audit_erase,
+        models=[AuditEvent],
+        order=95,
+    )
+    personal_data.register(
+        "spreadsheet_import_rows",
+        "Rows of spreadsheet imports that could not be imported",
+        collect=lambda p: rows(import_rows(p, TabularImportRowError)),
+        erase=lambda p, e: import_files_erase(
+            p,
+            e,
+            TabularImportJob,
+            TabularImportRowError,
+            [TabularImportStatus.DONE, TabularImportStatus.FAILED],
+        ),
+        models=[TabularImportJob, TabularImportRowError],
+    )
+    personal_data.register(
+        "contact_history",
+        "Field history of the contact records",
+        collect=contact_history,
+        erase=contact_history_erase,
+        models=[event_model_for(Contact)],
+        order=90,
+    )
