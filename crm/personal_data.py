@@ -180,8 +180,14 @@ class Erasure:
         self.label = f"Erased person #{number}"
         self.files: list[tuple[object, str]] = []
         needles = person.needles()
+        # Whole words only: a short name ("Al") must not eat into other words ("Also").
         self._pattern = (
-            re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE) if needles else None
+            re.compile(
+                r"(?<!\w)(?:" + "|".join(re.escape(n) for n in needles) + r")(?!\w)",
+                re.IGNORECASE,
+            )
+            if needles
+            else None
         )
 
     def scrub(self, text):
