@@ -86,13 +86,6 @@ class Person:
             q |= Q(**{type_field: ct, f"{id_field}__in": ids})
         return q
 
-    def text_q(self, field_name: str) -> Q:
-        """Rows whose ``field_name`` (text, or JSON as text) contains an address of theirs."""
-        q = Q(pk__in=[])
-        for email in self.emails:
-            q |= Q(**{f"{field_name}__icontains": email})
-        return q
-
     def needles(self) -> list[str]:
         """What free text about them may contain, longest first: full names, then each part of
         a name of two letters or more, addresses, phone numbers."""
@@ -187,8 +180,14 @@ class Erasure:
         self.label = f"Erased person #{number}"
         self.files: list[tuple[object, str]] = []
         needles = person.needles()
+        # Whole words only: a short name ("Al") must not eat into other words ("Also").
         self._pattern = (
-            re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE) if needles else None
+            re.compile(
+                r"(?<!\w)(?:" + "|".join(re.escape(n) for n in needles) + r")(?!\w)",
+                re.IGNORECASE,
+            )
+            if needles
+            else None
         )
 
     def scrub(self, text):
@@ -214,9 +213,6 @@ class Erasure:
             for name in field_names:
                 q |= Q(**{f"{name}__icontains": needle})
         return q
-
-    def mentions(self, text) -> bool:
-        return bool(text) and self._pattern is not None and bool(self._pattern.search(str(text)))
 
     def delete_file(self, file_field) -> None:
         """Delete a stored file when the erasure commits (a rollback keeps it)."""

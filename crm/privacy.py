@@ -2,6 +2,9 @@
 records, their consents, timeline and tasks, emails sent to them, webhook deliveries and API
 replays that carried their data, audit lines about them, and rows of spreadsheet imports."""
 
+import io
+import zipfile
+
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
@@ -20,7 +23,7 @@ from crm.models import (
 from crm.personal_data import event_model_for, history_erase, history_rows, rows
 from crm.registry import personal_data
 
-#: The text a kept file is read in when looking for a person (an import's source file).
+#: How much of a kept file (an import's source) is read when looking for a person in it.
 SCAN_BYTES = 64 * 1024 * 1024
 
 
@@ -55,7 +58,7 @@ def contact_erased_values(erasure) -> dict:
     return {"first_name": "", "last_name": erasure.label, "email": "", "phone": "", "title": ""}
 
 
-def _history_ids(model, person, ids):
+def history_ids(model, person, ids):
     """The records' ids, and those of deleted records (merged away) with their address."""
     found = set(ids)
     event_model = event_model_for(model)
@@ -67,11 +70,11 @@ def _history_ids(model, person, ids):
 
 
 def contact_history(person):
-    return history_rows(Contact, _history_ids(Contact, person, person.ids("crm.contact")))
+    return history_rows(Contact, history_ids(Contact, person, person.ids("crm.contact")))
 
 
 def contact_history_erase(person, erasure) -> int:
-    ids = _history_ids(Contact, person, person.ids("crm.contact"))
+    ids = history_ids(Contact, person, person.ids("crm.contact"))
     return history_erase(Contact, ids, erasure, replace=contact_erased_values(erasure))
 
 
@@ -186,18 +189,24 @@ def import_rows(person, error_model):
 
 
 def file_mentions(file_field, person) -> bool:
-    """Whether a kept file (an import's source) holds one of the person's addresses or phone
-    numbers (read as bytes: CSV text, or the XML inside an XLSX, compressed, is not searched:
-    an XLSX source is deleted when its job's error rows or records name the person)."""
-    needles = [n.encode() for n in person.emails | person.phones]
+    """Whether a kept file (an import's source: CSV text, or an XLSX, whose zipped XML parts
+    are read unpacked) holds one of the person's addresses or phone numbers."""
+    needles = [n.lower().encode() for n in person.emails | person.phones]
     if not needles or not file_field or not file_field.name:
         return False
     try:
         with file_field.storage.open(file_field.name, "rb") as handle:
-            data = handle.read(SCAN_BYTES).lower()
+            data = handle.read(SCAN_BYTES)
     except OSError:
         return False
-    return any(n.lower() in data for n in needles)
+    texts = [data]
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                texts = [archive.read(name)[:SCAN_BYTES] for name in archive.namelist()]
+        except (zipfile.BadZipFile, OSError):
+            pass
+    return any(n in text.lower() for text in texts for n in needles)
 
 
 def import_files_erase(person, erasure, job_model, error_model, done_states) -> int:

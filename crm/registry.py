@@ -426,7 +426,9 @@ class PersonalDataKind:
 class PersonalDataRegistry:
     """Kinds of personal data, and how a person is found: ``matchers`` widen a ``Person`` (the
     lead a contact was converted from, every record with the same email address) until it
-    stops growing."""
+    stops growing. A table added later that can hold a person (a trash of deleted records
+    keeping their fields, for one) registers a kind of its own: its ``erase`` deletes or
+    scrubs the person's rows, and ``tests/crm/test_personal_data.py`` fails until it does."""
 
     def __init__(self):
         self._kinds: dict[str, PersonalDataKind] = {}

@@ -250,7 +250,7 @@ class CampaignRecipientAdmin(admin.ModelAdmin):
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
-    list_display = ("email", "reason", "created_at")
+    list_display = ("email", "email_hash", "reason", "created_at")
     list_filter = ("reason",)
     search_fields = ("email",)
     show_full_result_count = False

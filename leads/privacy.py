@@ -6,7 +6,7 @@ of lead imports."""
 from django.db.models import Q
 
 from crm.personal_data import email_hash, event_model_for, history_erase, history_rows, rows
-from crm.privacy import _history_ids, import_files_erase, import_rows
+from crm.privacy import history_ids, import_files_erase, import_rows
 from crm.registry import personal_data
 from leads.choices import EnrollmentState, ImportStatus, SuppressionReason
 from leads.models import (
@@ -65,7 +65,7 @@ def leads_erase(person, erasure) -> int:
 
 
 def lead_history_erase(person, erasure) -> int:
-    ids = _history_ids(Lead, person, person.ids("leads.lead"))
+    ids = history_ids(Lead, person, person.ids("leads.lead"))
     return history_erase(Lead, ids, erasure, replace=lead_erased_values(erasure))
 
 
@@ -189,7 +189,7 @@ def register() -> None:
     personal_data.register(
         "lead_history",
         "Field history of the lead records",
-        collect=lambda p: history_rows(Lead, _history_ids(Lead, p, p.ids("leads.lead"))),
+        collect=lambda p: history_rows(Lead, history_ids(Lead, p, p.ids("leads.lead"))),
         erase=lead_history_erase,
         models=[event_model_for(Lead)],
         order=90,

@@ -7,6 +7,7 @@ from crm.normalize import normalize_email
 from crm.services.timeline import activity_log
 from leads.choices import LeadSource
 from leads.models import Campaign, Lead
+from leads.privacy import erased_emails
 from leads.services import leads as lead_services
 from leads.services import sequences
 
@@ -16,8 +17,6 @@ def public_form_lead(*, data: dict, source: str, campaign: Campaign | None = Non
     deduplicated, scored and assigned (flagged when the person is a known contact), or the lead
     the submission matches. Returns ``(lead, created)``; ``(None, False)`` for the address
     of an erased person (README, "Personal data"): nothing of them is stored again."""
-    from leads.privacy import erased_emails
-
     if erased_emails([normalize_email(data.get("email", ""))]):
         return None, False
     fields = {
