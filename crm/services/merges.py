@@ -100,3 +100,21 @@ def check_unchanged(record, kept: models.Model, merged: models.Model, *, ignore=
             "would overwrite those changes. " + "; ".join(problems) + ". Put them back as the "
             "merge left them (the History page shows both values), or leave the merge as it is."
         )
+
+
+def value_shown(model: type[models.Model], name: str, value) -> str:
+    """A value as :func:`record_snapshot` keeps it, as a page shows it: choices by label, a
+    foreign key as its id, times as dates and minutes."""
+    if value in (None, ""):
+        return "—"
+    field = model._meta.get_field(name)
+    if field.is_relation:
+        return f"#{value}"
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(field, models.DateTimeField):
+        moment = field.to_python(value)
+        return date_format(timezone.localtime(moment), "Y-m-d H:i")
+    return str(value)

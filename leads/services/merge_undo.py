@@ -31,6 +31,7 @@ from crm.services.merges import (
     field_labels,
     record_snapshot,
     snapshot_changes,
+    value_shown,
     values_put_back,
 )
 from crm.services.timeline import activity_log
@@ -135,17 +136,21 @@ class UndoPlan:
     """What undoing a merge would do, for its confirm page."""
 
     record: LeadMerge
-    fields_kept: list[tuple[str, object, object]]  # (label, now, before) on the kept record
-    fields_merged: list[tuple[str, object, object]]
+    fields_kept: list[tuple[str, str, str]]  # (label, now, before) on the kept record
+    fields_merged: list[tuple[str, str, str]]
     activities: int
     tasks: int
     enrollments: int
     problem: str  # why it cannot be undone now ("" when it can)
 
 
-def _labelled(model, before: dict, after: dict) -> list[tuple[str, object, object]]:
+def _labelled(model, before: dict, after: dict) -> list[tuple[str, str, str]]:
     return [
-        (str(model._meta.get_field(name).verbose_name), after[name], before.get(name))
+        (
+            str(model._meta.get_field(name).verbose_name),
+            value_shown(model, name, after[name]),
+            value_shown(model, name, before.get(name)),
+        )
         for name in after
         if name not in DERIVED
     ]

@@ -29,6 +29,7 @@ from crm.services.merges import (
     check_unchanged,
     record_snapshot,
     snapshot_changes,
+    value_shown,
     values_put_back,
 )
 from crm.services.timeline import activity_log
@@ -99,7 +100,7 @@ class UndoPlan:
     """What undoing a ticket merge would do, for its confirm page."""
 
     record: TicketMerge
-    fields: list[tuple[str, object, object]]  # (label, now, before) of the merged ticket
+    fields: list[tuple[str, str, str]]  # (label, now, before) of the merged ticket
     messages: int
     attachments: int
     problem: str  # why it cannot be undone now ("" when it can)
@@ -129,7 +130,11 @@ def ticket_merge_undo_plan(*, record: TicketMerge) -> UndoPlan:
     return UndoPlan(
         record=record,
         fields=[
-            (str(Ticket._meta.get_field(name).verbose_name), value, record.merged_before.get(name))
+            (
+                str(Ticket._meta.get_field(name).verbose_name),
+                value_shown(Ticket, name, value),
+                value_shown(Ticket, name, record.merged_before.get(name)),
+            )
             for name, value in record.merged_after.items()
         ],
         messages=len(record.moved.get("messages", ())),

@@ -252,7 +252,9 @@ def test_undo_pages(rep_client, rep):
 
     response = rep_client.get(url)
     assert response.status_code == 200
-    assert "Job title" in response.content.decode()
+    page = response.content.decode()
+    assert "Job title" in page and "CTO" in page
+    assert "Disqualified" in page and "Working" in page  # the merged lead's status, by label
     response = rep_client.post(url, follow=True)
     assert response.redirect_chain[-1][0] == keep.get_absolute_url()
     assert "Merge undone" in response.content.decode()

@@ -48,3 +48,19 @@ def test_double_convert_answers_every_click_and_converts_once(rep):
     assert lead.status == LeadStatus.CONVERTED
     assert Opportunity.objects.filter(name="Twice rollout").count() == 1
     assert lead.converted_account.contacts.count() == 1
+
+
+def test_undo_merge_clicked_at_once_undoes_once(rep):
+    from leads.models import LeadMerge
+    from leads.services.merge import lead_merge
+
+    keep = LeadFactory(owner=rep)
+    merge = LeadFactory(owner=rep, status=LeadStatus.WORKING)
+    lead_merge(keep=keep, merge=merge, user=rep)
+    record = LeadMerge.objects.get()
+
+    statuses = post_together(rep, reverse("leads:lead_merge_undo", args=[record.pk]), {})
+
+    assert set(statuses) <= {200, 302} and statuses.count(302) == 1
+    assert Lead.objects.get(pk=merge.pk).status == LeadStatus.WORKING
+    assert LeadMerge.objects.get().undone_by == rep

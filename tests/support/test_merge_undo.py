@@ -145,7 +145,8 @@ def test_undo_pages(pair, agent, agent_client, rep):
 
     response = agent_client.get(url)
     assert response.status_code == 200
-    assert "Status" in response.content.decode()
+    page = response.content.decode()
+    assert "Status" in page and "Closed" in page and "Open" in page
     response = agent_client.post(url, follow=True)
     assert response.redirect_chain[-1][0] == merged.get_absolute_url()
     assert "Merge undone" in response.content.decode()
