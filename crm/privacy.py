@@ -3,6 +3,7 @@ records, their consents, timeline and tasks, emails sent to them, webhook delive
 replays that carried their data, audit lines about them, and rows of spreadsheet imports."""
 
 import io
+import json
 import zipfile
 
 from django.db.models import Q, TextField
@@ -18,6 +19,7 @@ from crm.models import (
     TabularImportJob,
     TabularImportRowError,
     Task,
+    TrashedRecord,
     WebhookDelivery,
 )
 from crm.personal_data import event_model_for, history_erase, history_rows, rows
@@ -224,6 +226,49 @@ def import_files_erase(person, erasure, job_model, error_model, done_states) -> 
     return deleted
 
 
+#: Trash entries whose record is a person: such an entry is theirs, and goes on erasure.
+PERSON_KINDS = ("crm.contact", "leads.lead")
+
+
+def _trash(person):
+    """Entries in the trash that hold them: their own deleted records, and any deleted record
+    whose kept rows carry one of their full names, addresses or phone numbers."""
+    from crm.services.trash import trash_matching
+
+    ids = set()
+    for label in PERSON_KINDS:
+        ids |= set(
+            TrashedRecord.objects.filter(kind=label, object_pk__in=person.ids(label)).values_list(
+                "pk", flat=True
+            )
+        )
+    for needle in person.names | person.emails | person.phones:
+        ids |= set(trash_matching(needle).values_list("pk", flat=True))
+    return TrashedRecord.objects.filter(pk__in=ids).order_by("pk")
+
+
+def _trash_is_theirs(entry, person) -> bool:
+    if entry.kind not in PERSON_KINDS:
+        return False
+    if entry.object_pk in person.ids(entry.kind):
+        return True
+    # Matched by an address or a phone number (a name alone may be a namesake's).
+    body = json.dumps(entry.payload, ensure_ascii=False).lower()
+    return any(value.lower() in body for value in person.emails | person.phones)
+
+
+def trash_erase(person, erasure) -> int:
+    """Their own deleted records leave the trash for good (with kept files); every other entry
+    that mentions them keeps its rows, scrubbed of their names, addresses and phone numbers."""
+    from crm.services.trash import entries_delete
+
+    entries = list(_trash(person).select_for_update())
+    theirs = [entry.pk for entry in entries if _trash_is_theirs(entry, person)]
+    changed = entries_delete(TrashedRecord.objects.filter(pk__in=theirs)) if theirs else 0
+    others = TrashedRecord.objects.filter(pk__in=[e.pk for e in entries if e.pk not in theirs])
+    return changed + erasure.scrub_text_fields(others, ["name", "payload"])
+
+
 def register() -> None:
     personal_data.register_subject(Contact)
     personal_data.register_matcher(contacts_match)
@@ -295,6 +340,13 @@ def register() -> None:
             [TabularImportStatus.DONE, TabularImportStatus.FAILED],
         ),
         models=[TabularImportJob, TabularImportRowError],
+    )
+    personal_data.register(
+        "trash",
+        "Deleted records in the trash that hold them",
+        collect=lambda p: rows(_trash(p)),
+        erase=trash_erase,
+        models=[TrashedRecord],
     )
     personal_data.register(
         "contact_history",

@@ -15,6 +15,7 @@ from leads.models import (
     ImportJob,
     ImportRowError,
     Lead,
+    LeadMerge,
     SequenceEmail,
     Suppression,
 )
@@ -136,6 +137,20 @@ def enrollments_erase(person, erasure) -> int:
     )
 
 
+def _merges(person):
+    return LeadMerge.objects.filter(
+        Q(kept__in=person.ids("leads.lead"))
+        | Q(merged__in=person.ids("leads.lead"))
+        | Q(contact__in=person.ids("crm.contact"))
+    )
+
+
+def merges_erase(person, erasure) -> int:
+    """The records of their merges go: each keeps both records' values from before the merge,
+    which undoing it would bring back."""
+    return _merges(person).delete()[0]
+
+
 def register() -> None:
     personal_data.register_subject(Lead)
     personal_data.register_matcher(leads_match)
@@ -176,6 +191,13 @@ def register() -> None:
         "Nurturing emails sent (opens, clicks, replies)",
         collect=lambda p: rows(SequenceEmail.objects.filter(enrollment__in=_enrollments(p))),
         models=[SequenceEmail],
+    )
+    personal_data.register(
+        "lead_merges",
+        "Merges of their lead records (values before each merge)",
+        collect=lambda p: rows(_merges(p)),
+        erase=merges_erase,
+        models=[LeadMerge],
     )
     personal_data.register(
         "lead_import_rows",

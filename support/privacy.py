@@ -9,7 +9,7 @@ from crm.models import Activity, OutboundEmail
 from crm.personal_data import event_model_for, history_erase, history_rows, rows
 from crm.privacy import deliveries_about
 from crm.registry import personal_data
-from support.models import Attachment, CsatSurvey, Ticket, TicketMessage
+from support.models import Attachment, CsatSurvey, Ticket, TicketMerge, TicketMessage
 
 
 def _tickets(person):
@@ -66,6 +66,30 @@ def attachments_erase(person, erasure) -> int:
     return len(found)
 
 
+def _merges(person):
+    tickets = _ticket_ids(person)
+    return TicketMerge.objects.filter(Q(kept__in=tickets) | Q(merged__in=tickets))
+
+
+MERGE_SNAPSHOTS = ["kept_before", "merged_before", "kept_after", "merged_after", "moved"]
+
+
+def merges_erase(person, erasure) -> int:
+    """Merges of their tickets stay undoable, with the tickets' values as kept scrubbed and
+    the description emptied (as on the tickets themselves)."""
+    changed = erasure.scrub_text_fields(_merges(person), MERGE_SNAPSHOTS)
+    for merge in _merges(person).only("pk", *MERGE_SNAPSHOTS):
+        dirty = False
+        for name in MERGE_SNAPSHOTS[:4]:
+            snapshot = getattr(merge, name)
+            if isinstance(snapshot, dict) and snapshot.get("description"):
+                snapshot["description"] = ""
+                dirty = True
+        if dirty:
+            merge.save(update_fields=MERGE_SNAPSHOTS[:4])
+    return changed
+
+
 def register() -> None:
     personal_data.register(
         "tickets",
@@ -101,6 +125,13 @@ def register() -> None:
         ),
         erase=lambda p, e: CsatSurvey.objects.filter(ticket__in=_tickets(p)).update(comment=""),
         models=[CsatSurvey],
+    )
+    personal_data.register(
+        "ticket_merges",
+        "Merges of their tickets (values before each merge)",
+        collect=lambda p: rows(_merges(p)),
+        erase=merges_erase,
+        models=[TicketMerge],
     )
     personal_data.register(
         "ticket_history",

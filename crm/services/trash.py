@@ -413,7 +413,47 @@ def trash_delete_forever(*, entry: TrashedRecord, user) -> None:
         actor=user,
         detail={"kind": entry.kind, "id": entry.object_pk, "name": entry.name},
     )
-    entry.delete()
+    entries_delete(TrashedRecord.objects.filter(pk=entry.pk))
+
+
+def entry_files(entries) -> list[tuple[object, str]]:
+    """The stored files (storage, name) the kept rows of ``entries`` refer to: a deleted
+    ticket's attachments stay on disk while it may be restored, and go with its entry."""
+    files = []
+    for entry in entries:
+        for row in (entry.payload or {}).get("rows", []):
+            try:
+                model = apps.get_model(row["model"])
+            except (KeyError, LookupError, ValueError):
+                continue
+            for field in model._meta.concrete_fields:
+                if isinstance(field, models.FileField):
+                    name = (row.get("fields") or {}).get(field.name)
+                    if name:
+                        files.append((field.storage, name))
+    return files
+
+
+def delete_files_on_commit(files) -> None:
+    """Delete stored files once the transaction that dropped their rows commits."""
+    files = list(files)
+
+    def delete():
+        for storage, name in files:
+            try:
+                storage.delete(name)
+            except OSError:
+                pass
+
+    if files:
+        transaction.on_commit(delete)
+
+
+def entries_delete(queryset) -> int:
+    """Delete trash entries for good, with the files their rows kept on disk."""
+    entries = list(queryset)
+    delete_files_on_commit(entry_files(entries))
+    return TrashedRecord.objects.filter(pk__in=[e.pk for e in entries]).delete()[0]
 
 
 def _purge(queryset, *, batch: int) -> int:
@@ -429,7 +469,7 @@ def _purge(queryset, *, batch: int) -> int:
             )
             if not ids:
                 return deleted
-            deleted += TrashedRecord.objects.filter(pk__in=ids).delete()[0]
+            deleted += entries_delete(TrashedRecord.objects.filter(pk__in=ids))
 
 
 def trash_purge_expired(*, now=None, batch: int = PURGE_BATCH) -> int:

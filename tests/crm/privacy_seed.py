@@ -8,10 +8,12 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.models import Contact, TabularImportRowError
+from crm.services.customers import contact_delete
 from crm.services.timeline import activity_log
 from leads.choices import EnrollmentState, ImportStatus
 from leads.models import ImportRowError, Lead
 from leads.services.leads import lead_convert, lead_update
+from leads.services.merge import lead_merge_into_contact
 from leads.services.web_forms import web_form_submit
 from retention.models import Advocate
 from retention.services.advocacy import (
@@ -24,18 +26,24 @@ from sales.models import Opportunity, OpportunityLineItem
 from sales.services.quotes import quote_create
 from support.services.csat import csat_answer
 from support.services.inbound import inbound_email_process
-from support.services.tickets import ticket_reply
-from tests.factories.crm import TabularImportJobFactory, TaskFactory, WebhookEndpointFactory
+from support.services.tickets import ticket_merge, ticket_reply
+from tests.factories.crm import (
+    ContactFactory,
+    TabularImportJobFactory,
+    TaskFactory,
+    WebhookEndpointFactory,
+)
 from tests.factories.email_campaigns import CampaignRecipientFactory, SuppressionFactory
 from tests.factories.leads import (
     CampaignFactory,
     ImportJobFactory,
+    LeadFactory,
     SequenceEmailFactory,
     SequenceStepFactory,
 )
 from tests.factories.retention import NpsSurveyFactory
 from tests.factories.sales import ProductFactory
-from tests.factories.support import AttachmentFactory, CsatSurveyFactory
+from tests.factories.support import AttachmentFactory, CsatSurveyFactory, TicketFactory
 
 FIRST = "Zelphine"
 LAST = "Quorrowby"
@@ -56,7 +64,8 @@ def seed_person(*, admin, agent) -> Seeded:
     """The person's whole path: a web form lead (consent), edited (history), converted with a
     deal, line and quote; a ticket by email with an attachment, a reply, CSAT and NPS answers,
     a testimonial, a referral they made; campaign and sequence emails, a suppression, webhook
-    deliveries, import rows and files that name them."""
+    deliveries, import rows and files that name them; merges of their duplicates, and a deleted
+    duplicate in the trash."""
     WebhookEndpointFactory()  # every event is delivered: the payloads carry the person
     campaign = CampaignFactory(name="Spring webinar")
     lead = web_form_submit(
@@ -162,6 +171,20 @@ def seed_person(*, admin, agent) -> Seeded:
     )
     TabularImportRowError.objects.create(
         job=tab_job, line=2, reason="Bad phone", raw=f"{FIRST},{LAST},{EMAIL},{PHONE}"
+    )
+    # A second lead for them, merged into their contact; a second ticket, merged into the first;
+    # a duplicate contact, deleted into the trash.
+    duplicate = LeadFactory(first_name=FIRST, last_name=LAST, email=EMAIL.upper(), phone=PHONE)
+    lead_merge_into_contact(lead=duplicate, contact=contact, user=admin)
+    second = TicketFactory(
+        contact=contact, account=contact.account, subject=f"Invoice again, {FIRST} {LAST}"
+    )
+    ticket_merge(source=second, target=ticket, user=admin)
+    contact_delete(
+        contact=ContactFactory(
+            first_name=FIRST, last_name=LAST, email=EMAIL, phone=PHONE, account=contact.account
+        ),
+        user=admin,
     )
     return Seeded(
         lead=Lead.objects.get(pk=lead.pk),

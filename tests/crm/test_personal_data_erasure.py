@@ -125,7 +125,8 @@ def test_an_erased_person_is_nowhere_but_as_a_hash_on_the_suppression_list(
     line = AuditEvent.objects.get(action=AuditAction.PERSONAL_DATA_ERASED)
     assert line.actor == admin
     assert line.detail["reason"] == "Request of Erased person #1, #77"
-    assert line.detail["records"] == {"crm.contact": 1, "leads.lead": 1}
+    # Their contact, and their lead with the duplicate merged into the contact.
+    assert line.detail["records"] == {"crm.contact": 1, "leads.lead": 2}
 
     # The web form later stores nothing of them.
     assert (

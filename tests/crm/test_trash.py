@@ -333,6 +333,28 @@ def test_expired_entries_are_purged_and_reported(rep):
     assert AuditEvent.objects.filter(action=AuditAction.TRASH_PURGED).count() == 1
 
 
+def test_a_deleted_tickets_files_stay_while_restorable_and_go_with_the_purge(
+    manager, rep, django_capture_on_commit_callbacks
+):
+    from django.core.files.base import ContentFile
+
+    from tests.factories.support import AttachmentFactory
+
+    ticket = TicketFactory(assignee=rep)
+    attachment = AttachmentFactory(
+        ticket=ticket, file=ContentFile(b"invoice", name="invoice.txt"), filename="invoice.txt"
+    )
+    storage, name = attachment.file.storage, attachment.file.name
+    entry = trash_delete(obj=ticket, user=manager)
+    assert storage.exists(name)
+    TrashedRecord.objects.filter(pk=entry.pk).update(
+        purge_after=timezone.now() - timedelta(hours=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert trash_purge_expired() == 1
+    assert not storage.exists(name)
+
+
 def test_entries_are_kept_for_the_retention_setting(rep):
     entry = trash_delete(obj=AccountFactory(owner=rep), user=rep)
     assert settings.TRASH_RETENTION_DAYS == 30
