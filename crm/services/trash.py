@@ -14,6 +14,7 @@ is missing (its account is in the trash too) or a unique value is now another re
 link to a user or record that is gone for good is left empty and said so.
 """
 
+import contextlib
 import datetime
 import json
 from collections import defaultdict
@@ -440,10 +441,8 @@ def delete_files_on_commit(files) -> None:
 
     def delete():
         for storage, name in files:
-            try:
+            with contextlib.suppress(OSError):
                 storage.delete(name)
-            except OSError:
-                pass
 
     if files:
         transaction.on_commit(delete)
