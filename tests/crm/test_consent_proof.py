@@ -198,3 +198,14 @@ def test_export_holds_the_proof_and_erasure_keeps_it(admin, agent, admin_client_
     assert after == before
     kept = " ".join(f"{r.channel_name} {r.wording}" for r in ConsentEvent.objects.all()).lower()
     assert EMAIL not in kept
+
+
+def test_a_merge_that_brings_consent_says_so_on_the_kept_lead(rep):
+    from leads.services.merge import lead_merge
+
+    keep = LeadFactory(owner=rep)
+    merge = LeadFactory(owner=rep, marketing_consent=True)
+    lead_merge(keep=keep, merge=merge, user=rep)
+    proof = ConsentEvent.objects.for_object(keep).get()
+    assert proof.given and proof.channel == ConsentChannel.MERGE
+    assert proof.channel_name == f"Lead #{merge.pk} merged"
