@@ -8,14 +8,18 @@ import zipfile
 
 import pytest
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from crm.models import ConsentChannel, ConsentEvent
 from crm.services.consents import wording_version
 from crm.services.personal_data import person_erase
 from leads.campaigns.services.sending import contact_unsubscribe_token
+from leads.choices import DedupePolicy
 from leads.models import DEFAULT_CONSENT_WORDING, Lead
+from leads.services import imports
 from leads.services.leads import lead_convert
+from leads.services.merge import lead_merge
 from leads.services.sequences import unsubscribe_token
 from tests.crm.privacy_seed import EMAIL, seed_person
 from tests.factories.crm import ConsentEventFactory, ContactFactory
@@ -201,11 +205,30 @@ def test_export_holds_the_proof_and_erasure_keeps_it(admin, agent, admin_client_
 
 
 def test_a_merge_that_brings_consent_says_so_on_the_kept_lead(rep):
-    from leads.services.merge import lead_merge
-
     keep = LeadFactory(owner=rep)
     merge = LeadFactory(owner=rep, marketing_consent=True)
     lead_merge(keep=keep, merge=merge, user=rep)
     proof = ConsentEvent.objects.for_object(keep).get()
     assert proof.given and proof.channel == ConsentChannel.MERGE
     assert proof.channel_name == f"Lead #{merge.pk} merged"
+
+
+def test_an_import_with_consent_leaves_proof_for_new_and_updated_leads(admin):
+    known = LeadFactory(email="known@corp.example")
+    text = (
+        "Last name,E-mail,Opt-in\n"
+        "Yes,yes@corp.example,yes\n"
+        "No,no@corp.example,no\n"
+        "Known,known@corp.example,yes\n"
+    )
+    upload = SimpleUploadedFile("people.csv", text.encode(), content_type="text/csv")
+    job = imports.import_job_create(user=admin, upload=upload, policy=DedupePolicy.UPDATE)
+    imports.import_run(job_id=job.pk)
+
+    granted = {
+        event.object_id: event
+        for event in ConsentEvent.objects.filter(channel=ConsentChannel.IMPORT)
+    }
+    assert set(granted) == {Lead.objects.get(email="yes@corp.example").pk, known.pk}
+    assert all(e.given and e.consent == "marketing_consent" for e in granted.values())
+    assert granted[known.pk].channel_name == f"Lead import #{job.pk} (people.csv)"
