@@ -20,6 +20,18 @@ class CrmConfig(AppConfig):
         from crm.choices import AuditAction
 
         registry.audit_actions.register_choices(AuditAction)
+        from crm.models import Contact
+        from crm.selectors import consent_panel
+
+        registry.detail_panels.register(
+            Contact,
+            registry.Panel(
+                title="Consent",
+                template="crm/panels/consent.html",
+                context=lambda request, record: consent_panel(user=request.user, record=record),
+                order=90,
+            ),
+        )
         registry.navigation.register(
             "People", "people_list", order=95, roles=[Role.ADMIN], menu="Admin"
         )

@@ -14,6 +14,7 @@ from crm.models import (
     Activity,
     ApiIdempotencyKey,
     AuditEvent,
+    ConsentEvent,
     Contact,
     OutboundEmail,
     TabularImportJob,
@@ -81,13 +82,25 @@ def contact_history_erase(person, erasure) -> int:
 
 
 def consents(person):
-    """The consent answers with their proof (when given), on contacts; leads add theirs."""
+    """The consent answers as they stand on contacts (with when they were given); leads add
+    theirs, and ``consent_proof`` every answer's proof."""
     return [
         {"record": "crm.contact", **values}
         for values in _contacts(person).values(
             "pk", "email_consent", "email_consent_at", "marketing_consent", "marketing_consent_at"
         )
     ]
+
+
+def _consent_proof(person):
+    return ConsentEvent.objects.filter(person.generic_q())
+
+
+def consent_proof_erase(person, erasure) -> int:
+    """Proof of consent outlives the person: each row keeps what was given or withdrawn, when,
+    through what, the IP address and the wording with its version. It names nobody; any
+    mention of them in its free text (a form's name) is scrubbed all the same."""
+    return erasure.scrub_text_fields(_consent_proof(person), ["channel_name", "wording"])
 
 
 def _activities(person):
@@ -282,8 +295,15 @@ def register() -> None:
     )
     personal_data.register(
         "consents",
-        "Consents and their proof",
+        "Consents on contacts",
         collect=consents,
+    )
+    personal_data.register(
+        "consent_proof",
+        "Proof of each consent given or withdrawn (through what, when, IP address, wording)",
+        collect=lambda p: rows(_consent_proof(p)),
+        erase=consent_proof_erase,
+        models=[ConsentEvent],
     )
     personal_data.register(
         "activities",

@@ -11,7 +11,16 @@ services take the records they are given.
 from django.db import models
 from django.http import Http404
 
-from crm.models import Account, Activity, Contact, Segment, Task, WebhookDelivery, WebhookEndpoint
+from crm.models import (
+    Account,
+    Activity,
+    ConsentEvent,
+    Contact,
+    Segment,
+    Task,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from crm.permissions import may_operate
 
 #: Primary keys are bigints: anything larger (or not a whole number) cannot name a record.
@@ -65,6 +74,17 @@ def contact_get(*, user, pk, for_change: bool = False) -> Contact:
         ),
         pk,
     )
+
+
+#: How many proof rows a record's Consent panel shows (the person's data export has them all).
+CONSENT_PANEL_ROWS = 10
+
+
+def consent_panel(*, user, record, limit: int = CONSENT_PANEL_ROWS) -> dict | None:
+    """The newest proof of consent of ``record`` (a lead or a contact the caller already
+    fetched through its selector, so ``user`` sees it), and how many more rows there are."""
+    found = list(ConsentEvent.objects.for_object(record)[: limit + 1])
+    return {"events": found[:limit], "more": len(found) > limit, "record": record}
 
 
 def task_list(*, user, for_change: bool = False) -> models.QuerySet:

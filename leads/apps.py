@@ -19,6 +19,17 @@ class LeadsConfig(AppConfig):
         from leads.widgets import overdue_follow_ups
 
         registry.navigation.register("Leads", "leads:lead_list", order=5, roles=SELLERS)
+        from crm.selectors import consent_panel
+
+        registry.detail_panels.register(
+            Lead,
+            registry.Panel(
+                title="Consent",
+                template="crm/panels/consent.html",
+                context=lambda request, record: consent_panel(user=request.user, record=record),
+                order=90,
+            ),
+        )
         registry.navigation.register("Sequences", "leads:sequence_list", order=60, roles=SELLERS)
         registry.navigation.register(
             "Email campaigns",

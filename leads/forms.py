@@ -11,7 +11,7 @@ from crm.segments.selectors import segments_usable_by
 from crm.selectors import is_record_key
 from crm.uploads import csv_upload_check
 from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus, StepAction
-from leads.models import Lead, SequenceStep, SequenceStepVariant
+from leads.models import DEFAULT_CONSENT_WORDING, Lead, SequenceStep, SequenceStepVariant
 from leads.selectors import sequence_list
 from leads.services.imports import IMPORT_FIELDS
 from leads.services.leads import LEAD_FIELDS
@@ -205,10 +205,12 @@ class WebToLeadForm(forms.Form):
     message = forms.CharField(
         label="How can we help?", required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
-    consent = forms.BooleanField(
-        required=False, label="Yes, you may email me about your products and offers."
-    )
+    consent = forms.BooleanField(required=False, label=DEFAULT_CONSENT_WORDING)
     website_url = forms.CharField(required=False, label="Leave this empty")
+
+    def __init__(self, *args, consent_wording: str = DEFAULT_CONSENT_WORDING, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["consent"].label = consent_wording
 
     def clean_email(self):
         return normalize_email(self.cleaned_data["email"])

@@ -53,6 +53,10 @@ class CampaignQuerySet(models.QuerySet):
         return self.none()
 
 
+#: The web form's consent checkbox, unless the campaign words it otherwise.
+DEFAULT_CONSENT_WORDING = "Yes, you may email me about your products and offers."
+
+
 class Campaign(models.Model):
     """A marketing effort that brings in leads (a web form, an event, an ad campaign), with its
     cost: the basis of cost per lead and of campaign ROI."""
@@ -70,6 +74,14 @@ class Campaign(models.Model):
     end_date = models.DateField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     description = models.TextField(blank=True)
+    consent_text = models.TextField(
+        "consent wording",
+        blank=True,
+        help_text=(
+            "The consent checkbox's wording on this campaign's web form (empty: the standard "
+            "wording). Each consent keeps the wording it was given under, with its version."
+        ),
+    )
     sequence = models.ForeignKey(
         "leads.Sequence",
         on_delete=models.SET_NULL,
@@ -97,6 +109,11 @@ class Campaign(models.Model):
 
     def get_absolute_url(self):
         return reverse("leads:campaign_detail", args=[self.pk])
+
+    @property
+    def consent_wording(self) -> str:
+        """What the web form's consent checkbox says."""
+        return self.consent_text.strip() or DEFAULT_CONSENT_WORDING
 
 
 class LeadQuerySet(models.QuerySet):

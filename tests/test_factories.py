@@ -3,7 +3,11 @@
 import pytest
 
 from tests.factories.analytics import CLVFitFactory, CustomerValueFactory
-from tests.factories.crm import WebhookDeliveryFactory, WebhookEndpointFactory
+from tests.factories.crm import (
+    ConsentEventFactory,
+    WebhookDeliveryFactory,
+    WebhookEndpointFactory,
+)
 from tests.factories.leads import ImportJobFactory, SegmentEnrolmentFactory
 from tests.factories.retention import (
     ChurnEventFactory,
@@ -32,6 +36,7 @@ from tests.factories.support import (
 pytestmark = pytest.mark.django_db
 
 FACTORIES = [
+    ConsentEventFactory,
     WebhookEndpointFactory,
     WebhookDeliveryFactory,
     CLVFitFactory,

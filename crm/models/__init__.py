@@ -1,6 +1,7 @@
 from .activities import Activity, Task
 from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
+from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
@@ -19,6 +20,8 @@ __all__ = [
     "ApiIdempotencyKey",
     "ApiToken",
     "ApiTokenScope",
+    "ConsentChannel",
+    "ConsentEvent",
     "Contact",
     "OutboundEmail",
     "SignInEvent",

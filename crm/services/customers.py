@@ -7,6 +7,7 @@ from crm import webhooks
 from crm.choices import ActivityKind
 from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.services.consents import ConsentProof, consents_record
 from crm.services.timeline import activity_log
 from crm.services.trash import trash_delete
 
@@ -99,15 +100,24 @@ def account_delete(*, account: Account, user) -> None:
 
 
 @transaction.atomic
-def contact_create(*, user, summary: str | None = "Contact created", **data) -> Contact:
+def contact_create(
+    *,
+    user,
+    summary: str | None = "Contact created",
+    consent_proof: ConsentProof | None = None,
+    **data,
+) -> Contact:
     """A new contact; ``summary`` is its first timeline entry (None when the caller writes its
-    own, as a lead conversion does)."""
+    own, as a lead conversion does). Consents given leave proof (``consent_proof``, else the
+    change's source)."""
     data = _normalize_contact(data)
     if data.get("owner") is None:
         data["owner"] = user
     contact = Contact(**{k: v for k, v in data.items() if k in CONTACT_FIELDS})
-    _stamp_consent(contact, [f for f in ("email_consent", "marketing_consent") if data.get(f)])
+    given = [f for f in ("email_consent", "marketing_consent") if data.get(f)]
+    _stamp_consent(contact, given)
     contact.save()
+    consents_record(record=contact, names=given, proof=consent_proof)
     if summary:
         activity_log(subject=contact, kind=ActivityKind.SYSTEM, summary=summary, actor=user)
     webhooks.emit("contact.created", contact)
@@ -115,15 +125,19 @@ def contact_create(*, user, summary: str | None = "Contact created", **data) -> 
 
 
 @transaction.atomic
-def contact_update(*, contact: Contact, user, **data) -> Contact:
+def contact_update(
+    *, contact: Contact, user, consent_proof: ConsentProof | None = None, **data
+) -> Contact:
     data = _normalize_contact(data)
     changed = [f for f in CONTACT_FIELDS if f in data and getattr(contact, f) != data[f]]
     for field in changed:
         setattr(contact, field, data[field])
     if changed:
         labels = ", ".join(Contact._meta.get_field(f).verbose_name for f in changed)
+        answered = [f for f in ("email_consent", "marketing_consent") if f in changed]
         _stamp_consent(contact, changed)
         contact.save(update_fields=[*changed, "updated_at"])
+        consents_record(record=contact, names=answered, proof=consent_proof)
         activity_log(
             subject=contact, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
         )

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from crm import webhooks
 from crm.choices import ActivityKind
-from crm.models import Account, Activity, Contact, Task
+from crm.models import Account, Activity, ConsentChannel, ConsentEvent, Contact, Task
+from crm.services.consents import ConsentProof, consent_proof_copy, consent_record
 from crm.services.customers import consent_stamp
 from crm.services.timeline import activity_log
 from leads.choices import EnrollmentStopReason, LeadStatus
@@ -46,6 +47,23 @@ def consent_carry(lead: Lead, contact: Contact) -> list[str]:
             consent_stamp(name, True, at=getattr(lead, f"{name}_at"), record=contact)
             changed += [name, f"{name}_at"]
     return changed
+
+
+def consent_proof_carry(lead: Lead, contact: Contact, carried: list[str]) -> None:
+    """The proof behind the lead's consents moves to the contact with them (every row of the
+    lead's, unchanged); a carried consent the lead has no proof of (given before proof was
+    kept) is recorded as carried by the conversion."""
+    consent_proof_copy(source=lead, target=contact)
+    proven = set(ConsentEvent.objects.for_object(lead).values_list("consent", flat=True))
+    for name in CONSENTS:
+        if name in carried and name not in proven:
+            consent_record(
+                record=contact,
+                consent=name,
+                given=True,
+                at=getattr(contact, f"{name}_at"),
+                proof=ConsentProof(channel=ConsentChannel.CONVERSION, name=f"Lead #{lead.pk}"),
+            )
 
 
 def timeline_move(source, target) -> tuple[int, int]:
@@ -85,6 +103,7 @@ def lead_conversion_complete(
     contact_fields = [*(contact_changed or []), *consent]
     if contact_fields:
         contact.save(update_fields=[*contact_fields, "updated_at"])
+    consent_proof_carry(lead, contact, consent)
     activities, tasks = timeline_move(lead, contact)
     moved = Moved(
         old_status=lead.get_status_display(),

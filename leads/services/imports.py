@@ -28,8 +28,9 @@ from crm.choices import Industry
 from crm.csvfiles import csv_lines, row_text
 from crm.faults import SimulatedKill
 from crm.history import Source, source
-from crm.models import Contact
+from crm.models import ConsentChannel, Contact
 from crm.normalize import country_codes, normalize_domain, normalize_email, normalize_phone
+from crm.services.consents import ConsentProof, consents_record_many
 from crm.services.customers import consent_stamp
 from crm.work import (
     Problem,
@@ -432,6 +433,15 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
         )
     _insert_leads(new_leads, now)
     result.created = len(new_leads)
+    consented = {lead.email for lead in new_leads if lead.marketing_consent and lead.email}
+    granted = []
+    if consented:
+        # COPY gives no ids back; the chunk's leads are the ones stamped with its ``now``.
+        granted = list(
+            Lead.objects.filter(
+                created_at=now, marketing_consent=True, email__in=consented
+            ).values_list("pk", flat=True)
+        )
     if updates:
         targets = Lead.objects.in_bulk(list(updates))
         fields = set()
@@ -445,6 +455,7 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
             if changes.get("marketing_consent") and not lead.marketing_consent_at:
                 consent_stamp("marketing_consent", True, at=now, record=lead)
                 fields.add("marketing_consent_at")
+                granted.append(lead.pk)
             lead.score, lead.grade, lead.score_breakdown = scoring.score_compute(
                 lead=lead, rules=lookups.scoring_rules, now=now
             )
@@ -452,8 +463,20 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
         fields |= {"score", "grade", "score_breakdown", "updated_at"}
         Lead.objects.bulk_update(list(targets.values()), sorted(fields), batch_size=1000)
         result.updated += len(targets)
+    if granted:
+        consents_record_many(
+            model=Lead,
+            ids=granted,
+            consent="marketing_consent",
+            at=now,
+            proof=ConsentProof(channel=ConsentChannel.IMPORT, name=_import_name(job)),
+        )
     ImportRowError.objects.bulk_create(errors, batch_size=1000)
     return result
+
+
+def _import_name(job: ImportJob) -> str:
+    return f"Lead import #{job.pk}" + (f" ({job.original_name})" if job.original_name else "")
 
 
 def _insert_leads(leads: list[Lead], now) -> None:

@@ -15,6 +15,7 @@ from crm.history import Source, recorded_as
 from crm.models import Account, Activity, Contact, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
+from crm.services.consents import ConsentProof, consents_record
 from crm.services.customers import consent_stamp, contact_create
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
@@ -115,8 +116,16 @@ def _assign(lead: Lead, *, user) -> None:
 
 
 @transaction.atomic
-def lead_create(*, user=None, on_duplicate: str = "raise", **data) -> Lead:
-    """Create a lead: normalise, dedupe, assign, score, and enrol by sequence rules.
+def lead_create(
+    *,
+    user=None,
+    on_duplicate: str = "raise",
+    consent_proof: ConsentProof | None = None,
+    **data,
+) -> Lead:
+    """Create a lead: normalise, dedupe, assign, score, and enrol by sequence rules. Consents
+    given leave proof (``consent_proof``: the web form, its wording and the visitor's address;
+    else the change's source).
 
     ``on_duplicate``: ``raise`` (DuplicateLeadError on an exact email/phone match with a lead or
     contact), or ``flag`` (create it anyway, marked as a duplicate of what it matches).
@@ -134,9 +143,11 @@ def lead_create(*, user=None, on_duplicate: str = "raise", **data) -> Lead:
     elif dedupe.likely_duplicate(lead=lead) is not None:
         lead.possible_duplicate = True
         lead.duplicate_of = dedupe.likely_duplicate(lead=lead)
-    _stamp_consent(lead, [f for f in CONSENTS if data.get(f)])
+    given = [f for f in CONSENTS if data.get(f)]
+    _stamp_consent(lead, given)
     _assign(lead, user=user)
     lead.save()
+    consents_record(record=lead, names=given, proof=consent_proof)
     activity_log(
         subject=lead,
         kind=ActivityKind.SYSTEM,
@@ -152,7 +163,7 @@ def lead_create(*, user=None, on_duplicate: str = "raise", **data) -> Lead:
 
 
 @transaction.atomic
-def lead_update(*, lead: Lead, user, **data) -> Lead:
+def lead_update(*, lead: Lead, user, consent_proof: ConsentProof | None = None, **data) -> Lead:
     data = normalize_lead_data(data)
     changed = [f for f in LEAD_FIELDS if f in data and getattr(lead, f) != data[f]]
     if ("email" in changed and lead.email != data["email"]) or "phone" in changed:
@@ -170,6 +181,7 @@ def lead_update(*, lead: Lead, user, **data) -> Lead:
         return lead
     stamped = _stamp_consent(lead, changed)
     lead.save(update_fields=[*changed, *stamped, "updated_at"])
+    consents_record(record=lead, names=[f for f in CONSENTS if f in changed], proof=consent_proof)
     labels = ", ".join(str(Lead._meta.get_field(f).verbose_name) for f in changed)
     activity_log(subject=lead, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user)
     scoring.lead_score_refresh(lead=lead)

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.history import Source, recorded_as
-from crm.models import Contact
+from crm.models import ConsentChannel, Contact
+from crm.services.consents import ConsentProof, consents_record
 from crm.services.customers import consent_stamp
 from crm.services.timeline import activity_log
 from leads.choices import DisqualifyReason, EnrollmentState, EnrollmentStopReason, LeadStatus
@@ -229,6 +230,12 @@ def lead_merge(*, keep: Lead, merge: Lead, user, field_choices: dict | None = No
     keep.possible_duplicate = remaining is not None
     keep.duplicate_of = remaining if isinstance(remaining, Lead) else None
     keep.save(update_fields=[*changed, "possible_duplicate", "duplicate_of", "updated_at"])
+    # The merged lead keeps its own proof; the kept lead's answer changed by the merge says so.
+    consents_record(
+        record=keep,
+        names=[name for name in CONSENTS if name in changed],
+        proof=ConsentProof(channel=ConsentChannel.MERGE, name=f"Lead #{merge.pk} merged"),
+    )
     activity_log(
         subject=keep,
         kind=ActivityKind.SYSTEM,

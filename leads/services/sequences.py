@@ -26,6 +26,8 @@ from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from crm.choices import ActivityKind
+from crm.models import ConsentChannel
+from crm.services.consents import ConsentProof, consent_record
 from crm.services.customers import consent_stamp
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log, system_event, task_create
@@ -134,14 +136,22 @@ def lead_for_token(token: str) -> Lead | None:
 
 
 @transaction.atomic
-def lead_unsubscribe(*, lead: Lead) -> bool:
-    """One click: no more marketing email; every active enrolment stops. Idempotent."""
+def lead_unsubscribe(*, lead: Lead, ip: str | None = None) -> bool:
+    """One click: no more marketing email; every active enrolment stops. Idempotent. The
+    withdrawal leaves proof (the unsubscribe link, from ``ip``)."""
     now = timezone.now()
     updated = Lead.objects.filter(pk=lead.pk, unsubscribed_at__isnull=True).update(
         unsubscribed_at=now, **consent_stamp("marketing_consent", False)
     )
     enrollments_stop(lead=lead, reason=EnrollmentStopReason.UNSUBSCRIBED)
     if updated:
+        consent_record(
+            record=lead,
+            consent="marketing_consent",
+            given=False,
+            at=now,
+            proof=ConsentProof(channel=ConsentChannel.UNSUBSCRIBE, ip=ip),
+        )
         system_event(subject=lead, summary="Unsubscribed from marketing email")
     return bool(updated)
 

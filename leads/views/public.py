@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from crm.security import embeddable
+from crm.services.signins import client_address
 from leads.forms import WebToLeadForm
 from leads.selectors import campaign_public_get
 from leads.services import sequences
@@ -49,7 +50,7 @@ def web_form(request, slug):
     campaign = campaign_public_get(slug=slug, active_only=True)
     if request.method not in ("GET", "POST"):
         return render(request, "leads/public/bad_request.html", {"campaign": campaign}, status=405)
-    form = WebToLeadForm(request.POST or None)
+    form = WebToLeadForm(request.POST or None, consent_wording=campaign.consent_wording)
     if request.method == "POST":
         if rate_limited(request, slug):
             return render(
@@ -63,7 +64,7 @@ def web_form(request, slug):
             # A bot filled the honeypot: look successful, store nothing.
             logger.info("Web form %s: honeypot filled from %s", slug, client_ip(request))
             return redirect("leads:web_form_thanks", slug=slug)
-        web_form_submit(campaign=campaign, data=form.cleaned_data)
+        web_form_submit(campaign=campaign, data=form.cleaned_data, ip=client_address(request))
         return redirect("leads:web_form_thanks", slug=slug)
     return render(request, "leads/public/form.html", {"campaign": campaign, "form": form})
 
@@ -80,5 +81,5 @@ def unsubscribe(request, token):
     lead = sequences.lead_for_token(token)
     if lead is None:
         return render(request, "leads/public/unsubscribe.html", {"invalid": True}, status=400)
-    sequences.lead_unsubscribe(lead=lead)
+    sequences.lead_unsubscribe(lead=lead, ip=client_address(request))
     return render(request, "leads/public/unsubscribe.html", {"invalid": False})

@@ -27,17 +27,28 @@ def advocate_for_code(code: str) -> Advocate | None:
 
 
 @transaction.atomic
-def referral_lead_capture(*, advocate: Advocate, data: dict):
+def referral_lead_capture(*, advocate: Advocate, data: dict, ip: str | None = None):
     """A visitor of an advocate's link filled in the lead form: the lead is created through
     leads' services (deduplicated, scored, assigned) with source "referral", and attributed to
     the advocate. Someone already known as a lead is attributed if nobody referred them yet."""
+    from crm.models import ConsentChannel
+    from crm.services.consents import ConsentProof
     from leads.choices import LeadSource
-    from leads.models import Campaign
+    from leads.models import DEFAULT_CONSENT_WORDING, Campaign
     from leads.services.web_forms import public_form_lead
 
     campaign_slug = getattr(settings, "REFERRAL_CAMPAIGN_SLUG", "referrals")
     campaign = Campaign.objects.filter(slug=campaign_slug, is_active=True).first()
-    lead, _ = public_form_lead(data=data, source=LeadSource.REFERRAL, campaign=campaign)
+    # The referral page shows the lead form's standard consent wording.
+    proof = ConsentProof(
+        channel=ConsentChannel.REFERRAL,
+        name=f"Referral link {advocate.code}",
+        ip=ip,
+        wording=DEFAULT_CONSENT_WORDING,
+    )
+    lead, _ = public_form_lead(
+        data=data, source=LeadSource.REFERRAL, campaign=campaign, consent_proof=proof
+    )
     if lead is None:
         return None  # an erased person's address: nothing of them is stored again
     try:

@@ -5,6 +5,7 @@ from django import forms
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
+from crm.services.signins import client_address
 from leads.forms import WebToLeadForm
 from leads.views.public import rate_limited
 from retention.models import NpsSurvey
@@ -69,7 +70,9 @@ def referral(request, code):
             return render(request, "retention/referral_invalid.html", status=429)
         if form.is_valid():
             if not form.cleaned_data["website_url"]:
-                advocacy_services.referral_lead_capture(advocate=advocate, data=form.cleaned_data)
+                advocacy_services.referral_lead_capture(
+                    advocate=advocate, data=form.cleaned_data, ip=client_address(request)
+                )
             return render(request, "retention/referral_thanks.html", {"advocate": advocate})
         status = 400
     return render(

@@ -79,6 +79,7 @@ def seed_person(*, admin, agent) -> Seeded:
             "message": f"Call {FIRST} back please",
             "consent": True,
         },
+        ip="203.0.113.7",
     )
     lead = lead_update(lead=lead, user=admin, phone=PHONE)
     activity_log(

@@ -9,6 +9,8 @@ from crm.choices import ActivityKind, Industry, LifecycleStage, Role, SizeBand
 from crm.models import (
     Account,
     Activity,
+    ConsentChannel,
+    ConsentEvent,
     Contact,
     OutboundEmail,
     Task,
@@ -17,6 +19,7 @@ from crm.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from crm.services.consents import wording_version as consent_wording_version
 from crm.webhooks import event_id_new, event_payload
 from crm.webhooks.signing import secret_new
 
@@ -103,6 +106,22 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     subject_owner = factory.SelfAttribute("subject.owner")
     content_type = factory.LazyAttribute(lambda a: ContentType.objects.get_for_model(a.subject))
     object_id = factory.SelfAttribute("subject.pk")
+
+
+class ConsentEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ConsentEvent
+        exclude = ["subject"]
+
+    subject = factory.SubFactory(ContactFactory)
+    content_type = factory.LazyAttribute(lambda a: ContentType.objects.get_for_model(a.subject))
+    object_id = factory.SelfAttribute("subject.pk")
+    consent = ConsentEvent.Consent.MARKETING
+    given = True
+    at = factory.LazyFunction(timezone.now)
+    channel = ConsentChannel.USER
+    wording = ""
+    wording_version = factory.LazyAttribute(lambda e: consent_wording_version(e.wording))
 
 
 class TaskFactory(factory.django.DjangoModelFactory):

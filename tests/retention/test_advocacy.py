@@ -1,8 +1,8 @@
 import pytest
 from django.urls import reverse
 
-from crm.models import OutboundEmail
-from leads.models import Lead
+from crm.models import ConsentChannel, ConsentEvent, OutboundEmail
+from leads.models import DEFAULT_CONSENT_WORDING, Lead
 from retention.models import Referral
 from retention.services import advocacy, nps
 from tests.factories.crm import ContactFactory
@@ -124,3 +124,13 @@ def test_an_advocate_page_changes_only_its_own_requests_and_referrals(
     assert rep_client.post(url, {"action": "paid", "referral": "x"}).status_code == 404
     theirs.refresh_from_db()
     assert (theirs.status, theirs.quote) == ("requested", "")
+
+
+def test_consent_on_a_referral_link_keeps_its_proof(client, advocate):
+    client.post(f"/r/{advocate.code}/", {**FORM, "consent": "on"}, REMOTE_ADDR="198.51.100.77")
+
+    lead = Lead.objects.get(email="lena@newco.example")
+    proof = ConsentEvent.objects.for_object(lead).get(consent="marketing_consent")
+    assert proof.channel == ConsentChannel.REFERRAL and proof.ip_address == "198.51.100.77"
+    assert proof.channel_name == f"Referral link {advocate.code}"
+    assert proof.wording == DEFAULT_CONSENT_WORDING

@@ -28,9 +28,10 @@ from django.utils.html import escape, linebreaks
 from crm import webhooks
 from crm.choices import OutboxStatus
 from crm.db import insert_rows
-from crm.models import Contact, OutboundEmail
+from crm.models import ConsentChannel, Contact, OutboundEmail
 from crm.personal_data import EmailHash
 from crm.segments.selectors import segment_queryset
+from crm.services.consents import ConsentProof, consent_record
 from crm.services.customers import consent_stamp
 from crm.services.outbox import OutboxMessage, email_queue_many
 from crm.services.timeline import system_event
@@ -608,12 +609,20 @@ def recipient_clicked(*, recipient_id: int, url: str, now=None) -> bool:
 
 
 @transaction.atomic
-def contact_unsubscribe(*, contact: Contact) -> bool:
+def contact_unsubscribe(*, contact: Contact, ip: str | None = None) -> bool:
     """One click: the address is suppressed, consent withdrawn, and a lead with the same
-    address is unsubscribed too (its sequences stop). Idempotent."""
+    address is unsubscribed too (its sequences stop). Idempotent. The withdrawal leaves proof
+    (the unsubscribe link, from ``ip``)."""
     changed = Contact.objects.filter(pk=contact.pk, marketing_consent=True).update(
         **consent_stamp("marketing_consent", False)
     )
+    if changed:
+        consent_record(
+            record=contact,
+            consent="marketing_consent",
+            given=False,
+            proof=ConsentProof(channel=ConsentChannel.UNSUBSCRIBE, ip=ip),
+        )
     if contact.email:
         created = Suppression.objects.bulk_create(
             [Suppression(email=contact.email.lower(), reason=SuppressionReason.UNSUBSCRIBE)],
@@ -621,7 +630,7 @@ def contact_unsubscribe(*, contact: Contact) -> bool:
         )
         changed = changed or bool(created and created[0].pk)
         for lead in Lead.objects.filter(email=contact.email.lower(), unsubscribed_at__isnull=True):
-            lead_unsubscribe(lead=lead)
+            lead_unsubscribe(lead=lead, ip=ip)
     if changed:
         system_event(subject=contact, summary="Unsubscribed from marketing email")
         contact.refresh_from_db()

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from crm.machine import shared_secret, token_endpoint
+from crm.services.signins import client_address
 from leads.campaigns.services import sending as service
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -58,7 +59,7 @@ def contact_unsubscribe(request, token):
     contact = service.contact_for_token(token)
     if contact is None:
         return render(request, "leads/public/unsubscribe.html", {"invalid": True}, status=400)
-    service.contact_unsubscribe(contact=contact)
+    service.contact_unsubscribe(contact=contact, ip=client_address(request))
     return render(request, "leads/public/unsubscribe.html", {"invalid": False})
 
 
