@@ -2,6 +2,7 @@ from .activities import Activity, Task
 from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
 from .customers import Account, Contact
+from .duplicates import DuplicateDismissal
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
@@ -19,6 +20,7 @@ __all__ = [
     "ApiToken",
     "ApiTokenScope",
     "Contact",
+    "DuplicateDismissal",
     "OutboundEmail",
     "SignInEvent",
     "SubmittedForm",
