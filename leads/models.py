@@ -255,7 +255,7 @@ class Lead(models.Model):
             models.Index(fields=["owner", "-score", "-id"], name="lead_owner_score_idx"),
             models.Index(fields=["owner", "status", "-created_at"], name="lead_owner_status_idx"),
             models.Index(fields=["campaign", "-score", "-id"], name="lead_campaign_score_idx"),
-            GinIndex(fields=["match_keys"], name="lead_match_keys_idx"),
+            GinIndex(fields=["match_keys"], name="lead_match_keys_idx", fastupdate=False),
             GinIndex(fields=["match_name"], name="lead_match_name_idx", opclasses=["gin_trgm_ops"]),
         ]
 

@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="account",
             index=django.contrib.postgres.indexes.GinIndex(
-                fields=["match_keys"], name="account_match_keys_idx"
+                fields=["match_keys"], name="account_match_keys_idx", fastupdate=False
             ),
         ),
         migrations.AddIndex(
@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="contact",
             index=django.contrib.postgres.indexes.GinIndex(
-                fields=["match_keys"], name="contact_match_keys_idx"
+                fields=["match_keys"], name="contact_match_keys_idx", fastupdate=False
             ),
         ),
         migrations.AddIndex(

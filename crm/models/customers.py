@@ -73,7 +73,7 @@ class Account(models.Model):
             models.Index(fields=["country", "-created_at"], name="account_country_idx"),
             models.Index(fields=["domain"], name="account_domain_idx"),
             models.Index(fields=["-updated_at"], name="account_updated_idx"),
-            GinIndex(fields=["match_keys"], name="account_match_keys_idx"),
+            GinIndex(fields=["match_keys"], name="account_match_keys_idx", fastupdate=False),
             GinIndex(
                 fields=["match_name"], name="account_match_name_idx", opclasses=["gin_trgm_ops"]
             ),
@@ -145,7 +145,7 @@ class Contact(models.Model):
             models.Index(fields=["owner", "-created_at"], name="contact_owner_created_idx"),
             models.Index(fields=["account", "-created_at"], name="contact_account_idx"),
             models.Index(fields=["-updated_at"], name="contact_updated_idx"),
-            GinIndex(fields=["match_keys"], name="contact_match_keys_idx"),
+            GinIndex(fields=["match_keys"], name="contact_match_keys_idx", fastupdate=False),
             GinIndex(
                 fields=["match_name"], name="contact_match_name_idx", opclasses=["gin_trgm_ops"]
             ),

@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="lead",
             index=django.contrib.postgres.indexes.GinIndex(
-                fields=["match_keys"], name="lead_match_keys_idx"
+                fields=["match_keys"], name="lead_match_keys_idx", fastupdate=False
             ),
         ),
         migrations.AddIndex(

@@ -5,8 +5,9 @@ it covers, so a crashed import resumes after the last committed chunk and never 
 chunk behind. A run leases the job and renews the lease with each chunk; when a worker dies (or
 the broker loses the job's message) the sweep wakes a worker for the job once the lease has run
 out, and it goes on from the last committed chunk by itself. Per chunk the work is a fixed
-number of queries (the saved leads and contacts sharing a blocking key with any row of the chunk,
-one indexed query each; one bulk insert; one bulk update), never a query per row.
+number of queries (per model, the ids of saved leads and contacts sharing a blocking key with any
+row of the chunk, one probe of the GIN index per key within one statement, then those rows; one
+bulk insert; one bulk update), never a query per row.
 
 Duplicates are judged by ``crm.matching`` against saved leads and contacts and against the rows
 before in the file. Only a row that is surely the same person is skipped or updates its match
@@ -19,6 +20,7 @@ import csv
 import io
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -27,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -356,14 +359,53 @@ def _saved_people(keys: set[str]) -> dict[str, list]:
         (Lead, "lead", PERSON_FIELDS),
         (Contact, "contact", ("first_name", "last_name", "email", "phone")),
     ):
-        rows = model.objects.filter(match_keys__overlap=keys).values_list(
-            "pk", "match_keys", *fields
+        ids = _sharing_a_key(model, keys)
+        if not ids:
+            continue
+        rows = (
+            model.objects.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
+            .order_by()
+            .values_list("pk", "match_keys", *fields)
         )
-        for pk, row_keys, *values in rows.iterator(chunk_size=5000):
+        for pk, row_keys, *values in rows:
             entry = (kind, pk, Person.of(**dict(zip(fields, values, strict=True))))
             for key in row_keys:
                 by_key.setdefault(key, []).append(entry)
     return by_key
+
+
+def _sharing_a_key(model, keys: list[str]) -> list[int]:
+    """The ids of ``model``'s rows holding any of ``keys``: one probe of the GIN index per key
+    (``match_keys @> ARRAY[key]``). One ``match_keys && keys`` with thousands of keys would
+    recheck every candidate against the whole array, comparing each of its keys with each."""
+    qn = connection.ops.quote_name
+    # OFFSET 0 keeps the subquery a probe per key (not flattened into one join the planner
+    # may answer by comparing every row with every key).
+    sql = (
+        f"SELECT DISTINCT x.id FROM unnest(%s::varchar[]) AS k(key) CROSS JOIN LATERAL "
+        f"(SELECT m.{qn('id')} AS id FROM {qn(model._meta.db_table)} AS m "
+        f"WHERE m.{qn('match_keys')} @> ARRAY[k.key]::varchar[] OFFSET 0) AS x"
+    )
+    with _through_indexes(), connection.cursor() as cursor:
+        cursor.execute(sql, [keys])
+        return [row[0] for row in cursor.fetchall()]
+
+
+@contextmanager
+def _through_indexes():
+    """Within the block, the planner reads through indexes: a run that keeps adding rows to a
+    table its statistics saw empty (a first import) would otherwise scan the whole table for
+    every chunk's candidates, comparing each row with thousands of keys."""
+    if not connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
 
 
 def match_rows(rows: list[dict], *, lines: list[int]) -> list[RowMatch]:
