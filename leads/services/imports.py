@@ -367,6 +367,8 @@ def _saved_people(keys: set[str]) -> dict[str, list]:
             .order_by()
             .values_list("pk", "match_keys", *fields)
         )
+        with _through_indexes():
+            rows = list(rows)
         for pk, row_keys, *values in rows:
             entry = (kind, pk, Person.of(**dict(zip(fields, values, strict=True))))
             for key in row_keys:
