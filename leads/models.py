@@ -3,12 +3,15 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.urls import reverse
 from django_countries.fields import CountryField
 
 from crm import history
 from crm.choices import Industry
+from crm.matching import Person, person_compare
 from crm.models import Account, Contact, Team
 from crm.models.merges import MergeRecord
 from crm.permissions import may_manage, may_sell
@@ -235,6 +238,9 @@ class Lead(models.Model):
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
     )
     possible_duplicate = models.BooleanField(default=False)
+    # Duplicate matching (crm.matching): blocking keys and the folded name, kept by the services.
+    match_keys = ArrayField(models.CharField(max_length=100), default=list, editable=False)
+    match_name = models.CharField(max_length=200, blank=True, editable=False)
     converted_at = models.DateTimeField(null=True, blank=True)
     converted_account = models.ForeignKey(
         Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="source_leads"
@@ -268,6 +274,8 @@ class Lead(models.Model):
             models.Index(fields=["owner", "-score", "-id"], name="lead_owner_score_idx"),
             models.Index(fields=["owner", "status", "-created_at"], name="lead_owner_status_idx"),
             models.Index(fields=["campaign", "-score", "-id"], name="lead_campaign_score_idx"),
+            GinIndex(fields=["match_keys"], name="lead_match_keys_idx", fastupdate=False),
+            GinIndex(fields=["match_name"], name="lead_match_name_idx", opclasses=["gin_trgm_ops"]),
         ]
 
     def __str__(self):
@@ -280,6 +288,16 @@ class Lead(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def duplicate_reasons(self) -> str:
+        """Why this lead looks like the lead it is flagged against ("same phone, similar name
+        0.86"); no query when ``duplicate_of`` is joined."""
+        if self.duplicate_of_id is None or self.duplicate_of is None:
+            return ""
+        return person_compare(
+            Person.of_record(self), Person.of_record(self.duplicate_of)
+        ).describe()
 
     @property
     def is_open(self) -> bool:

@@ -1,8 +1,9 @@
 """Leads as files (registered in ``leads.apps``): the list's export and the generic import.
 
-Creating a lead goes through ``lead_create`` with ``on_duplicate="raise"``, the dedupe rule of
-the lead form and of the lead import's "skip" policy (``leads.services.dedupe``): a row whose
-email or phone already belongs to a lead or contact is reported, not created. Consents are dated
+Creating a lead goes through ``lead_create`` with ``on_duplicate="raise"``, the duplicate check
+of the lead form (``leads.services.dedupe``, judged by ``crm.matching``): a row that is surely a
+lead or contact already there is reported with the reasons, not created; one only likely the same
+is created and flagged. Consents are dated
 by the service as in the form. The bulk CSV import (``leads.services.imports``) stays the way to
 load large lists of new leads quickly; this kind serves exports and their round trip.
 """

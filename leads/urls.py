@@ -19,6 +19,7 @@ urlpatterns = [
     path("leads/<int:pk>/replied/", leads.lead_replied, name="lead_replied"),
     path("leads/<int:pk>/enrol/", leads.lead_enrol, name="lead_enrol"),
     path("leads/<int:pk>/merge/", merge.lead_merge, name="lead_merge"),
+    path("leads/<int:pk>/not-duplicate/", leads.lead_not_duplicate, name="lead_not_duplicate"),
     path(
         "leads/<int:pk>/merge-into-contact/",
         merge.lead_merge_into_contact,

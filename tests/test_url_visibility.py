@@ -640,6 +640,14 @@ TABLE = [
         "a rep sees their own lead but only managers reassign it",
     ),
     Row(
+        "leads:lead_not_duplicate",
+        "rep2",
+        lambda w: target(LeadFactory(owner=w.rep, possible_duplicate=True).pk),
+        POST,
+        "rep",
+        "a rep answers only for the leads they may change",
+    ),
+    Row(
         "leads:lead_replied",
         "agent",
         lambda w: target(LeadFactory(owner=w.rep).pk),

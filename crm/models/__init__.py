@@ -3,6 +3,7 @@ from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
+from .duplicates import DuplicateDismissal
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
@@ -23,6 +24,7 @@ __all__ = [
     "ConsentChannel",
     "ConsentEvent",
     "Contact",
+    "DuplicateDismissal",
     "OutboundEmail",
     "SignInEvent",
     "SubmittedForm",

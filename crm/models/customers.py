@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.urls import reverse
 from django_countries.fields import CountryField
@@ -51,6 +53,9 @@ class Account(models.Model):
     lifecycle_stage = models.CharField(
         max_length=10, choices=LifecycleStage.choices, default=LifecycleStage.PROSPECT
     )
+    # Duplicate matching (crm.matching): blocking keys and the folded name, kept by the services.
+    match_keys = ArrayField(models.CharField(max_length=100), default=list, editable=False)
+    match_name = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
@@ -68,6 +73,10 @@ class Account(models.Model):
             models.Index(fields=["country", "-created_at"], name="account_country_idx"),
             models.Index(fields=["domain"], name="account_domain_idx"),
             models.Index(fields=["-updated_at"], name="account_updated_idx"),
+            GinIndex(fields=["match_keys"], name="account_match_keys_idx", fastupdate=False),
+            GinIndex(
+                fields=["match_name"], name="account_match_name_idx", opclasses=["gin_trgm_ops"]
+            ),
         ]
 
     def __str__(self):
@@ -117,6 +126,9 @@ class Contact(models.Model):
         default=False, help_text="Agreed to receive marketing email."
     )
     marketing_consent_at = models.DateTimeField(null=True, blank=True)
+    # Duplicate matching (crm.matching): blocking keys and the folded name, kept by the services.
+    match_keys = ArrayField(models.CharField(max_length=100), default=list, editable=False)
+    match_name = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
@@ -133,6 +145,10 @@ class Contact(models.Model):
             models.Index(fields=["owner", "-created_at"], name="contact_owner_created_idx"),
             models.Index(fields=["account", "-created_at"], name="contact_account_idx"),
             models.Index(fields=["-updated_at"], name="contact_updated_idx"),
+            GinIndex(fields=["match_keys"], name="contact_match_keys_idx", fastupdate=False),
+            GinIndex(
+                fields=["match_name"], name="contact_match_name_idx", opclasses=["gin_trgm_ops"]
+            ),
         ]
 
     def __str__(self):

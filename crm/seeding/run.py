@@ -119,6 +119,14 @@ def seed_run(
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
             step_ctx.progress(f"done in {_since(started)}")
+        # The steps write rows with COPY, around the services: their duplicate-matching keys
+        # are computed here, once.
+        from crm.services.duplicates import match_keys_refresh
+
+        started = time.monotonic()
+        for model, seen, _ in match_keys_refresh():
+            ctx.progress(f"matching keys of {seen:,} {model._meta.verbose_name_plural}")
+        ctx.progress(f"matching keys in {_since(started)}")
     if not connection.in_atomic_block:
         # Fresh statistics and visibility maps, so the first page views get good plans.
         started = time.monotonic()

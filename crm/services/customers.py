@@ -1,13 +1,17 @@
 """Creating, changing and deleting accounts and contacts."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from crm import webhooks
+from crm import matching, webhooks
 from crm.choices import ActivityKind
+from crm.matching import match_fields_set
 from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.services.consents import ConsentProof, consents_record
+from crm.services.duplicates import dismissed_pairs
 from crm.services.timeline import activity_log
 from crm.services.trash import trash_delete
 
@@ -23,6 +27,84 @@ CONTACT_FIELDS = (
     "email_consent",
     "marketing_consent",
 )
+
+
+#: Candidates read per record (the blocking keys keep the real number far lower).
+CANDIDATES = 50
+
+
+class DuplicateRecordError(ValidationError):
+    """A new or changed contact or account is surely one already there."""
+
+    def __init__(self, record, match: matching.Match):
+        self.record, self.match = record, match
+        noun = record._meta.verbose_name
+        super().__init__(
+            f"This is already the {noun} {record} (#{record.pk}): {match.describe()}.",
+            code="duplicate",
+        )
+
+
+def _candidates(model, keys: list[str], name: str, exclude_pk=None) -> list:
+    condition = Q(match_keys__overlap=keys) if keys else Q()
+    if name:
+        condition |= Q(match_name__trigram_similar=name)
+    if not condition:
+        return []
+    rows = model.objects.filter(condition)
+    if exclude_pk:
+        rows = rows.exclude(pk=exclude_pk)
+    return list(rows.order_by("id")[:CANDIDATES])
+
+
+def _best(judged_pairs):
+    best = None
+    for record, judged in judged_pairs:
+        if judged.outcome == matching.DIFFERENT:
+            continue
+        if best is None or (judged.is_same, judged.score) > (best[1].is_same, best[1].score):
+            best = (record, judged)
+    return best
+
+
+def contact_duplicate(contact: Contact) -> tuple[Contact, matching.Match] | None:
+    """The saved contact most likely the same person as ``contact`` (saved or not), with the
+    judgement; None when none is even likely (or the pair was answered "not a duplicate")."""
+    person = matching.Person.of_record(contact)
+    dismissed = dismissed_pairs("contact", contact.pk) if contact.pk else set()
+    candidates = _candidates(
+        Contact, matching.person_keys(person), matching.person_name_key(person), contact.pk
+    )
+    return _best(
+        (other, matching.person_compare(person, matching.Person.of_record(other)))
+        for other in candidates
+        if other.pk not in dismissed
+    )
+
+
+def account_duplicate(account: Account) -> tuple[Account, matching.Match] | None:
+    """The saved account most likely the same company as ``account``, with the judgement."""
+    company = matching.Company.of(name=account.name, domain=account.domain, country=account.country)
+    dismissed = dismissed_pairs("account", account.pk) if account.pk else set()
+    candidates = _candidates(
+        Account, matching.company_keys(company), company.name[:200], account.pk
+    )
+    return _best(
+        (
+            other,
+            matching.company_compare(
+                company,
+                matching.Company.of(name=other.name, domain=other.domain, country=other.country),
+            ),
+        )
+        for other in candidates
+        if other.pk not in dismissed
+    )
+
+
+def _refuse_same(found) -> None:
+    if found is not None and found[1].is_same:
+        raise DuplicateRecordError(*found)
 
 
 def _normalize_account(data: dict) -> dict:
@@ -66,11 +148,17 @@ def consent_stamp(name: str, given: bool, *, at=None, record=None) -> dict:
 
 
 @transaction.atomic
-def account_create(*, user, **data) -> Account:
+def account_create(*, user, on_duplicate: str = "raise", **data) -> Account:
+    """A new account; one that is surely an account already there (the same domain and a
+    similar name) is refused with DuplicateRecordError, unless ``on_duplicate`` is ``allow``."""
     data = _normalize_account(data)
     if data.get("owner") is None:
         data["owner"] = user
-    account = Account.objects.create(**{k: v for k, v in data.items() if k in ACCOUNT_FIELDS})
+    account = Account(**{k: v for k, v in data.items() if k in ACCOUNT_FIELDS})
+    if on_duplicate == "raise":
+        _refuse_same(account_duplicate(account))
+    match_fields_set(account)
+    account.save()
     activity_log(subject=account, kind=ActivityKind.SYSTEM, summary="Account created", actor=user)
     webhooks.emit("account.created", account)
     return account
@@ -82,8 +170,14 @@ def account_update(*, account: Account, user, **data) -> Account:
     changed = [f for f in ACCOUNT_FIELDS if f in data and getattr(account, f) != data[f]]
     for field in changed:
         setattr(account, field, data[field])
+    if {"name", "domain"} & set(changed):
+        found = account_duplicate(account)
+        if found is not None and found[1].is_same:
+            account.refresh_from_db(fields=changed)
+            raise DuplicateRecordError(*found)
     if changed:
-        account.save(update_fields=[*changed, "updated_at"])
+        keys = match_fields_set(account)
+        account.save(update_fields=[*changed, *keys, "updated_at"])
         labels = ", ".join(Account._meta.get_field(f).verbose_name for f in changed)
         activity_log(
             subject=account, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
@@ -105,17 +199,23 @@ def contact_create(
     user,
     summary: str | None = "Contact created",
     consent_proof: ConsentProof | None = None,
+    on_duplicate: str = "raise",
     **data,
 ) -> Contact:
     """A new contact; ``summary`` is its first timeline entry (None when the caller writes its
     own, as a lead conversion does). Consents given leave proof (``consent_proof``, else the
-    change's source)."""
+    change's source). One that is surely a contact already there (``crm.matching``: the same
+    email, or the same phone and name) is refused with DuplicateRecordError, unless
+    ``on_duplicate`` is ``allow``."""
     data = _normalize_contact(data)
     if data.get("owner") is None:
         data["owner"] = user
     contact = Contact(**{k: v for k, v in data.items() if k in CONTACT_FIELDS})
+    if on_duplicate == "raise":
+        _refuse_same(contact_duplicate(contact))
     given = [f for f in ("email_consent", "marketing_consent") if data.get(f)]
     _stamp_consent(contact, given)
+    match_fields_set(contact)
     contact.save()
     consents_record(record=contact, names=given, proof=consent_proof)
     if summary:
@@ -132,11 +232,17 @@ def contact_update(
     changed = [f for f in CONTACT_FIELDS if f in data and getattr(contact, f) != data[f]]
     for field in changed:
         setattr(contact, field, data[field])
+    if {"email", "phone"} & set(changed):
+        found = contact_duplicate(contact)
+        if found is not None and found[1].is_same:
+            contact.refresh_from_db(fields=changed)
+            raise DuplicateRecordError(*found)
     if changed:
         labels = ", ".join(Contact._meta.get_field(f).verbose_name for f in changed)
         answered = [f for f in ("email_consent", "marketing_consent") if f in changed]
         _stamp_consent(contact, changed)
-        contact.save(update_fields=[*changed, "updated_at"])
+        keys = match_fields_set(contact)
+        contact.save(update_fields=[*changed, *keys, "updated_at"])
         consents_record(record=contact, names=answered, proof=consent_proof)
         activity_log(
             subject=contact, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user

@@ -302,6 +302,14 @@ USE_I18N = True
 USE_TZ = True
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US")
+# Duplicate matching (crm.matching): a pair's score at or above MATCH_SAME_SCORE is the same
+# person (refused or skipped by the import's policy), at or above MATCH_LIKELY_SCORE likely (kept
+# and flagged for review); a single weak signal never reaches "same" whatever the thresholds.
+MATCH_SAME_SCORE = env.float("MATCH_SAME_SCORE", default=0.70)
+MATCH_LIKELY_SCORE = env.float("MATCH_LIKELY_SCORE", default=0.35)
+# Extra mail domains that deliver to one mailbox, as alias=domain pairs (e.g. a company's old
+# domain after a rename: "oldname.example=newname.example").
+MATCH_EMAIL_DOMAIN_ALIASES = env.dict("MATCH_EMAIL_DOMAIN_ALIASES", default={})
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -1,24 +1,52 @@
-"""Finding leads and contacts that are the same person as a new or changed lead."""
+"""Finding the leads and contacts that may be the same person as a new or changed lead.
+
+The judgement is ``crm.matching``'s (normalised email, phone, nicknames, similar names, company);
+this module finds the candidates (the stored blocking keys, and the trigram index on names), asks
+it about each and keeps the best: "same" before "likely", then the higher score. Pairs a user
+answered "not a duplicate" are never proposed again (``crm.models.DuplicateDismissal``).
+"""
 
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import Q
 
+from crm import matching
+from crm.choices import ActivityKind
+from crm.matching import Person
 from crm.models import Contact
+from crm.services.duplicates import dismissed_pairs, duplicate_dismiss
+from crm.services.timeline import activity_log
 from leads.models import Lead
 
-FREE_MAIL_DOMAINS = frozenset(
-    {"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "gmx.de", "web.de"}
-)
+FREE_MAIL_DOMAINS = matching.FREE_MAIL_DOMAINS
+#: Candidates read per record (the blocking keys keep the real number far lower).
+CANDIDATES = 50
+PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "company_name", "website", "country")
 
 
 @dataclass
 class DuplicateMatch:
+    """The best match of a lead among leads and contacts (at most one of them), and why."""
+
     lead: Lead | None = None
     contact: Contact | None = None
+    match: matching.Match | None = None
 
     def __bool__(self):
         return self.lead is not None or self.contact is not None
+
+    @property
+    def outcome(self) -> str:
+        return self.match.outcome if self.match is not None else matching.DIFFERENT
+
+    @property
+    def is_same(self) -> bool:
+        return bool(self) and self.outcome == matching.SAME
+
+    @property
+    def reasons(self) -> str:
+        return self.match.describe() if self.match is not None else ""
 
     def describe(self) -> str:
         if self.lead is not None:
@@ -28,48 +56,80 @@ class DuplicateMatch:
         return ""
 
 
-def exact_match(*, email: str, phone: str, exclude_pk=None) -> DuplicateMatch:
-    """The lead, else the contact, with the same normalised email or phone."""
-    condition = Q()
-    if email:
-        condition |= Q(email=email)
-    if phone:
-        condition |= Q(phone=phone)
+def _candidates(model, person: Person, exclude_pk=None):
+    keys = matching.person_keys(person)
+    condition = Q(match_keys__overlap=keys) if keys else Q()
+    name = matching.person_name_key(person)
+    if name:
+        condition |= Q(match_name__trigram_similar=name)
     if not condition:
-        return DuplicateMatch()
-    leads = Lead.objects.filter(condition)
+        return []
+    rows = model.objects.filter(condition)
     if exclude_pk:
-        leads = leads.exclude(pk=exclude_pk)
-    lead = leads.order_by("created_at", "id").first()
-    if lead is not None:
-        return DuplicateMatch(lead=lead)
-    return DuplicateMatch(contact=Contact.objects.filter(condition).order_by("id").first())
+        rows = rows.exclude(pk=exclude_pk)
+    return list(rows.order_by("id")[:CANDIDATES])
+
+
+def best_match(*, lead: Lead, exclude_pk=None, contacts: bool = True) -> DuplicateMatch:
+    """The lead, else the contact, most likely to be the same person as ``lead`` (saved or
+    not); an empty match when nothing is even likely."""
+    person = Person.of_record(lead)
+    dismissed = dismissed_pairs("lead", lead.pk) if lead.pk else set()
+    found = DuplicateMatch()
+    for model in (Lead, Contact) if contacts else (Lead,):
+        for candidate in _candidates(model, person, exclude_pk or lead.pk):
+            if model is Lead and candidate.pk in dismissed:
+                continue
+            judged = matching.person_compare(person, Person.of_record(candidate))
+            if judged.outcome == matching.DIFFERENT:
+                continue
+            if found.match is None or _better(judged, found.match):
+                found = DuplicateMatch(
+                    lead=candidate if model is Lead else None,
+                    contact=candidate if model is Contact else None,
+                    match=judged,
+                )
+    return found
+
+
+def _better(new: matching.Match, old: matching.Match) -> bool:
+    return (new.is_same, new.score) > (old.is_same, old.score)
+
+
+def exact_match(*, email: str, phone: str, exclude_pk=None) -> DuplicateMatch:
+    """The lead, else the contact, that is the same person by email or phone alone (a phone
+    shared with someone else's name is not). Kept for callers that know no name."""
+    probe = Lead(email=email or "", phone=phone or "")
+    found = best_match(lead=probe, exclude_pk=exclude_pk)
+    return found if found.is_same else DuplicateMatch()
 
 
 def email_domain(email: str) -> str:
-    domain = email.rpartition("@")[2] if "@" in email else ""
-    return "" if domain in FREE_MAIL_DOMAINS else domain
+    return matching.email_company_domain(email)
 
 
 def likely_duplicate(*, lead: Lead) -> Lead | None:
-    """Another lead with a similar name (same last name, first names agreeing on the initial)
-    at the same company name or company domain."""
-    if not lead.last_name:
-        return None
-    company = Q()
-    if lead.company_name:
-        company |= Q(company_name__iexact=lead.company_name)
-    domain = lead.website or email_domain(lead.email)
-    if domain:
-        company |= Q(website=domain) | Q(email__iendswith="@" + domain)
-    if not company:
-        return None
-    candidates = Lead.objects.filter(company, last_name__iexact=lead.last_name)
-    if lead.pk:
-        candidates = candidates.exclude(pk=lead.pk)
-    initial = lead.first_name[:1].lower()
-    for candidate in candidates.order_by("id")[:20]:
-        other = candidate.first_name[:1].lower()
-        if not initial or not other or initial == other:
-            return candidate
-    return None
+    """Another lead that is likely (not surely) the same person."""
+    found = best_match(lead=lead, contacts=False)
+    return found.lead if found and not found.is_same else None
+
+
+@transaction.atomic
+def lead_not_duplicate(*, lead: Lead, user) -> Lead:
+    """The user's answer "not a duplicate" on a flagged lead: the pair (the lead and the one it
+    was flagged against) is remembered and never proposed again; the lead is flagged again only
+    if another lead is still likely the same person."""
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    if lead.duplicate_of_id:
+        duplicate_dismiss(kind="lead", first_pk=lead.pk, second_pk=lead.duplicate_of_id, user=user)
+    found = best_match(lead=lead, contacts=False)
+    lead.duplicate_of = found.lead if found else None
+    lead.possible_duplicate = bool(found) and lead.duplicate_of_id is not None
+    lead.save(update_fields=["duplicate_of", "possible_duplicate", "updated_at"])
+    activity_log(
+        subject=lead,
+        kind=ActivityKind.SYSTEM,
+        summary="Marked as not a duplicate",
+        actor=user if getattr(user, "is_authenticated", False) else None,
+    )
+    return lead

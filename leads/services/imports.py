@@ -4,14 +4,23 @@ Each chunk of rows commits in one transaction together with the job's counters a
 it covers, so a crashed import resumes after the last committed chunk and never leaves half a
 chunk behind. A run leases the job and renews the lease with each chunk; when a worker dies (or
 the broker loses the job's message) the sweep wakes a worker for the job once the lease has run
-out, and it goes on from the last committed chunk by itself. Per chunk the work is a fixed number of queries (existing emails and phones of the
-whole chunk in one query each, one bulk insert, one bulk update), never a query per row.
+out, and it goes on from the last committed chunk by itself. Per chunk the work is a fixed
+number of queries (per model, the ids of saved leads and contacts sharing a blocking key with any
+row of the chunk, one probe of the GIN index per key within one statement, then those rows; one
+bulk insert; one bulk update), never a query per row.
+
+Duplicates are judged by ``crm.matching`` against saved leads and contacts and against the rows
+before in the file. Only a row that is surely the same person is skipped or updates its match
+(by the job's policy); one that is only likely the same (a shared switchboard number with the
+same name, a namesake at the same company) is imported and flagged. Every skipped or flagged row
+is in the report with the reasons, and the preview shows what each row would be.
 """
 
 import csv
 import io
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -19,15 +28,17 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import OperationalError, connection, transaction
-from django.db.models import BooleanField, F, Q
+from django.db.models import F
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from crm import matching
 from crm.choices import Industry
 from crm.csvfiles import csv_lines, row_text
 from crm.faults import SimulatedKill
 from crm.history import Source, source
+from crm.matching import Person, match_fields_set
 from crm.models import ConsentChannel, Contact
 from crm.normalize import country_codes, normalize_domain, normalize_email, normalize_phone
 from crm.services.consents import ConsentProof, consents_record_many
@@ -47,6 +58,7 @@ from leads.choices import DedupePolicy, ImportStatus, LeadSource
 from leads.models import Campaign, ImportJob, ImportMapping, ImportRowError, Lead
 from leads.privacy import erased_emails
 from leads.services import assignment, scoring
+from leads.services.dedupe import PERSON_FIELDS
 from leads.tasks import import_run as import_run_task
 
 logger = logging.getLogger(__name__)
@@ -244,22 +256,36 @@ def _rows(job: ImportJob, mapping: dict):
 
 
 def preview(job: ImportJob, *, rows: int = PREVIEW_ROWS) -> list[dict]:
-    """The first rows as they would import, with their problems."""
+    """The first rows as they would import, with their problems and what each is: new, the
+    same person as a saved lead or contact or an earlier row (skipped, updated or flagged by the
+    job's policy), or likely the same (imported and flagged)."""
     lookups = _lookups()
-    result = []
+    result, parsed = [], []
     for line, values, raw in _rows(job, job.mapping):
-        entry = {"line": line, "values": values or {}, "problems": ""}
+        entry = {"line": line, "values": values or {}, "problems": "", "duplicate": ""}
         if values is None:
             entry["problems"] = raw
         else:
             try:
-                parse_row(values, lookups)
+                parsed.append((entry, parse_row(values, lookups)))
             except RowError as exc:
                 entry["problems"] = str(exc)
         result.append(entry)
         if len(result) >= rows:
             break
+    matches = match_rows([data for _, data in parsed], lines=[e["line"] for e, _ in parsed])
+    for (entry, _), found in zip(parsed, matches, strict=True):
+        if found:
+            entry["duplicate"] = f"{_fate(found, job.policy)}: {found.text()}"
     return result
+
+
+def _fate(found, policy: str) -> str:
+    if found.outcome != matching.SAME or policy == DedupePolicy.CREATE:
+        return "imported and flagged"
+    if policy == DedupePolicy.UPDATE and found.contact_id is None:
+        return "updates it"
+    return "skipped"
 
 
 def _raw_text(raw) -> str:
@@ -291,13 +317,142 @@ UPDATABLE = (
 )
 
 
-def _one_of(model, field: str, values) -> Q:
-    """``field IN values`` for thousands of values: one array parameter (``= ANY(%s)``)
-    instead of thousands of placeholders to parse and bind."""
-    values = list(values)
+@dataclass
+class RowMatch:
+    """What one row of a file is, against saved leads and contacts and the rows before it."""
+
+    outcome: str = matching.DIFFERENT
+    lead_id: int | None = None
+    contact_id: int | None = None
+    line: int | None = None  # an earlier row of the file
+    reasons: str = ""
+    score: float = 0.0
+
+    def __bool__(self):
+        return self.outcome != matching.DIFFERENT
+
+    def target(self) -> str:
+        if self.lead_id is not None:
+            return f"lead #{self.lead_id}"
+        if self.contact_id is not None:
+            return f"contact #{self.contact_id}"
+        return f"the row on line {self.line}"
+
+    def text(self) -> str:
+        """``the same person as lead #4 (same email, same name)``, or ``likely …``."""
+        if not self:
+            return ""
+        what = "the same person as" if self.outcome == matching.SAME else "likely the same as"
+        return f"{what} {self.target()} ({self.reasons})"
+
+
+def _person(data: dict) -> Person:
+    return Person.of(**{f: data.get(f, "") for f in PERSON_FIELDS})
+
+
+def _saved_people(keys: set[str]) -> dict[str, list]:
+    """Saved leads and contacts sharing a blocking key with the rows, by key: one indexed
+    query per model (``match_keys && keys``)."""
+    by_key: dict[str, list] = {}
+    if not keys:
+        return by_key
+    keys = sorted(keys)
+    for model, kind, fields in (
+        (Lead, "lead", PERSON_FIELDS),
+        (Contact, "contact", ("first_name", "last_name", "email", "phone")),
+    ):
+        ids = _sharing_a_key(model, keys)
+        if not ids:
+            continue
+        rows = (
+            model.objects.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
+            .order_by()
+            .values_list("pk", "match_keys", *fields)
+        )
+        with _through_indexes():
+            rows = list(rows)
+        for pk, row_keys, *values in rows:
+            entry = (kind, pk, Person.of(**dict(zip(fields, values, strict=True))))
+            for key in row_keys:
+                by_key.setdefault(key, []).append(entry)
+    return by_key
+
+
+def _sharing_a_key(model, keys: list[str]) -> list[int]:
+    """The ids of ``model``'s rows holding any of ``keys``: one probe of the GIN index per key
+    (``match_keys @> ARRAY[key]``). One ``match_keys && keys`` with thousands of keys would
+    recheck every candidate against the whole array, comparing each of its keys with each."""
     qn = connection.ops.quote_name
-    column = f"{qn(model._meta.db_table)}.{qn(model._meta.get_field(field).column)}"
-    return Q(RawSQL(f"{column} = ANY(%s)", [values], output_field=BooleanField()))
+    # OFFSET 0 keeps the subquery a probe per key (not flattened into one join the planner
+    # may answer by comparing every row with every key).
+    sql = (
+        f"SELECT DISTINCT x.id FROM unnest(%s::varchar[]) AS k(key) CROSS JOIN LATERAL "
+        f"(SELECT m.{qn('id')} AS id FROM {qn(model._meta.db_table)} AS m "
+        f"WHERE m.{qn('match_keys')} @> ARRAY[k.key]::varchar[] OFFSET 0) AS x"
+    )
+    with _through_indexes(), connection.cursor() as cursor:
+        cursor.execute(sql, [keys])
+        return [row[0] for row in cursor.fetchall()]
+
+
+@contextmanager
+def _through_indexes():
+    """Within the block, the planner reads through indexes: a run that keeps adding rows to a
+    table its statistics saw empty (a first import) would otherwise scan the whole table for
+    every chunk's candidates, comparing each row with thousands of keys."""
+    if not connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+
+
+def match_rows(rows: list[dict], *, lines: list[int]) -> list[RowMatch]:
+    """Each parsed row's best match: a saved lead or contact, or an earlier row of the same
+    rows (within the file). "Same" wins over "likely", then the higher score (a saved record
+    before an earlier row at equal scores)."""
+    people = [_person(data) for data in rows]
+    row_keys = [matching.person_keys(person) for person in people]
+    saved = _saved_people({key for keys in row_keys for key in keys})
+    earlier: dict[str, list] = {}
+    results: list[RowMatch] = []
+    for person, keys in zip(people, row_keys, strict=True):
+        best, seen = RowMatch(), set()
+        for key in keys:
+            for kind, ref, other in (*saved.get(key, ()), *earlier.get(key, ())):
+                if (kind, ref) in seen:
+                    continue
+                seen.add((kind, ref))
+                judged = matching.person_compare(person, other)
+                if judged.outcome == matching.DIFFERENT:
+                    continue
+                if best and (best.outcome == matching.SAME, best.score) >= (
+                    judged.is_same,
+                    judged.score,
+                ):
+                    continue
+                best = RowMatch(
+                    outcome=judged.outcome,
+                    lead_id=ref if kind == "lead" else None,
+                    contact_id=ref if kind == "contact" else None,
+                    line=lines[ref] if kind == "row" else None,
+                    reasons=judged.describe(),
+                    score=judged.score,
+                )
+        index = len(results)
+        results.append(best)
+        for key in keys:
+            earlier.setdefault(key, []).append(("row", index, person))
+    return results
+
+
+def _report(job: ImportJob, line: int, raw, reason: str) -> ImportRowError:
+    return ImportRowError(job=job, line=line, reason=reason[:500], raw=_raw_text(raw))
 
 
 ERASED_ROW = "Skipped: the address of an erased person (suppression list)"
@@ -317,114 +472,55 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
             errors.append(ImportRowError(job=job, line=line, reason=str(exc), raw=_raw_text(raw)))
     result.errors = len(errors)
 
-    emails = {d["email"] for _, d, _ in parsed if d["email"]}
-    phones = {d["phone"] for _, d, _ in parsed if d["phone"]}
-    lead_by_email, lead_by_phone, contact_by_key = {}, {}, {}
-    if emails or phones:
-        lead_match = _one_of(Lead, "email", emails) | _one_of(Lead, "phone", phones)
-        for pk, email, phone in (
-            Lead.objects.filter(lead_match).order_by("-id").values_list("pk", "email", "phone")
-        ):
-            if email in emails:
-                lead_by_email[email] = pk
-            if phone in phones:
-                lead_by_phone[phone] = pk
-        contact_match = _one_of(Contact, "email", emails) | _one_of(Contact, "phone", phones)
-        for pk, email, phone in Contact.objects.filter(contact_match).values_list(
-            "pk", "email", "phone"
-        ):
-            if email in emails:
-                contact_by_key[email] = pk
-            if phone in phones:
-                contact_by_key[phone] = pk
-    erased = erased_emails(emails)
-    names = {d["last_name"] for _, d, _ in parsed}
-    companies = {d["company_name"] for _, d, _ in parsed if d["company_name"]}
-    similar = {}
-    if companies:
-        for pk, first, last, company in Lead.objects.filter(
-            _one_of(Lead, "last_name", names), _one_of(Lead, "company_name", companies)
-        ).values_list("pk", "first_name", "last_name", "company_name"):
-            similar[(last.lower(), company.lower(), first[:1].lower())] = pk
+    erased = erased_emails({d["email"] for _, d, _ in parsed if d["email"]})
+    if erased:
+        for line, data, _raw in parsed:
+            if data["email"] in erased:
+                # The row itself is not kept: it would store the erased person again.
+                errors.append(ImportRowError(job=job, line=line, reason=ERASED_ROW, raw=""))
+                result.skipped += 1
+        parsed = [row for row in parsed if row[1]["email"] not in erased]
 
+    matches = match_rows([data for _, data, _ in parsed], lines=[line for line, _, _ in parsed])
     new_leads: list[Lead] = []
-    pending: dict[str, Lead] = {}  # email/phone → a lead created earlier in this chunk
+    created_at_line: dict[int, Lead] = {}  # line → the lead it created in this chunk
     updates: dict[int, dict] = {}
     now = timezone.now()
-    for line, data, raw in parsed:
-        if data["email"] in erased:
-            # The row itself is not kept: it would store the erased person again.
-            errors.append(ImportRowError(job=job, line=line, reason=ERASED_ROW, raw=""))
+    for (line, data, raw), found in zip(parsed, matches, strict=True):
+        same = found.outcome == matching.SAME
+        if same and job.policy == DedupePolicy.SKIP:
+            errors.append(_report(job, line, raw, f"Skipped: {found.text()}"))
             result.skipped += 1
             continue
-        keys = [k for k in (data["email"], data["phone"]) if k]
-        existing = next(
-            (
-                lead_by_email.get(k) or lead_by_phone.get(k)
-                for k in keys
-                if k in lead_by_email or k in lead_by_phone
-            ),
-            None,
-        )
-        in_chunk = next((pending[k] for k in keys if k in pending), None)
-        contact = next((contact_by_key[k] for k in keys if k in contact_by_key), None)
-        duplicate = existing is not None or in_chunk is not None or contact is not None
-        if duplicate and job.policy == DedupePolicy.SKIP:
-            what = (
-                f"lead #{existing}"
-                if existing
-                else f"contact #{contact}"
-                if contact
-                else "an earlier row"
-            )
-            errors.append(
-                ImportRowError(
-                    job=job, line=line, reason=f"Skipped: duplicate of {what}", raw=_raw_text(raw)
-                )
-            )
-            result.skipped += 1
-            continue
-        if duplicate and job.policy == DedupePolicy.UPDATE:
-            if existing is not None:
-                changes = updates.setdefault(existing, {})
+        if same and job.policy == DedupePolicy.UPDATE:
+            if found.lead_id is not None:
+                changes = updates.setdefault(found.lead_id, {})
                 changes.update({f: data[f] for f in UPDATABLE if data.get(f) not in ("", None)})
                 if data["marketing_consent"]:
                     changes["marketing_consent"] = True
                 continue
-            if in_chunk is not None:
+            if found.line is not None and found.line in created_at_line:
+                earlier = created_at_line[found.line]
                 for f in UPDATABLE:
                     if data.get(f) not in ("", None):
-                        setattr(in_chunk, f, data[f])
+                        setattr(earlier, f, data[f])
                 result.updated += 1
                 continue
-            errors.append(
-                ImportRowError(
-                    job=job,
-                    line=line,
-                    reason=f"Skipped: already a contact (#{contact})",
-                    raw=_raw_text(raw),
-                )
-            )
+            errors.append(_report(job, line, raw, f"Skipped: {found.text()}"))
             result.skipped += 1
             continue
         lead = Lead(**data, owner_id=job.owner_id)
         consent_stamp("marketing_consent", lead.marketing_consent, at=now, record=lead)
-        if duplicate:
+        if found:
             lead.possible_duplicate = True
-            lead.duplicate_of_id = existing
+            lead.duplicate_of_id = found.lead_id
             result.flagged += 1
-        else:
-            similar_pk = similar.get(
-                (lead.last_name.lower(), lead.company_name.lower(), lead.first_name[:1].lower())
-            )
-            if similar_pk:
-                lead.possible_duplicate = True
-                lead.duplicate_of_id = similar_pk
-                result.flagged += 1
-        for k in keys:
-            pending.setdefault(k, lead)
+            errors.append(_report(job, line, raw, f"Imported, flagged: {found.text()}"))
+        created_at_line[line] = lead
         new_leads.append(lead)
 
+    for lead in new_leads:
+        match_fields_set(lead)
     _assign(new_leads, job, lookups)
     for lead in new_leads:
         lead.created_at = now
@@ -460,7 +556,8 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
                 lead=lead, rules=lookups.scoring_rules, now=now
             )
             lead.updated_at = now
-        fields |= {"score", "grade", "score_breakdown", "updated_at"}
+            match_fields_set(lead)
+        fields |= {"score", "grade", "score_breakdown", "updated_at", "match_keys", "match_name"}
         Lead.objects.bulk_update(list(targets.values()), sorted(fields), batch_size=1000)
         result.updated += len(targets)
     if granted:

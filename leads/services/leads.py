@@ -6,12 +6,14 @@ from decimal import Decimal
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from crm import webhooks
 from crm.choices import ActivityKind
 from crm.forms import assignable_users
 from crm.history import Source, recorded_as
+from crm.matching import company_key, match_fields_set
 from crm.models import Account, Activity, Contact, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
@@ -96,7 +98,9 @@ def _stamp_consent(lead: Lead, fields: list[str]) -> list[str]:
 class DuplicateLeadError(ValidationError):
     def __init__(self, match: dedupe.DuplicateMatch):
         self.match = match
-        super().__init__(f"This email or phone already belongs to {match.describe()}.")
+        super().__init__(
+            f"This person is already {match.describe()}: {match.reasons}.", code="duplicate"
+        )
 
 
 def _assign(lead: Lead, *, user) -> None:
@@ -127,22 +131,23 @@ def lead_create(
     given leave proof (``consent_proof``: the web form, its wording and the visitor's address;
     else the change's source).
 
-    ``on_duplicate``: ``raise`` (DuplicateLeadError on an exact email/phone match with a lead or
-    contact), or ``flag`` (create it anyway, marked as a duplicate of what it matches).
+    Dedupe (``leads.services.dedupe``, judged by ``crm.matching``): a lead or contact that is
+    surely the same person raises DuplicateLeadError when ``on_duplicate`` is ``raise``; with
+    ``flag`` the lead is created and marked as its possible duplicate. One that is only likely
+    the same (a shared phone with the same name, a namesake at the same company) never stops the
+    lead: it is created and flagged for review.
     """
     data = normalize_lead_data(data)
     lead = Lead(**{k: v for k, v in data.items() if k in LEAD_FIELDS})
     if not lead.last_name:
         raise ValidationError({"last_name": "A lead needs at least a last name."})
-    match = dedupe.exact_match(email=lead.email, phone=lead.phone)
-    if match and on_duplicate == "raise":
+    match = dedupe.best_match(lead=lead)
+    if match.is_same and on_duplicate == "raise":
         raise DuplicateLeadError(match)
     if match:
         lead.possible_duplicate = True
         lead.duplicate_of = match.lead
-    elif dedupe.likely_duplicate(lead=lead) is not None:
-        lead.possible_duplicate = True
-        lead.duplicate_of = dedupe.likely_duplicate(lead=lead)
+    match_fields_set(lead)
     given = [f for f in CONSENTS if data.get(f)]
     _stamp_consent(lead, given)
     _assign(lead, user=user)
@@ -166,21 +171,19 @@ def lead_create(
 def lead_update(*, lead: Lead, user, consent_proof: ConsentProof | None = None, **data) -> Lead:
     data = normalize_lead_data(data)
     changed = [f for f in LEAD_FIELDS if f in data and getattr(lead, f) != data[f]]
-    if ("email" in changed and lead.email != data["email"]) or "phone" in changed:
-        match = dedupe.exact_match(
-            email=data.get("email", lead.email),
-            phone=data.get("phone", lead.phone),
-            exclude_pk=lead.pk,
-        )
-        if match:
-            raise DuplicateLeadError(match)
     old_owner_id = lead.owner_id
     for name in changed:
         setattr(lead, name, data[name])
     if not changed:
         return lead
+    if "email" in changed or "phone" in changed:
+        match = dedupe.best_match(lead=lead)
+        if match.is_same:
+            lead.refresh_from_db(fields=changed)  # the caller's object stays as it was
+            raise DuplicateLeadError(match)
     stamped = _stamp_consent(lead, changed)
-    lead.save(update_fields=[*changed, *stamped, "updated_at"])
+    keys = match_fields_set(lead) if set(changed) & set(dedupe.PERSON_FIELDS) else []
+    lead.save(update_fields=[*changed, *stamped, *keys, "updated_at"])
     consents_record(record=lead, names=[f for f in CONSENTS if f in changed], proof=consent_proof)
     labels = ", ".join(str(Lead._meta.get_field(f).verbose_name) for f in changed)
     activity_log(subject=lead, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user)
@@ -273,15 +276,25 @@ def _find_or_create_account(lead: Lead, owner) -> Account:
     if domain:
         account = Account.objects.filter(domain=domain).order_by("id").first()
     if account is None and lead.company_name:
-        account = Account.objects.filter(name__iexact=lead.company_name).order_by("id").first()
+        # "ACME, Inc." finds the account "Acme" (the name without legal form and punctuation).
+        key = f"c:{company_key(lead.company_name)}"[:100]
+        account = (
+            Account.objects.filter(
+                Q(name__iexact=lead.company_name) | Q(match_keys__contains=[key])
+            )
+            .order_by("id")
+            .first()
+        )
     if account is None:
-        account = Account.objects.create(
+        account = Account(
             name=lead.company_name or lead.full_name,
             domain=domain,
             industry=lead.industry,
             country=lead.country,
             owner=owner,
         )
+        match_fields_set(account)
+        account.save()
         activity_log(subject=account, kind=ActivityKind.SYSTEM, summary=f"Created from lead {lead}")
         webhooks.emit("account.created", account)
     return account
@@ -296,6 +309,7 @@ def _find_or_create_contact(lead: Lead, account: Account, owner, user) -> tuple[
         contact = contact_create(
             user=user if user.is_authenticated else None,
             summary=None,  # the conversion writes the contact's first entries
+            on_duplicate="allow",  # found by email above; the lead's review chose this
             first_name=lead.first_name,
             last_name=lead.last_name,
             email=lead.email,

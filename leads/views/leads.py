@@ -30,8 +30,8 @@ from leads.forms import (
     StatusForm,
 )
 from leads.models import Lead
+from leads.services import dedupe, sequences
 from leads.services import leads as lead_services
-from leads.services import sequences
 
 EMAIL_CAMPAIGNS_SHOWN = 20
 
@@ -78,11 +78,26 @@ class LeadListView(FilteredListView):
 
 
 class DuplicateListView(LeadListView):
+    """The review queue of leads flagged as likely duplicates: each beside the lead it resembles,
+    with the reasons, to merge or to answer "not a duplicate"."""
+
     title = "Possible duplicate leads"
     create_url_name = ""
+    row_template = "leads/rows/duplicate.html"
+    columns = [
+        Column("", css="w-1"),
+        Column("Lead", sort="name"),
+        Column("Possibly the same as"),
+        Column("Why"),
+        Column("Owner"),
+        Column("Created", sort="created"),
+        Column(""),
+    ]
 
     def base_queryset(self):
-        return super().base_queryset().filter(possible_duplicate=True)
+        return (
+            super().base_queryset().filter(possible_duplicate=True).select_related("duplicate_of")
+        )
 
 
 #: The lead page joins what it shows; create/edit/delete and the actions join nothing.
@@ -212,6 +227,20 @@ def lead_reassign(request, pk):
     else:
         messages.error(request, "Choose an owner you manage.")
     return _back(lead)
+
+
+@login_required
+@require_POST
+@submitted_once
+def lead_not_duplicate(request, pk):
+    """The answer "not a duplicate" on a flagged lead (remembered for the pair)."""
+    lead = lead_changeable(request, pk)
+    lead = dedupe.lead_not_duplicate(lead=lead, user=request.user)
+    if lead.possible_duplicate:
+        messages.info(request, f"Noted. {lead} still resembles {lead.duplicate_of}.")
+    else:
+        messages.success(request, f"Noted: {lead} is not a duplicate.")
+    return HttpResponseRedirect(safe_next(request, lead.get_absolute_url()))
 
 
 @login_required

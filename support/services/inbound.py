@@ -73,6 +73,7 @@ def contact_for_email(*, email_address: str, name: str = "") -> Contact:
     return customers.contact_create(
         user=None,
         summary="Contact created from a support request",
+        on_duplicate="allow",  # a new address writes in: never refuse the request
         first_name=first_name,
         last_name=last_name,
         email=address,

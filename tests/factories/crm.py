@@ -6,6 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from crm.choices import ActivityKind, Industry, LifecycleStage, Role, SizeBand
+from crm.matching import match_fields_set
 from crm.models import (
     Account,
     Activity,
@@ -68,7 +69,22 @@ class TeamFactory(factory.django.DjangoModelFactory):
             self.managers.add(*extracted)
 
 
-class AccountFactory(factory.django.DjangoModelFactory):
+class MatchKeysFactory(factory.django.DjangoModelFactory):
+    """Records that duplicate matching finds: their blocking keys are set as the services set
+    them (``crm.matching.match_fields_set``)."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        record = model_class(*args, **kwargs)
+        match_fields_set(record)
+        record.save()
+        return record
+
+
+class AccountFactory(MatchKeysFactory):
     class Meta:
         model = Account
 
@@ -81,7 +97,7 @@ class AccountFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory, roles=[Role.SALES_REP])
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(MatchKeysFactory):
     class Meta:
         model = Contact
 

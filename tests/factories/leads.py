@@ -28,7 +28,7 @@ from leads.models import (
     SequenceStep,
     SequenceStepVariant,
 )
-from tests.factories.crm import TeamFactory, UserFactory
+from tests.factories.crm import MatchKeysFactory, TeamFactory, UserFactory
 from tests.factories.segments import SegmentFactory
 
 
@@ -42,7 +42,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     cost = Decimal("1000.00")
 
 
-class LeadFactory(factory.django.DjangoModelFactory):
+class LeadFactory(MatchKeysFactory):
     class Meta:
         model = Lead
 

@@ -37,7 +37,8 @@ def _job(user, text=MESSY, policy=DedupePolicy.SKIP, owner=None):
 @pytest.fixture
 def known(rep):
     LeadFactory(owner=rep, email="known@navy.example", last_name="Hopper")
-    ContactFactory(email="contact@corp.example")
+    # "contact@" is a team mailbox: only the same name makes the row this contact.
+    ContactFactory(email="contact@corp.example", first_name="Kate", last_name="Known")
 
 
 def test_guess_mapping_uses_names_and_remembers(admin):
@@ -71,7 +72,7 @@ def test_skip_policy_imports_good_rows_and_reports_the_rest(admin, rep, known):
     assert report[0] == ["line", "reason", "row"]
     lines = {int(row[0]): row[1] for row in report[1:]}
     assert "last name is missing" in lines[3]
-    assert "earlier row" in lines[5] and "lead #" in lines[6] and "contact #" in lines[8]
+    assert "the row on line 2" in lines[5] and "lead #" in lines[6] and "contact #" in lines[8]
 
 
 def test_update_policy_updates_the_match(admin, known):
@@ -197,3 +198,50 @@ def test_an_erased_persons_address_is_skipped_and_its_row_not_kept(admin, rep):
     assert not Lead.objects.filter(email="alan@bletchley.example").exists()
     errors = ImportRowError.objects.filter(job=job, reason=imports.ERASED_ROW)
     assert errors.count() == 1 and errors.get().raw == ""
+
+
+def test_colleagues_behind_one_switchboard_are_all_imported(admin):
+    """200 different people, 20 phone numbers shared by 10 people each: 200 leads, none
+    skipped (a shared phone with another name and email is no duplicate)."""
+    rows = ["First name,Last name,Email,Phone,Company"]
+    firsts = ["Anna", "Ben", "Carla", "David", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas"]
+    lasts = ["Berg", "Holm", "Ng", "Okafor", "Rossi", "Silva", "Tanaka", "Weber", "Yilmaz", "Zhou"]
+    for number in range(20):
+        for person in range(10):
+            first, last = firsts[person], lasts[(person + number) % 10] + str(number)
+            rows.append(
+                f"{first},{last},{first}.{last}@corp{number}.example,"
+                f"+1 415 555 01{number:02d},Corp {number}"
+            )
+    for policy in (DedupePolicy.SKIP, DedupePolicy.UPDATE):
+        Lead.objects.all().delete()
+        job = imports.import_run(job_id=_job(admin, text="\n".join(rows) + "\n", policy=policy).pk)
+        assert (job.created_count, job.skipped_count, job.error_count) == (200, 0, 0)
+        assert Lead.objects.count() == 200
+        assert Lead.objects.filter(phone="+14155550107").count() == 10
+
+
+def test_the_same_person_written_differently_is_skipped_and_a_likely_one_flagged(admin, rep):
+    LeadFactory(first_name="Robert", last_name="Miller", email="rmiller@acme.example", phone="")
+    text = (
+        "First name,Last name,Email,Phone,Company\n"
+        "Bob,Miller,RMiller+crm@acme.example,,Acme\n"  # the same: plus-tag, nickname
+        "Jane,Doe,jane@gmail.com,+1 415 555 0100,\n"
+        "Jane,Doe,j.a.ne@googlemail.com,,\n"  # the same as the row before (gmail dots, alias)
+        "Jane,Doe,jane.doe@work.example,415-555-0100,\n"  # likely: phone and name, other email
+    )
+    job = _job(admin, text=text)
+    preview = {row["line"]: row["duplicate"] for row in imports.preview(job)}
+    assert preview[2].startswith("skipped: the same person as lead #")
+    assert "nickname" in preview[2]
+    assert preview[3] == ""
+    assert (
+        preview[4]
+        == "skipped: the same person as the row on line 3 (same email (written differently), same name)"
+    )
+    assert preview[5].startswith("imported and flagged: likely the same as the row on line 3")
+    job = imports.import_run(job_id=job.pk)
+    assert (job.created_count, job.skipped_count, job.flagged_count) == (2, 2, 1)
+    report = {line: reason for line, reason, _ in imports.error_rows(job)}
+    assert report[5].startswith("Imported, flagged: likely the same as")
+    assert Lead.objects.get(email="jane.doe@work.example").possible_duplicate

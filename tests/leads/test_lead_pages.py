@@ -166,7 +166,7 @@ def test_create_lead_bad_input_and_duplicates_re_render(rep_client, rep):
         },
     )
     assert response.status_code == 200
-    assert "already belongs to the contact" in str(response.context["form"].non_field_errors())
+    assert "This person is already the contact" in str(response.context["form"].non_field_errors())
     assert not Lead.objects.exists()
 
 

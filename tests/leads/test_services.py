@@ -36,12 +36,15 @@ pytestmark = pytest.mark.django_db
 
 
 def test_exact_duplicates_by_email_or_phone_against_leads_and_contacts(rep):
-    LeadFactory(email="a@x.example", phone="+49301234567")
+    LeadFactory(first_name="Ada", last_name="A", email="a@x.example", phone="+49301234567")
     ContactFactory(email="c@x.example")
     with pytest.raises(DuplicateLeadError):
         lead_create(user=rep, last_name="A", email=" A@X.example")
-    with pytest.raises(DuplicateLeadError):
-        lead_create(user=rep, last_name="B", phone="030 1234567", country="DE")
+    with pytest.raises(DuplicateLeadError, match="same phone, same name"):
+        lead_create(user=rep, first_name="Ada", last_name="A", phone="030 1234567", country="DE")
+    # the same number with another name: a colleague behind one switchboard, not a duplicate
+    colleague = lead_create(user=rep, last_name="B", phone="030 1234567", country="DE")
+    assert not colleague.possible_duplicate
     with pytest.raises(DuplicateLeadError, match="contact"):
         lead_create(user=rep, last_name="C", email="c@x.example")
     flagged = lead_create(user=rep, last_name="A", email="a@x.example", on_duplicate="flag")

@@ -141,7 +141,7 @@ def test_a_new_lead_whose_email_is_a_contacts_is_refused_by_the_dedupe_rule(admi
     )
     job = import_file(admin, "leads", content)
     assert (job.created_count, job.error_count) == (1, 1)
-    assert "already belongs to" in job.row_errors.get().reason
+    assert "This person is already the contact" in job.row_errors.get().reason
     assert Lead.objects.get(email="fresh@example.com").source == "import"
 
 
