@@ -620,8 +620,11 @@ def people(n: int, share: float, seed: int, phones: bool = True):
 
 
 def judge(records):
-    """Predicted duplicate pairs: each record against the earlier ones sharing a blocking key."""
+    """Predicted duplicate pairs: each record against the earlier ones sharing a blocking key,
+    leaving out a key shared by more than the import's ``KEY_BLOCK_CAP`` records, as the import
+    does."""
     from crm import matching
+    from leads.services.imports import KEY_BLOCK_CAP
 
     found, index, compared = set(), {}, 0
     for i, record in enumerate(records):
@@ -629,7 +632,10 @@ def judge(records):
         seen = set()
         keys = matching.person_keys(person)
         for key in keys:
-            for j, other in index.get(key, ()):
+            block = index.get(key, ())
+            if len(block) > KEY_BLOCK_CAP:
+                continue
+            for j, other in block:
                 if j in seen:
                     continue
                 seen.add(j)

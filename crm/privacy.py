@@ -54,7 +54,8 @@ def _contacts(person):
 
 
 def contacts_erase(person, erasure) -> int:
-    return _contacts(person).update(**contact_erased_values(erasure))
+    # No matching keys either: an erased contact is nobody to find as a duplicate.
+    return _contacts(person).update(**contact_erased_values(erasure), match_keys=[], match_name="")
 
 
 def contact_erased_values(erasure) -> dict:

@@ -62,7 +62,10 @@ def leads_erase(person, erasure) -> int:
     """Lead records keep their stage, dates, source, campaign and consent proof (what was
     given, and when), not who the person is."""
     erased = lead_erased_values(erasure)
-    return _leads(person).update(**erased, score_breakdown={}, conversion_factors={})
+    # No matching keys either: an erased lead is nobody to find as a duplicate.
+    return _leads(person).update(
+        **erased, score_breakdown={}, conversion_factors={}, match_keys=[], match_name=""
+    )
 
 
 def lead_history_erase(person, erasure) -> int:

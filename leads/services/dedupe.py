@@ -56,18 +56,28 @@ class DuplicateMatch:
         return ""
 
 
+STRONG_KEYS = ("e:", "p:")
+
+
 def _candidates(model, person: Person, exclude_pk=None):
+    """Records sharing a blocking key or a similar name: first those with the same mailbox or
+    phone (never crowded out), then up to ``CANDIDATES`` by the weaker keys and the name."""
     keys = matching.person_keys(person)
-    condition = Q(match_keys__overlap=keys) if keys else Q()
+    strong = [key for key in keys if key.startswith(STRONG_KEYS)]
+    weak = [key for key in keys if not key.startswith(STRONG_KEYS)]
+    rows = model.objects.exclude(pk=exclude_pk) if exclude_pk else model.objects.all()
+    found = (
+        list(rows.filter(match_keys__overlap=strong).order_by("id")[:CANDIDATES]) if strong else []
+    )
+    condition = Q(match_keys__overlap=weak) if weak else Q()
     name = matching.person_name_key(person)
     if name:
         condition |= Q(match_name__trigram_similar=name)
-    if not condition:
-        return []
-    rows = model.objects.filter(condition)
-    if exclude_pk:
-        rows = rows.exclude(pk=exclude_pk)
-    return list(rows.order_by("id")[:CANDIDATES])
+    if condition:
+        found += list(
+            rows.filter(condition).exclude(pk__in=[r.pk for r in found]).order_by("id")[:CANDIDATES]
+        )
+    return found
 
 
 def best_match(*, lead: Lead, exclude_pk=None, contacts: bool = True) -> DuplicateMatch:

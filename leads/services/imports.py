@@ -350,9 +350,16 @@ def _person(data: dict) -> Person:
     return Person.of(**{f: data.get(f, "") for f in PERSON_FIELDS})
 
 
+#: A blocking key shared by more saved records (or earlier rows of a chunk) than this is too
+#: common to tell anyone apart ("n:john S530" at a million leads): it is left out of that
+#: comparison, and the row is compared through its other keys (email, phone, company).
+KEY_BLOCK_CAP = 200
+
+
 def _saved_people(keys: set[str]) -> dict[str, list]:
     """Saved leads and contacts sharing a blocking key with the rows, by key: one indexed
-    query per model (``match_keys && keys``)."""
+    probe per key and model, each stopping past ``KEY_BLOCK_CAP`` rows (that key is then
+    too common and left out)."""
     by_key: dict[str, list] = {}
     if not keys:
         return by_key
@@ -361,38 +368,48 @@ def _saved_people(keys: set[str]) -> dict[str, list]:
         (Lead, "lead", PERSON_FIELDS),
         (Contact, "contact", ("first_name", "last_name", "email", "phone")),
     ):
-        ids = _sharing_a_key(model, keys)
+        ids_by_key = _sharing_a_key(model, keys)
+        wanted = {key: set(ids) for key, ids in ids_by_key.items() if len(ids) <= KEY_BLOCK_CAP}
+        ids = sorted(set().union(*wanted.values())) if wanted else []
         if not ids:
             continue
         rows = (
             model.objects.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
             .order_by()
-            .values_list("pk", "match_keys", *fields)
+            .values_list("pk", *fields)
         )
         with _through_indexes():
             rows = list(rows)
-        for pk, row_keys, *values in rows:
-            entry = (kind, pk, Person.of(**dict(zip(fields, values, strict=True))))
-            for key in row_keys:
-                by_key.setdefault(key, []).append(entry)
+        people = {
+            pk: (kind, pk, Person.of(**dict(zip(fields, values, strict=True))))
+            for pk, *values in rows
+        }
+        for key, key_ids in wanted.items():
+            by_key.setdefault(key, []).extend(people[pk] for pk in key_ids if pk in people)
     return by_key
 
 
-def _sharing_a_key(model, keys: list[str]) -> list[int]:
-    """The ids of ``model``'s rows holding any of ``keys``: one probe of the GIN index per key
-    (``match_keys @> ARRAY[key]``). One ``match_keys && keys`` with thousands of keys would
-    recheck every candidate against the whole array, comparing each of its keys with each."""
+def _sharing_a_key(model, keys: list[str]) -> dict[str, list[int]]:
+    """For each of ``keys``, the ids of ``model``'s rows holding it, at most
+    ``KEY_BLOCK_CAP + 1`` (one more tells the key is too common): one probe of the GIN index
+    per key (``match_keys @> ARRAY[key]``). One ``match_keys && keys`` with thousands of keys
+    would recheck every candidate against the whole array, comparing each of its keys with
+    each."""
     qn = connection.ops.quote_name
     # OFFSET 0 keeps the subquery a probe per key (not flattened into one join the planner
     # may answer by comparing every row with every key).
     sql = (
-        f"SELECT DISTINCT x.id FROM unnest(%s::varchar[]) AS k(key) CROSS JOIN LATERAL "
+        f"SELECT k.key, x.id FROM unnest(%s::varchar[]) AS k(key) CROSS JOIN LATERAL "
         f"(SELECT m.{qn('id')} AS id FROM {qn(model._meta.db_table)} AS m "
-        f"WHERE m.{qn('match_keys')} @> ARRAY[k.key]::varchar[] OFFSET 0) AS x"
+        f"WHERE m.{qn('match_keys')} @> ARRAY[k.key]::varchar[] "
+        f"LIMIT {KEY_BLOCK_CAP + 1} OFFSET 0) AS x"
     )
+    found: dict[str, list[int]] = {}
     with _through_indexes(), connection.cursor() as cursor:
         cursor.execute(sql, [keys])
-        return [row[0] for row in cursor.fetchall()]
+        for key, pk in cursor.fetchall():
+            found.setdefault(key, []).append(pk)
+    return found
 
 
 @contextmanager
@@ -424,7 +441,10 @@ def match_rows(rows: list[dict], *, lines: list[int]) -> list[RowMatch]:
     for person, keys in zip(people, row_keys, strict=True):
         best, seen = RowMatch(), set()
         for key in keys:
-            for kind, ref, other in (*saved.get(key, ()), *earlier.get(key, ())):
+            within = earlier.get(key, ())
+            if len(within) > KEY_BLOCK_CAP:
+                within = ()  # too common within the file (the saved ones are capped already)
+            for kind, ref, other in (*saved.get(key, ()), *within):
                 if (kind, ref) in seen:
                     continue
                 seen.add((kind, ref))
