@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.history import Source, recorded_as
+from crm.matching import match_fields_set
 from crm.models import ConsentChannel, Contact
 from crm.services.consents import ConsentProof, consents_record
 from crm.services.customers import consent_stamp
@@ -229,7 +230,8 @@ def lead_merge(*, keep: Lead, merge: Lead, user, field_choices: dict | None = No
     remaining = _remaining_duplicate(keep, merge)
     keep.possible_duplicate = remaining is not None
     keep.duplicate_of = remaining if isinstance(remaining, Lead) else None
-    keep.save(update_fields=[*changed, "possible_duplicate", "duplicate_of", "updated_at"])
+    keys = match_fields_set(keep)  # the fields it took from the other lead are found by now
+    keep.save(update_fields=[*changed, *keys, "possible_duplicate", "duplicate_of", "updated_at"])
     # The merged lead keeps its own proof; the kept lead's answer changed by the merge says so.
     consents_record(
         record=keep,

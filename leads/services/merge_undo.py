@@ -23,6 +23,7 @@ from django.utils.formats import date_format
 
 from crm.choices import ActivityKind
 from crm.history import Source, source
+from crm.matching import match_fields_set
 from crm.models import Activity, Contact, Task
 from crm.services.audit import audit_record
 from crm.services.merges import (
@@ -277,11 +278,13 @@ def _lead_merge_undo(*, record: LeadMerge, user) -> LeadMerge:
         target, {name: record.kept_before[name] for name in record.kept_after}
     )
     if target_fields:
+        target_fields += match_fields_set(target)
         target.save(update_fields=[*target_fields, "updated_at"])
     merged_fields = values_put_back(
         merge, {name: record.merged_before[name] for name in record.merged_after}
     )
     if merged_fields:
+        merged_fields += match_fields_set(merge)
         merge.save(update_fields=[*merged_fields, "updated_at"])
 
     moved = record.moved

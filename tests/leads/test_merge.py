@@ -275,3 +275,18 @@ def test_a_later_unsubscribe_on_either_lead_wins_over_consent(rep):
     kept = lead_merge(keep=keep, merge=merge, user=rep)
     assert kept.unsubscribed_at == now - timedelta(days=1)
     assert not kept.marketing_consent
+
+
+def test_a_merged_lead_is_found_by_the_values_it_took(rep):
+    from crm.matching import match_fields
+    from leads.services import dedupe
+
+    keep = LeadFactory(owner=rep, last_name="Meyer", first_name="Anna", email="", phone="")
+    merge = LeadFactory(
+        owner=rep, last_name="Meyer", first_name="Anna", email="anna@meyer.example", phone=""
+    )
+    keep = lead_merge(keep=keep, merge=merge, user=rep, field_choices={"email": "merge"})
+    assert keep.email == "anna@meyer.example"
+    assert keep.match_keys == match_fields(keep)["match_keys"]
+    probe = Lead(first_name="Anna", last_name="Meyer", email="ANNA+crm@meyer.example")
+    assert dedupe.best_match(lead=probe).lead == keep
