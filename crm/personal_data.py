@@ -8,7 +8,6 @@ same email address. Each app registers in ``crm.registry.personal_data`` what it
 them (``collect``) and how it forgets it (``erase``); ``crm.services.personal_data`` runs them.
 """
 
-import contextlib
 import datetime
 import hashlib
 import io
@@ -21,12 +20,13 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 
 from crm.csvfiles import csv_lines
 from crm.models.history import FieldEvent
 from crm.registry import personal_data
+from crm.uploads import files_delete_on_commit
 
 #: The matchers run at most this many rounds (each round may find records of the last one).
 MATCH_ROUNDS = 5
@@ -220,14 +220,7 @@ class Erasure:
             self.files.append((file_field.storage, file_field.name))
 
     def delete_files_on_commit(self) -> None:
-        files = list(self.files)
-
-        def delete():
-            for storage, name in files:
-                with contextlib.suppress(OSError):
-                    storage.delete(name)
-
-        transaction.on_commit(delete)
+        files_delete_on_commit(self.files)
 
     def scrub_text_fields(self, queryset: models.QuerySet, fields) -> int:
         """Scrub the text ``fields`` of the rows of ``queryset`` that mention the person."""

@@ -7,12 +7,14 @@ from one pass over the bytes in blocks, with newline positions found by numpy. A
 would stall a worker (a 100,000-column header, one endless line, a ZIP renamed .csv) never
 reaches the worker. Limits are settings (``CSV_UPLOAD_MAX_*``, README "Configuration")."""
 
+import contextlib
 import csv
 import io
 
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 
 SNIFF_BYTES = 64 * 1024
@@ -225,3 +227,17 @@ def table_upload_check(upload) -> str:
         return "xlsx"
     csv_upload_check(upload)
     return "csv"
+
+
+def files_delete_on_commit(files) -> None:
+    """Delete stored files, ``(storage, name)`` pairs, once the transaction that dropped their
+    rows commits (a rollback keeps them); a file already gone is no error."""
+    files = list(files)
+
+    def delete():
+        for storage, name in files:
+            with contextlib.suppress(OSError):
+                storage.delete(name)
+
+    if files:
+        transaction.on_commit(delete)

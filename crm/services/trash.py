@@ -14,7 +14,6 @@ is missing (its account is in the trash too) or a unique value is now another re
 link to a user or record that is gone for good is left empty and said so.
 """
 
-import contextlib
 import datetime
 import json
 from collections import defaultdict
@@ -41,6 +40,7 @@ from crm.choices import AuditAction
 from crm.history import Source, source
 from crm.models import TrashedRecord
 from crm.services.audit import audit_record
+from crm.uploads import files_delete_on_commit
 
 #: Entries one purge statement removes: small enough to keep each transaction short.
 PURGE_BATCH = 500
@@ -435,23 +435,10 @@ def entry_files(entries) -> list[tuple[object, str]]:
     return files
 
 
-def delete_files_on_commit(files) -> None:
-    """Delete stored files once the transaction that dropped their rows commits."""
-    files = list(files)
-
-    def delete():
-        for storage, name in files:
-            with contextlib.suppress(OSError):
-                storage.delete(name)
-
-    if files:
-        transaction.on_commit(delete)
-
-
 def entries_delete(queryset) -> int:
     """Delete trash entries for good, with the files their rows kept on disk."""
     entries = list(queryset)
-    delete_files_on_commit(entry_files(entries))
+    files_delete_on_commit(entry_files(entries))
     return TrashedRecord.objects.filter(pk__in=[e.pk for e in entries]).delete()[0]
 
 
