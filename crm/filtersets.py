@@ -109,10 +109,11 @@ class TaskFilterSet(SearchFilterSet):
     )
     assignee = django_filters.ModelChoiceFilter(queryset=people, empty_label="Anyone")
     due = DateRangeFilter(field_name="due_at", label="Due between")
+    created = DateRangeFilter(field_name="created_at", label="Created between")
 
     class Meta:
         model = Task
-        fields = ["q", "state", "assignee", "due"]
+        fields = ["q", "state", "assignee", "due", "created"]
 
     def filter_state(self, queryset, name, value):
         from django.utils import timezone

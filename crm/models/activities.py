@@ -136,6 +136,7 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["assignee", "done_at", "due_at"], name="task_assignee_idx"),
             models.Index(fields=["content_type", "object_id", "due_at"], name="task_subject_idx"),
+            models.Index(fields=["assignee", "created_at"], name="task_assignee_created_idx"),
             models.Index(
                 fields=["due_at"], condition=Q(done_at__isnull=True), name="task_open_due_idx"
             ),

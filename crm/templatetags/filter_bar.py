@@ -1,0 +1,19 @@
+"""Helpers for the list pages' filter bars."""
+
+from django import template
+from django_filters.widgets import DateRangeWidget
+
+register = template.Library()
+
+
+@register.filter
+def date_range_inputs(field) -> list[dict]:
+    """A date-range filter's two inputs (``<name>_after`` and ``<name>_before``), each a dict with
+    ``name`` and ``value``; an empty list for any other field. Its bound field yields the range
+    widget as one sub-widget named after the filter, which the FilterSet never reads, so the bar
+    renders the range's own inputs from here."""
+    widget = field.field.widget
+    if not isinstance(widget, DateRangeWidget):
+        return []
+    context = widget.get_context(field.html_name, field.value(), {})
+    return [{"name": sub["name"], "value": sub["value"]} for sub in context["widget"]["subwidgets"]]
