@@ -4,13 +4,13 @@ ticket page's, list rows' and account panel's reads."""
 
 from datetime import timedelta
 
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Case, Count, IntegerField, Q, Value, When
 from django.http import Http404
 from django.utils import timezone
 
 from crm.selectors import record_get, scoped
 from support import sla
-from support.choices import ACTIVE_STATUSES
+from support.choices import ACTIVE_STATUSES, Priority, TicketStatus
 from support.models import (
     Attachment,
     BusinessCalendar,
@@ -112,21 +112,47 @@ def business_calendar_get(*, user, pk, for_change: bool = False) -> BusinessCale
     )
 
 
+def tickets_by_need(queryset):
+    """Annotate what the queue views sort on: ``waiting_on_customer`` (0 while the desk must
+    act, 1 while pending with the clock paused) and ``priority_rank`` (0 = urgent). The queues
+    order by these around the SLA due: breached and soonest due first, open before pending,
+    then the more urgent."""
+    ranks = [When(priority=value, then=Value(rank)) for rank, value in enumerate(PRIORITY_ORDER)]
+    return queryset.annotate(
+        waiting_on_customer=Case(
+            When(Q(status=TicketStatus.PENDING) | Q(sla_paused_at__isnull=False), then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        ),
+        priority_rank=Case(*ranks, default=Value(len(ranks)), output_field=IntegerField()),
+    )
+
+
+#: Most urgent first.
+PRIORITY_ORDER = (Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW)
+
+
 def attach_countdowns(tickets, *, now=None) -> None:
     """Set ``countdown`` (business minutes to the next due, negative when overdue),
-    ``countdown_seconds`` and ``countdown_text`` on each ticket of a page (at most a page of
-    rows, never a whole table). Each calendar's hours and holidays are read once for the page
-    (two queries), and one schedule per calendar measures every row's countdown."""
+    ``countdown_seconds``, ``countdown_text`` and ``countdown_paused`` on each ticket of a page
+    (at most a page of rows, never a whole table). A paused ticket's countdown is the time that
+    was left when it was paused, frozen until it resumes. Each calendar's hours and holidays
+    are read once for the page (two queries), and one schedule per calendar measures every
+    row's countdown."""
     now = now or timezone.now()
     tickets = list(tickets)
     calendars = {t.sla_policy.calendar_id: t.sla_policy.calendar for t in tickets if t.sla_policy}
     schedules = clock.schedules_of(list(calendars.values()))
     for ticket in tickets:
         schedule = schedules.get(ticket.sla_policy.calendar_id) if ticket.sla_policy else None
+        paused = ticket.sla_paused_at is not None and ticket.is_active
+        due = clock.next_target_due(ticket) if paused else ticket.sla_due_at
         minutes = None
-        if ticket.sla_due_at and schedule is not None:
-            minutes = sla.business_minutes_between(schedule, now, ticket.sla_due_at)
+        if due and schedule is not None:
+            reading = clock.clock_reading_at(ticket, now=now)
+            minutes = sla.business_minutes_between(schedule, reading, due)
         ticket.countdown = minutes
+        ticket.countdown_paused = paused
         ticket.countdown_seconds = round(minutes * 60) if minutes is not None else None
         ticket.countdown_text = sla.format_business_minutes(minutes) if minutes is not None else ""
 

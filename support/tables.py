@@ -87,6 +87,15 @@ def _sla_cell(ticket, minutes, local) -> str:
     """Business time left to the next SLA target (or overdue by), with the due instant and the
     remaining seconds as data for scripts; "paused" while waiting on the customer."""
     badge = BREACHED if ticket.first_response_breached or ticket.resolution_breached else ""
+    if getattr(ticket, "countdown_paused", False):
+        # Frozen: no due instant or seconds for scripts, the time left does not run down.
+        if minutes is None:
+            return '<span class="text-body-secondary">paused</span>' + badge
+        left = f"overdue {ticket.countdown_text[1:]}" if minutes < 0 else ticket.countdown_text
+        return (
+            '<span class="text-body-secondary" title="Waiting on the customer: the SLA clock '
+            f'is stopped">paused · {_e(left)}{"" if minutes < 0 else " left"}</span>' + badge
+        )
     if ticket.sla_due_at is None:
         if ticket.status == TicketStatus.PENDING:
             return '<span class="text-body-secondary">paused</span>' + badge

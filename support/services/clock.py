@@ -88,16 +88,28 @@ def recompute_due(ticket: Ticket) -> list[str]:
     return [*fields, *refresh_sla_due(ticket)]
 
 
+def next_target_due(ticket: Ticket) -> dt.datetime | None:
+    """The due instant of the next target not met yet, whether the clock runs or is paused."""
+    due = None
+    if ticket.first_responded_at is None and ticket.first_response_due_at:
+        due = ticket.first_response_due_at
+    if ticket.resolved_at is None and ticket.resolution_due_at:
+        due = min(due, ticket.resolution_due_at) if due else ticket.resolution_due_at
+    return due
+
+
 def refresh_sla_due(ticket: Ticket) -> list[str]:
     """The next target to meet, or None while paused, solved or without a policy."""
-    due = None
-    if ticket.is_active and ticket.sla_paused_at is None:
-        if ticket.first_responded_at is None and ticket.first_response_due_at:
-            due = ticket.first_response_due_at
-        if ticket.resolved_at is None and ticket.resolution_due_at:
-            due = min(due, ticket.resolution_due_at) if due else ticket.resolution_due_at
-    ticket.sla_due_at = due
+    running = ticket.is_active and ticket.sla_paused_at is None
+    ticket.sla_due_at = next_target_due(ticket) if running else None
     return ["sla_due_at"]
+
+
+def clock_reading_at(ticket: Ticket, *, now) -> dt.datetime:
+    """The instant a countdown is measured from: now, or the pause while the ticket waits on
+    the customer (the targets move by the paused time only on resume, so measuring from now
+    would show the frozen time running out)."""
+    return ticket.sla_paused_at or now
 
 
 def pause(ticket: Ticket, *, now) -> list[str]:
@@ -148,9 +160,10 @@ def sla_state(ticket: Ticket, *, now) -> dict:
         if met_at is not None:
             entry["late"] = met_at > due
         else:
-            entry["late"] = due < now
+            reading = clock_reading_at(ticket, now=now)
+            entry["late"] = due < reading
             if schedule is not None and ticket.is_active:
-                minutes = sla.business_minutes_between(schedule, now, due)
+                minutes = sla.business_minutes_between(schedule, reading, due)
                 entry["remaining"] = minutes
                 entry["remaining_text"] = sla.format_business_minutes(minutes)
         state["targets"].append(entry)

@@ -25,6 +25,11 @@ LIST_FIELDS = (
     "status",
     "priority",
     "sla_due_at",
+    "sla_paused_at",
+    "first_response_due_at",
+    "first_responded_at",
+    "resolution_due_at",
+    "resolved_at",
     "first_response_breached",
     "resolution_breached",
     "created_at",
@@ -106,31 +111,42 @@ class TicketListView(FilteredListView):
         return context
 
 
-class MyQueueView(TicketListView):
+class QueueView(TicketListView):
+    """A work queue: what needs action first (``selectors.tickets_by_need``): breached and
+    soonest SLA due, open before pending, then the more urgent."""
+
+    default_sort = "due"
+    sorts = {
+        **TicketListView.sorts,
+        "due": ("waiting_on_customer", "sla_due_at", "priority_rank", "id"),
+    }
+
+    def base_queryset(self):
+        return selectors.tickets_by_need(super().base_queryset().active())
+
+
+class MyQueueView(QueueView):
     title = "My queue"
     view_name = "mine"
-    default_sort = "due"
 
     def base_queryset(self):
-        return super().base_queryset().active().filter(assignee=self.request.user)
+        return super().base_queryset().filter(assignee=self.request.user)
 
 
-class UnassignedView(TicketListView):
+class UnassignedView(QueueView):
     title = "Unassigned"
     view_name = "unassigned"
-    default_sort = "due"
 
     def base_queryset(self):
-        return super().base_queryset().active().filter(assignee__isnull=True)
+        return super().base_queryset().filter(assignee__isnull=True)
 
 
-class BreachingView(TicketListView):
+class BreachingView(QueueView):
     title = "Breaching"
     view_name = "breaching"
-    default_sort = "due"
 
     def base_queryset(self):
-        return super().base_queryset().active().filter(sla_due_at__lt=timezone.now())
+        return super().base_queryset().filter(sla_due_at__lt=timezone.now())
 
 
 class PendingView(TicketListView):
