@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm import matching, webhooks
-from crm.choices import ActivityKind
+from crm.choices import ActivityKind, LifecycleStage
 from crm.matching import match_fields_set
 from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
@@ -183,6 +183,28 @@ def account_update(*, account: Account, user, **data) -> Account:
             subject=account, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
         )
     return account
+
+
+#: The stages a purchase lifts to Customer: a prospect buying for the first time, and a churned
+#: account buying again (won back). Customer is the last stage a purchase reaches.
+BECOMES_CUSTOMER_ON_PURCHASE = (LifecycleStage.PROSPECT, LifecycleStage.CHURNED)
+
+
+@transaction.atomic
+def account_mark_customer(*, account: Account, user=None, reason: str) -> bool:
+    """The account bought (a deal was won): a prospect or churned account becomes a customer;
+    a customer stays one. Returns whether the stage changed (one guarded UPDATE, so two wins
+    at once change it once)."""
+    changed = Account.objects.filter(
+        pk=account.pk, lifecycle_stage__in=BECOMES_CUSTOMER_ON_PURCHASE
+    ).update(lifecycle_stage=LifecycleStage.CUSTOMER, updated_at=timezone.now())
+    if not changed:
+        return False
+    account.lifecycle_stage = LifecycleStage.CUSTOMER
+    activity_log(
+        subject=account, kind=ActivityKind.SYSTEM, summary=f"Now a customer: {reason}", actor=user
+    )
+    return True
 
 
 @transaction.atomic

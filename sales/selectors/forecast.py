@@ -91,14 +91,14 @@ def _as_date(value) -> date:
 
 
 def forecast_reps(user) -> list[User]:
-    """Whose numbers ``user`` may read: every rep for admins, their teams for managers, else
-    themselves."""
-    people = User.objects.filter(is_active=True)
+    """Whose numbers ``user`` may read: every sales rep for admins, the sales reps of their
+    teams for managers (a team's support agents sell nothing), else themselves."""
+    reps = User.objects.filter(is_active=True, groups__name=Role.SALES_REP).distinct()
     if user.is_admin_role:
-        return list(people.filter(groups__name=Role.SALES_REP).distinct().order_by("username"))
+        return list(reps.order_by("username"))
     if user.is_manager:
         return list(
-            people.filter(pk__in=user.managed_user_ids).exclude(pk=user.pk).order_by("username")
+            reps.filter(pk__in=user.managed_user_ids).exclude(pk=user.pk).order_by("username")
         )
     return [user]
 
@@ -155,23 +155,47 @@ def sales_forecast(
         c.best_case += row["best_case"]
         c.pipeline += row["pipeline"]
         c.weighted += Decimal(row["weighted"]).quantize(Decimal("0.01"))
-    quotas = (
-        quota_list(user=user)
-        .filter(owner_id__in=ids, period_start__year=year)
-        .values("owner_id", "period_kind", "period_start")
-        .annotate(total=Sum("amount"))
-    )
-    for row in quotas:
-        if row["period_kind"] == PeriodKind.QUARTER and granularity == PeriodKind.MONTH:
-            # A quarter's quota spreads evenly over its months.
-            first = row["period_start"]
-            for i in range(3):
-                month = date(first.year, first.month + i, 1)
-                cell(row["owner_id"], month).quota += (row["total"] / 3).quantize(Decimal("0.01"))
-        else:
-            cell(row["owner_id"], period_of(row["period_start"], granularity)).quota += row["total"]
+    for (rep_id, period), amount in _quotas(user=user, ids=ids, year=year, by=granularity):
+        cell(rep_id, period).quota += amount
     # The team's line: the sum over its reps, per period.
     for (rep_id, period), c in list(cells.items()):
         if rep_id is not None:
             cell(None, period).add(c)
     return Forecast(periods=periods, granularity=granularity, reps=reps, cells=cells)
+
+
+def _quotas(*, user, ids, year: int, by: str):
+    """(rep id, period start) → quota for each period of ``year`` in the ``by`` granularity.
+
+    A rep may have monthly quotas, quarterly ones, or both; the two kinds state one target
+    twice, never two targets to add up. A period reads its own kind first: a month its monthly
+    quota, else a third of its quarter's; a quarter its quarterly quota, else the sum of its
+    months' quotas."""
+    monthly: dict[tuple[int, date], Decimal] = {}
+    quarterly: dict[tuple[int, date], Decimal] = {}
+    rows = (
+        quota_list(user=user)
+        .filter(owner_id__in=ids, period_start__year=year)
+        .values_list("owner_id", "period_kind", "period_start", "amount")
+        .order_by()
+    )
+    for owner_id, kind, start, amount in rows:
+        if kind == PeriodKind.QUARTER:
+            quarterly[(owner_id, period_of(start, PeriodKind.QUARTER))] = amount
+        else:
+            monthly[(owner_id, period_of(start, PeriodKind.MONTH))] = amount
+    out: dict[tuple[int, date], Decimal] = {}
+    if by == PeriodKind.QUARTER:
+        out.update(quarterly)
+        for (owner_id, month), amount in monthly.items():
+            key = (owner_id, period_of(month, PeriodKind.QUARTER))
+            if key not in quarterly:
+                out[key] = out.get(key, ZERO) + amount
+        return out.items()
+    out.update(monthly)
+    for (owner_id, first), amount in quarterly.items():
+        for i in range(3):
+            key = (owner_id, date(first.year, first.month + i, 1))
+            if key not in monthly:
+                out[key] = (amount / 3).quantize(Decimal("0.01"))
+    return out.items()

@@ -12,6 +12,7 @@ from django.utils import timezone
 from crm import webhooks
 from crm.choices import ActivityKind
 from crm.db import lock_rows
+from crm.services.customers import account_mark_customer
 from crm.services.timeline import activity_log
 from crm.services.trash import trash_delete
 from sales.choices import Billing, ForecastCategory, LostReason, StageKind
@@ -211,6 +212,9 @@ def _close(opportunity: Opportunity, stage: Stage, user, now) -> None:
     opportunity.forecast_category = ForecastCategory.CLOSED
     opportunity.stage_entered_at = now
     opportunity.closed_at = now
+    # The close date says when the deal closed, as in Salesforce and HubSpot: a deal won today
+    # but expected next quarter would count in the wrong period everywhere that reads it.
+    opportunity.expected_close_date = timezone.localdate(now)
 
 
 @transaction.atomic
@@ -236,9 +240,13 @@ def opportunity_close_won(*, opportunity: Opportunity, user, stage: Stage | None
             "forecast_category",
             "stage_entered_at",
             "closed_at",
+            "expected_close_date",
             "lost_reason",
             "updated_at",
         ]
+    )
+    account_mark_customer(
+        account=opportunity.account, user=user, reason=f"deal won ({opportunity.name})"
     )
     order = order_record_for_opportunity(opportunity=opportunity, user=user)
     activity_log(
@@ -297,6 +305,7 @@ def opportunity_close_lost(
             "forecast_category",
             "stage_entered_at",
             "closed_at",
+            "expected_close_date",
             "lost_reason",
             "lost_note",
             "updated_at",
