@@ -66,21 +66,32 @@ def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
 
 
 def ab_significance(results: list[dict], metric: str = "clicked") -> Significance | None:
-    """Compare the best two variants on ``metric``'s rate (clicks by default)."""
+    """Compare the best two variants on ``metric``'s rate (clicks by default); None (nothing to
+    claim) with fewer than two variants, before both have delivered emails, or when their rates
+    are tied (there is no best)."""
     ranked = sorted(results, key=lambda r: (-r[f"{metric}_rate"], r["label"]))
     if len(ranked) < 2:
         return None
     a, b = ranked[0], ranked[1]
+    if not a["delivered"] or not b["delivered"] or a[f"{metric}_rate"] == b[f"{metric}_rate"]:
+        return None
     z, p = two_proportion_z(a[metric], a["delivered"], b[metric], b["delivered"])
     return Significance(metric=metric, best=a["label"], runner_up=b["label"], z=z, p_value=p)
 
 
+def _standing(row: dict) -> tuple[float, float]:
+    return (row["clicked_rate"], row["opened_rate"])
+
+
 def best_variant_id(results: list[dict]) -> int | None:
-    """Most clicks per delivered email; ties go to opens, then to the earlier label."""
-    if not results:
+    """Most clicks per delivered email, ties going to opens; None when nothing was delivered or
+    the best two are level on both (a tie is no winner, not a win for the earlier label)."""
+    if not any(r["delivered"] for r in results):
         return None
-    best = min(results, key=lambda r: (-r["clicked_rate"], -r["opened_rate"], r["label"]))
-    return best["variant_id"]
+    ranked = sorted(results, key=lambda r: (-r["clicked_rate"], -r["opened_rate"], r["label"]))
+    if len(ranked) > 1 and _standing(ranked[0]) == _standing(ranked[1]):
+        return None
+    return ranked[0]["variant_id"]
 
 
 #: What the campaign's page and the lists of campaigns show of its relations.
@@ -150,6 +161,17 @@ def compare_variants(results: list[dict], metric: str = "clicked") -> Verdict | 
     if len(results) < 2:
         return None
     significance = ab_significance(results, metric)
+    if significance is None:
+        for row in results:
+            row["p_value"] = None
+        ranked = sorted(results, key=lambda r: (-r[f"{metric}_rate"], r["label"]))
+        if not ranked[0]["delivered"] or not ranked[1]["delivered"]:
+            return Verdict("Nothing to compare until emails of every variant are delivered.", False)
+        return Verdict(
+            f"No variant is ahead: {ranked[0]['label']} and {ranked[1]['label']} are level at "
+            f"{ranked[0][f'{metric}_rate']:.1%} of delivered emails {metric}.",
+            False,
+        )
     by_label = {r["label"]: r for r in results}
     leader = by_label[significance.best]
     for row in results:
@@ -161,8 +183,6 @@ def compare_variants(results: list[dict], metric: str = "clicked") -> Verdict | 
             )[1]
         )
     runner = by_label[significance.runner_up]
-    if not leader["delivered"] or not runner["delivered"]:
-        return Verdict("Nothing to compare until emails of every variant are delivered.", False)
     rates = (
         f"{leader[f'{metric}_rate']:.1%} of delivered emails {metric} against "
         f"{runner[f'{metric}_rate']:.1%} for {runner['label']}"

@@ -61,6 +61,9 @@ def sequence_step_pick_winner(*, step_id: int, now=None) -> bool:
     if len(results) < 2:
         return False
     winner = best_variant_id(results)
+    if winner is None:
+        # A tie (or nothing delivered) is no winner: the step keeps splitting leads evenly.
+        return False
     with transaction.atomic():
         if not SequenceStep.objects.filter(pk=step.pk, winner_variant__isnull=True).update(
             winner_variant_id=winner, winner_picked_at=now

@@ -652,8 +652,11 @@ def suppressions_add(*, events: list[dict]) -> int:
 
 
 def email_campaign_pick_winner(*, campaign_id: int, now=None) -> bool:
-    """Once the test has run ``winner_after_hours``, pick the best variant (one conditional
-    UPDATE, so only one run ever picks) and give it to every recipient still waiting."""
+    """Once the test has run ``winner_after_hours``, decide it (one conditional UPDATE, so only
+    one run ever decides): the best variant wins and goes to every recipient still waiting. A
+    test without a best (a tie, or nothing delivered) has no winner; the rest get the first
+    variant, the default, as HubSpot does with an inconclusive test, rather than waiting on a
+    tie that may never break. ``winner_picked_at`` says when it was decided either way."""
 
     now = now or timezone.now()
     campaign = EmailCampaign.objects.filter(pk=campaign_id).first()
@@ -661,24 +664,30 @@ def email_campaign_pick_winner(*, campaign_id: int, now=None) -> bool:
         campaign is None
         or campaign.status != EmailCampaignStatus.SENDING
         or campaign.winner_after_hours is None
-        or campaign.winner_variant_id is not None
+        or campaign.winner_picked_at is not None
         or campaign.started_at is None
         or campaign.started_at + timedelta(hours=campaign.winner_after_hours) > now
     ):
         return False
     winner = best_variant_id(variant_results(campaign))
-    if winner is None:
+    rest = winner or campaign.variants.order_by("label").values_list("pk", flat=True).first()
+    if rest is None:
         return False
     with transaction.atomic():
-        if not EmailCampaign.objects.filter(pk=campaign.pk, winner_variant__isnull=True).update(
+        if not EmailCampaign.objects.filter(pk=campaign.pk, winner_picked_at__isnull=True).update(
             winner_variant_id=winner, winner_picked_at=now
         ):
             return False
         CampaignRecipient.objects.filter(
             campaign=campaign, status=RecipientStatus.PENDING, variant__isnull=True
-        ).update(variant_id=winner)
-        label = EmailVariant.objects.get(pk=winner).label
-        system_event(subject=campaign, summary=f"Variant {label} won; the rest get it")
+        ).update(variant_id=rest)
+        label = EmailVariant.objects.get(pk=rest).label
+        summary = (
+            f"Variant {label} won; the rest get it"
+            if winner
+            else f"No variant won (a tie); the rest get variant {label}, the default"
+        )
+        system_event(subject=campaign, summary=summary)
     return True
 
 
@@ -688,6 +697,6 @@ def email_campaigns_pick_winners(*, now=None) -> int:
     ids = EmailCampaign.objects.filter(
         status=EmailCampaignStatus.SENDING,
         winner_after_hours__isnull=False,
-        winner_variant__isnull=True,
+        winner_picked_at__isnull=True,
     ).values_list("pk", flat=True)
     return sum(email_campaign_pick_winner(campaign_id=pk, now=now) for pk in list(ids))
