@@ -5,5 +5,6 @@ from django.templatetags.static import static
 
 
 def favicon(request):
-    """Browsers ask every site for /favicon.ico; ours is an SVG among the static files."""
-    return HttpResponsePermanentRedirect(static("crm/favicon.svg"))
+    """Browsers ask every site for /favicon.ico (pages link the SVG and a 32 px PNG; this is for
+    those that ask anyway): the icon among the static files."""
+    return HttpResponsePermanentRedirect(static("crm/favicon.ico"))

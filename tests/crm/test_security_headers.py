@@ -141,7 +141,7 @@ def test_the_web_form_may_be_framed_only_by_the_configured_sites():
 def test_static_files_are_not_sniffed_and_stay_same_origin(client):
     response = client.get("/favicon.ico")
     assert response.status_code == 301
-    assert response["Location"].endswith("crm/favicon.svg")
+    assert response["Location"].endswith("crm/favicon.ico")
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Cross-Origin-Resource-Policy"] == "same-origin"
 
