@@ -6,6 +6,7 @@ from django.contrib.contenttypes.fields import GenericRelation
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django_countries.fields import CountryField
 
@@ -119,13 +120,34 @@ class Campaign(models.Model):
         return self.consent_text.strip() or DEFAULT_CONSENT_WORDING
 
 
+def _manages_only(user) -> bool:
+    return bool(
+        getattr(user, "is_authenticated", False)
+        and user.has_any_role
+        and user.is_manager
+        and not user.is_admin_role
+    )
+
+
+def _unassigned_for(user) -> Q:
+    """The leads without an owner a manager works through (the "Unassigned leads" queue): those
+    the assignment rules routed to a team they manage whose round-robin had nobody, and those no
+    rule routed to any team."""
+    return Q(owner__isnull=True) & (
+        Q(team__isnull=True) | Q(team_id__in=Team.objects.filter(managers=user).values("pk"))
+    )
+
+
 class LeadQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Reps see their own leads, managers their teams', admins all; agents none."""
+        """Reps see their own leads, managers their teams' and the unassigned ones (below),
+        admins all; agents none."""
+        if _manages_only(user):
+            return self.filter(Q(owner_id__in=user.managed_user_ids) | _unassigned_for(user))
         return owner_scope(self, user)
 
     def changeable_by(self, user):
-        return owner_scope(self, user)
+        return self.visible_to(user)
 
     def open(self):
         return self.exclude(status__in=[LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED])

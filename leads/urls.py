@@ -10,6 +10,7 @@ urlpatterns = [
     path("leads/new/", leads.LeadFormView.as_view(), name="lead_create"),
     path("leads/bulk/", leads.lead_bulk, name="lead_bulk"),
     path("leads/duplicates/", leads.DuplicateListView.as_view(), name="duplicate_list"),
+    path("leads/unassigned/", leads.UnassignedLeadListView.as_view(), name="unassigned_leads"),
     path("leads/<int:pk>/", leads.LeadDetailView.as_view(), name="lead_detail"),
     path("leads/<int:pk>/edit/", leads.LeadFormView.as_view(), name="lead_edit"),
     path("leads/<int:pk>/delete/", leads.LeadDeleteView.as_view(), name="lead_delete"),

@@ -99,6 +99,7 @@ def pages_for(username: str) -> list[tuple[str, str]]:
             ("Retention dashboard", reverse("analytics:retention")),
             ("CLV", reverse("analytics:clv")),
             ("Lead import", reverse("leads:import_start")),
+            ("Unassigned leads", reverse("leads:unassigned_leads")),
             ("Email campaigns", reverse("leads:email_campaign_list")),
             ("New email campaign", reverse("leads:email_campaign_create")),
         ]

@@ -1,4 +1,6 @@
-"""Routing new leads: assignment rules pick a team, then the team's reps take turns.
+"""Routing new leads: assignment rules pick a team, then the team's reps take turns. A team
+with no active rep gives its leads to its manager (the first active one) instead; a team with
+neither leaves them unassigned, in its managers' "Unassigned leads" queue.
 
 The turn is kept in one ``AssignmentCursor`` row per team, locked (``select_for_update``) while
 the next rep is chosen, so concurrent captures queue up and every rep gets leads in order.
@@ -63,3 +65,18 @@ def reps_in_turn(*, team: Team, count: int = 1) -> list[int]:
     cursor.last_user_id = picked[-1]
     cursor.save(update_fields=["last_user"])
     return picked
+
+
+def fallback_owner_id(*, team: Team) -> int | None:
+    """Who takes a team's leads while it has no active rep: its first active manager."""
+    return team.managers.filter(is_active=True).order_by("id").values_list("id", flat=True).first()
+
+
+def owners_in_turn(*, team: Team, count: int = 1) -> list[int]:
+    """The owners of the next ``count`` leads routed to ``team``: its reps in turn, else its
+    fallback owner for each; empty when the team has neither."""
+    picked = reps_in_turn(team=team, count=count)
+    if picked or count < 1:
+        return picked
+    fallback = fallback_owner_id(team=team)
+    return [fallback] * count if fallback is not None else []

@@ -627,7 +627,7 @@ def _insert_leads(leads: list[Lead], now) -> None:
 
 def _assign(leads: list[Lead], job: ImportJob, lookups: Lookups) -> None:
     """Leads without an owner go to a team by the assignment rules, then round-robin (one lock
-    per team per chunk)."""
+    per team per chunk; the team's manager when it has no rep)."""
     by_team: dict = {}
     for lead in leads:
         if lead.owner_id:
@@ -638,7 +638,7 @@ def _assign(leads: list[Lead], job: ImportJob, lookups: Lookups) -> None:
             by_team.setdefault(team, []).append(lead)
     for team, members in by_team.items():
         for lead, rep_id in zip(
-            members, assignment.reps_in_turn(team=team, count=len(members)), strict=False
+            members, assignment.owners_in_turn(team=team, count=len(members)), strict=False
         ):
             lead.owner_id = rep_id
 

@@ -104,14 +104,14 @@ class DuplicateLeadError(ValidationError):
 
 
 def _assign(lead: Lead, *, user) -> None:
-    """Owner: as given, else by assignment rules (team then round-robin), else the creator if
-    they sell."""
+    """Owner: as given, else by assignment rules (team then round-robin, or the team's manager
+    when it has no rep), else the creator if they sell."""
     if lead.owner_id:
         return
     team = assignment.team_for(lead=lead, rules=assignment.active_rules())
     if team is not None:
         lead.team = team
-        picked = assignment.reps_in_turn(team=team)
+        picked = assignment.owners_in_turn(team=team)
         if picked:
             lead.owner_id = picked[0]
             return

@@ -100,6 +100,22 @@ class DuplicateListView(LeadListView):
         )
 
 
+class UnassignedLeadListView(LeadListView):
+    """Leads no one owns yet (no assignment rule matched, or the team had nobody to take them),
+    for managers to hand out: their teams' and those routed to no team; admins see all."""
+
+    title = "Unassigned leads"
+    create_url_name = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not may_manage(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def base_queryset(self):
+        return super().base_queryset().filter(owner__isnull=True)
+
+
 #: The lead page joins what it shows; create/edit/delete and the actions join nothing.
 lead_page_get = partial(selectors.lead_get, related=selectors.LEAD_PAGE_RELATIONS)
 lead_bare_get = partial(selectors.lead_get, related=())
