@@ -42,7 +42,6 @@
     var button = e.target.closest && e.target.closest("[data-theme-choice]");
     if (!button) return;
     e.preventDefault();
-    e.stopPropagation();  // keeps the user menu open, so the change is seen
     choose(button.getAttribute("data-theme-choice"));
   });
 })();
