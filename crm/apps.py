@@ -151,6 +151,7 @@ class CrmConfig(AppConfig):
                 template="crm/_home_recent.html",
                 context=recent_activity_widget,
                 order=900,
+                aside=True,
             )
         )
         self._register_segments()

@@ -122,7 +122,7 @@ class PanelRegistry:
 class HomeWidget:
     """A block on the home page; ``context(request)`` returns its context or None to hide it.
     For users holding one of ``focus`` roles it leads the page (what that role works on first);
-    for the others it sits in the side column."""
+    for the others it follows those. An ``aside`` block (recent activity) has the side column."""
 
     title: str
     template: str
@@ -130,6 +130,7 @@ class HomeWidget:
     order: int = 100
     focus: frozenset[str] = frozenset()
     url_name: str = ""  # the page the block's title links to ("see all")
+    aside: bool = False
 
 
 @dataclass

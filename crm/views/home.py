@@ -16,15 +16,20 @@ HOME_LIST_LENGTH = 15
 def home(request):
     """The user's day, role first: the blocks of what the user's roles work on (a rep's tasks,
     deals and leads, an agent's queue, a manager's team figures, an admin's operations) lead the
-    page; the others and the recent activity follow in the side column."""
+    page, the role's other blocks follow; recent activity has the side column."""
     roles = request.user.role_names
-    focus, side = [], []
+    focus, other, aside = [], [], []
     for widget in registry.home_widgets.widgets:
         widget_context = widget.context(request)
         if widget_context is None:
             continue
-        (focus if widget.focus & roles else side).append((widget, widget_context))
-    return render(request, "crm/home.html", {"focus_widgets": focus, "side_widgets": side})
+        column = aside if widget.aside else focus if widget.focus & roles else other
+        column.append((widget, widget_context))
+    return render(
+        request,
+        "crm/home.html",
+        {"focus_widgets": focus, "other_widgets": other, "aside_widgets": aside},
+    )
 
 
 def tasks_widget(request):

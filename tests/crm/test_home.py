@@ -25,7 +25,7 @@ def _titles(response, column):
 
 
 def _widget(response, title):
-    for column in ("focus_widgets", "side_widgets"):
+    for column in ("focus_widgets", "other_widgets", "aside_widgets"):
         for widget, context in response.context[column]:
             if widget.title == title:
                 return context
@@ -49,8 +49,8 @@ def test_a_rep_sees_tasks_deals_and_leads_first(
     with django_assert_max_num_queries(HOME_QUERIES):
         response = rep_client.get(reverse("home"))
     assert _titles(response, "focus_widgets") == ["My tasks today", "My pipeline", "Open leads"]
-    assert "Recent activity" in _titles(response, "side_widgets")
-    assert "My queue" not in _titles(response, "focus_widgets") + _titles(response, "side_widgets")
+    assert _titles(response, "aside_widgets") == ["Recent activity"]
+    assert "My queue" not in _titles(response, "focus_widgets") + _titles(response, "other_widgets")
     assert len(_widget(response, "My tasks today")["overdue"]) == 3
     assert _widget(response, "Open leads")["total"] == 3
 
@@ -71,7 +71,7 @@ def test_an_agent_sees_their_queue_first(agent_client, rep, agent, django_assert
     assert _titles(response, "focus_widgets") == ["My queue"]
     queue = _widget(response, "My queue")
     assert queue["totals"]["total"] == 3 and len(queue["following"]) == 3
-    shown = _titles(response, "side_widgets")
+    shown = _titles(response, "other_widgets")
     assert "My tasks today" in shown and "My pipeline" not in shown and "Open leads" not in shown
     assert 'href="/opportunities/"' not in response.content.decode()
 
@@ -97,6 +97,7 @@ def test_a_manager_sees_team_figures_from_the_snapshots_first(
     with django_assert_max_num_queries(HOME_QUERIES):
         response = manager_client.get(reverse("home"))
     assert _titles(response, "focus_widgets") == ["Team figures"]
+    assert _titles(response, "other_widgets")[:2] == ["My tasks today", "My queue"]
     figures = _widget(response, "Team figures")
     assert figures["pipeline"]["amount"] == 12000 and figures["pipeline"]["slipped"] == 4
     assert figures["tickets"]["open"] == 5 and figures["tickets"]["pending"] == 5
