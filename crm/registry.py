@@ -216,8 +216,10 @@ class NavigationRegistry:
         self._new: list[NewRecordItem] = []
 
     def register(
-        self, label: str, url_name: str, *, group: str, order: int = 100, roles=None
+        self, label: str, url_name: str, *, group: str = "", order: int = 100, roles=None
     ) -> None:
+        """Adds an entry to the menu ``group`` (a ``NAV_GROUPS`` key; without one it lands in
+        "More", which the navigation tests refuse)."""
         self._items.append(
             NavItem(label, url_name, group, order, frozenset(roles) if roles else None)
         )

@@ -34,6 +34,13 @@ class RetentionConfig(AppConfig):
         registry.navigation.register(
             "Renewals", "retention:renewals", group="sell", order=20, roles=revenue_roles
         )
+        registry.navigation.register_new(
+            "Subscription",
+            "retention:subscription_create",
+            list_url_name="retention:subscription_list",
+            order=50,
+            roles=revenue_roles,
+        )
         registry.navigation.register("At risk", "retention:at_risk", group="insights", order=30)
         registry.timeline.register(Subscription)
         from crm.services.history import restorer

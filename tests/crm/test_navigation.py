@@ -146,7 +146,7 @@ def test_the_current_page_marks_its_menu_and_entry(rep_client):
 def test_new_record_offers_what_the_role_may_create(client, rep, agent):
     client.force_login(rep)
     offered = [link["label"] for link in client.get(reverse("home")).context["nav_new"]]
-    assert offered == ["Lead", "Deal", "Account", "Contact", "Segment"]
+    assert offered == ["Lead", "Deal", "Account", "Contact", "Subscription", "Segment"]
     client.force_login(agent)
     agent_offers = client.get(reverse("home")).context["nav_new"]
     assert [link["label"] for link in agent_offers] == ["Ticket", "Segment"]
