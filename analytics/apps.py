@@ -12,7 +12,23 @@ class AnalyticsConfig(AppConfig):
         from crm import registry
 
         registry.navigation.register(
-            "Dashboards", "analytics:index", order=90, roles=(Role.MANAGER, Role.ADMIN)
+            "Dashboards",
+            "analytics:index",
+            group="insights",
+            order=1,
+            roles=(Role.MANAGER, Role.ADMIN),
+        )
+        from analytics.widgets import team_figures
+
+        registry.home_widgets.register(
+            registry.HomeWidget(
+                title="Team figures",
+                template="analytics/_home_team.html",
+                context=team_figures,
+                order=8,
+                focus=frozenset({Role.MANAGER}),
+                url_name="analytics:index",
+            )
         )
         _register_seed_step()
         # The CLV refit, snapshots and rollups are claimed with a lease (analytics/services.py):

@@ -33,24 +33,31 @@ class CrmConfig(AppConfig):
             ),
         )
         registry.navigation.register(
-            "People", "people_list", order=95, roles=[Role.ADMIN], menu="Admin"
+            "People", "people_list", group="admin", order=95, roles=[Role.ADMIN]
         )
         registry.navigation.register(
-            "Audit", "audit_list", order=96, roles=[Role.ADMIN], menu="Admin"
+            "Audit", "audit_list", group="admin", order=96, roles=[Role.ADMIN]
         )
         from crm.history import connect_task_sources
 
         connect_task_sources()
         from crm.models import Account, Contact
 
-        registry.navigation.register("Accounts", "account_list", order=10)
-        registry.navigation.register("Contacts", "contact_list", order=20)
-        registry.navigation.register("Tasks", "task_list", order=90)
+        registry.navigation.register("Accounts", "account_list", group="customers", order=10)
+        sellers = (Role.SALES_REP, Role.MANAGER, Role.ADMIN)
+        registry.navigation.register_new(
+            "Account", "account_create", list_url_name="account_list", order=20, roles=sellers
+        )
+        registry.navigation.register_new(
+            "Contact", "contact_create", list_url_name="contact_list", order=30, roles=sellers
+        )
+        registry.navigation.register("Contacts", "contact_list", group="customers", order=20)
+        registry.navigation.register("Tasks", "task_list", group="customers", order=25)
         registry.navigation.register(
-            "Webhooks", "webhook_list", order=97, roles=[Role.ADMIN], menu="Admin"
+            "Webhooks", "webhook_list", group="admin", order=97, roles=[Role.ADMIN]
         )
         registry.navigation.register(
-            "Background work", "work_problems", order=98, roles=[Role.ADMIN], menu="Admin"
+            "Background work", "work_problems", group="admin", order=98, roles=[Role.ADMIN]
         )
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
@@ -64,7 +71,7 @@ class CrmConfig(AppConfig):
             Contact, label="Contact", may_delete=lambda u, o: owner_in_scope(u, o.owner_id)
         )
         registry.navigation.register(
-            "Trash", "trash_list", order=99, roles=[Role.ADMIN], menu="Admin"
+            "Trash", "trash_list", group="admin", order=99, roles=[Role.ADMIN]
         )
         from crm.forms import AccountForm, ContactForm
         from crm.services import customers
@@ -81,7 +88,7 @@ class CrmConfig(AppConfig):
             restorable=ContactForm.Meta.fields,
         )
         registry.navigation.register(
-            "Field history", "history_changes", order=96, roles=[Role.ADMIN], menu="Admin"
+            "Field history", "history_changes", group="admin", order=96, roles=[Role.ADMIN]
         )
         registry.search.register(
             Account,
@@ -116,12 +123,35 @@ class CrmConfig(AppConfig):
             retry="crm.webhooks.delivery.webhook_retry",
         )
         self._register_webhook_events()
+        from crm.views.home import recent_activity_widget, tasks_widget
+
         registry.home_widgets.register(
             registry.HomeWidget(
-                title="Background work",
+                title="Operations",
                 template="crm/_home_work.html",
                 context=_work_widget,
-                order=200,
+                order=5,
+                focus=frozenset({Role.ADMIN}),
+                url_name="work_problems",
+            )
+        )
+        registry.home_widgets.register(
+            registry.HomeWidget(
+                title="My tasks today",
+                template="crm/_home_tasks.html",
+                context=tasks_widget,
+                order=10,
+                focus=frozenset({Role.SALES_REP}),
+                url_name="task_list",
+            )
+        )
+        registry.home_widgets.register(
+            registry.HomeWidget(
+                title="Recent activity",
+                template="crm/_home_recent.html",
+                context=recent_activity_widget,
+                order=900,
+                aside=True,
             )
         )
         self._register_segments()
@@ -203,7 +233,10 @@ class CrmConfig(AppConfig):
         from crm.segments import criteria
 
         criteria.register()
-        registry.navigation.register("Segments", "segment_list", order=30)
+        registry.navigation.register("Segments", "segment_list", group="marketing", order=50)
+        registry.navigation.register_new(
+            "Segment", "segment_create", list_url_name="segment_list", order=80
+        )
         # The demo data's steps are named by path: seed code is imported only by seed_demo.
         registry.seed_steps.register("crm", "crm.seeding.core.seed_core", order=0)
         registry.seed_steps.register("segments", "crm.segments.seed.seed", order=90)

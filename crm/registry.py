@@ -2,6 +2,8 @@
 
 - ``search``: models that global search looks through, each scoped by ``visible_to(user)``.
 - ``detail_panels``: extra panels on account and contact pages (open deals, tickets, health…).
+- ``navigation``: the top navigation's entries, each in a menu named for a job (``NAV_GROUPS``),
+  and the kinds of record the "new record" shortcut offers.
 - ``home_widgets``: blocks on the role-aware home page.
 - ``seed_steps``: the demo-data steps ``seed_demo`` runs, registered by dotted path so the seed
   code (``crm.seeding`` and each app's ``seed`` module) is imported only when seeding.
@@ -118,12 +120,17 @@ class PanelRegistry:
 
 @dataclass(frozen=True)
 class HomeWidget:
-    """A block on the home page; ``context(request)`` returns its context or None to hide it."""
+    """A block on the home page; ``context(request)`` returns its context or None to hide it.
+    For users holding one of ``focus`` roles it leads the page (what that role works on first);
+    for the others it follows those. An ``aside`` block (recent activity) has the side column."""
 
     title: str
     template: str
     context: Callable
     order: int = 100
+    focus: frozenset[str] = frozenset()
+    url_name: str = ""  # the page the block's title links to ("see all")
+    aside: bool = False
 
 
 @dataclass
@@ -157,31 +164,98 @@ timeline = TimelineRegistry()
 
 
 @dataclass(frozen=True)
+class NavGroup:
+    """A menu of the top navigation, named for a job (selling, support...)."""
+
+    key: str
+    label: str
+
+
+#: The navigation's menus, in the order they appear. Every entry belongs to one of them.
+NAV_GROUPS = (
+    NavGroup("sell", "Sell"),
+    NavGroup("support", "Support"),
+    NavGroup("customers", "Customers"),
+    NavGroup("marketing", "Marketing"),
+    NavGroup("insights", "Insights"),
+    NavGroup("admin", "Admin"),
+)
+#: Where an entry registered without a known group lands, so it stays reachable; the
+#: navigation tests fail while any entry sits there.
+NAV_FALLBACK_GROUP = NavGroup("more", "More")
+
+
+@dataclass(frozen=True)
 class NavItem:
-    """A link in the top navigation, shown to users holding one of ``roles`` (None: any role);
-    with a ``menu``, inside that drop-down (e.g. "Admin") rather than on the bar itself."""
+    """A link in the top navigation, inside the menu ``group`` (a ``NAV_GROUPS`` key), shown to
+    users holding one of ``roles`` (None: any role)."""
 
     label: str
     url_name: str
+    group: str
     order: int = 100
     roles: frozenset[str] | None = None
-    menu: str = ""
+
+
+@dataclass(frozen=True)
+class NewRecordItem:
+    """A kind of record a user may create from anywhere (the "n" shortcut and its chooser):
+    ``url_name`` opens the empty form; on the page of ``list_url_name`` (or below it) "n" opens
+    that form directly."""
+
+    label: str
+    url_name: str
+    list_url_name: str
+    order: int = 100
+    roles: frozenset[str] | None = None
 
 
 class NavigationRegistry:
     def __init__(self):
         self._items: list[NavItem] = []
+        self._new: list[NewRecordItem] = []
 
-    def register(self, label: str, url_name: str, *, order: int = 100, roles=None, menu=""):
+    def register(
+        self, label: str, url_name: str, *, group: str = "", order: int = 100, roles=None
+    ) -> None:
+        """Adds an entry to the menu ``group`` (a ``NAV_GROUPS`` key; without one it lands in
+        "More", which the navigation tests refuse)."""
         self._items.append(
-            NavItem(label, url_name, order, frozenset(roles) if roles else None, menu)
+            NavItem(label, url_name, group, order, frozenset(roles) if roles else None)
         )
         self._items.sort(key=lambda item: item.order)
+
+    def register_new(
+        self, label: str, url_name: str, *, list_url_name: str, order: int = 100, roles=None
+    ) -> None:
+        self._new.append(
+            NewRecordItem(
+                label, url_name, list_url_name, order, frozenset(roles) if roles else None
+            )
+        )
+        self._new.sort(key=lambda item: item.order)
+
+    def items(self) -> list[NavItem]:
+        return list(self._items)
 
     def for_user(self, user) -> list[NavItem]:
         if not user.has_any_role:
             return []
         return [i for i in self._items if i.roles is None or user.role_names & i.roles]
+
+    def groups_for(self, user) -> list[tuple[NavGroup, list[NavItem]]]:
+        """The user's menus in ``NAV_GROUPS`` order, each with its entries; empty ones left out."""
+        by_key: dict[str, list[NavItem]] = {}
+        for item in self.for_user(user):
+            by_key.setdefault(item.group, []).append(item)
+        known = [(group, by_key.pop(group.key)) for group in NAV_GROUPS if group.key in by_key]
+        stray = [item for items in by_key.values() for item in items]
+        return known + ([(NAV_FALLBACK_GROUP, stray)] if stray else [])
+
+    def new_for(self, user) -> list[NewRecordItem]:
+        if not user.has_any_role:
+            return []
+        return [i for i in self._new if i.roles is None or user.role_names & i.roles]
 
 
 navigation = NavigationRegistry()

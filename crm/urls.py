@@ -36,6 +36,7 @@ urlpatterns = [
     path("me/tokens/<int:pk>/revoke/", me.api_token_revoke, name="api_token_revoke"),
     path("healthz", health.healthz, name="healthz"),
     path("favicon.ico", assets.favicon, name="favicon"),
+    path("manifest.webmanifest", assets.web_manifest, name="web_manifest"),
     path("search/", search.search, name="search"),
     path("trash/", trash.TrashListView.as_view(), name="trash_list"),
     path("trash/<int:pk>/restore/", trash.trash_restore, name="trash_restore"),

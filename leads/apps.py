@@ -16,9 +16,14 @@ class LeadsConfig(AppConfig):
         privacy.register()
         from crm import registry
         from leads.models import Lead
-        from leads.widgets import overdue_follow_ups
+        from leads.widgets import open_leads, overdue_follow_ups
 
-        registry.navigation.register("Leads", "leads:lead_list", order=5, roles=SELLERS)
+        registry.navigation.register(
+            "Leads", "leads:lead_list", group="sell", order=5, roles=SELLERS
+        )
+        registry.navigation.register_new(
+            "Lead", "leads:lead_create", list_url_name="leads:lead_list", order=10, roles=SELLERS
+        )
         from crm.selectors import consent_panel
 
         registry.detail_panels.register(
@@ -30,15 +35,22 @@ class LeadsConfig(AppConfig):
                 order=90,
             ),
         )
-        registry.navigation.register("Sequences", "leads:sequence_list", order=60, roles=SELLERS)
+        registry.navigation.register(
+            "Sequences", "leads:sequence_list", group="marketing", order=60, roles=SELLERS
+        )
         registry.navigation.register(
             "Email campaigns",
             "leads:email_campaign_list",
+            group="marketing",
             order=65,
             roles=(Role.MANAGER, Role.ADMIN),
         )
         registry.navigation.register(
-            "Import leads", "leads:import_start", order=70, roles=(Role.MANAGER, Role.ADMIN)
+            "Import leads",
+            "leads:import_start",
+            group="marketing",
+            order=80,
+            roles=(Role.MANAGER, Role.ADMIN),
         )
         registry.timeline.register(Lead)
         from crm.visibility import owner_in_scope
@@ -87,6 +99,17 @@ class LeadsConfig(AppConfig):
                 template="leads/_home_followups.html",
                 context=overdue_follow_ups,
                 order=30,
+                focus=frozenset({Role.SALES_REP}),
+            )
+        )
+        registry.home_widgets.register(
+            registry.HomeWidget(
+                title="Open leads",
+                template="leads/_home_open_leads.html",
+                context=open_leads,
+                order=25,
+                focus=frozenset({Role.SALES_REP}),
+                url_name="leads:lead_list",
             )
         )
         _register_seed_step()

@@ -25,12 +25,23 @@ class RetentionConfig(AppConfig):
 
         revenue_roles = (Role.SALES_REP, Role.MANAGER, Role.ADMIN)
         registry.navigation.register(
-            "Subscriptions", "retention:subscription_list", order=60, roles=revenue_roles
+            "Subscriptions",
+            "retention:subscription_list",
+            group="customers",
+            order=40,
+            roles=revenue_roles,
         )
         registry.navigation.register(
-            "Renewals", "retention:renewals", order=61, roles=revenue_roles
+            "Renewals", "retention:renewals", group="sell", order=20, roles=revenue_roles
         )
-        registry.navigation.register("At risk", "retention:at_risk", order=62)
+        registry.navigation.register_new(
+            "Subscription",
+            "retention:subscription_create",
+            list_url_name="retention:subscription_list",
+            order=50,
+            roles=revenue_roles,
+        )
+        registry.navigation.register("At risk", "retention:at_risk", group="insights", order=30)
         registry.timeline.register(Subscription)
         from crm.services.history import restorer
         from retention.services.subscriptions import EDITABLE_FIELDS, subscription_update
@@ -91,9 +102,11 @@ class RetentionConfig(AppConfig):
                 order=35,
             ),
         )
-        registry.navigation.register("Upsell", "retention:upsell", order=63, roles=revenue_roles)
-        registry.navigation.register("NPS", "retention:nps", order=64)
-        registry.navigation.register("Advocacy", "retention:advocacy", order=65)
+        registry.navigation.register(
+            "Upsell", "retention:upsell", group="sell", order=21, roles=revenue_roles
+        )
+        registry.navigation.register("NPS", "retention:nps", group="marketing", order=70)
+        registry.navigation.register("Advocacy", "retention:advocacy", group="marketing", order=71)
         # Durable work (crm/work.py): the sweep wakes a worker for what is due and not held.
         registry.work.register(
             "nps_runs",

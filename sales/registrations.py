@@ -62,7 +62,16 @@ def register_all():
     from leads.campaigns.services.outcomes import won_deals
     from sales.models import OnboardingPlan, Opportunity
 
-    registry.navigation.register("Deals", "sales:opportunity_list", order=40, roles=DEAL_ROLES)
+    registry.navigation.register(
+        "Deals", "sales:opportunity_list", group="sell", order=10, roles=DEAL_ROLES
+    )
+    registry.navigation.register_new(
+        "Deal",
+        "sales:opportunity_create",
+        list_url_name="sales:opportunity_list",
+        order=15,
+        roles=DEAL_ROLES,
+    )
     from crm.permissions import may_delete_deals_and_tickets
     from crm.visibility import changeable
 
@@ -74,12 +83,27 @@ def register_all():
     registry.api.register("opportunities", "sales.api.OpportunityViewSet")
     registry.api.register("products", "sales.api.ProductViewSet")
     registry.api.register("quotes", "sales.api.QuoteViewSet")
-    registry.navigation.register("Board", "sales:board_default", order=41, roles=DEAL_ROLES)
-    registry.navigation.register("Forecast", "sales:forecast", order=42, roles=DEAL_ROLES)
-    registry.navigation.register("Products", "sales:product_list", order=43, roles=DEAL_ROLES)
-    registry.navigation.register("Onboarding", "sales:onboarding_board", order=45)
+    registry.navigation.register(
+        "Board", "sales:board_default", group="sell", order=11, roles=DEAL_ROLES
+    )
+    registry.navigation.register(
+        "Forecast", "sales:forecast", group="insights", order=10, roles=DEAL_ROLES
+    )
+    registry.navigation.register(
+        "Products", "sales:product_list", group="sell", order=13, roles=DEAL_ROLES
+    )
+    registry.navigation.register(
+        "Onboarding", "sales:onboarding_board", group="customers", order=30
+    )
     registry.home_widgets.register(
-        registry.HomeWidget("My pipeline", "sales/_home_pipeline.html", _pipeline_widget, 30)
+        registry.HomeWidget(
+            "My pipeline",
+            "sales/_home_pipeline.html",
+            _pipeline_widget,
+            20,
+            focus=frozenset({Role.SALES_REP}),
+            url_name="sales:opportunity_list",
+        )
     )
     registry.timeline.register(Opportunity)
     from crm.services.history import restorer

@@ -18,13 +18,37 @@ class SupportConfig(AppConfig):
         from crm.models import Account, Contact
         from support import surveys
         from support.models import Ticket
-        from support.registrations import account_panel, contact_panel, describe_ticket
+        from support.registrations import (
+            account_panel,
+            contact_panel,
+            describe_ticket,
+            my_queue_widget,
+        )
         from support.views.public import csat_survey
 
         desk = [Role.SUPPORT_AGENT, Role.MANAGER, Role.ADMIN]
-        registry.navigation.register("My queue", "support:my_queue", order=40, roles=desk)
-        registry.navigation.register("Tickets", "support:ticket_list", order=41)
+        registry.navigation.register(
+            "My queue", "support:my_queue", group="support", order=10, roles=desk
+        )
+        registry.navigation.register("Tickets", "support:ticket_list", group="support", order=20)
+        registry.navigation.register_new(
+            "Ticket",
+            "support:ticket_create",
+            list_url_name="support:ticket_list",
+            order=40,
+            roles=desk,
+        )
         registry.timeline.register(Ticket)
+        registry.home_widgets.register(
+            registry.HomeWidget(
+                title="My queue",
+                template="support/_home_queue.html",
+                context=my_queue_widget,
+                order=15,
+                focus=frozenset({Role.SUPPORT_AGENT}),
+                url_name="support:my_queue",
+            )
+        )
         from crm.permissions import may_delete_deals_and_tickets
         from crm.visibility import changeable
 

@@ -1,6 +1,11 @@
 """What the support desk adds to shared pages (registered in ``apps.py``)."""
 
+from datetime import timedelta
+
 from support.selectors import support_summary
+
+#: "Due soon" on the home page: the SLA target falls within the next hour.
+SOON = timedelta(hours=1)
 
 
 def describe_ticket(ticket) -> str:
@@ -32,3 +37,38 @@ def ticket_restore(*, obj, user, field, value):
     if field == "assignee":
         return tickets.ticket_assign(ticket=obj, assignee=value, user=user)
     return tickets.ticket_change_status(ticket=obj, status=value, user=user)
+
+
+def my_queue_widget(request):
+    """An agent's queue at a glance (home page): how many tickets wait on them, how many are past
+    or near their SLA target, and the next ones to answer; tickets waiting on the customer last."""
+    from django.db.models import Case, Count, F, IntegerField, Q, Value, When
+    from django.utils import timezone
+
+    from crm.permissions import may_work_tickets
+    from support.choices import TicketStatus
+    from support.selectors import ticket_list
+
+    user = request.user
+    if not may_work_tickets(user):
+        return None
+    now = timezone.now()
+    mine = ticket_list(user=user).active().filter(assignee=user)
+    running = Q(sla_paused_at__isnull=True) & ~Q(status=TicketStatus.PENDING)
+    totals = mine.order_by().aggregate(
+        total=Count("id"),
+        breached=Count("id", filter=running & Q(sla_due_at__lt=now)),
+        due_soon=Count("id", filter=running & Q(sla_due_at__gte=now, sla_due_at__lt=now + SOON)),
+        pending=Count("id", filter=Q(status=TicketStatus.PENDING)),
+    )
+    waiting_on_customer = Case(
+        When(status=TicketStatus.PENDING, then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    following = list(
+        mine.select_related("account")
+        .annotate(waiting_on_customer=waiting_on_customer)
+        .order_by("waiting_on_customer", F("sla_due_at").asc(nulls_last=True), "id")[:6]
+    )
+    return {"totals": totals, "following": following, "now": now}

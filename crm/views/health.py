@@ -36,6 +36,12 @@ def healthz(request):
     )
 
 
+def service_states() -> list[tuple[str, dict]]:
+    """The broker's and the background work's state, for the admins' home page (the database
+    answered, or the page would not show)."""
+    return [("Broker", _broker_state()), ("Background work", _background_state())]
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 

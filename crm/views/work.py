@@ -53,8 +53,16 @@ def work_retry(request, kind: str, pk: int):
 
 
 def work_widget(request):
-    """Home page block for admins: how much background work needs a look."""
+    """Home page block for admins: are the database, the broker and the background work well,
+    and how much background work needs a look."""
     if not may_operate(request.user):
         return None
+    from crm.views.health import service_states
+
     counts = [(s["kind"].label, len(s["problems"])) for s in work_sections(limit=PER_KIND)]
-    return {"counts": counts, "total": sum(n for _, n in counts), "limit": PER_KIND}
+    return {
+        "counts": counts,
+        "total": sum(n for _, n in counts),
+        "limit": PER_KIND,
+        "services": service_states(),
+    }

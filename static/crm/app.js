@@ -65,3 +65,88 @@ function initProgress(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { initProgress(document); });
 document.addEventListener("htmx:load", function (e) { initProgress(e.target); });
+
+// Keyboard shortcuts (the "?" dialog lists them): "/" search, "n" new record, "?" help. They
+// wait while the user types in a field, and leave key combinations with Ctrl, Alt or Cmd alone.
+(function () {
+  function typing(el) {
+    if (!el || el === document.body) return false;
+    if (el.isContentEditable) return true;
+    var tag = el.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT";
+  }
+
+  function visible(el) {
+    return Boolean(el && el.getClientRects().length);
+  }
+
+  function showModal(id) {
+    var el = document.getElementById(id);
+    if (!el || !window.bootstrap) return false;
+    window.bootstrap.Modal.getOrCreateInstance(el).show();
+    return true;
+  }
+
+  function focusSearch() {
+    var wide = document.getElementById("nav-search");
+    if (visible(wide)) {
+      wide.focus();
+      wide.select();
+      return true;
+    }
+    var phone = document.getElementById("nav-search-phone");
+    if (!phone || !window.bootstrap) return false;
+    window.bootstrap.Collapse.getOrCreateInstance(phone, {toggle: false}).show();
+    document.getElementById("nav-search-phone-input").focus();
+    return true;
+  }
+
+  function newRecord() {
+    var chooser = document.getElementById("new-record");
+    if (!chooser) return false;
+    var here = chooser.getAttribute("data-new-here");
+    if (here) {
+      window.location.assign(here);
+      return true;
+    }
+    return showModal("new-record");
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+    if (typing(e.target) || document.querySelector(".modal.show")) return;
+    var done = false;
+    if (e.key === "/") done = focusSearch();
+    else if (e.key === "n" || e.key === "N") done = !e.shiftKey && newRecord();
+    else if (e.key === "?") done = showModal("shortcut-help");
+    if (done) e.preventDefault();
+  });
+
+  // The phone's search opens under the bar with the cursor in it.
+  document.addEventListener("shown.bs.collapse", function (e) {
+    if (e.target.id === "nav-search-phone") document.getElementById("nav-search-phone-input").focus();
+  });
+  // The first choice of the "new record" dialog takes the keyboard.
+  document.addEventListener("shown.bs.modal", function (e) {
+    if (e.target.id !== "new-record") return;
+    var first = e.target.querySelector("a");
+    if (first) first.focus();
+  });
+})();
+
+// Wide tables scroll sideways inside their card on a narrow screen instead of widening the page.
+function wrapWideTables(root) {
+  if (!root.querySelectorAll) return;
+  var tables = Array.prototype.slice.call(root.querySelectorAll("main table.table"));
+  if (root.matches && root.matches("main table.table")) tables.push(root);
+  tables.forEach(function (table) {
+    var parent = table.parentElement;
+    if (!parent || parent.closest(".table-responsive") || parent.classList.contains("table-scroll")) return;
+    var wrapper = document.createElement("div");
+    wrapper.className = "table-responsive";
+    parent.insertBefore(wrapper, table);
+    wrapper.appendChild(table);
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { wrapWideTables(document); });
+document.addEventListener("htmx:load", function (e) { wrapWideTables(e.target); });

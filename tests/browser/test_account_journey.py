@@ -4,6 +4,7 @@ import pytest
 
 from crm.choices import Role
 from crm.models import OutboundEmail
+from tests.browser.navigation import user_menu_open
 from tests.factories import UserFactory
 
 pytestmark = [
@@ -50,7 +51,7 @@ def test_forgotten_password_reset_then_change_from_the_settings_page(
     page.wait_for_url(f"{live_server.url}/")
 
     # Change it again from the settings page (the name in the navigation bar)
-    page.click("nav >> text=Riley")
+    user_menu_open(page, "Your settings")
     page.wait_for_selector("h1:has-text('Your settings')")
     assert "Signed in" in page.content()
     page.click("text=Change password")

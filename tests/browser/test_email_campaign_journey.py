@@ -11,6 +11,7 @@ from crm.choices import Role
 from crm.models import OutboundEmail, Segment
 from leads.models import EmailCampaign
 from leads.tasks import email_campaigns_run
+from tests.browser.navigation import nav_open
 from tests.factories import UserFactory
 from tests.factories.crm import AccountFactory, ActivityFactory, ContactFactory
 from tests.factories.email_campaigns import SuppressionFactory
@@ -108,7 +109,7 @@ def test_manager_sends_an_ab_campaign_to_a_segment(browser_page, live_server):
     assert segment.definition["children"] == VP_GERMANY_QUIET["children"]
 
     # Draft the campaign: the audience's live size, two variants and a preview
-    page.click("nav >> text=Email campaigns")
+    nav_open(page, "marketing", "Email campaigns")
     page.click("a.btn:text-is('New')")
     page.fill("input[name=name]", "Spring invitation")
     page.select_option("select[name=campaign]", label="Spring fair")

@@ -2,6 +2,7 @@ import pytest
 
 from crm.choices import Role
 from crm.models import Activity, Contact
+from tests.browser.navigation import nav_open
 from tests.factories import UserFactory
 
 pytestmark = [
@@ -23,7 +24,7 @@ def test_rep_creates_account_and_contact_logs_a_call_and_finds_it(browser_page, 
     assert "Good day, Riley" in page.content()
 
     # Create an account
-    page.click("nav >> text=Accounts")
+    nav_open(page, "customers", "Accounts")
     page.click("a.btn:text-is('New')")
     page.fill("input[name=name]", "Nordwind Logistics")
     page.fill("input[name=domain]", "nordwind.example")

@@ -8,6 +8,7 @@ from allauth.mfa.models import Authenticator
 from django.urls import reverse
 
 from crm.choices import Role
+from tests.browser.navigation import user_menu_open
 from tests.browser.test_console_clean import REPORT_VIOLATIONS
 from tests.factories import UserFactory
 
@@ -72,7 +73,7 @@ def test_register_a_security_key_and_sign_in_with_it(chromium, live_server, sett
 
     # And signing in again asks for the second factor, which the key gives
     page.goto(f"{url}{reverse('user_settings')}")
-    page.click("form[action='/logout/'] button")
+    user_menu_open(page, "Sign out")
     sign_in_with_password()
     page.wait_for_url(f"**{reverse('mfa_authenticate')}")
     page.click("#mfa_webauthn_authenticate")

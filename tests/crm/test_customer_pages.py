@@ -242,5 +242,6 @@ def test_home_lists_overdue_and_due_today(rep_client, rep):
     )
     TaskFactory(assignee=rep, title="Next week", due_at=now + timedelta(days=7))
     response = rep_client.get(reverse("home"))
-    assert [t.title for t in response.context["overdue"]] == ["Late one"]
-    assert [t.title for t in response.context["due_today"]] == ["Later today"]
+    [tasks] = [c for w, c in response.context["focus_widgets"] if w.title == "My tasks today"]
+    assert [t.title for t in tasks["overdue"]] == ["Late one"]
+    assert [t.title for t in tasks["due_today"]] == ["Later today"]

@@ -9,6 +9,7 @@ from django.utils import timezone
 from crm.choices import Role
 from crm.models import Segment
 from tests.browser.conftest import browser_page, chromium  # noqa: F401  (the fixtures)
+from tests.browser.navigation import nav_open
 from tests.factories.crm import AccountFactory, ActivityFactory, ContactFactory, UserFactory
 
 pytestmark = [
@@ -45,7 +46,7 @@ def test_manager_builds_vps_in_germany_with_no_recent_activity(browser_page, liv
     page.fill("input[name=password]", "demo")
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
-    page.click("nav >> text=Segments")
+    nav_open(page, "marketing", "Segments")
     page.click("a[href='/segments/new/']")
     page.fill("input[name=name]", "VPs in Germany, quiet")
     count = page.locator("#segment-count [data-segment-count]")
