@@ -475,13 +475,13 @@ def merge_may_undo(*, user, record) -> bool:
 def undo_problem(record) -> str:
     """Why ``record`` cannot be undone now ("" when it can)."""
     try:
-        _check_undoable(record, record.kept)
+        _check_undoable(record, record.kept, id_free=False)  # ids are never reused
     except ValidationError as exc:
         return " ".join(exc.messages)
     return ""
 
 
-def _check_undoable(record, keep) -> None:
+def _check_undoable(record, keep, *, id_free: bool = True) -> None:
     check_not_undone(record)
     changed = changed_since(keep, record.kept_after, ignore=DERIVED)
     if changed:
@@ -491,7 +491,7 @@ def _check_undoable(record, keep) -> None:
             f"{field_labels(type(keep), changed)}. Put them back as the merge left them (the "
             "History page shows both values), or leave the merge as it is."
         )
-    if type(keep)._base_manager.filter(pk=record.merged_pk).exists():
+    if id_free and type(keep)._base_manager.filter(pk=record.merged_pk).exists():
         raise ValidationError(
             f"The merge cannot be undone: #{record.merged_pk} is in use by another record."
         )

@@ -5,6 +5,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -349,3 +351,15 @@ def test_account_merge_page_hides_another_reps_account(rep_client, rep, rep2):
     assert rep_client.get(url).status_code == 404
     assert rep_client.post(url, {}).status_code == 404
     assert Account.objects.filter(pk=theirs.pk).exists()
+
+
+def test_merged_records_panel_has_a_fixed_query_count(rep_client, rep, django_assert_num_queries):
+    keep = ContactFactory(owner=rep)
+    contact_merge(keep=keep, merge=ContactFactory(owner=rep), user=rep)
+    with CaptureQueriesContext(connection) as one:
+        assert rep_client.get(keep.get_absolute_url()).status_code == 200
+    for _ in range(3):
+        contact_merge(keep=keep, merge=ContactFactory(owner=rep), user=rep)
+    with django_assert_num_queries(len(one)):
+        page = rep_client.get(keep.get_absolute_url())
+    assert page.content.count(b"Undo merge") == 4
