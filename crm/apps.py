@@ -32,6 +32,19 @@ class CrmConfig(AppConfig):
                 order=90,
             ),
         )
+        from crm.models import Account
+        from crm.views.customer_merges import merge_panel
+
+        for model in (Contact, Account):
+            registry.detail_panels.register(
+                model,
+                registry.Panel(
+                    title="Merged records",
+                    template="crm/panels/merges.html",
+                    context=merge_panel,
+                    order=95,
+                ),
+            )
         registry.navigation.register(
             "People", "people_list", group="admin", order=95, roles=[Role.ADMIN]
         )

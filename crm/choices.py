@@ -98,6 +98,10 @@ class AuditAction(models.TextChoices):
     TRASH_PURGED = "trash.purged", "Trash purged"
     PERSONAL_DATA_EXPORTED = "personal_data.exported", "A person's data exported"
     PERSONAL_DATA_ERASED = "personal_data.erased", "A person erased"
+    CONTACT_MERGED = "contact.merged", "Contacts merged"
+    CONTACT_MERGE_UNDONE = "contact.merge_undone", "Contact merge undone"
+    ACCOUNT_MERGED = "account.merged", "Accounts merged"
+    ACCOUNT_MERGE_UNDONE = "account.merge_undone", "Account merge undone"
 
 
 class WebhookDeliveryState(models.TextChoices):

@@ -16,6 +16,7 @@ from crm.models import (
     AuditEvent,
     ConsentEvent,
     Contact,
+    ContactMerge,
     OutboundEmail,
     TabularImportJob,
     TabularImportRowError,
@@ -49,6 +50,36 @@ def contacts_match(person) -> bool:
     return grew
 
 
+def contact_merges_match(person) -> bool:
+    """A contact merged away was the same person as the contact it was merged into (found by
+    the address kept in the merge record)."""
+    if not person.emails:
+        return False
+    kept = ContactMerge.objects.filter(merged_before__email__in=person.emails)
+    return person.add("crm.contact", kept.values_list("kept_id", flat=True))
+
+
+def _contact_ids(person) -> set[int]:
+    """Their contacts' ids, and those of contacts merged into them (whose field history is
+    theirs too)."""
+    merged = _contact_merges(person).values_list("merged_pk", flat=True)
+    return person.ids("crm.contact") | set(merged)
+
+
+def _contact_merges(person):
+    ids = person.ids("crm.contact")
+    q = Q(kept__in=ids) | Q(merged_pk__in=ids)
+    if person.emails:
+        q |= Q(merged_before__email__in=person.emails)
+    return ContactMerge.objects.filter(q)
+
+
+def contact_merges_erase(person, erasure) -> int:
+    """The records of their merges go: each keeps both contacts' values from before the merge
+    (and the merged contact's rows), which undoing it would bring back."""
+    return _contact_merges(person).delete()[0]
+
+
 def _contacts(person):
     return Contact.objects.filter(pk__in=person.ids("crm.contact"))
 
@@ -74,11 +105,11 @@ def history_ids(model, person, ids):
 
 
 def contact_history(person):
-    return history_rows(Contact, history_ids(Contact, person, person.ids("crm.contact")))
+    return history_rows(Contact, history_ids(Contact, person, _contact_ids(person)))
 
 
 def contact_history_erase(person, erasure) -> int:
-    ids = history_ids(Contact, person, person.ids("crm.contact"))
+    ids = history_ids(Contact, person, _contact_ids(person))
     return history_erase(Contact, ids, erasure, replace=contact_erased_values(erasure))
 
 
@@ -286,6 +317,7 @@ def trash_erase(person, erasure) -> int:
 def register() -> None:
     personal_data.register_subject(Contact)
     personal_data.register_matcher(contacts_match)
+    personal_data.register_matcher(contact_merges_match)
     personal_data.register(
         "contacts",
         "Contact records",
@@ -368,6 +400,14 @@ def register() -> None:
         collect=lambda p: rows(_trash(p)),
         erase=trash_erase,
         models=[TrashedRecord],
+    )
+    personal_data.register(
+        "contact_merges",
+        "Merges of their contact records (values before each merge)",
+        collect=lambda p: rows(_contact_merges(p)),
+        erase=contact_merges_erase,
+        models=[ContactMerge],
+        order=92,  # after the field history, which finds the merged contacts through them
     )
     personal_data.register(
         "contact_history",

@@ -13,15 +13,19 @@ from django.http import Http404
 
 from crm.models import (
     Account,
+    AccountMerge,
     Activity,
     ConsentEvent,
     Contact,
+    ContactMerge,
     Segment,
     Task,
     WebhookDelivery,
     WebhookEndpoint,
 )
 from crm.permissions import may_operate
+from crm.text_search import text_search
+from crm.visibility import owner_in_scope
 
 #: Primary keys are bigints: anything larger (or not a whole number) cannot name a record.
 MAX_PK = 2**63 - 1
@@ -74,6 +78,55 @@ def contact_get(*, user, pk, for_change: bool = False) -> Contact:
         ),
         pk,
     )
+
+
+#: The columns a merge page's search looks in, and how many candidates it lists.
+MERGE_SEARCH_FIELDS = {
+    Contact: ("first_name", "last_name", "email", "title"),
+    Account: ("name", "domain"),
+}
+MERGE_CANDIDATES = 20
+
+
+def merge_candidates(*, user, record, query: str = "") -> models.QuerySet:
+    """Contacts or accounts the user may change that ``record`` could be merged with: those
+    matching ``query``, else those duplicate matching (``crm.matching``) would compare with it
+    (a shared email, phone or domain key, or a similar name)."""
+    model = type(record)
+    rows = scoped(model, user=user, for_change=True).exclude(pk=record.pk)
+    if query:
+        rows = text_search(rows, MERGE_SEARCH_FIELDS[model], query)
+    else:
+        condition = models.Q(pk__in=[])
+        if record.match_keys:
+            condition |= models.Q(match_keys__overlap=record.match_keys)
+        if record.match_name:
+            condition |= models.Q(match_name__trigram_similar=record.match_name)
+        rows = rows.filter(condition)
+    related = ("account", "owner") if model is Contact else ("owner",)
+    return rows.select_related(*related).order_by("-created_at", "-id")[:MERGE_CANDIDATES]
+
+
+def _merge_get(model, *, user, pk):
+    record = record_get(
+        model.objects.filter(
+            kept__in=model.kept.field.related_model.objects.changeable_by(user)
+        ).select_related("kept", "merged_by", "undone_by"),
+        pk,
+    )
+    if not owner_in_scope(user, record.merged_before.get("owner")):
+        raise Http404  # the merged record was one the user may not change
+    return record
+
+
+def contact_merge_get(*, user, pk) -> ContactMerge:
+    """A merge into a contact the user may change, of a contact they could change: the one
+    they may undo."""
+    return _merge_get(ContactMerge, user=user, pk=pk)
+
+
+def account_merge_get(*, user, pk) -> AccountMerge:
+    return _merge_get(AccountMerge, user=user, pk=pk)
 
 
 #: How many proof rows a record's Consent panel shows (the person's data export has them all).

@@ -799,6 +799,9 @@ class LeadMerge(MergeRecord):
     """One merge of a lead into another lead (``kept``) or into a contact we already had
     (``contact``): both records as they were and every row it moved, so it can be undone."""
 
+    #: A contact merge leaves it with its contact (deleted, and back when that merge is undone).
+    merge_relink = False
+
     kind = models.CharField(
         max_length=10, choices=LeadMergeKind.choices, default=LeadMergeKind.LEAD
     )

@@ -153,6 +153,17 @@ class World:
         ticket_merge(source=self.ticket(account_owner), target=kept, user=self.agent)
         return kept.merges_kept.get()
 
+    def contact_merge(self, owner):
+        """A merge of two of ``owner``'s contacts (what its undo is about)."""
+        from crm.services.customer_merges import contact_merge
+
+        return contact_merge(keep=self.contact(owner), merge=self.contact(owner), user=owner)
+
+    def account_merge(self, owner):
+        from crm.services.customer_merges import account_merge
+
+        return account_merge(keep=self.account(owner), merge=self.account(owner), user=owner)
+
     def deal(self, owner, **kwargs):
         return OpportunityFactory(owner=owner, **kwargs)
 
@@ -299,6 +310,38 @@ TABLE = [
         BOTH,
         "other_manager",
         "a manager changes only the contacts of the teams they manage",
+    ),
+    Row(
+        "contact_merge",
+        "rep",
+        lambda w: target(w.contact(w.rep2).pk, query={"with": w.contact(w.rep2).pk}),
+        BOTH,
+        "rep2",
+        "a rep merges only contacts they own",
+    ),
+    Row(
+        "contact_merge_undo",
+        "rep",
+        lambda w: target(w.contact_merge(w.rep2).pk),
+        POST,
+        "rep2",
+        "a merge of another rep's contacts",
+    ),
+    Row(
+        "account_merge",
+        "agent",
+        lambda w: target(w.account(w.rep).pk, query={"with": w.account(w.rep).pk}),
+        BOTH,
+        "rep",
+        "agents read accounts, they do not merge them",
+    ),
+    Row(
+        "account_merge_undo",
+        "manager",
+        lambda w: target(w.account_merge(w.outsider).pk),
+        POST,
+        "other_manager",
+        "a merge of accounts of a team the manager does not manage",
     ),
     Row(
         "contact_delete",

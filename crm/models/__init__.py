@@ -4,6 +4,7 @@ from .audit import AuditEvent
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import DuplicateDismissal
+from .merges import AccountMerge, ContactMerge
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
@@ -16,6 +17,7 @@ from .work import WorkHeartbeat
 
 __all__ = [
     "Account",
+    "AccountMerge",
     "Activity",
     "AuditEvent",
     "ApiIdempotencyKey",
@@ -24,6 +26,7 @@ __all__ = [
     "ConsentChannel",
     "ConsentEvent",
     "Contact",
+    "ContactMerge",
     "DuplicateDismissal",
     "OutboundEmail",
     "SignInEvent",

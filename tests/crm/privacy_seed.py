@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.models import Contact, TabularImportRowError
+from crm.services.customer_merges import contact_merge, differing_fields
 from crm.services.customers import contact_delete
 from crm.services.timeline import activity_log
 from leads.choices import EnrollmentState, ImportStatus
@@ -181,6 +182,14 @@ def seed_person(*, admin, agent) -> Seeded:
         contact=contact, account=contact.account, subject=f"Invoice again, {FIRST} {LAST}"
     )
     ticket_merge(source=second, target=ticket, user=admin)
+    # A duplicate contact of theirs, merged into their contact (nothing taken from it).
+    twin = ContactFactory(first_name=FIRST, last_name=LAST, phone=PHONE, account=contact.account)
+    contact_merge(
+        keep=contact,
+        merge=twin,
+        user=admin,
+        field_choices=dict.fromkeys(differing_fields(contact, twin), "keep"),
+    )
     contact_delete(
         contact=ContactFactory(
             first_name=FIRST, last_name=LAST, email=EMAIL, phone=PHONE, account=contact.account
