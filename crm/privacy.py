@@ -25,6 +25,7 @@ from crm.models import (
 )
 from crm.personal_data import event_model_for, history_erase, history_rows, rows
 from crm.registry import personal_data
+from crm.services.duplicates import duplicate_pairs_forget
 
 #: How much of a kept file (an import's source) is read when looking for a person in it.
 SCAN_BYTES = 64 * 1024 * 1024
@@ -54,7 +55,8 @@ def _contacts(person):
 
 
 def contacts_erase(person, erasure) -> int:
-    # No matching keys either: an erased contact is nobody to find as a duplicate.
+    # No matching keys or review-queue pairs either: an erased contact is nobody's duplicate.
+    duplicate_pairs_forget(kind="contact", pks=person.ids("crm.contact"))
     return _contacts(person).update(**contact_erased_values(erasure), match_keys=[], match_name="")
 
 

@@ -3,7 +3,7 @@ from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
-from .duplicates import DuplicateDismissal
+from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
@@ -16,6 +16,7 @@ from .work import WorkHeartbeat
 
 __all__ = [
     "Account",
+    "AccountDuplicate",
     "Activity",
     "AuditEvent",
     "ApiIdempotencyKey",
@@ -24,6 +25,7 @@ __all__ = [
     "ConsentChannel",
     "ConsentEvent",
     "Contact",
+    "ContactDuplicate",
     "DuplicateDismissal",
     "OutboundEmail",
     "SignInEvent",
