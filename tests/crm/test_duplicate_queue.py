@@ -269,3 +269,25 @@ def test_the_scan_fills_the_queues_from_records_saved_around_the_services(rep):
     assert "nickname" in pair.reasons
     assert AccountDuplicate.objects.count() == 1
     assert "contacts: 3 read, 1 pair found" in out.getvalue()
+
+
+def test_the_demo_data_has_likely_duplicates_in_both_queues():
+    from crm.services.customers import record_compare
+
+    call_command(
+        "seed_demo",
+        "--scale",
+        "0.05",
+        "--force",
+        "--anchor-date",
+        "2025-03-14",
+        stdout=io.StringIO(),
+    )
+
+    contact_pairs = list(ContactDuplicate.objects.select_related("contact", "other"))
+    account_pairs = list(AccountDuplicate.objects.select_related("account", "other"))
+    assert contact_pairs and account_pairs
+    for pair in contact_pairs + account_pairs:
+        first = getattr(pair, "contact", None) or pair.account
+        judged = record_compare(first, pair.other)
+        assert judged and judged.describe() == pair.reasons, pair
