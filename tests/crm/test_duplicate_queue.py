@@ -64,6 +64,22 @@ def test_a_likely_duplicate_made_through_the_form_is_flagged_and_the_user_told(r
     assert "Possible duplicate (1)" in page
 
 
+def test_an_account_resembling_one_there_is_flagged_from_the_form(rep_client, rep):
+    known = AccountFactory(owner=rep, name="Initech GmbH", domain="", country="DE")
+
+    response = rep_client.post(
+        reverse("account_create"),
+        {"name": "Initech", "domain": "initech.example", "lifecycle_stage": "prospect"},
+        follow=True,
+    )
+
+    pair = AccountDuplicate.objects.select_related("other").get()
+    assert pair.account_id == known.pk and pair.other.name == "Initech"
+    assert f"may be the same as Initech GmbH (#{known.pk}): same name" in (
+        response.content.decode()
+    )
+
+
 def test_a_surely_same_contact_is_still_refused_and_nothing_flagged(rep):
     _ada(rep, email="ada@home.example")
     with pytest.raises(DuplicateRecordError):
