@@ -206,7 +206,8 @@ def duplicates_scan(*, kind: str, batch: int = 500, compare=None):
     """Fill ``kind``'s review queue ("contact" or "account") from the records already saved:
     each record with the one it most resembles among those sharing a blocking key (common keys
     left out), unless that pair was answered "not a duplicate". Reads the records in batches
-    of ``batch`` (a few statements each); yields ``(read, flagged)`` after each batch. The
+    of ``batch`` (a few statements each); yields ``(read, flagged)`` after each batch (a pair
+    found from both of its records counts twice). The
     matching keys must be current (``match_keys_refresh``)."""
     from crm.services import customers
 

@@ -284,7 +284,7 @@ def test_the_scan_fills_the_queues_from_records_saved_around_the_services(rep):
     assert {pair.contact.first_name, pair.other.first_name} == {"Robert", "Bob"}
     assert "nickname" in pair.reasons
     assert AccountDuplicate.objects.count() == 1
-    assert "contacts: 3 read, 1 pair found" in out.getvalue()
+    assert "contacts: 3 read, 1 pair in the queue" in out.getvalue()
 
 
 def test_the_demo_data_has_likely_duplicates_in_both_queues():

@@ -7,7 +7,7 @@ stay out; pairs already in the queue get the new score and reasons.
 
 from django.core.management.base import BaseCommand
 
-from crm.services.duplicates import PAIR_MODELS, duplicates_scan
+from crm.services.duplicates import PAIR_MODELS, duplicates_scan, pair_model
 
 
 class Command(BaseCommand):
@@ -23,10 +23,10 @@ class Command(BaseCommand):
         kinds = [options["model"]] if options["model"] else sorted(PAIR_MODELS, reverse=True)
         for kind in kinds:
             noun = f"{kind}s"
-            read = found = 0
-            for progress in duplicates_scan(kind=kind, batch=options["batch"]):
-                read, found = progress
+            read = 0
+            for read, _found in duplicates_scan(kind=kind, batch=options["batch"]):
                 if read % (options["batch"] * 20) == 0:
                     self.stdout.write(f"{noun}: {read:,} read…")
-            plural = "" if found == 1 else "s"
-            self.stdout.write(f"{noun}: {read:,} read, {found:,} pair{plural} found")
+            queued = pair_model(kind).objects.count()
+            plural = "" if queued == 1 else "s"
+            self.stdout.write(f"{noun}: {read:,} read, {queued:,} pair{plural} in the queue")
