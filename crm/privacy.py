@@ -16,6 +16,7 @@ from crm.models import (
     AuditEvent,
     ConsentEvent,
     Contact,
+    ContactDuplicate,
     OutboundEmail,
     TabularImportJob,
     TabularImportRowError,
@@ -54,9 +55,13 @@ def _contacts(person):
     return Contact.objects.filter(pk__in=person.ids("crm.contact"))
 
 
+def _duplicate_pairs(person):
+    ids = list(person.ids("crm.contact"))
+    return ContactDuplicate.objects.filter(Q(contact_id__in=ids) | Q(other_id__in=ids))
+
+
 def contacts_erase(person, erasure) -> int:
-    # No matching keys or review-queue pairs either: an erased contact is nobody's duplicate.
-    duplicate_pairs_forget(kind="contact", pks=person.ids("crm.contact"))
+    # No matching keys either: an erased contact is nobody to find as a duplicate.
     return _contacts(person).update(**contact_erased_values(erasure), match_keys=[], match_name="")
 
 
@@ -295,6 +300,14 @@ def register() -> None:
         erase=contacts_erase,
         models=[Contact],
         order=10,
+    )
+    personal_data.register(
+        "duplicate_pairs",
+        "Possible duplicates under review (the two contacts' ids, the score and the reasons)",
+        collect=lambda p: rows(_duplicate_pairs(p)),
+        # An erased contact is nobody's duplicate: its pairs leave the queue.
+        erase=lambda p, e: duplicate_pairs_forget(kind="contact", pks=p.ids("crm.contact")),
+        models=[ContactDuplicate],
     )
     personal_data.register(
         "consents",

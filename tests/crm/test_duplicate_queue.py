@@ -307,3 +307,11 @@ def test_the_demo_data_has_likely_duplicates_in_both_queues():
         first = getattr(pair, "contact", None) or pair.account
         judged = record_compare(first, pair.other)
         assert judged and judged.describe() == pair.reasons, pair
+
+
+def test_an_erased_person_leaves_the_queue(rep, admin):
+    from crm.services.personal_data import person_erase
+
+    known, _ = _likely_pair(rep)
+    person_erase(record=known, user=admin, reason="Asked to be forgotten")
+    assert not ContactDuplicate.objects.exists()
