@@ -9,14 +9,17 @@ from django_countries import countries
 from crm.choices import Industry, LifecycleStage, Role, SignInOutcome
 from crm.models import (
     Account,
+    AccountDuplicate,
     AuditEvent,
     Contact,
+    ContactDuplicate,
     SignInEvent,
     Task,
     Team,
     TrashedRecord,
     User,
 )
+from crm.selectors import is_record_key
 from crm.text_search import text_search
 from crm.widgets import FastSelect
 
@@ -238,3 +241,39 @@ class SignInEventFilterSet(django_filters.FilterSet):
     class Meta:
         model = SignInEvent
         fields = ["user", "outcome", "when", "ip"]
+
+
+class DuplicatePairFilterSet(django_filters.FilterSet):
+    """The filters of a duplicates review queue: whose records, and one record's pairs."""
+
+    first = ""  # the pair's first record: "contact" or "account"
+    owner = django_filters.ModelChoiceFilter(
+        queryset=people, empty_label="Any owner", method="filter_owner", label="Owner"
+    )
+    record = django_filters.CharFilter(
+        method="filter_record", label="Record #", widget=forms.HiddenInput
+    )
+
+    def filter_owner(self, queryset, name, value):
+        return queryset.filter(Q(**{f"{self.first}__owner": value}) | Q(other__owner=value))
+
+    def filter_record(self, queryset, name, value):
+        if not is_record_key(value):
+            return queryset.none()
+        return queryset.filter(Q(**{f"{self.first}_id": int(value)}) | Q(other_id=int(value)))
+
+
+class ContactDuplicateFilterSet(DuplicatePairFilterSet):
+    first = "contact"
+
+    class Meta:
+        model = ContactDuplicate
+        fields = ["owner", "record"]
+
+
+class AccountDuplicateFilterSet(DuplicatePairFilterSet):
+    first = "account"
+
+    class Meta:
+        model = AccountDuplicate
+        fields = ["owner", "record"]

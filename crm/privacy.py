@@ -16,6 +16,7 @@ from crm.models import (
     AuditEvent,
     ConsentEvent,
     Contact,
+    ContactDuplicate,
     ContactMerge,
     OutboundEmail,
     TabularImportJob,
@@ -26,6 +27,7 @@ from crm.models import (
 )
 from crm.personal_data import event_model_for, history_erase, history_rows, rows
 from crm.registry import personal_data
+from crm.services.duplicates import duplicate_pairs_forget
 
 #: How much of a kept file (an import's source) is read when looking for a person in it.
 SCAN_BYTES = 64 * 1024 * 1024
@@ -82,6 +84,11 @@ def contact_merges_erase(person, erasure) -> int:
 
 def _contacts(person):
     return Contact.objects.filter(pk__in=person.ids("crm.contact"))
+
+
+def _duplicate_pairs(person):
+    ids = list(person.ids("crm.contact"))
+    return ContactDuplicate.objects.filter(Q(contact_id__in=ids) | Q(other_id__in=ids))
 
 
 def contacts_erase(person, erasure) -> int:
@@ -325,6 +332,14 @@ def register() -> None:
         erase=contacts_erase,
         models=[Contact],
         order=10,
+    )
+    personal_data.register(
+        "duplicate_pairs",
+        "Possible duplicates under review (the two contacts' ids, the score and the reasons)",
+        collect=lambda p: rows(_duplicate_pairs(p)),
+        # An erased contact is nobody's duplicate: its pairs leave the queue.
+        erase=lambda p, e: duplicate_pairs_forget(kind="contact", pks=p.ids("crm.contact")),
+        models=[ContactDuplicate],
     )
     personal_data.register(
         "consents",

@@ -13,10 +13,12 @@ from django.http import Http404
 
 from crm.models import (
     Account,
+    AccountDuplicate,
     AccountMerge,
     Activity,
     ConsentEvent,
     Contact,
+    ContactDuplicate,
     ContactMerge,
     Segment,
     Task,
@@ -127,6 +129,45 @@ def contact_merge_get(*, user, pk) -> ContactMerge:
 
 def account_merge_get(*, user, pk) -> AccountMerge:
     return _merge_get(AccountMerge, user=user, pk=pk)
+
+
+def _both_visible(pairs: models.QuerySet, first: str, visible: models.QuerySet):
+    """The pairs of a review queue whose two records are both among ``visible``."""
+    if visible.query.is_empty():
+        return pairs.none()
+    if not visible.query.where:  # every record: no need to join them to the pairs
+        return pairs
+    return pairs.filter(**{f"{first}__in": visible, "other__in": visible})
+
+
+def contact_duplicate_list(*, user) -> models.QuerySet:
+    """The review queue of likely duplicate contacts: the pairs ``user`` may see both of."""
+    return _both_visible(ContactDuplicate.objects.all(), "contact", contact_list(user=user))
+
+
+def contact_duplicate_get(*, user, pk) -> ContactDuplicate:
+    return record_get(contact_duplicate_list(user=user).select_related("contact", "other"), pk)
+
+
+def account_duplicate_list(*, user) -> models.QuerySet:
+    """The review queue of likely duplicate accounts: the pairs ``user`` may see both of."""
+    return _both_visible(AccountDuplicate.objects.all(), "account", account_list(user=user))
+
+
+def account_duplicate_get(*, user, pk) -> AccountDuplicate:
+    return record_get(account_duplicate_list(user=user).select_related("account", "other"), pk)
+
+
+def duplicate_count(*, user, record) -> int:
+    """How many open pairs of the review queue ``record`` (a contact or an account) is in,
+    among those ``user`` may see."""
+    if isinstance(record, Contact):
+        pairs, first = contact_duplicate_list(user=user), "contact"
+    else:
+        pairs, first = account_duplicate_list(user=user), "account"
+    return pairs.filter(
+        models.Q(**{f"{first}_id": record.pk}) | models.Q(other_id=record.pk)
+    ).count()
 
 
 #: How many proof rows a record's Consent panel shows (the person's data export has them all).

@@ -34,6 +34,8 @@ def pages_for(username: str) -> list[tuple[str, str]]:
         ("Search", reverse("search") + "?q=a"),
         ("Accounts", reverse("account_list")),
         ("Contacts", reverse("contact_list")),
+        ("Duplicate contacts", reverse("contact_duplicate_list")),
+        ("Duplicate accounts", reverse("account_duplicate_list")),
         ("Tasks", reverse("task_list")),
         ("Segments", reverse("segment_list")),
         ("Segment builder", reverse("segment_create")),

@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 
 from crm.choices import OutboxStatus, Role, TabularImportStatus
+from crm.models import AccountDuplicate, ContactDuplicate
 from crm.services.api_tokens import api_token_create
 from crm.services.trash import trash_delete
 from crm.views import people as people_views
@@ -132,6 +133,22 @@ class World:
 
     def contact(self, owner):
         return ContactFactory(owner=owner)  # of an account of theirs
+
+    def contact_pair(self, owner):
+        """A review-queue pair of two of ``owner``'s contacts (the same name, one email)."""
+        from crm.services.customers import contact_create
+
+        ContactFactory(owner=owner, first_name="Ada", last_name="Pairwise", email="", phone="")
+        contact_create(user=owner, first_name="Ada", last_name="Pairwise", email="a@p.example")
+        return ContactDuplicate.objects.get(other__owner=owner)
+
+    def account_pair(self, owner):
+        """A review-queue pair of two of ``owner``'s accounts (the same name, one domain)."""
+        from crm.services.customers import account_create
+
+        AccountFactory(owner=owner, name="Pairwise Ltd", domain="")
+        account_create(user=owner, name="Pairwise", domain="pairwise.example")
+        return AccountDuplicate.objects.get(other__owner=owner)
 
     def ticket(self, account_owner, **kwargs):
         """A ticket of an account of ``account_owner``'s, in no queue and assigned to no one."""
@@ -350,6 +367,31 @@ TABLE = [
         BOTH,
         "rep",
         "agents read contacts, they do not change them",
+    ),
+    # crm: the review queues of likely duplicates (who may change one of the two answers) ---
+    Row(
+        "contact_duplicate_dismiss",
+        "rep",
+        lambda w: target(w.contact_pair(w.rep2).pk),
+        POST,
+        "rep2",
+        "a rep answers “not a duplicate” only for pairs with a contact of theirs",
+    ),
+    Row(
+        "contact_duplicate_dismiss",
+        "nobody",
+        lambda w: target(w.contact_pair(w.rep).pk),
+        POST,
+        "rep",
+        "a user without a role sees no contact",
+    ),
+    Row(
+        "account_duplicate_dismiss",
+        "agent",
+        lambda w: target(w.account_pair(w.rep).pk),
+        POST,
+        "rep",
+        "agents read accounts, they do not change them",
     ),
     # crm: tasks and timelines ---------------------------------------------------------------
     Row(

@@ -3,7 +3,7 @@ from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
-from .duplicates import DuplicateDismissal
+from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
 from .merges import AccountMerge, ContactMerge
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
@@ -18,6 +18,7 @@ from .work import WorkHeartbeat
 __all__ = [
     "Account",
     "AccountMerge",
+    "AccountDuplicate",
     "Activity",
     "AuditEvent",
     "ApiIdempotencyKey",
@@ -27,6 +28,7 @@ __all__ = [
     "ConsentEvent",
     "Contact",
     "ContactMerge",
+    "ContactDuplicate",
     "DuplicateDismissal",
     "OutboundEmail",
     "SignInEvent",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from array import array
+from collections import deque
 from dataclasses import dataclass
 
+from crm.seeding import duplicates
 from crm.seeding.context import SeedContext
 from crm.seeding.words import (
     INDUSTRY_VALUES,
@@ -62,7 +64,7 @@ def seed_core(ctx: SeedContext):
 def _core_load(ctx: SeedContext):
     from django.contrib.contenttypes.models import ContentType
 
-    from crm.models import Account, Activity, Contact, Task
+    from crm.models import Account, AccountDuplicate, Activity, Contact, ContactDuplicate, Task
 
     rng, now = ctx.rng, ctx.now
     reps = [u.pk for u in ctx.reps]
@@ -74,6 +76,10 @@ def _core_load(ctx: SeedContext):
     # Accounts ---------------------------------------------------------------------------------
     account_ids = ctx.reserve_ids(Account, n_accounts)
     names, domains = UniqueNames(), UniqueNames()
+    variants = duplicates.variant_rng(ctx)
+    planted_accounts = duplicates.planted_positions(n_accounts, per=50, most=20)
+    recent_accounts: deque = deque(maxlen=20)
+    account_pairs: list = []
     acc_owner = array("q")
     acc_created = array("d")
     acc_country: list[Country] = []
@@ -101,12 +107,35 @@ def _core_load(ctx: SeedContext):
             updated = created + (now - created) * rng.random()
             acc_owner.append(owner)
             acc_created.append(created.timestamp())
+            row_domain = domain
+            position = len(acc_country)
+            if position in planted_accounts and recent_accounts:
+                # Entered again without its legal form and website (its people keep their
+                # company addresses).
+                original = variants.choice(recent_accounts)
+                country, domain = original["country"], original["domain"]
+                name = names.take(original["base"], lambda wanted, n: f"{wanted} ({n})")
+                row_domain = ""
+                variant = {"name": name, "domain": "", "country": country.code}
+                account_pairs.append(
+                    (original["pk"], pk, duplicates.account_pair(original["fields"], variant))
+                )
+            else:
+                recent_accounts.append(
+                    {
+                        "pk": pk,
+                        "base": base,
+                        "country": country,
+                        "domain": domain,
+                        "fields": {"name": name, "domain": domain, "country": country.code},
+                    }
+                )
             acc_country.append(country)
             acc_domain.append(domain)
             yield (
                 pk,
                 name,
-                domain,
+                row_domain,
                 industry,
                 pick_weighted(rng, SIZE_BANDS),
                 country.code,
@@ -124,9 +153,14 @@ def _core_load(ctx: SeedContext):
         account_rows(),
     )
 
+    duplicates.pairs_insert(AccountDuplicate, "account", account_pairs, now)
+
     # Contacts ---------------------------------------------------------------------------------
     contact_ids = ctx.reserve_ids(Contact, n_contacts)
     emails = UniqueNames()
+    planted_contacts = duplicates.planted_positions(n_contacts, per=100, most=30)
+    recent_contacts: deque = deque(maxlen=20)
+    contact_pairs: list = []
     con_owner = array("q")
     con_account = array("q")
     con_created = array("d")
@@ -159,6 +193,18 @@ def _core_load(ctx: SeedContext):
             updated = created + (now - created) * rng.random()
             consent = rng.random() < 0.6
             marketing = consent and rng.random() < 0.5
+            fields = {"first_name": first, "last_name": last, "email": email, "phone": phone}
+            if len(con_owner) in planted_contacts and recent_contacts:
+                # The same person entered a second time.
+                original = variants.choice(recent_contacts)
+                fields = duplicates.contact_variant(variants, original["fields"], emails.take)
+                first, last = fields["first_name"], fields["last_name"]
+                email, phone = fields["email"], fields["phone"]
+                contact_pairs.append(
+                    (original["pk"], pk, duplicates.contact_pair(original["fields"], fields))
+                )
+            else:
+                recent_contacts.append({"pk": pk, "fields": fields})
             con_owner.append(owner)
             con_account.append(account_id or 0)
             con_created.append(created_ts)
@@ -187,6 +233,7 @@ def _core_load(ctx: SeedContext):
         ),
         contact_rows(),
     )
+    duplicates.pairs_insert(ContactDuplicate, "contact", contact_pairs, now)
 
     # Timeline ---------------------------------------------------------------------------------
     contact_ct = ContentType.objects.get_for_model(Contact).pk

@@ -11,7 +11,11 @@ from crm.matching import match_fields_set
 from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.services.consents import ConsentProof, consents_record
-from crm.services.duplicates import dismissed_pairs
+from crm.services.duplicates import (
+    dismissed_pairs,
+    duplicate_pairs_rejudge,
+    duplicates_flag,
+)
 from crm.services.timeline import activity_log
 from crm.services.trash import trash_delete
 
@@ -67,6 +71,40 @@ def _best(judged_pairs):
     return best
 
 
+#: The fields matching reads: a change to one of them judges the record's pairs again.
+CONTACT_MATCH_FIELDS = frozenset({"first_name", "last_name", "email", "phone"})
+ACCOUNT_MATCH_FIELDS = frozenset({"name", "domain", "country"})
+
+
+def _company(account: Account) -> matching.Company:
+    return matching.Company.of(name=account.name, domain=account.domain, country=account.country)
+
+
+def contact_compare(contact: Contact, other: Contact) -> matching.Match:
+    """Whether two contacts are the same person (``crm.matching.person_compare``)."""
+    return matching.person_compare(
+        matching.Person.of_record(contact), matching.Person.of_record(other)
+    )
+
+
+def account_compare(account: Account, other: Account) -> matching.Match:
+    """Whether two accounts are the same company (``crm.matching.company_compare``)."""
+    return matching.company_compare(_company(account), _company(other))
+
+
+def record_compare(record, other) -> matching.Match:
+    """Two contacts or two accounts, judged."""
+    compare = contact_compare if isinstance(record, Contact) else account_compare
+    return compare(record, other)
+
+
+def _flag(record, found) -> None:
+    """Put the record and the one it most resembles (``found``, from ``*_duplicate``, which
+    leaves out answered pairs) in the review queue."""
+    if found is not None:
+        duplicates_flag(record=record, other=found[0], match=found[1], dismissal_checked=True)
+
+
 def contact_duplicate(contact: Contact) -> tuple[Contact, matching.Match] | None:
     """The saved contact most likely the same person as ``contact`` (saved or not), with the
     judgement; None when none is even likely (or the pair was answered "not a duplicate")."""
@@ -84,7 +122,7 @@ def contact_duplicate(contact: Contact) -> tuple[Contact, matching.Match] | None
 
 def account_duplicate(account: Account) -> tuple[Account, matching.Match] | None:
     """The saved account most likely the same company as ``account``, with the judgement."""
-    company = matching.Company.of(name=account.name, domain=account.domain, country=account.country)
+    company = _company(account)
     dismissed = dismissed_pairs("account", account.pk) if account.pk else set()
     candidates = _candidates(
         Account, matching.company_keys(company), company.name[:200], account.pk
@@ -92,10 +130,7 @@ def account_duplicate(account: Account) -> tuple[Account, matching.Match] | None
     return _best(
         (
             other,
-            matching.company_compare(
-                company,
-                matching.Company.of(name=other.name, domain=other.domain, country=other.country),
-            ),
+            matching.company_compare(company, _company(other)),
         )
         for other in candidates
         if other.pk not in dismissed
@@ -148,18 +183,24 @@ def consent_stamp(name: str, given: bool, *, at=None, record=None) -> dict:
 
 
 @transaction.atomic
-def account_create(*, user, on_duplicate: str = "raise", **data) -> Account:
+def account_create(
+    *, user, summary: str = "Account created", on_duplicate: str = "raise", **data
+) -> Account:
     """A new account; one that is surely an account already there (the same domain and a
-    similar name) is refused with DuplicateRecordError, unless ``on_duplicate`` is ``allow``."""
+    similar name) is refused with DuplicateRecordError, unless ``on_duplicate`` is ``allow``.
+    One that resembles an account there (or is surely it, when allowed) is created and put in
+    the review queue with it (``AccountDuplicate``). ``summary`` is its first timeline entry."""
     data = _normalize_account(data)
     if data.get("owner") is None:
         data["owner"] = user
     account = Account(**{k: v for k, v in data.items() if k in ACCOUNT_FIELDS})
+    found = account_duplicate(account)
     if on_duplicate == "raise":
-        _refuse_same(account_duplicate(account))
+        _refuse_same(found)
     match_fields_set(account)
     account.save()
-    activity_log(subject=account, kind=ActivityKind.SYSTEM, summary="Account created", actor=user)
+    _flag(account, found)
+    activity_log(subject=account, kind=ActivityKind.SYSTEM, summary=summary, actor=user)
     webhooks.emit("account.created", account)
     return account
 
@@ -170,14 +211,18 @@ def account_update(*, account: Account, user, **data) -> Account:
     changed = [f for f in ACCOUNT_FIELDS if f in data and getattr(account, f) != data[f]]
     for field in changed:
         setattr(account, field, data[field])
-    if {"name", "domain"} & set(changed):
+    found = None
+    if ACCOUNT_MATCH_FIELDS & set(changed):
         found = account_duplicate(account)
-        if found is not None and found[1].is_same:
+        if {"name", "domain"} & set(changed) and found is not None and found[1].is_same:
             account.refresh_from_db(fields=changed)
             raise DuplicateRecordError(*found)
     if changed:
         keys = match_fields_set(account)
         account.save(update_fields=[*changed, *keys, "updated_at"])
+        if ACCOUNT_MATCH_FIELDS & set(changed):
+            duplicate_pairs_rejudge(record=account, compare=account_compare)
+            _flag(account, found)
         labels = ", ".join(Account._meta.get_field(f).verbose_name for f in changed)
         activity_log(
             subject=account, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
@@ -228,17 +273,20 @@ def contact_create(
     own, as a lead conversion does). Consents given leave proof (``consent_proof``, else the
     change's source). One that is surely a contact already there (``crm.matching``: the same
     email, or the same phone and name) is refused with DuplicateRecordError, unless
-    ``on_duplicate`` is ``allow``."""
+    ``on_duplicate`` is ``allow``. One that resembles a contact there (or is surely it, when
+    allowed) is created and put in the review queue with it (``ContactDuplicate``)."""
     data = _normalize_contact(data)
     if data.get("owner") is None:
         data["owner"] = user
     contact = Contact(**{k: v for k, v in data.items() if k in CONTACT_FIELDS})
+    found = contact_duplicate(contact)
     if on_duplicate == "raise":
-        _refuse_same(contact_duplicate(contact))
+        _refuse_same(found)
     given = [f for f in ("email_consent", "marketing_consent") if data.get(f)]
     _stamp_consent(contact, given)
     match_fields_set(contact)
     contact.save()
+    _flag(contact, found)
     consents_record(record=contact, names=given, proof=consent_proof)
     if summary:
         activity_log(subject=contact, kind=ActivityKind.SYSTEM, summary=summary, actor=user)
@@ -254,9 +302,10 @@ def contact_update(
     changed = [f for f in CONTACT_FIELDS if f in data and getattr(contact, f) != data[f]]
     for field in changed:
         setattr(contact, field, data[field])
-    if {"email", "phone"} & set(changed):
+    found = None
+    if CONTACT_MATCH_FIELDS & set(changed):
         found = contact_duplicate(contact)
-        if found is not None and found[1].is_same:
+        if {"email", "phone"} & set(changed) and found is not None and found[1].is_same:
             contact.refresh_from_db(fields=changed)
             raise DuplicateRecordError(*found)
     if changed:
@@ -265,6 +314,9 @@ def contact_update(
         _stamp_consent(contact, changed)
         keys = match_fields_set(contact)
         contact.save(update_fields=[*changed, *keys, "updated_at"])
+        if CONTACT_MATCH_FIELDS & set(changed):
+            duplicate_pairs_rejudge(record=contact, compare=contact_compare)
+            _flag(contact, found)
         consents_record(record=contact, names=answered, proof=consent_proof)
         activity_log(
             subject=contact, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user

@@ -158,6 +158,8 @@ def trash_delete_many(*, model, pks, user, check: bool = True) -> list[TrashedRe
 
     rows: dict[tuple, list[dict]] = defaultdict(list)
     for m, instances in collector.data.items():
+        if getattr(m, "trash_snapshot", True) is False:
+            continue  # derived rows (a duplicate review queue's pairs): deleted, not kept
         by_root: dict[tuple, list] = defaultdict(list)
         for row in instances:
             by_root[root_of(_key(m, row.pk)) or first_root].append(row)

@@ -2,15 +2,25 @@
 
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from crm.filtersets import AccountFilterSet, ContactFilterSet
 from crm.forms import AccountForm, ContactForm
 from crm.models import Account, Contact, User
 from crm.permissions import may_sell
-from crm.selectors import account_get, account_list, contact_get, contact_list
+from crm.selectors import (
+    account_duplicate_list,
+    account_get,
+    account_list,
+    contact_duplicate_list,
+    contact_get,
+    contact_list,
+    duplicate_count,
+)
 from crm.services import customers
 from crm.text_search import text_search
+from crm.views.duplicates import duplicate_message
 from crm.views.lists import Column, FilteredListView
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from crm.visibility import owner_in_scope
@@ -41,12 +51,21 @@ class AccountListView(FilteredListView):
     default_sort = "-created"
 
     list_selector = account_list
+    template_name = "crm/customer_list.html"
 
     def base_queryset(self):
         return super().base_queryset().select_related("owner")
 
     def can_create(self):
         return may_sell(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["duplicates"] = {
+            "url": reverse("account_duplicate_list"),
+            "count": account_duplicate_list(user=self.request.user).count(),
+        }
+        return context
 
 
 class ContactListView(FilteredListView):
@@ -72,12 +91,21 @@ class ContactListView(FilteredListView):
     default_sort = "-created"
 
     list_selector = contact_list
+    template_name = "crm/customer_list.html"
 
     def base_queryset(self):
         return super().base_queryset().select_related("account", "owner")
 
     def can_create(self):
         return may_sell(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["duplicates"] = {
+            "url": reverse("contact_duplicate_list"),
+            "count": contact_duplicate_list(user=self.request.user).count(),
+        }
+        return context
 
 
 class AccountDetailView(RecordDetailView):
@@ -97,6 +125,7 @@ class AccountDetailView(RecordDetailView):
         )
         context["contacts"] = contacts[:ACCOUNT_CONTACTS_SHOWN]
         context["more_contacts"] = len(contacts) > ACCOUNT_CONTACTS_SHOWN
+        context["duplicate_count"] = duplicate_count(user=self.request.user, record=self.object)
         return context
 
 
@@ -108,6 +137,11 @@ class ContactDetailView(RecordDetailView):
     def can_change(self):
         return owner_in_scope(self.request.user, self.object.owner_id)
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["duplicate_count"] = duplicate_count(user=self.request.user, record=self.object)
+        return context
+
 
 class AccountFormView(RecordFormView):
     model = Account
@@ -117,6 +151,9 @@ class AccountFormView(RecordFormView):
     update_service = customers.account_update
     object_name = "account"
 
+    def saved(self, obj):
+        duplicate_message(self.request, obj)
+
 
 class ContactFormView(RecordFormView):
     model = Contact
@@ -125,6 +162,9 @@ class ContactFormView(RecordFormView):
     create_service = customers.contact_create
     update_service = customers.contact_update
     object_name = "contact"
+
+    def saved(self, obj):
+        duplicate_message(self.request, obj)
 
     def get_initial(self):
         initial = super().get_initial()

@@ -137,6 +137,7 @@ class RecordFormView(SubmittedOnceMixin, LoginRequiredMixin, FormView):
             if self.object is None:
                 obj = type(self).create_service(user=self.request.user, **data)
                 messages.success(self.request, f"{obj} was created.")
+                self.saved(obj)
                 return HttpResponseRedirect(obj.get_absolute_url())
             with transaction.atomic():
                 lock_rows(self.model, self.object.pk)
@@ -155,10 +156,14 @@ class RecordFormView(SubmittedOnceMixin, LoginRequiredMixin, FormView):
                     **{self.object_name: current}, user=self.request.user, **data
                 )
             messages.success(self.request, f"{obj} was saved.")
+            self.saved(obj)
         except ValidationError as exc:
             form.add_error(None, exc)
             return self.form_invalid(form)
         return HttpResponseRedirect(obj.get_absolute_url())
+
+    def saved(self, obj) -> None:
+        """After ``obj`` was created or changed (a view adds what the user should hear)."""
 
     def _conflicts(self, current, data) -> list[tuple[str, str, str]]:
         """(field label, the form's value, the stored value) of every field the form would

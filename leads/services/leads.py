@@ -18,7 +18,7 @@ from crm.models import Account, Activity, Contact, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
 from crm.services.consents import ConsentProof, consents_record
-from crm.services.customers import consent_stamp, contact_create
+from crm.services.customers import account_create, consent_stamp, contact_create
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
 from crm.services.trash import trash_delete, trash_delete_many
@@ -270,7 +270,7 @@ class Conversion:
     created: list = field(default_factory=list)
 
 
-def _find_or_create_account(lead: Lead, owner) -> Account:
+def _find_or_create_account(lead: Lead, owner, user) -> Account:
     domain = lead.website or dedupe.email_domain(lead.email)
     account = None
     if domain:
@@ -286,17 +286,17 @@ def _find_or_create_account(lead: Lead, owner) -> Account:
             .first()
         )
     if account is None:
-        account = Account(
+        # One that only resembles an account there is made, and flagged for review with it.
+        account = account_create(
+            user=user if user.is_authenticated else None,
+            summary=f"Created from lead {lead}",
+            on_duplicate="allow",
             name=lead.company_name or lead.full_name,
             domain=domain,
             industry=lead.industry,
             country=lead.country,
             owner=owner,
         )
-        match_fields_set(account)
-        account.save()
-        activity_log(subject=account, kind=ActivityKind.SYSTEM, summary=f"Created from lead {lead}")
-        webhooks.emit("account.created", account)
     return account
 
 
@@ -345,7 +345,7 @@ def lead_convert(
     if lead.status == LeadStatus.DISQUALIFIED:
         raise ValidationError("A disqualified lead cannot be converted; reopen it first.")
     owner = lead.owner or (user if user.is_authenticated else None)
-    account = _find_or_create_account(lead, owner)
+    account = _find_or_create_account(lead, owner, user)
     contact, changed = _find_or_create_contact(lead, account, owner, user)
     conversion = Conversion(lead=lead, account=account, contact=contact)
     lead_conversion_complete(

@@ -32,6 +32,7 @@ NOT_PERSONAL = {
 MAY_BE_EMPTY = {
     "api_replays": "the person was not created through the API with an idempotency key",
     "audit_lines": "no security-relevant action on them before this export",
+    "duplicate_pairs": "their contact resembles no other contact",
 }
 
 EMAIL_WORDS = ("email", "e_mail", "mail_address")
