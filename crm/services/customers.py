@@ -10,6 +10,7 @@ from crm.choices import ActivityKind
 from crm.matching import match_fields_set
 from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consents_record
 from crm.services.duplicates import dismissed_pairs
 from crm.services.timeline import activity_log
@@ -158,6 +159,7 @@ def account_create(*, user, on_duplicate: str = "raise", **data) -> Account:
     if on_duplicate == "raise":
         _refuse_same(account_duplicate(account))
     match_fields_set(account)
+    quality_fields_set(account)
     account.save()
     activity_log(subject=account, kind=ActivityKind.SYSTEM, summary="Account created", actor=user)
     webhooks.emit("account.created", account)
@@ -176,7 +178,7 @@ def account_update(*, account: Account, user, **data) -> Account:
             account.refresh_from_db(fields=changed)
             raise DuplicateRecordError(*found)
     if changed:
-        keys = match_fields_set(account)
+        keys = match_fields_set(account) + quality_fields_set(account)
         account.save(update_fields=[*changed, *keys, "updated_at"])
         labels = ", ".join(Account._meta.get_field(f).verbose_name for f in changed)
         activity_log(
@@ -216,6 +218,7 @@ def contact_create(
     given = [f for f in ("email_consent", "marketing_consent") if data.get(f)]
     _stamp_consent(contact, given)
     match_fields_set(contact)
+    quality_fields_set(contact)
     contact.save()
     consents_record(record=contact, names=given, proof=consent_proof)
     if summary:
@@ -241,7 +244,7 @@ def contact_update(
         labels = ", ".join(Contact._meta.get_field(f).verbose_name for f in changed)
         answered = [f for f in ("email_consent", "marketing_consent") if f in changed]
         _stamp_consent(contact, changed)
-        keys = match_fields_set(contact)
+        keys = match_fields_set(contact) + quality_fields_set(contact)
         contact.save(update_fields=[*changed, *keys, "updated_at"])
         consents_record(record=contact, names=answered, proof=consent_proof)
         activity_log(

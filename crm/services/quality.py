@@ -1,0 +1,100 @@
+"""Keeping the stored data-quality scores (``crm.quality``) true as time passes.
+
+The services score a record whenever they write it. What changes without a write is freshness:
+a record untouched for 90, 180 or 365 days drops a band. ``quality_refresh`` (beat, daily) finds
+the rows whose stored band (``quality_age_band``) is no longer the band of their last touch, and
+rows never scored (written around the services: the demo seed's COPY, a restore), through the
+index on ``(quality_age_band, last touched)``, and rescores them in batches. Each batch commits
+on its own and moves its rows out of the condition, so a run that is killed resumes where it
+stopped on the next run, and a rerun finds nothing to do.
+"""
+
+from datetime import timedelta
+
+from django.apps import apps
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from crm.quality import QUALITY_MODELS, STALE_DAYS, quality_of
+
+#: Rows rescored per batch (one read, one UPDATE).
+BATCH = 2000
+
+
+def _touched(model):
+    """The expression of a row's last touch, as indexed (a lead's counts its last activity)."""
+    names = {f.name for f in model._meta.get_fields()}
+    if "last_activity_at" in names:
+        return Greatest("updated_at", "last_activity_at")
+    return F("updated_at")
+
+
+def _band_changed(now) -> Q:
+    """Rows whose stored band differs from the band of their last touch at ``now``."""
+    limits = [now - timedelta(days=days) for days in STALE_DAYS]  # newest first
+    condition = Q(quality_age_band__isnull=True)
+    for band in range(len(STALE_DAYS) + 1):
+        newer_than = limits[band - 1] if band else None  # touched before this: older band
+        older_than = limits[band] if band < len(limits) else None  # touched since: newer band
+        moved = Q()
+        if older_than is not None:
+            moved |= Q(_touched__lt=older_than)
+        if newer_than is not None:
+            moved |= Q(_touched__gte=newer_than)
+        condition |= Q(quality_age_band=band) & moved
+    return condition
+
+
+def quality_rescore(rows, *, now=None) -> int:
+    """Rescore ``rows`` (records of one model, as read) and store the scores that changed."""
+    if not rows:
+        return 0
+    now = now or timezone.now()
+    model = type(rows[0])
+    changed = []
+    for record in rows:
+        quality = quality_of(record, now=now)
+        if (record.quality, record.quality_age_band) != (quality.score, quality.age_band):
+            record.quality, record.quality_age_band = quality.score, quality.age_band
+            changed.append(record)
+    # Only the two score columns: ``updated_at`` stays, or every rescore would make rows fresh.
+    model.objects.bulk_update(changed, ["quality", "quality_age_band"])
+    return len(changed)
+
+
+def quality_refresh(*, now=None, batch: int = BATCH, models=QUALITY_MODELS) -> dict[str, int]:
+    """Rescore the rows whose freshness band changed since they were scored, or never scored
+    (beat, daily). Returns how many rows were rescored per model label."""
+    now = now or timezone.now()
+    done = {}
+    for label in models:
+        model = apps.get_model(label)
+        pending = model.objects.annotate(_touched=_touched(model)).filter(_band_changed(now))
+        last, count = 0, 0
+        while True:
+            with transaction.atomic():
+                rows = list(pending.filter(pk__gt=last).order_by("pk")[:batch])
+                if not rows:
+                    break
+                count += quality_rescore(rows, now=now)
+            last = rows[-1].pk
+        done[label] = count
+    return done
+
+
+def quality_refresh_all(*, now=None, batch: int = BATCH, models=QUALITY_MODELS):
+    """Rescore every row of ``models`` (after new rules, or rows written around the services);
+    yields ``(model, read, changed)`` per model."""
+    now = now or timezone.now()
+    for label in models:
+        model = apps.get_model(label)
+        last, seen, changed = 0, 0, 0
+        while True:
+            rows = list(model.objects.filter(pk__gt=last).order_by("pk")[:batch])
+            if not rows:
+                break
+            changed += quality_rescore(rows, now=now)
+            seen, last = seen + len(rows), rows[-1].pk
+        yield model, seen, changed
