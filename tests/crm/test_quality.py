@@ -364,3 +364,11 @@ def test_a_rep_never_sees_others_leads_in_the_worst_list(rep_client, rep, rep2):
     shown = {lead.pk for lead in response.context["object_list"]}
     assert mine.pk in shown and theirs.pk not in shown
     assert rep_client.get(theirs.get_absolute_url()).status_code == 404
+
+
+@pytest.mark.django_db
+def test_demo_seed_scores_every_record():
+    call_command("seed_demo", "--scale", "0.05", "--force", "--anchor-date", "2025-03-14")
+    for model in (Lead, Contact, Account):
+        assert not model.objects.filter(quality__isnull=True).exists()
+        assert model.objects.values("quality").distinct().count() > 3  # real, varied scores
