@@ -214,12 +214,14 @@ def _account_validity(record, out_of: int) -> Part:
     return Part("Validity", out_of, out_of)
 
 
-def _freshness(band: int, touched, now) -> Part:
+def _freshness(record, band: int, touched, now) -> Part:
     points = FRESHNESS_POINTS[band]
     if band == 0 or touched is None:
         return Part("Freshness", points, FRESHNESS_MAX)
     days = (now - touched).days
-    return Part("Freshness", points, FRESHNESS_MAX, (f"not touched for {days} days",))
+    # A lead's activity counts (``last_activity_at``); a contact's or account's timeline does not.
+    verb = "touched" if hasattr(record, "last_activity_at") else "updated"
+    return Part("Freshness", points, FRESHNESS_MAX, (f"not {verb} for {days} days",))
 
 
 def quality_of(record, *, now: datetime | None = None, touched: datetime | None = None) -> Quality:
@@ -234,7 +236,7 @@ def quality_of(record, *, now: datetime | None = None, touched: datetime | None 
         validity = _account_validity(record, validity_max)
     else:
         validity = _person_validity(record, validity_max)
-    parts = (_completeness(record, kind), validity, _freshness(band, touched, now))
+    parts = (_completeness(record, kind), validity, _freshness(record, band, touched, now))
     return Quality(score=sum(p.points for p in parts), parts=parts, age_band=band)
 
 

@@ -93,8 +93,8 @@ def record(kind="leads.lead", **values):
         ("crm.account", {"industry": "", "size_band": ""}, 80, 82, "missing industry, size"),
         # Staleness: untouched records lose freshness points band by band.
         ("leads.lead", {"updated_at": NOW - timedelta(days=100)}, 92, 92, "not touched for 100"),
-        ("crm.contact", {"updated_at": NOW - timedelta(days=210)}, 85, 85, "not touched for 210"),
-        ("crm.account", {"updated_at": NOW - timedelta(days=400)}, 80, 80, "not touched for 400"),
+        ("crm.contact", {"updated_at": NOW - timedelta(days=210)}, 85, 85, "not updated for 210"),
+        ("crm.account", {"updated_at": NOW - timedelta(days=400)}, 80, 80, "not updated for 400"),
         # A lead's last activity counts as a touch.
         (
             "leads.lead",
@@ -349,7 +349,7 @@ def test_detail_pages_show_the_score_with_reasons_and_a_link_to_edit(rep_client,
     contact = ContactFactory(owner=rep, phone="")
     Contact.objects.filter(pk=contact.pk).update(updated_at=NOW - timedelta(days=210))
     text = rep_client.get(contact.get_absolute_url()).content.decode()
-    assert "not touched for 210 days" in text and "missing phone" in text
+    assert "not updated for 210 days" in text and "missing phone" in text
 
     account = AccountFactory(owner=UserFactory(username="not-the-rep"), domain="")
     text = rep_client.get(account.get_absolute_url()).content.decode()
