@@ -169,10 +169,19 @@ def phone_is_valid(phone: str, region: str = "") -> bool:
     return phonenumbers.is_valid_number(number)
 
 
+def _value(record, attr: str):
+    """A field's stored value: read from the instance's dict where it is there, because the
+    country field's descriptor builds a ``Country`` object on every read (a tenth of a
+    millisecond, which a rescore of a million rows feels)."""
+    values = getattr(record, "__dict__", {})
+    return values[attr] if attr in values else getattr(record, attr, None)
+
+
 def _completeness(record, kind: str) -> Part:
     weights = WEIGHTS[kind]
-    missing = [label for attr, label, _ in weights if not getattr(record, attr, None)]
-    points = sum(w for attr, _, w in weights if getattr(record, attr, None))
+    given = {attr: bool(_value(record, attr)) for attr, _, _ in weights}
+    missing = [label for attr, label, _ in weights if not given[attr]]
+    points = sum(w for attr, _, w in weights if given[attr])
     total = sum(w for _, _, w in weights)
     reasons = (f"missing {', '.join(missing)}",) if missing else ()
     return Part("Completeness", points, total, reasons)
@@ -196,7 +205,7 @@ def _person_validity(record, out_of: int) -> Part:
         else:
             shares.append(1.0)
     if phone:
-        if phone_is_valid(phone, str(getattr(record, "country", "") or "")):
+        if phone_is_valid(phone, str(_value(record, "country") or "")):
             shares.append(1.0)
         else:
             shares.append(0.0)

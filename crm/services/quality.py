@@ -9,6 +9,7 @@ on its own and moves its rows out of the condition, so a run that is killed resu
 stopped on the next run, and a rerun finds nothing to do.
 """
 
+import logging
 from datetime import timedelta
 
 from django.apps import apps
@@ -18,6 +19,8 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from crm.quality import QUALITY_MODELS, STALE_DAYS, quality_of
+
+logger = logging.getLogger(__name__)
 
 #: Rows rescored per batch (one read, one UPDATE).
 BATCH = 2000
@@ -81,6 +84,7 @@ def quality_refresh(*, now=None, batch: int = BATCH, models=QUALITY_MODELS) -> d
                 count += quality_rescore(rows, now=now)
             last = rows[-1].pk
         done[label] = count
+    logger.info("Data quality rescored (freshness band changed or never scored): %s", done)
     return done
 
 
