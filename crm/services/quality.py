@@ -13,12 +13,12 @@ import logging
 from datetime import timedelta
 
 from django.apps import apps
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from crm.quality import QUALITY_MODELS, STALE_DAYS, quality_of
+from crm.quality import QUALITY_MODELS, STALE_DAYS, WEIGHTS, quality_of
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,35 @@ def quality_rescore(rows, *, now=None) -> int:
         if (record.quality, record.quality_age_band) != (quality.score, quality.age_band):
             record.quality, record.quality_age_band = quality.score, quality.age_band
             changed.append(record)
-    # Only the two score columns: ``updated_at`` stays, or every rescore would make rows fresh.
-    model.objects.bulk_update(changed, ["quality", "quality_age_band"])
+    _store(model, changed)
     return len(changed)
+
+
+def _store(model, records) -> None:
+    """Write the two score columns of ``records`` in one UPDATE joined to a VALUES list (Django's
+    ``bulk_update`` builds a CASE per column, slow at thousands of rows). ``updated_at`` stays,
+    or every rescore would make the rows fresh."""
+    if not records:
+        return
+    qn = connection.ops.quote_name
+    table, pk = qn(model._meta.db_table), qn(model._meta.pk.column)
+    rows = ", ".join(["(%s::bigint, %s::smallint, %s::smallint)"] * len(records))
+    params = [v for r in records for v in (r.pk, r.quality, r.quality_age_band)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET quality = v.quality, quality_age_band = v.band "
+            f"FROM (VALUES {rows}) AS v(id, quality, band) WHERE {table}.{pk} = v.id",
+            params,
+        )
+
+
+def _scored_fields(model) -> list[str]:
+    """The columns a score reads (rows are read with only these)."""
+    names = {f.name for f in model._meta.concrete_fields}
+    wanted = {attr.removesuffix("_id") for attr, _, _ in WEIGHTS[model._meta.label_lower]}
+    wanted |= {"email", "phone", "country", "domain", "updated_at", "last_activity_at"}
+    wanted |= {"quality", "quality_age_band"}
+    return sorted(wanted & names)
 
 
 def quality_refresh(*, now=None, batch: int = BATCH, models=QUALITY_MODELS) -> dict[str, int]:
@@ -74,7 +100,11 @@ def quality_refresh(*, now=None, batch: int = BATCH, models=QUALITY_MODELS) -> d
     done = {}
     for label in models:
         model = apps.get_model(label)
-        pending = model.objects.annotate(_touched=_touched(model)).filter(_band_changed(now))
+        pending = (
+            model.objects.annotate(_touched=_touched(model))
+            .filter(_band_changed(now))
+            .only(*_scored_fields(model))
+        )
         last, count = 0, 0
         while True:
             with transaction.atomic():
@@ -96,7 +126,11 @@ def quality_refresh_all(*, now=None, batch: int = BATCH, models=QUALITY_MODELS):
         model = apps.get_model(label)
         last, seen, changed = 0, 0, 0
         while True:
-            rows = list(model.objects.filter(pk__gt=last).order_by("pk")[:batch])
+            rows = list(
+                model.objects.filter(pk__gt=last)
+                .only(*_scored_fields(model))
+                .order_by("pk")[:batch]
+            )
             if not rows:
                 break
             changed += quality_rescore(rows, now=now)
