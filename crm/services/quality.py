@@ -34,26 +34,29 @@ def _touched(model):
     return F("updated_at")
 
 
-def _band_changed(now) -> Q:
-    """Rows whose stored band differs from the band of their last touch at ``now``."""
+def _band_changes(now) -> list[Q]:
+    """Rows whose stored band differs from the band of their last touch at ``now``: one simple
+    range of the ``(quality_age_band, last touched)`` index each (an OR of them all is planned
+    as a scan of the whole table)."""
     limits = [now - timedelta(days=days) for days in STALE_DAYS]  # newest first
-    condition = Q(quality_age_band__isnull=True)
+    conditions = [Q(quality_age_band__isnull=True)]
     for band in range(len(STALE_DAYS) + 1):
-        newer_than = limits[band - 1] if band else None  # touched before this: older band
-        older_than = limits[band] if band < len(limits) else None  # touched since: newer band
-        moved = Q()
-        if older_than is not None:
-            moved |= Q(_touched__lt=older_than)
-        if newer_than is not None:
-            moved |= Q(_touched__gte=newer_than)
-        condition |= Q(quality_age_band=band) & moved
-    return condition
+        if band < len(limits):  # touched before its band's start: now in an older band
+            conditions.append(Q(quality_age_band=band, _touched__lt=limits[band]))
+        if band:  # touched since: now in a newer band
+            conditions.append(Q(quality_age_band=band, _touched__gte=limits[band - 1]))
+    return conditions
 
 
 def quality_rescore(rows, *, now=None) -> int:
-    """Rescore ``rows`` (records of one model, as read) and store the scores that changed."""
+    """Rescore ``rows`` (records of one model, as read) and store the scores that changed;
+    returns how many changed."""
+    return len(_rescore(rows, now=now))
+
+
+def _rescore(rows, *, now=None) -> list:
     if not rows:
-        return 0
+        return []
     now = now or timezone.now()
     model = type(rows[0])
     changed = []
@@ -63,7 +66,7 @@ def quality_rescore(rows, *, now=None) -> int:
             record.quality, record.quality_age_band = quality.score, quality.age_band
             changed.append(record)
     _store(model, changed)
-    return len(changed)
+    return changed
 
 
 def _store(model, records) -> None:
@@ -101,18 +104,21 @@ def quality_refresh(*, now=None, batch: int = BATCH, models=QUALITY_MODELS) -> d
     for label in models:
         model = apps.get_model(label)
         pending = (
-            model.objects.annotate(_touched=_touched(model))
-            .filter(_band_changed(now))
-            .only(*_scored_fields(model))
+            model.objects.annotate(_touched=_touched(model)).only(*_scored_fields(model)).order_by()
         )
-        last, count = 0, 0
-        while True:
-            with transaction.atomic():
-                rows = list(pending.filter(pk__gt=last).order_by("pk")[:batch])
-                if not rows:
-                    break
-                count += quality_rescore(rows, now=now)
-            last = rows[-1].pk
+        count = 0
+        for condition in _band_changes(now):
+            # A rescored row leaves the condition; one whose score stands (a row changed
+            # meanwhile) is not read again in this run.
+            unchanged: set[int] = set()
+            while True:
+                with transaction.atomic():
+                    rows = list(pending.filter(condition).exclude(pk__in=unchanged)[:batch])
+                    if not rows:
+                        break
+                    changed = _rescore(rows, now=now)
+                count += len(changed)
+                unchanged.update({r.pk for r in rows} - {r.pk for r in changed})
         done[label] = count
     logger.info("Data quality rescored (freshness band changed or never scored): %s", done)
     return done
