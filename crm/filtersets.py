@@ -19,6 +19,7 @@ from crm.models import (
     TrashedRecord,
     User,
 )
+from crm.quality import BANDS, GOOD_FROM, POOR_BELOW
 from crm.selectors import is_record_key
 from crm.text_search import text_search
 from crm.widgets import FastSelect
@@ -55,6 +56,24 @@ class SearchFilterSet(django_filters.FilterSet):
         return text_search(queryset, self.search_fields, value, rank=True)
 
 
+def quality_filter():
+    """The "Quality" filter of the lead, contact and account lists (``crm.quality`` bands)."""
+    return django_filters.ChoiceFilter(
+        choices=BANDS, method="filter_quality", empty_label="Any quality", label="Quality"
+    )
+
+
+class QualityFilterMixin:
+    def filter_quality(self, queryset, name, value):
+        if value == "poor":
+            return queryset.filter(quality__lt=POOR_BELOW)
+        if value == "fair":
+            return queryset.filter(quality__gte=POOR_BELOW, quality__lt=GOOD_FROM)
+        if value == "good":
+            return queryset.filter(quality__gte=GOOD_FROM)
+        return queryset
+
+
 class DateRangeFilter(django_filters.DateFromToRangeFilter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault(
@@ -64,7 +83,7 @@ class DateRangeFilter(django_filters.DateFromToRangeFilter):
         super().__init__(*args, **kwargs)
 
 
-class AccountFilterSet(SearchFilterSet):
+class AccountFilterSet(QualityFilterMixin, SearchFilterSet):
     search_fields = ("name", "domain")
     owner = django_filters.ModelChoiceFilter(queryset=people, empty_label="Any owner")
     lifecycle_stage = django_filters.ChoiceFilter(
@@ -73,13 +92,14 @@ class AccountFilterSet(SearchFilterSet):
     industry = django_filters.ChoiceFilter(choices=Industry.choices, empty_label="Any industry")
     country = django_filters.ChoiceFilter(choices=country_choices, empty_label="Any country")
     created = DateRangeFilter(field_name="created_at", label="Created between")
+    quality = quality_filter()
 
     class Meta:
         model = Account
-        fields = ["q", "owner", "lifecycle_stage", "industry", "country", "created"]
+        fields = ["q", "owner", "lifecycle_stage", "industry", "country", "created", "quality"]
 
 
-class ContactFilterSet(SearchFilterSet):
+class ContactFilterSet(QualityFilterMixin, SearchFilterSet):
     search_fields = ("first_name", "last_name", "email", "title")
     owner = django_filters.ModelChoiceFilter(queryset=people, empty_label="Any owner")
     account = django_filters.NumberFilter(field_name="account_id", widget=forms.HiddenInput)
@@ -96,10 +116,20 @@ class ContactFilterSet(SearchFilterSet):
         field_name="account__country", choices=country_choices, empty_label="Any country"
     )
     created = DateRangeFilter(field_name="created_at", label="Created between")
+    quality = quality_filter()
 
     class Meta:
         model = Contact
-        fields = ["q", "owner", "account", "lifecycle_stage", "industry", "country", "created"]
+        fields = [
+            "q",
+            "owner",
+            "account",
+            "lifecycle_stage",
+            "industry",
+            "country",
+            "created",
+            "quality",
+        ]
 
 
 class TaskFilterSet(SearchFilterSet):

@@ -8,7 +8,11 @@ alike). Views, exports, search, autocompletes and bulk actions fetch records onl
 services take the records they are given.
 """
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Avg, Count, Q
 from django.http import Http404
 
 from crm.models import (
@@ -26,6 +30,7 @@ from crm.models import (
     WebhookEndpoint,
 )
 from crm.permissions import may_operate
+from crm.quality import POOR_BELOW
 from crm.text_search import text_search
 from crm.visibility import owner_in_scope
 
@@ -294,3 +299,37 @@ def trashed_record_list(*, user) -> models.QuerySet:
 
 def trashed_record_get(*, user, pk) -> models.Model:
     return record_get(trashed_record_list(user=user), pk)
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    """The data quality of a list's rows: the average score and the share below ``POOR_BELOW``,
+    over ``rows`` scored rows (``sampled`` when the list is longer than was read)."""
+
+    average: int
+    poor_share: int
+    rows: int
+    sampled: bool
+
+
+def quality_summary(
+    *, queryset: models.QuerySet, limit: int | None = None
+) -> QualitySummary | None:
+    """The quality of a (visible, filtered) list's rows in one aggregate query; at most ``limit``
+    rows are read (``QUALITY_SUMMARY_ROWS``), so a list of a million costs what one of that many
+    does. None when no row is scored."""
+    limit = limit or settings.QUALITY_SUMMARY_ROWS
+    rows = queryset.filter(quality__isnull=False).order_by().values("quality")[:limit]
+    figures = rows.aggregate(
+        average=Avg("quality"),
+        poor=Count("quality", filter=Q(quality__lt=POOR_BELOW)),
+        rows=Count("quality"),
+    )
+    if not figures["rows"]:
+        return None
+    return QualitySummary(
+        average=round(figures["average"]),
+        poor_share=round(100 * figures["poor"] / figures["rows"]),
+        rows=figures["rows"],
+        sampled=figures["rows"] >= limit,
+    )

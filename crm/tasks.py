@@ -115,6 +115,21 @@ def trash_purge() -> int:
 
 
 @shared_task(
+    name="crm.tasks.quality_refresh",
+    soft_time_limit=55 * 60,
+    time_limit=60 * 60,
+    **_RETRY,
+)
+def quality_refresh() -> dict:
+    """Rescore the data quality of records whose freshness band changed, or never scored (beat,
+    daily). Each batch commits on its own and leaves the condition, so a killed run resumes on
+    the next one and a rerun rescores nothing."""
+    from crm.services.quality import quality_refresh as refresh
+
+    return refresh()
+
+
+@shared_task(
     name="crm.tasks.retention_rules_run",
     soft_time_limit=55 * 60,
     time_limit=60 * 60,

@@ -28,6 +28,7 @@ class LeadSerializer(RecordSerializer):
             "score",
             "grade",
             "possible_duplicate",
+            "quality",
             "converted_account",
             "converted_contact",
             "created_at",
@@ -39,6 +40,7 @@ class LeadSerializer(RecordSerializer):
             "score",
             "grade",
             "possible_duplicate",
+            "quality",
             "converted_account",
             "converted_contact",
             "created_at",
@@ -73,7 +75,7 @@ class LeadViewSet(WritableRecordViewSet):
     list_selector = selectors.lead_list
     get_selector = partial(selectors.lead_get, related=())
     filterset_class = LeadFilterSet
-    ordering_fields = ("id", "created_at", "updated_at")
+    ordering_fields = ("id", "created_at", "updated_at", "quality")
     form_class = LeadForm
     create_service = lead_services.lead_create
     update_service = lead_services.lead_update

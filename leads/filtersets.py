@@ -1,7 +1,13 @@
 import django_filters
 from django import forms
 
-from crm.filtersets import DateRangeFilter, SearchFilterSet, people
+from crm.filtersets import (
+    DateRangeFilter,
+    QualityFilterMixin,
+    SearchFilterSet,
+    people,
+    quality_filter,
+)
 from leads.choices import Grade, LeadSource, LeadStatus
 from leads.models import Campaign, Lead
 
@@ -10,7 +16,7 @@ def campaigns(request):
     return Campaign.objects.order_by("name")
 
 
-class LeadFilterSet(SearchFilterSet):
+class LeadFilterSet(QualityFilterMixin, SearchFilterSet):
     search_fields = ("first_name", "last_name", "email", "company_name", "website")
     status = django_filters.ChoiceFilter(choices=LeadStatus.choices, empty_label="Any status")
     source = django_filters.ChoiceFilter(choices=LeadSource.choices, empty_label="Any source")
@@ -30,6 +36,7 @@ class LeadFilterSet(SearchFilterSet):
         widget=forms.NumberInput(attrs={"min": 0, "max": 100, "class": "w-6rem"}),
     )
     created = DateRangeFilter(field_name="created_at", label="Created between")
+    quality = quality_filter()
     possible_duplicate = django_filters.BooleanFilter(
         widget=forms.HiddenInput, label="Possible duplicates"
     )
@@ -46,5 +53,6 @@ class LeadFilterSet(SearchFilterSet):
             "score_min",
             "score_max",
             "created",
+            "quality",
             "possible_duplicate",
         ]

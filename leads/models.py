@@ -6,7 +6,8 @@ from django.contrib.contenttypes.fields import GenericRelation
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.urls import reverse
 from django_countries.fields import CountryField
 
@@ -263,6 +264,10 @@ class Lead(models.Model):
     # Duplicate matching (crm.matching): blocking keys and the folded name, kept by the services.
     match_keys = ArrayField(models.CharField(max_length=100), default=list, editable=False)
     match_name = models.CharField(max_length=200, blank=True, editable=False)
+    # Data quality (crm.quality): the score and the freshness band it was computed in, kept by
+    # the services and the daily refresh; empty until first scored.
+    quality = models.SmallIntegerField(null=True, blank=True, editable=False)
+    quality_age_band = models.SmallIntegerField(null=True, blank=True, editable=False)
     converted_at = models.DateTimeField(null=True, blank=True)
     converted_account = models.ForeignKey(
         Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="source_leads"
@@ -296,6 +301,13 @@ class Lead(models.Model):
             models.Index(fields=["owner", "-score", "-id"], name="lead_owner_score_idx"),
             models.Index(fields=["owner", "status", "-created_at"], name="lead_owner_status_idx"),
             models.Index(fields=["campaign", "-score", "-id"], name="lead_campaign_score_idx"),
+            models.Index(fields=["quality", "id"], name="lead_quality_idx"),
+            models.Index(fields=["owner", "quality", "id"], name="lead_owner_quality_idx"),
+            models.Index(
+                F("quality_age_band"),
+                Greatest("updated_at", "last_activity_at"),
+                name="lead_quality_age_idx",
+            ),
             GinIndex(fields=["match_keys"], name="lead_match_keys_idx", fastupdate=False),
             GinIndex(fields=["match_name"], name="lead_match_name_idx", opclasses=["gin_trgm_ops"]),
         ]

@@ -33,10 +33,11 @@ class AccountSerializer(RecordSerializer):
             "country",
             "owner",
             "lifecycle_stage",
+            "quality",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["quality", "created_at", "updated_at"]
 
 
 class AccountViewSet(WritableRecordViewSet):
@@ -47,7 +48,7 @@ class AccountViewSet(WritableRecordViewSet):
     list_selector = selectors.account_list
     get_selector = selectors.account_get
     filterset_class = AccountFilterSet
-    ordering_fields = ("id", "created_at", "updated_at")
+    ordering_fields = ("id", "created_at", "updated_at", "quality")
     form_class = AccountForm
     create_service = customers.account_create
     update_service = customers.account_update
@@ -68,10 +69,11 @@ class ContactSerializer(RecordSerializer):
             "owner",
             "email_consent",
             "marketing_consent",
+            "quality",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["quality", "created_at", "updated_at"]
 
 
 class ContactViewSet(WritableRecordViewSet):
@@ -81,7 +83,7 @@ class ContactViewSet(WritableRecordViewSet):
     list_selector = selectors.contact_list
     get_selector = selectors.contact_get
     filterset_class = ContactFilterSet
-    ordering_fields = ("id", "created_at", "updated_at")
+    ordering_fields = ("id", "created_at", "updated_at", "quality")
     form_class = ContactForm
     create_service = customers.contact_create
     update_service = customers.contact_update

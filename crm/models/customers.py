@@ -56,6 +56,10 @@ class Account(models.Model):
     # Duplicate matching (crm.matching): blocking keys and the folded name, kept by the services.
     match_keys = ArrayField(models.CharField(max_length=100), default=list, editable=False)
     match_name = models.CharField(max_length=200, blank=True, editable=False)
+    # Data quality (crm.quality): the score and the freshness band it was computed in, kept by
+    # the services and the daily refresh; empty until first scored.
+    quality = models.SmallIntegerField(null=True, blank=True, editable=False)
+    quality_age_band = models.SmallIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
@@ -73,6 +77,8 @@ class Account(models.Model):
             models.Index(fields=["country", "-created_at"], name="account_country_idx"),
             models.Index(fields=["domain"], name="account_domain_idx"),
             models.Index(fields=["-updated_at"], name="account_updated_idx"),
+            models.Index(fields=["quality", "id"], name="account_quality_idx"),
+            models.Index(fields=["quality_age_band", "updated_at"], name="account_quality_age_idx"),
             GinIndex(fields=["match_keys"], name="account_match_keys_idx", fastupdate=False),
             GinIndex(
                 fields=["match_name"], name="account_match_name_idx", opclasses=["gin_trgm_ops"]
@@ -129,6 +135,10 @@ class Contact(models.Model):
     # Duplicate matching (crm.matching): blocking keys and the folded name, kept by the services.
     match_keys = ArrayField(models.CharField(max_length=100), default=list, editable=False)
     match_name = models.CharField(max_length=200, blank=True, editable=False)
+    # Data quality (crm.quality): the score and the freshness band it was computed in, kept by
+    # the services and the daily refresh; empty until first scored.
+    quality = models.SmallIntegerField(null=True, blank=True, editable=False)
+    quality_age_band = models.SmallIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
@@ -145,6 +155,8 @@ class Contact(models.Model):
             models.Index(fields=["owner", "-created_at"], name="contact_owner_created_idx"),
             models.Index(fields=["account", "-created_at"], name="contact_account_idx"),
             models.Index(fields=["-updated_at"], name="contact_updated_idx"),
+            models.Index(fields=["quality", "id"], name="contact_quality_idx"),
+            models.Index(fields=["quality_age_band", "updated_at"], name="contact_quality_age_idx"),
             GinIndex(fields=["match_keys"], name="contact_match_keys_idx", fastupdate=False),
             GinIndex(
                 fields=["match_name"], name="contact_match_name_idx", opclasses=["gin_trgm_ops"]

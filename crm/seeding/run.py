@@ -127,6 +127,13 @@ def seed_run(
         for model, seen, _ in match_keys_refresh():
             ctx.progress(f"matching keys of {seen:,} {model._meta.verbose_name_plural}")
         ctx.progress(f"matching keys in {_since(started)}")
+        # Their data-quality scores too, so the demo lists show real ones.
+        from crm.services.quality import quality_refresh_all
+
+        started = time.monotonic()
+        for model, seen, _ in quality_refresh_all(now=ctx.now):
+            ctx.progress(f"quality scores of {seen:,} {model._meta.verbose_name_plural}")
+        ctx.progress(f"quality scores in {_since(started)}")
     if not connection.in_atomic_block:
         # Fresh statistics and visibility maps, so the first page views get good plans.
         started = time.monotonic()

@@ -10,6 +10,7 @@ from crm.choices import ActivityKind, LifecycleStage
 from crm.matching import match_fields_set
 from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consents_record
 from crm.services.duplicates import (
     dismissed_pairs,
@@ -198,6 +199,7 @@ def account_create(
     if on_duplicate == "raise":
         _refuse_same(found)
     match_fields_set(account)
+    quality_fields_set(account)
     account.save()
     _flag(account, found)
     activity_log(subject=account, kind=ActivityKind.SYSTEM, summary=summary, actor=user)
@@ -218,7 +220,7 @@ def account_update(*, account: Account, user, **data) -> Account:
             account.refresh_from_db(fields=changed)
             raise DuplicateRecordError(*found)
     if changed:
-        keys = match_fields_set(account)
+        keys = match_fields_set(account) + quality_fields_set(account)
         account.save(update_fields=[*changed, *keys, "updated_at"])
         if ACCOUNT_MATCH_FIELDS & set(changed):
             duplicate_pairs_rejudge(record=account, compare=account_compare)
@@ -285,6 +287,7 @@ def contact_create(
     given = [f for f in ("email_consent", "marketing_consent") if data.get(f)]
     _stamp_consent(contact, given)
     match_fields_set(contact)
+    quality_fields_set(contact)
     contact.save()
     _flag(contact, found)
     consents_record(record=contact, names=given, proof=consent_proof)
@@ -312,7 +315,7 @@ def contact_update(
         labels = ", ".join(Contact._meta.get_field(f).verbose_name for f in changed)
         answered = [f for f in ("email_consent", "marketing_consent") if f in changed]
         _stamp_consent(contact, changed)
-        keys = match_fields_set(contact)
+        keys = match_fields_set(contact) + quality_fields_set(contact)
         contact.save(update_fields=[*changed, *keys, "updated_at"])
         if CONTACT_MATCH_FIELDS & set(changed):
             duplicate_pairs_rejudge(record=contact, compare=contact_compare)

@@ -444,6 +444,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.trash_purge",
         "schedule": 24 * 60 * 60.0,
     },
+    "quality-refresh": {
+        # Freshness is counted in days (bands at 90, 180 and 365): a daily pass rescores the
+        # records that crossed a band, in batches; a rerun the same day finds none.
+        "task": "crm.tasks.quality_refresh",
+        "schedule": 24 * 60 * 60.0,
+    },
     "retention-rules": {
         # Retention periods are counted in months: a daily pass keeps every rule within a day
         # of its limit, in small batches; a rule whose setting is 0 does nothing.
@@ -613,6 +619,9 @@ SPECTACULAR_SETTINGS = {
 # Lists: rows a page, and from how many estimated rows the list stops counting exactly.
 LIST_PAGE_SIZE = 50
 EXACT_COUNT_LIMIT = env.int("EXACT_COUNT_LIMIT", default=10_000)
+# The quality summary above a list (average score, share below 50) reads at most this many of
+# the list's rows: exact for shorter lists, a sample of longer ones (said so on the page).
+QUALITY_SUMMARY_ROWS = env.int("QUALITY_SUMMARY_ROWS", default=20_000)
 
 LOGGING = {
     "version": 1,

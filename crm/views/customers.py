@@ -40,15 +40,18 @@ class AccountListView(FilteredListView):
         Column("Country"),
         Column("Stage"),
         Column("Owner"),
+        Column("Quality", sort="quality", css="text-end"),
         Column("Created", sort="created"),
         Column("Updated", sort="updated"),
     ]
     sorts = {
         "name": ("name", "id"),
+        "quality": ("quality", "id"),
         "created": ("created_at", "id"),
         "updated": ("updated_at", "id"),
     }
     default_sort = "-created"
+    show_quality = True
 
     list_selector = account_list
     template_name = "crm/customer_list.html"
@@ -81,14 +84,17 @@ class ContactListView(FilteredListView):
         Column("Title"),
         Column("Account"),
         Column("Owner"),
+        Column("Quality", sort="quality", css="text-end"),
         Column("Created", sort="created"),
     ]
     sorts = {
         "name": ("last_name", "first_name", "id"),
         "email": ("email", "id"),
+        "quality": ("quality", "id"),
         "created": ("created_at", "id"),
     }
     default_sort = "-created"
+    show_quality = True
 
     list_selector = contact_list
     template_name = "crm/customer_list.html"

@@ -47,6 +47,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
     paginator_class = EstimatedCountPaginator
     paginate_by = settings.LIST_PAGE_SIZE
     record_kind = ""  # the ``crm.registry.tabular`` kind: export buttons and ``?export=``
+    show_quality = False  # a data-quality summary of the filtered rows (``crm.quality``)
 
     def get(self, request, *args, **kwargs):
         fmt = request.GET.get("export")
@@ -142,6 +143,13 @@ class FilteredListView(LoginRequiredMixin, ListView):
             create_url_name=self.create_url_name if self.can_create() else "",
             record_kind=self._kind_links(),
         )
+        if self.show_quality:
+            from crm.selectors import quality_summary
+
+            context["quality_summary"] = quality_summary(queryset=self.filterset.qs)
+            worst = sort_query.copy()
+            worst["quality"], worst["sort"] = "poor", "quality"
+            context["worst_query"] = worst.urlencode()
         return context
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from crm import webhooks
 from crm.choices import ActivityKind
 from crm.models import Account, Activity, ConsentChannel, ConsentEvent, Contact, Task
+from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consent_proof_copy, consent_record
 from crm.services.customers import consent_stamp
 from crm.services.timeline import activity_log
@@ -102,6 +103,7 @@ def lead_conversion_complete(
     consent = consent_carry(lead, contact)
     contact_fields = [*(contact_changed or []), *consent]
     if contact_fields:
+        contact_fields += quality_fields_set(contact)
         contact.save(update_fields=[*contact_fields, "updated_at"])
     consent_proof_carry(lead, contact, consent)
     activities, tasks = timeline_move(lead, contact)

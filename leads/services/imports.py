@@ -41,6 +41,7 @@ from crm.history import Source, source
 from crm.matching import Person, match_fields_set
 from crm.models import ConsentChannel, Contact
 from crm.normalize import country_codes, normalize_domain, normalize_email, normalize_phone
+from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consents_record_many
 from crm.services.customers import consent_stamp
 from crm.work import (
@@ -544,6 +545,7 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
     _assign(new_leads, job, lookups)
     for lead in new_leads:
         lead.created_at = now
+        quality_fields_set(lead, now=now)
         lead.score, lead.grade, lead.score_breakdown = scoring.score_compute(
             lead=lead, rules=lookups.scoring_rules, now=now
         )
@@ -577,7 +579,9 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
             )
             lead.updated_at = now
             match_fields_set(lead)
+            quality_fields_set(lead, now=now)
         fields |= {"score", "grade", "score_breakdown", "updated_at", "match_keys", "match_name"}
+        fields |= {"quality", "quality_age_band"}
         Lead.objects.bulk_update(list(targets.values()), sorted(fields), batch_size=1000)
         result.updated += len(targets)
     if granted:

@@ -17,9 +17,11 @@ from crm.matching import company_key, match_fields_set
 from crm.models import Account, Activity, Contact, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
+from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consents_record
 from crm.services.customers import account_create, consent_stamp, contact_create
 from crm.services.outbox import email_queue
+from crm.services.quality import quality_rescore
 from crm.services.timeline import activity_log
 from crm.services.trash import trash_delete, trash_delete_many
 from leads.choices import EnrollmentStopReason, LeadStatus
@@ -148,6 +150,7 @@ def lead_create(
         lead.possible_duplicate = True
         lead.duplicate_of = match.lead
     match_fields_set(lead)
+    quality_fields_set(lead)
     given = [f for f in CONSENTS if data.get(f)]
     _stamp_consent(lead, given)
     _assign(lead, user=user)
@@ -183,6 +186,7 @@ def lead_update(*, lead: Lead, user, consent_proof: ConsentProof | None = None, 
             raise DuplicateLeadError(match)
     stamped = _stamp_consent(lead, changed)
     keys = match_fields_set(lead) if set(changed) & set(dedupe.PERSON_FIELDS) else []
+    keys += quality_fields_set(lead)
     lead.save(update_fields=[*changed, *stamped, *keys, "updated_at"])
     consents_record(record=lead, names=[f for f in CONSENTS if f in changed], proof=consent_proof)
     labels = ", ".join(str(Lead._meta.get_field(f).verbose_name) for f in changed)
@@ -229,6 +233,7 @@ def lead_set_status(*, lead: Lead, status: str, user, reason: str = "", note: st
         fields += ["disqualify_reason", "disqualify_note"]
     old = lead.get_status_display()
     lead.status = status
+    fields += quality_fields_set(lead)  # the change makes it fresh
     lead.save(update_fields=fields)
     summary = f"Status: {old} → {lead.get_status_display()}"
     if status == LeadStatus.DISQUALIFIED:
@@ -406,7 +411,7 @@ def lead_reassign(*, lead: Lead, owner, user) -> Lead:
         return lead
     previous = lead.owner
     lead.owner = owner
-    lead.save(update_fields=["owner", "updated_at"])
+    lead.save(update_fields=["owner", "updated_at", *quality_fields_set(lead)])
     activity_log(
         subject=lead,
         kind=ActivityKind.SYSTEM,
@@ -428,6 +433,7 @@ def leads_bulk_reassign(*, leads, owner, user) -> int:
         return 0
     Lead.objects.filter(pk__in=ids).update(owner=owner, updated_at=timezone.now())
     moved = list(Lead.objects.filter(pk__in=ids).order_by("pk"))
+    quality_rescore(moved)  # the owner is part of the score
     ct = _content_type(Lead)
     Activity.objects.bulk_create(
         Activity(

@@ -16,6 +16,7 @@ from crm.choices import ActivityKind
 from crm.history import Source, recorded_as
 from crm.matching import match_fields_set
 from crm.models import ConsentChannel, Contact
+from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consents_record
 from crm.services.customers import consent_stamp
 from crm.services.timeline import activity_log
@@ -231,6 +232,7 @@ def lead_merge(*, keep: Lead, merge: Lead, user, field_choices: dict | None = No
     keep.possible_duplicate = remaining is not None
     keep.duplicate_of = remaining if isinstance(remaining, Lead) else None
     keys = match_fields_set(keep)  # the fields it took from the other lead are found by now
+    keys += quality_fields_set(keep)
     keep.save(update_fields=[*changed, *keys, "possible_duplicate", "duplicate_of", "updated_at"])
     # The merged lead keeps its own proof; the kept lead's answer changed by the merge says so.
     consents_record(

@@ -25,6 +25,7 @@ from crm.choices import ActivityKind
 from crm.history import Source, source
 from crm.matching import match_fields_set
 from crm.models import Activity, Contact, Task
+from crm.quality import quality_fields_set
 from crm.services.audit import audit_record
 from crm.services.merges import (
     check_not_undone,
@@ -278,13 +279,13 @@ def _lead_merge_undo(*, record: LeadMerge, user) -> LeadMerge:
         target, {name: record.kept_before[name] for name in record.kept_after}
     )
     if target_fields:
-        target_fields += match_fields_set(target)
+        target_fields += match_fields_set(target) + quality_fields_set(target)
         target.save(update_fields=[*target_fields, "updated_at"])
     merged_fields = values_put_back(
         merge, {name: record.merged_before[name] for name in record.merged_after}
     )
     if merged_fields:
-        merged_fields += match_fields_set(merge)
+        merged_fields += match_fields_set(merge) + quality_fields_set(merge)
         merge.save(update_fields=[*merged_fields, "updated_at"])
 
     moved = record.moved

@@ -53,15 +53,18 @@ class LeadListView(FilteredListView):
         Column("Owner"),
         Column("Score", sort="score", css="text-end"),
         Column("Grade"),
+        Column("Quality", sort="quality", css="text-end"),
         Column("Created", sort="created"),
     ]
     sorts = {
         "name": ("last_name", "first_name", "id"),
         "company": ("company_name", "id"),
         "score": ("score", "id"),
+        "quality": ("quality", "id"),
         "created": ("created_at", "id"),
     }
     default_sort = "-created"
+    show_quality = True
 
     list_selector = selectors.lead_list
 
@@ -83,6 +86,7 @@ class DuplicateListView(LeadListView):
 
     title = "Possible duplicate leads"
     create_url_name = ""
+    show_quality = False
     row_template = "leads/rows/duplicate.html"
     columns = [
         Column("", css="w-1"),

@@ -20,6 +20,7 @@ from crm.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from crm.quality import quality_fields_set
 from crm.services.consents import wording_version as consent_wording_version
 from crm.webhooks import event_id_new, event_payload
 from crm.webhooks.signing import secret_new
@@ -70,8 +71,8 @@ class TeamFactory(factory.django.DjangoModelFactory):
 
 
 class MatchKeysFactory(factory.django.DjangoModelFactory):
-    """Records that duplicate matching finds: their blocking keys are set as the services set
-    them (``crm.matching.match_fields_set``)."""
+    """Records that duplicate matching finds: their blocking keys and data-quality score are set
+    as the services set them (``crm.matching.match_fields_set``, ``crm.quality``)."""
 
     class Meta:
         abstract = True
@@ -80,6 +81,7 @@ class MatchKeysFactory(factory.django.DjangoModelFactory):
     def _create(cls, model_class, *args, **kwargs):
         record = model_class(*args, **kwargs)
         match_fields_set(record)
+        quality_fields_set(record)
         record.save()
         return record
 
