@@ -87,7 +87,8 @@ def test_opens_clicks_and_replies_are_recorded_once(client, rep, step):
         "leads:sequence_email_click", args=[sequences.sequence_click_token(email.pk, target)]
     )
     pixel = reverse("leads:sequence_email_open", args=[sequences.sequence_open_token(email.pk)])
-    assert click.split("/e/sc/")[1][:-1] in email.outbound_email.body_text
+    # The signature carries the second it was made: compare the signed payload.
+    assert click.split("/e/sc/")[1].split(":")[0] + ":" in email.outbound_email.body_text
 
     for _ in range(2):
         response = client.get(click)
