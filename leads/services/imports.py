@@ -21,7 +21,7 @@ import io
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -36,6 +36,7 @@ from psycopg.types.json import Jsonb
 from crm import matching
 from crm.choices import Industry
 from crm.csvfiles import csv_lines, row_text
+from crm.db import array_literal
 from crm.faults import SimulatedKill
 from crm.history import Source, source
 from crm.matching import Person, match_fields_set
@@ -156,6 +157,8 @@ class Lookups:
     campaigns: dict
     scoring_rules: list
     assignment_rules: list
+    #: The run's matching view of each person it has read (``_person_of``).
+    people: dict = field(default_factory=dict)
 
 
 def _lookups() -> Lookups:
@@ -273,7 +276,9 @@ def preview(job: ImportJob, *, rows: int = PREVIEW_ROWS) -> list[dict]:
         result.append(entry)
         if len(result) >= rows:
             break
-    matches = match_rows([data for _, data in parsed], lines=[e["line"] for e, _ in parsed])
+    matches = match_rows(
+        [data for _, data in parsed], lines=[e["line"] for e, _ in parsed], known=lookups.people
+    )
     for (entry, _), found in zip(parsed, matches, strict=True):
         if found:
             entry["duplicate"] = f"{_fate(found, job.policy)}: {found.text()}"
@@ -346,9 +351,27 @@ class RowMatch:
         return f"{what} {self.target()} ({self.reasons})"
 
 
-def _person(data: dict) -> Person:
-    return Person.of(**{f: data.get(f, "") for f in PERSON_FIELDS})
+#: People kept by one run (``Lookups.people``) before that memory starts afresh.
+KNOWN_PEOPLE_CAP = 200_000
 
+
+def _person_of(values: tuple, known: dict) -> Person:
+    """The ``Person`` of a record's ``PERSON_FIELDS`` values, each distinct one read once per
+    run: the saved leads sharing a key with a chunk are read again for every later chunk."""
+    person = known.get(values)
+    if person is None:
+        if len(known) >= KNOWN_PEOPLE_CAP:
+            known.clear()
+        person = known[values] = Person.of(**dict(zip(PERSON_FIELDS, values, strict=True)))
+    return person
+
+
+def _person(data: dict, known: dict) -> Person:
+    return _person_of(tuple(data.get(f) or "" for f in PERSON_FIELDS), known)
+
+
+#: What matching reads of a contact: ``PERSON_FIELDS``' first four (the rest stay empty).
+CONTACT_PERSON_FIELDS = PERSON_FIELDS[:4]
 
 #: A blocking key shared by more saved records (or earlier rows of a chunk) than this is too
 #: common to tell anyone apart ("n:john S530" at a million leads): it is left out of that
@@ -356,7 +379,7 @@ def _person(data: dict) -> Person:
 KEY_BLOCK_CAP = 200
 
 
-def _saved_people(keys: set[str]) -> dict[str, list]:
+def _saved_people(keys: set[str], known: dict) -> dict[str, list]:
     """Saved leads and contacts sharing a blocking key with the rows, by key: one indexed
     probe per key and model, each stopping past ``KEY_BLOCK_CAP`` rows (that key is then
     too common and left out)."""
@@ -366,7 +389,7 @@ def _saved_people(keys: set[str]) -> dict[str, list]:
     keys = sorted(keys)
     for model, kind, fields in (
         (Lead, "lead", PERSON_FIELDS),
-        (Contact, "contact", ("first_name", "last_name", "email", "phone")),
+        (Contact, "contact", CONTACT_PERSON_FIELDS),
     ):
         ids_by_key = _sharing_a_key(model, keys)
         wanted = {key: set(ids) for key, ids in ids_by_key.items() if len(ids) <= KEY_BLOCK_CAP}
@@ -374,14 +397,15 @@ def _saved_people(keys: set[str]) -> dict[str, list]:
         if not ids:
             continue
         rows = (
-            model.objects.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
+            model.objects.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [array_literal(ids)]))
             .order_by()
             .values_list("pk", *fields)
         )
         with _through_indexes():
             rows = list(rows)
+        missing = ("",) * (len(PERSON_FIELDS) - len(fields))
         people = {
-            pk: (kind, pk, Person.of(**dict(zip(fields, values, strict=True))))
+            pk: (kind, pk, _person_of(tuple(v or "" for v in values) + missing, known))
             for pk, *values in rows
         }
         for key, key_ids in wanted.items():
@@ -406,7 +430,7 @@ def _sharing_a_key(model, keys: list[str]) -> dict[str, list[int]]:
     )
     found: dict[str, list[int]] = {}
     with _through_indexes(), connection.cursor() as cursor:
-        cursor.execute(sql, [keys])
+        cursor.execute(sql, [array_literal(keys)])
         for key, pk in cursor.fetchall():
             found.setdefault(key, []).append(pk)
     return found
@@ -429,13 +453,14 @@ def _through_indexes():
             cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
 
 
-def match_rows(rows: list[dict], *, lines: list[int]) -> list[RowMatch]:
+def match_rows(rows: list[dict], *, lines: list[int], known: dict | None = None) -> list[RowMatch]:
     """Each parsed row's best match: a saved lead or contact, or an earlier row of the same
     rows (within the file). "Same" wins over "likely", then the higher score (a saved record
-    before an earlier row at equal scores)."""
-    people = [_person(data) for data in rows]
+    before an earlier row at equal scores). ``known`` keeps the people read for a whole run."""
+    known = {} if known is None else known
+    people = [_person(data, known) for data in rows]
     row_keys = [matching.person_keys(person) for person in people]
-    saved = _saved_people({key for keys in row_keys for key in keys})
+    saved = _saved_people({key for keys in row_keys for key in keys}, known)
     earlier: dict[str, list] = {}
     results: list[RowMatch] = []
     for person, keys in zip(people, row_keys, strict=True):
@@ -448,8 +473,8 @@ def match_rows(rows: list[dict], *, lines: list[int]) -> list[RowMatch]:
                 if (kind, ref) in seen:
                     continue
                 seen.add((kind, ref))
-                judged = matching.person_compare(person, other)
-                if judged.outcome == matching.DIFFERENT:
+                judged = matching.person_match(person, other)
+                if judged is None:
                     continue
                 if best and (best.outcome == matching.SAME, best.score) >= (
                     judged.is_same,
@@ -501,7 +526,11 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
                 result.skipped += 1
         parsed = [row for row in parsed if row[1]["email"] not in erased]
 
-    matches = match_rows([data for _, data, _ in parsed], lines=[line for line, _, _ in parsed])
+    matches = match_rows(
+        [data for _, data, _ in parsed],
+        lines=[line for line, _, _ in parsed],
+        known=lookups.people,
+    )
     new_leads: list[Lead] = []
     created_at_line: dict[int, Lead] = {}  # line → the lead it created in this chunk
     updates: dict[int, dict] = {}
@@ -540,7 +569,11 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
         new_leads.append(lead)
 
     for lead in new_leads:
-        match_fields_set(lead)
+        person = _person_of(
+            tuple(str(getattr(lead, f) or "") for f in PERSON_FIELDS), lookups.people
+        )
+        lead.match_keys = matching.person_keys(person)
+        lead.match_name = matching.person_name_key(person)
     _assign(new_leads, job, lookups)
     for lead in new_leads:
         lead.created_at = now
@@ -604,6 +637,8 @@ def _insert_leads(leads: list[Lead], now) -> None:
     for f in fields:
         if f.get_internal_type() == "JSONField":
             convert.append(Jsonb)
+        elif f.get_internal_type() == "ArrayField":
+            convert.append(array_literal)  # psycopg's list adaptation is the slow part of a row
         elif f.name == "country":
             convert.append(str)
         else:
