@@ -5,9 +5,9 @@ it covers, so a crashed import resumes after the last committed chunk and never 
 chunk behind. A run leases the job and renews the lease with each chunk; when a worker dies (or
 the broker loses the job's message) the sweep wakes a worker for the job once the lease has run
 out, and it goes on from the last committed chunk by itself. Per chunk the work is a fixed
-number of queries (per model, the ids of saved leads and contacts sharing a blocking key with any
-row of the chunk, one probe of the GIN index per key within one statement, then those rows; one
-bulk insert; one bulk update), never a query per row.
+number of queries (per model, the saved leads and contacts sharing a blocking key with any row
+of the chunk, one probe of the GIN index per key within one statement; one bulk insert; one bulk
+update), never a query per row.
 
 Duplicates are judged by ``crm.matching`` against saved leads and contacts and against the rows
 before in the file. Only a row that is surely the same person is skipped or updates its match
@@ -29,7 +29,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -391,49 +390,42 @@ def _saved_people(keys: set[str], known: dict) -> dict[str, list]:
         (Lead, "lead", PERSON_FIELDS),
         (Contact, "contact", CONTACT_PERSON_FIELDS),
     ):
-        ids_by_key = _sharing_a_key(model, keys)
-        wanted = {key: set(ids) for key, ids in ids_by_key.items() if len(ids) <= KEY_BLOCK_CAP}
-        ids = sorted(set().union(*wanted.values())) if wanted else []
-        if not ids:
-            continue
-        rows = (
-            model.objects.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [array_literal(ids)]))
-            .order_by()
-            .values_list("pk", *fields)
-        )
-        with _through_indexes():
-            rows = list(rows)
         missing = ("",) * (len(PERSON_FIELDS) - len(fields))
-        people = {
-            pk: (kind, pk, _person_of(tuple(v or "" for v in values) + missing, known))
-            for pk, *values in rows
-        }
-        for key, key_ids in wanted.items():
-            by_key.setdefault(key, []).extend(people[pk] for pk in key_ids if pk in people)
+        ids_by_key: dict[str, list[int]] = {}
+        people = {}
+        for row in _sharing_a_key(model, keys, fields):
+            key, pk = row[0], row[1]
+            ids_by_key.setdefault(key, []).append(pk)
+            if pk not in people:
+                values = row[2:]
+                if None in values:
+                    values = tuple(v or "" for v in values)
+                people[pk] = (kind, pk, _person_of(values + missing, known))
+        for key, ids in ids_by_key.items():
+            if len(ids) <= KEY_BLOCK_CAP:
+                by_key.setdefault(key, []).extend(people[pk] for pk in set(ids))
     return by_key
 
 
-def _sharing_a_key(model, keys: list[str]) -> dict[str, list[int]]:
-    """For each of ``keys``, the ids of ``model``'s rows holding it, at most
-    ``KEY_BLOCK_CAP + 1`` (one more tells the key is too common): one probe of the GIN index
-    per key (``match_keys @> ARRAY[key]``). One ``match_keys && keys`` with thousands of keys
-    would recheck every candidate against the whole array, comparing each of its keys with
-    each."""
+def _sharing_a_key(model, keys: list[str], fields) -> list[tuple]:
+    """(key, id, *fields) of ``model``'s rows holding each of ``keys``, at most
+    ``KEY_BLOCK_CAP + 1`` a key (one more tells the key is too common): one probe of the GIN
+    index per key (``match_keys @> ARRAY[key]``), reading the fields in the same visit to the
+    row rather than by id in a second query. One ``match_keys && keys`` with thousands of keys would recheck every candidate against the
+    whole array, comparing each of its keys with each."""
     qn = connection.ops.quote_name
+    columns = ", ".join(f"m.{qn(model._meta.get_field(f).column)}" for f in ("id", *fields))
     # OFFSET 0 keeps the subquery a probe per key (not flattened into one join the planner
     # may answer by comparing every row with every key).
     sql = (
-        f"SELECT k.key, x.id FROM unnest(%s::varchar[]) AS k(key) CROSS JOIN LATERAL "
-        f"(SELECT m.{qn('id')} AS id FROM {qn(model._meta.db_table)} AS m "
+        f"SELECT k.key, x.* FROM unnest(%s::varchar[]) AS k(key) CROSS JOIN LATERAL "
+        f"(SELECT {columns} FROM {qn(model._meta.db_table)} AS m "
         f"WHERE m.{qn('match_keys')} @> ARRAY[k.key]::varchar[] "
         f"LIMIT {KEY_BLOCK_CAP + 1} OFFSET 0) AS x"
     )
-    found: dict[str, list[int]] = {}
     with _through_indexes(), connection.cursor() as cursor:
         cursor.execute(sql, [array_literal(keys)])
-        for key, pk in cursor.fetchall():
-            found.setdefault(key, []).append(pk)
-    return found
+        return cursor.fetchall()
 
 
 @contextmanager
@@ -464,35 +456,39 @@ def match_rows(rows: list[dict], *, lines: list[int], known: dict | None = None)
     earlier: dict[str, list] = {}
     results: list[RowMatch] = []
     for person, keys in zip(people, row_keys, strict=True):
+        # A candidate is one (kind, id, person) object under every key it shares with the row,
+        # so the object's identity tells one already judged.
         best, seen = RowMatch(), set()
         for key in keys:
             within = earlier.get(key, ())
             if len(within) > KEY_BLOCK_CAP:
                 within = ()  # too common within the file (the saved ones are capped already)
-            for kind, ref, other in (*saved.get(key, ()), *within):
-                if (kind, ref) in seen:
-                    continue
-                seen.add((kind, ref))
-                judged = matching.person_match(person, other)
-                if judged is None:
-                    continue
-                if best and (best.outcome == matching.SAME, best.score) >= (
-                    judged.is_same,
-                    judged.score,
-                ):
-                    continue
-                best = RowMatch(
-                    outcome=judged.outcome,
-                    lead_id=ref if kind == "lead" else None,
-                    contact_id=ref if kind == "contact" else None,
-                    line=lines[ref] if kind == "row" else None,
-                    reasons=judged.describe(),
-                    score=judged.score,
-                )
-        index = len(results)
+            for candidates in (saved.get(key, ()), within):
+                for candidate in candidates:
+                    if id(candidate) in seen:
+                        continue
+                    seen.add(id(candidate))
+                    judged = matching.person_match(person, candidate[2])
+                    if judged is None:
+                        continue
+                    if best and (best.outcome == matching.SAME, best.score) >= (
+                        judged.is_same,
+                        judged.score,
+                    ):
+                        continue
+                    kind, ref, _ = candidate
+                    best = RowMatch(
+                        outcome=judged.outcome,
+                        lead_id=ref if kind == "lead" else None,
+                        contact_id=ref if kind == "contact" else None,
+                        line=lines[ref] if kind == "row" else None,
+                        reasons=judged.describe(),
+                        score=judged.score,
+                    )
+        entry = ("row", len(results), person)
         results.append(best)
         for key in keys:
-            earlier.setdefault(key, []).append(("row", index, person))
+            earlier.setdefault(key, []).append(entry)
     return results
 
 
