@@ -640,7 +640,7 @@ def judge(records):
                     continue
                 seen.add(j)
                 compared += 1
-                if matching.person_compare(person, other).outcome != matching.DIFFERENT:
+                if matching.person_match(person, other) is not None:
                     found.add((j, i))
         for key in keys:
             index.setdefault(key, []).append((i, person))
@@ -704,7 +704,7 @@ def import_time(rows: int, seed: int, matching: bool = True) -> dict:
                 job = imports.import_run(job_id=job.pk)
             else:  # every row new: the import's cost without matching, for comparison
                 original = imports.match_rows
-                imports.match_rows = lambda rows, lines: [imports.RowMatch() for _ in rows]
+                imports.match_rows = lambda rows, **_: [imports.RowMatch() for _ in rows]
                 try:
                     job = imports.import_run(job_id=job.pk)
                 finally:

@@ -33,12 +33,14 @@ candidates for a whole import chunk is then one indexed ``&&`` query, not a scan
 
 import functools
 import re
+import string
 import unicodedata
 from dataclasses import dataclass, field
 
 from anyascii import anyascii
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from rapidfuzz.distance import Jaro, Prefix
 
 from crm.normalize import normalize_domain, normalize_phone
 
@@ -193,10 +195,25 @@ def likely_threshold() -> float:
 # --- normalising -----------------------------------------------------------------------------
 
 
+#: ``fold`` for text that is ASCII already: apostrophes and dots dropped, other punctuation a space.
+_ASCII_FOLD = str.maketrans(
+    {
+        **{
+            ch: " " for ch in map(chr, range(128)) if ch not in string.ascii_letters + string.digits
+        },
+        **dict.fromkeys("'`.", None),
+    }
+)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def fold(text: str) -> str:
     """ASCII lower case, letters and digits only, single spaces: ``"  Zoë O'Brien-Smith"`` →
     ``"zoe obrien smith"`` (apostrophes and dots join; other punctuation separates)."""
-    text = anyascii(unicodedata.normalize("NFC", text or "")).lower()
+    text = text or ""
+    if text.isascii():  # most names: the same result without transliterating
+        return " ".join(text.lower().translate(_ASCII_FOLD).split())
+    text = anyascii(unicodedata.normalize("NFC", text)).lower()
     text = re.sub(r"['’`.]", "", text)
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
@@ -233,6 +250,7 @@ def phone_key(phone: str, region: str | None = None) -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def company_key(name: str) -> str:
     """A company name without legal forms, punctuation and case: ``"ACME, Inc."`` → ``"acme"``."""
     words = fold((name or "").replace("&", " and ")).split()
@@ -263,6 +281,7 @@ def nicknames_agree(a: str, b: str) -> bool:
     return a in name_variants(b) or b in name_variants(a)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def soundex(word: str) -> str:
     """American Soundex of a folded word (``smith``, ``smyth`` → ``s530``): surname typos and
     spelling variants share a code."""
@@ -287,6 +306,7 @@ def soundex(word: str) -> str:
     return (result + "000")[:4]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def jaro_winkler(a: str, b: str) -> float:
     """Jaro-Winkler similarity (1.0 equal … 0.0 nothing alike), the usual measure for names."""
     if a == b:
@@ -316,6 +336,19 @@ def jaro_winkler(a: str, b: str) -> float:
     return jaro + prefix * 0.1 * (1 - jaro)
 
 
+def jaro_winkler_ceiling(a: str, b: str) -> float:
+    """At least ``jaro_winkler(a, b)``, computed in C: rapidfuzz's Jaro counts half of an odd
+    number of transpositions down (ours keeps the half), so it is never below ours, and the
+    prefix bonus is ours. For telling cheaply which pairs cannot be alike."""
+    if a == b:
+        return 1.0
+    if not a or not b:
+        return 0.0
+    jaro = Jaro.similarity(a, b)
+    return jaro + min(Prefix.similarity(a, b), 4) * 0.1 * (1 - jaro)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def company_similarity(a: str, b: str) -> float:
     """How alike two company keys are: equal, one typo apart (0.95), else by trigrams (so
     "Umbrella Lake" and "Umbrella Red" stay apart, as Jaro-Winkler's shared prefix would not)."""
@@ -349,18 +382,19 @@ def one_edit_apart(a: str, b: str) -> bool:
 def trigram_similarity(a: str, b: str) -> float:
     """pg_trgm's ``similarity()`` computed here (shared trigrams over all trigrams of the padded
     words), for the same judgement with or without the database."""
-
-    def grams(text):
-        result = set()
-        for word in text.split():
-            padded = f"  {word} "
-            result.update(padded[i : i + 3] for i in range(len(padded) - 2))
-        return result
-
-    left, right = grams(a), grams(b)
+    left, right = _trigrams(a), _trigrams(b)
     if not left or not right:
         return 0.0
     return len(left & right) / len(left | right)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _trigrams(text: str) -> frozenset[str]:
+    result = set()
+    for word in text.split():
+        padded = f"  {word} "
+        result.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return frozenset(result)
 
 
 # --- people ----------------------------------------------------------------------------------
@@ -377,6 +411,15 @@ class Person:
     company: str = ""
     domain: str = ""
     raw_email: str = ""
+    # Read off the fields once, not at every comparison.
+    first_word: str = field(default="", init=False, repr=False, compare=False)
+    last_words: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    last_has_digit: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "first_word", self.first.split()[0] if self.first else "")
+        object.__setattr__(self, "last_words", tuple(self.last.split()))
+        object.__setattr__(self, "last_has_digit", any(ch.isdigit() for ch in self.last))
 
     @classmethod
     def of(
@@ -450,7 +493,7 @@ def name_similarity(a: Person, b: Person) -> tuple[float, str]:
         first = 0.9
     elif a.first == b.first:
         first = 1.0
-    elif nicknames_agree(a.first.split()[0], b.first.split()[0]):
+    elif nicknames_agree(a.first_word, b.first_word):
         first, note = 1.0, "nickname"
     elif (len(a.first) == 1 or len(b.first) == 1) and a.first[0] == b.first[0]:
         first, note = 0.9, "initial"
@@ -458,11 +501,11 @@ def name_similarity(a: Person, b: Person) -> tuple[float, str]:
         first, note = 0.92, "spelling"
     else:
         first = jaro_winkler(a.first, b.first) * 0.8  # Peter is not Petra
-    if any(ch.isdigit() for ch in a.last + b.last):
+    if a.last_has_digit or b.last_has_digit:
         last = float(a.last == b.last)  # "L1" and "L10" are labels, not spellings
     else:
         last = jaro_winkler(a.last, b.last)
-    if a.last != b.last and (a.last in b.last.split() or b.last in a.last.split()):
+    if a.last != b.last and (a.last in b.last_words or b.last in a.last_words):
         last = max(last, 0.9)  # a double name against one of its parts
     direct = first * last
     if a.first and b.first:
@@ -527,6 +570,78 @@ def person_compare(a: Person, b: Person) -> Match:
     if not email_same and outcome == SAME and sum((phone_same, name_close, company_same)) < 2:
         outcome = LIKELY  # one weak signal never makes two people the same
     return Match(outcome=outcome, score=score, reasons=reasons)
+
+
+def person_match(a: Person, b: Person) -> Match | None:
+    """``person_compare(a, b)`` when it is "same" or "likely", else None.
+
+    Most pairs a blocking key brings together are different people, and most of those are told
+    apart by bounds alone: what email, phone and company give, plus the most a name can add
+    (``NAME_WEIGHT``), stays below "likely"; or the names are surely not close (Jaro-Winkler
+    bounded from above in C), so they conflict and cost ``NAME_CONFLICT_PENALTY``. Only the
+    rest are judged in full, so the outcome, score and reasons are ``person_compare``'s.
+    """
+    if not _may_match(a, b):
+        return None
+    judged = person_compare(a, b)
+    return judged if judged.outcome != DIFFERENT else None
+
+
+#: Added to every upper bound, so that float rounding never turns a bound into an underestimate.
+_BOUND_SLACK = 1e-9
+
+
+def _may_match(a: Person, b: Person) -> bool:
+    """False only where ``person_compare`` certainly says "different" (see ``person_match``)."""
+    if a.email and a.email == b.email:
+        return True  # the same personal address is never "different"
+    base = -EMAIL_CONFLICT_PENALTY if a.email and b.email else 0.0
+    if a.phone and a.phone == b.phone:
+        base += PHONE_WEIGHT
+    if (a.domain and a.domain == b.domain) or (
+        a.company and b.company and company_similarity(a.company, b.company) >= COMPANY_CLOSE
+    ):
+        base += COMPANY_WEIGHT
+    elif a.company and b.company:
+        base -= COMPANY_CONFLICT_PENALTY
+    likely = likely_threshold()
+
+    def reaches(score: float) -> bool:  # the rounding and clamping of ``person_compare``
+        return round(min(max(score + _BOUND_SLACK, 0.0), 1.0), 2) >= likely
+
+    if not reaches(base + NAME_WEIGHT):
+        return False  # not even the same name would make it likely
+    if not (a.last and b.last):
+        return reaches(base)  # no name to agree or conflict
+    if reaches(base - NAME_CONFLICT_PENALTY):
+        return True
+    return _names_may_be_close(a, b)
+
+
+def _names_may_be_close(a: Person, b: Person) -> bool:
+    """An upper bound of ``name_similarity`` reaches ``NAME_CLOSE`` (both surnames given)."""
+    if not a.first or not b.first:
+        first = 0.9
+    elif a.first == b.first or nicknames_agree(a.first_word, b.first_word):
+        first = 1.0
+    elif (len(a.first) == 1 or len(b.first) == 1) and a.first[0] == b.first[0]:
+        first = 0.9
+    elif min(len(a.first), len(b.first)) >= 3 and one_edit_apart(a.first, b.first):
+        first = 0.92
+    else:
+        first = jaro_winkler_ceiling(a.first, b.first) * 0.8
+    if a.last_has_digit or b.last_has_digit:
+        last = float(a.last == b.last)
+    else:
+        last = jaro_winkler_ceiling(a.last, b.last)
+    if a.last != b.last and (a.last in b.last_words or b.last in a.last_words):
+        last = max(last, 0.9)
+    bound = first * last
+    if a.first and b.first and bound + _BOUND_SLACK < NAME_CLOSE:
+        left = jaro_winkler_ceiling(a.first, b.last)
+        if left + _BOUND_SLACK >= NAME_CLOSE:
+            bound = max(bound, left * jaro_winkler_ceiling(a.last, b.first))
+    return bound + _BOUND_SLACK >= NAME_CLOSE
 
 
 def person_keys(person: Person) -> list[str]:

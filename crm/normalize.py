@@ -22,13 +22,23 @@ def normalize_phone(value: str, region: str | None = None) -> str:
     if not value:
         return ""
     region = (region or getattr(settings, "PHONE_DEFAULT_REGION", "") or "US").upper()
+    e164, problem = _phone_in_region(value, region)
+    if problem:
+        raise ValidationError(problem, code="phone")
+    return e164
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _phone_in_region(value: str, region: str) -> tuple[str, str]:
+    """(E.164, "") or ("", what is wrong): parsing and validating a number costs tens of
+    microseconds, and a large import repeats numbers (a switchboard, a company's main line)."""
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationError(f"“{value}” is not a phone number ({exc}).", code="phone") from exc
+        return "", f"“{value}” is not a phone number ({exc})."
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
-        raise ValidationError(f"“{value}” is not a valid phone number.", code="phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return "", f"“{value}” is not a valid phone number."
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
 
 def normalize_domain(value: str) -> str:

@@ -4,7 +4,9 @@ events (sends, opens, clicks, bounces, unsubscribes), suppression, nurturing seq
 of lead imports."""
 
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
+from crm.db import array_literal
 from crm.personal_data import email_hash, event_model_for, history_erase, history_rows, rows
 from crm.privacy import history_ids, import_files_erase, import_rows
 from crm.registry import personal_data
@@ -121,9 +123,10 @@ def erased_emails(emails) -> set[str]:
     by_hash = {email_hash(e): e for e in emails if e}
     if not by_hash:
         return set()
-    found = Suppression.objects.filter(email_hash__in=list(by_hash)).values_list(
-        "email_hash", flat=True
-    )
+    # One array parameter, not an IN list of thousands (an import asks about a whole chunk).
+    found = Suppression.objects.filter(
+        email_hash__in=RawSQL("SELECT unnest(%s::varchar[])", [array_literal(by_hash)])
+    ).values_list("email_hash", flat=True)
     return {by_hash[h] for h in found}
 
 

@@ -5,9 +5,9 @@ it covers, so a crashed import resumes after the last committed chunk and never 
 chunk behind. A run leases the job and renews the lease with each chunk; when a worker dies (or
 the broker loses the job's message) the sweep wakes a worker for the job once the lease has run
 out, and it goes on from the last committed chunk by itself. Per chunk the work is a fixed
-number of queries (per model, the ids of saved leads and contacts sharing a blocking key with any
-row of the chunk, one probe of the GIN index per key within one statement, then those rows; one
-bulk insert; one bulk update), never a query per row.
+number of queries (per model, the saved leads and contacts sharing a blocking key with any row
+of the chunk, one probe of the GIN index per key within one statement; one bulk insert; one bulk
+update), never a query per row.
 
 Duplicates are judged by ``crm.matching`` against saved leads and contacts and against the rows
 before in the file. Only a row that is surely the same person is skipped or updates its match
@@ -21,7 +21,7 @@ import io
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -29,13 +29,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from crm import matching
 from crm.choices import Industry
 from crm.csvfiles import csv_lines, row_text
+from crm.db import array_literal
 from crm.faults import SimulatedKill
 from crm.history import Source, source
 from crm.matching import Person, match_fields_set
@@ -157,6 +157,8 @@ class Lookups:
     campaigns: dict
     scoring_rules: list
     assignment_rules: list
+    #: The run's matching view of each person it has read (``_person_of``).
+    people: dict = field(default_factory=dict)
 
 
 def _lookups() -> Lookups:
@@ -274,7 +276,9 @@ def preview(job: ImportJob, *, rows: int = PREVIEW_ROWS) -> list[dict]:
         result.append(entry)
         if len(result) >= rows:
             break
-    matches = match_rows([data for _, data in parsed], lines=[e["line"] for e, _ in parsed])
+    matches = match_rows(
+        [data for _, data in parsed], lines=[e["line"] for e, _ in parsed], known=lookups.people
+    )
     for (entry, _), found in zip(parsed, matches, strict=True):
         if found:
             entry["duplicate"] = f"{_fate(found, job.policy)}: {found.text()}"
@@ -347,9 +351,27 @@ class RowMatch:
         return f"{what} {self.target()} ({self.reasons})"
 
 
-def _person(data: dict) -> Person:
-    return Person.of(**{f: data.get(f, "") for f in PERSON_FIELDS})
+#: People kept by one run (``Lookups.people``) before that memory starts afresh.
+KNOWN_PEOPLE_CAP = 200_000
 
+
+def _person_of(values: tuple, known: dict) -> Person:
+    """The ``Person`` of a record's ``PERSON_FIELDS`` values, each distinct one read once per
+    run: the saved leads sharing a key with a chunk are read again for every later chunk."""
+    person = known.get(values)
+    if person is None:
+        if len(known) >= KNOWN_PEOPLE_CAP:
+            known.clear()
+        person = known[values] = Person.of(**dict(zip(PERSON_FIELDS, values, strict=True)))
+    return person
+
+
+def _person(data: dict, known: dict) -> Person:
+    return _person_of(tuple(data.get(f) or "" for f in PERSON_FIELDS), known)
+
+
+#: What matching reads of a contact: ``PERSON_FIELDS``' first four (the rest stay empty).
+CONTACT_PERSON_FIELDS = PERSON_FIELDS[:4]
 
 #: A blocking key shared by more saved records (or earlier rows of a chunk) than this is too
 #: common to tell anyone apart ("n:john S530" at a million leads): it is left out of that
@@ -357,7 +379,7 @@ def _person(data: dict) -> Person:
 KEY_BLOCK_CAP = 200
 
 
-def _saved_people(keys: set[str]) -> dict[str, list]:
+def _saved_people(keys: set[str], known: dict) -> dict[str, list]:
     """Saved leads and contacts sharing a blocking key with the rows, by key: one indexed
     probe per key and model, each stopping past ``KEY_BLOCK_CAP`` rows (that key is then
     too common and left out)."""
@@ -367,50 +389,44 @@ def _saved_people(keys: set[str]) -> dict[str, list]:
     keys = sorted(keys)
     for model, kind, fields in (
         (Lead, "lead", PERSON_FIELDS),
-        (Contact, "contact", ("first_name", "last_name", "email", "phone")),
+        (Contact, "contact", CONTACT_PERSON_FIELDS),
     ):
-        ids_by_key = _sharing_a_key(model, keys)
-        wanted = {key: set(ids) for key, ids in ids_by_key.items() if len(ids) <= KEY_BLOCK_CAP}
-        ids = sorted(set().union(*wanted.values())) if wanted else []
-        if not ids:
-            continue
-        rows = (
-            model.objects.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
-            .order_by()
-            .values_list("pk", *fields)
-        )
-        with _through_indexes():
-            rows = list(rows)
-        people = {
-            pk: (kind, pk, Person.of(**dict(zip(fields, values, strict=True))))
-            for pk, *values in rows
-        }
-        for key, key_ids in wanted.items():
-            by_key.setdefault(key, []).extend(people[pk] for pk in key_ids if pk in people)
+        missing = ("",) * (len(PERSON_FIELDS) - len(fields))
+        ids_by_key: dict[str, list[int]] = {}
+        people = {}
+        for row in _sharing_a_key(model, keys, fields):
+            key, pk = row[0], row[1]
+            ids_by_key.setdefault(key, []).append(pk)
+            if pk not in people:
+                values = row[2:]
+                if None in values:
+                    values = tuple(v or "" for v in values)
+                people[pk] = (kind, pk, _person_of(values + missing, known))
+        for key, ids in ids_by_key.items():
+            if len(ids) <= KEY_BLOCK_CAP:
+                by_key.setdefault(key, []).extend(people[pk] for pk in set(ids))
     return by_key
 
 
-def _sharing_a_key(model, keys: list[str]) -> dict[str, list[int]]:
-    """For each of ``keys``, the ids of ``model``'s rows holding it, at most
-    ``KEY_BLOCK_CAP + 1`` (one more tells the key is too common): one probe of the GIN index
-    per key (``match_keys @> ARRAY[key]``). One ``match_keys && keys`` with thousands of keys
-    would recheck every candidate against the whole array, comparing each of its keys with
-    each."""
+def _sharing_a_key(model, keys: list[str], fields) -> list[tuple]:
+    """(key, id, *fields) of ``model``'s rows holding each of ``keys``, at most
+    ``KEY_BLOCK_CAP + 1`` a key (one more tells the key is too common): one probe of the GIN
+    index per key (``match_keys @> ARRAY[key]``), reading the fields in the same visit to the
+    row rather than by id in a second query. One ``match_keys && keys`` with thousands of keys would recheck every candidate against the
+    whole array, comparing each of its keys with each."""
     qn = connection.ops.quote_name
+    columns = ", ".join(f"m.{qn(model._meta.get_field(f).column)}" for f in ("id", *fields))
     # OFFSET 0 keeps the subquery a probe per key (not flattened into one join the planner
     # may answer by comparing every row with every key).
     sql = (
-        f"SELECT k.key, x.id FROM unnest(%s::varchar[]) AS k(key) CROSS JOIN LATERAL "
-        f"(SELECT m.{qn('id')} AS id FROM {qn(model._meta.db_table)} AS m "
+        f"SELECT k.key, x.* FROM unnest(%s::varchar[]) AS k(key) CROSS JOIN LATERAL "
+        f"(SELECT {columns} FROM {qn(model._meta.db_table)} AS m "
         f"WHERE m.{qn('match_keys')} @> ARRAY[k.key]::varchar[] "
         f"LIMIT {KEY_BLOCK_CAP + 1} OFFSET 0) AS x"
     )
-    found: dict[str, list[int]] = {}
     with _through_indexes(), connection.cursor() as cursor:
-        cursor.execute(sql, [keys])
-        for key, pk in cursor.fetchall():
-            found.setdefault(key, []).append(pk)
-    return found
+        cursor.execute(sql, [array_literal(keys)])
+        return cursor.fetchall()
 
 
 @contextmanager
@@ -430,45 +446,50 @@ def _through_indexes():
             cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
 
 
-def match_rows(rows: list[dict], *, lines: list[int]) -> list[RowMatch]:
+def match_rows(rows: list[dict], *, lines: list[int], known: dict | None = None) -> list[RowMatch]:
     """Each parsed row's best match: a saved lead or contact, or an earlier row of the same
     rows (within the file). "Same" wins over "likely", then the higher score (a saved record
-    before an earlier row at equal scores)."""
-    people = [_person(data) for data in rows]
+    before an earlier row at equal scores). ``known`` keeps the people read for a whole run."""
+    known = {} if known is None else known
+    people = [_person(data, known) for data in rows]
     row_keys = [matching.person_keys(person) for person in people]
-    saved = _saved_people({key for keys in row_keys for key in keys})
+    saved = _saved_people({key for keys in row_keys for key in keys}, known)
     earlier: dict[str, list] = {}
     results: list[RowMatch] = []
     for person, keys in zip(people, row_keys, strict=True):
+        # A candidate is one (kind, id, person) object under every key it shares with the row,
+        # so the object's identity tells one already judged.
         best, seen = RowMatch(), set()
         for key in keys:
             within = earlier.get(key, ())
             if len(within) > KEY_BLOCK_CAP:
                 within = ()  # too common within the file (the saved ones are capped already)
-            for kind, ref, other in (*saved.get(key, ()), *within):
-                if (kind, ref) in seen:
-                    continue
-                seen.add((kind, ref))
-                judged = matching.person_compare(person, other)
-                if judged.outcome == matching.DIFFERENT:
-                    continue
-                if best and (best.outcome == matching.SAME, best.score) >= (
-                    judged.is_same,
-                    judged.score,
-                ):
-                    continue
-                best = RowMatch(
-                    outcome=judged.outcome,
-                    lead_id=ref if kind == "lead" else None,
-                    contact_id=ref if kind == "contact" else None,
-                    line=lines[ref] if kind == "row" else None,
-                    reasons=judged.describe(),
-                    score=judged.score,
-                )
-        index = len(results)
+            for candidates in (saved.get(key, ()), within):
+                for candidate in candidates:
+                    if id(candidate) in seen:
+                        continue
+                    seen.add(id(candidate))
+                    judged = matching.person_match(person, candidate[2])
+                    if judged is None:
+                        continue
+                    if best and (best.outcome == matching.SAME, best.score) >= (
+                        judged.is_same,
+                        judged.score,
+                    ):
+                        continue
+                    kind, ref, _ = candidate
+                    best = RowMatch(
+                        outcome=judged.outcome,
+                        lead_id=ref if kind == "lead" else None,
+                        contact_id=ref if kind == "contact" else None,
+                        line=lines[ref] if kind == "row" else None,
+                        reasons=judged.describe(),
+                        score=judged.score,
+                    )
+        entry = ("row", len(results), person)
         results.append(best)
         for key in keys:
-            earlier.setdefault(key, []).append(("row", index, person))
+            earlier.setdefault(key, []).append(entry)
     return results
 
 
@@ -502,7 +523,11 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
                 result.skipped += 1
         parsed = [row for row in parsed if row[1]["email"] not in erased]
 
-    matches = match_rows([data for _, data, _ in parsed], lines=[line for line, _, _ in parsed])
+    matches = match_rows(
+        [data for _, data, _ in parsed],
+        lines=[line for line, _, _ in parsed],
+        known=lookups.people,
+    )
     new_leads: list[Lead] = []
     created_at_line: dict[int, Lead] = {}  # line → the lead it created in this chunk
     updates: dict[int, dict] = {}
@@ -541,7 +566,11 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
         new_leads.append(lead)
 
     for lead in new_leads:
-        match_fields_set(lead)
+        person = _person_of(
+            tuple(str(getattr(lead, f) or "") for f in PERSON_FIELDS), lookups.people
+        )
+        lead.match_keys = matching.person_keys(person)
+        lead.match_name = matching.person_name_key(person)
     _assign(new_leads, job, lookups)
     for lead in new_leads:
         lead.created_at = now
@@ -608,6 +637,8 @@ def _insert_leads(leads: list[Lead], now) -> None:
     for f in fields:
         if f.get_internal_type() == "JSONField":
             convert.append(Jsonb)
+        elif f.get_internal_type() == "ArrayField":
+            convert.append(array_literal)  # psycopg's list adaptation is the slow part of a row
         elif f.name == "country":
             convert.append(str)
         else:

@@ -1,5 +1,7 @@
 """Matching people and companies, judged on pairs a sales team meets (labelled by hand)."""
 
+import random
+
 import pytest
 
 from crm import matching
@@ -429,3 +431,74 @@ def test_normalising():
     assert matching.soundex("smith") == matching.soundex("smyth") == "s530"
     assert matching.fold("  Zoë O'Brien-Smith ") == "zoe obrien smith"
     assert round(matching.trigram_similarity("word", "two words"), 2) == 0.36
+
+
+def _fold_by_transliterating(text):
+    """``fold`` as it reads non-ASCII text, for checking its shortcut for ASCII."""
+    import re
+    import unicodedata
+
+    from anyascii import anyascii
+
+    text = anyascii(unicodedata.normalize("NFC", text or "")).lower()
+    text = re.sub(r"['’`.]", "", text)
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def test_ascii_text_folds_as_transliterated_text_does():
+    rng = random.Random(3)
+    alphabet = [chr(c) for c in range(128)]
+    samples = ["", "  Ann-Marie  O'Neil ", "J.R.R. Tolkien", "ACME, Inc.", "a\tb\nc", "`x`"]
+    samples += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 20))) for _ in range(3000)
+    ]
+    for text in samples:
+        assert matching.fold(text) == _fold_by_transliterating(text), repr(text)
+    assert matching.fold("Zoë Ørsted-Łukasz") == _fold_by_transliterating("Zoë Ørsted-Łukasz")
+
+
+def test_the_jaro_winkler_ceiling_is_never_below_the_similarity():
+    """Odd numbers of transpositions (``abc``/``bca`` patterns) are where the two differ."""
+    rng = random.Random(5)
+    for alphabet in ("ab", "abc", "abcdef", "abcdefghijklmnopqrstuvwxyz "):
+        for _ in range(3000):
+            a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+            b = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+            assert matching.jaro_winkler_ceiling(a, b) >= matching.jaro_winkler(a, b), (a, b)
+
+
+FIRSTS = ["Robert", "Bob", "Rob", "Roberta", "Ann", "Anne", "A", "Jon", "John", "Jonathan", "Li"]
+LASTS = ["Smith", "Smyth", "Smith-Jones", "Jones", "Li", "Lee", "Ng", "L1", "L10", "Robert", ""]
+EMAILS = ["bob@acme.example", "b.o.b@gmail.com", "bob@gmail.com", "info@acme.example", ""]
+PHONES = ["+12125550100", "+12125550199", ""]
+COMPANIES = ["ACME Inc.", "Acme", "Acne", "Globex", ""]
+WEBSITES = ["acme.example", "globex.example", ""]
+
+
+def test_the_quick_judgement_is_the_full_one_wherever_it_is_not_different():
+    """``person_match`` skips only pairs ``person_compare`` calls different, and gives the same
+    outcome, score and reasons for every other pair."""
+    rng = random.Random(11)
+    people = [a for _, a, _, _ in PEOPLE] + [b for _, _, b, _ in PEOPLE]
+    for _ in range(400):
+        people.append(
+            P(
+                first_name=rng.choice(FIRSTS),
+                last_name=rng.choice(LASTS),
+                email=rng.choice(EMAILS),
+                phone=rng.choice(PHONES),
+                company_name=rng.choice(COMPANIES),
+                website=rng.choice(WEBSITES),
+            )
+        )
+    judged = 0
+    for a in people:
+        for b in rng.sample(people, 60):
+            full = matching.person_compare(a, b)
+            quick = matching.person_match(a, b)
+            if full.outcome == DIFFERENT:
+                assert quick is None, (a, b, full)
+            else:
+                judged += 1
+                assert quick == full, (a, b)
+    assert judged > 1000  # the sample has plenty of pairs that are not different
