@@ -32,6 +32,13 @@ DEAL_FIELDS = [
 
 
 class OpportunitySerializer(RecordSerializer):
+    lines_value = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        read_only=True,
+        help_text="The line items' total: the amount unless amount_is_manual.",
+    )
+
     class Meta:
         model = Opportunity
         fields = [
@@ -39,6 +46,8 @@ class OpportunitySerializer(RecordSerializer):
             *DEAL_FIELDS,
             "pipeline",
             "status",
+            "amount_is_manual",
+            "lines_value",
             "one_off_amount",
             "mrr",
             "lost_reason",
@@ -52,6 +61,9 @@ class OpportunitySerializer(RecordSerializer):
         read_only_fields = [
             "pipeline",
             "status",
+            "amount_is_manual",
+            "amount_is_manual",
+            "lines_value",
             "one_off_amount",
             "mrr",
             "lost_reason",
@@ -122,6 +134,18 @@ class OpportunityViewSet(WritableRecordViewSet):
         return self.act(
             form_class=None,
             action=lambda deal, data: services.opportunity_close_won(
+                opportunity=deal, user=request.user
+            ),
+        )
+
+    @extend_schema(request=None, responses=OpportunitySerializer)
+    @action(detail=True, methods=["post"], url_path="amount-from-lines")
+    def amount_from_lines(self, request, pk=None):
+        """End a manual amount: the deal's amount is its line items' total again and follows
+        them (an amount sent in an update of a deal with line items makes it manual)."""
+        return self.act(
+            form_class=None,
+            action=lambda deal, data: services.opportunity_amount_from_lines(
                 opportunity=deal, user=request.user
             ),
         )

@@ -64,8 +64,10 @@ class OpportunityForm(OwnedModelForm):
             else []
         )
         if self.instance.pk and self.instance.line_items.exists():
-            self.fields["amount"].disabled = True
-            self.fields["amount"].help_text = "From the line items."
+            self.fields["amount"].help_text = (
+                f"The line items' total is {self.instance.lines_value:,.2f}; another amount "
+                "is kept as a manual amount until you go back to the lines' total."
+            )
         if self.instance.pk and self.instance.is_closed:
             self.fields["stage"].disabled = True
         self.helper.layout = Layout(

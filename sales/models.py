@@ -151,6 +151,7 @@ class OpportunityQuerySet(models.QuerySet):
         "stage",
         "status",
         "amount",
+        "amount_is_manual",
         "currency",
         "probability",
         "forecast_category",
@@ -167,7 +168,9 @@ class Opportunity(models.Model):
 
     ``status`` mirrors the kind of its stage (open, won, lost) so lists and the forecast filter
     on one column; ``amount`` is kept equal to the line items' value by the services whenever
-    the deal has line items (one-off value plus twelve months of recurring revenue)."""
+    the deal has line items (one-off value plus twelve months of recurring revenue), unless
+    ``amount_is_manual``: a person set another amount on purpose, kept until they go back to the
+    lines' value."""
 
     name = models.CharField(max_length=200)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="opportunities")
@@ -187,6 +190,12 @@ class Opportunity(models.Model):
         max_length=10, choices=StageKind.choices, default=StageKind.OPEN, editable=False
     )
     amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    amount_is_manual = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Set when a person changed the amount of a deal with line items: the lines "
+        "no longer decide it until the amount is reset to their value.",
+    )
     currency = models.CharField(max_length=3, default=_default_currency)
     one_off_amount = models.DecimalField(**MONEY, default=Decimal("0"), editable=False)
     mrr = models.DecimalField("MRR", **MONEY, default=Decimal("0"), editable=False)
@@ -295,6 +304,12 @@ class Opportunity(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.status != StageKind.OPEN
+
+    @property
+    def lines_value(self) -> Decimal:
+        """What the line items are worth: one-off value plus the counted months of MRR."""
+        months = getattr(settings, "SALES_RECURRING_MONTHS_IN_AMOUNT", 12)
+        return (self.one_off_amount + self.mrr * months).quantize(Decimal("0.01"))
 
     @property
     def weighted_amount(self) -> Decimal:

@@ -37,6 +37,11 @@ urlpatterns = [
     path("opportunities/<int:pk>/win/", opportunities.opportunity_win, name="opportunity_win"),
     path("opportunities/<int:pk>/lose/", opportunities.opportunity_lose, name="opportunity_lose"),
     path("opportunities/<int:pk>/lines/", line_items.line_item_add, name="line_item_add"),
+    path(
+        "opportunities/<int:pk>/amount-from-lines/",
+        line_items.opportunity_amount_from_lines,
+        name="opportunity_amount_from_lines",
+    ),
     path("opportunities/<int:pk>/quotes/", quotes.quote_create, name="quote_create"),
     path("opportunities/lines/<int:pk>/", line_items.line_item_update, name="line_item_update"),
     path(

@@ -988,6 +988,14 @@ TABLE = [
         "another rep's deal",
     ),
     Row(
+        "sales:opportunity_amount_from_lines",
+        "rep",
+        lambda w: target(w.line_item(w.rep2).opportunity_id),
+        POST,
+        "rep2",
+        "another rep's deal",
+    ),
+    Row(
         "sales:quote_create",
         "manager",
         lambda w: target(w.line_item(w.outsider).opportunity_id),

@@ -128,13 +128,19 @@ def opportunity_create(
 def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = None, **data):
     """Change a deal's fields; a different ``stage`` moves it (and may close it)."""
     opportunity = _lock(opportunity)
-    if opportunity.line_items.exists() or data.get("amount") is None:
-        data.pop("amount", None)  # the line items decide the amount
+    if data.get("amount") is None:
+        data.pop("amount", None)
     if data.get("probability") is None:
         data.pop("probability", None)  # empty in a form: keep what it is
     changed = [f for f in OPPORTUNITY_FIELDS if f in data and getattr(opportunity, f) != data[f]]
     for field in changed:
         setattr(opportunity, field, data[field])
+    if "amount" in changed and opportunity.line_items.exists():
+        # A person overrode the lines' value: keep their amount until they reset it.
+        manual = opportunity.amount != opportunity.lines_value
+        if manual != opportunity.amount_is_manual:
+            opportunity.amount_is_manual = manual
+            changed.append("amount_is_manual")
     if changed:
         opportunity.save(update_fields=[*changed, "updated_at"])
         labels = ", ".join(str(Opportunity._meta.get_field(f).verbose_name) for f in changed)
@@ -337,12 +343,36 @@ def opportunity_recalculate(*, opportunity: Opportunity) -> Opportunity:
     opportunity.one_off_amount = totals["one_off"] or Decimal("0")
     opportunity.mrr = totals["monthly"] or Decimal("0")
     fields = ["one_off_amount", "mrr", "updated_at"]
-    if totals["lines"] is not None:
+    if totals["lines"] is None:
+        # No lines left: the amount is the person's again (it keeps its last value).
+        if opportunity.amount_is_manual:
+            opportunity.amount_is_manual = False
+            fields.append("amount_is_manual")
+    elif not opportunity.amount_is_manual:
         opportunity.amount = (
             opportunity.one_off_amount + opportunity.mrr * recurring_months()
         ).quantize(CENTS)
         fields.append("amount")
     opportunity.save(update_fields=fields)
+    return opportunity
+
+
+@transaction.atomic
+def opportunity_amount_from_lines(*, opportunity: Opportunity, user) -> Opportunity:
+    """End a manual amount: the deal's amount is its line items' value again, and follows them."""
+    opportunity = _lock(opportunity)
+    if not opportunity.amount_is_manual:
+        return opportunity
+    opportunity.amount_is_manual = False
+    opportunity.save(update_fields=["amount_is_manual", "updated_at"])
+    opportunity = opportunity_recalculate(opportunity=opportunity)
+    activity_log(
+        subject=opportunity,
+        kind=ActivityKind.SYSTEM,
+        summary=f"Amount set to the lines' total ({opportunity.currency} "
+        f"{opportunity.amount:,.2f})",
+        actor=user,
+    )
     return opportunity
 
 

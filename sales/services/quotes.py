@@ -33,13 +33,11 @@ def quote_number_next(*, year: int) -> str:
     return f"Q-{year}-{counter.last_number:05d}"
 
 
-@transaction.atomic
-def quote_create(*, opportunity: Opportunity, user) -> Quote:
-    """A draft quote holding a snapshot of the deal's line items as they are now."""
-    items = list(opportunity.line_items.select_related("product").order_by("id"))
-    if not items:
-        raise ValidationError("Add products to the deal before making a quote.")
-    lines = [
+def quote_lines_snapshot(items) -> list[dict]:
+    """The line items (with their products, ordered by id) as a quote keeps them: plain JSON,
+    so a quote shows what was offered whatever happens to the deal's lines later, and the deal
+    page can tell whether its lines still match its latest quote."""
+    return [
         {
             "product": item.product.name,
             "sku": item.product.sku,
@@ -52,6 +50,15 @@ def quote_create(*, opportunity: Opportunity, user) -> Quote:
         }
         for item in items
     ]
+
+
+@transaction.atomic
+def quote_create(*, opportunity: Opportunity, user) -> Quote:
+    """A draft quote holding a snapshot of the deal's line items as they are now."""
+    items = list(opportunity.line_items.select_related("product").order_by("id"))
+    if not items:
+        raise ValidationError("Add products to the deal before making a quote.")
+    lines = quote_lines_snapshot(items)
     one_off = sum((i.total for i in items if i.billing == Billing.ONE_OFF), Decimal("0"))
     monthly = sum((i.total for i in items if i.billing == Billing.MONTHLY), Decimal("0"))
     today = timezone.localdate()

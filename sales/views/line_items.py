@@ -1,4 +1,5 @@
-"""A deal's line items: add, change and remove products inline on the deal page."""
+"""A deal's line items: add, change and remove products inline on the deal page, and going
+back from a manual amount to the lines' total."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,10 +17,18 @@ from sales.views.common import error_text
 from sales.views.opportunities import deal_context
 
 
-def _line_items_answer(request, deal, line_form=None, error=""):
+def deal_lines_answer(request, deal, line_form=None, error="", new_quote=None):
+    """The deal page's money part (amount, line items, quotes) for an HTMX swap, else back to
+    the deal page: what changed shows at once, without a reload."""
     deal.refresh_from_db()
     if is_htmx(request):
-        context = {"object": deal, "can_change": True, **deal_context(deal, line_form, error)}
+        context = {
+            "object": deal,
+            "can_change": True,
+            "swapped": True,
+            "new_quote": new_quote,
+            **deal_context(deal, line_form, error),
+        }
         return render(request, "sales/_line_items.html", context)
     if error or (line_form is not None and line_form.errors):
         messages.error(request, error or line_form.errors.as_text())
@@ -33,7 +42,7 @@ def line_item_add(request, pk):
     deal = opportunity_get(user=request.user, pk=pk, for_change=True)
     form = LineItemForm(request.POST)
     if not form.is_valid():
-        return _line_items_answer(request, deal, line_form=form)
+        return deal_lines_answer(request, deal, line_form=form)
     data = form.cleaned_data
     try:
         services.line_item_add(
@@ -46,8 +55,8 @@ def line_item_add(request, pk):
             billing=data.get("billing") or "",
         )
     except ValidationError as exc:
-        return _line_items_answer(request, deal, line_form=form, error=error_text(exc))
-    return _line_items_answer(request, deal)
+        return deal_lines_answer(request, deal, line_form=form, error=error_text(exc))
+    return deal_lines_answer(request, deal)
 
 
 @login_required
@@ -56,12 +65,12 @@ def line_item_update(request, pk):
     item = line_item_get(user=request.user, pk=pk, for_change=True)
     form = LineItemEditForm(request.POST)
     if not form.is_valid():
-        return _line_items_answer(request, item.opportunity, error=form.errors.as_text())
+        return deal_lines_answer(request, item.opportunity, error=form.errors.as_text())
     try:
         services.line_item_update(item=item, user=request.user, **form.cleaned_data)
     except ValidationError as exc:
-        return _line_items_answer(request, item.opportunity, error=error_text(exc))
-    return _line_items_answer(request, item.opportunity)
+        return deal_lines_answer(request, item.opportunity, error=error_text(exc))
+    return deal_lines_answer(request, item.opportunity)
 
 
 @login_required
@@ -73,5 +82,15 @@ def line_item_remove(request, pk):
     try:
         services.line_item_remove(item=item, user=request.user)
     except ValidationError as exc:
-        return _line_items_answer(request, deal, error=error_text(exc))
-    return _line_items_answer(request, deal)
+        return deal_lines_answer(request, deal, error=error_text(exc))
+    return deal_lines_answer(request, deal)
+
+
+@login_required
+@require_POST
+@submitted_once
+def opportunity_amount_from_lines(request, pk):
+    """End a deal's manual amount: its amount is the line items' total again."""
+    deal = opportunity_get(user=request.user, pk=pk, for_change=True)
+    services.opportunity_amount_from_lines(opportunity=deal, user=request.user)
+    return deal_lines_answer(request, deal)

@@ -18,6 +18,7 @@ from sales.filtersets import OpportunityFilterSet
 from sales.forms import LineItemForm, LostForm, OpportunityForm
 from sales.models import OnboardingPlan, Opportunity, Order
 from sales.selectors import opportunity_get, opportunity_list, pipeline_get, stage_get, stage_list
+from sales.services.quotes import quote_lines_snapshot
 from sales.views.board import board_context
 from sales.views.common import DealsOnlyMixin, error_text, get_or_none
 
@@ -71,8 +72,16 @@ class OpportunityDetailView(RecordDetailView):
 
 
 def deal_context(deal: Opportunity, line_form=None, line_error="") -> dict:
+    """What the deal page's money part shows: line items, amount against the lines' total,
+    quotes, and whether the lines changed since the latest quote."""
+    line_items = list(deal.line_items.select_related("product").order_by("id"))
+    quotes = list(deal.quotes.order_by("-created_at", "-id")[:10])
+    latest = quotes[0] if quotes else None
     return {
-        "line_items": list(deal.line_items.select_related("product")),
+        "line_items": line_items,
+        "lines_changed_since_quote": latest
+        if latest is not None and quote_lines_snapshot(line_items) != latest.lines
+        else None,
         "line_form": line_form or LineItemForm(),
         "line_error": line_error,
         "stage_history": list(
@@ -80,7 +89,7 @@ def deal_context(deal: Opportunity, line_form=None, line_error="") -> dict:
                 :STAGE_HISTORY_SHOWN
             ]
         ),
-        "quotes": list(deal.quotes.order_by("-created_at", "-id")[:10]),
+        "quotes": quotes,
         "order": Order.objects.filter(opportunity=deal).first() if deal.is_won else None,
         "onboarding": OnboardingPlan.objects.filter(opportunity=deal).first()
         if deal.is_won

@@ -7,11 +7,13 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from crm.views.lists import is_htmx
 from crm.views.submissions import submitted_once
 from sales import services
 from sales.choices import QuoteStatus, quote_next_statuses
 from sales.selectors import opportunity_get, quote_get, quote_list
 from sales.views.common import error_text
+from sales.views.line_items import deal_lines_answer
 
 
 @login_required
@@ -22,8 +24,12 @@ def quote_create(request, pk):
     try:
         quote = services.quote_create(opportunity=deal, user=request.user)
     except ValidationError as exc:
+        if is_htmx(request):
+            return deal_lines_answer(request, deal, error=error_text(exc))
         messages.error(request, error_text(exc))
         return HttpResponseRedirect(deal.get_absolute_url())
+    if is_htmx(request):
+        return deal_lines_answer(request, deal, new_quote=quote)
     messages.success(request, f"Quote {quote.number} drafted.")
     return HttpResponseRedirect(quote.get_absolute_url())
 

@@ -82,11 +82,12 @@ def test_line_items_give_one_off_value_mrr_and_amount(deal, rep, product, monthl
     assert deal.mrr == 0 and deal.amount == Decimal("540.00")
 
 
-def test_amount_cannot_be_typed_over_line_items(deal, rep, product):
+def test_an_amount_typed_over_line_items_is_marked_manual(deal, rep, product):
     services.line_item_add(opportunity=deal, user=rep, product=product)
     services.opportunity_update(opportunity=deal, user=rep, amount=Decimal("99999"))
     deal.refresh_from_db()
-    assert deal.amount == Decimal("200.00")
+    assert deal.amount == Decimal("99999") and deal.amount_is_manual
+    assert deal.lines_value == Decimal("200.00")
 
 
 def test_line_item_bad_input_is_refused(deal, rep, product):
