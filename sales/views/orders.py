@@ -19,6 +19,7 @@ class OrderListView(DealsOnlyMixin, FilteredListView):
     filterset_class = OrderFilterSet
     title = "Orders"
     empty_noun = "orders"
+    record_kind = "orders"
     row_template = "sales/rows/order.html"
     columns = [
         Column("Order"),

@@ -138,3 +138,16 @@ def test_the_task_list_exports_its_filtered_rows_and_takes_no_imports(rep_client
     assert rows[1][0] == str(mine.pk) and rows[1][3] == rep.username
     assert rows[1][4] == f"account #{account.pk}"
     assert rep_client.get(reverse("tabular_import_start", args=["tasks"])).status_code == 404
+
+
+def test_the_order_list_exports_its_rows(manager_client, manager):
+    from tests.factories.sales import OrderFactory
+    from tests.tabular.conftest import csv_table
+
+    order = OrderFactory(owner=manager)
+    page = manager_client.get(reverse("sales:order_list")).content.decode()
+    assert "export=xlsx" in page
+    rows = csv_table(manager_client.get(reverse("sales:order_list"), {"export": "csv"}))
+    assert rows[0][:3] == ["id", "account", "order_date"]
+    assert [r[0] for r in rows[1:]] == [str(order.pk)]
+    assert rows[1][1] == order.account.name
