@@ -3,7 +3,8 @@
 Deals: the amount and probability are columns only for roles that see amounts (support agents
 see no deals at all); a deal's stage is exported and changed on the board or the deal's page,
 not by import (a stage move may close the deal, which has its own steps). Products: the
-catalogue, changed by managers and admins.
+catalogue, changed by managers and admins. Orders: exported here; they come from won deals and
+from the order import of past revenue (``/orders/import/``), not from this import.
 """
 
 from django.core.exceptions import ValidationError
@@ -14,8 +15,8 @@ from crm.tabular import columns as c
 from crm.tabular.kinds import RecordKind
 from crm.tabular.records import account_column, created_column, owner_column
 from sales.choices import Billing, ForecastCategory
-from sales.models import Opportunity, Product
-from sales.selectors import opportunity_list, product_list
+from sales.models import Opportunity, Order, Product
+from sales.selectors import opportunity_list, order_list, product_list
 from sales.services import opportunities, products
 
 
@@ -81,6 +82,35 @@ PRODUCTS = RecordKind(
 )
 
 
+def _orders_are_not_imported(*, record, user, data):
+    raise ValidationError("Past orders are imported at /orders/import/, not here")
+
+
+ORDERS = RecordKind(
+    name="orders",
+    label="Orders",
+    model=Order,
+    columns=(
+        c.record_id(),
+        c.readonly("account", "Account", cell=lambda a: a.name, related=("account",)),
+        c.readonly("order_date", "Date"),
+        c.readonly("amount", "Amount", visible=may_sell),
+        c.readonly("one_off_amount", "One-off amount", visible=may_sell),
+        c.readonly("mrr", "MRR", visible=may_sell),
+        c.readonly("currency", "Currency"),
+        c.readonly("source", "Source"),
+        c.readonly("external_ref", "External reference"),
+        created_column(),
+    ),
+    keys=("id",),
+    selector=order_list,
+    update=_orders_are_not_imported,
+    may_import=lambda user: False,
+    list_url="sales:order_list",
+)
+
+
 def register() -> None:
+    registry.tabular.register(ORDERS)
     registry.tabular.register(OPPORTUNITIES)
     registry.tabular.register(PRODUCTS)

@@ -1,12 +1,15 @@
-"""The record kinds of the shared core: accounts and contacts (registered in ``crm.apps``)."""
+"""The record kinds of the shared core: accounts, contacts and tasks (registered in
+``crm.apps``)."""
+
+from django.core.exceptions import ValidationError
 
 from crm import registry
 from crm.choices import Industry, LifecycleStage, SizeBand
 from crm.forms import assignable_users
-from crm.models import Account, Contact
+from crm.models import Account, Contact, Task
 from crm.normalize import normalize_domain, normalize_email
 from crm.permissions import may_sell
-from crm.selectors import account_list, contact_list
+from crm.selectors import account_list, contact_list, task_list
 from crm.services import customers
 from crm.tabular import columns as c
 from crm.tabular.kinds import RecordKind
@@ -84,6 +87,45 @@ CONTACTS = RecordKind(
 )
 
 
+def _tasks_are_not_imported(*, record, user, data):
+    raise ValidationError("Tasks are exported, not imported: change them on their page")
+
+
+def _related(task) -> str:
+    """What the task is about, as "account #12" (the type and id, read without a query a row)."""
+    return f"{task.content_type.model} #{task.object_id}" if task.content_type_id else ""
+
+
+#: Tasks as files: exported from the task list (its filters and sort); they are added and done
+#: on the records they are about, so no file makes or changes one.
+TASKS = RecordKind(
+    name="tasks",
+    label="Tasks",
+    model=Task,
+    columns=(
+        c.record_id(),
+        c.readonly("title", "Title"),
+        c.readonly("due_at", "Due"),
+        c.readonly(
+            "assignee",
+            "Assignee",
+            cell=lambda user: user.username if user is not None else "",
+            related=("assignee",),
+        ),
+        c.readonly("about", "About", read=_related, related=("content_type",)),
+        c.readonly("done_at", "Done"),
+        c.readonly("notes", "Notes"),
+        created_column(),
+    ),
+    keys=("id",),
+    selector=task_list,
+    update=_tasks_are_not_imported,
+    may_import=lambda user: False,
+    list_url="task_list",
+)
+
+
 def register() -> None:
     registry.tabular.register(ACCOUNTS)
     registry.tabular.register(CONTACTS)
+    registry.tabular.register(TASKS)

@@ -31,6 +31,7 @@ ACCOUNT_CONTACTS_SHOWN = 25
 class AccountListView(FilteredListView):
     filterset_class = AccountFilterSet
     title = "Accounts"
+    empty_noun = "accounts"
     record_kind = "accounts"
     row_template = "crm/rows/account.html"
     create_url_name = "account_create"
@@ -74,6 +75,7 @@ class AccountListView(FilteredListView):
 class ContactListView(FilteredListView):
     filterset_class = ContactFilterSet
     title = "Contacts"
+    empty_noun = "contacts"
     record_kind = "contacts"
     row_template = "crm/rows/contact.html"
     create_url_name = "contact_create"

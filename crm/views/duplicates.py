@@ -35,6 +35,7 @@ class DuplicatePairListView(FilteredListView):
     """A review queue: the pairs whose two records the user may see, best matches first."""
 
     first = ""  # the pair's first record: "contact" or "account"
+    empty_text = "No possible duplicates to review right now."
     row_template = "crm/rows/duplicate_pair.html"
     columns = [
         Column("Record"),

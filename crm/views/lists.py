@@ -6,9 +6,12 @@ and a row template. HTMX requests (filtering,
 sorting, paging) get only the table back. A list whose entity is a registered record kind
 (``record_kind``, see ``crm.tabular``) also answers ``?export=csv`` and ``?export=xlsx`` with
 exactly the rows it shows: the same selector, filters and sort, every page.
+
+Paging: numbered page links around the current page (``page_links``), the last page only when
+the count is exact, and ``?per_page=`` choosing among ``PAGE_SIZES``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -18,6 +21,11 @@ from django.views.generic import ListView
 
 from crm.pagination import EstimatedCountPaginator
 
+#: The page sizes a list offers (``?per_page=``); anything else falls back to the view's default.
+PAGE_SIZES = (25, 50, 100)
+#: Query parameters that shape the page, not the rows: they do not make a list "filtered".
+NOT_FILTERS = frozenset({"page", "per_page", "sort", "export"})
+
 
 @dataclass(frozen=True)
 class Column:
@@ -26,6 +34,47 @@ class Column:
     label: str
     sort: str | None = None
     css: str = ""
+
+
+@dataclass(frozen=True)
+class PageLinks:
+    """The page numbers a list's pager shows around ``current``."""
+
+    current: int
+    numbers: list[int] = field(default_factory=list)
+    previous: int | None = None
+    next: int | None = None
+    first: bool = False  # a separate link to page 1 (it is not among ``numbers``)
+    last: int | None = None  # a separate link to the last page: only when the count is exact
+
+
+def page_links(page, *, window: int = 2) -> PageLinks:
+    """Numbers from ``window`` pages before the current one to ``window`` after it.
+
+    Pages after the current one are offered while they exist: the next one when the page's
+    look-ahead row says so, further ones by the count (an estimate on big tables, so the last
+    page is linked only when the count is exact). A page past the end links back to the first.
+    """
+    number = page.number
+    if not page.object_list:
+        return PageLinks(current=number, first=number > 1)
+    paginator = page.paginator
+    known_last = paginator.num_pages
+    after = number + 1 if page.has_next() else number
+    if page.has_next():
+        after = max(after, min(number + window, known_last))
+    numbers = list(range(max(1, number - window), after + 1))
+    last = None
+    if not paginator.count_is_estimate and known_last > numbers[-1]:
+        last = known_last
+    return PageLinks(
+        current=number,
+        numbers=numbers,
+        previous=number - 1 if number > 1 else None,
+        next=number + 1 if page.has_next() else None,
+        first=numbers[0] > 1,
+        last=last,
+    )
 
 
 def is_htmx(request) -> bool:
@@ -47,6 +96,10 @@ class FilteredListView(LoginRequiredMixin, ListView):
     paginator_class = EstimatedCountPaginator
     paginate_by = settings.LIST_PAGE_SIZE
     record_kind = ""  # the ``crm.registry.tabular`` kind: export buttons and ``?export=``
+    # What the rows are, for the empty state ("No leads yet"); empty: a neutral "Nothing…".
+    empty_noun = ""
+    # The empty state's text with no filters, when "No <noun> yet" would not be true (a queue).
+    empty_text = ""
     show_quality = False  # a data-quality summary of the filtered rows (``crm.quality``)
 
     def get(self, request, *args, **kwargs):
@@ -101,6 +154,37 @@ class FilteredListView(LoginRequiredMixin, ListView):
             fields = tuple(f[1:] if f.startswith("-") else f"-{f}" for f in fields)
         return queryset.order_by(*fields)
 
+    def get_paginate_by(self, queryset):
+        try:
+            size = int(self.request.GET.get("per_page", ""))
+        except ValueError:
+            size = 0
+        return size if size in PAGE_SIZES else self.paginate_by
+
+    def is_filtered(self) -> bool:
+        """Whether the rows are narrowed by the filter bar (an empty list then says so)."""
+        return any(
+            value.strip()
+            for key, values in self.request.GET.lists()
+            if key not in NOT_FILTERS
+            for value in values
+        )
+
+    def empty_state(self, page) -> dict:
+        """What an empty table says and links to: clear the filters, go back to the first page,
+        or add the first row (and import some, where the user may)."""
+        state = {"noun": self.empty_noun, "text": self.empty_text}
+        if page.number > 1:
+            state["past_end"] = True
+        elif self.is_filtered():
+            state["filtered"] = True
+        elif not self.empty_text:
+            state["create_url_name"] = self.create_url_name if self.can_create() else ""
+            kind = self.tabular_kind()
+            if kind is not None and kind.may_import(self.request.user):
+                state["import_kind"] = kind.name
+        return state
+
     def paginate_queryset(self, queryset, page_size):
         paginator = self.get_paginator(queryset, page_size)
         try:
@@ -118,7 +202,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
         if kind is None:
             return None
         query = self.request.GET.copy()
-        for name in ("page", "export"):
+        for name in ("page", "per_page", "export"):
             query.pop(name, None)
         return {
             "kind": kind,
@@ -132,7 +216,18 @@ class FilteredListView(LoginRequiredMixin, ListView):
         query.pop("page", None)
         sort_query = query.copy()
         sort_query.pop("sort", None)
+        size_query = query.copy()
+        size_query.pop("per_page", None)
+        page = context["page_obj"]
         context.update(
+            page_links=page_links(page),
+            # The size choice only where there is more than the smallest page to show.
+            page_sizes=PAGE_SIZES
+            if page.has_next() or page.number > 1 or len(page.object_list) > PAGE_SIZES[0]
+            else (),
+            per_page=context["paginator"].per_page,
+            query_without_size=size_query.urlencode(),
+            empty_state=None if page.object_list else self.empty_state(page),
             filterset=self.filterset,
             columns=self.columns,
             row_template=self.row_template,

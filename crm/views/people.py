@@ -47,6 +47,7 @@ class PersonListView(AdminOnlyMixin, FilteredListView):
     list_selector = person_list
     filterset_class = PersonFilterSet
     title = "People"
+    empty_noun = "people"
     template_name = "crm/people_list.html"
     row_template = "crm/rows/person.html"
     create_url_name = "person_invite"

@@ -86,6 +86,7 @@ class SegmentFilterSet(SearchFilterSet):
 class SegmentListView(FilteredListView):
     filterset_class = SegmentFilterSet
     title = "Segments"
+    empty_noun = "segments"
     row_template = "crm/segments/row.html"
     create_url_name = "segment_create"
     columns = [

@@ -119,6 +119,8 @@ def task_edit(request, pk):
 class TaskListView(FilteredListView):
     filterset_class = TaskFilterSet
     title = "Tasks"
+    empty_noun = "tasks"
+    record_kind = "tasks"
     row_template = "crm/rows/task.html"
     columns = [
         Column("", css="w-1"),

@@ -39,6 +39,7 @@ EMAIL_CAMPAIGNS_SHOWN = 20
 class LeadListView(FilteredListView):
     filterset_class = LeadFilterSet
     title = "Leads"
+    empty_noun = "leads"
     record_kind = "leads"
     template_name = "leads/lead_list.html"
     row_template = "leads/rows/lead.html"
@@ -85,6 +86,7 @@ class DuplicateListView(LeadListView):
     with the reasons, to merge or to answer "not a duplicate"."""
 
     title = "Possible duplicate leads"
+    empty_text = "No possible duplicate leads right now."
     create_url_name = ""
     show_quality = False
     row_template = "leads/rows/duplicate.html"
@@ -109,6 +111,7 @@ class UnassignedLeadListView(LeadListView):
     for managers to hand out: their teams' and those routed to no team; admins see all."""
 
     title = "Unassigned leads"
+    empty_text = "No unassigned leads: every lead has an owner."
     create_url_name = ""
 
     def dispatch(self, request, *args, **kwargs):

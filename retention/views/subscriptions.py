@@ -29,6 +29,7 @@ class SubscriptionListView(FilteredListView):
     list_selector = selectors.subscription_list
     filterset_class = SubscriptionFilterSet
     title = "Subscriptions"
+    empty_noun = "subscriptions"
     record_kind = "subscriptions"
     row_template = "retention/rows/subscription.html"
     create_url_name = "retention:subscription_create"

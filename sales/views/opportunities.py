@@ -29,6 +29,7 @@ class OpportunityListView(DealsOnlyMixin, FilteredListView):
     list_selector = opportunity_list
     filterset_class = OpportunityFilterSet
     title = "Deals"
+    empty_noun = "deals"
     record_kind = "opportunities"
     row_template = "sales/rows/opportunity.html"
     create_url_name = "sales:opportunity_create"

@@ -18,6 +18,8 @@ class OrderListView(DealsOnlyMixin, FilteredListView):
     list_selector = order_list
     filterset_class = OrderFilterSet
     title = "Orders"
+    empty_noun = "orders"
+    record_kind = "orders"
     row_template = "sales/rows/order.html"
     columns = [
         Column("Order"),

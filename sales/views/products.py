@@ -10,6 +10,7 @@ class ProductListView(DealsOnlyMixin, FilteredListView):
     list_selector = product_list
     filterset_class = ProductFilterSet
     title = "Products"
+    empty_noun = "products"
     record_kind = "products"
     row_template = "sales/rows/product.html"
     columns = [

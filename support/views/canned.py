@@ -17,6 +17,7 @@ class CannedReplyListView(FilteredListView):
     list_selector = canned_reply_list
     filterset_class = CannedReplyFilterSet
     title = "Canned replies"
+    empty_noun = "canned replies"
     row_template = "support/rows/canned_reply.html"
     create_url_name = "support:canned_create"
     columns = [Column("Title", sort="title"), Column("Text"), Column("Offered")]

@@ -58,6 +58,7 @@ class TicketListView(FilteredListView):
     filterset_class = TicketFilterSet
     record_kind = "tickets"
     title = "Tickets"
+    empty_noun = "tickets"
     template_name = "support/ticket_list.html"
     partial_template_name = "support/_ticket_table.html"
     row_template = "support/rows/ticket.html"
@@ -116,6 +117,7 @@ class QueueView(TicketListView):
     soonest SLA due, open before pending, then the more urgent."""
 
     default_sort = "due"
+    empty_text = "Nothing in this queue right now."
     sorts = {
         **TicketListView.sorts,
         "due": ("waiting_on_customer", "sla_due_at", "priority_rank", "id"),
@@ -151,6 +153,7 @@ class BreachingView(QueueView):
 
 class PendingView(TicketListView):
     title = "Pending customer"
+    empty_text = "No tickets are waiting on the customer."
     view_name = "pending"
     default_sort = "-updated"
 

@@ -172,7 +172,7 @@ def test_dismissing_removes_the_pair_for_good(rep_client, rep):
     contact_update(contact=new, user=rep, title="CTO", first_name="A.")
     call_command("duplicates_scan", "--model", "contact", stdout=io.StringIO())
     assert not ContactDuplicate.objects.exists()
-    assert "Nothing matches" in rep_client.get(url).content.decode()
+    assert "No possible duplicates to review" in rep_client.get(url).content.decode()
 
 
 def test_a_rep_answers_only_for_pairs_with_a_record_of_theirs(rep_client, rep, rep2, agent_client):

@@ -75,7 +75,7 @@ def test_user_without_role_sees_nothing(client):
             )
         ],
     )
-    assert "Nothing matches" in client.get(reverse("account_list")).content.decode()
+    assert "No accounts yet" in client.get(reverse("account_list")).content.decode()
     assert Activity.objects.for_object(account).filter(summary="x").count() == 0
 
 

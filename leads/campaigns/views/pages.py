@@ -42,6 +42,7 @@ def access_email_campaign(request, pk) -> EmailCampaign:
 class EmailCampaignListView(FilteredListView):
     filterset_class = EmailCampaignFilterSet
     title = "Email campaigns"
+    empty_noun = "email campaigns"
     row_template = "leads/rows/email_campaign.html"
     create_url_name = "leads:email_campaign_create"
     columns = [

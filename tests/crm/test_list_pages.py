@@ -1,0 +1,153 @@
+"""What every list page offers: page numbers, a page-size choice, and empty states that say
+what to do (``crm.views.lists``)."""
+
+import pytest
+from django.urls import reverse
+
+from crm.views.lists import PAGE_SIZES
+from tests.factories.crm import AccountFactory
+from tests.factories.leads import LeadFactory
+from tests.factories.support import TicketFactory
+
+pytestmark = pytest.mark.django_db
+
+ACCOUNTS = reverse("account_list")
+
+
+def pager(response):
+    return response.context["page_links"]
+
+
+def test_page_numbers_surround_the_current_page_with_first_and_last(rep_client):
+    AccountFactory.create_batch(26 * 7 // 2, name="Acme")  # 91 rows: four pages of 25
+    response = rep_client.get(ACCOUNTS, {"per_page": 25, "page": 2, "q": "acme"})
+    links = pager(response)
+    assert links.numbers == [1, 2, 3, 4]
+    assert (links.previous, links.next, links.first, links.last) == (1, 3, False, None)
+    html = response.content.decode()
+    assert "page=3" in html and "per_page=25" in html and "q=acme" in html
+    assert "26–50 of 91" in html
+
+
+def test_a_far_page_links_the_first_and_the_exact_last_page(rep_client):
+    AccountFactory.create_batch(200)
+    links = pager(rep_client.get(ACCOUNTS, {"per_page": 25, "page": 4}))
+    assert links.numbers == [2, 3, 4, 5, 6]
+    assert links.first and links.last == 8
+
+
+def test_an_estimated_count_offers_no_last_page(rep_client, settings):
+    settings.EXACT_COUNT_LIMIT = 10
+    AccountFactory.create_batch(60)
+    response = rep_client.get(ACCOUNTS, {"per_page": 25})
+    assert response.context["paginator"].count_is_estimate
+    links = pager(response)
+    assert links.next == 2 and links.last is None
+    assert "Last »" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "asked, got", [("25", 25), ("100", 100), ("7", 50), ("100000", 50), ("x", 50)]
+)
+def test_page_size_is_one_of_the_offered_sizes(rep_client, asked, got):
+    AccountFactory.create_batch(30)
+    response = rep_client.get(ACCOUNTS, {"per_page": asked})
+    assert response.context["paginator"].per_page == got
+    assert got in PAGE_SIZES
+
+
+def test_the_size_choice_keeps_filters_and_sort_and_starts_at_page_one(rep_client):
+    AccountFactory.create_batch(30, name="Acme")
+    response = rep_client.get(ACCOUNTS, {"q": "acme", "sort": "name", "page": 2, "per_page": 25})
+    html = response.content.decode()
+    assert "q=acme&amp;sort=name&per_page=50" in html
+    assert "26–30 of 30" in html
+
+
+def test_htmx_paging_answers_the_table_with_its_pager(rep_client):
+    AccountFactory.create_batch(30)
+    response = rep_client.get(ACCOUNTS, {"page": 2, "per_page": 25}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "<html" not in html
+    assert 'aria-current="page"><span class="page-link">2<' in html
+    assert 'hx-get="?per_page=25&page=1"' in html
+
+
+def test_a_page_past_the_end_is_empty_and_links_back_to_the_first(rep_client):
+    AccountFactory.create_batch(3)
+    response = rep_client.get(ACCOUNTS, {"page": 9})
+    assert response.status_code == 200
+    assert "past the end of the list" in response.content.decode()
+    assert pager(response).first
+
+
+def test_the_ticket_list_has_page_numbers_and_sizes(agent_client):
+    TicketFactory.create_batch(30)
+    response = agent_client.get(reverse("support:ticket_list"), {"per_page": 25})
+    assert pager(response).numbers == [1, 2]
+    assert 'aria-label="Rows per page"' in response.content.decode()
+
+
+def test_a_short_list_offers_no_size_choice(rep_client):
+    AccountFactory.create_batch(3)
+    assert 'aria-label="Rows per page"' not in rep_client.get(ACCOUNTS).content.decode()
+
+
+def test_empty_list_says_add_one_or_import(rep_client):
+    html = rep_client.get(reverse("leads:lead_list")).content.decode()
+    assert "No leads yet." in html
+    assert reverse("leads:lead_create") in html
+    assert reverse("tabular_import_start", args=["leads"]) in html
+
+
+def test_empty_filtered_list_says_clear_filters(rep_client, rep):
+    LeadFactory(owner=rep, last_name="Acme")
+    html = rep_client.get(reverse("leads:lead_list"), {"q": "globex"}).content.decode()
+    assert "No leads match these filters" in html
+    assert "clear filters" in html
+    assert "No leads yet" not in html
+
+
+def test_an_agent_is_not_offered_what_they_may_not_do(agent_client):
+    html = agent_client.get(reverse("account_list")).content.decode()
+    assert "No accounts yet." in html
+    assert (
+        reverse("tabular_import_start", args=["accounts"]) not in html.split("No accounts yet.")[1]
+    )
+
+
+def test_an_empty_queue_says_so_without_offering_to_create(agent_client):
+    html = agent_client.get(reverse("support:unassigned")).content.decode()
+    assert "Nothing in this queue right now." in html
+    assert "No tickets yet" not in html
+
+
+def test_the_task_list_exports_its_filtered_rows_and_takes_no_imports(rep_client, rep, rep2):
+    from tests.factories.crm import TaskFactory
+    from tests.tabular.conftest import csv_table
+
+    account = AccountFactory(owner=rep)
+    mine = TaskFactory(assignee=rep, title="Call back", subject=account)
+    TaskFactory(assignee=rep2, title="Not mine")
+    page = rep_client.get(reverse("task_list")).content.decode()
+    assert "export=csv" in page
+    assert reverse("tabular_import_start", args=["tasks"]) not in page
+    rows = csv_table(rep_client.get(reverse("task_list"), {"export": "csv"}))
+    assert rows[0][:3] == ["id", "title", "due_at"]
+    assert [r[1] for r in rows[1:]] == ["Call back"]
+    assert rows[1][0] == str(mine.pk) and rows[1][3] == rep.username
+    assert rows[1][4] == f"account #{account.pk}"
+    assert rep_client.get(reverse("tabular_import_start", args=["tasks"])).status_code == 404
+
+
+def test_the_order_list_exports_its_rows(manager_client, manager):
+    from tests.factories.sales import OrderFactory
+    from tests.tabular.conftest import csv_table
+
+    order = OrderFactory(owner=manager)
+    page = manager_client.get(reverse("sales:order_list")).content.decode()
+    assert "export=xlsx" in page
+    rows = csv_table(manager_client.get(reverse("sales:order_list"), {"export": "csv"}))
+    assert rows[0][:3] == ["id", "account", "order_date"]
+    assert [r[0] for r in rows[1:]] == [str(order.pk)]
+    assert rows[1][1] == order.account.name
