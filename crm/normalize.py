@@ -28,6 +28,25 @@ def normalize_phone(value: str, region: str | None = None) -> str:
     return e164
 
 
+def phone_is_valid(phone: str, region: str = "") -> bool:
+    """Whether ``phone`` is a valid number (read in ``region`` when it has no ``+`` prefix).
+
+    A number this process has just normalised is known valid without parsing it again: an import
+    normalises every row's phone, then scores the row's quality on the E.164 form."""
+    phone = (phone or "").strip()
+    if not phone:
+        return False
+    if phone in _valid_e164:
+        return True
+    region = (region or getattr(settings, "PHONE_DEFAULT_REGION", "") or "US").upper()
+    return not _phone_in_region(phone, region)[1]
+
+
+#: E.164 forms of numbers found valid, bounded like the parse cache.
+_valid_e164: set[str] = set()
+_VALID_E164_MAX = 1 << 16
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _phone_in_region(value: str, region: str) -> tuple[str, str]:
     """(E.164, "") or ("", what is wrong): parsing and validating a number costs tens of
@@ -38,7 +57,11 @@ def _phone_in_region(value: str, region: str) -> tuple[str, str]:
         return "", f"“{value}” is not a phone number ({exc})."
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
         return "", f"“{value}” is not a valid phone number."
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if len(_valid_e164) >= _VALID_E164_MAX:
+        _valid_e164.clear()
+    _valid_e164.add(e164)
+    return e164, ""
 
 
 def normalize_domain(value: str) -> str:

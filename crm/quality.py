@@ -20,13 +20,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import phonenumbers
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
 from crm.matching import ROLE_MAILBOXES
+from crm.normalize import phone_is_valid
 
 #: The models that carry a score (labels: crm never imports the later apps).
 QUALITY_MODELS = ("leads.Lead", "crm.Contact", "crm.Account")
@@ -158,15 +157,6 @@ def email_problem(email: str) -> str:
 
 def is_role_mailbox(email: str) -> bool:
     return email.rpartition("@")[0].lower() in ROLE_MAILBOXES
-
-
-def phone_is_valid(phone: str, region: str = "") -> bool:
-    region = (region or getattr(settings, "PHONE_DEFAULT_REGION", "") or "US").upper()
-    try:
-        number = phonenumbers.parse(phone, None if phone.startswith("+") else region)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.is_valid_number(number)
 
 
 def _value(record, attr: str):

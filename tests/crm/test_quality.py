@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Account, Contact
+from crm.normalize import normalize_phone, phone_is_valid
 from crm.quality import quality_of
 from crm.services.customers import account_create, contact_create, contact_update
 from crm.services.quality import quality_refresh
@@ -131,6 +132,26 @@ def test_score_parts_and_reasons(kind, values, low, high, reason):
         assert quality.reasons == []
     else:
         assert any(reason in text for text in quality.reasons), quality.reasons
+
+
+@pytest.mark.parametrize(
+    "phone, region, valid",
+    [
+        ("030 12345678", "DE", True),
+        ("+49 30 12345678", "", True),
+        ("+4930123456789012345", "", False),
+        ("(212) 736-5000", "", True),
+        ("hello", "US", False),
+        ("", "US", False),
+    ],
+)
+def test_phone_validity(phone, region, valid):
+    assert phone_is_valid(phone, region) is valid
+
+
+def test_a_number_just_normalised_is_known_valid_in_any_region():
+    e164 = normalize_phone("030 12345678", "DE")
+    assert phone_is_valid(e164, "US")
 
 
 def test_score_bands():
