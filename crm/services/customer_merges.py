@@ -61,6 +61,7 @@ from crm.services.merges import (
     changed_since,
     check_not_undone,
     field_labels,
+    merge_undo_finish,
     record_snapshot,
     snapshot_changes,
     values_put_back,
@@ -562,28 +563,16 @@ def _undo(kind: MergeKind, *, record, user):
     if fields:
         body += f"; fields put back here: {field_labels(kind.model, fields)}"
     body += "."
-    activity_log(
-        subject=keep,
-        kind=ActivityKind.SYSTEM,
-        summary=f"Merge undone: {merged} (#{merged.pk}) is a {kind.noun} of its own again",
+    return merge_undo_finish(
+        record,
+        user=user,
+        kept=keep,
+        merged=merged,
+        kept_summary=f"Merge undone: {merged} (#{merged.pk}) is a {kind.noun} of its own again",
+        merged_summary=f"Merge into {keep} (#{keep.pk}) undone",
         body=body,
-        actor=user,
-    )
-    activity_log(
-        subject=merged,
-        kind=ActivityKind.SYSTEM,
-        summary=f"Merge into {keep} (#{keep.pk}) undone",
-        body=body,
-        actor=user,
-    )
-    record.undone_at = timezone.now()
-    record.undone_by = user
-    record.save(update_fields=["undone_at", "undone_by"])
-    audit_record(
-        action=kind.undone_action,
-        actor=user,
-        target=merged,
-        detail={
+        audit_action=kind.undone_action,
+        audit_detail={
             "merge": record.pk,
             "kept": keep.pk,
             "merged": merged.pk,
@@ -591,7 +580,6 @@ def _undo(kind: MergeKind, *, record, user):
             "rows_moved_back": count,
         },
     )
-    return record
 
 
 def contact_merge_undo(*, record: ContactMerge, user) -> ContactMerge:

@@ -15,6 +15,10 @@ from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from crm.choices import ActivityKind
+from crm.services.audit import audit_record
+from crm.services.timeline import activity_log
+
 
 def _plain(value):
     if isinstance(value, datetime.date | datetime.time):  # datetimes are dates too
@@ -118,3 +122,28 @@ def value_shown(model: type[models.Model], name: str, value) -> str:
         moment = field.to_python(value)
         return date_format(timezone.localtime(moment), "Y-m-d H:i")
     return str(value)
+
+
+def merge_undo_finish(
+    record,
+    *,
+    user,
+    kept: models.Model,
+    merged: models.Model,
+    kept_summary: str,
+    merged_summary: str,
+    body: str,
+    audit_action: str,
+    audit_detail: dict,
+):
+    """The end every merge undo shares: a timeline line on both records, the merge record marked
+    undone by ``user``, and an audit line about the merged record."""
+    for subject, summary in ((kept, kept_summary), (merged, merged_summary)):
+        activity_log(
+            subject=subject, kind=ActivityKind.SYSTEM, summary=summary, body=body, actor=user
+        )
+    record.undone_at = timezone.now()
+    record.undone_by = user
+    record.save(update_fields=["undone_at", "undone_by"])
+    audit_record(action=audit_action, actor=user, target=merged, detail=audit_detail)
+    return record

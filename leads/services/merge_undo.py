@@ -21,22 +21,20 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from crm.choices import ActivityKind
 from crm.history import Source, source
 from crm.matching import match_fields_set
 from crm.models import Activity, Contact, Task
 from crm.quality import quality_fields_set
-from crm.services.audit import audit_record
 from crm.services.merges import (
     check_not_undone,
     check_unchanged,
     field_labels,
+    merge_undo_finish,
     record_snapshot,
     snapshot_changes,
     value_shown,
     values_put_back,
 )
-from crm.services.timeline import activity_log
 from leads.choices import LeadAuditAction, LeadMergeKind
 from leads.models import Enrollment, Lead, LeadMerge
 from leads.services import scoring
@@ -322,28 +320,18 @@ def _lead_merge_undo(*, record: LeadMerge, user) -> LeadMerge:
         )
     body += "."
     target_name = f"lead #{target.pk}" if isinstance(target, Lead) else f"contact {target}"
-    activity_log(
-        subject=target,
-        kind=ActivityKind.SYSTEM,
-        summary=f"Merge undone: {merge.full_name} (lead #{merge.pk}) is a lead of its own again",
+    return merge_undo_finish(
+        record,
+        user=user,
+        kept=target,
+        merged=merge,
+        kept_summary=(
+            f"Merge undone: {merge.full_name} (lead #{merge.pk}) is a lead of its own again"
+        ),
+        merged_summary=f"Merge into {target_name} undone",
         body=body,
-        actor=user,
-    )
-    activity_log(
-        subject=merge,
-        kind=ActivityKind.SYSTEM,
-        summary=f"Merge into {target_name} undone",
-        body=body,
-        actor=user,
-    )
-    record.undone_at = timezone.now()
-    record.undone_by = user
-    record.save(update_fields=["undone_at", "undone_by"])
-    audit_record(
-        action=LeadAuditAction.MERGE_UNDONE,
-        actor=user,
-        target=merge,
-        detail={
+        audit_action=LeadAuditAction.MERGE_UNDONE,
+        audit_detail={
             "merge": record.pk,
             "kind": record.kind,
             "merged_lead": merge.pk,
@@ -355,4 +343,3 @@ def _lead_merge_undo(*, record: LeadMerge, user) -> LeadMerge:
             "enrollments": enrollments,
         },
     )
-    return record
