@@ -95,6 +95,9 @@ def register_all():
     registry.navigation.register(
         "Onboarding", "sales:onboarding_board", group="customers", order=30
     )
+    registry.navigation.register(
+        "Seller profile", "sales:seller_profile", group="admin", order=94, roles=[Role.ADMIN]
+    )
     registry.home_widgets.register(
         registry.HomeWidget(
             "My pipeline",

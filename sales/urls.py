@@ -9,6 +9,7 @@ from sales.views import (
     orders,
     products,
     quotes,
+    seller,
 )
 
 app_name = "sales"
@@ -52,6 +53,7 @@ urlpatterns = [
     path("opportunities/forecast/", forecast.forecast, name="forecast"),
     path("quotes/<int:pk>/", quotes.quote_detail, name="quote_detail"),
     path("quotes/<int:pk>/status/", quotes.quote_status, name="quote_status"),
+    path("settings/seller/", seller.seller_profile_edit, name="seller_profile"),
     path("orders/", orders.OrderListView.as_view(), name="order_list"),
     path("products/", products.ProductListView.as_view(), name="product_list"),
     path("orders/import/", orders.order_import, name="order_import"),

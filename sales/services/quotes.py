@@ -4,24 +4,26 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.db import lock_rows
+from crm.permissions import may_configure_company
 from crm.services.timeline import activity_log
 from sales.choices import Billing, QuoteStatus, quote_next_statuses
-from sales.models import Opportunity, Quote, QuoteCounter
+from sales.models import Opportunity, Quote, QuoteCounter, SellerProfile
 
 
 def quote_validity_days() -> int:
     return getattr(settings, "SALES_QUOTE_VALID_DAYS", 30)
 
 
-def quote_number_next(*, year: int) -> str:
-    """The next number of ``year`` (Q-2026-00001…): the year's counter row is locked until the
-    caller's transaction ends, so two quotes never share a number and none is skipped."""
+def quote_number_next(*, year: int, prefix: str = "Q") -> str:
+    """The next number of ``year`` (Q-2026-00001…, with the seller's prefix): the year's
+    counter row is locked until the caller's transaction ends, so two quotes never share a
+    number and none is skipped. The counter is the year's, whatever the prefix."""
     try:
         with transaction.atomic():
             QuoteCounter.objects.get_or_create(year=year)
@@ -30,7 +32,40 @@ def quote_number_next(*, year: int) -> str:
     counter = QuoteCounter.objects.select_for_update().get(year=year)
     counter.last_number += 1
     counter.save(update_fields=["last_number"])
-    return f"Q-{year}-{counter.last_number:05d}"
+    return f"{prefix or 'Q'}-{year}-{counter.last_number:05d}"
+
+
+def quote_seller_snapshot(profile: SellerProfile, opportunity: Opportunity) -> dict:
+    """The seller's details as printed on a quote, kept on it when it is made."""
+    owner = opportunity.owner
+    return {
+        "legal_name": profile.legal_name,
+        "address": profile.address,
+        "tax_id": profile.tax_id,
+        "email": profile.email,
+        "phone": profile.phone,
+        "payment_terms": profile.payment_terms,
+        "quote_footer": profile.quote_footer,
+        "prepared_by": (owner.get_full_name() or owner.username) if owner else "",
+    }
+
+
+def quote_buyer_snapshot(opportunity: Opportunity) -> dict:
+    """The customer's details (the deal's account and contact) as they are when quoted."""
+    account, contact = opportunity.account, opportunity.primary_contact
+    return {
+        "account_name": account.name if account else "",
+        "billing_address": account.billing_address if account else "",
+        "contact_name": contact.full_name if contact else "",
+        "contact_email": contact.email if contact else "",
+    }
+
+
+def quote_prepared_by(quote: Quote) -> str:
+    if quote.seller.get("prepared_by"):
+        return quote.seller["prepared_by"]
+    owner = quote.opportunity.owner
+    return (owner.get_full_name() or owner.username) if owner else ""
 
 
 def quote_lines_snapshot(items) -> list[dict]:
@@ -45,11 +80,19 @@ def quote_lines_snapshot(items) -> list[dict]:
             "quantity": item.quantity,
             "unit_price": str(item.unit_price),
             "discount_percent": str(item.discount_percent),
+            "tax_rate": str(item.tax_rate),
             "billing": item.billing,
             "total": str(item.total),
         }
         for item in items
     ]
+
+
+def quote_lines_match(items, quote: Quote) -> bool:
+    """Whether the deal's line items are still what ``quote`` offers (a quote made before lines
+    had a tax rate counts as 0 % tax)."""
+    quoted = [{"tax_rate": "0.00", **line} for line in quote.lines]
+    return quote_lines_snapshot(items) == quoted
 
 
 @transaction.atomic
@@ -62,13 +105,19 @@ def quote_create(*, opportunity: Opportunity, user) -> Quote:
     one_off = sum((i.total for i in items if i.billing == Billing.ONE_OFF), Decimal("0"))
     monthly = sum((i.total for i in items if i.billing == Billing.MONTHLY), Decimal("0"))
     today = timezone.localdate()
+    profile = SellerProfile.current()
+    opportunity = Opportunity.objects.select_related("account", "primary_contact", "owner").get(
+        pk=opportunity.pk
+    )
     quote = Quote.objects.create(
         opportunity=opportunity,
-        number=quote_number_next(year=today.year),
+        number=quote_number_next(year=today.year, prefix=profile.quote_prefix),
         currency=opportunity.currency,
         one_off_total=one_off,
         monthly_total=monthly,
         lines=lines,
+        seller=quote_seller_snapshot(profile, opportunity),
+        buyer=quote_buyer_snapshot(opportunity),
         valid_until=today + timedelta(days=quote_validity_days()),
         created_by=user,
     )
@@ -111,3 +160,36 @@ def quote_set_status(*, quote: Quote, status: str, user) -> Quote:
         actor=user,
     )
     return quote
+
+
+SELLER_PROFILE_FIELDS = (
+    "legal_name",
+    "address",
+    "tax_id",
+    "email",
+    "phone",
+    "payment_terms",
+    "quote_footer",
+    "default_tax_rate",
+    "quote_prefix",
+)
+
+
+@transaction.atomic
+def seller_profile_update(*, user, **data) -> SellerProfile:
+    """Changes the seller's details; quotes made before keep the details they were made with."""
+    if not may_configure_company(user):
+        raise PermissionDenied
+    SellerProfile.current()
+    profile = SellerProfile.objects.select_for_update().get(pk=1)
+    changed = [
+        name
+        for name in SELLER_PROFILE_FIELDS
+        if name in data and data[name] is not None and getattr(profile, name) != data[name]
+    ]
+    for name in changed:
+        setattr(profile, name, data[name])
+    profile.full_clean()
+    if changed:
+        profile.save(update_fields=[*changed, "updated_at"])
+    return profile

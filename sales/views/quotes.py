@@ -11,7 +11,9 @@ from crm.views.lists import is_htmx
 from crm.views.submissions import submitted_once
 from sales import services
 from sales.choices import QuoteStatus, quote_next_statuses
+from sales.pricing import quote_figures
 from sales.selectors import opportunity_get, quote_get, quote_list
+from sales.services.quotes import quote_prepared_by
 from sales.views.common import error_text
 from sales.views.line_items import deal_lines_answer
 
@@ -45,6 +47,8 @@ def quote_detail(request, pk):
         {
             "quote": quote,
             "deal": quote.opportunity,
+            "figures": quote_figures(quote.lines),
+            "prepared_by": quote_prepared_by(quote),
             "can_change": can_change,
             "next_statuses": [QuoteStatus(s) for s in sorted(quote_next_statuses(quote.status))],
         },
