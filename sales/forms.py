@@ -192,3 +192,22 @@ class SellerProfileForm(forms.ModelForm):
             "address": forms.Textarea(attrs={"rows": 3}),
             "quote_footer": forms.Textarea(attrs={"rows": 3}),
         }
+
+
+class QuoteSendForm(forms.Form):
+    to_email = forms.EmailField(
+        label="To", help_text="A contact of the account who agreed to service email."
+    )
+    subject = forms.CharField(max_length=200)
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        help_text="The PDF and the customer's link to accept or decline are added below it.",
+    )
+
+
+class QuoteDecisionForm(forms.Form):
+    name = forms.CharField(
+        label="Your full name", max_length=200, help_text="Typed as your signature."
+    )
+    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("decline", "Decline")])

@@ -234,3 +234,206 @@ def test_a_quote_keeps_seller_and_buyer_as_they_were_and_numbers_with_the_prefix
     page = client.get(first.get_absolute_url()).content.decode()
     assert "Seller Ltd" in page and "Hauptstraße 1" in page and "Net 30" in page
     assert "Renamed Ltd" not in page and "Elsewhere 2" not in page
+
+
+# The PDF ---------------------------------------------------------------------------------------
+
+
+def test_the_quote_pdf_is_a_pdf_with_its_number_and_only_for_who_sees_the_deal(
+    deal, rep, other_rep, product, client
+):
+    services.line_item_add(opportunity=deal, user=rep, product=product, tax_rate=D("19"))
+    quote = services.quote_create(opportunity=deal, user=rep)
+    url = reverse("sales:quote_pdf", args=[quote.pk])
+    client.force_login(other_rep)
+    assert client.get(url).status_code == 404
+    client.force_login(rep)
+    answer = client.get(url)
+    assert answer.status_code == 200 and answer["Content-Type"] == "application/pdf"
+    assert answer.content.startswith(b"%PDF") and quote.number.encode() in answer.content
+    assert "inline" in answer["Content-Disposition"]
+    download = client.get(url, {"download": 1})
+    assert download["Content-Disposition"] == f'attachment; filename="Quote-{quote.number}.pdf"'
+
+
+def test_the_pdf_is_made_without_the_unicode_font_too(deal, rep, product, monkeypatch):
+    from sales import documents
+
+    deal.account.name = "Ωmega Ärzte 株式会社"
+    deal.account.save()
+    services.line_item_add(opportunity=deal, user=rep, product=product)
+    services.line_item_add(opportunity=deal, user=rep, product=product, discount_percent=D("5"))
+    quote = services.quote_create(opportunity=deal, user=rep)
+    monkeypatch.setattr(documents, "_font_dir", lambda: None)
+    content = documents.quote_pdf(quote)
+    assert content.startswith(b"%PDF") and quote.number.encode() in content
+
+
+# Sending by email ------------------------------------------------------------------------------
+
+
+def _sent_quote(deal, rep, product, client):
+    services.line_item_add(opportunity=deal, user=rep, product=product, tax_rate=D("20"))
+    quote = services.quote_create(opportunity=deal, user=rep)
+    client.force_login(rep)
+    answer = client.post(
+        reverse("sales:quote_send", args=[quote.pk]),
+        {"to_email": "jana@acme.example", "subject": "Our offer", "message": "Hello Jana"},
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    quote.refresh_from_db()
+    return quote
+
+
+def test_sending_queues_an_email_with_the_pdf_made_at_send_time(
+    deal, rep, product, client, mailoutbox
+):
+    from crm.models import Activity, OutboundEmail
+    from crm.services.outbox import outbox_send_queued
+
+    client.force_login(rep)
+    services.line_item_add(opportunity=deal, user=rep, product=product)
+    draft = services.quote_create(opportunity=deal, user=rep)
+    form = client.get(reverse("sales:quote_send", args=[draft.pk])).content.decode()
+    assert 'value="jana@acme.example"' in form and f"Quote {draft.number}" in form
+    quote = _sent_quote(deal, rep, product, client)  # a newer quote, sent
+    assert quote.status == "sent" and quote.sent_at and quote.sent_to == "jana@acme.example"
+    assert len(quote.public_token) >= 40
+    email = OutboundEmail.objects.get()
+    assert email.attachments == [{"kind": "sales.quote_pdf", "ref": {"quote_id": quote.pk}}]
+    assert f"/q/{quote.public_token}/" in email.body_text and "Hello Jana" in email.body_text
+    assert Activity.objects.filter(summary__startswith=f"Quote {quote.number} sent to").exists()
+    # The older draft is replaced: it cannot be sent any more.
+    stale = client.post(
+        reverse("sales:quote_send", args=[draft.pk]),
+        {"to_email": "jana@acme.example", "subject": "Old", "message": ""},
+    )
+    assert stale.status_code == 200 and "replaces this one" in stale.content.decode()
+
+    assert outbox_send_queued() == 1
+    (message,) = mailoutbox
+    (filename, content, mimetype) = message.attachments[0]
+    assert filename == f"Quote-{quote.number}.pdf" and mimetype == "application/pdf"
+    assert content.startswith(b"%PDF") and quote.number.encode() in content
+
+
+def test_a_quote_whose_record_is_gone_fails_its_email_instead_of_retrying(
+    deal, rep, product, client
+):
+    from crm.choices import OutboxStatus
+    from crm.models import OutboundEmail
+    from crm.services.outbox import outbox_send_queued
+
+    quote = _sent_quote(deal, rep, product, client)
+    Quote.objects.filter(pk=quote.pk).delete()
+    assert outbox_send_queued() == 0
+    email = OutboundEmail.objects.get()
+    assert email.status == OutboxStatus.FAILED and "no longer exists" in email.last_error
+
+
+def test_quotes_go_only_to_contacts_who_agreed_to_service_email(deal, rep, product, client):
+    from crm.models import OutboundEmail
+    from tests.factories.crm import ContactFactory
+
+    ContactFactory(account=deal.account, email="noconsent@acme.example", email_consent=False)
+    services.line_item_add(opportunity=deal, user=rep, product=product)
+    quote = services.quote_create(opportunity=deal, user=rep)
+    client.force_login(rep)
+    url = reverse("sales:quote_send", args=[quote.pk])
+    for address, says in [
+        ("noconsent@acme.example", "has not agreed to service email"),
+        ("stranger@else.example", "add them first"),
+        ("not an address", "Enter a valid email address"),
+    ]:
+        answer = client.post(url, {"to_email": address, "subject": "Offer", "message": ""})
+        assert answer.status_code == 200 and says in answer.content.decode()
+    assert not OutboundEmail.objects.exists()
+    quote.refresh_from_db()
+    assert quote.status == "draft"
+
+
+def test_only_who_may_change_the_deal_sends_its_quote(deal, rep, other_rep, product, client):
+    services.line_item_add(opportunity=deal, user=rep, product=product)
+    quote = services.quote_create(opportunity=deal, user=rep)
+    client.force_login(other_rep)
+    url = reverse("sales:quote_send", args=[quote.pk])
+    assert client.get(url).status_code == 404
+    post = client.post(url, {"to_email": "jana@acme.example", "subject": "x", "message": ""})
+    assert post.status_code == 404
+
+
+# The customer's link ---------------------------------------------------------------------------
+
+
+def test_the_customer_accepts_through_the_link_with_their_name(deal, rep, product, client):
+    from crm.models import Activity
+
+    quote = _sent_quote(deal, rep, product, client)
+    client.logout()
+    url = reverse("sales:quote_public", args=[quote.public_token])
+    page = client.get(url).content.decode()
+    assert quote.number in page and "Accept the quote" in page and "csrfmiddlewaretoken" in page
+    pdf = client.get(url, {"pdf": 1})
+    assert pdf.content.startswith(b"%PDF")
+    unsigned = client.post(url, {"name": "  ", "decision": "accept"})
+    assert unsigned.status_code == 200 and "Accept the quote" in unsigned.content.decode()
+    answer = client.post(url, {"name": "Jana  Novak", "decision": "accept"})
+    assert answer.status_code == 302
+    quote.refresh_from_db()
+    assert (quote.status, quote.decided_by_name) == ("accepted", "Jana Novak")
+    assert quote.decided_at is not None
+    assert Activity.objects.filter(
+        summary=f"Quote {quote.number} accepted online by Jana Novak"
+    ).exists()
+    again = client.get(url).content.decode()
+    assert "Accepted by Jana Novak" in again and "Accept the quote" not in again
+    late = client.post(url, {"name": "Someone", "decision": "decline"})
+    assert "answered already" in late.content.decode()
+    quote.refresh_from_db()
+    assert quote.status == "accepted"
+
+
+def test_the_customer_declines(deal, rep, product, client):
+    quote = _sent_quote(deal, rep, product, client)
+    client.logout()
+    url = reverse("sales:quote_public", args=[quote.public_token])
+    client.post(url, {"name": "Jana", "decision": "decline"})
+    quote.refresh_from_db()
+    assert (quote.status, quote.decided_by_name) == ("declined", "Jana")
+
+
+def test_expired_and_superseded_quotes_cannot_be_accepted(deal, rep, product, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    quote = _sent_quote(deal, rep, product, client)
+    Quote.objects.filter(pk=quote.pk).update(valid_until=timezone.localdate() - timedelta(days=1))
+    client.logout()
+    url = reverse("sales:quote_public", args=[quote.public_token])
+    assert "has expired" in client.get(url).content.decode()
+    client.post(url, {"name": "Jana", "decision": "accept"})
+    quote.refresh_from_db()
+    assert quote.status == "sent"
+
+    Quote.objects.filter(pk=quote.pk).update(valid_until=timezone.localdate())
+    services.quote_create(opportunity=deal, user=rep)
+    page = client.get(url).content.decode()
+    assert "A newer quote replaces this one" in page and "Accept the quote" not in page
+    client.post(url, {"name": "Jana", "decision": "accept"})
+    quote.refresh_from_db()
+    assert quote.status == "sent"
+
+
+@pytest.mark.parametrize("token", ["nope", "x" * 43, "x" * 80])
+def test_a_bad_link_answers_404(deal, rep, product, client, token):
+    _sent_quote(deal, rep, product, client)
+    client.logout()
+    assert client.get(f"/q/{token}/").status_code == 404
+    assert client.post(f"/q/{token}/", {"name": "A", "decision": "accept"}).status_code == 404
+
+
+def test_a_draft_has_no_link(deal, rep, product):
+    services.line_item_add(opportunity=deal, user=rep, product=product)
+    quote = services.quote_create(opportunity=deal, user=rep)
+    assert quote.public_token is None
