@@ -86,6 +86,6 @@ def register() -> None:
         "Field history of those deals, their lines and quotes",
         collect=history_of_deals,
         erase=history_of_deals_erase,
-        models=[event_model_for(Opportunity)],
+        models=[event_model_for(Opportunity), event_model_for(Quote)],
         order=90,
     )
