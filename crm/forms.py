@@ -39,7 +39,17 @@ class OwnedModelForm(forms.ModelForm):
 class AccountForm(OwnedModelForm):
     class Meta:
         model = Account
-        fields = ["name", "domain", "industry", "size_band", "country", "owner", "lifecycle_stage"]
+        fields = [
+            "name",
+            "domain",
+            "industry",
+            "size_band",
+            "country",
+            "owner",
+            "lifecycle_stage",
+            "billing_address",
+        ]
+        widgets = {"billing_address": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -48,6 +58,7 @@ class AccountForm(OwnedModelForm):
             Row(Column("domain"), Column("industry")),
             Row(Column("size_band"), Column("country")),
             Row(Column("owner"), Column("lifecycle_stage")),
+            "billing_address",
         )
 
     def clean_domain(self):

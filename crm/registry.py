@@ -25,6 +25,8 @@
   rule registered by the app that owns the records.
 - ``personal_data``: what each app holds about a person (a lead or a contact), for the export
   of a person's data and their erasure (``crm.personal_data``).
+- ``email_attachments``: the files an outbox message may carry, each made at send time from
+  the kind and record named on the message row (``crm.services.outbox``).
 """
 
 from collections.abc import Callable
@@ -543,3 +545,38 @@ class PersonalDataRegistry:
 
 
 personal_data = PersonalDataRegistry()
+
+
+@dataclass(frozen=True)
+class EmailAttachment:
+    """A file the outbox attaches to a message when it hands it to the mail server."""
+
+    filename: str
+    content: bytes
+    mimetype: str
+
+
+class AttachmentGone(Exception):
+    """The record an attachment is made from no longer exists: the message cannot be sent as
+    it was meant to be, so the outbox fails it instead of retrying."""
+
+
+class EmailAttachmentRegistry:
+    """The kinds of file an outbox message may carry (a quote's PDF…), each with the function
+    that makes the file from the ``ref`` stored on the message row. The row keeps only the
+    kind and the ref, so a retry after a crashed worker makes the same file again."""
+
+    def __init__(self):
+        self._makers: dict[str, Callable[[dict], EmailAttachment]] = {}
+
+    def register(self, kind: str, maker: Callable[[dict], EmailAttachment]) -> None:
+        self._makers[kind] = maker
+
+    def make(self, spec: dict) -> EmailAttachment:
+        maker = self._makers.get(spec.get("kind", ""))
+        if maker is None:
+            raise AttachmentGone(f"No attachment of kind {spec.get('kind')!r}")
+        return maker(spec.get("ref") or {})
+
+
+email_attachments = EmailAttachmentRegistry()

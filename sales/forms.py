@@ -8,7 +8,7 @@ from crm.models import Account, Contact
 from crm.uploads import csv_upload_check
 from crm.widgets import AutocompleteSelect
 from sales.choices import Billing, ForecastCategory, LostReason, PeriodKind, StageKind
-from sales.models import Opportunity, OpportunityLineItem, Product, Stage
+from sales.models import Opportunity, OpportunityLineItem, Product, SellerProfile, Stage
 
 
 class StageField(forms.ModelChoiceField):
@@ -103,7 +103,7 @@ class OpportunityForm(OwnedModelForm):
 class LineItemForm(forms.ModelForm):
     class Meta:
         model = OpportunityLineItem
-        fields = ["product", "quantity", "unit_price", "discount_percent", "billing"]
+        fields = ["product", "quantity", "unit_price", "discount_percent", "tax_rate", "billing"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,6 +113,8 @@ class LineItemForm(forms.ModelForm):
         self.fields["billing"].required = False
         self.fields["billing"].choices = [("", "As the product")] + list(Billing.choices)
         self.fields["discount_percent"].required = False
+        self.fields["tax_rate"].required = False
+        self.fields["tax_rate"].help_text = "Empty: the product's rate."
         for f in self.fields.values():
             f.widget.attrs.setdefault("class", "form-control form-control-sm")
         self.fields["product"].widget.attrs["class"] = "form-select form-select-sm"
@@ -124,6 +126,9 @@ class LineItemEditForm(forms.Form):
     unit_price = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2)
     discount_percent = forms.DecimalField(
         min_value=0, max_value=100, max_digits=5, decimal_places=2
+    )
+    tax_rate = forms.DecimalField(
+        min_value=0, max_value=100, max_digits=5, decimal_places=2, required=False
     )
 
 
@@ -167,3 +172,42 @@ class QuotaForm(forms.Form):
         for name, field in self.fields.items():
             css = "form-select" if name in ("owner", "period_kind") else "form-control"
             field.widget.attrs["class"] = f"{css} form-select-sm form-control-sm"
+
+
+class SellerProfileForm(forms.ModelForm):
+    class Meta:
+        model = SellerProfile
+        fields = [
+            "legal_name",
+            "address",
+            "tax_id",
+            "email",
+            "phone",
+            "payment_terms",
+            "quote_footer",
+            "default_tax_rate",
+            "quote_prefix",
+        ]
+        widgets = {
+            "address": forms.Textarea(attrs={"rows": 3}),
+            "quote_footer": forms.Textarea(attrs={"rows": 3}),
+        }
+
+
+class QuoteSendForm(forms.Form):
+    to_email = forms.EmailField(
+        label="To", help_text="A contact of the account who agreed to service email."
+    )
+    subject = forms.CharField(max_length=200)
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        help_text="The PDF and the customer's link to accept or decline are added below it.",
+    )
+
+
+class QuoteDecisionForm(forms.Form):
+    name = forms.CharField(
+        label="Your full name", max_length=200, help_text="Typed as your signature."
+    )
+    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("decline", "Decline")])

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -26,6 +26,7 @@ from sales.choices import (
     QuoteStatus,
     StageKind,
 )
+from sales.pricing import line_net
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 PERCENT = [MinValueValidator(0), MaxValueValidator(100)]
@@ -116,6 +117,15 @@ class Product(models.Model):
     price = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, default=_default_currency)
     billing = models.CharField(max_length=10, choices=Billing.choices, default=Billing.ONE_OFF)
+    tax_rate = models.DecimalField(
+        "tax rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=PERCENT,
+        help_text="Empty: the seller's default tax rate.",
+    )
     is_active = models.BooleanField("active", default=True)
 
     objects = SharedQuerySet.as_manager()
@@ -342,6 +352,7 @@ class LineItemQuerySet(models.QuerySet):
         "unit_price",
         "quantity",
         "discount_percent",
+        "tax_rate",
         "billing",
     ],
 )
@@ -358,6 +369,9 @@ class OpportunityLineItem(models.Model):
     discount_percent = models.DecimalField(
         "discount (%)", max_digits=5, decimal_places=2, default=Decimal("0"), validators=PERCENT
     )
+    tax_rate = models.DecimalField(
+        "tax (%)", max_digits=5, decimal_places=2, default=Decimal("0"), validators=PERCENT
+    )
     billing = models.CharField(max_length=10, choices=Billing.choices)
     total = models.DecimalField(**MONEY, editable=False)
 
@@ -370,9 +384,11 @@ class OpportunityLineItem(models.Model):
         return f"{self.quantity} × {self.product.name}"
 
     def compute_total(self) -> Decimal:
-        gross = self.unit_price * self.quantity
-        return (gross * (Decimal(100) - self.discount_percent) / Decimal(100)).quantize(
-            Decimal("0.01")
+        """The line's amount after its discount, before tax (``sales.pricing``)."""
+        return line_net(
+            unit_price=self.unit_price,
+            quantity=self.quantity,
+            discount_percent=self.discount_percent,
         )
 
 
@@ -459,6 +475,51 @@ class QuoteCounter(models.Model):
         return f"{self.year}: {self.last_number}"
 
 
+class SellerProfile(models.Model):
+    """Who sells: the company details printed on every quote, its default tax rate and the
+    prefix of quote numbers. One row (``SellerProfile.current()``), edited by admins."""
+
+    legal_name = models.CharField("company legal name", max_length=200, blank=True)
+    address = models.TextField(blank=True, help_text="As printed: street, city, postcode, country.")
+    tax_id = models.CharField("tax ID / VAT number", max_length=50, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    payment_terms = models.CharField(
+        max_length=200, blank=True, help_text="e.g. Net 30 days from invoice date."
+    )
+    quote_footer = models.TextField(
+        blank=True, help_text="Printed at the foot of every quote: bank details, legal notes."
+    )
+    default_tax_rate = models.DecimalField(
+        "default tax rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=PERCENT,
+        help_text="For products without a tax rate of their own.",
+    )
+    quote_prefix = models.CharField(
+        "quote number prefix",
+        max_length=10,
+        default="Q",
+        validators=[RegexValidator(r"^[A-Za-z0-9]+$", "Letters and digits only, e.g. Q or ACME.")],
+        help_text="Quotes are numbered PREFIX-YEAR-00001, without gaps, per year.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "seller profile"
+
+    def __str__(self):
+        return self.legal_name or "Seller profile"
+
+    @classmethod
+    def current(cls) -> "SellerProfile":
+        """The one row, made with defaults the first time it is asked for."""
+        profile, _ = cls.objects.get_or_create(pk=1)
+        return profile
+
+
 class QuoteQuerySet(models.QuerySet):
     def visible_to(self, user):
         return deal_scope(self, user, field="opportunity__owner")
@@ -479,6 +540,8 @@ class QuoteQuerySet(models.QuerySet):
         "monthly_total",
         "lines",
         "valid_until",
+        "sent_to",
+        "decided_by_name",
     ],
 )
 class Quote(models.Model):
@@ -486,13 +549,31 @@ class Quote(models.Model):
     so later edits to the deal do not change what was sent."""
 
     opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="quotes")
-    number = models.CharField(max_length=20, unique=True)
+    number = models.CharField(max_length=40, unique=True)
     status = models.CharField(max_length=10, choices=QuoteStatus.choices, default=QuoteStatus.DRAFT)
     currency = models.CharField(max_length=3)
     one_off_total = models.DecimalField(**MONEY)
     monthly_total = models.DecimalField(**MONEY)
     lines = models.JSONField(default=list, help_text="The line items as quoted.")
+    seller = models.JSONField(
+        default=dict, blank=True, help_text="The seller's details as they were when quoted."
+    )
+    buyer = models.JSONField(
+        default=dict, blank=True, help_text="The customer's details as they were when quoted."
+    )
     valid_until = models.DateField(null=True, blank=True)
+    public_token = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The secret of the customer's link to the quote; made when it is first sent.",
+    )
+    sent_to = models.EmailField(blank=True)
+    decided_by_name = models.CharField(
+        max_length=200, blank=True, help_text="The name the customer typed to accept or decline."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -38,7 +38,7 @@ def deals_erase(person, erasure) -> int:
     ids = _deal_ids(person)
     count = erasure.scrub_text_fields(_deals(person), ["name", "next_step", "lost_note"])
     erasure.scrub_text_fields(_lines(person), ["description"])
-    erasure.scrub_text_fields(_quotes(person), ["lines"])
+    erasure.scrub_text_fields(_quotes(person), ["lines", "buyer", "sent_to", "decided_by_name"])
     deal_type = ContentType.objects.get_for_model(Opportunity)
     erasure.scrub_text_fields(
         Activity.objects.filter(content_type=deal_type, object_id__in=ids), ["summary", "body"]
@@ -86,6 +86,6 @@ def register() -> None:
         "Field history of those deals, their lines and quotes",
         collect=history_of_deals,
         erase=history_of_deals_erase,
-        models=[event_model_for(Opportunity)],
+        models=[event_model_for(Opportunity), event_model_for(Quote)],
         order=90,
     )

@@ -95,6 +95,12 @@ def register_all():
     registry.navigation.register(
         "Onboarding", "sales:onboarding_board", group="customers", order=30
     )
+    from sales.services.quotes import QUOTE_PDF_ATTACHMENT, quote_pdf_attachment
+
+    registry.email_attachments.register(QUOTE_PDF_ATTACHMENT, quote_pdf_attachment)
+    registry.navigation.register(
+        "Seller profile", "sales:seller_profile", group="admin", order=98.5, roles=[Role.ADMIN]
+    )
     registry.home_widgets.register(
         registry.HomeWidget(
             "My pipeline",

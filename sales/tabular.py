@@ -7,6 +7,8 @@ catalogue, changed by managers and admins. Orders: exported here; they come from
 from the order import of past revenue (``/orders/import/``), not from this import.
 """
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 
 from crm import registry
@@ -71,6 +73,7 @@ PRODUCTS = RecordKind(
         c.decimal("price", "Price"),
         c.text("currency", "Currency", max_length=3, clean=str.upper),
         c.choice("billing", "Billing", Billing),
+        c.decimal("tax_rate", "Tax rate (%)", maximum=Decimal(101)),
         c.boolean("is_active", "Active", aliases=("active",)),
     ),
     keys=("id", "sku", "name"),

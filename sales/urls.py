@@ -8,7 +8,9 @@ from sales.views import (
     opportunities,
     orders,
     products,
+    public_quotes,
     quotes,
+    seller,
 )
 
 app_name = "sales"
@@ -52,6 +54,10 @@ urlpatterns = [
     path("opportunities/forecast/", forecast.forecast, name="forecast"),
     path("quotes/<int:pk>/", quotes.quote_detail, name="quote_detail"),
     path("quotes/<int:pk>/status/", quotes.quote_status, name="quote_status"),
+    path("quotes/<int:pk>/pdf/", quotes.quote_pdf, name="quote_pdf"),
+    path("quotes/<int:pk>/send/", quotes.quote_send, name="quote_send"),
+    path("q/<str:token>/", public_quotes.quote_public, name="quote_public"),
+    path("settings/seller/", seller.seller_profile_edit, name="seller_profile"),
     path("orders/", orders.OrderListView.as_view(), name="order_list"),
     path("products/", products.ProductListView.as_view(), name="product_list"),
     path("orders/import/", orders.order_import, name="order_import"),

@@ -1036,6 +1036,22 @@ TABLE = [
         "a quote of another rep's deal",
     ),
     Row(
+        "sales:quote_pdf",
+        "rep",
+        lambda w: target(w.quote(w.rep2).pk),
+        GET,
+        "rep2",
+        "the PDF of a quote of another rep's deal",
+    ),
+    Row(
+        "sales:quote_send",
+        "manager",
+        lambda w: target(w.quote(w.outsider).pk, to_email="x@example.com", subject="Offer"),
+        BOTH,
+        "other_manager",
+        "a quote of a team the manager does not manage",
+    ),
+    Row(
         "sales:quote_status",
         "manager",
         lambda w: target(w.quote(w.outsider).pk, status="sent"),

@@ -31,6 +31,7 @@ class CustomerQuerySet(models.QuerySet):
         "country",
         "owner",
         "lifecycle_stage",
+        "billing_address",
     ],
 )
 class Account(models.Model):
@@ -43,6 +44,9 @@ class Account(models.Model):
     industry = models.CharField(max_length=20, choices=Industry.choices, blank=True)
     size_band = models.CharField("size", max_length=10, choices=SizeBand.choices, blank=True)
     country = CountryField(blank=True)
+    billing_address = models.TextField(
+        blank=True, help_text="As printed on quotes: street, city, postcode, country."
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -14,6 +14,14 @@ class OutboundEmail(Leased):
     subject = models.CharField(max_length=255)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
+    attachments = models.JSONField(
+        default=list,
+        blank=True,
+        db_default=[],
+        help_text="What to attach, named by kind and record (crm.registry.email_attachments): "
+        "each file is made when the message is handed to the mail server, so a retry sends "
+        "the same file.",
+    )
     content_type = models.ForeignKey(ContentType, on_delete=models.SET_NULL, null=True, blank=True)
     object_id = models.PositiveBigIntegerField(null=True, blank=True)
     related = GenericForeignKey("content_type", "object_id")

@@ -20,7 +20,16 @@ from crm.services.duplicates import (
 from crm.services.timeline import activity_log
 from crm.services.trash import trash_delete
 
-ACCOUNT_FIELDS = ("name", "domain", "industry", "size_band", "country", "owner", "lifecycle_stage")
+ACCOUNT_FIELDS = (
+    "name",
+    "domain",
+    "industry",
+    "size_band",
+    "country",
+    "owner",
+    "lifecycle_stage",
+    "billing_address",
+)
 CONTACT_FIELDS = (
     "first_name",
     "last_name",

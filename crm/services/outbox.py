@@ -33,6 +33,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from crm.choices import OutboxStatus
 from crm.db import insert_rows
 from crm.models import OutboundEmail
+from crm.registry import AttachmentGone, email_attachments
 from crm.services.timeline import system_event
 from crm.work import Problem, lease_end, lease_free, lease_release, lease_seconds, worker_name
 
@@ -53,11 +54,14 @@ def email_queue(
     body_html: str = "",
     related=None,
     idempotency_key: str,
+    attachments: list[dict] | None = None,
 ) -> OutboundEmail | None:
     """Queue one email, once per ``idempotency_key``; delivery is enqueued after commit.
 
     Returns the existing row (creating nothing) when the key was queued before, so a retried
     automation can call this freely. Returns ``None`` when there is no address to send to.
+    ``attachments`` name files by kind and record (``{"kind": ..., "ref": {...}}``,
+    ``crm.registry.email_attachments``); each is made when the message is sent.
     """
     to_email = (to_email or "").strip()
     if not to_email:
@@ -68,6 +72,7 @@ def email_queue(
         "body_text": body_text,
         "body_html": body_html,
         "status": OutboxStatus.QUEUED,
+        "attachments": list(attachments or []),
     }
     if related is not None:
         values["related"] = related
@@ -257,6 +262,18 @@ def _deliver(*, email: OutboundEmail, backend, owner: str) -> bool:
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")
     try:
+        for spec in email.attachments or []:
+            made = email_attachments.make(spec)
+            message.attach(made.filename, made.content, made.mimetype)
+    except AttachmentGone as exc:
+        _record_failure(email=email, exc=exc, owner=owner)
+        return False
+    except Exception as exc:
+        # Nothing reached the mail server: try again later, like a connection error would.
+        logger.exception("Outbox %s: an attachment could not be made", email.pk)
+        _record_failure(email=email, exc=exc, owner=owner, transient=True)
+        return False
+    try:
         message.send()
     except SoftTimeLimitExceeded:
         # Stopped mid hand-off: the server may have taken it. Send again with the same
@@ -294,9 +311,11 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, smtplib.SMTPException | OSError)
 
 
-def _record_failure(*, email: OutboundEmail, exc: Exception, owner: str) -> None:
+def _record_failure(
+    *, email: OutboundEmail, exc: Exception, owner: str, transient: bool = False
+) -> None:
     error = f"{type(exc).__name__}: {exc}"[:2000]
-    if _is_transient(exc) and email.attempts < MAX_ATTEMPTS:
+    if (transient or _is_transient(exc)) and email.attempts < MAX_ATTEMPTS:
         status, next_attempt_at = (
             OutboxStatus.QUEUED,
             timezone.now() + retry_delay(attempts=email.attempts),

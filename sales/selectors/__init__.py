@@ -40,6 +40,7 @@ from sales.selectors.records import (
     quota_list,
     quote_get,
     quote_list,
+    quote_public_get,
     stage_get,
     stage_list,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "quota_list",
     "quote_get",
     "quote_list",
+    "quote_public_get",
     "sales_forecast",
     "stage_get",
     "stage_list",

@@ -3,6 +3,8 @@
 ``Http404``. Each ``_get`` joins what the record's page shows."""
 
 from django.db import models
+from django.http import Http404
+from django.utils.crypto import constant_time_compare
 
 from crm.selectors import record_get, scoped
 from sales.models import (
@@ -107,3 +109,17 @@ def product_list(*, user, for_change: bool = False) -> models.QuerySet:
 
 def product_get(*, user, pk, for_change: bool = False) -> Product:
     return record_get(product_list(user=user, for_change=for_change), pk)
+
+
+def quote_public_get(*, token: str) -> Quote:
+    """The quote behind a customer's link; 404 for anything else, whatever is wrong with it."""
+    if not token or len(token) > 64:
+        raise Http404
+    quote = (
+        Quote.objects.select_related("opportunity__account", "opportunity__owner")
+        .filter(public_token=token)
+        .first()
+    )
+    if quote is None or not constant_time_compare(quote.public_token, token):
+        raise Http404
+    return quote

@@ -23,7 +23,13 @@ from sales.services.opportunities import (
 )
 from sales.services.orders import order_record_for_opportunity, orders_import
 from sales.services.quotas import quota_set
-from sales.services.quotes import quote_create, quote_set_status
+from sales.services.quotes import (
+    quote_create,
+    quote_decide,
+    quote_send,
+    quote_set_status,
+    seller_profile_update,
+)
 
 __all__ = [
     "default_pipeline",
@@ -47,5 +53,8 @@ __all__ = [
     "orders_import",
     "quota_set",
     "quote_create",
+    "quote_decide",
+    "quote_send",
     "quote_set_status",
+    "seller_profile_update",
 ]

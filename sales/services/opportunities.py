@@ -24,6 +24,7 @@ from sales.models import (
     Stage,
     StageChange,
 )
+from sales.services.products import product_tax_rate
 from sales.signals import opportunity_lost, opportunity_won
 from sales.webhooks import stage_ref
 
@@ -376,7 +377,9 @@ def opportunity_amount_from_lines(*, opportunity: Opportunity, user) -> Opportun
     return opportunity
 
 
-def _check_line(opportunity: Opportunity, product: Product, quantity, unit_price, discount):
+def _check_line(
+    opportunity: Opportunity, product: Product, quantity, unit_price, discount, tax_rate=0
+):
     errors = {}
     if opportunity.is_closed:
         raise ValidationError("The deal is closed; its line items can no longer change.")
@@ -391,6 +394,8 @@ def _check_line(opportunity: Opportunity, product: Product, quantity, unit_price
         errors["unit_price"] = "A price cannot be negative."
     if discount is None or not (0 <= discount <= 100):
         errors["discount_percent"] = "Between 0 and 100."
+    if tax_rate is None or not (0 <= tax_rate <= 100):
+        errors["tax_rate"] = "Between 0 and 100."
     if errors:
         raise ValidationError(errors)
 
@@ -404,13 +409,18 @@ def line_item_add(
     quantity: int = 1,
     unit_price: Decimal | None = None,
     discount_percent: Decimal = Decimal("0"),
+    tax_rate: Decimal | None = None,
     billing: str = "",
     description: str = "",
 ) -> OpportunityLineItem:
+    """A product on the deal; without a price, discount or tax rate it takes the product's list
+    price, no discount, and the product's tax rate (else the seller's default rate)."""
     opportunity = _lock(opportunity)
     unit_price = product.price if unit_price is None else unit_price
     discount_percent = discount_percent or Decimal("0")
-    _check_line(opportunity, product, quantity, unit_price, discount_percent)
+    if tax_rate is None:
+        tax_rate = product_tax_rate(product)
+    _check_line(opportunity, product, quantity, unit_price, discount_percent, tax_rate)
     item = OpportunityLineItem(
         opportunity=opportunity,
         product=product,
@@ -418,6 +428,7 @@ def line_item_add(
         unit_price=unit_price,
         quantity=quantity,
         discount_percent=discount_percent,
+        tax_rate=tax_rate,
         billing=billing or product.billing,
     )
     item.total = item.compute_total()
@@ -431,16 +442,31 @@ def line_item_add(
 def line_item_update(*, item: OpportunityLineItem, user, **data) -> OpportunityLineItem:
     opportunity = _lock(item.opportunity)
     item = OpportunityLineItem.objects.select_related("product").get(pk=item.pk)
-    for field in ("quantity", "unit_price", "discount_percent", "billing", "description"):
+    for field in (
+        "quantity",
+        "unit_price",
+        "discount_percent",
+        "tax_rate",
+        "billing",
+        "description",
+    ):
         if field in data and data[field] is not None:
             setattr(item, field, data[field])
-    _check_line(opportunity, item.product, item.quantity, item.unit_price, item.discount_percent)
+    _check_line(
+        opportunity,
+        item.product,
+        item.quantity,
+        item.unit_price,
+        item.discount_percent,
+        item.tax_rate,
+    )
     item.total = item.compute_total()
     item.save(
         update_fields=[
             "quantity",
             "unit_price",
             "discount_percent",
+            "tax_rate",
             "billing",
             "description",
             "total",

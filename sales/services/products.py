@@ -7,9 +7,25 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from sales.choices import Billing
-from sales.models import Product
+from sales.models import Product, SellerProfile
 
-PRODUCT_FIELDS = ("name", "sku", "description", "price", "currency", "billing", "is_active")
+PRODUCT_FIELDS = (
+    "name",
+    "sku",
+    "description",
+    "price",
+    "currency",
+    "billing",
+    "tax_rate",
+    "is_active",
+)
+
+
+def product_tax_rate(product: Product) -> Decimal:
+    """The tax rate a new line of ``product`` starts with: its own, else the seller's default."""
+    if product.tax_rate is not None:
+        return product.tax_rate
+    return SellerProfile.current().default_tax_rate
 
 
 def _check(data: dict, *, exclude_pk=None) -> None:
@@ -25,6 +41,8 @@ def _check(data: dict, *, exclude_pk=None) -> None:
         raise ValidationError({"price": "A price is not negative."})
     if "billing" in data and data["billing"] not in Billing.values:
         raise ValidationError({"billing": "Choose one-off or monthly billing."})
+    if data.get("tax_rate") is not None and not (0 <= data["tax_rate"] <= 100):
+        raise ValidationError({"tax_rate": "Between 0 and 100, or empty for the default."})
 
 
 @transaction.atomic

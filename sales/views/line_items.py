@@ -52,6 +52,7 @@ def line_item_add(request, pk):
             quantity=data["quantity"],
             unit_price=data.get("unit_price"),
             discount_percent=data.get("discount_percent") or 0,
+            tax_rate=data.get("tax_rate"),
             billing=data.get("billing") or "",
         )
     except ValidationError as exc:

@@ -18,7 +18,7 @@ from sales.filtersets import OpportunityFilterSet
 from sales.forms import LineItemForm, LostForm, OpportunityForm
 from sales.models import OnboardingPlan, Opportunity, Order
 from sales.selectors import opportunity_get, opportunity_list, pipeline_get, stage_get, stage_list
-from sales.services.quotes import quote_lines_snapshot
+from sales.services.quotes import quote_lines_match
 from sales.views.board import board_context
 from sales.views.common import DealsOnlyMixin, error_text, get_or_none
 
@@ -81,7 +81,7 @@ def deal_context(deal: Opportunity, line_form=None, line_error="") -> dict:
     return {
         "line_items": line_items,
         "lines_changed_since_quote": latest
-        if latest is not None and quote_lines_snapshot(line_items) != latest.lines
+        if latest is not None and not quote_lines_match(line_items, latest)
         else None,
         "line_form": line_form or LineItemForm(),
         "line_error": line_error,

@@ -12,8 +12,15 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ADMIN_TOOLS = ("people_list", "audit_list", "history_changes", "webhook_list", "work_problems")
-ADMIN_MENU = ("people_list", "audit_list", "history_changes", "webhook_list", "work_problems")
+ADMIN_TOOLS = (
+    "people_list",
+    "audit_list",
+    "history_changes",
+    "webhook_list",
+    "work_problems",
+    "sales:seller_profile",
+)
+ADMIN_MENU = ADMIN_TOOLS
 
 # What each role finds in which menu (labels, in order).
 MENUS = {

@@ -26,6 +26,7 @@ PROJECT_APPS = {"crm", "leads", "sales", "support", "retention", "analytics"}
 NOT_PERSONAL = {
     "crm.user": "the CRM's own users (staff), not customers",
     "support.queue": "a support mailbox's own address",
+    "sales.sellerprofile": "the selling company's own details, printed on its quotes",
 }
 
 #: Kinds that may hold nothing for the seeded person, and why.
