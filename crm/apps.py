@@ -72,6 +72,9 @@ class CrmConfig(AppConfig):
         registry.navigation.register(
             "Background work", "work_problems", group="admin", order=98, roles=[Role.ADMIN]
         )
+        registry.notification_kinds.register("assigned", "Assigned to me")
+        registry.notification_kinds.register("mentioned", "Mentioned in a note")
+        registry.notification_kinds.register("task_due", "Task due")
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
         from crm.visibility import owner_in_scope

@@ -25,6 +25,8 @@
   rule registered by the app that owns the records.
 - ``personal_data``: what each app holds about a person (a lead or a contact), for the export
   of a person's data and their erasure (``crm.personal_data``).
+- ``notification_kinds``: the kinds of in-app notification (the bell), each with its label;
+  ``crm`` registers its own and each stage adds the ones it sends.
 """
 
 from collections.abc import Callable
@@ -543,3 +545,25 @@ class PersonalDataRegistry:
 
 
 personal_data = PersonalDataRegistry()
+
+
+class NotificationKindRegistry:
+    """The kinds of notification a user can get and choose to receive by email."""
+
+    def __init__(self):
+        self._labels: dict[str, str] = {}
+
+    def register(self, key: str, label: str) -> None:
+        self._labels[key] = label
+
+    def choices(self) -> list[tuple[str, str]]:
+        return list(self._labels.items())
+
+    def label(self, key: str) -> str:
+        return self._labels.get(key, key)
+
+    def __contains__(self, key) -> bool:
+        return key in self._labels
+
+
+notification_kinds = NotificationKindRegistry()
