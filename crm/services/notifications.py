@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -102,12 +102,44 @@ def notify_many(
     return notifications_insert(rows)
 
 
+_INSERT_FIELDS = (
+    "recipient_id",
+    "kind",
+    "verb",
+    "content_type_id",
+    "object_id",
+    "url",
+    "actor_id",
+    "created_at",
+    "dedupe_key",
+)
+_INSERT_CHUNK = 1000
+
+
 def notifications_insert(rows: list[Notification]) -> int:
-    """Insert prepared notifications, skipping any whose (recipient, dedupe_key) exists."""
-    if not rows:
-        return 0
-    created = Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(created)
+    """Insert prepared notifications, skipping any whose (recipient, dedupe_key) exists (also
+    when a concurrent insert of the same key wins); returns how many rows are new."""
+    qn = connection.ops.quote_name
+    table = qn(Notification._meta.db_table)
+    columns = ", ".join(qn(Notification._meta.get_field(f).column) for f in _INSERT_FIELDS)
+    placeholders = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
+    inserted = 0
+    now = timezone.now()
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        params = []
+        for row in chunk:
+            row.created_at = row.created_at or now
+            params += [getattr(row, f) for f in _INSERT_FIELDS]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES "
+                + ", ".join([placeholders] * len(chunk))
+                + " ON CONFLICT DO NOTHING",
+                params,
+            )
+            inserted += max(cursor.rowcount, 0)
+    return inserted
 
 
 def notification_row(
