@@ -138,6 +138,13 @@ class CrmConfig(AppConfig):
             problems="crm.webhooks.delivery.webhook_problems",
             retry="crm.webhooks.delivery.webhook_retry",
         )
+        registry.work.register(
+            "notification_digests",
+            label="Notification digests",
+            sweep="crm.services.notifications.notification_digests_sweep",
+            problems="crm.services.notifications.notification_digests_problems",
+            retry="crm.services.notifications.notification_digests_retry",
+        )
         self._register_webhook_events()
         from crm.views.home import recent_activity_widget, tasks_widget
 

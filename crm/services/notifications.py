@@ -343,6 +343,50 @@ def _digest_send(pk: int, *, now) -> str | None:
     return "sent"
 
 
+#: A digest still unsent this long after its time was missed by beat's runs (the sweep wakes a
+#: worker for it); twice that, and it shows on the operators' page.
+DIGEST_GRACE = timedelta(minutes=10)
+
+
+def _late_digests(since: timedelta):
+    return NotificationSettings.objects.exclude(digest=DigestFrequency.OFF).filter(
+        next_digest_at__lt=timezone.now() - since
+    )
+
+
+def notification_digests_sweep() -> int:
+    """The sweep's part: digests overdue past ``DIGEST_GRACE`` (beat's runs did not happen, or
+    their messages were lost) wake one run of the digest task; returns 1 if it woke one."""
+    from crm.tasks import notification_digests_send as task
+    from crm.work import enqueue_quietly
+
+    if not _late_digests(DIGEST_GRACE).exists():
+        return 0
+    return int(enqueue_quietly(task))
+
+
+def notification_digests_problems(limit: int) -> list:
+    """Digests long overdue, for the operators' page."""
+    from crm.work import Problem
+
+    rows = _late_digests(2 * DIGEST_GRACE).select_related("user").order_by("next_digest_at")
+    return [
+        Problem(
+            pk=row.pk,
+            title=f"Notification digest of {row.user}",
+            state="Late",
+            detail="Not sent at its time: are Celery beat and a worker running?",
+            since=row.next_digest_at,
+        )
+        for row in rows[:limit]
+    ]
+
+
+def notification_digests_retry(pk: int) -> bool:
+    """Send one late digest now (once: the same claim as the scheduled run)."""
+    return _digest_send(pk, now=timezone.now()) is not None
+
+
 def _digest_text(*, user, shown, total) -> str:
     site = settings.SITE_URL.rstrip("/")
     lines = [f"Hello {user.first_name or user.username},", "", "New since your last digest:", ""]

@@ -300,3 +300,22 @@ def test_next_digest_times():
     daily = timezone.localtime(svc.next_digest_at("daily", now=now))
     assert (daily.day, daily.hour, daily.minute) == (6, svc.DAILY_DIGEST_HOUR, 0)
     assert svc.next_digest_at("off", now=now) is None
+
+
+def test_a_late_digest_is_woken_by_the_sweep_and_shown_to_operators(rep, monkeypatch):
+    from crm.tasks import notification_digests_send as task
+    from crm.work import work_sweep
+
+    woken = []
+    monkeypatch.setattr(task, "delay", lambda: woken.append(1))
+    _digest_due(rep)
+    assert work_sweep()["notification_digests"] == 0  # due a minute ago: beat's run is on its way
+    late = timezone.now() - svc.DIGEST_GRACE * 3
+    NotificationSettings.objects.filter(user=rep).update(next_digest_at=late)
+
+    assert work_sweep()["notification_digests"] == 1 and woken == [1]
+    row = NotificationSettings.objects.get(user=rep)
+    problems = svc.notification_digests_problems(10)
+    assert [p.pk for p in problems] == [row.pk]
+    assert svc.notification_digests_retry(row.pk) is True
+    assert svc.notification_digests_problems(10) == []
