@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from crm import registry
@@ -213,9 +214,9 @@ def mentions_notify(*, activity, subject, actor) -> int:
     from crm.selectors import scoped
 
     text = f"{activity.summary}\n{activity.body}"
-    if "@" not in text:
-        return 0
     model = type(subject)
+    if "@" not in text or not hasattr(model._default_manager, "visible_to"):
+        return 0  # nobody mentioned, or a record without role rules to check them against
     rows = [
         notification_row(
             recipient=user,
@@ -271,14 +272,17 @@ def notification_settings_save(
         raise ValidationError({"email_kinds": "Choose among the kinds listed."})
     now = timezone.now()
     row, _ = NotificationSettings.objects.select_for_update().get_or_create(user=user)
+    changed = ["digest", "email_kinds"]
     was_on = row.digest != DigestFrequency.OFF
     if digest != row.digest:
         row.next_digest_at = next_digest_at(digest, now=now)
+        changed.append("next_digest_at")
     if digest != DigestFrequency.OFF and not was_on:
         row.last_digest_at = now
+        changed.append("last_digest_at")
     row.digest = digest
     row.email_kinds = list(email_kinds)
-    row.save()
+    row.save(update_fields=changed)
     return row
 
 
@@ -377,6 +381,7 @@ def notification_digests_problems(limit: int) -> list:
             state="Late",
             detail="Not sent at its time: are Celery beat and a worker running?",
             since=row.next_digest_at,
+            url=reverse("admin:crm_notificationsettings_change", args=[row.pk]),
         )
         for row in rows[:limit]
     ]
