@@ -7,6 +7,8 @@ from crm.models import (
     ApiToken,
     AuditEvent,
     Contact,
+    Notification,
+    NotificationSettings,
     OutboundEmail,
     SignInEvent,
     Task,
@@ -184,6 +186,32 @@ class TaskAdmin(admin.ModelAdmin):
     autocomplete_fields = ("assignee", "created_by", "done_by")
     list_select_related = ("assignee", "content_type")
     show_full_result_count = False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Read only: notifications are written by the events that cause them."""
+
+    list_display = ("verb", "recipient", "kind", "created_at", "read_at")
+    list_filter = ("kind",)
+    search_fields = ("verb", "recipient__username", "dedupe_key")
+    list_select_related = ("recipient",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(NotificationSettings)
+class NotificationSettingsAdmin(admin.ModelAdmin):
+    list_display = ("user", "digest", "next_digest_at", "last_digest_at")
+    list_filter = ("digest",)
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    readonly_fields = ("user", "next_digest_at", "last_digest_at")
 
 
 @admin.register(OutboundEmail)

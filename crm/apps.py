@@ -72,6 +72,9 @@ class CrmConfig(AppConfig):
         registry.navigation.register(
             "Background work", "work_problems", group="admin", order=98, roles=[Role.ADMIN]
         )
+        registry.notification_kinds.register("assigned", "Assigned to me")
+        registry.notification_kinds.register("mentioned", "Mentioned in a note")
+        registry.notification_kinds.register("task_due", "Task due")
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
         from crm.visibility import owner_in_scope
@@ -134,6 +137,13 @@ class CrmConfig(AppConfig):
             sweep="crm.webhooks.delivery.webhook_sweep",
             problems="crm.webhooks.delivery.webhook_problems",
             retry="crm.webhooks.delivery.webhook_retry",
+        )
+        registry.work.register(
+            "notification_digests",
+            label="Notification digests",
+            sweep="crm.services.notifications.notification_digests_sweep",
+            problems="crm.services.notifications.notification_digests_problems",
+            retry="crm.services.notifications.notification_digests_retry",
         )
         self._register_webhook_events()
         from crm.views.home import recent_activity_widget, tasks_widget

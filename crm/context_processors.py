@@ -1,4 +1,5 @@
 from django.urls import reverse
+from django.utils.functional import cached_property
 
 from crm import registry
 from crm.choices import Role
@@ -42,7 +43,28 @@ def navigation(request):
         # crm.permissions' predicates, for templates that show an action only to who may take it.
         "may_sell": may_sell(user),
         "may_manage": may_manage(user),
+        "bell": UnreadBell(user),
     }
+
+
+class UnreadBell:
+    """The bell's unread count, counted (one query) only when a page's top bar shows it, so an
+    HTMX partial rendered with this context costs nothing."""
+
+    def __init__(self, user):
+        self.user = user
+
+    @cached_property
+    def count(self) -> int:
+        from crm.selectors import notification_unread_count
+
+        return notification_unread_count(user=self.user)
+
+    @property
+    def label(self) -> str:
+        from crm.selectors import UNREAD_COUNT_CAP
+
+        return f"{UNREAD_COUNT_CAP - 1}+" if self.count >= UNREAD_COUNT_CAP else str(self.count)
 
 
 def _current_url(path: str, urls: list[str]) -> str:

@@ -13,6 +13,7 @@ from crm.models import (
     AuditEvent,
     Contact,
     ContactDuplicate,
+    Notification,
     SignInEvent,
     Task,
     Team,
@@ -307,3 +308,34 @@ class AccountDuplicateFilterSet(DuplicatePairFilterSet):
     class Meta:
         model = AccountDuplicate
         fields = ["owner", "record"]
+
+
+def notification_kind_choices():
+    from crm import registry
+
+    return registry.notification_kinds.choices()
+
+
+class NotificationFilterSet(django_filters.FilterSet):
+    """The Notifications page's filter bar: unread or all, and of which kind."""
+
+    state = django_filters.ChoiceFilter(
+        choices=[("unread", "Unread"), ("read", "Read")],
+        empty_label="Read and unread",
+        label="Shown",
+        method="filter_state",
+    )
+    kind = django_filters.ChoiceFilter(
+        choices=notification_kind_choices, empty_label="Any kind", label="Kind"
+    )
+
+    class Meta:
+        model = Notification
+        fields = ["state", "kind"]
+
+    def filter_state(self, queryset, name, value):
+        if value == "unread":
+            return queryset.filter(read_at__isnull=True)
+        if value == "read":
+            return queryset.filter(read_at__isnull=False)
+        return queryset

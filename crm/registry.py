@@ -27,6 +27,8 @@
   of a person's data and their erasure (``crm.personal_data``).
 - ``email_attachments``: the files an outbox message may carry, each made at send time from
   the kind and record named on the message row (``crm.services.outbox``).
+- ``notification_kinds``: the kinds of in-app notification (the bell), each with its label;
+  ``crm`` registers its own and each stage adds the ones it sends.
 """
 
 from collections.abc import Callable
@@ -580,3 +582,23 @@ class EmailAttachmentRegistry:
 
 
 email_attachments = EmailAttachmentRegistry()
+class NotificationKindRegistry:
+    """The kinds of notification a user can get and choose to receive by email."""
+
+    def __init__(self):
+        self._labels: dict[str, str] = {}
+
+    def register(self, key: str, label: str) -> None:
+        self._labels[key] = label
+
+    def choices(self) -> list[tuple[str, str]]:
+        return list(self._labels.items())
+
+    def label(self, key: str) -> str:
+        return self._labels.get(key, key)
+
+    def __contains__(self, key) -> bool:
+        return key in self._labels
+
+
+notification_kinds = NotificationKindRegistry()

@@ -24,6 +24,7 @@ from crm.models import (
     Contact,
     ContactDuplicate,
     ContactMerge,
+    Notification,
     Segment,
     Task,
     WebhookDelivery,
@@ -333,3 +334,22 @@ def quality_summary(
         rows=figures["rows"],
         sampled=figures["rows"] >= limit,
     )
+
+
+def notification_list(*, user) -> models.QuerySet:
+    """The user's own notifications, newest first (nobody sees another's)."""
+    return Notification.objects.visible_to(user).order_by("-created_at", "-id")
+
+
+def notification_get(*, user, pk) -> Notification:
+    return record_get(notification_list(user=user), pk)
+
+
+#: The bell counts up to this many unread; more shows as "99+".
+UNREAD_COUNT_CAP = 100
+
+
+def notification_unread_count(*, user) -> int:
+    """How many unread notifications the user has, counted up to ``UNREAD_COUNT_CAP`` (one
+    query, on the unread index, however many there are)."""
+    return notification_list(user=user).unread()[:UNREAD_COUNT_CAP].count()

@@ -68,6 +68,20 @@ def task_reminders_run() -> dict:
 
 
 @shared_task(
+    name="crm.tasks.notification_digests_send",
+    soft_time_limit=10 * 60,
+    time_limit=11 * 60,
+    **_RETRY,
+)
+def notification_digests_send() -> dict:
+    """Email every user whose notification digest is due (beat, every 5 min); each digest is
+    claimed with its user's settings row and sent through the outbox once."""
+    from crm.services.notifications import notification_digests_send as send
+
+    return send()
+
+
+@shared_task(
     name="crm.tasks.segment_snapshots_take",
     soft_time_limit=30 * 60,
     time_limit=32 * 60,

@@ -12,6 +12,7 @@ from crm.views import (
     history,
     home,
     me,
+    notifications,
     people,
     privacy,
     search,
@@ -36,6 +37,18 @@ urlpatterns = [
     path("me/sign-out-everywhere/", me.sign_out_everywhere, name="sign_out_everywhere"),
     path("me/tokens/", me.api_token_create, name="api_token_create"),
     path("me/tokens/<int:pk>/revoke/", me.api_token_revoke, name="api_token_revoke"),
+    path(
+        "me/notifications/",
+        notifications.notification_settings_update,
+        name="notification_settings_update",
+    ),
+    path("notifications/", notifications.NotificationListView.as_view(), name="notification_list"),
+    path("notifications/menu/", notifications.notification_menu, name="notification_menu"),
+    path(
+        "notifications/read-all/", notifications.notification_read_all, name="notification_read_all"
+    ),
+    path("notifications/<int:pk>/", notifications.notification_open, name="notification_open"),
+    path("notifications/<int:pk>/read/", notifications.notification_read, name="notification_read"),
     path("healthz", health.healthz, name="healthz"),
     path("favicon.ico", assets.favicon, name="favicon"),
     path("manifest.webmanifest", assets.web_manifest, name="web_manifest"),

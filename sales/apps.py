@@ -16,6 +16,9 @@ class SalesConfig(AppConfig):
 
         lead_converted.connect(on_lead_converted, dispatch_uid="sales.on_lead_converted")
         register_all()
+        from crm import registry
+
+        registry.notification_kinds.register("deal_won", "Deal won in my team")
         from sales.webhooks import register_events
 
         register_events()

@@ -14,6 +14,7 @@ class SupportConfig(AppConfig):
         from support.webhooks import register_events
 
         register_events()
+        registry.notification_kinds.register("sla_warning", "SLA warning")
         from crm.choices import Role
         from crm.models import Account, Contact
         from support import surveys

@@ -216,6 +216,14 @@ class World:
         return nps_services.advocate_candidate(contact=self.contact(owner))
 
 
+def _notification_for(user) -> int:
+    from crm.models import Notification
+    from crm.services.notifications import notify
+
+    notify(recipient=user, kind="assigned", verb="A lead for you", dedupe_key="visibility")
+    return Notification.objects.get(recipient=user, dedupe_key="visibility").pk
+
+
 def _delivery_args(delivery) -> tuple[int, int]:
     return delivery.endpoint_id, delivery.pk
 
@@ -261,6 +269,23 @@ TABLE = [
         POST,
         "rep2",
         "a token is its owner's alone (even an admin revokes another's in Django admin)",
+    ),
+    # crm: notifications (each user's own, whatever their role) ---------------------------
+    Row(
+        "notification_open",
+        "admin",
+        lambda w: target(_notification_for(w.rep2)),
+        GET,
+        "rep2",
+        "a notification is its recipient's alone, even for an admin",
+    ),
+    Row(
+        "notification_read",
+        "manager",
+        lambda w: target(_notification_for(w.rep2)),
+        POST,
+        "rep2",
+        "a notification is its recipient's alone, even for their manager",
     ),
     # crm: the trash (each user's own deletions and records; managers their teams'; admins all)
     Row(

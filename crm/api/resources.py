@@ -253,7 +253,11 @@ class TaskViewSet(WritableRecordViewSet):
         form, _data = self.validated(instance=task)
         with transaction.atomic():
             current = self.locked(task)
-            task_update(task=current, **{f: form.cleaned_data[f] for f in TaskEditForm.Meta.fields})
+            task_update(
+                task=current,
+                user=request.user,
+                **{f: form.cleaned_data[f] for f in TaskEditForm.Meta.fields},
+            )
         return self.record_response(self.get_record())
 
     @extend_schema(request=None, responses=TaskSerializer)

@@ -5,6 +5,7 @@ from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
 from .merges import AccountMerge, ContactMerge
+from .notifications import Notification, NotificationSettings
 from .outbox import OutboundEmail
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
@@ -30,6 +31,8 @@ __all__ = [
     "ContactMerge",
     "ContactDuplicate",
     "DuplicateDismissal",
+    "Notification",
+    "NotificationSettings",
     "OutboundEmail",
     "SignInEvent",
     "SubmittedForm",

@@ -1,4 +1,5 @@
-"""Task reminders: one email to the assignee before a task falls due, and one when it is overdue.
+"""Task reminders: one email and one notification (the bell) to the assignee before a task
+falls due, and one of each when it is overdue.
 
 Each reminder is claimed by setting its ``*_notified_at`` column with a conditional UPDATE, in the
 same transaction as queueing the email and writing the timeline entry, so a re-run, a retried task
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.models import Task
+from crm.services.notifications import notify
 from crm.services.outbox import email_queue
 from crm.services.timeline import system_event
 
@@ -75,12 +77,27 @@ def _remind_chunk(*, kind: str, ids: list[int], now) -> tuple[int, int]:
             ).update(**{field: now})
             if not claimed:
                 continue  # another run got there first, or it was completed meanwhile
+            _notify(kind=kind, task=task)
             if not task.assignee.email:
                 without_email += 1
                 continue
             _remind(kind=kind, task=task)
             reminded += 1
     return reminded, without_email
+
+
+def _notify(*, kind: str, task: Task) -> None:
+    """The bell's side of the reminder (also for assignees without an email address)."""
+    due = timezone.localtime(task.due_at).strftime("%Y-%m-%d %H:%M")
+    verb = f"Task due at {due}: {task.title}" if kind == DUE_SOON else f"Task overdue: {task.title}"
+    notify(
+        recipient=task.assignee_id,
+        kind="task_due",
+        verb=verb,
+        dedupe_key=f"task-{kind.replace('_', '-')}:{task.pk}:{int(task.due_at.timestamp())}",
+        target=task.subject,
+        url=task.subject.get_absolute_url() if task.subject is not None else "/tasks/",
+    )
 
 
 def _remind(*, kind: str, task: Task) -> None:

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.models import Activity, Task
+from crm.services.notifications import mentions_notify, notify
 
 
 def _owner_id(obj):
@@ -21,8 +22,11 @@ def activity_log(
     actor=None,
     occurred_at=None,
 ) -> Activity:
-    """Add one entry to ``subject``'s timeline (a person's call or note, or a system event)."""
-    return Activity.objects.create(
+    """Add one entry to ``subject``'s timeline (a person's call or note, or a system event).
+
+    Whoever a person's entry mentions (``@username`` or ``@First Last``) and may see
+    ``subject`` is notified."""
+    activity = Activity.objects.create(
         kind=kind,
         summary=summary[:200],
         body=body,
@@ -32,6 +36,9 @@ def activity_log(
         content_type=ContentType.objects.get_for_model(subject),
         object_id=subject.pk,
     )
+    if actor is not None and kind != ActivityKind.SYSTEM:
+        mentions_notify(activity=activity, subject=subject, actor=actor)
+    return activity
 
 
 def system_event(*, subject, summary: str, body: str = "") -> Activity:
@@ -47,7 +54,22 @@ def task_create(
         task.content_type = ContentType.objects.get_for_model(subject)
         task.object_id = subject.pk
     task.save()
+    _notify_assignee(task, actor=created_by, event="new")
     return task
+
+
+def _notify_assignee(task: Task, *, actor, event: str) -> None:
+    """Tell the assignee a task was given to them (not when they gave it themselves)."""
+    about = f" ({task.subject})" if task.subject is not None else ""
+    notify(
+        recipient=task.assignee_id,
+        kind="assigned",
+        verb=f"Task assigned to you: {task.title}{about}",
+        dedupe_key=f"task-assignee:{task.pk}:{task.assignee_id}:{event}",
+        target=task.subject,
+        url=task.subject.get_absolute_url() if task.subject is not None else "/tasks/",
+        actor=actor,
+    )
 
 
 @transaction.atomic
@@ -69,8 +91,10 @@ def task_complete(*, task: Task, user) -> Task:
 
 
 @transaction.atomic
-def task_update(*, task: Task, title: str, due_at, assignee, notes: str = "") -> Task:
-    """Change a task; a new due time makes it eligible for reminders again."""
+def task_update(*, task: Task, title: str, due_at, assignee, notes: str = "", user=None) -> Task:
+    """Change a task; a new due time makes it eligible for reminders again; a new assignee is
+    notified (unless ``user``, who made the change, gave it to themselves)."""
+    reassigned = assignee.pk != task.assignee_id
     changed = ["title", "due_at", "assignee", "notes"]
     if due_at != task.due_at:
         task.due_soon_notified_at = None
@@ -78,6 +102,8 @@ def task_update(*, task: Task, title: str, due_at, assignee, notes: str = "") ->
         changed += ["due_soon_notified_at", "overdue_notified_at"]
     task.title, task.due_at, task.assignee, task.notes = title, due_at, assignee, notes
     task.save(update_fields=changed)
+    if reassigned:
+        _notify_assignee(task, actor=user, event=f"{timezone.now().timestamp():.6f}")
     return task
 
 

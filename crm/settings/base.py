@@ -427,6 +427,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.task_reminders_run",
         "schedule": 5 * 60.0,
     },
+    "notification-digests": {
+        # Hourly digests are due on the hour and daily ones at a set hour: every five minutes
+        # sends each within minutes of its time; a run with none due is one indexed query.
+        "task": "crm.tasks.notification_digests_send",
+        "schedule": 5 * 60.0,
+    },
     "segment-snapshots": {
         # Size history is one point a day; a rerun the same day overwrites that day's point.
         "task": "crm.tasks.segment_snapshots_take",

@@ -1,5 +1,5 @@
-"""The user's own settings: password, second factor, sign-in history, sessions and API
-tokens."""
+"""The user's own settings: password, second factor, sign-in history, sessions, API tokens
+and notifications."""
 
 from allauth.mfa.models import Authenticator
 from django import forms
@@ -39,7 +39,9 @@ class ApiTokenForm(forms.Form):
 
 
 @login_required
-def user_settings(request, *, token_form=None, new_token=None, status=200):
+def user_settings(request, *, token_form=None, new_token=None, notification_form=None, status=200):
+    from crm.views.notifications import notification_settings_form
+
     rows = list(Authenticator.objects.filter(user=request.user).only("type", "data"))
     authenticators = {a.type: a for a in rows}
     recovery = authenticators.get(Authenticator.Type.RECOVERY_CODES)
@@ -60,6 +62,7 @@ def user_settings(request, *, token_form=None, new_token=None, status=200):
             "tokens": api_tokens.api_token_list(user=request.user)[:50],
             "token_form": token_form or ApiTokenForm(),
             "new_token": new_token,
+            "notification_form": notification_form or notification_settings_form(request.user),
         },
         status=status,
     )

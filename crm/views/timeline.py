@@ -106,7 +106,11 @@ def task_edit(request, pk):
     task = task_get(user=request.user, pk=pk, for_change=True)
     form = TaskEditForm(request.POST or None, instance=copy.copy(task), user=request.user)
     if request.method == "POST" and form.is_valid():
-        task_update(task=task, **{f: form.cleaned_data[f] for f in TaskEditForm.Meta.fields})
+        task_update(
+            task=task,
+            user=request.user,
+            **{f: form.cleaned_data[f] for f in TaskEditForm.Meta.fields},
+        )
         messages.success(request, "Task saved.")
         return HttpResponseRedirect(task.subject.get_absolute_url() if task.subject else "/tasks/")
     return render(

@@ -20,6 +20,7 @@ from crm.permissions import may_manage
 from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consents_record
 from crm.services.customers import account_create, consent_stamp, contact_create
+from crm.services.notifications import notification_row, notifications_insert, notify
 from crm.services.outbox import email_queue
 from crm.services.quality import quality_rescore
 from crm.services.timeline import activity_log
@@ -166,7 +167,7 @@ def lead_create(
     sequences.lead_auto_enrol(lead=lead)
     webhooks.emit("lead.created", lead)
     if lead.owner_id and (user is None or lead.owner_id != getattr(user, "pk", None)):
-        _notify_owner(lead=lead, owner_id=lead.owner_id, reason="assigned to you")
+        _notify_owner(lead=lead, owner_id=lead.owner_id, reason="assigned to you", actor=user)
     return lead
 
 
@@ -194,7 +195,7 @@ def lead_update(*, lead: Lead, user, consent_proof: ConsentProof | None = None, 
     scoring.lead_score_refresh(lead=lead)
     new_owner = lead.owner_id not in (None, old_owner_id, getattr(user, "pk", None))
     if "owner" in changed and new_owner:
-        _notify_owner(lead=lead, owner_id=lead.owner_id, reason="reassigned to you")
+        _notify_owner(lead=lead, owner_id=lead.owner_id, reason="reassigned to you", actor=user)
     return lead
 
 
@@ -376,13 +377,24 @@ def _content_type(model):
     return ContentType.objects.get_for_model(model)
 
 
-def _notify_owner(*, lead: Lead, owner_id: int, reason: str, key_suffix: str = "") -> None:
-    owner = User.objects.filter(pk=owner_id).only("email", "first_name", "username").first()
-    if owner is None or not owner.email:
-        return
+def _notify_owner(
+    *, lead: Lead, owner_id: int, reason: str, actor=None, key_suffix: str = ""
+) -> None:
+    """Tell the lead's new owner, under the bell and by email."""
     activity = (
         Activity.objects.for_object(lead).order_by("-id").values_list("pk", flat=True).first()
     )
+    notify(
+        recipient=owner_id,
+        kind="assigned",
+        verb=f"Lead {reason}: {lead}",
+        dedupe_key=f"lead-owner:{lead.pk}:{activity or 0}{key_suffix}",
+        target=lead,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    owner = User.objects.filter(pk=owner_id).only("email", "first_name", "username").first()
+    if owner is None or not owner.email:
+        return
     email_queue(
         to_email=owner.email,
         subject=f"Lead {reason}: {lead}",
@@ -418,7 +430,7 @@ def lead_reassign(*, lead: Lead, owner, user) -> Lead:
         summary=f"Reassigned from {previous or 'nobody'} to {owner}",
         actor=user,
     )
-    _notify_owner(lead=lead, owner_id=owner.pk, reason="reassigned to you")
+    _notify_owner(lead=lead, owner_id=owner.pk, reason="reassigned to you", actor=user)
     return lead
 
 
@@ -435,7 +447,7 @@ def leads_bulk_reassign(*, leads, owner, user) -> int:
     moved = list(Lead.objects.filter(pk__in=ids).order_by("pk"))
     quality_rescore(moved)  # the owner is part of the score
     ct = _content_type(Lead)
-    Activity.objects.bulk_create(
+    entries = Activity.objects.bulk_create(
         Activity(
             kind=ActivityKind.SYSTEM,
             summary=f"Reassigned to {owner} (bulk)",
@@ -446,6 +458,20 @@ def leads_bulk_reassign(*, leads, owner, user) -> int:
             object_id=lead.pk,
         )
         for lead in moved
+    )
+    notifications_insert(
+        [
+            notification_row(
+                recipient=owner,
+                kind="assigned",
+                verb=f"Lead reassigned to you: {lead}",
+                dedupe_key=f"lead-owner:{lead.pk}:{entry.pk}",
+                target=lead,
+                actor=user,
+            )
+            for lead, entry in zip(moved, entries, strict=True)
+            if owner.pk != user.pk
+        ]
     )
     if owner.email:
         listing = "\n".join(f"- {lead} {lead.get_absolute_url()}" for lead in moved[:50])

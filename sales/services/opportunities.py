@@ -12,7 +12,9 @@ from django.utils import timezone
 from crm import webhooks
 from crm.choices import ActivityKind
 from crm.db import lock_rows
+from crm.models import Team, User
 from crm.services.customers import account_mark_customer
+from crm.services.notifications import notification_row, notifications_insert, notify
 from crm.services.timeline import activity_log
 from crm.services.trash import trash_delete
 from sales.choices import Billing, ForecastCategory, LostReason, StageKind
@@ -121,8 +123,54 @@ def opportunity_create(
         summary=f"Opportunity created in {stage.name}",
         actor=user,
     )
+    _notify_owner(opportunity, actor=user, event="new")
     webhooks.emit("opportunity.created", opportunity)
     return opportunity
+
+
+def _notify_owner(opportunity: Opportunity, *, actor, event: str) -> None:
+    """Tell the deal's owner it was given to them (not when they took it themselves)."""
+    if opportunity.owner_id is None:
+        return
+    notify(
+        recipient=opportunity.owner_id,
+        kind="assigned",
+        verb=f"Deal assigned to you: {opportunity.name}",
+        dedupe_key=f"deal-owner:{opportunity.pk}:{event}",
+        target=opportunity,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+
+
+def _notify_team_of_win(opportunity: Opportunity, *, user) -> None:
+    """Tell the owner's teams (members and managers) a deal was won, except whoever won it.
+    The link is given only to those who may open the deal."""
+    owner_id = opportunity.owner_id
+    if owner_id is None:
+        return
+    teams = Team.objects.filter(Q(members=owner_id) | Q(managers=owner_id)).values("pk")
+    recipients = (
+        User.objects.filter(Q(teams__in=teams) | Q(managed_teams__in=teams), is_active=True)
+        .exclude(pk__in={owner_id, getattr(user, "pk", None)} - {None})
+        .distinct()
+    )
+    winner = opportunity.owner
+    key = f"deal-won:{opportunity.pk}:{int(opportunity.closed_at.timestamp())}"
+    rows = []
+    for member in recipients:
+        sees = Opportunity.objects.visible_to(member).filter(pk=opportunity.pk).exists()
+        rows.append(
+            notification_row(
+                recipient=member,
+                kind="deal_won",
+                verb=f"{winner} won {opportunity.name} ({opportunity.account})",
+                dedupe_key=key,
+                target=opportunity,
+                url=opportunity.get_absolute_url() if sees else "",
+                actor=user if getattr(user, "is_authenticated", False) else None,
+            )
+        )
+    notifications_insert(rows)
 
 
 @transaction.atomic
@@ -145,9 +193,11 @@ def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = 
     if changed:
         opportunity.save(update_fields=[*changed, "updated_at"])
         labels = ", ".join(str(Opportunity._meta.get_field(f).verbose_name) for f in changed)
-        activity_log(
+        entry = activity_log(
             subject=opportunity, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
         )
+        if "owner" in changed:
+            _notify_owner(opportunity, actor=user, event=f"change-{entry.pk}")
     if stage is not None and stage.pk != opportunity.stage_id:
         opportunity = opportunity_move_stage(opportunity=opportunity, stage=stage, user=user)
     return opportunity
@@ -268,6 +318,7 @@ def opportunity_close_won(*, opportunity: Opportunity, user, stage: Stage | None
         summary=f"Deal won: {opportunity.name}",
         actor=user,
     )
+    _notify_team_of_win(opportunity, user=user)
     opportunity_won.send(sender=Opportunity, opportunity=opportunity, order=order, user=user)
     webhooks.emit("opportunity.stage_changed", opportunity, from_stage=stage_ref(old_stage))
     webhooks.emit("opportunity.won", opportunity)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind
 from crm.models import User
+from crm.services.notifications import notify
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
 from support.choices import ACTIVE_STATUSES, Priority
@@ -98,6 +99,14 @@ def _warn(pk: int, *, target: str, label: str, now) -> int:
     left_text = f"{round(left)} business minutes" if left is not None else "little time"
     summary = f"SLA warning: {label} due {timezone.localtime(due):%Y-%m-%d %H:%M}, {left_text} left"
     assignee = ticket.assignee
+    if assignee is not None:
+        notify(
+            recipient=assignee,
+            kind="sla_warning",
+            verb=f"SLA {label} due soon ({left_text} left): {ticket.reference} {ticket.subject}",
+            dedupe_key=f"sla-warn:{target}:{ticket.pk}:{int(due.timestamp())}",
+            target=ticket,
+        )
     if assignee is not None and assignee.email:
         email_queue(
             to_email=assignee.email,

@@ -17,6 +17,7 @@ from crm.db import lock_rows
 from crm.history import Source, recorded_as
 from crm.models import User
 from crm.permissions import may_work_tickets
+from crm.services.notifications import notify
 from crm.services.outbox import email_queue, outbox_message_id
 from crm.services.timeline import activity_log
 from crm.services.trash import trash_delete
@@ -140,7 +141,16 @@ def _assign(ticket: Ticket, *, assignee, user) -> None:
         summary = f"Assigned to {assignee} by the queue's {ticket.queue.get_assignment_mode_display().lower()}"
     else:
         summary = f"Assigned to {assignee}" + (f" (was {previous})" if previous else "")
-    activity_log(subject=ticket, kind=ActivityKind.SYSTEM, summary=summary, actor=user)
+    entry = activity_log(subject=ticket, kind=ActivityKind.SYSTEM, summary=summary, actor=user)
+    if assignee is not None:
+        notify(
+            recipient=assignee,
+            kind="assigned",
+            verb=f"Ticket assigned to you: {ticket.reference} {ticket.subject}",
+            dedupe_key=f"ticket-assignee:{ticket.pk}:{entry.pk}",
+            target=ticket,
+            actor=user,
+        )
 
 
 @transaction.atomic
