@@ -110,10 +110,10 @@ class BulkForm(forms.Form):
     fields) the user is offered."""
 
     action = forms.ChoiceField(label="With the ticked rows")
-    ids = forms.TypedMultipleChoiceField(coerce=int, choices=(), required=False)
+    ids = forms.Field(required=False, widget=forms.MultipleHiddenInput)
     scope = forms.ChoiceField(
         choices=[(SCOPE_SELECTED, "Ticked rows"), (SCOPE_MATCHING, "All matching")],
-        initial=SCOPE_SELECTED,
+        required=False,
         widget=forms.HiddenInput,
     )
     query = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4000)
@@ -136,12 +136,13 @@ class BulkForm(forms.Form):
                 names.append(name)
             self.action_fields[action.name] = names
 
-    def full_clean(self):
+    def clean_ids(self):
         # Ids are checked against visibility by ``bulk_apply``; here only that they are keys.
-        if self.is_bound:
-            ids = self.data.getlist("ids")
-            self.fields["ids"].choices = [(v, v) for v in ids if is_record_key(v)]
-        super().full_clean()
+        # Others (mangled, out of range) are counted as rows not found, never put in a query.
+        sent = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
+        keys = [int(v) for v in sent if is_record_key(v)]
+        self.cleaned_data["bad_ids"] = len(sent) - len(keys)
+        return keys
 
     max_rows = f"{BULK_MAX_ROWS:,}"
 
@@ -175,7 +176,8 @@ class BulkForm(forms.Form):
                 action.check(cleaned)
             except ValidationError as exc:
                 self.add_error(None, exc)
-        if cleaned.get("scope") == SCOPE_SELECTED and not cleaned.get("ids"):
+        cleaned["scope"] = cleaned.get("scope") or SCOPE_SELECTED
+        if cleaned["scope"] == SCOPE_SELECTED and not cleaned.get("ids"):
             raise ValidationError("Tick at least one row, or choose all matching rows.")
         return cleaned
 
@@ -261,7 +263,7 @@ def bulk_apply(*, kind: BulkKind, action: BulkAction, user, request, data: dict)
             result.too_many = len(asked)
             return result
         ids = list(kind.selector(user=user).filter(pk__in=asked).values_list("pk", flat=True))
-        result.refuse(NOT_FOUND, len(asked) - len(ids))
+        result.refuse(NOT_FOUND, len(asked) - len(ids) + data.get("bad_ids", 0))
     changeable = kind.selector(user=user, for_change=True).filter(pk__in=ids)
     seen_at = data.get("seen_at")
     if seen_at and kind.changed_field:
