@@ -120,6 +120,7 @@ class BulkForm(forms.Form):
     seen_at = forms.DateTimeField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, kind: BulkKind, user, **kwargs):
+        kwargs.setdefault("auto_id", "bulk-%s")  # apart from the filter bar's fields
         super().__init__(*args, **kwargs)
         self.kind = kind
         self.user = user

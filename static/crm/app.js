@@ -172,3 +172,10 @@ function showBulkFields(select) {
 document.addEventListener("DOMContentLoaded", function () {
   Array.prototype.forEach.call(document.querySelectorAll("[data-bulk-action]"), showBulkFields);
 });
+// A list's filter bar reloads the table on a change of any select ("change from:select"): not
+// on a select of a bulk bar, whose choice would otherwise untick the rows.
+document.addEventListener("htmx:confirm", function (e) {
+  var event = e.detail && e.detail.triggeringEvent;
+  var target = event && event.target;
+  if (target && target.closest && target.closest("[data-bulk-bar]")) e.preventDefault();
+});
