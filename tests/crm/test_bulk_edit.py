@@ -350,3 +350,30 @@ def test_the_bulk_bar_keeps_the_list_query_count_whatever_the_rows(manager_clien
         response = manager_client.get(reverse(url))
     assert response.context["bulk"].name == kind
     assert len(many) == len(few)
+
+
+@pytest.mark.parametrize(
+    "kind, make",
+    [
+        ("contacts", lambda owner: ContactFactory(owner=owner)),
+        ("deals", lambda owner: OpportunityFactory(owner=owner)),
+        ("subscriptions", lambda owner: SubscriptionFactory(account=AccountFactory(owner=owner))),
+    ],
+)
+def test_a_manager_reassigns_rows_of_every_owned_list(manager_client, rep, rep2, kind, make):
+    rows = [make(rep), make(rep)]
+    response = post(manager_client, kind, action="owner", owner=rep2.pk, ids=[r.pk for r in rows])
+    assert said(response) == "2 changed."
+    for row in rows:
+        row.refresh_from_db()
+        assert row.owner == rep2
+
+
+def test_a_task_ticked_done_in_place_keeps_its_bulk_checkbox(rep_client, rep):
+    task = TaskFactory(assignee=rep)
+    page = rep_client.get(reverse("task_list")).content.decode()
+    assert '<input type="hidden" name="bulk" value="1">' in page
+    row = rep_client.post(
+        reverse("task_toggle", args=[task.pk]), {"bulk": "1"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert f'name="ids" value="{task.pk}"' in row
