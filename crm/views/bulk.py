@@ -45,7 +45,7 @@ def bulk_edit(request, kind):
     except PermissionDenied:
         raise Http404 from None
     text = result.message(bulk_kind, action)
-    if result.too_many or not result.changed and result.refused:
+    if result.too_many or (result.refused and not result.changed):
         messages.error(request, text)
     elif result.refused:
         messages.warning(request, text)
