@@ -77,6 +77,9 @@ class CrmConfig(AppConfig):
         registry.notification_kinds.register("task_due", "Task due")
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
+        from crm import bulk_actions
+
+        bulk_actions.register()
         from crm.visibility import owner_in_scope
 
         # Who may change an account or contact may delete it: its owner, their managers, admins.

@@ -23,6 +23,8 @@
   with who may delete one.
 - ``retention_rules``: what personal data is let go after a set time (``crm.retention``), each
   rule registered by the app that owns the records.
+- ``bulk``: the bulk actions of each list page (``crm.bulk``): change the owner, set a field,
+  move to the trash, each row through its entity's service.
 - ``personal_data``: what each app holds about a person (a lead or a contact), for the export
   of a person's data and their erasure (``crm.personal_data``).
 - ``email_attachments``: the files an outbox message may carry, each made at send time from
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 
 from django.db import models
 
+from crm.bulk import BulkRegistry
 from crm.retention import RetentionRuleRegistry
 from crm.tabular.kinds import TabularRegistry
 from crm.text_search import text_search
@@ -602,3 +605,4 @@ class NotificationKindRegistry:
 
 
 notification_kinds = NotificationKindRegistry()
+bulk = BulkRegistry()

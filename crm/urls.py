@@ -5,6 +5,7 @@ from django.urls import include, path
 from crm.views import (
     assets,
     audit,
+    bulk,
     customer_merges,
     customers,
     duplicates,
@@ -53,6 +54,7 @@ urlpatterns = [
     path("favicon.ico", assets.favicon, name="favicon"),
     path("manifest.webmanifest", assets.web_manifest, name="web_manifest"),
     path("search/", search.search, name="search"),
+    path("bulk/<slug:kind>/", bulk.bulk_edit, name="bulk_edit"),
     path("trash/", trash.TrashListView.as_view(), name="trash_list"),
     path("trash/<int:pk>/restore/", trash.trash_restore, name="trash_restore"),
     path("trash/<int:pk>/delete/", trash.trash_delete_forever, name="trash_delete_forever"),

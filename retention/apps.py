@@ -43,6 +43,9 @@ class RetentionConfig(AppConfig):
         )
         registry.navigation.register("At risk", "retention:at_risk", group="insights", order=30)
         registry.timeline.register(Subscription)
+        from retention import bulk
+
+        bulk.register()
         from crm.services.history import restorer
         from retention.services.subscriptions import EDITABLE_FIELDS, subscription_update
 

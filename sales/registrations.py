@@ -58,6 +58,9 @@ def _pipeline_widget(request):
 
 def register_all():
     from crm import registry
+    from sales import bulk
+
+    bulk.register()
     from crm.models import Account, Contact
     from leads.campaigns.services.outcomes import won_deals
     from sales.models import OnboardingPlan, Opportunity

@@ -33,6 +33,7 @@ class AccountListView(FilteredListView):
     title = "Accounts"
     empty_noun = "accounts"
     record_kind = "accounts"
+    bulk_kind = "accounts"
     row_template = "crm/rows/account.html"
     create_url_name = "account_create"
     columns = [
@@ -77,6 +78,7 @@ class ContactListView(FilteredListView):
     title = "Contacts"
     empty_noun = "contacts"
     record_kind = "contacts"
+    bulk_kind = "contacts"
     row_template = "crm/rows/contact.html"
     create_url_name = "contact_create"
     columns = [

@@ -101,6 +101,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
     # The empty state's text with no filters, when "No <noun> yet" would not be true (a queue).
     empty_text = ""
     show_quality = False  # a data-quality summary of the filtered rows (``crm.quality``)
+    bulk_kind = ""  # the ``crm.registry.bulk`` kind: a checkbox a row and the bulk bar
 
     def get(self, request, *args, **kwargs):
         fmt = request.GET.get("export")
@@ -210,6 +211,17 @@ class FilteredListView(LoginRequiredMixin, ListView):
             "may_import": kind.may_import(self.request.user),
         }
 
+    def bulk_context(self) -> dict:
+        """The bulk bar and its form, when the list has bulk actions this user is offered."""
+        from crm import registry
+        from crm.bulk import BulkForm
+
+        kind = registry.bulk.get(self.bulk_kind) if self.bulk_kind else None
+        if kind is None or not kind.actions_for(self.request.user):
+            return {}
+        form = BulkForm(kind=kind, user=self.request.user)
+        return {"bulk": kind, "bulk_form": form}
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.copy()
@@ -238,6 +250,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
             create_url_name=self.create_url_name if self.can_create() else "",
             record_kind=self._kind_links(),
         )
+        context.update(self.bulk_context())
         if self.show_quality:
             from crm.selectors import quality_summary
 

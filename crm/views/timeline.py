@@ -97,7 +97,13 @@ def task_toggle(request, pk):
     else:
         task = task_reopen(task=task)
     if is_htmx(request):
-        return render(request, "crm/_task_row.html", {"task": task, "show_subject": True})
+        # A row of the task list keeps its bulk checkbox.
+        in_list = request.POST.get("bulk") == "1"
+        return render(
+            request,
+            "crm/_task_row.html",
+            {"task": task, "show_subject": True, "bulk": in_list},
+        )
     return HttpResponseRedirect(safe_next(request, "/"))
 
 
@@ -125,6 +131,7 @@ class TaskListView(FilteredListView):
     title = "Tasks"
     empty_noun = "tasks"
     record_kind = "tasks"
+    bulk_kind = "tasks"
     row_template = "crm/rows/task.html"
     columns = [
         Column("", css="w-1"),

@@ -31,6 +31,7 @@ class SubscriptionListView(FilteredListView):
     title = "Subscriptions"
     empty_noun = "subscriptions"
     record_kind = "subscriptions"
+    bulk_kind = "subscriptions"
     row_template = "retention/rows/subscription.html"
     create_url_name = "retention:subscription_create"
     columns = [

@@ -31,6 +31,7 @@ class OpportunityListView(DealsOnlyMixin, FilteredListView):
     title = "Deals"
     empty_noun = "deals"
     record_kind = "opportunities"
+    bulk_kind = "deals"
     row_template = "sales/rows/opportunity.html"
     create_url_name = "sales:opportunity_create"
     columns = [

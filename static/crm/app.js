@@ -150,3 +150,32 @@ function wrapWideTables(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { wrapWideTables(document); });
 document.addEventListener("htmx:load", function (e) { wrapWideTables(e.target); });
+
+// Bulk bars (templates/crm/_bulk_bar.html):
+//   <input type="checkbox" data-check-all="FORM-ID">: ticks or unticks every row of the page.
+//   <select data-bulk-action>: shows only the chosen action's fields ([data-bulk-for]).
+document.addEventListener("change", function (e) {
+  var el = e.target;
+  if (el.matches && el.matches("[data-check-all]")) {
+    var boxes = document.querySelectorAll('input[name="ids"][form="' + el.dataset.checkAll + '"]');
+    Array.prototype.forEach.call(boxes, function (box) { box.checked = el.checked; });
+  }
+  if (el.matches && el.matches("[data-bulk-action]")) showBulkFields(el);
+});
+function showBulkFields(select) {
+  var form = select.form;
+  if (!form) return;
+  Array.prototype.forEach.call(form.querySelectorAll("[data-bulk-for]"), function (group) {
+    group.hidden = group.dataset.bulkFor !== select.value;
+  });
+}
+document.addEventListener("DOMContentLoaded", function () {
+  Array.prototype.forEach.call(document.querySelectorAll("[data-bulk-action]"), showBulkFields);
+});
+// A list's filter bar reloads the table on a change of any select ("change from:select"): not
+// on a select of a bulk bar, whose choice would otherwise untick the rows.
+document.addEventListener("htmx:confirm", function (e) {
+  var event = e.detail && e.detail.triggeringEvent;
+  var target = event && event.target;
+  if (target && target.closest && target.closest("[data-bulk-bar]")) e.preventDefault();
+});
