@@ -6,6 +6,7 @@ from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
 from .merges import AccountMerge, ContactMerge
 from .outbox import OutboundEmail
+from .saved_views import SavedView
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
 from .submissions import SubmittedForm
@@ -31,6 +32,7 @@ __all__ = [
     "ContactDuplicate",
     "DuplicateDismissal",
     "OutboundEmail",
+    "SavedView",
     "SignInEvent",
     "SubmittedForm",
     "TabularImportJob",

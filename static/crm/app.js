@@ -150,3 +150,12 @@ function wrapWideTables(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { wrapWideTables(document); });
 document.addEventListener("htmx:load", function (e) { wrapWideTables(e.target); });
+
+// Saved views: <form data-list-query> sends the list's query string as the address bar shows it
+// now (filtering and sorting change it without reloading the page) in its "query" field.
+document.addEventListener("submit", function (e) {
+  var form = e.target;
+  if (!form.matches || !form.matches("form[data-list-query]")) return;
+  var field = form.elements.namedItem("query");
+  if (field) field.value = window.location.search.replace(/^\?/, "");
+});
