@@ -688,7 +688,7 @@ TABLE = [
     Row(
         "saved_view_update",
         "outsider",
-        lambda w: target(SavedViewFactory(owner=w.rep).pk, query="status=lost"),
+        lambda w: target(SavedViewFactory(owner=w.rep).pk),
         POST,
         "rep",
         "another user's private view",
