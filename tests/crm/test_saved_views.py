@@ -375,3 +375,9 @@ def test_saving_needs_a_post_and_a_sign_in(client, rep_client):
     client.logout()
     response = client.post(reverse("saved_view_create"), {"list": LEADS, "name": "x"})
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_admins_find_every_view_in_django_admin(admin_client_, rep):
+    SavedViewFactory(owner=rep, name="Rep's private view")
+    response = admin_client_.get(reverse("admin:crm_savedview_changelist"))
+    assert response.status_code == 200 and "Rep&#x27;s private view" in response.content.decode()
