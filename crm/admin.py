@@ -10,6 +10,7 @@ from crm.models import (
     Notification,
     NotificationSettings,
     OutboundEmail,
+    SavedView,
     SignInEvent,
     Task,
     Team,
@@ -136,6 +137,16 @@ class TeamAdmin(admin.ModelAdmin):
     list_display = ("name",)
     search_fields = ("name",)
     filter_horizontal = ("members", "managers")
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    """Users' saved views of the list pages (each changes their own on the lists)."""
+
+    list_display = ("name", "list_key", "owner", "shared_with_team", "is_default", "updated_at")
+    list_filter = ("shared_with_team", "is_default", "list_key")
+    search_fields = ("name", "owner__username")
+    raw_id_fields = ("owner",)
 
 
 @admin.register(Account)

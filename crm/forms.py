@@ -335,3 +335,26 @@ class PersonEraseForm(forms.Form):
         if not reason:
             raise ValidationError("Give the reason for the erasure.")
         return reason
+
+
+class SavedViewForm(forms.Form):
+    """A saved view's name, the list columns it shows, sharing and default."""
+
+    name = forms.CharField(max_length=80)
+    columns = forms.MultipleChoiceField(
+        label="Columns shown", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    shared = forms.BooleanField(label="Share with my team", required=False)
+    default = forms.BooleanField(label="Open this list with it", required=False)
+
+    def __init__(self, *args, columns, **kwargs):
+        """``columns``: the list's ``(key, label)`` a view may hide."""
+        super().__init__(*args, **kwargs)
+        self.column_keys = [key for key, _ in columns]
+        self.fields["columns"].choices = columns
+        if not columns:
+            del self.fields["columns"]
+
+    def hidden_columns(self) -> list[str]:
+        shown = set(self.cleaned_data.get("columns") or ())
+        return [key for key in self.column_keys if key not in shown]

@@ -25,6 +25,7 @@ from crm.models import (
     ContactDuplicate,
     ContactMerge,
     Notification,
+    SavedView,
     Segment,
     Task,
     WebhookDelivery,
@@ -205,6 +206,22 @@ def segment_list(*, user, for_change: bool = False) -> models.QuerySet:
 
 def segment_get(*, user, pk, for_change: bool = False) -> Segment:
     return record_get(segment_list(user=user, for_change=for_change).select_related("owner"), pk)
+
+
+def saved_view_list(*, user, list_key: str = "", for_change: bool = False) -> models.QuerySet:
+    """The saved views ``user`` may apply (their own and their teams' shared ones), or with
+    ``for_change`` change (their own); of one list when ``list_key`` is given."""
+    views = scoped(SavedView, user=user, for_change=for_change)
+    return views.filter(list_key=list_key) if list_key else views
+
+
+def saved_view_get(*, user, pk, list_key: str = "", for_change: bool = False) -> SavedView:
+    return record_get(
+        saved_view_list(user=user, list_key=list_key, for_change=for_change).select_related(
+            "owner"
+        ),
+        pk,
+    )
 
 
 def signin_history(*, user, limit: int = 50) -> models.QuerySet:

@@ -5,6 +5,7 @@ import pytest
 from tests.factories.analytics import CLVFitFactory, CustomerValueFactory
 from tests.factories.crm import (
     ConsentEventFactory,
+    SavedViewFactory,
     WebhookDeliveryFactory,
     WebhookEndpointFactory,
 )
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.django_db
 
 FACTORIES = [
     ConsentEventFactory,
+    SavedViewFactory,
     WebhookEndpointFactory,
     WebhookDeliveryFactory,
     CLVFitFactory,

@@ -32,6 +32,7 @@ from tests.factories.crm import (
     AccountFactory,
     ContactFactory,
     OutboundEmailFactory,
+    SavedViewFactory,
     TabularImportJobFactory,
     TaskFactory,
     TeamFactory,
@@ -699,6 +700,31 @@ TABLE = [
         BOTH,
         "rep2",
         "another rep's shared segment is read only to them",
+    ),
+    # crm: saved views of the lists (the owner's alone to change; shared ones read by the team)
+    Row(
+        "saved_view_edit",
+        "rep2",
+        lambda w: target(SavedViewFactory(owner=w.rep, shared_with_team=True).pk, name="Mine"),
+        BOTH,
+        "rep",
+        "a teammate's shared view is theirs to apply, not to change",
+    ),
+    Row(
+        "saved_view_update",
+        "outsider",
+        lambda w: target(SavedViewFactory(owner=w.rep).pk),
+        POST,
+        "rep",
+        "another user's private view",
+    ),
+    Row(
+        "saved_view_delete",
+        "admin",
+        lambda w: target(SavedViewFactory(owner=w.rep, shared_with_team=True).pk),
+        POST,
+        "rep",
+        "even an admin does not delete another user's view",
     ),
     # leads ----------------------------------------------------------------------------------
     Row(

@@ -7,6 +7,7 @@ from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
 from .merges import AccountMerge, ContactMerge
 from .notifications import Notification, NotificationSettings
 from .outbox import OutboundEmail
+from .saved_views import SavedView
 from .segments import Segment, SegmentSizeSnapshot  # noqa: F401
 from .signins import SignInEvent
 from .submissions import SubmittedForm
@@ -34,6 +35,7 @@ __all__ = [
     "Notification",
     "NotificationSettings",
     "OutboundEmail",
+    "SavedView",
     "SignInEvent",
     "SubmittedForm",
     "TabularImportJob",

@@ -9,14 +9,21 @@ exactly the rows it shows: the same selector, filters and sort, every page.
 
 Paging: numbered page links around the current page (``page_links``), the last page only when
 the count is exact, and ``?per_page=`` choosing among ``PAGE_SIZES``.
+
+Saved views (``crm.models.SavedView``): a list shows the user's views and their teams' shared
+ones (one query), ``?view=<id>`` marks which is applied and hides the columns it hides (by
+their position, with the ``hide-col-N`` classes of ``app.css``, so every row template keeps
+rendering every cell), and a list opened with no query string goes to the user's default view.
 """
 
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import InvalidPage
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
+from django.utils.text import slugify
 from django.views.generic import ListView
 
 from crm.pagination import EstimatedCountPaginator
@@ -24,16 +31,41 @@ from crm.pagination import EstimatedCountPaginator
 #: The page sizes a list offers (``?per_page=``); anything else falls back to the view's default.
 PAGE_SIZES = (25, 50, 100)
 #: Query parameters that shape the page, not the rows: they do not make a list "filtered".
-NOT_FILTERS = frozenset({"page", "per_page", "sort", "export"})
+NOT_FILTERS = frozenset({"page", "per_page", "sort", "export", "view"})
 
 
 @dataclass(frozen=True)
 class Column:
-    """A table column; ``sort`` is the ``?sort=`` key when the column is sortable."""
+    """A table column; ``sort`` is the ``?sort=`` key when the column is sortable; ``key``
+    names it in saved views (by default its label, slugified; a column without a label, such
+    as the tick boxes, is always shown)."""
 
     label: str
     sort: str | None = None
     css: str = ""
+    key: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.key or slugify(self.label)
+
+
+def choosable_columns(columns) -> list[tuple[str, str]]:
+    """``(key, label)`` of the columns a saved view may hide."""
+    return [(column.name, column.label) for column in columns if column.name]
+
+
+@dataclass
+class SavedViewMenu:
+    """The "Views" menu of a list page: the user's views, their teams' shared ones, the one
+    applied (if any), and the list's columns with whether each is shown."""
+
+    mine: list
+    team: list
+    active: object | None
+    columns: list  # (key, label, shown)
+    query: str  # the list's current query string, as a view keeps it
+    changed: bool  # the filters or sort differ from the applied view's
 
 
 @dataclass(frozen=True)
@@ -102,6 +134,9 @@ class FilteredListView(LoginRequiredMixin, ListView):
     empty_text = ""
     show_quality = False  # a data-quality summary of the filtered rows (``crm.quality``)
     bulk_kind = ""  # the ``crm.registry.bulk`` kind: a checkbox a row and the bulk bar
+    saved_views_enabled = True  # the "Views" menu (lists whose URL takes no arguments)
+    active_view = None
+    saved_view_choices = None
 
     def get(self, request, *args, **kwargs):
         fmt = request.GET.get("export")
@@ -121,7 +156,82 @@ class FilteredListView(LoginRequiredMixin, ListView):
                 request=request,
             )
             return export_response(kind, self.get_queryset(), request.user, fmt)
+        default_view = self.load_saved_views()
+        if default_view is not None:
+            return HttpResponseRedirect(f"{request.path}?{default_view.apply_query()}")
         return super().get(request, *args, **kwargs)
+
+    def saved_view_key(self) -> str:
+        """The list's key among saved views (its URL name); "" when it offers none."""
+        match = self.request.resolver_match
+        if not self.saved_views_enabled or match is None or match.args or match.kwargs:
+            return ""
+        return match.view_name
+
+    def load_saved_views(self):
+        """Read the views of this list the user may apply (one query; an HTMX request reads
+        only the one applied) and note the applied one: a view of another list, or one the
+        user may not see, answers 404. Returns the user's default view when the list was
+        opened with no query string (the page then goes to it)."""
+        from crm.selectors import saved_view_get, saved_view_list
+
+        key = self.saved_view_key()
+        if not key:
+            return None
+        user, asked = self.request.user, self.request.GET.get("view", "")
+        if is_htmx(self.request):
+            if asked:
+                self.active_view = saved_view_get(user=user, pk=asked, list_key=key)
+            return None
+        views = list(saved_view_list(user=user, list_key=key).select_related("owner"))
+        self.saved_view_choices = views
+        if not self.request.GET:
+            return next((v for v in views if v.is_default and v.owner_id == user.pk), None)
+        if asked:
+            self.active_view = next((v for v in views if str(v.pk) == asked), None)
+            if self.active_view is None:
+                raise Http404
+        return None
+
+    def hidden_column_numbers(self) -> list[int]:
+        """The 1-based positions of the columns the applied view hides."""
+        if self.active_view is None:
+            return []
+        hidden = set(self.active_view.hidden_columns)
+        return [
+            n for n, column in enumerate(self.columns, 1) if column.name and column.name in hidden
+        ]
+
+    def _comparable(self, query: str) -> list:
+        """A query string's filters and sort, in an order and form two of them compare by."""
+        pairs = []
+        for key, value in parse_qsl(query):
+            if key in ("page", "export", "view") or not value.strip():
+                continue
+            if (key, value) in (("sort", self.default_sort), ("per_page", str(self.paginate_by))):
+                continue
+            pairs.append((key, value))
+        return sorted(pairs)
+
+    def saved_view_menu(self) -> SavedViewMenu | None:
+        if self.saved_view_choices is None:
+            return None
+        from crm.services.saved_views import view_query
+
+        user_pk = self.request.user.pk
+        active = self.active_view
+        hidden = set(active.hidden_columns) if active else set()
+        query = view_query(self.request.GET)
+        return SavedViewMenu(
+            mine=[v for v in self.saved_view_choices if v.owner_id == user_pk],
+            team=[v for v in self.saved_view_choices if v.owner_id != user_pk],
+            active=active,
+            columns=[
+                (key, label, key not in hidden) for key, label in choosable_columns(self.columns)
+            ],
+            query=query,
+            changed=bool(active) and self._comparable(active.query) != self._comparable(query),
+        )
 
     def tabular_kind(self):
         from crm import registry
@@ -249,8 +359,13 @@ class FilteredListView(LoginRequiredMixin, ListView):
             query_without_sort=sort_query.urlencode(),
             create_url_name=self.create_url_name if self.can_create() else "",
             record_kind=self._kind_links(),
+            hidden_columns=self.hidden_column_numbers(),
+            saved_views=self.saved_view_menu(),
         )
         context.update(self.bulk_context())
+        if context.get("bulk") and context["hidden_columns"]:
+            # The bulk bar's checkbox is the first cell of every row, before the list's columns.
+            context["hidden_columns"] = [n + 1 for n in context["hidden_columns"]]
         if self.show_quality:
             from crm.selectors import quality_summary
 

@@ -179,3 +179,11 @@ document.addEventListener("htmx:confirm", function (e) {
   var target = event && event.target;
   if (target && target.closest && target.closest("[data-bulk-bar]")) e.preventDefault();
 });
+// Saved views: <form data-list-query> sends the list's query string as the address bar shows it
+// now (filtering and sorting change it without reloading the page) in its "query" field.
+document.addEventListener("submit", function (e) {
+  var form = e.target;
+  if (!form.matches || !form.matches("form[data-list-query]")) return;
+  var field = form.elements.namedItem("query");
+  if (field) field.value = window.location.search.replace(/^\?/, "");
+});

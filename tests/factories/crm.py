@@ -14,6 +14,7 @@ from crm.models import (
     ConsentEvent,
     Contact,
     OutboundEmail,
+    SavedView,
     Task,
     Team,
     User,
@@ -198,3 +199,13 @@ class TabularImportJobFactory(factory.django.DjangoModelFactory):
     file_format = "csv"
     mapping = factory.LazyFunction(lambda: {"name": "name", "domain": "domain"})
     total_rows = 2
+
+
+class SavedViewFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SavedView
+
+    owner = factory.SubFactory(UserFactory)
+    list_key = "leads:lead_list"
+    name = factory.Sequence(lambda n: f"View {n}")
+    query = "status=new&sort=-score"
