@@ -124,7 +124,9 @@ def seed(ctx: SeedContext):
             continue
         outcome = pick_weighted(rng, OUTCOMES)
         items, one_off_amount, mrr, amount = _line_items(rng, one_off, monthly)
-        drafts.append((pk, account_id, owner, pipeline_name, outcome, items, amount))
+        drafts.append(
+            (pk, account_id, owner, pipeline_name, outcome, items, one_off_amount, mrr, amount)
+        )
         for product, quantity, discount, total in items:
             line_rows.append(
                 (
@@ -140,7 +142,7 @@ def seed(ctx: SeedContext):
             )
     months, capacity = _months_back(now, MONTHS_OF_HISTORY)
     won_revenue: dict[int, Decimal] = {}
-    for _, _, owner, _, outcome, _, amount in drafts:
+    for _, _, owner, _, outcome, *_, amount in drafts:
         if outcome == "won":
             won_revenue[owner] = won_revenue.get(owner, Decimal("0")) + amount
     targets = _monthly_targets(won_revenue, capacity)
@@ -150,12 +152,16 @@ def seed(ctx: SeedContext):
         for owner, plan in targets.items()
     }
     close_month = _fill_months(
-        [(pk, owner, amount) for pk, _, owner, _, outcome, _, amount in drafts if outcome == "won"],
+        [
+            (pk, owner, amount)
+            for pk, _, owner, _, outcome, *_, amount in drafts
+            if outcome == "won"
+        ],
         actual,
         capacity,
     )
 
-    for pk, account_id, owner, pipeline_name, outcome, items, amount in drafts:
+    for pk, account_id, owner, pipeline_name, outcome, items, one_off_amount, mrr, amount in drafts:
         pipeline = pipelines[pipeline_name]
         all_stages = stages[pipeline_name]
         open_stages = [s for s in all_stages if s.kind == "open"]
@@ -208,8 +214,6 @@ def seed(ctx: SeedContext):
                 (pk, previous.pk if previous else None, stage.pk, times[k], owner, seconds)
             )
         stage = path[-1]
-        one_off_amount = sum((t for p, q, d, t in items if p.billing == "one_off"), Decimal("0"))
-        mrr = sum((t for p, q, d, t in items if p.billing == "monthly"), Decimal("0"))
 
         if outcome == "open":
             probability = stage.probability
@@ -653,12 +657,16 @@ def _target_of(targets: list[Decimal] | None, k: int, fallback: Decimal) -> Deci
 def _fill_months(won: list[tuple[int, int, Decimal]], targets: dict, capacity) -> dict[int, int]:
     """The month (index) each won deal closes in: the largest deals first, each into its rep's
     month furthest below target, so every rep's months follow their target closely."""
-    filled = {owner: [Decimal("0")] * len(capacity) for owner in targets}
+    # What is still missing from each month's goal, per rep.
+    missing = {
+        owner: [t * c for t, c in zip(plan, capacity, strict=True)]
+        for owner, plan in targets.items()
+    }
     placed = {}
     for pk, owner, amount in sorted(won, key=lambda w: (-w[2], w[0])):
-        goal = [t * c for t, c in zip(targets[owner], capacity, strict=True)]
-        month = max(range(len(capacity)), key=lambda k: (goal[k] - filled[owner][k], k))
-        filled[owner][month] += amount
+        gaps = missing[owner]
+        month = max(range(len(gaps)), key=lambda k: (gaps[k], k))
+        gaps[month] -= amount
         placed[pk] = month
     return placed
 

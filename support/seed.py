@@ -192,6 +192,14 @@ def seed(ctx):
     contact_ids = core.contact_ids
     messages, surveys, tagged = [], [], []
 
+    ago: dict[int, dt.datetime] = {}
+
+    def business_ago(minutes: int) -> dt.datetime:
+        # A few thousand distinct whole minutes at most, whatever the number of tickets.
+        if minutes not in ago:
+            ago[minutes] = _business_ago(schedule, now, minutes)
+        return ago[minutes]
+
     def ticket_rows():
         for pk in ticket_ids:
             index = rng.randrange(len(contact_ids))
@@ -231,7 +239,7 @@ def seed(ctx):
                 late = rng.random() < LATE_SHARE
                 target = first_target if status == TicketStatus.NEW else resolution_target
                 share = rng.uniform(1.1, 2.5) if late else rng.uniform(0.05, 0.75)
-                created = _business_ago(schedule, now, target * share)
+                created = business_ago(round(target * share))
             fr_due = sla.add_business_minutes(schedule, created, first_target)
             res_due = sla.add_business_minutes(schedule, created, resolution_target)
             fr_warn = res_warn = None

@@ -54,6 +54,10 @@ def red_below() -> int:
     return int(getattr(settings, "HEALTH_RED_BELOW", 40))
 
 
+#: How many days older than 30 the score a trend compares with may be.
+TREND_TOLERANCE_DAYS = 7
+
+
 def falling_by() -> int:
     """A score this many points below its value 30 days ago counts as falling."""
     return int(getattr(settings, "HEALTH_FALLING_BY", 15))
@@ -285,10 +289,16 @@ def _scores(today: dt.date, timings: dict) -> list[tuple]:
         t = time.monotonic()
         component_values[key] = COMPONENTS[key](today)
         timings[key] = round(time.monotonic() - t, 2)
+    # The score of about a month ago: recorded 30 days before, or the latest in the week
+    # before that, so a night the job did not run does not blank the next month's trends.
     month_ago = dict(
-        HealthScoreHistory.objects.filter(day=today - dt.timedelta(days=30)).values_list(
-            "account_id", "score"
+        HealthScoreHistory.objects.filter(
+            day__lte=today - dt.timedelta(days=30),
+            day__gt=today - dt.timedelta(days=30 + TREND_TOLERANCE_DAYS),
         )
+        .order_by("account_id", "-day")
+        .distinct("account_id")
+        .values_list("account_id", "score")
     )
     t = time.monotonic()
     rows = []
