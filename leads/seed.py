@@ -26,13 +26,15 @@ from leads.choices import (
 )
 from leads.services.scoring import score_compute
 
+# What each campaign cost at scale 1 (production, media, booth, partner fees); a larger demo
+# company (``--scale``) spends in proportion, so returns stay believable at every scale.
 CAMPAIGNS = [
-    ("Spring webinar", "spring-webinar", CampaignChannel.WEB, "4500"),
-    ("Trade fair Hannover", "trade-fair", CampaignChannel.EVENT, "28000"),
-    ("Search ads Q2", "search-ads-q2", CampaignChannel.PAID_SEARCH, "12000"),
-    ("LinkedIn retargeting", "linkedin-retargeting", CampaignChannel.SOCIAL, "6500"),
-    ("Partner referrals", "partner-referrals", CampaignChannel.PARTNER, "2000"),
-    ("Newsletter", "newsletter", CampaignChannel.EMAIL, "800"),
+    ("Spring webinar", "spring-webinar", CampaignChannel.WEB, "32000"),
+    ("Trade fair Hannover", "trade-fair", CampaignChannel.EVENT, "68000"),
+    ("Search ads Q2", "search-ads-q2", CampaignChannel.PAID_SEARCH, "46000"),
+    ("LinkedIn retargeting", "linkedin-retargeting", CampaignChannel.SOCIAL, "18000"),
+    ("Partner referrals", "partner-referrals", CampaignChannel.PARTNER, "16000"),
+    ("Newsletter", "newsletter", CampaignChannel.EMAIL, "9500"),
 ]
 SCORING_RULES = [
     ("VP or chief in title", ScoringCriterion.TITLE_CONTAINS, "VP", 20, 0),
@@ -146,7 +148,7 @@ def seed(ctx):
                 name=name,
                 slug=slug,
                 channel=channel,
-                cost=Decimal(cost),
+                cost=(Decimal(cost) * Decimal(str(ctx.scale))).quantize(Decimal("100")),
                 start_date=ctx.today - dt.timedelta(days=120 - 15 * i),
                 end_date=ctx.today + dt.timedelta(days=30) if i % 2 else None,
                 sequence=welcome if slug == "spring-webinar" else None,

@@ -3,6 +3,7 @@ answers and advocates; then the nightly jobs run once (health, risk, upsell, chu
 every page has something to show. Bulk inserts only."""
 
 import datetime as dt
+import math
 from decimal import Decimal
 
 from crm.seeding import SeedContext, pick_weighted
@@ -19,6 +20,9 @@ ADD_ONS = (
     ("ADD-CONN", "Integration connector", Decimal("95.00"), 0.35),
     ("SEATS-10", "Extra seats (10)", Decimal("150.00"), 0.25),
 )
+MONTHLY_CHURN = 0.018  # of paying customers, a month
+FADING_SHARE = 0.15  # of live customers, those whose usage is fading away
+
 CHURN_REASONS = (
     ("price", 30),
     ("competitor", 25),
@@ -107,9 +111,12 @@ def seed(ctx: SeedContext):
         plan_index = pick_weighted(rng, ((0, 50), (1, 35), (2, 15)))
         sku, plan, price, (lo, hi) = PLANS[plan_index]
         start = today - dt.timedelta(days=rng.randrange(20, 900))
-        churned_on = None
-        if rng.random() < 0.12:
-            churned_on = min(today, start + dt.timedelta(days=rng.randrange(60, 400)))
+        # Customers leave at a steady monthly rate after their first two months (about one in
+        # five a year): each cohort's retention falls month by month, and most stay.
+        months_kept = int(math.log(1 - rng.random()) / math.log(1 - MONTHLY_CHURN))
+        churned_on = start + dt.timedelta(days=60 + 30 * months_kept + rng.randrange(30))
+        if churned_on >= today:
+            churned_on = None
         seats = rng.randrange(lo, hi + 1)
         add(account_id, sku, plan, price, seats, start, churned_on)
         if churned_on:
@@ -168,15 +175,19 @@ def seed(ctx: SeedContext):
         ((a, d, r, m, "EUR", "", now) for a, d, r, m in churns),
     )
 
-    # Product usage: logins over the last 60 days, fading for accounts on their way out.
+    # Product usage: logins over the last 90 days, fading for accounts on their way out.
     live = [a for a in customers if a not in {c[0] for c in churns}]
+
+    fading = {a for a in live if rng.random() < FADING_SHARE}
 
     def usage_rows():
         for account_id in live:
-            fading = rng.random() < 0.15
             base = rng.randrange(5, 60)
-            for day in range(0, 60, rng.choice((2, 3, 4))):
-                level = base * (day / 60 if fading else rng.uniform(0.7, 1.3))
+            for day in range(0, 90, rng.choice((2, 3, 4))):
+                # A fading account all but stopped logging in over the last month.
+                level = base * (
+                    min(1, max(0, day - 24) / 36) if account_id in fading else rng.uniform(0.7, 1.3)
+                )
                 n = max(0, int(level))
                 if n:
                     yield (account_id, today - dt.timedelta(days=day), "login", "", n, n, n)
@@ -204,6 +215,9 @@ def seed(ctx: SeedContext):
         pk = next(survey_ids)
         answered = rng.random() < 0.45
         score = pick_weighted(rng, ((10, 20), (9, 20), (8, 20), (7, 12), (5, 10), (3, 10), (0, 8)))
+        if account_id in fading:  # they say so when asked
+            answered = answered or rng.random() < 0.6
+            score = pick_weighted(rng, ((6, 20), (4, 30), (2, 30), (0, 20)))
         surveys.append(
             (
                 pk,
@@ -269,6 +283,9 @@ def _nightly(ctx: SeedContext):
     """Run the nightly jobs once so scores, risk, recommendations and predictions exist."""
     from retention.services import churn_model, health, upsell
 
+    # Last month's scores first, from the data as it stood then: today's have a trend, and
+    # the accounts whose usage and answers turned sour show as falling.
+    health.health_history_record(day=ctx.today - dt.timedelta(days=30))
     result = health.health_recompute(today=ctx.today)
     ctx.progress(
         f"health for {result['accounts']} accounts in {result['timings']['total']} s; "

@@ -110,76 +110,23 @@ def seed(ctx: SeedContext):
     quote_candidates = []
     today = now.date()
 
+    # First what each deal is (account, owner, pipeline, outcome, line items and amount); then
+    # when: won deals fill each rep's months along a steadily growing target (so revenue grows
+    # over the year and quotas, set from the same targets, are met within a believable band);
+    # open deals are recent, and most were moved to their stage lately (a few are rotting).
+    drafts = []
     for pk in deal_ids:
         i = int(n_accounts * rng.random() ** 1.3)
         account_id = core.account_ids[i]
         owner = core.account_owner[i] if rng.random() < 0.9 else rng.choice(reps)
         pipeline_name = pick_weighted(rng, PIPELINE_WEIGHTS)
-        pipeline = pipelines.get(pipeline_name)
-        if pipeline is None:
+        if pipeline_name not in pipelines:
             continue
-        all_stages = stages[pipeline_name]
-        open_stages = [s for s in all_stages if s.kind == "open"]
-        won_stage = next(s for s in all_stages if s.kind == "won")
-        lost_stage = next(s for s in all_stages if s.kind == "lost")
-        created = days_ago(rng, now, 730)
-        age_days = (now - created).days
-        cycle = rng.randrange(14, 150)
-        if age_days > cycle and rng.random() < 0.85:
-            outcome = "won" if rng.random() < 0.4 else "lost"
-        else:
-            outcome = "open"
-        if outcome == "open":
-            reached = pick_weighted(
-                rng, [(k, len(open_stages) - k + 1) for k in range(len(open_stages))]
-            )
-        elif outcome == "won":
-            reached = len(open_stages) - 1
-        else:
-            reached = rng.randrange(len(open_stages))
-        path = open_stages[: reached + 1] + (
-            [won_stage] if outcome == "won" else [lost_stage] if outcome == "lost" else []
+        outcome = pick_weighted(rng, OUTCOMES)
+        items, one_off_amount, mrr, amount = _line_items(rng, one_off, monthly)
+        drafts.append(
+            (pk, account_id, owner, pipeline_name, outcome, items, one_off_amount, mrr, amount)
         )
-        end = created + dt.timedelta(days=cycle) if outcome != "open" else now
-        end = min(end, now)
-        span = (end - created).total_seconds()
-        # Stage history: each step a share of the time from creation to the last change.
-        times = [created]
-        for k in range(1, len(path)):
-            times.append(
-                created + dt.timedelta(seconds=span * (k / len(path)) * rng.uniform(0.7, 1.0))
-            )
-        if outcome != "open":
-            times[-1] = end
-        times = sorted(times)
-        for k, stage in enumerate(path):
-            previous = path[k - 1] if k else None
-            seconds = int((times[k] - times[k - 1]).total_seconds()) if k else None
-            change_rows.append(
-                (pk, previous.pk if previous else None, stage.pk, times[k], owner, seconds)
-            )
-        stage = path[-1]
-
-        # Line items (most deals), which decide the amount.
-        items = []
-        if rng.random() < 0.75:
-            chosen = rng.sample(one_off, k=rng.randint(0, 2)) + rng.sample(
-                monthly, k=rng.randint(1, 2)
-            )
-            for product in chosen:
-                quantity = rng.choice((1, 1, 1, 2, 3, 5, 10)) if product.billing == "monthly" else 1
-                discount = Decimal(rng.choice((0, 0, 0, 5, 10, 15, 20)))
-                total = (product.price * quantity * (100 - discount) / 100).quantize(CENTS)
-                items.append((product, quantity, discount, total))
-        if items:
-            one_off_amount = sum(
-                (t for p, q, d, t in items if p.billing == "one_off"), Decimal("0")
-            )
-            mrr = sum((t for p, q, d, t in items if p.billing == "monthly"), Decimal("0"))
-            amount = one_off_amount + mrr * 12
-        else:
-            one_off_amount = mrr = Decimal("0")
-            amount = Decimal(rng.randrange(20, 800) * 100)
         for product, quantity, discount, total in items:
             line_rows.append(
                 (
@@ -193,6 +140,80 @@ def seed(ctx: SeedContext):
                     total,
                 )
             )
+    months, capacity = _months_back(now, MONTHS_OF_HISTORY)
+    won_revenue: dict[int, Decimal] = {}
+    for _, _, owner, _, outcome, *_, amount in drafts:
+        if outcome == "won":
+            won_revenue[owner] = won_revenue.get(owner, Decimal("0")) + amount
+    targets = _monthly_targets(won_revenue, capacity)
+    # A month goes better or worse than planned; the plan (and the quotas) stay smooth.
+    actual = {
+        owner: [t * Decimal(rng.uniform(0.88, 1.12)) for t in plan]
+        for owner, plan in targets.items()
+    }
+    close_month = _fill_months(
+        [
+            (pk, owner, amount)
+            for pk, _, owner, _, outcome, *_, amount in drafts
+            if outcome == "won"
+        ],
+        actual,
+        capacity,
+    )
+
+    for pk, account_id, owner, pipeline_name, outcome, items, one_off_amount, mrr, amount in drafts:
+        pipeline = pipelines[pipeline_name]
+        all_stages = stages[pipeline_name]
+        open_stages = [s for s in all_stages if s.kind == "open"]
+        won_stage = next(s for s in all_stages if s.kind == "won")
+        lost_stage = next(s for s in all_stages if s.kind == "lost")
+        if outcome == "open":
+            reached = pick_weighted(
+                rng, [(k, len(open_stages) - k + 1) for k in range(len(open_stages))]
+            )
+        elif outcome == "won":
+            reached = len(open_stages) - 1
+        else:
+            reached = rng.randrange(len(open_stages))
+        path = open_stages[: reached + 1] + (
+            [won_stage] if outcome == "won" else [lost_stage] if outcome == "lost" else []
+        )
+        cycle = dt.timedelta(days=rng.randrange(14, 150))
+        if outcome == "won":
+            month = months[close_month[pk]]
+            days = (min(_next_month(month), today + dt.timedelta(days=1)) - month).days
+            end = _working_hours(rng, month + dt.timedelta(days=rng.randrange(max(1, days))))
+            end = min(end, now - dt.timedelta(minutes=1))
+            created = end - cycle
+        elif outcome == "lost":
+            end = days_ago(rng, now, 730)
+            created = end - cycle
+        else:
+            # The last stage change: within the stage's rotting threshold for most deals.
+            limit = path[-1].rotting_days or 30
+            if rng.random() < ROTTING_SHARE:
+                entered_days = rng.uniform(limit + 1, limit + 45)
+            else:
+                entered_days = rng.uniform(0.2, limit * 0.9)
+            end = now - dt.timedelta(days=entered_days)
+            created = end - dt.timedelta(days=rng.uniform(2, 25) * (len(path) - 1))
+        span = (end - created).total_seconds()
+        # Stage history: each step a share of the time from creation to the last change.
+        times = [created]
+        for k in range(1, len(path)):
+            times.append(
+                created + dt.timedelta(seconds=span * (k / len(path)) * rng.uniform(0.7, 1.0))
+            )
+        if len(path) > 1:
+            times[-1] = end
+        times = sorted(times)
+        for k, stage in enumerate(path):
+            previous = path[k - 1] if k else None
+            seconds = int((times[k] - times[k - 1]).total_seconds()) if k else None
+            change_rows.append(
+                (pk, previous.pk if previous else None, stage.pk, times[k], owner, seconds)
+            )
+        stage = path[-1]
 
         if outcome == "open":
             probability = stage.probability
@@ -411,15 +432,17 @@ def seed(ctx: SeedContext):
     )
     del order_rows, order_line_rows
 
-    # Quotas: every rep, every month of the last two years and the next quarter ------------------
-    first = dt.date(today.year - 2, today.month, 1)
-    months = []
-    month = first
-    while month <= dt.date(today.year, today.month, 1) + dt.timedelta(days=92):
-        months.append(month)
-        month = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    # Quotas: every rep, every month of the last two years and the next quarter, set from the
+    # rep's growing monthly target (a little above or below it), so attainment is believable.
     existing = set(Quota.objects.values_list("owner_id", "period_kind", "period_start"))
-    per_rep = Decimal(max(20000, int(n_deals * 12000 * 0.4 / 24 / max(1, len(reps)))))
+    fallback = (
+        sum(t[-1] for t in targets.values()) / len(targets)
+        if targets
+        else Decimal(max(20000, int(n_deals * 12000 * 0.4 / 24 / max(1, len(reps)))))
+    )
+    quota_months = months + [_next_month(months[-1])]
+    while len(quota_months) < len(months) + 3:
+        quota_months.append(_next_month(quota_months[-1]))
     ctx.insert_rows(
         Quota,
         ["owner_id", "period_kind", "period_start", "amount", "currency"],
@@ -427,13 +450,18 @@ def seed(ctx: SeedContext):
             (
                 rep,
                 "month",
-                m,
-                (per_rep * Decimal(rng.uniform(0.8, 1.2))).quantize(Decimal("100")),
+                month,
+                max(
+                    Decimal("1000"),
+                    (
+                        _target_of(targets.get(rep), k, fallback) * Decimal(rng.uniform(0.94, 1.08))
+                    ).quantize(Decimal("100")),
+                ),
                 currency,
             )
             for rep in reps
-            for m in months
-            if (rep, "month", m) not in existing
+            for k, month in enumerate(quota_months)
+            if (rep, "month", month) not in existing
         ),
     )
 
@@ -563,3 +591,87 @@ def seed(ctx: SeedContext):
         task_rows,
     )
     ctx.progress(f"{len(won):,} won deals with orders, {history:,} repeat orders")
+
+
+# The year's story: deals won along a steady growth, and how they are dated ---------------------
+
+OUTCOMES = (("open", 27), ("won", 30), ("lost", 43))
+MONTHS_OF_HISTORY = 24
+MONTHLY_GROWTH = Decimal("1.03")  # about 43 % a year
+ROTTING_SHARE = 0.12  # open deals left in their stage longer than its rotting threshold
+
+
+def _line_items(rng, one_off, monthly):
+    """A deal's line items (most deals have some) and what they decide: one-off value, MRR,
+    and the amount (one-off plus twelve months of MRR); a plain amount without items."""
+    items = []
+    if rng.random() < 0.75:
+        chosen = rng.sample(one_off, k=rng.randint(0, 2)) + rng.sample(monthly, k=rng.randint(1, 2))
+        for product in chosen:
+            quantity = rng.choice((1, 1, 1, 2, 3, 5, 10)) if product.billing == "monthly" else 1
+            discount = Decimal(rng.choice((0, 0, 0, 5, 10, 15, 20)))
+            total = (product.price * quantity * (100 - discount) / 100).quantize(CENTS)
+            items.append((product, quantity, discount, total))
+    if not items:
+        amount = Decimal(rng.randrange(20, 800) * 100)
+        return items, Decimal("0"), Decimal("0"), amount
+    one_off_amount = sum((t for p, q, d, t in items if p.billing == "one_off"), Decimal("0"))
+    mrr = sum((t for p, q, d, t in items if p.billing == "monthly"), Decimal("0"))
+    return items, one_off_amount, mrr, one_off_amount + mrr * 12
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _months_back(now: dt.datetime, n: int) -> tuple[list[dt.date], list[Decimal]]:
+    """The ``n`` months before ``now``'s and ``now``'s own, oldest first, with the share of
+    each that has passed (1 but for the current month)."""
+    current = now.date().replace(day=1)
+    months = [current]
+    while len(months) < n + 1:
+        months.insert(0, (months[0] - dt.timedelta(days=1)).replace(day=1))
+    days_in_current = (_next_month(current) - current).days
+    passed = Decimal(now.date().day - 1) / Decimal(days_in_current)
+    return months, [Decimal("1")] * n + [passed]
+
+
+def _monthly_targets(revenue: dict[int, Decimal], capacity: list[Decimal]) -> dict:
+    """Each rep's full-month target per month, growing by ``MONTHLY_GROWTH``, scaled so the
+    months (the current one only in part) add up to the revenue they win."""
+    weights = [MONTHLY_GROWTH**k for k in range(len(capacity))]
+    room = sum(w * c for w, c in zip(weights, capacity, strict=True))
+    return {
+        owner: [total / room * w for w in weights] for owner, total in revenue.items() if total > 0
+    }
+
+
+def _target_of(targets: list[Decimal] | None, k: int, fallback: Decimal) -> Decimal:
+    if not targets:
+        return fallback * MONTHLY_GROWTH ** (k - MONTHS_OF_HISTORY)
+    if k < len(targets):
+        return targets[k]
+    return targets[-1] * MONTHLY_GROWTH ** (k - len(targets) + 1)
+
+
+def _fill_months(won: list[tuple[int, int, Decimal]], targets: dict, capacity) -> dict[int, int]:
+    """The month (index) each won deal closes in: the largest deals first, each into its rep's
+    month furthest below target, so every rep's months follow their target closely."""
+    # What is still missing from each month's goal, per rep.
+    missing = {
+        owner: [t * c for t, c in zip(plan, capacity, strict=True)]
+        for owner, plan in targets.items()
+    }
+    placed = {}
+    for pk, owner, amount in sorted(won, key=lambda w: (-w[2], w[0])):
+        gaps = missing[owner]
+        month = max(range(len(gaps)), key=lambda k: (gaps[k], k))
+        gaps[month] -= amount
+        placed[pk] = month
+    return placed
+
+
+def _working_hours(rng, day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC) + dt.timedelta(
+        minutes=rng.randrange(8 * 60, 18 * 60)
+    )

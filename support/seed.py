@@ -67,6 +67,21 @@ HOLIDAYS = [(1, 1, "New Year"), (5, 1, "Labour Day"), (10, 3, "Unity Day"), (12,
             (12, 26, "Boxing Day")]  # fmt: skip
 
 
+LATE_SHARE = 0.07  # of the tickets still being worked, those past their SLA target
+
+
+def _business_ago(schedule, now: dt.datetime, minutes: float) -> dt.datetime:
+    """The moment ``minutes`` of the desk's working time before ``now`` (to the minute)."""
+    lo, hi = dt.timedelta(0), dt.timedelta(days=minutes / 600 * 2 + 10)
+    while hi - lo > dt.timedelta(minutes=1):
+        middle = lo + (hi - lo) / 2
+        if sla.business_minutes_between(schedule, now - middle, now) < minutes:
+            lo = middle
+        else:
+            hi = middle
+    return now - hi
+
+
 def seed(ctx):
     from crm.models import Team
     from support.models import (
@@ -177,6 +192,14 @@ def seed(ctx):
     contact_ids = core.contact_ids
     messages, surveys, tagged = [], [], []
 
+    ago: dict[int, dt.datetime] = {}
+
+    def business_ago(minutes: int) -> dt.datetime:
+        # A few thousand distinct whole minutes at most, whatever the number of tickets.
+        if minutes not in ago:
+            ago[minutes] = _business_ago(schedule, now, minutes)
+        return ago[minutes]
+
     def ticket_rows():
         for pk in ticket_ids:
             index = rng.randrange(len(contact_ids))
@@ -209,6 +232,14 @@ def seed(ctx):
                 )
             active = status not in (TicketStatus.SOLVED, TicketStatus.CLOSED)
             first_target, resolution_target = TARGETS[priority]
+            late = False
+            if active:
+                # The desk keeps up: an open ticket is mostly well inside its target (the first
+                # response's while unanswered, else the resolution's), a few are past it.
+                late = rng.random() < LATE_SHARE
+                target = first_target if status == TicketStatus.NEW else resolution_target
+                share = rng.uniform(1.1, 2.5) if late else rng.uniform(0.05, 0.75)
+                created = business_ago(round(target * share))
             fr_due = sla.add_business_minutes(schedule, created, first_target)
             res_due = sla.add_business_minutes(schedule, created, resolution_target)
             fr_warn = res_warn = None
@@ -219,9 +250,11 @@ def seed(ctx):
             if status != TicketStatus.NEW:
                 # Mostly in time, sometimes late: the demo has breaches to show.
                 factor = rng.choice([0.2, 0.4, 0.6, 0.9, 1.4]) if rng.random() < 0.9 else 3
+                if active and not late:
+                    factor = min(factor, 0.9)
                 responded = sla.add_business_minutes(schedule, created, first_target * factor)
                 if responded > now:
-                    responded = None
+                    responded = created + (now - created) / 2 if active else None
             resolved = None
             if not active:
                 factor = rng.choice([0.3, 0.5, 0.8, 1.0, 1.6])

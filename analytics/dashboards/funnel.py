@@ -1,30 +1,28 @@
 """Lead funnel dashboard: where leads come from, how far they get, how fast, and what a
 campaign's money bought.
 
-The figures read the per-day lead and closed-deal rollups. With a segment chosen (of leads, or
-of accounts or contacts: the leads converted into those accounts), the same figure code reads
-the segment's leads, and the deals made from them, annotated into the rollups' shape (one lead
-or deal a row); the median durations come from SQL instead of the packed rollup values."""
+The lead figures read the per-day lead rollup. With a segment chosen (of leads, or of accounts
+or contacts: the leads converted into those accounts), the same figure code reads the segment's
+leads annotated into the rollup's shape (one lead a row); the median durations come from SQL
+instead of the packed rollup values. The campaign return is the campaign page's own
+(``leads.campaigns.selectors.campaign_return``), so the two never disagree."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Case, Q, Sum, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import Case, Count, Q, Sum, Value, When
 
 from analytics import rollups
 from analytics.dashboards.base import Col, Figure, Scope, percent
-from analytics.models import DealDay, LeadDay
+from analytics.models import LeadDay
 from analytics.sql import percentiles as sql_percentiles
 from crm.segments.choices import SegmentTarget
 from crm.segments.selectors import segment_queryset
+from leads.campaigns.selectors import Attribution, campaign_return, campaigns_attribution
 from leads.choices import LeadSource, LeadStatus
 from leads.models import Campaign, Lead
-from sales.choices import StageKind
-from sales.models import Opportunity
 
-ZERO = Decimal("0")
 REACHED_QUALIFIED = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED)
 HOUR, DAY = 3600.0, 86400.0
 
@@ -73,24 +71,6 @@ def _leads(scope: Scope):
         .order_by()
         .annotate(has_deal=history["has_deal"], has_win=history["has_win"])
     )
-
-
-def _won_days(scope: Scope):
-    """Rollup rows of the deals won in the range; with a segment, the deals made from its
-    leads in the rollup's shape."""
-    if scope.segment is None:
-        days = DealDay.objects.visible_to(scope.user).filter(
-            date__gte=scope.start, date__lte=scope.end
-        )
-    else:
-        deals = scope.owned(Opportunity.objects.visible_to(scope.user))
-        days = (
-            _in_segment(scope, deals, lead="source_lead")
-            .filter(closed_at__isnull=False)
-            .annotate(date=TruncDate("closed_at"), deals_count=Value(1))
-            .filter(date__gte=scope.start, date__lte=scope.end)
-        )
-    return scope.owned(days).filter(status=StageKind.WON).order_by()
 
 
 def leads_by_source(scope: Scope) -> list[dict]:
@@ -199,44 +179,50 @@ def _speed_rows(touch: dict, qualify: dict) -> list[dict]:
 
 
 def campaign_roi(scope: Scope) -> list[dict]:
+    """Each campaign's return to date, computed by the campaign page's own function
+    (``campaign_return``) over the credits of the deals the user may see, narrowed to the
+    chosen owners; its leads to date for the cost per lead. Not limited to the date range: a
+    campaign's cost is one sum, not spread over days, so a range would cut its revenue and not
+    its cost."""
+    credited = campaigns_attribution(user=scope.user, owner_ids=scope.owner_ids)
     leads = dict(
-        _lead_days(scope)
+        scope.owned(Lead.objects.visible_to(scope.user))
         .filter(campaign__isnull=False)
+        .order_by()
         .values("campaign_id")
-        .annotate(n=Sum("leads"))
+        .annotate(n=Count("id"))
         .values_list("campaign_id", "n")
     )
-    won = {
-        r["campaign_id"]: r
-        for r in _won_days(scope)
-        .filter(campaign__isnull=False)
-        .values("campaign_id")
-        .annotate(n=Sum("deals_count"), revenue=Sum("amount"))
-    }
     campaigns = (
         Campaign.objects.visible_to(scope.user)
-        .filter(pk__in=set(leads) | set(won))
+        .filter(pk__in=set(leads) | set(credited))
         .order_by("name")
-        .values("pk", "name", "cost")
     )
     rows = []
-    for c in campaigns:
-        n_leads = leads.get(c["pk"], 0)
-        w = won.get(c["pk"], {})
-        n_won, revenue, cost = w.get("n", 0), w.get("revenue") or ZERO, c["cost"]
+    for campaign in campaigns:
+        result = campaign_return(
+            campaign=campaign, credited=credited.get(campaign.pk, Attribution())
+        )
+        n_leads, cost = leads.get(campaign.pk, 0), result["cost"]
         rows.append(
             {
-                "campaign": c["name"],
+                "campaign": campaign.name,
                 "cost": cost,
                 "leads": n_leads,
-                "won": n_won,
-                "revenue": revenue,
                 "cost_per_lead": (cost / n_leads).quantize(Decimal("0.01")) if n_leads else None,
-                "cost_per_won": (cost / n_won).quantize(Decimal("0.01")) if n_won else None,
-                "roi": percent(revenue - cost, cost),
+                "first_touch_deals": result["first_touch_deals"],
+                "first_touch": result["first_touch"],
+                "first_touch_roi": _as_percent(result["first_touch_roi"]),
+                "last_touch_deals": result["last_touch_deals"],
+                "last_touch": result["last_touch"],
+                "last_touch_roi": _as_percent(result["last_touch_roi"]),
             }
         )
     return rows
+
+
+def _as_percent(fraction) -> float | None:
+    return None if fraction is None else round(float(fraction) * 100, 1)
 
 
 FIGURES = (
@@ -314,25 +300,27 @@ FIGURES = (
     ),
     Figure(
         key="campaign_roi",
-        rollups=("leads", "deals"),
-        title="Campaign cost, cost per lead, cost per won deal and ROI",
-        how="Cost is the campaign's whole recorded cost; leads = its leads created in the "
-        "range; won/revenue = its deals won in the range; cost per lead = cost ÷ leads; cost "
-        "per won deal = cost ÷ won; ROI = (revenue − cost) ÷ cost. With a segment, won "
-        "deals are those made from its leads.",
+        title="Campaign return to date",
+        how="Each campaign's whole life, the same figures as on its page, so not limited to "
+        "the date range (a campaign's cost is one sum, not spread over days): won revenue "
+        "credited to it under first- and last-touch attribution (see the campaign's page), "
+        "ROI = (credited revenue − cost) ÷ cost; leads = all its leads, cost per lead = cost ÷ "
+        "leads. With a team or owner chosen, only their leads and won deals count.",
         compute=campaign_roi,
-        live=campaign_roi,  # reads the segment's records itself
+        segmentable=False,
         columns=(
             Col("campaign", "Campaign"),
             Col("cost", "Cost", "money"),
             Col("leads", "Leads", "int"),
-            Col("won", "Won deals", "int"),
-            Col("revenue", "Won revenue", "money"),
             Col("cost_per_lead", "Cost per lead", "money"),
-            Col("cost_per_won", "Cost per won deal", "money"),
-            Col("roi", "ROI", "percent"),
+            Col("first_touch_deals", "Won deals (first touch)", "int"),
+            Col("first_touch", "Credited revenue (first touch)", "money"),
+            Col("first_touch_roi", "ROI (first touch)", "percent"),
+            Col("last_touch_deals", "Won deals (last touch)", "int"),
+            Col("last_touch", "Credited revenue (last touch)", "money"),
+            Col("last_touch_roi", "ROI (last touch)", "percent"),
         ),
         label="campaign",
-        series=("roi",),
+        series=("first_touch_roi", "last_touch_roi"),
     ),
 )

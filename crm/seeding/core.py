@@ -304,6 +304,8 @@ def _core_load(ctx: SeedContext):
         "Prepare notes on {topic} for {name}",
     )
 
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+
     def task_rows():
         for user in assignees:
             owned = contacts_by_owner.get(user) or range(n_contacts)
@@ -314,7 +316,7 @@ def _core_load(ctx: SeedContext):
                 if k < 2:  # overdue
                     due = days_ago(rng, now, 20, min_days=1)
                 elif k < 4:  # due today, in working hours
-                    due = now + dt.timedelta(minutes=rng.randrange(9 * 60, 17 * 60))
+                    due = midnight + dt.timedelta(minutes=rng.randrange(9 * 60, 17 * 60))
                 elif rng.random() < 0.45:  # done
                     due = days_ago(rng, now, 120, min_days=1)
                     done_at = due - dt.timedelta(hours=rng.randrange(0, 48))

@@ -86,8 +86,11 @@ def demo_data_exists() -> bool:
 
 
 def anchor_datetime(day: dt.date | None = None) -> dt.datetime:
-    """Midnight UTC at the start of ``day`` (today by default)."""
-    day = day or dt.datetime.now(dt.UTC).date()
+    """The moment the demo's dates are relative to: midnight UTC at the start of ``day``, or
+    by default the current minute, so what runs by the clock (SLA timers, due tasks) stands
+    as the demo means it when it is loaded, not as it would have at midnight."""
+    if day is None:
+        return dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     return dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
 
 

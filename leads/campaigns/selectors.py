@@ -220,16 +220,20 @@ def _money(value) -> Decimal:
     return Decimal(value or 0).quantize(ZERO)
 
 
-def campaigns_attribution(*, user, campaign: Campaign | None = None) -> dict[int, Attribution]:
+def campaigns_attribution(
+    *, user, campaign: Campaign | None = None, owner_ids=None
+) -> dict[int, Attribution]:
     """Won revenue credited to each marketing campaign under first- and last-touch attribution,
     over the won deals ``user`` may see: ``{campaign_id: Attribution}`` (campaigns credited with
-    nothing are absent); only ``campaign``'s when given."""
+    nothing are absent); only ``campaign``'s when given, only the deals of ``owner_ids`` when
+    given."""
     Opportunity = won_deals_model()
     if Opportunity is None:
         return {}
-    credits = CampaignCredit.objects.filter(
-        opportunity_id__in=Opportunity.objects.visible_to(user).values("id")
-    )
+    deals = Opportunity.objects.visible_to(user)
+    if owner_ids is not None:
+        deals = deals.filter(owner_id__in=owner_ids)
+    credits = CampaignCredit.objects.filter(opportunity_id__in=deals.values("id"))
     if campaign is not None:
         credits = credits.filter(campaign=campaign)
     first, last = Q(touch=AttributionTouch.FIRST), Q(touch=AttributionTouch.LAST)
@@ -254,10 +258,10 @@ def campaigns_attribution(*, user, campaign: Campaign | None = None) -> dict[int
     }
 
 
-def campaign_roi(*, campaign: Campaign, user) -> dict:
-    """A marketing campaign's cost against the won revenue credited to it, first- and
-    last-touch, with ROI as a fraction of cost (None when the campaign cost nothing)."""
-    credited = campaigns_attribution(user=user, campaign=campaign).get(campaign.pk, Attribution())
+def campaign_return(*, campaign: Campaign, credited: Attribution) -> dict:
+    """A marketing campaign's cost against the won revenue ``credited`` to it, first- and
+    last-touch, with ROI as a fraction of cost (None when the campaign cost nothing). The one
+    place ROI is computed: the campaign's page and the funnel dashboard both show this."""
     cost = campaign.cost
 
     def roi(value):
@@ -274,3 +278,9 @@ def campaign_roi(*, campaign: Campaign, user) -> dict:
         "last_touch_roi": roi(credited.last_touch),
         "attribution_days": ATTRIBUTION_DAYS,
     }
+
+
+def campaign_roi(*, campaign: Campaign, user) -> dict:
+    """One campaign's return (``campaign_return``) over the won deals ``user`` may see."""
+    credited = campaigns_attribution(user=user, campaign=campaign).get(campaign.pk, Attribution())
+    return campaign_return(campaign=campaign, credited=credited)

@@ -54,6 +54,10 @@ def red_below() -> int:
     return int(getattr(settings, "HEALTH_RED_BELOW", 40))
 
 
+#: How many days older than 30 the score a trend compares with may be.
+TREND_TOLERANCE_DAYS = 7
+
+
 def falling_by() -> int:
     """A score this many points below its value 30 days ago counts as falling."""
     return int(getattr(settings, "HEALTH_FALLING_BY", 15))
@@ -79,6 +83,11 @@ def _clamp(value: float) -> int:
 
 
 # Components: one GROUP BY each -----------------------------------------------------------------
+
+
+def _day_after(day: dt.date) -> dt.datetime:
+    """The first moment after ``day``: components read what was known by its end."""
+    return timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min))
 
 
 def usage_component(today: dt.date) -> dict[int, int]:
@@ -117,7 +126,7 @@ def support_component(today: dt.date) -> dict[int, int]:
     since = timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=90), dt.time.min))
     breached = Q(first_response_breached=True) | Q(resolution_breached=True)
     rows = (
-        Ticket.objects.filter(account__isnull=False)
+        Ticket.objects.filter(account__isnull=False, created_at__lt=_day_after(today))
         .filter(Q(status__in=ACTIVE_STATUSES) | (Q(created_at__gte=since) & breached))
         .values("account_id")
         .annotate(
@@ -149,20 +158,26 @@ def sentiment_component(today: dt.date) -> dict[int, int]:
         CsatSurvey = None
     if CsatSurvey is not None:
         csat = CsatSurvey.objects.filter(
-            rating__isnull=False, answered_at__gte=since, ticket__account__isnull=False
+            rating__isnull=False,
+            answered_at__gte=since,
+            answered_at__lt=_day_after(today),
+            ticket__account__isnull=False,
         )
         for account_id, rating in _latest_per_account(
             csat, "ticket__account_id", "answered_at", "rating"
         ):
             values.setdefault(account_id, []).append(_clamp((rating - 1) * 25))
-    for account_id, score in nps_latest(since):
+    for account_id, score in nps_latest(since, until=_day_after(today)):
         values.setdefault(account_id, []).append(_clamp(score * 10))
     return {a: _clamp(sum(v) / len(v)) for a, v in values.items()}
 
 
-def nps_latest(since) -> list[tuple[int, int]]:
-    """(account id, latest NPS score) pairs of the surveys answered since ``since``."""
+def nps_latest(since, until=None) -> list[tuple[int, int]]:
+    """(account id, latest NPS score) pairs of the surveys answered since ``since`` (and
+    before ``until`` when given)."""
     answered = NpsSurvey.objects.filter(score__isnull=False, answered_at__gte=since)
+    if until is not None:
+        answered = answered.filter(answered_at__lt=until)
     return _latest_per_account(answered, "account_id", "answered_at", "score")
 
 
@@ -172,7 +187,9 @@ def engagement_component(today: dt.date) -> dict[int, int]:
     since = timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=365), dt.time.min))
     last: dict[int, dt.datetime] = dict(
         Activity.objects.filter(
-            content_type=ContentType.objects.get_for_model(Account), occurred_at__gte=since
+            content_type=ContentType.objects.get_for_model(Account),
+            occurred_at__gte=since,
+            occurred_at__lt=_day_after(today),
         )
         .values("object_id")
         .annotate(last=Max("occurred_at"))
@@ -180,7 +197,11 @@ def engagement_component(today: dt.date) -> dict[int, int]:
         .values_list("object_id", "last")
     )
     by_contacts = (
-        Contact.objects.filter(account__isnull=False, activities__occurred_at__gte=since)
+        Contact.objects.filter(
+            account__isnull=False,
+            activities__occurred_at__gte=since,
+            activities__occurred_at__lt=_day_after(today),
+        )
         .values("account_id")
         .annotate(last=Max("activities__occurred_at"))
         .order_by()
@@ -245,16 +266,39 @@ def health_recompute(*, today: dt.date | None = None) -> dict:
     today = today or timezone.localdate()
     started = time.monotonic()
     timings = {}
+    rows = _scores(today, timings)
+    t = time.monotonic()
+    with transaction.atomic():
+        _write_scores(rows, today)
+    timings["write"] = round(time.monotonic() - t, 2)
+    t = time.monotonic()
+    opened, closed = risk_episodes_refresh()
+    timings["risk"] = round(time.monotonic() - t, 2)
+    timings["total"] = round(time.monotonic() - started, 2)
+    result = {"accounts": len(rows), "opened": opened, "closed": closed, "timings": timings}
+    logger.info("Health recompute: %s", result)
+    return result
+
+
+def _scores(today: dt.date, timings: dict) -> list[tuple]:
+    """(account id, score, colour, components, trend) of every account as of ``today``; the
+    trend against the recorded score 30 days before, when there is one."""
     weight_by_key = weights()
     component_values = {}
     for key in weight_by_key:
         t = time.monotonic()
         component_values[key] = COMPONENTS[key](today)
         timings[key] = round(time.monotonic() - t, 2)
+    # The score of about a month ago: recorded 30 days before, or the latest in the week
+    # before that, so a night the job did not run does not blank the next month's trends.
     month_ago = dict(
-        HealthScoreHistory.objects.filter(day=today - dt.timedelta(days=30)).values_list(
-            "account_id", "score"
+        HealthScoreHistory.objects.filter(
+            day__lte=today - dt.timedelta(days=30),
+            day__gt=today - dt.timedelta(days=30 + TREND_TOLERANCE_DAYS),
         )
+        .order_by("account_id", "-day")
+        .distinct("account_id")
+        .values_list("account_id", "score")
     )
     t = time.monotonic()
     rows = []
@@ -269,17 +313,34 @@ def health_recompute(*, today: dt.date | None = None) -> dict:
         trend = None if before is None else score - before
         rows.append((account_id, score, colour_for(score), components, trend))
     timings["score"] = round(time.monotonic() - t, 2)
-    t = time.monotonic()
-    with transaction.atomic():
-        _write_scores(rows, today)
-    timings["write"] = round(time.monotonic() - t, 2)
-    t = time.monotonic()
-    opened, closed = risk_episodes_refresh()
-    timings["risk"] = round(time.monotonic() - t, 2)
-    timings["total"] = round(time.monotonic() - started, 2)
-    result = {"accounts": len(rows), "opened": opened, "closed": closed, "timings": timings}
-    logger.info("Health recompute: %s", result)
-    return result
+    return rows
+
+
+@transaction.atomic
+def health_history_record(*, day: dt.date) -> int:
+    """Record every account's score as it stood on a past ``day`` (from the usage, tickets,
+    answers and activities dated up to then) in the history only: current scores and risk
+    episodes stay as they are. Loading data that carries its own past (an import, the demo)
+    gives the next recompute a trend to compare with. Returns the number of accounts."""
+    rows = _scores(day, {})
+    _write_history(rows, day)
+    return len(rows)
+
+
+def _write_history(rows: list[tuple], day: dt.date) -> None:
+    history_table = HealthScoreHistory._meta.db_table
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), PG_CHUNK):
+            chunk = rows[i : i + PG_CHUNK]
+            cursor.execute(
+                f"""
+                INSERT INTO {history_table} (account_id, day, score, colour)
+                SELECT a, %s, s, c FROM unnest(%s::bigint[], %s::smallint[], %s::text[]) AS t(a, s, c)
+                ON CONFLICT (account_id, day) DO UPDATE SET
+                    score = EXCLUDED.score, colour = EXCLUDED.colour
+                """,
+                [day, [r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk]],
+            )
 
 
 def _write_scores(rows: list[tuple], today: dt.date) -> None:

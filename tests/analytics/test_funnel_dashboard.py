@@ -8,7 +8,8 @@ rep's leads, all created 2026-02-01 12:00:
   L5 referral, campaign B, disqualified
 rep2: L6 web form, campaign B, new, first call after 1 hour.
 outsider (not in the manager's team): L7 web form, campaign A, and a won deal of campaign A.
-Campaign A cost 1,000; campaign B cost 600.
+Campaign A cost 1,000; campaign B cost 600. Both won deals are credited to campaign A (first and
+last touch), as the hourly attribution would.
 """
 
 import datetime as dt
@@ -20,8 +21,9 @@ from django.urls import reverse
 from analytics.rollups import rollups_rebuild
 from crm.choices import ActivityKind, Role
 from crm.models import Account
-from leads.choices import LeadSource, LeadStatus
-from leads.models import Lead
+from leads.campaigns.selectors import campaign_roi
+from leads.choices import AttributionTouch, LeadSource, LeadStatus
+from leads.models import Campaign, CampaignCredit, Lead
 from sales.models import Opportunity
 from tests.analytics.helpers import (
     at,
@@ -63,6 +65,18 @@ def won_deal(owner, campaign, amount, source_lead=None):
         source_lead=source_lead,
     )
     Opportunity.objects.filter(pk=opp.pk).update(closed_at=at("2026-02-20"))
+    for touch in AttributionTouch.values:
+        CampaignCredit.objects.create(
+            campaign=campaign,
+            touch=touch,
+            opportunity_id=opp.pk,
+            account=opp.account,
+            amount=opp.amount,
+            currency=opp.currency,
+            won_at=at("2026-02-20"),
+            touched_at=CREATED,
+            computed_at=at("2026-02-21"),
+        )
     return opp
 
 
@@ -141,20 +155,37 @@ def test_time_to_first_touch_and_to_qualification(manager_client, funnel_data):
     assert rows["Manual"]["touch_hours"] is None
 
 
-def test_campaign_roi(manager_client, funnel_data):
+def test_campaign_roi_is_the_campaign_pages(manager_client, funnel_data, manager):
     rows = by(figure_rows(manager_client.get(URL, RANGE), "campaign_roi"), "campaign")
     a = rows["Campaign A"]
-    # A: cost 1,000, 3 leads → 333.33 a lead; 1 won deal of 5,000 → 1,000 a won deal;
-    # ROI = (5,000 − 1,000) ÷ 1,000 = 400 %. The outsider's 7,000 win is not counted.
-    assert (a["leads"], a["won"], a["revenue"]) == (3, 1, Decimal("5000.00"))
-    assert (a["cost_per_lead"], a["cost_per_won"], a["roi"]) == (
-        Decimal("333.33"),
-        Decimal("1000.00"),
+    # A: cost 1,000, its 3 leads the manager sees → 333.33 a lead; the rep's 5,000 win credited
+    # (the outsider's 7,000 is not the manager's) → ROI = (5,000 − 1,000) ÷ 1,000 = 400 %.
+    assert (a["leads"], a["cost_per_lead"]) == (3, Decimal("333.33"))
+    assert (a["first_touch_deals"], a["first_touch"], a["first_touch_roi"]) == (
+        1,
+        Decimal("5000.00"),
         400.0,
     )
+    assert (a["last_touch"], a["last_touch_roi"]) == (Decimal("5000.00"), 400.0)
     b = rows["Campaign B"]
-    # B: cost 600, 2 leads → 300 a lead; nothing won → no cost per won deal, ROI −100 %.
-    assert (b["cost_per_lead"], b["cost_per_won"], b["roi"]) == (Decimal("300.00"), None, -100.0)
+    # B: cost 600, 2 leads → 300 a lead; nothing credited → ROI −100 %.
+    assert (b["cost_per_lead"], b["first_touch_deals"], b["first_touch_roi"]) == (
+        Decimal("300.00"),
+        0,
+        -100.0,
+    )
+    # The same numbers as the campaign's own page, whatever the date range.
+    for name, campaign in (("Campaign A", a), ("Campaign B", b)):
+        page = campaign_roi(campaign=Campaign.objects.get(name=name), user=manager)
+        assert campaign["first_touch_roi"] == round(float(page["first_touch_roi"]) * 100, 1)
+        assert campaign["last_touch_roi"] == round(float(page["last_touch_roi"]) * 100, 1)
+    later = by(
+        figure_rows(
+            manager_client.get(URL, {"start": "2026-06-01", "end": "2026-06-30"}), "campaign_roi"
+        ),
+        "campaign",
+    )
+    assert later["Campaign A"]["first_touch_roi"] == 400.0
 
 
 def test_a_rep_sees_only_their_leads(rep_client, funnel_data):
@@ -169,8 +200,8 @@ def test_agents_cannot_open_it(agent_client):
 def test_csv_export(manager_client, funnel_data):
     response = manager_client.get(URL, {**RANGE, "export": "campaign_roi"})
     lines = response.content.decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("Campaign,Cost,Leads,Won deals")
-    assert lines[1].startswith("Campaign A,1000.00,3,1,5000.00,333.33,1000.00,400.0")
+    assert lines[0].startswith("Campaign,Cost,Leads,Cost per lead,Won deals (first touch)")
+    assert lines[1].startswith("Campaign A,1000.00,3,333.33,1,5000.00,400.0,1,5000.00,400.0")
 
 
 def test_query_count_is_fixed_at_3_and_60_leads(manager_client, rep):
@@ -199,14 +230,10 @@ def test_lead_segment_restricts_every_figure(manager_client, funnel_data, manage
     # Web form: first touch L2 3 h (L1 none) → 3 h; qualified L1 4 days, L2 2 days → median 3.
     assert (speed["Web form"]["touch_hours"], speed["Web form"]["qualify_days"]) == (3.0, 3.0)
     assert speed["Manual"]["qualify_days"] == 10.0
+    # The campaign return is the campaign's whole (as on its page): the segment leaves it be.
     roi = by(figure_rows(response, "campaign_roi"), "campaign")
-    # A: L1 and L2 → 1,000 ÷ 2 = 500 a lead; L1's deal won 5,000 → ROI 400 %. B: none.
-    assert set(roi) == {"Campaign A"}
-    assert (roi["Campaign A"]["leads"], roi["Campaign A"]["cost_per_lead"]) == (
-        2,
-        Decimal("500.00"),
-    )
-    assert (roi["Campaign A"]["won"], roi["Campaign A"]["roi"]) == (1, 400.0)
+    assert set(roi) == {"Campaign A", "Campaign B"}
+    assert (roi["Campaign A"]["leads"], roi["Campaign A"]["first_touch_roi"]) == (3, 400.0)
 
 
 def test_account_segment_means_the_leads_converted_into_its_accounts(
@@ -221,7 +248,6 @@ def test_account_segment_means_the_leads_converted_into_its_accounts(
     # L4 only: qualified, a deal (open), nothing won.
     assert [steps[s]["leads"] for s in ("Leads", "Qualified", "Opportunity", "Won")] == [1, 1, 1, 0]
     assert [r["source"] for r in figure_rows(response, "by_source")] == ["Manual"]
-    assert figure_rows(response, "campaign_roi") == []
 
 
 def test_segment_of_every_lead_agrees_with_the_rollups(manager_client, funnel_data, manager):

@@ -41,8 +41,8 @@ class Command(BaseCommand):
             "--anchor-date",
             type=dt.date.fromisoformat,
             default=None,
-            help="Day (YYYY-MM-DD) all dates are relative to; default today. With it, every "
-            "row is identical between runs.",
+            help="Day (YYYY-MM-DD) all dates are relative to (its midnight, UTC); default "
+            "the current minute. With it, every row is identical between runs.",
         )
 
     def handle(self, *args, scale, password, force, anchor_date, **options):
