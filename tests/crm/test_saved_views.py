@@ -182,7 +182,8 @@ def test_the_list_offers_my_views_and_my_teams(rep_client, rep, rep2, manager):
     "url, client_name, make, hidden, positions",
     [
         (LEADS, "rep_client", lambda user: LeadFactory(owner=user), ["campaign", "grade"], [6, 9]),
-        (CONTACTS, "rep_client", lambda user: ContactFactory(owner=user), ["phone"], [3]),
+        # The contacts list's first cell is the bulk bar's checkbox.
+        (CONTACTS, "rep_client", lambda user: ContactFactory(owner=user), ["phone"], [4]),
         (TICKETS, "agent_client", lambda user: TicketFactory(), ["queue", "sla-due"], [6, 8]),
     ],
 )
