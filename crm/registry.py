@@ -585,6 +585,8 @@ class EmailAttachmentRegistry:
 
 
 email_attachments = EmailAttachmentRegistry()
+
+
 class NotificationKindRegistry:
     """The kinds of notification a user can get and choose to receive by email."""
 
