@@ -188,11 +188,15 @@ class QuoteSerializer(RecordSerializer):
             "one_off_total",
             "monthly_total",
             "lines",
+            "seller",
+            "buyer",
             "valid_until",
             "created_by",
             "created_at",
             "sent_at",
+            "sent_to",
             "decided_at",
+            "decided_by_name",
         ]
 
 

@@ -33,6 +33,7 @@ class AccountSerializer(RecordSerializer):
             "country",
             "owner",
             "lifecycle_stage",
+            "billing_address",
             "quality",
             "created_at",
             "updated_at",

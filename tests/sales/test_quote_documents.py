@@ -294,6 +294,8 @@ def test_sending_queues_an_email_with_the_pdf_made_at_send_time(
     client.force_login(rep)
     services.line_item_add(opportunity=deal, user=rep, product=product)
     draft = services.quote_create(opportunity=deal, user=rep)
+    deal_page = client.get(deal.get_absolute_url()).content.decode()
+    assert reverse("sales:quote_send", args=[draft.pk]) in deal_page
     form = client.get(reverse("sales:quote_send", args=[draft.pk])).content.decode()
     assert 'value="jana@acme.example"' in form and f"Quote {draft.number}" in form
     quote = _sent_quote(deal, rep, product, client)  # a newer quote, sent
