@@ -160,6 +160,33 @@ def test_a_falling_score_is_at_risk(account):
     assert RiskEpisode.objects.get(account=account).reason == "falling"
 
 
+def test_the_trend_reads_the_week_before_a_month_ago_when_a_night_was_missed(account):
+    # Recorded 33 and 40 days ago (the nights since were missed): 33 days is the one compared.
+    for days, score in ((33, 90), (40, 20)):
+        HealthScoreHistoryFactory(
+            account=account, day=today() - dt.timedelta(days=days), score=score, colour="green"
+        )
+    health.health_recompute()
+    score = HealthScore.objects.get(account=account)
+    assert score.trend == score.score - 90
+    HealthScoreHistory.objects.filter(day=today() - dt.timedelta(days=33)).delete()
+    health.health_recompute()  # 40 days is too old to compare with
+    assert HealthScore.objects.get(account=account).trend is None
+
+
+def test_past_scores_are_recorded_from_what_was_known_then_without_touching_the_current(account):
+    ActivityFactory(subject=account, occurred_at=timezone.now() - dt.timedelta(days=2))
+    day = today() - dt.timedelta(days=30)
+    assert health.health_history_record(day=day) == Account.objects.count()
+    past = HealthScoreHistory.objects.get(account=account, day=day)
+    # A month ago the call two days ago had not happened yet: no engagement then.
+    health.health_recompute()
+    now = HealthScore.objects.get(account=account)
+    assert now.components["engagement"]["value"] > 90
+    assert past.score < now.score and now.trend == now.score - past.score
+    assert not RiskEpisode.objects.filter(account=account, reason="falling").exists()
+
+
 def test_account_page_shows_health_and_its_components(agent_client, account, only_retention_panels):
     health.health_recompute()
     page = agent_client.get(account.get_absolute_url()).content.decode()
