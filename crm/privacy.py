@@ -1,6 +1,7 @@
 """What the shared core holds about a person (``crm.registry.personal_data``): the contact
-records, their consents, timeline and tasks, emails sent to them, webhook deliveries and API
-replays that carried their data, audit lines about them, and rows of spreadsheet imports."""
+records, their consents, timeline, tasks and notifications about them, emails sent to them,
+webhook deliveries and API replays that carried their data, audit lines about them, and rows of
+spreadsheet imports."""
 
 import io
 import json
@@ -18,6 +19,7 @@ from crm.models import (
     Contact,
     ContactDuplicate,
     ContactMerge,
+    Notification,
     OutboundEmail,
     TabularImportJob,
     TabularImportRowError,
@@ -154,6 +156,17 @@ def _emails(person):
     return OutboundEmail.objects.filter(
         Q(to_email__in=person.emails) | person.generic_q("content_type", "object_id")
     )
+
+
+def _notifications(person):
+    return Notification.objects.filter(person.generic_q())
+
+
+def notifications_erase(person, erasure) -> int:
+    """Notifications about their records go; others that name them in full are scrubbed."""
+    deleted = _notifications(person).delete()[0]
+    mentions = Notification.objects.filter(erasure.strong_q("verb"))
+    return deleted + erasure.scrub_text_fields(mentions, ["verb"])
 
 
 def activities_erase(person, erasure) -> int:
@@ -359,6 +372,13 @@ def register() -> None:
         collect=lambda p: rows(_activities(p)),
         erase=activities_erase,
         models=[Activity],
+    )
+    personal_data.register(
+        "notifications",
+        "Notifications about them (the bell)",
+        collect=lambda p: rows(_notifications(p)),
+        erase=notifications_erase,
+        models=[Notification],
     )
     personal_data.register(
         "tasks",

@@ -109,6 +109,15 @@ def seed_person(*, admin, agent) -> Seeded:
     )
     quote_create(opportunity=deal, user=admin)
     TaskFactory(subject=contact, title=f"Send {FIRST} the contract", assignee=admin)
+    from crm.services.notifications import notify
+
+    notify(
+        recipient=agent,
+        kind="mentioned",
+        verb=f"admin mentioned you on {FIRST} {LAST}",
+        dedupe_key="privacy-seed",
+        target=contact,
+    )
 
     raw = (
         f"From: {FIRST} {LAST} <{EMAIL}>\r\n"

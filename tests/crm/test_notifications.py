@@ -319,3 +319,25 @@ def test_a_late_digest_is_woken_by_the_sweep_and_shown_to_operators(rep, monkeyp
     assert [p.pk for p in problems] == [row.pk]
     assert svc.notification_digests_retry(row.pk) is True
     assert svc.notification_digests_problems(10) == []
+
+
+def test_erasing_a_person_takes_their_name_out_of_notifications(admin_client_, rep, rep2):
+    from crm.models import Contact
+
+    contact = Contact.objects.create(first_name="Orla", last_name="Vantreece", email="o@x.example")
+    other = ContactFactory(owner=rep)
+    _notify(rep, "about-her", target=contact)
+    svc.notify(
+        recipient=rep2,
+        kind="mentioned",
+        verb="rep mentioned you: call Orla Vantreece back",
+        dedupe_key="names-her",
+        target=other,
+    )
+    response = admin_client_.post(
+        reverse("person_erase", args=["crm.contact", contact.pk]),
+        {"confirm": "Orla Vantreece", "reason": "Asked by email"},
+    )
+    assert response.status_code == 302
+    assert not Notification.objects.filter(recipient=rep).exists()
+    assert "Vantreece" not in Notification.objects.get(recipient=rep2).verb
