@@ -92,7 +92,7 @@ def test_a_manager_reassigns_accounts_of_their_teams_only(manager_client, manage
 
 
 def test_guessed_and_mangled_ids_change_nothing_and_answer_no_error(rep_client, rep):
-    account = AccountFactory(owner=rep)
+    account = AccountFactory(owner=rep, industry="software")
     response = post(
         rep_client,
         "accounts",
