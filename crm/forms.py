@@ -7,6 +7,7 @@ from django.utils import timezone
 from crm.choices import ActivityKind, Role
 from crm.models import Account, Activity, Contact, Task, Team, User, WebhookEndpoint
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.services.customers import ACCOUNT_FIELDS
 from crm.widgets import AutocompleteSelect
 
 
@@ -39,16 +40,7 @@ class OwnedModelForm(forms.ModelForm):
 class AccountForm(OwnedModelForm):
     class Meta:
         model = Account
-        fields = [
-            "name",
-            "domain",
-            "industry",
-            "size_band",
-            "country",
-            "owner",
-            "lifecycle_stage",
-            "billing_address",
-        ]
+        fields = list(ACCOUNT_FIELDS)
         widgets = {"billing_address": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):

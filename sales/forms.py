@@ -9,6 +9,7 @@ from crm.uploads import csv_upload_check
 from crm.widgets import AutocompleteSelect
 from sales.choices import Billing, ForecastCategory, LostReason, PeriodKind, StageKind
 from sales.models import Opportunity, OpportunityLineItem, Product, SellerProfile, Stage
+from sales.services.quotes import SELLER_PROFILE_FIELDS
 
 
 class StageField(forms.ModelChoiceField):
@@ -177,17 +178,7 @@ class QuotaForm(forms.Form):
 class SellerProfileForm(forms.ModelForm):
     class Meta:
         model = SellerProfile
-        fields = [
-            "legal_name",
-            "address",
-            "tax_id",
-            "email",
-            "phone",
-            "payment_terms",
-            "quote_footer",
-            "default_tax_rate",
-            "quote_prefix",
-        ]
+        fields = list(SELLER_PROFILE_FIELDS)
         widgets = {
             "address": forms.Textarea(attrs={"rows": 3}),
             "quote_footer": forms.Textarea(attrs={"rows": 3}),
