@@ -55,6 +55,19 @@ LOST_REASONS = (
 )
 
 
+#: The demo company's details on its quotes (fictitious: example.com addresses, a drama number).
+DEMO_SELLER = {
+    "legal_name": "Tealbridge Software Ltd",
+    "address": "1 Example Street\nLondon EC1A 1AA\nUnited Kingdom",
+    "tax_id": "GB123456789",
+    "email": "sales@tealbridge.example.com",
+    "phone": "+44 20 7946 0000",
+    "payment_terms": "Net 30 days from invoice date.",
+    "quote_footer": "Tealbridge Software Ltd, registered in England and Wales.",
+    "default_tax_rate": Decimal("20"),
+}
+
+
 def seed(ctx: SeedContext):
     from django.contrib.contenttypes.models import ContentType
 
@@ -71,6 +84,7 @@ def seed(ctx: SeedContext):
         Quota,
         Quote,
         QuoteCounter,
+        SellerProfile,
         StageChange,
     )
 
@@ -464,6 +478,13 @@ def seed(ctx: SeedContext):
             if (rep, "month", month) not in existing
         ),
     )
+
+    # The seller printed on quotes, unless an admin has filled it in already --------------------
+    seller = SellerProfile.current()
+    if not seller.legal_name:
+        for name, value in DEMO_SELLER.items():
+            setattr(seller, name, value)
+        seller.save()
 
     # Quotes of deals in proposal and later -----------------------------------------------------
     counters: dict[int, int] = dict(QuoteCounter.objects.values_list("year", "last_number"))

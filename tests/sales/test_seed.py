@@ -40,3 +40,19 @@ def test_demo_data_covers_every_pipeline_and_stage_with_history_and_orders():
     assert Order.objects.filter(opportunity__isnull=True).exists()
     assert Quota.objects.filter(owner=users["rep"]).count() >= 24
     assert Quote.objects.exists() and OnboardingPlan.objects.exists()
+
+
+def test_the_demo_fills_in_the_seller_printed_on_quotes_but_keeps_an_admins():
+    from sales.models import SellerProfile
+
+    users = demo_users_create(scale=0.05, password="x")
+    ctx = SeedContext(scale=0.05, users=users, now=anchor_datetime(), stdout=io.StringIO())
+    seed_core(ctx.for_step("crm"))
+    seed(ctx.for_step("sales"))
+    seller = SellerProfile.current()
+    assert seller.legal_name == "Tealbridge Software Ltd"
+    assert seller.address and seller.tax_id and seller.default_tax_rate == 20
+
+    SellerProfile.objects.filter(pk=1).update(legal_name="Our Own Ltd", address="Here")
+    seed(ctx.for_step("sales again"))
+    assert SellerProfile.current().legal_name == "Our Own Ltd"
