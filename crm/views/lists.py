@@ -193,13 +193,16 @@ class FilteredListView(LoginRequiredMixin, ListView):
                 raise Http404
         return None
 
-    def hidden_column_numbers(self) -> list[int]:
-        """The 1-based positions of the columns the applied view hides."""
+    def hidden_column_numbers(self, *, first: int = 1) -> list[int]:
+        """The positions of the cells of the columns the applied view hides, the list's first
+        column being cell ``first`` (2 after the bulk bar's checkbox)."""
         if self.active_view is None:
             return []
         hidden = set(self.active_view.hidden_columns)
         return [
-            n for n, column in enumerate(self.columns, 1) if column.name and column.name in hidden
+            n
+            for n, column in enumerate(self.columns, first)
+            if column.name and column.name in hidden
         ]
 
     def _comparable(self, query: str) -> list:
@@ -359,13 +362,11 @@ class FilteredListView(LoginRequiredMixin, ListView):
             query_without_sort=sort_query.urlencode(),
             create_url_name=self.create_url_name if self.can_create() else "",
             record_kind=self._kind_links(),
-            hidden_columns=self.hidden_column_numbers(),
             saved_views=self.saved_view_menu(),
         )
         context.update(self.bulk_context())
-        if context.get("bulk") and context["hidden_columns"]:
-            # The bulk bar's checkbox is the first cell of every row, before the list's columns.
-            context["hidden_columns"] = [n + 1 for n in context["hidden_columns"]]
+        # The bulk bar's checkbox is the first cell of every row, before the list's columns.
+        context["hidden_columns"] = self.hidden_column_numbers(first=2 if "bulk" in context else 1)
         if self.show_quality:
             from crm.selectors import quality_summary
 
