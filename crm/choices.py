@@ -125,3 +125,15 @@ class TabularImportMode(models.TextChoices):
     BOTH = "both", "Create new records and update existing ones"
     CREATE = "create", "Only create new records"
     UPDATE = "update", "Only update existing records"
+
+
+class MailAuth(models.TextChoices):
+    PASSWORD = "password", "Password"
+    GOOGLE = "google", "Google (OAuth2)"
+    MICROSOFT = "microsoft", "Microsoft 365 (OAuth2)"
+
+
+class MailSecurity(models.TextChoices):
+    SSL = "ssl", "SSL/TLS"
+    STARTTLS = "starttls", "STARTTLS"
+    NONE = "none", "None (local servers only)"

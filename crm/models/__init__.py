@@ -4,6 +4,7 @@ from .audit import AuditEvent
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
+from .mail import Mailbox
 from .merges import AccountMerge, ContactMerge
 from .notifications import Notification, NotificationSettings
 from .outbox import OutboundEmail
@@ -32,6 +33,7 @@ __all__ = [
     "ContactMerge",
     "ContactDuplicate",
     "DuplicateDismissal",
+    "Mailbox",
     "Notification",
     "NotificationSettings",
     "OutboundEmail",

@@ -38,6 +38,14 @@ def _development_secret_key() -> str:
 
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
+# Earlier signing keys, still accepted after a rotation: sessions and links signed with them stay
+# valid, and secrets stored encrypted (mailbox passwords) still decrypt; re-saved, they are
+# encrypted with the new key.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+# Stored secrets (mailbox passwords and tokens) are encrypted with Fernet under a key derived from
+# SECRET_KEY and this salt (django-fernet-encrypted-fields). A list rotates: the first salt
+# encrypts, every one decrypts.
+SALT_KEY = env.list("FIELD_ENCRYPTION_SALT", default=["crm-stored-secrets-v1"])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Where users reach the site; links in emails (surveys, unsubscribe, reminders) start with it.

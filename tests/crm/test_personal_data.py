@@ -25,6 +25,7 @@ PROJECT_APPS = {"crm", "leads", "sales", "support", "retention", "analytics"}
 #: Models with an email-like column that hold no customer's personal data, and why.
 NOT_PERSONAL = {
     "crm.user": "the CRM's own users (staff), not customers",
+    "crm.mailbox": "a user's own mailbox connection (their address and server), not a customer",
     "support.queue": "a support mailbox's own address",
     "sales.sellerprofile": "the selling company's own details, printed on its quotes",
 }
