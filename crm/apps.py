@@ -15,6 +15,9 @@ class CrmConfig(AppConfig):
         privacy.register()
         from crm import registry
         from crm.auth import receivers
+        from crm.services import compose
+
+        compose.register()
 
         receivers.connect()
         from crm.choices import AuditAction
@@ -66,6 +69,9 @@ class CrmConfig(AppConfig):
         )
         registry.navigation.register("Contacts", "contact_list", group="customers", order=20)
         registry.navigation.register("Tasks", "task_list", group="customers", order=25)
+        registry.navigation.register(
+            "Email templates", "email_template_list", group="sell", order=90, roles=sellers
+        )
         registry.navigation.register(
             "Webhooks", "webhook_list", group="admin", order=97, roles=[Role.ADMIN]
         )

@@ -52,6 +52,7 @@ class OutboxStatus(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class SignInOutcome(models.TextChoices):
@@ -137,3 +138,23 @@ class MailSecurity(models.TextChoices):
     SSL = "ssl", "SSL/TLS"
     STARTTLS = "starttls", "STARTTLS"
     NONE = "none", "None (local servers only)"
+
+
+class TemplateSharing(models.TextChoices):
+    """Who may use an email template besides its owner."""
+
+    PRIVATE = "private", "Only me"
+    TEAM = "team", "My teams"
+    ALL = "all", "Everyone"
+
+
+class ComposedStatus(models.TextChoices):
+    """Where an email written from a record stands, as its sender sees it."""
+
+    SCHEDULED = "scheduled", "Scheduled"
+    QUEUED = "queued", "Sending"
+    SENT = "sent", "Sent"
+    OPENED = "opened", "Opened"
+    CLICKED = "clicked", "Clicked"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"

@@ -5,7 +5,16 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.choices import ActivityKind, Role
-from crm.models import Account, Activity, Contact, Task, Team, User, WebhookEndpoint
+from crm.models import (
+    Account,
+    Activity,
+    Contact,
+    EmailTemplate,
+    Task,
+    Team,
+    User,
+    WebhookEndpoint,
+)
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.services.customers import ACCOUNT_FIELDS
 from crm.widgets import AutocompleteSelect
@@ -350,3 +359,118 @@ class SavedViewForm(forms.Form):
     def hidden_columns(self) -> list[str]:
         shown = set(self.cleaned_data.get("columns") or ())
         return [key for key in self.column_keys if key not in shown]
+
+
+# --- email templates and writing email from a record ------------------------------------------
+
+
+class EmailTemplateForm(forms.ModelForm):
+    """A template's fields; the merge fields are checked by the service on save."""
+
+    class Meta:
+        model = EmailTemplate
+        fields = ["name", "subject", "body", "sharing"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 10})}
+        labels = {"sharing": "Shared with"}
+
+    def __init__(self, *args, user, **kwargs):
+        from crm.services.compose import MERGE_FIELDS, sharing_choices
+
+        super().__init__(*args, **kwargs)
+        choices = sharing_choices(user)
+        if self.instance.pk and self.instance.sharing not in dict(choices):
+            choices = [*choices, (self.instance.sharing, self.instance.get_sharing_display())]
+        self.fields["sharing"].choices = choices
+        fields = "; ".join(
+            f"{group}: " + ", ".join(names) for group, names in MERGE_FIELDS.items()
+        )
+        self.fields["body"].help_text = (
+            'Merge fields such as {{ contact.first_name }} or {{ contact.first_name|default:"there" '
+            "}} are filled in from the record. Available: " + fields + "."
+        )
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+
+class SignatureForm(forms.Form):
+    signature = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        max_length=2000,
+        help_text="Plain text; templates place it with {{ user.signature }}.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files under one name (``request.FILES.getlist``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)] if data else []
+
+
+class ComposeForm(forms.Form):
+    """An email written from a record."""
+
+    to_email = forms.EmailField(label="To")
+    cc = forms.CharField(
+        label="Cc", required=False, max_length=1000, help_text="Addresses separated by commas."
+    )
+    template = forms.ModelChoiceField(
+        queryset=EmailTemplate.objects.none(), required=False, empty_label="No template"
+    )
+    subject = forms.CharField(max_length=255)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}))
+    attachments = MultipleFileField(required=False)
+    send_at = forms.DateTimeField(
+        label="Send at",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="Leave empty to send now.",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = (
+            EmailTemplate.objects.visible_to(user).active().order_by("name", "id")
+        )
+        self.fields["to_email"].widget.attrs["list"] = "compose-recipients"
+        from crm.services.compose import attachment_max_bytes, attachment_max_files
+
+        self.fields["attachments"].help_text = (
+            f"Up to {attachment_max_files()} files of {attachment_max_bytes() // (1024 * 1024)} MB "
+            "each: PDF, PNG, JPEG, GIF or plain text."
+        )
+
+    def clean_cc(self):
+        addresses = [a.strip() for a in self.cleaned_data["cc"].replace(";", ",").split(",")]
+        addresses = [a for a in addresses if a]
+        field = forms.EmailField()
+        for address in addresses:
+            try:
+                field.clean(address)
+            except ValidationError:
+                raise ValidationError(f"“{address}” is not an email address.") from None
+        if len(addresses) > 20:
+            raise ValidationError("At most 20 addresses can be copied.")
+        return addresses
+
+    def clean_send_at(self):
+        value = self.cleaned_data.get("send_at")
+        if value is not None and value <= timezone.now():
+            raise ValidationError("Choose a time in the future, or leave it empty to send now.")
+        return value

@@ -15,6 +15,8 @@ from crm.models import (
     Activity,
     ApiIdempotencyKey,
     AuditEvent,
+    ComposeAttachment,
+    ComposedEmail,
     ConsentEvent,
     Contact,
     ContactDuplicate,
@@ -29,6 +31,7 @@ from crm.models import (
 )
 from crm.personal_data import event_model_for, history_erase, history_rows, rows
 from crm.registry import personal_data
+from crm.uploads import files_delete_on_commit
 from crm.services.duplicates import duplicate_pairs_forget
 
 #: How much of a kept file (an import's source) is read when looking for a person in it.
@@ -192,8 +195,34 @@ def emails_erase(person, erasure) -> int:
         status=OutboxStatus.FAILED, last_error="Cancelled: the recipient's data was erased."
     )
     return emails.update(
-        to_email="", subject=erasure.label, body_text="", body_html="", last_error=""
+        to_email="", cc=[], subject=erasure.label, body_text="", body_html="", last_error=""
     )
+
+
+def _composed(person):
+    q = Q(to_email__in=person.emails) | person.generic_q("content_type", "object_id")
+    for email in person.emails:
+        q |= Q(cc__contains=[email])
+    return ComposedEmail.objects.filter(q)
+
+
+def composed_collect(person) -> list[dict]:
+    emails = list(_composed(person).prefetch_related("attachments"))
+    found = rows(ComposedEmail.objects.filter(pk__in=[e.pk for e in emails]))
+    by_pk = {e.pk: e for e in emails}
+    for row in found:
+        row["attachments"] = [a.filename for a in by_pk[row["id"]].attachments.all()]
+    return found
+
+
+def composed_erase(person, erasure) -> int:
+    """Emails written to them keep their times and counts, not their addresses, words or
+    files; one not sent yet is cancelled (its outbox row, by the outbox's kind)."""
+    emails = _composed(person)
+    attachments = ComposeAttachment.objects.filter(email__in=emails)
+    files_delete_on_commit((a.file.storage, a.file.name) for a in attachments)
+    attachments.delete()
+    return emails.update(to_email="", cc=[], subject=erasure.label, body="")
 
 
 def _deliveries(person):
@@ -393,6 +422,13 @@ def register() -> None:
         collect=lambda p: rows(_emails(p), exclude=["lease_owner"]),
         erase=emails_erase,
         models=[OutboundEmail],
+    )
+    personal_data.register(
+        "emails_written",
+        "Emails written to them from the CRM (with opens and clicks counted)",
+        collect=composed_collect,
+        erase=composed_erase,
+        models=[ComposedEmail, ComposeAttachment],
     )
     personal_data.register(
         "webhook_deliveries",

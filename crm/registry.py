@@ -29,6 +29,9 @@
   of a person's data and their erasure (``crm.personal_data``).
 - ``email_attachments``: the files an outbox message may carry, each made at send time from
   the kind and record named on the message row (``crm.services.outbox``).
+- ``compose_targets``: the records an email can be written from (``/compose/<kind>/<pk>/``),
+  each with who it goes to and the merge values its templates see; and the kinds of person
+  whose consent decides whether an address may be written to and tracked.
 - ``notification_kinds``: the kinds of in-app notification (the bell), each with its label;
   ``crm`` registers its own and each stage adds the ones it sends.
 """
@@ -608,3 +611,67 @@ class NotificationKindRegistry:
 
 notification_kinds = NotificationKindRegistry()
 bulk = BulkRegistry()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An address offered in the To field of an email written from a record."""
+
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ComposeTarget:
+    """A record kind an email can be written from. ``recipients(record)`` lists the addresses
+    offered (the first is the default To); ``merge(record)`` returns the merge groups its
+    templates see (``{"contact": {...}, "account": {...}}``, plain strings; the ``user`` group
+    is added by ``crm``)."""
+
+    kind: str
+    model: type[models.Model]
+    label: str
+    recipients: Callable
+    merge: Callable
+
+
+@dataclass(frozen=True)
+class ComposePerson:
+    """A kind of person an address may belong to (a contact, a lead): ``opted_out(qs)`` and
+    ``trackable(qs)`` narrow a queryset of them to those who said no to email, and to those
+    whose consent allows counting opens and clicks."""
+
+    model: type[models.Model]
+    opted_out: Callable
+    trackable: Callable
+    email_field: str = "email"
+
+
+class ComposeRegistry:
+    def __init__(self):
+        self._targets: dict[str, ComposeTarget] = {}
+        self._people: list[ComposePerson] = []
+
+    def register(self, kind: str, model, *, label: str, recipients, merge) -> None:
+        self._targets[kind] = ComposeTarget(kind, model, label, recipients, merge)
+
+    def register_person(self, model, *, opted_out, trackable, email_field="email") -> None:
+        self._people.append(ComposePerson(model, opted_out, trackable, email_field))
+
+    def get(self, kind: str) -> ComposeTarget | None:
+        return self._targets.get(kind)
+
+    def kind_for(self, model) -> str:
+        for target in self._targets.values():
+            if target.model is model or isinstance(model, target.model):
+                return target.kind
+        return ""
+
+    def targets(self) -> list[ComposeTarget]:
+        return list(self._targets.values())
+
+    def people(self) -> list[ComposePerson]:
+        return list(self._people)
+
+
+compose_targets = ComposeRegistry()

@@ -370,3 +370,44 @@ def notification_unread_count(*, user) -> int:
     """How many unread notifications the user has, counted up to ``UNREAD_COUNT_CAP`` (one
     query, on the unread index, however many there are)."""
     return notification_list(user=user).unread()[:UNREAD_COUNT_CAP].count()
+
+
+def email_template_list(*, user, for_change: bool = False) -> models.QuerySet:
+    from crm.models import EmailTemplate
+
+    return scoped(EmailTemplate, user=user, for_change=for_change)
+
+
+def email_template_get(*, user, pk, for_change: bool = False):
+    return record_get(email_template_list(user=user, for_change=for_change), pk)
+
+
+def compose_record_get(*, user, kind: str, pk):
+    """The record an email is written from, if ``user`` may see it; 404 otherwise (an unknown
+    kind too)."""
+    from crm.registry import compose_targets
+
+    target = compose_targets.get(kind)
+    if target is None:
+        raise Http404
+    return target, record_get(scoped(target.model, user=user), pk)
+
+
+def composed_email_get(*, user, pk):
+    """An email written from a record, for its sender (their managers, admins) to act on."""
+    from crm.models import ComposedEmail
+    from crm.visibility import owner_scope
+
+    queryset = owner_scope(ComposedEmail.objects.select_related("outbox"), user, field="sender")
+    return record_get(queryset, pk)
+
+
+def composed_emails_for(*, record, limit: int = 20) -> list:
+    """The emails written from ``record``, newest first, with their delivery state."""
+    from crm.models import ComposedEmail
+
+    return list(
+        ComposedEmail.objects.for_object(record)
+        .select_related("outbox", "sender")
+        .order_by("-created_at", "-id")[:limit]
+    )

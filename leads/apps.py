@@ -53,6 +53,9 @@ class LeadsConfig(AppConfig):
             roles=(Role.MANAGER, Role.ADMIN),
         )
         registry.timeline.register(Lead)
+        from leads.services.compose import register as compose_register
+
+        compose_register()
         from crm.visibility import owner_in_scope
 
         registry.trash.register(

@@ -68,6 +68,7 @@ def register_all():
     registry.navigation.register(
         "Deals", "sales:opportunity_list", group="sell", order=10, roles=DEAL_ROLES
     )
+    _register_compose(registry, Opportunity)
     registry.navigation.register_new(
         "Deal",
         "sales:opportunity_create",
@@ -158,3 +159,32 @@ def register_all():
     from crm.registry import seed_steps
 
     seed_steps.register("sales", "sales.seed.seed", order=20)
+
+
+def deal_merge_values(deal) -> dict:
+    """What a template written from a deal sees: the deal, its account and main contact."""
+    from crm.services.compose import account_values, contact_values
+
+    close = deal.expected_close_date
+    return {
+        "deal": {
+            "name": deal.name,
+            "stage": deal.stage.name,
+            "amount": f"{deal.amount:,.2f} {deal.currency}",
+            "close_date": close.isoformat() if close else "",
+        },
+        "account": account_values(deal.account),
+        "contact": contact_values(deal.primary_contact),
+    }
+
+
+def _register_compose(registry, Opportunity):
+    from crm.services.compose import account_recipients
+
+    registry.compose_targets.register(
+        "deal",
+        Opportunity,
+        label="Deal",
+        recipients=lambda deal: account_recipients(deal.account, first=deal.primary_contact),
+        merge=deal_merge_values,
+    )

@@ -1,6 +1,7 @@
 from .activities import Activity, Task
 from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
+from .compose import ComposeAttachment, ComposedEmail, EmailTemplate
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
@@ -24,6 +25,9 @@ __all__ = [
     "AccountDuplicate",
     "Activity",
     "AuditEvent",
+    "ComposeAttachment",
+    "ComposedEmail",
+    "EmailTemplate",
     "ApiIdempotencyKey",
     "ApiToken",
     "ApiTokenScope",

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -11,6 +12,16 @@ class OutboundEmail(Leased):
     which leases each row while it hands it to the SMTP server (``crm.work``)."""
 
     to_email = models.EmailField()
+    cc = models.JSONField(default=list, blank=True, db_default=[])
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The user it is sent for: from their connected mailbox when they have one, "
+        "else from the CRM's address with their name, answered to them.",
+    )
     subject = models.CharField(max_length=255)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)

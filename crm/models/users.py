@@ -15,6 +15,10 @@ class User(AbstractUser):
     for the life of the object, which for ``request.user`` is one request.
     """
 
+    email_signature = models.TextField(
+        blank=True, help_text="Ends the emails written in the CRM ({{ user.signature }})."
+    )
+
     class Meta:
         ordering = ["username"]
 

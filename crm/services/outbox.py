@@ -15,6 +15,7 @@ sent twice. A row that stopped its worker ``MAX_ATTEMPTS`` times fails and waits
 import logging
 import random
 import smtplib
+from email.utils import formataddr, parseaddr
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -55,13 +57,18 @@ def email_queue(
     related=None,
     idempotency_key: str,
     attachments: list[dict] | None = None,
+    cc: list[str] | None = None,
+    sender=None,
+    send_after=None,
 ) -> OutboundEmail | None:
     """Queue one email, once per ``idempotency_key``; delivery is enqueued after commit.
 
     Returns the existing row (creating nothing) when the key was queued before, so a retried
     automation can call this freely. Returns ``None`` when there is no address to send to.
     ``attachments`` name files by kind and record (``{"kind": ..., "ref": {...}}``,
-    ``crm.registry.email_attachments``); each is made when the message is sent.
+    ``crm.registry.email_attachments``); each is made when the message is sent. ``sender``
+    (a user) sends it from their connected mailbox, else from ours in their name; with
+    ``send_after`` it waits in the queue until then.
     """
     to_email = (to_email or "").strip()
     if not to_email:
@@ -73,6 +80,9 @@ def email_queue(
         "body_html": body_html,
         "status": OutboxStatus.QUEUED,
         "attachments": list(attachments or []),
+        "cc": list(cc or []),
+        "sender": sender,
+        "next_attempt_at": send_after,
     }
     if related is not None:
         values["related"] = related
@@ -250,13 +260,59 @@ def _mine(email: OutboundEmail, owner: str):
     return OutboundEmail.objects.filter(pk=email.pk, status=OutboxStatus.SENDING, lease_owner=owner)
 
 
+class SenderMailboxError(Exception):
+    """The sender's own mailbox cannot be used to send (it signs in a way sending cannot)."""
+
+
+def _sender_route(email: OutboundEmail, backend):
+    """(connection, From, Reply-To) for a row: the sender's own SMTP server and address when
+    they connected a mailbox, else ours with their name, answered to their address."""
+    if email.sender_id is None:
+        return backend, None, []
+    from crm.choices import MailAuth, MailSecurity
+    from crm.models import Mailbox, User
+
+    user = User.objects.filter(pk=email.sender_id).first()
+    if user is None:
+        return backend, None, []
+    name = user.get_full_name() or user.username
+    mailbox = Mailbox.objects.filter(user_id=user.pk).exclude(smtp_host="").first()
+    if mailbox is None:
+        default = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
+        return backend, formataddr((name, default)), [user.email] if user.email else []
+    if mailbox.auth_method != MailAuth.PASSWORD:
+        raise SenderMailboxError(
+            f"{mailbox.email_address} signs in with OAuth2, which sending cannot use: connect it "
+            "with a password or an app password."
+        )
+    own = SMTPBackend(
+        host=mailbox.smtp_host,
+        port=mailbox.smtp_port,
+        username=mailbox.smtp_username or None,
+        password=mailbox.smtp_password or None,
+        use_tls=mailbox.smtp_security == MailSecurity.STARTTLS,
+        use_ssl=mailbox.smtp_security == MailSecurity.SSL,
+        timeout=getattr(settings, "EMAIL_TIMEOUT", 30),
+        fail_silently=False,
+    )
+    return own, formataddr((name, mailbox.email_address)), []
+
+
 def _deliver(*, email: OutboundEmail, backend, owner: str) -> bool:
     """Send one leased row and record the outcome; True when the server accepted it."""
+    try:
+        connection, from_email, reply_to = _sender_route(email, backend)
+    except SenderMailboxError as exc:
+        _record_failure(email=email, exc=exc, owner=owner)
+        return False
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.body_text,
+        from_email=from_email,
         to=[email.to_email],
-        connection=backend,
+        cc=list(email.cc or []),
+        reply_to=reply_to,
+        connection=connection,
         headers={"X-CRM-Outbox-Id": str(email.pk), "Message-ID": outbox_message_id(email)},
     )
     if email.body_html:
@@ -345,8 +401,9 @@ def retry_delay(*, attempts: int) -> timedelta:
 
 
 def _log_sent(email: OutboundEmail) -> None:
-    """A line on the related record's timeline; best effort, the message is already sent."""
-    if email.content_type_id is None or email.object_id is None:
+    """A line on the related record's timeline; best effort, the message is already sent.
+    A user's own email has its entry from when it was written, which shows it sent."""
+    if email.content_type_id is None or email.object_id is None or email.sender_id:
         return
     try:
         related = email.related

@@ -577,6 +577,12 @@ IMPORT_DRY_RUN_ROWS = env.int("IMPORT_DRY_RUN_ROWS", default=100)
 # many a message keeps; each is typed by its first bytes (support/services/attachments.py).
 SUPPORT_ATTACHMENT_MAX_BYTES = env.int("SUPPORT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 SUPPORT_ATTACHMENT_MAX_FILES = env.int("SUPPORT_ATTACHMENT_MAX_FILES", default=5)
+# Emails written from a record (README, "Writing email from a record"): the largest attached
+# file and how many one email carries (typed by their first bytes, crm/services/compose.py),
+# and whether opens and clicks are counted for recipients whose consent allows it.
+COMPOSE_ATTACHMENT_MAX_BYTES = env.int("COMPOSE_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+COMPOSE_ATTACHMENT_MAX_FILES = env.int("COMPOSE_ATTACHMENT_MAX_FILES", default=5)
+MAIL_TRACKING = env.bool("MAIL_TRACKING", default=True)
 
 # REST API (README, "API"): personal access tokens (crm.api.authentication) or the browser's
 # session (with its CSRF check, for the docs page), JSON in and out, cursor pages, and one

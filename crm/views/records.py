@@ -17,7 +17,8 @@ from django.views.generic import DetailView, FormView, TemplateView
 from crm import registry
 from crm.db import lock_rows
 from crm.forms import ActivityForm, TaskForm
-from crm.models import Activity, Task
+from crm.choices import ActivityKind
+from crm.models import Activity, ComposedEmail, Task
 from crm.permissions import may_sell
 from crm.selectors import scoped
 from crm.services.trash import trash_may_delete
@@ -27,13 +28,29 @@ from crm.views.submissions import SubmittedOnceMixin
 TIMELINE_LENGTH = 20
 
 
+def _attach_composed_emails(entries) -> None:
+    """Each Email entry written from the CRM gets its email (``entry.composed``), to show
+    whether it is scheduled, sent, opened or failed; one query, only when there are any."""
+    ids = [entry.pk for entry in entries if entry.kind == ActivityKind.EMAIL]
+    found = {}
+    if ids:
+        found = {
+            email.activity_id: email
+            for email in ComposedEmail.objects.filter(activity_id__in=ids).select_related("outbox")
+        }
+    for entry in entries:
+        entry.composed = found.get(entry.pk)
+
+
 def timeline_context(request, obj, *, before=None) -> dict:
     """Newest-first timeline entries and the open tasks of ``obj``, with the inline forms."""
     entries = Activity.objects.for_object(obj).select_related("actor")
     if before:
         entries = entries.filter(occurred_at__lt=before)
     entries = list(entries.order_by("-occurred_at", "-id")[: TIMELINE_LENGTH + 1])
+    _attach_composed_emails(entries)
     return {
+        "compose_kind": registry.compose_targets.kind_for(type(obj)),
         "object": obj,
         "timeline_label": obj._meta.label_lower,
         "timeline": entries[:TIMELINE_LENGTH],
