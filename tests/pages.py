@@ -63,6 +63,9 @@ def pages_for(username: str) -> list[tuple[str, str]]:
             ("Subscriptions", reverse("retention:subscription_list")),
             ("Renewals", reverse("retention:renewals")),
             ("Upsell", reverse("retention:upsell")),
+            ("Email templates", reverse("email_template_list")),
+            ("New email template", reverse("email_template_create")),
+            ("Email signature", reverse("email_signature")),
         ]
         lead = _first(Lead.objects, user)
         _detail(pages, "leads:lead_detail", lead, "Lead")
@@ -72,6 +75,8 @@ def pages_for(username: str) -> list[tuple[str, str]]:
         deal = _first(Opportunity.objects, user)
         _detail(pages, "sales:opportunity_detail", deal, "Deal")
         _detail(pages, "sales:opportunity_edit", deal, "Deal (edit)")
+        if deal is not None:
+            pages.append(("Send email (deal)", reverse("compose", args=["deal", deal.pk])))
         quote = _first(Quote.objects.filter(opportunity__in=Opportunity.objects.visible_to(user)))
         _detail(pages, "sales:quote_detail", quote, "Quote")
         _detail(pages, "sales:order_detail", _first(Order.objects, user), "Order")

@@ -28,6 +28,7 @@ from crm.views import people as people_views
 from leads.choices import ImportStatus, SegmentEnrolmentStatus
 from retention.services import nps as nps_services
 from sales import services as sales_services
+from tests.factories.compose import EmailTemplateFactory
 from tests.factories.crm import (
     AccountFactory,
     ContactFactory,
@@ -236,6 +237,25 @@ class Target:
     args: tuple
     query: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
+
+
+def _scheduled_email(sender):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.services.compose import email_compose
+
+    deal = OpportunityFactory(owner=sender)
+    return email_compose(
+        user=sender,
+        kind="deal",
+        record=deal,
+        to_email="buyer@example.com",
+        subject="Next week",
+        body="Talk soon.",
+        send_at=timezone.now() + timedelta(days=1),
+    )
 
 
 def target(*args, query=None, **data):
@@ -675,6 +695,57 @@ TABLE = [
         POST,
         "admin",
         "only admins replay webhook deliveries",
+    ),
+    # crm: email templates and writing email from a record ----------------------------------
+    Row(
+        "email_template_edit",
+        "rep",
+        lambda w: target(
+            EmailTemplateFactory(owner=w.rep2).pk, name="Mine now", subject="s", body="b"
+        ),
+        BOTH,
+        "rep2",
+        "another rep's private template",
+    ),
+    Row(
+        "email_template_archive",
+        "rep",
+        lambda w: target(EmailTemplateFactory(owner=w.rep2, sharing="all").pk),
+        POST,
+        "rep2",
+        "a template shared with everyone is still changed only by its owner",
+    ),
+    Row(
+        "compose",
+        "rep",
+        lambda w: target("deal", w.deal(w.rep2).pk, to_email="x@example.com", subject="s"),
+        BOTH,
+        "rep2",
+        "a rep writes only from deals they see",
+    ),
+    Row(
+        "compose",
+        "rep",
+        lambda w: target("lead", LeadFactory(owner=w.rep2).pk),
+        GET,
+        "rep2",
+        "a rep writes only to leads they see",
+    ),
+    Row(
+        "compose_template",
+        "agent",
+        lambda w: target("deal", w.deal(w.rep).pk),
+        GET,
+        "rep",
+        "agents see no deals",
+    ),
+    Row(
+        "composed_email_cancel",
+        "rep",
+        lambda w: target(_scheduled_email(w.rep2).pk),
+        POST,
+        "rep2",
+        "only its sender (and their managers) cancel an email",
     ),
     # crm: segments --------------------------------------------------------------------------
     Row(

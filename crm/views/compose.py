@@ -43,12 +43,6 @@ class EmailTemplateFilterSet(SearchFilterSet):
         model = EmailTemplate
         fields = ["q", "state"]
 
-    def filter_queryset(self, queryset):
-        queryset = super().filter_queryset(queryset)
-        if not self.form.cleaned_data.get("state"):
-            queryset = queryset.filter(archived_at__isnull=True)
-        return queryset
-
     def filter_state(self, queryset, name, value):
         return queryset.filter(archived_at__isnull=False) if value == "archived" else queryset
 
@@ -74,7 +68,10 @@ class EmailTemplateListView(FilteredListView):
     list_selector = email_template_list
 
     def base_queryset(self):
-        return super().base_queryset().select_related("owner")
+        queryset = super().base_queryset().select_related("owner")
+        if self.request.GET.get("state") != "archived":  # archived ones only when asked
+            queryset = queryset.filter(archived_at__isnull=True)
+        return queryset
 
 
 def _template_form_page(request, form, template=None, status=200):
