@@ -108,6 +108,17 @@ def seed_person(*, admin, agent) -> Seeded:
         total=Decimal("1200"),
     )
     quote_create(opportunity=deal, user=admin)
+    from crm.services.compose import email_compose
+
+    email_compose(
+        user=admin,
+        kind="contact",
+        record=contact,
+        to_email=EMAIL,
+        subject=f"Welcome, {FIRST}",
+        body=f"Hello {FIRST} {LAST}, your notes are attached.",
+        uploads=[ContentFile(f"Notes for {FIRST} {LAST}".encode(), name="notes.txt")],
+    )
     TaskFactory(subject=contact, title=f"Send {FIRST} the contract", assignee=admin)
     from crm.services.notifications import notify
 
