@@ -381,9 +381,7 @@ class EmailTemplateForm(forms.ModelForm):
         if self.instance.pk and self.instance.sharing not in dict(choices):
             choices = [*choices, (self.instance.sharing, self.instance.get_sharing_display())]
         self.fields["sharing"].choices = choices
-        fields = "; ".join(
-            f"{group}: " + ", ".join(names) for group, names in MERGE_FIELDS.items()
-        )
+        fields = "; ".join(f"{group}: " + ", ".join(names) for group, names in MERGE_FIELDS.items())
         self.fields["body"].help_text = (
             'Merge fields such as {{ contact.first_name }} or {{ contact.first_name|default:"there" '
             "}} are filled in from the record. Available: " + fields + "."

@@ -31,8 +31,8 @@ from crm.models import (
 )
 from crm.personal_data import event_model_for, history_erase, history_rows, rows
 from crm.registry import personal_data
-from crm.uploads import files_delete_on_commit
 from crm.services.duplicates import duplicate_pairs_forget
+from crm.uploads import files_delete_on_commit
 
 #: How much of a kept file (an import's source) is read when looking for a person in it.
 SCAN_BYTES = 64 * 1024 * 1024

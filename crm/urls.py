@@ -216,7 +216,9 @@ urlpatterns = [
         name="email_template_archive",
     ),
     path("compose/<slug:kind>/<int:pk>/", compose.compose, name="compose"),
-    path("compose/<slug:kind>/<int:pk>/template/", compose.compose_template, name="compose_template"),
+    path(
+        "compose/<slug:kind>/<int:pk>/template/", compose.compose_template, name="compose_template"
+    ),
     path(
         "compose/emails/<int:pk>/cancel/",
         compose.composed_email_cancel,

@@ -77,9 +77,7 @@ class EmailTemplate(models.Model):
 
 class ComposedEmailQuerySet(models.QuerySet):
     def for_object(self, obj):
-        return self.filter(
-            content_type=ContentType.objects.get_for_model(obj), object_id=obj.pk
-        )
+        return self.filter(content_type=ContentType.objects.get_for_model(obj), object_id=obj.pk)
 
 
 class ComposedEmail(models.Model):

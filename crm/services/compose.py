@@ -196,8 +196,9 @@ def user_signature_set(*, user, signature: str) -> None:
 
 def _people_with(email: str):
     for person in registry.compose_targets.people():
-        yield person, person.model._default_manager.filter(
-            **{f"{person.email_field}__iexact": email}
+        yield (
+            person,
+            person.model._default_manager.filter(**{f"{person.email_field}__iexact": email}),
         )
 
 
@@ -547,9 +548,9 @@ def register() -> None:
         "contact",
         Contact,
         label="Contact",
-        recipients=lambda c: account_recipients(c.account, first=c)
-        if c.account_id
-        else _contact_recipients(c),
+        recipients=lambda c: (
+            account_recipients(c.account, first=c) if c.account_id else _contact_recipients(c)
+        ),
         merge=lambda c: {"contact": contact_values(c), "account": account_values(c.account)},
     )
 

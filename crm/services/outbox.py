@@ -15,10 +15,10 @@ sent twice. A row that stopped its worker ``MAX_ATTEMPTS`` times fails and waits
 import logging
 import random
 import smtplib
-from email.utils import formataddr, parseaddr
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import formataddr, parseaddr
 from itertools import islice
 from urllib.parse import urlsplit
 

@@ -140,9 +140,7 @@ def email_template_archive(request, pk):
 @login_required
 @submitted_once
 def email_signature(request):
-    form = SignatureForm(
-        request.POST or None, initial={"signature": request.user.email_signature}
-    )
+    form = SignatureForm(request.POST or None, initial={"signature": request.user.email_signature})
     if request.method == "POST" and form.is_valid():
         service.user_signature_set(user=request.user, signature=form.cleaned_data["signature"])
         messages.success(request, "Signature saved.")

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.views.generic import DetailView, FormView, TemplateView
 
 from crm import registry
+from crm.choices import ActivityKind
 from crm.db import lock_rows
 from crm.forms import ActivityForm, TaskForm
-from crm.choices import ActivityKind
 from crm.models import Activity, ComposedEmail, Task
 from crm.permissions import may_sell
 from crm.selectors import scoped
