@@ -25,7 +25,7 @@ ADMIN_MENU = ADMIN_TOOLS
 # What each role finds in which menu (labels, in order).
 MENUS = {
     "rep_client": {
-        "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell"],
+        "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell", "Email templates"],
         "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding", "Subscriptions"],
         "Support": ["Tickets"],
         "Marketing": ["Segments", "Sequences", "NPS", "Advocacy"],
@@ -38,7 +38,7 @@ MENUS = {
         "Insights": ["At risk"],
     },
     "manager_client": {
-        "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell"],
+        "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell", "Email templates"],
         "Support": ["My queue", "Tickets"],
         "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding", "Subscriptions"],
         "Marketing": [
