@@ -272,6 +272,9 @@ class CrmConfig(AppConfig):
         # The demo data's steps are named by path: seed code is imported only by seed_demo.
         registry.seed_steps.register("crm", "crm.seeding.core.seed_core", order=0)
         registry.seed_steps.register("segments", "crm.segments.seed.seed", order=90)
+        registry.seed_steps.register(
+            "email templates", "crm.seeding.email_templates.seed", order=91
+        )
 
 
 def _work_widget(request):

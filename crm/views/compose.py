@@ -221,21 +221,19 @@ def compose(request, kind, pk):
 @require_GET
 def compose_template(request, kind, pk):
     """The subject and body of the chosen template, filled from the record (HTMX)."""
-    target, record = compose_record_get(user=request.user, kind=kind, pk=pk)
-    form = ComposeForm(user=request.user)
-    template = None
+    _, record = compose_record_get(user=request.user, kind=kind, pk=pk)
     raw = request.GET.get("template", "")
-    if raw:
-        template = email_template_get(user=request.user, pk=raw)
-    if template is not None and template.archived_at is None:
-        values = service.merge_values(kind=kind, record=record, user=request.user)
-        form = ComposeForm(
-            user=request.user,
-            initial={
-                "subject": " ".join(service.merge_render(template.subject, values).split()),
-                "body": service.merge_render(template.body, values),
-            },
-        )
+    if not raw:
+        return HttpResponse(status=204)  # "No template": what was typed stays
+    template = email_template_get(user=request.user, pk=raw)
+    values = service.merge_values(kind=kind, record=record, user=request.user)
+    form = ComposeForm(
+        user=request.user,
+        initial={
+            "subject": " ".join(service.merge_render(template.subject, values).split()),
+            "body": service.merge_render(template.body, values),
+        },
+    )
     return render(request, "crm/_compose_message.html", {"form": form})
 
 
