@@ -156,9 +156,10 @@ def _tasks(person):
 
 
 def _emails(person):
-    return OutboundEmail.objects.filter(
-        Q(to_email__in=person.emails) | person.generic_q("content_type", "object_id")
-    )
+    q = Q(to_email__in=person.emails) | person.generic_q("content_type", "object_id")
+    for email in person.emails:
+        q |= Q(cc__contains=[email])
+    return OutboundEmail.objects.filter(q)
 
 
 def _notifications(person):
