@@ -6,7 +6,9 @@ from crm.models import (
     Activity,
     ApiToken,
     AuditEvent,
+    ComposedEmail,
     Contact,
+    EmailTemplate,
     Notification,
     NotificationSettings,
     OutboundEmail,
@@ -242,6 +244,29 @@ class OutboundEmailAdmin(admin.ModelAdmin):
         for email in queryset:
             count += outbox_requeue(email=email)
         self.message_user(request, f"{count} message(s) requeued.", messages.SUCCESS)
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "sharing", "archived_at", "updated_at")
+    list_filter = ("sharing",)
+    search_fields = ("name", "subject")
+    raw_id_fields = ("owner",)
+
+
+@admin.register(ComposedEmail)
+class ComposedEmailAdmin(admin.ModelAdmin):
+    """Read-only: an email written from a record is changed (cancelled) from the record."""
+
+    list_display = ("subject", "to_email", "sender", "send_at", "open_count", "click_count")
+    search_fields = ("to_email", "subject")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
