@@ -22,6 +22,8 @@ from crm.models import Activity, ComposedEmail, EmailTemplate, Mailbox, Outbound
 from crm.services import compose as service
 from crm.services.consents import consent_record
 from crm.services.outbox import outbox_message_id, outbox_send_queued
+from crm.tasks import outbox_send_queued as outbox_send_queued_task
+from crm.tasks import work_sweep as work_sweep_task
 from tests.factories import ContactFactory
 from tests.factories.compose import EmailTemplateFactory
 from tests.factories.leads import LeadFactory
@@ -283,16 +285,19 @@ def test_send_later_waits_for_its_time_then_goes(rep_client, rep):
     assert response.status_code == 302
     composed = ComposedEmail.objects.select_related("outbox").get()
 
-    # When the outbox runs now, nothing leaves and the record shows it scheduled
-    assert outbox_send_queued() == 0
+    # When the outbox task and the sweep run now, nothing leaves and the record shows it scheduled
+    assert outbox_send_queued_task.apply().get() == 0
+    assert work_sweep_task.apply().successful()
     assert not mail.outbox
+    composed.outbox.refresh_from_db()
+    assert composed.outbox.status == OutboxStatus.QUEUED
     assert composed.status == "scheduled"
     assert 'data-status="scheduled"' in rep_client.get(deal.get_absolute_url()).content.decode()
 
-    # When the outbox runs after its time, it is sent
+    # When the task runs after its time, it is sent
     later = timezone.now() + timedelta(hours=3)
     with mock.patch("django.utils.timezone.now", return_value=later):
-        assert outbox_send_queued() == 1
+        assert outbox_send_queued_task.apply().get() == 1
     assert len(mail.outbox) == 1
     composed.outbox.refresh_from_db()
     assert composed.status == "sent"
