@@ -301,9 +301,14 @@ def _sender_route(email: OutboundEmail, backend):
 def _deliver(*, email: OutboundEmail, backend, owner: str) -> bool:
     """Send one leased row and record the outcome; True when the server accepted it."""
     try:
-        connection, from_email, reply_to = _sender_route(email, backend)
+        route, from_email, reply_to = _sender_route(email, backend)
     except SenderMailboxError as exc:
         _record_failure(email=email, exc=exc, owner=owner)
+        return False
+    except Exception as exc:
+        # The sender's settings could not be read (nothing reached a mail server): retry later.
+        logger.exception("Outbox %s: the sender's mailbox could not be read", email.pk)
+        _record_failure(email=email, exc=exc, owner=owner, transient=True)
         return False
     message = EmailMultiAlternatives(
         subject=email.subject,
@@ -312,7 +317,7 @@ def _deliver(*, email: OutboundEmail, backend, owner: str) -> bool:
         to=[email.to_email],
         cc=list(email.cc or []),
         reply_to=reply_to,
-        connection=connection,
+        connection=route,
         headers={"X-CRM-Outbox-Id": str(email.pk), "Message-ID": outbox_message_id(email)},
     )
     if email.body_html:
