@@ -587,3 +587,21 @@ def test_a_disallowed_attachment_is_a_form_error(rep_client, rep):
     assert response.status_code == 400
     assert "not an allowed file type" in response.content.decode()
     assert not OutboundEmail.objects.exists()
+
+
+def test_an_account_offers_its_contacts_and_no_template_keeps_the_text(rep_client, rep):
+    # Given an account with two contacts, one without an address
+    deal = _deal(rep)
+    ContactFactory(account=deal.account, owner=rep, email="second@buyer.example")
+    ContactFactory(account=deal.account, owner=rep, email="")
+
+    # When the seller writes from the account
+    page = rep_client.get(reverse("compose", args=["account", deal.account.pk])).content.decode()
+    unchanged = rep_client.get(
+        reverse("compose_template", args=["account", deal.account.pk]), {"template": ""}
+    )
+
+    # Then both addresses are offered, and choosing no template swaps nothing
+    options = re.findall(r'<option value="([^"]+@[^"]+)"', page)
+    assert sorted(options) == ["ada@buyer.example", "second@buyer.example"]
+    assert unchanged.status_code == 204
