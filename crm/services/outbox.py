@@ -261,7 +261,22 @@ def _mine(email: OutboundEmail, owner: str):
 
 
 class SenderMailboxError(Exception):
-    """The sender's own mailbox cannot be used to send (it signs in a way sending cannot)."""
+    """A user's own email cannot be sent as written: their mailbox signs in a way sending
+    cannot, or a recipient said no to email meanwhile. It fails, with the reason, at once."""
+
+
+def _recipients_check(email: OutboundEmail) -> None:
+    """A user's own email (sent later, or retried) does not go to someone who said no to email
+    since it was written."""
+    if email.sender_id is None:
+        return
+    from crm.services.compose import addresses_opted_out
+
+    refused = addresses_opted_out([email.to_email, *(email.cc or [])])
+    if refused:
+        raise SenderMailboxError(
+            f"Not sent: {', '.join(refused)} said no to email after it was written."
+        )
 
 
 def _sender_route(email: OutboundEmail, backend):
@@ -301,6 +316,7 @@ def _sender_route(email: OutboundEmail, backend):
 def _deliver(*, email: OutboundEmail, backend, owner: str) -> bool:
     """Send one leased row and record the outcome; True when the server accepted it."""
     try:
+        _recipients_check(email)
         route, from_email, reply_to = _sender_route(email, backend)
     except SenderMailboxError as exc:
         _record_failure(email=email, exc=exc, owner=owner)

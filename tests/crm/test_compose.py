@@ -605,3 +605,22 @@ def test_an_account_offers_its_contacts_and_no_template_keeps_the_text(rep_clien
     options = re.findall(r'<option value="([^"]+@[^"]+)"', page)
     assert sorted(options) == ["ada@buyer.example", "second@buyer.example"]
     assert unchanged.status_code == 204
+
+
+def test_a_scheduled_email_is_not_sent_to_someone_who_said_no_meanwhile(rep_client, rep):
+    # Given an email scheduled to a contact
+    deal = _deal(rep)
+    at = timezone.localtime() + timedelta(hours=2)
+    _post(rep_client, "deal", deal, send_at=at.strftime("%Y-%m-%dT%H:%M"))
+
+    # When the contact withdraws their email consent before it leaves
+    consent_record(record=deal.primary_contact, consent="email_consent", given=False)
+    with mock.patch("django.utils.timezone.now", return_value=timezone.now() + timedelta(hours=3)):
+        assert outbox_send_queued() == 0
+
+    # Then it is not sent, and the record says why
+    assert not mail.outbox
+    row = OutboundEmail.objects.get()
+    assert row.status == OutboxStatus.FAILED
+    assert "said no to email" in row.last_error
+    assert 'data-status="failed"' in rep_client.get(deal.get_absolute_url()).content.decode()
