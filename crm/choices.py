@@ -137,3 +137,17 @@ class MailSecurity(models.TextChoices):
     SSL = "ssl", "SSL/TLS"
     STARTTLS = "starttls", "STARTTLS"
     NONE = "none", "None (local servers only)"
+
+
+class MeetingStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class AttendeeResponse(models.TextChoices):
+    """An attendee's answer to an invitation, as iCalendar's PARTSTAT names it."""
+
+    NEEDS_ACTION = "needs_action", "Not answered yet"
+    ACCEPTED = "accepted", "Accepted"
+    TENTATIVE = "tentative", "Maybe"
+    DECLINED = "declined", "Declined"

@@ -53,6 +53,9 @@ class LeadsConfig(AppConfig):
             roles=(Role.MANAGER, Role.ADMIN),
         )
         registry.timeline.register(Lead)
+        registry.meeting_subjects.register(
+            Lead, invitees=lambda lead: [(lead.email, lead.full_name, None)] if lead.email else []
+        )
         from crm.visibility import owner_in_scope
 
         registry.trash.register(

@@ -5,6 +5,7 @@ from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
 from .mail import Mailbox
+from .meetings import CalendarFeed, Meeting, MeetingAttendee
 from .merges import AccountMerge, ContactMerge
 from .notifications import Notification, NotificationSettings
 from .outbox import OutboundEmail
@@ -24,6 +25,7 @@ __all__ = [
     "AccountDuplicate",
     "Activity",
     "AuditEvent",
+    "CalendarFeed",
     "ApiIdempotencyKey",
     "ApiToken",
     "ApiTokenScope",
@@ -34,6 +36,8 @@ __all__ = [
     "ContactDuplicate",
     "DuplicateDismissal",
     "Mailbox",
+    "Meeting",
+    "MeetingAttendee",
     "Notification",
     "NotificationSettings",
     "OutboundEmail",
