@@ -17,10 +17,10 @@ import random
 import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from email import encoders
 from email.mime.base import MIMEBase
 from email.mime.text import MIMEText
-from datetime import timedelta
 from itertools import islice
 from urllib.parse import urlsplit
 
