@@ -53,6 +53,10 @@ class LeadsConfig(AppConfig):
             roles=(Role.MANAGER, Role.ADMIN),
         )
         registry.timeline.register(Lead)
+        registry.navigation.register(
+            "Booking page", "leads:booking_settings", group="sell", order=90, roles=SELLERS
+        )
+        registry.notification_kinds.register("meeting_booked", "Meetings booked on my page")
         registry.meeting_subjects.register(
             Lead, invitees=lambda lead: [(lead.email, lead.full_name, None)] if lead.email else []
         )

@@ -31,6 +31,7 @@ class MeetingListView(FilteredListView):
     empty_noun = "meetings"
     empty_text = "No meetings here. Schedule one from a contact, account, lead or deal."
     row_template = "crm/rows/meeting.html"
+    template_name = "crm/meetings/list.html"
     saved_views_enabled = False
     columns = [
         Column("When", sort="start"),
