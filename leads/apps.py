@@ -54,7 +54,7 @@ class LeadsConfig(AppConfig):
         )
         registry.timeline.register(Lead)
         registry.navigation.register(
-            "Booking page", "leads:booking_settings", group="sell", order=90, roles=SELLERS
+            "Booking page", "leads:booking_settings", group="sell", order=14, roles=SELLERS
         )
         registry.notification_kinds.register("meeting_booked", "Meetings booked on my page")
         registry.meeting_subjects.register(

@@ -169,7 +169,7 @@ def meeting_schedule(
 def meeting_update(*, meeting: Meeting, user: User | None, invitees=None, **fields) -> Meeting:
     """Change a meeting. A new time, place, title or description is a new revision (SEQUENCE
     + 1) sent to every attendee as an updated invitation; ``invitees`` (when given) is the new
-    list: newcomers are invited, those left out get a cancellation."""
+    list: newcomers are invited, those left out get a cancellation (and leave the list)."""
     lock_rows(Meeting, meeting.pk)
     current = Meeting.objects.get(pk=meeting.pk)
     if current.is_cancelled:
@@ -196,9 +196,11 @@ def meeting_update(*, meeting: Meeting, user: User | None, invitees=None, **fiel
                     )
                 )
     revised = any(name in INVITE_FIELDS for name in changed)
-    if revised or removed:
+    # Only a revision every guest receives raises SEQUENCE: calendars of guests left out of one
+    # would answer with an older number, and their answers would be taken for stale ones.
+    if revised:
         current.sequence += 1
-    if changed or revised or removed:
+    if changed:
         current.full_clean(exclude=["uid", "content_type", "object_id"])
         current.save(update_fields=[*changed, "sequence", "updated_at"])
     for attendee in removed:
@@ -291,11 +293,13 @@ def _queue_invite(meeting: Meeting, attendee: MeetingAttendee, *, method: str) -
         body_text=render_to_string("crm/meetings/invite_email.txt", context),
         body_html=render_to_string("crm/meetings/invite_email.html", context),
         related=meeting.subject,
-        idempotency_key=f"meeting:{meeting.pk}:{meeting.sequence}:{method}:{attendee.email}",
+        # Ids only, in the key and the attachment's ref: a person's erasure scrubs the message's
+        # address and text, and nothing else of the row names them.
+        idempotency_key=f"meeting:{meeting.pk}:{meeting.sequence}:{method}:{attendee.pk}",
         attachments=[
             {
                 "kind": MEETING_INVITE_ATTACHMENT,
-                "ref": {"meeting_id": meeting.pk, "email": attendee.email, "method": method},
+                "ref": {"meeting_id": meeting.pk, "attendee_id": attendee.pk, "method": method},
             }
         ],
     )
@@ -303,16 +307,16 @@ def _queue_invite(meeting: Meeting, attendee: MeetingAttendee, *, method: str) -
 
 def meeting_invite_attachment(ref: dict) -> EmailAttachment:
     """The .ics of an invitation, made when the email is sent: the meeting as it is then (a
-    cancelled meeting always as a cancellation, so a late invitation never revives it)."""
+    cancelled meeting always as a cancellation, so a late invitation never revives it). A
+    cancellation names its attendee; one sent to a guest removed from the list (their row is
+    gone) names none, and calendars drop the event by its UID."""
     meeting = Meeting.objects.select_related("organizer").filter(pk=ref.get("meeting_id")).first()
     if meeting is None:
         raise AttachmentGone(f"Meeting {ref.get('meeting_id')} no longer exists")
     method = "CANCEL" if meeting.is_cancelled or ref.get("method") == "CANCEL" else "REQUEST"
     attendees = list(meeting.attendees.all())
     if method == "CANCEL":
-        attendees = [a for a in attendees if a.email == ref.get("email")] or [
-            MeetingAttendee(meeting=meeting, email=ref.get("email", ""))
-        ]
+        attendees = [a for a in attendees if a.pk == ref.get("attendee_id")]
     content = meeting_ics(meeting=meeting, method=method, attendees=attendees)
     return EmailAttachment(
         filename="invite.ics" if method == "REQUEST" else "cancel.ics",

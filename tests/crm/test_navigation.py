@@ -25,22 +25,22 @@ ADMIN_MENU = ADMIN_TOOLS
 # What each role finds in which menu (labels, in order).
 MENUS = {
     "rep_client": {
-        "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell"],
-        "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding", "Subscriptions"],
+        "Sell": ["Leads", "Deals", "Board", "Products", "Booking page", "Renewals", "Upsell"],
+        "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding", "Subscriptions"],
         "Support": ["Tickets"],
         "Marketing": ["Segments", "Sequences", "NPS", "Advocacy"],
         "Insights": ["Forecast", "At risk"],
     },
     "agent_client": {
         "Support": ["My queue", "Tickets"],
-        "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding"],
+        "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding"],
         "Marketing": ["Segments", "NPS", "Advocacy"],
         "Insights": ["At risk"],
     },
     "manager_client": {
-        "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell"],
+        "Sell": ["Leads", "Deals", "Board", "Products", "Booking page", "Renewals", "Upsell"],
         "Support": ["My queue", "Tickets"],
-        "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding", "Subscriptions"],
+        "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding", "Subscriptions"],
         "Marketing": [
             "Segments",
             "Sequences",
