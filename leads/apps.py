@@ -145,6 +145,7 @@ def _register_seed_step():
     from crm.registry import seed_steps
 
     seed_steps.register("leads", "leads.seed.seed", order=10)
+    seed_steps.register("meetings", "leads.booking.seed.seed", order=25)
     # After the sales step's won deals and the segments step: campaigns mail a segment and are
     # credited with won deals.
     seed_steps.register("email campaigns", "leads.seed_campaigns.seed", order=95)
