@@ -179,7 +179,7 @@ def booking_book(
             raise ValidationError("This booking page is closed.")
         if not booking_slot_free(page=page, starts_at=starts_at):
             raise SlotTaken
-        contact = Contact.objects.filter(email__iexact=email).order_by("id").first()
+        contact = Contact.objects.filter(email=email).order_by("id").first()  # stored lower case
         if contact is not None:
             subject = contact
             guest_name = name or contact.full_name
