@@ -379,16 +379,21 @@ class MeetingForm(forms.Form):
         help_text="Email addresses, separated by commas or new lines.",
     )
     users = forms.ModelMultipleChoiceField(
-        label="Colleagues", queryset=User.objects.none(), required=False
+        label="Colleagues",
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-inline"}),
     )
 
-    def __init__(self, *args, offered=(), **kwargs):
-        """``offered``: ``(email, label)`` of the people the record suggests."""
+    def __init__(self, *args, offered=(), organizer=None, **kwargs):
+        """``offered``: ``(email, label)`` of the people the record suggests; ``organizer`` is
+        not offered as a colleague to invite."""
         super().__init__(*args, **kwargs)
         self.fields["invitees"].choices = list(offered)
         self.fields["users"].queryset = (
             User.objects.filter(is_active=True, groups__isnull=False)
             .exclude(email="")
+            .exclude(pk=getattr(organizer, "pk", None))
             .distinct()
             .order_by("first_name", "last_name", "username")
         )

@@ -111,7 +111,9 @@ def meeting_create(request, label, pk):
         "invitees": [email for email, _, _ in offered],
         "starts_at": _next_half_hour(),
     }
-    form = MeetingForm(request.POST or None, offered=_choices(offered), initial=initial)
+    form = MeetingForm(
+        request.POST or None, offered=_choices(offered), initial=initial, organizer=request.user
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -173,7 +175,12 @@ def meeting_edit(request, pk):
         "invitees": [email for email, _, _ in guests],
         "users": [a.user_id for a in attendees if a.user_id],
     }
-    form = MeetingForm(request.POST or None, offered=_choices(offered), initial=initial)
+    form = MeetingForm(
+        request.POST or None,
+        offered=_choices(offered),
+        initial=initial,
+        organizer=meeting.organizer,
+    )
     form.instance_starts_at = meeting.starts_at
     if meeting.duration_minutes not in dict(form.fields["duration"].choices):
         form.fields["duration"].choices += [

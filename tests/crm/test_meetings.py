@@ -198,7 +198,7 @@ def test_a_calendar_reply_by_email_records_the_answer(rep, contact):
     assert MeetingAttendee.objects.get().response == AttendeeResponse.DECLINED
 
 
-def test_scheduling_from_a_contact_page(rep, rep_client, contact):
+def test_scheduling_from_a_contact_page(rep, rep2, rep_client, contact):
     page = rep_client.get(contact.get_absolute_url())
     create_url = reverse("meeting_create", args=["crm.contact", contact.pk])
     assert create_url in page.content.decode() and "Upcoming meetings" in page.content.decode()
@@ -214,18 +214,20 @@ def test_scheduling_from_a_contact_page(rep, rep_client, contact):
             "location": "Office",
             "invitees": ["jana@acme.test"],
             "extra_emails": "boss@acme.test, ",
-            "users": [rep.pk],
+            "users": [rep2.pk],
         },
     )
     assert answer.status_code == 302 and answer["Location"] == contact.get_absolute_url()
     meeting = Meeting.objects.get()
     assert meeting.subject == contact and meeting.organizer == rep
     assert meeting.duration_minutes == 60
-    # The organizer is never their own guest.
     assert sorted(meeting.attendees.values_list("email", flat=True)) == [
         "boss@acme.test",
         "jana@acme.test",
+        rep2.email,
     ]
+    assert meeting.attendees.get(email=rep2.email).user == rep2
+    assert rep2 in [a.user for a in meeting.attendees.all()]
     assert "Kick-off" in rep_client.get(contact.get_absolute_url()).content.decode()
     detail = rep_client.get(meeting.get_absolute_url())
     assert detail.status_code == 200 and "boss@acme.test" in detail.content.decode()
