@@ -43,7 +43,7 @@ class BookingPage(models.Model):
         default=False, help_text="Off: the public page answers “not found”."
     )
     slug = models.SlugField(
-        max_length=60, unique=True, help_text="The page's address: /book/<this>/."
+        max_length=60, unique=True, help_text="The last part of the page's address, after /book/."
     )
     title = models.CharField(max_length=200, default="Book a meeting")
     intro = models.TextField(blank=True, help_text="A few words shown above the free times.")

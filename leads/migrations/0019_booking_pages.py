@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('enabled', models.BooleanField(default=False, help_text='Off: the public page answers “not found”.')),
-                ('slug', models.SlugField(help_text="The page's address: /book/<this>/.", max_length=60, unique=True)),
+                ('slug', models.SlugField(help_text="The last part of the page's address, after /book/.", max_length=60, unique=True)),
                 ('title', models.CharField(default='Book a meeting', max_length=200)),
                 ('intro', models.TextField(blank=True, help_text='A few words shown above the free times.')),
                 ('location', models.CharField(blank=True, help_text='Where booked meetings take place: an address or a video call link.', max_length=500)),
