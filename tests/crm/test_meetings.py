@@ -300,6 +300,8 @@ def test_others_meetings_answer_404(rep, rep2, rep_client):
     assert (
         rep_client.get(reverse("meeting_create", args=["leads.lead", lead.pk])).status_code == 404
     )
+    # Only kinds of record meetings are about.
+    assert rep_client.get(reverse("meeting_create", args=["crm.task", 1])).status_code == 404
     # Invited, the rep sees it but does not change it.
     MeetingAttendeeFactory(meeting=meeting, user=rep, email=rep.email)
     assert rep_client.get(meeting.get_absolute_url()).status_code == 200
