@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('location', models.CharField(blank=True, help_text='A room or address, or a video call link.', max_length=500)),
                 ('starts_at', models.DateTimeField()),
                 ('ends_at', models.DateTimeField()),
-                ('time_zone', models.CharField(default='UTC', help_text='The time zone the times are in.', max_length=64)),
+                ('time_zone', models.CharField(default=crm.models.meetings.site_time_zone, help_text='The time zone the times are in.', max_length=64)),
                 ('object_id', models.PositiveBigIntegerField(blank=True, null=True)),
                 ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('cancelled', 'Cancelled')], default='scheduled', max_length=10)),
                 ('uid', models.CharField(editable=False, max_length=255, unique=True)),

@@ -16,6 +16,12 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def site_time_zone() -> str:
+    """The installation's time zone (``TIME_ZONE``), read when a row is made, so migrations do
+    not depend on the setting."""
+    return settings.TIME_ZONE
+
+
 class MeetingQuerySet(models.QuerySet):
     def for_object(self, obj):
         ct = ContentType.objects.get_for_model(obj)
@@ -75,7 +81,7 @@ class Meeting(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     time_zone = models.CharField(
-        max_length=64, default=settings.TIME_ZONE, help_text="The time zone the times are in."
+        max_length=64, default=site_time_zone, help_text="The time zone the times are in."
     )
     organizer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organized_meetings"

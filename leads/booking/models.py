@@ -4,6 +4,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from crm.models.meetings import site_time_zone
+
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -74,7 +76,7 @@ class BookingPage(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(90)],
         help_text="How many days ahead visitors may book.",
     )
-    time_zone = models.CharField(max_length=64, default=settings.TIME_ZONE)
+    time_zone = models.CharField(max_length=64, default=site_time_zone)
     working_hours = models.JSONField(
         default=default_working_hours,
         validators=[validate_working_hours],

@@ -4,6 +4,7 @@ import django.core.validators
 import django.db.models.deletion
 import leads.booking.models
 from django.conf import settings
+import crm.models.meetings
 from django.db import migrations, models
 
 
@@ -28,7 +29,7 @@ class Migration(migrations.Migration):
                 ('buffer_minutes', models.PositiveSmallIntegerField(default=10, help_text='Kept free before and after each of your meetings.', validators=[django.core.validators.MaxValueValidator(120)], verbose_name='buffer (minutes)')),
                 ('notice_hours', models.PositiveSmallIntegerField(default=4, help_text='Nobody books a slot sooner than this from now.', validators=[django.core.validators.MaxValueValidator(336)], verbose_name='minimum notice (hours)')),
                 ('days_ahead', models.PositiveSmallIntegerField(default=14, help_text='How many days ahead visitors may book.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(90)])),
-                ('time_zone', models.CharField(default='UTC', max_length=64)),
+                ('time_zone', models.CharField(default=crm.models.meetings.site_time_zone, max_length=64)),
                 ('working_hours', models.JSONField(default=leads.booking.models.default_working_hours, help_text='Monday first: ["09:00", "17:00"] or [] for a day off.', validators=[leads.booking.models.validate_working_hours])),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
