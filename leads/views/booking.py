@@ -4,6 +4,7 @@ visitor books a free slot (/book/<slug>/, no login)."""
 import logging
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -60,7 +61,7 @@ def booking_settings(request):
         {
             "form": form,
             "page": page,
-            "public_url": request.build_absolute_uri(page.get_absolute_url()),
+            "public_url": settings.SITE_URL.rstrip("/") + page.get_absolute_url(),
         },
     )
 
