@@ -187,6 +187,7 @@ class CrmConfig(AppConfig):
             )
         )
         self._register_segments()
+        self._register_meetings()
         from crm.tabular import records
 
         records.register()
@@ -204,6 +205,40 @@ class CrmConfig(AppConfig):
         registry.api.register("segments", "crm.api.resources.SegmentViewSet")
         registry.api.register("users", "crm.api.resources.UserViewSet")
         registry.api.register("teams", "crm.api.resources.TeamViewSet")
+
+    def _register_meetings(self):
+        from crm import registry
+        from crm.models import Account, Contact
+        from crm.services.meetings import (
+            MEETING_INVITE_ATTACHMENT,
+            RESPONSE_NOTIFICATION,
+            meeting_invite_attachment,
+        )
+        from crm.views.home import todays_meetings_widget
+
+        registry.meeting_subjects.register(
+            Contact, invitees=lambda c: [(c.email, c.full_name, c)] if c.email else []
+        )
+        registry.meeting_subjects.register(
+            Account,
+            invitees=lambda a: [
+                (c.email, c.full_name, c)
+                for c in a.contacts.exclude(email="").order_by("last_name", "id")[:10]
+            ],
+        )
+        registry.email_attachments.register(MEETING_INVITE_ATTACHMENT, meeting_invite_attachment)
+        registry.notification_kinds.register(RESPONSE_NOTIFICATION, "Answers to my invitations")
+        registry.navigation.register("Meetings", "meeting_list", group="customers", order=26)
+        registry.home_widgets.register(
+            registry.HomeWidget(
+                title="My meetings today",
+                template="crm/meetings/_home_today.html",
+                context=todays_meetings_widget,
+                order=11,
+                focus=frozenset({Role.SALES_REP}),
+                url_name="meeting_list",
+            )
+        )
 
     def _register_webhook_events(self):
         from crm import registry

@@ -158,3 +158,17 @@ class ComposedStatus(models.TextChoices):
     CLICKED = "clicked", "Clicked"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class MeetingStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class AttendeeResponse(models.TextChoices):
+    """An attendee's answer to an invitation, as iCalendar's PARTSTAT names it."""
+
+    NEEDS_ACTION = "needs_action", "Not answered yet"
+    ACCEPTED = "accepted", "Accepted"
+    TENTATIVE = "tentative", "Maybe"
+    DECLINED = "declined", "Declined"

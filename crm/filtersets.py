@@ -13,6 +13,7 @@ from crm.models import (
     AuditEvent,
     Contact,
     ContactDuplicate,
+    Meeting,
     Notification,
     SignInEvent,
     Task,
@@ -339,3 +340,28 @@ class NotificationFilterSet(django_filters.FilterSet):
         if value == "read":
             return queryset.filter(read_at__isnull=False)
         return queryset
+
+
+class MeetingFilterSet(SearchFilterSet):
+    """ "My meetings": upcoming ones unless the user asks for past or cancelled ones."""
+
+    search_fields = ("title",)
+    when = django_filters.ChoiceFilter(
+        choices=[("upcoming", "Upcoming"), ("past", "Past"), ("cancelled", "Cancelled")],
+        method="filter_when",
+        empty_label="Upcoming",
+        label="When",
+    )
+
+    class Meta:
+        model = Meeting
+        fields = ["q", "when"]
+
+    def filter_when(self, queryset, name, value):
+        from django.utils import timezone
+
+        if value == "past":
+            return queryset.scheduled().filter(ends_at__lt=timezone.now())
+        if value == "cancelled":
+            return queryset.filter(status="cancelled")
+        return queryset.upcoming()

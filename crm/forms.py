@@ -472,3 +472,71 @@ class ComposeForm(forms.Form):
         if value is not None and value <= timezone.now():
             raise ValidationError("Choose a time in the future, or leave it empty to send now.")
         return value
+
+
+MEETING_DURATIONS = [(15, "15 minutes"), (30, "30 minutes"), (45, "45 minutes"), (60, "1 hour")]
+MEETING_DURATIONS += [(90, "1½ hours"), (120, "2 hours"), (180, "3 hours")]
+
+
+class MeetingForm(forms.Form):
+    """Schedule or change a meeting: when, where, and whom to invite (the record's people
+    offered as checkboxes, other addresses typed, colleagues picked)."""
+
+    title = forms.CharField(max_length=200)
+    starts_at = forms.DateTimeField(
+        label="Starts", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    duration = forms.TypedChoiceField(choices=MEETING_DURATIONS, coerce=int, initial=30)
+    location = forms.CharField(
+        max_length=500, required=False, help_text="A room or address, or a video call link."
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    invitees = forms.MultipleChoiceField(
+        label="Invite", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    extra_emails = forms.CharField(
+        label="Other guests",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Email addresses, separated by commas or new lines.",
+    )
+    users = forms.ModelMultipleChoiceField(
+        label="Colleagues",
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-inline"}),
+    )
+
+    def __init__(self, *args, offered=(), organizer=None, **kwargs):
+        """``offered``: ``(email, label)`` of the people the record suggests; ``organizer`` is
+        not offered as a colleague to invite."""
+        super().__init__(*args, **kwargs)
+        self.fields["invitees"].choices = list(offered)
+        self.fields["users"].queryset = (
+            User.objects.filter(is_active=True, groups__isnull=False)
+            .exclude(email="")
+            .exclude(pk=getattr(organizer, "pk", None))
+            .distinct()
+            .order_by("first_name", "last_name", "username")
+        )
+
+    def clean_extra_emails(self):
+        text = self.cleaned_data.get("extra_emails", "")
+        addresses = [a.strip() for a in text.replace(";", ",").replace("\n", ",").split(",")]
+        cleaned = []
+        for address in filter(None, addresses):
+            try:
+                forms.EmailField().clean(address)
+            except ValidationError:
+                raise ValidationError(f"“{address}” is not an email address.") from None
+            cleaned.append(normalize_email(address))
+        return cleaned
+
+    def clean(self):
+        data = super().clean()
+        starts_at = data.get("starts_at")
+        if starts_at and self.instance_starts_at != starts_at and starts_at < timezone.now():
+            self.add_error("starts_at", "Pick a time in the future.")
+        return data
+
+    instance_starts_at = None  # an edit may keep a start that has passed

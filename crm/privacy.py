@@ -21,6 +21,8 @@ from crm.models import (
     Contact,
     ContactDuplicate,
     ContactMerge,
+    Meeting,
+    MeetingAttendee,
     Notification,
     OutboundEmail,
     TabularImportJob,
@@ -153,6 +155,26 @@ def _activities(person):
 
 def _tasks(person):
     return Task.objects.filter(person.generic_q())
+
+
+def _meetings(person):
+    return Meeting.objects.filter(person.generic_q())
+
+
+def _meeting_attendees(person):
+    return MeetingAttendee.objects.filter(
+        Q(email__in=person.emails) | Q(contact_id__in=person.ids("crm.contact"))
+    )
+
+
+def meetings_collect(person) -> list[dict]:
+    return rows(_meetings(person)) + rows(_meeting_attendees(person), exclude=["token"])
+
+
+def meetings_erase(person, erasure) -> int:
+    """Their places on guest lists go, and the meetings about their records (a meeting's title
+    and notes are about them)."""
+    return _meeting_attendees(person).delete()[0] + _meetings(person).delete()[0]
 
 
 def _emails(person):
@@ -416,6 +438,13 @@ def register() -> None:
         collect=lambda p: rows(_tasks(p)),
         erase=lambda p, e: _tasks(p).delete()[0],
         models=[Task],
+    )
+    personal_data.register(
+        "meetings",
+        "Meetings about them and invitations to meetings (with their answers)",
+        collect=meetings_collect,
+        erase=meetings_erase,
+        models=[Meeting, MeetingAttendee],
     )
     personal_data.register(
         "emails_sent",

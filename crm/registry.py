@@ -34,6 +34,8 @@
   whose consent decides whether an address may be written to and tracked.
 - ``notification_kinds``: the kinds of in-app notification (the bell), each with its label;
   ``crm`` registers its own and each stage adds the ones it sends.
+- ``meeting_subjects``: the record kinds a meeting can be scheduled from (account, contact,
+  lead, deal), each with who is invited by default.
 """
 
 from collections.abc import Callable
@@ -562,6 +564,9 @@ class EmailAttachment:
     filename: str
     content: bytes
     mimetype: str
+    # Parameters of the part's Content-Type (a calendar invitation's ``method``: mail clients
+    # offer Accept/Decline only when it is there).
+    params: tuple[tuple[str, str], ...] = ()
 
 
 class AttachmentGone(Exception):
@@ -675,3 +680,37 @@ class ComposeRegistry:
 
 
 compose_targets = ComposeRegistry()
+
+
+class MeetingSubject:
+    """A record kind meetings are scheduled from. ``invitees(obj)`` returns the people invited
+    by default, as ``(email, name, contact_or_None)`` tuples (a lead's address, a deal's
+    contact)."""
+
+    model: type[models.Model]
+    invitees: Callable
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label_lower
+
+
+class MeetingSubjectRegistry:
+    def __init__(self):
+        self._subjects: dict[str, MeetingSubject] = {}
+
+    def register(self, model, *, invitees: Callable = lambda obj: []) -> None:
+        subject = MeetingSubject(model, invitees)
+        self._subjects[subject.label] = subject
+
+    def get(self, label: str) -> MeetingSubject | None:
+        return self._subjects.get(label)
+
+    def for_model(self, model) -> MeetingSubject | None:
+        return self._subjects.get(model._meta.label_lower)
+
+    def subjects(self) -> list[MeetingSubject]:
+        return list(self._subjects.values())
+
+
+meeting_subjects = MeetingSubjectRegistry()

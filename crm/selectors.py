@@ -24,6 +24,7 @@ from crm.models import (
     Contact,
     ContactDuplicate,
     ContactMerge,
+    Meeting,
     Notification,
     SavedView,
     Segment,
@@ -194,6 +195,32 @@ def task_list(*, user, for_change: bool = False) -> models.QuerySet:
 
 def task_get(*, user, pk, for_change: bool = False) -> Task:
     return record_get(task_list(user=user, for_change=for_change).select_related("assignee"), pk)
+
+
+def meeting_list(*, user, for_change: bool = False) -> models.QuerySet:
+    return scoped(Meeting, user=user, for_change=for_change)
+
+
+def meeting_get(*, user, pk, for_change: bool = False) -> Meeting:
+    return record_get(
+        meeting_list(user=user, for_change=for_change).select_related("organizer"), pk
+    )
+
+
+def meetings_of_user(*, user) -> models.QuerySet:
+    """The meetings ``user`` organises or is invited to (their "My meetings")."""
+    return Meeting.objects.involving(user)
+
+
+def meetings_of_record(*, user, obj, limit: int = 5) -> list[Meeting]:
+    """The upcoming meetings about ``obj`` that ``user`` may see, soonest first."""
+    return list(
+        meeting_list(user=user)
+        .for_object(obj)
+        .upcoming()
+        .select_related("organizer")
+        .order_by("starts_at", "id")[:limit]
+    )
 
 
 def activity_list(*, user) -> models.QuerySet:

@@ -56,6 +56,13 @@ class LeadsConfig(AppConfig):
         from leads.services.compose import register as compose_register
 
         compose_register()
+        registry.navigation.register(
+            "Booking page", "leads:booking_settings", group="sell", order=14, roles=SELLERS
+        )
+        registry.notification_kinds.register("meeting_booked", "Meetings booked on my page")
+        registry.meeting_subjects.register(
+            Lead, invitees=lambda lead: [(lead.email, lead.full_name, None)] if lead.email else []
+        )
         from crm.visibility import owner_in_scope
 
         registry.trash.register(
@@ -141,6 +148,7 @@ def _register_seed_step():
     from crm.registry import seed_steps
 
     seed_steps.register("leads", "leads.seed.seed", order=10)
+    seed_steps.register("meetings", "leads.booking.seed.seed", order=25)
     # After the sales step's won deals and the segments step: campaigns mail a segment and are
     # credited with won deals.
     seed_steps.register("email campaigns", "leads.seed_campaigns.seed", order=95)

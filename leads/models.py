@@ -19,6 +19,7 @@ from crm.models.merges import MergeRecord
 from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
 from crm.work import Leased
+from leads.booking.models import BookingPage  # noqa: F401 - imported so Django registers it
 from leads.campaigns.models import (  # noqa: F401 - imported here so Django registers them
     CampaignCredit,
     CampaignRecipient,

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from leads.campaigns.urls import urlpatterns as email_campaign_urls
-from leads.views import imports, leads, merge, public, sequence_tracking, sequences
+from leads.views import booking, imports, leads, merge, public, sequence_tracking, sequences
 
 app_name = "leads"
 
@@ -60,6 +60,9 @@ urlpatterns = [
         sequence_tracking.sequence_email_click,
         name="sequence_email_click",
     ),
+    path("settings/booking/", booking.booking_settings, name="booking_settings"),
+    path("book/<slug:slug>/", booking.booking_public, name="booking_public"),
+    path("book/<slug:slug>/booked/", booking.booking_done, name="booking_done"),
     path("forms/<slug:slug>/", public.web_form, name="web_form"),
     path("forms/<slug:slug>/thanks/", public.web_form_thanks, name="web_form_thanks"),
     path("unsubscribe/<str:token>/", public.unsubscribe, name="unsubscribe"),

@@ -56,6 +56,13 @@ def _pipeline_widget(request):
     return {"totals": totals, "closing": closing, "overdue": totals["overdue"]}
 
 
+def _deal_invitees(deal):
+    contact = deal.primary_contact
+    if contact is None or not contact.email:
+        return []
+    return [(contact.email, contact.full_name, contact)]
+
+
 def register_all():
     from crm import registry
     from sales import bulk
@@ -116,6 +123,7 @@ def register_all():
         )
     )
     registry.timeline.register(Opportunity)
+    registry.meeting_subjects.register(Opportunity, invitees=_deal_invitees)
     from crm.services.history import restorer
     from sales.forms import OpportunityForm
     from sales.models import OpportunityLineItem, Quote

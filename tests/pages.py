@@ -4,7 +4,8 @@ tests and the browser test that every page runs without a console error walk the
 
 from django.urls import reverse
 
-from crm.models import Account, Contact, Segment, User
+from crm.models import Account, Contact, Meeting, MeetingAttendee, Segment, User
+from leads.booking.models import BookingPage
 from leads.campaigns.models import EmailCampaign
 from leads.models import Campaign, Lead, Sequence
 from retention.models import Advocate, NpsSurvey, Subscription
@@ -39,7 +40,11 @@ def pages_for(username: str) -> list[tuple[str, str]]:
         ("Tasks", reverse("task_list")),
         ("Segments", reverse("segment_list")),
         ("Segment builder", reverse("segment_create")),
+        ("My meetings", reverse("meeting_list")),
+        ("Calendar", reverse("calendar_settings")),
     ]
+    meeting = _first(Meeting.objects.involving(user).filter(status="scheduled"))
+    _detail(pages, "meeting_detail", meeting, "Meeting")
     _detail(pages, "account_detail", _first(Account.objects, user), "Account")
     _detail(pages, "contact_detail", _first(Contact.objects, user), "Contact")
     _detail(pages, "segment_edit", _first(Segment.objects, user), "Segment (builder)")
@@ -66,7 +71,10 @@ def pages_for(username: str) -> list[tuple[str, str]]:
             ("Email templates", reverse("email_template_list")),
             ("New email template", reverse("email_template_create")),
             ("Email signature", reverse("email_signature")),
+            ("Booking page", reverse("leads:booking_settings")),
         ]
+        if meeting is not None and meeting.organizer_id == user.pk:
+            _detail(pages, "meeting_edit", meeting, "Meeting (edit)")
         lead = _first(Lead.objects, user)
         _detail(pages, "leads:lead_detail", lead, "Lead")
         _detail(pages, "leads:lead_edit", lead, "Lead (edit)")
@@ -135,6 +143,13 @@ def public_pages() -> list[tuple[str, str]]:
     if campaign is not None:
         pages.append(("Web form", reverse("leads:web_form", args=[campaign.slug])))
         pages.append(("Web form sent", reverse("leads:web_form_thanks", args=[campaign.slug])))
+    booking = BookingPage.objects.filter(enabled=True).order_by("pk").first()
+    if booking is not None:
+        pages.append(("Booking page", reverse("leads:booking_public", args=[booking.slug])))
+        pages.append(("Booked", reverse("leads:booking_done", args=[booking.slug])))
+    guest = MeetingAttendee.objects.filter(meeting__status="scheduled").order_by("pk").first()
+    if guest is not None:
+        pages.append(("Meeting answer", reverse("meeting_answer", args=[guest.token])))
     csat = CsatSurvey.objects.filter(answered_at__isnull=True).order_by("pk").first()
     if csat is not None:
         token = surveys.make_token(kind="csat", key=csat.token)

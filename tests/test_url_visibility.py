@@ -32,6 +32,7 @@ from tests.factories.compose import EmailTemplateFactory
 from tests.factories.crm import (
     AccountFactory,
     ContactFactory,
+    MeetingFactory,
     OutboundEmailFactory,
     SavedViewFactory,
     TabularImportJobFactory,
@@ -226,6 +227,10 @@ def _notification_for(user) -> int:
     return Notification.objects.get(recipient=user, dedupe_key="visibility").pk
 
 
+def _meeting_on_lead(owner):
+    return MeetingFactory(organizer=owner, about=LeadFactory(owner=owner))
+
+
 def _delivery_args(delivery) -> tuple[int, int]:
     return delivery.endpoint_id, delivery.pk
 
@@ -332,6 +337,57 @@ TABLE = [
         POST,
         "admin",
         "only admins delete from the trash for good, even what the user deleted",
+    ),
+    # crm: meetings (organizer, guests who are users, whoever sees the record they are about)
+    Row(
+        "meeting_detail",
+        "rep",
+        lambda w: target(_meeting_on_lead(w.rep2).pk),
+        GET,
+        "rep2",
+        "another rep's meeting about their lead",
+    ),
+    Row(
+        "meeting_edit",
+        "rep",
+        lambda w: target(
+            _meeting_on_lead(w.rep2).pk, title="Mine now", starts_at=FUTURE, duration=30
+        ),
+        BOTH,
+        "rep2",
+        "another rep's meeting about their lead",
+    ),
+    Row(
+        "meeting_edit",
+        "rep",
+        lambda w: target(MeetingFactory(organizer=w.rep2, about=w.contact(w.rep2)).pk),
+        BOTH,
+        "manager",
+        "a meeting on a contact everyone reads is its organizer's (and their managers') to change",
+    ),
+    Row(
+        "meeting_cancel",
+        "manager",
+        lambda w: target(_meeting_on_lead(w.outsider).pk),
+        POST,
+        "other_manager",
+        "a meeting of a team the manager does not manage",
+    ),
+    Row(
+        "meeting_create",
+        "rep",
+        lambda w: target("leads.lead", LeadFactory(owner=w.rep2).pk, title="Sneaky"),
+        BOTH,
+        "rep2",
+        "scheduling about another rep's lead",
+    ),
+    Row(
+        "meeting_create",
+        "agent",
+        lambda w: target("sales.opportunity", w.deal(w.rep).pk, title="Sneaky"),
+        BOTH,
+        "rep",
+        "agents see no deals",
     ),
     # crm: accounts and contacts (every role reads them, owners change them) ----------------
     Row(

@@ -6,6 +6,7 @@ from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
 from .mail import Mailbox
+from .meetings import CalendarFeed, Meeting, MeetingAttendee
 from .merges import AccountMerge, ContactMerge
 from .notifications import Notification, NotificationSettings
 from .outbox import OutboundEmail
@@ -28,6 +29,7 @@ __all__ = [
     "ComposeAttachment",
     "ComposedEmail",
     "EmailTemplate",
+    "CalendarFeed",
     "ApiIdempotencyKey",
     "ApiToken",
     "ApiTokenScope",
@@ -38,6 +40,8 @@ __all__ = [
     "ContactDuplicate",
     "DuplicateDismissal",
     "Mailbox",
+    "Meeting",
+    "MeetingAttendee",
     "Notification",
     "NotificationSettings",
     "OutboundEmail",

@@ -18,6 +18,9 @@ import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from email import encoders
+from email.mime.base import MIMEBase
+from email.mime.text import MIMEText
 from email.utils import formataddr, parseaddr
 from itertools import islice
 from urllib.parse import urlsplit
@@ -341,7 +344,10 @@ def _deliver(*, email: OutboundEmail, backend, owner: str) -> bool:
     try:
         for spec in email.attachments or []:
             made = email_attachments.make(spec)
-            message.attach(made.filename, made.content, made.mimetype)
+            if made.params:
+                message.attach(_attachment_part(made))
+            else:
+                message.attach(made.filename, made.content, made.mimetype)
     except AttachmentGone as exc:
         _record_failure(email=email, exc=exc, owner=owner)
         return False
@@ -377,6 +383,22 @@ def _deliver(*, email: OutboundEmail, backend, owner: str) -> bool:
     )
     _log_sent(email)
     return True
+
+
+def _attachment_part(made) -> MIMEBase:
+    """The MIME part of an attachment whose Content-Type carries parameters (Django's
+    ``attach`` takes a bare type only)."""
+    maintype, subtype = made.mimetype.split("/", 1)
+    if maintype == "text":
+        part = MIMEText(made.content.decode("utf-8"), subtype, "utf-8")
+    else:
+        part = MIMEBase(maintype, subtype)
+        part.set_payload(made.content)
+        encoders.encode_base64(part)
+    for name, value in made.params:
+        part.set_param(name, value)
+    part.add_header("Content-Disposition", "attachment", filename=made.filename)
+    return part
 
 
 def _is_transient(exc: Exception) -> bool:

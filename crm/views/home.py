@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from crm import registry
-from crm.models import Task
+from crm.models import Meeting, Task
 from crm.selectors import activity_list
 
 HOME_LIST_LENGTH = 15
@@ -54,6 +54,26 @@ def tasks_widget(request):
         "due_today": due_today[:HOME_LIST_LENGTH],
         "more_due_today": len(due_today) > HOME_LIST_LENGTH,
     }
+
+
+def todays_meetings_widget(request):
+    """The user's meetings today that have not ended yet (hidden on a day without any)."""
+    user = request.user
+    if not user.has_any_role:
+        return None
+    now = timezone.now()
+    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+    meetings = list(
+        Meeting.objects.involving(user)
+        .upcoming(now)
+        .filter(starts_at__lte=end_of_day)
+        .select_related("organizer")
+        .order_by("starts_at", "id")[:HOME_LIST_LENGTH]
+    )
+    if not meetings:
+        return None
+    prefetch_related_objects(meetings, "subject")
+    return {"meetings": meetings}
 
 
 def recent_activity_widget(request):

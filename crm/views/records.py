@@ -20,7 +20,7 @@ from crm.db import lock_rows
 from crm.forms import ActivityForm, TaskForm
 from crm.models import Activity, ComposedEmail, Task
 from crm.permissions import may_sell
-from crm.selectors import scoped
+from crm.selectors import meetings_of_record, scoped
 from crm.services.trash import trash_may_delete
 from crm.views import safe_next
 from crm.views.submissions import SubmittedOnceMixin
@@ -60,6 +60,18 @@ def timeline_context(request, obj, *, before=None) -> dict:
         "open_tasks": Task.objects.for_object(obj).open().select_related("assignee")[:50],
         "activity_form": ActivityForm(prefix="activity"),
         "task_form": TaskForm(prefix="task", user=request.user),
+        **_meetings_context(request, obj),
+    }
+
+
+def _meetings_context(request, obj) -> dict:
+    """The record's upcoming meetings and its "Schedule meeting" button, for the kinds of record
+    meetings are about (``crm.registry.meeting_subjects``)."""
+    if registry.meeting_subjects.for_model(type(obj)) is None:
+        return {}
+    return {
+        "meeting_subject": True,
+        "record_meetings": meetings_of_record(user=request.user, obj=obj),
     }
 
 

@@ -20,12 +20,14 @@ def public_form_lead(
     source: str,
     campaign: Campaign | None = None,
     consent_proof: ConsentProof | None = None,
+    owner=None,
 ):
-    """The lead of a public form's submission (the web form, a referral link): a new one,
-    deduplicated, scored and assigned (flagged when the person is a known contact), or the lead
-    the submission matches. Returns ``(lead, created)``; ``(None, False)`` for the address
-    of an erased person (README, "Personal data"): nothing of them is stored again.
-    ``consent_proof``: the page, the visitor's address and the wording they agreed to."""
+    """The lead of a public form's submission (the web form, a referral link, a booking page):
+    a new one, deduplicated, scored and assigned (to ``owner`` when given, else by the
+    assignment rules; flagged when the person is a known contact), or the lead the submission
+    matches. Returns ``(lead, created)``; ``(None, False)`` for the address of an erased
+    person (README, "Personal data"): nothing of them is stored again. ``consent_proof``: the
+    page, the visitor's address and the wording they agreed to."""
     if erased_emails([normalize_email(data.get("email", ""))]):
         return None, False
     fields = {
@@ -42,6 +44,8 @@ def public_form_lead(
     }
     if campaign is not None:
         fields["campaign"] = campaign
+    if owner is not None:
+        fields["owner"] = owner
     try:
         lead = lead_services.lead_create(
             on_duplicate="raise", consent_proof=consent_proof, **fields

@@ -1,6 +1,7 @@
 """A person seeded across every stage, for the personal-data export and erasure tests."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
@@ -10,6 +11,7 @@ from crm.choices import ActivityKind
 from crm.models import Contact, TabularImportRowError
 from crm.services.customer_merges import contact_merge, differing_fields
 from crm.services.customers import contact_delete
+from crm.services.meetings import Invitee, meeting_schedule
 from crm.services.timeline import activity_log
 from leads.choices import EnrollmentState, ImportStatus
 from leads.models import ImportRowError, Lead
@@ -120,6 +122,16 @@ def seed_person(*, admin, agent) -> Seeded:
         uploads=[ContentFile(f"Notes for {FIRST} {LAST}".encode(), name="notes.txt")],
     )
     TaskFactory(subject=contact, title=f"Send {FIRST} the contract", assignee=admin)
+    starts_at = timezone.now() + timedelta(days=2)
+    meeting_schedule(
+        organizer=admin,
+        created_by=admin,
+        subject=contact,
+        title=f"Demo for {FIRST}",
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=30),
+        invitees=[Invitee(contact.email, contact.full_name, contact)],
+    )
     from crm.services.notifications import notify
 
     notify(

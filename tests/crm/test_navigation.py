@@ -25,22 +25,40 @@ ADMIN_MENU = ADMIN_TOOLS
 # What each role finds in which menu (labels, in order).
 MENUS = {
     "rep_client": {
-        "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell", "Email templates"],
-        "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding", "Subscriptions"],
+        "Sell": [
+            "Leads",
+            "Deals",
+            "Board",
+            "Products",
+            "Booking page",
+            "Renewals",
+            "Upsell",
+            "Email templates",
+        ],
+        "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding", "Subscriptions"],
         "Support": ["Tickets"],
         "Marketing": ["Segments", "Sequences", "NPS", "Advocacy"],
         "Insights": ["Forecast", "At risk"],
     },
     "agent_client": {
         "Support": ["My queue", "Tickets"],
-        "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding"],
+        "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding"],
         "Marketing": ["Segments", "NPS", "Advocacy"],
         "Insights": ["At risk"],
     },
     "manager_client": {
-        "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell", "Email templates"],
+        "Sell": [
+            "Leads",
+            "Deals",
+            "Board",
+            "Products",
+            "Booking page",
+            "Renewals",
+            "Upsell",
+            "Email templates",
+        ],
         "Support": ["My queue", "Tickets"],
-        "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding", "Subscriptions"],
+        "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding", "Subscriptions"],
         "Marketing": [
             "Segments",
             "Sequences",

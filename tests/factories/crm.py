@@ -13,6 +13,8 @@ from crm.models import (
     ConsentChannel,
     ConsentEvent,
     Contact,
+    Meeting,
+    MeetingAttendee,
     OutboundEmail,
     SavedView,
     Task,
@@ -209,3 +211,33 @@ class SavedViewFactory(factory.django.DjangoModelFactory):
     list_key = "leads:lead_list"
     name = factory.Sequence(lambda n: f"View {n}")
     query = "status=new&sort=-score"
+
+
+class MeetingFactory(factory.django.DjangoModelFactory):
+    """A meeting as stored (no invitations sent: schedule through
+    ``crm.services.meetings.meeting_schedule`` for those)."""
+
+    class Meta:
+        model = Meeting
+        exclude = ["about"]
+
+    about = None
+    title = factory.Sequence(lambda n: f"Demo {n}")
+    starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+    ends_at = factory.LazyAttribute(lambda m: m.starts_at + timedelta(minutes=30))
+    organizer = factory.SubFactory(UserFactory, roles=[Role.SALES_REP])
+    created_by = factory.SelfAttribute("organizer")
+    uid = factory.Sequence(lambda n: f"meeting-{n}@example.com")
+    content_type = factory.LazyAttribute(
+        lambda m: ContentType.objects.get_for_model(m.about) if m.about is not None else None
+    )
+    object_id = factory.LazyAttribute(lambda m: m.about.pk if m.about is not None else None)
+
+
+class MeetingAttendeeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MeetingAttendee
+
+    meeting = factory.SubFactory(MeetingFactory)
+    email = factory.Sequence(lambda n: f"guest{n}@example.com")
+    name = factory.Faker("name")
