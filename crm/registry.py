@@ -682,6 +682,7 @@ class ComposeRegistry:
 compose_targets = ComposeRegistry()
 
 
+@dataclass(frozen=True)
 class MeetingSubject:
     """A record kind meetings are scheduled from. ``invitees(obj)`` returns the people invited
     by default, as ``(email, name, contact_or_None)`` tuples (a lead's address, a deal's
