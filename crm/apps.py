@@ -75,6 +75,7 @@ class CrmConfig(AppConfig):
         registry.notification_kinds.register("assigned", "Assigned to me")
         registry.notification_kinds.register("mentioned", "Mentioned in a note")
         registry.notification_kinds.register("task_due", "Task due")
+        registry.notification_kinds.register("mailbox", "My mailbox needs attention")
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
         from crm import bulk_actions
@@ -147,6 +148,13 @@ class CrmConfig(AppConfig):
             sweep="crm.services.notifications.notification_digests_sweep",
             problems="crm.services.notifications.notification_digests_problems",
             retry="crm.services.notifications.notification_digests_retry",
+        )
+        registry.work.register(
+            "mailboxes",
+            label="Mailbox syncs",
+            sweep="crm.mail.sync.mailbox_sync_sweep",
+            problems="crm.mail.sync.mailbox_sync_problems",
+            retry="crm.mail.sync.mailbox_sync_retry",
         )
         self._register_webhook_events()
         from crm.views.home import recent_activity_widget, tasks_widget

@@ -137,3 +137,12 @@ class MailSecurity(models.TextChoices):
     SSL = "ssl", "SSL/TLS"
     STARTTLS = "starttls", "STARTTLS"
     NONE = "none", "None (local servers only)"
+
+
+class MailSyncStatus(models.TextChoices):
+    """Where a connected mailbox's periodic sync stands (shown on the mailbox settings page)."""
+
+    WAITING = "waiting", "Up to date"
+    RUNNING = "running", "Syncing"
+    RETRYING = "retrying", "Retrying after a network error"
+    ATTENTION = "attention", "Needs attention"

@@ -12,6 +12,7 @@ from crm.views import (
     health,
     history,
     home,
+    mailbox,
     me,
     notifications,
     people,

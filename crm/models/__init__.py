@@ -4,7 +4,7 @@ from .audit import AuditEvent
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
-from .mail import Mailbox
+from .mail import Mailbox, MailboxFolder
 from .merges import AccountMerge, ContactMerge
 from .notifications import Notification, NotificationSettings
 from .outbox import OutboundEmail
@@ -34,6 +34,7 @@ __all__ = [
     "ContactDuplicate",
     "DuplicateDismissal",
     "Mailbox",
+    "MailboxFolder",
     "Notification",
     "NotificationSettings",
     "OutboundEmail",

@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from encrypted_fields.fields import EncryptedCharField, EncryptedTextField
 
-from crm.choices import MailAuth, MailSecurity
+from crm.choices import MailAuth, MailSecurity, MailSyncStatus
 from crm.work import Leased
 
 
@@ -41,11 +42,72 @@ class Mailbox(Leased):
     oauth_access_token = EncryptedTextField(null=True, blank=True)
     oauth_expires_at = models.DateTimeField(null=True, blank=True)
 
+    private_label = models.CharField(
+        max_length=100,
+        default="Private",
+        help_text="Mail carrying this label (an IMAP keyword or Gmail label), or kept in a "
+        "folder of this name, is never imported.",
+    )
+    sync_status = models.CharField(
+        max_length=10, choices=MailSyncStatus.choices, default=MailSyncStatus.WAITING
+    )
+    sync_error = models.TextField(blank=True, help_text="Why the last sync failed, for the user.")
+    sync_attempts = models.PositiveIntegerField(
+        default=0, help_text="Failed syncs in a row (the backoff grows with them)."
+    )
+    next_sync_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not synced before this time (after a network error)."
+    )
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_sync_fetched = models.PositiveIntegerField(default=0)
+    last_sync_imported = models.PositiveIntegerField(default=0)
+    fetched_total = models.PositiveBigIntegerField(default=0)
+    imported_total = models.PositiveBigIntegerField(default=0)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "mailboxes"
+        indexes = [
+            models.Index(fields=["sync_status", "next_sync_at"], name="crm_mailbox_sync_due"),
+        ]
 
     def __str__(self):
         return self.email_address
+
+    def get_absolute_url(self):
+        return reverse("mailbox_settings")
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.auth_method != MailAuth.PASSWORD
+
+
+class MailboxFolder(models.Model):
+    """One folder of a connected mailbox that the sync reads (the inbox, the sent folder…),
+    with its checkpoint: the folder's UIDVALIDITY and the highest UID already imported, so a
+    sync resumes after the last batch it finished and never reads a message twice."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
+    name = models.CharField(max_length=255, help_text="The folder's IMAP name.")
+    uidvalidity = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The server's UIDVALIDITY the checkpoint belongs to."
+    )
+    last_uid = models.PositiveBigIntegerField(
+        default=0, help_text="Every message up to this UID was imported."
+    )
+    since = models.DateField(
+        null=True, blank=True, help_text="The first day read (MAIL_SYNC_DAYS before the start)."
+    )
+    fetched_total = models.PositiveBigIntegerField(default=0)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "name"], name="crm_mailboxfolder_unique")
+        ]
+
+    def __str__(self):
+        return self.name

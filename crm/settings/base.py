@@ -352,6 +352,25 @@ EMAIL_TIMEOUT = 30
 WORK_LEASE_SECONDS = env.int("WORK_LEASE_SECONDS", default=120)
 WORK_SWEEP_SECONDS = env.int("WORK_SWEEP_SECONDS", default=60)
 
+# Connected mailboxes (README, "Your mailbox"). The sync reads each mailbox every
+# MAIL_SYNC_SECONDS; a mailbox's first sync reads the last MAIL_SYNC_DAYS days. Every connection
+# to a mail server waits at most MAIL_TIMEOUT_SECONDS per step. MAIL_TLS_CA_FILE adds a CA (a
+# PEM file) to the trusted ones, for a mail server with an in-house certificate. A mailbox may
+# name a private or loopback mail server only with MAIL_ALLOW_PRIVATE_HOSTS (otherwise users
+# could make the server connect inward, to the database or the cache).
+MAIL_SYNC_SECONDS = env.int("MAIL_SYNC_SECONDS", default=120)
+MAIL_SYNC_DAYS = env.int("MAIL_SYNC_DAYS", default=30)
+MAIL_TIMEOUT_SECONDS = env.float("MAIL_TIMEOUT_SECONDS", default=20.0)
+MAIL_TLS_CA_FILE = env.str("MAIL_TLS_CA_FILE", default="")
+MAIL_ALLOW_PRIVATE_HOSTS = env.bool("MAIL_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+# OAuth2 sign-in to Google and Microsoft 365 mailboxes: each provider is offered once its
+# client id and secret are set (README, "Your mailbox", for registering the app).
+MAIL_OAUTH_GOOGLE_CLIENT_ID = env.str("MAIL_OAUTH_GOOGLE_CLIENT_ID", default="")
+MAIL_OAUTH_GOOGLE_CLIENT_SECRET = env.str("MAIL_OAUTH_GOOGLE_CLIENT_SECRET", default="")
+MAIL_OAUTH_MICROSOFT_CLIENT_ID = env.str("MAIL_OAUTH_MICROSOFT_CLIENT_ID", default="")
+MAIL_OAUTH_MICROSOFT_CLIENT_SECRET = env.str("MAIL_OAUTH_MICROSOFT_CLIENT_SECRET", default="")
+MAIL_OAUTH_MICROSOFT_TENANT = env.str("MAIL_OAUTH_MICROSOFT_TENANT", default="common")
+
 # Outbound webhooks (README, "Webhooks"). Each attempt waits at most WEBHOOK_TIMEOUT_SECONDS to
 # connect and for each read, and reads at most WEBHOOK_RESPONSE_MAX_BYTES of the answer; redirects
 # are never followed. A failed attempt is tried again after the next delay of
@@ -469,6 +488,12 @@ CELERY_BEAT_SCHEDULE = {
         # of its limit, in small batches; a rule whose setting is 0 does nothing.
         "task": "crm.tasks.retention_rules_run",
         "schedule": 24 * 60 * 60.0,
+    },
+    "mailboxes-sync": {
+        # A reply should reach the deal's timeline within a couple of minutes; each run only
+        # wakes the mailboxes that are due, and a mailbox with no new mail costs one SEARCH.
+        "task": "crm.tasks.mailboxes_sync",
+        "schedule": float(MAIL_SYNC_SECONDS),
     },
     # leads
     "leads-sequences-run-due": {
