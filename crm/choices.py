@@ -137,3 +137,10 @@ class MailSecurity(models.TextChoices):
     SSL = "ssl", "SSL/TLS"
     STARTTLS = "starttls", "STARTTLS"
     NONE = "none", "None (local servers only)"
+
+
+class MailDirection(models.TextChoices):
+    """Whether a stored email came from a customer to us, or went from us to a customer."""
+
+    INBOUND = "in", "Received"
+    OUTBOUND = "out", "Sent"

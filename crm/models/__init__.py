@@ -4,7 +4,15 @@ from .audit import AuditEvent
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
-from .mail import Mailbox
+from .mail import (
+    Mailbox,
+    MailLink,
+    MailLoggingAddress,
+    MailLoggingCheckpoint,
+    MailMessage,
+    MailMessageSeen,
+    MailThread,
+)
 from .merges import AccountMerge, ContactMerge
 from .notifications import Notification, NotificationSettings
 from .outbox import OutboundEmail
@@ -33,7 +41,13 @@ __all__ = [
     "ContactMerge",
     "ContactDuplicate",
     "DuplicateDismissal",
+    "MailLink",
+    "MailLoggingAddress",
+    "MailLoggingCheckpoint",
     "Mailbox",
+    "MailMessage",
+    "MailMessageSeen",
+    "MailThread",
     "Notification",
     "NotificationSettings",
     "OutboundEmail",
