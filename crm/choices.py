@@ -146,3 +146,10 @@ class MailSyncStatus(models.TextChoices):
     RUNNING = "running", "Syncing"
     RETRYING = "retrying", "Retrying after a network error"
     ATTENTION = "attention", "Needs attention"
+
+
+class MailDirection(models.TextChoices):
+    """Whether a stored email came from a customer to us, or went from us to a customer."""
+
+    INBOUND = "in", "Received"
+    OUTBOUND = "out", "Sent"

@@ -4,7 +4,16 @@ from .audit import AuditEvent
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
-from .mail import Mailbox, MailboxFolder
+from .mail import (
+    Mailbox,
+    MailboxFolder,
+    MailLink,
+    MailLoggingAddress,
+    MailLoggingCheckpoint,
+    MailMessage,
+    MailMessageSeen,
+    MailThread,
+)
 from .merges import AccountMerge, ContactMerge
 from .notifications import Notification, NotificationSettings
 from .outbox import OutboundEmail
@@ -33,8 +42,14 @@ __all__ = [
     "ContactMerge",
     "ContactDuplicate",
     "DuplicateDismissal",
+    "MailLink",
+    "MailLoggingAddress",
+    "MailLoggingCheckpoint",
     "Mailbox",
     "MailboxFolder",
+    "MailMessage",
+    "MailMessageSeen",
+    "MailThread",
     "Notification",
     "NotificationSettings",
     "OutboundEmail",

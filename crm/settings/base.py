@@ -60,6 +60,17 @@ SUPPORT_IMAP_USER = env.str("SUPPORT_IMAP_USER", default="")
 SUPPORT_IMAP_PASSWORD = env.str("SUPPORT_IMAP_PASSWORD", default="")
 SUPPORT_IMAP_FOLDER = env.str("SUPPORT_IMAP_FOLDER", default="INBOX")
 
+# Email imported onto records (README, "Email on records"): domains whose mail is never imported
+# (internal partners, personal mail providers), the company's own domains (never a customer), the
+# largest message imported, and the logging address users BCC or forward mail to (plus-addressed
+# per user) with the IMAP mailbox it arrives in and the token its inbound webhook requires.
+MAIL_EXCLUDED_DOMAINS = [d.strip().lower() for d in env.list("MAIL_EXCLUDED_DOMAINS", default=[])]
+MAIL_OWN_DOMAINS = [d.strip().lower() for d in env.list("MAIL_OWN_DOMAINS", default=[])]
+MAIL_IMPORT_MAX_BYTES = env.int("MAIL_IMPORT_MAX_BYTES", default=25 * 1024 * 1024)
+MAIL_LOGGING_ADDRESS = env.str("MAIL_LOGGING_ADDRESS", default="")
+MAIL_LOGGING_IMAP_URL = env.str("MAIL_LOGGING_IMAP_URL", default="")
+MAIL_LOGGING_INBOUND_TOKEN = env.str("MAIL_LOGGING_INBOUND_TOKEN", default="")
+
 # Token the email provider's bounce webhook sends; empty refuses every call.
 EMAIL_WEBHOOK_TOKEN = env.str("EMAIL_WEBHOOK_TOKEN", default="")
 # Days of silence before a working lead gets a follow-up task.
