@@ -40,6 +40,19 @@ urlpatterns = [
     path("me/sign-out-everywhere/", me.sign_out_everywhere, name="sign_out_everywhere"),
     path("me/tokens/", me.api_token_create, name="api_token_create"),
     path("me/tokens/<int:pk>/revoke/", me.api_token_revoke, name="api_token_revoke"),
+    path("settings/mailbox/", mailbox.mailbox_settings, name="mailbox_settings"),
+    path("settings/mailbox/disconnect/", mailbox.mailbox_disconnect, name="mailbox_disconnect"),
+    path("settings/mailbox/sync/", mailbox.mailbox_sync_now, name="mailbox_sync_now"),
+    path(
+        "settings/mailbox/oauth/callback/",
+        mailbox.mailbox_oauth_callback,
+        name="mailbox_oauth_callback",
+    ),
+    path(
+        "settings/mailbox/oauth/<slug:provider>/",
+        mailbox.mailbox_oauth_start,
+        name="mailbox_oauth_start",
+    ),
     path(
         "me/notifications/",
         notifications.notification_settings_update,

@@ -8,7 +8,8 @@ folder, and its own base, state and log paths, so no system service or file is t
 root it runs its processes as ``nobody`` (dovecot refuses root for logins and mail); otherwise as
 the current user. Access tokens registered with ``add_token`` are accepted by ``AUTHENTICATE
 XOAUTH2`` through dovecot's ``oauth2`` passdb, which asks a small introspection endpoint the
-fixture serves. A test makes a user of its own (``add_user``), so tests share one server and
+fixture serves. Beside it, an SMTP server (aiosmtpd, on ``smtp_port``) signs in the same users
+with AUTH PLAIN/LOGIN and accepts their mail (``sent``). A test makes a user of its own (``add_user``), so tests share one server and
 never see each other's mail::
 
     user = mailserver.add_user()
@@ -30,6 +31,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -110,6 +112,8 @@ class MailServer:
         self._process: subprocess.Popen | None = None
         self._introspection: ThreadingHTTPServer | None = None
         self.tokens: dict[str, str] = {}
+        self.sent: list[bytes] = []
+        self._smtp = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -127,8 +131,9 @@ class MailServer:
         os.chmod(self.root, 0o755)
         self._make_certificate()
         self._start_introspection()
-        (self.root / "passwd").write_text("")
-        os.chmod(self.root / "passwd", 0o644)
+        self._start_smtp()
+        (self.root / "users").mkdir()
+        os.chmod(self.root / "users", 0o755)
         (self.root / "dovecot.conf").write_text(self._config())
         self._process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
@@ -157,6 +162,8 @@ class MailServer:
         if self._introspection:
             self._introspection.shutdown()
             self._introspection.server_close()
+        if self._smtp:
+            self._smtp.stop()
 
     def log(self) -> str:
         parts = []
@@ -212,6 +219,36 @@ class MailServer:
         )
         os.chmod(self.root / "oauth2.conf", 0o644)
 
+    def _start_smtp(self) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        server = self
+
+        class Handler:
+            async def handle_DATA(self, smtp, session, envelope):
+                server.sent.append(envelope.content)
+                return "250 OK"
+
+        def authenticator(smtp, session, envelope, mechanism, auth_data):
+            ok = (
+                isinstance(auth_data, LoginPassword)
+                and server.passwords.get(auth_data.login.decode()) == auth_data.password.decode()
+            )
+            return AuthResult(success=ok)
+
+        self.smtp_port = free_port()
+        warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+        self._smtp = Controller(
+            Handler(),
+            hostname=HOST,
+            port=self.smtp_port,
+            authenticator=authenticator,
+            auth_require_tls=False,
+            auth_required=True,
+        )
+        self._smtp.start()
+
     def _config(self) -> str:
         name, _, _ = self.run_as
         group = _group_name(self.run_as[2])
@@ -249,7 +286,7 @@ namespace inbox {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
+  args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
 passdb {{
   driver = oauth2
@@ -283,16 +320,14 @@ service auth {{
     # --- users and mail ----------------------------------------------------------------------
 
     def add_user(self, name: str | None = None, password: str | None = None) -> str:
-        """A new mail user (dovecot rereads its passwd-file when it changes); returns its name."""
+        """A new mail user; returns its name."""
         name = name or f"user{next(self._names)}@example.org"
         password = password or f"pw-{next(self._names)}"
         self.passwords[name] = password
-        with open(self.root / "passwd", "a") as passwd:
-            passwd.write(f"{name}:{{PLAIN}}{password}\n")
-        # The passwd-file is reread on a newer mtime: two users added within one second
-        # would otherwise look unchanged to dovecot.
-        stamp = time.time() + next(self._names)
-        os.utime(self.root / "passwd", (stamp, stamp))
+        # One passwd-file per user: a new user is a new file, read fresh by dovecot.
+        path = self.root / "users" / name
+        path.write_text(f"{name}:{{PLAIN}}{password}\n")
+        os.chmod(path, 0o644)
         return name
 
     def add_token(self, user: str, token: str) -> None:

@@ -416,7 +416,9 @@ def _batch_import(
 
 def _stored(result) -> bool:
     """Whether the import stored the message as new (not a duplicate, not private)."""
-    return bool(getattr(result, "created", False))
+    from crm.mail.imports import IMPORTED
+
+    return result.status == IMPORTED
 
 
 # --- failures -----------------------------------------------------------------------------------
