@@ -12,6 +12,7 @@ cache.
 """
 
 import base64
+import contextlib
 import imaplib
 import ipaddress
 import smtplib
@@ -134,10 +135,8 @@ def imap_open(mailbox) -> imaplib.IMAP4:
 
 
 def imap_close(imap: imaplib.IMAP4) -> None:
-    try:
+    with contextlib.suppress(OSError, imaplib.IMAP4.error):
         imap.logout()
-    except (OSError, imaplib.IMAP4.error):
-        pass
 
 
 def _server_text(error: Exception) -> str:

@@ -233,7 +233,9 @@ def authorization_finish(*, session, params) -> tuple[Provider, Tokens]:
         raise OAuthError(str(error)) from error
     tokens = _tokens(answer)
     if not tokens.refresh_token:
-        raise OAuthError(f"{provider.label} gave no refresh token: the CRM could not stay signed in.")
+        raise OAuthError(
+            f"{provider.label} gave no refresh token: the CRM could not stay signed in."
+        )
     return provider, tokens
 
 
@@ -294,10 +296,14 @@ def oauth_access_token(*, mailbox) -> str:
         raise MailAuthError("Connect the mailbox first.")
     with transaction.atomic():
         row = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
-        if row.oauth_access_token and row.oauth_expires_at and row.oauth_expires_at > (
-            now + REFRESH_MARGIN
+        if (
+            row.oauth_access_token
+            and row.oauth_expires_at
+            and row.oauth_expires_at > (now + REFRESH_MARGIN)
         ):
-            tokens = Tokens(row.oauth_access_token, row.oauth_refresh_token, row.oauth_expires_at, "")
+            tokens = Tokens(
+                row.oauth_access_token, row.oauth_refresh_token, row.oauth_expires_at, ""
+            )
         else:
             if not row.oauth_refresh_token:
                 raise MailAuthError(f"No {provider.label} sign-in is stored: connect again.")
@@ -312,7 +318,9 @@ def oauth_access_token(*, mailbox) -> str:
             row.oauth_access_token = tokens.access_token
             row.oauth_refresh_token = tokens.refresh_token
             row.oauth_expires_at = tokens.expires_at
-            row.save(update_fields=["oauth_access_token", "oauth_refresh_token", "oauth_expires_at"])
+            row.save(
+                update_fields=["oauth_access_token", "oauth_refresh_token", "oauth_expires_at"]
+            )
     mailbox.oauth_access_token = tokens.access_token
     mailbox.oauth_refresh_token = tokens.refresh_token
     mailbox.oauth_expires_at = tokens.expires_at

@@ -376,9 +376,7 @@ def _same_label(text: str, mailbox: Mailbox) -> bool:
     return bool(label) and _label_key(text) == label
 
 
-def _batch_import(
-    mailbox, folder, messages, *, last_uid, owner, outcome, private_folder
-) -> None:
+def _batch_import(mailbox, folder, messages, *, last_uid, owner, outcome, private_folder) -> None:
     from crm.mail.imports import mail_message_import
 
     with transaction.atomic():

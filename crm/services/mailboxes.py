@@ -95,7 +95,9 @@ def mailbox_test(*, mailbox: Mailbox) -> MailTestResult:
             )
         except (imaplib.IMAP4.error, OSError) as error:
             result.steps.append(
-                MailTestStep("IMAP", False, f"Signed in, but the inbox could not be opened: {error}")
+                MailTestStep(
+                    "IMAP", False, f"Signed in, but the inbox could not be opened: {error}"
+                )
             )
         finally:
             imap_close(imap)

@@ -90,7 +90,7 @@ class MailboxForm(forms.Form):
             # The provider's servers and sign-in are fixed: only what to read can change.
             for name in self.SERVER_FIELDS:
                 del self.fields[name]
-        for name, field in self.fields.items():
+        for field in self.fields.values():
             css = "form-select" if isinstance(field, forms.ChoiceField) else "form-control"
             field.widget.attrs.setdefault("class", css)
         if mailbox is not None and "imap_password" in self.fields:
@@ -236,6 +236,7 @@ def mailbox_oauth_callback(request):
         messages.error(request, str(error))
         return redirect("mailbox_settings")
     messages.success(
-        request, f"{mailbox.email_address} connected with {provider.label}: the first sync starts now."
+        request,
+        f"{mailbox.email_address} connected with {provider.label}: the first sync starts now.",
     )
     return redirect("mailbox_settings")
