@@ -235,7 +235,7 @@ class MailServer:
                 isinstance(auth_data, LoginPassword)
                 and server.passwords.get(auth_data.login.decode()) == auth_data.password.decode()
             )
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
 
         self.smtp_port = free_port()
         warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")

@@ -39,6 +39,7 @@ def pages_for(username: str) -> list[tuple[str, str]]:
         ("Tasks", reverse("task_list")),
         ("Segments", reverse("segment_list")),
         ("Segment builder", reverse("segment_create")),
+        ("Mailbox", reverse("mailbox_settings")),
     ]
     _detail(pages, "account_detail", _first(Account.objects, user), "Account")
     _detail(pages, "contact_detail", _first(Contact.objects, user), "Contact")
