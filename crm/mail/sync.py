@@ -292,7 +292,9 @@ def _folder_sync(
         folder.uidvalidity = uidvalidity
         folder.last_uid = 0
         folder.since = timezone.localdate() - timedelta(days=settings.MAIL_SYNC_DAYS)
-        folder.save(update_fields=["uidvalidity", "last_uid", "since"])
+        MailboxFolder.objects.filter(pk=folder.pk).update(
+            uidvalidity=folder.uidvalidity, last_uid=0, since=folder.since
+        )
     typ, data = imap.uid(
         "SEARCH", "UID", f"{folder.last_uid + 1}:*", "SINCE", imap_date(folder.since)
     )
@@ -323,7 +325,7 @@ def _folder_sync(
     if uidnext and uidnext - 1 > folder.last_uid:
         # Nothing up to UIDNEXT-1 is left to read (past the window, or expunged).
         folder.last_uid = uidnext - 1
-        folder.save(update_fields=["last_uid"])
+        MailboxFolder.objects.filter(pk=folder.pk).update(last_uid=folder.last_uid)
     MailboxFolder.objects.filter(pk=folder.pk).update(last_synced_at=timezone.now())
     return False
 
@@ -401,8 +403,9 @@ def _batch_import(mailbox, folder, messages, *, last_uid, owner, outcome, privat
                 continue
             imported += int(_stored(result))
         folder.last_uid = max(last_uid, folder.last_uid)
-        folder.fetched_total += len(messages)
-        folder.save(update_fields=["last_uid", "fetched_total"])
+        MailboxFolder.objects.filter(pk=folder.pk).update(
+            last_uid=folder.last_uid, fetched_total=F("fetched_total") + len(messages)
+        )
         Mailbox.objects.filter(pk=mailbox.pk).update(
             fetched_total=F("fetched_total") + len(messages),
             imported_total=F("imported_total") + imported,
