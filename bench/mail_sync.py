@@ -153,7 +153,9 @@ def run(args) -> None:
         f"| first (all {args.messages:,}) | {first.fetched:,} | {first.imported:,} "
         f"| {first_seconds:.1f} | {first.fetched / first_seconds:,.0f} |"
     )
-    print(f"| second (nothing new) | {second.fetched:,} | {second.imported:,} | {second_seconds:.2f} | |")
+    print(
+        f"| second (nothing new) | {second.fetched:,} | {second.imported:,} | {second_seconds:.2f} | |"
+    )
     print(f"\nMessages stored in the database after the first sync: {stored:,} (rolled back).")
 
 

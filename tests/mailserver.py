@@ -22,6 +22,7 @@ import email.utils
 import imaplib
 import itertools
 import json
+import logging
 import os
 import pwd
 import shutil
@@ -238,6 +239,7 @@ class MailServer:
             return AuthResult(success=ok, handled=False)
 
         self.smtp_port = free_port()
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command lines
         warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
         self._smtp = Controller(
             Handler(),

@@ -3,11 +3,19 @@
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.choices import MailDirection, MailSyncStatus
 from crm.mail import imports
-from crm.mail.sync import imap_date, mailbox_sync, mailbox_sync_sweep, mailboxes_sync_due
+from crm.mail.sync import (
+    imap_date,
+    mailbox_sync,
+    mailbox_sync_problems,
+    mailbox_sync_retry,
+    mailbox_sync_sweep,
+    mailboxes_sync_due,
+)
 from crm.models import Mailbox, MailboxFolder, MailMessage, Notification
 from crm.work import lease_take
 from tests.crm.mailbox_kit import connected_mailbox
@@ -242,3 +250,21 @@ def test_imap_dates_are_in_english_whatever_the_locale():
     from datetime import date
 
     assert imap_date(date(2026, 3, 7)) == "07-Mar-2026"
+
+
+def test_operators_see_mailboxes_in_trouble_on_the_background_work_page(client, admin, mailbox):
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        sync_status=MailSyncStatus.ATTENTION, sync_error="The IMAP server refused the sign-in."
+    )
+    client.force_login(admin)
+
+    page = client.get(reverse("work_problems")).content.decode()
+
+    assert f"Mailbox {mailbox.email_address}" in page
+    assert "Needs attention" in page and "refused the sign-in" in page
+    assert mailbox_sync_retry(mailbox.pk) is False  # only its user can fix the password
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        sync_status=MailSyncStatus.RUNNING, lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert mailbox_sync_problems(10)[0].state == "Syncing (its worker stopped)"
+    assert mailbox_sync_retry(mailbox.pk) is True
