@@ -197,3 +197,22 @@ def test_the_user_menu_links_the_mailbox_page(client, rep):
     client.force_login(rep)
 
     assert reverse("mailbox_settings") in client.get(reverse("home")).content.decode()
+
+
+@pytest.mark.parametrize("security", [MailSecurity.SSL, MailSecurity.STARTTLS])
+def test_tls_with_an_in_house_certificate_is_trusted_once_configured(
+    rep, mailserver, mail_user, settings, security
+):
+    from crm.services.mailboxes import mailbox_test
+
+    port = mailserver.imaps_port if security == MailSecurity.SSL else mailserver.imap_port
+    mailbox = connected_mailbox(
+        rep, mailserver, mail_user, imap_security=security, imap_port=port, smtp_host=""
+    )
+
+    untrusted = mailbox_test(mailbox=mailbox).steps[0]
+    settings.MAIL_TLS_CA_FILE = mailserver.ca_file
+    trusted = mailbox_test(mailbox=mailbox).steps[0]
+
+    assert not untrusted.ok and "certificate is not trusted" in untrusted.message
+    assert trusted.ok, trusted.message
