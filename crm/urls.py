@@ -12,6 +12,7 @@ from crm.views import (
     health,
     history,
     home,
+    mail,
     me,
     notifications,
     people,
@@ -37,6 +38,13 @@ urlpatterns = [
     path("auth/", include("allauth.urls")),
     path("me/", me.user_settings, name="user_settings"),
     path("me/sign-out-everywhere/", me.sign_out_everywhere, name="sign_out_everywhere"),
+    path(
+        "me/logging-address/regenerate/",
+        mail.mail_logging_address_regenerate_view,
+        name="mail_logging_address_regenerate",
+    ),
+    path("mail/<int:pk>/", mail.mail_message_detail, name="mail_message_detail"),
+    path("mail/logging/inbound/", mail.mail_logging_inbound_webhook, name="mail_logging_inbound"),
     path("me/tokens/", me.api_token_create, name="api_token_create"),
     path("me/tokens/<int:pk>/revoke/", me.api_token_revoke, name="api_token_revoke"),
     path(
