@@ -143,6 +143,13 @@ class CrmConfig(AppConfig):
             retry="crm.webhooks.delivery.webhook_retry",
         )
         registry.work.register(
+            "mail_logging",
+            label="Logging address mailbox",
+            sweep="crm.mail.logging_address.mail_logging_sweep",
+            problems="crm.mail.logging_address.mail_logging_problems",
+            retry="crm.mail.logging_address.mail_logging_retry",
+        )
+        registry.work.register(
             "notification_digests",
             label="Notification digests",
             sweep="crm.services.notifications.notification_digests_sweep",

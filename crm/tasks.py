@@ -195,3 +195,25 @@ def mailbox_sync(mailbox_id: int) -> str:
     if outcome is None:
         return "busy or gone"
     return f"{outcome.status}: {outcome.fetched} read, {outcome.imported} imported"
+
+
+#: Messages of the logging mailbox one poll imports before handing over to the next.
+MAIL_LOGGING_BATCH = 200
+
+
+@shared_task(
+    name="crm.tasks.mail_logging_poll",
+    soft_time_limit=4 * 60,
+    time_limit=5 * 60,
+    **_RETRY,
+)
+def mail_logging_poll() -> dict:
+    """Import mail BCC'd or forwarded to users' logging addresses from the system mailbox
+    (``MAIL_LOGGING_IMAP_URL``; nothing when unset). One run at a time holds the folder's
+    checkpoint; a full batch asks for the next one at once."""
+    from crm.mail.logging_address import mail_logging_poll as poll
+
+    counts = poll(limit=MAIL_LOGGING_BATCH)
+    if sum(counts.values()) >= MAIL_LOGGING_BATCH:
+        enqueue_quietly(mail_logging_poll)
+    return counts

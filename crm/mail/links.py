@@ -19,3 +19,19 @@ def visible_link_filter(user) -> Q:
         visible = model.objects.visible_to(user).values("pk")
         condition |= Q(content_type=ct, object_id__in=visible)
     return condition
+
+
+def mail_links_move(*, source, target) -> int:
+    """Every email of ``source`` now shows on ``target`` (a lead converted into a contact, or
+    merged into another record), as its timeline lines move with it. An email ``target``
+    already shows keeps one link and one timeline line. Returns how many links moved."""
+    from crm.models import Activity, MailLink
+
+    source_type = ContentType.objects.get_for_model(source)
+    target_type = ContentType.objects.get_for_model(target)
+    links = MailLink.objects.filter(content_type=source_type, object_id=source.pk)
+    held = MailLink.objects.filter(content_type=target_type, object_id=target.pk)
+    twice = links.filter(message_id__in=held.values("message_id"))
+    Activity.objects.filter(pk__in=twice.values("activity_id")).delete()
+    twice.delete()
+    return links.update(content_type=target_type, object_id=target.pk)

@@ -1,7 +1,10 @@
 """Reading a raw email (RFC 5322 bytes) into the plain values the import stores."""
 
+import base64
+import binascii
 import hashlib
 import html
+import quopri
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,9 +102,10 @@ def parsed_from_message(message: EmailMessage, *, raw: bytes | None = None) -> P
         body_text=text,
         body_html=html_body,
         attachments=[
-            part.get_content()
-            for part in message.walk()
-            if part.get_content_type() == "message/rfc822" and _safe_content(part) is not None
+            attached
+            for part in message.iter_attachments()
+            if part.get_content_type() == "message/rfc822"
+            and (attached := _attached_message(part)) is not None
         ],
     )
 
@@ -130,6 +134,31 @@ def _text_of(part) -> str:
     if isinstance(content, bytes):
         return content.decode("utf-8", errors="replace")
     return content if isinstance(content, str) else ""
+
+
+def _attached_message(part) -> EmailMessage | None:
+    """The message a message/rfc822 part carries (some clients send it base64-encoded,
+    which the parser leaves as the text of a message without headers)."""
+    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        inner = part.get_payload(0) if part.is_multipart() else None
+        text = inner.get_payload() if inner is not None else part.get_payload()
+        if not isinstance(text, str):
+            return None
+        try:
+            data = (
+                base64.b64decode(text)
+                if encoding == "base64"
+                else quopri.decodestring(text.encode("ascii", "replace"))
+            )
+        except (ValueError, binascii.Error):
+            return None
+        return BytesParser(policy=policy.default).parsebytes(data)
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError, AttributeError, TypeError, KeyError):
+        return None
+    return content if isinstance(content, EmailMessage) else None
 
 
 def _safe_content(part):

@@ -551,6 +551,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10 * 60.0,
     },
     # support
+    "mail-logging-poll": {
+        # Mail BCC'd to a logging address should be on the record by the time the user looks;
+        # the task returns at once when no logging mailbox is configured.
+        "task": "crm.tasks.mail_logging_poll",
+        "schedule": 120.0,
+    },
     "support-imap-fetch": {
         # Customers expect an emailed request to show up within a couple of minutes; the task
         # returns at once when no mailbox is configured.
