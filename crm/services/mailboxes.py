@@ -139,7 +139,11 @@ def mailbox_connect(
     *, user, data: dict, secrets: dict, folders: list[str] | None = None
 ) -> Mailbox:
     """Connect the user's mailbox with a password (``data``: ``SETTINGS_FIELDS``; ``secrets``:
-    the passwords). The first sync starts at once."""
+    the passwords). The first sync starts at once. A user has one mailbox: connecting again
+    (a form sent twice) changes the one there is."""
+    existing = Mailbox.objects.select_for_update().filter(user=user).first()
+    if existing is not None:
+        return mailbox_update(mailbox=existing, data=data, secrets=secrets, folders=folders)
     mailbox = Mailbox(user=user, auth_method=MailAuth.PASSWORD)
     for name in SETTINGS_FIELDS:
         if name in data:
