@@ -155,7 +155,6 @@ def _page(request, *, mailbox, form, test_result=None, status=200):
             "test_result": test_result,
             "folders": list(mailbox.folders.all()) if mailbox else [],
             "providers": oauth.configured_providers(),
-            "redirect_uri": oauth.redirect_uri(),
         },
         status=status,
     )
