@@ -237,3 +237,25 @@ def test_no_oauth_button_or_page_unless_configured(client, rep):
 
 def test_xoauth2_is_the_sasl_string_google_and_microsoft_document():
     assert xoauth2_string("a@b.c", "tok") == "user=a@b.c\x01auth=Bearer tok\x01\x01"
+
+
+def test_an_oauth_mailbox_changes_only_what_is_read(client, rep, endpoint, mail_user):
+    mailbox = Mailbox.objects.create(
+        user=rep,
+        email_address=mail_user,
+        auth_method=MailAuth.GOOGLE,
+        imap_host="imap.gmail.com",
+        oauth_refresh_token="r",
+    )
+    client.force_login(rep)
+    page = client.get(reverse("mailbox_settings")).content.decode()
+    assert 'name="imap_host"' not in page and 'name="imap_password"' not in page
+
+    client.post(
+        reverse("mailbox_settings"),
+        {"folders": "INBOX\n[Gmail]/Sent Mail", "private_label": "Mine", "action": "save"},
+    )
+
+    mailbox.refresh_from_db()
+    assert (mailbox.private_label, mailbox.imap_host) == ("Mine", "imap.gmail.com")
+    assert list(mailbox.folders.values_list("name", flat=True)) == ["INBOX", "[Gmail]/Sent Mail"]
