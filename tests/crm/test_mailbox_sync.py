@@ -268,3 +268,20 @@ def test_operators_see_mailboxes_in_trouble_on_the_background_work_page(client, 
     )
     assert mailbox_sync_problems(10)[0].state == "Syncing (its worker stopped)"
     assert mailbox_sync_retry(mailbox.pk) is True
+
+
+def test_gmail_labels_are_read_beside_the_flags():
+    # The shape of Gmail's answer to UID FETCH (UID FLAGS BODY.PEEK[] X-GM-LABELS).
+    from crm.mail.sync import _fetched
+
+    data = [
+        (b'1 (X-GM-LABELS ("\\\\Inbox" "Private") UID 7 FLAGS (\\Seen) BODY[] {5}', b"hello"),
+        b")",
+        (b"2 (UID 8 FLAGS () BODY[] {3}", b"bye"),
+        b' X-GM-LABELS ("Do not file" Work))',
+    ]
+
+    first, second = _fetched(data)
+
+    assert (first.uid, first.raw, first.keywords) == (7, b"hello", ["\\Seen", "\\Inbox", "Private"])
+    assert (second.uid, second.keywords) == (8, ["Do not file", "Work"])
