@@ -9,7 +9,7 @@ root it runs its processes as ``nobody`` (dovecot refuses root for logins and ma
 the current user. Access tokens registered with ``add_token`` are accepted by ``AUTHENTICATE
 XOAUTH2`` through dovecot's ``oauth2`` passdb, which asks a small introspection endpoint the
 fixture serves. Beside it, an SMTP server (aiosmtpd, on ``smtp_port``) signs in the same users
-with AUTH PLAIN/LOGIN and accepts their mail (``sent``). A test makes a user of its own (``add_user``), so tests share one server and
+with AUTH PLAIN/LOGIN, and the tokens with AUTH XOAUTH2, and accepts their mail (``sent``). A test makes a user of its own (``add_user``), so tests share one server and
 never see each other's mail::
 
     user = mailserver.add_user()
@@ -18,6 +18,7 @@ never see each other's mail::
 Tests are skipped, saying why, where dovecot is not installed (``apt-get install dovecot-imapd``).
 """
 
+import base64
 import email.utils
 import imaplib
 import itertools
@@ -229,6 +230,23 @@ class MailServer:
             async def handle_DATA(self, smtp, session, envelope):
                 server.sent.append(envelope.content)
                 return "250 OK"
+
+            async def auth_XOAUTH2(self, smtp, args):
+                """SASL XOAUTH2 with the initial response: user=...^Aauth=Bearer ...^A^A."""
+                try:
+                    fields = dict(
+                        part.split("=", 1)
+                        for part in base64.b64decode(args[1]).decode().split("\x01")
+                        if "=" in part
+                    )
+                except (IndexError, ValueError):
+                    return AuthResult(success=False, handled=False)
+                token = fields.get("auth", "").removeprefix("Bearer ")
+                user = fields.get("user", "")
+                ok = bool(user) and server.tokens.get(token) == user
+                return AuthResult(
+                    success=ok, handled=False, auth_data=LoginPassword(user.encode(), b"")
+                )
 
         def authenticator(smtp, session, envelope, mechanism, auth_data):
             ok = (

@@ -218,9 +218,14 @@ def smtp_check(mailbox) -> str:
         return smtp.ehlo_resp.decode(errors="replace").split("\n")[0] if smtp.ehlo_resp else ""
     except smtplib.SMTPAuthenticationError as error:
         detail = error.smtp_error.decode(errors="replace") if error.smtp_error else ""
+        advice = (
+            "connect the mailbox again."
+            if mailbox.uses_oauth
+            else "check the user name and password."
+        )
         raise MailAuthError(
             f"The SMTP server refused the sign-in ({error.smtp_code} {detail}".rstrip()
-            + "): check the user name and password."
+            + f"): {advice}"
         ) from error
     except smtplib.SMTPNotSupportedError as error:
         raise MailConnectError(

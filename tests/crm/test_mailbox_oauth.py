@@ -259,3 +259,34 @@ def test_an_oauth_mailbox_changes_only_what_is_read(client, rep, endpoint, mail_
     mailbox.refresh_from_db()
     assert (mailbox.private_label, mailbox.imap_host) == ("Mine", "imap.gmail.com")
     assert list(mailbox.folders.values_list("name", flat=True)) == ["INBOX", "[Gmail]/Sent Mail"]
+
+
+def test_test_connection_signs_in_to_imap_and_smtp_with_xoauth2(
+    endpoint, rep, mailserver, mail_user
+):
+    from crm.services.mailboxes import mailbox_test
+
+    mailserver.add_token(mail_user, "fresh")
+    mailbox = Mailbox.objects.create(
+        user=rep,
+        email_address=mail_user,
+        auth_method=MailAuth.GOOGLE,
+        imap_host=HOST,
+        imap_port=mailserver.imap_port,
+        imap_security=MailSecurity.NONE,
+        smtp_host=HOST,
+        smtp_port=mailserver.smtp_port,
+        smtp_security=MailSecurity.NONE,
+        oauth_access_token="fresh",
+        oauth_refresh_token="r",
+        oauth_expires_at=timezone.now() + timedelta(minutes=30),
+    )
+
+    result = mailbox_test(mailbox=mailbox)
+
+    assert result.ok, result.steps
+    Mailbox.objects.filter(pk=mailbox.pk).update(oauth_access_token="stale")
+    mailbox.refresh_from_db()
+    failed = mailbox_test(mailbox=mailbox)
+    assert [step.ok for step in failed.steps] == [False, False]
+    assert "refused the OAuth2 sign-in" in failed.steps[0].message
