@@ -202,6 +202,7 @@ def mailbox_sync(
                 outcome.more = True
                 break
     except LeaseLost:
+        imap_close(imap)
         logger.warning("Mailbox %s: lease lost to another worker; this run stops", mailbox_id)
         return None
     except (OSError, imaplib.IMAP4.abort) as error:
@@ -215,6 +216,17 @@ def mailbox_sync(
     except MailAuthError as error:  # an OAuth2 token refresh refused midway
         imap_close(imap)
         return _needs_attention(mailbox, owner=owner, message=str(error))
+    except Exception:
+        # A fault of ours or of the database: retried with the network errors' backoff
+        # rather than every lease period, and logged for the operators.
+        logger.exception("Mailbox %s: the sync failed", mailbox_id)
+        imap_close(imap)
+        return _retry_later(
+            mailbox,
+            owner=owner,
+            message="The sync stopped on an unexpected error; it is tried again later.",
+            outcome=outcome,
+        )
     imap_close(imap)
     outcome.error = " ".join(folder_errors)
     now = timezone.now()
