@@ -285,3 +285,21 @@ def test_gmail_labels_are_read_beside_the_flags():
 
     assert (first.uid, first.raw, first.keywords) == (7, b"hello", ["\\Seen", "\\Inbox", "Private"])
     assert (second.uid, second.keywords) == (8, ["Do not file", "Work"])
+
+
+def test_an_unexpected_error_releases_the_mailbox_for_a_later_retry(
+    mailbox, mailserver, mail_user, monkeypatch
+):
+    mailserver.append(mail_user, from_ann(1, mail_user))
+
+    def broken(data):
+        raise ValueError("a fault of ours")
+
+    monkeypatch.setattr("crm.mail.sync._fetched", broken)
+
+    outcome = sync(mailbox)
+
+    assert outcome.status == MailSyncStatus.RETRYING
+    mailbox.refresh_from_db()
+    assert (mailbox.sync_status, mailbox.lease_owner) == (MailSyncStatus.RETRYING, "")
+    assert "unexpected error" in mailbox.sync_error
