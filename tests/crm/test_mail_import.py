@@ -72,7 +72,7 @@ def test_the_same_message_twice_is_stored_once_with_one_line_per_record(mailbox,
     assert set(first.mail.seen_by.all()) == {mailbox.user, rep2}
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_imports_of_one_message_store_it_once():
     rep = UserFactory(username="rep", roles=[Role.SALES_REP])
     rep2 = UserFactory(username="rep2", roles=[Role.SALES_REP])
