@@ -266,3 +266,29 @@ def test_our_own_email_to_a_lead_is_not_a_reply(mailbox, rep):
 
     enrollment.refresh_from_db()
     assert enrollment.state == EnrollmentState.ACTIVE
+
+
+def test_broken_mail_is_stored_as_far_as_it_can_be_read(mailbox, customer):
+    long_reference = "<" + "x" * 1200 + "@long.test>"
+    raw = (
+        "From: Ann <ann@acme.test>\r\n"
+        "To: rep@example.com\r\n"
+        "Subject: Odd\x00 one\r\n"
+        "Message-ID: <odd@acme.test>\r\n"
+        f"References: {long_reference} <ok@acme.test>\r\n"
+        "Date: not a date\r\n"
+        "Content-Type: text/plain; charset=no-such-charset\r\n\r\n"
+        "Hello\x00 there\r\n"
+    ).encode()
+
+    mail = mail_message_import(mailbox=mailbox, raw=raw).mail
+
+    assert mail.subject == "Odd one"
+    assert mail.body_text == "Hello there"
+    assert mail.references == ["<ok@acme.test>"]
+
+
+def test_a_message_without_a_sender_is_skipped(mailbox):
+    result = mail_message_import(mailbox=mailbox, raw=b"Subject: nobody\r\n\r\nhi\r\n")
+
+    assert (result.status, result.reason) == (SKIPPED, "unreadable")
