@@ -292,3 +292,33 @@ def test_a_message_without_a_sender_is_skipped(mailbox):
     result = mail_message_import(mailbox=mailbox, raw=b"Subject: nobody\r\n\r\nhi\r\n")
 
     assert (result.status, result.reason) == (SKIPPED, "unreadable")
+
+
+def test_a_reply_without_headers_joins_the_conversation_of_the_same_people_only(mailbox, customer):
+    ContactFactory(email="bob@other.test")
+    first = mail_message_import(
+        mailbox=mailbox,
+        raw=raw_mail(sender="rep@example.com", to="ann@acme.test", subject="Quote"),
+    ).mail
+    reply = mail_message_import(
+        mailbox=mailbox,
+        raw=raw_mail(
+            sender="ann@acme.test", to="rep@example.com", subject="RE: Quote", message_id="<r@a>"
+        ),
+    ).mail
+    stranger = mail_message_import(
+        mailbox=mailbox,
+        raw=raw_mail(
+            sender="bob@other.test", to="rep@example.com", subject="Re: Quote", message_id="<b@o>"
+        ),
+    ).mail
+    not_a_reply = mail_message_import(
+        mailbox=mailbox,
+        raw=raw_mail(
+            sender="ann@acme.test", to="rep@example.com", subject="Quote", message_id="<n@a>"
+        ),
+    ).mail
+
+    assert reply.thread == first.thread
+    assert stranger.thread != first.thread
+    assert not_a_reply.thread != first.thread
