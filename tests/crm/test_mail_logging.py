@@ -249,3 +249,21 @@ def test_the_sweep_wakes_a_poll_that_is_overdue_and_operators_see_a_failing_one(
     assert mail_logging_sweep() == 1
     [problem] = mail_logging_problems(10)
     assert problem.detail == "LOGIN failed"
+
+
+def test_the_webhook_takes_a_message_larger_than_a_form_post(client, rep, address, customer):
+    raw = raw_mail(
+        sender=rep.email,
+        to="ann@acme.test",
+        body="x" * (3 * 1024 * 1024),
+        headers={"Delivered-To": address},
+    )
+
+    response = client.post(
+        reverse("mail_logging_inbound"),
+        raw,
+        content_type="message/rfc822",
+        HTTP_X_MAIL_TOKEN="hook-secret",
+    )
+
+    assert response.status_code == 201
