@@ -280,6 +280,7 @@ class CrmConfig(AppConfig):
         )
         # The demo data's steps are named by path: seed code is imported only by seed_demo.
         registry.seed_steps.register("crm", "crm.seeding.core.seed_core", order=0)
+        registry.seed_steps.register("email", "crm.mail.seed.seed", order=30)
         registry.seed_steps.register("segments", "crm.segments.seed.seed", order=90)
 
 

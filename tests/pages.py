@@ -4,7 +4,7 @@ tests and the browser test that every page runs without a console error walk the
 
 from django.urls import reverse
 
-from crm.models import Account, Contact, Segment, User
+from crm.models import Account, Contact, MailMessage, Segment, User
 from leads.campaigns.models import EmailCampaign
 from leads.models import Campaign, Lead, Sequence
 from retention.models import Advocate, NpsSurvey, Subscription
@@ -43,6 +43,7 @@ def pages_for(username: str) -> list[tuple[str, str]]:
     ]
     _detail(pages, "account_detail", _first(Account.objects, user), "Account")
     _detail(pages, "contact_detail", _first(Contact.objects, user), "Contact")
+    _detail(pages, "mail_message_detail", _first(MailMessage.objects, user), "Email")
     _detail(pages, "segment_edit", _first(Segment.objects, user), "Segment (builder)")
     sells = username in ("rep", "manager", "admin")
     supports = username in ("agent", "manager", "admin")

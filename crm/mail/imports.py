@@ -15,7 +15,9 @@ per record; the reply hooks run only for the links an import created.
 """
 
 import logging
+import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -97,7 +99,7 @@ def mail_parsed_import(*, parsed: ParsedMail, user, mailbox=None) -> MailImportR
         _run_inbound_handlers(parsed, mailbox)
         return MailImportResult(SKIPPED, "no known record")
     with transaction.atomic():
-        mail, created = _store(parsed, user=user, inbound=inbound)
+        mail, created = _store(parsed, user=user, inbound=inbound, counterparts=counterparts)
         if user is not None:
             _once(MailMessageSeen, message=mail, user=user)
         linked = [record for record in records if _link(mail, record, user=user)]
@@ -187,12 +189,12 @@ def _answered_records(parsed: ParsedMail) -> list:
     return records
 
 
-def _thread_for(parsed: ParsedMail) -> MailThread:
+def _thread_for(parsed: ParsedMail, counterparts: list[str]) -> MailThread:
     ids = parsed.thread_ids
     known = (
         MailMessage.objects.filter(message_id__in=ids).values_list("thread_id", flat=True).first()
         if ids
-        else None
+        else _thread_by_subject(parsed, counterparts)
     )
     if known is not None:
         return MailThread.objects.get(pk=known)
@@ -204,11 +206,51 @@ def _thread_for(parsed: ParsedMail) -> MailThread:
     return thread
 
 
-def _store(parsed: ParsedMail, *, user, inbound: bool) -> tuple[MailMessage, bool]:
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|vs|ynt|odp)(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+#: How far back a reply that names no message may find the conversation it answers.
+SUBJECT_THREAD_DAYS = 30
+
+
+def _thread_by_subject(parsed: ParsedMail, counterparts: list[str]) -> int | None:
+    """The conversation a reply that names no message answers (a client that drops
+    In-Reply-To and References), or None.
+
+    Only when it is safe: the subject says it is a reply ("Re: …"), and a message of the last
+    ``SUBJECT_THREAD_DAYS`` has the same subject without its prefixes and every one of this
+    message's counterparts among its own participants. Otherwise a new conversation: two
+    customers' "Re: Quote" are never merged."""
+    match = _REPLY_PREFIX.match(parsed.subject)
+    topic = parsed.subject[match.end() :].strip().lower() if match else ""
+    if not topic:
+        return None
+    since = parsed.sent_at - timedelta(days=SUBJECT_THREAD_DAYS)
+    candidates = (
+        MailMessage.objects.filter(sent_at__gte=since, sent_at__lte=parsed.sent_at)
+        .filter(
+            Q(from_email__in=counterparts)
+            | Q(to_emails__overlap=counterparts)
+            | Q(cc_emails__overlap=counterparts)
+        )
+        .filter(subject__iendswith=topic)
+        .order_by("-sent_at", "-id")
+        .values_list("thread_id", "subject", "from_email", "to_emails", "cc_emails")[:20]
+    )
+    for thread_id, subject, sender, to, cc in candidates:
+        prefix = _REPLY_PREFIX.match(subject)
+        if (subject[prefix.end() :] if prefix else subject).strip().lower() != topic:
+            continue
+        if set(counterparts) <= {sender, *to, *cc}:
+            return thread_id
+    return None
+
+
+def _store(
+    parsed: ParsedMail, *, user, inbound: bool, counterparts: list[str]
+) -> tuple[MailMessage, bool]:
     existing = MailMessage.objects.filter(message_id=parsed.message_id).first()
     if existing is not None:
         return existing, False
-    thread = _thread_for(parsed)
+    thread = _thread_for(parsed, counterparts)
     values = {
         "thread": thread,
         "direction": MailDirection.INBOUND if inbound else MailDirection.OUTBOUND,

@@ -415,6 +415,8 @@ def mail_logging_sweep() -> int:
 
 def mail_logging_problems(limit: int) -> list[Problem]:
     """A logging mailbox whose last poll failed (wrong password, server down)."""
+    if imap_config(settings.MAIL_LOGGING_IMAP_URL) is None:
+        return []
     return [
         Problem(
             pk=row.pk,

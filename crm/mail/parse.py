@@ -98,7 +98,9 @@ def parsed_from_message(message: EmailMessage, *, raw: bytes | None = None) -> P
         subject=" ".join(_header(message, "subject").split())[:500],
         sent_at=_date(_header(message, "date")),
         in_reply_to=_first_id(_header(message, "in-reply-to")),
-        references=_MESSAGE_ID.findall(_header(message, "references"))[-50:],
+        references=[
+            ref for ref in _MESSAGE_ID.findall(_header(message, "references")) if len(ref) <= 998
+        ][-50:],
         body_text=text,
         body_html=html_body,
         attachments=[
@@ -112,11 +114,19 @@ def parsed_from_message(message: EmailMessage, *, raw: bytes | None = None) -> P
 
 def message_bodies(message: EmailMessage) -> tuple[str, str]:
     """(plain text, sanitised HTML): the text part, else the HTML part stripped to text."""
-    plain = message.get_body(preferencelist=("plain",))
-    rich = message.get_body(preferencelist=("html",))
-    html_body = _text_of(rich) if rich is not None else ""
-    text = _text_of(plain) if plain is not None else html_to_text(html_body)
+    try:
+        plain = message.get_body(preferencelist=("plain",))
+        rich = message.get_body(preferencelist=("html",))
+    except (KeyError, ValueError, AttributeError, TypeError):  # a broken MIME structure
+        plain = rich = None
+    html_body = _clean_text(_text_of(rich)) if rich is not None else ""
+    text = _clean_text(_text_of(plain)) if plain is not None else html_to_text(html_body)
     return text.strip(), sanitize_html(html_body) if html_body else ""
+
+
+def _clean_text(value: str) -> str:
+    """Text PostgreSQL stores: no NUL characters (a broken sender's, or a binary part)."""
+    return value.replace("\x00", "")
 
 
 def html_to_text(value: str) -> str:
@@ -174,7 +184,7 @@ def _header(message, name: str) -> str:
         values = message.get_all(name) or []
     except Exception:  # a header too broken for the parser's structured view
         values = [v for k, v in message.raw_items() if k.lower() == name]
-    return " ".join(str(v) for v in values)
+    return _clean_text(" ".join(str(v) for v in values))
 
 
 def _addresses(message, name: str) -> list[tuple[str, str]]:

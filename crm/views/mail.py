@@ -1,6 +1,7 @@
 """Email on records: reading one conversation, the user's logging address, and the mail
 provider's webhook for the logging address."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -73,9 +74,13 @@ def mail_logging_inbound_webhook(request, authorised):
     address; authenticated by the shared token in ``X-Mail-Token`` or ``Authorization:
     Bearer``. Answers what became of it; a refused message is 200 with the reason, so the
     provider does not retry it."""
-    if not request.body:
+    # Read from the stream, up to one byte past the import's own cap: a message with large
+    # attachments is bigger than Django's in-memory request limit, and one too large is
+    # refused by the import (answered, not retried).
+    raw = request.read(settings.MAIL_IMPORT_MAX_BYTES + 1)
+    if not raw:
         return JsonResponse({"error": "No message in the request body."}, status=400)
-    results = mail_logged_import(raw=request.body)
+    results = mail_logged_import(raw=raw)
     return JsonResponse(
         {
             "results": [

@@ -72,7 +72,7 @@ def test_the_same_message_twice_is_stored_once_with_one_line_per_record(mailbox,
     assert set(first.mail.seen_by.all()) == {mailbox.user, rep2}
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_imports_of_one_message_store_it_once():
     rep = UserFactory(username="rep", roles=[Role.SALES_REP])
     rep2 = UserFactory(username="rep2", roles=[Role.SALES_REP])
@@ -266,3 +266,59 @@ def test_our_own_email_to_a_lead_is_not_a_reply(mailbox, rep):
 
     enrollment.refresh_from_db()
     assert enrollment.state == EnrollmentState.ACTIVE
+
+
+def test_broken_mail_is_stored_as_far_as_it_can_be_read(mailbox, customer):
+    long_reference = "<" + "x" * 1200 + "@long.test>"
+    raw = (
+        "From: Ann <ann@acme.test>\r\n"
+        "To: rep@example.com\r\n"
+        "Subject: Odd\x00 one\r\n"
+        "Message-ID: <odd@acme.test>\r\n"
+        f"References: {long_reference} <ok@acme.test>\r\n"
+        "Date: not a date\r\n"
+        "Content-Type: text/plain; charset=no-such-charset\r\n\r\n"
+        "Hello\x00 there\r\n"
+    ).encode()
+
+    mail = mail_message_import(mailbox=mailbox, raw=raw).mail
+
+    assert mail.subject == "Odd one"
+    assert mail.body_text == "Hello there"
+    assert mail.references == ["<ok@acme.test>"]
+
+
+def test_a_message_without_a_sender_is_skipped(mailbox):
+    result = mail_message_import(mailbox=mailbox, raw=b"Subject: nobody\r\n\r\nhi\r\n")
+
+    assert (result.status, result.reason) == (SKIPPED, "unreadable")
+
+
+def test_a_reply_without_headers_joins_the_conversation_of_the_same_people_only(mailbox, customer):
+    ContactFactory(email="bob@other.test")
+    first = mail_message_import(
+        mailbox=mailbox,
+        raw=raw_mail(sender="rep@example.com", to="ann@acme.test", subject="Quote"),
+    ).mail
+    reply = mail_message_import(
+        mailbox=mailbox,
+        raw=raw_mail(
+            sender="ann@acme.test", to="rep@example.com", subject="RE: Quote", message_id="<r@a>"
+        ),
+    ).mail
+    stranger = mail_message_import(
+        mailbox=mailbox,
+        raw=raw_mail(
+            sender="bob@other.test", to="rep@example.com", subject="Re: Quote", message_id="<b@o>"
+        ),
+    ).mail
+    not_a_reply = mail_message_import(
+        mailbox=mailbox,
+        raw=raw_mail(
+            sender="ann@acme.test", to="rep@example.com", subject="Quote", message_id="<n@a>"
+        ),
+    ).mail
+
+    assert reply.thread == first.thread
+    assert stranger.thread != first.thread
+    assert not_a_reply.thread != first.thread

@@ -228,3 +228,42 @@ def test_the_webhook_needs_its_token_and_imports_the_message(client, rep, addres
     assert again.status_code == 200
     assert again.json()["results"][0]["status"] == "duplicate"
     assert Activity.objects.for_object(customer).filter(kind="email").count() == 1
+
+
+def test_the_sweep_wakes_a_poll_that_is_overdue_and_operators_see_a_failing_one(db, settings):
+    from datetime import timedelta
+
+    from crm.mail.logging_address import mail_logging_problems, mail_logging_sweep
+    from crm.models import MailLoggingCheckpoint
+
+    assert mail_logging_sweep() == 0  # no logging mailbox configured
+    settings.MAIL_LOGGING_IMAP_URL = "imaps://log:pw@imap.example.com/INBOX"
+    row = MailLoggingCheckpoint.objects.create(
+        folder="INBOX", last_polled_at=timezone.now(), last_error="LOGIN failed"
+    )
+    assert mail_logging_sweep() == 0  # polled just now
+
+    MailLoggingCheckpoint.objects.filter(pk=row.pk).update(
+        last_polled_at=timezone.now() - timedelta(hours=1)
+    )
+    assert mail_logging_sweep() == 1
+    [problem] = mail_logging_problems(10)
+    assert problem.detail == "LOGIN failed"
+
+
+def test_the_webhook_takes_a_message_larger_than_a_form_post(client, rep, address, customer):
+    raw = raw_mail(
+        sender=rep.email,
+        to="ann@acme.test",
+        body="x" * (3 * 1024 * 1024),
+        headers={"Delivered-To": address},
+    )
+
+    response = client.post(
+        reverse("mail_logging_inbound"),
+        raw,
+        content_type="message/rfc822",
+        HTTP_X_MAIL_TOKEN="hook-secret",
+    )
+
+    assert response.status_code == 201

@@ -166,3 +166,20 @@ def test_inbound_handlers_see_each_stored_message_once(mailbox, customer):
 
     assert seen == [("<h@x>", mailbox)]
     assert MailMessage.objects.count() == 1  # a failing handler leaves the import standing
+
+
+def test_a_trashed_contact_takes_its_email_links_and_brings_them_back(mailbox, customer, rep):
+    from crm.services.trash import trash_delete, trash_restore
+
+    mail = mail_message_import(
+        mailbox=mailbox, raw=raw_mail(sender="ann@acme.test", to=rep.email)
+    ).mail
+    link = mail.links.get(content_type__model="contact")
+
+    entry = trash_delete(obj=customer, user=rep)
+    assert not MailLink.objects.filter(pk=link.pk).exists()
+    trash_restore(entry=entry, user=rep)
+
+    restored = MailLink.objects.get(pk=link.pk)
+    assert restored.activity_id == link.activity_id
+    assert restored.activity.object_id == customer.pk
