@@ -290,3 +290,23 @@ def test_test_connection_signs_in_to_imap_and_smtp_with_xoauth2(
     failed = mailbox_test(mailbox=mailbox)
     assert [step.ok for step in failed.steps] == [False, False]
     assert "refused the OAuth2 sign-in" in failed.steps[0].message
+
+
+def test_microsoft_sign_in_asks_the_tenant_for_imap_smtp_and_offline_access(client, rep, settings):
+    settings.MAIL_OAUTH_MICROSOFT_CLIENT_ID = "ms-id"
+    settings.MAIL_OAUTH_MICROSOFT_CLIENT_SECRET = "ms-secret"
+    settings.MAIL_OAUTH_MICROSOFT_TENANT = "contoso.onmicrosoft.com"
+    client.force_login(rep)
+    assert "Connect with Microsoft 365" in client.get(reverse("mailbox_settings")).content.decode()
+
+    response = client.get(reverse("mailbox_oauth_start", args=["microsoft"]))
+
+    url = urlsplit(response["Location"])
+    asked = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert url.netloc == "login.microsoftonline.com"
+    assert url.path == "/contoso.onmicrosoft.com/oauth2/v2.0/authorize"
+    scopes = asked["scope"].split()
+    assert "https://outlook.office.com/IMAP.AccessAsUser.All" in scopes
+    assert "https://outlook.office.com/SMTP.Send" in scopes and "offline_access" in scopes
+    assert asked["client_id"] == "ms-id" and "ms-secret" not in response["Location"]
+    assert client.session["mail_oauth"]["state"] == asked["state"]
