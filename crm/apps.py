@@ -15,9 +15,11 @@ class CrmConfig(AppConfig):
         privacy.register()
         from crm import registry
         from crm.auth import receivers
-        from crm.services import compose
+        from crm.services import compose, meetings
 
         compose.register()
+        # A guest's calendar app answers an invitation by mail: the mailbox sync reads it.
+        registry.inbound_mail_handlers.register(meetings.meeting_reply_from_email)
 
         receivers.connect()
         from crm.choices import AuditAction

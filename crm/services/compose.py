@@ -364,14 +364,16 @@ def _recipients_check(*, to_email: str, cc: list[str]) -> None:
 
 
 def _mailbox_check(user) -> None:
-    from crm.choices import MailAuth
+    """A mailbox connected with Google or Microsoft 365 sends with OAuth2, as long as an
+    administrator keeps that provider configured."""
+    from crm.mail.oauth import provider_get
     from crm.models import Mailbox
 
     mailbox = Mailbox.objects.filter(user=user).exclude(smtp_host="").first()
-    if mailbox is not None and mailbox.auth_method != MailAuth.PASSWORD:
+    if mailbox is not None and mailbox.uses_oauth and provider_get(mailbox.auth_method) is None:
         raise ValidationError(
-            "Your mailbox signs in with OAuth2, which sending from the CRM cannot use: connect "
-            "it with a password or an app password to send from your own address."
+            "Your mailbox signs in with OAuth2, which is no longer set up in the CRM: ask an "
+            "administrator, or connect your mailbox with a password or an app password."
         )
 
 

@@ -264,8 +264,9 @@ def _mine(email: OutboundEmail, owner: str):
 
 
 class SenderMailboxError(Exception):
-    """A user's own email cannot be sent as written: their mailbox signs in a way sending
-    cannot, or a recipient said no to email meanwhile. It fails, with the reason, at once."""
+    """A user's own email cannot be sent as written: their mailbox's OAuth2 sign-in was
+    revoked or is no longer configured, or a recipient said no to email meanwhile. It fails,
+    with the reason, at once."""
 
 
 def _recipients_check(email: OutboundEmail) -> None:
@@ -282,12 +283,45 @@ def _recipients_check(email: OutboundEmail) -> None:
         )
 
 
+class MailboxSMTPBackend(SMTPBackend):
+    """Django's SMTP backend for a user's own server: certificates checked like the mailbox
+    page checks them (``MAIL_TLS_CA_FILE``), and, for a mailbox connected with Google or
+    Microsoft 365, signing in with SASL XOAUTH2 and an access token instead of a password."""
+
+    def __init__(self, *, xoauth2: str = "", **kwargs):
+        self.xoauth2 = xoauth2
+        super().__init__(**kwargs)
+
+    @property
+    def ssl_context(self):
+        from crm.mail.connect import tls_context
+
+        return tls_context()
+
+    def open(self):
+        opened = super().open()
+        if opened and self.xoauth2:
+            try:
+                self.connection.ehlo_or_helo_if_needed()
+                # A refused token gets a 334 challenge (the error, as JSON): answer it empty.
+                self.connection.auth(
+                    "XOAUTH2", lambda challenge=None: self.xoauth2 if challenge is None else ""
+                )
+            except BaseException:
+                self.close()
+                raise
+        return opened
+
+
 def _sender_route(email: OutboundEmail, backend):
     """(connection, From, Reply-To) for a row: the sender's own SMTP server and address when
-    they connected a mailbox, else ours with their name, answered to their address."""
+    they connected a mailbox, else ours with their name, answered to their address. A mailbox
+    connected with OAuth2 signs in with a fresh access token (refreshed when about to expire)."""
     if email.sender_id is None:
         return backend, None, []
-    from crm.choices import MailAuth, MailSecurity
+    from crm.choices import MailSecurity
+    from crm.mail.connect import MailAuthError, xoauth2_string
+    from crm.mail.oauth import oauth_access_token
     from crm.models import Mailbox, User
 
     user = User.objects.filter(pk=email.sender_id).first()
@@ -298,20 +332,25 @@ def _sender_route(email: OutboundEmail, backend):
     if mailbox is None:
         default = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
         return backend, formataddr((name, default)), [user.email] if user.email else []
-    if mailbox.auth_method != MailAuth.PASSWORD:
-        raise SenderMailboxError(
-            f"{mailbox.email_address} signs in with OAuth2, which sending cannot use: connect it "
-            "with a password or an app password."
-        )
-    own = SMTPBackend(
+    login = mailbox.smtp_username or mailbox.imap_username or mailbox.email_address
+    password = mailbox.smtp_password or mailbox.imap_password or None
+    xoauth2 = ""
+    if mailbox.uses_oauth:
+        try:
+            xoauth2 = xoauth2_string(login, oauth_access_token(mailbox=mailbox))
+        except MailAuthError as exc:
+            raise SenderMailboxError(f"{mailbox.email_address}: {exc}") from exc
+        password = None
+    own = MailboxSMTPBackend(
         host=mailbox.smtp_host,
         port=mailbox.smtp_port,
-        username=mailbox.smtp_username or None,
-        password=mailbox.smtp_password or None,
+        username=login if password else None,
+        password=password,
         use_tls=mailbox.smtp_security == MailSecurity.STARTTLS,
         use_ssl=mailbox.smtp_security == MailSecurity.SSL,
         timeout=getattr(settings, "EMAIL_TIMEOUT", 30),
         fail_silently=False,
+        xoauth2=xoauth2,
     )
     return own, formataddr((name, mailbox.email_address)), []
 

@@ -20,6 +20,7 @@ from crm.mail.logging_address import (
     mail_logging_enabled,
 )
 from crm.models import MailLink, MailMessage
+from crm.views import safe_next
 from crm.views.submissions import submitted_once
 
 #: Messages of one conversation shown on its page, newest last.
@@ -65,7 +66,7 @@ def mail_logging_address_regenerate_view(request):
     if mail_logging_enabled():
         mail_logging_address_regenerate(user=request.user)
         messages.info(request, "You have a new logging address: the old one no longer works.")
-    return redirect(reverse("user_settings") + "#mail-logging")
+    return redirect(safe_next(request, reverse("user_settings")) + "#mail-logging")
 
 
 @token_endpoint(check=shared_secret("MAIL_LOGGING_INBOUND_TOKEN"), header="X-Mail-Token")

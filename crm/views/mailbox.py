@@ -146,6 +146,8 @@ class MailboxForm(forms.Form):
 
 
 def _page(request, *, mailbox, form, test_result=None, status=200):
+    from crm.views.mail import mail_logging_address_context
+
     return render(
         request,
         "crm/mailbox_settings.html",
@@ -155,6 +157,8 @@ def _page(request, *, mailbox, form, test_result=None, status=200):
             "test_result": test_result,
             "folders": list(mailbox.folders.all()) if mailbox else [],
             "providers": oauth.configured_providers(),
+            # Mail the sync does not see (another device, no mailbox): BCC the logging address.
+            **mail_logging_address_context(request.user),
         },
         status=status,
     )
