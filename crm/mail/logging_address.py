@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm.mail.connect import imap_quote, tls_context
 from crm.mail.imports import SKIPPED, MailImportResult, mail_parsed_import
 from crm.mail.parse import ParsedMail, UnreadableMail, parse_mail, parsed_from_message
 from crm.models import Mailbox, MailLoggingAddress, MailLoggingCheckpoint
@@ -349,16 +350,22 @@ def mail_logging_poll(*, limit: int = 200) -> dict:
 
 
 def _connect(config: ImapConfig):
+    """Signed in to the logging mailbox. Over ``imaps://`` the server's certificate is checked
+    as a user's mailbox's is (the system's CAs, plus ``MAIL_TLS_CA_FILE``): ``imaplib`` alone
+    would accept any certificate, and with it anyone between us and the server."""
+    timeout = settings.MAIL_TIMEOUT_SECONDS
     if config.secure:
-        client = imaplib.IMAP4_SSL(config.host, config.port, timeout=30)
+        client = imaplib.IMAP4_SSL(
+            config.host, config.port, ssl_context=tls_context(), timeout=timeout
+        )
     else:
-        client = imaplib.IMAP4(config.host, config.port, timeout=30)
+        client = imaplib.IMAP4(config.host, config.port, timeout=timeout)
     client.login(config.username, config.password)
     return client
 
 
 def _poll_folder(client, config, checkpoint, row, owner, counts, limit) -> None:
-    status, _ = client.select(_quoted(config.folder), readonly=True)
+    status, _ = client.select(imap_quote(config.folder), readonly=True)
     if status != "OK":
         raise imaplib.IMAP4.error(f"Cannot open the folder {config.folder!r}")
     validity = int((client.response("UIDVALIDITY")[1] or [b"0"])[0] or 0)
@@ -386,10 +393,6 @@ def _poll_folder(client, config, checkpoint, row, owner, counts, limit) -> None:
             return  # the sweep gave the row to another worker: it carries on from here
     if not uids:
         row.update(uid_validity=validity, last_uid=last_uid)
-
-
-def _quoted(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # --- what operators see (crm.registry.work) -------------------------------------------------------

@@ -1,9 +1,10 @@
 """How the mail parts work together: a calendar app's answer read by the mailbox sync updates
-the meeting, a mailbox connected with OAuth2 sends with XOAUTH2, and the mailbox page shows the
-logging address."""
+the meeting, a mailbox connected with OAuth2 sends with XOAUTH2, the mailbox page shows the
+logging address, and the logging mailbox checks its server's certificate like a user's."""
 
 from datetime import timedelta
 from email.message import EmailMessage
+from urllib.parse import quote
 
 import icalendar
 import pytest
@@ -11,12 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.choices import AttendeeResponse, MailAuth, MailSecurity, OutboxStatus
+from crm.mail.logging_address import logging_address_of, mail_logging_address_get, mail_logging_poll
 from crm.mail.sync import mailbox_sync
-from crm.models import ComposedEmail, Mailbox
+from crm.models import ComposedEmail, Mailbox, MailLoggingCheckpoint, MailMessage
 from crm.services import meetings
 from crm.services.meetings import Invitee
 from crm.services.outbox import outbox_message_id, outbox_send_queued
 from tests.crm.mail_journey import CUSTOMER, deal_with_customer, sent_by
+from tests.crm.mail_messages import raw_mail
 from tests.crm.mailbox_kit import connected_mailbox
 from tests.factories.crm import AccountFactory, ContactFactory
 from tests.mailserver import HOST
@@ -229,3 +232,37 @@ def test_the_mailbox_page_shows_the_logging_address_and_makes_a_new_one(rep_clie
     page = rep_client.get(reverse("mailbox_settings")).content.decode()
     new = page.split('id="mail-logging-address">')[1].split("<")[0]
     assert new != old and new.startswith("log+")
+
+
+# --- the logging mailbox over TLS --------------------------------------------------------------
+
+
+def test_the_logging_mailbox_over_imaps_trusts_only_known_certificates(mailserver, settings, rep):
+    # Given a logging mailbox on a server whose certificate is the test server's own
+    box = mailserver.add_user()
+    settings.MAIL_LOGGING_ADDRESS = "crm-log@example.com"
+    settings.MAIL_LOGGING_IMAP_URL = (
+        f"imaps://{quote(box)}:{mailserver.passwords[box]}@{HOST}:{mailserver.imaps_port}/INBOX"
+    )
+    settings.MAIL_TLS_CA_FILE = ""
+    address = logging_address_of(mail_logging_address_get(user=rep))
+    ContactFactory(email="ann@acme.test", account=AccountFactory(owner=rep), owner=rep)
+    mailserver.append(
+        box,
+        raw_mail(
+            sender=rep.email,
+            to="ann@acme.test",
+            message_id="<logged-over-tls@crm.example>",
+            headers={"Delivered-To": address},
+        ),
+    )
+
+    # When it is polled without trusting that certificate, nothing is read and operators see why
+    assert mail_logging_poll() == {"imported": 0, "skipped": 0, "failed": 0}
+    assert "CERTIFICATE_VERIFY_FAILED" in MailLoggingCheckpoint.objects.get().last_error
+
+    # When the administrator trusts the server's CA, the logged email is imported
+    settings.MAIL_TLS_CA_FILE = mailserver.ca_file
+    assert mail_logging_poll() == {"imported": 1, "skipped": 0, "failed": 0}
+    assert MailMessage.objects.filter(message_id="<logged-over-tls@crm.example>").exists()
+    assert MailLoggingCheckpoint.objects.get().last_error == ""
