@@ -89,6 +89,8 @@ def mail_parsed_import(*, parsed: ParsedMail, user, mailbox=None) -> MailImportR
     ours = OurAddresses.load()
     counterparts = [address for address in parsed.participants if not ours.is_ours(address)]
     if not counterparts:
+        # Not stored, but a colleague's answer to a meeting invitation still counts.
+        _run_inbound_handlers(parsed, mailbox)
         return MailImportResult(SKIPPED, "internal")
     counterparts = [address for address in counterparts if not _excluded(address)]
     if not counterparts:
