@@ -753,6 +753,8 @@ mail_reply_hooks = CallableRegistry()
 #: ``handler(*, message: email.message.EmailMessage, mailbox)`` (``mailbox`` is the user's
 #: ``crm.Mailbox``, or None for mail from the logging address). Calendar replies (text/calendar
 #: METHOD:REPLY parts) are handled this way. A handler is called once per stored message, and
-#: also for a message that matched no record (not stored, so possibly again when seen again):
-#: it must be idempotent.
+#: also for a message not stored because it matched no record or is among colleagues only (so
+#: possibly again when that message is seen again): it must be idempotent. Never for private
+#: messages or mail of an excluded domain. Each runs in a savepoint; one that raises is logged
+#: and leaves the import standing.
 inbound_mail_handlers = CallableRegistry()

@@ -89,6 +89,8 @@ def mail_parsed_import(*, parsed: ParsedMail, user, mailbox=None) -> MailImportR
     ours = OurAddresses.load()
     counterparts = [address for address in parsed.participants if not ours.is_ours(address)]
     if not counterparts:
+        # Not stored, but a colleague's answer to a meeting invitation still counts.
+        _run_inbound_handlers(parsed, mailbox)
         return MailImportResult(SKIPPED, "internal")
     counterparts = [address for address in counterparts if not _excluded(address)]
     if not counterparts:
@@ -174,12 +176,15 @@ def _records_for(parsed: ParsedMail, counterparts: list[str]) -> list:
 
 
 def _answered_records(parsed: ParsedMail) -> list:
-    """The records of what this message answers: an email sent from the CRM (its outbox row's
-    related record, e.g. the deal it was sent from) and stored emails of the same thread."""
+    """The records of what this message is or answers: an email sent from the CRM (its outbox
+    row's related record, e.g. the deal it was sent from; the sent copy itself too, synced from
+    the Sent folder) and stored emails of the same thread."""
     ids = parsed.thread_ids
-    if not ids:
+    outbox_ids = [
+        pk for pk in map(outbox_id_from_message_id, [parsed.message_id, *ids]) if pk is not None
+    ]
+    if not outbox_ids and not ids:
         return []
-    outbox_ids = [pk for pk in map(outbox_id_from_message_id, ids) if pk is not None]
     records = [
         email.related
         for email in OutboundEmail.objects.filter(pk__in=outbox_ids, content_type__isnull=False)

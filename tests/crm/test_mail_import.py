@@ -117,6 +117,10 @@ def test_a_reply_to_an_email_sent_from_a_deal_is_threaded_to_the_deal(mailbox, c
         idempotency_key="proposal-1",
     )
     sent_id = outbox_message_id(sent)
+    sent_copy = raw_mail(  # the copy in the seller's Sent folder
+        sender="rep@example.com", to="ann@acme.test", subject="Proposal", message_id=sent_id
+    )
+    assert deal in mail_message_import(mailbox=mailbox, raw=sent_copy).linked
     raw = raw_mail(
         sender="ann@acme.test",
         to="rep@example.com",
@@ -129,7 +133,7 @@ def test_a_reply_to_an_email_sent_from_a_deal_is_threaded_to_the_deal(mailbox, c
     result = mail_message_import(mailbox=mailbox, raw=raw)
 
     assert deal in result.linked
-    assert email_lines(deal).count() == 1
+    assert email_lines(deal).count() == 2
     assert result.mail.thread.root_message_id == sent_id
     later = raw_mail(
         sender="rep@example.com",

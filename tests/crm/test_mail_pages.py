@@ -183,3 +183,24 @@ def test_a_trashed_contact_takes_its_email_links_and_brings_them_back(mailbox, c
     restored = MailLink.objects.get(pk=link.pk)
     assert restored.activity_id == link.activity_id
     assert restored.activity.object_id == customer.pk
+
+
+def test_inbound_handlers_also_see_mail_among_colleagues_but_not_excluded_domains(
+    mailbox, rep2, settings
+):
+    settings.MAIL_EXCLUDED_DOMAINS = ["private.test"]
+    seen = []
+
+    def handler(*, message, mailbox):
+        seen.append(message["Message-ID"])
+
+    inbound_mail_handlers.register(handler)
+    try:
+        for sender, message_id in ((rep2.email, "<colleague@x>"), ("a@private.test", "<ex@x>")):
+            raw = raw_mail(sender=sender, to=mailbox.email_address, message_id=message_id)
+            mail_message_import(mailbox=mailbox, raw=raw)
+    finally:
+        inbound_mail_handlers._funcs.remove(handler)
+
+    assert seen == ["<colleague@x>"]
+    assert not MailMessage.objects.exists()
