@@ -261,7 +261,7 @@ def test_a_refused_password_fails_at_once_with_the_servers_reason(rep_client, re
     assert "535" in page
 
 
-def test_a_mailbox_signing_in_with_oauth_is_refused_clearly(rep_client, rep):
+def test_an_oauth_mailbox_without_its_provider_set_up_is_refused_clearly(rep_client, rep):
     mailbox = _mailbox(rep, 2525)
     mailbox.auth_method = "google"
     mailbox.save()

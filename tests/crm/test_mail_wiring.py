@@ -21,6 +21,7 @@ from crm.services.outbox import outbox_message_id, outbox_send_queued
 from tests.crm.mail_journey import CUSTOMER, deal_with_customer, sent_by
 from tests.crm.mail_messages import raw_mail
 from tests.crm.mailbox_kit import connected_mailbox
+from tests.crm.test_mailbox_oauth import endpoint  # noqa: F401  (Google's token endpoint)
 from tests.factories.crm import AccountFactory, ContactFactory
 from tests.mailserver import HOST
 
@@ -158,6 +159,36 @@ def test_a_mailbox_connected_with_google_sends_with_xoauth2(
     [message] = sent_by(mailserver, mail_user)
     assert message["Message-ID"] == outbox_message_id(composed.outbox)
     assert message["To"] == CUSTOMER
+
+
+def test_an_access_token_about_to_run_out_is_renewed_before_sending(
+    rep_client, rep, mailserver, mail_user, request
+):
+    # Given a Google mailbox whose access token ran out; the provider knows its refresh token
+    provider = request.getfixturevalue("endpoint")
+    provider.refresh_tokens = {"the-refresh-token"}
+    _oauth_mailbox(
+        rep,
+        mailserver,
+        mail_user,
+        oauth_access_token="expired",
+        oauth_refresh_token="the-refresh-token",
+        oauth_expires_at=timezone.now() - timedelta(minutes=1),
+    )
+    deal = deal_with_customer(rep)
+
+    # When the seller writes from a deal and the outbox runs
+    composed = _compose(rep_client, deal)
+    assert outbox_send_queued() == 1
+
+    # Then the token was renewed at the provider first (and kept), and the email went out
+    assert provider.requests[-1]["grant_type"] == "refresh_token"
+    mailbox = Mailbox.objects.get(user=rep)
+    assert mailbox.oauth_access_token != "expired"
+    assert mailbox.oauth_expires_at > timezone.now() + timedelta(minutes=50)
+    [message] = sent_by(mailserver, mail_user)
+    composed.outbox.refresh_from_db()
+    assert message["Message-ID"] == outbox_message_id(composed.outbox)
 
 
 def test_a_token_the_server_refuses_fails_the_email_with_its_reason(
