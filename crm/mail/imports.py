@@ -297,7 +297,7 @@ def _link(mail: MailMessage, record, *, user) -> bool:
         return False
     link, created = _once(MailLink, defaults={"sent_at": mail.sent_at}, **key)
     if created:
-        link.activity = Activity.objects.create(
+        link.activity = _composed_entry(mail, content_type, record) or Activity.objects.create(
             kind=ActivityKind.EMAIL,
             summary=_summary(mail)[:200],
             body=_excerpt(mail.body_text),
@@ -309,6 +309,18 @@ def _link(mail: MailMessage, record, *, user) -> bool:
         )
         link.save(update_fields=["activity"])
     return created
+
+
+def _composed_entry(mail: MailMessage, content_type, record) -> Activity | None:
+    """The timeline entry written when this email was sent from ``record`` in the CRM, when
+    this is its copy (synced from the sender's Sent folder): the email stays one entry there,
+    now opening the stored message."""
+    outbox_id = outbox_id_from_message_id(mail.message_id)
+    if outbox_id is None:
+        return None
+    return Activity.objects.filter(
+        composed_email__outbox_id=outbox_id, content_type=content_type, object_id=record.pk
+    ).first()
 
 
 def _summary(mail: MailMessage) -> str:

@@ -11,10 +11,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.choices import AttendeeResponse, MailAuth, MailSecurity, OutboxStatus
+from crm.choices import ActivityKind, AttendeeResponse, MailAuth, MailSecurity, OutboxStatus
 from crm.mail.logging_address import logging_address_of, mail_logging_address_get, mail_logging_poll
 from crm.mail.sync import mailbox_sync
-from crm.models import ComposedEmail, Mailbox, MailLoggingCheckpoint, MailMessage
+from crm.models import Activity, ComposedEmail, Mailbox, MailLoggingCheckpoint, MailMessage
 from crm.services import meetings
 from crm.services.meetings import Invitee
 from crm.services.outbox import outbox_message_id, outbox_send_queued
@@ -23,7 +23,7 @@ from tests.crm.mail_messages import raw_mail
 from tests.crm.mailbox_kit import connected_mailbox
 from tests.crm.test_mailbox_oauth import endpoint  # noqa: F401  (Google's token endpoint)
 from tests.factories.crm import AccountFactory, ContactFactory
-from tests.mailserver import HOST
+from tests.mailserver import HOST, SENT_FOLDER
 
 pytestmark = pytest.mark.django_db
 
@@ -297,3 +297,38 @@ def test_the_logging_mailbox_over_imaps_trusts_only_known_certificates(mailserve
     assert mail_logging_poll() == {"imported": 1, "skipped": 0, "failed": 0}
     assert MailMessage.objects.filter(message_id="<logged-over-tls@crm.example>").exists()
     assert MailLoggingCheckpoint.objects.get().last_error == ""
+
+
+# --- the Sent copy of an email written from a record --------------------------------------------
+
+
+def test_the_sent_copy_of_an_email_written_from_a_deal_is_shown_once(
+    rep_client, rep, mailserver, mail_user
+):
+    # Given a seller whose provider keeps a copy of what they send in their Sent folder
+    mailbox = connected_mailbox(rep, mailserver, mail_user)
+    deal = deal_with_customer(rep)
+    composed = _compose(rep_client, deal)
+    assert outbox_send_queued() == 1
+    [message] = sent_by(mailserver, mail_user)
+    mailserver.append(mail_user, message.as_bytes(), folder=SENT_FOLDER, flags=("\\Seen",))
+
+    # When the mailbox is synced
+    outcome = mailbox_sync(mailbox_id=mailbox.pk)
+
+    # Then the copy is stored, linked to the deal, its contact and account, but the deal's
+    # timeline still has the one entry written when it was sent, now opening the stored email
+    assert outcome.imported == 1
+    stored = MailMessage.objects.get(message_id=message["Message-ID"])
+    deal_entries = Activity.objects.for_object(deal).filter(kind=ActivityKind.EMAIL)
+    assert list(deal_entries) == [composed.activity]
+    assert stored.links.get(object_id=deal.pk, content_type__model="opportunity").activity_id == (
+        composed.activity_id
+    )
+    page = rep_client.get(deal.get_absolute_url()).content.decode()
+    assert page.count(reverse("mail_message_detail", args=[stored.pk])) == 1
+    assert 'data-status="sent"' in page
+    contact_entries = Activity.objects.for_object(deal.primary_contact).filter(
+        kind=ActivityKind.EMAIL
+    )
+    assert contact_entries.count() == 1
