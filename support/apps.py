@@ -32,6 +32,10 @@ class SupportConfig(AppConfig):
             "My queue", "support:my_queue", group="support", order=10, roles=desk
         )
         registry.navigation.register("Tickets", "support:ticket_list", group="support", order=20)
+        # Every role reads the knowledge base (reps: published articles); the desk writes it.
+        registry.navigation.register(
+            "Knowledge base", "support:article_list", group="support", order=30
+        )
         registry.navigation.register_new(
             "Ticket",
             "support:ticket_create",
@@ -106,3 +110,4 @@ class SupportConfig(AppConfig):
         from crm.registry import seed_steps
 
         seed_steps.register("support", "support.seed.seed", order=30)
+        seed_steps.register("knowledge base", "support.seed_kb.seed", order=31)
