@@ -27,19 +27,19 @@ MENUS = {
     "rep_client": {
         "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell"],
         "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding", "Subscriptions"],
-        "Support": ["Tickets"],
+        "Support": ["Tickets", "Knowledge base"],
         "Marketing": ["Segments", "Sequences", "NPS", "Advocacy"],
         "Insights": ["Forecast", "At risk"],
     },
     "agent_client": {
-        "Support": ["My queue", "Tickets"],
+        "Support": ["My queue", "Tickets", "Knowledge base"],
         "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding"],
         "Marketing": ["Segments", "NPS", "Advocacy"],
         "Insights": ["At risk"],
     },
     "manager_client": {
         "Sell": ["Leads", "Deals", "Board", "Products", "Renewals", "Upsell"],
-        "Support": ["My queue", "Tickets"],
+        "Support": ["My queue", "Tickets", "Knowledge base"],
         "Customers": ["Accounts", "Contacts", "Tasks", "Onboarding", "Subscriptions"],
         "Marketing": [
             "Segments",
