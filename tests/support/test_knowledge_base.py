@@ -406,3 +406,18 @@ def test_agent_suggestions_are_published_articles_only(agent, rep):
 
 def test_reps_get_no_suggestion_endpoint(rep_client):
     assert rep_client.get(reverse("support:article_suggest"), {"q": "x"}).status_code == 404
+
+
+# API --------------------------------------------------------------------------------------------
+
+
+def test_api_lists_and_searches_articles_as_the_pages_do(agent, rep, password_article):
+    from tests.api.conftest import client_for
+
+    ArticleFactory(title="Unfinished draft", status=ArticleStatus.DRAFT)
+    found = client_for(agent).get("/api/v1/articles/", {"q": "passwords"}).json()
+    assert [a["title"] for a in found["results"]] == ["Reset your password"]
+    assert found["results"][0]["public_url"].endswith("/help/reset-your-password/")
+    as_rep = client_for(rep).get("/api/v1/articles/").json()
+    assert [a["title"] for a in as_rep["results"]] == ["Reset your password"]
+    assert client_for(rep).post("/api/v1/articles/", {"title": "x"}).status_code == 405
