@@ -71,6 +71,9 @@ class SupportConfig(AppConfig):
         registry.history.register(Ticket, restore=ticket_restore, restorable=TICKET_RESTORABLE)
         registry.api.register("tickets", "support.api.TicketViewSet")
         registry.api.register("articles", "support.api.ArticleViewSet")
+        from support.models import Article
+
+        registry.history.register(Article)
         from support import retention
 
         registry.audit_actions.register(

@@ -697,6 +697,10 @@ class ArticleQuerySet(models.QuerySet):
         return self.filter(status=ArticleStatus.PUBLISHED, visibility=ArticleVisibility.PUBLIC)
 
 
+@history.track(
+    name="article",
+    fields=["title", "slug", "summary", "body", "category", "status", "visibility"],
+)
 class Article(models.Model):
     """A knowledge-base article: an answer written once and read by customers in the help centre
     (when public) or by staff (internal). Its body is plain text with light Markdown (headings,

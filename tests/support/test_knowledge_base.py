@@ -421,3 +421,22 @@ def test_api_lists_and_searches_articles_as_the_pages_do(agent, rep, password_ar
     as_rep = client_for(rep).get("/api/v1/articles/").json()
     assert [a["title"] for a in as_rep["results"]] == ["Reset your password"]
     assert client_for(rep).post("/api/v1/articles/", {"title": "x"}).status_code == 405
+
+
+def test_an_articles_changes_show_on_its_history_page(agent_client, agent):
+    article = knowledge.article_create(user=agent, title="Old title", body="Old body")
+    agent_client.post(
+        reverse("support:article_edit", args=[article.pk]),
+        {
+            "title": "New title",
+            "slug": article.slug,
+            "summary": "",
+            "body": "New body",
+            "visibility": "public",
+        },
+    )
+    knowledge.article_viewed(article=article)  # a reading is not a change
+    page = agent_client.get(reverse("record_history", args=["support.article", article.pk]))
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "Old title" in body and "New title" in body
