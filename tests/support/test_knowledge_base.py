@@ -440,3 +440,22 @@ def test_an_articles_changes_show_on_its_history_page(agent_client, agent):
     body = page.content.decode()
     assert page.status_code == 200
     assert "Old title" in body and "New title" in body
+
+
+def test_report_page_has_a_fixed_query_count(client, manager, django_assert_max_num_queries):
+    def activity(n):
+        for i in range(n):
+            article = ArticleFactory(view_count=i + 1, helpful_yes=i, helpful_no=1)
+            knowledge.help_search_log(query=f"nothing {i}", results_count=0, source="help_centre")
+            knowledge.deflection_record(articles=[article], visitor_key=f"v{i}", step="shown")
+
+    client.force_login(manager)
+    activity(2)
+    client.get(reverse("support:kb_report"))
+    with django_assert_max_num_queries(20) as few:
+        client.get(reverse("support:kb_report"))
+    activity(15)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("support:kb_report"), {"days": 90})
+    assert len(response.context["report"]["no_result"]) == 15  # "nothing 0" and "1" twice
+    assert response.context["report"]["funnel"]["shown"] == 17
