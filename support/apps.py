@@ -74,6 +74,16 @@ class SupportConfig(AppConfig):
         from support.models import Article
 
         registry.history.register(Article)
+        from support.registrations import describe_article
+
+        registry.search.register(
+            Article,
+            label="Knowledge base",
+            fields=("title", "summary"),
+            order_by=("-updated_at", "-id"),
+            select_related=("category",),
+            describe=describe_article,
+        )
         from support import retention
 
         registry.audit_actions.register(

@@ -8,6 +8,8 @@ import pgtrigger.migrations
 from django.conf import settings
 from django.db import migrations, models
 
+from crm.text_search import CreateSearchIndex
+
 
 class Migration(migrations.Migration):
 
@@ -160,4 +162,6 @@ class Migration(migrations.Migration):
             model_name='deflection',
             constraint=models.UniqueConstraint(fields=('article', 'step', 'visitor_key'), name='deflection_once_per_visitor'),
         ),
+        # Global search (the navigation's search box) over titles and summaries.
+        CreateSearchIndex("support_article", ["title", "summary"], "article_global_search_idx"),
     ]

@@ -459,3 +459,11 @@ def test_report_page_has_a_fixed_query_count(client, manager, django_assert_max_
         response = client.get(reverse("support:kb_report"), {"days": 90})
     assert len(response.context["report"]["no_result"]) == 15  # "nothing 0" and "1" twice
     assert response.context["report"]["funnel"]["shown"] == 17
+
+
+def test_global_search_finds_the_articles_the_user_reads(rep_client):
+    ArticleFactory(title="Zebra pricing explained", visibility="internal")
+    ArticleFactory(title="Zebra draft", status=ArticleStatus.DRAFT)
+    results = rep_client.get(reverse("search"), {"q": "zebra"}).context["results"]
+    found = [str(obj) for entry, objects in results for obj in objects]
+    assert found == ["Zebra pricing explained"]
