@@ -279,7 +279,8 @@ def seed(ctx):
     for n, (category, title, summary, body, visibility, status) in enumerate(ARTICLES):
         created = now - dt.timedelta(days=200 - 9 * n)
         published = status != DRAFT
-        views = rng.randint(20, 400) if status == PUBLISHED else 0
+        # Views are readings in the help centre: public published articles only.
+        views = rng.randint(20, 400) if status == PUBLISHED and visibility == PUBLIC else 0
         articles.append(
             Article(
                 title=title,
@@ -322,7 +323,9 @@ def seed(ctx):
 
     searches = []
     for query, times, source in SEARCHES:
-        found = public_article_search(query).count()
+        # The ticket form and the agents' panel match any word; the help centre every word.
+        any_word = source != HelpSearchSource.HELP_CENTRE
+        found = public_article_search(query, any_word=any_word)[:5].count()
         for _ in range(times):
             searches.append(
                 HelpSearch(
