@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from crm.selectors import record_get, scoped
 from support import sla
-from support.articles import prefix_tsquery
+from support.articles import normalise_query, prefix_tsquery
 from support.choices import (
     ACTIVE_STATUSES,
     ArticleStatus,
@@ -282,6 +282,7 @@ def article_search(queryset, query: str, *, any_word: bool = False):
     prefix = prefix_tsquery(query, any_word=any_word)
     if not prefix:
         return queryset.none()
+    query = normalise_query(query)
     table = Article._meta.db_table
     vector = f'"{table}"."search_vector"'
     both = (

@@ -436,6 +436,7 @@ def test_an_articles_changes_show_on_its_history_page(agent_client, agent):
         },
     )
     knowledge.article_viewed(article=article)  # a reading is not a change
+    assert article.history_events.count() == 2  # created, edited
     page = agent_client.get(reverse("record_history", args=["support.article", article.pk]))
     body = page.content.decode()
     assert page.status_code == 200
