@@ -45,8 +45,9 @@ def article_body_html(body: str) -> SafeString:
 
 
 def normalise_query(query: str) -> str:
-    """A search as the report groups it: lower case, single spaces, at most 200 characters."""
-    return " ".join((query or "").lower().split())[:MAX_QUERY_LENGTH]
+    """A search as the report groups it: lower case, single spaces, at most 200 characters (and
+    no NUL, which PostgreSQL text refuses)."""
+    return " ".join((query or "").replace("\x00", " ").lower().split())[:MAX_QUERY_LENGTH]
 
 
 def query_words(query: str) -> list[str]:

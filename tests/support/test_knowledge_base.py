@@ -468,3 +468,12 @@ def test_global_search_finds_the_articles_the_user_reads(rep_client):
     results = rep_client.get(reverse("search"), {"q": "zebra"}).context["results"]
     found = [str(obj) for entry, objects in results for obj in objects]
     assert found == ["Zebra pricing explained"]
+
+
+def test_a_nul_byte_in_a_query_is_dropped(agent_client, client, password_article):
+    assert (
+        agent_client.get(reverse("support:article_suggest"), {"q": "pass\x00word"}).status_code
+        == 200
+    )
+    assert client.get(reverse("support:help_search"), {"q": "pass\x00"}).status_code == 200
+    assert set(HelpSearch.objects.values_list("query", flat=True)) == {"pass word", "pass"}
