@@ -9,6 +9,7 @@ an agent submits in the reply box's panel. The suggestions asked while a visitor
 logged (they would log every pause in typing), only counted as "shown" once per visitor and
 article."""
 
+from allauth.account.adapter import get_adapter
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
@@ -33,7 +34,8 @@ SUGGEST_DESCRIPTION_CHARS = 300
 def over_rate(request, name: str, limit: int, seconds: int) -> bool:
     """Whether this address has made more than ``limit`` requests of kind ``name`` within the
     window of ``seconds`` (a counter in the cache that the window's end resets)."""
-    key = f"help:{name}:{request.META.get('REMOTE_ADDR', '') or 'unknown'}"
+    # The visitor's address as sign-in lockouts see it (behind TRUSTED_PROXY_COUNT proxies).
+    key = f"help:{name}:{get_adapter(request).get_client_ip(request) or 'unknown'}"
     cache.add(key, 0, timeout=seconds)
     try:
         count = cache.incr(key)
