@@ -97,6 +97,17 @@ class SupportConfig(AppConfig):
             count=retention.closed_ticket_bodies_count,
             apply=retention.closed_ticket_bodies_remove,
         )
+        registry.audit_actions.register(
+            retention.SEARCHES_ACTION, "Retention: help-centre searches deleted"
+        )
+        registry.retention_rules.register(
+            retention.SEARCHES_RULE,
+            label="Help-centre searches",
+            setting="RETENTION_HELP_SEARCHES_MONTHS",
+            action=retention.SEARCHES_ACTION,
+            count=retention.help_searches_count,
+            apply=retention.help_searches_remove,
+        )
         from support import tabular
 
         tabular.register()

@@ -278,6 +278,9 @@ def _months(name: str) -> int:
 # this many months after closing. 0 or empty: the rule is off (the default).
 RETENTION_UNCONVERTED_LEADS_MONTHS = _months("RETENTION_UNCONVERTED_LEADS_MONTHS")
 RETENTION_CLOSED_TICKET_BODIES_MONTHS = _months("RETENTION_CLOSED_TICKET_BODIES_MONTHS")
+# Searches of the knowledge base (help centre, ticket form, agents) are deleted this many months
+# after they were made.
+RETENTION_HELP_SEARCHES_MONTHS = _months("RETENTION_HELP_SEARCHES_MONTHS")
 
 # Sessions live in the database (so a user's sessions can be found and ended: allauth's
 # usersessions index them per user). Idle timeout and absolute lifetime, in seconds.

@@ -477,3 +477,33 @@ def test_a_nul_byte_in_a_query_is_dropped(agent_client, client, password_article
     )
     assert client.get(reverse("support:help_search"), {"q": "pass\x00"}).status_code == 200
     assert set(HelpSearch.objects.values_list("query", flat=True)) == {"pass word", "pass"}
+
+
+# Retention --------------------------------------------------------------------------------------
+
+
+def test_old_searches_are_deleted_by_their_retention_rule(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.models import AuditEvent
+    from crm.retention import retention_rules_run
+    from support.retention import SEARCHES_ACTION, SEARCHES_RULE
+
+    old = knowledge.help_search_log(
+        query="refund jana@example.com", results_count=0, source="agent"
+    )
+    HelpSearch.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=400))
+    knowledge.help_search_log(query="invoice", results_count=2, source="help_centre")
+
+    [off] = retention_rules_run(names=[SEARCHES_RULE])
+    assert HelpSearch.objects.count() == 2  # off by default
+
+    settings.RETENTION_HELP_SEARCHES_MONTHS = 12
+    [dry] = retention_rules_run(names=[SEARCHES_RULE], dry_run=True)
+    assert dry.counts == {"searches": 1} and HelpSearch.objects.count() == 2
+    [outcome] = retention_rules_run(names=[SEARCHES_RULE])
+    assert outcome.counts == {"searches": 1}
+    assert list(HelpSearch.objects.values_list("query", flat=True)) == ["invoice"]
+    assert AuditEvent.objects.filter(action=SEARCHES_ACTION).count() == 1
