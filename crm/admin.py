@@ -9,6 +9,7 @@ from crm.models import (
     ComposedEmail,
     Contact,
     EmailTemplate,
+    Mailbox,
     Notification,
     NotificationSettings,
     OutboundEmail,
@@ -132,6 +133,44 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             api_token_revoke(token=token, user=request.user)
         self.message_user(request, f"{queryset.count()} tokens revoked.", messages.SUCCESS)
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(admin.ModelAdmin):
+    """Every user's connected mailbox and how its sync stands, for admins helping them; never
+    its passwords or tokens, and only its user changes it (on their mailbox page)."""
+
+    list_display = (
+        "email_address",
+        "user",
+        "auth_method",
+        "sync_status",
+        "last_sync_at",
+        "imported_total",
+    )
+    list_filter = ("sync_status", "auth_method")
+    search_fields = ("email_address", "user__username")
+    list_select_related = ("user",)
+    fields = (
+        *list_display,
+        "sync_error",
+        "sync_attempts",
+        "next_sync_at",
+        "last_sync_fetched",
+        "last_sync_imported",
+        "fetched_total",
+        "imap_host",
+        "smtp_host",
+        "lease_owner",
+        "lease_until",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Team)

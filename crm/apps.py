@@ -81,6 +81,7 @@ class CrmConfig(AppConfig):
         registry.notification_kinds.register("assigned", "Assigned to me")
         registry.notification_kinds.register("mentioned", "Mentioned in a note")
         registry.notification_kinds.register("task_due", "Task due")
+        registry.notification_kinds.register("mailbox", "My mailbox needs attention")
         registry.timeline.register(Account)
         registry.timeline.register(Contact)
         from crm import bulk_actions
@@ -148,11 +149,25 @@ class CrmConfig(AppConfig):
             retry="crm.webhooks.delivery.webhook_retry",
         )
         registry.work.register(
+            "mail_logging",
+            label="Logging address mailbox",
+            sweep="crm.mail.logging_address.mail_logging_sweep",
+            problems="crm.mail.logging_address.mail_logging_problems",
+            retry="crm.mail.logging_address.mail_logging_retry",
+        )
+        registry.work.register(
             "notification_digests",
             label="Notification digests",
             sweep="crm.services.notifications.notification_digests_sweep",
             problems="crm.services.notifications.notification_digests_problems",
             retry="crm.services.notifications.notification_digests_retry",
+        )
+        registry.work.register(
+            "mailboxes",
+            label="Mailbox syncs",
+            sweep="crm.mail.sync.mailbox_sync_sweep",
+            problems="crm.mail.sync.mailbox_sync_problems",
+            retry="crm.mail.sync.mailbox_sync_retry",
         )
         self._register_webhook_events()
         from crm.views.home import recent_activity_widget, tasks_widget
@@ -306,6 +321,7 @@ class CrmConfig(AppConfig):
         )
         # The demo data's steps are named by path: seed code is imported only by seed_demo.
         registry.seed_steps.register("crm", "crm.seeding.core.seed_core", order=0)
+        registry.seed_steps.register("email", "crm.mail.seed.seed", order=30)
         registry.seed_steps.register("segments", "crm.segments.seed.seed", order=90)
         registry.seed_steps.register(
             "email templates", "crm.seeding.email_templates.seed", order=91

@@ -172,3 +172,19 @@ class AttendeeResponse(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
     TENTATIVE = "tentative", "Maybe"
     DECLINED = "declined", "Declined"
+
+
+class MailSyncStatus(models.TextChoices):
+    """Where a connected mailbox's periodic sync stands (shown on the mailbox settings page)."""
+
+    WAITING = "waiting", "Up to date"
+    RUNNING = "running", "Syncing"
+    RETRYING = "retrying", "Retrying after a network error"
+    ATTENTION = "attention", "Needs attention"
+
+
+class MailDirection(models.TextChoices):
+    """Whether a stored email came from a customer to us, or went from us to a customer."""
+
+    INBOUND = "in", "Received"
+    OUTBOUND = "out", "Sent"

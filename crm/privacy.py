@@ -21,6 +21,9 @@ from crm.models import (
     Contact,
     ContactDuplicate,
     ContactMerge,
+    MailLink,
+    MailMessage,
+    MailThread,
     Meeting,
     MeetingAttendee,
     Notification,
@@ -182,6 +185,34 @@ def _emails(person):
     for email in person.emails:
         q |= Q(cc__contains=[email])
     return OutboundEmail.objects.filter(q)
+
+
+def _mail(person):
+    """Emails to, from or copied to them, and emails shown on their records."""
+    emails = sorted(person.emails)
+    return MailMessage.objects.filter(
+        Q(from_email__in=emails)
+        | Q(to_emails__overlap=emails)
+        | Q(cc_emails__overlap=emails)
+        | Q(pk__in=_mail_links(person).values("message_id"))
+    )
+
+
+def _mail_links(person):
+    return MailLink.objects.filter(person.generic_q())
+
+
+def mail_erase(person, erasure) -> int:
+    """Their emails go whole (the message, its links, its lines on every record's timeline,
+    and a conversation left empty): an email's subject and body are about them."""
+    messages = _mail(person)
+    threads = list(messages.values_list("thread_id", flat=True).distinct())
+    Activity.objects.filter(
+        pk__in=MailLink.objects.filter(message__in=messages).values("activity_id")
+    ).delete()
+    deleted = messages.delete()[0]
+    MailThread.objects.filter(pk__in=threads, messages__isnull=True).delete()
+    return deleted
 
 
 def _notifications(person):
@@ -459,6 +490,21 @@ def register() -> None:
         collect=composed_collect,
         erase=composed_erase,
         models=[ComposedEmail, ComposeAttachment],
+    )
+    personal_data.register(
+        "mail_messages",
+        "Emails exchanged with them (imported from mailboxes and the logging address)",
+        collect=lambda p: rows(_mail(p)),
+        erase=mail_erase,
+        models=[MailMessage],
+        order=40,  # before the timeline: it takes the lines these emails wrote on other records
+    )
+    personal_data.register(
+        "mail_links",
+        "Which of their records each email is shown on",
+        collect=lambda p: rows(_mail_links(p)),
+        erase=lambda p, e: _mail_links(p).delete()[0],
+        models=[MailLink],
     )
     personal_data.register(
         "webhook_deliveries",

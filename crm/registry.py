@@ -36,6 +36,9 @@
   ``crm`` registers its own and each stage adds the ones it sends.
 - ``meeting_subjects``: the record kinds a meeting can be scheduled from (account, contact,
   lead, deal), each with who is invited by default.
+- ``mail_link_finders``, ``mail_reply_hooks``, ``inbound_mail_handlers``: what imported email
+  (``crm.mail.imports``) is linked to, what a customer's reply sets off, and who else reads
+  each imported message (calendar replies).
 """
 
 from collections.abc import Callable
@@ -170,6 +173,9 @@ class TimelineRegistry:
 
     def model_for(self, label: str):
         return self._models.get(label)
+
+    def models(self) -> list[type[models.Model]]:
+        return list(self._models.values())
 
 
 timeline = TimelineRegistry()
@@ -715,3 +721,40 @@ class MeetingSubjectRegistry:
 
 
 meeting_subjects = MeetingSubjectRegistry()
+
+
+class CallableRegistry:
+    """An ordered list of callables an app adds to from its ``apps.py``."""
+
+    def __init__(self):
+        self._funcs: list[Callable] = []
+
+    def register(self, func: Callable) -> Callable:
+        if func not in self._funcs:
+            self._funcs.append(func)
+        return func
+
+    def __iter__(self):
+        return iter(list(self._funcs))
+
+
+#: Records an imported email is linked to beyond the contacts and accounts of its addresses
+#: (``crm.mail.imports``): ``finder(*, emails, contacts, accounts) -> list of records``, given
+#: the counterparts' normalised addresses and the contacts and accounts they matched. Leads add
+#: the leads of those addresses, sales the open deals of those contacts and accounts.
+mail_link_finders = CallableRegistry()
+
+#: Called once per record a newly imported email from a customer (inbound) is linked to:
+#: ``hook(*, mail, record)`` with the stored ``crm.MailMessage``; leads marks a lead (or the
+#: lead a contact was converted from) replied, which stops its sequences.
+mail_reply_hooks = CallableRegistry()
+
+#: Called for every imported, non-private message, inside the import, after storing:
+#: ``handler(*, message: email.message.EmailMessage, mailbox)`` (``mailbox`` is the user's
+#: ``crm.Mailbox``, or None for mail from the logging address). Calendar replies (text/calendar
+#: METHOD:REPLY parts) are handled this way. A handler is called once per stored message, and
+#: also for a message not stored because it matched no record or is among colleagues only (so
+#: possibly again when that message is seen again): it must be idempotent. Never for private
+#: messages or mail of an excluded domain. Each runs in a savepoint; one that raises is logged
+#: and leaves the import standing.
+inbound_mail_handlers = CallableRegistry()

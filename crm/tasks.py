@@ -170,3 +170,50 @@ def tabular_import_run(job_id: int) -> str:
 
     job = run(job_id=job_id)
     return summary(job) if job else "gone"
+
+
+@shared_task(name="crm.tasks.mailboxes_sync", soft_time_limit=50, time_limit=58, **_RETRY)
+def mailboxes_sync() -> int:
+    """Wake a sync for every connected mailbox that is due (beat, every ``MAIL_SYNC_SECONDS``)."""
+    from crm.mail.sync import mailboxes_sync_due
+
+    return mailboxes_sync_due()
+
+
+@shared_task(
+    name="crm.tasks.mailbox_sync",
+    soft_time_limit=14 * 60,
+    time_limit=15 * 60,
+    **_RETRY,
+)
+def mailbox_sync(mailbox_id: int) -> str:
+    """Import one mailbox's new mail (or resume a sync a killed worker left): one lease per
+    mailbox, a checkpoint per folder and batch, so a message is never imported twice."""
+    from crm.mail.sync import mailbox_sync as sync
+
+    outcome = sync(mailbox_id=mailbox_id)
+    if outcome is None:
+        return "busy or gone"
+    return f"{outcome.status}: {outcome.fetched} read, {outcome.imported} imported"
+
+
+#: Messages of the logging mailbox one poll imports before handing over to the next.
+MAIL_LOGGING_BATCH = 200
+
+
+@shared_task(
+    name="crm.tasks.mail_logging_poll",
+    soft_time_limit=4 * 60,
+    time_limit=5 * 60,
+    **_RETRY,
+)
+def mail_logging_poll() -> dict:
+    """Import mail BCC'd or forwarded to users' logging addresses from the system mailbox
+    (``MAIL_LOGGING_IMAP_URL``; nothing when unset). One run at a time holds the folder's
+    checkpoint; a full batch asks for the next one at once."""
+    from crm.mail.logging_address import mail_logging_poll as poll
+
+    counts = poll(limit=MAIL_LOGGING_BATCH)
+    if sum(counts.values()) >= MAIL_LOGGING_BATCH:
+        enqueue_quietly(mail_logging_poll)
+    return counts

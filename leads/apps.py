@@ -15,7 +15,11 @@ class LeadsConfig(AppConfig):
 
         privacy.register()
         from crm import registry
+        from leads.mail import lead_replied_by_mail, leads_of_addresses
         from leads.models import Lead
+
+        registry.mail_link_finders.register(leads_of_addresses)
+        registry.mail_reply_hooks.register(lead_replied_by_mail)
         from leads.widgets import open_leads, overdue_follow_ups
 
         registry.navigation.register(

@@ -280,6 +280,7 @@ class Lead(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
     tasks = GenericRelation("crm.Task")
+    mail_links = GenericRelation("crm.MailLink")
 
     objects = LeadQuerySet.as_manager()
 

@@ -17,7 +17,9 @@ class SalesConfig(AppConfig):
         lead_converted.connect(on_lead_converted, dispatch_uid="sales.on_lead_converted")
         register_all()
         from crm import registry
+        from sales.mail import open_deals_of_correspondents
 
+        registry.mail_link_finders.register(open_deals_of_correspondents)
         registry.notification_kinds.register("deal_won", "Deal won in my team")
         from sales.webhooks import register_events
 

@@ -229,6 +229,7 @@ class Opportunity(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
     tasks = GenericRelation("crm.Task")
+    mail_links = GenericRelation("crm.MailLink")
 
     objects = OpportunityQuerySet.as_manager()
 

@@ -3,6 +3,7 @@ import pytest
 from crm.choices import Role
 from crm.localdb import EmbeddedDatabaseError, server_for
 from tests.factories import TeamFactory, UserFactory
+from tests.mailserver import mailserver  # noqa: F401  (the local IMAP server fixture)
 
 
 def pytest_sessionstart(session):

@@ -4,7 +4,7 @@ tests and the browser test that every page runs without a console error walk the
 
 from django.urls import reverse
 
-from crm.models import Account, Contact, Meeting, MeetingAttendee, Segment, User
+from crm.models import Account, Contact, MailMessage, Meeting, MeetingAttendee, Segment, User
 from leads.booking.models import BookingPage
 from leads.campaigns.models import EmailCampaign
 from leads.models import Campaign, Lead, Sequence
@@ -43,12 +43,14 @@ def pages_for(username: str) -> list[tuple[str, str]]:
         ("My meetings", reverse("meeting_list")),
         ("Calendar", reverse("calendar_settings")),
         ("Knowledge base", reverse("support:article_list")),
+        ("Mailbox", reverse("mailbox_settings")),
     ]
     meeting = _first(Meeting.objects.involving(user).filter(status="scheduled"))
     _detail(pages, "meeting_detail", meeting, "Meeting")
     _detail(pages, "support:article_detail", _first(Article.objects, user), "Article")
     _detail(pages, "account_detail", _first(Account.objects, user), "Account")
     _detail(pages, "contact_detail", _first(Contact.objects, user), "Contact")
+    _detail(pages, "mail_message_detail", _first(MailMessage.objects, user), "Email")
     _detail(pages, "segment_edit", _first(Segment.objects, user), "Segment (builder)")
     sells = username in ("rep", "manager", "admin")
     supports = username in ("agent", "manager", "admin")

@@ -233,6 +233,29 @@ def _meeting_on_lead(owner):
     return MeetingFactory(organizer=owner, about=LeadFactory(owner=owner))
 
 
+def _mail_on_lead(owner) -> int:
+    """An email shown only on a lead of ``owner``'s."""
+    from django.utils import timezone
+
+    from crm.models import MailLink, MailMessage, MailThread
+
+    lead = LeadFactory(owner=owner)
+    mail = MailMessage.objects.create(
+        message_id=f"<visibility.{lead.pk}@lead.example>",
+        thread=MailThread.objects.create(root_message_id=f"<visibility.{lead.pk}@lead.example>"),
+        direction="in",
+        from_email=lead.email,
+        sent_at=timezone.now(),
+    )
+    MailLink.objects.create(
+        message=mail,
+        content_type=ContentType.objects.get_for_model(lead),
+        object_id=lead.pk,
+        sent_at=mail.sent_at,
+    )
+    return mail.pk
+
+
 def _delivery_args(delivery) -> tuple[int, int]:
     return delivery.endpoint_id, delivery.pk
 
@@ -314,6 +337,15 @@ TABLE = [
         POST,
         "rep2",
         "a notification is its recipient's alone, even for their manager",
+    ),
+    # crm: email on records (seen through a record the user may see) --------------------------
+    Row(
+        "mail_message_detail",
+        "rep",
+        lambda w: target(_mail_on_lead(w.rep2)),
+        GET,
+        "rep2",
+        "an email shown only on another rep's lead",
     ),
     # crm: the trash (each user's own deletions and records; managers their teams'; admins all)
     Row(

@@ -5,7 +5,16 @@ from .compose import ComposeAttachment, ComposedEmail, EmailTemplate
 from .consents import ConsentChannel, ConsentEvent
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
-from .mail import Mailbox
+from .mail import (
+    Mailbox,
+    MailboxFolder,
+    MailLink,
+    MailLoggingAddress,
+    MailLoggingCheckpoint,
+    MailMessage,
+    MailMessageSeen,
+    MailThread,
+)
 from .meetings import CalendarFeed, Meeting, MeetingAttendee
 from .merges import AccountMerge, ContactMerge
 from .notifications import Notification, NotificationSettings
@@ -39,9 +48,16 @@ __all__ = [
     "ContactMerge",
     "ContactDuplicate",
     "DuplicateDismissal",
+    "MailLink",
+    "MailLoggingAddress",
+    "MailLoggingCheckpoint",
     "Mailbox",
     "Meeting",
     "MeetingAttendee",
+    "MailboxFolder",
+    "MailMessage",
+    "MailMessageSeen",
+    "MailThread",
     "Notification",
     "NotificationSettings",
     "OutboundEmail",

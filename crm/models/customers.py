@@ -68,6 +68,7 @@ class Account(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
     tasks = GenericRelation("crm.Task")
+    mail_links = GenericRelation("crm.MailLink")
 
     objects = CustomerQuerySet.as_manager()
 
@@ -147,6 +148,7 @@ class Contact(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
     tasks = GenericRelation("crm.Task")
+    mail_links = GenericRelation("crm.MailLink")
 
     objects = CustomerQuerySet.as_manager()
 

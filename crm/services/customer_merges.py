@@ -203,6 +203,30 @@ def _colliding(field: models.Field, keep, merge) -> list:
     return sorted(found)
 
 
+def _generic_colliding(model, gfk: GenericForeignKey, keep, merge) -> list:
+    """Ids of the merged record's rows of a generic relation that a unique rule allows once
+    per record (an email linked once to each record) and the kept record already holds."""
+    manager = model._base_manager
+    found = set()
+    for constraint in model._meta.total_unique_constraints:
+        if not {gfk.ct_field, gfk.fk_field} <= set(constraint.fields):
+            continue
+        others = [
+            model._meta.get_field(n).attname
+            for n in constraint.fields
+            if n not in (gfk.ct_field, gfk.fk_field)
+        ]
+        if not others:
+            continue
+        kept_rows = manager.filter(**_generic_filter(model, gfk, keep))
+        taken = {tuple(v) for v in kept_rows.values_list(*others)}
+        merged_rows = manager.filter(**_generic_filter(model, gfk, merge))
+        for pk, *values in merged_rows.values_list("pk", *others):
+            if tuple(values) in taken:
+                found.add(pk)
+    return sorted(found)
+
+
 # --- rows deleted and put back ------------------------------------------------------------------
 
 
@@ -338,6 +362,9 @@ def _move_links(keep, merge) -> tuple[list[dict], list[dict], int]:
         moved.append({"model": field.model._meta.label_lower, "field": field.name, "ids": ids})
         count += len(ids)
     for model, gfk in generic_relations():
+        clashing = _generic_colliding(model, gfk, keep, merge)
+        if clashing:
+            collided.append(_delete_kept(list(model._base_manager.filter(pk__in=clashing))))
         rows = model._base_manager.filter(**_generic_filter(model, gfk, merge))
         ids = list(rows.values_list("pk", flat=True))
         if not ids:

@@ -65,6 +65,16 @@ SUPPORT_IMAP_FOLDER = env.str("SUPPORT_IMAP_FOLDER", default="INBOX")
 HELP_SEARCH_RATE_PER_MINUTE = env.int("HELP_SEARCH_RATE_PER_MINUTE", default=30)
 HELP_SUGGEST_RATE_PER_MINUTE = env.int("HELP_SUGGEST_RATE_PER_MINUTE", default=40)
 HELP_VOTE_RATE_PER_HOUR = env.int("HELP_VOTE_RATE_PER_HOUR", default=30)
+# Email imported onto records (README, "Email on records"): domains whose mail is never imported
+# (internal partners, personal mail providers), the company's own domains (never a customer), the
+# largest message imported, and the logging address users BCC or forward mail to (plus-addressed
+# per user) with the IMAP mailbox it arrives in and the token its inbound webhook requires.
+MAIL_EXCLUDED_DOMAINS = [d.strip().lower() for d in env.list("MAIL_EXCLUDED_DOMAINS", default=[])]
+MAIL_OWN_DOMAINS = [d.strip().lower() for d in env.list("MAIL_OWN_DOMAINS", default=[])]
+MAIL_IMPORT_MAX_BYTES = env.int("MAIL_IMPORT_MAX_BYTES", default=25 * 1024 * 1024)
+MAIL_LOGGING_ADDRESS = env.str("MAIL_LOGGING_ADDRESS", default="")
+MAIL_LOGGING_IMAP_URL = env.str("MAIL_LOGGING_IMAP_URL", default="")
+MAIL_LOGGING_INBOUND_TOKEN = env.str("MAIL_LOGGING_INBOUND_TOKEN", default="")
 
 # Token the email provider's bounce webhook sends; empty refuses every call.
 EMAIL_WEBHOOK_TOKEN = env.str("EMAIL_WEBHOOK_TOKEN", default="")
@@ -361,6 +371,25 @@ EMAIL_TIMEOUT = 30
 WORK_LEASE_SECONDS = env.int("WORK_LEASE_SECONDS", default=120)
 WORK_SWEEP_SECONDS = env.int("WORK_SWEEP_SECONDS", default=60)
 
+# Connected mailboxes (README, "Your mailbox"). The sync reads each mailbox every
+# MAIL_SYNC_SECONDS; a mailbox's first sync reads the last MAIL_SYNC_DAYS days. Every connection
+# to a mail server waits at most MAIL_TIMEOUT_SECONDS per step. MAIL_TLS_CA_FILE adds a CA (a
+# PEM file) to the trusted ones, for a mail server with an in-house certificate. A mailbox may
+# name a private or loopback mail server only with MAIL_ALLOW_PRIVATE_HOSTS (otherwise users
+# could make the server connect inward, to the database or the cache).
+MAIL_SYNC_SECONDS = env.int("MAIL_SYNC_SECONDS", default=120)
+MAIL_SYNC_DAYS = env.int("MAIL_SYNC_DAYS", default=30)
+MAIL_TIMEOUT_SECONDS = env.float("MAIL_TIMEOUT_SECONDS", default=20.0)
+MAIL_TLS_CA_FILE = env.str("MAIL_TLS_CA_FILE", default="")
+MAIL_ALLOW_PRIVATE_HOSTS = env.bool("MAIL_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+# OAuth2 sign-in to Google and Microsoft 365 mailboxes: each provider is offered once its
+# client id and secret are set (README, "Your mailbox", for registering the app).
+MAIL_OAUTH_GOOGLE_CLIENT_ID = env.str("MAIL_OAUTH_GOOGLE_CLIENT_ID", default="")
+MAIL_OAUTH_GOOGLE_CLIENT_SECRET = env.str("MAIL_OAUTH_GOOGLE_CLIENT_SECRET", default="")
+MAIL_OAUTH_MICROSOFT_CLIENT_ID = env.str("MAIL_OAUTH_MICROSOFT_CLIENT_ID", default="")
+MAIL_OAUTH_MICROSOFT_CLIENT_SECRET = env.str("MAIL_OAUTH_MICROSOFT_CLIENT_SECRET", default="")
+MAIL_OAUTH_MICROSOFT_TENANT = env.str("MAIL_OAUTH_MICROSOFT_TENANT", default="common")
+
 # Outbound webhooks (README, "Webhooks"). Each attempt waits at most WEBHOOK_TIMEOUT_SECONDS to
 # connect and for each read, and reads at most WEBHOOK_RESPONSE_MAX_BYTES of the answer; redirects
 # are never followed. A failed attempt is tried again after the next delay of
@@ -479,6 +508,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.retention_rules_run",
         "schedule": 24 * 60 * 60.0,
     },
+    "mailboxes-sync": {
+        # A reply should reach the deal's timeline within a couple of minutes; each run only
+        # wakes the mailboxes that are due, and a mailbox with no new mail costs one SEARCH.
+        "task": "crm.tasks.mailboxes_sync",
+        "schedule": float(MAIL_SYNC_SECONDS),
+    },
     # leads
     "leads-sequences-run-due": {
         # Nurture steps are due by the day; five minutes keeps a reply's stop and an
@@ -524,6 +559,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10 * 60.0,
     },
     # support
+    "mail-logging-poll": {
+        # Mail BCC'd to a logging address should be on the record by the time the user looks;
+        # the task returns at once when no logging mailbox is configured.
+        "task": "crm.tasks.mail_logging_poll",
+        "schedule": 120.0,
+    },
     "support-imap-fetch": {
         # Customers expect an emailed request to show up within a couple of minutes; the task
         # returns at once when no mailbox is configured.

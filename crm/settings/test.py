@@ -12,3 +12,5 @@ CELERY_BROKER_URL = "memory://"
 # Test data is thrown away: commits need not wait for the disk (a session setting, so the
 # server's other databases keep their durability).
 DATABASES["default"]["OPTIONS"]["options"] += " -c synchronous_commit=off"
+# The mailbox tests talk to a mail server on 127.0.0.1 (tests/mailserver.py).
+MAIL_ALLOW_PRIVATE_HOSTS = True

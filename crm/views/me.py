@@ -40,6 +40,7 @@ class ApiTokenForm(forms.Form):
 
 @login_required
 def user_settings(request, *, token_form=None, new_token=None, notification_form=None, status=200):
+    from crm.views.mail import mail_logging_address_context
     from crm.views.notifications import notification_settings_form
 
     rows = list(Authenticator.objects.filter(user=request.user).only("type", "data"))
@@ -63,6 +64,7 @@ def user_settings(request, *, token_form=None, new_token=None, notification_form
             "token_form": token_form or ApiTokenForm(),
             "new_token": new_token,
             "notification_form": notification_form or notification_settings_form(request.user),
+            **mail_logging_address_context(request.user),
         },
         status=status,
     )

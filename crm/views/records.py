@@ -11,6 +11,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import DetailView, FormView, TemplateView
 
@@ -18,7 +19,7 @@ from crm import registry
 from crm.choices import ActivityKind
 from crm.db import lock_rows
 from crm.forms import ActivityForm, TaskForm
-from crm.models import Activity, ComposedEmail, Task
+from crm.models import Activity, ComposedEmail, MailLink, Task
 from crm.permissions import may_sell
 from crm.selectors import meetings_of_record, scoped
 from crm.services.trash import trash_may_delete
@@ -49,6 +50,7 @@ def timeline_context(request, obj, *, before=None) -> dict:
         entries = entries.filter(occurred_at__lt=before)
     entries = list(entries.order_by("-occurred_at", "-id")[: TIMELINE_LENGTH + 1])
     _attach_composed_emails(entries)
+    _link_emails(entries[:TIMELINE_LENGTH])
     return {
         "compose_kind": registry.compose_targets.kind_for(type(obj)),
         "object": obj,
@@ -73,6 +75,19 @@ def _meetings_context(request, obj) -> dict:
         "meeting_subject": True,
         "record_meetings": meetings_of_record(user=request.user, obj=obj),
     }
+
+
+def _link_emails(entries) -> None:
+    """An imported email's line links to the email (one query, only when there is one)."""
+    ids = [e.pk for e in entries if e.kind == ActivityKind.EMAIL]
+    if not ids:
+        return
+    links = dict(
+        MailLink.objects.filter(activity_id__in=ids).values_list("activity_id", "message_id")
+    )
+    for entry in entries:
+        if entry.pk in links:
+            entry.mail_url = reverse("mail_message_detail", args=[links[entry.pk]])
 
 
 class RecordDetailView(LoginRequiredMixin, DetailView):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from crm import webhooks
 from crm.choices import ActivityKind
+from crm.mail.links import mail_links_move
 from crm.models import Account, Activity, ConsentChannel, ConsentEvent, Contact, Task
 from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consent_proof_copy, consent_record
@@ -68,12 +69,14 @@ def consent_proof_carry(lead: Lead, contact: Contact, carried: list[str]) -> Non
 
 
 def timeline_move(source, target) -> tuple[int, int]:
-    """One UPDATE each: every activity and task of ``source`` now belongs to ``target``."""
+    """One UPDATE each: every activity, task and email of ``source`` now belongs to
+    ``target``."""
     target_type = ContentType.objects.get_for_model(target)
     activities = Activity.objects.for_object(source).update(
         content_type=target_type, object_id=target.pk
     )
     tasks = Task.objects.for_object(source).update(content_type=target_type, object_id=target.pk)
+    mail_links_move(source=source, target=target)
     return activities, tasks
 
 

@@ -8,7 +8,8 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from crm.choices import ActivityKind
-from crm.models import Contact, TabularImportRowError
+from crm.mail.imports import mail_message_import
+from crm.models import Contact, Mailbox, TabularImportRowError
 from crm.services.customer_merges import contact_merge, differing_fields
 from crm.services.customers import contact_delete
 from crm.services.meetings import Invitee, meeting_schedule
@@ -65,7 +66,7 @@ class Seeded:
 
 def seed_person(*, admin, agent) -> Seeded:
     """The person's whole path: a web form lead (consent), edited (history), converted with a
-    deal, line and quote; a ticket by email with an attachment, a reply, CSAT and NPS answers,
+    deal, line and quote; an email from them in a seller's mailbox; a ticket by email with an attachment, a reply, CSAT and NPS answers,
     a testimonial, a referral they made; campaign and sequence emails, a suppression, webhook
     deliveries, import rows and files that name them; merges of their duplicates, and a deleted
     duplicate in the trash."""
@@ -142,6 +143,17 @@ def seed_person(*, admin, agent) -> Seeded:
         target=contact,
     )
 
+    mail_message_import(
+        mailbox=Mailbox.objects.create(user=admin, email_address=admin.email),
+        raw=(
+            f"From: {FIRST} {LAST} <{EMAIL}>\r\n"
+            f"To: {admin.email}\r\n"
+            f"Subject: Contract for {FIRST}\r\n"
+            "Message-ID: <zq-mail@example.org>\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"Regards, {FIRST} {LAST}, {PHONE}\r\n"
+        ).encode(),
+    )
     raw = (
         f"From: {FIRST} {LAST} <{EMAIL}>\r\n"
         "To: support@crm.example\r\n"

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from crm.choices import Role
-from crm.models import Account, Activity, Contact, Task, Team, User
+from crm.models import Account, Activity, Contact, MailLink, MailMessage, Task, Team, User
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.seeding import COUNTRIES, phone_number, seed_steps
 
@@ -85,8 +85,14 @@ def test_seed_demo_data_is_well_formed():
 
     assert Account.objects.count() >= 10
     assert Contact.objects.count() == 50
-    # 150 from the core; the email campaigns step adds the replies to its emails.
-    assert Activity.objects.exclude(summary__startswith="Replied to “").count() == 150
+    # 150 from the core; the email campaigns step adds the replies to its emails, and the
+    # email step the timeline lines of its conversations.
+    core = Activity.objects.exclude(summary__startswith="Replied to “").exclude(
+        pk__in=MailLink.objects.values("activity_id")
+    )
+    assert core.count() == 150
+    # One conversation (a question and its answer) per rep at this scale, each on its records.
+    assert MailMessage.objects.filter(links__isnull=False).distinct().count() == 4
     accounts = list(Account.objects.all())
     assert {a.owner.username for a in accounts} <= {"rep", "rep2"}
     for account in accounts:
