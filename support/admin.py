@@ -2,6 +2,8 @@ from django.contrib import admin
 
 from crm.admin import TrashAdminMixin
 from support.models import (
+    Article,
+    ArticleCategory,
     Attachment,
     BusinessCalendar,
     BusinessHours,
@@ -164,3 +166,18 @@ class CsatSurveyAdmin(admin.ModelAdmin):
     readonly_fields = ["token"]
     list_select_related = ["ticket"]
     show_full_result_count = False
+
+
+@admin.register(ArticleCategory)
+class ArticleCategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "order"]
+    search_fields = ["name"]
+
+
+@admin.register(Article)
+class ArticleAdmin(admin.ModelAdmin):
+    list_display = ["title", "category", "status", "visibility", "view_count", "updated_at"]
+    list_filter = ["status", "visibility", "category"]
+    search_fields = ["title", "slug"]
+    readonly_fields = ["view_count", "helpful_yes", "helpful_no", "published_at"]
+    exclude = ["search_vector"]

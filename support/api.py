@@ -3,6 +3,7 @@ opened, changed (status, priority, assignee) and answered (replies and internal 
 the ticket services."""
 
 from django import forms
+from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -10,11 +11,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.api.serializers import RecordSerializer
-from crm.api.viewsets import WritableRecordViewSet, form_data, form_errors
+from crm.api.viewsets import RecordViewSet, WritableRecordViewSet, form_data, form_errors
 from crm.permissions import may_work_tickets
 from support import selectors
 from support.choices import Priority
-from support.filtersets import TicketFilterSet
+from support.filtersets import ArticleFilterSet, TicketFilterSet
 from support.forms import (
     AssignForm,
     NoteForm,
@@ -23,7 +24,7 @@ from support.forms import (
     StatusForm,
     TicketCreateForm,
 )
-from support.models import Ticket, TicketMessage
+from support.models import Article, Ticket, TicketMessage
 from support.services import tickets as ticket_services
 
 CREATE_FIELDS = list(TicketCreateForm.Meta.fields)
@@ -185,3 +186,42 @@ class TicketViewSet(WritableRecordViewSet):
             return Response(TicketMessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
         return self.act(form_class=NoteForm, action=note)
+
+
+class ArticleSerializer(RecordSerializer):
+    category = serializers.SlugRelatedField(read_only=True, slug_field="name")
+    public_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Article
+        fields = [
+            "id",
+            "title",
+            "slug",
+            "summary",
+            "body",
+            "category",
+            "status",
+            "visibility",
+            "public_url",
+            "published_at",
+            "updated_at",
+            "view_count",
+            "helpful_yes",
+            "helpful_no",
+        ]
+
+    def get_public_url(self, article) -> str | None:
+        return settings.SITE_URL + article.get_public_url() if article.is_public else None
+
+
+class ArticleViewSet(RecordViewSet):
+    """Knowledge-base articles (read only), as the caller reads them on ``/kb/``: the desk every
+    article, other roles the published ones. ``?q=`` searches as the help centre does."""
+
+    serializer_class = ArticleSerializer
+    list_selector = selectors.article_list
+    get_selector = selectors.article_get
+    list_related = ("category",)
+    filterset_class = ArticleFilterSet
+    ordering_fields = ("id", "updated_at", "view_count")

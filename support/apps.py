@@ -32,6 +32,10 @@ class SupportConfig(AppConfig):
             "My queue", "support:my_queue", group="support", order=10, roles=desk
         )
         registry.navigation.register("Tickets", "support:ticket_list", group="support", order=20)
+        # Every role reads the knowledge base (reps: published articles); the desk writes it.
+        registry.navigation.register(
+            "Knowledge base", "support:article_list", group="support", order=30
+        )
         registry.navigation.register_new(
             "Ticket",
             "support:ticket_create",
@@ -66,6 +70,20 @@ class SupportConfig(AppConfig):
 
         registry.history.register(Ticket, restore=ticket_restore, restorable=TICKET_RESTORABLE)
         registry.api.register("tickets", "support.api.TicketViewSet")
+        registry.api.register("articles", "support.api.ArticleViewSet")
+        from support.models import Article
+
+        registry.history.register(Article)
+        from support.registrations import describe_article
+
+        registry.search.register(
+            Article,
+            label="Knowledge base",
+            fields=("title", "summary"),
+            order_by=("-updated_at", "-id"),
+            select_related=("category",),
+            describe=describe_article,
+        )
         from support import retention
 
         registry.audit_actions.register(
@@ -78,6 +96,17 @@ class SupportConfig(AppConfig):
             action=retention.ACTION,
             count=retention.closed_ticket_bodies_count,
             apply=retention.closed_ticket_bodies_remove,
+        )
+        registry.audit_actions.register(
+            retention.SEARCHES_ACTION, "Retention: help-centre searches deleted"
+        )
+        registry.retention_rules.register(
+            retention.SEARCHES_RULE,
+            label="Help-centre searches",
+            setting="RETENTION_HELP_SEARCHES_MONTHS",
+            action=retention.SEARCHES_ACTION,
+            count=retention.help_searches_count,
+            apply=retention.help_searches_remove,
         )
         from support import tabular
 
@@ -106,3 +135,4 @@ class SupportConfig(AppConfig):
         from crm.registry import seed_steps
 
         seed_steps.register("support", "support.seed.seed", order=30)
+        seed_steps.register("knowledge base", "support.seed_kb.seed", order=31)

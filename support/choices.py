@@ -99,3 +99,40 @@ class SupportAuditAction(models.TextChoices):
     """Lines the support app adds to the security audit trail (``crm.registry.audit_actions``)."""
 
     TICKET_MERGE_UNDONE = "ticket.merge_undone", "Ticket merge undone"
+
+
+class ArticleStatus(models.TextChoices):
+    """A knowledge-base article's life: written as a draft, published, archived when outdated."""
+
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    ARCHIVED = "archived", "Archived"
+
+
+#: The status changes an article allows (``Article.set_status`` checks against this map).
+ARTICLE_TRANSITIONS = {
+    ArticleStatus.DRAFT: {ArticleStatus.PUBLISHED, ArticleStatus.ARCHIVED},
+    ArticleStatus.PUBLISHED: {ArticleStatus.DRAFT, ArticleStatus.ARCHIVED},
+    ArticleStatus.ARCHIVED: {ArticleStatus.DRAFT, ArticleStatus.PUBLISHED},
+}
+
+
+class ArticleVisibility(models.TextChoices):
+    INTERNAL = "internal", "Internal (staff only)"
+    PUBLIC = "public", "Public (help centre)"
+
+
+class HelpSearchSource(models.TextChoices):
+    """Where a knowledge-base search was made."""
+
+    HELP_CENTRE = "help_centre", "Help centre"
+    TICKET_FORM = "ticket_form", "Ticket form"
+    AGENT = "agent", "Agent reply box"
+
+
+class DeflectionStep(models.TextChoices):
+    """A visitor's way from a suggestion on the public ticket form to an answered question."""
+
+    SHOWN = "shown", "Suggested"
+    OPENED = "opened", "Opened"
+    DEFLECTED = "deflected", "Solved without a ticket"

@@ -4,9 +4,16 @@ from django.db.models import Q
 
 from crm.filtersets import DateRangeFilter, SearchFilterSet
 from crm.widgets import AutocompleteSelect
-from support.choices import Category, Channel, Priority, TicketStatus
+from support.choices import (
+    ArticleStatus,
+    ArticleVisibility,
+    Category,
+    Channel,
+    Priority,
+    TicketStatus,
+)
 from support.forms import plain_choices
-from support.models import CannedReply, Queue, Ticket
+from support.models import Article, ArticleCategory, CannedReply, Queue, Ticket
 from support.services.tickets import agents_for_assignment
 
 
@@ -100,3 +107,38 @@ class CannedReplyFilterSet(SearchFilterSet):
     class Meta:
         model = CannedReply
         fields = ["q", "is_active"]
+
+
+def _article_categories(request):
+    return ArticleCategory.objects.order_by("order", "name")
+
+
+class ArticleFilterSet(django_filters.FilterSet):
+    """The knowledge base's list: full-text search (as the help centre searches), status,
+    visibility and category."""
+
+    q = django_filters.CharFilter(method="filter_text", label="Search")
+    status = django_filters.ChoiceFilter(choices=ArticleStatus.choices, empty_label="Any status")
+    visibility = django_filters.ChoiceFilter(
+        choices=ArticleVisibility.choices, empty_label="Internal or public"
+    )
+    category = django_filters.ModelChoiceFilter(
+        queryset=_article_categories, empty_label="Any category"
+    )
+
+    class Meta:
+        model = Article
+        fields = ["q", "status", "visibility", "category"]
+
+    def filter_text(self, queryset, name, value):
+        from support.selectors import article_search
+
+        return article_search(queryset, value)
+
+
+class ArticleCategoryFilterSet(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains", label="Name")
+
+    class Meta:
+        model = ArticleCategory
+        fields = ["name"]

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from crm.selectors import account_list, contact_list, is_record_key
 from crm.widgets import AutocompleteSelect, FastSelect
 from support.choices import ALLOWED_TRANSITIONS, AssignmentMode, Priority, TicketStatus
-from support.models import CannedReply, Ticket
+from support.models import Article, ArticleCategory, CannedReply, Ticket
 from support.selectors import queue_list, ticket_list
 from support.services.attachments import attachment_check, max_files
 from support.services.canned import MERGE_FIELDS, canned_check
@@ -285,3 +285,48 @@ class QueueAssignmentForm(forms.Form):
     def on_shift_ids(self) -> set[int]:
         """The ticked members, as given (a re-rendered form keeps what was ticked)."""
         return {int(v) for v in self["on_shift"].value() or () if str(v).isdigit()}
+
+
+class ArticleForm(forms.ModelForm):
+    """An article's text, category and who may read it; its status changes on its page."""
+
+    class Meta:
+        model = Article
+        fields = ["title", "slug", "summary", "body", "category", "visibility"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 16})}
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+        self.fields[
+            "slug"
+        ].help_text = (
+            "The end of the article's help-centre address; made from the title when left empty."
+        )
+        self.fields["category"].queryset = ArticleCategory.objects.order_by("order", "name")
+        self.fields["category"].required = False
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def validate_unique(self):
+        # The service makes the slug unique (a number added when the title's is taken).
+        exclude = self._get_validation_exclusions()
+        exclude.add("slug")
+        try:
+            self.instance.validate_unique(exclude=exclude)
+        except ValidationError as exc:
+            self._update_errors(exc)
+
+
+class ArticleCategoryForm(forms.ModelForm):
+    class Meta:
+        model = ArticleCategory
+        fields = ["name", "slug", "description", "order"]
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+        self.fields["slug"].help_text = "Its help-centre address; made from the name when empty."
+        self.fields["order"].help_text = "Smaller numbers come first in the help centre."
+        self.helper = FormHelper()
+        self.helper.form_tag = False

@@ -1,10 +1,13 @@
 """The support desk's records: queues, business calendars and SLA policies, tickets with their
-conversation and attachments, canned replies and CSAT surveys."""
+conversation and attachments, canned replies, CSAT surveys, and the knowledge base (articles in
+categories, their helpfulness votes, the searches made and the tickets they spared)."""
 
 import secrets
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -13,13 +16,18 @@ from timezone_field import TimeZoneField
 from crm import history
 from crm.models import Account, Contact, Team
 from crm.models.merges import MergeRecord
-from crm.permissions import has_role, may_manage, sees_all_tickets
+from crm.permissions import has_role, may_manage, may_work_tickets, sees_all_tickets
 from support import sla
 from support.choices import (
     ACTIVE_STATUSES,
+    ARTICLE_TRANSITIONS,
+    ArticleStatus,
+    ArticleVisibility,
     AssignmentMode,
     Category,
     Channel,
+    DeflectionStep,
+    HelpSearchSource,
     MessageKind,
     Priority,
     TicketStatus,
@@ -642,3 +650,193 @@ class TicketMerge(MergeRecord):
 
     def get_absolute_url(self):
         return reverse("support:ticket_merge_undo", args=[self.pk])
+
+
+class ArticleCategory(models.Model):
+    """A section of the knowledge base ("Billing", "Getting started"): the help centre's home
+    lists them in ``order``; managers and admins keep them."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    order = models.PositiveSmallIntegerField(default=100)
+
+    objects = DeskConfigQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "article category"
+        verbose_name_plural = "article categories"
+        ordering = ["order", "name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("support:article_category_edit", args=[self.pk])
+
+    def get_public_url(self):
+        return reverse("support:help_category", args=[self.slug])
+
+
+class ArticleQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The desk (agents, managers, admins) reads every article, drafts and archived ones
+        too; any other role (sales reps) reads published articles, internal and public."""
+        if may_work_tickets(user):
+            return self
+        if has_role(user):
+            return self.filter(status=ArticleStatus.PUBLISHED)
+        return self.none()
+
+    def changeable_by(self, user):
+        """The desk writes and publishes articles."""
+        return self if may_work_tickets(user) else self.none()
+
+    def public(self):
+        """What visitors of the help centre may read: published and public."""
+        return self.filter(status=ArticleStatus.PUBLISHED, visibility=ArticleVisibility.PUBLIC)
+
+
+@history.track(
+    name="article",
+    fields=["title", "slug", "summary", "body", "category", "status", "visibility"],
+)
+class Article(models.Model):
+    """A knowledge-base article: an answer written once and read by customers in the help centre
+    (when public) or by staff (internal). Its body is plain text with light Markdown (headings,
+    lists, links, emphasis), shown sanitised. ``search_vector`` is kept by PostgreSQL itself (a
+    stored generated column: title weighs most, then the summary, then the body)."""
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    summary = models.CharField(
+        max_length=300, blank=True, help_text="One or two sentences shown in search results."
+    )
+    body = models.TextField(
+        help_text="Plain text with light Markdown: blank lines between paragraphs, "
+        "# headings, - lists, [text](https://link), **bold**."
+    )
+    category = models.ForeignKey(
+        ArticleCategory, on_delete=models.PROTECT, related_name="articles", null=True, blank=True
+    )
+    status = models.CharField(
+        max_length=10, choices=ArticleStatus.choices, default=ArticleStatus.DRAFT
+    )
+    visibility = models.CharField(
+        max_length=10, choices=ArticleVisibility.choices, default=ArticleVisibility.PUBLIC
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="kb_articles",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    view_count = models.PositiveIntegerField(default=0)
+    helpful_yes = models.PositiveIntegerField(default=0)
+    helpful_no = models.PositiveIntegerField(default=0)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config="english")
+        + SearchVector("summary", weight="B", config="english")
+        + SearchVector("body", weight="C", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    objects = ArticleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title"]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="article_search_idx"),
+            models.Index(fields=["status", "visibility", "category"], name="article_status_idx"),
+            models.Index(fields=["-updated_at"], name="article_updated_idx"),
+            models.Index(fields=["-view_count"], name="article_views_idx"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("support:article_detail", args=[self.pk])
+
+    def get_public_url(self):
+        return reverse("support:help_article", args=[self.slug])
+
+    @property
+    def is_public(self) -> bool:
+        return (
+            self.status == ArticleStatus.PUBLISHED and self.visibility == ArticleVisibility.PUBLIC
+        )
+
+    @property
+    def helpful_ratio(self) -> float | None:
+        votes = self.helpful_yes + self.helpful_no
+        return self.helpful_yes / votes if votes else None
+
+    def may_become(self, status: str) -> bool:
+        return status in ARTICLE_TRANSITIONS.get(self.status, set())
+
+
+class ArticleVote(models.Model):
+    """A visitor's answer to "Was this helpful?" under an article: one per visitor and article
+    (``visitor_key`` is a keyed hash of their session, never the session itself)."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="votes")
+    helpful = models.BooleanField()
+    visitor_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "visitor_key"], name="articlevote_once_per_visitor"
+            )
+        ]
+
+    def __str__(self):
+        return f"{'Helpful' if self.helpful else 'Not helpful'}: {self.article_id}"
+
+
+class HelpSearch(models.Model):
+    """One search of the knowledge base, as typed (normalised: lower case, single spaces) and
+    how many articles it found: the report's "searches with no result" shows what to write."""
+
+    query = models.CharField(max_length=200)
+    results_count = models.PositiveIntegerField()
+    source = models.CharField(max_length=12, choices=HelpSearchSource.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "help searches"
+        indexes = [
+            models.Index(fields=["created_at", "results_count"], name="helpsearch_created_idx"),
+        ]
+
+    def __str__(self):
+        return self.query
+
+
+class Deflection(models.Model):
+    """One step of a visitor from an article suggested on the public ticket form towards not
+    needing a ticket: the suggestion shown, the article opened from it, and "Yes, this solved
+    my problem" clicked on it (deflected). Each step counts once per visitor and article."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="deflections")
+    step = models.CharField(max_length=10, choices=DeflectionStep.choices)
+    visitor_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "step", "visitor_key"], name="deflection_once_per_visitor"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at", "step"], name="deflection_created_idx")]
+
+    def __str__(self):
+        return f"{self.get_step_display()}: {self.article_id}"

@@ -15,6 +15,13 @@ def describe_ticket(ticket) -> str:
     return " · ".join(parts)
 
 
+def describe_article(article) -> str:
+    parts = [article.get_status_display(), article.get_visibility_display()]
+    if article.category_id:
+        parts.append(article.category.name)
+    return " · ".join(parts)
+
+
 def account_panel(request, account):
     return support_summary(user=request.user, account=account)
 

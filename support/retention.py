@@ -18,7 +18,7 @@ from crm.choices import OutboxStatus
 from crm.history import Source, source
 from crm.models import Activity, OutboundEmail
 from support.choices import TicketStatus
-from support.models import Attachment, CsatSurvey, Ticket, TicketMessage
+from support.models import Attachment, CsatSurvey, HelpSearch, Ticket, TicketMessage
 
 RULE = "support.closed_ticket_bodies"
 ACTION = "retention.ticket_bodies_removed"
@@ -120,3 +120,30 @@ def _files_delete(names) -> None:
     for name in names:
         if name:
             storage.delete(name)
+
+
+# Help-centre searches (``RETENTION_HELP_SEARCHES_MONTHS``): what visitors typed may name
+# them ("refund for order 4711, jana@example.com"); past that many months the rows are deleted.
+SEARCHES_RULE = "support.help_searches"
+SEARCHES_ACTION = "retention.help_searches_deleted"
+
+
+def help_searches_count(*, before) -> dict:
+    return {"searches": HelpSearch.objects.filter(created_at__lt=before).count()}
+
+
+def help_searches_remove(*, before, batch: int) -> dict:
+    """Delete the searches logged before ``before``, ``batch`` rows a transaction (rows another
+    run holds are skipped by this one)."""
+    removed = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                HelpSearch.objects.filter(created_at__lt=before)
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[:batch]
+            )
+            if not ids:
+                return {"searches": removed}
+            HelpSearch.objects.filter(pk__in=ids).delete()
+        removed += len(ids)

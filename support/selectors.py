@@ -4,18 +4,33 @@ ticket page's, list rows' and account panel's reads."""
 
 from datetime import timedelta
 
-from django.db.models import Avg, Case, Count, IntegerField, Q, Value, When
+from django.db import models
+from django.db.models import Avg, Case, Count, F, IntegerField, Max, Q, Value, When
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
 
 from crm.selectors import record_get, scoped
 from support import sla
-from support.choices import ACTIVE_STATUSES, Priority, TicketStatus
+from support.articles import normalise_query, prefix_tsquery
+from support.choices import (
+    ACTIVE_STATUSES,
+    ArticleStatus,
+    DeflectionStep,
+    HelpSearchSource,
+    Priority,
+    TicketStatus,
+)
 from support.models import (
+    Article,
+    ArticleCategory,
     Attachment,
     BusinessCalendar,
     CannedReply,
     CsatSurvey,
+    Deflection,
+    HelpSearch,
     Queue,
     QueueAgent,
     Ticket,
@@ -228,3 +243,156 @@ def ticket_recent_merges(*, user, ticket: Ticket) -> list[TicketMerge]:
         .select_related("kept", "merged", "merged_by")
         .order_by("-merged_at", "-id")[:RECENT_MERGES]
     )
+
+
+# Knowledge base ---------------------------------------------------------------------------
+
+#: How many articles a suggestion list (ticket form, agent panel) and "related" show.
+SUGGESTIONS = 5
+
+
+def article_list(*, user, for_change: bool = False):
+    return scoped(Article, user=user, for_change=for_change)
+
+
+def article_get(*, user, pk, for_change: bool = False) -> Article:
+    return record_get(
+        article_list(user=user, for_change=for_change).select_related("category", "author"), pk
+    )
+
+
+def article_category_list(*, user, for_change: bool = False):
+    return scoped(ArticleCategory, user=user, for_change=for_change)
+
+
+def article_category_get(*, user, pk, for_change: bool = False) -> ArticleCategory:
+    return record_get(article_category_list(user=user, for_change=for_change), pk)
+
+
+def article_search(queryset, query: str, *, any_word: bool = False):
+    """Articles of ``queryset`` matching ``query``, annotated with ``search_rank`` (PostgreSQL
+    ``ts_rank`` over the weighted title, summary and body), best first.
+
+    A row matches the query as a web search engine reads it (``websearch_to_tsquery``:
+    "quoted phrases", ``or``, ``-word``, English stemming, so "invoices" finds "invoice") or
+    with its last word as a prefix, the word still being typed ("reset pass" finds "Reset your
+    password"). With ``any_word`` a row matching any of the words is found (suggestions for a
+    question in the customer's words): the more of it an article covers, and in its title
+    rather than its body, the higher it ranks."""
+    prefix = prefix_tsquery(query, any_word=any_word)
+    if not prefix:
+        return queryset.none()
+    query = normalise_query(query)
+    table = Article._meta.db_table
+    vector = f'"{table}"."search_vector"'
+    both = (
+        "(websearch_to_tsquery('english'::regconfig, %s) || to_tsquery('english'::regconfig, %s))"
+    )
+    return (
+        queryset.filter(
+            RawSQL(f"{vector} @@ {both}", [query, prefix], output_field=models.BooleanField())
+        )
+        .annotate(
+            search_rank=RawSQL(
+                f"ts_rank({vector}, {both})", [query, prefix], output_field=models.FloatField()
+            )
+        )
+        .order_by("-search_rank", "-view_count", "pk")
+    )
+
+
+def public_article_list():
+    """What the help centre shows: published public articles, with their category."""
+    return Article.objects.public().select_related("category").defer("body", "search_vector")
+
+
+def public_article_search(query: str, *, any_word: bool = False):
+    return article_search(public_article_list(), query, any_word=any_word)
+
+
+def public_article_get(*, slug: str) -> Article:
+    """A published public article by its address, else 404 (drafts, archived and internal
+    articles are not disclosed)."""
+    article = Article.objects.public().select_related("category").filter(slug=slug).first()
+    if article is None:
+        raise Http404
+    return article
+
+
+def help_categories():
+    """The help centre's sections that hold at least one public article, with how many."""
+    public = Q(articles__status=ArticleStatus.PUBLISHED, articles__visibility="public")
+    return (
+        ArticleCategory.objects.annotate(article_count=Count("articles", filter=public))
+        .filter(article_count__gt=0)
+        .order_by("order", "name")
+    )
+
+
+def related_articles(*, article: Article, limit: int = SUGGESTIONS):
+    """Other public articles of the same category, most read first."""
+    if article.category_id is None:
+        return Article.objects.none()
+    return (
+        public_article_list()
+        .filter(category_id=article.category_id)
+        .exclude(pk=article.pk)
+        .order_by("-view_count", "title")[:limit]
+    )
+
+
+def agent_article_suggestions(*, user, query: str, limit: int = SUGGESTIONS):
+    """Published articles (internal and public) for an agent's answer to ``query``."""
+    published = article_list(user=user).filter(status=ArticleStatus.PUBLISHED)
+    return article_search(published.defer("body", "search_vector"), query, any_word=True)[:limit]
+
+
+#: The periods the knowledge-base report offers, in days.
+REPORT_PERIODS = (30, 90)
+REPORT_ROWS = 20
+
+
+def kb_report(*, days: int) -> dict:
+    """The knowledge base's report over the last ``days``: searches with no result and the top
+    searches (grouped by the normalised query, by count), the most read and the most and least
+    helpful articles, and the ticket form's deflection funnel. Aggregates in SQL."""
+    since = timezone.now() - timedelta(days=days)
+    searches = HelpSearch.objects.filter(created_at__gte=since)
+    grouped = searches.values("query").annotate(count=Count("id"), last=Max("created_at"))
+    no_result = grouped.filter(results_count=0).order_by("-count", "-last")[:REPORT_ROWS]
+    top = grouped.annotate(results=Max("results_count")).order_by("-count", "-last")[:REPORT_ROWS]
+    totals = searches.aggregate(
+        total=Count("id"),
+        empty=Count("id", filter=Q(results_count=0)),
+        help_centre=Count("id", filter=Q(source=HelpSearchSource.HELP_CENTRE)),
+        ticket_form=Count("id", filter=Q(source=HelpSearchSource.TICKET_FORM)),
+        agent=Count("id", filter=Q(source=HelpSearchSource.AGENT)),
+    )
+    funnel = Deflection.objects.filter(created_at__gte=since).aggregate(
+        **{step: Count("id", filter=Q(step=step)) for step in DeflectionStep.values}
+    )
+    rated = (
+        Article.objects.filter(Q(helpful_yes__gt=0) | Q(helpful_no__gt=0))
+        .annotate(
+            vote_count=F("helpful_yes") + F("helpful_no"),
+            ratio=Cast("helpful_yes", models.FloatField()) / (F("helpful_yes") + F("helpful_no")),
+        )
+        .only("title", "helpful_yes", "helpful_no", "status", "visibility")
+    )
+    helpful = rated.aggregate(yes=models.Sum("helpful_yes"), no=models.Sum("helpful_no"))
+    all_votes = (helpful["yes"] or 0) + (helpful["no"] or 0)
+    return {
+        "days": days,
+        "no_result": list(no_result),
+        "top": list(top),
+        "totals": totals,
+        "funnel": funnel,
+        "most_viewed": list(
+            Article.objects.filter(view_count__gt=0)
+            .only("title", "view_count", "helpful_yes", "helpful_no", "status", "visibility")
+            .order_by("-view_count", "title")[:REPORT_ROWS]
+        ),
+        "least_helpful": list(rated.order_by("ratio", "-vote_count", "title")[:10]),
+        "helpful_ratio": (helpful["yes"] or 0) / all_votes if all_votes else None,
+        "votes": all_votes,
+    }

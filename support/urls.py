@@ -1,7 +1,7 @@
 from django.urls import path
 
 from support import surveys
-from support.views import bulk, canned, public, queues, ticket, tickets
+from support.views import bulk, canned, help, knowledge, public, queues, ticket, tickets
 
 app_name = "support"
 
@@ -35,6 +35,32 @@ urlpatterns = [
     path("tickets/queues/<int:pk>/", queues.queue_assignment, name="queue_assignment"),
     path("tickets/queues/<int:pk>/shift/", queues.queue_shift, name="queue_shift"),
     path("tickets/attachments/<int:pk>/", ticket.attachment_download, name="attachment_download"),
+    path("kb/", knowledge.ArticleListView.as_view(), name="article_list"),
+    path("kb/new/", knowledge.ArticleFormView.as_view(), name="article_create"),
+    path("kb/<int:pk>/", knowledge.article_detail, name="article_detail"),
+    path("kb/<int:pk>/edit/", knowledge.ArticleFormView.as_view(), name="article_edit"),
+    path("kb/<int:pk>/status/", knowledge.article_status, name="article_status"),
+    path("kb/suggest/", knowledge.article_suggest, name="article_suggest"),
+    path("kb/report/", knowledge.kb_report, name="kb_report"),
+    path(
+        "kb/categories/", knowledge.ArticleCategoryListView.as_view(), name="article_category_list"
+    ),
+    path(
+        "kb/categories/new/",
+        knowledge.ArticleCategoryFormView.as_view(),
+        name="article_category_create",
+    ),
+    path(
+        "kb/categories/<int:pk>/",
+        knowledge.ArticleCategoryFormView.as_view(),
+        name="article_category_edit",
+    ),
+    path("help/", help.help_home, name="help_home"),
+    path("help/search/", help.help_search, name="help_search"),
+    path("help/suggest/", help.help_suggest, name="help_suggest"),
+    path("help/category/<slug:slug>/", help.help_category, name="help_category"),
+    path("help/<slug:slug>/", help.help_article, name="help_article"),
+    path("help/<slug:slug>/vote/", help.help_vote, name="help_vote"),
     path("support/new/", public.public_ticket_new, name="public_new"),
     path("support/new/thanks/", public.public_thanks, name="public_thanks"),
     path("support/inbound/email/", public.inbound_email_webhook, name="inbound_email"),

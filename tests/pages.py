@@ -11,7 +11,7 @@ from leads.models import Campaign, Lead, Sequence
 from retention.models import Advocate, NpsSurvey, Subscription
 from sales.models import OnboardingPlan, Opportunity, Order, Quote
 from support import surveys
-from support.models import CsatSurvey, Ticket
+from support.models import Article, CsatSurvey, Ticket
 
 ROLES = ("rep", "agent", "manager", "admin")
 
@@ -42,10 +42,12 @@ def pages_for(username: str) -> list[tuple[str, str]]:
         ("Segment builder", reverse("segment_create")),
         ("My meetings", reverse("meeting_list")),
         ("Calendar", reverse("calendar_settings")),
+        ("Knowledge base", reverse("support:article_list")),
         ("Mailbox", reverse("mailbox_settings")),
     ]
     meeting = _first(Meeting.objects.involving(user).filter(status="scheduled"))
     _detail(pages, "meeting_detail", meeting, "Meeting")
+    _detail(pages, "support:article_detail", _first(Article.objects, user), "Article")
     _detail(pages, "account_detail", _first(Account.objects, user), "Account")
     _detail(pages, "contact_detail", _first(Contact.objects, user), "Contact")
     _detail(pages, "mail_message_detail", _first(MailMessage.objects, user), "Email")
@@ -101,7 +103,9 @@ def pages_for(username: str) -> list[tuple[str, str]]:
             ("New ticket", reverse("support:ticket_create")),
             ("Canned replies", reverse("support:canned_list")),
             ("Queues", reverse("support:queue_list")),
+            ("New article", reverse("support:article_create")),
         ]
+        _detail(pages, "support:article_edit", _first(Article.objects, user), "Article (edit)")
         _detail(pages, "support:ticket_detail", _first(Ticket.objects, user), "Ticket")
     if manages:
         pages += [
@@ -118,6 +122,8 @@ def pages_for(username: str) -> list[tuple[str, str]]:
             ("Lead import", reverse("leads:import_start")),
             ("Unassigned leads", reverse("leads:unassigned_leads")),
             ("Email campaigns", reverse("leads:email_campaign_list")),
+            ("Knowledge base report", reverse("support:kb_report")),
+            ("Knowledge base categories", reverse("support:article_category_list")),
             ("New email campaign", reverse("leads:email_campaign_create")),
         ]
         _detail(
@@ -140,7 +146,14 @@ def public_pages() -> list[tuple[str, str]]:
         ("Sign in", reverse("login")),
         ("Support request", reverse("support:public_new")),
         ("Support request sent", reverse("support:public_thanks")),
+        ("Help centre", reverse("support:help_home")),
+        ("Help centre search", reverse("support:help_search") + "?q=password"),
     ]
+    article = Article.objects.public().order_by("pk").first()
+    if article is not None:
+        pages.append(("Help article", article.get_public_url()))
+        if article.category_id:
+            pages.append(("Help category", article.category.get_public_url()))
     campaign = Campaign.objects.filter(is_active=True).exclude(slug="").order_by("pk").first()
     if campaign is not None:
         pages.append(("Web form", reverse("leads:web_form", args=[campaign.slug])))

@@ -65,6 +65,8 @@ from tests.factories.sales import (
 )
 from tests.factories.segments import SegmentFactory
 from tests.factories.support import (
+    ArticleCategoryFactory,
+    ArticleFactory,
     AttachmentFactory,
     CannedReplyFactory,
     QueueFactory,
@@ -1413,6 +1415,38 @@ TABLE = [
         BOTH,
         "manager",
         "canned replies are desk settings only managers and admins change",
+    ),
+    Row(
+        "support:article_detail",
+        "rep",
+        lambda w: target(ArticleFactory(status="draft").pk),
+        GET,
+        "agent",
+        "reps read published articles only; drafts are the desk's",
+    ),
+    Row(
+        "support:article_edit",
+        "rep",
+        lambda w: target(ArticleFactory().pk, title="Hijacked", body="x", visibility="public"),
+        BOTH,
+        "agent",
+        "reps read the knowledge base, the desk writes it",
+    ),
+    Row(
+        "support:article_status",
+        "rep",
+        lambda w: target(ArticleFactory().pk, status="archived"),
+        POST,
+        "agent",
+        "reps read the knowledge base, the desk publishes and archives",
+    ),
+    Row(
+        "support:article_category_edit",
+        "agent",
+        lambda w: target(ArticleCategoryFactory().pk, name="Hijacked", order=1),
+        BOTH,
+        "manager",
+        "the knowledge base's categories are desk settings only managers and admins change",
     ),
     Row(
         "support:queue_assignment",

@@ -68,11 +68,17 @@ class MailImportResult:
 
 
 def mail_message_import(
-    *, mailbox: Mailbox | None, raw: bytes, private: bool = False, user=None
+    *,
+    mailbox: Mailbox | None,
+    raw: bytes,
+    private: bool = False,
+    user=None,
+    ours: "OurAddresses | None" = None,
 ) -> MailImportResult:
     """Import one raw message seen in ``mailbox`` (a user's connected mailbox), or, with
     ``mailbox=None``, logged by ``user`` through their logging address. A ``private`` message
-    (the user's private label) is never stored."""
+    (the user's private label) is never stored. ``ours`` (``OurAddresses.load()``) may be
+    passed by a caller importing a batch, so it is read once per batch, not per message."""
     if private:
         return MailImportResult(SKIPPED, "private")
     if len(raw) > settings.MAIL_IMPORT_MAX_BYTES:
@@ -81,12 +87,14 @@ def mail_message_import(
         parsed = parse_mail(raw)
     except UnreadableMail:
         return MailImportResult(SKIPPED, "unreadable")
-    return mail_parsed_import(parsed=parsed, user=user or mailbox.user, mailbox=mailbox)
+    return mail_parsed_import(parsed=parsed, user=user or mailbox.user, mailbox=mailbox, ours=ours)
 
 
-def mail_parsed_import(*, parsed: ParsedMail, user, mailbox=None) -> MailImportResult:
+def mail_parsed_import(
+    *, parsed: ParsedMail, user, mailbox=None, ours: "OurAddresses | None" = None
+) -> MailImportResult:
     """Import a message already read (the logging address reads forwarded originals itself)."""
-    ours = OurAddresses.load()
+    ours = ours or OurAddresses.load()
     counterparts = [address for address in parsed.participants if not ours.is_ours(address)]
     if not counterparts:
         # Not stored, but a colleague's answer to a meeting invitation still counts.
@@ -297,7 +305,7 @@ def _link(mail: MailMessage, record, *, user) -> bool:
         return False
     link, created = _once(MailLink, defaults={"sent_at": mail.sent_at}, **key)
     if created:
-        link.activity = _composed_entry(mail, content_type, record) or Activity.objects.create(
+        link.activity = _composed_line(mail, content_type, record.pk) or Activity.objects.create(
             kind=ActivityKind.EMAIL,
             summary=_summary(mail)[:200],
             body=_excerpt(mail.body_text),
@@ -311,15 +319,14 @@ def _link(mail: MailMessage, record, *, user) -> bool:
     return created
 
 
-def _composed_entry(mail: MailMessage, content_type, record) -> Activity | None:
-    """The timeline entry written when this email was sent from ``record`` in the CRM, when
-    this is its copy (synced from the sender's Sent folder): the email stays one entry there,
-    now opening the stored message."""
+def _composed_line(mail: MailMessage, content_type, object_id) -> Activity | None:
+    """The line an email written in the CRM already has on the record: its copy synced back
+    from the sender's Sent folder links to that line instead of writing a second one."""
     outbox_id = outbox_id_from_message_id(mail.message_id)
     if outbox_id is None:
         return None
     return Activity.objects.filter(
-        composed_email__outbox_id=outbox_id, content_type=content_type, object_id=record.pk
+        composed_email__outbox_id=outbox_id, content_type=content_type, object_id=object_id
     ).first()
 
 

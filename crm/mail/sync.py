@@ -391,8 +391,9 @@ def _same_label(text: str, mailbox: Mailbox) -> bool:
 
 
 def _batch_import(mailbox, folder, messages, *, last_uid, owner, outcome, private_folder) -> None:
-    from crm.mail.imports import mail_message_import
+    from crm.mail.imports import OurAddresses, mail_message_import
 
+    ours = OurAddresses.load()  # the company's addresses, read once per batch
     with transaction.atomic():
         # Renewing takes the mailbox row's lock until this batch commits: the sweep cannot hand
         # the mailbox to another worker halfway through a batch.
@@ -403,7 +404,9 @@ def _batch_import(mailbox, folder, messages, *, last_uid, owner, outcome, privat
             private = private_folder or any(_same_label(k, mailbox) for k in message.keywords)
             try:
                 with transaction.atomic():
-                    result = mail_message_import(mailbox=mailbox, raw=message.raw, private=private)
+                    result = mail_message_import(
+                        mailbox=mailbox, raw=message.raw, private=private, ours=ours
+                    )
             except Exception:
                 # One message the import cannot take must not hold back the mailbox.
                 logger.exception(

@@ -60,6 +60,11 @@ SUPPORT_IMAP_USER = env.str("SUPPORT_IMAP_USER", default="")
 SUPPORT_IMAP_PASSWORD = env.str("SUPPORT_IMAP_PASSWORD", default="")
 SUPPORT_IMAP_FOLDER = env.str("SUPPORT_IMAP_FOLDER", default="INBOX")
 
+# The public help centre's limits per visitor address: searches a minute, suggestions the ticket
+# form asks a minute while the visitor types, and "Was this helpful?" answers an hour.
+HELP_SEARCH_RATE_PER_MINUTE = env.int("HELP_SEARCH_RATE_PER_MINUTE", default=30)
+HELP_SUGGEST_RATE_PER_MINUTE = env.int("HELP_SUGGEST_RATE_PER_MINUTE", default=40)
+HELP_VOTE_RATE_PER_HOUR = env.int("HELP_VOTE_RATE_PER_HOUR", default=30)
 # Email imported onto records (README, "Email on records"): domains whose mail is never imported
 # (internal partners, personal mail providers), the company's own domains (never a customer), the
 # largest message imported, and the logging address users BCC or forward mail to (plus-addressed
@@ -283,6 +288,9 @@ def _months(name: str) -> int:
 # this many months after closing. 0 or empty: the rule is off (the default).
 RETENTION_UNCONVERTED_LEADS_MONTHS = _months("RETENTION_UNCONVERTED_LEADS_MONTHS")
 RETENTION_CLOSED_TICKET_BODIES_MONTHS = _months("RETENTION_CLOSED_TICKET_BODIES_MONTHS")
+# Searches of the knowledge base (help centre, ticket form, agents) are deleted this many months
+# after they were made.
+RETENTION_HELP_SEARCHES_MONTHS = _months("RETENTION_HELP_SEARCHES_MONTHS")
 
 # Sessions live in the database (so a user's sessions can be found and ended: allauth's
 # usersessions index them per user). Idle timeout and absolute lifetime, in seconds.

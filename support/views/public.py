@@ -10,9 +10,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.machine import shared_secret, token_endpoint
+from support import selectors
+from support.choices import HelpSearchSource
 from support.forms import CsatForm, PublicTicketForm
 from support.selectors import csat_survey_by_token
-from support.services import inbound
+from support.services import inbound, knowledge
 from support.services.csat import csat_answer
 
 
@@ -63,8 +65,18 @@ def public_ticket_new(request):
     except ValidationError as exc:
         form.add_error(None, exc)
         return render(request, "support/public_new.html", {"form": form}, status=400)
+    _log_ticket_form_search(data["subject"])
     request.session["support_reference"] = ticket.reference
     return HttpResponseRedirect(reverse("support:public_thanks"))
+
+
+def _log_ticket_form_search(subject: str) -> None:
+    """The request's subject is the ticket form's one search: logged with how many articles
+    the form suggested for it (none: a question the knowledge base does not answer yet)."""
+    found = selectors.public_article_search(subject, any_word=True)[: selectors.SUGGESTIONS]
+    knowledge.help_search_log(
+        query=subject, results_count=found.count(), source=HelpSearchSource.TICKET_FORM
+    )
 
 
 @require_GET

@@ -2,6 +2,7 @@
 assignment, priority, merge and its undo, a canned reply's preview), and downloading its
 attachments."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -46,6 +47,11 @@ def _detail(request, ticket: Ticket, *, status=200, **forms):
                 selectors.canned_replies_offered(user=request.user).values("pk", "title")
             ),
             recent_merges=selectors.ticket_recent_merges(user=request.user, ticket=ticket),
+            kb_articles=list(
+                selectors.agent_article_suggestions(user=request.user, query=ticket.subject)
+            ),
+            kb_query=ticket.subject,
+            site_url=settings.SITE_URL,
         )
     return render(request, "support/ticket_detail.html", context, status=status)
 

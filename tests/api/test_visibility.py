@@ -16,7 +16,7 @@ from tests.factories.leads import CampaignFactory, LeadFactory
 from tests.factories.retention import SubscriptionFactory
 from tests.factories.sales import OpportunityFactory, ProductFactory
 from tests.factories.segments import SegmentFactory
-from tests.factories.support import TicketFactory
+from tests.factories.support import ArticleFactory, TicketFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -95,6 +95,14 @@ READ_HIDDEN = [
         "rep2",
         "another rep's private segment",
     ),
+    Hidden(
+        "articles",
+        "rep",
+        lambda u: ArticleFactory(status="draft"),
+        "agent",
+        "reps read published articles only",
+    ),
+    Hidden("articles", "nobody", lambda u: ArticleFactory(), "rep", "no role, no data"),
     Hidden("campaigns", "nobody", lambda u: CampaignFactory(), "agent", "no role, no data"),
     Hidden("users", "nobody", lambda u: u["rep"], "agent", "no role, no data"),
 ]

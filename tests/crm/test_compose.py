@@ -624,3 +624,36 @@ def test_a_scheduled_email_is_not_sent_to_someone_who_said_no_meanwhile(rep_clie
     assert row.status == OutboxStatus.FAILED
     assert "said no to email" in row.last_error
     assert 'data-status="failed"' in rep_client.get(deal.get_absolute_url()).content.decode()
+
+
+def test_the_sent_copy_synced_back_from_the_mailbox_adds_no_second_line(rep_client, rep):
+    from django.contrib.contenttypes.models import ContentType
+
+    from crm.mail.imports import mail_message_import
+    from tests.crm.mail_messages import raw_mail
+
+    # Given an email written from a deal and sent
+    rep.email = "rita@crm.example"
+    rep.save(update_fields=["email"])
+    deal = _deal(rep)
+    _post(rep_client, "deal", deal, subject="Offer", body="Hi")
+    outbox_send_queued()
+    composed = ComposedEmail.objects.get()
+    mailbox = Mailbox.objects.create(user=rep, email_address="rita@crm.example")
+
+    # When its copy in the seller's Sent folder is synced
+    sent_copy = raw_mail(
+        sender="rita@crm.example",
+        to="ada@buyer.example",
+        subject="Offer",
+        message_id=outbox_message_id(composed.outbox),
+    )
+    result = mail_message_import(mailbox=mailbox, raw=sent_copy)
+
+    # Then the deal keeps its one Email line, now opening the conversation
+    assert deal in result.linked
+    lines = Activity.objects.for_object(deal).filter(kind=ActivityKind.EMAIL)
+    assert list(lines) == [composed.activity]
+    deal_type = ContentType.objects.get_for_model(deal)
+    link = result.mail.links.get(content_type=deal_type, object_id=deal.pk)
+    assert link.activity == composed.activity

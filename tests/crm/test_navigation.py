@@ -36,12 +36,12 @@ MENUS = {
             "Email templates",
         ],
         "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding", "Subscriptions"],
-        "Support": ["Tickets"],
+        "Support": ["Tickets", "Knowledge base"],
         "Marketing": ["Segments", "Sequences", "NPS", "Advocacy"],
         "Insights": ["Forecast", "At risk"],
     },
     "agent_client": {
-        "Support": ["My queue", "Tickets"],
+        "Support": ["My queue", "Tickets", "Knowledge base"],
         "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding"],
         "Marketing": ["Segments", "NPS", "Advocacy"],
         "Insights": ["At risk"],
@@ -57,7 +57,7 @@ MENUS = {
             "Upsell",
             "Email templates",
         ],
-        "Support": ["My queue", "Tickets"],
+        "Support": ["My queue", "Tickets", "Knowledge base"],
         "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding", "Subscriptions"],
         "Marketing": [
             "Segments",

@@ -4,8 +4,10 @@ import factory
 from django.utils import timezone
 
 from crm.choices import Role
-from support.choices import Channel, Priority, TicketStatus
+from support.choices import ArticleStatus, ArticleVisibility, Channel, Priority, TicketStatus
 from support.models import (
+    Article,
+    ArticleCategory,
     Attachment,
     BusinessCalendar,
     BusinessHours,
@@ -166,3 +168,27 @@ class AttachmentFactory(factory.django.DjangoModelFactory):
     filename = "notes.txt"
     content_type = "text/plain"
     size = 5
+
+
+class ArticleCategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ArticleCategory
+
+    name = factory.Sequence(lambda n: f"Section {n}")
+    slug = factory.Sequence(lambda n: f"section-{n}")
+
+
+class ArticleFactory(factory.django.DjangoModelFactory):
+    """A published public article unless told otherwise."""
+
+    class Meta:
+        model = Article
+
+    title = factory.Sequence(lambda n: f"Article {n}")
+    slug = factory.Sequence(lambda n: f"article-{n}")
+    summary = ""
+    body = "Some helpful text."
+    category = factory.SubFactory(ArticleCategoryFactory)
+    status = ArticleStatus.PUBLISHED
+    visibility = ArticleVisibility.PUBLIC
+    published_at = factory.LazyFunction(timezone.now)

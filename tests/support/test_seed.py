@@ -34,3 +34,27 @@ def test_seed_makes_a_working_desk_with_history_breaches_and_csat():
     # The beat task's first run does not act on two years of history, only on what is owed now.
     counts = sla_watch_run(now=ctx.now)
     assert counts["escalated"] <= tickets.filter(status__in=["new", "open", "on_hold"]).count()
+
+
+def test_seed_makes_a_knowledge_base_whose_articles_answer_the_demo_tickets():
+    from support import seed_kb
+    from support.models import Article, HelpSearch
+    from support.selectors import kb_report, public_article_search
+
+    users = demo_users_create(scale=1, password="demo")
+    ctx = SeedContext(
+        scale=1, users=users, now=dt.datetime(2026, 12, 16, tzinfo=dt.UTC), stdout=io.StringIO()
+    )
+    seed_kb.seed(ctx.for_step("knowledge base"))
+    assert Article.objects.public().count() >= 12
+    assert set(Article.objects.values_list("status", flat=True)) == {
+        "draft",
+        "published",
+        "archived",
+    }
+    assert Article.objects.filter(visibility="internal", status="published").exists()
+    suggested = public_article_search("Cannot log in after password reset", any_word=True)
+    assert suggested.first().title == "Reset your password"
+    assert HelpSearch.objects.filter(results_count=0).exists()
+    report = kb_report(days=90)
+    assert report["no_result"] and report["funnel"]["deflected"] > 0
