@@ -10,6 +10,7 @@ reaches the worker. Limits are settings (``CSV_UPLOAD_MAX_*``, README "Configura
 import contextlib
 import csv
 import io
+import os
 
 import numpy as np
 from django.conf import settings
@@ -241,3 +242,59 @@ def files_delete_on_commit(files) -> None:
 
     if files:
         transaction.on_commit(delete)
+
+
+# --- attachments: files people attach to a ticket or an email ---------------------------------
+
+#: (content type, extension, leading bytes) of the binary formats accepted as attachments.
+ATTACHMENT_SIGNATURES = (
+    ("image/png", ".png", (b"\x89PNG\r\n\x1a\n",)),
+    ("image/jpeg", ".jpg", (b"\xff\xd8\xff",)),
+    ("image/gif", ".gif", (b"GIF87a", b"GIF89a")),
+    ("application/pdf", ".pdf", (b"%PDF-",)),
+)
+ATTACHMENT_SNIFF_BYTES = 8192
+
+
+def sniff_content_type(head: bytes) -> tuple[str, str] | None:
+    """(content type, extension) of an allowed attachment format judged by its first bytes
+    (PNG, JPEG, GIF, PDF, or UTF-8 text), else None."""
+    for content_type, extension, magics in ATTACHMENT_SIGNATURES:
+        if any(head.startswith(magic) for magic in magics):
+            return content_type, extension
+    if head and b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # A multi-byte character cut at the end of the sniffed block is still text.
+            if exc.start < len(head) - 3:
+                return None
+        return "text/plain", ".txt"
+    return None
+
+
+def attachment_upload_check(upload, *, name: str, max_bytes: int) -> tuple[str, str]:
+    """(safe file name, content type) of one attached file, judged by its size and its first
+    bytes, never by its name or the browser's claim; else raises ValidationError."""
+    size = upload.size
+    if size > max_bytes:
+        raise ValidationError(
+            f"“{name}” is {size // 1024} KB; the limit is {max_bytes // 1024} KB.",
+            code="too_big",
+        )
+    if size == 0:
+        raise ValidationError(f"“{name}” is empty.", code="empty")
+    if hasattr(upload, "seek"):
+        upload.seek(0)
+    kind = sniff_content_type(upload.read(ATTACHMENT_SNIFF_BYTES))
+    if hasattr(upload, "seek"):
+        upload.seek(0)
+    if kind is None:
+        raise ValidationError(
+            f"“{name}” is not an allowed file type (PNG, JPEG, GIF, PDF or plain text).",
+            code="file_type",
+        )
+    content_type, extension = kind
+    stem = os.path.splitext(os.path.basename(name or "file"))[0][:100] or "file"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+    return safe + extension, content_type

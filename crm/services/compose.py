@@ -13,7 +13,6 @@ An email is a ``ComposedEmail`` (what the user wrote, its tracking counts) and a
 queue with its ``next_attempt_at`` at that time, and the sender can cancel it until it leaves.
 """
 
-import os
 import re
 from datetime import datetime
 
@@ -33,6 +32,7 @@ from crm.models import ComposeAttachment, ComposedEmail, EmailTemplate, Outbound
 from crm.registry import AttachmentGone, EmailAttachment
 from crm.services.outbox import email_queue
 from crm.services.timeline import activity_log
+from crm.uploads import attachment_upload_check
 
 #: The merge fields a template may use, by group.
 MERGE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -228,15 +228,6 @@ def address_trackable(email: str) -> bool:
 
 # --- attachments ----------------------------------------------------------------------------
 
-#: (content type, extension, leading bytes) of the binary formats accepted.
-SIGNATURES = (
-    ("image/png", ".png", (b"\x89PNG\r\n\x1a\n",)),
-    ("image/jpeg", ".jpg", (b"\xff\xd8\xff",)),
-    ("image/gif", ".gif", (b"GIF87a", b"GIF89a")),
-    ("application/pdf", ".pdf", (b"%PDF-",)),
-)
-SNIFF_BYTES = 8192
-
 
 def attachment_max_bytes() -> int:
     return getattr(settings, "COMPOSE_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
@@ -246,42 +237,11 @@ def attachment_max_files() -> int:
     return getattr(settings, "COMPOSE_ATTACHMENT_MAX_FILES", 5)
 
 
-def _sniff(head: bytes) -> tuple[str, str] | None:
-    for content_type, extension, magics in SIGNATURES:
-        if any(head.startswith(magic) for magic in magics):
-            return content_type, extension
-    if head and b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 3:  # a character cut at the end of the block is text
-                return None
-        return "text/plain", ".txt"
-    return None
-
-
 def attachment_check(upload) -> tuple[str, str]:
     """(safe file name, content type) of one upload, judged by its first bytes; else raises
     ValidationError."""
     name = getattr(upload, "name", "") or "file"
-    if upload.size > attachment_max_bytes():
-        raise ValidationError(
-            f"“{name}” is {upload.size // 1024} KB; the limit is "
-            f"{attachment_max_bytes() // 1024} KB."
-        )
-    if upload.size == 0:
-        raise ValidationError(f"“{name}” is empty.")
-    upload.seek(0)
-    kind = _sniff(upload.read(SNIFF_BYTES))
-    upload.seek(0)
-    if kind is None:
-        raise ValidationError(
-            f"“{name}” is not an allowed file type (PNG, JPEG, GIF, PDF or plain text)."
-        )
-    content_type, extension = kind
-    stem = os.path.splitext(os.path.basename(name))[0][:100] or "file"
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
-    return safe + extension, content_type
+    return attachment_upload_check(upload, name=name, max_bytes=attachment_max_bytes())
 
 
 def attachment_make(ref: dict) -> EmailAttachment:
