@@ -188,3 +188,10 @@ class MailDirection(models.TextChoices):
 
     INBOUND = "in", "Received"
     OUTBOUND = "out", "Sent"
+
+
+class ExchangeRateSource(models.TextChoices):
+    """How an exchange rate reached the table."""
+
+    MANUAL = "manual", "Entered by hand"
+    CSV = "csv", "CSV upload"

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row
 from django import forms
@@ -5,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.choices import ActivityKind, Role
+from crm.currencies import company_currency, currency_choices
 from crm.models import (
     Account,
     Activity,
@@ -16,6 +19,7 @@ from crm.models import (
     WebhookEndpoint,
 )
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
+from crm.services.currencies import clean_rate
 from crm.services.customers import ACCOUNT_FIELDS
 from crm.widgets import AutocompleteSelect
 
@@ -540,3 +544,30 @@ class MeetingForm(forms.Form):
         return data
 
     instance_starts_at = None  # an edit may keep a start that has passed
+
+
+class ExchangeRateForm(forms.Form):
+    """One dated rate entered by hand on the exchange-rate page."""
+
+    currency = forms.ChoiceField(choices=())
+    valid_from = forms.DateField(label="Valid from", widget=forms.DateInput(attrs={"type": "date"}))
+    rate = forms.DecimalField(
+        min_value=Decimal("0.0000000001"),
+        help_text="How many units of the company currency one unit of this currency is worth.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        company = company_currency()
+        self.fields["currency"].choices = [c for c in currency_choices() if c[0] != company]
+
+    def clean_rate(self):
+        return clean_rate(self.cleaned_data["rate"])
+
+
+class ExchangeRateUploadForm(forms.Form):
+    """A CSV of rates, one ``currency,date,rate`` per line."""
+
+    file = forms.FileField(
+        label="CSV file", help_text="Lines of currency,date,rate, e.g. USD,2026-01-31,0.92"
+    )

@@ -109,6 +109,7 @@ def pages_for(username: str) -> list[tuple[str, str]]:
         _detail(pages, "support:ticket_detail", _first(Ticket.objects, user), "Ticket")
     if manages:
         pages += [
+            ("Exchange rates", reverse("exchange_rate_list")),
             ("At risk", reverse("retention:at_risk")),
             ("Churn", reverse("retention:churn_list")),
             ("NPS", reverse("retention:nps")),

@@ -11,6 +11,7 @@ methods, and a *control*: a user who may reach the same record, whose same reque
 answer 404 (so each 404 comes from the visibility rule, not from a broken URL or a missing row).
 """
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -21,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 
 from crm.choices import OutboxStatus, Role, TabularImportStatus
-from crm.models import AccountDuplicate, ContactDuplicate
+from crm.models import AccountDuplicate, ContactDuplicate, ExchangeRate
 from crm.services.api_tokens import api_token_create
 from crm.services.trash import trash_delete
 from crm.views import people as people_views
@@ -785,6 +786,22 @@ TABLE = [
         POST,
         "admin",
         "only admins replay webhook deliveries",
+    ),
+    # crm: exchange rates (managers and admins) ---------------------------------------------
+    *(
+        Row(
+            "exchange_rate_delete",
+            actor,
+            lambda w: target(
+                ExchangeRate.objects.create(
+                    currency="USD", valid_from=datetime.date(2026, 1, 1), rate="0.9"
+                ).pk
+            ),
+            POST,
+            "manager",
+            "only managers and admins change exchange rates",
+        )
+        for actor in ("rep", "agent")
     ),
     # crm: email templates and writing email from a record ----------------------------------
     Row(

@@ -3,6 +3,7 @@ from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
 from .compose import ComposeAttachment, ComposedEmail, EmailTemplate
 from .consents import ConsentChannel, ConsentEvent
+from .currencies import ExchangeRate
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
 from .mail import (
@@ -45,6 +46,7 @@ __all__ = [
     "ConsentChannel",
     "ConsentEvent",
     "Contact",
+    "ExchangeRate",
     "ContactMerge",
     "ContactDuplicate",
     "DuplicateDismissal",

@@ -328,6 +328,8 @@ TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")
+# Totals over deals in several currencies are reported in this one (crm.currencies.convert).
+COMPANY_CURRENCY = env.str("COMPANY_CURRENCY", default=DEFAULT_CURRENCY).strip().upper()
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US")
 # Duplicate matching (crm.matching): a pair's score at or above MATCH_SAME_SCORE is the same
 # person (refused or skipped by the import's policy), at or above MATCH_LIKELY_SCORE likely (kept

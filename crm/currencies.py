@@ -1,0 +1,281 @@
+"""Currencies: the active ISO 4217 codes, validation of an entered code, the company currency, and
+conversion of an amount into it at a dated exchange rate (``crm.models.ExchangeRate``).
+
+The list is the ISO 4217 "List One" of active currencies (funds and precious metals left out). It
+changes a few times a decade, so it lives here rather than in a dependency.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Case, DecimalField, OuterRef, Subquery, Value, When
+
+ISO_4217: dict[str, str] = {
+    "AED": "UAE Dirham",
+    "AFN": "Afghani",
+    "ALL": "Lek",
+    "AMD": "Armenian Dram",
+    "AOA": "Kwanza",
+    "ARS": "Argentine Peso",
+    "AUD": "Australian Dollar",
+    "AWG": "Aruban Florin",
+    "AZN": "Azerbaijan Manat",
+    "BAM": "Convertible Mark",
+    "BBD": "Barbados Dollar",
+    "BDT": "Taka",
+    "BGN": "Bulgarian Lev",
+    "BHD": "Bahraini Dinar",
+    "BIF": "Burundi Franc",
+    "BMD": "Bermudian Dollar",
+    "BND": "Brunei Dollar",
+    "BOB": "Boliviano",
+    "BRL": "Brazilian Real",
+    "BSD": "Bahamian Dollar",
+    "BTN": "Ngultrum",
+    "BWP": "Pula",
+    "BYN": "Belarusian Ruble",
+    "BZD": "Belize Dollar",
+    "CAD": "Canadian Dollar",
+    "CDF": "Congolese Franc",
+    "CHF": "Swiss Franc",
+    "CLP": "Chilean Peso",
+    "CNY": "Yuan Renminbi",
+    "COP": "Colombian Peso",
+    "CRC": "Costa Rican Colon",
+    "CUP": "Cuban Peso",
+    "CVE": "Cabo Verde Escudo",
+    "CZK": "Czech Koruna",
+    "DJF": "Djibouti Franc",
+    "DKK": "Danish Krone",
+    "DOP": "Dominican Peso",
+    "DZD": "Algerian Dinar",
+    "EGP": "Egyptian Pound",
+    "ERN": "Nakfa",
+    "ETB": "Ethiopian Birr",
+    "EUR": "Euro",
+    "FJD": "Fiji Dollar",
+    "FKP": "Falkland Islands Pound",
+    "GBP": "Pound Sterling",
+    "GEL": "Lari",
+    "GHS": "Ghana Cedi",
+    "GIP": "Gibraltar Pound",
+    "GMD": "Dalasi",
+    "GNF": "Guinean Franc",
+    "GTQ": "Quetzal",
+    "GYD": "Guyana Dollar",
+    "HKD": "Hong Kong Dollar",
+    "HNL": "Lempira",
+    "HTG": "Gourde",
+    "HUF": "Forint",
+    "IDR": "Rupiah",
+    "ILS": "New Israeli Sheqel",
+    "INR": "Indian Rupee",
+    "IQD": "Iraqi Dinar",
+    "IRR": "Iranian Rial",
+    "ISK": "Iceland Krona",
+    "JMD": "Jamaican Dollar",
+    "JOD": "Jordanian Dinar",
+    "JPY": "Yen",
+    "KES": "Kenyan Shilling",
+    "KGS": "Som",
+    "KHR": "Riel",
+    "KMF": "Comorian Franc",
+    "KPW": "North Korean Won",
+    "KRW": "Won",
+    "KWD": "Kuwaiti Dinar",
+    "KYD": "Cayman Islands Dollar",
+    "KZT": "Tenge",
+    "LAK": "Lao Kip",
+    "LBP": "Lebanese Pound",
+    "LKR": "Sri Lanka Rupee",
+    "LRD": "Liberian Dollar",
+    "LSL": "Loti",
+    "LYD": "Libyan Dinar",
+    "MAD": "Moroccan Dirham",
+    "MDL": "Moldovan Leu",
+    "MGA": "Malagasy Ariary",
+    "MKD": "Denar",
+    "MMK": "Kyat",
+    "MNT": "Tugrik",
+    "MOP": "Pataca",
+    "MRU": "Ouguiya",
+    "MUR": "Mauritius Rupee",
+    "MVR": "Rufiyaa",
+    "MWK": "Malawi Kwacha",
+    "MXN": "Mexican Peso",
+    "MYR": "Malaysian Ringgit",
+    "MZN": "Mozambique Metical",
+    "NAD": "Namibia Dollar",
+    "NGN": "Naira",
+    "NIO": "Cordoba Oro",
+    "NOK": "Norwegian Krone",
+    "NPR": "Nepalese Rupee",
+    "NZD": "New Zealand Dollar",
+    "OMR": "Rial Omani",
+    "PAB": "Balboa",
+    "PEN": "Sol",
+    "PGK": "Kina",
+    "PHP": "Philippine Peso",
+    "PKR": "Pakistan Rupee",
+    "PLN": "Zloty",
+    "PYG": "Guarani",
+    "QAR": "Qatari Rial",
+    "RON": "Romanian Leu",
+    "RSD": "Serbian Dinar",
+    "RUB": "Russian Ruble",
+    "RWF": "Rwanda Franc",
+    "SAR": "Saudi Riyal",
+    "SBD": "Solomon Islands Dollar",
+    "SCR": "Seychelles Rupee",
+    "SDG": "Sudanese Pound",
+    "SEK": "Swedish Krona",
+    "SGD": "Singapore Dollar",
+    "SHP": "Saint Helena Pound",
+    "SLE": "Leone",
+    "SOS": "Somali Shilling",
+    "SRD": "Surinam Dollar",
+    "SSP": "South Sudanese Pound",
+    "STN": "Dobra",
+    "SVC": "El Salvador Colon",
+    "SYP": "Syrian Pound",
+    "SZL": "Lilangeni",
+    "THB": "Baht",
+    "TJS": "Somoni",
+    "TMT": "Turkmenistan New Manat",
+    "TND": "Tunisian Dinar",
+    "TOP": "Pa'anga",
+    "TRY": "Turkish Lira",
+    "TTD": "Trinidad and Tobago Dollar",
+    "TWD": "New Taiwan Dollar",
+    "TZS": "Tanzanian Shilling",
+    "UAH": "Hryvnia",
+    "UGX": "Uganda Shilling",
+    "USD": "US Dollar",
+    "UYU": "Peso Uruguayo",
+    "UZS": "Uzbekistan Sum",
+    "VED": "Bolívar Soberano",
+    "VES": "Bolívar Soberano",
+    "VND": "Dong",
+    "VUV": "Vatu",
+    "WST": "Tala",
+    "XAF": "CFA Franc BEAC",
+    "XCD": "East Caribbean Dollar",
+    "XCG": "Caribbean Guilder",
+    "XOF": "CFA Franc BCEAO",
+    "XPF": "CFP Franc",
+    "YER": "Yemeni Rial",
+    "ZAR": "Rand",
+    "ZMW": "Zambian Kwacha",
+    "ZWG": "Zimbabwe Gold",
+}
+
+#: Places kept on an exchange rate (one unit of a currency in company-currency units).
+RATE_DECIMAL_PLACES = 10
+RATE_MAX_DIGITS = 20
+_CENT = Decimal("0.01")
+
+
+def company_currency() -> str:
+    """The currency totals are reported in (``COMPANY_CURRENCY``)."""
+    return settings.COMPANY_CURRENCY
+
+
+def normalize_currency(value) -> str:
+    """An entered code, trimmed and upper-cased; raises ``ValidationError`` unless it is an
+    active ISO 4217 code."""
+    code = str(value or "").strip().upper()
+    if code not in ISO_4217:
+        raise ValidationError(
+            f"{code or 'An empty value'} is not an ISO 4217 currency code (such as EUR or USD).",
+            code="invalid_currency",
+        )
+    return code
+
+
+def validate_currency(value) -> None:
+    """Django validator for currency fields: the value must be an active ISO 4217 code."""
+    normalize_currency(value)
+
+
+def currency_choices() -> list[tuple[str, str]]:
+    """Form choices, the company currency first, then the rest by code."""
+    first = company_currency()
+    rest = sorted(code for code in ISO_4217 if code != first)
+    return [(code, f"{code} — {ISO_4217[code]}") for code in [first, *rest] if code in ISO_4217]
+
+
+@dataclass(frozen=True)
+class Converted:
+    """An amount in the company currency, with the rate used and the date it was valid from
+    (``rate_date`` is None for the company currency itself, which converts at 1)."""
+
+    amount: Decimal
+    rate: Decimal
+    rate_date: datetime.date | None
+
+
+def rate_on(currency: str, on: datetime.date):
+    """The ``ExchangeRate`` row in force for ``currency`` on ``on`` (the latest one valid from that
+    day or before), or None."""
+    from crm.models import ExchangeRate
+
+    return (
+        ExchangeRate.objects.filter(currency=currency, valid_from__lte=on)
+        .order_by("-valid_from")
+        .first()
+    )
+
+
+def convert(amount: Decimal, currency: str, *, on: datetime.date) -> Converted | None:
+    """``amount`` of ``currency`` in the company currency at the rate in force on ``on``;
+    the company currency converts at 1; None when no rate is known for that day."""
+    currency = (currency or "").upper()
+    if currency == company_currency():
+        return Converted(amount=Decimal(amount), rate=Decimal(1), rate_date=None)
+    row = rate_on(currency, on)
+    if row is None:
+        return None
+    converted = (Decimal(amount) * row.rate).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return Converted(amount=converted, rate=row.rate, rate_date=row.valid_from)
+
+
+def rate_expression(*, currency_field: str = "currency", date_field: str):
+    """A SQL expression for the rate of a row's currency on a row's date: 1 for the company
+    currency, the latest ``ExchangeRate`` valid on or before that date otherwise, NULL when
+    there is none. Multiply an amount by it inside ``Sum`` to total in the company currency;
+    filter ``rate__isnull=True`` to list what was left out."""
+    from crm.models import ExchangeRate
+
+    output = DecimalField(max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES)
+    latest = (
+        ExchangeRate.objects.filter(
+            currency=OuterRef(currency_field), valid_from__lte=OuterRef(date_field)
+        )
+        .order_by("-valid_from")
+        .values("rate")[:1]
+    )
+    return Case(
+        When(**{currency_field: company_currency()}, then=Value(Decimal(1), output_field=output)),
+        default=Subquery(latest, output_field=output),
+        output_field=output,
+    )
+
+
+def rate_date_expression(*, currency_field: str = "currency", date_field: str):
+    """The ``valid_from`` of the rate ``rate_expression`` picks (NULL for the company currency
+    and when there is no rate), for the "how computed" note."""
+    from crm.models import ExchangeRate
+
+    latest = (
+        ExchangeRate.objects.filter(
+            currency=OuterRef(currency_field), valid_from__lte=OuterRef(date_field)
+        )
+        .order_by("-valid_from")
+        .values("valid_from")[:1]
+    )
+    return Subquery(latest)
