@@ -68,15 +68,15 @@ def test_manager_adds_and_deletes_a_rate(manager_client, manager):
 
 def test_csv_upload_keeps_good_lines_and_reports_bad_ones(manager_client):
     data = (
-        "currency,date,rate\n"
-        "USD,2026-01-01,0.92\n"
-        "XYZ,2026-01-01,1.1\n"
-        "GBP,2026-13-01,1.15\n"
-        "GBP,2026-01-01,abc\n"
-        "GBP,2026-01-01,1.17\n"
-        "EUR,2026-01-01,1\n"
-        "CHF,2026-01-01\n"
-    ).encode()
+        b"currency,date,rate\n"
+        b"USD,2026-01-01,0.92\n"
+        b"XYZ,2026-01-01,1.1\n"
+        b"GBP,2026-13-01,1.15\n"
+        b"GBP,2026-01-01,abc\n"
+        b"GBP,2026-01-01,1.17\n"
+        b"EUR,2026-01-01,1\n"
+        b"CHF,2026-01-01\n"
+    )
     response = manager_client.post(
         reverse("exchange_rate_upload"),
         {"file": SimpleUploadedFile("rates.csv", data, content_type="text/csv")},
