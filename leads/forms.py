@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.template import TemplateSyntaxError
 
+from crm.currencies import normalize_currency
 from crm.forms import OwnedModelForm, assignable_users
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
@@ -56,6 +57,9 @@ class LeadForm(OwnedModelForm):
             ),
             Row(Column("email_consent"), Column("marketing_consent")),
         )
+
+    def clean_budget_currency(self):
+        return normalize_currency(self.cleaned_data.get("budget_currency"))
 
     def clean_email(self):
         return normalize_email(self.cleaned_data["email"])

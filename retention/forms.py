@@ -2,6 +2,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row
 from django import forms
 
+from crm.currencies import normalize_currency
 from crm.forms import OwnedModelForm
 from crm.segments.selectors import segments_usable_by
 from crm.selectors import account_list
@@ -51,10 +52,7 @@ class SubscriptionCreateForm(OwnedModelForm):
         )
 
     def clean_currency(self):
-        value = self.cleaned_data["currency"].strip().upper()
-        if len(value) != 3 or not value.isalpha():
-            raise forms.ValidationError("A three-letter currency code such as EUR.")
-        return value
+        return normalize_currency(self.cleaned_data["currency"])
 
     def clean_mrr(self):
         value = self.cleaned_data["mrr"]

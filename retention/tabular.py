@@ -63,7 +63,7 @@ SUBSCRIPTIONS = RecordKind(
         c.text("product_sku", "Product SKU", max_length=60),
         c.integer("seats", "Seats", minimum=1),
         c.decimal("mrr", "MRR", visible=may_sell),
-        c.text("currency", "Currency", max_length=3, clean=str.upper),
+        c.text("currency", "Currency", max_length=3, clean=c.currency_code),
         c.readonly("status", "Status"),
         c.date("start_date", "Start date"),
         c.integer("term_months", "Term (months)", minimum=1, maximum=600),

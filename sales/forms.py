@@ -3,6 +3,7 @@ from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.core.exceptions import ValidationError
 
+from crm.currencies import normalize_currency
 from crm.forms import OwnedModelForm
 from crm.models import Account, Contact
 from crm.uploads import csv_upload_check
@@ -82,10 +83,7 @@ class OpportunityForm(OwnedModelForm):
         )
 
     def clean_currency(self):
-        currency = (self.cleaned_data.get("currency") or "").strip().upper()
-        if len(currency) != 3 or not currency.isalpha():
-            raise ValidationError("A three-letter currency code such as EUR.")
-        return currency
+        return normalize_currency(self.cleaned_data.get("currency"))
 
     def clean_amount(self):
         amount = self.cleaned_data.get("amount")

@@ -2,10 +2,24 @@
 write takes): writes are validated by the pages' forms and made by the services
 (``crm.api.viewsets``)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django_countries.serializers import CountryFieldMixin
 from rest_framework import serializers
 
+from crm.currencies import normalize_currency
+
 FIELDS_PARAM = "fields"
+
+
+class CurrencyField(serializers.CharField):
+    """A currency as an active ISO 4217 code, upper-cased."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return normalize_currency(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
 
 
 class RecordSerializer(CountryFieldMixin, serializers.ModelSerializer):
@@ -21,6 +35,13 @@ class RecordSerializer(CountryFieldMixin, serializers.ModelSerializer):
             for name in list(self.fields):
                 if name not in keep:
                     self.fields.pop(name)
+
+    def build_standard_field(self, field_name, model_field):
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        is_currency = field_name == "currency" or field_name.endswith("_currency")
+        if is_currency and field_class is serializers.CharField:
+            field_class = CurrencyField
+        return field_class, kwargs
 
     def include_extra_kwargs(self, kwargs, extra_kwargs):
         # A read-only choice that may be blank (a lead's disqualify reason) still reads "".

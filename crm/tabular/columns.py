@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
+
+from crm.currencies import normalize_currency
 
 TRUE_WORDS = frozenset({"1", "y", "yes", "true", "x", "ja", "oui"})
 FALSE_WORDS = frozenset({"", "0", "n", "no", "false", "nein", "non"})
@@ -118,6 +121,16 @@ def text(
 
     kw.setdefault("read", _attr(name))
     return Column(name, label, parse=parse, required=required, **kw)
+
+
+def currency_code(value: str) -> str:
+    """A currency cell as an active ISO 4217 code (blank stays blank: the default applies)."""
+    if not value:
+        return value
+    try:
+        return normalize_currency(value)
+    except ValidationError as error:
+        raise CellError(" ".join(error.messages)) from None
 
 
 def choice(name: str, label: str, choices, **kw) -> Column:

@@ -1,18 +1,19 @@
 """The sales forecast: closed won, commit, best case, pipeline and weighted pipeline per rep and
 period, against quota."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q, Sum
-from django.db.models.functions import Coalesce, TruncMonth, TruncQuarter
+from django.db.models import ExpressionWrapper, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate, TruncMonth, TruncQuarter
 from django.utils import timezone
 
 from crm.choices import Role
+from crm.currencies import company_currency, rate_date_expression, rate_expression
 from crm.models import User
 from sales.choices import ForecastCategory, PeriodKind, StageKind
-from sales.selectors.board import MONEY_FIELD, ZERO, weighted_sum
+from sales.selectors.board import MONEY_FIELD, ZERO
 from sales.selectors.records import opportunity_list, quota_list
 
 
@@ -51,6 +52,13 @@ class Forecast:
     reps: list[User]
     # (rep id, period start) → cell; rep id None is the team's total
     cells: dict[tuple[int | None, date], ForecastCell]
+    #: The currency every figure is in; deals in others are converted at dated rates.
+    currency: str = ""
+    #: {"currency", "rate_date", "rate"} of each rate a converted figure used.
+    rates_used: list[dict] = field(default_factory=list)
+    #: Deals of the period whose currency had no rate on their date: not in any figure.
+    left_out: list[dict] = field(default_factory=list)
+    left_out_count: int = 0
 
     def cell(self, rep_id, period) -> ForecastCell:
         return self.cells.get((rep_id, period)) or ForecastCell()
@@ -122,46 +130,103 @@ def sales_forecast(
 
     start = timezone.make_aware(timezone.datetime(year, 1, 1))
     end = timezone.make_aware(timezone.datetime(year + 1, 1, 1))
+    # Each amount converts into the company currency at the rate of its deal's date: the day a
+    # won deal closed, the expected close date of an open one (the best guess of when its money
+    # comes in). A deal whose currency has no rate that day is left out and listed.
+    won_deals = deals.filter(
+        status=StageKind.WON, closed_at__gte=start, closed_at__lt=end
+    ).annotate(deal_date=TruncDate("closed_at"), rate=rate_expression(date_field="deal_date"))
+    open_deals = deals.filter(
+        status=StageKind.OPEN,
+        expected_close_date__gte=date(year, 1, 1),
+        expected_close_date__lt=date(year + 1, 1, 1),
+    ).annotate(deal_date=F("expected_close_date"), rate=rate_expression(date_field="deal_date"))
+    converted = ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)
+    weighted = ExpressionWrapper(
+        F("amount") * F("rate") * F("probability") / Value(100), output_field=MONEY_FIELD
+    )
     won = (
-        deals.filter(status=StageKind.WON, closed_at__gte=start, closed_at__lt=end)
+        won_deals.filter(rate__isnull=False)
         .annotate(period=trunc("closed_at"))
         .values("owner_id", "period")
-        .annotate(total=Sum("amount"))
+        .annotate(total=Sum(converted))
     )
     for row in won:
-        cell(row["owner_id"], period_of(_as_date(row["period"]), granularity)).won += row["total"]
-    open_rows = (
-        deals.filter(
-            status=StageKind.OPEN,
-            expected_close_date__gte=date(year, 1, 1),
-            expected_close_date__lt=date(year + 1, 1, 1),
+        cell(row["owner_id"], period_of(_as_date(row["period"]), granularity)).won += _cents(
+            row["total"]
         )
+    open_rows = (
+        open_deals.filter(rate__isnull=False)
         .annotate(period=trunc("expected_close_date"))
         .values("owner_id", "period")
         .annotate(
             commit=Coalesce(
-                Sum("amount", filter=Q(forecast_category=ForecastCategory.COMMIT)), ZERO
+                Sum(converted, filter=Q(forecast_category=ForecastCategory.COMMIT)), ZERO
             ),
             best_case=Coalesce(
-                Sum("amount", filter=Q(forecast_category=ForecastCategory.BEST_CASE)), ZERO
+                Sum(converted, filter=Q(forecast_category=ForecastCategory.BEST_CASE)), ZERO
             ),
-            pipeline=Coalesce(Sum("amount"), ZERO),
-            weighted=Coalesce(weighted_sum(), ZERO, output_field=MONEY_FIELD),
+            pipeline=Coalesce(Sum(converted), ZERO),
+            weighted=Coalesce(Sum(weighted), ZERO, output_field=MONEY_FIELD),
         )
     )
     for row in open_rows:
         c = cell(row["owner_id"], period_of(_as_date(row["period"]), granularity))
-        c.commit += row["commit"]
-        c.best_case += row["best_case"]
-        c.pipeline += row["pipeline"]
-        c.weighted += Decimal(row["weighted"]).quantize(Decimal("0.01"))
+        c.commit += _cents(row["commit"])
+        c.best_case += _cents(row["best_case"])
+        c.pipeline += _cents(row["pipeline"])
+        c.weighted += _cents(row["weighted"])
     for (rep_id, period), amount in _quotas(user=user, ids=ids, year=year, by=granularity):
         cell(rep_id, period).quota += amount
     # The team's line: the sum over its reps, per period.
     for (rep_id, period), c in list(cells.items()):
         if rep_id is not None:
             cell(None, period).add(c)
-    return Forecast(periods=periods, granularity=granularity, reps=reps, cells=cells)
+    rates_used, left_out, left_out_count = _conversion_notes(won_deals, open_deals)
+    return Forecast(
+        periods=periods,
+        granularity=granularity,
+        reps=reps,
+        cells=cells,
+        currency=company_currency(),
+        rates_used=rates_used,
+        left_out=left_out,
+        left_out_count=left_out_count,
+    )
+
+
+#: Deals listed by name as left out of the figures (the count says how many in all).
+LEFT_OUT_SHOWN = 20
+
+
+def _cents(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
+def _conversion_notes(*querysets):
+    """For the "how computed" note: the distinct rates the figures used, and the deals left out
+    for want of a rate (the first few, with how many in all). A fixed number of queries."""
+    company = company_currency()
+    used: set[tuple] = set()
+    left_out: list[dict] = []
+    count = 0
+    for qs in querysets:
+        used.update(
+            qs.filter(rate__isnull=False)
+            .exclude(currency=company)
+            .annotate(rate_date=rate_date_expression(date_field="deal_date"))
+            .values_list("currency", "rate_date", "rate")
+            .distinct()
+        )
+        missing = qs.filter(rate__isnull=True)
+        count += missing.count()
+        left_out += list(
+            missing.order_by("deal_date", "pk").values(
+                "pk", "name", "currency", "amount", "deal_date"
+            )[:LEFT_OUT_SHOWN]
+        )
+    rates = [{"currency": c, "rate_date": d, "rate": r.normalize()} for c, d, r in sorted(used)]
+    return rates, left_out[:LEFT_OUT_SHOWN], count
 
 
 def _quotas(*, user, ids, year: int, by: str):

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_date
 
+from crm.currencies import ISO_4217
 from crm.models import Account
 from crm.normalize import normalize_domain
 from sales.choices import Billing, OrderSource
@@ -145,8 +146,8 @@ def _parse_row(row: dict, products: dict[str, Product]) -> tuple[Order, OrderLin
     if amount < 0:
         raise ValidationError("amount cannot be negative.")
     currency = (row.get("currency") or settings.DEFAULT_CURRENCY).strip().upper()
-    if len(currency) != 3 or not currency.isalpha():
-        raise ValidationError(f"currency must be a three-letter code, not {currency!r}.")
+    if currency not in ISO_4217:
+        raise ValidationError(f"currency must be an ISO 4217 code, not {currency!r}.")
     sku = (row.get("product_sku") or "").strip()
     product = None
     if sku:
