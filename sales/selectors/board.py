@@ -6,8 +6,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum, Value
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
 
+from crm.currencies import rate_expression
 from sales.choices import StageKind
 from sales.models import Pipeline, Stage
 from sales.selectors.records import opportunity_list, pipeline_list, stage_list
@@ -34,6 +35,8 @@ class BoardColumn:
     value: Decimal = ZERO
     weighted: Decimal = ZERO
     more: bool = False
+    #: Deals whose currency had no rate on their expected close date: not in value or weighted.
+    left_out: int = 0
 
 
 def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> list[BoardColumn]:
@@ -46,11 +49,22 @@ def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> 
     deals = opportunity_list(user=user).filter(pipeline=pipeline, status=StageKind.OPEN)
     if owner_id:
         deals = deals.filter(owner_id=owner_id)
+    # Values in the company currency, each deal at the rate of its expected close date.
+    converted = ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)
+    weighted = ExpressionWrapper(
+        F("amount") * F("rate") * F("probability") / Value(100), output_field=MONEY_FIELD
+    )
     totals = {
         row["stage_id"]: row
         for row in deals.order_by()
+        .annotate(rate=rate_expression(date_field="expected_close_date"))
         .values("stage_id")
-        .annotate(n=Count("stage_id"), value=Sum("amount"), weighted=weighted_sum())
+        .annotate(
+            n=Count("stage_id"),
+            value=Sum(converted),
+            weighted=Sum(weighted),
+            left_out=Count("pk", filter=Q(rate__isnull=True)),
+        )
     }
     size = board_column_size()
     columns = []
@@ -69,7 +83,8 @@ def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> 
                 cards=cards[:size],
                 more=len(cards) > size,
                 count=row.get("n", 0),
-                value=row.get("value") or ZERO,
+                value=(row.get("value") or ZERO).quantize(Decimal("0.01")),
+                left_out=row.get("left_out", 0),
                 weighted=(row.get("weighted") or ZERO).quantize(Decimal("0.01")),
             )
         )

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from crm.currencies import company_currency
 from crm.permissions import may_manage
 from crm.views.lists import is_htmx
 from crm.visibility import owner_in_scope
@@ -41,6 +42,7 @@ def board_context(request, pipeline, *, owner=None, error="") -> dict:
         "owner_id": owner_id or "",
         "owners": forecast_reps(user) if may_manage(user) else [],
         "board_error": error,
+        "company_currency": company_currency(),
     }
 
 

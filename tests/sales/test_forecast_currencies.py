@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from crm.services.currencies import exchange_rate_set
 from sales.choices import ForecastCategory, PeriodKind
-from sales.selectors import sales_forecast
+from sales.selectors import pipeline_board, sales_forecast
 from tests.factories.sales import OpportunityFactory, stage_named
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +98,19 @@ def test_a_rate_added_later_brings_the_deal_in(admin, rep):
     forecast = sales_forecast(user=admin, year=YEAR)
     assert forecast.left_out_count == 0
     assert forecast.cell(rep.pk, dt.date(YEAR, 5, 1)).pipeline == Decimal("805.00")
+
+
+def test_board_columns_total_in_eur_and_count_deals_without_a_rate(admin, rep):
+    exchange_rate_set(user=admin, currency="USD", valid_from=dt.date(YEAR, 1, 1), rate="0.90")
+    _open(rep, "1000.00", "EUR", dt.date(YEAR, 5, 10))
+    _open(rep, "2000.00", "USD", dt.date(YEAR, 5, 20))
+    _open(rep, "700.00", "GBP", dt.date(YEAR, 5, 1))
+    stage = stage_named("Qualification")
+
+    columns = pipeline_board(user=admin, pipeline=stage.pipeline)
+
+    column = next(c for c in columns if c.stage == stage)
+    assert column.count == 3
+    assert column.value == Decimal("1000.00") + Decimal("2000.00") * Decimal("0.90")
+    assert column.weighted == Decimal("1400.00")
+    assert column.left_out == 1
