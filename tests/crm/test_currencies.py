@@ -11,6 +11,8 @@ from django.urls import reverse
 from crm.currencies import convert, normalize_currency
 from crm.models import ExchangeRate
 from crm.services.currencies import exchange_rate_set
+from crm.tabular.columns import CellError, currency_code
+from tests.factories.crm import AccountFactory
 
 D = datetime.date
 
@@ -126,3 +128,20 @@ def test_reps_and_agents_get_404(request, who):
     assert client.get(reverse("exchange_rate_list")).status_code == 404
     upload = client.post(reverse("exchange_rate_upload"), {})
     assert upload.status_code == 404
+
+
+def test_a_deal_in_an_unknown_currency_is_refused_on_the_form(rep_client):
+    account = AccountFactory()
+    response = rep_client.post(
+        reverse("sales:opportunity_create"),
+        {"name": "Rollout", "account": account.pk, "amount": "100", "currency": "XXX"},
+    )
+    assert response.status_code == 200
+    assert "ISO 4217" in str(response.context["form"].errors["currency"])
+
+
+def test_spreadsheet_currency_cells_are_iso_codes():
+    assert currency_code(" usd") == "USD"
+    assert currency_code("") == ""
+    with pytest.raises(CellError):
+        currency_code("DEM")
