@@ -101,6 +101,25 @@ class CrmConfig(AppConfig):
         registry.navigation.register(
             "Trash", "trash_list", group="admin", order=99, roles=[Role.ADMIN]
         )
+        from crm.custom_fields.registry import custom_field_entities
+
+        custom_field_entities.register(
+            "account",
+            Account,
+            label="Accounts",
+            singular="account",
+            autocomplete="account_autocomplete",
+        )
+        custom_field_entities.register(
+            "contact",
+            Contact,
+            label="Contacts",
+            singular="contact",
+            autocomplete="contact_autocomplete",
+        )
+        registry.navigation.register(
+            "Custom fields", "custom_field_list", group="admin", order=98, roles=[Role.ADMIN]
+        )
         from crm.forms import AccountForm, ContactForm
         from crm.services import customers
         from crm.services.history import restorer

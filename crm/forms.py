@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from crm.choices import ActivityKind, Role
 from crm.currencies import company_currency, currency_choices
+from crm.custom_fields.forms import CustomFieldsFormMixin
 from crm.models import (
     Account,
     Activity,
@@ -50,7 +51,7 @@ class OwnedModelForm(forms.ModelForm):
         self.helper.form_tag = False
 
 
-class AccountForm(OwnedModelForm):
+class AccountForm(CustomFieldsFormMixin, OwnedModelForm):
     class Meta:
         model = Account
         fields = list(ACCOUNT_FIELDS)
@@ -58,12 +59,14 @@ class AccountForm(OwnedModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.add_custom_fields(self.user)
         self.helper.layout = Layout(
             "name",
             Row(Column("domain"), Column("industry")),
             Row(Column("size_band"), Column("country")),
             Row(Column("owner"), Column("lifecycle_stage")),
             "billing_address",
+            self.custom_fields_layout(),
         )
 
     def clean_domain(self):
@@ -73,7 +76,7 @@ class AccountForm(OwnedModelForm):
         return domain
 
 
-class ContactForm(OwnedModelForm):
+class ContactForm(CustomFieldsFormMixin, OwnedModelForm):
     class Meta:
         model = Contact
         fields = [
@@ -92,12 +95,14 @@ class ContactForm(OwnedModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account"].queryset = Account.objects.visible_to(self.user)
+        self.add_custom_fields(self.user)
         self.helper.layout = Layout(
             Row(Column("first_name"), Column("last_name")),
             Row(Column("email"), Column("phone")),
             Row(Column("title"), Column("account")),
             "owner",
             Row(Column("email_consent"), Column("marketing_consent")),
+            self.custom_fields_layout(),
         )
 
     def clean_email(self):

@@ -13,6 +13,7 @@ forms, services, models and registrations ask here; nothing else tests role memb
 | ``sees_all_tickets`` | support agents, admins | every ticket, not only those of their teams or accounts |
 | ``may_operate`` | admins | the operators' page of background work: failed, uncertain and stuck rows, retried |
 | ``may_delete_deals_and_tickets`` | managers, admins | deleting deals and tickets (into the trash) of what they may change |
+| ``may_define_fields`` | admins | custom fields: add, rename, archive, delete |
 | ``may_configure_company`` | admins | the seller profile: the company details, default tax rate and number prefix of quotes |
 | ``may_administer_people`` | admins | the People pages (invite, roles, teams, deactivate, second factor, lockout) and the security audit trail |
 """
@@ -69,6 +70,11 @@ def may_administer_people(user) -> bool:
 
 def may_read_all_history(user) -> bool:
     """Reads every field change of every record, with who and through what: admins."""
+    return has_role(user) and user.is_admin_role
+
+
+def may_define_fields(user) -> bool:
+    """Adds, changes, archives and deletes custom fields of records: admins."""
     return has_role(user) and user.is_admin_role
 
 

@@ -8,6 +8,7 @@ from crm.views import (
     bulk,
     compose,
     currencies,
+    custom_fields,
     customer_merges,
     customers,
     duplicates,
@@ -51,6 +52,27 @@ urlpatterns = [
     path("mail/logging/inbound/", mail.mail_logging_inbound_webhook, name="mail_logging_inbound"),
     path("me/tokens/", me.api_token_create, name="api_token_create"),
     path("me/tokens/<int:pk>/revoke/", me.api_token_revoke, name="api_token_revoke"),
+    path("settings/custom-fields/", custom_fields.custom_field_list, name="custom_field_list"),
+    path(
+        "settings/custom-fields/new/",
+        custom_fields.custom_field_create,
+        name="custom_field_create",
+    ),
+    path(
+        "settings/custom-fields/<int:pk>/",
+        custom_fields.custom_field_edit,
+        name="custom_field_edit",
+    ),
+    path(
+        "settings/custom-fields/<int:pk>/archive/",
+        custom_fields.custom_field_archive,
+        name="custom_field_archive",
+    ),
+    path(
+        "settings/custom-fields/<int:pk>/delete/",
+        custom_fields.custom_field_delete,
+        name="custom_field_delete",
+    ),
     path("settings/exchange-rates/", currencies.exchange_rate_list, name="exchange_rate_list"),
     path(
         "settings/exchange-rates/upload/",

@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 
 from crm.choices import OutboxStatus, Role, TabularImportStatus
-from crm.models import AccountDuplicate, ContactDuplicate, ExchangeRate
+from crm.models import AccountDuplicate, ContactDuplicate, CustomField, ExchangeRate
 from crm.services.api_tokens import api_token_create
 from crm.services.trash import trash_delete
 from crm.views import people as people_views
@@ -802,6 +802,27 @@ TABLE = [
             "only managers and admins change exchange rates",
         )
         for actor in ("rep", "agent")
+    ),
+    # crm: custom fields (admins) -----------------------------------------------------------
+    *(
+        Row(
+            url,
+            actor,
+            lambda w: target(
+                CustomField.objects.create(
+                    entity="account", key="tier", label="Tier", kind="text"
+                ).pk
+            ),
+            methods,
+            "admin",
+            "only admins define custom fields",
+        )
+        for url, methods in (
+            ("custom_field_edit", BOTH),
+            ("custom_field_archive", POST),
+            ("custom_field_delete", BOTH),
+        )
+        for actor in ("rep", "manager")
     ),
     # crm: email templates and writing email from a record ----------------------------------
     Row(

@@ -4,6 +4,7 @@ from .audit import AuditEvent
 from .compose import ComposeAttachment, ComposedEmail, EmailTemplate
 from .consents import ConsentChannel, ConsentEvent
 from .currencies import ExchangeRate
+from .custom_fields import CustomField, CustomFieldKind
 from .customers import Account, Contact
 from .duplicates import AccountDuplicate, ContactDuplicate, DuplicateDismissal
 from .mail import (
@@ -46,6 +47,8 @@ __all__ = [
     "ConsentChannel",
     "ConsentEvent",
     "Contact",
+    "CustomField",
+    "CustomFieldKind",
     "ExchangeRate",
     "ContactMerge",
     "ContactDuplicate",

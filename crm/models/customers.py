@@ -8,6 +8,7 @@ from django_countries.fields import CountryField
 
 from crm import history
 from crm.choices import Industry, LifecycleStage, SizeBand
+from crm.custom_fields.models import custom_column, custom_index
 from crm.visibility import any_role, owner_scope
 
 
@@ -64,6 +65,7 @@ class Account(models.Model):
     # the services and the daily refresh; empty until first scored.
     quality = models.SmallIntegerField(null=True, blank=True, editable=False)
     quality_age_band = models.SmallIntegerField(null=True, blank=True, editable=False)
+    custom = custom_column()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
@@ -76,6 +78,7 @@ class Account(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["name", "id"], name="account_name_idx"),
+            custom_index("account"),
             models.Index(fields=["owner", "-created_at"], name="account_owner_created_idx"),
             models.Index(fields=["lifecycle_stage", "-created_at"], name="account_stage_idx"),
             models.Index(fields=["industry", "-created_at"], name="account_industry_idx"),
@@ -144,6 +147,7 @@ class Contact(models.Model):
     # the services and the daily refresh; empty until first scored.
     quality = models.SmallIntegerField(null=True, blank=True, editable=False)
     quality_age_band = models.SmallIntegerField(null=True, blank=True, editable=False)
+    custom = custom_column()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
@@ -156,6 +160,7 @@ class Contact(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
+            custom_index("contact"),
             models.Index(fields=["email"], name="contact_email_idx"),
             models.Index(fields=["phone"], name="contact_phone_idx"),
             models.Index(fields=["owner", "-created_at"], name="contact_owner_created_idx"),

@@ -12,6 +12,7 @@ from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consents_record
+from crm.services.custom_fields import custom_changes_label, custom_fields_apply
 from crm.services.duplicates import (
     dismissed_pairs,
     duplicate_pairs_rejudge,
@@ -147,6 +148,14 @@ def account_duplicate(account: Account) -> tuple[Account, matching.Match] | None
     )
 
 
+def _changed_labels(record, changed: list[str], custom_before) -> str:
+    """ "name, Industry tier": the built-in fields' names and the custom fields' labels."""
+    labels = [record._meta.get_field(f).verbose_name for f in changed if f != "custom"]
+    if "custom" in changed:
+        labels.append(custom_changes_label(record, custom_before))
+    return ", ".join(label for label in labels if label)
+
+
 def _refuse_same(found) -> None:
     if found is not None and found[1].is_same:
         raise DuplicateRecordError(*found)
@@ -204,6 +213,7 @@ def account_create(
     if data.get("owner") is None:
         data["owner"] = user
     account = Account(**{k: v for k, v in data.items() if k in ACCOUNT_FIELDS})
+    custom_fields_apply(account, data, user=user)
     found = account_duplicate(account)
     if on_duplicate == "raise":
         _refuse_same(found)
@@ -219,9 +229,12 @@ def account_create(
 @transaction.atomic
 def account_update(*, account: Account, user, **data) -> Account:
     data = _normalize_account(data)
+    before = account.custom
     changed = [f for f in ACCOUNT_FIELDS if f in data and getattr(account, f) != data[f]]
     for field in changed:
         setattr(account, field, data[field])
+    if custom_fields_apply(account, data, user=user):
+        changed.append("custom")
     found = None
     if ACCOUNT_MATCH_FIELDS & set(changed):
         found = account_duplicate(account)
@@ -234,7 +247,7 @@ def account_update(*, account: Account, user, **data) -> Account:
         if ACCOUNT_MATCH_FIELDS & set(changed):
             duplicate_pairs_rejudge(record=account, compare=account_compare)
             _flag(account, found)
-        labels = ", ".join(Account._meta.get_field(f).verbose_name for f in changed)
+        labels = _changed_labels(account, changed, before)
         activity_log(
             subject=account, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
         )
@@ -290,6 +303,7 @@ def contact_create(
     if data.get("owner") is None:
         data["owner"] = user
     contact = Contact(**{k: v for k, v in data.items() if k in CONTACT_FIELDS})
+    custom_fields_apply(contact, data, user=user)
     found = contact_duplicate(contact)
     if on_duplicate == "raise":
         _refuse_same(found)
@@ -311,9 +325,12 @@ def contact_update(
     *, contact: Contact, user, consent_proof: ConsentProof | None = None, **data
 ) -> Contact:
     data = _normalize_contact(data)
+    before = contact.custom
     changed = [f for f in CONTACT_FIELDS if f in data and getattr(contact, f) != data[f]]
     for field in changed:
         setattr(contact, field, data[field])
+    if custom_fields_apply(contact, data, user=user):
+        changed.append("custom")
     found = None
     if CONTACT_MATCH_FIELDS & set(changed):
         found = contact_duplicate(contact)
@@ -321,7 +338,7 @@ def contact_update(
             contact.refresh_from_db(fields=changed)
             raise DuplicateRecordError(*found)
     if changed:
-        labels = ", ".join(Contact._meta.get_field(f).verbose_name for f in changed)
+        labels = _changed_labels(contact, changed, before)
         answered = [f for f in ("email_consent", "marketing_consent") if f in changed]
         _stamp_consent(contact, changed)
         keys = match_fields_set(contact) + quality_fields_set(contact)

@@ -177,6 +177,8 @@ class RecordFormView(SubmittedOnceMixin, LoginRequiredMixin, FormView):
 
     def form_valid(self, form):
         data = {f: form.cleaned_data[f] for f in form.Meta.fields}
+        if getattr(form, "custom_definitions", None):
+            data["custom"] = form.custom_values()
         try:
             if self.object is None:
                 obj = type(self).create_service(user=self.request.user, **data)
@@ -214,6 +216,9 @@ class RecordFormView(SubmittedOnceMixin, LoginRequiredMixin, FormView):
         change."""
         conflicts = []
         for name, value in data.items():
+            if name == "custom":
+                conflicts.extend(_custom_conflicts(current, value))
+                continue
             field = self.model._meta.get_field(name)
             stored = field.value_from_object(current)
             if _plain(value) != _plain(stored):
@@ -254,6 +259,29 @@ class RecordFormView(SubmittedOnceMixin, LoginRequiredMixin, FormView):
             self.object.get_absolute_url() if self.object else safe_next(self.request, "/")
         )
         return context
+
+
+def _custom_conflicts(current, values: dict) -> list[tuple[str, str, str]]:
+    """The custom fields a form would change on ``current``, as (label, yours, stored)."""
+    from crm.custom_fields.definitions import fields_by_key
+    from crm.custom_fields.registry import custom_field_entities
+    from crm.custom_fields.values import display
+
+    entity = custom_field_entities.for_model(type(current))
+    stored = current.custom or {}
+    changed = [key for key, value in values.items() if value != stored.get(key)]
+    if not changed or entity is None:
+        return []
+    fields = fields_by_key(entity.key)
+    return [
+        (
+            fields[key].label,
+            display(fields[key], values[key]) or "—",
+            display(fields[key], stored.get(key)) or "—",
+        )
+        for key in changed
+        if key in fields
+    ]
 
 
 class RecordDeleteView(SubmittedOnceMixin, LoginRequiredMixin, TemplateView):

@@ -18,6 +18,7 @@ ADMIN_TOOLS = (
     "history_changes",
     "webhook_list",
     "work_problems",
+    "custom_field_list",
     "sales:seller_profile",
 )
 ADMIN_MENU = ADMIN_TOOLS

@@ -1,0 +1,26 @@
+"""Reading definitions: what fields a kind of record has, as a user sees them."""
+
+from __future__ import annotations
+
+
+def fields_for(entity: str, *, user=None, archived: bool = False) -> list:
+    """The definitions of ``entity`` in form order: active ones (``archived=True``: archived
+    ones too), limited to those ``user`` may see when a user is given. One query."""
+    from crm.models import CustomField
+
+    fields = CustomField.objects.for_entity(entity)
+    if not archived:
+        fields = fields.active()
+    fields = list(fields)
+    if user is not None:
+        fields = [f for f in fields if f.visible_to(user)]
+    return fields
+
+
+def fields_by_key(entity: str, *, user=None, archived: bool = False) -> dict:
+    return {f.key: f for f in fields_for(entity, user=user, archived=archived)}
+
+
+def column_name(field) -> str:
+    """The field's column in imports and exports, and its name in the API: its key."""
+    return field.key
