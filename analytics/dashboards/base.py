@@ -33,6 +33,7 @@ from analytics.rollups import rollup_freshness
 from crm.choices import Role
 from crm.csvfiles import csv_response
 from crm.models import Segment, Team, User
+from crm.replica import lagging_reads
 from crm.segments.choices import SegmentTarget
 from crm.segments.selectors import segment_queryset, segments_usable_by
 
@@ -363,7 +364,8 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated and not self.allowed(request.user):
             raise Http404("No such dashboard.")
-        return super().dispatch(request, *args, **kwargs)
+        with lagging_reads():  # snapshots a second old are fine (crm.replica)
+            return super().dispatch(request, *args, **kwargs)
 
     def get_form(self) -> DashboardFilterForm:
         user = self.request.user

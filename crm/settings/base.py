@@ -126,6 +126,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After a write, this browser's lagging reads stay on the primary a moment (crm.replica).
+    "crm.replica.ReadYourWritesMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Who changed what through which page, for field history (crm.history).
     "crm.history.HistoryMiddleware",
@@ -204,6 +206,20 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 # PostgreSQL's JIT compiles the dashboards' GROUP BYs over large tables at a cost (~300 ms
 # measured) above what running them takes; no query of this application gains from it.
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# A streaming replica for reads that may lag (dashboards, segment counts, search, exports;
+# crm.replica): same options as the primary, never migrated, a mirror of it in tests.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {
+        **env.db("DATABASE_REPLICA_URL"),
+        "ATOMIC_REQUESTS": False,
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASES["replica"]["HOST"] = unquote(DATABASES["replica"]["HOST"])
+    DATABASE_ROUTERS = ["crm.replica.ReplicaRouter"]
+#: Seconds a browser's lagging reads stay on the primary after it wrote (read-your-writes).
+REPLICA_READ_YOUR_WRITES_SECONDS = env.int("REPLICA_READ_YOUR_WRITES_SECONDS", default=10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"

@@ -21,6 +21,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from crm.csvfiles import csv_response
+from crm.replica import read_alias
 from crm.tabular.kinds import RecordKind
 
 CHUNK_SIZE = 2000
@@ -31,7 +32,7 @@ FORMATS = ("csv", "xlsx")
 def export_queryset(kind: RecordKind, queryset, user):
     """``queryset`` (the list's rows, filtered and sorted) with every field loaded (a list page
     may read only what its table shows) and what the columns read joined in."""
-    queryset = queryset.defer(None)
+    queryset = queryset.defer(None).using(read_alias())  # may lag: crm.replica
     related = kind.related_for(user)
     return queryset.select_related(*related) if related else queryset
 

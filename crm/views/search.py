@@ -2,12 +2,14 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from crm import registry
+from crm.replica import reads_may_lag
 from crm.views.lists import is_htmx
 
 RESULTS_PER_KIND = 10
 
 
 @login_required
+@reads_may_lag
 def search(request):
     """Global search over every registered model, each scoped by what the user may see."""
     query = request.GET.get("q", "").strip()[:200]

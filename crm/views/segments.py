@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm.csvfiles import csv_response
 from crm.filtersets import SearchFilterSet
 from crm.models import Segment, SegmentSizeSnapshot
+from crm.replica import reads_may_lag
 from crm.segments import services
 from crm.segments.choices import SegmentTarget
 from crm.segments.definition import MAX_DEPTH
@@ -333,6 +334,7 @@ def _evaluate(request):
 
 @login_required
 @require_POST
+@reads_may_lag
 def segment_count_view(request):
     """The live count of the builder's current state (debounced by the page)."""
     target, definition = definition_from_post(request.POST)
@@ -354,6 +356,7 @@ def segment_count_view(request):
 
 @login_required
 @require_POST
+@reads_may_lag
 def segment_preview_view(request):
     """The first rows of the builder's current state."""
     queryset, target_key, errors = _evaluate(request)
