@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,7 +94,14 @@ def lease_take(
 
 def lease_renew(queryset: models.QuerySet, *, owner: str, seconds: int | None = None) -> bool:
     """Extend our lease (at a checkpoint); False when it was lost to the sweep and another
-    worker, in which case the caller stops working on the row."""
+    worker, in which case the caller stops working on the row.
+
+    Also False when this worker is shutting down (``stop_requested``): the lease is then given
+    up at this checkpoint and the task queued again, so another worker goes on from here at once
+    instead of after the lease runs out."""
+    if stop_requested():
+        lease_hand_over(queryset, owner=owner)
+        return False
     return bool(queryset.filter(lease_owner=owner).update(lease_until=lease_end(seconds=seconds)))
 
 
@@ -102,6 +110,74 @@ def lease_release(queryset: models.QuerySet, *, owner: str, **fields) -> bool:
     return bool(
         queryset.filter(lease_owner=owner).update(lease_owner="", lease_until=None, **fields)
     )
+
+
+# --- stopping workers ---------------------------------------------------------------------------
+
+#: Set when this worker process was asked to stop (SIGTERM, see ``crm.workers``): long work
+#: stops at its next checkpoint instead of running on until the process is killed.
+_stop = threading.Event()
+
+
+def stop_requested() -> bool:
+    return _stop.is_set()
+
+
+def request_stop() -> None:
+    _stop.set()
+
+
+def lease_hand_over(queryset: models.QuerySet, *, owner: str) -> bool:
+    """Stop working on our row(s) at a checkpoint, leaving their state as it is: the lease runs
+    out now (so every sweep and ``lease_take`` sees them free) and the running task is queued
+    again for another worker. True if we still held the row."""
+    now = timezone.now()
+    held = bool(queryset.filter(lease_owner=owner).update(lease_until=now))
+    if held:
+        requeue_current_task()
+    return held
+
+
+def requeue_current_task() -> bool:
+    """Publish the running Celery task again with the same arguments (durable work is woken by
+    row id, and a row woken twice is worked once, so this is always safe)."""
+    from celery import current_task
+
+    if current_task is None or current_task.request.called_directly:
+        return False
+    request = current_task.request
+    try:
+        current_task.apply_async(args=request.args or (), kwargs=request.kwargs or {})
+    except Exception:
+        logger.warning("Could not queue %s again; the sweep will", current_task.name, exc_info=True)
+        return False
+    logger.info("Stopping: %s%s queued again for another worker", current_task.name, request.args)
+    return True
+
+
+def leased_models() -> list[type[models.Model]]:
+    from django.apps import apps
+
+    return [m for m in apps.get_models() if issubclass(m, Leased)]
+
+
+def leases_expire_mine(owner: str | None = None) -> int:
+    """When a worker process exits: every lease it still holds runs out now, so the sweep hands
+    those rows to another worker on its next round instead of after the lease. Returns how many
+    rows; never raises (the database may be what is failing)."""
+    owner = owner or worker_name()
+    now = timezone.now()
+    count = 0
+    for model in leased_models():
+        try:
+            count += model._default_manager.filter(lease_owner=owner, lease_until__gt=now).update(
+                lease_until=now
+            )
+        except Exception:
+            logger.warning("Could not give up the leases on %s", model.__name__, exc_info=True)
+    if count:
+        logger.warning("Stopping: gave up the lease on %s row(s) still held", count)
+    return count
 
 
 # --- what operators see -----------------------------------------------------------------------
@@ -127,7 +203,9 @@ class WorkKind:
     - ``sweep()`` wakes a worker for every row that is due and free or whose lease ran out, and
       returns how many it woke;
     - ``problems(limit)`` lists rows for the operators' page (failed, uncertain, stuck);
-    - ``retry(pk)`` puts one failed row back to work safely, True if it did.
+    - ``retry(pk)`` puts one failed row back to work safely, True if it did;
+    - ``pending()`` (optional) counts rows waiting for or held by a worker, for the queue depth
+      metric (``crm.metrics``).
     """
 
     name: str
@@ -135,6 +213,7 @@ class WorkKind:
     sweep: Callable[[], int] | str
     problems: Callable[[int], list[Problem]] | str
     retry: Callable[[int], bool] | str
+    pending: Callable[[], int] | str | None = None
 
     def call(self, attr: str, *args):
         func = getattr(self, attr)
@@ -147,8 +226,8 @@ class WorkRegistry:
     def __init__(self):
         self._kinds: dict[str, WorkKind] = {}
 
-    def register(self, name: str, *, label: str, sweep, problems, retry) -> None:
-        self._kinds[name] = WorkKind(name, label, sweep, problems, retry)
+    def register(self, name: str, *, label: str, sweep, problems, retry, pending=None) -> None:
+        self._kinds[name] = WorkKind(name, label, sweep, problems, retry, pending)
 
     def kinds(self) -> list[WorkKind]:
         return list(self._kinds.values())
