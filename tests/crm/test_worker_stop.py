@@ -4,6 +4,7 @@ another worker goes on from that chunk at once (not after the lease runs out), a
 imported once. Its log lines are JSON carrying the id of the request that queued the import, and
 it keeps its heartbeat file fresh for ``manage.py worker_health``."""
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -54,10 +55,8 @@ def _json_lines(log_path) -> list[dict]:
     lines = []
     for line in log_path.read_text().splitlines():
         if line.startswith("{"):
-            try:
+            with contextlib.suppress(ValueError):
                 lines.append(json.loads(line))
-            except ValueError:
-                pass
     return lines
 
 
