@@ -97,8 +97,8 @@ def lease_renew(queryset: models.QuerySet, *, owner: str, seconds: int | None = 
     worker, in which case the caller stops working on the row.
 
     Also False when this worker is shutting down (``stop_requested``): the lease is then given
-    up at this checkpoint and the task queued again, so another worker goes on from here at once
-    instead of after the lease runs out."""
+    up at this checkpoint and the task queued again (``lease_hand_over``), so another worker goes
+    on from here at once instead of after the lease runs out."""
     if stop_requested():
         lease_hand_over(queryset, owner=owner)
         return False
@@ -127,32 +127,24 @@ def request_stop() -> None:
     _stop.set()
 
 
+#: Set when work of the running task was handed over at a checkpoint (``lease_hand_over``):
+#: the task is queued again once it returns (``crm.workers``).
+_handed_over = threading.Event()
+
+
 def lease_hand_over(queryset: models.QuerySet, *, owner: str) -> bool:
     """Stop working on our row(s) at a checkpoint, leaving their state as it is: the lease runs
-    out now (so every sweep and ``lease_take`` sees them free) and the running task is queued
-    again for another worker. True if we still held the row."""
-    now = timezone.now()
-    held = bool(queryset.filter(lease_owner=owner).update(lease_until=now))
-    if held:
-        requeue_current_task()
-    return held
+    out now (so every sweep and ``lease_take`` sees them free), and once the task returns it is
+    queued again for another worker. True if we still held the row."""
+    _handed_over.set()
+    return bool(queryset.filter(lease_owner=owner).update(lease_until=timezone.now()))
 
 
-def requeue_current_task() -> bool:
-    """Publish the running Celery task again with the same arguments (durable work is woken by
-    row id, and a row woken twice is worked once, so this is always safe)."""
-    from celery import current_task
-
-    if current_task is None or current_task.request.called_directly:
-        return False
-    request = current_task.request
-    try:
-        current_task.apply_async(args=request.args or (), kwargs=request.kwargs or {})
-    except Exception:
-        logger.warning("Could not queue %s again; the sweep will", current_task.name, exc_info=True)
-        return False
-    logger.info("Stopping: %s%s queued again for another worker", current_task.name, request.args)
-    return True
+def handed_over_take() -> bool:
+    """Whether the task that just ran handed work over (and forget it)."""
+    handed = _handed_over.is_set()
+    _handed_over.clear()
+    return handed
 
 
 def leased_models() -> list[type[models.Model]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from celery import bootsteps
 from celery.signals import (
+    task_postrun,
     worker_process_init,
     worker_process_shutdown,
     worker_shutdown,
@@ -112,6 +113,27 @@ def _stop_signal_received(signum, frame):
 @worker_process_init.connect
 def _pool_process_started(**kwargs):
     signal.signal(STOP_SIGNAL, _stop_signal_received)
+
+
+@task_postrun.connect
+def _task_returned(task=None, args=None, kwargs=None, **extra):
+    """While stopping: let go of whatever the task still holds (a lease given up inside a
+    transaction that was then rolled back included), and queue the task again when it handed
+    work over or left a lease, so another worker carries on at once. Durable work is woken by
+    row id and a row woken twice is worked once, so queueing again is always safe."""
+    from crm.work import handed_over_take, leases_expire_mine, stop_requested
+
+    if not stop_requested() or task is None:
+        return
+    left = leases_expire_mine()
+    if not (handed_over_take() or left):
+        return
+    try:
+        task.apply_async(args=args or (), kwargs=kwargs or {})
+    except Exception:
+        logger.warning("Could not queue %s again; the sweep will", task.name, exc_info=True)
+        return
+    logger.info("Stopping: %s%s queued again for another worker", task.name, tuple(args or ()))
 
 
 @worker_process_shutdown.connect

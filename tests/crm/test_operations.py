@@ -414,13 +414,12 @@ def stopping():
     work.request_stop()
     yield
     work._stop.clear()
+    work._handed_over.clear()
 
 
 def test_a_stopping_worker_hands_an_import_over_at_its_next_checkpoint(
     admin, stopping, monkeypatch
 ):
-    queued = []
-    monkeypatch.setattr(work, "requeue_current_task", lambda: queued.append(1) or True)
     content = csv_bytes([["name"]] + [[f"Handed {n}"] for n in range(25)])
     job = import_file(admin, "accounts", content, run=False)
     TabularImportJob.objects.filter(pk=job.pk).update(status=TabularImportStatus.QUEUED)
@@ -430,7 +429,7 @@ def test_a_stopping_worker_hands_an_import_over_at_its_next_checkpoint(
     # One chunk committed, the rest left for another worker, which may take it at once
     assert job.status == TabularImportStatus.RUNNING
     assert job.processed_rows == 11 and job.lease_until <= timezone.now()  # header + 10 rows
-    assert queued == [1]
+    assert work.handed_over_take()  # the task is queued again once it returns
     assert Account.objects.filter(name__startswith="Handed").count() == 10
     work._stop.clear()
     job = imports.tabular_import_run(job_id=job.pk, chunk_size=10, owner="another")
@@ -438,8 +437,7 @@ def test_a_stopping_worker_hands_an_import_over_at_its_next_checkpoint(
     assert Account.objects.filter(name__startswith="Handed").count() == 25
 
 
-def test_lease_renew_gives_the_row_up_when_stopping(admin, stopping, monkeypatch):
-    monkeypatch.setattr(work, "requeue_current_task", lambda: True)
+def test_lease_renew_gives_the_row_up_when_stopping(admin, stopping):
     job = import_file(admin, "accounts", csv_bytes([["name"], ["A"]]), run=False)
     rows = TabularImportJob.objects.filter(pk=job.pk)
     work._stop.clear()
@@ -449,6 +447,7 @@ def test_lease_renew_gives_the_row_up_when_stopping(admin, stopping, monkeypatch
     assert work.lease_renew(rows, owner="me") is False
     assert rows.get().lease_until <= timezone.now()
     assert work.lease_take(rows, owner="someone else")  # free at once
+    assert work.handed_over_take() and not work.handed_over_take()
 
 
 def test_an_exiting_process_lets_go_of_every_lease_it_holds(admin):
@@ -463,3 +462,30 @@ def test_an_exiting_process_lets_go_of_every_lease_it_holds(admin):
 
     assert rows.get().lease_until <= timezone.now()
     assert OutboundEmail.objects.get().lease_until > timezone.now()  # not ours
+
+
+def test_a_task_returning_while_stopping_is_queued_again_when_it_left_work(admin, stopping):
+    from crm import workers
+
+    queued = []
+
+    class Task:
+        name = "crm.tasks.example"
+
+        def apply_async(self, args, kwargs):
+            queued.append(args)
+
+    job = import_file(admin, "accounts", csv_bytes([["name"], ["A"]]), run=False)
+    rows = TabularImportJob.objects.filter(pk=job.pk)
+    assert work.lease_take(rows, owner=work.worker_name())
+
+    workers._task_returned(task=Task(), args=(job.pk,), kwargs={})
+    assert queued == [(job.pk,)]
+    assert rows.get().lease_until <= timezone.now()
+
+    workers._task_returned(task=Task(), args=(job.pk,), kwargs={})  # it left nothing this time
+    assert queued == [(job.pk,)]
+    work._stop.clear()
+    assert work.lease_take(rows, owner=work.worker_name())
+    workers._task_returned(task=Task(), args=(job.pk,), kwargs={})  # not stopping: nothing
+    assert queued == [(job.pk,)]
