@@ -208,6 +208,17 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 # PostgreSQL's JIT compiles the dashboards' GROUP BYs over large tables at a cost (~300 ms
 # measured) above what running them takes; no query of this application gains from it.
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# Behind PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction; README, "Connection
+# pooling") a session is not ours between transactions: no server-side cursors (Django's
+# iterator() holds them across transactions outside atomic blocks), no prepared statements, and
+# no startup options (PgBouncer refuses them: set jit off with ALTER DATABASE ... SET jit = off).
+DATABASE_POOL_MODE = env.str("DATABASE_POOL_MODE", default="session").lower()
+if DATABASE_POOL_MODE not in ("session", "transaction"):
+    raise ImproperlyConfigured("DATABASE_POOL_MODE must be session or transaction.")
+if DATABASE_POOL_MODE == "transaction":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["OPTIONS"].pop("options", None)
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"
