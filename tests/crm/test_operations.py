@@ -489,3 +489,37 @@ def test_a_task_returning_while_stopping_is_queued_again_when_it_left_work(admin
     assert work.lease_take(rows, owner=work.worker_name())
     workers._task_returned(task=Task(), args=(job.pk,), kwargs={})  # not stopping: nothing
     assert queued == [(job.pk,)]
+
+
+# --- PgBouncer in transaction mode -----------------------------------------------------------------
+
+
+def _database_settings(**env) -> dict:
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    script = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "d = s.DATABASES['default']; print(json.dumps({'options': d['OPTIONS'], "
+        "'no_cursors': d.get('DISABLE_SERVER_SIDE_CURSORS', False)}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "crm.settings.base", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_transaction_pooling_turns_off_what_lives_in_a_session():
+    pooled = _database_settings(DATABASE_POOL_MODE="transaction")
+    assert pooled == {"options": {"prepare_threshold": None}, "no_cursors": True}
+
+    direct = _database_settings(DATABASE_POOL_MODE="session")
+    assert direct["options"]["options"] == "-c jit=off" and direct["no_cursors"] is False
