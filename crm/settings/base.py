@@ -731,6 +731,8 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 
 # Liveness files for the compose healthchecks (crm.workers, ``manage.py worker_health``): a
 # worker touches WORKER_HEARTBEAT_FILE every WORKER_HEARTBEAT_SECONDS, beat BEAT_HEARTBEAT_FILE.
-WORKER_HEARTBEAT_FILE = env.str("WORKER_HEARTBEAT_FILE", default=str(VAR_DIR / "run" / "worker"))
-BEAT_HEARTBEAT_FILE = env.str("BEAT_HEARTBEAT_FILE", default=str(VAR_DIR / "run" / "beat"))
+WORKER_HEARTBEAT_FILE = env.str(
+    "WORKER_HEARTBEAT_FILE", default=str(VAR_DIR / "heartbeat" / "worker")
+)
+BEAT_HEARTBEAT_FILE = env.str("BEAT_HEARTBEAT_FILE", default=str(VAR_DIR / "heartbeat" / "beat"))
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)

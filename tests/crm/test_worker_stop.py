@@ -90,7 +90,7 @@ def test_a_worker_stopped_mid_import_hands_it_over_and_another_finishes_it_at_on
                 log_path=first_log,
                 worker=worker,
             )
-            assert heartbeat_age(var_dir / "run" / "worker") < 30
+            assert heartbeat_age(var_dir / "heartbeat" / "worker") < 30
             # When the worker is told to stop mid-import
             worker.send_signal(signal.SIGTERM)
             exit_code = worker.wait(timeout=60)
