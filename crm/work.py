@@ -10,6 +10,10 @@ of work registered in ``crm.registry.work`` for rows that are due and not being 
 whose lease ran out, and wakes a worker for each. So a lost message, a flushed broker or a killed
 worker delays work by about one sweep period and one lease, but never drops it; and because a
 row can be leased by one worker at a time, a row woken twice is still worked once.
+
+A worker told to stop (SIGTERM, ``crm.workers``) does not wait for its lease to run out either:
+at its next checkpoint ``lease_renew`` gives the row up (``lease_hand_over``) and the task is
+queued again once it returns, so another worker goes on from that checkpoint at once.
 """
 
 import logging
