@@ -159,6 +159,7 @@ class CrmConfig(AppConfig):
             "outbox",
             label="Outbound emails",
             sweep="crm.services.outbox.outbox_sweep",
+            pending="crm.services.outbox.outbox_pending",
             problems="crm.services.outbox.outbox_problems",
             retry="crm.services.outbox.outbox_retry",
         )
@@ -166,6 +167,7 @@ class CrmConfig(AppConfig):
             "webhooks",
             label="Webhook deliveries",
             sweep="crm.webhooks.delivery.webhook_sweep",
+            pending="crm.webhooks.delivery.webhook_pending",
             problems="crm.webhooks.delivery.webhook_problems",
             retry="crm.webhooks.delivery.webhook_retry",
         )
@@ -187,6 +189,7 @@ class CrmConfig(AppConfig):
             "mailboxes",
             label="Mailbox syncs",
             sweep="crm.mail.sync.mailbox_sync_sweep",
+            pending="crm.mail.sync.mailbox_sync_pending",
             problems="crm.mail.sync.mailbox_sync_problems",
             retry="crm.mail.sync.mailbox_sync_retry",
         )
@@ -231,6 +234,7 @@ class CrmConfig(AppConfig):
             "tabular_imports",
             label="Record imports (CSV and XLSX)",
             sweep="crm.tabular.imports.tabular_import_sweep",
+            pending="crm.tabular.imports.tabular_import_pending",
             problems="crm.tabular.imports.tabular_import_problems",
             retry="crm.tabular.imports.tabular_import_retry",
         )

@@ -10,7 +10,9 @@ a periodic task by at most its length and never stops beat.
 """
 
 import logging
+import time
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 from django_celery_beat.schedulers import DatabaseScheduler as BaseDatabaseScheduler
 
@@ -18,7 +20,23 @@ logger = logging.getLogger(__name__)
 
 
 class DatabaseScheduler(BaseDatabaseScheduler):
-    """``celery beat --scheduler crm.beat:DatabaseScheduler`` (bin/dev, docker-compose.yml)."""
+    """``celery beat --scheduler crm.beat:DatabaseScheduler`` (bin/dev, docker-compose.yml).
+
+    Each turn of beat's loop also touches ``BEAT_HEARTBEAT_FILE`` (at most every
+    ``WORKER_HEARTBEAT_SECONDS``), which ``manage.py worker_health --beat`` checks."""
+
+    _touched_at = 0.0
+
+    def tick(self, *args, **kwargs):
+        interval = super().tick(*args, **kwargs)
+        now = time.monotonic()
+        due = now - self._touched_at >= settings.WORKER_HEARTBEAT_SECONDS
+        if settings.BEAT_HEARTBEAT_FILE and due:
+            from crm.workers import touch
+
+            touch(settings.BEAT_HEARTBEAT_FILE)
+            self._touched_at = now
+        return interval
 
     def all_as_schedule(self):
         try:

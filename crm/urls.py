@@ -2,6 +2,7 @@ from allauth.account import views as account_views
 from django.contrib import admin
 from django.urls import include, path
 
+from crm.metrics import metrics_view
 from crm.views import (
     assets,
     audit,
@@ -110,6 +111,9 @@ urlpatterns = [
     path("notifications/<int:pk>/", notifications.notification_open, name="notification_open"),
     path("notifications/<int:pk>/read/", notifications.notification_read, name="notification_read"),
     path("healthz", health.healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("favicon.ico", assets.favicon, name="favicon"),
     path("manifest.webmanifest", assets.web_manifest, name="web_manifest"),
     path("search/", search.search, name="search"),

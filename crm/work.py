@@ -10,12 +10,17 @@ of work registered in ``crm.registry.work`` for rows that are due and not being 
 whose lease ran out, and wakes a worker for each. So a lost message, a flushed broker or a killed
 worker delays work by about one sweep period and one lease, but never drops it; and because a
 row can be leased by one worker at a time, a row woken twice is still worked once.
+
+A worker told to stop (SIGTERM, ``crm.workers``) does not wait for its lease to run out either:
+at its next checkpoint ``lease_renew`` gives the row up (``lease_hand_over``) and the task is
+queued again once it returns, so another worker goes on from that checkpoint at once.
 """
 
 import logging
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,7 +98,14 @@ def lease_take(
 
 def lease_renew(queryset: models.QuerySet, *, owner: str, seconds: int | None = None) -> bool:
     """Extend our lease (at a checkpoint); False when it was lost to the sweep and another
-    worker, in which case the caller stops working on the row."""
+    worker, in which case the caller stops working on the row.
+
+    Also False when this worker is shutting down (``stop_requested``): the lease is then given
+    up at this checkpoint and the task queued again (``lease_hand_over``), so another worker goes
+    on from here at once instead of after the lease runs out."""
+    if stop_requested():
+        lease_hand_over(queryset, owner=owner)
+        return False
     return bool(queryset.filter(lease_owner=owner).update(lease_until=lease_end(seconds=seconds)))
 
 
@@ -102,6 +114,66 @@ def lease_release(queryset: models.QuerySet, *, owner: str, **fields) -> bool:
     return bool(
         queryset.filter(lease_owner=owner).update(lease_owner="", lease_until=None, **fields)
     )
+
+
+# --- stopping workers ---------------------------------------------------------------------------
+
+#: Set when this worker process was asked to stop (SIGTERM, see ``crm.workers``): long work
+#: stops at its next checkpoint instead of running on until the process is killed.
+_stop = threading.Event()
+
+
+def stop_requested() -> bool:
+    return _stop.is_set()
+
+
+def request_stop() -> None:
+    _stop.set()
+
+
+#: Set when work of the running task was handed over at a checkpoint (``lease_hand_over``):
+#: the task is queued again once it returns (``crm.workers``).
+_handed_over = threading.Event()
+
+
+def lease_hand_over(queryset: models.QuerySet, *, owner: str) -> bool:
+    """Stop working on our row(s) at a checkpoint, leaving their state as it is: the lease runs
+    out now (so every sweep and ``lease_take`` sees them free), and once the task returns it is
+    queued again for another worker. True if we still held the row."""
+    _handed_over.set()
+    return bool(queryset.filter(lease_owner=owner).update(lease_until=timezone.now()))
+
+
+def handed_over_take() -> bool:
+    """Whether the task that just ran handed work over (and forget it)."""
+    handed = _handed_over.is_set()
+    _handed_over.clear()
+    return handed
+
+
+def leased_models() -> list[type[models.Model]]:
+    from django.apps import apps
+
+    return [m for m in apps.get_models() if issubclass(m, Leased)]
+
+
+def leases_expire_mine(owner: str | None = None) -> int:
+    """When a worker process exits: every lease it still holds runs out now, so the sweep hands
+    those rows to another worker on its next round instead of after the lease. Returns how many
+    rows; never raises (the database may be what is failing)."""
+    owner = owner or worker_name()
+    now = timezone.now()
+    count = 0
+    for model in leased_models():
+        try:
+            count += model._default_manager.filter(lease_owner=owner, lease_until__gt=now).update(
+                lease_until=now
+            )
+        except Exception:
+            logger.warning("Could not give up the leases on %s", model.__name__, exc_info=True)
+    if count:
+        logger.warning("Stopping: gave up the lease on %s row(s) still held", count)
+    return count
 
 
 # --- what operators see -----------------------------------------------------------------------
@@ -127,7 +199,9 @@ class WorkKind:
     - ``sweep()`` wakes a worker for every row that is due and free or whose lease ran out, and
       returns how many it woke;
     - ``problems(limit)`` lists rows for the operators' page (failed, uncertain, stuck);
-    - ``retry(pk)`` puts one failed row back to work safely, True if it did.
+    - ``retry(pk)`` puts one failed row back to work safely, True if it did;
+    - ``pending()`` (optional) counts rows waiting for or held by a worker, for the queue depth
+      metric (``crm.metrics``).
     """
 
     name: str
@@ -135,6 +209,7 @@ class WorkKind:
     sweep: Callable[[], int] | str
     problems: Callable[[int], list[Problem]] | str
     retry: Callable[[int], bool] | str
+    pending: Callable[[], int] | str | None = None
 
     def call(self, attr: str, *args):
         func = getattr(self, attr)
@@ -147,8 +222,8 @@ class WorkRegistry:
     def __init__(self):
         self._kinds: dict[str, WorkKind] = {}
 
-    def register(self, name: str, *, label: str, sweep, problems, retry) -> None:
-        self._kinds[name] = WorkKind(name, label, sweep, problems, retry)
+    def register(self, name: str, *, label: str, sweep, problems, retry, pending=None) -> None:
+        self._kinds[name] = WorkKind(name, label, sweep, problems, retry, pending)
 
     def kinds(self) -> list[WorkKind]:
         return list(self._kinds.values())

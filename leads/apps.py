@@ -167,6 +167,7 @@ def _register_work():
         "lead_imports",
         label="Lead imports",
         sweep="leads.services.imports.import_sweep",
+        pending="leads.services.imports.import_pending",
         problems="leads.services.imports.import_problems",
         retry="leads.services.imports.import_retry",
     )
@@ -174,6 +175,7 @@ def _register_work():
         "segment_enrolments",
         label="Segment enrolments into sequences",
         sweep="leads.services.segment_enrolments.segment_enrolment_sweep",
+        pending="leads.services.segment_enrolments.segment_enrolment_pending",
         problems="leads.services.segment_enrolments.segment_enrolment_problems",
         retry="leads.services.segment_enrolments.segment_enrolment_retry",
     )

@@ -115,6 +115,7 @@ class RetentionConfig(AppConfig):
             "nps_runs",
             label="NPS survey runs",
             sweep="retention.services.nps.nps_run_sweep",
+            pending="retention.services.nps.nps_run_pending",
             problems="retention.services.nps.nps_run_problems",
             retry="retention.services.nps.nps_run_retry",
         )

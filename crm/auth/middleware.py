@@ -104,6 +104,9 @@ class MfaRequiredMiddleware:
             reverse("logout"),
             reverse("login"),
             reverse("healthz"),
+            reverse("livez"),
+            reverse("readyz"),
+            reverse("metrics"),
             "/" + settings.STATIC_URL.lstrip("/"),
         )
 

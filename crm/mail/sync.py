@@ -106,6 +106,13 @@ def mailboxes_sync_due(*, now: datetime | None = None) -> int:
     return len(ids)
 
 
+def mailbox_sync_pending() -> int:
+    """Mailboxes syncing or due again after a network error (the queue depth metric)."""
+    return Mailbox.objects.filter(
+        sync_status__in=[MailSyncStatus.RUNNING, MailSyncStatus.RETRYING]
+    ).count()
+
+
 def mailbox_sync_sweep() -> int:
     """The sweep: a sync whose worker stopped renewing its lease (killed) is woken again."""
     from crm.tasks import mailbox_sync as task

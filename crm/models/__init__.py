@@ -29,7 +29,7 @@ from .tabular import TabularImportJob, TabularImportRowError
 from .trash import TrashedRecord
 from .users import Team, User
 from .webhooks import WebhookDelivery, WebhookEndpoint
-from .work import WorkHeartbeat
+from .work import TaskFailureCount, WorkHeartbeat
 
 __all__ = [
     "Account",
@@ -77,5 +77,6 @@ __all__ = [
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "TaskFailureCount",
     "WorkHeartbeat",
 ]

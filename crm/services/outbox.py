@@ -513,6 +513,13 @@ def _close_quietly(backend) -> None:
         logger.warning("Closing the email connection failed", exc_info=True)
 
 
+def outbox_pending() -> int:
+    """Emails queued or being handed to the mail server (the queue depth metric)."""
+    return OutboundEmail.objects.filter(
+        status__in=[OutboxStatus.QUEUED, OutboxStatus.SENDING]
+    ).count()
+
+
 def outbox_sweep(*, now=None) -> int:
     """Return to the queue every message whose sender's lease ran out (the worker was killed or
     hung while handing it to the SMTP server), marked uncertain: it is sent again with the same

@@ -15,6 +15,7 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from crm.localdb import EmbeddedServer, var_dir_ensure
+from crm.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -116,6 +117,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id is on every log line of the request, and the timing covers it all.
+    "crm.requestid.RequestIdMiddleware",
+    "crm.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so static files carry these headers too.
     "crm.security.SecurityHeadersMiddleware",
@@ -206,6 +210,17 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 # PostgreSQL's JIT compiles the dashboards' GROUP BYs over large tables at a cost (~300 ms
 # measured) above what running them takes; no query of this application gains from it.
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# Behind PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction; README, "Connection
+# pooling") a session is not ours between transactions: no server-side cursors (Django's
+# iterator() holds them across transactions outside atomic blocks), no prepared statements, and
+# no startup options (PgBouncer refuses them: set jit off with ALTER DATABASE ... SET jit = off).
+DATABASE_POOL_MODE = env.str("DATABASE_POOL_MODE", default="session").lower()
+if DATABASE_POOL_MODE not in ("session", "transaction"):
+    raise ImproperlyConfigured("DATABASE_POOL_MODE must be session or transaction.")
+if DATABASE_POOL_MODE == "transaction":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["OPTIONS"].pop("options", None)
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 # A streaming replica for reads that may lag (dashboards, segment counts, search, exports;
 # crm.replica): same options as the primary, never migrated, a mirror of it in tests.
 if env.str("DATABASE_REPLICA_URL", default=""):
@@ -216,6 +231,8 @@ if env.str("DATABASE_REPLICA_URL", default=""):
         "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
         "TEST": {"MIRROR": "default"},
     }
+    if DATABASE_POOL_MODE == "transaction":
+        DATABASES["replica"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["replica"]["HOST"] = unquote(DATABASES["replica"]["HOST"])
     DATABASE_ROUTERS = ["crm.replica.ReplicaRouter"]
 #: Seconds a browser's lagging reads stay on the primary after it wrote (read-your-writes).
@@ -323,6 +340,8 @@ if env.str("REDIS_URL", default=""):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": env.str("REDIS_URL"),
             "KEY_PREFIX": "crm",
+            # A Redis that does not answer fails a sign-in or /readyz in seconds, never hangs it.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
         }
     }
 else:
@@ -711,10 +730,27 @@ EXACT_COUNT_LIMIT = env.int("EXACT_COUNT_LIMIT", default=10_000)
 # the list's rows: exact for shorter lists, a sample of longer ones (said so on the page).
 QUALITY_SUMMARY_ROWS = env.int("QUALITY_SUMMARY_ROWS", default=20_000)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# Logging (README, "Operations"): LOG_FORMAT=text (a terminal) or json (one object per line,
+# with the request id, user and path); LOG_REQUESTS logs one line per request (on with json).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_REQUESTS = env.bool("LOG_REQUESTS", default=LOG_FORMAT == "json")
+try:
+    LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
+LOGGING["loggers"]["django.db.backends"] = {"level": "INFO"}
+
+# Prometheus metrics at /metrics (README, "Operations"): off (404) unless METRICS_TOKEN (a bearer
+# token the scraper sends) or METRICS_ALLOWED_IPS (client addresses, as REMOTE_ADDR sees them)
+# is set. With several processes (gunicorn workers) set PROMETHEUS_MULTIPROC_DIR too.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+
+# Liveness files for the compose healthchecks (crm.workers, ``manage.py worker_health``): a
+# worker touches WORKER_HEARTBEAT_FILE every WORKER_HEARTBEAT_SECONDS, beat BEAT_HEARTBEAT_FILE.
+WORKER_HEARTBEAT_FILE = env.str(
+    "WORKER_HEARTBEAT_FILE", default=str(VAR_DIR / "heartbeat" / "worker")
+)
+BEAT_HEARTBEAT_FILE = env.str("BEAT_HEARTBEAT_FILE", default=str(VAR_DIR / "heartbeat" / "beat"))
+WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)

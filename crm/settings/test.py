@@ -11,6 +11,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = "memory://"
 # Test data is thrown away: commits need not wait for the disk (a session setting, so the
 # server's other databases keep their durability).
-DATABASES["default"]["OPTIONS"]["options"] += " -c synchronous_commit=off"
+# (Not through a transaction-mode pooler, which takes no startup options.)
+if "options" in DATABASES["default"]["OPTIONS"]:
+    DATABASES["default"]["OPTIONS"]["options"] += " -c synchronous_commit=off"
 # The mailbox tests talk to a mail server on 127.0.0.1 (tests/mailserver.py).
 MAIL_ALLOW_PRIVATE_HOSTS = True

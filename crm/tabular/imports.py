@@ -12,7 +12,8 @@ The run follows the lead import's durable pattern (``crm.work``): it leases the 
 chunk of rows commits in one transaction with the job's counters and the last row it covers,
 renewing the lease; each row is its own savepoint, so one refused row leaves the chunk's others.
 A killed run's job is woken by the sweep once its lease runs out and goes on after the last
-committed chunk. The dry run does the same work for the first rows inside a transaction that is
+committed chunk. A worker told to stop (SIGTERM) finishes the chunk in progress, gives the lease
+up and queues the job again, so another worker goes on from there at once. The dry run does the same work for the first rows inside a transaction that is
 rolled back, so it reports what the import would do and writes nothing.
 """
 
@@ -46,8 +47,10 @@ from crm.work import (
     jobs_wake,
     lease_end,
     lease_free,
+    lease_hand_over,
     lease_release,
     lease_take,
+    stop_requested,
     worker_name,
 )
 
@@ -313,6 +316,10 @@ class LeaseLost(Exception):
     """Another run took the job over (this one was judged dead): stop without touching it."""
 
 
+class Stopping(Exception):
+    """This worker is shutting down: hand the job over at the checkpoint just committed."""
+
+
 def _runnable(job_id: int):
     return TabularImportJob.objects.filter(
         pk=job_id, status__in=[Status.UPLOADED, Status.QUEUED, Status.RUNNING]
@@ -345,6 +352,9 @@ def tabular_import_run(
         with history_source(Source.IMPORT, user=job.created_by, job=job.pk, kind=job.kind):
             _run_chunks(job, owner, chunk_size, crash_after_chunks)
     except LeaseLost:
+        return TabularImportJob.objects.filter(pk=job_id).first()
+    except Stopping:
+        lease_hand_over(mine, owner=owner)
         return TabularImportJob.objects.filter(pk=job_id).first()
     except (OperationalError, SoftTimeLimitExceeded):
         lease_release(mine, owner=owner)
@@ -386,6 +396,8 @@ def _run_chunks(job, owner, chunk_size, crash_after_chunks) -> None:
             done_chunks += 1
             if crash_after_chunks is not None and done_chunks >= crash_after_chunks:
                 raise SimulatedKill
+            if stop_requested():
+                raise Stopping
     if chunk:
         _commit_chunk(job, kind, ctx, index, chunk, owner)
 
@@ -462,6 +474,11 @@ def tabular_import_resume(job: TabularImportJob) -> bool:
         return False
     _enqueue_on_commit(job.pk)
     return True
+
+
+def tabular_import_pending() -> int:
+    """Imports waiting for or running in a worker (the queue depth metric)."""
+    return TabularImportJob.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).count()
 
 
 def tabular_import_sweep(*, now=None) -> int:

@@ -1,12 +1,21 @@
-"""Liveness for load balancers, compose healthchecks and people: can we reach the database and
-the broker? Public (no login) and never raises, so it answers even when everything else fails.
+"""Health endpoints for load balancers, orchestrators, compose healthchecks and people. Public
+(no login), never cached, and they never raise, so they answer even when everything else fails.
 
-It also says whether background work flows (the sweep ran lately, so beat and a worker run);
-that part does not change the status code: a stopped worker is no reason to take a web server
-out of a load balancer."""
+- ``/livez``: the process answers (no dependency checked): restart it when this fails.
+- ``/readyz``: what a web process needs to serve pages: the database answers and has every
+  migration of this code applied, the broker answers, and the cache does (when it is Redis);
+  503 naming the failing part. Take the process out of the load balancer while it fails.
+- ``/healthz``: the database and the broker, plus whether background work flows (the sweep ran
+  lately, so beat and a worker run); that last part does not change the status code: a stopped
+  worker is no reason to take a web server out of a load balancer.
+
+Workers and beat have no HTTP server: ``manage.py worker_health`` checks them (crm.workers)."""
 
 import os
+import threading
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -36,6 +45,27 @@ def healthz(request):
     )
 
 
+@never_cache
+@require_safe
+def livez(request):
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_safe
+def readyz(request):
+    checks = {"database": _database_state(migrations=True), "broker": _broker_state()}
+    cache_state = _cache_state()
+    if cache_state is not None:
+        checks["cache"] = cache_state
+    ok = all(check["ok"] for check in checks.values())
+    failing = [name for name, check in checks.items() if not check["ok"]]
+    return JsonResponse(
+        {"status": "ok" if ok else "error", **({"failing": failing} if failing else {}), **checks},
+        status=200 if ok else 503,
+    )
+
+
 def service_states() -> list[tuple[str, dict]]:
     """The broker's and the background work's state, for the admins' home page (the database
     answered, or the page would not show)."""
@@ -46,14 +76,50 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def _database_state() -> dict:
+#: Once every migration of this code is applied it stays so for this process's life.
+_migrated = threading.Event()
+
+
+def _database_state(*, migrations: bool = False) -> dict:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+        if migrations and not _migrated.is_set():
+            unapplied = _unapplied_migrations()
+            if unapplied:
+                return {
+                    "ok": False,
+                    "error": f"{len(unapplied)} migration(s) not applied, first {unapplied[0]}: "
+                    "run manage.py migrate.",
+                }
+            _migrated.set()
     except Exception as exc:
         return {"ok": False, "error": _error(exc)}
     return {"ok": True}
+
+
+def _unapplied_migrations() -> list[str]:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+
+
+def _cache_state() -> dict | None:
+    """The shared cache when it is a server of its own (Redis); the database cache is the
+    database, checked already. None when there is nothing more to check."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if "redis" not in backend.lower():
+        return None
+    try:
+        cache.set("readyz", "1", timeout=10)
+        if cache.get("readyz") != "1":
+            return {"ok": False, "backend": "redis", "error": "The cache lost what it was given."}
+    except Exception as exc:
+        return {"ok": False, "backend": "redis", "error": _error(exc)}
+    return {"ok": True, "backend": "redis"}
 
 
 def _background_state() -> dict:

@@ -260,6 +260,13 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, now) -> None:
 # --- the sweep and the operators' page ---------------------------------------------------------
 
 
+def webhook_pending() -> int:
+    """Deliveries waiting for or being sent (the queue depth metric)."""
+    return WebhookDelivery.objects.filter(
+        state__in=[WebhookDeliveryState.PENDING, WebhookDeliveryState.SENDING]
+    ).count()
+
+
 def webhook_sweep(*, now=None) -> int:
     """Return to the queue every delivery whose sender's lease ran out, marked uncertain (sent
     again with the same webhook-id); one that has used up its attempts fails. Then wake a

@@ -871,6 +871,11 @@ def import_job_resume(job: ImportJob) -> bool:
     return True
 
 
+def import_pending() -> int:
+    """Lead imports waiting for or running in a worker (the queue depth metric)."""
+    return ImportJob.objects.filter(status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).count()
+
+
 def import_sweep(*, now=None) -> int:
     """Wake a worker for every queued or running import no live run holds."""
     return jobs_wake(

@@ -219,6 +219,13 @@ def _commit_chunk(job: SegmentEnrolment, members, cursor: int, owner: str, size:
     return upper[0] if upper else None
 
 
+def segment_enrolment_pending() -> int:
+    """Enrolments waiting for or running in a worker (the queue depth metric)."""
+    return SegmentEnrolment.objects.filter(
+        status__in=[SegmentEnrolmentStatus.QUEUED, SegmentEnrolmentStatus.RUNNING]
+    ).count()
+
+
 def segment_enrolment_sweep(*, now=None) -> int:
     """Wake a worker for every queued or running job no live run holds."""
     return jobs_wake(

@@ -220,6 +220,11 @@ def _send_batch(run: NpsRun, owner: str, batch_size: int) -> int:
     return len(created)
 
 
+def nps_run_pending() -> int:
+    """Survey runs waiting for or sending (the queue depth metric)."""
+    return NpsRun.objects.filter(status__in=[NpsRunStatus.QUEUED, NpsRunStatus.SENDING]).count()
+
+
 def nps_run_sweep(*, now=None) -> int:
     """Wake a worker for every queued or sending run no live worker holds."""
     return jobs_wake(

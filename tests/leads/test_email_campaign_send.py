@@ -4,7 +4,7 @@ email exactly once, whatever crashes or reruns happen in between."""
 from datetime import timedelta
 
 import pytest
-from django.db import connections
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -136,12 +136,22 @@ def test_a_variant_that_does_not_compile_sends_nothing(campaign):
 
 def test_a_second_run_while_one_is_queuing_queues_nothing(campaign):
     vps(2)
-    other = connections.create_connection("default")
+    key = service.run_lock_key(campaign.pk)
+    assert cache.add(key, "another run", timeout=service.RUN_LOCK_SECONDS)  # held elsewhere
     try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [service.RUN_LOCK_CLASS, campaign.pk])
         assert service.email_campaign_send_batch(campaign_id=campaign.pk) == 0
         assert not outbox_of(campaign).exists()
     finally:
-        other.close()
+        cache.delete(key)
     assert service.email_campaign_send_batch(campaign_id=campaign.pk) == 2
+    assert cache.get(key) is None  # released when the run ended
+
+
+def test_a_run_leaves_a_claim_it_did_not_make_alone(campaign):
+    vps(1)
+    key = service.run_lock_key(campaign.pk)
+    with service._one_run_at_a_time(campaign) as alone:
+        assert alone
+        cache.set(key, "a later run", timeout=service.RUN_LOCK_SECONDS)  # ours lapsed meanwhile
+    assert cache.get(key) == "a later run"
+    cache.delete(key)

@@ -12,12 +12,14 @@ makes a second queue of the same email a no-op.
 import contextlib
 import hashlib
 import logging
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
-from django.db import connection, transaction
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.template import TemplateSyntaxError
@@ -492,24 +494,36 @@ def email_campaign_send_batch(*, campaign_id: int, now=None) -> int:
     return queued
 
 
-#: First key of the PostgreSQL advisory lock a send run holds for its campaign (the second is
-#: the campaign's id).
-RUN_LOCK_CLASS = 7_301
+#: How long a send run's claim on its campaign lasts unless released: the run task's time limit
+#: (``leads.tasks.email_campaigns_run``), after which its worker is gone anyway.
+RUN_LOCK_SECONDS = 60
+
+
+def run_lock_key(campaign_id: int) -> str:
+    return f"email-campaign-run:{campaign_id}"
 
 
 @contextlib.contextmanager
 def _one_run_at_a_time(campaign: EmailCampaign):
-    """Yields True when no other run is queuing this campaign's emails: a session advisory
-    lock (released at the end, or by the server when the worker dies)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK_CLASS, campaign.pk])
-        acquired = cursor.fetchone()[0]
+    """Yields True when no other run is queuing this campaign's emails: a claim in the shared
+    cache (one atomic add), released at the end, or ``RUN_LOCK_SECONDS`` after its worker died.
+    Not a session advisory lock: behind a transaction-mode pooler (PgBouncer) its unlock could
+    reach another server connection and leave the lock held (README, "Connection pooling")."""
+    key, token = run_lock_key(campaign.pk), secrets.token_hex(8)
+    try:
+        acquired = cache.add(key, token, timeout=RUN_LOCK_SECONDS)
+    except Exception:
+        logger.warning("Email campaign %s: the run lock is unavailable", campaign.pk, exc_info=True)
+        acquired = False
     try:
         yield acquired
     finally:
         if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK_CLASS, campaign.pk])
+            try:
+                if cache.get(key) == token:
+                    cache.delete(key)
+            except Exception:
+                logger.warning("Email campaign %s: the run lock lapses by itself", campaign.pk)
 
 
 def _mark_queued(campaign: EmailCampaign, ids: list[int], now) -> int:
