@@ -35,6 +35,13 @@ def assignable_users(user):
     return User.objects.filter(pk=user.pk)
 
 
+class CurrencyChoiceField(forms.ChoiceField):
+    """A currency picked from the ISO 4217 list; a typed code (API, scripts) may be lower case."""
+
+    def to_python(self, value):
+        return super().to_python(value).strip().upper()
+
+
 class OwnedModelForm(forms.ModelForm):
     """A form for a record with an owner; the owner choices follow the user's role."""
 
@@ -63,7 +70,13 @@ class AccountForm(OwnedModelForm):
             Row(Column("domain"), Column("industry")),
             Row(Column("size_band"), Column("country")),
             Row(Column("owner"), Column("lifecycle_stage")),
-            "billing_address",
+            Row(Column("billing_address"), Column("currency")),
+        )
+        self.fields["currency"] = CurrencyChoiceField(
+            label="Preferred currency",
+            required=False,
+            choices=[("", f"The company currency ({company_currency()})"), *currency_choices()],
+            help_text=Account._meta.get_field("currency").help_text,
         )
 
     def clean_domain(self):
