@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.choices import ActivityKind, Role
-from crm.currencies import company_currency, currency_choices
+from crm.currencies import company_currency, currency_choices, normalize_currency
 from crm.models import (
     Account,
     Activity,
@@ -40,6 +40,11 @@ class CurrencyChoiceField(forms.ChoiceField):
 
     def to_python(self, value):
         return super().to_python(value).strip().upper()
+
+    def validate(self, value):
+        if value and not self.valid_value(value):
+            normalize_currency(value)  # says why: not an active ISO 4217 code
+        super().validate(value)
 
 
 class OwnedModelForm(forms.ModelForm):

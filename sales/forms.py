@@ -3,8 +3,8 @@ from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.core.exceptions import ValidationError
 
-from crm.currencies import normalize_currency
-from crm.forms import OwnedModelForm
+from crm.currencies import company_currency, currency_choices, normalize_currency
+from crm.forms import CurrencyChoiceField, OwnedModelForm
 from crm.models import Account, Contact
 from crm.uploads import csv_upload_check
 from crm.widgets import AutocompleteSelect
@@ -186,14 +186,19 @@ class QuotaForm(forms.Form):
         label="Starting", widget=forms.DateInput(attrs={"type": "date"}), help_text="Any day in it."
     )
     amount = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2)
+    currency = CurrencyChoiceField(
+        choices=(), required=False, help_text="Attainment counts won deals in it."
+    )
 
     def __init__(self, *args, reps, **kwargs):
         from crm.models import User
 
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = User.objects.filter(pk__in=[r.pk for r in reps])
+        self.fields["currency"].choices = currency_choices()
+        self.fields["currency"].initial = company_currency()
         for name, field in self.fields.items():
-            css = "form-select" if name in ("owner", "period_kind") else "form-control"
+            css = "form-select" if name in ("owner", "period_kind", "currency") else "form-control"
             field.widget.attrs["class"] = f"{css} form-select-sm form-control-sm"
 
 

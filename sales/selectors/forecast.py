@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce, TruncDate, TruncMonth, TruncQua
 from django.utils import timezone
 
 from crm.choices import Role
-from crm.currencies import company_currency, rate_date_expression, rate_expression
+from crm.currencies import company_currency, convert, rate_date_expression, rate_expression
 from crm.models import User
 from sales.choices import ForecastCategory, PeriodKind, StageKind
 from sales.selectors.board import MONEY_FIELD, ZERO
@@ -59,6 +59,8 @@ class Forecast:
     #: Deals of the period whose currency had no rate on their date: not in any figure.
     left_out: list[dict] = field(default_factory=list)
     left_out_count: int = 0
+    #: Quotas in another currency with no rate on their period's first day: not in the grid.
+    quotas_left_out: list[dict] = field(default_factory=list)
 
     def cell(self, rep_id, period) -> ForecastCell:
         return self.cells.get((rep_id, period)) or ForecastCell()
@@ -176,7 +178,8 @@ def sales_forecast(
         c.best_case += _cents(row["best_case"])
         c.pipeline += _cents(row["pipeline"])
         c.weighted += _cents(row["weighted"])
-    for (rep_id, period), amount in _quotas(user=user, ids=ids, year=year, by=granularity):
+    quotas, quotas_left_out = _quotas(user=user, ids=ids, year=year, by=granularity)
+    for (rep_id, period), amount in quotas:
         cell(rep_id, period).quota += amount
     # The team's line: the sum over its reps, per period.
     for (rep_id, period), c in list(cells.items()):
@@ -192,6 +195,7 @@ def sales_forecast(
         rates_used=rates_used,
         left_out=left_out,
         left_out_count=left_out_count,
+        quotas_left_out=quotas_left_out,
     )
 
 
@@ -230,7 +234,9 @@ def _conversion_notes(*querysets):
 
 
 def _quotas(*, user, ids, year: int, by: str):
-    """(rep id, period start) → quota for each period of ``year`` in the ``by`` granularity.
+    """(rep id, period start) → quota for each period of ``year`` in the ``by`` granularity, in
+    the company currency (a quota in another converts at the rate of its period's first day),
+    and the quotas left out for want of that rate.
 
     A rep may have monthly quotas, quarterly ones, or both; the two kinds state one target
     twice, never two targets to add up. A period reads its own kind first: a month its monthly
@@ -241,10 +247,21 @@ def _quotas(*, user, ids, year: int, by: str):
     rows = (
         quota_list(user=user)
         .filter(owner_id__in=ids, period_start__year=year)
-        .values_list("owner_id", "period_kind", "period_start", "amount")
+        .values_list("owner_id", "period_kind", "period_start", "amount", "currency")
         .order_by()
     )
-    for owner_id, kind, start, amount in rows:
+    rates: dict[tuple[str, date], Decimal | None] = {}
+    left_out: list[dict] = []
+    for owner_id, kind, start, amount, currency in rows:
+        if currency != company_currency():
+            if (currency, start) not in rates:
+                one = convert(Decimal(1), currency, on=start)
+                rates[(currency, start)] = one.rate if one else None
+            rate = rates[(currency, start)]
+            if rate is None:
+                left_out.append({"owner_id": owner_id, "period_start": start, "currency": currency})
+                continue
+            amount = _cents(amount * rate)
         if kind == PeriodKind.QUARTER:
             quarterly[(owner_id, period_of(start, PeriodKind.QUARTER))] = amount
         else:
@@ -256,11 +273,11 @@ def _quotas(*, user, ids, year: int, by: str):
             key = (owner_id, period_of(month, PeriodKind.QUARTER))
             if key not in quarterly:
                 out[key] = out.get(key, ZERO) + amount
-        return out.items()
+        return out.items(), left_out
     out.update(monthly)
     for (owner_id, first), amount in quarterly.items():
         for i in range(3):
             key = (owner_id, date(first.year, first.month + i, 1))
             if key not in monthly:
                 out[key] = (amount / 3).quantize(Decimal("0.01"))
-    return out.items()
+    return out.items(), left_out
