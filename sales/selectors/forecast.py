@@ -10,8 +10,8 @@ from django.db.models.functions import Coalesce, TruncDate, TruncMonth, TruncQua
 from django.utils import timezone
 
 from crm.choices import Role
-from crm.currencies import company_currency, convert, rate_date_expression, rate_expression
-from crm.models import User
+from crm.currencies import company_currency, rate_date_expression, rate_expression
+from crm.models import ExchangeRate, User
 from sales.choices import ForecastCategory, PeriodKind, StageKind
 from sales.selectors.board import MONEY_FIELD, ZERO
 from sales.selectors.records import opportunity_list, quota_list
@@ -233,6 +233,27 @@ def _conversion_notes(*querysets):
     return rates, left_out[:LEFT_OUT_SHOWN], count
 
 
+def _rates_on_first_days(wanted: set[tuple[str, date]]) -> dict[tuple[str, date], Decimal]:
+    """The rate of each (currency, day) in ``wanted``, where one is known, in one query."""
+    if not wanted:
+        return {}
+    latest_day = max(day for _, day in wanted)
+    known: dict[str, list] = {}
+    for currency, valid_from, rate in (
+        ExchangeRate.objects.filter(currency__in={c for c, _ in wanted}, valid_from__lte=latest_day)
+        .order_by("currency", "-valid_from")
+        .values_list("currency", "valid_from", "rate")
+    ):
+        known.setdefault(currency, []).append((valid_from, rate))
+    out = {}
+    for currency, day in wanted:
+        for valid_from, rate in known.get(currency, []):
+            if valid_from <= day:
+                out[(currency, day)] = rate
+                break
+    return out
+
+
 def _quotas(*, user, ids, year: int, by: str):
     """(rep id, period start) → quota for each period of ``year`` in the ``by`` granularity, in
     the company currency (a quota in another converts at the rate of its period's first day),
@@ -250,14 +271,15 @@ def _quotas(*, user, ids, year: int, by: str):
         .values_list("owner_id", "period_kind", "period_start", "amount", "currency")
         .order_by()
     )
-    rates: dict[tuple[str, date], Decimal | None] = {}
+    rows = list(rows)
+    company = company_currency()
+    rate_of = _rates_on_first_days(
+        {(currency, start) for _, _, start, _, currency in rows if currency != company}
+    )
     left_out: list[dict] = []
     for owner_id, kind, start, amount, currency in rows:
-        if currency != company_currency():
-            if (currency, start) not in rates:
-                one = convert(Decimal(1), currency, on=start)
-                rates[(currency, start)] = one.rate if one else None
-            rate = rates[(currency, start)]
+        if currency != company:
+            rate = rate_of.get((currency, start))
             if rate is None:
                 left_out.append({"owner_id": owner_id, "period_start": start, "currency": currency})
                 continue

@@ -191,7 +191,7 @@ def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = 
     for field in changed:
         setattr(opportunity, field, data[field])
     if "currency" in changed:
-        _reprice(opportunity, old_currency, amount_given="amount" in changed)
+        _reprice(opportunity, old_currency, amount_given="amount" in changed, user=user)
     if "amount" in changed and opportunity.line_items.exists():
         # A person overrode the lines' value: keep their amount until they reset it.
         manual = opportunity.amount != opportunity.lines_value
@@ -211,7 +211,7 @@ def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = 
     return opportunity
 
 
-def _reprice(opportunity: Opportunity, old_currency: str, *, amount_given: bool) -> None:
+def _reprice(opportunity: Opportunity, old_currency: str, *, amount_given: bool, user) -> None:
     """A deal's currency changes: each line item is re-priced in the new currency at today's
     rates, from the price it was entered at (a product's list price in its own currency, or the
     price a person typed in the old deal currency), and a manual amount the person did not
@@ -255,6 +255,13 @@ def _reprice(opportunity: Opportunity, old_currency: str, *, amount_given: bool)
         opportunity.save(update_fields=["amount"])
     if items:
         opportunity_recalculate(opportunity=opportunity)
+        activity_log(
+            subject=opportunity,
+            kind=ActivityKind.SYSTEM,
+            summary=f"Line items re-priced from {old_currency} in {new} at the rates of "
+            f"{today:%Y-%m-%d}",
+            actor=user,
+        )
 
 
 def _reprice_refusal(source: str, target: str, on) -> str:

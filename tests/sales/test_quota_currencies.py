@@ -126,3 +126,23 @@ def test_the_quota_form_checks_the_currency(manager_client, rep):
     # Without a currency: the company's.
     manager_client.post(url, {**data, "period_start": "2026-06-01"})
     assert Quota.objects.get(period_start=dt.date(2026, 6, 1)).currency == "EUR"
+
+
+@pytest.mark.parametrize("months", [1, 12])
+def test_the_forecast_page_costs_the_same_with_more_quotas(
+    months, manager_client, manager, rep, admin, django_assert_max_num_queries
+):
+    exchange_rate_set(user=admin, currency="USD", valid_from=dt.date(YEAR, 1, 1), rate="0.90")
+    for month in range(1, months + 1):
+        services.quota_set(
+            user=manager,
+            owner=rep,
+            period_kind=PeriodKind.MONTH,
+            period_start=dt.date(YEAR, month, 1),
+            amount=Decimal("1000"),
+            currency="USD" if month % 2 else "GBP",
+        )
+        _won(rep, "100.00", "USD", dt.date(YEAR, month, 3))
+    with django_assert_max_num_queries(24):
+        response = manager_client.get(reverse("sales:forecast"), {"year": YEAR})
+    assert len(response.context["attainments"]) == months
