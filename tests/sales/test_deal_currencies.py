@@ -213,3 +213,27 @@ def test_account_currency_on_the_form_api_and_service(rep, client):
     client.force_login(rep)
     page = client.get(reverse("account_edit", args=[account.pk])).content.decode()
     assert "Preferred currency" in page
+
+
+def test_account_currency_in_the_spreadsheet_import_and_export(admin, admin_client_):
+    from tests.tabular.conftest import csv_bytes, csv_table, export, import_file
+
+    known = AccountFactory(owner=admin, name="Known")
+    content = csv_bytes(
+        [
+            ["id", "name", "currency"],
+            [known.pk, "Known", "usd"],
+            ["", "New Ltd", "GBP"],
+            ["", "Bad Ltd", "EURO"],
+        ]
+    )
+    job = import_file(admin, "accounts", content)
+
+    assert Account.objects.get(pk=known.pk).currency == "USD"
+    assert Account.objects.get(name="New Ltd").currency == "GBP"
+    assert not Account.objects.filter(name="Bad Ltd").exists()
+    (error,) = job.row_errors.all()
+    assert "EURO is not an ISO 4217 currency code" in error.reason
+    table = csv_table(export(admin_client_, "accounts"))
+    column = table[0].index("currency")
+    assert {row[column] for row in table[1:]} >= {"USD", "GBP"}
