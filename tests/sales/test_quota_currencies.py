@@ -146,3 +146,19 @@ def test_the_forecast_page_costs_the_same_with_more_quotas(
     with django_assert_max_num_queries(24):
         response = manager_client.get(reverse("sales:forecast"), {"year": YEAR})
     assert len(response.context["attainments"]) == months
+
+
+def test_a_rep_reads_only_their_own_quotas(rep, rep2, manager, q1, client):
+    services.quota_set(
+        user=manager,
+        owner=rep2,
+        period_kind=PeriodKind.MONTH,
+        period_start=dt.date(YEAR, 3, 1),
+        amount=Decimal("777"),
+        currency="GBP",
+    )
+    assert {a.quota.owner_id for a in quota_attainment_list(user=rep, year=YEAR)} == {rep.pk}
+    assert quota_attainment_list(user=rep2, year=YEAR)[0].quota.amount == Decimal("777")
+    client.force_login(rep)
+    page = client.get(reverse("sales:forecast"), {"year": YEAR}).content.decode()
+    assert "GBP 777.00" not in page and "USD 10,000.00" in page
