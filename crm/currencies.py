@@ -279,3 +279,58 @@ def rate_date_expression(*, currency_field: str = "currency", date_field: str):
         .values("valid_from")[:1]
     )
     return Subquery(latest)
+
+
+@dataclass(frozen=True)
+class Exchanged:
+    """An amount moved from one currency into another at the rates of one day: ``rate`` is
+    how many units of the target one unit of the source was worth (the source's rate over the
+    target's, both against the company currency)."""
+
+    amount: Decimal
+    rate: Decimal
+    on: datetime.date
+
+
+def exchange(amount: Decimal, source: str, target: str, *, on: datetime.date) -> Exchanged | None:
+    """``amount`` of ``source`` in ``target`` at the rates in force on ``on`` (through the
+    company currency), rounded to cents; None when either currency has no rate that day."""
+    source, target = (source or "").upper(), (target or "").upper()
+    if source == target:
+        return Exchanged(amount=Decimal(amount), rate=Decimal(1), on=on)
+    source_rate = convert(Decimal(1), source, on=on)
+    target_rate = convert(Decimal(1), target, on=on)
+    if source_rate is None or target_rate is None or not target_rate.rate:
+        return None
+    rate = source_rate.rate / target_rate.rate
+    converted = (Decimal(amount) * rate).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return Exchanged(
+        amount=converted, rate=rate.quantize(Decimal(1).scaleb(-RATE_DECIMAL_PLACES)), on=on
+    )
+
+
+def missing_rate_message(source: str, target: str, on: datetime.date) -> str:
+    """The sentence saying a conversion is impossible for want of a rate."""
+    company = company_currency()
+    lacking = [c for c in (source, target) if c != company and rate_on(c, on) is None]
+    names = " and ".join(lacking) or source
+    return (
+        f"No exchange rate for {names} on {on:%Y-%m-%d}: add one under Settings → Exchange rates "
+        f"to convert {source} into {target}."
+    )
+
+
+def currency_rate_expression(currency: str, *, date_field: str):
+    """A SQL expression for the rate of one given currency (not a row's) on a row's date: 1 for
+    the company currency, NULL when there is no rate."""
+    from crm.models import ExchangeRate
+
+    output = DecimalField(max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES)
+    if currency == company_currency():
+        return Value(Decimal(1), output_field=output)
+    latest = (
+        ExchangeRate.objects.filter(currency=currency, valid_from__lte=OuterRef(date_field))
+        .order_by("-valid_from")
+        .values("rate")[:1]
+    )
+    return Subquery(latest, output_field=output)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.choices import ActivityKind, Role
-from crm.currencies import company_currency, currency_choices
+from crm.currencies import company_currency, currency_choices, normalize_currency
 from crm.custom_fields.forms import CustomFieldsFormMixin
 from crm.models import (
     Account,
@@ -34,6 +34,18 @@ def assignable_users(user):
     if user.is_manager:
         return people.filter(pk__in=user.managed_user_ids)
     return User.objects.filter(pk=user.pk)
+
+
+class CurrencyChoiceField(forms.ChoiceField):
+    """A currency picked from the ISO 4217 list; a typed code (API, scripts) may be lower case."""
+
+    def to_python(self, value):
+        return super().to_python(value).strip().upper()
+
+    def validate(self, value):
+        if value and not self.valid_value(value):
+            normalize_currency(value)  # says why: not an active ISO 4217 code
+        super().validate(value)
 
 
 class OwnedModelForm(forms.ModelForm):
@@ -65,8 +77,14 @@ class AccountForm(CustomFieldsFormMixin, OwnedModelForm):
             Row(Column("domain"), Column("industry")),
             Row(Column("size_band"), Column("country")),
             Row(Column("owner"), Column("lifecycle_stage")),
-            "billing_address",
+            Row(Column("billing_address"), Column("currency")),
             self.custom_fields_layout(),
+        )
+        self.fields["currency"] = CurrencyChoiceField(
+            label="Preferred currency",
+            required=False,
+            choices=[("", f"The company currency ({company_currency()})"), *currency_choices()],
+            help_text=Account._meta.get_field("currency").help_text,
         )
 
     def clean_domain(self):

@@ -102,6 +102,7 @@ def quote_pdf(quote: Quote) -> bytes:
     if quote.valid_until:
         dated += f" · valid until {quote.valid_until:%Y-%m-%d}"
     pdf.cell(width / 2, 5, t(dated), **NEXT_LINE)
+    pdf.cell(width / 2, 5, t(f"All amounts in {quote.currency}"), **NEXT_LINE)
     left_bottom = pdf.get_y()
     seller_lines = [seller.get("legal_name", "")]
     seller_lines += (seller.get("address") or "").splitlines()
@@ -140,7 +141,14 @@ def quote_pdf(quote: Quote) -> bytes:
         first_row_as_headings=True,
     ) as table:
         head = table.row()
-        for label in ("Item", "Qty", "Unit price", "Discount", "Tax", "Amount"):
+        for label in (
+            "Item",
+            "Qty",
+            f"Unit price ({quote.currency})",
+            "Discount",
+            "Tax",
+            f"Amount ({quote.currency})",
+        ):
             head.cell(label)
         for line in figures.lines:
             row = table.row()

@@ -3,8 +3,8 @@ from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.core.exceptions import ValidationError
 
-from crm.currencies import normalize_currency
-from crm.forms import OwnedModelForm
+from crm.currencies import company_currency, currency_choices, normalize_currency
+from crm.forms import CurrencyChoiceField, OwnedModelForm
 from crm.models import Account, Contact
 from crm.uploads import csv_upload_check
 from crm.widgets import AutocompleteSelect
@@ -65,13 +65,25 @@ class OpportunityForm(OwnedModelForm):
             if self.instance.pk and self.instance.is_closed
             else []
         )
-        if self.instance.pk and self.instance.line_items.exists():
+        has_lines = bool(self.instance.pk) and self.instance.line_items.exists()
+        if has_lines:
             self.fields["amount"].help_text = (
                 f"The line items' total is {self.instance.lines_value:,.2f}; another amount "
                 "is kept as a manual amount until you go back to the lines' total."
             )
         if self.instance.pk and self.instance.is_closed:
             self.fields["stage"].disabled = True
+        if self.instance.pk is None:
+            self.fields["currency"].required = False
+            self.fields[
+                "currency"
+            ].help_text = "Empty: the account's preferred currency, else the company's."
+            if not self.is_bound and "currency" not in kwargs.get("initial", {}):
+                self.initial["currency"] = ""
+        elif has_lines:
+            self.fields[
+                "currency"
+            ].help_text = "Changing it re-prices the line items at today's exchange rates."
         self.helper.layout = Layout(
             "name",
             Row(Column("account"), Column("primary_contact")),
@@ -83,7 +95,10 @@ class OpportunityForm(OwnedModelForm):
         )
 
     def clean_currency(self):
-        return normalize_currency(self.cleaned_data.get("currency"))
+        value = self.cleaned_data.get("currency")
+        if not value and self.instance.pk is None:
+            return ""
+        return normalize_currency(value)
 
     def clean_amount(self):
         amount = self.cleaned_data.get("amount")
@@ -99,16 +114,25 @@ class OpportunityForm(OwnedModelForm):
         return cleaned
 
 
+class ProductField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.sku}) · {obj.currency} {obj.price:,.2f}"
+
+
 class LineItemForm(forms.ModelForm):
     class Meta:
         model = OpportunityLineItem
         fields = ["product", "quantity", "unit_price", "discount_percent", "tax_rate", "billing"]
+        field_classes = {"product": ProductField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["product"].queryset = Product.objects.filter(is_active=True)
         self.fields["unit_price"].required = False
-        self.fields["unit_price"].help_text = "Empty: list price."
+        self.fields["unit_price"].help_text = (
+            "In the deal's currency. Empty: the list price, converted at today's rate when the "
+            "product is priced in another currency."
+        )
         self.fields["billing"].required = False
         self.fields["billing"].choices = [("", "As the product")] + list(Billing.choices)
         self.fields["discount_percent"].required = False
@@ -162,14 +186,19 @@ class QuotaForm(forms.Form):
         label="Starting", widget=forms.DateInput(attrs={"type": "date"}), help_text="Any day in it."
     )
     amount = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2)
+    currency = CurrencyChoiceField(
+        choices=(), required=False, help_text="Attainment counts won deals in it."
+    )
 
     def __init__(self, *args, reps, **kwargs):
         from crm.models import User
 
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = User.objects.filter(pk__in=[r.pk for r in reps])
+        self.fields["currency"].choices = currency_choices()
+        self.fields["currency"].initial = company_currency()
         for name, field in self.fields.items():
-            css = "form-select" if name in ("owner", "period_kind") else "form-control"
+            css = "form-select" if name in ("owner", "period_kind", "currency") else "form-control"
             field.widget.attrs["class"] = f"{css} form-select-sm form-control-sm"
 
 

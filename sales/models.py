@@ -375,6 +375,15 @@ class OpportunityLineItem(models.Model):
     )
     billing = models.CharField(max_length=10, choices=Billing.choices)
     total = models.DecimalField(**MONEY, editable=False)
+    # A price converted from another currency (a product priced in EUR on a USD deal): what it
+    # was before, in what, at which rate (units of the deal's currency per unit of that one)
+    # and on which day. Empty when the price was set in the deal's currency.
+    source_price = models.DecimalField(**MONEY, null=True, blank=True, editable=False)
+    source_currency = models.CharField(max_length=3, blank=True, editable=False)
+    exchange_rate = models.DecimalField(
+        max_digits=20, decimal_places=10, null=True, blank=True, editable=False
+    )
+    converted_on = models.DateField(null=True, blank=True, editable=False)
 
     objects = LineItemQuerySet.as_manager()
 
@@ -383,6 +392,20 @@ class OpportunityLineItem(models.Model):
 
     def __str__(self):
         return f"{self.quantity} × {self.product.name}"
+
+    @property
+    def is_converted(self) -> bool:
+        return bool(self.source_currency)
+
+    @property
+    def conversion_note(self) -> str:
+        """How a converted price was reached, e.g. "EUR 100.00 at 1.0850 on 2026-03-02"."""
+        if not self.is_converted:
+            return ""
+        return (
+            f"{self.source_currency} {self.source_price:,.2f} at "
+            f"{self.exchange_rate.normalize():f} on {self.converted_on:%Y-%m-%d}"
+        )
 
     def compute_total(self) -> Decimal:
         """The line's amount after its discount, before tax (``sales.pricing``)."""

@@ -31,29 +31,57 @@ def _opportunities_panel(field: str):
 
 
 def _pipeline_widget(request):
-    """A rep's (a manager's team's) open pipeline at a glance: one aggregate and
-    the deals closing soonest."""
-    from django.db.models import Count, Q, Sum
+    """A rep's (a manager's team's) open pipeline at a glance, in the company currency: one
+    aggregate, the deals left out for want of an exchange rate, and the deals closing soonest."""
+    from django.db.models import Count, ExpressionWrapper, F, Q, Sum, Value
     from django.utils import timezone
 
-    from sales.selectors import opportunity_list, weighted_sum
+    from crm.currencies import company_currency, rate_expression
+    from sales.selectors import opportunity_list
+    from sales.selectors.board import MONEY_FIELD, open_deal_date
 
     if not may_sell(request.user):
         return None
     open_deals = opportunity_list(user=request.user).open()
     today = timezone.localdate()
-    totals = open_deals.order_by().aggregate(
-        n=Count("stage_id"),
-        value=Sum("amount"),
-        weighted=weighted_sum(),
-        overdue=Count("id", filter=Q(expected_close_date__lt=today)),
+    # Each open deal at the rate of its expected close date (today when it has none).
+    rated = open_deals.order_by().annotate(
+        deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date")
     )
+    totals = rated.aggregate(
+        n=Count("stage_id"),
+        value=Sum(ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)),
+        weighted=Sum(
+            ExpressionWrapper(
+                F("amount") * F("rate") * F("probability") / Value(100), output_field=MONEY_FIELD
+            )
+        ),
+        overdue=Count("id", filter=Q(expected_close_date__lt=today)),
+        left_out=Count("id", filter=Q(rate__isnull=True)),
+    )
+    left_out = []
+    if totals["left_out"]:
+        left_out = list(
+            rated.filter(rate__isnull=True)
+            .order_by("deal_date", "id")
+            .only("id", "name", "currency", "amount")[:PIPELINE_LEFT_OUT_SHOWN]
+        )
     closing = list(
         open_deals.filter(expected_close_date__gte=today)
         .select_related("account", "stage")
         .order_by("expected_close_date", "id")[:5]
     )
-    return {"totals": totals, "closing": closing, "overdue": totals["overdue"]}
+    return {
+        "totals": totals,
+        "closing": closing,
+        "overdue": totals["overdue"],
+        "currency": company_currency(),
+        "left_out": left_out,
+    }
+
+
+#: Deals named on the home page's pipeline as left out for want of a rate (then a count).
+PIPELINE_LEFT_OUT_SHOWN = 3
 
 
 def _deal_invitees(deal):

@@ -34,6 +34,7 @@ class AccountSerializer(RecordSerializer):
             "owner",
             "lifecycle_stage",
             "billing_address",
+            "currency",
             "quality",
             "created_at",
             "updated_at",

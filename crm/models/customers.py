@@ -8,6 +8,7 @@ from django_countries.fields import CountryField
 
 from crm import history
 from crm.choices import Industry, LifecycleStage, SizeBand
+from crm.currencies import company_currency, validate_currency
 from crm.custom_fields.models import custom_column, custom_index
 from crm.visibility import any_role, owner_scope
 
@@ -33,6 +34,7 @@ class CustomerQuerySet(models.QuerySet):
         "owner",
         "lifecycle_stage",
         "billing_address",
+        "currency",
     ],
 )
 class Account(models.Model):
@@ -47,6 +49,14 @@ class Account(models.Model):
     country = CountryField(blank=True)
     billing_address = models.TextField(
         blank=True, help_text="As printed on quotes: street, city, postcode, country."
+    )
+    currency = models.CharField(
+        "preferred currency",
+        max_length=3,
+        blank=True,
+        validators=[validate_currency],
+        help_text="New deals, their line items and quotes are in this currency; empty: the "
+        "company currency.",
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -98,6 +108,11 @@ class Account(models.Model):
 
     def get_absolute_url(self):
         return reverse("account_detail", args=[self.pk])
+
+    @property
+    def deal_currency(self) -> str:
+        """The currency a new deal with this account starts in."""
+        return self.currency or company_currency()
 
 
 @history.track(

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from crm import matching, webhooks
 from crm.choices import ActivityKind, LifecycleStage
+from crm.currencies import normalize_currency
 from crm.matching import match_fields_set
 from crm.models import Account, Contact
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
@@ -30,6 +31,7 @@ ACCOUNT_FIELDS = (
     "owner",
     "lifecycle_stage",
     "billing_address",
+    "currency",
 )
 CONTACT_FIELDS = (
     "first_name",
@@ -165,6 +167,13 @@ def _normalize_account(data: dict) -> dict:
     data = dict(data)
     if "domain" in data:
         data["domain"] = normalize_domain(data["domain"])
+    if data.get("currency"):
+        try:
+            data["currency"] = normalize_currency(data["currency"])
+        except ValidationError as error:
+            raise ValidationError({"currency": error.messages}) from None
+    elif "currency" in data:
+        data["currency"] = ""
     return data
 
 

@@ -47,6 +47,7 @@ ACCOUNTS = RecordKind(
         c.country("country", "Country"),
         owner_column(),
         c.choice("lifecycle_stage", "Lifecycle stage", LifecycleStage, aliases=("stage",)),
+        c.text("currency", "Currency", max_length=3, clean=c.currency_code),
         created_column(),
     ),
     keys=("id", "domain", "name"),

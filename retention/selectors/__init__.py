@@ -9,6 +9,7 @@ from retention.selectors.pages import (
     advocacy_overview,
     advocate_leaderboard,
     nps_summary,
+    renewal_totals_by_month,
     renewals_by_month,
     subscription_movements,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "referral_list",
     "renewal_get",
     "renewal_list",
+    "renewal_totals_by_month",
     "renewals_by_month",
     "risk_episode_get",
     "risk_episode_list",

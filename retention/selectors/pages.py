@@ -7,6 +7,7 @@ from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, 
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from crm.currencies import company_currency, convert, rate_expression
 from crm.permissions import has_role, may_sell
 from crm.visibility import owner_in_scope
 from retention.choices import (
@@ -75,9 +76,79 @@ def renewals_by_month(*, user, today: dt.date | None = None, months: int = 12) -
     return result
 
 
+def renewal_totals_by_month(*, user, today: dt.date | None = None, months: int = 12) -> list[dict]:
+    """Per month of the next ``months``: the renewals of ``renewals_by_month`` totalled in the
+    company currency, each subscription at the rate in force on its renewal date (the latest
+    known one for a date to come), with how many were left out for want of a rate."""
+    today = today or timezone.localdate()
+    start = today.replace(day=1)
+    end = add_months(start, months)
+    open_episode = RiskEpisode.objects.filter(account_id=OuterRef("account_id"), closed_at=None)
+    risky = (
+        Q(status=SubscriptionStatus.CANCELLED)
+        | Q(account__health__colour=HealthColour.RED)
+        | Q(at_risk_episode=True)
+    )
+    converted = ExpressionWrapper(
+        F("mrr") * F("term_months") * F("rate"),
+        output_field=DecimalField(max_digits=30, decimal_places=10),
+    )
+    rows = (
+        subscription_list(user=user)
+        .filter(status__in=PAYING_STATUSES, renewal_date__gte=start, renewal_date__lt=end)
+        .annotate(
+            month=TruncMonth("renewal_date"),
+            at_risk_episode=Exists(open_episode),
+            rate=rate_expression(date_field="renewal_date"),
+        )
+        .values("month")
+        .annotate(
+            count=Count("id", filter=Q(rate__isnull=False)),
+            value=Sum(converted),
+            at_risk=Sum(converted, filter=risky),
+            left_out=Count("id", filter=Q(rate__isnull=True)),
+        )
+        .order_by("month")
+    )
+    result = []
+    for row in rows:
+        month = row["month"]
+        if isinstance(month, dt.datetime):
+            month = month.date()
+        result.append(
+            {
+                **row,
+                "month": month,
+                "value": _cents(row["value"]),
+                "at_risk": _cents(row["at_risk"]),
+            }
+        )
+    return result
+
+
+def _cents(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
+def mrr_in_company_currency(totals: list[dict], *, today: dt.date | None = None) -> dict:
+    """MRR per currency (``[{"currency", "mrr"}]``) as one total in the company currency at
+    today's rates, with the currencies left out for want of a rate. A query per currency other
+    than the company's."""
+    today = today or timezone.localdate()
+    total, left_out = Decimal("0"), []
+    for row in totals:
+        moved = convert(row["mrr"], row["currency"], on=today)
+        if moved is None:
+            left_out.append(row["currency"])
+        else:
+            total += moved.amount
+    return {"currency": company_currency(), "mrr": total, "left_out": left_out, "on": today}
+
+
 def account_subscriptions(*, user, account, limit: int = 10) -> dict | None:
-    """The account panel: its subscriptions and paying MRR per currency; None for users who
-    see no revenue. One query (a second only for accounts with more than ``limit``)."""
+    """The account panel: its subscriptions, paying MRR per currency and in all in the company
+    currency at today's rates; None for users who see no revenue. One query (a second only for
+    accounts with more than ``limit``), and one per foreign currency to convert."""
 
     if not may_sell(user):
         return None
@@ -102,6 +173,7 @@ def account_subscriptions(*, user, account, limit: int = 10) -> dict | None:
         "subscriptions": rows[:limit],
         "more": more,
         "mrr_totals": totals,
+        "mrr_total": mrr_in_company_currency(totals) if totals else None,
         "can_create": may_sell(user),
     }
 

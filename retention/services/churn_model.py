@@ -8,9 +8,10 @@ import math
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Min, Sum
+from django.db.models import DateField, DecimalField, ExpressionWrapper, F, Max, Min, Sum, Value
 from django.utils import timezone
 
+from crm.currencies import rate_expression
 from retention.choices import PAYING_STATUSES, HealthComponentKey
 from retention.models import ChurnEvent, ChurnModelRun, ChurnPrediction, HealthScore, Subscription
 
@@ -32,10 +33,23 @@ def min_per_class() -> int:
 def _features(today: dt.date) -> tuple[list[int], np.ndarray]:
     """Account ids and their feature rows (components missing → 50, the neutral value)."""
     components = dict(HealthScore.objects.values_list("account_id", "components"))
+    # MRR in the company currency at today's rates (a currency without one adds nothing).
     subs = {
         a: (first, mrr)
-        for a, first, mrr in Subscription.objects.values("account_id")
-        .annotate(first=Min("start_date"), mrr=Sum("mrr"))
+        for a, first, mrr in Subscription.objects.annotate(
+            rate_day=Value(today, output_field=DateField()),
+            rate=rate_expression(date_field="rate_day"),
+        )
+        .values("account_id")
+        .annotate(
+            first=Min("start_date"),
+            mrr=Sum(
+                ExpressionWrapper(
+                    F("mrr") * F("rate"),
+                    output_field=DecimalField(max_digits=30, decimal_places=10),
+                )
+            ),
+        )
         .order_by()
         .values_list("account_id", "first", "mrr")
     }

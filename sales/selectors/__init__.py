@@ -24,6 +24,7 @@ from sales.selectors.onboarding import (
     onboarding_items_completable,
     onboarding_with_progress,
 )
+from sales.selectors.quotas import QuotaAttainment, quota_attainment_list
 from sales.selectors.records import (
     line_item_get,
     line_item_list,
@@ -71,6 +72,8 @@ __all__ = [
     "product_get",
     "product_list",
     "pipelines_active",
+    "QuotaAttainment",
+    "quota_attainment_list",
     "quota_list",
     "quote_get",
     "quote_list",

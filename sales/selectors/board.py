@@ -6,7 +6,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models import Count, DateField, DecimalField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from crm.currencies import rate_expression
 from sales.choices import StageKind
@@ -19,6 +21,12 @@ MONEY_FIELD = DecimalField(max_digits=20, decimal_places=2)
 
 def board_column_size() -> int:
     return getattr(settings, "SALES_BOARD_COLUMN_SIZE", 25)
+
+
+def open_deal_date():
+    """The day an open deal's amount converts at: its expected close date (the best guess of
+    when its money comes in), today when it has none."""
+    return Coalesce(F("expected_close_date"), Value(timezone.localdate(), output_field=DateField()))
 
 
 def weighted_sum():
@@ -49,7 +57,8 @@ def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> 
     deals = opportunity_list(user=user).filter(pipeline=pipeline, status=StageKind.OPEN)
     if owner_id:
         deals = deals.filter(owner_id=owner_id)
-    # Values in the company currency, each deal at the rate of its expected close date.
+    # Values in the company currency, each deal at the rate of its expected close date (today
+    # when it has none).
     converted = ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)
     weighted = ExpressionWrapper(
         F("amount") * F("rate") * F("probability") / Value(100), output_field=MONEY_FIELD
@@ -57,7 +66,7 @@ def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> 
     totals = {
         row["stage_id"]: row
         for row in deals.order_by()
-        .annotate(rate=rate_expression(date_field="expected_close_date"))
+        .annotate(deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date"))
         .values("stage_id")
         .annotate(
             n=Count("stage_id"),

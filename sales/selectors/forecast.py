@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm.choices import Role
 from crm.currencies import company_currency, rate_date_expression, rate_expression
-from crm.models import User
+from crm.models import ExchangeRate, User
 from sales.choices import ForecastCategory, PeriodKind, StageKind
 from sales.selectors.board import MONEY_FIELD, ZERO
 from sales.selectors.records import opportunity_list, quota_list
@@ -59,6 +59,8 @@ class Forecast:
     #: Deals of the period whose currency had no rate on their date: not in any figure.
     left_out: list[dict] = field(default_factory=list)
     left_out_count: int = 0
+    #: Quotas in another currency with no rate on their period's first day: not in the grid.
+    quotas_left_out: list[dict] = field(default_factory=list)
 
     def cell(self, rep_id, period) -> ForecastCell:
         return self.cells.get((rep_id, period)) or ForecastCell()
@@ -176,7 +178,8 @@ def sales_forecast(
         c.best_case += _cents(row["best_case"])
         c.pipeline += _cents(row["pipeline"])
         c.weighted += _cents(row["weighted"])
-    for (rep_id, period), amount in _quotas(user=user, ids=ids, year=year, by=granularity):
+    quotas, quotas_left_out = _quotas(user=user, ids=ids, year=year, by=granularity)
+    for (rep_id, period), amount in quotas:
         cell(rep_id, period).quota += amount
     # The team's line: the sum over its reps, per period.
     for (rep_id, period), c in list(cells.items()):
@@ -192,6 +195,7 @@ def sales_forecast(
         rates_used=rates_used,
         left_out=left_out,
         left_out_count=left_out_count,
+        quotas_left_out=quotas_left_out,
     )
 
 
@@ -229,8 +233,31 @@ def _conversion_notes(*querysets):
     return rates, left_out[:LEFT_OUT_SHOWN], count
 
 
+def _rates_on_first_days(wanted: set[tuple[str, date]]) -> dict[tuple[str, date], Decimal]:
+    """The rate of each (currency, day) in ``wanted``, where one is known, in one query."""
+    if not wanted:
+        return {}
+    latest_day = max(day for _, day in wanted)
+    known: dict[str, list] = {}
+    for currency, valid_from, rate in (
+        ExchangeRate.objects.filter(currency__in={c for c, _ in wanted}, valid_from__lte=latest_day)
+        .order_by("currency", "-valid_from")
+        .values_list("currency", "valid_from", "rate")
+    ):
+        known.setdefault(currency, []).append((valid_from, rate))
+    out = {}
+    for currency, day in wanted:
+        for valid_from, rate in known.get(currency, []):
+            if valid_from <= day:
+                out[(currency, day)] = rate
+                break
+    return out
+
+
 def _quotas(*, user, ids, year: int, by: str):
-    """(rep id, period start) → quota for each period of ``year`` in the ``by`` granularity.
+    """(rep id, period start) → quota for each period of ``year`` in the ``by`` granularity, in
+    the company currency (a quota in another converts at the rate of its period's first day),
+    and the quotas left out for want of that rate.
 
     A rep may have monthly quotas, quarterly ones, or both; the two kinds state one target
     twice, never two targets to add up. A period reads its own kind first: a month its monthly
@@ -241,10 +268,22 @@ def _quotas(*, user, ids, year: int, by: str):
     rows = (
         quota_list(user=user)
         .filter(owner_id__in=ids, period_start__year=year)
-        .values_list("owner_id", "period_kind", "period_start", "amount")
+        .values_list("owner_id", "period_kind", "period_start", "amount", "currency")
         .order_by()
     )
-    for owner_id, kind, start, amount in rows:
+    rows = list(rows)
+    company = company_currency()
+    rate_of = _rates_on_first_days(
+        {(currency, start) for _, _, start, _, currency in rows if currency != company}
+    )
+    left_out: list[dict] = []
+    for owner_id, kind, start, amount, currency in rows:
+        if currency != company:
+            rate = rate_of.get((currency, start))
+            if rate is None:
+                left_out.append({"owner_id": owner_id, "period_start": start, "currency": currency})
+                continue
+            amount = _cents(amount * rate)
         if kind == PeriodKind.QUARTER:
             quarterly[(owner_id, period_of(start, PeriodKind.QUARTER))] = amount
         else:
@@ -256,11 +295,11 @@ def _quotas(*, user, ids, year: int, by: str):
             key = (owner_id, period_of(month, PeriodKind.QUARTER))
             if key not in quarterly:
                 out[key] = out.get(key, ZERO) + amount
-        return out.items()
+        return out.items(), left_out
     out.update(monthly)
     for (owner_id, first), amount in quarterly.items():
         for i in range(3):
             key = (owner_id, date(first.year, first.month + i, 1))
             if key not in monthly:
                 out[key] = (amount / 3).quantize(Decimal("0.01"))
-    return out.items()
+    return out.items(), left_out

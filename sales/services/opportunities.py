@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from crm import webhooks
 from crm.choices import ActivityKind
+from crm.currencies import exchange, missing_rate_message
 from crm.db import lock_rows
 from crm.models import Team, User
 from crm.services.customers import account_mark_customer
@@ -101,7 +102,9 @@ def opportunity_create(
         raise ValidationError({"stage": "A new deal starts in an open stage."})
     values = {k: v for k, v in data.items() if k in OPPORTUNITY_FIELDS and v is not None}
     values.setdefault("owner", user)
-    values.setdefault("currency", settings.DEFAULT_CURRENCY)
+    if not values.get("currency"):
+        # The customer's currency: the account's preferred one, else the company's.
+        values["currency"] = account.deal_currency
     if not values.get("forecast_category"):
         values["forecast_category"] = ForecastCategory.PIPELINE
     opportunity = Opportunity.objects.create(
@@ -181,9 +184,14 @@ def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = 
         data.pop("amount", None)
     if data.get("probability") is None:
         data.pop("probability", None)  # empty in a form: keep what it is
+    if not data.get("currency", True):
+        data.pop("currency")  # empty in a form: keep what it is
     changed = [f for f in OPPORTUNITY_FIELDS if f in data and getattr(opportunity, f) != data[f]]
+    old_currency = opportunity.currency
     for field in changed:
         setattr(opportunity, field, data[field])
+    if "currency" in changed:
+        _reprice(opportunity, old_currency, amount_given="amount" in changed, user=user)
     if "amount" in changed and opportunity.line_items.exists():
         # A person overrode the lines' value: keep their amount until they reset it.
         manual = opportunity.amount != opportunity.lines_value
@@ -201,6 +209,66 @@ def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = 
     if stage is not None and stage.pk != opportunity.stage_id:
         opportunity = opportunity_move_stage(opportunity=opportunity, stage=stage, user=user)
     return opportunity
+
+
+def _reprice(opportunity: Opportunity, old_currency: str, *, amount_given: bool, user) -> None:
+    """A deal's currency changes: each line item is re-priced in the new currency at today's
+    rates, from the price it was entered at (a product's list price in its own currency, or the
+    price a person typed in the old deal currency), and a manual amount the person did not
+    change with it is converted too. Refused, with nothing changed, for a closed deal with line
+    items or when a rate is missing."""
+    items = list(opportunity.line_items.order_by("id"))
+    if not items and not (opportunity.amount_is_manual and not amount_given):
+        return
+    new = opportunity.currency
+    if opportunity.is_closed and items:
+        raise ValidationError(
+            {"currency": "The deal is closed; its line items keep the currency they were in."}
+        )
+    today = timezone.localdate()
+    for item in items:
+        price, currency = (
+            (item.source_price, item.source_currency)
+            if item.is_converted
+            else (item.unit_price, old_currency)
+        )
+        moved = exchange(price, currency, new, on=today)
+        if moved is None:
+            raise ValidationError({"currency": _reprice_refusal(currency, new, today)})
+        item.unit_price = moved.amount
+        if currency == new:
+            item.source_price, item.source_currency = None, ""
+            item.exchange_rate, item.converted_on = None, None
+        else:
+            item.source_price, item.source_currency = price, currency
+            item.exchange_rate, item.converted_on = moved.rate, today
+        item.total = item.compute_total()
+    OpportunityLineItem.objects.bulk_update(
+        items,
+        ["unit_price", "total", "source_price", "source_currency", "exchange_rate", "converted_on"],
+    )
+    if opportunity.amount_is_manual and not amount_given:
+        moved = exchange(opportunity.amount, old_currency, new, on=today)
+        if moved is None:
+            raise ValidationError({"currency": _reprice_refusal(old_currency, new, today)})
+        opportunity.amount = moved.amount
+        opportunity.save(update_fields=["amount"])
+    if items:
+        opportunity_recalculate(opportunity=opportunity)
+        activity_log(
+            subject=opportunity,
+            kind=ActivityKind.SYSTEM,
+            summary=f"Line items re-priced from {old_currency} in {new} at the rates of "
+            f"{today:%Y-%m-%d}",
+            actor=user,
+        )
+
+
+def _reprice_refusal(source: str, target: str, on) -> str:
+    return (
+        f"{missing_rate_message(source, target, on)} Changing the currency re-prices the line "
+        "items at today's rates, so it was not changed."
+    )
 
 
 def _record_stage_change(opportunity: Opportunity, stage: Stage, user, now) -> None:
@@ -434,11 +502,6 @@ def _check_line(
     errors = {}
     if opportunity.is_closed:
         raise ValidationError("The deal is closed; its line items can no longer change.")
-    if product.currency != opportunity.currency:
-        errors["product"] = (
-            f"{product.name} is priced in {product.currency}; this deal is in "
-            f"{opportunity.currency}."
-        )
     if quantity is None or quantity < 1:
         errors["quantity"] = "At least one."
     if unit_price is None or unit_price < 0:
@@ -465,8 +528,31 @@ def line_item_add(
     description: str = "",
 ) -> OpportunityLineItem:
     """A product on the deal; without a price, discount or tax rate it takes the product's list
-    price, no discount, and the product's tax rate (else the seller's default rate)."""
+    price, no discount, and the product's tax rate (else the seller's default rate).
+
+    A given price is in the deal's currency. A list price in another currency is converted into
+    the deal's at today's rates, and the line says so; without a rate for today the line is
+    refused."""
     opportunity = _lock(opportunity)
+    conversion = {}
+    if unit_price is None and product.currency != opportunity.currency:
+        today = timezone.localdate()
+        moved = exchange(product.price, product.currency, opportunity.currency, on=today)
+        if moved is None:
+            raise ValidationError(
+                {
+                    "product": f"{product.name} is priced in {product.currency}; this deal is "
+                    f"in {opportunity.currency}. "
+                    + missing_rate_message(product.currency, opportunity.currency, today)
+                }
+            )
+        unit_price = moved.amount
+        conversion = {
+            "source_price": product.price,
+            "source_currency": product.currency,
+            "exchange_rate": moved.rate,
+            "converted_on": today,
+        }
     unit_price = product.price if unit_price is None else unit_price
     discount_percent = discount_percent or Decimal("0")
     if tax_rate is None:
@@ -481,6 +567,7 @@ def line_item_add(
         discount_percent=discount_percent,
         tax_rate=tax_rate,
         billing=billing or product.billing,
+        **conversion,
     )
     item.total = item.compute_total()
     item.save()
@@ -493,6 +580,12 @@ def line_item_add(
 def line_item_update(*, item: OpportunityLineItem, user, **data) -> OpportunityLineItem:
     opportunity = _lock(item.opportunity)
     item = OpportunityLineItem.objects.select_related("product").get(pk=item.pk)
+    conversion_fields = []
+    if data.get("unit_price") is not None and data["unit_price"] != item.unit_price:
+        # A price a person typed is in the deal's currency: the line is no longer converted.
+        item.source_price, item.source_currency = None, ""
+        item.exchange_rate, item.converted_on = None, None
+        conversion_fields = ["source_price", "source_currency", "exchange_rate", "converted_on"]
     for field in (
         "quantity",
         "unit_price",
@@ -521,6 +614,7 @@ def line_item_update(*, item: OpportunityLineItem, user, **data) -> OpportunityL
             "billing",
             "description",
             "total",
+            *conversion_fields,
         ]
     )
     opportunity_recalculate(opportunity=opportunity)
@@ -561,7 +655,7 @@ def on_lead_converted(sender, *, lead, account, contact, user, create_opportunit
         primary_contact=contact,
         owner=lead.owner or user,
         amount=amount if amount is not None else Decimal("0"),
-        currency=getattr(lead, "budget_currency", "") or settings.DEFAULT_CURRENCY,
+        currency=getattr(lead, "budget_currency", "") or account.deal_currency,
         expected_close_date=getattr(lead, "timeline", None),
         source_lead=lead,
         campaign=lead.campaign,

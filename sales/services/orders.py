@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_date
@@ -145,7 +144,7 @@ def _parse_row(row: dict, products: dict[str, Product]) -> tuple[Order, OrderLin
     amount = _decimal(row.get("amount", ""), "amount")
     if amount < 0:
         raise ValidationError("amount cannot be negative.")
-    currency = (row.get("currency") or settings.DEFAULT_CURRENCY).strip().upper()
+    currency = (row.get("currency") or account.deal_currency).strip().upper()
     if currency not in ISO_4217:
         raise ValidationError(f"currency must be an ISO 4217 code, not {currency!r}.")
     sku = (row.get("product_sku") or "").strip()

@@ -13,7 +13,7 @@ from crm.permissions import may_manage
 from sales import services
 from sales.choices import PeriodKind
 from sales.forms import QuotaForm
-from sales.selectors import forecast_reps, sales_forecast
+from sales.selectors import forecast_reps, quota_attainment_list, sales_forecast
 from sales.views.common import require_deals
 
 
@@ -44,11 +44,15 @@ def forecast(request):
                 messages.success(request, "Quota saved.")
                 return HttpResponseRedirect(request.get_full_path())
     data = sales_forecast(user=request.user, year=year, granularity=granularity, rep_ids=rep_ids)
+    attainments = quota_attainment_list(
+        user=request.user, year=year, rep_ids=[rep.pk for rep in data.reps]
+    )
     return render(
         request,
         "sales/forecast.html",
         {
             "forecast": data,
+            "attainments": attainments,
             "rows": data.rows(),
             "year": year,
             "years": range(today.year - 2, today.year + 2),
