@@ -123,16 +123,28 @@ def seed_run(
             # Statistics of the rows just written (ANALYZE sees this transaction's rows): the
             # next steps' set-based queries (campaign outcomes, rollups) are planned on what is
             # there, not on empty tables, which chose nested loops that ran for minutes.
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+            _analyze_tables()
         step_ctx.progress(f"done in {_since(started)}")
     if not connection.in_atomic_block:
         # Fresh statistics and visibility maps, so the first page views get good plans.
         started = time.monotonic()
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE)")
+        _analyze_tables(vacuum=True)
         ctx.progress(f"vacuum and analyze in {_since(started)}")
     return ctx
+
+
+def _analyze_tables(*, vacuum: bool = False) -> None:
+    """``ANALYZE`` (or ``VACUUM (ANALYZE)``) this database's own tables. A bare ``ANALYZE``
+    also takes the catalogs shared by every database of the server, and waits for any other
+    database's transaction that analyzed them to end."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM pg_tables "
+            "WHERE schemaname = ANY(current_schemas(false))"
+        )
+        (tables,) = cursor.fetchone()
+        if tables:
+            cursor.execute(f"{'VACUUM (ANALYZE)' if vacuum else 'ANALYZE'} {tables}")
 
 
 def seed_match_keys(ctx: SeedContext) -> None:

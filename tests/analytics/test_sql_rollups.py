@@ -3,7 +3,6 @@
 
 import io
 
-import pytest
 from django.utils import timezone
 
 from analytics import rollups
