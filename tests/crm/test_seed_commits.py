@@ -6,13 +6,23 @@ import io
 import psycopg
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 
+from crm.choices import Role
 from crm.models import Account
 from crm.registry import SeedRegistry
 from crm.seeding import run as seed_module
 from crm.seeding import seed_run
 from tests.factories.crm import AccountFactory
+
+
+@pytest.fixture(autouse=True)
+def _roles():
+    """The role groups (a data migration makes them; a transactional test before may have
+    emptied the tables)."""
+    for role in Role.values:
+        Group.objects.get_or_create(name=role)
 
 
 def _other_session():
