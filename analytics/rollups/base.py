@@ -18,6 +18,7 @@ from django.utils import timezone
 from analytics.models import RollupState
 
 WINDOW_DAYS = 31  # a rebuild reads the records a month at a time
+ROLLUP_WORK_MEM = "64MB"  # per sort or hash of a rollup's statement, for its transaction only
 # Big-endian float64: what PostgreSQL's ``float8send`` writes, so a rollup's durations are
 # packed by ``string_agg(float8send(seconds), '')`` in the same GROUP BY as its counts.
 DURATION = np.dtype(">f8")
@@ -153,6 +154,8 @@ def _rewrite(rollup: Rollup, days: Iterable[dt.date]) -> int:
     written = 0
     for first, last in spans(days):
         with transaction.atomic():
+            # A month of records is sorted and grouped in memory, not in temporary files.
+            run_sql(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'", [])
             rollup.model.objects.filter(date__gte=first, date__lte=last).delete()
             written += rollup.write(first, last)
     return written
