@@ -46,3 +46,5 @@ def _register_seed_step():
     from crm.registry import seed_steps
 
     seed_steps.register("analytics", "analytics.seed.seed", order=100)
+    # Last, committing month by month: the dashboards' rollups read every other step's rows.
+    seed_steps.register("rollups", "analytics.seed.seed_rollups", order=1000, atomic=False)

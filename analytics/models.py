@@ -260,8 +260,20 @@ class DealDay(models.Model):
     campaign = models.ForeignKey(
         "leads.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    currency = models.CharField(max_length=3, blank=True, help_text="The deals' own currency.")
+    rate = models.DecimalField(
+        max_digits=20,
+        decimal_places=10,
+        null=True,
+        blank=True,
+        help_text="Company-currency units per unit on the close date; empty: no rate known "
+        "(the deals count, their amounts are left out).",
+    )
+    rate_date = models.DateField(null=True, blank=True, help_text="The day the rate is valid from.")
     deals_count = models.PositiveIntegerField("deals", default=0)
-    amount = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    amount = models.DecimalField(
+        max_digits=20, decimal_places=2, default=0, help_text="In the company currency."
+    )
     cycle_seconds = models.FloatField(default=0)
 
     objects = OwnedRollupQuerySet.as_manager()
@@ -387,8 +399,20 @@ class OpenDeals(models.Model):
     forecast_category = models.CharField(max_length=10)
     expected_month = models.DateField(null=True, blank=True)
     slipped = models.BooleanField()
+    currency = models.CharField(max_length=3, blank=True, help_text="The deals' own currency.")
+    rate = models.DecimalField(
+        max_digits=20,
+        decimal_places=10,
+        null=True,
+        blank=True,
+        help_text="Company-currency units per unit on the expected close date (today when "
+        "none); empty: no rate known (the deals count, their amounts are left out).",
+    )
+    rate_date = models.DateField(null=True, blank=True, help_text="The day the rate is valid from.")
     deals_count = models.PositiveIntegerField("deals", default=0)
-    amount = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    amount = models.DecimalField(
+        max_digits=20, decimal_places=2, default=0, help_text="In the company currency."
+    )
     weighted = models.DecimalField(max_digits=24, decimal_places=4, default=0)
 
     objects = OwnedRollupQuerySet.as_manager()

@@ -5,6 +5,7 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from analytics.models import DealDay, OpenDeals, OpenTickets, RollupState
+from crm.currencies import company_currency
 from crm.permissions import may_manage
 from sales.choices import StageKind
 from support.choices import TicketStatus
@@ -42,4 +43,10 @@ def team_figures(request):
         )
     )
     as_of = RollupState.objects.aggregate(at=Max("refreshed_at"))["at"]
-    return {"pipeline": pipeline, "won": won, "tickets": tickets, "as_of": as_of}
+    return {
+        "pipeline": pipeline,
+        "won": won,
+        "tickets": tickets,
+        "as_of": as_of,
+        "currency": company_currency(),  # the rollups' amounts are converted to it
+    }

@@ -284,6 +284,7 @@ class SeedStep:
     name: str
     func: Callable | str  # ``func(ctx)``, or its dotted path ("leads.seed.seed")
     order: int = 100
+    atomic: bool = True  # run in a transaction of its own (False: the step commits as it goes)
 
     def run(self, ctx):
         func = self.func
@@ -300,8 +301,8 @@ class SeedRegistry:
     def __init__(self):
         self._steps: dict[str, SeedStep] = {}
 
-    def register(self, name: str, func: Callable | str, order: int = 100):
-        self._steps[name] = SeedStep(name=name, func=func, order=order)
+    def register(self, name: str, func: Callable | str, order: int = 100, *, atomic: bool = True):
+        self._steps[name] = SeedStep(name=name, func=func, order=order, atomic=atomic)
 
     def unregister(self, name: str):
         self._steps.pop(name, None)

@@ -247,6 +247,9 @@ class Figure:
     # ``compute``; ``segmentable=False`` marks one the segment cannot restrict.
     live: Callable[[Scope], list[dict]] | None = None
     segmentable: bool = True
+    # ``note(scope, figure)``: more of how it is computed that depends on the data (the
+    # exchange rates its amounts were converted at).
+    note: Callable[[Scope, Figure], str] | None = None
 
     def run(self, scope: Scope) -> list[dict]:
         if scope.segment is None:
@@ -292,6 +295,7 @@ class RenderedFigure:
     as_of: dt.datetime | None = None  # when the oldest rollup it reads was last refreshed
     from_rollups: bool = False
     segment_ignored: bool = False  # a segment is chosen but cannot restrict this figure
+    note: str = ""
 
     @property
     def chart_id(self) -> str:
@@ -402,6 +406,7 @@ class DashboardView(LoginRequiredMixin, TemplateView):
                     as_of=_as_of(f, freshness),
                     from_rollups=f in reads,
                     segment_ignored=scope.segment is not None and not f.segmentable,
+                    note=f.note(scope, f) if f.note else "",
                 )
                 for f in self.figures
             ]

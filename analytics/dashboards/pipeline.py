@@ -21,7 +21,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncDate, TruncMonth
+from django.db.models.functions import Coalesce, Round, TruncDate, TruncMonth
 
 from analytics import rollups
 from analytics.dashboards import history
@@ -29,6 +29,7 @@ from analytics.dashboards.base import Col, Figure, Scope, percent
 from analytics.models import DealDay, OpenDeals, StageDay
 from analytics.sql import Seconds
 from analytics.sql import percentiles as sql_percentiles
+from crm.currencies import company_currency, rate_date_expression, rate_expression
 from crm.models import User
 from leads.choices import LeadSource
 from sales.choices import ForecastCategory, PeriodKind, StageKind
@@ -68,14 +69,20 @@ def _open_deals(scope: Scope):
     """The open-deals snapshot rows (as of the last refresh) the user may see; with a segment,
     its open deals in the snapshot's shape."""
     if scope.segment is None:
-        return scope.owned(OpenDeals.objects.visible_to(scope.user)).order_by()
+        return (
+            scope.owned(OpenDeals.objects.visible_to(scope.user))
+            .order_by()
+            .annotate(converted=F("amount"))
+        )
     weighted = ExpressionWrapper(
-        F("amount") * F("probability") / Value(100),
+        F("converted") * F("probability") / Value(100),
         output_field=DecimalField(max_digits=24, decimal_places=4),
     )
     return (
         _deals(scope)
         .filter(status=StageKind.OPEN)
+        .annotate(rate_day=Coalesce(F("expected_close_date"), Value(scope.today)))
+        .annotate(converted=Round(F("amount") * rate_expression(date_field="rate_day"), 2))
         .annotate(
             deals_count=Value(1),
             weighted=weighted,
@@ -91,7 +98,7 @@ def open_by_stage(scope: Scope) -> list[dict]:
     rows = (
         _open_deals(scope)
         .values("pipeline__order", "pipeline__name", "stage__order", "stage__name")
-        .annotate(deals=Sum("deals_count"), value=Sum("amount"), weighted=Sum("weighted"))
+        .annotate(deals=Sum("deals_count"), value=Sum("converted"), weighted=Sum("weighted"))
         .order_by("pipeline__order", "stage__order")
     )
     return [
@@ -105,6 +112,81 @@ def open_by_stage(scope: Scope) -> list[dict]:
     ]
 
 
+# Amounts in the company currency ----------------------------------------------------------
+
+RATES_SHOWN = 12  # rates listed by the note (it says how many more)
+
+
+def _with_rates(queryset, scope: Scope, date_field: str):
+    """Rollup rows carry their currency and rate; a segment's deals get them annotated."""
+    if scope.segment is None:
+        return queryset
+    return queryset.annotate(
+        rate=rate_expression(date_field=date_field),
+        rate_date=rate_date_expression(date_field=date_field),
+    )
+
+
+def _rate_rows(queryset, kind: str):
+    """Per currency and rate: how many deals (NULL rate: none known for their day)."""
+    return (
+        queryset.order_by()
+        .annotate(kind=Value(kind))
+        .values_list("kind", "currency", "rate_date", "rate")
+        .annotate(n=Sum("deals_count"))
+    )
+
+
+def _rates(scope: Scope) -> dict[str, tuple[set[tuple], int]]:
+    """For closed and open deals: the distinct (currency, rate date, rate) their amounts were
+    converted at, and how many deals were left out for want of a rate (one query)."""
+    company = company_currency()
+    closed = _rate_rows(_with_rates(_closed(scope), scope, "date"), "closed")
+    open_ = _rate_rows(_with_rates(_open_deals(scope), scope, "rate_day"), "open")
+    out: dict[str, tuple[set[tuple], int]] = {"closed": (set(), 0), "open": (set(), 0)}
+    for kind, currency, rate_date, rate, n in closed.union(open_, all=True):
+        used, missing = out[kind]
+        if rate is None:
+            out[kind] = (used, missing + (n or 0))
+        elif currency != company:
+            used.add((currency, rate_date, rate))
+    return out
+
+
+def money_note(scope: Scope, figure: Figure) -> str:
+    """How the figure's amounts were brought to the company currency: the rule, the rates
+    used (currency, rate, the day it is valid from) and the deals left out for want of one."""
+
+    used: set[tuple] = set()
+    missing = 0
+    rules = []
+    if "deals" in figure.rollups:
+        rules.append("closed deals at the rate of their close date")
+        found, left_out = scope.memo("rates", lambda: _rates(scope))["closed"]
+        used |= found
+        missing += left_out
+    if "open_deals" in figure.rollups:
+        rules.append("open deals at the rate of their expected close date (today when none)")
+        found, left_out = scope.memo("rates", lambda: _rates(scope))["open"]
+        used |= found
+        missing += left_out
+    rates = sorted(used)
+    text = f"Amounts in {company_currency()} (the company currency): {'; '.join(rules)}."
+    if rates:
+        shown = ", ".join(
+            f"{currency} {rate.normalize():f} (valid from {day:%Y-%m-%d})"
+            for currency, day, rate in rates[:RATES_SHOWN]
+        )
+        more = f" and {len(rates) - RATES_SHOWN} more" if len(rates) > RATES_SHOWN else ""
+        text += f" Rates used: {shown}{more}."
+    if missing:
+        text += (
+            f" {missing:,} deal{'s' if missing != 1 else ''} without a rate for the day "
+            "left out of the amounts (counted in the deal counts)."
+        )
+    return text
+
+
 # Forecast against quota ----------------------------------------------------------------------
 
 
@@ -116,7 +198,7 @@ def forecast_vs_quota(scope: Scope) -> list[dict]:
         .filter(status=StageKind.WON, date__gte=first, date__lt=after)
         .annotate(month=TruncMonth("date"))
         .values("month")
-        .annotate(total=Sum("amount"))
+        .annotate(total=Sum("converted"))
         .values_list("month", "total")
     )
     won = {_month(k): v for k, v in won.items()}
@@ -127,7 +209,7 @@ def forecast_vs_quota(scope: Scope) -> list[dict]:
         .annotate(
             month=F("expected_month"),
             commit=Coalesce(
-                Sum("amount", filter=Q(forecast_category=ForecastCategory.COMMIT)), ZERO
+                Sum("converted", filter=Q(forecast_category=ForecastCategory.COMMIT)), ZERO
             ),
             weighted=Sum("weighted"),
         )
@@ -176,7 +258,11 @@ def _deal_days(scope: Scope):
     """Rollup rows of the deals closed (won or lost) that the user may see; with a segment, its
     closed deals in the rollup's shape."""
     if scope.segment is None:
-        return scope.owned(DealDay.objects.visible_to(scope.user)).order_by()
+        return (
+            scope.owned(DealDay.objects.visible_to(scope.user))
+            .order_by()
+            .annotate(converted=F("amount"))
+        )
     return (
         _deals(scope)
         .exclude(status=StageKind.OPEN)
@@ -187,6 +273,7 @@ def _deal_days(scope: Scope):
             deals_count=Value(1),
             cycle_seconds=Seconds(F("closed_at"), F("created_at")),
         )
+        .annotate(converted=Round(F("amount") * rate_expression(date_field="date"), 2))
     )
 
 
@@ -199,8 +286,8 @@ def _win_rows(queryset, label) -> list[dict]:
     for r in queryset.annotate(
         won=Coalesce(Sum("deals_count", filter=Q(status=StageKind.WON)), 0),
         lost=Coalesce(Sum("deals_count", filter=Q(status=StageKind.LOST)), 0),
-        won_value=Coalesce(Sum("amount", filter=Q(status=StageKind.WON)), ZERO),
-        lost_value=Coalesce(Sum("amount", filter=Q(status=StageKind.LOST)), ZERO),
+        won_value=Coalesce(Sum("converted", filter=Q(status=StageKind.WON)), ZERO),
+        lost_value=Coalesce(Sum("converted", filter=Q(status=StageKind.LOST)), ZERO),
     ):
         rows.append(
             {
@@ -255,7 +342,7 @@ def _rep_performance(scope: Scope) -> list[dict]:
         .annotate(
             won=Coalesce(Sum("deals_count", filter=Q(status=StageKind.WON)), 0),
             lost=Coalesce(Sum("deals_count", filter=Q(status=StageKind.LOST)), 0),
-            won_amount=Sum("amount", filter=Q(status=StageKind.WON)),
+            won_amount=Sum("converted", filter=Q(status=StageKind.WON)),
             cycle_seconds=Sum("cycle_seconds", filter=Q(status=StageKind.WON)),
         )
     }
@@ -413,7 +500,7 @@ def slipped_deals(scope: Scope) -> list[dict]:
         _open_deals(scope)
         .filter(slipped=True)
         .values("owner_id", "owner__username", "owner__first_name", "owner__last_name")
-        .annotate(deals=Sum("deals_count"), value=Sum("amount"))
+        .annotate(deals=Sum("deals_count"), value=Sum("converted"))
         .order_by("-value", "owner__username")
     )
     return [{"rep": _person(r), "deals": r["deals"], "value": r["value"] or ZERO} for r in rows]
@@ -436,6 +523,7 @@ FIGURES = (
         title="Open pipeline by stage",
         how="Open deals (as of the last refresh), grouped by stage: count, sum of amounts, and "
         "sum of amount × the deal's probability. Ignores the date range.",
+        note=money_note,
         compute=open_by_stage,
         live=open_by_stage,  # reads the segment's records itself
         columns=(
@@ -456,6 +544,7 @@ FIGURES = (
         "amounts of deals won that month; commit = open deals in the Commit category expected to "
         "close that month; forecast = won + commit; weighted = open amount × probability by "
         "expected close month; attainment = won ÷ quota.",
+        note=money_note,
         compute=forecast_vs_quota,
         segmentable=False,  # quotas are per rep, not per account
         columns=(
@@ -475,6 +564,7 @@ FIGURES = (
         rollups=("deals",),
         title="Win rate by rep",
         how=WIN_HOW,
+        note=money_note,
         compute=win_rate_by_rep,
         live=win_rate_by_rep,  # reads the segment's records itself
         columns=(Col("label", "Rep"), *WIN_COLUMNS),
@@ -486,6 +576,7 @@ FIGURES = (
         rollups=("deals",),
         title="Win rate by lead source",
         how=WIN_HOW + " Grouped by the source of the lead the deal came from.",
+        note=money_note,
         compute=win_rate_by_source,
         live=win_rate_by_source,  # reads the segment's records itself
         columns=(Col("label", "Source"), *WIN_COLUMNS),
@@ -497,6 +588,7 @@ FIGURES = (
         rollups=("deals",),
         title="Win rate by month",
         how=WIN_HOW + " Grouped by the month the deal closed.",
+        note=money_note,
         compute=win_rate_by_month,
         live=win_rate_by_month,  # reads the segment's records itself
         columns=(Col("label", "Month"), *WIN_COLUMNS),
@@ -511,6 +603,7 @@ FIGURES = (
         how="Average deal size = mean amount of deals won in the range; sales cycle = mean days "
         "from creation to win of those deals; win rate = won ÷ closed in the range; velocity "
         "(value per day) = open deals now × average deal size × win rate ÷ cycle days.",
+        note=money_note,
         compute=rep_performance,
         live=rep_performance,  # reads the segment's records itself
         columns=(
@@ -565,6 +658,7 @@ FIGURES = (
         title="Slipped deals",
         how="Open deals whose expected close date is before the day of the last refresh, per "
         "rep: count and amount. Ignores the date range.",
+        note=money_note,
         compute=slipped_deals,
         live=slipped_deals,  # reads the segment's records itself
         columns=(Col("rep", "Rep"), Col("deals", "Deals", "int"), Col("value", "Value", "money")),

@@ -4,14 +4,17 @@ millions (``LeadDay``, ``DealDay``, ``StageDay``, ``SupportDay``).
 
 A rollup is always rewritten a whole day at a time: the day's rows are deleted and recomputed
 from the records in one transaction, so rerunning a refresh (or a crash and retry) leaves the
-same rows. ``rollups_refresh`` (beat, every 15 minutes) rewrites today, yesterday and every day
-holding a record changed since its previous run; ``rollups_rebuild`` (nightly, and the
+same rows. The rows are computed in the database, one ``INSERT ... SELECT ... GROUP BY`` per
+rollup and run of consecutive days (at most a month), each run committed before the next.
+``rollups_refresh`` (beat, every 15 minutes) rewrites today, yesterday and every day holding a
+record changed since its previous run; ``rollups_rebuild`` (nightly, and the
 ``rebuild_rollups`` command) rewrites every day, which also catches what the refresh cannot see
 (deleted records, bulk updates that leave ``updated_at`` alone, reassigned teams).
 
-Durations are stored per row as packed float64 seconds; ``percentiles`` concatenates the rows'
-durations and interpolates between the nearest ranks like PostgreSQL's ``percentile_cont``, so a
-median read from the rollup equals the one computed over the records.
+Durations are stored per row as packed float64 seconds (big-endian, as ``float8send`` writes
+them: ``string_agg`` packs a group's in SQL); ``percentiles`` concatenates the rows'
+durations and interpolates between the nearest ranks like PostgreSQL's ``percentile_cont``, so
+a median read from the rollup equals the one computed over the records.
 
 The package: ``base`` holds what every rollup shares (packing durations, days, the ``Rollup``
 record, the writers), one module per dashboard computes its rows (``funnel``, ``pipeline``,

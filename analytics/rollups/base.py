@@ -18,7 +18,10 @@ from django.utils import timezone
 from analytics.models import RollupState
 
 WINDOW_DAYS = 31  # a rebuild reads the records a month at a time
-DURATION = np.dtype("<f8")
+ROLLUP_WORK_MEM = "64MB"  # per sort or hash of a rollup's statement, for its transaction only
+# Big-endian float64: what PostgreSQL's ``float8send`` writes, so a rollup's durations are
+# packed by ``string_agg(float8send(seconds), '')`` in the same GROUP BY as its counts.
+DURATION = np.dtype(">f8")
 
 
 # Durations -----------------------------------------------------------------------------------
@@ -123,7 +126,7 @@ def _as_date(value) -> dt.date | None:
 class Rollup:
     name: str
     model: type
-    rows: Callable[[dt.date, dt.date], list]
+    write: Callable[[dt.date, dt.date], int]  # INSERT ... SELECT the rows of the days; count
     days_changed: Callable[[dt.datetime], set[dt.date]]
     first_day: Callable[[], dt.date | None]
     after: Callable[[set[dt.date]], int] | None = None  # rewrites what is derived from the days
@@ -144,15 +147,55 @@ def _insert(model, rows: list) -> None:
 
 
 def _rewrite(rollup: Rollup, days: Iterable[dt.date]) -> int:
-    """Replace the rows of ``days`` with rows recomputed from the records."""
+    """Replace the rows of ``days`` with rows recomputed from the records, in the database: a
+    run of at most a month of consecutive days at a time, each in a transaction that commits
+    (outside an enclosing one), so a rebuild holds no lock for long and a refresh costs what
+    its changed days hold."""
     written = 0
     for first, last in spans(days):
-        rows = rollup.rows(first, last)
         with transaction.atomic():
+            # A month of records is sorted and grouped in memory, not in temporary files.
+            run_sql(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'", [])
             rollup.model.objects.filter(date__gte=first, date__lte=last).delete()
-            _insert(rollup.model, rows)
-        written += len(rows)
+            written += rollup.write(first, last)
     return written
+
+
+# SQL building blocks -------------------------------------------------------------------------
+
+
+def run_sql(sql: str, params) -> int:
+    """Execute one statement; the number of rows it wrote."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
+
+
+def table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def local_date_sql(column: str) -> str:
+    """SQL for the local day of a timestamp column, as ``TruncDate`` computes it (the current
+    time zone, a setting: its name is a literal)."""
+    name = timezone.get_current_timezone_name().replace("'", "''")
+    return f"({column} AT TIME ZONE '{name}')::date"
+
+
+def seconds_sql(end: str, start: str) -> str:
+    """SQL for ``end - start`` in seconds, as ``analytics.sql.Seconds``."""
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))::double precision"
+
+
+def packed_sql(expression: str, condition: str | None = None) -> str:
+    """SQL aggregate: the group's non-NULL values of ``expression`` packed as ``pack`` does."""
+    where = f" FILTER (WHERE {condition})" if condition else ""
+    return f"COALESCE(string_agg(float8send(({expression})::double precision), ''::bytea){where}, ''::bytea)"
+
+
+def window_params(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The moments a run of days starts and ends before (local midnights)."""
+    return day_start(first), day_start(last + dt.timedelta(days=1))
 
 
 def _all_days(rollup: Rollup, today: dt.date) -> list[dt.date]:
@@ -187,3 +230,26 @@ def sum_rows(queryset, group: str | None, fields: Iterable[str]) -> dict:
     for row in queryset.order_by().values(group).annotate(**sums):
         out[row.pop(group)] = row
     return dict(out)
+
+
+def rate_join_sql(alias: str, currency: str, on: str) -> tuple[str, list]:
+    """SQL joining, as ``alias``, the exchange rate in force for the ``currency`` column on the
+    day ``on`` (the latest valid on or before it, as ``crm.currencies.rate_expression``);
+    ``alias.rate`` is NULL for the company currency and when no rate is known. Use
+    ``rate_sql`` for the rate itself."""
+    from crm.currencies import company_currency
+    from crm.models import ExchangeRate
+
+    sql = (
+        f"LEFT JOIN LATERAL (SELECT e.rate, e.valid_from FROM {table(ExchangeRate)} e "
+        f"WHERE e.currency = {currency} AND e.valid_from <= {on} "
+        f"ORDER BY e.valid_from DESC LIMIT 1) {alias} ON {currency} <> %s"
+    )
+    return sql, [company_currency()]
+
+
+def rate_sql(alias: str, currency: str) -> tuple[str, list]:
+    """SQL for the rate a row converts at: 1 in the company currency, else the joined rate."""
+    from crm.currencies import company_currency
+
+    return f"(CASE WHEN {currency} = %s THEN 1 ELSE {alias}.rate END)", [company_currency()]

@@ -4,53 +4,60 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import TruncDate
 
 from analytics.models import DealDay, OpenDeals, StageDay
-from analytics.rollups.base import _as_date, _in_days, days_of, first_day_of, local_day, pack
-from analytics.sql import Seconds
+from analytics.rollups.base import (
+    days_of,
+    first_day_of,
+    local_date_sql,
+    packed_sql,
+    rate_join_sql,
+    rate_sql,
+    run_sql,
+    seconds_sql,
+    table,
+    window_params,
+)
 
 # Deals ---------------------------------------------------------------------------------------
 
 
-def _deal_rows(first: dt.date, last: dt.date) -> list[DealDay]:
+def _deal_write(first: dt.date, last: dt.date) -> int:
+    """The deals closed on the days, per day, owner, outcome, lead source, campaign and
+    currency: amounts in the company currency at the rate of the close date (each deal rounded
+    to the cent, as ``crm.currencies.convert``); a deal with no rate for its day keeps its row
+    with a NULL rate and adds nothing to the amount."""
+    from leads.models import Lead
     from sales.choices import StageKind
     from sales.models import Opportunity
 
-    rows = (
-        Opportunity.objects.exclude(status=StageKind.OPEN)
-        .filter(_in_days("closed_at", first, last))
-        .order_by()
-        .annotate(day=TruncDate("closed_at"), cycle=Seconds(F("closed_at"), F("created_at")))
-        .values_list(
-            "day", "owner_id", "status", "source_lead__source", "campaign_id", "amount", "cycle"
-        )  # fmt: skip
-    )
-    groups: dict = {}
-    for day, owner, status, source, campaign, amount, cycle in rows.iterator(chunk_size=5000):
-        key = (day, owner, status, source or "", campaign)
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = [0, Decimal("0"), 0.0]
-        g[0] += 1
-        g[1] += amount or 0
-        g[2] += cycle or 0.0
-    return [
-        DealDay(
-            date=day,
-            owner_id=owner,
-            status=status,
-            source=source,
-            campaign_id=campaign,
-            deals_count=g[0],
-            amount=g[1],
-            cycle_seconds=g[2],
-        )  # fmt: skip
-        for (day, owner, status, source, campaign), g in groups.items()
-    ]
+    start, end = window_params(first, last)
+    join, join_params = rate_join_sql("r", "d.currency", "d.day")
+    rate, rate_params = rate_sql("r", "d.currency")
+    sql = f"""
+        WITH d AS MATERIALIZED (
+            SELECT o.owner_id, o.status, o.source_lead_id, o.campaign_id, o.currency, o.amount,
+                   {local_date_sql("o.closed_at")} AS day,
+                   {seconds_sql("o.closed_at", "o.created_at")} AS cycle
+            FROM {table(Opportunity)} o
+            WHERE o.status <> %s AND o.closed_at >= %s AND o.closed_at < %s
+        ), deals AS (
+            SELECT d.day, d.owner_id, d.status, COALESCE(l.source, '') AS source, d.campaign_id,
+                   d.currency, {rate} AS rate, r.valid_from AS rate_date, d.amount, d.cycle
+            FROM d LEFT JOIN {table(Lead)} l ON l.id = d.source_lead_id
+            {join}
+        )
+        INSERT INTO {table(DealDay)} (date, owner_id, status, source, campaign_id, currency,
+            rate, rate_date, deals_count, amount, cycle_seconds)
+        SELECT day, owner_id, status, source, campaign_id, currency, rate, rate_date, COUNT(*),
+               COALESCE(SUM(ROUND(amount * rate, 2)), 0), COALESCE(SUM(cycle), 0)
+        FROM deals
+        GROUP BY day, owner_id, status, source, campaign_id, currency, rate, rate_date
+    """
+    return run_sql(sql, [str(StageKind.OPEN), start, end, *rate_params, *join_params])
 
 
 def _deal_days_changed(since: dt.datetime) -> set[dt.date]:
@@ -102,49 +109,49 @@ def stage_history() -> dict:
     }
 
 
-def _stage_rows(first: dt.date, last: dt.date) -> list[StageDay]:
-    from sales.models import StageChange
+def _stage_write(first: dt.date, last: dt.date) -> int:
+    """The stage changes of the days, per day, owner, move and the days the deal last entered
+    the same stage and last moved on from it (what ``stage_history`` annotates row by row,
+    here by window functions over the history of the deals that moved in the days)."""
+    from sales.choices import StageKind
+    from sales.models import Opportunity, Stage, StageChange
 
-    rows = (
-        StageChange.objects.filter(_in_days("changed_at", first, last))
-        .order_by()
-        .annotate(day=TruncDate("changed_at"), **stage_history())
-        .values_list(
-            "day",
-            "opportunity__owner_id",
-            "from_stage_id",
-            "to_stage_id",
-            "advanced",
-            "entered_before",
-            "advanced_before",
-            "seconds_in_from_stage",
-        )  # fmt: skip
-    )
-    groups: dict = {}
-    for day, owner, from_id, to_id, advanced, entered, moved, seconds in rows.iterator(
-        chunk_size=5000
-    ):
-        key = (day, owner, from_id, to_id, bool(advanced), local_day(entered), local_day(moved))
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = [0, []]
-        g[0] += 1
-        if seconds is not None and from_id is not None:
-            g[1].append(float(seconds))
-    return [
-        StageDay(
-            date=day,
-            owner_id=owner,
-            from_stage_id=from_id,
-            to_stage_id=to_id,
-            advanced=advanced,
-            entered_before=entered,
-            advanced_before=moved,
-            moves=g[0],
-            seconds=pack(g[1]),
-        )  # fmt: skip
-        for (day, owner, from_id, to_id, advanced, entered, moved), g in groups.items()
-    ]
+    start, end = window_params(first, last)
+    sql = f"""
+        WITH moved AS MATERIALIZED (
+            SELECT DISTINCT opportunity_id FROM {table(StageChange)}
+            WHERE changed_at >= %s AND changed_at < %s
+        ), history AS (
+            SELECT c.id, c.opportunity_id, c.from_stage_id, c.to_stage_id, c.changed_at,
+                   c.seconds_in_from_stage,
+                   COALESCE(c.from_stage_id IS NOT NULL AND ts."order" > fs."order"
+                            AND ts.kind <> %s, false) AS advanced
+            FROM {table(StageChange)} c
+            JOIN moved USING (opportunity_id)
+            JOIN {table(Stage)} ts ON ts.id = c.to_stage_id
+            LEFT JOIN {table(Stage)} fs ON fs.id = c.from_stage_id
+            WHERE c.changed_at < %s
+        ), changes AS (
+            SELECT h.*,
+                   lag(h.changed_at) OVER (PARTITION BY h.opportunity_id, h.to_stage_id
+                                           ORDER BY h.changed_at, h.id) AS entered_before,
+                   CASE WHEN h.advanced THEN
+                       lag(h.changed_at) OVER (PARTITION BY h.opportunity_id, h.from_stage_id,
+                                               h.advanced ORDER BY h.changed_at, h.id)
+                   END AS advanced_before
+            FROM history h
+        )
+        INSERT INTO {table(StageDay)} (date, owner_id, from_stage_id, to_stage_id, advanced,
+            entered_before, advanced_before, moves, seconds)
+        SELECT {local_date_sql("c.changed_at")} AS day, o.owner_id, c.from_stage_id,
+               c.to_stage_id, c.advanced, {local_date_sql("c.entered_before")} AS entered,
+               {local_date_sql("c.advanced_before")} AS moved, COUNT(*),
+               {packed_sql("c.seconds_in_from_stage", "c.from_stage_id IS NOT NULL")}
+        FROM changes c JOIN {table(Opportunity)} o ON o.id = c.opportunity_id
+        WHERE c.changed_at >= %s
+        GROUP BY day, o.owner_id, c.from_stage_id, c.to_stage_id, c.advanced, entered, moved
+    """
+    return run_sql(sql, [start, end, str(StageKind.LOST), end, start])
 
 
 def _stage_days_changed(since: dt.datetime) -> set[dt.date]:
@@ -169,41 +176,39 @@ def _stage_first_day() -> dt.date | None:
 
 
 def _open_deals_rows(today: dt.date) -> list[OpenDeals]:
-    from django.db.models import Count, DecimalField, ExpressionWrapper, Sum
-    from django.db.models.functions import TruncMonth
-
+    """The deals open now, per owner, pipeline, stage, forecast category, expected month and
+    currency: amounts in the company currency at the rate of the expected close date (today
+    when there is none); deals with no rate keep their row with a NULL rate and no amount."""
     from sales.choices import StageKind
     from sales.models import Opportunity
 
-    weighted = ExpressionWrapper(
-        F("amount") * F("probability") / Value(100),
-        output_field=DecimalField(max_digits=24, decimal_places=4),
-    )
-    rows = (
-        Opportunity.objects.filter(status=StageKind.OPEN)
-        .order_by()
-        .annotate(
-            expected_month=TruncMonth("expected_close_date"),
-            slipped=Case(
-                When(expected_close_date__lt=today, then=Value(True)), default=Value(False)
-            ),
+    join, join_params = rate_join_sql("r", "d.currency", "d.on_day")
+    rate, rate_params = rate_sql("r", "d.currency")
+    sql = f"""
+        WITH d AS (
+            SELECT o.*, COALESCE(o.expected_close_date, %s) AS on_day
+            FROM {table(Opportunity)} o WHERE o.status = %s
+        ), deals AS (
+            SELECT d.owner_id, d.pipeline_id, d.stage_id, d.forecast_category,
+                   date_trunc('month', d.expected_close_date)::date AS expected_month,
+                   COALESCE(d.expected_close_date < %s, false) AS slipped, d.currency,
+                   {rate} AS rate, r.valid_from AS rate_date,
+                   ROUND(d.amount * {rate}, 2) AS converted, d.probability
+            FROM d {join}
         )
-        .values(
-            "owner_id", "pipeline_id", "stage_id", "forecast_category", "expected_month", "slipped"
-        )  # fmt: skip
-        .annotate(n=Count("id"), total=Sum("amount"), total_weighted=Sum(weighted))
-    )
-    return [
-        OpenDeals(
-            owner_id=r["owner_id"],
-            pipeline_id=r["pipeline_id"],
-            stage_id=r["stage_id"],
-            forecast_category=r["forecast_category"],
-            expected_month=_as_date(r["expected_month"]),
-            slipped=bool(r["slipped"]),
-            deals_count=r["n"],
-            amount=r["total"] or 0,
-            weighted=r["total_weighted"] or 0,
-        )  # fmt: skip
-        for r in rows
-    ]
+        SELECT owner_id, pipeline_id, stage_id, forecast_category, expected_month, slipped,
+               currency, rate, rate_date, COUNT(*), COALESCE(SUM(converted), 0),
+               COALESCE(SUM(converted * probability / 100), 0)
+        FROM deals
+        GROUP BY owner_id, pipeline_id, stage_id, forecast_category, expected_month, slipped,
+                 currency, rate, rate_date
+    """
+    params = [today, str(StageKind.OPEN), today, *rate_params, *rate_params, *join_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    fields = (
+        "owner_id", "pipeline_id", "stage_id", "forecast_category", "expected_month", "slipped",
+        "currency", "rate", "rate_date", "deals_count", "amount", "weighted",
+    )  # fmt: skip
+    return [OpenDeals(**dict(zip(fields, row, strict=True))) for row in rows]

@@ -26,41 +26,41 @@ from analytics.models import (
 )
 from analytics.rollups.base import Rollup, _all_days, _rewrite, _snapshot
 from analytics.rollups.clv import _value_rows
-from analytics.rollups.funnel import _lead_days_changed, _lead_first_day, _lead_rows
+from analytics.rollups.funnel import _lead_days_changed, _lead_first_day, _lead_write
 from analytics.rollups.pipeline import (
     _deal_days_changed,
     _deal_first_day,
-    _deal_rows,
+    _deal_write,
     _open_deals_rows,
     _stage_days_changed,
     _stage_first_day,
-    _stage_rows,
+    _stage_write,
 )
 from analytics.rollups.retention import (
     _churn_days_changed,
     _churn_first_day,
-    _churn_rows,
+    _churn_write,
     _cohort_rows,
     _health_rows,
     _mrr_days_changed,
     _mrr_first_day,
     _mrr_move_days_changed,
-    _mrr_move_rows,
-    _mrr_rows,
+    _mrr_move_write,
+    _mrr_write,
     _nps_days_changed,
     _nps_first_day,
-    _nps_rows,
+    _nps_write,
     multi_owner_accounts,
     multi_owner_subscribers,
 )
 from analytics.rollups.support import (
-    _account_rows,
+    _account_write,
     _busy_months,
     _manager_views,
     _open_tickets_rows,
     _support_days_changed,
     _support_first_day,
-    _support_rows,
+    _support_write,
 )
 from analytics.services import FAILED, ROLLUPS_JOB, job_claim, job_release, job_renew
 
@@ -90,22 +90,22 @@ def snapshot_refresh(name: str, *, today: dt.date | None = None) -> int:
 
 
 ROLLUPS = (
-    Rollup("leads", LeadDay, _lead_rows, _lead_days_changed, _lead_first_day),
-    Rollup("deals", DealDay, _deal_rows, _deal_days_changed, _deal_first_day),
-    Rollup("stages", StageDay, _stage_rows, _stage_days_changed, _stage_first_day),
-    Rollup("support", SupportDay, _support_rows, _support_days_changed, _support_first_day),
+    Rollup("leads", LeadDay, _lead_write, _lead_days_changed, _lead_first_day),
+    Rollup("deals", DealDay, _deal_write, _deal_days_changed, _deal_first_day),
+    Rollup("stages", StageDay, _stage_write, _stage_days_changed, _stage_first_day),
+    Rollup("support", SupportDay, _support_write, _support_days_changed, _support_first_day),
     Rollup(
         "accounts",
         AccountTicketsDay,
-        _account_rows,
+        _account_write,
         _support_days_changed,
         _support_first_day,
         after=lambda days: _busy_months(days),
     ),
-    Rollup("nps", NpsDay, _nps_rows, _nps_days_changed, _nps_first_day),
-    Rollup("churn", ChurnDay, _churn_rows, _churn_days_changed, _churn_first_day),
-    Rollup("mrr", MrrDay, _mrr_rows, _mrr_days_changed, _mrr_first_day),
-    Rollup("mrr_moves", MrrMoveDay, _mrr_move_rows, _mrr_move_days_changed, _mrr_first_day),
+    Rollup("nps", NpsDay, _nps_write, _nps_days_changed, _nps_first_day),
+    Rollup("churn", ChurnDay, _churn_write, _churn_days_changed, _churn_first_day),
+    Rollup("mrr", MrrDay, _mrr_write, _mrr_days_changed, _mrr_first_day),
+    Rollup("mrr_moves", MrrMoveDay, _mrr_move_write, _mrr_move_days_changed, _mrr_first_day),
 )
 
 

@@ -5,45 +5,39 @@ and the snapshots of cohorts (``CohortCell``) and health (``HealthSummary``)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from decimal import Decimal
 
-from django.db.models import OuterRef, Q, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Sum
 from django.utils import timezone
 
 from analytics.models import ChurnDay, CohortCell, HealthSummary, MrrDay, MrrMoveDay, NpsDay
-from analytics.rollups.base import _as_date, _in_days, days_of, first_day_of
+from analytics.rollups.base import (
+    _as_date,
+    days_of,
+    first_day_of,
+    local_date_sql,
+    run_sql,
+    table,
+    window_params,
+)
 
 # NPS and health ------------------------------------------------------------------------------
 
 
-def _nps_rows(first: dt.date, last: dt.date) -> list[NpsDay]:
-    from django.db.models import Count
-
+def _nps_write(first: dt.date, last: dt.date) -> int:
+    """The NPS answers given on the days, per day and account owner."""
+    from crm.models import Account
     from retention.models import NpsSurvey
 
-    rows = (
-        NpsSurvey.objects.filter(_in_days("answered_at", first, last), score__isnull=False)
-        .order_by()
-        .annotate(day=TruncDate("answered_at"))
-        .values("day", "account__owner_id")
-        .annotate(
-            n=Count("id"),
-            n_promoters=Count("id", filter=Q(score__gte=9)),
-            n_detractors=Count("id", filter=Q(score__lte=6)),
-        )
-    )
-    return [
-        NpsDay(
-            date=r["day"],
-            owner_id=r["account__owner_id"],
-            answers=r["n"],
-            promoters=r["n_promoters"],
-            detractors=r["n_detractors"],
-        )  # fmt: skip
-        for r in rows
-    ]
+    start, end = window_params(first, last)
+    sql = f"""
+        INSERT INTO {table(NpsDay)} (date, owner_id, answers, promoters, detractors)
+        SELECT {local_date_sql("n.answered_at")} AS day, a.owner_id, COUNT(*),
+               COUNT(*) FILTER (WHERE n.score >= 9), COUNT(*) FILTER (WHERE n.score <= 6)
+        FROM {table(NpsSurvey)} n LEFT JOIN {table(Account)} a ON a.id = n.account_id
+        WHERE n.answered_at >= %s AND n.answered_at < %s AND n.score IS NOT NULL
+        GROUP BY day, a.owner_id
+    """
+    return run_sql(sql, [start, end])
 
 
 def _nps_days_changed(since: dt.datetime) -> set[dt.date]:
@@ -58,28 +52,20 @@ def _nps_first_day() -> dt.date | None:
     return first_day_of(NpsSurvey.objects.filter(answered_at__isnull=False), "answered_at")
 
 
-def _churn_rows(first: dt.date, last: dt.date) -> list[ChurnDay]:
-    from django.db.models import Count
-
+def _churn_write(first: dt.date, last: dt.date) -> int:
+    """The churn events of the days, per day, account, owner and reason."""
+    from crm.models import Account
     from retention.models import ChurnEvent
 
-    rows = (
-        ChurnEvent.objects.filter(date__gte=first, date__lte=last)
-        .order_by()
-        .values("date", "account_id", "account__owner_id", "reason")
-        .annotate(n=Count("id"), lost=Sum("lost_mrr"))
-    )
-    return [
-        ChurnDay(
-            date=r["date"],
-            owner_id=r["account__owner_id"],
-            account_id=r["account_id"],
-            reason=r["reason"],
-            events=r["n"],
-            lost_mrr=r["lost"] or 0,
-        )  # fmt: skip
-        for r in rows
-    ]
+    sql = f"""
+        INSERT INTO {table(ChurnDay)} (date, owner_id, account_id, reason, events, lost_mrr)
+        SELECT c.date, a.owner_id, c.account_id, c.reason, COUNT(*),
+               COALESCE(SUM(c.lost_mrr), 0)
+        FROM {table(ChurnEvent)} c LEFT JOIN {table(Account)} a ON a.id = c.account_id
+        WHERE c.date >= %s AND c.date <= %s
+        GROUP BY c.date, c.account_id, a.owner_id, c.reason
+    """
+    return run_sql(sql, [first, last])
 
 
 def _churn_days_changed(since: dt.datetime) -> set[dt.date]:
@@ -157,78 +143,68 @@ def _health_rows(today: dt.date) -> list[HealthSummary]:
 # The MRR ledger ------------------------------------------------------------------------------
 
 
-def _ledger_movements(last: dt.date):
-    from retention.models import MrrMovement
+def _mrr_write(first: dt.date, last: dt.date) -> int:
+    """Each day's opening balance per owner: the MRR of the movements before the day, and the
+    accounts whose balance with the owner is positive. The ledger is summed per owner and day
+    of movement (with the days an account's balance crosses zero), then each day of the run
+    reads the latest running total before it."""
+    from retention.models import MrrMovement, Subscription
 
-    return (
-        MrrMovement.objects.filter(date__lte=last)
-        .order_by("date", "pk")
-        .values_list("date", "account_id", "subscription__owner_id", "kind", "amount")
-    )
-
-
-def _mrr_rows(first: dt.date, last: dt.date) -> list[MrrDay]:
-    """Each day's opening balance per owner, replaying the ledger up to ``last``."""
-    balance: dict = defaultdict(Decimal)  # (account, owner) → MRR so far
-    total: dict = defaultdict(Decimal)  # owner → MRR so far
-    paying: dict = defaultdict(int)  # owner → accounts with a positive balance
-    moves = list(_ledger_movements(last).iterator(chunk_size=5000))
-    rows, i, day = [], 0, first
-    for date, *_ in moves:
-        if date >= first:
-            break
-        i += 1
-    for _date, account, owner, _kind, amount in moves[:i]:
-        _apply(balance, total, paying, account, owner, amount)
-    while day <= last:
-        for owner in set(total) | set(paying):
-            rows.append(
-                MrrDay(
-                    date=day, owner_id=owner, mrr_before=total[owner], paying_before=paying[owner]
-                )  # fmt: skip
-            )
-        while i < len(moves) and moves[i][0] == day:
-            _, account, owner, _kind, amount = moves[i]
-            _apply(balance, total, paying, account, owner, amount)
-            i += 1
-        day += dt.timedelta(days=1)
-    return rows
-
-
-def _apply(balance, total, paying, account, owner, amount) -> None:
-    before = balance[(account, owner)]
-    after = balance[(account, owner)] = before + amount
-    total[owner] += amount
-    paying[owner] += (after > 0) - (before > 0)
-
-
-def _mrr_move_rows(first: dt.date, last: dt.date) -> list[MrrMoveDay]:
-    from django.db.models import Min
-
-    from retention.models import MrrMovement
-
-    first_of = MrrMovement.objects.filter(account_id=OuterRef("account_id")).order_by()
-    rows = (
-        MrrMovement.objects.filter(date__gte=first, date__lte=last)
-        .order_by()
-        .annotate(
-            account_first=Subquery(
-                first_of.values("account_id").annotate(d=Min("date")).values("d")[:1]
-            )
+    sql = f"""
+        WITH pair_day AS (
+            SELECT m.date, m.account_id, s.owner_id, SUM(m.amount) AS amount
+            FROM {table(MrrMovement)} m LEFT JOIN {table(Subscription)} s
+                 ON s.id = m.subscription_id
+            WHERE m.date < %s
+            GROUP BY m.date, m.account_id, s.owner_id
+        ), pair_run AS (
+            SELECT date, owner_id, amount,
+                   SUM(amount) OVER (PARTITION BY account_id, owner_id ORDER BY date) AS after
+            FROM pair_day
+        ), owner_day AS (
+            SELECT owner_id, date, SUM(amount) AS mrr,
+                   SUM((after > 0)::int - (after - amount > 0)::int) AS paying
+            FROM pair_run GROUP BY owner_id, date
+        ), owner_run AS MATERIALIZED (
+            SELECT owner_id, date,
+                   SUM(mrr) OVER (PARTITION BY owner_id ORDER BY date) AS mrr,
+                   SUM(paying) OVER (PARTITION BY owner_id ORDER BY date) AS paying
+            FROM owner_day
         )
-        .values("date", "subscription__owner_id", "kind", "account_first")
-        .annotate(total=Sum("amount"))
-    )
-    return [
-        MrrMoveDay(
-            date=r["date"],
-            owner_id=r["subscription__owner_id"],
-            kind=r["kind"],
-            account_first=r["account_first"],
-            amount=r["total"],
-        )  # fmt: skip
-        for r in rows
-    ]
+        INSERT INTO {table(MrrDay)} (date, owner_id, mrr_before, paying_before)
+        SELECT d.day, o.owner_id, o.mrr, o.paying
+        FROM generate_series(%s::date, %s::date, interval '1 day') AS g(at)
+        CROSS JOIN LATERAL (SELECT g.at::date AS day) AS d
+        CROSS JOIN LATERAL (
+            SELECT DISTINCT ON (r.owner_id) r.owner_id, r.mrr, r.paying
+            FROM owner_run r WHERE r.date < d.day
+            ORDER BY r.owner_id, r.date DESC
+        ) AS o
+    """
+    return run_sql(sql, [last, first, last])
+
+
+def _mrr_move_write(first: dt.date, last: dt.date) -> int:
+    """The MRR moved on the days, per day, owner, kind and the day the account first paid."""
+    from retention.models import MrrMovement, Subscription
+
+    sql = f"""
+        WITH firsts AS (
+            SELECT account_id, MIN(date) AS first_day FROM {table(MrrMovement)}
+            WHERE account_id IN (
+                SELECT account_id FROM {table(MrrMovement)} WHERE date >= %s AND date <= %s
+            )
+            GROUP BY account_id
+        )
+        INSERT INTO {table(MrrMoveDay)} (date, owner_id, kind, account_first, amount)
+        SELECT m.date, s.owner_id, m.kind, f.first_day, SUM(m.amount)
+        FROM {table(MrrMovement)} m
+        LEFT JOIN {table(Subscription)} s ON s.id = m.subscription_id
+        LEFT JOIN firsts f ON f.account_id = m.account_id
+        WHERE m.date >= %s AND m.date <= %s
+        GROUP BY m.date, s.owner_id, m.kind, f.first_day
+    """
+    return run_sql(sql, [first, last, first, last])
 
 
 def _mrr_days_changed(since: dt.datetime) -> set[dt.date]:

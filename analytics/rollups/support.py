@@ -7,13 +7,20 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Q
 
 from analytics.choices import Audience
 from analytics.models import AccountTicketsDay, OpenTickets, SupportDay
-from analytics.rollups.base import _in_days, _insert, days_of, first_day_of, pack
-from analytics.sql import Seconds
+from analytics.rollups.base import (
+    days_of,
+    first_day_of,
+    local_date_sql,
+    packed_sql,
+    run_sql,
+    seconds_sql,
+    table,
+    window_params,
+)
 from crm.permissions import sees_all_tickets
 
 # Tickets -------------------------------------------------------------------------------------
@@ -42,112 +49,100 @@ def _manager_views() -> dict[str, list]:
     }
 
 
-def _support_rows(first: dt.date, last: dt.date) -> list[SupportDay]:
+def _manager_cells(managers, ticket_alias: str, source: str) -> tuple[str, list]:
+    """SQL: one ``UNION ALL`` branch per manager, the rows of ``source`` whose ticket the
+    manager may see (their visibility rule compiled to SQL, as the ticket list applies it)."""
+    from django.core.exceptions import EmptyResultSet
+
+    from support.models import Ticket
+
+    parts, params = [], []
+    for manager in managers:
+        try:
+            visible, visible_params = (
+                Ticket.objects.visible_to(manager).order_by().values("pk").query.sql_with_params()
+            )
+        except EmptyResultSet:
+            continue
+        parts.append(
+            f" UNION ALL SELECT %s AS audience, %s AS person, {source}.* FROM {source} "
+            f"WHERE {source}.{ticket_alias} IN ({visible})"
+        )
+        params += [str(Audience.MANAGER), manager.pk, *visible_params]
+    return "".join(parts), params
+
+
+def _support_write(first: dt.date, last: dt.date) -> int:
+    """The tickets created on the days and the survey answers given on them, per day,
+    audience (assignee, account owner, each manager whose view is their own), person and
+    priority: one INSERT ... SELECT ... GROUP BY over both."""
+    from crm.models import Account
     from support.models import CsatSurvey, Ticket
 
     managers = _managers()
-    window = _in_days("created_at", first, last)
-    seen_by = {
-        m.pk: set(Ticket.objects.visible_to(m).filter(window).values_list("pk", flat=True))
-        for m in managers
-    }
-    groups: dict = {}
-
-    def cells(seen_by, day, ticket_id, assignee, account_owner, priority):
-        keys = [
-            (day, Audience.ASSIGNEE, assignee, priority),
-            (day, Audience.ACCOUNT_OWNER, account_owner, priority),
-        ]
-        keys += [
-            (day, Audience.MANAGER, m, priority) for m, ids in seen_by.items() if ticket_id in ids
-        ]
-        for key in keys:
-            g = groups.get(key)
-            if g is None:
-                g = groups[key] = {"fr": [], "res": [], **dict.fromkeys(COUNTS, 0)}
-            yield g
-
-    tickets = (
-        Ticket.objects.filter(window, merged_into__isnull=True)
-        .order_by()
-        .annotate(
-            day=TruncDate("created_at"),
-            fr=Seconds(F("first_responded_at"), F("created_at")),
-            res=Seconds(F("resolved_at"), F("created_at")),
-        )
-        .values_list(
-            "pk",
-            "day",
-            "assignee_id",
-            "account__owner_id",
-            "priority",
-            "sla_policy_id",
-            "fr",
-            "res",
-            "first_responded_at",
-            "resolved_at",
-            "first_response_breached",
-            "resolution_breached",
-        )  # fmt: skip
+    start, end = window_params(first, last)
+    ticket_cells, ticket_params = _manager_cells(managers, "id", "t")
+    survey_cells, survey_params = _manager_cells(managers, "ticket_id", "s")
+    person_cells = (
+        "SELECT %s AS audience, {src}.assignee_id AS person, {src}.* FROM {src} "
+        "UNION ALL SELECT %s, {src}.account_owner, {src}.* FROM {src}"
     )
-    for (
-        pk, day, assignee, account_owner, priority, policy, fr, res, responded, resolved,
-        fr_breached, res_breached,
-    ) in tickets.iterator(chunk_size=5000):  # fmt: skip
-        for g in cells(seen_by, day, pk, assignee, account_owner, priority):
-            g["tickets"] += 1
-            if fr is not None:
-                g["fr"].append(fr)
-            if res is not None:
-                g["res"].append(res)
-            if policy is not None:
-                g["sla_tickets"] += 1
-                g["first_due"] += responded is not None or fr_breached
-                g["first_met"] += responded is not None and not fr_breached
-                g["resolution_due"] += resolved is not None or res_breached
-                g["resolution_met"] += resolved is not None and not res_breached
-    # Survey answers count on the day they were given.
-    answered = _in_days("answered_at", first, last)
-    seen_by = {
-        m.pk: set(
-            Ticket.objects.visible_to(m)
-            .filter(csat__in=CsatSurvey.objects.filter(answered))
-            .values_list("pk", flat=True)
+    audiences = [str(Audience.ASSIGNEE), str(Audience.ACCOUNT_OWNER)]
+    sql = f"""
+        WITH t AS MATERIALIZED (
+            SELECT t.id, {local_date_sql("t.created_at")} AS day, t.assignee_id,
+                   a.owner_id AS account_owner, t.priority, t.sla_policy_id,
+                   {seconds_sql("t.first_responded_at", "t.created_at")} AS fr,
+                   {seconds_sql("t.resolved_at", "t.created_at")} AS res,
+                   t.first_responded_at IS NOT NULL AS responded,
+                   t.resolved_at IS NOT NULL AS resolved,
+                   t.first_response_breached AS fr_breached,
+                   t.resolution_breached AS res_breached
+            FROM {table(Ticket)} t LEFT JOIN {table(Account)} a ON a.id = t.account_id
+            WHERE t.created_at >= %s AND t.created_at < %s AND t.merged_into_id IS NULL
+        ), s AS MATERIALIZED (
+            SELECT s.ticket_id, {local_date_sql("s.answered_at")} AS day, t.assignee_id,
+                   a.owner_id AS account_owner, t.priority, s.rating
+            FROM {table(CsatSurvey)} s JOIN {table(Ticket)} t ON t.id = s.ticket_id
+            LEFT JOIN {table(Account)} a ON a.id = t.account_id
+            WHERE s.answered_at >= %s AND s.answered_at < %s AND s.rating IS NOT NULL
+              AND t.merged_into_id IS NULL
+        ), ticket_cells AS (
+            {person_cells.format(src="t")}{ticket_cells}
+        ), survey_cells AS (
+            {person_cells.format(src="s")}{survey_cells}
+        ), cells AS (
+            SELECT day, audience, person, priority, 1 AS tickets,
+                   sla_policy_id IS NOT NULL AS sla,
+                   responded OR fr_breached AS first_due,
+                   responded AND NOT fr_breached AS first_met,
+                   resolved OR res_breached AS resolution_due,
+                   resolved AND NOT res_breached AS resolution_met,
+                   fr, res, NULL::smallint AS rating
+            FROM ticket_cells
+            UNION ALL
+            SELECT day, audience, person, priority, 0, false, false, false, false, false,
+                   NULL, NULL, rating
+            FROM survey_cells
         )
-        for m in managers
-    }
-    surveys = (
-        CsatSurvey.objects.filter(answered, rating__isnull=False, ticket__merged_into__isnull=True)
-        .order_by()
-        .annotate(day=TruncDate("answered_at"))
-        .values_list(
-            "ticket_id",
-            "day",
-            "ticket__assignee_id",
-            "ticket__account__owner_id",
-            "ticket__priority",
-            "rating",
-        )  # fmt: skip
-    )
-    for ticket_id, day, assignee, account_owner, priority, rating in surveys.iterator(
-        chunk_size=5000
-    ):
-        for g in cells(seen_by, day, ticket_id, assignee, account_owner, priority):
-            g["csat_answers"] += 1
-            g["csat_rating_sum"] += rating
-            g["csat_satisfied"] += rating >= 4
-    return [
-        SupportDay(
-            date=day,
-            audience=audience,
-            person_id=person,
-            priority=priority,
-            first_seconds=pack(g.pop("fr")),
-            resolution_seconds=pack(g.pop("res")),
-            **g,
-        )  # fmt: skip
-        for (day, audience, person, priority), g in groups.items()
-    ]
+        INSERT INTO {table(SupportDay)} (date, audience, person_id, priority, tickets,
+            sla_tickets, first_due, first_met, resolution_due, resolution_met, first_seconds,
+            resolution_seconds, csat_answers, csat_rating_sum, csat_satisfied)
+        SELECT day, audience, person, priority, SUM(tickets),
+               COUNT(*) FILTER (WHERE sla), COUNT(*) FILTER (WHERE sla AND first_due),
+               COUNT(*) FILTER (WHERE sla AND first_met),
+               COUNT(*) FILTER (WHERE sla AND resolution_due),
+               COUNT(*) FILTER (WHERE sla AND resolution_met),
+               {packed_sql("fr")}, {packed_sql("res")},
+               COUNT(rating), COALESCE(SUM(rating), 0), COUNT(*) FILTER (WHERE rating >= 4)
+        FROM cells GROUP BY day, audience, person, priority
+    """
+    params = [
+        start, end, start, end,
+        *audiences, *ticket_params,
+        *audiences, *survey_params,
+    ]  # fmt: skip
+    return run_sql(sql, params)
 
 
 COUNTS = (
@@ -156,38 +151,25 @@ COUNTS = (
 )  # fmt: skip
 
 
-def _account_rows(first: dt.date, last: dt.date) -> list[AccountTicketsDay]:
-    from django.db.models import Count
-
+def _account_write(first: dt.date, last: dt.date) -> int:
+    """The tickets created on the days per day, account, assignee, queue and account owner."""
+    from crm.models import Account
     from support.choices import ACTIVE_STATUSES, Priority
     from support.models import Ticket
 
-    rows = (
-        Ticket.objects.filter(
-            _in_days("created_at", first, last), merged_into__isnull=True, account__isnull=False
-        )
-        .order_by()
-        .annotate(day=TruncDate("created_at"))
-        .values("day", "account_id", "assignee_id", "queue_id", "account__owner_id")
-        .annotate(
-            n=Count("id"),
-            n_active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
-            n_urgent=Count("id", filter=Q(priority__in=[Priority.HIGH, Priority.URGENT])),
-        )
-    )
-    return [
-        AccountTicketsDay(
-            date=r["day"],
-            account_id=r["account_id"],
-            assignee_id=r["assignee_id"],
-            queue_id=r["queue_id"],
-            account_owner_id=r["account__owner_id"],
-            tickets=r["n"],
-            active=r["n_active"],
-            urgent=r["n_urgent"],
-        )  # fmt: skip
-        for r in rows.iterator(chunk_size=5000)
-    ]
+    start, end = window_params(first, last)
+    sql = f"""
+        INSERT INTO {table(AccountTicketsDay)} (date, account_id, assignee_id, queue_id,
+            account_owner_id, tickets, active, urgent)
+        SELECT {local_date_sql("t.created_at")} AS day, t.account_id, t.assignee_id,
+               t.queue_id, a.owner_id, COUNT(*), COUNT(*) FILTER (WHERE t.status = ANY(%s)),
+               COUNT(*) FILTER (WHERE t.priority = ANY(%s))
+        FROM {table(Ticket)} t JOIN {table(Account)} a ON a.id = t.account_id
+        WHERE t.created_at >= %s AND t.created_at < %s AND t.merged_into_id IS NULL
+        GROUP BY day, t.account_id, t.assignee_id, t.queue_id, a.owner_id
+    """
+    urgent = [str(Priority.HIGH), str(Priority.URGENT)]
+    return run_sql(sql, [[str(s) for s in ACTIVE_STATUSES], urgent, start, end])
 
 
 BUSY_AT_LEAST = 2
@@ -200,18 +182,14 @@ def _busy_months(days: set[dt.date]) -> int:
     written = 0
     for month in sorted({d.replace(day=1) for d in days}):
         after = (month + dt.timedelta(days=32)).replace(day=1)
-        rows = [
-            BusyAccountMonth(month=month, account_id=r["account_id"], tickets=r["n"])
-            for r in AccountTicketsDay.objects.filter(date__gte=month, date__lt=after)
-            .order_by()
-            .values("account_id")
-            .annotate(n=Sum("tickets"))
-            .filter(n__gte=BUSY_AT_LEAST)
-        ]
         with transaction.atomic():
             BusyAccountMonth.objects.filter(month=month).delete()
-            _insert(BusyAccountMonth, rows)
-        written += len(rows)
+            written += run_sql(
+                f"INSERT INTO {table(BusyAccountMonth)} (month, account_id, tickets) "
+                f"SELECT %s, account_id, SUM(tickets) FROM {table(AccountTicketsDay)} "
+                "WHERE date >= %s AND date < %s GROUP BY account_id HAVING SUM(tickets) >= %s",
+                [month, month, after, BUSY_AT_LEAST],
+            )
     return written
 
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection, models
 from django.db.models import NOT_PROVIDED
 
@@ -84,8 +85,10 @@ class SeedContext:
     def indexes_deferred(self, *models_: type[models.Model], when: bool = True):
         """Drop the tables' secondary indexes and foreign keys for the block and
         rebuild them after: one sort per index and one join per key instead of millions of
-        random index inserts and deferred trigger checks. Unique indexes stay. Runs inside the
-        seed's transaction, so a failure leaves the schema as it was."""
+        random index inserts and deferred trigger checks. Unique indexes stay, and so do the keys
+        to the users table: altering them locks that table against writes, and a sign-in writes
+        it (``last_login``). Runs inside the step's transaction, so a failure leaves the schema
+        as it was."""
         if not when:
             yield
             return
@@ -106,8 +109,9 @@ class SeedContext:
             cursor.execute(
                 "SELECT conrelid::regclass::text, quote_ident(conname), "
                 "pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = ANY(%s::regclass[]) AND contype = 'f'",
-                [tables],
+                "WHERE conrelid = ANY(%s::regclass[]) AND contype = 'f' "
+                "AND confrelid <> %s::regclass",
+                [tables, get_user_model()._meta.db_table],
             )
             foreign_keys = cursor.fetchall()
             for name, _ in indexes:
@@ -118,6 +122,10 @@ class SeedContext:
         started = time.monotonic()
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            # The kept keys (to the users) have checks pending on the rows written; PostgreSQL
+            # refuses to index a table with pending checks, so run them first.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             for _, definition in indexes:
                 cursor.execute(definition)
             for table, name, definition in foreign_keys:

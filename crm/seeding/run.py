@@ -7,6 +7,7 @@ import math
 import random
 import sys
 import time
+from contextlib import nullcontext
 
 from django.db import connection
 
@@ -102,45 +103,62 @@ def seed_run(
     anchor: dt.date | None = None,
     seed: str = DEFAULT_SEED,
 ) -> SeedContext:
-    """Create the demo users and run every registered step, all in one transaction."""
+    """Create the demo users and run every registered step, each in its own transaction that
+    commits when the step ends: the users can sign in while the later steps run, and no lock is
+    held on them for the whole seed. A step registered with ``atomic=False`` (the rollup
+    rebuild, which commits month by month) manages its own transactions."""
     from django.db import transaction
 
     stdout = stdout or sys.stdout
     with transaction.atomic():
         users = demo_users_create(scale=scale, password=password, seed=seed)
-        ctx = SeedContext(
-            scale=scale, users=users, now=anchor_datetime(anchor), stdout=stdout, seed=seed
-        )
-        for step in seed_steps.steps():
-            started = time.monotonic()
-            step_ctx = ctx.for_step(step.name)
+    ctx = SeedContext(
+        scale=scale, users=users, now=anchor_datetime(anchor), stdout=stdout, seed=seed
+    )
+    for step in seed_steps.steps():
+        started = time.monotonic()
+        step_ctx = ctx.for_step(step.name)
+        with transaction.atomic() if step.atomic else nullcontext():
             step.run(step_ctx)
             # Statistics of the rows just written (ANALYZE sees this transaction's rows): the
             # next steps' set-based queries (campaign outcomes, rollups) are planned on what is
-            # there, not on the empty tables the transaction began with, which chose nested
-            # loops that ran for minutes.
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
-            step_ctx.progress(f"done in {_since(started)}")
-        # The steps write rows with COPY, around the services: their duplicate-matching keys
-        # are computed here, once.
-        from crm.services.duplicates import match_keys_refresh
-
-        started = time.monotonic()
-        for model, seen, _ in match_keys_refresh():
-            ctx.progress(f"matching keys of {seen:,} {model._meta.verbose_name_plural}")
-        ctx.progress(f"matching keys in {_since(started)}")
-        # Their data-quality scores too, so the demo lists show real ones.
-        from crm.services.quality import quality_refresh_all
-
-        started = time.monotonic()
-        for model, seen, _ in quality_refresh_all(now=ctx.now):
-            ctx.progress(f"quality scores of {seen:,} {model._meta.verbose_name_plural}")
-        ctx.progress(f"quality scores in {_since(started)}")
+            # there, not on empty tables, which chose nested loops that ran for minutes.
+            _analyze_tables()
+        step_ctx.progress(f"done in {_since(started)}")
     if not connection.in_atomic_block:
         # Fresh statistics and visibility maps, so the first page views get good plans.
         started = time.monotonic()
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE)")
+        _analyze_tables(vacuum=True)
         ctx.progress(f"vacuum and analyze in {_since(started)}")
     return ctx
+
+
+def _analyze_tables(*, vacuum: bool = False) -> None:
+    """``ANALYZE`` (or ``VACUUM (ANALYZE)``) this database's own tables. A bare ``ANALYZE``
+    also takes the catalogs shared by every database of the server, and waits for any other
+    database's transaction that analyzed them to end."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM pg_tables "
+            "WHERE schemaname = ANY(current_schemas(false))"
+        )
+        (tables,) = cursor.fetchone()
+        if tables:
+            cursor.execute(f"{'VACUUM (ANALYZE)' if vacuum else 'ANALYZE'} {tables}")
+
+
+def seed_match_keys(ctx: SeedContext) -> None:
+    """The steps write rows with COPY, around the services: their duplicate-matching keys are
+    computed here, once, after every step that writes people and companies."""
+    from crm.services.duplicates import match_keys_refresh
+
+    for model, seen, _ in match_keys_refresh():
+        ctx.progress(f"matching keys of {seen:,} {model._meta.verbose_name_plural}")
+
+
+def seed_quality_scores(ctx: SeedContext) -> None:
+    """The data-quality scores of the seeded records, so the demo lists show real ones."""
+    from crm.services.quality import quality_refresh_all
+
+    for model, seen, _ in quality_refresh_all(now=ctx.now):
+        ctx.progress(f"quality scores of {seen:,} {model._meta.verbose_name_plural}")

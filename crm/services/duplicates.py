@@ -64,9 +64,37 @@ def match_keys_refresh(*, models=("leads.Lead", "crm.Contact", "crm.Account"), b
                     for name, value in values.items():
                         setattr(record, name, value)
                     stale.append(record)
-            model.objects.bulk_update(stale, ["match_keys", "match_name"])
+            _match_columns_write(model, stale)
             seen, changed, last = seen + len(rows), changed + len(stale), rows[-1].pk
         yield model, seen, changed
+
+
+def _match_columns_write(model, records) -> None:
+    """One ``UPDATE ... FROM (VALUES ...)`` of the records' matching columns: a join on the
+    primary key, where ``bulk_update``'s ``CASE`` tests every row against every id of the
+    batch (minutes per hundred thousand rows)."""
+    from django.db import connection
+
+    if not records:
+        return
+    qn = connection.ops.quote_name
+    keys_field = model._meta.get_field("match_keys")
+    name_field = model._meta.get_field("match_name")
+    row = f"(%s, %s::{keys_field.db_type(connection)}, %s)"
+    params = []
+    for record in records:
+        params += [
+            record.pk,
+            keys_field.get_db_prep_value(record.match_keys, connection),
+            name_field.get_db_prep_value(record.match_name, connection),
+        ]
+    sql = (
+        f"UPDATE {qn(model._meta.db_table)} AS t SET match_keys = v.match_keys, "
+        f"match_name = v.match_name FROM (VALUES {', '.join([row] * len(records))}) "
+        f"AS v(id, match_keys, match_name) WHERE t.{qn(model._meta.pk.column)} = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 # --- the review queues of contacts and accounts ----------------------------------------------

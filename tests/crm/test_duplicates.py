@@ -81,3 +81,25 @@ def test_similar_names_are_found_through_the_trigram_index(rep):
     probe = Lead(first_name="Fiona", last_name="Kallagher")  # another Soundex: no shared key
     found = dedupe.best_match(lead=probe)
     assert found.lead == saved and found.outcome == "likely"
+
+
+def test_match_keys_refresh_rewrites_only_the_stale_keys():
+    from crm.matching import match_fields
+    from crm.models import Contact
+    from crm.services.duplicates import match_keys_refresh
+
+    fresh = ContactFactory(first_name="Ana", last_name="Lopez", email="ana@example.com")
+    stale = ContactFactory(first_name="Bo", last_name="Berg", email="bo@example.com")
+    Contact.objects.filter(pk=stale.pk).update(match_keys=[], match_name="")
+
+    [(model, seen, changed)] = list(match_keys_refresh(models=("crm.Contact",), batch=1))
+
+    assert (model, seen, changed) == (Contact, 2, 1)
+    for contact in (fresh, stale):
+        contact.refresh_from_db()
+        expected = match_fields(contact)
+        assert (contact.match_keys, contact.match_name) == (
+            expected["match_keys"],
+            expected["match_name"],
+        )
+        assert contact.match_keys
