@@ -2,12 +2,14 @@
 health score and colour, churn risk, and NPS answers, on accounts and on contacts (through
 their account; NPS: the contact's own answers). Registered from ``retention/apps.py``."""
 
+from dataclasses import replace
 from functools import reduce
 from operator import or_
 
 from django.conf import settings
 from django.db.models import Q, Sum
 
+from crm.permissions import may_sell
 from crm.segments.registry import (
     NEGATED,
     Criterion,
@@ -213,15 +215,23 @@ def nps_criteria(*, key: str, about: str) -> list[Criterion]:
 
 
 def register_segment_criteria():
+    """Subscriptions (MRR, plans, renewals) are the selling roles'; health, churn risk and NPS
+    every role's."""
+
+    def selling(criteria):
+        return [replace(criterion, usable_by=may_sell) for criterion in criteria]
+
     for criterion in (
-        *subscription_criteria(target_field="pk", about="Subscriptions of the account."),
+        *selling(subscription_criteria(target_field="pk", about="Subscriptions of the account.")),
         *health_criteria(account_path="", target_field="pk", about=""),
         *nps_criteria(key="account_id", about="Answers of any contact of the account."),
     ):
         segment_criteria.register("account", criterion)
     for criterion in (
-        *subscription_criteria(
-            target_field="account_id", about="Subscriptions of the contact's account."
+        *selling(
+            subscription_criteria(
+                target_field="account_id", about="Subscriptions of the contact's account."
+            )
         ),
         *health_criteria(
             account_path="account", target_field="account_id", about="Of the contact's account."

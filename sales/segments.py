@@ -2,9 +2,12 @@
 orders, on accounts, on contacts (through their account) and on leads (the deals a lead was
 converted into). Registered from ``sales/apps.py``."""
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.db.models import Sum
 
+from crm.permissions import may_sell
 from crm.segments.registry import (
     Criterion,
     Group,
@@ -135,21 +138,35 @@ def order_criteria(*, target_field: str, about: str) -> list[Criterion]:
 
 
 def register_segment_criteria():
-    for criterion in (
-        *deal_criteria(key="account_id", target_field="pk", about="Deals of the account."),
-        *order_criteria(target_field="pk", about="Orders of the account."),
-    ):
-        segment_criteria.register("account", criterion)
-    for criterion in (
-        *deal_criteria(
-            key="account_id", target_field="account_id", about="Deals of the contact's account."
-        ),
-        *order_criteria(target_field="account_id", about="Orders of the contact's account."),
-    ):
-        segment_criteria.register("contact", criterion)
-    lead_deals = deal_criteria(
-        key="source_lead_id", target_field="pk", about="Deals the lead was converted into."
+    """Deals and orders are the selling roles' (support agents see no deals or amounts)."""
+
+    def register(target, criteria, keys=None):
+        for criterion in criteria:
+            if keys is None or criterion.key in keys:
+                segment_criteria.register(target, replace(criterion, usable_by=may_sell))
+
+    register(
+        "account",
+        [
+            *deal_criteria(key="account_id", target_field="pk", about="Deals of the account."),
+            *order_criteria(target_field="pk", about="Orders of the account."),
+        ],
     )
-    for criterion in lead_deals:
-        if criterion.key in ("open_deal", "open_deal_stage", "won_deals"):
-            segment_criteria.register("lead", criterion)
+    register(
+        "contact",
+        [
+            *deal_criteria(
+                key="account_id",
+                target_field="account_id",
+                about="Deals of the contact's account.",
+            ),
+            *order_criteria(target_field="account_id", about="Orders of the contact's account."),
+        ],
+    )
+    register(
+        "lead",
+        deal_criteria(
+            key="source_lead_id", target_field="pk", about="Deals the lead was converted into."
+        ),
+        keys=("open_deal", "open_deal_stage", "won_deals"),
+    )

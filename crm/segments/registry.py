@@ -130,6 +130,8 @@ class Criterion:
     ``choices`` (for the choice kinds) is a list of ``(value, label)`` or a callable returning
     one (evaluated when the builder renders or a definition is validated, e.g. the users).
     ``operators`` narrows the kind's operators; ``unit`` is shown after a number ("days").
+    ``usable_by(user)``, when given, says who may build and count with it (e.g. deal amounts
+    only for the roles that see deals): others neither see it in the picker nor get a count.
     """
 
     key: str
@@ -141,11 +143,15 @@ class Criterion:
     operators: tuple[str, ...] | None = None
     help_text: str = ""
     unit: str = ""
+    usable_by: Callable[[object], bool] | None = None
 
     @classmethod
     def for_field(cls, key, label, *, group, kind, field, choices=(), **kwargs) -> Criterion:
         """A criterion comparing a (possibly related, ``account__industry``) field."""
         return cls(key, label, group, Kind(kind), field_build(field, Kind(kind)), choices, **kwargs)
+
+    def usable(self, user) -> bool:
+        return self.usable_by is None or bool(self.usable_by(user))
 
     def operator_choices(self) -> list[tuple[str, str]]:
         allowed = OPERATORS[self.kind]
@@ -494,11 +500,14 @@ class SegmentCriteriaRegistry:
         target = self.target(target_key)
         return target.criteria.get(criterion_key) if target else None
 
-    def grouped(self, target_key: str) -> list[tuple[str, list[Criterion]]]:
-        """The target's criteria by group, for the builder's criterion picker."""
+    def grouped(self, target_key: str, user=None) -> list[tuple[str, list[Criterion]]]:
+        """The target's criteria by group, for the builder's criterion picker (with ``user``:
+        those they may use)."""
         target = self.target(target_key)
         groups: dict[str, list[Criterion]] = {}
         for criterion in target.criteria.values() if target else ():
+            if user is not None and not criterion.usable(user):
+                continue
             groups.setdefault(str(criterion.group), []).append(criterion)
         return [(name, sorted(items, key=lambda c: c.label)) for name, items in groups.items()]
 

@@ -542,3 +542,27 @@ def test_builder_picker_groups_and_value_widgets_for_stage_criteria(manager_clie
     assert ">Urgent</option>" in priority
     mrr = row("mrr")
     assert "EUR" in mrr and 'type="number"' in mrr
+
+
+def test_support_agents_get_no_deal_or_revenue_criteria(agent, agent_client, rep):
+    OpportunityFactory(owner=rep, amount=50000)
+    sick = AccountFactory(owner=rep)
+    HealthScoreFactory(account=sick, score=20, colour="red")
+    # the picker leaves out deals, orders and subscriptions; health and tickets stay
+    tree = agent_client.get(reverse("segment_builder_tree"), {"target": "account"})
+    html = tree.content.decode()
+    assert 'label="Deals and orders"' not in html and "MRR" not in html
+    assert "Health score" in html and "Open ticket with priority" in html
+    # a definition naming them anyway (a guessed POST, or a shared segment) is refused, not run
+    snooping = builder_post(target="account", conditions=[("open_deal_value", "gte", "40000")])
+    count = agent_client.post(reverse("segment_count"), snooping, HTTP_HX_REQUEST="true")
+    assert count.status_code == 200 and count.context["count"] is None
+    assert "not among the criteria your role may use" in count.content.decode()
+    preview = agent_client.post(reverse("segment_preview"), snooping, HTTP_HX_REQUEST="true")
+    assert "not among the criteria your role may use" in preview.content.decode()
+    saved = agent_client.post(reverse("segment_create"), snooping)
+    assert saved.status_code == 200
+    assert "Open deals' value" in " ".join(saved.context["form"].non_field_errors())
+    fine = builder_post(target="account", conditions=[("health", "lt", "50")])
+    count = agent_client.post(reverse("segment_count"), fine, HTTP_HX_REQUEST="true")
+    assert count.context["count"] == 1
