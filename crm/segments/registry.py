@@ -47,6 +47,16 @@ one GROUP BY subquery inside the same statement::
 ``activity_within_q(model, days, operator)`` is the "last activity within / not within N days"
 condition as a bare ``Q`` for any model with a timeline, for use inside other criteria.
 
+The later stages' criteria (``sales/segments.py``, ``support/segments.py``,
+``retention/segments.py``, ``leads/campaigns/segments.py``) are built from a few more blocks:
+``exists_q`` (some related row points at the target, or none does: "has an open ticket"),
+``aggregate_q`` (a ``Sum`` compared with N like ``count_q``: open deals' value, MRR, with
+``in_company_currency`` converting each amount in SQL), ``latest_q`` (the latest related row
+meets a condition: the last NPS answer), ``days_ahead_q`` for ``Kind.DAYS_AHEAD`` ("renewal
+within the next N days"), and ``target_field`` to reach a target's account (a contact's deals
+are its account's). ``usable_by(user)`` keeps a criterion from roles that may not see what it
+tests (deal amounts from support agents).
+
 Negated operators (``is_not``, ``not_in``, ``not_contains``, ``not_within``) reach ``build`` as
 they are; ``Criterion.for_field`` and the helpers here handle them, a hand-written ``build``
 must too (or declare only the operators it handles in ``operators=``). A ``build`` for a
