@@ -4,6 +4,7 @@ and accounts (any of their contacts'). Registered from ``leads/apps.py``."""
 
 from django.db.models import Exists, OuterRef
 
+from crm.permissions import may_manage
 from crm.segments.registry import Criterion, Group, Kind, days_ago, exists_q, segment_criteria
 from leads.campaigns.services.outcomes import REACHED
 from leads.choices import EmailCampaignStatus, SuppressionReason
@@ -88,6 +89,8 @@ def campaign_criteria(*, key: str, about: str) -> list[Criterion]:
                 of_campaign(ever),
                 choices=sent_campaign_choices,
                 help_text=about,
+                # Email campaigns are the managers' and admins' (their names included).
+                usable_by=may_manage,
             )
         )
     criteria.append(

@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -396,7 +397,7 @@ def test_subscription_health_churn_and_nps_criteria(rep):
 # --- Email campaigns ------------------------------------------------------------------------
 
 
-def test_campaign_email_criteria(rep):
+def test_campaign_email_criteria(rep, manager):
     spring = EmailCampaignFactory(name="Spring", status="sent")
     autumn = EmailCampaignFactory(name="Autumn", status="sent")
     EmailCampaignFactory(name="Draft", status="draft")
@@ -423,7 +424,7 @@ def test_campaign_email_criteria(rep):
     SuppressionFactory(email="skipped@example.com", reason="bounce")  # never reached by us
 
     def of(*conditions, target="contact"):
-        return members(target, *conditions, user=rep)
+        return members(target, *conditions, user=manager)
 
     everyone = set(Contact.objects.all())
     assert {reader, clicker, bouncer, skipped, stranger} <= everyone
@@ -441,6 +442,10 @@ def test_campaign_email_criteria(rep):
     assert of(condition("campaign_opened", "within", 7), target="account") == {account}
     choices = dict(segment_criteria.criterion("contact", "campaign_opened_of").value_choices())
     assert set(choices.values()) == {"Spring", "Autumn"}  # drafts never sent are not offered
+    # a rep uses the "within N days" ones; naming a campaign is for those who see campaigns
+    assert members("contact", condition("campaign_opened", "within", 7), user=rep) == {reader}
+    with pytest.raises(ValidationError):
+        members("contact", condition("campaign_opened_of", "in", [str(spring.pk)]), user=rep)
 
 
 # --- Across stages --------------------------------------------------------------------------
