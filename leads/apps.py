@@ -138,6 +138,9 @@ class LeadsConfig(AppConfig):
         from leads.segments import register_lead_criteria
 
         register_lead_criteria()
+        from leads.campaigns.segments import register_segment_criteria
+
+        register_segment_criteria()
 
 
 def contact_merges_panel(request, contact):

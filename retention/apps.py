@@ -126,3 +126,6 @@ class RetentionConfig(AppConfig):
             problems="retention.services.risk.risk_playbook_problems",
             retry="retention.services.risk.risk_playbook_retry",
         )
+        from retention.segments import register_segment_criteria
+
+        register_segment_criteria()

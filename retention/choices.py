@@ -132,3 +132,19 @@ class TestimonialStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     APPROVED = "approved", "Approved to publish"
     DECLINED = "declined", "Declined"
+
+
+class ChurnRiskLevel(models.TextChoices):
+    """The churn model's predicted probability in three bands (segments filter on these)."""
+
+    HIGH = "high", "High (50 % or more)"
+    MEDIUM = "medium", "Medium (20–50 %)"
+    LOW = "low", "Low (under 20 %)"
+
+
+#: The ``[low, high)`` probability range of each churn risk level.
+CHURN_RISK_BANDS: dict[str, tuple[float, float]] = {
+    ChurnRiskLevel.HIGH: (0.5, 1.01),
+    ChurnRiskLevel.MEDIUM: (0.2, 0.5),
+    ChurnRiskLevel.LOW: (0.0, 0.2),
+}

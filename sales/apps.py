@@ -27,3 +27,6 @@ class SalesConfig(AppConfig):
         from sales import tabular
 
         tabular.register()
+        from sales.segments import register_segment_criteria
+
+        register_segment_criteria()

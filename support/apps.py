@@ -136,3 +136,6 @@ class SupportConfig(AppConfig):
 
         seed_steps.register("support", "support.seed.seed", order=30)
         seed_steps.register("knowledge base", "support.seed_kb.seed", order=31)
+        from support.segments import register_segment_criteria
+
+        register_segment_criteria()

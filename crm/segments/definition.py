@@ -137,3 +137,16 @@ def definition_conditions(definition) -> int:
     return sum(
         definition_conditions(c) if is_group(c) else 1 for c in definition.get("children", [])
     )
+
+
+def definition_unusable(target_key: str, cleaned: dict, user) -> list[str]:
+    """The labels of the criteria in a clean definition that ``user`` may not use."""
+    labels: list[str] = []
+    for child in cleaned.get("children", []):
+        if is_group(child):
+            labels.extend(definition_unusable(target_key, child, user))
+            continue
+        criterion = segment_criteria.criterion(target_key, child["criterion"])
+        if criterion is not None and not criterion.usable(user) and criterion.label not in labels:
+            labels.append(criterion.label)
+    return labels

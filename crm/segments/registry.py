@@ -47,6 +47,16 @@ one GROUP BY subquery inside the same statement::
 ``activity_within_q(model, days, operator)`` is the "last activity within / not within N days"
 condition as a bare ``Q`` for any model with a timeline, for use inside other criteria.
 
+The later stages' criteria (``sales/segments.py``, ``support/segments.py``,
+``retention/segments.py``, ``leads/campaigns/segments.py``) are built from a few more blocks:
+``exists_q`` (some related row points at the target, or none does: "has an open ticket"),
+``aggregate_q`` (a ``Sum`` compared with N like ``count_q``: open deals' value, MRR, with
+``in_company_currency`` converting each amount in SQL), ``latest_q`` (the latest related row
+meets a condition: the last NPS answer), ``days_ahead_q`` for ``Kind.DAYS_AHEAD`` ("renewal
+within the next N days"), and ``target_field`` to reach a target's account (a contact's deals
+are its account's). ``usable_by(user)`` keeps a criterion from roles that may not see what it
+tests (deal amounts from support agents).
+
 Negated operators (``is_not``, ``not_in``, ``not_contains``, ``not_within``) reach ``build`` as
 they are; ``Criterion.for_field`` and the helpers here handle them, a hand-written ``build``
 must too (or declare only the operators it handles in ``operators=``). A ``build`` for a
@@ -79,6 +89,7 @@ class Kind(StrEnum):
     TEXT = "text"
     NUMBER = "number"
     DAYS = "days"
+    DAYS_AHEAD = "days_ahead"
     BOOLEAN = "boolean"
 
 
@@ -87,19 +98,36 @@ OPERATORS: dict[Kind, tuple[tuple[str, str], ...]] = {
     Kind.CHOICE: (("is", "is"), ("is_not", "is not")),
     Kind.MULTI_CHOICE: (("in", "is any of"), ("not_in", "is none of")),
     Kind.TEXT: (("contains", "contains"), ("not_contains", "does not contain")),
-    Kind.NUMBER: (("gte", "at least"), ("lte", "at most"), ("eq", "exactly")),
+    Kind.NUMBER: (
+        ("gte", "at least"),
+        ("lte", "at most"),
+        ("eq", "exactly"),
+        ("lt", "less than"),
+        ("gt", "more than"),
+    ),
     Kind.DAYS: (("within", "within the last"), ("not_within", "not within the last")),
+    Kind.DAYS_AHEAD: (("within", "within the next"), ("not_within", "not within the next")),
     Kind.BOOLEAN: (("is", "is"),),
 }
 NEGATED = {"is_not", "not_in", "not_contains", "not_within"}
+#: The ORM lookup of each NUMBER operator, and the lookup that holds exactly when it does not.
+NUMBER_LOOKUPS = {"gte": "gte", "lte": "lte", "eq": "exact", "lt": "lt", "gt": "gt"}
+NUMBER_OPPOSITES = {"gte": "lt", "lte": "gt", "lt": "gte", "gt": "lte"}
 
 
 class Group(StrEnum):
+    """The criterion picker's groups: the core's, then one per later stage of the customer's
+    life (each stage files its criteria under its own)."""
+
     FIRMOGRAPHIC = "firmographic"
     DEMOGRAPHIC = "demographic"
     LIFECYCLE = "lifecycle"
     BEHAVIOURAL = "behavioural"
     OWNERSHIP = "ownership"
+    SALES = "deals and orders"
+    SUPPORT = "support"
+    RETENTION = "subscriptions and health"
+    CAMPAIGNS = "email campaigns"
 
 
 Choices = Sequence[tuple[object, str]] | Callable[[], Iterable[tuple[object, str]]]
@@ -112,6 +140,8 @@ class Criterion:
     ``choices`` (for the choice kinds) is a list of ``(value, label)`` or a callable returning
     one (evaluated when the builder renders or a definition is validated, e.g. the users).
     ``operators`` narrows the kind's operators; ``unit`` is shown after a number ("days").
+    ``usable_by(user)``, when given, says who may build and count with it (e.g. deal amounts
+    only for the roles that see deals): others neither see it in the picker nor get a count.
     """
 
     key: str
@@ -123,11 +153,15 @@ class Criterion:
     operators: tuple[str, ...] | None = None
     help_text: str = ""
     unit: str = ""
+    usable_by: Callable[[object], bool] | None = None
 
     @classmethod
     def for_field(cls, key, label, *, group, kind, field, choices=(), **kwargs) -> Criterion:
         """A criterion comparing a (possibly related, ``account__industry``) field."""
         return cls(key, label, group, Kind(kind), field_build(field, Kind(kind)), choices, **kwargs)
+
+    def usable(self, user) -> bool:
+        return self.usable_by is None or bool(self.usable_by(user))
 
     def operator_choices(self) -> list[tuple[str, str]]:
         allowed = OPERATORS[self.kind]
@@ -183,14 +217,14 @@ def _clean_value(criterion: Criterion, value, value_choices=None):
         if text in ("false", "0", "no", "off"):
             return False
         raise ValidationError(f"Choose yes or no for “{criterion.label}”.")
-    # NUMBER and DAYS
+    # NUMBER, DAYS and DAYS_AHEAD
     try:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise ValidationError(f"Enter a number for “{criterion.label}”.") from None
     if not number.is_finite() or abs(number) > Decimal("1e12"):
         raise ValidationError(f"Enter a sensible number for “{criterion.label}”.")
-    if kind == Kind.DAYS:
+    if kind in (Kind.DAYS, Kind.DAYS_AHEAD):
         if number != number.to_integral_value() or not 1 <= number <= MAX_DAYS:
             raise ValidationError(
                 f"“{criterion.label}” takes a whole number of days from 1 to {MAX_DAYS}."
@@ -217,15 +251,39 @@ def field_build(field_path: str, kind: Kind) -> Callable[[object, str], Q]:
         elif kind == Kind.TEXT:
             condition = Q(**{f"{field_path}__icontains": value})
         elif kind == Kind.NUMBER:
-            lookup = {"gte": "gte", "lte": "lte", "eq": "exact"}[operator]
-            return Q(**{f"{field_path}__{lookup}": Decimal(str(value))})
+            return number_q(field_path, operator, value)
         elif kind == Kind.DAYS:
             condition = Q(**{f"{field_path}__gte": days_ago(value)})
+        elif kind == Kind.DAYS_AHEAD:
+            condition = days_ahead_q(field_path, value)
         else:  # BOOLEAN
             return Q(**{field_path: True})
         return ~condition if operator in NEGATED else condition
 
     return build
+
+
+def number_q(field_path: str, operator: str, value) -> Q:
+    """``field_path`` compared with ``value`` by a NUMBER operator (gte, lte, eq, lt, gt)."""
+    return Q(**{f"{field_path}__{NUMBER_LOOKUPS[operator]}": Decimal(str(value))})
+
+
+def days_ahead_q(date_field: str, days: int) -> Q:
+    """A date field falling between today and ``days`` days from today (both included)."""
+    today = timezone.localdate()
+    return Q(
+        **{f"{date_field}__gte": today, f"{date_field}__lte": today + dt.timedelta(days=int(days))}
+    )
+
+
+def exists_q(
+    related: models.QuerySet, key: str, *, target_field: str = "pk", operator: str = ""
+) -> Q:
+    """Some ``related`` row points at the target row (``related.<key> = target.<target_field>``),
+    or, for a negated ``operator``, none does. A target row whose ``target_field`` is NULL (a
+    contact without an account) has no such row."""
+    condition = Q(Exists(related.filter(**{key: OuterRef(target_field)})))
+    return ~condition if operator in NEGATED else condition
 
 
 def days_ago(days: int) -> dt.datetime:
@@ -272,32 +330,114 @@ def activity_within_criteria(
     ]
 
 
-def count_q(related: models.QuerySet, key: str, operator: str, value) -> Q:
-    """Compare with ``value`` (``gte``/``lte``/``eq``) how many ``related`` rows point at each
+def count_q(
+    related: models.QuerySet, key: str, operator: str, value, *, target_field: str = "pk"
+) -> Q:
+    """Compare with ``value`` (any NUMBER operator) how many ``related`` rows point at each
     target row through the field ``key`` (e.g. ``Contact.objects.all()``, ``"account_id"``;
-    ``related`` may be filtered first, e.g. paid orders only).
+    ``related`` may be filtered first, e.g. paid orders only). ``target_field`` is the target's
+    field that ``key`` holds (``"account_id"`` to count an account's rows for its contacts).
 
     One GROUP BY over ``related`` inside the same statement (``pk IN (… HAVING COUNT(*) …)``),
     not a correlated COUNT per target row, which costs a heap visit per related row. Rows with
     no related row count as 0, so "at most 2" and "exactly 0" include them."""
+    return aggregate_q(
+        related, key, operator, value, aggregate=Count("*"), target_field=target_field
+    )
+
+
+def aggregate_q(
+    related: models.QuerySet,
+    key: str,
+    operator: str,
+    value,
+    *,
+    aggregate,
+    target_field: str = "pk",
+) -> Q:
+    """Compare with ``value`` an aggregate (``Count``, ``Sum``…) of the ``related`` rows that
+    point at each target row through ``key``, as ``count_q`` does; a target row with no related
+    row has the aggregate 0. One GROUP BY … HAVING subquery, whichever the operator: when 0
+    satisfies the comparison, the rows whose aggregate does *not* are excluded instead."""
+    if operator not in NUMBER_LOOKUPS:
+        raise ValueError(f"aggregate_q has no operator {operator!r}")
     number = Decimal(str(value))
     grouped = (
         related.order_by()
         .filter(**{f"{key}__isnull": False})  # NOT IN over a NULL would match nothing
         .values(key)
-        .annotate(_n=Count("*"))
+        .annotate(_n=aggregate)
     )
-
-    def having(lookup):
-        return Q(pk__in=grouped.filter(**{f"_n__{lookup}": number}).values(key))
-
-    if operator == "gte":
-        return Q() if number <= 0 else having("gte")
-    if operator == "lte":
-        return ~having("gt")
+    zero_matches = {
+        "gte": number <= 0,
+        "lte": number >= 0,
+        "eq": number == 0,
+        "lt": number > 0,
+        "gt": number < 0,
+    }[operator]
+    if not zero_matches:
+        keys = grouped.filter(**{f"_n__{NUMBER_LOOKUPS[operator]}": number})
+        return Q(**{f"{target_field}__in": keys.values(key)})
     if operator == "eq":
-        return ~Q(pk__in=grouped.values(key)) if number == 0 else having("exact")
-    raise ValueError(f"count_q has no operator {operator!r}")
+        failing = grouped.exclude(_n=number)
+    else:
+        failing = grouped.filter(**{f"_n__{NUMBER_OPPOSITES[operator]}": number})
+    condition = ~Q(**{f"{target_field}__in": failing.values(key)})
+    if target_field != "pk":  # a target row with no parent (a contact without account) has 0
+        condition |= Q(**{f"{target_field}__isnull": True})
+    return condition
+
+
+def latest_q(
+    related: models.QuerySet,
+    key: str,
+    condition: Q,
+    *,
+    order_field: str,
+    target_field: str = "pk",
+) -> Q:
+    """Target rows whose *latest* ``related`` row (by ``order_field``, then id; keyed on the
+    target through ``key``) satisfies ``condition``, e.g. "the last NPS answer is 6 or less".
+    One uncorrelated subquery: the related rows meeting ``condition`` with no later row for the
+    same key (an anti-join), so PostgreSQL hashes it once instead of probing per target row."""
+    later = related.filter(
+        Q(**{key: OuterRef(key)})
+        & (
+            Q(**{f"{order_field}__gt": OuterRef(order_field)})
+            | Q(**{order_field: OuterRef(order_field), "pk__gt": OuterRef("pk")})
+        )
+    )
+    latest = (
+        related.order_by()
+        .filter(**{f"{key}__isnull": False})
+        .filter(condition)
+        .filter(~Exists(later))
+        .values(key)
+    )
+    return Q(**{f"{target_field}__in": latest})
+
+
+def in_company_currency(amount_field: str, currency_field: str = "currency", *, on=None):
+    """``amount_field`` converted into the company currency at the rate in force ``on`` (today
+    by default), in SQL: as is for the company currency, times the latest ``ExchangeRate`` valid
+    on that day otherwise, NULL when no rate is known (``Sum`` then leaves the row out)."""
+    from crm.currencies import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, company_currency
+    from crm.models import ExchangeRate
+
+    on = on or timezone.localdate()
+    money = models.DecimalField(max_digits=RATE_MAX_DIGITS + 14, decimal_places=RATE_DECIMAL_PLACES)
+    rate = (
+        ExchangeRate.objects.filter(currency=OuterRef(currency_field), valid_from__lte=on)
+        .order_by("-valid_from")
+        .values("rate")[:1]
+    )
+    return models.Case(
+        models.When(**{currency_field: company_currency()}, then=models.F(amount_field)),
+        default=models.ExpressionWrapper(
+            models.F(amount_field) * models.Subquery(rate), output_field=money
+        ),
+        output_field=money,
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -370,11 +510,14 @@ class SegmentCriteriaRegistry:
         target = self.target(target_key)
         return target.criteria.get(criterion_key) if target else None
 
-    def grouped(self, target_key: str) -> list[tuple[str, list[Criterion]]]:
-        """The target's criteria by group, for the builder's criterion picker."""
+    def grouped(self, target_key: str, user=None) -> list[tuple[str, list[Criterion]]]:
+        """The target's criteria by group, for the builder's criterion picker (with ``user``:
+        those they may use)."""
         target = self.target(target_key)
         groups: dict[str, list[Criterion]] = {}
         for criterion in target.criteria.values() if target else ():
+            if user is not None and not criterion.usable(user):
+                continue
             groups.setdefault(str(criterion.group), []).append(criterion)
         return [(name, sorted(items, key=lambda c: c.label)) for name, items in groups.items()]
 

@@ -58,6 +58,19 @@ DEMO_SEGMENTS = [
         },
     ),
     (
+        "manager",
+        "Customers with an open urgent ticket and health below 50",
+        SegmentTarget.ACCOUNT,
+        True,
+        {
+            "op": "and",
+            "children": [
+                _c("open_ticket_priority", "in", ["urgent"]),
+                _c("health", "lt", 50),
+            ],
+        },
+    ),
+    (
         "rep",
         "My large software prospects",
         SegmentTarget.ACCOUNT,

@@ -6,14 +6,14 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 
-from crm.segments.definition import definition_clean, definition_q
+from crm.segments.definition import definition_clean, definition_q, definition_unusable
 from crm.segments.registry import segment_criteria
 
 
 def segment_queryset(segment_or_definition, *, user, target: str | None = None):
     """The records of a segment (a ``Segment`` or a definition dict with ``target=``) that
     ``user`` may see. Raises ``ValidationError`` if the definition does not check out (e.g. a
-    criterion whose app was removed)."""
+    criterion whose app was removed) or uses a criterion ``user`` may not use."""
     from crm.models import Segment
 
     if isinstance(segment_or_definition, Segment):
@@ -24,6 +24,11 @@ def segment_queryset(segment_or_definition, *, user, target: str | None = None):
     if target is None:
         raise ValueError("segment_queryset of a definition needs target=")
     cleaned = definition_clean(target, definition)
+    unusable = definition_unusable(target, cleaned, user)
+    if unusable:
+        raise ValidationError(
+            [f"“{label}” is not among the criteria your role may use." for label in unusable]
+        )
     model = segment_criteria.target(target).model
     return model.objects.visible_to(user).filter(definition_q(target, cleaned))
 

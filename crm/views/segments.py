@@ -27,7 +27,7 @@ from crm.models import Segment, SegmentSizeSnapshot
 from crm.replica import reads_may_lag
 from crm.segments import services
 from crm.segments.choices import SegmentTarget
-from crm.segments.definition import MAX_DEPTH
+from crm.segments.definition import MAX_DEPTH, definition_unusable
 from crm.segments.forms import (
     ROOT,
     UID,
@@ -162,6 +162,11 @@ def _choices(criterion, cache) -> list:
     return cache[key]
 
 
+def _picker_cache(target_key: str, user) -> dict:
+    """A rendering cache whose criterion picker offers only what ``user`` may use."""
+    return {"grouped": segment_criteria.grouped(target_key, user=user)}
+
+
 def group_context(target_key: str, group: dict, *, parent: str, depth: int, cache=None) -> dict:
     """What ``_group.html`` needs, recursively: each child is a condition or a group."""
     cache = {} if cache is None else cache
@@ -196,7 +201,9 @@ def _builder_context(request, *, form, segment, tree, read_only=False) -> dict:
         "form": form,
         "segment": segment,
         "read_only": read_only,
-        "root": group_context(target_key, tree, parent="", depth=1),
+        "root": group_context(
+            target_key, tree, parent="", depth=1, cache=_picker_cache(target_key, request.user)
+        ),
         "target_label": segment_criteria.target(target_key).label,
     }
     if segment is not None:
@@ -241,6 +248,13 @@ def segment_builder(request, pk=None):
 
     if request.method == "POST":
         form = SegmentForm(request.POST)
+        if form.is_valid() and (
+            unusable := definition_unusable(
+                form.cleaned_data["target"], form.cleaned_data["definition"], request.user
+            )
+        ):
+            for label in unusable:
+                form.add_error(None, f"“{label}” is not among the criteria your role may use.")
         if form.is_valid():
             data = {
                 "name": form.cleaned_data["name"],
@@ -291,7 +305,9 @@ def builder_condition(request):
     target = _target_or_404(request.GET.get("target", "")).key
     uid = _uid_param(request, "uid")
     node = {"uid": uid, "criterion": request.GET.get(f"cond-{uid}-criterion", "")}
-    cond = condition_context(target, node, _uid_param(request, "group", ROOT))
+    cond = condition_context(
+        target, node, _uid_param(request, "group", ROOT), _picker_cache(target, request.user)
+    )
     return render(request, "crm/segments/_condition.html", {"cond": cond})
 
 
@@ -306,7 +322,8 @@ def builder_group(request):
         depth = 2
     group = {"uid": new_uid(), "op": "or", "children": [{"uid": new_uid()}]}
     parent = _uid_param(request, "parent", ROOT)
-    context = {"group": group_context(target, group, parent=parent, depth=depth)}
+    cache = _picker_cache(target, request.user)
+    context = {"group": group_context(target, group, parent=parent, depth=depth, cache=cache)}
     return render(request, "crm/segments/_group.html", context)
 
 
@@ -316,7 +333,8 @@ def builder_tree(request):
     """A fresh root group for another target (the criteria differ per target)."""
     target = _target_or_404(request.GET.get("target", "")).key
     tree = {"uid": ROOT, "op": "and", "children": [{"uid": new_uid()}]}
-    context = {"group": group_context(target, tree, parent="", depth=1)}
+    cache = _picker_cache(target, request.user)
+    context = {"group": group_context(target, tree, parent="", depth=1, cache=cache)}
     return render(request, "crm/segments/_group.html", context)
 
 

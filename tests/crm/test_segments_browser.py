@@ -108,3 +108,70 @@ def test_manager_builds_vps_in_germany_with_no_recent_activity(browser_page, liv
     page.select_option("#id_target", "account")
     page.wait_for_selector("#segment-tree option:text('Number of contacts')", state="attached")
     page.wait_for_selector('#segment-count [data-segment-count="2"]')  # all (both) accounts
+
+
+def test_manager_builds_open_urgent_ticket_and_health_below_50(browser_page, live_server):  # noqa: F811
+    from support.choices import Priority, TicketStatus
+    from tests.factories.retention import HealthScoreFactory
+    from tests.factories.support import TicketFactory
+
+    Group.objects.get_or_create(name=Role.MANAGER)
+    manager = UserFactory(username="manager", roles=[Role.MANAGER], password="demo")
+
+    def account(name, health, priority, status=TicketStatus.OPEN):
+        acc = AccountFactory(name=name, owner=manager)
+        HealthScoreFactory(account=acc, score=health, colour="yellow")
+        contact = ContactFactory(account=acc, owner=manager)
+        TicketFactory(account=acc, contact=contact, priority=priority, status=status)
+        return acc
+
+    account("Urgent and sick", 30, Priority.URGENT)
+    account("Urgent, health 49", 49, Priority.URGENT, TicketStatus.PENDING)
+    account("Urgent, health 50", 50, Priority.URGENT)
+    account("Sick, normal ticket", 20, Priority.NORMAL)
+    account("Sick, urgent solved", 10, Priority.URGENT, TicketStatus.SOLVED)
+    page = browser_page
+
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "manager")
+    page.fill("input[name=password]", "demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/segments/new/?target=account")
+    page.fill("input[name=name]", "Urgent tickets, health below 50")
+    page.wait_for_selector('#segment-count [data-segment-count="5"]')
+
+    # Row 1: an open ticket with priority Urgent (the picker's "Support" group, a multi-picker)
+    rows = page.locator(".seg-condition")
+    settled(page)
+    support = rows.nth(0).locator("select[name$=-criterion] optgroup[label='Support']")
+    assert support.locator("option", has_text="Open ticket with priority").count() == 1
+    rows.nth(0).locator("select[name$=-criterion]").select_option(label="Open ticket with priority")
+    settled(page)
+    rows.nth(0).locator(".ts-control input").fill("Urgent")
+    rows.nth(0).locator(".ts-dropdown .option", has_text="Urgent").click()
+    page.wait_for_selector('#segment-count [data-segment-count="3"]')
+
+    # Row 2: health score less than 50
+    page.click("#group-root >> text=+ Condition")
+    rows.nth(1).wait_for()
+    settled(page)
+    rows.nth(1).locator("select[name$=-criterion]").select_option(label="Health score")
+    settled(page)
+    rows.nth(1).locator("select[name$=-operator]").select_option(label="less than")
+    rows.nth(1).locator("input[name$=-value]").fill("50")
+    page.wait_for_selector('#segment-count [data-segment-count="2"]')
+
+    page.click("text=Preview")
+    page.wait_for_selector("#segment-preview tbody tr")
+    names = set(page.locator("#segment-preview tbody tr td:first-child").all_inner_texts())
+    assert names == {"Urgent and sick", "Urgent, health 49"}
+    page.click("text=Save segment")
+    page.wait_for_selector("text=was created")
+    assert Segment.objects.get().definition == {
+        "op": "and",
+        "children": [
+            {"criterion": "open_ticket_priority", "operator": "in", "value": ["urgent"]},
+            {"criterion": "health", "operator": "lt", "value": 50},
+        ],
+    }
