@@ -100,6 +100,7 @@ class Group(StrEnum):
     LIFECYCLE = "lifecycle"
     BEHAVIOURAL = "behavioural"
     OWNERSHIP = "ownership"
+    CUSTOM = "custom fields"
 
 
 Choices = Sequence[tuple[object, str]] | Callable[[], Iterable[tuple[object, str]]]
@@ -329,6 +330,20 @@ class Target:
 class SegmentCriteriaRegistry:
     def __init__(self):
         self._targets: dict[str, Target] = {}
+        # target key → functions returning criteria computed at use time (custom fields)
+        self._providers: dict[str, list[Callable[[], Iterable[Criterion]]]] = {}
+
+    def register_provider(self, target_key: str, provider: Callable[[], Iterable[Criterion]]):
+        """Add criteria that are read when used, not at start-up: ``provider()`` returns the
+        target's current ones (e.g. one per active custom field). A static criterion wins
+        over a provided one of the same key."""
+        self._providers.setdefault(target_key, []).append(provider)
+
+    def provided(self, target_key: str) -> dict[str, Criterion]:
+        found: dict[str, Criterion] = {}
+        for provider in self._providers.get(target_key, ()):
+            found.update((c.key, c) for c in provider())
+        return found
 
     def register_target(
         self, key, model, *, label, columns=(), select_related=(), order_by=("-pk",)
@@ -368,13 +383,22 @@ class SegmentCriteriaRegistry:
 
     def criterion(self, target_key: str, criterion_key: str) -> Criterion | None:
         target = self.target(target_key)
-        return target.criteria.get(criterion_key) if target else None
+        if target is None:
+            return None
+        found = target.criteria.get(criterion_key)
+        if found is None and self._providers.get(target_key):
+            found = self.provided(target_key).get(criterion_key)
+        return found
 
     def grouped(self, target_key: str) -> list[tuple[str, list[Criterion]]]:
         """The target's criteria by group, for the builder's criterion picker."""
         target = self.target(target_key)
         groups: dict[str, list[Criterion]] = {}
-        for criterion in target.criteria.values() if target else ():
+        criteria = dict(target.criteria) if target else {}
+        if target is not None:
+            for key, criterion in self.provided(target_key).items():
+                criteria.setdefault(key, criterion)
+        for criterion in criteria.values():
             groups.setdefault(str(criterion.group), []).append(criterion)
         return [(name, sorted(items, key=lambda c: c.label)) for name, items in groups.items()]
 
