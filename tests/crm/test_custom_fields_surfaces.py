@@ -48,7 +48,9 @@ def test_personal_data_export_and_erasure(fields, admin, rep):
     # When their data is exported, then the custom values are in it
     archive, _name = person_export(record=contact, user=admin)
     document = json.loads(zipfile.ZipFile(archive).read("person.json"))
-    contacts = next(v for v in document["data"].values() if v["label"].lower().startswith("contact"))
+    contacts = next(
+        v for v in document["data"].values() if v["label"].lower().startswith("contact")
+    )
     assert contacts["rows"][0]["custom"] == {"shoe_size": 39}
 
     # When they are erased, then the values are gone from the record and its history
