@@ -5,6 +5,7 @@ count is 3."""
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -71,7 +72,7 @@ def test_admin_defines_fills_filters_exports_imports_and_segments_by_a_field(
     page.goto(f"{url}/accounts/")
     with page.expect_download() as download:
         page.click("text=Export CSV")
-    body = open(download.value.path(), encoding="utf-8-sig").read()
+    body = Path(download.value.path()).read_text(encoding="utf-8-sig")
     table = list(csv.reader(io.StringIO(body)))
     column = table[0].index("industry_tier")
     rows = {int(row[0]): row for row in table[1:]}
