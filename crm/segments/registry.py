@@ -381,13 +381,21 @@ class SegmentCriteriaRegistry:
     def targets(self) -> list[Target]:
         return [t for t in self._targets.values() if t.model is not None]
 
-    def criterion(self, target_key: str, criterion_key: str) -> Criterion | None:
+    def criterion(self, target_key: str, criterion_key: str, cache=None) -> Criterion | None:
+        """``cache`` (a dict, per definition or page) keeps the provided criteria between
+        lookups, so a definition reads them once."""
         target = self.target(target_key)
         if target is None:
             return None
         found = target.criteria.get(criterion_key)
         if found is None and self._providers.get(target_key):
-            found = self.provided(target_key).get(criterion_key)
+            slot = ("provided", target_key)
+            provided = cache.get(slot) if cache is not None else None
+            if provided is None:
+                provided = self.provided(target_key)
+                if cache is not None:
+                    cache[slot] = provided
+            found = provided.get(criterion_key)
         return found
 
     def grouped(self, target_key: str) -> list[tuple[str, list[Criterion]]]:

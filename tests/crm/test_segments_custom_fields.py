@@ -121,3 +121,24 @@ def test_builder_offers_the_field_and_counts(manager_client, manager, tier):
     data = builder_post(target="account", conditions=[("cf_industry_tier", "in", "gold")])
     response = manager_client.post(reverse("segment_count"), data, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and "3" in response.content.decode()
+
+
+@pytest.mark.parametrize("conditions", [2, 20])
+def test_custom_conditions_keep_the_query_count_fixed(
+    conditions, manager_client, manager, tier, django_assert_max_num_queries
+):
+    from crm.segments.selectors import segment_queryset
+
+    definition = group("and", *[condition("cf_industry_tier", "in", ["gold"])] * conditions)
+    segment = SegmentFactory(owner=manager, target="account", definition=definition)
+    with django_assert_max_num_queries(11):
+        response = manager_client.get(segment.get_absolute_url())
+    assert response.status_code == 200
+    with django_assert_max_num_queries(4):  # the fields when checked and compiled, the COUNT
+        segment_queryset(segment, user=manager).count()
+    data = builder_post(
+        target="account", conditions=[("cf_industry_tier", "in", "gold")] * conditions
+    )
+    with django_assert_max_num_queries(10):
+        count = manager_client.post(reverse("segment_count"), data)
+    assert count.status_code == 200 and count.context["count"] == 0
