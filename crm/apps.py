@@ -117,6 +117,13 @@ class CrmConfig(AppConfig):
             singular="contact",
             autocomplete="contact_autocomplete",
         )
+        from crm.segments.custom_fields import custom_field_criteria
+        from crm.segments.registry import segment_criteria
+
+        # Custom fields as segment criteria, read when used; a target whose records carry no
+        # custom fields (yet) gets none.
+        for target in ("contact", "account", "lead"):
+            segment_criteria.register_provider(target, custom_field_criteria(target))
         registry.navigation.register(
             "Custom fields", "custom_field_list", group="admin", order=98, roles=[Role.ADMIN]
         )

@@ -240,6 +240,14 @@ class Erasure:
         return len(changed)
 
 
+def custom_erased(model: type[models.Model]) -> dict:
+    """``{"custom": {}}`` for a kind of record that carries custom fields (an erased person's
+    custom values go, in the record and its history), else nothing to add."""
+    from crm.custom_fields.registry import custom_field_entities
+
+    return {"custom": {}} if custom_field_entities.for_model(model) is not None else {}
+
+
 def history_erase(model: type[models.Model], ids, erasure: Erasure, replace=None) -> int:
     """Rewrite the field history of the records ``ids`` of ``model``: the fields in
     ``replace`` take that value in every snapshot and in every recorded change (old and new);

@@ -34,7 +34,7 @@ from crm.models import (
     TrashedRecord,
     WebhookDelivery,
 )
-from crm.personal_data import event_model_for, history_erase, history_rows, rows
+from crm.personal_data import custom_erased, event_model_for, history_erase, history_rows, rows
 from crm.registry import personal_data
 from crm.services.duplicates import duplicate_pairs_forget
 from crm.uploads import files_delete_on_commit
@@ -107,7 +107,14 @@ def contacts_erase(person, erasure) -> int:
 
 
 def contact_erased_values(erasure) -> dict:
-    return {"first_name": "", "last_name": erasure.label, "email": "", "phone": "", "title": ""}
+    return {
+        "first_name": "",
+        "last_name": erasure.label,
+        "email": "",
+        "phone": "",
+        "title": "",
+        **custom_erased(Contact),
+    }
 
 
 def history_ids(model, person, ids):

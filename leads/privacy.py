@@ -7,7 +7,14 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from crm.db import array_literal
-from crm.personal_data import email_hash, event_model_for, history_erase, history_rows, rows
+from crm.personal_data import (
+    custom_erased,
+    email_hash,
+    event_model_for,
+    history_erase,
+    history_rows,
+    rows,
+)
 from crm.privacy import history_ids, import_files_erase, import_rows
 from crm.registry import personal_data
 from leads.choices import EnrollmentState, ImportStatus, SuppressionReason
@@ -57,6 +64,7 @@ def lead_erased_values(erasure) -> dict:
         "website": "",
         "need": "",
         "disqualify_note": "",
+        **custom_erased(Lead),
     }
 
 

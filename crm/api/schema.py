@@ -7,7 +7,10 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 
+from crm.api.custom_fields import CustomValuesFieldExtension, filter_parameters
 from crm.api.serializers import FIELDS_PARAM
+
+__all__ = ["ApiAutoSchema", "CustomValuesFieldExtension", "postprocess_security"]
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {
@@ -45,6 +48,8 @@ class ApiAutoSchema(AutoSchema):
                     description="Comma-separated fields to return (id always comes).",
                 )
             )
+            if self._is_list_view():
+                params.extend(filter_parameters(self._view_model(), self))
         if method in ("PATCH", "POST") and "{id}" in self.path:
             params.append(
                 OpenApiParameter(
@@ -65,6 +70,13 @@ class ApiAutoSchema(AutoSchema):
                 )
             )
         return params
+
+    def _view_model(self):
+        try:
+            serializer = self.view.get_serializer_class()
+        except Exception:  # a view without a serializer lists no custom filters
+            return None
+        return getattr(getattr(serializer, "Meta", None), "model", None)
 
 
 def postprocess_security(result, generator, request, public):

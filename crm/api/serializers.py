@@ -36,6 +36,13 @@ class RecordSerializer(CountryFieldMixin, serializers.ModelSerializer):
                 if name not in keep:
                     self.fields.pop(name)
 
+    def get_fields(self):
+        from crm.api.custom_fields import add_custom_field
+
+        fields = super().get_fields()
+        add_custom_field(fields, getattr(self.Meta, "model", None))
+        return fields
+
     def build_standard_field(self, field_name, model_field):
         field_class, kwargs = super().build_standard_field(field_name, model_field)
         is_currency = field_name == "currency" or field_name.endswith("_currency")

@@ -23,9 +23,11 @@ from django.http import Http404
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.response import Response
 
+from crm.api.custom_fields import custom_filter, custom_write, entity_of
 from crm.api.exceptions import NON_FIELD, VersionConflict
 from crm.api.filters import FilterSetBackend, IndexedOrderingFilter
 from crm.api.idempotency import run_once
+from crm.custom_fields.forms import PREFIX as CUSTOM_FORM_PREFIX
 from crm.db import lock_rows
 from crm.permissions import may_sell
 from crm.views.records import record_version
@@ -147,8 +149,21 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def may_create(self, user) -> bool:
         return may_sell(user)
 
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if self.action == "list":
+            queryset = custom_filter(
+                queryset, self.request.query_params, model=queryset.model, user=self.request.user
+            )
+        return queryset
+
     def get_form(self, *, data, instance=None):
-        return self.form_class(data=data, instance=instance, user=self.request.user)
+        form = self.form_class(data=data, instance=instance, user=self.request.user)
+        # Custom fields come as the body's ``custom`` object (``custom_write``), not as the
+        # page form's ``cf_<key>`` fields.
+        for name in [n for n in form.fields if n.startswith(CUSTOM_FORM_PREFIX)]:
+            del form.fields[name]
+        return form
 
     def service_data(self, form, fields) -> dict:
         return {name: form.cleaned_data[name] for name in fields if name in form.cleaned_data}
@@ -160,7 +175,18 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if not form.is_valid():
             raise exceptions.ValidationError(form_errors(form))
         fields = sent if instance is not None else list(form.Meta.fields)
-        return form, self.service_data(form, fields)
+        data = self.service_data(form, fields)
+        model = form._meta.model if hasattr(form, "_meta") else None
+        if entity_of(model) and (instance is None or "custom" in self.request.data):
+            custom = custom_write(
+                self.request.data.get("custom"),
+                model=model,
+                user=self.request.user,
+                creating=instance is None,
+            )
+            if custom:
+                data["custom"] = custom
+        return form, data
 
     def locked(self, obj):
         """``obj`` locked for a change and read again, after the ``If-Match`` check (409 with

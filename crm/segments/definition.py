@@ -93,7 +93,7 @@ def _clean_condition(target_key, node, state, place) -> dict | None:
     if not key:
         errors.append(f"{place}: choose a criterion.")
         return None
-    criterion = segment_criteria.criterion(target_key, str(key))
+    criterion = segment_criteria.criterion(target_key, str(key), cache=choices)
     if criterion is None:
         errors.append(f"{place}: “{str(key)[:50]}” is not a criterion of this kind of segment.")
         return None
@@ -114,16 +114,16 @@ def _clean_condition(target_key, node, state, place) -> dict | None:
 
 def definition_q(target_key: str, cleaned: dict) -> Q:
     """One ``Q`` for a definition already passed through ``definition_clean``."""
-    return _group_q(target_key, cleaned)
+    return _group_q(target_key, cleaned, {})
 
 
-def _group_q(target_key, group) -> Q:
+def _group_q(target_key, group, cache) -> Q:
     parts = []
     for child in group["children"]:
         if is_group(child):
-            parts.append(_group_q(target_key, child))
+            parts.append(_group_q(target_key, child, cache))
         else:
-            criterion = segment_criteria.criterion(target_key, child["criterion"])
+            criterion = segment_criteria.criterion(target_key, child["criterion"], cache=cache)
             parts.append(criterion.q(child["operator"], child["value"]))
     if not parts:
         return Q()

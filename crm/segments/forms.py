@@ -101,12 +101,13 @@ def tree_definition(tree: dict) -> dict:
     return {"op": tree.get("op", "and"), "children": children}
 
 
-def _single_values(target_key, definition):
+def _single_values(target_key, definition, cache=None):
+    cache = {} if cache is None else cache
     for child in definition["children"]:
         if is_group(child):
-            _single_values(target_key, child)
+            _single_values(target_key, child, cache)
             continue
-        criterion = segment_criteria.criterion(target_key, child["criterion"])
+        criterion = segment_criteria.criterion(target_key, child["criterion"], cache=cache)
         if criterion and criterion.kind != Kind.MULTI_CHOICE and isinstance(child["value"], list):
             child["value"] = child["value"][0] if child["value"] else ""
     return definition

@@ -128,6 +128,7 @@ class Group(StrEnum):
     SUPPORT = "support"
     RETENTION = "subscriptions and health"
     CAMPAIGNS = "email campaigns"
+    CUSTOM = "custom fields"
 
 
 Choices = Sequence[tuple[object, str]] | Callable[[], Iterable[tuple[object, str]]]
@@ -469,6 +470,20 @@ class Target:
 class SegmentCriteriaRegistry:
     def __init__(self):
         self._targets: dict[str, Target] = {}
+        # target key → functions returning criteria computed at use time (custom fields)
+        self._providers: dict[str, list[Callable[[], Iterable[Criterion]]]] = {}
+
+    def register_provider(self, target_key: str, provider: Callable[[], Iterable[Criterion]]):
+        """Add criteria that are read when used, not at start-up: ``provider()`` returns the
+        target's current ones (e.g. one per active custom field). A static criterion wins
+        over a provided one of the same key."""
+        self._providers.setdefault(target_key, []).append(provider)
+
+    def provided(self, target_key: str) -> dict[str, Criterion]:
+        found: dict[str, Criterion] = {}
+        for provider in self._providers.get(target_key, ()):
+            found.update((c.key, c) for c in provider())
+        return found
 
     def register_target(
         self, key, model, *, label, columns=(), select_related=(), order_by=("-pk",)
@@ -506,16 +521,33 @@ class SegmentCriteriaRegistry:
     def targets(self) -> list[Target]:
         return [t for t in self._targets.values() if t.model is not None]
 
-    def criterion(self, target_key: str, criterion_key: str) -> Criterion | None:
+    def criterion(self, target_key: str, criterion_key: str, cache=None) -> Criterion | None:
+        """``cache`` (a dict, per definition or page) keeps the provided criteria between
+        lookups, so a definition reads them once."""
         target = self.target(target_key)
-        return target.criteria.get(criterion_key) if target else None
+        if target is None:
+            return None
+        found = target.criteria.get(criterion_key)
+        if found is None and self._providers.get(target_key):
+            slot = ("provided", target_key)
+            provided = cache.get(slot) if cache is not None else None
+            if provided is None:
+                provided = self.provided(target_key)
+                if cache is not None:
+                    cache[slot] = provided
+            found = provided.get(criterion_key)
+        return found
 
     def grouped(self, target_key: str, user=None) -> list[tuple[str, list[Criterion]]]:
         """The target's criteria by group, for the builder's criterion picker (with ``user``:
         those they may use)."""
         target = self.target(target_key)
         groups: dict[str, list[Criterion]] = {}
-        for criterion in target.criteria.values() if target else ():
+        criteria = dict(target.criteria) if target else {}
+        if target is not None:
+            for key, criterion in self.provided(target_key).items():
+                criteria.setdefault(key, criterion)
+        for criterion in criteria.values():
             if user is not None and not criterion.usable(user):
                 continue
             groups.setdefault(str(criterion.group), []).append(criterion)

@@ -84,6 +84,7 @@ class Column:
     required: bool = False
     aliases: tuple[str, ...] = ()
     help: str = ""
+    custom_key: str = ""  # a custom field's column: its value goes to the service's ``custom``
 
     @property
     def keyword(self) -> str:
@@ -341,3 +342,31 @@ def country(name: str, label: str, **kw) -> Column:
 
     kw.setdefault("read", lambda r: getattr(getattr(r, name), "code", None) or "")
     return Column(name, label, parse=parse, **kw)
+
+
+def custom_field(definition, *, name: str = "") -> Column:
+    """A custom field's column: named by the field's key (``name`` when a built-in column has
+    that name), labelled by its label, written as ``values.export_text`` and read back by
+    ``values.parse`` (the same validation as forms and the API). The value goes to the service
+    under ``custom`` (``data["custom"][key]``)."""
+    from crm.custom_fields.values import export_text, parse
+
+    key = definition.key
+
+    def parse_cell(value: str, ctx: Context):
+        try:
+            return parse(definition, value, user=ctx.user)
+        except ValidationError as error:
+            raise CellError(" ".join(error.messages)) from None
+
+    return Column(
+        name or key,
+        definition.label,
+        read=lambda record: (getattr(record, "custom", None) or {}).get(key),
+        cell=lambda stored: export_text(definition, stored),
+        parse=parse_cell,
+        field="custom",
+        required=definition.required,
+        custom_key=key,
+        help=definition.help_text,
+    )

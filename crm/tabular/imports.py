@@ -190,14 +190,27 @@ def _reads_as_stored(column, record, text: str) -> bool:
     return text.strip() == cell_text(column.value_cell(record)).strip()
 
 
+def _service_data(columns: dict, values: dict) -> dict:
+    """Parsed values by the service's keywords; custom fields together under ``custom``."""
+    data = {}
+    for name, value in values.items():
+        column = columns[name]
+        if column.custom_key:
+            data.setdefault("custom", {})[column.custom_key] = value
+        else:
+            data[column.keyword] = value
+    return data
+
+
 def import_row(kind: RecordKind, job: TabularImportJob, ctx: Context, values: dict) -> Outcome:
     """Match, parse and write one row (the caller holds a savepoint around it)."""
     user = ctx.user
+    columns = ctx.remember("columns", lambda: kind.columns_by_name(user))
     record = _find(kind, user, values, ctx)
     parsed, problems = {}, []
     for name, text in values.items():
-        column = kind.column(name)
-        if column is None or not column.importable or not column.shown_to(user):
+        column = columns.get(name)
+        if column is None or not column.importable:
             continue
         if record is not None and _reads_as_stored(column, record, text):
             continue
@@ -210,17 +223,17 @@ def import_row(kind: RecordKind, job: TabularImportJob, ctx: Context, values: di
     if problems:
         raise RowError("; ".join(problems))
     if record is not None:
-        changes = {}
-        for name, value in parsed.items():
-            column = kind.column(name)
-            if not same_value(value, column.read(record)):
-                changes[column.keyword] = value
+        changes = {
+            name: value
+            for name, value in parsed.items()
+            if not same_value(value, columns[name].read(record))
+        }
         if not changes:
             return Outcome("unchanged", record)
         changeable = kind.selector(user=user, for_change=True).filter(pk=record.pk).exists()
         if not changeable:
             raise RowError(f"you may not change {kind.verbose_name} #{record.pk}")
-        record = kind.update(record=record, user=user, data=dict(changes))
+        record = kind.update(record=record, user=user, data=_service_data(columns, changes))
         return Outcome("updated", record, changed=sorted(changes))
     if job.mode == TabularImportMode.UPDATE:
         return Outcome("skipped", reason="matches no existing record (the import only updates)")
@@ -228,13 +241,17 @@ def import_row(kind: RecordKind, job: TabularImportJob, ctx: Context, values: di
         raise RowError(f"new {kind.label.lower()} cannot be created by import")
     missing = [
         c.label
-        for c in kind.columns_for(user)
+        for c in columns.values()
         if c.required and c.importable and parsed.get(c.name) in (None, "")
     ]
     if missing:
         raise RowError(f"{', '.join(missing)} missing for a new {kind.verbose_name}")
-    data = {kind.column(name).keyword: value for name, value in parsed.items()}
-    record = kind.create(user=user, data=data)
+    parsed = {
+        name: value
+        for name, value in parsed.items()
+        if value is not None or not columns[name].custom_key
+    }
+    record = kind.create(user=user, data=_service_data(columns, parsed))
     return Outcome("created", record)
 
 

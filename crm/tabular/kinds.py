@@ -44,11 +44,32 @@ class RecordKind:
         return next((c for c in self.columns if c.name == name), None)
 
     def columns_for(self, user) -> list[Column]:
-        """The columns this user may see (exports) and fill (imports)."""
-        return [c for c in self.columns if c.shown_to(user)]
+        """The columns this user may see (exports) and fill (imports): the built-in ones, then
+        one per active custom field of the kind that the user may see (one query)."""
+        return [c for c in self.columns if c.shown_to(user)] + self.custom_columns(user)
+
+    def custom_columns(self, user) -> list[Column]:
+        """A column per active custom field ``user`` may see, named by the field's key
+        (``cf_<key>`` when a built-in column already has that name); none when the kind's
+        records carry no custom fields."""
+        from crm.custom_fields.definitions import fields_for
+        from crm.custom_fields.registry import custom_field_entities
+        from crm.tabular.columns import custom_field
+
+        entity = custom_field_entities.for_model(self.model)
+        if entity is None:
+            return []
+        taken = {c.name for c in self.columns}
+        return [
+            custom_field(f, name=f"cf_{f.key}" if f.key in taken else f.key)
+            for f in fields_for(entity.key, user=user)
+        ]
+
+    def columns_by_name(self, user) -> dict[str, Column]:
+        return {c.name: c for c in self.columns_for(user)}
 
     def related_for(self, user) -> list[str]:
-        return sorted({path for c in self.columns_for(user) for path in c.related})
+        return sorted({path for c in self.columns if c.shown_to(user) for path in c.related})
 
     @property
     def verbose_name(self) -> str:

@@ -129,14 +129,17 @@ def condition_context(target_key: str, node: dict, group_uid: str, cache=None) -
     """What ``_condition.html`` needs to render one condition row (``cache`` keeps choices
     and the criterion list between the rows of one page)."""
     cache = {} if cache is None else cache
-    criterion = segment_criteria.criterion(target_key, node.get("criterion") or "")
+    if "grouped" not in cache:  # once per page: custom fields' criteria are read from the db
+        cache["grouped"] = segment_criteria.grouped(target_key)
+        cache["criteria"] = {c.key: c for _group, items in cache["grouped"] for c in items}
+    criterion = cache["criteria"].get(node.get("criterion") or "")
     values = node.get("value")
     values = [str(v) for v in (values if isinstance(values, list) else [values]) if v is not None]
     context = {
         "uid": node.get("uid") or new_uid(),
         "group_uid": group_uid,
         "target": target_key,
-        "grouped_criteria": cache.setdefault("grouped", segment_criteria.grouped(target_key)),
+        "grouped_criteria": cache["grouped"],
         "criterion": criterion,
         "values": values,
         "value": values[0] if values else "",

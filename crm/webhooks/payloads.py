@@ -10,6 +10,19 @@ def user_ref(user) -> dict | None:
     return {"id": user.pk, "username": user.get_username(), "email": user.email}
 
 
+def custom_data(record) -> dict:
+    """The record's custom values (``{key: value}`` as stored, the API's form) of its kind's
+    active fields; every event of a record that carries custom fields sends them."""
+    from crm.custom_fields.definitions import fields_for
+    from crm.custom_fields.registry import custom_field_entities
+
+    stored = getattr(record, "custom", None) or {}
+    entity = custom_field_entities.for_model(type(record))
+    if not stored or entity is None:
+        return {}
+    return {f.key: stored[f.key] for f in fields_for(entity.key) if f.key in stored}
+
+
 def account_ref(account) -> dict | None:
     if account is None:
         return None
@@ -27,6 +40,7 @@ def account_data(account) -> dict:
         "lifecycle_stage": account.lifecycle_stage,
         "owner": user_ref(account.owner),
         "created_at": account.created_at,
+        "custom": custom_data(account),
         "url": record_url(account),
     }
 
@@ -44,5 +58,6 @@ def contact_data(contact) -> dict:
         "email_consent": contact.email_consent,
         "marketing_consent": contact.marketing_consent,
         "created_at": contact.created_at,
+        "custom": custom_data(contact),
         "url": record_url(contact),
     }
