@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from crm.currencies import normalize_currency
+from crm.custom_fields.forms import CustomFieldsFormMixin
 from crm.forms import OwnedModelForm
 from crm.models import Account, Contact
 from crm.uploads import csv_upload_check
@@ -18,7 +19,7 @@ class StageField(forms.ModelChoiceField):
         return f"{obj.pipeline.name}: {obj.name}"
 
 
-class OpportunityForm(OwnedModelForm):
+class OpportunityForm(CustomFieldsFormMixin, OwnedModelForm):
     class Meta:
         model = Opportunity
         fields = [
@@ -72,6 +73,7 @@ class OpportunityForm(OwnedModelForm):
             )
         if self.instance.pk and self.instance.is_closed:
             self.fields["stage"].disabled = True
+        self.add_custom_fields(self.user)
         self.helper.layout = Layout(
             "name",
             Row(Column("account"), Column("primary_contact")),
@@ -80,6 +82,7 @@ class OpportunityForm(OwnedModelForm):
             Row(Column("forecast_category"), Column("expected_close_date")),
             "next_step",
             "campaign",
+            self.custom_fields_layout(),
         )
 
     def clean_currency(self):
