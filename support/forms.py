@@ -219,6 +219,16 @@ class TicketCreateForm(CustomFieldsFormMixin, forms.ModelForm):
             self.custom_fields_layout(),
         )
 
+    def clean_tag_names(self):
+        return [t.strip() for t in self.cleaned_data["tag_names"].split(",") if t.strip()][:10]
+
+    def clean(self):
+        cleaned = super().clean()
+        contact, account = cleaned.get("contact"), cleaned.get("account")
+        if contact and account and contact.account_id and contact.account_id != account.pk:
+            self.add_error("account", "This contact belongs to another account.")
+        return cleaned
+
 
 class TicketCustomFieldsForm(CustomFieldsFormMixin, forms.Form):
     """A ticket's custom fields, edited on their own (the rest of a ticket changes through
@@ -233,16 +243,6 @@ class TicketCustomFieldsForm(CustomFieldsFormMixin, forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.layout = Layout(*(PREFIX + f.key for f in self.custom_definitions))
-
-    def clean_tag_names(self):
-        return [t.strip() for t in self.cleaned_data["tag_names"].split(",") if t.strip()][:10]
-
-    def clean(self):
-        cleaned = super().clean()
-        contact, account = cleaned.get("contact"), cleaned.get("account")
-        if contact and account and contact.account_id and contact.account_id != account.pk:
-            self.add_error("account", "This contact belongs to another account.")
-        return cleaned
 
 
 class PublicTicketForm(forms.Form):
