@@ -19,6 +19,7 @@ from crm.custom_fields.registry import custom_field_entities
 from crm.models.custom_fields import CustomFieldKind as K
 
 PREFIX = "cf_"
+SELECT_CLASS = "form-select form-select-sm"
 
 
 class MinMaxDateWidget(DateRangeWidget):
@@ -79,20 +80,23 @@ def custom_filter(field) -> CustomFieldFilter | None:
             definition=field,
             field_class=forms.MultipleChoiceField,
             choices=choices,
-            widget=forms.SelectMultiple(attrs={"size": min(4, max(2, len(choices)))}),
+            widget=forms.SelectMultiple(
+                attrs={"size": min(4, max(2, len(choices))), "class": SELECT_CLASS}
+            ),
         )
     if kind == K.USER:
         return CustomFieldFilter(
             definition=field,
             field_class=forms.MultipleChoiceField,
             choices=_user_choices(),
-            widget=forms.SelectMultiple(attrs={"size": 3}),
+            widget=forms.SelectMultiple(attrs={"size": 3, "class": SELECT_CLASS}),
         )
     if kind == K.BOOLEAN:
         return CustomFieldFilter(
             definition=field,
             field_class=forms.ChoiceField,
             choices=[("", "Any"), ("true", "Yes"), ("false", "No")],
+            widget=forms.Select(attrs={"class": SELECT_CLASS}),
         )
     if kind in (K.NUMBER, K.MONEY):
         number = forms.DecimalField(max_digits=21, decimal_places=6)
@@ -101,7 +105,7 @@ def custom_filter(field) -> CustomFieldFilter | None:
             field_class=RangeField,
             fields=(number, forms.DecimalField(max_digits=21, decimal_places=6)),
             widget=RangeWidget(attrs={"step": "any", "type": "number"}),
-            label=f"{field.label} from–to",
+            label=field.label,
         )
     if kind == K.DATE:
         return CustomFieldFilter(
@@ -116,6 +120,7 @@ def custom_filter(field) -> CustomFieldFilter | None:
             definition=field,
             field_class=forms.CharField,
             max_length=200,
+            widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
             label=f"{field.label} contains",
         )
     return None
