@@ -63,13 +63,21 @@ class CustomFieldFilter(django_filters.Filter):
         return qs
 
 
-def _user_choices():
-    from crm.custom_fields.values import _users
+def people_for_request(request) -> dict:
+    """``{pk: name}`` of the users a user field may hold, read once per request: the user
+    filters' choices, and the names of a list page's user columns."""
+    people = getattr(request, "_custom_field_people", None)
+    if people is None:
+        from crm.custom_fields.values import _users
 
-    return [(str(u.pk), str(u)) for u in _users().order_by("first_name", "last_name", "username")]
+        users = _users().order_by("first_name", "last_name", "username")
+        people = {u.pk: str(u) for u in users}
+        if request is not None:
+            request._custom_field_people = people
+    return people
 
 
-def custom_filter(field) -> CustomFieldFilter | None:
+def custom_filter(field, *, request=None) -> CustomFieldFilter | None:
     """The filter of one custom field (None for a kind without one: links to records)."""
     kind = field.kind
     if kind in (K.CHOICE, K.MULTI_CHOICE):
@@ -88,7 +96,7 @@ def custom_filter(field) -> CustomFieldFilter | None:
         return CustomFieldFilter(
             definition=field,
             field_class=forms.MultipleChoiceField,
-            choices=_user_choices(),
+            choices=[(str(pk), name) for pk, name in people_for_request(request).items()],
             widget=forms.SelectMultiple(attrs={"size": 3, "class": SELECT_CLASS}),
         )
     if kind == K.BOOLEAN:
@@ -147,7 +155,7 @@ class CustomFieldFilterMixin:
             return
         self._custom_filters_added = True
         for field in self.custom_definitions():
-            found = custom_filter(field)
+            found = custom_filter(field, request=self.request)
             if found is not None:
                 found.model = self._meta.model
                 found.parent = self

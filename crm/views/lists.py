@@ -146,6 +146,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
     # with ``{% include "crm/_custom_cells.html" %}``).
     custom_entity = ""
     custom_columns_list: list = []
+    custom_sorts: dict = {}
 
     @classmethod
     def custom_column(cls, field) -> Column:
@@ -277,11 +278,25 @@ class FilteredListView(LoginRequiredMixin, ListView):
 
     def fill_custom_cells(self, rows) -> None:
         """Each row's ``custom_cells``: its custom field columns' values as text (the names of
-        users and linked records read once for the page)."""
+        users and linked records read once for the page; users from the filter bar's choices
+        when it read them and they name every user the rows hold)."""
         from crm.custom_fields.values import display, display_names
+        from crm.models.custom_fields import CustomFieldKind
 
         fields = self.custom_columns_list
-        names = display_names(fields, rows)
+        people = getattr(self.request, "_custom_field_people", None)
+        users = [f for f in fields if f.kind == CustomFieldKind.USER]
+        held = {
+            (f.key, pk)
+            for f in users
+            for row in rows
+            if isinstance(pk := (row.custom or {}).get(f.key), int)
+        }
+        if people is not None and all(pk in people for _key, pk in held):
+            names = {(key, pk): people[pk] for key, pk in held}
+            names.update(display_names([f for f in fields if f not in users], rows))
+        else:
+            names = display_names(fields, rows)
         for row in rows:
             stored = getattr(row, "custom", None) or {}
             row.custom_cells = [
@@ -310,7 +325,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
     def current_sort(self) -> str:
         sort = self.request.GET.get("sort", "")
         key = sort.lstrip("-")
-        if key in self.sorts or key in getattr(self, "custom_sorts", {}):
+        if key in self.sorts or key in self.custom_sorts:
             return sort
         return self.default_sort
 
@@ -318,7 +333,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
         if "search_rank" in queryset.query.annotations and not self.request.GET.get("sort"):
             return queryset.order_by("-search_rank", "-pk")
         sort = self.current_sort()
-        custom = getattr(self, "custom_sorts", {}).get(sort.lstrip("-"))
+        custom = self.custom_sorts.get(sort.lstrip("-"))
         if custom is not None:
             from crm.custom_fields.query import order_expression
 
