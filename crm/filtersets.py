@@ -7,6 +7,7 @@ from django.utils.translation import get_language
 from django_countries import countries
 
 from crm.choices import Industry, LifecycleStage, Role, SignInOutcome
+from crm.custom_fields.filters import CustomFieldFilterMixin
 from crm.models import (
     Account,
     AccountDuplicate,
@@ -85,7 +86,7 @@ class DateRangeFilter(django_filters.DateFromToRangeFilter):
         super().__init__(*args, **kwargs)
 
 
-class AccountFilterSet(QualityFilterMixin, SearchFilterSet):
+class AccountFilterSet(CustomFieldFilterMixin, QualityFilterMixin, SearchFilterSet):
     search_fields = ("name", "domain")
     owner = django_filters.ModelChoiceFilter(queryset=people, empty_label="Any owner")
     lifecycle_stage = django_filters.ChoiceFilter(
@@ -101,7 +102,7 @@ class AccountFilterSet(QualityFilterMixin, SearchFilterSet):
         fields = ["q", "owner", "lifecycle_stage", "industry", "country", "created", "quality"]
 
 
-class ContactFilterSet(QualityFilterMixin, SearchFilterSet):
+class ContactFilterSet(CustomFieldFilterMixin, QualityFilterMixin, SearchFilterSet):
     search_fields = ("first_name", "last_name", "email", "title")
     owner = django_filters.ModelChoiceFilter(queryset=people, empty_label="Any owner")
     account = django_filters.NumberFilter(field_name="account_id", widget=forms.HiddenInput)

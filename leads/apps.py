@@ -11,6 +11,10 @@ class LeadsConfig(AppConfig):
     name = "leads"
 
     def ready(self):
+        from crm.custom_fields.registry import custom_field_entities
+        from leads.models import Lead
+
+        custom_field_entities.register("lead", Lead, label="Leads", singular="lead")
         from leads import privacy
 
         privacy.register()

@@ -1,6 +1,7 @@
 import django_filters
 from django import forms
 
+from crm.custom_fields.filters import CustomFieldFilterMixin
 from crm.filtersets import (
     DateRangeFilter,
     QualityFilterMixin,
@@ -16,7 +17,7 @@ def campaigns(request):
     return Campaign.objects.order_by("name")
 
 
-class LeadFilterSet(QualityFilterMixin, SearchFilterSet):
+class LeadFilterSet(CustomFieldFilterMixin, QualityFilterMixin, SearchFilterSet):
     search_fields = ("first_name", "last_name", "email", "company_name", "website")
     status = django_filters.ChoiceFilter(choices=LeadStatus.choices, empty_label="Any status")
     source = django_filters.ChoiceFilter(choices=LeadSource.choices, empty_label="Any source")

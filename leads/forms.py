@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.template import TemplateSyntaxError
 
 from crm.currencies import normalize_currency
+from crm.custom_fields.forms import CustomFieldsFormMixin
 from crm.forms import OwnedModelForm, assignable_users
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
@@ -21,7 +22,7 @@ from leads.services.sequences import template_check
 LEAD_FORM_FIELDS = list(LEAD_FIELDS)
 
 
-class LeadForm(OwnedModelForm):
+class LeadForm(CustomFieldsFormMixin, OwnedModelForm):
     class Meta:
         model = Lead
         fields = LEAD_FORM_FIELDS
@@ -36,6 +37,7 @@ class LeadForm(OwnedModelForm):
             # Managers and admins may leave the owner empty: the assignment rules decide.
             self.fields["owner"].initial = None
         self.fields["owner"].help_text = "Empty: the assignment rules pick a team and a rep."
+        self.add_custom_fields(self.user)
         self.helper.layout = Layout(
             Fieldset(
                 "Person",
@@ -56,6 +58,7 @@ class LeadForm(OwnedModelForm):
                 "need",
             ),
             Row(Column("email_consent"), Column("marketing_consent")),
+            self.custom_fields_layout(),
         )
 
     def clean_budget_currency(self):

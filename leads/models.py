@@ -13,6 +13,7 @@ from django_countries.fields import CountryField
 
 from crm import history
 from crm.choices import Industry
+from crm.custom_fields.models import custom_column, custom_index
 from crm.matching import Person, person_compare
 from crm.models import Account, Contact, Team
 from crm.models.merges import MergeRecord
@@ -281,12 +282,14 @@ class Lead(models.Model):
     activities = GenericRelation("crm.Activity")
     tasks = GenericRelation("crm.Task")
     mail_links = GenericRelation("crm.MailLink")
+    custom = custom_column()
 
     objects = LeadQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            custom_index("lead"),
             models.Index(fields=["owner", "-created_at"], name="lead_owner_created_idx"),
             models.Index(fields=["status", "-created_at"], name="lead_status_idx"),
             models.Index(fields=["source", "-created_at"], name="lead_source_idx"),

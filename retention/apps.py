@@ -7,6 +7,12 @@ class RetentionConfig(AppConfig):
     name = "retention"
 
     def ready(self):
+        from crm.custom_fields.registry import custom_field_entities
+        from retention.models import Subscription
+
+        custom_field_entities.register(
+            "subscription", Subscription, label="Subscriptions", singular="subscription"
+        )
         from retention import privacy
 
         privacy.register()

@@ -2,6 +2,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
+from crm.custom_fields.filters import CustomFieldFilterMixin
 from crm.filtersets import DateRangeFilter, SearchFilterSet, people
 from crm.models import Account
 from crm.text_search import text_search
@@ -34,7 +35,7 @@ class AccountSearchFilterSet(SearchFilterSet):
         return queryset.filter(condition)
 
 
-class SubscriptionFilterSet(AccountSearchFilterSet):
+class SubscriptionFilterSet(CustomFieldFilterMixin, AccountSearchFilterSet):
     search_fields = ("plan", "product_sku")
     status = django_filters.ChoiceFilter(
         choices=SubscriptionStatus.choices, empty_label="Any status"

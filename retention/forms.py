@@ -3,6 +3,7 @@ from crispy_forms.layout import Column, Layout, Row
 from django import forms
 
 from crm.currencies import normalize_currency
+from crm.custom_fields.forms import CustomFieldsFormMixin
 from crm.forms import OwnedModelForm
 from crm.segments.selectors import segments_usable_by
 from crm.selectors import account_list
@@ -12,7 +13,7 @@ from retention.choices import ChurnReason, SubscriptionStatus
 from retention.models import ChurnEvent, Subscription
 
 
-class SubscriptionCreateForm(OwnedModelForm):
+class SubscriptionCreateForm(CustomFieldsFormMixin, OwnedModelForm):
     status = forms.ChoiceField(
         choices=[
             (SubscriptionStatus.ACTIVE, "Active"),
@@ -43,12 +44,14 @@ class SubscriptionCreateForm(OwnedModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account"].queryset = account_list(user=self.user)
+        self.add_custom_fields(self.user)
         self.helper.layout = Layout(
             Row(Column("account"), Column("owner")),
             Row(Column("plan"), Column("product_sku")),
             Row(Column("mrr"), Column("currency"), Column("seats")),
             Row(Column("status"), Column("start_date"), Column("term_months")),
             "auto_renew",
+            self.custom_fields_layout(),
         )
 
     def clean_currency(self):
@@ -61,13 +64,23 @@ class SubscriptionCreateForm(OwnedModelForm):
         return value
 
 
-class SubscriptionEditForm(OwnedModelForm):
+class SubscriptionEditForm(CustomFieldsFormMixin, OwnedModelForm):
     """What a person edits directly; MRR, seats and status have their own actions (ledger)."""
 
     class Meta:
         model = Subscription
         fields = ["plan", "owner", "term_months", "renewal_date", "auto_renew"]
         widgets = {"renewal_date": forms.DateInput(attrs={"type": "date"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_custom_fields(self.user)
+        self.helper.layout = Layout(
+            Row(Column("plan"), Column("owner")),
+            Row(Column("term_months"), Column("renewal_date")),
+            "auto_renew",
+            self.custom_fields_layout(),
+        )
 
 
 class SubscriptionStatusForm(forms.Form):

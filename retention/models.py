@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from crm import history
+from crm.custom_fields.models import custom_column, custom_index
 from crm.models import Account
 from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
@@ -118,6 +119,7 @@ class Subscription(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
     tasks = GenericRelation("crm.Task")
+    custom = custom_column()
 
     objects = SubscriptionQuerySet.as_manager()
 
@@ -127,6 +129,7 @@ class Subscription(models.Model):
             models.CheckConstraint(condition=Q(mrr__gte=0), name="subscription_mrr_not_negative")
         ]
         indexes = [
+            custom_index("subscription"),
             models.Index(fields=["renewal_date", "id"], name="sub_renewal_idx"),
             models.Index(fields=["owner", "renewal_date"], name="sub_owner_renewal_idx"),
             models.Index(fields=["status", "renewal_date"], name="sub_status_renewal_idx"),

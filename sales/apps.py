@@ -7,6 +7,10 @@ class SalesConfig(AppConfig):
     name = "sales"
 
     def ready(self):
+        from crm.custom_fields.registry import custom_field_entities
+        from sales.models import Opportunity
+
+        custom_field_entities.register("opportunity", Opportunity, label="Deals", singular="deal")
         from sales import privacy
 
         privacy.register()

@@ -1,6 +1,7 @@
 import django_filters
 from django import forms
 
+from crm.custom_fields.filters import CustomFieldFilterMixin
 from crm.filtersets import DateRangeFilter, SearchFilterSet, people
 from sales.choices import Billing, ForecastCategory, OnboardingStatus, OrderSource, StageKind
 from sales.forms import StageField
@@ -19,7 +20,7 @@ class StageChoiceFilter(django_filters.ModelChoiceFilter):
     field_class = StageField
 
 
-class OpportunityFilterSet(SearchFilterSet):
+class OpportunityFilterSet(CustomFieldFilterMixin, SearchFilterSet):
     search_fields = ("name", "next_step")
     status = django_filters.ChoiceFilter(choices=StageKind.choices, empty_label="Open, won or lost")
     pipeline = django_filters.ModelChoiceFilter(queryset=pipelines, empty_label="Any pipeline")

@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from crm.currencies import company_currency, currency_choices, normalize_currency
+from crm.custom_fields.forms import CustomFieldsFormMixin
 from crm.forms import CurrencyChoiceField, OwnedModelForm
 from crm.models import Account, Contact
 from crm.uploads import csv_upload_check
@@ -18,7 +19,7 @@ class StageField(forms.ModelChoiceField):
         return f"{obj.pipeline.name}: {obj.name}"
 
 
-class OpportunityForm(OwnedModelForm):
+class OpportunityForm(CustomFieldsFormMixin, OwnedModelForm):
     class Meta:
         model = Opportunity
         fields = [
@@ -84,6 +85,7 @@ class OpportunityForm(OwnedModelForm):
             self.fields[
                 "currency"
             ].help_text = "Changing it re-prices the line items at today's exchange rates."
+        self.add_custom_fields(self.user)
         self.helper.layout = Layout(
             "name",
             Row(Column("account"), Column("primary_contact")),
@@ -92,6 +94,7 @@ class OpportunityForm(OwnedModelForm):
             Row(Column("forecast_category"), Column("expected_close_date")),
             "next_step",
             "campaign",
+            self.custom_fields_layout(),
         )
 
     def clean_currency(self):

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import history
+from crm.custom_fields.models import custom_column, custom_index
 from crm.models import Account, Contact
 from crm.permissions import may_manage, may_sell
 from crm.visibility import owner_scope
@@ -230,6 +231,7 @@ class Opportunity(models.Model):
     activities = GenericRelation("crm.Activity")
     tasks = GenericRelation("crm.Task")
     mail_links = GenericRelation("crm.MailLink")
+    custom = custom_column()
 
     objects = OpportunityQuerySet.as_manager()
 
@@ -243,6 +245,7 @@ class Opportunity(models.Model):
             ),
         ]
         indexes = [
+            custom_index("opportunity"),
             # List: default sort and every sort, alone (admins) and per owner (reps, managers).
             models.Index(fields=["-created_at", "-id"], name="opp_created_idx"),
             models.Index(fields=["owner", "-created_at"], name="opp_owner_created_idx"),

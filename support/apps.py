@@ -7,6 +7,10 @@ class SupportConfig(AppConfig):
     name = "support"
 
     def ready(self):
+        from crm.custom_fields.registry import custom_field_entities
+        from support.models import Ticket
+
+        custom_field_entities.register("ticket", Ticket, label="Tickets", singular="ticket")
         from support import privacy
 
         privacy.register()

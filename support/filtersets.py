@@ -2,6 +2,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
+from crm.custom_fields.filters import CustomFieldFilterMixin
 from crm.filtersets import DateRangeFilter, SearchFilterSet
 from crm.widgets import AutocompleteSelect
 from support.choices import (
@@ -25,7 +26,7 @@ def _agents(request):
     return agents_for_assignment()
 
 
-class TicketFilterSet(SearchFilterSet):
+class TicketFilterSet(CustomFieldFilterMixin, SearchFilterSet):
     search_fields = ("reference", "subject")
     status = django_filters.ChoiceFilter(choices=TicketStatus.choices, empty_label="Any status")
     priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label="Any priority")

@@ -5,6 +5,7 @@ from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.core.exceptions import ValidationError
 
+from crm.custom_fields.forms import PREFIX, CustomFieldsFormMixin
 from crm.selectors import account_list, contact_list, is_record_key
 from crm.widgets import AutocompleteSelect, FastSelect
 from support.choices import ALLOWED_TRANSITIONS, AssignmentMode, Priority, TicketStatus
@@ -172,7 +173,7 @@ class BulkForm(forms.Form):
         return cleaned
 
 
-class TicketCreateForm(forms.ModelForm):
+class TicketCreateForm(CustomFieldsFormMixin, forms.ModelForm):
     tag_names = forms.CharField(
         required=False, label="Tags", help_text="Separated by commas, e.g. refund, outage."
     )
@@ -205,6 +206,7 @@ class TicketCreateForm(forms.ModelForm):
         self.fields["queue"].queryset = queue_list(user=user).order_by("name")
         self.fields["assignee"].queryset = agents_for_assignment()
         self.fields["assignee"].help_text = "Empty: the queue's assignment rule decides."
+        self.add_custom_fields(user)
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.layout = Layout(
@@ -214,6 +216,7 @@ class TicketCreateForm(forms.ModelForm):
             Row(Column("channel"), Column("priority"), Column("category")),
             Row(Column("queue"), Column("assignee")),
             Row(Column("tag_names"), Column("files")),
+            self.custom_fields_layout(),
         )
 
     def clean_tag_names(self):
@@ -225,6 +228,21 @@ class TicketCreateForm(forms.ModelForm):
         if contact and account and contact.account_id and contact.account_id != account.pk:
             self.add_error("account", "This contact belongs to another account.")
         return cleaned
+
+
+class TicketCustomFieldsForm(CustomFieldsFormMixin, forms.Form):
+    """A ticket's custom fields, edited on their own (the rest of a ticket changes through
+    its actions: status, priority, assignee, tags)."""
+
+    custom_entity = "ticket"
+
+    def __init__(self, *args, ticket, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance = ticket
+        self.add_custom_fields(user)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(*(PREFIX + f.key for f in self.custom_definitions))
 
 
 class PublicTicketForm(forms.Form):

@@ -14,6 +14,7 @@ from django.urls import reverse
 from timezone_field import TimeZoneField
 
 from crm import history
+from crm.custom_fields.models import custom_column, custom_index
 from crm.models import Account, Contact, Team
 from crm.models.merges import MergeRecord
 from crm.permissions import has_role, may_manage, may_work_tickets, sees_all_tickets
@@ -360,12 +361,14 @@ class Ticket(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     activities = GenericRelation("crm.Activity")
     tasks = GenericRelation("crm.Task")
+    custom = custom_column()
 
     objects = TicketQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            custom_index("ticket"),
             # "My queue" and the queue views: active tickets by next SLA due.
             models.Index(
                 fields=["assignee", "sla_due_at", "id"],

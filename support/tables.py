@@ -35,8 +35,9 @@ def _e(value) -> str:
 
 
 def ticket_rows(tickets, *, may_bulk: bool) -> None:
-    """Set ``row_html`` (one ``<tr>`` with the columns of ``TicketListView.columns``) on each
-    ticket of a page; expects ``selectors.attach_countdowns`` to have run."""
+    """Set ``row_html`` (one ``<tr>`` with the columns of ``TicketListView.columns``, then its
+    custom field cells, ``custom_cells``) on each ticket of a page; expects
+    ``selectors.attach_countdowns`` to have run."""
     tz = timezone.get_current_timezone()
     # One reverse() for the page: the detail URL with the id swapped in per row.
     url_pattern = reverse("support:ticket_detail", args=[987654321]).replace("987654321", "{}")
@@ -73,13 +74,17 @@ def ticket_rows(tickets, *, may_bulk: bool) -> None:
             local(ticket.updated_at),
         ]
         overdue = minutes is not None and minutes < 0
+        custom = "".join(
+            f'<td class="small" data-custom-field="{_e(field.key)}">{_e(value) or "—"}</td>'
+            for field, value in getattr(ticket, "custom_cells", ())
+        )
         ticket.row_html = mark_safe(
             ('<tr class="table-danger">' if overdue else "<tr>") + f"<td>{cells[0]}</td>"
             f'<td class="text-nowrap">{cells[1]}</td>'
             f"<td>{cells[2]}</td><td>{cells[3]}</td><td>{cells[4]}</td>"
             f"<td>{cells[5]}</td><td>{cells[6]}</td>"
             f'<td class="text-nowrap small">{cells[7]}</td>'
-            f'<td class="small">{cells[8]}</td><td class="small">{cells[9]}</td></tr>'
+            f'<td class="small">{cells[8]}</td><td class="small">{cells[9]}</td>{custom}</tr>'
         )
 
 

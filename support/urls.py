@@ -17,6 +17,7 @@ urlpatterns = [
     path("tickets/<int:pk>/reply/", ticket.ticket_reply, name="ticket_reply"),
     path("tickets/<int:pk>/note/", ticket.ticket_note, name="ticket_note"),
     path("tickets/<int:pk>/status/", ticket.ticket_status, name="ticket_status"),
+    path("tickets/<int:pk>/fields/", ticket.ticket_fields, name="ticket_fields"),
     path("tickets/<int:pk>/assign/", ticket.ticket_assign, name="ticket_assign"),
     path("tickets/<int:pk>/priority/", ticket.ticket_priority, name="ticket_priority"),
     path("tickets/<int:pk>/delete/", ticket.TicketDeleteView.as_view(), name="ticket_delete"),

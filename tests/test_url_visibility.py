@@ -1399,6 +1399,14 @@ TABLE = [
         "a rep reads the tickets of their accounts but does not change them",
     ),
     Row(
+        "support:ticket_fields",
+        "rep",
+        lambda w: target(w.ticket(w.rep).pk),
+        BOTH,
+        "agent",
+        "a rep reads the tickets of their accounts but does not change their fields",
+    ),
+    Row(
         "support:ticket_assign",
         "manager",
         lambda w: target(w.ticket(w.outsider).pk, assignee=w.agent.pk),

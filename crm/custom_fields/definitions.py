@@ -24,3 +24,14 @@ def fields_by_key(entity: str, *, user=None, archived: bool = False) -> dict:
 def column_name(field) -> str:
     """The field's column in imports and exports, and its name in the API: its key."""
     return field.key
+
+
+def fields_for_request(request, entity: str) -> list:
+    """``fields_for(entity, user=request.user)``, read once per request: a list page's columns
+    and its filter bar share one query."""
+    cache = getattr(request, "_custom_field_definitions", None)
+    if cache is None:
+        cache = request._custom_field_definitions = {}
+    if entity not in cache:
+        cache[entity] = fields_for(entity, user=request.user)
+    return cache[entity]

@@ -241,3 +241,13 @@ def custom_changes_label(record, before: dict | None) -> str:
         return ""
     labels = dict(CustomField.objects.filter(entity=entity.key).values_list("key", "label"))
     return ", ".join(labels.get(k, k) for k in sorted(changed))
+
+
+def changed_fields_label(record, changed, custom_before: dict | None) -> str:
+    """ "Industry, Tier": the verbose names of the built-in fields in ``changed`` and, when
+    ``changed`` holds "custom", the labels of the custom fields that differ from
+    ``custom_before``; for a service's "Changed …" timeline line."""
+    labels = [str(record._meta.get_field(f).verbose_name) for f in changed if f != "custom"]
+    if "custom" in changed:
+        labels.append(custom_changes_label(record, custom_before))
+    return ", ".join(label for label in labels if label)

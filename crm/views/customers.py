@@ -35,6 +35,7 @@ class AccountListView(FilteredListView):
     record_kind = "accounts"
     bulk_kind = "accounts"
     row_template = "crm/rows/account.html"
+    custom_entity = "account"
     create_url_name = "account_create"
     columns = [
         Column("Name", sort="name"),
@@ -80,6 +81,7 @@ class ContactListView(FilteredListView):
     record_kind = "contacts"
     bulk_kind = "contacts"
     row_template = "crm/rows/contact.html"
+    custom_entity = "contact"
     create_url_name = "contact_create"
     columns = [
         Column("Name", sort="name"),

@@ -10,6 +10,11 @@ exactly the rows it shows: the same selector, filters and sort, every page.
 Paging: numbered page links around the current page (``page_links``), the last page only when
 the count is exact, and ``?per_page=`` choosing among ``PAGE_SIZES``.
 
+Custom fields (``custom_entity``): each field of that kind of record the user may see and that
+admins show in lists becomes a column after the list's own (its cells from the row template's
+``crm/_custom_cells.html``), sortable, and one a saved view may hide; the FilterSet adds their
+filters (``crm.custom_fields.filters``). The definitions are read once per page.
+
 Saved views (``crm.models.SavedView``): a list shows the user's views and their teams' shared
 ones (one query), ``?view=<id>`` marks which is applied and hides the columns it hides (by
 their position, with the ``hide-col-N`` classes of ``app.css``, so every row template keeps
@@ -137,6 +142,41 @@ class FilteredListView(LoginRequiredMixin, ListView):
     saved_views_enabled = True  # the "Views" menu (lists whose URL takes no arguments)
     active_view = None
     saved_view_choices = None
+    # The ``crm.custom_fields`` kind of the rows: custom field columns (the row template ends
+    # with ``{% include "crm/_custom_cells.html" %}``).
+    custom_entity = ""
+    custom_columns_list: list = []
+    custom_sorts: dict = {}
+
+    @classmethod
+    def custom_column(cls, field) -> Column:
+        return Column(field.label, sort=f"cf_{field.key}", key=f"cf_{field.key}")
+
+    @classmethod
+    def columns_for(cls, user) -> list[Column]:
+        """The list's columns as ``user`` sees them: its own, then its custom fields'."""
+        if not cls.custom_entity:
+            return list(cls.columns)
+        from crm.custom_fields.definitions import fields_for
+
+        shown = [f for f in fields_for(cls.custom_entity, user=user) if f.in_lists]
+        return [*cls.columns, *(cls.custom_column(f) for f in shown)]
+
+    def add_custom_columns(self) -> None:
+        """Give this page its custom field columns and their sorts."""
+        if not self.custom_entity:
+            return
+        from crm.custom_fields.definitions import fields_for_request
+
+        fields = [f for f in fields_for_request(self.request, self.custom_entity) if f.in_lists]
+        self.custom_columns_list = fields
+        self.custom_sorts = {f"cf_{f.key}": f for f in fields}
+        self.columns = [*type(self).columns, *(self.custom_column(f) for f in fields)]
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            self.add_custom_columns()
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
         fmt = request.GET.get("export")
@@ -236,6 +276,33 @@ class FilteredListView(LoginRequiredMixin, ListView):
             changed=bool(active) and self._comparable(active.query) != self._comparable(query),
         )
 
+    def fill_custom_cells(self, rows) -> None:
+        """Each row's ``custom_cells``: its custom field columns' values as text (the names of
+        users and linked records read once for the page; users from the filter bar's choices
+        when it read them and they name every user the rows hold)."""
+        from crm.custom_fields.values import display, display_names
+        from crm.models.custom_fields import CustomFieldKind
+
+        fields = self.custom_columns_list
+        people = getattr(self.request, "_custom_field_people", None)
+        users = [f for f in fields if f.kind == CustomFieldKind.USER]
+        held = {
+            (f.key, pk)
+            for f in users
+            for row in rows
+            if isinstance(pk := (row.custom or {}).get(f.key), int)
+        }
+        if people is not None and all(pk in people for _key, pk in held):
+            names = {(key, pk): people[pk] for key, pk in held}
+            names.update(display_names([f for f in fields if f not in users], rows))
+        else:
+            names = display_names(fields, rows)
+        for row in rows:
+            stored = getattr(row, "custom", None) or {}
+            row.custom_cells = [
+                (field, display(field, stored.get(field.key), names=names)) for field in fields
+            ]
+
     def tabular_kind(self):
         from crm import registry
 
@@ -257,12 +324,23 @@ class FilteredListView(LoginRequiredMixin, ListView):
 
     def current_sort(self) -> str:
         sort = self.request.GET.get("sort", "")
-        return sort if sort.lstrip("-") in self.sorts else self.default_sort
+        key = sort.lstrip("-")
+        if key in self.sorts or key in self.custom_sorts:
+            return sort
+        return self.default_sort
 
     def _ordered(self, queryset):
         if "search_rank" in queryset.query.annotations and not self.request.GET.get("sort"):
             return queryset.order_by("-search_rank", "-pk")
         sort = self.current_sort()
+        custom = self.custom_sorts.get(sort.lstrip("-"))
+        if custom is not None:
+            from crm.custom_fields.query import order_expression
+
+            descending = sort.startswith("-")
+            return queryset.order_by(
+                order_expression(custom, descending=descending), "-pk" if descending else "pk"
+            )
         fields = self.sorts[sort.lstrip("-")]
         if sort.startswith("-"):
             fields = tuple(f[1:] if f.startswith("-") else f"-{f}" for f in fields)
@@ -365,6 +443,8 @@ class FilteredListView(LoginRequiredMixin, ListView):
             saved_views=self.saved_view_menu(),
         )
         context.update(self.bulk_context())
+        if self.custom_columns_list:
+            self.fill_custom_cells(page.object_list)
         # The bulk bar's checkbox is the first cell of every row, before the list's columns.
         context["hidden_columns"] = self.hidden_column_numbers(first=2 if "bulk" in context else 1)
         if self.show_quality:

@@ -68,7 +68,7 @@ def saved_view_create(request):
     if found is None:
         raise Http404
     list_key, view_class = found
-    columns = choosable_columns(view_class.columns)
+    columns = choosable_columns(view_class.columns_for(request.user))
     form = SavedViewForm(request.POST, columns=columns)
     query = request.POST.get("query", "")
     if form.is_valid():
@@ -104,7 +104,7 @@ def saved_view_edit(request, pk):
     """A view's settings: name, columns, sharing, default; and deleting it. Its owner's only."""
     view = saved_view_get(user=request.user, pk=pk, for_change=True)
     view_class = list_view_of(view)
-    columns = choosable_columns(view_class.columns) if view_class else []
+    columns = choosable_columns(view_class.columns_for(request.user)) if view_class else []
     if request.method == "POST":
         form = SavedViewForm(request.POST, columns=columns)
         if form.is_valid():

@@ -19,6 +19,7 @@ from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.permissions import may_manage
 from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consents_record
+from crm.services.custom_fields import changed_fields_label, custom_fields_apply
 from crm.services.customers import account_create, consent_stamp, contact_create
 from crm.services.notifications import notification_row, notifications_insert, notify
 from crm.services.outbox import email_queue
@@ -142,6 +143,7 @@ def lead_create(
     """
     data = normalize_lead_data(data)
     lead = Lead(**{k: v for k, v in data.items() if k in LEAD_FIELDS})
+    custom_fields_apply(lead, data, user=user)
     if not lead.last_name:
         raise ValidationError({"last_name": "A lead needs at least a last name."})
     match = dedupe.best_match(lead=lead)
@@ -178,6 +180,9 @@ def lead_update(*, lead: Lead, user, consent_proof: ConsentProof | None = None, 
     old_owner_id = lead.owner_id
     for name in changed:
         setattr(lead, name, data[name])
+    custom_before = lead.custom
+    if custom_fields_apply(lead, data, user=user):
+        changed.append("custom")
     if not changed:
         return lead
     if "email" in changed or "phone" in changed:
@@ -190,7 +195,7 @@ def lead_update(*, lead: Lead, user, consent_proof: ConsentProof | None = None, 
     keys += quality_fields_set(lead)
     lead.save(update_fields=[*changed, *stamped, *keys, "updated_at"])
     consents_record(record=lead, names=[f for f in CONSENTS if f in changed], proof=consent_proof)
-    labels = ", ".join(str(Lead._meta.get_field(f).verbose_name) for f in changed)
+    labels = changed_fields_label(lead, changed, custom_before)
     activity_log(subject=lead, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user)
     scoring.lead_score_refresh(lead=lead)
     new_owner = lead.owner_id not in (None, old_owner_id, getattr(user, "pk", None))

@@ -43,6 +43,7 @@ class LeadListView(FilteredListView):
     record_kind = "leads"
     template_name = "leads/lead_list.html"
     row_template = "leads/rows/lead.html"
+    custom_entity = "lead"
     create_url_name = "leads:lead_create"
     columns = [
         Column("", css="w-1"),
@@ -90,6 +91,7 @@ class DuplicateListView(LeadListView):
     create_url_name = ""
     show_quality = False
     row_template = "leads/rows/duplicate.html"
+    custom_entity = ""  # a review queue: the pair and the reasons, no more columns
     columns = [
         Column("", css="w-1"),
         Column("Lead", sort="name"),

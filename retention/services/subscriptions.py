@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from crm import webhooks
 from crm.db import lock_rows
+from crm.services.custom_fields import changed_fields_label, custom_fields_apply
 from crm.services.timeline import system_event
 from retention.choices import (
     PAYING_STATUSES,
@@ -90,8 +91,10 @@ def subscription_create(
     product_sku: str = "",
     source_opportunity_id: int | None = None,
     user=None,
+    custom: dict | None = None,
 ) -> Subscription:
-    """A new subscription; a paying one writes a "new" MRR movement on its start date."""
+    """A new subscription; a paying one writes a "new" MRR movement on its start date.
+    ``custom``: custom field values by key."""
     from django.conf import settings
 
     if status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIAL):
@@ -100,7 +103,7 @@ def subscription_create(
         raise ValidationError({"term_months": "The term is at least one month."})
     if seats < 1:
         raise ValidationError({"seats": "At least one seat."})
-    subscription = Subscription.objects.create(
+    subscription = Subscription(
         account=account,
         owner=owner if owner is not None else account.owner,
         plan=plan,
@@ -115,6 +118,8 @@ def subscription_create(
         auto_renew=auto_renew,
         source_opportunity_id=source_opportunity_id,
     )
+    custom_fields_apply(subscription, {"custom": custom}, user=user)
+    subscription.save(force_insert=True)
     if status == SubscriptionStatus.ACTIVE and subscription.mrr:
         _movement(
             subscription=subscription,
@@ -379,9 +384,12 @@ def subscription_update(*, subscription: Subscription, user, **data) -> Subscrip
         raise ValidationError({"term_months": "The term is at least one month."})
     for name in changed:
         setattr(subscription, name, data[name])
+    custom_before = subscription.custom
+    if custom_fields_apply(subscription, data, user=user):
+        changed.append("custom")
     if changed:
         subscription.save(update_fields=[*changed, "updated_at"])
-        labels = ", ".join(str(Subscription._meta.get_field(f).verbose_name) for f in changed)
+        labels = changed_fields_label(subscription, changed, custom_before)
         _log(subscription, f"Changed {labels}", user)
         webhooks.emit("subscription.changed", subscription, changes=changed)
     return subscription

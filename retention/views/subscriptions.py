@@ -33,6 +33,7 @@ class SubscriptionListView(FilteredListView):
     record_kind = "subscriptions"
     bulk_kind = "subscriptions"
     row_template = "retention/rows/subscription.html"
+    custom_entity = "subscription"
     create_url_name = "retention:subscription_create"
     columns = [
         Column("Plan", sort="plan"),

@@ -14,6 +14,7 @@ from crm.choices import ActivityKind
 from crm.currencies import exchange, missing_rate_message
 from crm.db import lock_rows
 from crm.models import Team, User
+from crm.services.custom_fields import changed_fields_label, custom_fields_apply
 from crm.services.customers import account_mark_customer
 from crm.services.notifications import notification_row, notifications_insert, notify
 from crm.services.timeline import activity_log
@@ -107,7 +108,7 @@ def opportunity_create(
         values["currency"] = account.deal_currency
     if not values.get("forecast_category"):
         values["forecast_category"] = ForecastCategory.PIPELINE
-    opportunity = Opportunity.objects.create(
+    opportunity = Opportunity(
         name=name,
         account=account,
         pipeline_id=stage.pipeline_id,
@@ -117,6 +118,8 @@ def opportunity_create(
         stage_entered_at=timezone.now(),
         **values,
     )
+    custom_fields_apply(opportunity, data, user=user)
+    opportunity.save(force_insert=True)
     StageChange.objects.create(
         opportunity=opportunity, from_stage=None, to_stage=stage, changed_by=user
     )
@@ -192,6 +195,9 @@ def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = 
         setattr(opportunity, field, data[field])
     if "currency" in changed:
         _reprice(opportunity, old_currency, amount_given="amount" in changed, user=user)
+    custom_before = opportunity.custom
+    if custom_fields_apply(opportunity, data, user=user):
+        changed.append("custom")
     if "amount" in changed and opportunity.line_items.exists():
         # A person overrode the lines' value: keep their amount until they reset it.
         manual = opportunity.amount != opportunity.lines_value
@@ -200,7 +206,7 @@ def opportunity_update(*, opportunity: Opportunity, user, stage: Stage | None = 
             changed.append("amount_is_manual")
     if changed:
         opportunity.save(update_fields=[*changed, "updated_at"])
-        labels = ", ".join(str(Opportunity._meta.get_field(f).verbose_name) for f in changed)
+        labels = changed_fields_label(opportunity, changed, custom_before)
         entry = activity_log(
             subject=opportunity, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
         )

@@ -33,6 +33,7 @@ class OpportunityListView(DealsOnlyMixin, FilteredListView):
     record_kind = "opportunities"
     bulk_kind = "deals"
     row_template = "sales/rows/opportunity.html"
+    custom_entity = "opportunity"
     create_url_name = "sales:opportunity_create"
     columns = [
         Column("Name", sort="name"),

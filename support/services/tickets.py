@@ -17,6 +17,7 @@ from crm.db import lock_rows
 from crm.history import Source, recorded_as
 from crm.models import User
 from crm.permissions import may_work_tickets
+from crm.services.custom_fields import changed_fields_label, custom_fields_apply
 from crm.services.notifications import notify
 from crm.services.outbox import email_queue, outbox_message_id
 from crm.services.timeline import activity_log
@@ -83,9 +84,10 @@ def ticket_create(
     files=(),
     source_message_id: str = "",
     now=None,
+    custom: dict | None = None,
 ) -> Ticket:
     """Open a ticket: SLA policy and due times, reference number, then assignment (the given
-    assignee, else the queue's rule)."""
+    assignee, else the queue's rule). ``custom``: custom field values by key."""
     now = now or timezone.now()
     if contact is not None and account is None:
         account = contact.account
@@ -106,6 +108,7 @@ def ticket_create(
         created_at=now,
         source_message_id=source_message_id[:255],
     )
+    custom_fields_apply(ticket, {"custom": custom}, user=user)
     clock.apply_policy(ticket, policy=clock.policy_for(queue=queue, priority=priority))
     ticket.save()
     ticket.reference = Ticket.reference_for(ticket.pk)
@@ -151,6 +154,21 @@ def _assign(ticket: Ticket, *, assignee, user) -> None:
             target=ticket,
             actor=user,
         )
+
+
+@transaction.atomic
+def ticket_update_custom(*, ticket: Ticket, user, custom: dict) -> Ticket:
+    """Change a ticket's custom field values (``{key: value}``, None clears one), as ``user``
+    sees the fields; the timeline names the fields that changed."""
+    ticket = _lock(ticket)
+    before = ticket.custom
+    if custom_fields_apply(ticket, {"custom": custom}, user=user):
+        ticket.save(update_fields=["custom", "updated_at"])
+        labels = changed_fields_label(ticket, ["custom"], before)
+        activity_log(
+            subject=ticket, kind=ActivityKind.SYSTEM, summary=f"Changed {labels}", actor=user
+        )
+    return ticket
 
 
 @transaction.atomic

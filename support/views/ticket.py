@@ -14,7 +14,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm.views.records import RecordDeleteView, timeline_context
 from crm.views.submissions import submitted_once
 from support import selectors
-from support.forms import AssignForm, MergeForm, NoteForm, PriorityForm, ReplyForm, StatusForm
+from support.forms import (
+    AssignForm,
+    MergeForm,
+    NoteForm,
+    PriorityForm,
+    ReplyForm,
+    StatusForm,
+    TicketCustomFieldsForm,
+)
 from support.models import CsatSurvey, Ticket
 from support.services import clock
 from support.services import merges as merge_services
@@ -133,6 +141,28 @@ def _simple_action(request, ticket, form, action):
     else:
         messages.error(request, "Nothing was changed: " + form.errors.as_text())
     return _back(ticket)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@submitted_once
+def ticket_fields(request, pk):
+    """Edit a ticket's custom fields (those the user may see), on their own page."""
+    ticket = _changeable(request, pk)
+    form = TicketCustomFieldsForm(
+        request.POST if request.method == "POST" else None, ticket=ticket, user=request.user
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            ticket_services.ticket_update_custom(
+                ticket=ticket, user=request.user, custom=form.custom_values()
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Saved.")
+            return _back(ticket)
+    return render(request, "support/ticket_fields.html", {"ticket": ticket, "form": form})
 
 
 @login_required

@@ -40,6 +40,7 @@ LIST_FIELDS = (
     "assignee__first_name",
     "assignee__last_name",
     "sla_policy__calendar__time_zone",
+    "custom",
 )
 
 QUEUE_VIEWS = [
@@ -62,6 +63,7 @@ class TicketListView(FilteredListView):
     template_name = "support/ticket_list.html"
     partial_template_name = "support/_ticket_table.html"
     row_template = "support/rows/ticket.html"
+    custom_entity = "ticket"
     create_url_name = "support:ticket_create"
     view_name = "all"
     columns = [
@@ -200,6 +202,7 @@ class TicketCreateView(SubmittedOnceMixin, FormView):
                 assignee=data["assignee"],
                 user=self.request.user,
                 files=data["files"],
+                custom=form.custom_values(),
             )
         except ValidationError as exc:
             form.add_error(None, exc)
