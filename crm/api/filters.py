@@ -7,7 +7,16 @@ from rest_framework.filters import OrderingFilter
 
 class FilterSetBackend(DjangoFilterBackend):
     """The view's ``filterset_class`` (the list page's): a value it cannot read answers 400
-    with the filter's errors."""
+    with the filter's errors. Custom field parameters (``cf_…``) are the API's own filters
+    (``crm.api.custom_fields``: comma-separated choices, ``__gte``…), not the list page's."""
+
+    def get_filterset_kwargs(self, request, queryset, view):
+        kwargs = super().get_filterset_kwargs(request, queryset, view)
+        data = kwargs["data"].copy()
+        for key in [k for k in data if k.startswith("cf_")]:
+            del data[key]
+        kwargs["data"] = data
+        return kwargs
 
 
 class IndexedOrderingFilter(OrderingFilter):

@@ -38,13 +38,14 @@ def is_group(node) -> bool:
     return isinstance(node, dict) and "children" in node
 
 
-def definition_clean(target_key: str, definition) -> dict:
-    """The definition checked and normalised, or ``ValidationError`` with every problem."""
+def definition_clean(target_key: str, definition, cache=None) -> dict:
+    """The definition checked and normalised, or ``ValidationError`` with every problem
+    (``cache``: a dict shared with ``definition_q`` so criteria are read once)."""
     if segment_criteria.target(target_key) is None:
         raise ValidationError(f"“{str(target_key)[:50]}” is not a kind of segment.")
     errors: list[str] = []
     counter = [0]
-    choices: dict[str, list] = {}
+    choices: dict = {} if cache is None else cache
     cleaned = _clean_group(
         target_key, definition, (errors, counter, choices), depth=1, where="The segment"
     )
@@ -112,9 +113,9 @@ def _clean_condition(target_key, node, state, place) -> dict | None:
     return {"criterion": criterion.key, "operator": operator, "value": value}
 
 
-def definition_q(target_key: str, cleaned: dict) -> Q:
+def definition_q(target_key: str, cleaned: dict, cache=None) -> Q:
     """One ``Q`` for a definition already passed through ``definition_clean``."""
-    return _group_q(target_key, cleaned, {})
+    return _group_q(target_key, cleaned, {} if cache is None else cache)
 
 
 def _group_q(target_key, group, cache) -> Q:
@@ -139,14 +140,19 @@ def definition_conditions(definition) -> int:
     )
 
 
-def definition_unusable(target_key: str, cleaned: dict, user) -> list[str]:
+def definition_unusable(target_key: str, cleaned: dict, user, cache=None) -> list[str]:
     """The labels of the criteria in a clean definition that ``user`` may not use."""
+    cache = {} if cache is None else cache
     labels: list[str] = []
     for child in cleaned.get("children", []):
         if is_group(child):
-            labels.extend(definition_unusable(target_key, child, user))
+            labels.extend(
+                label
+                for label in definition_unusable(target_key, child, user, cache)
+                if label not in labels
+            )
             continue
-        criterion = segment_criteria.criterion(target_key, child["criterion"])
+        criterion = segment_criteria.criterion(target_key, child["criterion"], cache=cache)
         if criterion is not None and not criterion.usable(user) and criterion.label not in labels:
             labels.append(criterion.label)
     return labels

@@ -538,14 +538,20 @@ class SegmentCriteriaRegistry:
             found = provided.get(criterion_key)
         return found
 
-    def grouped(self, target_key: str, user=None) -> list[tuple[str, list[Criterion]]]:
+    def grouped(self, target_key: str, user=None, cache=None) -> list[tuple[str, list[Criterion]]]:
         """The target's criteria by group, for the builder's criterion picker (with ``user``:
-        those they may use)."""
+        those they may use; ``cache`` as for ``criterion``)."""
         target = self.target(target_key)
         groups: dict[str, list[Criterion]] = {}
         criteria = dict(target.criteria) if target else {}
         if target is not None:
-            for key, criterion in self.provided(target_key).items():
+            slot = ("provided", target_key)
+            provided = cache.get(slot) if cache is not None else None
+            if provided is None:
+                provided = self.provided(target_key)
+                if cache is not None:
+                    cache[slot] = provided
+            for key, criterion in provided.items():
                 criteria.setdefault(key, criterion)
         for criterion in criteria.values():
             if user is not None and not criterion.usable(user):

@@ -23,14 +23,15 @@ def segment_queryset(segment_or_definition, *, user, target: str | None = None):
         definition = segment_or_definition
     if target is None:
         raise ValueError("segment_queryset of a definition needs target=")
-    cleaned = definition_clean(target, definition)
-    unusable = definition_unusable(target, cleaned, user)
+    cache: dict = {}  # the criteria (custom fields' from the database) read once
+    cleaned = definition_clean(target, definition, cache)
+    unusable = definition_unusable(target, cleaned, user, cache)
     if unusable:
         raise ValidationError(
             [f"“{label}” is not among the criteria your role may use." for label in unusable]
         )
     model = segment_criteria.target(target).model
-    return model.objects.visible_to(user).filter(definition_q(target, cleaned))
+    return model.objects.visible_to(user).filter(definition_q(target, cleaned, cache))
 
 
 def segment_members(segment, user) -> models.QuerySet:

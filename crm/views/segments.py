@@ -130,9 +130,10 @@ def condition_context(target_key: str, node: dict, group_uid: str, cache=None) -
     and the criterion list between the rows of one page)."""
     cache = {} if cache is None else cache
     if "grouped" not in cache:  # once per page: custom fields' criteria are read from the db
-        cache["grouped"] = segment_criteria.grouped(target_key)
-        cache["criteria"] = {c.key: c for _group, items in cache["grouped"] for c in items}
-    criterion = cache["criteria"].get(node.get("criterion") or "")
+        cache["grouped"] = segment_criteria.grouped(target_key, cache=cache)
+    # Any criterion of the target, also one the picker does not offer this user (a shared
+    # segment they only read), so a stored condition always shows what it is.
+    criterion = segment_criteria.criterion(target_key, node.get("criterion") or "", cache=cache)
     values = node.get("value")
     values = [str(v) for v in (values if isinstance(values, list) else [values]) if v is not None]
     context = {
@@ -167,7 +168,9 @@ def _choices(criterion, cache) -> list:
 
 def _picker_cache(target_key: str, user) -> dict:
     """A rendering cache whose criterion picker offers only what ``user`` may use."""
-    return {"grouped": segment_criteria.grouped(target_key, user=user)}
+    cache: dict = {}
+    cache["grouped"] = segment_criteria.grouped(target_key, user=user, cache=cache)
+    return cache
 
 
 def group_context(target_key: str, group: dict, *, parent: str, depth: int, cache=None) -> dict:
