@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import ProgrammingError, connections
+
 
 def fields_for(entity: str, *, user=None, archived: bool = False) -> list:
     """The definitions of ``entity`` in form order: active ones (``archived=True``: archived
@@ -11,7 +13,14 @@ def fields_for(entity: str, *, user=None, archived: bool = False) -> list:
     fields = CustomField.objects.for_entity(entity)
     if not archived:
         fields = fields.active()
-    fields = list(fields)
+    try:
+        fields = list(fields)
+    except ProgrammingError:
+        # The table is not there yet: system checks (the API schema's among them) run before
+        # the first migrate. Inside a transaction the error stands.
+        if connections[fields.db].in_atomic_block:
+            raise
+        return []
     if user is not None:
         fields = [f for f in fields if f.visible_to(user)]
     return fields
