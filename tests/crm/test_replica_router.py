@@ -23,7 +23,8 @@ def test_without_a_replica_everything_reads_the_primary(db):
     assert replica.read_alias() == "default"
 
 
-def test_lagging_reads_go_to_the_replica_and_nothing_else(transactional_db, with_replica):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_lagging_reads_go_to_the_replica_and_nothing_else(with_replica):
     router = ReplicaRouter()
     assert router.db_for_read(Account) == "default"
     with lagging_reads():
@@ -36,9 +37,8 @@ def test_lagging_reads_go_to_the_replica_and_nothing_else(transactional_db, with
     assert router.allow_migrate("default", "crm") is True
 
 
-def test_a_browser_that_wrote_reads_the_primary_for_a_while(
-    transactional_db, with_replica, settings
-):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_browser_that_wrote_reads_the_primary_for_a_while(with_replica, settings):
     settings.REPLICA_READ_YOUR_WRITES_SECONDS = 7
     router = ReplicaRouter()
     seen = {}

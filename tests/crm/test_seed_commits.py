@@ -30,7 +30,7 @@ def _other_session():
     return psycopg.connect(**connection.get_connection_params(), autocommit=True)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_users_can_sign_in_while_a_step_runs(monkeypatch):
     seen = {}
     users = connection.ops.quote_name(get_user_model()._meta.db_table)
@@ -60,7 +60,7 @@ def test_the_users_can_sign_in_while_a_step_runs(monkeypatch):
     assert Account.objects.filter(name="Written by the step").exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_failed_step_keeps_the_steps_before_it(monkeypatch):
     def first(ctx):
         AccountFactory(name="First step", owner=ctx.users["rep"])
