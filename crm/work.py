@@ -87,7 +87,13 @@ def lease_take(
 ) -> bool:
     """Lease the row(s) of ``queryset`` (usually one pk plus the states it may be in) unless a
     live lease of another worker holds them; ``fields`` are written in the same UPDATE. One
-    conditional UPDATE, so of two workers woken for one row exactly one gets it."""
+    conditional UPDATE, so of two workers woken for one row exactly one gets it.
+
+    A worker that is shutting down (``stop_requested``) takes nothing: a message it still
+    receives is queued again when its task returns (``crm.workers``), for a worker that stays."""
+    if stop_requested():
+        _handed_over.set()
+        return False
     now = timezone.now()
     return bool(
         queryset.filter(lease_free(now) | Q(lease_owner=owner)).update(

@@ -423,6 +423,14 @@ def test_a_stopping_worker_hands_an_import_over_at_its_next_checkpoint(
     content = csv_bytes([["name"]] + [[f"Handed {n}"] for n in range(25)])
     job = import_file(admin, "accounts", content, run=False)
     TabularImportJob.objects.filter(pk=job.pk).update(status=TabularImportStatus.QUEUED)
+    work._stop.clear()
+    commit_chunk = imports._commit_chunk
+
+    def commit_then_stop(*args):
+        commit_chunk(*args)
+        work.request_stop()  # the stop signal arrives during the first chunk
+
+    monkeypatch.setattr(imports, "_commit_chunk", commit_then_stop)
 
     job = imports.tabular_import_run(job_id=job.pk, chunk_size=10, owner="stopping")
 
@@ -432,6 +440,7 @@ def test_a_stopping_worker_hands_an_import_over_at_its_next_checkpoint(
     assert work.handed_over_take()  # the task is queued again once it returns
     assert Account.objects.filter(name__startswith="Handed").count() == 10
     work._stop.clear()
+    monkeypatch.setattr(imports, "_commit_chunk", commit_chunk)
     job = imports.tabular_import_run(job_id=job.pk, chunk_size=10, owner="another")
     assert job.status == TabularImportStatus.DONE
     assert Account.objects.filter(name__startswith="Handed").count() == 25
@@ -446,8 +455,31 @@ def test_lease_renew_gives_the_row_up_when_stopping(admin, stopping):
 
     assert work.lease_renew(rows, owner="me") is False
     assert rows.get().lease_until <= timezone.now()
-    assert work.lease_take(rows, owner="someone else")  # free at once
     assert work.handed_over_take() and not work.handed_over_take()
+    work._stop.clear()  # another worker, which is not stopping
+    assert work.lease_take(rows, owner="someone else")  # free at once
+
+
+def test_a_stopping_worker_takes_no_new_work_and_queues_the_message_again(admin, stopping):
+    from crm import workers
+
+    queued = []
+
+    class Task:
+        name = "crm.tasks.tabular_import_run"
+
+        def apply_async(self, args, kwargs):
+            queued.append(args)
+
+    job = import_file(admin, "accounts", csv_bytes([["name"], ["A"]]), run=False)
+    TabularImportJob.objects.filter(pk=job.pk).update(status=TabularImportStatus.QUEUED)
+
+    job = imports.tabular_import_run(job_id=job.pk, owner="stopping")
+    workers._task_returned(task=Task(), args=(job.pk,), kwargs={})
+
+    # Nothing taken, nothing counted as a run, and the message goes back for another worker
+    assert job.status == TabularImportStatus.QUEUED and job.runs == 0 and not job.lease_owner
+    assert queued == [(job.pk,)]
 
 
 def test_an_exiting_process_lets_go_of_every_lease_it_holds(admin):
@@ -477,7 +509,9 @@ def test_a_task_returning_while_stopping_is_queued_again_when_it_left_work(admin
 
     job = import_file(admin, "accounts", csv_bytes([["name"], ["A"]]), run=False)
     rows = TabularImportJob.objects.filter(pk=job.pk)
+    work._stop.clear()
     assert work.lease_take(rows, owner=work.worker_name())
+    work.request_stop()
 
     workers._task_returned(task=Task(), args=(job.pk,), kwargs={})
     assert queued == [(job.pk,)]
