@@ -4,7 +4,8 @@ from django import forms
 
 from crm.bulk import BulkAction, BulkKind
 from crm.choices import Industry, LifecycleStage
-from crm.models import Account, User
+from crm.models import Account
+from crm.models.users import users_with_role
 from crm.permissions import has_role, may_manage, may_sell
 from crm.widgets import AutocompleteSelect
 
@@ -119,7 +120,7 @@ def _task_change(**changes):
 
 
 def _task_assignee_fields(user) -> dict:
-    people = User.objects.filter(is_active=True, groups__isnull=False).distinct()
+    people = users_with_role()
     return {
         "assignee": forms.ModelChoiceField(
             queryset=people, label="Assignee", widget=AutocompleteSelect("user_autocomplete")

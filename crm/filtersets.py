@@ -22,6 +22,7 @@ from crm.models import (
     TrashedRecord,
     User,
 )
+from crm.models.users import users_with_role
 from crm.quality import BANDS, GOOD_FROM, POOR_BELOW
 from crm.selectors import is_record_key
 from crm.text_search import text_search
@@ -40,7 +41,7 @@ def country_choices():
 
 def people(request):
     """Users who can own records (anyone with a role), for owner filters."""
-    return User.objects.filter(is_active=True, groups__isnull=False).distinct()
+    return users_with_role()
 
 
 class SearchFilterSet(django_filters.FilterSet):

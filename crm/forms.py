@@ -19,6 +19,7 @@ from crm.models import (
     User,
     WebhookEndpoint,
 )
+from crm.models.users import users_with_role
 from crm.normalize import normalize_domain, normalize_email, normalize_phone
 from crm.services.currencies import clean_rate
 from crm.services.customers import ACCOUNT_FIELDS
@@ -28,7 +29,7 @@ from crm.widgets import AutocompleteSelect
 def assignable_users(user):
     """Whom ``user`` may make the owner of a record: anyone for admins, their teams for
     managers, themselves otherwise."""
-    people = User.objects.filter(is_active=True, groups__isnull=False).distinct()
+    people = users_with_role()
     if user.is_admin_role:
         return people
     if user.is_manager:
@@ -177,9 +178,7 @@ class TaskForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = User.objects.filter(
-            is_active=True, groups__isnull=False
-        ).distinct()
+        self.fields["assignee"].queryset = users_with_role()
         self.fields["assignee"].required = False
         self.fields["assignee"].help_text = "Empty: you."
         self.user = user
@@ -540,10 +539,9 @@ class MeetingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["invitees"].choices = list(offered)
         self.fields["users"].queryset = (
-            User.objects.filter(is_active=True, groups__isnull=False)
+            users_with_role()
             .exclude(email="")
             .exclude(pk=getattr(organizer, "pk", None))
-            .distinct()
             .order_by("first_name", "last_name", "username")
         )
 

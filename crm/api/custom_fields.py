@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import exceptions, serializers
 
-from crm.custom_fields.definitions import fields_for
+from crm.custom_fields.definitions import fields_for, fields_for_request
 from crm.custom_fields.registry import custom_field_entities
 from crm.custom_fields.values import clean_values, parse
 from crm.models.custom_fields import CustomFieldKind as K
@@ -36,12 +36,12 @@ def entity_of(model) -> str:
 
 
 def definitions(context: dict, entity: str, user) -> list:
-    """The fields ``user`` sees on ``entity``, read once per request (``context`` is shared by
-    a list's serializers)."""
-    cache = context.setdefault("_custom_fields", {}) if context is not None else {}
-    if entity not in cache:
-        cache[entity] = fields_for(entity, user=user)
-    return cache[entity]
+    """The fields ``user`` sees on ``entity``, read once per request (shared with the list's
+    filters through ``fields_for_request``)."""
+    request = (context or {}).get("request")
+    if request is not None and getattr(request, "user", None) == user:
+        return fields_for_request(request, entity)
+    return fields_for(entity, user=user)
 
 
 class CustomValuesField(serializers.Field):

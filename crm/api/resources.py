@@ -16,6 +16,7 @@ from crm.choices import ActivityKind
 from crm.filtersets import AccountFilterSet, ContactFilterSet, TaskFilterSet
 from crm.forms import AccountForm, ActivityForm, ContactForm, TaskEditForm
 from crm.models import Account, Activity, Contact, Segment, Task, Team, User
+from crm.models.users import users_with_role
 from crm.permissions import has_role
 from crm.services import customers
 from crm.services.timeline import activity_log, task_complete, task_create, task_update
@@ -313,11 +314,7 @@ def user_list(*, user, for_change: bool = False):
     """People who hold a role (owners and assignees of records), for anyone holding one."""
     if for_change or not has_role(user):
         return User.objects.none()
-    return (
-        User.objects.filter(is_active=True, groups__isnull=False)
-        .distinct()
-        .prefetch_related("groups")
-    )
+    return users_with_role().prefetch_related("groups")
 
 
 def user_get(*, user, pk, for_change: bool = False):

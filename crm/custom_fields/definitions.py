@@ -37,7 +37,9 @@ def column_name(field) -> str:
 
 def fields_for_request(request, entity: str) -> list:
     """``fields_for(entity, user=request.user)``, read once per request: a list page's columns
-    and its filter bar share one query."""
+    and its filter bar share one query (an API request's serializers too: a DRF request is
+    read through the Django request it wraps)."""
+    request = getattr(request, "_request", request)
     cache = getattr(request, "_custom_field_definitions", None)
     if cache is None:
         cache = request._custom_field_definitions = {}

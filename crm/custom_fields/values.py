@@ -57,9 +57,9 @@ class MoneyFormField(forms.MultiValueField):
 
 
 def _users():
-    from crm.models import User
+    from crm.models.users import users_with_role
 
-    return User.objects.filter(is_active=True, groups__isnull=False).distinct()
+    return users_with_role()
 
 
 def form_field(field, *, user=None) -> forms.Field:

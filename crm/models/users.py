@@ -99,3 +99,8 @@ UserRoleEvent = pghistory.create_event_model(
     abstract=False,
     meta={"indexes": [models.Index(fields=["-pgh_created_at"], name="userrole_hist_at_idx")]},
 )
+
+
+def users_with_role():
+    """Everyone who works in the CRM: active, with a role (who can own or be assigned records)."""
+    return User.objects.filter(is_active=True, groups__isnull=False).distinct()

@@ -23,9 +23,9 @@ from crm.segments.registry import (
 
 def owner_choices():
     """Everyone who can own records (active, with a role)."""
-    from crm.models import User
+    from crm.models.users import users_with_role
 
-    people = User.objects.filter(is_active=True, groups__isnull=False).distinct()
+    people = users_with_role()
     return [(u.pk, str(u)) for u in people.order_by("first_name", "last_name", "username")]
 
 

@@ -7,7 +7,8 @@ from django.views.decorators.http import require_GET
 
 from crm.filtersets import AccountFilterSet, ContactFilterSet
 from crm.forms import AccountForm, ContactForm
-from crm.models import Account, Contact, User
+from crm.models import Account, Contact
+from crm.models.users import users_with_role
 from crm.permissions import may_sell
 from crm.selectors import (
     account_duplicate_list,
@@ -209,7 +210,7 @@ def user_autocomplete(request):
     if not request.user.has_any_role:
         return JsonResponse({"results": []})
     queryset = text_search(
-        User.objects.filter(is_active=True, groups__isnull=False).distinct(),
+        users_with_role(),
         ("username", "first_name", "last_name"),
         request.GET.get("q", ""),
     )
