@@ -250,3 +250,23 @@ def test_deleting_a_ticket_for_good_removes_its_objects(
 
     # Then its object is gone from the bucket
     assert name not in keys(s3)
+
+
+def test_readiness_checks_the_bucket(s3, client, settings):
+    # Given the bucket answers: the web process is ready, and says what it checked
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["storage"] == {"ok": True, "backend": "s3"}
+
+    # When the bucket is not there (or the keys do not open it)
+    storages_missing = {**settings.STORAGES}
+    storages_missing["default"] = {
+        **settings.STORAGES["default"],
+        "OPTIONS": {**settings.STORAGES["default"]["OPTIONS"], "bucket_name": "no-such-bucket"},
+    }
+    settings.STORAGES = storages_missing
+
+    # Then it is not ready, and names the part that fails
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["storage"]
