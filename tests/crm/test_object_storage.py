@@ -270,3 +270,22 @@ def test_readiness_checks_the_bucket(s3, client, settings):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["failing"] == ["storage"]
+
+
+def test_a_file_refused_after_it_was_stored_leaves_no_object_and_no_job(s3, admin):
+    from django.core.exceptions import ValidationError
+
+    from crm.models import TabularImportJob
+
+    # Given a CSV whose first row names no column
+    upload = SimpleUploadedFile("blank.csv", b",,\na,b,c\n")
+
+    # When it is uploaded for import, it is refused with the reason
+    with pytest.raises(ValidationError, match="no header row"):
+        imports.tabular_import_create(
+            user=admin, kind=registry.tabular.get("contacts"), upload=upload, mode="both"
+        )
+
+    # Then neither the job nor its object is kept
+    assert not TabularImportJob.objects.exists()
+    assert keys(s3) == set()
