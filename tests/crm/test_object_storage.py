@@ -80,14 +80,14 @@ def s3(s3_endpoint, monkeypatch):
         monkeypatch.setenv(variable, value)
     resource = boto3.resource("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **KEYS)
     bucket = resource.create_bucket(Bucket=name)
-    storages = {
+    switched = {
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": s3_storage_options(name),
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    with override_settings(STORAGES=storages):
+    with override_settings(STORAGES=switched):
         yield bucket
 
 
