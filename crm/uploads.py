@@ -7,9 +7,9 @@ from one pass over the bytes in blocks, with newline positions found by numpy. A
 would stall a worker (a 100,000-column header, one endless line, a ZIP renamed .csv) never
 reaches the worker. Limits are settings (``CSV_UPLOAD_MAX_*``, README "Configuration")."""
 
-import contextlib
 import csv
 import io
+import logging
 import os
 
 import numpy as np
@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
+
+logger = logging.getLogger(__name__)
 
 SNIFF_BYTES = 64 * 1024
 BLOCK_BYTES = 4 * 1024 * 1024
@@ -230,18 +232,25 @@ def table_upload_check(upload) -> str:
     return "csv"
 
 
+def files_delete(files) -> None:
+    """Delete stored files, ``(storage, name)`` pairs, on whatever storage holds them (the
+    local disk or the S3 bucket). A file already gone is no error; a storage that does not
+    answer leaves the file behind, logged, rather than failing the work that dropped its row."""
+    for storage, name in files:
+        try:
+            storage.delete(name)
+        except FileNotFoundError:
+            pass
+        except Exception:  # OSError on disk, botocore's errors on S3
+            logger.warning("stored file %s not deleted", name, exc_info=True)
+
+
 def files_delete_on_commit(files) -> None:
     """Delete stored files, ``(storage, name)`` pairs, once the transaction that dropped their
-    rows commits (a rollback keeps them); a file already gone is no error."""
+    rows commits (a rollback keeps them)."""
     files = list(files)
-
-    def delete():
-        for storage, name in files:
-            with contextlib.suppress(OSError):
-                storage.delete(name)
-
     if files:
-        transaction.on_commit(delete)
+        transaction.on_commit(lambda: files_delete(files))
 
 
 # --- attachments: files people attach to a ticket or an email ---------------------------------

@@ -17,6 +17,7 @@ from django.utils import timezone
 from crm.choices import OutboxStatus
 from crm.history import Source, source
 from crm.models import Activity, OutboundEmail
+from crm.uploads import files_delete
 from support.choices import TicketStatus
 from support.models import Attachment, CsatSurvey, HelpSearch, Ticket, TicketMessage
 
@@ -117,9 +118,7 @@ def _history_scrub(ticket_ids) -> None:
 
 def _files_delete(names) -> None:
     storage = Attachment._meta.get_field("file").storage
-    for name in names:
-        if name:
-            storage.delete(name)
+    files_delete((storage, name) for name in names if name)
 
 
 # Help-centre searches (``RETENTION_HELP_SEARCHES_MONTHS``): what visitors typed may name

@@ -381,8 +381,45 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
+# Stored files (attachments, import sources, email attachments) sit under MEDIA_ROOT on the
+# local disk, or in an S3-compatible bucket when STORAGE_S3_BUCKET is set (README, "Stored
+# files"), so that every web and worker host reads what another one wrote. The bucket stays
+# private: nothing is public, and every download goes through a view that applies the role
+# rules first; signed URLs (short-lived) are only what the storage API hands out.
+STORAGE_S3_BUCKET = env.str("STORAGE_S3_BUCKET", default="")
+
+
+def s3_storage_options(bucket: str) -> dict:
+    """django-storages' S3 options from the STORAGE_S3_* variables."""
+    return {
+        "bucket_name": bucket,
+        "endpoint_url": env.str("STORAGE_S3_ENDPOINT_URL", default="") or None,
+        "access_key": env.str("STORAGE_S3_ACCESS_KEY_ID", default="") or None,
+        "secret_key": env.str("STORAGE_S3_SECRET_ACCESS_KEY", default="") or None,
+        "region_name": env.str("STORAGE_S3_REGION", default="") or None,
+        "location": env.str("STORAGE_S3_PREFIX", default="").strip("/"),
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": env.int("STORAGE_S3_URL_EXPIRY", default=300),
+        "file_overwrite": False,
+        # A file read larger than this spills from memory to a temporary file.
+        "max_memory_size": 8 * 1024 * 1024,
+        "object_parameters": {"CacheControl": "private, no-store"},
+        # Path-style addressing (endpoint/bucket/key) works with MinIO and other self-hosted
+        # servers, where bucket subdomains do not resolve.
+        "addressing_style": "path" if env.str("STORAGE_S3_ENDPOINT_URL", default="") else None,
+    }
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": s3_storage_options(STORAGE_S3_BUCKET),
+        }
+        if STORAGE_S3_BUCKET
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

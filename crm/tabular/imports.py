@@ -39,7 +39,7 @@ from crm.selectors import is_record_key
 from crm.tabular.columns import CellError, Context, same_value
 from crm.tabular.files import cell_text, read_headers, table_rows
 from crm.tabular.kinds import RecordKind
-from crm.uploads import table_upload_check
+from crm.uploads import files_delete, table_upload_check
 from crm.work import (
     Problem,
     enqueue_quietly,
@@ -112,8 +112,10 @@ def guess_mapping(kind: RecordKind, user, headers: list[str]) -> dict[str, str]:
 
 
 @transaction.atomic
+@transaction.atomic
 def tabular_import_create(*, user, kind: RecordKind, upload, mode: str) -> TabularImportJob:
-    """Check the upload (content, size, rows, columns), keep it, and guess its mapping."""
+    """Check the upload (content, size, rows, columns), keep it, and guess its mapping. A file
+    refused after it was stored leaves neither the job nor the file behind."""
     if not kind.may_import(user):
         raise PermissionDenied
     file_format = table_upload_check(upload)
@@ -128,6 +130,7 @@ def tabular_import_create(*, user, kind: RecordKind, upload, mode: str) -> Tabul
     job.save()
     headers = read_headers(job)
     if not any(headers):
+        files_delete([(job.file.storage, job.file.name)])
         raise ValidationError("The file has no header row; the first row must name the columns.")
     job.mapping = guess_mapping(kind, user, headers)
     job.save(update_fields=["mapping"])

@@ -3,8 +3,8 @@
 
 - ``/livez``: the process answers (no dependency checked): restart it when this fails.
 - ``/readyz``: what a web process needs to serve pages: the database answers and has every
-  migration of this code applied, the broker answers, and the cache does (when it is Redis);
-  503 naming the failing part. Take the process out of the load balancer while it fails.
+  migration of this code applied, the broker answers, the cache does (when it is Redis), and
+  so does the bucket of stored files (when it is S3); 503 naming the failing part. Take the process out of the load balancer while it fails.
 - ``/healthz``: the database and the broker, plus whether background work flows (the sweep ran
   lately, so beat and a worker run); that last part does not change the status code: a stopped
   worker is no reason to take a web server out of a load balancer.
@@ -58,6 +58,9 @@ def readyz(request):
     cache_state = _cache_state()
     if cache_state is not None:
         checks["cache"] = cache_state
+    storage_state = _storage_state()
+    if storage_state is not None:
+        checks["storage"] = storage_state
     ok = all(check["ok"] for check in checks.values())
     failing = [name for name, check in checks.items() if not check["ok"]]
     return JsonResponse(
@@ -120,6 +123,39 @@ def _cache_state() -> dict | None:
     except Exception as exc:
         return {"ok": False, "backend": "redis", "error": _error(exc)}
     return {"ok": True, "backend": "redis"}
+
+
+#: Seconds the bucket check may take (one attempt, no retries).
+STORAGE_TIMEOUT = 2
+
+
+def _storage_state() -> dict | None:
+    """The S3 bucket stored files live in (README, "Stored files"), when there is one: it
+    answers to these keys. None on the local disk, which needs no check."""
+    options = settings.STORAGES["default"].get("OPTIONS") or {}
+    if not options.get("bucket_name"):
+        return None
+    try:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=options.get("endpoint_url"),
+            aws_access_key_id=options.get("access_key"),
+            aws_secret_access_key=options.get("secret_key"),
+            region_name=options.get("region_name"),
+            config=Config(
+                connect_timeout=STORAGE_TIMEOUT,
+                read_timeout=STORAGE_TIMEOUT,
+                retries={"total_max_attempts": 1},
+                s3={"addressing_style": options.get("addressing_style") or "auto"},
+            ),
+        )
+        client.head_bucket(Bucket=options["bucket_name"])
+    except Exception as exc:
+        return {"ok": False, "backend": "s3", "error": _error(exc)}
+    return {"ok": True, "backend": "s3"}
 
 
 def _background_state() -> dict:

@@ -44,6 +44,7 @@ from crm.normalize import country_codes, normalize_domain, normalize_email, norm
 from crm.quality import quality_fields_set
 from crm.services.consents import ConsentProof, consents_record_many
 from crm.services.customers import consent_stamp
+from crm.uploads import files_delete
 from crm.work import (
     Problem,
     enqueue_quietly,
@@ -820,12 +821,14 @@ def errors_csv(job: ImportJob):
 
 @transaction.atomic
 def import_job_create(*, user, upload, policy: str = DedupePolicy.SKIP, owner=None) -> ImportJob:
-    """Store the uploaded file (Django storage, under MEDIA_ROOT) and start a job for it."""
+    """Store the uploaded file (Django storage: the local disk or the S3 bucket) and start a
+    job for it; a file refused after it was stored leaves neither the job nor the file."""
     job = ImportJob(created_by=user, owner=owner, policy=policy, original_name=upload.name[:255])
     job.file.save(upload.name, upload, save=False)
     job.save()
     headers = read_headers(job)
     if not headers:
+        files_delete([(job.file.storage, job.file.name)])
         raise ValidationError("The file has no header row; the first line must name the columns.")
     job.mapping = guess_mapping(headers, remembered_mapping(user) if user else None)
     job.save(update_fields=["mapping"])

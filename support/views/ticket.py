@@ -279,8 +279,14 @@ def attachment_download(request, pk):
     """A file of a ticket the user may see (404 otherwise); images inline, the rest as
     downloads, never sniffed or run by the browser."""
     attachment = selectors.attachment_get(user=request.user, pk=pk)
+    try:
+        # Read from the storage (the local disk or the S3 bucket) and streamed from here, after
+        # the role check: the bucket itself is never exposed to the browser.
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The file of this attachment is gone.") from None
     response = FileResponse(
-        attachment.file.open("rb"),
+        handle,
         as_attachment=not attachment.content_type.startswith("image/"),
         filename=attachment.filename,
         content_type=attachment.content_type,
