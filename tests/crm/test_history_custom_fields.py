@@ -16,6 +16,10 @@ from crm.services.customers import account_create, account_update
 from crm.services.personal_data import person_erase
 from tests.api.conftest import client_for
 from tests.factories.crm import AccountFactory, ContactFactory
+from tests.factories.leads import LeadFactory
+from tests.factories.retention import SubscriptionFactory
+from tests.factories.sales import OpportunityFactory
+from tests.factories.support import TicketFactory
 from tests.tabular.conftest import csv_bytes, import_file
 
 pytestmark = pytest.mark.django_db
@@ -284,3 +288,38 @@ def test_a_value_not_of_its_fields_kind_shows_as_stored(rep_client, rep, admin, 
     response = rep_client.get(history_url(account))
     assert response.status_code == 200
     assert lines(response)["Size"] == ("(empty)", "big")
+
+
+RECORDS = {
+    "contact": ("rep_client", lambda rep: ContactFactory(owner=rep)),
+    "lead": ("rep_client", lambda rep: LeadFactory(owner=rep)),
+    "opportunity": ("rep_client", lambda rep: OpportunityFactory(owner=rep)),
+    "ticket": ("agent_client", lambda rep: TicketFactory()),
+    "subscription": (
+        "rep_client",
+        lambda rep: SubscriptionFactory(account=AccountFactory(owner=rep), owner=rep),
+    ),
+}
+
+
+@pytest.mark.parametrize("entity", list(RECORDS))
+def test_every_kind_with_custom_fields_keeps_their_history(request, rep, admin, entity):
+    client_name, make = RECORDS[entity]
+    define(
+        admin,
+        "Priority band",
+        "choice",
+        entity=entity,
+        key="band",
+        choices=fields.choices_from_text("a | Band A\nb | Band B"),
+    )
+    record = make(rep)
+    with source(Source.BULK_EDIT, user=rep):
+        type(record).objects.filter(pk=record.pk).update(custom={"band": "a"})
+        type(record).objects.filter(pk=record.pk).update(custom={"band": "b"})
+    rows = request.getfixturevalue(client_name).get(history_url(record)).context["rows"]
+    [newest, older] = [row for row in rows if row.kind == "update"]
+    assert [(c.label, c.old, c.new) for c in newest.changes] == [
+        ("Priority band", "Band A", "Band B")
+    ]
+    assert newest.source_label == older.source_label == "bulk edit"
