@@ -151,13 +151,19 @@ def event_model_for(model: type[models.Model]) -> type[models.Model] | None:
 
 def history_rows(model: type[models.Model], ids) -> list[dict]:
     """The field-history rows of the records ``ids`` of ``model`` (oldest first), with the
-    source and path of each change."""
+    source and path of each change; a kind of record with custom fields adds
+    ``custom_changes``, each changed custom value with its field's label, as the pages show it."""
+    from crm.history_display import CUSTOM, custom_history
+
     event_model = event_model_for(model)
     if event_model is None or not ids:
         return []
     found = []
     queryset = event_model.objects.filter(pgh_obj_id__in=ids).select_related("pgh_context")
-    for event in queryset.order_by("pgh_id"):
+    events = list(queryset.order_by("pgh_id"))
+    tracks_custom = any(f.name == CUSTOM for f in event_model._meta.concrete_fields)
+    custom = custom_history(model, events) if tracks_custom else {}
+    for event in events:
         row = {
             f.attname: plain(getattr(event, f.attname))
             for f in event_model._meta.concrete_fields
@@ -166,6 +172,8 @@ def history_rows(model: type[models.Model], ids) -> list[dict]:
         metadata = event.pgh_context.metadata if event.pgh_context_id else {}
         row["source"] = metadata.get("source", "command")
         row["by_user_id"] = metadata.get("user")
+        if tracks_custom:
+            row["custom_changes"] = custom.get(event.pk, [])
         found.append(row)
     return found
 

@@ -191,6 +191,7 @@ class LeadQuerySet(models.QuerySet):
         "converted_at",
         "converted_account",
         "converted_contact",
+        "custom",
     ],
 )
 class Lead(models.Model):

@@ -78,6 +78,7 @@ class SubscriptionQuerySet(models.QuerySet):
         "renewal_date",
         "auto_renew",
         "ended_on",
+        "custom",
     ],
 )
 class Subscription(models.Model):

@@ -172,6 +172,7 @@ class OpportunityQuerySet(models.QuerySet):
         "lost_note",
         "campaign",
         "closed_at",
+        "custom",
     ],
 )
 class Opportunity(models.Model):

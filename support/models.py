@@ -280,6 +280,7 @@ class TicketQuerySet(models.QuerySet):
         "sla_policy",
         "resolved_at",
         "merged_into",
+        "custom",
     ],
 )
 class Ticket(models.Model):

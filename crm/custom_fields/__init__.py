@@ -21,8 +21,9 @@ Every surface goes through this package, never through the JSON directly:
 Surfaces built on it, generic over the registered kinds: import/export columns
 (``crm.tabular.kinds.RecordKind.custom_columns``, ``crm.tabular.columns.custom_field``), the
 API's ``custom`` object, ``cf_<key>`` filters and schema (``crm.api.custom_fields``), webhook
-payloads (``crm.webhooks.payloads.custom_data``), erasure (``crm.personal_data.custom_erased``)
-and segment criteria (``crm.segments.custom_fields``).
+payloads (``crm.webhooks.payloads.custom_data``), erasure (``crm.personal_data.custom_erased``),
+field history (``crm.history_display``: a line per changed field) and segment criteria
+(``crm.segments.custom_fields``).
 
 Stored JSON per kind: text and long text a string; number a JSON number; money
 ``{"amount": number, "currency": "EUR"}``; date ``"YYYY-MM-DD"``; yes/no a boolean; choice the

@@ -46,3 +46,26 @@ def fields_for_request(request, entity: str) -> list:
     if entity not in cache:
         cache[entity] = fields_for(entity, user=request.user)
     return cache[entity]
+
+
+def definitions_for_request(request, entities) -> dict[str, dict]:
+    """``{entity: {key: definition}}`` of ``entities``, archived ones too and whoever may see
+    them (field history shows values of every field a key ever had, and checks each one's
+    roles itself): one query for all of them, read once per request (``request`` may be None:
+    read afresh)."""
+    from crm.models import CustomField
+
+    cache = getattr(request, "_custom_field_definitions_all", None) if request else None
+    if cache is None:
+        cache = {}
+        if request is not None:
+            request._custom_field_definitions_all = cache
+    missing = sorted(set(entities) - set(cache))
+    if missing:
+        for entity in missing:
+            cache[entity] = {}
+        for field in CustomField.objects.filter(entity__in=missing).order_by(
+            "order", "label", "id"
+        ):
+            cache[field.entity][field.key] = field
+    return {entity: cache[entity] for entity in entities}

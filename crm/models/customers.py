@@ -35,6 +35,7 @@ class CustomerQuerySet(models.QuerySet):
         "lifecycle_stage",
         "billing_address",
         "currency",
+        "custom",
     ],
 )
 class Account(models.Model):
@@ -127,6 +128,7 @@ class Account(models.Model):
         "owner",
         "email_consent",
         "marketing_consent",
+        "custom",
     ],
 )
 class Contact(models.Model):

@@ -75,7 +75,13 @@ def record_history(request, label, pk):
     )
     page = _page_number(request)
     rows, has_more = events_page(_record_sources(entry, obj), page=page, per_page=PER_PAGE)
-    describe(rows, restorable={entry.model: entry.restorable}, can_restore=can_restore)
+    rows = describe(
+        rows,
+        user=request.user,
+        request=request,
+        restorable={entry.model: entry.restorable},
+        can_restore=can_restore,
+    )
     context = {
         "object": obj,
         "entry": entry,
@@ -192,10 +198,10 @@ def history_changes(request):
     valid = form.is_valid()
     sources = form.sources() if valid else []
     if request.GET.get("format") == "csv" and valid:
-        return _export(sources)
+        return _export(sources, request)
     page = _page_number(request)
     rows, has_more = events_page(sources, page=page, per_page=ADMIN_PER_PAGE)
-    describe(rows)
+    rows = describe(rows, user=request.user, request=request)
     _link(rows)
     counted = sum(qs.order_by()[: COUNT_LIMIT + 1].count() for _, qs in sources)
     query = request.GET.copy()
@@ -222,9 +228,9 @@ def _link(rows) -> None:
             row.record_url = tracked(pk=row.record_id).get_absolute_url()
 
 
-def _export(sources):
+def _export(sources, request):
     rows, _ = events_page(sources, page=1, per_page=EXPORT_LIMIT)
-    describe(rows)
+    rows = describe(rows, user=request.user, request=request)
 
     def lines():
         yield ["when", "record", "record id", "what", "user", "source", "field", "old", "new"]
