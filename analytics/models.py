@@ -590,8 +590,9 @@ class HealthSummary(models.Model):
 
 class MrrDay(models.Model):
     """The MRR ledger at the start of one day, per subscription owner: the sum of every earlier
-    movement, and how many accounts (those whose subscriptions all have one owner) had a
-    positive sum. One row per day and owner from the first movement on."""
+    movement in the company currency (each at the rate in force on the last day of its month;
+    one without a rate adds nothing), and how many accounts (those whose subscriptions all have
+    one owner) had a positive balance. One row per day and owner from the first movement on."""
 
     deals = True
 
@@ -599,7 +600,9 @@ class MrrDay(models.Model):
     owner = models.ForeignKey(
         "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    mrr_before = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    mrr_before = models.DecimalField(
+        max_digits=20, decimal_places=2, default=0, help_text="In the company currency."
+    )
     paying_before = models.PositiveIntegerField(default=0)
 
     objects = OwnedRollupQuerySet.as_manager()
@@ -612,9 +615,10 @@ class MrrDay(models.Model):
 
 
 class MrrMoveDay(models.Model):
-    """The MRR movements of one day per subscription owner and kind, split by the day of the
-    account's first movement (``account_first``: whether the account already paid before a
-    range)."""
+    """The MRR movements of one day per subscription owner, kind and currency, split by the day
+    of the account's first movement (``account_first``: whether the account already paid before
+    a range): how many, and their amount in the company currency at the rate in force on the
+    last day of the month."""
 
     deals = True
 
@@ -624,7 +628,20 @@ class MrrMoveDay(models.Model):
     )
     kind = models.CharField(max_length=12)
     account_first = models.DateField()
-    amount = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, blank=True, help_text="The movements' own currency.")
+    rate = models.DecimalField(
+        max_digits=20,
+        decimal_places=10,
+        null=True,
+        blank=True,
+        help_text="Company-currency units per unit on the last day of the month; empty: no "
+        "rate known (the movements count, their amounts are left out).",
+    )
+    rate_date = models.DateField(null=True, blank=True, help_text="The day the rate is valid from.")
+    movements = models.PositiveIntegerField(default=0)
+    amount = models.DecimalField(
+        max_digits=20, decimal_places=2, default=0, help_text="In the company currency."
+    )
 
     objects = OwnedRollupQuerySet.as_manager()
 
@@ -653,8 +670,8 @@ class BusyAccountMonth(models.Model):
 
 
 class ChurnDay(models.Model):
-    """Churn events of one day per account (with its owner) and reason: how many, and the MRR
-    they lost. Small enough to read whole for a range, with no join to the accounts."""
+    """Churn events of one day per account (with its owner), reason and currency: how many, and
+    the MRR they lost in the company currency (at the rate of the month's last day). Small enough to read whole for a range, with no join to the accounts."""
 
     deals = True
 
@@ -664,8 +681,20 @@ class ChurnDay(models.Model):
     )
     account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
     reason = models.CharField(max_length=12)
+    currency = models.CharField(max_length=3, blank=True, help_text="The events' own currency.")
+    rate = models.DecimalField(
+        max_digits=20,
+        decimal_places=10,
+        null=True,
+        blank=True,
+        help_text="Company-currency units per unit on the last day of the month; empty: no "
+        "rate known (the events count, their MRR is left out).",
+    )
+    rate_date = models.DateField(null=True, blank=True, help_text="The day the rate is valid from.")
     events = models.PositiveIntegerField(default=0)
-    lost_mrr = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    lost_mrr = models.DecimalField(
+        max_digits=20, decimal_places=2, default=0, help_text="In the company currency."
+    )
 
     objects = OwnedRollupQuerySet.as_manager()
 

@@ -14,12 +14,14 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, Round
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from analytics.choices import Metric
 from analytics.models import LEGACY_CLAIM, CLVFit, DailyMetric, JobLock
+from crm.currencies import rate_expression
 from crm.work import worker_name
 
 logger = logging.getLogger(__name__)
@@ -201,6 +203,23 @@ def clv_refit_run() -> CLVFit | None:
 MONEY = DecimalField(max_digits=20, decimal_places=2)
 
 
+def _open_values(deals, day: dt.date):
+    """Open deals per owner: how many, their value and weighted value in the company currency,
+    each at the rate of its expected close date (``day`` when none), as the pipeline dashboard
+    converts them; a deal without a rate counts but adds nothing."""
+    converted = ExpressionWrapper(Round(F("amount") * F("rate"), 2), output_field=MONEY)
+    weighted = ExpressionWrapper(
+        F("amount") * F("rate") * F("probability") / Value(100), output_field=MONEY
+    )
+    return (
+        deals.order_by()
+        .annotate(rate_day=Coalesce(F("expected_close_date"), Value(day)))
+        .annotate(rate=rate_expression(date_field="rate_day"))
+        .values("owner_id")
+        .annotate(n=Count("id"), value=Sum(converted), weighted=Sum(weighted))
+    )
+
+
 def _snapshot_rows(day: dt.date) -> list[DailyMetric]:
     from sales.choices import StageKind
     from sales.models import Opportunity
@@ -208,13 +227,7 @@ def _snapshot_rows(day: dt.date) -> list[DailyMetric]:
     from support.models import Ticket
 
     rows = []
-    weighted = ExpressionWrapper(F("amount") * F("probability") / Value(100), output_field=MONEY)
-    for r in (
-        Opportunity.objects.filter(status=StageKind.OPEN)
-        .order_by()
-        .values("owner_id")
-        .annotate(n=Count("id"), value=Sum("amount"), weighted=Sum(weighted))
-    ):
+    for r in _open_values(Opportunity.objects.filter(status=StageKind.OPEN), day):
         for metric, value in (
             (Metric.PIPELINE_OPEN_COUNT, r["n"]),
             (Metric.PIPELINE_OPEN_VALUE, r["value"]),
@@ -282,7 +295,6 @@ def daily_snapshots_backfill(*, days: int, today: dt.date | None = None) -> int:
         .values_list("date", flat=True)
         .distinct()
     )
-    weighted = ExpressionWrapper(F("amount") * F("probability") / Value(100), output_field=MONEY)
     written = 0
     for back in range(days, 0, -1):
         day = today - dt.timedelta(days=back)
@@ -293,12 +305,7 @@ def daily_snapshots_backfill(*, days: int, today: dt.date | None = None) -> int:
         open_then = Q(created_at__lt=end) & (
             Q(closed_at__isnull=True, status=StageKind.OPEN) | Q(closed_at__gte=end)
         )
-        for r in (
-            Opportunity.objects.filter(open_then)
-            .order_by()
-            .values("owner_id")
-            .annotate(n=Count("id"), value=Sum("amount"), weighted=Sum(weighted))
-        ):
+        for r in _open_values(Opportunity.objects.filter(open_then), day):
             for metric, value in (
                 (Metric.PIPELINE_OPEN_COUNT, r["n"]),
                 (Metric.PIPELINE_OPEN_VALUE, r["value"]),

@@ -5,7 +5,7 @@ Percentiles are computed in the database (``percentile_cont ... WITHIN GROUP``).
 
 from __future__ import annotations
 
-from django.db.models import Aggregate, F, FloatField, Func
+from django.db.models import Aggregate, DateField, F, FloatField, Func
 
 
 class Seconds(Func):
@@ -23,6 +23,13 @@ class Seconds(Func):
             *end_params,
             *start_params,
         ]
+
+
+class MonthEnd(Func):
+    """The last day of the month of a date (as ``analytics.rollups.base.month_end_sql``)."""
+
+    output_field = DateField()
+    template = "(date_trunc('month', %(expressions)s) + interval '1 month - 1 day')::date"
 
 
 class PercentileCont(Aggregate):

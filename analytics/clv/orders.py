@@ -8,8 +8,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, F, Sum
+from django.db.models.functions import Round
 from django.utils import timezone
+
+from crm.currencies import company_currency, rate_date_expression, rate_expression
 
 from .value import CLVResult, fit_transactions
 
@@ -26,17 +29,31 @@ def _order_model():
     return Order
 
 
-def order_transactions(*, observation_end: dt.date, currency: str):
-    """(account ids, dates, amounts) of orders in ``currency`` up to ``observation_end``.
+def _converted_orders(observation_end: dt.date):
+    """The orders up to ``observation_end`` with the rate of their currency on their order date
+    (``rate``: 1 in the company currency, NULL when none is known)."""
+    Order = _order_model()
+    return (
+        Order.objects.filter(order_date__lte=observation_end)
+        .order_by()
+        .annotate(rate=rate_expression(date_field="order_date"))
+    )
+
+
+def order_transactions(*, observation_end: dt.date):
+    """(account ids, dates, amounts) of the orders up to ``observation_end``, amounts in the
+    company currency at the rate of each order's date (rounded to the cent, as
+    ``crm.currencies.convert``); an order with no rate for its day is left out
+    (``order_conversion`` names it).
 
     One query, grouped by account and day in SQL (the models count a day's orders as one
     purchase anyway), read straight into numpy arrays.
     """
-    Order = _order_model()
     rows = (
-        Order.objects.filter(order_date__lte=observation_end, currency=currency)
+        _converted_orders(observation_end)
+        .filter(rate__isnull=False)
         .values_list("account_id", "order_date")
-        .annotate(day_amount=Sum("amount"))
+        .annotate(day_amount=Sum(Round(F("amount") * F("rate"), 2)))
         .order_by()
     )
     data = list(rows)
@@ -48,6 +65,52 @@ def order_transactions(*, observation_end: dt.date, currency: str):
         np.array(dates, dtype="datetime64[D]"),
         np.fromiter((float(a) for a in amounts), dtype=float, count=len(data)),
     )
+
+
+#: Orders left out for want of a rate that a fit names (it counts them all).
+LEFT_OUT_SHOWN = 20
+
+
+def order_conversion(*, observation_end: dt.date) -> dict:
+    """How the orders were brought to the company currency, kept with the fit for the
+    dashboard's note: the distinct rates used (currency, the day the rate is valid from, rate),
+    how many orders had no rate for their day, and the first of them. Two queries at most."""
+    company = company_currency()
+    used, missing = set(), 0
+    for currency, rate_date, rate, n in (
+        _converted_orders(observation_end)
+        .exclude(currency=company)
+        .annotate(rate_date=rate_date_expression(date_field="order_date"))
+        .values_list("currency", "rate_date", "rate")
+        .annotate(n=Count("id"))
+    ):
+        if rate is None:
+            missing += n
+        else:
+            used.add((currency, rate_date, rate))
+    left_out = []
+    if missing:
+        left_out = [
+            {
+                "account": row["account__name"],
+                "currency": row["currency"],
+                "amount": str(row["amount"]),
+                "date": row["order_date"].isoformat(),
+            }
+            for row in _converted_orders(observation_end)
+            .filter(rate__isnull=True)
+            .order_by("order_date", "pk")
+            .values("account__name", "currency", "amount", "order_date")[:LEFT_OUT_SHOWN]
+        ]
+    return {
+        "currency": company,
+        "rates": [
+            [currency, day.isoformat(), f"{rate.normalize():f}"]
+            for currency, day, rate in sorted(used)
+        ],
+        "left_out": missing,
+        "left_out_orders": left_out,
+    }
 
 
 CENT = Decimal("0.01")
@@ -67,9 +130,11 @@ def fit_from_orders(
     """Fit BG/NBD and Gamma-Gamma on the orders, store a CLVFit and replace every account's
     CustomerValue with this fit's figures. Returns the CLVFit.
 
-    Orders count in the default currency only (values in several currencies cannot be
-    averaged). Settings, all optional: CLV_TIME_UNIT ("weeks"), CLV_ANNUAL_DISCOUNT_RATE (0.10).
-    Raises NoOrdersTable if sales has no Order model, ValueError if the data cannot be fitted.
+    Order values are in the company currency, each order at the rate of its order date; an
+    order with no rate for its day is left out, and the fit keeps the rates used and the orders
+    left out (``parameters["conversion"]``). Settings, all optional: CLV_TIME_UNIT ("weeks"),
+    CLV_ANNUAL_DISCOUNT_RATE (0.10). Raises NoOrdersTable if sales has no Order model,
+    ValueError if the data cannot be fitted.
     """
     from analytics.models import CLVFit, CustomerValue
 
@@ -77,12 +142,13 @@ def fit_from_orders(
     time_unit = time_unit or getattr(settings, "CLV_TIME_UNIT", "weeks")
     if annual_discount_rate is None:
         annual_discount_rate = getattr(settings, "CLV_ANNUAL_DISCOUNT_RATE", 0.10)
-    currency = getattr(settings, "DEFAULT_CURRENCY", "EUR")
-    accounts, dates, amounts = order_transactions(
-        observation_end=observation_end, currency=currency
-    )
+    currency = company_currency()
+    accounts, dates, amounts = order_transactions(observation_end=observation_end)
     if accounts.size == 0:
-        raise ValueError(f"no orders in {currency} on or before {observation_end}")
+        raise ValueError(
+            f"no orders on or before {observation_end} (with an exchange rate into {currency})"
+        )
+    conversion = order_conversion(observation_end=observation_end)
     result: CLVResult = fit_transactions(
         accounts,
         dates,
@@ -101,6 +167,7 @@ def fit_from_orders(
         "repeat_customers": result.gamma_gamma.customers,
         "annual_discount_rate": annual_discount_rate,
         "months": result.months,
+        "conversion": conversion,
     }
     with transaction.atomic():
         fit = CLVFit.objects.create(

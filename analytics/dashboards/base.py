@@ -339,6 +339,42 @@ def ratio(part, whole, digits: int = 2):
     return round(float(part or 0) / float(whole), digits)
 
 
+# Amounts in the company currency: what the "how computed" notes say --------------------------
+
+RATES_SHOWN = 12  # rates (and groups left out) a note lists; it says how many more
+
+
+def rates_used_text(used) -> str:
+    """ " Rates used: USD 0.9 (valid from 2026-01-01), …." for the distinct (currency, day the
+    rate is valid from, rate) triples a figure's amounts were converted at; "" without any."""
+    rates = sorted(used)
+    if not rates:
+        return ""
+    shown = ", ".join(
+        f"{currency} {rate.normalize():f} (valid from {day:%Y-%m-%d})"
+        for currency, day, rate in rates[:RATES_SHOWN]
+    )
+    more = f" and {len(rates) - RATES_SHOWN} more" if len(rates) > RATES_SHOWN else ""
+    return f" Rates used: {shown}{more}."
+
+
+def left_out_text(missing: dict[tuple[str, str], int], noun: str, out_of: str) -> str:
+    """ " 2 movements without a rate left out of the amounts: GBP 2026-02 (1), …." for the
+    records that could not be converted, counted per (currency, period); "" without any."""
+    total = sum(missing.values())
+    if not total:
+        return ""
+    groups = sorted(missing.items())
+    shown = ", ".join(
+        f"{currency} {period} ({n:,})" for (currency, period), n in groups[:RATES_SHOWN]
+    )
+    more = f" and {len(groups) - RATES_SHOWN} more" if len(groups) > RATES_SHOWN else ""
+    return (
+        f" {total:,} {noun}{'s' if total != 1 else ''} without a rate for the day left out of "
+        f"{out_of}: {shown}{more}."
+    )
+
+
 @contextmanager
 def analytic_reads():
     """A dashboard's reads. PostgreSQL's JIT, which costs these GROUP BYs more than it saves,

@@ -10,14 +10,16 @@ bucket and first-campaign expressions the summary is built with."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db.models import Case, CharField, Count, F, OuterRef, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 
 from analytics.choices import RFMSegment
-from analytics.dashboards.base import Col, Figure, Scope, ratio
-from analytics.models import CustomerValue, ValueSummary
+from analytics.dashboards.base import Col, Figure, Scope, rates_used_text, ratio
+from analytics.models import CLVFit, CustomerValue, ValueSummary
+from crm.currencies import company_currency, rate_expression
 from leads.models import Campaign, Lead
 from sales.choices import StageKind
 from sales.models import Opportunity
@@ -172,12 +174,20 @@ def clv_to_cac_live(scope: Scope) -> list[dict]:
 
 def _campaign_rows(rows: dict) -> list[dict]:
     out = []
-    for c in (
-        Campaign.objects.filter(pk__in=list(rows)).order_by("name").values("pk", "name", "cost")
-    ):
+    campaigns = (
+        Campaign.objects.filter(pk__in=list(rows))
+        .annotate(cost_day=Coalesce("start_date", TruncDate("created_at")))
+        .annotate(cost_rate=rate_expression(date_field="cost_day"))
+        .order_by("name")
+        .values("pk", "name", "cost", "cost_rate")
+    )
+    for c in campaigns:
         r = rows[c["pk"]]
         avg_clv = (r["clv"] / r["n"]).quantize(CENT)
-        cac = (c["cost"] / r["n"]).quantize(CENT)
+        # The cost in the company currency at the rate of the campaign's start (or creation)
+        # day; unknown without a rate.
+        rate = c["cost_rate"]
+        cac = None if rate is None else (c["cost"] * rate / r["n"]).quantize(CENT)
         out.append(
             {
                 "campaign": c["name"],
@@ -190,6 +200,49 @@ def _campaign_rows(rows: dict) -> list[dict]:
     return out
 
 
+def value_note(scope: Scope, figure: Figure) -> str:
+    """How the latest fit's order values were brought to the company currency: the rule, the
+    rates used and the orders left out for want of one (kept with the fit)."""
+    fit = scope.memo("fit", lambda: CLVFit.objects.only("currency", "parameters").first())
+    if fit is None:
+        return ""
+    conversion = fit.parameters.get("conversion")
+    if conversion is None:  # a fit on orders of its currency only
+        return f"Order values in {fit.currency}."
+    used = [
+        (currency, dt.date.fromisoformat(day), Decimal(rate))
+        for currency, day, rate in conversion["rates"]
+    ]
+    text = (
+        f"Order values in {conversion['currency']} (the company currency): each order at the "
+        "rate of its order date." + rates_used_text(used)
+    )
+    missing = conversion["left_out"]
+    if missing:
+        named = "; ".join(
+            f"{o['account']} {o['currency']} {Decimal(o['amount']):,.2f} on {o['date']}"
+            for o in conversion["left_out_orders"]
+        )
+        more = (
+            f" and {missing - len(conversion['left_out_orders']):,} more"
+            if missing > len(conversion["left_out_orders"])
+            else ""
+        )
+        text += (
+            f" {missing:,} order{'s' if missing != 1 else ''} without a rate for the day left "
+            f"out of the fit: {named}{more}."
+        )
+    return text
+
+
+def cost_note(scope: Scope, figure: Figure) -> str:
+    return (
+        value_note(scope, figure)
+        + f" Campaign costs in {company_currency()} at the rate of the campaign's start date "
+        "(its creation day when none); without a rate the cost per customer is left empty."
+    )
+
+
 FIGURES = (
     Figure(
         key="segments",
@@ -198,6 +251,7 @@ FIGURES = (
         how="Customers of the latest fit grouped by their RFM segment (recency and frequency "
         "quintiles): sum of historical order value, sum of predicted 12-month value "
         "(BG/NBD purchases × Gamma-Gamma spend, discounted), mean P(alive).",
+        note=value_note,
         compute=by_segment,
         live=by_segment_live,
         columns=(
@@ -215,6 +269,7 @@ FIGURES = (
         title="Most valuable accounts (predicted 12 months)",
         how="The 20 accounts with the highest predicted 12-month value from the latest fit, "
         "with their historical order value and probability of still being a customer.",
+        note=value_note,
         compute=top_accounts,
         columns=(
             Col("account", "Account"),
@@ -246,6 +301,7 @@ FIGURES = (
         "their first won deal's): average CLV = "
         "(historical + predicted 12-month value) ÷ customers; acquisition cost = the "
         "campaign's cost ÷ those customers; ratio = CLV ÷ cost (above 3 is healthy).",
+        note=cost_note,
         compute=clv_to_cac,
         live=clv_to_cac_live,
         columns=(

@@ -14,12 +14,26 @@ from decimal import Decimal
 from django.db.models import Case, Count, Q, Sum, Value, When
 
 from analytics import rollups
-from analytics.dashboards.base import Col, Figure, Scope, percent
+from analytics.dashboards.base import (
+    Col,
+    Figure,
+    Scope,
+    left_out_text,
+    percent,
+    rates_used_text,
+)
 from analytics.models import LeadDay
 from analytics.sql import percentiles as sql_percentiles
+from crm.currencies import company_currency
 from crm.segments.choices import SegmentTarget
 from crm.segments.selectors import segment_queryset
-from leads.campaigns.selectors import Attribution, campaign_return, campaigns_attribution
+from leads.campaigns.selectors import (
+    Attribution,
+    attribution_rates,
+    campaign_return,
+    campaigns_attribution,
+    with_cost_rate,
+)
 from leads.choices import LeadSource, LeadStatus
 from leads.models import Campaign, Lead
 
@@ -193,7 +207,7 @@ def campaign_roi(scope: Scope) -> list[dict]:
         .annotate(n=Count("id"))
         .values_list("campaign_id", "n")
     )
-    campaigns = (
+    campaigns = with_cost_rate(
         Campaign.objects.visible_to(scope.user)
         .filter(pk__in=set(leads) | set(credited))
         .order_by("name")
@@ -209,7 +223,11 @@ def campaign_roi(scope: Scope) -> list[dict]:
                 "campaign": campaign.name,
                 "cost": cost,
                 "leads": n_leads,
-                "cost_per_lead": (cost / n_leads).quantize(Decimal("0.01")) if n_leads else None,
+                "cost_per_lead": (
+                    (cost / n_leads).quantize(Decimal("0.01"))
+                    if n_leads and cost is not None
+                    else None
+                ),
                 "first_touch_deals": result["first_touch_deals"],
                 "first_touch": result["first_touch"],
                 "first_touch_roi": _as_percent(result["first_touch_roi"]),
@@ -219,6 +237,27 @@ def campaign_roi(scope: Scope) -> list[dict]:
             }
         )
     return rows
+
+
+def roi_note(scope: Scope, figure: Figure) -> str:
+    """The rates the credited deals were converted at and the deals left out for want of one."""
+    used: set[tuple] = set()
+    missing: dict[tuple[str, str], int] = {}
+    for currency, rate_date, rate, month, n in attribution_rates(
+        user=scope.user, owner_ids=scope.owner_ids
+    ):
+        if rate is None:
+            key = (currency, month.strftime("%Y-%m"))
+            missing[key] = missing.get(key, 0) + n
+        else:
+            used.add((currency, rate_date, rate))
+    return (
+        f"Amounts in {company_currency()} (the company currency): credited deals at the rate "
+        "of their close date, a campaign's cost at the rate of its start date (its creation "
+        "day when none; without a rate its cost and ROI are left empty)."
+        + rates_used_text(used)
+        + left_out_text(missing, "credited deal", "the revenue")
+    )
 
 
 def _as_percent(fraction) -> float | None:
@@ -306,6 +345,7 @@ FIGURES = (
         "credited to it under first- and last-touch attribution (see the campaign's page), "
         "ROI = (credited revenue − cost) ÷ cost; leads = all its leads, cost per lead = cost ÷ "
         "leads. With a team or owner chosen, only their leads and won deals count.",
+        note=roi_note,
         compute=campaign_roi,
         segmentable=False,
         columns=(

@@ -67,7 +67,9 @@ PIPELINE_OVER_TIME = Figure(
     key="pipeline_history",
     title="Open pipeline over time",
     how="The nightly snapshot of open deals per owner, summed per day of the range: count, "
-    "value and probability-weighted value.",
+    "value and probability-weighted value, in the company currency (each deal at the rate of "
+    "its expected close date, the snapshot's day when none; a deal without a rate counts but "
+    "adds nothing to the values).",
     compute=pipeline_over_time,
     columns=(
         Col("date", "Day"),

@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce, Round, TruncDate, TruncMonth
 
 from analytics import rollups
 from analytics.dashboards import history
-from analytics.dashboards.base import Col, Figure, Scope, percent
+from analytics.dashboards.base import Col, Figure, Scope, percent, rates_used_text
 from analytics.models import DealDay, OpenDeals, StageDay
 from analytics.sql import Seconds
 from analytics.sql import percentiles as sql_percentiles
@@ -114,8 +114,6 @@ def open_by_stage(scope: Scope) -> list[dict]:
 
 # Amounts in the company currency ----------------------------------------------------------
 
-RATES_SHOWN = 12  # rates listed by the note (it says how many more)
-
 
 def _with_rates(queryset, scope: Scope, date_field: str):
     """Rollup rows carry their currency and rate; a segment's deals get them annotated."""
@@ -170,15 +168,8 @@ def money_note(scope: Scope, figure: Figure) -> str:
         found, left_out = scope.memo("rates", lambda: _rates(scope))["open"]
         used |= found
         missing += left_out
-    rates = sorted(used)
     text = f"Amounts in {company_currency()} (the company currency): {'; '.join(rules)}."
-    if rates:
-        shown = ", ".join(
-            f"{currency} {rate.normalize():f} (valid from {day:%Y-%m-%d})"
-            for currency, day, rate in rates[:RATES_SHOWN]
-        )
-        more = f" and {len(rates) - RATES_SHOWN} more" if len(rates) > RATES_SHOWN else ""
-        text += f" Rates used: {shown}{more}."
+    text += rates_used_text(used)
     if missing:
         text += (
             f" {missing:,} deal{'s' if missing != 1 else ''} without a rate for the day "

@@ -3,7 +3,12 @@ ledger), cohorts by start month, why customers leave, account health and NPS.
 
 Each figure reads its rollup, or with a segment chosen the records of the segment's accounts
 (the ledger, subscriptions, churn events, health scores, survey answers), through the same
-final computation."""
+final computation.
+
+MRR is in the company currency: each movement (and churn event) converts at the rate in force on
+the last day of its month, in the rollups and in the live path alike, so starting MRR plus the
+movements of a range is its ending MRR; one with no rate for its month adds nothing and the
+figure's note names it."""
 
 from __future__ import annotations
 
@@ -11,11 +16,18 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, Round, TruncMonth
 from django.utils import timezone
 
-from analytics.dashboards.base import Col, Figure, Scope, percent
+from analytics.dashboards.base import (
+    Col,
+    Figure,
+    Scope,
+    left_out_text,
+    percent,
+    rates_used_text,
+)
 from analytics.models import (
     ChurnDay,
     CohortCell,
@@ -25,6 +37,8 @@ from analytics.models import (
     NpsDay,
     RollupState,
 )
+from analytics.sql import MonthEnd
+from crm.currencies import company_currency, rate_date_expression, rate_expression
 from retention.choices import ChurnReason, HealthColour, MovementKind
 from retention.models import ChurnEvent, HealthScore, MrrMovement, NpsSurvey, Subscription
 
@@ -38,6 +52,17 @@ def _movements(scope: Scope):
     return scope.in_segment(movements).order_by()
 
 
+def at_month_end_rate(queryset, amount: str = "amount"):
+    """Ledger rows (movements, churn events) with the rate in force on the last day of their
+    month (``rate``: NULL when there is none) and ``converted``, the amount in the company
+    currency rounded to the cent (NULL without a rate), as the rollups compute them."""
+    return (
+        queryset.annotate(month_end=MonthEnd("date"))
+        .annotate(rate=rate_expression(date_field="month_end"))
+        .annotate(converted=Round(F(amount) * F("rate"), 2))
+    )
+
+
 def _ledger(scope: Scope) -> dict:
     """One pass over the ledger: MRR at the start, the range's movements by kind, the same
     movements of accounts that already had a movement before the range (for GRR/NRR), and the
@@ -46,14 +71,22 @@ def _ledger(scope: Scope) -> dict:
 
 
 def _ledger_compute(scope: Scope) -> dict:
-    """From the MRR rollups when they are filled and say what is needed (every account's
-    subscriptions have one owner; the range starts by the last rolled-up day), else from the
-    ledger itself."""
+    return _ledger_rolled_up(scope) if _ledger_rollups_usable(scope) else _ledger_live(scope)
+
+
+def _ledger_rollups_usable(scope: Scope) -> bool:
+    """The MRR figures read the rollups when they are filled and say what is needed (every
+    account's subscriptions have one owner; the range starts by the last rolled-up day), else
+    the ledger itself."""
+    return scope.memo("ledger_rollups", lambda: _rollups_usable(scope))
+
+
+def _rollups_usable(scope: Scope) -> bool:
     if scope.segment is not None:
-        return _ledger_live(scope)
+        return False
     states = {s.name: s for s in RollupState.objects.filter(name__in=("mrr", "mrr_moves", "churn"))}
     mrr = states.get("mrr")
-    usable = (
+    return (
         mrr is not None
         and mrr.refreshed_at is not None
         and getattr(states.get("mrr_moves"), "refreshed_at", None) is not None
@@ -61,7 +94,6 @@ def _ledger_compute(scope: Scope) -> dict:
         and not mrr.detail.get("multi_owner_accounts")
         and scope.start <= timezone.localdate(mrr.refreshed_at)
     )
-    return _ledger_rolled_up(scope) if usable else _ledger_live(scope)
 
 
 def _churned_accounts(scope: Scope, rolled_up: bool = False) -> list[int]:
@@ -123,16 +155,19 @@ def _ledger_live(scope: Scope) -> dict:
     churned = _churned_accounts(scope)
 
     def total(condition):
-        return Coalesce(Sum("amount", filter=condition), ZERO)
+        return Coalesce(Sum("converted", filter=condition), ZERO)
 
     before = Q(date__lt=scope.start)
     within = Q(date__gte=scope.start, date__lte=scope.end)
     kinds = MovementKind.values
+    # Amounts in the company currency; whether an account pays reads the recorded amounts (a
+    # sum of subscriptions' balances, none negative: positive when one is, in any currency).
     per_account = (
-        _movements(scope)
+        at_month_end_rate(_movements(scope))
         .values("account_id")
         .annotate(
             mrr_start=total(before),
+            balance_start=Coalesce(Sum("amount", filter=before), ZERO),
             **{f"mrr_{kind}": total(within & Q(kind=kind)) for kind in kinds},
         )
     )
@@ -149,8 +184,8 @@ def _ledger_live(scope: Scope) -> dict:
             f"SUM(CASE WHEN e.account_id IS NOT NULL THEN t.mrr_{kind} ELSE 0 END)",
         ]
     sums += [
-        "SUM(CASE WHEN t.mrr_start > 0 THEN 1 ELSE 0 END)",
-        f"SUM(CASE WHEN t.mrr_start > 0 AND t.account_id IN ({churned_in}) THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN t.balance_start > 0 THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN t.balance_start > 0 AND t.account_id IN ({churned_in}) THEN 1 ELSE 0 END)",
     ]
     sql = (
         f"SELECT {', '.join(sums)} FROM ({per_account_sql}) t "
@@ -212,6 +247,83 @@ def retention_rates(scope: Scope) -> list[dict]:
     ]  # fmt: skip
 
 
+# Amounts in the company currency: the note ---------------------------------------------------
+
+
+def _rate_rows(queryset, kind: str, count: str):
+    """(kind, currency, rate date, rate, month, records) per rate and month: ``queryset``'s
+    rows carry ``rate``, ``rate_date`` and ``month`` (a NULL rate: none known for the month)."""
+    return (
+        queryset.exclude(currency=company_currency())
+        .annotate(figure=Value(kind))
+        .values_list("figure", "currency", "rate_date", "rate", "month")
+        .annotate(n=Sum(count) if count != "id" else Count("id"))
+        .order_by()
+    )
+
+
+def _live_rates(queryset, amount: str):
+    return at_month_end_rate(queryset, amount).annotate(
+        rate_date=rate_date_expression(date_field="month_end"), month=TruncMonth("date")
+    )
+
+
+def _rates(scope: Scope) -> dict[str, tuple[set[tuple], dict[tuple[str, str], int]]]:
+    """For the MRR ledger (every movement up to the range's end: the starting MRR is made of
+    the earlier ones) and the range's churn events: the distinct (currency, rate date, rate)
+    they were converted at, and per currency and month how many had no rate. One query, over
+    the rollups or the records as the figures read them."""
+    if _ledger_rollups_usable(scope):
+        ledger = scope.owned(MrrMoveDay.objects.visible_to(scope.user)).annotate(
+            month=TruncMonth("date")
+        )
+        ledger = _rate_rows(ledger.filter(date__lte=scope.end), "ledger", "movements")
+    else:
+        ledger = _live_rates(_movements(scope).filter(date__lte=scope.end), "amount")
+        ledger = _rate_rows(ledger, "ledger", "id")
+    within = {"date__gte": scope.start, "date__lte": scope.end}
+    if scope.segment is None:
+        churn = scope.owned(ChurnDay.objects.visible_to(scope.user)).annotate(
+            month=TruncMonth("date")
+        )
+        churn = _rate_rows(churn.filter(**within), "churn", "events")
+    else:
+        churn = _rate_rows(
+            _live_rates(_churn_events(scope).filter(**within), "lost_mrr"), "churn", "id"
+        )
+    out: dict = {"ledger": (set(), {}), "churn": (set(), {})}
+    for kind, currency, rate_date, rate, month, n in ledger.union(churn, all=True):
+        used, missing = out[kind]
+        if rate is None:
+            key = (currency, _day(month).strftime("%Y-%m"))
+            missing[key] = missing.get(key, 0) + (n or 0)
+        else:
+            used.add((currency, rate_date, rate))
+    return out
+
+
+MONTH_END_RULE = "at the rate in force on the last day of its month"
+
+
+def ledger_note(scope: Scope, figure: Figure) -> str:
+    used, missing = scope.memo("rates", lambda: _rates(scope))["ledger"]
+    return (
+        f"Amounts in {company_currency()} (the company currency): each MRR movement "
+        f"{MONTH_END_RULE} (one rate per currency and month, so starting MRR + the movements "
+        "= ending MRR)." + rates_used_text(used) + left_out_text(missing, "movement", "the MRR")
+    )
+
+
+def churn_note(scope: Scope, figure: Figure) -> str:
+    used, missing = scope.memo("rates", lambda: _rates(scope))["churn"]
+    return (
+        f"MRR lost in {company_currency()} (the company currency): each churn event "
+        f"{MONTH_END_RULE}."
+        + rates_used_text(used)
+        + left_out_text(missing, "churn event", "the MRR lost")
+    )
+
+
 def _add_months(day: dt.date, months: int) -> dt.date:
     month = day.month - 1 + months
     return dt.date(day.year + month // 12, month % 12 + 1, 1)
@@ -267,17 +379,25 @@ def churn_reasons(scope: Scope) -> list[dict]:
     return _reason_rows(scope, rows.annotate(n=Sum("events"), lost=Sum("lost_mrr")))
 
 
-def churn_reasons_live(scope: Scope) -> list[dict]:
+def _churn_events(scope: Scope):
     events = scope.owned(ChurnEvent.objects.visible_to(scope.user), "account__owner")
-    rows = scope.in_segment(events).values("reason")
-    return _reason_rows(scope, rows.annotate(n=Count("id"), lost=Sum("lost_mrr")))
+    return scope.in_segment(events).order_by()
+
+
+def churn_reasons_live(scope: Scope) -> list[dict]:
+    rows = at_month_end_rate(_churn_events(scope), "lost_mrr").values("reason")
+    return _reason_rows(scope, rows.annotate(n=Count("id"), lost=Coalesce(Sum("converted"), ZERO)))
 
 
 def _reason_rows(scope: Scope, rows) -> list[dict]:
     labels = dict(ChurnReason.choices)
     rows = rows.filter(date__gte=scope.start, date__lte=scope.end).order_by("-n", "reason")
     return [
-        {"reason": labels.get(r["reason"], r["reason"]), "events": r["n"], "lost": r["lost"]}
+        {
+            "reason": labels.get(r["reason"], r["reason"]),
+            "events": r["n"],
+            "lost": _money(r["lost"]),
+        }
         for r in rows
     ]
 
@@ -362,6 +482,7 @@ FIGURES = (
         title="MRR waterfall",
         how="From the MRR movement ledger: starting MRR = every movement before the range; then "
         "the range's movements by kind (churn and contraction are negative); ending = the sum.",
+        note=ledger_note,
         compute=mrr_waterfall,
         live=mrr_waterfall,  # switches to the records itself with a segment
         columns=(Col("step", "Step"), Col("mrr", "MRR", "money")),
@@ -376,6 +497,7 @@ FIGURES = (
         "churn = those with a churn event in the range ÷ them; GRR = (their starting MRR + "
         "their contraction and churn) ÷ starting MRR; NRR adds their expansion. New customers "
         "of the range are left out of both.",
+        note=ledger_note,
         compute=retention_rates,
         live=retention_rates,  # switches to the records itself with a segment
         columns=(
@@ -410,6 +532,7 @@ FIGURES = (
         rollups=("churn",),
         title="Churn reasons",
         how="Churn events dated in the range, by the reason recorded: count and MRR lost.",
+        note=churn_note,
         compute=churn_reasons,
         live=churn_reasons_live,
         columns=(

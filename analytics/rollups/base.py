@@ -253,3 +253,9 @@ def rate_sql(alias: str, currency: str) -> tuple[str, list]:
     from crm.currencies import company_currency
 
     return f"(CASE WHEN {currency} = %s THEN 1 ELSE {alias}.rate END)", [company_currency()]
+
+
+def month_end_sql(column: str) -> str:
+    """SQL for the last day of the month of a date column (as ``analytics.sql.MonthEnd``): the
+    day whose rate converts the MRR ledger's movements of that month."""
+    return f"(date_trunc('month', {column}) + interval '1 month - 1 day')::date"

@@ -1,6 +1,10 @@
 """The retention dashboard's rollups: NPS answers (``NpsDay``) and churn (``ChurnDay``) per day,
 the opening MRR of each day and the MRR moved (``MrrDay``, ``MrrMoveDay``, from the ledger),
-and the snapshots of cohorts (``CohortCell``) and health (``HealthSummary``)."""
+and the snapshots of cohorts (``CohortCell``) and health (``HealthSummary``).
+
+Amounts are in the company currency: a movement (or churn event) converts at the rate in force
+on the last day of its month, one rate per currency and month, so the ledger still balances
+(an opening balance plus the movements after it is the later balance)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,9 @@ from analytics.rollups.base import (
     days_of,
     first_day_of,
     local_date_sql,
+    month_end_sql,
+    rate_join_sql,
+    rate_sql,
     run_sql,
     table,
     window_params,
@@ -53,19 +60,25 @@ def _nps_first_day() -> dt.date | None:
 
 
 def _churn_write(first: dt.date, last: dt.date) -> int:
-    """The churn events of the days, per day, account, owner and reason."""
+    """The churn events of the days, per day, account, owner, reason and currency: the MRR lost
+    in the company currency at the rate in force on the last day of the event's month (as the
+    MRR ledger); events with no rate keep their row with a NULL rate and add nothing."""
     from crm.models import Account
     from retention.models import ChurnEvent
 
+    join, join_params = rate_join_sql("r", "c.currency", month_end_sql("c.date"))
+    rate, rate_params = rate_sql("r", "c.currency")
     sql = f"""
-        INSERT INTO {table(ChurnDay)} (date, owner_id, account_id, reason, events, lost_mrr)
-        SELECT c.date, a.owner_id, c.account_id, c.reason, COUNT(*),
-               COALESCE(SUM(c.lost_mrr), 0)
+        INSERT INTO {table(ChurnDay)} (date, owner_id, account_id, reason, currency, rate,
+            rate_date, events, lost_mrr)
+        SELECT c.date, a.owner_id, c.account_id, c.reason, c.currency, {rate}, r.valid_from,
+               COUNT(*), COALESCE(SUM(ROUND(c.lost_mrr * {rate}, 2)), 0)
         FROM {table(ChurnEvent)} c LEFT JOIN {table(Account)} a ON a.id = c.account_id
+        {join}
         WHERE c.date >= %s AND c.date <= %s
-        GROUP BY c.date, c.account_id, a.owner_id, c.reason
+        GROUP BY c.date, c.account_id, a.owner_id, c.reason, c.currency, r.rate, r.valid_from
     """
-    return run_sql(sql, [first, last])
+    return run_sql(sql, [*rate_params, *rate_params, *join_params, first, last])
 
 
 def _churn_days_changed(since: dt.datetime) -> set[dt.date]:
@@ -144,25 +157,33 @@ def _health_rows(today: dt.date) -> list[HealthSummary]:
 
 
 def _mrr_write(first: dt.date, last: dt.date) -> int:
-    """Each day's opening balance per owner: the MRR of the movements before the day, and the
-    accounts whose balance with the owner is positive. The ledger is summed per owner and day
-    of movement (with the days an account's balance crosses zero), then each day of the run
-    reads the latest running total before it."""
+    """Each day's opening balance per owner: the MRR of the movements before the day, in the
+    company currency (each movement at the rate in force on the last day of its month, so the
+    balance at a day plus the movements after it is the balance at a later day; one with no
+    rate adds nothing), and the accounts whose balance with the owner is positive (read from
+    the recorded amounts: a balance is a sum of subscriptions' balances, none negative, so it
+    is positive when one of them is, whatever their currencies). The ledger is summed per owner
+    and day of movement (with the days an account's balance crosses zero), then each day of the
+    run reads the latest running total before it."""
     from retention.models import MrrMovement, Subscription
 
+    join, join_params = rate_join_sql("r", "m.currency", month_end_sql("m.date"))
+    rate, rate_params = rate_sql("r", "m.currency")
     sql = f"""
         WITH pair_day AS (
-            SELECT m.date, m.account_id, s.owner_id, SUM(m.amount) AS amount
+            SELECT m.date, m.account_id, s.owner_id, SUM(m.amount) AS amount,
+                   COALESCE(SUM(ROUND(m.amount * {rate}, 2)), 0) AS converted
             FROM {table(MrrMovement)} m LEFT JOIN {table(Subscription)} s
                  ON s.id = m.subscription_id
+            {join}
             WHERE m.date < %s
             GROUP BY m.date, m.account_id, s.owner_id
         ), pair_run AS (
-            SELECT date, owner_id, amount,
+            SELECT date, owner_id, amount, converted,
                    SUM(amount) OVER (PARTITION BY account_id, owner_id ORDER BY date) AS after
             FROM pair_day
         ), owner_day AS (
-            SELECT owner_id, date, SUM(amount) AS mrr,
+            SELECT owner_id, date, SUM(converted) AS mrr,
                    SUM((after > 0)::int - (after - amount > 0)::int) AS paying
             FROM pair_run GROUP BY owner_id, date
         ), owner_run AS MATERIALIZED (
@@ -181,13 +202,18 @@ def _mrr_write(first: dt.date, last: dt.date) -> int:
             ORDER BY r.owner_id, r.date DESC
         ) AS o
     """
-    return run_sql(sql, [last, first, last])
+    return run_sql(sql, [*rate_params, *join_params, last, first, last])
 
 
 def _mrr_move_write(first: dt.date, last: dt.date) -> int:
-    """The MRR moved on the days, per day, owner, kind and the day the account first paid."""
+    """The MRR moved on the days, per day, owner, kind, the day the account first paid and
+    currency: how many movements, and their amount in the company currency at the rate in force
+    on the last day of the movement's month (movements with no rate keep their row with a NULL
+    rate and add nothing)."""
     from retention.models import MrrMovement, Subscription
 
+    join, join_params = rate_join_sql("r", "m.currency", month_end_sql("m.date"))
+    rate, rate_params = rate_sql("r", "m.currency")
     sql = f"""
         WITH firsts AS (
             SELECT account_id, MIN(date) AS first_day FROM {table(MrrMovement)}
@@ -196,15 +222,18 @@ def _mrr_move_write(first: dt.date, last: dt.date) -> int:
             )
             GROUP BY account_id
         )
-        INSERT INTO {table(MrrMoveDay)} (date, owner_id, kind, account_first, amount)
-        SELECT m.date, s.owner_id, m.kind, f.first_day, SUM(m.amount)
+        INSERT INTO {table(MrrMoveDay)} (date, owner_id, kind, account_first, currency, rate,
+            rate_date, movements, amount)
+        SELECT m.date, s.owner_id, m.kind, f.first_day, m.currency, {rate}, r.valid_from,
+               COUNT(*), COALESCE(SUM(ROUND(m.amount * {rate}, 2)), 0)
         FROM {table(MrrMovement)} m
         LEFT JOIN {table(Subscription)} s ON s.id = m.subscription_id
         LEFT JOIN firsts f ON f.account_id = m.account_id
+        {join}
         WHERE m.date >= %s AND m.date <= %s
-        GROUP BY m.date, s.owner_id, m.kind, f.first_day
+        GROUP BY m.date, s.owner_id, m.kind, f.first_day, m.currency, r.rate, r.valid_from
     """
-    return run_sql(sql, [first, last, first, last])
+    return run_sql(sql, [first, last, *rate_params, *rate_params, *join_params, first, last])
 
 
 def _mrr_days_changed(since: dt.datetime) -> set[dt.date]:

@@ -1,13 +1,18 @@
 """Reading email campaigns: per-variant results with a significance test, and ROI under
 first- and last-touch attribution."""
 
+import datetime as dt
 import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, Round, TruncDate, TruncMonth
+from django.utils import timezone
 from scipy import stats
 
+from crm.currencies import company_currency, convert, rate_date_expression, rate_expression
 from crm.selectors import record_get, scoped
 from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
 from leads.choices import AttributionTouch, RecipientStatus, SkipReason, SuppressionReason
@@ -200,10 +205,14 @@ def compare_variants(results: list[dict], metric: str = "clicked") -> Verdict | 
     )
 
 
-# --- ROI ------------------------------------------------------------------------------------
+# --- ROI ---------------------------------------------------------------------------------------
 # Won revenue credited to campaigns is a snapshot (``CampaignCredit``) recomputed hourly by
 # ``leads.campaigns.services.attribution``, where the rules are written down; reading it is one
-# GROUP BY over the credits of the deals the user may see.
+# GROUP BY over the credits of the deals the user may see. Amounts are totalled in the company
+# currency, each deal at the rate of its close date (read with the credits, so a rate entered
+# later counts at once); a deal with no rate for that day is left out of the amounts and
+# counted. A campaign's cost converts at the rate of its start date (its creation day when it
+# has none).
 
 ZERO = Decimal("0.00")
 
@@ -214,38 +223,57 @@ class Attribution:
     first_touch_deals: int = 0
     last_touch: Decimal = ZERO
     last_touch_deals: int = 0
+    first_touch_left_out: int = 0  # credited deals with no rate for their close date
+    last_touch_left_out: int = 0
+    left_out_currencies: tuple[str, ...] = ()
 
 
 def _money(value) -> Decimal:
     return Decimal(value or 0).quantize(ZERO)
 
 
-def campaigns_attribution(
-    *, user, campaign: Campaign | None = None, owner_ids=None
-) -> dict[int, Attribution]:
-    """Won revenue credited to each marketing campaign under first- and last-touch attribution,
-    over the won deals ``user`` may see: ``{campaign_id: Attribution}`` (campaigns credited with
-    nothing are absent); only ``campaign``'s when given, only the deals of ``owner_ids`` when
-    given."""
+def _credits(*, user, campaign: Campaign | None = None, owner_ids=None):
+    """The credits of the won deals ``user`` may see (of ``owner_ids`` when given; of
+    ``campaign`` when given), with the rate of each deal's currency on its close date
+    (``rate``: NULL when none is known) and ``converted``, its amount in the company currency;
+    None when sales has no deals."""
     Opportunity = won_deals_model()
     if Opportunity is None:
-        return {}
+        return None
     deals = Opportunity.objects.visible_to(user)
     if owner_ids is not None:
         deals = deals.filter(owner_id__in=owner_ids)
     credits = CampaignCredit.objects.filter(opportunity_id__in=deals.values("id"))
     if campaign is not None:
         credits = credits.filter(campaign=campaign)
-    first, last = Q(touch=AttributionTouch.FIRST), Q(touch=AttributionTouch.LAST)
-    rows = (
+    return (
         credits.order_by()
-        .values("campaign_id")
-        .annotate(
-            first_touch=Sum("amount", filter=first),
-            first_touch_deals=Count("id", filter=first),
-            last_touch=Sum("amount", filter=last),
-            last_touch_deals=Count("id", filter=last),
-        )
+        .annotate(won_day=TruncDate("won_at"))
+        .annotate(rate=rate_expression(date_field="won_day"))
+        .annotate(converted=Round(F("amount") * F("rate"), 2))
+    )
+
+
+def campaigns_attribution(
+    *, user, campaign: Campaign | None = None, owner_ids=None
+) -> dict[int, Attribution]:
+    """Won revenue credited to each marketing campaign under first- and last-touch attribution,
+    in the company currency, over the won deals ``user`` may see: ``{campaign_id:
+    Attribution}`` (campaigns credited with nothing are absent); only ``campaign``'s when given,
+    only the deals of ``owner_ids`` when given. One query."""
+    credits = _credits(user=user, campaign=campaign, owner_ids=owner_ids)
+    if credits is None:
+        return {}
+    first, last = Q(touch=AttributionTouch.FIRST), Q(touch=AttributionTouch.LAST)
+    known, unknown = Q(rate__isnull=False), Q(rate__isnull=True)
+    rows = credits.values("campaign_id").annotate(
+        first_touch=Sum("converted", filter=first),
+        first_touch_deals=Count("id", filter=first & known),
+        first_touch_left_out=Count("id", filter=first & unknown),
+        last_touch=Sum("converted", filter=last),
+        last_touch_deals=Count("id", filter=last & known),
+        last_touch_left_out=Count("id", filter=last & unknown),
+        left_out_currencies=ArrayAgg("currency", distinct=True, filter=unknown, default=[]),
     )
     return {
         row["campaign_id"]: Attribution(
@@ -253,27 +281,81 @@ def campaigns_attribution(
             first_touch_deals=row["first_touch_deals"],
             last_touch=_money(row["last_touch"]),
             last_touch_deals=row["last_touch_deals"],
+            first_touch_left_out=row["first_touch_left_out"],
+            last_touch_left_out=row["last_touch_left_out"],
+            left_out_currencies=tuple(sorted(row["left_out_currencies"])),
         )
         for row in rows
     }
 
 
+def attribution_rates(*, user, owner_ids=None) -> list[tuple]:
+    """For the "how computed" note: (currency, rate date, rate, close month, deals) per rate the
+    credited deals' amounts were converted at and per currency and month of the deals left out
+    (a NULL rate) — the company currency's aside. One query."""
+    credits = _credits(user=user, owner_ids=owner_ids)
+    if credits is None:
+        return []
+    return list(
+        credits.exclude(currency=company_currency())
+        .annotate(rate_date=rate_date_expression(date_field="won_day"), month=TruncMonth("won_at"))
+        .values_list("currency", "rate_date", "rate", "month")
+        .annotate(n=Count("opportunity_id", distinct=True))
+    )
+
+
+def with_cost_rate(campaigns):
+    """Campaigns with the day their cost converts at (``cost_day``: the start date, else the
+    day they were created) and the rate of their currency that day (``cost_rate``: 1 in the
+    company currency, NULL when none is known), for ``campaign_return`` without a query each."""
+    return campaigns.annotate(cost_day=Coalesce("start_date", TruncDate("created_at"))).annotate(
+        cost_rate=rate_expression(date_field="cost_day")
+    )
+
+
+def _company_cost(campaign: Campaign) -> tuple[Decimal | None, Decimal | None, dt.date]:
+    """The campaign's cost in the company currency (None without a rate), the rate and its day:
+    read from ``with_cost_rate``'s annotations when there, else looked up."""
+    day = getattr(campaign, "cost_day", None) or campaign.start_date
+    if day is None:
+        day = (
+            timezone.localdate(campaign.created_at) if campaign.created_at else timezone.localdate()
+        )
+    if hasattr(campaign, "cost_rate"):
+        rate = campaign.cost_rate
+    else:
+        converted = convert(campaign.cost, campaign.currency, on=day)
+        rate = None if converted is None else converted.rate
+    if rate is None:
+        return None, None, day
+    cost = (Decimal(campaign.cost) * rate).quantize(ZERO, rounding=ROUND_HALF_UP)
+    return cost, rate, day
+
+
 def campaign_return(*, campaign: Campaign, credited: Attribution) -> dict:
     """A marketing campaign's cost against the won revenue ``credited`` to it, first- and
-    last-touch, with ROI as a fraction of cost (None when the campaign cost nothing). The one
-    place ROI is computed: the campaign's page and the funnel dashboard both show this."""
-    cost = campaign.cost
+    last-touch, both in the company currency, with ROI as a fraction of cost (None when the
+    campaign cost nothing or its cost has no rate). The one place ROI is computed: the
+    campaign's page and the funnel dashboard both show this."""
+    cost, cost_rate, cost_day = _company_cost(campaign)
 
     def roi(value):
         return None if not cost else (value - cost) / cost
 
     return {
         "cost": cost,
-        "currency": campaign.currency,
+        "currency": company_currency(),
+        "recorded_cost": campaign.cost,
+        "cost_currency": campaign.currency,
+        "cost_rate": cost_rate,
+        "cost_day": cost_day,
         "first_touch": credited.first_touch,
         "first_touch_deals": credited.first_touch_deals,
+        "first_touch_left_out": credited.first_touch_left_out,
         "last_touch": credited.last_touch,
         "last_touch_deals": credited.last_touch_deals,
+        "last_touch_left_out": credited.last_touch_left_out,
+        "left_out_currencies": credited.left_out_currencies,
         "first_touch_roi": roi(credited.first_touch),
         "last_touch_roi": roi(credited.last_touch),
         "attribution_days": ATTRIBUTION_DAYS,

@@ -192,7 +192,7 @@ def test_orders_in_another_currency_are_left_out(db, settings):
     Order.objects.create(
         account=account, order_date=dt.date(2024, 1, 1), amount=Decimal("10"), currency="USD"
     )
-    with pytest.raises(CommandError, match="no orders in EUR"):
+    with pytest.raises(CommandError, match="with an exchange rate into EUR"):
         run("--observation-end", "2024-06-30")
 
 

@@ -167,7 +167,8 @@ def test_query_count_is_fixed_at_3_and_60_subscriptions(manager_client, rep):
     add(3)
     small = count_queries(manager_client, URL, RANGE)
     add(57)
-    assert count_queries(manager_client, URL, RANGE) == small <= 20
+    # One of them reads the exchange rates the MRR and churn figures converted at.
+    assert count_queries(manager_client, URL, RANGE) == small <= 21
 
 
 def test_the_rollups_and_the_ledger_agree(manager_client, ledger):

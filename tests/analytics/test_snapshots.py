@@ -151,3 +151,36 @@ def test_backfill_reconstructs_past_days_once(rep):
 
     assert (value(4), value(2), value(9)) == (Decimal("3000"), Decimal("1000"), None)
     assert services.daily_snapshots_backfill(days=10, today=today) == 0
+
+
+def test_the_snapshot_values_open_deals_in_the_company_currency(rep, admin, settings):
+    from crm.services.currencies import exchange_rate_set
+
+    settings.COMPANY_CURRENCY = "EUR"
+    today = timezone.localdate()
+    # USD is worth 0.90 EUR from 30 days ago and 0.80 EUR from 10 days ahead; GBP has no rate.
+    exchange_rate_set(
+        user=admin, currency="USD", valid_from=today - dt.timedelta(days=30), rate="0.90"
+    )
+    exchange_rate_set(
+        user=admin, currency="USD", valid_from=today + dt.timedelta(days=10), rate="0.80"
+    )
+    account = AccountFactory(owner=rep)
+    proposal = stage_named("Proposal")  # 40 %
+    OpportunityFactory(owner=rep, account=account, stage=proposal, amount=Decimal("1000"),
+                       currency="EUR", expected_close_date=None)  # fmt: skip
+    OpportunityFactory(owner=rep, account=account, stage=proposal, amount=Decimal("1000"),
+                       currency="USD", expected_close_date=None)  # fmt: skip
+    OpportunityFactory(owner=rep, account=account, stage=proposal, amount=Decimal("1000.05"),
+                       currency="USD", expected_close_date=today + dt.timedelta(days=20))  # fmt: skip
+    OpportunityFactory(owner=rep, account=account, stage=proposal, amount=Decimal("500"),
+                       currency="GBP", expected_close_date=None)  # fmt: skip
+
+    tasks.daily_snapshots.run()
+
+    # By hand: EUR 1,000 + USD 1,000 × 0.90 (today's rate, no expected close date) + USD
+    # 1,000.05 × 0.80 (its expected close date's rate: 800.04) = 2,700.04; GBP left out.
+    # Weighted at 40 %: 400 + 360 + 320.016 = 1,080.02.
+    assert metric(Metric.PIPELINE_OPEN_VALUE, owner=rep).get().value == Decimal("2700.04")
+    assert metric(Metric.PIPELINE_WEIGHTED, owner=rep).get().value == Decimal("1080.02")
+    assert metric(Metric.PIPELINE_OPEN_COUNT, owner=rep).get().value == 4

@@ -34,8 +34,9 @@ REFERENCE = {
     "mrr_moves": retention._mrr_move_rows,
 }
 MODELS = (LeadDay, DealDay, StageDay, SupportDay, AccountTicketsDay, NpsDay, ChurnDay, MrrDay)
-# Columns the Python code did not have (the currency of a deal row and its rate).
-NEW_COLUMNS = {"id", "currency", "rate", "rate_date"}
+# Columns the Python code did not have (the currency of a deal or MRR row, its rate, and how
+# many movements an MRR row holds).
+NEW_COLUMNS = {"id", "currency", "rate", "rate_date", "movements"}
 
 
 def _value(value):

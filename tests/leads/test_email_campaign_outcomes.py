@@ -125,9 +125,9 @@ def attribution_world():
 
     - account P: X emails p1 on day 0, Y captures p2 as a lead on day 5; 3,000 won on day 10
       → first-touch X, last-touch Y.
-    - account Q: X captures a lead on day 0; 2,000 won on day 20 → X both ways. Not credited:
-      700 won the day before the touch, 800 won on day 200 (touch older than 90 days) and
-      999 won in USD.
+    - account Q: X captures a lead on day 0; 2,000 won on day 20 → X both ways; 999 won in
+      USD, which has no rate: credited to X, left out of the amounts. Not credited: 700 won the
+      day before the touch, 800 won on day 200 (touch older than 90 days).
     - account R: Y emails r1 on day 0; 400 won on day 1 → Y both ways.
     - account S: never touched; 5,000 won → nobody.
     """
@@ -165,7 +165,11 @@ def test_first_and_last_touch_credit_match_the_hand_computation(attribution_worl
     assert credited[y.pk].last_touch_deals == 2
     assert set(credited) == {x.pk, y.pk}
     # One campaign alone reads the same figures, and a second refresh changes nothing
-    assert campaign_credits_refresh() == 6
+    assert campaign_credits_refresh() == 8
+    assert (credited[x.pk].first_touch_left_out, credited[x.pk].left_out_currencies) == (
+        1,
+        ("USD",),
+    )
     assert campaigns_attribution(user=admin, campaign=x) == {x.pk: credited[x.pk]}
     assert campaigns_attribution(user=admin, campaign=y) == {y.pk: credited[y.pk]}
 
@@ -227,7 +231,7 @@ def test_the_hourly_credit_refresh_is_scheduled_and_replaces_the_snapshot(
     # A deal lost after the last refresh drops out of the credits on the next run
     Opportunity = OpportunityFactory._meta.model
     Opportunity.objects.filter(amount=Decimal("400.00")).update(status="lost", lost_reason="price")
-    assert task.apply().get() == 4
+    assert task.apply().get() == 6
     credited = campaigns_attribution(user=admin)
     assert credited[attribution_world["y"].pk].first_touch == Decimal("0.00")
     assert credited[attribution_world["y"].pk].last_touch == Decimal("3000.00")

@@ -5,8 +5,9 @@ to a contact of the account, or a lead captured for it (web form, import, by han
 converted into the account. A won deal is credited to a campaign when one of the campaign's
 touches on the deal's account fell within ``ATTRIBUTION_DAYS`` before the win: first-touch gives
 the whole amount to the earliest such touch, last-touch to the latest (ties go to the lower
-campaign id). Amounts are not converted: a campaign is credited with deals in its own currency
-only.
+campaign id). Every won deal counts, whatever its currency: a credit keeps the deal's amount
+and currency, and readers total them in the company currency at the rate of the close date
+(``leads.campaigns.selectors``).
 
 ``campaign_credits_refresh`` recomputes every credit in one INSERT … SELECT that ranks each won
 deal's touches with a window function (nothing loops over touches or deals in Python) and
@@ -89,12 +90,12 @@ def campaign_credits_refresh(*, now=None) -> int:
         )
         SELECT r.t_campaign, %s, r.d_id, r.d_account, r.d_amount, r.d_currency, r.d_closed,
             r.t_at, %s
-        FROM ranked r JOIN {campaign} c ON c.id = r.t_campaign AND c.currency = r.d_currency
+        FROM ranked r JOIN {campaign} c ON c.id = r.t_campaign
         WHERE r.first_rank = 1
         UNION ALL
         SELECT r.t_campaign, %s, r.d_id, r.d_account, r.d_amount, r.d_currency, r.d_closed,
             r.t_at, %s
-        FROM ranked r JOIN {campaign} c ON c.id = r.t_campaign AND c.currency = r.d_currency
+        FROM ranked r JOIN {campaign} c ON c.id = r.t_campaign
         WHERE r.last_rank = 1
     """  # noqa: S608 - only table names and ORM-compiled SQL are interpolated
     params = [
