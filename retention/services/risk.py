@@ -9,6 +9,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.currencies import company_currency, convert
 from crm.models import Team, User
 from crm.services.outbox import email_queue
 from crm.services.timeline import system_event, task_create
@@ -189,14 +190,14 @@ def churn_record(
             subscription_set_status(
                 subscription=sub, status=SubscriptionStatus.CHURNED, user=user, on=on, note=reason
             )
-    currency = next(iter(lost), settings.DEFAULT_CURRENCY)
+    currency, lost_mrr, apart = _lost_in_one_currency(lost, on=on)
     event = ChurnEvent.objects.create(
         account=account,
         subscription=subscription,
         date=on,
         reason=reason,
         note=note,
-        lost_mrr=lost.get(currency, 0),
+        lost_mrr=lost_mrr,
         currency=currency,
         recorded_by=user if getattr(user, "is_authenticated", False) else None,
     )
@@ -207,10 +208,29 @@ def churn_record(
         account.save(update_fields=["lifecycle_stage", "updated_at"])
     system_event(
         subject=account,
-        summary=f"Churned: {event.get_reason_display()} ({currency} {event.lost_mrr:,.2f} MRR lost)",
+        summary=f"Churned: {event.get_reason_display()} ({currency} {event.lost_mrr:,.2f} MRR lost"
+        + "".join(f", and {code} {amount:,.2f} without an exchange rate" for code, amount in apart)
+        + ")",
         body=note,
     )
     return event
+
+
+def _lost_in_one_currency(lost: dict, *, on: dt.date):
+    """The MRR lost in subscriptions of several currencies as one amount: in the company
+    currency at the rates of ``on`` when they differ (one currency stays as it is). Amounts with
+    no rate that day stay out and are named: ``(currency, amount, [(code, amount), ...])``."""
+    if len(lost) <= 1:
+        currency = next(iter(lost), settings.DEFAULT_CURRENCY)
+        return currency, lost.get(currency, 0), []
+    total, apart = 0, []
+    for code, amount in lost.items():
+        converted = convert(amount, code, on=on)
+        if converted is None:
+            apart.append((code, amount))
+        else:
+            total += converted.amount
+    return company_currency(), total, apart
 
 
 def winback_sequence_name() -> str:

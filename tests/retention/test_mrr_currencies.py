@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.models import Activity
 from crm.services.currencies import exchange_rate_set
 from retention.selectors import account_subscriptions, renewal_totals_by_month
 from tests.factories.retention import SubscriptionFactory
@@ -77,3 +78,21 @@ def test_renewal_totals_per_month_in_eur_at_renewal_date_rates(rep, rep_client, 
     )
     page = rep_client.get(reverse("retention:renewals")).content.decode()
     assert "Totals in EUR" in page and "3,240.00" in page
+
+
+def test_churn_of_subscriptions_in_several_currencies_records_the_loss_in_eur(admin, account):
+    from retention.choices import ChurnReason
+    from retention.services.risk import churn_record
+
+    today = timezone.localdate()
+    exchange_rate_set(user=admin, currency="USD", valid_from=today, rate="0.80")
+    SubscriptionFactory(account=account, mrr=Decimal("100.00"), currency="EUR")
+    SubscriptionFactory(account=account, mrr=Decimal("250.00"), currency="USD")
+    SubscriptionFactory(account=account, mrr=Decimal("40.00"), currency="CHF")
+
+    event = churn_record(account=account, reason=ChurnReason.values[0], user=admin)
+
+    # EUR 100 + USD 250 × 0.80 = EUR 300.00; CHF 40 has no rate: named, not added.
+    assert (event.currency, event.lost_mrr) == ("EUR", Decimal("300.00"))
+    line = Activity.objects.filter(summary__startswith="Churned").latest("id")
+    assert "(EUR 300.00 MRR lost, and CHF 40.00 without an exchange rate)" in line.summary
