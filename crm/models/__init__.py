@@ -29,7 +29,7 @@ from .tabular import TabularImportJob, TabularImportRowError
 from .trash import TrashedRecord
 from .users import Team, User
 from .webhooks import WebhookDelivery, WebhookEndpoint
-from .work import TaskFailureCount, WorkHeartbeat
+from .work import BeatLeader, TaskFailureCount, WorkHeartbeat
 
 __all__ = [
     "Account",
@@ -37,6 +37,7 @@ __all__ = [
     "AccountDuplicate",
     "Activity",
     "AuditEvent",
+    "BeatLeader",
     "ComposeAttachment",
     "ComposedEmail",
     "EmailTemplate",

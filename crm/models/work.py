@@ -25,3 +25,19 @@ class TaskFailureCount(models.Model):
 
     def __str__(self):
         return f"{self.task}: {self.count}"
+
+
+class BeatLeader(models.Model):
+    """Which beat process sends due periodic tasks, and until when (``crm.beat``).
+
+    One row (id 1). Every beat takes or renews it with one conditional statement at each tick:
+    the owner renews its lease, anyone takes it once the lease has run out, so however many
+    beats run, one sends. A database row, not a session-level lock, so it works through
+    PgBouncer in transaction mode and needs no Redis."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    owner = models.CharField(max_length=200)
+    lease_until = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.owner} until {self.lease_until:%Y-%m-%d %H:%M:%S}"

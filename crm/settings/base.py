@@ -791,3 +791,8 @@ WORKER_HEARTBEAT_FILE = env.str(
 )
 BEAT_HEARTBEAT_FILE = env.str("BEAT_HEARTBEAT_FILE", default=str(VAR_DIR / "heartbeat" / "beat"))
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=15)
+
+# Beat leadership (crm.beat): every beat takes or renews a lease row at each tick and only the
+# holder sends due tasks; another beat takes over once the lease runs out (a stopping beat gives
+# it up at once). So two beats are safe: one sends, the other stands by.
+BEAT_LEASE_SECONDS = max(env.int("BEAT_LEASE_SECONDS", default=30), 3)
