@@ -16,7 +16,7 @@ from tests.factories.leads import LeadFactory
 from tests.factories.sales import OpportunityFactory, stage_named
 from tests.factories.support import TicketFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pgbouncer]
 
 
 def test_creating_a_lead_runs_the_service_and_logs_it(api, rep):

@@ -25,7 +25,11 @@ from tests.worker import (
     worker_started,
 )
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.pgbouncer,
+]
 
 TASK_NAME = "crm.tasks.outbox_send_queued"
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from crm.models import Account, Activity
 from tests.factories.crm import AccountFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pgbouncer]
 
 
 def opened(client, url) -> dict:

@@ -9,7 +9,7 @@ from tests.factories.crm import AccountFactory
 from tests.factories.leads import LeadFactory
 from tests.factories.support import TicketFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pgbouncer]
 
 ACCOUNTS = reverse("account_list")
 

@@ -27,7 +27,7 @@ from crm.views import health
 from crm.workers import heartbeat_age, touch
 from tests.tabular.conftest import csv_bytes, import_file
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pgbouncer]
 
 
 # --- /livez and /readyz ---------------------------------------------------------------------------

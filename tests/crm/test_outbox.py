@@ -31,7 +31,7 @@ from crm.tasks import outbox_send_queued as outbox_send_queued_task
 from crm.tasks import work_sweep as work_sweep_task
 from tests.factories import ContactFactory, OutboundEmailFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pgbouncer]
 
 
 class _RaisingBackend(BaseEmailBackend):

@@ -24,6 +24,8 @@ from tests.crm.privacy_seed import EMAIL, FIRST, LAST, PHONE, seed_person
 from tests.factories.crm import OutboundEmailFactory, TabularImportJobFactory
 from tests.factories.leads import CampaignFactory, EnrollmentFactory, LeadFactory
 
+pytestmark = pytest.mark.pgbouncer
+
 #: The values searched for: names, the address, both phone numbers the person gave.
 NEEDLES = [FIRST, LAST, EMAIL, PHONE.lstrip("+"), "4155550100"]
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "ARRAY")

@@ -22,7 +22,7 @@ from crm.tasks import segment_snapshots_take as snapshot_task
 from tests.factories.crm import AccountFactory, ActivityFactory, ContactFactory
 from tests.factories.segments import SegmentFactory, condition, group
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pgbouncer]
 
 VP_GERMANY_QUIET = group(
     "and",

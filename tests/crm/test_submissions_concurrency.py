@@ -11,7 +11,10 @@ from tests.concurrency import post_together
 from tests.crm.submission_cases import CASES, form_key
 
 # serialized_rollback: the pipelines and roles the data migrations made are there for each test.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.pgbouncer,
+]
 CLICKS = 4
 
 

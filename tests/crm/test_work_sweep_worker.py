@@ -40,7 +40,11 @@ from tests.worker import (
     worker_started,
 )
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.pgbouncer,
+]
 
 #: What "within two sweep periods" means at the default period (settings.WORK_SWEEP_SECONDS).
 TWO_SWEEPS = 2 * 60

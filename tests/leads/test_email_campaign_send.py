@@ -15,7 +15,7 @@ from leads.models import CampaignRecipient, EmailCampaign
 from tests.factories.crm import ContactFactory, UserFactory
 from tests.factories.email_campaigns import EmailCampaignFactory, EmailVariantFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pgbouncer]
 
 
 @pytest.fixture

@@ -33,7 +33,11 @@ from tests.worker import (
     worker_started,
 )
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.pgbouncer,
+]
 
 CONSENTING = 25
 RATE = 10

@@ -15,7 +15,7 @@ from leads.choices import ImportStatus
 from leads.models import ImportJob, Lead
 from leads.services import imports
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pgbouncer]
 
 ROWS = 25
 GOOD = "".join(f"L{i},l{i}@x.example\n" for i in range(ROWS))

@@ -13,7 +13,10 @@ from tests.factories.leads import LeadFactory
 from tests.factories.sales import OpportunityFactory
 
 # serialized_rollback: the pipelines and roles the data migrations made are there for each test.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.pgbouncer,
+]
 CLICKS = 4
 
 

@@ -10,7 +10,10 @@ from support.models import Ticket
 from support.services import tickets as svc
 from tests.factories.crm import ContactFactory
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.pgbouncer,
+]
 THREADS = 8
 
 

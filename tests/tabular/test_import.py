@@ -18,7 +18,7 @@ from tests.factories.crm import AccountFactory, ContactFactory
 from tests.factories.leads import LeadFactory
 from tests.tabular.conftest import csv_bytes, import_file, xlsx_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pgbouncer]
 
 
 def test_an_exported_header_maps_itself_and_other_names_are_guessed(admin):
