@@ -58,6 +58,20 @@ def admin(db):
     return UserFactory(username="admin", roles=[Role.ADMIN], is_staff=True, is_superuser=True)
 
 
+@pytest.fixture
+def tier(admin):
+    """An admin's account choice field "Industry tier": Gold, Silver, Bronze."""
+    from crm.services import custom_fields
+
+    return custom_fields.custom_field_create(
+        user=admin,
+        entity="account",
+        label="Industry tier",
+        kind="choice",
+        choices=custom_fields.choices_from_text("gold | Gold\nsilver | Silver\nbronze | Bronze"),
+    )
+
+
 def _client_for(client, user):
     client.force_login(user)
     return client

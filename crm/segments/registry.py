@@ -485,6 +485,15 @@ class SegmentCriteriaRegistry:
             found.update((c.key, c) for c in provider())
         return found
 
+    def _provided_once(self, target_key: str, cache=None) -> dict[str, Criterion]:
+        """``provided(target_key)``, read once per ``cache`` (a dict kept by the caller)."""
+        if cache is None:
+            return self.provided(target_key)
+        slot = ("provided", target_key)
+        if slot not in cache:
+            cache[slot] = self.provided(target_key)
+        return cache[slot]
+
     def register_target(
         self, key, model, *, label, columns=(), select_related=(), order_by=("-pk",)
     ) -> Target:
@@ -529,13 +538,7 @@ class SegmentCriteriaRegistry:
             return None
         found = target.criteria.get(criterion_key)
         if found is None and self._providers.get(target_key):
-            slot = ("provided", target_key)
-            provided = cache.get(slot) if cache is not None else None
-            if provided is None:
-                provided = self.provided(target_key)
-                if cache is not None:
-                    cache[slot] = provided
-            found = provided.get(criterion_key)
+            found = self._provided_once(target_key, cache).get(criterion_key)
         return found
 
     def grouped(self, target_key: str, user=None, cache=None) -> list[tuple[str, list[Criterion]]]:
@@ -545,13 +548,7 @@ class SegmentCriteriaRegistry:
         groups: dict[str, list[Criterion]] = {}
         criteria = dict(target.criteria) if target else {}
         if target is not None:
-            slot = ("provided", target_key)
-            provided = cache.get(slot) if cache is not None else None
-            if provided is None:
-                provided = self.provided(target_key)
-                if cache is not None:
-                    cache[slot] = provided
-            for key, criterion in provided.items():
+            for key, criterion in self._provided_once(target_key, cache).items():
                 criteria.setdefault(key, criterion)
         for criterion in criteria.values():
             if user is not None and not criterion.usable(user):

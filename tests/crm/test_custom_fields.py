@@ -17,17 +17,6 @@ from crm.services.customers import account_update
 from tests.factories.crm import AccountFactory, ContactFactory
 
 
-@pytest.fixture
-def tier(db, admin):
-    return services.custom_field_create(
-        user=admin,
-        entity="account",
-        label="Industry tier",
-        kind="choice",
-        choices=services.choices_from_text("gold | Gold\nsilver | Silver\nbronze | Bronze"),
-    )
-
-
 def _field(admin, **data):
     data.setdefault("entity", "account")
     return services.custom_field_create(user=admin, **data)

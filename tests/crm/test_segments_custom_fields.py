@@ -17,17 +17,6 @@ from tests.factories.segments import SegmentFactory, condition, group
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def tier(admin):
-    return services.custom_field_create(
-        user=admin,
-        entity="account",
-        label="Industry tier",
-        kind="choice",
-        choices=services.choices_from_text("gold | Gold\nsilver | Silver\nbronze | Bronze"),
-    )
-
-
 def test_each_kind_becomes_a_criterion_that_counts(rep, admin, tier):
     # Given fields of several kinds and accounts holding values
     for label, kind in [

@@ -19,17 +19,6 @@ from tests.tabular.conftest import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def tier(admin):
-    return services.custom_field_create(
-        user=admin,
-        entity="account",
-        label="Industry tier",
-        kind="choice",
-        choices=services.choices_from_text("gold | Gold\nsilver | Silver\nbronze | Bronze"),
-    )
-
-
 def test_export_has_a_column_per_field_formula_safe(admin_client_, admin, tier):
     # Given accounts with a tier, one with a text field that looks like a formula
     services.custom_field_create(user=admin, entity="account", label="Note", kind="text")
