@@ -5,6 +5,9 @@ pass CSRF and do their work (a lead's activity and task, a board move, a ticket 
 
 import importlib.util
 import io
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -195,3 +198,21 @@ def test_page_form_reads_what_a_browser_sends():
     }
     assert form["options"]["first"] == ["p", "q"]
     assert browsing.page_form(page, r"/y/") is None
+
+
+def _locust() -> str | None:
+    beside = Path(sys.executable).parent / "locust"
+    return os.environ.get("LOCUST") or (str(beside) if beside.exists() else shutil.which("locust"))
+
+
+@pytest.mark.skipif(_locust() is None, reason="locust is not installed (requirements-dev.txt)")
+def test_locust_loads_the_scenario_with_its_three_roles():
+    # In a process of its own: locust patches the standard library (gevent) when imported.
+    listed = subprocess.run(
+        [_locust(), "-f", str(BENCH / "locust" / "locustfile.py"), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert listed.stdout.split()[-3:] == ["Rep", "Agent", "Manager"]
