@@ -85,7 +85,24 @@ class QueryChoiceIterator(ModelChoiceIterator):
 
 
 def read_choices_plainly(field) -> None:
-    """Make a model choice field (and its select) read its options with ``QueryChoiceIterator``."""
-    if isinstance(field, forms.ModelChoiceField) and field.queryset is not None:
-        field.iterator = QueryChoiceIterator
-        field.widget.choices = field.choices
+    """Make a model choice field (and its select) read its options with ``QueryChoiceIterator``,
+    and find a submitted choice among them: the select lists every option anyway, so the choice
+    costs no query of its own (a filter bar's "Owner" was read twice)."""
+    if not isinstance(field, forms.ModelChoiceField) or field.queryset is None:
+        return
+    field.iterator = QueryChoiceIterator
+    field.widget.choices = field.choices
+    if field.to_field_name is None and not isinstance(field, forms.ModelMultipleChoiceField):
+        field.to_python = _chosen_among_options(field, field.to_python)
+
+
+def _chosen_among_options(field, to_python):
+    def chosen(value):
+        if value not in field.empty_values and not isinstance(value, field.queryset.model):
+            key = str(value)
+            for obj in field.queryset:  # read once, then kept for the options
+                if str(obj.pk) == key:
+                    return obj
+        return to_python(value)  # empty, the "none" choice, or not an option: the form's way
+
+    return chosen
