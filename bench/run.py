@@ -232,15 +232,22 @@ def database_prepare(
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         contacts = _contact_count(url) if exists else 0
         expected = round(1000 * scale)
-        if exists and inflated and contacts == inflated and record.get("scale") == scale:
-            expected = contacts  # seeded at this scale, then grown by ``--contacts``
-        if exists and contacts not in (0, expected):
+        grown_from = None
+        if exists and inflated and contacts == inflated:
+            if record.get("scale") == scale:
+                expected = contacts  # seeded at this scale, then grown by ``--contacts``
+            else:
+                grown_from = record.get("scale")  # copies of another scale's seed
+        if exists and (contacts not in (0, expected) or grown_from is not None):
+            held = f"{contacts:,} contacts" + (
+                f" (--scale {grown_from} grown by copying)" if grown_from is not None else ""
+            )
             if not (recreate or "bench" in name):
                 sys.exit(
-                    f"{name} holds {contacts:,} contacts, not {expected:,}; pass --recreate to "
-                    "drop it, or --no-seed to bench it as it is."
+                    f"{name} holds {held}, not --scale {scale}'s; pass --recreate to drop it, "
+                    "or --no-seed to bench it as it is."
                 )
-            print(f"{name} holds {contacts:,} contacts, not {expected:,}: recreating it.")
+            print(f"{name} holds {held}, not --scale {scale}'s: recreating it.")
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
             exists, contacts = False, 0
         if not exists:
