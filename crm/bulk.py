@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 
 from crm.history import Source, source
 from crm.selectors import is_record_key
+from crm.widgets import read_choices_plainly
 
 #: The most rows one bulk action changes: more matching rows and nothing is done (narrow the
 #: filter), so a request never runs for minutes nor stops half-way.
@@ -133,6 +134,7 @@ class BulkForm(forms.Form):
             names = []
             for name, form_field in action.fields(user).items():
                 form_field.required = False  # required for its action only (``clean``)
+                read_choices_plainly(form_field)
                 self.fields.setdefault(name, form_field)
                 names.append(name)
             self.action_fields[action.name] = names

@@ -26,7 +26,7 @@ from crm.models.users import users_with_role
 from crm.quality import BANDS, GOOD_FROM, POOR_BELOW
 from crm.selectors import is_record_key
 from crm.text_search import text_search
-from crm.widgets import FastSelect
+from crm.widgets import FastSelect, read_choices_plainly
 
 
 @functools.cache
@@ -53,6 +53,7 @@ class SearchFilterSet(django_filters.FilterSet):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for field in self.form.fields.values():
+            read_choices_plainly(field)
             if type(field.widget) is forms.Select:
                 field.widget = FastSelect(attrs=field.widget.attrs, choices=field.widget.choices)
 

@@ -14,6 +14,7 @@ from django_countries.fields import CountryField
 from crm import history
 from crm.choices import Industry
 from crm.custom_fields.models import custom_column, custom_index
+from crm.links import record_url
 from crm.matching import Person, person_compare
 from crm.models import Account, Contact, Team
 from crm.models.merges import MergeRecord
@@ -115,7 +116,7 @@ class Campaign(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("leads:campaign_detail", args=[self.pk])
+        return record_url("leads:campaign_detail", self.pk)
 
     @property
     def consent_wording(self) -> str:
@@ -323,7 +324,7 @@ class Lead(models.Model):
         return f"{name} ({self.company_name})" if self.company_name else name
 
     def get_absolute_url(self):
-        return reverse("leads:lead_detail", args=[self.pk])
+        return record_url("leads:lead_detail", self.pk)
 
     @property
     def full_name(self) -> str:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from crm import history
 from crm.custom_fields.models import custom_column, custom_index
+from crm.links import record_url
 from crm.models import Account, Contact
 from crm.permissions import may_manage, may_sell
 from crm.visibility import owner_scope
@@ -306,7 +307,7 @@ class Opportunity(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("sales:opportunity_detail", args=[self.pk])
+        return record_url("sales:opportunity_detail", self.pk)
 
     @property
     def is_won(self) -> bool:

@@ -15,6 +15,7 @@ from timezone_field import TimeZoneField
 
 from crm import history
 from crm.custom_fields.models import custom_column, custom_index
+from crm.links import record_url
 from crm.models import Account, Contact, Team
 from crm.models.merges import MergeRecord
 from crm.permissions import has_role, may_manage, may_work_tickets, sees_all_tickets
@@ -444,7 +445,7 @@ class Ticket(models.Model):
         return f"{self.reference or 'T-?'} {self.subject}"
 
     def get_absolute_url(self):
-        return reverse("support:ticket_detail", args=[self.pk])
+        return record_url("support:ticket_detail", self.pk)
 
     @staticmethod
     def reference_for(pk: int) -> str:

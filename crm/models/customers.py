@@ -3,13 +3,13 @@ from django.contrib.contenttypes.fields import GenericRelation
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.urls import reverse
 from django_countries.fields import CountryField
 
 from crm import history
 from crm.choices import Industry, LifecycleStage, SizeBand
 from crm.currencies import company_currency, validate_currency
 from crm.custom_fields.models import custom_column, custom_index
+from crm.links import record_url
 from crm.visibility import any_role, owner_scope
 
 
@@ -108,7 +108,7 @@ class Account(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("account_detail", args=[self.pk])
+        return record_url("account_detail", self.pk)
 
     @property
     def deal_currency(self) -> str:
@@ -195,7 +195,7 @@ class Contact(models.Model):
         return self.full_name
 
     def get_absolute_url(self):
-        return reverse("contact_detail", args=[self.pk])
+        return record_url("contact_detail", self.pk)
 
     @property
     def full_name(self) -> str:

@@ -2,6 +2,7 @@
 ``{% quality_card object edit_url %}`` (the score with its parts and reasons, for detail pages)."""
 
 from django import template
+from django.utils.html import format_html
 
 from crm.quality import band_of, quality_of
 
@@ -10,10 +11,18 @@ register = template.Library()
 COLOURS = {"poor": "danger", "fair": "warning", "good": "success"}
 
 
-@register.inclusion_tag("crm/quality/badge.html")
+@register.simple_tag
 def quality_badge(score):
+    """Built in Python, not from a template: a list shows one on each of its 50 rows."""
+    if score is None:
+        return format_html('<span class="badge text-bg-light" title="Not scored yet">—</span>')
     band = band_of(score)
-    return {"score": score, "band": band, "colour": COLOURS.get(band, "light")}
+    return format_html(
+        '<span class="badge text-bg-{}" title="Data quality: {}">{}</span>',
+        COLOURS.get(band, "light"),
+        band,
+        score,
+    )
 
 
 @register.inclusion_tag("crm/quality/card.html")

@@ -111,7 +111,7 @@ def test_list_pages_keep_their_query_count(rows, rep_client, rep, django_assert_
     # Then every list page answers within a fixed number of queries whatever the row count
     for url in ("account_list", "contact_list", "task_list"):
         with django_assert_max_num_queries(
-            12
+            11
         ):  # and the saved views menu and the bell's unread count
             response = rep_client.get(reverse(url))
         assert response.status_code == 200

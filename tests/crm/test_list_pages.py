@@ -153,3 +153,51 @@ def test_the_order_list_exports_its_rows(manager_client, manager):
     assert rows[0][:3] == ["id", "account", "order_date"]
     assert [r[0] for r in rows[1:]] == [str(order.pk)]
     assert rows[1][1] == order.account.name
+
+
+def test_filter_options_are_read_in_one_plain_query(rep_client, rep):
+    # Given contacts of the rep, filtered by their owner
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories.crm import ContactFactory
+
+    ContactFactory.create_batch(3, owner=rep)
+    # When the list opens with that owner chosen
+    with CaptureQueriesContext(connection) as captured:
+        response = rep_client.get(reverse("contact_list"), {"owner": rep.pk})
+    # Then it shows them, with the owner chosen among the options of the filter bar, which were
+    # read once and without a server-side cursor (DECLARE, FETCH, CLOSE)
+    assert response.status_code == 200
+    assert len(response.context["object_list"]) == 3
+    assert f'<option value="{rep.pk}" selected>' in response.content.decode()
+    sqls = [query["sql"] for query in captured.captured_queries]
+    assert not [sql for sql in sqls if sql.startswith("DECLARE")]
+    assert len([sql for sql in sqls if 'FROM "crm_user"' in sql and "DISTINCT" in sql]) == 1
+
+
+def test_an_owner_who_is_not_an_option_is_an_error_not_a_filter(rep_client):
+    response = rep_client.get(reverse("contact_list"), {"owner": 987654})
+    assert response.status_code == 200
+    assert "owner" in response.context["filterset"].form.errors
+
+
+def test_a_whole_table_is_counted_up_to_the_limit_with_its_estimate_in_one_query(db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.pagination import whole_table_count
+    from support.models import Ticket
+
+    TicketFactory.create_batch(12)
+    with CaptureQueriesContext(connection) as captured:
+        rows, _estimate = whole_table_count(Ticket.objects.all(), 10)
+    assert rows == 11 and len(captured) == 1  # counted to the limit and one more
+    assert whole_table_count(Ticket.objects.filter(priority="high"), 10) is None
+
+
+def test_record_links_are_the_reversed_urls():
+    from crm.links import record_url
+
+    for name in ("contact_detail", "account_detail", "leads:lead_detail", "support:ticket_detail"):
+        assert record_url(name, 12345) == reverse(name, args=[12345])
