@@ -49,19 +49,22 @@ def _manager_views() -> dict[str, list]:
     }
 
 
-def _manager_cells(managers, ticket_alias: str, source: str) -> tuple[str, list]:
+def _manager_cells(managers, ticket_alias: str, source: str, within=None) -> tuple[str, list]:
     """SQL: one ``UNION ALL`` branch per manager, the rows of ``source`` whose ticket the
-    manager may see (their visibility rule compiled to SQL, as the ticket list applies it)."""
+    manager may see (their visibility rule compiled to SQL, as the ticket list applies it).
+    ``within`` (a ``Q``) narrows the tickets to those ``source`` can hold, so a month's
+    statement reads that month's tickets, not every ticket."""
     from django.core.exceptions import EmptyResultSet
 
     from support.models import Ticket
 
     parts, params = [], []
     for manager in managers:
+        visible = Ticket.objects.visible_to(manager)
+        if within is not None:
+            visible = visible.filter(within)
         try:
-            visible, visible_params = (
-                Ticket.objects.visible_to(manager).order_by().values("pk").query.sql_with_params()
-            )
+            visible, visible_params = visible.order_by().values("pk").query.sql_with_params()
         except EmptyResultSet:
             continue
         parts.append(
@@ -81,7 +84,8 @@ def _support_write(first: dt.date, last: dt.date) -> int:
 
     managers = _managers()
     start, end = window_params(first, last)
-    ticket_cells, ticket_params = _manager_cells(managers, "id", "t")
+    created = Q(created_at__gte=start, created_at__lt=end)
+    ticket_cells, ticket_params = _manager_cells(managers, "id", "t", within=created)
     survey_cells, survey_params = _manager_cells(managers, "ticket_id", "s")
     person_cells = (
         "SELECT %s AS audience, {src}.assignee_id AS person, {src}.* FROM {src} "
