@@ -12,11 +12,11 @@ from analytics.models import DealDay, OpenDeals, StageDay
 from analytics.rollups.base import (
     days_of,
     first_day_of,
+    insert_select,
     local_date_sql,
     packed_sql,
     rate_join_sql,
     rate_sql,
-    run_sql,
     seconds_sql,
     table,
     window_params,
@@ -57,7 +57,7 @@ def _deal_write(first: dt.date, last: dt.date) -> int:
         FROM deals
         GROUP BY day, owner_id, status, source, campaign_id, currency, rate, rate_date
     """
-    return run_sql(sql, [str(StageKind.OPEN), start, end, *rate_params, *join_params])
+    return insert_select(sql, [str(StageKind.OPEN), start, end, *rate_params, *join_params])
 
 
 def _deal_days_changed(since: dt.datetime) -> set[dt.date]:
@@ -157,7 +157,7 @@ def _stage_write(first: dt.date, last: dt.date) -> int:
         WHERE c.changed_at >= %s
         GROUP BY day, o.owner_id, c.from_stage_id, c.to_stage_id, c.advanced, entered, moved
     """
-    return run_sql(sql, [start, end, end, str(StageKind.LOST), start])
+    return insert_select(sql, [start, end, end, str(StageKind.LOST), start])
 
 
 def _stage_days_changed(since: dt.datetime) -> set[dt.date]:

@@ -14,6 +14,7 @@ from analytics.models import AccountTicketsDay, OpenTickets, SupportDay
 from analytics.rollups.base import (
     days_of,
     first_day_of,
+    insert_select,
     local_date_sql,
     packed_sql,
     run_sql,
@@ -146,7 +147,7 @@ def _support_write(first: dt.date, last: dt.date) -> int:
         *audiences, *ticket_params,
         *audiences, *survey_params,
     ]  # fmt: skip
-    return run_sql(sql, params)
+    return insert_select(sql, params)
 
 
 COUNTS = (
@@ -173,7 +174,7 @@ def _account_write(first: dt.date, last: dt.date) -> int:
         GROUP BY day, t.account_id, t.assignee_id, t.queue_id, a.owner_id
     """
     urgent = [str(Priority.HIGH), str(Priority.URGENT)]
-    return run_sql(sql, [[str(s) for s in ACTIVE_STATUSES], urgent, start, end])
+    return insert_select(sql, [[str(s) for s in ACTIVE_STATUSES], urgent, start, end])
 
 
 BUSY_AT_LEAST = 2
