@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from analytics.models import RollupState
 
-WINDOW_DAYS = 31  # a rebuild reads the records a month at a time
+WINDOW_DAYS = 31  # a rollup's rows are rewritten a month at a time
+READ_RUNS = 12  # a rebuild reads a year of those months with one statement
 ROLLUP_WORK_MEM = "64MB"  # per sort or hash of a rollup's statement, for its transaction only
 # Big-endian float64: what PostgreSQL's ``float8send`` writes, so a rollup's durations are
 # packed by ``string_agg(float8send(seconds), '')`` in the same GROUP BY as its counts.
@@ -153,8 +154,8 @@ def _rewrite(rollup: Rollup, days: Iterable[dt.date], *, whole: bool = False) ->
     """Replace the rows of ``days`` with rows recomputed from the records, in the database: a
     run of at most a month of consecutive days at a time, each in a transaction that commits
     (outside an enclosing one), so a rebuild holds no lock for long and a refresh costs what
-    its changed days hold. ``whole`` (a rebuild of consecutive days): the rows of every day
-    are read by one statement, then written a month at a time in the same transactions."""
+    its changed days hold. ``whole`` (a rebuild of consecutive days): the rows of a year of
+    days are read by one statement, then written a month at a time in the same transactions."""
     runs = spans(days)
     consecutive = all((b[0] - a[1]).days == 1 for a, b in zip(runs, runs[1:], strict=False))
     if whole and len(runs) > 1 and consecutive:
@@ -175,11 +176,19 @@ _INSERT = re.compile(r"INSERT INTO (?P<table>\S+) \((?P<columns>[^()]*)\)\s*(?=S
 
 
 def _rewrite_whole(rollup: Rollup, runs: list[tuple[dt.date, dt.date]]) -> int:
-    """Rewrite consecutive runs of days from one read of them all: a month's statement
-    reads again much of what the other months read (a deal's earlier stage changes, the
-    tables every row joins), so twenty-four of them cost many times one. The read is a
-    single SELECT, holding no lock that blocks a writer; the rows are then written a run at
-    a time, each run's old rows replaced in a transaction that commits, as ``_rewrite``."""
+    """Rewrite consecutive runs of days from one read of each year of them: a month's
+    statement reads again much of what the other months read (a deal's earlier stage
+    changes, the tables every row joins), so twenty-four of them cost many times two. A read
+    is a single SELECT, holding no lock that blocks a writer, and a year of rows is what is
+    held in memory; the rows are then written a run at a time, each run's old rows replaced
+    in a transaction that commits, as ``_rewrite``."""
+    written = 0
+    for start in range(0, len(runs), READ_RUNS):
+        written += _rewrite_read_once(rollup, runs[start : start + READ_RUNS])
+    return written
+
+
+def _rewrite_read_once(rollup: Rollup, runs: list[tuple[dt.date, dt.date]]) -> int:
     gathered: list = []
     token = _gathered.set(gathered)
     try:
