@@ -358,9 +358,10 @@ class CrmConfig(AppConfig):
         registry.seed_steps.register(
             "email templates", "crm.seeding.email_templates.seed", order=91
         )
-        registry.seed_steps.register("matching keys", "crm.seeding.run.seed_match_keys", order=98)
         registry.seed_steps.register(
-            "quality scores", "crm.seeding.run.seed_quality_scores", order=99
+            "matching keys and quality scores",
+            "crm.seeding.run.seed_match_keys_and_quality",
+            order=98,
         )
 
 

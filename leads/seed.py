@@ -292,7 +292,7 @@ def seed(ctx):
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with ctx.indexes_deferred(Lead, when=big):
-        ctx.insert_rows(Lead, fields, rows())
+        ctx.insert_rows(Lead, fields, rows(), order_by="created_at")
     if big:
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")

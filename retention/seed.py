@@ -176,7 +176,8 @@ def seed(ctx: SeedContext):
     )
 
     # Product usage: logins over the last 90 days, fading for accounts on their way out.
-    live = [a for a in customers if a not in {c[0] for c in churns}]
+    churned = {c[0] for c in churns}
+    live = [a for a in customers if a not in churned]
 
     fading = {a for a in live if rng.random() < FADING_SHARE}
 

@@ -70,6 +70,7 @@ DEMO_SELLER = {
 
 def seed(ctx: SeedContext):
     from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
 
     from crm.models import Account, Task
     from sales.models import (
@@ -278,60 +279,6 @@ def seed(ctx: SeedContext):
         elif outcome == "open" and stage.probability >= 40 and items:
             quote_candidates.append((pk, created, items, one_off_amount, mrr))
 
-    ctx.insert_rows(
-        Opportunity,
-        [
-            "id",
-            "name",
-            "account_id",
-            "owner_id",
-            "pipeline_id",
-            "stage_id",
-            "status",
-            "amount",
-            "currency",
-            "one_off_amount",
-            "mrr",
-            "probability",
-            "forecast_category",
-            "expected_close_date",
-            "next_step",
-            "lost_reason",
-            "stage_entered_at",
-            "closed_at",
-            "created_at",
-            "updated_at",
-        ],
-        deal_rows,
-    )
-    ctx.insert_rows(
-        StageChange,
-        [
-            "opportunity_id",
-            "from_stage_id",
-            "to_stage_id",
-            "changed_at",
-            "changed_by_id",
-            "seconds_in_from_stage",
-        ],
-        change_rows,
-    )
-    ctx.insert_rows(
-        OpportunityLineItem,
-        [
-            "opportunity_id",
-            "product_id",
-            "description",
-            "unit_price",
-            "quantity",
-            "discount_percent",
-            "billing",
-            "total",
-        ],
-        line_rows,
-    )
-    del deal_rows, change_rows, line_rows
-
     # Orders: one per won deal, and repeat orders of recurring customers -------------------------
     order_ids = ctx.reserve_ids(Order, len(won) * 4)
     next_order = iter(order_ids)
@@ -412,39 +359,105 @@ def seed(ctx: SeedContext):
                     total,
                 )
             )
-    ctx.insert_rows(
-        Order,
-        [
-            "id",
-            "account_id",
-            "opportunity_id",
-            "owner_id",
-            "order_date",
-            "amount",
-            "currency",
-            "one_off_amount",
-            "mrr",
-            "source",
-            "external_ref",
-            "created_at",
-        ],
-        order_rows,
-    )
-    ctx.insert_rows(
-        OrderLine,
-        [
-            "order_id",
-            "product_id",
-            "description",
-            "quantity",
-            "unit_price",
-            "discount_percent",
-            "billing",
-            "total",
-        ],
-        order_line_rows,
-    )
-    del order_rows, order_line_rows
+    # Above ~50,000 deals, loading then indexing (and checking the keys in one join each)
+    # beats maintaining every index and queueing a key check per row.
+    big = n_deals >= 50_000
+    if big:
+        # PostgreSQL refuses to drop keys of tables with checks still pending (the rows
+        # written above): run them now.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with ctx.indexes_deferred(
+        Opportunity, StageChange, OpportunityLineItem, Order, OrderLine, when=big
+    ):
+        ctx.insert_rows(
+            Opportunity,
+            [
+                "id",
+                "name",
+                "account_id",
+                "owner_id",
+                "pipeline_id",
+                "stage_id",
+                "status",
+                "amount",
+                "currency",
+                "one_off_amount",
+                "mrr",
+                "probability",
+                "forecast_category",
+                "expected_close_date",
+                "next_step",
+                "lost_reason",
+                "stage_entered_at",
+                "closed_at",
+                "created_at",
+                "updated_at",
+            ],
+            deal_rows,
+        )
+        ctx.insert_rows(
+            StageChange,
+            [
+                "opportunity_id",
+                "from_stage_id",
+                "to_stage_id",
+                "changed_at",
+                "changed_by_id",
+                "seconds_in_from_stage",
+            ],
+            change_rows,
+        )
+        ctx.insert_rows(
+            OpportunityLineItem,
+            [
+                "opportunity_id",
+                "product_id",
+                "description",
+                "unit_price",
+                "quantity",
+                "discount_percent",
+                "billing",
+                "total",
+            ],
+            line_rows,
+        )
+        ctx.insert_rows(
+            Order,
+            [
+                "id",
+                "account_id",
+                "opportunity_id",
+                "owner_id",
+                "order_date",
+                "amount",
+                "currency",
+                "one_off_amount",
+                "mrr",
+                "source",
+                "external_ref",
+                "created_at",
+            ],
+            order_rows,
+        )
+        ctx.insert_rows(
+            OrderLine,
+            [
+                "order_id",
+                "product_id",
+                "description",
+                "quantity",
+                "unit_price",
+                "discount_percent",
+                "billing",
+                "total",
+            ],
+            order_line_rows,
+        )
+    if big:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django's keys are declared
+    del deal_rows, change_rows, line_rows, order_rows, order_line_rows
 
     # Quotas: every rep, every month of the last two years and the next quarter, set from the
     # rep's growing monthly target (a little above or below it), so attainment is believable.

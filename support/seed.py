@@ -357,7 +357,7 @@ def seed(ctx):
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with ctx.indexes_deferred(Ticket, TicketMessage, when=n_tickets >= 50_000):
-        ctx.insert_rows(Ticket, fields, ticket_rows())
+        ctx.insert_rows(Ticket, fields, ticket_rows(), order_by="created_at")
         ctx.insert_rows(
             TicketMessage,
             ["ticket_id", "kind", "author_user_id", "author_contact_id", "body", "created_at"],

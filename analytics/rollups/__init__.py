@@ -5,7 +5,8 @@ millions (``LeadDay``, ``DealDay``, ``StageDay``, ``SupportDay``).
 A rollup is always rewritten a whole day at a time: the day's rows are deleted and recomputed
 from the records in one transaction, so rerunning a refresh (or a crash and retry) leaves the
 same rows. The rows are computed in the database, one ``INSERT ... SELECT ... GROUP BY`` per
-rollup and run of consecutive days (at most a month), each run committed before the next.
+rollup and run of consecutive days (at most a month), each run committed before the next; a
+rebuild reads a year of those runs with one ``SELECT`` and writes them run by run the same way.
 ``rollups_refresh`` (beat, every 15 minutes) rewrites today, yesterday and every day holding a
 record changed since its previous run; ``rollups_rebuild`` (nightly, and the
 ``rebuild_rollups`` command) rewrites every day, which also catches what the refresh cannot see

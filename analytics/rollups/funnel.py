@@ -23,9 +23,9 @@ from analytics.models import LeadDay
 from analytics.rollups.base import (
     days_of,
     first_day_of,
+    insert_select,
     local_date_sql,
     packed_sql,
-    run_sql,
     seconds_sql,
     table,
     window_params,
@@ -151,7 +151,7 @@ def _lead_write(first: dt.date, last: dt.date) -> int:
         reached,
         reached, str(LeadStatus.CONVERTED),
     ]  # fmt: skip
-    return run_sql(sql, params)
+    return insert_select(sql, params)
 
 
 def _lead_days_changed(since: dt.datetime) -> set[dt.date]:

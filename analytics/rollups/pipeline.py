@@ -12,11 +12,11 @@ from analytics.models import DealDay, OpenDeals, StageDay
 from analytics.rollups.base import (
     days_of,
     first_day_of,
+    insert_select,
     local_date_sql,
     packed_sql,
     rate_join_sql,
     rate_sql,
-    run_sql,
     seconds_sql,
     table,
     window_params,
@@ -57,7 +57,7 @@ def _deal_write(first: dt.date, last: dt.date) -> int:
         FROM deals
         GROUP BY day, owner_id, status, source, campaign_id, currency, rate, rate_date
     """
-    return run_sql(sql, [str(StageKind.OPEN), start, end, *rate_params, *join_params])
+    return insert_select(sql, [str(StageKind.OPEN), start, end, *rate_params, *join_params])
 
 
 def _deal_days_changed(since: dt.datetime) -> set[dt.date]:
@@ -121,16 +121,22 @@ def _stage_write(first: dt.date, last: dt.date) -> int:
         WITH moved AS MATERIALIZED (
             SELECT DISTINCT opportunity_id FROM {table(StageChange)}
             WHERE changed_at >= %s AND changed_at < %s
+        ), own AS MATERIALIZED (
+            -- Each moved deal's own history through its index, not every change before the
+            -- run's end (a scan of the whole table per month of a rebuild).
+            SELECT c.* FROM moved CROSS JOIN LATERAL (
+                SELECT h.id, h.opportunity_id, h.from_stage_id, h.to_stage_id, h.changed_at,
+                       h.seconds_in_from_stage
+                FROM {table(StageChange)} h
+                WHERE h.opportunity_id = moved.opportunity_id AND h.changed_at < %s
+            ) c
         ), history AS (
-            SELECT c.id, c.opportunity_id, c.from_stage_id, c.to_stage_id, c.changed_at,
-                   c.seconds_in_from_stage,
+            SELECT c.*,
                    COALESCE(c.from_stage_id IS NOT NULL AND ts."order" > fs."order"
                             AND ts.kind <> %s, false) AS advanced
-            FROM {table(StageChange)} c
-            JOIN moved USING (opportunity_id)
+            FROM own c
             JOIN {table(Stage)} ts ON ts.id = c.to_stage_id
             LEFT JOIN {table(Stage)} fs ON fs.id = c.from_stage_id
-            WHERE c.changed_at < %s
         ), changes AS (
             SELECT h.*,
                    lag(h.changed_at) OVER (PARTITION BY h.opportunity_id, h.to_stage_id
@@ -151,7 +157,7 @@ def _stage_write(first: dt.date, last: dt.date) -> int:
         WHERE c.changed_at >= %s
         GROUP BY day, o.owner_id, c.from_stage_id, c.to_stage_id, c.advanced, entered, moved
     """
-    return run_sql(sql, [start, end, str(StageKind.LOST), end, start])
+    return insert_select(sql, [start, end, end, str(StageKind.LOST), start])
 
 
 def _stage_days_changed(since: dt.datetime) -> set[dt.date]:

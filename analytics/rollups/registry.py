@@ -134,7 +134,7 @@ def rollups_refresh(*, rebuild: bool = False, today: dt.date | None = None) -> d
                 days = rollup.days_changed(state.refreshed_at - REFRESH_OVERLAP)
                 days |= {today, today - dt.timedelta(days=1)}
                 days = {d for d in days if d is not None}
-            written[rollup.name] = _rewrite(rollup, days)
+            written[rollup.name] = _rewrite(rollup, days, whole=rebuild_this)
             if rollup.after is not None:
                 rollup.after(set(days))
             fields = {"refreshed_at": started}

@@ -18,11 +18,11 @@ from analytics.rollups.base import (
     _as_date,
     days_of,
     first_day_of,
+    insert_select,
     local_date_sql,
     month_end_sql,
     rate_join_sql,
     rate_sql,
-    run_sql,
     table,
     window_params,
 )
@@ -44,7 +44,7 @@ def _nps_write(first: dt.date, last: dt.date) -> int:
         WHERE n.answered_at >= %s AND n.answered_at < %s AND n.score IS NOT NULL
         GROUP BY day, a.owner_id
     """
-    return run_sql(sql, [start, end])
+    return insert_select(sql, [start, end])
 
 
 def _nps_days_changed(since: dt.datetime) -> set[dt.date]:
@@ -78,7 +78,7 @@ def _churn_write(first: dt.date, last: dt.date) -> int:
         WHERE c.date >= %s AND c.date <= %s
         GROUP BY c.date, c.account_id, a.owner_id, c.reason, c.currency, r.rate, r.valid_from
     """
-    return run_sql(sql, [*rate_params, *rate_params, *join_params, first, last])
+    return insert_select(sql, [*rate_params, *rate_params, *join_params, first, last])
 
 
 def _churn_days_changed(since: dt.datetime) -> set[dt.date]:
@@ -202,7 +202,7 @@ def _mrr_write(first: dt.date, last: dt.date) -> int:
             ORDER BY r.owner_id, r.date DESC
         ) AS o
     """
-    return run_sql(sql, [*rate_params, *join_params, last, first, last])
+    return insert_select(sql, [*rate_params, *join_params, last, first, last])
 
 
 def _mrr_move_write(first: dt.date, last: dt.date) -> int:
@@ -233,7 +233,7 @@ def _mrr_move_write(first: dt.date, last: dt.date) -> int:
         WHERE m.date >= %s AND m.date <= %s
         GROUP BY m.date, s.owner_id, m.kind, f.first_day, m.currency, r.rate, r.valid_from
     """
-    return run_sql(sql, [first, last, *rate_params, *rate_params, *join_params, first, last])
+    return insert_select(sql, [first, last, *rate_params, *rate_params, *join_params, first, last])
 
 
 def _mrr_days_changed(since: dt.datetime) -> set[dt.date]:

@@ -14,6 +14,7 @@ from analytics.models import AccountTicketsDay, OpenTickets, SupportDay
 from analytics.rollups.base import (
     days_of,
     first_day_of,
+    insert_select,
     local_date_sql,
     packed_sql,
     run_sql,
@@ -49,19 +50,22 @@ def _manager_views() -> dict[str, list]:
     }
 
 
-def _manager_cells(managers, ticket_alias: str, source: str) -> tuple[str, list]:
+def _manager_cells(managers, ticket_alias: str, source: str, within=None) -> tuple[str, list]:
     """SQL: one ``UNION ALL`` branch per manager, the rows of ``source`` whose ticket the
-    manager may see (their visibility rule compiled to SQL, as the ticket list applies it)."""
+    manager may see (their visibility rule compiled to SQL, as the ticket list applies it).
+    ``within`` (a ``Q``) narrows the tickets to those ``source`` can hold, so a month's
+    statement reads that month's tickets, not every ticket."""
     from django.core.exceptions import EmptyResultSet
 
     from support.models import Ticket
 
     parts, params = [], []
     for manager in managers:
+        visible = Ticket.objects.visible_to(manager)
+        if within is not None:
+            visible = visible.filter(within)
         try:
-            visible, visible_params = (
-                Ticket.objects.visible_to(manager).order_by().values("pk").query.sql_with_params()
-            )
+            visible, visible_params = visible.order_by().values("pk").query.sql_with_params()
         except EmptyResultSet:
             continue
         parts.append(
@@ -81,7 +85,8 @@ def _support_write(first: dt.date, last: dt.date) -> int:
 
     managers = _managers()
     start, end = window_params(first, last)
-    ticket_cells, ticket_params = _manager_cells(managers, "id", "t")
+    created = Q(created_at__gte=start, created_at__lt=end)
+    ticket_cells, ticket_params = _manager_cells(managers, "id", "t", within=created)
     survey_cells, survey_params = _manager_cells(managers, "ticket_id", "s")
     person_cells = (
         "SELECT %s AS audience, {src}.assignee_id AS person, {src}.* FROM {src} "
@@ -142,7 +147,7 @@ def _support_write(first: dt.date, last: dt.date) -> int:
         *audiences, *ticket_params,
         *audiences, *survey_params,
     ]  # fmt: skip
-    return run_sql(sql, params)
+    return insert_select(sql, params)
 
 
 COUNTS = (
@@ -169,7 +174,7 @@ def _account_write(first: dt.date, last: dt.date) -> int:
         GROUP BY day, t.account_id, t.assignee_id, t.queue_id, a.owner_id
     """
     urgent = [str(Priority.HIGH), str(Priority.URGENT)]
-    return run_sql(sql, [[str(s) for s in ACTIVE_STATUSES], urgent, start, end])
+    return insert_select(sql, [[str(s) for s in ACTIVE_STATUSES], urgent, start, end])
 
 
 BUSY_AT_LEAST = 2

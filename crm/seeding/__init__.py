@@ -12,7 +12,9 @@ A step is ``func(ctx)``; ``ctx`` (a ``SeedContext``) carries what every step nee
   offsets from the anchor) is the same for the same arguments; absolute dates move with the day
   the data is seeded, so "due today" and "overdue" stay true for a fresh demo;
 - ``bulk_create(model, objs)`` for model instances and ``insert_rows(model, fields, rows)`` for
-  plain tuples (PostgreSQL ``COPY``, the way to write millions of rows), ``reserve_ids`` to know the
+  plain tuples (PostgreSQL ``COPY``, the way to write millions of rows; ``order_by`` stores them
+  in a field's order, as rows written over time lie), ``indexes_deferred`` around big loads,
+  ``reserve_ids`` to know the
   primary keys of rows before writing them, and ``shared`` to hand data to later steps;
 - ``stdout``: where progress goes (``ctx.progress(message)``).
 

@@ -119,11 +119,14 @@ def seed_run(
         started = time.monotonic()
         step_ctx = ctx.for_step(step.name)
         with transaction.atomic() if step.atomic else nullcontext():
+            sizes = _table_sizes()
             step.run(step_ctx)
             # Statistics of the rows just written (ANALYZE sees this transaction's rows): the
             # next steps' set-based queries (campaign outcomes, rollups) are planned on what is
-            # there, not on empty tables, which chose nested loops that ran for minutes.
-            _analyze_tables()
+            # there, not on empty tables, which chose nested loops that ran for minutes. Only
+            # the tables the step wrote: sampling every big table after every step cost more
+            # than some steps.
+            _analyze_tables(only={t for t, size in _table_sizes().items() if sizes.get(t) != size})
         step_ctx.progress(f"done in {_since(started)}")
     if not connection.in_atomic_block:
         # Fresh statistics and visibility maps, so the first page views get good plans.
@@ -133,32 +136,103 @@ def seed_run(
     return ctx
 
 
-def _analyze_tables(*, vacuum: bool = False) -> None:
-    """``ANALYZE`` (or ``VACUUM (ANALYZE)``) this database's own tables. A bare ``ANALYZE``
-    also takes the catalogs shared by every database of the server, and waits for any other
-    database's transaction that analyzed them to end."""
+def _table_sizes() -> dict[str, int]:
+    """The size in bytes of each of this database's own tables (what a step wrote grew)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM pg_tables "
+            "SELECT format('%I.%I', schemaname, tablename), "
+            "pg_relation_size(format('%I.%I', schemaname, tablename)) FROM pg_tables "
             "WHERE schemaname = ANY(current_schemas(false))"
         )
-        (tables,) = cursor.fetchone()
-        if tables:
+        return dict(cursor.fetchall())
+
+
+def _analyze_tables(*, vacuum: bool = False, only: set[str] | None = None) -> None:
+    """``ANALYZE`` (or ``VACUUM (ANALYZE)``) this database's own tables (or ``only`` those). A
+    bare ``ANALYZE`` also takes the catalogs shared by every database of the server, and waits
+    for any other database's transaction that analyzed them to end."""
+    tables = ", ".join(sorted(_table_sizes() if only is None else only))
+    if tables:
+        with connection.cursor() as cursor:
             cursor.execute(f"{'VACUUM (ANALYZE)' if vacuum else 'ANALYZE'} {tables}")
 
 
-def seed_match_keys(ctx: SeedContext) -> None:
-    """The steps write rows with COPY, around the services: their duplicate-matching keys are
-    computed here, once, after every step that writes people and companies."""
-    from crm.services.duplicates import match_keys_refresh
-
-    for model, seen, _ in match_keys_refresh():
-        ctx.progress(f"matching keys of {seen:,} {model._meta.verbose_name_plural}")
+#: Rows read, computed and copied per round of ``seed_match_keys_and_quality``.
+SCORE_BATCH = 5000
 
 
-def seed_quality_scores(ctx: SeedContext) -> None:
-    """The data-quality scores of the seeded records, so the demo lists show real ones."""
-    from crm.services.quality import quality_refresh_all
+def seed_match_keys_and_quality(ctx: SeedContext) -> None:
+    """The steps write people and companies with COPY, around the services: their
+    duplicate-matching keys (``crm.matching.match_fields``) and data-quality scores
+    (``crm.quality.quality_of`` at the anchor) are computed here, once, after every step that
+    writes them or their activity. Each table's four columns are written by one ``UPDATE``
+    joined to a temporary table filled by COPY, with the table's indexes deferred when it is
+    big: every row is rewritten once, and each index is built once instead of taking a million
+    random inserts (GIN indexes of names and keys most of all)."""
+    from django.apps import apps
 
-    for model, seen, _ in quality_refresh_all(now=ctx.now):
-        ctx.progress(f"quality scores of {seen:,} {model._meta.verbose_name_plural}")
+    from crm.matching import match_fields
+    from crm.quality import QUALITY_MODELS, quality_of
+    from crm.services.quality import _scored_fields
+
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE seed_scores (id bigint, match_keys varchar(100)[], "
+            "match_name varchar(200), quality smallint, quality_age_band smallint) "
+            "ON COMMIT DROP"
+        )
+    for label in QUALITY_MODELS:
+        model = apps.get_model(label)
+        names = {f.attname for f in model._meta.concrete_fields}
+        read = set(_scored_fields(model)) | {"match_keys", "match_name"}
+        read |= names & {"first_name", "last_name", "email", "phone", "company_name"}
+        read |= names & {"website", "country", "name", "domain"}
+        rows = model.objects.only(*sorted(read)).order_by("pk")
+        last, seen, changed = 0, 0, 0
+        started = time.monotonic()
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE seed_scores")
+            while True:
+                batch = list(rows.filter(pk__gt=last)[:SCORE_BATCH])
+                if not batch:
+                    break
+                stale = []
+                for record in batch:
+                    keys = match_fields(record)
+                    quality = quality_of(record, now=ctx.now)
+                    values = (
+                        keys["match_keys"],
+                        keys["match_name"],
+                        quality.score,
+                        quality.age_band,
+                    )
+                    stored = (
+                        record.match_keys,
+                        record.match_name,
+                        record.quality,
+                        record.quality_age_band,
+                    )
+                    if values != stored:
+                        stale.append((record.pk, *values))
+                if stale:
+                    with cursor.cursor.copy("COPY seed_scores FROM STDIN") as copy:
+                        for row in stale:
+                            copy.write_row(row)
+                seen, changed, last = seen + len(batch), changed + len(stale), batch[-1].pk
+            ctx.progress(
+                f"{model._meta.verbose_name_plural}: {seen:,} read, {changed:,} to write, "
+                f"computed in {_since(started)}"
+            )
+            table = qn(model._meta.db_table)
+            with ctx.indexes_deferred(model, when=changed >= 50_000, foreign_keys=False):
+                started = time.monotonic()
+                cursor.execute(
+                    f"UPDATE {table} AS t SET match_keys = s.match_keys, "
+                    "match_name = s.match_name, quality = s.quality, "
+                    "quality_age_band = s.quality_age_band "
+                    f"FROM seed_scores AS s WHERE t.{qn(model._meta.pk.column)} = s.id"
+                )
+                ctx.progress(f"{model._meta.verbose_name_plural}: written in {_since(started)}")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE seed_scores")

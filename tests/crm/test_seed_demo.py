@@ -173,3 +173,51 @@ def test_seed_steps_registered_by_later_apps_run_after_the_core():
     assert seen["contacts"] == Contact.objects.count()
     # Each step's random stream depends only on the seed and the step's name.
     assert seen["first_draw"] == random.Random("crm-demo-1:zz-test").random()
+
+
+def test_seed_demo_stores_the_matching_keys_and_scores_the_services_compute():
+    from crm.services.duplicates import match_keys_refresh
+    from crm.services.quality import quality_refresh_all
+
+    seed(*SMALL)
+    anchor = dt.datetime(2025, 3, 14, tzinfo=dt.UTC)
+
+    # Written by one UPDATE per table from a COPY: a rerun of the services finds nothing stale.
+    assert {m._meta.label: c for m, _, c in match_keys_refresh()} == {
+        "leads.Lead": 0,
+        "crm.Contact": 0,
+        "crm.Account": 0,
+    }
+    assert {m._meta.label: c for m, _, c in quality_refresh_all(now=anchor)} == {
+        "leads.Lead": 0,
+        "crm.Contact": 0,
+        "crm.Account": 0,
+    }
+    assert not Contact.objects.filter(match_keys=[]).exclude(email="", phone="").exists()
+
+
+def test_seed_rows_copied_in_a_fields_order_are_stored_in_that_order():
+    """Rows written over time lie in time order in a real database; the demo's tickets and
+    leads are stored so too, so a month's rollup reads that month's pages, not the table."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+
+    from crm.seeding import SeedContext
+
+    ctx = SeedContext(scale=1, users={}, now=dt.datetime(2025, 3, 14, tzinfo=dt.UTC))
+    account_type = ContentType.objects.get_for_model(Account).pk
+    days = [ctx.now - dt.timedelta(days=d) for d in (3, 30, 1, 12, 7)]  # not in order
+    rows = [("note", f"Day {d.day}", d, account_type, 1) for d in days]
+
+    written = ctx.insert_rows(
+        Activity,
+        ["kind", "summary", "occurred_at", "content_type_id", "object_id"],
+        rows,
+        order_by="occurred_at",
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT occurred_at FROM crm_activity ORDER BY ctid")
+        stored = [row[0] for row in cursor.fetchall()]
+    assert written == 5
+    assert stored == sorted(days)
