@@ -162,6 +162,20 @@ class CrmConfig(AppConfig):
                 part for part in (c.email, c.account.name if c.account else "") if part
             ),
         )
+        from crm.automation import actions as automation_actions
+        from crm.automation import entities as automation_entities
+
+        automation_entities.register()
+        automation_actions.register()
+        registry.notification_kinds.register("automation", "Automation rules")
+        registry.work.register(
+            "rule_runs",
+            label="Automation rule runs",
+            sweep="crm.automation.engine.rule_runs_sweep",
+            pending="crm.automation.engine.rule_runs_pending",
+            problems="crm.automation.engine.rule_runs_problems",
+            retry="crm.automation.engine.rule_run_retry",
+        )
         registry.work.register(
             "outbox",
             label="Outbound emails",
