@@ -168,6 +168,13 @@ class CrmConfig(AppConfig):
         automation_entities.register()
         automation_actions.register()
         registry.notification_kinds.register("automation", "Automation rules")
+        registry.navigation.register(
+            "Automations",
+            "rule_list",
+            group="customers",
+            order=99,
+            roles=[Role.MANAGER, Role.ADMIN],
+        )
         registry.work.register(
             "rule_runs",
             label="Automation rule runs",
