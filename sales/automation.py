@@ -24,4 +24,5 @@ def register() -> None:
     )
     automation.register_field("deal", "amount", "Amount")
     automation.register_field("deal", "probability", "Probability (%)")
+    automation.register_date_field("deal", "expected_close_date", "Expected close date")
     automation.register_recipient("deal", "account_owner", "The account's owner", account_owner)

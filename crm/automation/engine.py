@@ -91,11 +91,28 @@ def trigger_q(rule: Rule, *, since: dt.datetime | None = None) -> Q:
         return Q(**{f"{entity.created_field}__gte": start})
     if rule.trigger == RuleTrigger.STAGE:
         return Q(**{entity.stage_field: params["value"]})
+    if rule.trigger == RuleTrigger.DATE:
+        return Q(**{entity.date_fields[params["field"]].path: date_target(params)})
+    if rule.trigger == RuleTrigger.IDLE:
+        from crm.segments.registry import activity_within_q
+
+        days = int(params["days"])
+        since = timezone.now() - dt.timedelta(days=days)
+        return activity_within_q(entity.model, days, "not_within") & Q(
+            **{f"{entity.created_field}__lt": since}
+        )
     field = entity.fields[params["field"]]
     value = params["value"]
     if field.kind == "number":
         value = Decimal(str(value))
     return Q(**{f"{field.path}__{OPERATOR_LOOKUPS[params['operator']]}": value})
+
+
+def date_target(params: dict, today: dt.date | None = None) -> dt.date:
+    """The date a record's date field must hold today for a "N days before/after" trigger."""
+    today = today or timezone.localdate()
+    days = dt.timedelta(days=int(params["days"]))
+    return today + days if params.get("when") == "before" else today - days
 
 
 def trigger_label(rule: Rule) -> str:
@@ -109,6 +126,15 @@ def trigger_label(rule: Rule) -> str:
     if rule.trigger == RuleTrigger.STAGE:
         labels = dict(entity.stage_value_choices())
         return f"Stage entered: {labels.get(str(params.get('value')), params.get('value'))}"
+    if rule.trigger == RuleTrigger.IDLE:
+        return f"Nothing happened for {params.get('days')} days"
+    if rule.trigger == RuleTrigger.DATE:
+        date_field = entity.date_fields.get(params.get("field"))
+        label = date_field.label.lower() if date_field else "a date no longer available"
+        days = params.get("days")
+        if str(days) == "0":
+            return f"On the day of {label}"
+        return f"{days} days {params.get('when', 'after')} {label}"
     field = entity.fields.get(params.get("field"))
     if field is None:
         return "A field that is no longer available"
@@ -145,6 +171,13 @@ def rule_dry_run(*, rule: Rule) -> DryRun:
             f"last {CREATED_DRY_RUN_DAYS} days it would have fired on {count}.",
         )
     count = rule_matching(rule).count()
+    if rule.trigger == RuleTrigger.DATE:
+        return DryRun(
+            count,
+            f"Today it fires on {count} record{'s' if count != 1 else ''}, those whose date is "
+            f"{date_target(rule.trigger_params):%Y-%m-%d}; each day on the records whose day "
+            "it is.",
+        )
     return DryRun(
         count,
         f"Switched on now, it fires on {count} record{'s' if count != 1 else ''} already in "
@@ -173,6 +206,8 @@ def rule_evaluate(*, rule: Rule, pks=None) -> list[int]:
         return []
     if pks is not None:
         matching = matching.filter(pk__in=list(pks))
+    if rule.trigger == RuleTrigger.DATE:
+        return _evaluate_day(rule, matching)
     with transaction.atomic():
         sql, params = matching.values_list("pk").query.sql_with_params()
         with connection.cursor() as cursor:
@@ -199,7 +234,25 @@ def rule_evaluate(*, rule: Rule, pks=None) -> list[int]:
     return queued
 
 
-def _runs_create(rule: Rule, entered: list[tuple[int, int]]) -> list[int]:
+def _evaluate_day(rule: Rule, matching) -> list[int]:
+    """A date trigger fires once per record and day: the run's key is the day, so evaluating
+    again the same day (every sweep) makes nothing new."""
+    key = f"day:{timezone.localdate().isoformat()}"
+    with transaction.atomic():
+        pks = list(
+            matching.exclude(
+                pk__in=RuleRun.objects.filter(rule=rule, event_key=key).values("record_pk")
+            ).values_list("pk", flat=True)
+        )
+        queued = _runs_create(rule, [(key, pk) for pk in pks], keyed=True) if pks else []
+    if queued:
+        transaction.on_commit(lambda: runs_wake(queued))
+    return queued
+
+
+def _runs_create(rule: Rule, entered: list[tuple], *, keyed: bool = False) -> list[int]:
+    """Runs for ``entered`` (match id and record, or with ``keyed`` the event key and
+    record), skipped with a reason for records at the rule's daily cap."""
     now = timezone.now()
     record_pks = [pk for _, pk in entered]
     today = dict(
@@ -211,7 +264,10 @@ def _runs_create(rule: Rule, entered: list[tuple[int, int]]) -> list[int]:
     runs = []
     for match_id, record_pk in entered:
         capped = today.get(record_pk, 0) >= rule.daily_cap
-        key = "created" if rule.trigger == RuleTrigger.CREATED else f"entered:{match_id}"
+        if keyed:
+            key = match_id
+        else:
+            key = "created" if rule.trigger == RuleTrigger.CREATED else f"entered:{match_id}"
         runs.append(
             RuleRun(
                 rule=rule,
@@ -230,7 +286,17 @@ def _runs_create(rule: Rule, entered: list[tuple[int, int]]) -> list[int]:
                 finished_at=now if capped else None,
             )
         )
-    made = RuleRun.objects.bulk_create(runs, batch_size=1000)
+    # Two evaluations of one day at once: the unique key keeps one run, the other is left out.
+    made = RuleRun.objects.bulk_create(runs, batch_size=1000, ignore_conflicts=keyed)
+    if keyed:
+        return list(
+            RuleRun.objects.filter(
+                rule=rule,
+                event_key=entered[0][0],
+                record_pk__in=record_pks,
+                state=RuleRunState.QUEUED,
+            ).values_list("pk", flat=True)
+        )
     return [run.pk for run in made if run.state == RuleRunState.QUEUED]
 
 

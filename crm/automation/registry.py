@@ -55,6 +55,8 @@ class Entity:
     stage_choices: Callable[[], list[tuple[object, str]]] | None = None
     created_field: str = "created_at"
     fields: dict[str, TriggerField] = field(default_factory=dict)
+    date_fields: dict[str, TriggerField] = field(default_factory=dict)
+    has_timeline: bool = True
     recipients: dict[str, Recipient] = field(default_factory=dict)
 
     def stage_value_choices(self) -> list[tuple[str, str]]:
@@ -94,10 +96,21 @@ class AutomationRegistry:
         for name, value in options.items():
             setattr(entity, name, value)
         self._watch(model, key, "pk")
+        entity.date_fields.setdefault(
+            "created",
+            TriggerField("created", "Created", f"{entity.created_field}__date", kind="date"),
+        )
         return entity
 
     def register_field(self, entity: str, name: str, label: str, *, path=None, **options):
         self._entities[entity].fields[name] = TriggerField(name, label, path or name, **options)
+
+    def register_date_field(self, entity: str, name: str, label: str, *, path=None):
+        """A date a "N days before or after" trigger counts from (``path``: the ORM path of
+        a date, e.g. ``expected_close_date`` or ``created_at__date``)."""
+        self._entities[entity].date_fields[name] = TriggerField(
+            name, label, path or name, kind="date"
+        )
 
     def register_recipient(self, entity: str, key: str, label: str, find: Callable):
         self._entities[entity].recipients[key] = Recipient(key, label, find)

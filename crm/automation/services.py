@@ -32,6 +32,18 @@ def _clean_trigger(entity, trigger: str, params) -> dict:
         if value not in dict(entity.stage_value_choices()):
             raise ValidationError({"trigger": "Choose the stage."})
         return {"value": value}
+    if trigger == RuleTrigger.DATE:
+        date_field = entity.date_fields.get(str(params.get("field") or ""))
+        if date_field is None:
+            raise ValidationError({"trigger": "Choose the date the rule counts from."})
+        when = str(params.get("when") or "after")
+        if when not in ("before", "after"):
+            raise ValidationError({"trigger": "Choose before or after."})
+        return {"field": date_field.name, "days": _days(params, minimum=0), "when": when}
+    if trigger == RuleTrigger.IDLE:
+        if not entity.has_timeline:
+            raise ValidationError({"trigger": f"A {entity.label} has no timeline."})
+        return {"days": _days(params, minimum=1)}
     if trigger != RuleTrigger.FIELD:
         raise ValidationError({"trigger": "Choose a trigger."})
     field = entity.fields.get(str(params.get("field") or ""))
@@ -57,6 +69,16 @@ def _clean_trigger(entity, trigger: str, params) -> dict:
     if not number.is_finite() or abs(number) > Decimal("1e12"):
         raise ValidationError({"trigger": f"Enter a sensible number for “{field.label}”."})
     return {"field": field.name, "operator": operator, "value": str(number)}
+
+
+def _days(params, *, minimum: int) -> int:
+    try:
+        days = int(str(params.get("days", "")).strip())
+    except ValueError:
+        days = -1
+    if not minimum <= days <= 365:
+        raise ValidationError({"trigger": f"Enter a whole number of days from {minimum} to 365."})
+    return days
 
 
 def _clean_actions(entity, actions) -> list[dict]:

@@ -13,6 +13,8 @@ class RuleTrigger(models.TextChoices):
     CREATED = "created", "Record created"
     FIELD = "field", "Field changes to or past a value"
     STAGE = "stage", "Stage entered"
+    DATE = "date", "N days before or after a date"
+    IDLE = "idle", "Nothing happened for N days"
 
 
 class RuleRunState(models.TextChoices):

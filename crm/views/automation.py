@@ -122,20 +122,33 @@ def _data_from_post(post, *, entity_key: str, user) -> tuple[dict, dict]:
         "name": post.get("name", ""),
         "entity": entity_key,
         "trigger": post.get("trigger", ""),
-        "trigger_params": {
-            "field": post.get("trigger_field", ""),
-            "operator": post.get("trigger_operator", ""),
-            "value": post.get(
-                "trigger_stage" if post.get("trigger") == RuleTrigger.STAGE else "trigger_value",
-                "",
-            ),
-        },
+        "trigger_params": _trigger_params(post),
         "conditions": conditions,
         "actions": actions,
         "daily_cap": post.get("daily_cap", ""),
         "run_as": run_as,
     }
     return data, tree
+
+
+def _trigger_params(post) -> dict:
+    """The inputs of the chosen trigger (each trigger has inputs of its own)."""
+    trigger = post.get("trigger")
+    if trigger == RuleTrigger.STAGE:
+        return {"value": post.get("trigger_stage", "")}
+    if trigger == RuleTrigger.DATE:
+        return {
+            "field": post.get("trigger_date_field", ""),
+            "days": post.get("trigger_date_days", ""),
+            "when": post.get("trigger_date_when", ""),
+        }
+    if trigger == RuleTrigger.IDLE:
+        return {"days": post.get("trigger_idle_days", "")}
+    return {
+        "field": post.get("trigger_field", ""),
+        "operator": post.get("trigger_operator", ""),
+        "value": post.get("trigger_value", ""),
+    }
 
 
 def _action_rows(entity, actions, *, blank: int = 1) -> list[dict]:
@@ -169,6 +182,7 @@ def _builder_context(request, *, entity, data: dict, tree: dict, rule=None, erro
         "root": group_context(entity.key, tree, parent="", depth=1, cache=cache),
         "triggers": RuleTrigger.choices,
         "fields": list(entity.fields.values()),
+        "date_fields": list(entity.date_fields.values()),
         "operators": [(key, label) for key, label, _ in FIELD_OPERATORS],
         "stages": entity.stage_value_choices() if entity.stage_field else [],
         "actions": _action_rows(entity, data.get("actions") or [], blank=3),

@@ -397,3 +397,76 @@ def test_editing_a_rule_checks_it_again(manager, director):
             user=manager,
             data={"name": "x", "entity": "deal", "trigger": "stage", "actions": []},
         )
+
+
+def test_n_days_before_a_date_fires_once_on_that_day(manager, rep):
+    today = timezone.localdate()
+    due = OpportunityFactory(owner=rep, expected_close_date=today + dt.timedelta(days=7))
+    OpportunityFactory(owner=rep, expected_close_date=today + dt.timedelta(days=8))
+    OpportunityFactory(owner=rep, expected_close_date=None)
+    rule = make_rule(
+        manager,
+        active=False,
+        name="A week before close",
+        entity="deal",
+        trigger="date",
+        trigger_params={"field": "expected_close_date", "days": "7", "when": "before"},
+        actions=[{"kind": "create_task", "title": "Check the close", "assignee": "owner"}],
+    )
+    assert engine.trigger_label(rule) == "7 days before expected close date"
+    dry = engine.rule_dry_run(rule=rule)
+    rule_set_active(rule=rule, user=manager, active=True)
+
+    settle()
+    settle()  # the sweep looks again later the same day: nothing new
+
+    runs = RuleRun.objects.filter(rule=rule)
+    assert list(runs.values_list("record_pk", "event_key")) == [
+        (due.pk, f"day:{today.isoformat()}")
+    ]
+    assert dry.count == 1 == runs.filter(state=RuleRunState.DONE).count()
+    assert Task.objects.filter(title="Check the close", object_id=due.pk).count() == 1
+
+
+def test_n_days_after_creation_counts_from_the_created_date(manager, rep):
+    rule = make_rule(
+        manager,
+        entity="lead",
+        trigger="date",
+        trigger_params={"field": "created", "days": "3", "when": "after"},
+        actions=[{"kind": "add_note", "text": "Three days in"}],
+    )
+    old = LeadFactory(owner=rep)
+    LeadFactory(owner=rep)
+    type(old).objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=3))
+    settle()
+    assert list(RuleRun.objects.filter(rule=rule).values_list("record_pk", flat=True)) == [old.pk]
+
+
+def test_nothing_happening_for_n_days_fires_once_per_quiet_stretch(manager, rep):
+    from crm.choices import ActivityKind
+    from crm.services.timeline import activity_log
+
+    quiet = LeadFactory(owner=rep)
+    busy = LeadFactory(owner=rep)
+    new = LeadFactory(owner=rep)
+    long_ago = timezone.now() - dt.timedelta(days=20)
+    type(quiet).objects.filter(pk__in=[quiet.pk, busy.pk]).update(created_at=long_ago)
+    activity_log(subject=busy, kind=ActivityKind.CALL, summary="Called", actor=rep)
+    rule = make_rule(
+        manager,
+        entity="lead",
+        trigger="idle",
+        trigger_params={"days": "14"},
+        actions=[{"kind": "create_task", "title": "Wake it up", "assignee": "owner"}],
+    )
+    settle()
+    settle()
+    assert list(RuleRun.objects.filter(rule=rule).values_list("record_pk", flat=True)) == [quiet.pk]
+    assert new.pk not in RuleRun.objects.values_list("record_pk", flat=True)
+    # Activity ends the quiet stretch; a new one (backdated here) fires again
+    activity = activity_log(subject=quiet, kind=ActivityKind.CALL, summary="Called", actor=rep)
+    settle()
+    type(activity).objects.filter(pk=activity.pk).update(occurred_at=long_ago)
+    settle()
+    assert RuleRun.objects.filter(rule=rule, record_pk=quiet.pk).count() == 2

@@ -275,3 +275,34 @@ def test_the_builder_pages_render(manager_client):
         HTTP_HX_REQUEST="true",
     )
     assert 'name="action-2-title"' in response.content.decode()
+
+
+def test_time_triggers_are_built_through_the_form(manager_client, manager):
+    date_rule = build(
+        manager_client,
+        "deal",
+        form_post(
+            name="Close is near",
+            trigger="date",
+            trigger_date_field="expected_close_date",
+            trigger_date_days="5",
+            trigger_date_when="before",
+            run_as=manager,
+            actions=[{"kind": "add_note", "text": "Five days to close"}],
+        ),
+    )
+    assert date_rule.trigger_params == {"field": "expected_close_date", "days": 5, "when": "before"}
+    idle_rule = build(
+        manager_client,
+        "lead",
+        form_post(
+            name="Gone quiet",
+            trigger="idle",
+            trigger_idle_days="21",
+            run_as=manager,
+            actions=[{"kind": "add_note", "text": "Quiet"}],
+        ),
+    )
+    assert idle_rule.trigger_params == {"days": 21}
+    page = manager_client.get(reverse("rule_list")).content.decode()
+    assert "5 days before expected close date" in page and "Nothing happened for 21 days" in page
