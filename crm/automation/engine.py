@@ -524,7 +524,7 @@ def _due_runs(now=None):
 
 
 def evaluation_seconds() -> int:
-    return int(getattr(settings, "AUTOMATION_EVALUATION_SECONDS", 300))
+    return int(settings.AUTOMATION_EVALUATION_SECONDS)
 
 
 def rule_runs_sweep(*, now=None) -> int:
