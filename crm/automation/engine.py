@@ -370,12 +370,23 @@ def _note(pending: _SavedRecords, instance, entity: str, path: str) -> None:
         pending.pks.setdefault(entity, set()).add(pk)
 
 
-def records_changed(entity: str) -> None:
-    """For a writer that changed many records of ``entity`` without saving models one by one:
-    after commit, every active rule of the entity is evaluated over all its records."""
+def rules_watch(entity: str) -> bool:
+    """Whether any active rule watches ``entity`` (a writer skips its notes when none does)."""
+    return Rule.objects.filter(entity=entity, active=True).exists()
+
+
+def records_changed(entity: str, pks=None) -> None:
+    """For a writer that changed records of ``entity`` without saving models one by one (a
+    COPY, a set-based recompute): after commit the entity's active rules look at ``pks`` (None:
+    at all its records)."""
     from crm.tasks import rules_evaluate as evaluate_task
 
-    transaction.on_commit(lambda: enqueue_quietly(evaluate_task, entity, None))
+    if pks is None:
+        transaction.on_commit(lambda: enqueue_quietly(evaluate_task, entity, None))
+        return
+    pending = _SavedRecords()
+    pending.pks[entity] = set(pks)
+    transaction.on_commit(pending)
 
 
 # --- running -------------------------------------------------------------------------------------

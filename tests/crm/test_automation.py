@@ -470,3 +470,63 @@ def test_nothing_happening_for_n_days_fires_once_per_quiet_stretch(manager, rep)
     type(activity).objects.filter(pk=activity.pk).update(occurred_at=long_ago)
     settle()
     assert RuleRun.objects.filter(rule=rule, record_pk=quiet.pk).count() == 2
+
+
+def test_leads_imported_set_based_are_looked_at_after_each_chunk(
+    manager, rep, django_capture_on_commit_callbacks
+):
+    from unittest import mock
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from leads.services import imports
+
+    rule = make_rule(
+        manager,
+        entity="lead",
+        trigger="created",
+        conditions=group("and", condition("title", "contains", "VP")),
+        actions=[{"kind": "add_note", "text": "A VP came in"}],
+    )
+    text = (
+        "First name,Last name,E-mail,Title,Company\n"
+        "Ada,Lovelace,ada@engine.example,VP Engineering,Engines\n"
+        "Alan,Turing,alan@bletchley.example,Analyst,Bletchley\n"
+    )
+    upload = SimpleUploadedFile("people.csv", text.encode(), content_type="text/csv")
+    job = imports.import_job_create(user=manager, upload=upload, owner=rep)
+    with (
+        mock.patch("crm.tasks.rules_evaluate.delay") as evaluate,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        imports.import_run(job_id=job.pk)
+    # The chunk's commit asked for a look at its two new leads
+    ((entity, pks),) = [call.args for call in evaluate.call_args_list]
+    assert entity == "lead" and len(pks) == 2
+    engine.rules_evaluate(entity=entity, pks=pks)
+    engine.rule_runs_due()
+    run = RuleRun.objects.get(rule=rule)
+    assert run.state == RuleRunState.DONE
+    assert LeadFactory._meta.model.objects.get(pk=run.record_pk).title == "VP Engineering"
+
+
+def test_the_sweep_wakes_lost_runs_and_starts_the_periodic_evaluation(manager, rep):
+    from unittest import mock
+
+    rule = make_rule(
+        manager,
+        entity="deal",
+        trigger="field",
+        trigger_params={"field": "amount", "operator": "gte", "value": "50000"},
+        actions=[{"kind": "add_note", "text": "Big"}],
+    )
+    OpportunityFactory(owner=rep, amount=Decimal("60000"))
+    engine.rules_evaluate()
+    RuleRun.objects.filter(rule=rule).update(created_at=timezone.now() - dt.timedelta(minutes=1))
+    with (
+        mock.patch("crm.tasks.rule_runs_due.delay") as runs_due,
+        mock.patch("crm.tasks.rules_evaluate_all.delay") as evaluate_all,
+    ):
+        assert engine.rule_runs_sweep() == 2
+        assert engine.rule_runs_sweep() == 1  # the evaluation is periodic, the lost run is not
+    assert runs_due.call_count == 2 and evaluate_all.call_count == 1
