@@ -902,6 +902,7 @@ TABLE = [
         )
         for name, methods in [
             ("rule_detail", GET),
+            ("rule_export", GET),
             ("rule_edit", BOTH),
             ("rule_toggle", POST),
             ("rule_dry_run", POST),

@@ -4,6 +4,7 @@ each rule's run log. Everyone else gets 404 on every URL; a rule outside the use
 
 from __future__ import annotations
 
+import json
 import re
 
 from django.contrib import messages
@@ -11,11 +12,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import InvalidPage, Paginator
 from django.db.models import Count, Max, Prefetch
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.automation import engine
+from crm.automation import engine, portable, starters
 from crm.automation.actions import recipient_choices, settable_fields
 from crm.automation.engine import FIELD_OPERATORS
 from crm.automation.registry import automation
@@ -78,7 +80,11 @@ def rule_list(request):
     return render(
         request,
         "crm/automation/list.html",
-        {"page_obj": page, "entities": automation.entities()},
+        {
+            "page_obj": page,
+            "entities": automation.entities(),
+            "starters": starters.starters(),
+        },
     )
 
 
@@ -345,3 +351,87 @@ def rule_dry_run(request, pk):
     except ValidationError as error:
         context = {"problems": error.messages}
     return render(request, "crm/automation/_dry_run.html", context)
+
+
+# --- export, import and ready-made rules ----------------------------------------------------------
+
+
+def _json_download(document: dict, filename: str) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def rules_export_view(request):
+    """Every rule the user sees, as one JSON file."""
+    _builder_or_404(request.user)
+    rules = Rule.objects.visible_to(request.user).order_by("name", "id")[: portable.MAX_RULES]
+    return _json_download(portable.rules_export(rules), "automation-rules.json")
+
+
+@login_required
+@require_GET
+def rule_export_view(request, pk):
+    rule = rule_get(user=request.user, pk=pk)
+    return _json_download(portable.rules_export([rule]), f"automation-rule-{rule.pk}.json")
+
+
+#: An exported file is small; anything larger is not one.
+MAX_IMPORT_BYTES = 1024 * 1024
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@submitted_once
+def rules_import_view(request):
+    """Rules from an exported file, created switched off and run as the importing user; all
+    or none."""
+    _builder_or_404(request.user)
+    problems = []
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            problems = ["Choose a file of exported rules."]
+        elif upload.size > MAX_IMPORT_BYTES:
+            problems = ["The file is too large to be exported rules (at most 1 MB)."]
+        else:
+            try:
+                document = json.loads(upload.read().decode("utf-8"))
+                made = portable.rules_import(user=request.user, document=document)
+                messages.success(
+                    request,
+                    f"Imported {len(made)} rule{'s' if len(made) != 1 else ''}, switched off: "
+                    "read each one's dry run before switching it on.",
+                )
+                return HttpResponseRedirect(reverse("rule_list"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                problems = ["The file is not JSON."]
+            except ValidationError as error:
+                problems = error.messages
+    return render(
+        request,
+        "crm/automation/import.html",
+        {"problems": problems},
+        status=400 if problems else 200,
+    )
+
+
+@login_required
+@require_POST
+@submitted_once
+def rule_from_starter_view(request, key):
+    _builder_or_404(request.user)
+    found = starters.starter(key)
+    if found is None:
+        raise Http404
+    try:
+        rule = portable.rule_from_starter(user=request.user, starter=found)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return HttpResponseRedirect(reverse("rule_list"))
+    messages.success(request, f"Rule “{rule}” was made from the template, switched off: adjust it.")
+    return HttpResponseRedirect(reverse("rule_edit", args=[rule.pk]))

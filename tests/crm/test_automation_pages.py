@@ -207,9 +207,16 @@ def test_reps_and_agents_get_404_everywhere(request, client_name, manager):
         rule.get_absolute_url(),
         reverse("rule_edit", args=[rule.pk]),
         reverse("rule_action_row") + "?entity=lead",
+        reverse("rules_export"),
+        reverse("rules_import"),
+        reverse("rule_export", args=[rule.pk]),
     ):
         assert client.get(url).status_code == 404, url
-    for url in (reverse("rule_toggle", args=[rule.pk]), reverse("rule_dry_run", args=[rule.pk])):
+    for url in (
+        reverse("rule_toggle", args=[rule.pk]),
+        reverse("rule_dry_run", args=[rule.pk]),
+        reverse("rule_from_starter", args=["quiet-lead"]),
+    ):
         assert client.post(url, {"active": "on"}).status_code == 404, url
 
 
@@ -306,3 +313,99 @@ def test_time_triggers_are_built_through_the_form(manager_client, manager):
     assert idle_rule.trigger_params == {"days": 21}
     page = manager_client.get(reverse("rule_list")).content.decode()
     assert "5 days before expected close date" in page and "Nothing happened for 21 days" in page
+
+
+def test_rules_export_and_import_as_json_by_names(manager_client, manager, director, rep):
+    import io
+    import json
+
+    team = TeamFactory(name="Inbound", members=[rep])
+    rule = rule_create(
+        user=manager,
+        data={
+            "name": "Big deal reaches Negotiation",
+            "entity": "deal",
+            "trigger": "stage",
+            "trigger_params": {"value": str(stage_named("Negotiation").pk)},
+            "conditions": group("and", condition("amount", "gte", 50000)),
+            "actions": [
+                {"kind": "notify", "to": [f"user:{director.pk}", "owner"], "message": "Big"},
+                {"kind": "round_robin", "team": team.pk},
+            ],
+        },
+    )
+    response = manager_client.get(reverse("rule_export", args=[rule.pk]))
+    assert response["Content-Disposition"].startswith("attachment")
+    document = json.loads(response.content)
+    exported = document["rules"][0]
+    assert exported["trigger_params"] == {"value": "New business · Negotiation"}
+    assert exported["actions"][0]["to"] == ["user:@director", "owner"]
+    assert exported["actions"][1]["team"] == "Inbound"
+    assert "Big deal" in manager_client.get(reverse("rules_export")).content.decode()
+
+    # Imported back (another installation would resolve the same names)
+    upload = io.BytesIO(json.dumps(document).encode())
+    upload.name = "rules.json"
+    response = manager_client.post(reverse("rules_import"), {"file": upload})
+    assert response.status_code == 302
+    copy = Rule.objects.exclude(pk=rule.pk).get()
+    assert (copy.active, copy.run_as, copy.created_by) == (False, manager, manager)
+    assert copy.trigger_params == rule.trigger_params
+    assert copy.actions == rule.actions and copy.conditions == rule.conditions
+
+
+def test_an_import_that_does_not_check_out_imports_nothing_and_says_why(manager_client):
+    import io
+    import json
+
+    document = {
+        "format": "crm-automation-rules",
+        "version": 1,
+        "rules": [
+            {
+                "name": "Fine",
+                "entity": "lead",
+                "trigger": "created",
+                "conditions": group("and"),
+                "actions": [{"kind": "add_note", "text": "Hi"}],
+            },
+            {
+                "name": "Broken",
+                "entity": "lead",
+                "trigger": "created",
+                "conditions": group("and"),
+                "actions": [{"kind": "assign", "user": "@nobody"}],
+            },
+        ],
+    }
+    for content, expected in (
+        (json.dumps(document), "Rule 2 (“Broken”): There is no active user “nobody” here."),
+        ("not json", "The file is not JSON."),
+        (json.dumps({"rules": []}), "This is not a file of exported automation rules."),
+    ):
+        upload = io.BytesIO(content.encode())
+        upload.name = "rules.json"
+        response = manager_client.post(reverse("rules_import"), {"file": upload})
+        assert response.status_code == 400
+        assert expected in response.content.decode()
+    assert not Rule.objects.exists()
+
+
+def test_templates_make_editable_rules(manager_client, manager):
+    page = manager_client.get(reverse("rule_list")).content.decode()
+    assert "Save the customer when health drops below 40" in page
+    for key in (
+        "save-playbook",
+        "quiet-lead",
+        "big-deal-negotiation",
+        "urgent-enterprise-ticket",
+        "close-date-near",
+    ):
+        response = manager_client.post(reverse("rule_from_starter", args=[key]))
+        rule = Rule.objects.latest("id")
+        assert response.status_code == 302 and response["Location"] == reverse(
+            "rule_edit", args=[rule.pk]
+        ), key
+        assert not rule.active and rule.run_as == manager
+    assert Rule.objects.count() == 5
+    assert manager_client.post(reverse("rule_from_starter", args=["nope"])).status_code == 404
