@@ -267,6 +267,74 @@ def notify_run(*, record, params, rule, run, index, **kwargs) -> str:
     return f"Notified {names}."
 
 
+# --- wait, then go on; send an email from a template ---------------------------------------------
+
+
+def wait_clean(params, entity) -> dict:
+    try:
+        days = int(params.get("days") or 0)
+        hours = int(params.get("hours") or 0)
+    except (TypeError, ValueError):
+        raise ValidationError("Wait a whole number of days and hours.") from None
+    if days < 0 or hours < 0 or not 0 < days * 24 + hours <= 365 * 24:
+        raise ValidationError("Wait from an hour to 365 days.")
+    return {"kind": "wait", "days": days, "hours": hours}
+
+
+def wait_run(*, params, **kwargs) -> str:
+    days, hours = params.get("days") or 0, params.get("hours") or 0
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    return f"Waiting {' and '.join(parts)}."
+
+
+def template_choices() -> list[tuple[int, str]]:
+    from crm.models import EmailTemplate
+
+    return list(EmailTemplate.objects.active().order_by("name").values_list("pk", "name"))
+
+
+def send_email_clean(params, entity) -> dict:
+    from crm import registry
+    from crm.models import EmailTemplate
+
+    if registry.compose_targets.get(entity.key) is None:
+        raise ValidationError(f"Email cannot be written from a {entity.label}.")
+    try:
+        template = EmailTemplate.objects.active().get(pk=int(params.get("template")))
+    except (TypeError, ValueError, EmailTemplate.DoesNotExist):
+        raise ValidationError("Choose an email template.") from None
+    return {"kind": "send_email", "template": template.pk}
+
+
+def send_email_run(*, record, params, user, **kwargs) -> str:
+    """Write the template to the record's first person with an address, as the rule's user
+    (as if they wrote it from the record's page): merge fields, tracking within consent, the
+    timeline entry; refused when the person said no to email."""
+    from crm import registry
+    from crm.models import EmailTemplate
+    from crm.services.compose import email_compose
+
+    entity = _entity_of(record, automation)
+    template = EmailTemplate.objects.active().visible_to(user).filter(pk=params["template"]).first()
+    if template is None:
+        raise ValidationError(f"The template is archived, or {user} may not use it.")
+    target = registry.compose_targets.get(entity.key)
+    recipients = list(target.recipients(record)) if target else []
+    if not recipients:
+        raise ValidationError("Nobody to write to: the record has no one with an email address.")
+    composed = email_compose(
+        user=user,
+        kind=entity.key,
+        record=record,
+        to_email=recipients[0].email,
+        subject=template.subject,
+        body=template.body,
+        template=template,
+    )
+    return f"Queued the email “{composed.subject}” to {composed.to_email}."
+
+
 def register() -> None:
     automation.register_action(
         "update_field",
@@ -290,3 +358,7 @@ def register() -> None:
     )
     automation.register_action("add_note", "Add a note", clean=add_note_clean, run=add_note_run)
     automation.register_action("notify", "Notify in-app", clean=notify_clean, run=notify_run)
+    automation.register_action(
+        "send_email", "Send an email from a template", clean=send_email_clean, run=send_email_run
+    )
+    automation.register_action("wait", "Wait, then go on", clean=wait_clean, run=wait_run)

@@ -36,11 +36,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
 
 from crm.automation.registry import automation
+from crm.db import AnyOf  # noqa: F401  (the ``any_of`` lookup used below)
 from crm.history import Source, source
 from crm.models import Rule, RuleMatch, RuleRun, RuleRunStep
 from crm.models.automation import RuleRunState, RuleStepState, RuleTrigger
@@ -205,7 +206,12 @@ def rule_evaluate(*, rule: Rule, pks=None) -> list[int]:
         logger.warning("Rule %s cannot be evaluated: %s", rule.pk, "; ".join(error.messages))
         return []
     if pks is not None:
-        matching = matching.filter(pk__in=list(pks))
+        pks = _pk_list(pks)
+        if not pks:
+            return []
+        # The range too: the key's index answers it even when the table's statistics are stale
+        # (right after an import), where "= ANY" alone is planned as a scan of the whole table.
+        matching = matching.filter(pk__any_of=pks, pk__gte=pks[0], pk__lte=pks[-1])
     if rule.trigger == RuleTrigger.DATE:
         return _evaluate_day(rule, matching)
     with transaction.atomic():
@@ -219,19 +225,31 @@ def rule_evaluate(*, rule: Rule, pks=None) -> list[int]:
             )
             entered = cursor.fetchall()
         if rule.trigger != RuleTrigger.CREATED:
-            left = RuleMatch.objects.filter(rule=rule)
+            # NOT EXISTS (an anti-join), not NOT IN: the planner hashes neither side of a
+            # NOT IN over a large subquery and would compare every pair.
+            left = RuleMatch.objects.filter(rule=rule).filter(
+                ~Exists(matching.filter(pk=OuterRef("record_pk"))),
+                ~Exists(
+                    RuleRun.objects.filter(
+                        rule=rule,
+                        record_pk=OuterRef("record_pk"),
+                        state__in=[RuleRunState.QUEUED, RuleRunState.RUNNING],
+                    )
+                ),
+            )
             if pks is not None:
-                left = left.filter(record_pk__in=list(pks))
-            unfinished = RuleRun.objects.filter(
-                rule=rule, state__in=[RuleRunState.QUEUED, RuleRunState.RUNNING]
-            ).values("record_pk")
-            left.exclude(record_pk__in=matching.values("pk")).exclude(
-                record_pk__in=unfinished
-            ).delete()
+                left = left.filter(
+                    record_pk__any_of=pks, record_pk__gte=pks[0], record_pk__lte=pks[-1]
+                )
+            left.delete()
         queued = _runs_create(rule, entered) if entered else []
     if queued:
         transaction.on_commit(lambda: runs_wake(queued))
     return queued
+
+
+def _pk_list(pks) -> list[int]:
+    return sorted({int(pk) for pk in pks})
 
 
 def _evaluate_day(rule: Rule, matching) -> list[int]:
@@ -415,7 +433,11 @@ def run_execute(*, run_id: int, owner: str | None = None) -> bool:
     step's error, and the steps after it are not run."""
     owner = owner or worker_name()
     taken = lease_take(
-        RuleRun.objects.filter(pk=run_id, state__in=[RuleRunState.QUEUED, RuleRunState.RUNNING]),
+        RuleRun.objects.filter(
+            Q(not_before__isnull=True) | Q(not_before__lte=timezone.now()),
+            pk=run_id,
+            state__in=[RuleRunState.QUEUED, RuleRunState.RUNNING],
+        ),
         owner=owner,
         state=RuleRunState.RUNNING,
         attempts=F("attempts") + 1,
@@ -433,9 +455,13 @@ def run_execute(*, run_id: int, owner: str | None = None) -> bool:
         if not lease_renew(_mine(run_id), owner=owner):
             return True  # lost to the sweep, or this worker is stopping: another goes on
         kind = str(params.get("kind", ""))[:40]
+        resume_at = None
         try:
             with transaction.atomic():
                 result = _step_run(run, index, params)
+                if kind == "wait":
+                    resume_at = timezone.now() + wait_delay(params)
+                    result = f"{result} Goes on at {timezone.localtime(resume_at):%Y-%m-%d %H:%M}."
                 RuleRunStep.objects.update_or_create(
                     run=run,
                     index=index,
@@ -463,6 +489,12 @@ def run_execute(*, run_id: int, owner: str | None = None) -> bool:
                 finished_at=timezone.now(),
             )
             return True
+        if resume_at is not None:
+            # Long waits live in the database: the sweep wakes a worker once it is over.
+            lease_release(
+                _mine(run_id), owner=owner, state=RuleRunState.QUEUED, not_before=resume_at
+            )
+            return True
     lease_release(
         _mine(run_id),
         owner=owner,
@@ -471,6 +503,10 @@ def run_execute(*, run_id: int, owner: str | None = None) -> bool:
         finished_at=timezone.now(),
     )
     return True
+
+
+def wait_delay(params: dict) -> dt.timedelta:
+    return dt.timedelta(days=int(params.get("days") or 0), hours=int(params.get("hours") or 0))
 
 
 def _error_text(error: Exception) -> str:
@@ -525,10 +561,13 @@ def rule_runs_due(*, limit: int = 200) -> int:
 
 
 def _due_runs(now=None):
+    """Runs a worker may take now: queued or running, no live lease, not waiting."""
     now = now or timezone.now()
-    return RuleRun.objects.filter(
-        Q(state=RuleRunState.QUEUED) | Q(state=RuleRunState.RUNNING)
-    ).filter(lease_free(now))
+    return (
+        RuleRun.objects.filter(Q(state=RuleRunState.QUEUED) | Q(state=RuleRunState.RUNNING))
+        .filter(lease_free(now))
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    )
 
 
 # --- the sweep and the operators' page --------------------------------------------------------
@@ -549,7 +588,9 @@ def rule_runs_sweep(*, now=None) -> int:
     now = now or timezone.now()
     woken = 0
     due = _due_runs(now).filter(
-        Q(state=RuleRunState.RUNNING) | Q(created_at__lt=now - QUEUED_GRACE)
+        Q(state=RuleRunState.RUNNING)
+        | Q(created_at__lt=now - QUEUED_GRACE)
+        | Q(not_before__isnull=False)  # a wait that is over
     )
     if due.exists():
         woken += int(enqueue_quietly(rule_runs_due))

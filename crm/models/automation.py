@@ -142,6 +142,9 @@ class RuleRun(Leased):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="A waiting run goes on with its next step then."
+    )
 
     objects = RuleRunQuerySet.as_manager()
 

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.automation import engine, portable, starters
-from crm.automation.actions import recipient_choices, settable_fields
+from crm.automation.actions import recipient_choices, settable_fields, template_choices
 from crm.automation.engine import FIELD_OPERATORS
 from crm.automation.registry import automation
 from crm.automation.services import may_build_rules, rule_create, rule_set_active, rule_update
@@ -39,7 +39,7 @@ from crm.views.submissions import submitted_once
 RULES_PAGE_SIZE = 25
 RUNS_PAGE_SIZE = 25
 ACTION_FIELDS = ("field", "value", "user", "team", "title", "due_in_days", "assignee", "message")
-ACTION_FIELDS += ("text",)
+ACTION_FIELDS += ("text", "template", "days", "hours")
 ACTION_KEY = re.compile(r"^action-(\d{1,2})-kind$")
 
 
@@ -203,6 +203,7 @@ def _action_choices(entity) -> dict:
         "users": [(u.pk, str(u)) for u in User.objects.filter(is_active=True).order_by("username")],
         "teams": list(Team.objects.order_by("name").values_list("pk", "name")),
         "recipients": recipient_choices(entity),
+        "templates": template_choices(),
     }
 
 

@@ -530,3 +530,71 @@ def test_the_sweep_wakes_lost_runs_and_starts_the_periodic_evaluation(manager, r
         assert engine.rule_runs_sweep() == 2
         assert engine.rule_runs_sweep() == 1  # the evaluation is periodic, the lost run is not
     assert runs_due.call_count == 2 and evaluate_all.call_count == 1
+
+
+def test_a_wait_step_pauses_the_run_in_the_database_then_it_goes_on(manager, rep):
+    from unittest import mock
+
+    rule = make_rule(
+        manager,
+        entity="deal",
+        trigger="field",
+        trigger_params={"field": "amount", "operator": "gte", "value": "50000"},
+        actions=[
+            {"kind": "add_note", "text": "Big deal"},
+            {"kind": "wait", "days": "2", "hours": "0"},
+            {"kind": "create_task", "title": "Two days later", "assignee": "owner"},
+        ],
+    )
+    deal = OpportunityFactory(owner=rep, amount=Decimal("60000"))
+    settle()
+    run = RuleRun.objects.get(rule=rule)
+    assert run.state == RuleRunState.QUEUED and run.not_before > timezone.now()
+    assert list(run.steps.values_list("index", flat=True)) == [0, 1]
+    assert "Waiting 2 days." in run.steps.get(index=1).result
+    assert not Task.objects.filter(title="Two days later").exists()
+    with mock.patch("crm.tasks.rule_runs_due.delay") as runs_due:
+        engine.rule_runs_sweep()
+    assert not runs_due.called  # still waiting
+    # When the wait is over
+    RuleRun.objects.filter(pk=run.pk).update(not_before=timezone.now() - dt.timedelta(seconds=1))
+    with mock.patch("crm.tasks.rule_runs_due.delay") as runs_due:
+        engine.rule_runs_sweep()
+    assert runs_due.called
+    engine.rule_runs_due()
+    run.refresh_from_db()
+    assert run.state == RuleRunState.DONE
+    assert Task.objects.filter(title="Two days later", object_id=deal.pk).count() == 1
+    from crm.models import Activity
+
+    assert Activity.objects.filter(object_id=deal.pk, summary="Big deal").count() == 1
+
+
+def test_an_email_from_a_template_goes_out_within_consent(manager, rep):
+    from crm.choices import TemplateSharing
+    from crm.models import OutboundEmail
+    from tests.factories.compose import EmailTemplateFactory
+
+    template = EmailTemplateFactory(
+        owner=manager,
+        sharing=TemplateSharing.ALL,
+        subject="Welcome, {{ lead.first_name }}",
+        body="Hello {{ lead.first_name }}",
+    )
+    rule = make_rule(
+        manager,
+        entity="lead",
+        trigger="created",
+        actions=[{"kind": "send_email", "template": template.pk}],
+    )
+    willing = LeadFactory(owner=rep, first_name="Ada", email="ada@engine.example")
+    unwilling = LeadFactory(owner=rep, email="no@thanks.example", unsubscribed_at=timezone.now())
+    settle()
+    sent = OutboundEmail.objects.get(to_email="ada@engine.example")
+    assert sent.subject == "Welcome, Ada"
+    done = RuleRun.objects.get(rule=rule, record_pk=willing.pk)
+    assert done.state == RuleRunState.DONE
+    refused = RuleRun.objects.get(rule=rule, record_pk=unwilling.pk)
+    assert refused.state == RuleRunState.FAILED
+    assert "said no to email" in refused.steps.get().error
+    assert not OutboundEmail.objects.filter(to_email="no@thanks.example").exists()
