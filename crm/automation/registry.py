@@ -77,6 +77,9 @@ class Action:
     run: Callable
     entities: frozenset[str] = frozenset()
     for_change: bool = False  # acts on the record itself: needs the right to change it
+    #: ``(parameter, label, choices())`` of an action whose one parameter is picked from a list
+    #: (the builder shows the select; e.g. the sequence to enrol in).
+    select: tuple[str, str, Callable] | None = None
 
     def fits(self, entity: str) -> bool:
         return not self.entities or entity in self.entities
@@ -134,8 +137,12 @@ class AutomationRegistry:
     def watches_of(self, model) -> list[tuple[str, str]]:
         return [(entity, path) for m, entity, path in self._watches if m is model]
 
-    def register_action(self, kind, label, *, clean, run, entities=(), for_change=False):
-        self._actions[kind] = Action(kind, label, clean, run, frozenset(entities), for_change)
+    def register_action(
+        self, kind, label, *, clean, run, entities=(), for_change=False, select=None
+    ):
+        self._actions[kind] = Action(
+            kind, label, clean, run, frozenset(entities), for_change, select
+        )
 
     def entity(self, key: str) -> Entity | None:
         return self._entities.get(key)

@@ -38,8 +38,7 @@ from crm.views.submissions import submitted_once
 
 RULES_PAGE_SIZE = 25
 RUNS_PAGE_SIZE = 25
-ACTION_FIELDS = ("field", "value", "user", "team", "title", "due_in_days", "assignee", "message")
-ACTION_FIELDS += ("text", "template", "days", "hours")
+ACTION_PARAM = re.compile(r"^[a-z_]{1,30}$")
 ACTION_KEY = re.compile(r"^action-(\d{1,2})-kind$")
 
 
@@ -112,9 +111,12 @@ def _data_from_post(post, *, entity_key: str, user) -> tuple[dict, dict]:
         if not kind:
             continue  # "remove this action"
         params = {"kind": kind}
-        for name in ACTION_FIELDS:
-            if f"action-{index}-{name}" in post:
-                params[name] = post.get(f"action-{index}-{name}")
+        prefix = f"action-{index}-"
+        for name in post:
+            field = name[len(prefix) :]
+            if name.startswith(prefix) and ACTION_PARAM.match(field) and field != "kind":
+                params[field] = post.get(name)
+        params.pop("order", None)
         params["to"] = post.getlist(f"action-{index}-to")
         try:
             order = int(post.get(f"action-{index}-order") or index)
@@ -166,7 +168,18 @@ def _action_rows(entity, actions, *, blank: int = 1) -> list[dict]:
 
 def _action_row(entity, index: int, params: dict) -> dict:
     to = params.get("to") or []
+    action = automation.action(params.get("kind", ""))
+    select = None
+    if action is not None and action.select is not None:
+        name, label, choices = action.select
+        select = {
+            "name": name,
+            "label": label,
+            "value": str(params.get(name, "")),
+            "choices": [(str(value), text) for value, text in choices()],
+        }
     return {
+        "select": select,
         "index": index,
         "order": index + 1,
         "kind": params.get("kind", ""),

@@ -598,3 +598,20 @@ def test_an_email_from_a_template_goes_out_within_consent(manager, rep):
     assert refused.state == RuleRunState.FAILED
     assert "said no to email" in refused.steps.get().error
     assert not OutboundEmail.objects.filter(to_email="no@thanks.example").exists()
+
+
+def test_a_new_lead_is_enrolled_in_a_sequence_once(manager, rep):
+    from leads.models import Enrollment
+    from tests.factories.leads import SequenceFactory
+
+    sequence = SequenceFactory(name="Welcome")
+    rule = make_rule(
+        manager,
+        entity="lead",
+        trigger="created",
+        actions=[{"kind": "enrol_sequence", "sequence": sequence.pk}],
+    )
+    lead = LeadFactory(owner=rep)
+    settle()
+    assert Enrollment.objects.filter(lead=lead, sequence=sequence).count() == 1
+    assert "Welcome" in RuleRun.objects.get(rule=rule).steps.get().result

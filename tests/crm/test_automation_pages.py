@@ -409,3 +409,24 @@ def test_templates_make_editable_rules(manager_client, manager):
         assert not rule.active and rule.run_as == manager
     assert Rule.objects.count() == 5
     assert manager_client.post(reverse("rule_from_starter", args=["nope"])).status_code == 404
+
+
+def test_an_action_with_a_list_to_pick_from_is_built_through_the_form(manager_client, manager):
+    from tests.factories.leads import SequenceFactory
+
+    sequence = SequenceFactory(name="Welcome")
+    response = manager_client.get(
+        reverse("rule_action_row") + "?entity=lead&index=0&action-0-kind=enrol_sequence"
+    )
+    assert 'name="action-0-sequence"' in response.content.decode()
+    rule = build(
+        manager_client,
+        "lead",
+        form_post(
+            name="Welcome new leads",
+            trigger="created",
+            run_as=manager,
+            actions=[{"kind": "enrol_sequence", "sequence": str(sequence.pk)}],
+        ),
+    )
+    assert rule.actions == [{"kind": "enrol_sequence", "sequence": sequence.pk}]
