@@ -339,6 +339,14 @@ class CrmConfig(AppConfig):
             "url",
         )
         events.register(
+            "automation.rule_fired",
+            label="Automation rule fired",
+            description="An automation rule's “Call the webhooks” step ran: which rule, on which "
+            "record, and what fired it.",
+            payload="crm.automation.actions.rule_fired_data",
+            fields=("id", "type", "url", "rule", "run_id", "event"),
+        )
+        events.register(
             "account.created",
             label="Account created",
             description="An account was created: by hand, or by converting a lead.",

@@ -335,6 +335,43 @@ def send_email_run(*, record, params, user, **kwargs) -> str:
     return f"Queued the email “{composed.subject}” to {composed.to_email}."
 
 
+# --- call a webhook ------------------------------------------------------------------------------
+
+RULE_FIRED = "automation.rule_fired"
+
+
+def rule_fired_data(run) -> dict:
+    """The webhook event's ``data``: the record (``id``, ``type``, ``url``), which rule fired
+    on it, and what fired it."""
+    from crm.webhooks import record_url
+
+    entity = automation.entity(run.entity)
+    record = entity.model(pk=run.record_pk) if entity is not None else None
+    return {
+        "id": run.record_pk,
+        "type": run.entity,
+        "url": record_url(record) if record is not None else "",
+        "rule": {"id": run.rule_id, "name": run.rule.name},
+        "run_id": run.pk,
+        "event": run.event,
+    }
+
+
+def call_webhook_clean(params, entity) -> dict:
+    return {"kind": "call_webhook"}
+
+
+def call_webhook_run(*, run, **kwargs) -> str:
+    """An ``automation.rule_fired`` event to every active endpoint subscribed to it: signed and
+    delivered durably like every webhook."""
+    from crm import webhooks
+
+    sent = webhooks.emit(RULE_FIRED, run)
+    if not sent:
+        return f"No webhook endpoint is subscribed to {RULE_FIRED}: nothing to send."
+    return f"Sent {RULE_FIRED} to {sent} webhook endpoint{'s' if sent != 1 else ''}."
+
+
 def register() -> None:
     automation.register_action(
         "update_field",
@@ -362,3 +399,6 @@ def register() -> None:
         "send_email", "Send an email from a template", clean=send_email_clean, run=send_email_run
     )
     automation.register_action("wait", "Wait, then go on", clean=wait_clean, run=wait_run)
+    automation.register_action(
+        "call_webhook", "Call the webhooks", clean=call_webhook_clean, run=call_webhook_run
+    )

@@ -615,3 +615,28 @@ def test_a_new_lead_is_enrolled_in_a_sequence_once(manager, rep):
     settle()
     assert Enrollment.objects.filter(lead=lead, sequence=sequence).count() == 1
     assert "Welcome" in RuleRun.objects.get(rule=rule).steps.get().result
+
+
+def test_calling_the_webhooks_writes_a_signed_delivery_per_subscribed_endpoint(manager, rep):
+    from crm.models import WebhookDelivery
+    from tests.factories.crm import WebhookEndpointFactory
+
+    endpoint = WebhookEndpointFactory(event_types=["automation.rule_fired"])
+    WebhookEndpointFactory(event_types=["account.created"])
+    rule = make_rule(
+        manager,
+        name="Tell the ERP",
+        entity="deal",
+        trigger="field",
+        trigger_params={"field": "amount", "operator": "gte", "value": "50000"},
+        actions=[{"kind": "call_webhook"}],
+    )
+    deal = OpportunityFactory(owner=rep, amount=Decimal("60000"))
+    settle()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.endpoint == endpoint and delivery.event_type == "automation.rule_fired"
+    data = delivery.payload["data"]
+    assert data["rule"]["name"] == "Tell the ERP"
+    assert (data["id"], data["type"]) == (deal.pk, "deal")
+    assert data["url"].endswith(deal.get_absolute_url())
+    assert "1 webhook endpoint" in RuleRun.objects.get(rule=rule).steps.get().result
