@@ -162,6 +162,27 @@ class CrmConfig(AppConfig):
                 part for part in (c.email, c.account.name if c.account else "") if part
             ),
         )
+        from crm.automation import actions as automation_actions
+        from crm.automation import entities as automation_entities
+
+        automation_entities.register()
+        automation_actions.register()
+        registry.notification_kinds.register("automation", "Automation rules")
+        registry.navigation.register(
+            "Automations",
+            "rule_list",
+            group="customers",
+            order=99,
+            roles=[Role.MANAGER, Role.ADMIN],
+        )
+        registry.work.register(
+            "rule_runs",
+            label="Automation rule runs",
+            sweep="crm.automation.engine.rule_runs_sweep",
+            pending="crm.automation.engine.rule_runs_pending",
+            problems="crm.automation.engine.rule_runs_problems",
+            retry="crm.automation.engine.rule_run_retry",
+        )
         registry.work.register(
             "outbox",
             label="Outbound emails",
@@ -316,6 +337,14 @@ class CrmConfig(AppConfig):
             "marketing_consent",
             "created_at",
             "url",
+        )
+        events.register(
+            "automation.rule_fired",
+            label="Automation rule fired",
+            description="An automation rule's “Call the webhooks” step ran: which rule, on which "
+            "record, and what fired it.",
+            payload="crm.automation.actions.rule_fired_data",
+            fields=("id", "type", "url", "rule", "run_id", "event"),
         )
         events.register(
             "account.created",

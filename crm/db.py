@@ -84,3 +84,24 @@ def lock_rows(model: type[models.Model], *pks) -> list:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+class AnyOf(models.Lookup):
+    """``pk__any_of=[…]``: ``id = ANY(%s::bigint[])``, the list as one array parameter.
+
+    For thousands of ids: ``IN (%s, %s, …)`` makes a parameter of each, parsed and planned
+    anew in every statement, and a join with ``unnest(…)`` is planned from a guessed row count
+    (a nested loop that compares every pair when the table's statistics are stale, right after
+    a bulk insert); ``= ANY(array)`` is an index condition on the key."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False  # a list, not one value of the field
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, [int(v) for v in self.rhs]]
+
+
+models.BigAutoField.register_lookup(AnyOf)
+models.BigIntegerField.register_lookup(AnyOf)
+models.AutoField.register_lookup(AnyOf)

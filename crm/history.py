@@ -40,6 +40,7 @@ class Source:
     RESTORE = "restore"
     RETENTION = "retention"
     COMMAND = "command"
+    RULE = "rule"
 
     LABELS = {
         PAGE: "page",
@@ -51,6 +52,7 @@ class Source:
         RESTORE: "restore",
         RETENTION: "retention rule",
         COMMAND: "shell / command",
+        RULE: "rule",
     }
 
 
@@ -59,7 +61,8 @@ def source(name: str, *, user=None, **details):
     """Record every tracked change made inside the block as made through ``name``.
 
     ``source("import", user=job.created_by, job=job.pk)``; ``name`` is one of ``Source``'s
-    values (page, bulk_edit, import, api, automation, merge, restore, retention, command);
+    values (page, bulk_edit, import, api, automation, merge, restore, retention, command,
+    rule);
     ``user`` (a User, or None to keep the enclosing context's user) is who the changes are
     shown as made by; ``details`` are extra JSON-serialisable facts kept with the events (``job=``,
     ``task=``, ``path=`` ...). Nests: the inner block is a context of its own that starts from

@@ -70,6 +70,8 @@ class HistoryRow:
 
     @property
     def source_label(self) -> str:
+        if self.source == Source.RULE and self.details.get("rule_name"):
+            return f"rule {self.details['rule_name']}"
         return Source.LABELS.get(self.source, self.source)
 
     @property

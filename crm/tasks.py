@@ -217,3 +217,48 @@ def mail_logging_poll() -> dict:
     if sum(counts.values()) >= MAIL_LOGGING_BATCH:
         enqueue_quietly(mail_logging_poll)
     return counts
+
+
+@shared_task(name="crm.tasks.rules_evaluate", soft_time_limit=10 * 60, time_limit=11 * 60, **_RETRY)
+def rules_evaluate(entity=None, pks=None, rule_id=None) -> int:
+    """Check records (``pks`` of ``entity``, or all) against the active rules and queue a run
+    for each that entered a rule's trigger state. Safe to repeat: a record fires once per
+    entry (its match)."""
+    from crm.automation.engine import rules_evaluate as evaluate
+
+    return evaluate(entity=entity, pks=pks, rule_id=rule_id)
+
+
+@shared_task(
+    name="crm.tasks.rules_evaluate_all", soft_time_limit=10 * 60, time_limit=11 * 60, **_RETRY
+)
+def rules_evaluate_all() -> int:
+    """Every active rule over all its records: started by the sweep, so changes no save
+    announced (bulk writes) fire too."""
+    from crm.automation.engine import rules_evaluate as evaluate
+
+    return evaluate()
+
+
+@shared_task(name="crm.tasks.rule_run", soft_time_limit=4 * 60, time_limit=5 * 60, **_RETRY)
+def rule_run(run_id: int) -> bool:
+    """Work one rule run (or go on with it where it stopped); a run another worker holds, or
+    one already finished, is left alone."""
+    from crm.automation.engine import run_execute
+
+    return run_execute(run_id=run_id)
+
+
+#: Runs one batch task works on before handing over to the next.
+RULE_RUN_BATCH = 200
+
+
+@shared_task(name="crm.tasks.rule_runs_due", soft_time_limit=10 * 60, time_limit=11 * 60, **_RETRY)
+def rule_runs_due() -> int:
+    """Work through due rule runs one lease at a time; a full batch asks for the next one."""
+    from crm.automation.engine import rule_runs_due as work
+
+    worked = work(limit=RULE_RUN_BATCH)
+    if worked >= RULE_RUN_BATCH:
+        enqueue_quietly(rule_runs_due)
+    return worked

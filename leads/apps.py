@@ -142,6 +142,9 @@ class LeadsConfig(AppConfig):
         from leads.segments import register_lead_criteria
 
         register_lead_criteria()
+        from leads import automation as rules_automation
+
+        rules_automation.register()
         from leads.campaigns.segments import register_segment_criteria
 
         register_segment_criteria()

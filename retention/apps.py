@@ -135,3 +135,6 @@ class RetentionConfig(AppConfig):
         from retention.segments import register_segment_criteria
 
         register_segment_criteria()
+        from retention import automation as rules_automation
+
+        rules_automation.register()

@@ -34,3 +34,9 @@ class SalesConfig(AppConfig):
         from sales.segments import register_segment_criteria
 
         register_segment_criteria()
+        from sales.segments import register_deal_target
+
+        register_deal_target()
+        from sales import automation as rules_automation
+
+        rules_automation.register()

@@ -170,3 +170,58 @@ def register_segment_criteria():
         ),
         keys=("open_deal", "open_deal_stage", "won_deals"),
     )
+
+
+def register_deal_target():
+    """Deals as a target of conditions (automation rules on deals; the segment page lists only
+    the kinds a saved segment holds)."""
+    from crm.choices import Industry, SizeBand
+    from crm.segments.criteria import standard_criteria
+    from crm.segments.registry import Column
+    from sales.automation import stage_choices
+
+    segment_criteria.register_target(
+        "deal",
+        Opportunity,
+        label="Deals",
+        select_related=("account", "stage", "owner"),
+        order_by=("-created_at", "-id"),
+        columns=(Column("Name", lambda d: d.name), Column("Amount", lambda d: d.amount)),
+    )
+    field = Criterion.for_field
+    for criterion in (
+        field("amount", "Amount", group=Group.SALES, kind=Kind.NUMBER, field="amount"),
+        field(
+            "probability",
+            "Probability (%)",
+            group=Group.SALES,
+            kind=Kind.NUMBER,
+            field="probability",
+        ),
+        field(
+            "stage",
+            "Stage",
+            group=Group.SALES,
+            kind=Kind.MULTI_CHOICE,
+            field="stage_id",
+            choices=stage_choices,
+        ),
+        field(
+            "account_size",
+            "Account size band",
+            group=Group.FIRMOGRAPHIC,
+            kind=Kind.MULTI_CHOICE,
+            field="account__size_band",
+            choices=SizeBand.choices,
+        ),
+        field(
+            "account_industry",
+            "Account industry",
+            group=Group.FIRMOGRAPHIC,
+            kind=Kind.MULTI_CHOICE,
+            field="account__industry",
+            choices=Industry.choices,
+        ),
+        *standard_criteria(Opportunity),
+    ):
+        segment_criteria.register("deal", replace(criterion, usable_by=may_sell))

@@ -143,3 +143,9 @@ class SupportConfig(AppConfig):
         from support.segments import register_segment_criteria
 
         register_segment_criteria()
+        from support.segments import register_ticket_target
+
+        register_ticket_target()
+        from support import automation as rules_automation
+
+        rules_automation.register()

@@ -87,3 +87,73 @@ def register_segment_criteria():
         segment_criteria.register("account", criterion)
     for criterion in ticket_criteria(key="contact_id", about="Tickets the contact raised."):
         segment_criteria.register("contact", criterion)
+
+
+def register_ticket_target():
+    """Tickets as a target of conditions (automation rules on tickets; the segment page lists
+    only the kinds a saved segment holds)."""
+    from crm.choices import Industry, SizeBand
+    from crm.segments.criteria import owner_choices
+    from crm.segments.registry import Column
+    from support.choices import TicketStatus
+
+    segment_criteria.register_target(
+        "ticket",
+        Ticket,
+        label="Tickets",
+        select_related=("account",),
+        order_by=("-created_at", "-id"),
+        columns=(Column("Subject", lambda t: t.subject),),
+    )
+    field = Criterion.for_field
+    for criterion in (
+        field(
+            "priority",
+            "Priority",
+            group=Group.SUPPORT,
+            kind=Kind.MULTI_CHOICE,
+            field="priority",
+            choices=Priority.choices,
+        ),
+        field(
+            "status",
+            "Status",
+            group=Group.SUPPORT,
+            kind=Kind.MULTI_CHOICE,
+            field="status",
+            choices=TicketStatus.choices,
+        ),
+        field(
+            "assignee",
+            "Assignee",
+            group=Group.OWNERSHIP,
+            kind=Kind.MULTI_CHOICE,
+            field="assignee_id",
+            choices=owner_choices,
+        ),
+        field(
+            "account_size",
+            "Account size band",
+            group=Group.FIRMOGRAPHIC,
+            kind=Kind.MULTI_CHOICE,
+            field="account__size_band",
+            choices=SizeBand.choices,
+        ),
+        field(
+            "account_industry",
+            "Account industry",
+            group=Group.FIRMOGRAPHIC,
+            kind=Kind.MULTI_CHOICE,
+            field="account__industry",
+            choices=Industry.choices,
+        ),
+        field(
+            "created",
+            "Created",
+            group=Group.LIFECYCLE,
+            kind=Kind.DAYS,
+            field="created_at",
+            unit="days",
+        ),
+    ):
+        segment_criteria.register("ticket", criterion)

@@ -117,6 +117,21 @@ def pk_url_patterns(resolver=None, namespace="", converters=None):
     return found
 
 
+def _rule_of(user):
+    from crm.automation.services import rule_create
+
+    return rule_create(
+        user=user,
+        data={
+            "name": "Welcome new leads",
+            "entity": "lead",
+            "trigger": "created",
+            "conditions": {"op": "and", "children": []},
+            "actions": [{"kind": "add_note", "text": "Welcome"}],
+        },
+    )
+
+
 # Who acts -------------------------------------------------------------------------------------
 
 
@@ -874,6 +889,28 @@ TABLE = [
         POST,
         "rep2",
         "only its sender (and their managers) cancel an email",
+    ),
+    # crm: automations (managers of the rule's team, admins) -------------------------------------
+    *(
+        Row(
+            name,
+            actor,
+            lambda w: target(_rule_of(w.manager).pk),
+            methods,
+            "manager",
+            why,
+        )
+        for name, methods in [
+            ("rule_detail", GET),
+            ("rule_export", GET),
+            ("rule_edit", BOTH),
+            ("rule_toggle", POST),
+            ("rule_dry_run", POST),
+        ]
+        for actor, why in [
+            ("rep", "reps build no rules"),
+            ("other_manager", "another team's manager's rule"),
+        ]
     ),
     # crm: segments --------------------------------------------------------------------------
     Row(

@@ -1,6 +1,7 @@
 from .activities import Activity, Task
 from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
+from .automation import Rule, RuleMatch, RuleRun, RuleRunStep
 from .compose import ComposeAttachment, ComposedEmail, EmailTemplate
 from .consents import ConsentChannel, ConsentEvent
 from .currencies import ExchangeRate
@@ -37,6 +38,10 @@ __all__ = [
     "AccountDuplicate",
     "Activity",
     "AuditEvent",
+    "Rule",
+    "RuleMatch",
+    "RuleRun",
+    "RuleRunStep",
     "BeatLeader",
     "ComposeAttachment",
     "ComposedEmail",

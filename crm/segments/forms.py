@@ -125,7 +125,7 @@ class SegmentForm(forms.Form):
         super().__init__(*args, **kwargs)
         labels = dict(SegmentTarget.choices)
         self.fields["target"].choices = [
-            (t.key, labels.get(t.key, t.label)) for t in segment_criteria.targets()
+            (t.key, labels[t.key]) for t in segment_criteria.targets() if t.key in labels
         ]
         self.tree = builder_tree(self.data) if self.is_bound else None
 

@@ -449,6 +449,10 @@ EMAIL_TIMEOUT = 30
 # killed worker or a flushed broker resumes within about one lease plus one sweep period.
 WORK_LEASE_SECONDS = env.int("WORK_LEASE_SECONDS", default=120)
 WORK_SWEEP_SECONDS = env.int("WORK_SWEEP_SECONDS", default=60)
+# Automation rules (README, "Automations"): saves are looked at after each commit; the sweep also
+# evaluates every active rule over all its records this often, for writes that save no model one
+# by one (bulk inserts, set-based recomputes) and for the time triggers.
+AUTOMATION_EVALUATION_SECONDS = env.int("AUTOMATION_EVALUATION_SECONDS", default=300)
 
 # Connected mailboxes (README, "Your mailbox"). The sync reads each mailbox every
 # MAIL_SYNC_SECONDS; a mailbox's first sync reads the last MAIL_SYNC_DAYS days. Every connection

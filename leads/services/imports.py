@@ -33,6 +33,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from crm import matching
+from crm.automation.engine import records_changed, rules_watch
 from crm.choices import Industry
 from crm.csvfiles import csv_lines, row_text
 from crm.db import array_literal
@@ -581,6 +582,10 @@ def _process_chunk(job: ImportJob, chunk: list, lookups: Lookups) -> ChunkResult
         )
     _insert_leads(new_leads, now)
     result.created = len(new_leads)
+    if (new_leads or updates) and rules_watch("lead"):
+        # COPY and bulk updates save no model: the automation rules on leads are told which.
+        created = Lead.objects.filter(created_at=now).values_list("pk", flat=True)
+        records_changed("lead", [*created, *updates])
     consented = {lead.email for lead in new_leads if lead.marketing_consent and lead.email}
     granted = []
     if consented:

@@ -18,6 +18,7 @@ from django.db.models import Count, F, IntegerField, Max, Min, OuterRef, Q, Subq
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from crm.automation.engine import records_changed
 from crm.models import Account, Activity, Contact
 from retention.choices import HealthColour, HealthComponentKey, SubscriptionStatus
 from retention.models import (
@@ -270,6 +271,8 @@ def health_recompute(*, today: dt.date | None = None) -> dict:
     t = time.monotonic()
     with transaction.atomic():
         _write_scores(rows, today)
+        # The scores are written set-based (no model saves): rules on health re-check them all.
+        records_changed("account")
     timings["write"] = round(time.monotonic() - t, 2)
     t = time.monotonic()
     opened, closed = risk_episodes_refresh()

@@ -59,7 +59,15 @@ MENUS = {
             "Email templates",
         ],
         "Support": ["My queue", "Tickets", "Knowledge base"],
-        "Customers": ["Accounts", "Contacts", "Tasks", "Meetings", "Onboarding", "Subscriptions"],
+        "Customers": [
+            "Accounts",
+            "Contacts",
+            "Tasks",
+            "Meetings",
+            "Onboarding",
+            "Subscriptions",
+            "Automations",
+        ],
         "Marketing": [
             "Segments",
             "Sequences",

@@ -30,7 +30,7 @@ def test_admins_see_failed_uncertain_and_stuck_emails_and_not_the_healthy_ones(
     client.force_login(admin)
 
     # One query per kind of work (the notification digests are one) and the bell's count.
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(15):
         response = client.get(reverse("work_problems"))
 
     assert response.status_code == 200
