@@ -175,8 +175,7 @@ def register_segment_criteria():
 def register_deal_target():
     """Deals as a target of conditions (automation rules on deals; the segment page lists only
     the kinds a saved segment holds)."""
-    from crm.choices import Industry, SizeBand
-    from crm.segments.criteria import standard_criteria
+    from crm.segments.criteria import account_firmographics, standard_criteria
     from crm.segments.registry import Column
     from sales.automation import stage_choices
 
@@ -206,22 +205,7 @@ def register_deal_target():
             field="stage_id",
             choices=stage_choices,
         ),
-        field(
-            "account_size",
-            "Account size band",
-            group=Group.FIRMOGRAPHIC,
-            kind=Kind.MULTI_CHOICE,
-            field="account__size_band",
-            choices=SizeBand.choices,
-        ),
-        field(
-            "account_industry",
-            "Account industry",
-            group=Group.FIRMOGRAPHIC,
-            kind=Kind.MULTI_CHOICE,
-            field="account__industry",
-            choices=Industry.choices,
-        ),
+        *account_firmographics(),
         *standard_criteria(Opportunity),
     ):
         segment_criteria.register("deal", replace(criterion, usable_by=may_sell))

@@ -92,8 +92,7 @@ def register_segment_criteria():
 def register_ticket_target():
     """Tickets as a target of conditions (automation rules on tickets; the segment page lists
     only the kinds a saved segment holds)."""
-    from crm.choices import Industry, SizeBand
-    from crm.segments.criteria import owner_choices
+    from crm.segments.criteria import account_firmographics, owner_choices
     from crm.segments.registry import Column
     from support.choices import TicketStatus
 
@@ -131,22 +130,7 @@ def register_ticket_target():
             field="assignee_id",
             choices=owner_choices,
         ),
-        field(
-            "account_size",
-            "Account size band",
-            group=Group.FIRMOGRAPHIC,
-            kind=Kind.MULTI_CHOICE,
-            field="account__size_band",
-            choices=SizeBand.choices,
-        ),
-        field(
-            "account_industry",
-            "Account industry",
-            group=Group.FIRMOGRAPHIC,
-            kind=Kind.MULTI_CHOICE,
-            field="account__industry",
-            choices=Industry.choices,
-        ),
+        *account_firmographics(),
         field(
             "created",
             "Created",

@@ -55,6 +55,29 @@ def standard_criteria(
     ]
 
 
+def account_firmographics() -> list[Criterion]:
+    """The account's industry and size band, for any record with an ``account``."""
+    field = Criterion.for_field
+    return [
+        field(
+            "account_industry",
+            "Account industry",
+            group=Group.FIRMOGRAPHIC,
+            kind=Kind.MULTI_CHOICE,
+            field="account__industry",
+            choices=Industry.choices,
+        ),
+        field(
+            "account_size",
+            "Account size band",
+            group=Group.FIRMOGRAPHIC,
+            kind=Kind.MULTI_CHOICE,
+            field="account__size_band",
+            choices=SizeBand.choices,
+        ),
+    ]
+
+
 def country_choices():
     return list(countries)
 
@@ -102,22 +125,7 @@ def register():
     field = Criterion.for_field
     for criterion in (
         field("title", "Job title", group=Group.DEMOGRAPHIC, kind=Kind.TEXT, field="title"),
-        field(
-            "account_industry",
-            "Account industry",
-            group=Group.FIRMOGRAPHIC,
-            kind=Kind.MULTI_CHOICE,
-            field="account__industry",
-            choices=Industry.choices,
-        ),
-        field(
-            "account_size",
-            "Account size band",
-            group=Group.FIRMOGRAPHIC,
-            kind=Kind.MULTI_CHOICE,
-            field="account__size_band",
-            choices=SizeBand.choices,
-        ),
+        *account_firmographics(),
         field(
             "account_country",
             "Country (of account)",
