@@ -108,3 +108,72 @@ def test_every_trigger_fires_through_a_real_worker_once(tmp_path, manager, rep):
     assert RuleRun.objects.filter(rule=created_rule).count() == 1
     assert Task.objects.filter(title="Legal review", assignee=rep).count() == 1
     assert Notification.objects.filter(recipient=rep, kind="automation").count() == 1
+
+
+def test_time_triggers_fire_through_the_periodic_evaluation_on_a_real_worker(
+    tmp_path, manager, rep
+):
+    # Given a deal closing in a week, a lead nobody touched for 20 days and a fresh lead
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from crm.tasks import rules_evaluate_all
+    from tests.factories.leads import LeadFactory
+
+    var_dir = tmp_path / "var"
+    log_path = tmp_path / "worker.log"
+    today = timezone.localdate()
+    closing = OpportunityFactory(owner=rep, expected_close_date=today + dt.timedelta(days=7))
+    OpportunityFactory(owner=rep, expected_close_date=today + dt.timedelta(days=9))
+    quiet, fresh = LeadFactory(owner=rep), LeadFactory(owner=rep)
+    type(quiet).objects.filter(pk=quiet.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=20)
+    )
+    week_before = _rule(
+        manager,
+        name="A week before close",
+        entity="deal",
+        trigger="date",
+        trigger_params={"field": "expected_close_date", "days": "7", "when": "before"},
+        actions=[{"kind": "create_task", "title": "Check the close", "assignee": "owner"}],
+    )
+    idle = _rule(
+        manager,
+        name="Quiet for two weeks",
+        entity="lead",
+        trigger="idle",
+        trigger_params={"days": "14"},
+        actions=[{"kind": "create_task", "title": "Wake it up", "assignee": "owner"}],
+    )
+    with (
+        publishing_to(**worker_broker(var_dir)),
+        worker_started(worker_env(var_dir=var_dir), log_path) as worker,
+    ):
+        # When the periodic evaluation runs on the worker, twice the same day
+        for _ in range(2):
+            evaluated = succeeded_runs(log_path, "crm.tasks.rules_evaluate_all")
+            rules_evaluate_all.delay()
+            wait_until(
+                lambda evaluated=evaluated: (
+                    succeeded_runs(log_path, "crm.tasks.rules_evaluate_all") > evaluated
+                ),
+                what="the periodic evaluation",
+                log_path=log_path,
+                worker=worker,
+            )
+            wait_until(
+                lambda: _done(week_before, 1)() and _done(idle, 1)(),
+                what="the time rules' runs",
+                log_path=log_path,
+                worker=worker,
+            )
+
+    # Then each rule fired once, on the one record whose time it was
+    assert list(RuleRun.objects.filter(rule=week_before).values_list("record_pk", flat=True)) == [
+        closing.pk
+    ]
+    assert list(RuleRun.objects.filter(rule=idle).values_list("record_pk", flat=True)) == [quiet.pk]
+    assert Task.objects.filter(title="Check the close", object_id=closing.pk).count() == 1
+    assert Task.objects.filter(title="Wake it up", object_id=quiet.pk).count() == 1
+    assert not Task.objects.filter(object_id=fresh.pk, title="Wake it up").exists()
