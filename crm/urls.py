@@ -202,6 +202,7 @@ urlpatterns = [
     path("automations/<int:pk>/", automation.rule_detail, name="rule_detail"),
     path("automations/<int:pk>/edit/", automation.rule_builder, name="rule_edit"),
     path("automations/<int:pk>/toggle/", automation.rule_toggle, name="rule_toggle"),
+    path("automations/<int:pk>/delete/", automation.rule_delete_view, name="rule_delete"),
     path("automations/<int:pk>/dry-run/", automation.rule_dry_run, name="rule_dry_run"),
     path("automations/builder/action/", automation.rule_action_row, name="rule_action_row"),
     path("segments/", segments.SegmentListView.as_view(), name="segment_list"),

@@ -905,6 +905,7 @@ TABLE = [
             ("rule_export", GET),
             ("rule_edit", BOTH),
             ("rule_toggle", POST),
+            ("rule_delete", BOTH),
             ("rule_dry_run", POST),
         ]
         for actor, why in [

@@ -207,4 +207,7 @@ def _evaluate_on_commit(rule: Rule) -> None:
 
 @transaction.atomic
 def rule_delete(*, rule: Rule, user) -> None:
+    """Delete the rule with its matches and run log; a run a worker holds stops at its next
+    step (its lease is gone with it). What done steps changed stays, with the rule named as
+    the source in field history."""
     Rule.objects.filter(pk=rule.pk).delete()

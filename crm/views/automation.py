@@ -21,7 +21,13 @@ from crm.automation import engine, portable, starters
 from crm.automation.actions import recipient_choices, settable_fields, template_choices
 from crm.automation.engine import FIELD_OPERATORS
 from crm.automation.registry import automation
-from crm.automation.services import may_build_rules, rule_create, rule_set_active, rule_update
+from crm.automation.services import (
+    may_build_rules,
+    rule_create,
+    rule_delete,
+    rule_set_active,
+    rule_update,
+)
 from crm.models import Rule, RuleRun, RuleRunStep, Team, User
 from crm.models.automation import RuleTrigger
 from crm.segments.forms import (
@@ -353,6 +359,19 @@ def rule_toggle(request, pk):
         else f"Rule “{rule}” is paused: it starts no new runs.",
     )
     return HttpResponseRedirect(rule.get_absolute_url())
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_delete_view(request, pk):
+    """Asks first; deleting takes the rule's run log with it (what its runs did stays)."""
+    rule = rule_get(user=request.user, pk=pk)
+    if request.method == "POST":
+        name = str(rule)
+        rule_delete(rule=rule, user=request.user)
+        messages.success(request, f"Rule “{name}” deleted with its run log.")
+        return HttpResponseRedirect(reverse("rule_list"))
+    return render(request, "crm/automation/delete.html", {"rule": rule})
 
 
 @login_required

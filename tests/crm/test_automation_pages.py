@@ -188,6 +188,38 @@ def test_the_dry_run_button_counts_and_the_rule_pauses_and_resumes(manager_clien
     assert not rule.active
 
 
+def test_a_manager_deletes_a_rule_after_confirming_and_its_run_log_goes_with_it(
+    manager_client, manager, rep
+):
+    OpportunityFactory(owner=rep, amount=Decimal(60000))
+    rule = rule_create(
+        user=manager,
+        data={
+            "name": "Big <deal>",
+            "entity": "deal",
+            "trigger": "field",
+            "trigger_params": {"field": "amount", "operator": "gte", "value": "50000"},
+            "conditions": group("and"),
+            "actions": [{"kind": "add_note", "text": "Big"}],
+        },
+    )
+    switch_on(manager_client, rule)
+    settle()
+    assert RuleRun.objects.filter(rule=rule).count() == 1
+    # The detail page links to a page that asks first; a GET deletes nothing
+    assert (
+        reverse("rule_delete", args=[rule.pk])
+        in manager_client.get(rule.get_absolute_url()).content.decode()
+    )
+    page = manager_client.get(reverse("rule_delete", args=[rule.pk])).content.decode()
+    assert "Big &lt;deal&gt;" in page and Rule.objects.filter(pk=rule.pk).exists()
+    response = manager_client.post(reverse("rule_delete", args=[rule.pk]))
+    assert response.status_code == 302 and response["Location"] == reverse("rule_list")
+    assert not Rule.objects.filter(pk=rule.pk).exists()
+    assert not RuleRun.objects.filter(rule_id=rule.pk).exists()
+    assert manager_client.get(rule.get_absolute_url()).status_code == 404
+
+
 @pytest.mark.parametrize("client_name", ["rep_client", "agent_client"])
 def test_reps_and_agents_get_404_everywhere(request, client_name, manager):
     rule = rule_create(
