@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections, connection
 from django_celery_beat.schedulers import DatabaseScheduler as BaseDatabaseScheduler
 
+from crm import workers
 from crm.models import BeatLeader
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,9 @@ class DatabaseScheduler(BaseDatabaseScheduler):
         return max(1.0, min(5.0, self.lease_seconds() / 3))
 
     def tick(self, *args, **kwargs):
+        if workers.beat_stop_signal():
+            logger.info("beat: stopping (signal %s)", workers.beat_stop_signal())
+            raise SystemExit()
         if self.hold_lead():
             interval = super().tick(*args, **kwargs)
             if self._dirty:

@@ -19,11 +19,13 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 from celery import bootsteps
 from celery.signals import (
+    beat_init,
     task_postrun,
     worker_process_init,
     worker_process_shutdown,
@@ -108,6 +110,32 @@ def _stop_signal_received(signum, frame):
     from crm.work import request_stop
 
     request_stop()
+
+
+#: The signal that asked beat to stop, kept until its scheduler's next tick (0: none).
+_beat_stop_signal = 0
+
+
+def beat_stop_signal() -> int:
+    return _beat_stop_signal
+
+
+def _beat_stop_at_next_tick(signum, frame):
+    global _beat_stop_signal
+    _beat_stop_signal = signum
+
+
+@beat_init.connect
+def _beat_stops_between_ticks(sender=None, **kwargs):
+    """Replace celery beat's SIGTERM/SIGINT handler, which closes the scheduler inside the
+    handler: arriving while the scheduler is in a database call, that close waits for the
+    connection the interrupted call holds, forever, and beat is SIGKILLed with its lease still
+    held. Here the signal is noted and the scheduler's next tick (``crm.beat``, a few seconds
+    on at most) ends beat's loop, which then closes the scheduler (saving, giving the lead up)
+    outside any call."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _beat_stop_at_next_tick)
+        signal.signal(signal.SIGINT, _beat_stop_at_next_tick)
 
 
 @worker_process_init.connect
