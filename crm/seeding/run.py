@@ -126,7 +126,7 @@ def seed_run(
             # there, not on empty tables, which chose nested loops that ran for minutes. Only
             # the tables the step wrote: sampling every big table after every step cost more
             # than some steps.
-            _analyze_tables(only={t for t, size in _table_sizes().items() if sizes.get(t) != size})
+            _analyze_tables(only=_tables_written(since_sizes=sizes))
         step_ctx.progress(f"done in {_since(started)}")
     if not connection.in_atomic_block:
         # Fresh statistics and visibility maps, so the first page views get good plans.
@@ -145,6 +145,19 @@ def _table_sizes() -> dict[str, int]:
             "WHERE schemaname = ANY(current_schemas(false))"
         )
         return dict(cursor.fetchall())
+
+
+def _tables_written(*, since_sizes: dict[str, int]) -> set[str]:
+    """The tables that grew since ``since_sizes`` was read, and those this transaction wrote:
+    rows written into a table's free space (left by rows deleted earlier) do not grow it."""
+    grown = {t for t, size in _table_sizes().items() if since_sizes.get(t) != size}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_xact_user_tables "
+            "WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 "
+            "AND schemaname = ANY(current_schemas(false))"
+        )
+        return grown | {name for (name,) in cursor.fetchall()}
 
 
 def _analyze_tables(*, vacuum: bool = False, only: set[str] | None = None) -> None:
