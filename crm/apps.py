@@ -25,6 +25,19 @@ class CrmConfig(AppConfig):
         from crm.choices import AuditAction
 
         registry.audit_actions.register_choices(AuditAction)
+        from crm.automation import retention as automation_retention
+
+        registry.audit_actions.register(
+            automation_retention.ACTION, "Retention: automation runs deleted"
+        )
+        registry.retention_rules.register(
+            automation_retention.RULE,
+            label="Automation run log",
+            setting="RETENTION_AUTOMATION_RUNS_MONTHS",
+            action=automation_retention.ACTION,
+            count=automation_retention.automation_runs_count,
+            apply=automation_retention.automation_runs_remove,
+        )
         from crm.models import Contact
         from crm.selectors import consent_panel
 

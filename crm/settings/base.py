@@ -305,9 +305,9 @@ TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=30)
 SIGNIN_HISTORY_DAYS = env.int("SIGNIN_HISTORY_DAYS", default=365)
 
 
-def _months(name: str) -> int:
+def _months(name: str, default: int = 0) -> int:
     """A retention period in months: empty or 0 turns its rule off."""
-    value = env.str(name, default="").strip()
+    value = env.str(name, default=str(default or "")).strip()
     if not value:
         return 0
     try:
@@ -329,6 +329,9 @@ RETENTION_CLOSED_TICKET_BODIES_MONTHS = _months("RETENTION_CLOSED_TICKET_BODIES_
 # Searches of the knowledge base (help centre, ticket form, agents) are deleted this many months
 # after they were made.
 RETENTION_HELP_SEARCHES_MONTHS = _months("RETENTION_HELP_SEARCHES_MONTHS")
+# Finished automation runs (the rules' run log, with their steps) are deleted this many months
+# after they finished; on by default, as the log of a busy rule would grow without end.
+RETENTION_AUTOMATION_RUNS_MONTHS = _months("RETENTION_AUTOMATION_RUNS_MONTHS", default=12)
 
 # Sessions live in the database (so a user's sessions can be found and ended: allauth's
 # usersessions index them per user). Idle timeout and absolute lifetime, in seconds.

@@ -38,7 +38,7 @@ from crm.segments.forms import (
     tree_definition,
     tree_for_definition,
 )
-from crm.selectors import is_record_key, record_get
+from crm.selectors import is_record_key, record_get, scoped
 from crm.views.segments import _picker_cache, group_context
 from crm.views.submissions import submitted_once
 
@@ -310,8 +310,9 @@ def rule_detail(request, pk):
         .prefetch_related(Prefetch("steps", queryset=RuleRunStep.objects.order_by("index")))
     )
     page = _paginate(request, runs, RUNS_PAGE_SIZE)
+    openable = _records_openable(request.user, entity, [run.record_pk for run in page.object_list])
     for run in page.object_list:
-        run.record_url = _record_url(entity, run.record_pk)
+        run.record_url = _record_url(entity, run.record_pk) if run.record_pk in openable else ""
     return render(
         request,
         "crm/automation/detail.html",
@@ -323,6 +324,14 @@ def rule_detail(request, pk):
             "page_obj": page,
         },
     )
+
+
+def _records_openable(user, entity, pks) -> set[int]:
+    """Which of ``pks`` still exist and ``user`` may open (one query): the log names the others
+    without a link, so it never leads to a 404."""
+    if entity is None or not pks:
+        return set()
+    return set(scoped(entity.model, user=user).filter(pk__in=set(pks)).values_list("pk", flat=True))
 
 
 def _record_url(entity, pk) -> str:

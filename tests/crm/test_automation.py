@@ -20,6 +20,7 @@ from sales.models import Opportunity
 from sales.services import opportunity_move_stage, opportunity_update
 from support.choices import Priority
 from support.services.tickets import ticket_create
+from tests.factories.automation import make_rule, settle
 from tests.factories.crm import AccountFactory, TeamFactory, UserFactory
 from tests.factories.leads import LeadFactory
 from tests.factories.retention import HealthScoreFactory
@@ -32,24 +33,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def director(db):
     return UserFactory(username="director", roles=[Role.MANAGER])
-
-
-def settle(rounds: int = 20) -> None:
-    """What the worker does after commits: evaluate every active rule, work every due run;
-    again until nothing is left (a run's own changes may fire other rules)."""
-    for _ in range(rounds):
-        engine.rules_evaluate()
-        if not engine.rule_runs_due():
-            return
-
-
-def make_rule(user, *, active=True, **data):
-    data.setdefault("name", "A rule")
-    data.setdefault("conditions", group("and"))
-    rule = rule_create(user=user, data=data)
-    if active:
-        rule = rule_set_active(rule=rule, user=user, active=True)
-    return rule
 
 
 def big_deal_rule(manager, director, **overrides):
@@ -640,3 +623,38 @@ def test_calling_the_webhooks_writes_a_signed_delivery_per_subscribed_endpoint(m
     assert (data["id"], data["type"]) == (deal.pk, "deal")
     assert data["url"].endswith(deal.get_absolute_url())
     assert "1 webhook endpoint" in RuleRun.objects.get(rule=rule).steps.get().result
+
+
+def test_the_run_log_keeps_a_year_of_finished_runs_and_never_refires(settings, manager, rep):
+    from crm.automation.retention import RULE
+    from crm.models import AuditEvent, RuleMatch
+    from crm.retention import retention_rules_run
+
+    assert settings.RETENTION_AUTOMATION_RUNS_MONTHS == 12
+    rule = make_rule(
+        manager,
+        entity="lead",
+        trigger="created",
+        actions=[{"kind": "add_note", "text": "Seen by a rule"}],
+    )
+    leads = [LeadFactory(owner=rep) for _ in range(3)]
+    settle()
+    old, recent, waiting = RuleRun.objects.filter(rule=rule).order_by("id")
+    assert RuleRunStep.objects.filter(run=old).exists()
+    long_ago = timezone.now() - dt.timedelta(days=400)
+    RuleRun.objects.filter(pk=old.pk).update(finished_at=long_ago, created_at=long_ago)
+    RuleRun.objects.filter(pk=waiting.pk).update(
+        state=RuleRunState.QUEUED, finished_at=None, created_at=long_ago
+    )
+
+    [dry] = retention_rules_run(names=[RULE], dry_run=True)
+    assert dry.counts == {"runs": 1}
+    [outcome] = retention_rules_run(names=[RULE])
+    assert outcome.counts == {"runs": 1}
+    assert set(RuleRun.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
+    assert not RuleRunStep.objects.filter(run_id=old.pk).exists()
+    assert AuditEvent.objects.filter(action="retention.automation_runs_deleted").count() == 1
+    # The match stays: evaluating again does not fire the rule on that lead a second time.
+    assert RuleMatch.objects.filter(rule=rule).count() == len(leads)
+    settle()
+    assert RuleRun.objects.filter(rule=rule).count() == 2

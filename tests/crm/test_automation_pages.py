@@ -14,7 +14,7 @@ from retention.models import RiskEpisode
 from sales.services import opportunity_move_stage
 from support.choices import Priority
 from support.services.tickets import ticket_create
-from tests.crm.test_automation import settle
+from tests.factories.automation import settle
 from tests.factories.crm import AccountFactory, TeamFactory, UserFactory
 from tests.factories.retention import HealthScoreFactory
 from tests.factories.sales import OpportunityFactory, stage_named
@@ -462,3 +462,28 @@ def test_an_action_with_a_list_to_pick_from_is_built_through_the_form(manager_cl
         ),
     )
     assert rule.actions == [{"kind": "enrol_sequence", "sequence": sequence.pk}]
+
+
+def test_the_run_log_links_only_records_that_still_open(manager_client, manager, rep):
+    rule = rule_create(
+        user=manager,
+        data={
+            "name": "Big deals",
+            "entity": "deal",
+            "trigger": "field",
+            "trigger_params": {"field": "amount", "operator": "gte", "value": "50000"},
+            "conditions": group("and"),
+            "actions": [{"kind": "add_note", "text": "Big"}],
+        },
+    )
+    kept, gone = (OpportunityFactory(owner=rep, amount=Decimal("90000")) for _ in range(2))
+    rule_set_active(rule=rule, user=manager, active=True)
+    settle()
+    gone_url = gone.get_absolute_url()
+    gone_pk = gone.pk
+    gone.delete()
+
+    page = manager_client.get(rule.get_absolute_url()).content.decode()
+    assert f'href="{kept.get_absolute_url()}"' in page
+    assert f"Deal #{gone_pk}" in page
+    assert gone_url not in page

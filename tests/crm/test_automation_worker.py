@@ -6,13 +6,13 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
-from crm.automation.services import rule_create, rule_set_active
 from crm.choices import SizeBand
 from crm.models import Notification, RuleRun, Task
 from crm.models.automation import RuleRunState
 from sales.services import opportunity_move_stage, opportunity_update
 from support.choices import Priority
 from support.services.tickets import ticket_create
+from tests.factories.automation import make_rule
 from tests.factories.crm import AccountFactory
 from tests.factories.sales import OpportunityFactory, stage_named
 from tests.factories.segments import condition, group
@@ -29,12 +29,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serial
 
 
 EVALUATE = "crm.tasks.rules_evaluate"
-
-
-def _rule(manager, **data):
-    data.setdefault("conditions", group("and"))
-    rule = rule_create(user=manager, data=data)
-    return rule_set_active(rule=rule, user=manager, active=True)
 
 
 def _done(rule, count):
@@ -56,7 +50,7 @@ def test_every_trigger_fires_through_a_real_worker_once(tmp_path, manager, rep):
             wait_until(condition, what=what, log_path=log_path, worker=worker)
 
         # Stage entered
-        stage_rule = _rule(
+        stage_rule = make_rule(
             manager,
             name="Negotiation",
             entity="deal",
@@ -70,7 +64,7 @@ def test_every_trigger_fires_through_a_real_worker_once(tmp_path, manager, rep):
         wait(_done(stage_rule, 1), "the stage rule's run")
 
         # Field past a threshold, by a rule that sets that same field
-        field_rule = _rule(
+        field_rule = make_rule(
             manager,
             name="Round up",
             entity="deal",
@@ -83,7 +77,7 @@ def test_every_trigger_fires_through_a_real_worker_once(tmp_path, manager, rep):
         wait(_done(field_rule, 1), "the field rule's run")
 
         # Record created
-        created_rule = _rule(
+        created_rule = make_rule(
             manager,
             name="Urgent enterprise ticket",
             entity="ticket",
@@ -130,7 +124,7 @@ def test_time_triggers_fire_through_the_periodic_evaluation_on_a_real_worker(
     type(quiet).objects.filter(pk=quiet.pk).update(
         created_at=timezone.now() - dt.timedelta(days=20)
     )
-    week_before = _rule(
+    week_before = make_rule(
         manager,
         name="A week before close",
         entity="deal",
@@ -138,7 +132,7 @@ def test_time_triggers_fire_through_the_periodic_evaluation_on_a_real_worker(
         trigger_params={"field": "expected_close_date", "days": "7", "when": "before"},
         actions=[{"kind": "create_task", "title": "Check the close", "assignee": "owner"}],
     )
-    idle = _rule(
+    idle = make_rule(
         manager,
         name="Quiet for two weeks",
         entity="lead",
