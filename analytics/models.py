@@ -614,11 +614,9 @@ class MrrDay(models.Model):
         return f"{self.date} {self.owner_id}: {self.mrr_before}"
 
 
-class MrrMoveDay(models.Model):
-    """The MRR movements of one day per subscription owner, kind and currency, split by the day
-    of the account's first movement (``account_first``: whether the account already paid before
-    a range): how many, and their amount in the company currency at the rate in force on the
-    last day of the month."""
+class CurrencyDayRollup(models.Model):
+    """A day's rollup row per owner in one currency, with the rate that turns its amounts into
+    the company currency (the rate in force on the last day of the month)."""
 
     deals = True
 
@@ -626,24 +624,35 @@ class MrrMoveDay(models.Model):
     owner = models.ForeignKey(
         "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    kind = models.CharField(max_length=12)
-    account_first = models.DateField()
-    currency = models.CharField(max_length=3, blank=True, help_text="The movements' own currency.")
+    currency = models.CharField(max_length=3, blank=True, help_text="The row's own currency.")
     rate = models.DecimalField(
         max_digits=20,
         decimal_places=10,
         null=True,
         blank=True,
         help_text="Company-currency units per unit on the last day of the month; empty: no "
-        "rate known (the movements count, their amounts are left out).",
+        "rate known (the row counts, its amounts are left out).",
     )
     rate_date = models.DateField(null=True, blank=True, help_text="The day the rate is valid from.")
+
+    objects = OwnedRollupQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class MrrMoveDay(CurrencyDayRollup):
+    """The MRR movements of one day per subscription owner, kind and currency, split by the day
+    of the account's first movement (``account_first``: whether the account already paid before
+    a range): how many, and their amount in the company currency at the rate in force on the
+    last day of the month."""
+
+    kind = models.CharField(max_length=12)
+    account_first = models.DateField()
     movements = models.PositiveIntegerField(default=0)
     amount = models.DecimalField(
         max_digits=20, decimal_places=2, default=0, help_text="In the company currency."
     )
-
-    objects = OwnedRollupQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["date", "owner"], name="mrrmoveday_date_idx")]
@@ -669,34 +678,17 @@ class BusyAccountMonth(models.Model):
         return f"{self.month:%Y-%m} {self.account_id}: {self.tickets}"
 
 
-class ChurnDay(models.Model):
+class ChurnDay(CurrencyDayRollup):
     """Churn events of one day per account (with its owner), reason and currency: how many, and
-    the MRR they lost in the company currency (at the rate of the month's last day). Small enough to read whole for a range, with no join to the accounts."""
+    the MRR they lost in the company currency (at the rate of the month's last day). Small
+    enough to read whole for a range, with no join to the accounts."""
 
-    deals = True
-
-    date = models.DateField()
-    owner = models.ForeignKey(
-        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
     account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
     reason = models.CharField(max_length=12)
-    currency = models.CharField(max_length=3, blank=True, help_text="The events' own currency.")
-    rate = models.DecimalField(
-        max_digits=20,
-        decimal_places=10,
-        null=True,
-        blank=True,
-        help_text="Company-currency units per unit on the last day of the month; empty: no "
-        "rate known (the events count, their MRR is left out).",
-    )
-    rate_date = models.DateField(null=True, blank=True, help_text="The day the rate is valid from.")
     events = models.PositiveIntegerField(default=0)
     lost_mrr = models.DecimalField(
         max_digits=20, decimal_places=2, default=0, help_text="In the company currency."
     )
-
-    objects = OwnedRollupQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["date", "owner"], name="churnday_date_idx")]
