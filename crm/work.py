@@ -284,18 +284,26 @@ def jobs_wake(
 
 
 def jobs_in_trouble(
-    queryset: models.QuerySet, *, running: str, failed: str, limit: int
+    queryset: models.QuerySet,
+    *,
+    running: str,
+    failed: str,
+    limit: int,
+    field: str = "status",
+    order_by: str = "-id",
 ) -> list[models.Model]:
     """For the operators' page: failed jobs, and running ones whose worker stopped renewing its
-    lease (newest first). Each gets ``trouble``, its state as the page shows it."""
+    lease (newest first), by their state ``field``. Each gets ``trouble``, its state as the
+    page shows it, and ``stalled``, whether its worker stopped."""
     jobs = list(
         queryset.filter(
-            Q(status=failed) | Q(status=running, lease_until__lt=timezone.now())
-        ).order_by("-id")[:limit]
+            Q(**{field: failed}) | Q(**{field: running, "lease_until__lt": timezone.now()})
+        ).order_by(order_by)[:limit]
     )
     for job in jobs:
-        job.trouble = job.get_status_display() + (
-            " (its worker stopped)" if job.status == running else ""
+        job.stalled = getattr(job, field) == running
+        job.trouble = getattr(job, f"get_{field}_display")() + (
+            " (its worker stopped)" if job.stalled else ""
         )
     return jobs
 

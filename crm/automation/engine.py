@@ -50,6 +50,7 @@ from crm.work import (
     QUEUED_GRACE,
     Problem,
     enqueue_quietly,
+    jobs_in_trouble,
     lease_free,
     lease_release,
     lease_renew,
@@ -611,20 +612,18 @@ def rule_runs_pending() -> int:
 def rule_runs_problems(limit: int) -> list[Problem]:
     from django.urls import reverse
 
-    runs = (
-        RuleRun.objects.filter(
-            Q(state=RuleRunState.FAILED)
-            | Q(state=RuleRunState.RUNNING, lease_until__lt=timezone.now())
-        )
-        .select_related("rule")
-        .order_by("-id")[:limit]
+    runs = jobs_in_trouble(
+        RuleRun.objects.select_related("rule"),
+        field="state",
+        running=RuleRunState.RUNNING,
+        failed=RuleRunState.FAILED,
+        limit=limit,
     )
     return [
         Problem(
             pk=run.pk,
             title=f"Rule “{run.rule.name}” on {run.entity} #{run.record_pk}",
-            state=run.get_state_display()
-            + (" (its worker stopped)" if run.state == RuleRunState.RUNNING else ""),
+            state=run.trouble,
             detail=run.error,
             since=run.started_at or run.created_at,
             url=reverse("rule_detail", args=[run.rule_id]),

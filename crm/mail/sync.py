@@ -46,6 +46,7 @@ from crm.models import Mailbox, MailboxFolder
 from crm.work import (
     Problem,
     enqueue_quietly,
+    jobs_in_trouble,
     lease_free,
     lease_release,
     lease_renew,
@@ -132,24 +133,23 @@ def mailbox_sync_sweep() -> int:
 
 def mailbox_sync_problems(limit: int) -> list[Problem]:
     """Mailboxes needing their user's attention, and syncs whose worker stopped."""
-    rows = (
-        Mailbox.objects.filter(
-            Q(sync_status=MailSyncStatus.ATTENTION)
-            | Q(sync_status=MailSyncStatus.RUNNING, lease_until__lt=timezone.now())
-        )
-        .select_related("user")
-        .order_by("-updated_at")[:limit]
+    rows = jobs_in_trouble(
+        Mailbox.objects.select_related("user"),
+        field="sync_status",
+        running=MailSyncStatus.RUNNING,
+        failed=MailSyncStatus.ATTENTION,
+        order_by="-updated_at",
+        limit=limit,
     )
     return [
         Problem(
             pk=row.pk,
             title=f"Mailbox {row.email_address} of {row.user}",
-            state=row.get_sync_status_display()
-            + (" (its worker stopped)" if row.sync_status == MailSyncStatus.RUNNING else ""),
+            state=row.trouble,
             detail=row.sync_error,
             since=row.last_sync_at,
             url=reverse("admin:crm_mailbox_change", args=[row.pk]),
-            retryable=row.sync_status == MailSyncStatus.RUNNING,
+            retryable=row.stalled,
         )
         for row in rows
     ]
