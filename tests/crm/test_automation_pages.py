@@ -14,7 +14,7 @@ from retention.models import RiskEpisode
 from sales.services import opportunity_move_stage
 from support.choices import Priority
 from support.services.tickets import ticket_create
-from tests.factories.automation import settle
+from tests.factories.automation import amount_rule, make_rule, settle
 from tests.factories.crm import AccountFactory, TeamFactory, UserFactory
 from tests.factories.retention import HealthScoreFactory
 from tests.factories.sales import OpportunityFactory, stage_named
@@ -169,17 +169,7 @@ def test_bad_input_re_renders_the_form_with_every_problem(manager_client):
 def test_the_dry_run_button_counts_and_the_rule_pauses_and_resumes(manager_client, manager, rep):
     for amount in (60000, 70000, 10):
         OpportunityFactory(owner=rep, amount=Decimal(amount))
-    rule = rule_create(
-        user=manager,
-        data={
-            "name": "Big",
-            "entity": "deal",
-            "trigger": "field",
-            "trigger_params": {"field": "amount", "operator": "gte", "value": "50000"},
-            "conditions": group("and"),
-            "actions": [{"kind": "add_note", "text": "Big"}],
-        },
-    )
+    rule = amount_rule(manager)
     response = manager_client.post(reverse("rule_dry_run", args=[rule.pk]), HTTP_HX_REQUEST="true")
     assert "Would fire on 2 records." in response.content.decode()
     switch_on(manager_client, rule)
@@ -192,17 +182,7 @@ def test_a_manager_deletes_a_rule_after_confirming_and_its_run_log_goes_with_it(
     manager_client, manager, rep
 ):
     OpportunityFactory(owner=rep, amount=Decimal(60000))
-    rule = rule_create(
-        user=manager,
-        data={
-            "name": "Big <deal>",
-            "entity": "deal",
-            "trigger": "field",
-            "trigger_params": {"field": "amount", "operator": "gte", "value": "50000"},
-            "conditions": group("and"),
-            "actions": [{"kind": "add_note", "text": "Big"}],
-        },
-    )
+    rule = amount_rule(manager, name="Big <deal>")
     switch_on(manager_client, rule)
     settle()
     assert RuleRun.objects.filter(rule=rule).count() == 1
@@ -222,15 +202,13 @@ def test_a_manager_deletes_a_rule_after_confirming_and_its_run_log_goes_with_it(
 
 @pytest.mark.parametrize("client_name", ["rep_client", "agent_client"])
 def test_reps_and_agents_get_404_everywhere(request, client_name, manager):
-    rule = rule_create(
-        user=manager,
-        data={
-            "name": "Any",
-            "entity": "lead",
-            "trigger": "created",
-            "conditions": group("and"),
-            "actions": [{"kind": "add_note", "text": "x"}],
-        },
+    rule = make_rule(
+        manager,
+        active=False,
+        name="Any",
+        entity="lead",
+        trigger="created",
+        actions=[{"kind": "add_note", "text": "x"}],
     )
     client = request.getfixturevalue(client_name)
     for url in (
@@ -255,15 +233,13 @@ def test_reps_and_agents_get_404_everywhere(request, client_name, manager):
 def test_another_managers_rules_and_run_logs_are_404(client, manager):
     other = UserFactory(username="other-manager", roles=[Role.MANAGER])
     TeamFactory(name="Other team", members=[UserFactory(roles=[Role.SALES_REP])], managers=[other])
-    rule = rule_create(
-        user=manager,
-        data={
-            "name": "Mine",
-            "entity": "lead",
-            "trigger": "created",
-            "conditions": group("and"),
-            "actions": [{"kind": "add_note", "text": "x"}],
-        },
+    rule = make_rule(
+        manager,
+        active=False,
+        name="Mine",
+        entity="lead",
+        trigger="created",
+        actions=[{"kind": "add_note", "text": "x"}],
     )
     client.force_login(other)
     assert "Mine" not in client.get(reverse("rule_list")).content.decode()
@@ -279,16 +255,10 @@ def test_the_list_and_the_run_log_take_a_fixed_number_of_queries(
     manager_client, manager, rep, django_assert_max_num_queries
 ):
     for number in range(6):
-        rule = rule_create(
-            user=manager,
-            data={
-                "name": f"Rule {number}",
-                "entity": "deal",
-                "trigger": "field",
-                "trigger_params": {"field": "amount", "operator": "gte", "value": "50000"},
-                "conditions": group("and"),
-                "actions": [{"kind": "add_note", "text": "Big"}, {"kind": "add_note", "text": "!"}],
-            },
+        rule = amount_rule(
+            manager,
+            name=f"Rule {number}",
+            actions=[{"kind": "add_note", "text": "Big"}, {"kind": "add_note", "text": "!"}],
         )
     for _ in range(8):
         OpportunityFactory(owner=rep, amount=Decimal("90000"))
@@ -465,17 +435,7 @@ def test_an_action_with_a_list_to_pick_from_is_built_through_the_form(manager_cl
 
 
 def test_the_run_log_links_only_records_that_still_open(manager_client, manager, rep):
-    rule = rule_create(
-        user=manager,
-        data={
-            "name": "Big deals",
-            "entity": "deal",
-            "trigger": "field",
-            "trigger_params": {"field": "amount", "operator": "gte", "value": "50000"},
-            "conditions": group("and"),
-            "actions": [{"kind": "add_note", "text": "Big"}],
-        },
-    )
+    rule = amount_rule(manager)
     kept, gone = (OpportunityFactory(owner=rep, amount=Decimal("90000")) for _ in range(2))
     rule_set_active(rule=rule, user=manager, active=True)
     settle()

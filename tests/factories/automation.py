@@ -22,3 +22,17 @@ def settle(rounds: int = 20) -> None:
         engine.rules_evaluate()
         if not engine.rule_runs_due():
             return
+
+
+def amount_rule(user, *, name="Big", active=False, actions=None):
+    """A deal rule that fires when the amount reaches 50,000 and adds a note (switched off
+    unless ``active``)."""
+    return make_rule(
+        user,
+        active=active,
+        name=name,
+        entity="deal",
+        trigger="field",
+        trigger_params={"field": "amount", "operator": "gte", "value": "50000"},
+        actions=actions or [{"kind": "add_note", "text": "Big"}],
+    )
