@@ -18,13 +18,14 @@ class AnalyticsConfig(AppConfig):
             order=1,
             roles=(Role.MANAGER, Role.ADMIN),
         )
-        from analytics.widgets import team_figures
+        from analytics.widgets import team_figures, team_figures_block
 
         registry.home_widgets.register(
             registry.HomeWidget(
                 title="Team figures",
                 template="analytics/_home_team.html",
-                context=team_figures,
+                context=team_figures_block,
+                figures=team_figures,
                 order=8,
                 focus=frozenset({Role.MANAGER}),
                 url_name="analytics:index",

@@ -16,7 +16,9 @@
 3. Counts each page's SQL queries in-process (the test client through the full middleware,
    ``CaptureQueriesContext``) against the same database.
 
-Prints a markdown table. A page that does not answer 200 is a failure row, not a crash; the
+Prints a markdown table, then the dashboards' median and p95 in a table of their own, each marked
+whether its median is under the goal (``GOAL_MS`` in ``bench/analytics.py``, 150 ms). A page that
+does not answer 200 is a failure row, not a crash; the
 exit status is 1 if any page failed.
 
 Later apps add their pages to ``PAGES``: ``(name, path)`` or ``(name, callable)`` where the
@@ -141,7 +143,10 @@ def _bench_module(name: str):
     return module
 
 
-PAGES += [(name, path, "manager") for name, path in _bench_module("analytics").PAGES]
+_analytics = _bench_module("analytics")
+PAGES += [(name, path, "manager") for name, path in _analytics.PAGES]
+DASHBOARDS = {name for name, _ in _analytics.PAGES}
+DASHBOARD_GOAL_MS = _analytics.GOAL_MS
 
 #: Each page's reference in the bare project (``bench/bare``): what a plain Django page over the
 #: same rows costs (50 rows with an estimated count for a list; the row and 10 related ones for a
@@ -564,6 +569,26 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def dashboard_table(results: list[Result]) -> str:
+    """The dashboards against their goal: median and p95, and whether the median is under
+    ``DASHBOARD_GOAL_MS``. Empty when no dashboard was timed."""
+    rows = [r for r in results if r.name in DASHBOARDS]
+    if not rows:
+        return ""
+    goal = f"{DASHBOARD_GOAL_MS:.0f}"
+    lines = [
+        f"| dashboard | median ms | p95 ms | median under {goal} ms | queries | status |",
+        "| --- | ---: | ---: | --- | ---: | --- |",
+    ]
+    for r in rows:
+        if r.timings_ms:
+            under = "yes" if statistics.median(r.timings_ms) < DASHBOARD_GOAL_MS else "**NO**"
+        else:
+            under = "—"
+        lines.append(f"| {r.name} | {r.median} | {r.p95} | {under} | {r.queries} | {r.status} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
@@ -668,6 +693,12 @@ def main(argv=None) -> int:
     print(seed_line)
     print()
     print(table(results))
+    dashboards = dashboard_table(results)
+    if dashboards:
+        print()
+        print(f"Dashboards (goal: a median under {DASHBOARD_GOAL_MS:.0f} ms)")
+        print()
+        print(dashboards)
     return 0 if all(r.status == "ok" for r in results) else 1
 
 

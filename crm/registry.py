@@ -135,7 +135,8 @@ class PanelRegistry:
 
 @dataclass(frozen=True)
 class HomeWidget:
-    """A block on the home page; ``context(request)`` returns its context or None to hide it.
+    """A block on the home page; ``context(request)`` returns its context or None to hide it
+    (``context(request, figures)`` for a block with ``figures``).
     For users holding one of ``focus`` roles it leads the page (what that role works on first);
     for the others it follows those. An ``aside`` block (recent activity) has the side column."""
 
@@ -146,6 +147,10 @@ class HomeWidget:
     focus: frozenset[str] = frozenset()
     url_name: str = ""  # the page the block's title links to ("see all")
     aside: bool = False
+    # The block's dashboard-like numbers (counts and totals over many records): ``figures(request)``
+    # computes them (None when the user may not see them), they are kept per user for
+    # ``crm.views.home.HOME_FIGURES_SECONDS`` and passed on as ``context(request, figures)``.
+    figures: Callable | None = None
 
 
 @dataclass

@@ -24,7 +24,12 @@ class LeadsConfig(AppConfig):
 
         registry.mail_link_finders.register(leads_of_addresses)
         registry.mail_reply_hooks.register(lead_replied_by_mail)
-        from leads.widgets import open_leads, overdue_follow_ups
+        from leads.widgets import (
+            open_lead_counts,
+            open_leads,
+            overdue_follow_ups,
+            register_home_task_list,
+        )
 
         registry.navigation.register(
             "Leads", "leads:lead_list", group="sell", order=5, roles=SELLERS
@@ -111,6 +116,7 @@ class LeadsConfig(AppConfig):
             ),
             roles=SELLERS,
         )
+        register_home_task_list()
         registry.home_widgets.register(
             registry.HomeWidget(
                 title="Overdue lead follow-ups",
@@ -125,6 +131,7 @@ class LeadsConfig(AppConfig):
                 title="Open leads",
                 template="leads/_home_open_leads.html",
                 context=open_leads,
+                figures=open_lead_counts,
                 order=25,
                 focus=frozenset({Role.SALES_REP}),
                 url_name="leads:lead_list",

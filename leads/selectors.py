@@ -2,13 +2,10 @@
 scoped by visibility: one ``<entity>_list`` / ``<entity>_get`` pair per entity (see
 ``crm.selectors``). Email campaigns have theirs in ``leads.campaigns.selectors``."""
 
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
-from django.utils import timezone
 
 from crm.choices import OutboxStatus
-from crm.models import Task
 from crm.selectors import record_get, scoped
 from leads.campaigns.selectors import ab_significance
 from leads.choices import LeadStatus
@@ -97,21 +94,6 @@ def import_job_get(*, user, pk) -> ImportJob:
 
 def lead_enrollments(*, lead: Lead):
     return Enrollment.objects.filter(lead=lead).select_related("sequence").order_by("-id")[:20]
-
-
-def overdue_lead_tasks(*, user, limit: int = 10) -> list[Task]:
-    """Overdue open tasks about leads, assigned to the user."""
-    return list(
-        Task.objects.filter(
-            assignee=user,
-            done_at__isnull=True,
-            due_at__lt=timezone.now(),
-            content_type=ContentType.objects.get_for_model(Lead),
-        )
-        .select_related("assignee")
-        .prefetch_related("subject")
-        .order_by("due_at", "id")[:limit]
-    )
 
 
 def step_variant_results(step_ids) -> dict[int, list[dict]]:

@@ -30,23 +30,26 @@ def _opportunities_panel(field: str):
     return context
 
 
-def _pipeline_widget(request):
-    """A rep's (a manager's team's) open pipeline at a glance, in the company currency: one
-    aggregate, the deals left out for want of an exchange rate, and the deals closing soonest."""
+def _pipeline_figures(request):
+    """A rep's (a manager's team's) open pipeline totals in the company currency, in one
+    aggregate, and the deals left out of them for want of an exchange rate: the block's figures,
+    kept for a minute (``HomeWidget.figures``)."""
     from django.db.models import Count, ExpressionWrapper, F, Q, Sum, Value
     from django.utils import timezone
 
-    from crm.currencies import company_currency, rate_expression
+    from crm.currencies import rate_expression
     from sales.selectors import opportunity_list
     from sales.selectors.board import MONEY_FIELD, open_deal_date
 
     if not may_sell(request.user):
         return None
-    open_deals = opportunity_list(user=request.user).open()
     today = timezone.localdate()
     # Each open deal at the rate of its expected close date (today when it has none).
-    rated = open_deals.order_by().annotate(
-        deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date")
+    rated = (
+        opportunity_list(user=request.user)
+        .open()
+        .order_by()
+        .annotate(deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date"))
     )
     totals = rated.aggregate(
         n=Count("stage_id"),
@@ -66,17 +69,31 @@ def _pipeline_widget(request):
             .order_by("deal_date", "id")
             .only("id", "name", "currency", "amount")[:PIPELINE_LEFT_OUT_SHOWN]
         )
+    return {"totals": totals, "left_out": left_out}
+
+
+def _pipeline_widget(request, figures):
+    """A rep's (a manager's team's) open pipeline at a glance: its totals and the deals left
+    out of them (``figures``, from ``_pipeline_figures``), and the deals closing soonest."""
+    from django.utils import timezone
+
+    from crm.currencies import company_currency
+    from sales.selectors import opportunity_list
+
+    if figures is None:
+        return None
     closing = list(
-        open_deals.filter(expected_close_date__gte=today)
+        opportunity_list(user=request.user)
+        .open()
+        .filter(expected_close_date__gte=timezone.localdate())
         .select_related("account", "stage")
         .order_by("expected_close_date", "id")[:5]
     )
     return {
-        "totals": totals,
+        **figures,
         "closing": closing,
-        "overdue": totals["overdue"],
+        "overdue": figures["totals"]["overdue"],
         "currency": company_currency(),
-        "left_out": left_out,
     }
 
 
@@ -148,6 +165,7 @@ def register_all():
             20,
             focus=frozenset({Role.SALES_REP}),
             url_name="sales:opportunity_list",
+            figures=_pipeline_figures,
         )
     )
     registry.timeline.register(Opportunity)

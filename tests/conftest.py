@@ -30,6 +30,15 @@ def pytest_unconfigure(config):
         config.embedded_server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _home_figures_forgotten():
+    """The home page keeps each user's figures in the process's memory for a minute
+    (``crm.views.home.HOME_FIGURES_SECONDS``); a test starts without any (user ids repeat)."""
+    from django.core.cache import caches
+
+    caches["home"].clear()
+
+
 @pytest.fixture
 def rep(db):
     return UserFactory(username="rep", roles=[Role.SALES_REP])

@@ -199,14 +199,7 @@ def campaign_roi(scope: Scope) -> list[dict]:
     campaign's cost is one sum, not spread over days, so a range would cut its revenue and not
     its cost."""
     credited = campaigns_attribution(user=scope.user, owner_ids=scope.owner_ids)
-    leads = dict(
-        scope.owned(Lead.objects.visible_to(scope.user))
-        .filter(campaign__isnull=False)
-        .order_by()
-        .values("campaign_id")
-        .annotate(n=Count("id"))
-        .values_list("campaign_id", "n")
-    )
+    leads = campaign_leads(scope)
     campaigns = with_cost_rate(
         Campaign.objects.visible_to(scope.user)
         .filter(pk__in=set(leads) | set(credited))
@@ -237,6 +230,30 @@ def campaign_roi(scope: Scope) -> list[dict]:
             }
         )
     return rows
+
+
+def campaign_leads(scope: Scope) -> dict[int, int]:
+    """Each campaign's leads to date that the user may see (of the chosen owners), the leads a
+    campaign row counts, from the leads rollup summed over every day. The rollup is kept per
+    owner, so it cannot tell which unassigned leads a manager sees (those of the teams they
+    manage and those routed to none): for a manager these are counted from the records (a few
+    percent of the leads, found through the owner index); an admin sees them all and a rep
+    none, as the rollup's visibility has it."""
+    user = scope.user
+    days = scope.owned(LeadDay.objects.visible_to(user)).filter(campaign__isnull=False)
+    counted = {"leads": days}
+    if user.is_manager and not user.is_admin_role and scope.owner_ids is None:
+        counted = {
+            "leads": days.filter(owner__isnull=False),
+            "id": Lead.objects.visible_to(user).filter(owner__isnull=True, campaign__isnull=False),
+        }
+    counts: dict[int, int] = {}
+    for field, rows in counted.items():
+        total = Sum(field) if field == "leads" else Count(field)
+        grouped = rows.order_by().values("campaign_id").annotate(n=total)
+        for campaign_id, n in grouped.values_list("campaign_id", "n"):
+            counts[campaign_id] = counts.get(campaign_id, 0) + n
+    return counts
 
 
 def roi_note(scope: Scope, figure: Figure) -> str:
@@ -343,10 +360,12 @@ FIGURES = (
         how="Each campaign's whole life, the same figures as on its page, so not limited to "
         "the date range (a campaign's cost is one sum, not spread over days): won revenue "
         "credited to it under first- and last-touch attribution (see the campaign's page), "
-        "ROI = (credited revenue − cost) ÷ cost; leads = all its leads, cost per lead = cost ÷ "
-        "leads. With a team or owner chosen, only their leads and won deals count.",
+        "ROI = (credited revenue − cost) ÷ cost; leads = all its leads (the owned ones from "
+        "the leads rollup, the unassigned ones from the records), cost per lead = cost ÷ leads. "
+        "With a team or owner chosen, only their leads and won deals count.",
         note=roi_note,
         compute=campaign_roi,
+        rollups=("leads",),  # its leads; the credited revenue is read from the deals' credits
         segmentable=False,
         columns=(
             Col("campaign", "Campaign"),

@@ -359,6 +359,13 @@ else:
             "LOCATION": "crm_cache",
         }
     }
+# The home page's per-user figures (crm.views.home.HOME_FIGURES_SECONDS): in each process's
+# memory, bounded; nothing that must be shared between processes.
+CACHES["home"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "home-figures",
+    "OPTIONS": {"MAX_ENTRIES": 5000},
+}
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -1,15 +1,33 @@
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import prefetch_related_objects
+from django.core.cache import caches
+from django.db.models import Q, Value, prefetch_related_objects
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 
 from crm import registry
+from crm.links import record_url
 from crm.models import Meeting, Task
 from crm.selectors import activity_list
+from crm.views.submissions import SUBMISSION_FIELD, new_submission_key
 
 HOME_LIST_LENGTH = 15
+
+#: How long a block's figures (``HomeWidget.figures``: counts and totals over many records, such
+#: as a rep's open leads by status or open pipeline) are kept for a user before they are computed
+#: again: the home page shows them up to this old. They are kept in each web process's memory
+#: (the "home" cache), so every process computes its own and nothing is shared to go stale longer.
+HOME_FIGURES_SECONDS = 60
+
+#: More lists of the user's open tasks that home blocks show, read in the same query as the
+#: tasks block's two: name -> (condition given the current time, length). Later apps add theirs
+#: (leads: the overdue lead follow-ups).
+HOME_TASK_LISTS: dict[str, tuple[Callable[[object], Q], int]] = {}
 
 
 @login_required
@@ -18,9 +36,14 @@ def home(request):
     deals and leads, an agent's queue, a manager's team figures, an admin's operations) lead the
     page, the role's other blocks follow; recent activity has the side column."""
     roles = request.user.role_names
+    widgets = registry.home_widgets.widgets
+    figures = home_figures(request, widgets)
     focus, other, aside = [], [], []
-    for widget in registry.home_widgets.widgets:
-        widget_context = widget.context(request)
+    for widget in widgets:
+        if widget.figures is None:
+            widget_context = widget.context(request)
+        else:
+            widget_context = widget.context(request, figures[widget])
         if widget_context is None:
             continue
         column = aside if widget.aside else focus if widget.focus & roles else other
@@ -32,22 +55,115 @@ def home(request):
     )
 
 
-def tasks_widget(request):
-    """The user's overdue and due-today tasks."""
+def home_figures(request, widgets) -> dict:
+    """Each block's figures for the user: kept ones younger than ``HOME_FIGURES_SECONDS``, the
+    others computed now (and kept). Keyed by the user and their roles, which decide what they
+    see."""
     user = request.user
-    if not user.has_any_role:
-        return None
+    roles = ",".join(sorted(user.role_names)).replace(" ", "_")
+    keys = {
+        widget: f"home:{widget.template}:{user.pk}:{roles}"
+        for widget in widgets
+        if widget.figures is not None
+    }
+    if not keys:
+        return {}
+    kept_figures = caches["home"]
+    kept = kept_figures.get_many(list(keys.values()))
+    figures, computed = {}, {}
+    for widget, key in keys.items():
+        if key in kept:
+            figures[widget] = kept[key]
+        else:
+            figures[widget] = computed[key] = widget.figures(request)
+    if computed:
+        kept_figures.set_many(computed, timeout=HOME_FIGURES_SECONDS)
+    return figures
+
+
+def home_task_lists(request) -> dict[str, list[Task]]:
+    """The user's open tasks the home blocks list, each list in due order: "overdue" and
+    "due_today" (one more than shown, to tell whether there are more) and those of
+    ``HOME_TASK_LISTS``. One query (each list a limited index scan, joined by UNION ALL) and one
+    prefetch of their records, made once per request whichever block asks first."""
+    lists = getattr(request, "_home_task_lists", None)
+    if lists is not None:
+        return lists
+    user = request.user
     now = timezone.now()
     end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
-    mine = Task.objects.filter(assignee=user, done_at__isnull=True).select_related("assignee")
-    overdue = list(mine.filter(due_at__lt=now).order_by("due_at", "id")[: HOME_LIST_LENGTH + 1])
-    due_today = list(
-        mine.filter(due_at__gte=now, due_at__lte=end_of_day).order_by("due_at", "id")[
-            : HOME_LIST_LENGTH + 1
-        ]
+    conditions = {
+        "overdue": (Q(due_at__lt=now), HOME_LIST_LENGTH + 1),
+        "due_today": (Q(due_at__gte=now, due_at__lte=end_of_day), HOME_LIST_LENGTH + 1),
+        **{name: (condition(now), length) for name, (condition, length) in HOME_TASK_LISTS.items()},
+    }
+    mine = Task.objects.filter(assignee=user, done_at__isnull=True)
+    parts = [
+        mine.filter(condition).annotate(home_list=Value(name)).order_by("due_at", "id")[:length]
+        for name, (condition, length) in conditions.items()
+    ]
+    lists = {name: [] for name in conditions}
+    for task in parts[0].union(*parts[1:], all=True):
+        task.assignee = user  # the user's own tasks: no join for the name
+        lists[task.home_list].append(task)
+    for tasks in lists.values():
+        tasks.sort(key=lambda task: (task.due_at, task.pk))
+    every = [task for tasks in lists.values() for task in tasks]
+    # One prefetch for every list: a query per kind of record, not per list and kind (a task
+    # in two lists is two objects, both get their record).
+    prefetch_related_objects(every, "subject")
+    csrf_input = format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
     )
-    # One prefetch for both lists: a query per kind of record, not per list and kind.
-    prefetch_related_objects([*overdue, *due_today], "subject")
+    next_path = request.get_full_path()
+    for task in every:
+        task.home_row = _task_row(task, csrf_input=csrf_input, next_path=next_path, now=now)
+    request._home_task_lists = lists
+    return lists
+
+
+def _task_row(task: Task, *, csrf_input, next_path: str, now) -> str:
+    """An open task's row of ``crm/_task_row.html`` (with its record), built here: a home page
+    lists up to 40 tasks, and the row's template (an include, four links reversed, a form)
+    cost more than the rest of the block. Every text is escaped by ``format_html``."""
+    subject = task.subject
+    subject_link = (
+        format_html('<a href="{}">{}</a>', subject.get_absolute_url(), subject) if subject else ""
+    )
+    toggle_url = record_url("task_toggle", task.pk)
+    return format_html(
+        '<tr id="task-{pk}">\n'
+        '  <td><form method="post" action="{toggle}" hx-post="{toggle}" hx-target="#task-{pk}" '
+        'hx-swap="outerHTML">{csrf}{submission}<input type="hidden" name="next" value="{next}">\n'
+        '    <button class="btn btn-sm btn-outline-secondary" type="submit" title="Mark done" '
+        'aria-label="Mark done {title}">✓</button></form></td>\n'
+        '  <td><a href="{edit}">{title}</a></td>\n'
+        "  <td>{subject}</td>\n"
+        '  <td class="small">{assignee}</td>\n'
+        '  <td class="small{overdue}">{due}</td>\n'
+        "</tr>",
+        pk=task.pk,
+        toggle=toggle_url,
+        csrf=csrf_input,
+        submission=format_html(
+            '<input type="hidden" name="{}" value="{}">', SUBMISSION_FIELD, new_submission_key()
+        ),
+        next=next_path,
+        title=task.title,
+        edit=record_url("task_edit", task.pk),
+        subject=subject_link,
+        assignee=task.assignee,
+        overdue=" overdue" if task.due_at < now else "",
+        due=date_format(timezone.localtime(task.due_at), "Y-m-d H:i"),
+    )
+
+
+def tasks_widget(request):
+    """The user's overdue and due-today tasks."""
+    if not request.user.has_any_role:
+        return None
+    lists = home_task_lists(request)
+    overdue, due_today = lists["overdue"], lists["due_today"]
     return {
         "overdue": overdue[:HOME_LIST_LENGTH],
         "more_overdue": len(overdue) > HOME_LIST_LENGTH,
