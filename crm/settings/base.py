@@ -129,7 +129,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, reading the user with their roles in one query (crm.auth.backends).
+    "crm.auth.backends.AuthenticationMiddleware",
     # After a write, this browser's lagging reads stay on the primary a moment (crm.replica).
     "crm.replica.ReadYourWritesMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -244,8 +245,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
-    # Username or email with a password, with allauth's rate limits and second step.
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # Username or email with a password, with allauth's rate limits and second step; the
+    # signed-in user read with their roles in one query.
+    "crm.auth.backends.AuthenticationBackend",
 ]
 
 # Accounts (django-allauth): sign in by username or email; accounts are made by admins, so no

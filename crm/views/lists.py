@@ -429,6 +429,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
             if page.has_next() or page.number > 1 or len(page.object_list) > PAGE_SIZES[0]
             else (),
             per_page=context["paginator"].per_page,
+            per_page_asked=bool(self.request.GET.get("per_page")),
             query_without_size=size_query.urlencode(),
             empty_state=None if page.object_list else self.empty_state(page),
             filterset=self.filterset,
@@ -443,6 +444,8 @@ class FilteredListView(LoginRequiredMixin, ListView):
             saved_views=self.saved_view_menu(),
         )
         context.update(self.bulk_context())
+        # The row templates add the custom field cells when there are such columns.
+        context["custom_columns"] = self.custom_columns_list
         if self.custom_columns_list:
             self.fill_custom_cells(page.object_list)
         # The bulk bar's checkbox is the first cell of every row, before the list's columns.
