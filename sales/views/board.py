@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from crm.currencies import company_currency
@@ -19,6 +20,7 @@ from sales.selectors import (
     pipeline_get,
     pipelines_active,
 )
+from sales.tables import board_cards
 from sales.views.common import require_deals
 
 
@@ -33,6 +35,7 @@ def board_context(request, pipeline, *, owner=None, error="") -> dict:
     for column in columns:
         for card in column.cards:
             card.rotting = card.is_rotting(now)
+        column.cards_html = mark_safe(board_cards(column.cards))
     return {
         "pipeline": pipeline,
         "pipelines": pipelines_active(user=user),
