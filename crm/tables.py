@@ -86,4 +86,4 @@ def contact_rows(contacts, *, bulk: bool, custom: bool) -> str:
             f"  {custom_cells(contact) if custom else ''}\n"
             "</tr>\n"
         )
-    return "".join(parts)
+    return mark_safe("".join(parts))

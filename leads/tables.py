@@ -1,5 +1,7 @@
 """The lead list's rows, written in Python (``crm.tables`` says why)."""
 
+from django.utils.safestring import mark_safe
+
 from crm.links import record_url
 from crm.tables import bulk_checkbox, custom_cells, e, owner_text, ymd
 from crm.templatetags.quality import quality_badge
@@ -46,4 +48,4 @@ def lead_rows(leads, *, custom: bool) -> str:
             f"  {custom_cells(lead) if custom else ''}\n"
             "</tr>\n"
         )
-    return "".join(parts)
+    return mark_safe("".join(parts))

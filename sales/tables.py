@@ -1,6 +1,7 @@
 """The deal list's rows and the board's cards, written in Python (``crm.tables`` says why)."""
 
 from django.template.defaultfilters import date as date_filter
+from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
 
 from crm.tables import bulk_checkbox, custom_cells, e, owner_text, ymd
@@ -31,7 +32,7 @@ def opportunity_rows(deals, *, bulk: bool, custom: bool) -> str:
             f"  {custom_cells(deal) if custom else ''}\n"
             "</tr>\n"
         )
-    return "".join(parts)
+    return mark_safe("".join(parts))
 
 
 def _day(value) -> str:
@@ -66,4 +67,4 @@ def board_cards(cards) -> str:
             "        </div>\n"
             "        "
         )
-    return "".join(parts)
+    return mark_safe("".join(parts))

@@ -28,7 +28,6 @@ from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import InvalidPage
 from django.http import Http404, HttpResponseRedirect
-from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views.generic import ListView
 
@@ -404,8 +403,9 @@ class FilteredListView(LoginRequiredMixin, ListView):
         }
 
     def render_rows(self, rows, *, bulk: bool) -> str | None:
-        """The rows' markup written in Python (``crm.tables``), or None to render each with
-        ``row_template``; ``bulk``: whether each row starts with the bulk bar's tick box."""
+        """The rows' markup written in Python (``crm.tables``: safe, every value escaped), or
+        None to render each with ``row_template``; ``bulk``: whether each row starts with the
+        bulk bar's tick box."""
         return None
 
     def bulk_context(self) -> dict:
@@ -457,7 +457,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
         if page.object_list:
             rows_html = self.render_rows(page.object_list, bulk="bulk" in context)
             if rows_html is not None:
-                context["rows_html"] = mark_safe(rows_html)
+                context["rows_html"] = rows_html
         # The bulk bar's checkbox is the first cell of every row, before the list's columns.
         context["hidden_columns"] = self.hidden_column_numbers(first=2 if "bulk" in context else 1)
         if self.show_quality:

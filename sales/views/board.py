@@ -4,7 +4,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from crm.currencies import company_currency
@@ -35,7 +34,7 @@ def board_context(request, pipeline, *, owner=None, error="") -> dict:
     for column in columns:
         for card in column.cards:
             card.rotting = card.is_rotting(now)
-        column.cards_html = mark_safe(board_cards(column.cards))
+        column.cards_html = board_cards(column.cards)
     return {
         "pipeline": pipeline,
         "pipelines": pipelines_active(user=user),
