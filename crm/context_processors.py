@@ -1,4 +1,6 @@
-from django.urls import reverse
+import functools
+
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.functional import cached_property
 
 from crm import registry
@@ -13,43 +15,69 @@ def navigation(request):
     user = getattr(request, "user", None)
     if not user or not user.is_authenticated:
         return {}
-    groups = [
-        (group, [(item, reverse(item.url_name)) for item in items])
-        for group, items in registry.navigation.groups_for(user)
-    ]
-    current = _current_url(request.path, [url for _, links in groups for _, url in links])
-    new_records = [
-        (item, reverse(item.url_name), reverse(item.list_url_name))
-        for item in registry.navigation.new_for(user)
-    ]
+    menus = _menus(user.role_names, registry.navigation.version, get_script_prefix(), get_urlconf())
+    current = _current_url(request.path, menus.urls)
     return {
-        "nav_roles": sorted(user.role_names),
+        "nav_roles": menus.roles,
         "nav_groups": [
             {
-                "key": group.key,
-                "label": group.label,
+                "key": key,
+                "label": label,
                 "active": any(url == current for _, url in links),
                 "items": [
-                    {"label": item.label, "url": url, "active": url == current}
-                    for item, url in links
+                    {"label": label, "url": url, "active": url == current} for label, url in links
                 ],
             }
-            for group, links in groups
+            for key, label, links in menus.groups
         ],
-        "nav_new": [{"label": item.label, "url": url} for item, url, _ in new_records],
-        "nav_new_here": _new_here(request.path, new_records),
+        "nav_new": [{"label": label, "url": url} for label, url, _ in menus.new],
+        "nav_new_here": _new_here(request.path, menus.new),
         "is_admin_role": Role.ADMIN in user.role_names,
         "is_manager": Role.MANAGER in user.role_names,
         # crm.permissions' predicates, for templates that show an action only to who may take it.
         "may_sell": may_sell(user),
         "may_manage": may_manage(user),
         "bell": UnreadBell(user),
+        # What the top bar's search box shows: the page's own search words, if any.
+        "nav_search_q": request.GET.get("q", ""),
     }
 
 
+class _Menus:
+    """One role set's menus with their addresses, reversed once (not on every page)."""
+
+    def __init__(self, role_names: frozenset[str]):
+        holder = _RoleHolder(role_names)
+        self.roles = sorted(role_names)
+        self.groups = [
+            (group.key, group.label, [(item.label, reverse(item.url_name)) for item in items])
+            for group, items in registry.navigation.groups_for(holder)
+        ]
+        self.urls = [url for _, _, links in self.groups for _, url in links]
+        self.new = [
+            (item.label, reverse(item.url_name), reverse(item.list_url_name))
+            for item in registry.navigation.new_for(holder)
+        ]
+
+
+class _RoleHolder:
+    """What the navigation registry reads of a user: the role names."""
+
+    def __init__(self, role_names: frozenset[str]):
+        self.role_names = role_names
+        self.has_any_role = bool(role_names)
+
+
+@functools.lru_cache(maxsize=64)
+def _menus(role_names: frozenset[str], version: int, script_prefix: str, urlconf) -> _Menus:
+    """The menus of a role set: they depend on nothing else (the registry is filled at start-up,
+    ``version`` changes with each registration; the addresses follow the URL configuration)."""
+    return _Menus(role_names)
+
+
 class UnreadBell:
-    """The bell's unread count, counted (one query) only when a page's top bar shows it, so an
-    HTMX partial rendered with this context costs nothing."""
+    """The bell's unread count: read with the signed-in user (``crm.auth.backends``), or else
+    counted (one query) only when a page's top bar shows it."""
 
     def __init__(self, user):
         self.user = user
@@ -58,7 +86,8 @@ class UnreadBell:
     def count(self) -> int:
         from crm.selectors import notification_unread_count
 
-        return notification_unread_count(user=self.user)
+        loaded = getattr(self.user, "loaded_unread_count", None)
+        return loaded if loaded is not None else notification_unread_count(user=self.user)
 
     @property
     def label(self) -> str:

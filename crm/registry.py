@@ -237,6 +237,8 @@ class NavigationRegistry:
     def __init__(self):
         self._items: list[NavItem] = []
         self._new: list[NewRecordItem] = []
+        #: Bumped by each registration, so menus built from the entries before it are not reused.
+        self.version = 0
 
     def register(
         self, label: str, url_name: str, *, group: str = "", order: int = 100, roles=None
@@ -247,6 +249,7 @@ class NavigationRegistry:
             NavItem(label, url_name, group, order, frozenset(roles) if roles else None)
         )
         self._items.sort(key=lambda item: item.order)
+        self.version += 1
 
     def register_new(
         self, label: str, url_name: str, *, list_url_name: str, order: int = 100, roles=None
@@ -257,6 +260,7 @@ class NavigationRegistry:
             )
         )
         self._new.sort(key=lambda item: item.order)
+        self.version += 1
 
     def items(self) -> list[NavItem]:
         return list(self._items)

@@ -8,9 +8,11 @@ alike). Views, exports, search, autocompletes and bulk actions fetch records onl
 services take the records they are given.
 """
 
+import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import models
 from django.db.models import Avg, Count, Q
 from django.http import Http404
@@ -358,13 +360,25 @@ class QualitySummary:
 
 
 def quality_summary(
-    *, queryset: models.QuerySet, limit: int | None = None
+    *, queryset: models.QuerySet, limit: int | None = None, cache_seconds: int = 0
 ) -> QualitySummary | None:
     """The quality of a (visible, filtered) list's rows in one aggregate query; at most ``limit``
     rows are read (``QUALITY_SUMMARY_ROWS``), so a list of a million costs what one of that many
-    does. None when no row is scored."""
+    does. None when no row is scored.
+
+    With ``cache_seconds``, a sampled summary (of a list longer than ``limit``: an estimate
+    already) is kept that long in the cache under its query, which holds the user's visibility
+    and the filters, so whoever asks the same rows again reads it there."""
     limit = limit or settings.QUALITY_SUMMARY_ROWS
     rows = queryset.filter(quality__isnull=False).order_by().values("quality")[:limit]
+    key = None
+    if cache_seconds:
+        sql, params = rows.query.sql_with_params()
+        digest = hashlib.sha256(f"{sql}\x00{params!r}".encode()).hexdigest()
+        key = f"quality-summary:{digest}"
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
     figures = rows.aggregate(
         average=Avg("quality"),
         poor=Count("quality", filter=Q(quality__lt=POOR_BELOW)),
@@ -372,12 +386,15 @@ def quality_summary(
     )
     if not figures["rows"]:
         return None
-    return QualitySummary(
+    summary = QualitySummary(
         average=round(figures["average"]),
         poor_share=round(100 * figures["poor"] / figures["rows"]),
         rows=figures["rows"],
         sampled=figures["rows"] >= limit,
     )
+    if key is not None and summary.sampled:
+        cache.set(key, summary, cache_seconds)
+    return summary
 
 
 def notification_list(*, user) -> models.QuerySet:

@@ -2,6 +2,7 @@ from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.forms.utils import flatatt
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
@@ -34,10 +35,18 @@ class AutocompleteSelect(forms.Select):
         return [(None, options, 0)]
 
 
+#: Options already written, by (value, label, selected): the filter bars of the lists show the
+#: same few hundred (countries, stages, people) on every page. Only plain-text labels are kept
+#: (one marked safe is written as it is, never mistaken for the same text to escape). Emptied
+#: when it grows past ``_OPTIONS_KEPT`` (labels of records change).
+_options: dict[tuple[str, str, bool], str] = {}
+_OPTIONS_KEPT = 20000
+
+
 class FastSelect(forms.Select):
     """A select rendered in Python rather than one template include per option: a country list
     has 250 options, and rendering each through the template engine costs a list page tens of
-    milliseconds."""
+    milliseconds. Each option's markup is kept once written."""
 
     def render(self, name, value, attrs=None, renderer=None):
         selected = {str(v) for v in self.format_value(value)}
@@ -55,8 +64,18 @@ class FastSelect(forms.Select):
     @staticmethod
     def _option(value, label, selected) -> str:
         value = "" if value is None else str(value)
-        flag = " selected" if value in selected else ""
-        return f'<option value="{escape(value)}"{flag}>{escape(label)}</option>'
+        if isinstance(label, Promise):
+            label = str(label)
+        key = (value, label, value in selected)
+        html = _options.get(key) if type(label) is str else None
+        if html is None:
+            flag = " selected" if key[2] else ""
+            html = f'<option value="{escape(value)}"{flag}>{escape(label)}</option>'
+            if type(label) is str:
+                if len(_options) >= _OPTIONS_KEPT:
+                    _options.clear()
+                _options[key] = html
+        return html
 
 
 class QueryChoiceIterator(ModelChoiceIterator):

@@ -168,13 +168,25 @@ class BulkActionForm(forms.Form):
         help_text="When the list was read: rows changed since are left alone.",
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, people=None, **kwargs):
+        """``people``: ``users_with_role()`` read already (the filter bar's owners), from which
+        the owners offered are picked instead of reading them again."""
         super().__init__(*args, **kwargs)
         self.user = user
         self.fields["owner"].queryset = assignable_users(user)
         self.fields["sequence"].queryset = sequence_list(user=user).filter(is_active=True)
         if not may_manage(user):
             self.fields["action"].choices = [c for c in BULK_ACTIONS if c[0] != "assign"]
+        self.people = people
+
+    @property
+    def owner_choices(self):
+        """The owners the bar offers: ``assignable_users`` (picked from ``people`` when given)."""
+        if self.people is not None and (self.user.is_admin_role or self.user.is_manager):
+            if self.user.is_admin_role:
+                return self.people
+            return [u for u in self.people if u.pk in self.user.managed_user_ids]
+        return self.fields["owner"].queryset
 
     def clean_ids(self):
         return self.cleaned_data["ids"]

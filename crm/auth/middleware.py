@@ -114,6 +114,10 @@ class MfaRequiredMiddleware:
     def _has_second_factor(user) -> bool:
         from allauth.mfa.models import Authenticator
 
+        loaded = getattr(user, "loaded_has_second_factor", None)  # read with the user
+        if loaded is not None:
+            return loaded
+
         return (
             Authenticator.objects.filter(user=user)
             .exclude(type=Authenticator.Type.RECOVERY_CODES)

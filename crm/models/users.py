@@ -12,7 +12,9 @@ class User(AbstractUser):
     """A person who works in the CRM: a sales rep, support agent, manager or admin.
 
     Roles are Django groups; a user may hold several. The role and team lookups below are cached
-    for the life of the object, which for ``request.user`` is one request.
+    for the life of the object, which for ``request.user`` is one request: the signed-in user is
+    read with their role names in the same query (``crm.auth.backends``), so a role given or
+    taken applies from the user's next request.
     """
 
     email_signature = models.TextField(
@@ -29,7 +31,9 @@ class User(AbstractUser):
     def role_names(self) -> frozenset[str]:
         if not self.is_active:
             return frozenset()
-        names = set(self.groups.values_list("name", flat=True))
+        # Read with the signed-in user (``crm.auth.backends``), or else now.
+        loaded = self.__dict__.get("loaded_role_names")
+        names = set(loaded if loaded is not None else self.groups.values_list("name", flat=True))
         if self.is_superuser:
             names.add(Role.ADMIN)
         return frozenset(names)

@@ -20,6 +20,7 @@ from crm.selectors import (
     duplicate_count,
 )
 from crm.services import customers
+from crm.tables import contact_rows
 from crm.text_search import text_search
 from crm.views.duplicates import duplicate_message
 from crm.views.lists import Column, FilteredListView
@@ -81,7 +82,7 @@ class ContactListView(FilteredListView):
     empty_noun = "contacts"
     record_kind = "contacts"
     bulk_kind = "contacts"
-    row_template = "crm/rows/contact.html"
+    row_template = ""  # rows written by ``crm.tables.contact_rows``
     custom_entity = "contact"
     create_url_name = "contact_create"
     columns = [
@@ -111,6 +112,9 @@ class ContactListView(FilteredListView):
 
     def can_create(self):
         return may_sell(self.request.user)
+
+    def render_rows(self, rows, *, bulk):
+        return contact_rows(rows, bulk=bulk, custom=bool(self.custom_columns_list))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

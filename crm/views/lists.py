@@ -402,6 +402,12 @@ class FilteredListView(LoginRequiredMixin, ListView):
             "may_import": kind.may_import(self.request.user),
         }
 
+    def render_rows(self, rows, *, bulk: bool) -> str | None:
+        """The rows' markup written in Python (``crm.tables``: safe, every value escaped), or
+        None to render each with ``row_template``; ``bulk``: whether each row starts with the
+        bulk bar's tick box."""
+        return None
+
     def bulk_context(self) -> dict:
         """The bulk bar and its form, when the list has bulk actions this user is offered."""
         from crm import registry
@@ -429,6 +435,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
             if page.has_next() or page.number > 1 or len(page.object_list) > PAGE_SIZES[0]
             else (),
             per_page=context["paginator"].per_page,
+            per_page_asked=bool(self.request.GET.get("per_page")),
             query_without_size=size_query.urlencode(),
             empty_state=None if page.object_list else self.empty_state(page),
             filterset=self.filterset,
@@ -443,14 +450,25 @@ class FilteredListView(LoginRequiredMixin, ListView):
             saved_views=self.saved_view_menu(),
         )
         context.update(self.bulk_context())
+        # The row templates add the custom field cells when there are such columns.
+        context["custom_columns"] = self.custom_columns_list
         if self.custom_columns_list:
             self.fill_custom_cells(page.object_list)
+        if page.object_list:
+            rows_html = self.render_rows(page.object_list, bulk="bulk" in context)
+            if rows_html is not None:
+                context["rows_html"] = rows_html
         # The bulk bar's checkbox is the first cell of every row, before the list's columns.
         context["hidden_columns"] = self.hidden_column_numbers(first=2 if "bulk" in context else 1)
         if self.show_quality:
             from crm.selectors import quality_summary
 
-            context["quality_summary"] = quality_summary(queryset=self.filterset.qs)
+            # A list longer than the summary reads is summarised from a sample: kept a moment.
+            longer = context["paginator"].count > settings.QUALITY_SUMMARY_ROWS
+            context["quality_summary"] = quality_summary(
+                queryset=self.filterset.qs,
+                cache_seconds=settings.QUALITY_SUMMARY_CACHE_SECONDS if longer else 0,
+            )
             worst = sort_query.copy()
             worst["quality"], worst["sort"] = "poor", "quality"
             context["worst_query"] = worst.urlencode()

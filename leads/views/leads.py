@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from crm.permissions import may_manage, may_sell
 from crm.views import safe_next
-from crm.views.lists import Column, FilteredListView, stale_message
+from crm.views.lists import Column, FilteredListView, is_htmx, stale_message
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from crm.views.submissions import submitted_once
 from leads import selectors
@@ -32,6 +32,7 @@ from leads.forms import (
 from leads.models import Lead
 from leads.services import dedupe, sequences
 from leads.services import leads as lead_services
+from leads.tables import lead_rows
 
 EMAIL_CAMPAIGNS_SHOWN = 20
 
@@ -42,7 +43,7 @@ class LeadListView(FilteredListView):
     empty_noun = "leads"
     record_kind = "leads"
     template_name = "leads/lead_list.html"
-    row_template = "leads/rows/lead.html"
+    row_template = ""  # rows written by ``leads.tables.lead_rows``
     custom_entity = "lead"
     create_url_name = "leads:lead_create"
     columns = [
@@ -76,9 +77,19 @@ class LeadListView(FilteredListView):
     def can_create(self):
         return may_sell(self.request.user)
 
+    def render_rows(self, rows, *, bulk):
+        if self.row_template:
+            return None  # a queue with rows of its own template
+        return lead_rows(rows, custom=bool(self.custom_columns_list))
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["bulk_form"] = BulkActionForm(user=self.request.user)
+        # The filter bar's owners (read once, kept for its select) are the bulk bar's too.
+        owner = self.filterset.form.fields.get("owner")
+        people = None
+        if owner is not None and not is_htmx(self.request):  # a partial shows neither bar
+            people = list(owner.queryset)
+        context["bulk_form"] = BulkActionForm(user=self.request.user, people=people)
         return context
 
 

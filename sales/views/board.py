@@ -19,6 +19,7 @@ from sales.selectors import (
     pipeline_get,
     pipelines_active,
 )
+from sales.tables import board_cards
 from sales.views.common import require_deals
 
 
@@ -33,6 +34,7 @@ def board_context(request, pipeline, *, owner=None, error="") -> dict:
     for column in columns:
         for card in column.cards:
             card.rotting = card.is_rotting(now)
+        column.cards_html = board_cards(column.cards)
     return {
         "pipeline": pipeline,
         "pipelines": pipelines_active(user=user),

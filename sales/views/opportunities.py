@@ -19,6 +19,7 @@ from sales.forms import LineItemForm, LostForm, OpportunityForm
 from sales.models import OnboardingPlan, Opportunity, Order
 from sales.selectors import opportunity_get, opportunity_list, pipeline_get, stage_get, stage_list
 from sales.services.quotes import quote_lines_match
+from sales.tables import opportunity_rows
 from sales.views.board import board_context
 from sales.views.common import DealsOnlyMixin, error_text, get_or_none
 
@@ -32,7 +33,7 @@ class OpportunityListView(DealsOnlyMixin, FilteredListView):
     empty_noun = "deals"
     record_kind = "opportunities"
     bulk_kind = "deals"
-    row_template = "sales/rows/opportunity.html"
+    row_template = ""  # rows written by ``sales.tables.opportunity_rows``
     custom_entity = "opportunity"
     create_url_name = "sales:opportunity_create"
     columns = [
@@ -55,6 +56,9 @@ class OpportunityListView(DealsOnlyMixin, FilteredListView):
 
     def base_queryset(self):
         return super().base_queryset().select_related("account", "owner", "stage")
+
+    def render_rows(self, rows, *, bulk):
+        return opportunity_rows(rows, bulk=bulk, custom=bool(self.custom_columns_list))
 
 
 class OpportunityDetailView(RecordDetailView):

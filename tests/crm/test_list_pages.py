@@ -196,6 +196,23 @@ def test_a_whole_table_is_counted_up_to_the_limit_with_its_estimate_in_one_query
     assert whole_table_count(Ticket.objects.filter(priority="high"), 10) is None
 
 
+def test_a_table_far_beyond_the_limit_is_not_counted(db):
+    from django.db import connection
+
+    from crm.pagination import SURELY_LONGER, whole_table_count
+    from support.models import Ticket
+
+    TicketFactory.create_batch(3)
+    # Statistics saying the table is many times the limit (rolled back with the test).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = %s WHERE oid = 'support_ticket'::regclass",
+            [SURELY_LONGER * 10 + 1],
+        )
+    assert whole_table_count(Ticket.objects.all(), 10) == (None, SURELY_LONGER * 10 + 1)
+    assert whole_table_count(Ticket.objects.all(), 100) == (3, SURELY_LONGER * 10 + 1)
+
+
 def test_record_links_are_the_reversed_urls():
     from crm.links import record_url
 

@@ -1,0 +1,96 @@
+"""Sign-in and the signed-in user of each request.
+
+``AuthenticationBackend`` is allauth's (username or email with a password, its rate limits),
+except that it reads the signed-in user of a request in one query with what every page asks of
+them next: their role names (menus, permissions, visibility), their unread notifications up to
+the bell's cap, and, when a role must sign in with a second factor, whether they have one. Each
+is read fresh on each request, so a role given or taken, a notification read or a second factor
+set up shows from the user's next request, as before; only their own count within one request
+is of its start.
+
+``AuthenticationMiddleware`` is Django's, moving sessions signed in through allauth's backend
+(before this one was) over to this one, so nobody is signed out by the change.
+"""
+
+import functools
+
+from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthMiddleware
+from django.contrib.auth.models import Group
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connections, router
+from django.db.models import Exists, Func, IntegerField, OuterRef
+
+from crm.models import Notification, User
+
+#: The backend sessions name since they are signed in here, and the one they named before.
+BACKEND = "crm.auth.backends.AuthenticationBackend"
+LEGACY_BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
+
+
+def signed_in_users():
+    """Users with what a request reads of the signed-in one: ``loaded_role_names``,
+    ``loaded_unread_count`` (up to ``crm.selectors.UNREAD_COUNT_CAP``) and, when second factors
+    are required of some roles, ``loaded_has_second_factor``."""
+    from crm.selectors import UNREAD_COUNT_CAP
+
+    unread = (
+        Notification.objects.filter(recipient_id=OuterRef("pk"), read_at__isnull=True)
+        .order_by()
+        .values("pk")[:UNREAD_COUNT_CAP]
+    )
+    users = User.objects.order_by().annotate(
+        loaded_role_names=ArraySubquery(
+            Group.objects.filter(user=OuterRef("pk")).order_by().values("name")
+        ),
+        loaded_unread_count=Func(
+            ArraySubquery(unread), function="cardinality", output_field=IntegerField()
+        ),
+    )
+    if settings.MFA_REQUIRED_ROLES:
+        from allauth.mfa.models import Authenticator
+
+        users = users.annotate(
+            loaded_has_second_factor=Exists(
+                Authenticator.objects.filter(user=OuterRef("pk")).exclude(
+                    type=Authenticator.Type.RECOVERY_CODES
+                )
+            )
+        )
+    return users
+
+
+@functools.lru_cache(maxsize=8)
+def _signed_in_user_sql(alias: str, second_factor: bool) -> tuple[str, tuple]:
+    """``signed_in_users()``'s SQL for one user, built once: compiling its subqueries costs
+    more than running them."""
+    sql, params = signed_in_users().query.get_compiler(alias).as_sql()
+    table = connections[alias].ops.quote_name(User._meta.db_table)
+    column = connections[alias].ops.quote_name(User._meta.pk.column)
+    return f"{sql} WHERE {table}.{column} = %s", tuple(params)
+
+
+def signed_in_user_get(pk) -> User | None:
+    """The user ``pk`` as ``signed_in_users()`` reads them, or None."""
+    alias = router.db_for_read(User)
+    sql, params = _signed_in_user_sql(alias, bool(settings.MFA_REQUIRED_ROLES))
+    return next(iter(User.objects.db_manager(alias).raw(sql, (*params, int(pk)))), None)
+
+
+class AuthenticationBackend(AllauthBackend):
+    def get_user(self, user_id):
+        try:
+            user = signed_in_user_get(user_id)
+        except (TypeError, ValueError):  # not a key: nobody
+            return None
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+
+class AuthenticationMiddleware(DjangoAuthMiddleware):
+    def process_request(self, request):
+        session = getattr(request, "session", None)
+        if session is not None and session.get(BACKEND_SESSION_KEY) == LEGACY_BACKEND:
+            session[BACKEND_SESSION_KEY] = BACKEND
+        super().process_request(request)
