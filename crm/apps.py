@@ -26,7 +26,7 @@ class CrmConfig(AppConfig):
 
         registry.audit_actions.register_choices(AuditAction)
         from crm.models import Contact
-        from crm.selectors import consent_panel
+        from crm.selectors import consent_exists, consent_panel, consent_panel_of
 
         registry.detail_panels.register(
             Contact,
@@ -35,10 +35,12 @@ class CrmConfig(AppConfig):
                 template="crm/panels/consent.html",
                 context=lambda request, record: consent_panel(user=request.user, record=record),
                 order=90,
+                probe=lambda request: consent_exists(Contact),
+                empty=lambda request, record: consent_panel_of(record, []),
             ),
         )
         from crm.models import Account
-        from crm.views.customer_merges import merge_panel
+        from crm.views.customer_merges import merge_panel, merge_panel_probe
 
         for model in (Contact, Account):
             registry.detail_panels.register(
@@ -48,6 +50,7 @@ class CrmConfig(AppConfig):
                     template="crm/panels/merges.html",
                     context=merge_panel,
                     order=95,
+                    probe=merge_panel_probe(model),
                 ),
             )
         registry.navigation.register(
