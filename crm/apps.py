@@ -39,7 +39,7 @@ class CrmConfig(AppConfig):
             apply=automation_retention.automation_runs_remove,
         )
         from crm.models import Contact
-        from crm.selectors import consent_panel
+        from crm.selectors import consent_exists, consent_panel, consent_panel_of
 
         registry.detail_panels.register(
             Contact,
@@ -48,10 +48,12 @@ class CrmConfig(AppConfig):
                 template="crm/panels/consent.html",
                 context=lambda request, record: consent_panel(user=request.user, record=record),
                 order=90,
+                probe=lambda request: consent_exists(Contact),
+                empty=lambda request, record: consent_panel_of(record, []),
             ),
         )
         from crm.models import Account
-        from crm.views.customer_merges import merge_panel
+        from crm.views.customer_merges import merge_panel, merge_panel_probe
 
         for model in (Contact, Account):
             registry.detail_panels.register(
@@ -61,6 +63,7 @@ class CrmConfig(AppConfig):
                     template="crm/panels/merges.html",
                     context=merge_panel,
                     order=95,
+                    probe=merge_panel_probe(model),
                 ),
             )
         registry.navigation.register(

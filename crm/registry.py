@@ -113,12 +113,21 @@ class SearchRegistry:
 @dataclass(frozen=True)
 class Panel:
     """A block on a detail page: ``context(request, obj)`` returns the template's context, or None
-    to hide the panel for this user."""
+    to hide the panel for this user.
+
+    A panel that often has nothing to show says how to tell: ``probe(request)`` returns an
+    expression about the record (``OuterRef("pk")``), true when there is something (usually an
+    ``Exists``), or None when the panel does not apply to this user (``context`` decides then).
+    The page evaluates every panel's probe in one query; when a probe is false the panel takes
+    ``empty(request, obj)`` (the context it would get with no rows; None hides it) instead of
+    running its own queries."""
 
     title: str
     template: str
     context: Callable
     order: int = 100
+    probe: Callable | None = None
+    empty: Callable | None = None
 
 
 class PanelRegistry:

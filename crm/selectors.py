@@ -12,9 +12,11 @@ import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import models
 from django.db.models import Avg, Count, Q
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from crm.models import (
@@ -168,16 +170,26 @@ def account_duplicate_get(*, user, pk) -> AccountDuplicate:
     return record_get(account_duplicate_list(user=user).select_related("account", "other"), pk)
 
 
-def duplicate_count(*, user, record) -> int:
-    """How many open pairs of the review queue ``record`` (a contact or an account) is in,
-    among those ``user`` may see."""
-    if isinstance(record, Contact):
+def _duplicate_pairs(*, user, model, pk) -> models.QuerySet:
+    if model is Contact:
         pairs, first = contact_duplicate_list(user=user), "contact"
     else:
         pairs, first = account_duplicate_list(user=user), "account"
-    return pairs.filter(
-        models.Q(**{f"{first}_id": record.pk}) | models.Q(other_id=record.pk)
-    ).count()
+    return pairs.filter(models.Q(**{f"{first}_id": pk}) | models.Q(other_id=pk))
+
+
+def duplicate_count(*, user, record) -> int:
+    """How many open pairs of the review queue ``record`` (a contact or an account) is in,
+    among those ``user`` may see."""
+    return _duplicate_pairs(user=user, model=type(record), pk=record.pk).count()
+
+
+def duplicate_count_expression(*, user, model) -> models.Expression:
+    """``duplicate_count`` as an expression about the record ``OuterRef("pk")`` of ``model``,
+    for a page that reads it with other figures in one query."""
+    pairs = _duplicate_pairs(user=user, model=model, pk=models.OuterRef("pk"))
+    counted = pairs.order_by().annotate(n=models.Func(models.F("pk"), function="COUNT"))
+    return Coalesce(models.Subquery(counted.values("n")), 0)
 
 
 #: How many proof rows a record's Consent panel shows (the person's data export has them all).
@@ -188,7 +200,23 @@ def consent_panel(*, user, record, limit: int = CONSENT_PANEL_ROWS) -> dict | No
     """The newest proof of consent of ``record`` (a lead or a contact the caller already
     fetched through its selector, so ``user`` sees it), and how many more rows there are."""
     found = list(ConsentEvent.objects.for_object(record)[: limit + 1])
+    return consent_panel_of(record, found, limit=limit)
+
+
+def consent_panel_of(record, found: list, *, limit: int = CONSENT_PANEL_ROWS) -> dict:
+    """The Consent panel of ``record`` from its newest events (``found``, up to ``limit + 1``);
+    with none, what the panel shows when its probe found nothing."""
     return {"events": found[:limit], "more": len(found) > limit, "record": record}
+
+
+def consent_exists(model) -> models.Exists:
+    """Whether the record ``OuterRef("pk")`` (a lead or a contact) has any proof of consent."""
+    return models.Exists(
+        ConsentEvent.objects.filter(
+            content_type=ContentType.objects.get_for_model(model),
+            object_id=models.OuterRef("pk"),
+        )
+    )
 
 
 def task_list(*, user, for_change: bool = False) -> models.QuerySet:
@@ -217,12 +245,29 @@ def meetings_of_user(*, user) -> models.QuerySet:
 def meetings_of_record(*, user, obj, limit: int = 5) -> list[Meeting]:
     """The upcoming meetings about ``obj`` that ``user`` may see, soonest first."""
     return list(
-        meeting_list(user=user)
-        .for_object(obj)
+        meetings_about(user=user, model=type(obj), object_id=obj.pk)
         .upcoming()
         .select_related("organizer")
         .order_by("starts_at", "id")[:limit]
     )
+
+
+def meetings_about(*, user, model, object_id) -> models.QuerySet:
+    """The meetings about the record ``object_id`` of ``model`` (a value or ``OuterRef``) that
+    ``user`` may see, for a record the caller fetched through its selector. A user sees every
+    meeting about a record they see of a kind meetings are about (``Meeting.visible_to``), so
+    for those kinds the meeting's own visibility (a filter over every kind's records) is not
+    needed."""
+    from crm import registry
+
+    about = Meeting.objects.filter(
+        content_type=ContentType.objects.get_for_model(model), object_id=object_id
+    )
+    if registry.meeting_subjects.for_model(model) is None or not getattr(
+        user, "has_any_role", False
+    ):
+        return about & meeting_list(user=user)
+    return about
 
 
 def activity_list(*, user) -> models.QuerySet:

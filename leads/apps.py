@@ -37,7 +37,7 @@ class LeadsConfig(AppConfig):
         registry.navigation.register_new(
             "Lead", "leads:lead_create", list_url_name="leads:lead_list", order=10, roles=SELLERS
         )
-        from crm.selectors import consent_panel
+        from crm.selectors import consent_exists, consent_panel, consent_panel_of
 
         registry.detail_panels.register(
             Lead,
@@ -46,6 +46,8 @@ class LeadsConfig(AppConfig):
                 template="crm/panels/consent.html",
                 context=lambda request, record: consent_panel(user=request.user, record=record),
                 order=90,
+                probe=lambda request: consent_exists(Lead),
+                empty=lambda request, record: consent_panel_of(record, []),
             ),
         )
         registry.navigation.register(
@@ -93,6 +95,7 @@ class LeadsConfig(AppConfig):
                 template="leads/_contact_merges_panel.html",
                 context=contact_merges_panel,
                 order=90,
+                probe=contact_merges_probe,
             ),
         )
         from crm.services.history import restorer
@@ -155,6 +158,13 @@ class LeadsConfig(AppConfig):
         from leads.campaigns.segments import register_segment_criteria
 
         register_segment_criteria()
+
+
+def contact_merges_probe(request):
+    """Whether the contact ``OuterRef("pk")`` has a lead merged into it the user may undo."""
+    from leads.selectors import contact_recent_merges_exist
+
+    return contact_recent_merges_exist(user=request.user)
 
 
 def contact_merges_panel(request, contact):

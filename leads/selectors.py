@@ -2,7 +2,7 @@
 scoped by visibility: one ``<entity>_list`` / ``<entity>_get`` pair per entity (see
 ``crm.selectors``). Email campaigns have theirs in ``leads.campaigns.selectors``."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from crm.choices import OutboxStatus
@@ -96,6 +96,11 @@ def lead_enrollments(*, lead: Lead):
     return Enrollment.objects.filter(lead=lead).select_related("sequence").order_by("-id")[:20]
 
 
+def lead_enrollments_exist() -> Exists:
+    """Whether ``lead_enrollments`` finds any for the lead ``OuterRef("pk")``."""
+    return Exists(Enrollment.objects.filter(lead=OuterRef("pk")))
+
+
 def step_variant_results(step_ids) -> dict[int, list[dict]]:
     """Per A/B email step, per variant: emails sent, delivered, opened, clicked, replied and
     converted (the lead), with rates per delivered email, in one GROUP BY. The dicts have the
@@ -168,12 +173,24 @@ def lead_recent_merges(*, user, lead: Lead) -> list[LeadMerge]:
     )
 
 
+def lead_recent_merges_exist(*, user) -> Exists:
+    """Whether ``lead_recent_merges`` finds any for the lead ``OuterRef("pk")``."""
+    return Exists(LeadMerge.objects.changeable_by(user).of_lead(OuterRef("pk")).undoable())
+
+
+def _contact_undoable_merges(*, user, contact):
+    return LeadMerge.objects.changeable_by(user).filter(contact=contact).undoable()
+
+
 def contact_recent_merges(*, user, contact) -> list[LeadMerge]:
     """Leads merged into the contact, not undone, that the user may undo: one query."""
     return list(
-        LeadMerge.objects.changeable_by(user)
-        .filter(contact=contact)
-        .undoable()
+        _contact_undoable_merges(user=user, contact=contact)
         .select_related("merged", "merged_by")
         .order_by("-merged_at", "-id")[:RECENT_MERGES]
     )
+
+
+def contact_recent_merges_exist(*, user) -> Exists:
+    """Whether ``contact_recent_merges`` finds any for the contact ``OuterRef("pk")``."""
+    return Exists(_contact_undoable_merges(user=user, contact=OuterRef("pk")))

@@ -73,6 +73,8 @@ class RetentionConfig(AppConfig):
                     user=request.user, account=account
                 ),
                 order=20,
+                probe=lambda request: selectors.account_health_probe(user=request.user),
+                empty=lambda request, account: selectors.account_health_empty(),
             ),
         )
         registry.detail_panels.register(
@@ -84,6 +86,10 @@ class RetentionConfig(AppConfig):
                     user=request.user, account=account
                 ),
                 order=30,
+                probe=lambda request: selectors.account_subscriptions_probe(user=request.user),
+                empty=lambda request, account: selectors.account_subscriptions_empty(
+                    user=request.user, account=account
+                ),
             ),
         )
         # Inside the closing transaction (DESIGN.md): the subscription commits with the win.
@@ -109,6 +115,10 @@ class RetentionConfig(AppConfig):
                     user=request.user, account=account
                 ),
                 order=35,
+                probe=lambda request: selectors.account_recommendations_probe(user=request.user),
+                empty=lambda request, account: selectors.account_recommendations_empty(
+                    user=request.user, account=account
+                ),
             ),
         )
         registry.navigation.register(

@@ -20,6 +20,9 @@ def _opportunities_panel(field: str):
             .select_related("stage", "owner")
             .order_by("status", "-created_at", "-id")[: ACCOUNT_PANEL_ROWS + 1]
         )
+        return panel_of(obj, rows)
+
+    def panel_of(obj, rows):
         return {
             "opportunities": rows[:ACCOUNT_PANEL_ROWS],
             "more": len(rows) > ACCOUNT_PANEL_ROWS,
@@ -27,7 +30,19 @@ def _opportunities_panel(field: str):
             "account": obj if field == "account" else None,
         }
 
-    return context
+    def probe(request):
+        from django.db.models import Exists, OuterRef
+
+        from sales.selectors import opportunity_list
+
+        if not may_sell(request.user):
+            return None
+        return Exists(opportunity_list(user=request.user).filter(**{field: OuterRef("pk")}))
+
+    def empty(request, obj):
+        return panel_of(obj, [])
+
+    return {"context": context, "probe": probe, "empty": empty}
 
 
 def _pipeline_figures(request):
@@ -197,7 +212,10 @@ def register_all():
     registry.detail_panels.register(
         Account,
         panel(
-            "Opportunities", "sales/_opportunities_panel.html", _opportunities_panel("account"), 30
+            "Opportunities",
+            "sales/_opportunities_panel.html",
+            order=30,
+            **_opportunities_panel("account"),
         ),
     )
     registry.detail_panels.register(
@@ -205,8 +223,8 @@ def register_all():
         panel(
             "Opportunities",
             "sales/_opportunities_panel.html",
-            _opportunities_panel("primary_contact"),
-            30,
+            order=30,
+            **_opportunities_panel("primary_contact"),
         ),
     )
 

@@ -25,7 +25,9 @@ class SupportConfig(AppConfig):
         from support.models import Ticket
         from support.registrations import (
             account_panel,
+            account_panel_probe,
             contact_panel,
+            contact_panel_probe,
             describe_ticket,
             my_queue_widget,
         )
@@ -126,13 +128,19 @@ class SupportConfig(AppConfig):
         registry.detail_panels.register(
             Account,
             registry.Panel(
-                title="Support", template="support/_support_panel.html", context=account_panel
+                title="Support",
+                template="support/_support_panel.html",
+                context=account_panel,
+                probe=account_panel_probe,
             ),
         )
         registry.detail_panels.register(
             Contact,
             registry.Panel(
-                title="Support", template="support/_support_panel.html", context=contact_panel
+                title="Support",
+                template="support/_support_panel.html",
+                context=contact_panel,
+                probe=contact_panel_probe,
             ),
         )
         surveys.register("csat", csat_survey)

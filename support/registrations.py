@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from support.selectors import support_summary
+from support.selectors import support_summary, support_summary_exists
 
 #: "Due soon" on the home page: the SLA target falls within the next hour.
 SOON = timedelta(hours=1)
@@ -28,6 +28,14 @@ def account_panel(request, account):
 
 def contact_panel(request, contact):
     return support_summary(user=request.user, contact=contact)
+
+
+def account_panel_probe(request):
+    return support_summary_exists(user=request.user, field="account")
+
+
+def contact_panel_probe(request):
+    return support_summary_exists(user=request.user, field="contact")
 
 
 #: Ticket fields a History page can put back, each through its own service.

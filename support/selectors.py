@@ -5,7 +5,19 @@ ticket page's, list rows' and account panel's reads."""
 from datetime import timedelta
 
 from django.db import models
-from django.db.models import Avg, Case, Count, F, IntegerField, Max, Q, Value, When
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.http import Http404
@@ -218,6 +230,12 @@ def support_summary(*, user, **scope) -> dict | None:
     for ticket in tickets:
         ticket.overdue = bool(ticket.sla_due_at and ticket.sla_due_at < now)
     return {**figures, "tickets": tickets, "scope": scope}
+
+
+def support_summary_exists(*, user, field: str) -> Exists:
+    """Whether ``support_summary`` shows anything for the record ``OuterRef("pk")`` (an account
+    or a contact, named by ``field``): whether the user sees any of its tickets."""
+    return Exists(ticket_list(user=user).filter(**{field: OuterRef("pk")}))
 
 
 #: Merges a ticket's page offers to undo, newest first.

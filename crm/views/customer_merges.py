@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
@@ -155,6 +156,16 @@ def account_merge_undo(request, pk):
     """``/accounts/merges/<pk>/undo/`` (POST): undo an account merge."""
     record = account_merge_get(user=request.user, pk=pk)
     return _undo(request, record, model=Account, service=customer_merges.account_merge_undo)
+
+
+def merge_panel_probe(model):
+    """The "Merged records" panel's probe: whether anything was merged into the record."""
+    merges = model.merges.field.model
+
+    def probe(request):
+        return Exists(merges.objects.filter(kept=OuterRef("pk")))
+
+    return probe
 
 
 def merge_panel(request, record) -> dict | None:

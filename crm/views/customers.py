@@ -17,7 +17,7 @@ from crm.selectors import (
     contact_duplicate_list,
     contact_get,
     contact_list,
-    duplicate_count,
+    duplicate_count_expression,
 )
 from crm.services import customers
 from crm.tables import contact_rows
@@ -28,6 +28,8 @@ from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from crm.visibility import owner_in_scope
 
 ACCOUNT_CONTACTS_SHOWN = 25
+#: What the account page's list of contacts shows of each.
+ACCOUNT_CONTACT_FIELDS = ("first_name", "last_name", "title", "email", "account_id")
 
 
 class AccountListView(FilteredListView):
@@ -133,16 +135,21 @@ class AccountDetailView(RecordDetailView):
     def can_change(self):
         return owner_in_scope(self.request.user, self.object.owner_id)
 
+    def probes(self):
+        return {
+            "duplicate_count": duplicate_count_expression(user=self.request.user, model=self.model)
+        }
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         contacts = list(
-            self.object.contacts.select_related("owner").order_by("last_name", "first_name", "id")[
-                : ACCOUNT_CONTACTS_SHOWN + 1
-            ]
+            self.object.contacts.only(*ACCOUNT_CONTACT_FIELDS).order_by(
+                "last_name", "first_name", "id"
+            )[: ACCOUNT_CONTACTS_SHOWN + 1]
         )
         context["contacts"] = contacts[:ACCOUNT_CONTACTS_SHOWN]
         context["more_contacts"] = len(contacts) > ACCOUNT_CONTACTS_SHOWN
-        context["duplicate_count"] = duplicate_count(user=self.request.user, record=self.object)
+        context["duplicate_count"] = self.probed["duplicate_count"]
         return context
 
 
@@ -154,9 +161,14 @@ class ContactDetailView(RecordDetailView):
     def can_change(self):
         return owner_in_scope(self.request.user, self.object.owner_id)
 
+    def probes(self):
+        return {
+            "duplicate_count": duplicate_count_expression(user=self.request.user, model=self.model)
+        }
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["duplicate_count"] = duplicate_count(user=self.request.user, record=self.object)
+        context["duplicate_count"] = self.probed["duplicate_count"]
         return context
 
 

@@ -3,11 +3,13 @@ and create/edit/delete views. Each takes its record from the entity's selector
 (``<entity>_get(*, user, pk, for_change=False)``, see ``crm.selectors``): visible for the page,
 changeable for edit and delete, 404 otherwise."""
 
+import contextlib
 import copy
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.http import Http404, HttpResponseRedirect
@@ -21,7 +23,7 @@ from crm.db import lock_rows
 from crm.forms import ActivityForm, TaskForm
 from crm.models import Activity, ComposedEmail, MailLink, Task
 from crm.permissions import may_sell
-from crm.selectors import meetings_of_record, scoped
+from crm.selectors import meetings_about, meetings_of_record, scoped
 from crm.services.trash import trash_may_delete
 from crm.views import safe_next
 from crm.views.submissions import SubmittedOnceMixin
@@ -29,28 +31,55 @@ from crm.views.submissions import SubmittedOnceMixin
 TIMELINE_LENGTH = 20
 
 
-def _attach_composed_emails(entries) -> None:
-    """Each Email entry written from the CRM gets its email (``entry.composed``), to show
-    whether it is scheduled, sent, opened or failed; one query, only when there are any."""
-    ids = [entry.pk for entry in entries if entry.kind == ActivityKind.EMAIL]
-    found = {}
-    if ids:
-        found = {
-            email.activity_id: email
-            for email in ComposedEmail.objects.filter(activity_id__in=ids).select_related("outbox")
-        }
-    for entry in entries:
-        entry.composed = found.get(entry.pk)
-
-
-def timeline_context(request, obj, *, before=None) -> dict:
-    """Newest-first timeline entries and the open tasks of ``obj``, with the inline forms."""
-    entries = Activity.objects.for_object(obj).select_related("actor")
+def timeline_entries(obj, *, before=None) -> list[Activity]:
+    """The newest timeline entries of ``obj`` (one more than a page, to tell whether there are
+    older ones), in one query: each Email entry written from the CRM with its email
+    (``entry.composed``, to show whether it is scheduled, sent, opened or failed), an imported
+    email's entry with the link to it (``entry.mail_url``)."""
+    imported = MailLink.objects.filter(activity_id=models.OuterRef("pk")).values("message_id")
+    entries = (
+        Activity.objects.for_object(obj)
+        .select_related("actor", "composed_email__outbox")
+        .annotate(mail_message_id=models.Subquery(imported[:1]))
+    )
     if before:
         entries = entries.filter(occurred_at__lt=before)
     entries = list(entries.order_by("-occurred_at", "-id")[: TIMELINE_LENGTH + 1])
-    _attach_composed_emails(entries)
-    _link_emails(entries[:TIMELINE_LENGTH])
+    for entry in entries:
+        entry.composed = None
+        if entry.kind != ActivityKind.EMAIL:
+            continue
+        with contextlib.suppress(ComposedEmail.DoesNotExist):  # not written from the CRM
+            entry.composed = entry.composed_email
+        if entry.mail_message_id is not None:
+            entry.mail_url = reverse("mail_message_detail", args=[entry.mail_message_id])
+    return entries
+
+
+def timeline_probes(request, model) -> dict:
+    """Whether the record ``OuterRef("pk")`` of ``model`` has timeline entries, open tasks and
+    upcoming meetings the user sees: the record page reads them with its panels' probes and
+    skips the queries of what is empty (``timeline_context``'s ``present``)."""
+    content_type = ContentType.objects.get_for_model(model)
+    about = {"content_type": content_type, "object_id": models.OuterRef("pk")}
+    probes = {
+        "_timeline": models.Exists(Activity.objects.filter(**about)),
+        "_open_tasks": models.Exists(Task.objects.filter(**about).open()),
+    }
+    if registry.meeting_subjects.for_model(model) is not None:
+        probes["_meetings"] = models.Exists(
+            meetings_about(
+                user=request.user, model=model, object_id=models.OuterRef("pk")
+            ).upcoming()
+        )
+    return probes
+
+
+def timeline_context(request, obj, *, before=None, present=None) -> dict:
+    """Newest-first timeline entries and the open tasks of ``obj``, with the inline forms.
+    ``present`` (``timeline_probes`` read for ``obj``) names what is empty, not to be read."""
+    present = present or {}
+    entries = timeline_entries(obj, before=before) if present.get("_timeline", True) else []
     return {
         "compose_kind": registry.compose_targets.kind_for(type(obj)),
         "object": obj,
@@ -59,35 +88,24 @@ def timeline_context(request, obj, *, before=None) -> dict:
         "timeline_more": entries[TIMELINE_LENGTH - 1].occurred_at
         if len(entries) > TIMELINE_LENGTH
         else None,
-        "open_tasks": Task.objects.for_object(obj).open().select_related("assignee")[:50],
+        "open_tasks": Task.objects.for_object(obj).open().select_related("assignee")[:50]
+        if present.get("_open_tasks", True)
+        else [],
         "activity_form": ActivityForm(prefix="activity"),
         "task_form": TaskForm(prefix="task", user=request.user),
-        **_meetings_context(request, obj),
+        **_meetings_context(request, obj, present=present.get("_meetings", True)),
     }
 
 
-def _meetings_context(request, obj) -> dict:
+def _meetings_context(request, obj, *, present=True) -> dict:
     """The record's upcoming meetings and its "Schedule meeting" button, for the kinds of record
     meetings are about (``crm.registry.meeting_subjects``)."""
     if registry.meeting_subjects.for_model(type(obj)) is None:
         return {}
     return {
         "meeting_subject": True,
-        "record_meetings": meetings_of_record(user=request.user, obj=obj),
+        "record_meetings": meetings_of_record(user=request.user, obj=obj) if present else [],
     }
-
-
-def _link_emails(entries) -> None:
-    """An imported email's line links to the email (one query, only when there is one)."""
-    ids = [e.pk for e in entries if e.kind == ActivityKind.EMAIL]
-    if not ids:
-        return
-    links = dict(
-        MailLink.objects.filter(activity_id__in=ids).values_list("activity_id", "message_id")
-    )
-    for entry in entries:
-        if entry.pk in links:
-            entry.mail_url = reverse("mail_message_detail", args=[links[entry.pk]])
 
 
 class RecordDetailView(LoginRequiredMixin, DetailView):
@@ -99,23 +117,56 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
         return type(self).selector(user=self.request.user, pk=self.kwargs["pk"])
 
     def can_change(self) -> bool:
+        """Whether the user may change the record (read with the page's probes)."""
+        probed = getattr(self, "probed", {})
+        if "_changeable" in probed:
+            return probed["_changeable"]
         return (
             scoped(self.model, user=self.request.user, for_change=True)
             .filter(pk=self.object.pk)
             .exists()
         )
 
+    def probes(self) -> dict:
+        """Figures about the record the page shows (expressions over ``OuterRef("pk")``, e.g. a
+        count), read in the one query of the panels' probes into ``self.probed``."""
+        return {}
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(timeline_context(self.request, self.object))
+        registered = registry.detail_panels.for_model(self.model)
+        probes = {**self.probes(), **timeline_probes(self.request, self.model)}
+        if type(self).can_change is RecordDetailView.can_change:
+            changeable = scoped(self.model, user=self.request.user, for_change=True)
+            probes["_changeable"] = models.Exists(changeable.filter(pk=models.OuterRef("pk")))
+        for index, panel in enumerate(registered):
+            expression = panel.probe(self.request) if panel.probe else None
+            if expression is not None:
+                probes[f"_panel_{index}"] = expression
+        self.probed = probe_record(self.model, self.object.pk, probes)
+        context.update(timeline_context(self.request, self.object, present=self.probed))
         panels = []
-        for panel in registry.detail_panels.for_model(self.model):
-            panel_context = panel.context(self.request, self.object)
+        for index, panel in enumerate(registered):
+            if self.probed.get(f"_panel_{index}", True):
+                panel_context = panel.context(self.request, self.object)
+            else:  # the probe found nothing: the panel's queries would find nothing either
+                panel_context = panel.empty(self.request, self.object) if panel.empty else None
             if panel_context is not None:
                 panels.append((panel, panel_context))
         context["panels"] = panels
         context["can_change"] = self.can_change()
         return context
+
+
+def probe_record(model, pk, probes: dict) -> dict:
+    """``probes`` (name: expression over ``OuterRef("pk")``) evaluated for the record ``pk`` of
+    ``model`` in one query; 404 when the record went meanwhile."""
+    if not probes:
+        return {}
+    found = list(model._base_manager.filter(pk=pk).order_by().values(**probes)[:1])
+    if not found:
+        raise Http404
+    return found[0]
 
 
 #: The hidden field of an edit form that carries the version (``updated_at``) the user opened.

@@ -151,15 +151,25 @@ class LeadDetailView(RecordDetailView):
     selector = lead_page_get
     template_name = "leads/lead_detail.html"
 
+    def probes(self):
+        user = self.request.user
+        return {
+            "_enrollments": selectors.lead_enrollments_exist(),
+            "_recent_merges": selectors.lead_recent_merges_exist(user=user),
+        }
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         lead = self.object
         context.update(
-            enrollments=selectors.lead_enrollments(lead=lead),
-            recent_merges=selectors.lead_recent_merges(user=user, lead=lead),
+            enrollments=selectors.lead_enrollments(lead=lead)
+            if self.probed["_enrollments"]
+            else [],
+            recent_merges=selectors.lead_recent_merges(user=user, lead=lead)
+            if self.probed["_recent_merges"]
+            else [],
             disqualify_form=DisqualifyForm(),
-            convert_form=ConvertForm(initial={"opportunity_name": f"{lead.company_name or lead}"}),
             reassign_form=ReassignForm(user=user) if may_manage(user) else None,
             enrol_form=EnrolForm(user=user),
             bant=[

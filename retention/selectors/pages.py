@@ -178,6 +178,26 @@ def account_subscriptions(*, user, account, limit: int = 10) -> dict | None:
     }
 
 
+def account_subscriptions_probe(*, user) -> Exists | None:
+    """Whether the account ``OuterRef("pk")`` has subscriptions the user sees (None: the panel
+    is not for this user)."""
+    if not may_sell(user):
+        return None
+    return Exists(subscription_list(user=user).filter(account=OuterRef("pk")))
+
+
+def account_subscriptions_empty(*, user, account) -> dict:
+    """``account_subscriptions`` of an account without any."""
+    return {
+        "account": account,
+        "subscriptions": [],
+        "more": False,
+        "mrr_totals": [],
+        "mrr_total": None,
+        "can_create": may_sell(user),
+    }
+
+
 def account_health(*, user, account) -> dict | None:
     """The account panel: score, colour, trend, the components that make it up (with the
     weights they had), whether an at-risk episode is open, and the churn model's view. One
@@ -200,6 +220,18 @@ def account_health(*, user, account) -> dict | None:
     if score is not None:
         prediction = getattr(score.account, "churn_prediction", None)
     return {"score": score, "components": components, "prediction": prediction}
+
+
+def account_health_probe(*, user) -> Exists | None:
+    """Whether the account ``OuterRef("pk")`` has a health score (None: not for this user)."""
+    if not has_role(user):
+        return None
+    return Exists(HealthScore.objects.filter(account=OuterRef("pk")))
+
+
+def account_health_empty() -> dict:
+    """``account_health`` of an account not scored yet."""
+    return {"score": None, "components": [], "prediction": None}
 
 
 def subscription_movements(*, subscription, limit: int = 50):
@@ -263,6 +295,27 @@ def account_recommendations(*, user, account, limit: int = 5) -> dict | None:
     )
     return {
         "recommendations": rows,
+        "can_take": owner_in_scope(user, account.owner_id),
+        "account": account,
+    }
+
+
+def account_recommendations_probe(*, user) -> Exists | None:
+    """Whether the account ``OuterRef("pk")`` has open recommendations the user sees (None: the
+    panel is not for this user)."""
+    if not may_sell(user):
+        return None
+    return Exists(
+        recommendation_list(user=user).filter(
+            account=OuterRef("pk"), status=RecommendationStatus.OPEN
+        )
+    )
+
+
+def account_recommendations_empty(*, user, account) -> dict:
+    """``account_recommendations`` of an account without open ones."""
+    return {
+        "recommendations": [],
         "can_take": owner_in_scope(user, account.owner_id),
         "account": account,
     }

@@ -186,12 +186,106 @@ def test_detail_pages_have_a_fixed_query_count(rep_client, rep, django_assert_ma
     # The timeline reads the content types of the related kinds once a process (Django caches
     # them): measure a page as every request after the first one sees it.
     rep_client.get(account.get_absolute_url())
-    # 16: with the merged-records panel, the count of the record's pairs in the duplicates
-    # review queue, the bell's unread count and the upcoming meetings; 17: the custom fields.
-    with django_assert_max_num_queries(17):
+    rep_client.get(contact.get_absolute_url())
+    # The session, the user, their roles, the bell's unread count and the custom fields; the
+    # record; one query that tells which panels have anything (with the count of the record's
+    # pairs in the duplicates review queue); then each panel that has rows: the account's
+    # timeline, health and contacts; nothing on the contact.
+    with django_assert_max_num_queries(9):
         assert rep_client.get(account.get_absolute_url()).status_code == 200
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(7):
         assert rep_client.get(contact.get_absolute_url()).status_code == 200
+
+
+def _contact_with_everything(rep):
+    """A contact whose every panel, its timeline, tasks and meetings have rows."""
+    from crm.models import ContactMerge
+    from leads.models import LeadMerge
+    from tests.factories.crm import ConsentEventFactory, MeetingFactory
+    from tests.factories.leads import LeadFactory
+    from tests.factories.sales import OpportunityFactory
+    from tests.factories.support import TicketFactory
+
+    contact = ContactFactory(owner=rep, account=AccountFactory(owner=rep))
+    ActivityFactory(subject=contact, summary="Called about pricing")
+    TaskFactory(assignee=rep, subject=contact, title="Send the proposal")
+    MeetingFactory(about=contact, organizer=rep, title="Quarterly review")
+    OpportunityFactory(owner=rep, account=contact.account, primary_contact=contact, name="Big deal")
+    TicketFactory(contact=contact, subject="Printer on fire")
+    ConsentEventFactory(subject=contact)
+    ContactMerge.objects.create(
+        kept=contact,
+        merged_pk=contact.pk + 1000,
+        merged_name="Old copy",
+        merged_by=rep,
+        merged_at=timezone.now(),
+        kept_before={"owner": rep.pk},
+        merged_before={"owner": rep.pk},
+    )
+    lead = LeadFactory(owner=rep)
+    LeadMerge.objects.create(
+        merged=lead,
+        contact=contact,
+        merged_by=rep,
+        merged_at=timezone.now(),
+        kept_before={"owner": rep.pk},
+        merged_before={"owner": rep.pk},
+    )
+    return contact
+
+
+def test_a_record_page_with_every_panel_filled_keeps_its_query_count(
+    rep_client, rep, django_assert_max_num_queries
+):
+    contact = _contact_with_everything(rep)
+    rep_client.get(contact.get_absolute_url())
+    with django_assert_max_num_queries(16):
+        body = rep_client.get(contact.get_absolute_url()).content.decode()
+    for shown in (
+        "Called about pricing",
+        "Send the proposal",
+        "Quarterly review",
+        "Big deal",
+        "Printer on fire",
+        "Marketing given",
+        "Merged records",
+        "Leads merged into this contact",
+    ):
+        assert shown in body, shown
+
+
+def test_an_empty_record_page_shows_its_empty_panels_without_reading_them(
+    rep_client, rep, django_assert_max_num_queries
+):
+    contact = ContactFactory(owner=rep)
+    rep_client.get(contact.get_absolute_url())
+    with django_assert_max_num_queries(7):
+        body = rep_client.get(contact.get_absolute_url()).content.decode()
+    for shown in (
+        "Nothing on the timeline yet.",
+        "No open tasks.",
+        "No upcoming meetings.",
+        "No deals yet.",
+        "No consent recorded.",
+    ):
+        assert shown in body, shown
+    assert "Merged records" not in body and "Leads merged into this contact" not in body
+
+
+def test_the_inline_forms_render_the_same_blank_and_keep_their_errors(rep_client, rep):
+    contact = ContactFactory(owner=rep)
+    first = rep_client.get(contact.get_absolute_url()).content.decode()
+    second = rep_client.get(contact.get_absolute_url()).content.decode()
+    form = re.compile(r'<div id="div_id_(?:activity|task)-.*?</div>\s*</div>', re.S)
+    assert form.findall(first) and form.findall(first) == form.findall(second)
+    response = rep_client.post(
+        reverse("activity_create", args=["crm.contact", contact.pk]),
+        {"activity-kind": "call", "activity-summary": ""},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "is-invalid" in response.content.decode()
+    blank = rep_client.get(contact.get_absolute_url()).content.decode()
+    assert "is-invalid" not in blank
 
 
 def test_log_activity_inline_shows_it_first_on_the_timeline(rep_client, rep):

@@ -259,7 +259,9 @@ def test_line_items_inline_and_detail_query_count(
             content_type_id=Activity.objects.first().content_type_id,
             object_id=deal.pk,
         )
-    with django_assert_max_num_queries(20):
+    # Whether the deal has open tasks and meetings, and whether the user may change it, are one
+    # query (the record page's probes); the empty parts are not read.
+    with django_assert_max_num_queries(13):
         assert rep_client.get(deal.get_absolute_url()).status_code == 200
 
 
