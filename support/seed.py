@@ -200,6 +200,8 @@ def seed(ctx):
             ago[minutes] = _business_ago(schedule, now, minutes)
         return ago[minutes]
 
+    categories = Category.values  # read once: built anew on every read
+
     def ticket_rows():
         for pk in ticket_ids:
             index = rng.randrange(len(contact_ids))
@@ -281,7 +283,7 @@ def seed(ctx):
                 pk, Ticket.reference_for(pk), subject, "Hello,\n\n" + subject.lower() + ". Please help.",
                 account_id, contact_id,
                 pick_weighted(rng, [(Channel.EMAIL, 50), (Channel.WEB_FORM, 30), (Channel.PHONE, 12), (Channel.CHAT, 8)]),
-                priority, status, rng.choice(Category.values), queue.pk, assignee,
+                priority, status, rng.choice(categories), queue.pk, assignee,
                 policies[priority].pk, fr_due, res_due, fr_warn, res_warn, due, responded, resolved,
                 fr_breached, res_breached, paused_at,
                 # Past targets are marked warned/escalated, so the beat task does not mail about

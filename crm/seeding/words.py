@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import math
 import random
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -295,6 +296,18 @@ def phone_number(rng: random.Random, country: Country) -> str:
     in the tests."""
     prefix, digits = rng.choice(country.phone_prefixes)
     return f"+{country.calling_code}{prefix}{rng.randrange(10**digits):0{digits}d}"
+
+
+def phone_number_pattern() -> re.Pattern:
+    """What ``phone_number`` gives, in any country (numbers valid by construction)."""
+    forms = sorted(
+        {
+            f"{re.escape(country.calling_code + prefix)}[0-9]{{{digits}}}"
+            for country in COUNTRIES
+            for prefix, digits in country.phone_prefixes
+        }
+    )
+    return re.compile(rf"\+(?:{'|'.join(forms)})")
 
 
 def job_title(rng: random.Random) -> str:

@@ -123,6 +123,27 @@ def test_seed_demo_phone_prefixes_give_valid_numbers_in_every_country():
             assert normalize_phone(number) == number, (country.code, number)
 
 
+def test_seed_demo_phone_number_pattern_is_what_phone_number_gives():
+    from crm import normalize
+    from crm.seeding.words import phone_number_pattern
+
+    pattern = phone_number_pattern()
+    rng = random.Random(11)
+    for country in COUNTRIES:
+        for _ in range(50):
+            number = phone_number(rng, country)
+            assert pattern.fullmatch(number), number
+            # The numbers are kept as they are: the pattern vouches for them, not for others.
+            assert not pattern.fullmatch(number + "0")
+            assert not pattern.fullmatch(number[:-1])
+    assert not pattern.fullmatch("+4930 1234567")
+    assert not normalize.phone_is_valid("+4900000000")
+    with normalize.phones_known_valid(pattern):
+        assert normalize.phone_is_valid(phone_number(rng, COUNTRIES[0]))
+        assert not normalize.phone_is_valid("+4900000000")
+    assert normalize._known_valid is None
+
+
 def test_seed_demo_is_the_same_for_the_same_arguments():
     digests = []
     for _ in range(2):
@@ -176,6 +197,8 @@ def test_seed_steps_registered_by_later_apps_run_after_the_core():
 
 
 def test_seed_demo_stores_the_matching_keys_and_scores_the_services_compute():
+    """The seed takes its own phone numbers as valid without parsing them: the services, which
+    parse them, agree."""
     from crm.services.duplicates import match_keys_refresh
     from crm.services.quality import quality_refresh_all
 
