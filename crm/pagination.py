@@ -22,7 +22,12 @@ def planner_estimate(queryset) -> int | None:
     """Rows PostgreSQL's planner expects the query to return, planned for its keys only: the
     joins that only bring a page's columns (``select_related``) do not change the row count but
     cost the planner time."""
-    plan = json.loads(queryset.order_by().values("pk").explain(format="json"))
+    if queryset.query.is_empty():  # .none(): nothing to plan, and EXPLAIN answers nothing
+        return 0
+    text = queryset.order_by().values("pk").explain(format="json")
+    if not text:
+        return 0
+    plan = json.loads(text)
     return int(plan[0]["Plan"]["Plan Rows"])
 
 

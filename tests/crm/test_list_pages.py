@@ -218,3 +218,11 @@ def test_record_links_are_the_reversed_urls():
 
     for name in ("contact_detail", "account_detail", "leads:lead_detail", "support:ticket_detail"):
         assert record_url(name, 12345) == reverse(name, args=[12345])
+
+
+def test_an_empty_queryset_is_estimated_as_nothing():
+    from crm.models import Contact
+    from crm.pagination import EstimatedCountPaginator, planner_estimate
+
+    assert planner_estimate(Contact.objects.none()) == 0
+    assert EstimatedCountPaginator(Contact.objects.none().order_by("pk"), 50).count == 0
