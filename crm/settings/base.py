@@ -5,6 +5,7 @@ With no configuration at all the project runs on an embedded PostgreSQL with its
 development secret key generated once into ``var/``. Production settings (``crm.settings.production``) refuse to start without secrets.
 """
 
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import unquote
@@ -33,8 +34,17 @@ def _development_secret_key() -> str:
     """A key generated once per checkout, so sessions survive restarts without any setup."""
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        # Written whole under another name, then linked into place: processes started together
+        # (web, worker, beat) on a new checkout all read the one key that was linked first.
+        draft = key_file.with_name(f"secret_key.{os.getpid()}")
+        draft.write_text(secrets.token_urlsafe(50))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return key_file.read_text().strip()
 
 
