@@ -96,6 +96,7 @@ TEMPLATES = Path(settings.BASE_DIR) / "templates"
 #: article's Markdown rendered with raw HTML off, then cleaned to an allow-list of tags,
 #: attributes and link schemes (tests/support/test_knowledge_base.py).
 MARK_SAFE_ALLOWED = {
+    "analytics/dashboards/base.py",
     "crm/widgets.py",
     "crm/tables.py",
     "leads/tables.py",
@@ -125,3 +126,22 @@ def test_mark_safe_only_where_every_value_is_escaped():
         if "mark_safe(" in path.read_text() or "SafeString(" in path.read_text()
     }
     assert users <= MARK_SAFE_ALLOWED, f"new mark_safe users: {users - MARK_SAFE_ALLOWED}"
+
+
+def test_dashboard_table_rows_escape_every_value():
+    from analytics.dashboards.base import Col, Figure, RenderedFigure
+
+    figure = Figure(
+        key="owners",
+        title="Owners",
+        how="",
+        compute=lambda scope: [],
+        columns=(Col("owner", "Owner"), Col("share", "Share", "percent")),
+        label="owner",
+        series=("share",),
+        heat=True,
+    )
+    html = RenderedFigure(figure, [{"owner": '<script>alert("x")</script>', "share": 55}])
+    rows = html.table_rows_html()
+    assert "<script" not in rows and "&lt;script&gt;" in rows
+    assert '<td class="text-end heat-6">' in rows
