@@ -271,7 +271,10 @@ def _evaluate_day(rule: Rule, matching) -> list[int]:
 
 def _runs_create(rule: Rule, entered: list[tuple], *, keyed: bool = False) -> list[int]:
     """Runs for ``entered`` (match id and record, or with ``keyed`` the event key and
-    record), skipped with a reason for records at the rule's daily cap."""
+    record), skipped with a reason for records at the rule's daily cap. Runs are made in the
+    records' key order, which is the order workers take them in (a round robin hands out in
+    turn by it), whatever order the database returned the matches in."""
+    entered = sorted(entered, key=lambda pair: pair[1])
     now = timezone.now()
     record_pks = [pk for _, pk in entered]
     today = dict(
