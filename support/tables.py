@@ -5,12 +5,11 @@ through template includes and filters cost more than every query of the page tog
 rows are built here, every value passing through ``escape``.
 """
 
-from html import escape
-
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from crm.tables import e
 from support.choices import Priority, TicketStatus
 
 STATUS_BADGES = {
@@ -30,10 +29,6 @@ SOON_MINUTES = 60
 BREACHED = ' <span class="badge text-bg-danger">breached</span>'
 
 
-def _e(value) -> str:
-    return escape(str(value))
-
-
 def ticket_rows(tickets, *, may_bulk: bool) -> None:
     """Set ``row_html`` (one ``<tr>`` with the columns of ``TicketListView.columns``, then its
     custom field cells, ``custom_cells``) on each ticket of a page; expects
@@ -41,15 +36,15 @@ def ticket_rows(tickets, *, may_bulk: bool) -> None:
     tz = timezone.get_current_timezone()
     # One reverse() for the page: the detail URL with the id swapped in per row.
     url_pattern = reverse("support:ticket_detail", args=[987654321]).replace("987654321", "{}")
-    statuses = {value: _e(label) for value, label in TicketStatus.choices}
-    priorities = {value: _e(label) for value, label in Priority.choices}
+    statuses = {value: e(label) for value, label in TicketStatus.choices}
+    priorities = {value: e(label) for value, label in Priority.choices}
 
     def local(value, pattern="%Y-%m-%d %H:%M") -> str:
         return value.astimezone(tz).strftime(pattern) if value else ""
 
     for ticket in tickets:
         url = url_pattern.format(ticket.pk)
-        reference = _e(ticket.reference or "")
+        reference = e(ticket.reference or "")
         minutes = getattr(ticket, "countdown", None)
         cells = [
             f'<input class="form-check-input" type="checkbox" name="tickets" value="{ticket.pk}" '
@@ -57,25 +52,25 @@ def ticket_rows(tickets, *, may_bulk: bool) -> None:
             if may_bulk
             else "",
             f'<a href="{url}">{reference}</a>',
-            f'<a href="{url}">{_e(ticket.subject)}</a>'
+            f'<a href="{url}">{e(ticket.subject)}</a>'
             + (
-                f' <span class="small text-body-secondary">{_e(ticket.account.name)}</span>'
+                f' <span class="small text-body-secondary">{e(ticket.account.name)}</span>'
                 if ticket.account_id
                 else ""
             ),
             f'<span class="badge {STATUS_BADGES.get(ticket.status, "text-bg-dark")}">'
-            f"{statuses.get(ticket.status, _e(ticket.status))}</span>",
+            f"{statuses.get(ticket.status, e(ticket.status))}</span>",
             f'<span class="badge {PRIORITY_BADGES.get(ticket.priority, "text-bg-secondary")}">'
-            f"{priorities.get(ticket.priority, _e(ticket.priority))}</span>",
-            _e(ticket.queue) if ticket.queue_id else "—",
-            _e(ticket.assignee) if ticket.assignee_id else "—",
+            f"{priorities.get(ticket.priority, e(ticket.priority))}</span>",
+            e(ticket.queue) if ticket.queue_id else "—",
+            e(ticket.assignee) if ticket.assignee_id else "—",
             _sla_cell(ticket, minutes, local),
             local(ticket.created_at),
             local(ticket.updated_at),
         ]
         overdue = minutes is not None and minutes < 0
         custom = "".join(
-            f'<td class="small" data-custom-field="{_e(field.key)}">{_e(value) or "—"}</td>'
+            f'<td class="small" data-custom-field="{e(field.key)}">{e(value) or "—"}</td>'
             for field, value in getattr(ticket, "custom_cells", ())
         )
         ticket.row_html = mark_safe(
@@ -99,7 +94,7 @@ def _sla_cell(ticket, minutes, local) -> str:
         left = f"overdue {ticket.countdown_text[1:]}" if minutes < 0 else ticket.countdown_text
         return (
             '<span class="text-body-secondary" title="Waiting on the customer: the SLA clock '
-            f'is stopped">paused · {_e(left)}{"" if minutes < 0 else " left"}</span>' + badge
+            f'is stopped">paused · {e(left)}{"" if minutes < 0 else " left"}</span>' + badge
         )
     if ticket.sla_due_at is None:
         if ticket.status == TicketStatus.PENDING:
@@ -116,5 +111,5 @@ def _sla_cell(ticket, minutes, local) -> str:
     due, instant = local(ticket.sla_due_at), timezone.localtime(ticket.sla_due_at).isoformat()
     return (
         f'<span title="Due {due}" data-due="{instant}" '
-        f'data-remaining-seconds="{seconds}" class="{css}">{_e(text)}</span>{badge}'
+        f'data-remaining-seconds="{seconds}" class="{css}">{e(text)}</span>{badge}'
     )
