@@ -29,12 +29,12 @@ from leads.services.scoring import score_compute
 # What each campaign cost at scale 1 (production, media, booth, partner fees); a larger demo
 # company (``--scale``) spends in proportion, so returns stay believable at every scale.
 CAMPAIGNS = [
-    ("Spring webinar", "spring-webinar", CampaignChannel.WEB, "32000"),
-    ("Trade fair Hannover", "trade-fair", CampaignChannel.EVENT, "68000"),
+    ("Spring webinar", "spring-webinar", CampaignChannel.WEB, "40000"),
+    ("Trade fair Hannover", "trade-fair", CampaignChannel.EVENT, "40000"),
     ("Search ads Q2", "search-ads-q2", CampaignChannel.PAID_SEARCH, "46000"),
     ("LinkedIn retargeting", "linkedin-retargeting", CampaignChannel.SOCIAL, "18000"),
-    ("Partner referrals", "partner-referrals", CampaignChannel.PARTNER, "16000"),
-    ("Newsletter", "newsletter", CampaignChannel.EMAIL, "9500"),
+    ("Partner referrals", "partner-referrals", CampaignChannel.PARTNER, "22000"),
+    ("Newsletter", "newsletter", CampaignChannel.EMAIL, "30000"),
 ]
 SCORING_RULES = [
     ("VP or chief in title", ScoringCriterion.TITLE_CONTAINS, "VP", 20, 0),

@@ -28,7 +28,9 @@ from leads.choices import EmailCampaignStatus, LeadStatus, RecipientStatus, Skip
 # Recipients of one campaign at most: above it the audience segment keeps the first reps' books.
 MAX_RECIPIENTS = 20_000
 # Converted leads whose account is one that won a deal after the capture.
-WON_SHARE = 0.6
+WON_SHARE = 0.9
+# Captured leads become deals up to this quantile of the won deals' amounts.
+ORDINARY_DEAL_QUANTILE = 0.7
 UPDATE_CHUNK = 1000
 MARKETS = ["DE", "AT", "CH", "GB", "IE", "FR", "NL", "ES", "IT", "SE", "US", "CA"]
 AUDIENCE = "Newsletter audience: Europe and North America"
@@ -133,13 +135,24 @@ def leads_link_converted(ctx):
     wins: list[tuple[dt.datetime, int]] = []
     Opportunity = won_deals_model()
     if Opportunity is not None:
+        won = list(
+            Opportunity.objects.filter(
+                status="won", closed_at__gte=now - dt.timedelta(days=400)
+            ).values_list("closed_at", "account_id", "amount")
+        )
+        # A captured lead grows into a deal of ordinary size: the largest deals are the field
+        # reps' own accounts. (Crediting a handful of them to one campaign made its return a
+        # lottery of which day the demo was loaded on.)
+        amounts = sorted(amount for *_, amount in won)
+        ordinary = amounts[int(len(amounts) * ORDINARY_DEAL_QUANTILE)] if amounts else 0
         wins = sorted(
             (closed, account_id)
-            for closed, account_id in Opportunity.objects.filter(
-                status="won", closed_at__gte=now - dt.timedelta(days=400)
-            ).values_list("closed_at", "account_id")
-            if account_id in contacts_of
+            for closed, account_id, amount in won
+            if account_id in contacts_of and amount <= ordinary
         )
+        # Nor does a lead that won nothing in its window become one of those accounts.
+        fields_own = {account_id for _, account_id, amount in won if amount > ordinary}
+        accounts = [a for a in accounts if a not in fields_own] or accounts
     win_times = [w[0] for w in wins]
     converted = list(
         Lead.objects.filter(status=LeadStatus.CONVERTED, converted_account__isnull=True)
