@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from crm.tables import e
+from crm.tables import custom_cells, e
 from support.choices import Priority, TicketStatus
 
 STATUS_BADGES = {
@@ -69,10 +69,7 @@ def ticket_rows(tickets, *, may_bulk: bool) -> None:
             local(ticket.updated_at),
         ]
         overdue = minutes is not None and minutes < 0
-        custom = "".join(
-            f'<td class="small" data-custom-field="{e(field.key)}">{e(value) or "—"}</td>'
-            for field, value in getattr(ticket, "custom_cells", ())
-        )
+        custom = custom_cells(ticket).rstrip("\n")
         ticket.row_html = mark_safe(
             ('<tr class="table-danger">' if overdue else "<tr>") + f"<td>{cells[0]}</td>"
             f'<td class="text-nowrap">{cells[1]}</td>'

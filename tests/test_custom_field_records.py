@@ -182,6 +182,21 @@ def test_each_list_has_the_column_and_the_filter(request, rep, admin, entity):
     assert [r.pk for r in response.context["object_list"]] == [gold.pk]
 
 
+@pytest.mark.parametrize("entity", list(LISTS))
+def test_every_list_writes_custom_cells_alike(request, rep, admin, entity):
+    """Numbers stand to the right and long text is cut at 80 characters, on every list."""
+    url_name, client_name, make = LISTS[entity]
+    client = request.getfixturevalue(client_name)
+    for label, kind in (("Seats", "number"), ("Motto", "text")):
+        services.custom_field_create(user=admin, entity=entity, label=label, kind=kind)
+    record = make(rep)
+    motto = "<b>" + "x" * 100
+    type(record).objects.filter(pk=record.pk).update(custom={"seats": 1200, "motto": motto})
+    html = client.get(reverse(url_name)).content.decode()
+    assert '<td class="small text-end" data-custom-field="seats">1,200</td>' in html
+    assert f'<td class="small" data-custom-field="motto">&lt;b&gt;{"x" * 76}…</td>' in html
+
+
 @pytest.mark.parametrize("entity", list(EDITS))
 def test_a_rep_does_not_get_a_managers_field_on_the_form(rep_client, rep, admin, entity):
     url_name, make = EDITS[entity]
