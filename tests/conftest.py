@@ -25,6 +25,48 @@ def pytest_sessionstart(session):
     session.config.embedded_server = server
 
 
+# The tests that lean on the database server or the broker themselves: hand-written SQL
+# (rollups, attribution, the seed, segments, matching, the automation engine), triggers (field
+# history), locks and leases (beat, trash, SLAs). They are marked ``server``; CI runs them, with
+# the ``worker`` tests, on PostgreSQL 15 and Redis as well as on the embedded server (the whole
+# suite runs there), so the oldest server family in CI and the production broker see them.
+SERVER_TESTS = (
+    "tests/analytics/",
+    "tests/retention/",
+    "tests/api/",
+    "tests/test_demo_story.py",
+    "tests/crm/test_automation.py",
+    "tests/crm/test_beat.py",
+    "tests/crm/test_database_down.py",
+    "tests/crm/test_db_arrays.py",
+    "tests/crm/test_duplicates.py",
+    "tests/crm/test_history_sources.py",
+    "tests/crm/test_history_tracking.py",
+    "tests/crm/test_matching.py",
+    "tests/crm/test_operations.py",
+    "tests/crm/test_quality.py",
+    "tests/crm/test_replica_router.py",
+    "tests/crm/test_seed_commits.py",
+    "tests/crm/test_seed_demo.py",
+    "tests/crm/test_segments.py",
+    "tests/crm/test_segments_stages.py",
+    "tests/crm/test_trash.py",
+    "tests/leads/test_email_campaign_outcomes.py",
+    "tests/leads/test_seed.py",
+    "tests/sales/test_forecast_and_closing.py",
+    "tests/sales/test_seed.py",
+    "tests/support/test_queue_order_and_paused_clock.py",
+    "tests/support/test_seed.py",
+    "tests/support/test_sla.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(SERVER_TESTS):
+            item.add_marker(pytest.mark.server)
+
+
 def pytest_unconfigure(config):
     if getattr(config, "embedded_server_started", False):
         config.embedded_server.stop()
