@@ -8,6 +8,7 @@ wrote, every value passing through ``escape``.
 """
 
 import functools
+import unicodedata
 from html import escape as _escape
 
 from django import forms
@@ -65,7 +66,11 @@ def custom_cells(row) -> str:
     cells = []
     for field, value in getattr(row, "custom_cells", ()):
         text = value or "—"
-        short = Truncator(text).chars(80)
+        # ``Truncator.chars(80)``, which looks at each character: a text of 80 or fewer
+        # (composed) characters is only composed.
+        short = unicodedata.normalize("NFC", str(text))
+        if len(short) > 80:
+            short = Truncator(text).chars(80)
         if isinstance(text, SafeData):
             short = mark_safe(short)
         css = " text-end" if field.kind in ("number", "money") else ""
@@ -116,13 +121,16 @@ def contact_rows(contacts, *, bulk: bool, custom: bool) -> str:
     return mark_safe("".join(parts))
 
 
+def text(value) -> str:
+    """``{{ value }}`` in a template: localized, escaped."""
+    if type(value) is str:
+        return _escape(value)
+    return conditional_escape(localize(template_localtime(value)))
+
+
 def _shown(value) -> str:
     """``{{ value|default:'' }}`` of a filter input (its text, escaped; "" for none)."""
-    if not value:
-        return ""
-    if isinstance(value, str):
-        return conditional_escape(value)
-    return conditional_escape(localize(template_localtime(value)))
+    return text(value) if value else ""
 
 
 def _with_classes(bound, classes: str) -> str:
@@ -316,3 +324,27 @@ def list_pager(*, page, links, query: str, page_sizes, per_page, size_query: str
             '\n  </div><span class="small text-body-secondary d-none d-md-inline">a page</span>'
         )
     return mark_safe("".join(parts))
+
+
+def saved_view_columns(columns) -> str:
+    """The column tick boxes of the "Save current view" form (``crm/_saved_views.html``):
+    ``(key, label, shown)`` of each column a view may hide."""
+    parts = []
+    for key, label, shown in columns:
+        key = conditional_escape(key)
+        checked = " checked" if shown else ""
+        parts.append(
+            '\n          <div class="form-check form-check-inline small">'
+            '<input class="form-check-input" type="checkbox" name="columns" '
+            f'value="{key}" id="saved-view-col-{key}"{checked}>'
+            f'<label class="form-check-label" for="saved-view-col-{key}">'
+            f"{conditional_escape(label)}</label></div>\n          "
+        )
+    return mark_safe("".join(parts))
+
+
+def options(choices) -> str:
+    """``<option value="{{ value }}">{{ label }}</option>`` of each ``(value, label)``."""
+    return mark_safe(
+        "".join(f'<option value="{text(value)}">{text(label)}</option>' for value, label in choices)
+    )

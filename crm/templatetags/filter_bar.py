@@ -63,3 +63,27 @@ def list_pager(context):
         per_page=context.get("per_page"),
         size_query=context.get("query_without_size") or "",
     )
+
+
+@register.simple_tag
+def saved_view_columns(columns):
+    """The column tick boxes of a list's "Save current view" form."""
+    from crm.tables import saved_view_columns as boxes
+
+    return boxes(columns)
+
+
+@register.filter
+def as_options(choices):
+    """``<option>`` of each ``(value, label)`` of ``choices`` (``crm.tables.options``)."""
+    from crm.tables import options
+
+    return options(choices)
+
+
+@register.filter
+def records_as_options(records):
+    """``<option>`` of each record: its key, and its name."""
+    from crm.tables import options
+
+    return options((record.pk, str(record)) for record in records)
