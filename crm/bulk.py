@@ -24,7 +24,7 @@ from django.utils.module_loading import import_string
 
 from crm.history import Source, source
 from crm.selectors import is_record_key
-from crm.widgets import read_choices_plainly
+from crm.widgets import read_choices_plainly, widget_renderer
 
 #: The most rows one bulk action changes: more matching rows and nothing is done (narrow the
 #: filter), so a request never runs for minutes nor stops half-way.
@@ -122,6 +122,7 @@ class BulkForm(forms.Form):
 
     def __init__(self, *args, kind: BulkKind, user, **kwargs):
         kwargs.setdefault("auto_id", "bulk-%s")  # apart from the filter bar's fields
+        kwargs.setdefault("renderer", widget_renderer)
         super().__init__(*args, **kwargs)
         self.kind = kind
         self.user = user

@@ -3,6 +3,7 @@ import functools
 import django_filters
 from django import forms
 from django.db.models import Q
+from django.utils.choices import BaseChoiceIterator
 from django.utils.translation import get_language
 from django_countries import countries
 
@@ -26,12 +27,26 @@ from crm.models.users import users_with_role
 from crm.quality import BANDS, GOOD_FROM, POOR_BELOW
 from crm.selectors import is_record_key
 from crm.text_search import text_search
-from crm.widgets import FastSelect, read_choices_plainly
+from crm.widgets import FastSelect, read_choices_plainly, widget_renderer
+
+
+class NormalChoices(BaseChoiceIterator):
+    """Choices already as ``(value, label)`` pairs, iterated as they are: Django normalizes
+    the list a callable returns on every pass over it (each of 250 countries, twice a page)."""
+
+    def __init__(self, choices):
+        self.choices = choices
+
+    def __iter__(self):
+        return iter(self.choices)
+
+    def __len__(self):
+        return len(self.choices)
 
 
 @functools.cache
-def _country_choices(language: str) -> list[tuple[str, str]]:
-    return [(code, str(name)) for code, name in countries]
+def _country_choices(language: str) -> NormalChoices:
+    return NormalChoices([(code, str(name)) for code, name in countries])
 
 
 def country_choices():
@@ -44,6 +59,16 @@ def people(request):
     return users_with_role()
 
 
+class BuiltFields(dict):
+    """The fields of a filter form class, made for its one form: django-filter builds a new
+    form class, with new fields, for each FilterSet, so the form takes them as they are
+    instead of deep-copying each (with its widget and choices) as Django does for a form class
+    whose fields serve many forms."""
+
+    def __deepcopy__(self, memo):
+        return dict(self)
+
+
 class SearchFilterSet(django_filters.FilterSet):
     """A FilterSet with a free-text ``q`` over the model's search fields."""
 
@@ -52,10 +77,16 @@ class SearchFilterSet(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.form.renderer = widget_renderer
         for field in self.form.fields.values():
             read_choices_plainly(field)
             if type(field.widget) is forms.Select:
                 field.widget = FastSelect(attrs=field.widget.attrs, choices=field.widget.choices)
+
+    def get_form_class(self):
+        form_class = super().get_form_class()
+        form_class.base_fields = BuiltFields(form_class.base_fields)
+        return form_class
 
     def filter_text(self, queryset, name, value):
         return text_search(queryset, self.search_fields, value, rank=True)

@@ -23,3 +23,10 @@ def record_url(name: str, pk) -> str:
     """``reverse(name, args=[pk])`` for a URL whose only argument is the record's key."""
     head, tail = _parts(name, get_script_prefix(), get_urlconf())
     return f"{head}{int(pk)}{tail}"
+
+
+def record_url_maker(name: str):
+    """``record_url`` for the rows of one page: the name and the request's URL settings are
+    looked up once, then each call only puts the key in."""
+    head, tail = _parts(name, get_script_prefix(), get_urlconf())
+    return lambda pk: f"{head}{int(pk)}{tail}"

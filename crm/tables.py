@@ -7,13 +7,19 @@ the markup of its rows from ``FilteredListView.render_rows``, cell for cell what
 wrote, every value passing through ``escape``.
 """
 
+import functools
+import unicodedata
 from html import escape as _escape
 
+from django import forms
 from django.utils import timezone
+from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeData, mark_safe
 from django.utils.text import Truncator
+from django.utils.timezone import template_localtime
 
+from crm.links import record_url_maker
 from crm.templatetags.quality import quality_badge
 
 
@@ -22,19 +28,37 @@ def e(value) -> str:
     return _escape(str(value))
 
 
-def owner_text(user) -> str:
-    """``{{ object.owner|default:"—" }}``."""
-    return e(user) if user else "—"
+def owner_texts():
+    """``{{ object.owner|default:"—" }}`` for the rows of one page (``row.owner``, by
+    ``row.owner_id``): each owner's name is escaped once, a page has a few owners."""
+    seen = {}
+
+    def text(row) -> str:
+        pk = row.owner_id
+        if pk is None:
+            return "—"
+        shown = seen.get(pk)
+        if shown is None:
+            shown = seen[pk] = e(row.owner)
+        return shown
+
+    return text
 
 
-def ymd(value) -> str:
-    """``{{ value|date:"Y-m-d" }}``: a time in the current time zone, a date as it is; "" for
-    none."""
+def ymd(value, tz=None) -> str:
+    """``{{ value|date:"Y-m-d" }}``: a time in the current time zone (``tz``, when the caller
+    looked it up for a page), a date as it is; "" for none."""
     if not value:
         return ""
     if hasattr(value, "tzinfo") and timezone.is_aware(value):
-        value = timezone.localtime(value)
+        value = value.astimezone(tz or timezone.get_current_timezone())
     return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+
+
+@functools.lru_cache(maxsize=512)
+def quality_badge_html(score) -> str:
+    """``{% quality_badge score %}`` (a score is a whole number from 0 to 100, or None)."""
+    return quality_badge(score)
 
 
 def custom_cells(row) -> str:
@@ -42,7 +66,11 @@ def custom_cells(row) -> str:
     cells = []
     for field, value in getattr(row, "custom_cells", ()):
         text = value or "—"
-        short = Truncator(text).chars(80)
+        # ``Truncator.chars(80)``, which looks at each character: a text of 80 or fewer
+        # (composed) characters is only composed.
+        short = unicodedata.normalize("NFC", str(text))
+        if len(short) > 80:
+            short = Truncator(text).chars(80)
         if isinstance(text, SafeData):
             short = mark_safe(short)
         css = " text-end" if field.kind in ("number", "money") else ""
@@ -64,26 +92,259 @@ def bulk_checkbox(pk, label: str) -> str:
 def contact_rows(contacts, *, bulk: bool, custom: bool) -> str:
     """The contact list's rows (``ContactListView.columns``)."""
     parts = []
+    tz = timezone.get_current_timezone()
+    contact_url = record_url_maker("contact_detail")
+    account_url = record_url_maker("account_detail")
+    owner = owner_texts()
     for contact in contacts:
         name = e(contact.full_name)
         email = e(contact.email)
         mail_link = f'<a href="mailto:{email}">{email}</a>' if contact.email else ""
-        account = contact.account
-        account_link = (
-            f'<a href="{e(account.get_absolute_url())}">{e(account.name)}</a>' if account else ""
-        )
+        account_link = ""
+        if contact.account_id is not None:
+            account = contact.account
+            account_link = f'<a href="{e(account_url(account.pk))}">{e(account.name)}</a>'
         parts.append(
             "<tr>\n"
             f"  {bulk_checkbox(contact.pk, name) if bulk else ''}\n"
-            f'  <td><a href="{e(contact.get_absolute_url())}">{name}</a></td>\n'
+            f'  <td><a href="{e(contact_url(contact.pk))}">{name}</a></td>\n'
             f"  <td>{mail_link}</td>\n"
             f'  <td class="small">{e(contact.phone)}</td>\n'
             f'  <td class="small">{e(contact.title)}</td>\n'
             f"  <td>{account_link}</td>\n"
-            f"  <td>{owner_text(contact.owner)}</td>\n"
-            f'  <td class="text-end">{quality_badge(contact.quality)}</td>\n'
-            f'  <td class="small">{ymd(contact.created_at)}</td>\n'
+            f"  <td>{owner(contact)}</td>\n"
+            f'  <td class="text-end">{quality_badge_html(contact.quality)}</td>\n'
+            f'  <td class="small">{ymd(contact.created_at, tz)}</td>\n'
             f"  {custom_cells(contact) if custom else ''}\n"
             "</tr>\n"
         )
     return mark_safe("".join(parts))
+
+
+def text(value) -> str:
+    """``{{ value }}`` in a template: localized, escaped."""
+    if type(value) is str:
+        return _escape(value)
+    return conditional_escape(localize(template_localtime(value)))
+
+
+def _shown(value) -> str:
+    """``{{ value|default:'' }}`` of a filter input (its text, escaped; "" for none)."""
+    return text(value) if value else ""
+
+
+def _with_classes(bound, classes: str) -> str:
+    """``{% crispy_field field "class" classes %}``: the widget's class list gains the widget's
+    own name and ``classes`` (as crispy-forms adds them, once), then the field renders as
+    ``{{ field }}``."""
+    widget = bound.field.widget
+    for sub in getattr(widget, "widgets", [getattr(widget, "widget", widget)]):
+        own = type(sub).__name__.lower()
+        css = sub.attrs.get("class", "")
+        if css:
+            if css.find(own) == -1:
+                css += f" {own}"
+        else:
+            css = own
+        for name in classes.split():
+            if name not in css.split():
+                css += f" {name}"
+        sub.attrs["class"] = css
+    return conditional_escape(str(bound))
+
+
+def _range_inputs(bound, label: str, invalid: str, *, number: bool) -> str:
+    """The two inputs of a date or number range (``filter_bar.date_range_inputs``)."""
+    subwidgets = bound.field.widget.get_context(bound.html_name, bound.value(), {})["widget"][
+        "subwidgets"
+    ]
+    inputs = []
+    for n, sub in enumerate(subwidgets):
+        side = "from" if n == 0 else "to"
+        kind = 'number" step="any' if number else "date"
+        placeholder = f' placeholder="{side}"' if number else ""
+        inputs.append(
+            f'<input type="{kind}" class="form-control form-control-sm{invalid}" '
+            f'name="{conditional_escape(sub["name"])}" value="{_shown(sub["value"])}" '
+            f'aria-label="{label} {side}"{placeholder}>'
+        )
+    return f'\n      <div class="d-flex gap-1">{"".join(inputs)}</div>\n      '
+
+
+def filter_fields(form, *, search_placeholder: str = "Search…") -> str:
+    """A list's filter bar, field by field (``{% filter_fields %}`` of ``crm/list.html``):
+    the search box, date and number ranges as their two inputs, selects and other inputs with
+    Bootstrap's classes, each field's errors under it. Hidden fields as they render."""
+    from django_filters.widgets import DateRangeWidget, RangeWidget
+
+    parts = []
+    for bound in form:
+        parts.append("\n    ")
+        if bound.is_hidden:
+            parts.append(conditional_escape(str(bound)))
+            parts.append("\n  ")
+            continue
+        errors = bound.errors
+        invalid = " is-invalid" if errors else ""
+        label = conditional_escape(bound.label)
+        auto_id = conditional_escape(bound.auto_id)
+        widget = bound.field.widget
+        if bound.name == "q":
+            control = (
+                f'\n      <input type="search" class="form-control form-control-sm{invalid}" '
+                f'name="q" id="{auto_id}" value="{_shown(bound.value())}" '
+                f'placeholder="{e(search_placeholder)}">\n      '
+            )
+        elif isinstance(widget, DateRangeWidget):
+            control = _range_inputs(bound, label, invalid, number=False)
+        elif isinstance(widget, RangeWidget):
+            control = _range_inputs(bound, label, invalid, number=True)
+        else:
+            if isinstance(widget, forms.Select):
+                classes = "form-select form-select-sm"
+            elif isinstance(widget, forms.CheckboxInput):
+                classes = "form-check-input"
+            else:
+                classes = "form-control form-control-sm"
+            control = f"\n      {_with_classes(bound, classes)}\n      "
+        shown_errors = "".join(
+            f'<div class="invalid-feedback d-block">{conditional_escape(error)}</div>'
+            for error in errors
+        )
+        parts.append(
+            '\n    <div class="col-auto">\n'
+            f'      <label class="form-label small mb-0" for="{auto_id}">{label}</label>\n'
+            f"      {control}\n"
+            f"      {shown_errors}\n"
+            "    </div>\n    \n  "
+        )
+    return mark_safe("".join(parts))
+
+
+def column_headers(columns, *, current_sort: str, query: str) -> str:
+    """The list table's header cells (``crm/_list_table.html``): a sortable column links to
+    its sort, the other way round when the list is sorted by it (▲ or ▼ saying which way)."""
+    query = conditional_escape(query)
+    joined = f"?{query}&" if query else "?"
+    parts = []
+    for column in columns:
+        label = conditional_escape(column.label)
+        inner = label
+        if column.sort:
+            key = conditional_escape(column.sort)
+            if current_sort == column.sort:
+                sort, label, after = f"-{key}", f"{label} ▲", "\n      "
+            elif current_sort == f"-{column.sort}":
+                sort, label, after = key, f"{label} ▼", "\n      "
+            else:
+                sort, after = key, ""
+            inner = (
+                f'\n      <a href="{joined}sort={sort}" hx-get="{joined}sort={sort}" '
+                f'hx-target="#list-table" hx-push-url="true">{label}</a>{after}\n    '
+            )
+        parts.append(f'\n    <th class="{conditional_escape(column.css)}">{inner}</th>\n  ')
+    return mark_safe("".join(parts))
+
+
+def list_pager(*, page, links, query: str, page_sizes, per_page, size_query: str) -> str:
+    """The pager under a list table (``crm/_list_table.html``): which rows of how many, the
+    page links (``crm.views.lists.page_links``) and the choice of rows a page."""
+    from django.contrib.humanize.templatetags.humanize import intcomma
+
+    def number(value) -> str:
+        return conditional_escape(intcomma(value))
+
+    if page.object_list:
+        # Asked before the count, as the template did (the count may find it an estimate).
+        about = "about " if page.paginator.count_is_estimate else ""
+        shown = (
+            f"{number(page.start_index())}–{number(page.end_index())} of "
+            f"{about}{number(page.paginator.count)}"
+        )
+    else:
+        shown = "0 rows"
+    parts = [f'<span class="small text-body-secondary">\n    {shown}\n  </span>\n  ']
+    query = conditional_escape(query)
+    at = f"?{query}&page=" if query else "?page="
+
+    def item(to, text: str, extra: str, css: str = "") -> str:
+        return (
+            f'<li class="page-item{css}"><a class="page-link" href="{at}{to}" hx-get="{at}{to}" '
+            f'hx-target="#list-table" hx-push-url="true" {extra}>{text}</a></li>'
+        )
+
+    previous, following = links.previous, links.next
+    if previous or following or links.first:
+        parts.append('\n  <ul class="pagination pagination-sm flex-wrap mb-0">\n    ')
+        if links.first:
+            parts.append(item(1, "« First", 'aria-label="First page"'))
+        parts.append("\n    ")
+        if previous:
+            parts.append(item(previous, "‹ Previous", 'rel="prev"'))
+        parts.append("\n    ")
+        for n in links.numbers:
+            if n == links.current:
+                parts.append(
+                    '\n    <li class="page-item active" aria-current="page"><span class="page-link">'
+                    f"{number(n)}</span></li>\n    \n    "
+                )
+            else:
+                aside = (previous is not None and n < previous) or (
+                    following is not None and n > following
+                )
+                css = " d-none d-sm-block" if aside else ""
+                label = f'aria-label="Page {n}"'
+                parts.append(f"\n    {item(n, number(n), label, css)}\n    ")
+        parts.append("\n    ")
+        if following:
+            parts.append(item(following, "Next ›", 'rel="next"'))
+        parts.append("\n    ")
+        if links.last:
+            parts.append(item(links.last, "Last »", 'aria-label="Last page"'))
+        parts.append("\n  </ul>\n  ")
+    parts.append("\n  ")
+    if page_sizes:
+        size_query = conditional_escape(size_query)
+        sized = f"?{size_query}&per_page=" if size_query else "?per_page="
+        parts.append(
+            '<div class="btn-group btn-group-sm" role="group" aria-label="Rows per page">\n    '
+        )
+        for size in page_sizes:
+            if size == per_page:
+                parts.append(
+                    f'<span class="btn btn-outline-secondary active" aria-current="true">{size}</span>'
+                )
+            else:
+                parts.append(
+                    f'<a class="btn btn-outline-secondary" href="{sized}{size}" '
+                    f'hx-get="{sized}{size}" hx-target="#list-table" hx-push-url="true" '
+                    f'title="{size} rows a page">{size}</a>'
+                )
+        parts.append(
+            '\n  </div><span class="small text-body-secondary d-none d-md-inline">a page</span>'
+        )
+    return mark_safe("".join(parts))
+
+
+def saved_view_columns(columns) -> str:
+    """The column tick boxes of the "Save current view" form (``crm/_saved_views.html``):
+    ``(key, label, shown)`` of each column a view may hide."""
+    parts = []
+    for key, label, shown in columns:
+        key = conditional_escape(key)
+        checked = " checked" if shown else ""
+        parts.append(
+            '\n          <div class="form-check form-check-inline small">'
+            '<input class="form-check-input" type="checkbox" name="columns" '
+            f'value="{key}" id="saved-view-col-{key}"{checked}>'
+            f'<label class="form-check-label" for="saved-view-col-{key}">'
+            f"{conditional_escape(label)}</label></div>\n          "
+        )
+    return mark_safe("".join(parts))
+
+
+def options(choices) -> str:
+    """``<option value="{{ value }}">{{ label }}</option>`` of each ``(value, label)``."""
+    return mark_safe(
+        "".join(f'<option value="{text(value)}">{text(label)}</option>' for value, label in choices)
+    )

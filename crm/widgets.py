@@ -1,10 +1,12 @@
 from django import forms
 from django.forms.models import ModelChoiceIterator
-from django.forms.utils import flatatt
+from django.forms.renderers import get_default_renderer
 from django.urls import reverse
+from django.utils.formats import localize
 from django.utils.functional import Promise
-from django.utils.html import escape
-from django.utils.safestring import mark_safe
+from django.utils.html import conditional_escape, escape
+from django.utils.safestring import SafeData, mark_safe
+from django.utils.timezone import template_localtime
 
 from crm.selectors import is_record_key
 
@@ -43,6 +45,20 @@ _options: dict[tuple[str, str, bool], str] = {}
 _OPTIONS_KEPT = 20000
 
 
+def _flat_attributes(attrs) -> str:
+    """``django.forms.utils.flatatt`` (names and values escaped; sorted, flags last), without
+    a ``format_html`` call per attribute."""
+    pairs = sorted(
+        (name, value)
+        for name, value in attrs.items()
+        if not isinstance(value, bool) and value is not None
+    )
+    flags = sorted(name for name, value in attrs.items() if value is True)
+    return "".join(
+        f' {conditional_escape(name)}="{conditional_escape(value)}"' for name, value in pairs
+    ) + "".join(f" {conditional_escape(name)}" for name in flags)
+
+
 class FastSelect(forms.Select):
     """A select rendered in Python rather than one template include per option: a country list
     has 250 options, and rendering each through the template engine costs a list page tens of
@@ -59,7 +75,7 @@ class FastSelect(forms.Select):
                 parts.append(f'<optgroup label="{escape(option_value)}">{inner}</optgroup>')
             else:
                 parts.append(self._option(option_value, option_label, selected))
-        return mark_safe(f"<select{flatatt(attrs)}>{''.join(parts)}</select>")
+        return mark_safe(f"<select{_flat_attributes(attrs)}>{''.join(parts)}</select>")
 
     @staticmethod
     def _option(value, label, selected) -> str:
@@ -125,3 +141,89 @@ def _chosen_among_options(field, to_python):
         return to_python(value)  # empty, the "none" choice, or not an option: the form's way
 
     return chosen
+
+
+def _attribute_text(value) -> str:
+    """``{{ value|stringformat:'s' }}`` in a widget template."""
+    if isinstance(value, SafeData):
+        return value
+    return escape(str(value))
+
+
+def _attributes(attrs) -> str:
+    """``django/forms/widgets/attrs.html``."""
+    parts = []
+    for name, value in attrs.items():
+        if value is False:
+            continue
+        if value is True:
+            parts.append(f" {conditional_escape(name)}")
+        else:
+            parts.append(f' {conditional_escape(name)}="{_attribute_text(value)}"')
+    return "".join(parts)
+
+
+def _label(value) -> str:
+    """``{{ value }}`` in a widget template (localized, escaped)."""
+    if type(value) is str:
+        return escape(value)
+    return conditional_escape(localize(template_localtime(value)))
+
+
+OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
+
+
+def _select(widget) -> str | None:
+    """``django/forms/widgets/select.html`` (None for options of another template)."""
+    parts = [f'<select name="{conditional_escape(widget["name"])}"{_attributes(widget["attrs"])}>']
+    for group_name, group_choices, _index in widget["optgroups"]:
+        if group_name:
+            parts.append(f'\n  <optgroup label="{_label(group_name)}">')
+        for option in group_choices:
+            if option["template_name"] != OPTION_TEMPLATE:
+                return None
+            parts.append(
+                f'\n  <option value="{_attribute_text(option["value"])}"'
+                f"{_attributes(option['attrs'])}>{_label(option['label'])}</option>\n"
+            )
+        if group_name:
+            parts.append("\n  </optgroup>")
+    parts.append("\n</select>")
+    return "".join(parts).strip()
+
+
+def _input(widget) -> str:
+    """``django/forms/widgets/input.html``."""
+    value = widget["value"]
+    shown = "" if value is None else f' value="{_attribute_text(value)}"'
+    return (
+        f'<input type="{conditional_escape(widget["type"])}" '
+        f'name="{conditional_escape(widget["name"])}"{shown}{_attributes(widget["attrs"])}>'
+    )
+
+
+_WRITERS = {"django/forms/widgets/select.html": _select} | {
+    f"django/forms/widgets/{name}.html": _input
+    for name in ("input", "text", "hidden", "number", "email", "url", "password", "search")
+    + ("date", "datetime", "time", "tel", "color")
+}
+
+
+class WidgetRenderer:
+    """A form renderer that writes selects and inputs in Python, markup for markup what their
+    Django templates write (every value escaped), and renders any other template as the
+    project's renderer does. A list page's filter and bulk bars hold selects of dozens of
+    options; each option through the template engine is an include, a dozen lookups."""
+
+    def __getattr__(self, name):
+        return getattr(get_default_renderer(), name)
+
+    def render(self, template_name, context, request=None):
+        write = _WRITERS.get(template_name)
+        html = write(context["widget"]) if write is not None else None
+        if html is None:
+            return get_default_renderer().render(template_name, context, request=request)
+        return html
+
+
+widget_renderer = WidgetRenderer()

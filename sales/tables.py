@@ -1,10 +1,12 @@
 """The deal list's rows and the board's cards, written in Python (``crm.tables`` says why)."""
 
 from django.template.defaultfilters import date as date_filter
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
 
-from crm.tables import bulk_checkbox, custom_cells, e, owner_text, ymd
+from crm.links import record_url_maker
+from crm.tables import bulk_checkbox, custom_cells, e, owner_texts, ymd
 from sales.templatetags.sales_format import money
 
 STATUS_BADGES = {"won": "success", "lost": "secondary"}
@@ -13,6 +15,9 @@ STATUS_BADGES = {"won": "success", "lost": "secondary"}
 def opportunity_rows(deals, *, bulk: bool, custom: bool) -> str:
     """The rows of ``OpportunityListView.columns``."""
     parts = []
+    tz = timezone.get_current_timezone()
+    deal_url = record_url_maker("sales:opportunity_detail")
+    owner = owner_texts()
     for deal in deals:
         name = e(deal.name)
         account = e(deal.account.name) if deal.account_id else ""
@@ -20,15 +25,15 @@ def opportunity_rows(deals, *, bulk: bool, custom: bool) -> str:
         parts.append(
             "<tr>\n"
             f"  {bulk_checkbox(deal.pk, name) if bulk else ''}\n"
-            f'  <td><a href="{e(deal.get_absolute_url())}">{name}</a></td>\n'
+            f'  <td><a href="{e(deal_url(deal.pk))}">{name}</a></td>\n'
             f"  <td>{account}</td>\n"
             f'  <td><span class="badge text-bg-{STATUS_BADGES.get(deal.status, "info")}">'
             f"{stage}</span></td>\n"
             f'  <td class="text-end">{e(deal.currency)} {e(money(deal.amount))}</td>\n'
             f'  <td class="text-end">{e(deal.probability)}%</td>\n'
             f'  <td class="small">{ymd(deal.expected_close_date) or "—"}</td>\n'
-            f"  <td>{owner_text(deal.owner)}</td>\n"
-            f'  <td class="small">{ymd(deal.created_at)}</td>\n'
+            f"  <td>{owner(deal)}</td>\n"
+            f'  <td class="small">{ymd(deal.created_at, tz)}</td>\n'
             f"  {custom_cells(deal) if custom else ''}\n"
             "</tr>\n"
         )

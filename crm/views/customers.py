@@ -85,6 +85,11 @@ class ContactListView(FilteredListView):
     record_kind = "contacts"
     bulk_kind = "contacts"
     row_template = ""  # rows written by ``crm.tables.contact_rows``
+    row_fields = (
+        *("first_name", "last_name", "email", "phone", "title", "quality", "created_at"),
+        *("account", "account__name", "owner", "owner__first_name", "owner__last_name"),
+        "owner__username",
+    )
     custom_entity = "contact"
     create_url_name = "contact_create"
     columns = [

@@ -147,6 +147,9 @@ class FilteredListView(LoginRequiredMixin, ListView):
     custom_entity = ""
     custom_columns_list: list = []
     custom_sorts: dict = {}
+    # The fields the rows of ``render_rows`` read (``relation__field`` for a joined record's):
+    # a page reads only these of its rows (and ``custom`` with custom field columns).
+    row_fields: tuple[str, ...] = ()
 
     @classmethod
     def custom_column(cls, field) -> Column:
@@ -378,6 +381,9 @@ class FilteredListView(LoginRequiredMixin, ListView):
         return state
 
     def paginate_queryset(self, queryset, page_size):
+        if self.row_fields and not self.row_template:
+            custom = ("custom",) if self.custom_columns_list else ()
+            queryset = queryset.only(*self.row_fields, *custom)
         paginator = self.get_paginator(queryset, page_size)
         try:
             page = paginator.page(self.request.GET.get("page") or 1)

@@ -44,6 +44,12 @@ class LeadListView(FilteredListView):
     record_kind = "leads"
     template_name = "leads/lead_list.html"
     row_template = ""  # rows written by ``leads.tables.lead_rows``
+    row_fields = (
+        *("first_name", "last_name", "email", "company_name", "status", "source", "score"),
+        *("grade", "quality", "created_at", "possible_duplicate", "duplicate_of"),
+        *("campaign", "campaign__name", "owner", "owner__first_name", "owner__last_name"),
+        "owner__username",
+    )
     custom_entity = "lead"
     create_url_name = "leads:lead_create"
     columns = [

@@ -34,6 +34,11 @@ class OpportunityListView(DealsOnlyMixin, FilteredListView):
     record_kind = "opportunities"
     bulk_kind = "deals"
     row_template = ""  # rows written by ``sales.tables.opportunity_rows``
+    row_fields = (
+        *("name", "status", "currency", "amount", "probability", "expected_close_date"),
+        *("created_at", "account", "account__name", "stage", "stage__name", "owner"),
+        *("owner__first_name", "owner__last_name", "owner__username"),
+    )
     custom_entity = "opportunity"
     create_url_name = "sales:opportunity_create"
     columns = [
