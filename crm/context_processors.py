@@ -18,19 +18,13 @@ def navigation(request):
     menus = _menus(user.role_names, registry.navigation.version, get_script_prefix(), get_urlconf())
     current = _current_url(request.path, menus.urls)
     return {
+        # The role set's menus and the entry of this page: the top bar (``{% navigation_bar %}``)
+        # is written from them.
+        "nav_menus": menus,
+        "nav_current": current,
         "nav_roles": menus.roles,
-        "nav_groups": [
-            {
-                "key": key,
-                "label": label,
-                "active": any(url == current for _, url in links),
-                "items": [
-                    {"label": label, "url": url, "active": url == current} for label, url in links
-                ],
-            }
-            for key, label, links in menus.groups
-        ],
-        "nav_new": [{"label": label, "url": url} for label, url, _ in menus.new],
+        "nav_groups": menus.groups_marked(current),
+        "nav_new": menus.new_links,
         "nav_new_here": _new_here(request.path, menus.new),
         "is_admin_role": Role.ADMIN in user.role_names,
         "is_manager": Role.MANAGER in user.role_names,
@@ -44,7 +38,12 @@ def navigation(request):
 
 
 class _Menus:
-    """One role set's menus with their addresses, reversed once (not on every page)."""
+    """One role set's menus with their addresses, reversed once (not on every page), and the
+    markup written from them (``crm.templatetags.navigation``), kept by what else it depends
+    on. Nothing in it comes from a user: a role set's menus are the same for every user."""
+
+    #: Markup and marked menus kept per role set: past this many, all are written again.
+    KEPT = 128
 
     def __init__(self, role_names: frozenset[str]):
         holder = _RoleHolder(role_names)
@@ -58,6 +57,38 @@ class _Menus:
             (item.label, reverse(item.url_name), reverse(item.list_url_name))
             for item in registry.navigation.new_for(holder)
         ]
+        self.new_links = [{"label": label, "url": url} for label, url, _ in self.new]
+        self._marked: dict[str, list[dict]] = {}
+        self.markup: dict[tuple, str] = {}
+
+    def groups_marked(self, current: str) -> list[dict]:
+        """The menus with the entry ``current`` (and its menu) marked active."""
+        groups = self._marked.get(current)
+        if groups is None:
+            if len(self._marked) >= self.KEPT:
+                self._marked.clear()
+            groups = self._marked[current] = [
+                {
+                    "key": key,
+                    "label": label,
+                    "active": any(url == current for _, url in links),
+                    "items": [
+                        {"label": label, "url": url, "active": url == current}
+                        for label, url in links
+                    ],
+                }
+                for key, label, links in self.groups
+            ]
+        return groups
+
+    def kept_markup(self, key: tuple, write) -> str:
+        """The markup ``write()`` returns for ``key``, written once."""
+        markup = self.markup.get(key)
+        if markup is None:
+            if len(self.markup) >= self.KEPT:
+                self.markup.clear()
+            markup = self.markup[key] = write()
+        return markup
 
 
 class _RoleHolder:

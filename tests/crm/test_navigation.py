@@ -204,3 +204,30 @@ def test_pages_link_the_manifest_and_icons_and_load_no_inline_script(rep_client)
     assert "crm/icons/apple-touch-icon.png" in body and 'name="theme-color"' in body
     assert "crm/theme.js" in body
     assert "<script>" not in body and "onclick=" not in body
+
+
+def test_the_bar_escapes_what_comes_from_the_user_and_the_request(client, rep):
+    rep.first_name, rep.last_name = "<b>{0}", "{}"
+    rep.save(update_fields=["first_name", "last_name"])
+    client.force_login(rep)
+    body = client.get("/search/?q=" + "%3Cscript%3E%7B1%7D%22").content.decode()
+    assert 'value="&lt;script&gt;{1}&quot;"' in body
+    assert "&lt;b&gt;{0}" in body and "<b>{0}" not in body and "<script>" not in body
+
+
+def test_the_bar_is_the_template_rendered_for_the_page(rep_client, rep):
+    from django.template.loader import render_to_string
+
+    for path in ("/", reverse("leads:lead_list"), reverse("sales:board_default")):
+        response = rep_client.get(path)
+        token = {"csrf_token": str(response.context["csrf_token"])}
+        expected = render_to_string("crm/_navbar.html", token, request=response.wsgi_request)
+        assert expected in response.content.decode()
+
+
+def test_an_entry_registered_later_shows_from_the_next_request(rep_client, monkeypatch):
+    monkeypatch.setattr(registry.navigation, "_items", list(registry.navigation._items))
+    monkeypatch.setattr(registry.navigation, "version", registry.navigation.version)
+    assert "Later entry" not in rep_client.get("/").content.decode()
+    registry.navigation.register("Later entry", "task_list", group="sell")
+    assert "Later entry" in rep_client.get("/").content.decode()
