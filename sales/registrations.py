@@ -5,6 +5,11 @@ from crm.permissions import may_sell
 
 DEAL_ROLES = (Role.SALES_REP, Role.MANAGER, Role.ADMIN)
 ACCOUNT_PANEL_ROWS = 10
+#: What a row of the deals panel shows: the deal's name and amount, its stage and owner.
+PANEL_FIELDS = (
+    *("name", "currency", "amount", "stage", "owner", "stage__name"),
+    *("owner__first_name", "owner__last_name", "owner__username"),
+)
 
 
 def _opportunities_panel(field: str):
@@ -18,6 +23,7 @@ def _opportunities_panel(field: str):
             opportunity_list(user=request.user)
             .filter(**{field: obj})
             .select_related("stage", "owner")
+            .only(*PANEL_FIELDS)
             .order_by("status", "-created_at", "-id")[: ACCOUNT_PANEL_ROWS + 1]
         )
         return panel_of(obj, rows)

@@ -52,6 +52,11 @@ from support.models import (
 from support.services import clock
 
 PANEL_TICKETS = 5
+#: What the panel shows of each ticket: its reference, subject, status and SLA state.
+PANEL_TICKET_FIELDS = (
+    *("reference", "subject", "status", "sla_due_at"),
+    *("first_response_breached", "resolution_breached"),
+)
 CSAT_WINDOW = timedelta(days=365)
 
 
@@ -222,11 +227,13 @@ def support_summary(*, user, **scope) -> dict | None:
     )
     if not figures["total"]:
         return None
-    tickets = list(
-        visible.filter(active)
-        .select_related("assignee")
-        .order_by("sla_due_at", "id")[:PANEL_TICKETS]
-    )
+    tickets = []
+    if figures["open"]:  # none active: the list would find nothing
+        tickets = list(
+            visible.filter(active)
+            .only(*PANEL_TICKET_FIELDS)
+            .order_by("sla_due_at", "id")[:PANEL_TICKETS]
+        )
     for ticket in tickets:
         ticket.overdue = bool(ticket.sla_due_at and ticket.sla_due_at < now)
     return {**figures, "tickets": tickets, "scope": scope}

@@ -29,6 +29,11 @@ from crm.views import safe_next
 from crm.views.submissions import SubmittedOnceMixin
 
 TIMELINE_LENGTH = 20
+#: What a timeline entry shows: its own columns and its author's name (not the whole user row).
+TIMELINE_FIELDS = (
+    *("kind", "summary", "body", "occurred_at", "content_type", "object_id", "actor"),
+    *("actor__first_name", "actor__last_name", "actor__username", "composed_email"),
+)
 
 
 def timeline_entries(obj, *, before=None) -> list[Activity]:
@@ -40,6 +45,7 @@ def timeline_entries(obj, *, before=None) -> list[Activity]:
     entries = (
         Activity.objects.for_object(obj)
         .select_related("actor", "composed_email__outbox")
+        .only(*TIMELINE_FIELDS)
         .annotate(mail_message_id=models.Subquery(imported[:1]))
     )
     if before:

@@ -18,7 +18,7 @@ from retention.choices import (
     RecommendationStatus,
     SubscriptionStatus,
 )
-from retention.models import HealthScore, MrrMovement, RiskEpisode
+from retention.models import ChurnPrediction, HealthScore, MrrMovement, RiskEpisode
 from retention.selectors.records import (
     advocate_list,
     nps_survey_list,
@@ -205,20 +205,28 @@ def account_health(*, user, account) -> dict | None:
     if not has_role(user):
         return None
     open_episode = RiskEpisode.objects.filter(account_id=OuterRef("account_id"), closed_at=None)
+    # The prediction's two shown columns come with the score, not the whole account row again.
     score = (
         HealthScore.objects.filter(account=account)
-        .select_related("account__churn_prediction")
-        .annotate(at_risk=Exists(open_episode))
+        .annotate(
+            at_risk=Exists(open_episode),
+            churn_probability=F("account__churn_prediction__probability"),
+            churn_factors=F("account__churn_prediction__factors"),
+        )
         .first()
     )
     components = []
+    prediction = None
     if score is not None:
         for key, part in score.components.items():
             label = HealthComponentKey(key).label if key in HealthComponentKey.values else key
             components.append({"label": label, **part})
-    prediction = None
-    if score is not None:
-        prediction = getattr(score.account, "churn_prediction", None)
+        if score.churn_probability is not None:
+            prediction = ChurnPrediction(
+                account_id=account.pk,
+                probability=score.churn_probability,
+                factors=score.churn_factors,
+            )
     return {"score": score, "components": components, "prediction": prediction}
 
 
