@@ -2,13 +2,12 @@ from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.forms.renderers import get_default_renderer
 from django.urls import reverse
-from django.utils.formats import localize
 from django.utils.functional import Promise
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeData, mark_safe
-from django.utils.timezone import template_localtime
 
 from crm.selectors import is_record_key
+from crm.tables import text
 
 
 class AutocompleteSelect(forms.Select):
@@ -163,13 +162,6 @@ def _attributes(attrs) -> str:
     return "".join(parts)
 
 
-def _label(value) -> str:
-    """``{{ value }}`` in a widget template (localized, escaped)."""
-    if type(value) is str:
-        return escape(value)
-    return conditional_escape(localize(template_localtime(value)))
-
-
 OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
 
 
@@ -178,13 +170,13 @@ def _select(widget) -> str | None:
     parts = [f'<select name="{conditional_escape(widget["name"])}"{_attributes(widget["attrs"])}>']
     for group_name, group_choices, _index in widget["optgroups"]:
         if group_name:
-            parts.append(f'\n  <optgroup label="{_label(group_name)}">')
+            parts.append(f'\n  <optgroup label="{text(group_name)}">')
         for option in group_choices:
             if option["template_name"] != OPTION_TEMPLATE:
                 return None
             parts.append(
                 f'\n  <option value="{_attribute_text(option["value"])}"'
-                f"{_attributes(option['attrs'])}>{_label(option['label'])}</option>\n"
+                f"{_attributes(option['attrs'])}>{text(option['label'])}</option>\n"
             )
         if group_name:
             parts.append("\n  </optgroup>")
