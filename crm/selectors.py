@@ -87,9 +87,7 @@ def contact_list(*, user, for_change: bool = False) -> models.QuerySet:
 
 def contact_get(*, user, pk, for_change: bool = False) -> Contact:
     return record_get(
-        contact_list(user=user, for_change=for_change).select_related(
-            "owner", "account", "account__owner"
-        ),
+        contact_list(user=user, for_change=for_change).select_related("owner", "account"),
         pk,
     )
 

@@ -18,7 +18,6 @@ from crm.selectors import (
     contact_get,
     contact_list,
     duplicate_count_expression,
-    record_get,
 )
 from crm.services import customers
 from crm.tables import contact_rows
@@ -163,11 +162,6 @@ class ContactDetailView(RecordDetailView):
     model = Contact
     selector = contact_get
     template_name = "crm/contact_detail.html"
-
-    def get_object(self, queryset=None):
-        # The page shows the account's name and link, not its owner (``contact_get`` joins it).
-        contacts = contact_list(user=self.request.user).select_related("owner", "account")
-        return record_get(contacts, self.kwargs["pk"])
 
     def can_change(self):
         return owner_in_scope(self.request.user, self.object.owner_id)
