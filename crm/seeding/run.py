@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import random
 import sys
 import time
 from contextlib import nullcontext
 
-from django.db import connection
+from django.db import connection, models
 
 from crm.registry import seed_steps
 from crm.seeding.context import DEFAULT_SEED, SeedContext, _is_numbered, _since
@@ -172,6 +173,12 @@ def _analyze_tables(*, vacuum: bool = False, only: set[str] | None = None) -> No
 
 #: Rows read, computed and copied per round of ``seed_match_keys_and_quality``.
 SCORE_BATCH = 5000
+#: A table with at least this many rows is computed by ``SCORE_WORKERS`` processes of their
+#: own, each reading ``SCORE_SHARE`` rows at a time through its own connection: the Python work
+#: is most of the step at ``--scale 100`` and more, and one process uses one core.
+PARALLEL_SCORE_ROWS = 100_000
+SCORE_WORKERS = min(4, os.cpu_count() or 1)
+SCORE_SHARE = 20_000
 
 
 def seed_match_keys_and_quality(ctx: SeedContext) -> None:
@@ -183,65 +190,131 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
     big: every row is rewritten once, and each index is built once instead of taking a million
     random inserts (GIN indexes of names and keys most of all). The rows are read as values
     (no querysets of instances), and the seed's phone numbers, valid by construction, are taken
-    as valid by their pattern instead of parsed (parsing was a third of the computing)."""
+    as valid by their pattern instead of parsed (parsing was a third of the computing). A big
+    table is computed in worker processes, one per core (``PARALLEL_SCORE_ROWS``)."""
     from django.apps import apps
 
-    from crm.normalize import phones_known_valid
     from crm.quality import QUALITY_MODELS
-    from crm.seeding.words import phone_number_pattern
-    from crm.services.quality import _scored_fields
 
     qn = connection.ops.quote_name
-    seed_phones = phone_number_pattern()
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE seed_scores (id bigint, match_keys varchar(100)[], "
             "match_name varchar(200), quality smallint, quality_age_band smallint) "
             "ON COMMIT DROP"
         )
-    for label in QUALITY_MODELS:
-        model = apps.get_model(label)
-        read = set(_scored_fields(model)) | {"match_keys", "match_name"}
-        read |= {"first_name", "last_name", "email", "phone", "company_name"}
-        read |= {"website", "country", "name", "domain"}
-        # Attribute names in the model's field order (as ``Model.from_db`` takes them).
-        fields = [
-            f.attname
-            for f in model._meta.concrete_fields
-            if f.primary_key or f.name in read or f.attname in read
-        ]
-        rows = model.objects.values_list(*fields).order_by("pk")
-        last, seen, changed = 0, 0, 0
-        started = time.monotonic()
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE seed_scores")
-            while True:
-                batch = list(rows.filter(pk__gt=last)[:SCORE_BATCH])
-                if not batch:
-                    break
-                with phones_known_valid(seed_phones):
-                    stale = _stale_scores(model, fields, batch, ctx.now)
-                if stale:
-                    with cursor.cursor.copy("COPY seed_scores FROM STDIN") as copy:
-                        for row in stale:
-                            copy.write_row(row)
-                seen, changed, last = seen + len(batch), changed + len(stale), batch[-1][0]
-            ctx.progress(
-                f"{model._meta.verbose_name_plural}: {seen:,} read, {changed:,} to write, "
-                f"computed in {_since(started)}"
-            )
-            table = qn(model._meta.db_table)
-            with ctx.indexes_deferred(model, when=changed >= 50_000, foreign_keys=False):
-                started = time.monotonic()
-                cursor.execute(
-                    f"UPDATE {table} AS t SET match_keys = s.match_keys, "
-                    "match_name = s.match_name, quality = s.quality, "
-                    "quality_age_band = s.quality_age_band "
-                    f"FROM seed_scores AS s WHERE t.{qn(model._meta.pk.column)} = s.id"
+    pool = None
+    try:
+        for label in QUALITY_MODELS:
+            model = apps.get_model(label)
+            fields = _score_fields(model)
+            started = time.monotonic()
+            low, high, rows = model.objects.aggregate(
+                low=models.Min("pk"), high=models.Max("pk"), rows=models.Count("pk")
+            ).values()
+            if rows >= PARALLEL_SCORE_ROWS and SCORE_WORKERS > 1:
+                pool = pool or _score_pool()
+                shares = range((low or 1) - 1, high or 0, SCORE_SHARE)
+                computed = (
+                    future.result()
+                    for future in [
+                        pool.submit(_stale_in_share, label, lo, lo + SCORE_SHARE, ctx.now)
+                        for lo in shares
+                    ]
                 )
-                ctx.progress(f"{model._meta.verbose_name_plural}: written in {_since(started)}")
+            else:
+                computed = _stale_in_batches(model, fields, ctx.now)
+            seen, changed = 0, 0
+            with connection.cursor() as cursor:
+                cursor.execute("TRUNCATE seed_scores")
+                for read, stale in computed:
+                    if stale:
+                        with cursor.cursor.copy("COPY seed_scores FROM STDIN") as copy:
+                            for row in stale:
+                                copy.write_row(row)
+                    seen, changed = seen + read, changed + len(stale)
+                ctx.progress(
+                    f"{model._meta.verbose_name_plural}: {seen:,} read, {changed:,} to write, "
+                    f"computed in {_since(started)}"
+                )
+                table = qn(model._meta.db_table)
+                with ctx.indexes_deferred(model, when=changed >= 50_000, foreign_keys=False):
+                    started = time.monotonic()
+                    cursor.execute(
+                        f"UPDATE {table} AS t SET match_keys = s.match_keys, "
+                        "match_name = s.match_name, quality = s.quality, "
+                        "quality_age_band = s.quality_age_band "
+                        f"FROM seed_scores AS s WHERE t.{qn(model._meta.pk.column)} = s.id"
+                    )
+                    ctx.progress(f"{model._meta.verbose_name_plural}: written in {_since(started)}")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE seed_scores")
+
+
+def _score_fields(model) -> list[str]:
+    """The attribute names the keys and score of ``model`` read, in the model's field order (as
+    ``Model.from_db`` takes them), the primary key first."""
+    from crm.services.quality import _scored_fields
+
+    read = set(_scored_fields(model)) | {"match_keys", "match_name"}
+    read |= {"first_name", "last_name", "email", "phone", "company_name"}
+    read |= {"website", "country", "name", "domain"}
+    return [
+        f.attname
+        for f in model._meta.concrete_fields
+        if f.primary_key or f.name in read or f.attname in read
+    ]
+
+
+def _stale_in_batches(model, fields: list[str], now):
+    """(rows read, stale rows) for each batch of ``model``'s rows, computed here."""
+    from crm.normalize import phones_known_valid
+    from crm.seeding.words import phone_number_pattern
+
+    seed_phones = phone_number_pattern()
+    rows = model.objects.values_list(*fields).order_by("pk")
+    last = 0
+    while True:
+        batch = list(rows.filter(pk__gt=last)[:SCORE_BATCH])
+        if not batch:
+            return
+        with phones_known_valid(seed_phones):
+            yield len(batch), _stale_scores(model, fields, batch, now)
+        last = batch[-1][0]
+
+
+def _score_pool():
+    """``SCORE_WORKERS`` fresh processes (spawned, not forked: a forked child would share this
+    process's database connection) set up to read the database this process uses."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from crm.spawned import django_start
+
+    return ProcessPoolExecutor(
+        max_workers=SCORE_WORKERS,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=django_start,
+        initargs=(dict(connection.settings_dict),),
+    )
+
+
+def _stale_in_share(label: str, low: int, high: int, now) -> tuple[int, list[tuple]]:
+    """In a worker process: (rows read, stale rows) of the rows of ``label`` whose keys are in
+    ``low`` (excluded) .. ``high`` (included)."""
+    from django.apps import apps
+
+    from crm.normalize import phones_known_valid
+    from crm.seeding.words import phone_number_pattern
+
+    model = apps.get_model(label)
+    fields = _score_fields(model)
+    batch = list(model.objects.values_list(*fields).filter(pk__gt=low, pk__lte=high).order_by("pk"))
+    with phones_known_valid(phone_number_pattern()):
+        return len(batch), _stale_scores(model, fields, batch, now)
 
 
 def _stale_scores(model, fields: list[str], batch: list[tuple], now) -> list[tuple]:

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, transaction
 
 from crm.choices import Role
 from crm.models import Account
@@ -79,3 +79,46 @@ def test_a_failed_step_keeps_the_steps_before_it(monkeypatch):
 
     assert list(Account.objects.values_list("name", flat=True)) == ["First step"]
     assert get_user_model().objects.filter(username="rep").exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_keys_and_scores_computed_in_worker_processes_are_the_services(monkeypatch):
+    """At scale the keys step computes in processes of their own; what they write is what
+    ``match_fields`` and ``quality_of`` give, for every row of every share."""
+    import datetime as dt
+
+    from crm.matching import match_fields
+    from crm.models import Contact
+    from crm.quality import quality_of
+    from crm.seeding.context import SeedContext
+    from leads.models import Lead
+    from tests.factories.crm import ContactFactory, UserFactory
+    from tests.factories.leads import LeadFactory
+
+    owner = UserFactory()
+    records = [
+        *(AccountFactory(owner=owner, domain=f"firm{i}.example.com") for i in range(5)),
+        *(ContactFactory(owner=owner, phone="+49 30 1234567" if i % 2 else "") for i in range(7)),
+        *(LeadFactory(owner=owner, company_name=f"Firm {i}") for i in range(6)),
+    ]
+    for model in (Account, Contact, Lead):
+        model.objects.update(match_keys=[], match_name="", quality=None, quality_age_band=None)
+    monkeypatch.setattr(seed_module, "PARALLEL_SCORE_ROWS", 1)
+    monkeypatch.setattr(seed_module, "SCORE_WORKERS", 2)
+    monkeypatch.setattr(seed_module, "SCORE_SHARE", 3)
+    now = dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)
+    ctx = SeedContext(scale=1, users={}, now=now, stdout=io.StringIO())
+    with transaction.atomic():
+        seed_module.seed_match_keys_and_quality(ctx)
+
+    for model in (Account, Contact, Lead):
+        rows = model.objects.count()
+        name = model._meta.verbose_name_plural
+        assert f"{name}: {rows} read, {rows} to write" in ctx.stdout.getvalue()
+    for record in records:
+        stored = type(record).objects.get(pk=record.pk)
+        quality = quality_of(stored, now=now)
+        assert (stored.quality, stored.quality_age_band) == (quality.score, quality.age_band)
+        keys = match_fields(stored)
+        assert (stored.match_keys, stored.match_name) == (keys["match_keys"], keys["match_name"])
+        assert stored.match_keys or stored.match_name
