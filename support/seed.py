@@ -6,6 +6,7 @@ Scale 1 makes about 1,000 tickets; scale 1000 a million (bulk rows, COPY on Post
 Due times are computed with the real business-time math, so the demo's countdowns are true.
 """
 
+import bisect
 import datetime as dt
 
 from django.db import connection
@@ -82,6 +83,41 @@ def _business_ago(schedule, now: dt.datetime, minutes: float) -> dt.datetime:
     return now - hi
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MICROSECOND = dt.timedelta(microseconds=1)
+
+
+class BusinessClock:
+    """``sla.add_business_minutes`` on one schedule within a span of dates, found by bisecting
+    the span's working intervals and their running totals (whole microseconds) instead of
+    walking the intervals: the seed adds four to six spans to each of a million tickets. It
+    gives what the walk gives (tested), and leaves to the walk what reaches past the span."""
+
+    def __init__(self, schedule, first: dt.date, last: dt.date):
+        self.schedule = schedule
+        self.opens, self.closes, self.before, self.through = [], [], [], []
+        total, day = 0, first
+        while day <= last:
+            for opens, closes in schedule.windows_on(day):
+                self.opens.append((opens - EPOCH) // MICROSECOND)
+                self.closes.append((closes - EPOCH) // MICROSECOND)
+                self.before.append(total)
+                total += self.closes[-1] - self.opens[-1]
+                self.through.append(total)
+            day += dt.timedelta(days=1)
+
+    def add_minutes(self, start: dt.datetime, minutes: float) -> dt.datetime:
+        at = (start - EPOCH) // MICROSECOND
+        first = bisect.bisect_right(self.closes, at)  # the first interval closing after start
+        if minutes > 0 and 0 < first < len(self.closes):
+            target = self.before[first] + max(0, at - self.opens[first])
+            target += dt.timedelta(minutes=minutes) // MICROSECOND
+            found = bisect.bisect_left(self.through, target, first)
+            if found < len(self.through):
+                return EPOCH + (self.opens[found] + target - self.before[found]) * MICROSECOND
+        return sla.add_business_minutes(self.schedule, start, minutes)
+
+
 def seed(ctx):
     from crm.models import Team
     from support.models import (
@@ -126,6 +162,10 @@ def seed(ctx):
         {d: [(8 * 60, 18 * 60)] for d in range(5)},
         [dt.date(y, m, d) for y in years for m, d, _ in HOLIDAYS],
     )
+    clock = BusinessClock(
+        schedule, (now - dt.timedelta(days=800)).date(), (now + dt.timedelta(days=60)).date()
+    )
+    add_business_minutes = clock.add_minutes
     policies = {
         p: SLAPolicy.objects.create(
             name=f"{Priority(p).label} priority",
@@ -242,25 +282,25 @@ def seed(ctx):
                 target = first_target if status == TicketStatus.NEW else resolution_target
                 share = rng.uniform(1.1, 2.5) if late else rng.uniform(0.05, 0.75)
                 created = business_ago(round(target * share))
-            fr_due = sla.add_business_minutes(schedule, created, first_target)
-            res_due = sla.add_business_minutes(schedule, created, resolution_target)
+            fr_due = add_business_minutes(created, first_target)
+            res_due = add_business_minutes(created, resolution_target)
             fr_warn = res_warn = None
             if active:
-                fr_warn = sla.add_business_minutes(schedule, created, first_target * WARN_AT)
-                res_warn = sla.add_business_minutes(schedule, created, resolution_target * WARN_AT)
+                fr_warn = add_business_minutes(created, first_target * WARN_AT)
+                res_warn = add_business_minutes(created, resolution_target * WARN_AT)
             responded = None
             if status != TicketStatus.NEW:
                 # Mostly in time, sometimes late: the demo has breaches to show.
                 factor = rng.choice([0.2, 0.4, 0.6, 0.9, 1.4]) if rng.random() < 0.9 else 3
                 if active and not late:
                     factor = min(factor, 0.9)
-                responded = sla.add_business_minutes(schedule, created, first_target * factor)
+                responded = add_business_minutes(created, first_target * factor)
                 if responded > now:
                     responded = created + (now - created) / 2 if active else None
             resolved = None
             if not active:
                 factor = rng.choice([0.3, 0.5, 0.8, 1.0, 1.6])
-                resolved = sla.add_business_minutes(schedule, created, resolution_target * factor)
+                resolved = add_business_minutes(created, resolution_target * factor)
                 resolved = min(resolved, now)
                 responded = responded or resolved
             paused_at = (

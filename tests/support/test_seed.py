@@ -58,3 +58,42 @@ def test_seed_makes_a_knowledge_base_whose_articles_answer_the_demo_tickets():
     assert HelpSearch.objects.filter(results_count=0).exists()
     report = kb_report(days=90)
     assert report["no_result"] and report["funnel"]["deflected"] > 0
+
+
+@pytest.mark.django_db(databases=[])
+def test_the_seeds_business_clock_adds_as_the_sla_walk_does():
+    """Bisecting the intervals gives the instant walking them gives: across weekends, holidays
+    and the changes of daylight-saving time, from inside and outside working hours, for whole
+    and fractional minutes, and past the clock's span."""
+    import random
+
+    from support import sla
+    from support.seed import HOLIDAYS, BusinessClock
+
+    years = range(2025, 2028)
+    schedule = sla.Schedule.build(
+        "Europe/Berlin",
+        {d: [(8 * 60, 18 * 60)] for d in range(5)},
+        [dt.date(y, m, d) for y in years for m, d, _ in HOLIDAYS],
+    )
+    clock = BusinessClock(schedule, dt.date(2025, 1, 1), dt.date(2026, 12, 31))
+    rng = random.Random(7)
+    edges = [
+        dt.datetime(
+            2026, 3, 27, 17, tzinfo=dt.UTC
+        ),  # Friday 18:00 in Berlin, before the DST change
+        dt.datetime(2026, 10, 23, 16, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 24, 7, tzinfo=dt.UTC),  # Thursday 08:00, then two holidays
+        dt.datetime(2025, 1, 1, tzinfo=dt.UTC),  # the clock's first day
+        dt.datetime(2026, 12, 30, 12, tzinfo=dt.UTC),  # runs past its last day
+    ]
+    starts = edges + [
+        dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+        + dt.timedelta(seconds=rng.randrange(730 * 86400), microseconds=rng.randrange(10**6))
+        for _ in range(5000)
+    ]
+    for start in starts:
+        for minutes in (0, 1, 30, 600, 2400, rng.choice([0.5, 27.3, 216.6, 4320 * 0.8])):
+            assert clock.add_minutes(start, minutes) == sla.add_business_minutes(
+                schedule, start, minutes
+            ), (start, minutes)
