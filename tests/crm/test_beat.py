@@ -327,9 +327,12 @@ def test_two_beat_processes_send_each_due_time_once_and_survive_the_leader_kille
     # Then the follower took over within the lease (plus its tick and the start of its loop)
     assert took_over_after <= lease + 2 + 3, took_over_after
     assert "beat: gave the lead up" in second.log_text()
-    # and every send reached the broker once: none twice, none but these
+    # and every send reached the broker once: none twice, none but these. Beat logs a send
+    # before it publishes it, so the one the leader logged as it was killed may be missing.
     times = send_times(first, second)
-    assert probe_messages(var_dir) == len(times) > 0
+    in_flight = [at for at in send_times(first) if killed_at - at < 1.5]
+    assert len(times) - len(in_flight) <= probe_messages(var_dir) <= len(times)
+    assert len(in_flight) <= 1 and probe_messages(var_dir) > 0
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert min(gaps) >= every / 2, gaps  # no due time sent twice
     late = [gap for gap in gaps if gap > every + 1.5]
