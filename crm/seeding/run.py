@@ -207,7 +207,6 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
     try:
         for label in QUALITY_MODELS:
             model = apps.get_model(label)
-            fields = _score_fields(model)
             started = time.monotonic()
             low, high, rows = model.objects.aggregate(
                 low=models.Min("pk"), high=models.Max("pk"), rows=models.Count("pk")
@@ -223,7 +222,7 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
                     ]
                 )
             else:
-                computed = _stale_in_batches(model, fields, ctx.now)
+                computed = _stale_in_batches(model, ctx.now)
             seen, changed = 0, 0
             with connection.cursor() as cursor:
                 cursor.execute("TRUNCATE seed_scores")
@@ -269,12 +268,13 @@ def _score_fields(model) -> list[str]:
     ]
 
 
-def _stale_in_batches(model, fields: list[str], now):
+def _stale_in_batches(model, now):
     """(rows read, stale rows) for each batch of ``model``'s rows, computed here."""
     from crm.normalize import phones_known_valid
     from crm.seeding.words import phone_number_pattern
 
     seed_phones = phone_number_pattern()
+    fields = _score_fields(model)
     rows = model.objects.values_list(*fields).order_by("pk")
     last = 0
     while True:
