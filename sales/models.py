@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -16,7 +17,7 @@ from crm.links import record_url
 from crm.models import Account, Contact
 from crm.permissions import may_manage, may_sell
 from crm.visibility import owner_scope
-from leads.models import Campaign, Lead
+from leads.models import Campaign, CampaignCredit, Lead
 from sales.choices import (
     Billing,
     ForecastCategory,
@@ -300,6 +301,29 @@ class Opportunity(models.Model):
                 fields=["owner", "closed_at", "amount"],
                 condition=Q(status=StageKind.WON),
                 name="opp_forecast_won_idx",
+            ),
+        ]
+        # A campaign credit carries its deal's owner, whoever changes the deal and however
+        # (a form, a bulk reassignment, a handover, an import); it goes with its deal.
+        triggers = [
+            pgtrigger.Trigger(
+                name="deal_owner_to_credits",
+                when=pgtrigger.After,
+                operation=pgtrigger.UpdateOf("owner_id"),
+                condition=pgtrigger.Condition('OLD."owner_id" IS DISTINCT FROM NEW."owner_id"'),
+                func=(
+                    f'UPDATE "{CampaignCredit._meta.db_table}" SET "owner_id" = NEW."owner_id" '
+                    'WHERE "opportunity_id" = NEW."id"; RETURN NULL;'
+                ),
+            ),
+            pgtrigger.Trigger(
+                name="deal_deleted_credits",
+                when=pgtrigger.After,
+                operation=pgtrigger.Delete,
+                func=(
+                    f'DELETE FROM "{CampaignCredit._meta.db_table}" '
+                    'WHERE "opportunity_id" = OLD."id"; RETURN NULL;'
+                ),
             ),
         ]
 

@@ -136,7 +136,7 @@ def register_all():
     bulk.register()
     from crm.models import Account, Contact
     from leads.campaigns.services.outcomes import won_deals
-    from sales.models import OnboardingPlan, Opportunity
+    from sales.models import OnboardingPlan, Opportunity, deal_scope
 
     registry.navigation.register(
         "Deals", "sales:opportunity_list", group="sell", order=10, roles=DEAL_ROLES
@@ -203,7 +203,8 @@ def register_all():
         restorable=OpportunityForm.Meta.fields,
     )
     registry.history.register(Quote)
-    won_deals.register(Opportunity)  # campaign outcomes and credit count its won deals
+    # Campaign outcomes and credit count its won deals; a credit is seen as its deal is.
+    won_deals.register(Opportunity, scope=deal_scope)
     registry.timeline.register(OnboardingPlan)
     registry.search.register(
         Opportunity,

@@ -237,19 +237,20 @@ def campaign_leads(scope: Scope) -> dict[int, int]:
     campaign row counts, from the leads rollup summed over every day. The rollup is kept per
     owner, so it cannot tell which unassigned leads a manager sees (those of the teams they
     manage and those routed to none): for a manager these are counted from the records (a few
-    percent of the leads, found through the owner index); an admin sees them all and a rep
-    none, as the rollup's visibility has it."""
+    percent of the leads, counted in the index of the unassigned leads alone); an admin sees
+    them all and a rep none, as the rollup's visibility has it."""
     user = scope.user
     days = scope.owned(LeadDay.objects.visible_to(user)).filter(campaign__isnull=False)
     counted = {"leads": days}
     if user.is_manager and not user.is_admin_role and scope.owner_ids is None:
         counted = {
             "leads": days.filter(owner__isnull=False),
-            "id": Lead.objects.visible_to(user).filter(owner__isnull=True, campaign__isnull=False),
+            "*": Lead.objects.unassigned_visible_to(user).filter(campaign__isnull=False),
         }
     counts: dict[int, int] = {}
     for field, rows in counted.items():
-        total = Sum(field) if field == "leads" else Count(field)
+        # COUNT(*), not of a column: the index of the unassigned leads then answers alone.
+        total = Sum(field) if field == "leads" else Count("*")
         grouped = rows.order_by().values("campaign_id").annotate(n=total)
         for campaign_id, n in grouped.values_list("campaign_id", "n"):
             counts[campaign_id] = counts.get(campaign_id, 0) + n

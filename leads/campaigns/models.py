@@ -188,6 +188,16 @@ class CampaignCredit(models.Model):
     touch = models.CharField(max_length=5, choices=AttributionTouch.choices)
     # The sales stage's deal by id: leads keeps no foreign key into a later stage.
     opportunity_id = models.PositiveBigIntegerField()
+    # The deal's owner, kept equal to it (the refresh writes it, and a trigger of sales follows
+    # each change of a deal's owner), so who may see a credit is read from the credit alone.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
@@ -202,6 +212,7 @@ class CampaignCredit(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "touch"], name="campaigncredit_campaign_idx"),
+            models.Index(fields=["owner", "campaign"], name="campaigncredit_owner_idx"),
         ]
 
     def __str__(self):

@@ -14,7 +14,12 @@ from scipy import stats
 
 from crm.currencies import company_currency, convert, rate_date_expression, rate_expression
 from crm.selectors import record_get, scoped
-from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, REACHED, won_deals_model
+from leads.campaigns.services.outcomes import (
+    ATTRIBUTION_DAYS,
+    REACHED,
+    won_deals,
+    won_deals_model,
+)
 from leads.choices import AttributionTouch, RecipientStatus, SkipReason, SuppressionReason
 from leads.models import Campaign, CampaignCredit, CampaignRecipient, EmailCampaign, Suppression
 
@@ -236,14 +241,14 @@ def _credits(*, user, campaign: Campaign | None = None, owner_ids=None):
     """The credits of the won deals ``user`` may see (of ``owner_ids`` when given; of
     ``campaign`` when given), with the rate of each deal's currency on its close date
     (``rate``: NULL when none is known) and ``converted``, its amount in the company currency;
-    None when sales has no deals."""
-    Opportunity = won_deals_model()
-    if Opportunity is None:
+    None when sales has no deals. A credit carries its deal's owner (kept equal to it), so the
+    deals' own visibility rule (``won_deals.scope``) applies to the credits without reading the
+    deals."""
+    if won_deals_model() is None:
         return None
-    deals = Opportunity.objects.visible_to(user)
+    credits = won_deals.scope(CampaignCredit.objects.all(), user, field="owner")
     if owner_ids is not None:
-        deals = deals.filter(owner_id__in=owner_ids)
-    credits = CampaignCredit.objects.filter(opportunity_id__in=deals.values("id"))
+        credits = credits.filter(owner_id__in=owner_ids)
     if campaign is not None:
         credits = credits.filter(campaign=campaign)
     return (
@@ -273,7 +278,9 @@ def campaigns_attribution(
         last_touch=Sum("converted", filter=last),
         last_touch_deals=Count("id", filter=last & known),
         last_touch_left_out=Count("id", filter=last & unknown),
-        left_out_currencies=ArrayAgg("currency", distinct=True, filter=unknown, default=[]),
+        # Not DISTINCT (made unique below): an aggregate with DISTINCT sorts every credit
+        # first, where the others are summed by a hash; the list is of the few left out.
+        left_out_currencies=ArrayAgg("currency", filter=unknown, default=[]),
     )
     return {
         row["campaign_id"]: Attribution(
@@ -283,7 +290,7 @@ def campaigns_attribution(
             last_touch_deals=row["last_touch_deals"],
             first_touch_left_out=row["first_touch_left_out"],
             last_touch_left_out=row["last_touch_left_out"],
-            left_out_currencies=tuple(sorted(row["left_out_currencies"])),
+            left_out_currencies=tuple(sorted(set(row["left_out_currencies"]))),
         )
         for row in rows
     }

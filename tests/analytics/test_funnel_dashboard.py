@@ -70,6 +70,7 @@ def won_deal(owner, campaign, amount, source_lead=None):
             campaign=campaign,
             touch=touch,
             opportunity_id=opp.pk,
+            owner=opp.owner,
             account=opp.account,
             amount=opp.amount,
             currency=opp.currency,

@@ -18,7 +18,7 @@ from leads.campaigns.services.outcomes import (
 )
 from leads.choices import RecipientStatus
 from leads.models import Lead
-from tests.factories.crm import AccountFactory, ContactFactory, UserFactory
+from tests.factories.crm import AccountFactory, ContactFactory, TeamFactory, UserFactory
 from tests.factories.email_campaigns import (
     CampaignRecipientFactory,
     EmailCampaignFactory,
@@ -190,6 +190,45 @@ def test_credit_counts_only_the_deals_the_user_may_see(attribution_world, manage
     # The manager's team does not hold the deals' owner: nothing is credited for them
     assert campaigns_attribution(user=manager) == {}
     assert campaign_roi(campaign=attribution_world["x"], user=manager)["first_touch"] == 0
+
+
+def test_a_credit_is_seen_by_whoever_sees_its_deal_after_reassignment_and_deletion(
+    attribution_world, manager, rep, admin, agent
+):
+    from leads.models import CampaignCredit
+    from sales.models import Opportunity
+    from sales.services import opportunity_delete
+
+    TeamFactory(name="Attribution", managers=[manager], members=[rep])
+    deals = Opportunity.objects.filter(owner=attribution_world["rep"], status="won")
+    credited = deals.filter(pk__in=CampaignCredit.objects.values("opportunity_id"))
+    moved, deleted = credited.order_by("pk")[:2]
+
+    # A deal moved to another owner by any write (here a bulk UPDATE) takes its credits along,
+    Opportunity.objects.filter(pk=moved.pk).update(owner=rep)
+    assert set(
+        CampaignCredit.objects.filter(opportunity_id=moved.pk).values_list("owner", flat=True)
+    ) == {rep.pk}
+    # a deleted one (to the trash) takes them away,
+    opportunity_delete(opportunity=deleted, user=admin)
+    assert not CampaignCredit.objects.filter(opportunity_id=deleted.pk).exists()
+
+    # and each role sees the credits of the deals it sees, no more, with or without owners.
+    def credited_to(user, owner_ids=None):
+        return {
+            campaign: (a.first_touch, a.first_touch_deals, a.last_touch, a.last_touch_deals)
+            for campaign, a in campaigns_attribution(user=user, owner_ids=owner_ids).items()
+        }
+
+    for user in (admin, manager, rep, attribution_world["rep"], agent):
+        visible = Opportunity.objects.visible_to(user).values("id")
+        expected = CampaignCredit.objects.filter(opportunity_id__in=visible)
+        assert sum(n for c in credited_to(user).values() for n in (c[1], c[3])) == (
+            expected.exclude(currency="USD").count()
+        ), user
+    assert credited_to(manager) and credited_to(manager) == credited_to(rep)
+    assert credited_to(admin, owner_ids=[rep.pk]) == credited_to(rep)
+    assert credited_to(agent) == {}
 
 
 def test_the_hourly_task_is_scheduled_and_records_outcomes(settings):

@@ -82,3 +82,21 @@ def test_the_unassigned_queue_keeps_its_query_count(
     with django_assert_max_num_queries(15):
         response = manager_client.get(reverse("leads:unassigned_leads"))
     assert len(response.context["object_list"]) == min(rows, 50)
+
+
+def test_the_unassigned_leads_a_user_sees_are_their_visible_leads_without_an_owner(
+    manager, rep, admin, agent
+):
+    ours = TeamFactory(name="Ours", managers=[manager], members=[rep])
+    theirs = TeamFactory(name="Theirs", managers=[UserFactory(roles=[Role.MANAGER])])
+    LeadFactory(owner=None, team=ours)
+    LeadFactory(owner=None, team=None)
+    LeadFactory(owner=None, team=theirs)
+    LeadFactory(owner=rep, team=ours)
+    LeadFactory(owner=manager, team=None)
+
+    for user in (manager, rep, admin, agent):
+        visible = Lead.objects.visible_to(user).filter(owner__isnull=True)
+        assert set(Lead.objects.unassigned_visible_to(user)) == set(visible), user
+    assert Lead.objects.unassigned_visible_to(manager).count() == 2
+    assert Lead.objects.unassigned_visible_to(admin).count() == 3

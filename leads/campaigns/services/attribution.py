@@ -47,6 +47,7 @@ def _won_deals(Opportunity):
         .values(
             d_id=F("id"),
             d_account=F("account_id"),
+            d_owner=F("owner_id"),
             d_amount=F("amount"),
             d_currency=F("currency"),
             d_closed=F("closed_at"),
@@ -72,7 +73,7 @@ def campaign_credits_refresh(*, now=None) -> int:
         WITH deals AS ({deals_sql}),
         touches AS ({touches_sql}),
         ranked AS (
-            SELECT d.d_id, d.d_account, d.d_amount, d.d_currency, d.d_closed,
+            SELECT d.d_id, d.d_account, d.d_owner, d.d_amount, d.d_currency, d.d_closed,
                 t.t_campaign, t.t_at,
                 ROW_NUMBER() OVER (
                     PARTITION BY d.d_id ORDER BY t.t_at ASC, t.t_campaign ASC
@@ -85,15 +86,15 @@ def campaign_credits_refresh(*, now=None) -> int:
               ON t.t_account = d.d_account AND t.t_at <= d.d_closed AND t.t_at >= d.d_from
         )
         INSERT INTO {credit} (
-            campaign_id, touch, opportunity_id, account_id, amount, currency, won_at,
+            campaign_id, touch, opportunity_id, account_id, owner_id, amount, currency, won_at,
             touched_at, computed_at
         )
-        SELECT r.t_campaign, %s, r.d_id, r.d_account, r.d_amount, r.d_currency, r.d_closed,
+        SELECT r.t_campaign, %s, r.d_id, r.d_account, r.d_owner, r.d_amount, r.d_currency, r.d_closed,
             r.t_at, %s
         FROM ranked r JOIN {campaign} c ON c.id = r.t_campaign
         WHERE r.first_rank = 1
         UNION ALL
-        SELECT r.t_campaign, %s, r.d_id, r.d_account, r.d_amount, r.d_currency, r.d_closed,
+        SELECT r.t_campaign, %s, r.d_id, r.d_account, r.d_owner, r.d_amount, r.d_currency, r.d_closed,
             r.t_at, %s
         FROM ranked r JOIN {campaign} c ON c.id = r.t_campaign
         WHERE r.last_rank = 1

@@ -38,17 +38,22 @@ class WonDealsRegistry:
     """Where a later stage tells leads which model holds its deals (``sales`` registers
     ``Opportunity`` in its ``apps.py``), so conversions and campaign credit can count won deals
     without leads importing that stage. The model is read with: ``account`` (with the account's
-    ``contacts``), ``status == "won"``, ``closed_at``, ``amount``, ``currency`` and
-    ``objects.visible_to(user)``."""
+    ``contacts``), ``status == "won"``, ``closed_at``, ``amount``, ``currency``, ``owner`` and
+    ``objects.visible_to(user)``. ``scope(queryset, user, field)`` is the deals' visibility rule
+    applied to other rows that carry a deal's owner in ``field`` (the campaign credits)."""
 
     def __init__(self):
         self._model = None
+        self._scope = None
 
-    def register(self, model) -> None:
-        self._model = model
+    def register(self, model, *, scope) -> None:
+        self._model, self._scope = model, scope
 
     def model(self):
         return self._model
+
+    def scope(self, queryset, user, *, field: str):
+        return self._scope(queryset, user, field=field)
 
 
 won_deals = WonDealsRegistry()
