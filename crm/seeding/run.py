@@ -179,9 +179,6 @@ SCORE_BATCH = 5000
 PARALLEL_SCORE_ROWS = 100_000
 SCORE_WORKERS = min(4, os.cpu_count() or 1)
 SCORE_SHARE = 20_000
-#: A table with at least this many rows to write has its indexes dropped for the ``UPDATE`` and
-#: is compacted (``CLUSTER`` on its primary key) before they are built again.
-DEFER_INDEXES_ROWS = 50_000
 
 
 def seed_match_keys_and_quality(ctx: SeedContext) -> None:
@@ -240,8 +237,7 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
                     f"computed in {_since(started)}"
                 )
                 table = qn(model._meta.db_table)
-                deferred = changed >= DEFER_INDEXES_ROWS
-                with ctx.indexes_deferred(model, when=deferred, foreign_keys=False):
+                with ctx.indexes_deferred(model, when=changed >= 50_000, foreign_keys=False):
                     started = time.monotonic()
                     cursor.execute(
                         f"UPDATE {table} AS t SET match_keys = s.match_keys, "
@@ -250,40 +246,11 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
                         f"FROM seed_scores AS s WHERE t.{qn(model._meta.pk.column)} = s.id"
                     )
                     ctx.progress(f"{model._meta.verbose_name_plural}: written in {_since(started)}")
-                    if deferred:
-                        _compact(ctx, model)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE seed_scores")
-
-
-def _compact(ctx: SeedContext, model) -> None:
-    """Rewrite ``model``'s table without the space its rows' old versions left. An ``UPDATE`` of
-    every row writes each row anew after the table's end, so the table doubles, its first half
-    left empty (a sequential scan of the leads read 11,000 pages for 10,000 rows); ``CLUSTER``
-    writes the rows again in key order (the order the steps wrote them in, by creation time)
-    and, with the other indexes dropped meanwhile, rebuilds only the primary key. It may run in
-    the step's transaction, unlike ``VACUUM FULL``."""
-    started = time.monotonic()
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.indexrelid::regclass::text, pg_size_pretty(pg_relation_size(i.indrelid)) "
-            "FROM pg_index i WHERE i.indrelid = %s::regclass AND i.indisprimary",
-            [table],
-        )
-        primary_key, size = cursor.fetchone()
-        cursor.execute(f"CLUSTER {connection.ops.quote_name(table)} USING {primary_key}")
-        # CLUSTER marks the index it used; the schema stays as the migrations made it.
-        cursor.execute(f"ALTER TABLE {connection.ops.quote_name(table)} SET WITHOUT CLUSTER")
-        cursor.execute("SELECT pg_size_pretty(pg_relation_size(%s::regclass))", [table])
-        (compacted,) = cursor.fetchone()
-    ctx.progress(
-        f"{model._meta.verbose_name_plural}: compacted from {size} to {compacted} in "
-        f"{_since(started)}"
-    )
 
 
 def _score_fields(model) -> list[str]:
