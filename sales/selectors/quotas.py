@@ -1,12 +1,14 @@
 """Quota attainment: each quota against the deals its rep won in its period, counted in the
 quota's own currency."""
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import (
     Count,
     DateField,
+    DateTimeField,
     DecimalField,
     ExpressionWrapper,
     F,
@@ -18,7 +20,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Cast, Coalesce, TruncDate
 
 from crm.currencies import currency_rate_expression, rate_expression
 from sales.choices import PeriodKind, StageKind
@@ -55,6 +57,14 @@ def _period_end():
     )
 
 
+ONE_DAY = dt.timedelta(days=1)
+
+
+def _day_start(day):
+    """A date as a point in time (its midnight in the connection's time zone)."""
+    return Cast(day, DateTimeField())
+
+
 def quota_attainment_list(*, user, year: int, rep_ids=None) -> list[QuotaAttainment]:
     """The quotas of ``year`` ``user`` may read (of ``rep_ids`` when given), each with the deals
     its rep won in its period, converted into the quota's currency at the rates of each deal's
@@ -70,6 +80,13 @@ def quota_attainment_list(*, user, year: int, rep_ids=None) -> list[QuotaAttainm
         won = (
             opportunity_list(user=user)
             .filter(status=StageKind.WON, owner_id=OuterRef("owner_id"))
+            # Bounds on the close time itself, a day wider than the period, so the index of
+            # won deals by owner and close time reads only the period's deals; the close day
+            # (in the time zone the days are counted in) then decides exactly.
+            .filter(
+                closed_at__gte=_day_start(OuterRef("period_start")) - ONE_DAY,
+                closed_at__lt=_day_start(OuterRef("period_end")) + ONE_DAY,
+            )
             .annotate(deal_date=TruncDate("closed_at"))
             .filter(deal_date__gte=OuterRef("period_start"), deal_date__lt=OuterRef("period_end"))
             .annotate(

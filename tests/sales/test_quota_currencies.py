@@ -162,3 +162,28 @@ def test_a_rep_reads_only_their_own_quotas(rep, rep2, manager, q1, client):
     client.force_login(rep)
     page = client.get(reverse("sales:forecast"), {"year": YEAR}).content.decode()
     assert "GBP 777.00" not in page and "USD 10,000.00" in page
+
+
+def test_a_deal_counts_for_the_period_its_close_day_falls_in_to_the_second(manager, rep):
+    march = services.quota_set(
+        user=manager,
+        owner=rep,
+        period_kind=PeriodKind.MONTH,
+        period_start=dt.date(YEAR, 3, 1),
+        amount=Decimal("1000"),
+        currency="EUR",
+    )
+    utc = dt.UTC
+    for closed, amount in [
+        (dt.datetime(YEAR, 2, 28, 23, 59, 59, tzinfo=utc), "1.00"),  # February's last second
+        (dt.datetime(YEAR, 3, 1, 0, 0, 0, tzinfo=utc), "10.00"),  # March's first
+        (dt.datetime(YEAR, 3, 31, 23, 59, 59, tzinfo=utc), "100.00"),  # March's last
+        (dt.datetime(YEAR, 4, 1, 0, 0, 0, tzinfo=utc), "1000.00"),  # April's first
+    ]:
+        deal = _won(rep, amount, "EUR", closed.date())
+        type(deal).objects.filter(pk=deal.pk).update(closed_at=closed)
+
+    (attainment,) = quota_attainment_list(user=manager, year=YEAR)
+
+    assert attainment.quota == march
+    assert attainment.won == Decimal("110.00")
