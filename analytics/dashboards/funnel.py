@@ -241,16 +241,13 @@ def campaign_leads(scope: Scope) -> dict[int, int]:
     them all and a rep none, as the rollup's visibility has it."""
     user = scope.user
     days = scope.owned(LeadDay.objects.visible_to(user)).filter(campaign__isnull=False)
-    counted = {"leads": days}
+    counted = [(days, Sum("leads"))]
     if user.is_manager and not user.is_admin_role and scope.owner_ids is None:
-        counted = {
-            "leads": days.filter(owner__isnull=False),
-            "*": Lead.objects.unassigned_visible_to(user).filter(campaign__isnull=False),
-        }
-    counts: dict[int, int] = {}
-    for field, rows in counted.items():
+        unassigned = Lead.objects.unassigned_visible_to(user).filter(campaign__isnull=False)
         # COUNT(*), not of a column: the index of the unassigned leads then answers alone.
-        total = Sum(field) if field == "leads" else Count("*")
+        counted = [(days.filter(owner__isnull=False), Sum("leads")), (unassigned, Count("*"))]
+    counts: dict[int, int] = {}
+    for rows, total in counted:
         grouped = rows.order_by().values("campaign_id").annotate(n=total)
         for campaign_id, n in grouped.values_list("campaign_id", "n"):
             counts[campaign_id] = counts.get(campaign_id, 0) + n
