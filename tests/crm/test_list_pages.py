@@ -2,6 +2,7 @@
 what to do (``crm.views.lists``)."""
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 
 from crm.views.lists import PAGE_SIZES
@@ -46,6 +47,28 @@ def test_an_estimated_count_offers_no_last_page(rep_client, settings, monkeypatc
     links = pager(response)
     assert links.next == 2 and links.last is None
     assert "Last »" not in response.content.decode()
+
+
+def test_a_list_estimated_far_beyond_the_limit_is_not_read_to_the_limit(db, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.models import Account
+    from crm.pagination import SURELY_LONGER, EstimatedCountPaginator
+
+    AccountFactory.create_batch(3)
+    accounts = Account.objects.filter(name__isnull=False).order_by("pk")
+    far = SURELY_LONGER * 10 + 1
+    monkeypatch.setattr("crm.pagination.planner_estimate", lambda queryset: far)
+    with override_settings(EXACT_COUNT_LIMIT=10), CaptureQueriesContext(connection) as captured:
+        paginator = EstimatedCountPaginator(accounts, 2)
+        assert paginator.count == far and paginator.count_is_estimate
+    assert not captured  # trusted: no rows read to check it
+    # Within the factor, the rows up to the limit are read: 3 rows are counted, not estimated.
+    monkeypatch.setattr("crm.pagination.planner_estimate", lambda queryset: SURELY_LONGER * 10)
+    with override_settings(EXACT_COUNT_LIMIT=10):
+        paginator = EstimatedCountPaginator(accounts, 2)
+        assert paginator.count == 3 and not paginator.count_is_estimate
 
 
 @pytest.mark.parametrize(
