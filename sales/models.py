@@ -302,6 +302,9 @@ class Opportunity(models.Model):
                 condition=Q(status=StageKind.WON),
                 name="opp_forecast_won_idx",
             ),
+            # The currencies in use, read by skipping along it (``currencies_in_use``), and the
+            # deals in the currencies other than the company's.
+            models.Index(fields=["currency"], name="opp_currency_idx"),
         ]
         # A campaign credit carries its deal's owner, whoever changes the deal and however
         # (a form, a bulk reassignment, a handover, an import); it goes with its deal.

@@ -10,7 +10,12 @@ from django.db.models.functions import Coalesce, TruncDate, TruncMonth, TruncQua
 from django.utils import timezone
 
 from crm.choices import Role
-from crm.currencies import company_currency, rate_date_expression, rate_expression
+from crm.currencies import (
+    company_currency,
+    currencies_in_use,
+    rate_date_expression,
+    rate_expression,
+)
 from crm.models import ExchangeRate, User
 from sales.choices import ForecastCategory, PeriodKind, StageKind
 from sales.selectors.board import MONEY_FIELD, ZERO
@@ -209,12 +214,18 @@ def _cents(value) -> Decimal:
 
 def _conversion_notes(*querysets):
     """For the "how computed" note: the distinct rates the figures used, and the deals left out
-    for want of a rate (the first few, with how many in all). A fixed number of queries."""
+    for want of a rate (the first few, with how many in all). A fixed number of queries, over
+    the deals in the currencies other than the company's only (by the index of currencies): the
+    company currency converts at 1, and a year's deals are most of a big table."""
     company = company_currency()
     used: set[tuple] = set()
     left_out: list[dict] = []
     count = 0
+    others = [c for c in currencies_in_use(querysets[0].model) if c != company]
+    if not others:
+        return [], [], 0
     for qs in querysets:
+        qs = qs.filter(currency__in=others)
         used.update(
             qs.filter(rate__isnull=False)
             .exclude(currency=company)

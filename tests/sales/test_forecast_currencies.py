@@ -114,3 +114,34 @@ def test_board_columns_total_in_eur_and_count_deals_without_a_rate(admin, rep):
     assert column.value == Decimal("1000.00") + Decimal("2000.00") * Decimal("0.90")
     assert column.weighted == Decimal("1400.00")
     assert column.left_out == 1
+
+
+def test_deals_left_out_are_looked_for_in_the_currencies_in_use_only(admin, rep):
+    """The note reads the deals of the currencies other than the company's, found by skipping
+    along the currency index: with every deal in the company currency it reads no deal at all,
+    and a deal in any other code, even one no form would accept, is still listed."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.currencies import currencies_in_use
+    from sales.models import Opportunity
+
+    _open(rep, "1000.00", "EUR", dt.date(YEAR, 5, 1))
+    _won(rep, "200.00", "EUR", dt.date(YEAR, 2, 1))
+    with CaptureQueriesContext(connection) as all_eur:
+        assert sales_forecast(user=admin, year=YEAR).left_out_count == 0
+    odd = _open(rep, "300.00", "EUR", dt.date(YEAR, 6, 1))
+    Opportunity.objects.filter(pk=odd.pk).update(currency="XQZ")  # behind the forms' back
+    _open(rep, "400.00", "USD", dt.date(YEAR, 7, 1))
+
+    assert currencies_in_use(Opportunity) == ["EUR", "USD", "XQZ"]
+    with CaptureQueriesContext(connection) as mixed:
+        forecast = sales_forecast(user=admin, year=YEAR)
+    assert forecast.left_out_count == 2
+    assert {d["currency"] for d in forecast.left_out} == {"USD", "XQZ"}
+    # The deals are read (a count and the first ones, won and open) only when there are any.
+
+    def deal_reads(captured):  # the note's counts and lists of deals left out
+        return [q["sql"] for q in captured if "COUNT(*)" in q["sql"] or 'AS "pk"' in q["sql"]]
+
+    assert deal_reads(all_eur) == [] and len(deal_reads(mixed)) == 4  # won and open, each 2
