@@ -10,7 +10,7 @@ from django.db.models import Count, DateField, DecimalField, ExpressionWrapper, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from crm.currencies import rate_expression
+from crm.currencies import company_currency, currencies_in_use, rate_expression
 from sales.choices import StageKind
 from sales.models import Pipeline, Stage
 from sales.selectors.records import opportunity_list, pipeline_list, stage_list
@@ -57,23 +57,37 @@ def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> 
     deals = opportunity_list(user=user).filter(pipeline=pipeline, status=StageKind.OPEN)
     if owner_id:
         deals = deals.filter(owner_id=owner_id)
-    # Values in the company currency, each deal at the rate of its expected close date (today
-    # when it has none).
-    converted = ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)
-    weighted = ExpressionWrapper(
-        F("amount") * F("rate") * F("probability") / Value(100), output_field=MONEY_FIELD
-    )
+    if set(currencies_in_use(deals.model)) <= {company_currency()}:
+        # Every deal in the company currency (a company that sells in one): each converts at
+        # 1, so the totals read only the index of open deals' amounts, not every deal's row
+        # for its currency and date (a manager's board at a million deals: 160 ms of heap), and
+        # the weighted total is divided once, not per deal.
+        sums = {
+            "value": Sum("amount"),
+            "weighted": ExpressionWrapper(
+                Sum(F("amount") * F("probability")) / Value(100), output_field=MONEY_FIELD
+            ),
+        }
+        rated = deals.order_by()
+    else:
+        # Values in the company currency, each deal at the rate of its expected close date
+        # (today when it has none).
+        sums = {
+            "value": Sum(ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)),
+            "weighted": Sum(
+                ExpressionWrapper(
+                    F("amount") * F("rate") * F("probability") / Value(100),
+                    output_field=MONEY_FIELD,
+                )
+            ),
+            "left_out": Count("pk", filter=Q(rate__isnull=True)),
+        }
+        rated = deals.order_by().annotate(
+            deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date")
+        )
     totals = {
         row["stage_id"]: row
-        for row in deals.order_by()
-        .annotate(deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date"))
-        .values("stage_id")
-        .annotate(
-            n=Count("stage_id"),
-            value=Sum(converted),
-            weighted=Sum(weighted),
-            left_out=Count("pk", filter=Q(rate__isnull=True)),
-        )
+        for row in rated.values("stage_id").annotate(n=Count("stage_id"), **sums)
     }
     size = board_column_size()
     columns = []

@@ -145,3 +145,32 @@ def test_deals_left_out_are_looked_for_in_the_currencies_in_use_only(admin, rep)
         return [q["sql"] for q in captured if "COUNT(*)" in q["sql"] or 'AS "pk"' in q["sql"]]
 
     assert deal_reads(all_eur) == [] and len(deal_reads(mixed)) == 4  # won and open, each 2
+
+
+def test_a_board_in_the_company_currency_alone_totals_without_rates(admin, rep, monkeypatch):
+    """With every deal in the company currency the totals skip the rates (read from the index of
+    open deals' amounts) and equal what the rated totals give."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for amount, probability in (("1000.10", 10), ("333.33", 35), ("0.07", 50)):
+        OpportunityFactory(
+            owner=rep, amount=Decimal(amount), currency="EUR", probability=probability
+        )
+    stage = stage_named("Qualification")
+
+    with CaptureQueriesContext(connection) as captured:
+        plain = next(
+            c for c in pipeline_board(user=admin, pipeline=stage.pipeline) if c.stage == stage
+        )
+    assert not any("crm_exchangerate" in q["sql"] for q in captured)
+    monkeypatch.setattr("sales.selectors.board.currencies_in_use", lambda model: ["EUR", "USD"])
+    rated = next(c for c in pipeline_board(user=admin, pipeline=stage.pipeline) if c.stage == stage)
+
+    assert (plain.count, plain.value, plain.weighted, plain.left_out) == (
+        rated.count,
+        rated.value,
+        rated.weighted,
+        rated.left_out,
+    )
+    assert plain.value == Decimal("1333.50") and plain.weighted == Decimal("216.71")
