@@ -140,14 +140,27 @@ def sales_forecast(
     # Each amount converts into the company currency at the rate of its deal's date: the day a
     # won deal closed, the expected close date of an open one (the best guess of when its money
     # comes in). A deal whose currency has no rate that day is left out and listed.
-    won_deals = deals.filter(
-        status=StageKind.WON, closed_at__gte=start, closed_at__lt=end
-    ).annotate(deal_date=TruncDate("closed_at"), rate=rate_expression(date_field="deal_date"))
-    open_deals = deals.filter(
-        status=StageKind.OPEN,
-        expected_close_date__gte=date(year, 1, 1),
-        expected_close_date__lt=date(year + 1, 1, 1),
-    ).annotate(deal_date=F("expected_close_date"), rate=rate_expression(date_field="deal_date"))
+    others = [c for c in currencies_in_use(deals.model) if c != company_currency()]
+
+    def rated(queryset, deal_date):
+        if not others:
+            # Every deal in the company currency: each converts at 1, and the totals read the
+            # forecast's indexes of won and open deals alone, not every deal's row.
+            return queryset.annotate(rate=Value(Decimal(1), output_field=MONEY_FIELD))
+        return queryset.annotate(deal_date=deal_date, rate=rate_expression(date_field="deal_date"))
+
+    won_deals = rated(
+        deals.filter(status=StageKind.WON, closed_at__gte=start, closed_at__lt=end),
+        TruncDate("closed_at"),
+    )
+    open_deals = rated(
+        deals.filter(
+            status=StageKind.OPEN,
+            expected_close_date__gte=date(year, 1, 1),
+            expected_close_date__lt=date(year + 1, 1, 1),
+        ),
+        F("expected_close_date"),
+    )
     converted = ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)
     weighted = ExpressionWrapper(
         F("amount") * F("rate") * F("probability") / Value(100), output_field=MONEY_FIELD
@@ -190,7 +203,7 @@ def sales_forecast(
     for (rep_id, period), c in list(cells.items()):
         if rep_id is not None:
             cell(None, period).add(c)
-    rates_used, left_out, left_out_count = _conversion_notes(won_deals, open_deals)
+    rates_used, left_out, left_out_count = _conversion_notes(others, won_deals, open_deals)
     return Forecast(
         periods=periods,
         granularity=granularity,
@@ -212,16 +225,16 @@ def _cents(value) -> Decimal:
     return Decimal(value or 0).quantize(Decimal("0.01"))
 
 
-def _conversion_notes(*querysets):
+def _conversion_notes(others: list[str], *querysets):
     """For the "how computed" note: the distinct rates the figures used, and the deals left out
     for want of a rate (the first few, with how many in all). A fixed number of queries, over
-    the deals in the currencies other than the company's only (by the index of currencies): the
-    company currency converts at 1, and a year's deals are most of a big table."""
+    the deals in ``others``, the currencies in use but the company's (by the index of
+    currencies): the company currency converts at 1, and a year's deals are most of a big
+    table."""
     company = company_currency()
     used: set[tuple] = set()
     left_out: list[dict] = []
     count = 0
-    others = [c for c in currencies_in_use(querysets[0].model) if c != company]
     if not others:
         return [], [], 0
     for qs in querysets:

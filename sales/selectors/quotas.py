@@ -22,7 +22,12 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
-from crm.currencies import currency_rate_expression, rate_expression
+from crm.currencies import (
+    company_currency,
+    currencies_in_use,
+    currency_rate_expression,
+    rate_expression,
+)
 from sales.choices import PeriodKind, StageKind
 from sales.models import Quota
 from sales.selectors.records import opportunity_list, quota_list
@@ -75,11 +80,15 @@ def quota_attainment_list(*, user, year: int, rep_ids=None) -> list[QuotaAttainm
     if rep_ids is not None:
         quotas = quotas.filter(owner_id__in=rep_ids)
     currencies = sorted(set(quotas.values_list("currency", flat=True).order_by()))
+    deals = opportunity_list(user=user)
+    # Every deal in the company currency: a quota in it counts each deal's amount as it is (both
+    # rates 1), read from the index of won deals alone, and leaves none out.
+    single = set(currencies_in_use(deals.model)) <= {company_currency()}
     out: list[QuotaAttainment] = []
     for currency in currencies:
+        plain = single and currency == company_currency()
         won = (
-            opportunity_list(user=user)
-            .filter(status=StageKind.WON, owner_id=OuterRef("owner_id"))
+            deals.filter(status=StageKind.WON, owner_id=OuterRef("owner_id"))
             # Bounds on the close time itself, a day wider than the period, so the index of
             # won deals by owner and close time reads only the period's deals; the close day
             # (in the time zone the days are counted in) then decides exactly.
@@ -89,36 +98,36 @@ def quota_attainment_list(*, user, year: int, rep_ids=None) -> list[QuotaAttainm
             )
             .annotate(deal_date=TruncDate("closed_at"))
             .filter(deal_date__gte=OuterRef("period_start"), deal_date__lt=OuterRef("period_end"))
-            .annotate(
+            .order_by()
+        )
+        if plain:
+            total = won.values("owner_id").annotate(total=Sum("amount")).values("total")
+            left_out = Value(0)
+        else:
+            won = won.annotate(
                 rate=rate_expression(date_field="deal_date"),
                 quota_rate=currency_rate_expression(currency, date_field="deal_date"),
+            ).values("owner_id")
+            converted = ExpressionWrapper(
+                F("amount") * F("rate") / F("quota_rate"), output_field=_CONVERTED
             )
-            .order_by()
-            .values("owner_id")
-        )
-        converted = ExpressionWrapper(
-            F("amount") * F("rate") / F("quota_rate"), output_field=_CONVERTED
-        )
-        counted = Q(rate__isnull=False, quota_rate__isnull=False)
+            counted = Q(rate__isnull=False, quota_rate__isnull=False)
+            total = won.annotate(total=Sum(converted, filter=counted)).values("total")
+            left_out = Coalesce(
+                Subquery(
+                    won.annotate(n=Count("pk", filter=~counted)).values("n"),
+                    output_field=IntegerField(),
+                ),
+                Value(0),
+            )
         rows = (
             quotas.filter(currency=currency)
             .annotate(period_end=_period_end())
             .annotate(
                 won=Coalesce(
-                    Subquery(
-                        won.annotate(total=Sum(converted, filter=counted)).values("total"),
-                        output_field=_CONVERTED,
-                    ),
-                    Value(ZERO),
-                    output_field=_CONVERTED,
+                    Subquery(total, output_field=_CONVERTED), Value(ZERO), output_field=_CONVERTED
                 ),
-                left_out=Coalesce(
-                    Subquery(
-                        won.annotate(n=Count("pk", filter=~counted)).values("n"),
-                        output_field=IntegerField(),
-                    ),
-                    Value(0),
-                ),
+                left_out=left_out,
             )
             .select_related("owner")
         )

@@ -187,3 +187,32 @@ def test_a_deal_counts_for_the_period_its_close_day_falls_in_to_the_second(manag
 
     assert attainment.quota == march
     assert attainment.won == Decimal("110.00")
+
+
+def test_with_every_deal_in_the_company_currency_attainment_reads_no_rate(
+    manager, rep, monkeypatch
+):
+    """Every deal in the company currency: a quota in it sums the amounts as they are, without
+    the rates, and counts what the rated sum counts (to the close day)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _won(rep, "900.25", "EUR", dt.date(YEAR, 2, 10))
+    _won(rep, "99.75", "EUR", dt.date(YEAR, 2, 28))
+    _won(rep, "5000.00", "EUR", dt.date(YEAR, 3, 1))  # the next month's
+    services.quota_set(
+        user=manager,
+        owner=rep,
+        period_kind=PeriodKind.MONTH,
+        period_start=dt.date(YEAR, 2, 1),
+        amount=Decimal("2000"),
+        currency="EUR",
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        (plain,) = quota_attainment_list(user=manager, year=YEAR)
+    assert not any("crm_exchangerate" in q["sql"] for q in captured)
+    monkeypatch.setattr("sales.selectors.quotas.currencies_in_use", lambda model: ["EUR", "USD"])
+    (rated,) = quota_attainment_list(user=manager, year=YEAR)
+
+    assert (plain.won, plain.left_out) == (rated.won, rated.left_out) == (Decimal("1000.00"), 0)
