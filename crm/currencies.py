@@ -229,6 +229,12 @@ def currencies_in_use(model, field: str = "currency") -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def company_currency_only(model, field: str = "currency") -> bool:
+    """Whether every row of ``model`` is in the company currency (or none has a currency):
+    then each amount converts at 1 and a total needs no rate (``currencies_in_use``)."""
+    return set(currencies_in_use(model, field)) <= {company_currency()}
+
+
 @dataclass(frozen=True)
 class Converted:
     """An amount in the company currency, with the rate used and the date it was valid from

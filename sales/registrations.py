@@ -55,34 +55,43 @@ def _pipeline_figures(request):
     """A rep's (a manager's team's) open pipeline totals in the company currency, in one
     aggregate, and the deals left out of them for want of an exchange rate: the block's figures,
     kept for a minute (``HomeWidget.figures``)."""
+    from decimal import Decimal
+
     from django.db.models import Count, ExpressionWrapper, F, Q, Sum, Value
     from django.utils import timezone
 
-    from crm.currencies import rate_expression
+    from crm.currencies import company_currency_only, rate_expression
     from sales.selectors import opportunity_list
     from sales.selectors.board import MONEY_FIELD, open_deal_date
 
     if not may_sell(request.user):
         return None
     today = timezone.localdate()
-    # Each open deal at the rate of its expected close date (today when it has none).
-    rated = (
-        opportunity_list(user=request.user)
-        .open()
-        .order_by()
-        .annotate(deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date"))
-    )
+    deals = opportunity_list(user=request.user).open().order_by()
+    if company_currency_only(deals.model):
+        # Every deal in the company currency: each at 1, the totals read from the index of
+        # open deals by owner and close date alone (a manager's: 100,000 deals' rows before).
+        rated = deals.annotate(rate=Value(Decimal(1), output_field=MONEY_FIELD))
+        left_out_count = {}
+    else:
+        # Each open deal at the rate of its expected close date (today when it has none).
+        rated = deals.annotate(
+            deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date")
+        )
+        left_out_count = {"left_out": Count("id", filter=Q(rate__isnull=True))}
     totals = rated.aggregate(
-        n=Count("stage_id"),
+        n=Count("*"),
         value=Sum(ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)),
         weighted=Sum(
             ExpressionWrapper(
                 F("amount") * F("rate") * F("probability") / Value(100), output_field=MONEY_FIELD
             )
         ),
-        overdue=Count("id", filter=Q(expected_close_date__lt=today)),
-        left_out=Count("id", filter=Q(rate__isnull=True)),
+        # Counting the close dates counts the deals: a deal with a date before today has one.
+        overdue=Count("expected_close_date", filter=Q(expected_close_date__lt=today)),
+        **left_out_count,
     )
+    totals.setdefault("left_out", 0)
     left_out = []
     if totals["left_out"]:
         left_out = list(

@@ -10,7 +10,7 @@ from django.db.models import Count, DateField, DecimalField, ExpressionWrapper, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from crm.currencies import company_currency, currencies_in_use, rate_expression
+from crm.currencies import company_currency_only, rate_expression
 from sales.choices import StageKind
 from sales.models import Pipeline, Stage
 from sales.selectors.records import opportunity_list, pipeline_list, stage_list
@@ -57,7 +57,7 @@ def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> 
     deals = opportunity_list(user=user).filter(pipeline=pipeline, status=StageKind.OPEN)
     if owner_id:
         deals = deals.filter(owner_id=owner_id)
-    if set(currencies_in_use(deals.model)) <= {company_currency()}:
+    if company_currency_only(deals.model):
         # Every deal in the company currency (a company that sells in one): each converts at
         # 1, so the totals read only the index of open deals' amounts, not every deal's row
         # for its currency and date (a manager's board at a million deals: 160 ms of heap), and

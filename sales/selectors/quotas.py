@@ -24,7 +24,7 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 
 from crm.currencies import (
     company_currency,
-    currencies_in_use,
+    company_currency_only,
     currency_rate_expression,
     rate_expression,
 )
@@ -83,7 +83,7 @@ def quota_attainment_list(*, user, year: int, rep_ids=None) -> list[QuotaAttainm
     deals = opportunity_list(user=user)
     # Every deal in the company currency: a quota in it counts each deal's amount as it is (both
     # rates 1), read from the index of won deals alone, and leaves none out.
-    single = set(currencies_in_use(deals.model)) <= {company_currency()}
+    single = company_currency_only(deals.model)
     out: list[QuotaAttainment] = []
     for currency in currencies:
         plain = single and currency == company_currency()

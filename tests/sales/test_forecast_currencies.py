@@ -164,7 +164,7 @@ def test_a_board_in_the_company_currency_alone_totals_without_rates(admin, rep, 
             c for c in pipeline_board(user=admin, pipeline=stage.pipeline) if c.stage == stage
         )
     assert not any("crm_exchangerate" in q["sql"] for q in captured)
-    monkeypatch.setattr("sales.selectors.board.currencies_in_use", lambda model: ["EUR", "USD"])
+    monkeypatch.setattr("sales.selectors.board.company_currency_only", lambda model: False)
     rated = next(c for c in pipeline_board(user=admin, pipeline=stage.pipeline) if c.stage == stage)
 
     assert (plain.count, plain.value, plain.weighted, plain.left_out) == (
@@ -174,3 +174,26 @@ def test_a_board_in_the_company_currency_alone_totals_without_rates(admin, rep, 
         rated.left_out,
     )
     assert plain.value == Decimal("1333.50") and plain.weighted == Decimal("216.71")
+
+
+def test_the_home_pipeline_in_the_company_currency_alone_totals_without_rates(rep, monkeypatch):
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    from sales.registrations import _pipeline_figures
+
+    _open(rep, "1000.10", "EUR", timezone.localdate() + dt.timedelta(days=30))
+    _open(rep, "333.33", "EUR", timezone.localdate() - dt.timedelta(days=1))  # overdue
+    request = RequestFactory().get("/")
+    request.user = rep
+
+    with CaptureQueriesContext(connection) as captured:
+        plain = _pipeline_figures(request)
+    assert not any("crm_exchangerate" in q["sql"] for q in captured)
+    monkeypatch.setattr("crm.currencies.company_currency_only", lambda model: False)
+    rated = _pipeline_figures(request)
+
+    assert plain == rated
+    assert plain["totals"]["n"] == 2 and plain["totals"]["overdue"] == 1
+    assert plain["totals"]["left_out"] == 0 and plain["totals"]["value"] == Decimal("1333.43")

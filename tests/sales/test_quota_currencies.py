@@ -212,7 +212,7 @@ def test_with_every_deal_in_the_company_currency_attainment_reads_no_rate(
     with CaptureQueriesContext(connection) as captured:
         (plain,) = quota_attainment_list(user=manager, year=YEAR)
     assert not any("crm_exchangerate" in q["sql"] for q in captured)
-    monkeypatch.setattr("sales.selectors.quotas.currencies_in_use", lambda model: ["EUR", "USD"])
+    monkeypatch.setattr("sales.selectors.quotas.company_currency_only", lambda model: False)
     (rated,) = quota_attainment_list(user=manager, year=YEAR)
 
     assert (plain.won, plain.left_out) == (rated.won, rated.left_out) == (Decimal("1000.00"), 0)
