@@ -231,7 +231,6 @@ def _conversion_notes(others: list[str], *querysets):
     the deals in ``others``, the currencies in use but the company's (by the index of
     currencies): the company currency converts at 1, and a year's deals are most of a big
     table."""
-    company = company_currency()
     used: set[tuple] = set()
     left_out: list[dict] = []
     count = 0
@@ -241,7 +240,6 @@ def _conversion_notes(others: list[str], *querysets):
         qs = qs.filter(currency__in=others)
         used.update(
             qs.filter(rate__isnull=False)
-            .exclude(currency=company)
             .annotate(rate_date=rate_date_expression(date_field="deal_date"))
             .values_list("currency", "rate_date", "rate")
             .distinct()
