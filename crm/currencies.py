@@ -235,6 +235,24 @@ def company_currency_only(model, field: str = "currency") -> bool:
     return set(currencies_in_use(model, field)) <= {company_currency()}
 
 
+def rated(queryset, *, deal_date, single: bool | None = None, currency_field: str = "currency"):
+    """``queryset`` with each row's ``rate`` into the company currency on ``deal_date`` (an
+    expression, annotated as ``deal_date``; ``rate_expression``), and whether every row is in the
+    company currency (``single``; looked up when not given). A total multiplies its amounts by
+    ``rate`` and counts ``rate__isnull=True`` as left out either way.
+
+    When every row is in the company currency each converts at 1: the rate is the constant 1 and
+    no date is computed, so a total reads only the indexes that hold its amounts (an index-only
+    scan) instead of each row for its currency and date, and nothing is left out."""
+    if single is None:
+        single = company_currency_only(queryset.model, currency_field)
+    if single:
+        output = DecimalField(max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES)
+        return queryset.annotate(rate=Value(Decimal(1), output_field=output)), True
+    rate = rate_expression(currency_field=currency_field, date_field="deal_date")
+    return queryset.annotate(deal_date=deal_date, rate=rate), False
+
+
 @dataclass(frozen=True)
 class Converted:
     """An amount in the company currency, with the rate used and the date it was valid from

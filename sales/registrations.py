@@ -55,12 +55,10 @@ def _pipeline_figures(request):
     """A rep's (a manager's team's) open pipeline totals in the company currency, in one
     aggregate, and the deals left out of them for want of an exchange rate: the block's figures,
     kept for a minute (``HomeWidget.figures``)."""
-    from decimal import Decimal
-
     from django.db.models import Count, ExpressionWrapper, F, Q, Sum, Value
     from django.utils import timezone
 
-    from crm.currencies import company_currency_only, rate_expression
+    from crm.currencies import rated
     from sales.selectors import opportunity_list
     from sales.selectors.board import MONEY_FIELD, open_deal_date
 
@@ -68,18 +66,12 @@ def _pipeline_figures(request):
         return None
     today = timezone.localdate()
     deals = opportunity_list(user=request.user).open().order_by()
-    if company_currency_only(deals.model):
-        # Every deal in the company currency: each at 1, the totals read from the index of
-        # open deals by owner and close date alone (a manager's: 100,000 deals' rows before).
-        rated = deals.annotate(rate=Value(Decimal(1), output_field=MONEY_FIELD))
-        left_out_count = {}
-    else:
-        # Each open deal at the rate of its expected close date (today when it has none).
-        rated = deals.annotate(
-            deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date")
-        )
-        left_out_count = {"left_out": Count("id", filter=Q(rate__isnull=True))}
-    totals = rated.aggregate(
+    # Each open deal at the rate of its expected close date (today when it has none); every
+    # deal in the company currency at 1, the totals read from the index of open deals by owner
+    # and close date alone (a manager's: 100,000 deals' rows otherwise).
+    rated_deals, single = rated(deals, deal_date=open_deal_date())
+    left_out_count = {} if single else {"left_out": Count("id", filter=Q(rate__isnull=True))}
+    totals = rated_deals.aggregate(
         n=Count("*"),
         value=Sum(ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)),
         weighted=Sum(
@@ -95,7 +87,7 @@ def _pipeline_figures(request):
     left_out = []
     if totals["left_out"]:
         left_out = list(
-            rated.filter(rate__isnull=True)
+            rated_deals.filter(rate__isnull=True)
             .order_by("deal_date", "id")
             .only("id", "name", "currency", "amount")[:PIPELINE_LEFT_OUT_SHOWN]
         )

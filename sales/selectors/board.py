@@ -10,7 +10,7 @@ from django.db.models import Count, DateField, DecimalField, ExpressionWrapper, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from crm.currencies import company_currency_only, rate_expression
+from crm.currencies import rated
 from sales.choices import StageKind
 from sales.models import Pipeline, Stage
 from sales.selectors.records import opportunity_list, pipeline_list, stage_list
@@ -57,7 +57,8 @@ def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> 
     deals = opportunity_list(user=user).filter(pipeline=pipeline, status=StageKind.OPEN)
     if owner_id:
         deals = deals.filter(owner_id=owner_id)
-    if company_currency_only(deals.model):
+    rated_deals, single = rated(deals.order_by(), deal_date=open_deal_date())
+    if single:
         # Every deal in the company currency (a company that sells in one): each converts at
         # 1, so the totals read only the index of open deals' amounts, not every deal's row
         # for its currency and date (a manager's board at a million deals: 160 ms of heap), and
@@ -68,7 +69,6 @@ def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> 
                 Sum(F("amount") * F("probability")) / Value(100), output_field=MONEY_FIELD
             ),
         }
-        rated = deals.order_by()
     else:
         # Values in the company currency, each deal at the rate of its expected close date
         # (today when it has none).
@@ -82,12 +82,9 @@ def pipeline_board(*, user, pipeline: Pipeline, owner_id: int | None = None) -> 
             ),
             "left_out": Count("pk", filter=Q(rate__isnull=True)),
         }
-        rated = deals.order_by().annotate(
-            deal_date=open_deal_date(), rate=rate_expression(date_field="deal_date")
-        )
     totals = {
         row["stage_id"]: row
-        for row in rated.values("stage_id").annotate(n=Count("stage_id"), **sums)
+        for row in rated_deals.values("stage_id").annotate(n=Count("stage_id"), **sums)
     }
     size = board_column_size()
     columns = []

@@ -14,7 +14,7 @@ from crm.currencies import (
     company_currency,
     currencies_in_use,
     rate_date_expression,
-    rate_expression,
+    rated,
 )
 from crm.models import ExchangeRate, User
 from sales.choices import ForecastCategory, PeriodKind, StageKind
@@ -142,24 +142,21 @@ def sales_forecast(
     # comes in). A deal whose currency has no rate that day is left out and listed.
     others = [c for c in currencies_in_use(deals.model) if c != company_currency()]
 
-    def rated(queryset, deal_date):
-        if not others:
-            # Every deal in the company currency: each converts at 1, and the totals read the
-            # forecast's indexes of won and open deals alone, not every deal's row.
-            return queryset.annotate(rate=Value(Decimal(1), output_field=MONEY_FIELD))
-        return queryset.annotate(deal_date=deal_date, rate=rate_expression(date_field="deal_date"))
-
-    won_deals = rated(
+    # Every deal in the company currency: each converts at 1, and the totals read the
+    # forecast's indexes of won and open deals alone, not every deal's row.
+    won_deals, _ = rated(
         deals.filter(status=StageKind.WON, closed_at__gte=start, closed_at__lt=end),
-        TruncDate("closed_at"),
+        deal_date=TruncDate("closed_at"),
+        single=not others,
     )
-    open_deals = rated(
+    open_deals, _ = rated(
         deals.filter(
             status=StageKind.OPEN,
             expected_close_date__gte=date(year, 1, 1),
             expected_close_date__lt=date(year + 1, 1, 1),
         ),
-        F("expected_close_date"),
+        deal_date=F("expected_close_date"),
+        single=not others,
     )
     converted = ExpressionWrapper(F("amount") * F("rate"), output_field=MONEY_FIELD)
     weighted = ExpressionWrapper(
