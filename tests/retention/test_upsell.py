@@ -48,8 +48,12 @@ def test_recommendations_name_their_reason_and_are_made_once(holdings):
     assert rule.confidence == pytest.approx(6 / 8)
     rec = Recommendation.objects.get(account=holdings, product_sku="REP")
     assert rec.reason == "75% of accounts with Analytics also hold Reporting; lift 1.8"
+    assert (rec.kind, rec.status, rec.product_name) == ("cross_sell", "open", "Reporting")
+    assert rec.strength == pytest.approx(rule.lift, abs=0.001)
     upsell.upsell_refresh()
-    assert Recommendation.objects.filter(account=holdings, product_sku="REP").count() == 1
+    # The open one is kept as it was, not made again.
+    assert list(Recommendation.objects.filter(account=holdings, product_sku="REP")) == [rec]
+    assert Recommendation.objects.get(pk=rec.pk).created_at == rec.created_at
 
 
 def test_seats_near_the_limit_are_a_signal(account):
@@ -58,6 +62,9 @@ def test_seats_near_the_limit_are_a_signal(account):
     upsell.upsell_refresh()
     rec = Recommendation.objects.get(account=account, kind="seats")
     assert rec.reason == "19 of 20 seats of Platform in use (95%)"
+    assert rec.strength == pytest.approx(0.95) and rec.status == "open"
+    upsell.upsell_refresh()
+    assert list(Recommendation.objects.filter(account=account, kind="seats")) == [rec]
 
 
 def test_one_click_opens_an_expansion_deal_and_remembers_the_outcome(rep_client, rep, holdings):
