@@ -182,6 +182,17 @@ class DailyMetric(models.Model):
 # durations and takes exact percentiles of them.
 
 
+#: The keys of the rollups a rebuild writes a row for nearly every record of (a million
+#: tickets give some 900,000 rows of tickets per account and day): no foreign-key constraint,
+#: whose check per row and key was half a rebuild's time, and no index of their own, the
+#: rollup's composite indexes leading with the columns its dashboards read by. The rows are
+#: derived, rewritten from the records by every refresh of their days, and still follow a
+#: deleted record through ``on_delete``; a dashboard reads the names of the records they point
+#: at by key, so a row left by a record deleted while its day was being rewritten shows no
+#: name until that day's next refresh, never an error.
+ROLLUP_KEY = {"db_constraint": False, "db_index": False}
+
+
 class RollupState(models.Model):
     """How fresh one rollup is: ``refreshed_at`` is when the last refresh started reading (every
     change before it is in the rollup), ``rebuilt_at`` when it was last rebuilt from scratch."""
@@ -301,13 +312,21 @@ class StageDay(models.Model):
     deals = True
 
     date = models.DateField()
+    # Keys without database constraints or indexes of their own (``ROLLUP_KEY``).
     owner = models.ForeignKey(
-        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", **ROLLUP_KEY
     )
     from_stage = models.ForeignKey(
-        "sales.Stage", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "sales.Stage",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        **ROLLUP_KEY,
     )
-    to_stage = models.ForeignKey("sales.Stage", on_delete=models.CASCADE, related_name="+")
+    to_stage = models.ForeignKey(
+        "sales.Stage", on_delete=models.CASCADE, related_name="+", **ROLLUP_KEY
+    )
     advanced = models.BooleanField(help_text="To a later stage that is not lost.")
     entered_before = models.DateField(null=True, blank=True)
     advanced_before = models.DateField(null=True, blank=True)
@@ -480,15 +499,23 @@ class AccountTicketsDay(models.Model):
     the account's owner when the row was written (the rule reps and managers see by)."""
 
     date = models.DateField()
-    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    # Keys without database constraints or indexes of their own (``ROLLUP_KEY``).
+    account = models.ForeignKey(
+        "crm.Account", on_delete=models.CASCADE, related_name="+", **ROLLUP_KEY
+    )
     assignee = models.ForeignKey(
-        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", **ROLLUP_KEY
     )
     queue = models.ForeignKey(
-        "support.Queue", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "support.Queue",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        **ROLLUP_KEY,
     )
     account_owner = models.ForeignKey(
-        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", **ROLLUP_KEY
     )
     tickets = models.PositiveIntegerField(default=0)
     active = models.PositiveIntegerField(default=0)
