@@ -6,7 +6,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from crm.mail.imports import mail_message_import
+from crm.mail.imports import OurAddresses, mail_message_import
 from crm.models import Contact
 
 QUESTIONS = (
@@ -28,6 +28,7 @@ PER_REP_MAX = 50
 
 def seed(ctx):
     count = 0
+    ours = OurAddresses.load()  # read once for the batch, as a mailbox sync does
     for rep in ctx.reps:
         contacts = (
             Contact.objects.filter(owner=rep)
@@ -43,6 +44,7 @@ def seed(ctx):
             mail_message_import(
                 mailbox=None,
                 user=rep,
+                ours=ours,
                 raw=_raw(
                     sender=f"{contact.first_name} {contact.last_name} <{contact.email}>",
                     to=rep.email,
@@ -56,6 +58,7 @@ def seed(ctx):
             mail_message_import(
                 mailbox=None,
                 user=rep,
+                ours=ours,
                 raw=_raw(
                     sender=f"{rep.get_full_name() or rep.username} <{rep.email}>",
                     to=contact.email,
