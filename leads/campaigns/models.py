@@ -213,6 +213,8 @@ class CampaignCredit(models.Model):
         indexes = [
             models.Index(fields=["campaign", "touch"], name="campaigncredit_campaign_idx"),
             models.Index(fields=["owner", "campaign"], name="campaigncredit_owner_idx"),
+            # The currencies in use, read by skipping along it (``currencies_in_use``).
+            models.Index(fields=["currency"], name="campaigncredit_currency_idx"),
         ]
 
     def __str__(self):

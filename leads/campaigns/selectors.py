@@ -12,7 +12,14 @@ from django.db.models.functions import Coalesce, Round, TruncDate, TruncMonth
 from django.utils import timezone
 from scipy import stats
 
-from crm.currencies import company_currency, convert, rate_date_expression, rate_expression
+from crm.currencies import (
+    company_currency,
+    company_currency_only,
+    convert,
+    rate_date_expression,
+    rate_expression,
+    rated,
+)
 from crm.selectors import record_get, scoped
 from leads.campaigns.services.outcomes import (
     ATTRIBUTION_DAYS,
@@ -251,12 +258,12 @@ def _credits(*, user, campaign: Campaign | None = None, owner_ids=None):
         credits = credits.filter(owner_id__in=owner_ids)
     if campaign is not None:
         credits = credits.filter(campaign=campaign)
-    return (
-        credits.order_by()
-        .annotate(won_day=TruncDate("won_at"))
-        .annotate(rate=rate_expression(date_field="won_day"))
-        .annotate(converted=Round(F("amount") * F("rate"), 2))
-    )
+    # Every credit in the company currency: each at 1, no rate looked up per credit and
+    # aggregate (the funnel's credits of every campaign: 22 ms to 8 ms at 43,000 credits). One
+    # campaign's few credits are rated without asking, which would cost a query more.
+    single = False if campaign is not None else None
+    credits, _ = rated(credits.order_by(), deal_date=TruncDate("won_at"), single=single)
+    return credits.annotate(converted=Round(F("amount") * F("rate"), 2))
 
 
 def campaigns_attribution(
@@ -300,12 +307,16 @@ def attribution_rates(*, user, owner_ids=None) -> list[tuple]:
     """For the "how computed" note: (currency, rate date, rate, close month, deals) per rate the
     credited deals' amounts were converted at and per currency and month of the deals left out
     (a NULL rate) — the company currency's aside. One query."""
+    if company_currency_only(CampaignCredit):
+        return []  # every credit at 1: no rate to tell of, none left out
     credits = _credits(user=user, owner_ids=owner_ids)
     if credits is None:
         return []
     return list(
         credits.exclude(currency=company_currency())
-        .annotate(rate_date=rate_date_expression(date_field="won_day"), month=TruncMonth("won_at"))
+        .annotate(
+            rate_date=rate_date_expression(date_field="deal_date"), month=TruncMonth("won_at")
+        )
         .values_list("currency", "rate_date", "rate", "month")
         .annotate(n=Count("opportunity_id", distinct=True))
     )

@@ -117,3 +117,32 @@ def test_a_campaign_cost_without_a_rate_leaves_its_roi_empty(world, admin):
         Decimal("900.00"),
         None,
     )
+
+
+def test_credits_all_in_the_company_currency_total_without_rates(admin, rep, monkeypatch):
+    """Every credit in EUR: the totals of every campaign read no rate, the note has none to
+    tell of, and both equal what the rated totals give."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from leads.campaigns.selectors import attribution_rates
+
+    x = CampaignFactory(name="X", cost=Decimal("1000.00"), currency="EUR",
+                        start_date=dt.date(2026, 1, 1))  # fmt: skip
+    p = AccountFactory(name="P", owner=rep)
+    captured(x, p, at("2026-01-05"))
+    won(p, at("2026-01-20"), "2000.00")
+    won(p, at("2026-02-10"), "1000.05")
+    campaign_credits_refresh()
+
+    with CaptureQueriesContext(connection) as queries:
+        plain = campaigns_attribution(user=admin)
+        assert attribution_rates(user=admin) == []
+    assert not any("crm_exchangerate" in q["sql"] for q in queries)
+    monkeypatch.setattr("crm.currencies.company_currency_only", lambda *a: False)
+    monkeypatch.setattr("leads.campaigns.selectors.company_currency_only", lambda *a: False)
+    rated = campaigns_attribution(user=admin)
+
+    assert plain == rated
+    assert plain[x.pk].first_touch == Decimal("3000.05") and plain[x.pk].first_touch_left_out == 0
+    assert attribution_rates(user=admin) == []  # the company currency's rates are not told
