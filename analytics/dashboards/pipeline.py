@@ -406,20 +406,38 @@ def _first_in_range(field: str, scope: Scope) -> Q:
     return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": scope.start})
 
 
+def _stage_moves(scope: Scope) -> dict:
+    """The range's stage changes in one GROUP BY over (stage left, stage entered), shared by
+    the conversion and the time in stage (one read of the range's rows, not three): per stage,
+    the deals that entered it (``entered``) and that moved on from it to a later one
+    (``advanced``), each at their first such change in the range; from the rollup, the packed
+    seconds spent in each stage left (``seconds``)."""
+
+    def read():
+        days = _stage_days(scope)
+        sums = {
+            "n_in": Sum("moves", filter=_first_in_range("entered_before", scope)),
+            "n_on": Sum("moves", filter=_first_in_range("advanced_before", scope) & Q(advanced=True)),
+        }  # fmt: skip
+        if scope.segment is None:  # the rollup's rows carry the seconds
+            sums["_seconds"] = rollups.ConcatBytes("seconds")
+        entered, advanced, seconds = {}, {}, {}
+        for row in days.values("from_stage_id", "to_stage_id").annotate(**sums):
+            if row["n_in"] is not None:
+                entered[row["to_stage_id"]] = entered.get(row["to_stage_id"], 0) + row["n_in"]
+            left = row["from_stage_id"]
+            if row["n_on"] is not None:
+                advanced[left] = advanced.get(left, 0) + row["n_on"]
+            if left is not None and "_seconds" in row:
+                seconds.setdefault(left, []).append(row["_seconds"])
+        return {"entered": entered, "advanced": advanced, "seconds": seconds}
+
+    return scope.memo("stage_moves", read)
+
+
 def stage_conversion(scope: Scope) -> list[dict]:
-    days = _stage_days(scope)
-    entered = dict(
-        days.filter(_first_in_range("entered_before", scope))
-        .values("to_stage_id")
-        .annotate(n=Sum("moves"))
-        .values_list("to_stage_id", "n")
-    )
-    advanced = dict(
-        days.filter(_first_in_range("advanced_before", scope), advanced=True)
-        .values("from_stage_id")
-        .annotate(n=Sum("moves"))
-        .values_list("from_stage_id", "n")
-    )
+    moves = _stage_moves(scope)
+    entered, advanced = moves["entered"], moves["advanced"]
     stages = Stage.objects.filter(kind=StageKind.OPEN).select_related("pipeline")
     rows = []
     for stage in stages.order_by("pipeline__order", "order"):
@@ -441,13 +459,11 @@ FRACTIONS = {"median": 0.5, "p90": 0.9}
 
 
 def time_in_stage(scope: Scope) -> list[dict]:
-    durations = rollups.grouped(
-        _stage_days(scope).filter(from_stage__isnull=False), "from_stage_id", ("seconds",)
-    )
+    durations = _stage_moves(scope)["seconds"]  # per stage left, the rollup's packed seconds
     return _stage_time_rows(
-        {pk: rollups.count([d["seconds"]]) for pk, d in durations.items()},
-        {pk: rollups.percentiles([d["seconds"]], FRACTIONS, scale=DAY) for pk, d in durations.items()},
-    )  # fmt: skip
+        {pk: rollups.count(blobs) for pk, blobs in durations.items()},
+        {pk: rollups.percentiles(blobs, FRACTIONS, scale=DAY) for pk, blobs in durations.items()},
+    )
 
 
 def time_in_stage_live(scope: Scope) -> list[dict]:
