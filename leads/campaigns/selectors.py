@@ -244,7 +244,7 @@ def _money(value) -> Decimal:
     return Decimal(value or 0).quantize(ZERO)
 
 
-def _credits(*, user, campaign: Campaign | None = None, owner_ids=None):
+def _credits(*, user, campaign: Campaign | None = None, owner_ids=None, single=None):
     """The credits of the won deals ``user`` may see (of ``owner_ids`` when given; of
     ``campaign`` when given), with the rate of each deal's currency on its close date
     (``rate``: NULL when none is known) and ``converted``, its amount in the company currency;
@@ -259,9 +259,11 @@ def _credits(*, user, campaign: Campaign | None = None, owner_ids=None):
     if campaign is not None:
         credits = credits.filter(campaign=campaign)
     # Every credit in the company currency: each at 1, no rate looked up per credit and
-    # aggregate (the funnel's credits of every campaign: 22 ms to 8 ms at 43,000 credits). One
-    # campaign's few credits are rated without asking, which would cost a query more.
-    single = False if campaign is not None else None
+    # aggregate (the funnel's credits of every campaign: 22 ms to 8 ms at 43,000 credits);
+    # ``single`` when the caller knows (``rated``). One campaign's few credits are rated
+    # without asking, which would cost a query more.
+    if single is None and campaign is not None:
+        single = False
     credits, _ = rated(credits.order_by(), deal_date=TruncDate("won_at"), single=single)
     return credits.annotate(converted=Round(F("amount") * F("rate"), 2))
 
@@ -309,7 +311,7 @@ def attribution_rates(*, user, owner_ids=None) -> list[tuple]:
     (a NULL rate) — the company currency's aside. One query."""
     if company_currency_only(CampaignCredit):
         return []  # every credit at 1: no rate to tell of, none left out
-    credits = _credits(user=user, owner_ids=owner_ids)
+    credits = _credits(user=user, owner_ids=owner_ids, single=False)
     if credits is None:
         return []
     return list(
