@@ -179,6 +179,8 @@ SCORE_BATCH = 5000
 PARALLEL_SCORE_ROWS = 100_000
 SCORE_WORKERS = min(4, os.cpu_count() or 1)
 SCORE_SHARE = 20_000
+#: The columns ``seed_match_keys_and_quality`` writes, none of them in the field history.
+SCORE_COLUMNS = ("match_keys", "match_name", "quality", "quality_age_band")
 
 
 def seed_match_keys_and_quality(ctx: SeedContext) -> None:
@@ -191,9 +193,13 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
     random inserts (GIN indexes of names and keys most of all). The rows are read as values
     (no querysets of instances), and the seed's phone numbers, valid by construction, are taken
     as valid by their pattern instead of parsed (parsing was a third of the computing). A big
-    table is computed in worker processes, one per core (``PARALLEL_SCORE_ROWS``)."""
+    table is computed in worker processes, one per core (``PARALLEL_SCORE_ROWS``), the next
+    table's rows while this process writes a table and rebuilds its indexes. None of the
+    columns is in the field history, so the tables' update-history triggers are off for the
+    ``UPDATE`` (``crm.history.untracked_writes``)."""
     from django.apps import apps
 
+    from crm import history
     from crm.quality import QUALITY_MODELS
 
     qn = connection.ops.quote_name
@@ -203,26 +209,30 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
             "match_name varchar(200), quality smallint, quality_age_band smallint) "
             "ON COMMIT DROP"
         )
-    pool = None
+    pools: list = []
+
+    def computing(label):
+        """Start computing the rows of ``label``: (model, when started, the (rows read, stale
+        rows) of each share or batch as it comes)."""
+        model = apps.get_model(label)
+        started = time.monotonic()
+        low, high, rows = model.objects.aggregate(
+            low=models.Min("pk"), high=models.Max("pk"), rows=models.Count("pk")
+        ).values()
+        if rows < PARALLEL_SCORE_ROWS or SCORE_WORKERS < 2:
+            return model, started, _stale_in_batches(model, ctx.now)
+        if not pools:
+            pools.append(_score_pool())
+        futures = [
+            pools[0].submit(_stale_in_share, label, lo, lo + SCORE_SHARE, ctx.now)
+            for lo in range((low or 1) - 1, high or 0, SCORE_SHARE)
+        ]
+        return model, started, (future.result() for future in futures)
+
     try:
-        for label in QUALITY_MODELS:
-            model = apps.get_model(label)
-            started = time.monotonic()
-            low, high, rows = model.objects.aggregate(
-                low=models.Min("pk"), high=models.Max("pk"), rows=models.Count("pk")
-            ).values()
-            if rows >= PARALLEL_SCORE_ROWS and SCORE_WORKERS > 1:
-                pool = pool or _score_pool()
-                shares = range((low or 1) - 1, high or 0, SCORE_SHARE)
-                computed = (
-                    future.result()
-                    for future in [
-                        pool.submit(_stale_in_share, label, lo, lo + SCORE_SHARE, ctx.now)
-                        for lo in shares
-                    ]
-                )
-            else:
-                computed = _stale_in_batches(model, ctx.now)
+        following = computing(QUALITY_MODELS[0])
+        for position in range(len(QUALITY_MODELS)):
+            model, started, computed = following
             seen, changed = 0, 0
             with connection.cursor() as cursor:
                 cursor.execute("TRUNCATE seed_scores")
@@ -236,18 +246,24 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
                     f"{model._meta.verbose_name_plural}: {seen:,} read, {changed:,} to write, "
                     f"computed in {_since(started)}"
                 )
+                # The worker processes compute the next table (which this step does not
+                # write before its turn) while this one is written and its indexes rebuilt.
+                if position + 1 < len(QUALITY_MODELS):
+                    following = computing(QUALITY_MODELS[position + 1])
                 table = qn(model._meta.db_table)
-                with ctx.indexes_deferred(model, when=changed >= 50_000, foreign_keys=False):
+                with (
+                    ctx.indexes_deferred(model, when=changed >= 50_000, foreign_keys=False),
+                    history.untracked_writes(model, set(SCORE_COLUMNS)),
+                ):
                     started = time.monotonic()
                     cursor.execute(
-                        f"UPDATE {table} AS t SET match_keys = s.match_keys, "
-                        "match_name = s.match_name, quality = s.quality, "
-                        "quality_age_band = s.quality_age_band "
-                        f"FROM seed_scores AS s WHERE t.{qn(model._meta.pk.column)} = s.id"
+                        f"UPDATE {table} AS t SET "
+                        + ", ".join(f"{column} = s.{column}" for column in SCORE_COLUMNS)
+                        + f" FROM seed_scores AS s WHERE t.{qn(model._meta.pk.column)} = s.id"
                     )
                     ctx.progress(f"{model._meta.verbose_name_plural}: written in {_since(started)}")
     finally:
-        if pool is not None:
+        for pool in pools:
             pool.shutdown(cancel_futures=True)
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE seed_scores")

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from crm.choices import Role
-from crm.history import Source, source
+from crm.history import Source, source, untracked_writes
 from crm.models import Account
 from crm.models.history import FieldEvent
 from crm.models.users import UserRoleEvent
@@ -158,3 +158,19 @@ def test_deletes_and_role_changes_are_recorded(admin):
 
 def test_event_models_share_the_field_event_base():
     assert issubclass(Opportunity.pgh_event_models["update"], FieldEvent)
+
+
+def test_untracked_writes_turns_the_update_history_off_only_for_its_block():
+    lead = LeadFactory(company_name="Acme")
+    with untracked_writes(Lead, {"quality", "match_name"}):
+        Lead.objects.filter(pk=lead.pk).update(quality=7, match_name="acme")
+    assert events(lead, "update") == []
+    Lead.objects.filter(pk=lead.pk).update(company_name="Acme Ltd")
+    (update,) = events(lead, "update")
+    assert update.pgh_changes == {"company_name": ["Acme", "Acme Ltd"]}
+
+
+def test_untracked_writes_refuses_a_tracked_column():
+    block = untracked_writes(Lead, {"quality", "company_name"})
+    with pytest.raises(ValueError, match="company_name"):
+        block.__enter__()

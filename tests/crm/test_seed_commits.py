@@ -122,3 +122,5 @@ def test_keys_and_scores_computed_in_worker_processes_are_the_services(monkeypat
         keys = match_fields(stored)
         assert (stored.match_keys, stored.match_name) == (keys["match_keys"], keys["match_name"])
         assert stored.match_keys or stored.match_name
+        # Keys and scores are not in the field history: the step leaves no update events.
+        assert not stored.history_events.filter(pgh_label="update").exists()
