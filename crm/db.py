@@ -5,6 +5,15 @@ import hashlib
 from django.db import connections, models, transaction
 
 
+def pending_checks_run(cursor) -> None:
+    """Run the transaction's deferred foreign-key checks now, and defer the later ones again.
+    PostgreSQL refuses to alter a table (drop or add an index or a key, turn a trigger off or on)
+    while checks of rows written earlier in the transaction are pending, and Django makes every
+    foreign key deferred."""
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
 def insert_select(model: type[models.Model], fields: list[str], rows: models.QuerySet) -> int:
     """``INSERT INTO model (fields) SELECT …`` from a ``values_list`` queryset whose columns
     match ``fields`` in order, in one statement; rows that would break a unique constraint are

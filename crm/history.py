@@ -25,6 +25,7 @@ from pghistory import runtime
 from pghistory.middleware import HistoryMiddleware as BaseHistoryMiddleware
 from pghistory.trigger import Event as EventTrigger
 
+from crm.db import pending_checks_run
 from crm.models.history import FieldEvent
 
 
@@ -278,16 +279,12 @@ def untracked_writes(model, columns: set[str]):
     table = connection.ops.quote_name(model._meta.db_table)
     names = [connection.ops.quote_name(trigger.get_pgid(model)) for trigger in triggers]
     with connection.cursor() as cursor:
-        # PostgreSQL refuses to alter a table with foreign-key checks still pending on rows
-        # written earlier in the transaction (deferred, as Django makes them): run them now.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        pending_checks_run(cursor)
         for name in names:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
     yield
     with connection.cursor() as cursor:
         # An update of rows inserted in this transaction queues their checks again.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        pending_checks_run(cursor)
         for name in names:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")

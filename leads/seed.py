@@ -8,8 +8,6 @@ import datetime as dt
 from decimal import Decimal
 from types import SimpleNamespace
 
-from django.db import connection
-
 from crm import seeding
 from crm.choices import Industry
 from leads.choices import (
@@ -289,17 +287,9 @@ def seed(ctx):
                 created,
             )
 
-    big = n_leads >= 50_000
-    if big:
-        # Dropping the leads' foreign keys touches the tables they point at, which PostgreSQL
-        # refuses while rows written above still wait for their deferred checks: run them now.
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    with ctx.indexes_deferred(Lead, when=big):
+    # indexes_deferred runs the checks still pending on the rows written above first.
+    with ctx.indexes_deferred(Lead, when=n_leads >= 50_000):
         ctx.insert_rows(Lead, fields, rows(), order_by="created_at")
-    if big:
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     ctx.shared["lead_ids"] = lead_ids
 
     enrollments = []

@@ -361,12 +361,8 @@ def seed(ctx: SeedContext):
             )
     # Above ~50,000 deals, loading then indexing (and checking the keys in one join each)
     # beats maintaining every index and queueing a key check per row.
+    # (indexes_deferred runs the checks still pending on the rows written above first.)
     big = n_deals >= 50_000
-    if big:
-        # PostgreSQL refuses to drop keys of tables with checks still pending (the rows
-        # written above): run them now.
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with ctx.indexes_deferred(
         Opportunity, StageChange, OpportunityLineItem, Order, OrderLine, when=big
     ):

@@ -17,6 +17,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, models
 from django.db.models import NOT_PROVIDED
 
+from crm.db import pending_checks_run
+
 DEFAULT_SEED = "crm-demo-1"
 BATCH_SIZE = 5000
 
@@ -99,8 +101,7 @@ class SeedContext:
         with connection.cursor() as cursor:
             # Foreign-key checks of rows written earlier in this transaction are still pending;
             # PostgreSQL refuses to alter a table they touch, so run them now.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            pending_checks_run(cursor)
             cursor.execute(
                 "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
                 "FROM pg_index i WHERE i.indrelid = ANY(%s::regclass[]) "
@@ -127,8 +128,7 @@ class SeedContext:
             cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
             # The kept keys (to the users) have checks pending on the rows written; PostgreSQL
             # refuses to index a table with pending checks, so run them first.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            pending_checks_run(cursor)
             for _, definition in indexes:
                 cursor.execute(definition)
             for table, name, definition in foreign_keys:
