@@ -268,11 +268,12 @@ def untracked_writes(model, columns: set[str]):
         for registered, trigger in pgtrigger.registered()
         if registered is model and isinstance(trigger, _ChangesTrigger)
     ]
+    columns_by_name = {f.name: f.column for f in model._meta.concrete_fields}
     tracked = {
-        model._meta.get_field(f.name).column
+        columns_by_name[f.name]
         for trigger in triggers
         for f in trigger.event_model._meta.fields
-        if f.concrete and f.name in {g.name for g in model._meta.concrete_fields}
+        if f.concrete and f.name in columns_by_name
     }
     if tracked & set(columns):
         raise ValueError(f"{model.__name__}: {sorted(tracked & set(columns))} are tracked")

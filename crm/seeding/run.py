@@ -209,11 +209,12 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
             "match_name varchar(200), quality smallint, quality_age_band smallint) "
             "ON COMMIT DROP"
         )
-    pools: list = []
+    pool = None
 
     def computing(label):
         """Start computing the rows of ``label``: (model, when started, the (rows read, stale
         rows) of each share or batch as it comes)."""
+        nonlocal pool
         model = apps.get_model(label)
         started = time.monotonic()
         low, high, rows = model.objects.aggregate(
@@ -221,10 +222,9 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
         ).values()
         if rows < PARALLEL_SCORE_ROWS or SCORE_WORKERS < 2:
             return model, started, _stale_in_batches(model, ctx.now)
-        if not pools:
-            pools.append(_score_pool())
+        pool = pool or _score_pool()
         futures = [
-            pools[0].submit(_stale_in_share, label, lo, lo + SCORE_SHARE, ctx.now)
+            pool.submit(_stale_in_share, label, lo, lo + SCORE_SHARE, ctx.now)
             for lo in range((low or 1) - 1, high or 0, SCORE_SHARE)
         ]
         return model, started, (future.result() for future in futures)
@@ -263,7 +263,7 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
                     )
                     ctx.progress(f"{model._meta.verbose_name_plural}: written in {_since(started)}")
     finally:
-        for pool in pools:
+        if pool is not None:
             pool.shutdown(cancel_futures=True)
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE seed_scores")
