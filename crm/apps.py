@@ -10,6 +10,14 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM core"
 
     def ready(self):
+        from django.contrib.auth.models import Group
+
+        from crm import catalog
+        from crm.models import CustomField, SavedView, Team, User
+
+        # Their tables' triggers: crm 0034.
+        catalog.track(User, User.groups.through, Group, Team, Team.members.through)
+        catalog.track(Team.managers.through, CustomField, SavedView)
         from crm import privacy
 
         privacy.register()

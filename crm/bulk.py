@@ -135,7 +135,7 @@ class BulkForm(forms.Form):
             names = []
             for name, form_field in action.fields(user).items():
                 form_field.required = False  # required for its action only (``clean``)
-                read_choices_plainly(form_field)
+                read_choices_plainly(form_field, user)
                 self.fields.setdefault(name, form_field)
                 names.append(name)
             self.action_fields[action.name] = names

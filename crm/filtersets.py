@@ -78,8 +78,9 @@ class SearchFilterSet(django_filters.FilterSet):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.form.renderer = widget_renderer
+        user = getattr(self.request, "user", None)
         for field in self.form.fields.values():
-            read_choices_plainly(field)
+            read_choices_plainly(field, user)
             if type(field.widget) is forms.Select:
                 field.widget = FastSelect(attrs=field.widget.attrs, choices=field.widget.choices)
 

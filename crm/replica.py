@@ -54,6 +54,17 @@ def lagging_reads():
         _lagging.reset(token)
 
 
+@contextlib.contextmanager
+def primary_reads():
+    """Inside the block, reads go to the primary even in a view whose reads may lag (what is
+    kept for later requests must be as new as what the primary holds: ``crm.catalog``)."""
+    token = _lagging.set(False)
+    try:
+        yield
+    finally:
+        _lagging.reset(token)
+
+
 def reads_may_lag(view):
     """A view decorator: the view's reads may come from the replica."""
 

@@ -108,22 +108,38 @@ class QueryChoiceIterator(ModelChoiceIterator):
         null_label = getattr(self.field, "null_label", None)
         if null_label is not None:
             yield (self.field.null_value, null_label)
-        for obj in self.queryset:
+        for obj in option_rows(self.field):
             yield self.choice(obj)
 
     def __len__(self):
         extra = (self.field.empty_label is not None) + (
             getattr(self.field, "null_label", None) is not None
         )
-        return len(self.queryset) + extra
+        return len(option_rows(self.field)) + extra
 
 
-def read_choices_plainly(field) -> None:
+def option_rows(field):
+    """The field's queryset, its rows read once: from the catalog (``crm.catalog``: kept by the
+    process while it is unchanged) when the field was given the request's user and reads only
+    the catalog's tables."""
+    queryset = field.queryset
+    user = getattr(field, "catalog_user", None)
+    if queryset._result_cache is None and user is not None:
+        from crm import catalog
+
+        # As a prefetch fills a queryset: iterating it, and len(), read these rows.
+        queryset._result_cache = catalog.rows(user, queryset)
+    return queryset
+
+
+def read_choices_plainly(field, user=None) -> None:
     """Make a model choice field (and its select) read its options with ``QueryChoiceIterator``,
     and find a submitted choice among them: the select lists every option anyway, so the choice
-    costs no query of its own (a filter bar's "Owner" was read twice)."""
+    costs no query of its own (a filter bar's "Owner" was read twice). Given the request's
+    ``user``, options over the catalog's tables are read from it."""
     if not isinstance(field, forms.ModelChoiceField) or field.queryset is None:
         return
+    field.catalog_user = user
     field.iterator = QueryChoiceIterator
     field.widget.choices = field.choices
     if field.to_field_name is None and not isinstance(field, forms.ModelMultipleChoiceField):
@@ -134,7 +150,7 @@ def _chosen_among_options(field, to_python):
     def chosen(value):
         if value not in field.empty_values and not isinstance(value, field.queryset.model):
             key = str(value)
-            for obj in field.queryset:  # read once, then kept for the options
+            for obj in option_rows(field):  # read once, then kept for the options
                 if str(obj.pk) == key:
                     return obj
         return to_python(value)  # empty, the "none" choice, or not an option: the form's way

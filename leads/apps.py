@@ -15,6 +15,10 @@ class LeadsConfig(AppConfig):
         from leads.models import Lead
 
         custom_field_entities.register("lead", Lead, label="Leads", singular="lead")
+        from crm import catalog
+        from leads.models import Campaign, Sequence
+
+        catalog.track(Campaign, Sequence)  # their tables' triggers: leads 0025
         from leads import privacy
 
         privacy.register()

@@ -180,6 +180,13 @@ class BulkActionForm(forms.Form):
         self.people = people
 
     @property
+    def sequence_options(self):
+        """The active sequences the bar offers (from the catalog: ``crm.catalog``)."""
+        from crm import catalog
+
+        return catalog.rows(self.user, self.fields["sequence"].queryset)
+
+    @property
     def owner_choices(self):
         """The owners the bar offers: ``assignable_users`` (picked from ``people`` when given)."""
         if self.people is not None and (self.user.is_admin_role or self.user.is_manager):

@@ -11,6 +11,10 @@ class SalesConfig(AppConfig):
         from sales.models import Opportunity
 
         custom_field_entities.register("opportunity", Opportunity, label="Deals", singular="deal")
+        from crm import catalog
+        from sales.models import Pipeline, Stage
+
+        catalog.track(Pipeline, Stage)  # their tables' triggers: sales 0013
         from sales import privacy
 
         privacy.register()

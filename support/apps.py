@@ -11,6 +11,10 @@ class SupportConfig(AppConfig):
         from support.models import Ticket
 
         custom_field_entities.register("ticket", Ticket, label="Tickets", singular="ticket")
+        from crm import catalog
+        from support.models import BusinessCalendar, BusinessHours, Holiday, Queue
+
+        catalog.track(Queue, BusinessCalendar, BusinessHours, Holiday)  # support 0013
         from support import privacy
 
         privacy.register()

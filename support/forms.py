@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from crm.custom_fields.forms import PREFIX, CustomFieldsFormMixin
 from crm.selectors import account_list, contact_list, is_record_key
-from crm.widgets import AutocompleteSelect, FastSelect
+from crm.widgets import AutocompleteSelect, FastSelect, option_rows
 from support.choices import ALLOWED_TRANSITIONS, AssignmentMode, Priority, TicketStatus
 from support.models import Article, ArticleCategory, CannedReply, Ticket
 from support.selectors import queue_list, ticket_list
@@ -18,8 +18,9 @@ from support.services.tickets import agents_for_assignment
 
 def plain_choices(field) -> None:
     """Give a model choice field's widget its options as a list read in one ordinary query
-    (iterating the field's queryset opens a server-side cursor: three round trips)."""
-    options = [(obj.pk, str(obj)) for obj in field.queryset]
+    (iterating the field's queryset opens a server-side cursor: three round trips), from the
+    catalog when the field reads from it (``crm.widgets.option_rows``)."""
+    options = [(obj.pk, str(obj)) for obj in option_rows(field)]
     field.widget.choices = [("", field.empty_label), *options] if field.empty_label else options
 
 
@@ -156,12 +157,14 @@ class BulkForm(forms.Form):
         help_text="When the list was read: rows changed since are left alone.",
     )
 
-    def __init__(self, data=None, **kwargs):
+    def __init__(self, data=None, *, user=None, **kwargs):
+        """``user``: the request's, whose catalog the agents offered are read from."""
         super().__init__(data, **kwargs)
         # The ids are checked against what the user may change by the service.
         values = data.getlist("tickets") if data is not None else []
         self.fields["tickets"].choices = [(v, v) for v in values if is_record_key(v)]
         if data is None:
+            self.fields["assignee"].catalog_user = user
             plain_choices(self.fields["assignee"])
 
     def clean(self):

@@ -164,17 +164,23 @@ def tickets_by_need(queryset):
 PRIORITY_ORDER = (Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW)
 
 
-def attach_countdowns(tickets, *, now=None) -> None:
+def attach_countdowns(tickets, *, now=None, user=None) -> None:
     """Set ``countdown`` (business minutes to the next due, negative when overdue),
     ``countdown_seconds``, ``countdown_text`` and ``countdown_paused`` on each ticket of a page
     (at most a page of rows, never a whole table). A paused ticket's countdown is the time that
     was left when it was paused, frozen until it resumes. Each calendar's hours and holidays
-    are read once for the page (two queries), and one schedule per calendar measures every
-    row's countdown."""
+    are read once for the page (two queries; none while the catalog of the request's ``user``
+    keeps them: ``crm.catalog``), and one schedule per calendar measures every row's countdown."""
+    from crm import catalog
+
     now = now or timezone.now()
     tickets = list(tickets)
     calendars = {t.sla_policy.calendar_id: t.sla_policy.calendar for t in tickets if t.sla_policy}
-    schedules = clock.schedules_of(list(calendars.values()))
+    schedules = catalog.read(
+        user,
+        ("sla-schedules", tuple(sorted(calendars))),
+        lambda: clock.schedules_of(list(calendars.values())),
+    )
     for ticket in tickets:
         schedule = schedules.get(ticket.sla_policy.calendar_id) if ticket.sla_policy else None
         paused = ticket.sla_paused_at is not None and ticket.is_active

@@ -81,6 +81,19 @@ def _home_figures_forgotten():
     caches["home"].clear()
 
 
+@pytest.fixture(autouse=True)
+def _catalog_forgotten():
+    """Each web process keeps what it read of the catalog under the catalog's number
+    (``crm.catalog``); a test's rolled-back changes bring the number back, so a test starts
+    with nothing kept."""
+    from crm import catalog
+
+    catalog.forget()
+    catalog.request_begins()
+    yield
+    catalog.forget()
+
+
 @pytest.fixture
 def rep(db):
     return UserFactory(username="rep", roles=[Role.SALES_REP])

@@ -3,10 +3,10 @@
 ``AuthenticationBackend`` is allauth's (username or email with a password, its rate limits),
 except that it reads the signed-in user of a request in one query with what every page asks of
 them next: their role names (menus, permissions, visibility), their unread notifications up to
-the bell's cap, and, when a role must sign in with a second factor, whether they have one. Each
-is read fresh on each request, so a role given or taken, a notification read or a second factor
-set up shows from the user's next request, as before; only their own count within one request
-is of its start.
+the bell's cap, the catalog's number (``crm.catalog``) and, when a role must sign in with a
+second factor, whether they have one. Each is read fresh on each request, so a role given or
+taken, a notification read or a second factor set up shows from the user's next request, as
+before; only their own count within one request is of its start.
 
 ``AuthenticationMiddleware`` is Django's, moving sessions signed in through allauth's backend
 (before this one was) over to this one, so nobody is signed out by the change.
@@ -21,9 +21,9 @@ from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAut
 from django.contrib.auth.models import Group
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections, router
-from django.db.models import Exists, Func, IntegerField, OuterRef
+from django.db.models import Exists, Func, IntegerField, OuterRef, Subquery
 
-from crm.models import Notification, User
+from crm.models import CatalogVersion, Notification, User
 
 #: The backend sessions name since they are signed in here, and the one they named before.
 BACKEND = "crm.auth.backends.AuthenticationBackend"
@@ -32,8 +32,9 @@ LEGACY_BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
 
 def signed_in_users():
     """Users with what a request reads of the signed-in one: ``loaded_role_names``,
-    ``loaded_unread_count`` (up to ``crm.selectors.UNREAD_COUNT_CAP``) and, when second factors
-    are required of some roles, ``loaded_has_second_factor``."""
+    ``loaded_unread_count`` (up to ``crm.selectors.UNREAD_COUNT_CAP``),
+    ``loaded_catalog_version`` (``crm.catalog``) and, when second factors are required of some
+    roles, ``loaded_has_second_factor``."""
     from crm.selectors import UNREAD_COUNT_CAP
 
     unread = (
@@ -48,6 +49,7 @@ def signed_in_users():
         loaded_unread_count=Func(
             ArraySubquery(unread), function="cardinality", output_field=IntegerField()
         ),
+        loaded_catalog_version=Subquery(CatalogVersion.objects.filter(pk=1).values("value")),
     )
     if settings.MFA_REQUIRED_ROLES:
         from allauth.mfa.models import Authenticator

@@ -38,13 +38,16 @@ def column_name(field) -> str:
 def fields_for_request(request, entity: str) -> list:
     """``fields_for(entity, user=request.user)``, read once per request: a list page's columns
     and its filter bar share one query (an API request's serializers too: a DRF request is
-    read through the Django request it wraps)."""
+    read through the Django request it wraps), kept in the catalog (``crm.catalog``)."""
+    from crm import catalog
+
     request = getattr(request, "_request", request)
     cache = getattr(request, "_custom_field_definitions", None)
     if cache is None:
         cache = request._custom_field_definitions = {}
     if entity not in cache:
-        cache[entity] = fields_for(entity, user=request.user)
+        active = catalog.read(request.user, ("custom-fields", entity), lambda: fields_for(entity))
+        cache[entity] = [f for f in active if f.visible_to(request.user)]
     return cache[entity]
 
 

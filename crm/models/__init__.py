@@ -2,6 +2,7 @@ from .activities import Activity, Task
 from .api import ApiIdempotencyKey, ApiToken, ApiTokenScope
 from .audit import AuditEvent
 from .automation import Rule, RuleMatch, RuleRun, RuleRunStep
+from .catalog import CatalogVersion
 from .compose import ComposeAttachment, ComposedEmail, EmailTemplate
 from .consents import ConsentChannel, ConsentEvent
 from .currencies import ExchangeRate
@@ -38,6 +39,7 @@ __all__ = [
     "AccountDuplicate",
     "Activity",
     "AuditEvent",
+    "CatalogVersion",
     "Rule",
     "RuleMatch",
     "RuleRun",

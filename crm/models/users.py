@@ -63,15 +63,17 @@ class User(AbstractUser):
 
     @cached_property
     def managed_user_ids(self) -> frozenset[int]:
-        """This user and every member of the teams they manage (for managers; else just self)."""
-        ids = {self.pk}
-        if self.is_manager:
-            ids.update(
-                Team.members.through.objects.filter(team__managers=self).values_list(
-                    "user_id", flat=True
-                )
-            )
-        return frozenset(ids)
+        """This user and every member of the teams they manage (for managers; else just self),
+        kept in the catalog (``crm.catalog``: teams and roles are of it)."""
+        from crm import catalog
+
+        if not self.is_manager:
+            return frozenset({self.pk})
+        return catalog.read(self, ("managed-user-ids", self.pk), self._managed_user_ids)
+
+    def _managed_user_ids(self) -> frozenset[int]:
+        members = Team.members.through.objects.filter(team__managers=self)
+        return frozenset({self.pk, *members.values_list("user_id", flat=True)})
 
 
 class Team(models.Model):

@@ -803,6 +803,10 @@ QUALITY_SUMMARY_ROWS = env.int("QUALITY_SUMMARY_ROWS", default=5_000)
 # cache for the same rows (the same filters and visibility): it cost a million-row list page more
 # than the rest of its queries together. 0: read it on every page.
 QUALITY_SUMMARY_CACHE_SECONDS = env.int("QUALITY_SUMMARY_CACHE_SECONDS", default=60)
+# Each web process keeps what it reads of the catalog (custom fields, saved views, the people,
+# campaigns, stages and queues of filter bars) until the catalog changes (crm.catalog). Off: read
+# on every request.
+CATALOG_CACHE = env.bool("CATALOG_CACHE", default=True)
 
 # Logging (README, "Operations"): LOG_FORMAT=text (a terminal) or json (one object per line,
 # with the request id, user and path); LOG_REQUESTS logs one line per request (on with json).

@@ -221,12 +221,18 @@ class FilteredListView(LoginRequiredMixin, ListView):
         key = self.saved_view_key()
         if not key:
             return None
+        from crm import catalog
+
         user, asked = self.request.user, self.request.GET.get("view", "")
         if is_htmx(self.request):
             if asked:
                 self.active_view = saved_view_get(user=user, pk=asked, list_key=key)
             return None
-        views = list(saved_view_list(user=user, list_key=key).select_related("owner"))
+        views = catalog.read(
+            user,
+            ("saved-views", key, user.pk, user.is_admin_role),
+            lambda: list(saved_view_list(user=user, list_key=key).select_related("owner")),
+        )
         self.saved_view_choices = views
         if not self.request.GET:
             return next((v for v in views if v.is_default and v.owner_id == user.pk), None)

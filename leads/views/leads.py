@@ -16,6 +16,7 @@ from crm.views import safe_next
 from crm.views.lists import Column, FilteredListView, is_htmx, stale_message
 from crm.views.records import RecordDeleteView, RecordDetailView, RecordFormView
 from crm.views.submissions import submitted_once
+from crm.widgets import option_rows
 from leads import selectors
 from leads.campaigns.selectors import EMAIL_CAMPAIGN_RELATIONS, email_campaign_list
 from leads.choices import LeadStatus
@@ -94,7 +95,7 @@ class LeadListView(FilteredListView):
         owner = self.filterset.form.fields.get("owner")
         people = None
         if owner is not None and not is_htmx(self.request):  # a partial shows neither bar
-            people = list(owner.queryset)
+            people = list(option_rows(owner))
         context["bulk_form"] = BulkActionForm(user=self.request.user, people=people)
         return context
 

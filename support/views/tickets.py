@@ -103,12 +103,12 @@ class TicketListView(FilteredListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         may_bulk = may_work_tickets(self.request.user)
-        selectors.attach_countdowns(context["object_list"])
+        selectors.attach_countdowns(context["object_list"], user=self.request.user)
         tables.ticket_rows(context["object_list"], may_bulk=may_bulk)
         context.update(
             view_name=self.view_name,
             may_bulk=may_bulk,
-            bulk_form=BulkForm(),
+            bulk_form=BulkForm(user=self.request.user),
             queue_views=QUEUE_VIEWS,
         )
         return context

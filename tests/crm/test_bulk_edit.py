@@ -343,6 +343,7 @@ def test_every_main_list_has_a_checkbox_a_row_and_the_bulk_bar(manager_client, r
 @pytest.mark.parametrize("url, kind", LISTS)
 def test_the_bulk_bar_keeps_the_list_query_count_whatever_the_rows(manager_client, rep, url, kind):
     _rows(rep, 3)
+    manager_client.get(reverse(url))  # the catalog read and kept (crm.catalog)
     with CaptureQueriesContext(connection) as few:
         manager_client.get(reverse(url))
     _rows(rep, 40)

@@ -1,0 +1,153 @@
+"""The catalog: records that every page reads and few requests change, kept in each web process.
+
+A list page reads the same few rows on every request: the custom fields of its kind of record,
+the user's saved views, the people of an "Owner" filter, the campaigns, sequences, stages or
+queues of its other filters. They change when an admin edits them, hardly ever beside how often
+they are read. ``read(user, key, load)`` (``user``: the request's) keeps what ``load()`` returns in the process's memory,
+for as long as the catalog has not changed.
+
+How a process knows it has not changed, without a query of its own:
+
+- Every table of the catalog carries a statement trigger (``catalog_triggers``, added by each
+  app's migrations for its tables) that raises one number, the row of ``CatalogVersion``, in the
+  transaction that changes the table. The number and the change are committed together, so
+  whoever sees the new number sees the change.
+- The query that reads the signed-in user on every request (``crm.auth.backends``) reads the
+  number too: ``request.user.loaded_catalog_version``. A request that sees a number other than
+  the one the process kept its values under drops them all and reads afresh.
+- A value read after the number was read is at least as new as the number says; one read
+  before it changed is never kept under the new number.
+- What is kept is read from the primary, even in a view whose reads may lag (``crm.replica``):
+  the number is the primary's.
+- A request of this process that changes the catalog (``track``: saves, deletes and membership
+  changes of the catalog's models) drops what is kept and reads afresh for the rest of that
+  request, which still knows the old number; a change it rolls back leaves nothing behind.
+- Without a signed-in user read that way (background work, the API's token requests, a
+  command), or with ``CATALOG_CACHE`` off, ``read`` is ``load()``.
+
+What is kept is shared by the process's requests: callers treat it as read-only (lists are
+copied by ``read``, model instances are not to be changed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable
+from contextvars import ContextVar
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import EmptyResultSet
+from django.core.signals import request_started
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from crm.replica import primary_reads
+
+#: Values kept at most, beyond which all are dropped (keys hold users and lists: bounded by
+#: people × lists, a few thousand at most).
+KEPT_AT_MOST = 5000
+
+#: (the catalog number the values were read under, the values by key).
+_kept: tuple[int | None, dict] = (None, {})
+#: Whether the current request changed the catalog (read afresh until it ends).
+_changed_here: ContextVar[bool] = ContextVar("crm_catalog_changed_here", default=False)
+#: The tables of the tracked models.
+_tables: set[str] = set()
+#: What follows each FROM and JOIN of a statement: a table, or anything else (a subquery, the
+#: FROM of an EXTRACT), which is never taken for one of the catalog's.
+_FROM = re.compile(r'\b(?:FROM|JOIN)\s+"?([^"\s(]*)', re.IGNORECASE)
+
+
+def read(user, key: Hashable, load: Callable[[], Any]) -> Any:
+    """What ``load()`` returns, kept for this process under the catalog number read with the
+    request's ``user`` and ``key`` (which must name everything the value depends on besides
+    the catalog: the user, the list, the SQL). A list is returned as a new list of the same
+    items."""
+    global _kept
+    version = getattr(user, "loaded_catalog_version", None)
+    if version is None or _changed_here.get() or not settings.CATALOG_CACHE:
+        return load()
+    kept_version, values = _kept
+    if kept_version != version:
+        values = {}
+        _kept = (version, values)
+    if key in values:
+        value = values[key]
+    else:
+        if len(values) >= KEPT_AT_MOST:
+            values.clear()
+        with primary_reads():
+            value = values[key] = load()
+    return list(value) if isinstance(value, list) else value
+
+
+def rows(user, queryset) -> list:
+    """``list(queryset)``, kept under the query's SQL when every table it reads is the
+    catalog's (the options of a filter: people, campaigns, stages, queues)."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # ``none()``: nothing to read
+        return []
+    tables = _FROM.findall(sql)
+    if not tables or not all(table in _tables for table in tables):
+        return list(queryset)
+    return read(user, ("rows", sql, repr(params)), lambda: list(queryset))
+
+
+def forget() -> None:
+    """Drop every kept value (a change of the catalog in this process; a test's end)."""
+    global _kept
+    _kept = (None, {})
+
+
+def _changed(**kwargs) -> None:
+    _changed_here.set(True)
+    forget()
+
+
+def request_begins(**kwargs) -> None:
+    """A new request: nothing of the catalog changed by it yet (``request_started``)."""
+    _changed_here.set(False)
+
+
+request_started.connect(request_begins, dispatch_uid="crm.catalog.request_started")
+
+
+def track(*models) -> None:
+    """Drop what is kept when this process saves or deletes a row of ``models`` (or changes
+    the members of a many-to-many ``through`` model among them). Each app tracks the models
+    whose tables its migrations give ``catalog_triggers``."""
+    for model in models:
+        _tables.add(model._meta.db_table)
+        uid = f"crm.catalog.{model._meta.label_lower}"
+        post_save.connect(_changed, sender=model, dispatch_uid=f"{uid}.save", weak=False)
+        post_delete.connect(_changed, sender=model, dispatch_uid=f"{uid}.delete", weak=False)
+        m2m_changed.connect(_changed, sender=model, dispatch_uid=f"{uid}.m2m", weak=False)
+
+
+#: The function each catalog table's trigger runs: raise the number (making its row if a flush
+#: emptied the table).
+FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION crm_catalog_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO crm_catalogversion (id, value) VALUES (1, 1)
+    ON CONFLICT (id) DO UPDATE SET value = crm_catalogversion.value + 1;
+    RETURN NULL;
+END
+$$;
+"""
+FUNCTION_REVERSE_SQL = "DROP FUNCTION IF EXISTS crm_catalog_changed();"
+
+
+def catalog_triggers(table: str, columns: tuple[str, ...] = ()):
+    """A migration operation giving ``table`` the catalog's trigger: after any insert, delete
+    or truncate, and after an update (of ``columns`` only, when given: a column written on
+    every sign-in or assignment, such as a user's ``last_login``, is left out)."""
+    from django.db import migrations
+
+    update = f"UPDATE OF {', '.join(columns)}" if columns else "UPDATE"
+    return migrations.RunSQL(
+        f"CREATE TRIGGER crm_catalog_changed AFTER INSERT OR DELETE OR {update} OR TRUNCATE "
+        f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION crm_catalog_changed();",
+        f"DROP TRIGGER IF EXISTS crm_catalog_changed ON {table};",
+    )
