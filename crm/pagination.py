@@ -6,12 +6,16 @@ of a whole table (no filter: every contact, every ticket) is counted up to the l
 estimated from the table's statistics in one query, instead of planning the query for an
 estimate and then probing its length or counting it. A filtered list is estimated by the
 planner; its rows are read up to the limit to confirm that it is long, unless the planner expects
-many times the limit (``SURELY_LONGER``).
+many times the limit (``SURELY_LONGER``). An estimate is kept ``ESTIMATED_COUNT_CACHE_SECONDS``
+by the process for the same rows (the same query: filters and visibility); an exact count never.
 """
 
+import hashlib
 import json
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import InvalidPage, Page, Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -83,6 +87,27 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self):
+        seconds = settings.ESTIMATED_COUNT_CACHE_SECONDS
+        key = self._estimate_key() if seconds else None
+        if key is not None:
+            kept = caches["local"].get(key)
+            if kept is not None:
+                self.count_is_estimate = True
+                return kept
+        count = self._count()
+        if key is not None and self.count_is_estimate:
+            caches["local"].set(key, count, seconds)
+        return count
+
+    def _estimate_key(self) -> str | None:
+        try:
+            sql, params = self.object_list.order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:
+            return None
+        digest = hashlib.sha256(f"{self.object_list.db}\x00{sql}\x00{params!r}".encode())
+        return f"estimated-count:{digest.hexdigest()}"
+
+    def _count(self) -> int:
         limit = settings.EXACT_COUNT_LIMIT
         whole = whole_table_count(self.object_list, limit)
         if whole is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import models
 from django.db.models import Avg, Count, Q
 from django.db.models.functions import Coalesce
@@ -410,8 +410,9 @@ def quality_summary(
     does. None when no row is scored.
 
     With ``cache_seconds``, a sampled summary (of a list longer than ``limit``: an estimate
-    already) is kept that long in the cache under its query, which holds the user's visibility
-    and the filters, so whoever asks the same rows again reads it there."""
+    already) is kept that long in the process's memory (the "local" cache) under its query,
+    which holds the user's visibility and the filters, so whoever asks the same rows again
+    reads it there."""
     limit = limit or settings.QUALITY_SUMMARY_ROWS
     rows = queryset.filter(quality__isnull=False).order_by().values("quality")[:limit]
     key = None
@@ -419,7 +420,7 @@ def quality_summary(
         sql, params = rows.query.sql_with_params()
         digest = hashlib.sha256(f"{sql}\x00{params!r}".encode()).hexdigest()
         key = f"quality-summary:{digest}"
-        cached = cache.get(key)
+        cached = caches["local"].get(key)
         if cached is not None:
             return cached
     figures = rows.aggregate(
@@ -436,7 +437,7 @@ def quality_summary(
         sampled=figures["rows"] >= limit,
     )
     if key is not None and summary.sampled:
-        cache.set(key, summary, cache_seconds)
+        caches["local"].set(key, summary, cache_seconds)
     return summary
 
 

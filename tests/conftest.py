@@ -75,10 +75,12 @@ def pytest_unconfigure(config):
 @pytest.fixture(autouse=True)
 def _home_figures_forgotten():
     """The home page keeps each user's figures in the process's memory for a minute
-    (``crm.views.home.HOME_FIGURES_SECONDS``); a test starts without any (user ids repeat)."""
+    (``crm.views.home.HOME_FIGURES_SECONDS``), and a list its sampled quality summary; a test
+    starts without any (user ids repeat)."""
     from django.core.cache import caches
 
     caches["home"].clear()
+    caches["local"].clear()
 
 
 @pytest.fixture(autouse=True)

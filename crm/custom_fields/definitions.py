@@ -7,7 +7,19 @@ from django.db import ProgrammingError, connections
 
 def fields_for(entity: str, *, user=None, archived: bool = False) -> list:
     """The definitions of ``entity`` in form order: active ones (``archived=True``: archived
-    ones too), limited to those ``user`` may see when a user is given. One query."""
+    ones too), limited to those ``user`` may see when a user is given. One query, none while
+    the catalog of the request's ``user`` keeps them (``crm.catalog``)."""
+    from crm import catalog
+
+    fields = catalog.read(
+        user, ("custom-fields", entity, archived), lambda: _definitions(entity, archived)
+    )
+    if user is not None:
+        fields = [f for f in fields if f.visible_to(user)]
+    return fields
+
+
+def _definitions(entity: str, archived: bool) -> list:
     from crm.models import CustomField
 
     fields = CustomField.objects.for_entity(entity)
@@ -21,8 +33,6 @@ def fields_for(entity: str, *, user=None, archived: bool = False) -> list:
         if connections[fields.db].in_atomic_block:
             raise
         return []
-    if user is not None:
-        fields = [f for f in fields if f.visible_to(user)]
     return fields
 
 
@@ -39,15 +49,12 @@ def fields_for_request(request, entity: str) -> list:
     """``fields_for(entity, user=request.user)``, read once per request: a list page's columns
     and its filter bar share one query (an API request's serializers too: a DRF request is
     read through the Django request it wraps), kept in the catalog (``crm.catalog``)."""
-    from crm import catalog
-
     request = getattr(request, "_request", request)
     cache = getattr(request, "_custom_field_definitions", None)
     if cache is None:
         cache = request._custom_field_definitions = {}
     if entity not in cache:
-        active = catalog.read(request.user, ("custom-fields", entity), lambda: fields_for(entity))
-        cache[entity] = [f for f in active if f.visible_to(request.user)]
+        cache[entity] = fields_for(entity, user=request.user)
     return cache[entity]
 
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from crm import catalog
 from crm.custom_fields.registry import custom_field_entities
 from crm.custom_fields.values import clean_values, parse
 from crm.models import CustomField, CustomFieldKind
@@ -165,6 +166,7 @@ def custom_field_archive(*, field: CustomField, user) -> CustomField:
     CustomField.objects.filter(pk=field.pk, archived_at__isnull=True).update(
         archived_at=timezone.now(), updated_at=timezone.now()
     )
+    catalog.changed_here()  # update() sends no signal
     field.refresh_from_db()
     return field
 
@@ -173,6 +175,7 @@ def custom_field_archive(*, field: CustomField, user) -> CustomField:
 def custom_field_restore(*, field: CustomField, user) -> CustomField:
     _check(user)
     CustomField.objects.filter(pk=field.pk).update(archived_at=None, updated_at=timezone.now())
+    catalog.changed_here()  # update() sends no signal
     field.refresh_from_db()
     return field
 

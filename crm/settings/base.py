@@ -378,6 +378,14 @@ CACHES["home"] = {
     "LOCATION": "home-figures",
     "OPTIONS": {"MAX_ENTRIES": 5000},
 }
+# A list's sampled quality summary (QUALITY_SUMMARY_CACHE_SECONDS) and estimated count
+# (ESTIMATED_COUNT_CACHE_SECONDS), kept by each process for itself: reading them back from a
+# shared cache cost the page a round trip.
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "local-figures",
+    "OPTIONS": {"MAX_ENTRIES": 5000},
+}
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -794,6 +802,9 @@ SPECTACULAR_SETTINGS = {
 # Lists: rows a page, and from how many estimated rows the list stops counting exactly.
 LIST_PAGE_SIZE = 50
 EXACT_COUNT_LIMIT = env.int("EXACT_COUNT_LIMIT", default=10_000)
+# A list's estimated count (above EXACT_COUNT_LIMIT) is kept this many seconds by each web process
+# for the same rows: finding it cost a filtered list two queries. 0: find it on every page.
+ESTIMATED_COUNT_CACHE_SECONDS = env.int("ESTIMATED_COUNT_CACHE_SECONDS", default=60)
 # The quality summary above a list (average score, share below 50) reads at most this many of
 # the list's rows: exact for shorter lists, a sample of longer ones (said so on the page).
 # 5,000 rows put the average within about half a point; reading 20,000 of a rep's contacts

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView
 
+from crm import catalog
 from crm.permissions import may_work_tickets
 from crm.views.lists import Column, FilteredListView
 from crm.views.submissions import SubmittedOnceMixin
@@ -15,6 +16,7 @@ from support import selectors, tables
 from support.choices import TicketStatus
 from support.filtersets import TicketFilterSet
 from support.forms import BulkForm, TicketCreateForm
+from support.models import Queue, SLAPolicy
 from support.services import tickets as ticket_services
 
 #: What a list row shows (``support.tables``) and its countdown needs: a page of rows builds
@@ -35,11 +37,9 @@ LIST_FIELDS = (
     "created_at",
     "updated_at",
     "account__name",
-    "queue__name",
-    "assignee__username",
-    "assignee__first_name",
-    "assignee__last_name",
-    "sla_policy__calendar__time_zone",
+    "queue",
+    "assignee",
+    "sla_policy",
     "custom",
 )
 
@@ -88,14 +88,17 @@ class TicketListView(FilteredListView):
     default_sort = "-created"
 
     def base_queryset(self):
-        """With what list rows show (queue, assignee, account, the policy's calendar for the
-        countdown); ``attach_countdowns`` reads the calendars' hours once per page."""
-        return (
-            super()
-            .base_queryset()
-            .select_related("account", "queue", "assignee", "sla_policy__calendar")
-            .only(*LIST_FIELDS)
-        )
+        """With what list rows show: the account joined; the queue, the assignee and the
+        policy with its calendar (for the countdown) come from the catalog (``attach_catalog``),
+        which saves the query four joins (planning it took longer than running it)."""
+        return super().base_queryset().select_related("account").only(*LIST_FIELDS)
+
+    def attach_catalog(self, tickets) -> None:
+        user = self.request.user
+        # The same queries as the queue filter's and the bulk bar's options: read once.
+        catalog.attach(user, tickets, "queue", Queue.objects.order_by("name"))
+        catalog.attach(user, tickets, "assignee", ticket_services.agents_for_assignment())
+        catalog.attach(user, tickets, "sla_policy", SLAPolicy.objects.select_related("calendar"))
 
     def can_create(self):
         return may_work_tickets(self.request.user)
@@ -103,6 +106,7 @@ class TicketListView(FilteredListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         may_bulk = may_work_tickets(self.request.user)
+        self.attach_catalog(context["object_list"])
         selectors.attach_countdowns(context["object_list"], user=self.request.user)
         tables.ticket_rows(context["object_list"], may_bulk=may_bulk)
         context.update(

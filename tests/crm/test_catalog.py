@@ -170,3 +170,43 @@ def test_what_is_kept_is_read_from_the_primary_even_where_reads_may_lag():
     with lagging_reads():
         assert catalog.read(user_at(1), "key", _lagging.get) is False
         assert _lagging.get() is True
+
+
+def test_attach_gives_rows_their_catalog_records_and_reads_only_the_missing_ones(agent):
+    from support.models import Ticket
+    from tests.factories.support import TicketFactory
+
+    queue = QueueFactory()
+    roleless = UserFactory(roles=[])
+    TicketFactory(queue=queue, assignee=agent)
+    TicketFactory(queue=queue, assignee=roleless)
+    TicketFactory(queue=None, assignee=None)
+    catalog.request_begins()
+    user = user_at(number())
+    catalog.rows(user, Queue.objects.all())
+    catalog.rows(user, User.objects.filter(groups__isnull=False).distinct())
+
+    tickets = list(Ticket.objects.order_by("pk"))
+    with CaptureQueriesContext(connection) as read:
+        catalog.attach(user, tickets, "queue", Queue.objects.all())
+        catalog.attach(
+            user, tickets, "assignee", User.objects.filter(groups__isnull=False).distinct()
+        )
+    assert len(read) == 1  # the person without a role, not kept
+    with CaptureQueriesContext(connection) as read:
+        assert [t.queue for t in tickets] == [queue, queue, None]
+        assert [t.assignee for t in tickets] == [agent, roleless, None]
+    assert len(read) == 0
+
+
+def test_the_ticket_list_shows_queues_and_assignees_renamed_elsewhere(agent_client, agent):
+    from tests.factories.support import TicketFactory
+
+    queue = QueueFactory(name="Desk Alpha")
+    TicketFactory(queue=queue, assignee=agent, subject="Refund please")
+    page = agent_client.get(reverse("support:ticket_list")).content.decode()
+    assert "Refund please" in page and "Desk Alpha" in page
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE support_queue SET name = 'Desk Omega' WHERE id = %s", [queue.pk])
+    page = agent_client.get(reverse("support:ticket_list")).content.decode()
+    assert "Desk Omega" in page and "Desk Alpha" not in page

@@ -60,13 +60,14 @@ def test_a_list_estimated_far_beyond_the_limit_is_not_read_to_the_limit(db, monk
     accounts = Account.objects.filter(name__isnull=False).order_by("pk")
     far = SURELY_LONGER * 10 + 1
     monkeypatch.setattr("crm.pagination.planner_estimate", lambda queryset: far)
-    with override_settings(EXACT_COUNT_LIMIT=10), CaptureQueriesContext(connection) as captured:
+    settings = override_settings(EXACT_COUNT_LIMIT=10, ESTIMATED_COUNT_CACHE_SECONDS=0)
+    with settings, CaptureQueriesContext(connection) as captured:
         paginator = EstimatedCountPaginator(accounts, 2)
         assert paginator.count == far and paginator.count_is_estimate
     assert not captured  # trusted: no rows read to check it
     # Within the factor, the rows up to the limit are read: 3 rows are counted, not estimated.
     monkeypatch.setattr("crm.pagination.planner_estimate", lambda queryset: SURELY_LONGER * 10)
-    with override_settings(EXACT_COUNT_LIMIT=10):
+    with settings:
         paginator = EstimatedCountPaginator(accounts, 2)
         assert paginator.count == 3 and not paginator.count_is_estimate
 
@@ -249,3 +250,31 @@ def test_an_empty_queryset_is_estimated_as_nothing():
 
     assert planner_estimate(Contact.objects.none()) == 0
     assert EstimatedCountPaginator(Contact.objects.none().order_by("pk"), 50).count == 0
+
+
+def test_an_estimate_is_kept_a_moment_for_the_same_rows_and_an_exact_count_never(db, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.models import Account
+    from crm.pagination import EstimatedCountPaginator
+
+    def count(name):
+        return EstimatedCountPaginator(Account.objects.filter(name=name), 2).count
+
+    AccountFactory.create_batch(3, name="Kept")
+    monkeypatch.setattr("crm.pagination.planner_estimate", lambda queryset: 5000)
+    with override_settings(EXACT_COUNT_LIMIT=2):
+        assert count("Kept") == 5000
+        with CaptureQueriesContext(connection) as captured:
+            paginator = EstimatedCountPaginator(Account.objects.filter(name="Kept"), 2)
+            assert paginator.count == 5000 and paginator.count_is_estimate
+        assert not captured
+        # Other rows (another filter) are estimated afresh.
+        monkeypatch.setattr("crm.pagination.planner_estimate", lambda queryset: 7000)
+        assert count("Other") == 7000
+    # Below the limit the count is exact, and read every time.
+    AccountFactory.create_batch(3, name="Exact")
+    assert count("Exact") == 3
+    AccountFactory(name="Exact")
+    assert count("Exact") == 4
