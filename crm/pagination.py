@@ -24,6 +24,17 @@ from django.utils.functional import cached_property
 MAX_PAGE = 10**7
 
 
+def query_key(prefix: str, queryset) -> str | None:
+    """A cache key naming exactly the rows ``queryset`` reads (its database, SQL and parameters:
+    the user's visibility and the filters are in them); None when it reads nothing."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    digest = hashlib.sha256(f"{queryset.db}\x00{sql}\x00{params!r}".encode())
+    return f"{prefix}:{digest.hexdigest()}"
+
+
 def planner_estimate(queryset) -> int | None:
     """Rows PostgreSQL's planner expects the query to return, planned for its keys only: the
     joins that only bring a page's columns (``select_related``) do not change the row count but
@@ -100,12 +111,7 @@ class EstimatedCountPaginator(Paginator):
         return count
 
     def _estimate_key(self) -> str | None:
-        try:
-            sql, params = self.object_list.order_by().values("pk").query.sql_with_params()
-        except EmptyResultSet:
-            return None
-        digest = hashlib.sha256(f"{self.object_list.db}\x00{sql}\x00{params!r}".encode())
-        return f"estimated-count:{digest.hexdigest()}"
+        return query_key("estimated-count", self.object_list.order_by().values("pk"))
 
     def _count(self) -> int:
         limit = settings.EXACT_COUNT_LIMIT

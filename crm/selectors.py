@@ -8,7 +8,6 @@ alike). Views, exports, search, autocompletes and bulk actions fetch records onl
 services take the records they are given.
 """
 
-import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -36,6 +35,7 @@ from crm.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from crm.pagination import query_key
 from crm.permissions import may_operate
 from crm.quality import POOR_BELOW
 from crm.text_search import text_search
@@ -417,10 +417,8 @@ def quality_summary(
     rows = queryset.filter(quality__isnull=False).order_by().values("quality")[:limit]
     key = None
     if cache_seconds:
-        sql, params = rows.query.sql_with_params()
-        digest = hashlib.sha256(f"{sql}\x00{params!r}".encode()).hexdigest()
-        key = f"quality-summary:{digest}"
-        cached = caches["local"].get(key)
+        key = query_key("quality-summary", rows)
+        cached = caches["local"].get(key) if key else None
         if cached is not None:
             return cached
     figures = rows.aggregate(

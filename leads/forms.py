@@ -12,6 +12,7 @@ from crm.permissions import may_manage
 from crm.segments.selectors import segments_usable_by
 from crm.selectors import is_record_key
 from crm.uploads import csv_upload_check
+from crm.widgets import option_rows, read_choices_plainly
 from leads.choices import DedupePolicy, DisqualifyReason, LeadStatus, StepAction
 from leads.models import DEFAULT_CONSENT_WORDING, Lead, SequenceStep, SequenceStepVariant
 from leads.selectors import sequence_list
@@ -131,6 +132,7 @@ class EnrolForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["sequence"].queryset = sequence_list(user=user).filter(is_active=True)
+        read_choices_plainly(self.fields["sequence"], user)
 
 
 class SegmentEnrolForm(forms.Form):
@@ -175,6 +177,7 @@ class BulkActionForm(forms.Form):
         self.user = user
         self.fields["owner"].queryset = assignable_users(user)
         self.fields["sequence"].queryset = sequence_list(user=user).filter(is_active=True)
+        read_choices_plainly(self.fields["sequence"], user)
         if not may_manage(user):
             self.fields["action"].choices = [c for c in BULK_ACTIONS if c[0] != "assign"]
         self.people = people
@@ -182,9 +185,7 @@ class BulkActionForm(forms.Form):
     @property
     def sequence_options(self):
         """The active sequences the bar offers (from the catalog: ``crm.catalog``)."""
-        from crm import catalog
-
-        return catalog.rows(self.user, self.fields["sequence"].queryset)
+        return option_rows(self.fields["sequence"])
 
     @property
     def owner_choices(self):

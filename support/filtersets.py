@@ -13,7 +13,6 @@ from support.choices import (
     Priority,
     TicketStatus,
 )
-from support.forms import plain_choices
 from support.models import Article, ArticleCategory, CannedReply, Queue, Ticket
 from support.services.tickets import agents_for_assignment
 
@@ -78,7 +77,6 @@ class TicketFilterSet(CustomFieldFilterMixin, SearchFilterSet):
         for field in self.form.fields.values():
             if isinstance(field.widget, forms.Select) and not field.widget.attrs.get("class"):
                 field.widget.attrs["class"] = "form-select form-select-sm"
-        plain_choices(self.form.fields["queue"])
 
     def filter_text(self, queryset, name, value):
         # A reference typed in full ("T-000123", "t-123") goes straight to that ticket.

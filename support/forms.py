@@ -7,21 +7,13 @@ from django.core.exceptions import ValidationError
 
 from crm.custom_fields.forms import PREFIX, CustomFieldsFormMixin
 from crm.selectors import account_list, contact_list, is_record_key
-from crm.widgets import AutocompleteSelect, FastSelect, option_rows
+from crm.widgets import AutocompleteSelect, FastSelect, read_choices_plainly
 from support.choices import ALLOWED_TRANSITIONS, AssignmentMode, Priority, TicketStatus
 from support.models import Article, ArticleCategory, CannedReply, Ticket
 from support.selectors import queue_list, ticket_list
 from support.services.attachments import attachment_check, max_files
 from support.services.canned import MERGE_FIELDS, canned_check
 from support.services.tickets import agents_for_assignment
-
-
-def plain_choices(field) -> None:
-    """Give a model choice field's widget its options as a list read in one ordinary query
-    (iterating the field's queryset opens a server-side cursor: three round trips), from the
-    catalog when the field reads from it (``crm.widgets.option_rows``)."""
-    options = [(obj.pk, str(obj)) for obj in option_rows(field)]
-    field.widget.choices = [("", field.empty_label), *options] if field.empty_label else options
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -164,8 +156,7 @@ class BulkForm(forms.Form):
         values = data.getlist("tickets") if data is not None else []
         self.fields["tickets"].choices = [(v, v) for v in values if is_record_key(v)]
         if data is None:
-            self.fields["assignee"].catalog_user = user
-            plain_choices(self.fields["assignee"])
+            read_choices_plainly(self.fields["assignee"], user)
 
     def clean(self):
         cleaned = super().clean()
