@@ -7,6 +7,7 @@ from django.utils.choices import BaseChoiceIterator
 from django.utils.translation import get_language
 from django_countries import countries
 
+from crm import catalog
 from crm.choices import Industry, LifecycleStage, Role, SignInOutcome
 from crm.custom_fields.filters import CustomFieldFilterMixin
 from crm.models import (
@@ -54,6 +55,7 @@ def country_choices():
     return _country_choices(get_language() or "en")
 
 
+@catalog.named("crm.people")
 def people(request):
     """Users who can own records (anyone with a role), for owner filters."""
     return users_with_role()
@@ -79,8 +81,10 @@ class SearchFilterSet(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         self.form.renderer = widget_renderer
         user = getattr(self.request, "user", None)
-        for field in self.form.fields.values():
-            read_choices_plainly(field, user)
+        for name, field in self.form.fields.items():
+            # A filter whose options are the same for everyone names them (``catalog.named``).
+            source = getattr(self.filters.get(name), "queryset", None)
+            read_choices_plainly(field, user, name=getattr(source, "catalog_name", None))
             if type(field.widget) is forms.Select:
                 field.widget = FastSelect(attrs=field.widget.attrs, choices=field.widget.choices)
 

@@ -110,8 +110,14 @@ class EstimatedCountPaginator(Paginator):
             caches["local"].set(key, count, seconds)
         return count
 
+    @cached_property
+    def rows_key(self) -> str | None:
+        """``query_key`` of the rows listed (their filters and visibility, not their order or
+        columns): what is kept about them is kept under it."""
+        return query_key("rows", self.object_list.order_by().values("pk"))
+
     def _estimate_key(self) -> str | None:
-        return query_key("estimated-count", self.object_list.order_by().values("pk"))
+        return f"estimated-count:{self.rows_key}" if self.rows_key else None
 
     def _count(self) -> int:
         limit = settings.EXACT_COUNT_LIMIT

@@ -403,7 +403,11 @@ class QualitySummary:
 
 
 def quality_summary(
-    *, queryset: models.QuerySet, limit: int | None = None, cache_seconds: int = 0
+    *,
+    queryset: models.QuerySet,
+    limit: int | None = None,
+    cache_seconds: int = 0,
+    rows_key: str | None = None,
 ) -> QualitySummary | None:
     """The quality of a (visible, filtered) list's rows in one aggregate query; at most ``limit``
     rows are read (``QUALITY_SUMMARY_ROWS``), so a list of a million costs what one of that many
@@ -412,12 +416,16 @@ def quality_summary(
     With ``cache_seconds``, a sampled summary (of a list longer than ``limit``: an estimate
     already) is kept that long in the process's memory (the "local" cache) under its query,
     which holds the user's visibility and the filters, so whoever asks the same rows again
-    reads it there."""
+    reads it there. ``rows_key``: the key of the same rows the list's paginator made
+    (``EstimatedCountPaginator.rows_key``), which saves compiling the query again."""
     limit = limit or settings.QUALITY_SUMMARY_ROWS
     rows = queryset.filter(quality__isnull=False).order_by().values("quality")[:limit]
     key = None
     if cache_seconds:
-        key = query_key("quality-summary", rows)
+        if rows_key is not None:
+            key = f"quality-summary:{limit}:{rows_key}"
+        else:
+            key = query_key("quality-summary", rows)
         cached = caches["local"].get(key) if key else None
         if cached is not None:
             return cached

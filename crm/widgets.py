@@ -128,18 +128,22 @@ def option_rows(field):
         from crm import catalog
 
         # As a prefetch fills a queryset: iterating it, and len(), read these rows.
-        queryset._result_cache = catalog.rows(user, queryset)
+        name = getattr(field, "catalog_name", None)
+        queryset._result_cache = catalog.rows(user, queryset, name=name)
     return queryset
 
 
-def read_choices_plainly(field, user=None) -> None:
+def read_choices_plainly(field, user=None, *, name=None) -> None:
     """Make a model choice field (and its select) read its options with ``QueryChoiceIterator``,
     and find a submitted choice among them: the select lists every option anyway, so the choice
     costs no query of its own (a filter bar's "Owner" was read twice). Given the request's
-    ``user``, options over the catalog's tables are read from it."""
+    ``user``, options over the catalog's tables are read from it (under ``name``, when the
+    field's query is one the catalog names: ``crm.catalog.rows``)."""
     if not isinstance(field, forms.ModelChoiceField) or field.queryset is None:
         return
     field.catalog_user = user
+    if name is not None:
+        field.catalog_name = name
     field.iterator = QueryChoiceIterator
     field.widget.choices = field.choices
     if field.to_field_name is None and not isinstance(field, forms.ModelMultipleChoiceField):

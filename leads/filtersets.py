@@ -1,6 +1,7 @@
 import django_filters
 from django import forms
 
+from crm import catalog
 from crm.custom_fields.filters import CustomFieldFilterMixin
 from crm.filtersets import (
     DateRangeFilter,
@@ -13,6 +14,7 @@ from leads.choices import Grade, LeadSource, LeadStatus
 from leads.models import Campaign, Lead
 
 
+@catalog.named("leads.campaigns-by-name")
 def campaigns(request):
     return Campaign.objects.order_by("name")
 

@@ -132,7 +132,8 @@ class EnrolForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["sequence"].queryset = sequence_list(user=user).filter(is_active=True)
-        read_choices_plainly(self.fields["sequence"], user)
+        # The sequences a user sees depend on nothing but who they are and the sequences.
+        read_choices_plainly(self.fields["sequence"], user, name=("leads.sequences", user.pk))
 
 
 class SegmentEnrolForm(forms.Form):
@@ -177,7 +178,8 @@ class BulkActionForm(forms.Form):
         self.user = user
         self.fields["owner"].queryset = assignable_users(user)
         self.fields["sequence"].queryset = sequence_list(user=user).filter(is_active=True)
-        read_choices_plainly(self.fields["sequence"], user)
+        # The sequences a user sees depend on nothing but who they are and the sequences.
+        read_choices_plainly(self.fields["sequence"], user, name=("leads.sequences", user.pk))
         if not may_manage(user):
             self.fields["action"].choices = [c for c in BULK_ACTIONS if c[0] != "assign"]
         self.people = people

@@ -2,6 +2,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
+from crm import catalog
 from crm.custom_fields.filters import CustomFieldFilterMixin
 from crm.filtersets import DateRangeFilter, SearchFilterSet
 from crm.widgets import AutocompleteSelect
@@ -14,13 +15,18 @@ from support.choices import (
     TicketStatus,
 )
 from support.models import Article, ArticleCategory, CannedReply, Queue, Ticket
-from support.services.tickets import agents_for_assignment
+from support.services.tickets import AGENTS, agents_for_assignment
+
+#: ``queues()``'s name in the catalog (``crm.catalog.rows``).
+QUEUES = "support.queues-by-name"
 
 
-def _queues(request):
+@catalog.named(QUEUES)
+def queues(request=None):
     return Queue.objects.order_by("name")
 
 
+@catalog.named(AGENTS)
 def _agents(request):
     return agents_for_assignment()
 
@@ -31,7 +37,7 @@ class TicketFilterSet(CustomFieldFilterMixin, SearchFilterSet):
     priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label="Any priority")
     channel = django_filters.ChoiceFilter(choices=Channel.choices, empty_label="Any channel")
     category = django_filters.ChoiceFilter(choices=Category.choices, empty_label="Any category")
-    queue = django_filters.ModelChoiceFilter(queryset=_queues, empty_label="Any queue")
+    queue = django_filters.ModelChoiceFilter(queryset=queues, empty_label="Any queue")
     # The assignee is searched as one types and the tag typed: neither lists every choice.
     assignee = django_filters.ModelChoiceFilter(
         queryset=_agents,

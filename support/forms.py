@@ -13,7 +13,7 @@ from support.models import Article, ArticleCategory, CannedReply, Ticket
 from support.selectors import queue_list, ticket_list
 from support.services.attachments import attachment_check, max_files
 from support.services.canned import MERGE_FIELDS, canned_check
-from support.services.tickets import agents_for_assignment
+from support.services.tickets import AGENTS, agents_for_assignment
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -156,7 +156,7 @@ class BulkForm(forms.Form):
         values = data.getlist("tickets") if data is not None else []
         self.fields["tickets"].choices = [(v, v) for v in values if is_record_key(v)]
         if data is None:
-            read_choices_plainly(self.fields["assignee"], user)
+            read_choices_plainly(self.fields["assignee"], user, name=AGENTS)
 
     def clean(self):
         cleaned = super().clean()

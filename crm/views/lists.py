@@ -480,6 +480,7 @@ class FilteredListView(LoginRequiredMixin, ListView):
             context["quality_summary"] = quality_summary(
                 queryset=self.filterset.qs,
                 cache_seconds=settings.QUALITY_SUMMARY_CACHE_SECONDS if longer else 0,
+                rows_key=context["paginator"].rows_key,
             )
             worst = sort_query.copy()
             worst["quality"], worst["sort"] = "poor", "quality"

@@ -521,6 +521,10 @@ def ticket_merge(*, source: Ticket, target: Ticket, user, now=None) -> Ticket:
     return target
 
 
+#: ``agents_for_assignment()``'s name in the catalog (``crm.catalog.rows``).
+AGENTS = "support.agents-for-assignment"
+
+
 def agents_for_assignment():
     """Users tickets may be given to: active support agents, managers and admins."""
     from crm.choices import Role

@@ -12,11 +12,11 @@ from crm import catalog
 from crm.permissions import may_work_tickets
 from crm.views.lists import Column, FilteredListView
 from crm.views.submissions import SubmittedOnceMixin
-from support import selectors, tables
+from support import filtersets, selectors, tables
 from support.choices import TicketStatus
 from support.filtersets import TicketFilterSet
 from support.forms import BulkForm, TicketCreateForm
-from support.models import Queue, SLAPolicy
+from support.models import SLAPolicy
 from support.services import tickets as ticket_services
 
 #: What a list row shows (``support.tables``) and its countdown needs: a page of rows builds
@@ -42,6 +42,9 @@ LIST_FIELDS = (
     "sla_policy",
     "custom",
 )
+
+#: The SLA policies (with their calendars) the rows' countdowns read, by their catalog name.
+SLA_POLICIES = "support.sla-policies"
 
 QUEUE_VIEWS = [
     ("mine", "My queue", "support:my_queue"),
@@ -96,9 +99,11 @@ class TicketListView(FilteredListView):
     def attach_catalog(self, tickets) -> None:
         user = self.request.user
         # The same queries as the queue filter's and the bulk bar's options: read once.
-        catalog.attach(user, tickets, "queue", Queue.objects.order_by("name"))
-        catalog.attach(user, tickets, "assignee", ticket_services.agents_for_assignment())
-        catalog.attach(user, tickets, "sla_policy", SLAPolicy.objects.select_related("calendar"))
+        catalog.attach(user, tickets, "queue", filtersets.queues(), rows_name=filtersets.QUEUES)
+        agents = ticket_services.agents_for_assignment()
+        catalog.attach(user, tickets, "assignee", agents, rows_name=ticket_services.AGENTS)
+        policies = SLAPolicy.objects.select_related("calendar")
+        catalog.attach(user, tickets, "sla_policy", policies, rows_name=SLA_POLICIES)
 
     def can_create(self):
         return may_work_tickets(self.request.user)

@@ -112,6 +112,48 @@ def test_rows_are_kept_only_for_queries_over_the_catalog_tables(rep):
         assert len(read) == 1
 
 
+def test_named_rows_are_found_by_their_name_without_compiling_the_query(rep, monkeypatch):
+    from django.db.models.sql import Query
+
+    CampaignFactory(name="Spring fair")
+    catalog.request_begins()
+    user = user_at(number())
+    name = "tests.campaigns"
+    assert [c.name for c in catalog.rows(user, Campaign.objects.all(), name=name)] == [
+        "Spring fair"
+    ]
+
+    def compiled(*args, **kwargs):
+        raise AssertionError("the query was compiled")
+
+    monkeypatch.setattr(Query, "sql_with_params", compiled)
+    with CaptureQueriesContext(connection) as read:
+        kept = catalog.rows(user, Campaign.objects.all(), name=name)
+    assert [c.name for c in kept] == ["Spring fair"] and len(read) == 0
+    monkeypatch.undo()
+
+    # A change anywhere in the catalog raises the number: the name is read afresh.
+    CampaignFactory(name="Autumn fair")
+    catalog.request_begins()
+    kept = catalog.rows(user_at(number()), Campaign.objects.order_by("name"), name=name)
+    assert [c.name for c in kept] == ["Autumn fair", "Spring fair"]
+
+
+def test_a_named_query_must_read_the_catalog_only(rep):
+    catalog.request_begins()
+    with pytest.raises(ValueError, match="beside the catalog"):
+        catalog.rows(user_at(number()), Lead.objects.all(), name="tests.leads")
+
+
+def test_filter_options_named_by_their_callable_are_read_by_name(manager_client, manager):
+    """The owner and campaign filters (``catalog.named``) are found by name on the next page."""
+    CampaignFactory(name="Spring fair")
+    manager_client.get(LEADS)
+    kept = catalog._kept[1]
+    assert ("named", "crm.people") in kept and ("named", "leads.campaigns-by-name") in kept
+    assert ("named", ("leads.sequences", manager.pk)) in kept
+
+
 def test_the_list_page_reads_its_filter_options_once_then_shows_a_change_made_elsewhere(
     manager_client,
 ):
