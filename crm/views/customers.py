@@ -32,6 +32,17 @@ ACCOUNT_CONTACTS_SHOWN = 25
 ACCOUNT_CONTACT_FIELDS = ("first_name", "last_name", "title", "email", "account_id")
 
 
+#: The pairs to review the lists' "Possible duplicates" link counts at most (then "1,000+"): a
+#: list page does not count a long queue of pairs each time it is opened.
+DUPLICATES_COUNTED_UP_TO = 1000
+
+
+def counted_up_to(pairs, limit: int = DUPLICATES_COUNTED_UP_TO) -> str:
+    """The number of ``pairs``, read up to ``limit`` of them ("1,000+" beyond)."""
+    count = pairs.order_by().values("pk")[: limit + 1].count()
+    return f"{limit:,}+" if count > limit else f"{count:,}"
+
+
 class AccountListView(FilteredListView):
     filterset_class = AccountFilterSet
     title = "Accounts"
@@ -73,7 +84,7 @@ class AccountListView(FilteredListView):
         context = super().get_context_data(**kwargs)
         context["duplicates"] = {
             "url": reverse("account_duplicate_list"),
-            "count": account_duplicate_list(user=self.request.user).count(),
+            "count": counted_up_to(account_duplicate_list(user=self.request.user)),
         }
         return context
 
@@ -127,7 +138,7 @@ class ContactListView(FilteredListView):
         context = super().get_context_data(**kwargs)
         context["duplicates"] = {
             "url": reverse("contact_duplicate_list"),
-            "count": contact_duplicate_list(user=self.request.user).count(),
+            "count": counted_up_to(contact_duplicate_list(user=self.request.user)),
         }
         return context
 

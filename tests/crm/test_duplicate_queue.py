@@ -242,6 +242,19 @@ def test_the_list_pages_link_the_queue_with_its_size(rep_client, rep):
     assert "Possible duplicates (0)" in rep_client.get(reverse("account_list")).content.decode()
 
 
+def test_the_link_counts_a_long_queue_only_up_to_a_limit(rep):
+    from crm.selectors import contact_duplicate_list
+    from crm.views.customers import counted_up_to
+
+    for n in range(3):
+        _likely_pair(rep, n)
+    pairs = contact_duplicate_list(user=rep)
+    found = pairs.count()
+    assert found >= 3
+    assert counted_up_to(pairs, limit=found) == str(found)
+    assert counted_up_to(pairs, limit=found - 1) == f"{found - 1}+"
+
+
 def test_the_queue_filters_to_one_records_pairs(rep_client, rep):
     known, _ = _likely_pair(rep, 0)
     _likely_pair(rep, 1)
