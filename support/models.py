@@ -36,6 +36,26 @@ from support.choices import (
     Weekday,
 )
 
+#: Most urgent first.
+PRIORITY_ORDER = (Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW)
+
+
+def waiting_on_customer():
+    """0 while the desk must act on an active ticket, 1 while it waits on the customer (pending,
+    or its clock paused): what the work queues sort on first (``selectors.tickets_by_need``)
+    and, the same expression, what their indexes hold."""
+    return models.Case(
+        models.When(Q(status=TicketStatus.PENDING) | Q(sla_paused_at__isnull=False), then=1),
+        default=0,
+        output_field=models.IntegerField(),
+    )
+
+
+def priority_rank():
+    """0 for urgent … 3 for low: the work queues' last sort before the key."""
+    ranks = [models.When(priority=value, then=rank) for rank, value in enumerate(PRIORITY_ORDER)]
+    return models.Case(*ranks, default=len(ranks), output_field=models.IntegerField())
+
 
 class DeskConfigQuerySet(models.QuerySet):
     """Queues, calendars, policies, tags and canned replies: desk settings every role reads and
@@ -376,6 +396,34 @@ class Ticket(models.Model):
                 fields=["assignee", "sla_due_at", "id"],
                 condition=Q(status__in=ACTIVE_STATUSES),
                 name="ticket_myqueue_idx",
+            ),
+            # An agent's queue in its order, read a page at a time instead of sorting all of
+            # the agent's active tickets (thousands) on every page.
+            models.Index(
+                models.F("assignee"),
+                waiting_on_customer(),
+                models.F("sla_due_at"),
+                priority_rank(),
+                models.F("id"),
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="ticket_myqueue_need_idx",
+            ),
+            # The same for the desk's queues: breaching, and those nobody has yet.
+            models.Index(
+                waiting_on_customer(),
+                models.F("sla_due_at"),
+                priority_rank(),
+                models.F("id"),
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="ticket_active_need_idx",
+            ),
+            models.Index(
+                waiting_on_customer(),
+                models.F("sla_due_at"),
+                priority_rank(),
+                models.F("id"),
+                condition=Q(status__in=ACTIVE_STATUSES, assignee__isnull=True),
+                name="ticket_unassigned_need_idx",
             ),
             models.Index(
                 fields=["queue", "sla_due_at", "id"],

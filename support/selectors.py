@@ -7,16 +7,12 @@ from datetime import timedelta
 from django.db import models
 from django.db.models import (
     Avg,
-    Case,
     Count,
     Exists,
     F,
-    IntegerField,
     Max,
     OuterRef,
     Q,
-    Value,
-    When,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
@@ -31,8 +27,6 @@ from support.choices import (
     ArticleStatus,
     DeflectionStep,
     HelpSearchSource,
-    Priority,
-    TicketStatus,
 )
 from support.models import (
     Article,
@@ -48,6 +42,8 @@ from support.models import (
     Ticket,
     TicketMerge,
     TicketMessage,
+    priority_rank,
+    waiting_on_customer,
 )
 from support.services import clock
 
@@ -149,19 +145,9 @@ def tickets_by_need(queryset):
     act, 1 while pending with the clock paused) and ``priority_rank`` (0 = urgent). The queues
     order by these around the SLA due: breached and soonest due first, open before pending,
     then the more urgent."""
-    ranks = [When(priority=value, then=Value(rank)) for rank, value in enumerate(PRIORITY_ORDER)]
     return queryset.annotate(
-        waiting_on_customer=Case(
-            When(Q(status=TicketStatus.PENDING) | Q(sla_paused_at__isnull=False), then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
-        ),
-        priority_rank=Case(*ranks, default=Value(len(ranks)), output_field=IntegerField()),
+        waiting_on_customer=waiting_on_customer(), priority_rank=priority_rank()
     )
-
-
-#: Most urgent first.
-PRIORITY_ORDER = (Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW)
 
 
 def attach_countdowns(tickets, *, now=None, user=None) -> None:

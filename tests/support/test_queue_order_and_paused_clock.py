@@ -4,6 +4,8 @@ the time that was left when it was paused, on every page that shows it."""
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -64,6 +66,37 @@ def test_my_queue_puts_what_needs_action_first(agent_client, agent, round_the_cl
         "Later urgent",
         "Pending urgent",
     ]
+
+
+@pytest.mark.parametrize(
+    "url, index",
+    [
+        ("support:my_queue", "ticket_myqueue_need_idx"),
+        ("support:unassigned", "ticket_unassigned_need_idx"),
+        ("support:breaching", "ticket_active_need_idx"),
+    ],
+)
+def test_the_queues_read_their_order_from_an_index(
+    agent_client, agent, round_the_clock, queue, url, index
+):
+    """A desk with thousands of active tickets: each queue page reads its rows in the queue's
+    order from an index, with no sort of all of them (the indexes hold the same expressions as
+    the order: ``support.models.waiting_on_customer`` and ``priority_rank``)."""
+    past = timezone.now() - dt.timedelta(hours=1)
+    for n in range(3):
+        _ticket(f"Ticket {n}", agent if n else None, due=past)
+    with CaptureQueriesContext(connection) as page:
+        agent_client.get(reverse(url))
+    (listed,) = [q["sql"] for q in page if "ORDER BY" in q["sql"] and "LIMIT 51" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE support_ticket")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(f"EXPLAIN {listed}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    # (With a few rows, my queue may as well filter the desk-wide index by its assignee.)
+    assert index in plan or (url == "support:my_queue" and "_need_idx" in plan), plan
+    assert "Sort Key" not in plan, plan
 
 
 def test_the_unassigned_queue_puts_pending_last(agent_client, agent, round_the_clock):
