@@ -57,6 +57,20 @@ def priority_rank():
     return models.Case(*ranks, default=len(ranks), output_field=models.IntegerField())
 
 
+def need_index(name: str, *leading, **condition) -> models.Index:
+    """An index of active tickets (and ``condition``) in the work queues' order, after the
+    ``leading`` expressions: what a queue page reads in order, a page at a time."""
+    return models.Index(
+        *leading,
+        waiting_on_customer(),
+        models.F("sla_due_at"),
+        priority_rank(),
+        models.F("id"),
+        condition=Q(status__in=ACTIVE_STATUSES, **condition),
+        name=name,
+    )
+
+
 class DeskConfigQuerySet(models.QuerySet):
     """Queues, calendars, policies, tags and canned replies: desk settings every role reads and
     only managers and admins change."""
@@ -398,33 +412,11 @@ class Ticket(models.Model):
                 name="ticket_myqueue_idx",
             ),
             # An agent's queue in its order, read a page at a time instead of sorting all of
-            # the agent's active tickets (thousands) on every page.
-            models.Index(
-                models.F("assignee"),
-                waiting_on_customer(),
-                models.F("sla_due_at"),
-                priority_rank(),
-                models.F("id"),
-                condition=Q(status__in=ACTIVE_STATUSES),
-                name="ticket_myqueue_need_idx",
-            ),
-            # The same for the desk's queues: breaching, and those nobody has yet.
-            models.Index(
-                waiting_on_customer(),
-                models.F("sla_due_at"),
-                priority_rank(),
-                models.F("id"),
-                condition=Q(status__in=ACTIVE_STATUSES),
-                name="ticket_active_need_idx",
-            ),
-            models.Index(
-                waiting_on_customer(),
-                models.F("sla_due_at"),
-                priority_rank(),
-                models.F("id"),
-                condition=Q(status__in=ACTIVE_STATUSES, assignee__isnull=True),
-                name="ticket_unassigned_need_idx",
-            ),
+            # the agent's active tickets (thousands) on every page; the same for the desk's
+            # queues: breaching, and those nobody has yet.
+            need_index("ticket_myqueue_need_idx", models.F("assignee")),
+            need_index("ticket_active_need_idx"),
+            need_index("ticket_unassigned_need_idx", assignee__isnull=True),
             models.Index(
                 fields=["queue", "sla_due_at", "id"],
                 condition=Q(status__in=ACTIVE_STATUSES),
