@@ -54,15 +54,19 @@ def ticket_restore(*, obj, user, field, value):
     return tickets.ticket_change_status(ticket=obj, status=value, user=user)
 
 
+#: The tickets of an agent's queue the home page lists.
+HOME_FOLLOWING = 6
+
+
 def my_queue_widget(request):
     """An agent's queue at a glance (home page): how many tickets wait on them, how many are past
     or near their SLA target, and the next ones to answer; tickets waiting on the customer last."""
-    from django.db.models import Case, Count, F, IntegerField, Q, Value, When
+    from django.db.models import Count, Q
     from django.utils import timezone
 
     from crm.permissions import may_work_tickets
     from support.choices import TicketStatus
-    from support.selectors import ticket_list
+    from support.selectors import QUEUE_ORDER, ticket_list, tickets_by_need
 
     user = request.user
     if not may_work_tickets(user):
@@ -76,14 +80,8 @@ def my_queue_widget(request):
         due_soon=Count("id", filter=running & Q(sla_due_at__gte=now, sla_due_at__lt=now + SOON)),
         pending=Count("id", filter=Q(status=TicketStatus.PENDING)),
     )
-    waiting_on_customer = Case(
-        When(status=TicketStatus.PENDING, then=Value(1)),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
+    # The first of "My queue", in its order (and read from its index).
     following = list(
-        mine.select_related("account")
-        .annotate(waiting_on_customer=waiting_on_customer)
-        .order_by("waiting_on_customer", F("sla_due_at").asc(nulls_last=True), "id")[:6]
+        tickets_by_need(mine.select_related("account")).order_by(*QUEUE_ORDER)[:HOME_FOLLOWING]
     )
     return {"totals": totals, "following": following, "now": now}

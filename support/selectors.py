@@ -140,6 +140,11 @@ def business_calendar_get(*, user, pk, for_change: bool = False) -> BusinessCale
     )
 
 
+#: The work queues' order over ``tickets_by_need``'s annotations (read from the indexes of
+#: ``support.models.need_index``).
+QUEUE_ORDER = ("waiting_on_customer", "sla_due_at", "priority_rank", "id")
+
+
 def tickets_by_need(queryset):
     """Annotate what the queue views sort on: ``waiting_on_customer`` (0 while the desk must
     act, 1 while pending with the clock paused) and ``priority_rank`` (0 = urgent). The queues

@@ -131,7 +131,7 @@ class QueueView(TicketListView):
     empty_text = "Nothing in this queue right now."
     sorts = {
         **TicketListView.sorts,
-        "due": ("waiting_on_customer", "sla_due_at", "priority_rank", "id"),
+        "due": selectors.QUEUE_ORDER,
     }
 
     def base_queryset(self):

@@ -79,6 +79,30 @@ def test_an_agent_sees_their_queue_first(agent_client, rep, agent, django_assert
     assert 'href="/opportunities/"' not in response.content.decode()
 
 
+def test_an_agent_s_home_lists_the_first_of_their_queue_in_its_order(agent_client, agent):
+    """Paused or pending tickets wait on the customer: last, as in "My queue"."""
+    now = timezone.now()
+    for hours, status, paused in [
+        (1, "open", None),
+        (-2, "open", None),
+        (-5, "open", now),  # its clock paused: waiting on the customer
+        (3, "pending", None),
+        (2, "open", None),
+        (4, "new", None),
+        (5, "open", None),
+    ]:
+        TicketFactory(
+            assignee=agent, status=status, sla_due_at=now + timedelta(hours=hours),
+            sla_paused_at=paused,
+        )  # fmt: skip
+    queue = _widget(agent_client.get(reverse("home")), "My queue")
+    page = agent_client.get(reverse("support:my_queue")).context["object_list"]
+    assert [t.pk for t in queue["following"]] == [t.pk for t in page][:6]
+    following = queue["following"]
+    assert following[0].sla_due_at == now - timedelta(hours=2)
+    assert following[-1].sla_paused_at is not None  # overdue, but after every running one
+
+
 def test_a_manager_sees_team_figures_from_the_snapshots_first(
     manager_client, manager, rep, agent, django_assert_max_num_queries
 ):
