@@ -182,7 +182,9 @@ def contact_merges_panel(request, contact):
 def _register_seed_step():
     from crm.registry import seed_steps
 
-    seed_steps.register("leads", "leads.seed.seed", order=10)
+    # After the sales step: a converted lead is written as the account (one that won a deal)
+    # and contact it became.
+    seed_steps.register("leads", "leads.seed.seed", order=22)
     seed_steps.register("meetings", "leads.booking.seed.seed", order=25)
     # After the sales step's won deals and the segments step: campaigns mail a segment and are
     # credited with won deals.

@@ -1,12 +1,19 @@
 """Demo data of the leads stage: campaigns with costs, scoring and assignment rules, leads in
-every status and from every source, sequences with steps, and enrolments in every state.
+every status and from every source, sequences with steps, and enrolments in every state. A
+converted lead is written as the contact it became: that contact's name and address, its
+account's name and domain, and the two linked; for most, an account that won a deal within the
+attribution window after the lead was captured, so lead captures count as campaign touches (the
+step runs after the sales step's won deals).
 
 Leads are written as plain rows (COPY on PostgreSQL), so scale 1000 (a million leads) stays fast.
 """
 
+import bisect
 import datetime as dt
 from decimal import Decimal
 from types import SimpleNamespace
+
+from django.db import connection
 
 from crm import seeding
 from crm.choices import Industry
@@ -61,6 +68,10 @@ SOURCES = (
     (LeadSource.API, 5),
 )
 SIZES = (12, 35, 80, 150, 400, 900, 2500, 12000)
+# Converted leads whose account is one that won a deal after the capture.
+WON_SHARE = 0.9
+# Captured leads become deals up to this quantile of the won deals' amounts.
+ORDINARY_DEAL_QUANTILE = 0.7
 
 
 def seed(ctx):
@@ -194,6 +205,8 @@ def seed(ctx):
         "unsubscribed_at",
         "possible_duplicate",
         "converted_at",
+        "converted_account_id",
+        "converted_contact_id",
         "created_at",
         "updated_at",
     ]
@@ -202,6 +215,9 @@ def seed(ctx):
     disqualify_reasons = DisqualifyReason.values
     buying_roles = BuyingRole.values[1:]
     need_severities = NeedSeverity.values[1:]
+
+    converted = []
+    at_converted = fields.index("converted_at")
 
     def rows():
         for lead_id in lead_ids:
@@ -243,7 +259,7 @@ def seed(ctx):
                 enrol_rows.append(
                     (lead_id, consent and not unsubscribed, replied, unsubscribed, created)
                 )
-            yield (
+            row = (
                 lead_id,
                 first,
                 last,
@@ -283,13 +299,24 @@ def seed(ctx):
                 created + dt.timedelta(days=rng.randint(5, 40))
                 if status == LeadStatus.CONVERTED
                 else None,
+                None,
+                None,
                 created,
                 created,
             )
+            if status == LeadStatus.CONVERTED:
+                converted.append((lead_id, created, row[at_converted]))
+            yield row
 
     # indexes_deferred runs the checks still pending on the rows written above first.
     with ctx.indexes_deferred(Lead, when=n_leads >= 50_000):
-        ctx.insert_rows(Lead, fields, rows(), order_by="created_at")
+        ctx.insert_rows(
+            Lead,
+            fields,
+            rows(),
+            order_by="created_at",
+            staged=lambda table: _converted_link(ctx, table, converted),
+        )
     ctx.shared["lead_ids"] = lead_ids
 
     enrollments = []
@@ -322,3 +349,106 @@ def seed(ctx):
             )
         )
     ctx.bulk_create(Enrollment, enrollments)
+
+
+def _converted_link(ctx, table: str, converted: list[tuple[int, dt.datetime, dt.datetime]]):
+    """Make each converted lead of ``converted`` ((id, created, converted) in ``table``, where the
+    step's rows are staged) the account and contact it became: the contact's name and address (a
+    contact without one keeps the lead's), the account's name and domain. One ``UPDATE`` of the
+    staged rows, before they are stored and indexed."""
+    from crm.models import Account, Contact
+    from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, won_deals_model
+
+    rng, now = ctx.rng, ctx.now
+    contacts_of: dict[int, list[int]] = {}
+    core = ctx.shared.get("crm")
+    if core is not None:
+        for contact_id, account_id in zip(core.contact_ids, core.contact_account, strict=True):
+            if account_id:
+                contacts_of.setdefault(account_id, []).append(contact_id)
+    else:
+        for contact_id, account_id in (
+            Contact.objects.filter(account__isnull=False)
+            .order_by("id")
+            .values_list("id", "account_id")
+        ):
+            contacts_of.setdefault(account_id, []).append(contact_id)
+    if not contacts_of:
+        ctx.progress("no contacts with an account; converted leads stay unlinked")
+        return
+    accounts = sorted(contacts_of)
+    window = dt.timedelta(days=ATTRIBUTION_DAYS)
+    wins: list[tuple[dt.datetime, int]] = []
+    Opportunity = won_deals_model()
+    if Opportunity is not None:
+        won = list(
+            Opportunity.objects.filter(
+                status="won", closed_at__gte=now - dt.timedelta(days=400)
+            ).values_list("closed_at", "account_id", "amount")
+        )
+        # A captured lead grows into a deal of ordinary size: the largest deals are the field
+        # reps' own accounts. (Crediting a handful of them to one campaign made its return a
+        # lottery of which day the demo was loaded on.)
+        amounts = sorted(amount for *_, amount in won)
+        ordinary = amounts[int(len(amounts) * ORDINARY_DEAL_QUANTILE)] if amounts else 0
+        wins = sorted(
+            (closed, account_id)
+            for closed, account_id, amount in won
+            if account_id in contacts_of and amount <= ordinary
+        )
+        # Nor does a lead that won nothing in its window become one of those accounts.
+        fields_own = {account_id for _, account_id, amount in won if amount > ordinary}
+        accounts = [a for a in accounts if a not in fields_own] or accounts
+    win_times = [w[0] for w in wins]
+    links = []
+    from_wins = 0
+    for lead_id, created, converted_at in converted:
+        account_id = None
+        if rng.random() < WON_SHARE:
+            # A deal won after the conversion and within the window after the capture.
+            lo = bisect.bisect_left(win_times, converted_at or created)
+            hi = bisect.bisect_right(win_times, created + window)
+            if lo < hi:
+                account_id = wins[rng.randrange(lo, hi)][1]
+                from_wins += 1
+        if account_id is None:
+            account_id = rng.choice(accounts)
+        links.append((lead_id, account_id, rng.choice(contacts_of[account_id])))
+    rows = []
+    for start in range(0, len(links), 5000):
+        chunk = links[start : start + 5000]
+        people = {
+            pk: (first, last, email)
+            for pk, first, last, email in Contact.objects.filter(
+                pk__in={c for *_, c in chunk}
+            ).values_list("pk", "first_name", "last_name", "email")
+        }
+        companies = {
+            pk: (name, domain)
+            for pk, name, domain in Account.objects.filter(
+                pk__in={a for _, a, _ in chunk}
+            ).values_list("pk", "name", "domain")
+        }
+        rows.extend(
+            (lead_id, account_id, contact_id, *people[contact_id], *companies[account_id])
+            for lead_id, account_id, contact_id in chunk
+        )
+    if rows:
+        assign = (
+            "converted_account_id = v.account_id, converted_contact_id = v.contact_id, "
+            "first_name = v.first_name, last_name = v.last_name, "
+            f"email = CASE WHEN v.email = '' THEN {table}.email ELSE v.email END, "
+            "company_name = v.company_name, website = v.website"
+        )
+        columns = "id account_id contact_id first_name last_name email company_name website"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {assign} FROM unnest(%s::bigint[], %s::bigint[], "  # noqa: S608
+                "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                f"AS v({', '.join(columns.split())}) WHERE {table}.id = v.id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+    ctx.progress(
+        f"linked {len(rows):,} converted leads to their account and contact "
+        f"({from_wins:,} to accounts that won a deal after the capture)"
+    )

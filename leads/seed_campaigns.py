@@ -1,9 +1,6 @@
 """Demo data of email campaigns and campaign ROI, after every stage's step has written its rows
-(it needs the demo contacts, segments and the sales stage's won deals).
+(it needs the demo contacts, segments, the converted leads and the sales stage's won deals).
 
-- Converted leads get the account and contact they became: a contact of an account that, for
-  most of them, won a deal within the attribution window after the lead was captured, so lead
-  captures count as campaign touches.
 - A finished A/B campaign (variant B clearly better on clicks), a finished one-variant newsletter
   and a draft to a demo contact segment, with recipients as the send engine leaves them: sent
   (with their outbox rows, already sent: the demo never emails anyone), skipped with the reason,
@@ -17,20 +14,13 @@ Bulk writes only; recipients are capped per campaign so large scales stay fast.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from decimal import Decimal
 
-from django.db import connection
-
-from leads.choices import EmailCampaignStatus, LeadStatus, RecipientStatus, SkipReason
+from leads.choices import EmailCampaignStatus, RecipientStatus, SkipReason
 
 # Recipients of one campaign at most: above it the audience segment keeps the first reps' books.
 MAX_RECIPIENTS = 20_000
-# Converted leads whose account is one that won a deal after the capture.
-WON_SHARE = 0.9
-# Captured leads become deals up to this quantile of the won deals' amounts.
-ORDINARY_DEAL_QUANTILE = 0.7
 UPDATE_CHUNK = 1000
 MARKETS = ["DE", "AT", "CH", "GB", "IE", "FR", "NL", "ES", "IT", "SE", "US", "CA"]
 AUDIENCE = "Newsletter audience: Europe and North America"
@@ -100,131 +90,7 @@ REPLY_RATE_OTHERS = 0.01
 
 
 def seed(ctx):
-    leads_link_converted(ctx)
     email_campaigns_seed(ctx)
-
-
-# --- converted leads ------------------------------------------------------------------------
-
-
-def leads_link_converted(ctx):
-    """Give every converted lead the account and contact it became, set-based."""
-    from crm.models import Account, Contact
-    from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, won_deals_model
-    from leads.models import Lead
-
-    rng, now = ctx.rng, ctx.now
-    contacts_of: dict[int, list[int]] = {}
-    core = ctx.shared.get("crm")
-    if core is not None:
-        for contact_id, account_id in zip(core.contact_ids, core.contact_account, strict=True):
-            if account_id:
-                contacts_of.setdefault(account_id, []).append(contact_id)
-    else:
-        for contact_id, account_id in (
-            Contact.objects.filter(account__isnull=False)
-            .order_by("id")
-            .values_list("id", "account_id")
-        ):
-            contacts_of.setdefault(account_id, []).append(contact_id)
-    if not contacts_of:
-        ctx.progress("no contacts with an account; converted leads stay unlinked")
-        return
-    accounts = sorted(contacts_of)
-    window = dt.timedelta(days=ATTRIBUTION_DAYS)
-    wins: list[tuple[dt.datetime, int]] = []
-    Opportunity = won_deals_model()
-    if Opportunity is not None:
-        won = list(
-            Opportunity.objects.filter(
-                status="won", closed_at__gte=now - dt.timedelta(days=400)
-            ).values_list("closed_at", "account_id", "amount")
-        )
-        # A captured lead grows into a deal of ordinary size: the largest deals are the field
-        # reps' own accounts. (Crediting a handful of them to one campaign made its return a
-        # lottery of which day the demo was loaded on.)
-        amounts = sorted(amount for *_, amount in won)
-        ordinary = amounts[int(len(amounts) * ORDINARY_DEAL_QUANTILE)] if amounts else 0
-        wins = sorted(
-            (closed, account_id)
-            for closed, account_id, amount in won
-            if account_id in contacts_of and amount <= ordinary
-        )
-        # Nor does a lead that won nothing in its window become one of those accounts.
-        fields_own = {account_id for _, account_id, amount in won if amount > ordinary}
-        accounts = [a for a in accounts if a not in fields_own] or accounts
-    win_times = [w[0] for w in wins]
-    converted = list(
-        Lead.objects.filter(status=LeadStatus.CONVERTED, converted_account__isnull=True)
-        .order_by("id")
-        .values_list("id", "created_at", "converted_at")
-    )
-    links = []
-    from_wins = 0
-    for lead_id, created, converted_at in converted:
-        account_id = None
-        if rng.random() < WON_SHARE:
-            # A deal won after the conversion and within the window after the capture.
-            lo = bisect.bisect_left(win_times, converted_at or created)
-            hi = bisect.bisect_right(win_times, created + window)
-            if lo < hi:
-                account_id = wins[rng.randrange(lo, hi)][1]
-                from_wins += 1
-        if account_id is None:
-            account_id = rng.choice(accounts)
-        links.append((lead_id, account_id, rng.choice(contacts_of[account_id])))
-
-    names = {}
-    account_names = {}
-    for start in range(0, len(links), 5000):
-        chunk = links[start : start + 5000]
-        names.update(
-            (pk, (first, last, email))
-            for pk, first, last, email in Contact.objects.filter(
-                pk__in={c for _, _, c in chunk}
-            ).values_list("pk", "first_name", "last_name", "email")
-        )
-        account_names.update(
-            (pk, (name, domain))
-            for pk, name, domain in Account.objects.filter(
-                pk__in={a for _, a, _ in chunk}
-            ).values_list("pk", "name", "domain")
-        )
-    rows = []
-    for lead_id, account_id, contact_id in links:
-        first, last, email = names[contact_id]
-        name, domain = account_names[account_id]
-        rows.append((lead_id, account_id, contact_id, first, last, email, name, domain))
-    _update_leads(rows)
-    ctx.progress(
-        f"linked {len(rows):,} converted leads to their account and contact "
-        f"({from_wins:,} to accounts that won a deal after the capture)"
-    )
-
-
-def _update_leads(rows):
-    """The lead becomes the contact it was converted into (same person, same company; a contact
-    without an address keeps the lead's): one UPDATE … FROM unnest(arrays), one join whatever
-    the number of leads."""
-    from leads.models import Lead
-
-    if not rows:
-        return
-    table = connection.ops.quote_name(Lead._meta.db_table)
-    assign = (
-        "converted_account_id = v.account_id, converted_contact_id = v.contact_id, "
-        "first_name = v.first_name, last_name = v.last_name, "
-        f"email = CASE WHEN v.email = '' THEN {table}.email ELSE v.email END, "
-        "company_name = v.company_name, website = v.website"
-    )
-    columns = "id account_id contact_id first_name last_name email company_name website"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assign} FROM unnest(%s::bigint[], %s::bigint[], "  # noqa: S608
-            "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-            f"AS v({', '.join(columns.split())}) WHERE {table}.id = v.id",
-            [list(column) for column in zip(*rows, strict=True)],
-        )
 
 
 # --- email campaigns ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -144,6 +144,7 @@ class SeedContext:
         fields: list[str],
         rows: Iterable[tuple],
         order_by: str | None = None,
+        staged: Callable[[str], None] | None = None,
     ) -> int:
         """Write plain tuples (values in ``fields`` order, attnames like ``owner_id``): the fast
         path, one COPY. Concrete fields not named get ``now`` (auto_now fields), their
@@ -151,7 +152,13 @@ class SeedContext:
         With ``order_by`` (a field name), the rows are copied into a temporary table first and
         stored in that field's order, as rows written over time lie in a real database: what
         reads a period (the month-by-month rollups, recent-first lists) then reads that
-        period's pages, not every page of the table. Returns the number of rows written."""
+        period's pages, not every page of the table. ``staged`` (with ``order_by``) is called with
+        that temporary table's name once every row is in it, before they are stored: a step
+        fills in there what it learns only from the rows it generated, with queries (none can
+        run while the rows stream in), at the cost of an unindexed table's ``UPDATE``. Returns
+        the number of rows written."""
+        if staged is not None and order_by is None:
+            raise ValueError("staged needs order_by (the rows are staged in a temporary table)")
         opts = model._meta
         by_name = {f.attname: f for f in opts.concrete_fields}
         named = [by_name[name] for name in fields]
@@ -199,6 +206,8 @@ class SeedContext:
                         )
                     copy.write_row(values)
                     written += 1
+            if staged is not None:
+                staged("seed_ordered")
             if order_by is not None:
                 cursor.execute("SET LOCAL work_mem = '256MB'")
                 cursor.execute(
