@@ -17,6 +17,9 @@ from django.db import connection
 
 from crm import seeding
 from crm.choices import Industry
+from crm.normalize import phones_known_valid
+from crm.seeding.run import SCORE_COLUMNS, row_scorer, scored_rows
+from crm.seeding.words import phone_number_pattern
 from leads.choices import (
     BuyingRole,
     CampaignChannel,
@@ -72,6 +75,17 @@ SIZES = (12, 35, 80, 150, 400, 900, 2500, 12000)
 WON_SHARE = 0.9
 # Captured leads become deals up to this quantile of the won deals' amounts.
 ORDINARY_DEAL_QUANTILE = 0.7
+# What a converted lead takes from the contact and account it became (the primary key first).
+LINKED_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "company_name",
+    "website",
+    "converted_account_id",
+    "converted_contact_id",
+)
 
 
 def seed(ctx):
@@ -217,7 +231,6 @@ def seed(ctx):
     need_severities = NeedSeverity.values[1:]
 
     converted = []
-    at_converted = fields.index("converted_at")
 
     def rows():
         for lead_id in lead_ids:
@@ -305,17 +318,18 @@ def seed(ctx):
                 created,
             )
             if status == LeadStatus.CONVERTED:
-                converted.append((lead_id, created, row[at_converted]))
+                converted.append(row)
             yield row
 
     # indexes_deferred runs the checks still pending on the rows written above first.
     with ctx.indexes_deferred(Lead, when=n_leads >= 50_000):
+        # Written with their matching keys and scores (the keys step rewrites only what later
+        # steps change); the converted leads' are computed again once they are linked.
         ctx.insert_rows(
             Lead,
-            fields,
-            rows(),
+            *scored_rows(Lead, fields, rows(), now),
             order_by="created_at",
-            staged=lambda table: _converted_link(ctx, table, converted),
+            staged=lambda table: _converted_link(ctx, table, fields, converted),
         )
     ctx.shared["lead_ids"] = lead_ids
 
@@ -351,13 +365,14 @@ def seed(ctx):
     ctx.bulk_create(Enrollment, enrollments)
 
 
-def _converted_link(ctx, table: str, converted: list[tuple[int, dt.datetime, dt.datetime]]):
-    """Make each converted lead of ``converted`` ((id, created, converted) in ``table``, where the
-    step's rows are staged) the account and contact it became: the contact's name and address (a
-    contact without one keeps the lead's), the account's name and domain. One ``UPDATE`` of the
-    staged rows, before they are stored and indexed."""
+def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
+    """Make each converted lead of ``converted`` (its row in ``fields`` order, staged in
+    ``table``) the account and contact it became: the contact's name and address (a contact
+    without one keeps the lead's), the account's name and domain, and the matching keys and
+    score of that. One ``UPDATE`` of the staged rows, before they are stored and indexed."""
     from crm.models import Account, Contact
     from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, won_deals_model
+    from leads.models import Lead
 
     rng, now = ctx.rng, ctx.now
     contacts_of: dict[int, list[int]] = {}
@@ -402,7 +417,9 @@ def _converted_link(ctx, table: str, converted: list[tuple[int, dt.datetime, dt.
     win_times = [w[0] for w in wins]
     links = []
     from_wins = 0
-    for lead_id, created, converted_at in converted:
+    at = {name: i for i, name in enumerate(fields)}
+    for row in converted:
+        lead_id, created, converted_at = (row[at[f]] for f in ("id", "created_at", "converted_at"))
         account_id = None
         if rng.random() < WON_SHARE:
             # A deal won after the conversion and within the window after the capture.
@@ -414,40 +431,56 @@ def _converted_link(ctx, table: str, converted: list[tuple[int, dt.datetime, dt.
         if account_id is None:
             account_id = rng.choice(accounts)
         links.append((lead_id, account_id, rng.choice(contacts_of[account_id])))
+    scores = row_scorer(Lead, fields, now)
     rows = []
-    for start in range(0, len(links), 5000):
-        chunk = links[start : start + 5000]
-        people = {
-            pk: (first, last, email)
-            for pk, first, last, email in Contact.objects.filter(
-                pk__in={c for *_, c in chunk}
-            ).values_list("pk", "first_name", "last_name", "email")
-        }
-        companies = {
-            pk: (name, domain)
-            for pk, name, domain in Account.objects.filter(
-                pk__in={a for _, a, _ in chunk}
-            ).values_list("pk", "name", "domain")
-        }
-        rows.extend(
-            (lead_id, account_id, contact_id, *people[contact_id], *companies[account_id])
-            for lead_id, account_id, contact_id in chunk
-        )
+    with phones_known_valid(phone_number_pattern()):
+        for start in range(0, len(links), 5000):
+            chunk = links[start : start + 5000]
+            people = {
+                pk: (first, last, email)
+                for pk, first, last, email in Contact.objects.filter(
+                    pk__in={c for *_, c in chunk}
+                ).values_list("pk", "first_name", "last_name", "email")
+            }
+            companies = {
+                pk: (name, domain)
+                for pk, name, domain in Account.objects.filter(
+                    pk__in={a for _, a, _ in chunk}
+                ).values_list("pk", "name", "domain")
+            }
+            for row, (lead_id, account_id, contact_id) in zip(
+                converted[start : start + 5000], chunk, strict=True
+            ):
+                row = list(row)
+                first, last, email = people[contact_id]
+                row[at["first_name"]], row[at["last_name"]] = first, last
+                row[at["email"]] = email or row[at["email"]]
+                row[at["company_name"]], row[at["website"]] = companies[account_id]
+                row[at["converted_account_id"]] = account_id
+                row[at["converted_contact_id"]] = contact_id
+                rows.append(
+                    (
+                        lead_id,
+                        *(row[at[f]] for f in LINKED_COLUMNS[1:]),
+                        *scores(tuple(row)),
+                    )
+                )
     if rows:
-        assign = (
-            "converted_account_id = v.account_id, converted_contact_id = v.contact_id, "
-            "first_name = v.first_name, last_name = v.last_name, "
-            f"email = CASE WHEN v.email = '' THEN {table}.email ELSE v.email END, "
-            "company_name = v.company_name, website = v.website"
-        )
-        columns = "id account_id contact_id first_name last_name email company_name website"
+        columns = [*LINKED_COLUMNS, *SCORE_COLUMNS]
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET {assign} FROM unnest(%s::bigint[], %s::bigint[], "  # noqa: S608
-                "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-                f"AS v({', '.join(columns.split())}) WHERE {table}.id = v.id",
-                [list(column) for column in zip(*rows, strict=True)],
+                f"CREATE TEMPORARY TABLE seed_links ON COMMIT DROP AS SELECT {', '.join(columns)} "
+                f"FROM {table} WITH NO DATA"
             )
+            with cursor.cursor.copy(f"COPY seed_links ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"UPDATE {table} AS t SET "  # noqa: S608
+                + ", ".join(f"{c} = v.{c}" for c in columns[1:])
+                + " FROM seed_links AS v WHERE t.id = v.id"
+            )
+            cursor.execute("DROP TABLE seed_links")
     ctx.progress(
         f"linked {len(rows):,} converted leads to their account and contact "
         f"({from_wins:,} to accounts that won a deal after the capture)"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from crm.seeding import duplicates
 from crm.seeding.context import SeedContext
+from crm.seeding.run import scored_rows
 from crm.seeding.words import (
     INDUSTRY_VALUES,
     LIFECYCLE,
@@ -145,12 +146,19 @@ def _core_load(ctx: SeedContext):
                 updated,
             )
 
+    # Written with their matching keys and scores (the keys step rewrites only what later steps
+    # change).
     ctx.insert_rows(
         Account,
-        _words(
-            "id name domain industry size_band country owner_id lifecycle_stage created_at updated_at"
+        *scored_rows(
+            Account,
+            _words(
+                "id name domain industry size_band country owner_id lifecycle_stage created_at "
+                "updated_at"
+            ),
+            account_rows(),
+            now,
         ),
-        account_rows(),
     )
 
     duplicates.pairs_insert(AccountDuplicate, "account", account_pairs, now)
@@ -228,10 +236,14 @@ def _core_load(ctx: SeedContext):
 
     ctx.insert_rows(
         Contact,
-        _words(
-            "id first_name last_name email phone title account_id owner_id email_consent email_consent_at marketing_consent marketing_consent_at created_at updated_at"
+        *scored_rows(
+            Contact,
+            _words(
+                "id first_name last_name email phone title account_id owner_id email_consent email_consent_at marketing_consent marketing_consent_at created_at updated_at"
+            ),
+            contact_rows(),
+            now,
         ),
-        contact_rows(),
     )
     duplicates.pairs_insert(ContactDuplicate, "contact", contact_pairs, now)
 

@@ -8,6 +8,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 
 from django.db import connection, models
@@ -132,7 +133,7 @@ def seed_run(
     if not connection.in_atomic_block:
         # Fresh statistics and visibility maps, so the first page views get good plans.
         started = time.monotonic()
-        _analyze_tables(vacuum=True)
+        _vacuum_tables()
         ctx.progress(f"vacuum and analyze in {_since(started)}")
     return ctx
 
@@ -161,14 +162,40 @@ def _tables_written(*, since_sizes: dict[str, int]) -> set[str]:
         return grown | {name for (name,) in cursor.fetchall()}
 
 
-def _analyze_tables(*, vacuum: bool = False, only: set[str] | None = None) -> None:
-    """``ANALYZE`` (or ``VACUUM (ANALYZE)``) this database's own tables (or ``only`` those). A
-    bare ``ANALYZE`` also takes the catalogs shared by every database of the server, and waits
-    for any other database's transaction that analyzed them to end."""
+def _analyze_tables(*, only: set[str] | None = None) -> None:
+    """``ANALYZE`` this database's own tables (or ``only`` those). A bare ``ANALYZE`` also takes
+    the catalogs shared by every database of the server, and waits for any other database's
+    transaction that analyzed them to end."""
     tables = ", ".join(sorted(_table_sizes() if only is None else only))
     if tables:
         with connection.cursor() as cursor:
-            cursor.execute(f"{'VACUUM (ANALYZE)' if vacuum else 'ANALYZE'} {tables}")
+            cursor.execute(f"ANALYZE {tables}")
+
+
+#: Connections that vacuum the tables side by side at the end of a run: one table's
+#: ``VACUUM`` runs in one server process, and most of the time is in a few big tables.
+VACUUM_CONNECTIONS = min(2, os.cpu_count() or 1)
+
+
+def _vacuum_tables() -> None:
+    """``VACUUM (ANALYZE)`` this database's own tables, largest first, on
+    ``VACUUM_CONNECTIONS`` connections of their own (outside any transaction: a vacuum cannot
+    run in one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sizes = _table_sizes()
+
+    def vacuum(table: str) -> None:
+        # A thread has connections of its own (Django's are per thread); closed when done.
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"VACUUM (ANALYZE) {table}")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=VACUUM_CONNECTIONS) as pool:
+        # list(): a failed vacuum raises here.
+        list(pool.map(vacuum, sorted(sizes, key=lambda t: (-sizes[t], t))))
 
 
 #: Rows read, computed and copied per round of ``seed_match_keys_and_quality``.
@@ -333,19 +360,67 @@ def _stale_in_share(label: str, low: int, high: int, now) -> tuple[int, list[tup
         return len(batch), _stale_scores(model, fields, batch, now)
 
 
+def _scores_of(record, now) -> tuple:
+    """A record's ``SCORE_COLUMNS``: its matching keys (``match_fields``) and its score and
+    freshness band (``quality_of`` at ``now``)."""
+    from crm.matching import match_fields
+    from crm.quality import quality_of
+
+    keys = match_fields(record)
+    quality = quality_of(record, now=now)
+    return keys["match_keys"], keys["match_name"], quality.score, quality.age_band
+
+
+def row_scorer(model, fields: list[str], now) -> Callable[[tuple], tuple]:
+    """A function giving the ``SCORE_COLUMNS`` of a row of ``model`` about to be written (its
+    values in ``fields`` order), computed as ``seed_match_keys_and_quality`` computes them. Every
+    field the keys and score read must be among ``fields`` (``ValueError`` otherwise), and the
+    row is not read from the database: it can be computed while a COPY streams. For the seed's
+    phone numbers, call it inside ``phones_known_valid`` (as ``scored_rows`` does)."""
+    read = _score_fields(model)
+    missing = {f for f in read if f not in SCORE_COLUMNS} - set(fields)
+    if missing:
+        raise ValueError(f"{model.__name__} rows lack {sorted(missing)}, read by keys and score")
+    if set(SCORE_COLUMNS) & set(fields):
+        raise ValueError(f"{model.__name__} rows already have {SCORE_COLUMNS}")
+    # The stored columns are what is computed; not read.
+    positions = [None if f in SCORE_COLUMNS else fields.index(f) for f in read]
+
+    def scores(row: tuple) -> tuple:
+        values = [None if i is None else row[i] for i in positions]
+        return _scores_of(model.from_db("default", read, values), now)
+
+    return scores
+
+
+def scored_rows(
+    model, fields: list[str], rows: Iterable[tuple], now
+) -> tuple[list[str], Iterator[tuple]]:
+    """``fields`` and ``rows`` with each row's ``SCORE_COLUMNS`` (``row_scorer``) added: a step
+    that writes people or companies writes them complete, and the keys step, which still
+    computes every row, rewrites only those a later step changed instead of the whole table and
+    every one of its indexes a second time."""
+    from crm.normalize import phones_known_valid
+    from crm.seeding.words import phone_number_pattern
+
+    scores = row_scorer(model, fields, now)
+
+    def scored():
+        with phones_known_valid(phone_number_pattern()):
+            for row in rows:
+                yield (*row, *scores(row))
+
+    return [*fields, *SCORE_COLUMNS], scored()
+
+
 def _stale_scores(model, fields: list[str], batch: list[tuple], now) -> list[tuple]:
     """The rows of ``batch`` (values of ``fields``, the primary key first) whose stored keys or
     score differ from what ``match_fields`` and ``quality_of`` give: (pk, keys, name, score,
     band)."""
-    from crm.matching import match_fields
-    from crm.quality import quality_of
-
     stale = []
     for values in batch:
         record = model.from_db("default", fields, values)
-        keys = match_fields(record)
-        quality = quality_of(record, now=now)
-        computed = (keys["match_keys"], keys["match_name"], quality.score, quality.age_band)
+        computed = _scores_of(record, now)
         stored = (record.match_keys, record.match_name, record.quality, record.quality_age_band)
         if computed != stored:
             stale.append((record.pk, *computed))

@@ -124,3 +124,22 @@ def test_keys_and_scores_computed_in_worker_processes_are_the_services(monkeypat
         assert stored.match_keys or stored.match_name
         # Keys and scores are not in the field history: the step leaves no update events.
         assert not stored.history_events.filter(pgh_label="update").exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_run_ends_with_every_table_vacuumed_and_analyzed(monkeypatch):
+    """The closing ``VACUUM (ANALYZE)`` runs table by table on connections of its own, side by
+    side; every table of the database is done when the run returns."""
+    steps = SeedRegistry()
+    steps.register("one", lambda ctx: AccountFactory(owner=ctx.users["rep"]), order=1)
+    monkeypatch.setattr(seed_module, "seed_steps", steps)
+    monkeypatch.setattr(seed_module, "VACUUM_CONNECTIONS", 2)
+
+    seed_run(scale=0.01, password="demo", stdout=io.StringIO())
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = ANY(current_schemas(false)) "
+            "AND (last_vacuum IS NULL OR last_analyze IS NULL)"
+        )
+        assert cursor.fetchall() == []
