@@ -321,13 +321,17 @@ def seed(ctx):
                 converted.append(row)
             yield row
 
-    # indexes_deferred runs the checks still pending on the rows written above first.
-    with ctx.indexes_deferred(Lead, when=n_leads >= 50_000):
-        # Written with their matching keys and scores (the keys step rewrites only what later
-        # steps change); the converted leads' are computed again once they are linked.
+    # indexes_deferred runs the checks still pending on the rows written above first. The
+    # leads are written with their matching keys and scores (the keys step computes only what
+    # later steps change); the converted leads' are computed again once they are linked.
+    with (
+        ctx.indexes_deferred(Lead, when=n_leads >= 50_000),
+        scored_rows(ctx, Lead, fields, rows()) as (scored_fields, scored),
+    ):
         ctx.insert_rows(
             Lead,
-            *scored_rows(Lead, fields, rows(), now),
+            scored_fields,
+            scored,
             order_by="created_at",
             staged=lambda table: _converted_link(ctx, table, fields, converted),
         )

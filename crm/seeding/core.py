@@ -148,18 +148,16 @@ def _core_load(ctx: SeedContext):
 
     # Written with their matching keys and scores (the keys step rewrites only what later steps
     # change).
-    ctx.insert_rows(
+    with scored_rows(
+        ctx,
         Account,
-        *scored_rows(
-            Account,
-            _words(
-                "id name domain industry size_band country owner_id lifecycle_stage created_at "
-                "updated_at"
-            ),
-            account_rows(),
-            now,
+        _words(
+            "id name domain industry size_band country owner_id lifecycle_stage created_at "
+            "updated_at"
         ),
-    )
+        account_rows(),
+    ) as (scored_fields, scored):
+        ctx.insert_rows(Account, scored_fields, scored)
 
     duplicates.pairs_insert(AccountDuplicate, "account", account_pairs, now)
 
@@ -234,17 +232,15 @@ def _core_load(ctx: SeedContext):
                 updated,
             )
 
-    ctx.insert_rows(
+    with scored_rows(
+        ctx,
         Contact,
-        *scored_rows(
-            Contact,
-            _words(
-                "id first_name last_name email phone title account_id owner_id email_consent email_consent_at marketing_consent marketing_consent_at created_at updated_at"
-            ),
-            contact_rows(),
-            now,
+        _words(
+            "id first_name last_name email phone title account_id owner_id email_consent email_consent_at marketing_consent marketing_consent_at created_at updated_at"
         ),
-    )
+        contact_rows(),
+    ) as (scored_fields, scored):
+        ctx.insert_rows(Contact, scored_fields, scored)
     duplicates.pairs_insert(ContactDuplicate, "contact", contact_pairs, now)
 
     # Timeline ---------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager, nullcontext
 
 from django.db import connection, models
+from django.db.models.expressions import RawSQL
 
 from crm.registry import seed_steps
 from crm.seeding.context import DEFAULT_SEED, SeedContext, _is_numbered, _since
@@ -206,6 +207,8 @@ SCORE_BATCH = 5000
 PARALLEL_SCORE_ROWS = 100_000
 SCORE_WORKERS = min(4, os.cpu_count() or 1)
 SCORE_SHARE = 20_000
+#: ``ctx.shared`` key: the transaction that wrote each model's rows with their keys and scores.
+SCORED_IN = "scored_in"
 #: The columns ``seed_match_keys_and_quality`` writes, none of them in the field history.
 SCORE_COLUMNS = ("match_keys", "match_name", "quality", "quality_age_band")
 
@@ -213,8 +216,10 @@ SCORE_COLUMNS = ("match_keys", "match_name", "quality", "quality_age_band")
 def seed_match_keys_and_quality(ctx: SeedContext) -> None:
     """The steps write people and companies with COPY, around the services: their
     duplicate-matching keys (``crm.matching.match_fields``) and data-quality scores
-    (``crm.quality.quality_of`` at the anchor) are computed here, once, after every step that
-    writes them or their activity. Each table's four columns are written by one ``UPDATE``
+    (``crm.quality.quality_of`` at the anchor) are checked here, after every step that writes
+    them or their activity. A step that wrote its rows with their keys and scores
+    (``scored_rows``) leaves only the rows later steps changed to compute; a table written
+    without them is computed whole. Each table's four columns are written by one ``UPDATE``
     joined to a temporary table filled by COPY, with the table's indexes deferred when it is
     big: every row is rewritten once, and each index is built once instead of taking a million
     random inserts (GIN indexes of names and keys most of all). The rows are read as values
@@ -247,11 +252,12 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
         low, high, rows = model.objects.aggregate(
             low=models.Min("pk"), high=models.Max("pk"), rows=models.Count("pk")
         ).values()
+        written_in = ctx.shared.get(SCORED_IN, {}).get(label)
         if rows < PARALLEL_SCORE_ROWS or SCORE_WORKERS < 2:
-            return model, started, _stale_in_batches(model, ctx.now)
+            return model, started, _stale_in_batches(model, ctx.now, written_in)
         pool = pool or _score_pool()
         futures = [
-            pool.submit(_stale_in_share, label, lo, lo + SCORE_SHARE, ctx.now)
+            pool.submit(_stale_in_share, label, lo, lo + SCORE_SHARE, ctx.now, written_in)
             for lo in range((low or 1) - 1, high or 0, SCORE_SHARE)
         ]
         return model, started, (future.result() for future in futures)
@@ -311,14 +317,26 @@ def _score_fields(model) -> list[str]:
     ]
 
 
-def _stale_in_batches(model, now):
-    """(rows read, stale rows) for each batch of ``model``'s rows, computed here."""
+def _changed_since_scored(queryset, written_in: int | None):
+    """``queryset`` without the rows that are still as the transaction ``written_in`` wrote
+    them with their keys and scores (``scored_rows``; None: every row). A row written or
+    changed by any later transaction has another ``xmin`` (the id of the transaction that
+    wrote that version of it)."""
+    if written_in is None:
+        return queryset
+    xmin = f"{connection.ops.quote_name(queryset.model._meta.db_table)}.xmin::text::bigint"
+    return queryset.alias(_xmin=RawSQL(xmin, ())).exclude(_xmin=written_in)
+
+
+def _stale_in_batches(model, now, written_in: int | None = None):
+    """(rows read, stale rows) for each batch of ``model``'s rows (those changed since
+    ``written_in``), computed here."""
     from crm.normalize import phones_known_valid
     from crm.seeding.words import phone_number_pattern
 
     seed_phones = phone_number_pattern()
     fields = _score_fields(model)
-    rows = model.objects.values_list(*fields).order_by("pk")
+    rows = _changed_since_scored(model.objects.values_list(*fields).order_by("pk"), written_in)
     last = 0
     while True:
         batch = list(rows.filter(pk__gt=last)[:SCORE_BATCH])
@@ -345,9 +363,11 @@ def _score_pool():
     )
 
 
-def _stale_in_share(label: str, low: int, high: int, now) -> tuple[int, list[tuple]]:
+def _stale_in_share(
+    label: str, low: int, high: int, now, written_in: int | None = None
+) -> tuple[int, list[tuple]]:
     """In a worker process: (rows read, stale rows) of the rows of ``label`` whose keys are in
-    ``low`` (excluded) .. ``high`` (included)."""
+    ``low`` (excluded) .. ``high`` (included), those changed since ``written_in``."""
     from django.apps import apps
 
     from crm.normalize import phones_known_valid
@@ -355,7 +375,8 @@ def _stale_in_share(label: str, low: int, high: int, now) -> tuple[int, list[tup
 
     model = apps.get_model(label)
     fields = _score_fields(model)
-    batch = list(model.objects.values_list(*fields).filter(pk__gt=low, pk__lte=high).order_by("pk"))
+    rows = model.objects.values_list(*fields).filter(pk__gt=low, pk__lte=high).order_by("pk")
+    batch = list(_changed_since_scored(rows, written_in))
     with phones_known_valid(phone_number_pattern()):
         return len(batch), _stale_scores(model, fields, batch, now)
 
@@ -393,24 +414,39 @@ def row_scorer(model, fields: list[str], now) -> Callable[[tuple], tuple]:
     return scores
 
 
-def scored_rows(
-    model, fields: list[str], rows: Iterable[tuple], now
-) -> tuple[list[str], Iterator[tuple]]:
-    """``fields`` and ``rows`` with each row's ``SCORE_COLUMNS`` (``row_scorer``) added: a step
-    that writes people or companies writes them complete, and the keys step, which still
-    computes every row, rewrites only those a later step changed instead of the whole table and
-    every one of its indexes a second time."""
+@contextmanager
+def scored_rows(ctx: SeedContext, model, fields: list[str], rows: Iterable[tuple]):
+    """For the block: ``fields`` and ``rows`` with each row's ``SCORE_COLUMNS`` (``row_scorer``,
+    at the anchor) added, for the step to write them (``insert_rows``) in the block. People and
+    companies are written complete, and the keys step computes only the rows that a later
+    transaction wrote or changed, instead of rewriting every row and rebuilding every index of
+    the tables a second time. It knows them by their ``xmin``, the transaction that wrote each
+    row's version: when the block ends, the ``xmin`` of the first row written is noted in
+    ``ctx.shared[SCORED_IN]``. The rows must have their primary key (``id``) first."""
     from crm.normalize import phones_known_valid
     from crm.seeding.words import phone_number_pattern
 
-    scores = row_scorer(model, fields, now)
+    if fields[0] != model._meta.pk.attname:
+        raise ValueError(f"{model.__name__} rows need their primary key first")
+    scores = row_scorer(model, fields, ctx.now)
+    first = []
 
     def scored():
         with phones_known_valid(phone_number_pattern()):
             for row in rows:
+                if not first:
+                    first.append(row[0])
                 yield (*row, *scores(row))
 
-    return [*fields, *SCORE_COLUMNS], scored()
+    yield [*fields, *SCORE_COLUMNS], scored()
+    if first:
+        xmin = f"{connection.ops.quote_name(model._meta.db_table)}.xmin::text::bigint"
+        ctx.shared.setdefault(SCORED_IN, {})[model._meta.label] = (
+            model.objects.filter(pk=first[0])
+            .annotate(_xmin=RawSQL(xmin, ()))
+            .values_list("_xmin", flat=True)
+            .get()
+        )
 
 
 def _stale_scores(model, fields: list[str], batch: list[tuple], now) -> list[tuple]:
