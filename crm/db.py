@@ -49,13 +49,7 @@ def insert_rows(model: type[models.Model], fields: list[str], rows: list[tuple],
     digest = hashlib.blake2b(columns.encode(), digest_size=4).hexdigest()
     incoming = qn(f"incoming_{model._meta.db_table}_{digest}")
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {incoming} ON COMMIT DROP AS "
-            f"SELECT {columns} FROM {table} WITH NO DATA"
-        )
-        with cursor.cursor.copy(f"COPY {incoming} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        temporary_copy(cursor, incoming, columns, table, rows)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {incoming} "
             "ON CONFLICT DO NOTHING"
@@ -63,6 +57,18 @@ def insert_rows(model: type[models.Model], fields: list[str], rows: list[tuple],
         inserted = max(cursor.rowcount, 0)
         cursor.execute(f"TRUNCATE {incoming}")
     return inserted
+
+
+def temporary_copy(cursor, name: str, columns: str, like: str, rows) -> None:
+    """COPY ``rows`` (tuples of ``columns``, a quoted column list) into the temporary table
+    ``name``, made first (dropped at commit) with those columns of the table ``like``."""
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DROP AS "
+        f"SELECT {columns} FROM {like} WITH NO DATA"
+    )
+    with cursor.cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def array_literal(values) -> str:

@@ -17,6 +17,7 @@ from django.db import connection
 
 from crm import seeding
 from crm.choices import Industry
+from crm.db import temporary_copy
 from crm.normalize import phones_known_valid
 from crm.seeding.run import SCORE_COLUMNS, row_scorer, scored_rows
 from crm.seeding.words import phone_number_pattern
@@ -472,13 +473,7 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
     if rows:
         columns = [*LINKED_COLUMNS, *SCORE_COLUMNS]
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE seed_links ON COMMIT DROP AS SELECT {', '.join(columns)} "
-                f"FROM {table} WITH NO DATA"
-            )
-            with cursor.cursor.copy(f"COPY seed_links ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            temporary_copy(cursor, "seed_links", ", ".join(columns), table, rows)
             cursor.execute(
                 f"UPDATE {table} AS t SET "  # noqa: S608
                 + ", ".join(f"{c} = v.{c}" for c in columns[1:])
