@@ -13,9 +13,10 @@ A step is ``func(ctx)``; ``ctx`` (a ``SeedContext``) carries what every step nee
   the data is seeded, so "due today" and "overdue" stay true for a fresh demo;
 - ``bulk_create(model, objs)`` for model instances and ``insert_rows(model, fields, rows)`` for
   plain tuples (PostgreSQL ``COPY``, the way to write millions of rows; ``order_by`` stores them
-  in a field's order, as rows written over time lie), ``indexes_deferred`` around big loads,
-  ``reserve_ids`` to know the
-  primary keys of rows before writing them, and ``shared`` to hand data to later steps;
+  in a field's order, as rows written over time lie, and ``staged`` fills in what the step
+  learns from them before they are stored), ``indexes_deferred`` around big loads,
+  ``crm.seeding.run.scored_rows`` to write people and companies with their matching keys and
+  scores, ``reserve_ids`` to know the primary keys of rows before writing them, and ``shared`` to hand data to later steps;
 - ``stdout``: where progress goes (``ctx.progress(message)``).
 
 Every app registers its step from its ``apps.py`` by dotted path (``crm.registry.seed_steps``), so

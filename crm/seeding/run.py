@@ -219,10 +219,10 @@ def seed_match_keys_and_quality(ctx: SeedContext) -> None:
     (``crm.quality.quality_of`` at the anchor) are checked here, after every step that writes
     them or their activity. A step that wrote its rows with their keys and scores
     (``scored_rows``) leaves only the rows later steps changed to compute; a table written
-    without them is computed whole. Each table's four columns are written by one ``UPDATE``
-    joined to a temporary table filled by COPY, with the table's indexes deferred when it is
-    big: every row is rewritten once, and each index is built once instead of taking a million
-    random inserts (GIN indexes of names and keys most of all). The rows are read as values
+    without them is computed whole. The stale rows' four columns are written by one ``UPDATE``
+    per table joined to a temporary table filled by COPY, with the table's indexes deferred
+    when many rows are: each index is then built once instead of taking a million random
+    inserts (GIN indexes of names and keys most of all). The rows are read as values
     (no querysets of instances), and the seed's phone numbers, valid by construction, are taken
     as valid by their pattern instead of parsed (parsing was a third of the computing). A big
     table is computed in worker processes, one per core (``PARALLEL_SCORE_ROWS``), the next
@@ -324,8 +324,13 @@ def _changed_since_scored(queryset, written_in: int | None):
     wrote that version of it)."""
     if written_in is None:
         return queryset
-    xmin = f"{connection.ops.quote_name(queryset.model._meta.db_table)}.xmin::text::bigint"
-    return queryset.alias(_xmin=RawSQL(xmin, ())).exclude(_xmin=written_in)
+    return queryset.alias(_xmin=_xmin(queryset.model)).exclude(_xmin=written_in)
+
+
+def _xmin(model) -> RawSQL:
+    """The id of the transaction that wrote a row's version of ``model`` (its ``xmin``), as an
+    integer."""
+    return RawSQL(f"{connection.ops.quote_name(model._meta.db_table)}.xmin::text::bigint", ())
 
 
 def _stale_in_batches(model, now, written_in: int | None = None):
@@ -440,10 +445,9 @@ def scored_rows(ctx: SeedContext, model, fields: list[str], rows: Iterable[tuple
 
     yield [*fields, *SCORE_COLUMNS], scored()
     if first:
-        xmin = f"{connection.ops.quote_name(model._meta.db_table)}.xmin::text::bigint"
         ctx.shared.setdefault(SCORED_IN, {})[model._meta.label] = (
             model.objects.filter(pk=first[0])
-            .annotate(_xmin=RawSQL(xmin, ()))
+            .annotate(_xmin=_xmin(model))
             .values_list("_xmin", flat=True)
             .get()
         )
