@@ -324,10 +324,13 @@ def seed(ctx):
 
     # indexes_deferred runs the checks still pending on the rows written above first. The
     # leads are written with their matching keys and scores (the keys step computes only what
-    # later steps change); the converted leads' are computed again once they are linked.
+    # later steps change); the converted leads' are computed once they are linked.
+    status_at = fields.index("status")
     with (
         ctx.indexes_deferred(Lead, when=n_leads >= 50_000),
-        scored_rows(ctx, Lead, fields, rows()) as (scored_fields, scored),
+        scored_rows(
+            ctx, Lead, fields, rows(), later=lambda row: row[status_at] == LeadStatus.CONVERTED
+        ) as (scored_fields, scored),
     ):
         ctx.insert_rows(
             Lead,
@@ -395,7 +398,6 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
             contacts_of.setdefault(account_id, []).append(contact_id)
     if not contacts_of:
         ctx.progress("no contacts with an account; converted leads stay unlinked")
-        return
     accounts = sorted(contacts_of)
     window = dt.timedelta(days=ATTRIBUTION_DAYS)
     wins: list[tuple[dt.datetime, int]] = []
@@ -424,6 +426,9 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
     from_wins = 0
     at = {name: i for i, name in enumerate(fields)}
     for row in converted:
+        if not accounts:  # nothing to link to: the lead keeps its own name, and gets its score
+            links.append(None)
+            continue
         lead_id, created, converted_at = (row[at[f]] for f in ("id", "created_at", "converted_at"))
         account_id = None
         if rng.random() < WON_SHARE:
@@ -436,11 +441,13 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
         if account_id is None:
             account_id = rng.choice(accounts)
         links.append((lead_id, account_id, rng.choice(contacts_of[account_id])))
+    # The converted leads were written unscored (``scored_rows(later=...)``): their keys and
+    # score are computed here, once, from what they became.
     scores = row_scorer(Lead, fields, now)
     rows = []
     with phones_known_valid(phone_number_pattern()):
         for start in range(0, len(links), 5000):
-            chunk = links[start : start + 5000]
+            chunk = [link for link in links[start : start + 5000] if link is not None]
             people = {
                 pk: (first, last, email)
                 for pk, first, last, email in Contact.objects.filter(
@@ -453,19 +460,21 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
                     pk__in={a for _, a, _ in chunk}
                 ).values_list("pk", "name", "domain")
             }
-            for row, (lead_id, account_id, contact_id) in zip(
-                converted[start : start + 5000], chunk, strict=True
+            for row, link in zip(
+                converted[start : start + 5000], links[start : start + 5000], strict=True
             ):
                 row = list(row)
-                first, last, email = people[contact_id]
-                row[at["first_name"]], row[at["last_name"]] = first, last
-                row[at["email"]] = email or row[at["email"]]
-                row[at["company_name"]], row[at["website"]] = companies[account_id]
-                row[at["converted_account_id"]] = account_id
-                row[at["converted_contact_id"]] = contact_id
+                if link is not None:
+                    _, account_id, contact_id = link
+                    first, last, email = people[contact_id]
+                    row[at["first_name"]], row[at["last_name"]] = first, last
+                    row[at["email"]] = email or row[at["email"]]
+                    row[at["company_name"]], row[at["website"]] = companies[account_id]
+                    row[at["converted_account_id"]] = account_id
+                    row[at["converted_contact_id"]] = contact_id
                 rows.append(
                     (
-                        lead_id,
+                        row[at["id"]],
                         *(row[at[f]] for f in LINKED_COLUMNS[1:]),
                         *scores(tuple(row)),
                     )
@@ -480,7 +489,8 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
                 + " FROM seed_links AS v WHERE t.id = v.id"
             )
             cursor.execute("DROP TABLE seed_links")
+    linked = sum(link is not None for link in links)
     ctx.progress(
-        f"linked {len(rows):,} converted leads to their account and contact "
+        f"linked {linked:,} converted leads to their account and contact "
         f"({from_wins:,} to accounts that won a deal after the capture)"
     )

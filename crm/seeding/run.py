@@ -419,15 +419,31 @@ def row_scorer(model, fields: list[str], now) -> Callable[[tuple], tuple]:
     return scores
 
 
+#: What ``scored_rows`` writes in the ``SCORE_COLUMNS`` of a row the step scores itself later in
+#: the same transaction (``later``): no keys, no name, no score, as a row never scored.
+UNSCORED = ([], "", None, None)
+
+
 @contextmanager
-def scored_rows(ctx: SeedContext, model, fields: list[str], rows: Iterable[tuple]):
+def scored_rows(
+    ctx: SeedContext,
+    model,
+    fields: list[str],
+    rows: Iterable[tuple],
+    *,
+    later: Callable[[tuple], bool] | None = None,
+):
     """For the block: ``fields`` and ``rows`` with each row's ``SCORE_COLUMNS`` (``row_scorer``,
     at the anchor) added, for the step to write them (``insert_rows``) in the block. People and
     companies are written complete, and the keys step computes only the rows that a later
     transaction wrote or changed, instead of rewriting every row and rebuilding every index of
     the tables a second time. It knows them by their ``xmin``, the transaction that wrote each
     row's version: when the block ends, the ``xmin`` of the first row written is noted in
-    ``ctx.shared[SCORED_IN]``. The rows must have their primary key (``id``) first."""
+    ``ctx.shared[SCORED_IN]``. The rows must have their primary key (``id``) first.
+
+    A row for which ``later(row)`` is true is written ``UNSCORED``: the step changes it before
+    the transaction ends and must write its keys and score then (the leads step's converted
+    leads, which take their contact's name once linked). The keys step would not see it stale."""
     from crm.normalize import phones_known_valid
     from crm.seeding.words import phone_number_pattern
 
@@ -441,7 +457,10 @@ def scored_rows(ctx: SeedContext, model, fields: list[str], rows: Iterable[tuple
             for row in rows:
                 if not first:
                     first.append(row[0])
-                yield (*row, *scores(row))
+                if later is not None and later(row):
+                    yield (*row, *UNSCORED)
+                else:
+                    yield (*row, *scores(row))
 
     yield [*fields, *SCORE_COLUMNS], scored()
     if first:

@@ -310,3 +310,47 @@ def test_rows_scored_as_they_are_written_need_every_field_the_score_reads():
     with pytest.raises(ValueError, match="updated_at"):
         row_scorer(Contact, ["id", "first_name", "last_name", "email", "phone", "title",
                              "account_id", "owner_id"], dt.datetime(2025, 3, 14, tzinfo=dt.UTC))  # fmt: skip
+
+
+def test_rows_a_step_scores_later_are_written_unscored():
+    """``scored_rows(later=...)``: a row the step changes before it commits (a converted lead
+    takes its contact's name) is not scored twice; it is written as a row never scored, and the
+    step scores it."""
+    from crm.seeding import SeedContext
+    from crm.seeding.run import SCORE_COLUMNS, UNSCORED, scored_rows
+
+    ctx = SeedContext(scale=1, users={}, now=dt.datetime(2025, 3, 14, tzinfo=dt.UTC))
+    fields = ["id", "first_name", "last_name", "email", "phone", "title", "account_id",
+              "owner_id", "email_consent", "email_consent_at", "marketing_consent",
+              "marketing_consent_at", "created_at", "updated_at"]  # fmt: skip
+    rows = [
+        (
+            n,
+            "Ada",
+            name,
+            f"{name.lower()}@example.com",
+            "",
+            "CTO",
+            None,
+            None,
+            False,
+            None,
+            False,
+            None,
+            ctx.now,
+            ctx.now,
+        )  # fmt: skip
+        for n, name in ((1, "Lovelace"), (2, "Later"))
+    ]
+    with scored_rows(ctx, Contact, fields, rows, later=lambda row: row[2] == "Later") as (
+        scored_fields,
+        scored,
+    ):
+        ctx.insert_rows(Contact, scored_fields, scored)
+
+    assert scored_fields == [*fields, *SCORE_COLUMNS]
+    stored = {c.last_name: c for c in Contact.objects.all()}
+    later = stored["Later"]
+    assert (later.match_keys, later.match_name, later.quality, later.quality_age_band) == UNSCORED
+    assert "lovelace@example.com" in " ".join(stored["Lovelace"].match_keys)
+    assert stored["Lovelace"].match_name and stored["Lovelace"].quality is not None
