@@ -12,7 +12,10 @@ class CrmConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.models import Group
 
-        from crm import catalog
+        from crm import catalog, loading
+
+        # Rows into instances without walking every field of the model (crm.loading).
+        loading.install()
         from crm.models import CustomField, SavedView, Team, User
 
         # Their tables' triggers: crm 0034.
