@@ -12,6 +12,7 @@ import unicodedata
 from html import escape as _escape
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
@@ -125,6 +126,8 @@ def text(value) -> str:
     """``{{ value }}`` in a template: localized, escaped."""
     if type(value) is str:
         return _escape(value)
+    if type(value) is int and not settings.USE_THOUSAND_SEPARATOR:
+        return str(value)  # what localizing gives it (a key in an option, a count)
     return conditional_escape(localize(template_localtime(value)))
 
 
