@@ -118,6 +118,8 @@ class Panel:
     A panel that often has nothing to show says how to tell: ``probe(request)`` returns an
     expression about the record (``OuterRef("pk")``), true when there is something (usually an
     ``Exists``), or None when the panel does not apply to this user (``context`` decides then).
+    A probe may be true of more than the panel shows (the rows whoever may see them) when that
+    is cheaper to plan: ``context`` reads what the user sees.
     The page evaluates every panel's probe in one query; when a probe is false the panel takes
     ``empty(request, obj)`` (the context it would get with no rows; None hides it) instead of
     running its own queries."""

@@ -165,10 +165,11 @@ class LeadsConfig(AppConfig):
 
 
 def contact_merges_probe(request):
-    """Whether the contact ``OuterRef("pk")`` has a lead merged into it the user may undo."""
+    """Whether the contact ``OuterRef("pk")`` has a lead merged into it, not undone (the panel
+    then reads those the user may undo)."""
     from leads.selectors import contact_recent_merges_exist
 
-    return contact_recent_merges_exist(user=request.user)
+    return contact_recent_merges_exist()
 
 
 def contact_merges_panel(request, contact):

@@ -295,3 +295,18 @@ def test_lead_page_with_merges_keeps_its_query_count(
     with django_assert_max_num_queries(17):
         response = rep_client.get(keep.get_absolute_url())
     assert len(response.context["recent_merges"]) == merges
+
+
+def test_contact_page_offers_only_the_merges_the_user_may_undo(rep, rep2, rep_client):
+    # The page's probe asks only whether the contact has merges not undone; the panel reads
+    # those the user may undo.
+    contact = ContactFactory(owner=rep)
+    lead = LeadFactory(owner=rep, status=LeadStatus.WORKING)
+    lead_merge_into_contact(lead=lead, contact=contact, user=rep)
+    url = reverse("leads:lead_merge_undo", args=[LeadMerge.objects.get(contact=contact).pk])
+    assert url in rep_client.get(contact.get_absolute_url()).content.decode()
+
+    Lead.objects.filter(pk=lead.pk).update(owner=rep2)  # the merged lead is someone else's now
+    response = rep_client.get(contact.get_absolute_url())
+    assert response.status_code == 200
+    assert url not in response.content.decode()
