@@ -43,11 +43,8 @@ def _fills_directly(cls, field_names) -> bool:
 
 
 def _plain_attribute(cls, name: str) -> bool:
-    descriptor = cls.__dict__.get(name)
-    for klass in cls.__mro__[1:]:
-        if descriptor is not None:
-            break
-        descriptor = klass.__dict__.get(name)
+    """Whether setting ``name`` on an instance of ``cls`` only stores the value."""
+    descriptor = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
     if descriptor is None or type(descriptor) is ForeignKeyDeferredAttribute:
         return True
     return not hasattr(type(descriptor), "__set__") and not hasattr(type(descriptor), "__delete__")
