@@ -232,6 +232,11 @@ def seed(ctx):
     need_severities = NeedSeverity.values[1:]
 
     converted = []
+    status_at = fields.index("status")
+
+    def is_converted(row: tuple) -> bool:
+        # Its keys and score are computed once it is linked to what it became.
+        return row[status_at] == LeadStatus.CONVERTED
 
     def rows():
         for lead_id in lead_ids:
@@ -318,19 +323,16 @@ def seed(ctx):
                 created,
                 created,
             )
-            if status == LeadStatus.CONVERTED:
+            if is_converted(row):
                 converted.append(row)
             yield row
 
     # indexes_deferred runs the checks still pending on the rows written above first. The
     # leads are written with their matching keys and scores (the keys step computes only what
     # later steps change); the converted leads' are computed once they are linked.
-    status_at = fields.index("status")
     with (
         ctx.indexes_deferred(Lead, when=n_leads >= 50_000),
-        scored_rows(
-            ctx, Lead, fields, rows(), later=lambda row: row[status_at] == LeadStatus.CONVERTED
-        ) as (scored_fields, scored),
+        scored_rows(ctx, Lead, fields, rows(), later=is_converted) as (scored_fields, scored),
     ):
         ctx.insert_rows(
             Lead,
@@ -379,10 +381,9 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
     without one keeps the lead's), the account's name and domain, and the matching keys and
     score of that. One ``UPDATE`` of the staged rows, before they are stored and indexed."""
     from crm.models import Account, Contact
-    from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, won_deals_model
     from leads.models import Lead
 
-    rng, now = ctx.rng, ctx.now
+    now = ctx.now
     contacts_of: dict[int, list[int]] = {}
     core = ctx.shared.get("crm")
     if core is not None:
@@ -396,51 +397,13 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
             .values_list("id", "account_id")
         ):
             contacts_of.setdefault(account_id, []).append(contact_id)
-    if not contacts_of:
-        ctx.progress("no contacts with an account; converted leads stay unlinked")
-    accounts = sorted(contacts_of)
-    window = dt.timedelta(days=ATTRIBUTION_DAYS)
-    wins: list[tuple[dt.datetime, int]] = []
-    Opportunity = won_deals_model()
-    if Opportunity is not None:
-        won = list(
-            Opportunity.objects.filter(
-                status="won", closed_at__gte=now - dt.timedelta(days=400)
-            ).values_list("closed_at", "account_id", "amount")
-        )
-        # A captured lead grows into a deal of ordinary size: the largest deals are the field
-        # reps' own accounts. (Crediting a handful of them to one campaign made its return a
-        # lottery of which day the demo was loaded on.)
-        amounts = sorted(amount for *_, amount in won)
-        ordinary = amounts[int(len(amounts) * ORDINARY_DEAL_QUANTILE)] if amounts else 0
-        wins = sorted(
-            (closed, account_id)
-            for closed, account_id, amount in won
-            if account_id in contacts_of and amount <= ordinary
-        )
-        # Nor does a lead that won nothing in its window become one of those accounts.
-        fields_own = {account_id for _, account_id, amount in won if amount > ordinary}
-        accounts = [a for a in accounts if a not in fields_own] or accounts
-    win_times = [w[0] for w in wins]
-    links = []
-    from_wins = 0
     at = {name: i for i, name in enumerate(fields)}
-    for row in converted:
-        if not accounts:  # nothing to link to: the lead keeps its own name, and gets its score
-            links.append(None)
-            continue
-        lead_id, created, converted_at = (row[at[f]] for f in ("id", "created_at", "converted_at"))
-        account_id = None
-        if rng.random() < WON_SHARE:
-            # A deal won after the conversion and within the window after the capture.
-            lo = bisect.bisect_left(win_times, converted_at or created)
-            hi = bisect.bisect_right(win_times, created + window)
-            if lo < hi:
-                account_id = wins[rng.randrange(lo, hi)][1]
-                from_wins += 1
-        if account_id is None:
-            account_id = rng.choice(accounts)
-        links.append((lead_id, account_id, rng.choice(contacts_of[account_id])))
+    if contacts_of:
+        links, from_wins = _choose_links(ctx, at, converted, contacts_of)
+    else:
+        # Nothing to link to: each lead keeps its own name, and gets its score.
+        ctx.progress("no contacts with an account; converted leads stay unlinked")
+        links, from_wins = [None] * len(converted), 0
     # The converted leads were written unscored (``scored_rows(later=...)``): their keys and
     # score are computed here, once, from what they became.
     scores = row_scorer(Lead, fields, now)
@@ -489,8 +452,60 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
                 + " FROM seed_links AS v WHERE t.id = v.id"
             )
             cursor.execute("DROP TABLE seed_links")
-    linked = sum(link is not None for link in links)
-    ctx.progress(
-        f"linked {linked:,} converted leads to their account and contact "
-        f"({from_wins:,} to accounts that won a deal after the capture)"
-    )
+    if contacts_of:
+        ctx.progress(
+            f"linked {len(links):,} converted leads to their account and contact "
+            f"({from_wins:,} to accounts that won a deal after the capture)"
+        )
+
+
+def _choose_links(
+    ctx, at: dict[str, int], converted: list[tuple], contacts_of: dict[int, list[int]]
+):
+    """The ``(lead id, account id, contact id)`` each converted lead became, in the order of
+    ``converted``, and how many of them went to an account that won a deal in the lead's
+    attribution window. ``at`` gives a column's position in the rows; ``contacts_of`` (not
+    empty) the contacts of each account."""
+    from leads.campaigns.services.outcomes import ATTRIBUTION_DAYS, won_deals_model
+
+    rng, now = ctx.rng, ctx.now
+    accounts = sorted(contacts_of)
+    window = dt.timedelta(days=ATTRIBUTION_DAYS)
+    wins: list[tuple[dt.datetime, int]] = []
+    Opportunity = won_deals_model()
+    if Opportunity is not None:
+        won = list(
+            Opportunity.objects.filter(
+                status="won", closed_at__gte=now - dt.timedelta(days=400)
+            ).values_list("closed_at", "account_id", "amount")
+        )
+        # A captured lead grows into a deal of ordinary size: the largest deals are the field
+        # reps' own accounts. (Crediting a handful of them to one campaign made its return a
+        # lottery of which day the demo was loaded on.)
+        amounts = sorted(amount for *_, amount in won)
+        ordinary = amounts[int(len(amounts) * ORDINARY_DEAL_QUANTILE)] if amounts else 0
+        wins = sorted(
+            (closed, account_id)
+            for closed, account_id, amount in won
+            if account_id in contacts_of and amount <= ordinary
+        )
+        # Nor does a lead that won nothing in its window become one of those accounts.
+        fields_own = {account_id for _, account_id, amount in won if amount > ordinary}
+        accounts = [a for a in accounts if a not in fields_own] or accounts
+    win_times = [w[0] for w in wins]
+    links = []
+    from_wins = 0
+    for row in converted:
+        lead_id, created, converted_at = (row[at[f]] for f in ("id", "created_at", "converted_at"))
+        account_id = None
+        if rng.random() < WON_SHARE:
+            # A deal won after the conversion and within the window after the capture.
+            lo = bisect.bisect_left(win_times, converted_at or created)
+            hi = bisect.bisect_right(win_times, created + window)
+            if lo < hi:
+                account_id = wins[rng.randrange(lo, hi)][1]
+                from_wins += 1
+        if account_id is None:
+            account_id = rng.choice(accounts)
+        links.append((lead_id, account_id, rng.choice(contacts_of[account_id])))
+    return links, from_wins

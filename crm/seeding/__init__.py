@@ -5,8 +5,9 @@ A step is ``func(ctx)``; ``ctx`` (a ``SeedContext``) carries what every step nee
 - ``rng``: a ``random.Random`` seeded from the run's seed and the step's name, so a step's output
   depends only on the arguments, never on which other steps ran before it;
 - ``scale``: the volume multiplier (``ctx.count(base)`` scales a scale-1 count);
-- ``users``: the demo users by username (``admin``, ``manager``, ``rep``, ``rep2``, ``agent`` and the
-  extra ``repN`` / ``agentN`` of larger scales), with ``ctx.reps`` and ``ctx.agents`` as lists;
+- ``users``: the demo users by username (``admin``, ``manager``, ``rep``, ``rep2``, ``agent``
+  and the extra ``repN`` / ``agentN`` of larger scales), with ``ctx.reps`` and ``ctx.agents`` as
+  lists;
 - ``now``: the anchor every date is relative to: midnight UTC at the start of the anchor day
   (today unless ``--anchor-date`` is given). Row content (names, emails, phones, who owns what,
   offsets from the anchor) is the same for the same arguments; absolute dates move with the day
@@ -16,7 +17,8 @@ A step is ``func(ctx)``; ``ctx`` (a ``SeedContext``) carries what every step nee
   in a field's order, as rows written over time lie, and ``staged`` fills in what the step
   learns from them before they are stored), ``indexes_deferred`` around big loads,
   ``crm.seeding.run.scored_rows`` to write people and companies with their matching keys and
-  scores, ``reserve_ids`` to know the primary keys of rows before writing them, and ``shared`` to hand data to later steps;
+  scores, ``reserve_ids`` to know the primary keys of rows before writing them, and ``shared``
+  to hand data to later steps;
 - ``stdout``: where progress goes (``ctx.progress(message)``).
 
 Every app registers its step from its ``apps.py`` by dotted path (``crm.registry.seed_steps``), so

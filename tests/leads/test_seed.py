@@ -40,10 +40,19 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_covers_every_status_source_and_enrolment_state():
     users = demo_users_create(scale=1, password="demo")
+    out = io.StringIO()
     ctx = SeedContext(
-        scale=1, users=users, now=dt.datetime(2025, 3, 14, tzinfo=dt.UTC), stdout=io.StringIO()
+        scale=1, users=users, now=dt.datetime(2025, 3, 14, tzinfo=dt.UTC), stdout=out
     ).for_step("leads")
     seed(ctx)
+    # Alone, the step has no account to link its converted leads to: they keep their own
+    # names, and are scored all the same.
+    converted = Lead.objects.filter(status=LeadStatus.CONVERTED)
+    assert converted.exists()
+    assert not converted.filter(converted_account__isnull=False).exists()
+    assert not converted.filter(quality__isnull=True).exists()
+    assert "converted leads stay unlinked" in out.getvalue()
+    assert "linked 0" not in out.getvalue()
     assert set(Lead.objects.values_list("status", flat=True)) == set(LeadStatus.values)
     assert set(Lead.objects.values_list("source", flat=True)) == set(LeadSource.values)
     assert Campaign.objects.filter(cost__gt=0).count() == 6
