@@ -8,7 +8,6 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
-from django.urls import reverse
 from django_countries.fields import CountryField
 
 from crm import history
@@ -491,7 +490,7 @@ class ImportJob(Leased):
         return f"Import {self.pk} ({self.original_name})"
 
     def get_absolute_url(self):
-        return reverse("leads:import_detail", args=[self.pk])
+        return record_url("leads:import_detail", self.pk)
 
     @property
     def percent(self) -> int:
@@ -580,7 +579,7 @@ class Sequence(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("leads:sequence_detail", args=[self.pk])
+        return record_url("leads:sequence_detail", self.pk)
 
 
 class SequenceStep(models.Model):
@@ -725,7 +724,7 @@ class SegmentEnrolment(Leased):
         return f"{self.segment_name} into {self.sequence_id}"
 
     def get_absolute_url(self):
-        return reverse("leads:segment_enrolment_detail", args=[self.pk])
+        return record_url("leads:segment_enrolment_detail", self.pk)
 
     @property
     def skipped(self) -> int:
@@ -870,4 +869,4 @@ class LeadMerge(MergeRecord):
         return self.kept if self.kept_id else self.contact
 
     def get_absolute_url(self):
-        return reverse("leads:lead_merge_undo", args=[self.pk])
+        return record_url("leads:lead_merge_undo", self.pk)

@@ -8,10 +8,10 @@ from django.contrib.contenttypes.fields import GenericRelation
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 
 from crm import history
 from crm.custom_fields.models import custom_column, custom_index
+from crm.links import record_url
 from crm.models import Account
 from crm.permissions import may_manage, may_sell
 from crm.visibility import any_role, owner_scope
@@ -147,7 +147,7 @@ class Subscription(models.Model):
         return self.plan
 
     def get_absolute_url(self):
-        return reverse("retention:subscription_detail", args=[self.pk])
+        return record_url("retention:subscription_detail", self.pk)
 
     @property
     def is_paying(self) -> bool:
@@ -738,7 +738,7 @@ class Advocate(models.Model):
         return f"Advocate {self.contact_id} ({self.code})"
 
     def get_absolute_url(self):
-        return reverse("retention:advocate_detail", args=[self.pk])
+        return record_url("retention:advocate_detail", self.pk)
 
 
 class AdvocateRecordQuerySet(models.QuerySet):

@@ -8,7 +8,6 @@ from django.contrib.contenttypes.fields import GenericRelation
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 
 from crm import history
@@ -76,7 +75,7 @@ class Pipeline(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("sales:board", args=[self.pk])
+        return record_url("sales:board", self.pk)
 
 
 class Stage(models.Model):
@@ -647,7 +646,7 @@ class Quote(models.Model):
         return self.number
 
     def get_absolute_url(self):
-        return reverse("sales:quote_detail", args=[self.pk])
+        return record_url("sales:quote_detail", self.pk)
 
 
 class OrderQuerySet(models.QuerySet):
@@ -708,7 +707,7 @@ class Order(models.Model):
         return f"Order {self.pk} · {self.account_id} · {self.order_date}"
 
     def get_absolute_url(self):
-        return reverse("sales:order_detail", args=[self.pk])
+        return record_url("sales:order_detail", self.pk)
 
 
 class OrderLine(models.Model):
@@ -839,4 +838,4 @@ class OnboardingPlan(models.Model):
         )
 
     def get_absolute_url(self):
-        return reverse("sales:onboarding_detail", args=[self.pk])
+        return record_url("sales:onboarding_detail", self.pk)

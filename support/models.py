@@ -605,7 +605,7 @@ class Attachment(models.Model):
         return self.filename
 
     def get_absolute_url(self):
-        return reverse("support:attachment_download", args=[self.pk])
+        return record_url("support:attachment_download", self.pk)
 
 
 class CannedReply(models.Model):
@@ -627,7 +627,7 @@ class CannedReply(models.Model):
         return self.title
 
     def get_absolute_url(self):
-        return reverse("support:canned_edit", args=[self.pk])
+        return record_url("support:canned_edit", self.pk)
 
 
 class CsatSurveyQuerySet(models.QuerySet):
@@ -694,7 +694,7 @@ class TicketMerge(MergeRecord):
         return f"Merge of ticket #{self.merged_id} into #{self.kept_id}"
 
     def get_absolute_url(self):
-        return reverse("support:ticket_merge_undo", args=[self.pk])
+        return record_url("support:ticket_merge_undo", self.pk)
 
 
 class ArticleCategory(models.Model):
@@ -717,7 +717,7 @@ class ArticleCategory(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("support:article_category_edit", args=[self.pk])
+        return record_url("support:article_category_edit", self.pk)
 
     def get_public_url(self):
         return reverse("support:help_category", args=[self.slug])
@@ -806,7 +806,7 @@ class Article(models.Model):
         return self.title
 
     def get_absolute_url(self):
-        return reverse("support:article_detail", args=[self.pk])
+        return record_url("support:article_detail", self.pk)
 
     def get_public_url(self):
         return reverse("support:help_article", args=[self.slug])

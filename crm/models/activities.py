@@ -3,10 +3,10 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 
 from crm.choices import ActivityKind
+from crm.links import record_url
 from crm.visibility import owner_scope
 
 
@@ -146,7 +146,7 @@ class Task(models.Model):
         return self.title
 
     def get_absolute_url(self):
-        return reverse("task_edit", args=[self.pk])
+        return record_url("task_edit", self.pk)
 
     @property
     def is_done(self) -> bool:

@@ -3,8 +3,8 @@
 
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
 
+from crm.links import record_url
 from crm.visibility import owner_scope
 from crm.work import Leased
 
@@ -97,7 +97,7 @@ class Rule(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("rule_detail", args=[self.pk])
+        return record_url("rule_detail", self.pk)
 
 
 class RuleMatch(models.Model):

@@ -5,10 +5,10 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 
 from crm.choices import ComposedStatus, OutboxStatus, TemplateSharing
+from crm.links import record_url
 from crm.visibility import owner_scope
 
 
@@ -72,7 +72,7 @@ class EmailTemplate(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("email_template_edit", args=[self.pk])
+        return record_url("email_template_edit", self.pk)
 
 
 class ComposedEmailQuerySet(models.QuerySet):

@@ -8,6 +8,7 @@ from django.urls import reverse
 from encrypted_fields.fields import EncryptedCharField, EncryptedTextField
 
 from crm.choices import MailAuth, MailDirection, MailSecurity, MailSyncStatus
+from crm.links import record_url
 from crm.work import Leased
 
 
@@ -200,7 +201,7 @@ class MailMessage(models.Model):
         return self.subject or "(no subject)"
 
     def get_absolute_url(self):
-        return reverse("mail_message_detail", args=[self.pk])
+        return record_url("mail_message_detail", self.pk)
 
 
 class MailMessageSeen(models.Model):

@@ -5,10 +5,10 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 
 from crm.choices import AttendeeResponse, MeetingStatus
+from crm.links import record_url
 from crm.visibility import owner_scope
 
 
@@ -126,7 +126,7 @@ class Meeting(models.Model):
         return self.title
 
     def get_absolute_url(self):
-        return reverse("meeting_detail", args=[self.pk])
+        return record_url("meeting_detail", self.pk)
 
     @property
     def is_cancelled(self) -> bool:

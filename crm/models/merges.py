@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
+
+from crm.links import record_url
 
 
 class MergeRecord(models.Model):
@@ -82,7 +83,7 @@ class ContactMerge(MergeRecord):
         return f"Merge of contact #{self.merged_pk} into contact #{self.kept_id}"
 
     def get_absolute_url(self):
-        return reverse("contact_detail", args=[self.kept_id])
+        return record_url("contact_detail", self.kept_id)
 
 
 class AccountMerge(MergeRecord):
@@ -110,4 +111,4 @@ class AccountMerge(MergeRecord):
         return f"Merge of account #{self.merged_pk} into account #{self.kept_id}"
 
     def get_absolute_url(self):
-        return reverse("account_detail", args=[self.kept_id])
+        return record_url("account_detail", self.kept_id)

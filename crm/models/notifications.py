@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.links import record_url
+
 
 class DigestFrequency(models.TextChoices):
     OFF = "off", "Off"
@@ -82,9 +84,7 @@ class Notification(models.Model):
         return self.verb
 
     def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse("notification_open", args=[self.pk])
+        return record_url("notification_open", self.pk)
 
     @property
     def kind_label(self) -> str:

@@ -6,6 +6,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
+from crm.links import record_url
 from crm.models.users import Team
 
 
@@ -96,9 +97,7 @@ class SavedView(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse("saved_view_edit", args=[self.pk])
+        return record_url("saved_view_edit", self.pk)
 
     def apply_query(self) -> str:
         """The list's query string that applies this view (its own, and which view it is)."""

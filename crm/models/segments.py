@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 
+from crm.links import record_url
 from crm.segments.choices import SegmentTarget
 from crm.visibility import owner_scope
 
@@ -66,7 +66,7 @@ class Segment(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("segment_edit", args=[self.pk])
+        return record_url("segment_edit", self.pk)
 
 
 class SegmentSizeSnapshot(models.Model):

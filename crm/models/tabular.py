@@ -4,9 +4,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
 
 from crm.choices import TabularImportMode, TabularImportStatus
+from crm.links import record_url
 from crm.visibility import owner_scope
 from crm.work import Leased
 
@@ -73,7 +73,7 @@ class TabularImportJob(Leased):
         return f"Import {self.pk} of {self.kind} ({self.original_name})"
 
     def get_absolute_url(self):
-        return reverse("tabular_import_detail", args=[self.pk])
+        return record_url("tabular_import_detail", self.pk)
 
     @property
     def data_rows(self) -> int:

@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.urls import reverse
 
 from crm.choices import WebhookDeliveryState
+from crm.links import record_url
 from crm.work import Leased
 
 
@@ -55,7 +55,7 @@ class WebhookEndpoint(models.Model):
         return self.description or self.url
 
     def get_absolute_url(self):
-        return reverse("webhook_detail", args=[self.pk])
+        return record_url("webhook_detail", self.pk)
 
     def subscribes_to(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types

@@ -4,8 +4,8 @@ address suppression list. Imported by ``leads.models`` so Django registers them.
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.urls import reverse
 
+from crm.links import record_url
 from crm.models import Contact, OutboundEmail, Segment
 from crm.permissions import may_manage
 from crm.visibility import owner_scope
@@ -88,7 +88,7 @@ class EmailCampaign(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("leads:email_campaign_detail", args=[self.pk])
+        return record_url("leads:email_campaign_detail", self.pk)
 
 
 class EmailVariant(models.Model):
