@@ -4,17 +4,13 @@ from datetime import timedelta
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
 from django.db.models import Q, Value, prefetch_related_objects
-from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.html import format_html
 
 from crm import registry
-from crm.links import record_url
 from crm.models import Meeting, Task
 from crm.selectors import activity_list
-from crm.views.submissions import SUBMISSION_FIELD, new_submission_key
+from crm.tables import task_row_maker
 
 HOME_LIST_LENGTH = 15
 
@@ -112,50 +108,11 @@ def home_task_lists(request) -> dict[str, list[Task]]:
     # One prefetch for every list: a query per kind of record, not per list and kind (a task
     # in two lists is two objects, both get their record).
     prefetch_related_objects(every, "subject")
-    csrf_input = format_html(
-        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
-    )
-    next_path = request.get_full_path()
+    row = task_row_maker(request, now)
     for task in every:
-        task.home_row = _task_row(task, csrf_input=csrf_input, next_path=next_path, now=now)
+        task.home_row = row(task)
     request._home_task_lists = lists
     return lists
-
-
-def _task_row(task: Task, *, csrf_input, next_path: str, now) -> str:
-    """An open task's row of ``crm/_task_row.html`` (with its record), built here: a home page
-    lists up to 40 tasks, and the row's template (an include, four links reversed, a form)
-    cost more than the rest of the block. Every text is escaped by ``format_html``."""
-    subject = task.subject
-    subject_link = (
-        format_html('<a href="{}">{}</a>', subject.get_absolute_url(), subject) if subject else ""
-    )
-    toggle_url = record_url("task_toggle", task.pk)
-    return format_html(
-        '<tr id="task-{pk}">\n'
-        '  <td><form method="post" action="{toggle}" hx-post="{toggle}" hx-target="#task-{pk}" '
-        'hx-swap="outerHTML">{csrf}{submission}<input type="hidden" name="next" value="{next}">\n'
-        '    <button class="btn btn-sm btn-outline-secondary" type="submit" title="Mark done" '
-        'aria-label="Mark done {title}">✓</button></form></td>\n'
-        '  <td><a href="{edit}">{title}</a></td>\n'
-        "  <td>{subject}</td>\n"
-        '  <td class="small">{assignee}</td>\n'
-        '  <td class="small{overdue}">{due}</td>\n'
-        "</tr>",
-        pk=task.pk,
-        toggle=toggle_url,
-        csrf=csrf_input,
-        submission=format_html(
-            '<input type="hidden" name="{}" value="{}">', SUBMISSION_FIELD, new_submission_key()
-        ),
-        next=next_path,
-        title=task.title,
-        edit=record_url("task_edit", task.pk),
-        subject=subject_link,
-        assignee=task.assignee,
-        overdue=" overdue" if task.due_at < now else "",
-        due=date_format(timezone.localtime(task.due_at), "Y-m-d H:i"),
-    )
 
 
 def tasks_widget(request):

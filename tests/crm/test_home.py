@@ -217,3 +217,39 @@ def test_figures_are_kept_per_user(rep_client, rep, rep2, client):
     assert _widget(rep_client.get(reverse("home")), "Open leads")["total"] == 1
     client.force_login(rep2)
     assert _widget(client.get(reverse("home")), "Open leads")["total"] == 0
+
+
+def test_a_task_row_is_the_task_row_template_with_every_text_escaped(rep_client, rep):
+    """Given an overdue task whose title and record's name carry markup, the home page's row is
+    what ``crm/_task_row.html`` writes for it (but the form's one-time key), the markup shown as
+    text."""
+    import re
+
+    from django.template.loader import render_to_string
+
+    from tests.factories.crm import ContactFactory
+
+    contact = ContactFactory(first_name="<b>Bold</b>", last_name="O'Hara & Co")
+    task = TaskFactory(
+        assignee=rep,
+        subject=contact,
+        title='<script>alert("x")</script>',
+        due_at=timezone.now() - timedelta(hours=2),
+    )
+    response = rep_client.get(reverse("home") + "?a=<i>&b=1")
+    row = str(_widget(response, "My tasks today")["overdue"][0].home_row)
+    assert "<script>" not in row and "<b>" not in row and "<i>" not in row
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in row
+    assert row in response.content.decode()
+
+    request = response.wsgi_request
+    task.subject = contact
+    expected = render_to_string(
+        "crm/_task_row.html", {"task": task, "show_subject": True}, request=request
+    )
+
+    def cells(html):  # but the one-time values, and the blank line of the template's "if bulk"
+        html = re.sub(r'(name="(?:_submission|csrfmiddlewaretoken)" value=")[^"]*"', r'\1"', html)
+        return [line for line in html.strip().splitlines() if line.strip()]
+
+    assert cells(row) == cells(expected)
