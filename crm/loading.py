@@ -12,8 +12,10 @@ when doing so is exactly what ``__init__`` would do, and Django's otherwise:
 - the model keeps Django's ``__init__`` and ``__setattr__`` and has no ``pre_init`` or
   ``post_init`` receivers (signals ``__init__`` sends);
 - every column read lands on an attribute with no setter of its own (Django's
-  ``DeferredAttribute``), or a foreign key's ``..._id``, whose setter only forgets a related
-  instance a new one cannot have cached. A field with another setter (files, for example)
+  ``DeferredAttribute``), or on one whose setter stores a value read from the database as it
+  is: a foreign key's ``..._id`` (its setter only forgets a related instance a new one cannot
+  have cached) and a single country (django-countries' setter stores a code or None as it is;
+  a multiple one splits the text it reads). A field with another setter (files, for example)
   takes Django's way.
 
 The columns not read stay deferred, loaded on first use, as with Django's ``from_db``.
@@ -22,6 +24,7 @@ The columns not read stay deferred, loaded on first use, as with Django's ``from
 from django.db.models import Model, signals
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django_countries.fields import CountryDescriptor
 
 _django_from_db = Model.from_db.__func__
 
@@ -47,6 +50,8 @@ def _plain_attribute(cls, name: str) -> bool:
     descriptor = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
     if descriptor is None or type(descriptor) is ForeignKeyDeferredAttribute:
         return True
+    if type(descriptor) is CountryDescriptor:
+        return not descriptor.field.multiple
     return not hasattr(type(descriptor), "__set__") and not hasattr(type(descriptor), "__delete__")
 
 

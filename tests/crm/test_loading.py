@@ -54,3 +54,38 @@ def test_a_model_with_init_receivers_or_field_setters_is_made_by_django():
     # A file field's attribute has a setter of its own: Django's way.
     assert not loading._fills_directly(TabularImportJob, ["id", "file"])
     assert loading._fills_directly(Account, ["id", "name", "owner_id"])
+
+
+def test_a_single_country_is_filled_as_django_fills_it():
+    """django-countries' setter stores a single country's code (or "") as it is read: a lead or
+    an account read directly is the instance Django's own way makes; a multiple country (its
+    setter splits the text read) is left to Django."""
+    from django_countries.fields import CountryDescriptor, CountryField
+
+    from leads.models import Lead
+    from tests.factories.leads import LeadFactory
+
+    records = [LeadFactory(country="NZ"), LeadFactory(country=""), AccountFactory(country="DE")]
+    for record in records:
+        model = type(record)
+        fields = [field.attname for field in model._meta.concrete_fields]
+        assert loading._fills_directly(model, fields)
+        row = model.objects.filter(pk=record.pk).values_list(*fields).get()
+        ours = model.from_db("default", fields, row)
+        djangos = loading._django_from_db(model, "default", fields, row)
+        assert {k: v for k, v in vars(ours).items() if k != "_state"} == {
+            k: v for k, v in vars(djangos).items() if k != "_state"
+        }
+        assert ours.country == djangos.country
+
+    lead = Lead.objects.only("country").get(pk=records[0].pk)
+    assert lead.country.code == "NZ" and lead.country.name == "New Zealand"
+    assert not Lead.objects.only("country").get(pk=records[1].pk).country
+
+    field = CountryField(multiple=True)
+    field.name = "countries"
+
+    class Holder:
+        countries = CountryDescriptor(field)
+
+    assert not loading._plain_attribute(Holder, "countries")
