@@ -204,3 +204,24 @@ def test_inbound_handlers_also_see_mail_among_colleagues_but_not_excluded_domain
 
     assert seen == ["<colleague@x>"]
     assert not MailMessage.objects.exists()
+
+
+def test_a_timeline_links_its_email_entries_to_their_messages_in_its_one_query(
+    mailbox, customer, django_assert_num_queries
+):
+    """Given a contact whose timeline has a note and stored emails, its entries are one query,
+    each Email entry with the address of its message."""
+    from crm.choices import ActivityKind
+    from crm.views.records import timeline_entries
+    from tests.factories.crm import ActivityFactory
+
+    ActivityFactory(subject=customer, kind=ActivityKind.NOTE, summary="Called back")
+    first, reply = _conversation(mailbox)
+    with django_assert_num_queries(1):
+        entries = timeline_entries(customer)
+    assert "Called back" in [entry.summary for entry in entries]
+    urls = {entry.mail_url for entry in entries if entry.kind == ActivityKind.EMAIL}
+    assert urls == {
+        reverse("mail_message_detail", args=[first.pk]),
+        reverse("mail_message_detail", args=[reply.pk]),
+    }
