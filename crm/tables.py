@@ -4,7 +4,8 @@ Fifty rows of eight to twelve cells through a row template cost a list page more
 queries together (each ``{{ object.x }}`` is a dictionary lookup that fails, then an attribute
 lookup; each include, filter and tag a call through the template engine). A list view returns
 the markup of its rows from ``FilteredListView.render_rows``, cell for cell what its row template
-wrote, every value passing through ``escape``.
+wrote, every value passing through ``escape``. The home page's task rows are built the same
+way (``task_row_maker``).
 """
 
 import functools
