@@ -400,10 +400,14 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
     at = {name: i for i, name in enumerate(fields)}
     if contacts_of:
         links, from_wins = _choose_links(ctx, at, converted, contacts_of)
+        ctx.progress(
+            f"linking {len(links):,} converted leads to their account and contact "
+            f"({from_wins:,} to accounts that won a deal after the capture)"
+        )
     else:
         # Nothing to link to: each lead keeps its own name, and gets its score.
         ctx.progress("no contacts with an account; converted leads stay unlinked")
-        links, from_wins = [None] * len(converted), 0
+        links = [None] * len(converted)
     # The converted leads were written unscored (``scored_rows(later=...)``): their keys and
     # score are computed here, once, from what they became.
     scores = row_scorer(Lead, fields, now)
@@ -452,11 +456,6 @@ def _converted_link(ctx, table: str, fields: list[str], converted: list[tuple]):
                 + " FROM seed_links AS v WHERE t.id = v.id"
             )
             cursor.execute("DROP TABLE seed_links")
-    if contacts_of:
-        ctx.progress(
-            f"linked {len(links):,} converted leads to their account and contact "
-            f"({from_wins:,} to accounts that won a deal after the capture)"
-        )
 
 
 def _choose_links(

@@ -383,7 +383,6 @@ class RecordDeleteView(SubmittedOnceMixin, LoginRequiredMixin, TemplateView):
         return context
 
     def post(self, request, *args, **kwargs):
-
         name = str(self.object)
         try:
             type(self).delete_service(**{self.object_name: self.object}, user=request.user)
