@@ -5,10 +5,10 @@ through template includes and filters cost more than every query of the page tog
 rows are built here, every value passing through ``escape``.
 """
 
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from crm.links import record_url_maker
 from crm.tables import custom_cells, e
 from support.choices import Priority, TicketStatus
 
@@ -34,8 +34,7 @@ def ticket_rows(tickets, *, may_bulk: bool) -> None:
     custom field cells, ``custom_cells``) on each ticket of a page; expects
     ``selectors.attach_countdowns`` to have run."""
     tz = timezone.get_current_timezone()
-    # One reverse() for the page: the detail URL with the id swapped in per row.
-    url_pattern = reverse("support:ticket_detail", args=[987654321]).replace("987654321", "{}")
+    ticket_url = record_url_maker("support:ticket_detail")
     statuses = {value: e(label) for value, label in TicketStatus.choices}
     priorities = {value: e(label) for value, label in Priority.choices}
 
@@ -43,7 +42,7 @@ def ticket_rows(tickets, *, may_bulk: bool) -> None:
         return value.astimezone(tz).strftime(pattern) if value else ""
 
     for ticket in tickets:
-        url = url_pattern.format(ticket.pk)
+        url = ticket_url(ticket.pk)
         reference = e(ticket.reference or "")
         minutes = getattr(ticket, "countdown", None)
         cells = [
