@@ -16,6 +16,10 @@ class CrmConfig(AppConfig):
 
         # Rows into instances without walking every field of the model (crm.loading).
         loading.install()
+        from crm import prepared
+
+        # Queries bound on the server and prepared, writes with history context too.
+        prepared.install()
         from crm.models import CustomField, SavedView, Team, User
 
         # Their tables' triggers: crm 0034.

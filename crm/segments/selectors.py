@@ -60,7 +60,10 @@ def segment_count(
         return queryset.count()
     with transaction.atomic(using=queryset.db):
         with connections[queryset.db].cursor() as cursor:
-            cursor.execute("SET LOCAL statement_timeout = %s", [int(timeout_ms)])
+            # set_config, not SET: a SET takes no bound parameter (server-side binding)
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))]
+            )
         return queryset.count()
 
 
