@@ -18,7 +18,7 @@ class CrmConfig(AppConfig):
         loading.install()
         from crm import prepared
 
-        # Queries bound on the server and prepared, writes with history context too.
+        # Record pages' queries prepared per connection (crm.prepared).
         prepared.install()
         from crm.models import CustomField, SavedView, Team, User
 

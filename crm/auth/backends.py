@@ -24,6 +24,7 @@ from django.db import connections, router
 from django.db.models import Exists, Func, IntegerField, OuterRef, Subquery
 
 from crm.models import CatalogVersion, Notification, User
+from crm.prepared import prepared
 
 #: The backend sessions name since they are signed in here, and the one they named before.
 BACKEND = "crm.auth.backends.AuthenticationBackend"
@@ -78,7 +79,8 @@ def signed_in_user_get(pk) -> User | None:
     """The user ``pk`` as ``signed_in_users()`` reads them, or None."""
     alias = router.db_for_read(User)
     sql, params = _signed_in_user_sql(alias, bool(settings.MFA_REQUIRED_ROLES))
-    return next(iter(User.objects.db_manager(alias).raw(sql, (*params, int(pk)))), None)
+    with prepared():  # on every request: planned once per connection (crm.prepared)
+        return next(iter(User.objects.db_manager(alias).raw(sql, (*params, int(pk)))), None)
 
 
 class AuthenticationBackend(AllauthBackend):

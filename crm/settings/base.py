@@ -221,11 +221,13 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 # PostgreSQL's JIT compiles the dashboards' GROUP BYs over large tables at a cost (~300 ms
 # measured) above what running them takes; no query of this application gains from it.
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
-# Prepared statements: psycopg binds the parameters on the server and prepares a query the
-# second time a connection runs it, so PostgreSQL parses and plans it once per connection rather
-# than on every request (a record page's nine-subquery probe: 1.5 ms of planning, 0.35 ms once
-# prepared). Off behind PgBouncer in transaction mode (below) or with PREPARED_STATEMENTS=false.
+# Prepared statements for the queries of record pages, the session and the user (crm.prepared):
+# bound on the server and prepared the second time a connection runs them, so PostgreSQL plans
+# them once per connection rather than on every request. Every other query is bound on the
+# client, as Django does by default. Off behind PgBouncer in transaction mode (below) or with
+# PREPARED_STATEMENTS=false.
 if env.bool("PREPARED_STATEMENTS", default=True):
+    # Django's server-side binding (crm.prepared's cursor then merges what it does not prepare)
     DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2
 # Behind PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction; README, "Connection
@@ -355,7 +357,7 @@ RETENTION_AUTOMATION_RUNS_MONTHS = _months("RETENTION_AUTOMATION_RUNS_MONTHS", d
 
 # Sessions live in the database (so a user's sessions can be found and ended: allauth's
 # usersessions index them per user). Idle timeout and absolute lifetime, in seconds.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "crm.auth.sessions"
 SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=2 * 60 * 60)
 SESSION_MAX_AGE_SECONDS = env.int("SESSION_MAX_AGE_SECONDS", default=12 * 60 * 60)
 SESSION_COOKIE_AGE = SESSION_MAX_AGE_SECONDS

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpResponseRedirect
+from django.template.response import SimpleTemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import DetailView, FormView, TemplateView
@@ -25,6 +26,7 @@ from crm.forms import ActivityForm, TaskForm
 from crm.links import record_url_maker
 from crm.models import Activity, ComposedEmail, MailLink, Task
 from crm.permissions import may_sell
+from crm.prepared import prepared
 from crm.selectors import meetings_about, meetings_of_record, scoped
 from crm.services.trash import trash_may_delete
 from crm.views import safe_next
@@ -129,6 +131,15 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
     """A record's page: its fields (the template), timeline, tasks and registered panels."""
 
     selector = None  # the entity's ``<entity>_get``
+
+    def get(self, request, *args, **kwargs):
+        # Every query of the page is keyed by the record: prepared per connection, rendering's
+        # too (crm.prepared).
+        with prepared():
+            response = super().get(request, *args, **kwargs)
+            if isinstance(response, SimpleTemplateResponse):
+                response.render()
+            return response
 
     def get_object(self, queryset=None):
         return type(self).selector(user=self.request.user, pk=self.kwargs["pk"])

@@ -560,7 +560,8 @@ def test_transaction_pooling_turns_off_what_lives_in_a_session():
     direct = _database_settings(DATABASE_POOL_MODE="session")
     assert direct["options"]["options"] == "-c jit=off" and direct["no_cursors"] is False
     # prepared statements on a connection of our own (crm.prepared), off at will
-    assert direct["options"]["server_side_binding"] is True
     assert direct["options"]["prepare_threshold"] == 2
+    assert direct["options"]["server_side_binding"] is True
     unprepared = _database_settings(DATABASE_POOL_MODE="session", PREPARED_STATEMENTS="false")
+    assert "prepare_threshold" not in unprepared["options"]
     assert "server_side_binding" not in unprepared["options"]
