@@ -18,7 +18,7 @@ class CrmConfig(AppConfig):
         loading.install()
         from crm import prepared
 
-        # Record pages' queries prepared per connection (crm.prepared).
+        # Queries keyed by a record or the user prepared per connection (crm.prepared).
         prepared.install()
         from crm.models import CustomField, SavedView, Team, User
 
