@@ -58,15 +58,25 @@ _tables: set[str] = set()
 _FROM = re.compile(r'\b(?:FROM|JOIN)\s+"?([^"\s(]*)', re.IGNORECASE)
 
 
+def keeps(user) -> bool:
+    """Whether ``read`` keeps what it loads for ``user`` (the request's), rather than loading
+    every time."""
+    return (
+        getattr(user, "loaded_catalog_version", None) is not None
+        and not _changed_here.get()
+        and settings.CATALOG_CACHE
+    )
+
+
 def read(user, key: Hashable, load: Callable[[], Any]) -> Any:
     """What ``load()`` returns, kept for this process under the catalog number read with the
     request's ``user`` and ``key`` (which must name everything the value depends on besides
     the catalog: the user, the list, the SQL). A list is returned as a new list of the same
     items."""
     global _kept
-    version = getattr(user, "loaded_catalog_version", None)
-    if version is None or _changed_here.get() or not settings.CATALOG_CACHE:
+    if not keeps(user):
         return load()
+    version = user.loaded_catalog_version
     kept_version, values = _kept
     if kept_version != version:
         values = {}

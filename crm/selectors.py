@@ -18,6 +18,7 @@ from django.db.models import Avg, Count, Q
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from crm import compiled
 from crm.models import (
     Account,
     AccountDuplicate,
@@ -58,15 +59,23 @@ def is_record_key(value) -> bool:
     return text.isascii() and text.isdigit() and 0 < int(text) <= MAX_PK
 
 
-def record_get(queryset: models.QuerySet, pk) -> models.Model:
+def record_get(queryset: models.QuerySet, pk, *, name=None, user=None) -> models.Model:
     """The row ``pk`` of ``queryset``, else ``Http404`` (also for a pk that is not a whole
-    number in the bigint range, so a guessed or mangled URL never answers 500)."""
+    number in the bigint range, so a guessed or mangled URL never answers 500).
+
+    With ``name`` (which with ``user``'s roles must decide the queryset, as an entity's
+    selector's arguments do) the query is compiled once for the user (``crm.compiled``)."""
     try:
         pk = int(pk)
     except (TypeError, ValueError):
         raise Http404 from None
     if not 0 < pk <= MAX_PK:
         raise Http404
+    if name is not None:
+        found = compiled.rows(name, lambda pk: queryset.filter(pk=pk).order_by(), user=user, pk=pk)
+        if not found:
+            raise Http404
+        return found[0]
     try:
         return queryset.get(pk=pk)
     except queryset.model.DoesNotExist:
@@ -78,7 +87,12 @@ def account_list(*, user, for_change: bool = False) -> models.QuerySet:
 
 
 def account_get(*, user, pk, for_change: bool = False) -> Account:
-    return record_get(account_list(user=user, for_change=for_change).select_related("owner"), pk)
+    return record_get(
+        account_list(user=user, for_change=for_change).select_related("owner"),
+        pk,
+        name=("account_get", for_change),
+        user=user,
+    )
 
 
 def contact_list(*, user, for_change: bool = False) -> models.QuerySet:
@@ -89,6 +103,8 @@ def contact_get(*, user, pk, for_change: bool = False) -> Contact:
     return record_get(
         contact_list(user=user, for_change=for_change).select_related("owner", "account"),
         pk,
+        name=("contact_get", for_change),
+        user=user,
     )
 
 

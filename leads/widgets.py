@@ -3,6 +3,7 @@
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q
 
+from crm import compiled
 from crm.views.home import HOME_TASK_LISTS, home_task_lists
 from leads.choices import LeadStatus
 from leads.selectors import lead_list
@@ -55,5 +56,9 @@ def open_leads(request, counts):
         return None
     return {
         **counts,
-        "best": list(lead_list(user=request.user).open().order_by("-score", "-id")[:5]),
+        "best": compiled.rows(
+            ("home-best-leads",),
+            lambda: lead_list(user=request.user).open().order_by("-score", "-id")[:5],
+            user=request.user,
+        ),
     }

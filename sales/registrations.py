@@ -104,13 +104,20 @@ def _pipeline_widget(request, figures):
 
     if figures is None:
         return None
-    closing = list(
-        opportunity_list(user=request.user)
-        .open()
-        .filter(expected_close_date__gte=timezone.localdate())
-        .select_related("account", "stage")
-        .order_by("expected_close_date", "id")[:5]
-    )
+    from crm import compiled
+
+    user = request.user
+
+    def build(today):
+        return (
+            opportunity_list(user=user)
+            .open()
+            .filter(expected_close_date__gte=today)
+            .select_related("account", "stage")
+            .order_by("expected_close_date", "id")[:5]
+        )
+
+    closing = compiled.rows(("home-closing",), build, user=user, today=timezone.localdate())
     return {
         **figures,
         "closing": closing,

@@ -828,6 +828,10 @@ QUALITY_SUMMARY_CACHE_SECONDS = env.int("QUALITY_SUMMARY_CACHE_SECONDS", default
 # campaigns, stages and queues of filter bars) until the catalog changes (crm.catalog). Off: read
 # on every request.
 CATALOG_CACHE = env.bool("CATALOG_CACHE", default=True)
+# The queries a record page runs for each user are built and compiled once and kept with the
+# catalog (crm.compiled). On, each run is also compared with the query built afresh and fails
+# when they differ: the tests run with it; it doubles the work, so not in production.
+COMPILED_QUERIES_CHECK = env.bool("COMPILED_QUERIES_CHECK", default=False)
 
 # Logging (README, "Operations"): LOG_FORMAT=text (a terminal) or json (one object per line,
 # with the request id, user and path); LOG_REQUESTS logs one line per request (on with json).

@@ -16,3 +16,5 @@ if "options" in DATABASES["default"]["OPTIONS"]:
     DATABASES["default"]["OPTIONS"]["options"] += " -c synchronous_commit=off"
 # The mailbox tests talk to a mail server on 127.0.0.1 (tests/mailserver.py).
 MAIL_ALLOW_PRIVATE_HOSTS = True
+# Every run of a compiled query is compared with its queryset built afresh (crm.compiled).
+COMPILED_QUERIES_CHECK = True

@@ -5,6 +5,7 @@ from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from crm import compiled
 from crm.filtersets import AccountFilterSet, ContactFilterSet
 from crm.forms import AccountForm, ContactForm
 from crm.models import Account, Contact
@@ -158,11 +159,18 @@ class AccountDetailView(RecordDetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        contacts = list(
-            self.object.contacts.only(*ACCOUNT_CONTACT_FIELDS).order_by(
-                "last_name", "first_name", "id"
-            )[: ACCOUNT_CONTACTS_SHOWN + 1]
+        contacts = compiled.rows(
+            ("account-contacts",),
+            lambda pk: (
+                Contact.objects.filter(account_id=pk)
+                .only(*ACCOUNT_CONTACT_FIELDS)
+                .order_by("last_name", "first_name", "id")[: ACCOUNT_CONTACTS_SHOWN + 1]
+            ),
+            user=self.request.user,
+            pk=self.object.pk,
         )
+        for contact in contacts:
+            contact.account = self.object
         context["contacts"] = contacts[:ACCOUNT_CONTACTS_SHOWN]
         context["more_contacts"] = len(contacts) > ACCOUNT_CONTACTS_SHOWN
         context["duplicate_count"] = self.probed["duplicate_count"]

@@ -7,10 +7,10 @@ from django.db.models import Q, Value, prefetch_related_objects
 from django.shortcuts import render
 from django.utils import timezone
 
-from crm import registry
+from crm import compiled, registry
 from crm.models import Meeting, Task
 from crm.selectors import activity_list
-from crm.tables import task_row_maker
+from crm.tables import recent_activity_row, task_row_maker
 
 HOME_LIST_LENGTH = 15
 
@@ -87,19 +87,25 @@ def home_task_lists(request) -> dict[str, list[Task]]:
         return lists
     user = request.user
     now = timezone.now()
-    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
-    conditions = {
-        "overdue": (Q(due_at__lt=now), HOME_LIST_LENGTH + 1),
-        "due_today": (Q(due_at__gte=now, due_at__lte=end_of_day), HOME_LIST_LENGTH + 1),
-        **{name: (condition(now), length) for name, (condition, length) in HOME_TASK_LISTS.items()},
-    }
-    mine = Task.objects.filter(assignee=user, done_at__isnull=True)
-    parts = [
-        mine.filter(condition).annotate(home_list=Value(name)).order_by("due_at", "id")[:length]
-        for name, (condition, length) in conditions.items()
-    ]
-    lists = {name: [] for name in conditions}
-    for task in parts[0].union(*parts[1:], all=True):
+
+    def build(now, end_of_day):
+        conditions = {
+            "overdue": (Q(due_at__lt=now), HOME_LIST_LENGTH + 1),
+            "due_today": (Q(due_at__gte=now, due_at__lte=end_of_day), HOME_LIST_LENGTH + 1),
+            **{name: (when(now), length) for name, (when, length) in HOME_TASK_LISTS.items()},
+        }
+        mine = Task.objects.filter(assignee=user, done_at__isnull=True)
+        parts = [
+            mine.filter(condition).annotate(home_list=Value(name)).order_by("due_at", "id")[:length]
+            for name, (condition, length) in conditions.items()
+        ]
+        return parts[0].union(*parts[1:], all=True)
+
+    lists = {name: [] for name in ("overdue", "due_today", *HOME_TASK_LISTS)}
+    tasks = compiled.rows(
+        ("home-tasks", *HOME_TASK_LISTS), build, user=user, now=now, end_of_day=_end_of_day(now)
+    )
+    for task in tasks:
         task.assignee = user  # the user's own tasks: no join for the name
         lists[task.home_list].append(task)
     for tasks in lists.values():
@@ -135,13 +141,18 @@ def todays_meetings_widget(request):
     if not user.has_any_role:
         return None
     now = timezone.now()
-    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
-    meetings = list(
-        Meeting.objects.involving(user)
-        .upcoming(now)
-        .filter(starts_at__lte=end_of_day)
-        .select_related("organizer")
-        .order_by("starts_at", "id")[:HOME_LIST_LENGTH]
+
+    def build(now, end_of_day):
+        return (
+            Meeting.objects.involving(user)
+            .upcoming(now)
+            .filter(starts_at__lte=end_of_day)
+            .select_related("organizer")
+            .order_by("starts_at", "id")[:HOME_LIST_LENGTH]
+        )
+
+    meetings = compiled.rows(
+        ("home-meetings",), build, user=user, now=now, end_of_day=_end_of_day(now)
     )
     if not meetings:
         return None
@@ -151,13 +162,21 @@ def todays_meetings_widget(request):
 
 def recent_activity_widget(request):
     """What happened lately on the records the user may see."""
-    now = timezone.now()
-    return {
-        "recent": list(
-            activity_list(user=request.user)
-            .filter(occurred_at__gte=now - timedelta(days=90))
+    user = request.user
+
+    def build(since):
+        return (
+            activity_list(user=user)
+            .filter(occurred_at__gte=since)
             .select_related("actor", "content_type")
             .prefetch_related("subject")
             .order_by("-occurred_at", "-id")[:HOME_LIST_LENGTH]
         )
-    }
+
+    since = timezone.now() - timedelta(days=90)
+    entries = compiled.rows(("home-recent",), build, user=user, since=since)
+    return {"recent": [recent_activity_row(entry) for entry in entries]}
+
+
+def _end_of_day(now):
+    return timezone.localtime(now).replace(hour=23, minute=59, second=59)

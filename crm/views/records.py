@@ -5,6 +5,7 @@ changeable for edit and delete, 404 otherwise."""
 
 import contextlib
 import copy
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import DetailView, FormView, TemplateView
 
-from crm import registry
+from crm import compiled, registry
 from crm.choices import ActivityKind
 from crm.db import lock_rows
 from crm.forms import ActivityForm, TaskForm
@@ -49,20 +50,30 @@ _ENTRY_MESSAGE = (
 )
 
 
-def timeline_entries(obj, *, before=None) -> list[Activity]:
+def timeline_entries(obj, *, before=None, user=None) -> list[Activity]:
     """The newest timeline entries of ``obj`` (one more than a page, to tell whether there are
     older ones), in one query: each Email entry written from the CRM with its email
     (``entry.composed``, to show whether it is scheduled, sent, opened or failed), an Email
-    entry stored from a mailbox with the link to its message (``entry.mail_url``)."""
-    entries = (
-        Activity.objects.for_object(obj)
-        .select_related("actor", "composed_email__outbox")
-        .only(*TIMELINE_FIELDS)
-        .annotate(mail_message_id=RawSQL(_ENTRY_MESSAGE, (), output_field=models.BigIntegerField()))
-    )
-    if before:
-        entries = entries.filter(occurred_at__lt=before)
-    entries = list(entries.order_by("-occurred_at", "-id")[: TIMELINE_LENGTH + 1])
+    entry stored from a mailbox with the link to its message (``entry.mail_url``). The query is
+    compiled once for the request's ``user`` (``crm.compiled``)."""
+    content_type = ContentType.objects.get_for_model(obj)
+
+    def build(pk, before=None):
+        entries = (
+            Activity.objects.filter(content_type=content_type, object_id=pk)
+            .select_related("actor", "composed_email__outbox")
+            .only(*TIMELINE_FIELDS)
+            .annotate(
+                mail_message_id=RawSQL(_ENTRY_MESSAGE, (), output_field=models.BigIntegerField())
+            )
+        )
+        if before is not None:
+            entries = entries.filter(occurred_at__lt=before)
+        return entries.order_by("-occurred_at", "-id")[: TIMELINE_LENGTH + 1]
+
+    name = ("timeline", content_type.pk, before is not None)
+    values = {"pk": obj.pk} if before is None else {"pk": obj.pk, "before": before}
+    entries = compiled.rows(name, build, user=user, **values)
     mail_url = record_url_maker("mail_message_detail")
     for entry in entries:
         entry.composed = None
@@ -75,10 +86,11 @@ def timeline_entries(obj, *, before=None) -> list[Activity]:
     return entries
 
 
-def timeline_probes(request, model) -> dict:
+def timeline_probes(request, model, *, now=None) -> dict:
     """Whether the record ``OuterRef("pk")`` of ``model`` has timeline entries, open tasks and
-    upcoming meetings the user sees: the record page reads them with its panels' probes and
-    skips the queries of what is empty (``timeline_context``'s ``present``)."""
+    upcoming meetings (those ending after ``now``) the user sees: the record page reads them with
+    its panels' probes and skips the queries of what is empty (``timeline_context``'s
+    ``present``)."""
     content_type = ContentType.objects.get_for_model(model)
     about = {"content_type": content_type, "object_id": models.OuterRef("pk")}
     probes = {
@@ -89,7 +101,7 @@ def timeline_probes(request, model) -> dict:
         probes["_meetings"] = models.Exists(
             meetings_about(
                 user=request.user, model=model, object_id=models.OuterRef("pk")
-            ).upcoming()
+            ).upcoming(now)
         )
     return probes
 
@@ -98,7 +110,11 @@ def timeline_context(request, obj, *, before=None, present=None) -> dict:
     """Newest-first timeline entries and the open tasks of ``obj``, with the inline forms.
     ``present`` (``timeline_probes`` read for ``obj``) names what is empty, not to be read."""
     present = present or {}
-    entries = timeline_entries(obj, before=before) if present.get("_timeline", True) else []
+    entries = (
+        timeline_entries(obj, before=before, user=request.user)
+        if present.get("_timeline", True)
+        else []
+    )
     return {
         "compose_kind": registry.compose_targets.kind_for(type(obj)),
         "object": obj,
@@ -163,15 +179,13 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         registered = registry.detail_panels.for_model(self.model)
-        probes = {**self.probes(), **timeline_probes(self.request, self.model)}
-        if type(self).can_change is RecordDetailView.can_change:
-            changeable = scoped(self.model, user=self.request.user, for_change=True)
-            probes["_changeable"] = models.Exists(changeable.filter(pk=models.OuterRef("pk")))
-        for index, panel in enumerate(registered):
-            expression = panel.probe(self.request) if panel.probe else None
-            if expression is not None:
-                probes[f"_panel_{index}"] = expression
-        self.probed = probe_record(self.model, self.object.pk, probes)
+        self.probed = probe_record(
+            self.model,
+            self.object.pk,
+            lambda now: self.all_probes(registered, now=now),
+            name=("record-probes", type(self)),
+            user=self.request.user,
+        )
         context.update(timeline_context(self.request, self.object, present=self.probed))
         panels = []
         for index, panel in enumerate(registered):
@@ -185,13 +199,29 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
         context["can_change"] = self.can_change()
         return context
 
+    def all_probes(self, registered, *, now) -> dict:
+        """The page's own probes, the timeline's, whether the user may change the record and
+        each registered panel's (``_panel_<index>``), as of ``now``."""
+        probes = {**self.probes(), **timeline_probes(self.request, self.model, now=now)}
+        if type(self).can_change is RecordDetailView.can_change:
+            changeable = scoped(self.model, user=self.request.user, for_change=True)
+            probes["_changeable"] = models.Exists(changeable.filter(pk=models.OuterRef("pk")))
+        for index, panel in enumerate(registered):
+            expression = panel.probe(self.request) if panel.probe else None
+            if expression is not None:
+                probes[f"_panel_{index}"] = expression
+        return probes
 
-def probe_record(model, pk, probes: dict) -> dict:
-    """``probes`` (name: expression over ``OuterRef("pk")``) evaluated for the record ``pk`` of
-    ``model`` in one query; 404 when the record went meanwhile."""
-    if not probes:
-        return {}
-    found = list(model._base_manager.filter(pk=pk).order_by().values(**probes)[:1])
+
+def probe_record(model, pk, probes: Callable[..., dict], *, name, user) -> dict:
+    """``probes(now=...)`` (name: expression over ``OuterRef("pk")``) evaluated for the record
+    ``pk`` of ``model`` in one query, compiled once for ``name`` and ``user``
+    (``crm.compiled``); 404 when the record went meanwhile."""
+
+    def build(pk, now):
+        return model._base_manager.filter(pk=pk).order_by().values(**probes(now=now))[:1]
+
+    found = compiled.rows(name, build, user=user, pk=pk, now=timezone.now())
     if not found:
         raise Http404
     return found[0]

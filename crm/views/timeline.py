@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
@@ -82,7 +83,12 @@ def task_create_view(request, label, pk):
 def timeline_more(request, label, pk):
     """The next page of a timeline, older than ``before``."""
     subject = access_subject(request, label, pk)
-    before = parse_datetime(request.GET.get("before", "") or "")
+    try:
+        before = parse_datetime(request.GET.get("before", "") or "")
+    except ValueError:  # well formed, but no such time
+        before = None
+    if before is not None and timezone.is_naive(before):
+        before = timezone.make_aware(before)
     context = timeline_context(request, subject, before=before)
     return render(request, "crm/_timeline_entries.html", context)
 

@@ -7,6 +7,7 @@ from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, 
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from crm import compiled
 from crm.currencies import company_currency, convert, rate_expression
 from crm.permissions import has_role, may_sell
 from crm.visibility import owner_in_scope
@@ -204,17 +205,19 @@ def account_health(*, user, account) -> dict | None:
     query."""
     if not has_role(user):
         return None
-    open_episode = RiskEpisode.objects.filter(account_id=OuterRef("account_id"), closed_at=None)
-    # The prediction's two shown columns come with the score, not the whole account row again.
-    score = (
-        HealthScore.objects.filter(account=account)
-        .annotate(
+
+    def build(pk):
+        open_episode = RiskEpisode.objects.filter(account_id=OuterRef("account_id"), closed_at=None)
+        # The prediction's two shown columns come with the score, not the whole account row.
+        scores = HealthScore.objects.filter(account_id=pk).annotate(
             at_risk=Exists(open_episode),
             churn_probability=F("account__churn_prediction__probability"),
             churn_factors=F("account__churn_prediction__factors"),
         )
-        .first()
-    )
+        return (scores if scores.ordered else scores.order_by("pk"))[:1]
+
+    found = compiled.rows(("account-health",), build, user=user, pk=account.pk)
+    score = found[0] if found else None
     components = []
     prediction = None
     if score is not None:

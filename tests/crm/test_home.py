@@ -253,3 +253,36 @@ def test_a_task_row_is_the_task_row_template_with_every_text_escaped(rep_client,
         return [line for line in html.strip().splitlines() if line.strip()]
 
     assert cells(row) == cells(expected)
+
+
+def test_a_recent_activity_line_shows_the_entry_with_every_text_escaped(rep_client, rep):
+    """Given an entry whose summary, author and record's name carry markup, the home page's
+    line shows its kind, time, author, a link to the record and the summary, the markup as
+    text."""
+    from crm.choices import ActivityKind
+    from crm.models import Activity
+    from tests.factories.crm import ContactFactory
+
+    rep.first_name, rep.last_name = "<i>Rep</i>", "Smith"
+    rep.save()
+    contact = ContactFactory(owner=rep, first_name="<b>Bold</b>", last_name="O'Hara & Co")
+    when = timezone.now() - timedelta(days=1)
+    Activity.objects.create(
+        subject=contact,
+        kind=ActivityKind.CALL,
+        summary='<script>alert("x")</script>',
+        occurred_at=when,
+        actor=rep,
+    )
+    response = rep_client.get(reverse("home"))
+    line = str(_widget(response, "Recent activity")["recent"][0])
+    assert "<script>" not in line and "<b>" not in line and "<i>" not in line
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in line
+    assert (
+        f'<a href="{contact.get_absolute_url()}">&lt;b&gt;Bold&lt;/b&gt; O&#x27;Hara &amp; Co</a>'
+        in line
+    )
+    assert (
+        f"Call · {timezone.localtime(when):%Y-%m-%d %H:%M} · &lt;i&gt;Rep&lt;/i&gt; Smith" in line
+    )
+    assert line in response.content.decode()

@@ -1,0 +1,170 @@
+"""Compiled queries (``crm.compiled``): built and compiled once per name, user and roles, then run
+with each call's values; model instances with their related rows, ``values()`` rows, and a
+query that can find nothing; a value kept by mistake is caught by the check the tests run
+with, and one written into the SQL is refused."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from crm import catalog, compiled
+from crm.auth.backends import signed_in_user_get
+from crm.models import Contact
+from crm.selectors import scoped
+from tests.factories.crm import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """How many times a query was compiled (not merely checked)."""
+    count = []
+    compile_once = compiled._compile
+
+    def counted(*args, **kwargs):
+        count.append(args[0])
+        return compile_once(*args, **kwargs)
+
+    monkeypatch.setattr(compiled, "_compile", counted)
+    return count
+
+
+def _signed_in(user):
+    """``user`` as a request reads them, in a request that changed nothing of the catalog."""
+    catalog.request_begins()
+    return signed_in_user_get(user.pk)
+
+
+def _changeable(user):
+    def build(pk):
+        return scoped(Contact, user=user, for_change=True).filter(pk=pk).select_related("owner")
+
+    return build
+
+
+def test_a_query_is_compiled_once_and_answers_for_each_value(
+    rep, builds, django_assert_num_queries
+):
+    first, second = ContactFactory(owner=rep, last_name="Lovelace"), ContactFactory(owner=rep)
+    user = _signed_in(rep)
+
+    found = compiled.rows("test-changeable", _changeable(user), user=user, pk=first.pk)
+    assert [c.last_name for c in found] == ["Lovelace"]
+    found = compiled.rows("test-changeable", _changeable(user), user=user, pk=second.pk)
+    assert found == [second]
+    with django_assert_num_queries(1):  # the owner came with the row
+        found = compiled.rows("test-changeable", _changeable(user), user=user, pk=first.pk)
+        assert found[0].owner == rep
+    assert builds == ["test-changeable"]
+
+
+def test_each_user_and_set_of_roles_has_its_own(rep, rep2, builds):
+    mine = ContactFactory(owner=rep)
+    user, other = _signed_in(rep), _signed_in(rep2)
+    assert compiled.rows("test-changeable", _changeable(user), user=user, pk=mine.pk) == [mine]
+    assert compiled.rows("test-changeable", _changeable(other), user=other, pk=mine.pk) == []
+
+    rep.groups.clear()  # no role: sees nothing, as a queryset it is ``none()``
+    user = _signed_in(rep)
+    assert compiled.rows("test-changeable", _changeable(user), user=user, pk=mine.pk) == []
+    assert len(builds) == 3
+
+
+def test_values_rows_and_times_are_put_in():
+    contact = ContactFactory()
+    now = timezone.now()
+
+    def build(pk, since):
+        rows = Contact.objects.filter(pk=pk, created_at__gte=since)
+        return rows.values("id", next_id=F("id") + 1)
+
+    user = _signed_in(contact.owner)
+    earlier = now - dt.timedelta(hours=1)
+    found = compiled.rows("test-values", build, user=user, pk=contact.pk, since=earlier)
+    assert found == [{"id": contact.pk, "next_id": contact.pk + 1}]
+    later = now + dt.timedelta(hours=1)
+    assert compiled.rows("test-values", build, user=user, pk=contact.pk, since=later) == []
+
+
+def test_a_value_derived_or_read_inside_build_is_refused(rep):
+    contact = ContactFactory(owner=rep)
+    user = _signed_in(rep)
+
+    def derived(pk, now):
+        return Contact.objects.filter(pk=pk, created_at__gte=now - dt.timedelta(days=1))
+
+    def clock(pk):
+        return Contact.objects.filter(pk=pk, created_at__lte=timezone.now())
+
+    for name, build, values in (
+        ("test-derived", derived, {"now": timezone.now()}),
+        ("test-clock", clock, {}),
+    ):
+        with pytest.raises(ValueError, match="derived from the values or the clock"):
+            compiled.rows(name, build, user=user, pk=contact.pk, **values)
+
+
+def test_a_value_written_into_the_sql_or_deciding_its_shape_is_refused(rep):
+    contact = ContactFactory(owner=rep)
+    user = _signed_in(rep)
+
+    def written(pk):
+        return Contact.objects.annotate(key=RawSQL(f"{int(pk)}", ())).filter(pk=contact.pk)
+
+    def shaped(pk):
+        return Contact.objects.filter(pk=pk) if pk % 2 else Contact.objects.filter(id__gte=pk)
+
+    for name, build in (("test-written", written), ("test-shaped", shaped)):
+        with pytest.raises(ValueError, match="its SQL depends on the values"):
+            compiled.rows(name, build, user=user, pk=contact.pk)
+
+
+def test_the_check_catches_a_kept_query_that_no_longer_matches(rep, settings):
+    """A name that does not decide the query (here a flag read from outside) is a mistake
+    the tests' check finds on the first run that differs."""
+    contact = ContactFactory(owner=rep, last_name="Lovelace")
+    user = _signed_in(rep)
+    flag = {"recent": False}
+
+    def build(pk):
+        rows = Contact.objects.filter(pk=pk)
+        return rows.filter(last_name="Lovelace") if flag["recent"] else rows
+
+    assert compiled.rows("test-flag", build, user=user, pk=contact.pk) == [contact]
+    flag["recent"] = True
+    with pytest.raises(AssertionError, match="differs from the queryset built afresh"):
+        compiled.rows("test-flag", build, user=user, pk=contact.pk)
+
+
+def test_an_integer_column_of_any_size_takes_the_values(rep):
+    """Stand-ins within every integer column's range: a 32-bit or positive column compiles to
+    the same SQL as a key (Django writes an out-of-range value as an empty condition)."""
+    contact = ContactFactory(owner=rep)
+    user = _signed_in(rep)
+
+    def build(pk, most):
+        return Contact.objects.filter(Q(quality__lte=most) | Q(quality__isnull=True), pk=pk)
+
+    assert compiled.rows("test-small", build, user=user, pk=contact.pk, most=32000) == [contact]
+    if contact.quality is not None:
+        found = compiled.rows("test-small", build, user=user, pk=contact.pk, most=-1)
+        assert found == []
+
+
+def test_a_record_page_compiles_its_probes_once_per_user(rep_client, rep, builds):
+    first, second = ContactFactory(owner=rep), ContactFactory(owner=rep)
+    for contact in (first, second, first):
+        response = rep_client.get(reverse("contact_detail", args=[contact.pk]))
+        assert response.status_code == 200
+        assert response.context["object"] == contact
+    assert builds.count(("record-probes", type(response.context["view"]))) == 1
+    with CaptureQueriesContext(connection) as queries:
+        rep_client.get(reverse("contact_detail", args=[second.pk]))
+    assert any(str(second.pk) in q["sql"] and "EXISTS" in q["sql"] for q in queries)
