@@ -21,7 +21,7 @@ from crm.selectors import (
     duplicate_count_expression,
 )
 from crm.services import customers
-from crm.tables import contact_rows
+from crm.tables import account_contact_line, contact_rows
 from crm.text_search import text_search
 from crm.views.duplicates import duplicate_message
 from crm.views.lists import Column, FilteredListView
@@ -171,6 +171,7 @@ class AccountDetailView(RecordDetailView):
         )
         for contact in contacts:
             contact.account = self.object
+            contact.line = account_contact_line(contact)
         context["contacts"] = contacts[:ACCOUNT_CONTACTS_SHOWN]
         context["more_contacts"] = len(contacts) > ACCOUNT_CONTACTS_SHOWN
         context["duplicate_count"] = self.probed["duplicate_count"]

@@ -31,6 +31,7 @@ from crm.permissions import may_sell
 from crm.prepared import prepared
 from crm.selectors import meetings_about, meetings_of_record, scoped
 from crm.services.trash import trash_may_delete
+from crm.tables import timeline_entry_lines
 from crm.views import safe_next
 from crm.views.submissions import SubmittedOnceMixin
 
@@ -78,12 +79,12 @@ def timeline_entries(obj, *, before=None, user=None) -> list[Activity]:
     mail_url = record_url_maker("mail_message_detail")
     for entry in entries:
         entry.composed = None
-        if entry.kind != ActivityKind.EMAIL:
-            continue
-        with contextlib.suppress(ComposedEmail.DoesNotExist):  # not written from the CRM
-            entry.composed = entry.composed_email
-        if entry.mail_message_id is not None:
-            entry.mail_url = mail_url(entry.mail_message_id)
+        if entry.kind == ActivityKind.EMAIL:
+            with contextlib.suppress(ComposedEmail.DoesNotExist):  # not written from the CRM
+                entry.composed = entry.composed_email
+            if entry.mail_message_id is not None:
+                entry.mail_url = mail_url(entry.mail_message_id)
+        entry.head, entry.tail = timeline_entry_lines(entry)
     return entries
 
 
