@@ -38,9 +38,11 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
 
 from crm import catalog
 
@@ -65,6 +67,11 @@ class _Compiled:
 def _stand_ins(values: dict, which: int) -> dict:
     stand_ins = {}
     for index, (name, value) in enumerate(sorted(values.items())):
+        if isinstance(value, list):  # whole numbers, as one array parameter (``= ANY(%s)``)
+            if not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+                raise TypeError(f"compiled query value {name!r} must be whole numbers")
+            stand_ins[name] = [_INT_STAND_INS[which] + 2 * index]
+            continue
         if isinstance(value, bool) or not isinstance(value, int | dt.date):
             raise TypeError(f"compiled query value {name!r} must be a whole number, date or time")
         if isinstance(value, dt.datetime):
@@ -102,12 +109,14 @@ def _compile(name: Hashable, build: Callable[..., QuerySet], values: dict) -> _C
         if _sql(build(**values))[1]:
             raise ValueError(f"compiled query {name!r}: its SQL depends on the values given")
         return _Compiled(None)
-    named = {stand_in: value_name for value_name, stand_in in first.items()}
     slots = []
     for position, (param, other) in enumerate(zip(params, other_params, strict=True)):
         if param == other:
             continue
-        value_name = named.get(param) if not isinstance(param, bool) else None
+        value_name = next(
+            (candidate for candidate, stand_in in first.items() if param == stand_in),
+            None,
+        )
         if value_name is None or second[value_name] != other:
             raise ValueError(
                 f"compiled query {name!r}: parameter {position + 1} is derived from the values "
@@ -120,7 +129,8 @@ def _compile(name: Hashable, build: Callable[..., QuerySet], values: dict) -> _C
 
 def rows(name: Hashable, build: Callable[..., QuerySet], *, user, **values) -> list:
     """``list(build(**values))``, with the queryset built and compiled once for ``name`` and
-    ``user`` (module docstring). ``values`` are whole numbers, dates or times (with a zone)."""
+    ``user`` (module docstring). ``values`` are whole numbers, lists of whole numbers (one array
+    parameter: ``= ANY(%s)``), dates or times (with a zone)."""
     if not catalog.keeps(user):  # nothing would be kept: the plain queryset
         return list(build(**values))
     key = ("compiled", name, user.pk, user.role_names)
@@ -152,3 +162,43 @@ def _check(name, build, values, sql, params) -> None:
             f"compiled query {name!r} differs from the queryset built afresh:\n"
             f"kept:  {sql} {params!r}\nfresh: {fresh_sql} {list(fresh_params)!r}"
         )
+
+
+def load_generic(instances: list, field_name: str, *, user) -> None:
+    """``prefetch_related_objects(instances, field_name)`` for a generic foreign key: the
+    records each instance is about, one query per kind of record through its base manager (as
+    Django's prefetch), each compiled once (``rows``). The keys go in as one array parameter, so
+    the SQL is the same whatever their number; Django's ``pk__in`` writes one placeholder a key.
+    A record that is gone leaves None, as with Django's prefetch."""
+    if not instances:
+        return
+    model = type(instances[0])
+    field = model._meta.get_field(field_name)
+    ct_attname = model._meta.get_field(field.ct_field).attname
+    keys: dict[int, set] = {}
+    for instance in instances:
+        ct_id, pk = getattr(instance, ct_attname), getattr(instance, field.fk_field)
+        if ct_id is not None and pk is not None:
+            keys.setdefault(ct_id, set()).add(int(pk))
+    found = {}
+    for ct_id, pks in keys.items():
+        related = ContentType.objects.get_for_id(ct_id).model_class()
+        if related is None:  # a kind of record no longer installed
+            continue
+        for record in rows(("generic", ct_id), _by_keys(related), user=user, keys=sorted(pks)):
+            found[ct_id, record.pk] = record
+    for instance in instances:
+        ct_id, pk = getattr(instance, ct_attname), getattr(instance, field.fk_field)
+        record = found.get((ct_id, int(pk))) if ct_id is not None and pk is not None else None
+        field.set_cached_value(instance, record)
+
+
+def _by_keys(model):
+    def build(keys):
+        ops = connections[model._base_manager.db].ops
+        column = f"{ops.quote_name(model._meta.db_table)}.{ops.quote_name(model._meta.pk.column)}"
+        return model._base_manager.filter(
+            RawSQL(f"{column} = ANY(%s)", (keys,), output_field=BooleanField())  # noqa: S611 - names
+        )
+
+    return build

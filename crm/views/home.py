@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
-from django.db.models import Q, Value, prefetch_related_objects
+from django.db.models import Q, Value
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -113,7 +113,7 @@ def home_task_lists(request) -> dict[str, list[Task]]:
     every = [task for tasks in lists.values() for task in tasks]
     # One prefetch for every list: a query per kind of record, not per list and kind (a task
     # in two lists is two objects, both get their record).
-    prefetch_related_objects(every, "subject")
+    compiled.load_generic(every, "subject", user=user)
     row = task_row_maker(request, now)
     for task in every:
         task.home_row = row(task)
@@ -156,7 +156,7 @@ def todays_meetings_widget(request):
     )
     if not meetings:
         return None
-    prefetch_related_objects(meetings, "subject")
+    compiled.load_generic(meetings, "subject", user=user)
     return {"meetings": meetings}
 
 
@@ -169,12 +169,12 @@ def recent_activity_widget(request):
             activity_list(user=user)
             .filter(occurred_at__gte=since)
             .select_related("actor", "content_type")
-            .prefetch_related("subject")
             .order_by("-occurred_at", "-id")[:HOME_LIST_LENGTH]
         )
 
     since = timezone.now() - timedelta(days=90)
     entries = compiled.rows(("home-recent",), build, user=user, since=since)
+    compiled.load_generic(entries, "subject", user=user)
     return {"recent": [recent_activity_row(entry) for entry in entries]}
 
 

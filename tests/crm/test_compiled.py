@@ -168,3 +168,28 @@ def test_a_record_page_compiles_its_probes_once_per_user(rep_client, rep, builds
     with CaptureQueriesContext(connection) as queries:
         rep_client.get(reverse("contact_detail", args=[second.pk]))
     assert any(str(second.pk) in q["sql"] and "EXISTS" in q["sql"] for q in queries)
+
+
+def test_generic_records_load_one_query_a_kind_whatever_the_number_of_keys(
+    rep, builds, django_assert_num_queries
+):
+    from crm.models import Task
+    from tests.factories.crm import AccountFactory, TaskFactory
+
+    contacts = [ContactFactory(owner=rep) for _ in range(3)]
+    account = AccountFactory(owner=rep)
+    tasks = [TaskFactory(assignee=rep, subject=s) for s in (*contacts, account, contacts[0])]
+    gone_pk = max(c.pk for c in contacts) + 1000  # about a contact that is not there
+    Task.objects.filter(pk=tasks[-1].pk).update(object_id=gone_pk)
+    user = _signed_in(rep)
+
+    for some in (2, 5):  # two keys, then four: the same compiled query
+        fresh = list(Task.objects.filter(pk__in=[t.pk for t in tasks[:some]]).order_by("pk"))
+        with django_assert_num_queries(2 if some == 5 else 1):  # contacts, then accounts too
+            compiled.load_generic(fresh, "subject", user=user)
+        with django_assert_num_queries(0):
+            subjects = [task.subject for task in fresh]
+        expected = [*contacts, account, None][:some]
+        assert subjects == expected
+        assert all(s is None or s.pk != gone_pk for s in subjects)
+    assert builds.count(("generic", tasks[0].content_type_id)) == 1
