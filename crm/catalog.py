@@ -32,6 +32,8 @@ copied by ``read``, model instances are not to be changed).
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from typing import Any
@@ -49,6 +51,12 @@ KEPT_AT_MOST = 5000
 
 #: (the catalog number the values were read under, the values by key).
 _kept: tuple[int | None, dict] = (None, {})
+#: Values kept by ``read_recent`` at most, the least recently used dropped first: larger ones (a
+#: compiled query with its queryset, 50 to 100 KiB: ``crm.compiled``), so about 50 MB at most.
+RECENT_AT_MOST = 500
+#: (the catalog number, ``read_recent``'s values by key, least recently used first).
+_recent: tuple[int | None, OrderedDict] = (None, OrderedDict())
+_recent_lock = threading.Lock()
 #: Whether the current request changed the catalog (read afresh until it ends).
 _changed_here: ContextVar[bool] = ContextVar("crm_catalog_changed_here", default=False)
 #: The tables of the tracked models.
@@ -89,6 +97,30 @@ def read(user, key: Hashable, load: Callable[[], Any]) -> Any:
         with primary_reads():
             value = values[key] = load()
     return list(value) if isinstance(value, list) else value
+
+
+def read_recent(user, key: Hashable, load: Callable[[], Any]) -> Any:
+    """``read``, for values too large to keep thousands of: at most ``RECENT_AT_MOST`` are kept,
+    the least recently used dropped first."""
+    global _recent
+    if not keeps(user):
+        return load()
+    version = user.loaded_catalog_version
+    with _recent_lock:
+        if _recent[0] != version:
+            _recent = (version, OrderedDict())
+        values = _recent[1]
+        if key in values:
+            values.move_to_end(key)
+            return values[key]
+    with primary_reads():
+        value = load()
+    with _recent_lock:
+        if _recent[1] is values:  # not dropped meanwhile
+            values[key] = value
+            while len(values) > RECENT_AT_MOST:
+                values.popitem(last=False)
+    return value
 
 
 def rows(user, queryset, *, name: Hashable | None = None) -> list:
@@ -160,8 +192,9 @@ def attach(user, records, name: str, queryset, *, rows_name: Hashable | None = N
 
 def forget() -> None:
     """Drop every kept value (a change of the catalog in this process; a test's end)."""
-    global _kept
+    global _kept, _recent
     _kept = (None, {})
+    _recent = (None, OrderedDict())
 
 
 def changed_here(**kwargs) -> None:

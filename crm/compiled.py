@@ -14,8 +14,9 @@ the same user; only the record's key and the time change.
   written into the SQL's text, deciding its shape, or derived inside ``build`` (``now - 90
   days``, ``timezone.now()``) is refused with ``ValueError``; derive it in SQL, or pass it in
   ``values``. What it keeps (the queryset, its compiler, the SQL and where each value goes) is
-  kept in the catalog (``crm.catalog``) under ``name``, the user and their roles: so it is
-  dropped when roles or teams change, which decide what a user sees.
+  kept with the catalog (``crm.catalog.read_recent``: the 500 used last in the process) under
+  ``name``, the user and their roles: so it is dropped when roles or teams change, which decide
+  what a user sees.
 - Later calls copy the kept compiler, put ``values`` in place of the stand-ins, and run it
   through Django's own iteration: model instances, ``values()`` rows, ``select_related`` and
   ``prefetch_related`` as the queryset says.
@@ -134,7 +135,7 @@ def rows(name: Hashable, build: Callable[..., QuerySet], *, user, **values) -> l
     if not catalog.keeps(user):  # nothing would be kept: the plain queryset
         return list(build(**values))
     key = ("compiled", name, user.pk, user.role_names)
-    kept = catalog.read(user, key, lambda: _compile(name, build, values))
+    kept = catalog.read_recent(user, key, lambda: _compile(name, build, values))
     if kept.queryset is None:
         return []
     params = list(kept.params)

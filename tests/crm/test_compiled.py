@@ -193,3 +193,20 @@ def test_generic_records_load_one_query_a_kind_whatever_the_number_of_keys(
         assert subjects == expected
         assert all(s is None or s.pk != gone_pk for s in subjects)
     assert builds.count(("generic", tasks[0].content_type_id)) == 1
+
+
+def test_a_process_keeps_the_queries_used_last(rep, builds, monkeypatch):
+    """Compiled queries are large (50 to 100 KiB): the process keeps the ones used last."""
+    monkeypatch.setattr(catalog, "RECENT_AT_MOST", 2)
+    contact = ContactFactory(owner=rep)
+    user = _signed_in(rep)
+
+    def run(name):
+        return compiled.rows(
+            name, lambda pk: Contact.objects.filter(pk=pk), user=user, pk=contact.pk
+        )
+
+    for name in ("first", "second", "first", "third", "first", "second"):
+        assert run(name) == [contact]
+    # "second" was dropped for "third" (the least used last), "first" never was.
+    assert builds == ["first", "second", "third", "second"]
