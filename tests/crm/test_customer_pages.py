@@ -345,3 +345,28 @@ def test_home_lists_overdue_and_due_today(rep_client, rep):
     [tasks] = [c for w, c in response.context["focus_widgets"] if w.title == "My tasks today"]
     assert [t.title for t in tasks["overdue"]] == ["Late one"]
     assert [t.title for t in tasks["due_today"]] == ["Later today"]
+
+
+def test_older_timeline_entries_page_by_time_and_any_before_answers(rep_client, rep):
+    """The timeline shows 20 entries and links to the older ones; the link's ``before``, or one
+    typed by hand (no zone, no such day, not a time), answers 200."""
+    import html
+
+    contact = ContactFactory(owner=rep)
+    now = timezone.now()
+    for n in range(25):
+        ActivityFactory(
+            subject=contact, summary=f"Call {n:02}", occurred_at=now - timedelta(hours=n)
+        )
+    page = rep_client.get(contact.get_absolute_url()).content.decode()
+    assert "Call 00" in page and "Call 19" in page and "Call 20" not in page
+    older = html.unescape(re.search(r'hx-get="([^"]*before=[^"]*)"', page).group(1))
+    body = rep_client.get(older, HTTP_HX_REQUEST="true").content.decode()
+    assert "Call 20" in body and "Call 24" in body and "Call 19" not in body
+
+    url = reverse("timeline_more", args=["crm.contact", contact.pk])
+    naive = timezone.localtime(now - timedelta(hours=22)).replace(tzinfo=None).isoformat()
+    body = rep_client.get(url, {"before": naive}).content.decode()
+    assert "Call 23" in body and "Call 22" not in body
+    for typed in ("2026-13-45T00:00:00", "yesterday", ""):
+        assert rep_client.get(url, {"before": typed}).status_code == 200
