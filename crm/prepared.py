@@ -24,6 +24,8 @@ a query holding a ``;`` is always bound on the client.
 import contextlib
 import threading
 
+import psycopg
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.signals import connection_created
 
 _scope = threading.local()
@@ -51,53 +53,41 @@ def _several(query) -> bool:
     return (b";" if isinstance(query, bytes) else ";") in query
 
 
-def _cursor_class():
-    import psycopg
-    from django.db.backends.postgresql.base import ServerBindingCursor
+class PreparingCursor(ServerBindingCursor):
+    """Django's cursor, whose parameters psycopg merges into the text on the client (as
+    ``psycopg.ClientCursor``), but inside ``prepared()``: there bound on the server and
+    prepared."""
 
-    class PreparingCursor(ServerBindingCursor):
-        """Django's cursor, whose parameters psycopg merges into the text on the client (as
-        ``psycopg.ClientCursor``), but inside ``prepared()``: there bound on the server and
-        prepared."""
+    def _merged(self, query, params):
+        client = getattr(self, "_client", None)
+        if client is None:
+            client = self._client = psycopg.ClientCursor(self.connection)
+        return client.mogrify(query, params)
 
-        def _merged(self, query, params):
-            client = getattr(self, "_client", None)
-            if client is None:
-                client = self._client = psycopg.ClientCursor(self.connection)
-            return client.mogrify(query, params)
+    def execute(self, query, params=None, **kwargs):
+        if _preparing() and not _several(query):
+            return super().execute(query, params, **kwargs)
+        if params is not None:  # "%%" is "%" only in a query with parameters
+            query = self._merged(query, params)
+        return super().execute(query, None, prepare=False)
 
-        def execute(self, query, params=None, **kwargs):
-            if _preparing() and not _several(query):
-                return super().execute(query, params, **kwargs)
-            if params is not None:  # "%%" is "%" only in a query with parameters
-                query = self._merged(query, params)
-            return super().execute(query, None, prepare=False)
-
-        def executemany(self, query, params_seq, **kwargs):
-            if _preparing() and not _several(query):
-                return super().executemany(query, params_seq, **kwargs)
-            for params in params_seq:
-                super().execute(self._merged(query, params), None, prepare=False)
-            return None
-
-    return PreparingCursor
-
-
-_CURSOR = None
+    def executemany(self, query, params_seq, **kwargs):
+        if _preparing() and not _several(query):
+            return super().executemany(query, params_seq, **kwargs)
+        for params in params_seq:
+            super().execute(self._merged(query, params), None, prepare=False)
+        return None
 
 
 def use_preparing_cursor(sender, connection, **kwargs) -> None:
     """``connection_created``: a connection with Django's ``server_side_binding`` (so that
     Django composes a query's text for the debug log and the tests from its parameters, as a
     prepared execution leaves psycopg none) opens its cursors as ``PreparingCursor``."""
-    global _CURSOR
     if connection.vendor != "postgresql":
         return
     if not connection.features.uses_server_side_binding:
         return
-    if _CURSOR is None:
-        _CURSOR = _cursor_class()
-    connection.connection.cursor_factory = _CURSOR
+    connection.connection.cursor_factory = PreparingCursor
 
 
 def install() -> None:
