@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timed", type=int, default=50, help="Requests timed unprofiled.")
     parser.add_argument("--top", type=int, default=40, help="Functions to list.")
     parser.add_argument("--sort", default="cumulative", help="pstats sort key (e.g. tottime).")
+    parser.add_argument("--full-sql", action="store_true", help="Print each statement whole.")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.base")
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
         "(one request, round trips included):"
     )
     for ms, sql in statements:
-        print(f"  {ms:7.2f} ms  {sql[:150]}")
+        print(f"  {ms:7.2f} ms  {sql if args.full_sql else sql[:150]}")
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
     print(out.getvalue())

@@ -15,8 +15,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import caches
 from django.db import models
 from django.db.models import Avg, Count, Q
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, JSONObject
 from django.http import Http404
+from django.utils import timezone
 
 from crm import compiled
 from crm.models import (
@@ -59,12 +60,18 @@ def is_record_key(value) -> bool:
     return text.isascii() and text.isdigit() and 0 < int(text) <= MAX_PK
 
 
-def record_get(queryset: models.QuerySet, pk, *, name=None, user=None) -> models.Model:
+def record_get(
+    queryset: models.QuerySet, pk, *, name=None, user=None, probes=None
+) -> models.Model:
     """The row ``pk`` of ``queryset``, else ``Http404`` (also for a pk that is not a whole
     number in the bigint range, so a guessed or mangled URL never answers 500).
 
     With ``name`` (which with ``user``'s roles must decide the queryset, as an entity's
-    selector's arguments do) the query is compiled once for the user (``crm.compiled``)."""
+    selector's arguments do) the query is compiled once for the user (``crm.compiled``).
+    ``probes``, with a name, is ``(key, build)``: ``build(now=...)`` gives expressions over
+    ``OuterRef("pk")`` (a record page's probes, ``RecordDetailView.all_probes``), which ``key``
+    with the user's roles decides; their values come in the same query, as the dict
+    ``record.probed``."""
     try:
         pk = int(pk)
     except (TypeError, ValueError):
@@ -72,10 +79,26 @@ def record_get(queryset: models.QuerySet, pk, *, name=None, user=None) -> models
     if not 0 < pk <= MAX_PK:
         raise Http404
     if name is not None:
-        found = compiled.rows(name, lambda pk: queryset.filter(pk=pk).order_by(), user=user, pk=pk)
+        if probes is None:
+            found = compiled.rows(
+                name, lambda pk: queryset.filter(pk=pk).order_by(), user=user, pk=pk
+            )
+        else:
+            key, build = probes
+            found = compiled.rows(
+                (*name, *key),
+                lambda pk, now: (
+                    queryset.filter(pk=pk).annotate(probed=JSONObject(**build(now=now))).order_by()
+                ),
+                user=user,
+                pk=pk,
+                now=timezone.now(),
+            )
         if not found:
             raise Http404
         return found[0]
+    if probes is not None:
+        raise ValueError("probes are read with a compiled record: give a name")
     try:
         return queryset.get(pk=pk)
     except queryset.model.DoesNotExist:
@@ -86,12 +109,14 @@ def account_list(*, user, for_change: bool = False) -> models.QuerySet:
     return scoped(Account, user=user, for_change=for_change)
 
 
-def account_get(*, user, pk, for_change: bool = False) -> Account:
+def account_get(*, user, pk, for_change: bool = False, probes=None) -> Account:
+    """``probes``: a record page's, read with the record (``record_get``)."""
     return record_get(
         account_list(user=user, for_change=for_change).select_related("owner"),
         pk,
         name=("account_get", for_change),
         user=user,
+        probes=probes,
     )
 
 
@@ -99,12 +124,14 @@ def contact_list(*, user, for_change: bool = False) -> models.QuerySet:
     return scoped(Contact, user=user, for_change=for_change)
 
 
-def contact_get(*, user, pk, for_change: bool = False) -> Contact:
+def contact_get(*, user, pk, for_change: bool = False, probes=None) -> Contact:
+    """``probes``: a record page's, read with the record (``record_get``)."""
     return record_get(
         contact_list(user=user, for_change=for_change).select_related("owner", "account"),
         pk,
         name=("contact_get", for_change),
         user=user,
+        probes=probes,
     )
 
 

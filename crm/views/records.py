@@ -166,6 +166,9 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
     """A record's page: its fields (the template), timeline, tasks and registered panels."""
 
     selector = None  # the entity's ``<entity>_get``
+    #: Whether ``selector`` takes ``probes=`` (``crm.selectors.record_get``): the page's probes
+    #: are then read with the record, one query fewer.
+    selector_probes = False
 
     def get(self, request, *args, **kwargs):
         # Every query of the page is keyed by the record: prepared per connection, rendering's
@@ -177,7 +180,19 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
             return response
 
     def get_object(self, queryset=None):
-        return type(self).selector(user=self.request.user, pk=self.kwargs["pk"])
+        if not self.selector_probes:
+            return type(self).selector(user=self.request.user, pk=self.kwargs["pk"])
+        registered = registry.detail_panels.for_model(self.model)
+        record = type(self).selector(
+            user=self.request.user,
+            pk=self.kwargs["pk"],
+            probes=(
+                ("record-probes", type(self)),
+                lambda now: self.all_probes(registered, now=now),
+            ),
+        )
+        self.probed = record.probed
+        return record
 
     def can_change(self) -> bool:
         """Whether the user may change the record (read with the page's probes)."""
@@ -198,13 +213,14 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         registered = registry.detail_panels.for_model(self.model)
-        self.probed = probe_record(
-            self.model,
-            self.object.pk,
-            lambda now: self.all_probes(registered, now=now),
-            name=("record-probes", type(self)),
-            user=self.request.user,
-        )
+        if not self.selector_probes:
+            self.probed = probe_record(
+                self.model,
+                self.object.pk,
+                lambda now: self.all_probes(registered, now=now),
+                name=("record-probes", type(self)),
+                user=self.request.user,
+            )
         context.update(timeline_context(self.request, self.object, present=self.probed))
         panels = []
         for index, panel in enumerate(registered):

@@ -158,16 +158,32 @@ def test_an_integer_column_of_any_size_takes_the_values(rep):
         assert found == []
 
 
-def test_a_record_page_compiles_its_probes_once_per_user(rep_client, rep, builds):
+def test_a_record_page_compiles_its_record_and_probes_once_per_user(rep_client, rep, builds):
+    """The contact page reads its probes with the record, in one query compiled once."""
     first, second = ContactFactory(owner=rep), ContactFactory(owner=rep)
     for contact in (first, second, first):
         response = rep_client.get(reverse("contact_detail", args=[contact.pk]))
         assert response.status_code == 200
         assert response.context["object"] == contact
-    assert builds.count(("record-probes", type(response.context["view"]))) == 1
+    view = type(response.context["view"])
+    assert builds.count(("contact_get", False, "record-probes", view)) == 1
+    assert not [name for name in builds if "record-probes" in name and "contact_get" not in name]
     with CaptureQueriesContext(connection) as queries:
-        rep_client.get(reverse("contact_detail", args=[second.pk]))
-    assert any(str(second.pk) in q["sql"] and "EXISTS" in q["sql"] for q in queries)
+        response = rep_client.get(reverse("contact_detail", args=[second.pk]))
+    (record,) = [q["sql"] for q in queries if 'FROM "crm_contact"' in q["sql"]]
+    assert str(second.pk) in record and "EXISTS" in record
+    assert response.context["view"].probed["_timeline"] is False
+
+
+def test_a_record_page_of_another_kind_reads_its_probes_apart(rep_client, rep, builds):
+    """A record page whose selector does not take probes reads them in a query of their own."""
+    from tests.factories.leads import LeadFactory
+
+    lead = LeadFactory(owner=rep)
+    response = rep_client.get(reverse("leads:lead_detail", args=[lead.pk]))
+    assert response.status_code == 200
+    assert builds.count(("record-probes", type(response.context["view"]))) == 1
+    assert response.context["view"].probed["_changeable"] is True
 
 
 def test_generic_records_load_one_query_a_kind_whatever_the_number_of_keys(
