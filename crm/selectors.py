@@ -60,9 +60,7 @@ def is_record_key(value) -> bool:
     return text.isascii() and text.isdigit() and 0 < int(text) <= MAX_PK
 
 
-def record_get(
-    queryset: models.QuerySet, pk, *, name=None, user=None, probes=None
-) -> models.Model:
+def record_get(queryset: models.QuerySet, pk, *, name=None, user=None, probes=None) -> models.Model:
     """The row ``pk`` of ``queryset``, else ``Http404`` (also for a pk that is not a whole
     number in the bigint range, so a guessed or mangled URL never answers 500).
 
