@@ -170,14 +170,18 @@ def load_generic(instances: list, field_name: str, *, user) -> None:
     records each instance is about, one query per kind of record through its base manager (as
     Django's prefetch), each compiled once (``rows``). The keys go in as one array parameter, so
     the SQL is the same whatever their number; Django's ``pk__in`` writes one placeholder a key.
-    A record that is gone leaves None, as with Django's prefetch."""
+    The instances may be of several models with a generic key of that name (tasks, meetings and
+    activities about records): their records are still read once per kind. A record that is
+    gone leaves None, as with Django's prefetch."""
     if not instances:
         return
-    model = type(instances[0])
-    field = model._meta.get_field(field_name)
-    ct_attname = model._meta.get_field(field.ct_field).attname
+    generic = {}  # model -> (field, content type attribute)
+    for model in {type(instance) for instance in instances}:
+        field = model._meta.get_field(field_name)
+        generic[model] = (field, model._meta.get_field(field.ct_field).attname)
     keys: dict[int, set] = {}
     for instance in instances:
+        field, ct_attname = generic[type(instance)]
         ct_id, pk = getattr(instance, ct_attname), getattr(instance, field.fk_field)
         if ct_id is not None and pk is not None:
             keys.setdefault(ct_id, set()).add(int(pk))
@@ -189,6 +193,7 @@ def load_generic(instances: list, field_name: str, *, user) -> None:
         for record in rows(("generic", ct_id), _by_keys(related), user=user, keys=sorted(pks)):
             found[ct_id, record.pk] = record
     for instance in instances:
+        field, ct_attname = generic[type(instance)]
         ct_id, pk = getattr(instance, ct_attname), getattr(instance, field.fk_field)
         record = found.get((ct_id, int(pk))) if ct_id is not None and pk is not None else None
         field.set_cached_value(instance, record)

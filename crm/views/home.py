@@ -44,11 +44,34 @@ def home(request):
             continue
         column = aside if widget.aside else focus if widget.focus & roles else other
         column.append((widget, widget_context))
+    load_subjects(request)
     return render(
         request,
         "crm/home.html",
         {"focus_widgets": focus, "other_widgets": other, "aside_widgets": aside},
     )
+
+
+def subjects_later(request, instances: list, then: Callable[[], None]) -> None:
+    """Read the records ``instances`` (tasks, meetings, activities) are about once every block
+    has read its list, for every block at once (``load_subjects``): one query a kind of record,
+    where each block's own would read contacts, leads or deals again. ``then()`` runs after,
+    to build what shows them."""
+    request.__dict__.setdefault("_home_subjects", []).append((instances, then))
+
+
+def load_subjects(request) -> None:
+    """The records the home page's blocks asked for with ``subjects_later``, in one load."""
+    pending = request.__dict__.pop("_home_subjects", [])
+    if not pending:
+        return
+    compiled.load_generic(
+        [instance for instances, _ in pending for instance in instances],
+        "subject",
+        user=request.user,
+    )
+    for _, then in pending:
+        then()
 
 
 def home_figures(request, widgets) -> dict:
@@ -80,8 +103,9 @@ def home_figures(request, widgets) -> dict:
 def home_task_lists(request) -> dict[str, list[Task]]:
     """The user's open tasks the home blocks list, each list in due order: "overdue" and
     "due_today" (one more than shown, to tell whether there are more) and those of
-    ``HOME_TASK_LISTS``. One query (each list a limited index scan, joined by UNION ALL) and one
-    prefetch of their records, made once per request whichever block asks first."""
+    ``HOME_TASK_LISTS``. One query (each list a limited index scan, joined by UNION ALL), made
+    once per request whichever block asks first; their records are read with the other blocks'
+    (``subjects_later``), before the page renders the rows (``home_row``)."""
     lists = getattr(request, "_home_task_lists", None)
     if lists is not None:
         return lists
@@ -110,13 +134,15 @@ def home_task_lists(request) -> dict[str, list[Task]]:
         lists[task.home_list].append(task)
     for tasks in lists.values():
         tasks.sort(key=lambda task: (task.due_at, task.pk))
+    # Every list's tasks (a task in two lists is two objects, both get their record).
     every = [task for tasks in lists.values() for task in tasks]
-    # One prefetch for every list: a query per kind of record, not per list and kind (a task
-    # in two lists is two objects, both get their record).
-    compiled.load_generic(every, "subject", user=user)
-    row = task_row_maker(request, now)
-    for task in every:
-        task.home_row = row(task)
+
+    def rows():
+        row = task_row_maker(request, now)
+        for task in every:
+            task.home_row = row(task)
+
+    subjects_later(request, every, rows)
     request._home_task_lists = lists
     return lists
 
@@ -156,7 +182,7 @@ def todays_meetings_widget(request):
     )
     if not meetings:
         return None
-    compiled.load_generic(meetings, "subject", user=user)
+    subjects_later(request, meetings, lambda: None)
     return {"meetings": meetings}
 
 
@@ -174,8 +200,9 @@ def recent_activity_widget(request):
 
     since = timezone.now() - timedelta(days=90)
     entries = compiled.rows(("home-recent",), build, user=user, since=since)
-    compiled.load_generic(entries, "subject", user=user)
-    return {"recent": [recent_activity_row(entry) for entry in entries]}
+    recent = []
+    subjects_later(request, entries, lambda: recent.extend(map(recent_activity_row, entries)))
+    return {"recent": recent}
 
 
 def _end_of_day(now):
