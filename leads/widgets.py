@@ -8,6 +8,9 @@ from crm.views.home import HOME_TASK_LISTS, home_task_lists
 from leads.choices import LeadStatus
 from leads.selectors import lead_list
 
+#: What the open leads block shows of its best leads (the name, the company, status and score).
+BEST_LEAD_FIELDS = ("first_name", "last_name", "company_name", "status", "score")
+
 #: Overdue lead follow-ups the home page lists.
 OVERDUE_LEAD_TASKS_SHOWN = 10
 
@@ -58,7 +61,12 @@ def open_leads(request, counts):
         **counts,
         "best": compiled.rows(
             ("home-best-leads",),
-            lambda: lead_list(user=request.user).open().order_by("-score", "-id")[:5],
+            lambda: (
+                lead_list(user=request.user)
+                .open()
+                .only(*BEST_LEAD_FIELDS)
+                .order_by("-score", "-id")[:5]
+            ),
             user=request.user,
         ),
     }

@@ -113,7 +113,8 @@ def _pipeline_widget(request, figures):
             opportunity_list(user=user)
             .open()
             .filter(expected_close_date__gte=today)
-            .select_related("account", "stage")
+            .select_related("stage")
+            .only("name", "expected_close_date", "stage__name")
             .order_by("expected_close_date", "id")[:5]
         )
 
