@@ -122,7 +122,11 @@ class Panel:
     is cheaper to plan: ``context`` reads what the user sees.
     The page evaluates every panel's probe in one query; when a probe is false the panel takes
     ``empty(request, obj)`` (the context it would get with no rows; None hides it) instead of
-    running its own queries."""
+    running its own queries.
+
+    A panel that shows one small row can have its probe read the row itself (a subquery giving
+    a JSON object, or NULL when there is none) and ``from_probe(request, obj, value)`` make the
+    context of it: no query of its own. ``context`` remains for a page that does not probe."""
 
     title: str
     template: str
@@ -130,6 +134,7 @@ class Panel:
     order: int = 100
     probe: Callable | None = None
     empty: Callable | None = None
+    from_probe: Callable | None = None
 
 
 class PanelRegistry:

@@ -75,6 +75,9 @@ class RetentionConfig(AppConfig):
                 order=20,
                 probe=lambda request: selectors.account_health_probe(user=request.user),
                 empty=lambda request, account: selectors.account_health_empty(),
+                from_probe=lambda request, account, value: selectors.account_health_from_probe(
+                    account=account, value=value
+                ),
             ),
         )
         registry.detail_panels.register(

@@ -224,10 +224,13 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
         context.update(timeline_context(self.request, self.object, present=self.probed))
         panels = []
         for index, panel in enumerate(registered):
-            if self.probed.get(f"_panel_{index}", True):
-                panel_context = panel.context(self.request, self.object)
-            else:  # the probe found nothing: the panel's queries would find nothing either
+            probed = self.probed.get(f"_panel_{index}", True)
+            if not probed:  # the probe found nothing: the panel's queries would find nothing either
                 panel_context = panel.empty(self.request, self.object) if panel.empty else None
+            elif panel.from_probe is not None and f"_panel_{index}" in self.probed:
+                panel_context = panel.from_probe(self.request, self.object, probed)
+            else:
+                panel_context = panel.context(self.request, self.object)
             if panel_context is not None:
                 panels.append((panel, panel_context))
         context["panels"] = panels

@@ -3,8 +3,19 @@
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    JSONField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import JSONObject, TruncMonth
 from django.utils import timezone
 
 from crm import compiled
@@ -202,22 +213,35 @@ def account_subscriptions_empty(*, user, account) -> dict:
 def account_health(*, user, account) -> dict | None:
     """The account panel: score, colour, trend, the components that make it up (with the
     weights they had), whether an at-risk episode is open, and the churn model's view. One
-    query."""
+    query (none on the account page, which reads it with its probes: ``account_health_probe``
+    and ``account_health_from_probe``)."""
     if not has_role(user):
         return None
 
     def build(pk):
-        open_episode = RiskEpisode.objects.filter(account_id=OuterRef("account_id"), closed_at=None)
-        # The prediction's two shown columns come with the score, not the whole account row.
-        scores = HealthScore.objects.filter(account_id=pk).annotate(
-            at_risk=Exists(open_episode),
-            churn_probability=F("account__churn_prediction__probability"),
-            churn_factors=F("account__churn_prediction__factors"),
-        )
+        scores = HealthScore.objects.filter(account_id=pk).annotate(**_health_extras())
         return (scores if scores.ordered else scores.order_by("pk"))[:1]
 
     found = compiled.rows(("account-health",), build, user=user, pk=account.pk)
-    score = found[0] if found else None
+    return _health_panel(account, found[0] if found else None)
+
+
+def _health_extras() -> dict:
+    """What the panel shows beside the score's columns: whether an at-risk episode is open,
+    and the prediction's two shown columns (not the whole account row)."""
+    open_episode = RiskEpisode.objects.filter(account_id=OuterRef("account_id"), closed_at=None)
+    return {
+        "at_risk": Exists(open_episode),
+        "churn_probability": F("account__churn_prediction__probability"),
+        "churn_factors": F("account__churn_prediction__factors"),
+    }
+
+
+#: The health score's columns the panel shows.
+HEALTH_PANEL_FIELDS = ("score", "colour", "components", "trend", "computed_on")
+
+
+def _health_panel(account, score) -> dict:
     components = []
     prediction = None
     if score is not None:
@@ -233,11 +257,31 @@ def account_health(*, user, account) -> dict | None:
     return {"score": score, "components": components, "prediction": prediction}
 
 
-def account_health_probe(*, user) -> Exists | None:
-    """Whether the account ``OuterRef("pk")`` has a health score (None: not for this user)."""
+def account_health_probe(*, user):
+    """The health panel's row of the account ``OuterRef("pk")``, as a JSON object (NULL when
+    it has no score yet; None: not for this user), for ``account_health_from_probe``."""
     if not has_role(user):
         return None
-    return Exists(HealthScore.objects.filter(account=OuterRef("pk")))
+    extras = _health_extras()
+    row = (
+        HealthScore.objects.filter(account_id=OuterRef("pk"))
+        .annotate(**extras)
+        .values(panel=JSONObject(**{name: name for name in (*HEALTH_PANEL_FIELDS, *extras)}))
+    )
+    return Subquery(row[:1], output_field=JSONField())
+
+
+def account_health_from_probe(*, account, value: dict) -> dict:
+    """``account_health`` of the row ``account_health_probe`` read."""
+    score = HealthScore(
+        account_id=account.pk,
+        **{name: value[name] for name in HEALTH_PANEL_FIELDS if name != "computed_on"},
+        computed_on=dt.date.fromisoformat(value["computed_on"]),
+    )
+    score.at_risk = value["at_risk"]
+    score.churn_probability = value["churn_probability"]
+    score.churn_factors = value["churn_factors"]
+    return _health_panel(account, score)
 
 
 def account_health_empty() -> dict:

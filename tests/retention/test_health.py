@@ -193,6 +193,45 @@ def test_account_page_shows_health_and_its_components(agent_client, account, onl
     assert "Engagement" in page and "Usage trend" in page
 
 
+def test_account_page_reads_its_health_panel_with_the_record(rep_client, rep, account):
+    """The health panel's row comes in the account page's record query, and the panel shows
+    what ``account_health`` reads on its own: score, colour, trend, components, the at-risk
+    episode and the churn prediction."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from retention.models import ChurnPrediction
+    from retention.selectors import account_health, account_health_from_probe
+
+    health.health_recompute()
+    RiskEpisode.objects.create(
+        account=account, reason="falling", opened_at=timezone.now(), opened_score=30
+    )
+    ChurnPrediction.objects.create(
+        account=account, probability=0.37, factors=[["Usage", 0.5]], computed_at=timezone.now()
+    )
+    with CaptureQueriesContext(connection) as captured:
+        response = rep_client.get(account.get_absolute_url())
+    assert not [q for q in captured if q["sql"].startswith('SELECT "retention_healthscore"')]
+    (record,) = [q["sql"] for q in captured if q["sql"].startswith('SELECT "crm_account"')]
+    assert 'FROM "retention_healthscore"' in record
+    (panel,) = [c for p, c in response.context["panels"] if p.title == "Health"]
+    alone = account_health(user=rep, account=account)
+    assert panel["components"] == alone["components"]
+    for name in ("score", "colour", "trend", "computed_on", "at_risk"):
+        assert getattr(panel["score"], name) == getattr(alone["score"], name)
+    assert panel["score"].at_risk is True
+    assert panel["prediction"].probability == alone["prediction"].probability == 0.37
+    assert panel["prediction"].factors == [["Usage", 0.5]]
+    page = response.content.decode()
+    assert "Churn probability 37%" in page and "at-risk list" in page
+    value = {"score": 80, "colour": "green", "components": {}, "trend": None}
+    value |= {"computed_on": "2026-12-01", "at_risk": False}
+    value |= {"churn_probability": None, "churn_factors": None}
+    quiet = account_health_from_probe(account=account, value=value)
+    assert quiet["prediction"] is None and quiet["score"].computed_on == dt.date(2026, 12, 1)
+
+
 def test_at_risk_list(rep_client, rep, account, other_account, django_assert_max_num_queries):
     usage(account, 40, 10)
     usage(other_account, 40, 10)
