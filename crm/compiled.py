@@ -199,6 +199,18 @@ def load_generic(instances: list, field_name: str, *, user) -> None:
         field.set_cached_value(instance, record)
 
 
+_NOT_LOADED = object()
+
+
+def loaded(instance, field_name: str):
+    """The record ``load_generic`` gave ``instance``'s generic foreign key ``field_name``,
+    without the key's own check that the record still matches (a content type looked up
+    through a copied manager, 6.5 µs a read: a home page reads 60 of them); through the key when
+    it was not loaded."""
+    record = instance._state.fields_cache.get(field_name, _NOT_LOADED)
+    return getattr(instance, field_name) if record is _NOT_LOADED else record
+
+
 def _by_keys(model):
     def build(keys):
         ops = connections[model._base_manager.db].ops

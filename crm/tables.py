@@ -21,6 +21,7 @@ from django.utils.safestring import SafeData, mark_safe
 from django.utils.text import Truncator
 from django.utils.timezone import template_localtime
 
+from crm import compiled
 from crm.links import record_url_maker
 from crm.templatetags.quality import quality_badge
 
@@ -373,7 +374,7 @@ def task_row_maker(request, now):
         pk = int(task.pk)
         toggle = e(toggle_url(pk))
         title = e(task.title)
-        subject = task.subject
+        subject = compiled.loaded(task, "subject")
         subject_link = (
             f'<a href="{e(subject.get_absolute_url())}">{e(subject)}</a>' if subject else ""
         )
@@ -405,7 +406,7 @@ def recent_activity_row(entry) -> str:
     in is escaped."""
     when = timezone.localtime(entry.occurred_at).strftime("%Y-%m-%d %H:%M")
     actor = f" · {e(entry.actor)}" if entry.actor_id is not None else ""
-    subject = entry.subject
+    subject = compiled.loaded(entry, "subject")
     link = f'<a href="{e(subject.get_absolute_url())}">{e(subject)}</a>: ' if subject else ""
     return mark_safe(
         '<li class="list-group-item">\n'

@@ -205,10 +205,14 @@ def test_generic_records_load_one_query_a_kind_whatever_the_number_of_keys(
             compiled.load_generic(fresh, "subject", user=user)
         with django_assert_num_queries(0):
             subjects = [task.subject for task in fresh]
+            assert [compiled.loaded(task, "subject") for task in fresh] == subjects
         expected = [*contacts, account, None][:some]
         assert subjects == expected
         assert all(s is None or s.pk != gone_pk for s in subjects)
     assert builds.count(("generic", tasks[0].content_type_id)) == 1
+    unloaded = Task.objects.get(pk=tasks[0].pk)
+    with django_assert_num_queries(1):  # not loaded: read through the key
+        assert compiled.loaded(unloaded, "subject") == contacts[0]
 
 
 def test_a_process_keeps_the_queries_used_last(rep, builds, monkeypatch):
