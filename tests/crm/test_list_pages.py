@@ -278,3 +278,54 @@ def test_an_estimate_is_kept_a_moment_for_the_same_rows_and_an_exact_count_never
     assert count("Exact") == 3
     AccountFactory(name="Exact")
     assert count("Exact") == 4
+
+
+def test_a_ranked_search_is_counted_with_its_page_keys(rep_client, rep, monkeypatch):
+    """A search ordered by rank that the planner expects within ``EXACT_COUNT_LIMIT`` reads its
+    page's keys with the number of matches, then those rows: no COUNT of its own, the same
+    rows in the same order, and the exact count. A longer one is counted as any list."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.models import Contact
+    from crm.pagination import EstimatedCountPaginator
+    from crm.text_search import text_search
+    from tests.factories.crm import ContactFactory
+
+    for n in range(7):
+        ContactFactory(owner=rep, first_name="Ranked" if n % 2 else "Other", last_name="Zebulon")
+    ContactFactory(owner=rep, last_name="Elsewhere")
+    found = text_search(Contact.objects.all(), ("first_name", "last_name"), "zebulon ranked")
+    found = text_search(found, ("first_name", "last_name"), "zebulon", rank=True)
+    ranked = found.select_related("owner").order_by("-search_rank", "-pk")
+    expected = [c.pk for c in ranked]
+    assert len(expected) == 3
+    monkeypatch.setattr("crm.pagination.planner_estimate", lambda queryset: 3)
+    pages = []
+    with CaptureQueriesContext(connection) as captured:
+        for number in (1, 2):
+            paginator = EstimatedCountPaginator(ranked, 2)
+            page = paginator.page(number)
+            pages.append([c.pk for c in page.object_list])
+            assert paginator.count == 3 and not paginator.count_is_estimate
+            assert page.has_next() == (number == 1)
+    assert [pk for pks in pages for pk in pks] == expected
+    assert all(c.owner == rep for c in page.object_list)  # read with the row
+    assert not [q for q in captured if "COUNT(*) AS" in q["sql"]]
+    assert sum("OVER ()" in q["sql"] for q in captured) == 2
+    # Past the end: no rows, and the count still exact.
+    paginator = EstimatedCountPaginator(ranked, 2)
+    assert list(paginator.page(5).object_list) == [] and paginator.count == 3
+    # Expected longer than the limit: the page as any list's.
+    monkeypatch.setattr("crm.pagination.planner_estimate", lambda queryset: 50_000)
+    with CaptureQueriesContext(connection) as captured:
+        paginator = EstimatedCountPaginator(ranked, 2)
+        assert [c.pk for c in paginator.page(1).object_list] == expected[:2]
+    assert not [q for q in captured if "OVER ()" in q["sql"]]
+    response = rep_client.get(reverse("contact_list"), {"q": "zebulon"})
+    assert [c.pk for c in response.context["object_list"]][:3] == [
+        c.pk
+        for c in text_search(Contact.objects.all(), (), "zebulon", rank=True).order_by(
+            "-search_rank", "-pk"
+        )[:3]
+    ]
