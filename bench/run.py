@@ -104,6 +104,8 @@ PAGES: list[Page] = [
     ("Account detail", lambda d: f"/accounts/{d.pk('crm.Account')}/"),
     ("Contact detail", lambda d: f"/contacts/{d.pk('crm.Contact')}/"),
     ("Home", "/"),
+    # The same page against a bare one reading what it shows (its six blocks, not two lists).
+    ("Home, bare with its blocks", "/"),
     ("Global search", lambda d: f"/search/?q={urllib.parse.quote(d.surname)}"),
     ("Lead list", "/leads/"),
     ("Leads by status", "/leads/?status=working"),
@@ -161,6 +163,7 @@ BARE: dict[str, str | Callable[[BenchData], str]] = {
     "Opportunity list": "/opportunities/",
     "Ticket list (agent)": "/tickets/",
     "Home": "/",
+    "Home, bare with its blocks": "/home-blocks/",
     "Board (manager)": "/opportunities/board/",
 }
 

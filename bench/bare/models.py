@@ -61,6 +61,7 @@ class Activity(models.Model):
     kind = models.CharField(max_length=20)
     summary = models.CharField(max_length=200)
     occurred_at = models.DateTimeField()
+    actor = models.ForeignKey(User, models.DO_NOTHING, null=True, related_name="+")
     object_id = models.BigIntegerField()
     content_type_id = models.IntegerField()
     subject_owner_id = models.BigIntegerField(null=True)
@@ -78,6 +79,8 @@ class Task(models.Model):
     due_at = models.DateTimeField(null=True)
     done_at = models.DateTimeField(null=True)
     assignee = models.ForeignKey(User, models.DO_NOTHING, null=True, related_name="+")
+    content_type_id = models.IntegerField(null=True)
+    object_id = models.BigIntegerField(null=True)
 
     class Meta:
         managed = False
@@ -196,3 +199,41 @@ class Ticket(models.Model):
 
     def __str__(self):
         return self.reference
+
+
+class Meeting(models.Model):
+    title = models.CharField(max_length=200)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=10)
+    organizer = models.ForeignKey(User, models.DO_NOTHING, related_name="+")
+    content_type_id = models.IntegerField(null=True)
+    object_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "crm_meeting"
+
+    def __str__(self):
+        return self.title
+
+
+class MeetingAttendee(models.Model):
+    meeting = models.ForeignKey(Meeting, models.DO_NOTHING, related_name="+")
+    user = models.ForeignKey(User, models.DO_NOTHING, null=True, related_name="+")
+
+    class Meta:
+        managed = False
+        db_table = "crm_meetingattendee"
+
+    def __str__(self):
+        return str(self.pk)
+
+
+class OnboardingPlan(models.Model):
+    class Meta:
+        managed = False
+        db_table = "sales_onboardingplan"
+
+    def __str__(self):
+        return f"Onboarding plan {self.pk}"

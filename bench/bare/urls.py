@@ -5,6 +5,7 @@ from bare import views
 urlpatterns = [
     path("login/", views.sign_in),
     path("", views.home),
+    path("home-blocks/", views.home_blocks),
     path("contacts/", views.contact_list),
     path("contacts/<int:pk>/", views.contact_detail),
     path("accounts/<int:pk>/", views.account_detail),
