@@ -194,6 +194,9 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.navigation",
             ],
+            # {% url %} and {% static %} remembering what they resolved (crm.templatetags.remembered).
+            "builtins": ["crm.templatetags.remembered"],
+            "libraries": {"static": "crm.templatetags.remembered"},
         },
     },
 ]
