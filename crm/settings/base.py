@@ -194,9 +194,9 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.navigation",
             ],
-            # {% url %} and {% static %} remembering what they resolved (crm.templatetags.remembered).
+            # {% url %} and {% static %} remembering what they resolved, in every template with
+            # no {% load %} (crm.templatetags.remembered).
             "builtins": ["crm.templatetags.remembered"],
-            "libraries": {"static": "crm.templatetags.remembered"},
         },
     },
 ]

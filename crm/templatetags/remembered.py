@@ -8,9 +8,10 @@ application always gives the same address, and the same file the same static add
 process keeps the last ``REMEMBERED`` of each. Anything else (a model instance as an argument, a
 name that does not resolve) takes Django's way, as do the errors.
 
-Installed for every template: ``url`` as a built-in (``TEMPLATES["OPTIONS"]["builtins"]``), the
-``static`` library's tags under its own name (``TEMPLATES["OPTIONS"]["libraries"]``), so that
-``{% load static %}`` loads these.
+Installed for every template as a built-in (``TEMPLATES["OPTIONS"]["builtins"]``), with the
+other tags of Django's ``static`` library: the project's templates use them without a
+``{% load static %}``, which would put Django's ``static`` back (a library loaded by name cannot
+be replaced without the check ``templates.W003`` failing the deploy check).
 """
 
 import functools
