@@ -35,10 +35,19 @@ def lead_list(*, user, for_change: bool = False) -> QuerySet:
     return scoped(Lead, user=user, for_change=for_change)
 
 
-def lead_get(*, user, pk, for_change: bool = False, related=("owner", "campaign")) -> Lead:
+def lead_get(
+    *, user, pk, for_change: bool = False, related=("owner", "campaign"), probes=None
+) -> Lead:
     """One lead with ``related`` joined (the lead page asks for ``LEAD_PAGE_RELATIONS``; the
-    actions that only change it for none)."""
-    return record_get(lead_list(user=user, for_change=for_change).select_related(*related), pk)
+    actions that only change it for none). ``probes``: a record page's, read with the record
+    (``record_get``)."""
+    return record_get(
+        lead_list(user=user, for_change=for_change).select_related(*related),
+        pk,
+        name=("lead_get", for_change, tuple(related)),
+        user=user,
+        probes=probes,
+    )
 
 
 def campaign_list(*, user, for_change: bool = False) -> QuerySet:

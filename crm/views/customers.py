@@ -148,7 +148,6 @@ class AccountDetailView(RecordDetailView):
     model = Account
     selector = account_get
     template_name = "crm/account_detail.html"
-    selector_probes = True
 
     def can_change(self):
         return owner_in_scope(self.request.user, self.object.owner_id)
@@ -183,7 +182,6 @@ class ContactDetailView(RecordDetailView):
     model = Contact
     selector = contact_get
     template_name = "crm/contact_detail.html"
-    selector_probes = True
 
     def can_change(self):
         return owner_in_scope(self.request.user, self.object.owner_id)

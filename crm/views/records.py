@@ -6,7 +6,6 @@ changeable for edit and delete, 404 otherwise."""
 import contextlib
 import copy
 import threading
-from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
@@ -165,10 +164,9 @@ def _meetings_context(request, obj, *, present=True) -> dict:
 class RecordDetailView(LoginRequiredMixin, DetailView):
     """A record's page: its fields (the template), timeline, tasks and registered panels."""
 
-    selector = None  # the entity's ``<entity>_get``
-    #: Whether ``selector`` takes ``probes=`` (``crm.selectors.record_get``): the page's probes
-    #: are then read with the record, one query fewer.
-    selector_probes = False
+    #: The entity's ``<entity>_get``, which takes ``probes=`` (``crm.selectors.record_get``): the
+    #: page's probes are read with the record.
+    selector = None
 
     def get(self, request, *args, **kwargs):
         # Every query of the page is keyed by the record: prepared per connection, rendering's
@@ -180,8 +178,6 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
             return response
 
     def get_object(self, queryset=None):
-        if not self.selector_probes:
-            return type(self).selector(user=self.request.user, pk=self.kwargs["pk"])
         registered = registry.detail_panels.for_model(self.model)
         record = type(self).selector(
             user=self.request.user,
@@ -213,14 +209,6 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         registered = registry.detail_panels.for_model(self.model)
-        if not self.selector_probes:
-            self.probed = probe_record(
-                self.model,
-                self.object.pk,
-                lambda now: self.all_probes(registered, now=now),
-                name=("record-probes", type(self)),
-                user=self.request.user,
-            )
         context.update(timeline_context(self.request, self.object, present=self.probed))
         panels = []
         for index, panel in enumerate(registered):
@@ -249,20 +237,6 @@ class RecordDetailView(LoginRequiredMixin, DetailView):
             if expression is not None:
                 probes[f"_panel_{index}"] = expression
         return probes
-
-
-def probe_record(model, pk, probes: Callable[..., dict], *, name, user) -> dict:
-    """``probes(now=...)`` (name: expression over ``OuterRef("pk")``) evaluated for the record
-    ``pk`` of ``model`` in one query, compiled once for ``name`` and ``user``
-    (``crm.compiled``); 404 when the record went meanwhile."""
-
-    def build(pk, now):
-        return model._base_manager.filter(pk=pk).order_by().values(**probes(now=now))[:1]
-
-    found = compiled.rows(name, build, user=user, pk=pk, now=timezone.now())
-    if not found:
-        raise Http404
-    return found[0]
 
 
 #: The hidden field of an edit form that carries the version (``updated_at``) the user opened.

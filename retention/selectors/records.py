@@ -24,10 +24,14 @@ def subscription_list(*, user, for_change: bool = False) -> models.QuerySet:
     return scoped(Subscription, user=user, for_change=for_change)
 
 
-def subscription_get(*, user, pk, for_change: bool = False) -> Subscription:
+def subscription_get(*, user, pk, for_change: bool = False, probes=None) -> Subscription:
+    """``probes``: a record page's, read with the record (``record_get``)."""
     return record_get(
         subscription_list(user=user, for_change=for_change).select_related("account", "owner"),
         pk,
+        name=("subscription_get", for_change),
+        user=user,
+        probes=probes,
     )
 
 

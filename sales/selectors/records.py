@@ -24,12 +24,16 @@ def opportunity_list(*, user, for_change: bool = False) -> models.QuerySet:
     return scoped(Opportunity, user=user, for_change=for_change)
 
 
-def opportunity_get(*, user, pk, for_change: bool = False) -> Opportunity:
+def opportunity_get(*, user, pk, for_change: bool = False, probes=None) -> Opportunity:
+    """``probes``: a record page's, read with the record (``record_get``)."""
     return record_get(
         opportunity_list(user=user, for_change=for_change)
         .select_related("account", "primary_contact", "owner", "stage", "pipeline")
         .select_related("source_lead", "campaign"),
         pk,
+        name=("opportunity_get", for_change),
+        user=user,
+        probes=probes,
     )
 
 
@@ -89,12 +93,16 @@ def onboarding_plan_list(*, user, for_change: bool = False) -> models.QuerySet:
     return scoped(OnboardingPlan, user=user, for_change=for_change)
 
 
-def onboarding_plan_get(*, user, pk, for_change: bool = False) -> OnboardingPlan:
+def onboarding_plan_get(*, user, pk, for_change: bool = False, probes=None) -> OnboardingPlan:
+    """``probes``: a record page's, read with the record (``record_get``)."""
     return record_get(
         onboarding_plan_list(user=user, for_change=for_change).select_related(
             "account", "opportunity", "owner", "template"
         ),
         pk,
+        name=("onboarding_plan_get", for_change),
+        user=user,
+        probes=probes,
     )
 
 

@@ -18,6 +18,9 @@ from crm.auth.backends import signed_in_user_get
 from crm.models import Contact
 from crm.selectors import scoped
 from tests.factories.crm import ContactFactory
+from tests.factories.leads import LeadFactory
+from tests.factories.retention import SubscriptionFactory
+from tests.factories.sales import OpportunityFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -175,15 +178,36 @@ def test_a_record_page_compiles_its_record_and_probes_once_per_user(rep_client, 
     assert response.context["view"].probed["_timeline"] is False
 
 
-def test_a_record_page_of_another_kind_reads_its_probes_apart(rep_client, rep, builds):
-    """A record page whose selector does not take probes reads them in a query of their own."""
-    from tests.factories.leads import LeadFactory
-
-    lead = LeadFactory(owner=rep)
-    response = rep_client.get(reverse("leads:lead_detail", args=[lead.pk]))
+@pytest.mark.parametrize(
+    ("factory", "url_name", "selector", "table"),
+    [
+        (LeadFactory, "leads:lead_detail", "lead_get", "leads_lead"),
+        (OpportunityFactory, "sales:opportunity_detail", "opportunity_get", "sales_opportunity"),
+        (
+            SubscriptionFactory,
+            "retention:subscription_detail",
+            "subscription_get",
+            "retention_subscription",
+        ),
+    ],
+)
+def test_every_record_page_reads_its_probes_with_the_record(
+    rep_client, rep, builds, factory, url_name, selector, table
+):
+    """Lead, deal and subscription pages as the contact's: one compiled query gives the record
+    and its probes."""
+    record = factory(owner=rep)
+    url = reverse(url_name, args=[record.pk])
+    assert rep_client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        response = rep_client.get(url)
     assert response.status_code == 200
-    assert builds.count(("record-probes", type(response.context["view"]))) == 1
-    assert response.context["view"].probed["_changeable"] is True
+    view = response.context["view"]
+    assert view.probed["_changeable"] is True
+    (name,) = [name for name in builds if "record-probes" in name]
+    assert name[0] == selector and name[-1] is type(view)
+    (read,) = [q["sql"] for q in queries if f'FROM "{table}"' in q["sql"] and "EXISTS" in q["sql"]]
+    assert str(record.pk) in read
 
 
 def test_generic_records_load_one_query_a_kind_whatever_the_number_of_keys(
