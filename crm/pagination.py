@@ -193,7 +193,7 @@ class EstimatedCountPaginator(Paginator):
         with the number of matches (``COUNT(*) OVER ()``, over the search's own table: joined,
         the window would join every match), then those rows with their related records. A search
         of 7,500 of a million contacts read its page in 29 ms and counted it in 11 ms more; so,
-        21 ms and 1 ms."""
+        19 ms and 2 ms (through Django, median of 300)."""
         keys = list(
             self.object_list.annotate(rows_total=Window(Count("*"))).values_list(
                 "pk", "rows_total"

@@ -100,7 +100,7 @@ Account.get_absolute_url = lambda self: f"/accounts/{self.pk}/"
 @login_required
 def contact_detail(request, pk):
     contact = get_object_or_404(Contact.objects.select_related("account", "owner"), pk=pk)
-    related = Activity.objects.filter(content_type_id=_content_type("contact"), object_id=pk)
+    related = Activity.objects.filter(content_type_id=_type_id(Contact), object_id=pk)
     related = list(related.order_by("-occurred_at", "-id")[:RELATED])
     fields = [("Email", contact.email), ("Phone", contact.phone), ("Title", contact.title),
               ("Account", contact.account), ("Owner", contact.owner)]  # fmt: skip
@@ -117,20 +117,6 @@ def account_detail(request, pk):
               ("Owner", account.owner)]  # fmt: skip
     rows = [(str(c), c.email, c.owner) for c in contacts]
     return render(request, "detail.html", {"title": str(account), "fields": fields, "rows": rows})
-
-
-_CONTENT_TYPES = {}
-
-
-def _content_type(model: str) -> int:
-    if model not in _CONTENT_TYPES:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM django_content_type WHERE app_label = 'crm' AND model = %s",
-                [model],
-            )
-            _CONTENT_TYPES[model] = cursor.fetchone()[0]
-    return _CONTENT_TYPES[model]
 
 
 @login_required
@@ -255,6 +241,10 @@ def _subject_types() -> dict[int, type]:
     return _SUBJECT_TYPES
 
 
+def _type_id(model) -> int:
+    return next(pk for pk, subject in _subject_types().items() if subject is model)
+
+
 def _subjects(rows) -> None:
     """``row.subject`` of each row: one query per kind of record, as Django's prefetch does."""
     keys: dict[int, set] = {}
@@ -280,7 +270,7 @@ def home_blocks(request):
     now = timezone.now()
     end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
     mine = Task.objects.filter(assignee=user, done_at__isnull=True).order_by("due_at", "id")
-    lead_type = next(pk for pk, model in _subject_types().items() if model is Lead)
+    lead_type = _type_id(Lead)
     overdue = list(mine.filter(due_at__lt=now)[:16])
     due_today = list(mine.filter(due_at__gte=now, due_at__lte=end_of_day)[:16])
     follow_ups = list(mine.filter(due_at__lt=now, content_type_id=lead_type)[:10])

@@ -308,7 +308,9 @@ def test_a_recent_activity_line_shows_the_entry_with_every_text_escaped(rep_clie
         f'<a href="{contact.get_absolute_url()}">&lt;b&gt;Bold&lt;/b&gt; O&#x27;Hara &amp; Co</a>'
         in line
     )
+    local = timezone.localtime(when)
     assert (
-        f"Call · {timezone.localtime(when):%Y-%m-%d %H:%M} · &lt;i&gt;Rep&lt;/i&gt; Smith" in line
+        f'Call · <time datetime="{local.isoformat()}">{local:%Y-%m-%d %H:%M}</time>'
+        " · &lt;i&gt;Rep&lt;/i&gt; Smith" in line
     )
     assert line in response.content.decode()
