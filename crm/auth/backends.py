@@ -13,6 +13,7 @@ before; only their own count within one request is of its start.
 """
 
 import functools
+from dataclasses import dataclass
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
 from django.conf import settings
@@ -65,22 +66,61 @@ def signed_in_users():
     return users
 
 
+@dataclass(frozen=True)
+class _SignedInQuery:
+    """``signed_in_users()`` for one user, compiled once: its SQL, where the user's columns and
+    the annotations are in a row, and the converters of the columns that have any."""
+
+    sql: str
+    params: tuple
+    fields: slice
+    names: tuple[str, ...]
+    annotations: tuple[tuple[str, int], ...]
+    converters: tuple[tuple[int, tuple, object], ...]
+
+
 @functools.lru_cache(maxsize=8)
-def _signed_in_user_sql(alias: str, second_factor: bool) -> tuple[str, tuple]:
-    """``signed_in_users()``'s SQL for one user, built once: compiling its subqueries costs
-    more than running them."""
-    sql, params = signed_in_users().query.get_compiler(alias).as_sql()
+def _signed_in_user_query(alias: str, second_factor: bool) -> _SignedInQuery:
+    """Compiling the subqueries costs more than running them, and reading the row through a
+    ``RawQuerySet`` cost 0.1 ms a request more than through a cursor."""
+    compiler = signed_in_users().query.get_compiler(alias)
+    sql, params = compiler.as_sql()
     table = connections[alias].ops.quote_name(User._meta.db_table)
     column = connections[alias].ops.quote_name(User._meta.pk.column)
-    return f"{sql} WHERE {table}.{column} = %s", tuple(params)
+    selected = compiler.klass_info["select_fields"]
+    fields = slice(selected[0], selected[-1] + 1)
+    converters = compiler.get_converters([column for column, _, _ in compiler.select])
+    return _SignedInQuery(
+        sql=f"{sql} WHERE {table}.{column} = %s",
+        params=tuple(params),
+        fields=fields,
+        names=tuple(column.target.attname for column, _, _ in compiler.select[fields]),
+        annotations=tuple(compiler.annotation_col_map.items()),
+        converters=tuple(
+            (position, tuple(functions), expression)
+            for position, (functions, expression) in converters.items()
+        ),
+    )
 
 
 def signed_in_user_get(pk) -> User | None:
     """The user ``pk`` as ``signed_in_users()`` reads them, or None."""
     alias = router.db_for_read(User)
-    sql, params = _signed_in_user_sql(alias, bool(settings.MFA_REQUIRED_ROLES))
-    with prepared():  # on every request: planned once per connection (crm.prepared)
-        return next(iter(User.objects.db_manager(alias).raw(sql, (*params, int(pk)))), None)
+    query = _signed_in_user_query(alias, bool(settings.MFA_REQUIRED_ROLES))
+    connection = connections[alias]
+    with prepared(), connection.cursor() as cursor:  # planned once per connection
+        cursor.execute(query.sql, (*query.params, int(pk)))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    for position, functions, expression in query.converters:
+        for function in functions:
+            row[position] = function(row[position], expression, connection)
+    user = User.from_db(alias, query.names, row[query.fields])
+    for name, position in query.annotations:
+        setattr(user, name, row[position])
+    return user
 
 
 class AuthenticationBackend(AllauthBackend):

@@ -134,3 +134,27 @@ def test_activity_keeps_the_session_and_is_noted_at_most_once_a_minute(riley, se
 def test_every_sign_in_is_recorded_once(riley):
     browser("Laptop/1")
     assert SignInEvent.objects.filter(user=riley, outcome=SignInOutcome.SUCCEEDED).count() == 1
+
+
+def test_a_session_is_read_by_its_key_until_it_expires(riley):
+    """The session's read (one column through a cursor): its data while it lasts; an expired,
+    unknown or malformed key reads nothing and is forgotten, so the next save makes a new key."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.auth.sessions import SessionStore
+
+    store = SessionStore()
+    store["colour"] = "teal"
+    store.save()
+    key = store.session_key
+    assert SessionStore(key).load() == {"colour": "teal"}
+    Session.objects.filter(session_key=key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    expired = SessionStore(key)
+    assert expired.load() == {}
+    assert expired.session_key is None
+    for unknown in ("x" * 32, "short", None):
+        assert SessionStore(unknown).load() == {}
