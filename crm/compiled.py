@@ -63,6 +63,9 @@ class _Compiled:
     sql: str = ""
     params: tuple = ()
     slots: tuple[tuple[int, str], ...] = ()  # (parameter's position, value's name)
+    #: The columns' converters (``SQLCompiler.get_converters`` of its select, the same on every
+    #: run): asked again for every column on each run, 0.1 ms of a record page's three queries.
+    converters: dict | None = None
 
 
 def _stand_ins(values: dict, which: int) -> dict:
@@ -124,8 +127,9 @@ def _compile(name: Hashable, build: Callable[..., QuerySet], values: dict) -> _C
                 "or the clock inside its build, not given"
             )
         slots.append((position, value_name))
+    converters = compiler.get_converters([column for column, _, _ in compiler.select])
     compiler.connection = None  # each run takes its own thread's connection
-    return _Compiled(queryset, compiler, sql, params, tuple(slots))
+    return _Compiled(queryset, compiler, sql, params, tuple(slots), converters)
 
 
 def rows(name: Hashable, build: Callable[..., QuerySet], *, user, **values) -> list:
@@ -151,6 +155,11 @@ def rows(name: Hashable, build: Callable[..., QuerySet], *, user, **values) -> l
     compiler.connection = connections[queryset.db]
     compiler.query = queryset.query
     compiler.as_sql = lambda *args, **kwargs: (kept.sql, tuple(params))
+    compiler.get_converters = lambda expressions: (
+        kept.converters
+        if len(expressions) == len(compiler.select)
+        else type(compiler).get_converters(compiler, expressions)
+    )
     # This clone is iterated here and dropped: nothing can chain onto the kept compiler.
     queryset.query.get_compiler = lambda *args, **kwargs: compiler
     return list(queryset)

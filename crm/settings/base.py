@@ -194,9 +194,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.navigation",
             ],
-            # {% url %} and {% static %} remembering what they resolved, in every template with
-            # no {% load %} (crm.templatetags.remembered).
-            "builtins": ["crm.templatetags.remembered"],
+            # {% url %} and {% static %} remembering what they resolved, and the date filter
+            # writing the numeric formats directly, in every template with no {% load %}
+            # (crm.templatetags.remembered, crm.templatetags.dates).
+            "builtins": ["crm.templatetags.remembered", "crm.templatetags.dates"],
         },
     },
 ]
