@@ -86,3 +86,27 @@ def test_escalation_changes_priority_through_the_service_with_one_timeline_entry
     entries = Activity.objects.for_object(ticket)
     assert entries.filter(summary__startswith="SLA breached").count() == 1
     assert not entries.filter(summary__startswith="Priority:").exists()
+
+
+def test_a_backlog_past_the_budget_is_left_for_the_next_run(policies, queue, agent, monkeypatch):
+    """Given more breaches than one run's budget, the run stops taking tickets up and says it is
+    unfinished; the next runs finish them, each escalated once."""
+    tickets = [
+        svc.ticket_create(
+            subject=f"Down {n}",
+            contact=ContactFactory(),
+            priority=Priority.HIGH,
+            assignee=agent,
+            now=berlin(2026, 12, 15, 9),
+        )
+        for n in range(3)
+    ]
+    clock = iter(range(0, 1000, 10))  # each look at the clock 10 s after the last
+    monkeypatch.setattr(escalations.time, "monotonic", lambda: next(clock))
+    first = escalations.sla_watch_run(now=berlin(2026, 12, 15, 10, 1), budget_seconds=25)
+    assert first == {"warned": 0, "escalated": 2, "unfinished": True}
+    rest = escalations.sla_watch_run(now=berlin(2026, 12, 15, 10, 1))
+    assert rest == {"warned": 3, "escalated": 1}
+    for ticket in tickets:
+        ticket.refresh_from_db()
+        assert ticket.first_response_breached and ticket.priority == Priority.URGENT
