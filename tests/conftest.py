@@ -73,12 +73,14 @@ def pytest_unconfigure(config):
 
 
 @pytest.fixture(autouse=True)
-def _home_figures_forgotten():
+def _home_figures_forgotten(settings):
     """The home page keeps each user's figures in the process's memory for a minute
     (``crm.views.home.HOME_FIGURES_SECONDS``), and a list its sampled quality summary; a test
-    starts without any (user ids repeat)."""
+    starts without any (user ids repeat). Nor does it share them through the default cache
+    (``HOME_FIGURES_SHARED``, on with Redis), which outlives a test: a test of that says so."""
     from django.core.cache import caches
 
+    settings.HOME_FIGURES_SHARED = False
     caches["home"].clear()
     caches["local"].clear()
 

@@ -386,7 +386,11 @@ else:
         }
     }
 # The home page's per-user figures (crm.views.home.HOME_FIGURES_SECONDS): in each process's
-# memory, bounded; nothing that must be shared between processes.
+# memory, bounded; with HOME_FIGURES_SHARED (on with Redis) also in the shared cache, so the web
+# processes of every host compute a user's figures once a minute between them, not each.
+HOME_FIGURES_SHARED = env.bool(
+    "HOME_FIGURES_SHARED", default=bool(env.str("REDIS_URL", default=""))
+)
 CACHES["home"] = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "home-figures",

@@ -1,6 +1,9 @@
+import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
 from django.db.models import Q, Value
@@ -17,8 +20,11 @@ HOME_LIST_LENGTH = 15
 #: How long a block's figures (``HomeWidget.figures``: counts and totals over many records, such
 #: as a rep's open leads by status or open pipeline) are kept for a user before they are computed
 #: again: the home page shows them up to this old. They are kept in each web process's memory
-#: (the "home" cache), so every process computes its own and nothing is shared to go stale longer.
+#: (the "home" cache) and, with ``HOME_FIGURES_SHARED``, in the shared cache too, with the time
+#: they were computed: a process that has none takes another's for what is left of the minute.
 HOME_FIGURES_SECONDS = 60
+
+logger = logging.getLogger(__name__)
 
 #: More lists of the user's open tasks that home blocks show, read in the same query as the
 #: tasks block's two: name -> (condition given the current time, length). Later apps add theirs
@@ -89,6 +95,9 @@ def home_figures(request, widgets) -> dict:
         return {}
     kept_figures = caches["home"]
     kept = kept_figures.get_many(list(keys.values()))
+    missing = [key for key in keys.values() if key not in kept]
+    if missing and settings.HOME_FIGURES_SHARED:
+        kept.update(_shared_figures(missing))
     figures, computed = {}, {}
     for widget, key in keys.items():
         if key in kept:
@@ -97,7 +106,35 @@ def home_figures(request, widgets) -> dict:
             figures[widget] = computed[key] = widget.figures(request)
     if computed:
         kept_figures.set_many(computed, timeout=HOME_FIGURES_SECONDS)
+        if settings.HOME_FIGURES_SHARED:
+            now = time.time()
+            _shared_call("set_many", {key: (now, value) for key, value in computed.items()})
     return figures
+
+
+def _shared_figures(keys: list[str]) -> dict:
+    """The figures other web processes computed less than ``HOME_FIGURES_SECONDS`` ago, kept in
+    this process's memory for what is left of that time."""
+    found = {}
+    now = time.time()
+    for key, (computed_at, value) in (_shared_call("get_many", keys) or {}).items():
+        left = HOME_FIGURES_SECONDS - (now - computed_at)
+        if left >= 1:
+            found[key] = value
+            caches["home"].set(key, value, timeout=int(left))
+    return found
+
+
+def _shared_call(method: str, argument):
+    """The shared cache's ``method``; a cache that does not answer costs the figures' being
+    computed here, never the page."""
+    try:
+        if method == "set_many":
+            return caches["default"].set_many(argument, timeout=HOME_FIGURES_SECONDS)
+        return caches["default"].get_many(argument)
+    except Exception:  # noqa: BLE001 (any backend's connection error)
+        logger.warning("home figures: the shared cache did not answer %s", method, exc_info=True)
+        return None
 
 
 def home_task_lists(request) -> dict[str, list[Task]]:

@@ -2,9 +2,11 @@
 and leads; an agent's queue; a manager's team figures; an admin's operations), in a bounded
 number of queries whatever the data."""
 
+import time
 from datetime import timedelta
 
 import pytest
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -314,3 +316,52 @@ def test_a_recent_activity_line_shows_the_entry_with_every_text_escaped(rep_clie
         " · &lt;i&gt;Rep&lt;/i&gt; Smith" in line
     )
     assert line in response.content.decode()
+
+
+class UnansweringCache(BaseCache):
+    """A shared cache whose server does not answer."""
+
+    def __init__(self, location, params):
+        super().__init__(params)
+
+    def get_many(self, keys, version=None):
+        raise ConnectionError("no answer")
+
+    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        raise ConnectionError("no answer")
+
+
+def _shared_cache(settings, backend="django.core.cache.backends.locmem.LocMemCache"):
+    settings.HOME_FIGURES_SHARED = True
+    settings.CACHES = {**settings.CACHES, "default": {"BACKEND": backend, "LOCATION": "shared"}}
+
+
+def test_figures_computed_by_another_process_are_taken_for_the_rest_of_the_minute(
+    rep_client, rep, settings, monkeypatch
+):
+    """With the figures shared, a web process that has none takes those another computed, until
+    they are ``HOME_FIGURES_SECONDS`` old; then they are computed again."""
+    from django.core.cache import caches
+
+    from crm.views import home
+
+    _shared_cache(settings)
+    LeadFactory(owner=rep)
+    assert _widget(rep_client.get(reverse("home")), "Open leads")["total"] == 1
+    LeadFactory(owner=rep)
+    caches["home"].clear()  # another web process: nothing in its memory
+    assert _widget(rep_client.get(reverse("home")), "Open leads")["total"] == 1
+    computed = time.time()
+    monkeypatch.setattr(home.time, "time", lambda: computed + home.HOME_FIGURES_SECONDS + 1)
+    caches["home"].clear()
+    assert _widget(rep_client.get(reverse("home")), "Open leads")["total"] == 2
+
+
+def test_a_shared_cache_that_does_not_answer_costs_only_computing_the_figures(
+    rep_client, rep, settings
+):
+    _shared_cache(settings, backend=f"{__name__}.UnansweringCache")
+    LeadFactory(owner=rep)
+    response = rep_client.get(reverse("home"))
+    assert response.status_code == 200
+    assert _widget(response, "Open leads")["total"] == 1
