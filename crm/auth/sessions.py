@@ -24,10 +24,6 @@ class SessionStore(db.SessionStore):
     ``get()`` the same query was built and compiled again on every request: 0.39 ms a read,
     0.14 ms through the cursor."""
 
-    def _get_session_from_db(self):
-        with prepared():
-            return super()._get_session_from_db()
-
     def load(self):
         """The session's data, as Django's ``load()``: none for a missing, expired or invalid
         key, which is then forgotten (a new session gets a new key)."""
